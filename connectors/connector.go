@@ -1,0 +1,230 @@
+package connectors
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// Connector is the core every provider implements. Everything else is an
+// optional capability discovered with a type assertion, the way database/sql
+// discovers driver features.
+type Connector interface {
+	// Spec returns the provider's registered spec.
+	Spec() *Spec
+}
+
+// Connection is what a connector sees of a stored connection. It never
+// carries tokens: authorized calls go through the *http.Client the engine
+// hands over.
+type Connection struct {
+	ID       string
+	TenantID string
+	Account  Account
+	// Config is the provider config as validated by ConfigValidator.
+	Config json.RawMessage
+}
+
+// Account identifies the external account a connection is bound to.
+type Account struct {
+	// ID is the provider's stable id for the account (Slack team id, GitHub
+	// user id, Google email, Atlassian cloud id). Re-connecting the same ID
+	// updates the existing connection.
+	ID string `json:"id"`
+	// Name is a display name.
+	Name string `json:"name"`
+	// Metadata is non-secret provider data needed later (API domain, data
+	// centre, bot user id...).
+	Metadata map[string]string `json:"metadata,omitempty"`
+}
+
+// ConfigValidator checks and normalizes a connection's provider config
+// (channels, repos, calendars). It returns a *ConfigError for bad input.
+type ConfigValidator interface {
+	ValidateConfig(raw json.RawMessage) (json.RawMessage, error)
+}
+
+// Authorizer is the OAuth capability.
+type Authorizer interface {
+	// OAuth2Config returns the client config for the given redirect URL.
+	OAuth2Config(redirectURL string) *oauth2.Config
+	// AuthCodeOptions are extra authorize parameters (access_type=offline,
+	// prompt=consent, user_scope...).
+	AuthCodeOptions() []oauth2.AuthCodeOption
+	// Identify reads the account the token belongs to. client is authorized
+	// with tok and paced like every other call.
+	Identify(ctx context.Context, tok *oauth2.Token, client *http.Client) (Account, error)
+}
+
+// ExchangeRequest is a code exchange after the provider redirected back.
+type ExchangeRequest struct {
+	Code        string
+	Verifier    string // PKCE verifier, "" when not used
+	RedirectURL string
+	// Callback holds every query parameter of the callback (Zoho sends
+	// accounts-server and location there).
+	Callback url.Values
+}
+
+// Exchanger overrides the standard oauth2 code exchange for providers with
+// quirks (Slack answers HTTP 200 with ok:false; Zoho has per-DC token URLs).
+type Exchanger interface {
+	Exchange(ctx context.Context, req ExchangeRequest) (*oauth2.Token, error)
+}
+
+// Refresher overrides the standard refresh grant. account is the stored
+// account (for per-DC token URLs).
+type Refresher interface {
+	Refresh(ctx context.Context, account Account, refreshToken string) (*oauth2.Token, error)
+}
+
+// Revoker revokes a token at the provider when a connection is deleted.
+type Revoker interface {
+	Revoke(ctx context.Context, account Account, tok *oauth2.Token) error
+}
+
+// Authenticator sets the Authorization header for API calls when the
+// provider does not use "Bearer" (Zoho: "Zoho-oauthtoken").
+type Authenticator interface {
+	AuthorizationHeader(accessToken string) string
+}
+
+// Syncer is the backfill/incremental capability: named streams per
+// connection, each read page by page from an opaque cursor.
+type Syncer interface {
+	// Streams lists the streams of a connection ("pulls:octo/hello",
+	// "history:C123", "events:primary"). Stream names are stable.
+	Streams(conn Connection) ([]string, error)
+	// FetchPage reads one page of a stream from req.Cursor (nil: start of
+	// history) and returns its Signals and the cursor to store with them.
+	FetchPage(ctx context.Context, req PageRequest) (*Page, error)
+}
+
+// PageRequest asks for one page of a stream.
+type PageRequest struct {
+	Connection Connection
+	Stream     string
+	// Cursor is the stored cursor, nil at the start of a backfill.
+	Cursor json.RawMessage
+	// HTTP is authorized, rate limited and classifies provider errors.
+	HTTP *http.Client
+	// Now is the engine's clock.
+	Now time.Time
+}
+
+// Page is one page of a stream.
+type Page struct {
+	// Signals normalized from the page's items.
+	Signals []Signal
+	// Items is how many provider objects the page held (for progress).
+	Items int
+	// Next is the cursor to store in the same transaction as Signals. When
+	// Done it is the resting cursor the next incremental sync starts from.
+	Next json.RawMessage
+	// Done is true when the stream has no more pages for now.
+	Done bool
+}
+
+// WebhookRequest is an inbound delivery: raw body (read once, size-limited)
+// and headers. Nothing has been parsed.
+type WebhookRequest struct {
+	Header http.Header
+	Body   []byte
+	Query  url.Values
+	Now    time.Time
+}
+
+// WebhookReceiver is the webhook capability.
+type WebhookReceiver interface {
+	// VerifyWebhook authenticates a delivery from headers and raw body alone,
+	// before anything is parsed, in constant time. It must fail closed
+	// (ErrUnauthorized) when no secret is configured.
+	VerifyWebhook(req *WebhookRequest) error
+	// ParseWebhook turns a verified delivery into what the engine stores.
+	ParseWebhook(req *WebhookRequest) (*WebhookDelivery, error)
+}
+
+// WebhookDelivery is a parsed, verified delivery.
+type WebhookDelivery struct {
+	// DeliveryID is the provider's idempotency key (X-GitHub-Delivery, Slack
+	// event_id, channel id + message number...). Unique per provider.
+	DeliveryID string
+	// Event is the provider's event name, for the intake log.
+	Event string
+	// Reply, when set, is answered at once and nothing is stored
+	// (Slack url_verification).
+	Reply *WebhookReply
+	// RouteKeys find the connection(s) the delivery belongs to; they match the
+	// keys a connection advertises through Router or its watch Channels.
+	RouteKeys []string
+	// Signals carried by the payload. Empty with Notify false: ignored event.
+	Signals []Signal
+	// Notify is true for "something changed" pushes: the engine triggers a
+	// coalesced incremental sync of the routed connection (and stream).
+	Notify bool
+}
+
+// WebhookReply is a direct answer to a delivery.
+type WebhookReply struct {
+	Status      int
+	ContentType string
+	Body        []byte
+}
+
+// Router lists the webhook route keys a connection receives deliveries for
+// ("team:T123", "repo:octo/hello"). Channels from Watcher add their own.
+type Router interface {
+	RouteKeys(conn Connection) ([]string, error)
+}
+
+// SignalFilter drops webhook Signals a connection's config excludes (Slack
+// messages from channels the tenant did not select).
+type SignalFilter interface {
+	Wants(conn Connection, s Signal) bool
+}
+
+// Watcher registers push channels (Google watch channels, GitHub repo hooks)
+// and stops them.
+type Watcher interface {
+	// Watch registers channels for the connection's targets (all of them when
+	// req.Targets is empty) and returns what must be stored.
+	Watch(ctx context.Context, req WatchRequest) ([]Channel, error)
+	// StopWatch stops one channel; a channel already gone is not an error.
+	StopWatch(ctx context.Context, req StopWatchRequest) error
+}
+
+// WatchRequest asks a Watcher for channels.
+type WatchRequest struct {
+	Connection  Connection
+	HTTP        *http.Client
+	CallbackURL string
+	Targets     []string
+	Now         time.Time
+}
+
+// StopWatchRequest stops one channel.
+type StopWatchRequest struct {
+	Connection Connection
+	HTTP       *http.Client
+	Channel    Channel
+}
+
+// Channel is a registered push channel or webhook.
+type Channel struct {
+	// ID is the provider's channel or hook id (what deliveries carry).
+	ID string `json:"id"`
+	// ResourceID is the provider's id of the watched resource (Google).
+	ResourceID string `json:"resource_id,omitempty"`
+	// Target is what is watched (calendar id, repository full name).
+	Target string `json:"target"`
+	// Stream is nudged by notify-only deliveries; "" nudges every stream.
+	Stream string `json:"stream,omitempty"`
+	// RouteKey is the key deliveries on this channel carry.
+	RouteKey string `json:"route_key"`
+	// Expires is when the provider stops delivering; zero means never.
+	Expires time.Time `json:"expires,omitempty"`
+}

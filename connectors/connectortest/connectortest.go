@@ -1,0 +1,340 @@
+// Package connectortest is the conformance suite every provider runs against
+// its sandbox: registration complete, error mapping, pagination to the end,
+// cursor round-trip, normalizer output valid for the kind catalog, idempotent
+// dedupe keys, and webhook verification that fails closed.
+//
+//	func TestConformance(t *testing.T) {
+//		connectortest.Run(t, func(t *testing.T) *connectortest.Env { ... })
+//	}
+package connectortest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/sandbox"
+)
+
+// Env is one provider wired to a fresh sandbox.
+type Env struct {
+	// Provider is the spec, config and connector, configured against the sandbox.
+	Provider *connectors.Provider
+	// Connection is the connection to sync (account and validated config).
+	Connection connectors.Connection
+	// AccessToken is a token the sandbox accepts for Connection's account.
+	AccessToken string
+	// Expected maps every stream of Connection to the exact number of Signals
+	// a full backfill of the sandbox's seeded history yields.
+	Expected map[string]int
+	// InjectFault queues a fault on the sandbox API.
+	InjectFault func(sandbox.Fault)
+	// ErrorCases replaces DefaultErrorCases when the provider's wire format
+	// signals errors differently (Slack answers HTTP 200 with ok:false).
+	ErrorCases []ErrorCase
+	// Webhooks are signed deliveries built by the sandbox (nil for providers
+	// without webhooks).
+	Webhooks []WebhookCase
+	// WrongSecret is the provider configured with another webhook secret (nil
+	// for providers without webhooks); it must reject every case.
+	WrongSecret *connectors.Provider
+	// NoSecret is the provider configured without a webhook secret; it must
+	// reject every case (fail closed).
+	NoSecret *connectors.Provider
+}
+
+// ErrorCase maps an injected sandbox fault to the neutral error it must become.
+type ErrorCase struct {
+	Name  string
+	Fault sandbox.Fault
+	Want  error
+	// WantRetryAfter is checked for rate limits.
+	WantRetryAfter time.Duration
+}
+
+// WebhookCase is a signed delivery and what it must parse into.
+type WebhookCase struct {
+	Name    string
+	Request *connectors.WebhookRequest
+	// WantKinds are the kinds of the Signals it carries, in order.
+	WantKinds []string
+	// WantNotify is true for notify-only deliveries.
+	WantNotify bool
+	// WantReply is true for handshakes answered directly.
+	WantReply bool
+}
+
+// DefaultErrorCases are the HTTP status mappings every REST provider shares.
+func DefaultErrorCases() []ErrorCase {
+	return []ErrorCase{
+		{Name: "401", Fault: sandbox.Fault{Status: 401}, Want: connectors.ErrUnauthorized},
+		{Name: "403", Fault: sandbox.Fault{Status: 403}, Want: connectors.ErrForbidden},
+		{Name: "404", Fault: sandbox.Fault{Status: 404}, Want: connectors.ErrNotFound},
+		{Name: "429", Fault: sandbox.Fault{Status: 429, RetryAfter: 7}, Want: connectors.ErrRateLimited, WantRetryAfter: 7 * time.Second},
+		{Name: "500", Fault: sandbox.Fault{Status: 500}, Want: connectors.ErrTransient},
+		{Name: "503", Fault: sandbox.Fault{Status: 503}, Want: connectors.ErrTransient},
+	}
+}
+
+// Run runs the whole suite; setup builds a fresh Env for each subtest.
+func Run(t *testing.T, setup func(t *testing.T) *Env) {
+	t.Run("Registration", func(t *testing.T) { testRegistration(t, setup(t)) })
+	t.Run("ErrorMapping", func(t *testing.T) { testErrorMapping(t, setup) })
+	t.Run("PaginationToEnd", func(t *testing.T) { testPagination(t, setup(t)) })
+	t.Run("CursorRoundTrip", func(t *testing.T) { testCursorRoundTrip(t, setup(t)) })
+	t.Run("IncrementalAfterDoneIsEmpty", func(t *testing.T) { testIncrementalEmpty(t, setup(t)) })
+	t.Run("IdempotentDedupeKeys", func(t *testing.T) { testIdempotentKeys(t, setup(t)) })
+	t.Run("Webhooks", func(t *testing.T) { testWebhooks(t, setup(t)) })
+}
+
+func testRegistration(t *testing.T, env *Env) {
+	spec := env.Provider.Spec
+	var found bool
+	for _, s := range connectors.Registered() {
+		if s.Name == spec.Name {
+			found = true
+			require.Same(t, s, spec, "the registered spec must be the one the connector returns")
+		}
+	}
+	require.True(t, found, "provider %s is not registered (missing connectors.MustRegister in init?)", spec.Name)
+	require.Same(t, spec, env.Provider.Connector.Spec())
+	require.NotEmpty(t, spec.DisplayName)
+	require.NotEmpty(t, spec.Description)
+	require.NotEmpty(t, spec.Kinds)
+	for _, k := range spec.Kinds {
+		require.Contains(t, connectors.Catalog, k)
+	}
+	for _, u := range []string{spec.Defaults.AuthURL, spec.Defaults.TokenURL, spec.Defaults.APIURL} {
+		require.Regexp(t, `^https://`, u, "default provider URLs must point at the real provider")
+	}
+	require.Greater(t, float64(spec.Policy.Rate), 0.0, "policy needs a steady rate")
+	require.Greater(t, spec.Policy.Burst, 0, "policy needs a burst")
+	require.Greater(t, spec.Policy.PollInterval, time.Duration(0), "policy needs a poll interval")
+	c := env.Provider.Connector
+	_, isAuth := c.(connectors.Authorizer)
+	require.True(t, isAuth, "every provider authorizes with OAuth")
+	_, isSync := c.(connectors.Syncer)
+	_, isHook := c.(connectors.WebhookReceiver)
+	for _, cp := range spec.Capabilities {
+		switch cp {
+		case connectors.CapBackfill, connectors.CapPoll:
+			require.True(t, isSync, "capability %s needs connectors.Syncer", cp)
+		case connectors.CapWebhook:
+			require.True(t, isHook, "capability webhook needs connectors.WebhookReceiver")
+		}
+	}
+	if spec.Policy.Token.Expires {
+		require.Greater(t, spec.Policy.Token.RefreshBefore, time.Duration(0))
+	}
+}
+
+func client(env *Env) *http.Client {
+	reg := connectors.NewRegistry(env.Provider)
+	return reg.HTTPClient(env.Provider, env.Connection.Account.ID, env.AccessToken)
+}
+
+func syncer(t *testing.T, env *Env) connectors.Syncer {
+	s, ok := env.Provider.Connector.(connectors.Syncer)
+	require.True(t, ok, "provider does not implement connectors.Syncer")
+	return s
+}
+
+func streams(t *testing.T, env *Env) []string {
+	ss, err := syncer(t, env).Streams(env.Connection)
+	require.NoError(t, err)
+	require.NotEmpty(t, ss)
+	got := slices.Clone(ss)
+	slices.Sort(got)
+	var want []string
+	for s := range env.Expected {
+		want = append(want, s)
+	}
+	slices.Sort(want)
+	require.Equal(t, want, got, "Env.Expected must name every stream")
+	return ss
+}
+
+func fetch(t *testing.T, env *Env, hc *http.Client, stream string, cursor json.RawMessage) (*connectors.Page, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return syncer(t, env).FetchPage(ctx, connectors.PageRequest{
+		Connection: env.Connection, Stream: stream, Cursor: cursor, HTTP: hc, Now: time.Now(),
+	})
+}
+
+// drain reads a stream to the end from cursor and returns its Signals, the
+// resting cursor and the page count.
+func drain(t *testing.T, env *Env, hc *http.Client, stream string, cursor json.RawMessage) ([]connectors.Signal, json.RawMessage, int) {
+	var all []connectors.Signal
+	for pages := 1; pages <= 10000; pages++ {
+		p, err := fetch(t, env, hc, stream, cursor)
+		require.NoError(t, err, "stream %s page %d", stream, pages)
+		require.NotNil(t, p)
+		all = append(all, p.Signals...)
+		require.True(t, json.Valid(p.Next), "stream %s page %d: Next cursor must be valid JSON, got %q", stream, pages, p.Next)
+		if p.Done {
+			return all, p.Next, pages
+		}
+		require.False(t, bytes.Equal(p.Next, cursor), "stream %s page %d: cursor did not advance", stream, pages)
+		cursor = p.Next
+	}
+	t.Fatalf("stream %s did not finish in 10000 pages", stream)
+	return nil, nil, 0
+}
+
+func testErrorMapping(t *testing.T, setup func(*testing.T) *Env) {
+	env := setup(t)
+	cases := env.ErrorCases
+	if cases == nil {
+		cases = DefaultErrorCases()
+	}
+	stream := streams(t, env)[0]
+	for _, tc := range cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			env := setup(t)
+			env.InjectFault(tc.Fault)
+			_, err := fetch(t, env, client(env), stream, nil)
+			require.Error(t, err)
+			require.ErrorIs(t, err, tc.Want, "fault %+v must map to %v, got %v", tc.Fault, tc.Want, err)
+			require.Equal(t, tc.Want, connectors.Kind(err))
+			if tc.WantRetryAfter > 0 {
+				d, ok := connectors.RetryAfter(err)
+				require.True(t, ok)
+				require.Equal(t, tc.WantRetryAfter, d)
+			}
+			// The fault was consumed: the same call now succeeds.
+			_, err = fetch(t, env, client(env), stream, nil)
+			require.NoError(t, err)
+		})
+	}
+}
+
+func testPagination(t *testing.T, env *Env) {
+	hc := client(env)
+	for _, stream := range streams(t, env) {
+		sigs, _, pages := drain(t, env, hc, stream, nil)
+		require.Len(t, sigs, env.Expected[stream], "stream %s: exact Signal count of the seeded history", stream)
+		if env.Expected[stream] > 0 {
+			require.Greater(t, pages, 1, "stream %s: the sandbox must seed more than one page so pagination is exercised", stream)
+		}
+		for _, s := range sigs {
+			require.NoError(t, connectors.ValidateSignal(env.Provider.Spec, s), "stream %s: %s", stream, s.DedupeKey)
+			require.True(t, len(s.Raw) > 0 && json.Valid(s.Raw), "stream %s: %s: Raw must hold the provider object", stream, s.DedupeKey)
+			_, err := json.Marshal(s.Payload)
+			require.NoError(t, err)
+		}
+	}
+}
+
+func keys(sigs []connectors.Signal) []string {
+	out := make([]string, 0, len(sigs))
+	for _, s := range sigs {
+		out = append(out, s.DedupeKey)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func testCursorRoundTrip(t *testing.T, env *Env) {
+	hc := client(env)
+	for _, stream := range streams(t, env) {
+		full, _, _ := drain(t, env, hc, stream, nil)
+		first, err := fetch(t, env, hc, stream, nil)
+		require.NoError(t, err)
+		if first.Done {
+			continue
+		}
+		// The cursor survives storage as jsonb: decode and re-encode it.
+		var v any
+		require.NoError(t, json.Unmarshal(first.Next, &v))
+		stored, err := json.Marshal(v)
+		require.NoError(t, err)
+		rest, _, _ := drain(t, env, hc, stream, stored)
+		require.Equal(t, keys(full), keys(append(slices.Clone(first.Signals), rest...)),
+			"stream %s: first page + resume from its stored cursor must equal a full read", stream)
+	}
+}
+
+func testIncrementalEmpty(t *testing.T, env *Env) {
+	hc := client(env)
+	for _, stream := range streams(t, env) {
+		_, resting, _ := drain(t, env, hc, stream, nil)
+		again, _, _ := drain(t, env, hc, stream, resting)
+		require.Empty(t, again, "stream %s: an incremental sync with nothing new must yield no Signals", stream)
+	}
+}
+
+func testIdempotentKeys(t *testing.T, env *Env) {
+	hc := client(env)
+	for _, stream := range streams(t, env) {
+		a, _, _ := drain(t, env, hc, stream, nil)
+		b, _, _ := drain(t, env, hc, stream, nil)
+		ka, kb := keys(a), keys(b)
+		require.Equal(t, ka, kb, "stream %s: two backfills must yield the same dedupe keys", stream)
+		require.Equal(t, len(ka), len(slices.Compact(slices.Clone(ka))), "stream %s: dedupe keys must be unique within a backfill", stream)
+	}
+}
+
+func testWebhooks(t *testing.T, env *Env) {
+	spec := env.Provider.Spec
+	if !slices.Contains(spec.Capabilities, connectors.CapWebhook) {
+		t.Skipf("%s has no webhook capability", spec.Name)
+	}
+	require.NotEmpty(t, env.Webhooks, "providers with webhooks must give signed delivery cases")
+	recv := env.Provider.Connector.(connectors.WebhookReceiver)
+	for _, wc := range env.Webhooks {
+		t.Run(wc.Name, func(t *testing.T) {
+			require.NoError(t, recv.VerifyWebhook(wc.Request), "a correctly signed delivery must verify")
+			d, err := recv.ParseWebhook(wc.Request)
+			require.NoError(t, err)
+			require.NotEmpty(t, d.DeliveryID, "every delivery needs an idempotency key")
+			if wc.WantReply {
+				require.NotNil(t, d.Reply)
+				return
+			}
+			require.NotEmpty(t, d.RouteKeys, "a delivery must carry route keys")
+			var kinds []string
+			for _, s := range d.Signals {
+				require.NoError(t, connectors.ValidateSignal(spec, s))
+				kinds = append(kinds, s.Kind)
+			}
+			require.Equal(t, wc.WantKinds, kinds)
+			require.Equal(t, wc.WantNotify, d.Notify)
+
+			// Tampered body, missing signature headers, wrong or no secret: rejected.
+			tampered := *wc.Request
+			tampered.Body = append(slices.Clone(wc.Request.Body), ' ')
+			if len(wc.Request.Body) > 0 {
+				require.ErrorIs(t, recv.VerifyWebhook(&tampered), connectors.ErrUnauthorized, "tampered body")
+			}
+			bare := *wc.Request
+			bare.Header = http.Header{"Content-Type": wc.Request.Header.Values("Content-Type")}
+			require.ErrorIs(t, recv.VerifyWebhook(&bare), connectors.ErrUnauthorized, "missing signature headers")
+			for name, p := range map[string]*connectors.Provider{"wrong secret": env.WrongSecret, "no secret": env.NoSecret} {
+				require.NotNil(t, p, "Env.%s is required for webhook providers", name)
+				err := p.Connector.(connectors.WebhookReceiver).VerifyWebhook(wc.Request)
+				require.ErrorIs(t, err, connectors.ErrUnauthorized, name)
+			}
+		})
+	}
+}
+
+// Must fails the test on err; a helper for harness setup code.
+func Must[T any](t *testing.T, v T, err error) T {
+	t.Helper()
+	require.NoError(t, err)
+	return v
+}
+
+// Describe formats a Signal for test failure messages.
+func Describe(s connectors.Signal) string {
+	return fmt.Sprintf("%s %s %s", s.Kind, s.DedupeKey, s.OccurredAt.Format(time.RFC3339))
+}

@@ -1,0 +1,244 @@
+package connectors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/poblysh/poblysh/metrics"
+)
+
+// Classifier lets a provider override how responses map to neutral errors
+// (Calendar: 410 means the sync token expired; Google: 403 with reason
+// rateLimitExceeded is a rate limit). Implementations usually handle their
+// special cases and fall back to ClassifyResponse.
+type Classifier interface {
+	ClassifyResponse(resp *http.Response) error
+}
+
+// Transport paces, authorizes, counts and classifies provider calls. A
+// provider error response becomes an error from RoundTrip, so every SDK
+// (go-github, slack-go, google-api) surfaces the same neutral errors and
+// errors.Is/As see through the *url.Error the http.Client wraps them in.
+type Transport struct {
+	Base     http.RoundTripper
+	Provider string
+	Limiter  *rate.Limiter
+	// Auth is the Authorization header value; "" leaves the request alone.
+	Auth string
+	// Classify maps a response to an error, nil for success.
+	Classify func(*http.Response) error
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.Limiter != nil {
+		if err := t.Limiter.Wait(req.Context()); err != nil {
+			return nil, fmt.Errorf("%s: waiting for rate limiter: %w", t.Provider, err)
+		}
+	}
+	if t.Auth != "" {
+		req = req.Clone(req.Context())
+		req.Header.Set("Authorization", t.Auth)
+	}
+	base := t.Base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	resp, err := base.RoundTrip(req)
+	if err != nil {
+		metrics.ProviderCalls.WithLabelValues(t.Provider, "error").Inc()
+		if ctxErr := req.Context().Err(); ctxErr != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%s %s: %w: %s", req.Method, req.URL.Path, ErrTransient, describeNetErr(err))
+	}
+	metrics.ProviderCalls.WithLabelValues(t.Provider, strconv.Itoa(resp.StatusCode)).Inc()
+	classify := t.Classify
+	if classify == nil {
+		classify = ClassifyResponse
+	}
+	if cerr := classify(resp); cerr != nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		_ = resp.Body.Close()
+		if errors.Is(cerr, ErrRateLimited) {
+			metrics.RateLimitHits.WithLabelValues(t.Provider).Inc()
+		}
+		return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, cerr)
+	}
+	return resp, nil
+}
+
+func describeNetErr(err error) string {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return "timeout"
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return "connection closed"
+	}
+	return "network error"
+}
+
+// ClassifyResponse is the default status mapping: 2xx/3xx ok; 401
+// unauthorized; 403 rate limited when rate-limit headers say so, else
+// forbidden; 404 not found; 429 rate limited (Retry-After or reset header);
+// 408 and 5xx transient (rate limited when they carry Retry-After); other 4xx
+// invalid configuration.
+func ClassifyResponse(resp *http.Response) error {
+	code := resp.StatusCode
+	switch {
+	case code < 400:
+		return nil
+	case code == http.StatusUnauthorized:
+		return ErrUnauthorized
+	case code == http.StatusForbidden:
+		if d, ok := RateLimitDelay(resp.Header, time.Now()); ok {
+			return &RateLimited{RetryAfter: d, Reason: "HTTP 403 with rate-limit headers"}
+		}
+		return ErrForbidden
+	case code == http.StatusNotFound:
+		return ErrNotFound
+	case code == http.StatusTooManyRequests:
+		d, _ := RateLimitDelay(resp.Header, time.Now())
+		return &RateLimited{RetryAfter: d, Reason: "HTTP 429"}
+	case code == http.StatusRequestTimeout || code >= 500:
+		if d, ok := retryAfterHeader(resp.Header, time.Now()); ok {
+			return &RateLimited{RetryAfter: d, Reason: fmt.Sprintf("HTTP %d with Retry-After", code)}
+		}
+		return fmt.Errorf("%w: HTTP %d", ErrTransient, code)
+	default:
+		return fmt.Errorf("%w: provider rejected the request (HTTP %d)", ErrInvalidConfig, code)
+	}
+}
+
+// RateLimitDelay reads how long to wait from rate-limit headers: Retry-After
+// (seconds or HTTP date), then a reset header when the remaining count is 0
+// or absent: X-RateLimit-Reset as epoch seconds (GitHub) or ISO-8601 (Jira),
+// or RateLimit-Reset as seconds from now (IETF draft). ok is false when the
+// headers say nothing about a rate limit.
+func RateLimitDelay(h http.Header, now time.Time) (time.Duration, bool) {
+	if d, ok := retryAfterHeader(h, now); ok {
+		return d, true
+	}
+	remaining := h.Get("X-RateLimit-Remaining")
+	if remaining != "" && remaining != "0" {
+		return 0, false
+	}
+	if reset := h.Get("X-RateLimit-Reset"); reset != "" {
+		if d, ok := parseReset(reset, now); ok {
+			return d, true
+		}
+	}
+	if reset := h.Get("RateLimit-Reset"); reset != "" {
+		if secs, err := strconv.Atoi(strings.TrimSpace(reset)); err == nil && secs >= 0 {
+			return time.Duration(secs) * time.Second, true
+		}
+	}
+	if remaining == "0" {
+		return 0, true
+	}
+	return 0, false
+}
+
+func retryAfterHeader(h http.Header, now time.Time) (time.Duration, bool) {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
+		return time.Duration(secs * float64(time.Second)), true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return clampPositive(t.Sub(now)), true
+	}
+	return 0, false
+}
+
+func parseReset(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		// Epoch seconds are large; small numbers are seconds from now.
+		if secs > 1_000_000_000 {
+			return clampPositive(time.Unix(secs, 0).Sub(now)), true
+		}
+		return time.Duration(secs) * time.Second, true
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.000Z0700", "2006-01-02T15:04Z07:00"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return clampPositive(t.Sub(now)), true
+		}
+	}
+	return 0, false
+}
+
+func clampPositive(d time.Duration) time.Duration {
+	if d < 0 {
+		return 0
+	}
+	return d
+}
+
+// Limiters holds one token-bucket limiter per (provider, external account),
+// shared by every caller in the process.
+type Limiters struct {
+	mu sync.Mutex
+	m  map[string]*rate.Limiter
+}
+
+// NewLimiters returns an empty set.
+func NewLimiters() *Limiters { return &Limiters{m: map[string]*rate.Limiter{}} }
+
+// For returns the limiter of one external account, creating it from policy.
+// A zero Rate means unlimited.
+func (l *Limiters) For(provider, account string, p Policy) *rate.Limiter {
+	key := provider + "\x00" + account
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if lim, ok := l.m[key]; ok {
+		return lim
+	}
+	r, b := p.Rate, p.Burst
+	if r == 0 {
+		r = rate.Inf
+	}
+	if b <= 0 {
+		b = 1
+	}
+	lim := rate.NewLimiter(r, b)
+	l.m[key] = lim
+	return lim
+}
+
+func defaultTransport() http.RoundTripper {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 16
+	t.ResponseHeaderTimeout = 45 * time.Second
+	return t
+}
+
+// IsPermanent reports whether err should not be retried: unauthorized,
+// forbidden, not found, invalid configuration. Rate limits, transient errors
+// and cursor expiry are not permanent (the engine handles the latter).
+func IsPermanent(err error) bool {
+	switch Kind(err) {
+	case ErrUnauthorized, ErrForbidden, ErrNotFound, ErrInvalidConfig:
+		return true
+	}
+	return false
+}
+
+// contextDone reports whether ctx ended; used by helpers that loop.
+func contextDone(ctx context.Context) bool { return ctx.Err() != nil }
+
+// timeNow is the clock for header parsing; a var so tests can pin it.
+var timeNow = time.Now

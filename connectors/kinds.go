@@ -1,0 +1,151 @@
+package connectors
+
+import "sort"
+
+// KindInfo documents one Signal kind: what it means and its attributes.
+type KindInfo struct {
+	Kind        string
+	Description string
+	Attributes  []Attribute
+}
+
+// Attribute documents one provider-specific attribute of a kind.
+type Attribute struct {
+	Name        string
+	Type        string // string, integer, boolean, timestamp, array, object
+	Required    bool
+	Description string
+}
+
+func req(name, typ, desc string) Attribute { return Attribute{name, typ, true, desc} }
+func opt(name, typ, desc string) Attribute { return Attribute{name, typ, false, desc} }
+
+// Catalog is the provider-agnostic Signal kind catalog (architecture §6). A
+// kind names the happening, not the provider. docs/signal-kinds.md is
+// generated from it.
+var Catalog = map[string]KindInfo{}
+
+func init() {
+	for _, k := range []KindInfo{
+		{"message.posted", "A message was posted in a tracked channel or chat.", []Attribute{
+			req("channel_id", "string", "Channel or chat id."),
+			req("ts", "string", "Provider message id (Slack ts, Cliq message id)."),
+			opt("thread_ts", "string", "Parent message id when the message is a threaded reply."),
+			opt("is_thread_reply", "boolean", "True for a reply in a thread."),
+			opt("text", "string", "Message text (omitted when the tenant disables message bodies)."),
+			opt("subtype", "string", "Provider subtype, e.g. thread_broadcast, file_share."),
+			opt("reply_count", "integer", "Replies in the thread, when known."),
+			opt("files", "integer", "Number of attached files."),
+		}},
+		{"reaction.added", "Someone reacted to a message.", []Attribute{
+			req("reaction", "string", "Emoji name, e.g. thumbsup."),
+			req("item_ts", "string", "Id of the message reacted to."),
+			req("channel_id", "string", "Channel of the message."),
+			opt("item_user", "string", "Author of the message reacted to."),
+		}},
+		{"mention.created", "A tracked user or bot was mentioned.", []Attribute{
+			req("chat_id", "string", "Chat where the mention happened."),
+			req("message_id", "string", "Message that carries the mention."),
+			opt("mentioned_users", "array", "Ids of mentioned users."),
+		}},
+		{"code.pushed", "Commits were pushed to a branch.", []Attribute{
+			req("ref", "string", "Full ref, e.g. refs/heads/main."),
+			req("branch", "string", "Branch name."),
+			req("commit_count", "integer", "Commits in the push."),
+			req("head_commit", "object", "{id, message, url, timestamp, author} of the newest commit."),
+			opt("compare_url", "string", "Compare URL of the push."),
+			opt("forced", "boolean", "True for a force push."),
+			opt("before", "string", "Commit sha before the push."),
+			opt("after", "string", "Commit sha after the push."),
+			opt("source", "string", "webhook for live pushes, backfill for commits read through the REST API."),
+		}},
+		{"pull_request.opened", "A pull request was opened.", prAttrs()},
+		{"pull_request.merged", "A pull request was merged.", append(prAttrs(), opt("merged_by", "string", "Login of the merger."), opt("merge_commit_sha", "string", "Merge commit."))},
+		{"pull_request.closed", "A pull request was closed without merging.", prAttrs()},
+		{"release.published", "A release was published.", []Attribute{
+			req("tag_name", "string", "Git tag of the release."),
+			req("prerelease", "boolean", "True for a pre-release."),
+			opt("name", "string", "Release title."),
+			opt("body", "string", "Release notes (markdown)."),
+			opt("target_commitish", "string", "Branch or commit the tag points at."),
+		}},
+		{"issue.created", "An issue was created.", issueAttrs()},
+		{"issue.updated", "An issue was updated.", append(issueAttrs(), opt("changed_fields", "array", "Fields changed by the update."))},
+		{"issue.status_changed", "An issue moved to another status.", append(issueAttrs(), req("from_status", "string", "Previous status."), req("to_status", "string", "New status."))},
+		{"document.created", "A document was created.", docAttrs()},
+		{"document.updated", "A document was edited.", docAttrs()},
+		{"calendar_event.created", "A calendar event was created.", calAttrs()},
+		{"calendar_event.updated", "A calendar event was updated.", calAttrs()},
+		{"calendar_event.cancelled", "A calendar event was cancelled or deleted.", calAttrs()},
+		{"email.thread_started", "A new email thread started.", emailAttrs()},
+		{"email.press_thread", "An email thread with a tracked journalist or media contact.", append(emailAttrs(), req("matched", "array", "Tracked domains or addresses that matched."))},
+		{"email.received", "An email was received.", emailAttrs()},
+		{"email.sent", "An email was sent.", emailAttrs()},
+	} {
+		Catalog[k.Kind] = k
+	}
+}
+
+func prAttrs() []Attribute {
+	return []Attribute{
+		req("number", "integer", "Pull request number."),
+		req("state", "string", "open or closed."),
+		req("draft", "boolean", "True for a draft."),
+		opt("base_ref", "string", "Target branch."),
+		opt("head_ref", "string", "Source branch."),
+		opt("labels", "array", "Label names."),
+		opt("additions", "integer", "Lines added, when known."),
+		opt("deletions", "integer", "Lines removed, when known."),
+	}
+}
+
+func issueAttrs() []Attribute {
+	return []Attribute{
+		req("key", "string", "Issue key, e.g. ABC-12."),
+		req("status", "string", "Current status."),
+		opt("issue_type", "string", "Issue type."),
+		opt("priority", "string", "Priority name."),
+	}
+}
+
+func docAttrs() []Attribute {
+	return []Attribute{
+		req("mime_type", "string", "MIME type."),
+		opt("version", "integer", "Provider version counter."),
+	}
+}
+
+func calAttrs() []Attribute {
+	return []Attribute{
+		req("calendar_id", "string", "Calendar id."),
+		req("status", "string", "confirmed, tentative or cancelled."),
+		req("all_day", "boolean", "True for an all-day event."),
+		opt("start", "string", "Start: RFC 3339 time, or a date for all-day events."),
+		opt("end", "string", "End: RFC 3339 time, or a date for all-day events."),
+		opt("recurring_event_id", "string", "Id of the recurring series this instance belongs to."),
+		opt("recurrence", "array", "RRULE lines of a recurring series."),
+		opt("attendee_count", "integer", "Number of attendees."),
+		opt("location", "string", "Location."),
+		opt("sequence", "integer", "iCalendar sequence number."),
+	}
+}
+
+func emailAttrs() []Attribute {
+	return []Attribute{
+		req("thread_id", "string", "Thread id."),
+		req("message_id", "string", "Message id."),
+		opt("subject", "string", "Subject line."),
+		opt("from", "string", "Sender address."),
+		opt("to", "array", "Recipient addresses."),
+	}
+}
+
+// KindNames returns every catalog kind, sorted.
+func KindNames() []string {
+	names := make([]string, 0, len(Catalog))
+	for k := range Catalog {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,186 @@
+package connectors
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Capability is a feature a provider offers, listed in GET /providers.
+type Capability string
+
+// Capabilities.
+const (
+	CapWebhook  Capability = "webhook"  // receives pushes (webhooks, watch channels)
+	CapPoll     Capability = "poll"     // incremental sync from a cursor on a schedule
+	CapBackfill Capability = "backfill" // reads history on first connect
+)
+
+// Endpoints are a provider's URLs. Every one is configurable so that tests and
+// the sandbox can point a connector at a local fake.
+type Endpoints struct {
+	AuthURL   string // browser authorization endpoint
+	TokenURL  string // code exchange and refresh
+	APIURL    string // API root the provider's own paths hang from (ends with "/")
+	RevokeURL string // token revocation, "" when the provider has none
+}
+
+// TokenPolicy describes how a provider's tokens age.
+type TokenPolicy struct {
+	// Expires is true when access tokens expire (Google 1 h, GitHub App 8 h).
+	Expires bool
+	// RotatesRefreshToken is true when each refresh returns a new refresh token
+	// and invalidates the old one (GitHub App, Slack rotation, Jira).
+	RotatesRefreshToken bool
+	// RefreshBefore is how long before expiry the sweeper refreshes a token.
+	RefreshBefore time.Duration
+	// KeepAliveAfter refreshes idle refresh tokens older than this so they do
+	// not lapse (Google: unused for 6 months; Jira: 90 days). 0 disables.
+	KeepAliveAfter time.Duration
+}
+
+// Policy is a provider's pacing and scheduling policy.
+type Policy struct {
+	// Rate and Burst pace every caller of the same external account in a process.
+	Rate  rate.Limit
+	Burst int
+	// PollInterval is the incremental sync interval for connections without push.
+	PollInterval time.Duration
+	// ReconcileInterval is the safety-net sync interval for connections that
+	// receive pushes (webhooks can be lost); 0 means PollInterval.
+	ReconcileInterval time.Duration
+	// MinPollInterval is the floor for per-connection overrides.
+	MinPollInterval time.Duration
+	// Token describes token expiry and rotation.
+	Token TokenPolicy
+}
+
+// Spec describes a provider and builds its Connector. It is all the engine,
+// the API and the docs need to know about a provider.
+type Spec struct {
+	// Name is the path segment and Signal source ("github", "google-calendar").
+	Name        string
+	DisplayName string
+	Description string
+	// Kinds lists the Signal kinds the provider produces; each must be in the catalog.
+	Kinds []string
+	// Capabilities are listed in GET /providers.
+	Capabilities []Capability
+	// EnvFallback is the shared prefix consulted when POBLYSH_<NAME>_* is unset
+	// ("GOOGLE" for Google connectors, "ZOHO" for Zoho ones).
+	EnvFallback string
+	// Defaults are the real provider's URLs.
+	Defaults Endpoints
+	// Scopes requested at authorization (the narrowest that work).
+	Scopes []string
+	// PKCE is true when the provider supports S256 PKCE.
+	PKCE   bool
+	Policy Policy
+	// ConfigHelp documents the connection config fields (shown in the docs).
+	ConfigHelp string
+	// New builds a Connector from configuration.
+	New func(Config) (Connector, error)
+}
+
+// EnvName is the provider's upper-snake name: "google-calendar" → "GOOGLE_CALENDAR".
+func (s *Spec) EnvName() string {
+	return strings.ToUpper(strings.ReplaceAll(s.Name, "-", "_"))
+}
+
+// Config is a provider's configuration, read from POBLYSH_<NAME>_* variables.
+// It carries secrets: never log or return it.
+type Config struct {
+	ClientID      string
+	ClientSecret  string
+	WebhookSecret string
+	Endpoints     Endpoints
+	// PublicURL is the base URL providers call back (no trailing slash).
+	PublicURL string
+	// PublicURLSet is false when PublicURL was derived from the listen
+	// address; watch channels are then not registered and the connection polls.
+	PublicURLSet bool
+	// lookup reads other POBLYSH_<NAME>_* settings; see Setting.
+	lookup func(suffix string) string
+}
+
+// Setting returns another POBLYSH_<NAME>_<suffix> value (with the fallback
+// prefix), e.g. Setting("HISTORY_LIMIT") for POBLYSH_SLACK_HISTORY_LIMIT.
+func (c Config) Setting(suffix string) string {
+	if c.lookup == nil {
+		return ""
+	}
+	return c.lookup(suffix)
+}
+
+// WithSettings returns a copy of c whose Setting reads from m (for tests).
+func (c Config) WithSettings(m map[string]string) Config {
+	c.lookup = func(suffix string) string { return m[suffix] }
+	return c
+}
+
+// Configured reports whether OAuth client credentials are present.
+func (c Config) Configured() bool { return c.ClientID != "" && c.ClientSecret != "" }
+
+// WebhookURL is where this provider's deliveries arrive.
+func (c Config) WebhookURL(provider string) string {
+	return c.PublicURL + "/api/v1/webhooks/" + provider
+}
+
+// CallbackURL is the OAuth redirect URI registered with the provider.
+func (c Config) CallbackURL(provider string) string {
+	return c.PublicURL + "/api/v1/connect/" + provider + "/callback"
+}
+
+// LoadConfig reads a provider's configuration from the environment with the
+// naming scheme POBLYSH_<NAME>_{CLIENT_ID,CLIENT_SECRET,AUTH_URL,TOKEN_URL,
+// API_URL,REVOKE_URL,WEBHOOK_SECRET}, falling back to POBLYSH_<FALLBACK>_*,
+// then to the spec's defaults. URLs must be absolute http(s) URLs.
+func LoadConfig(s *Spec, getenv func(string) string, publicURL string, publicURLSet bool) (Config, error) {
+	get := func(suffix string) (string, string) {
+		name := "POBLYSH_" + s.EnvName() + "_" + suffix
+		if v := getenv(name); v != "" {
+			return v, name
+		}
+		if s.EnvFallback != "" {
+			fb := "POBLYSH_" + s.EnvFallback + "_" + suffix
+			if v := getenv(fb); v != "" {
+				return v, fb
+			}
+		}
+		return "", name
+	}
+	c := Config{PublicURL: strings.TrimRight(publicURL, "/"), PublicURLSet: publicURLSet}
+	c.lookup = func(suffix string) string { v, _ := get(suffix); return v }
+	c.ClientID, _ = get("CLIENT_ID")
+	c.ClientSecret, _ = get("CLIENT_SECRET")
+	c.WebhookSecret, _ = get("WEBHOOK_SECRET")
+	urls := []struct {
+		suffix string
+		dst    *string
+		def    string
+	}{
+		{"AUTH_URL", &c.Endpoints.AuthURL, s.Defaults.AuthURL},
+		{"TOKEN_URL", &c.Endpoints.TokenURL, s.Defaults.TokenURL},
+		{"API_URL", &c.Endpoints.APIURL, s.Defaults.APIURL},
+		{"REVOKE_URL", &c.Endpoints.RevokeURL, s.Defaults.RevokeURL},
+	}
+	for _, u := range urls {
+		v, name := get(u.suffix)
+		if v == "" {
+			*u.dst = u.def
+			continue
+		}
+		p, err := url.Parse(v)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return Config{}, fmt.Errorf("%s: must be an absolute http(s) URL", name)
+		}
+		*u.dst = v
+	}
+	if c.Endpoints.APIURL != "" && !strings.HasSuffix(c.Endpoints.APIURL, "/") {
+		c.Endpoints.APIURL += "/"
+	}
+	return c, nil
+}
