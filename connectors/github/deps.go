@@ -1,0 +1,3 @@
+package github
+
+import _ "github.com/google/go-github/v89/github" // REST and webhook types
