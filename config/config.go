@@ -1,0 +1,237 @@
+// Package config reads the service configuration from the environment (and a
+// local .env file in development). A missing or malformed required value is
+// reported as one line naming the variable; the process never starts
+// half-configured.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/poblysh/poblysh/vault"
+)
+
+// Config is the whole service configuration. It holds secrets: never log it.
+type Config struct {
+	DatabaseURL string
+	// DBRole is the role the app switches to after connecting (SET ROLE), so
+	// row-level security applies even when DATABASE_URL names an owner.
+	DBRole string
+
+	TemporalAddress   string
+	TemporalNamespace string
+	TemporalAPIKey    string
+	TemporalTLS       bool
+	TaskQueue         string
+	// TemporalUIURL is the Web UI base for job deep links.
+	TemporalUIURL string
+
+	HTTPAddr string
+	// PublicURL is the base URL providers call back; PublicURLSet is false
+	// when it was derived from HTTPAddr (watch channels then fall back to polling).
+	PublicURL    string
+	PublicURLSet bool
+	MetricsAddr  string
+
+	AdminKey string
+	KeyRing  *vault.KeyRing
+
+	LogLevel          string
+	MaxBodyBytes      int64
+	WebhookMaxBytes   int64
+	RedirectAllowlist []string
+
+	TenantSyncConcurrency int
+	RawRetention          time.Duration
+	SignalTTL             time.Duration
+	RefreshInterval       time.Duration
+	RenewalInterval       time.Duration
+	StateTTL              time.Duration
+}
+
+// Needs says which optional groups a subcommand requires.
+type Needs struct {
+	Admin  bool // POBLYSH_ADMIN_KEY (API)
+	Crypto bool // POBLYSH_CRYPTO_KEY (API, worker, reencrypt)
+}
+
+// Load reads the configuration. The error names the offending variable.
+func Load(getenv func(string) string, need Needs) (*Config, error) {
+	e := &env{getenv: getenv}
+	c := &Config{
+		DatabaseURL:           e.required("DATABASE_URL"),
+		DBRole:                e.str("POBLYSH_DB_ROLE", "poblysh_app"),
+		TemporalAddress:       e.str("TEMPORAL_ADDRESS", "127.0.0.1:7233"),
+		TemporalNamespace:     e.str("TEMPORAL_NAMESPACE", "default"),
+		TemporalAPIKey:        getenv("TEMPORAL_API_KEY"),
+		TemporalTLS:           e.boolean("TEMPORAL_TLS", false),
+		TaskQueue:             e.str("POBLYSH_TASK_QUEUE", "connectors"),
+		TemporalUIURL:         strings.TrimRight(e.str("POBLYSH_TEMPORAL_UI_URL", "http://127.0.0.1:8233"), "/"),
+		HTTPAddr:              e.str("POBLYSH_HTTP_ADDR", "127.0.0.1:8080"),
+		MetricsAddr:           getenv("POBLYSH_METRICS_ADDR"),
+		LogLevel:              e.str("POBLYSH_LOG_LEVEL", "info"),
+		MaxBodyBytes:          e.size("POBLYSH_MAX_BODY_BYTES", 1<<20),
+		WebhookMaxBytes:       e.size("POBLYSH_WEBHOOK_MAX_BYTES", 5<<20),
+		TenantSyncConcurrency: int(e.integer("POBLYSH_TENANT_SYNC_CONCURRENCY", 4, 1, 1000)),
+		RawRetention:          e.duration("POBLYSH_RAW_RETENTION", 30*24*time.Hour),
+		SignalTTL:             e.duration("POBLYSH_SIGNAL_TTL", 0),
+		RefreshInterval:       e.duration("POBLYSH_REFRESH_INTERVAL", time.Hour),
+		RenewalInterval:       e.duration("POBLYSH_RENEWAL_INTERVAL", 30*time.Minute),
+		StateTTL:              e.duration("POBLYSH_OAUTH_STATE_TTL", 10*time.Minute),
+	}
+	if c.DatabaseURL != "" {
+		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			e.fail("DATABASE_URL", "must be a postgres:// URL")
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.TemporalAddress); err != nil {
+		e.fail("TEMPORAL_ADDRESS", "must be host:port")
+	}
+	host, port, err := net.SplitHostPort(c.HTTPAddr)
+	if err != nil {
+		e.fail("POBLYSH_HTTP_ADDR", "must be host:port")
+	}
+	if pub := getenv("POBLYSH_PUBLIC_URL"); pub != "" {
+		u, err := url.Parse(pub)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			e.fail("POBLYSH_PUBLIC_URL", "must be an absolute http(s) URL")
+		}
+		c.PublicURL, c.PublicURLSet = strings.TrimRight(pub, "/"), true
+	} else {
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "127.0.0.1"
+		}
+		c.PublicURL = "http://" + net.JoinHostPort(host, port)
+	}
+	for _, s := range strings.Split(getenv("POBLYSH_REDIRECT_ALLOWLIST"), ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		if u, err := url.Parse(s); err != nil || u.Scheme == "" || u.Host == "" {
+			e.fail("POBLYSH_REDIRECT_ALLOWLIST", "entries must be absolute URLs (origins or path prefixes)")
+			break
+		}
+		c.RedirectAllowlist = append(c.RedirectAllowlist, s)
+	}
+	if need.Admin {
+		c.AdminKey = e.required("POBLYSH_ADMIN_KEY")
+		if c.AdminKey != "" && len(c.AdminKey) < 24 {
+			e.fail("POBLYSH_ADMIN_KEY", "must be at least 24 characters")
+		}
+	}
+	if need.Crypto {
+		c.KeyRing = e.keyRing()
+	}
+	if e.err != nil {
+		return nil, e.err
+	}
+	return c, nil
+}
+
+type env struct {
+	getenv func(string) string
+	err    error
+}
+
+func (e *env) fail(name, msg string) {
+	if e.err == nil {
+		e.err = errors.New("config: " + name + ": " + msg)
+	}
+}
+
+func (e *env) required(name string) string {
+	v := strings.TrimSpace(e.getenv(name))
+	if v == "" {
+		e.fail(name, "is required but not set")
+	}
+	return v
+}
+
+func (e *env) str(name, def string) string {
+	if v := strings.TrimSpace(e.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (e *env) boolean(name string, def bool) bool {
+	v := e.getenv(name)
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		e.fail(name, "must be true or false")
+	}
+	return b
+}
+
+func (e *env) integer(name string, def, lo, hi int64) int64 {
+	v := e.getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < lo || n > hi {
+		e.fail(name, fmt.Sprintf("must be an integer between %d and %d", lo, hi))
+	}
+	return n
+}
+
+func (e *env) size(name string, def int64) int64 {
+	return e.integer(name, def, 1024, 1<<30)
+}
+
+func (e *env) duration(name string, def time.Duration) time.Duration {
+	v := e.getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := parseDuration(v)
+	if err != nil || d < 0 {
+		e.fail(name, "must be a duration like 30m, 12h or 30d")
+	}
+	return d
+}
+
+// parseDuration accepts Go durations plus a "d" (days) suffix.
+func parseDuration(s string) (time.Duration, error) {
+	if strings.HasSuffix(s, "d") {
+		n, err := strconv.Atoi(strings.TrimSuffix(s, "d"))
+		if err != nil {
+			return 0, err
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
+}
+
+func (e *env) keyRing() *vault.KeyRing {
+	raw := e.required("POBLYSH_CRYPTO_KEY")
+	if raw == "" {
+		return nil
+	}
+	cur, err := vault.ParseKey(raw)
+	if err != nil {
+		e.fail("POBLYSH_CRYPTO_KEY", "must be base64 of 32 random bytes (generate with: openssl rand -base64 32)")
+		return nil
+	}
+	var retired []vault.Key
+	for _, s := range strings.Split(e.getenv("POBLYSH_CRYPTO_RETIRED_KEYS"), ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		k, err := vault.ParseKey(s)
+		if err != nil {
+			e.fail("POBLYSH_CRYPTO_RETIRED_KEYS", "must be a comma-separated list of base64 32-byte keys")
+			return nil
+		}
+		retired = append(retired, k)
+	}
+	return vault.NewKeyRing(cur, retired...)
+}

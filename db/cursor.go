@@ -1,0 +1,82 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// ErrCursorMoved means another writer advanced the cursor since it was read;
+// the page must be fetched again from the new position.
+var ErrCursorMoved = errors.New("db: sync cursor moved under us")
+
+// Cursor is a stream's stored position.
+type Cursor struct {
+	Value   json.RawMessage
+	Version int64
+}
+
+// GetCursor returns a stream's cursor (zero Cursor when none is stored).
+func (tx *Tx) GetCursor(ctx context.Context, connID, stream string) (Cursor, error) {
+	var row struct {
+		Value   []byte `db:"cursor"`
+		Version int64  `db:"version"`
+	}
+	err := tx.GetContext(ctx, &row, `SELECT cursor, version FROM sync_cursors
+		WHERE connection_id = $1 AND stream = $2 AND tenant_id = $3`, connID, stream, tx.TenantID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Cursor{}, nil
+	}
+	if err != nil {
+		return Cursor{}, wrapConnErr(err)
+	}
+	return Cursor{Value: row.Value, Version: row.Version}, nil
+}
+
+// AdvanceCursor stores next if the cursor is still at version seen
+// (optimistic check), in the caller's transaction — the one that stores the
+// page's Signals. It returns ErrCursorMoved when another writer won.
+func (tx *Tx) AdvanceCursor(ctx context.Context, connID, stream string, next json.RawMessage, seen int64) error {
+	var val any
+	if len(next) > 0 {
+		val = []byte(next)
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO sync_cursors (connection_id, stream, tenant_id, cursor, version)
+		VALUES ($1, $2, $3, $4, 1)
+		ON CONFLICT (connection_id, stream) DO UPDATE SET cursor = excluded.cursor,
+			version = sync_cursors.version + 1, updated_at = now()
+		WHERE sync_cursors.version = $5`, connID, stream, tx.TenantID, val, seen)
+	if err != nil {
+		return wrapConnErr(err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrCursorMoved
+	}
+	return nil
+}
+
+// ResetCursor clears a stream's cursor so the next page starts a full read.
+func (tx *Tx) ResetCursor(ctx context.Context, connID, stream string) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO sync_cursors (connection_id, stream, tenant_id, cursor, version)
+		VALUES ($1, $2, $3, NULL, 1)
+		ON CONFLICT (connection_id, stream) DO UPDATE SET cursor = NULL,
+			version = sync_cursors.version + 1, updated_at = now()`, connID, stream, tx.TenantID)
+	return wrapConnErr(err)
+}
+
+// CursorInfo summarizes a stream's position for the API.
+type CursorInfo struct {
+	Stream    string    `db:"stream"`
+	UpdatedAt time.Time `db:"updated_at"`
+	HasCursor bool      `db:"has_cursor"`
+}
+
+// ListCursors summarizes every stream cursor of a connection.
+func (tx *Tx) ListCursors(ctx context.Context, connID string) ([]CursorInfo, error) {
+	var out []CursorInfo
+	err := tx.SelectContext(ctx, &out, `SELECT stream, updated_at, cursor IS NOT NULL AS has_cursor
+		FROM sync_cursors WHERE connection_id = $1 AND tenant_id = $2 ORDER BY stream`, connID, tx.TenantID)
+	return out, wrapConnErr(err)
+}

@@ -1,0 +1,190 @@
+// Package db is the Postgres adapter: a pgx pool with sqlx on top, embedded
+// forward-only migrations, and one store file per noun. Every tenant-scoped
+// statement runs in a transaction that sets poblysh.tenant_id, so row-level
+// security backs up the WHERE tenant_id filter each query also carries.
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/poblysh/poblysh"
+)
+
+// DB is the application's database handle.
+type DB struct {
+	Pool *pgxpool.Pool
+	X    *sqlx.DB
+}
+
+// Options tune Open.
+type Options struct {
+	// Role is SET on every connection (row-level security then applies even
+	// when the URL names a superuser). "" keeps the login role.
+	Role string
+	// Schema sets search_path on every connection (tests use one per test).
+	Schema string
+	// MaxConns caps the pool; 0 keeps pgx's default.
+	MaxConns int32
+}
+
+// Open connects, checks the connection, and verifies the effective role
+// cannot bypass row-level security.
+func Open(ctx context.Context, url string, opt Options) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("db: parse DATABASE_URL: %w", redact(err))
+	}
+	if opt.MaxConns > 0 {
+		cfg.MaxConns = opt.MaxConns
+	}
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		if opt.Schema != "" {
+			if _, err := c.Exec(ctx, "SELECT set_config('search_path', $1, false)", pgx.Identifier{opt.Schema}.Sanitize()); err != nil {
+				return err
+			}
+		}
+		if opt.Role != "" {
+			if _, err := c.Exec(ctx, "SET ROLE "+pgx.Identifier{opt.Role}.Sanitize()); err != nil {
+				return fmt.Errorf("SET ROLE %s (run migrations first, and grant the role to the login user): %w", opt.Role, err)
+			}
+		}
+		return nil
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("db: %w", redact(err))
+	}
+	d := &DB{Pool: pool, X: sqlx.NewDb(stdlib.OpenDBFromPool(pool), "pgx")}
+	if err := d.checkRole(ctx); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *DB) checkRole(ctx context.Context) error {
+	var bypass bool
+	err := d.Pool.QueryRow(ctx, `SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user`).Scan(&bypass)
+	if err != nil {
+		return fmt.Errorf("db: connect: %w", redact(err))
+	}
+	if bypass {
+		return errors.New("db: the application role bypasses row-level security (superuser or BYPASSRLS); set POBLYSH_DB_ROLE to a restricted role such as poblysh_app")
+	}
+	return nil
+}
+
+// Close closes the pool.
+func (d *DB) Close() {
+	_ = d.X.Close()
+	d.Pool.Close()
+}
+
+// Ping checks Postgres is reachable.
+func (d *DB) Ping(ctx context.Context) error { return d.Pool.Ping(ctx) }
+
+// Tx is a transaction scoped to one tenant (or to the system).
+type Tx struct {
+	*sqlx.Tx
+	TenantID string
+}
+
+// WithTenant runs fn in a transaction where row-level security admits only
+// tenantID's rows. The transaction commits when fn returns nil.
+func (d *DB) WithTenant(ctx context.Context, tenantID string, fn func(*Tx) error) error {
+	if tenantID == "" {
+		return errors.New("db: tenant id is required")
+	}
+	return d.inTx(ctx, tenantID, false, fn)
+}
+
+// WithSystem runs fn in a transaction that may see every tenant. Use it only
+// where no tenant is known yet: API key lookup, webhook routing, OAuth
+// callbacks, sweeps, retention, re-encryption.
+func (d *DB) WithSystem(ctx context.Context, fn func(*Tx) error) error {
+	return d.inTx(ctx, "", true, fn)
+}
+
+func (d *DB) inTx(ctx context.Context, tenantID string, system bool, fn func(*Tx) error) error {
+	tx, err := d.X.BeginTxx(ctx, nil)
+	if err != nil {
+		return wrapConnErr(err)
+	}
+	committed := false
+	defer func() {
+		// Also runs on panic and runtime.Goexit (a failed test assertion).
+		if !committed {
+			_ = tx.Rollback()
+		}
+	}()
+	if system {
+		_, err = tx.ExecContext(ctx, `SELECT set_config('poblysh.system', 'on', true)`)
+	} else {
+		_, err = tx.ExecContext(ctx, `SELECT set_config('poblysh.tenant_id', $1, true)`, tenantID)
+	}
+	if err != nil {
+		return wrapConnErr(err)
+	}
+	if err := fn(&Tx{Tx: tx, TenantID: tenantID}); err != nil {
+		return err
+	}
+	committed = true
+	return wrapConnErr(tx.Commit())
+}
+
+// wrapConnErr turns connection-level failures into a domain "unavailable"
+// error so the API answers 503 instead of 500.
+func wrapConnErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if IsUnavailable(err) {
+		return poblysh.Unavailable("database", err)
+	}
+	return err
+}
+
+// IsUnavailable reports whether err means Postgres could not be reached or
+// is shutting down.
+func IsUnavailable(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// 08: connection exception, 57P: operator intervention (shutdown).
+		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57P")
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "connection refused") || strings.Contains(msg, "failed to connect") ||
+		strings.Contains(msg, "conn closed") || strings.Contains(msg, "driver: bad connection") ||
+		strings.Contains(msg, "unexpected EOF")
+}
+
+// IsUniqueViolation reports a unique constraint violation.
+func IsUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// redact strips a possible password from connection errors.
+func redact(err error) error {
+	var pe *pgconn.ConnectError
+	if errors.As(err, &pe) {
+		return errors.New("could not connect to Postgres (check DATABASE_URL and that the server is running)")
+	}
+	if strings.Contains(err.Error(), "@") {
+		return errors.New("invalid connection string")
+	}
+	return err
+}

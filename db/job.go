@@ -1,0 +1,157 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/poblysh/poblysh"
+)
+
+// Job is the durable record of one workflow pass.
+type Job struct {
+	ID            string            `db:"id"`
+	TenantID      string            `db:"tenant_id"`
+	ConnectionID  string            `db:"connection_id"`
+	Provider      string            `db:"provider"`
+	Kind          poblysh.JobKind   `db:"kind"`
+	Stream        string            `db:"stream"`
+	Trigger       poblysh.Trigger   `db:"trigger"`
+	Status        poblysh.JobStatus `db:"status"`
+	WorkflowID    string            `db:"workflow_id"`
+	RunID         string            `db:"run_id"`
+	CreatedAt     time.Time         `db:"created_at"`
+	StartedAt     *time.Time        `db:"started_at"`
+	FinishedAt    *time.Time        `db:"finished_at"`
+	UpdatedAt     time.Time         `db:"updated_at"`
+	Pages         int               `db:"pages"`
+	Items         int               `db:"items"`
+	SignalsStored int               `db:"signals_stored"`
+	Duplicates    int               `db:"duplicates"`
+	Error         *string           `db:"error"`
+	ErrorContext  []byte            `db:"error_context"`
+}
+
+const jobCols = `id, tenant_id, connection_id, provider, kind, stream, trigger, status, workflow_id, run_id,
+	created_at, started_at, finished_at, updated_at, pages, items, signals_stored, duplicates, error, error_context`
+
+// EnsureJob inserts a job if its id is new and returns the stored row. Both
+// the API (when a request is accepted) and the workflow (when a pass starts)
+// call it with the same id, so whichever runs first creates the row.
+func (tx *Tx) EnsureJob(ctx context.Context, j Job) (*Job, error) {
+	if j.Status == "" {
+		j.Status = poblysh.JobQueued
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO jobs (id, tenant_id, connection_id, provider, kind, stream, trigger, status, workflow_id, run_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING`,
+		j.ID, tx.TenantID, j.ConnectionID, j.Provider, j.Kind, j.Stream, j.Trigger, j.Status, j.WorkflowID, j.RunID)
+	if err != nil {
+		return nil, wrapConnErr(err)
+	}
+	return tx.FindJob(ctx, j.ID)
+}
+
+// StartJob marks a job running (idempotent: a retried activity keeps the
+// first start time) and records the run id.
+func (tx *Tx) StartJob(ctx context.Context, id, runID string, kind poblysh.JobKind) error {
+	_, err := tx.ExecContext(ctx, `UPDATE jobs SET status = 'running', run_id = $3, kind = $4,
+			started_at = coalesce(started_at, now()), updated_at = now()
+		WHERE id = $1 AND tenant_id = $2 AND status IN ('queued', 'running')`, id, tx.TenantID, runID, kind)
+	return wrapConnErr(err)
+}
+
+// JobProgress is added to a job's counters after each stored page.
+type JobProgress struct {
+	Pages, Items, Stored, Duplicates int
+	RunID                            string
+}
+
+// AddJobProgress adds a page's counts.
+func (tx *Tx) AddJobProgress(ctx context.Context, id string, p JobProgress) error {
+	_, err := tx.ExecContext(ctx, `UPDATE jobs SET pages = pages + $3, items = items + $4,
+			signals_stored = signals_stored + $5, duplicates = duplicates + $6,
+			run_id = CASE WHEN $7 = '' THEN run_id ELSE $7 END, updated_at = now()
+		WHERE id = $1 AND tenant_id = $2`, id, tx.TenantID, p.Pages, p.Items, p.Stored, p.Duplicates, p.RunID)
+	return wrapConnErr(err)
+}
+
+// FinishJob records a final status with the last error and its context.
+// It returns the job as stored (for metrics).
+func (tx *Tx) FinishJob(ctx context.Context, id string, status poblysh.JobStatus, errMsg string, errCtx map[string]any) (*Job, error) {
+	var msg *string
+	if errMsg != "" {
+		msg = &errMsg
+	}
+	var ctxJSON []byte
+	if len(errCtx) > 0 {
+		ctxJSON, _ = json.Marshal(errCtx)
+	}
+	var j Job
+	err := tx.GetContext(ctx, &j, `UPDATE jobs SET status = $3, error = $4, error_context = $5,
+			started_at = coalesce(started_at, now()), finished_at = now(), updated_at = now()
+		WHERE id = $1 AND tenant_id = $2 RETURNING `+jobCols, id, tx.TenantID, status, msg, ctxJSON)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, poblysh.NotFound("job")
+	}
+	return &j, wrapConnErr(err)
+}
+
+// FindJob returns one job of the tenant.
+func (tx *Tx) FindJob(ctx context.Context, id string) (*Job, error) {
+	var j Job
+	err := tx.GetContext(ctx, &j, `SELECT `+jobCols+` FROM jobs WHERE id = $1 AND tenant_id = $2`, id, tx.TenantID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, poblysh.NotFound("job")
+	}
+	return &j, wrapConnErr(err)
+}
+
+// JobFilter narrows ListJobs.
+type JobFilter struct {
+	ConnectionID string
+	Provider     string
+	Kind         string
+	Status       string
+	Since        *time.Time
+	Page         Page
+}
+
+// ListJobs pages through the tenant's jobs, newest first.
+func (tx *Tx) ListJobs(ctx context.Context, f JobFilter) ([]Job, string, error) {
+	after, err := f.Page.decode()
+	if err != nil {
+		return nil, "", err
+	}
+	var js []Job
+	err = tx.SelectContext(ctx, &js, `SELECT `+jobCols+` FROM jobs
+		WHERE tenant_id = $1
+		  AND ($2 = '' OR connection_id = $2::uuid) AND ($3 = '' OR provider = $3)
+		  AND ($4 = '' OR kind = $4) AND ($5 = '' OR status = $5)
+		  AND ($6::timestamptz IS NULL OR created_at >= $6)
+		  AND ($7::timestamptz IS NULL OR (created_at, id) < ($7, $8::uuid))
+		ORDER BY created_at DESC, id DESC LIMIT $9`,
+		tx.TenantID, f.ConnectionID, f.Provider, f.Kind, f.Status, f.Since, after.Time, after.ID, f.Page.Limit+1)
+	if err != nil {
+		return nil, "", wrapConnErr(err)
+	}
+	js, next := trimPage(js, f.Page.Limit, func(j Job) pageKey { return pageKey{Time: j.CreatedAt, ID: j.ID} })
+	return js, next, nil
+}
+
+// OpenJobs returns a connection's queued or running jobs.
+func (tx *Tx) OpenJobs(ctx context.Context, connID string) ([]Job, error) {
+	var js []Job
+	err := tx.SelectContext(ctx, &js, `SELECT `+jobCols+` FROM jobs
+		WHERE tenant_id = $1 AND connection_id = $2 AND status IN ('queued', 'running') ORDER BY created_at`,
+		tx.TenantID, connID)
+	return js, wrapConnErr(err)
+}
+
+// CancelOpenJobs marks a connection's queued and running jobs cancelled.
+func (tx *Tx) CancelOpenJobs(ctx context.Context, connID, reason string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE jobs SET status = 'cancelled', error = $3, finished_at = now(), updated_at = now()
+		WHERE tenant_id = $1 AND connection_id = $2 AND status IN ('queued', 'running')`, tx.TenantID, connID, reason)
+	return wrapConnErr(err)
+}

@@ -1,0 +1,54 @@
+package db
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"time"
+
+	"github.com/poblysh/poblysh"
+)
+
+// Page is a keyset pagination request: an opaque cursor and a limit.
+type Page struct {
+	Cursor string
+	Limit  int
+}
+
+// pageKey is the position after which the next page starts.
+type pageKey struct {
+	Time time.Time `json:"t"`
+	ID   string    `json:"i"`
+}
+
+// afterKey is a decoded cursor as SQL parameters (nil on the first page).
+type afterKey struct {
+	Time *time.Time
+	ID   *string
+}
+
+func (p Page) decode() (afterKey, error) {
+	if p.Cursor == "" {
+		return afterKey{}, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(p.Cursor)
+	var k pageKey
+	if err != nil || json.Unmarshal(b, &k) != nil || k.ID == "" {
+		return afterKey{}, poblysh.Invalid("cursor is not valid", map[string]string{"cursor": "not a cursor returned by this API"})
+	}
+	return afterKey{Time: &k.Time, ID: &k.ID}, nil
+}
+
+func encodePageKey(k pageKey) string {
+	b, _ := json.Marshal(k)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// trimPage cuts a limit+1 result to limit rows and returns the cursor of the
+// next page ("" on the last page).
+func trimPage[T any](rows []T, limit int, key func(T) pageKey) ([]T, string) {
+	if len(rows) <= limit {
+		return rows, ""
+	}
+	rows = rows[:limit]
+	return rows, encodePageKey(key(rows[len(rows)-1]))
+}

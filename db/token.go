@@ -1,0 +1,133 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/vault"
+)
+
+// Tokens are a connection's decrypted OAuth tokens. They live only in memory
+// for the duration of a call.
+type Tokens struct {
+	AccessToken  string
+	RefreshToken string
+	TokenType    string
+	Expiry       *time.Time
+	RefreshedAt  *time.Time
+}
+
+// Purposes bind each ciphertext to its column (additional authenticated data).
+const (
+	purposeAccess  = "access_token"
+	purposeRefresh = "refresh_token"
+)
+
+// SaveTokens encrypts and stores tokens for a connection of the tenant.
+// A rotated refresh token is stored in the same statement as the access
+// token, so they can never diverge.
+func (tx *Tx) SaveTokens(ctx context.Context, kr *vault.KeyRing, connID string, t Tokens) error {
+	access, err := kr.Encrypt([]byte(t.AccessToken), vault.AAD(tx.TenantID, connID, purposeAccess))
+	if err != nil {
+		return err
+	}
+	var refresh *string
+	if t.RefreshToken != "" {
+		ct, err := kr.Encrypt([]byte(t.RefreshToken), vault.AAD(tx.TenantID, connID, purposeRefresh))
+		if err != nil {
+			return err
+		}
+		refresh = &ct
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE connections SET access_token_ct = $3,
+			refresh_token_ct = coalesce($4, refresh_token_ct), token_key_id = $5, token_type = $6,
+			token_expires_at = $7, token_refreshed_at = now(), updated_at = now()
+		WHERE id = $1 AND tenant_id = $2`,
+		connID, tx.TenantID, access, refresh, kr.CurrentKeyID(), t.TokenType, t.Expiry)
+	if err != nil {
+		return wrapConnErr(err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return poblysh.NotFound("connection")
+	}
+	return nil
+}
+
+// LoadTokens decrypts a connection's tokens. forUpdate locks the row until
+// the transaction ends, so two refreshers cannot both spend a rotating
+// refresh token.
+func (tx *Tx) LoadTokens(ctx context.Context, kr *vault.KeyRing, connID string, forUpdate bool) (*Tokens, error) {
+	q := `SELECT access_token_ct, refresh_token_ct, token_type, token_expires_at, token_refreshed_at
+		FROM connections WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL`
+	if forUpdate {
+		q += ` FOR UPDATE`
+	}
+	var row struct {
+		Access    *string    `db:"access_token_ct"`
+		Refresh   *string    `db:"refresh_token_ct"`
+		Type      string     `db:"token_type"`
+		Expiry    *time.Time `db:"token_expires_at"`
+		Refreshed *time.Time `db:"token_refreshed_at"`
+	}
+	err := tx.GetContext(ctx, &row, q, connID, tx.TenantID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, poblysh.NotFound("connection")
+	}
+	if err != nil {
+		return nil, wrapConnErr(err)
+	}
+	if row.Access == nil {
+		return nil, errors.New("db: connection has no stored token")
+	}
+	t := &Tokens{TokenType: row.Type, Expiry: row.Expiry, RefreshedAt: row.Refreshed}
+	pt, err := kr.Decrypt(*row.Access, vault.AAD(tx.TenantID, connID, purposeAccess))
+	if err != nil {
+		return nil, fmt.Errorf("db: decrypt access token of connection %s: %w", connID, err)
+	}
+	t.AccessToken = string(pt)
+	if row.Refresh != nil {
+		pt, err := kr.Decrypt(*row.Refresh, vault.AAD(tx.TenantID, connID, purposeRefresh))
+		if err != nil {
+			return nil, fmt.Errorf("db: decrypt refresh token of connection %s: %w", connID, err)
+		}
+		t.RefreshToken = string(pt)
+	}
+	return t, nil
+}
+
+// RecordRefreshFailure counts a transient refresh failure for today and
+// returns today's count.
+func (tx *Tx) RecordRefreshFailure(ctx context.Context, connID string) (int, error) {
+	var n int
+	err := tx.GetContext(ctx, &n, `UPDATE connections SET
+			refresh_failures = CASE WHEN refresh_failure_day = current_date THEN refresh_failures + 1 ELSE 1 END,
+			refresh_failure_day = current_date
+		WHERE id = $1 AND tenant_id = $2 RETURNING refresh_failures`, connID, tx.TenantID)
+	return n, wrapConnErr(err)
+}
+
+// DueConnection names a connection that needs scheduled work.
+type DueConnection struct {
+	ID       string `db:"id"`
+	TenantID string `db:"tenant_id"`
+	Provider string `db:"provider"`
+}
+
+// TokensDue lists (system scope) active connections of a provider whose
+// token expires within window, or whose refresh token has not been used for
+// keepAlive (0 disables keep-alive).
+func (tx *Tx) TokensDue(ctx context.Context, provider string, window, keepAlive time.Duration, limit int) ([]DueConnection, error) {
+	var out []DueConnection
+	err := tx.SelectContext(ctx, &out, `SELECT id, tenant_id, provider FROM connections
+		WHERE provider = $1 AND deleted_at IS NULL AND NOT paused AND health IN ('healthy', 'degraded')
+		  AND refresh_token_ct IS NOT NULL
+		  AND ((token_expires_at IS NOT NULL AND token_expires_at < now() + make_interval(secs => $2))
+		    OR ($3 > 0 AND coalesce(token_refreshed_at, created_at) < now() - make_interval(secs => $3)))
+		ORDER BY token_expires_at NULLS LAST LIMIT $4`,
+		provider, window.Seconds(), keepAlive.Seconds(), limit)
+	return out, wrapConnErr(err)
+}
