@@ -190,6 +190,9 @@ type SignalFilter interface {
 // Watcher registers push channels (Google watch channels, GitHub repo hooks)
 // and stops them.
 type Watcher interface {
+	// WatchTargets lists what the connection's config asks to watch
+	// (calendar ids, repositories); channels carry the same values as Target.
+	WatchTargets(conn Connection) ([]string, error)
 	// Watch registers channels for the connection's targets (all of them when
 	// req.Targets is empty) and returns what must be stored.
 	Watch(ctx context.Context, req WatchRequest) ([]Channel, error)

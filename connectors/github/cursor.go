@@ -1,0 +1,127 @@
+package github
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/poblysh/poblysh/connectors"
+)
+
+// cursorVersion is the cursor format; a cursor of another version restarts
+// the stream as a backfill (dedupe keys make that harmless).
+const cursorVersion = 1
+
+// cursor is a stream's stored position. A stream is read in passes: a pass
+// walks the list from page 1 until it ends (or, for pulls, reaches items
+// older than the high-water mark), then rests. Mid-pass fields let a crash
+// resume at the next page; resting fields are where the next incremental
+// pass starts.
+//
+//	{"v":1,"since":"2024-05-01T10:00:00Z","seen":["1347000024"],"etag":"W/\"…\"",
+//	 "repo_id":1296269,"repo":"octo-org/hello-world","branch":"main","repo_etag":"W/\"…\""}
+//
+// mid-pass adds {"page":3,"per_page":100,"pass_max":"…","pass_seen":[…],"pass_etag":"…"}.
+type cursor struct {
+	V int `json:"v"`
+	// Since is the high-water mark of the last completed pass: the newest
+	// item timestamp seen (pulls: updated_at; releases: published_at;
+	// commits: committer date). Nil before the first pass ends (backfill).
+	Since *time.Time `json:"since,omitempty"`
+	// Seen are the ids of items stamped exactly Since, so an item of the
+	// same second is neither repeated nor lost (GitHub has 1 s precision).
+	Seen []string `json:"seen,omitempty"`
+	// ETag is the first page's validator from the last completed pass; the
+	// next pass sends it as If-None-Match and a 304 means nothing changed.
+	ETag string `json:"etag,omitempty"`
+
+	// Page is the next page of the pass in progress; 0 when resting.
+	Page int `json:"page,omitempty"`
+	// PerPage is the pass's page size (page numbers depend on it).
+	PerPage int `json:"per_page,omitempty"`
+	// PassMax and PassSeen accumulate the pass's high-water mark.
+	PassMax  *time.Time `json:"pass_max,omitempty"`
+	PassSeen []string   `json:"pass_seen,omitempty"`
+	// PassETag is the first page's ETag of the pass in progress.
+	PassETag string `json:"pass_etag,omitempty"`
+
+	// Repository facts cached for releases and commits, whose items do not
+	// name their repository: id and full name; the default branch commits
+	// are read from, resolved at the start of every commits pass.
+	RepoID   int64  `json:"repo_id,omitempty"`
+	RepoName string `json:"repo,omitempty"`
+	Branch   string `json:"branch,omitempty"`
+	RepoETag string `json:"repo_etag,omitempty"`
+}
+
+// decodeCursor reads a stored cursor; nil or another version starts afresh.
+func decodeCursor(raw json.RawMessage) (*cursor, error) {
+	c := &cursor{V: cursorVersion}
+	if len(raw) == 0 || string(raw) == "null" {
+		return c, nil
+	}
+	var stored cursor
+	if err := json.Unmarshal(raw, &stored); err != nil {
+		return nil, fmt.Errorf("github: cursor: %w: %v", connectors.ErrCursorExpired, err)
+	}
+	if stored.V != cursorVersion {
+		return c, nil
+	}
+	return &stored, nil
+}
+
+func (c *cursor) encode() (json.RawMessage, error) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("github: encode cursor: %w", err)
+	}
+	return b, nil
+}
+
+// starting reports whether the next read begins a pass.
+func (c *cursor) starting() bool { return c.Page == 0 }
+
+// old reports whether an item stamped t with id was covered by an earlier pass.
+func (c *cursor) old(t time.Time, id string) bool {
+	if c.Since == nil {
+		return false
+	}
+	return t.Before(*c.Since) || (t.Equal(*c.Since) && slices.Contains(c.Seen, id))
+}
+
+// observe records an item of the pass in progress.
+func (c *cursor) observe(t time.Time, id string) {
+	t = t.UTC()
+	switch {
+	case c.PassMax == nil || t.After(*c.PassMax):
+		c.PassMax, c.PassSeen = &t, []string{id}
+	case t.Equal(*c.PassMax) && !slices.Contains(c.PassSeen, id):
+		c.PassSeen = append(c.PassSeen, id)
+	}
+}
+
+// next moves to page n of the pass in progress.
+func (c *cursor) next(page, perPage int) {
+	c.Page, c.PerPage = page, perPage
+}
+
+// finish ends the pass: its high-water mark becomes the resting one.
+func (c *cursor) finish() {
+	if c.PassMax != nil {
+		switch {
+		case c.Since == nil || c.PassMax.After(*c.Since):
+			c.Since, c.Seen = c.PassMax, c.PassSeen
+		case c.PassMax.Equal(*c.Since):
+			for _, id := range c.PassSeen {
+				if !slices.Contains(c.Seen, id) {
+					c.Seen = append(c.Seen, id)
+				}
+			}
+		}
+	}
+	if c.PassETag != "" {
+		c.ETag = c.PassETag
+	}
+	c.Page, c.PerPage, c.PassMax, c.PassSeen, c.PassETag = 0, 0, nil, nil, ""
+}

@@ -1,0 +1,197 @@
+// Package github is the GitHub connector: pushes, pull requests and releases
+// of the repositories a connection selects, read from repository webhooks and
+// from the REST API (backfill and incremental polling), normalized into the
+// provider-agnostic Signal kinds code.pushed, pull_request.opened/merged/
+// closed and release.published.
+package github
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	gh "github.com/google/go-github/v89/github"
+	"golang.org/x/time/rate"
+
+	"github.com/poblysh/poblysh/connectors"
+)
+
+// Signal kinds the connector produces.
+const (
+	KindCodePushed         = "code.pushed"
+	KindPullRequestOpened  = "pull_request.opened"
+	KindPullRequestMerged  = "pull_request.merged"
+	KindPullRequestClosed  = "pull_request.closed"
+	KindReleasePublished   = "release.published"
+	defaultPageSize        = 100
+	defaultRevokeURLSuffix = "applications/{client_id}/token"
+)
+
+// defaults are the real GitHub URLs.
+var defaults = connectors.Endpoints{
+	AuthURL:   "https://github.com/login/oauth/authorize",
+	TokenURL:  "https://github.com/login/oauth/access_token",
+	APIURL:    "https://api.github.com/",
+	RevokeURL: "https://api.github.com/" + defaultRevokeURLSuffix,
+}
+
+// defaultScopes: repo reads private repositories (public_repo is enough for
+// public ones, see POBLYSH_GITHUB_SCOPES); admin:repo_hook creates the
+// repository webhooks. GitHub App user tokens ignore scopes and use the
+// app's permissions instead.
+var defaultScopes = []string{"repo", "admin:repo_hook"}
+
+// Spec is the GitHub provider, registered in init.
+var Spec = &connectors.Spec{
+	Name:        "github",
+	DisplayName: "GitHub",
+	Description: "Pushes, pull requests and releases of selected repositories, from repository webhooks and the REST API.",
+	Kinds: []string{
+		KindCodePushed, KindPullRequestOpened, KindPullRequestMerged, KindPullRequestClosed, KindReleasePublished,
+	},
+	Capabilities: []connectors.Capability{connectors.CapWebhook, connectors.CapPoll, connectors.CapBackfill},
+	Defaults:     defaults,
+	Scopes:       defaultScopes,
+	PKCE:         true,
+	Policy: connectors.Policy{
+		Rate:              rate.Limit(5000.0 / 3600.0),
+		Burst:             20,
+		PollInterval:      15 * time.Minute,
+		ReconcileInterval: 6 * time.Hour,
+		MinPollInterval:   5 * time.Minute,
+		Token: connectors.TokenPolicy{
+			// GitHub App user tokens last 8 h with rotating refresh tokens;
+			// OAuth App tokens come back without expiry and are never refreshed.
+			Expires:             true,
+			RotatesRefreshToken: true,
+			RefreshBefore:       30 * time.Minute,
+		},
+	},
+	ConfigHelp: `{"repos": ["owner/name", ...]}: at least one repository, as owner/name ` +
+		`(a github.com URL is accepted); names are case-insensitive and stored lowercase.`,
+	New: New,
+}
+
+func init() { connectors.MustRegister(Spec) }
+
+// Connector is the GitHub connector built from a provider configuration.
+type Connector struct {
+	cfg       connectors.Config
+	apiURL    string
+	revokeURL string
+	pageSize  int
+	scopes    []string
+}
+
+// New builds the connector. It succeeds without client credentials (the
+// provider is then listed as not configured); it fails on an API URL that
+// does not parse or a PAGE_SIZE outside 1..100.
+func New(cfg connectors.Config) (connectors.Connector, error) {
+	c := &Connector{cfg: cfg, pageSize: defaultPageSize, scopes: defaultScopes}
+	c.apiURL = cmpOr(cfg.Endpoints.APIURL, defaults.APIURL)
+	if !strings.HasSuffix(c.apiURL, "/") {
+		c.apiURL += "/"
+	}
+	if u, err := url.Parse(c.apiURL); err != nil || u.Host == "" {
+		return nil, fmt.Errorf("github: API URL %q is not an absolute URL", c.apiURL)
+	}
+	// The revocation endpoint hangs from the API root: follow a relocated
+	// API (sandbox, GitHub Enterprise) unless a revoke URL was set explicitly.
+	c.revokeURL = cfg.Endpoints.RevokeURL
+	if c.revokeURL == "" || (c.revokeURL == defaults.RevokeURL && c.apiURL != defaults.APIURL) {
+		c.revokeURL = c.apiURL + defaultRevokeURLSuffix
+	}
+	if v := cfg.Setting("PAGE_SIZE"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			return nil, fmt.Errorf("github: POBLYSH_GITHUB_PAGE_SIZE must be an integer from 1 to 100, got %q", v)
+		}
+		c.pageSize = n
+	}
+	if v := cfg.Setting("SCOPES"); v != "" {
+		c.scopes = strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' })
+	}
+	return c, nil
+}
+
+// Spec returns the registered spec.
+func (c *Connector) Spec() *connectors.Spec { return Spec }
+
+// client returns a go-github client on the engine's authorized, paced and
+// classifying HTTP client, rooted at the configured API URL.
+func (c *Connector) client(hc *http.Client) (*gh.Client, error) {
+	if hc == nil {
+		return nil, errors.New("github: no HTTP client")
+	}
+	return gh.NewClient(gh.WithHTTPClient(hc), gh.WithURLs(&c.apiURL, nil))
+}
+
+// ClassifyResponse refines the default status mapping: a 403 whose body
+// names a secondary rate limit (GitHub sends it without rate-limit headers)
+// is rate limited for a minute, as GitHub advises; a 409 from the commits
+// list ("Git Repository is empty") passes through so the stream reads an
+// empty repository as empty.
+func (c *Connector) ClassifyResponse(resp *http.Response) error {
+	switch resp.StatusCode {
+	case http.StatusConflict:
+		if resp.Request != nil && strings.HasSuffix(resp.Request.URL.Path, "/commits") {
+			return nil
+		}
+	case http.StatusForbidden, http.StatusTooManyRequests:
+		if _, ok := connectors.RateLimitDelay(resp.Header, time.Now()); ok {
+			break
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		_ = resp.Body.Close()
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		if bytes.Contains(bytes.ToLower(body), []byte("secondary rate limit")) {
+			return &connectors.RateLimited{RetryAfter: time.Minute, Reason: "secondary rate limit"}
+		}
+	}
+	return connectors.ClassifyResponse(resp)
+}
+
+// mapErr turns go-github's own errors into neutral ones. Provider error
+// responses already arrive neutral from the engine's transport; go-github
+// adds *RateLimitError when it refuses to call after seeing
+// x-ratelimit-remaining: 0 on an earlier success, and *AbuseRateLimitError.
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var rle *gh.RateLimitError
+	if errors.As(err, &rle) {
+		d := time.Until(rle.Rate.Reset.Time)
+		return &connectors.RateLimited{RetryAfter: max(d, 0), Reason: "primary rate limit exhausted"}
+	}
+	var are *gh.AbuseRateLimitError
+	if errors.As(err, &are) {
+		d := time.Minute
+		if are.RetryAfter != nil {
+			d = *are.RetryAfter
+		}
+		return &connectors.RateLimited{RetryAfter: d, Reason: "secondary rate limit"}
+	}
+	var er *gh.ErrorResponse
+	if errors.As(err, &er) && er.Response != nil {
+		if k := connectors.ClassifyResponse(er.Response); k != nil {
+			return fmt.Errorf("%w (%s)", k, er.Message)
+		}
+		return fmt.Errorf("%w: unexpected HTTP %d", connectors.ErrTransient, er.Response.StatusCode)
+	}
+	// Already neutral, or unknown (connectors.Kind treats unknown as transient).
+	return err
+}
+
+func cmpOr(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}

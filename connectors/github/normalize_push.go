@@ -1,0 +1,145 @@
+package github
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	gh "github.com/google/go-github/v89/github"
+
+	"github.com/poblysh/poblysh/connectors"
+)
+
+const zeroSHA = "0000000000000000000000000000000000000000"
+
+// pushSignal normalizes a push webhook into one code.pushed Signal. Tag
+// pushes (refs/tags/...) and other non-branch refs are skipped: the kind is
+// a push to a branch. Branch deletions (deleted, or an all-zero after) are
+// skipped too. The key is the head commit, commit:<repo id>:<sha>, and every
+// other commit of the push is an alias key, so a later backfill of those
+// commits stores nothing new; a push without commits (a branch created at an
+// existing commit, a force push that only rewinds) is push:<repo id>:<ref>:<after>.
+func pushSignal(ev *gh.PushEvent, raw json.RawMessage, now time.Time) (connectors.Signal, bool) {
+	ref := ev.GetRef()
+	branch, isBranch := strings.CutPrefix(ref, "refs/heads/")
+	after := ev.GetAfter()
+	if !isBranch || ev.GetDeleted() || after == "" || after == zeroSHA {
+		return connectors.Signal{}, false
+	}
+	repo := repoRef{ID: ev.GetRepo().GetID(), FullName: ev.GetRepo().GetFullName()}
+	rid := strconv.FormatInt(repo.ID, 10)
+	n := len(ev.Commits)
+	key := "push:" + rid + ":" + ref + ":" + after
+	var aliases []string
+	if n > 0 {
+		key = "commit:" + rid + ":" + after
+		for _, c := range ev.Commits {
+			if id := c.GetID(); id != "" && id != after {
+				aliases = append(aliases, "commit:"+rid+":"+id)
+			}
+		}
+	}
+	head := ev.GetHeadCommit()
+	at := ev.GetRepo().GetPushedAt().Time
+	if at.IsZero() {
+		at = head.GetTimestamp().Time
+	}
+	if at.IsZero() {
+		at = now
+	}
+	verb := "pushed"
+	if ev.GetForced() {
+		verb = "force-pushed"
+	}
+	title := fmt.Sprintf("%d commit%s %s to %s", n, plural(n), verb, branch)
+	if n == 0 {
+		title = fmt.Sprintf("%s %s to %s", branch, verb, short(after))
+		if ev.GetCreated() {
+			title = fmt.Sprintf("Branch %s created at %s", branch, short(after))
+		}
+	}
+	actor := actorOf(ev.GetSender())
+	if actor.Name == "" {
+		actor.Name = ev.GetPusher().GetName()
+	}
+	headAttr := map[string]any{"id": after}
+	if head != nil {
+		headAttr = map[string]any{
+			"id": cmpOr(head.GetID(), after), "message": head.GetMessage(), "url": head.GetURL(),
+			"timestamp": head.GetTimestamp().UTC().Format(time.RFC3339),
+			"author":    map[string]any{"name": head.GetAuthor().GetName(), "username": head.GetAuthor().GetLogin()},
+		}
+	}
+	return connectors.Signal{
+		Kind: KindCodePushed, OccurredAt: at.UTC(), DedupeKey: key, AliasKeys: aliases,
+		Payload: connectors.Payload{
+			Title:   title,
+			URL:     ev.GetCompare(),
+			Actor:   actor,
+			Subject: connectors.Ref{Type: "commit", ID: after, Name: firstLine(head.GetMessage())},
+			Context: repo.context(),
+			Attributes: map[string]any{
+				"ref": ref, "branch": branch, "commit_count": n, "head_commit": headAttr,
+				"compare_url": ev.GetCompare(), "forced": ev.GetForced(), "created": ev.GetCreated(),
+				"before": ev.GetBefore(), "after": after, "source": "webhook",
+			},
+		},
+		Raw: raw,
+	}, true
+}
+
+// commitSignal normalizes a commit of the REST commits list of a branch: a
+// code.pushed Signal with commit_count 1 and source backfill, keyed
+// commit:<repo id>:<sha> like the push that carried it. It happened at the
+// committer date, the date GitHub's since filter reads.
+func commitSignal(c *gh.RepositoryCommit, repo repoRef, branch string, raw json.RawMessage) connectors.Signal {
+	sha := c.GetSHA()
+	gc := c.GetCommit()
+	at := commitTime(c)
+	actor := actorOf(c.Author)
+	if actor.Name == "" {
+		actor.Name = gc.GetAuthor().GetName()
+	}
+	before := ""
+	if len(c.Parents) > 0 {
+		before = c.Parents[0].GetSHA()
+	}
+	return connectors.Signal{
+		Kind: KindCodePushed, OccurredAt: at, DedupeKey: "commit:" + strconv.FormatInt(repo.ID, 10) + ":" + sha,
+		Payload: connectors.Payload{
+			Title:   fmt.Sprintf("Commit %s on %s: %s", short(sha), branch, firstLine(gc.GetMessage())),
+			URL:     c.GetHTMLURL(),
+			Actor:   actor,
+			Subject: connectors.Ref{Type: "commit", ID: sha, Name: firstLine(gc.GetMessage())},
+			Context: repo.context(),
+			Attributes: map[string]any{
+				"ref": "refs/heads/" + branch, "branch": branch, "commit_count": 1,
+				"head_commit": map[string]any{
+					"id": sha, "message": gc.GetMessage(), "url": c.GetHTMLURL(),
+					"timestamp": at.Format(time.RFC3339),
+					"author":    map[string]any{"name": gc.GetAuthor().GetName(), "username": c.GetAuthor().GetLogin()},
+				},
+				"before": before, "after": sha, "source": "backfill",
+			},
+		},
+		Raw: raw,
+	}
+}
+
+// commitTime is the committer date (the author date when absent).
+func commitTime(c *gh.RepositoryCommit) time.Time {
+	gc := c.GetCommit()
+	if t := gc.GetCommitter().GetDate(); !t.IsZero() {
+		return t.UTC()
+	}
+	return gc.GetAuthor().GetDate().UTC()
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}

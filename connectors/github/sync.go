@@ -1,0 +1,256 @@
+package github
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	gh "github.com/google/go-github/v89/github"
+
+	"github.com/poblysh/poblysh/connectors"
+)
+
+// FetchPage reads one page of a stream (pulls:, releases: or commits:
+// <owner>/<name>) from its cursor and returns the page's Signals and the
+// cursor to store with them; see cursor for the format.
+func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (*connectors.Page, error) {
+	kind, owner, name, err := parseStream(req.Stream)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := decodeCursor(req.Cursor)
+	if err != nil {
+		return nil, err
+	}
+	client, err := c.client(req.HTTP)
+	if err != nil {
+		return nil, err
+	}
+	// A pass keeps the page size it started with: page numbers depend on it.
+	perPage := cur.PerPage
+	if cur.starting() || perPage <= 0 {
+		perPage = c.pageSize
+	}
+	r := &reader{Connector: c, gh: client, owner: owner, name: name, cur: cur, perPage: perPage}
+	var page *connectors.Page
+	switch kind {
+	case streamPulls:
+		page, err = r.pulls(ctx)
+	case streamReleases:
+		page, err = r.releases(ctx)
+	default:
+		page, err = r.commits(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if page.Next, err = cur.encode(); err != nil {
+		return nil, err
+	}
+	return page, nil
+}
+
+// reader reads one page of one stream.
+type reader struct {
+	*Connector
+	gh          *gh.Client
+	owner, name string
+	cur         *cursor
+	perPage     int
+}
+
+func (r *reader) full() string { return r.owner + "/" + r.name }
+
+// listPage is one page of a REST list.
+type listPage struct {
+	items       []json.RawMessage
+	next        int // next page number, 0 on the last page
+	etag        string
+	notModified bool // 304: the If-None-Match validator still holds
+}
+
+// list reads one page of a REST list, with If-None-Match when etag is set.
+// go-github reports a 304 as an error; it is "nothing new" here.
+func (r *reader) list(ctx context.Context, path string, q url.Values, etag string) (*listPage, error) {
+	q.Set("per_page", strconv.Itoa(r.perPage))
+	q.Set("page", strconv.Itoa(max(r.cur.Page, 1)))
+	req, err := r.gh.NewRequest(ctx, http.MethodGet, path+"?"+q.Encode(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("github: build request: %w", err)
+	}
+	if etag != "" {
+		req.Header.Set("If-None-Match", etag)
+	}
+	var items []json.RawMessage
+	resp, err := r.gh.Do(req, &items)
+	switch {
+	case resp != nil && resp.StatusCode == http.StatusNotModified:
+		return &listPage{notModified: true}, nil
+	case resp != nil && resp.StatusCode == http.StatusConflict:
+		// Only the commits list gets here (see ClassifyResponse): 409 "Git
+		// Repository is empty" is an empty, final page.
+		return &listPage{}, nil
+	case err != nil:
+		return nil, mapErr(err)
+	}
+	return &listPage{items: items, next: resp.NextPage, etag: resp.Header.Get("ETag")}, nil
+}
+
+// startETag is the validator to send on the first page of a pass: only for
+// incremental passes (a backfill must read everything).
+func (r *reader) startETag() string {
+	if r.cur.starting() && r.cur.Since != nil {
+		return r.cur.ETag
+	}
+	return ""
+}
+
+// advance stores the page's position: next page, or the end of the pass.
+func (r *reader) advance(lp *listPage, stop bool, sigs []connectors.Signal) *connectors.Page {
+	if r.cur.starting() {
+		r.cur.PassETag = lp.etag
+	}
+	done := stop || lp.next == 0
+	if done {
+		r.cur.finish()
+	} else {
+		r.cur.next(lp.next, r.perPage)
+	}
+	return &connectors.Page{Signals: sigs, Items: len(lp.items), Done: done}
+}
+
+// ensureRepo caches the repository's id, full name and default branch in
+// the cursor: once, or at the start of every pass when refresh is set (a
+// conditional request, free when nothing changed).
+func (r *reader) ensureRepo(ctx context.Context, refresh bool) error {
+	if r.cur.RepoID != 0 && !(refresh && r.cur.starting()) {
+		return nil
+	}
+	req, err := r.gh.NewRequest(ctx, http.MethodGet, "repos/"+url.PathEscape(r.owner)+"/"+url.PathEscape(r.name), nil)
+	if err != nil {
+		return fmt.Errorf("github: build request: %w", err)
+	}
+	if r.cur.RepoID != 0 && r.cur.RepoETag != "" {
+		req.Header.Set("If-None-Match", r.cur.RepoETag)
+	}
+	var repo gh.Repository
+	resp, err := r.gh.Do(req, &repo)
+	if resp != nil && resp.StatusCode == http.StatusNotModified {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("github: get repository %s: %w", r.full(), mapErr(err))
+	}
+	r.cur.RepoID, r.cur.RepoName = repo.GetID(), cmpOr(repo.GetFullName(), r.full())
+	r.cur.Branch, r.cur.RepoETag = repo.GetDefaultBranch(), resp.Header.Get("ETag")
+	return nil
+}
+
+func (r *reader) repoPath(suffix string) string {
+	return "repos/" + url.PathEscape(r.owner) + "/" + url.PathEscape(r.name) + "/" + suffix
+}
+
+// pulls reads GET /repos/{o}/{r}/pulls?state=all&sort=updated&direction=desc.
+// A pass stops at the first pull request updated before the high-water mark.
+func (r *reader) pulls(ctx context.Context) (*connectors.Page, error) {
+	q := url.Values{"state": {"all"}, "sort": {"updated"}, "direction": {"desc"}}
+	lp, err := r.list(ctx, r.repoPath("pulls"), q, r.startETag())
+	if err != nil {
+		return nil, fmt.Errorf("github: list pulls of %s: %w", r.full(), err)
+	}
+	if lp.notModified {
+		return &connectors.Page{Done: true}, nil
+	}
+	var sigs []connectors.Signal
+	stop := false
+	for _, raw := range lp.items {
+		var pr gh.PullRequest
+		if err := json.Unmarshal(raw, &pr); err != nil {
+			return nil, fmt.Errorf("github: list pulls of %s: %w: decode: %v", r.full(), connectors.ErrTransient, err)
+		}
+		t, id := pr.GetUpdatedAt().UTC(), strconv.FormatInt(pr.GetID(), 10)
+		if r.cur.Since != nil && t.Before(*r.cur.Since) {
+			stop = true
+			break
+		}
+		r.cur.observe(t, id)
+		if !r.cur.old(t, id) {
+			sigs = append(sigs, pullSignals(&pr, raw)...)
+		}
+	}
+	return r.advance(lp, stop, sigs), nil
+}
+
+// releases reads GET /repos/{o}/{r}/releases, every page of every pass:
+// GitHub orders releases by the date of their tag's commit, not by
+// publication, so a draft published today can sit on any page. Only
+// releases published after the high-water mark yield Signals; the first
+// page's ETag makes an unchanged list cost one free 304.
+func (r *reader) releases(ctx context.Context) (*connectors.Page, error) {
+	if err := r.ensureRepo(ctx, false); err != nil {
+		return nil, err
+	}
+	lp, err := r.list(ctx, r.repoPath("releases"), url.Values{}, r.startETag())
+	if err != nil {
+		return nil, fmt.Errorf("github: list releases of %s: %w", r.full(), err)
+	}
+	if lp.notModified {
+		return &connectors.Page{Done: true}, nil
+	}
+	repo := repoRef{ID: r.cur.RepoID, FullName: r.cur.RepoName}
+	var sigs []connectors.Signal
+	for _, raw := range lp.items {
+		var rel gh.RepositoryRelease
+		if err := json.Unmarshal(raw, &rel); err != nil {
+			return nil, fmt.Errorf("github: list releases of %s: %w: decode: %v", r.full(), connectors.ErrTransient, err)
+		}
+		if rel.GetDraft() || rel.PublishedAt == nil {
+			continue
+		}
+		t, id := rel.GetPublishedAt().UTC(), strconv.FormatInt(rel.GetID(), 10)
+		r.cur.observe(t, id)
+		if r.cur.old(t, id) {
+			continue
+		}
+		if s, ok := releaseSignal(&rel, repo, raw); ok {
+			sigs = append(sigs, s)
+		}
+	}
+	return r.advance(lp, false, sigs), nil
+}
+
+// commits reads GET /repos/{o}/{r}/commits?sha=<default branch>&since=<mark>.
+// The default branch is re-resolved at the start of every pass.
+func (r *reader) commits(ctx context.Context) (*connectors.Page, error) {
+	if err := r.ensureRepo(ctx, true); err != nil {
+		return nil, err
+	}
+	q := url.Values{"sha": {r.cur.Branch}}
+	if r.cur.Since != nil {
+		q.Set("since", r.cur.Since.UTC().Format("2006-01-02T15:04:05Z"))
+	}
+	lp, err := r.list(ctx, r.repoPath("commits"), q, r.startETag())
+	if err != nil {
+		return nil, fmt.Errorf("github: list commits of %s@%s: %w", r.full(), r.cur.Branch, err)
+	}
+	if lp.notModified {
+		return &connectors.Page{Done: true}, nil
+	}
+	repo := repoRef{ID: r.cur.RepoID, FullName: r.cur.RepoName}
+	var sigs []connectors.Signal
+	for _, raw := range lp.items {
+		var c gh.RepositoryCommit
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return nil, fmt.Errorf("github: list commits of %s: %w: decode: %v", r.full(), connectors.ErrTransient, err)
+		}
+		t, id := commitTime(&c), c.GetSHA()
+		r.cur.observe(t, id)
+		if !r.cur.old(t, id) {
+			sigs = append(sigs, commitSignal(&c, repo, r.cur.Branch, raw))
+		}
+	}
+	return r.advance(lp, false, sigs), nil
+}

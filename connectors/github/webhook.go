@@ -1,0 +1,120 @@
+package github
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/url"
+	"strings"
+
+	gh "github.com/google/go-github/v89/github"
+
+	"github.com/poblysh/poblysh/connectors"
+)
+
+// VerifyWebhook checks X-Hub-Signature-256 ("sha256=" + hex HMAC-SHA256 of
+// the raw body under the webhook secret) in constant time, before anything
+// is parsed. Without a configured secret every delivery is rejected. The
+// legacy SHA-1 X-Hub-Signature is not accepted.
+func (c *Connector) VerifyWebhook(req *connectors.WebhookRequest) error {
+	if c.cfg.WebhookSecret == "" {
+		return fmt.Errorf("github: webhook: %w: POBLYSH_GITHUB_WEBHOOK_SECRET is not set", connectors.ErrUnauthorized)
+	}
+	sig, ok := strings.CutPrefix(req.Header.Get("X-Hub-Signature-256"), "sha256=")
+	if !ok {
+		return fmt.Errorf("github: webhook: %w: missing X-Hub-Signature-256", connectors.ErrUnauthorized)
+	}
+	got, err := hex.DecodeString(sig)
+	if err != nil || len(got) != sha256.Size {
+		return fmt.Errorf("github: webhook: %w: malformed X-Hub-Signature-256", connectors.ErrUnauthorized)
+	}
+	mac := hmac.New(sha256.New, []byte(c.cfg.WebhookSecret))
+	mac.Write(req.Body)
+	if !hmac.Equal(got, mac.Sum(nil)) {
+		return fmt.Errorf("github: webhook: %w: signature does not match", connectors.ErrUnauthorized)
+	}
+	return nil
+}
+
+// errMalformed marks deliveries that verify but cannot be read.
+var errMalformed = errors.New("github: malformed webhook delivery")
+
+// ParseWebhook turns a verified delivery into Signals: push, pull_request
+// and release events as the normalizers describe; ping and every other
+// event are ignored (no Signals, no notify). DeliveryID is X-GitHub-Delivery
+// (stable across redeliveries); Event is X-GitHub-Event plus the action
+// ("pull_request.closed"); RouteKeys is repo:<full name, lowercase>.
+// Hooks configured with content type form (payload=<json>) are read too.
+func (c *Connector) ParseWebhook(req *connectors.WebhookRequest) (*connectors.WebhookDelivery, error) {
+	id, event := req.Header.Get("X-GitHub-Delivery"), req.Header.Get("X-GitHub-Event")
+	if id == "" || event == "" {
+		return nil, fmt.Errorf("%w: missing X-GitHub-Delivery or X-GitHub-Event", errMalformed)
+	}
+	payload, err := webhookPayload(req)
+	if err != nil {
+		return nil, err
+	}
+	var env struct {
+		Action     string `json:"action"`
+		Repository *struct {
+			FullName string `json:"full_name"`
+		} `json:"repository"`
+	}
+	if err := json.Unmarshal(payload, &env); err != nil {
+		return nil, fmt.Errorf("%w: %s %s: %v", errMalformed, event, id, err)
+	}
+	d := &connectors.WebhookDelivery{DeliveryID: id, Event: event}
+	if env.Action != "" {
+		d.Event += "." + env.Action
+	}
+	if env.Repository != nil && env.Repository.FullName != "" {
+		d.RouteKeys = []string{routeKey(env.Repository.FullName)}
+	}
+	decode := func(v any) error {
+		if err := json.Unmarshal(payload, v); err != nil {
+			return fmt.Errorf("%w: %s %s: %v", errMalformed, event, id, err)
+		}
+		return nil
+	}
+	switch event {
+	case "push":
+		var ev gh.PushEvent
+		if err := decode(&ev); err != nil {
+			return nil, err
+		}
+		if s, ok := pushSignal(&ev, payload, req.Now); ok {
+			d.Signals = []connectors.Signal{s}
+		}
+	case "pull_request":
+		var ev gh.PullRequestEvent
+		if err := decode(&ev); err != nil {
+			return nil, err
+		}
+		d.Signals = pullEventSignals(&ev, payload)
+	case "release":
+		var ev gh.ReleaseEvent
+		if err := decode(&ev); err != nil {
+			return nil, err
+		}
+		d.Signals = releaseEventSignals(&ev, payload)
+	}
+	return d, nil
+}
+
+// webhookPayload returns the JSON payload: the body, or the payload field
+// of a form-encoded delivery.
+func webhookPayload(req *connectors.WebhookRequest) ([]byte, error) {
+	ct, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
+	if ct != "application/x-www-form-urlencoded" {
+		return req.Body, nil
+	}
+	form, err := url.ParseQuery(string(req.Body))
+	if err != nil || form.Get("payload") == "" {
+		return nil, fmt.Errorf("%w: form delivery without a payload field", errMalformed)
+	}
+	return []byte(form.Get("payload")), nil
+}

@@ -1,0 +1,137 @@
+package googlecalendar
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode"
+
+	"github.com/poblysh/poblysh/connectors"
+)
+
+// PrimaryCalendar is Google's alias for the connected user's own calendar.
+const PrimaryCalendar = "primary"
+
+// maxCalendars bounds how many calendars one connection syncs (one stream
+// and one watch channel each).
+const maxCalendars = 50
+
+// streamPrefix starts every stream name: "events:<calendarId>".
+const streamPrefix = "events:"
+
+// Config is a connection's provider config.
+type Config struct {
+	// Calendars are the calendar ids to sync ("primary" or an email-like id).
+	Calendars []string `json:"calendars"`
+}
+
+// ValidateConfig checks and normalizes {"calendars": [...]}: an empty or
+// missing config means ["primary"]; ids are trimmed and deduplicated; unknown
+// fields are rejected so that typos do not silently sync the wrong thing.
+func (c *Connector) ValidateConfig(raw json.RawMessage) (json.RawMessage, error) {
+	cfg, err := parseConfig(raw)
+	if err != nil {
+		return nil, err
+	}
+	out, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("google-calendar: encode config: %w", err)
+	}
+	return out, nil
+}
+
+func parseConfig(raw json.RawMessage) (Config, error) {
+	var cfg Config
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) > 0 && !bytes.Equal(trimmed, []byte("null")) {
+		dec := json.NewDecoder(bytes.NewReader(trimmed))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&cfg); err != nil {
+			return Config{}, &connectors.ConfigError{Fields: map[string]string{
+				"config": `must be {"calendars": ["primary", ...]}: ` + err.Error(),
+			}}
+		}
+	}
+	if len(cfg.Calendars) == 0 {
+		return Config{Calendars: []string{PrimaryCalendar}}, nil
+	}
+	if len(cfg.Calendars) > maxCalendars {
+		return Config{}, &connectors.ConfigError{Fields: map[string]string{
+			"calendars": fmt.Sprintf("at most %d calendars", maxCalendars),
+		}}
+	}
+	seen := map[string]bool{}
+	var ids []string
+	for i, id := range cfg.Calendars {
+		id = strings.TrimSpace(id)
+		if msg := checkCalendarID(id); msg != "" {
+			return Config{}, &connectors.ConfigError{Fields: map[string]string{
+				fmt.Sprintf("calendars[%d]", i): msg,
+			}}
+		}
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	return Config{Calendars: ids}, nil
+}
+
+// checkCalendarID returns why id is not a calendar id, or "". Calendar ids
+// are "primary" or email-like: user@example.com, xyz@group.calendar.google.com,
+// en.usa#holiday@group.v.calendar.google.com.
+func checkCalendarID(id string) string {
+	switch {
+	case id == "":
+		return "must not be empty"
+	case len(id) > 255:
+		return "must be at most 255 characters"
+	case strings.IndexFunc(id, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) || r == '/' }) >= 0:
+		return "must not contain spaces, control characters or '/'"
+	case id != PrimaryCalendar && !strings.Contains(id, "@"):
+		return `must be "primary" or a calendar id like team@group.calendar.google.com`
+	}
+	return ""
+}
+
+// calendars returns the connection's configured calendar ids.
+func calendars(conn connectors.Connection) ([]string, error) {
+	cfg, err := parseConfig(conn.Config)
+	if err != nil {
+		return nil, fmt.Errorf("google-calendar: connection config: %w", err)
+	}
+	return cfg.Calendars, nil
+}
+
+// Streams lists one stream per configured calendar: "events:<calendarId>".
+func (c *Connector) Streams(conn connectors.Connection) ([]string, error) {
+	ids, err := calendars(conn)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, streamPrefix+id)
+	}
+	return out, nil
+}
+
+// calendarOfStream returns the calendar id a stream reads.
+func calendarOfStream(stream string) (string, error) {
+	id, ok := strings.CutPrefix(stream, streamPrefix)
+	if !ok || checkCalendarID(id) != "" {
+		return "", fmt.Errorf("google-calendar: %w: unknown stream %q", connectors.ErrInvalidConfig, stream)
+	}
+	return id, nil
+}
+
+// canonicalCalendar is the calendar id used in dedupe keys and Signal
+// context: "primary" becomes the account's email (the primary calendar's real
+// id), so a connection configured with either spelling derives the same keys.
+func canonicalCalendar(conn connectors.Connection, id string) string {
+	if id == PrimaryCalendar && conn.Account.ID != "" {
+		return conn.Account.ID
+	}
+	return id
+}

@@ -1,0 +1,221 @@
+package googlecalendar_test
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
+	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/connectors/googlecalendar"
+	"github.com/poblysh/poblysh/sandbox"
+	gcalsandbox "github.com/poblysh/poblysh/sandbox/googlecalendar"
+)
+
+const primaryStream = "events:primary"
+
+func (h *harness) fetch(t *testing.T, stream string, cursor json.RawMessage) (*connectors.Page, error) {
+	t.Helper()
+	return h.prov.Connector.(connectors.Syncer).FetchPage(context.Background(), connectors.PageRequest{
+		Connection: h.conn, Stream: stream, Cursor: cursor, HTTP: h.client(), Now: time.Now(),
+	})
+}
+
+// drain reads a stream to the end and returns its Signals, the resting
+// cursor and the cursors stored after each page.
+func (h *harness) drain(t *testing.T, stream string, cursor json.RawMessage) ([]connectors.Signal, json.RawMessage, []json.RawMessage) {
+	t.Helper()
+	var all []connectors.Signal
+	var cursors []json.RawMessage
+	for range 100 {
+		p, err := h.fetch(t, stream, cursor)
+		require.NoError(t, err)
+		all = append(all, p.Signals...)
+		cursors = append(cursors, p.Next)
+		cursor = p.Next
+		if p.Done {
+			return all, cursor, cursors
+		}
+	}
+	t.Fatal("stream did not finish")
+	return nil, nil, nil
+}
+
+func dedupeKeys(sigs []connectors.Signal) []string {
+	var out []string
+	for _, s := range sigs {
+		out = append(out, s.DedupeKey)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func decode(t *testing.T, raw json.RawMessage) map[string]string {
+	t.Helper()
+	var m map[string]string
+	require.NoError(t, json.Unmarshal(raw, &m))
+	return m
+}
+
+func TestCursorShape(t *testing.T) {
+	h := newHarness(t, gcalsandbox.Options{Seed: true, PageSize: 3}, nil)
+	_, resting, cursors := h.drain(t, primaryStream, nil)
+	require.Len(t, cursors, 4, "10 seeded events, 3 per page")
+	for _, c := range cursors[:3] {
+		m := decode(t, c)
+		require.NotEmpty(t, m["page_token"], "mid-pass cursors hold the page token")
+		require.NotContains(t, m, "sync_token", "a full pass has no sync token until its last page")
+	}
+	rest := decode(t, resting)
+	require.NotEmpty(t, rest["sync_token"])
+	require.NotContains(t, rest, "page_token", "the resting cursor holds only the new sync token")
+
+	// An incremental pass over 4 changes pages too, keeping its sync token.
+	for i := range 4 {
+		_, _, err := h.sb.CreateEvent(context.Background(), "primary", gcalsandbox.EventInput{Summary: "New " + string(rune('A'+i))}, sandbox.DeliveryOptions{})
+		require.NoError(t, err)
+	}
+	sigs, resting2, cursors := h.drain(t, primaryStream, resting)
+	require.Len(t, sigs, 4)
+	require.Len(t, cursors, 2)
+	mid := decode(t, cursors[0])
+	require.Equal(t, rest["sync_token"], mid["sync_token"])
+	require.NotEmpty(t, mid["page_token"])
+	require.NotEqual(t, rest["sync_token"], decode(t, resting2)["sync_token"])
+}
+
+func TestIncrementalSyncSeesChanges(t *testing.T) {
+	h := newHarness(t, gcalsandbox.Options{Seed: true, PageSize: 3}, nil)
+	ctx := context.Background()
+	backfill, resting, _ := h.drain(t, primaryStream, nil)
+	require.Len(t, backfill, gcalsandbox.PrimarySignals)
+
+	created, _, err := h.sb.CreateEvent(ctx, "primary", gcalsandbox.EventInput{Summary: "Podcast recording", Location: "Studio 1"}, sandbox.DeliveryOptions{})
+	require.NoError(t, err)
+	upd, _, err := h.sb.UpdateEvent(ctx, "primary", "q3roadmapreview0a1b2c3d4e", gcalsandbox.EventInput{Location: "Room 101"}, sandbox.DeliveryOptions{})
+	require.NoError(t, err)
+	_, _, err = h.sb.CancelEvent(ctx, "primary", "focusblock5e7g9i1k3m5o7q9s", sandbox.DeliveryOptions{})
+	require.NoError(t, err)
+
+	sigs, _, _ := h.drain(t, primaryStream, resting)
+	var kinds []string
+	for _, s := range sigs {
+		kinds = append(kinds, s.Kind+" "+s.Payload.Subject.ID)
+	}
+	require.ElementsMatch(t, []string{
+		"calendar_event.created q3roadmapreview0a1b2c3d4e", // same key as in the backfill: stored once
+		"calendar_event.updated q3roadmapreview0a1b2c3d4e",
+		"calendar_event.cancelled focusblock5e7g9i1k3m5o7q9s",
+		"calendar_event.created " + created.ID,
+	}, kinds)
+	old := dedupeKeys(backfill)
+	for _, s := range sigs {
+		isNew := !slices.Contains(old, s.DedupeKey)
+		require.Equal(t, s.Kind != googlecalendar.KindCreated || s.Payload.Subject.ID == created.ID, isNew, s.DedupeKey)
+		if s.Kind == googlecalendar.KindUpdated {
+			require.Equal(t, "Room 101", s.Payload.Attributes["location"])
+			require.Equal(t, upd.Updated, s.OccurredAt.Format("2006-01-02T15:04:05.000Z"))
+		}
+		require.Equal(t, h.sb.User(), s.Payload.Context.ID, `"primary" is keyed by the calendar's real id`)
+	}
+}
+
+func TestFullResyncAfter410YieldsSameKeys(t *testing.T) {
+	h := newHarness(t, gcalsandbox.Options{Seed: true, PageSize: 3}, nil)
+	for _, stream := range []string{primaryStream, "events:" + gcalsandbox.TeamCalendarID} {
+		first, resting, _ := h.drain(t, stream, nil)
+		h.sb.ExpireSyncTokens()
+		_, err := h.fetch(t, stream, resting)
+		require.ErrorIs(t, err, connectors.ErrCursorExpired)
+		require.Equal(t, connectors.ErrCursorExpired, connectors.Kind(err))
+
+		// The engine clears the cursor and resyncs from the start.
+		again, resting2, _ := h.drain(t, stream, nil)
+		require.Equal(t, dedupeKeys(first), dedupeKeys(again), "stream %s: a resync stores nothing twice", stream)
+		again2, _, _ := h.drain(t, stream, resting2)
+		require.Empty(t, again2, "the new sync token works")
+	}
+}
+
+func TestSyncTokenExpiresMidPass(t *testing.T) {
+	h := newHarness(t, gcalsandbox.Options{Seed: true, PageSize: 3}, nil)
+	_, resting, _ := h.drain(t, primaryStream, nil)
+	for range 4 {
+		_, _, err := h.sb.CreateEvent(context.Background(), "primary", gcalsandbox.EventInput{Summary: "x"}, sandbox.DeliveryOptions{})
+		require.NoError(t, err)
+	}
+	p, err := h.fetch(t, primaryStream, resting)
+	require.NoError(t, err)
+	require.False(t, p.Done)
+	h.sb.ExpireSyncTokens()
+	_, err = h.fetch(t, primaryStream, p.Next)
+	require.ErrorIs(t, err, connectors.ErrCursorExpired)
+}
+
+func TestFetchPageErrors(t *testing.T) {
+	h := newHarness(t, gcalsandbox.Options{Seed: true}, nil)
+	_, err := h.fetch(t, primaryStream, json.RawMessage(`"not a cursor object"`))
+	require.ErrorIs(t, err, connectors.ErrCursorExpired, "an unreadable cursor forces a resync")
+
+	_, err = h.fetch(t, "events:nobody@example.com", nil)
+	require.ErrorIs(t, err, connectors.ErrNotFound)
+
+	_, err = h.fetch(t, "pulls:octo/hello", nil)
+	require.ErrorIs(t, err, connectors.ErrInvalidConfig)
+
+	h.sb.Base.OAuth.ExpireAccessTokens()
+	_, err = h.fetch(t, primaryStream, nil)
+	require.ErrorIs(t, err, connectors.ErrUnauthorized)
+	require.NotContains(t, err.Error(), h.tok, "tokens never appear in errors")
+}
+
+func TestPageSizeSetting(t *testing.T) {
+	h := newHarness(t, gcalsandbox.Options{Seed: true}, map[string]string{"PAGE_SIZE": "4"})
+	sigs, _, cursors := h.drain(t, primaryStream, nil)
+	require.Len(t, sigs, gcalsandbox.PrimarySignals)
+	require.Len(t, cursors, 3, "10 events, 4 per page")
+
+	for _, bad := range []string{"0", "2501", "many"} {
+		env := map[string]string{"POBLYSH_GOOGLE_CALENDAR_PAGE_SIZE": bad}
+		cfg, err := connectors.LoadConfig(googlecalendar.Spec, func(k string) string { return env[k] }, "", false)
+		require.NoError(t, err)
+		_, err = googlecalendar.Spec.New(cfg)
+		require.ErrorIs(t, err, connectors.ErrInvalidConfig, bad)
+	}
+}
+
+// With a plain authorized client (not the engine's classifying one), Google
+// errors still map to the neutral errors.
+func TestErrorsWithoutTheEngineClient(t *testing.T) {
+	h := newHarness(t, gcalsandbox.Options{Seed: true}, nil)
+	plain := oauth2.NewClient(context.Background(), oauth2.StaticTokenSource(&oauth2.Token{AccessToken: h.tok}))
+	fetch := func(cursor json.RawMessage) (*connectors.Page, error) {
+		return h.prov.Connector.(connectors.Syncer).FetchPage(context.Background(), connectors.PageRequest{
+			Connection: h.conn, Stream: primaryStream, Cursor: cursor, HTTP: plain, Now: time.Now(),
+		})
+	}
+	var cursor json.RawMessage
+	for {
+		p, err := fetch(cursor)
+		require.NoError(t, err)
+		cursor = p.Next
+		if p.Done {
+			break
+		}
+	}
+	h.sb.ExpireSyncTokens()
+	_, err := fetch(cursor)
+	require.ErrorIs(t, err, connectors.ErrCursorExpired)
+	h.sb.Base.Faults.Add(gcalsandbox.RateLimitFault("rateLimitExceeded", 1))
+	_, err = fetch(nil)
+	require.ErrorIs(t, err, connectors.ErrRateLimited)
+
+	err = h.prov.Connector.(connectors.Watcher).StopWatch(context.Background(), connectors.StopWatchRequest{
+		Connection: h.conn, HTTP: plain, Channel: connectors.Channel{ID: "poblysh-gone", ResourceID: "r"},
+	})
+	require.NoError(t, err, "a channel Google does not know is already stopped")
+}

@@ -1,0 +1,244 @@
+package githubsandbox_test
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	githubsandbox "github.com/poblysh/poblysh/sandbox/github"
+)
+
+// inbox records the deliveries it receives.
+type inbox struct {
+	*httptest.Server
+	mu   sync.Mutex
+	got  []*http.Request
+	body [][]byte
+}
+
+func newInbox(t *testing.T) *inbox {
+	in := &inbox{}
+	in.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		in.mu.Lock()
+		in.got, in.body = append(in.got, r), append(in.body, b)
+		in.mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(in.Close)
+	return in
+}
+
+func (in *inbox) count() int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return len(in.got)
+}
+
+// post calls a route with a JSON body and decodes the JSON answer.
+func (e *env) post(t *testing.T, method, path, body string, auth bool) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, e.ts.URL+path, bytes.NewReader([]byte(body)))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	if auth {
+		req.Header.Set("Authorization", "token "+e.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var out map[string]any
+	b, _ := io.ReadAll(resp.Body)
+	if len(b) > 0 {
+		require.NoError(t, json.Unmarshal(b, &out), string(b))
+	}
+	return resp.StatusCode, out
+}
+
+func sign256(secret string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+func sign1(secret string, body []byte) string {
+	m := hmac.New(sha1.New, []byte(secret))
+	m.Write(body)
+	return "sha1=" + hex.EncodeToString(m.Sum(nil))
+}
+
+func TestAppLevelDeliveryIsSigned(t *testing.T) {
+	e := setup(t, githubsandbox.Options{WebhookSecret: "app-secret"})
+	in := newInbox(t)
+	status, _ := e.post(t, http.MethodPost, "/_sandbox/webhook-target", `{"url":"`+in.URL+`"}`, false)
+	require.Equal(t, http.StatusNoContent, status)
+
+	status, out := e.post(t, http.MethodPost, "/_sandbox/github/repos/octo-org/hello-world/push", `{"commits":2,"user":"hubot"}`, false)
+	require.Equal(t, http.StatusCreated, status)
+	require.Equal(t, "refs/heads/main", out["push"].(map[string]any)["ref"])
+	dels := out["deliveries"].([]any)
+	require.Len(t, dels, 1)
+	require.Equal(t, float64(http.StatusAccepted), dels[0].(map[string]any)["responses"].([]any)[0].(map[string]any)["status"])
+
+	require.Equal(t, 1, in.count())
+	r, body := in.got[0], in.body[0]
+	require.Equal(t, "push", r.Header.Get("X-GitHub-Event"))
+	require.Regexp(t, `^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`, r.Header.Get("X-GitHub-Delivery"))
+	require.Equal(t, dels[0].(map[string]any)["delivery_id"], r.Header.Get("X-GitHub-Delivery"))
+	require.Regexp(t, `^GitHub-Hookshot/`, r.Header.Get("User-Agent"))
+	require.Equal(t, "application/json", r.Header.Get("Content-Type"))
+	require.Equal(t, "integration", r.Header.Get("X-GitHub-Hook-Installation-Target-Type"))
+	require.NotEmpty(t, r.Header.Get("X-GitHub-Hook-ID"))
+	require.Equal(t, sign256("app-secret", body), r.Header.Get("X-Hub-Signature-256"))
+	require.Equal(t, sign1("app-secret", body), r.Header.Get("X-Hub-Signature"))
+	var p map[string]any
+	require.NoError(t, json.Unmarshal(body, &p))
+	require.Len(t, p["commits"], 2)
+	require.Contains(t, p, "installation")
+	require.Equal(t, "hubot", p["sender"].(map[string]any)["login"])
+	repo := p["repository"].(map[string]any)
+	require.IsType(t, float64(0), repo["pushed_at"], "push payloads carry epoch timestamps")
+}
+
+func TestCopiesAndHeldDeliveries(t *testing.T) {
+	e := setup(t, githubsandbox.Options{})
+	in := newInbox(t)
+	e.post(t, http.MethodPost, "/_sandbox/webhook-target", `{"url":"`+in.URL+`"}`, false)
+
+	_, out := e.post(t, http.MethodPost, "/_sandbox/github/repos/octo-org/hello-world/pulls", `{"title":"Twice","copies":2}`, false)
+	require.Len(t, out["deliveries"].([]any)[0].(map[string]any)["responses"], 2)
+	require.Equal(t, 2, in.count())
+	require.Equal(t, in.got[0].Header.Get("X-GitHub-Delivery"), in.got[1].Header.Get("X-GitHub-Delivery"), "copies are the same delivery")
+
+	for _, n := range []string{"2", "6"} { // seeded open pull requests
+		status, out := e.post(t, http.MethodPost, "/_sandbox/github/repos/octo-org/hello-world/pulls/"+n+"/close", `{"hold":true}`, false)
+		require.Equal(t, http.StatusOK, status)
+		require.Equal(t, true, out["deliveries"].([]any)[0].(map[string]any)["held"])
+	}
+	require.Equal(t, 2, in.count(), "held deliveries wait")
+	status, flushed := e.post(t, http.MethodPost, "/_sandbox/flush", ``, false)
+	require.Equal(t, http.StatusOK, status)
+	require.Len(t, flushed["results"], 2)
+	require.Equal(t, 4, in.count())
+	numbers := []float64{}
+	for _, b := range in.body[2:] {
+		var p map[string]any
+		require.NoError(t, json.Unmarshal(b, &p))
+		numbers = append(numbers, p["number"].(float64))
+	}
+	require.Equal(t, []float64{6, 2}, numbers, "flushed newest first")
+}
+
+func TestRepositoryHooks(t *testing.T) {
+	e := setup(t, githubsandbox.Options{})
+	app, hookIn := newInbox(t), newInbox(t)
+	e.post(t, http.MethodPost, "/_sandbox/webhook-target", `{"url":"`+app.URL+`"}`, false)
+
+	status, hook := e.post(t, http.MethodPost, "/repos/octo-org/hello-world/hooks",
+		`{"name":"web","active":true,"events":["push"],"config":{"url":"`+hookIn.URL+`","content_type":"form","secret":"hook-secret","insecure_ssl":"0"}}`, true)
+	require.Equal(t, http.StatusCreated, status)
+	require.Equal(t, "********", hook["config"].(map[string]any)["secret"], "secrets are masked")
+	id := int64(hook["id"].(float64))
+	e.srv.Wait()
+	require.Equal(t, 1, hookIn.count(), "ping on creation")
+	ping := hookIn.got[0]
+	require.Equal(t, "ping", ping.Header.Get("X-GitHub-Event"))
+	require.Equal(t, "application/x-www-form-urlencoded", ping.Header.Get("Content-Type"))
+	require.Equal(t, "repository", ping.Header.Get("X-GitHub-Hook-Installation-Target-Type"))
+	require.Equal(t, sign256("hook-secret", hookIn.body[0]), ping.Header.Get("X-Hub-Signature-256"))
+	form, err := url.ParseQuery(string(hookIn.body[0]))
+	require.NoError(t, err)
+	var p map[string]any
+	require.NoError(t, json.Unmarshal([]byte(form.Get("payload")), &p))
+	require.Equal(t, float64(id), p["hook_id"])
+
+	status, _ = e.post(t, http.MethodPost, "/repos/octo-org/hello-world/hooks", `{"config":{"url":"`+hookIn.URL+`"}}`, true)
+	require.Equal(t, http.StatusUnprocessableEntity, status, "one hook per URL")
+
+	// A repository with hooks delivers to them only, and only subscribed events.
+	e.post(t, http.MethodPost, "/_sandbox/github/repos/octo-org/hello-world/push", `{}`, false)
+	e.post(t, http.MethodPost, "/_sandbox/github/repos/octo-org/hello-world/pulls", `{}`, false)
+	require.Equal(t, 2, hookIn.count())
+	require.Equal(t, "push", hookIn.got[1].Header.Get("X-GitHub-Event"))
+	require.Equal(t, 0, app.count())
+
+	path := "/repos/octo-org/hello-world/hooks/" + jsonNum(id)
+	status, edited := e.post(t, http.MethodPatch, path, `{"add_events":["pull_request"],"config":{"content_type":"json"}}`, true)
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, []any{"push", "pull_request"}, edited["events"])
+	e.post(t, http.MethodPost, "/_sandbox/github/repos/octo-org/hello-world/pulls", `{}`, false)
+	require.Equal(t, 3, hookIn.count())
+	require.Equal(t, "application/json", hookIn.got[2].Header.Get("Content-Type"))
+
+	resp, b := e.get(t, "/repos/octo-org/hello-world/hooks")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Len(t, decodeList(t, b), 1)
+	status, _ = e.post(t, http.MethodDelete, path, ``, true)
+	require.Equal(t, http.StatusNoContent, status)
+	status, _ = e.post(t, http.MethodDelete, path, ``, true)
+	require.Equal(t, http.StatusNotFound, status)
+
+	// Without hook scopes, hooks are hidden.
+	tok, err := e.srv.IssueToken("", "public_repo")
+	require.NoError(t, err)
+	e.token = tok.AccessToken
+	resp, _ = e.get(t, "/repos/octo-org/hello-world/hooks")
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
+}
+
+func jsonNum(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+func TestControlAPI(t *testing.T) {
+	e := setup(t, githubsandbox.Options{})
+	status, out := e.post(t, http.MethodPost, "/_sandbox/github/repos/octo-org/nope/pulls", `{}`, false)
+	require.Equal(t, http.StatusNotFound, status)
+	require.Contains(t, out["error"], "not found")
+
+	status, out = e.post(t, http.MethodPost, "/_sandbox/github/repos/octo-org/hello-world/pulls", `{"title":"T","draft":true,"labels":["docs"],"body":"B"}`, false)
+	require.Equal(t, http.StatusCreated, status)
+	pr := out["pull_request"].(map[string]any)
+	require.Equal(t, true, pr["draft"])
+	require.Equal(t, "B", pr["body"])
+	n := jsonNum(int64(pr["number"].(float64)))
+	status, out = e.post(t, http.MethodPost, "/_sandbox/github/repos/octo-org/hello-world/pulls/"+n+"/merge", `{"user":"monalisa"}`, false)
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, true, out["pull_request"].(map[string]any)["merged"])
+	status, _ = e.post(t, http.MethodPost, "/_sandbox/github/repos/octo-org/hello-world/pulls/"+n+"/merge", `{}`, false)
+	require.Equal(t, http.StatusUnprocessableEntity, status)
+
+	status, out = e.post(t, http.MethodPost, "/_sandbox/github/repos/octo-org/hello-world/releases/150000012/publish", `{}`, false)
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, false, out["release"].(map[string]any)["draft"])
+	status, _ = e.post(t, http.MethodPost, "/_sandbox/github/repos/octo-org/hello-world/tags", `{"tag":"v5"}`, false)
+	require.Equal(t, http.StatusCreated, status)
+	status, _ = e.post(t, http.MethodPost, "/_sandbox/github/repos/octo-org/hello-world/push", `{"branch":"feature/x","commits":0}`, false)
+	require.Equal(t, http.StatusCreated, status)
+	status, out = e.post(t, http.MethodDelete, "/_sandbox/github/repos/octo-org/hello-world/branches/feature/x", ``, false)
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, true, out["push"].(map[string]any)["deleted"])
+	status, _ = e.post(t, http.MethodPost, "/_sandbox/github/repos", `{"full_name":"octocat/spoon-knife"}`, false)
+	require.Equal(t, http.StatusCreated, status)
+
+	resp, b := e.get(t, "/_sandbox/github/repos/octo-org/hello-world/expected")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var exp struct {
+		Streams map[string]int `json:"streams"`
+	}
+	require.NoError(t, json.Unmarshal(b, &exp))
+	require.Equal(t, 40+2, exp.Streams["pulls:octo-org/hello-world"], "one opened and merged")
+	require.Equal(t, 12, exp.Streams["releases:octo-org/hello-world"], "a draft was published")
+	require.Equal(t, 32+2, exp.Streams["commits:octo-org/hello-world"], "pull request commit and merge commit")
+	require.Equal(t, map[string]int{"pulls:octocat/spoon-knife": 0, "releases:octocat/spoon-knife": 0, "commits:octocat/spoon-knife": 1},
+		e.srv.ExpectedSignals("octocat/spoon-knife"))
+}

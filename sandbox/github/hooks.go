@@ -1,0 +1,256 @@
+package githubsandbox
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/poblysh/poblysh/sandbox"
+)
+
+// HookInput is a repository webhook to create, as POST /repos/{o}/{r}/hooks
+// takes it.
+type HookInput struct {
+	URL         string
+	Secret      string
+	ContentType string   // json (default here) or form
+	Events      []string // default ["push"], as GitHub
+}
+
+// hookBody is the JSON body of POST and PATCH /hooks.
+type hookBody struct {
+	Name         *string  `json:"name"`
+	Active       *bool    `json:"active"`
+	Events       []string `json:"events"`
+	AddEvents    []string `json:"add_events"`
+	RemoveEvents []string `json:"remove_events"`
+	Config       *struct {
+		URL         *string `json:"url"`
+		ContentType *string `json:"content_type"`
+		Secret      *string `json:"secret"`
+		InsecureSSL any     `json:"insecure_ssl"`
+	} `json:"config"`
+}
+
+// mayManageHooks reports whether the caller's token may touch repository
+// hooks: OAuth App tokens need repo, admin:repo_hook or write:repo_hook
+// (read:repo_hook to read); GitHub App user tokens carry permissions, not scopes.
+func (s *Server) mayManageHooks(sess *session, write bool) bool {
+	if s.opts.AccessTTL > 0 {
+		return true
+	}
+	ok := []string{"repo", "admin:repo_hook", "write:repo_hook"}
+	if !write {
+		ok = append(ok, "read:repo_hook")
+	}
+	return slices.ContainsFunc(sess.grant.Scopes, func(sc string) bool { return slices.Contains(ok, sc) })
+}
+
+func (s *Server) listHooks(w http.ResponseWriter, r *http.Request, sess *session) {
+	if !s.mayManageHooks(sess, false) {
+		s.apiError(w, sess, http.StatusNotFound, "Not Found")
+		return
+	}
+	s.withRepo(w, r, sess, func(rp *repo) (int, any) {
+		pg := s.paginate(w, r, len(rp.hooks))
+		out := make([]obj, 0, pg.end-pg.start)
+		for _, h := range rp.hooks[pg.start:pg.end] {
+			out = append(out, hookJSON(rp, h))
+		}
+		return http.StatusOK, out
+	})
+}
+
+func (s *Server) createHook(w http.ResponseWriter, r *http.Request, sess *session) {
+	if !s.mayManageHooks(sess, true) {
+		s.apiError(w, sess, http.StatusNotFound, "Not Found")
+		return
+	}
+	var in hookBody
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		s.apiError(w, sess, http.StatusBadRequest, "Problems parsing JSON")
+		return
+	}
+	if in.Name != nil && *in.Name != "web" {
+		s.validationFailed(w, sess, "Hook", "name", "invalid", "")
+		return
+	}
+	hi := HookInput{ContentType: "form", Events: in.Events}
+	if in.Config != nil {
+		hi.URL = deref(in.Config.URL)
+		hi.Secret = deref(in.Config.Secret)
+		if in.Config.ContentType != nil {
+			hi.ContentType = *in.Config.ContentType
+		}
+	}
+	s.mu.Lock()
+	rp := s.repoLocked(r.PathValue("owner"), r.PathValue("repo"))
+	if rp == nil {
+		s.mu.Unlock()
+		s.apiError(w, sess, http.StatusNotFound, "Not Found")
+		return
+	}
+	h, err := s.addHookLocked(rp, hi)
+	if err != nil {
+		s.mu.Unlock()
+		s.validationFailed(w, sess, "Hook", "", "custom", err.Error())
+		return
+	}
+	if in.Active != nil {
+		h.Active = *in.Active
+	}
+	ping := s.pingEventLocked(rp, h, s.ensureUserLocked(sess.login))
+	body := hookJSON(rp, h)
+	s.mu.Unlock()
+	s.deliverAsync(h, ping)
+	s.respond(w, r, sess, http.StatusCreated, body)
+}
+
+// addHookLocked validates and stores a hook. Called with s.mu held.
+func (s *Server) addHookLocked(rp *repo, in HookInput) (*hook, error) {
+	u, err := url.Parse(in.URL)
+	if in.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, validationError("Invalid request: config.url must be an http(s) URL")
+	}
+	for _, h := range rp.hooks {
+		if h.URL == in.URL {
+			return nil, validationError("Hook already exists on this repository")
+		}
+	}
+	if in.ContentType == "" {
+		in.ContentType = "json"
+	}
+	if in.ContentType != "json" && in.ContentType != "form" {
+		return nil, validationError("Invalid request: config.content_type must be json or form")
+	}
+	if len(in.Events) == 0 {
+		in.Events = []string{"push"}
+	}
+	now := s.now()
+	h := &hook{
+		ID: s.id(500000000), Active: true, Events: slices.Clone(in.Events), URL: in.URL,
+		ContentType: in.ContentType, Secret: in.Secret, InsecureSSL: "0",
+		CreatedAt: now, UpdatedAt: now, deliverer: &sandbox.Deliverer{},
+	}
+	h.deliverer.SetTarget(in.URL)
+	rp.hooks = append(rp.hooks, h)
+	return h, nil
+}
+
+func (s *Server) getHook(w http.ResponseWriter, r *http.Request, sess *session) {
+	id, _ := pathInt(r, "id")
+	s.withRepo(w, r, sess, func(rp *repo) (int, any) {
+		h := rp.hook(id)
+		if h == nil || !s.mayManageHooks(sess, false) {
+			return http.StatusNotFound, "Not Found"
+		}
+		return http.StatusOK, hookJSON(rp, h)
+	})
+}
+
+func (s *Server) editHook(w http.ResponseWriter, r *http.Request, sess *session) {
+	id, _ := pathInt(r, "id")
+	var in hookBody
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		s.apiError(w, sess, http.StatusBadRequest, "Problems parsing JSON")
+		return
+	}
+	s.withRepo(w, r, sess, func(rp *repo) (int, any) {
+		h := rp.hook(id)
+		if h == nil || !s.mayManageHooks(sess, true) {
+			return http.StatusNotFound, "Not Found"
+		}
+		if in.Active != nil {
+			h.Active = *in.Active
+		}
+		if in.Events != nil {
+			h.Events = slices.Clone(in.Events)
+		}
+		for _, e := range in.AddEvents {
+			if !slices.Contains(h.Events, e) {
+				h.Events = append(h.Events, e)
+			}
+		}
+		h.Events = slices.DeleteFunc(h.Events, func(e string) bool { return slices.Contains(in.RemoveEvents, e) })
+		if c := in.Config; c != nil {
+			if c.URL != nil && *c.URL != "" {
+				h.URL = *c.URL
+				h.deliverer.SetTarget(h.URL)
+			}
+			if c.ContentType != nil {
+				h.ContentType = *c.ContentType
+			}
+			if c.Secret != nil {
+				h.Secret = *c.Secret
+			}
+			if c.InsecureSSL != nil {
+				h.InsecureSSL = strings.Trim(fmt.Sprint(c.InsecureSSL), `"`)
+			}
+		}
+		h.UpdatedAt = s.now()
+		return http.StatusOK, hookJSON(rp, h)
+	})
+}
+
+func (s *Server) deleteHook(w http.ResponseWriter, r *http.Request, sess *session) {
+	id, _ := pathInt(r, "id")
+	s.withRepo(w, r, sess, func(rp *repo) (int, any) {
+		i := slices.IndexFunc(rp.hooks, func(h *hook) bool { return h.ID == id })
+		if i < 0 || !s.mayManageHooks(sess, true) {
+			return http.StatusNotFound, "Not Found"
+		}
+		rp.hooks = slices.Delete(rp.hooks, i, i+1)
+		return http.StatusNoContent, nil
+	})
+}
+
+func (s *Server) pingHook(w http.ResponseWriter, r *http.Request, sess *session) {
+	id, _ := pathInt(r, "id")
+	var h *hook
+	var ping Event
+	s.withRepo(w, r, sess, func(rp *repo) (int, any) {
+		if h = rp.hook(id); h == nil || !s.mayManageHooks(sess, true) {
+			return http.StatusNotFound, "Not Found"
+		}
+		ping = s.pingEventLocked(rp, h, s.ensureUserLocked(sess.login))
+		return http.StatusNoContent, nil
+	})
+	if h != nil && ping.Name != "" {
+		s.deliverAsync(h, ping)
+	}
+}
+
+// CreateHook registers a repository webhook as POST /hooks would and returns
+// its id and the ping event GitHub sends on creation (not delivered here).
+func (s *Server) CreateHook(fullName string, in HookInput) (int64, Event, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rp := s.repos[strings.ToLower(fullName)]
+	if rp == nil {
+		return 0, Event{}, fmt.Errorf("repository %s: %w", fullName, ErrNotFound)
+	}
+	h, err := s.addHookLocked(rp, in)
+	if err != nil {
+		return 0, Event{}, err
+	}
+	return h.ID, s.pingEventLocked(rp, h, s.ensureUserLocked(SeedUser)), nil
+}
+
+// pingEventLocked builds the ping event for a new hook. Called with s.mu held.
+func (s *Server) pingEventLocked(rp *repo, h *hook, sender *user) Event {
+	p := payloadBase(rp, sender)
+	p["zen"] = "Responsive is better than fast."
+	p["hook_id"] = h.ID
+	p["hook"] = hookJSON(rp, h)
+	return Event{Name: "ping", Repo: strings.ToLower(rp.FullName()), Payload: p}
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}

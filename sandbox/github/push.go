@@ -1,0 +1,203 @@
+package githubsandbox
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// zeroSHA is the "after" of a deleted ref and the "before" of a created one.
+var zeroSHA = strings.Repeat("0", 40)
+
+// PushInput pushes commits to a branch.
+type PushInput struct {
+	// Branch defaults to the default branch; a new name creates the branch
+	// from the default branch's head.
+	Branch string `json:"branch"`
+	// Commits is how many new commits the push carries (0: a branch created
+	// at an existing commit, or a force push that only rewinds).
+	Commits int `json:"commits"`
+	// Forced drops the branch's newest commit before adding the new ones.
+	Forced  bool   `json:"forced"`
+	User    string `json:"user"`
+	Message string `json:"message"`
+}
+
+// pushSpec is one push payload to build.
+type pushSpec struct {
+	ref, before, after       string
+	created, deleted, forced bool
+	baseRef                  string
+	compare                  string
+	commits                  []*commit
+	head                     *commit
+	notDistinct              int // the first n commits were already on another branch
+}
+
+// Push applies a push and returns its push event.
+func (s *Server) Push(fullName string, in PushInput) (*Activity, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rp, u, err := s.actorLocked(fullName, in.User)
+	if err != nil {
+		return nil, err
+	}
+	if in.Commits < 0 || in.Commits > 2048 {
+		return nil, validationError("commits must be between 0 and 2048")
+	}
+	branch := cmpOr(in.Branch, rp.DefaultBranch)
+	hist, exists := rp.branches[branch]
+	spec := pushSpec{ref: "refs/heads/" + branch, forced: in.Forced}
+	if exists {
+		spec.before = hist[len(hist)-1].SHA
+	} else {
+		hist = slices.Clone(rp.branches[rp.DefaultBranch])
+		spec.before, spec.created = zeroSHA, true
+	}
+	hist = slices.Clone(hist)
+	if in.Forced && len(hist) > 1 {
+		hist = hist[:len(hist)-1]
+	}
+	msg := cmpOr(in.Message, "Update README.md")
+	for i := range in.Commits {
+		text := msg
+		if in.Commits > 1 {
+			text = fmt.Sprintf("%s (%d/%d)", msg, i+1, in.Commits)
+		}
+		var parent *commit
+		if len(hist) > 0 {
+			parent = hist[len(hist)-1]
+		}
+		c := s.newCommitLocked(rp, u, parent, text)
+		hist = append(hist, c)
+		spec.commits = append(spec.commits, c)
+	}
+	if len(hist) == 0 {
+		return nil, validationError("nothing to push: the repository is empty")
+	}
+	spec.head = hist[len(hist)-1]
+	spec.after = spec.head.SHA
+	rp.branches[branch] = hist
+	rp.PushedAt = s.now()
+	return s.pushActivityLocked(rp, u, spec), nil
+}
+
+// DeleteBranch deletes a branch (not the default one): a push with deleted
+// true, an all-zero after and no head commit.
+func (s *Server) DeleteBranch(fullName, branch, login string) (*Activity, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rp, u, err := s.actorLocked(fullName, login)
+	if err != nil {
+		return nil, err
+	}
+	head := rp.head(branch)
+	if head == nil {
+		return nil, fmt.Errorf("branch %s: %w", branch, ErrNotFound)
+	}
+	if branch == rp.DefaultBranch {
+		return nil, validationError("the default branch cannot be deleted")
+	}
+	delete(rp.branches, branch)
+	rp.PushedAt = s.now()
+	return s.pushActivityLocked(rp, u, pushSpec{ref: "refs/heads/" + branch, before: head.SHA, after: zeroSHA, deleted: true}), nil
+}
+
+// PushTag pushes a new lightweight tag at sha (default: the default
+// branch's head): a push to refs/tags/<tag> with no commits.
+func (s *Server) PushTag(fullName, tag, sha, login string) (*Activity, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rp, u, err := s.actorLocked(fullName, login)
+	if err != nil {
+		return nil, err
+	}
+	if tag == "" {
+		return nil, validationError("tag is required")
+	}
+	c := rp.head(rp.DefaultBranch)
+	if sha != "" {
+		c = rp.commitBySHA(sha)
+	}
+	if c == nil {
+		return nil, fmt.Errorf("commit %q: %w", sha, ErrNotFound)
+	}
+	rp.PushedAt = s.now()
+	spec := pushSpec{ref: "refs/tags/" + tag, before: zeroSHA, after: c.SHA, created: true, head: c}
+	if head := rp.head(rp.DefaultBranch); head != nil && head.SHA == c.SHA {
+		spec.baseRef = "refs/heads/" + rp.DefaultBranch
+	}
+	return s.pushActivityLocked(rp, u, spec), nil
+}
+
+func (s *Server) pushActivityLocked(rp *repo, u *user, spec pushSpec) *Activity {
+	p := s.pushPayloadLocked(rp, u, spec)
+	return &Activity{Kind: "push", Object: p, Events: []Event{{Name: "push", Repo: strings.ToLower(rp.FullName()), Payload: p}}}
+}
+
+// pushPayloadLocked builds a push payload with the push-specific repository shape.
+func (s *Server) pushPayloadLocked(rp *repo, u *user, spec pushSpec) map[string]any {
+	full := rp.FullName()
+	compare := spec.compare
+	switch {
+	case compare != "":
+	case spec.created && len(spec.commits) == 0:
+		compare = webBase + "/" + full + "/compare/" + strings.TrimPrefix(strings.TrimPrefix(spec.ref, "refs/heads/"), "refs/tags/")
+	case spec.created:
+		compare = webBase + "/" + full + "/compare/" + spec.commits[0].SHA[:12] + "^..." + spec.after[:12]
+	default:
+		compare = webBase + "/" + full + "/compare/" + spec.before[:12] + "..." + spec.after[:12]
+	}
+	commits := make([]obj, 0, len(spec.commits))
+	for i, c := range spec.commits {
+		o := pushCommitJSON(rp, c)
+		o["distinct"] = i >= spec.notDistinct
+		commits = append(commits, o)
+	}
+	var head any
+	if spec.head != nil {
+		h := pushCommitJSON(rp, spec.head)
+		h["distinct"] = len(spec.commits) > 0
+		head = h
+	}
+	var baseRef any
+	if spec.baseRef != "" {
+		baseRef = spec.baseRef
+	}
+	p := obj{
+		"ref": spec.ref, "before": spec.before, "after": spec.after,
+		"repository": repoJSON(rp, repoPush),
+		"pusher":     obj{"name": u.Login, "email": u.Email},
+		"sender":     userJSON(u),
+		"created":    spec.created, "deleted": spec.deleted, "forced": spec.forced,
+		"base_ref": baseRef, "compare": compare, "commits": commits, "head_commit": head,
+	}
+	if rp.Owner.Type == "Organization" {
+		p["organization"] = orgJSON(rp.Owner)
+	}
+	return p
+}
+
+// CreateRepo creates an empty-history repository with one initial commit on
+// its default branch (default "main"), owned by owner (created as a user
+// when unknown).
+func (s *Server) CreateRepo(fullName, defaultBranch string, private bool) (*Activity, error) {
+	owner, name, ok := strings.Cut(fullName, "/")
+	if !ok || owner == "" || name == "" || strings.Contains(name, "/") {
+		return nil, validationError("name must be owner/name")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.repos[key(owner, name)] != nil {
+		return nil, validationError("name already exists on this account")
+	}
+	u := s.ensureUserLocked(owner)
+	now := s.now()
+	rp := &repo{
+		ID: s.id(1300000000), Owner: u, Name: name, Private: private, DefaultBranch: cmpOr(defaultBranch, "main"),
+		CreatedAt: now, UpdatedAt: now, PushedAt: now, branches: map[string][]*commit{},
+	}
+	rp.branches[rp.DefaultBranch] = []*commit{s.newCommitLocked(rp, u, nil, "Initial commit")}
+	s.repos[key(owner, name)] = rp
+	return &Activity{Kind: "repository", Object: repoJSON(rp, repoFull)}, nil
+}

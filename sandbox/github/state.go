@@ -1,0 +1,212 @@
+package githubsandbox
+
+import (
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/poblysh/poblysh/sandbox"
+)
+
+// user is a GitHub account: a person ("User") or an organization.
+type user struct {
+	Login     string
+	ID        int64
+	Type      string // "User" or "Organization"
+	Name      string
+	Email     string
+	CreatedAt time.Time
+}
+
+// label is a pull request label.
+type label struct {
+	ID          int64
+	Name        string
+	Color       string
+	Description string
+	Default     bool
+}
+
+// commit is a git commit; history is modelled as a linear list per branch.
+type commit struct {
+	SHA      string
+	TreeSHA  string
+	Message  string
+	Author   *user // GitHub account of author and committer
+	Date     time.Time
+	Parents  []string
+	Distinct bool
+	Added    []string
+	Removed  []string
+	Modified []string
+}
+
+// pull is a pull request.
+type pull struct {
+	ID             int64
+	Number         int
+	Title          string
+	Body           string
+	User           *user
+	State          string // open or closed
+	Draft          bool
+	Labels         []label
+	HeadRef        string
+	HeadSHA        string
+	BaseRef        string
+	BaseSHA        string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	ClosedAt       time.Time // zero: null
+	MergedAt       time.Time // zero: null
+	MergedBy       *user
+	MergeCommitSHA string
+	Commits        int
+	Additions      int
+	Deletions      int
+	ChangedFiles   int
+}
+
+// release is a GitHub release; drafts have a zero PublishedAt.
+type release struct {
+	ID              int64
+	TagName         string
+	TargetCommitish string
+	Name            string
+	Body            string
+	Draft           bool
+	Prerelease      bool
+	Author          *user
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	PublishedAt     time.Time
+}
+
+// hook is a repository webhook with its own deliverer (its URL is the target).
+type hook struct {
+	ID          int64
+	Active      bool
+	Events      []string
+	URL         string
+	ContentType string // json or form
+	Secret      string
+	InsecureSSL string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	deliverer   *sandbox.Deliverer
+}
+
+// wants reports whether the hook subscribes to event.
+func (h *hook) wants(event string) bool {
+	return h.Active && (slices.Contains(h.Events, event) || slices.Contains(h.Events, "*"))
+}
+
+// repo is a repository and everything in it.
+type repo struct {
+	ID            int64
+	Owner         *user
+	Name          string
+	Private       bool
+	Description   string
+	DefaultBranch string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	PushedAt      time.Time
+	branches      map[string][]*commit // oldest first
+	pulls         []*pull
+	releases      []*release
+	hooks         []*hook
+}
+
+// FullName is owner/name as GitHub spells it.
+func (r *repo) FullName() string { return r.Owner.Login + "/" + r.Name }
+
+// head returns the newest commit of a branch, nil when the branch is empty or absent.
+func (r *repo) head(branch string) *commit {
+	cs := r.branches[branch]
+	if len(cs) == 0 {
+		return nil
+	}
+	return cs[len(cs)-1]
+}
+
+func (r *repo) pull(number int) *pull {
+	for _, p := range r.pulls {
+		if p.Number == number {
+			return p
+		}
+	}
+	return nil
+}
+
+func (r *repo) release(id int64) *release {
+	for _, rel := range r.releases {
+		if rel.ID == id {
+			return rel
+		}
+	}
+	return nil
+}
+
+func (r *repo) hook(id int64) *hook {
+	for _, h := range r.hooks {
+		if h.ID == id {
+			return h
+		}
+	}
+	return nil
+}
+
+// history returns the commits reachable from ref (branch name or sha), oldest
+// first, and whether ref was found.
+func (r *repo) history(ref string) ([]*commit, bool) {
+	if cs, ok := r.branches[ref]; ok {
+		return cs, true
+	}
+	for _, cs := range r.branches {
+		for i, c := range cs {
+			if c.SHA == ref {
+				return cs[:i+1], true
+			}
+		}
+	}
+	return nil, false
+}
+
+// commitBySHA finds a commit on any branch.
+func (r *repo) commitBySHA(sha string) *commit {
+	for _, cs := range r.branches {
+		for _, c := range cs {
+			if c.SHA == sha {
+				return c
+			}
+		}
+	}
+	return nil
+}
+
+// fakeSHA derives a stable 40-hex sha from parts.
+func fakeSHA(parts ...any) string {
+	sum := sha1.Sum([]byte(fmt.Sprint(parts...)))
+	return hex.EncodeToString(sum[:])
+}
+
+// nodeID builds a legacy GraphQL node id ("MDQ6VXNlcjE=" = "04:User1").
+func nodeID(typ string, id any) string {
+	return base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("%02d:%s%v", len(typ), typ, id)))
+}
+
+// key normalizes an owner/name for lookups; GitHub names are case-insensitive.
+func key(owner, name string) string { return strings.ToLower(owner + "/" + name) }
+
+// ts formats a GitHub timestamp; zero is JSON null.
+func ts(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC().Format(time.RFC3339)
+}

@@ -1,0 +1,195 @@
+// Package gcalsandbox is a stateful in-memory fake of Google OAuth and the
+// Google Calendar API v3, speaking the real wire format on one http.Handler:
+//
+//	GET  /o/oauth2/v2/auth                       authorize (auto-approves)
+//	POST /token                                  code exchange and refresh
+//	POST /revoke                                 token revocation
+//	GET  /v1/userinfo                            OpenID userinfo
+//	GET  /calendar/v3/calendars/{id}             calendars.get
+//	GET  /calendar/v3/calendars/{id}/events      events.list (pages, sync tokens, 410)
+//	GET  /calendar/v3/calendars/{id}/events/{e}  events.get
+//	POST /calendar/v3/calendars/{id}/events/watch  events.watch (then a "sync" push)
+//	POST /calendar/v3/channels/stop              channels.stop
+//
+// plus the shared /_sandbox control routes and the calendar ones in
+// control.go. Changes made through the control API bump the event's updated
+// time and sequence and push bodiless notifications, with Google's headers,
+// to every live watch channel of the calendar.
+package gcalsandbox
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/poblysh/poblysh/sandbox"
+)
+
+// Defaults used when Options leave a field empty.
+const (
+	DefaultUser         = "ada@example.com"
+	DefaultClientID     = "1093712342424-sandbox.apps.googleusercontent.com"
+	DefaultClientSecret = "GOCSPX-sandbox-client-secret"
+	DefaultAccessTTL    = 3599 * time.Second
+)
+
+// Scopes a token needs for each API method (from the discovery document).
+var (
+	// EventScopes allow events.list, events.get and events.watch.
+	EventScopes = []string{
+		"https://www.googleapis.com/auth/calendar",
+		"https://www.googleapis.com/auth/calendar.readonly",
+		"https://www.googleapis.com/auth/calendar.events",
+		"https://www.googleapis.com/auth/calendar.events.readonly",
+		"https://www.googleapis.com/auth/calendar.events.owned",
+		"https://www.googleapis.com/auth/calendar.events.owned.readonly",
+		"https://www.googleapis.com/auth/calendar.app.created",
+	}
+	// CalendarScopes allow calendars.get: calendar.events.readonly does not.
+	CalendarScopes = []string{
+		"https://www.googleapis.com/auth/calendar",
+		"https://www.googleapis.com/auth/calendar.readonly",
+		"https://www.googleapis.com/auth/calendar.calendars",
+		"https://www.googleapis.com/auth/calendar.calendars.readonly",
+		"https://www.googleapis.com/auth/calendar.app.created",
+	}
+	// DefaultScopes are what AccessToken grants: the connector's scopes.
+	DefaultScopes = []string{"openid", "email", "https://www.googleapis.com/auth/calendar.events.readonly"}
+)
+
+// Options configure a Server.
+type Options struct {
+	// ClientID and ClientSecret are the only OAuth client accepted
+	// (DefaultClientID/DefaultClientSecret when empty).
+	ClientID, ClientSecret string
+	// AccessTTL is the access token lifetime (default 3599 s, like Google).
+	AccessTTL time.Duration
+	// User is the email of the user an authorization grants (DefaultUser).
+	User string
+	// Seed creates the seeded calendars and events (see seed.go).
+	Seed bool
+	// PageSize caps the events on one page whatever maxResults asks (Google
+	// may return fewer than maxResults too); 0 applies Google's limits only.
+	PageSize int
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+// Server is the fake. Safe for concurrent use.
+type Server struct {
+	// Base holds the OAuth server, fault queue and deliverer.
+	Base *sandbox.Base
+
+	opts    Options
+	handler http.Handler
+
+	mu        sync.Mutex
+	calendars map[string]*calendarState
+	channels  map[string]*channel
+	codes     map[string]codeOptions
+	version   int64 // bumped by every event change
+	epoch     int64 // bumped by ExpireSyncTokens
+	seq       int64 // insertion order of events
+
+	sendMu     sync.Mutex // serializes pushes (the deliverer has one target)
+	autoTarget string
+	pending    sync.WaitGroup
+}
+
+// New builds a Server.
+func New(opts Options) *Server {
+	if opts.ClientID == "" {
+		opts.ClientID = DefaultClientID
+	}
+	if opts.ClientSecret == "" {
+		opts.ClientSecret = DefaultClientSecret
+	}
+	if opts.AccessTTL <= 0 {
+		opts.AccessTTL = DefaultAccessTTL
+	}
+	if opts.User == "" {
+		opts.User = DefaultUser
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	o := &sandbox.OAuth{
+		Clients:       map[string]string{opts.ClientID: opts.ClientSecret},
+		AccessTTL:     opts.AccessTTL,
+		Refresh:       true,
+		RotateRefresh: false,
+		TokenPrefix:   "ya29.a0",
+		RefreshPrefix: "1//0g",
+		DefaultUser:   opts.User,
+		Now:           opts.Now,
+	}
+	s := &Server{
+		Base:      sandbox.NewBase(o),
+		opts:      opts,
+		calendars: map[string]*calendarState{},
+		channels:  map[string]*channel{},
+		codes:     map[string]codeOptions{},
+	}
+	s.Base.Faults.DefaultBody = faultBody
+	s.Base.Deliverer.Retries = 3 // Google retries 5xx answers with backoff
+	if opts.Seed {
+		s.seed()
+	}
+	s.handler = s.routes()
+	return s
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /o/oauth2/v2/auth", s.authorize)
+	mux.HandleFunc("POST /token", s.token)
+	mux.HandleFunc("POST /revoke", s.revoke)
+	mux.HandleFunc("GET /v1/userinfo", s.userinfo)
+
+	api := http.NewServeMux()
+	api.HandleFunc("GET /calendar/v3/calendars/{calendarId}", s.getCalendar)
+	api.HandleFunc("GET /calendar/v3/calendars/{calendarId}/events", s.listEvents)
+	api.HandleFunc("GET /calendar/v3/calendars/{calendarId}/events/{eventId}", s.getEvent)
+	api.HandleFunc("POST /calendar/v3/calendars/{calendarId}/events/watch", s.watch)
+	api.HandleFunc("POST /calendar/v3/channels/stop", s.stopChannel)
+	api.HandleFunc("/calendar/v3/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "notFound", "Not Found")
+	})
+	mux.Handle("/calendar/v3/", s.Base.Faults.Middleware(api))
+
+	s.Base.ControlRoutes(mux)
+	s.controlRoutes(mux)
+	return mux
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Env returns the POBLYSH_GOOGLE_CALENDAR_* variables that point the service
+// at this sandbox served at baseURL. The webhook secret is the service's own:
+// the sandbox learns channel tokens from watch requests.
+func (s *Server) Env(baseURL string) map[string]string {
+	base := strings.TrimRight(baseURL, "/")
+	return map[string]string{
+		"POBLYSH_GOOGLE_CALENDAR_CLIENT_ID":     s.opts.ClientID,
+		"POBLYSH_GOOGLE_CALENDAR_CLIENT_SECRET": s.opts.ClientSecret,
+		"POBLYSH_GOOGLE_CALENDAR_AUTH_URL":      base + "/o/oauth2/v2/auth",
+		"POBLYSH_GOOGLE_CALENDAR_TOKEN_URL":     base + "/token",
+		"POBLYSH_GOOGLE_CALENDAR_API_URL":       base + "/calendar/v3/",
+		"POBLYSH_GOOGLE_CALENDAR_REVOKE_URL":    base + "/revoke",
+		"POBLYSH_GOOGLE_CALENDAR_USERINFO_URL":  base + "/v1/userinfo",
+	}
+}
+
+// User returns the email of the default user (the primary calendar's id).
+func (s *Server) User() string { return s.opts.User }
+
+// ClientID returns the accepted OAuth client id.
+func (s *Server) ClientID() string { return s.opts.ClientID }
+
+// Close waits for push notifications still being sent in the background
+// (the "sync" message that follows each watch).
+func (s *Server) Close() { s.pending.Wait() }
+
+func (s *Server) now() time.Time { return s.opts.Now().UTC() }
