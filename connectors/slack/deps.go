@@ -1,3 +1,0 @@
-package slack
-
-import _ "github.com/slack-go/slack" // Web API client and event types

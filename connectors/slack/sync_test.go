@@ -1,0 +1,262 @@
+package slack
+
+import (
+	"context"
+	"encoding/json"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/sandbox"
+	slacksandbox "github.com/poblysh/poblysh/sandbox/slack"
+)
+
+// TestFetchPageRecordedAnswers drives FetchPage with Slack's recorded
+// answers: what is sent, what each page yields, and the cursor between.
+func TestFetchPageRecordedAnswers(t *testing.T) {
+	var mu sync.Mutex
+	var calls []url.Values
+	var auths []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		require.NoError(t, r.ParseForm())
+		mu.Lock()
+		calls = append(calls, r.PostForm)
+		auths = append(auths, r.Header.Get("Authorization"))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		switch r.URL.Path {
+		case "/api/conversations.history":
+			_, _ = w.Write(fixture(t, "api/conversations.history.json"))
+		case "/api/conversations.replies":
+			_, _ = w.Write(fixture(t, "api/conversations.replies.json"))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	p := newProvider(t, map[string]string{"POBLYSH_SLACK_API_URL": srv.URL + "/api/", "POBLYSH_SLACK_PAGE_SIZE": "4"})
+	c := p.Connector.(*Connector)
+	conn := connectors.Connection{Account: connectors.Account{ID: "T024BE7LD", Metadata: map[string]string{"domain": "acme-pr.slack.com"}}}
+	req := connectors.PageRequest{Connection: conn, Stream: "history:C061EG9SL", HTTP: fastClient("xoxb-real"), Now: time.Now()}
+
+	page, err := c.FetchPage(context.Background(), req)
+	require.NoError(t, err)
+	require.False(t, page.Done)
+	require.Equal(t, 4, page.Items)
+	require.Equal(t, map[string]int{kindMessage: 2, kindReaction: 4}, countKinds(page.Signals))
+	require.JSONEq(t, `{"v":1,"run":{"page":"bmV4dF90czoxNzY3MjcyMzQwMDAwMTAw","high":"1767272940.001100","threads":[{"ts":"1767272400.000200"}]}}`, string(page.Next))
+
+	req.Cursor = page.Next
+	page, err = c.FetchPage(context.Background(), req)
+	require.NoError(t, err)
+	require.False(t, page.Done, "history has another page")
+	require.Equal(t, 3, page.Items)
+	require.Equal(t, []string{"msg:C061EG9SL:1767272460.000300", "reaction:C061EG9SL:1767272460.000300:U061F7AUR:white_check_mark"},
+		[]string{page.Signals[0].DedupeKey, page.Signals[1].DedupeKey}, "the parent and the broadcast reply are not repeated")
+	require.Len(t, page.Signals, 2)
+	require.Equal(t, "https://acme-pr.slack.com/archives/C061EG9SL/p1767272460000300?thread_ts=1767272400.000200&cid=C061EG9SL", page.Signals[0].Payload.URL)
+	require.JSONEq(t, `{"v":1,"run":{"page":"bmV4dF90czoxNzY3MjcyMzQwMDAwMTAw","high":"1767272940.001100"}}`, string(page.Next))
+
+	require.Equal(t, url.Values{"channel": {"C061EG9SL"}, "limit": {"4"}, "inclusive": {"0"}, "include_all_metadata": {"0"}}, calls[0])
+	require.Equal(t, url.Values{"channel": {"C061EG9SL"}, "ts": {"1767272400.000200"}, "limit": {"4"}, "inclusive": {"0"}, "include_all_metadata": {"0"}}, calls[1])
+	require.Equal(t, []string{"Bearer xoxb-real", "Bearer xoxb-real"}, auths, "only the engine's token is sent, never slack-go's placeholder")
+}
+
+// TestResumeFromEveryCursor stores the cursor after each page (through a
+// JSON round trip, as jsonb would) and resumes from it with a fresh
+// connector: the union is always exactly one full backfill.
+func TestResumeFromEveryCursor(t *testing.T) {
+	f := newFake(t, slacksandbox.Options{Seed: true}, map[string]string{"POBLYSH_SLACK_PAGE_SIZE": "3"})
+	conn, tok := f.connect(t, slacksandbox.ChannelGeneral)
+	hc := fastClient(tok.AccessToken)
+	stream := "history:" + slacksandbox.ChannelGeneral
+	full, _, pages := f.drain(t, conn, hc, stream, nil)
+	require.Len(t, full, slacksandbox.GeneralSignals)
+	require.Greater(t, pages, 5)
+	for stop := 1; stop < pages; stop++ {
+		var head []connectors.Signal
+		var cursor json.RawMessage
+		for range stop {
+			p, err := f.fetch(t, conn, hc, stream, cursor)
+			require.NoError(t, err)
+			head = append(head, p.Signals...)
+			cursor = p.Next
+		}
+		var v any
+		require.NoError(t, json.Unmarshal(cursor, &v))
+		stored, _ := json.Marshal(v)
+		rest, _, _ := f.drain(t, conn, hc, stream, stored)
+		require.ElementsMatch(t, dedupeKeys(full), dedupeKeys(append(head, rest...)), "resume after page %d", stop)
+	}
+}
+
+func dedupeKeys(sigs []connectors.Signal) []string {
+	out := make([]string, 0, len(sigs))
+	for _, s := range sigs {
+		out = append(out, s.DedupeKey)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestIncrementalReadsNewActivity: after a backfill, an incremental run
+// reads only messages newer than the high-water mark, with the replies of
+// their threads.
+func TestIncrementalReadsNewActivity(t *testing.T) {
+	f := newFake(t, slacksandbox.Options{Seed: true}, nil)
+	conn, tok := f.connect(t, slacksandbox.ChannelGeneral)
+	hc := fastClient(tok.AccessToken)
+	stream := "history:" + slacksandbox.ChannelGeneral
+	_, resting, _ := f.drain(t, conn, hc, stream, nil)
+
+	parent, err := f.sb.PostMessage(slacksandbox.MessageInput{Channel: slacksandbox.ChannelGeneral, User: slacksandbox.UserBob, Text: "Wired wants an interview"})
+	require.NoError(t, err)
+	var p struct {
+		TS string `json:"ts"`
+	}
+	require.NoError(t, json.Unmarshal(parent.Inner, &p))
+	_, err = f.sb.PostMessage(slacksandbox.MessageInput{Channel: slacksandbox.ChannelGeneral, User: slacksandbox.UserCarol, Text: "I can take it", ThreadTS: p.TS})
+	require.NoError(t, err)
+	_, err = f.sb.PostMessage(slacksandbox.MessageInput{Channel: slacksandbox.ChannelGeneral, Bot: true, Text: "Deploy #483 finished"})
+	require.NoError(t, err)
+
+	sigs, resting2, _ := f.drain(t, conn, hc, stream, resting)
+	require.Equal(t, map[string]int{kindMessage: 2}, countKinds(sigs), "the new parent and its reply; the bot message is skipped")
+	var cur historyCursor
+	require.NoError(t, json.Unmarshal(resting2, &cur))
+	require.Nil(t, cur.Run)
+	require.True(t, tsAfter(cur.HW, p.TS), "the high-water mark moved to the newest message (the bot's)")
+
+	again, _, pages := f.drain(t, conn, hc, stream, resting2)
+	require.Empty(t, again)
+	require.Equal(t, 1, pages)
+}
+
+// TestBackfillDays bounds the first backfill: messages older than the
+// window (and their threads) are not read.
+func TestBackfillDays(t *testing.T) {
+	f := newFake(t, slacksandbox.Options{Seed: true}, map[string]string{"POBLYSH_SLACK_BACKFILL_DAYS": "1"})
+	conn, tok := f.connect(t, slacksandbox.ChannelGeneral)
+	// One day and 55 minutes after the first seeded message: the window
+	// starts at minute 55 of the seed, before the /me message (minute 70).
+	now := time.Unix(slacksandbox.SeedEpoch, 0).Add(24*time.Hour + 55*time.Minute)
+	var sigs []connectors.Signal
+	var cursor json.RawMessage
+	for {
+		p, err := f.conn.FetchPage(context.Background(), connectors.PageRequest{Connection: conn, Stream: "history:" + slacksandbox.ChannelGeneral, Cursor: cursor, HTTP: fastClient(tok.AccessToken), Now: now})
+		require.NoError(t, err)
+		sigs = append(sigs, p.Signals...)
+		cursor = p.Next
+		if p.Done {
+			break
+		}
+	}
+	// /me, the edited message (+3 reactions), the embargo thread (+2 replies), "Thanks team!".
+	require.Equal(t, map[string]int{kindMessage: 6, kindReaction: 3}, countKinds(sigs))
+	first := f.sb.Requests()
+	var oldest string
+	for _, r := range first {
+		if r.Method == "conversations.history" {
+			oldest = r.Params.Get("oldest")
+			break
+		}
+	}
+	require.Equal(t, "1767272100.000000", oldest)
+}
+
+// TestNonMarketplacePacing: with NON_MARKETPLACE, history and replies ask
+// for at most 15 messages and are spaced by the per-workspace limiter,
+// shared by concurrent syncs of the same workspace.
+func TestNonMarketplacePacing(t *testing.T) {
+	f := newFake(t, slacksandbox.Options{Seed: true}, map[string]string{"POBLYSH_SLACK_NON_MARKETPLACE": "true", "POBLYSH_SLACK_PAGE_SIZE": "500"})
+	const every = 150 * time.Millisecond
+	f.conn.slowEvery = every
+	conn, tok := f.connect(t, slacksandbox.ChannelGeneral, slacksandbox.ChannelPress)
+	var wg sync.WaitGroup
+	for _, ch := range []string{slacksandbox.ChannelGeneral, slacksandbox.ChannelPress} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f.drain(t, conn, fastClient(tok.AccessToken), "history:"+ch, nil)
+		}()
+	}
+	wg.Wait()
+	var times []time.Time
+	for _, r := range f.sb.Requests() {
+		if r.Method == "conversations.history" || r.Method == "conversations.replies" {
+			require.Equal(t, "15", r.Params.Get("limit"))
+			times = append(times, r.At)
+		}
+	}
+	require.Len(t, times, 5, "General: 1 history page + 2 threads; Press: 1 history page + 1 thread")
+	for i := 1; i < len(times); i++ {
+		require.GreaterOrEqual(t, times[i].Sub(times[i-1]), every-20*time.Millisecond, "call %d came too early", i)
+	}
+}
+
+// TestMembersStreamSkipsChannelTheBotLeft: a member channel that answers
+// not_in_channel during a pass is dropped, the others are still read.
+func TestMembersStreamSkipsChannelTheBotLeft(t *testing.T) {
+	f := newFake(t, slacksandbox.Options{Seed: true}, nil)
+	conn, tok := f.connect(t)
+	f.sb.Faults.Add(sandbox.Fault{Status: 200, Body: `{"ok":false,"error":"not_in_channel"}`, PathPrefix: "/api/conversations.history"})
+	sigs, resting, _ := f.drain(t, conn, fastClient(tok.AccessToken), "channels", nil)
+	require.Len(t, sigs, slacksandbox.PressSignals, "General (listed first) was dropped, Press read")
+	var cur membersCursor
+	require.NoError(t, json.Unmarshal(resting, &cur))
+	require.Equal(t, []string{slacksandbox.ChannelPress}, slices.Sorted(maps.Keys(cur.Channels)))
+	require.Empty(t, cur.Pending)
+	require.False(t, cur.Listing)
+
+	sigs, _, _ = f.drain(t, conn, fastClient(tok.AccessToken), "channels", resting)
+	require.Len(t, sigs, slacksandbox.GeneralSignals, "the next pass backfills the channel again")
+}
+
+func TestFetchPageRejectsBadInput(t *testing.T) {
+	f := newFake(t, slacksandbox.Options{Seed: true}, nil)
+	conn, tok := f.connect(t, slacksandbox.ChannelGeneral)
+	hc := fastClient(tok.AccessToken)
+	for _, cur := range []string{`{"v":0,"hw":"1.0"}`, `[1,2]`, `{"v":1,"run":"x"}`} {
+		_, err := f.fetch(t, conn, hc, "history:"+slacksandbox.ChannelGeneral, json.RawMessage(cur))
+		require.ErrorIs(t, err, connectors.ErrCursorExpired, cur)
+	}
+	_, err := f.fetch(t, conn, hc, "members:everything", nil)
+	require.ErrorIs(t, err, connectors.ErrInvalidConfig)
+	_, err = f.fetch(t, conn, hc, "history:"+slacksandbox.ChannelRandom, nil)
+	require.ErrorIs(t, err, connectors.ErrForbidden, "the bot is not in #random")
+	require.Equal(t, "not_in_channel", slackCode(err))
+	_, err = f.fetch(t, conn, hc, "history:C05NOSUCH1", nil)
+	require.ErrorIs(t, err, connectors.ErrNotFound)
+}
+
+// TestNonMarketplaceWaitBeyondDeadline: when the next allowed call is later
+// than the caller's deadline, the page fails fast with a rate limit that
+// says how long to wait.
+func TestNonMarketplaceWaitBeyondDeadline(t *testing.T) {
+	f := newFake(t, slacksandbox.Options{Seed: true}, map[string]string{"POBLYSH_SLACK_NON_MARKETPLACE": "true"})
+	conn, tok := f.connect(t, slacksandbox.ChannelGeneral)
+	req := connectors.PageRequest{Connection: conn, Stream: "history:" + slacksandbox.ChannelGeneral, HTTP: fastClient(tok.AccessToken), Now: time.Now()}
+	_, err := f.conn.FetchPage(context.Background(), req)
+	require.NoError(t, err, "the first call of the minute goes through")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, err = f.conn.FetchPage(ctx, req)
+	require.ErrorIs(t, err, connectors.ErrRateLimited)
+	d, _ := connectors.RetryAfter(err)
+	require.InDelta(t, time.Minute.Seconds(), d.Seconds(), 2)
+	calls := 0
+	for _, r := range f.sb.Requests() {
+		if r.Method == "conversations.history" {
+			calls++
+		}
+	}
+	require.Equal(t, 1, calls)
+}

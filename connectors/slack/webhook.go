@@ -1,0 +1,154 @@
+package slack
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack/slackevents"
+
+	"github.com/poblysh/poblysh/connectors"
+)
+
+// maxSignatureAge is the replay window every Slack SDK enforces.
+const maxSignatureAge = 5 * time.Minute
+
+// VerifyWebhook implements connectors.WebhookReceiver with Slack's request
+// signing: X-Slack-Signature must be "v0=" + hex HMAC-SHA256, keyed with
+// the signing secret (Config.WebhookSecret), of "v0:<timestamp>:<body>",
+// and X-Slack-Request-Timestamp within five minutes of req.Now. Nothing
+// is parsed before this passes; no secret rejects everything.
+func (c *Connector) VerifyWebhook(req *connectors.WebhookRequest) error {
+	return verifySignature(c.cfg.WebhookSecret, req)
+}
+
+func verifySignature(secret string, req *connectors.WebhookRequest) error {
+	if secret == "" {
+		return fmt.Errorf("slack: webhook: %w: no signing secret configured (POBLYSH_SLACK_WEBHOOK_SECRET)", connectors.ErrUnauthorized)
+	}
+	sig, ts := req.Header.Get("X-Slack-Signature"), req.Header.Get("X-Slack-Request-Timestamp")
+	if sig == "" || ts == "" {
+		return fmt.Errorf("slack: webhook: %w: missing X-Slack-Signature or X-Slack-Request-Timestamp", connectors.ErrUnauthorized)
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return fmt.Errorf("slack: webhook: %w: malformed X-Slack-Request-Timestamp", connectors.ErrUnauthorized)
+	}
+	now := req.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	if age := now.Sub(time.Unix(sec, 0)); age > maxSignatureAge || age < -maxSignatureAge {
+		return fmt.Errorf("slack: webhook: %w: request timestamp is %s away from now (replay window 5m)", connectors.ErrUnauthorized, age.Round(time.Second))
+	}
+	hexSig, ok := strings.CutPrefix(sig, "v0=")
+	got, err := hex.DecodeString(hexSig)
+	if !ok || err != nil {
+		return fmt.Errorf("slack: webhook: %w: malformed X-Slack-Signature", connectors.ErrUnauthorized)
+	}
+	mac := hmac.New(sha256.New, []byte(secret))
+	_, _ = mac.Write([]byte("v0:" + ts + ":"))
+	_, _ = mac.Write(req.Body)
+	if !hmac.Equal(got, mac.Sum(nil)) {
+		return fmt.Errorf("slack: webhook: %w: signature mismatch", connectors.ErrUnauthorized)
+	}
+	return nil
+}
+
+// ParseWebhook implements connectors.WebhookReceiver for Events API
+// requests: url_verification is answered with its challenge;
+// event_callback is keyed by event_id and routed by team_id, with Signals
+// for message and reaction_added events; app_rate_limited and every other
+// event are acknowledged and ignored.
+func (c *Connector) ParseWebhook(req *connectors.WebhookRequest) (*connectors.WebhookDelivery, error) {
+	return parseDelivery(req.Body)
+}
+
+func parseDelivery(body []byte) (*connectors.WebhookDelivery, error) {
+	var outer slackevents.EventsAPICallbackEvent
+	if err := json.Unmarshal(body, &outer); err != nil {
+		return nil, fmt.Errorf("slack: webhook: %w: body is not an Events API payload: %v", connectors.ErrInvalidConfig, err)
+	}
+	switch outer.Type {
+	case slackevents.URLVerification:
+		var uv slackevents.EventsAPIURLVerificationEvent
+		if err := json.Unmarshal(body, &uv); err != nil || uv.Challenge == "" {
+			return nil, fmt.Errorf("slack: webhook: %w: url_verification without challenge", connectors.ErrInvalidConfig)
+		}
+		reply, _ := json.Marshal(map[string]string{"challenge": uv.Challenge})
+		return &connectors.WebhookDelivery{
+			DeliveryID: "url_verification:" + uv.Challenge,
+			Event:      slackevents.URLVerification,
+			Reply:      &connectors.WebhookReply{Status: http.StatusOK, ContentType: "application/json", Body: reply},
+		}, nil
+	case slackevents.AppRateLimited:
+		var rl slackevents.EventsAPIAppRateLimited
+		_ = json.Unmarshal(body, &rl)
+		return &connectors.WebhookDelivery{
+			DeliveryID: fmt.Sprintf("app_rate_limited:%s:%d", rl.TeamID, rl.MinuteRateLimited),
+			Event:      slackevents.AppRateLimited,
+			RouteKeys:  []string{routeKey(rl.TeamID)},
+		}, nil
+	case slackevents.CallbackEvent:
+	default:
+		sum := sha256.Sum256(body)
+		return &connectors.WebhookDelivery{DeliveryID: "unknown:" + hex.EncodeToString(sum[:12]), Event: outer.Type}, nil
+	}
+	if outer.EventID == "" || outer.TeamID == "" || outer.InnerEvent == nil {
+		return nil, fmt.Errorf("slack: webhook: %w: event_callback without event_id, team_id or event", connectors.ErrInvalidConfig)
+	}
+	inner := *outer.InnerEvent
+	var head struct {
+		Type string `json:"type"`
+	}
+	_ = json.Unmarshal(inner, &head)
+	d := &connectors.WebhookDelivery{DeliveryID: outer.EventID, Event: head.Type, RouteKeys: []string{routeKey(outer.TeamID)}}
+	var err error
+	switch head.Type {
+	case "message":
+		d.Signals, err = messageEventSignals(inner)
+	case "reaction_added":
+		d.Signals, err = reactionEventSignals(inner, outer.EventTime)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("slack: webhook %s: %w", outer.EventID, err)
+	}
+	return d, nil
+}
+
+// messageEventSignals normalizes a message event. Subtypes outside the
+// kept set (message_changed, message_deleted, bot_message, channel_join...)
+// yield nothing, nor do DMs (the connector reads channels only).
+func messageEventSignals(inner json.RawMessage) ([]connectors.Signal, error) {
+	var me slackevents.MessageEvent
+	if err := json.Unmarshal(inner, &me); err != nil {
+		return nil, fmt.Errorf("%w: message event: %v", connectors.ErrInvalidConfig, err)
+	}
+	if !keptSubtypes[me.SubType] || me.Message == nil || me.IsIM() || me.IsMpIM() || me.ChannelType == "app_home" {
+		return nil, nil
+	}
+	return messageSignals(where{Channel: me.Channel}, me.Message, inner)
+}
+
+// reactionEventSignals normalizes reaction_added on a message (reactions
+// to files are not sent to modern apps and are ignored).
+func reactionEventSignals(inner json.RawMessage, eventTime int) ([]connectors.Signal, error) {
+	var re slackevents.ReactionAddedEvent
+	if err := json.Unmarshal(inner, &re); err != nil {
+		return nil, fmt.Errorf("%w: reaction_added event: %v", connectors.ErrInvalidConfig, err)
+	}
+	if re.Item.Type != "message" || re.Item.Channel == "" || re.Item.Timestamp == "" || re.User == "" || re.Reaction == "" {
+		return nil, nil
+	}
+	at, err := parseTS(re.EventTimestamp)
+	if err != nil {
+		at = time.Unix(int64(eventTime), 0).UTC()
+	}
+	return []connectors.Signal{reactionSignal(where{Channel: re.Item.Channel}, re.Item.Timestamp, re.ItemUser, re.User, re.Reaction, at, inner)}, nil
+}

@@ -1,0 +1,180 @@
+package slack
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh/connectors"
+)
+
+// Slack's documented signing example (docs.slack.dev, "Verifying requests
+// from Slack").
+const (
+	docSecret    = "8f742231b10e8888abcd99yyyzzz85a5"
+	docTimestamp = 1531420618
+	docBody      = "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c"
+	docSignature = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503"
+)
+
+func signed(secret string, body []byte, at time.Time) *connectors.WebhookRequest {
+	ts := strconv.FormatInt(at.Unix(), 10)
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte("v0:" + ts + ":"))
+	mac.Write(body)
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Slack-Request-Timestamp", ts)
+	h.Set("X-Slack-Signature", "v0="+hex.EncodeToString(mac.Sum(nil)))
+	return &connectors.WebhookRequest{Header: h, Body: body, Now: at}
+}
+
+func TestVerifySignature(t *testing.T) {
+	docAt := time.Unix(docTimestamp, 0)
+	docReq := func(now time.Time) *connectors.WebhookRequest {
+		h := http.Header{}
+		h.Set("X-Slack-Request-Timestamp", strconv.Itoa(docTimestamp))
+		h.Set("X-Slack-Signature", docSignature)
+		return &connectors.WebhookRequest{Header: h, Body: []byte(docBody), Now: now}
+	}
+	body := fixture(t, "events/message.json")
+	now := time.Now()
+	tests := []struct {
+		name   string
+		secret string
+		req    *connectors.WebhookRequest
+		ok     bool
+	}{
+		{"slack documented example", docSecret, docReq(docAt), true},
+		{"documented example 4m59s later", docSecret, docReq(docAt.Add(4*time.Minute + 59*time.Second)), true},
+		{"stale timestamp rejected", docSecret, docReq(docAt.Add(5*time.Minute + time.Second)), false},
+		{"timestamp from the future rejected", docSecret, docReq(docAt.Add(-6 * time.Minute)), false},
+		{"wrong secret", "another-secret", docReq(docAt), false},
+		{"no secret fails closed", "", docReq(docAt), false},
+		{"event signed now", "s3cret", signed("s3cret", body, now), true},
+		{"event signed ten minutes ago", "s3cret", func() *connectors.WebhookRequest {
+			r := signed("s3cret", body, now.Add(-10*time.Minute))
+			r.Now = now
+			return r
+		}(), false},
+		{"tampered body", "s3cret", func() *connectors.WebhookRequest {
+			r := signed("s3cret", body, now)
+			r.Body = bytes.Replace(body, []byte("Verge"), []byte("Vergé"), 1)
+			return r
+		}(), false},
+		{"missing signature", "s3cret", func() *connectors.WebhookRequest {
+			r := signed("s3cret", body, now)
+			r.Header.Del("X-Slack-Signature")
+			return r
+		}(), false},
+		{"missing timestamp", "s3cret", func() *connectors.WebhookRequest {
+			r := signed("s3cret", body, now)
+			r.Header.Del("X-Slack-Request-Timestamp")
+			return r
+		}(), false},
+		{"unknown signature version", "s3cret", func() *connectors.WebhookRequest {
+			r := signed("s3cret", body, now)
+			r.Header.Set("X-Slack-Signature", "v1="+r.Header.Get("X-Slack-Signature")[3:])
+			return r
+		}(), false},
+		{"non-hex signature", "s3cret", func() *connectors.WebhookRequest {
+			r := signed("s3cret", body, now)
+			r.Header.Set("X-Slack-Signature", "v0=not-hex")
+			return r
+		}(), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := verifySignature(tc.secret, tc.req)
+			if tc.ok {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, connectors.ErrUnauthorized)
+			require.NotContains(t, err.Error(), tc.secret+"x", "errors never carry the secret")
+		})
+	}
+}
+
+func TestVerifyWebhookUsesConfiguredSecret(t *testing.T) {
+	body := fixture(t, "events/reaction_added.json")
+	withSecret := newProvider(t, map[string]string{"POBLYSH_SLACK_WEBHOOK_SECRET": "signing"}).Connector.(connectors.WebhookReceiver)
+	without := newProvider(t, map[string]string{}).Connector.(connectors.WebhookReceiver)
+	req := signed("signing", body, time.Now())
+	require.NoError(t, withSecret.VerifyWebhook(req))
+	require.ErrorIs(t, without.VerifyWebhook(req), connectors.ErrUnauthorized)
+}
+
+func TestParseWebhookEnvelopes(t *testing.T) {
+	tests := []struct {
+		file      string
+		event     string
+		delivery  string
+		routeKeys []string
+		kinds     []string
+		reply     string
+	}{
+		{"url_verification.json", "url_verification", "url_verification:3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", nil, nil,
+			`{"challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}`},
+		{"app_rate_limited.json", "app_rate_limited", "app_rate_limited:T024BE7LD:1767273060", []string{"team:T024BE7LD"}, nil, ""},
+		{"app_mention.json", "app_mention", "Ev08MFMKHJ", []string{"team:T024BE7LD"}, nil, ""},
+		{"message.json", "message", "Ev08MFMKH6", []string{"team:T024BE7LD"}, []string{kindMessage}, ""},
+		{"reaction_added.json", "reaction_added", "Ev08MFMKHH", []string{"team:T024BE7LD"}, []string{kindReaction}, ""},
+		{"message_bot_message.json", "message", "Ev08MFMKHB", []string{"team:T024BE7LD"}, nil, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			d, err := parseDelivery(fixture(t, "events/"+tc.file))
+			require.NoError(t, err)
+			require.Equal(t, tc.event, d.Event)
+			require.Equal(t, tc.delivery, d.DeliveryID)
+			require.Equal(t, tc.routeKeys, d.RouteKeys)
+			require.False(t, d.Notify)
+			var kinds []string
+			for _, s := range d.Signals {
+				kinds = append(kinds, s.Kind)
+			}
+			require.Equal(t, tc.kinds, kinds)
+			if tc.reply == "" {
+				require.Nil(t, d.Reply)
+				return
+			}
+			require.NotNil(t, d.Reply)
+			require.Equal(t, http.StatusOK, d.Reply.Status)
+			require.Equal(t, "application/json", d.Reply.ContentType)
+			require.JSONEq(t, tc.reply, string(d.Reply.Body))
+		})
+	}
+}
+
+func TestParseWebhookRejectsGarbage(t *testing.T) {
+	for _, body := range []string{`not json`, `{"type":"event_callback","team_id":"T1"}`, `{"type":"url_verification"}`} {
+		_, err := parseDelivery([]byte(body))
+		require.ErrorIs(t, err, connectors.ErrInvalidConfig, body)
+	}
+	d, err := parseDelivery([]byte(`{"type":"something_new","team_id":"T1"}`))
+	require.NoError(t, err, "unknown payload types are acknowledged and ignored")
+	require.Empty(t, d.Signals)
+	require.Regexp(t, `^unknown:[0-9a-f]{24}$`, d.DeliveryID)
+}
+
+// TestParseWebhookRaw checks Raw is the inner event exactly as Slack sent it.
+func TestParseWebhookRaw(t *testing.T) {
+	body := fixture(t, "events/message.json")
+	d, err := parseDelivery(body)
+	require.NoError(t, err)
+	require.Len(t, d.Signals, 1)
+	var env struct {
+		Event json.RawMessage `json:"event"`
+	}
+	require.NoError(t, json.Unmarshal(body, &env))
+	require.JSONEq(t, string(env.Event), string(d.Signals[0].Raw))
+}

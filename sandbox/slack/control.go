@@ -1,0 +1,107 @@
+package slacksandbox
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/poblysh/poblysh/sandbox"
+)
+
+// deliveryResult is a sandbox.Result as JSON.
+type deliveryResult struct {
+	Status int    `json:"status,omitempty"`
+	Body   string `json:"body,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// eventAnswer is what the activity control routes return.
+type eventAnswer struct {
+	EventID    string           `json:"event_id,omitempty"`
+	Type       string           `json:"type"`
+	Event      json.RawMessage  `json:"event,omitempty"`
+	Challenge  string           `json:"challenge,omitempty"`
+	Held       bool             `json:"held,omitempty"`
+	Deliveries []deliveryResult `json:"deliveries"`
+}
+
+// controlRoutes mounts the Slack activity routes (JSON bodies; each also
+// accepts the EventOptions fields copies, hold and stale):
+//
+//	POST /_sandbox/slack/messages          {channel, user?, text, thread_ts?, broadcast?, bot?}
+//	POST /_sandbox/slack/reactions         {channel, ts, user?, reaction}
+//	POST /_sandbox/slack/url-verification  {challenge?}
+//
+// Each stores the activity, delivers the signed Events API request and
+// answers 201 with the event and the delivery results.
+func (s *Server) controlRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /_sandbox/slack/messages", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			MessageInput
+			EventOptions
+		}
+		if !decode(w, r, &body) {
+			return
+		}
+		ev, err := s.PostMessage(body.MessageInput)
+		s.answer(w, r, ev, err, body.EventOptions)
+	})
+	mux.HandleFunc("POST /_sandbox/slack/reactions", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			ReactionInput
+			EventOptions
+		}
+		if !decode(w, r, &body) {
+			return
+		}
+		ev, err := s.AddReaction(body.ReactionInput)
+		s.answer(w, r, ev, err, body.EventOptions)
+	})
+	mux.HandleFunc("POST /_sandbox/slack/url-verification", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Challenge string `json:"challenge"`
+			EventOptions
+		}
+		if !decode(w, r, &body) {
+			return
+		}
+		s.answer(w, r, s.URLVerification(body.Challenge), nil, body.EventOptions)
+	})
+}
+
+// decode reads an optional JSON body; an empty body is an empty object.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		sandbox.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "body must be JSON: " + err.Error()})
+		return false
+	}
+	return true
+}
+
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, ev *Event, err error, opt EventOptions) {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		sandbox.WriteJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
+		return
+	case err != nil:
+		sandbox.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		return
+	}
+	out := eventAnswer{EventID: ev.ID, Type: ev.Type, Event: ev.Inner, Held: opt.Hold, Deliveries: []deliveryResult{}}
+	if ev.Type == "url_verification" {
+		var v struct {
+			Challenge string `json:"challenge"`
+		}
+		_ = json.Unmarshal(ev.Body, &v)
+		out.Challenge = v.Challenge
+	}
+	for _, res := range s.Deliver(r.Context(), ev, opt) {
+		dr := deliveryResult{Status: res.Status, Body: res.Body}
+		if res.Err != nil {
+			dr.Error = res.Err.Error()
+		}
+		out.Deliveries = append(out.Deliveries, dr)
+	}
+	sandbox.WriteJSON(w, http.StatusCreated, out)
+}

@@ -1,0 +1,288 @@
+package slacksandbox
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/poblysh/poblysh/sandbox"
+)
+
+// MessageInput posts a message (POST /_sandbox/slack/messages).
+type MessageInput struct {
+	Channel string `json:"channel"`
+	// User defaults to UserAlice; ignored for Bot messages.
+	User string `json:"user,omitempty"`
+	Text string `json:"text"`
+	// ThreadTS makes the message a reply in that thread.
+	ThreadTS string `json:"thread_ts,omitempty"`
+	// Broadcast also sends a reply to the channel (subtype thread_broadcast).
+	Broadcast bool `json:"broadcast,omitempty"`
+	// Bot posts as a legacy integration (subtype bot_message, bot_id).
+	Bot bool `json:"bot,omitempty"`
+}
+
+// ReactionInput adds a reaction (POST /_sandbox/slack/reactions).
+type ReactionInput struct {
+	Channel  string `json:"channel"`
+	TS       string `json:"ts"`
+	User     string `json:"user,omitempty"`
+	Reaction string `json:"reaction"`
+}
+
+// EventOptions shape how an event is delivered: copies (later copies carry
+// X-Slack-Retry-Num and X-Slack-Retry-Reason), hold (sent by
+// /_sandbox/flush, newest first) and stale (signed with a timestamp ten
+// minutes old, which receivers must reject).
+type EventOptions struct {
+	sandbox.DeliveryOptions
+	Stale bool `json:"stale,omitempty"`
+}
+
+// Event is an Events API request body, built but not yet signed.
+type Event struct {
+	// ID is the envelope's event_id ("" for url_verification).
+	ID string `json:"event_id,omitempty"`
+	// Type is the inner event type, or url_verification.
+	Type string `json:"type"`
+	// Inner is the inner event object (nil for url_verification).
+	Inner json.RawMessage `json:"event,omitempty"`
+	// Body is the whole request body.
+	Body json.RawMessage `json:"-"`
+}
+
+// ErrNotFound and ErrInvalid are returned by the control methods for
+// unknown channels, messages or users, and for bad input.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrInvalid  = errors.New("invalid input")
+)
+
+type wireAuthorization struct {
+	EnterpriseID        *string `json:"enterprise_id"`
+	TeamID              string  `json:"team_id"`
+	UserID              string  `json:"user_id"`
+	IsBot               bool    `json:"is_bot"`
+	IsEnterpriseInstall bool    `json:"is_enterprise_install"`
+}
+
+type wireEnvelope struct {
+	Token               string              `json:"token"`
+	TeamID              string              `json:"team_id"`
+	ContextTeamID       string              `json:"context_team_id"`
+	ContextEnterpriseID *string             `json:"context_enterprise_id"`
+	APIAppID            string              `json:"api_app_id"`
+	Event               json.RawMessage     `json:"event"`
+	Type                string              `json:"type"`
+	EventID             string              `json:"event_id"`
+	EventTime           int64               `json:"event_time"`
+	Authorizations      []wireAuthorization `json:"authorizations"`
+	IsExtSharedChannel  bool                `json:"is_ext_shared_channel"`
+	EventContext        string              `json:"event_context"`
+}
+
+type wireItem struct {
+	Type    string `json:"type"`
+	Channel string `json:"channel"`
+	TS      string `json:"ts"`
+}
+
+type wireReactionEvent struct {
+	Type     string   `json:"type"`
+	User     string   `json:"user"`
+	Reaction string   `json:"reaction"`
+	Item     wireItem `json:"item"`
+	ItemUser string   `json:"item_user,omitempty"`
+	EventTS  string   `json:"event_ts"`
+}
+
+// callback wraps an inner event in the event_callback envelope.
+func (s *Server) callback(typ, channel string, inner any, eventTS string) (*Event, error) {
+	raw, err := json.Marshal(inner)
+	if err != nil {
+		return nil, fmt.Errorf("slacksandbox: encode %s event: %w", typ, err)
+	}
+	ctx, _ := json.Marshal(map[string]string{"et": typ, "tid": s.opts.TeamID, "aid": AppID, "cid": channel})
+	sec, _, _ := strings.Cut(eventTS, ".")
+	at, _ := strconv.ParseInt(sec, 10, 64)
+	env := wireEnvelope{
+		Token: VerificationToken, TeamID: s.opts.TeamID, ContextTeamID: s.opts.TeamID, APIAppID: AppID,
+		Event: raw, Type: "event_callback", EventID: "Ev" + strings.ToUpper(sandbox.RandomString(10)), EventTime: at,
+		Authorizations: []wireAuthorization{{TeamID: s.opts.TeamID, UserID: BotUserID, IsBot: true}},
+		EventContext:   "4-" + base64.RawURLEncoding.EncodeToString(ctx),
+	}
+	body, err := json.Marshal(env)
+	if err != nil {
+		return nil, fmt.Errorf("slacksandbox: encode envelope: %w", err)
+	}
+	return &Event{ID: env.EventID, Type: typ, Inner: raw, Body: body}, nil
+}
+
+// PostMessage stores a message in a member channel and returns its
+// message event (not yet delivered).
+func (s *Server) PostMessage(in MessageInput) (*Event, error) {
+	c := s.store.channel(in.Channel)
+	if c == nil || !c.Member {
+		return nil, fmt.Errorf("%w: channel %q is not a channel the app is in", ErrNotFound, in.Channel)
+	}
+	if strings.TrimSpace(in.Text) == "" {
+		return nil, fmt.Errorf("%w: text is required", ErrInvalid)
+	}
+	s.store.mu.Lock()
+	m := &message{Channel: c.ID, User: in.User, Text: in.Text, TS: s.store.nextTS(s.now())}
+	if m.User == "" {
+		m.User = UserAlice
+	}
+	if _, ok := s.store.users[m.User]; !ok && !in.Bot {
+		s.store.mu.Unlock()
+		return nil, fmt.Errorf("%w: user %q", ErrNotFound, m.User)
+	}
+	if in.ThreadTS != "" {
+		parent := s.store.findLocked(c.ID, in.ThreadTS)
+		if parent == nil || parent.isReply() {
+			s.store.mu.Unlock()
+			return nil, fmt.Errorf("%w: thread %q in %s", ErrNotFound, in.ThreadTS, c.ID)
+		}
+		m.ThreadTS = parent.TS
+		if in.Broadcast {
+			m.Subtype = "thread_broadcast"
+		}
+	}
+	switch {
+	case in.Bot:
+		m.Subtype, m.BotID, m.Username, m.User = "bot_message", DeployBotID, "Deploy Bot", ""
+	case m.Subtype == "":
+		m.ClientMsgID = clientMsgID(m.Channel, m.TS)
+	}
+	s.store.addLocked(m)
+	w := s.store.wireLocked(m)
+	s.store.mu.Unlock()
+	w.Channel, w.EventTS, w.ChannelType = c.ID, m.TS, "channel"
+	if c.Private {
+		w.ChannelType = "group"
+	}
+	return s.callback("message", c.ID, w, m.TS)
+}
+
+// AddReaction adds a reaction to a stored message and returns its
+// reaction_added event (not yet delivered).
+func (s *Server) AddReaction(in ReactionInput) (*Event, error) {
+	if in.Reaction == "" {
+		return nil, fmt.Errorf("%w: reaction is required", ErrInvalid)
+	}
+	user := in.User
+	if user == "" {
+		user = UserAlice
+	}
+	if _, ok := s.store.users[user]; !ok {
+		return nil, fmt.Errorf("%w: user %q", ErrNotFound, user)
+	}
+	s.store.mu.Lock()
+	m := s.store.findLocked(in.Channel, in.TS)
+	if m == nil {
+		s.store.mu.Unlock()
+		return nil, fmt.Errorf("%w: message %s in %q", ErrNotFound, in.TS, in.Channel)
+	}
+	var r *reaction
+	for _, x := range m.Reactions {
+		if x.Name == in.Reaction {
+			r = x
+		}
+	}
+	if r == nil {
+		r = &reaction{Name: in.Reaction}
+		m.Reactions = append(m.Reactions, r)
+	}
+	for _, u := range r.Users {
+		if u == user {
+			s.store.mu.Unlock()
+			return nil, fmt.Errorf("%w: already_reacted", ErrInvalid)
+		}
+	}
+	r.Users = append(r.Users, user)
+	eventTS := s.store.nextTS(s.now())
+	s.store.mu.Unlock()
+	ev := wireReactionEvent{Type: "reaction_added", User: user, Reaction: in.Reaction,
+		Item: wireItem{Type: "message", Channel: m.Channel, TS: m.TS}, ItemUser: m.User, EventTS: eventTS}
+	return s.callback("reaction_added", m.Channel, ev, eventTS)
+}
+
+// URLVerification returns the handshake Slack sends when the Request URL
+// is set; an empty challenge gets a random one.
+func (s *Server) URLVerification(challenge string) *Event {
+	if challenge == "" {
+		challenge = sandbox.RandomString(48)
+	}
+	body, _ := json.Marshal(map[string]string{"token": VerificationToken, "challenge": challenge, "type": "url_verification"})
+	return &Event{Type: "url_verification", Body: body}
+}
+
+// Sign returns the headers Slack sends with body at time at: Content-Type,
+// X-Slack-Request-Timestamp and X-Slack-Signature (v0=hex HMAC-SHA256 of
+// "v0:<timestamp>:<body>" keyed with the signing secret).
+func (s *Server) Sign(body []byte, at time.Time) http.Header {
+	ts := strconv.FormatInt(at.Unix(), 10)
+	mac := hmac.New(sha256.New, []byte(s.opts.SigningSecret))
+	_, _ = mac.Write([]byte("v0:" + ts + ":"))
+	_, _ = mac.Write(body)
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set("User-Agent", "Slackbot 1.0 (+https://api.slack.com/robots)")
+	h.Set("X-Slack-Request-Timestamp", ts)
+	h.Set("X-Slack-Signature", "v0="+hex.EncodeToString(mac.Sum(nil)))
+	return h
+}
+
+// Delivery returns ev signed at time at.
+func (s *Server) Delivery(ev *Event, at time.Time) sandbox.Delivery {
+	return sandbox.Delivery{Header: s.Sign(ev.Body, at), Body: ev.Body}
+}
+
+// Deliver signs ev and sends it to the events URL with opt applied. Copies
+// after the first are Slack's retries (X-Slack-Retry-Num 1, 2…, reason
+// http_timeout), sent concurrently as a retry racing its first attempt
+// would. Held deliveries return no results.
+func (s *Server) Deliver(ctx context.Context, ev *Event, opt EventOptions) []sandbox.Result {
+	n := max(opt.Copies, 1)
+	at := s.now()
+	if opt.Stale {
+		at = at.Add(-10 * time.Minute)
+	}
+	dels := make([]sandbox.Delivery, n)
+	for i := range dels {
+		dels[i] = s.Delivery(ev, at)
+		if i > 0 {
+			dels[i].Header.Set("X-Slack-Retry-Num", strconv.Itoa(i))
+			dels[i].Header.Set("X-Slack-Retry-Reason", "http_timeout")
+		}
+	}
+	if opt.Hold {
+		for _, d := range dels {
+			s.Deliverer.Send(ctx, d, sandbox.DeliveryOptions{Hold: true})
+		}
+		return nil
+	}
+	out := make([]sandbox.Result, n)
+	var wg sync.WaitGroup
+	for i, d := range dels {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if rs := s.Deliverer.Send(ctx, d, sandbox.DeliveryOptions{}); len(rs) > 0 {
+				out[i] = rs[0]
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}

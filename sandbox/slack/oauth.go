@@ -1,0 +1,169 @@
+package slacksandbox
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+
+	"github.com/poblysh/poblysh/sandbox"
+)
+
+type wireTeam struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+type wireAuthedUser struct {
+	ID string `json:"id"`
+}
+
+// wireOAuthAccess is the oauth.v2.access answer; expires_in and
+// refresh_token only appear with token rotation.
+type wireOAuthAccess struct {
+	OK                  bool           `json:"ok"`
+	AppID               string         `json:"app_id"`
+	AuthedUser          wireAuthedUser `json:"authed_user"`
+	Scope               string         `json:"scope"`
+	TokenType           string         `json:"token_type"`
+	AccessToken         string         `json:"access_token"`
+	BotUserID           string         `json:"bot_user_id"`
+	RefreshToken        string         `json:"refresh_token,omitempty"`
+	ExpiresIn           int            `json:"expires_in,omitempty"`
+	Team                wireTeam       `json:"team"`
+	Enterprise          *wireTeam      `json:"enterprise"`
+	IsEnterpriseInstall bool           `json:"is_enterprise_install"`
+}
+
+// handleOAuthAccess serves oauth.v2.access: the code exchange and, with
+// rotation, the refresh grant. Failures are HTTP 200 with ok:false, as on
+// slack.com.
+func (s *Server) handleOAuthAccess(w http.ResponseWriter, r *http.Request) {
+	id, secret := sandbox.ClientCredentials(r)
+	if id != s.opts.ClientID {
+		writeError(w, "invalid_client_id")
+		return
+	}
+	if s.OAuth.CheckClient(id, secret) != nil {
+		writeError(w, "bad_client_secret")
+		return
+	}
+	var (
+		ts  *sandbox.TokenSet
+		err error
+	)
+	switch r.Form.Get("grant_type") {
+	case "", "authorization_code":
+		code := r.Form.Get("code")
+		if code == "" {
+			writeError(w, "invalid_code")
+			return
+		}
+		ts, err = s.OAuth.Exchange(id, code, r.Form.Get("redirect_uri"), r.Form.Get("code_verifier"))
+		var oe *sandbox.OAuthError
+		if errors.As(err, &oe) && strings.Contains(oe.Description, "redirect_uri") {
+			writeError(w, "bad_redirect_uri")
+			return
+		}
+		if err != nil {
+			writeError(w, "invalid_code")
+			return
+		}
+	case "refresh_token":
+		ts, err = s.OAuth.RefreshToken(id, r.Form.Get("refresh_token"))
+		if err != nil {
+			writeError(w, "invalid_refresh_token")
+			return
+		}
+	default:
+		writeError(w, "invalid_grant_type")
+		return
+	}
+	s.noteIssued(ts)
+	sandbox.WriteJSON(w, http.StatusOK, s.accessAnswer(ts))
+}
+
+func (s *Server) noteIssued(ts *sandbox.TokenSet) {
+	s.mu.Lock()
+	s.issued[ts.AccessToken] = true
+	s.mu.Unlock()
+}
+
+func (s *Server) accessAnswer(ts *sandbox.TokenSet) wireOAuthAccess {
+	scopes := ts.Scopes
+	if len(scopes) == 0 {
+		scopes = BotScopes
+	}
+	return wireOAuthAccess{
+		OK: true, AppID: AppID, AuthedUser: wireAuthedUser{ID: ts.Grant.UserID},
+		Scope: strings.Join(scopes, ","), TokenType: "bot", AccessToken: ts.AccessToken,
+		BotUserID: BotUserID, RefreshToken: ts.RefreshToken, ExpiresIn: ts.ExpiresIn,
+		Team: wireTeam{ID: s.opts.TeamID, Name: s.opts.TeamName},
+	}
+}
+
+// Install runs an auto-approved authorization and code exchange in
+// process, as if UserAlice installed the app, and returns the tokens.
+// Empty scopes grant BotScopes.
+func (s *Server) Install(scopes ...string) (*sandbox.TokenSet, error) {
+	if len(scopes) == 0 {
+		scopes = BotScopes
+	}
+	const redirect = "http://127.0.0.1/callback"
+	q := url.Values{"client_id": {s.opts.ClientID}, "scope": {strings.Join(scopes, ",")}, "redirect_uri": {redirect}, "state": {"install"}}
+	rec := httptest.NewRecorder()
+	s.OAuth.Authorize(rec, httptest.NewRequest(http.MethodGet, "/oauth/v2/authorize?"+q.Encode(), nil))
+	loc, err := url.Parse(rec.Header().Get("Location"))
+	if err != nil || loc.Query().Get("code") == "" {
+		return nil, fmt.Errorf("slacksandbox: install: authorization did not return a code (HTTP %d)", rec.Code)
+	}
+	ts, err := s.OAuth.Exchange(s.opts.ClientID, loc.Query().Get("code"), redirect, "")
+	if err != nil {
+		return nil, fmt.Errorf("slacksandbox: install: %w", err)
+	}
+	s.noteIssued(ts)
+	return ts, nil
+}
+
+type wireAuthTest struct {
+	OK                  bool   `json:"ok"`
+	URL                 string `json:"url"`
+	Team                string `json:"team"`
+	User                string `json:"user"`
+	TeamID              string `json:"team_id"`
+	UserID              string `json:"user_id"`
+	BotID               string `json:"bot_id"`
+	IsEnterpriseInstall bool   `json:"is_enterprise_install"`
+}
+
+func (s *Server) handleAuthTest(w http.ResponseWriter, r *http.Request) {
+	if _, _, ok := s.authorize(w, r); !ok {
+		return
+	}
+	sandbox.WriteJSON(w, http.StatusOK, wireAuthTest{
+		OK: true, URL: "https://" + TeamDomain + ".slack.com/", Team: s.opts.TeamName, User: "poblysh",
+		TeamID: s.opts.TeamID, UserID: BotUserID, BotID: BotID,
+	})
+}
+
+// handleAuthRevoke serves auth.revoke; test=true only checks the token.
+func (s *Server) handleAuthRevoke(w http.ResponseWriter, r *http.Request) {
+	_, tok, ok := s.authorize(w, r)
+	if !ok {
+		return
+	}
+	if t := r.Form.Get("test"); t == "true" || t == "1" {
+		sandbox.WriteJSON(w, http.StatusOK, map[string]any{"ok": true, "revoked": false})
+		return
+	}
+	s.OAuth.Revoke(tok)
+	// Revoking a bot token uninstalls the grant: every token issued for it dies.
+	s.mu.Lock()
+	for t := range s.issued {
+		s.revoked[t] = true
+	}
+	s.mu.Unlock()
+	sandbox.WriteJSON(w, http.StatusOK, map[string]any{"ok": true, "revoked": true})
+}
