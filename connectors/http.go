@@ -1,7 +1,6 @@
 package connectors
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -236,9 +235,3 @@ func IsPermanent(err error) bool {
 	}
 	return false
 }
-
-// contextDone reports whether ctx ended; used by helpers that loop.
-func contextDone(ctx context.Context) bool { return ctx.Err() != nil }
-
-// timeNow is the clock for header parsing; a var so tests can pin it.
-var timeNow = time.Now

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"golang.org/x/oauth2"
 )
@@ -39,7 +40,7 @@ func ClassifyOAuthError(err error) error {
 		}
 		switch {
 		case status == http.StatusTooManyRequests:
-			d, _ := RateLimitDelay(re.Response.Header, timeNow())
+			d, _ := RateLimitDelay(re.Response.Header, time.Now())
 			return &RateLimited{RetryAfter: d, Reason: "token endpoint"}
 		case status >= 500:
 			return fmt.Errorf("%w: token endpoint HTTP %d", ErrTransient, status)
@@ -73,4 +74,58 @@ func RandomToken(n int) string {
 // WithHTTPClient returns ctx carrying client for golang.org/x/oauth2 calls.
 func WithHTTPClient(ctx context.Context, client *http.Client) context.Context {
 	return context.WithValue(ctx, oauth2.HTTPClient, client)
+}
+
+// TokenClient is the HTTP client for token endpoints (no Authorization
+// header, no API classification: x/oauth2 reads the error bodies).
+func (r *Registry) TokenClient() *http.Client {
+	return &http.Client{Timeout: 30 * time.Second, Transport: r.base}
+}
+
+// Exchange redeems an authorization code, through the provider's Exchanger
+// when it has quirks, else with x/oauth2 (PKCE verifier when given).
+func (r *Registry) Exchange(ctx context.Context, p *Provider, req ExchangeRequest) (*oauth2.Token, error) {
+	ctx = WithHTTPClient(ctx, r.TokenClient())
+	if ex, ok := p.Connector.(Exchanger); ok {
+		tok, err := ex.Exchange(ctx, req)
+		return tok, ClassifyOAuthError(err)
+	}
+	auth, ok := p.Connector.(Authorizer)
+	if !ok {
+		return nil, fmt.Errorf("%w: provider %s does not support OAuth", ErrInvalidConfig, p.Spec.Name)
+	}
+	var opts []oauth2.AuthCodeOption
+	if req.Verifier != "" {
+		opts = append(opts, oauth2.VerifierOption(req.Verifier))
+	}
+	tok, err := auth.OAuth2Config(req.RedirectURL).Exchange(ctx, req.Code, opts...)
+	return tok, ClassifyOAuthError(err)
+}
+
+// Refresh spends a refresh token for a new access token (and, for rotating
+// providers, a new refresh token), through the provider's Refresher when it
+// has one.
+func (r *Registry) Refresh(ctx context.Context, p *Provider, account Account, refreshToken string) (*oauth2.Token, error) {
+	ctx = WithHTTPClient(ctx, r.TokenClient())
+	if rf, ok := p.Connector.(Refresher); ok {
+		tok, err := rf.Refresh(ctx, account, refreshToken)
+		return tok, ClassifyOAuthError(err)
+	}
+	auth, ok := p.Connector.(Authorizer)
+	if !ok {
+		return nil, fmt.Errorf("%w: provider %s does not support OAuth", ErrInvalidConfig, p.Spec.Name)
+	}
+	cfg := auth.OAuth2Config(p.Config.CallbackURL(p.Spec.Name))
+	tok, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: refreshToken, Expiry: time.Unix(1, 0)}).Token()
+	return tok, ClassifyOAuthError(err)
+}
+
+// Revoke revokes a token at the provider when it supports revocation; it
+// reports whether a revocation was attempted.
+func (r *Registry) Revoke(ctx context.Context, p *Provider, account Account, tok *oauth2.Token) (bool, error) {
+	rv, ok := p.Connector.(Revoker)
+	if !ok {
+		return false, nil
+	}
+	return true, rv.Revoke(WithHTTPClient(ctx, r.TokenClient()), account, tok)
 }

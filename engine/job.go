@@ -1,0 +1,101 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/activities"
+	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/workflows"
+)
+
+// Live is Temporal's view of a job, merged into GET /jobs/{id}.
+type Live struct {
+	ExecutionStatus string     `json:"execution_status"`
+	Attempt         int32      `json:"attempt"`
+	PendingActivity *string    `json:"pending_activity"`
+	ActivityState   *string    `json:"activity_state"`
+	NextRetryAt     *time.Time `json:"next_retry_at"`
+	LastFailure     *string    `json:"last_failure"`
+	RateLimited     bool       `json:"rate_limited"`
+	// Waiting is true when the job waits: on a retry delay, behind the
+	// current pass, or for a worker.
+	Waiting bool `json:"waiting"`
+}
+
+var statusNames = map[enumspb.WorkflowExecutionStatus]string{
+	enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:          "Running",
+	enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:        "Completed",
+	enumspb.WORKFLOW_EXECUTION_STATUS_FAILED:           "Failed",
+	enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:         "Canceled",
+	enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED:       "Terminated",
+	enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW: "ContinuedAsNew",
+	enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:        "TimedOut",
+}
+
+// LiveJob reads a job's live state from Temporal. It returns nil without
+// error when the job is final or its workflow is gone (Postgres then holds
+// everything there is to know).
+func (e *Engine) LiveJob(ctx context.Context, j *db.Job) (*Live, error) {
+	if j.Status.Final() {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	desc, err := e.Client.DescribeWorkflow(ctx, j.WorkflowID, "")
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, temporalUnavailable(err)
+	}
+	live := &Live{ExecutionStatus: statusNames[desc.Status]}
+	if live.ExecutionStatus == "" {
+		live.ExecutionStatus = strings.TrimPrefix(desc.Status.String(), "WORKFLOW_EXECUTION_STATUS_")
+	}
+	if desc.Status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		return live, nil
+	}
+	// Is this job the pass running now, or the queued follow-up?
+	if strings.HasPrefix(j.WorkflowID, "sync/") {
+		var p workflows.SyncProgress
+		if v, err := e.Client.QueryWorkflow(ctx, j.WorkflowID, "", workflows.QueryProgress); err == nil && v.Get(&p) == nil {
+			if p.Pending != nil && p.Pending.JobID == j.ID {
+				live.Waiting = true
+				reason := "queued behind the running pass"
+				live.ActivityState = &reason
+				return live, nil
+			}
+		}
+	}
+	if raw := desc.RawResponse; raw != nil && len(raw.GetPendingActivities()) > 0 {
+		pa := raw.GetPendingActivities()[0]
+		name := pa.GetActivityType().GetName()
+		state := strings.TrimPrefix(pa.GetState().String(), "PENDING_ACTIVITY_STATE_")
+		live.PendingActivity, live.ActivityState = &name, &state
+		live.Attempt = pa.GetAttempt()
+		if f := pa.GetLastFailure(); f != nil {
+			msg := f.GetMessage()
+			live.LastFailure = &msg
+			if info := f.GetApplicationFailureInfo(); info != nil {
+				live.RateLimited = info.GetType() == activities.ErrTypeRateLimited
+			}
+		}
+		if t := pa.GetNextAttemptScheduleTime(); t != nil && pa.GetState() == enumspb.PENDING_ACTIVITY_STATE_SCHEDULED && pa.GetAttempt() > 1 {
+			at := t.AsTime()
+			live.NextRetryAt = &at
+			live.Waiting = true
+		}
+	}
+	return live, nil
+}
+
+// JobFinal reports whether a job is in a terminal state (for callers).
+func JobFinal(s poblysh.JobStatus) bool { return s.Final() }

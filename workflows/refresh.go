@@ -1,0 +1,136 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/activities"
+)
+
+// RefreshInput refreshes one connection's token.
+type RefreshInput struct {
+	activities.ConnectionInput
+	JobID   string
+	Trigger poblysh.Trigger
+	Force   bool
+}
+
+// RefreshOutput reports the refresh.
+type RefreshOutput struct {
+	Refreshed bool
+}
+
+// RefreshToken is the single writer of a connection's tokens (workflow id
+// token-refresh/<connection>). Transient failures retry with backoff (and are
+// counted per day); a revoked grant fails at once and the activity moves the
+// connection to needs_reauth, which pauses its scheduled work.
+func RefreshToken(ctx workflow.Context, in RefreshInput) (RefreshOutput, error) {
+	info := workflow.GetInfo(ctx)
+	target := activities.Target{TenantID: in.TenantID, ConnectionID: in.ConnectionID, Provider: in.Provider}
+	if in.JobID == "" {
+		in.JobID = newJobID(ctx)
+	}
+	bctx := bookkeepingOptions(ctx)
+	if err := workflow.ExecuteActivity(bctx, a.BeginJob, activities.BeginJobInput{
+		Target: target, JobID: in.JobID, Kind: poblysh.JobTokenRefresh, Trigger: in.Trigger,
+		WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID,
+	}).Get(ctx, nil); err != nil {
+		return RefreshOutput{}, err
+	}
+	rctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        5 * time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        5 * time.Minute,
+			MaximumAttempts:        6,
+			NonRetryableErrorTypes: activities.NonRetryable,
+		},
+	})
+	var r activities.RefreshResult
+	err := workflow.ExecuteActivity(rctx, a.RefreshToken, activities.RefreshInput{
+		TenantID: in.TenantID, ConnectionID: in.ConnectionID, Provider: in.Provider, Force: in.Force,
+	}).Get(ctx, &r)
+	fin := activities.FinishJobInput{Target: target, JobID: in.JobID, Status: poblysh.JobSucceeded}
+	if err != nil {
+		fin.Status, fin.Error, fin.ErrorType = poblysh.JobFailed, err.Error(), errorType(err)
+		if fin.ErrorType == activities.ErrTypeConnectionInactive {
+			fin.Status = poblysh.JobCancelled
+		}
+	}
+	if ferr := workflow.ExecuteActivity(bctx, a.FinishJob, fin).Get(ctx, nil); ferr != nil {
+		return RefreshOutput{}, ferr
+	}
+	return RefreshOutput{Refreshed: r.Refreshed}, nil
+}
+
+func errorType(err error) string {
+	var appErr *temporal.ApplicationError
+	for e := err; e != nil; {
+		if ae, ok := e.(*temporal.ApplicationError); ok {
+			appErr = ae
+			break
+		}
+		u, ok := e.(interface{ Unwrap() error })
+		if !ok {
+			break
+		}
+		e = u.Unwrap()
+	}
+	if appErr != nil {
+		return appErr.Type()
+	}
+	return ""
+}
+
+// SweepInput pages a sweep across continue-as-new.
+type SweepInput struct {
+	Rounds int
+}
+
+// SweepResult counts started workflows.
+type SweepResult struct {
+	Started int
+}
+
+// RefreshSweep runs from an hourly schedule: it lists connections whose
+// token expires within their provider's window (or whose refresh token has
+// been idle past the keep-alive age) and starts one RefreshToken workflow
+// per connection.
+func RefreshSweep(ctx workflow.Context, in SweepInput) (SweepResult, error) {
+	return sweep(ctx, in, a.ListDueTokens, a.StartRefreshes)
+}
+
+// RenewalSweep runs from a schedule: it finds connections with a watch
+// channel about to expire and starts their ReconcileWatches workflow, which
+// opens a new channel before stopping the old one.
+func RenewalSweep(ctx workflow.Context, in SweepInput) (SweepResult, error) {
+	return sweep(ctx, in, a.ListDueWatches, a.StartWatchReconciles)
+}
+
+func sweep(ctx workflow.Context, in SweepInput, list, start any) (SweepResult, error) {
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 2 * time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 5 * time.Second, MaximumAttempts: 5},
+	})
+	const page = 500
+	var due activities.ListDueResult
+	if err := workflow.ExecuteActivity(actx, list, activities.ListDueInput{Limit: page}).Get(ctx, &due); err != nil {
+		return SweepResult{}, err
+	}
+	var res activities.StartManyResult
+	if len(due.Connections) > 0 {
+		if err := workflow.ExecuteActivity(actx, start, activities.StartManyInput{Connections: due.Connections}).Get(ctx, &res); err != nil {
+			return SweepResult{}, err
+		}
+	}
+	// A full page means more may be due; the started workflows take them
+	// off the list, so another round makes progress.
+	if len(due.Connections) == page && in.Rounds < 20 {
+		return SweepResult{Started: res.Started}, workflow.NewContinueAsNewError(ctx, workflow.GetInfo(ctx).WorkflowType.Name, SweepInput{Rounds: in.Rounds + 1})
+	}
+	return SweepResult{Started: res.Started}, nil
+}

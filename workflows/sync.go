@@ -1,0 +1,278 @@
+package workflows
+
+import (
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/activities"
+)
+
+// SyncRequest asks for a pass over a stream.
+type SyncRequest struct {
+	Mode    poblysh.SyncMode
+	Trigger poblysh.Trigger
+}
+
+// RequestResult tells a caller which job its request became.
+type RequestResult struct {
+	JobID  string
+	Status poblysh.JobStatus // running: joined the current pass; queued: the follow-up
+	Mode   poblysh.SyncMode
+	Joined bool // true when an existing job absorbed the request
+}
+
+// Pass is one sync pass over a stream (one job).
+type Pass struct {
+	JobID      string
+	Mode       poblysh.SyncMode
+	Trigger    poblysh.Trigger
+	Started    bool // BeginJob ran (the cursor was reset for a backfill)
+	Pages      int
+	Items      int
+	Stored     int
+	Duplicates int
+	Resyncs    int
+}
+
+// SyncInput starts or continues a stream's sync workflow.
+type SyncInput struct {
+	activities.Target
+	// Current is the pass in progress when continuing as new.
+	Current *Pass
+	// Pending is the coalesced follow-up pass, if one was requested.
+	Pending *Pass
+}
+
+// SyncResult summarizes the passes a run completed.
+type SyncResult struct {
+	Passes int
+	Stored int
+}
+
+// SyncProgress is what the progress query answers.
+type SyncProgress struct {
+	Current *Pass
+	Pending *Pass
+	Passes  int
+}
+
+// activity options for one page: short per attempt; rate limits and
+// transient failures retry (with the delay the activity computes) for up to
+// a day before the job fails.
+func pageOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    3 * time.Minute,
+		ScheduleToCloseTimeout: 24 * time.Hour,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        5 * time.Minute,
+			NonRetryableErrorTypes: activities.NonRetryable,
+		},
+	})
+}
+
+// bookkeeping options: Postgres writes that must eventually happen.
+func bookkeepingOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    time.Minute,
+		},
+	})
+}
+
+type syncState struct {
+	in      SyncInput
+	current *Pass
+	pending *Pass
+	passes  int
+	stored  int
+}
+
+// SyncStream runs sync passes over one stream of one connection. Requests
+// arrive by signal (webhook nudges, schedules) or update (API callers, who
+// get the job id back). A request while a pass runs is coalesced into at
+// most one follow-up pass; a backfill request while a backfill runs joins
+// it. Each pass loops one activity per page: fetch, normalize, store the
+// Signals and advance the cursor in one Postgres transaction. The cursor
+// lives in Postgres, so the history carries only counts, and a crash
+// anywhere resumes from the last stored page.
+func SyncStream(ctx workflow.Context, in SyncInput) (SyncResult, error) {
+	s := &syncState{in: in, current: in.Current, pending: in.Pending}
+	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (SyncProgress, error) {
+		return SyncProgress{Current: s.current, Pending: s.pending, Passes: s.passes}, nil
+	}); err != nil {
+		return SyncResult{}, err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateRequest, func(ctx workflow.Context, r SyncRequest) (RequestResult, error) {
+		return s.accept(ctx, r), nil
+	}, workflow.UpdateHandlerOptions{Validator: validateRequest}); err != nil {
+		return SyncResult{}, err
+	}
+	ch := workflow.GetSignalChannel(ctx, SignalRequest)
+	drain := func() {
+		var r SyncRequest
+		for ch.ReceiveAsync(&r) {
+			if validateRequest(r) == nil {
+				s.accept(ctx, r)
+			}
+			r = SyncRequest{}
+		}
+	}
+	for {
+		drain()
+		if s.current == nil {
+			if s.pending == nil {
+				// Nothing left: finish. A request racing this completion is
+				// delivered to the next run by Temporal.
+				if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+					return SyncResult{}, err
+				}
+				drain()
+				if s.pending == nil {
+					return SyncResult{Passes: s.passes, Stored: s.stored}, nil
+				}
+			}
+			s.current, s.pending = s.pending, nil
+		}
+		can, err := s.runPass(ctx, drain)
+		if err != nil {
+			return SyncResult{}, err
+		}
+		if can {
+			drain()
+			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+				return SyncResult{}, err
+			}
+			next := s.in
+			next.Current, next.Pending = s.current, s.pending
+			return SyncResult{}, workflow.NewContinueAsNewError(ctx, SyncStream, next)
+		}
+		s.current = nil
+	}
+}
+
+func validateRequest(r SyncRequest) error {
+	if !r.Mode.Valid() {
+		return errors.New("mode must be backfill or incremental")
+	}
+	return nil
+}
+
+// accept coalesces a request and returns the job it became.
+func (s *syncState) accept(ctx workflow.Context, r SyncRequest) RequestResult {
+	if s.current != nil && s.current.Mode == poblysh.ModeBackfill && r.Mode == poblysh.ModeBackfill && s.pending == nil {
+		// A full read is already running: it covers this request.
+		return RequestResult{JobID: s.current.JobID, Status: poblysh.JobRunning, Mode: s.current.Mode, Joined: true}
+	}
+	if s.pending != nil {
+		if r.Mode == poblysh.ModeBackfill {
+			s.pending.Mode = poblysh.ModeBackfill
+		}
+		return RequestResult{JobID: s.pending.JobID, Status: poblysh.JobQueued, Mode: s.pending.Mode, Joined: true}
+	}
+	s.pending = &Pass{JobID: newJobID(ctx), Mode: r.Mode, Trigger: r.Trigger}
+	status := poblysh.JobQueued
+	return RequestResult{JobID: s.pending.JobID, Status: status, Mode: r.Mode}
+}
+
+func newJobID(ctx workflow.Context) string {
+	var id string
+	_ = workflow.SideEffect(ctx, func(workflow.Context) any { return uuid.NewString() }).Get(&id)
+	return id
+}
+
+// runPass runs s.current to the end. It returns true when the workflow
+// should continue as new (the pass is then resumed by the next run).
+func (s *syncState) runPass(ctx workflow.Context, drain func()) (bool, error) {
+	p := s.current
+	info := workflow.GetInfo(ctx)
+	bctx := bookkeepingOptions(ctx)
+	if !p.Started {
+		err := workflow.ExecuteActivity(bctx, a.BeginJob, activities.BeginJobInput{
+			Target: s.in.Target, JobID: p.JobID, Kind: poblysh.JobKindFor(p.Mode), Trigger: p.Trigger,
+			WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID,
+			ResetCursor: p.Mode == poblysh.ModeBackfill,
+		}).Get(ctx, nil)
+		if err != nil {
+			return false, err
+		}
+		p.Started = true
+	}
+	pctx := pageOptions(ctx)
+	for {
+		var r activities.SyncPageResult
+		err := workflow.ExecuteActivity(pctx, a.SyncPage, activities.SyncPageInput{
+			Target: s.in.Target, JobID: p.JobID, RunID: info.WorkflowExecution.RunID,
+		}).Get(ctx, &r)
+		if err != nil {
+			var appErr *temporal.ApplicationError
+			if errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeCursorExpired && p.Resyncs < 3 {
+				// The provider no longer accepts our cursor: clear it and
+				// read everything again; dedupe keys keep Signals unique.
+				if err := workflow.ExecuteActivity(bctx, a.ResetCursor, activities.ResetCursorInput{Target: s.in.Target}).Get(ctx, nil); err != nil {
+					return false, err
+				}
+				p.Resyncs++
+				continue
+			}
+			return false, s.fail(ctx, err)
+		}
+		p.Pages++
+		p.Items += r.Items
+		p.Stored += r.Stored
+		p.Duplicates += r.Duplicates
+		s.stored += r.Stored
+		drain()
+		if r.Done {
+			break
+		}
+		if info.GetContinueAsNewSuggested() {
+			return true, nil
+		}
+	}
+	s.passes++
+	return false, workflow.ExecuteActivity(bctx, a.FinishJob, activities.FinishJobInput{
+		Target: s.in.Target, JobID: p.JobID, Status: poblysh.JobSucceeded, Synced: true,
+	}).Get(ctx, nil)
+}
+
+// fail ends the current pass as failed (or cancelled when the connection
+// went inactive) and drops the follow-up: a permanent error would fail it too.
+func (s *syncState) fail(ctx workflow.Context, cause error) error {
+	p := s.current
+	status, msg, typ := poblysh.JobFailed, cause.Error(), ""
+	var appErr *temporal.ApplicationError
+	if errors.As(cause, &appErr) {
+		typ, msg = appErr.Type(), appErr.Message()
+		if typ == activities.ErrTypeConnectionInactive {
+			status = poblysh.JobCancelled
+		}
+	}
+	var timeout *temporal.TimeoutError
+	if errors.As(cause, &timeout) {
+		typ, msg = "Timeout", "gave up after retrying for a day: "+cause.Error()
+	}
+	err := workflow.ExecuteActivity(bookkeepingOptions(ctx), a.FinishJob, activities.FinishJobInput{
+		Target: s.in.Target, JobID: p.JobID, Status: status, Error: msg, ErrorType: typ,
+		Context: map[string]any{"stream": s.in.Stream, "pages": p.Pages, "items": p.Items, "mode": string(p.Mode)},
+	}).Get(ctx, nil)
+	s.passes++
+	if s.pending != nil && status == poblysh.JobFailed && typ != activities.ErrTypeTransient && typ != "Timeout" {
+		// Permanent failure: the follow-up would fail the same way.
+		_ = workflow.ExecuteActivity(bookkeepingOptions(ctx), a.FinishJob, activities.FinishJobInput{
+			Target: s.in.Target, JobID: s.pending.JobID, Status: poblysh.JobCancelled,
+			Error: "cancelled: the previous pass failed permanently (" + typ + ")",
+		}).Get(ctx, nil)
+		s.pending = nil
+	}
+	return err
+}
