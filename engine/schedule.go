@@ -36,9 +36,9 @@ func (e *Engine) EnsureGlobalSchedules(ctx context.Context, g GlobalSchedules) e
 		arg   any
 		note  string
 	}{
-		{workflows.RefreshScheduleID, g.Refresh, workflows.RefreshSweep, workflows.SweepInput{}, "refresh OAuth tokens that expire soon"},
-		{workflows.RenewalScheduleID, g.Renewal, workflows.RenewalSweep, workflows.SweepInput{}, "renew watch channels before they expire"},
-		{workflows.RetentionScheduleID, g.Retention, workflows.Retention, workflows.RetentionInput{}, "prune raw payloads and expired Signals"},
+		{workflows.RefreshScheduleID(e.TaskQueue), g.Refresh, workflows.RefreshSweep, workflows.SweepInput{}, "refresh OAuth tokens that expire soon"},
+		{workflows.RenewalScheduleID(e.TaskQueue), g.Renewal, workflows.RenewalSweep, workflows.SweepInput{}, "renew watch channels before they expire"},
+		{workflows.RetentionScheduleID(e.TaskQueue), g.Retention, workflows.Retention, workflows.RetentionInput{}, "prune raw payloads and expired Signals"},
 	} {
 		if err := e.upsertSchedule(ctx, client.ScheduleOptions{
 			ID:            s.id,

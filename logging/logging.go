@@ -66,15 +66,18 @@ func (t *Temporal) With(keyvals ...any) tlog.Logger { return &Temporal{entry: t.
 
 // toSnake turns the SDK's "WorkflowID" style keys into "workflow_id".
 func toSnake(s string) string {
+	isUpper := func(c byte) bool { return c >= 'A' && c <= 'Z' }
+	isLower := func(c byte) bool { return c >= 'a' && c <= 'z' }
 	var b strings.Builder
-	for i, r := range s {
-		if r >= 'A' && r <= 'Z' {
-			if i > 0 && !(i+1 < len(s) && s[i-1] >= 'A' && s[i-1] <= 'Z') {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if isUpper(c) {
+			if i > 0 && (isLower(s[i-1]) || (isUpper(s[i-1]) && i+1 < len(s) && isLower(s[i+1]))) {
 				b.WriteByte('_')
 			}
-			r += 'a' - 'A'
+			c += 'a' - 'A'
 		}
-		b.WriteRune(r)
+		b.WriteByte(c)
 	}
 	return b.String()
 }

@@ -334,3 +334,19 @@ func ClientCredentials(r *http.Request) (string, string) {
 	}
 	return r.PostFormValue("client_id"), r.PostFormValue("client_secret")
 }
+
+// Issued returns every access and refresh token issued so far, so tests can
+// assert none of them leaks into logs, responses or the database.
+func (o *OAuth) Issued() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.init()
+	var out []string
+	for t := range o.access {
+		out = append(out, t)
+	}
+	for t := range o.refresh {
+		out = append(out, t)
+	}
+	return out
+}

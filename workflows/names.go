@@ -28,12 +28,15 @@ const (
 	SignalWatch   = "reconcile"
 )
 
-// Schedule ids of the process-wide schedules.
-const (
-	RefreshScheduleID   = "poblysh-token-refresh-sweep"
-	RenewalScheduleID   = "poblysh-watch-renewal-sweep"
-	RetentionScheduleID = "poblysh-retention"
-)
+// Schedule ids of the process-wide schedules, per task queue (one
+// deployment = one task queue).
+func RefreshScheduleID(taskQueue string) string { return taskQueue + ":token-refresh-sweep" }
+
+// RenewalScheduleID is the watch-renewal sweeper's schedule.
+func RenewalScheduleID(taskQueue string) string { return taskQueue + ":watch-renewal-sweep" }
+
+// RetentionScheduleID is the retention schedule.
+func RetentionScheduleID(taskQueue string) string { return taskQueue + ":retention" }
 
 // SyncWorkflowID is deterministic per connection and stream, so every
 // trigger for a stream lands on one writer.

@@ -1,0 +1,106 @@
+// Package testenv starts what integration tests need: a Temporal dev server
+// (the CLI's `temporal server start-dev`, installed by `make test` or
+// `make temporal`) on free ports, shared by the tests of one package and
+// stopped by Main. Tests never skip because the CLI is missing: they fail
+// with the command that installs it.
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+)
+
+var (
+	once   sync.Once
+	server *testsuite.DevServer
+	srvErr error
+)
+
+// CLIPath finds the Temporal CLI: $TEMPORAL_CLI, the project cache bin
+// (where make installs it), or PATH.
+func CLIPath() (string, error) {
+	if p := os.Getenv("TEMPORAL_CLI"); p != "" {
+		return p, nil
+	}
+	candidates := []string{}
+	if dir, err := os.UserCacheDir(); err == nil {
+		candidates = append(candidates, filepath.Join(dir, "poblysh", "bin", "temporal"))
+	}
+	for _, c := range candidates {
+		if st, err := os.Stat(c); err == nil && !st.IsDir() {
+			return c, nil
+		}
+	}
+	if p, err := exec.LookPath("temporal"); err == nil {
+		return p, nil
+	}
+	return "", fmt.Errorf("the Temporal CLI is not installed: run `make temporal` (go install github.com/temporalio/cli/cmd/temporal@v1.5.1) or set TEMPORAL_CLI")
+}
+
+// FreePort returns a free loopback port.
+func FreePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// SearchAttributes are registered on the dev server, as `make dev` does.
+var SearchAttributes = temporal.NewSearchAttributes(
+	temporal.NewSearchAttributeKeyKeyword("TenantId").ValueSet(""),
+	temporal.NewSearchAttributeKeyKeyword("ConnectionId").ValueSet(""),
+	temporal.NewSearchAttributeKeyKeyword("Provider").ValueSet(""),
+	temporal.NewSearchAttributeKeyKeyword("SyncKind").ValueSet(""),
+)
+
+// Temporal returns the package's dev server, starting it on first use.
+// ContinueAsNew is suggested early (every 200 events) so tests exercise it.
+func Temporal(tb testing.TB) *testsuite.DevServer {
+	tb.Helper()
+	once.Do(func() {
+		path, err := CLIPath()
+		if err != nil {
+			srvErr = err
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		server, srvErr = testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
+			ExistingPath:     path,
+			ClientOptions:    &client.Options{HostPort: fmt.Sprintf("127.0.0.1:%d", FreePort()), Namespace: "default"},
+			LogLevel:         "error",
+			SearchAttributes: SearchAttributes,
+			ExtraArgs: []string{
+				"--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=200",
+				"--dynamic-config-value", "system.forceSearchAttributesCacheRefreshOnRead=true",
+			},
+		})
+	})
+	if srvErr != nil {
+		tb.Fatalf("testenv: temporal dev server: %v", srvErr)
+	}
+	return server
+}
+
+// Main runs the tests and stops the dev server afterwards; call it from
+// TestMain: func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }.
+func Main(m *testing.M) int {
+	code := m.Run()
+	if server != nil {
+		_ = server.Stop()
+	}
+	return code
+}
