@@ -52,8 +52,8 @@ func (d Duration) MarshalJSON() ([]byte, error) {
 
 // Faults is a queue of injected failures applied by Middleware.
 type Faults struct {
-	mu     sync.Mutex
-	queue  []*Fault
+	mu    sync.Mutex
+	queue []*Fault
 	// Hits counts requests answered with a fault.
 	Hits int
 	// DefaultBody builds a provider-shaped error body for a status when the

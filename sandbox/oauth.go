@@ -44,12 +44,12 @@ type TokenSet struct {
 }
 
 type codeInfo struct {
-	grant         Grant
-	redirectURI   string
-	challenge     string
-	method        string
-	expires       time.Time
-	used          bool
+	grant       Grant
+	redirectURI string
+	challenge   string
+	method      string
+	expires     time.Time
+	used        bool
 }
 
 type accessInfo struct {

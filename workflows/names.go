@@ -11,13 +11,13 @@ import (
 
 // Workflow type names (stable: recorded histories depend on them).
 const (
-	SyncStreamName      = "SyncStream"
-	RefreshTokenName    = "RefreshToken"
-	RefreshSweepName    = "RefreshSweep"
-	PollConnectionName  = "PollConnection"
-	ReconcileWatchName  = "ReconcileWatches"
-	RenewalSweepName    = "RenewalSweep"
-	RetentionName       = "Retention"
+	SyncStreamName     = "SyncStream"
+	RefreshTokenName   = "RefreshToken"
+	RefreshSweepName   = "RefreshSweep"
+	PollConnectionName = "PollConnection"
+	ReconcileWatchName = "ReconcileWatches"
+	RenewalSweepName   = "RenewalSweep"
+	RetentionName      = "Retention"
 )
 
 // Signal, update and query names.

@@ -92,17 +92,17 @@ func newStack(t *testing.T, opts ...stackOption) *stack {
 		http:      &http.Client{Timeout: 30 * time.Second},
 	}
 	s.env = map[string]string{
-		"DATABASE_URL":                  s.schema.OwnerURL,
-		"TEMPORAL_ADDRESS":              s.temporal.FrontendHostPort(),
-		"TEMPORAL_NAMESPACE":            "default",
-		"POBLYSH_TASK_QUEUE":            s.taskQueue,
-		"POBLYSH_HTTP_ADDR":             fmt.Sprintf("127.0.0.1:%d", port),
-		"POBLYSH_PUBLIC_URL":            s.base,
-		"POBLYSH_ADMIN_KEY":             s.adminKey,
-		"POBLYSH_CRYPTO_KEY":            s.cryptoKey,
-		"POBLYSH_ENV_FILE":              "none",
-		"POBLYSH_LOG_LEVEL":             "debug",
-		"POBLYSH_REDIRECT_ALLOWLIST":    "https://app.example.com/done",
+		"DATABASE_URL":                    s.schema.OwnerURL,
+		"TEMPORAL_ADDRESS":                s.temporal.FrontendHostPort(),
+		"TEMPORAL_NAMESPACE":              "default",
+		"POBLYSH_TASK_QUEUE":              s.taskQueue,
+		"POBLYSH_HTTP_ADDR":               fmt.Sprintf("127.0.0.1:%d", port),
+		"POBLYSH_PUBLIC_URL":              s.base,
+		"POBLYSH_ADMIN_KEY":               s.adminKey,
+		"POBLYSH_CRYPTO_KEY":              s.cryptoKey,
+		"POBLYSH_ENV_FILE":                "none",
+		"POBLYSH_LOG_LEVEL":               "debug",
+		"POBLYSH_REDIRECT_ALLOWLIST":      "https://app.example.com/done",
 		"POBLYSH_TENANT_SYNC_CONCURRENCY": "4",
 	}
 	for _, o := range opts {
