@@ -162,10 +162,14 @@ func handleConnectCallback(d Deps) http.Handler {
 		}
 		q := r.URL.Query()
 		var st *db.OAuthState
+		var bad error
 		err = d.DB.WithSystem(r.Context(), func(tx *db.Tx) (err error) {
-			st, err = tx.ConsumeState(r.Context(), d.KeyRing, q.Get("state"), p.Spec.Name)
+			st, bad, err = tx.ConsumeState(r.Context(), d.KeyRing, q.Get("state"), p.Spec.Name)
 			return err
 		})
+		if err == nil {
+			err = bad
+		}
 		if err != nil {
 			writeError(w, r, d.Log, err)
 			return

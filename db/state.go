@@ -69,39 +69,41 @@ func errBadState(msg string) error {
 
 // ConsumeState (system scope) validates and spends a state: it must exist,
 // be unused, unexpired and for this provider. Any attempt spends it, so a
-// state can never be tried twice.
-func (tx *Tx) ConsumeState(ctx context.Context, kr *vault.KeyRing, state, provider string) (*OAuthState, error) {
+// state can never be tried twice: the rejection comes back as bad (a
+// client error) while err stays nil, so the caller's transaction commits
+// the spend. err is reserved for storage failures.
+func (tx *Tx) ConsumeState(ctx context.Context, kr *vault.KeyRing, state, provider string) (st *OAuthState, bad error, err error) {
 	if state == "" {
-		return nil, errBadState("missing")
+		return nil, errBadState("missing"), nil
 	}
 	var s OAuthState
-	err := tx.GetContext(ctx, &s, `SELECT id, tenant_id, provider, verifier_ct, redirect_uri, coalesce(config, '{}'::jsonb) AS config,
+	err = tx.GetContext(ctx, &s, `SELECT id, tenant_id, provider, verifier_ct, redirect_uri, coalesce(config, '{}'::jsonb) AS config,
 			created_at, expires_at, used_at
 		FROM oauth_states WHERE state_hash = $1 FOR UPDATE`, stateHash(state))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errBadState("unknown state")
+		return nil, errBadState("unknown state"), nil
 	}
 	if err != nil {
-		return nil, wrapConnErr(err)
+		return nil, nil, wrapConnErr(err)
 	}
 	if s.UsedAt != nil {
-		return nil, errBadState("already used")
+		return nil, errBadState("already used"), nil
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE oauth_states SET used_at = now() WHERE id = $1`, s.ID); err != nil {
-		return nil, wrapConnErr(err)
+		return nil, nil, wrapConnErr(err)
 	}
 	if time.Now().After(s.ExpiresAt) {
-		return nil, errBadState("expired")
+		return nil, errBadState("expired"), nil
 	}
 	if s.Provider != provider {
-		return nil, errBadState("issued for another provider")
+		return nil, errBadState("issued for another provider"), nil
 	}
 	if s.VerifierCT != nil {
 		pt, err := kr.Decrypt(*s.VerifierCT, vault.AAD(s.TenantID, s.ID, "pkce_verifier"))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		s.Verifier = string(pt)
 	}
-	return &s, nil
+	return &s, nil, nil
 }

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	httptransport "github.com/go-openapi/runtime/client"
+	"github.com/go-openapi/strfmt"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/serviceerror"
+
+	"github.com/poblysh/poblysh/gen/client/connect"
+	"github.com/poblysh/poblysh/gen/client/connections"
+	"github.com/poblysh/poblysh/gen/client/jobs"
+	"github.com/poblysh/poblysh/gen/client/signals"
+	"github.com/poblysh/poblysh/gen/models"
+	fakesandbox "github.com/poblysh/poblysh/sandbox/fake"
+	"github.com/poblysh/poblysh/workflows"
+)
+
+// sql runs a statement as the schema owner (test inspection only).
+func (s *stack) sql(q string, args ...any) pgx.Rows {
+	s.t.Helper()
+	conn, err := pgx.Connect(context.Background(), s.schema.OwnerURL)
+	require.NoError(s.t, err)
+	s.t.Cleanup(func() { conn.Close(context.Background()) })
+	rows, err := conn.Query(context.Background(), q, args...)
+	require.NoError(s.t, err)
+	return rows
+}
+
+func (s *stack) count(q string, args ...any) int {
+	s.t.Helper()
+	rows := s.sql(q, args...)
+	defer rows.Close()
+	require.True(s.t, rows.Next())
+	var n int
+	require.NoError(s.t, rows.Scan(&n))
+	return n
+}
+
+func (s *stack) startConnect(key, provider string, cfg any) *models.ConnectResponse {
+	s.t.Helper()
+	res, err := s.client.Connect.StartConnect(connect.NewStartConnectParams().WithProvider(provider).
+		WithBody(&models.ConnectRequest{Config: cfg}), httptransport.BearerToken(key))
+	require.NoError(s.t, err)
+	return res.Payload
+}
+
+func (s *stack) callback(u string) (int, string) {
+	s.t.Helper()
+	resp, err := s.http.Get(u)
+	require.NoError(s.t, err)
+	defer resp.Body.Close()
+	return resp.StatusCode, readAll(resp)
+}
+
+// TestOAuthStateIsSingleUseBoundAndExpiring: reused, expired, forged and
+// wrong-provider states, and a provider-side refusal, all answer 400 and
+// store nothing.
+func TestOAuthStateIsSingleUseBoundAndExpiring(t *testing.T) {
+	t.Parallel()
+	f, env := fakeSandbox(t, fakesandbox.Options{})
+	s := newStack(t, withEnv(env))
+	_, keyA := s.tenant("A")
+	_, keyB := s.tenant("B")
+	noConnections := func() {
+		t.Helper()
+		require.Zero(t, s.count(`SELECT count(*) FROM connections`), "a rejected callback stores no connection")
+	}
+
+	// Forged: a state the server never issued.
+	st := s.startConnect(keyA, "fake", nil)
+	cb := s.authorize(st.AuthorizationURL.String())
+	forged := strings.Replace(cb, "state="+url.QueryEscape(*st.State), "state=forged-state-value", 1)
+	code, body := s.callback(forged)
+	require.Equal(t, http.StatusBadRequest, code, body)
+	require.Contains(t, body, `"code":"invalid_request"`)
+	require.Contains(t, body, "unknown state")
+	noConnections()
+
+	// Wrong provider: a state issued for "fake" presented to another provider's callback.
+	wrong := strings.Replace(cb, "/connect/fake/callback", "/connect/github/callback", 1)
+	code, body = s.callback(wrong)
+	require.Equal(t, http.StatusBadRequest, code, body)
+	require.Contains(t, body, "another provider")
+	// ... which also spent it: the genuine callback now fails as reused.
+	code, body = s.callback(cb)
+	require.Equal(t, http.StatusBadRequest, code, body)
+	require.Contains(t, body, "already used")
+	noConnections()
+
+	// Expired.
+	st = s.startConnect(keyA, "fake", nil)
+	s.sql(`UPDATE oauth_states SET expires_at = now() - interval '1 second'`).Close()
+	code, body = s.callback(s.authorize(st.AuthorizationURL.String()))
+	require.Equal(t, http.StatusBadRequest, code, body)
+	require.Contains(t, body, "expired")
+	noConnections()
+
+	// Provider refusal (error=access_denied): 400, nothing stored.
+	st = s.startConnect(keyA, "fake", nil)
+	f.OAuth.DenyNext()
+	code, body = s.callback(s.authorize(st.AuthorizationURL.String()))
+	require.Equal(t, http.StatusBadRequest, code, body)
+	require.Contains(t, body, "access_denied")
+	noConnections()
+
+	// Reused: the first use succeeds, the second is refused.
+	st = s.startConnect(keyA, "fake", nil)
+	cb = s.authorize(st.AuthorizationURL.String())
+	code, body = s.callback(cb)
+	require.Equal(t, http.StatusOK, code, body)
+	code, body = s.callback(cb)
+	require.Equal(t, http.StatusBadRequest, code, body)
+	require.Contains(t, body, "already used")
+	require.Equal(t, 1, s.count(`SELECT count(*) FROM connections`))
+
+	// Cross-tenant: the state binds the connection to the tenant that
+	// started it; tenant B sees nothing of it.
+	res, err := s.client.Connections.ListConnections(connections.NewListConnectionsParams(), httptransport.BearerToken(keyB))
+	require.NoError(t, err)
+	require.Empty(t, res.Payload.Connections)
+	res, err = s.client.Connections.ListConnections(connections.NewListConnectionsParams(), httptransport.BearerToken(keyA))
+	require.NoError(t, err)
+	require.Len(t, res.Payload.Connections, 1)
+}
+
+// TestTenantIsolationAndDelete: tenant B gets 404 for everything of tenant
+// A's; deleting a connection stops its schedules in Temporal and erases its
+// tokens.
+func TestTenantIsolationAndDelete(t *testing.T) {
+	t.Parallel()
+	_, env := fakeSandbox(t, fakesandbox.Options{Streams: map[string]int{"items": 40}})
+	s := newStack(t, withEnv(env))
+	_, keyA := s.tenant("A")
+	_, keyB := s.tenant("B")
+	conn := s.connect(keyA, "fake", nil)
+	id := strfmt.UUID(*conn.ID)
+	js := s.waitJobs(keyA, string(id), "backfill", 1, 60*time.Second)
+	sigs := s.feed(keyA, 40, 30*time.Second)
+	bAuth := httptransport.BearerToken(keyB)
+
+	_, err := s.client.Connections.GetConnection(connections.NewGetConnectionParams().WithID(id), bAuth)
+	var nf *connections.GetConnectionNotFound
+	require.ErrorAs(t, err, &nf)
+	_, err = s.client.Jobs.GetJob(jobs.NewGetJobParams().WithID(*js[0].ID), bAuth)
+	var jnf *jobs.GetJobNotFound
+	require.ErrorAs(t, err, &jnf)
+	_, err = s.client.Signals.GetSignal(signals.NewGetSignalParams().WithID(*sigs[0].ID), bAuth)
+	var snf *signals.GetSignalNotFound
+	require.ErrorAs(t, err, &snf)
+	_, err = s.client.Jobs.StartSync(jobs.NewStartSyncParams().WithProvider("fake").
+		WithBody(&models.SyncRequest{ConnectionID: id, Mode: ptr("backfill")}), bAuth)
+	var syncNF *jobs.StartSyncNotFound
+	require.ErrorAs(t, err, &syncNF)
+	_, err = s.client.Connections.DeleteConnection(connections.NewDeleteConnectionParams().WithID(id), bAuth)
+	var dnf *connections.DeleteConnectionNotFound
+	require.ErrorAs(t, err, &dnf)
+	bjobs, err := s.client.Jobs.ListJobs(jobs.NewListJobsParams(), bAuth)
+	require.NoError(t, err)
+	require.Empty(t, bjobs.Payload.Jobs)
+	bsigs, err := s.client.Signals.ListSignals(signals.NewListSignalsParams(), bAuth)
+	require.NoError(t, err)
+	require.Empty(t, bsigs.Payload.Signals)
+
+	// The connection shows its cursor and counts; the schedule exists.
+	got, err := s.client.Connections.GetConnection(connections.NewGetConnectionParams().WithID(id), httptransport.BearerToken(keyA))
+	require.NoError(t, err)
+	require.NoError(t, got.Payload.Validate(strfmt.Default))
+	require.EqualValues(t, 40, got.Payload.SignalCounts["message.posted"])
+	require.Len(t, got.Payload.Cursors, 1)
+	require.True(t, *got.Payload.Cursors[0].HasCursor)
+	sc := s.temporal.Client().ScheduleClient().GetHandle(context.Background(), workflows.PollScheduleID(string(id)))
+	_, err = sc.Describe(context.Background())
+	require.NoError(t, err, "the polling schedule exists while connected")
+	require.Equal(t, 1, s.count(`SELECT count(*) FROM connections WHERE access_token_ct IS NOT NULL`))
+
+	_, err = s.client.Connections.DeleteConnection(connections.NewDeleteConnectionParams().WithID(id), httptransport.BearerToken(keyA))
+	require.NoError(t, err)
+	_, err = sc.Describe(context.Background())
+	var snotfound *serviceerror.NotFound
+	require.True(t, errors.As(err, &snotfound), "the schedule is gone after delete: %v", err)
+	require.Zero(t, s.count(`SELECT count(*) FROM connections WHERE access_token_ct IS NOT NULL OR refresh_token_ct IS NOT NULL`),
+		"tokens are erased")
+	require.Equal(t, 40, s.count(`SELECT count(*) FROM signals`), "Signals are kept without purge_signals")
+	_, err = s.client.Connections.GetConnection(connections.NewGetConnectionParams().WithID(id), httptransport.BearerToken(keyA))
+	require.ErrorAs(t, err, &nf)
+}
