@@ -39,6 +39,15 @@ type Pass struct {
 	Resyncs    int
 }
 
+// Debounce is the quiet period a follow-up pass waits for before it starts
+// (and the run lingers after its last pass), so a burst of notifications
+// runs one pass and at most one follow-up; MaxDebounce bounds the wait under
+// a steady stream of requests.
+const (
+	Debounce    = 2 * time.Second
+	MaxDebounce = 30 * time.Second
+)
+
 // SyncInput starts or continues a stream's sync workflow.
 type SyncInput struct {
 	activities.Target
@@ -95,6 +104,8 @@ type syncState struct {
 	pending *Pass
 	passes  int
 	stored  int
+	// requests counts accepted requests, so debounce can tell a quiet period.
+	requests int
 }
 
 // SyncStream runs sync passes over one stream of one connection. Requests
@@ -130,6 +141,13 @@ func SyncStream(ctx workflow.Context, in SyncInput) (SyncResult, error) {
 	for {
 		drain()
 		if s.current == nil {
+			if s.passes > 0 || s.pending == nil {
+				// After a pass, wait for a quiet period: requests arriving
+				// meanwhile coalesce into the one follow-up.
+				if err := s.quiet(ctx, ch, drain); err != nil {
+					return SyncResult{}, err
+				}
+			}
 			if s.pending == nil {
 				// Nothing left: finish. A request racing this completion is
 				// delivered to the next run by Temporal.
@@ -160,6 +178,24 @@ func SyncStream(ctx workflow.Context, in SyncInput) (SyncResult, error) {
 	}
 }
 
+// quiet waits until no request arrived for Debounce (at most MaxDebounce).
+func (s *syncState) quiet(ctx workflow.Context, ch workflow.ReceiveChannel, drain func()) error {
+	start := workflow.Now(ctx)
+	for {
+		drain()
+		seen := s.requests
+		more, err := workflow.AwaitWithTimeout(ctx, Debounce, func() bool {
+			return ch.Len() > 0 || s.requests != seen
+		})
+		if err != nil {
+			return err
+		}
+		if !more || workflow.Now(ctx).Sub(start) >= MaxDebounce {
+			return nil
+		}
+	}
+}
+
 func validateRequest(r SyncRequest) error {
 	if !r.Mode.Valid() {
 		return errors.New("mode must be backfill or incremental")
@@ -169,6 +205,7 @@ func validateRequest(r SyncRequest) error {
 
 // accept coalesces a request and returns the job it became.
 func (s *syncState) accept(ctx workflow.Context, r SyncRequest) RequestResult {
+	s.requests++
 	if s.current != nil && s.current.Mode == poblysh.ModeBackfill && r.Mode == poblysh.ModeBackfill && s.pending == nil {
 		// A full read is already running: it covers this request.
 		return RequestResult{JobID: s.current.JobID, Status: poblysh.JobRunning, Mode: s.current.Mode, Joined: true}

@@ -120,16 +120,21 @@ func (s *stack) start() {
 	go func() {
 		s.done <- run(ctx, []string{"serve"}, func(k string) string { return s.env[k] }, s.logs, s.logs)
 	}()
+	var once sync.Once
+	done := s.done
 	s.stop = func() {
-		cancel()
-		select {
-		case <-s.done:
-		case <-time.After(30 * time.Second):
-			t.Errorf("service did not stop within 30s")
-		}
+		once.Do(func() {
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				t.Errorf("service did not stop within 30s")
+			}
+		})
 	}
+	stop := s.stop
 	t.Cleanup(func() {
-		s.stop()
+		stop()
 		if t.Failed() {
 			t.Logf("service logs:\n%s", tail(s.logs.String(), 60))
 		}
