@@ -69,6 +69,7 @@ func (a *Activities) SyncPage(ctx context.Context, in SyncPageInput) (SyncPageRe
 		return SyncPageResult{}, err
 	}
 	defer release()
+	defer keepAlive(ctx)()
 
 	var conn *db.Connection
 	var cur db.Cursor
@@ -267,4 +268,30 @@ func withType(ctx map[string]any, typ string) map[string]any {
 		out[k] = v
 	}
 	return out
+}
+
+// keepAlive heartbeats every few seconds until stopped, so a worker that
+// dies mid-page is detected within the heartbeat timeout (not the whole
+// start-to-close timeout) while a slow, paced provider call stays alive.
+func keepAlive(ctx context.Context) (stop func()) {
+	if !activity.IsActivity(ctx) {
+		return func() {}
+	}
+	done := make(chan struct{})
+	activity.RecordHeartbeat(ctx)
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx)
+			}
+		}
+	}()
+	return func() { close(done) }
 }

@@ -43,6 +43,23 @@ type Deps struct {
 // NewServer builds the HTTP handler: the router with every route, wrapped
 // in panic recovery, request ids, access logs and request metrics.
 func NewServer(d Deps) (http.Handler, error) {
+	r, d, err := newRouter(d)
+	if err != nil {
+		return nil, err
+	}
+	return wrap(d.Log, r), nil
+}
+
+// wrap adds the middleware every request passes through, outermost first.
+// The recoverer sits inside the access log so a panic's 500 is logged and
+// counted like any other response.
+func wrap(log *logrus.Logger, r http.Handler) http.Handler {
+	return requestID(accessLog(log, recoverer(log, r)))
+}
+
+// newRouter applies the defaults to d and builds the router with every
+// route (TestRoutesMatchSpec walks it).
+func newRouter(d Deps) (*mux.Router, Deps, error) {
 	if d.Log == nil {
 		d.Log = logrus.StandardLogger()
 	}
@@ -57,7 +74,7 @@ func NewServer(d Deps) (http.Handler, error) {
 	}
 	doc, err := loads.Analyzed(poblysh.SwaggerYAML, "")
 	if err != nil {
-		return nil, err
+		return nil, d, err
 	}
 	r := mux.NewRouter()
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -68,5 +85,5 @@ func NewServer(d Deps) (http.Handler, error) {
 	})
 	r.Use(routeNamer)
 	addRoutes(r, d, doc.Raw())
-	return recoverer(d.Log, requestID(accessLog(d.Log, r))), nil
+	return r, d, nil
 }

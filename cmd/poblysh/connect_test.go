@@ -22,8 +22,11 @@ func (s *stack) waitJobs(key, connID, kind string, n int, timeout time.Duration)
 	s.t.Helper()
 	var out []*models.Job
 	eventually(s.t, timeout, kind+" jobs to finish", func() bool {
-		res, err := s.client.Jobs.ListJobs(jobs.NewListJobsParams().WithConnectionID(ptr(strfmt.UUID(connID))).WithKind(&kind),
-			httptransport.BearerToken(key))
+		params := jobs.NewListJobsParams().WithConnectionID(ptr(strfmt.UUID(connID)))
+		if kind != "" {
+			params = params.WithKind(&kind)
+		}
+		res, err := s.client.Jobs.ListJobs(params, httptransport.BearerToken(key))
 		require.NoError(s.t, err)
 		require.NoError(s.t, res.Payload.Validate(strfmt.Default))
 		out = res.Payload.Jobs

@@ -67,7 +67,13 @@ type stack struct {
 	http      *http.Client
 	stop      func()
 	done      chan error
+	// command is the subcommand run in-process ("serve" or "api").
+	command string
 }
+
+// withCommand runs another subcommand in-process (e.g. "api", with workers
+// as separate processes).
+func withCommand(cmd string) stackOption { return func(s *stack) { s.command = cmd } }
 
 type stackOption func(*stack)
 
@@ -89,6 +95,7 @@ func newStack(t *testing.T, opts ...stackOption) *stack {
 		schema: dbtest.NewSchema(t), temporal: testenv.Temporal(t),
 		taskQueue: fmt.Sprintf("test-%d", testenv.FreePort()),
 		logs:      &syncBuffer{},
+		command:   "serve",
 		http:      &http.Client{Timeout: 30 * time.Second},
 	}
 	s.env = map[string]string{
@@ -118,7 +125,7 @@ func (s *stack) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.done = make(chan error, 1)
 	go func() {
-		s.done <- run(ctx, []string{"serve"}, func(k string) string { return s.env[k] }, s.logs, s.logs)
+		s.done <- run(ctx, []string{s.command}, func(k string) string { return s.env[k] }, s.logs, s.logs)
 	}()
 	var once sync.Once
 	done := s.done

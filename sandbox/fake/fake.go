@@ -42,6 +42,8 @@ type Options struct {
 	Streams map[string]int
 	// MaxPage caps a page (default 1000).
 	MaxPage int
+	// PageDelay slows every item page (to catch a sync mid-flight).
+	PageDelay time.Duration
 }
 
 // Server is the fake provider.
@@ -193,6 +195,13 @@ func (s *Server) items(w http.ResponseWriter, r *http.Request) {
 		s.expireNext--
 	}
 	s.mu.Unlock()
+	if s.opts.PageDelay > 0 {
+		select {
+		case <-time.After(s.opts.PageDelay):
+		case <-r.Context().Done():
+			return
+		}
+	}
 	if !known {
 		sandbox.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "no such stream"})
 		return

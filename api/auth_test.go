@@ -1,0 +1,232 @@
+package api_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh/api"
+)
+
+func TestAuthRejectsBadKeys(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	_, key := e.tenant("Acme")
+	unknownKey := "pbk_AAAAAAAA_" + strings.Repeat("B", 43)
+
+	cases := []struct {
+		name   string
+		header string // the Authorization header; "" sends none
+	}{
+		{"no header", ""},
+		{"wrong key", "Bearer not-a-key"},
+		{"unknown tenant-shaped key", "Bearer " + unknownKey},
+		{"tenant key with one character changed", "Bearer " + key[:len(key)-1] + flip(key[len(key)-1])},
+		{"basic scheme", "Basic " + key},
+		{"no scheme", key},
+		{"scheme without key", "Bearer"},
+		{"scheme with blank key", "Bearer    "},
+		{"oversized key", "Bearer pbk_" + strings.Repeat("x", 300)},
+		{"admin key with a suffix", "Bearer " + adminKey + "x"},
+		{"admin key prefix", "Bearer " + adminKey[:len(adminKey)-1]},
+	}
+	var messages []string
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var hdr []string
+			if tc.header != "" {
+				hdr = []string{"Authorization", tc.header}
+			}
+			for _, path := range []string{"/api/v1/providers", "/api/v1/api-keys", "/api/v1/connections"} {
+				r := e.do(http.MethodGet, path, "", "", "", hdr...)
+				er := requireError(t, r, http.StatusUnauthorized, "unauthorized")
+				messages = append(messages, er.Message)
+			}
+			r := e.do(http.MethodPost, "/api/v1/tenants", "", "application/json", `{"name":"x"}`, hdr...)
+			requireError(t, r, http.StatusUnauthorized, "unauthorized")
+		})
+	}
+	// Every rejection reads the same: no oracle for which part was wrong.
+	for _, m := range messages {
+		require.Equal(t, messages[0], m)
+	}
+	require.Contains(t, messages[0], "Bearer")
+
+	// The genuine key still works, with any casing of the scheme.
+	require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/api/v1/providers", key, "", "").status)
+	require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/api/v1/providers", "", "", "", "Authorization", "bearer "+key).status)
+}
+
+func flip(c byte) string {
+	if c == 'A' {
+		return "B"
+	}
+	return "A"
+}
+
+// TestKeyKindsAreSeparated: the admin key acts on no tenant, a tenant key
+// administers nothing.
+func TestKeyKindsAreSeparated(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	_, key := e.tenant("Acme")
+
+	tenantOnly := []struct{ method, path, body string }{
+		{http.MethodGet, "/api/v1/connections", ""},
+		{http.MethodGet, "/api/v1/connections/6f1c2a8e-4b7d-4e09-9a51-3c2d7e8f9a10", ""},
+		{http.MethodPatch, "/api/v1/connections/6f1c2a8e-4b7d-4e09-9a51-3c2d7e8f9a10", `{}`},
+		{http.MethodDelete, "/api/v1/connections/6f1c2a8e-4b7d-4e09-9a51-3c2d7e8f9a10", ""},
+		{http.MethodPost, "/api/v1/connect/fake", `{}`},
+		{http.MethodPost, "/api/v1/sync/fake", `{"mode":"incremental"}`},
+		{http.MethodGet, "/api/v1/jobs", ""},
+		{http.MethodGet, "/api/v1/jobs/6f1c2a8e-4b7d-4e09-9a51-3c2d7e8f9a10", ""},
+		{http.MethodGet, "/api/v1/signals", ""},
+		{http.MethodGet, "/api/v1/signals/6f1c2a8e-4b7d-4e09-9a51-3c2d7e8f9a10", ""},
+	}
+	for _, rt := range tenantOnly {
+		r := e.do(rt.method, rt.path, adminKey, "application/json", rt.body)
+		requireError(t, r, http.StatusUnauthorized, "unauthorized")
+	}
+	r := e.do(http.MethodPost, "/api/v1/tenants", key, "application/json", `{"name":"Evil"}`)
+	requireError(t, r, http.StatusUnauthorized, "unauthorized")
+
+	// Both kinds may read the provider catalog.
+	require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/api/v1/providers", adminKey, "", "").status)
+	require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/api/v1/providers", key, "", "").status)
+}
+
+func TestRequestID(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	// A sane incoming id is kept and quoted in errors.
+	r := e.do(http.MethodGet, "/api/v1/providers", "", "", "", "X-Request-Id", "trace-123")
+	require.Equal(t, "trace-123", requireError(t, r, http.StatusUnauthorized, "unauthorized").RequestID)
+	// A hostile one (control characters, oversized) is replaced.
+	for _, bad := range []string{"has space", strings.Repeat("a", 65), "tab\tinside"} {
+		r := e.do(http.MethodGet, "/healthz", "", "", "", "X-Request-Id", bad)
+		require.Equal(t, http.StatusOK, r.status)
+		require.Regexp(t, `^[0-9a-f]{16}$`, r.header.Get("X-Request-Id"))
+	}
+	// Every response carries one, successes included, each different.
+	a, b := e.do(http.MethodGet, "/healthz", "", "", ""), e.do(http.MethodGet, "/healthz", "", "", "")
+	require.NotEmpty(t, a.header.Get("X-Request-Id"))
+	require.NotEqual(t, a.header.Get("X-Request-Id"), b.header.Get("X-Request-Id"))
+}
+
+func TestUnknownRouteAndMethod(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	_, key := e.tenant("Acme")
+
+	for _, path := range []string{"/nope", "/api/v1/nope", "/api/v2/providers", "/api/v1/providers/github/extra"} {
+		r := e.do(http.MethodGet, path, key, "", "")
+		er := requireError(t, r, http.StatusNotFound, "not_found")
+		require.Contains(t, er.Message, path)
+	}
+	for _, m := range []struct{ method, path string }{
+		{http.MethodDelete, "/api/v1/providers"},
+		{http.MethodPut, "/api/v1/tenants"},
+		{http.MethodPost, "/healthz"},
+		{http.MethodGet, "/api/v1/webhooks/fake"},
+		{http.MethodPut, "/api/v1/connections/6f1c2a8e-4b7d-4e09-9a51-3c2d7e8f9a10"},
+	} {
+		r := e.do(m.method, m.path, key, "", "")
+		er := requireError(t, r, http.StatusMethodNotAllowed, "method_not_allowed")
+		require.Contains(t, er.Message, m.method)
+	}
+}
+
+func TestRequestBodies(t *testing.T) {
+	t.Parallel()
+	e := setup(t, func(d *api.Deps) { d.WebhookMaxBytes = 8192 }) // MaxBodyBytes is 4096
+	_, key := e.tenant("Acme")
+	big := `{"name":"` + strings.Repeat("a", 5000) + `"}`
+
+	t.Run("over the limit", func(t *testing.T) {
+		for _, rt := range []struct{ path, key string }{{"/api/v1/tenants", adminKey}, {"/api/v1/api-keys", key}} {
+			r := e.do(http.MethodPost, rt.path, rt.key, "application/json", big)
+			er := requireError(t, r, http.StatusRequestEntityTooLarge, "payload_too_large")
+			require.Contains(t, er.Message, "4096")
+		}
+		// The webhook limit is separate.
+		r := e.do(http.MethodPost, "/api/v1/webhooks/fake", "", "application/json", strings.Repeat(" ", 8193))
+		er := requireError(t, r, http.StatusRequestEntityTooLarge, "payload_too_large")
+		require.Contains(t, er.Message, "8192")
+	})
+	t.Run("not JSON", func(t *testing.T) {
+		for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "not a media type"} {
+			r := e.do(http.MethodPost, "/api/v1/tenants", adminKey, ct, `{"name":"x"}`)
+			requireError(t, r, http.StatusUnsupportedMediaType, "unsupported_media_type")
+		}
+		// Parameters and +json types are fine.
+		r := e.do(http.MethodPost, "/api/v1/tenants", adminKey, "application/json; charset=utf-8", `{"name":"ok"}`)
+		require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
+		r = e.do(http.MethodPost, "/api/v1/api-keys", key, "application/vnd.poblysh+json", `{"name":"ok"}`)
+		require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
+	})
+	t.Run("malformed", func(t *testing.T) {
+		cases := []struct {
+			body, detail string
+		}{
+			{`{"name":"x"`, "unexpected EOF"},
+			{`{"name": x}`, "invalid character"},
+			{`{"name":"x","nmae":"typo"}`, `unknown field "nmae"`},
+			{`{"name":5}`, `field "name" must be a string`},
+			{`["name"]`, "the body must be a JSON object"},
+			{`"name"`, "the body must be a JSON object"},
+		}
+		for _, tc := range cases {
+			r := e.do(http.MethodPost, "/api/v1/tenants", adminKey, "application/json", tc.body)
+			er := requireError(t, r, http.StatusBadRequest, "invalid_request")
+			require.Contains(t, er.Details["body"], tc.detail, tc.body)
+		}
+		r := e.do(http.MethodPost, "/api/v1/tenants", adminKey, "application/json", `{"name":"a"} {"name":"b"}`)
+		requireError(t, r, http.StatusBadRequest, "invalid_request")
+		r = e.do(http.MethodPost, "/api/v1/tenants", adminKey, "application/json", ``)
+		er := requireError(t, r, http.StatusBadRequest, "invalid_request")
+		require.Contains(t, er.Message, "required")
+	})
+	t.Run("schema violations", func(t *testing.T) {
+		for _, body := range []string{`{}`, `{"name":""}`, `{"name":"   "}`, `{"name":"` + strings.Repeat("é", 201) + `"}`} {
+			r := e.do(http.MethodPost, "/api/v1/tenants", adminKey, "application/json", body)
+			er := requireError(t, r, http.StatusUnprocessableEntity, "validation_failed")
+			require.Equal(t, "must be 1 to 200 characters", er.Details["name"])
+		}
+	})
+}
+
+func TestQueryParameters(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	_, key := e.tenant("Acme")
+	cases := []struct {
+		path string
+		want map[string]string // field -> problem fragment
+	}{
+		{"/api/v1/api-keys?limit=0", map[string]string{"limit": "between 1 and 1000"}},
+		{"/api/v1/api-keys?limit=abc&tenant_id=nope", map[string]string{"limit": "between 1 and 1000", "tenant_id": "UUID"}},
+		{"/api/v1/api-keys?cursor=garbage", map[string]string{"cursor": "not a cursor"}},
+		{"/api/v1/signals?limit=1001&since=yesterday&connection_id=1", map[string]string{
+			"limit": "between 1 and 1000", "since": "RFC 3339", "connection_id": "UUID"}},
+		{"/api/v1/signals?since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z", map[string]string{"until": "after since"}},
+		{"/api/v1/signals?cursor=garbage", map[string]string{"cursor": "not a feed cursor"}},
+		{"/api/v1/signals?cursor=" + strings.Repeat("a", 513), map[string]string{"cursor": "at most 512"}},
+		{"/api/v1/connections?health=sick", map[string]string{"health": "must be one of"}},
+		{"/api/v1/jobs?status=done&kind=full&since=x", map[string]string{"status": "must be one of", "kind": "must be one of", "since": "RFC 3339"}},
+	}
+	for _, tc := range cases {
+		r := e.do(http.MethodGet, tc.path, key, "", "")
+		er := requireError(t, r, http.StatusBadRequest, "invalid_request")
+		require.Len(t, er.Details, len(tc.want), "%s: every problem is reported at once: %v", tc.path, er.Details)
+		for field, frag := range tc.want {
+			require.Contains(t, er.Details[field], frag, "%s: %s", tc.path, field)
+		}
+	}
+	// Valid parameters on the same routes answer 200.
+	for _, path := range []string{"/api/v1/api-keys?limit=1", "/api/v1/signals?limit=1000", "/api/v1/connections?health=healthy", "/api/v1/jobs?status=failed"} {
+		r := e.do(http.MethodGet, path, key, "", "")
+		require.Equal(t, http.StatusOK, r.status, "%s: %s", path, r.body)
+	}
+}

@@ -1,0 +1,166 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/go-openapi/strfmt"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/jmoiron/sqlx"
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/api"
+	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/db/dbtest"
+	"github.com/poblysh/poblysh/gen/client/system"
+	"github.com/poblysh/poblysh/gen/models"
+)
+
+func TestHealthz(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	res, err := e.client.System.GetHealth(system.NewGetHealthParams())
+	require.NoError(t, err)
+	require.NoError(t, res.Payload.Validate(strfmt.Default))
+	require.Equal(t, "ok", *res.Payload.Status)
+}
+
+func readiness(t *testing.T, e *apiEnv) (int, models.Readiness) {
+	t.Helper()
+	r := e.do(http.MethodGet, "/readyz", "", "", "")
+	var body models.Readiness
+	require.NoError(t, json.Unmarshal(r.body, &body), "%s", r.body)
+	require.NoError(t, body.Validate(strfmt.Default))
+	return r.status, body
+}
+
+// brokenDB is a handle whose pool points at a port nothing listens on, as
+// if Postgres were down (Open cannot build one: it checks the role).
+func brokenDB(t *testing.T) *db.DB {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), "postgres://postgres@127.0.0.1:1/postgres?connect_timeout=2")
+	require.NoError(t, err)
+	d := &db.DB{Pool: pool, X: sqlx.NewDb(stdlib.OpenDBFromPool(pool), "pgx")}
+	t.Cleanup(d.Close)
+	return d
+}
+
+func TestReadyz(t *testing.T) {
+	t.Parallel()
+	t.Run("both up", func(t *testing.T) {
+		t.Parallel()
+		status, body := readiness(t, setup(t))
+		require.Equal(t, http.StatusOK, status)
+		require.Equal(t, "ready", *body.Status)
+		require.Equal(t, "ok", *body.Checks.Postgres)
+		require.Equal(t, "ok", *body.Checks.Temporal)
+	})
+	t.Run("temporal down", func(t *testing.T) {
+		t.Parallel()
+		e := setup(t, func(d *api.Deps) {
+			d.TemporalHealth = func(context.Context) error { return errors.New("dial tcp 10.0.0.7:7233: connection refused") }
+		})
+		status, body := readiness(t, e)
+		require.Equal(t, http.StatusServiceUnavailable, status)
+		require.Equal(t, "unavailable", *body.Status)
+		require.Equal(t, "ok", *body.Checks.Postgres)
+		require.True(t, strings.HasPrefix(*body.Checks.Temporal, "down"), *body.Checks.Temporal)
+		require.NotContains(t, *body.Checks.Temporal, "10.0.0.7", "no internals in a public probe")
+	})
+	t.Run("temporal not configured", func(t *testing.T) {
+		t.Parallel()
+		status, body := readiness(t, setup(t, func(d *api.Deps) { d.TemporalHealth = nil }))
+		require.Equal(t, http.StatusServiceUnavailable, status)
+		require.Equal(t, "down: not configured", *body.Checks.Temporal)
+	})
+	t.Run("postgres pool closed", func(t *testing.T) {
+		t.Parallel()
+		s := dbtest.NewSchema(t)
+		closed, err := db.Open(context.Background(), dbtest.URL(t), db.Options{Role: "poblysh_app", Schema: s.Name})
+		require.NoError(t, err)
+		closed.Close()
+		status, body := readiness(t, serve(t, s, closed))
+		require.Equal(t, http.StatusServiceUnavailable, status)
+		require.True(t, strings.HasPrefix(*body.Checks.Postgres, "down"), *body.Checks.Postgres)
+		require.Equal(t, "ok", *body.Checks.Temporal)
+	})
+	t.Run("postgres unreachable", func(t *testing.T) {
+		t.Parallel()
+		e := serve(t, dbtest.NewSchema(t), brokenDB(t))
+		status, body := readiness(t, e)
+		require.Equal(t, http.StatusServiceUnavailable, status)
+		require.True(t, strings.HasPrefix(*body.Checks.Postgres, "down"), *body.Checks.Postgres)
+		require.Equal(t, "ok", *body.Checks.Temporal)
+
+		// An authenticated call while Postgres is down is 503, not 500
+		// and not 401: the key may well be valid.
+		r := e.do(http.MethodGet, "/api/v1/providers", "pbk_AAAAAAAA_"+strings.Repeat("B", 43), "", "")
+		requireError(t, r, http.StatusServiceUnavailable, "unavailable")
+		require.Equal(t, "5", r.header.Get("Retry-After"))
+		require.NotContains(t, string(r.body), "127.0.0.1")
+		// The admin key needs no database.
+		require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/api/v1/providers", adminKey, "", "").status)
+	})
+}
+
+func TestSpecAndDocs(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+
+	r := e.do(http.MethodGet, "/swagger.json", "", "", "")
+	require.Equal(t, http.StatusOK, r.status)
+	require.Equal(t, "application/json", r.header.Get("Content-Type"))
+	var spec struct {
+		Swagger string                     `json:"swagger"`
+		Paths   map[string]json.RawMessage `json:"paths"`
+	}
+	require.NoError(t, json.Unmarshal(r.body, &spec))
+	require.Equal(t, "2.0", spec.Swagger)
+	require.Contains(t, spec.Paths, "/api/v1/signals")
+
+	r = e.do(http.MethodGet, "/swagger.yml", "", "", "")
+	require.Equal(t, http.StatusOK, r.status)
+	require.Equal(t, poblysh.SwaggerYAML, r.body)
+
+	r = e.do(http.MethodGet, "/docs", "", "", "")
+	require.Equal(t, http.StatusOK, r.status)
+	require.Contains(t, r.header.Get("Content-Type"), "text/html")
+	page := string(r.body)
+	require.Contains(t, page, "/swagger.json")
+	for _, cdn := range []string{"unpkg.com", "jsdelivr", "cdnjs", "googleapis", "validator.swagger.io"} {
+		require.NotContains(t, page, cdn)
+	}
+	refs := regexp.MustCompile(`(?:src|href)="([^"]+)"`).FindAllStringSubmatch(page, -1)
+	require.NotEmpty(t, refs)
+	for _, m := range refs {
+		u := m[1]
+		require.True(t, strings.HasPrefix(u, "/docs/assets/"), "every asset is served locally: %s", u)
+		a := e.do(http.MethodGet, u, "", "", "")
+		require.Equal(t, http.StatusOK, a.status, u)
+		require.NotEmpty(t, a.body, u)
+	}
+}
+
+func TestMetricsExposeRouteLabels(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	_, key := e.tenant("Acme")
+	require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/api/v1/providers", key, "", "").status)
+	require.Equal(t, http.StatusNotFound, e.do(http.MethodGet, "/api/v1/secret-path-xyz", key, "", "").status)
+
+	r := e.do(http.MethodGet, "/metrics", "", "", "")
+	require.Equal(t, http.StatusOK, r.status)
+	body := string(r.body)
+	require.Regexp(t, `poblysh_http_request_duration_seconds_count\{method="GET",route="listProviders",status="200"\} [1-9]`, body)
+	require.Regexp(t, `poblysh_http_request_duration_seconds_count\{method="POST",route="createTenant",status="201"\} [1-9]`, body)
+	// Unmatched paths share one label value: no unbounded cardinality.
+	require.Regexp(t, `poblysh_http_request_duration_seconds_count\{method="GET",route="unmatched",status="404"\} [1-9]`, body)
+	require.NotContains(t, body, "secret-path-xyz")
+}

@@ -1,0 +1,149 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/go-openapi/loads"
+	"github.com/go-openapi/strfmt"
+	"github.com/go-openapi/validate"
+	"github.com/gorilla/mux"
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh"
+)
+
+// TestSwaggerSpecIsValid validates the embedded spec, so `go test` catches
+// an invalid swagger.yml without the swagger CLI.
+func TestSwaggerSpecIsValid(t *testing.T) {
+	t.Parallel()
+	doc, err := loads.Analyzed(poblysh.SwaggerYAML, "")
+	require.NoError(t, err)
+	require.NoError(t, validate.Spec(doc, strfmt.Default))
+	require.Equal(t, "2.0", doc.Spec().Swagger)
+}
+
+// TestRoutesMatchSpec fails when a route is added, removed, renamed or moved
+// without the same change in swagger.yml (or the other way round).
+func TestRoutesMatchSpec(t *testing.T) {
+	t.Parallel()
+	r, _, err := newRouter(Deps{})
+	require.NoError(t, err)
+	doc, err := loads.Analyzed(poblysh.SwaggerYAML, "")
+	require.NoError(t, err)
+	problems := specDrift(t, r, doc)
+	if len(problems) > 0 {
+		t.Fatalf("routes.go and swagger.yml disagree:\n    %s", strings.Join(problems, "\n    "))
+	}
+}
+
+// TestSpecDriftDetectsChanges proves the drift check can fail: a route
+// without spec, a route answering every verb, a misnamed route and a spec
+// operation nobody serves are all reported.
+func TestSpecDriftDetectsChanges(t *testing.T) {
+	t.Parallel()
+	doc, err := loads.Analyzed(poblysh.SwaggerYAML, "")
+	require.NoError(t, err)
+	noop := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+
+	r, _, err := newRouter(Deps{})
+	require.NoError(t, err)
+	r.Handle("/api/v1/providers/{name:[a-z-]+}", noop).Methods(http.MethodDelete).Name("deleteProvider")
+	r.Handle("/api/v1/everything", noop).Name("everything")
+	r.Handle("/api/v1/nameless", noop).Methods(http.MethodGet)
+	require.Equal(t, []string{
+		`route "everything" (/api/v1/everything) has no .Methods(): it would answer every verb`,
+		`route "nameless" has no name; name it after its operationId`,
+		`routed but missing from swagger.yml: DELETE /api/v1/providers/{name} (route "deleteProvider")`,
+		`routed but missing from swagger.yml: GET /api/v1/nameless (route "")`,
+	}, specDrift(t, r, doc))
+
+	// A route served under another name than its operationId, and an
+	// operation that lost its route.
+	r = mux.NewRouter()
+	d := Deps{}
+	addRoutes(r, d, nil)
+	renamed := mux.NewRouter()
+	require.NoError(t, r.Walk(func(rt *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+		tpl, _ := rt.GetPathTemplate()
+		methods, _ := rt.GetMethods()
+		switch rt.GetName() {
+		case "getHealth":
+			renamed.Handle(tpl, noop).Methods(methods...).Name("health")
+		case "getSignal":
+			// dropped
+		default:
+			renamed.Handle(tpl, noop).Methods(methods...).Name(rt.GetName())
+		}
+		return nil
+	}))
+	require.Equal(t, []string{
+		`in swagger.yml but not routed: GET /api/v1/signals/{id} (operationId getSignal)`,
+		`route name "health" for GET /healthz does not match its operationId "getHealth"`,
+	}, specDrift(t, renamed, doc))
+}
+
+var muxVarRe = regexp.MustCompile(`\{([^}:]+):[^}]*\}`)
+
+// specDrift compares the router with the spec in both directions and
+// returns every disagreement, sorted.
+func specDrift(t *testing.T, r *mux.Router, doc *loads.Document) []string {
+	t.Helper()
+	base := strings.TrimSuffix(doc.BasePath(), "/")
+	spec := map[string]string{} // "METHOD /path" -> operationId
+	for method, byPath := range doc.Analyzer.Operations() {
+		for p, op := range byPath {
+			spec[strings.ToUpper(method)+" "+base+p] = op.ID
+		}
+	}
+	var problems []string
+	routed := map[string]bool{}
+	err := r.Walk(func(rt *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+		name := rt.GetName()
+		if infraRoutes[name] {
+			return nil
+		}
+		tpl, err := rt.GetPathTemplate()
+		if err != nil {
+			tpl, _ = rt.GetPathRegexp()
+		}
+		tpl = muxVarRe.ReplaceAllString(tpl, "{$1}")
+		methods, err := rt.GetMethods()
+		if err != nil || len(methods) == 0 {
+			problems = append(problems, fmt.Sprintf("route %q (%s) has no .Methods(): it would answer every verb", name, tpl))
+			return nil
+		}
+		if name == "" {
+			problems = append(problems, fmt.Sprintf("route %q has no name; name it after its operationId", strings.TrimPrefix(tpl, "/api/v1/")))
+		}
+		for _, m := range methods {
+			key := m + " " + tpl
+			routed[key] = true
+			opID, ok := spec[key]
+			switch {
+			case !ok:
+				problems = append(problems, fmt.Sprintf("routed but missing from swagger.yml: %s (route %q)", key, name))
+			case opID != name && name != "":
+				problems = append(problems, fmt.Sprintf("route name %q for %s does not match its operationId %q", name, key, opID))
+			}
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	for key, opID := range spec {
+		if !routed[key] {
+			problems = append(problems, fmt.Sprintf("in swagger.yml but not routed: %s (operationId %s)", key, opID))
+		}
+	}
+	for name := range infraRoutes {
+		if r.Get(name) == nil {
+			problems = append(problems, fmt.Sprintf("infraRoutes names %q but no route has that name", name))
+		}
+	}
+	sort.Strings(problems)
+	return problems
+}

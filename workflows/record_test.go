@@ -1,0 +1,559 @@
+package workflows_test
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/activities"
+	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/engine"
+	"github.com/poblysh/poblysh/testenv"
+	"github.com/poblysh/poblysh/workflows"
+)
+
+var record = flag.Bool("record", false, "record the replay histories in testdata/ from a Temporal dev server (see TestRecordHistories)")
+
+// TestRecordHistories records the histories TestReplay replays. It needs the
+// Temporal CLI (testenv.CLIPath) and is skipped unless asked for:
+//
+//	go test ./workflows -run TestRecordHistories -count=1 -record
+//	RECORD_HISTORIES=1 go test ./workflows -run TestRecordHistories -count=1
+//
+// It starts a dev server (testenv.Temporal: ContinueAsNew is suggested every
+// 200 events), runs a worker with the real workflow functions and
+// deterministic stub activities registered under the activities' names,
+// drives one scenario per history the way the engine does (signal-with-start,
+// update-with-start, triggers during a pass), checks each outcome, and
+// exports every run with `temporal workflow show --output json` into
+// testdata/<name>.json. Re-record after an intentional, versioned workflow
+// change; never to make a failing replay pass.
+func TestRecordHistories(t *testing.T) {
+	if !*record && os.Getenv("RECORD_HISTORIES") != "1" {
+		t.Skip("records histories from a dev server; run with -record or RECORD_HISTORIES=1")
+	}
+	srv := testenv.Temporal(t)
+	c, err := client.NewClientFromExisting(srv.Client(), client.Options{Logger: quietLogger()})
+	require.NoError(t, err)
+	defer c.Close()
+
+	const taskQueue = "record-histories"
+	stubs := newStubActivities()
+	w := worker.New(c, taskQueue, worker.Options{})
+	for _, wf := range engine.Workflows {
+		w.RegisterWorkflow(wf)
+	}
+	stubs.register(w)
+	require.NoError(t, w.Start())
+	defer w.Stop()
+
+	r := &recorder{t: t, c: c, srv: srv, taskQueue: taskQueue, stubs: stubs}
+	require.NoError(t, os.MkdirAll("testdata", 0o755))
+
+	t.Run("sync_incremental_signal_with_start", r.syncSignalWithStart)
+	t.Run("sync_backfill_update_with_start", r.syncBackfill)
+	t.Run("sync_continued_as_new", r.syncContinueAsNew)
+	t.Run("sync_coalesced_follow_up", r.syncCoalesced)
+	t.Run("sync_rate_limited_then_transient", r.syncRetried)
+	t.Run("sync_cursor_expired", r.syncCursorExpired)
+	t.Run("sync_unauthorized", r.syncUnauthorized)
+	t.Run("refresh_token", r.refreshToken)
+	t.Run("refresh_sweep", r.refreshSweep)
+	t.Run("renewal_sweep", r.renewalSweep)
+	t.Run("poll_connection", r.pollConnection)
+	t.Run("reconcile_watches", r.reconcileWatches)
+	t.Run("retention", r.retention)
+}
+
+func quietLogger() log.Logger {
+	return log.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+}
+
+// Recording targets: the connection id selects a stub activity's behaviour.
+const (
+	connSignal       = "conn-signal"
+	connBackfill     = "conn-backfill"
+	connContinue     = "conn-continue"
+	connCoalesce     = "conn-coalesce"
+	connRetried      = "conn-retried"
+	connCursor       = "conn-cursor"
+	connUnauthorized = "conn-unauthorized"
+	connRevoked      = "conn-revoked"
+	connWatch        = "conn-watch"
+	connPoll         = "conn-poll"
+)
+
+func recTarget(conn string) activities.Target {
+	return activities.Target{TenantID: "tenant-rec", ConnectionID: conn, Provider: "github", Stream: "issues"}
+}
+
+func recConn(conn string) activities.ConnectionInput {
+	return activities.ConnectionInput{TenantID: "tenant-rec", ConnectionID: conn, Provider: "github"}
+}
+
+// pagesPerJob is how many pages a stub stream has, per connection.
+var pagesPerJob = map[string]int{
+	connSignal: 2, connBackfill: 5, connContinue: 45, connCoalesce: 4, connRetried: 3, connCursor: 3, connUnauthorized: 3,
+}
+
+// stubActivities answer like the real activities, deterministically, and
+// remember what they were asked.
+type stubActivities struct {
+	mu       sync.Mutex
+	pages    map[string]int // successful SyncPage calls per job
+	resyncs  map[string]int // CursorExpired failures per job
+	lists    map[string]int // ListDue calls per workflow id
+	begins   map[string][]activities.BeginJobInput
+	finishes map[string][]activities.FinishJobInput
+}
+
+func newStubActivities() *stubActivities {
+	return &stubActivities{
+		pages: map[string]int{}, resyncs: map[string]int{}, lists: map[string]int{},
+		begins: map[string][]activities.BeginJobInput{}, finishes: map[string][]activities.FinishJobInput{},
+	}
+}
+
+func (s *stubActivities) register(w worker.Worker) {
+	reg := func(fn any, name string) { w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name}) }
+	reg(s.BeginJob, "BeginJob")
+	reg(s.SyncPage, "SyncPage")
+	reg(s.ResetCursor, "ResetCursor")
+	reg(s.FinishJob, "FinishJob")
+	reg(s.RefreshToken, "RefreshToken")
+	reg(s.ListDue, "ListDueTokens")
+	reg(s.StartMany, "StartRefreshes")
+	reg(s.ListDue, "ListDueWatches")
+	reg(s.StartMany, "StartWatchReconciles")
+	reg(s.TriggerConnectionSync, "TriggerConnectionSync")
+	reg(s.ReconcileWatches, "ReconcileWatches")
+	reg(s.Prune, "Prune")
+}
+
+func (s *stubActivities) BeginJob(_ context.Context, in activities.BeginJobInput) (activities.BeginJobResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.begins[in.ConnectionID] = append(s.begins[in.ConnectionID], in)
+	return activities.BeginJobResult{}, nil
+}
+
+func (s *stubActivities) FinishJob(_ context.Context, in activities.FinishJobInput) (activities.FinishJobResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.finishes[in.ConnectionID] = append(s.finishes[in.ConnectionID], in)
+	return activities.FinishJobResult{}, nil
+}
+
+func (s *stubActivities) ResetCursor(context.Context, activities.ResetCursorInput) (activities.ResetCursorResult, error) {
+	return activities.ResetCursorResult{}, nil
+}
+
+func (s *stubActivities) SyncPage(ctx context.Context, in activities.SyncPageInput) (activities.SyncPageResult, error) {
+	attempt := activity.GetInfo(ctx).Attempt
+	s.mu.Lock()
+	page := s.pages[in.JobID] + 1
+	resyncs := s.resyncs[in.JobID]
+	s.mu.Unlock()
+	switch in.ConnectionID {
+	case connCoalesce, connUnauthorized:
+		time.Sleep(300 * time.Millisecond) // triggers arrive while the pass runs
+	}
+	switch {
+	case in.ConnectionID == connRetried && page == 2 && attempt == 1:
+		return activities.SyncPageResult{}, temporal.NewApplicationErrorWithOptions("429 too many requests", activities.ErrTypeRateLimited,
+			temporal.ApplicationErrorOptions{NextRetryDelay: time.Second, Category: temporal.ApplicationErrorCategoryBenign})
+	case in.ConnectionID == connRetried && page == 2 && attempt == 2:
+		return activities.SyncPageResult{}, temporal.NewApplicationErrorWithOptions("502 bad gateway", activities.ErrTypeTransient,
+			temporal.ApplicationErrorOptions{NextRetryDelay: 500 * time.Millisecond})
+	case in.ConnectionID == connCursor && page == 2 && resyncs == 0:
+		s.mu.Lock()
+		s.resyncs[in.JobID]++
+		s.mu.Unlock()
+		return activities.SyncPageResult{}, temporal.NewNonRetryableApplicationError("sync token expired", activities.ErrTypeCursorExpired, nil)
+	case in.ConnectionID == connUnauthorized && page == 2:
+		return activities.SyncPageResult{}, temporal.NewNonRetryableApplicationError("401 bad credentials", activities.ErrTypeUnauthorized, nil)
+	}
+	s.mu.Lock()
+	s.pages[in.JobID] = page
+	s.mu.Unlock()
+	return activities.SyncPageResult{Items: 10, Stored: 8, Duplicates: 2, Done: page >= pagesPerJob[in.ConnectionID]}, nil
+}
+
+func (s *stubActivities) RefreshToken(_ context.Context, in activities.RefreshInput) (activities.RefreshResult, error) {
+	if in.ConnectionID == connRevoked {
+		return activities.RefreshResult{}, temporal.NewNonRetryableApplicationError("token refresh failed permanently: invalid_grant", activities.ErrTypeUnauthorized, nil)
+	}
+	exp := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	return activities.RefreshResult{Refreshed: true, ExpiresAt: &exp}, nil
+}
+
+// ListDue answers a full page on a sweep's first call and a short one after.
+func (s *stubActivities) ListDue(ctx context.Context, in activities.ListDueInput) (activities.ListDueResult, error) {
+	id := activity.GetInfo(ctx).WorkflowExecution.ID
+	s.mu.Lock()
+	s.lists[id]++
+	n := s.lists[id]
+	s.mu.Unlock()
+	size := 3
+	if n == 1 {
+		size = in.Limit
+	}
+	out := make([]db.DueConnection, size)
+	for i := range out {
+		out[i] = db.DueConnection{ID: fmt.Sprintf("conn-%d-%03d", n, i), TenantID: "tenant-rec", Provider: "github"}
+	}
+	return activities.ListDueResult{Connections: out}, nil
+}
+
+func (s *stubActivities) StartMany(_ context.Context, in activities.StartManyInput) (activities.StartManyResult, error) {
+	return activities.StartManyResult{Started: len(in.Connections)}, nil
+}
+
+func (s *stubActivities) TriggerConnectionSync(context.Context, activities.ConnectionInput) (activities.TriggerResult, error) {
+	return activities.TriggerResult{Streams: 3}, nil
+}
+
+func (s *stubActivities) ReconcileWatches(context.Context, activities.ConnectionInput) (activities.WatchResult, error) {
+	time.Sleep(time.Second) // a reconcile signal arrives meanwhile
+	return activities.WatchResult{Created: 1, Active: 2, PushEnabled: true}, nil
+}
+
+func (s *stubActivities) Prune(context.Context, activities.PruneInput) (activities.PruneResult, error) {
+	return activities.PruneResult{Pruned: db.Pruned{RawPayloads: 12, WebhookBodies: 3, Signals: 40, States: 2, WebhookEvents: 7}}, nil
+}
+
+func (s *stubActivities) jobs(conn string) ([]activities.BeginJobInput, []activities.FinishJobInput) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]activities.BeginJobInput(nil), s.begins[conn]...), append([]activities.FinishJobInput(nil), s.finishes[conn]...)
+}
+
+type recorder struct {
+	t         *testing.T
+	c         client.Client
+	srv       *testsuite.DevServer
+	taskQueue string
+	stubs     *stubActivities
+}
+
+func (r *recorder) ctx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func (r *recorder) options(id string) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
+		ID: id, TaskQueue: r.taskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+	}
+}
+
+// requestSync is engine.requestStream: update-with-start on the stream's id.
+// It returns the request's answer, the run, and the run's id (WorkflowRun.Get
+// follows continue-as-new and moves GetRunID to the last run).
+func (r *recorder) requestSync(ctx context.Context, t *testing.T, conn string, mode poblysh.SyncMode) (workflows.RequestResult, client.WorkflowRun, string) {
+	id := workflows.SyncWorkflowID(conn, "issues")
+	op := r.c.NewWithStartWorkflowOperation(r.options(id), workflows.SyncStream, workflows.SyncInput{Target: recTarget(conn)})
+	h, err := r.c.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
+		StartWorkflowOperation: op,
+		UpdateOptions: client.UpdateWorkflowOptions{
+			UpdateName: workflows.UpdateRequest, WaitForStage: client.WorkflowUpdateStageCompleted,
+			Args: []any{workflows.SyncRequest{Mode: mode, Trigger: poblysh.TriggerManual}},
+		},
+	})
+	require.NoError(t, err)
+	var res workflows.RequestResult
+	require.NoError(t, h.Get(ctx, &res))
+	run, err := op.Get(ctx)
+	require.NoError(t, err)
+	return res, run, run.GetRunID()
+}
+
+// update sends request-sync to a running stream workflow.
+func (r *recorder) update(ctx context.Context, t *testing.T, conn string, mode poblysh.SyncMode) workflows.RequestResult {
+	h, err := r.c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: workflows.SyncWorkflowID(conn, "issues"), UpdateName: workflows.UpdateRequest,
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+		Args:         []any{workflows.SyncRequest{Mode: mode, Trigger: poblysh.TriggerManual}},
+	})
+	require.NoError(t, err)
+	var res workflows.RequestResult
+	require.NoError(t, h.Get(ctx, &res))
+	return res
+}
+
+func (r *recorder) signal(ctx context.Context, t *testing.T, conn string) {
+	require.NoError(t, r.c.SignalWorkflow(ctx, workflows.SyncWorkflowID(conn, "issues"), "", workflows.SignalRequest,
+		workflows.SyncRequest{Mode: poblysh.ModeIncremental, Trigger: poblysh.TriggerWebhook}))
+}
+
+// runs follows a run's continue-as-new chain and returns every run id.
+func (r *recorder) runs(ctx context.Context, t *testing.T, id, first string) []string {
+	out := []string{first}
+	for run := first; ; {
+		var last *historypb.HistoryEvent
+		for it := r.c.GetWorkflowHistory(ctx, id, run, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT); it.HasNext(); {
+			ev, err := it.Next()
+			require.NoError(t, err)
+			last = ev
+		}
+		require.NotNil(t, last)
+		can := last.GetWorkflowExecutionContinuedAsNewEventAttributes()
+		if can == nil {
+			return out
+		}
+		run = can.GetNewExecutionRunId()
+		out = append(out, run)
+	}
+}
+
+// exportChain exports every run of the chain that started with first: as
+// <name>.json when it is one run, else <name>_run1.json, <name>_run2.json...
+func (r *recorder) exportChain(ctx context.Context, t *testing.T, id, first, name string, want int) {
+	runs := r.runs(ctx, t, id, first)
+	require.Len(t, runs, want, "runs of %s", id)
+	if want == 1 {
+		r.export(t, id, first, name)
+		return
+	}
+	for i, run := range runs {
+		r.export(t, id, run, fmt.Sprintf("%s_run%d", name, i+1))
+	}
+}
+
+// export writes a run's history with the CLI, as an operator would.
+func (r *recorder) export(t *testing.T, id, runID, name string) {
+	cli, err := testenv.CLIPath()
+	require.NoError(t, err)
+	cmd := exec.Command(cli, "workflow", "show", "--workflow-id", id, "--run-id", runID, "--output", "json",
+		"--address", r.srv.FrontendHostPort(), "--namespace", "default")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	require.NoError(t, err, stderr.String())
+	path := filepath.Join("testdata", name+".json")
+	require.NoError(t, os.WriteFile(path, out, 0o644))
+	t.Logf("wrote %s (%d bytes)", path, len(out))
+}
+
+func (r *recorder) syncSignalWithStart(t *testing.T) {
+	ctx := r.ctx(t)
+	id := workflows.SyncWorkflowID(connSignal, "issues")
+	run, err := r.c.SignalWithStartWorkflow(ctx, id, workflows.SignalRequest,
+		workflows.SyncRequest{Mode: poblysh.ModeIncremental, Trigger: poblysh.TriggerWebhook},
+		r.options(id), workflows.SyncStream, workflows.SyncInput{Target: recTarget(connSignal)})
+	require.NoError(t, err)
+	first := run.GetRunID()
+	var res workflows.SyncResult
+	require.NoError(t, run.Get(ctx, &res))
+	require.Equal(t, workflows.SyncResult{Passes: 1, Stored: 16}, res)
+	begins, fins := r.stubs.jobs(connSignal)
+	require.Len(t, begins, 1)
+	require.False(t, begins[0].ResetCursor)
+	require.Len(t, fins, 1)
+	require.Equal(t, poblysh.JobSucceeded, fins[0].Status)
+	r.exportChain(ctx, t, id, first, "sync_incremental_signal_with_start", 1)
+}
+
+func (r *recorder) syncBackfill(t *testing.T) {
+	ctx := r.ctx(t)
+	req, run, first := r.requestSync(ctx, t, connBackfill, poblysh.ModeBackfill)
+	require.Equal(t, poblysh.JobQueued, req.Status)
+	var res workflows.SyncResult
+	require.NoError(t, run.Get(ctx, &res))
+	require.Equal(t, workflows.SyncResult{Passes: 1, Stored: 40}, res, "the update-with-start request must run its pass")
+	begins, fins := r.stubs.jobs(connBackfill)
+	require.Len(t, begins, 1)
+	require.Equal(t, req.JobID, begins[0].JobID)
+	require.True(t, begins[0].ResetCursor)
+	require.Len(t, fins, 1)
+	require.Equal(t, poblysh.JobSucceeded, fins[0].Status)
+	r.exportChain(ctx, t, run.GetID(), first, "sync_backfill_update_with_start", 1)
+}
+
+func (r *recorder) syncContinueAsNew(t *testing.T) {
+	ctx := r.ctx(t)
+	req, run, first := r.requestSync(ctx, t, connContinue, poblysh.ModeBackfill)
+	var res workflows.SyncResult
+	require.NoError(t, run.Get(ctx, &res))
+	begins, fins := r.stubs.jobs(connContinue)
+	require.Len(t, begins, 1, "the continued run must not begin the job (and reset the cursor) again")
+	require.Len(t, fins, 1)
+	require.Equal(t, req.JobID, fins[0].JobID)
+	require.Equal(t, poblysh.JobSucceeded, fins[0].Status)
+	require.Equal(t, 1, res.Passes)
+	// 45 pages at ~6 events each cross the 200-event suggestion once.
+	r.exportChain(ctx, t, run.GetID(), first, "sync_continued_as_new", 2)
+}
+
+func (r *recorder) syncCoalesced(t *testing.T) {
+	ctx := r.ctx(t)
+	running, run, first := r.requestSync(ctx, t, connCoalesce, poblysh.ModeIncremental)
+	var queued []workflows.RequestResult
+	for i := range 10 {
+		if i%2 == 0 {
+			r.signal(ctx, t, connCoalesce)
+		} else {
+			queued = append(queued, r.update(ctx, t, connCoalesce, poblysh.ModeIncremental))
+		}
+	}
+	var res workflows.SyncResult
+	require.NoError(t, run.Get(ctx, &res))
+	require.Equal(t, 2, res.Passes)
+	for _, q := range queued {
+		require.Equal(t, queued[0].JobID, q.JobID)
+		require.Equal(t, poblysh.JobQueued, q.Status)
+		require.NotEqual(t, running.JobID, q.JobID)
+	}
+	begins, fins := r.stubs.jobs(connCoalesce)
+	require.Len(t, begins, 2)
+	require.Len(t, fins, 2)
+	require.Equal(t, queued[0].JobID, begins[1].JobID)
+	r.exportChain(ctx, t, run.GetID(), first, "sync_coalesced_follow_up", 1)
+}
+
+func (r *recorder) syncRetried(t *testing.T) {
+	ctx := r.ctx(t)
+	_, run, first := r.requestSync(ctx, t, connRetried, poblysh.ModeIncremental)
+	var res workflows.SyncResult
+	require.NoError(t, run.Get(ctx, &res))
+	require.Equal(t, 1, res.Passes)
+	_, fins := r.stubs.jobs(connRetried)
+	require.Len(t, fins, 1)
+	require.Equal(t, poblysh.JobSucceeded, fins[0].Status)
+	r.exportChain(ctx, t, run.GetID(), first, "sync_rate_limited_then_transient", 1)
+}
+
+func (r *recorder) syncCursorExpired(t *testing.T) {
+	ctx := r.ctx(t)
+	_, run, first := r.requestSync(ctx, t, connCursor, poblysh.ModeIncremental)
+	var res workflows.SyncResult
+	require.NoError(t, run.Get(ctx, &res))
+	require.Equal(t, 1, res.Passes)
+	_, fins := r.stubs.jobs(connCursor)
+	require.Len(t, fins, 1)
+	require.Equal(t, poblysh.JobSucceeded, fins[0].Status)
+	r.exportChain(ctx, t, run.GetID(), first, "sync_cursor_expired", 1)
+}
+
+func (r *recorder) syncUnauthorized(t *testing.T) {
+	ctx := r.ctx(t)
+	_, run, first := r.requestSync(ctx, t, connUnauthorized, poblysh.ModeBackfill)
+	r.signal(ctx, t, connUnauthorized) // a follow-up the permanent failure cancels
+	var res workflows.SyncResult
+	require.NoError(t, run.Get(ctx, &res))
+	require.Equal(t, 1, res.Passes)
+	_, fins := r.stubs.jobs(connUnauthorized)
+	require.Len(t, fins, 2)
+	require.Equal(t, poblysh.JobFailed, fins[0].Status)
+	require.Equal(t, activities.ErrTypeUnauthorized, fins[0].ErrorType)
+	require.Equal(t, poblysh.JobCancelled, fins[1].Status)
+	r.exportChain(ctx, t, run.GetID(), first, "sync_unauthorized", 1)
+}
+
+func (r *recorder) refreshToken(t *testing.T) {
+	ctx := r.ctx(t)
+	for _, tc := range []struct {
+		conn, name string
+		status     poblysh.JobStatus
+	}{
+		{"conn-refresh", "refresh_token_succeeded", poblysh.JobSucceeded},
+		{connRevoked, "refresh_token_revoked", poblysh.JobFailed},
+	} {
+		in := workflows.RefreshInput{ConnectionInput: recConn(tc.conn), Trigger: poblysh.TriggerSchedule, Force: true}
+		run, err := r.c.ExecuteWorkflow(ctx, r.options(workflows.RefreshWorkflowID(tc.conn)), workflows.RefreshToken, in)
+		require.NoError(t, err)
+		first := run.GetRunID()
+		var out workflows.RefreshOutput
+		require.NoError(t, run.Get(ctx, &out))
+		require.Equal(t, tc.status == poblysh.JobSucceeded, out.Refreshed)
+		_, fins := r.stubs.jobs(tc.conn)
+		require.Len(t, fins, 1)
+		require.Equal(t, tc.status, fins[0].Status)
+		r.exportChain(ctx, t, run.GetID(), first, tc.name, 1)
+	}
+}
+
+func (r *recorder) sweep(t *testing.T, wf any, id, name string) {
+	ctx := r.ctx(t)
+	run, err := r.c.ExecuteWorkflow(ctx, r.options(id), wf, workflows.SweepInput{})
+	require.NoError(t, err)
+	first := run.GetRunID()
+	var out workflows.SweepResult
+	require.NoError(t, run.Get(ctx, &out))
+	require.Equal(t, workflows.SweepResult{Started: 3}, out)
+	r.exportChain(ctx, t, id, first, name, 2) // a full page continues as new once
+}
+
+func (r *recorder) refreshSweep(t *testing.T) {
+	r.sweep(t, workflows.RefreshSweep, workflows.RefreshScheduleID(r.taskQueue), "refresh_sweep")
+}
+
+func (r *recorder) renewalSweep(t *testing.T) {
+	r.sweep(t, workflows.RenewalSweep, workflows.RenewalScheduleID(r.taskQueue), "renewal_sweep")
+}
+
+func (r *recorder) pollConnection(t *testing.T) {
+	ctx := r.ctx(t)
+	run, err := r.c.ExecuteWorkflow(ctx, r.options(workflows.PollScheduleID(connPoll)), workflows.PollConnection,
+		workflows.PollInput{ConnectionInput: recConn(connPoll)})
+	require.NoError(t, err)
+	first := run.GetRunID()
+	var out workflows.PollOutput
+	require.NoError(t, run.Get(ctx, &out))
+	require.Equal(t, workflows.PollOutput{Streams: 3}, out)
+	r.exportChain(ctx, t, run.GetID(), first, "poll_connection", 1)
+}
+
+// reconcileWatches is engine.StartWatchReconcile (signal-with-start), plus
+// a second signal during the pass, which must run exactly one more pass.
+func (r *recorder) reconcileWatches(t *testing.T) {
+	ctx := r.ctx(t)
+	id := workflows.WatchWorkflowID(connWatch)
+	in := workflows.WatchInput{ConnectionInput: recConn(connWatch), Trigger: poblysh.TriggerConnect}
+	run, err := r.c.SignalWithStartWorkflow(ctx, id, workflows.SignalWatch, nil, r.options(id), workflows.ReconcileWatches, in)
+	require.NoError(t, err)
+	first := run.GetRunID()
+	time.Sleep(300 * time.Millisecond)
+	require.NoError(t, r.c.SignalWorkflow(ctx, id, "", workflows.SignalWatch, nil))
+	require.NoError(t, r.c.SignalWorkflow(ctx, id, "", workflows.SignalWatch, nil))
+	var out workflows.WatchOutput
+	require.NoError(t, run.Get(ctx, &out))
+	require.Equal(t, 2, out.Passes)
+	begins, fins := r.stubs.jobs(connWatch)
+	require.Len(t, begins, 2)
+	require.Len(t, fins, 2)
+	r.exportChain(ctx, t, id, first, "reconcile_watches", 1)
+}
+
+func (r *recorder) retention(t *testing.T) {
+	ctx := r.ctx(t)
+	run, err := r.c.ExecuteWorkflow(ctx, r.options(workflows.RetentionScheduleID(r.taskQueue)), workflows.Retention, workflows.RetentionInput{})
+	require.NoError(t, err)
+	first := run.GetRunID()
+	var out workflows.RetentionOutput
+	require.NoError(t, run.Get(ctx, &out))
+	require.Equal(t, int64(40), out.Signals)
+	r.exportChain(ctx, t, run.GetID(), first, "retention", 1)
+}
