@@ -96,7 +96,7 @@ func (a *Activities) SyncPage(ctx context.Context, in SyncPageInput) (SyncPageRe
 	}
 	// Refresh ahead of a known expiry instead of burning a 401.
 	if tok.RefreshToken != "" && tok.Expiry != nil && tok.Expiry.Before(a.now().Add(time.Minute)) {
-		if tok, err = a.refresh(ctx, in.Target, true); err != nil {
+		if tok, err = a.refresh(ctx, in.Target, tok.AccessToken, true); err != nil {
 			return SyncPageResult{}, a.translate(ctx, in.Target, err)
 		}
 	}
@@ -112,7 +112,7 @@ func (a *Activities) SyncPage(ctx context.Context, in SyncPageInput) (SyncPageRe
 		// The token expired early or was rotated elsewhere: refresh on
 		// demand once and retry.
 		a.logger(ctx, in.Target).Info("provider answered 401; refreshing the token once")
-		if tok, err = a.refresh(ctx, in.Target, true); err == nil {
+		if tok, err = a.refresh(ctx, in.Target, tok.AccessToken, true); err == nil {
 			page, err = fetch(tok.AccessToken)
 		}
 	}

@@ -13,16 +13,15 @@ import (
 	"github.com/poblysh/poblysh/metrics"
 )
 
-// recentRefresh is how recent a refresh must be for a forced refresh to
-// reuse it instead of spending the refresh token again.
-const recentRefresh = 30 * time.Second
-
 // refresh spends the connection's refresh token under its token lock and
 // stores the new tokens (a rotated refresh token in the same statement as
-// the access token). A refresh that another writer completed while we
-// waited for the lock is reused. Permanent failures move the connection to
-// needs_reauth (which pauses its schedules); transient ones are counted per day.
-func (a *Activities) refresh(ctx context.Context, t Target, force bool) (*db.Tokens, error) {
+// the access token). seen is the access token the caller found wanting
+// ("" from the sweeper): when the stored token differs, another writer
+// refreshed while we waited for the lock, and its token is reused instead of
+// spending the refresh token again. Without force, a token that is not due
+// is left alone. Permanent failures move the connection to needs_reauth
+// (which pauses its schedules); transient ones are counted per day.
+func (a *Activities) refresh(ctx context.Context, t Target, seen string, force bool) (*db.Tokens, error) {
 	p, err := a.provider(t.Provider)
 	if err != nil {
 		return nil, err
@@ -41,12 +40,11 @@ func (a *Activities) refresh(ctx context.Context, t Target, force bool) (*db.Tok
 		if err != nil {
 			return err
 		}
-		now := a.now()
-		if cur.RefreshedAt != nil && now.Sub(*cur.RefreshedAt) < recentRefresh {
+		if seen != "" && cur.AccessToken != seen {
 			out = cur // someone refreshed while we waited for the lock
 			return nil
 		}
-		if !force && cur.Expiry != nil && cur.Expiry.Sub(now) > pol.RefreshBefore {
+		if !force && cur.Expiry != nil && cur.Expiry.Sub(a.now()) > pol.RefreshBefore {
 			out = cur
 			return nil
 		}
@@ -111,7 +109,7 @@ func (a *Activities) RefreshToken(ctx context.Context, in RefreshInput) (Refresh
 		return RefreshResult{}, inactive(conn)
 	}
 	before := conn.TokenRefreshedAt
-	tok, err := a.refresh(ctx, t, in.Force)
+	tok, err := a.refresh(ctx, t, "", in.Force)
 	if err != nil {
 		return RefreshResult{}, a.translate(ctx, t, err)
 	}

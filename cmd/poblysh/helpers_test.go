@@ -54,3 +54,10 @@ func do(t *testing.T, method, url, key, ctype string, body string, header map[st
 	defer resp.Body.Close()
 	return resp, readAll(resp)
 }
+
+func deref[T any](p *T) (v T) {
+	if p != nil {
+		v = *p
+	}
+	return v
+}

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -143,7 +144,9 @@ func (s *stack) start() {
 	t.Cleanup(func() {
 		stop()
 		if t.Failed() {
-			t.Logf("service logs:\n%s", tail(s.logs.String(), 60))
+			path := filepath.Join(os.TempDir(), "poblysh-"+strings.ReplaceAll(t.Name(), "/", "_")+".log")
+			_ = os.WriteFile(path, []byte(s.logs.String()), 0o600)
+			t.Logf("service logs: %s; last lines:\n%s", path, tail(s.logs.String(), 15))
 		}
 	})
 	deadline := time.Now().Add(60 * time.Second)

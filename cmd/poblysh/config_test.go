@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh/db/dbtest"
+	"github.com/poblysh/poblysh/testenv"
+	"github.com/poblysh/poblysh/vault"
+)
+
+// configEnv is a complete, valid environment for serve whose Temporal
+// address answers nothing: each case breaks one variable, so run must stop
+// at that variable before dialing anything or listening.
+func configEnv(t *testing.T, dbURL string) map[string]string {
+	return map[string]string{
+		"DATABASE_URL":       dbURL,
+		"POBLYSH_ADMIN_KEY":  strings.Repeat("a", 32),
+		"POBLYSH_CRYPTO_KEY": vault.GenerateKey(),
+		"POBLYSH_ENV_FILE":   "none",
+		"POBLYSH_HTTP_ADDR":  fmt.Sprintf("127.0.0.1:%d", testenv.FreePort()),
+		"TEMPORAL_ADDRESS":   "127.0.0.1:1",
+	}
+}
+
+// TestConfigBadEnvironment: bad configuration makes run fail (main then
+// exits 1) with one line naming the variable, and no server starts.
+func TestConfigBadEnvironment(t *testing.T) {
+	t.Parallel()
+	// Provider settings are checked after connecting, so those cases need
+	// a real database.
+	dbURL := dbtest.NewSchema(t).OwnerURL
+	cases := []struct {
+		cmd, name, value string // value "-" unsets name
+		want             string // the whole message
+	}{
+		{"serve", "DATABASE_URL", "-", "config: DATABASE_URL: is required but not set"},
+		{"serve", "DATABASE_URL", "mysql://root:hunter2@localhost/app", "config: DATABASE_URL: must be a postgres:// URL"},
+		{"serve", "DATABASE_URL", "postgres://u:hunter2@127.0.0.1:1/db?connect_timeout=2", "db: connect: could not connect to Postgres (check DATABASE_URL and that the server is running)"},
+		{"serve", "POBLYSH_CRYPTO_KEY", "-", "config: POBLYSH_CRYPTO_KEY: is required but not set"},
+		{"serve", "POBLYSH_CRYPTO_KEY", "hunter2 is not base64!", "config: POBLYSH_CRYPTO_KEY: must be base64 of 32 random bytes (generate with: openssl rand -base64 32)"},
+		{"serve", "POBLYSH_CRYPTO_KEY", "aHVudGVyMg==", "config: POBLYSH_CRYPTO_KEY: must be base64 of 32 random bytes (generate with: openssl rand -base64 32)"},
+		{"serve", "POBLYSH_ADMIN_KEY", "hunter2", "config: POBLYSH_ADMIN_KEY: must be at least 24 characters"},
+		{"api", "POBLYSH_ADMIN_KEY", "-", "config: POBLYSH_ADMIN_KEY: is required but not set"},
+		{"serve", "POBLYSH_HTTP_ADDR", "8080", "config: POBLYSH_HTTP_ADDR: must be host:port with a numeric port"},
+		{"serve", "POBLYSH_PUBLIC_URL", "connectors.example.com", "config: POBLYSH_PUBLIC_URL: must be an absolute http(s) URL"},
+		{"serve", "POBLYSH_LOG_LEVEL", "loud", `config: POBLYSH_LOG_LEVEL: not a valid logrus Level: "loud"`},
+		{"worker", "POBLYSH_RAW_RETENTION", "a month", "config: POBLYSH_RAW_RETENTION: must be a duration like 30m, 12h or 30d"},
+		{"reencrypt", "POBLYSH_CRYPTO_RETIRED_KEYS", "hunter2", "config: POBLYSH_CRYPTO_RETIRED_KEYS: must be a comma-separated list of base64 32-byte keys"},
+		{"serve", "POBLYSH_GITHUB_API_URL", "not-a-url", "config: POBLYSH_GITHUB_API_URL: must be an absolute http(s) URL"},
+		{"serve", "POBLYSH_GOOGLE_TOKEN_URL", "ftp://oauth2.example.com/token", "config: POBLYSH_GOOGLE_TOKEN_URL: must be an absolute http(s) URL"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.cmd+" "+tc.name+"="+tc.value, func(t *testing.T) {
+			t.Parallel()
+			env := configEnv(t, dbURL)
+			if tc.value == "-" {
+				delete(env, tc.name)
+			} else {
+				env[tc.name] = tc.value
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			var out, errOut bytes.Buffer
+			start := time.Now()
+			err := run(ctx, []string{tc.cmd}, func(k string) string { return env[k] }, &out, &errOut)
+			require.Error(t, err)
+			require.Less(t, time.Since(start), 20*time.Second, "run must fail at once, not serve until cancelled")
+			require.NoError(t, ctx.Err())
+			require.Equal(t, tc.want, err.Error())
+			require.NotContains(t, err.Error(), "\n", "one line")
+			require.NotContains(t, err.Error(), "hunter2", "secrets are never echoed")
+			require.Empty(t, errOut.String())
+			require.NotContains(t, out.String(), "listening")
+			c, derr := net.DialTimeout("tcp", env["POBLYSH_HTTP_ADDR"], time.Second)
+			if derr == nil {
+				c.Close()
+				t.Fatalf("something listens on %s: no server may start with a bad configuration", env["POBLYSH_HTTP_ADDR"])
+			}
+		})
+	}
+}
+
+func TestConfigUsage(t *testing.T) {
+	t.Parallel()
+	env := func(k string) string { return map[string]string{"POBLYSH_ENV_FILE": "none"}[k] }
+	ctx := context.Background()
+
+	var out, errOut bytes.Buffer
+	require.NoError(t, run(ctx, []string{"--help"}, env, &out, &errOut))
+	require.Contains(t, out.String(), "Usage: poblysh <command> [flags]")
+	for _, c := range []string{"serve", "api", "worker", "migrate", "reencrypt", "sandbox"} {
+		require.Regexp(t, `(?m)^  `+c+` +\S`, out.String(), "the root usage lists %s", c)
+	}
+	require.Contains(t, out.String(), "DATABASE_URL")
+
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"migrate", "--help"}, []string{"Usage: poblysh migrate [flags]", "forward-only SQL migrations"}},
+		{[]string{"migrate", "-h"}, []string{"Usage: poblysh migrate [flags]"}},
+		{[]string{"reencrypt", "--help"}, []string{"Usage: poblysh reencrypt [flags]", "Flags:", "-batch", "rows per transaction"}},
+		{[]string{"serve", "--help"}, []string{"Usage: poblysh serve [flags]", "POBLYSH_HTTP_ADDR"}},
+	} {
+		out.Reset()
+		errOut.Reset()
+		require.NoError(t, run(ctx, tc.args, env, &out, &errOut), "%v", tc.args)
+		for _, w := range tc.want {
+			require.Contains(t, errOut.String()+out.String(), w, "%v", tc.args)
+		}
+	}
+
+	// No command, or an unknown one, prints usage and fails (exit 1) without
+	// another message.
+	out.Reset()
+	require.ErrorIs(t, run(ctx, nil, env, &out, &errOut), errUsage)
+	require.Contains(t, out.String(), "Usage: poblysh")
+	errOut.Reset()
+	require.ErrorIs(t, run(ctx, []string{"srve"}, env, &out, &errOut), errUsage)
+	require.Contains(t, errOut.String(), `poblysh: unknown command "srve"`)
+	errOut.Reset()
+	err := run(ctx, []string{"migrate", "--no-such-flag"}, env, &out, &errOut)
+	require.Error(t, err)
+	require.Contains(t, errOut.String(), "flag provided but not defined: -no-such-flag")
+}
+
+// TestConfigMainExitCode runs main in a child process: a bad configuration
+// exits 1 and prints exactly one line naming the variable.
+func TestConfigMainExitCode(t *testing.T) {
+	if args := os.Getenv("POBLYSH_CONFIG_TEST_MAIN_ARGS"); args != "" {
+		os.Args = append([]string{"poblysh"}, strings.Fields(args)...)
+		main()
+		os.Exit(0)
+	}
+	t.Parallel()
+	child := func(args string, env ...string) (int, string, string) {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestConfigMainExitCode$")
+		cmd.Env = append([]string{"POBLYSH_CONFIG_TEST_MAIN_ARGS=" + args, "POBLYSH_ENV_FILE=none", "PATH=" + os.Getenv("PATH")}, env...)
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		err := cmd.Run()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else {
+			require.NoError(t, err)
+		}
+		return code, out.String(), errOut.String()
+	}
+
+	code, _, stderr := child("serve")
+	require.Equal(t, 1, code)
+	require.Equal(t, "poblysh: config: DATABASE_URL: is required but not set\n", stderr)
+
+	code, _, stderr = child("api", "DATABASE_URL=postgres://localhost/x", "POBLYSH_CRYPTO_KEY="+vault.GenerateKey(), "POBLYSH_ADMIN_KEY=short")
+	require.Equal(t, 1, code)
+	require.Equal(t, "poblysh: config: POBLYSH_ADMIN_KEY: must be at least 24 characters\n", stderr)
+
+	code, _, stderr = child("nonsense")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "unknown command")
+
+	code, stdout, _ := child("--help")
+	require.Equal(t, 0, code)
+	require.Contains(t, stdout, "Usage: poblysh")
+}
