@@ -72,11 +72,12 @@ func ReconcileWatches(ctx workflow.Context, in WatchInput) (WatchOutput, error) 
 		}).Get(ctx, nil); err != nil {
 			return out, err
 		}
+		out.WatchResult = activities.WatchResult{}
 		err := workflow.ExecuteActivity(wctx, a.ReconcileWatches, in.ConnectionInput).Get(ctx, &out.WatchResult)
 		fin := activities.FinishJobInput{Target: target, JobID: jobID, Status: poblysh.JobSucceeded,
 			Context: map[string]any{"created": out.Created, "stopped": out.Stopped, "active": out.Active}}
 		if err != nil {
-			fin.Status, fin.Error, fin.ErrorType = poblysh.JobFailed, err.Error(), errorType(err)
+			fin.Status, fin.Error, fin.ErrorType = poblysh.JobFailed, failureMessage(err), errorType(err)
 			if fin.ErrorType == activities.ErrTypeConnectionInactive {
 				fin.Status = poblysh.JobCancelled
 			}

@@ -66,7 +66,7 @@ func TestRecordHistories(t *testing.T) {
 	require.NoError(t, w.Start())
 	defer w.Stop()
 
-	r := &recorder{t: t, c: c, srv: srv, taskQueue: taskQueue, stubs: stubs}
+	r := &recorder{c: c, srv: srv, taskQueue: taskQueue, stubs: stubs}
 	require.NoError(t, os.MkdirAll("testdata", 0o755))
 
 	t.Run("sync_incremental_signal_with_start", r.syncSignalWithStart)
@@ -84,8 +84,9 @@ func TestRecordHistories(t *testing.T) {
 	t.Run("retention", r.retention)
 }
 
+// quietLogger drops SDK logs: the scenarios fail activities on purpose.
 func quietLogger() log.Logger {
-	return log.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	return log.NewStructuredLogger(slog.New(slog.DiscardHandler))
 }
 
 // Recording targets: the connection id selects a stub activity's behaviour.
@@ -110,8 +111,8 @@ func recConn(conn string) activities.ConnectionInput {
 	return activities.ConnectionInput{TenantID: "tenant-rec", ConnectionID: conn, Provider: "github"}
 }
 
-// pagesPerJob is how many pages a stub stream has, per connection.
-var pagesPerJob = map[string]int{
+// recPages is how many pages a stub stream has, per connection.
+var recPages = map[string]int{
 	connSignal: 2, connBackfill: 5, connContinue: 45, connCoalesce: 4, connRetried: 3, connCursor: 3, connUnauthorized: 3,
 }
 
@@ -195,7 +196,7 @@ func (s *stubActivities) SyncPage(ctx context.Context, in activities.SyncPageInp
 	s.mu.Lock()
 	s.pages[in.JobID] = page
 	s.mu.Unlock()
-	return activities.SyncPageResult{Items: 10, Stored: 8, Duplicates: 2, Done: page >= pagesPerJob[in.ConnectionID]}, nil
+	return activities.SyncPageResult{Items: 10, Stored: 8, Duplicates: 2, Done: page >= recPages[in.ConnectionID]}, nil
 }
 
 func (s *stubActivities) RefreshToken(_ context.Context, in activities.RefreshInput) (activities.RefreshResult, error) {
@@ -248,13 +249,13 @@ func (s *stubActivities) jobs(conn string) ([]activities.BeginJobInput, []activi
 }
 
 type recorder struct {
-	t         *testing.T
 	c         client.Client
 	srv       *testsuite.DevServer
 	taskQueue string
 	stubs     *stubActivities
 }
 
+// ctx bounds one scenario.
 func (r *recorder) ctx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)

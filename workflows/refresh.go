@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -56,7 +57,7 @@ func RefreshToken(ctx workflow.Context, in RefreshInput) (RefreshOutput, error) 
 	}).Get(ctx, &r)
 	fin := activities.FinishJobInput{Target: target, JobID: in.JobID, Status: poblysh.JobSucceeded}
 	if err != nil {
-		fin.Status, fin.Error, fin.ErrorType = poblysh.JobFailed, err.Error(), errorType(err)
+		fin.Status, fin.Error, fin.ErrorType = poblysh.JobFailed, failureMessage(err), errorType(err)
 		if fin.ErrorType == activities.ErrTypeConnectionInactive {
 			fin.Status = poblysh.JobCancelled
 		}
@@ -67,23 +68,27 @@ func RefreshToken(ctx workflow.Context, in RefreshInput) (RefreshOutput, error) 
 	return RefreshOutput{Refreshed: r.Refreshed}, nil
 }
 
+// errorType is the ApplicationError type in err's chain ("" if none).
 func errorType(err error) string {
 	var appErr *temporal.ApplicationError
-	for e := err; e != nil; {
-		if ae, ok := e.(*temporal.ApplicationError); ok {
-			appErr = ae
-			break
-		}
-		u, ok := e.(interface{ Unwrap() error })
-		if !ok {
-			break
-		}
-		e = u.Unwrap()
-	}
-	if appErr != nil {
+	if errors.As(err, &appErr) {
 		return appErr.Type()
 	}
 	return ""
+}
+
+// failureMessage is what a job records of an activity failure: the
+// activity's own message, without Temporal's wrapping (event ids, identity).
+func failureMessage(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Message()
+	}
+	var timeout *temporal.TimeoutError
+	if errors.As(err, &timeout) {
+		return "timed out: " + timeout.Message()
+	}
+	return err.Error()
 }
 
 // SweepInput pages a sweep across continue-as-new.
@@ -123,7 +128,7 @@ func sweep(ctx workflow.Context, in SweepInput, list, start any) (SweepResult, e
 	}
 	var res activities.StartManyResult
 	if len(due.Connections) > 0 {
-		if err := workflow.ExecuteActivity(actx, start, activities.StartManyInput{Connections: due.Connections}).Get(ctx, &res); err != nil {
+		if err := workflow.ExecuteActivity(actx, start, activities.StartManyInput(due)).Get(ctx, &res); err != nil {
 			return SweepResult{}, err
 		}
 	}

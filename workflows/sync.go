@@ -234,6 +234,12 @@ func (s *syncState) runPass(ctx workflow.Context, drain func()) (bool, error) {
 	p := s.current
 	info := workflow.GetInfo(ctx)
 	bctx := bookkeepingOptions(ctx)
+	if !p.Started && info.GetContinueAsNewSuggested() {
+		// A stream triggered over and over runs pass after pass that each
+		// end on their first page, never reaching the check below: start
+		// this pass in a fresh run, or the history grows without bound.
+		return true, nil
+	}
 	if !p.Started {
 		err := workflow.ExecuteActivity(bctx, a.BeginJob, activities.BeginJobInput{
 			Target: s.in.Target, JobID: p.JobID, Kind: poblysh.JobKindFor(p.Mode), Trigger: p.Trigger,
@@ -262,6 +268,7 @@ func (s *syncState) runPass(ctx workflow.Context, drain func()) (bool, error) {
 				p.Resyncs++
 				continue
 			}
+			drain()
 			return false, s.fail(ctx, err)
 		}
 		p.Pages++
@@ -304,8 +311,9 @@ func (s *syncState) fail(ctx workflow.Context, cause error) error {
 		Context: map[string]any{"stream": s.in.Stream, "pages": p.Pages, "items": p.Items, "mode": string(p.Mode)},
 	}).Get(ctx, nil)
 	s.passes++
-	if s.pending != nil && status == poblysh.JobFailed && typ != activities.ErrTypeTransient && typ != "Timeout" {
-		// Permanent failure: the follow-up would fail the same way.
+	if s.pending != nil && typ != activities.ErrTypeTransient && typ != "Timeout" {
+		// Permanent failure or inactive connection: the follow-up would
+		// end the same way.
 		_ = workflow.ExecuteActivity(bookkeepingOptions(ctx), a.FinishJob, activities.FinishJobInput{
 			Target: s.in.Target, JobID: s.pending.JobID, Status: poblysh.JobCancelled,
 			Error: "cancelled: the previous pass failed permanently (" + typ + ")",

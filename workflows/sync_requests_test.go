@@ -1,0 +1,221 @@
+package workflows_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/workflows"
+)
+
+// Ten triggers (signals and updates) during a running pass coalesce into
+// exactly one follow-up pass, and every update gets the same queued job.
+func TestSyncStreamCoalescesTriggers(t *testing.T) {
+	env, j := newEnv(t)
+	mockJobs(env)
+	mockPages(env, time.Second, pagesPerJob(5))
+	first := updateAt(t, env, 0, "api-0", poblysh.ModeIncremental)
+	var updates []*updateOutcome
+	for i := range 10 {
+		at := 500*time.Millisecond + time.Duration(i)*300*time.Millisecond // all within the 5 s pass
+		if i%2 == 0 {
+			signalAt(env, at, poblysh.ModeIncremental)
+		} else {
+			updates = append(updates, updateAt(t, env, at, fmt.Sprintf("api-%d", i), poblysh.ModeIncremental))
+		}
+	}
+
+	env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{Target: stream})
+
+	require.Equal(t, workflows.SyncResult{Passes: 2, Stored: 10 * 8}, syncResult(t, env))
+	running := first.answered(t).JobID
+	queued := updates[0].answered(t).JobID
+	require.NotEqual(t, running, queued)
+	for i, u := range updates {
+		// Signals are taken at page boundaries, updates at once: the first
+		// update queues the follow-up, every later trigger joins it.
+		require.Equal(t, workflows.RequestResult{JobID: queued, Status: poblysh.JobQueued, Mode: poblysh.ModeIncremental, Joined: i > 0}, u.answered(t))
+	}
+	begins := j.begins()
+	require.Len(t, begins, 2)
+	require.Equal(t, []string{running, queued}, []string{begins[0].JobID, begins[1].JobID})
+	fins := j.finishes()
+	require.Len(t, fins, 2)
+	for i, f := range fins {
+		require.Equal(t, begins[i].JobID, f.JobID)
+		require.Equal(t, poblysh.JobSucceeded, f.Status)
+	}
+	names := j.names()
+	require.Equal(t, "FinishJob", names[6], "the follow-up begins after the first pass finished")
+	require.Equal(t, "BeginJob", names[7])
+}
+
+// How a request merges with the pass that runs and the one that is queued.
+func TestSyncStreamRequestMerging(t *testing.T) {
+	t.Run("backfill joins a running backfill", func(t *testing.T) {
+		env, j := newEnv(t)
+		mockJobs(env)
+		mockPages(env, time.Second, pagesPerJob(3))
+		first := updateAt(t, env, 0, "api-1", poblysh.ModeBackfill)
+		second := updateAt(t, env, 1500*time.Millisecond, "api-2", poblysh.ModeBackfill)
+
+		env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{Target: stream})
+
+		require.Equal(t, 1, syncResult(t, env).Passes)
+		job := first.answered(t).JobID
+		require.Equal(t, workflows.RequestResult{JobID: job, Status: poblysh.JobRunning, Mode: poblysh.ModeBackfill, Joined: true}, second.answered(t))
+		require.Len(t, j.begins(), 1)
+		require.Len(t, j.finishes(), 1)
+	})
+	t.Run("incremental queues behind a running backfill", func(t *testing.T) {
+		env, j := newEnv(t)
+		mockJobs(env)
+		mockPages(env, time.Second, pagesPerJob(3))
+		first := updateAt(t, env, 0, "api-1", poblysh.ModeBackfill)
+		second := updateAt(t, env, 1500*time.Millisecond, "api-2", poblysh.ModeIncremental)
+
+		env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{Target: stream})
+
+		require.Equal(t, 2, syncResult(t, env).Passes)
+		got := second.answered(t)
+		require.NotEqual(t, first.answered(t).JobID, got.JobID)
+		require.Equal(t, workflows.RequestResult{JobID: got.JobID, Status: poblysh.JobQueued, Mode: poblysh.ModeIncremental}, got)
+		begins := j.begins()
+		require.Len(t, begins, 2)
+		require.Equal(t, got.JobID, begins[1].JobID)
+		require.Equal(t, poblysh.JobIncremental, begins[1].Kind)
+		require.False(t, begins[1].ResetCursor)
+	})
+	t.Run("backfill upgrades a queued incremental", func(t *testing.T) {
+		env, j := newEnv(t)
+		mockJobs(env)
+		mockPages(env, time.Second, pagesPerJob(3))
+		updateAt(t, env, 0, "api-1", poblysh.ModeIncremental)
+		queued := updateAt(t, env, 1200*time.Millisecond, "api-2", poblysh.ModeIncremental)
+		upgrade := updateAt(t, env, 1800*time.Millisecond, "api-3", poblysh.ModeBackfill)
+
+		env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{Target: stream})
+
+		require.Equal(t, 2, syncResult(t, env).Passes)
+		job := queued.answered(t).JobID
+		require.Equal(t, workflows.RequestResult{JobID: job, Status: poblysh.JobQueued, Mode: poblysh.ModeBackfill, Joined: true}, upgrade.answered(t))
+		begins := j.begins()
+		require.Len(t, begins, 2)
+		require.Equal(t, job, begins[1].JobID)
+		require.Equal(t, poblysh.JobBackfill, begins[1].Kind)
+		require.True(t, begins[1].ResetCursor, "the upgraded follow-up is a full backfill")
+	})
+}
+
+// The update validator rejects an invalid mode before it reaches the
+// workflow; an invalid signal is dropped. Neither queues a pass.
+func TestSyncStreamRejectsInvalidMode(t *testing.T) {
+	env, j := newEnv(t)
+	mockJobs(env)
+	mockPages(env, time.Second, pagesPerJob(3))
+	updateAt(t, env, 0, "api-1", poblysh.ModeIncremental)
+	bad := updateAt(t, env, 500*time.Millisecond, "api-2", "full")
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(workflows.SignalRequest, workflows.SyncRequest{Mode: "", Trigger: poblysh.TriggerWebhook})
+	}, 700*time.Millisecond)
+
+	env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{Target: stream})
+
+	require.Equal(t, 1, syncResult(t, env).Passes)
+	require.True(t, bad.done)
+	require.False(t, bad.accepted)
+	require.ErrorContains(t, bad.rejected, "mode must be backfill or incremental")
+	require.Len(t, j.begins(), 1)
+}
+
+// The progress query answers the running pass, the queued one and the
+// passes done so far, including while the follow-up waits for the quiet
+// period after the first pass.
+func TestSyncStreamProgressQuery(t *testing.T) {
+	env, _ := newEnv(t)
+	mockJobs(env)
+	mockPages(env, time.Second, pagesPerJob(3))
+	first := updateAt(t, env, 0, "api-1", poblysh.ModeBackfill)
+	queued := updateAt(t, env, 500*time.Millisecond, "api-2", poblysh.ModeIncremental)
+	during := progressAt(t, env, 2500*time.Millisecond)
+	// The first pass ends at 3 s; the follow-up starts after the debounce.
+	waiting := progressAt(t, env, 3*time.Second+workflows.Debounce/2)
+	after := progressAt(t, env, 3*time.Second+workflows.Debounce+1500*time.Millisecond)
+
+	env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{Target: stream})
+
+	require.Equal(t, 2, syncResult(t, env).Passes)
+	job, next := first.answered(t).JobID, queued.answered(t).JobID
+	require.Equal(t, workflows.SyncProgress{
+		Current: &workflows.Pass{JobID: job, Mode: poblysh.ModeBackfill, Trigger: poblysh.TriggerManual, Started: true, Pages: 2, Items: 20, Stored: 16, Duplicates: 4},
+		Pending: &workflows.Pass{JobID: next, Mode: poblysh.ModeIncremental, Trigger: poblysh.TriggerManual},
+	}, *during)
+	require.Equal(t, workflows.SyncProgress{
+		Pending: &workflows.Pass{JobID: next, Mode: poblysh.ModeIncremental, Trigger: poblysh.TriggerManual},
+		Passes:  1,
+	}, *waiting)
+	require.Equal(t, workflows.SyncProgress{
+		Current: &workflows.Pass{JobID: next, Mode: poblysh.ModeIncremental, Trigger: poblysh.TriggerManual, Started: true, Pages: 1, Items: 10, Stored: 8, Duplicates: 2},
+		Passes:  1,
+	}, *after)
+}
+
+// After a pass the workflow waits for a quiet period of Debounce before the
+// follow-up starts (or before it ends), so a burst of requests runs one
+// follow-up; a steady stream delays it by MaxDebounce at most.
+func TestSyncStreamDebounce(t *testing.T) {
+	t.Run("follow-up waits for quiet", func(t *testing.T) {
+		env, j := newEnv(t)
+		mockJobs(env)
+		mockPages(env, time.Second, pagesPerJob(3))
+		signalAt(env, 0, poblysh.ModeIncremental)
+		// The first pass ends at 3 s; these arrive during the quiet period.
+		for _, at := range []time.Duration{3500 * time.Millisecond, 4500 * time.Millisecond, 5500 * time.Millisecond} {
+			signalAt(env, at, poblysh.ModeIncremental)
+		}
+
+		env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{Target: stream})
+
+		require.Equal(t, 2, syncResult(t, env).Passes)
+		begins := j.named("BeginJob")
+		require.Len(t, begins, 2)
+		require.Equal(t, 5500*time.Millisecond+workflows.Debounce, begins[1].At.Sub(begins[0].At))
+		fins := j.named("FinishJob")
+		require.Equal(t, workflows.Debounce, env.Now().Sub(fins[len(fins)-1].At), "the run lingers one quiet period after its last pass")
+	})
+	t.Run("steady stream bounded", func(t *testing.T) {
+		env, j := newEnv(t)
+		mockJobs(env)
+		mockPages(env, time.Second, pagesPerJob(3))
+		signalAt(env, 0, poblysh.ModeIncremental)
+		for at := 3500 * time.Millisecond; at < 40*time.Second; at += time.Second {
+			signalAt(env, at, poblysh.ModeIncremental)
+		}
+
+		env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{Target: stream})
+
+		begins := j.named("BeginJob")
+		require.Len(t, begins, 3, "the steady stream runs a follow-up per pass, never one per signal")
+		waited := begins[1].At.Sub(begins[0].At) - 3*time.Second
+		require.GreaterOrEqual(t, waited, workflows.MaxDebounce)
+		require.Less(t, waited, workflows.MaxDebounce+time.Second)
+		require.Equal(t, 3, syncResult(t, env).Passes)
+	})
+	t.Run("request during linger", func(t *testing.T) {
+		env, j := newEnv(t)
+		mockJobs(env)
+		mockPages(env, time.Second, pagesPerJob(3))
+		signalAt(env, 0, poblysh.ModeIncremental)
+		signalAt(env, 4*time.Second, poblysh.ModeIncremental) // the run lingers until 5 s
+
+		env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{Target: stream})
+
+		require.Equal(t, 2, syncResult(t, env).Passes)
+		fins := j.named("FinishJob")
+		require.Len(t, fins, 2)
+		require.Equal(t, 4*time.Second+workflows.Debounce, j.named("BeginJob")[1].At.Sub(j.list()[0].At))
+	})
+}
