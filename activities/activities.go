@@ -183,8 +183,9 @@ func (a *Activities) setHealth(ctx context.Context, t Target, h poblysh.Health, 
 		if err != nil || c.Health == h && c.HealthReason == reason {
 			return err
 		}
-		// Transient trouble never overrides a worse state.
-		if h == poblysh.HealthDegraded && (c.Health == poblysh.HealthNeedsReauth || c.Health == poblysh.HealthDisabled) {
+		// An operator's disabled state is theirs to lift, and transient
+		// trouble never overrides a worse state.
+		if c.Health == poblysh.HealthDisabled || h == poblysh.HealthDegraded && c.Health == poblysh.HealthNeedsReauth {
 			return nil
 		}
 		return tx.SetHealth(ctx, t.ConnectionID, h, reason)

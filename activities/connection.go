@@ -38,8 +38,23 @@ func (a *Activities) TriggerConnectionSync(ctx context.Context, in ConnectionInp
 	return TriggerResult{Streams: n}, nil
 }
 
-// renewBefore is how long before expiry a channel is replaced.
-const renewBefore = 24 * time.Hour
+// renewBefore is how long before expiry a channel is replaced: a day, or a
+// third of its lifetime for short-lived channels (so a 2-hour channel is not
+// replaced on every sweep).
+func renewBefore(c db.WatchChannel) time.Duration {
+	d := 24 * time.Hour
+	if c.ExpiresAt != nil {
+		if third := c.ExpiresAt.Sub(c.CreatedAt) / 3; third < d {
+			d = third
+		}
+	}
+	return d
+}
+
+// due reports whether a channel must be replaced now.
+func due(c db.WatchChannel, now time.Time) bool {
+	return c.ExpiresAt != nil && !c.ExpiresAt.After(now.Add(renewBefore(c)))
+}
 
 // ReconcileWatches brings a connection's push channels in line with its
 // config: opens channels for targets without one, replaces channels that
@@ -93,7 +108,7 @@ func (a *Activities) ReconcileWatches(ctx context.Context, in ConnectionInput) (
 		for _, target := range want {
 			fresh := false
 			for _, c := range have[target] {
-				if c.ExpiresAt == nil || c.ExpiresAt.After(a.now().Add(renewBefore)) {
+				if !due(c, a.now()) {
 					fresh = true
 				}
 			}
@@ -136,8 +151,7 @@ func (a *Activities) ReconcileWatches(ctx context.Context, in ConnectionInput) (
 			wanted[target] = true
 		}
 		for _, c := range channels {
-			superseded := c.ExpiresAt != nil && !c.ExpiresAt.After(a.now().Add(renewBefore))
-			if wanted[c.Target] && !superseded {
+			if wanted[c.Target] && !due(c, a.now()) {
 				continue
 			}
 			if err := a.stopChannel(ctx, t, watcher, view, hc, c); err != nil {
@@ -216,11 +230,11 @@ func (a *Activities) rewriteRoutes(ctx context.Context, t Target, p *connectors.
 	})
 }
 
-// ListDueWatches lists connections with a channel expiring within a day.
+// ListDueWatches lists connections with a channel due for renewal.
 func (a *Activities) ListDueWatches(ctx context.Context, in ListDueInput) (ListDueResult, error) {
 	var out []db.DueConnection
 	err := a.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
-		out, err = tx.WatchesDue(ctx, a.now().Add(renewBefore), in.Limit)
+		out, err = tx.WatchesDue(ctx, a.now(), in.Limit)
 		return err
 	})
 	return ListDueResult{Connections: out}, err

@@ -173,12 +173,13 @@ func (tx *Tx) UpdateConnection(ctx context.Context, id string, p ConnectionPatch
 }
 
 // SetHealth moves a connection to a health state with a reason; the change
-// time moves only when the state changes.
+// time moves only when the state changes. Callers decide precedence (an
+// operator's disabled state is only lifted by the operator).
 func (tx *Tx) SetHealth(ctx context.Context, id string, h poblysh.Health, reason string) error {
 	_, err := tx.ExecContext(ctx, `UPDATE connections SET
 			health_changed_at = CASE WHEN health = $3 THEN health_changed_at ELSE now() END,
 			health = $3, health_reason = $4, updated_at = now()
-		WHERE id = $1 AND ($2 = '' OR tenant_id = $2::uuid) AND (health <> 'disabled' OR $3 = 'disabled')`,
+		WHERE id = $1 AND ($2 = '' OR tenant_id = $2::uuid)`,
 		id, tx.TenantID, h, reason)
 	return wrapConnErr(err)
 }

@@ -48,13 +48,15 @@ func (tx *Tx) MarkWatchStopped(ctx context.Context, id string) error {
 }
 
 // WatchesDue lists (system scope) the connections with an active channel
-// expiring before the given time, for the renewal sweeper.
-func (tx *Tx) WatchesDue(ctx context.Context, before time.Time, limit int) ([]DueConnection, error) {
+// due for renewal at now: within a day of expiry, or within the last third
+// of its lifetime for short-lived channels.
+func (tx *Tx) WatchesDue(ctx context.Context, now time.Time, limit int) ([]DueConnection, error) {
 	var out []DueConnection
 	err := tx.SelectContext(ctx, &out, `SELECT DISTINCT c.id, c.tenant_id, c.provider FROM watch_channels w
 		JOIN connections c ON c.id = w.connection_id
-		WHERE w.stopped_at IS NULL AND w.expires_at IS NOT NULL AND w.expires_at < $1
+		WHERE w.stopped_at IS NULL AND w.expires_at IS NOT NULL
+		  AND w.expires_at <= $1::timestamptz + least(interval '24 hours', (w.expires_at - w.created_at) / 3)
 		  AND c.deleted_at IS NULL AND NOT c.paused AND c.health IN ('healthy', 'degraded')
-		LIMIT $2`, before, limit)
+		LIMIT $2`, now, limit)
 	return out, wrapConnErr(err)
 }

@@ -11,7 +11,7 @@ import (
 
 	httptransport "github.com/go-openapi/runtime/client"
 	"github.com/go-openapi/strfmt"
-	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/serviceerror"
 
@@ -24,24 +24,32 @@ import (
 	"github.com/poblysh/poblysh/workflows"
 )
 
-// sql runs a statement as the schema owner (test inspection only).
-func (s *stack) sql(q string, args ...any) pgx.Rows {
+// owner is a small pool on the schema as its owner (test inspection only).
+func (s *stack) owner() *pgxpool.Pool {
 	s.t.Helper()
-	conn, err := pgx.Connect(context.Background(), s.schema.OwnerURL)
-	require.NoError(s.t, err)
-	s.t.Cleanup(func() { conn.Close(context.Background()) })
-	rows, err := conn.Query(context.Background(), q, args...)
-	require.NoError(s.t, err)
-	return rows
+	s.ownerOnce.Do(func() {
+		cfg, err := pgxpool.ParseConfig(s.schema.OwnerURL)
+		require.NoError(s.t, err)
+		cfg.MaxConns = 2
+		s.ownerPool, err = pgxpool.NewWithConfig(context.Background(), cfg)
+		require.NoError(s.t, err)
+		s.t.Cleanup(s.ownerPool.Close)
+	})
+	return s.ownerPool
 }
 
+// exec runs a statement as the schema owner.
+func (s *stack) exec(q string, args ...any) {
+	s.t.Helper()
+	_, err := s.owner().Exec(context.Background(), q, args...)
+	require.NoError(s.t, err)
+}
+
+// count runs a count query as the schema owner.
 func (s *stack) count(q string, args ...any) int {
 	s.t.Helper()
-	rows := s.sql(q, args...)
-	defer rows.Close()
-	require.True(s.t, rows.Next())
 	var n int
-	require.NoError(s.t, rows.Scan(&n))
+	require.NoError(s.t, s.owner().QueryRow(context.Background(), q, args...).Scan(&n))
 	return n
 }
 
@@ -98,7 +106,7 @@ func TestOAuthStateIsSingleUseBoundAndExpiring(t *testing.T) {
 
 	// Expired.
 	st = s.startConnect(keyA, "fake", nil)
-	s.sql(`UPDATE oauth_states SET expires_at = now() - interval '1 second'`).Close()
+	s.exec(`UPDATE oauth_states SET expires_at = now() - interval '1 second'`)
 	code, body = s.callback(s.authorize(st.AuthorizationURL.String()))
 	require.Equal(t, http.StatusBadRequest, code, body)
 	require.Contains(t, body, "expired")

@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -13,7 +14,7 @@ func readAll(resp *http.Response) string {
 }
 
 // eventually polls cond every 100 ms until it holds or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -29,4 +30,11 @@ func deref[T any](p *T) (v T) {
 		v = *p
 	}
 	return v
+}
+
+// newHTTPServer serves h on loopback for the test and returns its URL.
+func newHTTPServer(t testing.TB, h http.Handler) string {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
 }

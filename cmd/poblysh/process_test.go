@@ -17,7 +17,7 @@ var (
 )
 
 // binary builds poblysh (with the engine's test provider) once per test run.
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "poblysh-bin-")

@@ -17,6 +17,7 @@ import (
 
 	httptransport "github.com/go-openapi/runtime/client"
 	"github.com/go-openapi/strfmt"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/testsuite"
 
@@ -55,7 +56,7 @@ func (s *syncBuffer) String() string {
 // a real Temporal dev server and provider sandboxes, used through its
 // public API only.
 type stack struct {
-	t         *testing.T
+	t         testing.TB
 	base      string
 	adminKey  string
 	cryptoKey string
@@ -70,6 +71,9 @@ type stack struct {
 	done      chan error
 	// command is the subcommand run in-process ("serve" or "api").
 	command string
+
+	ownerOnce sync.Once
+	ownerPool *pgxpool.Pool
 }
 
 // withCommand runs another subcommand in-process (e.g. "api", with workers
@@ -87,7 +91,7 @@ func withEnv(kv map[string]string) stackOption {
 	}
 }
 
-func newStack(t *testing.T, opts ...stackOption) *stack {
+func newStack(t testing.TB, opts ...stackOption) *stack {
 	t.Helper()
 	port := testenv.FreePort()
 	s := &stack{
@@ -193,7 +197,7 @@ func (s *stack) tenant(name string) (string, string) {
 
 // fakeSandbox starts the engine's test provider sandbox, pointed at this
 // stack for deliveries, and returns its POBLYSH_FAKE_* environment.
-func fakeSandbox(t *testing.T, o fakesandbox.Options) (*fakesandbox.Server, map[string]string) {
+func fakeSandbox(t testing.TB, o fakesandbox.Options) (*fakesandbox.Server, map[string]string) {
 	t.Helper()
 	f := fakesandbox.New(o)
 	srv := httptest.NewServer(f)

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	httptransport "github.com/go-openapi/runtime/client"
+	"github.com/go-openapi/strfmt"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+
+	"github.com/poblysh/poblysh/gen/client/connections"
+	"github.com/poblysh/poblysh/gen/client/jobs"
+	"github.com/poblysh/poblysh/gen/models"
+	fakesandbox "github.com/poblysh/poblysh/sandbox/fake"
+	gcalsandbox "github.com/poblysh/poblysh/sandbox/googlecalendar"
+	"github.com/poblysh/poblysh/workflows"
+)
+
+func (s *stack) schedule(id string) *client.ScheduleDescription {
+	s.t.Helper()
+	d, err := s.temporal.Client().ScheduleClient().GetHandle(context.Background(), id).Describe(context.Background())
+	require.NoError(s.t, err)
+	return d
+}
+
+func (s *stack) trigger(id string) {
+	s.t.Helper()
+	require.NoError(s.t, s.temporal.Client().ScheduleClient().GetHandle(context.Background(), id).Trigger(context.Background(), client.ScheduleTriggerOptions{}))
+}
+
+func (s *stack) patch(key, id, body string) (int, string) {
+	s.t.Helper()
+	req, _ := http.NewRequest(http.MethodPatch, s.base+"/api/v1/connections/"+id, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(s.t, err)
+	defer resp.Body.Close()
+	return resp.StatusCode, readAll(resp)
+}
+
+// TestConnectionLifecycle: polling interval and pause are operator
+// controls that reshape the connection's schedule; a revoked grant moves it
+// to needs_reauth and pauses its work; re-connecting the same account heals
+// it in place.
+func TestConnectionLifecycle(t *testing.T) {
+	t.Parallel()
+	f, env := fakeSandbox(t, fakesandbox.Options{Streams: map[string]int{"items": 5}})
+	s := newStack(t, withEnv(env))
+	_, key := s.tenant("Ops")
+	conn := s.connect(key, "fake", nil)
+	id := string(*conn.ID)
+	s.waitJobs(key, id, "backfill", 1, 60*time.Second)
+	sched := workflows.PollScheduleID(id)
+	require.Equal(t, 10*time.Minute, s.schedule(sched).Schedule.Spec.Intervals[0].Every, "webhooks deliver, so the provider's (longer) reconcile interval")
+
+	code, body := s.patch(key, id, `{"poll_interval_seconds": 120}`)
+	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, body, `"poll_interval_seconds":120`)
+	require.Equal(t, 2*time.Minute, s.schedule(sched).Schedule.Spec.Intervals[0].Every)
+	code, body = s.patch(key, id, `{"poll_interval_seconds": 10}`)
+	require.Equal(t, http.StatusUnprocessableEntity, code, body)
+	code, body = s.patch(key, id, `{"config": {"streams": ["Not Valid!"]}}`)
+	require.Equal(t, http.StatusBadRequest, code, body)
+	require.Contains(t, body, `"config.streams"`)
+	code, body = s.patch(key, id, `{"poll_interval_seconds": null}`)
+	require.Equal(t, http.StatusOK, code, body)
+	require.Equal(t, 10*time.Minute, s.schedule(sched).Schedule.Spec.Intervals[0].Every, "null resets to the default")
+
+	code, body = s.patch(key, id, `{"paused": true}`)
+	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, body, `"health":"disabled"`)
+	require.True(t, s.schedule(sched).Schedule.State.Paused)
+	_, err := s.client.Jobs.StartSync(jobs.NewStartSyncParams().WithProvider("fake").
+		WithBody(&models.SyncRequest{ConnectionID: strfmt.UUID(id), Mode: ptr("incremental")}), httptransport.BearerToken(key))
+	var conflict *jobs.StartSyncConflict
+	require.ErrorAs(t, err, &conflict, "a paused connection does no work")
+	code, body = s.patch(key, id, `{"paused": false}`)
+	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, body, `"health":"healthy"`)
+	require.False(t, s.schedule(sched).Schedule.State.Paused)
+
+	// The grant is revoked at the provider: the next sync cannot refresh.
+	f.OAuth.RevokeRefreshTokens()
+	f.OAuth.ExpireAccessTokens()
+	js := s.sync(key, "fake", id, "incremental")
+	require.Equal(t, models.JobStatusFailed, *js[0].Status)
+	require.Contains(t, *js[0].Error, "token refresh failed permanently")
+	c := s.connection(key, id)
+	require.Equal(t, models.ConnectionHealthNeedsReauth, *c.Health)
+	require.NotNil(t, c.ReconnectURL)
+	require.True(t, s.schedule(sched).Schedule.State.Paused, "needs_reauth pauses scheduled work")
+
+	// Re-connecting the same account heals the same connection.
+	again := s.connect(key, "fake", nil)
+	require.Equal(t, id, string(*again.ID))
+	require.Equal(t, models.ConnectionHealthHealthy, *again.Health)
+	require.False(t, s.schedule(sched).Schedule.State.Paused, "re-auth resumes the schedule")
+	list, err := s.client.Connections.ListConnections(connections.NewListConnectionsParams(), httptransport.BearerToken(key))
+	require.NoError(t, err)
+	require.Len(t, list.Payload.Connections, 1, "no duplicate connection")
+}
+
+// TestRefreshSweep: the hourly schedule refreshes tokens that expire within
+// the window, one RefreshToken workflow per connection.
+func TestRefreshSweep(t *testing.T) {
+	t.Parallel()
+	f, env := fakeSandbox(t, fakesandbox.Options{AccessTTL: 10 * time.Minute})
+	s := newStack(t, withEnv(env))
+	_, key := s.tenant("Sweep")
+	conn := s.connect(key, "fake", nil)
+	id := string(*conn.ID)
+	before := time.Time(*s.connection(key, id).TokenExpiresAt)
+	refreshes := f.OAuth.Refreshes
+	s.trigger(workflows.RefreshScheduleID(s.taskQueue))
+	js := s.waitJobs(key, id, "token_refresh", 1, 60*time.Second)
+	require.Equal(t, models.JobStatusSucceeded, *js[0].Status)
+	require.Equal(t, models.JobTriggerSchedule, *js[0].Trigger)
+	require.Equal(t, refreshes+1, f.OAuth.Refreshes)
+	after := time.Time(*s.connection(key, id).TokenExpiresAt)
+	require.True(t, after.After(before), "the stored token expiry moved forward")
+}
+
+// TestCalendarWithoutPublicURLPolls: with no public URL configured, no
+// watch channel is opened and the connection polls at the provider's
+// interval instead.
+func TestCalendarWithoutPublicURLPolls(t *testing.T) {
+	t.Parallel()
+	gc := gcalsandbox.New(gcalsandbox.Options{Seed: true})
+	srv := newHTTPServer(t, gc)
+	s := newStack(t, withEnv(gc.Env(srv)), withEnv(map[string]string{
+		"POBLYSH_GOOGLE_CALENDAR_WEBHOOK_SECRET": "calendar-channel-secret", "POBLYSH_PUBLIC_URL": "",
+	}))
+	_, key := s.tenant("Poll")
+	conn := s.connect(key, "google-calendar", nil)
+	id := string(*conn.ID)
+	s.waitJobs(key, id, "backfill", 1, 60*time.Second)
+	s.waitJobs(key, id, "watch_renewal", 1, 30*time.Second)
+	c := s.connection(key, id)
+	require.False(t, *c.PushEnabled)
+	require.Empty(t, c.Watches)
+	require.Empty(t, gc.Channels(), "no channel was requested from Google")
+	require.Equal(t, 5*time.Minute, s.schedule(workflows.PollScheduleID(id)).Schedule.Spec.Intervals[0].Every)
+}
+
+// TestCalendarChannelRenewal: a channel near its expiry is replaced by the
+// renewal sweep: the new channel opens first, then the old one is stopped.
+func TestCalendarChannelRenewal(t *testing.T) {
+	t.Parallel()
+	gc := gcalsandbox.New(gcalsandbox.Options{Seed: true})
+	srv := newHTTPServer(t, gc)
+	s := newStack(t, withEnv(gc.Env(srv)), withEnv(map[string]string{
+		"POBLYSH_GOOGLE_CALENDAR_WEBHOOK_SECRET": "calendar-channel-secret",
+		"POBLYSH_GOOGLE_CALENDAR_CHANNEL_TTL":    "2h",
+	}))
+	_, key := s.tenant("Renew")
+	conn := s.connect(key, "google-calendar", nil)
+	id := string(*conn.ID)
+	eventually(t, 30*time.Second, "a watch channel", func() bool { return len(s.connection(key, id).Watches) == 1 })
+	first := *s.connection(key, id).Watches[0].ChannelID
+	// Two hours of lifetime: renewal is due in its last third; move the clock
+	// by ageing the stored channel instead of waiting.
+	s.exec(`UPDATE watch_channels SET created_at = created_at - interval '90 minutes', expires_at = expires_at - interval '90 minutes'`)
+	s.trigger(workflows.RenewalScheduleID(s.taskQueue))
+	eventually(t, 60*time.Second, "the channel to be replaced", func() bool {
+		w := s.connection(key, id).Watches
+		return len(w) == 1 && *w[0].ChannelID != first
+	})
+	var oldStopped, newLive bool
+	for _, ch := range gc.Channels() {
+		if ch.ID == first && ch.Stopped {
+			oldStopped = true
+		}
+		if ch.ID != first && ch.Live {
+			newLive = true
+		}
+	}
+	require.True(t, oldStopped, "the old channel was stopped at Google")
+	require.True(t, newLive, "the new channel is live")
+}
