@@ -89,12 +89,10 @@ func Load(getenv func(string) string, need Needs) (*Config, error) {
 			e.fail("DATABASE_URL", "must be a postgres:// URL")
 		}
 	}
-	if _, _, err := net.SplitHostPort(c.TemporalAddress); err != nil {
-		e.fail("TEMPORAL_ADDRESS", "must be host:port")
-	}
-	host, port, err := net.SplitHostPort(c.HTTPAddr)
-	if err != nil {
-		e.fail("POBLYSH_HTTP_ADDR", "must be host:port")
+	e.hostPort("TEMPORAL_ADDRESS", c.TemporalAddress)
+	host, port := e.hostPort("POBLYSH_HTTP_ADDR", c.HTTPAddr)
+	if c.MetricsAddr != "" {
+		e.hostPort("POBLYSH_METRICS_ADDR", c.MetricsAddr)
 	}
 	if pub := getenv("POBLYSH_PUBLIC_URL"); pub != "" {
 		u, err := url.Parse(pub)
@@ -157,6 +155,18 @@ func (e *env) str(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// hostPort checks a listen or dial address: host:port with a numeric port.
+func (e *env) hostPort(name, v string) (host, port string) {
+	host, port, err := net.SplitHostPort(v)
+	if err == nil {
+		_, err = strconv.ParseUint(port, 10, 16)
+	}
+	if err != nil {
+		e.fail(name, "must be host:port with a numeric port")
+	}
+	return host, port
 }
 
 func (e *env) boolean(name string, def bool) bool {

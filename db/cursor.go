@@ -43,11 +43,18 @@ func (tx *Tx) AdvanceCursor(ctx context.Context, connID, stream string, next jso
 	if len(next) > 0 {
 		val = []byte(next)
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO sync_cursors (connection_id, stream, tenant_id, cursor, version)
-		VALUES ($1, $2, $3, $4, 1)
-		ON CONFLICT (connection_id, stream) DO UPDATE SET cursor = excluded.cursor,
-			version = sync_cursors.version + 1, updated_at = now()
-		WHERE sync_cursors.version = $5`, connID, stream, tx.TenantID, val, seen)
+	// Only a writer that saw no cursor (version 0) inserts the first one; a
+	// row deleted under a running page (the connection was deleted) must
+	// not come back from its stale version.
+	var res sql.Result
+	var err error
+	if seen == 0 {
+		res, err = tx.ExecContext(ctx, `INSERT INTO sync_cursors (connection_id, stream, tenant_id, cursor, version)
+			VALUES ($1, $2, $3, $4, 1) ON CONFLICT (connection_id, stream) DO NOTHING`, connID, stream, tx.TenantID, val)
+	} else {
+		res, err = tx.ExecContext(ctx, `UPDATE sync_cursors SET cursor = $4, version = version + 1, updated_at = now()
+			WHERE connection_id = $1 AND stream = $2 AND tenant_id = $3 AND version = $5`, connID, stream, tx.TenantID, val, seen)
+	}
 	if err != nil {
 		return wrapConnErr(err)
 	}

@@ -1,6 +1,7 @@
 package vault_test
 
 import (
+	"encoding/base64"
 	"strings"
 	"testing"
 
@@ -113,4 +114,47 @@ func TestParseKey(t *testing.T) {
 	k, err := vault.ParseKey(vault.GenerateKey())
 	require.NoError(t, err)
 	require.Regexp(t, `^k[0-9a-f]{8}$`, k.ID)
+}
+
+func TestParseKeyEncodings(t *testing.T) {
+	t.Parallel()
+	raw := make([]byte, vault.KeySize)
+	for i := range raw {
+		raw[i] = byte(250 - i) // exercises the '+' '/' vs '-' '_' alphabets
+	}
+	want, err := vault.NewKey(raw)
+	require.NoError(t, err)
+	for name, enc := range map[string]*base64.Encoding{
+		"std": base64.StdEncoding, "raw std": base64.RawStdEncoding, "url": base64.URLEncoding, "raw url": base64.RawURLEncoding,
+	} {
+		k, err := vault.ParseKey("  " + enc.EncodeToString(raw) + "\n")
+		require.NoError(t, err, name)
+		require.Equal(t, want.ID, k.ID, name)
+	}
+	for _, n := range []int{0, 16, 31, 33, 64} {
+		_, err := vault.ParseKey(base64.StdEncoding.EncodeToString(make([]byte, n)))
+		require.ErrorContains(t, err, "must be 32 bytes", "%d bytes", n)
+	}
+}
+
+func TestKeyIDs(t *testing.T) {
+	t.Parallel()
+	a, b := make([]byte, vault.KeySize), make([]byte, vault.KeySize)
+	b[0] = 1
+	require.Equal(t, vault.KeyID(a), vault.KeyID(a), "ids derive from the key bytes")
+	require.NotEqual(t, vault.KeyID(a), vault.KeyID(b))
+	require.NotContains(t, vault.KeyID(a), "0000000000", "the id is a hash, not the key")
+
+	// A ring built with a retired key equal to the current one keeps it once.
+	k := mustKey(t)
+	kr := vault.NewKeyRing(k, k)
+	ct, err := kr.Encrypt([]byte("x"), nil)
+	require.NoError(t, err)
+	require.False(t, kr.NeedsRotation(ct))
+	require.False(t, kr.NeedsRotation("not a ciphertext"), "malformed input is not reported as rotatable")
+	_, _, err = kr.Reencrypt("not a ciphertext", nil)
+	require.ErrorIs(t, err, vault.ErrMalformed)
+	// Re-encrypting a current ciphertext still authenticates it.
+	_, _, err = kr.Reencrypt(ct, []byte("other row"))
+	require.ErrorIs(t, err, vault.ErrDecrypt)
 }

@@ -1,0 +1,120 @@
+package connectors_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
+	"github.com/poblysh/poblysh/connectors"
+)
+
+func retrieveErr(status int, code, desc string, h http.Header) *oauth2.RetrieveError {
+	if h == nil {
+		h = http.Header{}
+	}
+	return &oauth2.RetrieveError{Response: &http.Response{StatusCode: status, Header: h}, ErrorCode: code, ErrorDescription: desc,
+		Body: []byte(`{"error":"` + code + `","access_token":"must-not-leak"}`)}
+}
+
+func TestClassifyOAuthError(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		err  error
+		want error
+		text string // substring of the message
+	}{
+		{"invalid_grant", retrieveErr(400, "invalid_grant", "refresh token revoked", nil), connectors.ErrUnauthorized, "invalid_grant: refresh token revoked"},
+		{"GitHub bad_refresh_token (HTTP 200)", retrieveErr(200, "bad_refresh_token", "", nil), connectors.ErrUnauthorized, "bad_refresh_token"},
+		{"GitHub bad_verification_code", retrieveErr(200, "bad_verification_code", "", nil), connectors.ErrUnauthorized, "bad_verification_code"},
+		{"Slack token_revoked", retrieveErr(200, "token_revoked", "", nil), connectors.ErrUnauthorized, "token_revoked"},
+		{"invalid_client", retrieveErr(401, "invalid_client", "client authentication failed", nil), connectors.ErrInvalidConfig, "invalid_client"},
+		{"unauthorized_client", retrieveErr(400, "unauthorized_client", "", nil), connectors.ErrInvalidConfig, "unauthorized_client"},
+		{"redirect_uri_mismatch", retrieveErr(400, "redirect_uri_mismatch", "", nil), connectors.ErrInvalidConfig, "redirect_uri_mismatch"},
+		{"5xx", retrieveErr(503, "", "", nil), connectors.ErrTransient, "HTTP 503"},
+		{"5xx with an unknown code", retrieveErr(500, "server_error", "", nil), connectors.ErrTransient, "HTTP 500"},
+		{"429", retrieveErr(429, "", "", http.Header{"Retry-After": {"11"}}), connectors.ErrRateLimited, "token endpoint"},
+		{"400 without a code", retrieveErr(400, "", "", nil), connectors.ErrUnauthorized, "HTTP 400"},
+		{"401 with an unknown code", retrieveErr(401, "whatever", "", nil), connectors.ErrUnauthorized, "whatever"},
+		{"unknown code on 200", retrieveErr(200, "temporarily_unavailable", "", nil), connectors.ErrTransient, "temporarily_unavailable"},
+		{"no response", &oauth2.RetrieveError{ErrorCode: "invalid_grant"}, connectors.ErrUnauthorized, "invalid_grant"},
+		{"network", &net404{}, connectors.ErrTransient, "token endpoint: network error"},
+		{"already neutral", fmt.Errorf("slack: exchange: %w", connectors.ErrInvalidConfig), connectors.ErrInvalidConfig, "slack: exchange"},
+		{"already rate limited", &connectors.RateLimited{RetryAfter: time.Second}, connectors.ErrRateLimited, "rate limited"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got := connectors.ClassifyOAuthError(tc.err)
+			require.ErrorIs(t, got, tc.want)
+			require.Equal(t, tc.want, connectors.Kind(got))
+			require.Contains(t, got.Error(), tc.text)
+			require.NotContains(t, got.Error(), "must-not-leak", "response bodies never reach messages")
+		})
+	}
+	require.NoError(t, connectors.ClassifyOAuthError(nil))
+	d, ok := connectors.RetryAfter(connectors.ClassifyOAuthError(retrieveErr(429, "", "", http.Header{"Retry-After": {"11"}})))
+	require.True(t, ok)
+	require.Equal(t, 11*time.Second, d)
+}
+
+type net404 struct{}
+
+func (*net404) Error() string { return "dial tcp 10.1.2.3:443: connect: connection refused" }
+
+// TestClassifyOAuthErrorFromATokenEndpoint goes through golang.org/x/oauth2
+// against a real token endpoint, the way connectors exchange and refresh.
+func TestClassifyOAuthErrorFromATokenEndpoint(t *testing.T) {
+	t.Parallel()
+	answers := map[string]struct {
+		status int
+		body   string
+	}{
+		"revoked":  {400, `{"error":"invalid_grant","error_description":"Token has been expired or revoked."}`},
+		"badcreds": {401, `{"error":"invalid_client"}`},
+		"down":     {502, `<html>bad gateway</html>`},
+		"slow":     {429, `{"error":"slow_down"}`},
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a := answers[r.PostFormValue("refresh_token")]
+		w.Header().Set("Content-Type", "application/json")
+		if a.status == 429 {
+			w.Header().Set("Retry-After", "4")
+		}
+		w.WriteHeader(a.status)
+		_, _ = w.Write([]byte(a.body))
+	}))
+	defer srv.Close()
+	cfg := &oauth2.Config{ClientID: "id", ClientSecret: "secret", Endpoint: oauth2.Endpoint{TokenURL: srv.URL, AuthStyle: oauth2.AuthStyleInParams}}
+	refresh := func(rt string) error {
+		ctx := connectors.WithHTTPClient(context.Background(), srv.Client())
+		_, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: rt, Expiry: time.Unix(1, 0)}).Token()
+		return connectors.ClassifyOAuthError(err)
+	}
+	require.ErrorIs(t, refresh("revoked"), connectors.ErrUnauthorized)
+	require.Contains(t, refresh("revoked").Error(), "Token has been expired or revoked.")
+	require.ErrorIs(t, refresh("badcreds"), connectors.ErrInvalidConfig)
+	require.ErrorIs(t, refresh("down"), connectors.ErrTransient)
+	err := refresh("slow")
+	require.ErrorIs(t, err, connectors.ErrRateLimited, "%v", err)
+	d, _ := connectors.RetryAfter(err)
+	require.Equal(t, 4*time.Second, d)
+	srv.Close()
+	require.ErrorIs(t, refresh("revoked"), connectors.ErrTransient, "an unreachable token endpoint is transient")
+	require.False(t, errors.Is(refresh("revoked"), connectors.ErrUnauthorized))
+}
+
+func TestRandomToken(t *testing.T) {
+	t.Parallel()
+	a, b := connectors.RandomToken(32), connectors.RandomToken(32)
+	require.Len(t, a, 43)
+	require.Regexp(t, `^[A-Za-z0-9_-]+$`, a)
+	require.NotEqual(t, a, b)
+}

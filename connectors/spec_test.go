@@ -1,0 +1,104 @@
+package connectors_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh/connectors"
+)
+
+// calendarSpec has the shape of the Google connectors: a hyphenated name
+// and a shared fallback prefix.
+var calendarSpec = &connectors.Spec{
+	Name: "google-calendar", EnvFallback: "GOOGLE",
+	Defaults: connectors.Endpoints{
+		AuthURL: "https://accounts.example.com/o/oauth2/auth", TokenURL: "https://oauth2.example.com/token",
+		APIURL: "https://www.example.com/calendar/v3", RevokeURL: "https://oauth2.example.com/revoke",
+	},
+}
+
+func TestEnvName(t *testing.T) {
+	t.Parallel()
+	for name, want := range map[string]string{"google-calendar": "GOOGLE_CALENDAR", "github": "GITHUB", "zoho-cliq": "ZOHO_CLIQ"} {
+		require.Equal(t, want, (&connectors.Spec{Name: name}).EnvName())
+	}
+}
+
+func TestLoadConfig(t *testing.T) {
+	t.Parallel()
+	load := func(env map[string]string) (connectors.Config, error) {
+		return connectors.LoadConfig(calendarSpec, func(k string) string { return env[k] }, "https://connectors.example.com/", true)
+	}
+
+	t.Run("defaults", func(t *testing.T) {
+		c, err := load(nil)
+		require.NoError(t, err)
+		require.False(t, c.Configured())
+		require.Equal(t, calendarSpec.Defaults.AuthURL, c.Endpoints.AuthURL)
+		require.Equal(t, calendarSpec.Defaults.TokenURL, c.Endpoints.TokenURL)
+		require.Equal(t, "https://www.example.com/calendar/v3/", c.Endpoints.APIURL, "the API root always ends with a slash")
+		require.Equal(t, calendarSpec.Defaults.RevokeURL, c.Endpoints.RevokeURL)
+		require.Equal(t, "https://connectors.example.com", c.PublicURL)
+		require.True(t, c.PublicURLSet)
+		require.Equal(t, "https://connectors.example.com/api/v1/connect/google-calendar/callback", c.CallbackURL("google-calendar"))
+		require.Equal(t, "https://connectors.example.com/api/v1/webhooks/google-calendar", c.WebhookURL("google-calendar"))
+		require.Empty(t, c.Setting("ANYTHING"))
+	})
+
+	t.Run("fallback prefix", func(t *testing.T) {
+		c, err := load(map[string]string{
+			"POBLYSH_GOOGLE_CLIENT_ID": "shared-id", "POBLYSH_GOOGLE_CLIENT_SECRET": "shared-secret",
+			"POBLYSH_GOOGLE_TOKEN_URL": "http://127.0.0.1:9999/token", "POBLYSH_GOOGLE_PAGE_SIZE": "50",
+		})
+		require.NoError(t, err)
+		require.True(t, c.Configured())
+		require.Equal(t, "shared-id", c.ClientID)
+		require.Equal(t, "shared-secret", c.ClientSecret)
+		require.Equal(t, "http://127.0.0.1:9999/token", c.Endpoints.TokenURL)
+		require.Equal(t, calendarSpec.Defaults.AuthURL, c.Endpoints.AuthURL)
+		require.Equal(t, "50", c.Setting("PAGE_SIZE"))
+	})
+
+	t.Run("the provider's own variables win", func(t *testing.T) {
+		c, err := load(map[string]string{
+			"POBLYSH_GOOGLE_CLIENT_ID": "shared-id", "POBLYSH_GOOGLE_CALENDAR_CLIENT_ID": "calendar-id",
+			"POBLYSH_GOOGLE_CLIENT_SECRET": "shared-secret", "POBLYSH_GOOGLE_CALENDAR_WEBHOOK_SECRET": "hook",
+			"POBLYSH_GOOGLE_API_URL": "http://shared.example.com/", "POBLYSH_GOOGLE_CALENDAR_API_URL": "http://127.0.0.1:8080/calendar",
+			"POBLYSH_GOOGLE_PAGE_SIZE": "50", "POBLYSH_GOOGLE_CALENDAR_PAGE_SIZE": "7",
+		})
+		require.NoError(t, err)
+		require.Equal(t, "calendar-id", c.ClientID)
+		require.Equal(t, "shared-secret", c.ClientSecret, "each variable falls back on its own")
+		require.Equal(t, "hook", c.WebhookSecret)
+		require.Equal(t, "http://127.0.0.1:8080/calendar/", c.Endpoints.APIURL)
+		require.Equal(t, "7", c.Setting("PAGE_SIZE"))
+	})
+
+	t.Run("only one credential is not configured", func(t *testing.T) {
+		c, err := load(map[string]string{"POBLYSH_GOOGLE_CALENDAR_CLIENT_ID": "id"})
+		require.NoError(t, err)
+		require.False(t, c.Configured())
+	})
+
+	t.Run("URLs must be absolute http(s)", func(t *testing.T) {
+		for _, tc := range []struct{ name, value string }{
+			{"POBLYSH_GOOGLE_CALENDAR_API_URL", "not-a-url"},
+			{"POBLYSH_GOOGLE_CALENDAR_AUTH_URL", "ftp://accounts.example.com/auth"},
+			{"POBLYSH_GOOGLE_CALENDAR_REVOKE_URL", "/relative/revoke"},
+			{"POBLYSH_GOOGLE_CALENDAR_TOKEN_URL", "https://"},
+			{"POBLYSH_GOOGLE_TOKEN_URL", "localhost:8080/token"}, // named as read: the fallback
+		} {
+			_, err := load(map[string]string{tc.name: tc.value})
+			require.EqualError(t, err, tc.name+": must be an absolute http(s) URL", tc.value)
+		}
+	})
+
+	t.Run("WithSettings", func(t *testing.T) {
+		c, err := load(nil)
+		require.NoError(t, err)
+		c2 := c.WithSettings(map[string]string{"PAGE_SIZE": "3"})
+		require.Equal(t, "3", c2.Setting("PAGE_SIZE"))
+		require.Empty(t, c.Setting("PAGE_SIZE"), "the original is unchanged")
+	})
+}

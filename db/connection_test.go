@@ -1,0 +1,133 @@
+package db_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/db/dbtest"
+)
+
+// connState is what deletion must change about a connection, read as the
+// system.
+type connState struct {
+	Deleted  bool `db:"deleted"`
+	Tokens   bool `db:"tokens"`
+	Push     bool `db:"push_enabled"`
+	Routes   int  `db:"routes"`
+	Cursors  int  `db:"cursors"`
+	Signals  int  `db:"signals"`
+	Jobs     int  `db:"jobs"`
+	Watches  int  `db:"watches"`
+	Aliases  int  `db:"aliases"`
+	KeyIDSet bool `db:"key_id_set"`
+}
+
+func stateOf(t *testing.T, d *db.DB, connID string) connState {
+	t.Helper()
+	var st connState
+	require.NoError(t, d.WithSystem(context.Background(), func(tx *db.Tx) error {
+		return tx.GetContext(context.Background(), &st, `SELECT deleted_at IS NOT NULL AS deleted,
+				(access_token_ct IS NOT NULL OR refresh_token_ct IS NOT NULL) AS tokens, push_enabled,
+				token_key_id IS NOT NULL AS key_id_set,
+				(SELECT count(*) FROM webhook_routes WHERE connection_id = c.id) AS routes,
+				(SELECT count(*) FROM sync_cursors WHERE connection_id = c.id) AS cursors,
+				(SELECT count(*) FROM signals WHERE connection_id = c.id) AS signals,
+				(SELECT count(*) FROM jobs WHERE connection_id = c.id) AS jobs,
+				(SELECT count(*) FROM watch_channels WHERE connection_id = c.id) AS watches,
+				(SELECT count(*) FROM signal_aliases a JOIN signals s ON s.id = a.signal_id WHERE s.connection_id = c.id) AS aliases
+			FROM connections c WHERE id = $1`, connID)
+	}))
+	return st
+}
+
+func TestDeleteConnection(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	kr := keyRing(t)
+	keep, purge, other := seedTenant(t, s.DB, kr, "keep"), seedTenant(t, s.DB, kr, "purge"), seedTenant(t, s.DB, kr, "other")
+	for _, f := range []fixture{keep, purge} {
+		require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error { return tx.SetPushEnabled(ctx, f.conn, true) }))
+	}
+	seeded := connState{Tokens: true, Push: true, Routes: 1, Cursors: 1, Signals: 1, Jobs: 1, Watches: 1, Aliases: 1, KeyIDSet: true}
+	require.Equal(t, seeded, stateOf(t, s.DB, keep.conn))
+
+	// Another tenant cannot delete it: 404, nothing changes.
+	err := s.DB.WithTenant(ctx, other.tenant, func(tx *db.Tx) error { return tx.DeleteConnection(ctx, keep.conn, true) })
+	require.Equal(t, poblysh.ENOTFOUND, poblysh.ErrorCode(err))
+	require.Equal(t, seeded, stateOf(t, s.DB, keep.conn))
+
+	// Without purge: tokens, routes and cursors go, Signals and the job
+	// history stay; the row stays (soft delete) so Signals keep their
+	// connection.
+	require.NoError(t, s.DB.WithTenant(ctx, keep.tenant, func(tx *db.Tx) error { return tx.DeleteConnection(ctx, keep.conn, false) }))
+	require.Equal(t, connState{Deleted: true, Signals: 1, Jobs: 1, Watches: 1, Aliases: 1}, stateOf(t, s.DB, keep.conn))
+	// With purge its Signals go too.
+	require.NoError(t, s.DB.WithTenant(ctx, purge.tenant, func(tx *db.Tx) error { return tx.DeleteConnection(ctx, purge.conn, true) }))
+	require.Equal(t, connState{Deleted: true, Jobs: 1, Watches: 1}, stateOf(t, s.DB, purge.conn))
+	// The bystander is untouched.
+	require.Equal(t, connState{Tokens: true, Routes: 1, Cursors: 1, Signals: 1, Jobs: 1, Watches: 1, Aliases: 1, KeyIDSet: true},
+		stateOf(t, s.DB, other.conn))
+
+	// A deleted connection is gone for reads, writes and a second delete.
+	err = s.DB.WithTenant(ctx, keep.tenant, func(tx *db.Tx) error {
+		_, err := tx.FindConnection(ctx, keep.conn)
+		return err
+	})
+	require.Equal(t, poblysh.ENOTFOUND, poblysh.ErrorCode(err))
+	err = s.DB.WithTenant(ctx, keep.tenant, func(tx *db.Tx) error { return tx.DeleteConnection(ctx, keep.conn, true) })
+	require.Equal(t, poblysh.ENOTFOUND, poblysh.ErrorCode(err))
+	_, err = loadTokens(s.DB, kr, keep.tenant, keep.conn)
+	require.Equal(t, poblysh.ENOTFOUND, poblysh.ErrorCode(err))
+	var list []db.Connection
+	require.NoError(t, s.DB.WithTenant(ctx, keep.tenant, func(tx *db.Tx) (err error) {
+		list, _, err = tx.ListConnections(ctx, db.ConnectionFilter{Page: db.Page{Limit: 10}})
+		return err
+	}))
+	require.Empty(t, list)
+
+	// Re-connecting the same account revives the row (same id, kept
+	// Signals) without tokens until the callback stores new ones.
+	var revived *db.Connection
+	var created bool
+	require.NoError(t, s.DB.WithTenant(ctx, keep.tenant, func(tx *db.Tx) (err error) {
+		revived, created, err = tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "fake", ExternalAccountID: "acct-keep", DisplayName: "again"})
+		return err
+	}))
+	require.False(t, created)
+	require.Equal(t, keep.conn, revived.ID)
+	require.Equal(t, poblysh.HealthHealthy, revived.Health)
+	require.Equal(t, connState{Signals: 1, Jobs: 1, Watches: 1, Aliases: 1}, stateOf(t, s.DB, keep.conn))
+	_, err = loadTokens(s.DB, kr, keep.tenant, keep.conn)
+	require.ErrorContains(t, err, "no stored token")
+}
+
+func TestUpsertConnectionHealsAndKeepsOperatorState(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	f := newFixture(t, s.DB, "fake", "acct")
+	upsert := func() *db.Connection {
+		var c *db.Connection
+		require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) (err error) {
+			c, _, err = tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "fake", ExternalAccountID: "acct"})
+			return err
+		}))
+		return c
+	}
+	setHealth := func(h poblysh.Health) {
+		require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error { return tx.SetHealth(ctx, f.conn, h, "test") }))
+	}
+	setHealth(poblysh.HealthNeedsReauth)
+	c := upsert()
+	require.Equal(t, poblysh.HealthHealthy, c.Health, "re-connecting heals needs_reauth")
+	require.Equal(t, "reconnected", c.HealthReason)
+
+	setHealth(poblysh.HealthDisabled)
+	c = upsert()
+	require.Equal(t, poblysh.HealthDisabled, c.Health, "an operator's disable survives re-connecting")
+}

@@ -1,0 +1,319 @@
+package db_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/db/dbtest"
+	"github.com/poblysh/poblysh/vault"
+)
+
+func newKey(t *testing.T) vault.Key {
+	t.Helper()
+	k, err := vault.ParseKey(vault.GenerateKey())
+	require.NoError(t, err)
+	return k
+}
+
+// tokenRow is what the connections table holds for a connection's tokens.
+type tokenRow struct {
+	ID      string  `db:"id"`
+	Tenant  string  `db:"tenant_id"`
+	KeyID   *string `db:"token_key_id"`
+	Access  *string `db:"access_token_ct"`
+	Refresh *string `db:"refresh_token_ct"`
+}
+
+func tokenRows(t *testing.T, d *db.DB) []tokenRow {
+	t.Helper()
+	var rows []tokenRow
+	require.NoError(t, d.WithSystem(context.Background(), func(tx *db.Tx) error {
+		return tx.SelectContext(context.Background(), &rows, `SELECT id, tenant_id, token_key_id, access_token_ct, refresh_token_ct
+			FROM connections ORDER BY id`)
+	}))
+	return rows
+}
+
+// requireUnder checks every stored ciphertext names key kid, in the key id
+// column and in the ciphertext prefix, and no plaintext is stored.
+func requireUnder(t *testing.T, d *db.DB, kid string, plaintexts map[string]db.Tokens) {
+	t.Helper()
+	for _, r := range tokenRows(t, d) {
+		require.NotNil(t, r.KeyID, r.ID)
+		require.Equal(t, kid, *r.KeyID, r.ID)
+		require.True(t, strings.HasPrefix(*r.Access, "pv1:"+kid+":"), *r.Access)
+		require.NotContains(t, *r.Access, plaintexts[r.ID].AccessToken)
+		if plaintexts[r.ID].RefreshToken == "" {
+			require.Nil(t, r.Refresh)
+			continue
+		}
+		require.True(t, strings.HasPrefix(*r.Refresh, "pv1:"+kid+":"), *r.Refresh)
+		require.NotContains(t, *r.Refresh, plaintexts[r.ID].RefreshToken)
+	}
+}
+
+func loadTokens(d *db.DB, kr *vault.KeyRing, tenant, conn string) (*db.Tokens, error) {
+	var tok *db.Tokens
+	err := d.WithTenant(context.Background(), tenant, func(tx *db.Tx) (err error) {
+		tok, err = tx.LoadTokens(context.Background(), kr, conn)
+		return err
+	})
+	return tok, err
+}
+
+// TestReencryptRotatesEveryRow walks the key-rotation runbook against the
+// database: tokens under key 1, rotate to key 2 (key 1 retired), re-encrypt,
+// re-encrypt again (no-op), then drop key 1 from the ring.
+func TestReencryptRotatesEveryRow(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	k1, k2 := newKey(t), newKey(t)
+	old := vault.NewKeyRing(k1)
+
+	type conn struct{ tenant, id string }
+	var conns []conn
+	plain := map[string]db.Tokens{}
+	for ti := range 2 {
+		f := newFixture(t, s.DB, "fake", fmt.Sprintf("t%d-0", ti))
+		ids := []string{f.conn}
+		for ci := 1; ci < 3; ci++ {
+			require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error {
+				c, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "fake", ExternalAccountID: fmt.Sprintf("t%d-%d", ti, ci)})
+				ids = append(ids, c.ID)
+				return err
+			}))
+		}
+		for i, id := range ids {
+			tok := db.Tokens{AccessToken: fmt.Sprintf("access-%d-%d", ti, i), RefreshToken: fmt.Sprintf("refresh-%d-%d", ti, i), TokenType: "Bearer"}
+			if i == 2 {
+				tok.RefreshToken = "" // a provider without refresh tokens
+			}
+			plain[id] = tok
+			require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error { return tx.SaveTokens(ctx, old, id, tok) }))
+			conns = append(conns, conn{f.tenant, id})
+		}
+		// Pending authorizations carry an encrypted PKCE verifier too; a
+		// used one is left alone.
+		require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error {
+			for _, st := range []string{"pending", "used"} {
+				if _, err := tx.CreateState(ctx, old, fmt.Sprintf("%s-%d", st, ti), "fake", "verifier-"+st, "", nil, time.Hour); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+		require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+			_, bad, err := tx.ConsumeState(ctx, old, fmt.Sprintf("used-%d", ti), "fake")
+			require.NoError(t, bad)
+			return err
+		}))
+	}
+	requireUnder(t, s.DB, k1.ID, plain)
+
+	// Restart with key 2 current and key 1 retired: reads work before the
+	// re-encryption already.
+	rotated := vault.NewKeyRing(k2, k1)
+	for _, c := range conns {
+		tok, err := loadTokens(s.DB, rotated, c.tenant, c.id)
+		require.NoError(t, err)
+		require.Equal(t, plain[c.id].AccessToken, tok.AccessToken)
+	}
+	res, err := s.DB.Reencrypt(ctx, rotated, 2) // small batches: resumable in steps
+	require.NoError(t, err)
+	require.Equal(t, db.ReencryptResult{Connections: 6, States: 2}, res)
+	requireUnder(t, s.DB, k2.ID, plain)
+	var verifiers []struct {
+		CT   string `db:"verifier_ct"`
+		Used bool   `db:"used"`
+	}
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		return tx.SelectContext(ctx, &verifiers, `SELECT verifier_ct, used_at IS NOT NULL AS used FROM oauth_states ORDER BY used`)
+	}))
+	require.Len(t, verifiers, 4)
+	for _, v := range verifiers {
+		want := k2.ID
+		if v.Used {
+			want = k1.ID
+		}
+		require.True(t, strings.HasPrefix(v.CT, "pv1:"+want+":"), "%+v", v)
+	}
+
+	again, err := s.DB.Reencrypt(ctx, rotated, 2)
+	require.NoError(t, err)
+	require.Equal(t, db.ReencryptResult{}, again, "a second run converts nothing")
+
+	// Key 1 retired from the ring: everything still decrypts.
+	only2 := vault.NewKeyRing(k2)
+	for _, c := range conns {
+		tok, err := loadTokens(s.DB, only2, c.tenant, c.id)
+		require.NoError(t, err)
+		require.Equal(t, plain[c.id].AccessToken, tok.AccessToken)
+		require.Equal(t, plain[c.id].RefreshToken, tok.RefreshToken)
+		require.Equal(t, "Bearer", tok.TokenType)
+		_, err = loadTokens(s.DB, old, c.tenant, c.id)
+		require.ErrorIs(t, err, vault.ErrUnknownKey, "the old ring no longer reads rotated rows")
+	}
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		st, bad, err := tx.ConsumeState(ctx, only2, "pending-0", "fake")
+		require.NoError(t, bad)
+		if err == nil {
+			require.Equal(t, "verifier-pending", st.Verifier)
+		}
+		return err
+	}))
+}
+
+func TestTokensAreBoundToTheirRow(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	k := newKey(t)
+	kr := vault.NewKeyRing(k)
+	a, b := newFixture(t, s.DB, "fake", "a"), newFixture(t, s.DB, "fake", "b")
+	var a2 string
+	require.NoError(t, s.DB.WithTenant(ctx, a.tenant, func(tx *db.Tx) error {
+		c, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "fake", ExternalAccountID: "a2"})
+		if err != nil {
+			return err
+		}
+		a2 = c.ID
+		for _, id := range []string{a.conn, a2} {
+			if err := tx.SaveTokens(ctx, kr, id, db.Tokens{AccessToken: "at-" + id, RefreshToken: "rt-" + id}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	require.NoError(t, s.DB.WithTenant(ctx, b.tenant, func(tx *db.Tx) error {
+		return tx.SaveTokens(ctx, kr, b.conn, db.Tokens{AccessToken: "at-b"})
+	}))
+	sys := func(q string, args ...any) {
+		t.Helper()
+		require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error { _, err := tx.ExecContext(ctx, q, args...); return err }))
+	}
+
+	// A ciphertext copied onto another connection's row (same tenant, or
+	// another tenant) fails authentication.
+	sys(`UPDATE connections SET access_token_ct = (SELECT access_token_ct FROM connections WHERE id = $1) WHERE id = $2`, a.conn, a2)
+	_, err := loadTokens(s.DB, kr, a.tenant, a2)
+	require.ErrorIs(t, err, vault.ErrDecrypt)
+	require.ErrorContains(t, err, "decrypt access token of connection "+a2)
+	sys(`UPDATE connections SET access_token_ct = (SELECT access_token_ct FROM connections WHERE id = $1) WHERE id = $2`, a.conn, b.conn)
+	_, err = loadTokens(s.DB, kr, b.tenant, b.conn)
+	require.ErrorIs(t, err, vault.ErrDecrypt)
+	// The refresh token cannot stand in for the access token either.
+	sys(`UPDATE connections SET access_token_ct = refresh_token_ct WHERE id = $1`, a.conn)
+	_, err = loadTokens(s.DB, kr, a.tenant, a.conn)
+	require.ErrorIs(t, err, vault.ErrDecrypt)
+
+	// A tampered ciphertext: a clear error naming the row, for reads and for
+	// re-encryption, and never the plaintext.
+	require.NoError(t, s.DB.WithTenant(ctx, a.tenant, func(tx *db.Tx) error {
+		return tx.SaveTokens(ctx, kr, a.conn, db.Tokens{AccessToken: "at-fresh", RefreshToken: "rt-fresh"})
+	}))
+	sys(`UPDATE connections SET refresh_token_ct = overlay(refresh_token_ct placing
+		CASE WHEN substr(refresh_token_ct, 30, 1) = 'A' THEN 'B' ELSE 'A' END from 30 for 1) WHERE id = $1`, a.conn)
+	_, err = loadTokens(s.DB, kr, a.tenant, a.conn)
+	require.ErrorIs(t, err, vault.ErrDecrypt)
+	require.ErrorContains(t, err, "decrypt refresh token of connection "+a.conn)
+	require.NotContains(t, err.Error(), "rt-fresh")
+	sys(`UPDATE connections SET access_token_ct = 'garbage' WHERE id = $1`, a2)
+	_, err = loadTokens(s.DB, kr, a.tenant, a2)
+	require.ErrorIs(t, err, vault.ErrMalformed)
+
+	_, err = s.DB.Reencrypt(ctx, vault.NewKeyRing(newKey(t), k), 100)
+	require.Error(t, err)
+	require.Regexp(t, `connection [0-9a-f-]{36} (access|refresh) token: vault: `, err.Error())
+}
+
+// TestReencryptRacesTokenRefreshes runs the re-encryption while refreshers
+// rewrite the same rows (under the token lock, and without it): no refresh
+// may be lost, and every row ends under the new key.
+func TestReencryptRacesTokenRefreshes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	k1, k2 := newKey(t), newKey(t)
+	old, rotated := vault.NewKeyRing(k1), vault.NewKeyRing(k2, k1)
+	f := newFixture(t, s.DB, "fake", "racer-0")
+	const n = 24
+	ids := []string{f.conn}
+	require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error {
+		for i := 1; i < n; i++ {
+			c, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "fake", ExternalAccountID: fmt.Sprintf("racer-%d", i)})
+			if err != nil {
+				return err
+			}
+			ids = append(ids, c.ID)
+		}
+		for _, id := range ids {
+			if err := tx.SaveTokens(ctx, old, id, db.Tokens{AccessToken: "old-" + id, RefreshToken: "old-rt-" + id}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+
+	var wg sync.WaitGroup
+	errs := make(chan error, n+1)
+	start := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		<-start
+		_, err := s.DB.Reencrypt(ctx, rotated, 3)
+		errs <- err
+	}()
+	for i, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			time.Sleep(time.Duration(i%6) * 3 * time.Millisecond)
+			errs <- s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error {
+				if i%2 == 0 { // the refresh path takes the token lock
+					if err := tx.LockTokens(ctx, id); err != nil {
+						return err
+					}
+				}
+				cur, err := tx.LoadTokens(ctx, rotated, id)
+				if err != nil {
+					return err
+				}
+				if cur.AccessToken != "old-"+id {
+					return fmt.Errorf("%s: read %q", id, cur.AccessToken)
+				}
+				time.Sleep(15 * time.Millisecond) // the provider call
+				return tx.SaveTokens(ctx, rotated, id, db.Tokens{AccessToken: "new-" + id, RefreshToken: "new-rt-" + id})
+			})
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+
+	for _, r := range tokenRows(t, s.DB) {
+		require.Equal(t, k2.ID, *r.KeyID)
+	}
+	only2 := vault.NewKeyRing(k2)
+	for _, id := range ids {
+		tok, err := loadTokens(s.DB, only2, f.tenant, id)
+		require.NoError(t, err)
+		require.Equal(t, "new-"+id, tok.AccessToken, "the refresh must not be overwritten by the re-encryption")
+		require.Equal(t, "new-rt-"+id, tok.RefreshToken)
+	}
+	res, err := s.DB.Reencrypt(ctx, rotated, 3)
+	require.NoError(t, err)
+	require.Equal(t, db.ReencryptResult{}, res)
+}

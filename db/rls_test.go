@@ -1,0 +1,193 @@
+package db_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/db/dbtest"
+	"github.com/poblysh/poblysh/vault"
+)
+
+func keyRing(t *testing.T) *vault.KeyRing {
+	t.Helper()
+	k, err := vault.ParseKey(vault.GenerateKey())
+	require.NoError(t, err)
+	return vault.NewKeyRing(k)
+}
+
+// seedTenant fills every tenant table with rows of one tenant through the
+// stores, and returns the fixture.
+func seedTenant(t *testing.T, d *db.DB, kr *vault.KeyRing, name string) fixture {
+	t.Helper()
+	ctx := context.Background()
+	f := newFixture(t, d, "fake", "acct-"+name)
+	require.NoError(t, d.WithTenant(ctx, f.tenant, func(tx *db.Tx) error {
+		if err := tx.SaveTokens(ctx, kr, f.conn, db.Tokens{AccessToken: "at-" + name, RefreshToken: "rt-" + name}); err != nil {
+			return err
+		}
+		if _, err := tx.CreateState(ctx, kr, "state-"+name, "fake", "verifier-"+name, "", nil, time.Hour); err != nil {
+			return err
+		}
+		if err := tx.AdvanceCursor(ctx, f.conn, "items", []byte(`{"after":1}`), 0); err != nil {
+			return err
+		}
+		if _, err := tx.EnsureJob(ctx, db.Job{ID: uuid.NewString(), ConnectionID: f.conn, Provider: "fake",
+			Kind: poblysh.JobBackfill, Trigger: poblysh.TriggerManual, WorkflowID: "wf-" + name}); err != nil {
+			return err
+		}
+		if err := tx.ReplaceRoutes(ctx, f.conn, "fake", []db.Route{{RouteKey: "account:" + name}}); err != nil {
+			return err
+		}
+		if err := tx.InsertWatchChannel(ctx, db.WatchChannel{ConnectionID: f.conn, Provider: "fake", ChannelID: "ch-" + name,
+			Target: "items", RouteKey: "channel:" + name}); err != nil {
+			return err
+		}
+		s := sig("one-"+name, "message.posted")
+		s.AliasKeys = []string{"alias-" + name}
+		if _, err := tx.InsertSignals(ctx, f.conn, "fake", []db.NewSignal{s}); err != nil {
+			return err
+		}
+		_, err := tx.AcquireLease(ctx, "holder-"+name, 4, time.Minute)
+		return err
+	}))
+	return f
+}
+
+// tenantTables are every table with row-level security keyed by tenant_id.
+var tenantTables = []string{"api_keys", "connections", "oauth_states", "sync_cursors", "jobs",
+	"webhook_routes", "watch_channels", "signals", "signal_aliases", "sync_leases"}
+
+var errRollback = errors.New("roll back")
+
+// TestRLSHidesOtherTenantsInEveryTable: a statement without a tenant filter
+// sees, updates and deletes only the transaction tenant's rows, in every
+// tenant table; outside a scoped transaction it sees nothing.
+func TestRLSHidesOtherTenantsInEveryTable(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	kr := keyRing(t)
+	a, b := seedTenant(t, s.DB, kr, "a"), seedTenant(t, s.DB, kr, "b")
+
+	count := func(tx *db.Tx, q string, args ...any) (n int) {
+		require.NoError(t, tx.GetContext(ctx, &n, q, args...), q)
+		return n
+	}
+	for _, table := range tenantTables {
+		t.Run(table, func(t *testing.T) {
+			var total int
+			require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+				total = count(tx, `SELECT count(*) FROM `+table)
+				require.Equal(t, total/2, count(tx, `SELECT count(*) FROM `+table+` WHERE tenant_id = $1`, a.tenant))
+				return nil
+			}))
+			require.Greater(t, total, 0, "the seed fills %s", table)
+			require.Zero(t, total%2, "both tenants have the same rows in %s", table)
+
+			for _, own := range []fixture{a, b} {
+				other := a
+				if own == a {
+					other = b
+				}
+				err := s.DB.WithTenant(ctx, own.tenant, func(tx *db.Tx) error {
+					require.Equal(t, total/2, count(tx, `SELECT count(*) FROM `+table), "no filter: only the own tenant's rows")
+					require.Zero(t, count(tx, `SELECT count(*) FROM `+table+` WHERE tenant_id = $1`, other.tenant), "asking for another tenant finds nothing")
+					res, err := tx.ExecContext(ctx, `UPDATE `+table+` SET tenant_id = tenant_id`)
+					require.NoError(t, err)
+					n, _ := res.RowsAffected()
+					require.Equal(t, int64(total/2), n, "an unfiltered UPDATE touches only own rows")
+					res, err = tx.ExecContext(ctx, `DELETE FROM `+table)
+					require.NoError(t, err)
+					n, _ = res.RowsAffected()
+					require.Equal(t, int64(total/2), n, "an unfiltered DELETE removes only own rows")
+					return errRollback
+				})
+				require.ErrorIs(t, err, errRollback)
+			}
+			// Moving a row to another tenant is refused by WITH CHECK.
+			err := s.DB.WithTenant(ctx, a.tenant, func(tx *db.Tx) error {
+				_, err := tx.ExecContext(ctx, `UPDATE `+table+` SET tenant_id = $1`, b.tenant)
+				return err
+			})
+			require.ErrorContains(t, err, "row-level security")
+
+			// No tenant set: nothing at all, even for the schema's own role.
+			var n int
+			require.NoError(t, s.DB.X.GetContext(ctx, &n, `SELECT count(*) FROM `+table))
+			require.Zero(t, n)
+			require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+				require.Equal(t, total, count(tx, `SELECT count(*) FROM `+table), "the rolled-back statements changed nothing")
+				return nil
+			}))
+		})
+	}
+
+	// A tenant id that is not a UUID fails instead of matching anything.
+	err := s.DB.WithTenant(ctx, "not-a-uuid", func(tx *db.Tx) error {
+		var n int
+		return tx.GetContext(ctx, &n, `SELECT count(*) FROM signals`)
+	})
+	require.Error(t, err)
+	require.EqualError(t, s.DB.WithTenant(ctx, "", func(*db.Tx) error { return nil }), "db: tenant id is required")
+}
+
+// TestRLSWebhookEvents: an intake record is visible to the tenants it was
+// routed to, and only the system scope writes them.
+func TestRLSWebhookEvents(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	a := newFixture(t, s.DB, "fake", "a")
+	b := newFixture(t, s.DB, "fake", "b")
+	c := newFixture(t, s.DB, "fake", "c")
+	events := []db.WebhookEvent{
+		{DeliveryID: "only-a", Status: "accepted", TenantIDs: []string{a.tenant}, ConnectionIDs: []string{a.conn}},
+		{DeliveryID: "a-and-b", Status: "accepted", TenantIDs: []string{a.tenant, b.tenant}, ConnectionIDs: []string{a.conn, b.conn}},
+		{DeliveryID: "unroutable", Status: "unroutable"},
+	}
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		for _, e := range events {
+			e.Provider = "fake"
+			e.RawBody = []byte(`{"secret":"payload"}`)
+			if ok, err := tx.RecordWebhook(ctx, e); err != nil || !ok {
+				return fmt.Errorf("record %s: %v %v", e.DeliveryID, ok, err)
+			}
+		}
+		return nil
+	}))
+	visible := func(tenant string) []string {
+		var ids []string
+		require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+			return tx.SelectContext(ctx, &ids, `SELECT delivery_id FROM webhook_events ORDER BY delivery_id`)
+		}))
+		return ids
+	}
+	require.Equal(t, []string{"a-and-b", "only-a"}, visible(a.tenant))
+	require.Equal(t, []string{"a-and-b"}, visible(b.tenant))
+	require.Empty(t, visible(c.tenant))
+	var n int
+	require.NoError(t, s.DB.X.GetContext(ctx, &n, `SELECT count(*) FROM webhook_events`))
+	require.Zero(t, n)
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error { return tx.GetContext(ctx, &n, `SELECT count(*) FROM webhook_events`) }))
+	require.Equal(t, 3, n)
+
+	// A tenant transaction can neither record nor alter intake records.
+	err := s.DB.WithTenant(ctx, a.tenant, func(tx *db.Tx) error {
+		_, err := tx.RecordWebhook(ctx, db.WebhookEvent{Provider: "fake", DeliveryID: "forged", Status: "accepted", TenantIDs: []string{a.tenant}})
+		return err
+	})
+	require.ErrorContains(t, err, "row-level security")
+	err = s.DB.WithTenant(ctx, a.tenant, func(tx *db.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE webhook_events SET signals = 99`)
+		return err
+	})
+	require.ErrorContains(t, err, "row-level security")
+}
