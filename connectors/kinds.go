@@ -2,11 +2,15 @@ package connectors
 
 import "sort"
 
-// KindInfo documents one Signal kind: what it means and its attributes.
+// KindInfo documents one Signal kind: what it means, its attributes and an
+// example payload.
 type KindInfo struct {
 	Kind        string
 	Description string
 	Attributes  []Attribute
+	// Example is a realistic payload of the kind, as its first provider in
+	// the architecture's kind table produces it (kinds_examples.go).
+	Example Payload
 }
 
 // Attribute documents one provider-specific attribute of a kind.
@@ -26,7 +30,10 @@ func opt(name, typ, desc string) Attribute { return Attribute{name, typ, false, 
 var Catalog = map[string]KindInfo{}
 
 func init() {
-	for _, k := range []KindInfo{
+	for _, k := range []struct {
+		Kind, Description string
+		Attributes        []Attribute
+	}{
 		{"message.posted", "A message was posted in a tracked channel or chat.", []Attribute{
 			req("channel_id", "string", "Channel or chat id."),
 			req("ts", "string", "Provider message id (Slack ts, Cliq message id)."),
@@ -55,6 +62,7 @@ func init() {
 			req("head_commit", "object", "{id, message, url, timestamp, author} of the newest commit."),
 			opt("compare_url", "string", "Compare URL of the push."),
 			opt("forced", "boolean", "True for a force push."),
+			opt("created", "boolean", "True when the push created the branch."),
 			opt("before", "string", "Commit sha before the push."),
 			opt("after", "string", "Commit sha after the push."),
 			opt("source", "string", "webhook for live pushes, backfill for commits read through the REST API."),
@@ -82,7 +90,7 @@ func init() {
 		{"email.received", "An email was received.", emailAttrs()},
 		{"email.sent", "An email was sent.", emailAttrs()},
 	} {
-		Catalog[k.Kind] = k
+		Catalog[k.Kind] = KindInfo{k.Kind, k.Description, k.Attributes, kindExamples[k.Kind]}
 	}
 }
 

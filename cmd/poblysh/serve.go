@@ -41,15 +41,15 @@ func runServe(withAPI, withWorker bool) func(context.Context, *flag.FlagSet, []s
 		if err != nil {
 			return err
 		}
+		registry, err := connectors.Build(connectors.Registered(), getenv, cfg.PublicURL, cfg.PublicURLSet)
+		if err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
 		database, err := db.Open(ctx, cfg.DatabaseURL, db.Options{Role: cfg.DBRole})
 		if err != nil {
 			return err
 		}
 		defer database.Close()
-		registry, err := connectors.Build(connectors.Registered(), getenv, cfg.PublicURL, cfg.PublicURLSet)
-		if err != nil {
-			return fmt.Errorf("config: %w", err)
-		}
 		tc, closeTemporal, err := engine.Dial(ctx, engine.DialOptions{
 			Address: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace, APIKey: cfg.TemporalAPIKey, TLS: cfg.TemporalTLS,
 			Log: log, Registerer: sdkMetricsRegisterer(),

@@ -152,10 +152,12 @@ func (a *Client) CreateAPIKeyContext(ctx context.Context, params *CreateAPIKeyPa
 
 // ListAPIKeys lists API keys.
 //
-// Lists API keys, oldest first (revoked keys included, with `revoked_at`
-// set). A tenant key lists its own tenant's keys. The admin key lists
-// every tenant's keys, or one tenant's with `tenant_id`. The secret is
-// never returned; `prefix` identifies a key.
+// Lists API keys, newest first (`created_at` descending, then `id`;
+// revoked keys included, with `revoked_at` set). A tenant key lists its
+// own tenant's keys (`tenant_id` absent or equal to its tenant, 404
+// otherwise). The admin key must name the tenant in `tenant_id` (422
+// when absent, 404 when the tenant does not exist). The secret is never
+// returned; `prefix` identifies a key.
 // .
 //
 // This method does not support injected context.
@@ -175,10 +177,12 @@ func (a *Client) ListAPIKeys(params *ListAPIKeysParams, authInfo runtime.ClientA
 
 // ListAPIKeysContext lists API keys.
 //
-// Lists API keys, oldest first (revoked keys included, with `revoked_at`
-// set). A tenant key lists its own tenant's keys. The admin key lists
-// every tenant's keys, or one tenant's with `tenant_id`. The secret is
-// never returned; `prefix` identifies a key.
+// Lists API keys, newest first (`created_at` descending, then `id`;
+// revoked keys included, with `revoked_at` set). A tenant key lists its
+// own tenant's keys (`tenant_id` absent or equal to its tenant, 404
+// otherwise). The admin key must name the tenant in `tenant_id` (422
+// when absent, 404 when the tenant does not exist). The secret is never
+// returned; `prefix` identifies a key.
 // .
 //
 // Do not use the deprecated [ListAPIKeysParams.Context] with this method: it would be ignored.

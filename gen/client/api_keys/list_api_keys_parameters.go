@@ -78,7 +78,7 @@ type ListAPIKeysParams struct {
 
 	// TenantID.
 	//
-	// Admin key only: list this tenant's keys. Ignored for a tenant key.
+	// The tenant whose keys to list: required with the admin key; a tenant key may only name its own tenant.
 	//
 	// Format: uuid
 	TenantID *strfmt.UUID

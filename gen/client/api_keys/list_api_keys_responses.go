@@ -39,6 +39,18 @@ func (o *ListAPIKeysReader) ReadResponse(response runtime.ClientResponse, consum
 			return nil, err
 		}
 		return nil, result
+	case 404:
+		result := NewListAPIKeysNotFound()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
+	case 422:
+		result := NewListAPIKeysUnprocessableEntity()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	default:
 		result := NewListAPIKeysDefault(response.Code())
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -244,6 +256,142 @@ func (o *ListAPIKeysUnauthorized) GetPayload() *models.Error {
 }
 
 func (o *ListAPIKeysUnauthorized) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
+// NewListAPIKeysNotFound creates a ListAPIKeysNotFound with default headers values
+func NewListAPIKeysNotFound() *ListAPIKeysNotFound {
+	return &ListAPIKeysNotFound{}
+}
+
+// ListAPIKeysNotFound describes a response with status code 404, with default header values.
+//
+// The resource does not exist or belongs to another tenant (`not_found`).
+type ListAPIKeysNotFound struct {
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this list Api keys not found response has a 2xx status code
+func (o *ListAPIKeysNotFound) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this list Api keys not found response has a 3xx status code
+func (o *ListAPIKeysNotFound) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this list Api keys not found response has a 4xx status code
+func (o *ListAPIKeysNotFound) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this list Api keys not found response has a 5xx status code
+func (o *ListAPIKeysNotFound) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this list Api keys not found response a status code equal to that given
+func (o *ListAPIKeysNotFound) IsCode(code int) bool {
+	return code == 404
+}
+
+// Code gets the status code for the list Api keys not found response
+func (o *ListAPIKeysNotFound) Code() int {
+	return 404
+}
+
+func (o *ListAPIKeysNotFound) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /api/v1/api-keys][%d] listApiKeysNotFound %s", 404, payload)
+}
+
+func (o *ListAPIKeysNotFound) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /api/v1/api-keys][%d] listApiKeysNotFound %s", 404, payload)
+}
+
+func (o *ListAPIKeysNotFound) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *ListAPIKeysNotFound) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
+// NewListAPIKeysUnprocessableEntity creates a ListAPIKeysUnprocessableEntity with default headers values
+func NewListAPIKeysUnprocessableEntity() *ListAPIKeysUnprocessableEntity {
+	return &ListAPIKeysUnprocessableEntity{}
+}
+
+// ListAPIKeysUnprocessableEntity describes a response with status code 422, with default header values.
+//
+// Well-formed JSON that breaks the schema: missing field, bad enum, format or length (`validation_failed`). `details` maps each field to its problem.
+type ListAPIKeysUnprocessableEntity struct {
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this list Api keys unprocessable entity response has a 2xx status code
+func (o *ListAPIKeysUnprocessableEntity) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this list Api keys unprocessable entity response has a 3xx status code
+func (o *ListAPIKeysUnprocessableEntity) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this list Api keys unprocessable entity response has a 4xx status code
+func (o *ListAPIKeysUnprocessableEntity) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this list Api keys unprocessable entity response has a 5xx status code
+func (o *ListAPIKeysUnprocessableEntity) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this list Api keys unprocessable entity response a status code equal to that given
+func (o *ListAPIKeysUnprocessableEntity) IsCode(code int) bool {
+	return code == 422
+}
+
+// Code gets the status code for the list Api keys unprocessable entity response
+func (o *ListAPIKeysUnprocessableEntity) Code() int {
+	return 422
+}
+
+func (o *ListAPIKeysUnprocessableEntity) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /api/v1/api-keys][%d] listApiKeysUnprocessableEntity %s", 422, payload)
+}
+
+func (o *ListAPIKeysUnprocessableEntity) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /api/v1/api-keys][%d] listApiKeysUnprocessableEntity %s", 422, payload)
+}
+
+func (o *ListAPIKeysUnprocessableEntity) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *ListAPIKeysUnprocessableEntity) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
 
 	o.Payload = new(models.Error)
 

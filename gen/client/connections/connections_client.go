@@ -222,7 +222,7 @@ func (a *Client) GetConnectionContext(ctx context.Context, params *GetConnection
 
 // ListConnections lists connections.
 //
-// The caller's connections, oldest first (`created_at`, then `id`)..
+// The caller's connections, newest first (`created_at` descending, then `id`)..
 //
 // This method does not support injected context.
 // However, timeout and opentracing contexts are honored whenever enabled.
@@ -241,7 +241,7 @@ func (a *Client) ListConnections(params *ListConnectionsParams, authInfo runtime
 
 // ListConnectionsContext lists connections.
 //
-// The caller's connections, oldest first (`created_at`, then `id`)..
+// The caller's connections, newest first (`created_at` descending, then `id`)..
 //
 // Do not use the deprecated [ListConnectionsParams.Context] with this method: it would be ignored.
 func (a *Client) ListConnectionsContext(ctx context.Context, params *ListConnectionsParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ListConnectionsOK, error) {

@@ -1,0 +1,342 @@
+package connectors
+
+// kindExamples is the example payload of every catalog kind, shown in
+// docs/signal-kinds.md. Each is written as the kind's first provider in the
+// architecture's kind table (catalogdoc.go) produces it: the github, slack
+// and google-calendar examples are real normalizer output for those
+// packages' test fixtures; the others show the shape their connectors are
+// to produce. TestCatalogExamples validates every one against the catalog.
+var kindExamples = map[string]Payload{
+	// slack: a thread parent read by conversations.history.
+	"message.posted": {
+		Title:   "Press release draft v3 for review",
+		URL:     "https://acme-pr.slack.com/archives/C061EG9SL/p1767272400000200",
+		Actor:   Actor{ID: "U061F7AUR"},
+		Subject: Ref{Type: "message", ID: "1767272400.000200"},
+		Context: Ref{Type: "channel", ID: "C061EG9SL"},
+		Attributes: map[string]any{
+			"channel_id":      "C061EG9SL",
+			"ts":              "1767272400.000200",
+			"thread_ts":       "1767272400.000200",
+			"is_thread_reply": false,
+			"reply_count":     2,
+			"text":            "Press release draft v3 for review",
+		},
+	},
+	// slack: one user's reaction to the message above.
+	"reaction.added": {
+		Title:   "Reacted :eyes: to a message",
+		URL:     "https://acme-pr.slack.com/archives/C061EG9SL/p1767272400000200",
+		Actor:   Actor{ID: "U0HBQ4C2X"},
+		Subject: Ref{Type: "message", ID: "1767272400.000200"},
+		Context: Ref{Type: "channel", ID: "C061EG9SL"},
+		Attributes: map[string]any{
+			"reaction":   "eyes",
+			"item_ts":    "1767272400.000200",
+			"channel_id": "C061EG9SL",
+			"item_user":  "U061F7AUR",
+		},
+	},
+	// zoho-cliq: a mention from GET /api/v3/mentions.
+	"mention.created": {
+		Title:   "Mentioned in #launch-room: @Ada can we confirm the embargo lifts at 9am?",
+		URL:     "https://cliq.zoho.com/chats/CT_1207124540483314854_60002085329",
+		Actor:   Actor{ID: "60002085329", Name: "Priya Raman"},
+		Subject: Ref{Type: "message", ID: "1773813859592_51531973059"},
+		Context: Ref{Type: "chat", ID: "CT_1207124540483314854_60002085329", Name: "launch-room"},
+		Attributes: map[string]any{
+			"chat_id":         "CT_1207124540483314854_60002085329",
+			"message_id":      "1773813859592_51531973059",
+			"mentioned_users": []string{"60002085330"},
+		},
+	},
+	// github: a push webhook with three commits.
+	"code.pushed": {
+		Title:   "3 commits pushed to main",
+		URL:     "https://github.com/octo-org/hello-world/compare/bb472deb2fd5...e88792aa4f1e",
+		Actor:   Actor{ID: "2154", Name: "monalisa"},
+		Subject: Ref{Type: "commit", ID: "e88792aa4f1ecb4c7330404aca01c6bd8e640a02", Name: "Speed up the parser (3/3)"},
+		Context: githubRepo,
+		Attributes: map[string]any{
+			"ref":          "refs/heads/main",
+			"branch":       "main",
+			"commit_count": 3,
+			"head_commit": map[string]any{
+				"id":        "e88792aa4f1ecb4c7330404aca01c6bd8e640a02",
+				"message":   "Speed up the parser (3/3)",
+				"url":       "https://github.com/octo-org/hello-world/commit/e88792aa4f1ecb4c7330404aca01c6bd8e640a02",
+				"timestamp": "2024-06-03T10:03:00Z",
+				"author":    map[string]any{"name": "Monalisa", "username": "monalisa"},
+			},
+			"compare_url": "https://github.com/octo-org/hello-world/compare/bb472deb2fd5...e88792aa4f1e",
+			"forced":      false,
+			"created":     false,
+			"before":      "bb472deb2fd596ca564467c22655debb31ddc7c9",
+			"after":       "e88792aa4f1ecb4c7330404aca01c6bd8e640a02",
+			"source":      "webhook",
+		},
+	},
+	// github: pull_request webhooks, action opened and closed.
+	"pull_request.opened": {
+		Title:      "Pull request #25 opened: Add a feature",
+		URL:        "https://github.com/octo-org/hello-world/pull/25",
+		Actor:      Actor{ID: "480938", Name: "hubot"},
+		Subject:    githubPR,
+		Context:    githubRepo,
+		Attributes: githubPRAttrs("open"),
+	},
+	"pull_request.merged": {
+		Title:   "Pull request #25 merged: Add a feature",
+		URL:     "https://github.com/octo-org/hello-world/pull/25",
+		Actor:   Actor{ID: "583231", Name: "octocat"},
+		Subject: githubPR,
+		Context: githubRepo,
+		Attributes: githubPRAttrs("closed", map[string]any{
+			"merged_by":        "octocat",
+			"merge_commit_sha": "89ed3973cfdc3778ecd488a9201690aeaf7b6e27",
+		}),
+	},
+	"pull_request.closed": {
+		Title:      "Pull request #25 closed: Add a feature",
+		URL:        "https://github.com/octo-org/hello-world/pull/25",
+		Actor:      Actor{ID: "2154", Name: "monalisa"},
+		Subject:    githubPR,
+		Context:    githubRepo,
+		Attributes: githubPRAttrs("closed"),
+	},
+	// github: a release webhook, action published.
+	"release.published": {
+		Title:   "Release Version 1.0 published",
+		URL:     "https://github.com/octo-org/hello-world/releases/tag/v1.0.0",
+		Actor:   Actor{ID: "583231", Name: "octocat"},
+		Subject: Ref{Type: "release", ID: "150100008", Name: "v1.0.0"},
+		Context: githubRepo,
+		Attributes: map[string]any{
+			"tag_name":         "v1.0.0",
+			"prerelease":       false,
+			"name":             "Version 1.0",
+			"body":             "First stable release.",
+			"target_commitish": "main",
+		},
+	},
+	// jira: jira:issue_created and jira:issue_updated webhooks (a status
+	// change is an update whose changelog has a status item).
+	"issue.created": {
+		Title:   "Issue LPR-42 created: Press kit for the Q3 launch",
+		URL:     "https://acme.atlassian.net/browse/LPR-42",
+		Actor:   Actor{ID: "5b10ac8d82e05b22cc7d4ef5", Name: "Grace Hopper"},
+		Subject: jiraIssue,
+		Context: jiraProject,
+		Attributes: map[string]any{
+			"key":        "LPR-42",
+			"status":     "To Do",
+			"issue_type": "Task",
+			"priority":   "Medium",
+		},
+	},
+	"issue.updated": {
+		Title:   "Issue LPR-42 updated: Press kit for the Q3 launch",
+		URL:     "https://acme.atlassian.net/browse/LPR-42",
+		Actor:   Actor{ID: "5b10a2844c20165700ede21g", Name: "Ada Lovelace"},
+		Subject: jiraIssue,
+		Context: jiraProject,
+		Attributes: map[string]any{
+			"key":            "LPR-42",
+			"status":         "In Progress",
+			"issue_type":     "Task",
+			"priority":       "High",
+			"changed_fields": []string{"priority", "duedate"},
+		},
+	},
+	"issue.status_changed": {
+		Title:   "Issue LPR-42 moved from In Progress to In Review: Press kit for the Q3 launch",
+		URL:     "https://acme.atlassian.net/browse/LPR-42",
+		Actor:   Actor{ID: "5b10a2844c20165700ede21g", Name: "Ada Lovelace"},
+		Subject: jiraIssue,
+		Context: jiraProject,
+		Attributes: map[string]any{
+			"key":         "LPR-42",
+			"status":      "In Review",
+			"issue_type":  "Task",
+			"priority":    "High",
+			"from_status": "In Progress",
+			"to_status":   "In Review",
+		},
+	},
+	// google-drive: files seen in changes.list.
+	"document.created": {
+		Title:   "Document created: Q3 launch press release",
+		URL:     "https://docs.google.com/document/d/1hT4mZq8Vx2Lr9NcWb3Ks7Pd5Yf0Ge6Ju1Ao4Ei8Rw/edit",
+		Actor:   Actor{ID: "ada@example.com", Name: "Ada Lovelace", Email: "ada@example.com"},
+		Subject: Ref{Type: "file", ID: "1hT4mZq8Vx2Lr9NcWb3Ks7Pd5Yf0Ge6Ju1Ao4Ei8Rw", Name: "Q3 launch press release"},
+		Context: driveFolder,
+		Attributes: map[string]any{
+			"mime_type": "application/vnd.google-apps.document",
+			"version":   3,
+		},
+	},
+	"document.updated": {
+		Title:   "Document edited: Q3 coverage tracker",
+		URL:     "https://docs.google.com/spreadsheets/d/1Qe7Rk2Wn5Bx8Ty3Mp6Lc9Vd4Hs0Gj1Fa7Zu2Ni5Ko/edit",
+		Actor:   Actor{ID: "grace@example.com", Name: "Grace Hopper", Email: "grace@example.com"},
+		Subject: Ref{Type: "file", ID: "1Qe7Rk2Wn5Bx8Ty3Mp6Lc9Vd4Hs0Gj1Fa7Zu2Ni5Ko", Name: "Q3 coverage tracker"},
+		Context: driveFolder,
+		Attributes: map[string]any{
+			"mime_type": "application/vnd.google-apps.spreadsheet",
+			"version":   57,
+		},
+	},
+	// google-calendar: a recurring series on a shared calendar, an edited
+	// event and the same event deleted by its organizer.
+	"calendar_event.created": {
+		Title:   "Weekly media monitoring review",
+		URL:     "https://www.google.com/calendar/event?eid=N3RxMm1jbDNmMGRvaGJiNm81dHNwNGE1aGsgY19wcmVzcy50ZWFtQGc",
+		Actor:   Actor{ID: "ada@example.com", Name: "Ada Lovelace", Email: "ada@example.com"},
+		Subject: Ref{Type: "calendar_event", ID: "7tq2mcl3f0dohbb6o5tsp4a5hk", Name: "Weekly media monitoring review"},
+		Context: Ref{Type: "calendar", ID: "c_press.team@group.calendar.google.com", Name: "Press team"},
+		Attributes: map[string]any{
+			"calendar_id":    "c_press.team@group.calendar.google.com",
+			"status":         "confirmed",
+			"all_day":        false,
+			"start":          "2025-01-13T09:30:00-05:00",
+			"end":            "2025-01-13T10:00:00-05:00",
+			"recurrence":     []string{"RRULE:FREQ=WEEKLY;WKST=SU;BYDAY=MO", "EXDATE;TZID=America/New_York:20250217T093000"},
+			"attendee_count": 3,
+			"sequence":       1,
+		},
+	},
+	"calendar_event.updated": {
+		Title:   "Launch sync with Northwind PR",
+		URL:     calendarEventURL,
+		Actor:   calendarAda,
+		Subject: calendarEvent,
+		Context: calendarPrimary,
+		Attributes: map[string]any{
+			"calendar_id":    "ada@example.com",
+			"status":         "confirmed",
+			"all_day":        false,
+			"start":          "2025-01-21T14:30:00Z",
+			"end":            "2025-01-21T15:30:00Z",
+			"attendee_count": 3,
+			"location":       "Northwind office, 12 Market St",
+			"sequence":       2,
+		},
+	},
+	"calendar_event.cancelled": {
+		Title:   "Launch sync with Northwind PR",
+		URL:     calendarEventURL,
+		Actor:   calendarAda,
+		Subject: calendarEvent,
+		Context: calendarPrimary,
+		Attributes: map[string]any{
+			"calendar_id":    "ada@example.com",
+			"status":         "cancelled",
+			"all_day":        false,
+			"start":          "2025-01-20T10:00:00Z",
+			"end":            "2025-01-20T11:00:00Z",
+			"attendee_count": 3,
+			"location":       "Northwind office, 12 Market St",
+			"sequence":       1,
+		},
+	},
+	// gmail: the first message of a thread (message id == thread id), from
+	// history.list and messages.get(format=metadata).
+	"email.thread_started": {
+		Title:   "New thread: Speaker slot at MediaConf 2025",
+		URL:     "https://mail.google.com/mail/u/0/#all/1948d2c5a7e3f901",
+		Actor:   Actor{ID: "events@mediaconf.example", Name: "MediaConf Events", Email: "events@mediaconf.example"},
+		Subject: Ref{Type: "thread", ID: "1948d2c5a7e3f901", Name: "Speaker slot at MediaConf 2025"},
+		Context: gmailMailbox,
+		Attributes: map[string]any{
+			"thread_id":  "1948d2c5a7e3f901",
+			"message_id": "1948d2c5a7e3f901",
+			"subject":    "Speaker slot at MediaConf 2025",
+			"from":       "events@mediaconf.example",
+			"to":         []string{"ada@example.com"},
+		},
+	},
+	"email.press_thread": {
+		Title:   "Press thread with sam.reporter@dailytech.example: Request for comment on the Northwind launch",
+		URL:     "https://mail.google.com/mail/u/0/#all/1948e07b3c2d5a14",
+		Actor:   Actor{ID: "sam.reporter@dailytech.example", Name: "Sam Reporter", Email: "sam.reporter@dailytech.example"},
+		Subject: Ref{Type: "thread", ID: "1948e07b3c2d5a14", Name: "Request for comment on the Northwind launch"},
+		Context: gmailMailbox,
+		Attributes: map[string]any{
+			"thread_id":  "1948e07b3c2d5a14",
+			"message_id": "1948e07b3c2d5a14",
+			"subject":    "Request for comment on the Northwind launch",
+			"from":       "sam.reporter@dailytech.example",
+			"to":         []string{"press@example.com", "ada@example.com"},
+			"matched":    []string{"dailytech.example"},
+		},
+	},
+	// zoho-mail: messages polled from the Inbox and Sent folders (64-bit ids
+	// kept as strings).
+	"email.received": {
+		Title:   "Email from jo@northwind-pr.example: Embargo confirmed for Tuesday 9am",
+		URL:     "https://mail.zoho.com/zm/#mail/folder/inbox/p/1737450125016110001",
+		Actor:   Actor{ID: "jo@northwind-pr.example", Name: "Jo Publicist", Email: "jo@northwind-pr.example"},
+		Subject: Ref{Type: "message", ID: "1737450125016110001", Name: "Embargo confirmed for Tuesday 9am"},
+		Context: Ref{Type: "folder", ID: "6254142000000008014", Name: "Inbox"},
+		Attributes: map[string]any{
+			"thread_id":  "1737450125016110000",
+			"message_id": "1737450125016110001",
+			"subject":    "Embargo confirmed for Tuesday 9am",
+			"from":       "jo@northwind-pr.example",
+			"to":         []string{"ada@example.com"},
+		},
+	},
+	"email.sent": {
+		Title:   "Email to jo@northwind-pr.example: Re: Embargo confirmed for Tuesday 9am",
+		URL:     "https://mail.zoho.com/zm/#mail/folder/sent/p/1737453780211120001",
+		Actor:   Actor{ID: "ada@example.com", Name: "Ada Lovelace", Email: "ada@example.com"},
+		Subject: Ref{Type: "message", ID: "1737453780211120001", Name: "Re: Embargo confirmed for Tuesday 9am"},
+		Context: Ref{Type: "folder", ID: "6254142000000008020", Name: "Sent"},
+		Attributes: map[string]any{
+			"thread_id":  "1737450125016110000",
+			"message_id": "1737453780211120001",
+			"subject":    "Re: Embargo confirmed for Tuesday 9am",
+			"from":       "ada@example.com",
+			"to":         []string{"jo@northwind-pr.example"},
+		},
+	},
+}
+
+// Parts shared by several examples.
+var (
+	githubRepo = Ref{Type: "repository", ID: "1296269", Name: "octo-org/hello-world"}
+	githubPR   = Ref{Type: "pull_request", ID: "1347100006", Name: "Add a feature"}
+
+	jiraIssue   = Ref{Type: "issue", ID: "10042", Name: "Press kit for the Q3 launch"}
+	jiraProject = Ref{Type: "project", ID: "10001", Name: "Launch PR"}
+
+	driveFolder = Ref{Type: "folder", ID: "1Xy2Zw3Vu4Ts5Rq6Po7Nm8Lk9Ji0Hg1Fe", Name: "Press releases"}
+
+	calendarEventURL = "https://www.google.com/calendar/event?eid=NnAzazhzOXEwdjFtMm40YjVjN2Q4ZTlmMGcgYWRhQGV4YW1wbGUuY29t"
+	calendarAda      = Actor{ID: "ada@example.com", Name: "Ada Lovelace", Email: "ada@example.com"}
+	calendarEvent    = Ref{Type: "calendar_event", ID: "6p3k8s9q0v1m2n4b5c7d8e9f0g", Name: "Launch sync with Northwind PR"}
+	calendarPrimary  = Ref{Type: "calendar", ID: "ada@example.com", Name: "ada@example.com"}
+
+	gmailMailbox = Ref{Type: "mailbox", ID: "ada@example.com", Name: "ada@example.com"}
+)
+
+// githubPRAttrs are the attributes of the example pull request in the given
+// state, plus extra.
+func githubPRAttrs(state string, extra ...map[string]any) map[string]any {
+	attrs := map[string]any{
+		"number":    25,
+		"state":     state,
+		"draft":     false,
+		"base_ref":  "main",
+		"head_ref":  "feature-25",
+		"labels":    []string{"enhancement"},
+		"additions": 12,
+		"deletions": 4,
+	}
+	for _, e := range extra {
+		for k, v := range e {
+			attrs[k] = v
+		}
+	}
+	return attrs
+}
