@@ -120,6 +120,14 @@ func (a *Activities) ReconcileWatches(ctx context.Context, in ConnectionInput) (
 			created, err := watcher.Watch(ctx, connectors.WatchRequest{
 				Connection: view, HTTP: hc, CallbackURL: p.Config.WebhookURL(p.Spec.Name), Targets: open, Now: a.now(),
 			})
+			if k := connectors.Kind(err); k == connectors.ErrForbidden || k == connectors.ErrInvalidConfig {
+				// The grant may not register hooks (or no webhook secret is
+				// set): deliveries can still be set up by hand; meanwhile the
+				// connection polls. Not a health problem.
+				a.logger(ctx, t).WithError(err).Warn("could not register push channels; the connection polls instead")
+				res.WatchError = err.Error()
+				created, err = nil, nil
+			}
 			if err != nil {
 				return res, a.translate(ctx, t, err)
 			}

@@ -140,6 +140,9 @@ type TriggerResult struct {
 type WatchResult struct {
 	Created, Stopped, Active int
 	PushEnabled              bool
+	// WatchError says why channels could not be registered (the connection
+	// then polls); "" when registration worked or was not attempted.
+	WatchError string
 }
 
 // PruneInput is empty; retention settings come from configuration.

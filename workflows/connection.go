@@ -76,6 +76,9 @@ func ReconcileWatches(ctx workflow.Context, in WatchInput) (WatchOutput, error) 
 		err := workflow.ExecuteActivity(wctx, a.ReconcileWatches, in.ConnectionInput).Get(ctx, &out.WatchResult)
 		fin := activities.FinishJobInput{Target: target, JobID: jobID, Status: poblysh.JobSucceeded,
 			Context: map[string]any{"created": out.Created, "stopped": out.Stopped, "active": out.Active}}
+		if out.WatchError != "" {
+			fin.Context["watch_error"] = out.WatchError
+		}
 		if err != nil {
 			fin.Status, fin.Error, fin.ErrorType = poblysh.JobFailed, failureMessage(err), errorType(err)
 			if fin.ErrorType == activities.ErrTypeConnectionInactive {

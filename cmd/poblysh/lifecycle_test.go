@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/poblysh/poblysh/gen/client/jobs"
 	"github.com/poblysh/poblysh/gen/models"
 	fakesandbox "github.com/poblysh/poblysh/sandbox/fake"
+	githubsandbox "github.com/poblysh/poblysh/sandbox/github"
 	gcalsandbox "github.com/poblysh/poblysh/sandbox/googlecalendar"
 	"github.com/poblysh/poblysh/workflows"
 )
@@ -181,4 +183,24 @@ func TestCalendarChannelRenewal(t *testing.T) {
 	}
 	require.True(t, oldStopped, "the old channel was stopped at Google")
 	require.True(t, newLive, "the new channel is live")
+}
+
+// TestGitHubWithoutHookPermissionPolls: a grant that may not create repo
+// webhooks leaves the connection healthy and polling (hooks can be added by
+// hand with the configured secret), and the job says why.
+func TestGitHubWithoutHookPermissionPolls(t *testing.T) {
+	t.Parallel()
+	gh := githubsandbox.New(githubsandbox.Options{Seed: true})
+	srv := newHTTPServer(t, gh)
+	s := newStack(t, withEnv(gh.Env(srv)), withEnv(map[string]string{"POBLYSH_GITHUB_SCOPES": "public_repo"}))
+	_, key := s.tenant("NoHooks")
+	conn := s.connect(key, "github", map[string]any{"repos": []string{githubsandbox.SeedRepo}})
+	id := string(*conn.ID)
+	js := s.waitJobs(key, id, "watch_renewal", 1, 60*time.Second)
+	require.Equal(t, models.JobStatusSucceeded, *js[0].Status)
+	require.Contains(t, fmt.Sprint(js[0].ErrorContext), "watch_error")
+	c := s.connection(key, id)
+	require.Equal(t, models.ConnectionHealthHealthy, *c.Health)
+	require.False(t, *c.PushEnabled)
+	require.Equal(t, 15*time.Minute, s.schedule(workflows.PollScheduleID(id)).Schedule.Spec.Intervals[0].Every)
 }
