@@ -124,15 +124,28 @@ func (tx *Tx) ListJobs(ctx context.Context, f JobFilter) ([]Job, string, error) 
 	if err != nil {
 		return nil, "", err
 	}
+	q := newWhere(tx.TenantID)
+	if f.ConnectionID != "" {
+		q.add("connection_id = %s::uuid", f.ConnectionID)
+	}
+	if f.Provider != "" {
+		q.add("provider = %s", f.Provider)
+	}
+	if f.Kind != "" {
+		q.add("kind = %s", f.Kind)
+	}
+	if f.Status != "" {
+		q.add("status = %s", f.Status)
+	}
+	if f.Since != nil {
+		q.add("created_at >= %s", *f.Since)
+	}
+	if after.Time != nil {
+		q.add("(created_at, id) < (%s, %s::uuid)", *after.Time, *after.ID)
+	}
 	var js []Job
-	err = tx.SelectContext(ctx, &js, `SELECT `+jobCols+` FROM jobs
-		WHERE tenant_id = $1
-		  AND ($2 = '' OR connection_id = $2::uuid) AND ($3 = '' OR provider = $3)
-		  AND ($4 = '' OR kind = $4) AND ($5 = '' OR status = $5)
-		  AND ($6::timestamptz IS NULL OR created_at >= $6)
-		  AND ($7::timestamptz IS NULL OR (created_at, id) < ($7, $8::uuid))
-		ORDER BY created_at DESC, id DESC LIMIT $9`,
-		tx.TenantID, f.ConnectionID, f.Provider, f.Kind, f.Status, f.Since, after.Time, after.ID, f.Page.Limit+1)
+	err = tx.SelectContext(ctx, &js, `SELECT `+jobCols+` FROM jobs WHERE `+q.sql()+
+		` ORDER BY created_at DESC, id DESC LIMIT `+q.arg(f.Page.Limit+1), q.args...)
 	if err != nil {
 		return nil, "", wrapConnErr(err)
 	}

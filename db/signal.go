@@ -165,13 +165,13 @@ func (tx *Tx) ListSignals(ctx context.Context, f SignalFilter) ([]Signal, string
 	} else {
 		afterTx = "0"
 	}
+	q := newWhere(tx.TenantID)
+	q.add("(txid, seq) > (%s::xid8, %s)", afterTx, afterSeq)
+	q.add("txid < pg_snapshot_xmin(pg_current_snapshot())")
+	f.filters(q)
 	var rows []Signal
-	err := tx.SelectContext(ctx, &rows, `SELECT `+signalCols+` FROM signals
-		WHERE tenant_id = $1 AND (txid, seq) > ($2::xid8, $3)
-		  AND txid < pg_snapshot_xmin(pg_current_snapshot())
-		  AND ($4 = '' OR source = $4) AND ($5 = '' OR kind = $5) AND ($6 = '' OR connection_id = $6::uuid)
-		ORDER BY txid, seq LIMIT $7`,
-		tx.TenantID, afterTx, afterSeq, f.Source, f.Kind, f.ConnectionID, f.Limit)
+	err := tx.SelectContext(ctx, &rows, `SELECT `+signalCols+` FROM signals WHERE `+q.sql()+
+		` ORDER BY txid, seq LIMIT `+q.arg(f.Limit), q.args...)
 	if err != nil {
 		return nil, "", wrapConnErr(err)
 	}
@@ -188,19 +188,38 @@ func (tx *Tx) listSignalsByTime(ctx context.Context, f SignalFilter) ([]Signal, 
 	if err != nil {
 		return nil, "", err
 	}
+	q := newWhere(tx.TenantID)
+	if f.Since != nil {
+		q.add("occurred_at >= %s", *f.Since)
+	}
+	if f.Until != nil {
+		q.add("occurred_at < %s", *f.Until)
+	}
+	f.filters(q)
+	if after.Time != nil {
+		q.add("(occurred_at, id) > (%s, %s::uuid)", *after.Time, *after.ID)
+	}
 	var rows []Signal
-	err = tx.SelectContext(ctx, &rows, `SELECT `+signalCols+` FROM signals
-		WHERE tenant_id = $1
-		  AND ($2::timestamptz IS NULL OR occurred_at >= $2) AND ($3::timestamptz IS NULL OR occurred_at < $3)
-		  AND ($4 = '' OR source = $4) AND ($5 = '' OR kind = $5) AND ($6 = '' OR connection_id = $6::uuid)
-		  AND ($7::timestamptz IS NULL OR (occurred_at, id) > ($7, $8::uuid))
-		ORDER BY occurred_at, id LIMIT $9`,
-		tx.TenantID, f.Since, f.Until, f.Source, f.Kind, f.ConnectionID, after.Time, after.ID, f.Limit+1)
+	err = tx.SelectContext(ctx, &rows, `SELECT `+signalCols+` FROM signals WHERE `+q.sql()+
+		` ORDER BY occurred_at, id LIMIT `+q.arg(f.Limit+1), q.args...)
 	if err != nil {
 		return nil, "", wrapConnErr(err)
 	}
 	rows, next := trimPage(rows, f.Limit, func(s Signal) pageKey { return pageKey{Time: s.OccurredAt, ID: s.ID} })
 	return rows, next, nil
+}
+
+// filters adds the optional equality filters that are set.
+func (f SignalFilter) filters(q *where) {
+	if f.Source != "" {
+		q.add("source = %s", f.Source)
+	}
+	if f.Kind != "" {
+		q.add("kind = %s", f.Kind)
+	}
+	if f.ConnectionID != "" {
+		q.add("connection_id = %s::uuid", f.ConnectionID)
+	}
 }
 
 func encodeFeedCursor(txid string, seq int64) string {
