@@ -7,7 +7,7 @@ import (
 )
 
 // where builds a WHERE clause from only the conditions that apply, so the
-// planner sees the real predicate (optional "$n = '' OR col = $n" filters
+// planner sees the real predicate (optional "$n = ” OR col = $n" filters
 // make generic plans misjudge row counts and sort a whole tenant's rows).
 type where struct {
 	conds []string
