@@ -1,6 +1,11 @@
 package main
 
 import (
+	"os/exec"
+	"strings"
+
+	"github.com/stretchr/testify/require"
+
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -37,4 +42,25 @@ func newHTTPServer(t testing.TB, h http.Handler) string {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// requireNoSecrets checks that no token or key appears in the service's
+// logs or in a pg_dump of its schema.
+func (s *stack) requireNoSecrets(secrets ...string) {
+	s.t.Helper()
+	out, err := exec.Command("pg_dump", "--schema="+s.schema.Name, "--data-only", strings.Split(s.schema.OwnerURL, "?")[0]).CombinedOutput()
+	require.NoError(s.t, err, string(out))
+	logs := s.logs.String()
+	secrets = append(secrets, s.adminKey, s.cryptoKey)
+	for _, k := range []string{"WEBHOOK_SECRET", "CLIENT_SECRET"} {
+		for name, v := range s.env {
+			if strings.HasSuffix(name, k) && v != "" {
+				secrets = append(secrets, v)
+			}
+		}
+	}
+	for _, secret := range secrets {
+		require.NotContains(s.t, logs, secret, "a secret reached the logs")
+		require.NotContains(s.t, string(out), secret, "a secret is stored in clear")
+	}
 }

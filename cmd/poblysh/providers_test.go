@@ -167,6 +167,7 @@ func TestGitHubEndToEnd(t *testing.T) {
 	require.Len(t, js, 3)
 	require.Zero(t, stored(js), "re-running backfill stores no duplicates")
 	require.Equal(t, total+6, s.count(`SELECT count(*) FROM signals`))
+	s.requireNoSecrets(gh.OAuth.Issued()...)
 }
 
 // TestSlackEndToEnd: connect a workspace, backfill the seeded channels
@@ -214,6 +215,7 @@ func TestSlackEndToEnd(t *testing.T) {
 	js = s.sync(key, "slack", id, "backfill")
 	require.Zero(t, stored(js), "re-running backfill stores no duplicates")
 	require.Equal(t, total+3, s.count(`SELECT count(*) FROM signals`))
+	s.requireNoSecrets(sl.OAuth.Issued()...)
 }
 
 func findString(m map[string]any, key string) string {
@@ -307,4 +309,5 @@ func TestGoogleCalendarEndToEnd(t *testing.T) {
 	desc, err := s.temporal.Client().ScheduleClient().GetHandle(context.Background(), workflows.PollScheduleID(id)).Describe(context.Background())
 	require.NoError(t, err)
 	require.True(t, desc.Schedule.State.Paused, "scheduled work stops while re-auth is needed")
+	s.requireNoSecrets(gc.Base.OAuth.Issued()...)
 }
