@@ -19,7 +19,8 @@ POBLYSH_CACHE_BIN=${XDG_CACHE_HOME:-$HOME/.cache}/poblysh/bin
 SEARCH_ATTRIBUTES=(TenantId ConnectionId Provider SyncKind)
 
 # The test database when TEST_DATABASE_URL is unset (db/dbtest.DefaultURL).
-DEFAULT_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/poblysh_test?sslmode=disable
+# shellcheck disable=SC2034 # used by the scripts that source this file
+DEFAULT_TEST_DATABASE_URL='postgres://postgres@127.0.0.1:5432/poblysh_test?sslmode=disable'
 
 log() { printf '==> %s\n' "$*" >&2; }
 warn() { printf 'warning: %s\n' "$*" >&2; }
@@ -102,6 +103,19 @@ show_log() {
 	tail -n "$lines" "$file" >&2
 	printf -- '---\n' >&2
 }
+
+# Long-running children are started with "${SPAWN[@]}", normally `setsid`,
+# in their own session: a Ctrl-C (SIGINT to the terminal's process group)
+# reaches only the script, whose trap then stops them in order (service
+# first, Temporal last) instead of every process racing to exit at once.
+# A shell started with SIGINT ignored (a background job of a non-interactive
+# shell) cannot trap SIGINT; it then keeps its children in its own process
+# group, so an INT sent to the group still stops them (they re-enable it).
+if [[ $(trap -p INT) == *"''"* ]]; then
+	SPAWN=()
+else
+	SPAWN=(setsid)
+fi
 
 # --- .env ------------------------------------------------------------------
 
@@ -222,7 +236,7 @@ recreate_database() {
 	name=$(url_dbname "$url")
 	admin=$(url_admin "$url")
 	[[ $name =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || die "database name '$name': use letters, digits and underscores"
-	psql "$admin" -Xq -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" -c "CREATE DATABASE \"$name\"" ||
+	psql "$admin" -Xq -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" -c "CREATE DATABASE \"$name\"" ||
 		die "could not recreate database $name"
 }
 
@@ -273,7 +287,7 @@ start_temporal() {
 	for a in "${SEARCH_ATTRIBUTES[@]}"; do
 		args+=(--search-attribute "$a=Keyword")
 	done
-	"$TEMPORAL_BIN" "${args[@]}" >"$log_file" 2>&1 &
+	"${SPAWN[@]}" "$TEMPORAL_BIN" "${args[@]}" >"$log_file" 2>&1 &
 	TEMPORAL_PID=$!
 	if ! wait_port 127.0.0.1 "$port" 60 "$TEMPORAL_PID"; then
 		show_log "$log_file"
@@ -285,9 +299,9 @@ start_temporal() {
 	fi
 }
 
-# build_poblysh: build bin/poblysh (and any extra ./cmd/... packages given).
-build_poblysh() {
+# build_cmds PKG...: build the given ./cmd/... packages into bin/.
+build_cmds() {
 	require_cmd go "Install Go 1.26 (https://go.dev/dl/)."
 	mkdir -p "$POBLYSH_ROOT/bin"
-	(cd "$POBLYSH_ROOT" && go build -o bin/ ./cmd/poblysh "$@") || die "go build failed (see above)"
+	(cd "$POBLYSH_ROOT" && go build -o bin/ "$@") || die "go build $* failed (see above)"
 }

@@ -1,0 +1,274 @@
+#!/usr/bin/env bash
+# dev.sh (make dev): run the whole service locally from a fresh clone.
+#
+#  - Postgres started if down; the database of DATABASE_URL created if missing
+#  - .env written with fresh random secrets if it does not exist (never
+#    overwritten)
+#  - bin/poblysh built; migrations applied
+#  - the Temporal CLI installed if missing; `temporal server start-dev` on
+#    127.0.0.1:7233 (Web UI 8233, SQLite file .dev/temporal.db), or the
+#    server already listening there reused
+#  - the provider sandbox (fake GitHub, Slack, Google Calendar on 9101-9103)
+#    unless POBLYSH_SANDBOX=off (environment or .env); its POBLYSH_* variables
+#    are exported to the service, overriding .env
+#  - `poblysh serve` (API + worker), then the URLs are printed
+#
+# Ctrl-C stops everything this script started (not a Temporal server it
+# reused). Logs of Temporal and the sandbox go to .dev/*.log; the service
+# logs to the terminal.
+#
+# Usage: scripts/dev.sh          run (make dev)
+#        scripts/dev.sh migrate  only prepare the database and apply migrations (make migrate)
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$POBLYSH_ROOT"
+
+mode=${1:-run}
+[[ $mode == run || $mode == migrate ]] || die "usage: scripts/dev.sh [run|migrate]"
+
+require_cmd go "Install Go 1.26 (https://go.dev/dl/)."
+require_cmd curl "apt-get install -y curl"
+mkdir -p .dev
+
+# write_dotenv FILE: a development .env with fresh secrets and comments.
+write_dotenv() {
+	local file=$1 tmp
+	tmp=$(mktemp "$file.XXXXXX")
+	chmod 600 "$tmp"
+	cat >"$tmp" <<EOF
+# Local development settings, written by \`make dev\` on $(date -u +%Y-%m-%d).
+# Never committed (.gitignore). \`poblysh\` reads this file from its working
+# directory; variables set in the real environment win over it. Every
+# variable is described in .env.example.
+
+# Postgres the service connects to (as the schema owner; it switches to the
+# row-level-security role poblysh_app itself). make dev creates the database.
+DATABASE_URL=postgres://postgres@127.0.0.1:5432/poblysh?sslmode=disable
+
+# Base URL providers call back (OAuth callback, webhooks, watch channels).
+# Set explicitly so the sandbox delivers webhooks here and Google Calendar
+# watch channels are registered. For real providers this must be a public
+# https URL (for example a tunnel to 127.0.0.1:8080).
+POBLYSH_PUBLIC_URL=http://127.0.0.1:8080
+
+# Where the API listens.
+POBLYSH_HTTP_ADDR=127.0.0.1:8080
+
+# Temporal frontend; make dev starts a dev server here unless one answers.
+TEMPORAL_ADDRESS=127.0.0.1:7233
+
+# Bearer key of the admin API (creating tenants). At least 24 characters.
+POBLYSH_ADMIN_KEY=adm_$(rand_hex 24)
+
+# AES-256-GCM key for OAuth tokens at rest: base64 of 32 random bytes
+# (openssl rand -base64 32). Losing it makes stored tokens unreadable; to
+# change it follow docs/key-rotation.md.
+POBLYSH_CRYPTO_KEY=$(rand_b64 32)
+
+# Webhook signing secrets. The local sandbox signs its deliveries with these;
+# for real providers paste the secret you configured at the provider.
+POBLYSH_GITHUB_WEBHOOK_SECRET=$(rand_hex 32)
+POBLYSH_SLACK_WEBHOOK_SECRET=$(rand_hex 32)
+POBLYSH_GOOGLE_CALENDAR_WEBHOOK_SECRET=$(rand_hex 32)
+
+# The provider sandbox (fake GitHub, Slack, Google Calendar) supplies client
+# ids, secrets and endpoint URLs while it runs. To use real providers set
+# POBLYSH_SANDBOX=off and add POBLYSH_<PROVIDER>_CLIENT_ID/_CLIENT_SECRET
+# (see README.md, "Connecting real providers").
+# POBLYSH_SANDBOX=off
+
+# Log level: debug, info, warn, error.
+POBLYSH_LOG_LEVEL=info
+EOF
+	mv "$tmp" "$file"
+}
+
+if [[ -f .env ]]; then
+	log "using the existing .env (never overwritten; delete it to get fresh secrets)"
+else
+	write_dotenv .env
+	log "wrote .env with fresh random secrets (admin key: POBLYSH_ADMIN_KEY in .env)"
+fi
+
+# --- pre-flight: refuse to start half a stack (before building anything) -----
+preflight() {
+	http_addr=$(env_get POBLYSH_HTTP_ADDR)
+	http_addr=${http_addr:-127.0.0.1:8080}
+	http_host=${http_addr%:*}
+	http_port=${http_addr##*:}
+	[[ -z $http_host || $http_host == 0.0.0.0 || $http_host == "[::]" ]] && http_host=127.0.0.1
+	if port_busy "$http_host" "$http_port"; then
+		die "something already listens on $http_host:$http_port (another make dev?). Stop it, or set POBLYSH_HTTP_ADDR and POBLYSH_PUBLIC_URL in .env"
+	fi
+
+	sandbox=$(env_get POBLYSH_SANDBOX)
+	sandbox=${sandbox:-on}
+	case $sandbox in
+	off | false | 0 | no) sandbox=off ;;
+	*) sandbox=on ;;
+	esac
+	if [[ $sandbox == on ]]; then
+		for p in 9101 9102 9103; do
+			if port_busy 127.0.0.1 "$p"; then
+				die "port 127.0.0.1:$p (provider sandbox) is in use (another make dev or make sandbox?). Stop it, or set POBLYSH_SANDBOX=off"
+			fi
+		done
+	fi
+}
+if [[ $mode == run ]]; then
+	preflight
+fi
+
+DATABASE_URL_VALUE=$(env_get DATABASE_URL)
+[[ -n $DATABASE_URL_VALUE ]] || die "DATABASE_URL is not set in the environment or .env"
+db_hostport=$(url_hostport "$DATABASE_URL_VALUE")
+ensure_postgres "$DATABASE_URL_VALUE"
+if is_local_host "${db_hostport%:*}"; then
+	ensure_database "$DATABASE_URL_VALUE"
+fi
+
+log "building bin/poblysh"
+build_cmds ./cmd/poblysh
+log "applying migrations to $(url_dbname "$DATABASE_URL_VALUE") on $db_hostport"
+bin/poblysh migrate || die "migrations failed (see above)"
+if [[ $mode == migrate ]]; then
+	exit 0
+fi
+
+# --- processes ----------------------------------------------------------------
+pids=()  # started here, stopped on exit (newest first)
+names=() # their names, same order
+temporal_started=""
+
+cleanup() {
+	local status=$? i
+	trap - EXIT INT TERM
+	if ((${#pids[@]})); then
+		printf '\n' >&2
+		log "stopping what make dev started"
+		for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+			stop_pid "${pids[i]}" "${names[i]}"
+			log "stopped ${names[i]}"
+		done
+	fi
+	if [[ -z $temporal_started && -n ${temporal_addr:-} ]]; then
+		log "the Temporal server at $temporal_addr was already running and keeps running"
+	fi
+	exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+started() {
+	pids+=("$1")
+	names+=("$2")
+}
+
+# Temporal.
+temporal_addr=$(env_get TEMPORAL_ADDRESS)
+temporal_addr=${temporal_addr:-127.0.0.1:7233}
+t_host=${temporal_addr%:*}
+t_port=${temporal_addr##*:}
+temporal_ui=$(env_get POBLYSH_TEMPORAL_UI_URL)
+if is_local_host "$t_host" && [[ -z $(env_get TEMPORAL_API_KEY) ]]; then
+	t_host=127.0.0.1
+	ui_port=$((t_port + 1000))
+	temporal_ui=${temporal_ui:-http://127.0.0.1:$ui_port}
+	if port_busy "$t_host" "$t_port"; then
+		log "reusing the Temporal server already listening on $t_host:$t_port"
+	else
+		ensure_temporal_cli
+		log "starting the Temporal dev server on $t_host:$t_port (UI $ui_port, DB .dev/temporal.db, log .dev/temporal.log)"
+		start_temporal "$t_port" "$ui_port" .dev/temporal.db .dev/temporal.log
+		started "$TEMPORAL_PID" "Temporal dev server"
+		temporal_started=1
+	fi
+else
+	log "TEMPORAL_ADDRESS=$temporal_addr is not local: using it, not starting a dev server"
+	temporal_ui=${temporal_ui:-http://127.0.0.1:8233}
+fi
+
+# Provider sandbox.
+if [[ $sandbox == on ]]; then
+	rm -f .dev/sandbox.env
+	log "starting the provider sandbox (log .dev/sandbox.log)"
+	"${SPAWN[@]}" bin/poblysh sandbox --env-out .dev/sandbox.env >.dev/sandbox.log 2>&1 &
+	started "$!" "provider sandbox"
+	for ((i = 0; i < 150; i++)); do
+		[[ -s .dev/sandbox.env ]] && break
+		kill -0 "${pids[-1]}" 2>/dev/null || break
+		sleep 0.1
+	done
+	if [[ ! -s .dev/sandbox.env ]]; then
+		show_log .dev/sandbox.log
+		die "the provider sandbox did not start (log: .dev/sandbox.log)"
+	fi
+	set -a
+	# shellcheck source=/dev/null
+	source .dev/sandbox.env
+	set +a
+else
+	log "POBLYSH_SANDBOX=off: using the provider settings from .env and the environment"
+fi
+
+# The service.
+log "starting poblysh serve on $http_host:$http_port"
+"${SPAWN[@]}" bin/poblysh serve &
+started "$!" "poblysh serve"
+serve_pid=$!
+if ! wait_http "http://$http_host:$http_port/readyz" 60 "$serve_pid"; then
+	curl -sS "http://$http_host:$http_port/readyz" >&2 || true
+	die "poblysh serve is not ready after 60s (its log is above)"
+fi
+
+public_url=$(env_get POBLYSH_PUBLIC_URL)
+api="http://$http_host:$http_port"
+cat <<EOF
+
+Poblysh is running. Ctrl-C stops it.
+
+  API            $api/api/v1
+  Swagger UI     $api/docs
+  OpenAPI spec   $api/swagger.json
+  Health         $api/healthz  $api/readyz   metrics: $api/metrics
+  Temporal UI    $temporal_ui
+  Public URL     ${public_url:-$api} (OAuth callbacks and webhooks)
+  Admin key      POBLYSH_ADMIN_KEY in .env
+EOF
+if [[ $sandbox == on ]]; then
+	cat <<EOF
+  Sandbox        github http://127.0.0.1:9101  slack http://127.0.0.1:9102  google-calendar http://127.0.0.1:9103
+                 (settings exported from .dev/sandbox.env; POBLYSH_SANDBOX=off for real providers)
+EOF
+fi
+cat <<EOF
+
+Create a tenant (prints its API key once):
+
+  curl -s -X POST $api/api/v1/tenants \\
+    -H "Authorization: Bearer \$(sed -n 's/^POBLYSH_ADMIN_KEY=//p' .env)" \\
+    -H 'Content-Type: application/json' -d '{"name": "Acme"}'
+
+Then see README.md, "Connect a provider".
+
+EOF
+
+# Run until a process exits (then stop the rest) or Ctrl-C.
+set +e
+wait -n -p exited "${pids[@]}"
+status=$?
+set -e
+for i in "${!pids[@]}"; do
+	[[ ${pids[i]} == "${exited:-}" ]] || continue
+	if ((status == 0)); then
+		log "${names[i]} stopped; stopping the rest"
+		exit 0
+	fi
+	case ${names[i]} in
+	"Temporal dev server") show_log .dev/temporal.log ;;
+	"provider sandbox") show_log .dev/sandbox.log ;;
+	esac
+	die "${names[i]} exited with status $status; stopping the rest"
+done
