@@ -34,7 +34,7 @@ type Signal struct {
 	Kind         string    `db:"kind"`
 	OccurredAt   time.Time `db:"occurred_at"`
 	IngestedAt   time.Time `db:"ingested_at"`
-	TxID         string    `db:"txid"`
+	TxID         string    `db:"feed_txid"`
 	Seq          int64     `db:"seq"`
 	Payload      []byte    `db:"payload"`
 	Raw          []byte    `db:"raw"`
@@ -118,7 +118,7 @@ func (tx *Tx) InsertSignalsFor(ctx context.Context, tenantID, connID, source str
 	return out, nil
 }
 
-const signalCols = `id, tenant_id, connection_id, source, kind, occurred_at, ingested_at, txid::text AS txid, seq, payload`
+const signalCols = `id, tenant_id, connection_id, source, kind, occurred_at, ingested_at, txid::text AS feed_txid, seq, payload`
 
 // FindSignal returns one Signal of the tenant, with raw while retained.
 func (tx *Tx) FindSignal(ctx context.Context, id string) (*Signal, error) {

@@ -2,7 +2,9 @@ package db_test
 
 import (
 	"context"
+
 	"fmt"
+	"github.com/jackc/pgx/v5"
 	"sync"
 	"testing"
 	"time"
@@ -208,4 +210,41 @@ func TestFeedFiltersAndTimeQueries(t *testing.T) {
 		return err
 	})
 	require.Error(t, err)
+}
+
+// TestFeedOrdersByTransactionNumerically: the feed's order and cursor
+// compare transaction ids as numbers; ordering their text form would put
+// txid 10 before 9 and skip or repeat rows across a digit boundary.
+func TestFeedOrdersByTransactionNumerically(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	f := newFixture(t, s.DB, "github", "digits")
+	require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error {
+		_, err := tx.InsertSignals(ctx, f.conn, "github", []db.NewSignal{sig("a", "code.pushed"), sig("b", "code.pushed"), sig("c", "code.pushed")})
+		return err
+	}))
+	// Give the rows transaction ids on both sides of digit boundaries (as
+	// the owner; the ids are old, so all rows are visible).
+	owner, err := pgx.Connect(ctx, s.OwnerURL)
+	require.NoError(t, err)
+	defer owner.Close(ctx)
+	for key, txid := range map[string]string{"github:a": "100", "github:b": "9", "github:c": "10"} {
+		_, err := owner.Exec(ctx, `UPDATE signals SET txid = $1::xid8 WHERE dedupe_key = $2`, txid, key)
+		require.NoError(t, err)
+	}
+	var got []string
+	cursor := ""
+	for range 10 {
+		var rows []db.Signal
+		require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) (err error) {
+			rows, cursor, err = tx.ListSignals(ctx, db.SignalFilter{Cursor: cursor, Limit: 1})
+			return err
+		}))
+		if len(rows) == 0 {
+			break
+		}
+		got = append(got, rows[0].TxID)
+	}
+	require.Equal(t, []string{"9", "10", "100"}, got, "paging one row at a time sees every row, in numeric txid order")
 }
