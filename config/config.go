@@ -19,6 +19,8 @@ import (
 // Config is the whole service configuration. It holds secrets: never log it.
 type Config struct {
 	DatabaseURL string
+	// DBMaxConns caps the Postgres pool of one process.
+	DBMaxConns int
 	// DBRole is the role the app switches to after connecting (SET ROLE), so
 	// row-level security applies even when DATABASE_URL names an owner.
 	DBRole string
@@ -66,6 +68,7 @@ func Load(getenv func(string) string, need Needs) (*Config, error) {
 	c := &Config{
 		DatabaseURL:           e.required("DATABASE_URL"),
 		DBRole:                e.str("POBLYSH_DB_ROLE", "poblysh_app"),
+		DBMaxConns:            int(e.integer("POBLYSH_DB_MAX_CONNS", 16, 2, 1000)),
 		TemporalAddress:       e.str("TEMPORAL_ADDRESS", "127.0.0.1:7233"),
 		TemporalNamespace:     e.str("TEMPORAL_NAMESPACE", "default"),
 		TemporalAPIKey:        getenv("TEMPORAL_API_KEY"),

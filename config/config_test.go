@@ -157,6 +157,8 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"POBLYSH_REDIRECT_ALLOWLIST", "app.example.com"},
 		{"POBLYSH_TENANT_SYNC_CONCURRENCY", "0"},
 		{"POBLYSH_TENANT_SYNC_CONCURRENCY", "many"},
+		{"POBLYSH_DB_MAX_CONNS", "1"},
+		{"POBLYSH_DB_MAX_CONNS", "lots"},
 		{"POBLYSH_MAX_BODY_BYTES", "10"},
 		{"POBLYSH_WEBHOOK_MAX_BYTES", "5MB"},
 		{"POBLYSH_RAW_RETENTION", "a month"},

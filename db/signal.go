@@ -222,6 +222,11 @@ func (f SignalFilter) filters(q *where) {
 	}
 }
 
+// FeedCursor is the feed cursor positioned after the row (txid, seq); for
+// tools that pick feed positions directly (benchmarks, backfill of a new
+// consumer from a known point).
+func FeedCursor(txid string, seq int64) string { return encodeFeedCursor(txid, seq) }
+
 func encodeFeedCursor(txid string, seq int64) string {
 	return base64.RawURLEncoding.EncodeToString([]byte("f1:" + txid + ":" + strconv.FormatInt(seq, 10)))
 }

@@ -45,7 +45,7 @@ func runServe(withAPI, withWorker bool) func(context.Context, *flag.FlagSet, []s
 		if err != nil {
 			return fmt.Errorf("config: %w", err)
 		}
-		database, err := db.Open(ctx, cfg.DatabaseURL, db.Options{Role: cfg.DBRole})
+		database, err := db.Open(ctx, cfg.DatabaseURL, db.Options{Role: cfg.DBRole, MaxConns: int32(cfg.DBMaxConns)})
 		if err != nil {
 			return err
 		}
