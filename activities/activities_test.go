@@ -33,7 +33,7 @@ func TestToNewSignalsRejectsIncompleteSignals(t *testing.T) {
 	t.Parallel()
 	ok := connectors.Signal{Kind: "code.pushed", DedupeKey: "commit:1:a", OccurredAt: time.Unix(1700000000, 0).In(time.FixedZone("x", 3600)),
 		Payload: connectors.Payload{Title: "t"}, Raw: []byte(`{"a":1}`), AliasKeys: []string{"commit:1:b"}}
-	out, err := toNewSignals([]connectors.Signal{ok})
+	out, err := ToNewSignals([]connectors.Signal{ok})
 	require.NoError(t, err)
 	require.Len(t, out, 1)
 	require.Equal(t, time.UTC, out[0].OccurredAt.Location(), "stored in UTC")
@@ -41,11 +41,11 @@ func TestToNewSignalsRejectsIncompleteSignals(t *testing.T) {
 	require.Equal(t, []string{"commit:1:b"}, out[0].AliasKeys)
 	bad := ok
 	bad.Raw = []byte("not json")
-	out, err = toNewSignals([]connectors.Signal{bad})
+	out, err = ToNewSignals([]connectors.Signal{bad})
 	require.NoError(t, err)
 	require.Nil(t, out[0].Raw, "invalid raw JSON is dropped, the Signal kept")
 	for _, broken := range []connectors.Signal{{DedupeKey: "k", OccurredAt: time.Now()}, {Kind: "k", OccurredAt: time.Now()}, {Kind: "k", DedupeKey: "k"}} {
-		_, err := toNewSignals([]connectors.Signal{broken})
+		_, err := ToNewSignals([]connectors.Signal{broken})
 		require.Error(t, err)
 	}
 }

@@ -122,7 +122,7 @@ func (a *Activities) SyncPage(ctx context.Context, in SyncPageInput) (SyncPageRe
 	if ctx.Err() != nil {
 		return SyncPageResult{}, ctx.Err()
 	}
-	sigs, err := toNewSignals(page.Signals)
+	sigs, err := ToNewSignals(page.Signals)
 	if err != nil {
 		return SyncPageResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidConfig, nil)
 	}
@@ -156,9 +156,10 @@ func (a *Activities) SyncPage(ctx context.Context, in SyncPageInput) (SyncPageRe
 	return SyncPageResult{Items: page.Items, Stored: len(stored.Kinds), Duplicates: stored.Duplicates, Done: page.Done}, nil
 }
 
-// toNewSignals converts connector Signals for storage. A Signal without kind
+// ToNewSignals converts connector Signals for storage (page activities and
+// the webhook intake). A Signal without kind
 // or dedupe key is a connector bug that retrying cannot fix.
-func toNewSignals(in []connectors.Signal) ([]db.NewSignal, error) {
+func ToNewSignals(in []connectors.Signal) ([]db.NewSignal, error) {
 	out := make([]db.NewSignal, 0, len(in))
 	for _, s := range in {
 		if s.Kind == "" || s.DedupeKey == "" || s.OccurredAt.IsZero() {
@@ -182,9 +183,6 @@ func toNewSignals(in []connectors.Signal) ([]db.NewSignal, error) {
 	}
 	return out, nil
 }
-
-// ToNewSignals is toNewSignals for the webhook intake.
-func ToNewSignals(in []connectors.Signal) ([]db.NewSignal, error) { return toNewSignals(in) }
 
 // acquireLease takes one of the tenant's concurrent sync slots; when none is
 // free the activity retries shortly (benign: it is waiting, not failing), so

@@ -179,12 +179,6 @@ func IsUnavailable(err error) bool {
 		strings.Contains(msg, "unexpected EOF")
 }
 
-// IsUniqueViolation reports a unique constraint violation.
-func IsUniqueViolation(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "23505"
-}
-
 // redact strips a possible password from connection errors.
 func redact(err error) error {
 	var pe *pgconn.ConnectError

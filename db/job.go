@@ -153,15 +153,6 @@ func (tx *Tx) ListJobs(ctx context.Context, f JobFilter) ([]Job, string, error) 
 	return js, next, nil
 }
 
-// OpenJobs returns a connection's queued or running jobs.
-func (tx *Tx) OpenJobs(ctx context.Context, connID string) ([]Job, error) {
-	var js []Job
-	err := tx.SelectContext(ctx, &js, `SELECT `+jobCols+` FROM jobs
-		WHERE tenant_id = $1 AND connection_id = $2 AND status IN ('queued', 'running') ORDER BY created_at`,
-		tx.TenantID, connID)
-	return js, wrapConnErr(err)
-}
-
 // CancelOpenJobs marks a connection's queued and running jobs cancelled.
 func (tx *Tx) CancelOpenJobs(ctx context.Context, connID, reason string) error {
 	_, err := tx.ExecContext(ctx, `UPDATE jobs SET status = 'cancelled', error = $3, finished_at = now(), updated_at = now()

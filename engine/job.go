@@ -9,7 +9,6 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 
-	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/activities"
 	"github.com/poblysh/poblysh/db"
 	"github.com/poblysh/poblysh/workflows"
@@ -96,6 +95,3 @@ func (e *Engine) LiveJob(ctx context.Context, j *db.Job) (*Live, error) {
 	}
 	return live, nil
 }
-
-// JobFinal reports whether a job is in a terminal state (for callers).
-func JobFinal(s poblysh.JobStatus) bool { return s.Final() }

@@ -146,19 +146,3 @@ func (e *Engine) DeleteSchedules(ctx context.Context, connID string) error {
 	}
 	return nil
 }
-
-// ScheduleState reports a connection's polling schedule (tests, API).
-func (e *Engine) ScheduleState(ctx context.Context, connID string) (exists, paused bool, every time.Duration, err error) {
-	desc, err := e.Client.ScheduleClient().GetHandle(ctx, workflows.PollScheduleID(connID)).Describe(ctx)
-	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) {
-		return false, false, 0, nil
-	}
-	if err != nil {
-		return false, false, 0, err
-	}
-	if len(desc.Schedule.Spec.Intervals) > 0 {
-		every = desc.Schedule.Spec.Intervals[0].Every
-	}
-	return true, desc.Schedule.State.Paused, every, nil
-}

@@ -12,7 +12,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"slices"
 	"testing"
@@ -325,16 +324,4 @@ func testWebhooks(t *testing.T, env *Env) {
 			}
 		})
 	}
-}
-
-// Must fails the test on err; a helper for harness setup code.
-func Must[T any](t *testing.T, v T, err error) T {
-	t.Helper()
-	require.NoError(t, err)
-	return v
-}
-
-// Describe formats a Signal for test failure messages.
-func Describe(s connectors.Signal) string {
-	return fmt.Sprintf("%s %s %s", s.Kind, s.DedupeKey, s.OccurredAt.Format(time.RFC3339))
 }
