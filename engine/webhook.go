@@ -115,11 +115,19 @@ func (e *Engine) Receive(ctx context.Context, provider string, req *connectors.W
 		if ev.Status != WebhookAccepted {
 			return nil
 		}
+		conns := map[string]*db.Connection{} // each routed connection is read once
 		done := map[string]bool{}
 		for _, r := range live {
+			c, ok := conns[r.ConnectionID]
+			if !ok {
+				if c, err = tx.FindConnection(ctx, r.ConnectionID); err != nil {
+					return err
+				}
+				conns[r.ConnectionID] = c
+			}
 			if len(sigs) > 0 && !done[r.ConnectionID] {
 				done[r.ConnectionID] = true
-				st, err := tx.InsertSignalsFor(ctx, r.TenantID, r.ConnectionID, provider, e.filter(ctx, tx, filter, r, d.Signals, sigs))
+				st, err := tx.InsertSignalsFor(ctx, r.TenantID, r.ConnectionID, provider, wanted(filter, c, d.Signals, sigs))
 				if err != nil {
 					return err
 				}
@@ -134,7 +142,7 @@ func (e *Engine) Receive(ctx context.Context, provider string, req *connectors.W
 			if d.Notify {
 				// Nudge before commit: if Temporal is down the delivery is
 				// rolled back and the provider retries it.
-				if err := e.nudgeRoute(ctx, tx, r); err != nil {
+				if err := e.nudgeRoute(ctx, c, r); err != nil {
 					return err
 				}
 			}
@@ -161,14 +169,10 @@ func (e *Engine) Receive(ctx context.Context, provider string, req *connectors.W
 	return out, nil
 }
 
-// filter keeps the Signals a connection's config wants.
-func (e *Engine) filter(ctx context.Context, tx *db.Tx, f connectors.SignalFilter, r db.Route, in []connectors.Signal, sigs []db.NewSignal) []db.NewSignal {
+// wanted keeps the Signals a connection's config wants.
+func wanted(f connectors.SignalFilter, c *db.Connection, in []connectors.Signal, sigs []db.NewSignal) []db.NewSignal {
 	if f == nil {
 		return sigs
-	}
-	c, err := tx.FindConnection(ctx, r.ConnectionID)
-	if err != nil {
-		return nil
 	}
 	view := activities.ConnectorConnection(c)
 	var out []db.NewSignal
@@ -180,11 +184,7 @@ func (e *Engine) filter(ctx context.Context, tx *db.Tx, f connectors.SignalFilte
 	return out
 }
 
-func (e *Engine) nudgeRoute(ctx context.Context, tx *db.Tx, r db.Route) error {
-	c, err := tx.FindConnection(ctx, r.ConnectionID)
-	if err != nil {
-		return err
-	}
+func (e *Engine) nudgeRoute(ctx context.Context, c *db.Connection, r db.Route) error {
 	if !c.Active() {
 		return nil
 	}
