@@ -8,14 +8,25 @@ import (
 // Domain error codes understood by every layer. The api package maps each to
 // one HTTP status in a single table.
 const (
-	EINVALID      = "invalid_request"
-	EVALIDATION   = "validation_failed"
-	ENOTFOUND     = "not_found"
-	ECONFLICT     = "conflict"
-	EUNAUTHORIZED = "unauthorized"
-	ERATELIMITED  = "rate_limited"
-	EUNAVAILABLE  = "unavailable"
-	EINTERNAL     = "internal"
+	EINVALID    = "invalid_request"
+	EVALIDATION = "validation_failed"
+	// EINVALIDCONFIG: a connection config names something the connection's
+	// own token cannot read (HTTP 422).
+	EINVALIDCONFIG = "invalid_config"
+	ENOTFOUND      = "not_found"
+	ECONFLICT      = "conflict"
+	EUNAUTHORIZED  = "unauthorized"
+	ERATELIMITED   = "rate_limited"
+	// EBADGATEWAY: a provider failed while serving the request (HTTP 502).
+	EBADGATEWAY  = "bad_gateway"
+	EUNAVAILABLE = "unavailable"
+	EINTERNAL    = "internal"
+	// ETOOLARGE: the request body is over the size limit (HTTP 413).
+	ETOOLARGE = "payload_too_large"
+	// EMEDIATYPE: the request body is not JSON (HTTP 415).
+	EMEDIATYPE = "unsupported_media_type"
+	// EMETHOD: the path exists, the method does not (HTTP 405).
+	EMETHOD = "method_not_allowed"
 )
 
 // Error is a domain error with a code safe to show to API clients.

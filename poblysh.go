@@ -1,8 +1,9 @@
 // Package poblysh holds the domain vocabulary shared by every layer of the
-// Poblysh Connectors service: job kinds and statuses, connection health, sync
-// modes and triggers, the domain error codes, and the embedded API spec.
+// Poblysh Connectors service: job kinds and statuses, connection health and
+// its state machine (health.go), sync modes and triggers, the reference to a
+// connection, the domain error codes, and the embedded API spec.
 //
-// Adapters (api, db, activities, workflows, engine) depend on this package;
+// The service's packages depend on this one;
 // it depends on nothing but the standard library.
 package poblysh
 
@@ -40,6 +41,8 @@ const (
 	JobIncremental  JobKind = "incremental"
 	JobTokenRefresh JobKind = "token_refresh"
 	JobWatchRenewal JobKind = "watch_renewal"
+	// JobTenantDeletion is an operator's job: a tenant's deletion.
+	JobTenantDeletion JobKind = "tenant_deletion"
 )
 
 // JobKindFor maps a sync mode to its job kind.
@@ -67,28 +70,19 @@ func (s JobStatus) Final() bool {
 	return s == JobSucceeded || s == JobFailed || s == JobCancelled
 }
 
-// Health is a connection's state machine:
-// healthy → degraded (transient failures) → needs_reauth (grant revoked or
-// refresh failed permanently); disabled is set by an operator.
-type Health string
-
-// Health states.
-const (
-	HealthHealthy     Health = "healthy"
-	HealthDegraded    Health = "degraded"
-	HealthNeedsReauth Health = "needs_reauth"
-	HealthDisabled    Health = "disabled"
-)
-
-// Valid reports whether h is a known health state.
-func (h Health) Valid() bool {
-	switch h {
-	case HealthHealthy, HealthDegraded, HealthNeedsReauth, HealthDisabled:
-		return true
-	}
-	return false
+// ConnectionRef names one connection, and optionally one of its streams:
+// what workflows, activities, schedules and sweeps pass around. Its field
+// names are its JSON names in recorded workflow histories; keep them.
+type ConnectionRef struct {
+	TenantID     string
+	ConnectionID string
+	Provider     string
+	// Stream is set for work on one stream (a sync pass), "" otherwise.
+	Stream string `json:",omitempty"`
 }
 
-// Schedulable reports whether scheduled work (polling, refresh, renewal)
-// should run for a connection in this state.
-func (h Health) Schedulable() bool { return h == HealthHealthy || h == HealthDegraded }
+// Connection is the ref without its stream.
+func (r ConnectionRef) Connection() ConnectionRef {
+	r.Stream = ""
+	return r
+}

@@ -3,82 +3,45 @@ package activities
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
+	"golang.org/x/oauth2"
 
 	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/connectors"
 	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/lifecycle"
 	"github.com/poblysh/poblysh/metrics"
 )
 
 // refresh spends the connection's refresh token under its token lock and
-// stores the new tokens (a rotated refresh token in the same statement as
-// the access token). seen is the access token the caller found wanting
-// ("" from the sweeper): when the stored token differs, another writer
-// refreshed while we waited for the lock, and its token is reused instead of
-// spending the refresh token again. Without force, a token that is not due
-// is left alone. Permanent failures move the connection to needs_reauth
-// (which pauses its schedules); transient ones are counted per day.
-func (a *Activities) refresh(ctx context.Context, t Target, seen string, force bool) (*db.Tokens, error) {
+// stores what the provider answered in a short transaction of its own that
+// commits right away (see persistRefreshed): the provider has already
+// spent the old refresh token by then, so nothing else may fail first.
+// seen is the access token the caller found wanting ("" from the
+// sweeper): when the stored token differs, another writer refreshed while
+// we waited for the lock, and its token is reused instead of spending the
+// refresh token again. Without force, a token that is not due is left
+// alone. Permanent failures move the connection to needs_reauth (which
+// pauses its schedules); transient ones are counted per day.
+func (a *Activities) refresh(ctx context.Context, t poblysh.ConnectionRef, seen string, force bool) (*db.Tokens, error) {
 	p, err := a.provider(t.Provider)
 	if err != nil {
 		return nil, err
 	}
-	pol := p.Spec.Policy.Token
-	var out *db.Tokens
-	err = a.DB.WithTenant(ctx, t.TenantID, func(tx *db.Tx) error {
-		if err := tx.LockTokens(ctx, t.ConnectionID); err != nil {
-			return err
-		}
-		conn, err := tx.FindConnection(ctx, t.ConnectionID)
-		if err != nil {
-			return err
-		}
-		cur, err := tx.LoadTokens(ctx, a.KeyRing, t.ConnectionID)
-		if err != nil {
-			return err
-		}
-		if seen != "" && cur.AccessToken != seen {
-			out = cur // someone refreshed while we waited for the lock
-			return nil
-		}
-		if !force && cur.Expiry != nil && cur.Expiry.Sub(a.now()) > pol.RefreshBefore {
-			out = cur
-			return nil
-		}
-		if cur.RefreshToken == "" {
-			return errors.Join(connectors.ErrUnauthorized, errors.New("the provider issued no refresh token; reconnect"))
-		}
-		tok, err := a.Registry.Refresh(ctx, p, ConnectorConnection(conn).Account, cur.RefreshToken)
-		if err != nil {
-			return err
-		}
-		next := db.Tokens{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.TokenType}
-		if !tok.Expiry.IsZero() {
-			e := tok.Expiry.UTC()
-			next.Expiry = &e
-		}
-		if err := tx.SaveTokens(ctx, a.KeyRing, t.ConnectionID, next); err != nil {
-			return err
-		}
-		if next.RefreshToken == "" {
-			next.RefreshToken = cur.RefreshToken // not rotated: the old one stays valid
-		}
-		out = &next
-		return nil
-	})
+	out, err := a.refreshLocked(ctx, p, t, seen, force)
 	switch {
 	case err == nil:
 		metrics.TokenRefreshes.WithLabelValues(t.Provider, "ok").Inc()
 		return out, nil
 	case connectors.Kind(err) == connectors.ErrUnauthorized || connectors.Kind(err) == connectors.ErrInvalidConfig:
 		metrics.TokenRefreshes.WithLabelValues(t.Provider, "revoked").Inc()
-		a.setHealth(ctx, t, poblysh.HealthNeedsReauth, "token refresh failed permanently: "+err.Error())
+		a.recordHealth(ctx, t, poblysh.HealthEvent{Kind: poblysh.EventRefreshFailed, Detail: err.Error()})
 		return nil, temporal.NewNonRetryableApplicationError("token refresh failed permanently: "+err.Error(), ErrTypeUnauthorized, nil)
 	case poblysh.ErrorCode(err) == poblysh.ENOTFOUND:
-		return nil, temporal.NewNonRetryableApplicationError("connection was deleted", ErrTypeConnectionInactive, nil)
+		return nil, deleted()
 	default:
 		metrics.TokenRefreshes.WithLabelValues(t.Provider, "transient").Inc()
 		var n int
@@ -91,65 +54,207 @@ func (a *Activities) refresh(ctx context.Context, t Target, seen string, force b
 	}
 }
 
+// tokenLock holds the connection's token lock, which persistRefreshed may
+// have to take again on a new session.
+type tokenLock struct{ l *db.TokenLock }
+
+func (h *tokenLock) release() {
+	if h.l != nil {
+		h.l.Release()
+		h.l = nil
+	}
+}
+
+func (a *Activities) refreshLocked(ctx context.Context, p *connectors.Provider, t poblysh.ConnectionRef, seen string, force bool) (*db.Tokens, error) {
+	l, err := a.DB.LockTokens(ctx, t.TenantID, t.ConnectionID)
+	if err != nil {
+		return nil, err
+	}
+	lock := &tokenLock{l: l}
+	defer lock.release()
+	var conn *db.Connection
+	var cur *db.Tokens
+	err = l.Tx(ctx, func(tx *db.Tx) (err error) {
+		if conn, err = tx.FindConnection(ctx, t.ConnectionID); err != nil {
+			return err
+		}
+		cur, err = tx.LoadTokens(ctx, a.KeyRing, t.ConnectionID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if seen != "" && cur.AccessToken != seen {
+		return cur, nil // someone refreshed while we waited for the lock
+	}
+	if err := a.checkGrant(ctx, t, p, conn); err != nil {
+		return nil, err
+	}
+	if !force && cur.Expiry != nil && cur.Expiry.Sub(a.now()) > p.Spec.Policy.Token.RefreshBefore {
+		return cur, nil
+	}
+	if cur.RefreshToken == "" {
+		return nil, errors.Join(connectors.ErrUnauthorized, errors.New("the provider issued no refresh token; reconnect"))
+	}
+	tok, spent, err := a.spendRefreshToken(ctx, p, t, lifecycle.View(conn).Account, cur)
+	if err != nil {
+		return nil, err
+	}
+	next := &db.Tokens{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.TokenType}
+	switch {
+	case tok.RefreshToken != "" && tok.RefreshToken != spent:
+		next.PrevRefreshToken = spent // rotated: keep the spent one for one more try
+	case spent == cur.RefreshToken:
+		next.RefreshToken, next.PrevRefreshToken = spent, cur.PrevRefreshToken // not rotated
+	default:
+		next.RefreshToken = spent // the previous token answered without rotating; the rejected one goes
+	}
+	if !tok.Expiry.IsZero() {
+		e := tok.Expiry.UTC()
+		next.Expiry = &e
+	}
+	return a.persistRefreshed(ctx, lock, t, cur, next)
+}
+
+// spendRefreshToken calls the provider's token endpoint and returns its
+// answer and the refresh token that earned it. When the outcome is unknown
+// (network error, timeout, 5xx: the provider may have rotated the token
+// before the answer was lost) the same token is tried once more; when the
+// stored token is rejected, the previous one (spent by the last rotating
+// refresh) is tried once. A provider with a reuse leeway (Jira: 10 minutes)
+// answers both. Only then is the rejection final.
+func (a *Activities) spendRefreshToken(ctx context.Context, p *connectors.Provider, t poblysh.ConnectionRef, acct connectors.Account, cur *db.Tokens) (*oauth2.Token, string, error) {
+	log := a.logger(ctx, t)
+	tok, err := a.Registry.Refresh(ctx, p, acct, cur.RefreshToken)
+	if err != nil && connectors.Kind(err) == connectors.ErrTransient && ctx.Err() == nil {
+		log.WithError(err).Warn("token refresh outcome unknown; trying the same refresh token once more")
+		select {
+		case <-ctx.Done():
+			return nil, "", err
+		case <-time.After(retryUnknownAfter):
+		}
+		tok, err = a.Registry.Refresh(ctx, p, acct, cur.RefreshToken)
+	}
+	if err == nil {
+		return tok, cur.RefreshToken, nil
+	}
+	prev := cur.PrevRefreshToken
+	if connectors.Kind(err) != connectors.ErrUnauthorized || prev == "" || prev == cur.RefreshToken || ctx.Err() != nil {
+		return nil, "", err
+	}
+	log.WithError(err).Warn("refresh token rejected; trying the previous refresh token once")
+	tok, perr := a.Registry.Refresh(ctx, p, acct, prev)
+	if perr != nil {
+		log.WithError(perr).Warn("the previous refresh token was rejected too")
+		return nil, "", err
+	}
+	return tok, prev, nil
+}
+
+// Tunables of a refresh (variables so tests can shorten them).
+var (
+	// retryUnknownAfter is the pause before trying a refresh token again
+	// after an unknown outcome.
+	retryUnknownAfter = 500 * time.Millisecond
+	// persistFor bounds how long new tokens are retried into the database;
+	// persistBackoff is the first pause between attempts (doubling).
+	persistFor     = 30 * time.Second
+	persistBackoff = 100 * time.Millisecond
+)
+
+// persistRefreshed stores the tokens the provider answered, in a short
+// transaction on the token lock's session. If the commit fails it tries
+// again (a lost session took the lock with it: then on a new session,
+// under the lock taken again) until persistFor has passed, whether or not
+// the activity is being cancelled: the old refresh token is spent, so these
+// tokens are the connection's only way back. Each attempt first reads what
+// is stored: an earlier attempt whose commit did land is not repeated, and
+// tokens another refresher stored while the lock was lost win.
+func (a *Activities) persistRefreshed(ctx context.Context, lock *tokenLock, t poblysh.ConnectionRef, cur, next *db.Tokens) (*db.Tokens, error) {
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), persistFor)
+	defer cancel()
+	log := a.logger(ctx, t)
+	wait := persistBackoff
+	for attempt := 1; ; attempt++ {
+		var out *db.Tokens
+		var err error
+		if lock.l == nil {
+			lock.l, err = a.DB.LockTokens(pctx, t.TenantID, t.ConnectionID)
+		}
+		if err == nil {
+			err = lock.l.Tx(pctx, func(tx *db.Tx) error {
+				stored, err := tx.LoadTokens(pctx, a.KeyRing, t.ConnectionID)
+				if err != nil {
+					return err
+				}
+				switch {
+				case stored.AccessToken == cur.AccessToken && stored.RefreshToken == cur.RefreshToken:
+					if err := tx.SaveTokens(pctx, a.KeyRing, t.ConnectionID, *next); err != nil {
+						return err
+					}
+					out = next
+				case stored.AccessToken == next.AccessToken && stored.RefreshToken == next.RefreshToken:
+					out = stored // an earlier attempt committed after all
+				default:
+					// Another writer (a refresh while the lock was lost, a
+					// re-connect) stored newer tokens: those win.
+					log.Warn("new tokens were stored meanwhile by another writer; keeping those")
+					out = stored
+				}
+				return nil
+			})
+		}
+		if err == nil {
+			return out, nil
+		}
+		if poblysh.ErrorCode(err) == poblysh.ENOTFOUND {
+			return nil, err // deleted meanwhile: nothing to keep
+		}
+		if pctx.Err() != nil {
+			log.WithError(err).Error("the provider's new tokens could not be stored; the connection may need to be re-authorized")
+			return nil, fmt.Errorf("store refreshed tokens: %w", err)
+		}
+		log.WithError(err).WithField("attempt", attempt).Warn("could not store the refreshed tokens; retrying")
+		select {
+		case <-pctx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+		if lock.l != nil && !lock.l.Alive(pctx) {
+			lock.release() // the session died, and the lock with it
+		}
+	}
+}
+
+// RefreshTokenInput refreshes one connection's token.
+type RefreshTokenInput struct {
+	poblysh.ConnectionRef
+	// Force refreshes even when the token is not about to expire.
+	Force bool
+}
+
+// RefreshTokenResult reports a refresh.
+type RefreshTokenResult struct {
+	Refreshed bool
+	ExpiresAt *time.Time
+}
+
 // RefreshToken refreshes a connection's token if it is due (or Force).
-func (a *Activities) RefreshToken(ctx context.Context, in RefreshInput) (RefreshResult, error) {
-	t := Target{TenantID: in.TenantID, ConnectionID: in.ConnectionID, Provider: in.Provider}
+func (a *Activities) RefreshToken(ctx context.Context, in RefreshTokenInput) (RefreshTokenResult, error) {
+	t := in.ConnectionRef
 	var conn *db.Connection
 	err := a.DB.WithTenant(ctx, in.TenantID, func(tx *db.Tx) (err error) {
 		conn, err = tx.FindConnection(ctx, in.ConnectionID)
 		return err
 	})
-	if poblysh.ErrorCode(err) == poblysh.ENOTFOUND {
-		return RefreshResult{}, temporal.NewNonRetryableApplicationError("connection was deleted", ErrTypeConnectionInactive, nil)
-	}
-	if err != nil {
-		return RefreshResult{}, a.translate(ctx, t, err)
-	}
-	if !conn.Active() {
-		return RefreshResult{}, inactive(conn)
+	if err := a.live(ctx, t, conn, err); err != nil {
+		return RefreshTokenResult{}, err
 	}
 	before := conn.TokenRefreshedAt
 	tok, err := a.refresh(ctx, t, "", in.Force)
 	if err != nil {
-		return RefreshResult{}, a.translate(ctx, t, err)
+		return RefreshTokenResult{}, a.translate(ctx, t, err)
 	}
 	refreshed := tok.RefreshedAt == nil || before == nil || tok.RefreshedAt.After(*before)
-	return RefreshResult{Refreshed: refreshed, ExpiresAt: tok.Expiry}, nil
-}
-
-// ListDueTokens lists connections whose tokens the sweep should refresh.
-func (a *Activities) ListDueTokens(ctx context.Context, in ListDueInput) (ListDueResult, error) {
-	var out []db.DueConnection
-	err := a.DB.WithSystem(ctx, func(tx *db.Tx) error {
-		for _, p := range a.Registry.Providers() {
-			pol := p.Spec.Policy.Token
-			if !pol.Expires && pol.KeepAliveAfter == 0 {
-				continue
-			}
-			// The window covers the next sweep too (it runs hourly).
-			window := pol.RefreshBefore + time.Hour
-			due, err := tx.TokensDue(ctx, p.Spec.Name, window, pol.KeepAliveAfter, in.Limit-len(out))
-			if err != nil {
-				return err
-			}
-			out = append(out, due...)
-			if len(out) >= in.Limit {
-				break
-			}
-		}
-		return nil
-	})
-	return ListDueResult{Connections: out}, err
-}
-
-// StartRefreshes starts one RefreshToken workflow per connection.
-func (a *Activities) StartRefreshes(ctx context.Context, in StartManyInput) (StartManyResult, error) {
-	n := 0
-	for _, c := range in.Connections {
-		if err := a.Orchestrator.StartRefresh(ctx, c); err != nil {
-			return StartManyResult{Started: n}, err
-		}
-		n++
-	}
-	return StartManyResult{Started: n}, nil
+	return RefreshTokenResult{Refreshed: refreshed, ExpiresAt: tok.Expiry}, nil
 }

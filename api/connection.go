@@ -3,14 +3,14 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 
 	"github.com/gorilla/mux"
 	"github.com/sirupsen/logrus"
 
-	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/connectors"
 	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/lifecycle"
 )
 
 type connectionJSON struct {
@@ -26,11 +26,11 @@ type connectionJSON struct {
 	Config              json.RawMessage `json:"config"`
 	PollIntervalSeconds int             `json:"poll_interval_seconds"`
 	PushEnabled         bool            `json:"push_enabled"`
+	WebhookURL          *string         `json:"webhook_url"`
 	TokenExpiresAt      *string         `json:"token_expires_at"`
 	LastSyncAt          *string         `json:"last_sync_at"`
 	CreatedAt           string          `json:"created_at"`
 	UpdatedAt           string          `json:"updated_at"`
-	ReconnectURL        *string         `json:"reconnect_url"`
 	Cursors             []cursorJSON    `json:"cursors"`
 	SignalCounts        map[string]int  `json:"signal_counts"`
 	Watches             []watchJSON     `json:"watches"`
@@ -49,14 +49,15 @@ type watchJSON struct {
 }
 
 // connectionView renders a connection with its cursors, Signal counts and
-// watches; a connection that needs re-auth also gets a fresh re-connect URL.
-// Tokens are never part of it.
-func connectionView(ctx context.Context, d Deps, c *db.Connection) (connectionJSON, error) {
+// watches. It only reads: re-authorization is offered by
+// POST /connections/{id}/reconnect, never made up while listing. Tokens are
+// never part of it.
+func connectionView(ctx context.Context, database *db.DB, reg *connectors.Registry, c *db.Connection) (connectionJSON, error) {
 	v := connectionJSON{
 		ID: c.ID, Provider: c.Provider, ExternalAccountID: c.ExternalAccountID, DisplayName: c.DisplayName,
 		Scopes: append([]string{}, c.Scopes...), Health: string(c.Health), HealthReason: c.HealthReason,
 		HealthChangedAt: rfc3339(c.HealthChangedAt), Paused: c.Paused, Config: c.Config,
-		PollIntervalSeconds: int(d.Engine.PollInterval(c).Seconds()), PushEnabled: c.PushEnabled,
+		PollIntervalSeconds: int(lifecycle.PollInterval(reg, c).Seconds()), PushEnabled: c.PushEnabled,
 		TokenExpiresAt: rfc3339p(c.TokenExpiresAt), LastSyncAt: rfc3339p(c.LastSyncAt),
 		CreatedAt: rfc3339(c.CreatedAt), UpdatedAt: rfc3339(c.UpdatedAt),
 		Cursors: []cursorJSON{}, SignalCounts: map[string]int{}, Watches: []watchJSON{},
@@ -64,7 +65,8 @@ func connectionView(ctx context.Context, d Deps, c *db.Connection) (connectionJS
 	if len(v.Config) == 0 {
 		v.Config = json.RawMessage(`{}`)
 	}
-	err := d.DB.WithTenant(ctx, c.TenantID, func(tx *db.Tx) error {
+	v.WebhookURL = webhookURL(reg, c)
+	err := database.WithTenant(ctx, c.TenantID, func(tx *db.Tx) error {
 		cursors, err := tx.ListCursors(ctx, c.ID)
 		if err != nil {
 			return err
@@ -81,213 +83,147 @@ func connectionView(ctx context.Context, d Deps, c *db.Connection) (connectionJS
 		}
 		return err
 	})
-	if err != nil {
-		return v, err
-	}
-	if c.Health == poblysh.HealthNeedsReauth {
-		if p, ok := d.Registry.Get(c.Provider); ok && p.Configured() {
-			u, _, _, err := authorizationURL(ctx, d, c.TenantID, p, "", nil)
-			if err == nil {
-				v.ReconnectURL = &u
-			}
-		}
-	}
-	return v, nil
+	return v, err
 }
 
-// findConnection loads a connection of the caller's tenant (404 otherwise,
-// including malformed ids and other tenants' connections).
-func findConnection(ctx context.Context, d Deps, tenantID, id string) (*db.Connection, error) {
-	if !isUUID(id) {
-		return nil, poblysh.NotFound("connection")
+// webhookURL is the URL to configure by hand at the provider for this
+// connection (connectors.WebhookURLer: a Zoho Cliq bot, a Zoho Mail
+// outgoing webhook), nil for other providers. It carries a secret token,
+// so it is only ever in the connection's own view (tenant-scoped) and is
+// never logged.
+func webhookURL(reg *connectors.Registry, c *db.Connection) *string {
+	p, ok := reg.Get(c.Provider)
+	if !ok {
+		return nil
 	}
-	var c *db.Connection
-	err := d.DB.WithTenant(ctx, tenantID, func(tx *db.Tx) (err error) {
-		c, err = tx.FindConnection(ctx, id)
-		return err
-	})
-	return c, err
+	w, ok := p.Connector.(connectors.WebhookURLer)
+	if !ok {
+		return nil
+	}
+	if u := w.ConnectionWebhookURL(lifecycle.View(c)); u != "" {
+		return &u
+	}
+	return nil
 }
 
-func handleConnectionList(d Deps) http.Handler {
+func handleConnectionList(log *logrus.Logger, database *db.DB, reg *connectors.Registry) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := newQuery(r)
 		f := db.ConnectionFilter{
 			Provider: q.str("provider", 64),
 			Health:   q.enum("health", "healthy", "degraded", "needs_reauth", "disabled"),
-			Page:     db.Page{Cursor: q.str("cursor", 512), Limit: q.limit()},
+			Page:     db.Page{Cursor: q.boundCursor(512), Limit: q.limit()},
 		}
 		if err := q.err(); err != nil {
-			writeError(w, r, d.Log, err)
+			writeError(w, r, log, err)
 			return
 		}
 		var cs []db.Connection
 		var next string
-		err := d.DB.WithTenant(r.Context(), principalOf(r).tenantID, func(tx *db.Tx) (err error) {
+		err := database.WithTenant(r.Context(), principalOf(r).tenantID, func(tx *db.Tx) (err error) {
 			cs, next, err = tx.ListConnections(r.Context(), f)
 			return err
 		})
 		if err != nil {
-			writeError(w, r, d.Log, err)
+			writeError(w, r, log, err)
 			return
 		}
 		out := make([]connectionJSON, 0, len(cs))
 		for i := range cs {
-			v, err := connectionView(r.Context(), d, &cs[i])
+			v, err := connectionView(r.Context(), database, reg, &cs[i])
 			if err != nil {
-				writeError(w, r, d.Log, err)
+				writeError(w, r, log, err)
 				return
 			}
 			out = append(out, v)
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"connections": out, "next_cursor": nullable(next)})
+		writeJSON(w, http.StatusOK, map[string]any{"connections": out, "next_cursor": nullable(bindCursor(r, next))})
 	})
 }
 
-func handleConnectionGet(d Deps) http.Handler {
+func handleConnectionGet(log *logrus.Logger, database *db.DB, reg *connectors.Registry, svc *lifecycle.Service) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := findConnection(r.Context(), d, principalOf(r).tenantID, mux.Vars(r)["id"])
+		c, err := svc.Find(r.Context(), principalOf(r).tenantID, mux.Vars(r)["id"])
 		if err != nil {
-			writeError(w, r, d.Log, err)
+			writeError(w, r, log, err)
 			return
 		}
-		v, err := connectionView(r.Context(), d, c)
+		v, err := connectionView(r.Context(), database, reg, c)
 		if err != nil {
-			writeError(w, r, d.Log, err)
+			writeError(w, r, log, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, v)
 	})
 }
 
-// handleConnectionUpdate changes config (validated by the provider), pause
-// state and polling interval, then brings schedules, routes and watch
-// channels in line. Pausing is the operator's switch: health becomes
-// disabled and no scheduled or triggered work runs until resumed.
-func handleConnectionUpdate(d Deps) http.Handler {
+// handleConnectionReconnect starts a re-authorization of a connection
+// (lifecycle.Reconnect): a fresh start-page URL, answered like POST /connect.
+func handleConnectionReconnect(log *logrus.Logger, svc *lifecycle.Service, limit int64) http.Handler {
+	type request struct {
+		RedirectURI string `json:"redirect_uri"`
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req request
+		if err := decodeJSON(w, r, limit, &req, true); err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		a, err := svc.Reconnect(r.Context(), principalOf(r).tenantID, mux.Vars(r)["id"], req.RedirectURI)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, authorizationJSON(a))
+	})
+}
+
+// handleConnectionUpdate changes config, pause state and polling interval
+// (lifecycle.Update) and answers the connection.
+func handleConnectionUpdate(log *logrus.Logger, database *db.DB, reg *connectors.Registry, svc *lifecycle.Service, limit int64) http.Handler {
 	type request struct {
 		Config       json.RawMessage `json:"config"`
 		Paused       *bool           `json:"paused"`
 		PollInterval json.RawMessage `json:"poll_interval_seconds"`
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tenantID := principalOf(r).tenantID
-		c, err := findConnection(r.Context(), d, tenantID, mux.Vars(r)["id"])
-		if err != nil {
-			writeError(w, r, d.Log, err)
-			return
-		}
 		var req request
-		if err := decodeJSON(w, r, d.MaxBodyBytes, &req, false); err != nil {
-			writeError(w, r, d.Log, err)
+		if err := decodeJSON(w, r, limit, &req, false); err != nil {
+			writeError(w, r, log, err)
 			return
 		}
-		p, ok := d.Registry.Get(c.Provider)
-		if !ok {
-			writeError(w, r, d.Log, poblysh.NotFound("provider"))
-			return
-		}
-		var patch db.ConnectionPatch
-		if len(req.Config) > 0 && string(req.Config) != "null" {
-			cfg, err := validateConfig(p, req.Config)
-			if err != nil {
-				writeError(w, r, d.Log, err)
-				return
-			}
-			patch.Config = &cfg
-		}
-		patch.Paused = req.Paused
-		if len(req.PollInterval) > 0 {
-			var secs *int
-			if err := json.Unmarshal(req.PollInterval, &secs); err != nil {
-				writeError(w, r, d.Log, poblysh.Invalid("invalid request", map[string]string{"poll_interval_seconds": "must be an integer or null"}))
-				return
-			}
-			if minSecs := int(p.Spec.Policy.MinPollInterval.Seconds()); secs != nil && (*secs < 60 || *secs < minSecs) {
-				writeError(w, r, d.Log, &poblysh.Error{Code: poblysh.EVALIDATION, Message: "polling interval too short",
-					Details: map[string]string{"poll_interval_seconds": fmt.Sprintf("must be at least %d", max(60, minSecs))}})
-				return
-			}
-			patch.PollInterval = &secs
-		}
-		err = d.DB.WithTenant(r.Context(), tenantID, func(tx *db.Tx) error {
-			if c, err = tx.UpdateConnection(r.Context(), c.ID, patch); err != nil {
-				return err
-			}
-			if req.Paused == nil {
-				return nil
-			}
-			if *req.Paused {
-				return tx.SetHealth(r.Context(), c.ID, poblysh.HealthDisabled, "paused by an operator")
-			}
-			if c.Health == poblysh.HealthDisabled {
-				return tx.SetHealth(r.Context(), c.ID, poblysh.HealthHealthy, "resumed by an operator")
-			}
-			return nil
-		})
+		c, err := svc.Update(r.Context(), principalOf(r).tenantID, mux.Vars(r)["id"],
+			lifecycle.Update{Config: req.Config, Paused: req.Paused, PollInterval: req.PollInterval})
 		if err != nil {
-			writeError(w, r, d.Log, err)
+			writeError(w, r, log, err)
 			return
 		}
-		if c, err = findConnection(r.Context(), d, tenantID, c.ID); err != nil {
-			writeError(w, r, d.Log, err)
-			return
-		}
-		// Config or pause changed: routes, channels and schedules follow;
-		// resumed or reconfigured connections catch up incrementally.
-		catchUp := patch.Config != nil || (req.Paused != nil && !*req.Paused)
-		if _, err := d.Engine.Activate(r.Context(), c, false, poblysh.TriggerManual); err != nil {
-			writeError(w, r, d.Log, err)
-			return
-		}
-		if catchUp && c.Active() {
-			if _, err := d.Engine.RequestSync(r.Context(), c, poblysh.ModeIncremental, poblysh.TriggerManual); err != nil {
-				writeError(w, r, d.Log, err)
-				return
-			}
-		}
-		v, err := connectionView(r.Context(), d, c)
+		v, err := connectionView(r.Context(), database, reg, c)
 		if err != nil {
-			writeError(w, r, d.Log, err)
+			writeError(w, r, log, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, v)
 	})
 }
 
-// handleConnectionDelete disconnects: schedules and workflows stop, watch
-// channels and hooks are removed at the provider, the token is revoked where
-// possible, tokens are erased, and Signals are kept unless purge_signals.
-func handleConnectionDelete(d Deps) http.Handler {
+// handleConnectionDelete disconnects and deletes a connection
+// (lifecycle.Delete): Signals are kept unless purge_signals.
+func handleConnectionDelete(log *logrus.Logger, svc *lifecycle.Service) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tenantID := principalOf(r).tenantID
+		tenantID, id := principalOf(r).tenantID, mux.Vars(r)["id"]
 		q := newQuery(r)
 		purge := q.boolean("purge_signals")
 		if err := q.err(); err != nil {
-			writeError(w, r, d.Log, err)
+			writeError(w, r, log, err)
 			return
 		}
-		c, err := findConnection(r.Context(), d, tenantID, mux.Vars(r)["id"])
+		warnings, err := svc.Delete(r.Context(), tenantID, id, purge)
 		if err != nil {
-			writeError(w, r, d.Log, err)
+			writeError(w, r, log, err)
 			return
 		}
-		warnings, err := d.Engine.Disconnect(r.Context(), c, d.KeyRing)
-		if err != nil {
-			writeError(w, r, d.Log, err)
-			return
-		}
-		err = d.DB.WithTenant(r.Context(), tenantID, func(tx *db.Tx) error {
-			if err := tx.CancelOpenJobs(r.Context(), c.ID, "connection deleted"); err != nil {
-				return err
-			}
-			return tx.DeleteConnection(r.Context(), c.ID, purge)
-		})
-		if err != nil {
-			writeError(w, r, d.Log, err)
-			return
-		}
-		d.Log.WithFields(logrus.Fields{"request_id": requestIDOf(r), "tenant_id": tenantID, "connection_id": c.ID,
+		log.WithFields(logrus.Fields{"request_id": requestIDOf(r), "tenant_id": tenantID, "connection_id": id,
 			"purge_signals": purge, "warnings": warnings}).Info("connection deleted")
 		w.WriteHeader(http.StatusNoContent)
 	})

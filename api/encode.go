@@ -20,17 +20,19 @@ import (
 
 // statusOf is the one table from domain error codes to HTTP statuses.
 var statusOf = map[string]int{
-	poblysh.EINVALID:         http.StatusBadRequest,
-	poblysh.EUNAUTHORIZED:    http.StatusUnauthorized,
-	poblysh.ENOTFOUND:        http.StatusNotFound,
-	poblysh.ECONFLICT:        http.StatusConflict,
-	"payload_too_large":      http.StatusRequestEntityTooLarge,
-	"unsupported_media_type": http.StatusUnsupportedMediaType,
-	poblysh.EVALIDATION:      http.StatusUnprocessableEntity,
-	poblysh.ERATELIMITED:     http.StatusTooManyRequests,
-	"bad_gateway":            http.StatusBadGateway,
-	poblysh.EUNAVAILABLE:     http.StatusServiceUnavailable,
-	poblysh.EINTERNAL:        http.StatusInternalServerError,
+	poblysh.EINVALID:       http.StatusBadRequest,
+	poblysh.EUNAUTHORIZED:  http.StatusUnauthorized,
+	poblysh.ENOTFOUND:      http.StatusNotFound,
+	poblysh.EMETHOD:        http.StatusMethodNotAllowed,
+	poblysh.ECONFLICT:      http.StatusConflict,
+	poblysh.ETOOLARGE:      http.StatusRequestEntityTooLarge,
+	poblysh.EMEDIATYPE:     http.StatusUnsupportedMediaType,
+	poblysh.EVALIDATION:    http.StatusUnprocessableEntity,
+	poblysh.EINVALIDCONFIG: http.StatusUnprocessableEntity,
+	poblysh.ERATELIMITED:   http.StatusTooManyRequests,
+	poblysh.EBADGATEWAY:    http.StatusBadGateway,
+	poblysh.EUNAVAILABLE:   http.StatusServiceUnavailable,
+	poblysh.EINTERNAL:      http.StatusInternalServerError,
 }
 
 type errorBody struct {
@@ -66,11 +68,6 @@ func writeError(w http.ResponseWriter, r *http.Request, log *logrus.Logger, err 
 	writeJSON(w, status, map[string]any{"error": body})
 }
 
-// writeErrorStatus answers with a code outside the domain table (405).
-func writeErrorStatus(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
-	writeJSON(w, status, map[string]any{"error": errorBody{Code: code, Message: msg, RequestID: requestIDOf(r)}})
-}
-
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
@@ -80,7 +77,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func tooLarge(limit int64) error {
-	return &poblysh.Error{Code: "payload_too_large", Message: fmt.Sprintf("request body is larger than %d bytes", limit)}
+	return &poblysh.Error{Code: poblysh.ETOOLARGE, Message: fmt.Sprintf("request body is larger than %d bytes", limit)}
 }
 
 // decodeJSON reads a JSON body under a size limit into dst. An empty body
@@ -105,7 +102,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any, op
 	if ct := r.Header.Get("Content-Type"); ct != "" || len(body) > 0 {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return &poblysh.Error{Code: "unsupported_media_type", Message: "Content-Type must be application/json"}
+			return &poblysh.Error{Code: poblysh.EMEDIATYPE, Message: "Content-Type must be application/json"}
 		}
 	}
 	dec := json.NewDecoder(strings.NewReader(string(body)))
@@ -243,6 +240,14 @@ func (q *query) err() error {
 		return nil
 	}
 	return poblysh.Invalid("invalid query parameters", q.problems)
+}
+
+// clip makes s valid UTF-8 of at most n bytes, to quote client input.
+func clip(s string, n int) string {
+	if s = strings.ToValidUTF8(s, ""); len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 func nullable(s string) *string {

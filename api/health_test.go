@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -21,6 +23,7 @@ import (
 	"github.com/poblysh/poblysh/db/dbtest"
 	"github.com/poblysh/poblysh/gen/client/system"
 	"github.com/poblysh/poblysh/gen/models"
+	"github.com/poblysh/poblysh/metrics"
 )
 
 func TestHealthz(t *testing.T) {
@@ -148,19 +151,49 @@ func TestSpecAndDocs(t *testing.T) {
 	}
 }
 
+// TestMetricsExposeRouteLabels: request metrics are labelled by route name
+// and a bounded method; they are served by metrics.Handler (the operator's
+// address), and the API port does not serve them.
 func TestMetricsExposeRouteLabels(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	_, key := e.tenant("Acme")
 	require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/api/v1/providers", key, "", "").status)
 	require.Equal(t, http.StatusNotFound, e.do(http.MethodGet, "/api/v1/secret-path-xyz", key, "", "").status)
+	// A made-up method creates no series of its own.
+	e.do("BREWCOFFEE", "/api/v1/providers", key, "", "")
+	e.do("BREWCOFFEE", "/api/v1/secret-path-xyz", key, "", "")
 
-	r := e.do(http.MethodGet, "/metrics", "", "", "")
-	require.Equal(t, http.StatusOK, r.status)
-	body := string(r.body)
+	requireNotFound(t, e.do(http.MethodGet, "/metrics", "", "", ""))
+	requireNotFound(t, e.do(http.MethodGet, "/debug/pprof/", "", "", ""))
+
+	srv := httptest.NewServer(metrics.Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/metrics")
+	require.NoError(t, err)
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	body := string(b)
 	require.Regexp(t, `poblysh_http_request_duration_seconds_count\{method="GET",route="listProviders",status="200"\} [1-9]`, body)
 	require.Regexp(t, `poblysh_http_request_duration_seconds_count\{method="POST",route="createTenant",status="201"\} [1-9]`, body)
 	// Unmatched paths share one label value: no unbounded cardinality.
 	require.Regexp(t, `poblysh_http_request_duration_seconds_count\{method="GET",route="unmatched",status="404"\} [1-9]`, body)
+	require.Regexp(t, `poblysh_http_request_duration_seconds_count\{method="other",route="[a-zA-Z]+",status="405"\} [1-9]`, body)
 	require.NotContains(t, body, "secret-path-xyz")
+	require.NotContains(t, body, "BREWCOFFEE")
+
+	resp, err = http.Get(srv.URL + "/debug/pprof/goroutine?debug=1")
+	require.NoError(t, err)
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, string(b), "goroutine profile:", "profiles are served next to the metrics")
+}
+
+// requireNotFound checks the API answers 404 in its error shape.
+func requireNotFound(t *testing.T, r response) {
+	t.Helper()
+	requireError(t, r, http.StatusNotFound, "not_found")
 }

@@ -17,17 +17,19 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/poblysh/poblysh/activities"
 	"github.com/poblysh/poblysh/api"
 	"github.com/poblysh/poblysh/connectors"
 	_ "github.com/poblysh/poblysh/connectors/all"  // every real provider
 	_ "github.com/poblysh/poblysh/connectors/fake" // the engine's test provider
 	"github.com/poblysh/poblysh/db"
 	"github.com/poblysh/poblysh/db/dbtest"
-	"github.com/poblysh/poblysh/engine"
 	"github.com/poblysh/poblysh/gen/client"
 	"github.com/poblysh/poblysh/gen/client/tenants"
 	"github.com/poblysh/poblysh/gen/models"
+	"github.com/poblysh/poblysh/lifecycle"
 	"github.com/poblysh/poblysh/vault"
+	"github.com/poblysh/poblysh/webhook"
 )
 
 const adminKey = "admin-key-for-api-tests-0123456789"
@@ -50,9 +52,8 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// apiEnv is the API served by httptest over a fresh schema. Its engine has
-// no Temporal client: these tests only hit handlers that never start
-// workflows.
+// apiEnv is the API served by httptest over a fresh schema, with a fake
+// of Temporal (fakeTemporal) that records what it is asked.
 type apiEnv struct {
 	t      *testing.T
 	schema *dbtest.Schema
@@ -60,6 +61,10 @@ type apiEnv struct {
 	reg    *connectors.Registry
 	client *client.Poblysh
 	logs   *syncBuffer
+	// temporal records what the API asked of Temporal.
+	temporal *fakeTemporal
+	// feed wakes long polls on the feed.
+	feed *db.FeedNotifier
 }
 
 // setup serves the API; opts adjust its dependencies (limits, readiness).
@@ -82,23 +87,32 @@ func serve(t *testing.T, s *dbtest.Schema, database *db.DB, opts ...func(*api.De
 	log.SetLevel(logrus.DebugLevel)
 	key, err := vault.ParseKey(vault.GenerateKey())
 	require.NoError(t, err)
+	kr := vault.NewKeyRing(key)
+	tmp := &fakeTemporal{}
+	feed := db.NewFeedNotifier(database, log)
 	d := api.Deps{
-		Log: log, DB: database, Registry: reg, KeyRing: vault.NewKeyRing(key), AdminKey: adminKey,
-		Engine:         &engine.Engine{DB: database, Registry: reg, Log: log},
+		Feed: feed, Keys: db.NewAPIKeyCache(database, feed),
+		Log: log, DB: database, Registry: reg, AdminKey: adminKey,
+		Connections:    &lifecycle.Service{DB: database, Registry: reg, KeyRing: kr, Workflows: tmp},
+		Jobs:           tmp,
+		Webhooks:       &webhook.Intake{DB: database, KeyRing: kr, Nudger: tmp, Log: log},
 		MaxBodyBytes:   4096,
 		TemporalHealth: func(context.Context) error { return nil },
 	}
 	for _, o := range opts {
 		o(&d)
 	}
+	// Access is proved by the real activity code, with the final registry.
+	d.Connections.Access = activities.AccessService{A: &activities.Activities{DB: database, Registry: d.Connections.Registry, KeyRing: kr, Log: log}}
 	h, err := api.NewServer(d)
 	require.NoError(t, err)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
+	t.Cleanup(feed.Close) // first: waiting readers answer, then the server closes
 	u, err := url.Parse(srv.URL)
 	require.NoError(t, err)
 	return &apiEnv{
-		t: t, schema: s, url: srv.URL, reg: reg, logs: logs,
+		t: t, schema: s, url: srv.URL, reg: reg, logs: logs, temporal: tmp, feed: feed,
 		client: client.New(httptransport.New(u.Host, client.DefaultBasePath, []string{"http"}), strfmt.Default),
 	}
 }

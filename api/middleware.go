@@ -2,9 +2,7 @@ package api
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"runtime/debug"
@@ -57,9 +55,7 @@ func requestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-Id")
 		if len(id) == 0 || len(id) > 64 || strings.ContainsFunc(id, func(c rune) bool { return c < 0x21 || c > 0x7e }) {
-			b := make([]byte, 8)
-			_, _ = rand.Read(b)
-			id = hex.EncodeToString(b)
+			id = newRequestID()
 		}
 		w.Header().Set("X-Request-Id", id)
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyRequestID, id)))
@@ -114,8 +110,8 @@ func accessLog(log *logrus.Logger, next http.Handler) http.Handler {
 			sw.status = http.StatusOK
 		}
 		d := time.Since(start)
-		metrics.HTTPDuration.WithLabelValues(ri.name, r.Method, strconv.Itoa(sw.status)).Observe(d.Seconds())
-		if ri.name == "metrics" || ri.name == "getHealth" {
+		metrics.HTTPDuration.WithLabelValues(ri.name, metrics.Method(r.Method), strconv.Itoa(sw.status)).Observe(d.Seconds())
+		if ri.name == "getHealth" {
 			return // probes would drown the log
 		}
 		f := logrus.Fields{
@@ -173,10 +169,15 @@ func authenticate(d Deps, r *http.Request) (principal, error) {
 		return principal{}, errUnauthorized
 	}
 	var tenantID string
-	err := d.DB.WithSystem(r.Context(), func(tx *db.Tx) (err error) {
-		tenantID, _, err = tx.AuthenticateAPIKey(r.Context(), key)
-		return err
-	})
+	var err error
+	if d.Keys != nil {
+		tenantID, err = d.Keys.Authenticate(r.Context(), key)
+	} else {
+		err = d.DB.WithSystem(r.Context(), func(tx *db.Tx) (err error) {
+			tenantID, _, err = tx.AuthenticateAPIKey(r.Context(), key)
+			return err
+		})
+	}
 	if err != nil {
 		if poblysh.ErrorCode(err) == poblysh.EUNAUTHORIZED {
 			return principal{}, errUnauthorized

@@ -5,22 +5,20 @@ import (
 	"net/http"
 
 	"github.com/gorilla/mux"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/api/docui"
-	"github.com/poblysh/poblysh/metrics"
 )
 
 // Infrastructure routes that are not API operations (not in swagger.yml).
-var infraRoutes = map[string]bool{"metrics": true, "specJSON": true, "specYAML": true, "docs": true, "docsAssets": true}
+var infraRoutes = map[string]bool{"specJSON": true, "specYAML": true, "docs": true, "docsSlash": true, "docsAssets": true}
 
 // addRoutes is the whole API surface in one place. Each route's name is its
 // operationId in swagger.yml; TestRoutesMatchSpec keeps the two in step.
 func addRoutes(r *mux.Router, d Deps, specJSON json.RawMessage) {
 	const v1 = "/api/v1"
 	route := func(name, method, path string, h http.Handler) {
-		r.Handle(path, h).Methods(method).Name(name)
+		r.Handle(path, queryGuard(queryOf(name), d.Log, h)).Methods(method).Name(name)
 	}
 
 	// System (public).
@@ -29,36 +27,44 @@ func addRoutes(r *mux.Router, d Deps, specJSON json.RawMessage) {
 
 	// Tenants and keys.
 	route("createTenant", http.MethodPost, v1+"/tenants", adminOnly(d, handleTenantCreate(d.Log, d.DB, d.MaxBodyBytes)))
+	route("listTenants", http.MethodGet, v1+"/tenants", adminOnly(d, handleTenantList(d.Log, d.DB, d.TenantSyncConcurrency)))
+	route("getTenant", http.MethodGet, v1+"/tenants/{id}", adminOnly(d, handleTenantGet(d.Log, d.DB, d.TenantSyncConcurrency)))
+	route("updateTenant", http.MethodPatch, v1+"/tenants/{id}", adminOnly(d, handleTenantUpdate(d.Log, d.DB, d.TenantSyncConcurrency, d.MaxBodyBytes)))
+	route("deleteTenant", http.MethodDelete, v1+"/tenants/{id}", adminOnly(d, handleTenantDelete(d.Log, d.DB, d.Tenants, d.Jobs)))
 	route("listApiKeys", http.MethodGet, v1+"/api-keys", anyKey(d, handleAPIKeyList(d.DB)))
 	route("createApiKey", http.MethodPost, v1+"/api-keys", anyKey(d, handleAPIKeyCreate(d.DB, d.MaxBodyBytes)))
-	route("revokeApiKey", http.MethodDelete, v1+"/api-keys/{id}", anyKey(d, handleAPIKeyRevoke(d.DB)))
+	route("revokeApiKey", http.MethodDelete, v1+"/api-keys/{id}", anyKey(d, handleAPIKeyRevoke(d.DB, d.Keys)))
 
 	// Providers and connections.
 	route("listProviders", http.MethodGet, v1+"/providers", anyKey(d, handleProviderList(d.Registry)))
-	route("startConnect", http.MethodPost, v1+"/connect/{provider}", tenantOnly(d, handleConnectStart(d)))
-	route("completeConnect", http.MethodGet, v1+"/connect/{provider}/callback", handleConnectCallback(d))
-	route("listConnections", http.MethodGet, v1+"/connections", tenantOnly(d, handleConnectionList(d)))
-	route("getConnection", http.MethodGet, v1+"/connections/{id}", tenantOnly(d, handleConnectionGet(d)))
-	route("updateConnection", http.MethodPatch, v1+"/connections/{id}", tenantOnly(d, handleConnectionUpdate(d)))
-	route("deleteConnection", http.MethodDelete, v1+"/connections/{id}", tenantOnly(d, handleConnectionDelete(d)))
+	route("startConnect", http.MethodPost, v1+"/connect/{provider}", tenantOnly(d, handleConnectStart(d.Log, d.Registry, d.Connections, d.MaxBodyBytes)))
+	route("openConnectPage", http.MethodGet, v1+"/connect/{provider}/start", handleConnectPage(d.Log, d.Registry, d.Connections))
+	route("approveConnect", http.MethodPost, v1+"/connect/{provider}/start", handleConnectApprove(d.Log, d.Registry, d.Connections))
+	route("completeConnect", http.MethodGet, v1+"/connect/{provider}/callback", handleConnectCallback(d.Log, d.Registry, d.Connections, d.DB))
+	route("listConnections", http.MethodGet, v1+"/connections", tenantOnly(d, handleConnectionList(d.Log, d.DB, d.Registry)))
+	route("getConnection", http.MethodGet, v1+"/connections/{id}", tenantOnly(d, handleConnectionGet(d.Log, d.DB, d.Registry, d.Connections)))
+	route("updateConnection", http.MethodPatch, v1+"/connections/{id}", tenantOnly(d, handleConnectionUpdate(d.Log, d.DB, d.Registry, d.Connections, d.MaxBodyBytes)))
+	route("deleteConnection", http.MethodDelete, v1+"/connections/{id}", tenantOnly(d, handleConnectionDelete(d.Log, d.Connections)))
+	route("reconnectConnection", http.MethodPost, v1+"/connections/{id}/reconnect", tenantOnly(d, handleConnectionReconnect(d.Log, d.Connections, d.MaxBodyBytes)))
 
 	// Jobs.
-	route("startSync", http.MethodPost, v1+"/sync/{provider}", tenantOnly(d, handleSyncStart(d)))
-	route("listJobs", http.MethodGet, v1+"/jobs", tenantOnly(d, handleJobList(d)))
-	route("getJob", http.MethodGet, v1+"/jobs/{id}", tenantOnly(d, handleJobGet(d)))
+	route("startSync", http.MethodPost, v1+"/sync/{provider}", tenantOnly(d, handleSyncStart(d.Log, d.Registry, d.Connections, d.Jobs, d.MaxBodyBytes)))
+	route("listJobs", http.MethodGet, v1+"/jobs", anyKey(d, handleJobList(d.Log, d.DB, d.Jobs)))
+	route("getJob", http.MethodGet, v1+"/jobs/{id}", anyKey(d, handleJobGet(d.Log, d.DB, d.Jobs)))
 
 	// Webhooks (public: authenticated by the provider's signature).
-	route("receiveWebhook", http.MethodPost, v1+"/webhooks/{provider}", handleWebhook(d.Log, d.Engine, d.WebhookMaxBytes))
+	route("receiveWebhook", http.MethodPost, v1+"/webhooks/{provider}", handleWebhook(d.Log, d.Registry, d.Webhooks, d.WebhookMaxBytes))
 
 	// Signals.
-	route("listSignals", http.MethodGet, v1+"/signals", tenantOnly(d, handleSignalList(d.DB)))
+	route("listSignals", http.MethodGet, v1+"/signals", tenantOnly(d, handleSignalList(d.DB, d.Feed)))
 	route("getSignal", http.MethodGet, v1+"/signals/{id}", tenantOnly(d, handleSignalGet(d.DB)))
 
-	// Infrastructure: metrics, the spec, and the offline Swagger UI.
-	r.Handle("/metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{})).Methods(http.MethodGet).Name("metrics")
+	// Infrastructure: the spec and the offline Swagger UI. Metrics and
+	// profiles are not here: they are served on POBLYSH_METRICS_ADDR only.
 	r.Handle("/swagger.json", serveBytes("application/json", specJSON)).Methods(http.MethodGet).Name("specJSON")
 	r.Handle("/swagger.yml", serveBytes("application/yaml", poblysh.SwaggerYAML)).Methods(http.MethodGet).Name("specYAML")
 	r.Handle(docui.Path, docui.Handler("/swagger.json")).Methods(http.MethodGet, http.MethodHead).Name("docs")
+	r.Handle(docui.Path+"/", http.RedirectHandler(docui.Path, http.StatusMovedPermanently)).Methods(http.MethodGet, http.MethodHead).Name("docsSlash")
 	r.PathPrefix(docui.AssetsPath).Handler(docui.Assets()).Methods(http.MethodGet, http.MethodHead).Name("docsAssets")
 }
 

@@ -7,7 +7,6 @@ package api
 import (
 	"context"
 	"net/http"
-	"time"
 
 	"github.com/go-openapi/loads"
 	"github.com/gorilla/mux"
@@ -16,28 +15,47 @@ import (
 	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/connectors"
 	"github.com/poblysh/poblysh/db"
-	"github.com/poblysh/poblysh/engine"
-	"github.com/poblysh/poblysh/vault"
+	"github.com/poblysh/poblysh/lifecycle"
 )
 
 // Deps are the API's dependencies.
 type Deps struct {
 	Log      *logrus.Logger
 	DB       *db.DB
-	Engine   *engine.Engine
 	Registry *connectors.Registry
-	KeyRing  *vault.KeyRing
+	// Connections runs the connection use cases: connect and reconnect
+	// (start page, callback), update, delete, sync on request.
+	Connections *lifecycle.Service
+	// Jobs reads Temporal's side of jobs (engine.Engine).
+	Jobs Jobs
+	// Tenants runs a tenant's deletion (engine.Engine).
+	Tenants Tenants
+	// TenantSyncConcurrency is POBLYSH_TENANT_SYNC_CONCURRENCY, the cap of a
+	// tenant without its own (shown by the tenant admin routes).
+	TenantSyncConcurrency int
+	// Webhooks takes in provider deliveries (webhook.Intake).
+	Webhooks Webhooks
 	// AdminKey manages tenants; it is compared in constant time.
 	AdminKey string
 	// MaxBodyBytes limits JSON request bodies, WebhookMaxBytes webhook bodies.
 	MaxBodyBytes    int64
 	WebhookMaxBytes int64
-	// RedirectAllowlist holds the URL prefixes a connect redirect_uri may use.
-	RedirectAllowlist []string
-	// StateTTL is how long an OAuth state stays valid.
-	StateTTL time.Duration
 	// TemporalHealth checks Temporal for /readyz.
 	TemporalHealth func(context.Context) error
+	// Feed wakes long polls on the feed (db.FeedNotifier); nil answers
+	// the wait parameter at once.
+	Feed FeedWaiter
+	// Keys resolves tenant API keys (db.APIKeyCache: verified keys from
+	// memory, emptied by LISTEN/NOTIFY on revocation); nil asks Postgres
+	// on every request.
+	Keys KeyCache
+}
+
+// KeyCache resolves tenant API keys from a cache (db.APIKeyCache).
+type KeyCache interface {
+	Authenticate(ctx context.Context, key string) (tenantID string, err error)
+	// Invalidate forgets every cached key (after a revocation).
+	Invalidate()
 }
 
 // NewServer builds the HTTP handler: the router with every route, wrapped
@@ -69,19 +87,18 @@ func newRouter(d Deps) (*mux.Router, Deps, error) {
 	if d.WebhookMaxBytes <= 0 {
 		d.WebhookMaxBytes = 5 << 20
 	}
-	if d.StateTTL <= 0 {
-		d.StateTTL = 10 * time.Minute
-	}
 	doc, err := loads.Analyzed(poblysh.SwaggerYAML, "")
 	if err != nil {
 		return nil, d, err
 	}
+	initRouteMetrics(doc)
 	r := mux.NewRouter()
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		writeError(w, req, d.Log, &poblysh.Error{Code: poblysh.ENOTFOUND, Message: "no such endpoint: " + req.Method + " " + req.URL.Path})
 	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		writeErrorStatus(w, req, http.StatusMethodNotAllowed, "method_not_allowed", "method "+req.Method+" is not allowed here")
+		w.Header().Set("Allow", allowedMethods(r, req))
+		writeError(w, req, d.Log, &poblysh.Error{Code: poblysh.EMETHOD, Message: "method " + req.Method + " is not allowed here"})
 	})
 	r.Use(routeNamer)
 	addRoutes(r, d, doc.Raw())

@@ -1,8 +1,12 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
+	"regexp"
+	"strconv"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -33,10 +37,50 @@ func signalView(s *db.Signal, withRaw bool) signalJSON {
 	return v
 }
 
+// FeedWaiter is what a long poll on the feed waits with (db.FeedNotifier):
+// Wait calls read again whenever a Signal of the tenant may have become
+// visible, until read finds something, the wait ends or ctx ends.
+type FeedWaiter interface {
+	Wait(ctx context.Context, tenantID string, wait time.Duration, read func() (db.FeedRead, error)) error
+}
+
+// MaxFeedWait caps the feed's wait parameter (the HTTP server's write
+// timeout leaves room for it).
+const MaxFeedWait = 60 * time.Second
+
+var waitRe = regexp.MustCompile(`^([0-9]{1,5})(ms|s)$`)
+
+// feedWait reads the wait parameter: a duration in s or ms, at most
+// MaxFeedWait; "" is 0 (answer at once).
+func feedWait(q *query) time.Duration {
+	v := q.r.URL.Query().Get("wait")
+	if v == "" {
+		return 0
+	}
+	bad := "must be a duration in seconds or milliseconds, at most 60s (e.g. 30s, 500ms)"
+	m := waitRe.FindStringSubmatch(v)
+	if m == nil {
+		q.problems["wait"] = bad
+		return 0
+	}
+	n, _ := strconv.Atoi(m[1])
+	d := time.Duration(n) * time.Second
+	if m[2] == "ms" {
+		d = time.Duration(n) * time.Millisecond
+	}
+	if d > MaxFeedWait {
+		q.problems["wait"] = bad
+		return 0
+	}
+	return d
+}
+
 // handleSignalList serves the feed (no time filter: ingestion order,
 // gapless, always a next_cursor) and time-range queries (timestamp order,
-// next_cursor null when exhausted).
-func handleSignalList(d *db.DB) http.Handler {
+// next_cursor null when exhausted). With wait, a feed page that would be
+// empty waits up to that long for a Signal to become visible (long
+// polling, woken through feed, which holds no connection per waiter).
+func handleSignalList(d *db.DB, feed FeedWaiter) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := newQuery(r)
 		f := db.SignalFilter{
@@ -45,11 +89,18 @@ func handleSignalList(d *db.DB) http.Handler {
 			ConnectionID: q.uuid("connection_id"),
 			Since:        q.time("since"),
 			Until:        q.time("until"),
-			Cursor:       q.str("cursor", 512),
+			Cursor:       q.boundCursor(512),
 			Limit:        q.limit(),
+			// Retracted Signals (a deleted Slack message) are hidden
+			// unless asked for.
+			IncludeRetracted: q.boolean("include_retracted"),
 		}
 		if f.Since != nil && f.Until != nil && !f.Until.After(*f.Since) {
 			q.problems["until"] = "must be after since"
+		}
+		wait := feedWait(q)
+		if wait > 0 && (f.Since != nil || f.Until != nil) {
+			q.problems["wait"] = "applies to the feed only, not with since or until"
 		}
 		if err := q.err(); err != nil {
 			writeError(w, r, logOf(r), err)
@@ -57,10 +108,26 @@ func handleSignalList(d *db.DB) http.Handler {
 		}
 		var rows []db.Signal
 		var next string
-		err := d.WithTenant(r.Context(), principalOf(r).tenantID, func(tx *db.Tx) (err error) {
-			rows, next, err = tx.ListSignals(r.Context(), f)
-			return err
-		})
+		tenant := principalOf(r).tenantID
+		var err error
+		switch {
+		case wait > 0 && feed != nil:
+			// Long polling (the feed only): each read also says whether
+			// the feed horizon holds rows back, so the wait reads again
+			// soon instead of waiting for a notification.
+			err = feed.Wait(r.Context(), tenant, wait, func() (db.FeedRead, error) {
+				p, err := d.ListFeedWaiting(r.Context(), tenant, f)
+				rows, next = p.Signals, p.Next
+				return db.FeedRead{Found: len(rows) > 0, HeldBack: p.HeldBack}, err
+			})
+		case f.Since == nil && f.Until == nil:
+			rows, next, err = d.ListFeed(r.Context(), tenant, f) // the feed in two round trips
+		default:
+			err = d.WithTenant(r.Context(), tenant, func(tx *db.Tx) (err error) {
+				rows, next, err = tx.ListSignals(r.Context(), f)
+				return err
+			})
+		}
 		if err != nil {
 			writeError(w, r, logOf(r), err)
 			return
@@ -69,7 +136,7 @@ func handleSignalList(d *db.DB) http.Handler {
 		for i := range rows {
 			out = append(out, signalView(&rows[i], false))
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"signals": out, "next_cursor": nullable(next)})
+		writeJSON(w, http.StatusOK, map[string]any{"signals": out, "next_cursor": nullable(bindCursor(r, next))})
 	})
 }
 

@@ -87,7 +87,7 @@ func handleAPIKeyList(d *db.DB) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := newQuery(r)
 		tenantReq := q.uuid("tenant_id")
-		page := db.Page{Cursor: q.str("cursor", 512), Limit: q.limit()}
+		page := db.Page{Cursor: q.boundCursor(512), Limit: q.limit()}
 		if err := q.err(); err != nil {
 			writeError(w, r, logOf(r), err)
 			return
@@ -111,7 +111,7 @@ func handleAPIKeyList(d *db.DB) http.Handler {
 		for i := range keys {
 			out = append(out, apiKeyView(&keys[i]))
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"api_keys": out, "next_cursor": nullable(next)})
+		writeJSON(w, http.StatusOK, map[string]any{"api_keys": out, "next_cursor": nullable(bindCursor(r, next))})
 	})
 }
 
@@ -152,7 +152,7 @@ func handleAPIKeyCreate(d *db.DB, limit int64) http.Handler {
 	})
 }
 
-func handleAPIKeyRevoke(d *db.DB) http.Handler {
+func handleAPIKeyRevoke(d *db.DB, keys KeyCache) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := mux.Vars(r)["id"]
 		if !isUUID(id) {
@@ -166,6 +166,10 @@ func handleAPIKeyRevoke(d *db.DB) http.Handler {
 		if err := run(r.Context(), func(tx *db.Tx) error { return tx.RevokeAPIKey(r.Context(), id) }); err != nil {
 			writeError(w, r, logOf(r), err)
 			return
+		}
+		if keys != nil {
+			// This process forgets at once; the others on the notification.
+			keys.Invalidate()
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})

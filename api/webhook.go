@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -11,19 +12,29 @@ import (
 
 	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/connectors"
-	"github.com/poblysh/poblysh/engine"
+	"github.com/poblysh/poblysh/webhook"
 )
 
-// handleWebhook reads the raw body once under the size limit and hands it,
+// Webhooks takes in provider deliveries (webhook.Intake).
+type Webhooks interface {
+	Receive(ctx context.Context, p *connectors.Provider, req *connectors.WebhookRequest) (*webhook.Outcome, error)
+}
+
+// handleWebhook reads the raw body once under the size limit (the larger of
+// the general limit and the provider's WebhookMaxBytes) and hands it,
 // unparsed, to the intake, which verifies the provider's signature before
 // anything else.
-func handleWebhook(log *logrus.Logger, e *engine.Engine, limit int64) http.Handler {
+func handleWebhook(log *logrus.Logger, reg *connectors.Registry, intake Webhooks, limit int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		provider := mux.Vars(r)["provider"]
-		if _, ok := e.Registry.Get(provider); !ok {
-			writeError(w, r, log, &poblysh.Error{Code: poblysh.ENOTFOUND, Message: "unknown provider " + trunc(provider, 64)})
+		p, ok := reg.Get(provider)
+		if !ok {
+			writeError(w, r, log, &poblysh.Error{Code: poblysh.ENOTFOUND, Message: "unknown provider " + clip(provider, 64)})
 			return
 		}
+		// A provider that documents larger deliveries (GitHub: 25 MB) is
+		// read up to its own maximum on its route only.
+		limit := max(limit, p.Spec.WebhookMaxBytes)
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -34,7 +45,7 @@ func handleWebhook(log *logrus.Logger, e *engine.Engine, limit int64) http.Handl
 			writeError(w, r, log, poblysh.Invalid("could not read the request body", nil))
 			return
 		}
-		out, err := e.Receive(r.Context(), provider, &connectors.WebhookRequest{
+		out, err := intake.Receive(r.Context(), p, &connectors.WebhookRequest{
 			Header: r.Header.Clone(), Body: body, Query: r.URL.Query(), Now: time.Now(),
 		})
 		if err != nil {

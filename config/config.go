@@ -30,6 +30,9 @@ type Config struct {
 	TemporalAPIKey    string
 	TemporalTLS       bool
 	TaskQueue         string
+	// JoinTaskQueue lets the worker start although a worker on another
+	// database polls its task queue (POBLYSH_JOIN_TASK_QUEUE).
+	JoinTaskQueue bool
 	// TemporalUIURL is the Web UI base for job deep links.
 	TemporalUIURL string
 
@@ -38,7 +41,9 @@ type Config struct {
 	// when it was derived from HTTPAddr (watch channels then fall back to polling).
 	PublicURL    string
 	PublicURLSet bool
-	MetricsAddr  string
+	// MetricsAddr serves /metrics and /debug/pprof/ (never the API port:
+	// metrics name every tenant's connections). "" when set to "off".
+	MetricsAddr string
 
 	AdminKey string
 	KeyRing  *vault.KeyRing
@@ -54,6 +59,9 @@ type Config struct {
 	RefreshInterval       time.Duration
 	RenewalInterval       time.Duration
 	StateTTL              time.Duration
+	// ShutdownTimeout bounds a graceful stop (SIGTERM): HTTP requests in
+	// flight drain and running activities finish for at most this long.
+	ShutdownTimeout time.Duration
 }
 
 // Needs says which optional groups a subcommand requires.
@@ -74,9 +82,10 @@ func Load(getenv func(string) string, need Needs) (*Config, error) {
 		TemporalAPIKey:        getenv("TEMPORAL_API_KEY"),
 		TemporalTLS:           e.boolean("TEMPORAL_TLS", false),
 		TaskQueue:             e.str("POBLYSH_TASK_QUEUE", "connectors"),
+		JoinTaskQueue:         e.boolean("POBLYSH_JOIN_TASK_QUEUE", false),
 		TemporalUIURL:         strings.TrimRight(e.str("POBLYSH_TEMPORAL_UI_URL", "http://127.0.0.1:8233"), "/"),
 		HTTPAddr:              e.str("POBLYSH_HTTP_ADDR", "127.0.0.1:8080"),
-		MetricsAddr:           getenv("POBLYSH_METRICS_ADDR"),
+		MetricsAddr:           e.str("POBLYSH_METRICS_ADDR", "127.0.0.1:9090"),
 		LogLevel:              e.str("POBLYSH_LOG_LEVEL", "info"),
 		MaxBodyBytes:          e.size("POBLYSH_MAX_BODY_BYTES", 1<<20),
 		WebhookMaxBytes:       e.size("POBLYSH_WEBHOOK_MAX_BYTES", 5<<20),
@@ -86,6 +95,7 @@ func Load(getenv func(string) string, need Needs) (*Config, error) {
 		RefreshInterval:       e.duration("POBLYSH_REFRESH_INTERVAL", time.Hour),
 		RenewalInterval:       e.duration("POBLYSH_RENEWAL_INTERVAL", 30*time.Minute),
 		StateTTL:              e.duration("POBLYSH_OAUTH_STATE_TTL", 10*time.Minute),
+		ShutdownTimeout:       e.duration("POBLYSH_SHUTDOWN_TIMEOUT", 30*time.Second),
 	}
 	if c.DatabaseURL != "" {
 		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
@@ -94,7 +104,9 @@ func Load(getenv func(string) string, need Needs) (*Config, error) {
 	}
 	e.hostPort("TEMPORAL_ADDRESS", c.TemporalAddress)
 	host, port := e.hostPort("POBLYSH_HTTP_ADDR", c.HTTPAddr)
-	if c.MetricsAddr != "" {
+	if c.MetricsAddr == "off" {
+		c.MetricsAddr = ""
+	} else {
 		e.hostPort("POBLYSH_METRICS_ADDR", c.MetricsAddr)
 	}
 	if pub := getenv("POBLYSH_PUBLIC_URL"); pub != "" {

@@ -43,6 +43,7 @@ func TestLoadDefaults(t *testing.T) {
 	require.Equal(t, "127.0.0.1:8080", c.HTTPAddr)
 	require.Equal(t, "http://127.0.0.1:8080", c.PublicURL)
 	require.False(t, c.PublicURLSet)
+	require.Equal(t, "127.0.0.1:9090", c.MetricsAddr, "metrics on loopback, apart from the API")
 	require.Equal(t, "info", c.LogLevel)
 	require.Equal(t, int64(1<<20), c.MaxBodyBytes)
 	require.Equal(t, int64(5<<20), c.WebhookMaxBytes)
@@ -52,6 +53,7 @@ func TestLoadDefaults(t *testing.T) {
 	require.Equal(t, time.Hour, c.RefreshInterval)
 	require.Equal(t, 30*time.Minute, c.RenewalInterval)
 	require.Equal(t, 10*time.Minute, c.StateTTL)
+	require.Equal(t, 30*time.Second, c.ShutdownTimeout)
 	require.Empty(t, c.RedirectAllowlist)
 	require.Equal(t, strings.Repeat("a", 24), c.AdminKey)
 	k, err := vault.ParseKey(testKey)
@@ -73,6 +75,8 @@ func TestLoadValues(t *testing.T) {
 		"POBLYSH_TEMPORAL_UI_URL":         "https://temporal.example.com/",
 		"TEMPORAL_TLS":                    "true",
 		"POBLYSH_CRYPTO_RETIRED_KEYS":     testRetired + ", ",
+		"POBLYSH_METRICS_ADDR":            "127.0.0.1:0",
+		"POBLYSH_SHUTDOWN_TIMEOUT":        "2m",
 	} {
 		env[k] = v
 	}
@@ -84,9 +88,11 @@ func TestLoadValues(t *testing.T) {
 	require.Equal(t, 7*24*time.Hour, c.RawRetention)
 	require.Equal(t, 90*24*time.Hour, c.SignalTTL)
 	require.Equal(t, 90*time.Second, c.StateTTL)
+	require.Equal(t, 2*time.Minute, c.ShutdownTimeout)
 	require.Equal(t, int64(2048), c.MaxBodyBytes)
 	require.Equal(t, "https://temporal.example.com", c.TemporalUIURL)
 	require.True(t, c.TemporalTLS)
+	require.Equal(t, "127.0.0.1:0", c.MetricsAddr, "tests pick a free port")
 
 	// A retired key decrypts what it encrypted; the current key encrypts.
 	old, err := vault.ParseKey(testRetired)
@@ -105,6 +111,11 @@ func TestLoadValues(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "https://connectors.example.com", c.PublicURL)
 	require.True(t, c.PublicURLSet)
+
+	env["POBLYSH_METRICS_ADDR"] = "off"
+	c, err = Load(getenv(env), all)
+	require.NoError(t, err)
+	require.Empty(t, c.MetricsAddr, "off serves no metrics")
 }
 
 func TestLoadNeeds(t *testing.T) {
@@ -147,6 +158,9 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"POBLYSH_HTTP_ADDR", "127.0.0.1:http-alt"},
 		{"POBLYSH_HTTP_ADDR", "127.0.0.1:70000"},
 		{"POBLYSH_METRICS_ADDR", "9100"},
+		{"POBLYSH_SHUTDOWN_TIMEOUT", "soon"},
+		{"POBLYSH_SHUTDOWN_TIMEOUT", "-5s"},
+		{"POBLYSH_METRICS_ADDR", "false"},
 		{"POBLYSH_PUBLIC_URL", "connectors.example.com"},
 		{"POBLYSH_PUBLIC_URL", "ftp://connectors.example.com"},
 		{"POBLYSH_PUBLIC_URL", "https://"},

@@ -1,44 +1,49 @@
 package config
 
 import (
-	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"strings"
+
+	"github.com/joho/godotenv"
 )
 
-// ReadDotEnv reads KEY=VALUE lines from path (comments with #, optional
-// quotes, "export " prefixes). A missing file is not an error.
+// ReadDotEnv reads a .env file with godotenv: KEY=VALUE lines, # comments
+// (also after an unquoted value, following a space), "export " prefixes,
+// single quotes kept literally, double quotes with \n escapes and ${VAR}
+// expansion of earlier keys (as in unquoted values). A missing file is not
+// an error.
 func ReadDotEnv(path string) (map[string]string, error) {
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return map[string]string{}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	out := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		line = strings.TrimPrefix(line, "export ")
-		k, v, ok := strings.Cut(line, "=")
-		if !ok || strings.TrimSpace(k) == "" {
-			return nil, fmt.Errorf("%s:%d: expected KEY=VALUE", path, n)
-		}
-		v = strings.TrimSpace(v)
-		if len(v) >= 2 && (v[0] == '"' && v[len(v)-1] == '"' || v[0] == '\'' && v[len(v)-1] == '\'') {
-			v = v[1 : len(v)-1]
-		}
-		out[strings.TrimSpace(k)] = v
+	vals, err := godotenv.UnmarshalBytes(b)
+	if err != nil {
+		// godotenv's message quotes the rest of the file, secrets and all:
+		// name only the line.
+		return nil, fmt.Errorf("%s:%d: expected KEY=VALUE", path, badLine(b))
 	}
-	return out, sc.Err()
+	return vals, nil
+}
+
+// badLine is the line godotenv stumbles on: the one after the longest run
+// of whole lines it reads (a quoted value may span lines, so the first
+// prefix that fails is not necessarily where the mistake is). Reading the
+// file again per line only happens for a broken file of a few dozen lines.
+func badLine(b []byte) int {
+	lines := bytes.SplitAfter(b, []byte("\n"))
+	for n := len(lines) - 1; n > 0; n-- {
+		if _, err := godotenv.UnmarshalBytes(bytes.Join(lines[:n], nil)); err == nil {
+			return n + 1
+		}
+	}
+	return 1
 }
 
 // Overlay returns a getenv that prefers the process environment and falls

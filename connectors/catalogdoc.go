@@ -31,10 +31,14 @@ var kindSources = []kindSource{
 	{"github", "release published", []string{"release.published"}},
 	{"jira", "issue created / updated / status changed", []string{"issue.created", "issue.updated", "issue.status_changed"}},
 	{"google-drive", "file created / edited", []string{"document.created", "document.updated"}},
+	{"google-drive", "file trashed / made public or opened to a domain", []string{"document.trashed", "document.shared"}},
 	{"google-calendar", "event created / updated / cancelled", []string{"calendar_event.created", "calendar_event.updated", "calendar_event.cancelled"}},
 	{"gmail", "new thread", []string{"email.thread_started"}},
 	{"gmail", "thread with a journalist or media contact (tenant-configured domains/addresses)", []string{"email.press_thread"}},
 	{"zoho-mail", "inbound / outbound message", []string{"email.received", "email.sent"}},
+	{"gmail", "inbound / outbound message (by label)", []string{"email.received", "email.sent"}},
+	{"zoho-mail", "new thread", []string{"email.thread_started"}},
+	{"zoho-mail", "thread with a journalist or media contact (shared detector, tenant-configured domains/addresses)", []string{"email.press_thread"}},
 }
 
 // Fixed placeholders of the example Signals in docs/signal-kinds.md.
@@ -150,7 +154,7 @@ func CatalogMarkdown() string {
 	w("| Field | Description |\n|---|---|\n")
 	w("| `title` | Short human summary. |\n")
 	w("| `url` | Link to the item at the provider (empty when the provider has none). |\n")
-	w("| `actor` | Who caused it: `{id, name, email?}`. `email` only when the kind needs it; `name` may be empty when the provider gives only an id. |\n")
+	w("| `actor` | Who caused it: `{id, name, email?, bot?}`. `email` only when the kind needs it; `name` may be empty when the provider gives only an id; `bot: true` marks an automation (a GitHub App's `[bot]` account), absent otherwise. |\n")
 	w("| `subject` | The provider object it is about: `{type, id, name?}` (pull request, message, event...). |\n")
 	w("| `context` | Where it happened: `{type, id, name?}` (repository, channel, project, calendar, folder...). |\n")
 	w("| `attributes` | Provider details, documented per kind below. |\n\n")

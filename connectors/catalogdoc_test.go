@@ -64,6 +64,9 @@ func hasType(typ string, v any) bool {
 	case "integer":
 		f, ok := v.(float64)
 		return ok && f == math.Trunc(f)
+	case "number":
+		_, ok := v.(float64)
+		return ok
 	case "boolean":
 		_, ok := v.(bool)
 		return ok

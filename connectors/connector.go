@@ -32,8 +32,9 @@ type Connection struct {
 // Account identifies the external account a connection is bound to.
 type Account struct {
 	// ID is the provider's stable id for the account (Slack team id, GitHub
-	// user id, Google email, Atlassian cloud id). Re-connecting the same ID
-	// updates the existing connection.
+	// user id, Google OpenID subject, Atlassian cloud id): never something
+	// the user can change or the provider can reassign, like an email.
+	// Re-connecting the same ID updates the existing connection.
 	ID string `json:"id"`
 	// Name is a display name.
 	Name string `json:"name"`
@@ -58,6 +59,15 @@ type Authorizer interface {
 	// Identify reads the account the token belongs to. client is authorized
 	// with tok and paced like every other call.
 	Identify(ctx context.Context, tok *oauth2.Token, client *http.Client) (Account, error)
+}
+
+// ScopeChecker is implemented by connectors whose provider lets the user
+// grant fewer scopes than were asked (Google's granular consent), so the
+// grant must be checked before a connection is created.
+type ScopeChecker interface {
+	// MissingScopes names the scopes the connector needs that granted (the
+	// token response's scopes) lacks; empty when the grant is enough.
+	MissingScopes(granted []string) []string
 }
 
 // ExchangeRequest is a code exchange after the provider redirected back.
@@ -114,6 +124,9 @@ type PageRequest struct {
 	HTTP *http.Client
 	// Now is the engine's clock.
 	Now time.Time
+	// Memory is what earlier pages of the connection left behind
+	// (fingerprints, stored Signals); nil when nothing is remembered.
+	Memory Memory
 }
 
 // Page is one page of a stream.
@@ -127,6 +140,14 @@ type Page struct {
 	Next json.RawMessage
 	// Done is true when the stream has no more pages for now.
 	Done bool
+	// Fingerprints to remember, stored in the same transaction as Signals
+	// and Next (a key already stored is replaced).
+	Fingerprints map[string]Fingerprint
+	// Resource, when set, is the resource the stream read as the provider
+	// names it now (Ref as the config names it; ID, Name and RouteKeys as
+	// read). The engine records a changed name or id (a renamed or
+	// transferred repository) for a resource the connection already holds.
+	Resource *Resource
 }
 
 // WebhookRequest is an inbound delivery: raw body (read once, size-limited)
@@ -136,6 +157,20 @@ type WebhookRequest struct {
 	Body   []byte
 	Query  url.Values
 	Now    time.Time
+	// ChannelSecret is the signing secret of the channel the delivery names
+	// (ChannelKeyed providers), loaded by the engine before VerifyWebhook;
+	// "" when the delivery names no channel the service registered.
+	ChannelSecret string
+}
+
+// ChannelKeyed is implemented by providers whose channels sign deliveries
+// with a secret of their own (GitHub repository hooks, each created with a
+// random secret). DeliveryChannel names, from the headers alone, the
+// channel a delivery claims to come from; the engine loads that channel's
+// secret into WebhookRequest.ChannelSecret before VerifyWebhook, and routes
+// a delivery verified that way to that channel's connection only.
+type ChannelKeyed interface {
+	DeliveryChannel(req *WebhookRequest) (channelID string, ok bool)
 }
 
 // WebhookReceiver is the webhook capability.
@@ -166,6 +201,11 @@ type WebhookDelivery struct {
 	// Notify is true for "something changed" pushes: the engine triggers a
 	// coalesced incremental sync of the routed connection (and stream).
 	Notify bool
+	// Retract names, by dedupe key, Signals the provider says are gone (a
+	// deleted Slack message): the engine marks those the routed
+	// connections' tenants stored retracted (payload.attributes.retracted
+	// = true), which hides them from the feed unless asked for.
+	Retract []string
 }
 
 // WebhookReply is a direct answer to a delivery.
@@ -179,12 +219,6 @@ type WebhookReply struct {
 // ("team:T123", "repo:octo/hello"). Channels from Watcher add their own.
 type Router interface {
 	RouteKeys(conn Connection) ([]string, error)
-}
-
-// SignalFilter drops webhook Signals a connection's config excludes (Slack
-// messages from channels the tenant did not select).
-type SignalFilter interface {
-	Wants(conn Connection, s Signal) bool
 }
 
 // Watcher registers push channels (Google watch channels, GitHub repo hooks)
@@ -230,4 +264,62 @@ type Channel struct {
 	RouteKey string `json:"route_key"`
 	// Expires is when the provider stops delivering; zero means never.
 	Expires time.Time `json:"expires,omitempty"`
+	// Secret is the channel's own signing secret (a repository hook's),
+	// stored encrypted by the engine; never serialized.
+	Secret string `json:"-"`
+}
+
+// IdentifyRequest is what the service knows when an authorization comes
+// back: the new token and, for a token that can reach several accounts,
+// what picks one.
+type IdentifyRequest struct {
+	Token *oauth2.Token
+	// HTTP is authorized with Token and paced like every other call.
+	HTTP *http.Client
+	// Config is the connection config given at connect (validated), or,
+	// for a re-authorization without one, the stored connection's; nil when
+	// there is neither.
+	Config json.RawMessage
+	// AccountID is the account of the connection being re-authorized; ""
+	// for a new connection.
+	AccountID string
+}
+
+// AccountChooser is implemented by connectors whose token can reach several
+// accounts, so that which one a connection is bound to depends on its
+// config (an Atlassian token reaches every Jira site the user granted; the
+// config's site picks one). The OAuth callback calls IdentifyFor instead
+// of Identify. A *ConfigError means the config must name the account (the
+// callback answers 422 invalid_config with its fields).
+type AccountChooser interface {
+	IdentifyFor(ctx context.Context, req IdentifyRequest) (Account, error)
+}
+
+// ChannelRenewer is implemented by providers whose channels are extended in
+// place before they expire (Jira's dynamic webhooks: PUT
+// /rest/api/3/webhook/refresh) rather than replaced by new ones. The
+// engine calls RenewWatch for channels due for renewal; a channel it does
+// not return is gone at the provider and is registered again through
+// Watch.
+type ChannelRenewer interface {
+	RenewWatch(ctx context.Context, req RenewWatchRequest) ([]Channel, error)
+}
+
+// RenewWatchRequest asks a ChannelRenewer to extend channels.
+type RenewWatchRequest struct {
+	Connection Connection
+	HTTP       *http.Client
+	Channels   []Channel
+	Now        time.Time
+}
+
+// GrantExpirer is implemented by connectors whose authorization ends at a
+// time known in advance however it is used (Atlassian: 365 days after
+// consent). The engine names the date in health_reason from
+// TokenPolicy.ExpiryWarning before it, and asks for re-authorization once
+// it has passed.
+type GrantExpirer interface {
+	// GrantExpiry is when conn's authorization stops working; zero when
+	// unknown.
+	GrantExpiry(conn Connection) time.Time
 }

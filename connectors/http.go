@@ -1,11 +1,15 @@
 package connectors
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +36,9 @@ type Transport struct {
 	Base     http.RoundTripper
 	Provider string
 	Limiter  *rate.Limiter
+	// Budget, when set, paces by the rate-limit headers of the account's
+	// answers: consulted before each call, fed by each response.
+	Budget *Budget
 	// Auth is the Authorization header value; "" leaves the request alone.
 	Auth string
 	// Classify maps a response to an error, nil for success.
@@ -45,7 +52,21 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, fmt.Errorf("%s: waiting for rate limiter: %w", t.Provider, err)
 		}
 	}
-	if t.Auth != "" {
+	if t.Budget != nil {
+		if err := t.Budget.Wait(req.Context()); err != nil {
+			return nil, fmt.Errorf("%s: waiting for the rate-limit budget: %w", t.Provider, err)
+		}
+	}
+	switch {
+	case !sameOrigin(req):
+		// A redirect to another host (or scheme) gets no credentials: the
+		// token authorizes calls to the provider, not to wherever a
+		// response points.
+		if req.Header.Get("Authorization") != "" {
+			req = req.Clone(req.Context())
+			req.Header.Del("Authorization")
+		}
+	case t.Auth != "":
 		req = req.Clone(req.Context())
 		req.Header.Set("Authorization", t.Auth)
 	}
@@ -55,18 +76,43 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp, err := base.RoundTrip(req)
 	if err != nil {
+		if t.Budget != nil {
+			t.Budget.Release()
+		}
 		metrics.ProviderCalls.WithLabelValues(t.Provider, "error").Inc()
 		if ctxErr := req.Context().Err(); ctxErr != nil {
 			return nil, err
 		}
 		return nil, fmt.Errorf("%s %s: %w: %s", req.Method, req.URL.Path, ErrTransient, describeNetErr(err))
 	}
-	metrics.ProviderCalls.WithLabelValues(t.Provider, strconv.Itoa(resp.StatusCode)).Inc()
+	// The budget learns only from the API's own answers about this
+	// token. Not from a 401 (a rejected token's answer states the
+	// anonymous budget, GitHub's 60 an hour), a 5xx, or a success whose
+	// body is garbage (a proxy's page, a cut-off answer): their headers,
+	// if any, are not the account's. Each still ends its booked call.
+	observe := t.Budget != nil && resp.StatusCode != http.StatusUnauthorized && resp.StatusCode < 500
+	settled := t.Budget == nil
+	settle := func(ok bool) {
+		if settled {
+			return
+		}
+		settled = true
+		if ok {
+			t.Budget.Observe(resp.Header)
+		} else {
+			t.Budget.Release()
+		}
+	}
+	defer settle(false)
+	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
+		settle(observe) // a 403/429 rate-limit answer tells the reset
+	}
 	classify := t.Classify
 	if classify == nil {
 		classify = ClassifyResponse
 	}
 	if cerr := classify(resp); cerr != nil {
+		metrics.ProviderCalls.WithLabelValues(t.Provider, strconv.Itoa(resp.StatusCode)).Inc()
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		_ = resp.Body.Close()
 		if errors.Is(cerr, ErrRateLimited) {
@@ -74,7 +120,94 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, cerr)
 	}
+	if err := checkBody(req, resp); err != nil {
+		metrics.ProviderCalls.WithLabelValues(t.Provider, "garbage").Inc()
+		return nil, fmt.Errorf("%s: %s %s: %w", t.Provider, req.Method, req.URL.Path, err)
+	}
+	settle(observe)
+	metrics.ProviderCalls.WithLabelValues(t.Provider, strconv.Itoa(resp.StatusCode)).Inc()
 	return resp, nil
+}
+
+// maxCheckedBody is the largest success body checkBody reads; a larger one
+// passes unchecked (its decoder still fails on garbage).
+const maxCheckedBody = 32 << 20
+
+// checkBody refuses a success response whose body is not what a JSON API
+// answers: an HTML page (a proxy's or a login page served with 200), an
+// empty body where JSON was announced, or text that is not JSON (truncated
+// or otherwise). Each is a transient failure, so the page is retried and
+// nothing of it is stored. Other media types (multipart batches, files)
+// pass through. The body checked is handed on unchanged.
+func checkBody(req *http.Request, resp *http.Response) error {
+	if resp.StatusCode < 200 || resp.StatusCode >= 300 || resp.StatusCode == http.StatusNoContent ||
+		resp.StatusCode == http.StatusResetContent || req.Method == http.MethodHead || resp.Body == nil {
+		return nil
+	}
+	ctype := strings.ToLower(resp.Header.Get("Content-Type"))
+	if mt, _, err := mime.ParseMediaType(ctype); err == nil {
+		ctype = mt
+	}
+	jsonType := ctype == "application/json" || strings.HasSuffix(ctype, "+json")
+	if !jsonType && ctype != "" && !strings.HasPrefix(ctype, "text/") {
+		return nil
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxCheckedBody+1))
+	if err != nil {
+		_ = resp.Body.Close()
+		return fmt.Errorf("%w: reading the response body: %s", ErrTransient, describeNetErr(err))
+	}
+	if len(b) > maxCheckedBody {
+		resp.Body = readCloser{io.MultiReader(bytes.NewReader(b), resp.Body), resp.Body}
+		return nil
+	}
+	_ = resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	trimmed := bytes.TrimSpace(b)
+	switch {
+	case ctype == "text/html" || bytes.HasPrefix(trimmed, []byte("<")):
+		return fmt.Errorf("%w: HTTP %d with an HTML page instead of JSON", ErrTransient, resp.StatusCode)
+	case len(trimmed) == 0 && (jsonType || req.Method == http.MethodGet):
+		return fmt.Errorf("%w: HTTP %d with an empty body", ErrTransient, resp.StatusCode)
+	case len(trimmed) > 0 && !json.Valid(trimmed):
+		return fmt.Errorf("%w: HTTP %d with a body that is not valid JSON (%s, %d bytes; truncated?)", ErrTransient, resp.StatusCode, mediaName(ctype), len(b))
+	}
+	return nil
+}
+
+func mediaName(ctype string) string {
+	if ctype == "" {
+		return "no content type"
+	}
+	return ctype
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+// sameOrigin reports whether req goes to the origin (scheme, host and port)
+// of the request that started its redirect chain. The http.Client sets
+// req.Response on every request it makes to follow a redirect, and that
+// response's Request is the previous hop, so the chain leads back to the
+// caller's request. Same-origin redirects (GitHub's 301 for a renamed
+// repository) stay authorized.
+func sameOrigin(req *http.Request) bool {
+	first := req
+	for first.Response != nil && first.Response.Request != nil {
+		first = first.Response.Request
+	}
+	return first == req || origin(first.URL) == origin(req.URL)
+}
+
+func origin(u *url.URL) string {
+	scheme := strings.ToLower(u.Scheme)
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[scheme]
+	}
+	return scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
 }
 
 func describeNetErr(err error) string {

@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -290,3 +292,118 @@ func TestLimitersAreSharedPerAccount(t *testing.T) {
 type stubConnector struct{ s *connectors.Spec }
 
 func (c stubConnector) Spec() *connectors.Spec { return c.s }
+
+// TestTransportKeepsCredentialsOnTheirHost: a redirect within the provider's
+// host stays authorized (GitHub answers 301 for a renamed repository), a
+// redirect to another host (or port) gets no Authorization header, whether
+// the transport or the caller set it.
+func TestTransportKeepsCredentialsOnTheirHost(t *testing.T) {
+	t.Parallel()
+	type hit struct{ path, auth string }
+	var mu sync.Mutex
+	var hits []hit
+	record := func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits = append(hits, hit{r.Host + r.URL.Path, r.Header.Get("Authorization")})
+		mu.Unlock()
+	}
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		record(w, r)
+		_, _ = io.WriteString(w, `{"stolen":false}`)
+	}))
+	defer other.Close()
+	var provider *httptest.Server
+	provider = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		record(w, r)
+		switch r.URL.Path {
+		case "/repos/old/name":
+			http.Redirect(w, r, provider.URL+"/repositories/42", http.StatusMovedPermanently)
+		case "/repositories/42":
+			http.Redirect(w, r, other.URL+"/elsewhere", http.StatusFound)
+		default:
+			_, _ = io.WriteString(w, `{}`)
+		}
+	}))
+	defer provider.Close()
+	host := func(s *httptest.Server) string { return strings.TrimPrefix(s.URL, "http://") }
+
+	for _, tc := range []struct{ name, auth, callerAuth, want string }{
+		{"transport credentials", "Bearer tok-123", "", "Bearer tok-123"},
+		{"caller credentials", "", "Bearer from-caller", "Bearer from-caller"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mu.Lock()
+			hits = nil
+			mu.Unlock()
+			req, err := http.NewRequest(http.MethodGet, provider.URL+"/repos/old/name", nil)
+			require.NoError(t, err)
+			if tc.callerAuth != "" {
+				req.Header.Set("Authorization", tc.callerAuth)
+			}
+			resp, err := transport(nil, nil, tc.auth, nil).Do(req)
+			require.NoError(t, err)
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			require.JSONEq(t, `{"stolen":false}`, string(b), "the redirect was followed")
+			mu.Lock()
+			defer mu.Unlock()
+			require.Equal(t, []hit{
+				{host(provider) + "/repos/old/name", tc.want},
+				{host(provider) + "/repositories/42", tc.want},
+				{host(other) + "/elsewhere", ""},
+			}, hits)
+		})
+	}
+}
+
+// TestTransportRefusesGarbage: a success response that is not JSON (HTML
+// with 200, an empty body announced as JSON, truncated JSON, text under
+// another content type) is a transient error naming the provider and the
+// endpoint; JSON under any text type, empty 204s, POSTs answered with
+// nothing and other media types pass with their body intact.
+func TestTransportRefusesGarbage(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, method, ctype, body string
+		status                    int
+		garbage                   string
+	}{
+		{"truncated JSON", "GET", "application/json", `{"items":[{"id":1,"na`, 200, "not valid JSON"},
+		{"HTML page", "GET", "text/html; charset=utf-8", "<html><body>Bad gateway</body></html>", 200, "HTML page"},
+		{"HTML as JSON", "GET", "application/json", "<html>oops</html>", 200, "HTML page"},
+		{"empty JSON", "GET", "application/json", "", 200, "empty body"},
+		{"empty GET", "GET", "", "", 200, "empty body"},
+		{"plain text", "GET", "text/plain", "upstream reset", 200, "not valid JSON"},
+		{"JSON as text", "GET", "text/plain; charset=utf-8", `{"ok":true}`, 200, ""},
+		{"vendor JSON", "GET", "application/vnd.github+json", `[1,2]`, 200, ""},
+		{"no content", "DELETE", "", "", 204, ""},
+		{"empty POST", "POST", "", "", 200, ""},
+		{"multipart", "POST", "multipart/mixed; boundary=x", "--x--", 200, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tc.ctype != "" {
+					w.Header().Set("Content-Type", tc.ctype)
+				}
+				w.WriteHeader(tc.status)
+				_, _ = io.WriteString(w, tc.body)
+			}))
+			defer srv.Close()
+			req, err := http.NewRequest(tc.method, srv.URL+"/v1/things", nil)
+			require.NoError(t, err)
+			resp, err := transport(nil, nil, "", nil).Do(req)
+			if tc.garbage != "" {
+				require.Nil(t, resp)
+				require.ErrorIs(t, err, connectors.ErrTransient)
+				require.Contains(t, err.Error(), "test: "+tc.method+" /v1/things")
+				require.Contains(t, err.Error(), tc.garbage)
+				return
+			}
+			require.NoError(t, err)
+			b, err := io.ReadAll(resp.Body)
+			require.NoError(t, err)
+			resp.Body.Close()
+			require.Equal(t, tc.body, string(b), "the body passes through intact")
+		})
+	}
+}

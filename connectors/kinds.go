@@ -16,7 +16,7 @@ type KindInfo struct {
 // Attribute documents one provider-specific attribute of a kind.
 type Attribute struct {
 	Name        string
-	Type        string // string, integer, boolean, timestamp, array, object
+	Type        string // string, integer, number, boolean, timestamp, array, object
 	Required    bool
 	Description string
 }
@@ -43,12 +43,15 @@ func init() {
 			opt("subtype", "string", "Provider subtype, e.g. thread_broadcast, file_share."),
 			opt("reply_count", "integer", "Replies in the thread, when known."),
 			opt("files", "integer", "Number of attached files."),
+			opt("retracted", "boolean", "True once the message was deleted at the provider; the feed hides it unless include_retracted=true."),
 		}},
 		{"reaction.added", "Someone reacted to a message.", []Attribute{
 			req("reaction", "string", "Emoji name, e.g. thumbsup."),
 			req("item_ts", "string", "Id of the message reacted to."),
 			req("channel_id", "string", "Channel of the message."),
 			opt("item_user", "string", "Author of the message reacted to."),
+			opt("count", "integer", "Everyone who reacted with this emoji, on a Signal that stands for the people a truncated list left out."),
+			opt("others", "integer", "How many people that Signal stands for (it has no actor)."),
 		}},
 		{"mention.created", "A tracked user or bot was mentioned.", []Attribute{
 			req("chat_id", "string", "Chat where the mention happened."),
@@ -80,13 +83,24 @@ func init() {
 		{"issue.created", "An issue was created.", issueAttrs()},
 		{"issue.updated", "An issue was updated.", append(issueAttrs(), opt("changed_fields", "array", "Fields changed by the update."))},
 		{"issue.status_changed", "An issue moved to another status.", append(issueAttrs(), req("from_status", "string", "Previous status."), req("to_status", "string", "New status."))},
-		{"document.created", "A document was created.", docAttrs()},
-		{"document.updated", "A document was edited.", docAttrs()},
+		{"document.created", "A document was created in a tracked folder, or moved or copied into one.", append(docAttrs(),
+			opt("reason", "string", "new (created or copied) or moved_in (moved into a tracked folder)."))},
+		{"document.updated", "A document's content was edited (edits within 10 minutes are one Signal).", docAttrs()},
+		{"document.trashed", "A document was moved to the trash.", append(docAttrs(),
+			opt("explicitly_trashed", "boolean", "False when the document went with a trashed folder."))},
+		{"document.shared", "A document was made public, or opened to a whole domain.", append(docAttrs(),
+			req("shared_with", "string", "anyone (public, with or without the link) or domain."),
+			opt("domain", "string", "The domain it was opened to."),
+			opt("role", "string", "reader, commenter or writer."),
+			opt("discoverable", "boolean", "True when it can be found by search, not only by its link."))},
 		{"calendar_event.created", "A calendar event was created.", calAttrs()},
 		{"calendar_event.updated", "A calendar event was updated.", calAttrs()},
 		{"calendar_event.cancelled", "A calendar event was cancelled or deleted.", calAttrs()},
 		{"email.thread_started", "A new email thread started.", emailAttrs()},
-		{"email.press_thread", "An email thread with a tracked journalist or media contact.", append(emailAttrs(), req("matched", "array", "Tracked domains or addresses that matched."))},
+		{"email.press_thread", "An email thread with a tracked journalist or media contact.", append(emailAttrs(),
+			req("matched", "array", "Tracked domains or addresses that matched."),
+			opt("score", "number", "Press detector score, 0 to 1."),
+			opt("reasons", "array", "Why the detector matched (media domain, tenant contact, subject cue…)."))},
 		{"email.received", "An email was received.", emailAttrs()},
 		{"email.sent", "An email was sent.", emailAttrs()},
 	} {
@@ -110,9 +124,15 @@ func prAttrs() []Attribute {
 func issueAttrs() []Attribute {
 	return []Attribute{
 		req("key", "string", "Issue key, e.g. ABC-12."),
-		req("status", "string", "Current status."),
+		req("status", "string", "Current status (for a status change: the status moved into)."),
+		opt("status_category", "string", "Category of that status: new, indeterminate or done (Jira's keys)."),
 		opt("issue_type", "string", "Issue type."),
 		opt("priority", "string", "Priority name."),
+		opt("labels", "array", "Label names."),
+		opt("assignee", "string", "Display name of the assignee."),
+		opt("fix_versions", "array", "Names of the fix versions."),
+		opt("resolution", "string", "Resolution name, once resolved."),
+		opt("description", "string", "Description as plain text, at most 2 KB."),
 	}
 }
 
@@ -120,6 +140,9 @@ func docAttrs() []Attribute {
 	return []Attribute{
 		req("mime_type", "string", "MIME type."),
 		opt("version", "integer", "Provider version counter."),
+		opt("folder_path", "array", "Folder names from the tracked folder (or shared drive) down to the document's folder."),
+		opt("size", "integer", "Size in bytes."),
+		opt("drive_id", "string", "Shared drive id, for documents on a shared drive."),
 	}
 }
 
@@ -132,8 +155,12 @@ func calAttrs() []Attribute {
 		opt("end", "string", "End: RFC 3339 time, or a date for all-day events."),
 		opt("recurring_event_id", "string", "Id of the recurring series this instance belongs to."),
 		opt("recurrence", "array", "RRULE lines of a recurring series."),
-		opt("attendee_count", "integer", "Number of attendees."),
+		opt("attendee_count", "integer", "Number of people invited (rooms and other resources are not counted); no attendee list is kept."),
 		opt("location", "string", "Location."),
+		opt("description", "string", "Description as the calendar holds it (may contain HTML), cut to 2 KB on a character boundary."),
+		opt("description_truncated", "boolean", "True when the description was cut."),
+		opt("conference_url", "string", "Link to join the call (Google Meet or a conferencing add-on such as Zoom)."),
+		opt("organizer_name", "string", "Display name of the organizer (a person, or the shared calendar that organizes the event)."),
 		opt("sequence", "integer", "iCalendar sequence number."),
 	}
 }
@@ -145,6 +172,12 @@ func emailAttrs() []Attribute {
 		opt("subject", "string", "Subject line."),
 		opt("from", "string", "Sender address."),
 		opt("to", "array", "Recipient addresses."),
+		opt("direction", "string", "inbound or outbound."),
+		opt("correspondent", "object", "{name, email} of the other party: the sender of an inbound message, the first recipient of an outbound one (the journalist for press threads)."),
+		opt("snippet", "string", "The provider's short plain-text excerpt."),
+		opt("to_domains", "array", "Domains of the To addresses (no addresses)."),
+		opt("cc_domains", "array", "Domains of the Cc addresses (no addresses)."),
+		opt("label_ids", "array", "Provider labels of the message."),
 	}
 }
 

@@ -78,12 +78,13 @@ type Registry struct {
 	providers map[string]*Provider
 	names     []string
 	limiters  *Limiters
+	budgets   *Budgets
 	base      http.RoundTripper
 }
 
 // NewRegistry builds a registry from providers.
 func NewRegistry(providers ...*Provider) *Registry {
-	r := &Registry{providers: map[string]*Provider{}, limiters: NewLimiters(), base: defaultTransport()}
+	r := &Registry{providers: map[string]*Provider{}, limiters: NewLimiters(), budgets: NewBudgets(), base: defaultTransport()}
 	for _, p := range providers {
 		r.providers[p.Spec.Name] = p
 		r.names = append(r.names, p.Spec.Name)
@@ -149,12 +150,17 @@ func (r *Registry) HTTPClient(p *Provider, accountID, accessToken string) *http.
 	if c, ok := p.Connector.(Classifier); ok {
 		classify = c.ClassifyResponse
 	}
+	var budget *Budget
+	if p.Spec.Policy.Budget {
+		budget = r.budgets.For(p.Spec.Name, accountID)
+	}
 	return &http.Client{
 		Timeout: 60 * time.Second,
 		Transport: &Transport{
 			Base:     r.base,
 			Provider: p.Spec.Name,
 			Limiter:  r.limiters.For(p.Spec.Name, accountID, p.Spec.Policy),
+			Budget:   budget,
 			Auth:     auth,
 			Classify: classify,
 		},

@@ -46,6 +46,9 @@ type Actor struct {
 	ID    string `json:"id"`
 	Name  string `json:"name"`
 	Email string `json:"email,omitempty"`
+	// Bot is true when the actor is an automation (a GitHub App's "[bot]"
+	// account, a Slack bot), so consumers can filter it out.
+	Bot bool `json:"bot,omitempty"`
 }
 
 // Ref points at a provider object: the subject (PR, message, event) or its

@@ -37,9 +37,18 @@ type TokenPolicy struct {
 	RotatesRefreshToken bool
 	// RefreshBefore is how long before expiry the sweeper refreshes a token.
 	RefreshBefore time.Duration
+	// OnDemand is true when expiring access tokens are refreshed only when
+	// a call needs one (within a minute of expiry, or after a 401), never
+	// by the sweeper, so an idle connection spends none: for providers that
+	// cap how many access tokens a refresh token may mint (Zoho: 10 in 10
+	// minutes). KeepAliveAfter still applies.
+	OnDemand bool
 	// KeepAliveAfter refreshes idle refresh tokens older than this so they do
 	// not lapse (Google: unused for 6 months; Jira: 90 days). 0 disables.
 	KeepAliveAfter time.Duration
+	// ExpiryWarning is how long before a grant's end (GrantExpirer) the
+	// connection's health_reason says when it ends. 0: no warning.
+	ExpiryWarning time.Duration
 }
 
 // Policy is a provider's pacing and scheduling policy.
@@ -47,6 +56,10 @@ type Policy struct {
 	// Rate and Burst pace every caller of the same external account in a process.
 	Rate  rate.Limit
 	Burst int
+	// Budget paces every caller of an account by the budget the provider's
+	// answers grant (x-ratelimit-remaining and x-ratelimit-reset, see
+	// Budget): calls are spaced so what remains lasts until the reset.
+	Budget bool
 	// PollInterval is the incremental sync interval for connections without push.
 	PollInterval time.Duration
 	// ReconcileInterval is the safety-net sync interval for connections that
@@ -77,10 +90,33 @@ type Spec struct {
 	// Scopes requested at authorization (the narrowest that work).
 	Scopes []string
 	// PKCE is true when the provider supports S256 PKCE.
-	PKCE   bool
-	Policy Policy
+	PKCE bool
+	// ExclusiveAccount is true when one external account may be connected
+	// by one tenant only, because what it delivers is shared by every
+	// connection to it (a Slack workspace's bot and events). Another
+	// tenant's connect to a claimed account is refused with 409.
+	ExclusiveAccount bool
+	// WebhooksSignedWithClientSecret is true when the provider signs its
+	// deliveries with the OAuth client secret (Jira's dynamic webhooks
+	// carry a JWT signed with it), so WEBHOOK_SECRET is not read.
+	WebhooksSignedWithClientSecret bool
+	Policy                         Policy
+	// WebhookMaxBytes is the largest delivery the provider documents
+	// sending, when it exceeds the service's general webhook body limit
+	// (POBLYSH_WEBHOOK_MAX_BYTES): this provider's webhook route accepts
+	// up to it (GitHub: 25 MB); other routes keep the general limit. 0:
+	// the general limit.
+	WebhookMaxBytes int64
 	// ConfigHelp documents the connection config fields (shown in the docs).
 	ConfigHelp string
+	// ConfigFields document the connection config object field by field,
+	// for the generated table of docs/providers/<name>.md.
+	ConfigFields []ConfigField
+	// Settings document the provider's own POBLYSH_<NAME>_<SUFFIX>
+	// variables (read with Config.Setting) for the generated table. A
+	// Setting with the suffix of a common variable (CLIENT_ID,
+	// WEBHOOK_SECRET, API_URL...) replaces its generic description.
+	Settings []Setting
 	// New builds a Connector from configuration.
 	New func(Config) (Connector, error)
 }
@@ -132,6 +168,12 @@ func (c Config) WebhookURL(provider string) string {
 // CallbackURL is the OAuth redirect URI registered with the provider.
 func (c Config) CallbackURL(provider string) string {
 	return c.PublicURL + "/api/v1/connect/" + provider + "/callback"
+}
+
+// StartURL is the service-hosted page a user opens to authorize: it names
+// the tenant and the provider and continues to the provider on a click.
+func (c Config) StartURL(provider string) string {
+	return c.PublicURL + "/api/v1/connect/" + provider + "/start"
 }
 
 // LoadConfig reads a provider's configuration from the environment with the

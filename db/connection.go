@@ -7,8 +7,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/lib/pq"
-
 	"github.com/poblysh/poblysh"
 )
 
@@ -22,7 +20,7 @@ type Connection struct {
 	ExternalAccountID   string          `db:"external_account_id"`
 	DisplayName         string          `db:"display_name"`
 	Account             json.RawMessage `db:"account"`
-	Scopes              pq.StringArray  `db:"scopes"`
+	Scopes              TextArray       `db:"scopes"`
 	Config              json.RawMessage `db:"config"`
 	Health              poblysh.Health  `db:"health"`
 	HealthReason        string          `db:"health_reason"`
@@ -52,38 +50,99 @@ type ConnectionUpsert struct {
 	Account           json.RawMessage
 	Scopes            []string
 	Config            json.RawMessage
+	// ConnectionID, when set (a re-authorization of that connection),
+	// requires the authorized account to be that connection's: another
+	// account is a conflict and nothing is stored.
+	ConnectionID string
 }
 
 // UpsertConnection creates the connection for (tenant, provider, external
-// account) or updates the existing one: re-connecting heals needs_reauth and
-// degraded health, revives a deleted connection, keeps an operator's pause
-// and disabled state. Tokens are stored separately with SaveTokens in the
-// same transaction. created reports a new row.
+// account) or updates the existing one (live or deleted, which it revives):
+// its health moves as poblysh.Health.Next decides for EventReauthorized
+// (healed, unless an operator disabled it), an empty config keeps the
+// stored one, the pause stays. Tokens are stored separately with
+// SaveTokens in the same transaction. created reports a new row.
 func (tx *Tx) UpsertConnection(ctx context.Context, u ConnectionUpsert) (c *Connection, created bool, err error) {
-	var row struct {
-		Connection
-		Inserted bool `db:"inserted"`
+	if u.ConnectionID != "" {
+		if err := tx.sameAccount(ctx, u); err != nil {
+			return nil, false, err
+		}
 	}
-	err = tx.GetContext(ctx, &row, `INSERT INTO connections
-			(tenant_id, provider, external_account_id, display_name, account, scopes, config)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT (tenant_id, provider, external_account_id) DO UPDATE SET
-			display_name = excluded.display_name,
-			account = excluded.account,
-			scopes = excluded.scopes,
-			config = CASE WHEN excluded.config = '{}'::jsonb THEN connections.config ELSE excluded.config END,
-			health = CASE WHEN connections.health = 'disabled' THEN 'disabled' ELSE 'healthy' END,
-			health_reason = CASE WHEN connections.health = 'disabled' THEN connections.health_reason ELSE 'reconnected' END,
-			health_changed_at = CASE WHEN connections.health IN ('healthy', 'disabled') THEN connections.health_changed_at ELSE now() END,
-			refresh_failures = 0,
-			deleted_at = NULL,
-			updated_at = now()
-		RETURNING `+connectionCols+`, (xmax = 0) AS inserted`,
-		tx.TenantID, u.Provider, u.ExternalAccountID, u.DisplayName, jsonOrEmpty(u.Account), pq.StringArray(append([]string{}, u.Scopes...)), jsonOrEmpty(u.Config))
+	// Two callbacks for one new account race to insert: the loser finds
+	// the winner's row on its second look and updates it.
+	for range 2 {
+		var have Connection
+		err := tx.GetContext(ctx, &have, `SELECT `+connectionCols+` FROM connections
+			WHERE tenant_id = $1 AND provider = $2 AND external_account_id = $3 FOR UPDATE`,
+			tx.TenantID, u.Provider, u.ExternalAccountID)
+		if err == nil {
+			c, err = tx.reauthorize(ctx, &have, u)
+			return c, false, err
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return nil, false, wrapConnErr(err)
+		}
+		var row Connection
+		err = tx.GetContext(ctx, &row, `INSERT INTO connections
+				(tenant_id, provider, external_account_id, display_name, account, scopes, config)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)
+			ON CONFLICT (tenant_id, provider, external_account_id) DO NOTHING
+			RETURNING `+connectionCols,
+			tx.TenantID, u.Provider, u.ExternalAccountID, u.DisplayName, jsonOrEmpty(u.Account), append([]string{}, u.Scopes...), jsonOrEmpty(u.Config))
+		if err == nil {
+			return &row, true, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return nil, false, wrapConnErr(err)
+		}
+	}
+	return nil, false, &poblysh.Error{Code: poblysh.ECONFLICT, Message: "the connection is being created by another request; try again"}
+}
+
+// reauthorize updates an existing (locked) row for a new authorization of
+// its account.
+func (tx *Tx) reauthorize(ctx context.Context, have *Connection, u ConnectionUpsert) (*Connection, error) {
+	cfg := jsonOrEmpty(u.Config)
+	if string(cfg) == "{}" {
+		cfg = jsonOrEmpty(have.Config)
+	}
+	h, reason := have.Health.Next(poblysh.HealthEvent{Kind: poblysh.EventReauthorized})
+	if reason == "" {
+		reason = have.HealthReason
+	}
+	var c Connection
+	err := tx.GetContext(ctx, &c, `UPDATE connections SET display_name = $3, account = $4, scopes = $5, config = $6,
+			health = $7, health_reason = $8, health_changed_at = `+healthStamp(have.Health, h)+`,
+			refresh_failures = 0, deleted_at = NULL, updated_at = now()
+		WHERE id = $1 AND tenant_id = $2
+		RETURNING `+connectionCols,
+		have.ID, tx.TenantID, u.DisplayName, jsonOrEmpty(u.Account), append([]string{}, u.Scopes...), cfg,
+		h, reason)
+	return &c, wrapConnErr(err)
+}
+
+// sameAccount checks that a re-authorization landed on the account of the
+// connection it was started for.
+func (tx *Tx) sameAccount(ctx context.Context, u ConnectionUpsert) error {
+	var have struct {
+		Provider string `db:"provider"`
+		Account  string `db:"external_account_id"`
+		Name     string `db:"display_name"`
+	}
+	err := tx.GetContext(ctx, &have, `SELECT provider, external_account_id, display_name FROM connections
+		WHERE id = $1 AND tenant_id = $2`, u.ConnectionID, tx.TenantID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return poblysh.NotFound("connection")
+	}
 	if err != nil {
-		return nil, false, wrapConnErr(err)
+		return wrapConnErr(err)
 	}
-	return &row.Connection, row.Inserted, nil
+	if have.Provider != u.Provider || have.Account != u.ExternalAccountID {
+		return &poblysh.Error{Code: poblysh.ECONFLICT, Message: "this re-authorization was started for the connection of " +
+			have.Name + ", but another account (" + u.DisplayName + ") was authorized; sign in to the provider as " +
+			have.Name + " and start again, or connect the other account with POST /api/v1/connect/" + u.Provider}
+	}
+	return nil
 }
 
 func jsonOrEmpty(b json.RawMessage) []byte {
@@ -98,6 +157,18 @@ func (tx *Tx) FindConnection(ctx context.Context, id string) (*Connection, error
 	var c Connection
 	err := tx.GetContext(ctx, &c, `SELECT `+connectionCols+` FROM connections
 		WHERE id = $1 AND ($2 = '' OR tenant_id = $2::uuid) AND deleted_at IS NULL`, id, tx.TenantID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, poblysh.NotFound("connection")
+	}
+	return &c, wrapConnErr(err)
+}
+
+// FindConnectionByAccount returns the tenant's connection (live or deleted)
+// to an external account of a provider.
+func (tx *Tx) FindConnectionByAccount(ctx context.Context, provider, accountID string) (*Connection, error) {
+	var c Connection
+	err := tx.GetContext(ctx, &c, `SELECT `+connectionCols+` FROM connections
+		WHERE tenant_id = $1 AND provider = $2 AND external_account_id = $3`, tx.TenantID, provider, accountID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, poblysh.NotFound("connection")
 	}
@@ -172,18 +243,6 @@ func (tx *Tx) UpdateConnection(ctx context.Context, id string, p ConnectionPatch
 	return &c, wrapConnErr(err)
 }
 
-// SetHealth moves a connection to a health state with a reason; the change
-// time moves only when the state changes. Callers decide precedence (an
-// operator's disabled state is only lifted by the operator).
-func (tx *Tx) SetHealth(ctx context.Context, id string, h poblysh.Health, reason string) error {
-	_, err := tx.ExecContext(ctx, `UPDATE connections SET
-			health_changed_at = CASE WHEN health = $3 THEN health_changed_at ELSE now() END,
-			health = $3, health_reason = $4, updated_at = now()
-		WHERE id = $1 AND ($2 = '' OR tenant_id = $2::uuid)`,
-		id, tx.TenantID, h, reason)
-	return wrapConnErr(err)
-}
-
 // SetPushEnabled records whether webhooks or watch channels deliver for it.
 func (tx *Tx) SetPushEnabled(ctx context.Context, id string, on bool) error {
 	_, err := tx.ExecContext(ctx, `UPDATE connections SET push_enabled = $3, updated_at = now()
@@ -191,23 +250,13 @@ func (tx *Tx) SetPushEnabled(ctx context.Context, id string, on bool) error {
 	return wrapConnErr(err)
 }
 
-// MarkSynced records a finished sync pass and heals degraded health.
-func (tx *Tx) MarkSynced(ctx context.Context, id string) error {
-	_, err := tx.ExecContext(ctx, `UPDATE connections SET last_sync_at = now(),
-			health_changed_at = CASE WHEN health = 'degraded' THEN now() ELSE health_changed_at END,
-			health_reason = CASE WHEN health = 'degraded' THEN 'recovered' ELSE health_reason END,
-			health = CASE WHEN health = 'degraded' THEN 'healthy' ELSE health END
-		WHERE id = $1 AND tenant_id = $2`, id, tx.TenantID)
-	return wrapConnErr(err)
-}
-
-// DeleteConnection soft-deletes a connection: tokens are erased, routes and
-// cursors removed; Signals are kept unless purge is true. The row stays so
+// DeleteConnection soft-deletes a connection: tokens are erased, routes,
+// cursors and fingerprints removed; Signals are kept unless purge is true. The row stays so
 // kept Signals still name their connection, and re-connecting the same
 // account revives it.
 func (tx *Tx) DeleteConnection(ctx context.Context, id string, purge bool) error {
 	res, err := tx.ExecContext(ctx, `UPDATE connections SET deleted_at = now(), access_token_ct = NULL,
-			refresh_token_ct = NULL, token_key_id = NULL, token_expires_at = NULL, push_enabled = false, updated_at = now()
+			refresh_token_ct = NULL, prev_refresh_token_ct = NULL, token_expires_at = NULL, push_enabled = false, updated_at = now()
 		WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL`, id, tx.TenantID)
 	if err != nil {
 		return wrapConnErr(err)
@@ -218,6 +267,9 @@ func (tx *Tx) DeleteConnection(ctx context.Context, id string, purge bool) error
 	for _, q := range []string{
 		`DELETE FROM webhook_routes WHERE connection_id = $1 AND tenant_id = $2`,
 		`DELETE FROM sync_cursors WHERE connection_id = $1 AND tenant_id = $2`,
+		`DELETE FROM fingerprints WHERE connection_id = $1 AND tenant_id = $2`,
+		`DELETE FROM connection_resources WHERE connection_id = $1 AND tenant_id = $2`,
+		`DELETE FROM account_claims WHERE connection_id = $1 AND tenant_id = $2`,
 	} {
 		if _, err := tx.ExecContext(ctx, q, id, tx.TenantID); err != nil {
 			return wrapConnErr(err)

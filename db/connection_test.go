@@ -31,8 +31,8 @@ func stateOf(t *testing.T, d *db.DB, connID string) connState {
 	var st connState
 	require.NoError(t, d.WithSystem(context.Background(), func(tx *db.Tx) error {
 		return tx.GetContext(context.Background(), &st, `SELECT deleted_at IS NOT NULL AS deleted,
-				(access_token_ct IS NOT NULL OR refresh_token_ct IS NOT NULL) AS tokens, push_enabled,
-				token_key_id IS NOT NULL AS key_id_set,
+				(access_token_ct IS NOT NULL OR refresh_token_ct IS NOT NULL OR prev_refresh_token_ct IS NOT NULL) AS tokens, push_enabled,
+				(access_key_id IS NOT NULL OR refresh_key_id IS NOT NULL OR prev_refresh_key_id IS NOT NULL) AS key_id_set,
 				(SELECT count(*) FROM webhook_routes WHERE connection_id = c.id) AS routes,
 				(SELECT count(*) FROM sync_cursors WHERE connection_id = c.id) AS cursors,
 				(SELECT count(*) FROM signals WHERE connection_id = c.id) AS signals,
@@ -130,4 +130,43 @@ func TestUpsertConnectionHealsAndKeepsOperatorState(t *testing.T) {
 	setHealth(poblysh.HealthDisabled)
 	c = upsert()
 	require.Equal(t, poblysh.HealthDisabled, c.Health, "an operator's disable survives re-connecting")
+}
+
+// TestReauthorizationMustKeepTheAccount: an upsert bound to a connection
+// (POST /connections/{id}/reconnect) heals it when the same account comes
+// back, and is a conflict that stores nothing when another one does.
+func TestReauthorizationMustKeepTheAccount(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	f := newFixture(t, s.DB, "fake", "acct-1")
+	other := newFixture(t, s.DB, "fake", "acct-x")
+	require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error {
+		return tx.SetHealth(ctx, f.conn, poblysh.HealthNeedsReauth, "token revoked")
+	}))
+	upsert := func(tenant, account string) (*db.Connection, error) {
+		var c *db.Connection
+		err := s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) (err error) {
+			c, _, err = tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "fake", ExternalAccountID: account,
+				DisplayName: account, ConnectionID: f.conn})
+			return err
+		})
+		return c, err
+	}
+	_, err := upsert(f.tenant, "acct-2")
+	require.Equal(t, poblysh.ECONFLICT, poblysh.ErrorCode(err), "%v", err)
+	require.Contains(t, poblysh.ErrorMessage(err), "another account (acct-2)")
+	var n int
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		return tx.GetContext(ctx, &n, `SELECT count(*) FROM connections WHERE external_account_id = 'acct-2'`)
+	}))
+	require.Zero(t, n, "nothing stored")
+
+	_, err = upsert(other.tenant, "acct-1")
+	require.Equal(t, poblysh.ENOTFOUND, poblysh.ErrorCode(err), "another tenant's connection is not found")
+
+	c, err := upsert(f.tenant, "acct-1")
+	require.NoError(t, err)
+	require.Equal(t, f.conn, c.ID)
+	require.Equal(t, poblysh.HealthHealthy, c.Health, "the same account heals the connection")
 }

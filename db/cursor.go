@@ -16,15 +16,19 @@ var ErrCursorMoved = errors.New("db: sync cursor moved under us")
 type Cursor struct {
 	Value   json.RawMessage
 	Version int64
+	// UpdatedAt is when the cursor last moved (or was reset); zero when
+	// none is stored.
+	UpdatedAt time.Time
 }
 
 // GetCursor returns a stream's cursor (zero Cursor when none is stored).
 func (tx *Tx) GetCursor(ctx context.Context, connID, stream string) (Cursor, error) {
 	var row struct {
-		Value   []byte `db:"cursor"`
-		Version int64  `db:"version"`
+		Value     []byte    `db:"cursor"`
+		Version   int64     `db:"version"`
+		UpdatedAt time.Time `db:"updated_at"`
 	}
-	err := tx.GetContext(ctx, &row, `SELECT cursor, version FROM sync_cursors
+	err := tx.GetContext(ctx, &row, `SELECT cursor, version, updated_at FROM sync_cursors
 		WHERE connection_id = $1 AND stream = $2 AND tenant_id = $3`, connID, stream, tx.TenantID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Cursor{}, nil
@@ -32,7 +36,7 @@ func (tx *Tx) GetCursor(ctx context.Context, connID, stream string) (Cursor, err
 	if err != nil {
 		return Cursor{}, wrapConnErr(err)
 	}
-	return Cursor{Value: row.Value, Version: row.Version}, nil
+	return Cursor{Value: row.Value, Version: row.Version, UpdatedAt: row.UpdatedAt}, nil
 }
 
 // AdvanceCursor stores next if the cursor is still at version seen

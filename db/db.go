@@ -6,6 +6,7 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -23,6 +24,10 @@ import (
 type DB struct {
 	Pool *pgxpool.Pool
 	X    *sqlx.DB
+	// announce wakes the feed's long polls after Signals commit.
+	announce *announcer
+	// schema is Options.Schema: the listener listens from it.
+	schema string
 }
 
 // Options tune Open.
@@ -71,7 +76,9 @@ func Open(ctx context.Context, url string, opt Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("db: %w", redact(err))
 	}
-	d := &DB{Pool: pool, X: sqlx.NewDb(stdlib.OpenDBFromPool(pool), "pgx")}
+	cc := cfg.ConnConfig.Copy()
+	d := &DB{schema: opt.Schema, Pool: pool, X: sqlx.NewDb(stdlib.OpenDBFromPool(pool), "pgx"),
+		announce: newAnnouncer(func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, cc) })}
 	if err := d.checkRole(ctx); err != nil {
 		d.Close()
 		return nil, err
@@ -93,6 +100,7 @@ func (d *DB) checkRole(ctx context.Context) error {
 
 // Close closes the pool.
 func (d *DB) Close() {
+	d.announce.close()
 	_ = d.X.Close()
 	d.Pool.Close()
 }
@@ -104,6 +112,11 @@ func (d *DB) Ping(ctx context.Context) error { return d.Pool.Ping(ctx) }
 type Tx struct {
 	*sqlx.Tx
 	TenantID string
+	// signalsLocked records LockSignals (the feed horizon's writer lock).
+	signalsLocked bool
+	// inserted lists the tenants this transaction stored Signals for
+	// (announced to the feed's listeners after commit).
+	inserted []string
 }
 
 // WithTenant runs fn in a transaction where row-level security admits only
@@ -123,7 +136,15 @@ func (d *DB) WithSystem(ctx context.Context, fn func(*Tx) error) error {
 }
 
 func (d *DB) inTx(ctx context.Context, tenantID string, system bool, fn func(*Tx) error) error {
-	tx, err := d.X.BeginTxx(ctx, nil)
+	return runTx(ctx, d.X.BeginTxx, tenantID, system, fn, d.announce.announce)
+}
+
+// runTx runs fn in a transaction begun by begin (on the pool, or on one
+// held session), scoped to tenantID or to the system.
+// After commit, the tenants it stored Signals for go to announce (may be
+// nil).
+func runTx(ctx context.Context, begin func(context.Context, *sql.TxOptions) (*sqlx.Tx, error), tenantID string, system bool, fn func(*Tx) error, announce func([]string)) error {
+	tx, err := begin(ctx, nil)
 	if err != nil {
 		return wrapConnErr(err)
 	}
@@ -142,11 +163,18 @@ func (d *DB) inTx(ctx context.Context, tenantID string, system bool, fn func(*Tx
 	if err != nil {
 		return wrapConnErr(err)
 	}
-	if err := fn(&Tx{Tx: tx, TenantID: tenantID}); err != nil {
+	t := &Tx{Tx: tx, TenantID: tenantID}
+	if err := fn(t); err != nil {
 		return err
 	}
 	committed = true
-	return wrapConnErr(tx.Commit())
+	if err := tx.Commit(); err != nil {
+		return wrapConnErr(err)
+	}
+	if announce != nil {
+		announce(t.inserted)
+	}
+	return nil
 }
 
 // wrapConnErr turns connection-level failures into a domain "unavailable"

@@ -34,7 +34,9 @@ type Job struct {
 	ErrorContext  []byte            `db:"error_context"`
 }
 
-const jobCols = `id, tenant_id, connection_id, provider, kind, stream, trigger, status, workflow_id, run_id,
+// tenant_id and connection_id are NULL for an operator's job (a tenant's
+// deletion); they read as "".
+const jobCols = `id, coalesce(tenant_id::text, '') AS tenant_id, coalesce(connection_id::text, '') AS connection_id, provider, kind, stream, trigger, status, workflow_id, run_id,
 	created_at, started_at, finished_at, updated_at, pages, items, signals_stored, duplicates, error, error_context`
 
 // EnsureJob inserts a job if its id is new and returns the stored row. Both
@@ -158,4 +160,34 @@ func (tx *Tx) CancelOpenJobs(ctx context.Context, connID, reason string) error {
 	_, err := tx.ExecContext(ctx, `UPDATE jobs SET status = 'cancelled', error = $3, finished_at = now(), updated_at = now()
 		WHERE tenant_id = $1 AND connection_id = $2 AND status IN ('queued', 'running')`, tx.TenantID, connID, reason)
 	return wrapConnErr(err)
+}
+
+// SettleJob gives a job that is still queued or running the final status
+// Temporal reports for its workflow (system scope: reconciliation works
+// across tenants). It answers nil when the job was final already (its
+// workflow's own FinishJob won the race).
+func (tx *Tx) SettleJob(ctx context.Context, id string, status poblysh.JobStatus, errMsg string, errCtx map[string]any) (*Job, error) {
+	var msg *string
+	if errMsg != "" {
+		msg = &errMsg
+	}
+	ctxJSON, _ := json.Marshal(errCtx)
+	var j Job
+	err := tx.GetContext(ctx, &j, `UPDATE jobs SET status = $2, error = coalesce($3, error), error_context = $4,
+			finished_at = now(), updated_at = now()
+		WHERE id = $1 AND status IN ('queued', 'running') RETURNING `+jobCols, id, status, msg, ctxJSON)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return &j, wrapConnErr(err)
+}
+
+// OpenJobs lists up to limit jobs, of every tenant, that are queued or
+// running and have not changed for at least idle (system scope): the
+// reconciliation sweep checks them against Temporal.
+func (tx *Tx) OpenJobs(ctx context.Context, idle time.Duration, limit int) ([]Job, error) {
+	var js []Job
+	err := tx.SelectContext(ctx, &js, `SELECT `+jobCols+` FROM jobs WHERE status IN ('queued', 'running')
+		AND updated_at < now() - make_interval(secs => $1) ORDER BY updated_at LIMIT $2`, idle.Seconds(), limit)
+	return js, wrapConnErr(err)
 }

@@ -2,18 +2,32 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/database"
+	"github.com/pressly/goose/v3/lock"
 )
 
 //go:embed migrations/*.sql
 var migrationFS embed.FS
+
+// versionTable is goose's record of applied migrations. It keeps the name
+// the earlier home-made migrator gave its own table, so the grants 0001
+// makes on it (the app role may read it, never write it) still apply; a
+// table of the earlier shape is converted by adopt.
+const versionTable = "schema_migrations"
 
 // Migration is one embedded SQL file, named NNNN_description.sql.
 type Migration struct {
@@ -45,70 +59,227 @@ func Migrations() ([]Migration, error) {
 	return out, nil
 }
 
-// Migrate applies pending migrations as the login role of url (the schema
-// owner), each in its own transaction, under an advisory lock so concurrent
-// migrators queue. schema, when set, is created if missing and used as the
-// search_path. It returns the versions applied.
+// MigrationState is one embedded migration and whether the database has it.
+type MigrationState struct {
+	Version int
+	Name    string
+	Applied bool
+	// AppliedAt is when it was applied, as the database's local time
+	// (goose's column has no time zone); zero while pending.
+	AppliedAt time.Time
+}
+
+// Migrate applies pending migrations with goose as the login role of url
+// (the schema owner), each in its own transaction, under a session advisory
+// lock per schema so concurrent migrators of one schema queue while other
+// schemas proceed. schema, when set, is created if missing and used as the
+// search_path. A database migrated by the earlier migrator is adopted first
+// (see adopt). It returns the versions applied.
 func Migrate(ctx context.Context, url, schema string) ([]int, error) {
-	conn, err := pgx.Connect(ctx, url)
+	m, err := openMigrator(ctx, url, schema)
+	if err != nil {
+		return nil, err
+	}
+	defer m.close()
+	res, err := m.provider.Up(ctx)
+	var partial *goose.PartialError
+	if errors.As(err, &partial) {
+		return appliedVersions(partial.Applied),
+			fmt.Errorf("db: migration %s: %w", path.Base(partial.Failed.Source.Path), partial.Err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("db: migrate: %w", err)
+	}
+	return appliedVersions(res), nil
+}
+
+// MigrationStatus lists every embedded migration and whether it is applied.
+// Like Migrate it first adopts a database of the earlier migrator, and it
+// creates the version table when missing (goose does), but applies nothing.
+func MigrationStatus(ctx context.Context, url, schema string) ([]MigrationState, error) {
+	m, err := openMigrator(ctx, url, schema)
+	if err != nil {
+		return nil, err
+	}
+	defer m.close()
+	st, err := m.provider.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("db: migrate status: %w", err)
+	}
+	out := make([]MigrationState, 0, len(st))
+	for _, s := range st {
+		ms := MigrationState{Version: int(s.Source.Version), Name: path.Base(s.Source.Path), Applied: s.State == goose.StateApplied}
+		if ms.Applied {
+			ms.AppliedAt = s.AppliedAt
+		}
+		out = append(out, ms)
+	}
+	return out, nil
+}
+
+func appliedVersions(rs []*goose.MigrationResult) []int {
+	var out []int
+	for _, r := range rs {
+		out = append(out, int(r.Source.Version))
+	}
+	return out
+}
+
+// migrator is goose set up on one schema, with the version table adopted.
+type migrator struct {
+	db       *sql.DB
+	provider *goose.Provider
+}
+
+func (m *migrator) close() { _ = m.db.Close() }
+
+func openMigrator(ctx context.Context, url, schema string) (*migrator, error) {
+	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("db: migrate: %w", redact(err))
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
 	if schema != "" {
-		ident := pgx.Identifier{schema}.Sanitize()
-		if _, err := conn.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+ident); err != nil {
-			return nil, fmt.Errorf("db: migrate: create schema: %w", err)
-		}
-		if _, err := conn.Exec(ctx, "SET search_path TO "+ident); err != nil {
-			return nil, fmt.Errorf("db: migrate: %w", err)
-		}
+		// Every connection goose opens works in the schema.
+		cfg.RuntimeParams["search_path"] = pgx.Identifier{schema}.Sanitize()
 	}
-	// Serialize migrators on this database (and schema).
-	lockKey := "poblysh-migrate:" + schema
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock(hashtext($1))", lockKey); err != nil {
-		return nil, fmt.Errorf("db: migrate: lock: %w", err)
+	sqlDB := stdlib.OpenDB(*cfg)
+	m := &migrator{db: sqlDB}
+	if err := m.open(ctx, schema); err != nil {
+		m.close()
+		return nil, err
 	}
-	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(hashtext($1))", lockKey) //nolint:errcheck
-	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
-		return nil, fmt.Errorf("db: migrate: %w", err)
+	return m, nil
+}
+
+func (m *migrator) open(ctx context.Context, schema string) error {
+	if err := m.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("db: migrate: %w", redact(err))
 	}
-	applied := map[int]bool{}
-	rows, err := conn.Query(ctx, "SELECT version FROM schema_migrations")
+	// The same key the earlier migrator locked, so an older and a newer
+	// migrator of one schema also queue behind each other during a rollout.
+	var lockID int64
+	if err := m.db.QueryRowContext(ctx, "SELECT hashtext($1)", "poblysh-migrate:"+schema).Scan(&lockID); err != nil {
+		return fmt.Errorf("db: migrate: lock id: %w", err)
+	}
+	if err := prepare(ctx, m.db, schema, lockID); err != nil {
+		return err
+	}
+	// goose polls pg_try_advisory_lock; poll each second, for 10 minutes.
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(lockID), lock.WithLockTimeout(1, 600))
 	if err != nil {
-		return nil, fmt.Errorf("db: migrate: %w", err)
+		return fmt.Errorf("db: migrate: %w", err)
 	}
-	for rows.Next() {
-		var v int
-		if err := rows.Scan(&v); err != nil {
-			return nil, err
+	files, err := fs.Sub(migrationFS, "migrations")
+	if err != nil {
+		return err
+	}
+	m.provider, err = goose.NewProvider(goose.DialectPostgres, m.db, files,
+		goose.WithTableName(versionTable),
+		goose.WithSessionLocker(locker),
+		goose.WithDisableGlobalRegistry(true),
+		// As before goose: a migration merged with a lower number than one
+		// already applied (branches numbered in parallel) still runs.
+		goose.WithAllowOutofOrder(true),
+	)
+	if err != nil {
+		return fmt.Errorf("db: migrate: %w", err)
+	}
+	return nil
+}
+
+// prepare creates the schema if missing and adopts a version table of the
+// earlier migrator, in one transaction under the migrators' advisory lock:
+// concurrent first runs on one schema queue here (CREATE SCHEMA IF NOT
+// EXISTS alone races), and goose's own session lock, taken next, waits for
+// this transaction.
+func prepare(ctx context.Context, sqlDB *sql.DB, schema string, lockID int64) error {
+	tx, err := sqlDB.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("db: migrate: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", lockID); err != nil {
+		return fmt.Errorf("db: migrate: lock: %w", err)
+	}
+	if schema != "" {
+		if _, err := tx.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize()); err != nil {
+			return fmt.Errorf("db: migrate: create schema: %w", err)
 		}
-		applied[v] = true
+	}
+	if err := adopt(ctx, tx); err != nil {
+		return fmt.Errorf("db: migrate: adopt: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("db: migrate: %w", err)
+	}
+	return nil
+}
+
+// adopt converts the earlier migrator's schema_migrations (version, name,
+// applied_at) into goose's version table, so that nothing it recorded is
+// applied again: it reads the recorded versions, drops the table, lets
+// goose create its own under the same name, records each version with its
+// original time, and gives the app role the read-only grant 0001 gives a
+// fresh table. It runs in prepare's transaction, so either the old table or
+// the adopted one exists, never both or neither. It does nothing on a fresh
+// or an already adopted schema.
+func adopt(ctx context.Context, tx *sql.Tx) error {
+	var legacy bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM information_schema.columns
+		WHERE table_schema = current_schema() AND table_name = $1 AND column_name = 'applied_at')`, versionTable).Scan(&legacy); err != nil {
+		return err
+	}
+	if !legacy {
+		return nil
+	}
+	type record struct {
+		version   int64
+		appliedAt time.Time
+	}
+	var recs []record
+	rows, err := tx.QueryContext(ctx, `SELECT version, applied_at::timestamp FROM `+versionTable+` ORDER BY version`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r record
+		if err := rows.Scan(&r.version, &r.appliedAt); err != nil {
+			return err
+		}
+		recs = append(recs, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return err
 	}
-	ms, err := Migrations()
+	store, err := database.NewStore(database.DialectPostgres, versionTable)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var done []int
-	for _, m := range ms {
-		if applied[m.Version] {
-			continue
+	// goose's table reuses the name (and so its primary key index name):
+	// the old one goes first.
+	if _, err := tx.ExecContext(ctx, `DROP TABLE `+versionTable); err != nil {
+		return err
+	}
+	if err := store.CreateVersionTable(ctx, tx); err != nil {
+		return err
+	}
+	// Version 0 marks goose's table as initialized, as goose's own setup does.
+	if err := store.Insert(ctx, tx, database.InsertRequest{Version: 0}); err != nil {
+		return err
+	}
+	for _, r := range recs {
+		// goose's Insert takes no time; keep when each was really applied.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO `+versionTable+` (version_id, is_applied, tstamp) VALUES ($1, true, $2)`,
+			r.version, r.appliedAt); err != nil {
+			return fmt.Errorf("version %d: %w", r.version, err)
 		}
-		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, m.SQL); err != nil {
-				return err
-			}
-			_, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.Version, m.Name)
+	}
+	// 0001 created poblysh_app and granted it read access to the old table.
+	for _, q := range []string{`REVOKE ALL ON TABLE ` + versionTable + ` FROM poblysh_app`, `GRANT SELECT ON TABLE ` + versionTable + ` TO poblysh_app`} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return err
-		})
-		if err != nil {
-			return done, fmt.Errorf("db: migration %s: %w", m.Name, err)
 		}
-		done = append(done, m.Version)
 	}
-	return done, nil
+	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/poblysh/poblysh"
 )
 
@@ -26,16 +28,30 @@ type afterKey struct {
 	ID   *string
 }
 
+// decode validates the cursor completely, so that whatever a client sends
+// is either a 400 here or a position every list query accepts: the id is
+// re-formatted in canonical form (uuid.Parse also reads forms Postgres
+// does not, such as "urn:uuid:…"), and the time is one encoding/json read
+// from RFC 3339 (years 0000–9999, inside Postgres's timestamptz range).
 func (p Page) decode() (afterKey, error) {
 	if p.Cursor == "" {
 		return afterKey{}, nil
 	}
+	bad := poblysh.Invalid("cursor is not valid", map[string]string{"cursor": "not a cursor returned by this API"})
 	b, err := base64.RawURLEncoding.DecodeString(p.Cursor)
-	var k pageKey
-	if err != nil || json.Unmarshal(b, &k) != nil || k.ID == "" {
-		return afterKey{}, poblysh.Invalid("cursor is not valid", map[string]string{"cursor": "not a cursor returned by this API"})
+	if err != nil {
+		return afterKey{}, bad
 	}
-	return afterKey{Time: &k.Time, ID: &k.ID}, nil
+	var k pageKey
+	if json.Unmarshal(b, &k) != nil || k.ID == "" {
+		return afterKey{}, bad
+	}
+	id, err := uuid.Parse(k.ID)
+	if err != nil {
+		return afterKey{}, bad
+	}
+	canonical := id.String()
+	return afterKey{Time: &k.Time, ID: &canonical}, nil
 }
 
 func encodePageKey(k pageKey) string {

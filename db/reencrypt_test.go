@@ -24,38 +24,52 @@ func newKey(t *testing.T) vault.Key {
 
 // tokenRow is what the connections table holds for a connection's tokens.
 type tokenRow struct {
-	ID      string  `db:"id"`
-	Tenant  string  `db:"tenant_id"`
-	KeyID   *string `db:"token_key_id"`
-	Access  *string `db:"access_token_ct"`
-	Refresh *string `db:"refresh_token_ct"`
+	ID          string  `db:"id"`
+	Tenant      string  `db:"tenant_id"`
+	AccessKeyID *string `db:"access_key_id"`
+	Access      *string `db:"access_token_ct"`
+	RefreshKey  *string `db:"refresh_key_id"`
+	Refresh     *string `db:"refresh_token_ct"`
+	PrevKey     *string `db:"prev_refresh_key_id"`
+	Prev        *string `db:"prev_refresh_token_ct"`
 }
 
 func tokenRows(t *testing.T, d *db.DB) []tokenRow {
 	t.Helper()
 	var rows []tokenRow
 	require.NoError(t, d.WithSystem(context.Background(), func(tx *db.Tx) error {
-		return tx.SelectContext(context.Background(), &rows, `SELECT id, tenant_id, token_key_id, access_token_ct, refresh_token_ct
-			FROM connections ORDER BY id`)
+		return tx.SelectContext(context.Background(), &rows, `SELECT id, tenant_id, access_key_id, access_token_ct,
+			refresh_key_id, refresh_token_ct, prev_refresh_key_id, prev_refresh_token_ct FROM connections ORDER BY id`)
 	}))
 	return rows
 }
 
-// requireUnder checks every stored ciphertext names key kid, in the key id
+// requireColumnUnder checks one ciphertext column: absent when there is
+// no plaintext, else sealed under kid (its key id column and its prefix
+// agree) without the plaintext in it.
+func requireColumnUnder(t *testing.T, id, kid, plaintext string, keyID, ct *string) {
+	t.Helper()
+	if plaintext == "" {
+		require.Nil(t, ct, id)
+		require.Nil(t, keyID, id)
+		return
+	}
+	require.NotNil(t, ct, id)
+	require.NotNil(t, keyID, id)
+	require.Equal(t, kid, *keyID, id)
+	require.True(t, strings.HasPrefix(*ct, "pv1:"+kid+":"), *ct)
+	require.NotContains(t, *ct, plaintext)
+}
+
+// requireUnder checks every stored ciphertext names key kid, in its key id
 // column and in the ciphertext prefix, and no plaintext is stored.
 func requireUnder(t *testing.T, d *db.DB, kid string, plaintexts map[string]db.Tokens) {
 	t.Helper()
 	for _, r := range tokenRows(t, d) {
-		require.NotNil(t, r.KeyID, r.ID)
-		require.Equal(t, kid, *r.KeyID, r.ID)
-		require.True(t, strings.HasPrefix(*r.Access, "pv1:"+kid+":"), *r.Access)
-		require.NotContains(t, *r.Access, plaintexts[r.ID].AccessToken)
-		if plaintexts[r.ID].RefreshToken == "" {
-			require.Nil(t, r.Refresh)
-			continue
-		}
-		require.True(t, strings.HasPrefix(*r.Refresh, "pv1:"+kid+":"), *r.Refresh)
-		require.NotContains(t, *r.Refresh, plaintexts[r.ID].RefreshToken)
+		p := plaintexts[r.ID]
+		requireColumnUnder(t, r.ID, kid, p.AccessToken, r.AccessKeyID, r.Access)
+		requireColumnUnder(t, r.ID, kid, p.RefreshToken, r.RefreshKey, r.Refresh)
+		requireColumnUnder(t, r.ID, kid, p.PrevRefreshToken, r.PrevKey, r.Prev)
 	}
 }
 
@@ -93,18 +107,26 @@ func TestReencryptRotatesEveryRow(t *testing.T) {
 		}
 		for i, id := range ids {
 			tok := db.Tokens{AccessToken: fmt.Sprintf("access-%d-%d", ti, i), RefreshToken: fmt.Sprintf("refresh-%d-%d", ti, i), TokenType: "Bearer"}
-			if i == 2 {
+			switch i {
+			case 1:
+				tok.PrevRefreshToken = fmt.Sprintf("spent-%d-%d", ti, i) // after a rotating refresh
+			case 2:
 				tok.RefreshToken = "" // a provider without refresh tokens
 			}
 			plain[id] = tok
 			require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error { return tx.SaveTokens(ctx, old, id, tok) }))
 			conns = append(conns, conn{f.tenant, id})
 		}
-		// Pending authorizations carry an encrypted PKCE verifier too; a
-		// used one is left alone.
+		// A repository hook's own secret is sealed like tokens.
+		require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error {
+			return tx.InsertWatchChannel(ctx, old, db.WatchChannel{ConnectionID: f.conn, Provider: "fake",
+				ChannelID: fmt.Sprintf("hook-%d", ti), Target: "items", RouteKey: fmt.Sprintf("hook:%d", ti), Secret: fmt.Sprintf("hook-secret-%d", ti)})
+		}))
+		// Pending authorizations carry a sealed PKCE verifier and state too;
+		// a used one has none left to move.
 		require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error {
 			for _, st := range []string{"pending", "used"} {
-				if _, err := tx.CreateState(ctx, old, fmt.Sprintf("%s-%d", st, ti), "fake", "verifier-"+st, "", nil, time.Hour); err != nil {
+				if _, err := tx.CreateState(ctx, old, db.NewState{State: fmt.Sprintf("%s-%d", st, ti), Provider: "fake", Verifier: "verifier-" + st, TTL: time.Hour}); err != nil {
 					return err
 				}
 			}
@@ -128,22 +150,29 @@ func TestReencryptRotatesEveryRow(t *testing.T) {
 	}
 	res, err := s.DB.Reencrypt(ctx, rotated, 2) // small batches: resumable in steps
 	require.NoError(t, err)
-	require.Equal(t, db.ReencryptResult{Connections: 6, States: 2}, res)
+	require.Equal(t, db.ReencryptResult{Connections: 6, States: 2, Channels: 2}, res)
 	requireUnder(t, s.DB, k2.ID, plain)
-	var verifiers []struct {
-		CT   string `db:"verifier_ct"`
-		Used bool   `db:"used"`
+	var sealed []struct {
+		Verifier *string `db:"verifier_ct"`
+		State    *string `db:"state_ct"`
+		Used     bool    `db:"used"`
 	}
 	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
-		return tx.SelectContext(ctx, &verifiers, `SELECT verifier_ct, used_at IS NOT NULL AS used FROM oauth_states ORDER BY used`)
+		return tx.SelectContext(ctx, &sealed, `SELECT verifier_ct, state_ct, used_at IS NOT NULL AS used FROM oauth_states ORDER BY used`)
 	}))
-	require.Len(t, verifiers, 4)
-	for _, v := range verifiers {
-		want := k2.ID
+	require.Len(t, sealed, 4)
+	for _, v := range sealed {
 		if v.Used {
-			want = k1.ID
+			// A spent state keeps no ciphertext, so nothing is left under
+			// the retired key.
+			require.Nil(t, v.Verifier, "a spent state keeps no verifier")
+			require.Nil(t, v.State, "a spent state keeps no sealed state")
+			continue
 		}
-		require.True(t, strings.HasPrefix(v.CT, "pv1:"+want+":"), "%+v", v)
+		require.NotNil(t, v.Verifier)
+		require.NotNil(t, v.State)
+		require.True(t, strings.HasPrefix(*v.Verifier, "pv1:"+k2.ID+":"), "verifier %s", *v.Verifier)
+		require.True(t, strings.HasPrefix(*v.State, "pv1:"+k2.ID+":"), "state %s", *v.State)
 	}
 
 	again, err := s.DB.Reencrypt(ctx, rotated, 2)
@@ -157,9 +186,19 @@ func TestReencryptRotatesEveryRow(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, plain[c.id].AccessToken, tok.AccessToken)
 		require.Equal(t, plain[c.id].RefreshToken, tok.RefreshToken)
+		require.Equal(t, plain[c.id].PrevRefreshToken, tok.PrevRefreshToken)
 		require.Equal(t, "Bearer", tok.TokenType)
 		_, err = loadTokens(s.DB, old, c.tenant, c.id)
 		require.ErrorIs(t, err, vault.ErrUnknownKey, "the old ring no longer reads rotated rows")
+	}
+	for ti := range 2 {
+		require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+			ch, err := tx.ChannelSecret(ctx, only2, "fake", fmt.Sprintf("hook-%d", ti))
+			if err == nil {
+				require.Equal(t, fmt.Sprintf("hook-secret-%d", ti), ch.Secret, "a channel secret decrypts under the new key")
+			}
+			return err
+		}))
 	}
 	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
 		st, bad, err := tx.ConsumeState(ctx, only2, "pending-0", "fake")
@@ -169,6 +208,42 @@ func TestReencryptRotatesEveryRow(t *testing.T) {
 		}
 		return err
 	}))
+}
+
+// TestReencryptFindsAKeptRefreshToken walks a full rotation through a
+// re-connect whose token response has no refresh token (Google without
+// prompt=consent): the kept refresh token is still under key 1 while the
+// new access token is under key 2, and re-encryption must move it before
+// key 1 is retired.
+func TestReencryptFindsAKeptRefreshToken(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	k1, k2 := newKey(t), newKey(t)
+	f := newFixture(t, s.DB, "fake", "kept")
+	save := func(kr *vault.KeyRing, tok db.Tokens) {
+		t.Helper()
+		require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error { return tx.SaveTokens(ctx, kr, f.conn, tok) }))
+	}
+	save(vault.NewKeyRing(k1), db.Tokens{AccessToken: "access-1", RefreshToken: "refresh-1"})
+
+	rotated := vault.NewKeyRing(k2, k1)
+	save(rotated, db.Tokens{AccessToken: "access-2"}) // the re-connect, under key 2
+	tok, err := loadTokens(s.DB, rotated, f.tenant, f.conn)
+	require.NoError(t, err)
+	require.Equal(t, "refresh-1", tok.RefreshToken, "the re-connect keeps the refresh token")
+
+	res, err := s.DB.Reencrypt(ctx, rotated, 10)
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Connections, "the row with a refresh token under key 1 is re-encrypted")
+	again, err := s.DB.Reencrypt(ctx, rotated, 10)
+	require.NoError(t, err)
+	require.Zero(t, again.Connections)
+
+	tok, err = loadTokens(s.DB, vault.NewKeyRing(k2), f.tenant, f.conn)
+	require.NoError(t, err, "with key 1 retired, everything still decrypts")
+	require.Equal(t, "access-2", tok.AccessToken)
+	require.Equal(t, "refresh-1", tok.RefreshToken)
 }
 
 func TestTokensAreBoundToTheirRow(t *testing.T) {
@@ -209,10 +284,18 @@ func TestTokensAreBoundToTheirRow(t *testing.T) {
 	sys(`UPDATE connections SET access_token_ct = (SELECT access_token_ct FROM connections WHERE id = $1) WHERE id = $2`, a.conn, b.conn)
 	_, err = loadTokens(s.DB, kr, b.tenant, b.conn)
 	require.ErrorIs(t, err, vault.ErrDecrypt)
-	// The refresh token cannot stand in for the access token either.
+	// The refresh token cannot stand in for the access token either, nor
+	// for the previous refresh token.
 	sys(`UPDATE connections SET access_token_ct = refresh_token_ct WHERE id = $1`, a.conn)
 	_, err = loadTokens(s.DB, kr, a.tenant, a.conn)
 	require.ErrorIs(t, err, vault.ErrDecrypt)
+	require.NoError(t, s.DB.WithTenant(ctx, a.tenant, func(tx *db.Tx) error {
+		return tx.SaveTokens(ctx, kr, a.conn, db.Tokens{AccessToken: "at-2", RefreshToken: "rt-2", PrevRefreshToken: "rt-1"})
+	}))
+	sys(`UPDATE connections SET prev_refresh_token_ct = refresh_token_ct WHERE id = $1`, a.conn)
+	_, err = loadTokens(s.DB, kr, a.tenant, a.conn)
+	require.ErrorIs(t, err, vault.ErrDecrypt)
+	require.ErrorContains(t, err, "decrypt previous refresh token of connection "+a.conn)
 
 	// A tampered ciphertext: a clear error naming the row, for reads and for
 	// re-encryption, and never the plaintext.
@@ -278,12 +361,7 @@ func TestReencryptRacesTokenRefreshes(t *testing.T) {
 			defer wg.Done()
 			<-start
 			time.Sleep(time.Duration(i%6) * 3 * time.Millisecond)
-			errs <- s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error {
-				if i%2 == 0 { // the refresh path takes the token lock
-					if err := tx.LockTokens(ctx, id); err != nil {
-						return err
-					}
-				}
+			write := func(tx *db.Tx) error {
 				cur, err := tx.LoadTokens(ctx, rotated, id)
 				if err != nil {
 					return err
@@ -292,8 +370,21 @@ func TestReencryptRacesTokenRefreshes(t *testing.T) {
 					return fmt.Errorf("%s: read %q", id, cur.AccessToken)
 				}
 				time.Sleep(15 * time.Millisecond) // the provider call
-				return tx.SaveTokens(ctx, rotated, id, db.Tokens{AccessToken: "new-" + id, RefreshToken: "new-rt-" + id})
-			})
+				return tx.SaveTokens(ctx, rotated, id, db.Tokens{AccessToken: "new-" + id, RefreshToken: "new-rt-" + id,
+					PrevRefreshToken: cur.RefreshToken})
+			}
+			if i%2 == 1 { // a writer without the token lock, in one transaction
+				errs <- s.DB.WithTenant(ctx, f.tenant, write)
+				return
+			}
+			// The refresh path: the token lock across short transactions.
+			lock, err := s.DB.LockTokens(ctx, f.tenant, id)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer lock.Release()
+			errs <- lock.Tx(ctx, write)
 		}()
 	}
 	close(start)
@@ -304,7 +395,9 @@ func TestReencryptRacesTokenRefreshes(t *testing.T) {
 	}
 
 	for _, r := range tokenRows(t, s.DB) {
-		require.Equal(t, k2.ID, *r.KeyID)
+		require.Equal(t, k2.ID, *r.AccessKeyID)
+		require.Equal(t, k2.ID, *r.RefreshKey)
+		require.Equal(t, k2.ID, *r.PrevKey)
 	}
 	only2 := vault.NewKeyRing(k2)
 	for _, id := range ids {
@@ -312,6 +405,7 @@ func TestReencryptRacesTokenRefreshes(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "new-"+id, tok.AccessToken, "the refresh must not be overwritten by the re-encryption")
 		require.Equal(t, "new-rt-"+id, tok.RefreshToken)
+		require.Equal(t, "old-rt-"+id, tok.PrevRefreshToken)
 	}
 	res, err := s.DB.Reencrypt(ctx, rotated, 3)
 	require.NoError(t, err)

@@ -57,7 +57,7 @@ func TestPruneAppliesRetention(t *testing.T) {
 			name string
 			ttl  time.Duration
 		}{{"long-expired", -2 * time.Hour}, {"just-expired", -time.Minute}, {"valid", time.Hour}} {
-			if _, err := tx.CreateState(ctx, kr, st.name, "fake", "", "", nil, st.ttl); err != nil {
+			if _, err := tx.CreateState(ctx, kr, db.NewState{State: st.name, Provider: "fake", TTL: st.ttl}); err != nil {
 				return err
 			}
 		}

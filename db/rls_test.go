@@ -30,10 +30,13 @@ func seedTenant(t *testing.T, d *db.DB, kr *vault.KeyRing, name string) fixture 
 	ctx := context.Background()
 	f := newFixture(t, d, "fake", "acct-"+name)
 	require.NoError(t, d.WithTenant(ctx, f.tenant, func(tx *db.Tx) error {
+		if err := tx.LockSignals(ctx); err != nil { // it writes other rows before its Signals
+			return err
+		}
 		if err := tx.SaveTokens(ctx, kr, f.conn, db.Tokens{AccessToken: "at-" + name, RefreshToken: "rt-" + name}); err != nil {
 			return err
 		}
-		if _, err := tx.CreateState(ctx, kr, "state-"+name, "fake", "verifier-"+name, "", nil, time.Hour); err != nil {
+		if _, err := tx.CreateState(ctx, kr, db.NewState{State: "state-" + name, Provider: "fake", Verifier: "verifier-" + name, TTL: time.Hour}); err != nil {
 			return err
 		}
 		if err := tx.AdvanceCursor(ctx, f.conn, "items", []byte(`{"after":1}`), 0); err != nil {
@@ -46,8 +49,17 @@ func seedTenant(t *testing.T, d *db.DB, kr *vault.KeyRing, name string) fixture 
 		if err := tx.ReplaceRoutes(ctx, f.conn, "fake", []db.Route{{RouteKey: "account:" + name}}); err != nil {
 			return err
 		}
-		if err := tx.InsertWatchChannel(ctx, db.WatchChannel{ConnectionID: f.conn, Provider: "fake", ChannelID: "ch-" + name,
-			Target: "items", RouteKey: "channel:" + name}); err != nil {
+		if err := tx.InsertWatchChannel(ctx, kr, db.WatchChannel{ConnectionID: f.conn, Provider: "fake", ChannelID: "ch-" + name,
+			Target: "items", RouteKey: "channel:" + name, Secret: "secret-" + name}); err != nil {
+			return err
+		}
+		if err := tx.ReplaceResources(ctx, f.conn, []db.Resource{{Ref: "items", ResourceID: "1", RouteKeys: []string{"res:" + name}}}); err != nil {
+			return err
+		}
+		if err := tx.DeferNudge(ctx, db.PendingNudge{TenantID: f.tenant, ConnectionID: f.conn, Trigger: "webhook"}); err != nil {
+			return err
+		}
+		if err := tx.ClaimAccount(ctx, "fake", "acct-"+name, f.conn); err != nil {
 			return err
 		}
 		s := sig("one-"+name, "message.posted")
@@ -55,15 +67,18 @@ func seedTenant(t *testing.T, d *db.DB, kr *vault.KeyRing, name string) fixture 
 		if _, err := tx.InsertSignals(ctx, f.conn, "fake", []db.NewSignal{s}); err != nil {
 			return err
 		}
-		_, err := tx.AcquireLease(ctx, "holder-"+name, 4, time.Minute)
-		return err
+		if _, err := tx.AcquireLease(ctx, "holder-"+name, 4, time.Minute); err != nil {
+			return err
+		}
+		return tx.PutFingerprints(ctx, f.conn, map[string]db.Fingerprint{"obj-" + name: {Hash: "h", SignalKey: "one-" + name}})
 	}))
 	return f
 }
 
 // tenantTables are every table with row-level security keyed by tenant_id.
 var tenantTables = []string{"api_keys", "connections", "oauth_states", "sync_cursors", "jobs",
-	"webhook_routes", "watch_channels", "signals", "signal_aliases", "sync_leases"}
+	"webhook_routes", "watch_channels", "signals", "signal_aliases", "sync_leases", "connection_resources", "account_claims", "fingerprints",
+	"pending_nudges"}
 
 var errRollback = errors.New("roll back")
 

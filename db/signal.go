@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lib/pq"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/poblysh/poblysh"
 )
@@ -43,7 +43,9 @@ type Signal struct {
 // Stored reports how an insert went.
 type Stored struct {
 	// Kinds of the Signals actually inserted, in input order.
-	Kinds      []string
+	Kinds []string
+	// OccurredAt of the Signals actually inserted, parallel to Kinds.
+	OccurredAt []time.Time
 	Duplicates int
 }
 
@@ -55,11 +57,32 @@ func (tx *Tx) InsertSignals(ctx context.Context, connID, source string, sigs []N
 	return tx.InsertSignalsFor(ctx, tx.TenantID, connID, source, sigs)
 }
 
+// LockSignals announces that the transaction will insert Signals. It must
+// come before the transaction's first write (InsertSignals calls it when
+// the insert is that first write; a transaction that writes something else
+// first, like the webhook intake's delivery record, calls it at its start):
+// the feed horizon waits only for transactions that hold this lock, so a
+// writer that got its id without it could commit rows the feed has already
+// passed. A transaction that already has an id is refused.
+func (tx *Tx) LockSignals(ctx context.Context) error {
+	if tx.signalsLocked {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT poblysh_lock_signals()`); err != nil {
+		return fmt.Errorf("db: lock signals: %w", wrapConnErr(err))
+	}
+	tx.signalsLocked = true
+	return nil
+}
+
 // InsertSignalsFor is InsertSignals for a system-scope transaction that
 // stores on behalf of the given tenant (webhook intake).
 func (tx *Tx) InsertSignalsFor(ctx context.Context, tenantID, connID, source string, sigs []NewSignal) (Stored, error) {
 	if len(sigs) == 0 {
 		return Stored{}, nil
+	}
+	if err := tx.LockSignals(ctx); err != nil {
+		return Stored{}, err
 	}
 	kinds := make([]string, len(sigs))
 	times := make([]time.Time, len(sigs))
@@ -67,7 +90,10 @@ func (tx *Tx) InsertSignalsFor(ctx context.Context, tenantID, connID, source str
 	payloads := make([]string, len(sigs))
 	raws := make([]string, len(sigs))
 	for i, s := range sigs {
-		kinds[i], times[i], payloads[i], raws[i] = s.Kind, s.OccurredAt, string(s.Payload), string(s.Raw)
+		// Postgres keeps microseconds. pgx sends a time in binary and so
+		// truncates; the text form sent before let Postgres round: round
+		// here, so a stored time stays what it was.
+		kinds[i], times[i], payloads[i], raws[i] = s.Kind, s.OccurredAt.Round(time.Microsecond), string(s.Payload), string(s.Raw)
 		keys[i] = source + ":" + s.DedupeKey
 	}
 	var inserted []struct {
@@ -84,9 +110,12 @@ func (tx *Tx) InsertSignalsFor(ctx context.Context, tenantID, connID, source str
 		ORDER BY t.ord
 		ON CONFLICT (tenant_id, dedupe_key) DO NOTHING
 		RETURNING id, kind, dedupe_key`,
-		tenantID, connID, source, pq.StringArray(kinds), pq.Array(times), pq.StringArray(keys), pq.StringArray(payloads), pq.StringArray(raws))
+		tenantID, connID, source, kinds, times, keys, payloads, raws)
 	if err != nil {
 		return Stored{}, wrapConnErr(err)
+	}
+	if len(inserted) > 0 {
+		tx.inserted = append(tx.inserted, tenantID)
 	}
 	byKey := make(map[string]string, len(inserted))
 	for _, r := range inserted {
@@ -102,6 +131,7 @@ func (tx *Tx) InsertSignalsFor(ctx context.Context, tenantID, connID, source str
 		}
 		delete(byKey, keys[i]) // a key repeated in the batch counts once
 		out.Kinds = append(out.Kinds, s.Kind)
+		out.OccurredAt = append(out.OccurredAt, s.OccurredAt)
 		for _, a := range s.AliasKeys {
 			aliasKeys = append(aliasKeys, source+":"+a)
 			aliasIDs = append(aliasIDs, id)
@@ -110,7 +140,7 @@ func (tx *Tx) InsertSignalsFor(ctx context.Context, tenantID, connID, source str
 	if len(aliasKeys) > 0 {
 		_, err := tx.ExecContext(ctx, `INSERT INTO signal_aliases (tenant_id, key, signal_id)
 			SELECT $1, k, id::uuid FROM unnest($2::text[], $3::text[]) AS t(k, id)
-			ON CONFLICT (tenant_id, key) DO NOTHING`, tenantID, pq.StringArray(aliasKeys), pq.StringArray(aliasIDs))
+			ON CONFLICT (tenant_id, key) DO NOTHING`, tenantID, aliasKeys, aliasIDs)
 		if err != nil {
 			return Stored{}, wrapConnErr(err)
 		}
@@ -138,16 +168,18 @@ type SignalFilter struct {
 	Since, Until *time.Time
 	Cursor       string
 	Limit        int
+	// IncludeRetracted also lists Signals marked retracted (RetractSignals).
+	IncludeRetracted bool
 }
 
 // ListSignals reads the tenant's Signals.
 //
 // Without a time filter it is the gapless feed: ordered by ingestion (the
-// inserting transaction, then the row sequence), exposing only rows whose
-// transaction has ended and no older transaction is still running
-// (txid < pg_snapshot_xmin). Rows of still-running writers are withheld, not
-// skipped: a consumer looping on next_cursor sees every row exactly once.
-// The returned cursor is never empty for the feed; poll it again later.
+// inserting transaction, then the row sequence), exposing only rows below
+// the feed horizon (see feedHorizon): rows of writers that may still commit
+// are withheld, not skipped, so a consumer looping on next_cursor sees every
+// row exactly once. The returned cursor is never empty for the feed; poll it
+// again later.
 //
 // With since/until it is a query ordered by (timestamp, id), and the cursor
 // is empty when the range is exhausted.
@@ -155,33 +187,115 @@ func (tx *Tx) ListSignals(ctx context.Context, f SignalFilter) ([]Signal, string
 	if f.Since != nil || f.Until != nil {
 		return tx.listSignalsByTime(ctx, f)
 	}
-	var afterTx string
-	var afterSeq int64
-	if f.Cursor != "" {
-		var err error
-		if afterTx, afterSeq, err = decodeFeedCursor(f.Cursor); err != nil {
-			return nil, "", err
-		}
-	} else {
-		afterTx = "0"
-	}
-	q := newWhere(tx.TenantID)
-	q.add("(txid, seq) > (%s::xid8, %s)", afterTx, afterSeq)
-	q.add("txid < pg_snapshot_xmin(pg_current_snapshot())")
-	f.filters(q)
-	var rows []Signal
-	err := tx.SelectContext(ctx, &rows, `SELECT `+signalCols+` FROM signals WHERE `+q.sql()+
-		` ORDER BY txid, seq LIMIT `+q.arg(f.Limit), q.args...)
+	fq, err := newFeedQuery(tx.TenantID, f)
 	if err != nil {
+		return nil, "", err
+	}
+	horizon, err := tx.feedHorizon(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	page, args := fq.Page(horizon)
+	var rows []Signal
+	if err := tx.SelectContext(ctx, &rows, page, args...); err != nil {
 		return nil, "", wrapConnErr(err)
 	}
-	next := encodeFeedCursor(afterTx, afterSeq)
+	next := encodeFeedCursor(fq.afterTx, fq.afterSeq)
 	if len(rows) > 0 {
 		last := rows[len(rows)-1]
 		next = encodeFeedCursor(last.TxID, last.Seq)
 	}
 	return rows, next, nil
 }
+
+// FeedQuery is the feed's page query, in two statements: FeedHorizonSQL,
+// then Page with its answer. ListSignals runs exactly these (with
+// set_config in its transaction); benchmarks run them on a raw pool to
+// measure what Postgres alone does.
+type FeedQuery struct {
+	tenantID string
+	f        SignalFilter
+	afterTx  string
+	afterSeq int64
+}
+
+// NewFeedQuery validates the cursor of a feed read.
+func NewFeedQuery(tenantID string, f SignalFilter) (FeedQuery, error) {
+	return newFeedQuery(tenantID, f)
+}
+
+func newFeedQuery(tenantID string, f SignalFilter) (FeedQuery, error) {
+	fq := FeedQuery{tenantID: tenantID, f: f, afterTx: "0"}
+	if f.Cursor != "" {
+		var err error
+		if fq.afterTx, fq.afterSeq, err = decodeFeedCursor(f.Cursor); err != nil {
+			return FeedQuery{}, err
+		}
+	}
+	return fq, nil
+}
+
+// Page is the page query below horizon, with its arguments.
+func (fq FeedQuery) Page(horizon string) (string, []any) {
+	q := newWhere(fq.tenantID)
+	q.add("(txid, seq) > (%s::xid8, %s)", fq.afterTx, fq.afterSeq)
+	q.add("txid < %s::xid8", horizon)
+	fq.f.filters(q)
+	return `SELECT ` + signalCols + ` FROM signals WHERE ` + q.sql() + ` ORDER BY txid, seq LIMIT ` + q.arg(fq.f.Limit), q.args
+}
+
+// HeldBack is the query for whether the page's reader has committed rows
+// at or above horizon: rows the horizon withholds because an older writer
+// (of any tenant) is still running. Its end makes them visible and
+// notifies nobody of this tenant, so a waiting reader must read again on
+// its own (FeedNotifier.Wait).
+func (fq FeedQuery) HeldBack(horizon string) (string, []any) {
+	q := newWhere(fq.tenantID)
+	q.add("(txid, seq) > (%s::xid8, %s)", fq.afterTx, fq.afterSeq)
+	q.add("txid >= %s::xid8", horizon)
+	fq.f.filters(q)
+	return `SELECT EXISTS (SELECT 1 FROM signals WHERE ` + q.sql() + `)`, q.args
+}
+
+// feedHorizon is the lowest transaction id that may still commit a Signal:
+// the oldest transaction that was running when the horizon was read and
+// holds the lock on this schema's signals table (writers take it before
+// their first write, LockSignals), or else the next id to be assigned. It
+// must run as its own statement, before the page query: a writer running
+// then holds the lock and its id bounds the horizon; a writer that gets
+// its id later gets a higher one; every other writer below it has ended,
+// so the page query's newer snapshot sees its rows. Read-only
+// transactions, writers of other tables, of other schemas and of other
+// databases hold nothing back.
+//
+// The snapshot's running ids are cluster-wide. An id is left out when
+// pg_locks shows its transaction (its lock on its own id) without the
+// signals lock; an id whose transaction is not listed (it has just been
+// assigned, or just ended) is kept: holding back a little longer is safe,
+// skipping is not.
+func (tx *Tx) feedHorizon(ctx context.Context) (string, error) {
+	var h string
+	err := tx.GetContext(ctx, &h, FeedHorizonSQL)
+	if err != nil {
+		return "", fmt.Errorf("db: feed horizon: %w", wrapConnErr(err))
+	}
+	return h, nil
+}
+
+// FeedHorizonSQL reads the feed horizon (see feedHorizon).
+const FeedHorizonSQL = `WITH s AS (SELECT pg_current_snapshot() AS snap),
+		owners AS (
+			SELECT l.transactionid AS x, l.pid FROM pg_locks l
+			WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' AND l.granted),
+		writers AS (
+			SELECT l.pid FROM pg_locks l
+			WHERE l.locktype = 'relation' AND l.relation = 'signals'::regclass AND l.mode = 'RowExclusiveLock'
+			  AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())),
+		others AS (SELECT x FROM owners WHERE pid NOT IN (SELECT pid FROM writers))
+		SELECT coalesce(
+			(SELECT min(x) FROM s, pg_snapshot_xip(s.snap) AS x
+			 WHERE (x::text::numeric % 4294967296)::text::xid NOT IN (SELECT x FROM others)),
+			(SELECT pg_snapshot_xmax(snap) FROM s))::text`
 
 func (tx *Tx) listSignalsByTime(ctx context.Context, f SignalFilter) ([]Signal, string, error) {
 	after, err := Page{Cursor: f.Cursor}.decode()
@@ -220,6 +334,35 @@ func (f SignalFilter) filters(q *where) {
 	if f.ConnectionID != "" {
 		q.add("connection_id = %s::uuid", f.ConnectionID)
 	}
+	if !f.IncludeRetracted {
+		q.add("(payload->'attributes'->>'retracted') IS DISTINCT FROM 'true'")
+	}
+}
+
+// RetractSignals marks the tenant's Signals of source whose dedupe keys are
+// given retracted: payload.attributes.retracted = true (the provider says
+// the thing is gone, e.g. a deleted Slack message). The row keeps its feed
+// position; ListSignals leaves it out unless IncludeRetracted. It returns
+// how many Signals it marked; keys of Signals not stored (or already
+// retracted) mark nothing. For the webhook intake, in a system-scope
+// transaction.
+func (tx *Tx) RetractSignals(ctx context.Context, tenantID, source string, keys []string) (int64, error) {
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	full := make([]string, len(keys))
+	for i, k := range keys {
+		full[i] = source + ":" + k
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE signals SET payload = jsonb_set(payload, '{attributes}',
+			CASE jsonb_typeof(payload->'attributes') WHEN 'object' THEN payload->'attributes' ELSE '{}'::jsonb END
+			|| '{"retracted": true}'::jsonb)
+		WHERE tenant_id = $1 AND dedupe_key = ANY($2)
+		  AND (payload->'attributes'->>'retracted') IS DISTINCT FROM 'true'`, tenantID, full)
+	if err != nil {
+		return 0, fmt.Errorf("db: retract signals: %w", wrapConnErr(err))
+	}
+	return res.RowsAffected()
 }
 
 // FeedCursor is the feed cursor positioned after the row (txid, seq); for
@@ -260,4 +403,82 @@ func (tx *Tx) NewestSignalTime(ctx context.Context, connID string) (*time.Time, 
 		return nil, fmt.Errorf("db: newest signal: %w", wrapConnErr(err))
 	}
 	return t, nil
+}
+
+// ListFeed is ListSignals for the feed (no time filter) in two round
+// trips instead of five: the horizon statement alone (it reads no tenant
+// table, so it needs no transaction), then BEGIN, the tenant's
+// set_config, the page query and COMMIT sent as one pipelined batch. The
+// statements, their order and the row-level security are those of
+// ListSignals in WithTenant.
+func (d *DB) ListFeed(ctx context.Context, tenantID string, f SignalFilter) ([]Signal, string, error) {
+	p, err := d.listFeed(ctx, tenantID, f, false)
+	return p.Signals, p.Next, err
+}
+
+// FeedPage is a page of the feed for a reader that waits (long polling).
+type FeedPage struct {
+	Signals []Signal
+	Next    string
+	// HeldBack: the page is empty but the tenant has committed rows past
+	// the cursor that the feed horizon withholds (see FeedQuery.HeldBack).
+	HeldBack bool
+}
+
+// ListFeedWaiting is ListFeed for a waiting reader: when the page is
+// empty it also says whether rows are held back, in the same batch (no
+// extra round trip).
+func (d *DB) ListFeedWaiting(ctx context.Context, tenantID string, f SignalFilter) (FeedPage, error) {
+	return d.listFeed(ctx, tenantID, f, true)
+}
+
+func (d *DB) listFeed(ctx context.Context, tenantID string, f SignalFilter, checkHeld bool) (FeedPage, error) {
+	if tenantID == "" {
+		return FeedPage{}, errors.New("db: tenant id is required")
+	}
+	f.Since, f.Until = nil, nil // the feed: every other filter as ListSignals
+	fq, err := newFeedQuery(tenantID, f)
+	if err != nil {
+		return FeedPage{}, err
+	}
+	conn, err := d.Pool.Acquire(ctx)
+	if err != nil {
+		return FeedPage{}, wrapConnErr(err)
+	}
+	defer conn.Release()
+	var horizon string
+	if err := conn.QueryRow(ctx, FeedHorizonSQL).Scan(&horizon); err != nil {
+		return FeedPage{}, fmt.Errorf("db: feed horizon: %w", wrapConnErr(err))
+	}
+	page, args := fq.Page(horizon)
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue(`SELECT set_config('poblysh.tenant_id', $1, true)`, tenantID)
+	var rows []Signal
+	b.Queue(page, args...).Query(func(r pgx.Rows) error {
+		var err error
+		rows, err = pgx.CollectRows(r, pgx.RowToStructByNameLax[Signal])
+		return err
+	})
+	var held bool
+	if checkHeld {
+		q, args := fq.HeldBack(horizon)
+		b.Queue(q, args...).QueryRow(func(r pgx.Row) error { return r.Scan(&held) })
+	}
+	b.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		// A failed batch leaves the session in an aborted transaction:
+		// do not hand it back to the pool.
+		_ = conn.Conn().Close(context.WithoutCancel(ctx))
+		return FeedPage{}, wrapConnErr(err)
+	}
+	if len(rows) == 0 {
+		rows = nil // as ListSignals
+	}
+	next := encodeFeedCursor(fq.afterTx, fq.afterSeq)
+	if len(rows) > 0 {
+		last := rows[len(rows)-1]
+		next = encodeFeedCursor(last.TxID, last.Seq)
+	}
+	return FeedPage{Signals: rows, Next: next, HeldBack: held && len(rows) == 0}, nil
 }

@@ -2,13 +2,12 @@ package db_test
 
 import (
 	"context"
-
 	"fmt"
-	"github.com/jackc/pgx/v5"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/poblysh/poblysh/db"
@@ -112,6 +111,18 @@ func TestFeedIsGapless(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < perWriter; i += batch {
 				err := s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error {
+					if w%2 == 1 {
+						// Hold a transaction id (as a webhook's record
+						// would) well before inserting Signals: announced
+						// first, as every such writer must.
+						if err := tx.LockSignals(ctx); err != nil {
+							return err
+						}
+						if _, err := tx.ExecContext(ctx, `SELECT pg_current_xact_id()`); err != nil {
+							return err
+						}
+						time.Sleep(time.Duration(w) * time.Millisecond)
+					}
 					var sigs []db.NewSignal
 					for j := range batch {
 						sigs = append(sigs, sig(fmt.Sprintf("w%d-%d", w, i+j), "code.pushed"))

@@ -20,7 +20,8 @@ func createState(t *testing.T, d *db.DB, kr *vault.KeyRing, tenant, state, provi
 	t.Helper()
 	var st *db.OAuthState
 	require.NoError(t, d.WithTenant(context.Background(), tenant, func(tx *db.Tx) (err error) {
-		st, err = tx.CreateState(context.Background(), kr, state, provider, verifier, "https://app.example.com/done", []byte(`{"streams":["items"]}`), ttl)
+		st, err = tx.CreateState(context.Background(), kr, db.NewState{State: state, Session: "session-" + state, Provider: provider,
+			Verifier: verifier, RedirectURI: "https://app.example.com/done", Config: []byte(`{"streams":["items"]}`), TTL: ttl})
 		return err
 	}))
 	return st
@@ -142,4 +143,125 @@ func TestOAuthStateConcurrentCallbacks(t *testing.T) {
 	wg.Wait()
 	require.Equal(t, int32(1), wins.Load())
 	require.Equal(t, int32(9), used.Load())
+}
+
+// sealed reads the ciphertext columns of a state.
+func sealed(t *testing.T, d *db.DB, id string) (verifier, state *string) {
+	t.Helper()
+	var row struct {
+		Verifier *string `db:"verifier_ct"`
+		State    *string `db:"state_ct"`
+	}
+	require.NoError(t, d.WithSystem(context.Background(), func(tx *db.Tx) error {
+		return tx.GetContext(context.Background(), &row, `SELECT verifier_ct, state_ct FROM oauth_states WHERE id = $1`, id)
+	}))
+	return row.Verifier, row.State
+}
+
+// TestSpentStateKeepsNoSecret: the PKCE verifier and the sealed state are
+// erased the moment a state is spent, whether the attempt succeeded or was
+// rejected (expired, issued for another provider), so no ciphertext
+// outlives the authorization under the key of its day.
+func TestSpentStateKeepsNoSecret(t *testing.T) {
+	t.Parallel()
+	s := dbtest.NewSchema(t)
+	kr := keyRing(t)
+	f := newFixture(t, s.DB, "fake", "a")
+
+	for _, c := range []struct {
+		name, provider string
+		ttl            time.Duration
+		bad            string
+	}{
+		{"used", "fake", time.Hour, ""},
+		{"expired", "fake", -time.Second, "expired"},
+		{"misdirected", "github", time.Hour, "another provider"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			created := createState(t, s.DB, kr, f.tenant, "secret-"+c.name, c.provider, "verifier-"+c.name, c.ttl)
+			v, st := sealed(t, s.DB, created.ID)
+			require.NotNil(t, v, "a pending state holds its verifier sealed")
+			require.NotNil(t, st, "a pending state holds its state sealed")
+			got, err := consume(s.DB, kr, "secret-"+c.name, "fake")
+			if c.bad == "" {
+				require.NoError(t, err)
+				require.Equal(t, "verifier-"+c.name, got.Verifier, "the caller still gets the verifier")
+			} else {
+				requireBadState(t, err, c.bad)
+			}
+			v, st = sealed(t, s.DB, created.ID)
+			require.Nil(t, v, "a spent state keeps no verifier")
+			require.Nil(t, st, "a spent state keeps no sealed state")
+		})
+	}
+}
+
+// TestStateSessionBindsOneBrowser: the start page finds the state by its
+// session (never by the state), binds it to the last browser that opened
+// it, and only that browser's click approves it.
+func TestStateSessionBindsOneBrowser(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	kr := keyRing(t)
+	f := newFixture(t, s.DB, "fake", "a")
+	created := createState(t, s.DB, kr, f.tenant, "bound", "fake", "v", time.Hour)
+
+	find := func(session, provider string) (*db.OAuthState, error) {
+		var st *db.OAuthState
+		var bad error
+		err := s.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
+			st, bad, err = tx.FindStateBySession(ctx, session, provider)
+			return err
+		})
+		require.NoError(t, err)
+		return st, bad
+	}
+	_, err := find("bound", "fake")
+	requireBadState(t, err, "unknown link") // the state is not a session
+	_, err = find("", "fake")
+	requireBadState(t, err, "no session")
+	_, err = find("session-bound", "github")
+	requireBadState(t, err, "another provider")
+
+	st, err := find("session-bound", "fake")
+	require.NoError(t, err)
+	require.Equal(t, created.ID, st.ID)
+	require.Equal(t, "tenant a", st.TenantName)
+	require.False(t, st.Bound(""), "an unbound state matches no cookie")
+
+	bind := func(cookie string) *db.OAuthState {
+		require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error { return tx.BindState(ctx, created.ID, cookie) }))
+		st, err := find("session-bound", "fake")
+		require.NoError(t, err)
+		return st
+	}
+	st = bind("browser-1")
+	require.True(t, st.Bound("browser-1"))
+	require.False(t, st.Bound("browser-2"))
+	require.NotContains(t, string(st.BindingHash), "browser-1", "only a hash of the cookie is stored")
+
+	var approved *db.OAuthState
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
+		approved, err = tx.ApproveState(ctx, kr, st)
+		return err
+	}))
+	require.Equal(t, "bound", approved.State, "the click gets the OAuth state to send to the provider")
+	require.Equal(t, "v", approved.Verifier)
+	st, err = find("session-bound", "fake")
+	require.NoError(t, err)
+	require.NotNil(t, st.ApprovedAt)
+
+	// Another browser opening the link takes the binding over and
+	// withdraws the first browser's approval.
+	st = bind("browser-2")
+	require.True(t, st.Bound("browser-2"))
+	require.False(t, st.Bound("browser-1"))
+	require.Nil(t, st.ApprovedAt)
+
+	// Once spent, the session is dead too.
+	_, err = consume(s.DB, kr, "bound", "fake")
+	require.NoError(t, err)
+	_, err = find("session-bound", "fake")
+	requireBadState(t, err, "already used")
 }

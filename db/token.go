@@ -16,38 +16,65 @@ import (
 type Tokens struct {
 	AccessToken  string
 	RefreshToken string
-	TokenType    string
-	Expiry       *time.Time
-	RefreshedAt  *time.Time
+	// PrevRefreshToken is the refresh token the last rotating refresh spent,
+	// tried once when RefreshToken is rejected ("" when there is none).
+	PrevRefreshToken string
+	TokenType        string
+	Expiry           *time.Time
+	RefreshedAt      *time.Time
 }
 
-// Purposes bind each ciphertext to its column (additional authenticated data).
+// Purposes bind each ciphertext to its column (additional authenticated
+// data), so no ciphertext can stand in for another column's.
 const (
-	purposeAccess  = "access_token"
-	purposeRefresh = "refresh_token"
+	purposeAccess      = "access_token"
+	purposeRefresh     = "refresh_token"
+	purposePrevRefresh = "prev_refresh_token"
 )
 
-// SaveTokens encrypts and stores tokens for a connection of the tenant.
-// A rotated refresh token is stored in the same statement as the access
-// token, so they can never diverge.
+// tokenColumns names the token ciphertext columns, their generated key id
+// columns and their purposes, for re-encryption.
+var tokenColumns = []struct{ ct, keyID, purpose string }{
+	{"access_token_ct", "access_key_id", purposeAccess},
+	{"refresh_token_ct", "refresh_key_id", purposeRefresh},
+	{"prev_refresh_token_ct", "prev_refresh_key_id", purposePrevRefresh},
+}
+
+func sealOptional(kr *vault.KeyRing, plaintext string, aad []byte) (*string, error) {
+	if plaintext == "" {
+		return nil, nil
+	}
+	ct, err := kr.Encrypt([]byte(plaintext), aad)
+	if err != nil {
+		return nil, err
+	}
+	return &ct, nil
+}
+
+// SaveTokens encrypts and stores tokens for a connection of the tenant, all
+// in one statement, so they can never diverge. An empty RefreshToken keeps
+// the stored one (a re-connect whose token response has none); its
+// ciphertext stays under the key that sealed it, which its key id column
+// records, so re-encryption still finds it. PrevRefreshToken is stored as
+// given ("" clears it).
 func (tx *Tx) SaveTokens(ctx context.Context, kr *vault.KeyRing, connID string, t Tokens) error {
 	access, err := kr.Encrypt([]byte(t.AccessToken), vault.AAD(tx.TenantID, connID, purposeAccess))
 	if err != nil {
 		return err
 	}
-	var refresh *string
-	if t.RefreshToken != "" {
-		ct, err := kr.Encrypt([]byte(t.RefreshToken), vault.AAD(tx.TenantID, connID, purposeRefresh))
-		if err != nil {
-			return err
-		}
-		refresh = &ct
+	refresh, err := sealOptional(kr, t.RefreshToken, vault.AAD(tx.TenantID, connID, purposeRefresh))
+	if err != nil {
+		return err
+	}
+	prev, err := sealOptional(kr, t.PrevRefreshToken, vault.AAD(tx.TenantID, connID, purposePrevRefresh))
+	if err != nil {
+		return err
 	}
 	res, err := tx.ExecContext(ctx, `UPDATE connections SET access_token_ct = $3,
-			refresh_token_ct = coalesce($4, refresh_token_ct), token_key_id = $5, token_type = $6,
+			refresh_token_ct = coalesce($4, refresh_token_ct), prev_refresh_token_ct = $5, token_type = $6,
 			token_expires_at = $7, token_refreshed_at = now(), updated_at = now()
 		WHERE id = $1 AND tenant_id = $2`,
-		connID, tx.TenantID, access, refresh, kr.CurrentKeyID(), t.TokenType, t.Expiry)
+		connID, tx.TenantID, access, refresh, prev, t.TokenType, t.Expiry)
 	if err != nil {
 		return wrapConnErr(err)
 	}
@@ -57,19 +84,9 @@ func (tx *Tx) SaveTokens(ctx context.Context, kr *vault.KeyRing, connID string, 
 	return nil
 }
 
-// LockTokens takes the connection's token lock until the transaction ends,
-// so two refreshers (the sweeper and an on-demand refresh after a 401) can
-// never both spend a rotating refresh token. It is an advisory lock keyed by
-// the connection row rather than SELECT FOR UPDATE: it assigns no
-// transaction id while a refresh waits on the provider, so it does not hold
-// back the Signals feed.
-func (tx *Tx) LockTokens(ctx context.Context, connID string) error {
-	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('poblysh-token:' || $1, 0))`, connID)
-	return wrapConnErr(err)
-}
-
-// TryLockTokens is LockTokens without waiting; false means another
-// transaction holds it.
+// TryLockTokens takes the connection's token lock (see DB.LockTokens) until
+// the transaction ends, without waiting; false means another session holds
+// it.
 func (tx *Tx) TryLockTokens(ctx context.Context, connID string) (bool, error) {
 	var ok bool
 	err := tx.GetContext(ctx, &ok, `SELECT pg_try_advisory_xact_lock(hashtextextended('poblysh-token:' || $1, 0))`, connID)
@@ -77,13 +94,14 @@ func (tx *Tx) TryLockTokens(ctx context.Context, connID string) (bool, error) {
 }
 
 // LoadTokens decrypts a connection's tokens. Callers that will replace
-// them take LockTokens first in the same transaction.
+// them hold the connection's token lock (DB.LockTokens).
 func (tx *Tx) LoadTokens(ctx context.Context, kr *vault.KeyRing, connID string) (*Tokens, error) {
-	q := `SELECT access_token_ct, refresh_token_ct, token_type, token_expires_at, token_refreshed_at
+	q := `SELECT access_token_ct, refresh_token_ct, prev_refresh_token_ct, token_type, token_expires_at, token_refreshed_at
 		FROM connections WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL`
 	var row struct {
 		Access    *string    `db:"access_token_ct"`
 		Refresh   *string    `db:"refresh_token_ct"`
+		Prev      *string    `db:"prev_refresh_token_ct"`
 		Type      string     `db:"token_type"`
 		Expiry    *time.Time `db:"token_expires_at"`
 		Refreshed *time.Time `db:"token_refreshed_at"`
@@ -111,6 +129,13 @@ func (tx *Tx) LoadTokens(ctx context.Context, kr *vault.KeyRing, connID string) 
 		}
 		t.RefreshToken = string(pt)
 	}
+	if row.Prev != nil {
+		pt, err := kr.Decrypt(*row.Prev, vault.AAD(tx.TenantID, connID, purposePrevRefresh))
+		if err != nil {
+			return nil, fmt.Errorf("db: decrypt previous refresh token of connection %s: %w", connID, err)
+		}
+		t.PrevRefreshToken = string(pt)
+	}
 	return t, nil
 }
 
@@ -125,18 +150,26 @@ func (tx *Tx) RecordRefreshFailure(ctx context.Context, connID string) (int, err
 	return n, wrapConnErr(err)
 }
 
-// DueConnection names a connection that needs scheduled work.
-type DueConnection struct {
+// dueRow is a connection a sweep found due, as selected.
+type dueRow struct {
 	ID       string `db:"id"`
 	TenantID string `db:"tenant_id"`
 	Provider string `db:"provider"`
 }
 
+func dueRefs(rows []dueRow) []poblysh.ConnectionRef {
+	out := make([]poblysh.ConnectionRef, len(rows))
+	for i, r := range rows {
+		out[i] = poblysh.ConnectionRef{TenantID: r.TenantID, ConnectionID: r.ID, Provider: r.Provider}
+	}
+	return out
+}
+
 // TokensDue lists (system scope) active connections of a provider whose
 // token expires within window, or whose refresh token has not been used for
 // keepAlive (0 disables keep-alive).
-func (tx *Tx) TokensDue(ctx context.Context, provider string, window, keepAlive time.Duration, limit int) ([]DueConnection, error) {
-	var out []DueConnection
+func (tx *Tx) TokensDue(ctx context.Context, provider string, window, keepAlive time.Duration, limit int) ([]poblysh.ConnectionRef, error) {
+	var out []dueRow
 	err := tx.SelectContext(ctx, &out, `SELECT id, tenant_id, provider FROM connections
 		WHERE provider = $1 AND deleted_at IS NULL AND NOT paused AND health IN ('healthy', 'degraded')
 		  AND refresh_token_ct IS NOT NULL
@@ -144,5 +177,5 @@ func (tx *Tx) TokensDue(ctx context.Context, provider string, window, keepAlive 
 		    OR ($3 > 0 AND coalesce(token_refreshed_at, created_at) < now() - make_interval(secs => $3)))
 		ORDER BY token_expires_at NULLS LAST LIMIT $4`,
 		provider, window.Seconds(), keepAlive.Seconds(), limit)
-	return out, wrapConnErr(err)
+	return dueRefs(out), wrapConnErr(err)
 }

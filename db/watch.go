@@ -2,7 +2,15 @@ package db
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"fmt"
 	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/vault"
 )
 
 // WatchChannel is a registered push channel or webhook of a connection.
@@ -19,17 +27,84 @@ type WatchChannel struct {
 	ExpiresAt    *time.Time `db:"expires_at"`
 	CreatedAt    time.Time  `db:"created_at"`
 	StoppedAt    *time.Time `db:"stopped_at"`
+	// Secret is the channel's own signing secret (GitHub repository
+	// hooks), kept encrypted in secret_ct; "" for channels without one.
+	Secret string `db:"-"`
+	// HasSecret reports whether a secret is stored (reads never decrypt it).
+	HasSecret bool `db:"has_secret"`
 }
 
-const watchCols = `id, tenant_id, connection_id, provider, channel_id, resource_id, target, stream, route_key, expires_at, created_at, stopped_at`
+// purposeChannelSecret binds a channel secret's ciphertext to its row.
+const purposeChannelSecret = "channel_secret"
 
-// InsertWatchChannel stores a new channel (idempotent on provider + channel id).
-func (tx *Tx) InsertWatchChannel(ctx context.Context, w WatchChannel) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO watch_channels
-			(tenant_id, connection_id, provider, channel_id, resource_id, target, stream, route_key, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (provider, channel_id) DO NOTHING`,
-		tx.TenantID, w.ConnectionID, w.Provider, w.ChannelID, w.ResourceID, w.Target, w.Stream, w.RouteKey, w.ExpiresAt)
+const watchCols = `id, tenant_id, connection_id, provider, channel_id, resource_id, target, stream, route_key, expires_at, created_at,
+	stopped_at, secret_ct IS NOT NULL AS has_secret`
+
+// InsertWatchChannel stores a new channel. A channel secret is encrypted
+// under the current key, bound to the row. Storing a channel id the
+// connection already has (a hook reused and given a new secret) revives and
+// updates that row.
+func (tx *Tx) InsertWatchChannel(ctx context.Context, kr *vault.KeyRing, w WatchChannel) error {
+	var id string
+	err := tx.GetContext(ctx, &id, `SELECT id FROM watch_channels WHERE provider = $1 AND channel_id = $2 AND tenant_id = $3`,
+		w.Provider, w.ChannelID, tx.TenantID)
+	exists := err == nil
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		id = uuid.NewString()
+	case err != nil:
+		return wrapConnErr(err)
+	}
+	var secret *string
+	if w.Secret != "" {
+		ct, err := kr.Encrypt([]byte(w.Secret), vault.AAD(tx.TenantID, id, purposeChannelSecret))
+		if err != nil {
+			return err
+		}
+		secret = &ct
+	}
+	if exists {
+		_, err = tx.ExecContext(ctx, `UPDATE watch_channels SET connection_id = $2, resource_id = $3, target = $4, stream = $5,
+				route_key = $6, expires_at = $7, secret_ct = $8, stopped_at = NULL
+			WHERE id = $1 AND tenant_id = $9`,
+			id, w.ConnectionID, w.ResourceID, w.Target, w.Stream, w.RouteKey, w.ExpiresAt, secret, tx.TenantID)
+		return wrapConnErr(err)
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO watch_channels
+			(id, tenant_id, connection_id, provider, channel_id, resource_id, target, stream, route_key, expires_at, secret_ct)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		id, tx.TenantID, w.ConnectionID, w.Provider, w.ChannelID, w.ResourceID, w.Target, w.Stream, w.RouteKey, w.ExpiresAt, secret)
 	return wrapConnErr(err)
+}
+
+// ChannelSecret (system scope) returns an active channel of a provider by
+// the provider's channel id, with its decrypted secret, so a delivery that
+// names the channel can be verified with it. A stopped, deleted or unknown
+// channel is not found.
+func (tx *Tx) ChannelSecret(ctx context.Context, kr *vault.KeyRing, provider, channelID string) (*WatchChannel, error) {
+	var row struct {
+		WatchChannel
+		SecretCT *string `db:"secret_ct"`
+	}
+	err := tx.GetContext(ctx, &row, `SELECT w.id, w.tenant_id, w.connection_id, w.provider, w.channel_id, w.resource_id, w.target,
+			w.stream, w.route_key, w.expires_at, w.created_at, w.stopped_at, w.secret_ct IS NOT NULL AS has_secret, w.secret_ct
+		FROM watch_channels w JOIN connections c ON c.id = w.connection_id AND c.deleted_at IS NULL
+		WHERE w.provider = $1 AND w.channel_id = $2 AND w.stopped_at IS NULL`, provider, channelID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, poblysh.NotFound("channel")
+	}
+	if err != nil {
+		return nil, wrapConnErr(err)
+	}
+	w := row.WatchChannel
+	if row.SecretCT != nil {
+		pt, err := kr.Decrypt(*row.SecretCT, vault.AAD(w.TenantID, w.ID, purposeChannelSecret))
+		if err != nil {
+			return nil, fmt.Errorf("db: decrypt secret of channel %s: %w", w.ID, err)
+		}
+		w.Secret = string(pt)
+	}
+	return &w, nil
 }
 
 // ActiveWatchChannels lists a connection's channels that are not stopped.
@@ -49,14 +124,18 @@ func (tx *Tx) MarkWatchStopped(ctx context.Context, id string) error {
 
 // WatchesDue lists (system scope) the connections with an active channel
 // due for renewal at now: within a day of expiry, or within the last third
-// of its lifetime for short-lived channels.
-func (tx *Tx) WatchesDue(ctx context.Context, now time.Time, limit int) ([]DueConnection, error) {
-	var out []DueConnection
+// of its lifetime for short-lived channels; or, for the providers named in
+// keyed (channels that sign with their own secret), a channel created
+// before channels had secrets, which must be replaced by one that has.
+func (tx *Tx) WatchesDue(ctx context.Context, now time.Time, keyed []string, limit int) ([]poblysh.ConnectionRef, error) {
+	var out []dueRow
 	err := tx.SelectContext(ctx, &out, `SELECT DISTINCT c.id, c.tenant_id, c.provider FROM watch_channels w
 		JOIN connections c ON c.id = w.connection_id
-		WHERE w.stopped_at IS NULL AND w.expires_at IS NOT NULL
-		  AND w.expires_at <= $1::timestamptz + least(interval '24 hours', (w.expires_at - w.created_at) / 3)
+		WHERE w.stopped_at IS NULL
+		  AND ((w.expires_at IS NOT NULL
+		        AND w.expires_at <= $1::timestamptz + least(interval '24 hours', (w.expires_at - w.created_at) / 3))
+		    OR (w.secret_ct IS NULL AND w.provider = ANY($2::text[])))
 		  AND c.deleted_at IS NULL AND NOT c.paused AND c.health IN ('healthy', 'degraded')
-		LIMIT $2`, now, limit)
-	return out, wrapConnErr(err)
+		LIMIT $3`, now, keyed, limit)
+	return dueRefs(out), wrapConnErr(err)
 }

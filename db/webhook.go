@@ -4,8 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-
-	"github.com/lib/pq"
 )
 
 // Route is a webhook route: deliveries carrying RouteKey at Provider belong
@@ -36,6 +34,42 @@ func (tx *Tx) ReplaceRoutes(ctx context.Context, connID, provider string, routes
 	return nil
 }
 
+// RebuildRoutes recomputes a connection's webhook routes from what it has
+// proved: static keys the connector derives from the account itself (a
+// Slack team), the route keys of its granted resources, and its active
+// watch channels except those watching a resource whose access was lost.
+// Nothing a config merely names is ever routed.
+func (tx *Tx) RebuildRoutes(ctx context.Context, connID, provider string, static []string) error {
+	resources, err := tx.ListResources(ctx, connID)
+	if err != nil {
+		return err
+	}
+	channels, err := tx.ActiveWatchChannels(ctx, connID)
+	if err != nil {
+		return err
+	}
+	lost := map[string]bool{}
+	var routes []Route
+	for _, k := range static {
+		routes = append(routes, Route{RouteKey: k})
+	}
+	for _, r := range resources {
+		if r.Access != AccessGranted {
+			lost[r.Ref] = true
+			continue
+		}
+		for _, k := range r.RouteKeys {
+			routes = append(routes, Route{RouteKey: k})
+		}
+	}
+	for _, c := range channels {
+		if !lost[c.Target] {
+			routes = append(routes, Route{RouteKey: c.RouteKey, Stream: c.Stream})
+		}
+	}
+	return tx.ReplaceRoutes(ctx, connID, provider, routes)
+}
+
 // LookupRoutes finds (system scope) the live connections a delivery's route
 // keys point at.
 func (tx *Tx) LookupRoutes(ctx context.Context, provider string, keys []string) ([]Route, error) {
@@ -43,7 +77,7 @@ func (tx *Tx) LookupRoutes(ctx context.Context, provider string, keys []string) 
 	err := tx.SelectContext(ctx, &out, `SELECT r.provider, r.route_key, r.connection_id, r.tenant_id, r.stream, c.paused, c.health
 		FROM webhook_routes r JOIN connections c ON c.id = r.connection_id AND c.deleted_at IS NULL
 		WHERE r.provider = $1 AND r.route_key = ANY($2::text[])
-		ORDER BY r.connection_id, r.stream`, provider, pq.StringArray(keys))
+		ORDER BY r.connection_id, r.stream`, provider, keys)
 	return out, wrapConnErr(err)
 }
 
@@ -57,20 +91,23 @@ type WebhookEvent struct {
 	ConnectionIDs []string
 	Signals       int
 	RawBody       []byte
+	// BodyHash, when set, makes the delivery unique by it as well as by
+	// DeliveryID: the same signed body under another delivery id is a replay.
+	BodyHash []byte
 }
 
 // RecordWebhook stores a delivery (system scope). It returns false when the
-// provider's delivery id was already recorded: a redelivery that must change
-// nothing. Concurrent duplicates serialize on the unique index; exactly one
-// wins.
+// provider's delivery id, or the body hash, was already recorded: a
+// redelivery or a replay that must change nothing. Concurrent duplicates
+// serialize on the unique indexes; exactly one wins.
 func (tx *Tx) RecordWebhook(ctx context.Context, e WebhookEvent) (bool, error) {
 	var id string
 	err := tx.GetContext(ctx, &id, `INSERT INTO webhook_events
-			(provider, delivery_id, event, status, tenant_ids, connection_ids, signals, raw_body)
-		VALUES ($1, $2, $3, $4, $5::uuid[], $6::uuid[], $7, $8)
-		ON CONFLICT (provider, delivery_id) DO NOTHING RETURNING id`,
-		e.Provider, e.DeliveryID, e.Event, e.Status, pq.StringArray(append([]string{}, e.TenantIDs...)),
-		pq.StringArray(append([]string{}, e.ConnectionIDs...)), e.Signals, e.RawBody)
+			(provider, delivery_id, event, status, tenant_ids, connection_ids, signals, raw_body, body_hash)
+		VALUES ($1, $2, $3, $4, $5::uuid[], $6::uuid[], $7, $8, $9)
+		ON CONFLICT DO NOTHING RETURNING id`,
+		e.Provider, e.DeliveryID, e.Event, e.Status, append([]string{}, e.TenantIDs...),
+		append([]string{}, e.ConnectionIDs...), e.Signals, e.RawBody, e.BodyHash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}

@@ -3,126 +3,168 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 
 	"go.temporal.io/api/serviceerror"
-	"golang.org/x/oauth2"
+	"go.temporal.io/sdk/client"
 
 	"github.com/poblysh/poblysh"
-	"github.com/poblysh/poblysh/activities"
-	"github.com/poblysh/poblysh/connectors"
 	"github.com/poblysh/poblysh/db"
-	"github.com/poblysh/poblysh/vault"
+	"github.com/poblysh/poblysh/lifecycle"
 	"github.com/poblysh/poblysh/workflows"
 )
 
-// Activate brings a new or re-connected connection to life: webhook routes
-// from its config, its polling schedule, watch channels (registered by the
-// connection's watch workflow, with retries), and, when backfill is true, a
-// backfill of every stream. It returns the backfill jobs.
-func (e *Engine) Activate(ctx context.Context, c *db.Connection, backfill bool, trigger poblysh.Trigger) ([]db.Job, error) {
-	if err := e.WriteStaticRoutes(ctx, c); err != nil {
-		return nil, err
-	}
-	if err := e.SyncSchedules(ctx, c.TenantID, c.ID); err != nil {
-		return nil, err
-	}
-	if !c.Active() {
-		return nil, nil
-	}
-	due := db.DueConnection{ID: c.ID, TenantID: c.TenantID, Provider: c.Provider}
-	if err := e.StartWatchReconcile(ctx, due, trigger); err != nil {
-		return nil, err
-	}
-	if !backfill {
-		return nil, nil
-	}
-	return e.RequestSync(ctx, c, poblysh.ModeBackfill, trigger)
+// The workflows of one connection: a sync workflow per stream, one token
+// refresher, one watch manager. Their ids are deterministic, so every
+// trigger lands on the one writer.
+
+func streamRef(c *db.Connection, stream string) poblysh.ConnectionRef {
+	ref := lifecycle.Ref(c)
+	ref.Stream = stream
+	return ref
 }
 
-// WriteStaticRoutes stores the connector's route keys for a connection,
-// keeping the routes of its active watch channels.
-func (e *Engine) WriteStaticRoutes(ctx context.Context, c *db.Connection) error {
-	p, err := e.provider(c.Provider)
+// requestTimeout bounds one stream's sync request (the update-with-start
+// and its answer).
+const requestTimeout = 20 * time.Second
+
+// RequestSync asks every stream of a connection for a pass and returns the
+// job each request became: the running pass it joined, or the queued
+// follow-up. It uses update-with-start on the stream's deterministic
+// workflow id, so concurrent callers never start a second writer.
+func (e *Engine) RequestSync(ctx context.Context, c *db.Connection, mode poblysh.SyncMode, trigger poblysh.Trigger) ([]db.Job, error) {
+	streams, err := e.Streams(c)
 	if err != nil {
+		return nil, err
+	}
+	jobs := make([]db.Job, 0, len(streams))
+	for _, stream := range streams {
+		j, err := e.requestStream(ctx, c, stream, mode, trigger)
+		if err != nil {
+			return jobs, err
+		}
+		jobs = append(jobs, *j)
+	}
+	return jobs, nil
+}
+
+func (e *Engine) requestStream(ctx context.Context, c *db.Connection, stream string, mode poblysh.SyncMode, trigger poblysh.Trigger) (*db.Job, error) {
+	// Bounded, so that while Temporal is unreachable the caller (an API
+	// request) is answered 503 before the HTTP server's write timeout
+	// rather than cut off.
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	ref := streamRef(c, stream)
+	id := workflows.SyncWorkflowID(e.TaskQueue, c.ID, stream)
+	start := e.Client.NewWithStartWorkflowOperation(e.startOptions(id, ref, "sync"), workflows.SyncStream, workflows.SyncInput{ConnectionRef: ref})
+	handle, err := e.Client.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
+		StartWorkflowOperation: start,
+		UpdateOptions: client.UpdateWorkflowOptions{
+			UpdateName:   workflows.UpdateRequest,
+			Args:         []any{workflows.SyncRequest{Mode: mode, Trigger: trigger}},
+			WaitForStage: client.WorkflowUpdateStageCompleted,
+		},
+	})
+	if err != nil {
+		return nil, temporalUnavailable(fmt.Errorf("request sync of %s: %w", id, err))
+	}
+	var res workflows.RequestResult
+	if err := handle.Get(ctx, &res); err != nil {
+		return nil, temporalUnavailable(fmt.Errorf("request sync of %s: %w", id, err))
+	}
+	var job *db.Job
+	err = e.DB.WithTenant(ctx, c.TenantID, func(tx *db.Tx) (err error) {
+		job, err = tx.EnsureJob(ctx, db.Job{
+			ID: res.JobID, ConnectionID: c.ID, Provider: c.Provider, Kind: poblysh.JobKindFor(res.Mode),
+			Stream: stream, Trigger: trigger, Status: poblysh.JobQueued, WorkflowID: id, RunID: handle.RunID(),
+		})
+		return err
+	})
+	return job, err
+}
+
+// NudgeStream asks one stream for a coalesced incremental pass without
+// waiting for an answer (webhook notifications, schedules).
+func (e *Engine) NudgeStream(ctx context.Context, c *db.Connection, stream string, trigger poblysh.Trigger) error {
+	ref := streamRef(c, stream)
+	id := workflows.SyncWorkflowID(e.TaskQueue, c.ID, stream)
+	_, err := e.Client.SignalWithStartWorkflow(ctx, id, workflows.SignalRequest,
+		workflows.SyncRequest{Mode: poblysh.ModeIncremental, Trigger: trigger},
+		e.startOptions(id, ref, "sync"), workflows.SyncStream, workflows.SyncInput{ConnectionRef: ref})
+	if err != nil {
+		return temporalUnavailable(fmt.Errorf("nudge %s: %w", id, err))
+	}
+	return nil
+}
+
+// NudgeStreams nudges one stream of a connection, or every stream when
+// stream is "" (a notification that names no stream).
+func (e *Engine) NudgeStreams(ctx context.Context, c *db.Connection, stream string, trigger poblysh.Trigger) error {
+	if stream != "" {
+		return e.NudgeStream(ctx, c, stream, trigger)
+	}
+	_, err := e.nudgeAll(ctx, c, trigger)
+	return err
+}
+
+// NudgeConnection nudges every stream of a connection.
+func (e *Engine) NudgeConnection(ctx context.Context, ref poblysh.ConnectionRef, trigger poblysh.Trigger) (int, error) {
+	c, err := e.connection(ctx, ref.TenantID, ref.ConnectionID)
+	if err != nil {
+		return 0, err
+	}
+	return e.nudgeAll(ctx, c, trigger)
+}
+
+func (e *Engine) nudgeAll(ctx context.Context, c *db.Connection, trigger poblysh.Trigger) (int, error) {
+	streams, err := e.Streams(c)
+	if err != nil {
+		return 0, err
+	}
+	for _, s := range streams {
+		if err := e.NudgeStream(ctx, c, s, trigger); err != nil {
+			return 0, err
+		}
+	}
+	return len(streams), nil
+}
+
+// StartRefresh starts (or joins) a connection's single refresher.
+func (e *Engine) StartRefresh(ctx context.Context, ref poblysh.ConnectionRef) error {
+	ref = ref.Connection()
+	in := workflows.RefreshInput{ConnectionRef: ref, Trigger: poblysh.TriggerSchedule, Force: true}
+	_, err := e.Client.ExecuteWorkflow(ctx, e.startOptions(workflows.RefreshWorkflowID(e.TaskQueue, ref.ConnectionID), ref, "token_refresh"), workflows.RefreshToken, in)
+	return temporalUnavailable(err)
+}
+
+// StartWatchReconcile starts or nudges a connection's watch manager.
+func (e *Engine) StartWatchReconcile(ctx context.Context, ref poblysh.ConnectionRef, trigger poblysh.Trigger) error {
+	ref = ref.Connection()
+	id := workflows.WatchWorkflowID(e.TaskQueue, ref.ConnectionID)
+	in := workflows.WatchInput{ConnectionRef: ref, Trigger: trigger}
+	_, err := e.Client.SignalWithStartWorkflow(ctx, id, workflows.SignalWatch, nil, e.startOptions(id, ref, "watch_renewal"), workflows.ReconcileWatches, in)
+	return temporalUnavailable(err)
+}
+
+// StopConnection stops a connection's scheduled and running work before
+// its row is deleted: its schedules are deleted and its refresher, watch
+// manager and stream syncs terminated (those already gone are fine).
+func (e *Engine) StopConnection(ctx context.Context, c *db.Connection) error {
+	if err := e.DeleteSchedules(ctx, c.ID); err != nil {
 		return err
 	}
-	var routes []db.Route
-	if r, ok := p.Connector.(connectors.Router); ok {
-		keys, err := r.RouteKeys(activities.ConnectorConnection(c))
-		if err != nil {
-			return &poblysh.Error{Code: poblysh.EVALIDATION, Message: "invalid connection config: " + err.Error()}
-		}
-		for _, k := range keys {
-			routes = append(routes, db.Route{RouteKey: k})
-		}
-	}
-	return e.DB.WithTenant(ctx, c.TenantID, func(tx *db.Tx) error {
-		active, err := tx.ActiveWatchChannels(ctx, c.ID)
-		if err != nil {
-			return err
-		}
-		for _, w := range active {
-			routes = append(routes, db.Route{RouteKey: w.RouteKey, Stream: w.Stream})
-		}
-		return tx.ReplaceRoutes(ctx, c.ID, c.Provider, routes)
-	})
-}
-
-// Disconnect tears a connection down before its row is deleted: schedules
-// and running workflows stop, watch channels and hooks are stopped at the
-// provider, and the token is revoked where the provider allows it.
-// Provider-side failures are reported but do not block the deletion: the
-// tokens are erased locally either way.
-func (e *Engine) Disconnect(ctx context.Context, c *db.Connection, kr *vault.KeyRing) (warnings []string, err error) {
-	if err := e.DeleteSchedules(ctx, c.ID); err != nil {
-		return nil, err
-	}
 	streams, _ := e.Streams(c)
-	ids := []string{workflows.RefreshWorkflowID(c.ID), workflows.WatchWorkflowID(c.ID)}
+	ids := []string{workflows.RefreshWorkflowID(e.TaskQueue, c.ID), workflows.WatchWorkflowID(e.TaskQueue, c.ID)}
 	for _, s := range streams {
-		ids = append(ids, workflows.SyncWorkflowID(c.ID, s))
+		ids = append(ids, workflows.SyncWorkflowID(e.TaskQueue, c.ID, s))
 	}
 	for _, id := range ids {
 		err := e.Client.TerminateWorkflow(ctx, id, "", "connection deleted")
 		var nf *serviceerror.NotFound
 		if err != nil && !errors.As(err, &nf) {
-			return nil, temporalUnavailable(err)
+			return temporalUnavailable(err)
 		}
 	}
-	p, err := e.provider(c.Provider)
-	if err != nil {
-		return nil, err
-	}
-	var tok *db.Tokens
-	var channels []db.WatchChannel
-	err = e.DB.WithTenant(ctx, c.TenantID, func(tx *db.Tx) error {
-		var err error
-		if channels, err = tx.ActiveWatchChannels(ctx, c.ID); err != nil {
-			return err
-		}
-		tok, err = tx.LoadTokens(ctx, kr, c.ID)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	view := activities.ConnectorConnection(c)
-	if w, ok := p.Connector.(connectors.Watcher); ok {
-		hc := e.Registry.HTTPClient(p, c.ExternalAccountID, tok.AccessToken)
-		for _, ch := range channels {
-			err := w.StopWatch(ctx, connectors.StopWatchRequest{Connection: view, HTTP: hc, Channel: connectors.Channel{
-				ID: ch.ChannelID, ResourceID: ch.ResourceID, Target: ch.Target, Stream: ch.Stream, RouteKey: ch.RouteKey}})
-			if err != nil && connectors.Kind(err) != connectors.ErrNotFound {
-				warnings = append(warnings, "could not stop channel for "+ch.Target+": "+err.Error())
-				continue
-			}
-			if err := e.DB.WithTenant(ctx, c.TenantID, func(tx *db.Tx) error { return tx.MarkWatchStopped(ctx, ch.ID) }); err != nil {
-				return warnings, err
-			}
-		}
-	}
-	if _, err := e.Registry.Revoke(ctx, p, view.Account, &oauth2.Token{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken}); err != nil {
-		warnings = append(warnings, "could not revoke the token at the provider: "+err.Error())
-	}
-	return warnings, nil
+	return nil
 }

@@ -40,7 +40,9 @@ var statusNames = map[enumspb.WorkflowExecutionStatus]string{
 
 // LiveJob reads a job's live state from Temporal. It returns nil without
 // error when the job is final or its workflow is gone (Postgres then holds
-// everything there is to know).
+// everything there is to know). A job still open whose workflow is closed
+// is settled here (reconciliation, see reconcile.go): *j is updated in
+// place to the settled row.
 func (e *Engine) LiveJob(ctx context.Context, j *db.Job) (*Live, error) {
 	if j.Status.Final() {
 		return nil, nil
@@ -60,10 +62,13 @@ func (e *Engine) LiveJob(ctx context.Context, j *db.Job) (*Live, error) {
 		live.ExecutionStatus = strings.TrimPrefix(desc.Status.String(), "WORKFLOW_EXECUTION_STATUS_")
 	}
 	if desc.Status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		if _, err := e.reconcile(ctx, j, desc.Status, desc.WorkflowExecution.RunID); err != nil {
+			e.log().WithError(err).WithField("job_id", j.ID).Warn("could not settle the job of a closed workflow")
+		}
 		return live, nil
 	}
 	// Is this job the pass running now, or the queued follow-up?
-	if strings.HasPrefix(j.WorkflowID, "sync/") {
+	if workflows.IsSyncWorkflowID(j.WorkflowID) {
 		var p workflows.SyncProgress
 		if v, err := e.Client.QueryWorkflow(ctx, j.WorkflowID, "", workflows.QueryProgress); err == nil && v.Get(&p) == nil {
 			if p.Pending != nil && p.Pending.JobID == j.ID {

@@ -38,7 +38,10 @@ var modelFor = map[string]func() validatable{
 	"Signal":                  func() validatable { return new(models.Signal) },
 	"SignalList":              func() validatable { return new(models.SignalList) },
 	"SyncResponse":            func() validatable { return new(models.SyncResponse) },
+	"Tenant":                  func() validatable { return new(models.Tenant) },
 	"TenantCreated":           func() validatable { return new(models.TenantCreated) },
+	"TenantDeletion":          func() validatable { return new(models.TenantDeletion) },
+	"TenantList":              func() validatable { return new(models.TenantList) },
 	"WebhookAck":              func() validatable { return new(models.WebhookAck) },
 }
 
@@ -46,7 +49,8 @@ var modelFor = map[string]func() validatable{
 // into its generated model and validates it, so the documented examples and
 // the generated client agree (required fields, enums, formats, patterns).
 // It also checks that every response has a schema and an example, except
-// the bodiless 204 and 302.
+// the bodiless 204, 302 and 303, and the HTML pages (schema type string) of
+// the OAuth start page.
 func TestResponseExamplesValidate(t *testing.T) {
 	doc, err := loads.Analyzed(poblysh.SwaggerYAML, "")
 	if err != nil {
@@ -84,7 +88,10 @@ func TestResponseExamplesValidate(t *testing.T) {
 					}
 					r = shared
 				}
-				if strings.HasSuffix(name, " 204") || strings.HasSuffix(name, " 302") {
+				if r.Schema != nil && r.Schema.Ref.String() == "" && r.Schema.Type.Contains("string") {
+					continue // an HTML page, not JSON
+				}
+				if strings.HasSuffix(name, " 204") || strings.HasSuffix(name, " 302") || strings.HasSuffix(name, " 303") {
 					if r.Schema != nil {
 						t.Errorf("%s: a bodiless response declares a schema", name)
 					}

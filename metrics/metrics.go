@@ -3,6 +3,8 @@
 package metrics
 
 import (
+	"strings"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -58,7 +60,7 @@ var (
 	// ProviderCalls counts outgoing provider API calls by provider and status class.
 	ProviderCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "poblysh_provider_api_calls_total",
-		Help: "Provider API calls, by provider and result (HTTP status, or 'error' for transport failures).",
+		Help: "Provider API calls, by provider and result (HTTP status, 'error' for transport failures, 'garbage' for a success body that is not JSON).",
 	}, []string{"provider", "status"})
 
 	// ActivityRetries counts activity attempts after the first.
@@ -86,6 +88,30 @@ var (
 		Help: "Seconds since the newest Signal's provider timestamp, per connection, at the end of its last sync pass.",
 	}, []string{"provider", "connection_id"})
 
+	// PollInterval is each connection's effective polling interval: for a
+	// polling provider, the freshness SLA (a happening is stored within one
+	// interval plus the time of a pass).
+	PollInterval = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "poblysh_connection_poll_interval_seconds",
+		Help: "Effective polling interval per connection, in seconds: the freshness SLA of polling providers.",
+	}, []string{"provider", "connection_id"})
+
+	// PollLag is, per connection, the largest lag from provider time to
+	// storage among the Signals the last poll page stored that happened
+	// after their stream's previous pass (its cursor last moved): the
+	// freshness measured against the SLA (PollInterval).
+	PollLag = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "poblysh_connection_poll_lag_seconds",
+		Help: "Largest provider-to-storage lag, in seconds, of the Signals a connection's last poll page stored that happened since the stream's previous pass; compare with poblysh_connection_poll_interval_seconds.",
+	}, []string{"provider", "connection_id"})
+
+	// PollLagSeconds is the same lag for every polled Signal, by provider.
+	PollLagSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "poblysh_signal_poll_lag_seconds",
+		Help:    "Lag from the provider's event timestamp to storage, for Signals stored by polling that happened since their stream's previous pass.",
+		Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600},
+	}, []string{"provider"})
+
 	// IngestLag measures provider event time to storage time.
 	IngestLag = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "poblysh_signal_ingest_lag_seconds",
@@ -94,12 +120,40 @@ var (
 	}, []string{"provider"})
 )
 
+// own are the service's metrics (Names lists them).
+var own = []prometheus.Collector{
+	HTTPDuration, JobsTotal, JobDuration, PagesTotal, SignalsStored, SignalDuplicates,
+	RateLimitHits, ProviderCalls, ActivityRetries, WebhookDeliveries, TokenRefreshes,
+	Freshness, IngestLag, PollInterval, PollLag, PollLagSeconds,
+}
+
 func init() {
 	Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		HTTPDuration, JobsTotal, JobDuration, PagesTotal, SignalsStored, SignalDuplicates,
-		RateLimitHits, ProviderCalls, ActivityRetries, WebhookDeliveries, TokenRefreshes,
-		Freshness, IngestLag,
 	)
+	Registry.MustRegister(own...)
+}
+
+// Names returns the name of every metric the service defines (poblysh_*),
+// whether or not it has a series yet.
+func Names() []string {
+	var out []string
+	for _, c := range own {
+		ch := make(chan *prometheus.Desc, 1)
+		go func() { c.Describe(ch); close(ch) }()
+		for d := range ch {
+			out = append(out, descName(d))
+		}
+	}
+	return out
+}
+
+// descName reads fqName out of a Desc's String(), the only way the client
+// library exposes it.
+func descName(d *prometheus.Desc) string {
+	s := d.String()
+	_, after, _ := strings.Cut(s, `fqName: "`)
+	name, _, _ := strings.Cut(after, `"`)
+	return name
 }

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +21,11 @@ type Fault struct {
 	Headers map[string]string `json:"headers,omitempty"`
 	// Body is the response body; providers fill a realistic default.
 	Body string `json:"body,omitempty"`
+	// ContentType overrides the response's Content-Type (garbage: an HTML
+	// page or text served with 200).
+	ContentType string `json:"content_type,omitempty"`
+	// EmptyBody answers no body at all (Body and the default are ignored).
+	EmptyBody bool `json:"empty_body,omitempty"`
 	// Delay holds the response this long before answering (timeouts).
 	Delay Duration `json:"delay,omitempty"`
 	// Count is how many requests the fault applies to (default 1).
@@ -28,6 +34,10 @@ type Fault struct {
 	PathPrefix string `json:"path_prefix,omitempty"`
 	// After lets this many matching requests through before the fault applies.
 	After int `json:"after,omitempty"`
+	// Drop serves the request for real, then closes the connection without
+	// answering: the provider acted and the client never learns it (a lost
+	// response). Status is ignored.
+	Drop bool `json:"drop,omitempty"`
 }
 
 // Duration is a time.Duration that reads "2s" or seconds as a number in JSON.
@@ -69,6 +79,13 @@ func (f *Faults) Add(ft Fault) {
 	f.mu.Lock()
 	f.queue = append(f.queue, &ft)
 	f.mu.Unlock()
+}
+
+// HitCount is Hits, read under the queue's lock (while requests are served).
+func (f *Faults) HitCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.Hits
 }
 
 // Clear removes every queued fault.
@@ -113,6 +130,16 @@ func (f *Faults) Middleware(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		if ft.Drop {
+			next.ServeHTTP(httptest.NewRecorder(), r)
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					_ = conn.Close()
+					return
+				}
+			}
+			panic(http.ErrAbortHandler) // HTTP/2: abort the stream instead
+		}
 		if ft.Delay > 0 {
 			select {
 			case <-time.After(time.Duration(ft.Delay)):
@@ -127,11 +154,14 @@ func (f *Faults) Middleware(next http.Handler) http.Handler {
 			w.Header().Set("Retry-After", strconv.Itoa(ft.RetryAfter))
 		}
 		ctype, body := "application/json", ft.Body
-		if body == "" && f.DefaultBody != nil {
+		if body == "" && !ft.EmptyBody && f.DefaultBody != nil {
 			ctype, body = f.DefaultBody(ft.Status)
 		}
-		if body == "" {
+		if body == "" && !ft.EmptyBody {
 			body = `{"message":"` + http.StatusText(ft.Status) + `"}`
+		}
+		if ft.ContentType != "" {
+			ctype = ft.ContentType
 		}
 		w.Header().Set("Content-Type", ctype)
 		w.WriteHeader(ft.Status)

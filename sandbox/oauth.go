@@ -61,6 +61,8 @@ type accessInfo struct {
 type refreshInfo struct {
 	grant   Grant
 	revoked bool
+	// rotated is when a rotating refresh replaced this token (zero: never).
+	rotated time.Time
 }
 
 // OAuth is a small OAuth 2.0 authorization server. Safe for concurrent use.
@@ -73,6 +75,10 @@ type OAuth struct {
 	// refresh and revokes the old (GitHub App, Slack rotation).
 	Refresh       bool
 	RotateRefresh bool
+	// ReuseLeeway lets a rotated refresh token be used again for this long
+	// after its rotation (Jira: 10 minutes); a later reuse revokes every
+	// refresh token of the grant. Zero: a rotated token is rejected at once.
+	ReuseLeeway time.Duration
 	// TokenPrefix starts every access token ("gho_", "xoxb-", "ya29.").
 	TokenPrefix   string
 	RefreshPrefix string
@@ -220,9 +226,20 @@ func (o *OAuth) RefreshToken(clientID, refreshToken string) (*TokenSet, error) {
 	if !o.Refresh || !ok || ri.revoked || ri.grant.ClientID != clientID {
 		return nil, ErrInvalidGrant
 	}
+	if !ri.rotated.IsZero() {
+		switch {
+		case o.ReuseLeeway == 0:
+			return nil, ErrInvalidGrant // single use (GitHub App, Slack)
+		case o.now().Sub(ri.rotated) > o.ReuseLeeway:
+			o.revokeGrantLocked(ri.grant) // reuse after the leeway: the whole family goes (Jira)
+			return nil, ErrInvalidGrant
+		}
+	}
 	ts := o.issueLocked(ri.grant, o.RotateRefresh)
 	if o.RotateRefresh {
-		ri.revoked = true
+		if ri.rotated.IsZero() {
+			ri.rotated = o.now()
+		}
 	} else {
 		ts.RefreshToken = refreshToken
 	}
@@ -316,6 +333,24 @@ func (o *OAuth) ExpireAccessTokens() {
 	}
 }
 
+func (o *OAuth) revokeGrantLocked(g Grant) {
+	for _, ri := range o.refresh {
+		if ri.grant.UserID == g.UserID && ri.grant.ClientID == g.ClientID {
+			ri.revoked = true
+		}
+	}
+}
+
+// ForgetRefreshToken drops one issued refresh token, as if the provider
+// lost its record of it after answering: the token is rejected from now
+// on; the token it replaced is not touched.
+func (o *OAuth) ForgetRefreshToken(token string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.init()
+	delete(o.refresh, token)
+}
+
 // RevokeRefreshTokens revokes every refresh token (the user removed the app).
 func (o *OAuth) RevokeRefreshTokens() {
 	o.mu.Lock()
@@ -349,4 +384,19 @@ func (o *OAuth) Issued() []string {
 		out = append(out, t)
 	}
 	return out
+}
+
+// MarkRotated marks every live refresh token as rotated at t, as if it had
+// been spent then by a refresh whose answer went elsewhere: for a provider
+// with a reuse leeway, its next use succeeds while t is within the leeway
+// and revokes the grant's tokens after.
+func (o *OAuth) MarkRotated(t time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.init()
+	for _, ri := range o.refresh {
+		if !ri.revoked && ri.rotated.IsZero() {
+			ri.rotated = t
+		}
+	}
 }

@@ -4,13 +4,28 @@
 # the end-to-end tests (cmd/poblysh/bench_test.go) and run the whole service
 # against the engine's test provider:
 #
-#   BenchmarkBackfill100k   Signals/s through the full Temporal path for
-#                           100,000 items, next to the raw Postgres insert
-#                           rate of the same rows in the same run
-#   BenchmarkSignalsFeed1M  GET /api/v1/signals p50/p95/p99 with 1,000,000
-#                           stored Signals and 32 concurrent readers
+#   BenchmarkBackfill100k     Signals/s through the full Temporal path for
+#                             100,000 items, next to the same rows through
+#                             the idempotent insert and through raw COPY
+#   BenchmarkIdlePollCost     one empty poll: Temporal actions (from the dev
+#                             server's metrics), Postgres rows, provider
+#                             requests, CPU; per connection-day
+#   BenchmarkFeedWaitLatency  webhook 200 to a long-polling reader's answer,
+#                             100 waiting readers (p50/p99)
+#   BenchmarkSignalsFeed1M    the feed's page query raw (pgx pool) at 4 and
+#                             32 clients beside GET /api/v1/signals from a
+#                             separate load process at 4 and 32 readers,
+#                             over 1,000,000 Signals, with the ratio
+#   BenchmarkWebhookIntake    the raw two-insert transaction at 16 clients
+#                             beside signed GitHub pushes through
+#                             POST /api/v1/webhooks/github at 16 senders,
+#                             with the ratio and an exactly-once count
+#   BenchmarkRateLimitedBackfill  a GitHub backfill against the sandbox at
+#                             100 calls a minute: time against the minimum
+#                             the budget allows, and responses refused (0)
 #
-# Extra arguments go to go test (e.g. scripts/bench.sh -bench Feed).
+# POBLYSH_BENCH_SCALE (default 1) multiplies every size, e.g. 0.05 for a
+# quick look. Extra arguments go to go test (e.g. scripts/bench.sh -bench Feed).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

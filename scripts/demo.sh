@@ -5,13 +5,15 @@
 #  - Postgres database poblysh_demo, dropped and created again, migrated
 #  - a Temporal dev server with a throw-away SQLite file and the project's
 #    search attributes (gRPC from port 17233 up, Web UI from 18233 up)
-#  - the provider sandbox (from port 19101 up) delivering to the demo service
-#  - `poblysh serve` (from port 18080 up) with the sandbox settings, fresh
+#  - the provider sandbox (`poblysh sandbox`: a fake of every registered
+#    provider, on free ports) delivering to the demo service
+#  - `poblysh serve` (from port 18080 up, metrics from 19090 up) with the sandbox settings, fresh
 #    random secrets and an explicit public URL; .env is not read
 #
-# then cmd/demo connects GitHub, Slack and Google Calendar through the OAuth
-# redirects, waits for the backfills, creates live activity in each sandbox
-# and prints Signals from the feed with the time to the first one. Everything
+# then cmd/demo connects every provider whose fake has a demo hook
+# (sandbox.Demoer) through the OAuth redirects, waits for the backfills,
+# creates live activity in each fake and prints Signals from the feed with
+# the time to the first one. Everything
 # started here is stopped on exit, Ctrl-C included. The first free port at or
 # after each default is used; logs of a failed run are kept and their
 # directory printed.
@@ -64,9 +66,7 @@ fail() {
 http_port=$(free_port 18080)
 temporal_port=$(free_port 17233)
 ui_port=$(free_port 18233)
-gh_port=$(free_port 19101)
-slack_port=$(free_port $((gh_port + 1)))
-google_port=$(free_port $((slack_port + 1)))
+metrics_port=$(free_port 19090)
 api=http://127.0.0.1:$http_port
 
 db_url='postgres://postgres@127.0.0.1:5432/poblysh_demo?sslmode=disable'
@@ -83,14 +83,14 @@ export DATABASE_URL=$db_url
 export TEMPORAL_ADDRESS=127.0.0.1:$temporal_port
 export POBLYSH_TEMPORAL_UI_URL=http://127.0.0.1:$ui_port
 export POBLYSH_HTTP_ADDR=127.0.0.1:$http_port
+export POBLYSH_METRICS_ADDR=127.0.0.1:$metrics_port
 export POBLYSH_PUBLIC_URL=$api
 POBLYSH_ADMIN_KEY=adm_$(rand_hex 24)
 POBLYSH_CRYPTO_KEY=$(rand_b64 32)
-POBLYSH_GITHUB_WEBHOOK_SECRET=$(rand_hex 32)
-POBLYSH_SLACK_WEBHOOK_SECRET=$(rand_hex 32)
-POBLYSH_GOOGLE_CALENDAR_WEBHOOK_SECRET=$(rand_hex 32)
-export POBLYSH_ADMIN_KEY POBLYSH_CRYPTO_KEY POBLYSH_GITHUB_WEBHOOK_SECRET POBLYSH_SLACK_WEBHOOK_SECRET POBLYSH_GOOGLE_CALENDAR_WEBHOOK_SECRET
+export POBLYSH_ADMIN_KEY POBLYSH_CRYPTO_KEY
 export POBLYSH_LOG_LEVEL=info
+# Its own task queue, like every stack (see temporal-dev.md).
+export POBLYSH_TASK_QUEUE=demo-$(rand_hex 4)
 
 bin/poblysh migrate >"$work/migrate.log" 2>&1 || {
 	show_log "$work/migrate.log"
@@ -101,9 +101,10 @@ log "starting Temporal on 127.0.0.1:$temporal_port (Web UI $POBLYSH_TEMPORAL_UI_
 start_temporal "$temporal_port" "$ui_port" "$work/temporal.db" "$work/temporal.log"
 started "$TEMPORAL_PID" "Temporal dev server"
 
-log "starting the provider sandbox on 127.0.0.1:$gh_port-$google_port"
-"${SPAWN[@]}" bin/poblysh sandbox --github-addr "127.0.0.1:$gh_port" --slack-addr "127.0.0.1:$slack_port" \
-	--google-addr "127.0.0.1:$google_port" --service-url "$api" --env-out "$work/sandbox.env" >"$work/sandbox.log" 2>&1 &
+# Webhook secrets: the sandbox generates one per fake and writes it to
+# sandbox.env with the rest of the providers' settings.
+log "starting the provider sandbox"
+"${SPAWN[@]}" bin/poblysh sandbox --base-port 0 --service-url "$api" --env-out "$work/sandbox.env" >"$work/sandbox.log" 2>&1 &
 started "$!" "provider sandbox"
 for ((i = 0; i < 150; i++)); do
 	[[ -s $work/sandbox.env ]] && break
@@ -115,6 +116,7 @@ set -a
 # shellcheck source=/dev/null
 source "$work/sandbox.env"
 set +a
+log "sandbox: ${POBLYSH_SANDBOX_URLS//,/ }"
 
 log "starting poblysh serve on $api"
 "${SPAWN[@]}" bin/poblysh serve >"$work/poblysh.log" 2>&1 &
@@ -123,8 +125,7 @@ wait_http "$api/readyz" 60 "${pids[-1]}" || fail "poblysh serve is not ready aft
 
 log "running the demo (cmd/demo)"
 set +e
-bin/demo -api "$api" -github "http://127.0.0.1:$gh_port" -slack "http://127.0.0.1:$slack_port" \
-	-google "http://127.0.0.1:$google_port" -timeout "${DEMO_TIMEOUT:-3m}"
+bin/demo -api "$api" -sandbox "$POBLYSH_SANDBOX_URLS" -timeout "${DEMO_TIMEOUT:-3m}"
 status=$?
 set -e
 if ((status != 0)); then

@@ -2,19 +2,22 @@
 # dev.sh (make dev): run the whole service locally from a fresh clone.
 #
 #  - Postgres started if down; the database of DATABASE_URL created if missing
-#  - .env written with fresh random secrets if it does not exist (never
-#    overwritten)
+#  - .env written with fresh random secrets and a task queue unique to the
+#    checkout if it does not exist (never overwritten; an existing .env
+#    without POBLYSH_TASK_QUEUE gets one appended)
 #  - bin/poblysh built; migrations applied
 #  - the Temporal CLI installed if missing; `temporal server start-dev` on
 #    127.0.0.1:7233 (Web UI 8233, SQLite file .dev/temporal.db), or the
 #    server already listening there reused
-#  - the provider sandbox (fake GitHub, Slack, Google Calendar on 9101-9103)
-#    unless POBLYSH_SANDBOX=off (environment or .env); its POBLYSH_* variables
-#    are exported to the service, overriding .env
+#  - the provider sandbox (`poblysh sandbox`: a fake of every registered
+#    provider, on consecutive ports from 9101, or POBLYSH_SANDBOX_BASE_PORT)
+#    unless POBLYSH_SANDBOX=off
+#    (environment or .env); its POBLYSH_* variables (endpoints, clients,
+#    webhook secrets) are exported to the service, overriding .env
 #  - `poblysh serve` (API + worker), then the URLs are printed
 #
-# Ctrl-C stops everything this script started (not a Temporal server it
-# reused). Logs of Temporal and the sandbox go to .dev/*.log; the service
+# Ctrl-C (or SIGTERM) stops everything this script started (not a Temporal
+# server it reused) and exits 0. Logs of Temporal and the sandbox go to .dev/*.log; the service
 # logs to the terminal.
 #
 # Usage: scripts/dev.sh          run (make dev)
@@ -26,6 +29,17 @@ cd "$POBLYSH_ROOT"
 
 mode=${1:-run}
 [[ $mode == run || $mode == migrate ]] || die "usage: scripts/dev.sh [run|migrate]"
+
+# Ctrl-C in a terminal signals the whole foreground process group, make
+# included, and GNU make then dies of it (status 130, and the shell around
+# it too) whatever its recipe does. So in a terminal the rest runs as a job
+# of its own that owns the terminal (set -m): only it sees Ctrl-C, stops
+# what it started and exits 0, and so do make and this wrapper.
+if [[ $mode == run && -t 0 && -z ${POBLYSH_DEV_FOREGROUND:-} ]]; then
+	set -m +e
+	POBLYSH_DEV_FOREGROUND=1 "$BASH" "$POBLYSH_ROOT/scripts/dev.sh" "$@"
+	exit $?
+fi
 
 require_cmd go "Install Go 1.26 (https://go.dev/dl/)."
 require_cmd curl "apt-get install -y curl"
@@ -55,8 +69,16 @@ POBLYSH_PUBLIC_URL=http://127.0.0.1:8080
 # Where the API listens.
 POBLYSH_HTTP_ADDR=127.0.0.1:8080
 
+# Prometheus /metrics and Go profiles (/debug/pprof/): internal only.
+POBLYSH_METRICS_ADDR=127.0.0.1:9090
+
 # Temporal frontend; make dev starts a dev server here unless one answers.
 TEMPORAL_ADDRESS=127.0.0.1:7233
+
+# Task queue of this checkout. Unique, so that two checkouts sharing one
+# Temporal server never run each other's work (the worker refuses to start
+# when another database already polls it; see temporal-dev.md).
+POBLYSH_TASK_QUEUE=connectors-$(rand_hex 4)
 
 # Bearer key of the admin API (creating tenants). At least 24 characters.
 POBLYSH_ADMIN_KEY=adm_$(rand_hex 24)
@@ -66,16 +88,11 @@ POBLYSH_ADMIN_KEY=adm_$(rand_hex 24)
 # change it follow docs/key-rotation.md.
 POBLYSH_CRYPTO_KEY=$(rand_b64 32)
 
-# Webhook signing secrets. The local sandbox signs its deliveries with these;
-# for real providers paste the secret you configured at the provider.
-POBLYSH_GITHUB_WEBHOOK_SECRET=$(rand_hex 32)
-POBLYSH_SLACK_WEBHOOK_SECRET=$(rand_hex 32)
-POBLYSH_GOOGLE_CALENDAR_WEBHOOK_SECRET=$(rand_hex 32)
-
-# The provider sandbox (fake GitHub, Slack, Google Calendar) supplies client
-# ids, secrets and endpoint URLs while it runs. To use real providers set
-# POBLYSH_SANDBOX=off and add POBLYSH_<PROVIDER>_CLIENT_ID/_CLIENT_SECRET
-# (see README.md, "Connecting real providers").
+# The provider sandbox (a fake of every provider) supplies client ids and
+# secrets, endpoint URLs and fresh webhook secrets while it runs. To use real
+# providers set POBLYSH_SANDBOX=off and add POBLYSH_<PROVIDER>_CLIENT_ID,
+# _CLIENT_SECRET and _WEBHOOK_SECRET (see README.md, "Connecting real
+# providers", and docs/providers/<provider>.md).
 # POBLYSH_SANDBOX=off
 
 # Log level: debug, info, warn, error.
@@ -86,6 +103,13 @@ EOF
 
 if [[ -f .env ]]; then
 	log "using the existing .env (never overwritten; delete it to get fresh secrets)"
+	if [[ -z $(env_get POBLYSH_TASK_QUEUE) ]]; then
+		# An .env from before task queues were per checkout: give it one, or
+		# it would share the queue "connectors" with every other checkout.
+		queue=connectors-$(rand_hex 4)
+		printf '\n# Task queue of this checkout (added by make dev; see temporal-dev.md).\nPOBLYSH_TASK_QUEUE=%s\n' "$queue" >>.env
+		log "added POBLYSH_TASK_QUEUE=$queue to .env (unique to this checkout)"
+	fi
 else
 	write_dotenv .env
 	log "wrote .env with fresh random secrets (admin key: POBLYSH_ADMIN_KEY in .env)"
@@ -101,20 +125,25 @@ preflight() {
 	if port_busy "$http_host" "$http_port"; then
 		die "something already listens on $http_host:$http_port (another make dev?). Stop it, or set POBLYSH_HTTP_ADDR and POBLYSH_PUBLIC_URL in .env"
 	fi
+	metrics_addr=$(env_get POBLYSH_METRICS_ADDR)
+	metrics_addr=${metrics_addr:-127.0.0.1:9090}
+	if [[ $metrics_addr != off ]]; then
+		metrics_host=${metrics_addr%:*}
+		metrics_port=${metrics_addr##*:}
+		[[ -z $metrics_host || $metrics_host == 0.0.0.0 || $metrics_host == "[::]" ]] && metrics_host=127.0.0.1
+		if port_busy "$metrics_host" "$metrics_port"; then
+			die "something already listens on $metrics_host:$metrics_port (another make dev?). Stop it, or set POBLYSH_METRICS_ADDR in .env (off: no metrics)"
+		fi
+	fi
 
 	sandbox=$(env_get POBLYSH_SANDBOX)
 	sandbox=${sandbox:-on}
+	sandbox_base_port=$(env_get POBLYSH_SANDBOX_BASE_PORT)
+	sandbox_base_port=${sandbox_base_port:-9101}
 	case $sandbox in
 	off | false | 0 | no) sandbox=off ;;
 	*) sandbox=on ;;
 	esac
-	if [[ $sandbox == on ]]; then
-		for p in 9101 9102 9103; do
-			if port_busy 127.0.0.1 "$p"; then
-				die "port 127.0.0.1:$p (provider sandbox) is in use (another make dev or make sandbox?). Stop it, or set POBLYSH_SANDBOX=off"
-			fi
-		done
-	fi
 }
 if [[ $mode == run ]]; then
 	preflight
@@ -130,6 +159,14 @@ fi
 
 log "building bin/poblysh"
 build_cmds ./cmd/poblysh
+if [[ $mode == run && $sandbox == on ]]; then
+	# The sandbox's ports, one per registered fake, before starting anything.
+	while read -r fake addr; do
+		if port_busy "${addr%:*}" "${addr##*:}"; then
+			die "port $addr (the $fake fake of the provider sandbox) is in use (another make dev or make sandbox?). Stop it, or set POBLYSH_SANDBOX=off"
+		fi
+	done < <(bin/poblysh sandbox --list --base-port "$sandbox_base_port")
+fi
 log "applying migrations to $(url_dbname "$DATABASE_URL_VALUE") on $db_hostport"
 bin/poblysh migrate || die "migrations failed (see above)"
 if [[ $mode == migrate ]]; then
@@ -158,8 +195,9 @@ cleanup() {
 	exit "$status"
 }
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# Ctrl-C and SIGTERM are the way to stop make dev: after the cleanup it
+# exits 0, so make prints no error line.
+trap 'exit 0' INT TERM
 
 started() {
 	pids+=("$1")
@@ -194,7 +232,7 @@ fi
 if [[ $sandbox == on ]]; then
 	rm -f .dev/sandbox.env
 	log "starting the provider sandbox (log .dev/sandbox.log)"
-	"${SPAWN[@]}" bin/poblysh sandbox --env-out .dev/sandbox.env >.dev/sandbox.log 2>&1 &
+	"${SPAWN[@]}" bin/poblysh sandbox --base-port "$sandbox_base_port" --env-out .dev/sandbox.env >.dev/sandbox.log 2>&1 &
 	started "$!" "provider sandbox"
 	for ((i = 0; i < 150; i++)); do
 		[[ -s .dev/sandbox.env ]] && break
@@ -225,6 +263,8 @@ fi
 
 public_url=$(env_get POBLYSH_PUBLIC_URL)
 api="http://$http_host:$http_port"
+metrics_url="off (POBLYSH_METRICS_ADDR=off)"
+[[ $metrics_addr != off ]] && metrics_url="http://$metrics_host:$metrics_port/metrics"
 cat <<EOF
 
 Poblysh is running. Ctrl-C stops it.
@@ -232,14 +272,20 @@ Poblysh is running. Ctrl-C stops it.
   API            $api/api/v1
   Swagger UI     $api/docs
   OpenAPI spec   $api/swagger.json
-  Health         $api/healthz  $api/readyz   metrics: $api/metrics
+  Health         $api/healthz  $api/readyz
+  Metrics        ${metrics_url}  (profiles under /debug/pprof/)
   Temporal UI    $temporal_ui
   Public URL     ${public_url:-$api} (OAuth callbacks and webhooks)
   Admin key      POBLYSH_ADMIN_KEY in .env
 EOF
 if [[ $sandbox == on ]]; then
+	label="Sandbox"
+	IFS=, read -ra fakes <<<"${POBLYSH_SANDBOX_URLS:-}"
+	for f in "${fakes[@]}"; do
+		printf '  %-14s %-16s %s\n' "$label" "${f%%=*}" "${f#*=}"
+		label=""
+	done
 	cat <<EOF
-  Sandbox        github http://127.0.0.1:9101  slack http://127.0.0.1:9102  google-calendar http://127.0.0.1:9103
                  (settings exported from .dev/sandbox.env; POBLYSH_SANDBOX=off for real providers)
 EOF
 fi

@@ -4,6 +4,7 @@
 #	scripts/ensure.sh postgres [URL]   start the local Postgres if it is down
 #	scripts/ensure.sh database URL     create the database of URL if missing
 #	scripts/ensure.sh temporal-cli     install the Temporal CLI if missing
+#	scripts/ensure.sh chromium         install Chromium (Debian's package) if missing
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -23,7 +24,11 @@ temporal-cli)
 	ensure_temporal_cli
 	log "Temporal CLI: $TEMPORAL_BIN ($("$TEMPORAL_BIN" --version))"
 	;;
+chromium)
+	ensure_chromium
+	log "Chromium: $CHROMIUM_BIN"
+	;;
 *)
-	die "usage: scripts/ensure.sh postgres [URL] | database URL | temporal-cli"
+	die "usage: scripts/ensure.sh postgres [URL] | database URL | temporal-cli | chromium"
 	;;
 esac

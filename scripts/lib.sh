@@ -121,8 +121,10 @@ fi
 
 # env_get KEY [FILE]: the value `poblysh` would see for KEY: the process
 # environment first, then the last KEY=VALUE line of FILE (default .env),
-# with "export " prefixes and surrounding quotes removed, like
-# config.ReadDotEnv.
+# with "export " prefixes, quotes and, after an unquoted value, a " # comment"
+# removed, as config.ReadDotEnv (godotenv) reads it. Not mirrored: ${VAR}
+# expansion and escapes in double quotes, which the keys read here never
+# need.
 env_get() {
 	local key=$1 file=${2:-$POBLYSH_ROOT/.env} line v
 	if [[ -n ${!key:-} ]]; then
@@ -134,9 +136,14 @@ env_get() {
 	[[ -n $line ]] || return 0
 	v=${line#*=}
 	v=$(printf '%s' "$v" | sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//')
-	if [[ ${#v} -ge 2 && ((${v:0:1} == '"' && ${v: -1} == '"') || (${v:0:1} == "'" && ${v: -1} == "'")) ]]; then
-		v=${v:1:${#v}-2}
-	fi
+	case ${v:0:1} in
+	\"|\') # up to the closing quote; anything after it is ignored
+		local q=${v:0:1}
+		v=${v:1}
+		v=${v%%"$q"*}
+		;;
+	*) v=$(printf '%s' "$v" | sed -e 's/[[:space:]]#.*$//' -e 's/[[:space:]]*$//') ;;
+	esac
 	printf '%s\n' "$v"
 }
 
@@ -297,6 +304,38 @@ start_temporal() {
 		show_log "$log_file"
 		die "the Temporal Web UI did not start on 127.0.0.1:$ui_port (log: $log_file)"
 	fi
+}
+
+# --- Chromium ---------------------------------------------------------------
+
+# chromium_path: print the Chromium the browser tests use ($CHROMIUM, then
+# chromium or chromium-browser on PATH); fail when there is none.
+chromium_path() {
+	if [[ -n ${CHROMIUM:-} ]]; then
+		[[ -x $CHROMIUM ]] || die "CHROMIUM=$CHROMIUM is not an executable file"
+		printf '%s\n' "$CHROMIUM"
+		return 0
+	fi
+	command -v chromium 2>/dev/null || command -v chromium-browser 2>/dev/null
+}
+
+# ensure_chromium: set CHROMIUM_BIN, installing Debian's chromium package
+# when no Chromium is found. The OAuth start page is tested in a real
+# headless browser (cmd/poblysh/browser_test.go), so `make test` needs one.
+ensure_chromium() {
+	local sudo=()
+	CHROMIUM_BIN=$(chromium_path || true)
+	if [[ -z $CHROMIUM_BIN ]]; then
+		require_cmd apt-get "Install Chromium and set CHROMIUM to its path (the OAuth start page is tested in a headless browser)."
+		((EUID == 0)) || sudo=(sudo)
+		log "installing Chromium from Debian's packages (first time only)"
+		"${sudo[@]}" apt-get update -qq ||
+			die "apt-get update failed: install Chromium by hand (apt-get install -y chromium) or set CHROMIUM to its path"
+		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null ||
+			die "apt-get install chromium failed: install Chromium by hand or set CHROMIUM to its path"
+		CHROMIUM_BIN=$(chromium_path) || die "Chromium was installed but is not on PATH"
+	fi
+	export CHROMIUM_BIN
 }
 
 # build_cmds PKG...: build the given ./cmd/... packages into bin/.

@@ -50,13 +50,29 @@ func CLIPath() (string, error) {
 
 // FreePort returns a free loopback port.
 func FreePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			panic(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		// The kernel may hand the same free port out again at once: never
+		// give one port to two callers of this process.
+		handedMu.Lock()
+		dup := handed[port]
+		handed[port] = true
+		handedMu.Unlock()
+		if !dup {
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
+
+var (
+	handedMu sync.Mutex
+	handed   = map[int]bool{}
+)
 
 // SearchAttributes are registered on the dev server, as `make dev` does.
 var SearchAttributes = temporal.NewSearchAttributes(
@@ -103,4 +119,63 @@ func Main(m *testing.M) int {
 		_ = server.Stop()
 	}
 	return code
+}
+
+// RestartableTemporal is a dev server of one test, persisted to a file,
+// that the test stops and starts again on the same port (Temporal down).
+type RestartableTemporal struct {
+	tb   testing.TB
+	opts testsuite.DevServerOptions
+	mu   sync.Mutex
+	srv  *testsuite.DevServer
+}
+
+// OwnTemporal starts a dev server for one test only (the package's shared
+// one must stay up for the others); it is stopped at the test's end.
+func OwnTemporal(tb testing.TB) *RestartableTemporal {
+	tb.Helper()
+	path, err := CLIPath()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r := &RestartableTemporal{tb: tb, opts: testsuite.DevServerOptions{
+		ExistingPath:     path,
+		ClientOptions:    &client.Options{HostPort: fmt.Sprintf("127.0.0.1:%d", FreePort()), Namespace: "default"},
+		LogLevel:         "error",
+		DBFilename:       filepath.Join(tb.TempDir(), "temporal.db"),
+		SearchAttributes: SearchAttributes,
+		ExtraArgs:        []string{"--dynamic-config-value", "system.forceSearchAttributesCacheRefreshOnRead=true"},
+	}}
+	r.Start()
+	tb.Cleanup(r.Stop)
+	return r
+}
+
+// Address is the frontend's host:port (the same across restarts).
+func (r *RestartableTemporal) Address() string { return r.opts.ClientOptions.HostPort }
+
+// Start starts the server on its port and database file.
+func (r *RestartableTemporal) Start() {
+	r.tb.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	opts := r.opts
+	opts.ClientOptions = &client.Options{HostPort: r.opts.ClientOptions.HostPort, Namespace: "default"}
+	srv, err := testsuite.StartDevServer(ctx, opts)
+	if err != nil {
+		r.tb.Fatalf("testenv: temporal dev server: %v", err)
+	}
+	r.srv = srv
+}
+
+// Stop stops the server process (its state stays in the file).
+func (r *RestartableTemporal) Stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.srv != nil {
+		_ = r.srv.Stop()
+		r.srv = nil
+	}
 }

@@ -12,36 +12,36 @@ import (
 
 // PollInput names the connection a polling schedule belongs to.
 type PollInput struct {
-	activities.ConnectionInput
+	poblysh.ConnectionRef
 }
 
-// PollOutput reports a poll.
-type PollOutput struct {
+// PollResult reports a poll.
+type PollResult struct {
 	Streams int
 }
 
 // PollConnection runs from a connection's polling schedule: it asks every
 // stream for a coalesced incremental pass (joining any pass already running).
-func PollConnection(ctx workflow.Context, in PollInput) (PollOutput, error) {
+func PollConnection(ctx workflow.Context, in PollInput) (PollResult, error) {
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: time.Minute,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumAttempts: 5},
 	})
-	var r activities.TriggerResult
-	err := workflow.ExecuteActivity(actx, a.TriggerConnectionSync, in.ConnectionInput).Get(ctx, &r)
-	return PollOutput{Streams: r.Streams}, err
+	var r activities.TriggerConnectionSyncResult
+	err := workflow.ExecuteActivity(actx, a.TriggerConnectionSync, activities.TriggerConnectionSyncInput{ConnectionRef: in.ConnectionRef}).Get(ctx, &r)
+	return PollResult{Streams: r.Streams}, err
 }
 
 // WatchInput names the connection whose channels to reconcile.
 type WatchInput struct {
-	activities.ConnectionInput
+	poblysh.ConnectionRef
 	Trigger poblysh.Trigger
 }
 
-// WatchOutput reports the reconciliation.
-type WatchOutput struct {
+// WatchResult reports the reconciliation.
+type WatchResult struct {
 	Passes int
-	activities.WatchResult
+	activities.ReconcileWatchesResult
 }
 
 // ReconcileWatches is the single manager of a connection's push channels
@@ -49,10 +49,10 @@ type WatchOutput struct {
 // that have none, renews channels near expiry (new channel first, then stop
 // the old one, so no change is missed), and stops channels of targets no
 // longer configured. Requests while it runs coalesce into one more pass.
-func ReconcileWatches(ctx workflow.Context, in WatchInput) (WatchOutput, error) {
+func ReconcileWatches(ctx workflow.Context, in WatchInput) (WatchResult, error) {
 	ch := workflow.GetSignalChannel(ctx, SignalWatch)
 	info := workflow.GetInfo(ctx)
-	target := activities.Target{TenantID: in.TenantID, ConnectionID: in.ConnectionID, Provider: in.Provider}
+	target := in.ConnectionRef
 	bctx := bookkeepingOptions(ctx)
 	wctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Minute,
@@ -61,20 +61,20 @@ func ReconcileWatches(ctx workflow.Context, in WatchInput) (WatchOutput, error) 
 			MaximumAttempts: 8, NonRetryableErrorTypes: activities.NonRetryable,
 		},
 	})
-	var out WatchOutput
+	var out WatchResult
 	for {
 		for ch.ReceiveAsync(nil) {
 		}
 		jobID := newJobID(ctx)
 		if err := workflow.ExecuteActivity(bctx, a.BeginJob, activities.BeginJobInput{
-			Target: target, JobID: jobID, Kind: poblysh.JobWatchRenewal, Trigger: in.Trigger,
+			ConnectionRef: target, JobID: jobID, Kind: poblysh.JobWatchRenewal, Trigger: in.Trigger,
 			WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID,
 		}).Get(ctx, nil); err != nil {
 			return out, err
 		}
-		out.WatchResult = activities.WatchResult{}
-		err := workflow.ExecuteActivity(wctx, a.ReconcileWatches, in.ConnectionInput).Get(ctx, &out.WatchResult)
-		fin := activities.FinishJobInput{Target: target, JobID: jobID, Status: poblysh.JobSucceeded,
+		out.ReconcileWatchesResult = activities.ReconcileWatchesResult{}
+		err := workflow.ExecuteActivity(wctx, a.ReconcileWatches, activities.ReconcileWatchesInput{ConnectionRef: in.ConnectionRef}).Get(ctx, &out.ReconcileWatchesResult)
+		fin := activities.FinishJobInput{ConnectionRef: target, JobID: jobID, Status: poblysh.JobSucceeded,
 			Context: map[string]any{"created": out.Created, "stopped": out.Stopped, "active": out.Active}}
 		if out.WatchError != "" {
 			fin.Context["watch_error"] = out.WatchError
@@ -94,25 +94,4 @@ func ReconcileWatches(ctx workflow.Context, in WatchInput) (WatchOutput, error) 
 		}
 		in.Trigger = poblysh.TriggerManual
 	}
-}
-
-// RetentionInput is empty; settings come from configuration.
-type RetentionInput struct{}
-
-// RetentionOutput reports what was pruned.
-type RetentionOutput struct {
-	activities.PruneResult
-}
-
-// Retention runs daily: it drops raw payloads past their retention, Signals
-// past the configured TTL, expired OAuth states and old intake records.
-func Retention(ctx workflow.Context, _ RetentionInput) (RetentionOutput, error) {
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Minute,
-		HeartbeatTimeout:    2 * time.Minute,
-		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 10 * time.Second, MaximumAttempts: 5},
-	})
-	var r activities.PruneResult
-	err := workflow.ExecuteActivity(actx, a.Prune, activities.PruneInput{}).Get(ctx, &r)
-	return RetentionOutput{PruneResult: r}, err
 }

@@ -10,22 +10,21 @@ import (
 
 	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/activities"
-	"github.com/poblysh/poblysh/db"
 	"github.com/poblysh/poblysh/workflows"
 )
 
 // PollConnection nudges the connection's streams once and reports how many.
 func TestPollConnection(t *testing.T) {
 	env, j := newEnv(t)
-	env.OnActivity(acts.TriggerConnectionSync, mock.Anything, conn).Return(activities.TriggerResult{Streams: 3}, nil).Once()
+	env.OnActivity(acts.TriggerConnectionSync, mock.Anything, activities.TriggerConnectionSyncInput{ConnectionRef: conn}).Return(activities.TriggerConnectionSyncResult{Streams: 3}, nil).Once()
 
-	env.ExecuteWorkflow(workflows.PollConnection, workflows.PollInput{ConnectionInput: conn})
+	env.ExecuteWorkflow(workflows.PollConnection, workflows.PollInput{ConnectionRef: conn})
 
 	require.True(t, env.IsWorkflowCompleted())
 	require.NoError(t, env.GetWorkflowError())
-	var out workflows.PollOutput
+	var out workflows.PollResult
 	require.NoError(t, env.GetWorkflowResult(&out))
-	require.Equal(t, workflows.PollOutput{Streams: 3}, out)
+	require.Equal(t, workflows.PollResult{Streams: 3}, out)
 	require.Equal(t, []string{"TriggerConnectionSync"}, j.names())
 }
 
@@ -33,9 +32,9 @@ func TestPollConnection(t *testing.T) {
 // attempts (the next schedule tick polls again).
 func TestPollConnectionGivesUp(t *testing.T) {
 	env, j := newEnv(t)
-	env.OnActivity(acts.TriggerConnectionSync, mock.Anything, mock.Anything).Return(activities.TriggerResult{}, temporal.NewApplicationError("temporal unavailable", activities.ErrTypeTransient))
+	env.OnActivity(acts.TriggerConnectionSync, mock.Anything, mock.Anything).Return(activities.TriggerConnectionSyncResult{}, temporal.NewApplicationError("temporal unavailable", activities.ErrTypeTransient))
 
-	env.ExecuteWorkflow(workflows.PollConnection, workflows.PollInput{ConnectionInput: conn})
+	env.ExecuteWorkflow(workflows.PollConnection, workflows.PollInput{ConnectionRef: conn})
 
 	require.True(t, env.IsWorkflowCompleted())
 	require.ErrorContains(t, env.GetWorkflowError(), "temporal unavailable")
@@ -45,7 +44,7 @@ func TestPollConnectionGivesUp(t *testing.T) {
 // ReconcileWatches records each pass as a watch_renewal job; reconcile
 // signals that arrive while a pass runs add exactly one more pass.
 func TestReconcileWatches(t *testing.T) {
-	result := activities.WatchResult{Created: 1, Stopped: 2, Active: 3, PushEnabled: true}
+	result := activities.ReconcileWatchesResult{Created: 1, Stopped: 2, Active: 3, PushEnabled: true}
 	watchContext := map[string]any{"created": float64(1), "stopped": float64(2), "active": float64(3)}
 	for _, tc := range []struct {
 		name    string
@@ -58,27 +57,27 @@ func TestReconcileWatches(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			env, j := newEnv(t)
 			mockJobs(env)
-			env.OnActivity(acts.ReconcileWatches, mock.Anything, conn).After(time.Second).Return(result, nil).Times(tc.passes)
+			env.OnActivity(acts.ReconcileWatches, mock.Anything, activities.ReconcileWatchesInput{ConnectionRef: conn}).After(time.Second).Return(result, nil).Times(tc.passes)
 			for _, at := range tc.signals {
 				env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalWatch, nil) }, at)
 			}
 
-			env.ExecuteWorkflow(workflows.ReconcileWatches, workflows.WatchInput{ConnectionInput: conn, Trigger: poblysh.TriggerConnect})
+			env.ExecuteWorkflow(workflows.ReconcileWatches, workflows.WatchInput{ConnectionRef: conn, Trigger: poblysh.TriggerConnect})
 
 			require.True(t, env.IsWorkflowCompleted())
 			require.NoError(t, env.GetWorkflowError())
-			var out workflows.WatchOutput
+			var out workflows.WatchResult
 			require.NoError(t, env.GetWorkflowResult(&out))
-			require.Equal(t, workflows.WatchOutput{Passes: tc.passes, WatchResult: result}, out)
+			require.Equal(t, workflows.WatchResult{Passes: tc.passes, ReconcileWatchesResult: result}, out)
 			begins, fins := j.begins(), j.finishes()
 			require.Len(t, begins, tc.passes)
 			require.Len(t, fins, tc.passes)
 			triggers := []poblysh.Trigger{poblysh.TriggerConnect, poblysh.TriggerManual}
 			for i := range tc.passes {
 				require.Equal(t, poblysh.JobWatchRenewal, begins[i].Kind)
-				require.Equal(t, connTarget, begins[i].Target)
+				require.Equal(t, connTarget, begins[i].ConnectionRef)
 				require.Equal(t, triggers[i], begins[i].Trigger)
-				require.Equal(t, activities.FinishJobInput{Target: connTarget, JobID: begins[i].JobID, Status: poblysh.JobSucceeded, Context: watchContext}, fins[i])
+				require.Equal(t, activities.FinishJobInput{ConnectionRef: connTarget, JobID: begins[i].JobID, Status: poblysh.JobSucceeded, Context: watchContext}, fins[i])
 			}
 			if tc.passes == 2 {
 				require.NotEqual(t, begins[0].JobID, begins[1].JobID)
@@ -99,9 +98,9 @@ func TestReconcileWatchesFailure(t *testing.T) {
 		t.Run(tc.typ, func(t *testing.T) {
 			env, j := newEnv(t)
 			mockJobs(env)
-			env.OnActivity(acts.ReconcileWatches, mock.Anything, mock.Anything).Return(activities.WatchResult{}, temporal.NewNonRetryableApplicationError("watch refused", tc.typ, nil)).Once()
+			env.OnActivity(acts.ReconcileWatches, mock.Anything, mock.Anything).Return(activities.ReconcileWatchesResult{}, temporal.NewNonRetryableApplicationError("watch refused", tc.typ, nil)).Once()
 
-			env.ExecuteWorkflow(workflows.ReconcileWatches, workflows.WatchInput{ConnectionInput: conn, Trigger: poblysh.TriggerSchedule})
+			env.ExecuteWorkflow(workflows.ReconcileWatches, workflows.WatchInput{ConnectionRef: conn, Trigger: poblysh.TriggerSchedule})
 
 			require.NoError(t, env.GetWorkflowError())
 			fins := j.finishes()
@@ -111,34 +110,4 @@ func TestReconcileWatchesFailure(t *testing.T) {
 			require.Contains(t, fins[0].Error, "watch refused")
 		})
 	}
-}
-
-// Retention runs Prune once and returns its counts.
-func TestRetention(t *testing.T) {
-	env, j := newEnv(t)
-	pruned := activities.PruneResult{Pruned: db.Pruned{RawPayloads: 12, WebhookBodies: 3, Signals: 40, States: 2, WebhookEvents: 7}}
-	env.OnActivity(acts.Prune, mock.Anything, activities.PruneInput{}).Return(pruned, nil).Once()
-
-	env.ExecuteWorkflow(workflows.Retention, workflows.RetentionInput{})
-
-	require.True(t, env.IsWorkflowCompleted())
-	require.NoError(t, env.GetWorkflowError())
-	var out workflows.RetentionOutput
-	require.NoError(t, env.GetWorkflowResult(&out))
-	require.Equal(t, workflows.RetentionOutput{PruneResult: pruned}, out)
-	require.Equal(t, []string{"Prune"}, j.names())
-}
-
-// A failing prune is retried five times, then the workflow fails (the next
-// day's run prunes what is left).
-func TestRetentionFails(t *testing.T) {
-	env, j := newEnv(t)
-	env.OnActivity(acts.Prune, mock.Anything, mock.Anything).Return(activities.PruneResult{}, temporal.NewApplicationError("database unavailable", activities.ErrTypeTransient))
-
-	env.ExecuteWorkflow(workflows.Retention, workflows.RetentionInput{})
-
-	require.ErrorContains(t, env.GetWorkflowError(), "database unavailable")
-	tries := j.named("Prune")
-	require.Len(t, tries, 5)
-	require.Equal(t, 10*time.Second, tries[1].At.Sub(tries[0].At))
 }

@@ -22,7 +22,7 @@ import (
 var acts *activities.Activities
 
 // stream is the stream every SyncStream unit test syncs.
-var stream = activities.Target{TenantID: "tenant-1", ConnectionID: "conn-1", Provider: "github", Stream: "issues"}
+var stream = poblysh.ConnectionRef{TenantID: "tenant-1", ConnectionID: "conn-1", Provider: "github", Stream: "issues"}
 
 // started is one activity attempt as the workflow scheduled it: its type,
 // attempt, simulated start time and decoded input.
@@ -96,13 +96,13 @@ var inputTypes = map[string]func(converter.EncodedValues) (any, error){
 	"SyncPage":              decodeAs[activities.SyncPageInput],
 	"ResetCursor":           decodeAs[activities.ResetCursorInput],
 	"FinishJob":             decodeAs[activities.FinishJobInput],
-	"RefreshToken":          decodeAs[activities.RefreshInput],
+	"RefreshToken":          decodeAs[activities.RefreshTokenInput],
 	"ListDueTokens":         decodeAs[activities.ListDueInput],
 	"ListDueWatches":        decodeAs[activities.ListDueInput],
 	"StartRefreshes":        decodeAs[activities.StartManyInput],
 	"StartWatchReconciles":  decodeAs[activities.StartManyInput],
-	"TriggerConnectionSync": decodeAs[activities.ConnectionInput],
-	"ReconcileWatches":      decodeAs[activities.ConnectionInput],
+	"TriggerConnectionSync": decodeAs[activities.TriggerConnectionSyncInput],
+	"ReconcileWatches":      decodeAs[activities.ReconcileWatchesInput],
 	"Prune":                 decodeAs[activities.PruneInput],
 }
 

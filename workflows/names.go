@@ -6,6 +6,8 @@
 package workflows
 
 import (
+	"strings"
+
 	"github.com/poblysh/poblysh/activities"
 )
 
@@ -38,18 +40,34 @@ func RenewalScheduleID(taskQueue string) string { return taskQueue + ":watch-ren
 // RetentionScheduleID is the retention schedule.
 func RetentionScheduleID(taskQueue string) string { return taskQueue + ":retention" }
 
+// Every workflow and schedule id starts with the task queue and a colon
+// ("connectors-1a2b3c4d:sync/…"): stacks that share a Temporal server (each
+// with its own queue and database) then never address each other's
+// workflows, and TestEveryIDCarriesTheQueue holds every id to it.
+
 // SyncWorkflowID is deterministic per connection and stream, so every
 // trigger for a stream lands on one writer.
-func SyncWorkflowID(connID, stream string) string { return "sync/" + connID + "/" + stream }
+func SyncWorkflowID(taskQueue, connID, stream string) string {
+	return taskQueue + ":sync/" + connID + "/" + stream
+}
+
+// IsSyncWorkflowID reports whether id is a stream's sync workflow.
+func IsSyncWorkflowID(id string) bool { return strings.Contains(id, ":sync/") }
 
 // RefreshWorkflowID is the single refresher of a connection.
-func RefreshWorkflowID(connID string) string { return "token-refresh/" + connID }
+func RefreshWorkflowID(taskQueue, connID string) string {
+	return taskQueue + ":token-refresh/" + connID
+}
 
 // WatchWorkflowID is the single watch-channel manager of a connection.
-func WatchWorkflowID(connID string) string { return "watch/" + connID }
+func WatchWorkflowID(taskQueue, connID string) string { return taskQueue + ":watch/" + connID }
 
 // PollScheduleID is a connection's polling schedule.
-func PollScheduleID(connID string) string { return "poll/" + connID }
+func PollScheduleID(taskQueue, connID string) string { return taskQueue + ":poll/" + connID }
+
+// PollRunID is the workflow id of the runs a connection's polling schedule
+// starts (Temporal appends the scheduled time).
+func PollRunID(taskQueue, connID string) string { return taskQueue + ":poll-run/" + connID }
 
 // a is the nil receiver activity references go through.
 var a *activities.Activities

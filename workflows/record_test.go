@@ -73,6 +73,7 @@ func TestRecordHistories(t *testing.T) {
 	t.Run("sync_backfill_update_with_start", r.syncBackfill)
 	t.Run("sync_continued_as_new", r.syncContinueAsNew)
 	t.Run("sync_coalesced_follow_up", r.syncCoalesced)
+	t.Run("sync_manual_follow_up", r.syncManualFollowUp)
 	t.Run("sync_rate_limited_then_transient", r.syncRetried)
 	t.Run("sync_cursor_expired", r.syncCursorExpired)
 	t.Run("sync_unauthorized", r.syncUnauthorized)
@@ -82,6 +83,7 @@ func TestRecordHistories(t *testing.T) {
 	t.Run("poll_connection", r.pollConnection)
 	t.Run("reconcile_watches", r.reconcileWatches)
 	t.Run("retention", r.retention)
+	t.Run("delete_tenant", r.deleteTenant)
 }
 
 // quietLogger drops SDK logs: the scenarios fail activities on purpose.
@@ -101,19 +103,21 @@ const (
 	connRevoked      = "conn-revoked"
 	connWatch        = "conn-watch"
 	connPoll         = "conn-poll"
+	connManual       = "conn-manual"
 )
 
-func recTarget(conn string) activities.Target {
-	return activities.Target{TenantID: "tenant-rec", ConnectionID: conn, Provider: "github", Stream: "issues"}
+func recTarget(conn string) poblysh.ConnectionRef {
+	return poblysh.ConnectionRef{TenantID: "tenant-rec", ConnectionID: conn, Provider: "github", Stream: "issues"}
 }
 
-func recConn(conn string) activities.ConnectionInput {
-	return activities.ConnectionInput{TenantID: "tenant-rec", ConnectionID: conn, Provider: "github"}
+func recConn(conn string) poblysh.ConnectionRef {
+	return poblysh.ConnectionRef{TenantID: "tenant-rec", ConnectionID: conn, Provider: "github"}
 }
 
 // recPages is how many pages a stub stream has, per connection.
 var recPages = map[string]int{
 	connSignal: 2, connBackfill: 5, connContinue: 45, connCoalesce: 4, connRetried: 3, connCursor: 3, connUnauthorized: 3,
+	connManual: 3,
 }
 
 // stubActivities answer like the real activities, deterministically, and
@@ -148,6 +152,26 @@ func (s *stubActivities) register(w worker.Worker) {
 	reg(s.TriggerConnectionSync, "TriggerConnectionSync")
 	reg(s.ReconcileWatches, "ReconcileWatches")
 	reg(s.Prune, "Prune")
+	reg(s.BeginTenantDeletion, "BeginTenantDeletion")
+	reg(s.DisconnectForDeletion, "DisconnectForDeletion")
+	reg(s.PurgeTenant, "PurgeTenant")
+	reg(s.FinishOperatorJob, "FinishOperatorJob")
+}
+
+func (s *stubActivities) BeginTenantDeletion(context.Context, activities.TenantDeletionInput) (activities.BeginTenantDeletionResult, error) {
+	return activities.BeginTenantDeletionResult{KeysRevoked: 2, ConnectionIDs: []string{"conn-a", "conn-b"}}, nil
+}
+
+func (s *stubActivities) DisconnectForDeletion(context.Context, activities.TenantDeletionInput) (struct{}, error) {
+	return struct{}{}, nil
+}
+
+func (s *stubActivities) PurgeTenant(context.Context, activities.TenantDeletionInput) (activities.PurgeTenantResult, error) {
+	return activities.PurgeTenantResult{Signals: 120}, nil
+}
+
+func (s *stubActivities) FinishOperatorJob(context.Context, activities.FinishOperatorJobInput) (struct{}, error) {
+	return struct{}{}, nil
 }
 
 func (s *stubActivities) BeginJob(_ context.Context, in activities.BeginJobInput) (activities.BeginJobResult, error) {
@@ -175,7 +199,7 @@ func (s *stubActivities) SyncPage(ctx context.Context, in activities.SyncPageInp
 	resyncs := s.resyncs[in.JobID]
 	s.mu.Unlock()
 	switch in.ConnectionID {
-	case connCoalesce, connUnauthorized:
+	case connCoalesce, connUnauthorized, connManual:
 		time.Sleep(300 * time.Millisecond) // triggers arrive while the pass runs
 	}
 	switch {
@@ -199,12 +223,12 @@ func (s *stubActivities) SyncPage(ctx context.Context, in activities.SyncPageInp
 	return activities.SyncPageResult{Items: 10, Stored: 8, Duplicates: 2, Done: page >= recPages[in.ConnectionID]}, nil
 }
 
-func (s *stubActivities) RefreshToken(_ context.Context, in activities.RefreshInput) (activities.RefreshResult, error) {
+func (s *stubActivities) RefreshToken(_ context.Context, in activities.RefreshTokenInput) (activities.RefreshTokenResult, error) {
 	if in.ConnectionID == connRevoked {
-		return activities.RefreshResult{}, temporal.NewNonRetryableApplicationError("token refresh failed permanently: invalid_grant", activities.ErrTypeUnauthorized, nil)
+		return activities.RefreshTokenResult{}, temporal.NewNonRetryableApplicationError("token refresh failed permanently: invalid_grant", activities.ErrTypeUnauthorized, nil)
 	}
 	exp := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	return activities.RefreshResult{Refreshed: true, ExpiresAt: &exp}, nil
+	return activities.RefreshTokenResult{Refreshed: true, ExpiresAt: &exp}, nil
 }
 
 // ListDue answers a full page on a sweep's first call and a short one after.
@@ -218,9 +242,9 @@ func (s *stubActivities) ListDue(ctx context.Context, in activities.ListDueInput
 	if n == 1 {
 		size = in.Limit
 	}
-	out := make([]db.DueConnection, size)
+	out := make([]poblysh.ConnectionRef, size)
 	for i := range out {
-		out[i] = db.DueConnection{ID: fmt.Sprintf("conn-%d-%03d", n, i), TenantID: "tenant-rec", Provider: "github"}
+		out[i] = poblysh.ConnectionRef{ConnectionID: fmt.Sprintf("conn-%d-%03d", n, i), TenantID: "tenant-rec", Provider: "github"}
 	}
 	return activities.ListDueResult{Connections: out}, nil
 }
@@ -229,13 +253,13 @@ func (s *stubActivities) StartMany(_ context.Context, in activities.StartManyInp
 	return activities.StartManyResult{Started: len(in.Connections)}, nil
 }
 
-func (s *stubActivities) TriggerConnectionSync(context.Context, activities.ConnectionInput) (activities.TriggerResult, error) {
-	return activities.TriggerResult{Streams: 3}, nil
+func (s *stubActivities) TriggerConnectionSync(context.Context, activities.TriggerConnectionSyncInput) (activities.TriggerConnectionSyncResult, error) {
+	return activities.TriggerConnectionSyncResult{Streams: 3}, nil
 }
 
-func (s *stubActivities) ReconcileWatches(context.Context, activities.ConnectionInput) (activities.WatchResult, error) {
+func (s *stubActivities) ReconcileWatches(context.Context, activities.ReconcileWatchesInput) (activities.ReconcileWatchesResult, error) {
 	time.Sleep(time.Second) // a reconcile signal arrives meanwhile
-	return activities.WatchResult{Created: 1, Active: 2, PushEnabled: true}, nil
+	return activities.ReconcileWatchesResult{Created: 1, Active: 2, PushEnabled: true}, nil
 }
 
 func (s *stubActivities) Prune(context.Context, activities.PruneInput) (activities.PruneResult, error) {
@@ -274,8 +298,8 @@ func (r *recorder) options(id string) client.StartWorkflowOptions {
 // It returns the request's answer, the run, and the run's id (WorkflowRun.Get
 // follows continue-as-new and moves GetRunID to the last run).
 func (r *recorder) requestSync(ctx context.Context, t *testing.T, conn string, mode poblysh.SyncMode) (workflows.RequestResult, client.WorkflowRun, string) {
-	id := workflows.SyncWorkflowID(conn, "issues")
-	op := r.c.NewWithStartWorkflowOperation(r.options(id), workflows.SyncStream, workflows.SyncInput{Target: recTarget(conn)})
+	id := workflows.SyncWorkflowID(r.taskQueue, conn, "issues")
+	op := r.c.NewWithStartWorkflowOperation(r.options(id), workflows.SyncStream, workflows.SyncInput{ConnectionRef: recTarget(conn)})
 	h, err := r.c.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: op,
 		UpdateOptions: client.UpdateWorkflowOptions{
@@ -294,7 +318,7 @@ func (r *recorder) requestSync(ctx context.Context, t *testing.T, conn string, m
 // update sends request-sync to a running stream workflow.
 func (r *recorder) update(ctx context.Context, t *testing.T, conn string, mode poblysh.SyncMode) workflows.RequestResult {
 	h, err := r.c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID: workflows.SyncWorkflowID(conn, "issues"), UpdateName: workflows.UpdateRequest,
+		WorkflowID: workflows.SyncWorkflowID(r.taskQueue, conn, "issues"), UpdateName: workflows.UpdateRequest,
 		WaitForStage: client.WorkflowUpdateStageCompleted,
 		Args:         []any{workflows.SyncRequest{Mode: mode, Trigger: poblysh.TriggerManual}},
 	})
@@ -305,7 +329,7 @@ func (r *recorder) update(ctx context.Context, t *testing.T, conn string, mode p
 }
 
 func (r *recorder) signal(ctx context.Context, t *testing.T, conn string) {
-	require.NoError(t, r.c.SignalWorkflow(ctx, workflows.SyncWorkflowID(conn, "issues"), "", workflows.SignalRequest,
+	require.NoError(t, r.c.SignalWorkflow(ctx, workflows.SyncWorkflowID(r.taskQueue, conn, "issues"), "", workflows.SignalRequest,
 		workflows.SyncRequest{Mode: poblysh.ModeIncremental, Trigger: poblysh.TriggerWebhook}))
 }
 
@@ -360,10 +384,10 @@ func (r *recorder) export(t *testing.T, id, runID, name string) {
 
 func (r *recorder) syncSignalWithStart(t *testing.T) {
 	ctx := r.ctx(t)
-	id := workflows.SyncWorkflowID(connSignal, "issues")
+	id := workflows.SyncWorkflowID(r.taskQueue, connSignal, "issues")
 	run, err := r.c.SignalWithStartWorkflow(ctx, id, workflows.SignalRequest,
 		workflows.SyncRequest{Mode: poblysh.ModeIncremental, Trigger: poblysh.TriggerWebhook},
-		r.options(id), workflows.SyncStream, workflows.SyncInput{Target: recTarget(connSignal)})
+		r.options(id), workflows.SyncStream, workflows.SyncInput{ConnectionRef: recTarget(connSignal)})
 	require.NoError(t, err)
 	first := run.GetRunID()
 	var res workflows.SyncResult
@@ -434,6 +458,24 @@ func (r *recorder) syncCoalesced(t *testing.T) {
 	r.exportChain(ctx, t, run.GetID(), first, "sync_coalesced_follow_up", 1)
 }
 
+// syncManualFollowUp: a notification and a manual request during a pass
+// coalesce into one follow-up, which starts without the debounce (the
+// versioned path, changeManualSkipsDebounce).
+func (r *recorder) syncManualFollowUp(t *testing.T) {
+	ctx := r.ctx(t)
+	_, run, first := r.requestSync(ctx, t, connManual, poblysh.ModeIncremental)
+	r.signal(ctx, t, connManual)
+	queued := r.update(ctx, t, connManual, poblysh.ModeIncremental)
+	var res workflows.SyncResult
+	require.NoError(t, run.Get(ctx, &res))
+	require.Equal(t, 2, res.Passes)
+	begins, fins := r.stubs.jobs(connManual)
+	require.Len(t, begins, 2)
+	require.Len(t, fins, 2)
+	require.Equal(t, queued.JobID, begins[1].JobID)
+	r.exportChain(ctx, t, run.GetID(), first, "sync_manual_follow_up", 1)
+}
+
 func (r *recorder) syncRetried(t *testing.T) {
 	ctx := r.ctx(t)
 	_, run, first := r.requestSync(ctx, t, connRetried, poblysh.ModeIncremental)
@@ -482,11 +524,11 @@ func (r *recorder) refreshToken(t *testing.T) {
 		{"conn-refresh", "refresh_token_succeeded", poblysh.JobSucceeded},
 		{connRevoked, "refresh_token_revoked", poblysh.JobFailed},
 	} {
-		in := workflows.RefreshInput{ConnectionInput: recConn(tc.conn), Trigger: poblysh.TriggerSchedule, Force: true}
-		run, err := r.c.ExecuteWorkflow(ctx, r.options(workflows.RefreshWorkflowID(tc.conn)), workflows.RefreshToken, in)
+		in := workflows.RefreshInput{ConnectionRef: recConn(tc.conn), Trigger: poblysh.TriggerSchedule, Force: true}
+		run, err := r.c.ExecuteWorkflow(ctx, r.options(workflows.RefreshWorkflowID(r.taskQueue, tc.conn)), workflows.RefreshToken, in)
 		require.NoError(t, err)
 		first := run.GetRunID()
-		var out workflows.RefreshOutput
+		var out workflows.RefreshResult
 		require.NoError(t, run.Get(ctx, &out))
 		require.Equal(t, tc.status == poblysh.JobSucceeded, out.Refreshed)
 		_, fins := r.stubs.jobs(tc.conn)
@@ -517,13 +559,13 @@ func (r *recorder) renewalSweep(t *testing.T) {
 
 func (r *recorder) pollConnection(t *testing.T) {
 	ctx := r.ctx(t)
-	run, err := r.c.ExecuteWorkflow(ctx, r.options(workflows.PollScheduleID(connPoll)), workflows.PollConnection,
-		workflows.PollInput{ConnectionInput: recConn(connPoll)})
+	run, err := r.c.ExecuteWorkflow(ctx, r.options(workflows.PollScheduleID(r.taskQueue, connPoll)), workflows.PollConnection,
+		workflows.PollInput{ConnectionRef: recConn(connPoll)})
 	require.NoError(t, err)
 	first := run.GetRunID()
-	var out workflows.PollOutput
+	var out workflows.PollResult
 	require.NoError(t, run.Get(ctx, &out))
-	require.Equal(t, workflows.PollOutput{Streams: 3}, out)
+	require.Equal(t, workflows.PollResult{Streams: 3}, out)
 	r.exportChain(ctx, t, run.GetID(), first, "poll_connection", 1)
 }
 
@@ -531,15 +573,15 @@ func (r *recorder) pollConnection(t *testing.T) {
 // a second signal during the pass, which must run exactly one more pass.
 func (r *recorder) reconcileWatches(t *testing.T) {
 	ctx := r.ctx(t)
-	id := workflows.WatchWorkflowID(connWatch)
-	in := workflows.WatchInput{ConnectionInput: recConn(connWatch), Trigger: poblysh.TriggerConnect}
+	id := workflows.WatchWorkflowID(r.taskQueue, connWatch)
+	in := workflows.WatchInput{ConnectionRef: recConn(connWatch), Trigger: poblysh.TriggerConnect}
 	run, err := r.c.SignalWithStartWorkflow(ctx, id, workflows.SignalWatch, nil, r.options(id), workflows.ReconcileWatches, in)
 	require.NoError(t, err)
 	first := run.GetRunID()
 	time.Sleep(300 * time.Millisecond)
 	require.NoError(t, r.c.SignalWorkflow(ctx, id, "", workflows.SignalWatch, nil))
 	require.NoError(t, r.c.SignalWorkflow(ctx, id, "", workflows.SignalWatch, nil))
-	var out workflows.WatchOutput
+	var out workflows.WatchResult
 	require.NoError(t, run.Get(ctx, &out))
 	require.Equal(t, 2, out.Passes)
 	begins, fins := r.stubs.jobs(connWatch)
@@ -553,8 +595,20 @@ func (r *recorder) retention(t *testing.T) {
 	run, err := r.c.ExecuteWorkflow(ctx, r.options(workflows.RetentionScheduleID(r.taskQueue)), workflows.Retention, workflows.RetentionInput{})
 	require.NoError(t, err)
 	first := run.GetRunID()
-	var out workflows.RetentionOutput
+	var out workflows.RetentionResult
 	require.NoError(t, run.Get(ctx, &out))
 	require.Equal(t, int64(40), out.Signals)
 	r.exportChain(ctx, t, run.GetID(), first, "retention", 1)
+}
+
+func (r *recorder) deleteTenant(t *testing.T) {
+	ctx := r.ctx(t)
+	run, err := r.c.ExecuteWorkflow(ctx, r.options(workflows.TenantDeletionWorkflowID(r.taskQueue, "tenant-rec")), workflows.DeleteTenant,
+		workflows.DeleteTenantInput{TenantID: "tenant-rec", JobID: "job-rec"})
+	require.NoError(t, err)
+	first := run.GetRunID()
+	var out workflows.DeleteTenantResult
+	require.NoError(t, run.Get(ctx, &out))
+	require.Equal(t, workflows.DeleteTenantResult{KeysRevoked: 2, Disconnected: 2, Signals: 120}, out)
+	r.exportChain(ctx, t, run.GetID(), first, "delete_tenant", 1)
 }

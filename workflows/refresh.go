@@ -13,14 +13,14 @@ import (
 
 // RefreshInput refreshes one connection's token.
 type RefreshInput struct {
-	activities.ConnectionInput
+	poblysh.ConnectionRef
 	JobID   string
 	Trigger poblysh.Trigger
 	Force   bool
 }
 
-// RefreshOutput reports the refresh.
-type RefreshOutput struct {
+// RefreshResult reports the refresh.
+type RefreshResult struct {
 	Refreshed bool
 }
 
@@ -28,18 +28,18 @@ type RefreshOutput struct {
 // token-refresh/<connection>). Transient failures retry with backoff (and are
 // counted per day); a revoked grant fails at once and the activity moves the
 // connection to needs_reauth, which pauses its scheduled work.
-func RefreshToken(ctx workflow.Context, in RefreshInput) (RefreshOutput, error) {
+func RefreshToken(ctx workflow.Context, in RefreshInput) (RefreshResult, error) {
 	info := workflow.GetInfo(ctx)
-	target := activities.Target{TenantID: in.TenantID, ConnectionID: in.ConnectionID, Provider: in.Provider}
+	target := in.ConnectionRef
 	if in.JobID == "" {
 		in.JobID = newJobID(ctx)
 	}
 	bctx := bookkeepingOptions(ctx)
 	if err := workflow.ExecuteActivity(bctx, a.BeginJob, activities.BeginJobInput{
-		Target: target, JobID: in.JobID, Kind: poblysh.JobTokenRefresh, Trigger: in.Trigger,
+		ConnectionRef: target, JobID: in.JobID, Kind: poblysh.JobTokenRefresh, Trigger: in.Trigger,
 		WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID,
 	}).Get(ctx, nil); err != nil {
-		return RefreshOutput{}, err
+		return RefreshResult{}, err
 	}
 	rctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: time.Minute,
@@ -51,11 +51,11 @@ func RefreshToken(ctx workflow.Context, in RefreshInput) (RefreshOutput, error) 
 			NonRetryableErrorTypes: activities.NonRetryable,
 		},
 	})
-	var r activities.RefreshResult
-	err := workflow.ExecuteActivity(rctx, a.RefreshToken, activities.RefreshInput{
-		TenantID: in.TenantID, ConnectionID: in.ConnectionID, Provider: in.Provider, Force: in.Force,
+	var r activities.RefreshTokenResult
+	err := workflow.ExecuteActivity(rctx, a.RefreshToken, activities.RefreshTokenInput{
+		ConnectionRef: in.ConnectionRef, Force: in.Force,
 	}).Get(ctx, &r)
-	fin := activities.FinishJobInput{Target: target, JobID: in.JobID, Status: poblysh.JobSucceeded}
+	fin := activities.FinishJobInput{ConnectionRef: target, JobID: in.JobID, Status: poblysh.JobSucceeded}
 	if err != nil {
 		fin.Status, fin.Error, fin.ErrorType = poblysh.JobFailed, failureMessage(err), errorType(err)
 		if fin.ErrorType == activities.ErrTypeConnectionInactive {
@@ -63,9 +63,9 @@ func RefreshToken(ctx workflow.Context, in RefreshInput) (RefreshOutput, error) 
 		}
 	}
 	if ferr := workflow.ExecuteActivity(bctx, a.FinishJob, fin).Get(ctx, nil); ferr != nil {
-		return RefreshOutput{}, ferr
+		return RefreshResult{}, ferr
 	}
-	return RefreshOutput{Refreshed: r.Refreshed}, nil
+	return RefreshResult{Refreshed: r.Refreshed}, nil
 }
 
 // errorType is the ApplicationError type in err's chain ("" if none).

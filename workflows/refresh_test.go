@@ -16,19 +16,18 @@ import (
 
 	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/activities"
-	"github.com/poblysh/poblysh/db"
 	"github.com/poblysh/poblysh/workflows"
 )
 
-var conn = activities.ConnectionInput{TenantID: "tenant-1", ConnectionID: "conn-1", Provider: "google"}
+var conn = poblysh.ConnectionRef{TenantID: "tenant-1", ConnectionID: "conn-1", Provider: "google"}
 
 // connTarget is conn as the job activities see it (no stream).
-var connTarget = activities.Target{TenantID: "tenant-1", ConnectionID: "conn-1", Provider: "google"}
+var connTarget = poblysh.ConnectionRef{TenantID: "tenant-1", ConnectionID: "conn-1", Provider: "google"}
 
 // mockRefresh answers RefreshToken with script (attempt counts from 1).
-func mockRefresh(env *testsuite.TestWorkflowEnvironment, script func(attempt int32) (activities.RefreshResult, error)) {
+func mockRefresh(env *testsuite.TestWorkflowEnvironment, script func(attempt int32) (activities.RefreshTokenResult, error)) {
 	env.OnActivity(acts.RefreshToken, mock.Anything, mock.Anything).Return(
-		func(ctx context.Context, _ activities.RefreshInput) (activities.RefreshResult, error) {
+		func(ctx context.Context, _ activities.RefreshTokenInput) (activities.RefreshTokenResult, error) {
 			return script(activity.GetInfo(ctx).Attempt)
 		})
 }
@@ -39,36 +38,36 @@ func TestRefreshTokenSucceeded(t *testing.T) {
 	env, j := newEnv(t)
 	mockJobs(env)
 	exp := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	mockRefresh(env, func(int32) (activities.RefreshResult, error) {
-		return activities.RefreshResult{Refreshed: true, ExpiresAt: &exp}, nil
+	mockRefresh(env, func(int32) (activities.RefreshTokenResult, error) {
+		return activities.RefreshTokenResult{Refreshed: true, ExpiresAt: &exp}, nil
 	})
 
-	env.ExecuteWorkflow(workflows.RefreshToken, workflows.RefreshInput{ConnectionInput: conn, Trigger: poblysh.TriggerSchedule, Force: true})
+	env.ExecuteWorkflow(workflows.RefreshToken, workflows.RefreshInput{ConnectionRef: conn, Trigger: poblysh.TriggerSchedule, Force: true})
 
 	require.True(t, env.IsWorkflowCompleted())
 	require.NoError(t, env.GetWorkflowError())
-	var out workflows.RefreshOutput
+	var out workflows.RefreshResult
 	require.NoError(t, env.GetWorkflowResult(&out))
 	require.True(t, out.Refreshed)
 	require.Equal(t, []string{"BeginJob", "RefreshToken", "FinishJob"}, j.names())
 	begin := j.begins()[0]
 	require.NotEmpty(t, begin.JobID)
 	require.Equal(t, activities.BeginJobInput{
-		Target: connTarget, JobID: begin.JobID, Kind: poblysh.JobTokenRefresh, Trigger: poblysh.TriggerSchedule,
+		ConnectionRef: connTarget, JobID: begin.JobID, Kind: poblysh.JobTokenRefresh, Trigger: poblysh.TriggerSchedule,
 		WorkflowID: begin.WorkflowID, RunID: begin.RunID,
 	}, begin)
-	require.Equal(t, activities.RefreshInput{TenantID: "tenant-1", ConnectionID: "conn-1", Provider: "google", Force: true},
+	require.Equal(t, activities.RefreshTokenInput{ConnectionRef: poblysh.ConnectionRef{TenantID: "tenant-1", ConnectionID: "conn-1", Provider: "google"}, Force: true},
 		j.named("RefreshToken")[0].Input)
-	require.Equal(t, []activities.FinishJobInput{{Target: connTarget, JobID: begin.JobID, Status: poblysh.JobSucceeded}}, j.finishes())
+	require.Equal(t, []activities.FinishJobInput{{ConnectionRef: connTarget, JobID: begin.JobID, Status: poblysh.JobSucceeded}}, j.finishes())
 }
 
 // A job id chosen by the caller (the API) is the job's id.
 func TestRefreshTokenKeepsGivenJobID(t *testing.T) {
 	env, j := newEnv(t)
 	mockJobs(env)
-	mockRefresh(env, func(int32) (activities.RefreshResult, error) { return activities.RefreshResult{}, nil })
+	mockRefresh(env, func(int32) (activities.RefreshTokenResult, error) { return activities.RefreshTokenResult{}, nil })
 
-	env.ExecuteWorkflow(workflows.RefreshToken, workflows.RefreshInput{ConnectionInput: conn, JobID: "job-7", Trigger: poblysh.TriggerManual})
+	env.ExecuteWorkflow(workflows.RefreshToken, workflows.RefreshInput{ConnectionRef: conn, JobID: "job-7", Trigger: poblysh.TriggerManual})
 
 	require.NoError(t, env.GetWorkflowError())
 	require.Equal(t, "job-7", j.begins()[0].JobID)
@@ -81,15 +80,15 @@ func TestRefreshTokenKeepsGivenJobID(t *testing.T) {
 func TestRefreshTokenRevokedRecordsFailedJob(t *testing.T) {
 	env, j := newEnv(t)
 	mockJobs(env)
-	mockRefresh(env, func(int32) (activities.RefreshResult, error) {
-		return activities.RefreshResult{}, temporal.NewNonRetryableApplicationError("token refresh failed permanently: invalid_grant", activities.ErrTypeUnauthorized, nil)
+	mockRefresh(env, func(int32) (activities.RefreshTokenResult, error) {
+		return activities.RefreshTokenResult{}, temporal.NewNonRetryableApplicationError("token refresh failed permanently: invalid_grant", activities.ErrTypeUnauthorized, nil)
 	})
 
-	env.ExecuteWorkflow(workflows.RefreshToken, workflows.RefreshInput{ConnectionInput: conn, Trigger: poblysh.TriggerSchedule})
+	env.ExecuteWorkflow(workflows.RefreshToken, workflows.RefreshInput{ConnectionRef: conn, Trigger: poblysh.TriggerSchedule})
 
 	require.True(t, env.IsWorkflowCompleted())
 	require.NoError(t, env.GetWorkflowError(), "a failed refresh is recorded, not a crashed workflow")
-	var out workflows.RefreshOutput
+	var out workflows.RefreshResult
 	require.NoError(t, env.GetWorkflowResult(&out))
 	require.False(t, out.Refreshed)
 	require.Len(t, j.named("RefreshToken"), 1)
@@ -104,20 +103,20 @@ func TestRefreshTokenRevokedRecordsFailedJob(t *testing.T) {
 // Transient refresh failures retry with backoff (5 s, 10 s, ...) and the job
 // succeeds; after six attempts the job fails with the transient type.
 func TestRefreshTokenTransientRetries(t *testing.T) {
-	transient := func() (activities.RefreshResult, error) {
-		return activities.RefreshResult{}, temporal.NewApplicationError("token endpoint answered 503", activities.ErrTypeTransient)
+	transient := func() (activities.RefreshTokenResult, error) {
+		return activities.RefreshTokenResult{}, temporal.NewApplicationError("token endpoint answered 503", activities.ErrTypeTransient)
 	}
 	t.Run("recovers", func(t *testing.T) {
 		env, j := newEnv(t)
 		mockJobs(env)
-		mockRefresh(env, func(attempt int32) (activities.RefreshResult, error) {
+		mockRefresh(env, func(attempt int32) (activities.RefreshTokenResult, error) {
 			if attempt < 3 {
 				return transient()
 			}
-			return activities.RefreshResult{Refreshed: true}, nil
+			return activities.RefreshTokenResult{Refreshed: true}, nil
 		})
 
-		env.ExecuteWorkflow(workflows.RefreshToken, workflows.RefreshInput{ConnectionInput: conn})
+		env.ExecuteWorkflow(workflows.RefreshToken, workflows.RefreshInput{ConnectionRef: conn})
 
 		require.NoError(t, env.GetWorkflowError())
 		tries := j.named("RefreshToken")
@@ -129,9 +128,9 @@ func TestRefreshTokenTransientRetries(t *testing.T) {
 	t.Run("gives up", func(t *testing.T) {
 		env, j := newEnv(t)
 		mockJobs(env)
-		mockRefresh(env, func(int32) (activities.RefreshResult, error) { return transient() })
+		mockRefresh(env, func(int32) (activities.RefreshTokenResult, error) { return transient() })
 
-		env.ExecuteWorkflow(workflows.RefreshToken, workflows.RefreshInput{ConnectionInput: conn})
+		env.ExecuteWorkflow(workflows.RefreshToken, workflows.RefreshInput{ConnectionRef: conn})
 
 		require.NoError(t, env.GetWorkflowError())
 		require.Len(t, j.named("RefreshToken"), 6)
@@ -145,21 +144,21 @@ func TestRefreshTokenTransientRetries(t *testing.T) {
 func TestRefreshTokenInactiveCancelsJob(t *testing.T) {
 	env, j := newEnv(t)
 	mockJobs(env)
-	mockRefresh(env, func(int32) (activities.RefreshResult, error) {
-		return activities.RefreshResult{}, temporal.NewNonRetryableApplicationError("connection is paused", activities.ErrTypeConnectionInactive, nil)
+	mockRefresh(env, func(int32) (activities.RefreshTokenResult, error) {
+		return activities.RefreshTokenResult{}, temporal.NewNonRetryableApplicationError("connection is paused", activities.ErrTypeConnectionInactive, nil)
 	})
 
-	env.ExecuteWorkflow(workflows.RefreshToken, workflows.RefreshInput{ConnectionInput: conn})
+	env.ExecuteWorkflow(workflows.RefreshToken, workflows.RefreshInput{ConnectionRef: conn})
 
 	require.NoError(t, env.GetWorkflowError())
 	require.Equal(t, poblysh.JobCancelled, j.finishes()[0].Status)
 	require.Equal(t, activities.ErrTypeConnectionInactive, j.finishes()[0].ErrorType)
 }
 
-func dueConnections(n int) []db.DueConnection {
-	out := make([]db.DueConnection, n)
+func dueConnections(n int) []poblysh.ConnectionRef {
+	out := make([]poblysh.ConnectionRef, n)
 	for i := range out {
-		out[i] = db.DueConnection{ID: fmt.Sprintf("conn-%03d", i), TenantID: "tenant-1", Provider: "google"}
+		out[i] = poblysh.ConnectionRef{ConnectionID: fmt.Sprintf("conn-%03d", i), TenantID: "tenant-1", Provider: "google"}
 	}
 	return out
 }

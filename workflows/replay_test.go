@@ -13,6 +13,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -89,12 +90,14 @@ func TestRecordedHistoriesCoverScenarios(t *testing.T) {
 		continued  bool           // the run continues an earlier run
 		updates    int            // accepted updates
 		signals    int
+		versions   []string // version markers (workflow.GetVersion) recorded
 	}{
 		"sync_backfill_update_with_start":    {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, activities: map[string]int{"BeginJob": 1, "SyncPage": 5, "FinishJob": 1}, updates: 1},
 		"sync_incremental_signal_with_start": {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, activities: map[string]int{"BeginJob": 1, "SyncPage": 2, "FinishJob": 1}, signals: 1},
 		"sync_continued_as_new_run1":         {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW, activities: map[string]int{"BeginJob": 1, "FinishJob": 0}, updates: 1},
 		"sync_continued_as_new_run2":         {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, activities: map[string]int{"BeginJob": 0, "FinishJob": 1}, continued: true},
 		"sync_coalesced_follow_up":           {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, activities: map[string]int{"BeginJob": 2, "SyncPage": 8, "FinishJob": 2}, updates: 6, signals: 5},
+		"sync_manual_follow_up":              {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, activities: map[string]int{"BeginJob": 2, "FinishJob": 2}, updates: 2, signals: 1, versions: []string{"manual-pass-skips-debounce"}},
 		"sync_rate_limited_then_transient":   {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, activities: map[string]int{"SyncPage": 3, "FinishJob": 1}, updates: 1},
 		"sync_cursor_expired":                {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, activities: map[string]int{"SyncPage": 4, "ResetCursor": 1, "FinishJob": 1}, updates: 1},
 		"sync_unauthorized":                  {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, activities: map[string]int{"SyncPage": 2, "FinishJob": 2}, updates: 1, signals: 1},
@@ -114,7 +117,13 @@ func TestRecordedHistoriesCoverScenarios(t *testing.T) {
 			require.Equal(t, want.continued, events[0].GetWorkflowExecutionStartedEventAttributes().GetContinuedExecutionRunId() != "")
 			scheduled := map[string]int{}
 			updates, signals := 0, 0
+			var versions []string
 			for _, e := range events {
+				if m := e.GetMarkerRecordedEventAttributes(); m != nil && m.GetMarkerName() == "Version" {
+					var id string
+					require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(m.GetDetails()["change-id"], &id))
+					versions = append(versions, id)
+				}
 				if a := e.GetActivityTaskScheduledEventAttributes(); a != nil {
 					scheduled[a.GetActivityType().GetName()]++
 				}
@@ -130,6 +139,7 @@ func TestRecordedHistoriesCoverScenarios(t *testing.T) {
 			}
 			require.Equal(t, want.updates, updates, "accepted updates")
 			require.Equal(t, want.signals, signals, "signals")
+			require.Equal(t, want.versions, versions, "version markers")
 		})
 	}
 }
@@ -149,9 +159,9 @@ func reorderedSyncStream(ctx workflow.Context, in workflows.SyncInput) (workflow
 	var r workflows.SyncRequest
 	workflow.GetSignalChannel(ctx, workflows.SignalRequest).ReceiveAsync(&r)
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute})
-	if err := workflow.ExecuteActivity(ctx, acts.SyncPage, activities.SyncPageInput{Target: in.Target}).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(ctx, acts.SyncPage, activities.SyncPageInput{ConnectionRef: in.ConnectionRef}).Get(ctx, nil); err != nil {
 		return workflows.SyncResult{}, err
 	}
-	err := workflow.ExecuteActivity(ctx, acts.BeginJob, activities.BeginJobInput{Target: in.Target}).Get(ctx, nil)
+	err := workflow.ExecuteActivity(ctx, acts.BeginJob, activities.BeginJobInput{ConnectionRef: in.ConnectionRef}).Get(ctx, nil)
 	return workflows.SyncResult{}, err
 }

@@ -48,9 +48,13 @@ const (
 	MaxDebounce = 30 * time.Second
 )
 
+// changeManualSkipsDebounce versions the start of manual passes without the
+// debounce (runs recorded before it replay with the debounce).
+const changeManualSkipsDebounce = "manual-pass-skips-debounce"
+
 // SyncInput starts or continues a stream's sync workflow.
 type SyncInput struct {
-	activities.Target
+	poblysh.ConnectionRef
 	// Current is the pass in progress when continuing as new.
 	Current *Pass
 	// Pending is the coalesced follow-up pass, if one was requested.
@@ -107,6 +111,9 @@ type syncState struct {
 	stored  int
 	// requests counts accepted requests, so debounce can tell a quiet period.
 	requests int
+	// urgent: a manual request joined the pending pass, which then starts
+	// without the debounce.
+	urgent bool
 }
 
 // SyncStream runs sync passes over one stream of one connection. Requests
@@ -160,7 +167,7 @@ func SyncStream(ctx workflow.Context, in SyncInput) (SyncResult, error) {
 					return SyncResult{Passes: s.passes, Stored: s.stored}, nil
 				}
 			}
-			s.current, s.pending = s.pending, nil
+			s.current, s.pending, s.urgent = s.pending, nil, false
 		}
 		can, err := s.runPass(ctx, drain)
 		if err != nil {
@@ -180,10 +187,18 @@ func SyncStream(ctx workflow.Context, in SyncInput) (SyncResult, error) {
 }
 
 // quiet waits until no request arrived for Debounce (at most MaxDebounce).
+// A pass that a user asked for (POST /sync) does not wait: the debounce is
+// for bursts of notifications, and a person who pressed "sync now" expects
+// it to start now. Requests that arrive while it runs still coalesce into
+// one follow-up.
 func (s *syncState) quiet(ctx workflow.Context, ch workflow.ReceiveChannel, drain func()) error {
 	start := workflow.Now(ctx)
 	for {
 		drain()
+		if s.pending != nil && (s.urgent || s.pending.Trigger == poblysh.TriggerManual) &&
+			workflow.GetVersion(ctx, changeManualSkipsDebounce, workflow.DefaultVersion, 1) >= 1 {
+			return nil
+		}
 		seen := s.requests
 		more, err := workflow.AwaitWithTimeout(ctx, Debounce, func() bool {
 			return ch.Len() > 0 || s.requests != seen
@@ -210,6 +225,9 @@ func (s *syncState) accept(ctx workflow.Context, r SyncRequest) RequestResult {
 	if s.current != nil && s.current.Mode == poblysh.ModeBackfill && r.Mode == poblysh.ModeBackfill && s.pending == nil {
 		// A full read is already running: it covers this request.
 		return RequestResult{JobID: s.current.JobID, Status: poblysh.JobRunning, Mode: s.current.Mode, Joined: true}
+	}
+	if r.Trigger == poblysh.TriggerManual {
+		s.urgent = true // the pending pass, joined or new, starts without the debounce
 	}
 	if s.pending != nil {
 		if r.Mode == poblysh.ModeBackfill {
@@ -242,7 +260,7 @@ func (s *syncState) runPass(ctx workflow.Context, drain func()) (bool, error) {
 	}
 	if !p.Started {
 		err := workflow.ExecuteActivity(bctx, a.BeginJob, activities.BeginJobInput{
-			Target: s.in.Target, JobID: p.JobID, Kind: poblysh.JobKindFor(p.Mode), Trigger: p.Trigger,
+			ConnectionRef: s.in.ConnectionRef, JobID: p.JobID, Kind: poblysh.JobKindFor(p.Mode), Trigger: p.Trigger,
 			WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID,
 			ResetCursor: p.Mode == poblysh.ModeBackfill,
 		}).Get(ctx, nil)
@@ -255,14 +273,14 @@ func (s *syncState) runPass(ctx workflow.Context, drain func()) (bool, error) {
 	for {
 		var r activities.SyncPageResult
 		err := workflow.ExecuteActivity(pctx, a.SyncPage, activities.SyncPageInput{
-			Target: s.in.Target, JobID: p.JobID, RunID: info.WorkflowExecution.RunID,
+			ConnectionRef: s.in.ConnectionRef, JobID: p.JobID, RunID: info.WorkflowExecution.RunID,
 		}).Get(ctx, &r)
 		if err != nil {
 			var appErr *temporal.ApplicationError
 			if errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeCursorExpired && p.Resyncs < 3 {
 				// The provider no longer accepts our cursor: clear it and
 				// read everything again; dedupe keys keep Signals unique.
-				if err := workflow.ExecuteActivity(bctx, a.ResetCursor, activities.ResetCursorInput{Target: s.in.Target}).Get(ctx, nil); err != nil {
+				if err := workflow.ExecuteActivity(bctx, a.ResetCursor, activities.ResetCursorInput{ConnectionRef: s.in.ConnectionRef}).Get(ctx, nil); err != nil {
 					return false, err
 				}
 				p.Resyncs++
@@ -286,7 +304,7 @@ func (s *syncState) runPass(ctx workflow.Context, drain func()) (bool, error) {
 	}
 	s.passes++
 	return false, workflow.ExecuteActivity(bctx, a.FinishJob, activities.FinishJobInput{
-		Target: s.in.Target, JobID: p.JobID, Status: poblysh.JobSucceeded, Synced: true,
+		ConnectionRef: s.in.ConnectionRef, JobID: p.JobID, Status: poblysh.JobSucceeded, Synced: true,
 	}).Get(ctx, nil)
 }
 
@@ -307,7 +325,7 @@ func (s *syncState) fail(ctx workflow.Context, cause error) error {
 		typ, msg = "Timeout", "gave up after retrying for a day: "+cause.Error()
 	}
 	err := workflow.ExecuteActivity(bookkeepingOptions(ctx), a.FinishJob, activities.FinishJobInput{
-		Target: s.in.Target, JobID: p.JobID, Status: status, Error: msg, ErrorType: typ,
+		ConnectionRef: s.in.ConnectionRef, JobID: p.JobID, Status: status, Error: msg, ErrorType: typ,
 		Context: map[string]any{"stream": s.in.Stream, "pages": p.Pages, "items": p.Items, "mode": string(p.Mode)},
 	}).Get(ctx, nil)
 	s.passes++
@@ -315,7 +333,7 @@ func (s *syncState) fail(ctx workflow.Context, cause error) error {
 		// Permanent failure or inactive connection: the follow-up would
 		// end the same way.
 		_ = workflow.ExecuteActivity(bookkeepingOptions(ctx), a.FinishJob, activities.FinishJobInput{
-			Target: s.in.Target, JobID: s.pending.JobID, Status: poblysh.JobCancelled,
+			ConnectionRef: s.in.ConnectionRef, JobID: s.pending.JobID, Status: poblysh.JobCancelled,
 			Error: "cancelled: the previous pass failed permanently (" + typ + ")",
 		}).Get(ctx, nil)
 		s.pending = nil

@@ -28,7 +28,7 @@ func TestSyncStreamCoalescesTriggers(t *testing.T) {
 		}
 	}
 
-	env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{Target: stream})
+	env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{ConnectionRef: stream})
 
 	require.Equal(t, workflows.SyncResult{Passes: 2, Stored: 10 * 8}, syncResult(t, env))
 	running := first.answered(t).JobID
@@ -62,7 +62,7 @@ func TestSyncStreamRequestMerging(t *testing.T) {
 		first := updateAt(t, env, 0, "api-1", poblysh.ModeBackfill)
 		second := updateAt(t, env, 1500*time.Millisecond, "api-2", poblysh.ModeBackfill)
 
-		env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{Target: stream})
+		env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{ConnectionRef: stream})
 
 		require.Equal(t, 1, syncResult(t, env).Passes)
 		job := first.answered(t).JobID
@@ -77,7 +77,7 @@ func TestSyncStreamRequestMerging(t *testing.T) {
 		first := updateAt(t, env, 0, "api-1", poblysh.ModeBackfill)
 		second := updateAt(t, env, 1500*time.Millisecond, "api-2", poblysh.ModeIncremental)
 
-		env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{Target: stream})
+		env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{ConnectionRef: stream})
 
 		require.Equal(t, 2, syncResult(t, env).Passes)
 		got := second.answered(t)
@@ -97,7 +97,7 @@ func TestSyncStreamRequestMerging(t *testing.T) {
 		queued := updateAt(t, env, 1200*time.Millisecond, "api-2", poblysh.ModeIncremental)
 		upgrade := updateAt(t, env, 1800*time.Millisecond, "api-3", poblysh.ModeBackfill)
 
-		env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{Target: stream})
+		env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{ConnectionRef: stream})
 
 		require.Equal(t, 2, syncResult(t, env).Passes)
 		job := queued.answered(t).JobID
@@ -122,7 +122,7 @@ func TestSyncStreamRejectsInvalidMode(t *testing.T) {
 		env.SignalWorkflow(workflows.SignalRequest, workflows.SyncRequest{Mode: "", Trigger: poblysh.TriggerWebhook})
 	}, 700*time.Millisecond)
 
-	env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{Target: stream})
+	env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{ConnectionRef: stream})
 
 	require.Equal(t, 1, syncResult(t, env).Passes)
 	require.True(t, bad.done)
@@ -141,11 +141,12 @@ func TestSyncStreamProgressQuery(t *testing.T) {
 	first := updateAt(t, env, 0, "api-1", poblysh.ModeBackfill)
 	queued := updateAt(t, env, 500*time.Millisecond, "api-2", poblysh.ModeIncremental)
 	during := progressAt(t, env, 2500*time.Millisecond)
-	// The first pass ends at 3 s; the follow-up starts after the debounce.
-	waiting := progressAt(t, env, 3*time.Second+workflows.Debounce/2)
-	after := progressAt(t, env, 3*time.Second+workflows.Debounce+1500*time.Millisecond)
+	// The first pass ends at 3 s; the follow-up, asked for through the
+	// API, starts at once (no debounce); its first page ends at 4 s.
+	starting := progressAt(t, env, 3500*time.Millisecond)
+	after := progressAt(t, env, 4500*time.Millisecond)
 
-	env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{Target: stream})
+	env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{ConnectionRef: stream})
 
 	require.Equal(t, 2, syncResult(t, env).Passes)
 	job, next := first.answered(t).JobID, queued.answered(t).JobID
@@ -154,9 +155,9 @@ func TestSyncStreamProgressQuery(t *testing.T) {
 		Pending: &workflows.Pass{JobID: next, Mode: poblysh.ModeIncremental, Trigger: poblysh.TriggerManual},
 	}, *during)
 	require.Equal(t, workflows.SyncProgress{
-		Pending: &workflows.Pass{JobID: next, Mode: poblysh.ModeIncremental, Trigger: poblysh.TriggerManual},
+		Current: &workflows.Pass{JobID: next, Mode: poblysh.ModeIncremental, Trigger: poblysh.TriggerManual, Started: true},
 		Passes:  1,
-	}, *waiting)
+	}, *starting)
 	require.Equal(t, workflows.SyncProgress{
 		Current: &workflows.Pass{JobID: next, Mode: poblysh.ModeIncremental, Trigger: poblysh.TriggerManual, Started: true, Pages: 1, Items: 10, Stored: 8, Duplicates: 2},
 		Passes:  1,
@@ -177,7 +178,7 @@ func TestSyncStreamDebounce(t *testing.T) {
 			signalAt(env, at, poblysh.ModeIncremental)
 		}
 
-		env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{Target: stream})
+		env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{ConnectionRef: stream})
 
 		require.Equal(t, 2, syncResult(t, env).Passes)
 		begins := j.named("BeginJob")
@@ -195,7 +196,7 @@ func TestSyncStreamDebounce(t *testing.T) {
 			signalAt(env, at, poblysh.ModeIncremental)
 		}
 
-		env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{Target: stream})
+		env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{ConnectionRef: stream})
 
 		begins := j.named("BeginJob")
 		require.Len(t, begins, 3, "the steady stream runs a follow-up per pass, never one per signal")
@@ -204,6 +205,38 @@ func TestSyncStreamDebounce(t *testing.T) {
 		require.Less(t, waited, workflows.MaxDebounce+time.Second)
 		require.Equal(t, 3, syncResult(t, env).Passes)
 	})
+	t.Run("manual request skips the debounce", func(t *testing.T) {
+		// A person's "sync now" starts at once: during the linger after a
+		// pass, and when it joins a follow-up a notification queued.
+		for _, tc := range []struct {
+			name     string
+			signal   time.Duration // a notification's request, 0 for none
+			manual   time.Duration
+			startsAt time.Duration
+		}{
+			{name: "during linger", manual: 3500 * time.Millisecond, startsAt: 3500 * time.Millisecond},
+			{name: "joins a notification's follow-up", signal: 3500 * time.Millisecond, manual: 4 * time.Second, startsAt: 4 * time.Second},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				env, j := newEnv(t)
+				mockJobs(env)
+				mockPages(env, time.Second, pagesPerJob(3))
+				signalAt(env, 0, poblysh.ModeIncremental)
+				if tc.signal > 0 {
+					signalAt(env, tc.signal, poblysh.ModeIncremental)
+				}
+				u := updateAt(t, env, tc.manual, "api-1", poblysh.ModeIncremental)
+
+				env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{ConnectionRef: stream})
+
+				require.Equal(t, 2, syncResult(t, env).Passes)
+				begins := j.named("BeginJob")
+				require.Len(t, begins, 2, "one follow-up")
+				require.Equal(t, tc.startsAt, begins[1].At.Sub(begins[0].At))
+				require.Equal(t, tc.signal > 0, u.answered(t).Joined)
+			})
+		}
+	})
 	t.Run("request during linger", func(t *testing.T) {
 		env, j := newEnv(t)
 		mockJobs(env)
@@ -211,7 +244,7 @@ func TestSyncStreamDebounce(t *testing.T) {
 		signalAt(env, 0, poblysh.ModeIncremental)
 		signalAt(env, 4*time.Second, poblysh.ModeIncremental) // the run lingers until 5 s
 
-		env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{Target: stream})
+		env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{ConnectionRef: stream})
 
 		require.Equal(t, 2, syncResult(t, env).Passes)
 		fins := j.named("FinishJob")

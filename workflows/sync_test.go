@@ -26,7 +26,7 @@ func TestSyncStreamBackfill50Pages(t *testing.T) {
 	})
 	req := updateAt(t, env, 0, "api-1", poblysh.ModeBackfill)
 
-	env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{Target: stream})
+	env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{ConnectionRef: stream})
 
 	require.Equal(t, workflows.SyncResult{Passes: 1, Stored: 50 * 8}, syncResult(t, env))
 	got := req.answered(t)
@@ -39,16 +39,16 @@ func TestSyncStreamBackfill50Pages(t *testing.T) {
 	require.True(t, begins[0].ResetCursor, "a backfill starts from an empty cursor")
 	require.Equal(t, poblysh.JobBackfill, begins[0].Kind)
 	require.Equal(t, poblysh.TriggerManual, begins[0].Trigger)
-	require.Equal(t, stream, begins[0].Target)
+	require.Equal(t, stream, begins[0].ConnectionRef)
 	require.NotEmpty(t, begins[0].WorkflowID)
 	require.NotEmpty(t, begins[0].RunID)
 
 	pages := j.pages()
 	require.Len(t, pages, 50)
 	for _, p := range pages {
-		require.Equal(t, activities.SyncPageInput{Target: stream, JobID: got.JobID, RunID: begins[0].RunID}, p)
+		require.Equal(t, activities.SyncPageInput{ConnectionRef: stream, JobID: got.JobID, RunID: begins[0].RunID}, p)
 	}
-	require.Equal(t, []activities.FinishJobInput{{Target: stream, JobID: got.JobID, Status: poblysh.JobSucceeded, Synced: true}}, j.finishes())
+	require.Equal(t, []activities.FinishJobInput{{ConnectionRef: stream, JobID: got.JobID, Status: poblysh.JobSucceeded, Synced: true}}, j.finishes())
 	require.Empty(t, j.named("ResetCursor"))
 	names := j.names()
 	require.Equal(t, "BeginJob", names[0])
@@ -63,7 +63,7 @@ func TestSyncStreamIncrementalBySignal(t *testing.T) {
 	mockPages(env, time.Second, pagesPerJob(3))
 	signalAt(env, 0, poblysh.ModeIncremental)
 
-	env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{Target: stream})
+	env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{ConnectionRef: stream})
 
 	require.Equal(t, workflows.SyncResult{Passes: 1, Stored: 3 * 8}, syncResult(t, env))
 	begins := j.begins()
@@ -87,7 +87,7 @@ func TestSyncStreamWithoutRequestEndsIdle(t *testing.T) {
 		env.SignalWorkflow(workflows.SignalRequest, workflows.SyncRequest{Mode: "full"})
 	}, 0)
 
-	env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{Target: stream})
+	env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{ConnectionRef: stream})
 
 	require.Equal(t, workflows.SyncResult{}, syncResult(t, env))
 	require.Empty(t, j.list())
@@ -109,7 +109,7 @@ func TestSyncStreamContinuesAsNewFromStoredCursor(t *testing.T) {
 	// Page 11 runs from 10 s to 11 s: the suggestion arrives during it.
 	env.RegisterDelayedCallback(func() { env.SetContinueAsNewSuggested(true) }, 10500*time.Millisecond)
 
-	env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{Target: stream})
+	env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{ConnectionRef: stream})
 
 	require.True(t, env.IsWorkflowCompleted())
 	var can *workflow.ContinueAsNewError
@@ -118,7 +118,7 @@ func TestSyncStreamContinuesAsNewFromStoredCursor(t *testing.T) {
 	var next workflows.SyncInput
 	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &next))
 	job := req.answered(t).JobID
-	require.Equal(t, stream, next.Target)
+	require.Equal(t, stream, next.ConnectionRef)
 	require.NotNil(t, next.Current)
 	require.Equal(t, workflows.Pass{
 		JobID: job, Mode: poblysh.ModeBackfill, Trigger: poblysh.TriggerManual, Started: true,
@@ -166,8 +166,8 @@ func TestSyncStreamContinuesAsNewFromStoredCursor(t *testing.T) {
 	}
 	require.Equal(t, next.Pending.JobID, pages[4].JobID)
 	require.Equal(t, []activities.FinishJobInput{
-		{Target: stream, JobID: job, Status: poblysh.JobSucceeded, Synced: true},
-		{Target: stream, JobID: next.Pending.JobID, Status: poblysh.JobSucceeded, Synced: true},
+		{ConnectionRef: stream, JobID: job, Status: poblysh.JobSucceeded, Synced: true},
+		{ConnectionRef: stream, JobID: next.Pending.JobID, Status: poblysh.JobSucceeded, Synced: true},
 	}, j2.finishes())
 }
 
@@ -183,7 +183,7 @@ func TestSyncStreamContinuesAsNewBetweenPasses(t *testing.T) {
 	follow := updateAt(t, env, 500*time.Millisecond, "api-2", poblysh.ModeIncremental)
 	env.RegisterDelayedCallback(func() { env.SetContinueAsNewSuggested(true) }, 700*time.Millisecond)
 
-	env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{Target: stream})
+	env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{ConnectionRef: stream})
 
 	require.True(t, env.IsWorkflowCompleted())
 	var can *workflow.ContinueAsNewError
@@ -192,7 +192,7 @@ func TestSyncStreamContinuesAsNewBetweenPasses(t *testing.T) {
 	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &next))
 	begins := j.begins()
 	require.Len(t, begins, 1, "the queued pass begins in the next run")
-	require.Equal(t, []activities.FinishJobInput{{Target: stream, JobID: begins[0].JobID, Status: poblysh.JobSucceeded, Synced: true}}, j.finishes())
+	require.Equal(t, []activities.FinishJobInput{{ConnectionRef: stream, JobID: begins[0].JobID, Status: poblysh.JobSucceeded, Synced: true}}, j.finishes())
 	require.Nil(t, next.Pending)
 	require.Equal(t, &workflows.Pass{JobID: follow.answered(t).JobID, Mode: poblysh.ModeIncremental, Trigger: poblysh.TriggerManual}, next.Current)
 }
@@ -214,7 +214,7 @@ func TestSyncStreamRateLimitedPageWaitsRetryAfter(t *testing.T) {
 			})
 			signalAt(env, 0, poblysh.ModeIncremental)
 
-			env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{Target: stream})
+			env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{ConnectionRef: stream})
 
 			require.Equal(t, workflows.SyncResult{Passes: 1, Stored: 2 * 8}, syncResult(t, env))
 			pages := j.named("SyncPage")
@@ -260,7 +260,7 @@ func TestSyncStreamTransientRetriesWithBackoff(t *testing.T) {
 			})
 			signalAt(env, 0, poblysh.ModeIncremental)
 
-			env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{Target: stream})
+			env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{ConnectionRef: stream})
 
 			require.Equal(t, workflows.SyncResult{Passes: 1, Stored: 8}, syncResult(t, env))
 			pages := j.named("SyncPage")
@@ -273,7 +273,7 @@ func TestSyncStreamTransientRetriesWithBackoff(t *testing.T) {
 				}
 			}
 			require.Equal(t, tc.waits, waits)
-			require.Equal(t, []activities.FinishJobInput{{Target: stream, JobID: pages[0].Input.(activities.SyncPageInput).JobID,
+			require.Equal(t, []activities.FinishJobInput{{ConnectionRef: stream, JobID: pages[0].Input.(activities.SyncPageInput).JobID,
 				Status: poblysh.JobSucceeded, Synced: true}}, j.finishes())
 		})
 	}
@@ -300,7 +300,7 @@ func TestSyncStreamTransientExhaustedKeepsFollowUp(t *testing.T) {
 	updateAt(t, env, 0, "api-1", poblysh.ModeIncremental)
 	follow := updateAt(t, env, 500*time.Millisecond, "api-2", poblysh.ModeIncremental)
 
-	env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{Target: stream})
+	env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{ConnectionRef: stream})
 
 	require.Equal(t, workflows.SyncResult{Passes: 2, Stored: 8}, syncResult(t, env))
 	require.Equal(t, poblysh.JobQueued, follow.answered(t).Status)
@@ -330,7 +330,7 @@ func TestSyncStreamPermanentErrorFailsJob(t *testing.T) {
 	req := updateAt(t, env, 0, "api-1", poblysh.ModeBackfill)
 	follow := updateAt(t, env, 500*time.Millisecond, "api-2", poblysh.ModeIncremental)
 
-	env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{Target: stream})
+	env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{ConnectionRef: stream})
 
 	require.Equal(t, workflows.SyncResult{Passes: 1, Stored: 8}, syncResult(t, env))
 	job, queued := req.answered(t).JobID, follow.answered(t).JobID
@@ -338,12 +338,12 @@ func TestSyncStreamPermanentErrorFailsJob(t *testing.T) {
 	require.Len(t, j.begins(), 1, "the follow-up never starts")
 	require.Equal(t, []activities.FinishJobInput{
 		{
-			Target: stream, JobID: job, Status: poblysh.JobFailed,
+			ConnectionRef: stream, JobID: job, Status: poblysh.JobFailed,
 			Error: "401 bad credentials", ErrorType: activities.ErrTypeUnauthorized,
 			Context: map[string]any{"stream": "issues", "pages": float64(1), "items": float64(10), "mode": "backfill"},
 		},
 		{
-			Target: stream, JobID: queued, Status: poblysh.JobCancelled,
+			ConnectionRef: stream, JobID: queued, Status: poblysh.JobCancelled,
 			Error: "cancelled: the previous pass failed permanently (Unauthorized)",
 		},
 	}, j.finishes())
@@ -358,7 +358,7 @@ func TestSyncStreamConnectionInactiveCancelsJob(t *testing.T) {
 	})
 	signalAt(env, 0, poblysh.ModeIncremental)
 
-	env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{Target: stream})
+	env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{ConnectionRef: stream})
 
 	require.Equal(t, workflows.SyncResult{Passes: 1}, syncResult(t, env))
 	fins := j.finishes()
@@ -386,12 +386,12 @@ func TestSyncStreamCursorExpiredResyncs(t *testing.T) {
 		})
 		signalAt(env, 0, poblysh.ModeIncremental)
 
-		env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{Target: stream})
+		env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{ConnectionRef: stream})
 
 		require.Equal(t, workflows.SyncResult{Passes: 1, Stored: 4 * 8}, syncResult(t, env))
 		require.Equal(t, []string{"BeginJob", "SyncPage", "SyncPage", "ResetCursor", "SyncPage", "SyncPage", "SyncPage", "FinishJob"}, j.names())
 		resets := j.named("ResetCursor")
-		require.Equal(t, activities.ResetCursorInput{Target: stream}, resets[0].Input)
+		require.Equal(t, activities.ResetCursorInput{ConnectionRef: stream}, resets[0].Input)
 		for _, p := range j.named("SyncPage") {
 			require.Equal(t, int32(1), p.Attempt, "CursorExpired is not retried as is")
 		}
@@ -405,7 +405,7 @@ func TestSyncStreamCursorExpiredResyncs(t *testing.T) {
 		mockPages(env, 0, func(int, int32, activities.SyncPageInput) (activities.SyncPageResult, error) { return expired() })
 		signalAt(env, 0, poblysh.ModeIncremental)
 
-		env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{Target: stream})
+		env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{ConnectionRef: stream})
 
 		require.Equal(t, workflows.SyncResult{Passes: 1}, syncResult(t, env))
 		require.Len(t, j.named("ResetCursor"), 3)

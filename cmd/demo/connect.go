@@ -4,8 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
+	"github.com/poblysh/poblysh/sandbox"
 	"strings"
 	"time"
 
@@ -19,57 +18,34 @@ import (
 )
 
 // connect runs one provider's OAuth flow the way a browser would: start it
-// through the API, open the authorization URL (the sandbox approves at once
-// and redirects), then open the callback URL it redirected to.
+// through the API, open the start page it answers (which names the tenant
+// and the provider and sets the cookie that binds the flow to this
+// browser), click its button (a form POST to the page's URL), open the
+// provider's authorization URL it redirects to (the sandbox approves at once
+// and redirects), then open the callback URL with the cookie.
 func (d *demo) connect(ctx context.Context, provider string, config any) (*models.Connection, error) {
 	res, err := d.api.Connect.StartConnectContext(ctx, connect.NewStartConnectParams().WithProvider(provider).
 		WithBody(&models.ConnectRequest{Config: config}), httptransport.BearerToken(d.key))
 	if err != nil {
 		return nil, fmt.Errorf("POST /api/v1/connect/%s: %w", provider, err)
 	}
-	authURL := res.Payload.AuthorizationURL.String()
+	startURL := res.Payload.AuthorizationURL.String()
 
-	resp, body, err := d.get(ctx, authURL)
+	flow, err := sandbox.CompleteConnect(ctx, d.browser, startURL, provider)
 	if err != nil {
-		return nil, fmt.Errorf("%s authorization URL: %w", provider, err)
+		return nil, err
 	}
-	callback := resp.Header.Get("Location")
-	if resp.StatusCode != http.StatusFound || !strings.Contains(callback, "/api/v1/connect/"+provider+"/callback") {
-		return nil, fmt.Errorf("GET %s: want a 302 to the service's callback, got %s (Location %q) %s", authURL, resp.Status, callback, body)
-	}
-
-	resp, body, err = d.get(ctx, callback)
-	if err != nil {
-		return nil, fmt.Errorf("%s callback: %w", provider, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s %s", callback, resp.Status, body)
-	}
+	d.printf("%s  %-16s start page: %q\n", d.since(), provider, flow.Heading)
 	var out models.ConnectCallbackResponse
-	if err := json.Unmarshal(body, &out); err != nil || out.Connection == nil {
-		return nil, fmt.Errorf("GET %s: unreadable answer %s", callback, body)
+	if err := json.Unmarshal(flow.Callback, &out); err != nil || out.Connection == nil {
+		return nil, fmt.Errorf("%s callback: unreadable answer %s", provider, flow.Callback)
 	}
 	if err := out.Validate(strfmt.Default); err != nil {
-		return nil, fmt.Errorf("GET %s: answer does not match the spec: %w", callback, err)
+		return nil, fmt.Errorf("%s callback: answer does not match the spec: %w", provider, err)
 	}
 	c := out.Connection
 	d.printf("%s  %-16s connected as %-22s connection %s  health %s\n", d.since(), provider, *c.DisplayName, *c.ID, *c.Health)
 	return c, nil
-}
-
-// get sends a GET without following redirects and reads the body.
-func (d *demo) get(ctx context.Context, url string) (*http.Response, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	resp, err := d.http.Do(req)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return resp, body, err
 }
 
 // waitBackfill waits until every backfill job of the connection is final,

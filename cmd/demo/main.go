@@ -1,15 +1,16 @@
 // Command demo drives a running Poblysh stack the way a client would, to
-// show the whole flow in a minute: it creates a tenant, connects GitHub,
-// Slack and Google Calendar through their real OAuth redirects (served by
-// the provider sandbox), waits for the backfills, creates live activity in
-// each sandbox, and prints Signals from the feed as they arrive, with the
-// time from the first connect to the first Signal.
+// show the whole flow in a minute: it creates a tenant, connects every
+// provider whose fake has a demo hook (sandbox.Demoer) through its real
+// OAuth redirects (served by the provider sandbox), waits for the
+// backfills, runs each hook to create live activity in its fake, and prints
+// Signals from the feed as they arrive, with the time from the first
+// connect to the first Signal.
 //
 // scripts/demo.sh (make demo) starts the stack and runs it; to run it against
 // a stack of your own:
 //
 //	POBLYSH_ADMIN_KEY=... go run ./cmd/demo -api http://127.0.0.1:8080 \
-//	  -github http://127.0.0.1:9101 -slack http://127.0.0.1:9102 -google http://127.0.0.1:9103
+//	  -sandbox "$(sed -n 's/^POBLYSH_SANDBOX_URLS=//p' .dev/sandbox.env)"
 //
 // It talks to the service only through the generated client (gen/client)
 // and to the sandboxes only through their /_sandbox control APIs. It exits
@@ -23,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/signal"
@@ -54,35 +56,44 @@ func main() {
 const firstSignalTarget = 60 * time.Second
 
 type options struct {
-	api, github, slack, google string
-	timeout                    time.Duration
+	api string
+	// sandboxes are the running fakes' base URLs by provider name.
+	sandboxes map[string]string
+	timeout   time.Duration
 }
 
 // demo holds what every phase needs.
 type demo struct {
-	opts   options
-	out    io.Writer
-	api    *client.Poblysh
-	http   *http.Client // never follows redirects: OAuth steps are explicit
-	key    string       // the demo tenant's API key
-	feed   *feed
-	t0     time.Time // just before the first connect
-	marker string    // makes this run's live activity recognisable
+	opts options
+	out  io.Writer
+	api  *client.Poblysh
+	http *http.Client // never follows redirects: OAuth steps are explicit
+	// browser plays the user's browser in the OAuth flow: it keeps the
+	// cookie the start page binds the authorization to, and follows no
+	// redirect either.
+	browser *http.Client
+	key     string // the demo tenant's API key
+	feed    *feed
+	t0      time.Time // just before the first connect
+	marker  string    // makes this run's live activity recognisable
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	var o options
 	fs.StringVar(&o.api, "api", "http://127.0.0.1:8080", "base URL of the Poblysh service")
-	fs.StringVar(&o.github, "github", "http://127.0.0.1:9101", "base URL of the GitHub sandbox")
-	fs.StringVar(&o.slack, "slack", "http://127.0.0.1:9102", "base URL of the Slack sandbox")
-	fs.StringVar(&o.google, "google", "http://127.0.0.1:9103", "base URL of the Google Calendar sandbox")
+	sandboxes := fs.String("sandbox", getenv("POBLYSH_SANDBOX_URLS"),
+		"the running fakes as name=url pairs, comma separated (default POBLYSH_SANDBOX_URLS, written by poblysh sandbox)")
 	fs.DurationVar(&o.timeout, "timeout", 3*time.Minute, "give up (exit 1) after this long")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: POBLYSH_ADMIN_KEY=... demo [flags]\n\nFlags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	err := fs.Parse(args)
+	if err != nil {
+		return err
+	}
+	if o.sandboxes, err = parseSandboxes(*sandboxes); err != nil {
 		return err
 	}
 	adminKey := getenv("POBLYSH_ADMIN_KEY")
@@ -99,10 +110,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	noRedirect := &http.Client{Timeout: 60 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}}
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		return err
+	}
 	d := &demo{
 		opts: o, out: out, http: noRedirect,
-		api:    client.New(httptransport.NewWithClient(base.Host, client.DefaultBasePath, []string{base.Scheme}, noRedirect), strfmt.Default),
-		marker: fmt.Sprintf("demo-%d", time.Now().Unix()%100000),
+		browser: &http.Client{Timeout: 60 * time.Second, Jar: jar, CheckRedirect: noRedirect.CheckRedirect},
+		api:     client.New(httptransport.NewWithClient(base.Host, client.DefaultBasePath, []string{base.Scheme}, noRedirect), strfmt.Default),
+		marker:  fmt.Sprintf("demo-%d", time.Now().Unix()%100000),
 	}
 	start := time.Now()
 	err = d.play(ctx, adminKey)
@@ -136,14 +152,30 @@ func (d *demo) play(ctx context.Context, adminKey string) error {
 	d.t0 = time.Now()
 	d.feed.start(ctx)
 
-	d.section("Connect (OAuth through the sandbox: POST /connect → authorize → callback)")
+	d.section("Connect (OAuth through the sandbox: POST /connect → start page → click → authorize → callback)")
+	ps, err := d.providers()
+	if err != nil {
+		return err
+	}
 	conns := []*models.Connection{}
-	for _, p := range d.providers() {
-		c, err := d.connect(ctx, p.name, p.config)
+	for _, p := range ps {
+		c, err := d.connect(ctx, p.name, p.demo.Config)
 		if err != nil {
 			return err
 		}
 		conns = append(conns, c)
+		if p.demo.Connected != nil {
+			// The hand-made set-up at the provider with the connection's
+			// own URL (a Zoho Cliq bot, a mailbox's outgoing webhook).
+			u := ""
+			if c.WebhookURL != nil {
+				u = *c.WebhookURL
+			}
+			if err := p.demo.Connected(ctx, d.http, p.url, u); err != nil {
+				return fmt.Errorf("%s demo set-up: %w", p.name, err)
+			}
+			d.printf("%s  %-16s set up at the provider with the connection's webhook_url\n", d.since(), p.name)
+		}
 	}
 
 	d.section("Backfill jobs")
@@ -157,7 +189,7 @@ func (d *demo) play(ctx context.Context, adminKey string) error {
 	}
 
 	d.section("Live activity in the sandboxes")
-	wants, err := d.liveActivity(ctx)
+	wants, err := d.liveActivity(ctx, ps)
 	if err != nil {
 		return err
 	}

@@ -1,32 +1,66 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
+	"sort"
+	"strings"
 	"time"
 
-	githubsandbox "github.com/poblysh/poblysh/sandbox/github"
-	slacksandbox "github.com/poblysh/poblysh/sandbox/slack"
+	"github.com/poblysh/poblysh/sandbox"
+	_ "github.com/poblysh/poblysh/sandbox/all" // every provider's fake, with its demo hook
 )
 
-// provider is one connection the demo makes, with its connection config.
+// provider is one connection the demo makes: a registered fake with a demo
+// hook, served at url.
 type provider struct {
-	name   string
-	config any
+	name string
+	url  string
+	demo sandbox.Demo
 }
 
-// providers are connected in this order; the configs name what the
-// sandboxes seed.
-func (d *demo) providers() []provider {
-	return []provider{
-		{"github", map[string]any{"repos": []string{githubsandbox.SeedRepo}}},
-		{"slack", map[string]any{"channels": []string{slacksandbox.ChannelGeneral, slacksandbox.ChannelPress}}},
-		{"google-calendar", map[string]any{"calendars": []string{"primary"}}},
+// parseSandboxes reads -sandbox ("name=url,name=url", what `poblysh
+// sandbox` writes as POBLYSH_SANDBOX_URLS).
+func parseSandboxes(v string) (map[string]string, error) {
+	out, err := sandbox.ParseURLs(v)
+	if err != nil {
+		return nil, fmt.Errorf("-sandbox: %w", err)
 	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("-sandbox is empty: pass the fakes as name=url pairs (POBLYSH_SANDBOX_URLS, written by poblysh sandbox)")
+	}
+	return out, nil
+}
+
+// providers are the running fakes that take part in the demo, in name
+// order: each registered fake that implements sandbox.Demoer. The others
+// are named and skipped.
+func (d *demo) providers() ([]provider, error) {
+	names := make([]string, 0, len(d.opts.sandboxes))
+	for n := range d.opts.sandboxes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var out []provider
+	for _, n := range names {
+		// A local instance only to read the hook: the activity goes to
+		// the running fake at its URL.
+		f, err := sandbox.New(n, sandbox.Options{})
+		if err != nil {
+			d.printf("           %-16s skipped: %v\n", n, err)
+			continue
+		}
+		dm, ok := f.(sandbox.Demoer)
+		if !ok {
+			d.printf("           %-16s skipped: its fake has no demo hook (sandbox.Demoer)\n", n)
+			continue
+		}
+		out = append(out, provider{name: n, url: d.opts.sandboxes[n], demo: dm.Demo()})
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no fake with a demo hook among %s", strings.Join(names, ", "))
+	}
+	return out, nil
 }
 
 // liveWant is a Signal the live activity must produce.
@@ -35,106 +69,21 @@ type liveWant struct {
 	at           time.Time // when the activity was created
 }
 
-// liveActivity creates one happening in each sandbox through its control
-// API (the sandbox then delivers the provider's webhook or push
-// notification) and returns the Signals to wait for. Each title carries the
-// run's marker so the feed can recognise them.
-func (d *demo) liveActivity(ctx context.Context) ([]liveWant, error) {
+// liveActivity runs each provider's demo hook, which creates one happening
+// in its fake through the control API (the fake then delivers the
+// provider's webhook or push notification), and returns the Signals to
+// wait for. Each title carries the run's marker so the feed can recognise
+// them.
+func (d *demo) liveActivity(ctx context.Context, ps []provider) ([]liveWant, error) {
 	var wants []liveWant
-
-	at := time.Now()
-	var pr struct {
-		PullRequest struct {
-			Number int    `json:"number"`
-			URL    string `json:"html_url"`
-		} `json:"pull_request"`
-		Deliveries []json.RawMessage `json:"deliveries"`
-	}
-	if err := d.control(ctx, d.opts.github, "/_sandbox/github/repos/"+githubsandbox.SeedRepo+"/pulls", map[string]any{
-		"title": "Launch notes for the press kit (" + d.marker + ")", "head": d.marker, "base": "main", "user": "octocat",
-		"body": "Opened by make demo.",
-	}, &pr); err != nil {
-		return nil, err
-	}
-	d.printf("%s  github           opened pull request #%d on %s (%d webhook deliveries)\n", d.since(), pr.PullRequest.Number,
-		githubsandbox.SeedRepo, len(pr.Deliveries))
-	wants = append(wants, liveWant{"github", "pull_request.opened", at})
-
-	at = time.Now()
-	var msg struct {
-		Deliveries []delivery `json:"deliveries"`
-	}
-	if err := d.control(ctx, d.opts.slack, "/_sandbox/slack/messages", map[string]any{
-		"channel": slacksandbox.ChannelGeneral, "user": slacksandbox.UserBob,
-		"text": "The Verge wants a comment on the launch by 5pm (" + d.marker + ")",
-	}, &msg); err != nil {
-		return nil, err
-	}
-	d.printf("%s  slack            posted a message in #general (Events API delivery status %v)\n", d.since(), deliveryStatuses(msg.Deliveries))
-	wants = append(wants, liveWant{"slack", "message.posted", at})
-
-	at = time.Now()
-	start := time.Now().UTC().Add(24 * time.Hour).Truncate(time.Hour)
-	var ev struct {
-		Event struct {
-			ID string `json:"id"`
-		} `json:"event"`
-		Notifications []json.RawMessage `json:"notifications"`
-	}
-	if err := d.control(ctx, d.opts.google, "/_sandbox/calendar/calendars/primary/events", map[string]any{
-		"summary":     "Interview with TechCrunch (" + d.marker + ")",
-		"description": "Created by make demo.",
-		"start":       map[string]string{"dateTime": start.Format(time.RFC3339)},
-		"end":         map[string]string{"dateTime": start.Add(30 * time.Minute).Format(time.RFC3339)},
-	}, &ev); err != nil {
-		return nil, err
-	}
-	d.printf("%s  google-calendar  created event %s on the primary calendar (%d push notification(s))\n", d.since(), ev.Event.ID,
-		len(ev.Notifications))
-	wants = append(wants, liveWant{"google-calendar", "calendar_event.created", at})
-	return wants, nil
-}
-
-// delivery is a sandbox's report of one webhook delivery to the service.
-type delivery struct {
-	Status int    `json:"status"`
-	Error  string `json:"error"`
-}
-
-func deliveryStatuses(ds []delivery) []string {
-	out := []string{}
-	for _, d := range ds {
-		if d.Error != "" {
-			out = append(out, d.Error)
-			continue
+	for _, p := range ps {
+		at := time.Now()
+		act, err := p.demo.Activity(ctx, d.http, p.url, d.marker)
+		if err != nil {
+			return nil, fmt.Errorf("%s demo activity: %w", p.name, err)
 		}
-		out = append(out, fmt.Sprint(d.Status))
+		d.printf("%s  %-16s %s\n", d.since(), p.name, act.Description)
+		wants = append(wants, liveWant{p.name, act.Kind, at})
 	}
-	return out
-}
-
-// control POSTs a JSON body to a sandbox control route and decodes the answer.
-func (d *demo) control(ctx context.Context, base, path string, body, out any) error {
-	b, err := json.Marshal(body)
-	if err != nil {
-		return err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(b))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := d.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("sandbox POST %s%s: %w", base, path, err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("sandbox POST %s%s: %s %s", base, path, resp.Status, raw)
-	}
-	if err := json.Unmarshal(raw, out); err != nil {
-		return fmt.Errorf("sandbox POST %s%s: unreadable answer %s", base, path, raw)
-	}
-	return nil
+	return wants, nil
 }

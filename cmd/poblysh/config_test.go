@@ -24,12 +24,13 @@ import (
 // at that variable before dialing anything or listening.
 func configEnv(t *testing.T, dbURL string) map[string]string {
 	return map[string]string{
-		"DATABASE_URL":       dbURL,
-		"POBLYSH_ADMIN_KEY":  strings.Repeat("a", 32),
-		"POBLYSH_CRYPTO_KEY": vault.GenerateKey(),
-		"POBLYSH_ENV_FILE":   "none",
-		"POBLYSH_HTTP_ADDR":  fmt.Sprintf("127.0.0.1:%d", testenv.FreePort()),
-		"TEMPORAL_ADDRESS":   "127.0.0.1:1",
+		"DATABASE_URL":         dbURL,
+		"POBLYSH_ADMIN_KEY":    strings.Repeat("a", 32),
+		"POBLYSH_CRYPTO_KEY":   vault.GenerateKey(),
+		"POBLYSH_ENV_FILE":     "none",
+		"POBLYSH_HTTP_ADDR":    fmt.Sprintf("127.0.0.1:%d", testenv.FreePort()),
+		"POBLYSH_METRICS_ADDR": "127.0.0.1:0",
+		"TEMPORAL_ADDRESS":     "127.0.0.1:1",
 	}
 }
 
@@ -108,10 +109,10 @@ func TestConfigUsage(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"migrate", "--help"}, []string{"Usage: poblysh migrate [flags]", "forward-only SQL migrations"}},
-		{[]string{"migrate", "-h"}, []string{"Usage: poblysh migrate [flags]"}},
+		{[]string{"migrate", "--help"}, []string{"Usage: poblysh migrate [status]\n", "forward-only SQL migrations"}},
+		{[]string{"migrate", "-h"}, []string{"Usage: poblysh migrate [status]\n"}},
 		{[]string{"reencrypt", "--help"}, []string{"Usage: poblysh reencrypt [flags]", "Flags:", "-batch", "rows per transaction"}},
-		{[]string{"serve", "--help"}, []string{"Usage: poblysh serve [flags]", "POBLYSH_HTTP_ADDR"}},
+		{[]string{"serve", "--help"}, []string{"Usage: poblysh serve\n", "POBLYSH_HTTP_ADDR"}},
 	} {
 		out.Reset()
 		errOut.Reset()

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"net/url"
 	"os/exec"
 	"strings"
 	"testing"
@@ -41,6 +43,19 @@ func (s *stack) waitJobs(key, connID, kind string, n int, timeout time.Duration)
 		return true
 	})
 	return out
+}
+
+// waitJob waits until a job is final and returns it.
+func (s *stack) waitJob(key string, id strfmt.UUID, timeout time.Duration) *models.Job {
+	s.t.Helper()
+	var job *models.Job
+	eventually(s.t, timeout, fmt.Sprintf("job %s to finish", id), func() bool {
+		got, err := s.client.Jobs.GetJob(jobs.NewGetJobParams().WithID(id), httptransport.BearerToken(key))
+		require.NoError(s.t, err)
+		job = got.Payload
+		return *job.Status != models.JobStatusQueued && *job.Status != models.JobStatusRunning
+	})
+	return job
 }
 
 // feed reads the whole Signals feed of a tenant (waiting for want rows).
@@ -85,7 +100,7 @@ func TestConnectBackfillFakeProvider(t *testing.T) {
 	for _, j := range js {
 		require.Equal(t, models.JobStatusSucceeded, *j.Status, "job %s: %v", *j.ID, j.Error)
 		require.Equal(t, models.JobTriggerConnect, *j.Trigger)
-		require.Contains(t, j.TemporalUIURL.String(), "/workflows/sync%2F")
+		require.Contains(t, j.TemporalUIURL.String(), "/workflows/"+url.PathEscape(s.taskQueue+":sync/"))
 		stored += *j.SignalsStored
 	}
 	require.EqualValues(t, 1230, stored)

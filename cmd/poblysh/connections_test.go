@@ -61,9 +61,10 @@ func (s *stack) startConnect(key, provider string, cfg any) *models.ConnectRespo
 	return res.Payload
 }
 
+// callback opens a callback URL in the user's browser (with its cookies).
 func (s *stack) callback(u string) (int, string) {
 	s.t.Helper()
-	resp, err := s.http.Get(u)
+	resp, err := s.browser.Get(u)
 	require.NoError(s.t, err)
 	defer resp.Body.Close()
 	return resp.StatusCode, readAll(resp)
@@ -104,10 +105,11 @@ func TestOAuthStateIsSingleUseBoundAndExpiring(t *testing.T) {
 	require.Contains(t, body, "already used")
 	noConnections()
 
-	// Expired.
+	// Expired (between the click and the callback).
 	st = s.startConnect(keyA, "fake", nil)
+	cb = s.authorize(st.AuthorizationURL.String())
 	s.exec(`UPDATE oauth_states SET expires_at = now() - interval '1 second'`)
-	code, body = s.callback(s.authorize(st.AuthorizationURL.String()))
+	code, body = s.callback(cb)
 	require.Equal(t, http.StatusBadRequest, code, body)
 	require.Contains(t, body, "expired")
 	noConnections()
@@ -185,7 +187,7 @@ func TestTenantIsolationAndDelete(t *testing.T) {
 	require.EqualValues(t, 40, got.Payload.SignalCounts["message.posted"])
 	require.Len(t, got.Payload.Cursors, 1)
 	require.True(t, *got.Payload.Cursors[0].HasCursor)
-	sc := s.temporal.Client().ScheduleClient().GetHandle(context.Background(), workflows.PollScheduleID(string(id)))
+	sc := s.temporal.Client().ScheduleClient().GetHandle(context.Background(), workflows.PollScheduleID(s.taskQueue, string(id)))
 	_, err = sc.Describe(context.Background())
 	require.NoError(t, err, "the polling schedule exists while connected")
 	require.Equal(t, 1, s.count(`SELECT count(*) FROM connections WHERE access_token_ct IS NOT NULL`))

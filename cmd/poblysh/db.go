@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
+	"text/tabwriter"
 
 	"github.com/poblysh/poblysh/config"
 	"github.com/poblysh/poblysh/db"
@@ -14,9 +16,21 @@ func runMigrate(ctx context.Context, fs *flag.FlagSet, args []string, getenv fun
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	status := false
+	switch rest := fs.Args(); {
+	case len(rest) == 1 && rest[0] == "status":
+		status = true
+	case len(rest) > 0:
+		fmt.Fprintf(stderr, "poblysh migrate: unexpected argument %q\n\n", strings.Join(rest, " "))
+		fs.Usage()
+		return errUsage
+	}
 	cfg, err := config.Load(getenv, config.Needs{})
 	if err != nil {
 		return err
+	}
+	if status {
+		return printMigrationStatus(ctx, cfg.DatabaseURL, stdout)
 	}
 	applied, err := db.Migrate(ctx, cfg.DatabaseURL, "")
 	if err != nil {
@@ -27,6 +41,30 @@ func runMigrate(ctx context.Context, fs *flag.FlagSet, args []string, getenv fun
 		return nil
 	}
 	fmt.Fprintf(stdout, "migrate: applied %v\n", applied)
+	return nil
+}
+
+// printMigrationStatus writes one line per embedded migration: its file,
+// and "applied <time>" or "pending".
+func printMigrationStatus(ctx context.Context, url string, stdout io.Writer) error {
+	states, err := db.MigrationStatus(ctx, url, "")
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	pending := 0
+	for _, s := range states {
+		if s.Applied {
+			fmt.Fprintf(tw, "%s\tapplied\t%s\n", s.Name, s.AppliedAt.Format("2006-01-02 15:04:05"))
+		} else {
+			pending++
+			fmt.Fprintf(tw, "%s\tpending\n", s.Name)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "migrate: %d applied, %d pending\n", len(states)-pending, pending)
 	return nil
 }
 
@@ -48,7 +86,7 @@ func runReencrypt(ctx context.Context, fs *flag.FlagSet, args []string, getenv f
 	if err != nil {
 		return fmt.Errorf("reencrypt: %w (already converted rows stay converted; run it again)", err)
 	}
-	fmt.Fprintf(stdout, "reencrypt: %d connections and %d pending authorizations moved to key %s; nothing left under older keys\n",
-		res.Connections, res.States, cfg.KeyRing.CurrentKeyID())
+	fmt.Fprintf(stdout, "reencrypt: %d connections, %d pending authorizations and %d hook secrets moved to key %s; nothing left under older keys\n",
+		res.Connections, res.States, res.Channels, cfg.KeyRing.CurrentKeyID())
 	return nil
 }

@@ -46,7 +46,7 @@ func TestBackfill20000Items(t *testing.T) {
 
 	// The run continued as new along the way (history stays small) and
 	// the job followed it.
-	wid := workflows.SyncWorkflowID(string(*conn.ID), "items")
+	wid := workflows.SyncWorkflowID(s.taskQueue, string(*conn.ID), "items")
 	eventually(t, 20*time.Second, "a ContinuedAsNew run in visibility", func() bool {
 		res, err := s.temporal.Client().ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
 			Query: fmt.Sprintf("WorkflowId = '%s' AND ExecutionStatus = 'ContinuedAsNew'", wid)})
@@ -167,10 +167,11 @@ func TestRateLimitedJobWaits(t *testing.T) {
 	require.Greater(t, metricValue(t, s, `poblysh_provider_rate_limited_total{provider="fake"}`), before)
 }
 
-// metricValue reads one sample from /metrics (0 when absent).
+// metricValue reads one sample from /metrics on the metrics address (0
+// when absent).
 func metricValue(t *testing.T, s *stack, series string) float64 {
 	t.Helper()
-	resp, err := http.Get(s.base + "/metrics")
+	resp, err := http.Get(s.metrics + "/metrics")
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	for _, line := range strings.Split(readAll(resp), "\n") {

@@ -46,12 +46,25 @@ type process struct {
 
 func (s *stack) spawn(subcommand string) *process {
 	s.t.Helper()
+	return s.spawnWith(subcommand, nil)
+}
+
+// spawnWith is spawn with extra environment (another API address, a
+// shutdown timeout).
+func (s *stack) spawnWith(subcommand string, extra map[string]string) *process {
+	s.t.Helper()
 	p := &process{logs: &syncBuffer{}}
 	p.cmd = exec.Command(binary(s.t), subcommand)
 	for k, v := range s.env {
+		if _, ok := extra[k]; !ok {
+			p.cmd.Env = append(p.cmd.Env, k+"="+v)
+		}
+	}
+	for k, v := range extra {
 		p.cmd.Env = append(p.cmd.Env, k+"="+v)
 	}
-	p.cmd.Env = append(p.cmd.Env, "PATH="+os.Getenv("PATH"), "HOME="+os.Getenv("HOME"))
+	// Each process needs its own metrics address; any free port will do.
+	p.cmd.Env = append(p.cmd.Env, "POBLYSH_METRICS_ADDR=127.0.0.1:0", "PATH="+os.Getenv("PATH"), "HOME="+os.Getenv("HOME"))
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
 		s.t.Fatal(err)
@@ -66,6 +79,13 @@ func (s *stack) spawn(subcommand string) *process {
 		}
 	})
 	return p
+}
+
+// terminate sends SIGTERM (a graceful stop) and returns how the process
+// exited.
+func (p *process) terminate() error {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	return p.cmd.Wait()
 }
 
 func (p *process) kill() {

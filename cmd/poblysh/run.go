@@ -17,8 +17,12 @@ var errUsage = errors.New("usage")
 
 type command struct {
 	summary string
+	args    string // positional arguments, for the usage line
 	usage   string
-	run     func(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string, stdout, stderr io.Writer) error
+	// env, when set, makes --help list the environment variables the
+	// command reads (config.Load with these needs, and the providers').
+	env *config.Needs
+	run func(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string, stdout, stderr io.Writer) error
 }
 
 var commands = map[string]command{
@@ -26,38 +30,57 @@ var commands = map[string]command{
 		summary: "run the API and the Temporal worker in one process (the local default)",
 		usage: `Runs the REST API on POBLYSH_HTTP_ADDR and a Temporal worker on the task
 queue POBLYSH_TASK_QUEUE, and creates the sweeper schedules (token refresh,
-watch renewal, retention) idempotently. Stops gracefully on SIGINT/SIGTERM.`,
+watch renewal, retention) idempotently. Serves Prometheus /metrics and Go
+profiles (/debug/pprof/) on POBLYSH_METRICS_ADDR only (default 127.0.0.1:9090,
+"off" for none). Stops gracefully on SIGINT/SIGTERM: requests in flight drain
+and running activities finish within POBLYSH_SHUTDOWN_TIMEOUT (default 30s).`,
+		env: &config.Needs{Admin: true, Crypto: true},
 		run: runServe(true, true),
 	},
 	"api": {
 		summary: "run only the REST API",
-		usage:   `Runs the REST API on POBLYSH_HTTP_ADDR. Scale it horizontally; it is stateless.`,
-		run:     runServe(true, false),
+		usage: `Runs the REST API on POBLYSH_HTTP_ADDR. Scale it horizontally; it is stateless.
+Metrics and profiles: POBLYSH_METRICS_ADDR, as for serve.`,
+		env: &config.Needs{Admin: true, Crypto: true},
+		run: runServe(true, false),
 	},
 	"worker": {
 		summary: "run only the Temporal worker",
-		usage:   `Runs a Temporal worker for the workflows and activities. Scale it horizontally.`,
-		run:     runServe(false, true),
+		usage: `Runs a Temporal worker for the workflows and activities. Scale it horizontally.
+Metrics and profiles: POBLYSH_METRICS_ADDR, as for serve.`,
+		env: &config.Needs{Crypto: true},
+		run: runServe(false, true),
 	},
 	"migrate": {
-		summary: "apply pending database migrations and exit",
+		summary: "apply pending database migrations and exit (status: list them)",
+		args:    "[status]",
 		usage: `Applies the embedded, forward-only SQL migrations to DATABASE_URL, each in
-its own transaction. Safe to run concurrently and repeatedly. Connect as the
-schema owner; the app role poblysh_app is created and granted here.`,
+its own transaction (goose, under an advisory lock). Safe to run concurrently
+and repeatedly. Connect as the schema owner; the app role poblysh_app is
+created and granted here. A database migrated by an earlier poblysh is
+adopted on first use: nothing is applied twice.
+
+"poblysh migrate status" prints each migration and whether it is applied,
+and applies nothing.`,
 		run: runMigrate,
 	},
 	"reencrypt": {
 		summary: "re-encrypt every stored token under the current key",
-		usage: `Moves every ciphertext (OAuth tokens, pending PKCE verifiers) to the key in
+		usage: `Moves every ciphertext (OAuth tokens, pending PKCE verifiers and states) to the key in
 POBLYSH_CRYPTO_KEY, decrypting with the keys in POBLYSH_CRYPTO_RETIRED_KEYS.
 Idempotent and resumable (batches commit as they go); safe while the service
 runs. See docs/key-rotation.md.`,
 		run: runReencrypt,
 	},
 	"sandbox": {
-		summary: "run the local provider sandbox (fake GitHub, Slack, Google Calendar)",
-		usage: `Runs stateful fakes of the providers on loopback, speaking their real wire
-formats, and prints the POBLYSH_* variables that point the service at them.`,
+		summary: "run the local provider sandbox (a fake of every provider)",
+		usage: `Runs every registered provider fake (sandbox.Register; sandbox/all) on
+loopback, on consecutive ports from --base-port in name order, speaking the
+providers' real wire formats, and prints (or writes with --env-out) the
+POBLYSH_* variables that point the service at them, plus
+POBLYSH_SANDBOX_URLS (name=url,...) for scripts. OAuth clients and webhook
+secrets are read from the service's own variables; a missing webhook secret
+is generated. Stops on SIGINT/SIGTERM.`,
 		run: runSandbox,
 	},
 }
@@ -99,12 +122,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs := flag.NewFlagSet("poblysh "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: poblysh %s [flags]\n\n%s\n", args[0], strings.TrimSpace(cmd.usage))
 		var hasFlags bool
 		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+		line := args[0] + " " + cmd.args
+		if hasFlags {
+			line = args[0] + " [flags] " + cmd.args
+		}
+		fmt.Fprintf(fs.Output(), "Usage: poblysh %s\n\n%s\n", strings.TrimSpace(line), strings.TrimSpace(cmd.usage))
 		if hasFlags {
 			fmt.Fprintln(fs.Output(), "\nFlags:")
 			fs.PrintDefaults()
+		}
+		if cmd.env != nil {
+			printEnv(fs.Output(), *cmd.env, true)
 		}
 	}
 	env, err := dotenv(getenv)

@@ -12,10 +12,12 @@ import (
 	"time"
 
 	prom "github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sirupsen/logrus"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/poblysh/poblysh/activities"
 	"github.com/poblysh/poblysh/api"
@@ -24,11 +26,35 @@ import (
 	_ "github.com/poblysh/poblysh/connectors/all" // every provider
 	"github.com/poblysh/poblysh/db"
 	"github.com/poblysh/poblysh/engine"
+	"github.com/poblysh/poblysh/lifecycle"
 	"github.com/poblysh/poblysh/logging"
 	"github.com/poblysh/poblysh/metrics"
+	"github.com/poblysh/poblysh/webhook"
 )
 
 func runServe(withAPI, withWorker bool) func(context.Context, *flag.FlagSet, []string, func(string) string, io.Writer, io.Writer) error {
+	serve := serveUntilDone(withAPI, withWorker)
+	return func(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+		err := serve(ctx, fs, args, getenv, stdout, stderr)
+		// A stop asked for while the process was still starting (a call to
+		// Postgres or Temporal cut short by the signal) is a stop, not a
+		// failure: the operator gets exit status 0, as after start-up.
+		if err != nil && ctx.Err() != nil && cancelled(err) {
+			fmt.Fprintln(stderr, "poblysh: stopped during start-up")
+			return nil
+		}
+		return err
+	}
+}
+
+// cancelled reports whether err comes from a cancelled context, directly
+// or as the gRPC or Temporal status a cancelled call returns.
+func cancelled(err error) bool {
+	var c *serviceerror.Canceled
+	return errors.Is(err, context.Canceled) || errors.As(err, &c) || status.Code(err) == codes.Canceled
+}
+
+func serveUntilDone(withAPI, withWorker bool) func(context.Context, *flag.FlagSet, []string, func(string) string, io.Writer, io.Writer) error {
 	return func(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 		if err := fs.Parse(args); err != nil {
 			return err
@@ -45,11 +71,15 @@ func runServe(withAPI, withWorker bool) func(context.Context, *flag.FlagSet, []s
 		if err != nil {
 			return fmt.Errorf("config: %w", err)
 		}
+		initMetrics(registry)
 		database, err := db.Open(ctx, cfg.DatabaseURL, db.Options{Role: cfg.DBRole, MaxConns: int32(cfg.DBMaxConns)})
 		if err != nil {
 			return err
 		}
 		defer database.Close()
+		// Call budgets finer than one rate per account (Slack's method
+		// tiers) are shared by every process through Postgres.
+		registry.UsePacer(db.Pacer{DB: database})
 		tc, closeTemporal, err := engine.Dial(ctx, engine.DialOptions{
 			Address: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace, APIKey: cfg.TemporalAPIKey, TLS: cfg.TemporalTLS,
 			Log: log, Registerer: sdkMetricsRegisterer(),
@@ -61,30 +91,64 @@ func runServe(withAPI, withWorker bool) func(context.Context, *flag.FlagSet, []s
 		eng := &engine.Engine{Client: tc, DB: database, Registry: registry, TaskQueue: cfg.TaskQueue,
 			Namespace: cfg.TemporalNamespace, UIURL: cfg.TemporalUIURL, Log: log}
 		eng.Init(ctx)
+		acts := &activities.Activities{DB: database, Registry: registry, KeyRing: cfg.KeyRing, Orchestrator: eng, Log: log,
+			TenantConcurrency: cfg.TenantSyncConcurrency, RawRetention: cfg.RawRetention, SignalTTL: cfg.SignalTTL}
+		connections := &lifecycle.Service{DB: database, Registry: registry, KeyRing: cfg.KeyRing, Workflows: eng,
+			Access: activities.AccessService{A: acts}, RedirectAllowlist: cfg.RedirectAllowlist, StateTTL: cfg.StateTTL}
+		acts.Connections = connections
 
 		var w worker.Worker
 		if withWorker {
-			acts := &activities.Activities{DB: database, Registry: registry, KeyRing: cfg.KeyRing, Orchestrator: eng, Log: log,
-				TenantConcurrency: cfg.TenantSyncConcurrency, RawRetention: cfg.RawRetention, SignalTTL: cfg.SignalTTL}
-			w = engine.NewWorker(tc, cfg.TaskQueue, acts, worker.Options{})
+			// On SIGTERM the worker stops polling for tasks and gives the
+			// activities it runs the shutdown timeout to finish (they keep
+			// heartbeating meanwhile); only then are they cancelled.
+			//
+			// One task queue, one database: refuse to poll a queue that a
+			// worker on another database polls (its tasks would run here,
+			// against the wrong database, and ours there).
+			dbID, err := database.Identity(ctx)
+			if err != nil {
+				return err
+			}
+			if err := engine.CheckTaskQueue(ctx, tc, cfg.TaskQueue, dbID, cfg.JoinTaskQueue); err != nil {
+				return err
+			}
+			w = engine.NewWorker(tc, cfg.TaskQueue, acts, worker.Options{Identity: engine.WorkerIdentity(dbID), WorkerStopTimeout: cfg.ShutdownTimeout})
 			if err := w.Start(); err != nil {
 				return fmt.Errorf("temporal worker: %w", err)
 			}
-			defer w.Stop()
+			stopWorker := sync.OnceFunc(w.Stop)
+			defer stopWorker()
+			w = stopOnce{Worker: w, stop: stopWorker}
 			if err := eng.EnsureGlobalSchedules(ctx, engine.GlobalSchedules{
 				Refresh: cfg.RefreshInterval, Renewal: cfg.RenewalInterval, Retention: 24 * time.Hour,
 			}); err != nil {
 				return err
 			}
-			log.WithField("task_queue", cfg.TaskQueue).Info("worker started")
+			go eng.RunJobSweep(ctx, time.Minute, 2*time.Minute)
+			log.WithFields(logrus.Fields{"task_queue": cfg.TaskQueue, "database": dbID}).Info("worker started")
 		}
 		var errc = make(chan error, 2)
+		// servers are the API's (drained first on shutdown), then the
+		// metrics address.
 		var servers []*http.Server
+		closeFeed := func() {}
 		if withAPI {
+			// One LISTEN connection for the whole process wakes every long
+			// poll on the feed; closed first at shutdown, so waiting
+			// readers answer instead of holding the server.
+			feed := db.NewFeedNotifier(database, log)
+			defer feed.Close()
+			closeFeed = feed.Close
+			intake := &webhook.Intake{DB: database, KeyRing: cfg.KeyRing, Nudger: eng, Log: log}
 			handler, err := api.NewServer(api.Deps{
-				Log: log, DB: database, Engine: eng, Registry: registry, KeyRing: cfg.KeyRing, AdminKey: cfg.AdminKey,
-				MaxBodyBytes: cfg.MaxBodyBytes, WebhookMaxBytes: cfg.WebhookMaxBytes, RedirectAllowlist: cfg.RedirectAllowlist,
-				StateTTL: cfg.StateTTL,
+				Feed: feed, Keys: db.NewAPIKeyCache(database, feed),
+				Log: log, DB: database, Registry: registry, AdminKey: cfg.AdminKey,
+				Connections: connections,
+				Jobs:        eng,
+				Tenants:     eng, TenantSyncConcurrency: cfg.TenantSyncConcurrency,
+				Webhooks:     intake,
+				MaxBodyBytes: cfg.MaxBodyBytes, WebhookMaxBytes: cfg.WebhookMaxBytes,
 				TemporalHealth: func(ctx context.Context) error {
 					_, err := tc.CheckHealth(ctx, &client.CheckHealthRequest{})
 					return err
@@ -98,29 +162,67 @@ func runServe(withAPI, withWorker bool) func(context.Context, *flag.FlagSet, []s
 				return err
 			}
 			servers = append(servers, srv)
+			// Sync nudges recorded while Temporal was unreachable.
+			go intake.RunPending(ctx, pendingNudgeInterval)
 			log.WithFields(logrus.Fields{"addr": srv.Addr, "public_url": cfg.PublicURL}).Info("API listening")
-			if cfg.MetricsAddr != "" {
-				m, err := listen(cfg.MetricsAddr, promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}), log, errc)
-				if err != nil {
-					return err
-				}
-				servers = append(servers, m)
+		}
+		// Metrics and profiles: on their own (internal) address only, for
+		// the API and the worker alike.
+		if cfg.MetricsAddr != "" {
+			m, err := listen(cfg.MetricsAddr, metrics.Handler(), log, errc)
+			if err != nil {
+				shutdown(ctx, servers, cfg.ShutdownTimeout)
+				return fmt.Errorf("POBLYSH_METRICS_ADDR: %w (give each process on a host its own address, or off)", err)
 			}
+			servers = append(servers, m)
+			log.WithField("addr", m.Addr).Info("metrics and profiles listening")
 		}
 		select {
 		case <-ctx.Done():
 		case err := <-errc:
 			return err
 		}
-		log.Info("shutting down")
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-		defer cancel()
-		for _, s := range servers {
-			_ = s.Shutdown(sctx)
+		log.WithField("timeout", cfg.ShutdownTimeout.String()).Info("shutting down")
+		closeFeed()
+		// The API stops accepting connections and drains the requests in
+		// flight while the worker stops taking tasks and lets its running
+		// activities finish; both within POBLYSH_SHUTDOWN_TIMEOUT.
+		var wg sync.WaitGroup
+		if w != nil {
+			wg.Add(1)
+			go func() { defer wg.Done(); w.Stop() }()
 		}
+		shutdown(ctx, servers, cfg.ShutdownTimeout)
+		wg.Wait()
+		log.Info("stopped")
 		return nil
 	}
 }
+
+// stopOnce lets the shutdown path and the deferred cleanup both stop the
+// worker.
+type stopOnce struct {
+	worker.Worker
+	stop func()
+}
+
+func (s stopOnce) Stop() { s.stop() }
+
+// shutdown stops the HTTP servers in order, letting requests in flight
+// finish within timeout; connections still open then are closed.
+func shutdown(ctx context.Context, servers []*http.Server, timeout time.Duration) {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	for _, s := range servers {
+		if err := s.Shutdown(sctx); err != nil {
+			_ = s.Close()
+		}
+	}
+}
+
+// pendingNudgeInterval is how often the API retries sync nudges recorded
+// while Temporal was unreachable.
+const pendingNudgeInterval = 3 * time.Second
 
 var sdkMetrics sync.Once
 
@@ -140,7 +242,7 @@ func listen(addr string, h http.Handler, log *logrus.Logger, errc chan<- error) 
 	}
 	srv := &http.Server{
 		Addr: ln.Addr().String(), Handler: h,
-		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute,
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second, WriteTimeout: api.MaxFeedWait + 15*time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: nil,
 	}
 	go func() {

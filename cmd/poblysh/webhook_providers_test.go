@@ -30,6 +30,9 @@ type webhookCase struct {
 	valid func(t *testing.T, s *stack) sandbox.Delivery
 	// forged returns variants that must be rejected with 401.
 	forged func(t *testing.T, d sandbox.Delivery) map[string]sandbox.Delivery
+	// maxBody is the provider's own webhook body limit when larger than
+	// the general 5 MB (GitHub: 25 MB); 0: the general limit.
+	maxBody int
 }
 
 func withHeader(d sandbox.Delivery, k, v string) sandbox.Delivery {
@@ -47,7 +50,7 @@ func githubCase(t *testing.T) webhookCase {
 	url := newHTTPServer(t, gh)
 	var n atomic.Int32
 	return webhookCase{
-		name: "github", provider: "github", env: gh.Env(url),
+		name: "github", provider: "github", env: gh.Env(url), maxBody: 25 << 20,
 		config:   map[string]any{"repos": []string{githubsandbox.SeedRepo}},
 		backfill: githubsandbox.SeedPullSignals + githubsandbox.SeedReleaseSignals + githubsandbox.SeedCommitSignals,
 		valid: func(t *testing.T, s *stack) sandbox.Delivery {
@@ -110,7 +113,7 @@ func calendarCase(t *testing.T) webhookCase {
 	var n atomic.Int32
 	return webhookCase{
 		name: "google-calendar", provider: "google-calendar", env: env,
-		config: map[string]any{"calendars": []string{"primary"}}, backfill: gcalsandbox.PrimarySignals,
+		config: map[string]any{"calendars": []string{"primary"}, "backfill_days": 3650}, backfill: gcalsandbox.PrimarySignals,
 		// A change at Google, whose notification (no body) we deliver ourselves.
 		valid: func(t *testing.T, s *stack) sandbox.Delivery {
 			eventually(t, 30*time.Second, "a live channel", func() bool {
@@ -202,7 +205,7 @@ func TestWebhooksPerProvider(t *testing.T) {
 			time.Sleep(2 * time.Second)
 			require.Equal(t, want, signals(), "five concurrent copies store one Signal")
 
-			big := sandbox.Delivery{Header: d.Header, Body: []byte(strings.Repeat("x", 5<<20+1))}
+			big := sandbox.Delivery{Header: d.Header, Body: []byte(strings.Repeat("x", max(5<<20, c.maxBody)+1))}
 			code, body = post(t, hook, big)
 			require.Equal(t, http.StatusRequestEntityTooLarge, code, body)
 

@@ -4,6 +4,11 @@ package all
 
 import (
 	_ "github.com/poblysh/poblysh/connectors/github"         // github
+	_ "github.com/poblysh/poblysh/connectors/gmail"          // gmail
 	_ "github.com/poblysh/poblysh/connectors/googlecalendar" // google-calendar
+	_ "github.com/poblysh/poblysh/connectors/googledrive"    // google-drive
+	_ "github.com/poblysh/poblysh/connectors/jira"           // jira
 	_ "github.com/poblysh/poblysh/connectors/slack"          // slack
+	_ "github.com/poblysh/poblysh/connectors/zohocliq"       // zoho-cliq
+	_ "github.com/poblysh/poblysh/connectors/zohomail"       // zoho-mail
 )

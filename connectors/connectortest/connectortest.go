@@ -48,6 +48,11 @@ type Env struct {
 	// NoSecret is the provider configured without a webhook secret; it must
 	// reject every case (fail closed).
 	NoSecret *connectors.Provider
+	// BodyUnsigned is true when the provider's signature does not cover the
+	// body (Jira's delivery JWT covers neither body nor URL): a tampered
+	// body cannot be told apart, so that one check is skipped; every other
+	// one still applies.
+	BodyUnsigned bool
 }
 
 // ErrorCase maps an injected sandbox fault to the neutral error it must become.
@@ -92,6 +97,54 @@ func Run(t *testing.T, setup func(t *testing.T) *Env) {
 	t.Run("IncrementalAfterDoneIsEmpty", func(t *testing.T) { testIncrementalEmpty(t, setup(t)) })
 	t.Run("IdempotentDedupeKeys", func(t *testing.T) { testIdempotentKeys(t, setup(t)) })
 	t.Run("Webhooks", func(t *testing.T) { testWebhooks(t, setup(t)) })
+	t.Run("Garbage", func(t *testing.T) { testGarbage(t, setup) })
+}
+
+// GarbageCases are success responses that are not the provider's JSON: a
+// truncated body, an HTML error page served with 200, an empty body, and
+// text under the wrong content type.
+func GarbageCases() map[string]sandbox.Fault {
+	return map[string]sandbox.Fault{
+		"truncated JSON":     {Status: 200, Body: `{"items": [{"id": 1, "name": "trunc`},
+		"HTML page with 200": {Status: 200, ContentType: "text/html; charset=utf-8", Body: "<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>"},
+		"empty body":         {Status: 200, EmptyBody: true},
+		"wrong content type": {Status: 200, ContentType: "text/plain", Body: "upstream connect error or disconnect/reset before headers"},
+	}
+}
+
+// testGarbage: every API call of a page (whichever call of the page the
+// garbage lands on) fails with a transient error naming the provider and
+// the endpoint, never a panic nor a page: no Signal and no cursor come out
+// of garbage. The same page then succeeds.
+func testGarbage(t *testing.T, setup func(*testing.T) *Env) {
+	env := setup(t)
+	name := env.Provider.Spec.Name
+	for _, stream := range streams(t, env) {
+		for gname, fault := range GarbageCases() {
+			t.Run(stream+"/"+gname, func(t *testing.T) {
+				env := setup(t)
+				// The garbage lands on each call a first page makes in turn:
+				// After lets the earlier calls through.
+				for after := 0; after < 8; after++ {
+					f := fault
+					f.After = after
+					env.InjectFault(f)
+					p, err := fetch(t, env, client(env), stream, nil)
+					if err == nil {
+						require.Positive(t, after, "garbage on the page's first call was taken for a page")
+						// The page made fewer calls than after+1: the fault
+						// was not reached. Every call has been covered.
+						require.NotNil(t, p)
+						return
+					}
+					require.Nil(t, p, "no page comes out of garbage")
+					require.ErrorIs(t, err, connectors.ErrTransient, "garbage is retried: %v", err)
+					require.Contains(t, err.Error(), name, "the error names the provider")
+					require.Regexp(t, `(GET|POST|PUT|PATCH|DELETE) /`, err.Error(), "the error names the endpoint")
+				}
+			})
+		}
+	}
 }
 
 func testRegistration(t *testing.T, env *Env) {
@@ -311,12 +364,22 @@ func testWebhooks(t *testing.T, env *Env) {
 			// Tampered body, missing signature headers, wrong or no secret: rejected.
 			tampered := *wc.Request
 			tampered.Body = append(slices.Clone(wc.Request.Body), ' ')
-			if len(wc.Request.Body) > 0 {
+			if len(wc.Request.Body) > 0 && !env.BodyUnsigned {
 				require.ErrorIs(t, recv.VerifyWebhook(&tampered), connectors.ErrUnauthorized, "tampered body")
 			}
 			bare := *wc.Request
 			bare.Header = http.Header{"Content-Type": wc.Request.Header.Values("Content-Type")}
 			require.ErrorIs(t, recv.VerifyWebhook(&bare), connectors.ErrUnauthorized, "missing signature headers")
+			if wc.Request.ChannelSecret != "" {
+				// Verified with the channel's own secret: another channel's
+				// secret, or none, must not do.
+				for name, secret := range map[string]string{"another channel's secret": wc.Request.ChannelSecret + "x", "no channel secret": ""} {
+					r := *wc.Request
+					r.ChannelSecret = secret
+					require.ErrorIs(t, recv.VerifyWebhook(&r), connectors.ErrUnauthorized, name)
+				}
+				return
+			}
 			for name, p := range map[string]*connectors.Provider{"wrong secret": env.WrongSecret, "no secret": env.NoSecret} {
 				require.NotNil(t, p, "Env.%s is required for webhook providers", name)
 				err := p.Connector.(connectors.WebhookReceiver).VerifyWebhook(wc.Request)

@@ -43,7 +43,11 @@ var Spec = &connectors.Spec{
 		Token: connectors.TokenPolicy{Expires: true, RotatesRefreshToken: true, RefreshBefore: 5 * time.Minute},
 	},
 	ConfigHelp: `{"streams": ["items"]}: the streams to sync (default ["items"]).`,
-	New:        New,
+	ConfigFields: []connectors.ConfigField{{
+		Name: "streams", Type: "array of strings", Description: `Streams to sync (default ["items"]).`,
+	}},
+	Settings: []connectors.Setting{{Suffix: "PAGE_SIZE", Default: "500", Description: "items per page, 1–1000"}},
+	New:      New,
 }
 
 func init() { connectors.MustRegister(Spec) }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/poblysh/poblysh/connectors"
@@ -133,19 +134,12 @@ func parseStream(stream string) (kind, owner, name string, err error) {
 	return kind, owner, name, nil
 }
 
-// routeKey is what a delivery for a repository carries: "repo:owner/name", lowercase.
-func routeKey(fullName string) string { return "repo:" + strings.ToLower(fullName) }
-
-// RouteKeys returns repo:<owner/name> for every configured repository, so
-// app-level and repository webhooks both route to the connection.
-func (c *Connector) RouteKeys(conn connectors.Connection) ([]string, error) {
-	cfg, err := parseConfig(conn)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]string, 0, len(cfg.Repos))
-	for _, r := range cfg.Repos {
-		out = append(out, routeKey(r))
-	}
-	return out, nil
-}
+// Route keys. A repository hook's deliveries route by the hook ("hook:<id>",
+// to the connection that created the hook and holds its secret); app-level
+// deliveries (GitHub App) route by the repository's numeric id
+// ("repo:<id>"), which survives renames and transfers, to the connections
+// whose token has read that repository. A name typed into a config is
+// never a route.
+func hookRouteKey(id string) string              { return "hook:" + id }
+func repoRouteKey(id int64) string               { return "repo:" + strconv.FormatInt(id, 10) }
+func cutRepo(full string) (string, string, bool) { return strings.Cut(full, "/") }

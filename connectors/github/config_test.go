@@ -51,7 +51,7 @@ func TestValidateConfig(t *testing.T) {
 	}
 }
 
-func TestStreamsAndRouteKeys(t *testing.T) {
+func TestStreamsAndResources(t *testing.T) {
 	c := connectorWithSecret(t, "")
 	conn := connectors.Connection{Config: json.RawMessage(`{"repos":["octo-org/hello-world","octocat/spoon-knife"]}`)}
 	streams, err := c.Streams(conn)
@@ -60,9 +60,12 @@ func TestStreamsAndRouteKeys(t *testing.T) {
 		"pulls:octo-org/hello-world", "releases:octo-org/hello-world", "commits:octo-org/hello-world",
 		"pulls:octocat/spoon-knife", "releases:octocat/spoon-knife", "commits:octocat/spoon-knife",
 	}, streams)
-	keys, err := c.RouteKeys(conn)
+	refs, err := c.ResourceRefs(conn)
 	require.NoError(t, err)
-	require.Equal(t, []string{"repo:octo-org/hello-world", "repo:octocat/spoon-knife"}, keys)
+	require.Equal(t, []string{"octo-org/hello-world", "octocat/spoon-knife"}, refs, "repositories are resources to prove, never routes")
+	ref, ok := c.StreamResource("commits:octocat/spoon-knife")
+	require.True(t, ok)
+	require.Equal(t, "octocat/spoon-knife", ref)
 
 	_, err = c.Streams(connectors.Connection{Config: json.RawMessage(`{"repos":[]}`)})
 	require.ErrorIs(t, err, connectors.ErrInvalidConfig)
@@ -110,7 +113,8 @@ func TestSpec(t *testing.T) {
 	require.ElementsMatch(t, []string{"code.pushed", "pull_request.opened", "pull_request.merged", "pull_request.closed", "release.published"}, Spec.Kinds)
 	require.Equal(t, []string{"repo", "admin:repo_hook"}, Spec.Scopes)
 	require.True(t, Spec.PKCE)
-	require.InDelta(t, 5000.0/3600.0, float64(Spec.Policy.Rate), 1e-9)
+	require.InDelta(t, 15.0, float64(Spec.Policy.Rate), 1e-9, "the secondary limit: 900 points a minute")
+	require.True(t, Spec.Policy.Budget, "the primary budget comes from the answers")
 	require.Equal(t, 15*time.Minute, Spec.Policy.PollInterval)
 	require.Equal(t, 6*time.Hour, Spec.Policy.ReconcileInterval)
 	require.True(t, Spec.Policy.Token.Expires)
@@ -121,7 +125,8 @@ func TestSpec(t *testing.T) {
 	var _ connectors.ConfigValidator = (*Connector)(nil)
 	var _ connectors.Syncer = (*Connector)(nil)
 	var _ connectors.WebhookReceiver = (*Connector)(nil)
-	var _ connectors.Router = (*Connector)(nil)
+	var _ connectors.AccessProver = (*Connector)(nil)
+	var _ connectors.ChannelKeyed = (*Connector)(nil)
 	var _ connectors.Watcher = (*Connector)(nil)
 	var _ connectors.Classifier = (*Connector)(nil)
 }

@@ -14,50 +14,54 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	connectortest.Run(t, func(t *testing.T) *connectortest.Env {
-		h := newHarness(t, githubsandbox.Options{}, map[string]string{"POBLYSH_GITHUB_PAGE_SIZE": "10"})
-		expected := map[string]int{
-			seedPullsStream:   40, // 24 opened + 10 merged + 6 closed unmerged
-			seedRelStream:     11, // 13 releases, 2 of them drafts
-			seedCommitsStream: 32, // commits on main
-		}
-		require.Equal(t, expected, h.srv.ExpectedSignals(githubsandbox.SeedRepo), "sandbox seed drifted")
-		reset := strconv.FormatInt(time.Now().Add(90*time.Second).Unix(), 10)
-		return &connectortest.Env{
-			Provider:    h.p,
-			Connection:  h.conn,
-			AccessToken: h.token,
-			Expected:    expected,
-			InjectFault: h.srv.Faults.Add,
-			ErrorCases: append(connectortest.DefaultErrorCases(),
-				connectortest.ErrorCase{
-					Name:  "403 primary rate limit",
-					Fault: sandbox.Fault{Status: 403, Headers: map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}},
-					Want:  connectors.ErrRateLimited,
-				},
-				connectortest.ErrorCase{
-					Name:  "403 retry-after",
-					Fault: sandbox.Fault{Status: 403, RetryAfter: 30},
-					Want:  connectors.ErrRateLimited, WantRetryAfter: 30 * time.Second,
-				},
-				connectortest.ErrorCase{
-					Name: "403 secondary rate limit without headers",
-					Fault: sandbox.Fault{Status: 403, Body: `{"message":"You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",` +
-						`"documentation_url":"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits","status":"403"}`},
-					Want: connectors.ErrRateLimited, WantRetryAfter: time.Minute,
-				},
-				connectortest.ErrorCase{Name: "502", Fault: sandbox.Fault{Status: 502}, Want: connectors.ErrTransient},
-			),
-			Webhooks:    conformanceWebhooks(t),
-			WrongSecret: h.withSecret(t, "not the secret"),
-			NoSecret:    h.withSecret(t, ""),
-		}
-	})
+	connectortest.Run(t, func(t *testing.T) *connectortest.Env { return conformanceEnv(t) })
+}
+
+// conformanceEnv is the connector against a fresh seeded sandbox (the
+// fuzz targets share it).
+func conformanceEnv(t testing.TB) *connectortest.Env {
+	h := newHarness(t, githubsandbox.Options{}, map[string]string{"POBLYSH_GITHUB_PAGE_SIZE": "10"})
+	expected := map[string]int{
+		seedPullsStream:   40, // 24 opened + 10 merged + 6 closed unmerged
+		seedRelStream:     11, // 13 releases, 2 of them drafts
+		seedCommitsStream: 32, // commits on main
+	}
+	require.Equal(t, expected, h.srv.ExpectedSignals(githubsandbox.SeedRepo), "sandbox seed drifted")
+	reset := strconv.FormatInt(time.Now().Add(90*time.Second).Unix(), 10)
+	return &connectortest.Env{
+		Provider:    h.p,
+		Connection:  h.conn,
+		AccessToken: h.token,
+		Expected:    expected,
+		InjectFault: h.srv.Faults.Add,
+		ErrorCases: append(connectortest.DefaultErrorCases(),
+			connectortest.ErrorCase{
+				Name:  "403 primary rate limit",
+				Fault: sandbox.Fault{Status: 403, Headers: map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}},
+				Want:  connectors.ErrRateLimited,
+			},
+			connectortest.ErrorCase{
+				Name:  "403 retry-after",
+				Fault: sandbox.Fault{Status: 403, RetryAfter: 30},
+				Want:  connectors.ErrRateLimited, WantRetryAfter: 30 * time.Second,
+			},
+			connectortest.ErrorCase{
+				Name: "403 secondary rate limit without headers",
+				Fault: sandbox.Fault{Status: 403, Body: `{"message":"You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",` +
+					`"documentation_url":"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits","status":"403"}`},
+				Want: connectors.ErrRateLimited, WantRetryAfter: time.Minute,
+			},
+			connectortest.ErrorCase{Name: "502", Fault: sandbox.Fault{Status: 502}, Want: connectors.ErrTransient},
+		),
+		Webhooks:    conformanceWebhooks(t),
+		WrongSecret: h.withSecret(t, "not the secret"),
+		NoSecret:    h.withSecret(t, ""),
+	}
 }
 
 // conformanceWebhooks builds signed app-level deliveries on a second sandbox,
 // so the activity does not change the seeded history the streams count.
-func conformanceWebhooks(t *testing.T) []connectortest.WebhookCase {
+func conformanceWebhooks(t testing.TB) []connectortest.WebhookCase {
 	src := githubsandbox.New(githubsandbox.Options{Seed: true, WebhookSecret: testWebhookSecret})
 	must := func(a *githubsandbox.Activity, err error) *githubsandbox.Activity {
 		t.Helper()
@@ -86,6 +90,8 @@ func conformanceWebhooks(t *testing.T) []connectortest.WebhookCase {
 	require.NoError(t, err)
 	pingDelivery, err := src.HookDelivery(ping, hookID)
 	require.NoError(t, err)
+	pingReq := webhookRequest(pingDelivery)
+	pingReq.ChannelSecret = testWebhookSecret // the engine loads the hook's own secret
 
 	pushed, prOpened := []string{KindCodePushed}, []string{KindPullRequestOpened}
 	return []connectortest.WebhookCase{
@@ -101,9 +107,10 @@ func conformanceWebhooks(t *testing.T) []connectortest.WebhookCase {
 		{Name: "push of the merge commit", Request: app(merged, 1), WantKinds: pushed},
 		{Name: "release created is ignored", Request: app(release, 0)},
 		{Name: "release published", Request: app(release, 1), WantKinds: []string{KindReleasePublished}},
-		{Name: "release released is ignored", Request: app(release, 2)},
+		{Name: "release released (the same key as published)", Request: app(release, 2), WantKinds: []string{KindReleasePublished}},
+		{Name: "prerelease prereleased is ignored", Request: app(pre, 2)},
 		{Name: "prerelease published", Request: app(pre, 1), WantKinds: []string{KindReleasePublished}},
 		{Name: "draft release created is ignored", Request: app(draft, 0)},
-		{Name: "ping from a repository hook", Request: webhookRequest(pingDelivery)},
+		{Name: "ping from a repository hook", Request: pingReq},
 	}
 }

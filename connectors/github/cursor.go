@@ -46,6 +46,18 @@ type cursor struct {
 	// PassETag is the first page's ETag of the pass in progress.
 	PassETag string `json:"pass_etag,omitempty"`
 
+	// Ahead (commits) are the shas of commits dated after the end of the
+	// last pass (a committer clock ahead of ours), already yielded; they
+	// never raise Since past now. PassAhead accumulates the pass's.
+	Ahead     []string `json:"ahead,omitempty"`
+	PassAhead []string `json:"pass_ahead,omitempty"`
+
+	// Pre (releases) are the ids of the published pre-releases of the last
+	// pass: one that comes back as a full release was promoted (its
+	// published_at does not move). PassPre accumulates the pass's.
+	Pre     []string `json:"pre,omitempty"`
+	PassPre []string `json:"pass_pre,omitempty"`
+
 	// Repository facts cached for releases and commits, whose items do not
 	// name their repository: id and full name; the default branch commits
 	// are read from, resolved at the start of every commits pass.
@@ -101,6 +113,20 @@ func (c *cursor) observe(t time.Time, id string) {
 	}
 }
 
+// aheadOf records a commit of the pass in progress dated in the future.
+func (c *cursor) aheadOf(sha string) {
+	if !slices.Contains(c.PassAhead, sha) {
+		c.PassAhead = append(c.PassAhead, sha)
+	}
+}
+
+// prerelease records a published pre-release of the pass in progress.
+func (c *cursor) prerelease(id string) {
+	if !slices.Contains(c.PassPre, id) {
+		c.PassPre = append(c.PassPre, id)
+	}
+}
+
 // next moves to page n of the pass in progress.
 func (c *cursor) next(page, perPage int) {
 	c.Page, c.PerPage = page, perPage
@@ -123,5 +149,6 @@ func (c *cursor) finish() {
 	if c.PassETag != "" {
 		c.ETag = c.PassETag
 	}
-	c.Page, c.PerPage, c.PassMax, c.PassSeen, c.PassETag = 0, 0, nil, nil, ""
+	c.Ahead, c.Pre = c.PassAhead, c.PassPre
+	c.Page, c.PerPage, c.PassMax, c.PassSeen, c.PassETag, c.PassAhead, c.PassPre = 0, 0, nil, nil, "", nil, nil
 }

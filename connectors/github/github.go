@@ -56,12 +56,20 @@ var Spec = &connectors.Spec{
 		KindCodePushed, KindPullRequestOpened, KindPullRequestMerged, KindPullRequestClosed, KindReleasePublished,
 	},
 	Capabilities: []connectors.Capability{connectors.CapWebhook, connectors.CapPoll, connectors.CapBackfill},
-	Defaults:     defaults,
-	Scopes:       defaultScopes,
-	PKCE:         true,
+	// GitHub caps webhook payloads at 25 MB and drops larger ones; a push
+	// of many commits or files can exceed the general 5 MB limit.
+	WebhookMaxBytes: 25 << 20,
+	Defaults:        defaults,
+	Scopes:          defaultScopes,
+	PKCE:            true,
 	Policy: connectors.Policy{
-		Rate:              rate.Limit(5000.0 / 3600.0),
+		// The primary budget (5,000 calls an hour for a user token, more
+		// for Enterprise Cloud and app installations) is read from every
+		// answer (Budget); the bucket keeps under the secondary limit of
+		// 900 points a minute per REST endpoint (a GET costs 1).
+		Rate:              rate.Limit(15),
 		Burst:             20,
+		Budget:            true,
 		PollInterval:      15 * time.Minute,
 		ReconcileInterval: 6 * time.Hour,
 		MinPollInterval:   5 * time.Minute,
@@ -75,6 +83,23 @@ var Spec = &connectors.Spec{
 	},
 	ConfigHelp: `{"repos": ["owner/name", ...]}: at least one repository, as owner/name ` +
 		`(a github.com URL is accepted); names are case-insensitive and stored lowercase.`,
+	ConfigFields: []connectors.ConfigField{{
+		Name: "repos", Type: "array of strings", Required: true,
+		Description: "Repositories to follow, 1 to 100, as `owner/name` (a `https://github.com/owner/name(.git)` URL is accepted); " +
+			"stored lowercase and deduplicated. The connection's token must read each one (checked at connect and on every change).",
+	}},
+	Settings: []connectors.Setting{
+		{Suffix: "CLIENT_ID", Description: "the OAuth App's or GitHub App's client id; without it and the secret the provider is listed as not configured"},
+		{Suffix: "WEBHOOK_SECRET", Description: "the GitHub App's webhook secret: verifies app-level deliveries " +
+			"(`X-GitHub-Hook-Installation-Target-Type: integration`) and nothing else; unset, they are rejected. " +
+			"Repository hooks never use it: the service gives each hook a random secret of its own"},
+		{Suffix: "API_URL", Description: "REST API root (GitHub Enterprise Server: `https://<host>/api/v3/`)"},
+		{Suffix: "REVOKE_URL", Default: "`<API_URL>" + defaultRevokeURLSuffix + "`",
+			Description: "token revocation; follows `API_URL` unless set"},
+		{Suffix: "PAGE_SIZE", Default: strconv.Itoa(defaultPageSize), Description: "REST page size (`per_page`), 1–100"},
+		{Suffix: "SCOPES", Default: "`" + strings.Join(defaultScopes, ",") + "`",
+			Description: "the scopes requested, comma or space separated (`public_repo,admin:repo_hook` for public repositories only)"},
+	},
 	New: New,
 }
 

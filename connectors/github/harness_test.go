@@ -39,7 +39,7 @@ type harness struct {
 // newHarness starts a seeded sandbox, configures the connector from the
 // sandbox's Env (plus extra POBLYSH_GITHUB_* settings), issues a token and
 // identifies the account.
-func newHarness(t *testing.T, opts githubsandbox.Options, extra map[string]string) *harness {
+func newHarness(t testing.TB, opts githubsandbox.Options, extra map[string]string) *harness {
 	t.Helper()
 	opts.Seed = true
 	if opts.WebhookSecret == "" {
@@ -67,7 +67,7 @@ func newHarness(t *testing.T, opts githubsandbox.Options, extra map[string]strin
 
 // providerFrom builds the github provider from environment variables, the
 // way the service does.
-func providerFrom(t *testing.T, env map[string]string) *connectors.Provider {
+func providerFrom(t testing.TB, env map[string]string) *connectors.Provider {
 	t.Helper()
 	cfg, err := connectors.LoadConfig(Spec, func(k string) string { return env[k] }, "https://poblysh.test", true)
 	require.NoError(t, err)
@@ -77,7 +77,7 @@ func providerFrom(t *testing.T, env map[string]string) *connectors.Provider {
 }
 
 // withSecret returns the provider configured like h but with another webhook secret.
-func (h *harness) withSecret(t *testing.T, secret string) *connectors.Provider {
+func (h *harness) withSecret(t testing.TB, secret string) *connectors.Provider {
 	env := map[string]string{}
 	for k, v := range h.env {
 		env[k] = v

@@ -24,11 +24,21 @@ func (r repoRef) context() connectors.Ref {
 
 func repoOf(r *gh.Repository) repoRef { return repoRef{ID: r.GetID(), FullName: r.GetFullName()} }
 
+// actorOf is a GitHub account as the actor. Bots (a GitHub App's account:
+// type "Bot", login "<app>[bot]") are flagged Bot so consumers can filter
+// them out.
 func actorOf(u *gh.User) connectors.Actor {
 	if u == nil || u.GetLogin() == "" {
 		return connectors.Actor{}
 	}
-	return connectors.Actor{ID: strconv.FormatInt(u.GetID(), 10), Name: u.GetLogin()}
+	return connectors.Actor{ID: strconv.FormatInt(u.GetID(), 10), Name: u.GetLogin(), Bot: isBot(u.GetType(), u.GetLogin())}
+}
+
+// isBot reports whether an account is a bot: GitHub types GitHub App
+// accounts "Bot" and names them "<app>[bot]"; commit authors in push
+// payloads carry only the username, hence the login check.
+func isBot(typ, login string) bool {
+	return strings.EqualFold(typ, "Bot") || strings.HasSuffix(strings.ToLower(login), "[bot]")
 }
 
 // pullSignals yields every Signal a REST pull request's state implies: it
@@ -130,21 +140,28 @@ func labelNames(ls []*gh.Label) []string {
 	return out
 }
 
-// releaseSignal normalizes a published release (drafts yield nothing;
-// pre-releases count, with prerelease true). Key release:<id>:published.
-// The actor is the release author.
-func releaseSignal(rel *gh.RepositoryRelease, repo repoRef, raw json.RawMessage) (connectors.Signal, bool) {
+// releaseSignal normalizes a published release (drafts yield nothing).
+// A full release is keyed release:<id>:published; a pre-release
+// release:<id>:prerelease, with prerelease true, so that its promotion to
+// a full release later (GitHub's "released" action) is a release.published
+// of its own, with prerelease false. A full release happened at
+// published_at, or, when promoted, at updated_at (the promotion; later
+// edits move it too). The actor is the release author.
+func releaseSignal(rel *gh.RepositoryRelease, repo repoRef, raw json.RawMessage, promoted bool) (connectors.Signal, bool) {
 	if rel == nil || rel.GetDraft() || rel.PublishedAt == nil {
 		return connectors.Signal{}, false
 	}
 	id := strconv.FormatInt(rel.GetID(), 10)
 	label := cmpOr(rel.GetName(), rel.GetTagName())
-	what := "Release"
+	what, key := "Release", "release:"+id+":published"
+	at := rel.GetPublishedAt().UTC()
 	if rel.GetPrerelease() {
-		what = "Pre-release"
+		what, key = "Pre-release", "release:"+id+":prerelease"
+	} else if promoted && rel.UpdatedAt != nil && rel.GetUpdatedAt().After(at) {
+		at = rel.GetUpdatedAt().UTC()
 	}
 	return connectors.Signal{
-		Kind: KindReleasePublished, OccurredAt: rel.GetPublishedAt().UTC(), DedupeKey: "release:" + id + ":published",
+		Kind: KindReleasePublished, OccurredAt: at, DedupeKey: key,
 		Payload: connectors.Payload{
 			Title:   fmt.Sprintf("%s %s published", what, label),
 			URL:     rel.GetHTMLURL(),
@@ -163,14 +180,23 @@ func releaseSignal(rel *gh.RepositoryRelease, repo repoRef, raw json.RawMessage)
 	}, true
 }
 
-// releaseEventSignals normalizes a release webhook: action published only
-// (created, released, prereleased, edited... yield nothing; GitHub sends
-// published alongside them).
+// releaseEventSignals normalizes a release webhook. "published" yields the
+// release as it is (a release or a pre-release); "released" ("a release
+// was published, or a pre-release was changed to a release") yields the
+// full release, so a promotion is seen: for a release published directly
+// GitHub sends both, with the same key. created, prereleased (sent with
+// published), edited, unpublished, deleted yield nothing.
 func releaseEventSignals(ev *gh.ReleaseEvent, raw json.RawMessage) []connectors.Signal {
-	if ev.GetAction() != "published" {
+	switch ev.GetAction() {
+	case "published":
+	case "released":
+		if ev.GetRelease().GetPrerelease() {
+			return nil
+		}
+	default:
 		return nil
 	}
-	if s, ok := releaseSignal(ev.GetRelease(), repoOf(ev.GetRepo()), raw); ok {
+	if s, ok := releaseSignal(ev.GetRelease(), repoOf(ev.GetRepo()), raw, ev.GetAction() == "released"); ok {
 		return []connectors.Signal{s}
 	}
 	return nil

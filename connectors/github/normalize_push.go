@@ -17,10 +17,11 @@ const zeroSHA = "0000000000000000000000000000000000000000"
 // pushSignal normalizes a push webhook into one code.pushed Signal. Tag
 // pushes (refs/tags/...) and other non-branch refs are skipped: the kind is
 // a push to a branch. Branch deletions (deleted, or an all-zero after) are
-// skipped too. The key is the head commit, commit:<repo id>:<sha>, and every
-// other commit of the push is an alias key, so a later backfill of those
-// commits stores nothing new; a push without commits (a branch created at an
-// existing commit, a force push that only rewinds) is push:<repo id>:<ref>:<after>.
+// skipped too. The key is the head commit on the pushed ref,
+// commit:<repo id>:<ref>:<sha>, and every other commit of the push is an
+// alias key, so a later backfill of those commits stores nothing new; a push
+// without commits (a branch created at an existing commit, a force push that
+// only rewinds) is push:<repo id>:<ref>:<after>.
 func pushSignal(ev *gh.PushEvent, raw json.RawMessage, now time.Time) (connectors.Signal, bool) {
 	ref := ev.GetRef()
 	branch, isBranch := strings.CutPrefix(ref, "refs/heads/")
@@ -34,10 +35,10 @@ func pushSignal(ev *gh.PushEvent, raw json.RawMessage, now time.Time) (connector
 	key := "push:" + rid + ":" + ref + ":" + after
 	var aliases []string
 	if n > 0 {
-		key = "commit:" + rid + ":" + after
+		key = commitKey(rid, ref, after)
 		for _, c := range ev.Commits {
 			if id := c.GetID(); id != "" && id != after {
-				aliases = append(aliases, "commit:"+rid+":"+id)
+				aliases = append(aliases, commitKey(rid, ref, id))
 			}
 		}
 	}
@@ -63,6 +64,7 @@ func pushSignal(ev *gh.PushEvent, raw json.RawMessage, now time.Time) (connector
 	actor := actorOf(ev.GetSender())
 	if actor.Name == "" {
 		actor.Name = ev.GetPusher().GetName()
+		actor.Bot = isBot("", actor.Name)
 	}
 	headAttr := map[string]any{"id": after}
 	if head != nil {
@@ -92,7 +94,7 @@ func pushSignal(ev *gh.PushEvent, raw json.RawMessage, now time.Time) (connector
 
 // commitSignal normalizes a commit of the REST commits list of a branch: a
 // code.pushed Signal with commit_count 1 and source backfill, keyed
-// commit:<repo id>:<sha> like the push that carried it. It happened at the
+// commit:<repo id>:<ref>:<sha> like the push to that branch that carried it. It happened at the
 // committer date, the date GitHub's since filter reads.
 func commitSignal(c *gh.RepositoryCommit, repo repoRef, branch string, raw json.RawMessage) connectors.Signal {
 	sha := c.GetSHA()
@@ -107,7 +109,7 @@ func commitSignal(c *gh.RepositoryCommit, repo repoRef, branch string, raw json.
 		before = c.Parents[0].GetSHA()
 	}
 	return connectors.Signal{
-		Kind: KindCodePushed, OccurredAt: at, DedupeKey: "commit:" + strconv.FormatInt(repo.ID, 10) + ":" + sha,
+		Kind: KindCodePushed, OccurredAt: at, DedupeKey: commitKey(strconv.FormatInt(repo.ID, 10), "refs/heads/"+branch, sha),
 		Payload: connectors.Payload{
 			Title:   fmt.Sprintf("Commit %s on %s: %s", short(sha), branch, firstLine(gc.GetMessage())),
 			URL:     c.GetHTMLURL(),
@@ -127,6 +129,13 @@ func commitSignal(c *gh.RepositoryCommit, repo repoRef, branch string, raw json.
 		Raw: raw,
 	}
 }
+
+// commitKey is the dedupe key of a commit reaching a branch:
+// commit:<repo id>:<ref>:<sha>. The ref is part of it, so the same commit
+// pushed to another branch (a fast-forward of main to a feature branch's
+// head, a promotion) is a push of its own, while a push and the backfill of
+// the same branch agree.
+func commitKey(repoID, ref, sha string) string { return "commit:" + repoID + ":" + ref + ":" + sha }
 
 // commitTime is the committer date (the author date when absent).
 func commitTime(c *gh.RepositoryCommit) time.Time {

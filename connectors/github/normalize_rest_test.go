@@ -80,7 +80,7 @@ func TestReleaseSignalsFromREST(t *testing.T) {
 		want *want
 	}{
 		{"draft is ignored", 0, nil},
-		{"prerelease counts", 1, &want{kind: KindReleasePublished, key: "release:150100009:published", at: at("2024-06-03T10:17:00Z"),
+		{"prerelease counts", 1, &want{kind: KindReleasePublished, key: "release:150100009:prerelease", at: at("2024-06-03T10:17:00Z"),
 			actor: "octocat", title: "Pre-release v1.1.0-rc.1 published", url: "https://github.com/octo-org/hello-world/releases/tag/v1.1.0-rc.1",
 			subject: connectors.Ref{Type: "release", ID: "150100009", Name: "v1.1.0-rc.1"}, attrs: map[string]any{"prerelease": true}}},
 		{"published", 2, &want{kind: KindReleasePublished, key: "release:150100008:published", at: at("2024-06-03T10:16:00Z"),
@@ -93,7 +93,7 @@ func TestReleaseSignalsFromREST(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var rel gh.RepositoryRelease
 			require.NoError(t, json.Unmarshal(items[tc.item], &rel))
-			s, ok := releaseSignal(&rel, repo, items[tc.item])
+			s, ok := releaseSignal(&rel, repo, items[tc.item], false)
 			require.Equal(t, tc.want != nil, ok)
 			if tc.want != nil {
 				checkSignal(t, *tc.want, s, seedRepoRef)
@@ -124,7 +124,7 @@ func TestCommitSignalsFromREST(t *testing.T) {
 			require.NoError(t, json.Unmarshal(items[tc.item], &c))
 			s := commitSignal(&c, repo, "main", items[tc.item])
 			checkSignal(t, want{
-				kind: KindCodePushed, key: "commit:1296269:" + tc.sha, at: tc.at, actor: tc.actor, title: tc.title,
+				kind: KindCodePushed, key: "commit:1296269:refs/heads/main:" + tc.sha, at: tc.at, actor: tc.actor, title: tc.title,
 				url:     "https://github.com/octo-org/hello-world/commit/" + tc.sha,
 				subject: connectors.Ref{Type: "commit", ID: tc.sha, Name: firstLine(c.GetCommit().GetMessage())},
 				attrs: map[string]any{"ref": "refs/heads/main", "branch": "main", "commit_count": 1, "source": "backfill",

@@ -85,9 +85,9 @@ func TestParseWebhookFixtures(t *testing.T) {
 		ctx                  connectors.Ref
 		want                 []want // nil: ignored
 	}{
-		{"push with commits", "push", "sandbox.push.commits.json", "repo:octo-org/hello-world", seedRepoRef, []want{{
-			kind: KindCodePushed, key: "commit:1296269:" + afterCommits,
-			aliases: []string{"commit:1296269:a4cad8f7638b1e09302c3fba788734c0294ebab8", "commit:1296269:aaf15c1200b5829cb19f43c68dba3c4e052232d7"},
+		{"push with commits", "push", "sandbox.push.commits.json", "repo:1296269", seedRepoRef, []want{{
+			kind: KindCodePushed, key: "commit:1296269:refs/heads/main:" + afterCommits,
+			aliases: []string{"commit:1296269:refs/heads/main:a4cad8f7638b1e09302c3fba788734c0294ebab8", "commit:1296269:refs/heads/main:aaf15c1200b5829cb19f43c68dba3c4e052232d7"},
 			at:      time.Unix(1717409040, 0), actor: "monalisa", title: "3 commits pushed to main",
 			url:     "https://github.com/octo-org/hello-world/compare/bb472deb2fd5...e88792aa4f1e",
 			subject: connectors.Ref{Type: "commit", ID: afterCommits, Name: "Speed up the parser (3/3)"},
@@ -95,30 +95,30 @@ func TestParseWebhookFixtures(t *testing.T) {
 				"before": "bb472deb2fd596ca564467c22655debb31ddc7c9", "after": afterCommits, "source": "webhook",
 				"compare_url": "https://github.com/octo-org/hello-world/compare/bb472deb2fd5...e88792aa4f1e"},
 		}}},
-		{"push with zero commits (new branch)", "push", "sandbox.push.zero-commits.json", "repo:octo-org/hello-world", seedRepoRef, []want{{
+		{"push with zero commits (new branch)", "push", "sandbox.push.zero-commits.json", "repo:1296269", seedRepoRef, []want{{
 			kind: KindCodePushed, key: "push:1296269:refs/heads/release/1.x:" + afterCommits,
 			at: time.Unix(1717409100, 0), actor: "octocat", title: "Branch release/1.x created at e88792a",
 			url:     "https://github.com/octo-org/hello-world/compare/release/1.x",
 			subject: connectors.Ref{Type: "commit", ID: afterCommits, Name: "Speed up the parser (3/3)"},
 			attrs:   map[string]any{"branch": "release/1.x", "commit_count": 0, "created": true, "forced": false},
 		}}},
-		{"forced push", "push", "sandbox.push.forced.json", "repo:octo-org/hello-world", seedRepoRef, []want{{
-			kind: KindCodePushed, key: "commit:1296269:" + afterForced,
+		{"forced push", "push", "sandbox.push.forced.json", "repo:1296269", seedRepoRef, []want{{
+			kind: KindCodePushed, key: "commit:1296269:refs/heads/main:" + afterForced,
 			at: time.Unix(1717409220, 0), actor: "octocat", title: "1 commit force-pushed to main",
 			url:     "https://github.com/octo-org/hello-world/compare/e88792aa4f1e...1857e0a76319",
 			subject: connectors.Ref{Type: "commit", ID: afterForced, Name: "Rewrite history"},
 			attrs:   map[string]any{"forced": true, "commit_count": 1, "before": afterCommits},
 		}}},
-		{"push of a merge commit", "push", "sandbox.push.merge.json", "repo:octo-org/hello-world", seedRepoRef, []want{{
-			kind: KindCodePushed, key: "commit:1296269:" + afterMerge, aliases: []string{"commit:1296269:3c21cf26cb02ffd5b45af51d7161def4c2466e9c"},
+		{"push of a merge commit", "push", "sandbox.push.merge.json", "repo:1296269", seedRepoRef, []want{{
+			kind: KindCodePushed, key: "commit:1296269:refs/heads/main:" + afterMerge, aliases: []string{"commit:1296269:refs/heads/main:3c21cf26cb02ffd5b45af51d7161def4c2466e9c"},
 			at: time.Unix(1717409640, 0), actor: "octocat", title: "2 commits pushed to main",
 			url:     "https://github.com/octo-org/hello-world/compare/1857e0a76319...89ed3973cfdc",
 			subject: connectors.Ref{Type: "commit", ID: afterMerge, Name: "Merge pull request #25 from octo-org/feature-25"},
 			attrs:   map[string]any{"commit_count": 2},
 		}}},
-		{"GitHub example: push creating a branch", "push", "github.push.new-branch.json", "repo:codertocat/hello-world",
+		{"GitHub example: push creating a branch", "push", "github.push.new-branch.json", "repo:186853002",
 			connectors.Ref{Type: "repository", ID: "186853002", Name: "Codertocat/Hello-World"}, []want{{
-				kind: KindCodePushed, key: "commit:186853002:6113728f27ae82c7b1a177c8d03f9e96e0adf246",
+				kind: KindCodePushed, key: "commit:186853002:refs/heads/master:6113728f27ae82c7b1a177c8d03f9e96e0adf246",
 				at: time.Unix(1557933657, 0), actor: "Codertocat", title: "1 commit pushed to master",
 				url:     "https://github.com/Codertocat/Hello-World/commit/6113728f27ae82c7b1a177c8d03f9e96e0adf246",
 				subject: connectors.Ref{Type: "commit", ID: "6113728f27ae82c7b1a177c8d03f9e96e0adf246", Name: "Initial commit"},
@@ -127,44 +127,44 @@ func TestParseWebhookFixtures(t *testing.T) {
 					"url":    "https://github.com/Codertocat/Hello-World/commit/6113728f27ae82c7b1a177c8d03f9e96e0adf246",
 					"author": map[string]any{"name": "Codertocat", "username": "Codertocat"}}},
 			}}},
-		{"tag push is skipped", "push", "sandbox.push.tag.json", "repo:octo-org/hello-world", seedRepoRef, nil},
-		{"branch deletion is skipped", "push", "sandbox.push.branch-deleted.json", "repo:octo-org/hello-world", seedRepoRef, nil},
-		{"pull request opened", "pull_request", "sandbox.pull_request.opened.json", "repo:octo-org/hello-world", seedRepoRef, []want{{
+		{"tag push is skipped", "push", "sandbox.push.tag.json", "repo:1296269", seedRepoRef, nil},
+		{"branch deletion is skipped", "push", "sandbox.push.branch-deleted.json", "repo:1296269", seedRepoRef, nil},
+		{"pull request opened", "pull_request", "sandbox.pull_request.opened.json", "repo:1296269", seedRepoRef, []want{{
 			kind: KindPullRequestOpened, key: "pr:1347100006:opened", at: at("2024-06-03T10:10:00Z"), actor: "hubot",
 			title: "Pull request #25 opened: Add a feature", url: prURL, subject: pr, attrs: prAttrs("open"),
 		}}},
-		{"pull request closed unmerged", "pull_request", "sandbox.pull_request.closed.json", "repo:octo-org/hello-world", seedRepoRef, []want{{
+		{"pull request closed unmerged", "pull_request", "sandbox.pull_request.closed.json", "repo:1296269", seedRepoRef, []want{{
 			kind: KindPullRequestClosed, key: "pr:1347100006:closed:1717409520", at: at("2024-06-03T10:12:00Z"), actor: "monalisa",
 			title: "Pull request #25 closed: Add a feature", url: prURL, subject: pr, attrs: prAttrs("closed"),
 		}}},
-		{"pull request reopened is ignored", "pull_request", "sandbox.pull_request.reopened.json", "repo:octo-org/hello-world", seedRepoRef, nil},
-		{"pull request merged", "pull_request", "sandbox.pull_request.merged.json", "repo:octo-org/hello-world", seedRepoRef, []want{{
+		{"pull request reopened is ignored", "pull_request", "sandbox.pull_request.reopened.json", "repo:1296269", seedRepoRef, nil},
+		{"pull request merged", "pull_request", "sandbox.pull_request.merged.json", "repo:1296269", seedRepoRef, []want{{
 			kind: KindPullRequestMerged, key: "pr:1347100006:merged", at: at("2024-06-03T10:14:00Z"), actor: "octocat",
 			title: "Pull request #25 merged: Add a feature", url: prURL, subject: pr,
 			attrs: map[string]any{"number": 25, "state": "closed", "merged_by": "octocat", "merge_commit_sha": afterMerge},
 		}}},
-		{"release published", "release", "sandbox.release.published.json", "repo:octo-org/hello-world", seedRepoRef, []want{{
+		{"release published", "release", "sandbox.release.published.json", "repo:1296269", seedRepoRef, []want{{
 			kind: KindReleasePublished, key: "release:150100008:published", at: at("2024-06-03T10:16:00Z"), actor: "octocat",
 			title: "Release Version 1.0 published", url: "https://github.com/octo-org/hello-world/releases/tag/v1.0.0",
 			subject: connectors.Ref{Type: "release", ID: "150100008", Name: "v1.0.0"},
 			attrs: map[string]any{"tag_name": "v1.0.0", "prerelease": false, "name": "Version 1.0",
 				"body": "First stable release.", "target_commitish": "main"},
 		}}},
-		{"prerelease published", "release", "sandbox.release.prerelease.json", "repo:octo-org/hello-world", seedRepoRef, []want{{
-			kind: KindReleasePublished, key: "release:150100009:published", at: at("2024-06-03T10:17:00Z"), actor: "octocat",
+		{"prerelease published", "release", "sandbox.release.prerelease.json", "repo:1296269", seedRepoRef, []want{{
+			kind: KindReleasePublished, key: "release:150100009:prerelease", at: at("2024-06-03T10:17:00Z"), actor: "octocat",
 			title: "Pre-release v1.1.0-rc.1 published", url: "https://github.com/octo-org/hello-world/releases/tag/v1.1.0-rc.1",
 			subject: connectors.Ref{Type: "release", ID: "150100009", Name: "v1.1.0-rc.1"},
 			attrs:   map[string]any{"prerelease": true, "tag_name": "v1.1.0-rc.1"},
 		}}},
-		{"draft release is ignored", "release", "sandbox.release.draft-created.json", "repo:octo-org/hello-world", seedRepoRef, nil},
-		{"GitHub example: release published", "release", "github.release.published.json", "repo:codertocat/hello-world",
+		{"draft release is ignored", "release", "sandbox.release.draft-created.json", "repo:1296269", seedRepoRef, nil},
+		{"GitHub example: release published", "release", "github.release.published.json", "repo:186853002",
 			connectors.Ref{Type: "repository", ID: "186853002", Name: "Codertocat/Hello-World"}, []want{{
 				kind: KindReleasePublished, key: "release:17372790:published", at: at("2019-05-15T15:20:53Z"), actor: "Codertocat",
 				title: "Release 0.0.1 published", url: "https://github.com/Codertocat/Hello-World/releases/tag/0.0.1",
 				subject: connectors.Ref{Type: "release", ID: "17372790", Name: "0.0.1"},
 				attrs:   map[string]any{"tag_name": "0.0.1", "prerelease": false, "name": "", "target_commitish": "master"},
 			}}},
-		{"ping is ignored", "ping", "sandbox.ping.json", "repo:octo-org/hello-world", seedRepoRef, nil},
+		{"ping is ignored", "ping", "sandbox.ping.json", "repo:1296269", seedRepoRef, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -40,10 +40,32 @@ func (c *Connector) OAuth2Config(redirectURL string) *oauth2.Config {
 // AuthCodeOptions adds nothing: PKCE parameters come from the engine.
 func (c *Connector) AuthCodeOptions() []oauth2.AuthCodeOption { return nil }
 
+// Token kinds, kept in the account metadata ("token").
+const (
+	tokenOAuthApp  = "oauth_app"  // gho_: scopes, reaches whatever the user can
+	tokenGitHubApp = "github_app" // ghu_: permissions, reaches what both the user and the app can
+)
+
+// isAppUserToken tells a GitHub App user access token: GitHub prefixes them
+// ghu_, and answers them without X-OAuth-Scopes (that header comes with
+// OAuth App tokens, even without scopes).
+func isAppUserToken(tok *oauth2.Token, h http.Header) bool {
+	if tok != nil && tok.AccessToken != "" {
+		return strings.HasPrefix(tok.AccessToken, "ghu_")
+	}
+	return len(h.Values("X-OAuth-Scopes")) == 0
+}
+
+// appToken reports whether a connection holds a GitHub App user token.
+func appToken(conn connectors.Connection) bool {
+	return conn.Account.Metadata["token"] == tokenGitHubApp
+}
+
 // Identify reads GET /user: the account id is the numeric user id, the name
 // its login. For OAuth App tokens the granted scopes (X-OAuth-Scopes) are
-// kept in the metadata.
-func (c *Connector) Identify(ctx context.Context, _ *oauth2.Token, client *http.Client) (connectors.Account, error) {
+// kept in the metadata, and the kind of token (OAuth App or GitHub App user
+// token) as "token".
+func (c *Connector) Identify(ctx context.Context, tok *oauth2.Token, client *http.Client) (connectors.Account, error) {
 	gc, err := c.client(client)
 	if err != nil {
 		return connectors.Account{}, err
@@ -62,6 +84,10 @@ func (c *Connector) Identify(ctx context.Context, _ *oauth2.Token, client *http.
 	}
 	if s := resp.Header.Get("X-OAuth-Scopes"); s != "" {
 		acc.Metadata["scopes"] = s
+	}
+	acc.Metadata["token"] = tokenOAuthApp
+	if isAppUserToken(tok, resp.Header) {
+		acc.Metadata["token"] = tokenGitHubApp
 	}
 	return acc, nil
 }

@@ -136,11 +136,18 @@ func TestOAuthGitHubAppTokensRotate(t *testing.T) {
 func TestIdentify(t *testing.T) {
 	h := newHarness(t, githubsandbox.Options{}, nil)
 	require.Equal(t, connectors.Account{ID: "583231", Name: "octocat", Metadata: map[string]string{
-		"login": "octocat", "type": "User", "scopes": "repo, admin:repo_hook",
+		"login": "octocat", "type": "User", "scopes": "repo, admin:repo_hook", "token": "oauth_app",
 	}}, h.conn.Account)
 
+	// A GitHub App user token (ghu_, no X-OAuth-Scopes) is told apart.
+	app := newHarness(t, githubsandbox.Options{AccessTTL: 8 * time.Hour}, nil)
+	require.Equal(t, "github_app", app.conn.Account.Metadata["token"])
+	acc, err := app.connector().Identify(context.Background(), &oauth2.Token{AccessToken: app.token}, app.client())
+	require.NoError(t, err)
+	require.Equal(t, "github_app", acc.Metadata["token"])
+
 	h.srv.OAuth.ExpireAccessTokens()
-	_, err := h.connector().Identify(context.Background(), nil, h.client())
+	_, err = h.connector().Identify(context.Background(), nil, h.client())
 	require.ErrorIs(t, err, connectors.ErrUnauthorized)
 }
 

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"time"
 
 	gh "github.com/google/go-github/v89/github"
 
@@ -34,7 +36,11 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 	if cur.starting() || perPage <= 0 {
 		perPage = c.pageSize
 	}
-	r := &reader{Connector: c, gh: client, owner: owner, name: name, cur: cur, perPage: perPage}
+	now := req.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	r := &reader{Connector: c, gh: client, owner: owner, name: name, cur: cur, perPage: perPage, now: now.UTC()}
 	var page *connectors.Page
 	switch kind {
 	case streamPulls:
@@ -50,6 +56,12 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 	if page.Next, err = cur.encode(); err != nil {
 		return nil, err
 	}
+	if cur.RepoID != 0 && cur.RepoName != "" {
+		// The repository as GitHub names it now: after a rename or a
+		// transfer the old name redirects, and the engine records the new one.
+		page.Resource = &connectors.Resource{Ref: r.full(), ID: strconv.FormatInt(cur.RepoID, 10),
+			Name: cur.RepoName, RouteKeys: []string{repoRouteKey(cur.RepoID)}}
+	}
 	return page, nil
 }
 
@@ -60,6 +72,7 @@ type reader struct {
 	owner, name string
 	cur         *cursor
 	perPage     int
+	now         time.Time
 }
 
 func (r *reader) full() string { return r.owner + "/" + r.name }
@@ -124,7 +137,9 @@ func (r *reader) advance(lp *listPage, stop bool, sigs []connectors.Signal) *con
 
 // ensureRepo caches the repository's id, full name and default branch in
 // the cursor: once, or at the start of every pass when refresh is set (a
-// conditional request, free when nothing changed).
+// conditional request, free when nothing changed). A renamed or transferred
+// repository answers its old name with a 301 to /repositories/{id}, which
+// the client follows; the answer carries the new full name.
 func (r *reader) ensureRepo(ctx context.Context, refresh bool) error {
 	if r.cur.RepoID != 0 && !(refresh && r.cur.starting()) {
 		return nil
@@ -187,10 +202,11 @@ func (r *reader) pulls(ctx context.Context) (*connectors.Page, error) {
 // releases reads GET /repos/{o}/{r}/releases, every page of every pass:
 // GitHub orders releases by the date of their tag's commit, not by
 // publication, so a draft published today can sit on any page. Only
-// releases published after the high-water mark yield Signals; the first
-// page's ETag makes an unchanged list cost one free 304.
+// releases published after the high-water mark yield Signals, and
+// pre-releases of the last pass that are now full releases (promotions);
+// the first page's ETag makes an unchanged list cost one free 304.
 func (r *reader) releases(ctx context.Context) (*connectors.Page, error) {
-	if err := r.ensureRepo(ctx, false); err != nil {
+	if err := r.ensureRepo(ctx, true); err != nil {
 		return nil, err
 	}
 	lp, err := r.list(ctx, r.repoPath("releases"), url.Values{}, r.startETag())
@@ -212,10 +228,19 @@ func (r *reader) releases(ctx context.Context) (*connectors.Page, error) {
 		}
 		t, id := rel.GetPublishedAt().UTC(), strconv.FormatInt(rel.GetID(), 10)
 		r.cur.observe(t, id)
-		if r.cur.old(t, id) {
+		// published_at does not move when a pre-release is promoted: the
+		// pre-releases of the last pass are remembered, and one that is now
+		// a full release is a promotion, whatever its date.
+		promoted := false
+		if rel.GetPrerelease() {
+			r.cur.prerelease(id)
+		} else {
+			promoted = slices.Contains(r.cur.Pre, id)
+		}
+		if r.cur.old(t, id) && !promoted {
 			continue
 		}
-		if s, ok := releaseSignal(&rel, repo, raw); ok {
+		if s, ok := releaseSignal(&rel, repo, raw, promoted); ok {
 			sigs = append(sigs, s)
 		}
 	}
@@ -223,7 +248,10 @@ func (r *reader) releases(ctx context.Context) (*connectors.Page, error) {
 }
 
 // commits reads GET /repos/{o}/{r}/commits?sha=<default branch>&since=<mark>.
-// The default branch is re-resolved at the start of every pass.
+// The default branch is re-resolved at the start of every pass. The mark is
+// bounded by now: a commit dated in the future (a committer's clock) is
+// yielded once, remembered by sha while it stays ahead, and does not move
+// the mark.
 func (r *reader) commits(ctx context.Context) (*connectors.Page, error) {
 	if err := r.ensureRepo(ctx, true); err != nil {
 		return nil, err
@@ -247,8 +275,19 @@ func (r *reader) commits(ctx context.Context) (*connectors.Page, error) {
 			return nil, fmt.Errorf("github: list commits of %s: %w: decode: %v", r.full(), connectors.ErrTransient, err)
 		}
 		t, id := commitTime(&c), c.GetSHA()
+		yielded := slices.Contains(r.cur.Ahead, id)
+		if t.After(r.now) {
+			// A committer clock ahead of ours: the commit is yielded once
+			// (by sha) and never raises the mark past now, or since= would
+			// hide every commit until that date.
+			r.cur.aheadOf(id)
+			if !yielded {
+				sigs = append(sigs, commitSignal(&c, repo, r.cur.Branch, raw))
+			}
+			continue
+		}
 		r.cur.observe(t, id)
-		if !r.cur.old(t, id) {
+		if !r.cur.old(t, id) && !yielded {
 			sigs = append(sigs, commitSignal(&c, repo, r.cur.Branch, raw))
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -26,17 +27,18 @@ func (c *Connector) WatchTargets(conn connectors.Connection) ([]string, error) {
 }
 
 // Watch registers a repository webhook (POST /repos/{o}/{r}/hooks) on every
-// target repository (all configured ones when req.Targets is empty), pointed
-// at req.CallbackURL, signed with the webhook secret, for push, pull_request
-// and release. A hook with the same URL is reused and brought up to date
-// instead of duplicated, so Watch is safe to repeat. Channels never expire.
+// target repository (all configured ones when req.Targets is empty), for
+// push, pull_request and release. Each hook gets a random secret of its own
+// (returned in the channel, stored encrypted by the engine), so a delivery
+// verified with it speaks for this connection only. The hook's URL names
+// the connection (?connection=<id>), so two connections following one
+// repository each have their own hook, and disconnecting one deletes only
+// its own. A hook of this connection found on the repository is reused and
+// given a fresh secret, so Watch is safe to repeat. Channels never expire.
 // When the token may not manage hooks (GitHub answers 403 or 404) the error
-// is connectors.ErrForbidden with instructions to add the webhook by hand.
-// On error the channels registered so far are returned with it.
+// is connectors.ErrForbidden and the connection polls instead. On error the
+// channels registered so far are returned with it.
 func (c *Connector) Watch(ctx context.Context, req connectors.WatchRequest) ([]connectors.Channel, error) {
-	if c.cfg.WebhookSecret == "" {
-		return nil, fmt.Errorf("github: watch: %w: POBLYSH_GITHUB_WEBHOOK_SECRET is not set, deliveries could not be verified", connectors.ErrInvalidConfig)
-	}
 	if req.CallbackURL == "" {
 		return nil, fmt.Errorf("github: watch: %w: no callback URL", connectors.ErrInvalidConfig)
 	}
@@ -51,13 +53,14 @@ func (c *Connector) Watch(ctx context.Context, req connectors.WatchRequest) ([]c
 	if err != nil {
 		return nil, err
 	}
+	callback := hookURL(req.CallbackURL, req.Connection.ID)
 	var out []connectors.Channel
 	for _, t := range targets {
 		full, err := normalizeRepo(t)
 		if err != nil {
 			return out, fmt.Errorf("github: watch: %w: %v", connectors.ErrInvalidConfig, err)
 		}
-		ch, err := c.watchRepo(ctx, client, full, req.CallbackURL)
+		ch, err := c.watchRepo(ctx, client, full, callback, appToken(req.Connection))
 		if err != nil {
 			return out, err
 		}
@@ -66,34 +69,49 @@ func (c *Connector) Watch(ctx context.Context, req connectors.WatchRequest) ([]c
 	return out, nil
 }
 
-func (c *Connector) watchRepo(ctx context.Context, client *gh.Client, full, callback string) (connectors.Channel, error) {
+// hookURL is the delivery URL of one connection's hooks.
+func hookURL(callback, connID string) string {
+	if connID == "" {
+		return callback
+	}
+	sep := "?"
+	if strings.Contains(callback, "?") {
+		sep = "&"
+	}
+	return callback + sep + "connection=" + url.QueryEscape(connID)
+}
+
+func (c *Connector) watchRepo(ctx context.Context, client *gh.Client, full, callback string, app bool) (connectors.Channel, error) {
 	owner, name, _ := strings.Cut(full, "/")
+	secret := connectors.RandomToken(32)
 	want := &gh.Hook{
 		Active: gh.Ptr(true),
 		Events: hookEvents,
 		Config: &gh.HookConfig{
 			URL: gh.Ptr(callback), ContentType: gh.Ptr("json"),
-			Secret: gh.Ptr(c.cfg.WebhookSecret), InsecureSSL: gh.Ptr("0"),
+			Secret: gh.Ptr(secret), InsecureSSL: gh.Ptr("0"),
 		},
 	}
+	hookErr := func(op string, err error) error { return hookError(ctx, client, full, op, err, app) }
 	existing, err := findHook(ctx, client, owner, name, callback)
 	if err != nil {
-		return connectors.Channel{}, hookError(full, callback, "list webhooks", err)
+		return connectors.Channel{}, hookErr("list webhooks", err)
 	}
 	var h *gh.Hook
 	if existing != nil {
 		h, _, err = client.Repositories.EditHook(ctx, owner, name, existing.GetID(), want)
 		if err != nil {
-			return connectors.Channel{}, hookError(full, callback, "update webhook", err)
+			return connectors.Channel{}, hookErr("update webhook", err)
 		}
 	} else {
 		want.Name = gh.Ptr("web")
 		h, _, err = client.Repositories.CreateHook(ctx, owner, name, want)
 		if err != nil {
-			return connectors.Channel{}, hookError(full, callback, "create webhook", err)
+			return connectors.Channel{}, hookErr("create webhook", err)
 		}
 	}
-	return connectors.Channel{ID: strconv.FormatInt(h.GetID(), 10), Target: full, RouteKey: routeKey(full)}, nil
+	id := strconv.FormatInt(h.GetID(), 10)
+	return connectors.Channel{ID: id, Target: full, RouteKey: hookRouteKey(id), Secret: secret}, nil
 }
 
 // findHook returns the repository hook delivering to callback, if any.
@@ -117,17 +135,30 @@ func findHook(ctx context.Context, client *gh.Client, owner, name, callback stri
 }
 
 // hookError explains a refused hook operation: GitHub answers 403, or 404
-// to hide the hooks of a repository the token may not administer.
-func hookError(full, callback, op string, err error) error {
+// to hide the hooks of a repository the token may not administer. The
+// connection then polls; it never asks anyone to copy a secret by hand. A
+// GitHub App user token has no scopes: it fails because the app is not
+// installed on the repository (it can still read a public one), or lacks
+// the Webhooks permission; the error says which.
+func hookError(ctx context.Context, client *gh.Client, full, op string, err error, app bool) error {
 	err = mapErr(err)
-	if errors.Is(err, connectors.ErrForbidden) || errors.Is(err, connectors.ErrNotFound) {
-		return fmt.Errorf("github: %s on %s: %w: the token cannot manage this repository's webhooks "+
-			"(it needs the admin:repo_hook scope and admin rights on the repository); add one by hand at "+
-			"https://github.com/%s/settings/hooks with payload URL %s, content type application/json, "+
-			"the secret configured as POBLYSH_GITHUB_WEBHOOK_SECRET, and the events push, pull_request and release (%v)",
-			op, full, connectors.ErrForbidden, full, callback, err)
+	if !errors.Is(err, connectors.ErrForbidden) && !errors.Is(err, connectors.ErrNotFound) {
+		return fmt.Errorf("github: %s on %s: %w", op, full, err)
 	}
-	return fmt.Errorf("github: %s on %s: %w", op, full, err)
+	if app {
+		owner, name, _ := strings.Cut(full, "/")
+		if installed, ierr := appInstalledOn(ctx, client, owner, name); ierr == nil && !installed {
+			return fmt.Errorf("github: %s on %s: %w: %s; the connection polls instead (%v)",
+				op, full, connectors.ErrForbidden, notInstalled(full), err)
+		}
+		return fmt.Errorf("github: %s on %s: %w: the GitHub App may not manage this repository's webhooks "+
+			"(it needs the Webhooks: read & write repository permission); the connection polls instead (%v)",
+			op, full, connectors.ErrForbidden, err)
+	}
+	return fmt.Errorf("github: %s on %s: %w: the token cannot manage this repository's webhooks "+
+		"(it needs the admin:repo_hook scope and admin rights on the repository); the connection polls instead. "+
+		"To receive pushes live, reconnect with an account that administers %s (%v)",
+		op, full, connectors.ErrForbidden, full, err)
 }
 
 // StopWatch deletes the repository hook of a channel; a hook already gone

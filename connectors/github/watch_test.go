@@ -59,29 +59,40 @@ func TestWatchRegistersRepositoryHook(t *testing.T) {
 	ch := chans[0]
 	require.NotEmpty(t, ch.ID)
 	require.Equal(t, "octo-org/hello-world", ch.Target)
-	require.Equal(t, "repo:octo-org/hello-world", ch.RouteKey)
+	require.Equal(t, "hook:"+ch.ID, ch.RouteKey, "a hook's deliveries route to the hook's connection")
+	require.GreaterOrEqual(t, len(ch.Secret), 40, "each hook gets a random secret of its own")
+	require.NotEqual(t, testWebhookSecret, ch.Secret, "never the app-wide secret")
 	require.True(t, ch.Expires.IsZero())
 	targets, err := h.connector().WatchTargets(h.conn)
 	require.NoError(t, err)
 	require.Equal(t, []string{ch.Target}, targets)
 
-	// GitHub pings a new hook, signed with the configured secret.
+	// GitHub pings a new hook, signed with the hook's own secret.
 	h.srv.Wait()
 	got := in.received()
 	require.Len(t, got, 1)
 	require.Equal(t, "ping", got[0].Header.Get("X-GitHub-Event"))
 	require.Equal(t, ch.ID, got[0].Header.Get("X-GitHub-Hook-ID"))
 	recv := h.connector()
+	id, ok := recv.DeliveryChannel(got[0])
+	require.True(t, ok)
+	require.Equal(t, ch.ID, id)
+	require.ErrorIs(t, recv.VerifyWebhook(got[0]), connectors.ErrUnauthorized, "without the hook's secret: refused")
+	got[0].ChannelSecret = ch.Secret
 	require.NoError(t, recv.VerifyWebhook(got[0]))
 	d, err := recv.ParseWebhook(got[0])
 	require.NoError(t, err)
 	require.Empty(t, d.Signals)
 	require.Equal(t, []string{ch.RouteKey}, d.RouteKeys)
 
-	// Watching again reuses the hook.
+	// Watching again reuses the hook and gives it a fresh secret.
 	again, err := h.watch(t, in.URL+"/api/v1/webhooks/github")
 	require.NoError(t, err)
-	require.Equal(t, chans, again)
+	require.Len(t, again, 1)
+	require.Equal(t, ch.ID, again[0].ID)
+	require.Equal(t, ch.RouteKey, again[0].RouteKey)
+	require.NotEqual(t, ch.Secret, again[0].Secret)
+	ch = again[0]
 
 	// Activity now reaches the hook, not the app-level target.
 	resp, err := http.Post(h.ts.URL+"/_sandbox/github/repos/octo-org/hello-world/pulls", "application/json",
@@ -98,6 +109,7 @@ func TestWatchRegistersRepositoryHook(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, out.Deliveries[0].Responses[0].Status)
 	got = in.received()
 	require.Len(t, got, 2)
+	got[1].ChannelSecret = ch.Secret
 	require.NoError(t, recv.VerifyWebhook(got[1]))
 	d, err = recv.ParseWebhook(got[1])
 	require.NoError(t, err)
@@ -121,9 +133,9 @@ func TestWatchWithoutHookPermission(t *testing.T) {
 		h.srv.Faults.Add(sandbox.Fault{Status: 403, PathPrefix: "/repos/octo-org/hello-world/hooks"})
 		_, err := h.watch(t, testCallbackURL)
 		require.ErrorIs(t, err, connectors.ErrForbidden)
-		require.Contains(t, err.Error(), "add one by hand at https://github.com/octo-org/hello-world/settings/hooks")
-		require.Contains(t, err.Error(), testCallbackURL)
-		require.NotContains(t, err.Error(), testWebhookSecret)
+		require.Contains(t, err.Error(), "the connection polls instead")
+		require.NotContains(t, err.Error(), testWebhookSecret, "nobody is told to copy a secret by hand")
+		require.NotContains(t, err.Error(), "POBLYSH_GITHUB_WEBHOOK_SECRET")
 	})
 	t.Run("404 for a token without hook scopes", func(t *testing.T) {
 		h := newHarness(t, githubsandbox.Options{}, nil)
@@ -142,11 +154,13 @@ func TestWatchWithoutHookPermission(t *testing.T) {
 		require.True(t, ok)
 		require.Equal(t, 5*time.Second, d)
 	})
-	t.Run("no webhook secret", func(t *testing.T) {
+	t.Run("no app webhook secret: hooks have their own", func(t *testing.T) {
 		h := newHarness(t, githubsandbox.Options{}, nil)
 		p := h.withSecret(t, "")
-		_, err := p.Connector.(*Connector).Watch(context.Background(), connectors.WatchRequest{
+		chans, err := p.Connector.(*Connector).Watch(context.Background(), connectors.WatchRequest{
 			Connection: h.conn, HTTP: h.client(), CallbackURL: testCallbackURL})
-		require.ErrorIs(t, err, connectors.ErrInvalidConfig)
+		require.NoError(t, err)
+		require.Len(t, chans, 1)
+		require.NotEmpty(t, chans[0].Secret)
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"mime"
 	"net/url"
+	"strconv"
 	"strings"
 
 	gh "github.com/google/go-github/v89/github"
@@ -16,13 +17,50 @@ import (
 	"github.com/poblysh/poblysh/connectors"
 )
 
+// Hook target types (X-GitHub-Hook-Installation-Target-Type).
+const (
+	targetRepository = "repository"  // a repository hook the service created
+	targetApp        = "integration" // the GitHub App's webhook
+)
+
+// DeliveryChannel names the repository hook a delivery claims to come from
+// (X-GitHub-Hook-ID of a repository hook), so the engine can load that
+// hook's own secret before VerifyWebhook.
+func (c *Connector) DeliveryChannel(req *connectors.WebhookRequest) (string, bool) {
+	if req.Header.Get("X-GitHub-Hook-Installation-Target-Type") != targetRepository {
+		return "", false
+	}
+	id := req.Header.Get("X-GitHub-Hook-ID")
+	if _, err := strconv.ParseInt(id, 10, 64); err != nil {
+		return "", false
+	}
+	return id, true
+}
+
 // VerifyWebhook checks X-Hub-Signature-256 ("sha256=" + hex HMAC-SHA256 of
-// the raw body under the webhook secret) in constant time, before anything
-// is parsed. Without a configured secret every delivery is rejected. The
-// legacy SHA-1 X-Hub-Signature is not accepted.
+// the raw body) in constant time, before anything is parsed, with the
+// secret that may speak for the delivery: a repository hook's own secret
+// (req.ChannelSecret, loaded by the engine from the hook the service
+// created), or, for app-level deliveries of a GitHub App, the app's
+// webhook secret (POBLYSH_GITHUB_WEBHOOK_SECRET). A shared secret would
+// only prove that GitHub sent a delivery, not for whom. Anything else,
+// and a missing secret, is rejected. The legacy SHA-1 X-Hub-Signature is
+// not accepted.
 func (c *Connector) VerifyWebhook(req *connectors.WebhookRequest) error {
-	if c.cfg.WebhookSecret == "" {
-		return fmt.Errorf("github: webhook: %w: POBLYSH_GITHUB_WEBHOOK_SECRET is not set", connectors.ErrUnauthorized)
+	var secret string
+	switch typ := req.Header.Get("X-GitHub-Hook-Installation-Target-Type"); typ {
+	case targetRepository:
+		if req.ChannelSecret == "" {
+			return fmt.Errorf("github: webhook: %w: repository hook %q was not created by this service", connectors.ErrUnauthorized, req.Header.Get("X-GitHub-Hook-ID"))
+		}
+		secret = req.ChannelSecret
+	case targetApp:
+		if c.cfg.WebhookSecret == "" {
+			return fmt.Errorf("github: webhook: %w: app delivery, but POBLYSH_GITHUB_WEBHOOK_SECRET is not set", connectors.ErrUnauthorized)
+		}
+		secret = c.cfg.WebhookSecret
+	default:
+		return fmt.Errorf("github: webhook: %w: deliveries of %q hooks are not accepted", connectors.ErrUnauthorized, typ)
 	}
 	sig, ok := strings.CutPrefix(req.Header.Get("X-Hub-Signature-256"), "sha256=")
 	if !ok {
@@ -32,7 +70,7 @@ func (c *Connector) VerifyWebhook(req *connectors.WebhookRequest) error {
 	if err != nil || len(got) != sha256.Size {
 		return fmt.Errorf("github: webhook: %w: malformed X-Hub-Signature-256", connectors.ErrUnauthorized)
 	}
-	mac := hmac.New(sha256.New, []byte(c.cfg.WebhookSecret))
+	mac := hmac.New(sha256.New, []byte(secret))
 	mac.Write(req.Body)
 	if !hmac.Equal(got, mac.Sum(nil)) {
 		return fmt.Errorf("github: webhook: %w: signature does not match", connectors.ErrUnauthorized)
@@ -47,7 +85,8 @@ var errMalformed = errors.New("github: malformed webhook delivery")
 // and release events as the normalizers describe; ping and every other
 // event are ignored (no Signals, no notify). DeliveryID is X-GitHub-Delivery
 // (stable across redeliveries); Event is X-GitHub-Event plus the action
-// ("pull_request.closed"); RouteKeys is repo:<full name, lowercase>.
+// ("pull_request.closed"); RouteKeys is hook:<X-GitHub-Hook-ID> for a
+// repository hook's deliveries and repo:<repository id> for app-level ones.
 // Hooks configured with content type form (payload=<json>) are read too.
 func (c *Connector) ParseWebhook(req *connectors.WebhookRequest) (*connectors.WebhookDelivery, error) {
 	id, event := req.Header.Get("X-GitHub-Delivery"), req.Header.Get("X-GitHub-Event")
@@ -61,7 +100,7 @@ func (c *Connector) ParseWebhook(req *connectors.WebhookRequest) (*connectors.We
 	var env struct {
 		Action     string `json:"action"`
 		Repository *struct {
-			FullName string `json:"full_name"`
+			ID int64 `json:"id"`
 		} `json:"repository"`
 	}
 	if err := json.Unmarshal(payload, &env); err != nil {
@@ -71,8 +110,11 @@ func (c *Connector) ParseWebhook(req *connectors.WebhookRequest) (*connectors.We
 	if env.Action != "" {
 		d.Event += "." + env.Action
 	}
-	if env.Repository != nil && env.Repository.FullName != "" {
-		d.RouteKeys = []string{routeKey(env.Repository.FullName)}
+	switch {
+	case req.Header.Get("X-GitHub-Hook-Installation-Target-Type") == targetRepository:
+		d.RouteKeys = []string{hookRouteKey(req.Header.Get("X-GitHub-Hook-ID"))}
+	case env.Repository != nil && env.Repository.ID != 0:
+		d.RouteKeys = []string{repoRouteKey(env.Repository.ID)}
 	}
 	decode := func(v any) error {
 		if err := json.Unmarshal(payload, v); err != nil {

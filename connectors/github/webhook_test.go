@@ -18,12 +18,52 @@ func connectorWithSecret(t *testing.T, secret string) *Connector {
 	return c.(*Connector)
 }
 
+// signed is an app-level (GitHub App) delivery, verified with the app's
+// webhook secret.
 func signed(body, sig string) *connectors.WebhookRequest {
 	h := http.Header{}
 	if sig != "" {
 		h.Set("X-Hub-Signature-256", sig)
 	}
+	h.Set("X-GitHub-Hook-Installation-Target-Type", "integration")
 	return &connectors.WebhookRequest{Header: h, Body: []byte(body)}
+}
+
+// hookSigned is a repository hook's delivery; the engine loads the hook's
+// own secret into ChannelSecret.
+func hookSigned(body, sig, hookID, channelSecret string) *connectors.WebhookRequest {
+	req := signed(body, sig)
+	req.Header.Set("X-GitHub-Hook-Installation-Target-Type", "repository")
+	req.Header.Set("X-GitHub-Hook-ID", hookID)
+	req.ChannelSecret = channelSecret
+	return req
+}
+
+// TestVerifyWebhookPerHookSecret: a repository hook's delivery is verified
+// with that hook's own secret only; the app secret cannot speak for it, and
+// a hook the service did not create (no channel secret) is refused.
+func TestVerifyWebhookPerHookSecret(t *testing.T) {
+	body := `{"zen":"Design for failure."}`
+	hookSig, _ := githubsandbox.Sign([]byte(body), "hook-secret")
+	appSig, _ := githubsandbox.Sign([]byte(body), "app-secret")
+	c := connectorWithSecret(t, "app-secret")
+
+	id, ok := c.DeliveryChannel(hookSigned(body, hookSig, "4242", ""))
+	require.True(t, ok)
+	require.Equal(t, "4242", id)
+	_, ok = c.DeliveryChannel(signed(body, appSig))
+	require.False(t, ok, "app-level deliveries name no channel")
+
+	require.NoError(t, c.VerifyWebhook(hookSigned(body, hookSig, "4242", "hook-secret")))
+	require.ErrorIs(t, c.VerifyWebhook(hookSigned(body, appSig, "4242", "hook-secret")), connectors.ErrUnauthorized,
+		"the app secret does not verify a repository hook's delivery")
+	require.ErrorIs(t, c.VerifyWebhook(hookSigned(body, appSig, "4242", "")), connectors.ErrUnauthorized,
+		"a hook the service did not create has no secret: refused")
+	require.ErrorIs(t, c.VerifyWebhook(hookSigned(body, hookSig, "4242", "other-hook-secret")), connectors.ErrUnauthorized)
+	require.NoError(t, c.VerifyWebhook(signed(body, appSig)), "app-level deliveries use the app secret")
+	org := signed(body, appSig)
+	org.Header.Set("X-GitHub-Hook-Installation-Target-Type", "organization")
+	require.ErrorIs(t, c.VerifyWebhook(org), connectors.ErrUnauthorized, "hooks the service did not create are refused")
 }
 
 // TestVerifyWebhookGitHubVector uses the example from GitHub's
@@ -116,7 +156,14 @@ func TestParseWebhookUnknownEventIsIgnored(t *testing.T) {
 		Body: []byte(`{"action":"opened","issue":{"id":1},"repository":{"id":1296269,"full_name":"Octo-Org/Hello-World"}}`)})
 	require.NoError(t, err)
 	require.Equal(t, "issues.opened", d.Event)
-	require.Equal(t, []string{"repo:octo-org/hello-world"}, d.RouteKeys)
+	require.Equal(t, []string{"repo:1296269"}, d.RouteKeys, "app-level deliveries route by repository id, never by name")
+
+	h.Set("X-GitHub-Hook-Installation-Target-Type", "repository")
+	h.Set("X-GitHub-Hook-ID", "4242")
+	d, err = connectorWithSecret(t, "s").ParseWebhook(&connectors.WebhookRequest{Header: h,
+		Body: []byte(`{"action":"opened","issue":{"id":1},"repository":{"id":1296269,"full_name":"Octo-Org/Hello-World"}}`)})
+	require.NoError(t, err)
+	require.Equal(t, []string{"hook:4242"}, d.RouteKeys, "a repository hook's delivery routes to the hook's connection only")
 	require.Empty(t, d.Signals)
 	require.False(t, d.Notify)
 }

@@ -50,16 +50,16 @@ func TestOAuthConnectIdentifyRevoke(t *testing.T) {
 
 	acct, err := auth.Identify(context.Background(), tok, http.DefaultClient)
 	require.NoError(t, err)
-	require.Equal(t, h.sb.User(), acct.ID)
-	require.Equal(t, gcalsandbox.Subject(h.sb.User()), acct.Metadata["sub"])
+	require.Equal(t, gcalsandbox.Subject(h.sb.User()), acct.ID, "the account is keyed by its OpenID subject")
+	require.Equal(t, h.sb.User(), acct.Metadata["email"], "the email is kept for display")
+	require.Equal(t, h.sb.User(), acct.Name)
 
 	// Without an id_token, the userinfo endpoint identifies the same account.
 	bare := (&oauth2.Token{AccessToken: tok.AccessToken}).WithExtra(map[string]any{})
 	client := connectors.NewRegistry(h.prov).HTTPClient(h.prov, "", tok.AccessToken)
 	acct2, err := auth.Identify(context.Background(), bare, client)
 	require.NoError(t, err)
-	require.Equal(t, acct.ID, acct2.ID)
-	require.Equal(t, acct.Metadata["sub"], acct2.Metadata["sub"])
+	require.Equal(t, acct, acct2)
 
 	// Revoking the refresh token revokes the grant; revoking again is fine.
 	rev := h.prov.Connector.(connectors.Revoker)
@@ -92,7 +92,46 @@ func TestIdentifyRejectsForeignIDToken(t *testing.T) {
 	require.ErrorIs(t, err, connectors.ErrUnauthorized)
 	acct, err := auth.Identify(context.Background(), jwt(`{"aud":["x","`+h.sb.ClientID()+`"],"email":"Ada@Example.com","sub":"42","name":"Ada"}`), http.DefaultClient)
 	require.NoError(t, err)
-	require.Equal(t, connectors.Account{ID: "ada@example.com", Name: "Ada", Metadata: map[string]string{"sub": "42"}}, acct)
+	require.Equal(t, connectors.Account{ID: "42", Name: "Ada", Metadata: map[string]string{"email": "ada@example.com"}}, acct)
+	_, err = auth.Identify(context.Background(), jwt(`{"aud":"`+h.sb.ClientID()+`","email":"ada@example.com"}`), http.DefaultClient)
+	require.ErrorIs(t, err, connectors.ErrUnauthorized, "no subject, no account")
+}
+
+// TestLegacyAccountDerivesTheSameKeys: a connection stored before accounts
+// were keyed by subject (the email as id, no email metadata) reads
+// "primary" as the same calendar, so its Signals dedupe against the ones
+// stored before and after the migration.
+func TestLegacyAccountDerivesTheSameKeys(t *testing.T) {
+	h := newHarness(t, gcalsandbox.Options{Seed: true}, nil)
+	current, _, _ := h.drain(t, primaryStream, nil)
+	h.conn.Account = connectors.Account{ID: h.sb.User(), Name: h.sb.User()}
+	h.mem = newMemory() // another connection: nothing remembered
+	legacy, _, _ := h.drain(t, primaryStream, nil)
+	require.NotEmpty(t, current)
+	require.Equal(t, dedupeKeys(current), dedupeKeys(legacy))
+	require.Contains(t, current[0].DedupeKey, h.sb.User(), "primary is keyed by the calendar's real id, the email")
+}
+
+// TestGrantedScopesAreChecked: Google's granular consent lets a user
+// untick the calendar permission; such a grant is refused by name. The
+// full names Google reports and wider calendar scopes count.
+func TestGrantedScopesAreChecked(t *testing.T) {
+	h := newHarness(t, gcalsandbox.Options{}, nil)
+	check := h.prov.Connector.(connectors.ScopeChecker)
+	const events = "https://www.googleapis.com/auth/calendar.events.readonly"
+	for _, c := range []struct {
+		granted []string
+		missing []string
+	}{
+		{[]string{"openid", "https://www.googleapis.com/auth/userinfo.email", events}, nil},
+		{[]string{"openid", "email", "https://www.googleapis.com/auth/calendar"}, nil},
+		{[]string{"openid", "https://www.googleapis.com/auth/userinfo.email"}, []string{events}},
+		{[]string{"https://www.googleapis.com/auth/calendar.events.owned.readonly", "email"}, []string{events}},
+		{[]string{events}, []string{"email"}},
+		{nil, []string{"email", events}},
+	} {
+		require.Equal(t, c.missing, check.MissingScopes(c.granted), "%v", c.granted)
+	}
 }
 
 func TestSpecNewWithoutCredentials(t *testing.T) {
@@ -132,6 +171,15 @@ func TestValidateConfig(t *testing.T) {
 		{in: `{"calendar": ["primary"]}`, bad: "config"},
 		{in: `{"calendars": "primary"}`, bad: "config"},
 		{in: `[1]`, bad: "config"},
+		{in: `{"backfill_days": 90}`, want: `{"calendars":["primary"],"backfill_days":90}`},
+		{in: `{"calendars": ["primary"], "backfill_days": 3650}`, want: `{"calendars":["primary"],"backfill_days":3650}`},
+		{in: `{"backfill_days": 1}`, want: `{"calendars":["primary"],"backfill_days":1}`},
+		{in: `{"backfill_days": null}`, want: `{"calendars":["primary"]}`},
+		{in: `{"backfill_days": 0}`, bad: "backfill_days"},
+		{in: `{"backfill_days": 3651}`, bad: "backfill_days"},
+		{in: `{"backfill_days": -5}`, bad: "backfill_days"},
+		{in: `{"backfill_days": 2.5}`, bad: "backfill_days"},
+		{in: `{"backfill_days": "30"}`, bad: "backfill_days"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.in, func(t *testing.T) {

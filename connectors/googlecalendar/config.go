@@ -8,6 +8,7 @@ import (
 	"unicode"
 
 	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/connectors/google"
 )
 
 // PrimaryCalendar is Google's alias for the connected user's own calendar.
@@ -20,15 +21,34 @@ const maxCalendars = 50
 // streamPrefix starts every stream name: "events:<calendarId>".
 const streamPrefix = "events:"
 
+// Backfill window bounds, in days: a full sync reads events that end after
+// now minus backfill_days (and every future event).
+const (
+	DefaultBackfillDays = 30
+	maxBackfillDays     = 3650
+)
+
 // Config is a connection's provider config.
 type Config struct {
 	// Calendars are the calendar ids to sync ("primary" or an email-like id).
 	Calendars []string `json:"calendars"`
+	// BackfillDays bounds a full sync to events ending after now minus this
+	// many days (0: DefaultBackfillDays).
+	BackfillDays int `json:"backfill_days,omitempty"`
 }
 
-// ValidateConfig checks and normalizes {"calendars": [...]}: an empty or
-// missing config means ["primary"]; ids are trimmed and deduplicated; unknown
-// fields are rejected so that typos do not silently sync the wrong thing.
+// backfillDays is the window of a full sync, in days.
+func (c Config) backfillDays() int {
+	if c.BackfillDays <= 0 {
+		return DefaultBackfillDays
+	}
+	return c.BackfillDays
+}
+
+// ValidateConfig checks and normalizes {"calendars": [...], "backfill_days":
+// 30}: an empty or missing calendar list means ["primary"]; ids are trimmed
+// and deduplicated; backfill_days, when set, is 1 to 3650; unknown fields
+// are rejected so that typos do not silently sync the wrong thing.
 func (c *Connector) ValidateConfig(raw json.RawMessage) (json.RawMessage, error) {
 	cfg, err := parseConfig(raw)
 	if err != nil {
@@ -42,19 +62,24 @@ func (c *Connector) ValidateConfig(raw json.RawMessage) (json.RawMessage, error)
 }
 
 func parseConfig(raw json.RawMessage) (Config, error) {
-	var cfg Config
-	trimmed := bytes.TrimSpace(raw)
-	if len(trimmed) > 0 && !bytes.Equal(trimmed, []byte("null")) {
-		dec := json.NewDecoder(bytes.NewReader(trimmed))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&cfg); err != nil {
+	var in struct {
+		Calendars    []string        `json:"calendars"`
+		BackfillDays json.RawMessage `json:"backfill_days"`
+	}
+	if err := connectors.DecodeConfig(raw, &in, `{"calendars": ["primary", ...], "backfill_days": 30}`); err != nil {
+		return Config{}, err
+	}
+	cfg := Config{Calendars: in.Calendars}
+	if len(in.BackfillDays) > 0 && !bytes.Equal(in.BackfillDays, []byte("null")) {
+		if err := json.Unmarshal(in.BackfillDays, &cfg.BackfillDays); err != nil || cfg.BackfillDays < 1 || cfg.BackfillDays > maxBackfillDays {
 			return Config{}, &connectors.ConfigError{Fields: map[string]string{
-				"config": `must be {"calendars": ["primary", ...]}: ` + err.Error(),
+				"backfill_days": fmt.Sprintf("must be an integer from 1 to %d", maxBackfillDays),
 			}}
 		}
 	}
 	if len(cfg.Calendars) == 0 {
-		return Config{Calendars: []string{PrimaryCalendar}}, nil
+		cfg.Calendars = []string{PrimaryCalendar}
+		return cfg, nil
 	}
 	if len(cfg.Calendars) > maxCalendars {
 		return Config{}, &connectors.ConfigError{Fields: map[string]string{
@@ -75,7 +100,8 @@ func parseConfig(raw json.RawMessage) (Config, error) {
 			ids = append(ids, id)
 		}
 	}
-	return Config{Calendars: ids}, nil
+	cfg.Calendars = ids
+	return cfg, nil
 }
 
 // checkCalendarID returns why id is not a calendar id, or "". Calendar ids
@@ -130,8 +156,8 @@ func calendarOfStream(stream string) (string, error) {
 // context: "primary" becomes the account's email (the primary calendar's real
 // id), so a connection configured with either spelling derives the same keys.
 func canonicalCalendar(conn connectors.Connection, id string) string {
-	if id == PrimaryCalendar && conn.Account.ID != "" {
-		return conn.Account.ID
+	if email := google.AccountEmail(conn.Account); id == PrimaryCalendar && email != "" {
+		return email
 	}
 	return id
 }

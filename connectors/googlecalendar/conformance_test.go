@@ -26,31 +26,77 @@ type harness struct {
 	prov *connectors.Provider
 	conn connectors.Connection
 	tok  string
+	// mem remembers fingerprints and stored Signals as the engine does.
+	mem *memory
+}
+
+// memory is connectors.Memory the way the engine keeps it: fingerprints
+// replaced per page, Signals stored once per dedupe key.
+type memory struct {
+	fps  map[string]connectors.Fingerprint
+	sigs map[string]connectors.Payload
+}
+
+func newMemory() *memory {
+	return &memory{fps: map[string]connectors.Fingerprint{}, sigs: map[string]connectors.Payload{}}
+}
+
+func (m *memory) Fingerprints(_ context.Context, keys []string) (map[string]connectors.Fingerprint, error) {
+	out := map[string]connectors.Fingerprint{}
+	for _, k := range keys {
+		if f, ok := m.fps[k]; ok {
+			out[k] = f
+		}
+	}
+	return out, nil
+}
+
+func (m *memory) Signals(_ context.Context, keys []string) (map[string]connectors.Payload, error) {
+	out := map[string]connectors.Payload{}
+	for _, k := range keys {
+		if p, ok := m.sigs[k]; ok {
+			out[k] = p
+		}
+	}
+	return out, nil
+}
+
+// store keeps what a page leaves behind, as SyncPage's transaction does.
+func (m *memory) store(p *connectors.Page) {
+	for _, s := range p.Signals {
+		if _, dup := m.sigs[s.DedupeKey]; !dup {
+			m.sigs[s.DedupeKey] = s.Payload
+		}
+	}
+	for k, f := range p.Fingerprints {
+		m.fps[k] = f
+	}
 }
 
 // newHarness starts a seeded sandbox (3 events per page, so every seeded
 // calendar needs several pages) and a provider configured against it.
-func newHarness(t *testing.T, opts gcalsandbox.Options, settings map[string]string) *harness {
+func newHarness(t testing.TB, opts gcalsandbox.Options, settings map[string]string) *harness {
 	t.Helper()
 	sb := gcalsandbox.New(opts)
 	srv := httptest.NewServer(sb)
 	t.Cleanup(srv.Close)
 	t.Cleanup(sb.Close)
-	h := &harness{sb: sb, url: srv.URL, tok: sb.AccessToken()}
+	h := &harness{sb: sb, url: srv.URL, tok: sb.AccessToken(), mem: newMemory()}
 	h.prov = provider(t, sb, srv.URL, testSecret, settings)
 	cfg, err := h.prov.Connector.(connectors.ConfigValidator).ValidateConfig(
-		[]byte(`{"calendars": ["primary", "` + gcalsandbox.TeamCalendarID + `"]}`))
+		[]byte(`{"calendars": ["primary", "` + gcalsandbox.TeamCalendarID + `"], "backfill_days": 3650}`)) // the seed is of January 2025
 	require.NoError(t, err)
 	h.conn = connectors.Connection{
 		ID: "conn-1", TenantID: "tenant-1",
-		Account: connectors.Account{ID: sb.User(), Name: sb.User()}, Config: cfg,
+		Account: connectors.Account{ID: gcalsandbox.Subject(sb.User()), Name: sb.User(),
+			Metadata: map[string]string{"email": sb.User()}}, Config: cfg,
 	}
 	return h
 }
 
 // provider configures the connector from the sandbox's environment, the
 // way the service does.
-func provider(t *testing.T, sb *gcalsandbox.Server, url, secret string, settings map[string]string) *connectors.Provider {
+func provider(t testing.TB, sb *gcalsandbox.Server, url, secret string, settings map[string]string) *connectors.Provider {
 	t.Helper()
 	env := sb.Env(url)
 	env["POBLYSH_GOOGLE_CALENDAR_WEBHOOK_SECRET"] = secret
@@ -71,33 +117,38 @@ func (h *harness) client() *http.Client {
 
 func TestConformance(t *testing.T) {
 	hooks := pushCases(t)
-	connectortest.Run(t, func(t *testing.T) *connectortest.Env {
-		h := newHarness(t, gcalsandbox.Options{Seed: true, PageSize: 3}, nil)
-		return &connectortest.Env{
-			Provider:    h.prov,
-			Connection:  h.conn,
-			AccessToken: h.tok,
-			Expected: map[string]int{
-				"events:primary":                       gcalsandbox.PrimarySignals,
-				"events:" + gcalsandbox.TeamCalendarID: gcalsandbox.TeamSignals,
-			},
-			InjectFault: h.sb.Base.Faults.Add,
-			ErrorCases: append(connectortest.DefaultErrorCases(),
-				connectortest.ErrorCase{Name: "403 rateLimitExceeded", Fault: gcalsandbox.RateLimitFault("rateLimitExceeded", 1), Want: connectors.ErrRateLimited},
-				connectortest.ErrorCase{Name: "403 userRateLimitExceeded", Fault: gcalsandbox.RateLimitFault("userRateLimitExceeded", 1), Want: connectors.ErrRateLimited},
-				connectortest.ErrorCase{Name: "410 fullSyncRequired", Fault: sandbox.Fault{Status: http.StatusGone}, Want: connectors.ErrCursorExpired},
-			),
-			Webhooks:    hooks,
-			WrongSecret: provider(t, h.sb, h.url, "another-secret", nil),
-			NoSecret:    provider(t, h.sb, h.url, "", nil),
-		}
-	})
+	connectortest.Run(t, func(t *testing.T) *connectortest.Env { return conformanceEnv(t, hooks) })
+}
+
+// conformanceEnv is the connector against a fresh seeded sandbox (the
+// fuzz targets share it).
+func conformanceEnv(t testing.TB, hooks []connectortest.WebhookCase) *connectortest.Env {
+	h := newHarness(t, gcalsandbox.Options{Seed: true, PageSize: 3}, nil)
+	return &connectortest.Env{
+		Provider:    h.prov,
+		Connection:  h.conn,
+		AccessToken: h.tok,
+		Expected: map[string]int{
+			"events:primary":                       gcalsandbox.PrimarySignals,
+			"events:" + gcalsandbox.TeamCalendarID: gcalsandbox.TeamSignals,
+		},
+		InjectFault: h.sb.Base.Faults.Add,
+		ErrorCases: append(connectortest.DefaultErrorCases(),
+			connectortest.ErrorCase{Name: "403 rateLimitExceeded", Fault: gcalsandbox.RateLimitFault("rateLimitExceeded", 1), Want: connectors.ErrRateLimited},
+			connectortest.ErrorCase{Name: "403 userRateLimitExceeded", Fault: gcalsandbox.RateLimitFault("userRateLimitExceeded", 1), Want: connectors.ErrRateLimited},
+			connectortest.ErrorCase{Name: "410 fullSyncRequired", Fault: sandbox.Fault{Status: http.StatusGone}, Want: connectors.ErrCursorExpired},
+		),
+		Webhooks:     hooks,
+		BodyUnsigned: true, // the channel token covers no body (and Google sends none)
+		WrongSecret:  provider(t, h.sb, h.url, "another-secret", nil),
+		NoSecret:     provider(t, h.sb, h.url, "", nil),
+	}
 }
 
 // pushCases registers a real watch channel on a sandbox and captures the
 // notifications it pushes: the "sync" after watch, an "exists" after an
 // event is created and a "not_exists".
-func pushCases(t *testing.T) []connectortest.WebhookCase {
+func pushCases(t testing.TB) []connectortest.WebhookCase {
 	captured := make(chan http.Header, 8)
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)

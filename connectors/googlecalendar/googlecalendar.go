@@ -8,7 +8,6 @@
 package googlecalendar
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/connectors/google"
 )
 
 // Provider is the registered provider name (path segment and Signal source).
@@ -48,7 +48,7 @@ const (
 	DefaultChannelTTL = 7 * 24 * time.Hour
 	// DefaultUserinfoURL is the OpenID Connect userinfo endpoint, used only
 	// when a token response carries no id_token.
-	DefaultUserinfoURL = "https://openidconnect.googleapis.com/v1/userinfo"
+	DefaultUserinfoURL = google.UserinfoURL
 )
 
 // Spec is the Google Calendar provider spec.
@@ -60,15 +60,10 @@ var Spec = &connectors.Spec{
 	Capabilities: []connectors.Capability{
 		connectors.CapWebhook, connectors.CapPoll, connectors.CapBackfill,
 	},
-	EnvFallback: "GOOGLE",
-	Defaults: connectors.Endpoints{
-		AuthURL:   "https://accounts.google.com/o/oauth2/v2/auth",
-		TokenURL:  "https://oauth2.googleapis.com/token",
-		APIURL:    "https://www.googleapis.com/calendar/v3/",
-		RevokeURL: "https://oauth2.googleapis.com/revoke",
-	},
-	Scopes: Scopes,
-	PKCE:   true,
+	EnvFallback: google.EnvFallback,
+	Defaults:    google.Endpoints("https://www.googleapis.com/calendar/v3/"),
+	Scopes:      Scopes,
+	PKCE:        true,
 	Policy: connectors.Policy{
 		// Google allows 600 requests per minute per user per project; keep
 		// 20% headroom for watch/stop calls made by other workers.
@@ -77,32 +72,45 @@ var Spec = &connectors.Spec{
 		PollInterval:      5 * time.Minute,
 		ReconcileInterval: 6 * time.Hour,
 		MinPollInterval:   time.Minute,
-		Token: connectors.TokenPolicy{
-			Expires:             true, // expires_in 3599
-			RotatesRefreshToken: false,
-			RefreshBefore:       10 * time.Minute,
-			// Google drops refresh tokens unused for six months.
-			KeepAliveAfter: 30 * 24 * time.Hour,
-		},
+		Token:             google.TokenPolicy,
 	},
-	ConfigHelp: `{"calendars": ["primary", "team@group.calendar.google.com"]}: calendar ids to sync ` +
-		`(default ["primary"], at most 50). "primary" is the connected user's own calendar.`,
+	ConfigHelp: `{"calendars": ["primary", "team@group.calendar.google.com"], "backfill_days": 30}: calendar ids to sync ` +
+		`(default ["primary"], at most 50; "primary" is the connected user's own calendar), and how far back the first ` +
+		`sync reads (events that ended within the last backfill_days, 1-3650, default 30; future events always).`,
+	ConfigFields: []connectors.ConfigField{{
+		Name: "calendars", Type: "array of strings",
+		Description: "Calendar ids to sync, at most 50: `primary` (the connected user's own calendar) or an email-like id; " +
+			"trimmed and deduplicated. The connection's token must read each one. Empty or absent: `[\"primary\"]`.",
+	}, {
+		Name: "backfill_days", Type: "integer",
+		Description: "How far back a full sync (the first one, or after Google expired the sync token) reads: events " +
+			"that ended within the last `backfill_days` days, 1–3650, and every future event. Absent: " + strconv.Itoa(DefaultBackfillDays) + ".",
+	}},
+	Settings: []connectors.Setting{
+		{Suffix: "CLIENT_ID", Description: "the Google OAuth client (Web application); one client can serve every Google provider through `POBLYSH_GOOGLE_CLIENT_ID`"},
+		{Suffix: "WEBHOOK_SECRET", Description: "secret the watch-channel tokens are derived from (32+ random bytes); " +
+			"unset, no channel is registered (connections poll) and every notification is rejected"},
+		{Suffix: "USERINFO_URL", Default: "`" + DefaultUserinfoURL + "`", Description: "OpenID userinfo endpoint, read only when a token answer lacks an id_token"},
+		{Suffix: "PAGE_SIZE", Default: strconv.Itoa(DefaultPageSize), Description: "`maxResults` of events.list, 1–" + strconv.Itoa(MaxPageSize)},
+		{Suffix: "CHANNEL_TTL", Default: "168h", Description: "requested watch-channel lifetime, seconds or a Go duration, at least 1m; Google may grant less"},
+	},
 	New: New,
 }
 
 func init() { connectors.MustRegister(Spec) }
 
 // Connector implements the Google Calendar provider. Build it with New.
+// OAuth, identity, the scope check and revocation come from google.Auth.
 type Connector struct {
-	cfg         connectors.Config
-	pageSize    int64
-	channelTTL  time.Duration
-	userinfoURL string
+	google.Auth
+	pageSize   int64
+	channelTTL time.Duration
 }
 
 // Compile-time checks of the capabilities the engine discovers.
 var (
 	_ connectors.Authorizer      = (*Connector)(nil)
+	_ connectors.ScopeChecker    = (*Connector)(nil)
 	_ connectors.Revoker         = (*Connector)(nil)
 	_ connectors.ConfigValidator = (*Connector)(nil)
 	_ connectors.Syncer          = (*Connector)(nil)
@@ -116,39 +124,21 @@ var (
 // provider is then listed as not configured); malformed settings
 // (POBLYSH_GOOGLE_CALENDAR_PAGE_SIZE, _CHANNEL_TTL) are.
 func New(cfg connectors.Config) (connectors.Connector, error) {
-	c := &Connector{cfg: cfg, pageSize: DefaultPageSize, channelTTL: DefaultChannelTTL, userinfoURL: DefaultUserinfoURL}
-	if v := strings.TrimSpace(cfg.Setting("PAGE_SIZE")); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > MaxPageSize {
-			return nil, fmt.Errorf("%w: PAGE_SIZE must be an integer from 1 to %d", connectors.ErrInvalidConfig, MaxPageSize)
-		}
-		c.pageSize = int64(n)
+	c := &Connector{Auth: google.Auth{
+		Provider: Provider, Config: cfg, Scopes: Scopes, Required: requiredScopes, UserinfoURL: DefaultUserinfoURL,
+	}}
+	size, err := google.IntSetting(cfg, "PAGE_SIZE", DefaultPageSize, 1, MaxPageSize)
+	if err != nil {
+		return nil, err
 	}
-	if v := strings.TrimSpace(cfg.Setting("CHANNEL_TTL")); v != "" {
-		d, err := parseTTL(v)
-		if err != nil {
-			return nil, fmt.Errorf("%w: CHANNEL_TTL: %v", connectors.ErrInvalidConfig, err)
-		}
-		c.channelTTL = d
+	c.pageSize = int64(size)
+	if c.channelTTL, err = google.TTLSetting(cfg, "CHANNEL_TTL", DefaultChannelTTL); err != nil {
+		return nil, err
 	}
 	if v := strings.TrimSpace(cfg.Setting("USERINFO_URL")); v != "" {
-		c.userinfoURL = v
+		c.UserinfoURL = v
 	}
 	return c, nil
-}
-
-// parseTTL reads seconds ("604800") or a Go duration ("168h"), at least a minute.
-func parseTTL(v string) (time.Duration, error) {
-	var d time.Duration
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		d = time.Duration(secs) * time.Second
-	} else if d, err = time.ParseDuration(v); err != nil {
-		return 0, fmt.Errorf("must be seconds or a duration like 168h")
-	}
-	if d < time.Minute {
-		return 0, fmt.Errorf("must be at least one minute")
-	}
-	return d, nil
 }
 
 // Spec returns the registered spec.

@@ -2,11 +2,14 @@ package googlecalendar
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	calendar "google.golang.org/api/calendar/v3"
 
@@ -14,10 +17,14 @@ import (
 )
 
 // updateThreshold is how much later than created an event's updated time
-// must be for the event to count as edited. Google stamps updated a moment
-// after created while it finishes creating an event (conference links,
-// invitations), so a difference of a second or two is not an edit.
+// must be for an event seen before fingerprints existed to count as edited
+// (see prior.legacy). Google stamps updated a moment after created while
+// it finishes creating an event (conference links, invitations).
 const updateThreshold = 2 * time.Second
+
+// maxDescription bounds the description kept in a Signal (bytes, cut on a
+// rune boundary): enough for an agenda, not a pasted document.
+const maxDescription = 2048
 
 // noTitle is the title of an event without a summary (Google's own wording).
 const noTitle = "(no title)"
@@ -30,71 +37,180 @@ type calendarRef struct {
 	Name string
 }
 
-// normalizeEvent turns one Calendar event, as the API sent it, into Signals:
-//
-//   - status "cancelled": calendar_event.cancelled, keyed
-//     event:<calendarId>:<eventId>:cancelled, at updated (cancelled events
-//     may carry only id, status and, for instances, recurringEventId and
-//     originalStartTime; without updated the sync time now is used);
-//   - otherwise calendar_event.created, keyed event:<calendarId>:<eventId>:created,
-//     at created, plus calendar_event.updated keyed
-//     event:<calendarId>:<eventId>:updated:<updated unix ms>, at updated, when
-//     updated is more than updateThreshold after created.
-//
-// Keys depend only on the event, so a full resync re-derives the keys of
-// everything already stored. Attendee emails and descriptions are left out
-// of the payload (Raw keeps the event while raw retention allows).
-func normalizeEvent(cal calendarRef, raw json.RawMessage, now time.Time) ([]connectors.Signal, error) {
-	var ev calendar.Event
-	if err := json.Unmarshal(raw, &ev); err != nil {
+// decoded is one event of an events.list page, as Google sent it.
+type decoded struct {
+	ev               calendar.Event
+	raw              json.RawMessage // compacted
+	created, updated time.Time
+	hasSequence      bool
+}
+
+// decodeEvent reads one event of calendar cal.
+func decodeEvent(cal calendarRef, raw json.RawMessage) (*decoded, error) {
+	d := &decoded{}
+	if err := json.Unmarshal(raw, &d.ev); err != nil {
 		return nil, fmt.Errorf("google-calendar: decode event: %w", err)
 	}
-	if ev.Id == "" {
+	if d.ev.Id == "" {
 		return nil, fmt.Errorf("google-calendar: event without id in calendar %s", cal.ID)
 	}
 	var compact bytes.Buffer
 	if err := json.Compact(&compact, raw); err != nil {
-		return nil, fmt.Errorf("google-calendar: event %s: %w", ev.Id, err)
+		return nil, fmt.Errorf("google-calendar: event %s: %w", d.ev.Id, err)
 	}
-	raw = compact.Bytes()
+	d.raw = compact.Bytes()
 	var probe struct {
 		Sequence *int64 `json:"sequence"`
 	}
-	_ = json.Unmarshal(raw, &probe)
+	_ = json.Unmarshal(d.raw, &probe)
+	d.hasSequence = probe.Sequence != nil
+	var err error
+	if d.created, err = parseTime(d.ev.Created); err != nil {
+		return nil, fmt.Errorf("google-calendar: event %s: created: %w", d.ev.Id, err)
+	}
+	if d.updated, err = parseTime(d.ev.Updated); err != nil {
+		return nil, fmt.Errorf("google-calendar: event %s: updated: %w", d.ev.Id, err)
+	}
+	return d, nil
+}
 
-	created, err := parseTime(ev.Created)
-	if err != nil {
-		return nil, fmt.Errorf("google-calendar: event %s: created: %w", ev.Id, err)
-	}
-	updated, err := parseTime(ev.Updated)
-	if err != nil {
-		return nil, fmt.Errorf("google-calendar: event %s: updated: %w", ev.Id, err)
-	}
-	p := eventPayload(cal, &ev, probe.Sequence != nil)
-	key := "event:" + cal.ID + ":" + ev.Id
+// eventKey names an event of a calendar: the fingerprint key, and the
+// prefix of its Signals' dedupe keys.
+func eventKey(calID, eventID string) string { return "event:" + calID + ":" + eventID }
+
+// prior is what the connection remembers of an event.
+type prior struct {
+	// fp is the event's stored fingerprint; nil when it was never seen
+	// (or seen before fingerprints existed).
+	fp *connectors.Fingerprint
+	// legacy: no fingerprint, but the event's created Signal is stored (it
+	// was seen before fingerprints existed). Its edits are then judged as
+	// they were then: updated more than updateThreshold after created.
+	legacy bool
+	// last is the payload of the last Signal stored for the event (of
+	// fp.SignalKey, else of its created Signal); nil when none is stored.
+	last *connectors.Payload
+}
+
+// normalizeEvent turns one event into Signals, given what the connection
+// remembers of it, and returns the fingerprint to remember:
+//
+//   - status "cancelled": calendar_event.cancelled, keyed
+//     event:<calendarId>:<eventId>:cancelled, at updated (the sync time now
+//     when Google sends only the id). An event deleted from a calendar the
+//     user does not organize carries only its id: the title and link come
+//     from the last stored Signal of the event.
+//   - an event never seen: calendar_event.created, keyed
+//     event:<calendarId>:<eventId>:created, at created.
+//   - an event seen before: calendar_event.updated, keyed
+//     event:<calendarId>:<eventId>:updated:<updated unix ms>, at updated,
+//     only when its fingerprint (title, start, end, location, description,
+//     status) changed. An RSVP (which moves updated), a reminder, a colour
+//     or a guest list change is no Signal.
+//
+// Keys depend only on the event, so a full resync re-derives the keys of
+// everything already stored. Attendee emails are left out of the payload
+// (Raw keeps the event while raw retention allows).
+func normalizeEvent(cal calendarRef, d *decoded, p prior, now time.Time) ([]connectors.Signal, connectors.Fingerprint) {
+	ev := &d.ev
+	key := eventKey(cal.ID, ev.Id)
+	hash := fingerprint(ev)
+	payload := eventPayload(cal, d)
 
 	if ev.Status == "cancelled" {
-		return []connectors.Signal{{
-			Kind: KindCancelled, OccurredAt: firstTime(updated, now),
-			DedupeKey: key + ":cancelled", Payload: p, Raw: raw,
-		}}, nil
+		if strings.TrimSpace(ev.Summary) == "" && p.last != nil {
+			fillFromLast(&payload, p.last)
+		}
+		s := connectors.Signal{
+			Kind: KindCancelled, OccurredAt: firstTime(d.updated, now),
+			DedupeKey: key + ":cancelled", Payload: payload, Raw: d.raw,
+		}
+		return []connectors.Signal{s}, connectors.Fingerprint{Hash: hash, SignalKey: s.DedupeKey}
 	}
-	out := []connectors.Signal{{
-		Kind: KindCreated, OccurredAt: firstTime(created, updated, now),
-		DedupeKey: key + ":created", Payload: p, Raw: raw,
-	}}
-	if !created.IsZero() && updated.Sub(created) > updateThreshold {
-		out = append(out, connectors.Signal{
-			Kind: KindUpdated, OccurredAt: updated,
-			DedupeKey: key + ":updated:" + strconv.FormatInt(updated.UnixMilli(), 10),
-			Payload:   p, Raw: raw,
-		})
+	updated := connectors.Signal{
+		Kind: KindUpdated, OccurredAt: firstTime(d.updated, d.created, now),
+		DedupeKey: key + ":updated:" + strconv.FormatInt(firstTime(d.updated, d.created, now).UnixMilli(), 10),
+		Payload:   payload, Raw: d.raw,
 	}
-	return out, nil
+	switch {
+	case p.fp != nil && p.fp.Hash == hash:
+		return nil, *p.fp // nothing that matters changed
+	case p.fp != nil:
+		return []connectors.Signal{updated}, connectors.Fingerprint{Hash: hash, SignalKey: updated.DedupeKey}
+	}
+	created := connectors.Signal{
+		Kind: KindCreated, OccurredAt: firstTime(d.created, d.updated, now),
+		DedupeKey: key + ":created", Payload: payload, Raw: d.raw,
+	}
+	if p.legacy && !d.created.IsZero() && d.updated.Sub(d.created) > updateThreshold {
+		return []connectors.Signal{created, updated}, connectors.Fingerprint{Hash: hash, SignalKey: updated.DedupeKey}
+	}
+	return []connectors.Signal{created}, connectors.Fingerprint{Hash: hash, SignalKey: created.DedupeKey}
+}
+
+// fillFromLast completes the payload of an id-only cancellation from the
+// last stored Signal of the event.
+func fillFromLast(p *connectors.Payload, last *connectors.Payload) {
+	if t := strings.TrimSpace(last.Title); t != "" {
+		p.Title = t
+	}
+	if p.Subject.Name == "" {
+		p.Subject.Name = last.Subject.Name
+	}
+	if p.URL == "" {
+		p.URL = last.URL
+	}
+	if p.Actor.ID == "" {
+		p.Actor = last.Actor
+	}
+	if _, ok := p.Attributes["start"]; !ok {
+		for _, k := range []string{"start", "end", "all_day"} {
+			if v, ok := last.Attributes[k]; ok {
+				p.Attributes[k] = v
+			}
+		}
+	}
+	if v, ok := last.Attributes["location"]; ok && p.Attributes["location"] == nil {
+		p.Attributes["location"] = v
+	}
+}
+
+// fingerprint hashes the fields whose change is a calendar_event.updated:
+// title, start, end (as instants, so a time zone shown differently is not a
+// change), location, description and status.
+func fingerprint(ev *calendar.Event) string {
+	status := ev.Status
+	if status == "" {
+		status = "confirmed"
+	}
+	start := ev.Start
+	if start == nil {
+		start = ev.OriginalStartTime
+	}
+	fields := []string{strings.TrimSpace(ev.Summary), instant(start), instant(ev.End), ev.Location, ev.Description, status}
+	b, _ := json.Marshal(fields) // strings: cannot fail
+	sum := sha256.Sum256(b)
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+// instant is a start or end as a comparable string: the date of an all-day
+// one, the UTC instant of a timed one.
+func instant(t *calendar.EventDateTime) string {
+	if t == nil {
+		return ""
+	}
+	if t.Date != "" {
+		return t.Date
+	}
+	if tm, err := time.Parse(time.RFC3339, t.DateTime); err == nil {
+		return tm.UTC().Format(time.RFC3339)
+	}
+	return t.DateTime
 }
 
 // eventPayload builds the provider-agnostic payload of an event.
-func eventPayload(cal calendarRef, ev *calendar.Event, hasSequence bool) connectors.Payload {
+func eventPayload(cal calendarRef, d *decoded) connectors.Payload {
+	ev := &d.ev
 	title := strings.TrimSpace(ev.Summary)
 	if title == "" {
 		title = noTitle
@@ -124,13 +240,25 @@ func eventPayload(cal calendarRef, ev *calendar.Event, hasSequence bool) connect
 	if len(ev.Recurrence) > 0 {
 		attrs["recurrence"] = append([]string(nil), ev.Recurrence...)
 	}
-	if len(ev.Attendees) > 0 {
-		attrs["attendee_count"] = len(ev.Attendees)
+	if n := attendeeCount(ev); n > 0 {
+		attrs["attendee_count"] = n
 	}
 	if ev.Location != "" {
 		attrs["location"] = ev.Location
 	}
-	if hasSequence {
+	if desc, cut := truncate(ev.Description, maxDescription); desc != "" {
+		attrs["description"] = desc
+		if cut {
+			attrs["description_truncated"] = true
+		}
+	}
+	if u := conferenceURL(ev); u != "" {
+		attrs["conference_url"] = u
+	}
+	if o := ev.Organizer; o != nil && strings.TrimSpace(o.DisplayName) != "" {
+		attrs["organizer_name"] = strings.TrimSpace(o.DisplayName)
+	}
+	if d.hasSequence {
 		attrs["sequence"] = ev.Sequence
 	}
 	return connectors.Payload{
@@ -141,6 +269,46 @@ func eventPayload(cal calendarRef, ev *calendar.Event, hasSequence bool) connect
 		Context:    connectors.Ref{Type: "calendar", ID: cal.ID, Name: cal.Name},
 		Attributes: attrs,
 	}
+}
+
+// attendeeCount counts the people invited: rooms and other resources are
+// attendees at Google but not guests.
+func attendeeCount(ev *calendar.Event) int {
+	n := 0
+	for _, a := range ev.Attendees {
+		if a != nil && !a.Resource {
+			n++
+		}
+	}
+	return n
+}
+
+// conferenceURL is the link to join the event's call: the video entry point
+// of conferenceData (Meet, or a conferencing add-on such as Zoom), else the
+// older hangoutLink.
+func conferenceURL(ev *calendar.Event) string {
+	if cd := ev.ConferenceData; cd != nil {
+		for _, ep := range cd.EntryPoints {
+			if ep != nil && ep.EntryPointType == "video" && ep.Uri != "" {
+				return ep.Uri
+			}
+		}
+	}
+	return ev.HangoutLink
+}
+
+// truncate cuts s to at most n bytes on a rune boundary and reports whether
+// it cut.
+func truncate(s string, n int) (string, bool) {
+	s = strings.TrimSpace(s)
+	if len(s) <= n {
+		return s, false
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut], true
 }
 
 // actorOf is the organizer, or the creator when the organizer is a calendar

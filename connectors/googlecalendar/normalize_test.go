@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
@@ -27,9 +28,33 @@ func mustTime(t *testing.T, v string) time.Time {
 	return tm.UTC()
 }
 
+// normalize decodes raw and normalizes it as the connection remembers it.
+func normalize(t *testing.T, cal calendarRef, raw json.RawMessage, p prior, now time.Time) ([]connectors.Signal, connectors.Fingerprint) {
+	t.Helper()
+	d, err := decodeEvent(cal, raw)
+	require.NoError(t, err)
+	sigs, fp := normalizeEvent(cal, d, p, now)
+	return sigs, fp
+}
+
+const agenda = "<b>Agenda</b><br>1. Embargo date<br>2. Spokespeople<br>3. Press kit"
+
+// TestNormalizeEvent: events seen for the first time.
 func TestNormalizeEvent(t *testing.T) {
 	now := time.Date(2025, 2, 1, 12, 0, 0, 0, time.UTC)
 	primary := calendarRef{ID: "ada@example.com", Name: "ada@example.com"}
+	// The Zoom invitation's description is 4 KB of accented text and
+	// emoji: it is cut to the longest valid UTF-8 prefix of at most 2 KB.
+	var zoom struct {
+		Description string `json:"description"`
+	}
+	require.NoError(t, json.Unmarshal(fixture(t, "event_zoom_invitation.json"), &zoom))
+	require.Greater(t, len(zoom.Description), 2048)
+	zoomDescription := zoom.Description[:2048]
+	for !utf8.ValidString(zoomDescription) {
+		zoomDescription = zoomDescription[:len(zoomDescription)-1]
+	}
+	require.Less(t, len(zoomDescription), 2048, "the fixture puts a multi-byte rune across the 2 KB mark")
 	team := calendarRef{ID: "c_press.team@group.calendar.google.com", Name: "Press team"}
 	type want struct {
 		kind, key, at string
@@ -51,23 +76,39 @@ func TestNormalizeEvent(t *testing.T) {
 			attrs: map[string]any{
 				"calendar_id": "ada@example.com", "status": "confirmed", "all_day": false,
 				"start": "2025-01-20T10:00:00Z", "end": "2025-01-20T11:00:00Z",
-				"attendee_count": 3, "location": "Northwind office, 12 Market St", "sequence": int64(0),
+				"attendee_count": 2, "location": "Northwind office, 12 Market St", "sequence": int64(0),
+				"description": agenda, "conference_url": "https://meet.google.com/jrt-kvbn-xqz", "organizer_name": "Ada Lovelace",
 			},
-			noPrivate: []string{"jo@northwind-pr.example", "Agenda", "room-2a@"},
+			noPrivate: []string{"jo@northwind-pr.example", "room-2a@", "4481920337124"},
 		},
 		{
-			name: "event updated days later", file: "event_updated.json", cal: primary,
+			// Edited before the connection first saw it: whether the edit
+			// mattered is unknowable, so it is a creation only.
+			name: "event edited before it was first seen", file: "event_updated.json", cal: primary,
 			want: []want{
 				{KindCreated, "event:ada@example.com:6p3k8s9q0v1m2n4b5c7d8e9f0g:created", "2025-01-13T09:15:25Z"},
-				{KindUpdated, "event:ada@example.com:6p3k8s9q0v1m2n4b5c7d8e9f0g:updated:1737278251235", "2025-01-19T09:17:31.235Z"},
 			},
 			title: "Launch sync with Northwind PR", actor: "ada@example.com",
 			attrs: map[string]any{
 				"calendar_id": "ada@example.com", "status": "confirmed", "all_day": false,
 				"start": "2025-01-21T14:30:00Z", "end": "2025-01-21T15:30:00Z",
-				"attendee_count": 3, "location": "Northwind office, 12 Market St", "sequence": int64(2),
+				"attendee_count": 2, "location": "Northwind office, 12 Market St", "sequence": int64(2),
+				"description": agenda, "conference_url": "https://meet.google.com/jrt-kvbn-xqz", "organizer_name": "Ada Lovelace",
 			},
-			noPrivate: []string{"jo@northwind-pr.example", "Agenda"},
+			noPrivate: []string{"jo@northwind-pr.example"},
+		},
+		{
+			name: "Zoom invitation from outside", file: "event_zoom_invitation.json", cal: primary,
+			want:  []want{{KindCreated, "event:ada@example.com:zm1q2w3e4r5t6y7u8i9o0pa1s2:created", "2025-01-17T16:40:05Z"}},
+			title: "Interview: Le Monde (Zoom)", actor: "camille@lemonde.example",
+			attrs: map[string]any{
+				"calendar_id": "ada@example.com", "status": "tentative", "all_day": false,
+				"start": "2025-01-22T15:00:00+01:00", "end": "2025-01-22T15:45:00+01:00",
+				"attendee_count": 3, "location": "https://zoom.us/j/98765432101", "sequence": int64(0),
+				"description": zoomDescription, "description_truncated": true,
+				"conference_url": "https://zoom.us/j/98765432101?pwd=ZmFrZXB3ZA", "organizer_name": "Camille Martin",
+			},
+			noPrivate: []string{"press@example.com", "412233", "tel:"},
 		},
 		{
 			name: "all-day event", file: "event_all_day.json", cal: primary,
@@ -77,35 +118,36 @@ func TestNormalizeEvent(t *testing.T) {
 				"calendar_id": "ada@example.com", "status": "confirmed", "all_day": true,
 				"start": "2025-03-11", "end": "2025-03-13", "attendee_count": 2,
 				"location": "ExCeL London, Royal Victoria Dock, London E16 1XL, UK", "sequence": int64(0),
+				"description": "Booth 42. Bring badges.", "organizer_name": "Grace Hopper",
 			},
-			noPrivate: []string{"Bring badges"},
 		},
 		{
 			name: "recurring series on a shared calendar", file: "event_recurring_series.json", cal: team,
 			want: []want{
 				{KindCreated, "event:c_press.team@group.calendar.google.com:7tq2mcl3f0dohbb6o5tsp4a5hk:created", "2025-01-09T11:00:00Z"},
-				{KindUpdated, "event:c_press.team@group.calendar.google.com:7tq2mcl3f0dohbb6o5tsp4a5hk:updated:1736842814861", "2025-01-14T08:20:14.861Z"},
 			},
 			title: "Weekly media monitoring review", actor: "ada@example.com", // creator: the organizer is the calendar
 			attrs: map[string]any{
 				"calendar_id": "c_press.team@group.calendar.google.com", "status": "confirmed", "all_day": false,
 				"start": "2025-01-13T09:30:00-05:00", "end": "2025-01-13T10:00:00-05:00",
 				"recurrence":     []string{"RRULE:FREQ=WEEKLY;WKST=SU;BYDAY=MO", "EXDATE;TZID=America/New_York:20250217T093000"},
-				"attendee_count": 3, "sequence": int64(1),
+				"attendee_count": 3, "sequence": int64(1), "description": "Coverage, sentiment, follow-ups.",
+				"conference_url": "https://meet.google.com/pqm-wxyz-abc", "organizer_name": "Press team",
 			},
-			noPrivate: []string{"linus@example.com", "sentiment"},
+			noPrivate: []string{"linus@example.com"},
 		},
 		{
 			name: "modified instance of a series", file: "event_recurring_instance.json", cal: team,
 			want: []want{
 				{KindCreated, "event:c_press.team@group.calendar.google.com:7tq2mcl3f0dohbb6o5tsp4a5hk_20250120T143000Z:created", "2025-01-09T11:00:00Z"},
-				{KindUpdated, "event:c_press.team@group.calendar.google.com:7tq2mcl3f0dohbb6o5tsp4a5hk_20250120T143000Z:updated:1737052691044", "2025-01-16T18:38:11.044Z"},
 			},
 			title: "Weekly media monitoring review (moved for MLK Day)", actor: "ada@example.com",
 			attrs: map[string]any{
 				"calendar_id": "c_press.team@group.calendar.google.com", "status": "confirmed", "all_day": false,
 				"start": "2025-01-21T09:30:00-05:00", "end": "2025-01-21T10:00:00-05:00",
 				"recurring_event_id": "7tq2mcl3f0dohbb6o5tsp4a5hk", "attendee_count": 3, "sequence": int64(2),
+				"description": "Coverage, sentiment, follow-ups.", "conference_url": "https://meet.google.com/pqm-wxyz-abc",
+				"organizer_name": "Press team",
 			},
 		},
 		{
@@ -130,17 +172,19 @@ func TestNormalizeEvent(t *testing.T) {
 			attrs: map[string]any{
 				"calendar_id": "ada@example.com", "status": "cancelled", "all_day": false,
 				"start": "2025-01-20T10:00:00Z", "end": "2025-01-20T11:00:00Z",
-				"attendee_count": 3, "location": "Northwind office, 12 Market St", "sequence": int64(1),
+				"attendee_count": 2, "location": "Northwind office, 12 Market St", "sequence": int64(1),
+				"description": agenda, "conference_url": "https://meet.google.com/jrt-kvbn-xqz", "organizer_name": "Ada Lovelace",
 			},
-			noPrivate: []string{"jo@northwind-pr.example", "Agenda"},
+			noPrivate: []string{"jo@northwind-pr.example"},
 		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			raw := fixture(t, tc.file)
-			sigs, err := normalizeEvent(tc.cal, raw, now)
-			require.NoError(t, err)
+			sigs, fp := normalize(t, tc.cal, raw, prior{}, now)
 			require.Len(t, sigs, len(tc.want))
+			require.Equal(t, sigs[len(sigs)-1].DedupeKey, fp.SignalKey, "the fingerprint names the Signal that carried the state")
+			require.NotEmpty(t, fp.Hash)
 			var compact bytes.Buffer
 			require.NoError(t, json.Compact(&compact, raw))
 			for i, w := range tc.want {
@@ -160,7 +204,7 @@ func TestNormalizeEvent(t *testing.T) {
 				p, err := json.Marshal(s.Payload)
 				require.NoError(t, err)
 				for _, secret := range tc.noPrivate {
-					require.NotContains(t, string(p), secret, "attendee emails and descriptions stay out of the payload")
+					require.NotContains(t, string(p), secret, "attendee emails and dial-in pins stay out of the payload")
 				}
 			}
 		})
@@ -168,13 +212,15 @@ func TestNormalizeEvent(t *testing.T) {
 }
 
 func TestNormalizeEventURLAndSubject(t *testing.T) {
-	sigs, err := normalizeEvent(calendarRef{ID: "ada@example.com"}, fixture(t, "event_timed.json"), time.Now())
-	require.NoError(t, err)
+	sigs, _ := normalize(t, calendarRef{ID: "ada@example.com"}, fixture(t, "event_timed.json"), prior{}, time.Now())
 	require.Equal(t, "https://www.google.com/calendar/event?eid=NnAzazhzOXEwdjFtMm40YjVjN2Q4ZTlmMGcgYWRhQGV4YW1wbGUuY29t", sigs[0].Payload.URL)
 	require.Equal(t, connectors.Ref{Type: "calendar_event", ID: "6p3k8s9q0v1m2n4b5c7d8e9f0g", Name: "Launch sync with Northwind PR"}, sigs[0].Payload.Subject)
 	require.Equal(t, "Ada Lovelace", sigs[0].Payload.Actor.Name)
 }
 
+// TestUpdateThreshold: an event whose created Signal was stored before
+// fingerprints existed is judged by the old rule, updated more than 2 s
+// after created; a new event never is.
 func TestUpdateThreshold(t *testing.T) {
 	cases := []struct {
 		updated string
@@ -189,9 +235,10 @@ func TestUpdateThreshold(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.updated, func(t *testing.T) {
 			raw := []byte(`{"kind":"calendar#event","id":"abcde12345","status":"confirmed","created":"2025-01-13T09:15:25.000Z","updated":"` + tc.updated + `","summary":"x","start":{"date":"2025-02-01"},"end":{"date":"2025-02-02"},"sequence":0}`)
-			sigs, err := normalizeEvent(calendarRef{ID: "ada@example.com"}, raw, time.Now())
-			require.NoError(t, err)
+			sigs, _ := normalize(t, calendarRef{ID: "ada@example.com"}, raw, prior{legacy: true}, time.Now())
 			require.Len(t, sigs, tc.want)
+			sigs, _ = normalize(t, calendarRef{ID: "ada@example.com"}, raw, prior{}, time.Now())
+			require.Len(t, sigs, 1, "a new event is a creation only")
 		})
 	}
 }
@@ -206,8 +253,142 @@ func TestNormalizeEventRejectsBadInput(t *testing.T) {
 		"not an event": `[1,2,3]`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := normalizeEvent(calendarRef{ID: "c@example.com"}, []byte(raw), time.Now())
+			_, err := decodeEvent(calendarRef{ID: "c@example.com"}, []byte(raw))
 			require.Error(t, err)
 		})
+	}
+}
+
+// TestNormalizeEventChanges follows one event through the states Google
+// sends for it (full-shape fixtures) with the fingerprint the connection
+// remembers: an RSVP (which bumps updated) with a reminder change is no Signal;
+// a moved meeting is; an id-only deletion takes its title from the last
+// stored Signal.
+func TestNormalizeEventChanges(t *testing.T) {
+	now := time.Date(2025, 2, 1, 12, 0, 0, 0, time.UTC)
+	cal := calendarRef{ID: "ada@example.com", Name: "ada@example.com"}
+	const key = "event:ada@example.com:6p3k8s9q0v1m2n4b5c7d8e9f0g"
+
+	sigs, fp := normalize(t, cal, fixture(t, "event_timed.json"), prior{}, now)
+	require.Len(t, sigs, 1)
+	require.Equal(t, KindCreated, sigs[0].Kind)
+	require.Equal(t, connectors.Fingerprint{Hash: fp.Hash, SignalKey: key + ":created"}, fp)
+	last := sigs[0].Payload
+
+	// Jo accepts (Google moves updated) and Ada changes her reminders (which
+	// alone would not move it): nothing that matters changed.
+	rsvp := fixture(t, "event_rsvp_only.json")
+	require.NotEqual(t, string(fixture(t, "event_timed.json")), string(rsvp))
+	sigs, fp2 := normalize(t, cal, rsvp, prior{fp: &fp, last: &last}, now)
+	require.Empty(t, sigs, "an RSVP or a reminder is not a Signal")
+	require.Equal(t, fp, fp2, "the remembered state stays")
+
+	// The meeting moves: calendar_event.updated, remembered as the last Signal.
+	sigs, fp3 := normalize(t, cal, fixture(t, "event_updated.json"), prior{fp: &fp2, last: &last}, now)
+	require.Len(t, sigs, 1)
+	require.Equal(t, KindUpdated, sigs[0].Kind)
+	require.Equal(t, key+":updated:1737278251235", sigs[0].DedupeKey)
+	require.Equal(t, mustTime(t, "2025-01-19T09:17:31.235Z"), sigs[0].OccurredAt)
+	require.Equal(t, "2025-01-21T14:30:00Z", sigs[0].Payload.Attributes["start"])
+	require.Equal(t, connectors.Fingerprint{Hash: fp3.Hash, SignalKey: sigs[0].DedupeKey}, fp3)
+	require.NotEqual(t, fp.Hash, fp3.Hash)
+	last = sigs[0].Payload
+
+	// The same state seen again (a resync after 410): nothing.
+	sigs, _ = normalize(t, cal, fixture(t, "event_updated.json"), prior{fp: &fp3, last: &last}, now)
+	require.Empty(t, sigs)
+
+	// Deleted on a calendar Ada does not organize: Google sends the id only.
+	gone := []byte(`{"kind":"calendar#event","etag":"\"3473412290114000\"","id":"6p3k8s9q0v1m2n4b5c7d8e9f0g","status":"cancelled"}`)
+	sigs, fp4 := normalize(t, cal, gone, prior{fp: &fp3, last: &last}, now)
+	require.Len(t, sigs, 1)
+	s := sigs[0]
+	require.Equal(t, KindCancelled, s.Kind)
+	require.Equal(t, key+":cancelled", s.DedupeKey)
+	require.Equal(t, "Launch sync with Northwind PR", s.Payload.Title, "the title comes from the stored Signal")
+	require.Equal(t, "Launch sync with Northwind PR", s.Payload.Subject.Name)
+	require.Equal(t, last.URL, s.Payload.URL)
+	require.Equal(t, "ada@example.com", s.Payload.Actor.ID)
+	require.Equal(t, "cancelled", s.Payload.Attributes["status"])
+	require.Equal(t, "2025-01-21T14:30:00Z", s.Payload.Attributes["start"])
+	require.NoError(t, connectors.ValidateSignal(Spec, s))
+	require.Equal(t, key+":cancelled", fp4.SignalKey)
+
+	// Without a stored Signal the id-only cancellation keeps Google's
+	// "(no title)".
+	sigs, _ = normalize(t, cal, gone, prior{fp: &fp3}, now)
+	require.Equal(t, noTitle, sigs[0].Payload.Title)
+
+	// Restored after the deletion: the status changed back, an update.
+	sigs, _ = normalize(t, cal, fixture(t, "event_updated.json"), prior{fp: &fp4}, now)
+	require.Len(t, sigs, 1)
+	require.Equal(t, KindUpdated, sigs[0].Kind)
+}
+
+// TestFingerprintFields: each field that matters changes the fingerprint;
+// attendees, reminders, colour, etag, sequence and the time zone a time is
+// written in do not.
+func TestFingerprintFields(t *testing.T) {
+	base := func() map[string]any {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(fixture(t, "event_timed.json"), &m))
+		return m
+	}
+	hash := func(m map[string]any) string {
+		b, err := json.Marshal(m)
+		require.NoError(t, err)
+		d, err := decodeEvent(calendarRef{ID: "c@example.com"}, b)
+		require.NoError(t, err)
+		return fingerprint(&d.ev)
+	}
+	orig := hash(base())
+	for name, change := range map[string]func(m map[string]any){
+		"title":       func(m map[string]any) { m["summary"] = "Launch sync (moved)" },
+		"start":       func(m map[string]any) { m["start"] = map[string]any{"dateTime": "2025-01-20T10:30:00Z"} },
+		"end":         func(m map[string]any) { m["end"] = map[string]any{"dateTime": "2025-01-20T11:30:00Z"} },
+		"location":    func(m map[string]any) { m["location"] = "Room 101" },
+		"description": func(m map[string]any) { m["description"] = "New agenda" },
+		"status":      func(m map[string]any) { m["status"] = "tentative" },
+	} {
+		m := base()
+		change(m)
+		require.NotEqual(t, orig, hash(m), name)
+	}
+	for name, change := range map[string]func(m map[string]any){
+		"rsvp": func(m map[string]any) { m["attendees"].([]any)[1].(map[string]any)["responseStatus"] = "declined" },
+		"guests": func(m map[string]any) {
+			m["attendees"] = append(m["attendees"].([]any), map[string]any{"email": "x@example.com"})
+		},
+		"reminders": func(m map[string]any) { m["reminders"] = map[string]any{"useDefault": true} },
+		"colour":    func(m map[string]any) { m["colorId"] = "3" },
+		"etag":      func(m map[string]any) { m["etag"] = `"1"`; m["updated"] = "2025-02-01T00:00:00Z"; m["sequence"] = 7 },
+		"time zone": func(m map[string]any) {
+			m["start"] = map[string]any{"dateTime": "2025-01-20T11:00:00+01:00", "timeZone": "Europe/Paris"}
+		},
+	} {
+		m := base()
+		change(m)
+		require.Equal(t, orig, hash(m), name)
+	}
+}
+
+func TestTruncate(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+		cut  bool
+	}{
+		{"short", 10, "short", false},
+		{"  padded  ", 10, "padded", false},
+		{"abcdef", 3, "abc", true},
+		{"aé", 2, "a", true}, // é is 2 bytes: never split
+		{"🎙️x", 3, "", true},
+		{"🎙️x", 4, "🎙", true},
+	} {
+		got, cut := truncate(tc.in, tc.n)
+		require.Equal(t, tc.want, got, tc.in)
+		require.Equal(t, tc.cut, cut, tc.in)
+		require.True(t, utf8.ValidString(got))
 	}
 }

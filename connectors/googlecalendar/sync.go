@@ -5,32 +5,33 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"sync"
+	"strings"
+	"time"
 
 	calendar "google.golang.org/api/calendar/v3"
 	"google.golang.org/api/option"
 
 	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/connectors/google"
 )
-
-// maxPageBody bounds one events.list response (2500 full events fit easily).
-const maxPageBody = 64 << 20
 
 // Cursor is the stored position in a calendar's events stream.
 //
-//	{}                                        start of a full (unbounded) sync
-//	{"page_token": "P"}                       in the middle of a full sync
-//	{"sync_token": "S", "page_token": "P"}    in the middle of an incremental pass
-//	{"sync_token": "S"}                       at rest: the next pass is incremental
+//	{}                                          start of a full sync
+//	{"page_token": "P", "time_min": "T"}        in the middle of a full sync of events ending after T
+//	{"sync_token": "S", "page_token": "P"}      in the middle of an incremental pass
+//	{"sync_token": "S"}                         at rest: the next pass is incremental
 //
 // Google returns nextSyncToken only on the last page of a pass, so a pass
 // that crashes resumes from its page token and the resting cursor holds
-// only the new sync token.
+// only the new sync token. A full sync keeps the timeMin of its first page
+// so that every page of the pass asks the same question ({"page_token": "P"}
+// alone is a full sync stored before windows existed: it ends unbounded).
 type Cursor struct {
 	SyncToken string `json:"sync_token,omitempty"`
 	PageToken string `json:"page_token,omitempty"`
+	TimeMin   string `json:"time_min,omitempty"`
 }
 
 // decodeCursor reads a stored cursor; nil, "" and null are the start. A
@@ -48,7 +49,7 @@ func decodeCursor(raw json.RawMessage) (Cursor, error) {
 }
 
 func (c Cursor) encode() json.RawMessage {
-	b, _ := json.Marshal(c) // two strings: cannot fail
+	b, _ := json.Marshal(c) // strings: cannot fail
 	return b
 }
 
@@ -57,16 +58,25 @@ func (c Cursor) encode() json.RawMessage {
 // Every call sends singleEvents=false (recurring series and their exceptions
 // as stored, not expanded instances) and showDeleted=true: incremental passes
 // always include deleted events and Google asks that the other parameters
-// match the initial sync. The initial sync has no syncToken and no
-// timeMin/timeMax: a bounded listing cannot be continued with sync tokens, so
-// a backfill reads the calendar's whole history. A 410 GONE (sync token
+// match the initial sync. The initial (full) sync sends timeMin = now minus
+// the connection's backfill_days (default 30) and no timeMax: events that
+// ended before the window are skipped, future ones are all read. Google
+// refuses timeMin together with a syncToken, so incremental passes send
+// none and return every change since the token. A 410 GONE (sync token
 // expired) surfaces as connectors.ErrCursorExpired; the engine then clears
-// the cursor and runs this full sync again, which re-derives the same dedupe
-// keys.
+// the cursor and runs this full sync again, which re-derives the same
+// dedupe keys.
+//
+// Whether a changed event is a Signal depends on what the connection saw
+// before (req.Memory): see normalizeEvent and remember.
 func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (*connectors.Page, error) {
 	calID, err := calendarOfStream(req.Stream)
 	if err != nil {
 		return nil, err
+	}
+	cfg, err := parseConfig(req.Connection.Config)
+	if err != nil {
+		return nil, fmt.Errorf("google-calendar: connection config: %w", err)
 	}
 	cur, err := decodeCursor(req.Cursor)
 	if err != nil {
@@ -81,9 +91,18 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 		ShowDeleted(true).
 		MaxResults(c.pageSize).
 		Context(ctx)
-	if cur.SyncToken != "" {
+	switch {
+	case cur.SyncToken != "":
 		call = call.SyncToken(cur.SyncToken)
+	case cur.PageToken == "":
+		// A new full sync: its window is fixed here for all its pages.
+		cur.TimeMin = req.Now.UTC().AddDate(0, 0, -cfg.backfillDays()).Format(time.RFC3339)
+		call = call.TimeMin(cur.TimeMin)
+	case cur.TimeMin != "":
+		call = call.TimeMin(cur.TimeMin)
 	}
+	// A full sync stored mid-pass before windows existed has a page token
+	// and no time_min: it ends as it started, unbounded.
 	if cur.PageToken != "" {
 		call = call.PageToken(cur.PageToken)
 	}
@@ -94,89 +113,110 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 	var body struct {
 		Items []json.RawMessage `json:"items"`
 	}
-	if err := json.Unmarshal(capture.body(), &body); err != nil || len(body.Items) != len(resp.Items) {
+	if err := json.Unmarshal(capture.Body(), &body); err != nil || len(body.Items) != len(resp.Items) {
 		return nil, fmt.Errorf("google-calendar: list events of %s: %w: unreadable response body", calID, connectors.ErrTransient)
 	}
 
 	cal := calendarRef{ID: canonicalCalendar(req.Connection, calID), Name: resp.Summary}
-	page := &connectors.Page{Items: len(body.Items)}
+	events := make([]*decoded, 0, len(body.Items))
 	for _, raw := range body.Items {
-		sigs, err := normalizeEvent(cal, raw, req.Now)
+		d, err := decodeEvent(cal, raw)
 		if err != nil {
 			return nil, err
 		}
+		events = append(events, d)
+	}
+	priors, err := recall(ctx, req.Memory, cal, events)
+	if err != nil {
+		return nil, err
+	}
+	page := &connectors.Page{Items: len(body.Items), Fingerprints: map[string]connectors.Fingerprint{}}
+	for i, d := range events {
+		sigs, fp := normalizeEvent(cal, d, priors[i], req.Now)
 		page.Signals = append(page.Signals, sigs...)
+		if was := priors[i].fp; was == nil || *was != fp {
+			page.Fingerprints[eventKey(cal.ID, d.ev.Id)] = fp // only what changed is written
+		}
 	}
 	switch {
 	case resp.NextPageToken != "":
-		page.Next = Cursor{SyncToken: cur.SyncToken, PageToken: resp.NextPageToken}.encode()
+		page.Next = Cursor{SyncToken: cur.SyncToken, PageToken: resp.NextPageToken, TimeMin: cur.TimeMin}.encode()
 	case resp.NextSyncToken != "":
 		page.Next, page.Done = Cursor{SyncToken: resp.NextSyncToken}.encode(), true
 	default:
-		// Neither token (not expected without timeMin): keep the previous
-		// sync token; with none, the next pass is a full sync again, which
-		// stores nothing twice.
+		// Neither token (not expected): keep the previous sync token; with
+		// none, the next pass is a full sync again, which stores nothing
+		// twice.
 		page.Next, page.Done = Cursor{SyncToken: cur.SyncToken}.encode(), true
 	}
 	return page, nil
 }
 
+// recall reads what the connection remembers of a page's events, in two
+// queries: their fingerprints, then the stored Signals that an id-only
+// cancellation takes its title from (the event's last Signal) and that tell
+// an event seen before fingerprints existed (its created Signal). Without
+// a memory every event is new.
+func recall(ctx context.Context, mem connectors.Memory, cal calendarRef, events []*decoded) ([]prior, error) {
+	out := make([]prior, len(events))
+	if mem == nil || len(events) == 0 {
+		return out, nil
+	}
+	keys := make([]string, len(events))
+	for i, d := range events {
+		keys[i] = eventKey(cal.ID, d.ev.Id)
+	}
+	fps, err := mem.Fingerprints(ctx, keys)
+	if err != nil {
+		return nil, fmt.Errorf("google-calendar: read fingerprints: %w", err)
+	}
+	lookup := make([]string, len(events)) // the stored Signal to read per event, or ""
+	var want []string
+	for i, d := range events {
+		fp, seen := fps[keys[i]]
+		if seen {
+			out[i].fp = &fp
+		}
+		switch {
+		case d.ev.Status == "cancelled" && strings.TrimSpace(d.ev.Summary) == "" && seen:
+			lookup[i] = fp.SignalKey
+		case !seen:
+			lookup[i] = keys[i] + ":created"
+		}
+		if lookup[i] != "" {
+			want = append(want, lookup[i])
+		}
+	}
+	if len(want) == 0 {
+		return out, nil
+	}
+	stored, err := mem.Signals(ctx, want)
+	if err != nil {
+		return nil, fmt.Errorf("google-calendar: read stored Signals: %w", err)
+	}
+	for i := range events {
+		if p, ok := stored[lookup[i]]; ok && lookup[i] != "" {
+			out[i].last = &p
+			out[i].legacy = out[i].fp == nil
+		}
+	}
+	return out, nil
+}
+
 // service builds a Calendar client on the engine's authorized, paced and
 // classifying client. With capture, the raw body of the last response is
 // kept so Signals carry each event exactly as Google sent it.
-func (c *Connector) service(ctx context.Context, hc *http.Client, capture bool) (*calendar.Service, *bodyCapture, error) {
+func (c *Connector) service(ctx context.Context, hc *http.Client, capture bool) (*calendar.Service, *google.BodyCapture, error) {
 	if hc == nil {
 		return nil, nil, fmt.Errorf("google-calendar: no HTTP client")
 	}
-	var bc *bodyCapture
+	var bc *google.BodyCapture
 	if capture {
-		clone := *hc
-		bc = &bodyCapture{base: hc.Transport}
-		clone.Transport = bc
-		hc = &clone
+		hc, bc = google.Capture(hc)
 	}
-	svc, err := calendar.NewService(ctx, option.WithHTTPClient(hc), option.WithEndpoint(c.cfg.Endpoints.APIURL))
+	svc, err := calendar.NewService(ctx, option.WithHTTPClient(hc), option.WithEndpoint(c.Config.Endpoints.APIURL))
 	if err != nil {
 		return nil, nil, fmt.Errorf("google-calendar: calendar client: %w", err)
 	}
 	return svc, bc, nil
-}
-
-// bodyCapture is a RoundTripper that reads each successful response body in
-// full, keeps it, and hands the SDK an identical copy.
-type bodyCapture struct {
-	base http.RoundTripper
-	mu   sync.Mutex
-	last []byte
-}
-
-// RoundTrip implements http.RoundTripper.
-func (b *bodyCapture) RoundTrip(req *http.Request) (*http.Response, error) {
-	base := b.base
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	resp, err := base.RoundTrip(req)
-	if err != nil {
-		return nil, err
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxPageBody+1))
-	_ = resp.Body.Close()
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w: reading body", req.Method, req.URL.Path, connectors.ErrTransient)
-	}
-	if len(data) > maxPageBody {
-		return nil, fmt.Errorf("%s %s: %w: response larger than %d bytes", req.Method, req.URL.Path, connectors.ErrTransient, maxPageBody)
-	}
-	b.mu.Lock()
-	b.last = data
-	b.mu.Unlock()
-	resp.Body = io.NopCloser(bytes.NewReader(data))
-	return resp, nil
-}
-
-func (b *bodyCapture) body() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.last
 }

@@ -20,9 +20,13 @@ const primaryStream = "events:primary"
 
 func (h *harness) fetch(t *testing.T, stream string, cursor json.RawMessage) (*connectors.Page, error) {
 	t.Helper()
-	return h.prov.Connector.(connectors.Syncer).FetchPage(context.Background(), connectors.PageRequest{
-		Connection: h.conn, Stream: stream, Cursor: cursor, HTTP: h.client(), Now: time.Now(),
+	p, err := h.prov.Connector.(connectors.Syncer).FetchPage(context.Background(), connectors.PageRequest{
+		Connection: h.conn, Stream: stream, Cursor: cursor, HTTP: h.client(), Now: time.Now(), Memory: h.mem,
 	})
+	if err == nil {
+		h.mem.store(p)
+	}
+	return p, err
 }
 
 // drain reads a stream to the end and returns its Signals, the resting
@@ -107,8 +111,7 @@ func TestIncrementalSyncSeesChanges(t *testing.T) {
 		kinds = append(kinds, s.Kind+" "+s.Payload.Subject.ID)
 	}
 	require.ElementsMatch(t, []string{
-		"calendar_event.created q3roadmapreview0a1b2c3d4e", // same key as in the backfill: stored once
-		"calendar_event.updated q3roadmapreview0a1b2c3d4e",
+		"calendar_event.updated q3roadmapreview0a1b2c3d4e", // seen before: an update only
 		"calendar_event.cancelled focusblock5e7g9i1k3m5o7q9s",
 		"calendar_event.created " + created.ID,
 	}, kinds)
@@ -133,11 +136,20 @@ func TestFullResyncAfter410YieldsSameKeys(t *testing.T) {
 		require.ErrorIs(t, err, connectors.ErrCursorExpired)
 		require.Equal(t, connectors.ErrCursorExpired, connectors.Kind(err))
 
-		// The engine clears the cursor and resyncs from the start.
+		// The engine clears the cursor and resyncs from the start: what was
+		// seen is remembered (only cancellations are re-derived, with their
+		// stored keys).
 		again, resting2, _ := h.drain(t, stream, nil)
-		require.Equal(t, dedupeKeys(first), dedupeKeys(again), "stream %s: a resync stores nothing twice", stream)
+		require.Subset(t, dedupeKeys(first), dedupeKeys(again), "stream %s: a resync stores nothing twice", stream)
+		for _, s := range again {
+			require.Equal(t, googlecalendar.KindCancelled, s.Kind)
+		}
 		again2, _, _ := h.drain(t, stream, resting2)
 		require.Empty(t, again2, "the new sync token works")
+		// Without the memory (fingerprints lost) the keys are the same.
+		h.mem = newMemory()
+		forgot, _, _ := h.drain(t, stream, nil)
+		require.Equal(t, dedupeKeys(first), dedupeKeys(forgot), "stream %s: keys depend on the event only", stream)
 	}
 }
 
@@ -218,4 +230,167 @@ func TestErrorsWithoutTheEngineClient(t *testing.T) {
 		Connection: h.conn, HTTP: plain, Channel: connectors.Channel{ID: "poblysh-gone", ResourceID: "r"},
 	})
 	require.NoError(t, err, "a channel Google does not know is already stopped")
+}
+
+// TestBackfillWindow: a full sync reads events that end after now minus
+// backfill_days (30 by default) and every future event; an incremental pass
+// has no window. The window is fixed for the whole pass (in the cursor).
+func TestBackfillWindow(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		config string
+		want   []string
+	}{
+		{`{}`, []string{"Ten days ago", "Tomorrow", "In 2031", "Team standup"}},
+		{`{"backfill_days": 60}`, []string{"Forty days ago", "Ten days ago", "Tomorrow", "In 2031", "Team standup"}},
+		{`{"backfill_days": 5}`, []string{"Tomorrow", "In 2031", "Team standup"}},
+	} {
+		t.Run(tc.config, func(t *testing.T) {
+			h := newHarness(t, gcalsandbox.Options{Seed: true, PageSize: 2}, nil)
+			cfg, err := h.prov.Connector.(connectors.ConfigValidator).ValidateConfig([]byte(tc.config))
+			require.NoError(t, err)
+			h.conn.Config = cfg
+			now := time.Now().UTC()
+			for title, start := range map[string]time.Time{
+				"Forty days ago": now.AddDate(0, 0, -40), "Ten days ago": now.AddDate(0, 0, -10),
+				"Tomorrow": now.AddDate(0, 0, 1), "In 2031": time.Date(2031, 3, 1, 9, 0, 0, 0, time.UTC),
+			} {
+				_, _, err := h.sb.CreateEvent(ctx, "primary", gcalsandbox.EventInput{Summary: title,
+					Start: &gcalsandbox.DateTime{DateTime: start.Format(time.RFC3339)}}, sandbox.DeliveryOptions{})
+				require.NoError(t, err)
+			}
+			sigs, resting, cursors := h.drain(t, primaryStream, nil)
+			var titles []string
+			for _, s := range sigs {
+				titles = append(titles, s.Payload.Title)
+			}
+			// The seeded week-day standup series never ends: it is in every window.
+			require.ElementsMatch(t, tc.want, titles)
+			first := decode(t, cursors[0])
+			require.NotEmpty(t, first["time_min"], "a full sync's window travels in its cursor")
+			for _, c := range cursors[:len(cursors)-1] {
+				require.Equal(t, first["time_min"], decode(t, c)["time_min"], "every page of the pass asks the same window")
+			}
+			require.NotContains(t, decode(t, resting), "time_min", "incremental passes have no window")
+
+			// An edit of an event older than the window reaches the incremental pass.
+			old := h.sb.Events("primary")[0].(gcalsandbox.Event)
+			_, _, err = h.sb.UpdateEvent(ctx, "primary", old.ID, gcalsandbox.EventInput{Location: "Room 9"}, sandbox.DeliveryOptions{})
+			require.NoError(t, err)
+			sigs, _, _ = h.drain(t, primaryStream, resting)
+			require.Len(t, sigs, 1)
+			require.Equal(t, old.ID, sigs[0].Payload.Subject.ID)
+		})
+	}
+}
+
+// TestRSVPOnlyChangeIsNoSignal: an attendee's answer bumps the event's
+// updated time and reaches the incremental pass, which stores no Signal;
+// a real edit afterwards is one calendar_event.updated.
+func TestRSVPOnlyChangeIsNoSignal(t *testing.T) {
+	h := newHarness(t, gcalsandbox.Options{Seed: true}, nil)
+	ctx := context.Background()
+	ev, _, err := h.sb.CreateEvent(ctx, "primary", gcalsandbox.EventInput{Summary: "Launch sync", Attendees: []gcalsandbox.Attendee{
+		{Email: h.sb.User(), ResponseStatus: "accepted"}, {Email: "jo@northwind-pr.example", ResponseStatus: "needsAction"},
+	}}, sandbox.DeliveryOptions{})
+	require.NoError(t, err)
+	_, resting, _ := h.drain(t, primaryStream, nil)
+
+	_, _, err = h.sb.RespondEvent(ctx, "primary", ev.ID, "jo@northwind-pr.example", "accepted", sandbox.DeliveryOptions{})
+	require.NoError(t, err)
+	p, err := h.fetch(t, primaryStream, resting)
+	require.NoError(t, err)
+	require.True(t, p.Done)
+	require.Equal(t, 1, p.Items, "Google lists the answered event as changed")
+	require.Empty(t, p.Signals, "an RSVP is not a Signal")
+
+	_, _, err = h.sb.UpdateEvent(ctx, "primary", ev.ID, gcalsandbox.EventInput{Summary: "Launch sync (moved)"}, sandbox.DeliveryOptions{})
+	require.NoError(t, err)
+	sigs, _, _ := h.drain(t, primaryStream, p.Next)
+	require.Len(t, sigs, 1)
+	require.Equal(t, googlecalendar.KindUpdated, sigs[0].Kind)
+	require.Equal(t, "Launch sync (moved)", sigs[0].Payload.Title)
+}
+
+// TestCancelledInvitationTakesStoredTitle: an invitation deleted by its
+// organizer reaches the invitee's calendar as an id; the Signal names the
+// event by the title stored when it was last seen.
+func TestCancelledInvitationTakesStoredTitle(t *testing.T) {
+	h := newHarness(t, gcalsandbox.Options{Seed: true}, nil)
+	ctx := context.Background()
+	inv, _, err := h.sb.CreateEvent(ctx, "primary", gcalsandbox.EventInput{Summary: "Interview: Le Monde",
+		Location: "Zoom", Organizer: &gcalsandbox.Person{Email: "camille@lemonde.example", DisplayName: "Camille Martin"}}, sandbox.DeliveryOptions{})
+	require.NoError(t, err)
+	_, resting, _ := h.drain(t, primaryStream, nil)
+	_, _, err = h.sb.UpdateEvent(ctx, "primary", inv.ID, gcalsandbox.EventInput{Summary: "Interview: Le Monde (moved)"}, sandbox.DeliveryOptions{})
+	require.NoError(t, err)
+	_, resting, _ = h.drain(t, primaryStream, resting)
+
+	_, _, err = h.sb.CancelEvent(ctx, "primary", inv.ID, sandbox.DeliveryOptions{})
+	require.NoError(t, err)
+	sigs, _, _ := h.drain(t, primaryStream, resting)
+	require.Len(t, sigs, 1)
+	s := sigs[0]
+	require.Equal(t, googlecalendar.KindCancelled, s.Kind)
+	require.JSONEq(t, `{"kind":"calendar#event","etag":`+mustJSON(t, s.Raw, "etag")+`,"id":"`+inv.ID+`","status":"cancelled"}`, string(s.Raw),
+		"Google sent the id only")
+	require.Equal(t, "Interview: Le Monde (moved)", s.Payload.Title, "the last stored title")
+	require.Equal(t, "camille@lemonde.example", s.Payload.Actor.ID)
+	require.Equal(t, "Zoom", s.Payload.Attributes["location"])
+	require.NoError(t, connectors.ValidateSignal(googlecalendar.Spec, s))
+}
+
+func mustJSON(t *testing.T, raw json.RawMessage, field string) string {
+	t.Helper()
+	var m map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(raw, &m))
+	return string(m[field])
+}
+
+// TestPageWritesOnlyChangedFingerprints: a pass that sees nothing new
+// rewrites no fingerprint; a changed event's is replaced.
+func TestPageWritesOnlyChangedFingerprints(t *testing.T) {
+	h := newHarness(t, gcalsandbox.Options{Seed: true}, nil)
+	first, err := h.fetch(t, primaryStream, nil)
+	require.NoError(t, err)
+	require.True(t, first.Done)
+	require.Len(t, first.Fingerprints, gcalsandbox.PrimaryEvents, "every event seen is remembered")
+	h.sb.ExpireSyncTokens()
+	again, err := h.fetch(t, primaryStream, nil)
+	require.NoError(t, err)
+	require.Empty(t, again.Fingerprints, "a resync of unchanged events writes nothing")
+
+	_, _, err = h.sb.UpdateEvent(context.Background(), "primary", "q3roadmapreview0a1b2c3d4e", gcalsandbox.EventInput{Location: "Room 101"}, sandbox.DeliveryOptions{})
+	require.NoError(t, err)
+	inc, err := h.fetch(t, primaryStream, again.Next)
+	require.NoError(t, err)
+	require.Len(t, inc.Fingerprints, 1)
+	fp := inc.Fingerprints["event:"+h.sb.User()+":q3roadmapreview0a1b2c3d4e"]
+	require.Equal(t, inc.Signals[0].DedupeKey, fp.SignalKey)
+}
+
+// TestFullSyncStartedWithoutWindowEndsWithout: a full sync stored mid-pass
+// before backfill windows existed ({"page_token"} only) continues with the
+// question it started with, so Google's page token stays valid.
+func TestFullSyncStartedWithoutWindowEndsWithout(t *testing.T) {
+	h := newHarness(t, gcalsandbox.Options{Seed: true, PageSize: 3}, nil)
+	cfg, err := h.prov.Connector.(connectors.ConfigValidator).ValidateConfig([]byte(`{}`)) // a 30-day window
+	require.NoError(t, err)
+	h.conn.Config = cfg
+	// The first page of an unbounded pass, as the earlier code asked it.
+	resp, err := h.client().Get(h.url + "/calendar/v3/calendars/primary/events?maxResults=3&showDeleted=true&singleEvents=false")
+	require.NoError(t, err)
+	var body struct {
+		Items         []json.RawMessage `json:"items"`
+		NextPageToken string            `json:"nextPageToken"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+	resp.Body.Close()
+	require.NotEmpty(t, body.NextPageToken)
+
+	sigs, _, cursors := h.drain(t, primaryStream, json.RawMessage(`{"page_token":"`+body.NextPageToken+`"}`))
+	require.Len(t, sigs, gcalsandbox.PrimarySignals-len(body.Items), "the rest of the unbounded pass, January 2025 included")
+	for _, c := range cursors {
+		require.NotContains(t, decode(t, c), "time_min")
+	}
 }

@@ -2,6 +2,8 @@ package slack
 
 import (
 	"bytes"
+	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -94,4 +96,45 @@ func (d *doer) rawMessages(want int) ([]json.RawMessage, error) {
 		return nil, fmt.Errorf("%w: answer holds %d messages, decoded %d", connectors.ErrTransient, len(v.Messages), want)
 	}
 	return v.Messages, nil
+}
+
+// call posts a Web API method that slack-go does not cover (auth.teams.list)
+// or whose answer it trims (auth.test drops is_enterprise_install) through
+// the engine's client, and decodes the answer into out. ok:false answers
+// are neutral errors whether or not the client classified them.
+func (c *Connector) call(ctx context.Context, hc *http.Client, method string, form url.Values, out any) error {
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.Endpoints.APIURL+method, strings.NewReader(form.Encode()))
+	if err != nil {
+		return fmt.Errorf("slack: %s: %w", method, err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return mapError(method, err)
+	}
+	defer resp.Body.Close()
+	if err := classifyResponse(resp); err != nil {
+		return mapError(method, err)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	if err != nil {
+		return fmt.Errorf("slack: %s: %w: reading answer: %v", method, connectors.ErrTransient, err)
+	}
+	var status struct {
+		OK    bool   `json:"ok"`
+		Error string `json:"error"`
+	}
+	if err := json.Unmarshal(body, &status); err != nil {
+		return fmt.Errorf("slack: %s: %w: decoding answer: %v", method, connectors.ErrTransient, err)
+	}
+	if !status.OK {
+		return mapError(method, apiError(cmp.Or(status.Error, "unknown_error"), resp.Header))
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("slack: %s: %w: decoding answer: %v", method, connectors.ErrTransient, err)
+	}
+	return nil
 }

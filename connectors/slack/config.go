@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/poblysh/poblysh/connectors"
 )
@@ -16,6 +18,53 @@ type config struct {
 	// Channels are the channel ids to sync; empty means every channel the
 	// bot is a member of.
 	Channels []string `json:"channels"`
+	// ThreadLookback ("7d", "36h", "0") is how far back an incremental
+	// sync looks for threads that got new replies; absent means
+	// defaultThreadLookback, "0" turns it off.
+	ThreadLookback *string `json:"thread_lookback,omitempty"`
+}
+
+// defaultThreadLookback and maxThreadLookback bound thread_lookback.
+const (
+	defaultThreadLookback = 7 * 24 * time.Hour
+	maxThreadLookback     = 90 * 24 * time.Hour
+)
+
+// parseLookback reads a thread_lookback value: whole days ("7d") or a Go
+// duration ("36h"), from 0 (off) to 90 days.
+func parseLookback(v string) (time.Duration, error) {
+	v = strings.TrimSpace(v)
+	var d time.Duration
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a number of days", v)
+		}
+		d = time.Duration(n) * 24 * time.Hour
+	} else if v == "0" {
+		d = 0
+	} else {
+		var err error
+		if d, err = time.ParseDuration(v); err != nil {
+			return 0, fmt.Errorf("%q is neither days (7d) nor a duration (36h)", v)
+		}
+	}
+	if d < 0 || d > maxThreadLookback {
+		return 0, fmt.Errorf("must be from 0 (off) to 90d, got %q", v)
+	}
+	return d, nil
+}
+
+// threadLookback is the connection's thread_lookback.
+func (cfg config) threadLookback() time.Duration {
+	if cfg.ThreadLookback == nil {
+		return defaultThreadLookback
+	}
+	d, err := parseLookback(*cfg.ThreadLookback)
+	if err != nil {
+		return defaultThreadLookback
+	}
+	return d
 }
 
 // channelIDPattern matches public and private channel ids (C…, legacy G…);
@@ -34,14 +83,8 @@ const historyPrefix = "history:"
 // sorts them and rejects anything that is not a channel id.
 func (c *Connector) ValidateConfig(raw json.RawMessage) (json.RawMessage, error) {
 	cfg := config{Channels: []string{}}
-	if t := bytes.TrimSpace(raw); len(t) > 0 && !bytes.Equal(t, []byte("null")) {
-		dec := json.NewDecoder(bytes.NewReader(t))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&cfg); err != nil {
-			return nil, &connectors.ConfigError{Fields: map[string]string{
-				"config": fmt.Sprintf(`must be {"channels": ["C0123ABCD", ...]}: %v`, err),
-			}}
-		}
+	if err := connectors.DecodeConfig(raw, &cfg, `{"channels": ["C0123ABCD", ...], "thread_lookback": "7d"}`); err != nil {
+		return nil, err
 	}
 	fields := map[string]string{}
 	out := []string{}
@@ -52,6 +95,14 @@ func (c *Connector) ValidateConfig(raw json.RawMessage) (json.RawMessage, error)
 			continue
 		}
 		out = append(out, ch)
+	}
+	if cfg.ThreadLookback != nil {
+		if _, err := parseLookback(*cfg.ThreadLookback); err != nil {
+			fields["thread_lookback"] = err.Error()
+		} else {
+			v := strings.TrimSpace(*cfg.ThreadLookback)
+			cfg.ThreadLookback = &v
+		}
 	}
 	if len(fields) > 0 {
 		return nil, &connectors.ConfigError{Fields: fields}
@@ -94,27 +145,52 @@ func (c *Connector) Streams(conn connectors.Connection) ([]string, error) {
 	return out, nil
 }
 
-// routeKey is the key Events API deliveries of a workspace carry.
-func routeKey(teamID string) string { return "team:" + teamID }
+// Route keys. Deliveries and connections meet on these (docs/providers/slack.md):
+//
+//	channel:<channel id>        an event in that channel; routed by the
+//	                            connections that proved the bot is in it
+//	team:<team id>              an event delivered for that workspace's install;
+//	enterprise:<enterprise id>  ...or for that org's org-wide install; routed by
+//	                            connections without configured channels
+//	app:<team or enterprise>    news about the install itself (app_rate_limited);
+//	                            routed by every connection of the account
+const (
+	channelKeyPrefix    = "channel:"
+	teamKeyPrefix       = "team:"
+	enterpriseKeyPrefix = "enterprise:"
+	appKeyPrefix        = "app:"
+)
 
-// RouteKeys implements connectors.Router: a connection receives the
-// deliveries of its workspace.
-func (c *Connector) RouteKeys(conn connectors.Connection) ([]string, error) {
-	if conn.Account.ID == "" {
-		return nil, fmt.Errorf("slack: route keys: %w: connection has no team id", connectors.ErrInvalidConfig)
+// channelKey is the key of an event in a channel.
+func channelKey(channelID string) string { return channelKeyPrefix + channelID }
+
+// installKey is the key of events delivered for an account's install: the
+// workspace's, or the org's for an org-wide install.
+func installKey(acct connectors.Account) string {
+	if orgInstall(acct) {
+		return enterpriseKeyPrefix + acct.ID
 	}
-	return []string{routeKey(conn.Account.ID)}, nil
+	return teamKeyPrefix + acct.ID
 }
 
-// Wants implements connectors.SignalFilter: with channels configured, only
-// Signals of those channels are kept. Slack sends events of every channel
-// the bot is in, so a bot invited to more channels than selected would
-// otherwise leak them.
-func (c *Connector) Wants(conn connectors.Connection, s connectors.Signal) bool {
-	cfg, err := parseConfig(conn.Config)
-	if err != nil || len(cfg.Channels) == 0 {
-		return err == nil
+// RouteKeys implements connectors.Router with the keys the grant itself
+// proves: the install's app key and, for a connection that asked for every
+// channel the bot is in, the install key. Slack sends an app the events of
+// the channels its bot is a member of only, and an account is held by one
+// tenant (Spec.ExclusiveAccount), so every channel event of the install
+// belongs to that connection. Configured channels are routed by their
+// proofs instead (ProveAccess), never by the workspace alone.
+func (c *Connector) RouteKeys(conn connectors.Connection) ([]string, error) {
+	if conn.Account.ID == "" {
+		return nil, fmt.Errorf("slack: route keys: %w: connection has no team or enterprise id", connectors.ErrInvalidConfig)
 	}
-	ch, _ := s.Payload.Attributes["channel_id"].(string)
-	return slices.Contains(cfg.Channels, ch)
+	cfg, err := parseConfig(conn.Config)
+	if err != nil {
+		return nil, fmt.Errorf("slack: route keys: %w", err)
+	}
+	keys := []string{appKeyPrefix + conn.Account.ID}
+	if len(cfg.Channels) == 0 {
+		keys = append(keys, installKey(conn.Account))
+	}
+	return keys, nil
 }

@@ -25,6 +25,12 @@ func TestValidateConfig(t *testing.T) {
 		{"lowercase id", `{"channels":["c05general"]}`, ``, []string{"channels[0]"}},
 		{"unknown field", `{"channel":["C05GENERAL"]}`, ``, []string{"config"}},
 		{"wrong type", `{"channels":"C05GENERAL"}`, ``, []string{"config"}},
+		{"thread lookback in days", `{"thread_lookback":" 3d "}`, `{"channels":[],"thread_lookback":"3d"}`, nil},
+		{"thread lookback as a duration", `{"thread_lookback":"36h"}`, `{"channels":[],"thread_lookback":"36h"}`, nil},
+		{"thread lookback off", `{"thread_lookback":"0"}`, `{"channels":[],"thread_lookback":"0"}`, nil},
+		{"thread lookback too long", `{"thread_lookback":"91d"}`, ``, []string{"thread_lookback"}},
+		{"thread lookback unreadable", `{"thread_lookback":"a week"}`, ``, []string{"thread_lookback"}},
+		{"thread lookback negative", `{"thread_lookback":"-1h"}`, ``, []string{"thread_lookback"}},
 	}
 	c := &Connector{}
 	for _, tc := range tests {
@@ -46,10 +52,11 @@ func TestValidateConfig(t *testing.T) {
 	}
 }
 
-func TestStreamsRouteKeysAndFilter(t *testing.T) {
+func TestStreamsAndRouteKeys(t *testing.T) {
 	c := &Connector{}
 	selected := connectors.Connection{Account: connectors.Account{ID: "T024BE7LD"}, Config: json.RawMessage(`{"channels":["C05GENERAL","C05PRESS01"]}`)}
 	all := connectors.Connection{Account: connectors.Account{ID: "T024BE7LD"}, Config: json.RawMessage(`{"channels":[]}`)}
+	org := connectors.Account{ID: "E08GLOBEX1", Metadata: map[string]string{"enterprise_id": "E08GLOBEX1", "enterprise_install": "true"}}
 
 	ss, err := c.Streams(selected)
 	require.NoError(t, err)
@@ -60,20 +67,35 @@ func TestStreamsRouteKeysAndFilter(t *testing.T) {
 	_, err = c.Streams(connectors.Connection{Config: json.RawMessage(`{"channels":`)})
 	require.ErrorIs(t, err, connectors.ErrInvalidConfig)
 
-	keys, err := c.RouteKeys(selected)
-	require.NoError(t, err)
-	require.Equal(t, []string{"team:T024BE7LD"}, keys)
+	tests := []struct {
+		name string
+		conn connectors.Connection
+		want []string
+	}{
+		// Configured channels route by their proofs (ProveAccess), never by
+		// the workspace: only the install's own news is static.
+		{"configured channels", selected, []string{"app:T024BE7LD"}},
+		{"every member channel of a workspace", all, []string{"app:T024BE7LD", "team:T024BE7LD"}},
+		{"every member channel of an org-wide install", connectors.Connection{Account: org}, []string{"app:E08GLOBEX1", "enterprise:E08GLOBEX1"}},
+		{"configured channels of an org-wide install", connectors.Connection{Account: org, Config: selected.Config}, []string{"app:E08GLOBEX1"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			keys, err := c.RouteKeys(tc.conn)
+			require.NoError(t, err)
+			require.Equal(t, tc.want, keys)
+		})
+	}
 	_, err = c.RouteKeys(connectors.Connection{})
 	require.ErrorIs(t, err, connectors.ErrInvalidConfig)
+	_, err = c.RouteKeys(connectors.Connection{Account: connectors.Account{ID: "T1"}, Config: json.RawMessage(`{`)})
+	require.ErrorIs(t, err, connectors.ErrInvalidConfig, "an unreadable config routes nothing")
 
-	in := func(ch string) connectors.Signal {
-		return connectors.Signal{Payload: connectors.Payload{Attributes: map[string]any{"channel_id": ch}}}
+	for stream, want := range map[string]string{"history:C05GENERAL": "C05GENERAL", "channels": "", "history:nope": "", "pulls:C05GENERAL": ""} {
+		ref, ok := c.StreamResource(stream)
+		require.Equal(t, want, ref, stream)
+		require.Equal(t, want != "", ok, stream)
 	}
-	require.True(t, c.Wants(selected, in("C05GENERAL")))
-	require.False(t, c.Wants(selected, in("C05RANDOM1")), "channels not selected are dropped")
-	require.False(t, c.Wants(selected, connectors.Signal{}), "a Signal without channel is dropped when channels are selected")
-	require.True(t, c.Wants(all, in("C05RANDOM1")), "no selection: every channel the bot is in")
-	require.False(t, c.Wants(connectors.Connection{Config: json.RawMessage(`{`)}, in("C05GENERAL")), "unreadable config fails closed")
 }
 
 func TestNewSettings(t *testing.T) {
@@ -98,9 +120,6 @@ func TestNewSettings(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, c.nonMarketplace)
 	require.Equal(t, 15, c.pageSize, "non-Marketplace apps read at most 15 messages per call")
-	require.NotNil(t, c.slowLimiter("T1"))
-	require.Same(t, c.slowLimiter("T1"), c.slowLimiter("T1"), "one limiter per workspace, shared")
-	require.NotSame(t, c.slowLimiter("T1"), c.slowLimiter("T2"))
 
 	for _, bad := range []map[string]string{{"PAGE_SIZE": "0"}, {"PAGE_SIZE": "1000"}, {"PAGE_SIZE": "ten"}, {"BACKFILL_DAYS": "-1"}, {"NON_MARKETPLACE": "yes please"}} {
 		_, err := build(bad)

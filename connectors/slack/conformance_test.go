@@ -42,7 +42,7 @@ func slackErrorCases() []connectortest.ErrorCase {
 
 // webhookCases builds signed deliveries on a throwaway sandbox sharing the
 // signing secret, so they do not change the seeded history under test.
-func webhookCases(t *testing.T) []connectortest.WebhookCase {
+func webhookCases(t testing.TB) []connectortest.WebhookCase {
 	hooks := slacksandbox.New(slacksandbox.Options{})
 	req := func(ev *slacksandbox.Event) *connectors.WebhookRequest {
 		d := hooks.Delivery(ev, time.Now())
@@ -75,30 +75,34 @@ func webhookCases(t *testing.T) []connectortest.WebhookCase {
 // are chosen so every stream needs several pages without long waits.
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	connectortest.Run(t, func(t *testing.T) *connectortest.Env {
-		f := newFake(t, slacksandbox.Options{Seed: true}, map[string]string{"POBLYSH_SLACK_PAGE_SIZE": "6"})
-		conn, tok := f.connect(t, slacksandbox.ChannelGeneral, slacksandbox.ChannelPress)
-		env := f.sb.Env(f.srv.URL)
-		env["POBLYSH_SLACK_WEBHOOK_SECRET"] = "not-the-signing-secret"
-		wrong := newProvider(t, env)
-		env["POBLYSH_SLACK_WEBHOOK_SECRET"] = ""
-		none := newProvider(t, env)
-		expected := slacksandbox.ExpectedSignals()
-		return &connectortest.Env{
-			Provider:    f.provider,
-			Connection:  conn,
-			AccessToken: tok.AccessToken,
-			Expected: map[string]int{
-				"history:" + slacksandbox.ChannelGeneral: expected["history:"+slacksandbox.ChannelGeneral],
-				"history:" + slacksandbox.ChannelPress:   expected["history:"+slacksandbox.ChannelPress],
-			},
-			InjectFault: f.sb.Faults.Add,
-			ErrorCases:  slackErrorCases(),
-			Webhooks:    webhookCases(t),
-			WrongSecret: wrong,
-			NoSecret:    none,
-		}
-	})
+	connectortest.Run(t, func(t *testing.T) *connectortest.Env { return conformanceEnv(t) })
+}
+
+// conformanceEnv is the connector against a fresh seeded sandbox (the
+// fuzz targets share it).
+func conformanceEnv(t testing.TB) *connectortest.Env {
+	f := newFake(t, slacksandbox.Options{Seed: true}, map[string]string{"POBLYSH_SLACK_PAGE_SIZE": "6"})
+	conn, tok := f.connect(t, slacksandbox.ChannelGeneral, slacksandbox.ChannelPress)
+	env := f.sb.Env(f.srv.URL)
+	env["POBLYSH_SLACK_WEBHOOK_SECRET"] = "not-the-signing-secret"
+	wrong := newProvider(t, env)
+	env["POBLYSH_SLACK_WEBHOOK_SECRET"] = ""
+	none := newProvider(t, env)
+	expected := slacksandbox.ExpectedSignals()
+	return &connectortest.Env{
+		Provider:    f.provider,
+		Connection:  conn,
+		AccessToken: tok.AccessToken,
+		Expected: map[string]int{
+			"history:" + slacksandbox.ChannelGeneral: expected["history:"+slacksandbox.ChannelGeneral],
+			"history:" + slacksandbox.ChannelPress:   expected["history:"+slacksandbox.ChannelPress],
+		},
+		InjectFault: f.sb.Faults.Add,
+		ErrorCases:  slackErrorCases(),
+		Webhooks:    webhookCases(t),
+		WrongSecret: wrong,
+		NoSecret:    none,
+	}
 }
 
 // TestConformanceMemberChannels runs the suite on a connection without

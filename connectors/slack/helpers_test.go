@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,7 +33,7 @@ type fake struct {
 
 // newFake starts a sandbox and configures the connector against it; extra
 // adds or overrides POBLYSH_SLACK_* variables.
-func newFake(t *testing.T, opts slacksandbox.Options, extra map[string]string) *fake {
+func newFake(t testing.TB, opts slacksandbox.Options, extra map[string]string) *fake {
 	t.Helper()
 	sb := slacksandbox.New(opts)
 	srv := httptest.NewServer(sb)
@@ -46,18 +48,44 @@ func newFake(t *testing.T, opts slacksandbox.Options, extra map[string]string) *
 
 // newProvider builds the provider from environment variables the way the
 // service does.
-func newProvider(t *testing.T, env map[string]string) *connectors.Provider {
+func newProvider(t testing.TB, env map[string]string) *connectors.Provider {
 	t.Helper()
 	cfg, err := connectors.LoadConfig(Spec, func(k string) string { return env[k] }, "http://poblysh.test", true)
 	require.NoError(t, err)
 	c, err := Spec.New(cfg)
 	require.NoError(t, err)
+	c.(*Connector).UsePacer(&testPacer{local: newLocalPacer()})
 	return &connectors.Provider{Spec: Spec, Config: cfg, Connector: c}
+}
+
+// testPacer records every budget booked and paces only the non-Marketplace
+// one: the tier budgets would make tests of many pages slow
+// (TestTierBudgets checks them).
+type testPacer struct {
+	mu    sync.Mutex
+	keys  []string
+	local *localPacer
+}
+
+func (p *testPacer) Reserve(ctx context.Context, key string, every time.Duration, burst int) (time.Duration, error) {
+	p.mu.Lock()
+	p.keys = append(p.keys, key)
+	p.mu.Unlock()
+	if strings.HasSuffix(key, ":"+slow.name) {
+		return p.local.Reserve(ctx, key, every, burst)
+	}
+	return 0, nil
+}
+
+func (p *testPacer) booked() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.keys...)
 }
 
 // authorize follows the browser leg against the sandbox and returns the
 // code from the redirect to the callback.
-func (f *fake) authorize(t *testing.T, extra ...oauth2.AuthCodeOption) string {
+func (f *fake) authorize(t testing.TB, extra ...oauth2.AuthCodeOption) string {
 	t.Helper()
 	u := f.conn.OAuth2Config(testCallback).AuthCodeURL("state-1", append(f.conn.AuthCodeOptions(), extra...)...)
 	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -73,7 +101,7 @@ func (f *fake) authorize(t *testing.T, extra ...oauth2.AuthCodeOption) string {
 
 // connect installs the app through the connector (authorize, Exchange,
 // Identify) and returns a connection over channels plus its token.
-func (f *fake) connect(t *testing.T, channels ...string) (connectors.Connection, *oauth2.Token) {
+func (f *fake) connect(t testing.TB, channels ...string) (connectors.Connection, *oauth2.Token) {
 	t.Helper()
 	ctx := context.Background()
 	tok, err := f.conn.Exchange(ctx, connectors.ExchangeRequest{Code: f.authorize(t), RedirectURL: testCallback})

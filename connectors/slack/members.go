@@ -6,22 +6,28 @@ import (
 	"fmt"
 	"slices"
 
-	slackapi "github.com/slack-go/slack"
-
 	"github.com/poblysh/poblysh/connectors"
 )
 
 // membersCursor is the cursor of the "channels" stream: every channel the
-// bot is a member of. Each sync pass first lists the member channels with
-// conversations.list (one page per FetchPage), then reads each channel in
-// turn with the same per-channel cursor as a history:<channel> stream.
-// At rest only Channels is set, holding each channel's resting cursor.
+// bot is a member of. Each sync pass first lists the bot's channels with
+// users.conversations (one page per FetchPage; for an org-wide install,
+// first the granted workspaces with auth.teams.list, then each workspace's
+// channels), then reads each channel in turn with the same per-channel
+// cursor as a history:<channel> stream. At rest only Channels is set,
+// holding each channel's cursor.
 type membersCursor struct {
 	V int `json:"v"`
-	// Listing is true while conversations.list pages are being read; List
-	// is its next_cursor.
+	// Listing is true while the bot's channels are being listed; List is
+	// the users.conversations cursor.
 	Listing bool   `json:"listing,omitempty"`
 	List    string `json:"list,omitempty"`
+	// Org installs: TeamsListed is set once auth.teams.list (cursor
+	// TeamsPage) has been read; Teams are the workspaces whose channels are
+	// still to list, the first one in progress.
+	TeamsListed bool     `json:"teams_listed,omitempty"`
+	TeamsPage   string   `json:"teams_page,omitempty"`
+	Teams       []string `json:"teams,omitempty"`
 	// Pending are the member channels still to read in this pass; the
 	// first one is in progress.
 	Pending []string `json:"pending,omitempty"`
@@ -29,7 +35,8 @@ type membersCursor struct {
 	Channels map[string]*chanCursor `json:"channels,omitempty"`
 }
 
-// listPageSize is the conversations.list limit (Slack recommends ≤ 200).
+// listPageSize is the users.conversations and auth.teams.list limit (Slack
+// recommends at most 200).
 const listPageSize = 200
 
 func (c *Connector) fetchMembers(ctx context.Context, s *session, raw json.RawMessage) (*connectors.Page, error) {
@@ -42,6 +49,7 @@ func (c *Connector) fetchMembers(ctx context.Context, s *session, raw json.RawMe
 	}
 	if !cur.Listing && len(cur.Pending) == 0 {
 		cur.Listing, cur.List = true, ""
+		cur.TeamsListed, cur.TeamsPage, cur.Teams = false, "", nil
 	}
 	page := &connectors.Page{}
 	if cur.Listing {
@@ -81,31 +89,64 @@ func (c *Connector) fetchMembers(ctx context.Context, s *session, raw json.RawMe
 	return page, nil
 }
 
-// listMembers reads one conversations.list page and queues the member
-// channels. When the listing ends, cursors of channels the bot left are
-// dropped (re-joining one backfills it again; dedupe keys keep that
-// idempotent).
+// listMembers makes one listing call: an auth.teams.list page (org-wide
+// installs, until the granted workspaces are known) or a
+// users.conversations page, whose channels are queued. When the listing
+// ends, cursors of channels the bot left are dropped (re-joining one
+// backfills it again; dedupe keys keep that idempotent).
 func (c *Connector) listMembers(ctx context.Context, s *session, cur *membersCursor) (int, error) {
-	chans, next, err := s.api.GetConversationsContext(ctx, &slackapi.GetConversationsParameters{
-		Cursor: cur.List, ExcludeArchived: true, Limit: listPageSize,
-		Types: []string{"public_channel", "private_channel"},
-	})
+	org := orgInstall(s.acct)
+	if org && !cur.TeamsListed {
+		teams, next, err := c.teamsPage(ctx, s.hc, cur.TeamsPage)
+		if err != nil {
+			return 0, err
+		}
+		for _, t := range teams {
+			if !slices.Contains(cur.Teams, t) {
+				cur.Teams = append(cur.Teams, t)
+			}
+		}
+		cur.TeamsPage = next
+		if next == "" {
+			cur.TeamsListed = true
+			if len(cur.Teams) == 0 {
+				c.endListing(cur)
+			}
+		}
+		return len(teams), nil
+	}
+	team := ""
+	if org {
+		team = cur.Teams[0]
+	}
+	chans, next, err := memberPage(ctx, s.api, team, cur.List, true)
 	if err != nil {
-		return 0, mapError("conversations.list", err)
+		return 0, err
 	}
 	for _, ch := range chans {
-		if ch.IsMember && !ch.IsArchived && !slices.Contains(cur.Pending, ch.ID) {
+		c.names.put(s.team, ch.ID, ch.Name, s.now) // named by the listing, for free
+		if !ch.IsArchived && !slices.Contains(cur.Pending, ch.ID) {
 			cur.Pending = append(cur.Pending, ch.ID)
 		}
 	}
 	cur.List = next
 	if next == "" {
-		cur.Listing = false
-		for id := range cur.Channels {
-			if !slices.Contains(cur.Pending, id) {
-				delete(cur.Channels, id)
-			}
+		if org {
+			cur.Teams = cur.Teams[1:]
+		}
+		if len(cur.Teams) == 0 {
+			c.endListing(cur)
 		}
 	}
 	return len(chans), nil
+}
+
+// endListing closes a listing: cursors of channels no longer listed go.
+func (c *Connector) endListing(cur *membersCursor) {
+	cur.Listing, cur.TeamsListed, cur.TeamsPage, cur.Teams = false, false, "", nil
+	for id := range cur.Channels {
+		if !slices.Contains(cur.Pending, id) {
+			delete(cur.Channels, id)
+		}
+	}
 }

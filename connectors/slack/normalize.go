@@ -3,7 +3,6 @@ package slack
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -27,6 +26,9 @@ type where struct {
 	// Domain is the workspace host for permalinks ("acme.slack.com"); empty
 	// uses slack.com, which redirects signed-in users to their workspace.
 	Domain string
+	// Names are the user and channel names known for this page; nil knows
+	// none (ids are shown instead).
+	Names *names
 }
 
 // keptSubtypes are the message subtypes that are a person saying
@@ -73,8 +75,30 @@ func messageSignals(w where, m *slackapi.Msg, raw json.RawMessage) ([]connectors
 		for _, u := range r.Users {
 			out = append(out, reactionSignal(w, m.Timestamp, m.User, u, r.Name, at, rawR))
 		}
+		if r.Count > len(r.Users) {
+			out = append(out, othersSignal(w, m.Timestamp, m.User, r.Name, r.Count, len(r.Users), at, rawR))
+		}
 	}
 	return out, nil
+}
+
+// othersSignal counts the people a truncated reaction does not list: Slack
+// caps a reaction's users list while count stays exact, so the reactions
+// beyond the list are one reaction.added without an actor, carrying count
+// (everyone) and others (the unlisted). Its dedupe key is per reaction: a
+// later, larger count is not stored again.
+func othersSignal(w where, itemTS, itemUser, reaction string, count, listed int, at time.Time, raw json.RawMessage) connectors.Signal {
+	s := reactionSignal(w, itemTS, itemUser, "", reaction, at, raw)
+	others := count - listed
+	s.DedupeKey = fmt.Sprintf("reaction:%s:%s:others:%s", w.Channel, itemTS, reaction)
+	s.Payload.Actor = connectors.Actor{}
+	s.Payload.Title = fmt.Sprintf("%d more people reacted :%s: to a message", others, reaction)
+	if others == 1 {
+		s.Payload.Title = fmt.Sprintf("1 more person reacted :%s: to a message", reaction)
+	}
+	s.Payload.Attributes["count"] = count
+	s.Payload.Attributes["others"] = others
+	return s
 }
 
 func postedSignal(w where, m *slackapi.Msg, at time.Time, raw json.RawMessage) connectors.Signal {
@@ -100,18 +124,21 @@ func postedSignal(w where, m *slackapi.Msg, at time.Time, raw json.RawMessage) c
 	return connectors.Signal{
 		Kind:       kindMessage,
 		OccurredAt: at,
-		DedupeKey:  "msg:" + w.Channel + ":" + m.Timestamp,
+		DedupeKey:  messageKey(w.Channel, m.Timestamp),
 		Payload: connectors.Payload{
 			Title:      messageTitle(w, m),
 			URL:        permalink(w, m.Timestamp, m.ThreadTimestamp),
-			Actor:      connectors.Actor{ID: m.User},
+			Actor:      connectors.Actor{ID: m.User, Name: w.Names.name(m.User)},
 			Subject:    connectors.Ref{Type: "message", ID: m.Timestamp},
-			Context:    connectors.Ref{Type: "channel", ID: w.Channel},
+			Context:    connectors.Ref{Type: "channel", ID: w.Channel, Name: w.Names.name(w.Channel)},
 			Attributes: attrs,
 		},
 		Raw: raw,
 	}
 }
+
+// messageKey is the dedupe key of a message's message.posted Signal.
+func messageKey(channel, ts string) string { return "msg:" + channel + ":" + ts }
 
 // reactionSignal is one user's reaction to the message at itemTS. The
 // dedupe key is the same from a reaction_added event and from a backfilled
@@ -128,9 +155,9 @@ func reactionSignal(w where, itemTS, itemUser, user, reaction string, at time.Ti
 		Payload: connectors.Payload{
 			Title:      fmt.Sprintf("Reacted :%s: to a message", reaction),
 			URL:        permalink(w, itemTS, ""),
-			Actor:      connectors.Actor{ID: user},
+			Actor:      connectors.Actor{ID: user, Name: w.Names.name(user)},
 			Subject:    connectors.Ref{Type: "message", ID: itemTS},
-			Context:    connectors.Ref{Type: "channel", ID: w.Channel},
+			Context:    connectors.Ref{Type: "channel", ID: w.Channel, Name: w.Names.name(w.Channel)},
 			Attributes: attrs,
 		},
 		Raw: raw,
@@ -153,19 +180,13 @@ func permalink(w where, ts, threadTS string) string {
 	return u
 }
 
-// Slack markup: <https://x|label>, <@U123>, <#C123|name>, <!here>.
-var (
-	linkMarkup = regexp.MustCompile(`<([@#!]?)[^<>|]+\|([^<>]+)>`)
-	bareMarkup = regexp.MustCompile(`<([@#!]?)([^<>|]+)>`)
-)
-
 const titleRunes = 80
 
 // messageTitle is a short single-line excerpt of the text with Slack
-// markup made readable, or a description when the text is empty.
+// markup made readable (renderText), or a description when the text is
+// empty.
 func messageTitle(w where, m *slackapi.Msg) string {
-	t := linkMarkup.ReplaceAllString(m.Text, "$1$2")
-	t = bareMarkup.ReplaceAllString(t, "$1$2")
+	t := renderText(m.Text, w.Names)
 	t = strings.Join(strings.Fields(t), " ")
 	if utf8.RuneCountInString(t) > titleRunes {
 		r := []rune(t)
@@ -180,6 +201,9 @@ func messageTitle(w where, m *slackapi.Msg) string {
 			name = m.Files[0].Name
 		}
 		return "Shared a file: " + name
+	}
+	if name := w.Names.name(w.Channel); name != "" {
+		return "Message in #" + name
 	}
 	return "Message in " + w.Channel
 }

@@ -166,7 +166,12 @@ func TestMessageTitle(t *testing.T) {
 		want string
 	}{
 		{"markup made readable", slackapi.Msg{Text: "Ping <!here>: <#C024BE91L|press> has <https://example.com/a|the deck> for <@U0G9QF9C6>"},
-			"Ping !here: #press has the deck for @U0G9QF9C6"},
+			"Ping @here: #press has the deck for @Ada Lovelace"},
+		{"unknown ids stay ids", slackapi.Msg{Text: "<@U0NOBODY1> in <#C0NOWHERE>"}, "@U0NOBODY1 in #C0NOWHERE"},
+		{"channel link without label", slackapi.Msg{Text: "moved to <#C024BE91M>"}, "moved to #launch"},
+		{"user groups, mail and entities", slackapi.Msg{Text: "<!subteam^S0614TZR7|@press-team> mail <mailto:a@example.com|a@example.com> &lt;3 &amp; more"},
+			"@press-team mail a@example.com <3 & more"},
+		{"dates read as their fallback", slackapi.Msg{Text: "call <!date^1767272400^{date_short} at {time}|Jan 1 at 1pm>"}, "call Jan 1 at 1pm"},
 		{"bare link", slackapi.Msg{Text: "see <https://example.com/x>"}, "see https://example.com/x"},
 		{"whitespace collapsed", slackapi.Msg{Text: "line one\n\n  line two\t end"}, "line one line two end"},
 		{"long text cut", slackapi.Msg{Text: long}, strings.TrimSpace(long[:79]) + "…"},
@@ -175,7 +180,7 @@ func TestMessageTitle(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := messageTitle(where{Channel: "C1"}, &tc.msg)
+			got := messageTitle(where{Channel: "C1", Names: &names{byID: map[string]string{"U0G9QF9C6": "Ada Lovelace", "C024BE91M": "launch"}}}, &tc.msg)
 			require.Equal(t, tc.want, got)
 			require.LessOrEqual(t, len([]rune(got)), titleRunes)
 		})

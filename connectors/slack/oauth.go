@@ -129,8 +129,12 @@ func tokenFrom(ans *slackapi.OAuthV2Response, now time.Time, prevRefresh string)
 		tok.ExpiresIn = int64(ans.ExpiresIn)
 		tok.Expiry = now.Add(time.Duration(ans.ExpiresIn) * time.Second)
 	}
+	var team any // null for an org-wide install, as Slack sends it
+	if ans.Team.ID != "" {
+		team = map[string]any{"id": ans.Team.ID, "name": ans.Team.Name}
+	}
 	extra := map[string]any{
-		"team":                  map[string]any{"id": ans.Team.ID, "name": ans.Team.Name},
+		"team":                  team,
 		"team_id":               ans.Team.ID,
 		"team_name":             ans.Team.Name,
 		"bot_user_id":           ans.BotUserID,
@@ -167,32 +171,65 @@ func extraString(tok *oauth2.Token, key string) string {
 	return s
 }
 
-// Identify implements connectors.Authorizer: the account is the workspace.
-// The token from Exchange carries it; otherwise auth.test (one Tier 4
-// call) reads it, with the workspace domain for permalinks.
+// Metadata keys of an org-wide (Enterprise Grid) install's account.
+const (
+	metaEnterpriseID      = "enterprise_id"
+	metaEnterpriseInstall = "enterprise_install"
+)
+
+// orgInstall reports whether an account is an org-wide install: its ID is
+// the enterprise id and its token reaches every workspace the org granted.
+func orgInstall(acct connectors.Account) bool { return acct.Metadata[metaEnterpriseInstall] == "true" }
+
+// Identify implements connectors.Authorizer. The account is what the bot
+// token is bound to and what its events are delivered for: the workspace
+// (team id), or for an org-wide install of an Enterprise Grid org, where
+// oauth.v2.access answers "team": null and an enterprise object
+// (https://api.slack.com/enterprise/apps/reference), the org (enterprise
+// id), which is stable whichever workspaces the org later grants. The token
+// from Exchange carries it; otherwise auth.test (one Tier 4 call) reads it,
+// with the workspace domain for permalinks.
 func (c *Connector) Identify(ctx context.Context, tok *oauth2.Token, client *http.Client) (connectors.Account, error) {
-	if id := firstNonEmpty(extraString(tok, "team.id"), extraString(tok, "team_id")); id != "" {
-		meta := map[string]string{}
-		for k, v := range map[string]string{
-			"bot_user_id":    extraString(tok, "bot_user_id"),
-			"app_id":         extraString(tok, "app_id"),
-			"authed_user_id": firstNonEmpty(extraString(tok, "authed_user.id"), extraString(tok, "authed_user_id")),
-			"enterprise_id":  extraString(tok, "enterprise.id"),
-		} {
-			if v != "" {
-				meta[k] = v
-			}
+	meta := map[string]string{}
+	for k, v := range map[string]string{
+		"bot_user_id":    extraString(tok, "bot_user_id"),
+		"app_id":         extraString(tok, "app_id"),
+		"authed_user_id": firstNonEmpty(extraString(tok, "authed_user.id"), extraString(tok, "authed_user_id")),
+		metaEnterpriseID: extraString(tok, "enterprise.id"),
+	} {
+		if v != "" {
+			meta[k] = v
 		}
+	}
+	if org, _ := tok.Extra("is_enterprise_install").(bool); org && meta[metaEnterpriseID] != "" {
+		meta[metaEnterpriseInstall] = "true"
+		return connectors.Account{ID: meta[metaEnterpriseID], Name: extraString(tok, "enterprise.name"), Metadata: meta}, nil
+	}
+	if id := firstNonEmpty(extraString(tok, "team.id"), extraString(tok, "team_id")); id != "" {
 		return connectors.Account{ID: id, Name: firstNonEmpty(extraString(tok, "team.name"), extraString(tok, "team_name")), Metadata: meta}, nil
 	}
-	api, _ := c.api(client)
-	at, err := api.AuthTestContext(ctx)
-	if err != nil {
-		return connectors.Account{}, mapError("auth.test", err)
+	var at struct {
+		URL                 string `json:"url"`
+		Team                string `json:"team"`
+		TeamID              string `json:"team_id"`
+		UserID              string `json:"user_id"`
+		BotID               string `json:"bot_id"`
+		EnterpriseID        string `json:"enterprise_id"`
+		IsEnterpriseInstall bool   `json:"is_enterprise_install"`
 	}
-	meta := map[string]string{"bot_user_id": at.UserID}
+	if err := c.call(ctx, client, "auth.test", url.Values{}, &at); err != nil {
+		return connectors.Account{}, err
+	}
+	meta = map[string]string{"bot_user_id": at.UserID}
 	if at.BotID != "" {
 		meta["bot_id"] = at.BotID
+	}
+	if at.EnterpriseID != "" {
+		meta[metaEnterpriseID] = at.EnterpriseID
+	}
+	if at.IsEnterpriseInstall && at.EnterpriseID != "" {
+		meta[metaEnterpriseInstall] = "true"
+		return connectors.Account{ID: at.EnterpriseID, Name: at.Team, Metadata: meta}, nil
 	}
 	if u, err := url.Parse(at.URL); err == nil && u.Host != "" {
 		meta["domain"] = u.Host

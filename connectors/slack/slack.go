@@ -29,6 +29,9 @@ const (
 	// commercially distributed apps not in the Marketplace: history and
 	// replies at 1 request per minute with at most 15 messages.
 	SettingNonMarketplace = "NON_MARKETPLACE"
+	// SettingNameTTL is how long a resolved user or channel name is used
+	// before a sync looks it up again (a Go duration, default 6h).
+	SettingNameTTL = "NAME_TTL"
 )
 
 const (
@@ -53,16 +56,21 @@ var Spec = &connectors.Spec{
 		RevokeURL: "https://slack.com/api/auth.revoke",
 	},
 	// Bot scopes, the narrowest that read public and private channel
-	// history, list the bot's channels, receive reactions and (reserved for
-	// display names) read users.
+	// history, list the bot's channels and read their names, receive
+	// reactions and read users' display names.
 	Scopes: []string{"channels:history", "groups:history", "channels:read", "groups:read", "reactions:read", "users:read"},
 	// Slack supports PKCE since 2026-03, but turning it on makes the app a
 	// public client for good and caps refresh tokens at 30 days; a
 	// server-side confidential client gains nothing from it.
 	PKCE: false,
+	// A workspace (or Grid org) has one bot for the app and one stream of
+	// events: connections of two tenants to it would share both.
+	ExclusiveAccount: true,
 	Policy: connectors.Policy{
 		// Tier 3 methods (conversations.history/replies/list) allow ~50
-		// requests per minute per workspace and app, with short bursts.
+		// requests per minute per workspace and app, with short bursts: the
+		// engine's per-process ceiling. Each method's tier budget, shared by
+		// every process, is booked in pace.go.
 		Rate:              rate.Limit(50.0 / 60.0),
 		Burst:             5,
 		PollInterval:      15 * time.Minute,
@@ -77,8 +85,29 @@ var Spec = &connectors.Spec{
 			RefreshBefore:       time.Hour,
 		},
 	},
-	ConfigHelp: `{"channels": ["C0123ABCD", ...]}: channel ids to sync (public or private; the bot must be invited). ` +
-		`Empty or absent: every channel the bot is a member of, discovered with conversations.list on each sync.`,
+	ConfigHelp: `{"channels": ["C0123ABCD", ...]}: channel ids to sync (public or private); the bot must be a member of each ` +
+		`(checked with users.conversations at connect and on every change). ` +
+		`Empty or absent: every channel the bot is a member of, listed with users.conversations on each sync. ` +
+		`Optional "thread_lookback" ("7d" by default, "0" off): how far back incremental syncs look for older threads with new replies.`,
+	ConfigFields: []connectors.ConfigField{{
+		Name: "channels", Type: "array of strings",
+		Description: "Channel ids (`C…`, legacy `G…`), not `#names`; trimmed, deduplicated and sorted. The bot must be a member of each " +
+			"(checked at connect and on every change). Empty or absent: every channel the bot is a member of.",
+	}, {
+		Name: "thread_lookback", Type: "string",
+		Description: "How far back an incremental sync looks for threads that got new replies: whole days (`7d`) or a duration (`36h`), " +
+			"up to `90d`; `0` turns it off. Default `7d`. A reply to a thread older than the last sync is otherwise seen only by event.",
+	}},
+	Settings: []connectors.Setting{
+		{Suffix: "WEBHOOK_SECRET", Description: "the app's Signing Secret: verifies Events API deliveries; unset, every delivery is rejected"},
+		{Suffix: "API_URL", Description: "Web API root"},
+		{Suffix: SettingPageSize, Default: strconv.Itoa(defaultPageSize), Description: "`limit` of conversations.history and replies calls, 1–999"},
+		{Suffix: SettingBackfillDays, Default: "— (whole history)", Description: "bound the first backfill to the last N days"},
+		{Suffix: SettingNonMarketplace, Default: "false", Description: "`true` for apps distributed outside the Slack Marketplace: " +
+			"history and replies at 1 request per minute per workspace, at most 15 messages each"},
+		{Suffix: SettingNameTTL, Default: "6h", Description: "how long a user's display name (users.info) or a channel's name " +
+			"(conversations.info) is used before a sync looks it up again; cached per account in each process"},
+	},
 	New: New,
 }
 
@@ -95,8 +124,13 @@ type Connector struct {
 	// nonMarketplace is set (1 request per minute).
 	slowEvery time.Duration
 
-	mu   sync.Mutex
-	slow map[string]*rate.Limiter
+	mu sync.Mutex
+	// pacer books the workspace budgets of method tiers (pace.go): in
+	// this process until the service hands it Postgres's (UsePacer).
+	pacer connectors.Pacer
+
+	// names caches user and channel names per account (names.go).
+	names *nameCache
 }
 
 // Compile-time checks of the capabilities the connector offers.
@@ -109,14 +143,22 @@ var (
 	_ connectors.Syncer          = (*Connector)(nil)
 	_ connectors.WebhookReceiver = (*Connector)(nil)
 	_ connectors.Router          = (*Connector)(nil)
-	_ connectors.SignalFilter    = (*Connector)(nil)
+	_ connectors.AccessProver    = (*Connector)(nil)
+	_ connectors.ResourceStreams = (*Connector)(nil)
 	_ connectors.Classifier      = (*Connector)(nil)
 )
 
 // New builds the connector. Missing client credentials are fine (the
 // provider is then listed as not configured); malformed settings are not.
 func New(cfg connectors.Config) (connectors.Connector, error) {
-	c := &Connector{cfg: cfg, pageSize: defaultPageSize, slowEvery: time.Minute, slow: map[string]*rate.Limiter{}}
+	c := &Connector{cfg: cfg, pageSize: defaultPageSize, slowEvery: time.Minute, pacer: newLocalPacer(), names: newNameCache(defaultNameTTL)}
+	if v := cfg.Setting(SettingNameTTL); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("slack: POBLYSH_SLACK_%s must be a positive duration such as 6h, got %q", SettingNameTTL, v)
+		}
+		c.names = newNameCache(d)
+	}
 	if v := cfg.Setting(SettingPageSize); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxPageSize {
@@ -144,19 +186,3 @@ func New(cfg connectors.Config) (connectors.Connector, error) {
 
 // Spec implements connectors.Connector.
 func (c *Connector) Spec() *connectors.Spec { return Spec }
-
-// slowLimiter returns the workspace's limiter for history and replies
-// calls, or nil when the non-Marketplace limit does not apply.
-func (c *Connector) slowLimiter(team string) *rate.Limiter {
-	if !c.nonMarketplace {
-		return nil
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	l, ok := c.slow[team]
-	if !ok {
-		l = rate.NewLimiter(rate.Every(c.slowEvery), 1)
-		c.slow[team] = l
-	}
-	return l
-}

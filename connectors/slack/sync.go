@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -25,6 +26,11 @@ type chanCursor struct {
 	// HW is the high-water mark: the newest ts read by a finished run.
 	HW  string `json:"hw,omitempty"`
 	Run *run   `json:"run,omitempty"`
+	// Replied maps a thread parent older than HW, whose replies a
+	// thread_lookback read, to the newest reply read, so the thread is
+	// read again only when it has newer ones. Entries older than the
+	// lookback window are dropped at the end of a run.
+	Replied map[string]string `json:"replied,omitempty"`
 }
 
 // run is a backfill (HW empty) or incremental read of one channel.
@@ -70,21 +76,34 @@ func decodeCursor(raw json.RawMessage, v any, version *int) error {
 type session struct {
 	api  *slackapi.Client
 	doer *doer
-	team string
-	at   where // Channel is set per call
+	hc   *http.Client
+	acct connectors.Account
+	team string // the account id: the workspace, or the org of an org-wide install
+	at   where  // Channel is set per call
 	now  time.Time
+	// lookback is the connection's thread_lookback.
+	lookback time.Duration
 }
 
-// FetchPage implements connectors.Syncer. Each call makes exactly one Web
-// API call (a history page, a replies page, or a conversations.list page),
-// so the stored cursor always says precisely what is left.
+// FetchPage implements connectors.Syncer. Each call makes exactly one
+// paginated Web API call (a history page, a replies page, or a listing
+// page), plus the name look-ups its messages need (names.go), so the
+// stored cursor always says precisely what is left.
 func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (*connectors.Page, error) {
-	api, d := c.api(req.HTTP)
-	s := &session{api: api, doer: d, team: req.Connection.Account.ID, now: req.Now,
+	// Every call of the page is paced by its method's tier in the
+	// account's budget (pace.go).
+	hc := c.paced(req.HTTP, req.Connection.Account.ID)
+	api, d := c.api(hc)
+	s := &session{api: api, doer: d, hc: hc, acct: req.Connection.Account, team: req.Connection.Account.ID, now: req.Now,
 		at: where{Domain: req.Connection.Account.Metadata["domain"]}}
 	if s.now.IsZero() {
 		s.now = time.Now()
 	}
+	cfg, err := parseConfig(req.Connection.Config)
+	if err != nil {
+		return nil, fmt.Errorf("slack: %w", err)
+	}
+	s.lookback = cfg.threadLookback()
 	if req.Stream == membersStream {
 		return c.fetchMembers(ctx, s, req.Cursor)
 	}
@@ -115,6 +134,12 @@ func (c *Connector) step(ctx context.Context, s *session, ch string, cur *chanCu
 		if cur.HW == "" && c.backfillDays > 0 {
 			r.Oldest = fmt.Sprintf("%d.000000", s.now.Add(-time.Duration(c.backfillDays)*24*time.Hour).Unix())
 		}
+		// thread_lookback: an incremental run reads history back to the
+		// window's start, so thread parents older than hw show their new
+		// replies (latest_reply); messages up to hw yield nothing again.
+		if from := fmt.Sprintf("%d.000000", s.now.Add(-s.lookback).Unix()); cur.HW != "" && s.lookback > 0 && tsAfter(cur.HW, from) {
+			r.Oldest = from
+		}
 		cur.Run = r
 	}
 	r := cur.Run
@@ -125,9 +150,9 @@ func (c *Connector) step(ctx context.Context, s *session, ch string, cur *chanCu
 	)
 	switch {
 	case len(r.Threads) > 0:
-		sigs, items, err = c.readReplies(ctx, s, ch, r)
+		sigs, items, err = c.readReplies(ctx, s, ch, cur)
 	case !r.Ended:
-		sigs, items, err = c.readHistory(ctx, s, ch, cur.HW, r)
+		sigs, items, err = c.readHistory(ctx, s, ch, cur)
 	}
 	if err != nil {
 		return nil, 0, false, err
@@ -138,41 +163,34 @@ func (c *Connector) step(ctx context.Context, s *session, ch string, cur *chanCu
 	if tsAfter(r.High, cur.HW) {
 		cur.HW = r.High
 	}
+	from := fmt.Sprintf("%d.000000", s.now.Add(-s.lookback).Unix())
+	for parent, newest := range cur.Replied {
+		if s.lookback == 0 || !tsAfter(newest, from) {
+			delete(cur.Replied, parent)
+		}
+	}
+	if len(cur.Replied) == 0 {
+		cur.Replied = nil
+	}
 	cur.Run = nil
 	return sigs, items, true, nil
 }
 
-// pace waits for the workspace's non-Marketplace history/replies budget.
-// A wait longer than ctx allows is returned as a rate limit carrying the
-// delay, so the engine retries the page when the budget is back.
+// pace waits for the workspace's non-Marketplace history/replies budget
+// (1 call per minute, shared by every process like the tier budgets).
 func (c *Connector) pace(ctx context.Context, team string) error {
-	l := c.slowLimiter(team)
-	if l == nil {
+	if !c.nonMarketplace {
 		return nil
 	}
-	r := l.Reserve()
-	d := r.Delay()
-	if d == 0 {
-		return nil
-	}
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
-		r.Cancel()
-		return fmt.Errorf("slack: %w", &connectors.RateLimited{RetryAfter: d, Reason: "non-Marketplace limit of 1 history call per minute"})
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		r.Cancel()
-		return fmt.Errorf("slack: waiting for the non-Marketplace limit: %w", ctx.Err())
-	}
+	t := slow
+	t.every = c.slowEvery
+	return c.waitTurn(ctx, team, t)
 }
 
 // readHistory reads one conversations.history page of the run, newest
 // first, and queues the threads with replies newer than hw.
-func (c *Connector) readHistory(ctx context.Context, s *session, ch, hw string, r *run) ([]connectors.Signal, int, error) {
+func (c *Connector) readHistory(ctx context.Context, s *session, ch string, cur *chanCursor) ([]connectors.Signal, int, error) {
+	hw, r := cur.HW, cur.Run
 	if err := c.pace(ctx, s.team); err != nil {
 		return nil, 0, err
 	}
@@ -186,11 +204,26 @@ func (c *Connector) readHistory(ctx context.Context, s *session, ch, hw string, 
 	if err != nil {
 		return nil, 0, fmt.Errorf("slack: conversations.history %s: %w", ch, err)
 	}
-	w := s.at
-	w.Channel = ch
+	var msgs []*slackapi.Msg // those that yield Signals
+	for i := range resp.Messages {
+		if m := &resp.Messages[i].Msg; hw == "" || tsAfter(m.Timestamp, hw) {
+			msgs = append(msgs, m)
+		}
+	}
+	w, err := c.pageWhere(ctx, s, ch, msgs)
+	if err != nil {
+		return nil, 0, err
+	}
 	var out []connectors.Signal
 	for i := range resp.Messages {
 		m := &resp.Messages[i].Msg
+		if hw != "" && !tsAfter(m.Timestamp, hw) {
+			// Read again for thread_lookback: only its threads matter.
+			if m.ReplyCount > 0 && m.ThreadTimestamp == m.Timestamp && tsAfter(m.LatestReply, hw) && tsAfter(m.LatestReply, cur.Replied[m.Timestamp]) {
+				r.Threads = append(r.Threads, thread{TS: m.Timestamp})
+			}
+			continue
+		}
 		sigs, err := messageSignals(w, m, raws[i])
 		if err != nil {
 			return nil, 0, err
@@ -212,13 +245,20 @@ func (c *Connector) readHistory(ctx context.Context, s *session, ch, hw string, 
 // thread. The parent (already read from history) and thread_broadcast
 // replies (listed in history too) are skipped so every message is
 // normalized once per run.
-func (c *Connector) readReplies(ctx context.Context, s *session, ch string, r *run) ([]connectors.Signal, int, error) {
+func (c *Connector) readReplies(ctx context.Context, s *session, ch string, cur *chanCursor) ([]connectors.Signal, int, error) {
+	r := cur.Run
 	t := &r.Threads[0]
+	// Replies after hw only (and, for a thread read before, after the
+	// newest reply read then): older ones were read by earlier runs.
+	oldest := cur.HW
+	if tsAfter(cur.Replied[t.TS], oldest) {
+		oldest = cur.Replied[t.TS]
+	}
 	if err := c.pace(ctx, s.team); err != nil {
 		return nil, 0, err
 	}
 	msgs, _, next, err := s.api.GetConversationRepliesContext(ctx, &slackapi.GetConversationRepliesParameters{
-		ChannelID: ch, Timestamp: t.TS, Cursor: t.Page, Limit: c.pageSize,
+		ChannelID: ch, Timestamp: t.TS, Cursor: t.Page, Limit: c.pageSize, Oldest: oldest,
 	})
 	if err != nil {
 		err = mapError("conversations.replies "+ch+" "+t.TS, err)
@@ -232,8 +272,16 @@ func (c *Connector) readReplies(ctx context.Context, s *session, ch string, r *r
 	if err != nil {
 		return nil, 0, fmt.Errorf("slack: conversations.replies %s: %w", ch, err)
 	}
-	w := s.at
-	w.Channel = ch
+	var keep []*slackapi.Msg
+	for i := range msgs {
+		if m := &msgs[i].Msg; m.Timestamp != t.TS && m.SubType != "thread_broadcast" {
+			keep = append(keep, m)
+		}
+	}
+	w, err := c.pageWhere(ctx, s, ch, keep)
+	if err != nil {
+		return nil, 0, err
+	}
 	var out []connectors.Signal
 	for i := range msgs {
 		m := &msgs[i].Msg
@@ -245,6 +293,12 @@ func (c *Connector) readReplies(ctx context.Context, s *session, ch string, r *r
 			return nil, 0, err
 		}
 		out = append(out, sigs...)
+		if cur.HW != "" && !tsAfter(t.TS, cur.HW) && tsAfter(m.Timestamp, cur.Replied[t.TS]) {
+			if cur.Replied == nil {
+				cur.Replied = map[string]string{}
+			}
+			cur.Replied[t.TS] = m.Timestamp
+		}
 	}
 	if next == "" {
 		r.Threads = r.Threads[1:]
@@ -252,4 +306,31 @@ func (c *Connector) readReplies(ctx context.Context, s *session, ch string, r *r
 		t.Page = next
 	}
 	return out, len(msgs), nil
+}
+
+// pageWhere locates the messages of one page of channel ch, with the names
+// of the channel, of their authors, of the people who reacted and of the
+// users and channels their text mentions (resolved, names.go).
+func (c *Connector) pageWhere(ctx context.Context, s *session, ch string, msgs []*slackapi.Msg) (where, error) {
+	w := s.at
+	w.Channel = ch
+	if len(msgs) == 0 {
+		return w, nil
+	}
+	ids := []string{ch}
+	for _, m := range msgs {
+		if !skipMessage(m) {
+			ids = append(ids, m.User)
+			ids = append(ids, mentionedIDs(m.Text)...)
+		}
+		for _, r := range m.Reactions {
+			ids = append(ids, r.Users...)
+		}
+	}
+	n, err := c.resolve(ctx, s, ids)
+	if err != nil {
+		return w, fmt.Errorf("slack: names in %s: %w", ch, err)
+	}
+	w.Names = n
+	return w, nil
 }

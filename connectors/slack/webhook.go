@@ -63,14 +63,22 @@ func verifySignature(secret string, req *connectors.WebhookRequest) error {
 
 // ParseWebhook implements connectors.WebhookReceiver for Events API
 // requests: url_verification is answered with its challenge;
-// event_callback is keyed by event_id and routed by team_id, with Signals
-// for message and reaction_added events; app_rate_limited and every other
-// event are acknowledged and ignored.
+// event_callback is keyed by event_id and routed by its channel and by the
+// install it was delivered for, with Signals for message and
+// reaction_added events; app_rate_limited is routed to the install's
+// connections and, like every other event, stores nothing.
 func (c *Connector) ParseWebhook(req *connectors.WebhookRequest) (*connectors.WebhookDelivery, error) {
-	return parseDelivery(req.Body)
+	return parseDeliveryWith(req.Body, c.names)
 }
 
+// parseDelivery parses a delivery without known names.
 func parseDelivery(body []byte) (*connectors.WebhookDelivery, error) {
+	return parseDeliveryWith(body, nil)
+}
+
+// parseDeliveryWith parses a delivery; its Signals carry the names nc holds
+// for the install (nil: none). A webhook has no token to look names up.
+func parseDeliveryWith(body []byte, nc *nameCache) (*connectors.WebhookDelivery, error) {
 	var outer slackevents.EventsAPICallbackEvent
 	if err := json.Unmarshal(body, &outer); err != nil {
 		return nil, fmt.Errorf("slack: webhook: %w: body is not an Events API payload: %v", connectors.ErrInvalidConfig, err)
@@ -88,13 +96,25 @@ func parseDelivery(body []byte) (*connectors.WebhookDelivery, error) {
 			Reply:      &connectors.WebhookReply{Status: http.StatusOK, ContentType: "application/json", Body: reply},
 		}, nil
 	case slackevents.AppRateLimited:
-		var rl slackevents.EventsAPIAppRateLimited
+		var rl struct {
+			slackevents.EventsAPIAppRateLimited
+			EnterpriseID string `json:"enterprise_id"`
+		}
 		_ = json.Unmarshal(body, &rl)
-		return &connectors.WebhookDelivery{
+		// Slack dropped events of the workspace (more than 30,000 an hour):
+		// what they said is only in the Web API now, so every connection
+		// of the install syncs at once (Notify).
+		d := &connectors.WebhookDelivery{
 			DeliveryID: fmt.Sprintf("app_rate_limited:%s:%d", rl.TeamID, rl.MinuteRateLimited),
 			Event:      slackevents.AppRateLimited,
-			RouteKeys:  []string{routeKey(rl.TeamID)},
-		}, nil
+			Notify:     true,
+		}
+		for _, id := range []string{rl.TeamID, rl.EnterpriseID} {
+			if id != "" {
+				d.RouteKeys = append(d.RouteKeys, appKeyPrefix+id)
+			}
+		}
+		return d, nil
 	case slackevents.CallbackEvent:
 	default:
 		sum := sha256.Sum256(body)
@@ -108,13 +128,19 @@ func parseDelivery(body []byte) (*connectors.WebhookDelivery, error) {
 		Type string `json:"type"`
 	}
 	_ = json.Unmarshal(inner, &head)
-	d := &connectors.WebhookDelivery{DeliveryID: outer.EventID, Event: head.Type, RouteKeys: []string{routeKey(outer.TeamID)}}
+	install := deliveryInstallKey(&outer)
+	d := &connectors.WebhookDelivery{DeliveryID: outer.EventID, Event: head.Type, RouteKeys: []string{install}}
+	_, acct, _ := strings.Cut(install, ":")
+	if ch := eventChannel(inner); ch != "" {
+		d.RouteKeys = append(d.RouteKeys, channelKey(ch))
+	}
 	var err error
 	switch head.Type {
 	case "message":
-		d.Signals, err = messageEventSignals(inner)
+		d.Retract = deletedMessages(inner)
+		d.Signals, err = messageEventSignals(inner, nc, acct)
 	case "reaction_added":
-		d.Signals, err = reactionEventSignals(inner, outer.EventTime)
+		d.Signals, err = reactionEventSignals(inner, outer.EventTime, nc, acct)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("slack: webhook %s: %w", outer.EventID, err)
@@ -122,10 +148,47 @@ func parseDelivery(body []byte) (*connectors.WebhookDelivery, error) {
 	return d, nil
 }
 
+// deliveryInstallKey is the install an event was delivered for. Slack
+// names it in authorizations (truncated to one install): an org-wide
+// install by its enterprise, a workspace install by its team. Envelopes
+// without authorizations name the workspace in team_id, which for an org
+// install is the workspace the event happened in, not the install; so the
+// authorization wins.
+func deliveryInstallKey(outer *slackevents.EventsAPICallbackEvent) string {
+	if len(outer.Authorizations) > 0 {
+		a := outer.Authorizations[0]
+		if a.IsEnterpriseInstall && a.EnterpriseID != "" {
+			return enterpriseKeyPrefix + a.EnterpriseID
+		}
+		if a.TeamID != "" {
+			return teamKeyPrefix + a.TeamID
+		}
+	}
+	return teamKeyPrefix + outer.TeamID
+}
+
+// eventChannel is the channel an inner event is about: a message's
+// channel, a reaction's item channel; "" for anything else.
+func eventChannel(inner json.RawMessage) string {
+	var v struct {
+		Channel any `json:"channel"`
+		Item    struct {
+			Channel string `json:"channel"`
+		} `json:"item"`
+	}
+	if json.Unmarshal(inner, &v) != nil {
+		return ""
+	}
+	if ch, ok := v.Channel.(string); ok && ch != "" {
+		return ch
+	}
+	return v.Item.Channel
+}
+
 // messageEventSignals normalizes a message event. Subtypes outside the
 // kept set (message_changed, message_deleted, bot_message, channel_join...)
 // yield nothing, nor do DMs (the connector reads channels only).
-func messageEventSignals(inner json.RawMessage) ([]connectors.Signal, error) {
+func messageEventSignals(inner json.RawMessage, nc *nameCache, acct string) ([]connectors.Signal, error) {
 	var me slackevents.MessageEvent
 	if err := json.Unmarshal(inner, &me); err != nil {
 		return nil, fmt.Errorf("%w: message event: %v", connectors.ErrInvalidConfig, err)
@@ -133,12 +196,28 @@ func messageEventSignals(inner json.RawMessage) ([]connectors.Signal, error) {
 	if !keptSubtypes[me.SubType] || me.Message == nil || me.IsIM() || me.IsMpIM() || me.ChannelType == "app_home" {
 		return nil, nil
 	}
-	return messageSignals(where{Channel: me.Channel}, me.Message, inner)
+	ids := append([]string{me.Channel, me.Message.User}, mentionedIDs(me.Message.Text)...)
+	return messageSignals(where{Channel: me.Channel, Names: nc.peek(acct, ids)}, me.Message, inner)
+}
+
+// deletedMessages names the message.posted Signal a message_deleted event
+// retracts: msg:<channel>:<deleted_ts>
+// (https://docs.slack.dev/reference/events/message/message_deleted/).
+func deletedMessages(inner json.RawMessage) []string {
+	var v struct {
+		Subtype   string `json:"subtype"`
+		Channel   string `json:"channel"`
+		DeletedTS string `json:"deleted_ts"`
+	}
+	if json.Unmarshal(inner, &v) != nil || v.Subtype != "message_deleted" || v.Channel == "" || v.DeletedTS == "" {
+		return nil
+	}
+	return []string{messageKey(v.Channel, v.DeletedTS)}
 }
 
 // reactionEventSignals normalizes reaction_added on a message (reactions
 // to files are not sent to modern apps and are ignored).
-func reactionEventSignals(inner json.RawMessage, eventTime int) ([]connectors.Signal, error) {
+func reactionEventSignals(inner json.RawMessage, eventTime int, nc *nameCache, acct string) ([]connectors.Signal, error) {
 	var re slackevents.ReactionAddedEvent
 	if err := json.Unmarshal(inner, &re); err != nil {
 		return nil, fmt.Errorf("%w: reaction_added event: %v", connectors.ErrInvalidConfig, err)
@@ -150,5 +229,6 @@ func reactionEventSignals(inner json.RawMessage, eventTime int) ([]connectors.Si
 	if err != nil {
 		at = time.Unix(int64(eventTime), 0).UTC()
 	}
-	return []connectors.Signal{reactionSignal(where{Channel: re.Item.Channel}, re.Item.Timestamp, re.ItemUser, re.User, re.Reaction, at, inner)}, nil
+	w := where{Channel: re.Item.Channel, Names: nc.peek(acct, []string{re.Item.Channel, re.User})}
+	return []connectors.Signal{reactionSignal(w, re.Item.Timestamp, re.ItemUser, re.User, re.Reaction, at, inner)}, nil
 }

@@ -124,11 +124,18 @@ func TestParseWebhookEnvelopes(t *testing.T) {
 	}{
 		{"url_verification.json", "url_verification", "url_verification:3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", nil, nil,
 			`{"challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}`},
-		{"app_rate_limited.json", "app_rate_limited", "app_rate_limited:T024BE7LD:1767273060", []string{"team:T024BE7LD"}, nil, ""},
-		{"app_mention.json", "app_mention", "Ev08MFMKHJ", []string{"team:T024BE7LD"}, nil, ""},
-		{"message.json", "message", "Ev08MFMKH6", []string{"team:T024BE7LD"}, []string{kindMessage}, ""},
-		{"reaction_added.json", "reaction_added", "Ev08MFMKHH", []string{"team:T024BE7LD"}, []string{kindReaction}, ""},
-		{"message_bot_message.json", "message", "Ev08MFMKHB", []string{"team:T024BE7LD"}, nil, ""},
+		// News about the install itself reaches every connection of it.
+		{"app_rate_limited.json", "app_rate_limited", "app_rate_limited:T024BE7LD:1767273060", []string{"app:T024BE7LD"}, nil, ""},
+		// Channel events route by their channel (connections that proved
+		// the bot is in it) and by the install they were delivered for
+		// (connections reading every channel of the install).
+		{"app_mention.json", "app_mention", "Ev08MFMKHJ", []string{"team:T024BE7LD", "channel:C061EG9SL"}, nil, ""},
+		{"message.json", "message", "Ev08MFMKH6", []string{"team:T024BE7LD", "channel:C061EG9SL"}, []string{kindMessage}, ""},
+		{"reaction_added.json", "reaction_added", "Ev08MFMKHH", []string{"team:T024BE7LD", "channel:C061EG9SL"}, []string{kindReaction}, ""},
+		{"message_bot_message.json", "message", "Ev08MFMKHB", []string{"team:T024BE7LD", "channel:C061EG9SL"}, nil, ""},
+		// An org-wide install: team_id is the workspace the event happened
+		// in, the authorization names the org's install.
+		{"message_org_install.json", "message", "Ev08GLOBX01", []string{"enterprise:E08GLOBEX1", "channel:C08HQNEWS1"}, []string{kindMessage}, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
@@ -137,7 +144,10 @@ func TestParseWebhookEnvelopes(t *testing.T) {
 			require.Equal(t, tc.event, d.Event)
 			require.Equal(t, tc.delivery, d.DeliveryID)
 			require.Equal(t, tc.routeKeys, d.RouteKeys)
-			require.False(t, d.Notify)
+			// app_rate_limited: Slack dropped events, so the install's
+			// connections sync at once.
+			require.Equal(t, tc.event == "app_rate_limited", d.Notify)
+			require.Empty(t, d.Retract)
 			var kinds []string
 			for _, s := range d.Signals {
 				kinds = append(kinds, s.Kind)
@@ -153,6 +163,34 @@ func TestParseWebhookEnvelopes(t *testing.T) {
 			require.JSONEq(t, tc.reply, string(d.Reply.Body))
 		})
 	}
+}
+
+// TestParseWebhookInstallKey: the install key comes from the
+// authorization, then from team_id for envelopes without one.
+func TestParseWebhookInstallKey(t *testing.T) {
+	envelope := func(auth string) []byte {
+		return []byte(`{"type":"event_callback","team_id":"T08GLOBEU1","enterprise_id":"E08GLOBEX1","event_id":"Ev1","event_time":1767272700,` +
+			`"event":{"type":"channel_created","channel":{"id":"C09NEW0001","name":"launch"}}` + auth + `}`)
+	}
+	tests := map[string]struct {
+		body []byte
+		want []string
+	}{
+		"workspace install inside an org": {envelope(`,"authorizations":[{"enterprise_id":"E08GLOBEX1","team_id":"T08GLOBEU1","user_id":"U08BOTEU01","is_bot":true,"is_enterprise_install":false}]`), []string{"team:T08GLOBEU1"}},
+		"org-wide install":                {envelope(`,"authorizations":[{"enterprise_id":"E08GLOBEX1","team_id":"T08GLOBEU1","user_id":"W08GLOBBOT","is_bot":true,"is_enterprise_install":true}]`), []string{"enterprise:E08GLOBEX1"}},
+		"no authorizations":               {envelope(``), []string{"team:T08GLOBEU1"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			d, err := parseDelivery(tc.body)
+			require.NoError(t, err)
+			require.Equal(t, tc.want, d.RouteKeys, "an event about a channel object routes by the install only")
+			require.Empty(t, d.Signals)
+		})
+	}
+	d, err := parseDelivery([]byte(`{"type":"app_rate_limited","team_id":"T08GLOBHQ1","enterprise_id":"E08GLOBEX1","minute_rate_limited":1767273120,"api_app_id":"A0123ABCD4E"}`))
+	require.NoError(t, err)
+	require.Equal(t, []string{"app:T08GLOBHQ1", "app:E08GLOBEX1"}, d.RouteKeys, "an org's connections hear of it too")
 }
 
 func TestParseWebhookRejectsGarbage(t *testing.T) {
@@ -177,4 +215,19 @@ func TestParseWebhookRaw(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal(body, &env))
 	require.JSONEq(t, string(env.Event), string(d.Signals[0].Raw))
+}
+
+// TestParseWebhookMessageDeleted: a deleted message retracts its
+// message.posted Signal and yields none.
+func TestParseWebhookMessageDeleted(t *testing.T) {
+	d, err := parseDelivery(fixture(t, "events/message_deleted.json"))
+	require.NoError(t, err)
+	require.Empty(t, d.Signals)
+	require.Equal(t, []string{"msg:C061EG9SL:1767272460.000300"}, d.Retract)
+	require.Equal(t, []string{"team:T024BE7LD", "channel:C061EG9SL"}, d.RouteKeys)
+	require.False(t, d.Notify)
+
+	d, err = parseDelivery(fixture(t, "events/message_changed.json"))
+	require.NoError(t, err)
+	require.Empty(t, d.Retract, "an edit retracts nothing")
 }

@@ -1,3 +1,4 @@
+-- +goose Up
 -- Poblysh Connectors schema, version 1.
 --
 -- Tenant isolation is enforced twice: every query filters by tenant, and
@@ -8,6 +9,7 @@
 -- poblysh_app, which is neither superuser nor BYPASSRLS, and tables FORCE
 -- RLS so even their owner is subject to it.
 
+-- +goose StatementBegin
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'poblysh_app') THEN
@@ -17,14 +19,19 @@ EXCEPTION WHEN duplicate_object OR unique_violation THEN
     NULL; -- another migrator created it concurrently
 END
 $$;
+-- +goose StatementEnd
 
+-- +goose StatementBegin
 CREATE FUNCTION poblysh_tenant() RETURNS uuid
     LANGUAGE sql STABLE
     AS $$ SELECT nullif(current_setting('poblysh.tenant_id', true), '')::uuid $$;
+-- +goose StatementEnd
 
+-- +goose StatementBegin
 CREATE FUNCTION poblysh_system() RETURNS boolean
     LANGUAGE sql STABLE
     AS $$ SELECT coalesce(current_setting('poblysh.system', true), '') = 'on' $$;
+-- +goose StatementEnd
 
 CREATE TABLE tenants (
     id         uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -218,6 +225,7 @@ CREATE POLICY tenant_isolation ON tenants
     USING (id = poblysh_tenant() OR poblysh_system())
     WITH CHECK (id = poblysh_tenant() OR poblysh_system());
 
+-- +goose StatementBegin
 DO $$
 DECLARE t text;
 BEGIN
@@ -231,6 +239,7 @@ BEGIN
     END LOOP;
 END
 $$;
+-- +goose StatementEnd
 
 ALTER TABLE webhook_events ENABLE ROW LEVEL SECURITY;
 ALTER TABLE webhook_events FORCE ROW LEVEL SECURITY;
@@ -239,6 +248,7 @@ CREATE POLICY tenant_isolation ON webhook_events
     WITH CHECK (poblysh_system());
 
 -- Privileges for the application role in this schema.
+-- +goose StatementBegin
 DO $$
 BEGIN
     EXECUTE format('GRANT USAGE ON SCHEMA %I TO poblysh_app', current_schema());
@@ -247,6 +257,7 @@ BEGIN
     EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA %I TO poblysh_app', current_schema());
 END
 $$;
+-- +goose StatementEnd
 
 REVOKE ALL ON TABLE schema_migrations FROM poblysh_app;
 GRANT SELECT ON TABLE schema_migrations TO poblysh_app;

@@ -1,3 +1,4 @@
+-- +goose Up
 -- Deliveries routed to several tenants are shared rows: a tenant-scoped
 -- transaction may read the ones routed to it, but only the system (intake,
 -- retention) may delete them.

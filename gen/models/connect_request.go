@@ -18,10 +18,10 @@ import (
 type ConnectRequest struct {
 
 	// Provider-specific connection config (channels, repositories, projects, calendars...), validated by the provider. See the provider's docs.
-	// Example: {"repositories":["octo-org/api"]}
+	// Example: {"repos":["octo-org/api"]}
 	Config any `json:"config,omitempty"`
 
-	// Where the callback redirects the browser with `connection_id` appended. Must be on the server's allow-list; without it the callback answers JSON.
+	// Where the callback redirects the browser with `connection_id` appended. Must match the server's allow-list (same origin; the entry's path, or a path below it at a `/`); without it the callback answers JSON.
 	// Example: https://app.poblysh.com/integrations/done
 	// Format: uri
 	RedirectURI strfmt.URI `json:"redirect_uri,omitempty"`

@@ -16,8 +16,8 @@ import (
 // swagger:model ConnectResponse
 type ConnectResponse struct {
 
-	// Open this in the user's browser.
-	// Example: https://github.com/login/oauth/authorize?client_id=Iv1.8a61f9b3a7aba766\u0026state=c3RhdGUtN2U5YjE
+	// The start page (`openConnectPage`) to open in the user's browser; it continues to the provider on the user's click.
+	// Example: https://connectors.poblysh.com/api/v1/connect/github/start?session=q1Xk2m7TzV0sYw9cR4uB6nE3hJ8aL5fD0gP2iK7oM1s
 	// Required: true
 	// Format: uri
 	AuthorizationURL *strfmt.URI `json:"authorization_url"`
@@ -28,7 +28,7 @@ type ConnectResponse struct {
 	// Format: date-time
 	ExpiresAt *strfmt.DateTime `json:"expires_at"`
 
-	// Signed, single-use state (already included in `authorization_url`).
+	// The single-use OAuth `state` the provider will send back to the callback (not part of `authorization_url`).
 	// Example: c3RhdGUtN2U5YjE
 	// Required: true
 	State *string `json:"state"`

@@ -20,7 +20,7 @@ import (
 type Connection struct {
 
 	// Provider-specific config, as validated by the provider (`{}` when none).
-	// Example: {"repositories":["octo-org/api"]}
+	// Example: {"repos":["octo-org/api"]}
 	// Required: true
 	Config any `json:"config"`
 
@@ -39,7 +39,7 @@ type Connection struct {
 	// Required: true
 	DisplayName *string `json:"display_name"`
 
-	// The provider's stable id of the account (Slack team id, GitHub installation/user id, Google email, Atlassian cloud id).
+	// The provider's stable id of the account (Slack team id, or enterprise id for an Enterprise Grid org-wide install; GitHub installation/user id, Google OpenID subject, Atlassian cloud id); never an email, which can change. The display name carries the email where there is one.
 	// Example: 583231
 	// Required: true
 	ExternalAccountID *string `json:"external_account_id"`
@@ -91,10 +91,6 @@ type Connection struct {
 	// Required: true
 	PushEnabled *bool `json:"push_enabled"`
 
-	// Authorization URL to reconnect the account; set only while health is `needs_reauth`, null otherwise.
-	// Format: uri
-	ReconnectURL *strfmt.URI `json:"reconnect_url"`
-
 	// Scopes granted.
 	// Example: ["repo","read:org"]
 	// Required: true
@@ -120,6 +116,11 @@ type Connection struct {
 	// Active push channels or webhooks registered at the provider.
 	// Required: true
 	Watches []*ConnectionWatch `json:"watches"`
+
+	// The URL to configure by hand at the provider for this connection, for providers whose deliveries cannot be registered through an API (Zoho Cliq: the bot's execution URL; Zoho Mail: the mailbox's outgoing webhook); null for every other provider, or when the server has no webhook secret for the provider. It carries a secret token of this connection: it is shown to the connection's own tenant only and is never logged. See docs/providers/zoho-cliq.md.
+	// Example: https://connectors.example.com/api/v1/webhooks/zoho-cliq?token=3f2b…
+	// Read Only: true
+	WebhookURL *string `json:"webhook_url"`
 }
 
 // Validate validates this connection
@@ -175,10 +176,6 @@ func (m *Connection) Validate(formats strfmt.Registry) error {
 	}
 
 	if err := m.validatePushEnabled(formats); err != nil {
-		res = append(res, err)
-	}
-
-	if err := m.validateReconnectURL(formats); err != nil {
 		res = append(res, err)
 	}
 
@@ -381,18 +378,6 @@ func (m *Connection) validatePushEnabled(formats strfmt.Registry) error {
 	return nil
 }
 
-func (m *Connection) validateReconnectURL(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.ReconnectURL) { // not required
-		return nil
-	}
-
-	if err := validate.FormatOf("reconnect_url", "body", "uri", m.ReconnectURL.String(), formats); err != nil {
-		return err
-	}
-
-	return nil
-}
-
 func (m *Connection) validateScopes(formats strfmt.Registry) error {
 
 	if err := validate.Required("scopes", "body", m.Scopes); err != nil {
@@ -488,6 +473,10 @@ func (m *Connection) ContextValidate(ctx context.Context, formats strfmt.Registr
 	}
 
 	if err := m.contextValidateWatches(ctx, formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.contextValidateWebhookURL(ctx, formats); err != nil {
 		res = append(res, err)
 	}
 
@@ -589,6 +578,15 @@ func (m *Connection) contextValidateWatches(ctx context.Context, formats strfmt.
 			}
 		}
 
+	}
+
+	return nil
+}
+
+func (m *Connection) contextValidateWebhookURL(ctx context.Context, formats strfmt.Registry) error {
+
+	if err := validate.ReadOnly(ctx, "webhook_url", "body", m.WebhookURL); err != nil {
+		return err
 	}
 
 	return nil

@@ -21,7 +21,7 @@ type ConnectionCursor struct {
 	// Required: true
 	HasCursor *bool `json:"has_cursor"`
 
-	// Stream name (e.g. `pulls`, `channel:C024BE91L`, `calendar:primary`).
+	// Stream name (e.g. `pulls:octo-org/api`, `history:C024BE91L`, `events:primary`).
 	// Example: pulls
 	// Required: true
 	Stream *string `json:"stream"`

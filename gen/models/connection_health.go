@@ -12,7 +12,8 @@ import (
 )
 
 // ConnectionHealth `healthy`; `degraded` (transient failures); `needs_reauth` (grant
-// revoked or refresh failed for good: reconnect through `reconnect_url`);
+// revoked or refresh failed for good: re-authorize with
+// `POST /api/v1/connections/{id}/reconnect`);
 // `disabled` (set by an operator).
 //
 // Example: healthy

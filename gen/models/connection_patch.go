@@ -18,7 +18,7 @@ import (
 type ConnectionPatch struct {
 
 	// Replaces the whole provider config; validated by the provider. Absent or null leaves it unchanged.
-	// Example: {"repositories":["octo-org/api","octo-org/web"]}
+	// Example: {"repos":["octo-org/api","octo-org/web"]}
 	Config any `json:"config,omitempty"`
 
 	// Pause or resume. Absent or null leaves it unchanged.

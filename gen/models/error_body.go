@@ -20,7 +20,7 @@ type ErrorBody struct {
 	// Machine-readable error code; the HTTP status follows from it.
 	// Example: not_found
 	// Required: true
-	// Enum: ["invalid_request","unauthorized","not_found","conflict","payload_too_large","unsupported_media_type","method_not_allowed","validation_failed","rate_limited","unavailable","bad_gateway","internal"]
+	// Enum: ["invalid_request","unauthorized","not_found","conflict","payload_too_large","unsupported_media_type","method_not_allowed","validation_failed","invalid_config","rate_limited","unavailable","bad_gateway","internal"]
 	Code *string `json:"code"`
 
 	// Field (or aspect) → problem, for `invalid_request` and `validation_failed`.
@@ -32,7 +32,7 @@ type ErrorBody struct {
 	// Required: true
 	Message *string `json:"message"`
 
-	// Id of the request in the server logs; quote it when reporting a problem. Always present on 500.
+	// Id of the request in the server logs (the `X-Request-Id` header): a ULID (26 characters of Crockford base32, sortable by time), or the caller's own `X-Request-Id` when it sent a sane one (1–64 printable ASCII characters). Quote it when reporting a problem. Always present.
 	// Example: 01JX3Q7R2V5K8M9N0P1Q2R3S4T
 	RequestID string `json:"request_id,omitempty"`
 }
@@ -59,7 +59,7 @@ var errorBodyTypeCodePropEnum []any
 
 func init() {
 	var res []string
-	if err := json.Unmarshal([]byte(`["invalid_request","unauthorized","not_found","conflict","payload_too_large","unsupported_media_type","method_not_allowed","validation_failed","rate_limited","unavailable","bad_gateway","internal"]`), &res); err != nil {
+	if err := json.Unmarshal([]byte(`["invalid_request","unauthorized","not_found","conflict","payload_too_large","unsupported_media_type","method_not_allowed","validation_failed","invalid_config","rate_limited","unavailable","bad_gateway","internal"]`), &res); err != nil {
 		panic(err)
 	}
 	for _, v := range res {
@@ -92,6 +92,9 @@ const (
 
 	// ErrorBodyCodeValidationFailed captures enum value "validation_failed"
 	ErrorBodyCodeValidationFailed string = "validation_failed"
+
+	// ErrorBodyCodeInvalidConfig captures enum value "invalid_config"
+	ErrorBodyCodeInvalidConfig string = "invalid_config"
 
 	// ErrorBodyCodeRateLimited captures enum value "rate_limited"
 	ErrorBodyCodeRateLimited string = "rate_limited"

@@ -14,15 +14,18 @@ import (
 )
 
 // Job One workflow run. `live` (the run as Temporal sees it now) is set only
-// by `getJob`; it is null or absent in lists and when Temporal did not
-// answer or no longer knows the run.
+// by `getJob` and only while the job's `status` is `queued` or
+// `running`; it is always present and null in lists, for a job whose
+// status is final (`succeeded`, `failed`, `cancelled`: the record is
+// final, with `finished_at` and `error`), and when Temporal did not
+// answer or no longer knows the run. `connection_id` is always present,
+// null for an operator's job.
 //
 // swagger:model Job
 type Job struct {
 
-	// connection id
+	// Null for an operator's job (`tenant_deletion`).
 	// Example: 3d9f1e2a-7c4b-4a8e-b6d5-0e1f2a3b4c5d
-	// Required: true
 	// Format: uuid
 	ConnectionID *strfmt.UUID `json:"connection_id"`
 
@@ -69,10 +72,10 @@ type Job struct {
 	// Minimum: 0
 	Pages *int64 `json:"pages"`
 
-	// provider
+	// Empty for an operator's job (`tenant_deletion`).
 	// Example: github
 	// Required: true
-	// Pattern: ^[a-z][a-z0-9-]{1,31}$
+	// Pattern: ^([a-z][a-z0-9-]{1,31})?$
 	Provider *string `json:"provider"`
 
 	// Temporal run id (empty until the workflow has started).
@@ -111,8 +114,8 @@ type Job struct {
 	// Required: true
 	Trigger *JobTrigger `json:"trigger"`
 
-	// Temporal workflow id (deterministic per connection and stream).
-	// Example: sync/3d9f1e2a-7c4b-4a8e-b6d5-0e1f2a3b4c5d/pulls
+	// Temporal workflow id: the task queue, a colon, then an id deterministic per connection and stream (or per tenant for a deletion).
+	// Example: connectors-1a2b3c4d:sync/3d9f1e2a-7c4b-4a8e-b6d5-0e1f2a3b4c5d/pulls
 	// Required: true
 	WorkflowID *string `json:"workflow_id"`
 }
@@ -196,9 +199,8 @@ func (m *Job) Validate(formats strfmt.Registry) error {
 }
 
 func (m *Job) validateConnectionID(formats strfmt.Registry) error {
-
-	if err := validate.Required("connection_id", "body", m.ConnectionID); err != nil {
-		return err
+	if typeutils.IsZero(m.ConnectionID) { // not required
+		return nil
 	}
 
 	if err := validate.FormatOf("connection_id", "body", "uuid", m.ConnectionID.String(), formats); err != nil {
@@ -325,7 +327,7 @@ func (m *Job) validateProvider(formats strfmt.Registry) error {
 		return err
 	}
 
-	if err := validate.Pattern("provider", "body", *m.Provider, `^[a-z][a-z0-9-]{1,31}$`); err != nil {
+	if err := validate.Pattern("provider", "body", *m.Provider, `^([a-z][a-z0-9-]{1,31})?$`); err != nil {
 		return err
 	}
 

@@ -11,7 +11,7 @@ import (
 	"github.com/go-openapi/validate"
 )
 
-// JobKind The workflow behind the job.
+// JobKind The workflow behind the job (`tenant_deletion` is an operator's job, listed to the admin key only).
 // Example: incremental
 //
 // swagger:model JobKind
@@ -39,6 +39,9 @@ const (
 
 	// JobKindWatchRenewal captures enum value "watch_renewal"
 	JobKindWatchRenewal JobKind = "watch_renewal"
+
+	// JobKindTenantDeletion captures enum value "tenant_deletion"
+	JobKindTenantDeletion JobKind = "tenant_deletion"
 )
 
 // for schema
@@ -46,7 +49,7 @@ var jobKindEnum []any
 
 func init() {
 	var res []JobKind
-	if err := json.Unmarshal([]byte(`["backfill","incremental","token_refresh","watch_renewal"]`), &res); err != nil {
+	if err := json.Unmarshal([]byte(`["backfill","incremental","token_refresh","watch_renewal","tenant_deletion"]`), &res); err != nil {
 		panic(err)
 	}
 	for _, v := range res {

@@ -16,6 +16,10 @@ import (
 // swagger:model SignalActor
 type SignalActor struct {
 
+	// True when the actor is an automation (a GitHub App's `[bot]` account); absent otherwise. Consumers filter bots with it.
+	// Example: false
+	Bot bool `json:"bot,omitempty"`
+
 	// Present only when the kind needs it.
 	// Example: mona@octo-org.example
 	Email string `json:"email,omitempty"`

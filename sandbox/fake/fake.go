@@ -38,6 +38,9 @@ type Options struct {
 	AccountID string
 	// AccessTTL is the access token lifetime (default 1 h).
 	AccessTTL time.Duration
+	// RefreshReuseLeeway lets a rotated refresh token be used again for
+	// this long (Jira: 10 minutes; default 0: single use).
+	RefreshReuseLeeway time.Duration
 	// Streams maps stream names to their initial item count (default items: 25).
 	Streams map[string]int
 	// MaxPage caps a page (default 1000).
@@ -49,8 +52,10 @@ type Options struct {
 // Server is the fake provider.
 type Server struct {
 	*sandbox.Base
-	opts Options
-	mux  *http.ServeMux
+	// TokenFaults are faults of the token endpoint (Faults are the API's).
+	TokenFaults *sandbox.Faults
+	opts        Options
+	mux         *http.ServeMux
 
 	mu          sync.Mutex
 	counts      map[string]int
@@ -99,8 +104,8 @@ func New(o Options) *Server {
 		o.MaxPage = 1000
 	}
 	oa := &sandbox.OAuth{Clients: map[string]string{o.ClientID: o.ClientSecret}, AccessTTL: o.AccessTTL, Refresh: true,
-		RotateRefresh: true, TokenPrefix: "fake_at_", RefreshPrefix: "fake_rt_", DefaultUser: o.AccountID}
-	s := &Server{Base: sandbox.NewBase(oa), opts: o, counts: map[string]int{}}
+		RotateRefresh: true, ReuseLeeway: o.RefreshReuseLeeway, TokenPrefix: "fake_at_", RefreshPrefix: "fake_rt_", DefaultUser: o.AccountID}
+	s := &Server{Base: sandbox.NewBase(oa), TokenFaults: &sandbox.Faults{}, opts: o, counts: map[string]int{}}
 	for k, v := range o.Streams {
 		s.counts[k] = v
 	}
@@ -110,7 +115,7 @@ func New(o Options) *Server {
 	s.mux = http.NewServeMux()
 	s.mux.Handle("/api/", s.Faults.Middleware(api))
 	s.mux.HandleFunc("GET /oauth/authorize", oa.Authorize)
-	s.mux.HandleFunc("POST /oauth/token", s.token)
+	s.mux.Handle("POST /oauth/token", s.TokenFaults.Middleware(http.HandlerFunc(s.token)))
 	s.mux.HandleFunc("POST /oauth/revoke", func(w http.ResponseWriter, r *http.Request) {
 		oa.Revoke(r.PostFormValue("token"))
 		w.WriteHeader(http.StatusOK)
@@ -125,6 +130,14 @@ func New(o Options) *Server {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// PageRequests is Requests, read under the server's lock (for tests that
+// watch it while the service syncs).
+func (s *Server) PageRequests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Requests
+}
 
 // Env points the service's "fake" provider at this server.
 func (s *Server) Env(baseURL string) map[string]string {

@@ -263,6 +263,29 @@ func (s *Server) PublishRelease(fullName string, id int64, login string) (*Activ
 	return s.releaseActivityLocked(rp, rel, u, publishActions(rel)...), nil
 }
 
+// PromoteRelease turns a published pre-release into a full release (the
+// "Set as a pre-release" box unticked): release "edited", then "released",
+// as GitHub sends them. published_at stays; updated_at moves.
+func (s *Server) PromoteRelease(fullName string, id int64, login string) (*Activity, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rp, u, err := s.actorLocked(fullName, login)
+	if err != nil {
+		return nil, err
+	}
+	rel := rp.release(id)
+	if rel == nil {
+		return nil, fmt.Errorf("release %d: %w", id, ErrNotFound)
+	}
+	if rel.Draft || !rel.Prerelease {
+		return nil, validationError("only a published pre-release can be promoted")
+	}
+	rel.Prerelease, rel.UpdatedAt = false, s.now()
+	act := s.releaseActivityLocked(rp, rel, u, "edited", "released")
+	act.Events[0].Payload["changes"] = obj{}
+	return act, nil
+}
+
 func publishActions(rel *release) []string {
 	if rel.Prerelease {
 		return []string{"published", "prereleased"}

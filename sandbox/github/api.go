@@ -16,8 +16,31 @@ import (
 )
 
 // RateLimit is the primary rate limit per user per hour, as GitHub grants
-// user tokens.
+// user tokens (the default of Options.RateLimit).
 const RateLimit = 5000
+
+// rateLimit and rateWindow are the budget this fake grants.
+func (s *Server) rateLimit() int {
+	if s.opts.RateLimit > 0 {
+		return s.opts.RateLimit
+	}
+	return RateLimit
+}
+
+func (s *Server) rateWindow() time.Duration {
+	if s.opts.RateWindow > 0 {
+		return s.opts.RateWindow
+	}
+	return time.Hour
+}
+
+// RateLimitedCalls is how many calls were refused for the primary rate
+// limit (403 with x-ratelimit-remaining: 0).
+func (s *Server) RateLimitedCalls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refused
+}
 
 // session is an authenticated API caller.
 type session struct {
@@ -57,6 +80,9 @@ func (s *Server) api(h apiHandler) http.Handler {
 			hdr.Set("X-Accepted-OAuth-Scopes", "repo")
 		}
 		if remaining, _ := s.rateState(sess, false); remaining <= 0 {
+			s.mu.Lock()
+			s.refused++
+			s.mu.Unlock()
 			s.rateHeaders(w, sess, false)
 			writeGitHubError(w, http.StatusForbidden,
 				"API rate limit exceeded for user. If you reach out to GitHub Support for help, please include the request ID.",
@@ -100,13 +126,13 @@ func (s *Server) rateState(sess *session, count bool) (int, time.Time) {
 	now := time.Now()
 	rw := s.rate[sess.login]
 	if rw == nil || now.After(rw.reset) {
-		rw = &rateWindow{reset: now.Add(time.Hour).Truncate(time.Second)}
+		rw = &rateWindow{reset: now.Add(s.rateWindow()).Truncate(time.Second)}
 		s.rate[sess.login] = rw
 	}
 	if count {
 		rw.used++
 	}
-	return RateLimit - rw.used, rw.reset
+	return s.rateLimit() - rw.used, rw.reset
 }
 
 // rateHeaders sets the x-ratelimit-* headers, counting the call when count
@@ -117,9 +143,9 @@ func (s *Server) rateHeaders(w http.ResponseWriter, sess *session, count bool) {
 		remaining = 0
 	}
 	h := w.Header()
-	h.Set("X-RateLimit-Limit", strconv.Itoa(RateLimit))
+	h.Set("X-RateLimit-Limit", strconv.Itoa(s.rateLimit()))
 	h.Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
-	h.Set("X-RateLimit-Used", strconv.Itoa(RateLimit-remaining))
+	h.Set("X-RateLimit-Used", strconv.Itoa(s.rateLimit()-remaining))
 	h.Set("X-RateLimit-Reset", strconv.FormatInt(reset.Unix(), 10))
 	h.Set("X-RateLimit-Resource", "core")
 }

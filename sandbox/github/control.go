@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/poblysh/poblysh/sandbox"
 )
@@ -23,7 +24,8 @@ import (
 //	POST   /_sandbox/github/repos/{owner}/{repo}/pulls/{n}/reopen   {"user"}
 //	POST   /_sandbox/github/repos/{owner}/{repo}/releases           {"tag_name", "name", "body", "draft", "prerelease", "user"}
 //	POST   /_sandbox/github/repos/{owner}/{repo}/releases/{id}/publish {"user"}
-//	POST   /_sandbox/github/repos/{owner}/{repo}/push               {"branch", "commits", "forced", "message", "user"}
+//	POST   /_sandbox/github/repos/{owner}/{repo}/releases/{id}/promote {"user"} (pre-release → release)
+//	POST   /_sandbox/github/repos/{owner}/{repo}/push               {"branch", "commits", "forced", "message", "user", "from", "committer_date"}
 //	POST   /_sandbox/github/repos/{owner}/{repo}/tags               {"tag", "sha", "user"}
 //	DELETE /_sandbox/github/repos/{owner}/{repo}/branches/{branch}  {"user"}
 //	GET    /_sandbox/github/repos/{owner}/{repo}/expected           Signal counts of a full backfill
@@ -55,10 +57,16 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+p+"/releases/{id}/publish", s.control(func(r *http.Request, b body) (*Activity, error) {
 		return s.PublishRelease(full(r), num(r, "id"), b.User)
 	}))
+	mux.HandleFunc("POST "+p+"/releases/{id}/promote", s.control(func(r *http.Request, b body) (*Activity, error) {
+		return s.PromoteRelease(full(r), num(r, "id"), b.User)
+	}))
 	mux.HandleFunc("POST "+p+"/push", s.control(func(r *http.Request, b body) (*Activity, error) {
-		in := PushInput{Branch: b.Branch, Commits: 1, Forced: b.Forced, User: b.User, Message: b.Message}
+		in := PushInput{Branch: b.Branch, Commits: 1, Forced: b.Forced, User: b.User, Message: b.Message,
+			From: b.From, CommitterDate: b.CommitterDate}
 		if b.Commits != nil {
 			in.Commits = *b.Commits
+		} else if b.From != "" {
+			in.Commits = 0
 		}
 		return s.Push(full(r), in)
 	}))
@@ -81,26 +89,28 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 // body is the union of the control routes' JSON fields.
 type body struct {
 	sandbox.DeliveryOptions
-	FullName        string   `json:"full_name"`
-	DefaultBranch   string   `json:"default_branch"`
-	Private         bool     `json:"private"`
-	Title           string   `json:"title"`
-	Text            string   `json:"body"`
-	Head            string   `json:"head"`
-	Base            string   `json:"base"`
-	Draft           bool     `json:"draft"`
-	Labels          []string `json:"labels"`
-	TagName         string   `json:"tag_name"`
-	Name            string   `json:"name"`
-	TargetCommitish string   `json:"target_commitish"`
-	Prerelease      bool     `json:"prerelease"`
-	Branch          string   `json:"branch"`
-	Commits         *int     `json:"commits"`
-	Forced          bool     `json:"forced"`
-	Message         string   `json:"message"`
-	Tag             string   `json:"tag"`
-	SHA             string   `json:"sha"`
-	User            string   `json:"user"`
+	FullName        string    `json:"full_name"`
+	DefaultBranch   string    `json:"default_branch"`
+	Private         bool      `json:"private"`
+	Title           string    `json:"title"`
+	Text            string    `json:"body"`
+	Head            string    `json:"head"`
+	Base            string    `json:"base"`
+	Draft           bool      `json:"draft"`
+	Labels          []string  `json:"labels"`
+	TagName         string    `json:"tag_name"`
+	Name            string    `json:"name"`
+	TargetCommitish string    `json:"target_commitish"`
+	Prerelease      bool      `json:"prerelease"`
+	Branch          string    `json:"branch"`
+	Commits         *int      `json:"commits"`
+	Forced          bool      `json:"forced"`
+	Message         string    `json:"message"`
+	Tag             string    `json:"tag"`
+	SHA             string    `json:"sha"`
+	User            string    `json:"user"`
+	From            string    `json:"from"`
+	CommitterDate   time.Time `json:"committer_date"`
 }
 
 func (b body) pull() PullInput {
@@ -110,6 +120,14 @@ func (b body) pull() PullInput {
 func (b body) release() ReleaseInput {
 	return ReleaseInput{TagName: b.TagName, Name: b.Name, Body: b.Text, TargetCommitish: b.TargetCommitish,
 		Draft: b.Draft, Prerelease: b.Prerelease, User: b.User}
+}
+
+// decodeControl decodes an optional JSON control body into v.
+func decodeControl(r *http.Request, v any) error {
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
 }
 
 // control decodes the body, runs the activity and delivers its events.

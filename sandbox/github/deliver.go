@@ -126,15 +126,19 @@ func (s *Server) HookDelivery(ev Event, hookID int64) (sandbox.Delivery, error) 
 }
 
 // Emit delivers ev to every active hook of its repository subscribed to the
-// event, each signed with its hook's secret; when the repository has none,
-// to the Deliverer target as an app-level delivery signed with WebhookSecret.
+// event, each signed with its hook's secret; and, when the sandbox plays a
+// GitHub App (Options.AccessTTL > 0) installed on the repository, to the
+// Deliverer target as an app-level delivery signed with WebhookSecret, as
+// GitHub sends both. An OAuth App has no app-level webhook: a repository
+// without hooks delivers nothing.
 func (s *Server) Emit(ctx context.Context, ev Event, opt sandbox.DeliveryOptions) []DeliveryResult {
 	s.mu.Lock()
 	var hooks []*hook
 	var repoID int64
-	hasHooks := false
+	app := false
 	if rp := s.repos[ev.Repo]; rp != nil {
-		repoID, hasHooks = rp.ID, len(rp.hooks) > 0
+		repoID = rp.ID
+		app = s.opts.AccessTTL > 0 && rp.AppInstalled
 		for _, h := range rp.hooks {
 			if h.wants(ev.Name) {
 				hooks = append(hooks, h)
@@ -142,16 +146,16 @@ func (s *Server) Emit(ctx context.Context, ev Event, opt sandbox.DeliveryOptions
 		}
 	}
 	s.mu.Unlock()
-	if !hasHooks {
-		del := s.AppDelivery(ev)
-		res := s.Deliverer.Send(ctx, del, opt)
-		return []DeliveryResult{result(ev, del, AppHookID, s.Deliverer.Target(), opt.Hold, res)}
-	}
 	var out []DeliveryResult
 	for _, h := range hooks {
 		del, _ := build(ev, ev.Payload, h.Secret, h.ContentType, h.ID, "repository", repoID)
 		res := h.deliverer.Send(ctx, del, opt)
 		out = append(out, result(ev, del, h.ID, h.deliverer.Target(), opt.Hold, res))
+	}
+	if app && s.Deliverer.Target() != "" {
+		del := s.AppDelivery(ev)
+		res := s.Deliverer.Send(ctx, del, opt)
+		out = append(out, result(ev, del, AppHookID, s.Deliverer.Target(), opt.Hold, res))
 	}
 	return out
 }

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -79,7 +80,7 @@ func sign1(secret string, body []byte) string {
 }
 
 func TestAppLevelDeliveryIsSigned(t *testing.T) {
-	e := setup(t, githubsandbox.Options{WebhookSecret: "app-secret"})
+	e := setup(t, githubsandbox.Options{WebhookSecret: "app-secret", AccessTTL: 8 * time.Hour})
 	in := newInbox(t)
 	status, _ := e.post(t, http.MethodPost, "/_sandbox/webhook-target", `{"url":"`+in.URL+`"}`, false)
 	require.Equal(t, http.StatusNoContent, status)
@@ -112,7 +113,7 @@ func TestAppLevelDeliveryIsSigned(t *testing.T) {
 }
 
 func TestCopiesAndHeldDeliveries(t *testing.T) {
-	e := setup(t, githubsandbox.Options{})
+	e := setup(t, githubsandbox.Options{AccessTTL: 8 * time.Hour})
 	in := newInbox(t)
 	e.post(t, http.MethodPost, "/_sandbox/webhook-target", `{"url":"`+in.URL+`"}`, false)
 
@@ -166,7 +167,7 @@ func TestRepositoryHooks(t *testing.T) {
 	status, _ = e.post(t, http.MethodPost, "/repos/octo-org/hello-world/hooks", `{"config":{"url":"`+hookIn.URL+`"}}`, true)
 	require.Equal(t, http.StatusUnprocessableEntity, status, "one hook per URL")
 
-	// A repository with hooks delivers to them only, and only subscribed events.
+	// An OAuth App has no app-level webhook: the hooks get the events, and only subscribed ones.
 	e.post(t, http.MethodPost, "/_sandbox/github/repos/octo-org/hello-world/push", `{}`, false)
 	e.post(t, http.MethodPost, "/_sandbox/github/repos/octo-org/hello-world/pulls", `{}`, false)
 	require.Equal(t, 2, hookIn.count())
@@ -200,7 +201,7 @@ func TestRepositoryHooks(t *testing.T) {
 func jsonNum(n int64) string { b, _ := json.Marshal(n); return string(b) }
 
 func TestControlAPI(t *testing.T) {
-	e := setup(t, githubsandbox.Options{})
+	e := setup(t, githubsandbox.Options{AccessTTL: 8 * time.Hour})
 	status, out := e.post(t, http.MethodPost, "/_sandbox/github/repos/octo-org/nope/pulls", `{}`, false)
 	require.Equal(t, http.StatusNotFound, status)
 	require.Contains(t, out["error"], "not found")

@@ -54,6 +54,14 @@ func (s *Server) listHooks(w http.ResponseWriter, r *http.Request, sess *session
 		s.apiError(w, sess, http.StatusNotFound, "Not Found")
 		return
 	}
+	s.mu.Lock()
+	rp := s.repoLocked(r.PathValue("owner"), r.PathValue("repo"))
+	uninstalled := rp != nil && s.canReadLocked(sess, rp) && !s.appMayWriteLocked(rp)
+	s.mu.Unlock()
+	if uninstalled {
+		s.notAccessibleByIntegration(w, sess)
+		return
+	}
 	s.withRepo(w, r, sess, func(rp *repo) (int, any) {
 		pg := s.paginate(w, r, len(rp.hooks))
 		out := make([]obj, 0, pg.end-pg.start)
@@ -88,9 +96,14 @@ func (s *Server) createHook(w http.ResponseWriter, r *http.Request, sess *sessio
 	}
 	s.mu.Lock()
 	rp := s.repoLocked(r.PathValue("owner"), r.PathValue("repo"))
-	if rp == nil {
+	if rp == nil || !s.canReadLocked(sess, rp) {
 		s.mu.Unlock()
 		s.apiError(w, sess, http.StatusNotFound, "Not Found")
+		return
+	}
+	if !s.appMayWriteLocked(rp) {
+		s.mu.Unlock()
+		s.notAccessibleByIntegration(w, sess)
 		return
 	}
 	h, err := s.addHookLocked(rp, hi)

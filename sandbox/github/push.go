@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // zeroSHA is the "after" of a deleted ref and the "before" of a created one.
@@ -21,6 +22,14 @@ type PushInput struct {
 	Forced  bool   `json:"forced"`
 	User    string `json:"user"`
 	Message string `json:"message"`
+	// From fast-forwards Branch to the head of branch From (a promotion:
+	// main catches up with a release branch). The push carries the commits
+	// From has that Branch lacks, none of them distinct (they were pushed
+	// before), as GitHub sends it. Commits must be 0.
+	From string `json:"from"`
+	// CommitterDate dates the new commits (author and committer); zero: now.
+	// A date in the future plays a committer whose clock is wrong.
+	CommitterDate time.Time `json:"committer_date"`
 }
 
 // pushSpec is one push payload to build.
@@ -55,6 +64,20 @@ func (s *Server) Push(fullName string, in PushInput) (*Activity, error) {
 		spec.before, spec.created = zeroSHA, true
 	}
 	hist = slices.Clone(hist)
+	if in.From != "" {
+		src, ok := rp.branches[in.From]
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("branch %s: %w", in.From, ErrNotFound)
+		case in.Commits != 0 || in.Forced:
+			return nil, validationError("a fast-forward (from) carries no new commits and is not forced")
+		case len(hist) > len(src) || (len(hist) > 0 && src[len(hist)-1].SHA != hist[len(hist)-1].SHA):
+			return nil, validationError("not a fast-forward: " + branch + " is not behind " + in.From)
+		}
+		spec.commits = slices.Clone(src[len(hist):])
+		spec.notDistinct = len(spec.commits)
+		hist = slices.Clone(src)
+	}
 	if in.Forced && len(hist) > 1 {
 		hist = hist[:len(hist)-1]
 	}
@@ -69,6 +92,9 @@ func (s *Server) Push(fullName string, in PushInput) (*Activity, error) {
 			parent = hist[len(hist)-1]
 		}
 		c := s.newCommitLocked(rp, u, parent, text)
+		if !in.CommitterDate.IsZero() {
+			c.Date = in.CommitterDate.UTC().Truncate(time.Second)
+		}
 		hist = append(hist, c)
 		spec.commits = append(spec.commits, c)
 	}
@@ -195,7 +221,7 @@ func (s *Server) CreateRepo(fullName, defaultBranch string, private bool) (*Acti
 	now := s.now()
 	rp := &repo{
 		ID: s.id(1300000000), Owner: u, Name: name, Private: private, DefaultBranch: cmpOr(defaultBranch, "main"),
-		CreatedAt: now, UpdatedAt: now, PushedAt: now, branches: map[string][]*commit{},
+		CreatedAt: now, UpdatedAt: now, PushedAt: now, branches: map[string][]*commit{}, AppInstalled: true,
 	}
 	rp.branches[rp.DefaultBranch] = []*commit{s.newCommitLocked(rp, u, nil, "Initial commit")}
 	s.repos[key(owner, name)] = rp

@@ -25,7 +25,7 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request, sess *session) 
 
 func (s *Server) getRateLimit(w http.ResponseWriter, r *http.Request, sess *session) {
 	remaining, reset := s.rateState(sess, false)
-	core := obj{"limit": RateLimit, "remaining": remaining, "reset": reset.Unix(), "used": RateLimit - remaining, "resource": "core"}
+	core := obj{"limit": s.rateLimit(), "remaining": remaining, "reset": reset.Unix(), "used": s.rateLimit() - remaining, "resource": "core"}
 	// GET /rate_limit does not count against the limit.
 	s.rateHeaders(w, sess, false)
 	sandbox.WriteJSON(w, http.StatusOK, obj{"resources": obj{"core": core}, "rate": core})
@@ -35,7 +35,7 @@ func (s *Server) getRateLimit(w http.ResponseWriter, r *http.Request, sess *sess
 func (s *Server) withRepo(w http.ResponseWriter, r *http.Request, sess *session, fn func(rp *repo) (int, any)) {
 	s.mu.Lock()
 	rp := s.repoLocked(r.PathValue("owner"), r.PathValue("repo"))
-	if rp == nil {
+	if rp == nil || !s.canReadLocked(sess, rp) {
 		s.mu.Unlock()
 		s.apiError(w, sess, http.StatusNotFound, "Not Found")
 		return

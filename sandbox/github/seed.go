@@ -64,7 +64,7 @@ func (s *Server) seed() {
 	r := &repo{
 		ID: SeedRepoID, Owner: org, Name: "hello-world", Description: "My first repository on GitHub!",
 		DefaultBranch: SeedDefaultBranch, CreatedAt: seedBase.AddDate(0, -1, 0),
-		branches: map[string][]*commit{},
+		branches: map[string][]*commit{}, AppInstalled: true,
 	}
 	topics := []string{"Add README", "Fix typo", "Refactor parser", "Update docs", "Bump dependencies", "Add tests", "Improve logging", "Tidy config"}
 	var main []*commit
@@ -144,7 +144,7 @@ func (s *Server) ensureUserLocked(login string) *user {
 	if u, ok := s.users[strings.ToLower(login)]; ok {
 		return u
 	}
-	ids := map[string]int64{SeedUser: SeedUserID, "hubot": 480938, "monalisa": 2154}
+	ids := map[string]int64{SeedUser: SeedUserID, "hubot": 480938, "monalisa": 2154, "dependabot[bot]": 49699333, "github-actions[bot]": 41898282}
 	id, ok := ids[strings.ToLower(login)]
 	if !ok {
 		s.nextID++
@@ -152,6 +152,10 @@ func (s *Server) ensureUserLocked(login string) *user {
 	}
 	u := &user{Login: login, ID: id, Type: "User", Name: strings.ToUpper(login[:1]) + login[1:],
 		Email: login + "@users.noreply.github.com", CreatedAt: seedBase.AddDate(-5, 0, int(id%300))}
+	if strings.HasSuffix(strings.ToLower(login), "[bot]") {
+		// A GitHub App's account, as GitHub types it: "Bot", login "<app>[bot]".
+		u.Type = "Bot"
+	}
 	s.users[strings.ToLower(login)] = u
 	return u
 }

@@ -38,6 +38,12 @@ type Options struct {
 	// Clock stamps new activity (nil: time.Now); tests pin it to get
 	// byte-identical payloads.
 	Clock func() time.Time
+	// RateLimit and RateWindow are the primary rate limit per user: calls
+	// per window (0: RateLimit, 5,000) and the window (0: an hour). Every
+	// answer carries x-ratelimit-*; a call past the limit is refused with
+	// 403, as GitHub does.
+	RateLimit  int
+	RateWindow time.Duration
 }
 
 // Server is the fake. It embeds the shared sandbox Base: OAuth server, fault
@@ -50,8 +56,10 @@ type Server struct {
 	mu      sync.Mutex
 	users   map[string]*user // by lowercase login
 	repos   map[string]*repo // by lowercase full name
+	renamed map[string]*repo // by a former lowercase full name
 	nextID  int64
 	rate    map[string]*rateWindow
+	refused int // calls refused for the rate limit
 	pending sync.WaitGroup
 }
 
@@ -89,7 +97,7 @@ func New(opts Options) *Server {
 	}
 	s := &Server{
 		Base: sandbox.NewBase(o), opts: opts,
-		users: map[string]*user{}, repos: map[string]*repo{}, rate: map[string]*rateWindow{},
+		users: map[string]*user{}, repos: map[string]*repo{}, renamed: map[string]*repo{}, rate: map[string]*rateWindow{},
 	}
 	s.Faults.DefaultBody = defaultErrorBody
 	s.mu.Lock()
@@ -113,6 +121,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		sandbox.WriteJSON(w, http.StatusOK, map[string]any{"results": s.Flush(r.Context())})
 		return
 	}
+	if s.redirectRenamed(w, r) {
+		return
+	}
 	s.handler.ServeHTTP(w, r)
 }
 
@@ -120,6 +131,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	s.ControlRoutes(mux)
 	s.controlRoutes(mux)
+	s.accessControlRoutes(mux)
 	mux.HandleFunc("GET /login/oauth/authorize", s.OAuth.Authorize)
 	mux.HandleFunc("POST /login/oauth/access_token", s.token)
 	mux.HandleFunc("DELETE /applications/{client_id}/token", s.revokeToken)
@@ -127,6 +139,8 @@ func (s *Server) routes() *http.ServeMux {
 	api := func(pattern string, h apiHandler) { mux.Handle(pattern, s.api(h)) }
 	api("GET /user", s.getUser)
 	api("GET /rate_limit", s.getRateLimit)
+	api("GET /user/installations", s.listUserInstallations)
+	api("GET /user/installations/{id}/repositories", s.listInstallationRepos)
 	api("GET /repos/{owner}/{repo}", s.getRepo)
 	api("GET /repos/{owner}/{repo}/pulls", s.listPulls)
 	api("GET /repos/{owner}/{repo}/pulls/{number}", s.getPull)

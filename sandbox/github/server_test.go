@@ -209,6 +209,31 @@ func TestETagsAndRateLimitHeaders(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode, "a change invalidates the ETag")
 }
 
+// TestSmallBudget: a budget of 3 calls per window answers 403 with
+// x-ratelimit-remaining: 0 once spent, counts the refusal, and grants the
+// budget again after the reset.
+func TestSmallBudget(t *testing.T) {
+	e := setup(t, githubsandbox.Options{RateLimit: 3, RateWindow: 2 * time.Second})
+	for i := 2; i >= 0; i-- {
+		resp, _ := e.get(t, "/repos/octo-org/hello-world")
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Equal(t, "3", resp.Header.Get("X-RateLimit-Limit"))
+		require.Equal(t, strconv.Itoa(i), resp.Header.Get("X-RateLimit-Remaining"))
+	}
+	resp, b := e.get(t, "/repos/octo-org/hello-world")
+	require.Equal(t, http.StatusForbidden, resp.StatusCode)
+	require.Contains(t, string(b), "API rate limit exceeded")
+	require.Equal(t, "0", resp.Header.Get("X-RateLimit-Remaining"))
+	reset, _ := strconv.ParseInt(resp.Header.Get("X-RateLimit-Reset"), 10, 64)
+	require.InDelta(t, time.Now().Add(2*time.Second).Unix(), reset, 2)
+	require.Equal(t, 1, e.srv.RateLimitedCalls())
+
+	time.Sleep(time.Until(time.Unix(reset+1, 0)))
+	resp, _ = e.get(t, "/repos/octo-org/hello-world")
+	require.Equal(t, http.StatusOK, resp.StatusCode, "a new window after the reset")
+	require.Equal(t, "2", resp.Header.Get("X-RateLimit-Remaining"))
+}
+
 func TestAuthenticationErrors(t *testing.T) {
 	e := setup(t, githubsandbox.Options{})
 	e.token = "gho_unknown"

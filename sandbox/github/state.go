@@ -120,6 +120,12 @@ type repo struct {
 	pulls         []*pull
 	releases      []*release
 	hooks         []*hook
+	// Collaborators may read a private repository besides its owner
+	// (lowercase logins).
+	Collaborators map[string]bool
+	// AppInstalled: the GitHub App is installed on the repository (App
+	// mode only): its user tokens reach it and app-level deliveries are sent.
+	AppInstalled bool
 }
 
 // FullName is owner/name as GitHub spells it.

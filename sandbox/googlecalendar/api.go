@@ -2,7 +2,6 @@ package gcalsandbox
 
 import (
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,23 +19,7 @@ var forbiddenWithSyncToken = []string{"iCalUID", "orderBy", "privateExtendedProp
 // grant authenticates an API call and checks its scopes, answering 401/403
 // like Google when it fails.
 func (s *Server) grant(w http.ResponseWriter, r *http.Request, scopes []string) (sandbox.Grant, bool) {
-	tok := sandbox.BearerToken(r, "Bearer")
-	if tok == "" {
-		writeError(w, http.StatusUnauthorized, "required", "Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential.")
-		return sandbox.Grant{}, false
-	}
-	g, err := s.Base.OAuth.Check(tok)
-	if err != nil {
-		writeError(w, http.StatusUnauthorized, "authError", "Invalid Credentials")
-		return sandbox.Grant{}, false
-	}
-	for _, sc := range g.Scopes {
-		if slices.Contains(scopes, sc) {
-			return g, true
-		}
-	}
-	writeError(w, http.StatusForbidden, "insufficientPermissions", "Request had insufficient authentication scopes.")
-	return sandbox.Grant{}, false
+	return s.oauth.Grant(w, r, scopes)
 }
 
 // calendarResource is a Calendar resource (calendars.get).
@@ -56,7 +39,7 @@ func (s *Server) getCalendar(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	c := s.resolveLocked(g.UserID, r.PathValue("calendarId"))
+	c := s.readableLocked(g.UserID, r.PathValue("calendarId"))
 	var res calendarResource
 	if c != nil {
 		res = calendarResource{
@@ -80,7 +63,7 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	var body any
-	if c := s.resolveLocked(g.UserID, r.PathValue("calendarId")); c != nil {
+	if c := s.readableLocked(g.UserID, r.PathValue("calendarId")); c != nil {
 		if e, ok := c.events[r.PathValue("eventId")]; ok {
 			body = e.wire()
 		}
@@ -175,7 +158,7 @@ func (lq listQuery) matches(e *event) bool {
 		return false
 	case lq.hasUpdatedMin && e.updated.Before(lq.updatedMin):
 		return false
-	case !lq.timeMin.IsZero() && !e.endTime().After(lq.timeMin):
+	case !lq.timeMin.IsZero() && !e.lastEnd().IsZero() && !e.lastEnd().After(lq.timeMin):
 		return false
 	case !lq.timeMax.IsZero() && !e.startTime().Before(lq.timeMax):
 		return false

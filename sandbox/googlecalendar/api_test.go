@@ -154,7 +154,19 @@ func TestListParameterRules(t *testing.T) {
 	require.Len(t, body["items"], 2, "the series and its moved instance (the cancelled one has no summary)")
 	code, body = f.list(t, "primary", url.Values{"timeMin": {"2025-01-22T00:00:00Z"}, "timeMax": {"2025-01-23T00:00:00Z"}})
 	require.Equal(t, http.StatusOK, code)
-	require.Len(t, body["items"], 1, "only the press briefing falls on 22 January")
+	var ids []string
+	for _, it := range body["items"].([]any) {
+		ids = append(ids, it.(map[string]any)["id"].(string))
+	}
+	require.ElementsMatch(t, []string{"pressbrief7k2m4n6p8r0t2v4", gcalsandbox.StandupSeriesID}, ids,
+		"the press briefing and the weekly series, whose Wednesday occurrence falls on 22 January")
+
+	// timeMin bounds an event's end: a series without UNTIL never ends, so
+	// it is the only seeded event a window starting in 2030 lists.
+	code, body = f.list(t, "primary", url.Values{"timeMin": {"2030-01-01T00:00:00Z"}, "showDeleted": {"true"}})
+	require.Equal(t, http.StatusOK, code)
+	require.Len(t, body["items"], 1)
+	require.Equal(t, gcalsandbox.StandupSeriesID, body["items"].([]any)[0].(map[string]any)["id"])
 }
 
 func TestAPIAuthErrors(t *testing.T) {

@@ -4,11 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
-	"strconv"
 
 	"github.com/poblysh/poblysh/sandbox"
+	googlesandbox "github.com/poblysh/poblysh/sandbox/google"
 )
 
 // Control errors, mapped to 404, 400, 409 and 410 by the control routes.
@@ -27,9 +26,11 @@ var (
 //	POST  /_sandbox/calendar/calendars/{calendarId}/events            create (EventInput)
 //	PATCH /_sandbox/calendar/calendars/{calendarId}/events/{eventId}  update (EventInput, non-empty fields)
 //	POST  /_sandbox/calendar/calendars/{calendarId}/events/{eventId}/cancel
+//	POST  /_sandbox/calendar/calendars/{calendarId}/events/{eventId}/rsvp   {"email", "response"}: an attendee answers
 //	POST  /_sandbox/calendar/calendars/{calendarId}/notify?state=not_exists
 //	POST  /_sandbox/calendar/expire-sync-tokens                       every sync token answers 410
 //	GET   /_sandbox/calendar/channels                                 watch channels, live or not
+//	POST  /_sandbox/calendar/consent                                  {"decline": [scope, …]} for the next authorization (mounted by googlesandbox.OAuth)
 //
 // Changes push an "exists" notification to every live channel of the
 // calendar; ?copies=N sends duplicates (same message number) and ?hold=true
@@ -66,12 +67,26 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 			return s.CancelEvent(ctx, r.PathValue("calendarId"), r.PathValue("eventId"), opt)
 		})
 	})
+	mux.HandleFunc("POST /_sandbox/calendar/calendars/{calendarId}/events/{eventId}/rsvp", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Email    string `json:"email"`
+			Response string `json:"response"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			sandbox.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": `body must be {"email": "...", "response": "accepted"}`})
+			return
+		}
+		r.ContentLength = 0 // the body was the answer, not an event
+		s.mutate(w, r, http.StatusOK, func(ctx context.Context, _ EventInput, opt sandbox.DeliveryOptions) (Event, []Notification, error) {
+			return s.RespondEvent(ctx, r.PathValue("calendarId"), r.PathValue("eventId"), body.Email, body.Response, opt)
+		})
+	})
 	mux.HandleFunc("POST /_sandbox/calendar/calendars/{calendarId}/notify", func(w http.ResponseWriter, r *http.Request) {
 		state := r.URL.Query().Get("state")
 		if state == "" {
 			state = "exists"
 		}
-		opt, err := deliveryOptions(r)
+		opt, err := googlesandbox.DeliveryOptions(r)
 		if err != nil {
 			sandbox.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
@@ -99,7 +114,7 @@ func (s *Server) mutate(w http.ResponseWriter, r *http.Request, okStatus int, f 
 			return
 		}
 	}
-	opt, err := deliveryOptions(r)
+	opt, err := googlesandbox.DeliveryOptions(r)
 	if err != nil {
 		sandbox.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 		return
@@ -119,25 +134,4 @@ func (s *Server) mutate(w http.ResponseWriter, r *http.Request, okStatus int, f 
 		return
 	}
 	sandbox.WriteJSON(w, okStatus, map[string]any{"event": ev, "notifications": notes})
-}
-
-// deliveryOptions reads ?copies=N&hold=true.
-func deliveryOptions(r *http.Request) (sandbox.DeliveryOptions, error) {
-	var opt sandbox.DeliveryOptions
-	q := r.URL.Query()
-	if v := q.Get("copies"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 20 {
-			return opt, fmt.Errorf("copies must be 1 to 20")
-		}
-		opt.Copies = n
-	}
-	if v := q.Get("hold"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return opt, fmt.Errorf("hold must be true or false")
-		}
-		opt.Hold = b
-	}
-	return opt, nil
 }

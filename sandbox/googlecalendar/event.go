@@ -3,6 +3,7 @@ package gcalsandbox
 import (
 	"encoding/base64"
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -179,6 +180,31 @@ func (e *event) endTime() time.Time {
 		return t
 	}
 	return e.startTime()
+}
+
+// lastEnd is when an event's last occurrence ends, for timeMin: a series
+// without UNTIL never ends (COUNT-bounded series are treated as unbounded,
+// a simplification of Google's expansion); a single event ends at its end.
+func (e *event) lastEnd() time.Time {
+	if len(e.Recurrence) == 0 {
+		return e.endTime()
+	}
+	for _, line := range e.Recurrence {
+		rule, ok := strings.CutPrefix(line, "RRULE:")
+		if !ok {
+			continue
+		}
+		for _, part := range strings.Split(rule, ";") {
+			if v, ok := strings.CutPrefix(part, "UNTIL="); ok {
+				for _, layout := range []string{"20060102T150405Z", "20060102"} {
+					if t, err := time.Parse(layout, v); err == nil {
+						return t.Add(e.endTime().Sub(e.startTime()))
+					}
+				}
+			}
+		}
+	}
+	return time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 }
 
 func parseWhen(ds ...*DateTime) time.Time {

@@ -45,7 +45,7 @@ var errGone = &apiFailure{http.StatusGone, "fullSyncRequired", "Sync token is no
 func (s *Server) listPage(user, calendarID string, lq listQuery) (eventsPage, *apiFailure) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := s.resolveLocked(user, calendarID)
+	c := s.readableLocked(user, calendarID)
 	if c == nil {
 		return eventsPage{}, &apiFailure{http.StatusNotFound, "notFound", "Not Found"}
 	}

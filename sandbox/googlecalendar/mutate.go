@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,8 +27,11 @@ type EventInput struct {
 	RecurringEventID  string     `json:"recurringEventId,omitempty"`
 	OriginalStartTime *DateTime  `json:"originalStartTime,omitempty"`
 	Attendees         []Attendee `json:"attendees,omitempty"`
-	Visibility        string     `json:"visibility,omitempty"`
-	Transparency      string     `json:"transparency,omitempty"`
+	// Organizer, on create, makes the event an invitation from someone
+	// else (organizer.self false); the default is the calendar's user.
+	Organizer    *Person `json:"organizer,omitempty"`
+	Visibility   string  `json:"visibility,omitempty"`
+	Transparency string  `json:"transparency,omitempty"`
 }
 
 // eventIDPattern is Google's rule for client-chosen ids: base32hex, 5 to
@@ -68,6 +72,10 @@ func (s *Server) CreateEvent(ctx context.Context, calendarID string, in EventInp
 		Visibility: in.Visibility, Transparency: in.Transparency,
 		Creator: &Person{Email: s.opts.User, Self: true}, Organizer: organizerOf(c, s.opts.User),
 	}}
+	if in.Organizer != nil && in.Organizer.Email != "" {
+		e.Organizer = &Person{Email: in.Organizer.Email, DisplayName: in.Organizer.DisplayName}
+		e.Creator = e.Organizer
+	}
 	if err := s.fillNewLocked(c, e, in); err != nil {
 		s.mu.Unlock()
 		return Event{}, nil, err
@@ -131,7 +139,7 @@ func (s *Server) fillNewLocked(c *calendarState, e *event, in EventInput) error 
 // UpdateEvent applies the non-empty fields of in, bumps sequence and
 // updated, and notifies the calendar's channels.
 func (s *Server) UpdateEvent(ctx context.Context, calendarID, eventID string, in EventInput, opt sandbox.DeliveryOptions) (Event, []Notification, error) {
-	return s.change(ctx, calendarID, eventID, opt, func(e *event) error {
+	return s.change(ctx, calendarID, eventID, opt, true, func(e *event) error {
 		if in.Status != "" && in.Status != "confirmed" && in.Status != "tentative" {
 			return fmt.Errorf("%w: status must be confirmed or tentative (use /cancel)", ErrInvalidEvent)
 		}
@@ -159,18 +167,48 @@ func (s *Server) UpdateEvent(ctx context.Context, calendarID, eventID string, in
 
 // CancelEvent cancels (deletes) an event: status cancelled, sequence and
 // updated bumped, channels notified. The organizer's calendar keeps the
-// event's details, so it is listed in full.
+// event's details, so it is listed in full; an invitation from someone else
+// (organizer.self false) is then listed with its id and status only, as
+// Google guarantees nothing more for deleted events.
 func (s *Server) CancelEvent(ctx context.Context, calendarID, eventID string, opt sandbox.DeliveryOptions) (Event, []Notification, error) {
-	return s.change(ctx, calendarID, eventID, opt, func(e *event) error {
+	return s.change(ctx, calendarID, eventID, opt, true, func(e *event) error {
 		if e.Status == "cancelled" {
 			return fmt.Errorf("%w: %s", ErrDeleted, e.ID)
 		}
 		e.Status = "cancelled"
+		e.minimal = e.Organizer == nil || !e.Organizer.Self
 		return nil
 	})
 }
 
-func (s *Server) change(ctx context.Context, calendarID, eventID string, opt sandbox.DeliveryOptions, f func(*event) error) (Event, []Notification, error) {
+// Responses an attendee may give (Google's responseStatus values).
+var responses = []string{"needsAction", "declined", "tentative", "accepted"}
+
+// RespondEvent records an attendee's answer to an invitation (an RSVP):
+// Google bumps updated and the etag, not sequence, and nothing else of the
+// event changes. email "" is the sandbox user. Channels are notified.
+func (s *Server) RespondEvent(ctx context.Context, calendarID, eventID, email, response string, opt sandbox.DeliveryOptions) (Event, []Notification, error) {
+	if email == "" {
+		email = s.opts.User
+	}
+	return s.change(ctx, calendarID, eventID, opt, false, func(e *event) error {
+		if !slices.Contains(responses, response) {
+			return fmt.Errorf("%w: response must be one of %v", ErrInvalidEvent, responses)
+		}
+		e.Attendees = slices.Clone(e.Attendees)
+		for i := range e.Attendees {
+			if strings.EqualFold(e.Attendees[i].Email, email) {
+				e.Attendees[i].ResponseStatus = response
+				return nil
+			}
+		}
+		return fmt.Errorf("%w: %s is not an attendee of %s", ErrInvalidEvent, email, e.ID)
+	})
+}
+
+// change applies f to a copy of the event, bumps updated (and sequence
+// when the organizer changed the event) and stores it as a new version.
+func (s *Server) change(ctx context.Context, calendarID, eventID string, opt sandbox.DeliveryOptions, bumpSequence bool, f func(*event) error) (Event, []Notification, error) {
 	s.mu.Lock()
 	c := s.resolveLocked(s.opts.User, calendarID)
 	if c == nil {
@@ -187,10 +225,13 @@ func (s *Server) change(ctx context.Context, calendarID, eventID string, opt san
 		s.mu.Unlock()
 		return Event{}, nil, err
 	}
-	e.Sequence++
-	e.updated = s.now()
+	if bumpSequence {
+		e.Sequence++
+	}
+	// updated is shown in milliseconds: every change shows a later one.
+	e.updated = s.now().Truncate(time.Millisecond)
 	if !e.updated.After(old.updated) {
-		e.updated = old.updated.Add(time.Millisecond)
+		e.updated = old.updated.Truncate(time.Millisecond).Add(time.Millisecond)
 	}
 	s.putLocked(c, &e)
 	out := e.full()

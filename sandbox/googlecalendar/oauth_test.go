@@ -74,7 +74,8 @@ func TestRefreshTokenOnlyWithOfflineAndConsent(t *testing.T) {
 			require.True(t, strings.HasPrefix(tok["access_token"].(string), "ya29."))
 			require.EqualValues(t, 3599, tok["expires_in"])
 			require.Equal(t, "Bearer", tok["token_type"])
-			require.Equal(t, strings.Join(gcalsandbox.DefaultScopes, " "), tok["scope"])
+			require.Equal(t, "openid https://www.googleapis.com/auth/userinfo.email https://www.googleapis.com/auth/calendar.events.readonly",
+				tok["scope"], "Google reports the email sign-in scope by its full name")
 			claims := jwtClaims(t, tok["id_token"].(string))
 			require.Equal(t, f.sb.User(), claims["email"])
 			require.Equal(t, f.sb.ClientID(), claims["aud"])
@@ -207,4 +208,37 @@ func TestSeedIsDeterministic(t *testing.T) {
 	require.Len(t, a.Events(gcalsandbox.TeamCalendarID), gcalsandbox.TeamEvents)
 	require.Equal(t, map[string]int{gcalsandbox.DefaultUser: gcalsandbox.PrimarySignals, gcalsandbox.TeamCalendarID: gcalsandbox.TeamSignals}, a.SignalCounts())
 	require.Empty(t, gcalsandbox.New(gcalsandbox.Options{}).SignalCounts())
+}
+
+// TestGranularConsent: a user who unticks a permission on the consent screen
+// approves the rest; the token response says what was granted and the
+// token cannot read what was declined. Sign-in scopes cannot be unticked.
+func TestGranularConsent(t *testing.T) {
+	f := setup(t, gcalsandbox.Options{Seed: true})
+	const events = "https://www.googleapis.com/auth/calendar.events.readonly"
+	require.Error(t, f.sb.DeclineNext("email"), "sign-in scopes have no checkbox")
+	resp, err := http.Post(f.url+"/_sandbox/calendar/consent", "application/json", strings.NewReader(`{"decline": ["openid"]}`))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+
+	resp, err = http.Post(f.url+"/_sandbox/calendar/consent", "application/json", strings.NewReader(`{"decline": ["`+events+`"]}`))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusNoContent, resp.StatusCode)
+	cb := f.authorize(t, nil)
+	code, tok := f.tokenCall(t, url.Values{"grant_type": {"authorization_code"}, "code": {cb.Get("code")}, "redirect_uri": {redirect}})
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, "openid https://www.googleapis.com/auth/userinfo.email", tok["scope"])
+	req, _ := http.NewRequest(http.MethodGet, f.url+"/calendar/v3/calendars/primary/events", nil)
+	req.Header.Set("Authorization", "Bearer "+tok["access_token"].(string))
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusForbidden, resp.StatusCode, "the declined permission is not granted")
+
+	// The choice applied to one authorization only.
+	cb = f.authorize(t, nil)
+	_, tok = f.tokenCall(t, url.Values{"grant_type": {"authorization_code"}, "code": {cb.Get("code")}, "redirect_uri": {redirect}})
+	require.Contains(t, tok["scope"], events)
 }

@@ -6,9 +6,11 @@ import (
 )
 
 // Seeded calendars and what a full backfill of them yields. The counts
-// assume showDeleted=true (as the connector lists): every non-cancelled
-// event is one calendar_event.created, plus one calendar_event.updated when
-// updated is more than 2 s after created; every cancelled event is one
+// assume showDeleted=true (as the connector lists) and a backfill window
+// reaching back to January 2025 (the seed's fixed dates; the connector's
+// default window is 30 days): every non-cancelled event is one
+// calendar_event.created (an edit made before the connection first saw an
+// event is not an update), every cancelled event is one
 // calendar_event.cancelled.
 const (
 	// TeamCalendarID is a shared (group) calendar the default user reads.
@@ -19,12 +21,12 @@ const (
 	// a deleted event, a tentative invitation and a focus-time block.
 	PrimaryEvents = 10
 	// PrimarySignals is what a full backfill of the primary calendar yields:
-	// 8 created, 4 updated and 2 cancelled.
-	PrimarySignals = 14
+	// 8 created and 2 cancelled.
+	PrimarySignals = 10
 	// TeamEvents are the events seeded on TeamCalendarID.
 	TeamEvents = 4
 	// TeamSignals is what a full backfill of TeamCalendarID yields.
-	TeamSignals = 5
+	TeamSignals = 4
 
 	// StandupSeriesID is the seeded weekly series on the primary calendar.
 	StandupSeriesID = "standup4f6h8j0l2n4p6r8t0v"
@@ -184,6 +186,7 @@ func (s *Server) seed() {
 		}},
 		{minimal: true, created: ts("2024-11-02T10:00:00Z"), updated: ts("2025-01-03T09:00:00Z"), Event: Event{
 			ID: "webinar4d6f8h0j2l4n6p8r0", Status: "cancelled", Summary: "Q4 webinar",
+			Start: at("2025-01-16T16:00:00Z", "UTC"), End: at("2025-01-16T17:00:00Z", "UTC"),
 		}},
 	} {
 		s.putLocked(team, e)

@@ -1,7 +1,7 @@
 // Package gcalsandbox is a stateful in-memory fake of Google OAuth and the
 // Google Calendar API v3, speaking the real wire format on one http.Handler:
 //
-//	GET  /o/oauth2/v2/auth                       authorize (auto-approves)
+//	GET  /o/oauth2/v2/auth                       authorize (auto-approves what the user approves)
 //	POST /token                                  code exchange and refresh
 //	POST /revoke                                 token revocation
 //	GET  /v1/userinfo                            OpenID userinfo
@@ -24,14 +24,16 @@ import (
 	"time"
 
 	"github.com/poblysh/poblysh/sandbox"
+	googlesandbox "github.com/poblysh/poblysh/sandbox/google"
 )
 
-// Defaults used when Options leave a field empty.
+// Defaults used when Options leave a field empty (Google's sandbox OAuth
+// client, shared by the Google fakes).
 const (
-	DefaultUser         = "ada@example.com"
-	DefaultClientID     = "1093712342424-sandbox.apps.googleusercontent.com"
-	DefaultClientSecret = "GOCSPX-sandbox-client-secret"
-	DefaultAccessTTL    = 3599 * time.Second
+	DefaultUser         = googlesandbox.DefaultUser
+	DefaultClientID     = googlesandbox.DefaultClientID
+	DefaultClientSecret = googlesandbox.DefaultClientSecret
+	DefaultAccessTTL    = googlesandbox.DefaultAccessTTL
 )
 
 // Scopes a token needs for each API method (from the discovery document).
@@ -74,6 +76,12 @@ type Options struct {
 	PageSize int
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// WebhookSecret is the service's own channel-token secret
+	// (POBLYSH_GOOGLE_CALENDAR_WEBHOOK_SECRET): the fake learns channel
+	// tokens from watch requests and never checks it, but Env hands it to
+	// the service so that it registers watch channels. Empty: Env leaves
+	// it out.
+	WebhookSecret string
 }
 
 // Server is the fake. Safe for concurrent use.
@@ -83,55 +91,34 @@ type Server struct {
 
 	opts    Options
 	handler http.Handler
+	oauth   *googlesandbox.OAuth
+	chans   *googlesandbox.Channels
 
 	mu        sync.Mutex
 	calendars map[string]*calendarState
-	channels  map[string]*channel
-	codes     map[string]codeOptions
 	version   int64 // bumped by every event change
 	epoch     int64 // bumped by ExpireSyncTokens
 	seq       int64 // insertion order of events
-
-	sendMu     sync.Mutex // serializes pushes (the deliverer has one target)
-	autoTarget string
-	pending    sync.WaitGroup
 }
 
 // New builds a Server.
 func New(opts Options) *Server {
-	if opts.ClientID == "" {
-		opts.ClientID = DefaultClientID
-	}
-	if opts.ClientSecret == "" {
-		opts.ClientSecret = DefaultClientSecret
-	}
-	if opts.AccessTTL <= 0 {
-		opts.AccessTTL = DefaultAccessTTL
-	}
-	if opts.User == "" {
-		opts.User = DefaultUser
-	}
+	oauth := googlesandbox.NewOAuth(googlesandbox.OAuthOptions{
+		ClientID: opts.ClientID, ClientSecret: opts.ClientSecret, AccessTTL: opts.AccessTTL, User: opts.User, Now: opts.Now,
+	})
+	oo := oauth.Options()
+	opts.ClientID, opts.ClientSecret, opts.User, opts.AccessTTL = oo.ClientID, oo.ClientSecret, oo.User, oo.AccessTTL
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	o := &sandbox.OAuth{
-		Clients:       map[string]string{opts.ClientID: opts.ClientSecret},
-		AccessTTL:     opts.AccessTTL,
-		Refresh:       true,
-		RotateRefresh: false,
-		TokenPrefix:   "ya29.a0",
-		RefreshPrefix: "1//0g",
-		DefaultUser:   opts.User,
-		Now:           opts.Now,
-	}
 	s := &Server{
-		Base:      sandbox.NewBase(o),
+		Base:      sandbox.NewBase(oauth.Server),
 		opts:      opts,
+		oauth:     oauth,
 		calendars: map[string]*calendarState{},
-		channels:  map[string]*channel{},
-		codes:     map[string]codeOptions{},
 	}
-	s.Base.Faults.DefaultBody = faultBody
+	s.chans = &googlesandbox.Channels{Deliverer: s.Base.Deliverer, Now: opts.Now, DefaultTTL: DefaultChannelTTL, MaxTTL: MaxChannelTTL}
+	s.Base.Faults.DefaultBody = googlesandbox.FaultBody
 	s.Base.Deliverer.Retries = 3 // Google retries 5xx answers with backoff
 	if opts.Seed {
 		s.seed()
@@ -142,10 +129,7 @@ func New(opts Options) *Server {
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /o/oauth2/v2/auth", s.authorize)
-	mux.HandleFunc("POST /token", s.token)
-	mux.HandleFunc("POST /revoke", s.revoke)
-	mux.HandleFunc("GET /v1/userinfo", s.userinfo)
+	s.oauth.Routes(mux)
 
 	api := http.NewServeMux()
 	api.HandleFunc("GET /calendar/v3/calendars/{calendarId}", s.getCalendar)
@@ -154,12 +138,14 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("POST /calendar/v3/calendars/{calendarId}/events/watch", s.watch)
 	api.HandleFunc("POST /calendar/v3/channels/stop", s.stopChannel)
 	api.HandleFunc("/calendar/v3/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "notFound", "Not Found")
+		googlesandbox.WriteError(w, http.StatusNotFound, "notFound", "Not Found")
 	})
 	mux.Handle("/calendar/v3/", s.Base.Faults.Middleware(api))
 
 	s.Base.ControlRoutes(mux)
+	s.oauth.ConsentRoute(mux, "/_sandbox/calendar/consent")
 	s.controlRoutes(mux)
+	s.aclRoutes(mux)
 	return mux
 }
 
@@ -167,19 +153,16 @@ func (s *Server) routes() http.Handler {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // Env returns the POBLYSH_GOOGLE_CALENDAR_* variables that point the service
-// at this sandbox served at baseURL. The webhook secret is the service's own:
-// the sandbox learns channel tokens from watch requests.
+// at this sandbox served at baseURL. The webhook secret is the service's own
+// (the sandbox learns channel tokens from watch requests): it is included
+// only when Options.WebhookSecret sets one.
 func (s *Server) Env(baseURL string) map[string]string {
-	base := strings.TrimRight(baseURL, "/")
-	return map[string]string{
-		"POBLYSH_GOOGLE_CALENDAR_CLIENT_ID":     s.opts.ClientID,
-		"POBLYSH_GOOGLE_CALENDAR_CLIENT_SECRET": s.opts.ClientSecret,
-		"POBLYSH_GOOGLE_CALENDAR_AUTH_URL":      base + "/o/oauth2/v2/auth",
-		"POBLYSH_GOOGLE_CALENDAR_TOKEN_URL":     base + "/token",
-		"POBLYSH_GOOGLE_CALENDAR_API_URL":       base + "/calendar/v3/",
-		"POBLYSH_GOOGLE_CALENDAR_REVOKE_URL":    base + "/revoke",
-		"POBLYSH_GOOGLE_CALENDAR_USERINFO_URL":  base + "/v1/userinfo",
+	env := s.oauth.Env("POBLYSH_GOOGLE_CALENDAR_", baseURL)
+	env["POBLYSH_GOOGLE_CALENDAR_API_URL"] = strings.TrimRight(baseURL, "/") + "/calendar/v3/"
+	if s.opts.WebhookSecret != "" {
+		env["POBLYSH_GOOGLE_CALENDAR_WEBHOOK_SECRET"] = s.opts.WebhookSecret
 	}
+	return env
 }
 
 // User returns the email of the default user (the primary calendar's id).
@@ -190,6 +173,6 @@ func (s *Server) ClientID() string { return s.opts.ClientID }
 
 // Close waits for push notifications still being sent in the background
 // (the "sync" message that follows each watch).
-func (s *Server) Close() { s.pending.Wait() }
+func (s *Server) Close() { s.chans.Wait() }
 
 func (s *Server) now() time.Time { return s.opts.Now().UTC() }

@@ -17,6 +17,9 @@ type calendarState struct {
 	timeZone    string
 	updated     time.Time
 	events      map[string]*event
+	// owner and readers decide who may read it through the API (acl.go).
+	owner   string
+	readers map[string]bool
 }
 
 // sorted returns the events in listing order.

@@ -60,10 +60,11 @@ func limitOf(v string, def, max int) int {
 func truthy(v string) bool { return v == "1" || v == "true" }
 
 // readableChannel resolves the channel parameter for the history methods,
-// answering channel_not_found, not_in_channel or missing_scope like Slack.
+// answering channel_not_found (another workspace's channel, or a private
+// one without the bot), not_in_channel or missing_scope like Slack.
 func (s *Server) readableChannel(w http.ResponseWriter, r *http.Request, g sandbox.Grant) (*channel, bool) {
-	c := s.store.channel(r.Form.Get("channel"))
-	if c == nil || (c.Private && !c.Member) {
+	c, ok := s.store.channel(r.Form.Get("channel"))
+	if !ok || !s.store.covers(s.store.installOf(g.UserID), c.Team) || (c.Private && !c.Member) {
 		writeError(w, "channel_not_found")
 		return nil, false
 	}
@@ -79,7 +80,7 @@ func (s *Server) readableChannel(w http.ResponseWriter, r *http.Request, g sandb
 		writeError(w, "not_in_channel")
 		return nil, false
 	}
-	return c, true
+	return &c, true
 }
 
 // inRange applies oldest/latest/inclusive; both bounds are exclusive unless
@@ -194,8 +195,10 @@ func (s *Server) handleReplies(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleConversationsList serves conversations.list for the types asked
-// (default public_channel): every public channel with is_member, and the
-// private channels the bot is in.
+// (default public_channel): every public channel of the workspace with
+// is_member, and the private channels the bot is in. The connector does
+// not call it (it lists the bot's own channels with users.conversations);
+// it is kept because Slack has it.
 func (s *Server) handleConversationsList(w http.ResponseWriter, r *http.Request) {
 	g, _, ok := s.authorize(w, r)
 	if !ok {
@@ -214,6 +217,10 @@ func (s *Server) handleConversationsList(w http.ResponseWriter, r *http.Request)
 			return
 		}
 	}
+	teamID, ok := s.teamParam(w, r, g)
+	if !ok {
+		return
+	}
 	limit := limitOf(r.Form.Get("limit"), 100, 1000)
 	from := ""
 	if cur := r.Form.Get("cursor"); cur != "" {
@@ -225,11 +232,13 @@ func (s *Server) handleConversationsList(w http.ResponseWriter, r *http.Request)
 	}
 	out := wireList{OK: true, Channels: []wireChannel{}}
 	started := from == ""
+	s.store.mu.Lock()
+	defer s.store.mu.Unlock()
 	for _, c := range s.store.channels {
 		if c.ID == from {
 			started = true
 		}
-		if !started || (c.Private && (!want["private_channel"] || !c.Member)) || (!c.Private && !want["public_channel"]) {
+		if !started || c.Team != teamID || (c.Private && (!want["private_channel"] || !c.Member)) || (!c.Private && !want["public_channel"]) {
 			continue
 		}
 		if len(out.Channels) == limit {
@@ -252,18 +261,46 @@ func (s *Server) handleUsersInfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, found := s.store.users[r.Form.Get("user")]
-	if !found {
+	if !found || !s.store.covers(s.store.installOf(g.UserID), u.Team) {
 		writeError(w, "user_not_found")
 		return
 	}
 	sandbox.WriteJSON(w, http.StatusOK, map[string]any{"ok": true, "user": map[string]any{
-		"id": u.ID, "team_id": s.opts.TeamID, "name": u.Name, "deleted": false, "color": "9f69e7",
+		"id": u.ID, "team_id": u.Team, "name": u.Name, "deleted": false, "color": "9f69e7",
 		"real_name": u.RealName, "tz": "Europe/London", "tz_label": "Greenwich Mean Time", "tz_offset": 0,
 		"profile": map[string]any{
-			"real_name": u.RealName, "display_name": u.Name, "real_name_normalized": u.RealName,
-			"display_name_normalized": u.Name, "team": s.opts.TeamID, "image_72": "https://avatars.slack-edge.com/" + u.ID + "_72.png",
+			"real_name": u.RealName, "display_name": u.Display, "real_name_normalized": u.RealName,
+			"display_name_normalized": u.Display, "team": u.Team, "image_72": "https://avatars.slack-edge.com/" + u.ID + "_72.png",
 		},
-		"is_admin": u.ID == UserAlice, "is_owner": u.ID == UserAlice, "is_bot": u.ID == BotUserID,
+		"is_admin": u.ID == UserAlice, "is_owner": u.ID == UserAlice, "is_bot": u.Bot,
 		"is_app_user": false, "updated": SeedEpoch, "is_email_confirmed": true,
 	}})
+}
+
+// handleConversationsInfo serves conversations.info: a channel of the
+// install's workspaces, public ones whether or not the bot is in them,
+// private ones only with the bot (channel_not_found otherwise), with the
+// scope of its type.
+func (s *Server) handleConversationsInfo(w http.ResponseWriter, r *http.Request) {
+	g, _, ok := s.authorize(w, r)
+	if !ok {
+		return
+	}
+	c, found := s.store.channel(r.Form.Get("channel"))
+	if !found || !s.store.covers(s.store.installOf(g.UserID), c.Team) || (c.Private && !c.Member) {
+		writeError(w, "channel_not_found")
+		return
+	}
+	scope := "channels:read"
+	if c.Private {
+		scope = "groups:read"
+	}
+	if !hasScope(g, scope) {
+		sandbox.WriteJSON(w, http.StatusOK, slackError{Error: "missing_scope", Needed: scope, Provided: strings.Join(g.Scopes, ",")})
+		return
+	}
+	s.store.mu.Lock()
+	wc := s.store.wireChannel(&c)
+	s.store.mu.Unlock()
+	sandbox.WriteJSON(w, http.StatusOK, map[string]any{"ok": true, "channel": wc})
 }

@@ -32,10 +32,34 @@ type eventAnswer struct {
 //	POST /_sandbox/slack/messages          {channel, user?, text, thread_ts?, broadcast?, bot?}
 //	POST /_sandbox/slack/reactions         {channel, ts, user?, reaction}
 //	POST /_sandbox/slack/url-verification  {challenge?}
+//	POST /_sandbox/slack/messages/delete   {channel, ts}
+//	POST /_sandbox/slack/app-rate-limited  {team_id?}
 //
-// Each stores the activity, delivers the signed Events API request and
-// answers 201 with the event and the delivery results.
+// Each stores the activity, delivers the signed Events API request (none
+// for a channel the bot is not in) and answers 201 with the event and the
+// delivery results. And:
+//
+//	POST /_sandbox/slack/channels/{channel}/membership  {member}
+//
+// invites the app's bot to a channel or removes it (204).
 func (s *Server) controlRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /_sandbox/slack/channels/{channel}/membership", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Member *bool `json:"member"`
+		}
+		if !decode(w, r, &body) {
+			return
+		}
+		if body.Member == nil {
+			sandbox.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": `body must be {"member": true|false}`})
+			return
+		}
+		if err := s.SetBotMembership(r.PathValue("channel"), *body.Member); err != nil {
+			sandbox.WriteJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
 	mux.HandleFunc("POST /_sandbox/slack/messages", func(w http.ResponseWriter, r *http.Request) {
 		var body struct {
 			MessageInput
@@ -56,6 +80,28 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 			return
 		}
 		ev, err := s.AddReaction(body.ReactionInput)
+		s.answer(w, r, ev, err, body.EventOptions)
+	})
+	mux.HandleFunc("POST /_sandbox/slack/messages/delete", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			DeleteInput
+			EventOptions
+		}
+		if !decode(w, r, &body) {
+			return
+		}
+		ev, err := s.DeleteMessage(body.DeleteInput)
+		s.answer(w, r, ev, err, body.EventOptions)
+	})
+	mux.HandleFunc("POST /_sandbox/slack/app-rate-limited", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			TeamID string `json:"team_id"`
+			EventOptions
+		}
+		if !decode(w, r, &body) {
+			return
+		}
+		ev, err := s.AppRateLimited(body.TeamID)
 		s.answer(w, r, ev, err, body.EventOptions)
 	})
 	mux.HandleFunc("POST /_sandbox/slack/url-verification", func(w http.ResponseWriter, r *http.Request) {

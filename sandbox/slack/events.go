@@ -59,6 +59,10 @@ type Event struct {
 	Inner json.RawMessage `json:"event,omitempty"`
 	// Body is the whole request body.
 	Body json.RawMessage `json:"-"`
+	// Deliverable is false for activity in a channel the app's bot is not
+	// a member of: Slack sends the app nothing, so Deliver sends nothing
+	// (Delivery still signs it, for tests of what Slack never sends).
+	Deliverable bool `json:"-"`
 }
 
 // ErrNotFound and ErrInvalid are returned by the control methods for
@@ -76,9 +80,16 @@ type wireAuthorization struct {
 	IsEnterpriseInstall bool    `json:"is_enterprise_install"`
 }
 
+// wireEnvelope is the event_callback wrapper. team_id is the workspace
+// the event happened in (for an org-wide install too), enterprise_id its
+// Grid org; authorizations names the one install the event is delivered
+// for, with is_enterprise_install for org-wide ones
+// (https://api.slack.com/apis/events-api#callback-field,
+// https://api.slack.com/enterprise/apps/changes-apis).
 type wireEnvelope struct {
 	Token               string              `json:"token"`
 	TeamID              string              `json:"team_id"`
+	EnterpriseID        string              `json:"enterprise_id,omitempty"`
 	ContextTeamID       string              `json:"context_team_id"`
 	ContextEnterpriseID *string             `json:"context_enterprise_id"`
 	APIAppID            string              `json:"api_app_id"`
@@ -106,34 +117,48 @@ type wireReactionEvent struct {
 	EventTS  string   `json:"event_ts"`
 }
 
-// callback wraps an inner event in the event_callback envelope.
-func (s *Server) callback(typ, channel string, inner any, eventTS string) (*Event, error) {
+// callback wraps an inner event of channel c in the event_callback
+// envelope of c's workspace, authorized for the install that covers it:
+// the org-wide install when the org has one, else the workspace's own.
+func (s *Server) callback(typ string, c channel, inner any, eventTS string) (*Event, error) {
 	raw, err := json.Marshal(inner)
 	if err != nil {
 		return nil, fmt.Errorf("slacksandbox: encode %s event: %w", typ, err)
 	}
-	ctx, _ := json.Marshal(map[string]string{"et": typ, "tid": s.opts.TeamID, "aid": AppID, "cid": channel})
+	s.store.mu.Lock()
+	t := *s.store.teams[c.Team]
+	s.store.mu.Unlock()
+	auth := wireAuthorization{TeamID: t.ID, UserID: t.BotUserID, IsBot: true}
+	var ent *string
+	if t.Enterprise != "" {
+		e := t.Enterprise
+		ent, auth.EnterpriseID = &e, &e
+		if s.orgInstalled(e) {
+			auth.UserID, auth.IsEnterpriseInstall = s.store.enterprises[e].BotUserID, true
+		}
+	}
+	ctx, _ := json.Marshal(map[string]string{"et": typ, "tid": t.ID, "aid": AppID, "cid": c.ID})
 	sec, _, _ := strings.Cut(eventTS, ".")
 	at, _ := strconv.ParseInt(sec, 10, 64)
 	env := wireEnvelope{
-		Token: VerificationToken, TeamID: s.opts.TeamID, ContextTeamID: s.opts.TeamID, APIAppID: AppID,
-		Event: raw, Type: "event_callback", EventID: "Ev" + strings.ToUpper(sandbox.RandomString(10)), EventTime: at,
-		Authorizations: []wireAuthorization{{TeamID: s.opts.TeamID, UserID: BotUserID, IsBot: true}},
+		Token: VerificationToken, TeamID: t.ID, EnterpriseID: t.Enterprise, ContextTeamID: t.ID, ContextEnterpriseID: ent,
+		APIAppID: AppID, Event: raw, Type: "event_callback", EventID: "Ev" + strings.ToUpper(sandbox.RandomString(10)), EventTime: at,
+		Authorizations: []wireAuthorization{auth},
 		EventContext:   "4-" + base64.RawURLEncoding.EncodeToString(ctx),
 	}
 	body, err := json.Marshal(env)
 	if err != nil {
 		return nil, fmt.Errorf("slacksandbox: encode envelope: %w", err)
 	}
-	return &Event{ID: env.EventID, Type: typ, Inner: raw, Body: body}, nil
+	return &Event{ID: env.EventID, Type: typ, Inner: raw, Body: body, Deliverable: c.Member}, nil
 }
 
-// PostMessage stores a message in a member channel and returns its
-// message event (not yet delivered).
+// PostMessage stores a message in a channel and returns its message event
+// (not yet delivered; not deliverable when the bot is not in the channel).
 func (s *Server) PostMessage(in MessageInput) (*Event, error) {
-	c := s.store.channel(in.Channel)
-	if c == nil || !c.Member {
-		return nil, fmt.Errorf("%w: channel %q is not a channel the app is in", ErrNotFound, in.Channel)
+	c, ok := s.store.channel(in.Channel)
+	if !ok {
+		return nil, fmt.Errorf("%w: channel %q", ErrNotFound, in.Channel)
 	}
 	if strings.TrimSpace(in.Text) == "" {
 		return nil, fmt.Errorf("%w: text is required", ErrInvalid)
@@ -171,7 +196,7 @@ func (s *Server) PostMessage(in MessageInput) (*Event, error) {
 	if c.Private {
 		w.ChannelType = "group"
 	}
-	return s.callback("message", c.ID, w, m.TS)
+	return s.callback("message", c, w, m.TS)
 }
 
 // AddReaction adds a reaction to a stored message and returns its
@@ -214,7 +239,88 @@ func (s *Server) AddReaction(in ReactionInput) (*Event, error) {
 	s.store.mu.Unlock()
 	ev := wireReactionEvent{Type: "reaction_added", User: user, Reaction: in.Reaction,
 		Item: wireItem{Type: "message", Channel: m.Channel, TS: m.TS}, ItemUser: m.User, EventTS: eventTS}
-	return s.callback("reaction_added", m.Channel, ev, eventTS)
+	c, _ := s.store.channel(m.Channel)
+	return s.callback("reaction_added", c, ev, eventTS)
+}
+
+// DeleteInput deletes a message (POST /_sandbox/slack/messages/delete).
+type DeleteInput struct {
+	Channel string `json:"channel"`
+	TS      string `json:"ts"`
+}
+
+type wireDeletedEvent struct {
+	Type            string       `json:"type"`
+	Subtype         string       `json:"subtype"`
+	Hidden          bool         `json:"hidden"`
+	Channel         string       `json:"channel"`
+	TS              string       `json:"ts"`
+	DeletedTS       string       `json:"deleted_ts"`
+	EventTS         string       `json:"event_ts"`
+	ChannelType     string       `json:"channel_type"`
+	PreviousMessage *wireMessage `json:"previous_message,omitempty"`
+}
+
+// DeleteMessage deletes a stored message, as chat.delete does: history and
+// replies no longer list it, and the channel gets a message event with
+// subtype message_deleted naming it in deleted_ts
+// (https://docs.slack.dev/reference/events/message/message_deleted/).
+func (s *Server) DeleteMessage(in DeleteInput) (*Event, error) {
+	c, ok := s.store.channel(in.Channel)
+	if !ok {
+		return nil, fmt.Errorf("%w: channel %q", ErrNotFound, in.Channel)
+	}
+	s.store.mu.Lock()
+	m := s.store.findLocked(c.ID, in.TS)
+	if m == nil {
+		s.store.mu.Unlock()
+		return nil, fmt.Errorf("%w: message %s in %q", ErrNotFound, in.TS, in.Channel)
+	}
+	prev := s.store.wireLocked(m)
+	list := s.store.messages[c.ID]
+	for i, x := range list {
+		if x == m {
+			s.store.messages[c.ID] = append(list[:i:i], list[i+1:]...)
+			break
+		}
+	}
+	ts := s.store.nextTS(s.now())
+	s.store.mu.Unlock()
+	ev := wireDeletedEvent{Type: "message", Subtype: "message_deleted", Hidden: true, Channel: c.ID, TS: ts,
+		DeletedTS: m.TS, EventTS: ts, ChannelType: "channel", PreviousMessage: &prev}
+	if c.Private {
+		ev.ChannelType = "group"
+	}
+	return s.callback("message", c, ev, ts)
+}
+
+// AppRateLimited returns the app_rate_limited request Slack sends when it
+// drops an app's events of a workspace (more than 30,000 an hour): no
+// inner event, the workspace in team_id, the minute it started
+// (https://docs.slack.dev/reference/events/app_rate_limited/). team
+// defaults to the default workspace; a Grid workspace's carries its
+// enterprise_id too.
+func (s *Server) AppRateLimited(team string) (*Event, error) {
+	if team == "" {
+		team = s.store.team
+	}
+	s.store.mu.Lock()
+	t, ok := s.store.teams[team]
+	s.store.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("%w: team %q", ErrNotFound, team)
+	}
+	minute := s.now().Unix() / 60 * 60
+	v := map[string]any{"token": VerificationToken, "type": "app_rate_limited", "team_id": t.ID,
+		"minute_rate_limited": minute, "api_app_id": AppID}
+	if t.Enterprise != "" {
+		v["enterprise_id"] = t.Enterprise
+	}
+	body, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("slacksandbox: encode app_rate_limited: %w", err)
+	}
+	return &Event{Type: "app_rate_limited", Body: body, Deliverable: true}, nil
 }
 
 // URLVerification returns the handshake Slack sends when the Request URL
@@ -251,8 +357,12 @@ func (s *Server) Delivery(ev *Event, at time.Time) sandbox.Delivery {
 // Deliver signs ev and sends it to the events URL with opt applied. Copies
 // after the first are Slack's retries (X-Slack-Retry-Num 1, 2…, reason
 // http_timeout), sent concurrently as a retry racing its first attempt
-// would. Held deliveries return no results.
+// would. Held deliveries return no results, nor do events of channels
+// the bot is not in (Slack does not send them).
 func (s *Server) Deliver(ctx context.Context, ev *Event, opt EventOptions) []sandbox.Result {
+	if ev.Type != "url_verification" && !ev.Deliverable {
+		return nil
+	}
 	n := max(opt.Copies, 1)
 	at := s.now()
 	if opt.Stale {
@@ -285,4 +395,17 @@ func (s *Server) Deliver(ctx context.Context, ev *Event, opt EventOptions) []san
 	}
 	wg.Wait()
 	return out
+}
+
+// RenameUser changes a user's display name (what users.info answers next).
+func (s *Server) RenameUser(id, display string) error {
+	s.store.mu.Lock()
+	defer s.store.mu.Unlock()
+	u, ok := s.store.users[id]
+	if !ok {
+		return fmt.Errorf("%w: user %q", ErrNotFound, id)
+	}
+	u.Display = display
+	s.store.users[id] = u
+	return nil
 }

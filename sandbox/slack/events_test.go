@@ -1,6 +1,7 @@
 package slacksandbox
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -178,8 +179,17 @@ func TestURLVerificationAndThreads(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(bot.Inner), `"subtype":"bot_message"`)
 
-	_, err = f.s.PostMessage(MessageInput{Channel: ChannelRandom, Text: "x"})
-	require.ErrorIs(t, err, ErrNotFound, "the app receives no events from channels it is not in")
+	before := len(rc.all())
+	random, err := f.s.PostMessage(MessageInput{Channel: ChannelRandom, Text: "x"})
+	require.NoError(t, err, "people post in channels without the bot too")
+	require.False(t, random.Deliverable)
+	require.Empty(t, f.s.Deliver(context.Background(), random, EventOptions{}), "the app receives no events from channels it is not in")
+	status, ans = f.control(t, "/_sandbox/slack/messages", `{"channel":"`+ChannelRandom+`","text":"y"}`)
+	require.Equal(t, http.StatusCreated, status)
+	require.Empty(t, ans["deliveries"])
+	require.Len(t, rc.all(), before)
+	_, err = f.s.PostMessage(MessageInput{Channel: "C0NOPE0000", Text: "x"})
+	require.ErrorIs(t, err, ErrNotFound)
 	_, err = f.s.PostMessage(MessageInput{Channel: ChannelGeneral, Text: "x", ThreadTS: "1.000000"})
 	require.ErrorIs(t, err, ErrNotFound)
 	status, _ = f.control(t, "/_sandbox/slack/messages", `{"channel":"`+ChannelGeneral+`"}`)

@@ -21,7 +21,10 @@ type wireAuthedUser struct {
 }
 
 // wireOAuthAccess is the oauth.v2.access answer; expires_in and
-// refresh_token only appear with token rotation.
+// refresh_token only appear with token rotation. An org-wide install
+// answers "team": null with the enterprise and is_enterprise_install true
+// (https://api.slack.com/enterprise/apps/reference); a workspace install
+// inside a Grid org names both its team and its enterprise.
 type wireOAuthAccess struct {
 	OK                  bool           `json:"ok"`
 	AppID               string         `json:"app_id"`
@@ -32,7 +35,7 @@ type wireOAuthAccess struct {
 	BotUserID           string         `json:"bot_user_id"`
 	RefreshToken        string         `json:"refresh_token,omitempty"`
 	ExpiresIn           int            `json:"expires_in,omitempty"`
-	Team                wireTeam       `json:"team"`
+	Team                *wireTeam      `json:"team"`
 	Enterprise          *wireTeam      `json:"enterprise"`
 	IsEnterpriseInstall bool           `json:"is_enterprise_install"`
 }
@@ -82,6 +85,7 @@ func (s *Server) handleOAuthAccess(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.noteIssued(ts)
+	s.noteInstall(s.store.installOf(ts.Grant.UserID))
 	sandbox.WriteJSON(w, http.StatusOK, s.accessAnswer(ts))
 }
 
@@ -96,23 +100,40 @@ func (s *Server) accessAnswer(ts *sandbox.TokenSet) wireOAuthAccess {
 	if len(scopes) == 0 {
 		scopes = BotScopes
 	}
-	return wireOAuthAccess{
+	in := s.store.installOf(ts.Grant.UserID)
+	out := wireOAuthAccess{
 		OK: true, AppID: AppID, AuthedUser: wireAuthedUser{ID: ts.Grant.UserID},
 		Scope: strings.Join(scopes, ","), TokenType: "bot", AccessToken: ts.AccessToken,
-		BotUserID: BotUserID, RefreshToken: ts.RefreshToken, ExpiresIn: ts.ExpiresIn,
-		Team: wireTeam{ID: s.opts.TeamID, Name: s.opts.TeamName},
+		BotUserID: in.BotUserID, RefreshToken: ts.RefreshToken, ExpiresIn: ts.ExpiresIn,
+		IsEnterpriseInstall: in.Org,
 	}
+	if !in.Org {
+		t := s.store.teams[in.Team]
+		out.Team = &wireTeam{ID: t.ID, Name: t.Name}
+	}
+	if in.Enterprise != "" {
+		e := s.store.enterprises[in.Enterprise]
+		out.Enterprise = &wireTeam{ID: e.ID, Name: e.Name}
+	}
+	return out
 }
 
 // Install runs an auto-approved authorization and code exchange in
 // process, as if UserAlice installed the app, and returns the tokens.
 // Empty scopes grant BotScopes.
 func (s *Server) Install(scopes ...string) (*sandbox.TokenSet, error) {
+	return s.InstallAs(UserAlice, scopes...)
+}
+
+// InstallAs is Install approved by another user: a member installs on
+// their workspace, an org admin (UserGrace) org-wide.
+func (s *Server) InstallAs(userID string, scopes ...string) (*sandbox.TokenSet, error) {
 	if len(scopes) == 0 {
 		scopes = BotScopes
 	}
 	const redirect = "http://127.0.0.1/callback"
-	q := url.Values{"client_id": {s.opts.ClientID}, "scope": {strings.Join(scopes, ",")}, "redirect_uri": {redirect}, "state": {"install"}}
+	q := url.Values{"client_id": {s.opts.ClientID}, "scope": {strings.Join(scopes, ",")}, "redirect_uri": {redirect},
+		"state": {"install"}, "login": {userID}}
 	rec := httptest.NewRecorder()
 	s.OAuth.Authorize(rec, httptest.NewRequest(http.MethodGet, "/oauth/v2/authorize?"+q.Encode(), nil))
 	loc, err := url.Parse(rec.Header().Get("Location"))
@@ -124,6 +145,7 @@ func (s *Server) Install(scopes ...string) (*sandbox.TokenSet, error) {
 		return nil, fmt.Errorf("slacksandbox: install: %w", err)
 	}
 	s.noteIssued(ts)
+	s.noteInstall(s.store.installOf(userID))
 	return ts, nil
 }
 
@@ -135,17 +157,27 @@ type wireAuthTest struct {
 	TeamID              string `json:"team_id"`
 	UserID              string `json:"user_id"`
 	BotID               string `json:"bot_id"`
+	EnterpriseID        string `json:"enterprise_id,omitempty"`
 	IsEnterpriseInstall bool   `json:"is_enterprise_install"`
 }
 
+// handleAuthTest serves auth.test for the token's install; an org-wide
+// install answers with its org.
 func (s *Server) handleAuthTest(w http.ResponseWriter, r *http.Request) {
-	if _, _, ok := s.authorize(w, r); !ok {
+	g, _, ok := s.authorize(w, r)
+	if !ok {
 		return
 	}
-	sandbox.WriteJSON(w, http.StatusOK, wireAuthTest{
-		OK: true, URL: "https://" + TeamDomain + ".slack.com/", Team: s.opts.TeamName, User: "poblysh",
-		TeamID: s.opts.TeamID, UserID: BotUserID, BotID: BotID,
-	})
+	in := s.store.installOf(g.UserID)
+	ans := wireAuthTest{OK: true, User: "poblysh", UserID: in.BotUserID, BotID: BotID, EnterpriseID: in.Enterprise, IsEnterpriseInstall: in.Org}
+	if in.Org {
+		e := s.store.enterprises[in.Enterprise]
+		ans.URL, ans.Team, ans.TeamID = "https://"+strings.ToLower(e.Name)+".enterprise.slack.com/", e.Name, e.ID
+	} else {
+		t := s.store.teams[in.Team]
+		ans.URL, ans.Team, ans.TeamID = "https://"+t.Domain+".slack.com/", t.Name, t.ID
+	}
+	sandbox.WriteJSON(w, http.StatusOK, ans)
 }
 
 // handleAuthRevoke serves auth.revoke; test=true only checks the token.

@@ -6,6 +6,7 @@
 package slacksandbox
 
 import (
+	"cmp"
 	"net/http"
 	"net/url"
 	"strings"
@@ -32,6 +33,10 @@ type Options struct {
 	// EventsURL is where Events API deliveries go; the shared
 	// /_sandbox/webhook-target route can change it.
 	EventsURL string
+	// ReactionUsersShown is how many users a reaction object lists at most
+	// in history, replies and events (count stays exact), as Slack
+	// truncates long lists; 0 means DefaultReactionUsersShown.
+	ReactionUsersShown int
 }
 
 // Defaults used when Options leave a field empty.
@@ -41,6 +46,9 @@ const (
 	DefaultSigningSecret = "sandbox-slack-signing-secret"
 	// VerificationToken is the deprecated token field of event envelopes.
 	VerificationToken = "sandboxVerificationToken0"
+	// DefaultReactionUsersShown is the fake's truncation of reaction user
+	// lists. Slack does not document its own limit.
+	DefaultReactionUsersShown = 50
 )
 
 // BotScopes are granted when an authorization asks for no scope.
@@ -55,10 +63,11 @@ type Server struct {
 	handler http.Handler
 	now     func() time.Time
 
-	mu       sync.Mutex
-	issued   map[string]bool // access tokens this server issued
-	revoked  map[string]bool // access tokens revoked through auth.revoke
-	requests []Request
+	mu          sync.Mutex
+	issued      map[string]bool // access tokens this server issued
+	revoked     map[string]bool // access tokens revoked through auth.revoke
+	orgInstalls map[string]bool // Grid orgs with an org-wide install
+	requests    []Request
 }
 
 // Request is one Web API call as the fake saw it (token parameters removed).
@@ -100,17 +109,19 @@ func New(opts Options) *Server {
 		o.RefreshPrefix = "xoxe-1-"
 	}
 	s := &Server{
-		Base:    sandbox.NewBase(o),
-		opts:    opts,
-		store:   newStore(opts.TeamID),
-		now:     time.Now,
-		issued:  map[string]bool{},
-		revoked: map[string]bool{},
+		Base:        sandbox.NewBase(o),
+		opts:        opts,
+		store:       newStore(opts.TeamID, opts.TeamName),
+		now:         time.Now,
+		issued:      map[string]bool{},
+		revoked:     map[string]bool{},
+		orgInstalls: map[string]bool{},
 	}
 	s.Faults.DefaultBody = defaultFaultBody
 	if opts.EventsURL != "" {
 		s.Deliverer.SetTarget(opts.EventsURL)
 	}
+	s.store.reactionUsers = cmp.Or(opts.ReactionUsersShown, DefaultReactionUsersShown)
 	if opts.Seed {
 		s.store.seed()
 	}
@@ -257,12 +268,18 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 		s.handleAuthRevoke(w, r)
 	case "conversations.list":
 		s.handleConversationsList(w, r)
+	case "users.conversations":
+		s.handleUsersConversations(w, r)
+	case "auth.teams.list":
+		s.handleAuthTeamsList(w, r)
 	case "conversations.history":
 		s.handleHistory(w, r)
 	case "conversations.replies":
 		s.handleReplies(w, r)
 	case "users.info":
 		s.handleUsersInfo(w, r)
+	case "conversations.info":
+		s.handleConversationsInfo(w, r)
 	default:
 		writeError(w, "unknown_method")
 	}

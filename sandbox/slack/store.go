@@ -73,13 +73,24 @@ func ExpectedSignals() map[string]int {
 	}
 }
 
+// channel is a public or private channel of one workspace. Member says
+// whether the app's bot is in it: Slack sends the app events of member
+// channels only, and history answers not_in_channel elsewhere.
 type channel struct {
-	ID, Name, Topic, Purpose string
-	Private, Member, General bool
-	Created                  int64
+	ID, Team, Name, Topic, Purpose string
+	Private, Member, General       bool
+	Created                        int64
 }
 
-type user struct{ ID, Name, RealName string }
+// user is a member of one workspace; an OrgAdmin of an Enterprise Grid
+// org installs the app org-wide.
+// Display is the profile's display_name, which people may leave empty
+// (Slack then shows the real name); Bot marks a bot user (is_bot).
+type user struct {
+	ID, Name, RealName, Team string
+	Display                  string
+	OrgAdmin, Bot            bool
+}
 
 type reaction struct {
 	Name  string
@@ -104,33 +115,56 @@ func (m *message) isReply() bool { return m.ThreadTS != "" && m.ThreadTS != m.TS
 // messages and replies broadcast to the channel.
 func (m *message) inHistory() bool { return !m.isReply() || m.Subtype == "thread_broadcast" }
 
-// store is the workspace state. Safe for concurrent use.
+// store is the state of every workspace. Safe for concurrent use.
 type store struct {
-	mu       sync.Mutex
-	team     string
-	channels []*channel
-	users    map[string]user
-	messages map[string][]*message // by channel, ascending ts
-	lastTS   time.Time
+	mu          sync.Mutex
+	team        string // the default workspace
+	teams       map[string]*team
+	enterprises map[string]*enterprise
+	channels    []*channel
+	users       map[string]user
+	messages    map[string][]*message // by channel, ascending ts
+	lastTS      time.Time
+	// reactionUsers is how many users a reaction lists at most; count
+	// stays exact (Options.ReactionUsersShown).
+	reactionUsers int
 }
 
-func newStore(team string) *store {
-	s := &store{team: team, messages: map[string][]*message{}, users: map[string]user{}}
+// newStore builds the default workspace (id and name from Options) and
+// the other workspaces and Grid org of workspaces.go.
+func newStore(teamID, teamName string) *store {
+	s := &store{team: teamID, messages: map[string][]*message{}, users: map[string]user{},
+		teams: map[string]*team{}, enterprises: map[string]*enterprise{}}
+	s.teams[teamID] = &team{ID: teamID, Name: teamName, Domain: TeamDomain, BotUserID: BotUserID}
 	s.channels = []*channel{
-		{ID: ChannelGeneral, Name: "general", Topic: "Company-wide announcements", Purpose: "This channel is for workspace-wide communication.", Member: true, General: true, Created: SeedEpoch - 86400*30},
-		{ID: ChannelPress, Name: "press-room", Topic: "Embargoed news", Purpose: "Coordinating press and media.", Private: true, Member: true, Created: SeedEpoch - 86400*20},
-		{ID: ChannelRandom, Name: "random", Topic: "Non-work banter", Purpose: "A place for non-work-related flimflam.", Created: SeedEpoch - 86400*30},
+		{ID: ChannelGeneral, Team: teamID, Name: "general", Topic: "Company-wide announcements", Purpose: "This channel is for workspace-wide communication.", Member: true, General: true, Created: SeedEpoch - 86400*30},
+		{ID: ChannelPress, Team: teamID, Name: "press-room", Topic: "Embargoed news", Purpose: "Coordinating press and media.", Private: true, Member: true, Created: SeedEpoch - 86400*20},
+		{ID: ChannelRandom, Team: teamID, Name: "random", Topic: "Non-work banter", Purpose: "A place for non-work-related flimflam.", Created: SeedEpoch - 86400*30},
 	}
 	for _, u := range []user{
-		{UserAlice, "alice", "Alice Martin"}, {UserBob, "bob", "Bob Okafor"},
-		{UserCarol, "carol", "Carol Chen"}, {BotUserID, "poblysh", "Poblysh"},
+		{ID: UserAlice, Name: "alice", RealName: "Alice Martin", Display: "Alice Martin"},
+		{ID: UserBob, Name: "bob", RealName: "Bob Okafor"}, // no display name: Slack shows the real name
+		{ID: UserCarol, Name: "carol", RealName: "Carol Chen", Display: "Carol Chen"},
+		{ID: BotUserID, Name: "poblysh", RealName: "Poblysh", Display: "Poblysh", Bot: true},
 	} {
+		u.Team = teamID
 		s.users[u.ID] = u
 	}
+	s.addOtherWorkspaces()
 	return s
 }
 
-func (s *store) channel(id string) *channel {
+// channel returns a copy of a channel (its membership changes under mu).
+func (s *store) channel(id string) (channel, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.channelLocked(id); c != nil {
+		return *c, true
+	}
+	return channel{}, false
+}
+
+func (s *store) channelLocked(id string) *channel {
 	for _, c := range s.channels {
 		if c.ID == id {
 			return c
@@ -240,4 +274,5 @@ func (s *store) seed() {
 	} {
 		add(m)
 	}
+	s.seedOthers()
 }

@@ -127,6 +127,7 @@ func textBlocks(ts, text string) []wireBlock {
 
 // wireLocked renders m in the Web API shape. Callers hold s.mu.
 func (s *store) wireLocked(m *message) wireMessage {
+	team := s.teamOf(m.Channel).ID
 	w := wireMessage{Type: "message", Subtype: m.Subtype, Text: m.Text, User: m.User, TS: m.TS, ClientMsgID: m.ClientMsgID}
 	switch {
 	case m.Subtype == "bot_message":
@@ -134,21 +135,28 @@ func (s *store) wireLocked(m *message) wireMessage {
 		w.AppID = "A05DEPLOY1"
 		w.Icons = &wireIcons{Image36: "https://a.slack-edge.com/80588/img/services/bots_36.png", Image48: "https://a.slack-edge.com/80588/img/services/bots_48.png", Image72: "https://a.slack-edge.com/80588/img/services/bots_72.png"}
 	case m.BotID != "":
-		w.BotID, w.AppID, w.Team = m.BotID, AppID, s.team
-		w.BotProfile = &wireBotProfile{ID: m.BotID, Name: "Poblysh", Updated: SeedEpoch, AppID: AppID, TeamID: s.team,
+		w.BotID, w.AppID, w.Team = m.BotID, AppID, team
+		w.BotProfile = &wireBotProfile{ID: m.BotID, Name: "Poblysh", Updated: SeedEpoch, AppID: AppID, TeamID: team,
 			Icons: wireIcons{Image36: "https://avatars.slack-edge.com/poblysh_36.png", Image48: "https://avatars.slack-edge.com/poblysh_48.png", Image72: "https://avatars.slack-edge.com/poblysh_72.png"}}
 		w.Blocks = textBlocks(m.TS, m.Text)
 	case m.Subtype == "channel_join":
 		w.Inviter = UserAlice
 	default:
-		w.Team = s.team
+		w.Team = team
+		if u, ok := s.users[m.User]; ok {
+			w.Team = u.Team
+		}
 		w.Blocks = textBlocks(m.TS, m.Text)
 	}
 	if m.EditedTS != "" {
 		w.Edited = &wireEdited{User: m.User, TS: m.EditedTS}
 	}
 	for _, r := range m.Reactions {
-		w.Reactions = append(w.Reactions, wireReaction{Name: r.Name, Users: append([]string(nil), r.Users...), Count: len(r.Users)})
+		shown := r.Users
+		if s.reactionUsers > 0 && len(shown) > s.reactionUsers {
+			shown = shown[:s.reactionUsers]
+		}
+		w.Reactions = append(w.Reactions, wireReaction{Name: r.Name, Users: append([]string(nil), shown...), Count: len(r.Users)})
 	}
 	for _, f := range m.Files {
 		w.Files = append(w.Files, s.wireFile(m, f))
@@ -188,17 +196,18 @@ func (s *store) wireLocked(m *message) wireMessage {
 }
 
 func (s *store) wireFile(m *message, f file) wireFile {
-	base := fmt.Sprintf("https://files.slack.com/files-pri/%s-%s/%s", s.team, f.ID, f.Name)
+	t := s.teamOf(m.Channel)
+	base := fmt.Sprintf("https://files.slack.com/files-pri/%s-%s/%s", t.ID, f.ID, f.Name)
 	sec, _, _ := strings.Cut(m.TS, ".")
 	var created int64
 	_, _ = fmt.Sscan(sec, &created)
 	return wireFile{
 		ID: f.ID, Created: created, Timestamp: created, Name: f.Name, Title: f.Title,
 		Mimetype: f.Mimetype, Filetype: f.Filetype, PrettyType: strings.ToUpper(f.Filetype),
-		User: m.User, UserTeam: s.team, Editable: false, Size: 182344, Mode: "hosted",
+		User: m.User, UserTeam: t.ID, Editable: false, Size: 182344, Mode: "hosted",
 		URLPrivate: base, URLPrivateDownload: strings.Replace(base, "files-pri", "files-pri/download", 1),
-		Permalink:       fmt.Sprintf("https://%s.slack.com/files/%s/%s/%s", TeamDomain, m.User, f.ID, f.Name),
-		PermalinkPublic: fmt.Sprintf("https://slack-files.com/%s-%s-0a1b2c3d4e", s.team, f.ID),
+		Permalink:       fmt.Sprintf("https://%s.slack.com/files/%s/%s/%s", t.Domain, m.User, f.ID, f.Name),
+		PermalinkPublic: fmt.Sprintf("https://slack-files.com/%s-%s-0a1b2c3d4e", t.ID, f.ID),
 		FileAccess:      "visible",
 	}
 }
@@ -209,7 +218,8 @@ type wireTopic struct {
 	LastSet int64  `json:"last_set"`
 }
 
-// wireChannel is a conversation object as conversations.list returns it.
+// wireChannel is a conversation object as conversations.list returns it
+// (users.conversations omits is_member and num_members).
 type wireChannel struct {
 	ID                      string    `json:"id"`
 	Name                    string    `json:"name"`
@@ -245,8 +255,8 @@ func (s *store) wireChannel(c *channel) wireChannel {
 	return wireChannel{
 		ID: c.ID, Name: c.Name, IsChannel: !c.Private, IsGroup: false, IsPrivate: c.Private,
 		Created: c.Created, IsGeneral: c.General, NameNormalized: c.Name,
-		PendingShared: []string{}, ContextTeamID: s.team, Updated: c.Created * 1000,
-		Creator: UserAlice, SharedTeamIDs: []string{s.team}, PendingConnectedTeamIDs: []string{},
+		PendingShared: []string{}, ContextTeamID: c.Team, Updated: c.Created * 1000,
+		Creator: UserAlice, SharedTeamIDs: []string{c.Team}, PendingConnectedTeamIDs: []string{},
 		IsMember: c.Member, PreviousNames: []string{}, NumMembers: 4,
 		Topic:   wireTopic{Value: c.Topic, Creator: UserAlice, LastSet: c.Created},
 		Purpose: wireTopic{Value: c.Purpose, Creator: UserAlice, LastSet: c.Created},

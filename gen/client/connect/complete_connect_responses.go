@@ -46,6 +46,18 @@ func (o *CompleteConnectReader) ReadResponse(response runtime.ClientResponse, co
 			return nil, err
 		}
 		return nil, result
+	case 409:
+		result := NewCompleteConnectConflict()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
+	case 422:
+		result := NewCompleteConnectUnprocessableEntity()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	case 502:
 		result := NewCompleteConnectBadGateway()
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -215,7 +227,7 @@ func NewCompleteConnectBadRequest() *CompleteConnectBadRequest {
 
 // CompleteConnectBadRequest describes a response with status code 400, with default header values.
 //
-// Unknown, expired, reused or forged `state`; provider error (e.g. `access_denied`); missing `code`; or the code exchange failed (`invalid_request`). Nothing is stored.
+// Unknown, expired, reused or forged `state`; the browser does not hold the start page's cookie (another browser, or no click on the start page); provider error (e.g. `access_denied`); missing `code`; the code exchange failed; or a required scope was not granted (`invalid_request`). Nothing is stored. An HTML page when the client prefers `text/html`.
 type CompleteConnectBadRequest struct {
 	Payload *models.Error
 }
@@ -333,6 +345,142 @@ func (o *CompleteConnectNotFound) GetPayload() *models.Error {
 }
 
 func (o *CompleteConnectNotFound) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
+// NewCompleteConnectConflict creates a CompleteConnectConflict with default headers values
+func NewCompleteConnectConflict() *CompleteConnectConflict {
+	return &CompleteConnectConflict{}
+}
+
+// CompleteConnectConflict describes a response with status code 409, with default header values.
+//
+// The external account can be connected by one organisation only (a Slack workspace) and another one holds it, or a re-authorization (`reconnectConnection`) completed with another account than the connection's (`conflict`). Nothing is stored; the other connection is untouched.
+type CompleteConnectConflict struct {
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this complete connect conflict response has a 2xx status code
+func (o *CompleteConnectConflict) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this complete connect conflict response has a 3xx status code
+func (o *CompleteConnectConflict) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this complete connect conflict response has a 4xx status code
+func (o *CompleteConnectConflict) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this complete connect conflict response has a 5xx status code
+func (o *CompleteConnectConflict) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this complete connect conflict response a status code equal to that given
+func (o *CompleteConnectConflict) IsCode(code int) bool {
+	return code == 409
+}
+
+// Code gets the status code for the complete connect conflict response
+func (o *CompleteConnectConflict) Code() int {
+	return 409
+}
+
+func (o *CompleteConnectConflict) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /api/v1/connect/{provider}/callback][%d] completeConnectConflict %s", 409, payload)
+}
+
+func (o *CompleteConnectConflict) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /api/v1/connect/{provider}/callback][%d] completeConnectConflict %s", 409, payload)
+}
+
+func (o *CompleteConnectConflict) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *CompleteConnectConflict) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
+// NewCompleteConnectUnprocessableEntity creates a CompleteConnectUnprocessableEntity with default headers values
+func NewCompleteConnectUnprocessableEntity() *CompleteConnectUnprocessableEntity {
+	return &CompleteConnectUnprocessableEntity{}
+}
+
+// CompleteConnectUnprocessableEntity describes a response with status code 422, with default header values.
+//
+// The config names resources (repositories, channels, calendars, projects) that the account just authorized cannot read (`invalid_config`; `details` maps each to the reason). Before anything is routed, the connection's own token must have read every resource its config names. Also when the authorization reaches several accounts and the config does not pick one (a Jira token that reaches several sites: `details` has `config.site` listing them). Nothing is stored.
+type CompleteConnectUnprocessableEntity struct {
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this complete connect unprocessable entity response has a 2xx status code
+func (o *CompleteConnectUnprocessableEntity) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this complete connect unprocessable entity response has a 3xx status code
+func (o *CompleteConnectUnprocessableEntity) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this complete connect unprocessable entity response has a 4xx status code
+func (o *CompleteConnectUnprocessableEntity) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this complete connect unprocessable entity response has a 5xx status code
+func (o *CompleteConnectUnprocessableEntity) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this complete connect unprocessable entity response a status code equal to that given
+func (o *CompleteConnectUnprocessableEntity) IsCode(code int) bool {
+	return code == 422
+}
+
+// Code gets the status code for the complete connect unprocessable entity response
+func (o *CompleteConnectUnprocessableEntity) Code() int {
+	return 422
+}
+
+func (o *CompleteConnectUnprocessableEntity) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /api/v1/connect/{provider}/callback][%d] completeConnectUnprocessableEntity %s", 422, payload)
+}
+
+func (o *CompleteConnectUnprocessableEntity) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /api/v1/connect/{provider}/callback][%d] completeConnectUnprocessableEntity %s", 422, payload)
+}
+
+func (o *CompleteConnectUnprocessableEntity) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *CompleteConnectUnprocessableEntity) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
 
 	o.Payload = new(models.Error)
 

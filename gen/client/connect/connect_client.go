@@ -52,14 +52,70 @@ type Client struct {
 // ClientOption may be used to customize the behavior of Client methods.
 type ClientOption func(*runtime.ClientOperation)
 
+// This client is generated with a few options you might find useful for your swagger spec.
+//
+// Feel free to add you own set of options.
+
+// WithContentType allows the client to force the Content-Type header
+// to negotiate a specific Consumer from the server.
+//
+// You may use this option to set arbitrary extensions to your MIME media type.
+func WithContentType(mime string) ClientOption {
+	return func(r *runtime.ClientOperation) {
+		r.ConsumesMediaTypes = []string{mime}
+	}
+}
+
+// WithContentTypeApplicationJSON sets the Content-Type header to "application/json".
+func WithContentTypeApplicationJSON(r *runtime.ClientOperation) {
+	r.ConsumesMediaTypes = []string{"application/json"}
+}
+
+// WithContentTypeApplicationxWwwFormUrlencoded sets the Content-Type header to "application/x-www-form-urlencoded".
+func WithContentTypeApplicationxWwwFormUrlencoded(r *runtime.ClientOperation) {
+	r.ConsumesMediaTypes = []string{"application/x-www-form-urlencoded"}
+}
+
+// WithAccept allows the client to force the Accept header
+// to negotiate a specific Producer from the server.
+//
+// You may use this option to set arbitrary extensions to your MIME media type.
+func WithAccept(mime string) ClientOption {
+	return func(r *runtime.ClientOperation) {
+		r.ProducesMediaTypes = []string{mime}
+	}
+}
+
+// WithAcceptApplicationJSON sets the Accept header to "application/json".
+func WithAcceptApplicationJSON(r *runtime.ClientOperation) {
+	r.ProducesMediaTypes = []string{"application/json"}
+}
+
+// WithAcceptTextHTML sets the Accept header to "text/html".
+func WithAcceptTextHTML(r *runtime.ClientOperation) {
+	r.ProducesMediaTypes = []string{"text/html"}
+}
+
 // ClientService is the interface for Client methods.
 type ClientService interface {
+
+	// ApproveConnect continue to the provider the start page s button public.
+	ApproveConnect(params *ApproveConnectParams, opts ...ClientOption) error
+
+	// ApproveConnectContext continue to the provider the start page s button public.
+	ApproveConnectContext(ctx context.Context, params *ApproveConnectParams, opts ...ClientOption) error
 
 	// CompleteConnect complete the o auth connection public callback.
 	CompleteConnect(params *CompleteConnectParams, opts ...ClientOption) (*CompleteConnectOK, error)
 
 	// CompleteConnectContext complete the o auth connection public callback.
 	CompleteConnectContext(ctx context.Context, params *CompleteConnectParams, opts ...ClientOption) (*CompleteConnectOK, error)
+
+	// OpenConnectPage the start page a user opens to authorize public HTML.
+	OpenConnectPage(params *OpenConnectPageParams, opts ...ClientOption) (*OpenConnectPageOK, error)
+
+	// OpenConnectPageContext the start page a user opens to authorize public HTML.
+	OpenConnectPageContext(ctx context.Context, params *OpenConnectPageParams, opts ...ClientOption) (*OpenConnectPageOK, error)
 
 	// StartConnect start connecting a provider account o auth.
 	StartConnect(params *StartConnectParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*StartConnectOK, error)
@@ -70,18 +126,91 @@ type ClientService interface {
 	SetTransport(transport runtime.ContextualTransport)
 }
 
+// ApproveConnect continues to the provider the start page s button public.
+//
+// The start page's form posts here (to its own URL). Only the browser
+// that holds the start page's cookie may continue: the click is
+// recorded and the browser is sent to the provider's authorization URL,
+// which carries the `state` and the PKCE challenge. A post without the
+// cookie (another browser, or a cross-site form, which SameSite=Lax
+// keeps the cookie from) answers 400 and changes nothing.
+// .
+//
+// This method does not support injected context.
+// However, timeout and opentracing contexts are honored whenever enabled.
+//
+// If you need to pass a specific context, use [Client.ApproveConnectContext] instead.
+func (a *Client) ApproveConnect(params *ApproveConnectParams, opts ...ClientOption) error {
+	var ctx context.Context
+	if params != nil && params.inner.ctx != nil {
+		ctx = params.inner.ctx
+	} else {
+		ctx = context.Background()
+	}
+
+	return a.ApproveConnectContext(ctx, params, opts...)
+}
+
+// ApproveConnectContext continues to the provider the start page s button public.
+//
+// The start page's form posts here (to its own URL). Only the browser
+// that holds the start page's cookie may continue: the click is
+// recorded and the browser is sent to the provider's authorization URL,
+// which carries the `state` and the PKCE challenge. A post without the
+// cookie (another browser, or a cross-site form, which SameSite=Lax
+// keeps the cookie from) answers 400 and changes nothing.
+// .
+//
+// Do not use the deprecated [ApproveConnectParams.Context] with this method: it would be ignored.
+func (a *Client) ApproveConnectContext(ctx context.Context, params *ApproveConnectParams, opts ...ClientOption) error {
+	// NOTE: parameters are not validated before sending
+	if params == nil {
+		params = NewApproveConnectParams()
+	}
+
+	op := &runtime.ClientOperation{
+		ID:                 "approveConnect",
+		Method:             "POST",
+		PathPattern:        "/api/v1/connect/{provider}/start",
+		ProducesMediaTypes: []string{"text/html", "application/json"},
+		ConsumesMediaTypes: []string{"application/x-www-form-urlencoded"},
+		Schemes:            []string{"http", "https"},
+		Params:             params,
+		Reader:             &ApproveConnectReader{formats: a.formats},
+		Client:             params.HTTPClient,
+	}
+
+	for _, opt := range opts {
+		opt(op)
+	}
+
+	_, err := a.transport.SubmitContext(ctx, op)
+	if err != nil {
+		return err
+	}
+	// no success response is defined: return nil
+
+	return nil
+}
+
 // CompleteConnect completes the o auth connection public callback.
 //
 // Where the provider redirects the user's browser. The `state` is checked
-// (signature, expiry, single use, provider) before anything else; then
-// the code is exchanged, tokens are stored encrypted, the connection is
-// created (or updated when the same external account reconnects), push
-// channels are registered where the provider allows it and the first
-// backfill starts. Answers 302 to the `redirect_uri` given at start with
-// `connection_id` appended, or 200 with the connection when none was
-// given. Errors are answered as JSON (never redirected) and store nothing.
-// The parameters are optional in the schema because providers send
-// either `code` and `state` or `error`; the handler validates them.
+// (expiry, single use, provider) before anything else and spent by any
+// attempt; the request must carry the cookie the start page set in the
+// browser that clicked on it, or it answers 400 and stores nothing.
+// Then the code is exchanged, the granted scopes are checked where the
+// provider lets users grant fewer than asked (Google: a missing
+// required scope answers 400 naming it), tokens are stored encrypted,
+// the connection is created (or updated when the same external account
+// reconnects), push channels are registered where the provider allows
+// it and the first backfill starts. Answers 302 to the `redirect_uri`
+// given at start with `connection_id` appended, or 200 with the
+// connection when none was given. Errors are never redirected and store
+// nothing: a browser (`Accept: text/html`) gets a small HTML page that
+// says what happened, other clients the error JSON. The parameters are
+// optional in the schema because providers send either `code` and
+// `state` or `error`; the handler validates them.
 // .
 //
 // This method does not support injected context.
@@ -102,15 +231,21 @@ func (a *Client) CompleteConnect(params *CompleteConnectParams, opts ...ClientOp
 // CompleteConnectContext completes the o auth connection public callback.
 //
 // Where the provider redirects the user's browser. The `state` is checked
-// (signature, expiry, single use, provider) before anything else; then
-// the code is exchanged, tokens are stored encrypted, the connection is
-// created (or updated when the same external account reconnects), push
-// channels are registered where the provider allows it and the first
-// backfill starts. Answers 302 to the `redirect_uri` given at start with
-// `connection_id` appended, or 200 with the connection when none was
-// given. Errors are answered as JSON (never redirected) and store nothing.
-// The parameters are optional in the schema because providers send
-// either `code` and `state` or `error`; the handler validates them.
+// (expiry, single use, provider) before anything else and spent by any
+// attempt; the request must carry the cookie the start page set in the
+// browser that clicked on it, or it answers 400 and stores nothing.
+// Then the code is exchanged, the granted scopes are checked where the
+// provider lets users grant fewer than asked (Google: a missing
+// required scope answers 400 naming it), tokens are stored encrypted,
+// the connection is created (or updated when the same external account
+// reconnects), push channels are registered where the provider allows
+// it and the first backfill starts. Answers 302 to the `redirect_uri`
+// given at start with `connection_id` appended, or 200 with the
+// connection when none was given. Errors are never redirected and store
+// nothing: a browser (`Accept: text/html`) gets a small HTML page that
+// says what happened, other clients the error JSON. The parameters are
+// optional in the schema because providers send either `code` and
+// `state` or `error`; the handler validates them.
 // .
 //
 // Do not use the deprecated [CompleteConnectParams.Context] with this method: it would be ignored.
@@ -124,7 +259,7 @@ func (a *Client) CompleteConnectContext(ctx context.Context, params *CompleteCon
 		ID:                 "completeConnect",
 		Method:             "GET",
 		PathPattern:        "/api/v1/connect/{provider}/callback",
-		ProducesMediaTypes: []string{"application/json"},
+		ProducesMediaTypes: []string{"application/json", "text/html"},
 		ConsumesMediaTypes: []string{"application/json"},
 		Schemes:            []string{"http", "https"},
 		Params:             params,
@@ -155,16 +290,115 @@ func (a *Client) CompleteConnectContext(ctx context.Context, params *CompleteCon
 	return nil, runtime.NewAPIError("unexpected success response: content available as default response in error", unexpectedSuccess, unexpectedSuccess.Code())
 }
 
+// OpenConnectPage thes start page a user opens to authorize public HTML.
+//
+// The `authorization_url` of `startConnect` and `reconnectConnection`.
+// A small HTML page (no scripts, no external assets) that names the
+// tenant and the provider ("Acme wants to connect your GitHub account
+// to Poblysh") and offers one button that continues to the provider.
+// It sets a short-lived cookie (HttpOnly, SameSite=Lax, scoped to
+// `/api/v1/connect/{provider}/`) that binds the authorization to this
+// browser; only a hash of it is stored. Opening the link in another
+// browser moves the binding there and withdraws an earlier click, so
+// the last browser to open it is the only one that can finish.
+// A missing, unknown, spent or expired session answers 400, as an HTML
+// page for a browser (`Accept: text/html`) and as the error JSON
+// otherwise.
+// .
+//
+// This method does not support injected context.
+// However, timeout and opentracing contexts are honored whenever enabled.
+//
+// If you need to pass a specific context, use [Client.OpenConnectPageContext] instead.
+func (a *Client) OpenConnectPage(params *OpenConnectPageParams, opts ...ClientOption) (*OpenConnectPageOK, error) {
+	var ctx context.Context
+	if params != nil && params.inner.ctx != nil {
+		ctx = params.inner.ctx
+	} else {
+		ctx = context.Background()
+	}
+
+	return a.OpenConnectPageContext(ctx, params, opts...)
+}
+
+// OpenConnectPageContext thes start page a user opens to authorize public HTML.
+//
+// The `authorization_url` of `startConnect` and `reconnectConnection`.
+// A small HTML page (no scripts, no external assets) that names the
+// tenant and the provider ("Acme wants to connect your GitHub account
+// to Poblysh") and offers one button that continues to the provider.
+// It sets a short-lived cookie (HttpOnly, SameSite=Lax, scoped to
+// `/api/v1/connect/{provider}/`) that binds the authorization to this
+// browser; only a hash of it is stored. Opening the link in another
+// browser moves the binding there and withdraws an earlier click, so
+// the last browser to open it is the only one that can finish.
+// A missing, unknown, spent or expired session answers 400, as an HTML
+// page for a browser (`Accept: text/html`) and as the error JSON
+// otherwise.
+// .
+//
+// Do not use the deprecated [OpenConnectPageParams.Context] with this method: it would be ignored.
+func (a *Client) OpenConnectPageContext(ctx context.Context, params *OpenConnectPageParams, opts ...ClientOption) (*OpenConnectPageOK, error) {
+	// NOTE: parameters are not validated before sending
+	if params == nil {
+		params = NewOpenConnectPageParams()
+	}
+
+	op := &runtime.ClientOperation{
+		ID:                 "openConnectPage",
+		Method:             "GET",
+		PathPattern:        "/api/v1/connect/{provider}/start",
+		ProducesMediaTypes: []string{"text/html", "application/json"},
+		ConsumesMediaTypes: []string{"application/json"},
+		Schemes:            []string{"http", "https"},
+		Params:             params,
+		Reader:             &OpenConnectPageReader{formats: a.formats},
+		Client:             params.HTTPClient,
+	}
+
+	for _, opt := range opts {
+		opt(op)
+	}
+
+	result, err := a.transport.SubmitContext(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+
+	// only one success response has to be checked
+	success, ok := result.(*OpenConnectPageOK)
+	if ok {
+		return success, nil
+	}
+
+	// unexpected success response.
+	//
+	// a default response is provided: fill this and return an error
+	unexpectedSuccess := result.(*OpenConnectPageDefault)
+
+	return nil, runtime.NewAPIError("unexpected success response: content available as default response in error", unexpectedSuccess, unexpectedSuccess.Code())
+}
+
 // StartConnect starts connecting a provider account o auth.
 //
-// Returns the provider's authorization URL with a signed, single-use
-// `state` bound to the caller's tenant (and a PKCE challenge where the
-// provider supports it). Send the user's browser there; the provider
-// redirects it to `GET /api/v1/connect/{provider}/callback`.
-// `redirect_uri`, when given, must be on the server's allow-list; the
-// callback then redirects there with `connection_id` appended. `config`
-// is validated by the provider before anything is stored and applied to
-// the connection created by the callback.
+// Creates a single-use, expiring authorization bound to the caller's
+// tenant (a `state`, and a PKCE verifier where the provider supports
+// it) and returns the URL of its **start page**
+// (`GET /api/v1/connect/{provider}/start?session=…`), not the
+// provider's. Send the user's browser there: the page names the tenant
+// and the provider, binds the authorization to that browser with a
+// cookie, and continues to the provider when the user clicks. The
+// provider then redirects the browser to
+// `GET /api/v1/connect/{provider}/callback`, which completes only in
+// that browser. `redirect_uri`, when given, must match the server's
+// allow-list (`POBLYSH_REDIRECT_ALLOWLIST`): the same origin, and the
+// entry's path exactly or a path below it at a `/` (an entry ending in
+// `/` admits only the paths below it; an entry without a path admits
+// the whole origin); userinfo, `.`/`..` segments and encoded slashes,
+// dots or backslashes are refused. The callback then redirects there
+// with `connection_id` appended. `config` is validated by the provider
+// before anything is stored and applied to the connection created by
+// the callback.
 // .
 //
 // This method does not support injected context.
@@ -184,14 +418,24 @@ func (a *Client) StartConnect(params *StartConnectParams, authInfo runtime.Clien
 
 // StartConnectContext starts connecting a provider account o auth.
 //
-// Returns the provider's authorization URL with a signed, single-use
-// `state` bound to the caller's tenant (and a PKCE challenge where the
-// provider supports it). Send the user's browser there; the provider
-// redirects it to `GET /api/v1/connect/{provider}/callback`.
-// `redirect_uri`, when given, must be on the server's allow-list; the
-// callback then redirects there with `connection_id` appended. `config`
-// is validated by the provider before anything is stored and applied to
-// the connection created by the callback.
+// Creates a single-use, expiring authorization bound to the caller's
+// tenant (a `state`, and a PKCE verifier where the provider supports
+// it) and returns the URL of its **start page**
+// (`GET /api/v1/connect/{provider}/start?session=…`), not the
+// provider's. Send the user's browser there: the page names the tenant
+// and the provider, binds the authorization to that browser with a
+// cookie, and continues to the provider when the user clicks. The
+// provider then redirects the browser to
+// `GET /api/v1/connect/{provider}/callback`, which completes only in
+// that browser. `redirect_uri`, when given, must match the server's
+// allow-list (`POBLYSH_REDIRECT_ALLOWLIST`): the same origin, and the
+// entry's path exactly or a path below it at a `/` (an entry ending in
+// `/` admits only the paths below it; an entry without a path admits
+// the whole origin); userinfo, `.`/`..` segments and encoded slashes,
+// dots or backslashes are refused. The callback then redirects there
+// with `connection_id` appended. `config` is validated by the provider
+// before anything is stored and applied to the connection created by
+// the callback.
 // .
 //
 // Do not use the deprecated [StartConnectParams.Context] with this method: it would be ignored.

@@ -73,6 +73,12 @@ type ClientService interface {
 	// ListConnectionsContext list connections.
 	ListConnectionsContext(ctx context.Context, params *ListConnectionsParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ListConnectionsOK, error)
 
+	// ReconnectConnection re authorize a connection.
+	ReconnectConnection(params *ReconnectConnectionParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ReconnectConnectionOK, error)
+
+	// ReconnectConnectionContext re authorize a connection.
+	ReconnectConnectionContext(ctx context.Context, params *ReconnectConnectionParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ReconnectConnectionOK, error)
+
 	// UpdateConnection update a connection.
 	UpdateConnection(params *UpdateConnectionParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*UpdateConnectionOK, error)
 
@@ -282,6 +288,88 @@ func (a *Client) ListConnectionsContext(ctx context.Context, params *ListConnect
 	//
 	// a default response is provided: fill this and return an error
 	unexpectedSuccess := result.(*ListConnectionsDefault)
+
+	return nil, runtime.NewAPIError("unexpected success response: content available as default response in error", unexpectedSuccess, unexpectedSuccess.Code())
+}
+
+// ReconnectConnection res authorize a connection.
+//
+// Starts a fresh authorization for the connection (typically one in
+// `needs_reauth`) and answers like `startConnect`: the start-page URL
+// to send the user's browser to. The authorization is bound to the
+// connection's tenant, provider and account: completing it with the
+// same account heals the connection in place (new tokens, health back
+// to `healthy`, schedules resumed, config kept); completing it with
+// another account answers 409 at the callback and stores nothing.
+// Reading connections never creates an authorization.
+// .
+//
+// This method does not support injected context.
+// However, timeout and opentracing contexts are honored whenever enabled.
+//
+// If you need to pass a specific context, use [Client.ReconnectConnectionContext] instead.
+func (a *Client) ReconnectConnection(params *ReconnectConnectionParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ReconnectConnectionOK, error) {
+	var ctx context.Context
+	if params != nil && params.inner.ctx != nil {
+		ctx = params.inner.ctx
+	} else {
+		ctx = context.Background()
+	}
+
+	return a.ReconnectConnectionContext(ctx, params, authInfo, opts...)
+}
+
+// ReconnectConnectionContext res authorize a connection.
+//
+// Starts a fresh authorization for the connection (typically one in
+// `needs_reauth`) and answers like `startConnect`: the start-page URL
+// to send the user's browser to. The authorization is bound to the
+// connection's tenant, provider and account: completing it with the
+// same account heals the connection in place (new tokens, health back
+// to `healthy`, schedules resumed, config kept); completing it with
+// another account answers 409 at the callback and stores nothing.
+// Reading connections never creates an authorization.
+// .
+//
+// Do not use the deprecated [ReconnectConnectionParams.Context] with this method: it would be ignored.
+func (a *Client) ReconnectConnectionContext(ctx context.Context, params *ReconnectConnectionParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ReconnectConnectionOK, error) {
+	// NOTE: parameters are not validated before sending
+	if params == nil {
+		params = NewReconnectConnectionParams()
+	}
+
+	op := &runtime.ClientOperation{
+		ID:                 "reconnectConnection",
+		Method:             "POST",
+		PathPattern:        "/api/v1/connections/{id}/reconnect",
+		ProducesMediaTypes: []string{"application/json"},
+		ConsumesMediaTypes: []string{"application/json"},
+		Schemes:            []string{"http", "https"},
+		Params:             params,
+		Reader:             &ReconnectConnectionReader{formats: a.formats},
+		AuthInfo:           authInfo,
+		Client:             params.HTTPClient,
+	}
+
+	for _, opt := range opts {
+		opt(op)
+	}
+
+	result, err := a.transport.SubmitContext(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+
+	// only one success response has to be checked
+	success, ok := result.(*ReconnectConnectionOK)
+	if ok {
+		return success, nil
+	}
+
+	// unexpected success response.
+	//
+	// a default response is provided: fill this and return an error
+	unexpectedSuccess := result.(*ReconnectConnectionDefault)
 
 	return nil, runtime.NewAPIError("unexpected success response: content available as default response in error", unexpectedSuccess, unexpectedSuccess.Code())
 }

@@ -416,7 +416,7 @@ func NewUpdateConnectionUnprocessableEntity() *UpdateConnectionUnprocessableEnti
 
 // UpdateConnectionUnprocessableEntity describes a response with status code 422, with default header values.
 //
-// The body breaks the schema, or `poll_interval_seconds` is below the provider's floor (`validation_failed`).
+// The body breaks the schema, or `poll_interval_seconds` is below the provider's floor (`validation_failed`); or the new `config` names a resource the connection's own token cannot read (`invalid_config`, `details` names each with the reason; nothing changes).
 type UpdateConnectionUnprocessableEntity struct {
 	Payload *models.Error
 }

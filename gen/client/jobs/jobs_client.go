@@ -79,8 +79,17 @@ type ClientService interface {
 // GetJob gets a job.
 //
 // The durable job record merged with the live view from Temporal
-// (`live`; null when the run is no longer visible in Temporal or
-// Temporal did not answer in time), plus a link into the Temporal Web UI.
+// (`live`, asked of Temporal only while the job is `queued` or
+// `running`; null once the job's status is final, when the run is no
+// longer visible in Temporal, or when Temporal did not answer in time),
+// plus a link into the Temporal Web UI.
+// A job still `queued` or `running` whose workflow Temporal reports
+// closed (completed, failed, cancelled, terminated, timed out) is
+// settled on this read from the workflow's close event (terminated and
+// cancelled: `cancelled`; otherwise `failed`), with
+// `error_context.reconciled: true`; the worker's sweep does the same
+// for jobs nobody reads. The admin key reads the operator's jobs
+// (tenant deletions).
 // .
 //
 // This method does not support injected context.
@@ -101,8 +110,17 @@ func (a *Client) GetJob(params *GetJobParams, authInfo runtime.ClientAuthInfoWri
 // GetJobContext gets a job.
 //
 // The durable job record merged with the live view from Temporal
-// (`live`; null when the run is no longer visible in Temporal or
-// Temporal did not answer in time), plus a link into the Temporal Web UI.
+// (`live`, asked of Temporal only while the job is `queued` or
+// `running`; null once the job's status is final, when the run is no
+// longer visible in Temporal, or when Temporal did not answer in time),
+// plus a link into the Temporal Web UI.
+// A job still `queued` or `running` whose workflow Temporal reports
+// closed (completed, failed, cancelled, terminated, timed out) is
+// settled on this read from the workflow's close event (terminated and
+// cancelled: `cancelled`; otherwise `failed`), with
+// `error_context.reconciled: true`; the worker's sweep does the same
+// for jobs nobody reads. The admin key reads the operator's jobs
+// (tenant deletions).
 // .
 //
 // Do not use the deprecated [GetJobParams.Context] with this method: it would be ignored.
@@ -150,7 +168,7 @@ func (a *Client) GetJobContext(ctx context.Context, params *GetJobParams, authIn
 
 // ListJobs lists jobs.
 //
-// Job history of the caller's tenant, newest first (`created_at` descending, then `id`). `live` is always null in lists; read one job for it..
+// Job history of the caller's tenant, newest first (`created_at` descending, then `id`). `live` is always null in lists; read one job for it. With the admin key, the operator's jobs (tenant deletions) instead..
 //
 // This method does not support injected context.
 // However, timeout and opentracing contexts are honored whenever enabled.
@@ -169,7 +187,7 @@ func (a *Client) ListJobs(params *ListJobsParams, authInfo runtime.ClientAuthInf
 
 // ListJobsContext lists jobs.
 //
-// Job history of the caller's tenant, newest first (`created_at` descending, then `id`). `live` is always null in lists; read one job for it..
+// Job history of the caller's tenant, newest first (`created_at` descending, then `id`). `live` is always null in lists; read one job for it. With the admin key, the operator's jobs (tenant deletions) instead..
 //
 // Do not use the deprecated [ListJobsParams.Context] with this method: it would be ignored.
 func (a *Client) ListJobsContext(ctx context.Context, params *ListJobsParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ListJobsOK, error) {

@@ -75,6 +75,11 @@ type ListSignalsParams struct {
 	// Opaque cursor taken from a previous page's `next_cursor`; absent or empty for the first page.
 	Cursor *string
 
+	// IncludeRetracted.
+	//
+	// Also list Signals the provider retracted (`payload.attributes.retracted: true`, e.g. a deleted Slack message).
+	IncludeRetracted *bool
+
 	// Kind.
 	//
 	// Only Signals of this catalog kind, e.g. `pull_request.merged`.
@@ -107,6 +112,14 @@ type ListSignalsParams struct {
 	// Format: date-time
 	Until *strfmt.DateTime
 
+	// Wait.
+	//
+	// Feed only (not with `since`/`until`): how long to wait for a
+	// Signal when the page would be empty, in seconds or milliseconds
+	// (`30s`, `500ms`), at most `60s`. Absent or `0s`: answer at once.
+	//
+	Wait *string
+
 	HTTPClient *http.Client
 
 	inner innerParams
@@ -125,11 +138,14 @@ func (o *ListSignalsParams) WithDefaults() *ListSignalsParams {
 // All values with no default are reset to their zero value.
 func (o *ListSignalsParams) SetDefaults() {
 	var (
+		includeRetractedDefault = bool(false)
+
 		limitDefault = int64(100)
 	)
 
 	val := ListSignalsParams{
-		Limit: &limitDefault,
+		IncludeRetracted: &includeRetractedDefault,
+		Limit:            &limitDefault,
 	}
 
 	val.inner.timeout = o.inner.timeout
@@ -197,6 +213,17 @@ func (o *ListSignalsParams) SetCursor(cursor *string) {
 	o.Cursor = cursor
 }
 
+// WithIncludeRetracted adds the includeRetracted to the list signals params.
+func (o *ListSignalsParams) WithIncludeRetracted(includeRetracted *bool) *ListSignalsParams {
+	o.SetIncludeRetracted(includeRetracted)
+	return o
+}
+
+// SetIncludeRetracted adds the includeRetracted to the list signals params.
+func (o *ListSignalsParams) SetIncludeRetracted(includeRetracted *bool) {
+	o.IncludeRetracted = includeRetracted
+}
+
 // WithKind adds the kind to the list signals params.
 func (o *ListSignalsParams) WithKind(kind *string) *ListSignalsParams {
 	o.SetKind(kind)
@@ -252,6 +279,17 @@ func (o *ListSignalsParams) SetUntil(until *strfmt.DateTime) {
 	o.Until = until
 }
 
+// WithWait adds the wait to the list signals params.
+func (o *ListSignalsParams) WithWait(wait *string) *ListSignalsParams {
+	o.SetWait(wait)
+	return o
+}
+
+// SetWait adds the wait to the list signals params.
+func (o *ListSignalsParams) SetWait(wait *string) {
+	o.Wait = wait
+}
+
 // WriteToRequest writes these params to a [runtime.ClientRequest].
 func (o *ListSignalsParams) WriteToRequest(r runtime.ClientRequest, reg strfmt.Registry) error {
 	if err := r.SetTimeout(o.inner.timeout); err != nil {
@@ -288,6 +326,23 @@ func (o *ListSignalsParams) WriteToRequest(r runtime.ClientRequest, reg strfmt.R
 		if qCursor != "" {
 
 			if err := r.SetQueryParam("cursor", qCursor); err != nil {
+				return err
+			}
+		}
+	}
+
+	if o.IncludeRetracted != nil {
+
+		// query param include_retracted
+		var qrIncludeRetracted bool
+
+		if o.IncludeRetracted != nil {
+			qrIncludeRetracted = *o.IncludeRetracted
+		}
+		qIncludeRetracted := conv.FormatBool(qrIncludeRetracted)
+		if qIncludeRetracted != "" {
+
+			if err := r.SetQueryParam("include_retracted", qIncludeRetracted); err != nil {
 				return err
 			}
 		}
@@ -373,6 +428,23 @@ func (o *ListSignalsParams) WriteToRequest(r runtime.ClientRequest, reg strfmt.R
 		if qUntil != "" {
 
 			if err := r.SetQueryParam("until", qUntil); err != nil {
+				return err
+			}
+		}
+	}
+
+	if o.Wait != nil {
+
+		// query param wait
+		var qrWait string
+
+		if o.Wait != nil {
+			qrWait = *o.Wait
+		}
+		qWait := qrWait
+		if qWait != "" {
+
+			if err := r.SetQueryParam("wait", qWait); err != nil {
 				return err
 			}
 		}

@@ -153,6 +153,22 @@ func (a *Client) GetSignalContext(ctx context.Context, params *GetSignalParams, 
 // once the query is exhausted.
 //
 // `raw` is always null in lists; read one Signal for it.
+//
+// **Long polling** (feed only): with `wait` (e.g. `wait=30s`), a feed
+// page that would be empty is held open until a Signal after `cursor`
+// (matching the filters) becomes visible, and answered at once with
+// it; at the end of the wait it is answered empty, with the same
+// `next_cursor`. The service is woken by Postgres `LISTEN/NOTIFY`
+// (one listener per process; a waiting request holds no database
+// connection). The visibility rule above still applies: a Signal
+// stored while an older write is still open is answered once that
+// write ends. A server shutting down answers waiting requests at once.
+//
+// Signals the provider retracted (a deleted Slack message: its
+// `payload.attributes.retracted` is `true`) are left out unless
+// `include_retracted=true`. A retraction does not move a Signal in the
+// feed: a consumer that read it before it was retracted is not told
+// again; `GET /api/v1/signals/{id}` shows it.
 // .
 //
 // This method does not support injected context.
@@ -187,6 +203,22 @@ func (a *Client) ListSignals(params *ListSignalsParams, authInfo runtime.ClientA
 // once the query is exhausted.
 //
 // `raw` is always null in lists; read one Signal for it.
+//
+// **Long polling** (feed only): with `wait` (e.g. `wait=30s`), a feed
+// page that would be empty is held open until a Signal after `cursor`
+// (matching the filters) becomes visible, and answered at once with
+// it; at the end of the wait it is answered empty, with the same
+// `next_cursor`. The service is woken by Postgres `LISTEN/NOTIFY`
+// (one listener per process; a waiting request holds no database
+// connection). The visibility rule above still applies: a Signal
+// stored while an older write is still open is answered once that
+// write ends. A server shutting down answers waiting requests at once.
+//
+// Signals the provider retracted (a deleted Slack message: its
+// `payload.attributes.retracted` is `true`) are left out unless
+// `include_retracted=true`. A retraction does not move a Signal in the
+// feed: a consumer that read it before it was retracted is not told
+// again; `GET /api/v1/signals/{id}` shows it.
 // .
 //
 // Do not use the deprecated [ListSignalsParams.Context] with this method: it would be ignored.

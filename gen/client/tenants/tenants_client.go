@@ -61,6 +61,30 @@ type ClientService interface {
 	// CreateTenantContext create a tenant admin key.
 	CreateTenantContext(ctx context.Context, params *CreateTenantParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*CreateTenantCreated, error)
 
+	// DeleteTenant delete a tenant admin key.
+	DeleteTenant(params *DeleteTenantParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*DeleteTenantAccepted, error)
+
+	// DeleteTenantContext delete a tenant admin key.
+	DeleteTenantContext(ctx context.Context, params *DeleteTenantParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*DeleteTenantAccepted, error)
+
+	// GetTenant get a tenant admin key.
+	GetTenant(params *GetTenantParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*GetTenantOK, error)
+
+	// GetTenantContext get a tenant admin key.
+	GetTenantContext(ctx context.Context, params *GetTenantParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*GetTenantOK, error)
+
+	// ListTenants list tenants admin key.
+	ListTenants(params *ListTenantsParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ListTenantsOK, error)
+
+	// ListTenantsContext list tenants admin key.
+	ListTenantsContext(ctx context.Context, params *ListTenantsParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ListTenantsOK, error)
+
+	// UpdateTenant update a tenant admin key.
+	UpdateTenant(params *UpdateTenantParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*UpdateTenantOK, error)
+
+	// UpdateTenantContext update a tenant admin key.
+	UpdateTenantContext(ctx context.Context, params *UpdateTenantParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*UpdateTenantOK, error)
+
 	SetTransport(transport runtime.ContextualTransport)
 }
 
@@ -130,6 +154,318 @@ func (a *Client) CreateTenantContext(ctx context.Context, params *CreateTenantPa
 	//
 	// a default response is provided: fill this and return an error
 	unexpectedSuccess := result.(*CreateTenantDefault)
+
+	return nil, runtime.NewAPIError("unexpected success response: content available as default response in error", unexpectedSuccess, unexpectedSuccess.Code())
+}
+
+// DeleteTenant deletes a tenant admin key.
+//
+// Deletes a tenant and everything of it, as a Temporal workflow whose
+// job (`kind: tenant_deletion`) `listJobs` and `getJob` show to the
+// admin key. The tenant leaves `listTenants` at once. The workflow
+// revokes the tenant's API keys, disconnects every connection as
+// `deleteConnection` does (schedules and workflows stopped, watch
+// channels stopped, tokens revoked at the provider where it allows;
+// the provider's refusals are logged), purges its Signals in batches,
+// its webhook deliveries and their raw bodies (a delivery shared with
+// another tenant stays for that tenant, without this tenant's ids), and
+// finally the tenant row with every row that names it. `confirm` must
+// repeat the tenant's name. Asking again while it runs answers the same job.
+// .
+//
+// This method does not support injected context.
+// However, timeout and opentracing contexts are honored whenever enabled.
+//
+// If you need to pass a specific context, use [Client.DeleteTenantContext] instead.
+func (a *Client) DeleteTenant(params *DeleteTenantParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*DeleteTenantAccepted, error) {
+	var ctx context.Context
+	if params != nil && params.inner.ctx != nil {
+		ctx = params.inner.ctx
+	} else {
+		ctx = context.Background()
+	}
+
+	return a.DeleteTenantContext(ctx, params, authInfo, opts...)
+}
+
+// DeleteTenantContext deletes a tenant admin key.
+//
+// Deletes a tenant and everything of it, as a Temporal workflow whose
+// job (`kind: tenant_deletion`) `listJobs` and `getJob` show to the
+// admin key. The tenant leaves `listTenants` at once. The workflow
+// revokes the tenant's API keys, disconnects every connection as
+// `deleteConnection` does (schedules and workflows stopped, watch
+// channels stopped, tokens revoked at the provider where it allows;
+// the provider's refusals are logged), purges its Signals in batches,
+// its webhook deliveries and their raw bodies (a delivery shared with
+// another tenant stays for that tenant, without this tenant's ids), and
+// finally the tenant row with every row that names it. `confirm` must
+// repeat the tenant's name. Asking again while it runs answers the same job.
+// .
+//
+// Do not use the deprecated [DeleteTenantParams.Context] with this method: it would be ignored.
+func (a *Client) DeleteTenantContext(ctx context.Context, params *DeleteTenantParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*DeleteTenantAccepted, error) {
+	// NOTE: parameters are not validated before sending
+	if params == nil {
+		params = NewDeleteTenantParams()
+	}
+
+	op := &runtime.ClientOperation{
+		ID:                 "deleteTenant",
+		Method:             "DELETE",
+		PathPattern:        "/api/v1/tenants/{id}",
+		ProducesMediaTypes: []string{"application/json"},
+		ConsumesMediaTypes: []string{"application/json"},
+		Schemes:            []string{"http", "https"},
+		Params:             params,
+		Reader:             &DeleteTenantReader{formats: a.formats},
+		AuthInfo:           authInfo,
+		Client:             params.HTTPClient,
+	}
+
+	for _, opt := range opts {
+		opt(op)
+	}
+
+	result, err := a.transport.SubmitContext(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+
+	// only one success response has to be checked
+	success, ok := result.(*DeleteTenantAccepted)
+	if ok {
+		return success, nil
+	}
+
+	// unexpected success response.
+	//
+	// a default response is provided: fill this and return an error
+	unexpectedSuccess := result.(*DeleteTenantDefault)
+
+	return nil, runtime.NewAPIError("unexpected success response: content available as default response in error", unexpectedSuccess, unexpectedSuccess.Code())
+}
+
+// GetTenant gets a tenant admin key.
+//
+// One tenant with its settings. `sync_concurrency` is the cap on the
+// tenant's concurrently running sync pages in effect now: its own value
+// (set with `updateTenant`), or POBLYSH_TENANT_SYNC_CONCURRENCY when
+// `sync_concurrency_default` is true. 404 for a tenant being deleted.
+// .
+//
+// This method does not support injected context.
+// However, timeout and opentracing contexts are honored whenever enabled.
+//
+// If you need to pass a specific context, use [Client.GetTenantContext] instead.
+func (a *Client) GetTenant(params *GetTenantParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*GetTenantOK, error) {
+	var ctx context.Context
+	if params != nil && params.inner.ctx != nil {
+		ctx = params.inner.ctx
+	} else {
+		ctx = context.Background()
+	}
+
+	return a.GetTenantContext(ctx, params, authInfo, opts...)
+}
+
+// GetTenantContext gets a tenant admin key.
+//
+// One tenant with its settings. `sync_concurrency` is the cap on the
+// tenant's concurrently running sync pages in effect now: its own value
+// (set with `updateTenant`), or POBLYSH_TENANT_SYNC_CONCURRENCY when
+// `sync_concurrency_default` is true. 404 for a tenant being deleted.
+// .
+//
+// Do not use the deprecated [GetTenantParams.Context] with this method: it would be ignored.
+func (a *Client) GetTenantContext(ctx context.Context, params *GetTenantParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*GetTenantOK, error) {
+	// NOTE: parameters are not validated before sending
+	if params == nil {
+		params = NewGetTenantParams()
+	}
+
+	op := &runtime.ClientOperation{
+		ID:                 "getTenant",
+		Method:             "GET",
+		PathPattern:        "/api/v1/tenants/{id}",
+		ProducesMediaTypes: []string{"application/json"},
+		ConsumesMediaTypes: []string{"application/json"},
+		Schemes:            []string{"http", "https"},
+		Params:             params,
+		Reader:             &GetTenantReader{formats: a.formats},
+		AuthInfo:           authInfo,
+		Client:             params.HTTPClient,
+	}
+
+	for _, opt := range opts {
+		opt(op)
+	}
+
+	result, err := a.transport.SubmitContext(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+
+	// only one success response has to be checked
+	success, ok := result.(*GetTenantOK)
+	if ok {
+		return success, nil
+	}
+
+	// unexpected success response.
+	//
+	// a default response is provided: fill this and return an error
+	unexpectedSuccess := result.(*GetTenantDefault)
+
+	return nil, runtime.NewAPIError("unexpected success response: content available as default response in error", unexpectedSuccess, unexpectedSuccess.Code())
+}
+
+// ListTenants lists tenants admin key.
+//
+// Lists the tenants, newest first (`created_at` descending, then `id`),
+// with their settings and how many connections and active API keys
+// each has. A tenant being deleted is no longer listed. Requires the
+// admin key (a tenant key answers 401).
+// .
+//
+// This method does not support injected context.
+// However, timeout and opentracing contexts are honored whenever enabled.
+//
+// If you need to pass a specific context, use [Client.ListTenantsContext] instead.
+func (a *Client) ListTenants(params *ListTenantsParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ListTenantsOK, error) {
+	var ctx context.Context
+	if params != nil && params.inner.ctx != nil {
+		ctx = params.inner.ctx
+	} else {
+		ctx = context.Background()
+	}
+
+	return a.ListTenantsContext(ctx, params, authInfo, opts...)
+}
+
+// ListTenantsContext lists tenants admin key.
+//
+// Lists the tenants, newest first (`created_at` descending, then `id`),
+// with their settings and how many connections and active API keys
+// each has. A tenant being deleted is no longer listed. Requires the
+// admin key (a tenant key answers 401).
+// .
+//
+// Do not use the deprecated [ListTenantsParams.Context] with this method: it would be ignored.
+func (a *Client) ListTenantsContext(ctx context.Context, params *ListTenantsParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ListTenantsOK, error) {
+	// NOTE: parameters are not validated before sending
+	if params == nil {
+		params = NewListTenantsParams()
+	}
+
+	op := &runtime.ClientOperation{
+		ID:                 "listTenants",
+		Method:             "GET",
+		PathPattern:        "/api/v1/tenants",
+		ProducesMediaTypes: []string{"application/json"},
+		ConsumesMediaTypes: []string{"application/json"},
+		Schemes:            []string{"http", "https"},
+		Params:             params,
+		Reader:             &ListTenantsReader{formats: a.formats},
+		AuthInfo:           authInfo,
+		Client:             params.HTTPClient,
+	}
+
+	for _, opt := range opts {
+		opt(op)
+	}
+
+	result, err := a.transport.SubmitContext(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+
+	// only one success response has to be checked
+	success, ok := result.(*ListTenantsOK)
+	if ok {
+		return success, nil
+	}
+
+	// unexpected success response.
+	//
+	// a default response is provided: fill this and return an error
+	unexpectedSuccess := result.(*ListTenantsDefault)
+
+	return nil, runtime.NewAPIError("unexpected success response: content available as default response in error", unexpectedSuccess, unexpectedSuccess.Code())
+}
+
+// UpdateTenant updates a tenant admin key.
+//
+// Renames a tenant or changes its settings; absent fields keep their
+// value. `sync_concurrency` caps the tenant's concurrently running sync
+// pages (1 to 1000); null returns it to POBLYSH_TENANT_SYNC_CONCURRENCY.
+// Workers read it on every page, so a change applies within a page,
+// without a restart.
+// .
+//
+// This method does not support injected context.
+// However, timeout and opentracing contexts are honored whenever enabled.
+//
+// If you need to pass a specific context, use [Client.UpdateTenantContext] instead.
+func (a *Client) UpdateTenant(params *UpdateTenantParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*UpdateTenantOK, error) {
+	var ctx context.Context
+	if params != nil && params.inner.ctx != nil {
+		ctx = params.inner.ctx
+	} else {
+		ctx = context.Background()
+	}
+
+	return a.UpdateTenantContext(ctx, params, authInfo, opts...)
+}
+
+// UpdateTenantContext updates a tenant admin key.
+//
+// Renames a tenant or changes its settings; absent fields keep their
+// value. `sync_concurrency` caps the tenant's concurrently running sync
+// pages (1 to 1000); null returns it to POBLYSH_TENANT_SYNC_CONCURRENCY.
+// Workers read it on every page, so a change applies within a page,
+// without a restart.
+// .
+//
+// Do not use the deprecated [UpdateTenantParams.Context] with this method: it would be ignored.
+func (a *Client) UpdateTenantContext(ctx context.Context, params *UpdateTenantParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*UpdateTenantOK, error) {
+	// NOTE: parameters are not validated before sending
+	if params == nil {
+		params = NewUpdateTenantParams()
+	}
+
+	op := &runtime.ClientOperation{
+		ID:                 "updateTenant",
+		Method:             "PATCH",
+		PathPattern:        "/api/v1/tenants/{id}",
+		ProducesMediaTypes: []string{"application/json"},
+		ConsumesMediaTypes: []string{"application/json"},
+		Schemes:            []string{"http", "https"},
+		Params:             params,
+		Reader:             &UpdateTenantReader{formats: a.formats},
+		AuthInfo:           authInfo,
+		Client:             params.HTTPClient,
+	}
+
+	for _, opt := range opts {
+		opt(op)
+	}
+
+	result, err := a.transport.SubmitContext(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+
+	// only one success response has to be checked
+	success, ok := result.(*UpdateTenantOK)
+	if ok {
+		return success, nil
+	}
+
+	// unexpected success response.
+	//
+	// a default response is provided: fill this and return an error
+	unexpectedSuccess := result.(*UpdateTenantDefault)
 
 	return nil, runtime.NewAPIError("unexpected success response: content available as default response in error", unexpectedSuccess, unexpectedSuccess.Code())
 }

@@ -101,7 +101,9 @@ type ClientService interface {
 // ReceiveWebhook receives a provider delivery public.
 //
 // The raw body is read under a size limit and the provider's signature is
-// verified before anything else (no secret configured means reject).
+// verified before anything else (no secret configured means reject; Gmail's
+// Pub/Sub pushes are authenticated by their OIDC token instead, and
+// anything else answers 401 with nothing stored).
 // The delivery is routed to its connection(s), recorded by the
 // provider's delivery id (a redelivery answers `duplicate` and changes
 // nothing) and either normalized into Signals stored in the same
@@ -131,7 +133,9 @@ func (a *Client) ReceiveWebhook(params *ReceiveWebhookParams, opts ...ClientOpti
 // ReceiveWebhookContext receives a provider delivery public.
 //
 // The raw body is read under a size limit and the provider's signature is
-// verified before anything else (no secret configured means reject).
+// verified before anything else (no secret configured means reject; Gmail's
+// Pub/Sub pushes are authenticated by their OIDC token instead, and
+// anything else answers 401 with nothing stored).
 // The delivery is routed to its connection(s), recorded by the
 // provider's delivery id (a redelivery answers `duplicate` and changes
 // nothing) and either normalized into Signals stored in the same

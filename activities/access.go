@@ -1,0 +1,150 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/lifecycle"
+)
+
+// authorized loads a connection and returns an HTTP client authorized with
+// its token, refreshed first when it expires within a minute. refresh
+// spends the token once more after a 401 (the caller passes the token that
+// failed).
+type authorized struct {
+	conn   *db.Connection
+	tok    *db.Tokens
+	client *http.Client
+}
+
+func (a *Activities) authorize(ctx context.Context, ref poblysh.ConnectionRef) (*authorized, error) {
+	p, err := a.provider(ref.Provider)
+	if err != nil {
+		return nil, err
+	}
+	var out authorized
+	err = a.DB.WithTenant(ctx, ref.TenantID, func(tx *db.Tx) (err error) {
+		if out.conn, err = tx.FindConnection(ctx, ref.ConnectionID); err != nil {
+			return err
+		}
+		out.tok, err = tx.LoadTokens(ctx, a.KeyRing, ref.ConnectionID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if out.tok.RefreshToken != "" && out.tok.Expiry != nil && out.tok.Expiry.Before(a.now().Add(time.Minute)) {
+		if out.tok, err = a.refresh(ctx, ref, out.tok.AccessToken, true); err != nil {
+			return nil, err
+		}
+	}
+	out.client = a.Registry.HTTPClient(p, out.conn.ExternalAccountID, out.tok.AccessToken)
+	return &out, nil
+}
+
+// proveStored proves, with the connection's stored token, that it can read
+// the resources cfg names (the connection's own config when cfg is nil;
+// only those refs when only is set). A 401 refreshes the token once.
+func (a *Activities) proveStored(ctx context.Context, ref poblysh.ConnectionRef, cfg json.RawMessage, only []string) (*connectors.AccessReport, error) {
+	p, err := a.provider(ref.Provider)
+	if err != nil {
+		return nil, err
+	}
+	prover, ok := p.Connector.(connectors.AccessProver)
+	if !ok {
+		return &connectors.AccessReport{}, nil
+	}
+	auth, err := a.authorize(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	view := lifecycle.View(auth.conn)
+	if cfg != nil {
+		view.Config = cfg
+	}
+	report, err := prover.ProveAccess(ctx, connectors.AccessRequest{Connection: view, HTTP: auth.client, Only: only})
+	if errors.Is(err, connectors.ErrUnauthorized) && auth.tok.RefreshToken != "" {
+		tok, rerr := a.refresh(ctx, ref, auth.tok.AccessToken, true)
+		if rerr != nil {
+			return nil, rerr
+		}
+		report, err = prover.ProveAccess(ctx, connectors.AccessRequest{Connection: view, HTTP: a.Registry.HTTPClient(p, auth.conn.ExternalAccountID, tok.AccessToken), Only: only})
+	}
+	return report, err
+}
+
+// recordProof stores the outcome of a proof of some resources: granted ones
+// are (re)granted, denied ones lost; routes follow.
+func (a *Activities) recordProof(ctx context.Context, ref poblysh.ConnectionRef, p *connectors.Provider, report *connectors.AccessReport) error {
+	return a.DB.WithTenant(ctx, ref.TenantID, func(tx *db.Tx) error {
+		c, err := tx.FindConnection(ctx, ref.ConnectionID)
+		if err != nil {
+			return err
+		}
+		for _, r := range lifecycle.ResourceRows(report.Granted) {
+			if err := tx.GrantResource(ctx, c.ID, r); err != nil {
+				return err
+			}
+		}
+		for _, d := range report.Denied {
+			if _, err := tx.LoseResource(ctx, c.ID, d.Ref, d.Reason); err != nil {
+				return err
+			}
+		}
+		return lifecycle.RebuildRoutes(ctx, tx, p, c)
+	})
+}
+
+// loseAccess records that a sync found a resource unreadable: its routes
+// are dropped and the connection is degraded with the reason, until a later
+// sync reads it again.
+func (a *Activities) loseAccess(ctx context.Context, conn poblysh.ConnectionRef, p *connectors.Provider, ref string, cause error) {
+	d, err := connectors.Denied(ref, cause)
+	if err != nil || d == nil {
+		return
+	}
+	if err := a.recordProof(context.WithoutCancel(ctx), conn, p, &connectors.AccessReport{Denied: []connectors.Denial{*d}}); err != nil {
+		a.logger(ctx, conn).WithError(err).Warn("could not record lost access")
+		return
+	}
+	a.logger(ctx, conn).WithField("resource", ref).Warn("lost access to a resource; its webhook routes are dropped")
+	a.recordHealth(ctx, conn, poblysh.HealthEvent{Kind: poblysh.EventAccessLost, Detail: d.String()})
+}
+
+// regainAccess re-proves a resource a successful sync just read when it is
+// not recorded as granted (lost earlier, or never proved because the
+// connection predates proofs), so its routes come back.
+func (a *Activities) regainAccess(ctx context.Context, conn poblysh.ConnectionRef, p *connectors.Provider, ref string, hc *http.Client, view connectors.Connection) error {
+	prover, ok := p.Connector.(connectors.AccessProver)
+	if !ok {
+		return nil
+	}
+	report, err := prover.ProveAccess(ctx, connectors.AccessRequest{Connection: view, HTTP: hc, Only: []string{ref}})
+	if err != nil {
+		return err
+	}
+	if err := a.recordProof(ctx, conn, p, report); err != nil {
+		return err
+	}
+	if slices.ContainsFunc(report.Granted, func(r connectors.Resource) bool { return r.Ref == ref }) {
+		a.logger(ctx, conn).WithField("resource", ref).Info("access to a resource proved; it is routed")
+	}
+	return nil
+}
+
+// AccessService proves connections' access with their stored tokens outside
+// any workflow (the API checks a new config before it stores it).
+type AccessService struct{ A *Activities }
+
+// Prove proves the resources cfg names for the connection ref (only those
+// refs when only is set). Errors are the neutral connector errors.
+func (s AccessService) Prove(ctx context.Context, ref poblysh.ConnectionRef, cfg json.RawMessage, only []string) (*connectors.AccessReport, error) {
+	return s.A.proveStored(ctx, ref, cfg, only)
+}

@@ -1,0 +1,62 @@
+package activities
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/db/dbtest"
+	"github.com/poblysh/poblysh/vault"
+)
+
+type stubConnector struct{ spec *connectors.Spec }
+
+func (s stubConnector) Spec() *connectors.Spec { return s.spec }
+
+// The refresh sweep leaves providers that refresh on demand alone (Zoho:
+// an idle connection spends none of its 10 access tokens per 10 minutes),
+// and refreshes the others' tokens before they expire.
+func TestListDueTokensSkipsOnDemandProviders(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	schema := dbtest.NewSchema(t)
+	key, err := vault.ParseKey(vault.GenerateKey())
+	require.NoError(t, err)
+	kr := vault.NewKeyRing(key)
+	provider := func(name string, pol connectors.TokenPolicy) *connectors.Provider {
+		s := &connectors.Spec{Name: name, Policy: connectors.Policy{Token: pol}}
+		return &connectors.Provider{Spec: s, Connector: stubConnector{s}}
+	}
+	reg := connectors.NewRegistry(
+		provider("sweep", connectors.TokenPolicy{Expires: true, RefreshBefore: 5 * time.Minute}),
+		provider("ondemand", connectors.TokenPolicy{Expires: true, OnDemand: true, RefreshBefore: time.Minute}),
+	)
+	acts := &Activities{DB: schema.DB, Registry: reg, KeyRing: kr}
+	var tenant string
+	require.NoError(t, schema.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		tn, _, _, err := tx.CreateTenant(ctx, "due")
+		tenant = tn.ID
+		return err
+	}))
+	exp := time.Now().Add(20 * time.Minute)
+	require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+		for _, p := range []string{"sweep", "ondemand"} {
+			c, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: p, ExternalAccountID: "acct-" + p})
+			if err != nil {
+				return err
+			}
+			if err := tx.SaveTokens(ctx, kr, c.ID, db.Tokens{AccessToken: "a", RefreshToken: "r", TokenType: "Bearer", Expiry: &exp}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	res, err := acts.ListDueTokens(ctx, ListDueInput{Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, res.Connections, 1)
+	require.Equal(t, "sweep", res.Connections[0].Provider)
+}

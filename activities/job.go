@@ -1,0 +1,158 @@
+package activities
+
+import (
+	"context"
+	"time"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/metrics"
+)
+
+// BeginJobInput starts (or resumes) a job.
+type BeginJobInput struct {
+	poblysh.ConnectionRef
+	JobID      string
+	Kind       poblysh.JobKind
+	Trigger    poblysh.Trigger
+	WorkflowID string
+	RunID      string
+	// ResetCursor clears the stream cursor first (a backfill's first page).
+	ResetCursor bool
+}
+
+// BeginJobResult is empty; it exists so fields can be added.
+type BeginJobResult struct{}
+
+// BeginJob creates (or adopts) the job row of a pass and marks it running;
+// for a backfill it clears the stream's cursor first.
+func (a *Activities) BeginJob(ctx context.Context, in BeginJobInput) (BeginJobResult, error) {
+	err := a.DB.WithTenant(ctx, in.TenantID, func(tx *db.Tx) error {
+		// The connection (and so the tenant) must be here: a job row for a
+		// connection this database does not have is another stack's task.
+		// (A connection deleted meanwhile is still a row: its pass is
+		// cancelled by the page activity, as before.)
+		if ok, err := tx.ConnectionExists(ctx, in.ConnectionID); err != nil {
+			return err
+		} else if !ok {
+			return poblysh.NotFound("connection " + in.ConnectionID + " of tenant " + in.TenantID)
+		}
+		if _, err := tx.EnsureJob(ctx, db.Job{
+			ID: in.JobID, ConnectionID: in.ConnectionID, Provider: in.Provider, Kind: in.Kind,
+			Stream: in.Stream, Trigger: in.Trigger, WorkflowID: in.WorkflowID, RunID: in.RunID,
+		}); err != nil {
+			return err
+		}
+		if err := tx.StartJob(ctx, in.JobID, in.RunID, in.Kind); err != nil {
+			return err
+		}
+		if in.ResetCursor {
+			return tx.ResetCursor(ctx, in.ConnectionID, in.Stream)
+		}
+		return nil
+	})
+	return BeginJobResult{}, a.translate(ctx, in.ConnectionRef, err)
+}
+
+// ResetCursorInput clears a stream's cursor.
+type ResetCursorInput struct{ poblysh.ConnectionRef }
+
+// ResetCursorResult is empty.
+type ResetCursorResult struct{}
+
+// ResetCursor clears a stream's cursor (the provider said it expired).
+func (a *Activities) ResetCursor(ctx context.Context, in ResetCursorInput) (ResetCursorResult, error) {
+	a.logger(ctx, in.ConnectionRef).Warn("cursor expired at the provider; clearing it for a full resync")
+	err := a.DB.WithTenant(ctx, in.TenantID, func(tx *db.Tx) error {
+		return tx.ResetCursor(ctx, in.ConnectionID, in.Stream)
+	})
+	return ResetCursorResult{}, a.translate(ctx, in.ConnectionRef, err)
+}
+
+// FinishJobInput ends a job.
+type FinishJobInput struct {
+	poblysh.ConnectionRef
+	JobID  string
+	Status poblysh.JobStatus
+	// Error is the last failure's message; ErrorType its type.
+	Error     string
+	ErrorType string
+	Context   map[string]any
+	// Synced marks a completed sync pass (last sync time, health healed).
+	Synced bool
+}
+
+// FinishJobResult is empty.
+type FinishJobResult struct{}
+
+// FinishJob records a job's final status, counts it in metrics, and for a
+// completed sync pass stamps the connection's last sync and freshness and
+// heals its health (poblysh.EventSynced) unless a resource is still lost.
+func (a *Activities) FinishJob(ctx context.Context, in FinishJobInput) (FinishJobResult, error) {
+	var job *db.Job
+	var newest *time.Time
+	err := a.DB.WithTenant(ctx, in.TenantID, func(tx *db.Tx) error {
+		var err error
+		job, err = tx.FinishJob(ctx, in.JobID, in.Status, in.Error, withType(in.Context, in.ErrorType))
+		if poblysh.ErrorCode(err) == poblysh.ENOTFOUND {
+			// Never a success: the job was deleted with its connection, or
+			// is another stack's (translate fails non-retryably).
+			return poblysh.NotFound("job " + in.JobID + " of connection " + in.ConnectionID)
+		}
+		if err != nil || !in.Synced {
+			return err
+		}
+		if err := markSynced(ctx, tx, in.ConnectionID); err != nil {
+			return err
+		}
+		newest, err = tx.NewestSignalTime(ctx, in.ConnectionID)
+		return err
+	})
+	if err != nil {
+		return FinishJobResult{}, a.translate(ctx, in.ConnectionRef, err)
+	}
+	if job != nil {
+		metrics.JobsTotal.WithLabelValues(job.Provider, string(job.Kind), string(job.Status)).Inc()
+		if job.StartedAt != nil && job.FinishedAt != nil {
+			metrics.JobDuration.WithLabelValues(job.Provider, string(job.Kind)).Observe(job.FinishedAt.Sub(*job.StartedAt).Seconds())
+		}
+		log := a.logger(ctx, in.ConnectionRef).WithFields(map[string]any{"job_id": in.JobID, "status": in.Status,
+			"pages": job.Pages, "signals_stored": job.SignalsStored, "duplicates": job.Duplicates})
+		if in.Status == poblysh.JobFailed {
+			log.WithField("error", in.Error).Warn("job failed")
+		} else {
+			log.Info("job finished")
+		}
+	}
+	if newest != nil {
+		metrics.Freshness.WithLabelValues(in.Provider, in.ConnectionID).Set(a.now().Sub(*newest).Seconds())
+	}
+	return FinishJobResult{}, nil
+}
+
+// markSynced records a completed sync pass of a live connection in tx.
+func markSynced(ctx context.Context, tx *db.Tx, connID string) error {
+	if err := tx.MarkSynced(ctx, connID); err != nil {
+		return err
+	}
+	lost, err := tx.HasLostResources(ctx, connID)
+	if err != nil {
+		return err
+	}
+	_, _, err = tx.ApplyHealth(ctx, connID, poblysh.HealthEvent{Kind: poblysh.EventSynced, LostAccess: lost})
+	if poblysh.ErrorCode(err) == poblysh.ENOTFOUND {
+		return nil // deleted meanwhile: nothing to heal
+	}
+	return err
+}
+
+func withType(ctx map[string]any, typ string) map[string]any {
+	if typ == "" {
+		return ctx
+	}
+	out := map[string]any{"error_type": typ}
+	for k, v := range ctx {
+		out[k] = v
+	}
+	return out
+}

@@ -1,0 +1,121 @@
+package activities
+
+import (
+	"context"
+	"errors"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/db"
+)
+
+// purgeBatch is how many Signals one purge transaction deletes.
+const purgeBatch = 5000
+
+// TenantDeletionInput names the tenant being deleted, the operator's job,
+// and for DisconnectForDeletion the connection.
+type TenantDeletionInput struct {
+	TenantID     string
+	JobID        string
+	RunID        string
+	ConnectionID string
+}
+
+// BeginTenantDeletionResult lists the connections to disconnect.
+type BeginTenantDeletionResult struct {
+	KeysRevoked   int
+	ConnectionIDs []string
+}
+
+// BeginTenantDeletion marks the job running and revokes the tenant's keys.
+func (a *Activities) BeginTenantDeletion(ctx context.Context, in TenantDeletionInput) (BeginTenantDeletionResult, error) {
+	var res BeginTenantDeletionResult
+	err := a.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
+		if err := tx.StartOperatorJob(ctx, in.JobID, in.RunID); err != nil {
+			return err
+		}
+		if res.KeysRevoked, err = tx.RevokeTenantKeys(ctx, in.TenantID); err != nil {
+			return err
+		}
+		res.ConnectionIDs, err = tx.TenantConnectionIDs(ctx, in.TenantID)
+		return err
+	})
+	return res, a.translate(ctx, poblysh.ConnectionRef{TenantID: in.TenantID}, err)
+}
+
+// DisconnectForDeletion disconnects one connection as DELETE
+// /connections/{id} does, its Signals included (lifecycle.Service.Delete with
+// purge): schedules and workflows stopped, watch channels stopped, the
+// token revoked at the provider where it allows. A connection already gone
+// is done. The provider's refusals are warnings, as for a connection delete.
+func (a *Activities) DisconnectForDeletion(ctx context.Context, in TenantDeletionInput) (struct{}, error) {
+	if a.Connections == nil {
+		return struct{}{}, temporal.NewNonRetryableApplicationError("the worker has no connection lifecycle", ErrTypeInvalidConfig, nil)
+	}
+	defer keepAlive(ctx)()
+	ref := poblysh.ConnectionRef{TenantID: in.TenantID, ConnectionID: in.ConnectionID}
+	warnings, err := a.Connections.Delete(ctx, in.TenantID, in.ConnectionID, true)
+	if poblysh.ErrorCode(err) == poblysh.ENOTFOUND {
+		err = nil
+	}
+	if err != nil {
+		return struct{}{}, a.translate(ctx, ref, err)
+	}
+	for _, w := range warnings {
+		a.logger(ctx, ref).WithField("job_id", in.JobID).Warn("tenant deletion: " + w)
+	}
+	err = a.DB.WithSystem(ctx, func(tx *db.Tx) error { return tx.ProgressOperatorJob(ctx, in.JobID, 1, 0) })
+	return struct{}{}, a.translate(ctx, ref, err)
+}
+
+// PurgeTenantResult counts the Signals purged.
+type PurgeTenantResult struct{ Signals int }
+
+// PurgeTenant deletes the tenant's Signals in batches (heartbeating), then
+// its share of webhook deliveries and raw bodies and the tenant row, which
+// takes every remaining row that names the tenant with it.
+func (a *Activities) PurgeTenant(ctx context.Context, in TenantDeletionInput) (PurgeTenantResult, error) {
+	ref := poblysh.ConnectionRef{TenantID: in.TenantID}
+	var res PurgeTenantResult
+	for {
+		var n int
+		err := a.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
+			if n, err = tx.PurgeTenantSignals(ctx, in.TenantID, purgeBatch); err != nil {
+				return err
+			}
+			return tx.ProgressOperatorJob(ctx, in.JobID, 0, n)
+		})
+		if err != nil {
+			return res, a.translate(ctx, ref, err)
+		}
+		res.Signals += n
+		if activity.IsActivity(ctx) {
+			activity.RecordHeartbeat(ctx, res.Signals)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	err := a.DB.WithSystem(ctx, func(tx *db.Tx) error { return tx.DropTenant(ctx, in.TenantID) })
+	return res, a.translate(ctx, ref, err)
+}
+
+// FinishOperatorJobInput ends an operator's job.
+type FinishOperatorJobInput struct {
+	JobID  string
+	Status poblysh.JobStatus
+	Error  string
+}
+
+// FinishOperatorJob records the final status of an operator's job. A job
+// that is missing is an error (never a success).
+func (a *Activities) FinishOperatorJob(ctx context.Context, in FinishOperatorJobInput) (struct{}, error) {
+	err := a.DB.WithSystem(ctx, func(tx *db.Tx) error { return tx.FinishOperatorJob(ctx, in.JobID, in.Status, in.Error) })
+	var appErr *temporal.ApplicationError
+	if err != nil && !errors.As(err, &appErr) {
+		err = a.translate(ctx, poblysh.ConnectionRef{}, err)
+	}
+	return struct{}{}, err
+}

@@ -1,0 +1,352 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/sirupsen/logrus"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/connectors"
+	_ "github.com/poblysh/poblysh/connectors/fake" // the engine's test provider
+	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/db/dbtest"
+	"github.com/poblysh/poblysh/sandbox"
+	fakesandbox "github.com/poblysh/poblysh/sandbox/fake"
+	"github.com/poblysh/poblysh/vault"
+)
+
+// Tests do not wait half a second before retrying an unknown outcome.
+func init() { retryUnknownAfter = 10 * time.Millisecond }
+
+// refreshEnv is one connection of the fake provider with rotating refresh
+// tokens, stored in a real Postgres schema, refreshed by the real activity
+// against the fake provider's sandbox.
+type refreshEnv struct {
+	t      *testing.T
+	schema *dbtest.Schema
+	sb     *fakesandbox.Server
+	acts   *Activities
+	target poblysh.ConnectionRef
+	// clock is the sandbox's time (reuse leeways), in Unix nanoseconds.
+	clock atomic.Int64
+	logs  *lockedBuffer
+}
+
+// lockedBuffer collects the activity's logs.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// requireLogged checks a log message was written, and that no token the
+// provider issued appears in the logs.
+func (e *refreshEnv) requireLogged(msg string) {
+	e.t.Helper()
+	logs := e.logs.String()
+	require.Contains(e.t, logs, msg)
+	for _, tok := range e.sb.OAuth.Issued() {
+		require.NotContains(e.t, logs, tok, "tokens never appear in logs")
+	}
+}
+
+// newRefreshEnv connects one account; wrap (optional) sits between the
+// service and the sandbox.
+func newRefreshEnv(t *testing.T, opts fakesandbox.Options, wrap func(*refreshEnv, http.Handler) http.Handler) *refreshEnv {
+	t.Helper()
+	ctx := context.Background()
+	e := &refreshEnv{t: t, schema: dbtest.NewSchema(t), sb: fakesandbox.New(opts), logs: &lockedBuffer{}}
+	e.clock.Store(time.Now().UnixNano())
+	e.sb.OAuth.Now = func() time.Time { return time.Unix(0, e.clock.Load()) }
+	var h http.Handler = e.sb
+	if wrap != nil {
+		h = wrap(e, h)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	env := e.sb.Env(srv.URL)
+	reg, err := connectors.Build(connectors.Registered(), func(k string) string { return env[k] }, "http://127.0.0.1:1", false)
+	require.NoError(t, err)
+	key, err := vault.ParseKey(vault.GenerateKey())
+	require.NoError(t, err)
+	log := logrus.New()
+	log.SetOutput(e.logs)
+	e.acts = &Activities{DB: e.schema.DB, Registry: reg, KeyRing: vault.NewKeyRing(key), Log: log}
+
+	// Authorize at the sandbox and store the tokens, as the callback does.
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirect.Get(srv.URL + "/oauth/authorize?client_id=" + fakesandbox.DefaultClientID + "&redirect_uri=" + url.QueryEscape("http://127.0.0.1/cb"))
+	require.NoError(t, err)
+	resp.Body.Close()
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	require.NoError(t, err)
+	ts, err := e.sb.OAuth.Exchange(fakesandbox.DefaultClientID, loc.Query().Get("code"), "http://127.0.0.1/cb", "")
+	require.NoError(t, err)
+	e.target.Provider = "fake"
+	require.NoError(t, e.schema.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		tn, _, _, err := tx.CreateTenant(ctx, "refresh")
+		e.target.TenantID = tn.ID
+		return err
+	}))
+	require.NoError(t, e.schema.DB.WithTenant(ctx, e.target.TenantID, func(tx *db.Tx) error {
+		c, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "fake", ExternalAccountID: fakesandbox.DefaultAccountID})
+		if err != nil {
+			return err
+		}
+		e.target.ConnectionID = c.ID
+		return tx.SaveTokens(ctx, e.acts.KeyRing, c.ID, db.Tokens{AccessToken: ts.AccessToken, RefreshToken: ts.RefreshToken, TokenType: "Bearer"})
+	}))
+	return e
+}
+
+// owner runs statements as the schema owner (triggers, pg_terminate_backend).
+func (e *refreshEnv) owner(sql string, args ...any) {
+	e.t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, e.schema.OwnerURL)
+	require.NoError(e.t, err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, sql, args...)
+	require.NoError(e.t, err)
+}
+
+// refresh runs the RefreshToken activity (forced, as after a 401).
+func (e *refreshEnv) refresh() error {
+	_, err := e.acts.RefreshToken(context.Background(), RefreshTokenInput{ConnectionRef: e.target, Force: true})
+	return err
+}
+
+func (e *refreshEnv) stored() *db.Tokens {
+	e.t.Helper()
+	var tok *db.Tokens
+	require.NoError(e.t, e.schema.DB.WithTenant(context.Background(), e.target.TenantID, func(tx *db.Tx) (err error) {
+		tok, err = tx.LoadTokens(context.Background(), e.acts.KeyRing, e.target.ConnectionID)
+		return err
+	}))
+	return tok
+}
+
+func (e *refreshEnv) health() poblysh.Health {
+	e.t.Helper()
+	var c *db.Connection
+	require.NoError(e.t, e.schema.DB.WithTenant(context.Background(), e.target.TenantID, func(tx *db.Tx) (err error) {
+		c, err = tx.FindConnection(context.Background(), e.target.ConnectionID)
+		return err
+	}))
+	return c.Health
+}
+
+// requireRefreshesFrom checks that the connection is healthy, its stored
+// access token works at the provider, and it still refreshes (no
+// re-authorization needed), n refreshes having reached the provider.
+func (e *refreshEnv) requireRefreshesFrom(n int) {
+	e.t.Helper()
+	require.Equal(e.t, poblysh.HealthHealthy, e.health())
+	_, err := e.sb.OAuth.Check(e.stored().AccessToken)
+	require.NoError(e.t, err, "the stored access token is the provider's newest")
+	before := e.stored()
+	require.NoError(e.t, e.refresh(), "the connection still refreshes")
+	after := e.stored()
+	require.NotEqual(e.t, before.RefreshToken, after.RefreshToken, "rotated again")
+	require.Equal(e.t, before.RefreshToken, after.PrevRefreshToken, "the spent token is kept for one more try")
+	require.Equal(e.t, n+1, e.sb.OAuth.Refreshes)
+	require.Equal(e.t, poblysh.HealthHealthy, e.health())
+}
+
+// TestRefreshSurvivesAFailedCommit: the provider has rotated the refresh
+// token and answered, and the commit that stores its answer fails (a
+// deferred constraint trigger raises at COMMIT, once). The answer is stored
+// by a retry, so the spent token is never all that is left.
+func TestRefreshSurvivesAFailedCommit(t *testing.T) {
+	t.Parallel()
+	e := newRefreshEnv(t, fakesandbox.Options{}, nil)
+	first := e.stored()
+	e.owner(`CREATE SEQUENCE commit_failures;
+		CREATE TABLE commit_failure_budget (n bigint NOT NULL);
+		INSERT INTO commit_failure_budget VALUES (1);
+		GRANT USAGE, SELECT ON SEQUENCE commit_failures TO poblysh_app;
+		GRANT SELECT ON commit_failure_budget TO poblysh_app;
+		CREATE FUNCTION fail_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			-- nextval is not rolled back with the failed transaction.
+			IF nextval('commit_failures') <= (SELECT n FROM commit_failure_budget) THEN
+				RAISE EXCEPTION 'injected commit failure';
+			END IF;
+			RETURN NULL;
+		END $$;
+		CREATE CONSTRAINT TRIGGER fail_token_commit AFTER UPDATE OF access_token_ct ON connections
+			DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION fail_commit();`)
+
+	require.NoError(t, e.refresh())
+	require.Equal(t, 1, e.sb.OAuth.Refreshes, "the provider answered once")
+	var failed int64
+	require.NoError(t, e.schema.DB.WithSystem(context.Background(), func(tx *db.Tx) error {
+		return tx.GetContext(context.Background(), &failed, `SELECT last_value FROM commit_failures`)
+	}))
+	require.GreaterOrEqual(t, failed, int64(2), "one commit failed, the next one stored the answer")
+	got := e.stored()
+	require.NotEqual(t, first.RefreshToken, got.RefreshToken, "the rotated refresh token is stored")
+	require.Equal(t, first.RefreshToken, got.PrevRefreshToken)
+	e.requireLogged("could not store the refreshed tokens; retrying")
+	e.requireLogged("injected commit failure")
+	e.requireRefreshesFrom(1)
+}
+
+// TestRefreshSurvivesALostSession: the database session holding the token
+// lock is terminated after the provider rotated the token and before its
+// answer is stored. The answer is stored on a new session, under the lock
+// taken again.
+func TestRefreshSurvivesALostSession(t *testing.T) {
+	t.Parallel()
+	var killed atomic.Int32
+	e := newRefreshEnv(t, fakesandbox.Options{}, func(e *refreshEnv, h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			if r.URL.Path == "/oauth/token" && r.PostFormValue("grant_type") == "refresh_token" && killed.Add(1) == 1 {
+				// The provider has rotated; end the session that holds
+				// the token lock (advisory lock keys are two 32-bit halves),
+				// waiting until it has exited.
+				e.owner(`SELECT pg_terminate_backend(pid, 5000) FROM pg_locks
+					WHERE locktype = 'advisory' AND granted AND objsubid = 1
+					  AND ((classid::bigint << 32) | objid::bigint) = hashtextextended('poblysh-token:' || $1, 0)`, e.target.ConnectionID)
+			}
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(rec.Body.Bytes())
+		})
+	})
+	first := e.stored()
+	var sessions int
+	require.NoError(t, e.refresh())
+	require.Equal(t, int32(1), killed.Load())
+	require.NoError(t, e.schema.DB.WithSystem(context.Background(), func(tx *db.Tx) error {
+		return tx.GetContext(context.Background(), &sessions, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
+			AND ((classid::bigint << 32) | objid::bigint) = hashtextextended('poblysh-token:' || $1, 0)`, e.target.ConnectionID)
+	}))
+	require.Zero(t, sessions, "the token lock is released")
+	got := e.stored()
+	require.NotEqual(t, first.RefreshToken, got.RefreshToken)
+	require.Equal(t, first.RefreshToken, got.PrevRefreshToken)
+	e.requireLogged("could not store the refreshed tokens; retrying")
+	e.requireLogged("terminating connection due to administrator command")
+	e.requireRefreshesFrom(1)
+}
+
+// TestRefreshRecoversALostResponse: the provider rotates the token but its
+// answer never arrives (the sandbox drops the connection after serving).
+// A provider with a reuse leeway answers the same token once more; a
+// single-use provider rejects it, and only then is the connection marked
+// needs_reauth.
+func TestRefreshRecoversALostResponse(t *testing.T) {
+	t.Parallel()
+	t.Run("reuse leeway", func(t *testing.T) {
+		t.Parallel()
+		e := newRefreshEnv(t, fakesandbox.Options{RefreshReuseLeeway: 10 * time.Minute}, nil)
+		first := e.stored()
+		e.sb.TokenFaults.Add(sandbox.Fault{Drop: true})
+		require.NoError(t, e.refresh())
+		require.Equal(t, 1, e.sb.TokenFaults.Hits, "one answer was lost")
+		require.Equal(t, 2, e.sb.OAuth.Refreshes, "the provider rotated twice")
+		got := e.stored()
+		require.NotEqual(t, first.RefreshToken, got.RefreshToken)
+		require.Equal(t, first.RefreshToken, got.PrevRefreshToken)
+		e.requireLogged("token refresh outcome unknown; trying the same refresh token once more")
+		e.requireRefreshesFrom(2)
+	})
+	t.Run("single use", func(t *testing.T) {
+		t.Parallel()
+		e := newRefreshEnv(t, fakesandbox.Options{}, nil)
+		e.sb.TokenFaults.Add(sandbox.Fault{Drop: true})
+		err := e.refresh()
+		var appErr *temporal.ApplicationError
+		require.ErrorAs(t, err, &appErr)
+		require.Equal(t, ErrTypeUnauthorized, appErr.Type())
+		require.True(t, appErr.NonRetryable())
+		require.Equal(t, 1, e.sb.OAuth.Refreshes, "the lost answer was the only one")
+		require.Equal(t, poblysh.HealthNeedsReauth, e.health())
+	})
+}
+
+// TestRefreshTriesThePreviousToken: the stored refresh token is rejected
+// (the provider lost its record of it after answering), and the previous
+// one, spent by the last refresh, still answers within the provider's reuse
+// leeway. After the leeway both are rejected and the connection needs
+// re-authorization.
+func TestRefreshTriesThePreviousToken(t *testing.T) {
+	t.Parallel()
+	e := newRefreshEnv(t, fakesandbox.Options{RefreshReuseLeeway: 10 * time.Minute}, nil)
+	first := e.stored()
+	require.NoError(t, e.refresh())
+	second := e.stored()
+	require.Equal(t, first.RefreshToken, second.PrevRefreshToken)
+
+	e.sb.OAuth.ForgetRefreshToken(second.RefreshToken)
+	require.NoError(t, e.refresh(), "the previous refresh token answers")
+	third := e.stored()
+	require.NotEqual(t, second.RefreshToken, third.RefreshToken)
+	require.Equal(t, first.RefreshToken, third.PrevRefreshToken, "the token that answered was the previous one")
+	require.Equal(t, poblysh.HealthHealthy, e.health())
+	_, err := e.sb.OAuth.Check(third.AccessToken)
+	require.NoError(t, err)
+	e.requireLogged("refresh token rejected; trying the previous refresh token once")
+
+	// Past the leeway neither token answers.
+	e.clock.Add(int64(11 * time.Minute))
+	e.sb.OAuth.ForgetRefreshToken(third.RefreshToken)
+	err = e.refresh()
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, err, &appErr)
+	require.Equal(t, ErrTypeUnauthorized, appErr.Type())
+	require.Equal(t, poblysh.HealthNeedsReauth, e.health())
+}
+
+// TestConcurrentRefreshesSpendTheTokenOnce: refreshes of one connection
+// from many workers (the sweeper and on-demand refreshes) take turns: the
+// provider is asked once, and every caller ends with the stored tokens.
+func TestConcurrentRefreshesSpendTheTokenOnce(t *testing.T) {
+	t.Parallel()
+	e := newRefreshEnv(t, fakesandbox.Options{}, nil)
+	seen := e.stored().AccessToken
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := e.acts.refresh(context.Background(), e.target, seen, true)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	require.Equal(t, 1, e.sb.OAuth.Refreshes, "one refresh spent the token; the others reused its answer")
+	e.requireRefreshesFrom(1)
+}

@@ -1,0 +1,267 @@
+package activities
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/lifecycle"
+)
+
+// renewBefore is how long before expiry a channel is replaced: a day, or a
+// third of its lifetime for short-lived channels (so a 2-hour channel is not
+// replaced on every sweep).
+func renewBefore(c db.WatchChannel) time.Duration {
+	d := 24 * time.Hour
+	if c.ExpiresAt != nil {
+		if third := c.ExpiresAt.Sub(c.CreatedAt) / 3; third < d {
+			d = third
+		}
+	}
+	return d
+}
+
+// due reports whether a channel must be replaced now.
+func due(c db.WatchChannel, now time.Time) bool {
+	return c.ExpiresAt != nil && !c.ExpiresAt.After(now.Add(renewBefore(c)))
+}
+
+// ReconcileWatchesInput names the connection whose channels to reconcile.
+type ReconcileWatchesInput struct {
+	poblysh.ConnectionRef
+}
+
+// ReconcileWatchesResult reports a watch reconciliation.
+type ReconcileWatchesResult struct {
+	Created, Stopped, Active int
+	PushEnabled              bool
+	// WatchError says why channels could not be registered (the connection
+	// then polls); "" when registration worked or was not attempted.
+	WatchError string
+}
+
+// ReconcileWatches brings a connection's push channels in line with its
+// config: opens channels for targets without one, replaces channels that
+// expire within a day (the new channel first, then the old one is stopped,
+// so no change falls between them), stops channels of targets no longer
+// configured, and rewrites the connection's webhook routes. Without a public
+// URL nothing is registered and the connection polls.
+func (a *Activities) ReconcileWatches(ctx context.Context, in ReconcileWatchesInput) (ReconcileWatchesResult, error) {
+	t := in.ConnectionRef
+	p, err := a.provider(in.Provider)
+	if err != nil {
+		return ReconcileWatchesResult{}, err
+	}
+	var conn *db.Connection
+	var channels []db.WatchChannel
+	err = a.DB.WithTenant(ctx, in.TenantID, func(tx *db.Tx) (err error) {
+		if conn, err = tx.FindConnection(ctx, in.ConnectionID); err != nil {
+			return err
+		}
+		channels, err = tx.ActiveWatchChannels(ctx, in.ConnectionID)
+		return err
+	})
+	if err := a.live(ctx, t, conn, err); err != nil {
+		return ReconcileWatchesResult{}, err
+	}
+	// The token is refreshed first when it is about to expire: channel
+	// calls must not be refused with a stale token.
+	auth, err := a.authorize(ctx, t)
+	if err != nil {
+		return ReconcileWatchesResult{}, a.live(ctx, t, nil, err)
+	}
+	view := lifecycle.View(conn)
+	hc := auth.client
+	var res ReconcileWatchesResult
+
+	// Resources the connection has never proved (it predates proofs) are
+	// proved now; only granted ones are watched and routed.
+	granted, prover, err := a.provedRefs(ctx, t, p, view, hc)
+	if err != nil {
+		return res, a.translate(ctx, t, err)
+	}
+	_, keyed := p.Connector.(connectors.ChannelKeyed)
+	stale := func(c db.WatchChannel) bool { return due(c, a.now()) || (keyed && !c.HasSecret) }
+
+	watcher, canWatch := p.Connector.(connectors.Watcher)
+	if canWatch && p.Config.PublicURLSet {
+		want, err := watcher.WatchTargets(view)
+		if err != nil {
+			return res, a.translate(ctx, t, err)
+		}
+		if prover {
+			want = slices.DeleteFunc(want, func(target string) bool { return !granted[target] })
+		}
+		if r, ok := watcher.(connectors.ChannelRenewer); ok {
+			wanted := map[string]bool{}
+			for _, target := range want {
+				wanted[target] = true
+			}
+			if channels, err = a.renewChannels(ctx, t, r, view, hc, channels, wanted); err != nil {
+				return res, a.translate(ctx, t, err)
+			}
+		}
+		have := map[string][]db.WatchChannel{}
+		for _, c := range channels {
+			have[c.Target] = append(have[c.Target], c)
+		}
+		var open []string
+		for _, target := range want {
+			fresh := false
+			for _, c := range have[target] {
+				if !stale(c) {
+					fresh = true
+				}
+			}
+			if !fresh {
+				open = append(open, target)
+			}
+		}
+		if len(open) > 0 || (len(want) == 0 && !prover) {
+			created, err := watcher.Watch(ctx, connectors.WatchRequest{
+				Connection: view, HTTP: hc, CallbackURL: p.Config.WebhookURL(p.Spec.Name), Targets: open, Now: a.now(),
+			})
+			if k := connectors.Kind(err); k == connectors.ErrForbidden || k == connectors.ErrInvalidConfig {
+				// The grant may not register hooks (or no webhook secret is
+				// set): deliveries can still be set up by hand; meanwhile the
+				// connection polls. Not a health problem.
+				a.logger(ctx, t).WithError(err).Warn("could not register push channels; the connection polls instead")
+				res.WatchError = err.Error()
+				created, err = nil, nil
+			}
+			if err != nil {
+				return res, a.translate(ctx, t, err)
+			}
+			err = a.DB.WithTenant(ctx, in.TenantID, func(tx *db.Tx) error {
+				for _, c := range created {
+					w := db.WatchChannel{ConnectionID: in.ConnectionID, Provider: in.Provider, ChannelID: c.ID,
+						ResourceID: c.ResourceID, Target: c.Target, Stream: c.Stream, RouteKey: c.RouteKey, Secret: c.Secret}
+					if !c.Expires.IsZero() {
+						e := c.Expires.UTC()
+						w.ExpiresAt = &e
+					}
+					if err := tx.InsertWatchChannel(ctx, a.KeyRing, w); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return res, a.translate(ctx, t, err)
+			}
+			res.Created = len(created)
+			if activity.IsActivity(ctx) {
+				activity.RecordHeartbeat(ctx, res.Created)
+			}
+		}
+		// Stop what is superseded or no longer configured (new ones exist now).
+		wanted := map[string]bool{}
+		for _, target := range want {
+			wanted[target] = true
+		}
+		for _, c := range channels {
+			if wanted[c.Target] && !stale(c) {
+				continue
+			}
+			if err := a.stopChannel(ctx, t, watcher, view, hc, c); err != nil {
+				return res, a.translate(ctx, t, err)
+			}
+			res.Stopped++
+		}
+	} else if canWatch {
+		// No public URL: channels cannot reach us; stop any left over.
+		for _, c := range channels {
+			if err := a.stopChannel(ctx, t, watcher, view, hc, c); err != nil {
+				return res, a.translate(ctx, t, err)
+			}
+			res.Stopped++
+		}
+	}
+	err = a.DB.WithTenant(ctx, in.TenantID, func(tx *db.Tx) error { return lifecycle.RebuildRoutes(ctx, tx, p, conn) })
+	if err != nil {
+		return res, a.translate(ctx, t, err)
+	}
+	err = a.DB.WithTenant(ctx, in.TenantID, func(tx *db.Tx) error {
+		active, err := tx.ActiveWatchChannels(ctx, in.ConnectionID)
+		if err != nil {
+			return err
+		}
+		res.Active = len(active)
+		_, hooks := p.Connector.(connectors.WebhookReceiver)
+		_, routed := p.Connector.(connectors.Router)
+		// Push works when channels are open, or when the provider pushes to an
+		// app-level URL (Slack events, GitHub App) that routes by account.
+		res.PushEnabled = res.Active > 0 || (hooks && routed && !canWatch && p.Config.WebhookSecret != "")
+		return tx.SetPushEnabled(ctx, in.ConnectionID, res.PushEnabled)
+	})
+	if err != nil {
+		return res, a.translate(ctx, t, err)
+	}
+	if a.Orchestrator != nil {
+		if err := a.Orchestrator.SyncSchedules(ctx, in.TenantID, in.ConnectionID); err != nil {
+			return res, a.translate(ctx, t, err)
+		}
+	}
+	return res, nil
+}
+
+func (a *Activities) stopChannel(ctx context.Context, t poblysh.ConnectionRef, w connectors.Watcher, view connectors.Connection, hc *http.Client, c db.WatchChannel) error {
+	err := w.StopWatch(ctx, connectors.StopWatchRequest{Connection: view, HTTP: hc, Channel: connectors.Channel{
+		ID: c.ChannelID, ResourceID: c.ResourceID, Target: c.Target, Stream: c.Stream, RouteKey: c.RouteKey,
+	}})
+	if err != nil && connectors.Kind(err) != connectors.ErrNotFound {
+		return err
+	}
+	return a.DB.WithTenant(ctx, t.TenantID, func(tx *db.Tx) error { return tx.MarkWatchStopped(ctx, c.ID) })
+}
+
+// provedRefs proves the resources of the connection's config that have no
+// recorded proof yet, and returns the refs it may read now. prover is false
+// for connectors whose routes do not come from tenant input.
+func (a *Activities) provedRefs(ctx context.Context, t poblysh.ConnectionRef, p *connectors.Provider, view connectors.Connection, hc *http.Client) (map[string]bool, bool, error) {
+	prover, ok := p.Connector.(connectors.AccessProver)
+	if !ok {
+		return nil, false, nil
+	}
+	refs, err := prover.ResourceRefs(view)
+	if err != nil {
+		return nil, true, err
+	}
+	var rows []db.Resource
+	if err := a.DB.WithTenant(ctx, t.TenantID, func(tx *db.Tx) (err error) {
+		rows, err = tx.ListResources(ctx, t.ConnectionID)
+		return err
+	}); err != nil {
+		return nil, true, err
+	}
+	granted, known := map[string]bool{}, map[string]bool{}
+	for _, r := range rows {
+		known[r.Ref] = true
+		granted[r.Ref] = r.Access == db.AccessGranted
+	}
+	var missing []string
+	for _, ref := range refs {
+		if !known[ref] {
+			missing = append(missing, ref)
+		}
+	}
+	if len(missing) > 0 {
+		report, err := prover.ProveAccess(ctx, connectors.AccessRequest{Connection: view, HTTP: hc, Only: missing})
+		if err != nil {
+			return nil, true, err
+		}
+		if err := a.recordProof(ctx, t, p, report); err != nil {
+			return nil, true, err
+		}
+		for _, r := range report.Granted {
+			granted[r.Ref] = true
+		}
+	}
+	return granted, true, nil
+}

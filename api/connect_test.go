@@ -1,0 +1,298 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/api"
+	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/db"
+	fakesandbox "github.com/poblysh/poblysh/sandbox/fake"
+	gcalsandbox "github.com/poblysh/poblysh/sandbox/googlecalendar"
+)
+
+// withProviders points the registry at provider sandboxes (their env).
+func withProviders(t *testing.T, env map[string]string) func(*api.Deps) {
+	return func(d *api.Deps) {
+		reg, err := connectors.Build(connectors.Registered(), func(k string) string { return env[k] }, "http://127.0.0.1:1", false)
+		require.NoError(t, err)
+		d.Registry, d.Connections.Registry = reg, reg
+	}
+}
+
+// sandboxed serves the API with the fake provider's and Google Calendar's
+// sandboxes configured.
+func sandboxed(t *testing.T) (*apiEnv, *fakesandbox.Server, *gcalsandbox.Server) {
+	t.Helper()
+	f := fakesandbox.New(fakesandbox.Options{})
+	fsrv := httptest.NewServer(f)
+	t.Cleanup(fsrv.Close)
+	gc := gcalsandbox.New(gcalsandbox.Options{})
+	gsrv := httptest.NewServer(gc)
+	t.Cleanup(gsrv.Close)
+	env := f.Env(fsrv.URL)
+	for k, v := range gc.Env(gsrv.URL) {
+		env[k] = v
+	}
+	return setup(t, withProviders(t, env)), f, gc
+}
+
+// browser is a user agent with its own cookie jar that follows no
+// redirect, so each leg of the flow can be looked at. The API's public URL
+// in these tests is unreachable (127.0.0.1:1): here() rewrites it.
+type browser struct {
+	t    *testing.T
+	e    *apiEnv
+	http *http.Client
+}
+
+func (e *apiEnv) browser() *browser {
+	jar, err := cookiejar.New(nil)
+	require.NoError(e.t, err)
+	return &browser{t: e.t, e: e, http: &http.Client{Jar: jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// here moves a URL of the API's public base onto the test server.
+func (b *browser) here(raw string) string {
+	if strings.HasPrefix(raw, "/") {
+		return b.e.url + raw
+	}
+	return strings.Replace(raw, "http://127.0.0.1:1", b.e.url, 1)
+}
+
+// do sends method to u like a browser (Accept: text/html first).
+func (b *browser) do(method, u string) response {
+	b.t.Helper()
+	req, err := http.NewRequest(method, b.here(u), nil)
+	require.NoError(b.t, err)
+	req.Header.Set("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := b.http.Do(req)
+	require.NoError(b.t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(b.t, err)
+	return response{status: resp.StatusCode, header: resp.Header, body: body}
+}
+
+// start asks the API for a connect and returns its answer.
+func (e *apiEnv) start(key, provider string) map[string]string {
+	e.t.Helper()
+	r := e.do(http.MethodPost, "/api/v1/connect/"+provider, key, "application/json", `{}`)
+	require.Equal(e.t, http.StatusOK, r.status, "%s", r.body)
+	var out map[string]string
+	require.NoError(e.t, json.Unmarshal(r.body, &out))
+	return out
+}
+
+// count runs a count query in the system scope.
+func (e *apiEnv) count(q string, args ...any) int {
+	e.t.Helper()
+	var n int
+	require.NoError(e.t, e.schema.DB.WithSystem(context.Background(), func(tx *db.Tx) error {
+		return tx.GetContext(context.Background(), &n, q, args...)
+	}))
+	return n
+}
+
+// TestStartPageBindsTheBrowser: the authorization URL is a start page
+// that names the tenant and the provider and binds the flow to the browser
+// that opened it; only that browser's click continues to the provider, and
+// the callback completes only in that browser. Otherwise the callback
+// answers 400 (HTML for a browser, JSON for others) and stores nothing.
+func TestStartPageBindsTheBrowser(t *testing.T) {
+	t.Parallel()
+	e, _, _ := sandboxed(t)
+	_, key := e.tenant("Acme")
+
+	started := e.start(key, "fake")
+	start, err := url.Parse(started["authorization_url"])
+	require.NoError(t, err)
+	require.Equal(t, "/api/v1/connect/fake/start", start.Path, "the user is sent to the service's start page")
+	session := start.Query().Get("session")
+	require.NotEmpty(t, session)
+	require.NotEqual(t, started["state"], session, "the session is not the OAuth state")
+	require.NotContains(t, started["authorization_url"], started["state"])
+
+	// The page names tenant and provider, sets the binding cookie, and is
+	// locked down (no framing, no Referer, no external anything).
+	alice := e.browser()
+	page := alice.do(http.MethodGet, started["authorization_url"])
+	require.Equal(t, http.StatusOK, page.status, "%s", page.body)
+	require.Contains(t, page.header.Get("Content-Type"), "text/html")
+	html := string(page.body)
+	require.Contains(t, html, "Acme wants to connect your Fake (engine test provider) account to Poblysh")
+	require.Contains(t, html, `<form method="post">`)
+	require.NotContains(t, html, "<script")
+	require.NotContains(t, html, "http", "no external assets or links")
+	require.Contains(t, page.header.Get("Content-Security-Policy"), "default-src 'none'")
+	require.Contains(t, page.header.Get("Content-Security-Policy"), "frame-ancestors 'none'")
+	require.Equal(t, "no-referrer", page.header.Get("Referrer-Policy"))
+	require.Equal(t, "DENY", page.header.Get("X-Frame-Options"))
+	require.Equal(t, "no-store", page.header.Get("Cache-Control"))
+	cookie := page.header.Get("Set-Cookie")
+	for _, attr := range []string{"poblysh_connect_", "Path=/api/v1/connect/fake/", "HttpOnly", "SameSite=Lax", "Max-Age="} {
+		require.Contains(t, cookie, attr)
+	}
+	require.Equal(t, 1, e.count(`SELECT count(*) FROM oauth_states WHERE binding_hash IS NOT NULL AND approved_at IS NULL`))
+
+	// A click from a browser without the cookie (another browser, or a
+	// cross-site form, which SameSite=Lax strips) goes nowhere.
+	mallory := e.browser()
+	r := mallory.do(http.MethodPost, started["authorization_url"])
+	require.Equal(t, http.StatusBadRequest, r.status)
+	require.Contains(t, string(r.body), "not started in this browser")
+	require.Empty(t, r.header.Get("Location"))
+	require.Zero(t, e.count(`SELECT count(*) FROM oauth_states WHERE approved_at IS NOT NULL`))
+
+	// Alice's click continues to the provider with the state and PKCE.
+	r = alice.do(http.MethodPost, started["authorization_url"])
+	require.Equal(t, http.StatusSeeOther, r.status, "%s", r.body)
+	authz, err := url.Parse(r.header.Get("Location"))
+	require.NoError(t, err)
+	require.Equal(t, "/oauth/authorize", authz.Path)
+	require.Equal(t, started["state"], authz.Query().Get("state"))
+	require.Equal(t, "S256", authz.Query().Get("code_challenge_method"))
+	require.Equal(t, "no-referrer", r.header.Get("Referrer-Policy"), "the session does not leak to the provider")
+	r = alice.do(http.MethodGet, authz.String())
+	require.Equal(t, http.StatusFound, r.status)
+	callback := r.header.Get("Location")
+	require.Contains(t, callback, "/api/v1/connect/fake/callback?")
+
+	// Mallory gets hold of the callback URL: without Alice's cookie it
+	// answers a page that says what happened, spends the state, stores
+	// nothing and keeps no secret.
+	r = mallory.do(http.MethodGet, callback)
+	require.Equal(t, http.StatusBadRequest, r.status)
+	require.Contains(t, r.header.Get("Content-Type"), "text/html")
+	require.Contains(t, string(r.body), "Nothing was connected")
+	require.Contains(t, string(r.body), "not started in this browser")
+	require.Contains(t, string(r.body), r.header.Get("X-Request-Id"), "the page quotes the request id")
+	require.Zero(t, e.count(`SELECT count(*) FROM connections`))
+	require.Equal(t, 1, e.count(`SELECT count(*) FROM oauth_states WHERE used_at IS NOT NULL AND verifier_ct IS NULL AND state_ct IS NULL`))
+	r = alice.do(http.MethodGet, callback)
+	require.Equal(t, http.StatusBadRequest, r.status, "the state was spent by the failed attempt")
+	require.Contains(t, string(r.body), "already used")
+
+	// Other clients get the JSON error shape.
+	started = e.start(key, "fake")
+	alice.do(http.MethodGet, started["authorization_url"])
+	r = alice.do(http.MethodPost, started["authorization_url"])
+	r = alice.do(http.MethodGet, r.header.Get("Location"))
+	cb, err := url.Parse(alice.here(r.header.Get("Location")))
+	require.NoError(t, err)
+	e2 := requireError(t, e.do(http.MethodGet, cb.RequestURI(), "", "", ""), http.StatusBadRequest, poblysh.EINVALID)
+	require.Contains(t, e2.Message, "not started in this browser")
+	require.Zero(t, e.count(`SELECT count(*) FROM connections`))
+
+	// Another browser that opens the link after Alice clicked takes the
+	// binding over: Alice's callback fails, and so does the other
+	// browser's without a click of its own.
+	started = e.start(key, "fake")
+	alice.do(http.MethodGet, started["authorization_url"])
+	r = alice.do(http.MethodPost, started["authorization_url"])
+	r = alice.do(http.MethodGet, r.header.Get("Location"))
+	callback = r.header.Get("Location")
+	bob := e.browser()
+	require.Equal(t, http.StatusOK, bob.do(http.MethodGet, started["authorization_url"]).status)
+	r = bob.do(http.MethodGet, callback)
+	require.Equal(t, http.StatusBadRequest, r.status, "bound to Bob's browser, but Bob never clicked")
+	require.Contains(t, string(r.body), "not started in this browser")
+	require.Zero(t, e.count(`SELECT count(*) FROM connections`))
+
+	// Bad and spent links answer a page too.
+	r = alice.do(http.MethodGet, "/api/v1/connect/fake/start?session=forged")
+	require.Equal(t, http.StatusBadRequest, r.status)
+	require.Contains(t, string(r.body), "This link cannot be used (unknown link)")
+	r = alice.do(http.MethodGet, started["authorization_url"])
+	require.Equal(t, http.StatusBadRequest, r.status)
+	require.Contains(t, string(r.body), "already used")
+	requireError(t, e.do(http.MethodGet, "/api/v1/connect/fake/start", "", "", ""), http.StatusBadRequest, poblysh.EINVALID)
+	r = alice.do(http.MethodGet, "/api/v1/connect/nope/start?session=x")
+	require.Equal(t, http.StatusNotFound, r.status)
+}
+
+// TestGoogleMissingScopeIsRefused: a Google user who unticks the calendar
+// permission on the granular consent screen gets a 400 that names the
+// scope, and no connection is created.
+func TestGoogleMissingScopeIsRefused(t *testing.T) {
+	t.Parallel()
+	e, _, gc := sandboxed(t)
+	_, key := e.tenant("Acme")
+	const events = "https://www.googleapis.com/auth/calendar.events.readonly"
+	require.NoError(t, gc.DeclineNext(events))
+
+	started := e.start(key, "google-calendar")
+	alice := e.browser()
+	page := alice.do(http.MethodGet, started["authorization_url"])
+	require.Contains(t, string(page.body), "Acme wants to connect your Google Calendar account to Poblysh")
+	r := alice.do(http.MethodPost, started["authorization_url"])
+	require.Equal(t, http.StatusSeeOther, r.status)
+	r = alice.do(http.MethodGet, r.header.Get("Location"))
+	require.Equal(t, http.StatusFound, r.status)
+	r = alice.do(http.MethodGet, r.header.Get("Location"))
+	require.Equal(t, http.StatusBadRequest, r.status, "%s", r.body)
+	require.Contains(t, string(r.body), "did not grant the required scope "+events)
+	require.Zero(t, e.count(`SELECT count(*) FROM connections`), "no connection is created")
+}
+
+// TestListingConnectionsWritesNothing: reading connections, even one that
+// needs re-authorization, creates no OAuth state; re-authorization is
+// asked for with POST /connections/{id}/reconnect, whose state is bound to
+// the connection, its tenant and provider.
+func TestListingConnectionsWritesNothing(t *testing.T) {
+	t.Parallel()
+	e, _, _ := sandboxed(t)
+	tenant, key := e.tenant("Acme")
+	_, otherKey := e.tenant("Other")
+	ctx := context.Background()
+	var id string
+	require.NoError(t, e.schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+		c, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "fake", ExternalAccountID: "acct-1", DisplayName: "Acct"})
+		if err != nil {
+			return err
+		}
+		id = c.ID
+		return tx.SetHealth(ctx, c.ID, poblysh.HealthNeedsReauth, "token revoked")
+	}))
+
+	list := e.do(http.MethodGet, "/api/v1/connections", key, "", "")
+	require.Equal(t, http.StatusOK, list.status, "%s", list.body)
+	require.Contains(t, string(list.body), `"health":"needs_reauth"`)
+	require.NotContains(t, string(list.body), "reconnect_url")
+	one := e.do(http.MethodGet, "/api/v1/connections/"+id, key, "", "")
+	require.Equal(t, http.StatusOK, one.status)
+	require.NotContains(t, string(one.body), "reconnect_url")
+	require.Zero(t, e.count(`SELECT count(*) FROM oauth_states`), "reading connections wrote an OAuth state")
+
+	requireError(t, e.do(http.MethodPost, "/api/v1/connections/"+id+"/reconnect", otherKey, "", ""), http.StatusNotFound, poblysh.ENOTFOUND)
+	requireError(t, e.do(http.MethodPost, "/api/v1/connections/not-a-uuid/reconnect", key, "", ""), http.StatusNotFound, poblysh.ENOTFOUND)
+	requireError(t, e.do(http.MethodPost, "/api/v1/connections/"+id+"/reconnect", key, "application/json",
+		`{"redirect_uri": "https://evil.example.com/done"}`), http.StatusBadRequest, poblysh.EINVALID)
+	require.Zero(t, e.count(`SELECT count(*) FROM oauth_states`))
+
+	r := e.do(http.MethodPost, "/api/v1/connections/"+id+"/reconnect", key, "", "")
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	var out map[string]string
+	require.NoError(t, json.Unmarshal(r.body, &out))
+	require.Len(t, out, 3)
+	require.Contains(t, out["authorization_url"], "/api/v1/connect/fake/start?session=")
+	require.NotEmpty(t, out["state"])
+	require.NotEmpty(t, out["expires_at"])
+	require.Equal(t, 1, e.count(`SELECT count(*) FROM oauth_states WHERE connection_id = $1 AND tenant_id = $2 AND provider = 'fake'`, id, tenant))
+	page := e.browser().do(http.MethodGet, out["authorization_url"])
+	require.Contains(t, string(page.body), "Acme wants to reconnect your Fake (engine test provider) account to Poblysh")
+}

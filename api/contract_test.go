@@ -1,0 +1,205 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-openapi/loads"
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/db"
+)
+
+// TestUnknownQueryParametersAreRefused: every operation answers 400 naming
+// the query parameters swagger.yml does not declare for it (a typo such as
+// knid= never silently returns everything), before authentication; the
+// OAuth callback and webhooks take whatever the provider sends.
+func TestUnknownQueryParametersAreRefused(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	_, key := e.tenant("Acme")
+	id := "6f1c2a8e-4b7d-4e09-9a51-3c2d7e8f9a10"
+	cases := []struct{ method, path, key string }{
+		{http.MethodGet, "/api/v1/signals?knid=pull_request.opened", key},
+		{http.MethodGet, "/api/v1/signals/" + id + "?knid=x", key},
+		{http.MethodGet, "/api/v1/jobs?knid=x", key},
+		{http.MethodGet, "/api/v1/jobs/" + id + "?knid=x", key},
+		{http.MethodGet, "/api/v1/connections?knid=x", key},
+		{http.MethodGet, "/api/v1/connections/" + id + "?knid=x", key},
+		{http.MethodDelete, "/api/v1/connections/" + id + "?knid=x", key},
+		{http.MethodGet, "/api/v1/providers?knid=x", key},
+		{http.MethodGet, "/api/v1/api-keys?knid=x", key},
+		{http.MethodPost, "/api/v1/tenants?knid=x", adminKey},
+		{http.MethodPost, "/api/v1/sync/fake?knid=x", key},
+		{http.MethodGet, "/api/v1/connect/fake/start?session=s&knid=x", ""},
+		{http.MethodGet, "/healthz?knid=x", ""},
+		{http.MethodGet, "/readyz?knid=x", ""},
+		{http.MethodGet, "/api/v1/signals?knid=x", ""}, // before authentication
+	}
+	for _, c := range cases {
+		r := e.do(c.method, c.path, c.key, "application/json", "")
+		er := requireError(t, r, http.StatusBadRequest, "invalid_request")
+		require.Contains(t, er.Message, "knid", "%s %s", c.method, c.path)
+		require.Contains(t, er.Details, "knid", "%s %s", c.method, c.path)
+	}
+	// Every operation of the spec, but the two that take the provider's
+	// query string, refuses it too.
+	doc, err := loads.Analyzed(poblysh.SwaggerYAML, "")
+	require.NoError(t, err)
+	checked := 0
+	for method, byPath := range doc.Analyzer.Operations() {
+		for p, op := range byPath {
+			if pass, _ := op.Extensions.GetBool("x-query-passthrough"); pass {
+				require.Contains(t, []string{"completeConnect", "receiveWebhook"}, op.ID, "only provider-facing operations pass their query through")
+				continue
+			}
+			path := strings.NewReplacer("{provider}", "fake", "{id}", id).Replace(p) + "?knid=x"
+			r := e.do(strings.ToUpper(method), path, key, "application/json", "{}")
+			er := requireError(t, r, http.StatusBadRequest, "invalid_request")
+			require.Contains(t, er.Details, "knid", "%s %s (%s)", method, path, op.ID)
+			checked++
+		}
+	}
+	require.GreaterOrEqual(t, checked, 20)
+
+	// Every unknown one is named, the declared ones are not.
+	r := e.do(http.MethodGet, "/api/v1/signals?kind=x&knid=y&sorce=z", key, "", "")
+	er := requireError(t, r, http.StatusBadRequest, "invalid_request")
+	require.Equal(t, []string{"knid", "sorce"}, keys(er.Details))
+	require.Contains(t, er.Details["knid"], "connection_id, cursor, include_retracted, kind, limit, since, source, until")
+
+	// Provider-owned query strings pass: the callback and webhooks are
+	// judged by their handlers, not refused for an extra parameter.
+	r = e.do(http.MethodGet, "/api/v1/connect/fake/callback?state=nope&code=c&iss=x&authuser=0", "", "", "")
+	require.Equal(t, http.StatusBadRequest, r.status)
+	require.NotContains(t, string(r.body), "unknown query parameter")
+	r = e.do(http.MethodPost, "/api/v1/webhooks/fake?token=x&extra=1", "", "application/json", "{}")
+	require.NotContains(t, string(r.body), "unknown query parameter")
+	// Declared parameters still work.
+	require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/api/v1/signals?kind=x&limit=5", key, "", "").status)
+}
+
+func keys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestCursorIsBoundToItsFilters: a cursor passed back with other filters
+// than the request that returned it answers 400; with the same filters
+// (and any limit) it pages on.
+func TestCursorIsBoundToItsFilters(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	tenantID, key := e.tenant("Acme")
+	ctx := context.Background()
+	require.NoError(t, e.schema.DB.WithTenant(ctx, tenantID, func(tx *db.Tx) error {
+		if err := tx.LockSignals(ctx); err != nil {
+			return err
+		}
+		c, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "fake", ExternalAccountID: "acct"})
+		if err != nil {
+			return err
+		}
+		var sigs []db.NewSignal
+		for i := range 4 {
+			sigs = append(sigs, db.NewSignal{Kind: "item.created", OccurredAt: time.Now().Add(-time.Duration(i) * time.Hour),
+				DedupeKey: fmt.Sprintf("k%d", i), Payload: []byte(`{"title":"t"}`)})
+		}
+		_, err = tx.InsertSignals(ctx, c.ID, "fake", sigs)
+		return err
+	}))
+	next := func(path string) string {
+		t.Helper()
+		r := e.do(http.MethodGet, path, key, "", "")
+		require.Equal(t, http.StatusOK, r.status, "%s: %s", path, r.body)
+		var page struct {
+			Next *string `json:"next_cursor"`
+		}
+		require.NoError(t, json.Unmarshal(r.body, &page))
+		require.NotNil(t, page.Next, path)
+		return url.QueryEscape(*page.Next)
+	}
+	for _, l := range []struct{ first, same, other string }{
+		{"/api/v1/signals?kind=item.created&limit=1", "/api/v1/signals?limit=2&kind=item.created", "/api/v1/signals?kind=other&limit=1"},
+		{"/api/v1/signals?limit=1", "/api/v1/signals?limit=3", "/api/v1/signals?kind=item.created&limit=1"},
+		{"/api/v1/signals?since=2000-01-01T00:00:00Z&limit=1", "/api/v1/signals?since=2000-01-01T00:00:00Z&limit=1", "/api/v1/signals?limit=1"},
+		{"/api/v1/signals?source=fake&kind=item.created&limit=1", "/api/v1/signals?kind=item.created&source=fake&limit=1", "/api/v1/signals?source=fake&kind=item.created&connection_id=6f1c2a8e-4b7d-4e09-9a51-3c2d7e8f9a10&limit=1"},
+	} {
+		c := next(l.first)
+		r := e.do(http.MethodGet, l.same+"&cursor="+c, key, "", "")
+		require.Equal(t, http.StatusOK, r.status, "%s: %s", l.same, r.body)
+		r = e.do(http.MethodGet, l.other+"&cursor="+c, key, "", "")
+		er := requireError(t, r, http.StatusBadRequest, "invalid_request")
+		require.Contains(t, er.Details["cursor"], "other filters", "%s after %s", l.other, l.first)
+	}
+}
+
+// TestMethodNotAllowedNamesAllowed: a 405 carries an Allow header listing
+// the methods the path is served with.
+func TestMethodNotAllowedNamesAllowed(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	for path, allow := range map[string]string{
+		"/api/v1/signals": "GET",
+		"/api/v1/connections/6f1c2a8e-4b7d-4e09-9a51-3c2d7e8f9a10": "GET, PATCH, DELETE",
+		"/api/v1/connect/fake/start":                               "GET, POST",
+		"/healthz":                                                 "GET",
+	} {
+		r := e.do(http.MethodPut, path, "", "", "")
+		requireError(t, r, http.StatusMethodNotAllowed, "method_not_allowed")
+		require.Equal(t, allow, r.header.Get("Allow"), path)
+	}
+}
+
+// TestDocsSlashRedirects: /docs/ redirects to the Swagger UI at /docs.
+func TestDocsSlashRedirects(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get(e.url + "/docs/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusMovedPermanently, resp.StatusCode)
+	require.Equal(t, "/docs", resp.Header.Get("Location"))
+	resp, err = http.Get(e.url + "/docs/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, resp.Header.Get("Content-Type"), "text/html")
+}
+
+// requestIDFormat is a ULID, the format of the request ids the server makes.
+const requestIDFormat = `^[0-7][0-9A-HJKMNP-TV-Z]{25}$`
+
+// TestErrorExamplesQuoteRealRequestIDs: the generated ids are ULIDs that
+// sort by time, and every request_id in swagger.yml's examples has that
+// format.
+func TestErrorExamplesQuoteRealRequestIDs(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	first := e.do(http.MethodGet, "/api/v1/signals", "", "", "")
+	time.Sleep(2 * time.Millisecond)
+	second := e.do(http.MethodGet, "/api/v1/signals", "", "", "")
+	a, b := requireError(t, first, 401, "unauthorized").RequestID, requireError(t, second, 401, "unauthorized").RequestID
+	require.Regexp(t, requestIDFormat, a)
+	require.Less(t, a, b, "request ids sort by time")
+
+	ids := regexp.MustCompile(`request_id:[ \t]*"?([^"\s]+)`).FindAllStringSubmatch(string(poblysh.SwaggerYAML), -1)
+	require.NotEmpty(t, ids)
+	for _, m := range ids {
+		require.Regexp(t, requestIDFormat, m[1], "swagger.yml quotes a request_id the server would never make")
+	}
+}

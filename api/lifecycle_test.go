@@ -1,0 +1,208 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/engine"
+)
+
+// fakeTemporal stands in for engine.Engine (lifecycle.Workflows, api.Jobs,
+// webhook.Nudger): it records every request, answers a sync request with
+// one queued job, and fails every request while down is set, as the engine
+// does when Temporal is unreachable.
+type fakeTemporal struct {
+	mu    sync.Mutex
+	calls []string
+	down  bool
+}
+
+func (f *fakeTemporal) record(format string, args ...any) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, fmt.Sprintf(format, args...))
+	if f.down {
+		return poblysh.Unavailable("temporal", errors.New("connection refused"))
+	}
+	return nil
+}
+
+// take returns the requests recorded since the last take.
+func (f *fakeTemporal) take() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := f.calls
+	f.calls = nil
+	return out
+}
+
+func (f *fakeTemporal) setDown(down bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = down
+}
+
+func (f *fakeTemporal) SyncSchedules(_ context.Context, _, connID string) error {
+	return f.record("schedules %s", connID)
+}
+
+func (f *fakeTemporal) StartWatchReconcile(_ context.Context, ref poblysh.ConnectionRef, trigger poblysh.Trigger) error {
+	return f.record("watch %s %s", ref.ConnectionID, trigger)
+}
+
+func (f *fakeTemporal) RequestSync(_ context.Context, c *db.Connection, mode poblysh.SyncMode, trigger poblysh.Trigger) ([]db.Job, error) {
+	if err := f.record("sync %s %s %s", c.ID, mode, trigger); err != nil {
+		return nil, err
+	}
+	return []db.Job{{ID: uuid.NewString(), ConnectionID: c.ID, Provider: c.Provider, Kind: poblysh.JobKindFor(mode), Stream: "items",
+		Trigger: trigger, Status: poblysh.JobQueued, WorkflowID: "sync/" + c.ID + "/items"}}, nil
+}
+
+func (f *fakeTemporal) StopConnection(_ context.Context, c *db.Connection) error {
+	return f.record("stop %s", c.ID)
+}
+
+func (f *fakeTemporal) NudgeStreams(_ context.Context, c *db.Connection, stream string, trigger poblysh.Trigger) error {
+	return f.record("nudge %s %q %s", c.ID, stream, trigger)
+}
+
+func (f *fakeTemporal) UILink(workflowID, _ string) string { return "ui/" + workflowID }
+
+func (f *fakeTemporal) LiveJob(context.Context, *db.Job) (*engine.Live, error) { return nil, nil }
+
+// connect runs the whole browser flow against the fake provider's sandbox
+// and returns the callback's answer.
+func (e *apiEnv) connect(key string) response {
+	e.t.Helper()
+	started := e.start(key, "fake")
+	alice := e.browser()
+	require.Equal(e.t, http.StatusOK, alice.do(http.MethodGet, started["authorization_url"]).status)
+	r := alice.do(http.MethodPost, started["authorization_url"])
+	require.Equal(e.t, http.StatusSeeOther, r.status, "%s", r.body)
+	r = alice.do(http.MethodGet, r.header.Get("Location"))
+	require.Equal(e.t, http.StatusFound, r.status, "%s", r.body)
+	return alice.do(http.MethodGet, r.header.Get("Location"))
+}
+
+// TestConnectCompletesWithoutTemporal: the callback stores the connection,
+// its tokens and routes, then activates it through the Temporal interface:
+// schedules, the watch manager and a backfill, all triggered by the
+// connect. No Temporal server runs.
+func TestConnectCompletesWithoutTemporal(t *testing.T) {
+	t.Parallel()
+	e, _, _ := sandboxed(t)
+	tenant, key := e.tenant("Acme")
+
+	r := e.connect(key)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	var out struct {
+		Connection struct {
+			ID, Provider, Health, HealthReason string
+			ExternalAccountID                  string `json:"external_account_id"`
+		}
+	}
+	require.NoError(t, json.Unmarshal(r.body, &out))
+	c := out.Connection
+	require.Equal(t, "fake", c.Provider)
+	require.Equal(t, "healthy", c.Health)
+	require.Equal(t, []string{"schedules " + c.ID, "watch " + c.ID + " connect", "sync " + c.ID + " backfill connect"}, e.temporal.take())
+	require.Equal(t, 1, e.count(`SELECT count(*) FROM connections WHERE id = $1 AND tenant_id = $2 AND access_token_ct IS NOT NULL`, c.ID, tenant))
+	require.Equal(t, 1, e.count(`SELECT count(*) FROM webhook_routes WHERE connection_id = $1 AND route_key = $2`, c.ID, "account:"+c.ExternalAccountID),
+		"the route comes from the account the grant proved")
+	require.Contains(t, e.logs.String(), `"msg":"connection authorized"`)
+
+	// Connecting the same account again heals it in place and backfills again.
+	require.NoError(t, e.schema.DB.WithTenant(context.Background(), tenant, func(tx *db.Tx) error {
+		return tx.SetHealth(context.Background(), c.ID, poblysh.HealthNeedsReauth, "token revoked")
+	}))
+	r = e.connect(key)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	require.Contains(t, string(r.body), `"health":"healthy","health_reason":"reconnected"`)
+	require.Contains(t, e.temporal.take(), "sync "+c.ID+" backfill connect")
+	require.Equal(t, 1, e.count(`SELECT count(*) FROM connections`))
+}
+
+// TestUpdateWithoutTemporal: PATCH moves health through the operator's
+// switch, validates and stores config and polling interval, and asks
+// Temporal for exactly what each change needs: schedules always, the watch
+// manager while active, an incremental catch-up after a resume or a new
+// config. While Temporal is down it answers 503.
+func TestUpdateWithoutTemporal(t *testing.T) {
+	t.Parallel()
+	e, _, _ := sandboxed(t)
+	_, key := e.tenant("Acme")
+	r := e.connect(key)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	var out struct{ Connection struct{ ID string } }
+	require.NoError(t, json.Unmarshal(r.body, &out))
+	id := out.Connection.ID
+	e.temporal.take()
+	patch := func(body string) (response, map[string]any) {
+		t.Helper()
+		r := e.do(http.MethodPatch, "/api/v1/connections/"+id, key, "application/json", body)
+		var v map[string]any
+		if r.status == http.StatusOK {
+			require.NoError(t, json.Unmarshal(r.body, &v))
+		}
+		return r, v
+	}
+
+	r, v := patch(`{"paused": true}`)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	require.Equal(t, true, v["paused"])
+	require.Equal(t, "disabled", v["health"])
+	require.Equal(t, "paused by an operator", v["health_reason"])
+	require.Equal(t, []string{"schedules " + id}, e.temporal.take(), "paused: the schedule pauses, nothing runs")
+
+	r, v = patch(`{"paused": false}`)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	require.Equal(t, "healthy", v["health"])
+	require.Equal(t, "resumed by an operator", v["health_reason"])
+	require.Equal(t, []string{"schedules " + id, "watch " + id + " manual", "sync " + id + " incremental manual"}, e.temporal.take())
+
+	requireError(t, e.do(http.MethodPatch, "/api/v1/connections/"+id, key, "application/json", `{"poll_interval_seconds": 30}`),
+		http.StatusUnprocessableEntity, poblysh.EVALIDATION)
+	requireError(t, e.do(http.MethodPatch, "/api/v1/connections/"+id, key, "application/json", `{"poll_interval_seconds": "often"}`),
+		http.StatusBadRequest, poblysh.EINVALID)
+	bad := requireError(t, e.do(http.MethodPatch, "/api/v1/connections/"+id, key, "application/json", `{"config": {"streams": ["NOT OK"]}}`),
+		http.StatusBadRequest, poblysh.EINVALID)
+	require.Contains(t, bad.Details, "config.streams")
+	require.Empty(t, e.temporal.take(), "a refused update asks Temporal for nothing")
+
+	r, v = patch(`{"poll_interval_seconds": 600}`)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	require.EqualValues(t, 600, v["poll_interval_seconds"])
+	require.Equal(t, []string{"schedules " + id, "watch " + id + " manual"}, e.temporal.take(), "a new interval needs no catch-up")
+
+	r, v = patch(`{"config": {"streams": ["a", "b"]}}`)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	require.Equal(t, map[string]any{"streams": []any{"a", "b"}}, v["config"])
+	require.Equal(t, []string{"schedules " + id, "watch " + id + " manual", "sync " + id + " incremental manual"}, e.temporal.take())
+
+	e.temporal.setDown(true)
+	r, _ = patch(`{"paused": false}`)
+	requireError(t, r, http.StatusServiceUnavailable, poblysh.EUNAVAILABLE)
+	require.Equal(t, "5", r.header.Get("Retry-After"))
+	e.temporal.setDown(false)
+	e.temporal.take()
+
+	// Syncing on request and deleting go through the same interface.
+	r = e.do(http.MethodPost, "/api/v1/sync/fake", key, "application/json", `{"connection_id": "`+id+`", "mode": "backfill"}`)
+	require.Equal(t, http.StatusAccepted, r.status, "%s", r.body)
+	require.Contains(t, string(r.body), `"temporal_ui_url":"ui/sync/`+id+`/items"`)
+	require.Equal(t, []string{"sync " + id + " backfill manual"}, e.temporal.take())
+	r = e.do(http.MethodDelete, "/api/v1/connections/"+id, key, "", "")
+	require.Equal(t, http.StatusNoContent, r.status, "%s", r.body)
+	require.Equal(t, []string{"stop " + id}, e.temporal.take())
+	requireError(t, e.do(http.MethodGet, "/api/v1/connections/"+id, key, "", ""), http.StatusNotFound, poblysh.ENOTFOUND)
+}

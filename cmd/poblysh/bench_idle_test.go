@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/testsuite"
+
+	fakesandbox "github.com/poblysh/poblysh/sandbox/fake"
+	"github.com/poblysh/poblysh/testenv"
+	"github.com/poblysh/poblysh/workflows"
+)
+
+// BenchmarkIdlePollCost measures what one poll that finds nothing costs a
+// connection of the engine's test provider: Temporal Actions (the dev
+// server's own `action` counter, namespace default), Postgres rows written
+// (pg_stat_user_tables of the schema), provider requests, and the
+// service process's CPU, per poll; then per connection-day at the polling
+// intervals the real providers use (15 min without push, 6 h
+// reconciliation with push), with the Temporal Cloud price of the
+// Actions ($50 per million, docs.temporal.io/cloud/pricing).
+func BenchmarkIdlePollCost(b *testing.B) {
+	polls := max(5, scaled(20))
+	for range b.N {
+		metricsPort := testenv.FreePort()
+		path, err := testenv.CLIPath()
+		require.NoError(b, err)
+		ds, err := testsuite.StartDevServer(context.Background(), testsuite.DevServerOptions{
+			ExistingPath:     path,
+			ClientOptions:    &client.Options{HostPort: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort()), Namespace: "default"},
+			LogLevel:         "error",
+			SearchAttributes: testenv.SearchAttributes,
+			ExtraArgs:        []string{"--metrics-port", strconv.Itoa(metricsPort)},
+		})
+		require.NoError(b, err)
+		b.Cleanup(func() { _ = ds.Stop() })
+
+		var requests atomic.Int64
+		f := fakesandbox.New(fakesandbox.Options{Streams: map[string]int{"items": 3}})
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			requests.Add(1)
+			f.ServeHTTP(w, r)
+		}))
+		b.Cleanup(srv.Close)
+		s := newStack(b, withEnv(f.Env(srv.URL)), withEnv(map[string]string{"POBLYSH_LOG_LEVEL": "warn"}), func(s *stack) {
+			s.temporal = ds
+			s.env["TEMPORAL_ADDRESS"] = ds.FrontendHostPort()
+		})
+		_, key := s.tenant("Idle")
+		conn := s.connect(key, "fake", nil)
+		id := string(*conn.ID)
+		backfill := s.waitJobs(key, id, "backfill", 1, 2*time.Minute)
+		streams := len(backfill)
+
+		actions := func() (float64, map[string]float64) {
+			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
+			require.NoError(b, err)
+			defer resp.Body.Close()
+			total, by := 0.0, map[string]float64{}
+			sc := bufio.NewScanner(resp.Body)
+			sc.Buffer(make([]byte, 1<<20), 1<<20)
+			for sc.Scan() {
+				line := sc.Text()
+				if !strings.HasPrefix(line, "action{") || !strings.Contains(line, `namespace="default"`) {
+					continue
+				}
+				sp := strings.LastIndexByte(line, ' ')
+				v, err := strconv.ParseFloat(line[sp+1:], 64)
+				require.NoError(b, err)
+				typ := line
+				if i := strings.Index(line, `action_type="`); i >= 0 {
+					typ = line[i+13:]
+					typ = typ[:strings.IndexByte(typ, '"')]
+				}
+				total += v
+				by[typ] += v
+			}
+			return total, by
+		}
+		rows := func() int {
+			_, _ = s.owner().Exec(context.Background(), `SELECT pg_stat_clear_snapshot()`)
+			return s.count(`SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::int FROM pg_stat_user_tables WHERE schemaname = current_schema()`)
+		}
+		cpu := func() time.Duration {
+			var ru syscall.Rusage
+			require.NoError(b, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+			return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		}
+		time.Sleep(2 * time.Second) // let the connect's own work settle
+		done := func() int {
+			return s.count(`SELECT count(*) FROM jobs WHERE connection_id = $1 AND kind <> 'backfill' AND status NOT IN ('queued', 'running')`, id)
+		}
+		a0, by0 := actions()
+		r0, q0, c0, j0 := rows(), requests.Load(), cpu(), done()
+		b.ResetTimer()
+		for i := 1; i <= polls; i++ {
+			// Trigger is a PatchSchedule call: it stands in for the
+			// schedule's own firing (one schedule action in Temporal Cloud).
+			s.trigger(workflows.PollScheduleID(s.taskQueue, id))
+			eventually(b, 2*time.Minute, "the poll's jobs", func() bool { return done() >= j0+i*streams })
+		}
+		b.StopTimer()
+		time.Sleep(3 * time.Second) // the server's metrics and Postgres's statistics catch up
+		a1, by1 := actions()
+		perPoll := (a1 - a0) / float64(polls)
+		rowsPerPoll := float64(rows()-r0) / float64(polls)
+		reqPerPoll := float64(requests.Load()-q0) / float64(polls)
+		cpuPerPoll := (cpu() - c0).Seconds() / float64(polls)
+		var types []string
+		for t, v := range by1 {
+			if d := v - by0[t]; d > 0 {
+				types = append(types, fmt.Sprintf("%s %.1f", t, d/float64(polls)))
+			}
+		}
+		b.ReportMetric(perPoll, "actions/poll")
+		b.ReportMetric(rowsPerPoll, "pg_rows/poll")
+		b.ReportMetric(reqPerPoll, "provider_requests/poll")
+		b.Logf("one idle poll of a %d-stream connection (%d polls): %.1f Temporal actions (%s), %.1f Postgres rows written, %.1f provider requests, %.3f s CPU of the service process",
+			streams, polls, perPoll, strings.Join(types, ", "), rowsPerPoll, reqPerPoll, cpuPerPoll)
+		for _, p := range []struct {
+			name  string
+			every time.Duration
+		}{{"every 15 min (no push)", 15 * time.Minute}, {"every 6 h (push + reconciliation)", 6 * time.Hour}} {
+			perDay := float64(24*time.Hour) / float64(p.every)
+			b.Logf("per connection-day polling %s: %.0f actions ($%.4f at $50 per million), %.0f rows, %.0f provider requests, %.2f CPU s",
+				p.name, perPoll*perDay, perPoll*perDay*50/1e6, rowsPerPoll*perDay, reqPerPoll*perDay, cpuPerPoll*perDay)
+		}
+	}
+}

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh/gen/models"
+	"github.com/poblysh/poblysh/sandbox"
+	githubsandbox "github.com/poblysh/poblysh/sandbox/github"
+)
+
+// GitHub's row: connect through GitHub's OAuth as a GitHub App (user tokens
+// that expire, rotating refresh), backfill the seeded repository in pages
+// of 5 with the access token expiring mid-backfill and a burst of 502s;
+// webhooks of the repository hook deliver live activity; a merge whose
+// webhooks never arrive is found by the incremental sync.
+func init() {
+	total := githubsandbox.SeedPullSignals + githubsandbox.SeedReleaseSignals + githubsandbox.SeedCommitSignals
+	gh := func(r *providerRun) *githubsandbox.Server { return r.fake.(*githubsandbox.Server) }
+	repo := func(r *providerRun) string { return r.url + "/_sandbox/github/repos/" + githubsandbox.SeedRepo }
+	addProviderCase(providerCase{
+		provider: "github",
+		fake:     sandbox.Options{Faults: []string{githubsandbox.FaultGitHubApp}},
+		env:      map[string]string{"POBLYSH_GITHUB_PAGE_SIZE": "5"},
+		config:   map[string]any{"repos": []string{githubsandbox.SeedRepo}},
+		streams:  3, // pulls, releases, commits
+		backfill: total,
+		watches:  1, // the repository hook
+		wrap: func(r *providerRun, h http.Handler) http.Handler {
+			// The access token expires in the middle of the backfill.
+			var pulls atomic.Int32
+			return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				if strings.HasSuffix(req.URL.Path, "/pulls") && pulls.Add(1) == 2 {
+					gh(r).OAuth.ExpireAccessTokens()
+				}
+				h.ServeHTTP(w, req)
+			})
+		},
+		beforeConnect: func(r *providerRun) {
+			// A burst of 5xx on one stream: retried with backoff, then completes.
+			gh(r).Faults.Add(sandbox.Fault{Status: 502, Count: 3, PathPrefix: "/repos/" + githubsandbox.SeedRepo + "/releases"})
+		},
+		afterBackfill: func(r *providerRun, sigs []*models.Signal) {
+			k := kinds(sigs)
+			require.Equal(r.t, githubsandbox.SeedPullSignals, k["pull_request.opened"]+k["pull_request.merged"]+k["pull_request.closed"])
+			require.Equal(r.t, githubsandbox.SeedReleaseSignals, k["release.published"])
+			require.Equal(r.t, githubsandbox.SeedCommitSignals, k["code.pushed"])
+			require.GreaterOrEqual(r.t, gh(r).OAuth.Refreshes, 1, "the expired token was refreshed on demand")
+			require.Equal(r.t, 3, gh(r).Faults.Hits, "the 5xx burst was served and retried through")
+		},
+		live: func(r *providerRun) {
+			control(r.t, "POST", repo(r)+"/pulls", map[string]any{"title": "Launch blog post", "user": "hubot"})
+			control(r.t, "POST", repo(r)+"/push", map[string]any{"commits": 2, "branch": "main", "user": "dependabot[bot]"})
+			rc := control(r.t, "POST", repo(r)+"/releases", map[string]any{"tag_name": "v9.0.0", "name": "Nine", "prerelease": true})
+			id := int64(rc["release"].(map[string]any)["id"].(float64))
+			control(r.t, "POST", repo(r)+"/releases/"+strconv.FormatInt(id, 10)+"/promote", map[string]any{})
+			added := r.arrive(4)
+			var titled bool
+			prerelease := map[bool]int{}
+			for _, sg := range added {
+				switch *sg.Kind {
+				case "pull_request.opened":
+					titled = strings.Contains(*sg.Payload.Title, "Launch blog post")
+					require.False(r.t, sg.Payload.Actor.Bot, "hubot is a person")
+				case "code.pushed":
+					require.Equal(r.t, "dependabot[bot]", *sg.Payload.Actor.Name)
+					require.True(r.t, sg.Payload.Actor.Bot, "a [bot] account is flagged")
+				case "release.published":
+					prerelease[sg.Payload.Attributes.(map[string]any)["prerelease"].(bool)]++
+				}
+			}
+			require.True(r.t, titled, "the live pull_request webhook became a Signal")
+			require.Equal(r.t, map[string]int{"pull_request.opened": 1, "code.pushed": 1, "release.published": 2}, kinds(added))
+			require.Equal(r.t, map[bool]int{true: 1, false: 1}, prerelease, "the pre-release, then its promotion")
+		},
+		missed: func(r *providerRun) int {
+			// A merge whose webhooks never arrive: the merged PR, and the two
+			// commits it brings to the default branch (the PR's commit and
+			// the merge commit).
+			control(r.t, "POST", repo(r)+"/pulls/25/merge", map[string]any{"hold": true})
+			return 3
+		},
+	})
+}

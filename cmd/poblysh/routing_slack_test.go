@@ -1,0 +1,258 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh/gen/models"
+	slacksandbox "github.com/poblysh/poblysh/sandbox/slack"
+)
+
+// slackStack is a stack whose Slack points at a sandbox delivering events
+// to it.
+func slackStack(t *testing.T) (*stack, *slacksandbox.Server, string) {
+	t.Helper()
+	sl := slacksandbox.New(slacksandbox.Options{Seed: true})
+	base := newHTTPServer(t, sl)
+	s := newStack(t, withEnv(sl.Env(base)))
+	sl.Deliverer.SetTarget(s.base + "/api/v1/webhooks/slack")
+	return s, sl, base
+}
+
+// slackAnswers posts a message through the sandbox's control API and
+// returns the service's answers to the Events API deliveries it made
+// (none when the bot is not in the channel: Slack sends nothing).
+func slackAnswers(t *testing.T, base, channel, user, text string) []map[string]any {
+	t.Helper()
+	out := control(t, "POST", base+"/_sandbox/slack/messages", map[string]any{"channel": channel, "user": user, "text": text})
+	var answers []map[string]any
+	dels, _ := out["deliveries"].([]any)
+	for _, d := range dels {
+		dm := d.(map[string]any)
+		require.EqualValues(t, http.StatusOK, dm["status"], "%v", dm)
+		var ans map[string]any
+		require.NoError(t, json.Unmarshal([]byte(dm["body"].(string)), &ans))
+		answers = append(answers, ans)
+	}
+	return answers
+}
+
+// slackChannelSignals counts a tenant's Signals from the given channels.
+func (s *stack) slackChannelSignals(tenant string, channels ...string) int {
+	return s.count(`SELECT count(*) FROM signals WHERE tenant_id = $1 AND source = 'slack'
+		AND payload->'context'->>'id' = ANY($2)`, tenant, channels)
+}
+
+func (s *stack) routes(connID string) []string {
+	s.t.Helper()
+	rows, err := s.owner().Query(s.t.Context(), `SELECT route_key FROM webhook_routes WHERE connection_id = $1 ORDER BY route_key`, connID)
+	require.NoError(s.t, err)
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var k string
+		require.NoError(s.t, rows.Scan(&k))
+		out = append(out, k)
+	}
+	return out
+}
+
+// TestSlackWorkspaceHeldByOneTenant: a second tenant's connect to a
+// workspace another tenant holds is refused with 409 and stores nothing;
+// the holder's connection is untouched (healthy, routed, receiving) and
+// may re-connect; the second tenant, connected to its own workspace, gets
+// nothing of the first workspace by webhook, sync or backfill, and may not
+// name its channels.
+func TestSlackWorkspaceHeldByOneTenant(t *testing.T) {
+	t.Parallel()
+	s, _, base := slackStack(t)
+	tenantA, keyA := s.tenant("Acme")
+	tenantB, keyB := s.tenant("Mallory Inc")
+	ours := []string{slacksandbox.ChannelGeneral, slacksandbox.ChannelPress}
+
+	code, body := s.connectAs(keyA, "slack", slacksandbox.UserAlice, map[string]any{"channels": ours})
+	require.Equal(t, http.StatusOK, code, body)
+	connA := string(*connectionOf(t, body).ID)
+	for _, j := range s.waitJobs(keyA, connA, "backfill", 2, 2*time.Minute) {
+		require.Equal(t, models.JobStatusSucceeded, *j.Status, "%s: %s", *j.Stream, deref(j.Error))
+	}
+	routesA := s.routes(connA)
+	require.Equal(t, []string{"app:" + slacksandbox.DefaultTeamID, "channel:" + slacksandbox.ChannelGeneral, "channel:" + slacksandbox.ChannelPress}, routesA)
+
+	// Another tenant, through another member of the same workspace: 409.
+	for _, cfg := range []map[string]any{{"channels": []string{slacksandbox.ChannelGeneral}}, {}} {
+		code, body = s.connectAs(keyB, "slack", slacksandbox.UserBob, cfg)
+		require.Equal(t, http.StatusConflict, code, body)
+		require.Contains(t, body, `"code":"conflict"`)
+		require.Contains(t, body, "already connected to Poblysh by another organisation")
+	}
+	require.Zero(t, s.count(`SELECT count(*) FROM connections WHERE tenant_id = $1`, tenantB), "a refused connect stores nothing")
+	c := s.connection(keyA, connA)
+	require.EqualValues(t, "healthy", *c.Health)
+	require.Equal(t, routesA, s.routes(connA), "the holder's routes are untouched")
+
+	// The holder re-connects: same connection, still routed.
+	code, body = s.connectAs(keyA, "slack", slacksandbox.UserCarol, map[string]any{"channels": ours})
+	require.Equal(t, http.StatusOK, code, body)
+	require.Equal(t, connA, string(*connectionOf(t, body).ID))
+	require.Equal(t, routesA, s.routes(connA))
+
+	// B connects its own workspace, and may not name A's channels there.
+	code, body = s.connectAs(keyB, "slack", slacksandbox.UserDave, map[string]any{"channels": []string{slacksandbox.OtherChannel}})
+	require.Equal(t, http.StatusOK, code, body)
+	connB := string(*connectionOf(t, body).ID)
+	s.waitJobs(keyB, connB, "backfill", 1, 2*time.Minute)
+	code, body = s.patch(keyB, connB, `{"config":{"channels":["`+slacksandbox.OtherChannel+`","`+slacksandbox.ChannelGeneral+`"]}}`)
+	require.Equal(t, http.StatusUnprocessableEntity, code, body)
+	require.Contains(t, body, `"code":"invalid_config"`)
+	require.Contains(t, body, slacksandbox.ChannelGeneral)
+
+	// A's activity reaches A only, and the other way round.
+	beforeA := s.count(`SELECT count(*) FROM signals WHERE tenant_id = $1`, tenantA)
+	answers := slackAnswers(t, base, slacksandbox.ChannelGeneral, slacksandbox.UserBob, "Embargoed: Series B on Tuesday")
+	require.Len(t, answers, 1)
+	require.Equal(t, "accepted", answers[0]["status"])
+	require.EqualValues(t, 1, answers[0]["connections"])
+	require.Equal(t, beforeA+1, s.count(`SELECT count(*) FROM signals WHERE tenant_id = $1`, tenantA))
+	answers = slackAnswers(t, base, slacksandbox.OtherChannel, slacksandbox.UserDave, "Bolt news")
+	require.Equal(t, "accepted", answers[0]["status"])
+	require.EqualValues(t, 1, answers[0]["connections"])
+	require.Equal(t, beforeA+1, s.count(`SELECT count(*) FROM signals WHERE tenant_id = $1`, tenantA))
+
+	for _, mode := range []string{"incremental", "backfill"} {
+		for _, j := range s.sync(keyB, "slack", connB, mode) {
+			require.Equal(t, models.JobStatusSucceeded, *j.Status, deref(j.Error))
+		}
+	}
+	require.Zero(t, s.slackChannelSignals(tenantB, slacksandbox.ChannelGeneral, slacksandbox.ChannelPress, slacksandbox.ChannelRandom),
+		"nothing of A's workspace in B's feed")
+	require.Equal(t, slacksandbox.OtherSignals+1, s.slackChannelSignals(tenantB, slacksandbox.OtherChannel))
+	require.Zero(t, s.count(`SELECT count(*) FROM webhook_events WHERE $1::uuid = ANY (tenant_ids)
+		AND convert_from(raw_body, 'UTF8') LIKE '%`+slacksandbox.DefaultTeamID+`%'`, tenantB), "no delivery of A's workspace routed to B")
+	require.EqualValues(t, "healthy", *s.connection(keyA, connA).Health)
+}
+
+// TestSlackRoutesOnlyChannelsTheBotIsIn: a configured channel the bot is
+// not a member of is refused at connect and at PATCH; an event of a
+// channel outside the config reaches nobody; a channel the bot leaves is
+// access lost (route dropped, connection degraded) until a sync reads it
+// again.
+func TestSlackRoutesOnlyChannelsTheBotIsIn(t *testing.T) {
+	t.Parallel()
+	s, sl, base := slackStack(t)
+	tenant, key := s.tenant("Acme")
+
+	code, body := s.connectAs(key, "slack", slacksandbox.UserAlice, map[string]any{"channels": []string{slacksandbox.ChannelGeneral, slacksandbox.ChannelRandom}})
+	require.Equal(t, http.StatusUnprocessableEntity, code, body)
+	require.Contains(t, body, `"code":"invalid_config"`)
+	require.Contains(t, body, slacksandbox.ChannelRandom)
+	require.NotContains(t, body, `"`+slacksandbox.ChannelGeneral+`"`, "only the refused channel is named")
+	require.Zero(t, s.count(`SELECT count(*) FROM connections WHERE tenant_id = $1`, tenant))
+	require.Zero(t, s.count(`SELECT count(*) FROM account_claims WHERE tenant_id = $1`, tenant), "a refused connect claims nothing")
+
+	code, body = s.connectAs(key, "slack", slacksandbox.UserAlice, map[string]any{"channels": []string{slacksandbox.ChannelGeneral}})
+	require.Equal(t, http.StatusOK, code, body)
+	conn := string(*connectionOf(t, body).ID)
+	s.waitJobs(key, conn, "backfill", 1, 2*time.Minute)
+	for _, cfg := range []string{`{"config":{"channels":["` + slacksandbox.ChannelRandom + `"]}}`,
+		`{"config":{"channels":["` + slacksandbox.ChannelGeneral + `","` + slacksandbox.ChannelRandom + `"]}}`} {
+		code, body = s.patch(key, conn, cfg)
+		require.Equal(t, http.StatusUnprocessableEntity, code, body)
+		require.Contains(t, body, `"code":"invalid_config"`)
+		require.Contains(t, body, slacksandbox.ChannelRandom)
+	}
+	require.JSONEq(t, `{"channels":["`+slacksandbox.ChannelGeneral+`"]}`, string(mustJSON(t, s.connection(key, conn).Config)), "the config is unchanged")
+	require.Equal(t, []string{"app:" + slacksandbox.DefaultTeamID, "channel:" + slacksandbox.ChannelGeneral}, s.routes(conn))
+
+	// #press-room: the bot is in it, so Slack sends its events, but it is
+	// not in the config: nobody receives them.
+	before := s.count(`SELECT count(*) FROM signals WHERE tenant_id = $1`, tenant)
+	answers := slackAnswers(t, base, slacksandbox.ChannelPress, slacksandbox.UserBob, "Embargo lifts at 9")
+	require.Len(t, answers, 1)
+	require.Equal(t, "unroutable", answers[0]["status"])
+	require.Empty(t, slackAnswers(t, base, slacksandbox.ChannelRandom, slacksandbox.UserBob, "lunch?"), "no event for a channel without the bot")
+	answers = slackAnswers(t, base, slacksandbox.ChannelGeneral, slacksandbox.UserBob, "The Verge piece is live")
+	require.Equal(t, "accepted", answers[0]["status"])
+	require.Equal(t, before+1, s.count(`SELECT count(*) FROM signals WHERE tenant_id = $1`, tenant))
+	require.Zero(t, s.slackChannelSignals(tenant, slacksandbox.ChannelPress))
+
+	// The bot is removed from #general: the next sync loses access.
+	require.NoError(t, sl.SetBotMembership(slacksandbox.ChannelGeneral, false))
+	for _, j := range s.sync(key, "slack", conn, "incremental") {
+		require.Equal(t, models.JobStatusFailed, *j.Status)
+	}
+	c := s.connection(key, conn)
+	require.EqualValues(t, "degraded", *c.Health)
+	require.Contains(t, c.HealthReason, slacksandbox.ChannelGeneral)
+	require.Equal(t, []string{"app:" + slacksandbox.DefaultTeamID}, s.routes(conn), "the channel's route is dropped")
+
+	// Invited again: the next sync proves it and routes it again.
+	require.NoError(t, sl.SetBotMembership(slacksandbox.ChannelGeneral, true))
+	for _, j := range s.sync(key, "slack", conn, "incremental") {
+		require.Equal(t, models.JobStatusSucceeded, *j.Status, deref(j.Error))
+	}
+	require.EqualValues(t, "healthy", *s.connection(key, conn).Health)
+	require.Equal(t, []string{"app:" + slacksandbox.DefaultTeamID, "channel:" + slacksandbox.ChannelGeneral}, s.routes(conn))
+	answers = slackAnswers(t, base, slacksandbox.ChannelGeneral, slacksandbox.UserBob, "Back in")
+	require.Equal(t, "accepted", answers[0]["status"])
+}
+
+// TestSlackEnterpriseGridOrgInstall: an org-wide install ("team": null,
+// an enterprise) connects as the org, proves channels across the
+// workspaces the org granted, is held by one tenant, and receives the
+// events Slack delivers with the workspace's team_id; with no channels
+// configured it receives every member channel of the org.
+func TestSlackEnterpriseGridOrgInstall(t *testing.T) {
+	t.Parallel()
+	s, _, base := slackStack(t)
+	tenant, key := s.tenant("Globex PR")
+	_, otherKey := s.tenant("Initech")
+	grid := []string{slacksandbox.GridChannelEU, slacksandbox.GridChannelHQ}
+
+	code, body := s.connectAs(key, "slack", slacksandbox.UserGrace, map[string]any{"channels": append([]string{slacksandbox.GridChannelBoard}, grid...)})
+	require.Equal(t, http.StatusUnprocessableEntity, code, body)
+	require.Contains(t, body, slacksandbox.GridChannelBoard, "a private channel without the bot")
+
+	code, body = s.connectAs(key, "slack", slacksandbox.UserGrace, map[string]any{"channels": grid})
+	require.Equal(t, http.StatusOK, code, body)
+	c := connectionOf(t, body)
+	conn := string(*c.ID)
+	require.Equal(t, slacksandbox.EnterpriseID, *c.ExternalAccountID, "an org-wide install is the org")
+	require.Equal(t, slacksandbox.EnterpriseName, *c.DisplayName)
+	js := s.waitJobs(key, conn, "backfill", 2, 2*time.Minute)
+	for _, j := range js {
+		require.Equal(t, models.JobStatusSucceeded, *j.Status, "%s: %s", *j.Stream, deref(j.Error))
+	}
+	require.EqualValues(t, slacksandbox.GridHQSignals+slacksandbox.GridEUSignals, stored(js))
+	require.Equal(t, []string{"app:" + slacksandbox.EnterpriseID, "channel:" + slacksandbox.GridChannelEU, "channel:" + slacksandbox.GridChannelHQ}, s.routes(conn))
+
+	code, body = s.connectAs(otherKey, "slack", slacksandbox.UserGrace, map[string]any{"channels": grid})
+	require.Equal(t, http.StatusConflict, code, body)
+	code, body = s.patch(key, conn, `{"config":{"channels":["`+slacksandbox.GridChannelHQ+`","`+slacksandbox.ChannelGeneral+`"]}}`)
+	require.Equal(t, http.StatusUnprocessableEntity, code, body)
+	require.Contains(t, body, slacksandbox.ChannelGeneral, "a channel of a workspace outside the org")
+
+	// Slack delivers with the workspace's team_id and the org's
+	// authorization: routed by the channel.
+	answers := slackAnswers(t, base, slacksandbox.GridChannelHQ, slacksandbox.UserGrace, "Q2 guidance raised")
+	require.Len(t, answers, 1)
+	require.Equal(t, "accepted", answers[0]["status"])
+	require.Equal(t, 1, s.count(`SELECT count(*) FROM webhook_events WHERE $1::uuid = ANY (tenant_ids)
+		AND convert_from(raw_body, 'UTF8')::jsonb->>'team_id' = $2
+		AND convert_from(raw_body, 'UTF8')::jsonb->'authorizations'->0->>'is_enterprise_install' = 'true'`, tenant, slacksandbox.GridTeamID))
+	require.Equal(t, slacksandbox.GridHQSignals+1, s.slackChannelSignals(tenant, slacksandbox.GridChannelHQ))
+
+	// Every member channel of the org: routed by the org's install key.
+	code, body = s.patch(key, conn, `{"config":{"channels":[]}}`)
+	require.Equal(t, http.StatusOK, code, body)
+	require.Equal(t, []string{"app:" + slacksandbox.EnterpriseID, "enterprise:" + slacksandbox.EnterpriseID}, s.routes(conn))
+	answers = slackAnswers(t, base, slacksandbox.GridChannelEU, slacksandbox.UserErin, "Le Monde interview")
+	require.Equal(t, "accepted", answers[0]["status"])
+	eventually(t, 30*time.Second, "the EU message", func() bool {
+		return s.count(`SELECT count(*) FROM signals WHERE tenant_id = $1 AND payload->>'title' LIKE 'Le Monde interview%'`, tenant) == 1
+	})
+}

@@ -1,0 +1,139 @@
+package github
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	gh "github.com/google/go-github/v89/github"
+
+	"github.com/poblysh/poblysh/connectors"
+)
+
+// Compile-time checks of the capabilities that keep routing honest.
+var (
+	_ connectors.AccessProver    = (*Connector)(nil)
+	_ connectors.ResourceStreams = (*Connector)(nil)
+	_ connectors.ChannelKeyed    = (*Connector)(nil)
+)
+
+// ResourceRefs lists the configured repositories ("owner/name", lowercase).
+func (c *Connector) ResourceRefs(conn connectors.Connection) ([]string, error) {
+	cfg, err := parseConfig(conn)
+	if err != nil {
+		return nil, err
+	}
+	return cfg.Repos, nil
+}
+
+// ProveAccess reads GET /repos/{owner}/{repo} for every configured
+// repository with the connection's token. A repository the token cannot
+// see (GitHub answers 404 for private repositories of others, 403 when an
+// organization restricts the app) is denied. A granted repository is
+// routed by its numeric id ("repo:1296269"), which survives renames and
+// transfers; a renamed repository answers through GitHub's redirect and is
+// granted under its new name.
+func (c *Connector) ProveAccess(ctx context.Context, req connectors.AccessRequest) (*connectors.AccessReport, error) {
+	refs, err := c.ResourceRefs(req.Connection)
+	if err != nil {
+		return nil, err
+	}
+	client, err := c.client(req.HTTP)
+	if err != nil {
+		return nil, err
+	}
+	out := &connectors.AccessReport{}
+	for _, ref := range refs {
+		if !req.Requested(ref) {
+			continue
+		}
+		owner, name, _ := cutRepo(ref)
+		repo, _, err := client.Repositories.Get(ctx, owner, name)
+		if err != nil {
+			d, err := connectors.Denied(ref, mapErr(err))
+			if err != nil {
+				return nil, fmt.Errorf("github: read repository %s: %w", ref, err)
+			}
+			if appToken(req.Connection) {
+				// A GitHub App user token reaches only what the app is
+				// installed on (and public repositories): say so when that is why.
+				if installed, ierr := appInstalledOn(ctx, client, owner, name); ierr == nil && !installed {
+					d.Reason = notInstalled(ref)
+				}
+			}
+			out.Denied = append(out.Denied, *d)
+			continue
+		}
+		if repo.GetID() == 0 {
+			return nil, fmt.Errorf("github: read repository %s: %w: answer has no id", ref, connectors.ErrTransient)
+		}
+		id := strconv.FormatInt(repo.GetID(), 10)
+		out.Granted = append(out.Granted, connectors.Resource{
+			Ref: ref, ID: id, Name: cmpOr(repo.GetFullName(), ref), RouteKeys: []string{repoRouteKey(repo.GetID())},
+		})
+	}
+	return out, nil
+}
+
+// StreamResource names the repository a stream reads ("pulls:owner/name").
+func (c *Connector) StreamResource(stream string) (string, bool) {
+	_, owner, name, err := parseStream(stream)
+	if err != nil {
+		return "", false
+	}
+	return owner + "/" + name, true
+}
+
+// notInstalled is the reason given when a GitHub App user token cannot
+// reach a repository because the app is not installed on it.
+func notInstalled(full string) string {
+	return "app not installed on " + full + ": install the GitHub App on it (Settings → GitHub Apps), or reconnect with an account that can"
+}
+
+// appInstalledOn reports whether the GitHub App whose user token the
+// client carries is installed on owner/name, from the installations the
+// token reaches (GET /user/installations, then the installation's
+// repositories unless it covers all of them).
+func appInstalledOn(ctx context.Context, client *gh.Client, owner, name string) (bool, error) {
+	opts := &gh.ListOptions{PerPage: 100}
+	for {
+		insts, resp, err := client.Apps.ListUserInstallations(ctx, opts)
+		if err != nil {
+			return false, mapErr(err)
+		}
+		for _, in := range insts {
+			if !strings.EqualFold(in.GetAccount().GetLogin(), owner) {
+				continue
+			}
+			if in.GetRepositorySelection() == "all" {
+				return true, nil
+			}
+			return installationHas(ctx, client, in.GetID(), owner+"/"+name)
+		}
+		if resp.NextPage == 0 {
+			return false, nil
+		}
+		opts.Page = resp.NextPage
+	}
+}
+
+// installationHas reports whether an installation covers a repository.
+func installationHas(ctx context.Context, client *gh.Client, id int64, full string) (bool, error) {
+	opts := &gh.ListOptions{PerPage: 100}
+	for {
+		list, resp, err := client.Apps.ListUserRepos(ctx, id, opts)
+		if err != nil {
+			return false, mapErr(err)
+		}
+		for _, r := range list.Repositories {
+			if strings.EqualFold(r.GetFullName(), full) {
+				return true, nil
+			}
+		}
+		if resp.NextPage == 0 {
+			return false, nil
+		}
+		opts.Page = resp.NextPage
+	}
+}

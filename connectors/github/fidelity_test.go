@@ -1,0 +1,249 @@
+package github
+
+import (
+	"context"
+	"encoding/json"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh/connectors"
+
+	githubsandbox "github.com/poblysh/poblysh/sandbox/github"
+)
+
+// TestBotActorsAreFlagged: GitHub App accounts ("dependabot[bot]", type
+// Bot) are flagged actor.bot, from webhooks and from the REST API alike;
+// people are not.
+func TestBotActorsAreFlagged(t *testing.T) {
+	h := newHarness(t, githubsandbox.Options{}, nil)
+	repo := githubsandbox.SeedRepo
+	_, cur, _ := h.drain(t, seedPullsStream, nil)
+	_, ccur, _ := h.drain(t, seedCommitsStream, nil)
+	botPR, err := h.srv.OpenPull(repo, githubsandbox.PullInput{Title: "Bump golang.org/x/net", User: "dependabot[bot]"})
+	require.NoError(t, err)
+	humanPR, err := h.srv.OpenPull(repo, githubsandbox.PullInput{Title: "Fix the docs", User: "hubot"})
+	require.NoError(t, err)
+	botPush, err := h.srv.Push(repo, githubsandbox.PushInput{Commits: 1, User: "github-actions[bot]"})
+	require.NoError(t, err)
+
+	c := h.connector()
+	for _, tc := range []struct {
+		act  *githubsandbox.Activity
+		name string
+		bot  bool
+	}{{botPR, "dependabot[bot]", true}, {humanPR, "hubot", false}, {botPush, "github-actions[bot]", true}} {
+		d, err := c.ParseWebhook(webhookRequest(h.srv.AppDelivery(tc.act.Events[0])))
+		require.NoError(t, err)
+		require.Len(t, d.Signals, 1)
+		require.Equal(t, tc.name, d.Signals[0].Payload.Actor.Name)
+		require.Equal(t, tc.bot, d.Signals[0].Payload.Actor.Bot, tc.name)
+	}
+
+	pulls, _, _ := h.drain(t, seedPullsStream, cur)
+	byActor := map[string]bool{}
+	for _, s := range pulls {
+		byActor[s.Payload.Actor.Name] = s.Payload.Actor.Bot
+	}
+	require.Equal(t, map[string]bool{"dependabot[bot]": true, "hubot": false}, byActor)
+	commits, _, _ := h.drain(t, seedCommitsStream, ccur)
+	require.Len(t, commits, 1)
+	require.Equal(t, "github-actions[bot]", commits[0].Payload.Actor.Name)
+	require.True(t, commits[0].Payload.Actor.Bot)
+}
+
+// TestSameHeadOnAnotherBranchIsANewPush: a commit pushed to a feature
+// branch, then fast-forwarded onto main (GitHub sends the commits again,
+// not distinct), is a code.pushed for main too: the dedupe key carries the
+// ref. The backfill of main agrees with the push to main.
+func TestSameHeadOnAnotherBranchIsANewPush(t *testing.T) {
+	h := newHarness(t, githubsandbox.Options{}, nil)
+	repo := githubsandbox.SeedRepo
+	_, ccur, _ := h.drain(t, seedCommitsStream, nil)
+	feature, err := h.srv.Push(repo, githubsandbox.PushInput{Branch: "release/1.2", Commits: 1})
+	require.NoError(t, err)
+	main, err := h.srv.Push(repo, githubsandbox.PushInput{Branch: "main", From: "release/1.2"})
+	require.NoError(t, err)
+
+	c := h.connector()
+	parse := func(a *githubsandbox.Activity) connectors.Signal {
+		d, err := c.ParseWebhook(webhookRequest(h.srv.AppDelivery(a.Events[0])))
+		require.NoError(t, err)
+		require.Len(t, d.Signals, 1)
+		return d.Signals[0]
+	}
+	fs, ms := parse(feature), parse(main)
+	require.Equal(t, fs.Payload.Subject.ID, ms.Payload.Subject.ID, "the same head commit")
+	require.Equal(t, "release/1.2", fs.Payload.Attributes["branch"])
+	require.Equal(t, "main", ms.Payload.Attributes["branch"])
+	require.NotEqual(t, fs.DedupeKey, ms.DedupeKey)
+	require.NotContains(t, fs.AliasKeys, ms.DedupeKey)
+	require.Equal(t, 1, ms.Payload.Attributes["commit_count"])
+
+	commits, _, _ := h.drain(t, seedCommitsStream, ccur)
+	require.Len(t, commits, 1)
+	require.Equal(t, ms.DedupeKey, commits[0].DedupeKey, "the backfill of main and the push to main agree")
+}
+
+// TestFutureCommitDoesNotStallPolling: a commit whose committer date is in
+// the future (a wrong clock) is yielded once and does not raise the
+// high-water mark past now, so commits pushed after it are still read.
+func TestFutureCommitDoesNotStallPolling(t *testing.T) {
+	h := newHarness(t, githubsandbox.Options{}, nil)
+	repo := githubsandbox.SeedRepo
+	_, cur, _ := h.drain(t, seedCommitsStream, nil)
+	_, err := h.srv.Push(repo, githubsandbox.PushInput{Commits: 1, Message: "From the future", CommitterDate: time.Now().Add(72 * time.Hour)})
+	require.NoError(t, err)
+	sigs, cur, _ := h.drain(t, seedCommitsStream, cur)
+	require.Len(t, sigs, 1)
+	require.Contains(t, sigs[0].Payload.Title, "From the future")
+	var c cursor
+	require.NoError(t, json.Unmarshal(cur, &c))
+	require.NotNil(t, c.Since)
+	require.False(t, c.Since.After(time.Now()), "the mark is bounded by now, got %s", c.Since)
+
+	_, err = h.srv.Push(repo, githubsandbox.PushInput{Commits: 1, Message: "Today"})
+	require.NoError(t, err)
+	sigs, cur, _ = h.drain(t, seedCommitsStream, cur)
+	require.Len(t, sigs, 1, "the commit after the future-dated one is read, and the future one is not repeated")
+	require.Contains(t, sigs[0].Payload.Title, "Today")
+	sigs, _, _ = h.drain(t, seedCommitsStream, cur)
+	require.Empty(t, sigs)
+}
+
+// TestPromotedPreReleaseIsPublished: a pre-release promoted to a full
+// release (GitHub's "released" action) is a release.published with
+// prerelease false, from the webhook and from the next incremental sync
+// alike (its published_at does not move); a release published directly
+// yields one Signal from its published and released deliveries.
+func TestPromotedPreReleaseIsPublished(t *testing.T) {
+	var clock atomic.Int64
+	clock.Store(time.Now().Add(-time.Hour).Unix())
+	h := newHarness(t, githubsandbox.Options{Clock: func() time.Time { return time.Unix(clock.Load(), 0) }}, nil)
+	repo := githubsandbox.SeedRepo
+	_, rcur, _ := h.drain(t, seedRelStream, nil)
+	rc, err := h.srv.CreateRelease(repo, githubsandbox.ReleaseInput{TagName: "v4.0.0-rc.1", Prerelease: true})
+	require.NoError(t, err)
+	sigs, rcur, _ := h.drain(t, seedRelStream, rcur)
+	require.Len(t, sigs, 1)
+	require.Equal(t, true, sigs[0].Payload.Attributes["prerelease"])
+	preKey := sigs[0].DedupeKey
+
+	c := h.connector()
+	parse := func(ev githubsandbox.Event) []connectors.Signal {
+		d, err := c.ParseWebhook(webhookRequest(h.srv.AppDelivery(ev)))
+		require.NoError(t, err)
+		return d.Signals
+	}
+	id := rc.Object["id"].(int64)
+	clock.Add(600) // promoted ten minutes later
+	promo, err := h.srv.PromoteRelease(repo, id, "")
+	require.NoError(t, err)
+	require.Len(t, promo.Events, 2)
+	require.Empty(t, parse(promo.Events[0]), "edited")
+	hooked := parse(promo.Events[1])
+	require.Len(t, hooked, 1, "released")
+	require.Equal(t, KindReleasePublished, hooked[0].Kind)
+	require.Equal(t, false, hooked[0].Payload.Attributes["prerelease"])
+	require.NotEqual(t, preKey, hooked[0].DedupeKey)
+	require.Equal(t, "Release v4.0.0-rc.1 published", hooked[0].Payload.Title)
+	require.True(t, hooked[0].OccurredAt.After(sigs[0].OccurredAt), "it happened at the promotion")
+
+	polled, rcur, _ := h.drain(t, seedRelStream, rcur)
+	require.Len(t, polled, 1, "the incremental sync sees the promotion")
+	require.Equal(t, hooked[0].DedupeKey, polled[0].DedupeKey)
+	require.Equal(t, false, polled[0].Payload.Attributes["prerelease"])
+	again, _, _ := h.drain(t, seedRelStream, rcur)
+	require.Empty(t, again)
+
+	direct, err := h.srv.CreateRelease(repo, githubsandbox.ReleaseInput{TagName: "v5.0.0"})
+	require.NoError(t, err)
+	var keys []string
+	for _, ev := range direct.Events {
+		keys = append(keys, keysOf(parse(ev))...)
+	}
+	require.Len(t, keys, 2, "published and released")
+	require.Equal(t, keys[0], keys[1], "one Signal")
+}
+
+// TestRenamedRepositoryIsFollowed: after a rename and a transfer, the
+// streams named by the config's old name follow GitHub's 301 and report
+// the repository under its new name (for the engine to record), and their
+// Signals carry it.
+func TestRenamedRepositoryIsFollowed(t *testing.T) {
+	h := newHarness(t, githubsandbox.Options{}, nil)
+	repo := githubsandbox.SeedRepo
+	_, rcur, _ := h.drain(t, seedRelStream, nil)
+	_, ccur, _ := h.drain(t, seedCommitsStream, nil)
+	p, err := h.fetch(t, seedRelStream, rcur)
+	require.NoError(t, err)
+	require.NotNil(t, p.Resource)
+	require.Equal(t, "octo-org/hello-world", p.Resource.Name)
+
+	_, err = h.srv.Rename(repo, "monalisa", "hello-universe")
+	require.NoError(t, err)
+	_, err = h.srv.CreateRelease("monalisa/hello-universe", githubsandbox.ReleaseInput{TagName: "v6.0.0"})
+	require.NoError(t, err)
+	_, err = h.srv.Push("monalisa/hello-universe", githubsandbox.PushInput{Commits: 1})
+	require.NoError(t, err)
+
+	for _, tc := range []struct {
+		stream string
+		cur    []byte
+	}{{seedRelStream, rcur}, {seedCommitsStream, ccur}} {
+		p, err := h.fetch(t, tc.stream, tc.cur)
+		require.NoError(t, err, tc.stream)
+		require.Len(t, p.Signals, 1, tc.stream)
+		require.Equal(t, "monalisa/hello-universe", p.Signals[0].Payload.Context.Name, tc.stream)
+		require.Equal(t, seedContext, p.Signals[0].Payload.Context.ID)
+		require.Equal(t, &connectors.Resource{Ref: "octo-org/hello-world", ID: seedContext, Name: "monalisa/hello-universe",
+			RouteKeys: []string{"repo:" + seedContext}}, p.Resource, tc.stream)
+	}
+}
+
+// TestAppNotInstalled: a GitHub App user token reaches only what both the
+// user and the app can: a public repository without the installation
+// reads, but its hooks answer 403, reported as "app not installed on
+// owner/name", not as a missing admin:repo_hook scope; a private one is
+// denied with the same reason.
+func TestAppNotInstalled(t *testing.T) {
+	h := newHarness(t, githubsandbox.Options{AccessTTL: 8 * time.Hour}, nil)
+	_, err := h.srv.CreateRepo("octocat/spoon-knife", "", false)
+	require.NoError(t, err)
+	_, err = h.srv.CreateRepo("octocat/diary", "", true)
+	require.NoError(t, err)
+	require.NoError(t, h.srv.SetAppInstalled("octocat/spoon-knife", false))
+	require.NoError(t, h.srv.SetAppInstalled("octocat/diary", false))
+	conn := h.conn
+	conn.Config = json.RawMessage(`{"repos":["octocat/spoon-knife","octocat/diary","octo-org/hello-world"]}`)
+	c := h.connector()
+
+	report, err := c.ProveAccess(context.Background(), connectors.AccessRequest{Connection: conn, HTTP: h.client()})
+	require.NoError(t, err)
+	require.Equal(t, []string{"octocat/diary"}, report.DeniedRefs())
+	require.Contains(t, report.Denied[0].Reason, "app not installed on octocat/diary")
+	require.Len(t, report.Granted, 2, "a public repository reads without the installation")
+
+	_, err = c.Watch(context.Background(), connectors.WatchRequest{Connection: conn, HTTP: h.client(),
+		CallbackURL: testCallbackURL, Targets: []string{"octocat/spoon-knife"}})
+	require.ErrorIs(t, err, connectors.ErrForbidden)
+	require.Contains(t, err.Error(), "app not installed on octocat/spoon-knife")
+	require.NotContains(t, err.Error(), "admin:repo_hook")
+
+	chans, err := c.Watch(context.Background(), connectors.WatchRequest{Connection: conn, HTTP: h.client(),
+		CallbackURL: testCallbackURL, Targets: []string{"octo-org/hello-world"}})
+	require.NoError(t, err, "installed: the hook is created")
+	require.Len(t, chans, 1)
+
+	// An OAuth App token keeps the scope explanation.
+	o := newHarness(t, githubsandbox.Options{}, nil)
+	tok, err := o.srv.IssueToken("", "public_repo")
+	require.NoError(t, err)
+	o.token = tok.AccessToken
+	_, err = o.connector().Watch(context.Background(), connectors.WatchRequest{Connection: o.conn, HTTP: o.client(),
+		CallbackURL: testCallbackURL, Targets: []string{"octo-org/hello-world"}})
+	require.ErrorIs(t, err, connectors.ErrForbidden)
+	require.Contains(t, err.Error(), "admin:repo_hook")
+}

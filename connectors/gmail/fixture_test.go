@@ -1,0 +1,95 @@
+package gmail_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/connectors/gmail"
+)
+
+// TestHistoryPageFixture reads a history.list page and a messages.get
+// (format=metadata) answer in the full shape Gmail sends
+// (testdata/*.json): a message added to INBOX, a draft (no label of the
+// stream) and a label added that is not the stream's.
+func TestHistoryPageFixture(t *testing.T) {
+	history, err := os.ReadFile("testdata/history_page.json")
+	require.NoError(t, err)
+	msg, err := os.ReadFile("testdata/message_metadata.json")
+	require.NoError(t, err)
+	var asked []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked = append(asked, r.URL.Path+"?"+r.URL.RawQuery)
+		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+		switch r.URL.Path {
+		case "/gmail/v1/users/me/history":
+			_, _ = w.Write(history)
+		case "/gmail/v1/users/me/messages/1948e07b3c2d5a14":
+			_, _ = w.Write(msg)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	cfg, err := connectors.LoadConfig(gmail.Spec, func(k string) string {
+		return map[string]string{"POBLYSH_GMAIL_API_URL": srv.URL + "/"}[k]
+	}, "https://poblysh.example", true)
+	require.NoError(t, err)
+	c, err := gmail.Spec.New(cfg)
+	require.NoError(t, err)
+	p := &connectors.Provider{Spec: gmail.Spec, Config: cfg, Connector: c}
+	page, err := c.(connectors.Syncer).FetchPage(context.Background(), connectors.PageRequest{
+		Connection: connectors.Connection{Config: json.RawMessage(`{"press_domains":["dailytech.example"]}`),
+			Account: connectors.Account{ID: "104392847561029384756", Name: "Ada Lovelace", Metadata: map[string]string{"email": "ada@example.com"}}},
+		Stream: "label:INBOX", Cursor: json.RawMessage(`{"history_id":"2435200"}`), Now: time.Now(),
+		HTTP: connectors.NewRegistry(p).HTTPClient(p, "acct", "tok"),
+	})
+	require.NoError(t, err)
+	require.True(t, page.Done)
+	require.JSONEq(t, `{"history_id":"2435342"}`, string(page.Next), "at rest on the response's historyId")
+	require.Equal(t, "/gmail/v1/users/me/history?historyTypes=messageAdded&historyTypes=labelAdded&labelId=INBOX&maxResults=100&startHistoryId=2435200", asked[0])
+	require.Equal(t, "/gmail/v1/users/me/messages/1948e07b3c2d5a14?format=metadata&metadataHeaders=From&metadataHeaders=To&metadataHeaders=Cc&metadataHeaders=Subject&metadataHeaders=Date&metadataHeaders=Message-ID&metadataHeaders=In-Reply-To&metadataHeaders=List-Id&metadataHeaders=List-Unsubscribe&metadataHeaders=Precedence", asked[1])
+	require.Len(t, asked, 3, "history, the one message of the label, and its thread for the press check")
+
+	got := map[string]connectors.Signal{}
+	for _, s := range page.Signals {
+		require.NoError(t, connectors.ValidateSignal(gmail.Spec, s))
+		got[s.Kind] = s
+	}
+	require.Len(t, got, 3)
+	received := got["email.received"]
+	require.Equal(t, connectors.Signal{
+		Kind: "email.received", OccurredAt: time.UnixMilli(1749129164000).UTC(),
+		DedupeKey: "msg:ada@example.com:1948e07b3c2d5a14:received",
+		Payload: connectors.Payload{
+			Title:   "Email from sam.reporter@dailytech.example: Request for comment — Northwind launch",
+			URL:     "https://mail.google.com/mail/?authuser=ada%40example.com#all/1948e07b3c2d5a14",
+			Actor:   connectors.Actor{ID: "sam.reporter@dailytech.example", Name: "Reporter, Sam", Email: "sam.reporter@dailytech.example"},
+			Subject: connectors.Ref{Type: "message", ID: "1948e07b3c2d5a14", Name: "Request for comment — Northwind launch"},
+			Context: connectors.Ref{Type: "mailbox", ID: "ada@example.com", Name: "ada@example.com"},
+			Attributes: map[string]any{
+				"thread_id": "1948e07b3c2d5a14", "message_id": "1948e07b3c2d5a14",
+				"subject": "Request for comment — Northwind launch", "direction": "inbound",
+				"from":          "sam.reporter@dailytech.example",
+				"correspondent": map[string]any{"name": "Reporter, Sam", "email": "sam.reporter@dailytech.example"},
+				"snippet":       "Hi Ada, I'm working on a story about the Northwind launch for Thursday's paper and would welcome your comment by 5pm ET.",
+				"to_domains":    []string{"example.com"}, "cc_domains": []string{"dailytech.example"},
+				"label_ids": []string{"UNREAD", "IMPORTANT", "CATEGORY_PERSONAL", "INBOX"},
+			},
+		},
+		Raw: received.Raw,
+	}, received)
+	require.NotContains(t, string(received.Raw), "desk@dailytech.example")
+	require.Contains(t, string(received.Raw), `"Message-ID"`)
+	require.Equal(t, "thread:ada@example.com:1948e07b3c2d5a14:started", got["email.thread_started"].DedupeKey)
+	pr := got["email.press_thread"]
+	require.Equal(t, "thread:ada@example.com:1948e07b3c2d5a14:press", pr.DedupeKey)
+	require.Equal(t, []string{"dailytech.example"}, pr.Payload.Attributes["matched"], "the tenant's own press domain")
+}

@@ -1,0 +1,129 @@
+package gmail_test
+
+import (
+	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh/connectors"
+	gmailsandbox "github.com/poblysh/poblysh/sandbox/gmail"
+)
+
+// TestVerifyPush: a genuine push verifies; every forgery a verifier must
+// catch is refused as unauthorized.
+func TestVerifyPush(t *testing.T) {
+	h := newHarness(t, gmailsandbox.Options{Seed: true}, `{}`, nil)
+	recv := h.prov.Connector.(connectors.WebhookReceiver)
+	request := func(o gmailsandbox.PushOptions) *connectors.WebhookRequest {
+		d := h.sb.Envelope(h.sb.User(), 400123, pushURL, o)
+		return &connectors.WebhookRequest{Header: d.Header, Body: d.Body, Now: time.Now()}
+	}
+	good := request(gmailsandbox.PushOptions{})
+	require.NoError(t, recv.VerifyWebhook(good))
+	d, err := recv.ParseWebhook(good)
+	require.NoError(t, err)
+	require.Equal(t, []string{"mailbox:ada@example.com"}, d.RouteKeys)
+	require.True(t, d.Notify)
+	require.Regexp(t, `^\d{16}$`, d.DeliveryID, "keyed by the Pub/Sub message id")
+
+	for name, c := range map[string]struct {
+		o      gmailsandbox.PushOptions
+		reason string
+	}{
+		"wrong audience":   {gmailsandbox.PushOptions{Audience: "https://attacker.example/push"}, "issued for another audience"},
+		"wrong signer":     {gmailsandbox.PushOptions{ForeignSigner: true}, "the signature does not verify"},
+		"expired":          {gmailsandbox.PushOptions{Expired: true}, "expired"},
+		"unverified email": {gmailsandbox.PushOptions{Unverified: true}, "email is not verified"},
+		"another account":  {gmailsandbox.PushOptions{Email: "someone@attacker-project.iam.gserviceaccount.com"}, "another service account"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := recv.VerifyWebhook(request(c.o))
+			require.ErrorIs(t, err, connectors.ErrUnauthorized)
+			require.Contains(t, err.Error(), c.reason)
+		})
+	}
+	t.Run("no token", func(t *testing.T) {
+		r := request(gmailsandbox.PushOptions{})
+		r.Header.Del("Authorization")
+		require.ErrorIs(t, recv.VerifyWebhook(r), connectors.ErrUnauthorized)
+	})
+	t.Run("a token of another scheme", func(t *testing.T) {
+		r := request(gmailsandbox.PushOptions{})
+		r.Header.Set("Authorization", "Basic "+r.Header.Get("Authorization")[7:])
+		require.ErrorIs(t, recv.VerifyWebhook(r), connectors.ErrUnauthorized)
+	})
+	t.Run("a tampered token", func(t *testing.T) {
+		r := request(gmailsandbox.PushOptions{})
+		r.Header.Set("Authorization", r.Header.Get("Authorization")+"x")
+		require.ErrorIs(t, recv.VerifyWebhook(r), connectors.ErrUnauthorized)
+	})
+	t.Run("an audience set explicitly", func(t *testing.T) {
+		p := provider(t, h.sb, h.url, map[string]string{"PUSH_AUDIENCE": "poblysh-gmail-push"})
+		require.ErrorIs(t, p.Connector.(connectors.WebhookReceiver).VerifyWebhook(good), connectors.ErrUnauthorized, "the default audience no longer does")
+		d := h.sb.Envelope(h.sb.User(), 1, pushURL, gmailsandbox.PushOptions{Audience: "poblysh-gmail-push"})
+		require.NoError(t, p.Connector.(connectors.WebhookReceiver).VerifyWebhook(&connectors.WebhookRequest{Header: d.Header, Body: d.Body}))
+	})
+	t.Run("keys that cannot be fetched", func(t *testing.T) {
+		down := httptest.NewServer(http.NotFoundHandler())
+		down.Close()
+		p := provider(t, h.sb, h.url, map[string]string{"PUSH_JWKS_URL": down.URL + "/certs"})
+		require.ErrorIs(t, p.Connector.(connectors.WebhookReceiver).VerifyWebhook(good), connectors.ErrUnauthorized)
+	})
+	t.Run("a webhook secret: the push URL must carry it", func(t *testing.T) {
+		p := provider(t, h.sb, h.url, map[string]string{"WEBHOOK_SECRET": "s3cret token"})
+		recv := p.Connector.(connectors.WebhookReceiver)
+		aud := pushURL + "?token=s3cret+token"
+		d := h.sb.Envelope(h.sb.User(), 1, aud, gmailsandbox.PushOptions{})
+		ok := &connectors.WebhookRequest{Header: d.Header, Body: d.Body, Query: url.Values{"token": {"s3cret token"}}}
+		require.NoError(t, recv.VerifyWebhook(ok), "the default audience is the push URL, token included")
+		for name, q := range map[string]url.Values{"no token": nil, "another token": {"token": {"guess"}}} {
+			r := *ok
+			r.Query = q
+			require.ErrorIs(t, recv.VerifyWebhook(&r), connectors.ErrUnauthorized, name)
+		}
+		err := recv.VerifyWebhook(&connectors.WebhookRequest{Header: good.Header, Body: good.Body, Query: ok.Query})
+		require.ErrorIs(t, err, connectors.ErrUnauthorized, "a token for the URL without the secret has another audience")
+		require.Contains(t, err.Error(), "issued for another audience")
+		require.NotContains(t, err.Error(), "s3cret", "the reason is logged: it never quotes the expected audience")
+	})
+	t.Run("fails closed without a service account", func(t *testing.T) {
+		p := provider(t, h.sb, h.url, map[string]string{"PUSH_SERVICE_ACCOUNT": ""})
+		require.ErrorIs(t, p.Connector.(connectors.WebhookReceiver).VerifyWebhook(good), connectors.ErrUnauthorized)
+	})
+}
+
+func TestParsePush(t *testing.T) {
+	h := newHarness(t, gmailsandbox.Options{}, `{}`, nil)
+	recv := h.prov.Connector.(connectors.WebhookReceiver)
+	parse := func(body string) (*connectors.WebhookDelivery, error) {
+		return recv.ParseWebhook(&connectors.WebhookRequest{Body: []byte(body)})
+	}
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	// historyId as a number (what Gmail sends) and as a string (what its
+	// docs show); message_id alone (Pub/Sub's protobuf field name).
+	for _, data := range []string{`{"emailAddress":"Ada@Example.com","historyId":9876543210}`, `{"emailAddress":"ada@example.com","historyId":"9876543210"}`} {
+		d, err := parse(`{"message":{"data":"` + b64(data) + `","message_id":"136969346945"},"subscription":"projects/p/subscriptions/s"}`)
+		require.NoError(t, err, data)
+		require.Equal(t, &connectors.WebhookDelivery{DeliveryID: "136969346945", Event: "gmail.push", RouteKeys: []string{"mailbox:ada@example.com"}, Notify: true}, d)
+	}
+	sd := h.sb.Envelope(h.sb.User(), 77, pushURL, gmailsandbox.PushOptions{HistoryIDAsString: true, MessageID: "5"})
+	d, err := recv.ParseWebhook(&connectors.WebhookRequest{Header: sd.Header, Body: sd.Body})
+	require.NoError(t, err)
+	require.Equal(t, "5", d.DeliveryID)
+	for name, body := range map[string]string{
+		"not JSON":        `nope`,
+		"no message id":   `{"message":{"data":"` + b64(`{"emailAddress":"a@b.c","historyId":1}`) + `"}}`,
+		"data not base64": `{"message":{"data":"%%%","messageId":"1"}}`,
+		"data not JSON":   `{"message":{"data":"` + b64(`hello`) + `","messageId":"1"}}`,
+		"no mailbox":      `{"message":{"data":"` + b64(`{"historyId":1}`) + `","messageId":"1"}}`,
+		"bad history id":  `{"message":{"data":"` + b64(`{"emailAddress":"a@b.c","historyId":"x"}`) + `","messageId":"1"}}`,
+	} {
+		_, err := parse(body)
+		require.Error(t, err, name)
+	}
+}

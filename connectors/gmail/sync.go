@@ -1,0 +1,215 @@
+package gmail
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/poblysh/poblysh/connectors"
+)
+
+// Cursor is the stored position of a label's stream.
+//
+//	{}                                                start: nothing read yet
+//	{"backfill":true,"history_id":"41235","page_token":"0987…","after":1746057600000}
+//	                                                  backfilling with messages.list; history_id was
+//	                                                  the mailbox's when the backfill began
+//	{"history_id":"41290","page_token":"…"}          in the middle of an incremental pass
+//	{"history_id":"41302"}                           at rest: the next pass reads history.list from it
+//
+// The backfill takes the mailbox's history id first, so what arrives while
+// it runs is read by the first incremental pass (dedupe keys drop what the
+// backfill already stored).
+type Cursor struct {
+	Backfill  bool   `json:"backfill,omitempty"`
+	HistoryID string `json:"history_id,omitempty"`
+	PageToken string `json:"page_token,omitempty"`
+	// After is the backfill window's start (internalDate, epoch ms).
+	After int64 `json:"after,omitempty"`
+}
+
+// decodeCursor reads a stored cursor; nil, "" and null are the start. A
+// cursor that does not decode is treated as expired so the engine resyncs.
+func decodeCursor(raw json.RawMessage) (Cursor, error) {
+	var c Cursor
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return c, nil
+	}
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return Cursor{}, fmt.Errorf("gmail: %w: stored cursor does not decode", connectors.ErrCursorExpired)
+	}
+	if c.HistoryID != "" {
+		if _, err := strconv.ParseUint(c.HistoryID, 10, 64); err != nil {
+			return Cursor{}, fmt.Errorf("gmail: %w: stored history id is not a number", connectors.ErrCursorExpired)
+		}
+	}
+	return c, nil
+}
+
+func (c Cursor) encode() json.RawMessage {
+	b, _ := json.Marshal(c) // strings and numbers: cannot fail
+	return b
+}
+
+// pass is one FetchPage of a label's stream.
+type pass struct {
+	c     *Connector
+	ctx   context.Context
+	hc    *http.Client
+	conn  connectors.Connection
+	cfg   Config
+	label string
+	// mailbox is the connected address (dedupe keys, context, thread URLs).
+	mailbox string
+	// incremental is true for history passes: a message there is news.
+	incremental bool
+	page        *connectors.Page
+	now         time.Time
+}
+
+// FetchPage reads one page of a label's stream: messages.list pages
+// (newest first) until one reaches past the backfill window, then
+// history.list from the history id taken when the backfill began. A 404
+// from history.list (the id is too old) surfaces as ErrCursorExpired; the
+// engine then clears the cursor and this backfill runs again over the
+// window, deriving the same dedupe keys, so nothing is stored twice.
+func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (*connectors.Page, error) {
+	label, err := labelOfStream(req.Stream)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := config(req.Connection)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := decodeCursor(req.Cursor)
+	if err != nil {
+		return nil, err
+	}
+	p := &pass{c: c, ctx: ctx, hc: req.HTTP, conn: req.Connection, cfg: cfg, label: label,
+		mailbox: mailboxOf(req.Connection), page: &connectors.Page{}, now: req.Now.UTC()}
+	if p.mailbox == "" {
+		// A connection without the email in its account (never written
+		// since accounts are keyed by subject): ask the mailbox.
+		if p.mailbox, _, err = c.profile(ctx, req.HTTP); err != nil {
+			return nil, fmt.Errorf("gmail: %s: %w", req.Stream, err)
+		}
+	}
+	var next Cursor
+	switch {
+	case cur.HistoryID == "" || cur.Backfill:
+		next, err = p.backfill(cur, req.Now)
+	default:
+		p.incremental = true
+		next, err = p.incrementalPage(cur)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("gmail: %s: %w", req.Stream, err)
+	}
+	p.page.Next = next.encode()
+	return p.page, nil
+}
+
+// backfill reads one messages.list page of the label within the window.
+func (p *pass) backfill(cur Cursor, now time.Time) (Cursor, error) {
+	if cur.HistoryID == "" {
+		_, hid, err := p.c.profile(p.ctx, p.hc)
+		if err != nil {
+			return cur, err
+		}
+		cur = Cursor{Backfill: true, HistoryID: hid, After: now.AddDate(0, 0, -p.c.backfillWindow(p.cfg)).UnixMilli()}
+	}
+	refs, next, err := p.c.listMessages(p.ctx, p.hc, p.label, cur.PageToken)
+	if err != nil {
+		return cur, err
+	}
+	p.page.Items = len(refs)
+	past := false
+	for _, r := range refs {
+		m, err := p.c.getMessage(p.ctx, p.hc, r.ID)
+		if connectors.Kind(err) == connectors.ErrNotFound {
+			continue // deleted since it was listed
+		}
+		if err != nil {
+			return cur, err
+		}
+		if internalDate(m).UnixMilli() < cur.After {
+			past = true // listed newest first: the window ends here
+			continue
+		}
+		if err := p.normalize(m); err != nil {
+			return cur, err
+		}
+	}
+	if next != "" && !past {
+		cur.PageToken = next
+		return cur, nil
+	}
+	p.page.Done = true
+	return Cursor{HistoryID: cur.HistoryID}, nil
+}
+
+// incrementalPage reads one history.list page: messages added to the
+// mailbox with the label, and messages the label was added to (read from
+// labelsAdded, whose labelIds say which labels the record added).
+func (p *pass) incrementalPage(cur Cursor) (Cursor, error) {
+	h, err := p.c.history(p.ctx, p.hc, p.label, cur.HistoryID, cur.PageToken)
+	if err != nil {
+		return cur, err
+	}
+	var ids []string
+	seen := map[string]bool{}
+	add := func(id string) {
+		if id != "" && !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	for _, rec := range h.History {
+		for _, a := range rec.MessagesAdded {
+			if contains(a.Message.LabelIDs, p.label) {
+				add(a.Message.ID)
+			}
+		}
+		for _, a := range rec.LabelsAdded {
+			if contains(a.LabelIDs, p.label) {
+				add(a.Message.ID)
+			}
+		}
+	}
+	p.page.Items = len(h.History)
+	for _, id := range ids {
+		m, err := p.c.getMessage(p.ctx, p.hc, id)
+		if connectors.Kind(err) == connectors.ErrNotFound {
+			continue // deleted since
+		}
+		if err != nil {
+			return cur, err
+		}
+		if err := p.normalize(m); err != nil {
+			return cur, err
+		}
+	}
+	if h.NextPageToken != "" {
+		return Cursor{HistoryID: cur.HistoryID, PageToken: h.NextPageToken}, nil
+	}
+	p.page.Done = true
+	if h.HistoryID == "" {
+		return Cursor{HistoryID: cur.HistoryID}, nil
+	}
+	return Cursor{HistoryID: h.HistoryID}, nil
+}
+
+// internalDate is when Gmail received (or sent) the message.
+func internalDate(m *message) time.Time {
+	ms, err := strconv.ParseInt(m.InternalDate, 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}

@@ -1,0 +1,208 @@
+package gmail_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/sandbox"
+	gmailsandbox "github.com/poblysh/poblysh/sandbox/gmail"
+)
+
+func keys(sigs []connectors.Signal) map[string]string {
+	out := map[string]string{}
+	for _, s := range sigs {
+		out[s.DedupeKey] = s.Kind
+	}
+	return out
+}
+
+func find(t *testing.T, sigs []connectors.Signal, key string) connectors.Signal {
+	t.Helper()
+	for _, s := range sigs {
+		if s.DedupeKey == key {
+			return s
+		}
+	}
+	t.Fatalf("no Signal %s in %v", key, keys(sigs))
+	return connectors.Signal{}
+}
+
+const me = "ada@example.com"
+
+func TestBackfillByLabelWithinTheWindow(t *testing.T) {
+	h := newHarness(t, gmailsandbox.Options{Seed: true, PageSize: 2}, `{}`, nil)
+	inbox, _ := h.drain(t, "label:INBOX", nil)
+	c, i, n := gmailsandbox.ConferenceID, gmailsandbox.InquiryID, gmailsandbox.NewsletterID
+	require.Equal(t, map[string]string{
+		"msg:" + me + ":" + c + ":received":   "email.received",
+		"thread:" + me + ":" + c + ":started": "email.thread_started",
+		"msg:" + me + ":" + i + ":received":   "email.received",
+		"thread:" + me + ":" + i + ":started": "email.thread_started",
+		"thread:" + me + ":" + i + ":press":   "email.press_thread",
+		"msg:" + me + ":" + n + ":received":   "email.received",
+		"thread:" + me + ":" + n + ":started": "email.thread_started",
+	}, keys(inbox), "30 days of INBOX: not the 45-day-old recap, not the receipt under another label; the media newsletter is list mail, not press")
+
+	sent, _ := h.drain(t, "label:SENT", nil)
+	r, e := gmailsandbox.ReplyID, gmailsandbox.EmbargoID
+	require.Equal(t, map[string]string{
+		"msg:" + me + ":" + r + ":sent":       "email.sent",
+		"thread:" + me + ":" + i + ":press":   "email.press_thread",
+		"msg:" + me + ":" + e + ":sent":       "email.sent",
+		"thread:" + me + ":" + e + ":started": "email.thread_started",
+	}, keys(sent), "the reply is not a thread start; it qualifies as press too, under the thread's one key")
+
+	// The press Signal is the same whichever stream found it: the thread's
+	// first qualifying message, the inbound inquiry.
+	fromInbox, fromSent := find(t, inbox, "thread:"+me+":"+i+":press"), find(t, sent, "thread:"+me+":"+i+":press")
+	fromInbox.Raw, fromSent.Raw = nil, nil
+	require.Equal(t, fromInbox, fromSent)
+	p := fromInbox.Payload
+	require.Equal(t, "Press thread with sam.reporter@reuters.com: Request for comment on the Northwind launch", p.Title)
+	require.Equal(t, "https://mail.google.com/mail/?authuser=ada%40example.com#all/"+i, p.URL)
+	require.Equal(t, connectors.Actor{ID: "sam.reporter@reuters.com", Name: "Sam Reporter", Email: "sam.reporter@reuters.com"}, p.Actor)
+	require.Equal(t, map[string]any{"name": "Sam Reporter", "email": "sam.reporter@reuters.com"}, p.Attributes["correspondent"])
+	require.Equal(t, []string{"reuters.com"}, p.Attributes["matched"])
+	require.Equal(t, 1.0, p.Attributes["score"])
+	require.Contains(t, p.Attributes["reasons"], "media domain reuters.com (Reuters)")
+	require.Equal(t, "I'm writing a story on the Northwind launch and would welcome a comment by 5pm.", p.Attributes["snippet"], "HTML entities of the snippet are decoded")
+
+	// Minimum personal data: the correspondent, the subject, the snippet,
+	// and recipient domains; no other address anywhere, Raw included.
+	out := find(t, sent, "msg:"+me+":"+e+":sent")
+	require.Equal(t, "Email to jo@northwind-pr.example: Launch timeline for Tuesday", out.Payload.Title)
+	require.Equal(t, "outbound", out.Payload.Attributes["direction"])
+	require.Equal(t, []string{"northwind-pr.example"}, out.Payload.Attributes["to_domains"])
+	require.Equal(t, []string{"example.com"}, out.Payload.Attributes["cc_domains"])
+	require.NotContains(t, out.Payload.Attributes, "from")
+	body, err := json.Marshal(out.Payload)
+	require.NoError(t, err)
+	require.NotContains(t, string(body), "press@example.com", "a Cc address is not stored")
+	for _, s := range append(inbox, sent...) {
+		require.NotContains(t, string(s.Raw), `"From"`)
+		require.NotContains(t, string(s.Raw), `"To"`)
+		for _, addr := range []string{me, "sam.reporter@", "jo@", "press@example.com", "newsletter@", "events@"} {
+			require.NotContains(t, string(s.Raw), addr, "Raw holds ids, labels, snippet and non-address headers")
+		}
+	}
+}
+
+// incremental is a harness whose INBOX and SENT streams rest after their
+// backfill.
+type incremental struct {
+	*harness
+	cursors map[string]json.RawMessage
+}
+
+func newIncremental(t *testing.T, config string) *incremental {
+	h := newHarness(t, gmailsandbox.Options{Seed: true}, config, nil)
+	i := &incremental{harness: h, cursors: map[string]json.RawMessage{}}
+	ss, err := h.prov.Connector.(connectors.Syncer).Streams(h.conn)
+	require.NoError(t, err)
+	for _, s := range ss {
+		_, i.cursors[s] = h.drain(t, s, nil)
+	}
+	return i
+}
+
+func (i *incremental) sync(t *testing.T, stream string) []connectors.Signal {
+	t.Helper()
+	sigs, cur := i.drain(t, stream, i.cursors[stream])
+	i.cursors[stream] = cur
+	return sigs
+}
+
+var now0 = sandbox.DeliveryOptions{}
+
+func TestNewThreadsRepliesAndPress(t *testing.T) {
+	i := newIncremental(t, `{}`)
+	ctx := context.Background()
+	// A new thread from a partner: received and started.
+	m, _, err := i.sb.AddMessage(ctx, gmailsandbox.MessageInput{From: "Pat <pat@partner.example>", To: me, Subject: "Co-marketing?"}, now0)
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{
+		"msg:" + me + ":" + m.ID + ":received":   "email.received",
+		"thread:" + me + ":" + m.ID + ":started": "email.thread_started",
+	}, keys(i.sync(t, "label:INBOX")))
+	require.Empty(t, i.sync(t, "label:INBOX"), "nothing new: nothing")
+
+	// A reply in a thread the connection has: received only (its
+	// thread_started key is the thread's, already stored).
+	reply, _, err := i.sb.AddMessage(ctx, gmailsandbox.MessageInput{ThreadID: m.ID, From: "Pat <pat@partner.example>", To: me, Subject: "Re: Co-marketing?"}, now0)
+	require.NoError(t, err)
+	got := keys(i.sync(t, "label:INBOX"))
+	require.Equal(t, "email.received", got["msg:"+me+":"+reply.ID+":received"])
+	require.Equal(t, "email.thread_started", got["thread:"+me+":"+m.ID+":started"], "same key as before: the store keeps the first")
+
+	// A journalist writes: the thread becomes a press thread once, and our
+	// reply to it makes no second one.
+	q, _, err := i.sb.AddMessage(ctx, gmailsandbox.MessageInput{From: "Kim Lee <kim.lee@nytimes.com>", To: me,
+		Subject: "Interview request: Northwind's Q3 launch", Snippet: "Would you have 15 minutes for an interview this week?"}, now0)
+	require.NoError(t, err)
+	press := i.sync(t, "label:INBOX")
+	p := find(t, press, "thread:"+me+":"+q.ID+":press")
+	require.Equal(t, "email.press_thread", p.Kind)
+	require.Equal(t, "inbound", p.Payload.Attributes["direction"])
+	_, _, err = i.sb.AddMessage(ctx, gmailsandbox.MessageInput{ThreadID: q.ID, From: "Ada Lovelace <" + me + ">", To: "Kim Lee <kim.lee@nytimes.com>",
+		Subject: "Re: Interview request: Northwind's Q3 launch"}, now0)
+	require.NoError(t, err)
+	sent := i.sync(t, "label:SENT")
+	again := find(t, sent, "thread:"+me+":"+q.ID+":press")
+	again.Raw, p.Raw = nil, nil
+	require.Equal(t, p, again, "the same press Signal (key and payload): stored once")
+}
+
+func TestLabelAddedAfterArrival(t *testing.T) {
+	label := gmailsandbox.ReceiptsLabelID
+	i := newIncremental(t, `{"labels":["`+label+`"]}`)
+	ctx := context.Background()
+	m, _, err := i.sb.AddMessage(ctx, gmailsandbox.MessageInput{From: "Billing <billing@saas.example>", To: me, Subject: "Invoice 42"}, now0)
+	require.NoError(t, err)
+	require.Empty(t, i.sync(t, "label:"+label), "it arrived in INBOX only")
+	_, err = i.sb.LabelMessage(ctx, "", m.ID, []string{label}, now0)
+	require.NoError(t, err)
+	require.Equal(t, "email.received", keys(i.sync(t, "label:"+label))["msg:"+me+":"+m.ID+":received"], "labelsAdded names the label")
+}
+
+// TestHistoryTooOldResyncsWithoutDuplicates: history ids expire (about a
+// week); history.list answers 404, which is ErrCursorExpired, and the
+// resync of the window derives the keys already stored plus the new mail.
+func TestHistoryTooOldResyncsWithoutDuplicates(t *testing.T) {
+	i := newIncremental(t, `{}`)
+	before, _ := i.drain(t, "label:INBOX", nil)
+	m, _, err := i.sb.AddMessage(context.Background(), gmailsandbox.MessageInput{From: "pat@partner.example", To: me, Subject: "While you were away"}, now0)
+	require.NoError(t, err)
+	i.sb.ExpireHistory("")
+	_, err = i.fetch(t, "label:INBOX", i.cursors["label:INBOX"])
+	require.ErrorIs(t, err, connectors.ErrCursorExpired)
+	after, _ := i.drain(t, "label:INBOX", nil) // what the engine runs after clearing the cursor
+	ka, kb := keys(after), keys(before)
+	for k := range kb {
+		require.Contains(t, ka, k, "the resync derives every key stored before")
+	}
+	require.Len(t, ka, len(kb)+2, "plus the new message, received and started")
+	require.Contains(t, ka, "msg:"+me+":"+m.ID+":received")
+}
+
+func TestDeletedMessagesAndBadCursors(t *testing.T) {
+	i := newIncremental(t, `{}`)
+	m, _, err := i.sb.AddMessage(context.Background(), gmailsandbox.MessageInput{From: "pat@partner.example", To: me, Subject: "Oops"}, now0)
+	require.NoError(t, err)
+	i.sb.DeleteMessage("", m.ID)
+	require.Empty(t, i.sync(t, "label:INBOX"), "a message deleted before it was read is skipped")
+	for _, bad := range []string{`{"history_id":"x"}`, `[1]`} {
+		_, err := i.fetch(t, "label:INBOX", json.RawMessage(bad))
+		require.ErrorIs(t, err, connectors.ErrCursorExpired, bad)
+	}
+	_, err = i.fetch(t, "history:C1", nil)
+	require.ErrorIs(t, err, connectors.ErrInvalidConfig)
+	var c map[string]any
+	require.NoError(t, json.Unmarshal(i.cursors["label:INBOX"], &c))
+	require.Equal(t, map[string]any{"history_id": c["history_id"]}, c, "at rest: the history id alone")
+	require.True(t, strings.Trim(c["history_id"].(string), "0123456789") == "")
+}

@@ -1,0 +1,128 @@
+package gmail
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/connectors/google"
+)
+
+// renewEvery is how often users.watch is called again. Google stops a watch
+// after 7 days and asks for a daily re-watch; the channel records an expiry
+// a day and a half away, so the renewal sweep (which renews a channel in the
+// last third of its lifetime) watches again every 24 hours, with six days to
+// spare if a renewal fails.
+const renewEvery = 36 * time.Hour
+
+// WatchTargets lists the one thing watched: the mailbox.
+func (c *Connector) WatchTargets(connectors.Connection) ([]string, error) {
+	return []string{MailboxRef}, nil
+}
+
+// Watch calls users.watch with the Pub/Sub topic, for the configured labels
+// (labelFilterBehavior include). A mailbox has one watch per Cloud project:
+// calling it again renews it, so the channel this returns is bookkeeping
+// for the renewal sweep and its route key is the mailbox's. It refuses
+// (ErrInvalidConfig: the connection polls) without a topic or without push
+// verification configured, since pushes could not be accepted.
+func (c *Connector) Watch(ctx context.Context, req connectors.WatchRequest) ([]connectors.Channel, error) {
+	switch {
+	case c.topic == "":
+		return nil, fmt.Errorf("gmail: watch: %w: POBLYSH_GMAIL_PUBSUB_TOPIC is not set", connectors.ErrInvalidConfig)
+	case c.serviceAccount == "":
+		return nil, fmt.Errorf("gmail: watch: %w: POBLYSH_GMAIL_PUSH_SERVICE_ACCOUNT is not set, pushes could not be verified", connectors.ErrInvalidConfig)
+	}
+	cfg, err := config(req.Connection)
+	if err != nil {
+		return nil, err
+	}
+	var got struct {
+		HistoryID  string `json:"historyId"`
+		Expiration string `json:"expiration"` // epoch ms as a string
+	}
+	err = c.call(ctx, req.HTTP, http.MethodPost, "watch", nil, map[string]any{
+		"topicName": c.topic, "labelIds": cfg.Labels, "labelFilterBehavior": "include",
+	}, &got)
+	if err != nil {
+		return nil, fmt.Errorf("gmail: watch: %w", err)
+	}
+	mailbox := mailboxOf(req.Connection)
+	now := req.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	expires := now.Add(renewEvery)
+	if ms, err := strconv.ParseInt(got.Expiration, 10, 64); err == nil && ms > 0 && time.UnixMilli(ms).Before(expires) {
+		expires = time.UnixMilli(ms)
+	}
+	return []connectors.Channel{{
+		ID:         google.ChannelPrefix + "gmail-" + connectors.RandomToken(18),
+		ResourceID: mailbox,
+		Target:     MailboxRef,
+		RouteKey:   RouteKey(mailbox),
+		Expires:    expires.UTC(),
+	}}, nil
+}
+
+// StopWatch drops a superseded channel: a renewal's users.watch already
+// replaced the mailbox's watch, and users.stop would end the new one too.
+// The watch itself is stopped when the connection goes (Revoke).
+func (c *Connector) StopWatch(context.Context, connectors.StopWatchRequest) error { return nil }
+
+// Revoke stops the mailbox's watch (users.stop) and then revokes the grant.
+// The stored access token may be stale, so the refresh token buys a fresh
+// one first. A failed stop does not keep the grant from being revoked
+// (Gmail stops pushing for a revoked grant's watch within its week anyway);
+// both failures are reported.
+func (c *Connector) Revoke(ctx context.Context, acct connectors.Account, tok *oauth2.Token) error {
+	var stopErr error
+	if tok != nil && c.topic != "" {
+		stopErr = c.stopMailbox(ctx, tok)
+	}
+	return errors.Join(stopErr, c.Auth.Revoke(ctx, acct, tok))
+}
+
+func (c *Connector) stopMailbox(ctx context.Context, tok *oauth2.Token) error {
+	access := tok.AccessToken
+	if tok.RefreshToken != "" {
+		cfg := c.OAuth2Config(c.Config.CallbackURL(Provider))
+		fresh, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken, Expiry: time.Unix(1, 0)}).Token()
+		if err == nil {
+			access = fresh.AccessToken
+		}
+	}
+	if access == "" {
+		return nil
+	}
+	base := google.TokenClient(ctx)
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: bearerTransport{base: base.Transport, token: access}}
+	if err := c.call(ctx, hc, http.MethodPost, "stop", nil, nil, nil); err != nil && connectors.Kind(err) != connectors.ErrNotFound {
+		return fmt.Errorf("gmail: users.stop: %w", err)
+	}
+	return nil
+}
+
+// bearerTransport authorizes the one users.stop call made outside the
+// engine's clients.
+type bearerTransport struct {
+	base  http.RoundTripper
+	token string
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	base := t.base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	req = req.Clone(req.Context())
+	req.Header.Set("Authorization", "Bearer "+t.token)
+	return base.RoundTrip(req)
+}

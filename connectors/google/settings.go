@@ -1,0 +1,51 @@
+package google
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/poblysh/poblysh/connectors"
+)
+
+// ParseTTL reads seconds ("604800") or a Go duration ("168h"), at least a minute.
+func ParseTTL(v string) (time.Duration, error) {
+	var d time.Duration
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		d = time.Duration(secs) * time.Second
+	} else if d, err = time.ParseDuration(v); err != nil {
+		return 0, fmt.Errorf("must be seconds or a duration like 168h")
+	}
+	if d < time.Minute {
+		return 0, fmt.Errorf("must be at least one minute")
+	}
+	return d, nil
+}
+
+// IntSetting reads POBLYSH_<NAME>_<suffix> as an integer from lo to hi;
+// def when unset.
+func IntSetting(cfg connectors.Config, suffix string, def, lo, hi int) (int, error) {
+	v := strings.TrimSpace(cfg.Setting(suffix))
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("%w: %s must be an integer from %d to %d", connectors.ErrInvalidConfig, suffix, lo, hi)
+	}
+	return n, nil
+}
+
+// TTLSetting reads POBLYSH_<NAME>_<suffix> with ParseTTL; def when unset.
+func TTLSetting(cfg connectors.Config, suffix string, def time.Duration) (time.Duration, error) {
+	v := strings.TrimSpace(cfg.Setting(suffix))
+	if v == "" {
+		return def, nil
+	}
+	d, err := ParseTTL(v)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s: %v", connectors.ErrInvalidConfig, suffix, err)
+	}
+	return d, nil
+}

@@ -1,0 +1,200 @@
+package googledrive
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/connectors/google"
+)
+
+// folderMime is the MIME type of Drive folders.
+const folderMime = "application/vnd.google-apps.folder"
+
+// fileFields are the File fields every call asks for (Drive returns only
+// id, name, mimeType and kind unless fields says otherwise).
+const fileFields = "id,name,mimeType,parents,driveId,createdTime,modifiedTime,trashedTime,version,size,webViewLink," +
+	"trashed,explicitlyTrashed,lastModifyingUser(displayName,emailAddress,permissionId,me)," +
+	"permissions(id,type,role,domain,allowFileDiscovery)"
+
+// file is a Drive File resource, as far as the connector reads it.
+type file struct {
+	ID                string       `json:"id"`
+	Name              string       `json:"name"`
+	MimeType          string       `json:"mimeType"`
+	Parents           []string     `json:"parents"`
+	DriveID           string       `json:"driveId"`
+	CreatedTime       string       `json:"createdTime"`
+	ModifiedTime      string       `json:"modifiedTime"`
+	TrashedTime       string       `json:"trashedTime"`
+	Version           string       `json:"version"` // int64 as a string
+	Size              string       `json:"size"`    // int64 as a string
+	WebViewLink       string       `json:"webViewLink"`
+	Trashed           bool         `json:"trashed"`
+	ExplicitlyTrashed bool         `json:"explicitlyTrashed"`
+	LastModifyingUser *user        `json:"lastModifyingUser"`
+	Permissions       []permission `json:"permissions"`
+}
+
+type user struct {
+	DisplayName  string `json:"displayName"`
+	EmailAddress string `json:"emailAddress"`
+	PermissionID string `json:"permissionId"`
+	Me           bool   `json:"me"`
+}
+
+// permission is a sharing grant. type is user, group, domain or anyone;
+// role is reader, commenter, writer, fileOrganizer, organizer or owner.
+type permission struct {
+	ID                 string `json:"id"`
+	Type               string `json:"type"`
+	Role               string `json:"role"`
+	Domain             string `json:"domain"`
+	AllowFileDiscovery bool   `json:"allowFileDiscovery"`
+}
+
+func (f *file) folder() bool { return f.MimeType == folderMime }
+
+func (f *file) parent() string {
+	if len(f.Parents) == 0 {
+		return ""
+	}
+	return f.Parents[0] // a file has exactly one parent since 2020
+}
+
+// change is a Change resource; File is kept raw for the Signal.
+type change struct {
+	ChangeType string          `json:"changeType"`
+	Time       string          `json:"time"`
+	Removed    bool            `json:"removed"`
+	FileID     string          `json:"fileId"`
+	DriveID    string          `json:"driveId"`
+	File       json.RawMessage `json:"file"`
+}
+
+type changeList struct {
+	NextPageToken     string   `json:"nextPageToken"`
+	NewStartPageToken string   `json:"newStartPageToken"`
+	Changes           []change `json:"changes"`
+}
+
+type fileList struct {
+	NextPageToken string            `json:"nextPageToken"`
+	Files         []json.RawMessage `json:"files"`
+}
+
+// allDrives are the parameters every call sends: the connector handles
+// shared drive items (Drive's "Implement shared drive support" guide).
+func allDrives(q url.Values) url.Values {
+	q.Set("supportsAllDrives", "true")
+	return q
+}
+
+// call sends one request to the Drive API (google.Call).
+func (c *Connector) call(ctx context.Context, hc *http.Client, method, path string, q url.Values, body any, out any) error {
+	u := c.Config.Endpoints.APIURL + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	return google.Call(ctx, hc, method, u, body, out, c.ClassifyResponse)
+}
+
+// startPageToken is changes.getStartPageToken of the user's feed (drive "")
+// or a shared drive's.
+func (c *Connector) startPageToken(ctx context.Context, hc *http.Client, drive string) (string, error) {
+	q := allDrives(url.Values{})
+	if drive != "" {
+		q.Set("driveId", drive)
+	}
+	var out struct {
+		StartPageToken string `json:"startPageToken"`
+	}
+	if err := c.call(ctx, hc, http.MethodGet, "changes/startPageToken", q, nil, &out); err != nil {
+		return "", err
+	}
+	if out.StartPageToken == "" {
+		return "", fmt.Errorf("changes.getStartPageToken: %w: no startPageToken", connectors.ErrTransient)
+	}
+	return out.StartPageToken, nil
+}
+
+// changes is one page of changes.list. The user's feed includes items of
+// all drives so folders on shared drives are followed too; removed
+// entries are kept (includeRemoved defaults to true) so members that
+// disappear are forgotten.
+func (c *Connector) changes(ctx context.Context, hc *http.Client, drive, token string) (*changeList, error) {
+	q := allDrives(url.Values{
+		"pageToken": {token},
+		"pageSize":  {strconv.Itoa(c.pageSize)},
+		"spaces":    {"drive"},
+		"fields":    {"nextPageToken,newStartPageToken,changes(changeType,time,removed,fileId,driveId,file(" + fileFields + "))"},
+	})
+	q.Set("includeItemsFromAllDrives", "true")
+	if drive != "" {
+		q.Set("driveId", drive)
+	}
+	var out changeList
+	if err := c.call(ctx, hc, http.MethodGet, "changes", q, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// listFiles is one page of files.list: a folder's children, or every item
+// of a shared drive.
+func (c *Connector) listFiles(ctx context.Context, hc *http.Client, it walkItem) (*fileList, error) {
+	q := allDrives(url.Values{
+		"pageSize": {strconv.Itoa(c.pageSize)},
+		"orderBy":  {"modifiedTime desc"},
+		"fields":   {"nextPageToken,files(" + fileFields + ")"},
+	})
+	q.Set("includeItemsFromAllDrives", "true")
+	if it.Drive != "" {
+		q.Set("corpora", "drive")
+		q.Set("driveId", it.Drive)
+	} else {
+		q.Set("corpora", "allDrives")
+	}
+	query := "trashed = false"
+	if it.Folder != "" {
+		query = "'" + it.Folder + "' in parents and " + query
+	}
+	q.Set("q", query)
+	if it.PageToken != "" {
+		q.Set("pageToken", it.PageToken)
+	}
+	var out fileList
+	if err := c.call(ctx, hc, http.MethodGet, "files", q, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// getFile is files.get ("root" is My Drive; a shared drive's id is its root
+// folder's).
+func (c *Connector) getFile(ctx context.Context, hc *http.Client, id string) (*file, error) {
+	var f file
+	err := c.call(ctx, hc, http.MethodGet, "files/"+url.PathEscape(id),
+		allDrives(url.Values{"fields": {"id,name,mimeType,parents,driveId,trashed"}}), nil, &f)
+	if err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
+
+// ClassifyResponse maps Drive API responses to neutral errors with
+// Google's common classification (403 usageLimits reasons and 429 are rate
+// limits). A 400 from changes.list means the stored page token is not
+// accepted: Drive documents that page tokens do not expire, so this is
+// defensive, and a resync rebuilds the stream without duplicates.
+func (c *Connector) ClassifyResponse(resp *http.Response) error {
+	if resp.StatusCode == http.StatusBadRequest && resp.Request != nil && strings.HasSuffix(resp.Request.URL.Path, "/changes") {
+		return fmt.Errorf("%w: HTTP 400 %v from changes.list: the page token is not accepted", connectors.ErrCursorExpired, google.Reasons(resp))
+	}
+	return google.Classify(resp)
+}

@@ -1,0 +1,284 @@
+package googledrive
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"slices"
+
+	"github.com/poblysh/poblysh/connectors"
+)
+
+// Bounds of the state a cursor carries. At the bounds a cursor is about
+// 10000×16 + 2000×8 bytes of members and shares (≈ 235 KB base64) plus the
+// folder cache (≈ 100 bytes a folder): comfortably one jsonb row, rewritten
+// with every page.
+const (
+	// maxMembers bounds the tracked files a cursor remembers. Past it the
+	// stream runs in overflow mode (see Cursor.Overflow).
+	maxMembers = 10000
+	// maxShares bounds the remembered public and domain grants.
+	maxShares = 2000
+	// maxFolders bounds the ancestry cache; evicted folders are read again
+	// with files.get when a change needs them.
+	maxCachedFolders = 5000
+	// maxEdits bounds the open edit windows (files edited in the last hour).
+	maxEdits = 2000
+)
+
+// Phases of a stream.
+const (
+	phaseStart   = ""        // nothing read yet: take a start page token, resolve the roots
+	phaseWalk    = "walk"    // listing the tracked folders (backfill and membership)
+	phaseChanges = "changes" // reading the change feed
+)
+
+// Cursor is the stored position of a Drive stream and the per-connection
+// state its change feed needs, stored in the same transaction as the
+// Signals it produced:
+//
+//	{"v":1}                                         start: nothing read yet
+//	{"v":1,"phase":"walk","page_token":"1234",      listing tracked folders; the change
+//	 "walk":[{"folder":"1Xy…","page_token":"…"}],    feed resumes from page_token after
+//	 "cutoff":1746057600, "roots":["0AD…"],
+//	 "folders":{"1Xy…":{"n":"Press","p":"0AD…"}},
+//	 "members":"<base64>", "shares":"<base64>"}
+//	{"v":1,"phase":"changes","page_token":"1301",  at rest (or mid-pass): the next
+//	 "seen":1746100000000, "edits":{"1Qe…":1746099…}, changes.list page token
+//	 …}
+//
+// The ancestry cache (folders) maps folder id → name and parent, so a change
+// is placed in or out of the tracked folders without a call per change, and
+// moves are seen as they arrive: a changed folder's entry is rewritten, so
+// its whole subtree moves with it. members holds, per tracked file, a hash
+// of its id, its last modifiedTime and whether it is trashed: a file that
+// appears in the tracked folders without being a member was created, moved
+// or copied in; a member whose modifiedTime moved was edited. shares holds
+// hashes of (file, public or domain grant) already seen, so only new grants
+// make document.shared. edits holds the open 10-minute edit window of files
+// edited in the last hour.
+type Cursor struct {
+	V         int               `json:"v"`
+	Phase     string            `json:"phase,omitempty"`
+	PageToken string            `json:"page_token,omitempty"`
+	Walk      []walkItem        `json:"walk,omitempty"`
+	Cutoff    int64             `json:"cutoff,omitempty"`
+	Roots     []string          `json:"roots,omitempty"`
+	MyDrive   string            `json:"my_drive,omitempty"` // the id "root" resolved to
+	Folders   map[string]folder `json:"folders,omitempty"`
+	Members   string            `json:"members,omitempty"`
+	Shares    string            `json:"shares,omitempty"`
+	// Overflow is set once the tracked files outgrew maxMembers: members is
+	// then incomplete, and a file that is not a member counts as created
+	// only when its createdTime is after Seen, as edited when its
+	// modifiedTime is (moves in are not told apart from old files then).
+	Overflow bool `json:"overflow,omitempty"`
+	// Seen is the time (unix ms) of the newest change read.
+	Seen  int64            `json:"seen,omitempty"`
+	Edits map[string]int64 `json:"edits,omitempty"`
+
+	members map[uint64]uint64
+	shares  map[uint64]bool
+}
+
+// walkItem is a folder (or a whole shared drive) still to be listed.
+type walkItem struct {
+	Folder    string `json:"folder,omitempty"`
+	Drive     string `json:"drive,omitempty"`
+	PageToken string `json:"page_token,omitempty"`
+	// MovedIn lists a folder that entered the tracked set: its files that
+	// are not members yet are document.created (moved in).
+	MovedIn bool `json:"moved_in,omitempty"`
+}
+
+// folder is an ancestry cache entry. Out marks a folder known to lie
+// outside every tracked root (or not visible), so it is not read again.
+type folder struct {
+	Name   string `json:"n,omitempty"`
+	Parent string `json:"p,omitempty"`
+	Out    bool   `json:"o,omitempty"`
+}
+
+// cursorVersion is the format of Cursor; another version is read as expired.
+const cursorVersion = 1
+
+// decodeCursor reads a stored cursor; nil, "" and null are the start. A
+// cursor that does not decode is treated as expired so the engine resyncs.
+func decodeCursor(raw json.RawMessage) (*Cursor, error) {
+	c := &Cursor{V: cursorVersion}
+	raw = bytes.TrimSpace(raw)
+	if len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
+		if err := json.Unmarshal(raw, c); err != nil || c.V != cursorVersion {
+			return nil, fmt.Errorf("google-drive: %w: stored cursor does not decode", connectors.ErrCursorExpired)
+		}
+	}
+	var err error
+	if c.members, err = unpackMembers(c.Members); err != nil {
+		return nil, fmt.Errorf("google-drive: %w: stored members do not decode", connectors.ErrCursorExpired)
+	}
+	if c.shares, err = unpackSet(c.Shares); err != nil {
+		return nil, fmt.Errorf("google-drive: %w: stored shares do not decode", connectors.ErrCursorExpired)
+	}
+	if c.Folders == nil {
+		c.Folders = map[string]folder{}
+	}
+	if c.Edits == nil {
+		c.Edits = map[string]int64{}
+	}
+	return c, nil
+}
+
+// encode packs the state and renders the cursor.
+func (c *Cursor) encode() json.RawMessage {
+	c.Members = packMembers(c.members)
+	c.Shares = packSet(c.shares)
+	c.trimFolders()
+	b, _ := json.Marshal(c) // maps, strings and numbers: cannot fail
+	return b
+}
+
+// trimFolders keeps the ancestry cache within maxCachedFolders, dropping
+// folders outside the tracked roots first; the roots are always kept.
+func (c *Cursor) trimFolders() {
+	if len(c.Folders) <= maxCachedFolders {
+		return
+	}
+	ids := make([]string, 0, len(c.Folders))
+	for id := range c.Folders {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(a, b string) int { // outside first, then by id: deterministic
+		oa, ob := c.Folders[a].Out, c.Folders[b].Out
+		switch {
+		case oa && !ob:
+			return -1
+		case ob && !oa:
+			return 1
+		}
+		return bytes.Compare([]byte(a), []byte(b))
+	})
+	for _, id := range ids {
+		if len(c.Folders) <= maxCachedFolders {
+			return
+		}
+		if !slices.Contains(c.Roots, id) {
+			delete(c.Folders, id)
+		}
+	}
+}
+
+// member is what a cursor remembers of a tracked file.
+type member struct {
+	modified int64 // modifiedTime, unix ms
+	trashed  bool
+}
+
+func idHash(parts ...string) uint64 {
+	h := fnv.New64a()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return h.Sum64()
+}
+
+// member returns the remembered state of a file.
+func (c *Cursor) member(id string) (member, bool) {
+	v, ok := c.members[idHash(id)]
+	return member{modified: int64(v >> 1), trashed: v&1 == 1}, ok
+}
+
+// remember records a tracked file; past maxMembers the cursor overflows
+// and remembers no new file.
+func (c *Cursor) remember(id string, m member) {
+	k := idHash(id)
+	if _, ok := c.members[k]; !ok && len(c.members) >= maxMembers {
+		c.Overflow = true
+		return
+	}
+	v := uint64(max(m.modified, 0)) << 1
+	if m.trashed {
+		v |= 1
+	}
+	c.members[k] = v
+}
+
+// forget drops a file that left the tracked folders (or was deleted).
+func (c *Cursor) forget(id string) { delete(c.members, idHash(id)) }
+
+// shared reports whether a grant of a file was seen before, and records
+// it. A grant is remembered for good: a file made public, private and
+// public again makes one document.shared.
+func (c *Cursor) shared(id, grant string) bool {
+	k := idHash("share", id, grant)
+	if c.shares[k] {
+		return true
+	}
+	if len(c.shares) < maxShares {
+		c.shares[k] = true
+	}
+	return false
+}
+
+// packMembers encodes members as base64 of (hash, value) pairs, 16 bytes
+// each, sorted by hash so equal states encode equally.
+func packMembers(m map[uint64]uint64) string {
+	if len(m) == 0 {
+		return ""
+	}
+	keys := make([]uint64, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	buf := make([]byte, 0, 16*len(keys))
+	for _, k := range keys {
+		buf = binary.BigEndian.AppendUint64(buf, k)
+		buf = binary.BigEndian.AppendUint64(buf, m[k])
+	}
+	return base64.StdEncoding.EncodeToString(buf)
+}
+
+func unpackMembers(s string) (map[uint64]uint64, error) {
+	out := map[uint64]uint64{}
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil || len(b)%16 != 0 {
+		return nil, fmt.Errorf("malformed members")
+	}
+	for i := 0; i < len(b); i += 16 {
+		out[binary.BigEndian.Uint64(b[i:])] = binary.BigEndian.Uint64(b[i+8:])
+	}
+	return out, nil
+}
+
+// packSet encodes a set of hashes as base64 of sorted 8-byte values.
+func packSet(m map[uint64]bool) string {
+	if len(m) == 0 {
+		return ""
+	}
+	keys := make([]uint64, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	buf := make([]byte, 0, 8*len(keys))
+	for _, k := range keys {
+		buf = binary.BigEndian.AppendUint64(buf, k)
+	}
+	return base64.StdEncoding.EncodeToString(buf)
+}
+
+func unpackSet(s string) (map[uint64]bool, error) {
+	out := map[uint64]bool{}
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil || len(b)%8 != 0 {
+		return nil, fmt.Errorf("malformed set")
+	}
+	for i := 0; i < len(b); i += 8 {
+		out[binary.BigEndian.Uint64(b[i:])] = true
+	}
+	return out, nil
+}

@@ -1,0 +1,382 @@
+package googledrive
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/poblysh/poblysh/connectors"
+)
+
+// pass is one FetchPage: the stream's feed, its decoded cursor and the
+// Signals it produces.
+type pass struct {
+	c    *Connector
+	ctx  context.Context
+	hc   *http.Client
+	feed feed
+	cur  *Cursor
+	conn connectors.Connection
+	now  time.Time
+	page *connectors.Page
+	// seen is the cursor's watermark when the page began: a file created
+	// after it is new.
+	seen int64
+}
+
+// FetchPage reads one page of a stream. A fresh stream first takes a start
+// page token (so nothing that changes meanwhile is missed) and resolves its
+// roots; it then lists the tracked folders, which fills the ancestry cache
+// and the members and yields the backfill (files modified within
+// backfill_days); then it reads the change feed from the start page token.
+// A folder that moves into the tracked set is listed the same way, and its
+// files become document.created.
+func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (*connectors.Page, error) {
+	f, err := feedOf(req.Connection, req.Stream)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := decodeCursor(req.Cursor)
+	if err != nil {
+		return nil, err
+	}
+	p := &pass{c: c, ctx: ctx, hc: req.HTTP, feed: f, cur: cur, conn: req.Connection, now: req.Now.UTC(),
+		page: &connectors.Page{}, seen: cur.Seen}
+	switch {
+	case cur.Phase == phaseStart:
+		err = p.start()
+	case len(cur.Walk) > 0:
+		err = p.walk()
+	default:
+		err = p.changes()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("google-drive: %s: %w", req.Stream, err)
+	}
+	p.page.Next = cur.encode()
+	return p.page, nil
+}
+
+// start takes the feed's start page token and resolves the roots to list.
+func (p *pass) start() error {
+	tok, err := p.c.startPageToken(p.ctx, p.hc, p.feed.drive)
+	if err != nil {
+		return err
+	}
+	cur := p.cur
+	for _, ref := range p.feed.roots {
+		f, err := p.c.getFile(p.ctx, p.hc, ref)
+		if k := connectors.Kind(err); k == connectors.ErrNotFound || k == connectors.ErrForbidden {
+			if p.feed.drive != "" {
+				return err // the shared drive itself: access lost
+			}
+			continue // a folder gone since it was proved: the others are still read
+		}
+		if err != nil {
+			return err
+		}
+		name := f.Name
+		if ref == RootFolder {
+			name, cur.MyDrive = "My Drive", f.ID
+		}
+		cur.Roots = append(cur.Roots, f.ID)
+		cur.Folders[f.ID] = folder{Name: name}
+		it := walkItem{Folder: f.ID}
+		if p.feed.drive != "" {
+			it = walkItem{Drive: p.feed.drive}
+		}
+		cur.Walk = append(cur.Walk, it)
+	}
+	cur.Phase, cur.PageToken = phaseWalk, tok
+	cur.Cutoff = p.now.AddDate(0, 0, -p.c.backfillWindow(p.conn)).Unix()
+	cur.Seen = p.now.UnixMilli()
+	return nil
+}
+
+// walk lists one page of the first folder (or shared drive) to list.
+func (p *pass) walk() error {
+	cur := p.cur
+	it := cur.Walk[0]
+	list, err := p.c.listFiles(p.ctx, p.hc, it)
+	if k := connectors.Kind(err); it.Folder != "" && (k == connectors.ErrNotFound || k == connectors.ErrForbidden) {
+		cur.Walk = cur.Walk[1:] // the folder went away meanwhile
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	p.page.Items = len(list.Files)
+	var sub []walkItem
+	for _, raw := range list.Files {
+		var f file
+		if err := json.Unmarshal(raw, &f); err != nil || f.ID == "" {
+			return fmt.Errorf("%w: files.list returned an unreadable file", connectors.ErrTransient)
+		}
+		if f.folder() {
+			cur.Folders[f.ID] = folder{Name: f.Name, Parent: f.parent()}
+			if it.Folder != "" {
+				sub = append(sub, walkItem{Folder: f.ID, MovedIn: it.MovedIn})
+			}
+			continue
+		}
+		if err := p.listed(&f, raw, it.MovedIn); err != nil {
+			return err
+		}
+	}
+	if list.NextPageToken != "" {
+		cur.Walk[0].PageToken = list.NextPageToken
+	} else {
+		cur.Walk = cur.Walk[1:]
+	}
+	cur.Walk = append(cur.Walk, sub...)
+	if len(cur.Walk) == 0 && cur.Phase == phaseWalk {
+		cur.Phase = phaseChanges
+	}
+	return nil
+}
+
+// listed takes in a file found by listing a tracked folder: it becomes a
+// member (its grants are remembered, not announced). In a moved-in folder
+// a file that was not a member is document.created; in the first listing
+// a file modified within the backfill window yields the backfill Signals.
+func (p *pass) listed(f *file, raw json.RawMessage, movedIn bool) error {
+	cur := p.cur
+	_, known := cur.member(f.ID)
+	if movedIn && known {
+		return nil
+	}
+	mod, created := parseTime(f.ModifiedTime), parseTime(f.CreatedTime)
+	cur.remember(f.ID, member{modified: mod.UnixMilli()})
+	for _, g := range grants(f) {
+		cur.shared(f.ID, g.key)
+	}
+	at, err := p.place(f)
+	if err != nil || !at.in {
+		return err
+	}
+	switch {
+	case movedIn:
+		p.emit(KindCreated, f, raw, at, p.now, "file:"+f.ID+":created", map[string]any{"reason": reasonMovedIn})
+	case mod.Unix() > cur.Cutoff:
+		if created.Unix() > cur.Cutoff {
+			p.emit(KindCreated, f, raw, at, created, "file:"+f.ID+":created", map[string]any{"reason": reasonNew})
+		}
+		if mod.Sub(created) > editWindow {
+			p.emit(KindUpdated, f, raw, at, mod, updateKey(f.ID, mod), nil)
+		}
+	}
+	return nil
+}
+
+// changes reads one page of the change feed.
+func (p *pass) changes() error {
+	cur := p.cur
+	list, err := p.c.changes(p.ctx, p.hc, p.feed.drive, cur.PageToken)
+	if err != nil {
+		return err
+	}
+	p.page.Items = len(list.Changes)
+	for _, ch := range list.Changes {
+		if err := p.change(ch); err != nil {
+			return err
+		}
+	}
+	switch {
+	case list.NextPageToken != "":
+		cur.PageToken = list.NextPageToken
+	case list.NewStartPageToken != "":
+		cur.PageToken = list.NewStartPageToken
+		p.page.Done = len(cur.Walk) == 0
+	default:
+		return fmt.Errorf("%w: changes.list returned neither nextPageToken nor newStartPageToken", connectors.ErrTransient)
+	}
+	p.pruneEdits()
+	return nil
+}
+
+// change applies one entry of the change feed.
+func (p *pass) change(ch change) error {
+	cur := p.cur
+	t := parseTime(ch.Time)
+	if t.IsZero() {
+		t = p.now
+	}
+	cur.Seen = max(cur.Seen, t.UnixMilli())
+	if ch.ChangeType == "drive" {
+		return nil // a shared drive's own settings changed
+	}
+	if ch.Removed || len(ch.File) == 0 || string(ch.File) == "null" {
+		cur.forget(ch.FileID) // deleted for good, or no longer visible
+		if e, ok := cur.Folders[ch.FileID]; ok && !slices.Contains(cur.Roots, ch.FileID) {
+			e.Out, e.Parent = true, ""
+			cur.Folders[ch.FileID] = e
+		}
+		return nil
+	}
+	var f file
+	if err := json.Unmarshal(ch.File, &f); err != nil || f.ID == "" {
+		return fmt.Errorf("%w: changes.list returned an unreadable file", connectors.ErrTransient)
+	}
+	if f.folder() {
+		return p.folderChanged(&f, t)
+	}
+	return p.fileChanged(&f, ch.File, t)
+}
+
+// folderChanged rewrites a folder's cache entry, so its subtree moves with
+// it. A folder that enters the tracked set is listed: its files that are
+// not members are moved in.
+func (p *pass) folderChanged(f *file, t time.Time) error {
+	cur := p.cur
+	if slices.Contains(cur.Roots, f.ID) {
+		if f.ID != cur.MyDrive {
+			cur.Folders[f.ID] = folder{Name: f.Name} // a renamed root; My Drive keeps its name
+		}
+		return nil
+	}
+	was := false
+	if e, ok := cur.Folders[f.ID]; ok && !e.Out {
+		at, err := p.placeFolder(f.ID)
+		if err != nil {
+			return err
+		}
+		was = at.in
+	}
+	cur.Folders[f.ID] = folder{Name: f.Name, Parent: f.parent()}
+	if f.Trashed {
+		return nil
+	}
+	now, err := p.placeFolder(f.ID)
+	if err != nil {
+		return err
+	}
+	if now.in && !was {
+		cur.Walk = append(cur.Walk, walkItem{Folder: f.ID, MovedIn: true})
+	}
+	return nil
+}
+
+// fileChanged classifies a change of a file: created (new to the tracked
+// set), edited (modifiedTime moved), trashed, shared (a new public or
+// domain grant), or nothing (metadata only, or outside the tracked set).
+func (p *pass) fileChanged(f *file, raw json.RawMessage, t time.Time) error {
+	cur := p.cur
+	at, err := p.place(f)
+	if err != nil {
+		return err
+	}
+	m, known := cur.member(f.ID)
+	if !at.in {
+		if known {
+			cur.forget(f.ID) // moved out
+		}
+		return nil
+	}
+	mod, created := parseTime(f.ModifiedTime), parseTime(f.CreatedTime)
+	gs := grants(f)
+	if !known {
+		cur.remember(f.ID, member{modified: mod.UnixMilli(), trashed: f.Trashed})
+		for _, g := range gs {
+			cur.shared(f.ID, g.key)
+		}
+		if f.Trashed {
+			return nil
+		}
+		isNew := created.UnixMilli() >= p.seen
+		if cur.Overflow && !isNew {
+			// Not remembered because the members overflowed: an edit
+			// since the watermark is all that can be told.
+			if mod.UnixMilli() > p.seen {
+				p.edited(f, raw, at, mod)
+			}
+			return nil
+		}
+		if isNew {
+			cur.Edits[f.ID] = mod.UnixMilli() // its first edits belong to its creation
+			p.emit(KindCreated, f, raw, at, created, "file:"+f.ID+":created", map[string]any{"reason": reasonNew})
+			return nil
+		}
+		p.emit(KindCreated, f, raw, at, t, "file:"+f.ID+":created", map[string]any{"reason": reasonMovedIn})
+		return nil
+	}
+	cur.remember(f.ID, member{modified: max(mod.UnixMilli(), m.modified), trashed: f.Trashed})
+	switch {
+	case f.Trashed && !m.trashed:
+		when := parseTime(f.TrashedTime)
+		if when.IsZero() {
+			when = t
+		}
+		p.emit(KindTrashed, f, raw, at, when, fmt.Sprintf("file:%s:trashed:%d", f.ID, when.UnixMilli()),
+			map[string]any{"explicitly_trashed": f.ExplicitlyTrashed})
+		return nil
+	case f.Trashed:
+		return nil
+	case mod.UnixMilli() > m.modified:
+		p.edited(f, raw, at, mod)
+	}
+	for _, g := range gs {
+		if !cur.shared(f.ID, g.key) {
+			p.emit(KindShared, f, raw, at, t, fmt.Sprintf("file:%s:shared:%s:%d", f.ID, g.key, t.UnixMilli()), g.attrs())
+		}
+	}
+	return nil
+}
+
+// editWindow is how long edits of one file are coalesced into one
+// document.updated: Docs autosaves every few seconds.
+const editWindow = 10 * time.Minute
+
+// edited records a content edit at mod. An edit within editWindow of the
+// edit that opened the file's window (kept in the cursor, so across passes)
+// makes no Signal; otherwise it opens a new window and makes
+// document.updated keyed by the 10-minute bucket of mod. The bucket is what
+// a backfill derives from the file's modifiedTime too, so a backfill after
+// a burst of autosaves stores nothing new unless the burst crossed a bucket
+// boundary.
+func (p *pass) edited(f *file, raw json.RawMessage, at placement, mod time.Time) {
+	ms := mod.UnixMilli()
+	if open, ok := p.cur.Edits[f.ID]; ok && ms-open < editWindow.Milliseconds() && ms >= open {
+		return
+	}
+	p.cur.Edits[f.ID] = ms
+	p.emit(KindUpdated, f, raw, at, mod, updateKey(f.ID, mod), nil)
+}
+
+// updateKey is the dedupe key of an edit: the file and the 10-minute bucket
+// of its modifiedTime.
+func updateKey(id string, mod time.Time) string {
+	bucket := mod.UnixMilli() / editWindow.Milliseconds() * editWindow.Milliseconds()
+	return fmt.Sprintf("file:%s:updated:%d", id, bucket)
+}
+
+// pruneEdits drops edit windows that can no longer coalesce anything (an
+// hour older than the newest change), and the oldest past maxEdits.
+func (p *pass) pruneEdits() {
+	cur := p.cur
+	for id, ms := range cur.Edits {
+		if ms < cur.Seen-time.Hour.Milliseconds() {
+			delete(cur.Edits, id)
+		}
+	}
+	for len(cur.Edits) > maxEdits {
+		oldest, at := "", int64(0)
+		for id, ms := range cur.Edits {
+			if oldest == "" || ms < at || (ms == at && id < oldest) {
+				oldest, at = id, ms
+			}
+		}
+		delete(cur.Edits, oldest)
+	}
+}
+
+// parseTime parses an RFC 3339 timestamp; anything else is the zero time.
+func parseTime(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}

@@ -1,0 +1,347 @@
+package googledrive_test
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/sandbox"
+	drivesandbox "github.com/poblysh/poblysh/sandbox/googledrive"
+)
+
+// clock is a settable clock for the sandbox.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2025, 6, 5, 9, 1, 0, 0, time.UTC)} }
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// drainAt reads a stream to its resting cursor with the engine's clock at now.
+func (h *harness) drainAt(t *testing.T, stream string, cursor json.RawMessage, now time.Time) ([]connectors.Signal, json.RawMessage) {
+	t.Helper()
+	var all []connectors.Signal
+	for range 1000 {
+		p, err := h.prov.Connector.(connectors.Syncer).FetchPage(context.Background(), connectors.PageRequest{
+			Connection: h.conn, Stream: stream, Cursor: cursor, HTTP: h.client(), Now: now,
+		})
+		require.NoError(t, err)
+		for _, s := range p.Signals {
+			require.NoError(t, connectors.ValidateSignal(h.prov.Spec, s), s.DedupeKey)
+		}
+		all = append(all, p.Signals...)
+		cursor = p.Next
+		if p.Done {
+			return all, cursor
+		}
+	}
+	t.Fatal("stream did not finish")
+	return nil, nil
+}
+
+func kindsAndKeys(sigs []connectors.Signal) map[string]string {
+	out := map[string]string{}
+	for _, s := range sigs {
+		out[s.DedupeKey] = s.Kind
+	}
+	return out
+}
+
+func TestBackfillTracksSubfoldersWithinTheWindow(t *testing.T) {
+	clk := newClock()
+	h := newHarness(t, drivesandbox.Options{Seed: true, Now: clk.now, PageSize: 3}, pressConfig, nil)
+	sigs, _ := h.drainAt(t, "changes", nil, clk.now())
+	updated := time.UnixMilli(clk.now().Add(-48*time.Hour).UnixMilli() / 600000 * 600000).UnixMilli()
+	require.Equal(t, map[string]string{
+		"file:" + drivesandbox.ReleaseDocID + ":created":                                              "document.created",
+		"file:" + drivesandbox.ReleaseDocID + ":updated:" + itoa(updated):                             "document.updated",
+		"file:" + drivesandbox.MediaListID + ":created":                                               "document.created",
+		"file:" + drivesandbox.TrackerID + ":updated:" + itoa(bucket(clk.now().Add(-5*24*time.Hour))): "document.updated",
+		"file:" + drivesandbox.LogoID + ":created":                                                    "document.created",
+		"file:" + drivesandbox.FactSheetID + ":created":                                               "document.created",
+	}, kindsAndKeys(sigs), "files modified within 30 days, in Press and its subfolders at any depth; not the notes outside Press")
+
+	var release connectors.Signal
+	for _, s := range sigs {
+		if s.DedupeKey == "file:"+drivesandbox.ReleaseDocID+":created" {
+			release = s
+		}
+	}
+	require.Equal(t, "Document created: Q3 launch press release", release.Payload.Title)
+	require.Equal(t, "https://docs.google.com/document/d/"+drivesandbox.ReleaseDocID+"/edit?usp=drivesdk", release.Payload.URL)
+	require.Equal(t, connectors.Actor{ID: "ada@example.com", Name: "Ada", Email: "ada@example.com"}, release.Payload.Actor)
+	require.Equal(t, connectors.Ref{Type: "file", ID: drivesandbox.ReleaseDocID, Name: "Q3 launch press release"}, release.Payload.Subject)
+	require.Equal(t, connectors.Ref{Type: "folder", ID: drivesandbox.YearFolderID, Name: "2025"}, release.Payload.Context)
+	require.Equal(t, []string{"Press", "Releases", "2025"}, release.Payload.Attributes["folder_path"])
+	require.Equal(t, "application/vnd.google-apps.document", release.Payload.Attributes["mime_type"])
+	require.EqualValues(t, 4096, release.Payload.Attributes["size"])
+	require.Equal(t, "new", release.Payload.Attributes["reason"])
+	require.Equal(t, clk.now().Add(-72*time.Hour), release.OccurredAt.UTC())
+	var raw map[string]any
+	require.NoError(t, json.Unmarshal(release.Raw, &raw))
+	require.Equal(t, drivesandbox.ReleaseDocID, raw["id"], "Raw is the file as Drive sent it")
+
+	drive, _ := h.drainAt(t, "drive:"+drivesandbox.CommsDriveID, nil, clk.now())
+	require.Len(t, drive, drivesandbox.CommsSignals)
+	for _, s := range drive {
+		require.Equal(t, drivesandbox.CommsDriveID, s.Payload.Attributes["drive_id"])
+		require.Equal(t, []string{"Comms", "Briefs"}, s.Payload.Attributes["folder_path"])
+	}
+}
+
+func TestBackfillWindowIsConfigurable(t *testing.T) {
+	clk := newClock()
+	h := newHarness(t, drivesandbox.Options{Seed: true, Now: clk.now}, `{"folders":["root"],"backfill_days":90}`, nil)
+	sigs, _ := h.drainAt(t, "changes", nil, clk.now())
+	keys := kindsAndKeys(sigs)
+	require.Contains(t, keys, "file:"+drivesandbox.NotesID+":created", "root tracks the whole My Drive")
+	require.Contains(t, keys, "file:"+drivesandbox.BoilerplateID+":updated:"+itoa(bucket(clk.now().Add(-60*24*time.Hour))), "edited 60 days ago: inside 90 days")
+	require.NotContains(t, keys, "file:"+drivesandbox.OldPitchID+":created")
+}
+
+func bucket(t time.Time) int64 { return t.UnixMilli() / 600000 * 600000 }
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// incremental is a harness that has finished its backfill.
+type incremental struct {
+	*harness
+	clk    *clock
+	cursor json.RawMessage
+}
+
+func newIncremental(t *testing.T, config string) *incremental {
+	clk := newClock()
+	h := newHarness(t, drivesandbox.Options{Seed: true, Now: clk.now}, config, nil)
+	_, cur := h.drainAt(t, "changes", nil, clk.now())
+	return &incremental{harness: h, clk: clk, cursor: cur}
+}
+
+// sync runs an incremental pass of the changes stream.
+func (i *incremental) sync(t *testing.T) []connectors.Signal {
+	t.Helper()
+	i.tok = i.sb.AccessToken("") // the fake's clock may have moved past the last token's hour
+	sigs, cur := i.drainAt(t, "changes", i.cursor, i.clk.now())
+	i.cursor = cur
+	return sigs
+}
+
+var none = sandbox.DeliveryOptions{}
+
+func TestFileCreatedInNestedSubfolder(t *testing.T) {
+	i := newIncremental(t, pressConfig)
+	ctx := context.Background()
+	f, _, err := i.sb.CreateFile(ctx, drivesandbox.FileInput{Name: "Embargo notice", Parent: drivesandbox.YearFolderID}, none)
+	require.NoError(t, err)
+	_, _, err = i.sb.CreateFile(ctx, drivesandbox.FileInput{Name: "Shopping list", Parent: "root"}, none)
+	require.NoError(t, err)
+	sigs := i.sync(t)
+	require.Len(t, sigs, 1, "the file outside Press is not tracked")
+	s := sigs[0]
+	require.Equal(t, "document.created", s.Kind)
+	require.Equal(t, "file:"+f["id"].(string)+":created", s.DedupeKey)
+	require.Equal(t, []string{"Press", "Releases", "2025"}, s.Payload.Attributes["folder_path"])
+	require.Equal(t, "new", s.Payload.Attributes["reason"])
+
+	// Its first autosaves belong to its creation; a rename is metadata only.
+	i.clk.advance(30 * time.Second)
+	_, err = i.sb.EditFile(ctx, f["id"].(string), "", none)
+	require.NoError(t, err)
+	_, err = i.sb.RenameFile(ctx, drivesandbox.TrackerID, "Coverage tracker (Q3)", none)
+	require.NoError(t, err)
+	require.Empty(t, i.sync(t))
+	require.Empty(t, i.sync(t), "nothing new: nothing")
+}
+
+func TestMovesInAndOut(t *testing.T) {
+	i := newIncremental(t, pressConfig)
+	ctx := context.Background()
+	i.clk.advance(time.Minute)
+	// A file moved in from outside is new to the tracked set.
+	_, err := i.sb.MoveFile(ctx, drivesandbox.NotesID, drivesandbox.ReleasesFolderID, none)
+	require.NoError(t, err)
+	sigs := i.sync(t)
+	require.Equal(t, map[string]string{"file:" + drivesandbox.NotesID + ":created": "document.created"}, kindsAndKeys(sigs))
+	require.Equal(t, "moved_in", sigs[0].Payload.Attributes["reason"])
+	require.Equal(t, "Document moved in: Personal notes", sigs[0].Payload.Title)
+	require.Equal(t, i.clk.now(), sigs[0].OccurredAt.UTC(), "a move happens at the change's time")
+
+	// Moved out, it is no longer followed; moved back in, it was seen before.
+	_, err = i.sb.MoveFile(ctx, drivesandbox.MediaListID, "root", none)
+	require.NoError(t, err)
+	require.Empty(t, i.sync(t))
+	i.clk.advance(time.Hour)
+	_, err = i.sb.EditFile(ctx, drivesandbox.MediaListID, "", none)
+	require.NoError(t, err)
+	require.Empty(t, i.sync(t), "edits outside the tracked folders are not followed")
+
+	// A folder moved in brings its subtree: its files are moved in.
+	_, err = i.sb.MoveFile(ctx, drivesandbox.ArchiveFolderID, drivesandbox.PressFolderID, none)
+	require.NoError(t, err)
+	sigs = i.sync(t)
+	require.Equal(t, map[string]string{"file:" + drivesandbox.OldPitchID + ":created": "document.created"}, kindsAndKeys(sigs))
+	require.Equal(t, []string{"Press", "Archive"}, sigs[0].Payload.Attributes["folder_path"])
+	// And the cache follows it: a file created in it now is tracked.
+	_, _, err = i.sb.CreateFile(ctx, drivesandbox.FileInput{Name: "2026 pitch", Parent: drivesandbox.ArchiveFolderID}, none)
+	require.NoError(t, err)
+	sigs = i.sync(t)
+	require.Len(t, sigs, 1)
+	require.Equal(t, []string{"Press", "Archive"}, sigs[0].Payload.Attributes["folder_path"])
+
+	// Moving the folder out again takes its files along.
+	_, err = i.sb.MoveFile(ctx, drivesandbox.ArchiveFolderID, "root", none)
+	require.NoError(t, err)
+	require.Empty(t, i.sync(t))
+	i.clk.advance(time.Hour)
+	_, err = i.sb.EditFile(ctx, drivesandbox.OldPitchID, "", none)
+	require.NoError(t, err)
+	require.Empty(t, i.sync(t))
+}
+
+// TestAutosavesCoalesce: Docs autosaves every few seconds; edits of one
+// file within 10 minutes of the edit that opened its window are one
+// document.updated, whatever the passes in between.
+func TestAutosavesCoalesce(t *testing.T) {
+	i := newIncremental(t, pressConfig)
+	ctx := context.Background()
+	var updates []connectors.Signal
+	for range 20 {
+		i.clk.advance(7 * time.Second)
+		_, err := i.sb.EditFile(ctx, drivesandbox.TrackerID, "grace@example.com", none)
+		require.NoError(t, err)
+		updates = append(updates, i.sync(t)...) // a pass after each autosave
+	}
+	require.Len(t, updates, 1, "20 autosaves over 140 s make one Signal")
+	u := updates[0]
+	require.Equal(t, "document.updated", u.Kind)
+	require.Equal(t, "Document edited: Coverage tracker", u.Payload.Title)
+	require.Equal(t, "Grace", u.Payload.Actor.Name, "the last modifying user")
+
+	// Past the window, the next edit is a new Signal.
+	i.clk.advance(10 * time.Minute)
+	_, err := i.sb.EditFile(ctx, drivesandbox.TrackerID, "", none)
+	require.NoError(t, err)
+	again := i.sync(t)
+	require.Len(t, again, 1)
+	require.NotEqual(t, u.DedupeKey, again[0].DedupeKey)
+
+	// A backfill from scratch derives the key of the window the last edit
+	// opened: nothing new to store.
+	sigs, _ := i.drainAt(t, "changes", nil, i.clk.now())
+	require.Contains(t, kindsAndKeys(sigs), again[0].DedupeKey)
+}
+
+func TestSharedPubliclyAndWithADomain(t *testing.T) {
+	i := newIncremental(t, pressConfig)
+	ctx := context.Background()
+	i.clk.advance(time.Minute)
+	_, err := i.sb.ShareFile(ctx, drivesandbox.TrackerID, drivesandbox.Permission{Type: "anyone", Role: "reader"}, none)
+	require.NoError(t, err)
+	sigs := i.sync(t)
+	require.Len(t, sigs, 1)
+	s := sigs[0]
+	require.Equal(t, "document.shared", s.Kind)
+	require.Equal(t, "Document shared publicly: Coverage tracker", s.Payload.Title)
+	require.Equal(t, "anyone", s.Payload.Attributes["shared_with"])
+	require.Equal(t, "reader", s.Payload.Attributes["role"])
+
+	// Another grant to a user is not sharing out; a domain grant is; the
+	// fact sheet was public before the connection and stays quiet.
+	_, err = i.sb.ShareFile(ctx, drivesandbox.TrackerID, drivesandbox.Permission{Type: "user", Role: "writer", EmailAddress: "grace@example.com"}, none)
+	require.NoError(t, err)
+	require.Empty(t, i.sync(t))
+	_, err = i.sb.ShareFile(ctx, drivesandbox.TrackerID, drivesandbox.Permission{Type: "domain", Role: "commenter", Domain: "Northwind.example"}, none)
+	require.NoError(t, err)
+	_, err = i.sb.RenameFile(ctx, drivesandbox.FactSheetID, "Fact sheet v2", none)
+	require.NoError(t, err)
+	sigs = i.sync(t)
+	require.Len(t, sigs, 1)
+	require.Equal(t, "Document shared with northwind.example: Coverage tracker", sigs[0].Payload.Title)
+	require.Equal(t, "northwind.example", sigs[0].Payload.Attributes["domain"])
+}
+
+func TestTrashedAndDeleted(t *testing.T) {
+	i := newIncremental(t, pressConfig)
+	ctx := context.Background()
+	i.clk.advance(time.Minute)
+	_, err := i.sb.TrashFile(ctx, drivesandbox.MediaListID, none)
+	require.NoError(t, err)
+	sigs := i.sync(t)
+	require.Len(t, sigs, 1)
+	require.Equal(t, "document.trashed", sigs[0].Kind)
+	require.Equal(t, true, sigs[0].Payload.Attributes["explicitly_trashed"])
+	require.Equal(t, i.clk.now(), sigs[0].OccurredAt.UTC())
+	_, err = i.sb.DeleteFile(ctx, drivesandbox.MediaListID, none)
+	require.NoError(t, err)
+	require.Empty(t, i.sync(t))
+}
+
+func TestCursorStateSurvivesStorageAndStaysBounded(t *testing.T) {
+	i := newIncremental(t, pressConfig)
+	var c map[string]any
+	require.NoError(t, json.Unmarshal(i.cursor, &c))
+	require.Equal(t, "changes", c["phase"])
+	require.NotEmpty(t, c["page_token"])
+	require.NotEmpty(t, c["members"])
+	folders := c["folders"].(map[string]any)
+	require.Contains(t, folders, drivesandbox.YearFolderID)
+	require.Less(t, len(i.cursor), 4096, "a few folders and files: a small cursor")
+
+	_, err := i.fetch(t, "changes", json.RawMessage(`{"v":9}`))
+	require.ErrorIs(t, err, connectors.ErrCursorExpired, "an unknown cursor version resyncs")
+	_, err = i.fetch(t, "changes", json.RawMessage(`{"v":1,"members":"!!"}`))
+	require.ErrorIs(t, err, connectors.ErrCursorExpired)
+	_, err = i.fetch(t, "changes", json.RawMessage(`{"v":1,"phase":"changes","page_token":"nonsense"}`))
+	require.ErrorIs(t, err, connectors.ErrCursorExpired, "a page token Drive refuses (400) resyncs")
+	_, err = i.fetch(t, "events:primary", nil)
+	require.ErrorIs(t, err, connectors.ErrInvalidConfig)
+}
+
+func TestRateLimitsAreRetried(t *testing.T) {
+	i := newIncremental(t, pressConfig)
+	i.sb.Base.Faults.Add(drivesandbox.RateLimitFault("userRateLimitExceeded", 1))
+	_, err := i.fetch(t, "changes", i.cursor)
+	require.ErrorIs(t, err, connectors.ErrRateLimited)
+	d, ok := connectors.RetryAfter(err)
+	require.True(t, ok)
+	require.Zero(t, d, "Google sends no Retry-After with a 403: the engine backs off")
+	require.Empty(t, i.sync(t), "the fault was consumed")
+}
+
+func TestStreams(t *testing.T) {
+	h := newHarness(t, drivesandbox.Options{}, `{"shared_drives":["`+drivesandbox.CommsDriveID+`"]}`, nil)
+	ss, err := h.prov.Connector.(connectors.Syncer).Streams(h.conn)
+	require.NoError(t, err)
+	require.Equal(t, []string{"drive:" + drivesandbox.CommsDriveID}, ss, "shared drives alone: no My Drive feed")
+	h = newHarness(t, drivesandbox.Options{}, `{}`, nil)
+	ss, err = h.prov.Connector.(connectors.Syncer).Streams(h.conn)
+	require.NoError(t, err)
+	require.Equal(t, []string{"changes"}, ss)
+	require.True(t, slices.Equal([]string{"my-drive", "root"}, must(h.prov.Connector.(connectors.AccessProver).ResourceRefs(h.conn))))
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}

@@ -1,0 +1,198 @@
+package jira
+
+import (
+	"encoding/json"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/poblysh/poblysh/connectors"
+)
+
+// trackedFields are the changelog fieldIds that make an issue.updated: what
+// a PR team follows. Everything else (rank, watchers, time tracking,
+// sprint, attachments, links, custom fields...) is noise. Status changes
+// are issue.status_changed instead.
+var trackedFields = []string{"summary", "description", "priority", "assignee", "labels", "fixVersions", "resolution"}
+
+// creationWindow: changes stamped this close to an issue's creation are
+// part of creating it (Jira records the initial field values, automation
+// fills fields right away); issue.created covers them.
+const creationWindow = 2 * time.Second
+
+// normalizer turns issues into Signals for one site.
+type normalizer struct {
+	// siteURL builds browse URLs ("https://acme.atlassian.net").
+	siteURL string
+	// categories maps status ids to status category keys, for transitions
+	// into a status other than the issue's current one (REST backfill);
+	// nil: only the current status' category is known.
+	categories map[string]string
+	// floor drops happenings before it (the backfill window, or the
+	// incremental window's lower bound); zero keeps everything.
+	floor time.Time
+}
+
+// attributes describe the issue as it stands in the object read.
+func (n normalizer) attributes(is *issue) map[string]any {
+	f := is.Fields
+	a := map[string]any{"key": is.Key, "status": ""}
+	if f.Status != nil {
+		a["status"] = f.Status.Name
+		if f.Status.StatusCategory != nil && f.Status.StatusCategory.Key != "" {
+			a["status_category"] = f.Status.StatusCategory.Key
+		}
+	}
+	if f.IssueType != nil && f.IssueType.Name != "" {
+		a["issue_type"] = f.IssueType.Name
+	}
+	if f.Priority != nil && f.Priority.Name != "" {
+		a["priority"] = f.Priority.Name
+	}
+	a["labels"] = append([]string{}, f.Labels...)
+	if f.Assignee != nil && f.Assignee.DisplayName != "" {
+		a["assignee"] = f.Assignee.DisplayName
+	}
+	versions := []string{}
+	for _, v := range f.FixVersions {
+		versions = append(versions, v.Name)
+	}
+	a["fix_versions"] = versions
+	if f.Resolution != nil && f.Resolution.Name != "" {
+		a["resolution"] = f.Resolution.Name
+	}
+	if d := plainText(f.Description); d != "" {
+		a["description"] = d
+	}
+	return a
+}
+
+// payload is the common part of every Signal about is.
+func (n normalizer) payload(is *issue, title string, actor *user) connectors.Payload {
+	p := connectors.Payload{
+		Title:      title,
+		URL:        n.siteURL + "/browse/" + is.Key,
+		Subject:    connectors.Ref{Type: "issue", ID: is.ID, Name: is.Key},
+		Attributes: n.attributes(is),
+	}
+	if pr := is.Fields.Project; pr != nil {
+		p.Context = connectors.Ref{Type: "project", ID: pr.ID, Name: cmpOr(pr.Name, pr.Key)}
+	}
+	if actor != nil {
+		p.Actor = connectors.Actor{ID: actor.AccountID, Name: actor.DisplayName}
+	}
+	return p
+}
+
+func (n normalizer) keep(t time.Time) bool { return n.floor.IsZero() || !t.Before(n.floor) }
+
+// created is issue.created, at the issue's creation.
+func (n normalizer) created(is *issue, actor *user, raw json.RawMessage) (connectors.Signal, bool) {
+	t := is.Fields.Created.Time
+	if t.IsZero() || !n.keep(t) {
+		return connectors.Signal{}, false
+	}
+	if actor == nil {
+		actor = is.Fields.Creator
+		if actor == nil {
+			actor = is.Fields.Reporter
+		}
+	}
+	return connectors.Signal{
+		Kind: KindCreated, OccurredAt: t, DedupeKey: "issue:" + is.ID + ":created",
+		Payload: n.payload(is, "Issue "+is.Key+" created: "+is.Fields.Summary, actor), Raw: raw,
+	}, true
+}
+
+// changes turns one changelog entry into at most two Signals: a status
+// change (its "status" item, matched on fieldId since the field name's
+// case varies) and an update naming the tracked fields it changed. Both
+// are keyed by (issue id, changelog id), so a webhook and a later search
+// of the same change are stored once. Entries within the creation window
+// are part of the creation.
+func (n normalizer) changes(is *issue, h history, at time.Time, actor *user, raw json.RawMessage) []connectors.Signal {
+	if at.IsZero() || !n.keep(at) || h.ID == "" {
+		return nil
+	}
+	if c := is.Fields.Created.Time; !c.IsZero() && at.Sub(c) < creationWindow {
+		return nil
+	}
+	var out []connectors.Signal
+	var changed []string
+	for _, it := range h.Items {
+		switch {
+		case it.FieldID == "status":
+			p := n.payload(is, "Issue "+is.Key+" moved from "+it.FromString+" to "+it.ToString+": "+is.Fields.Summary, actor)
+			p.Attributes["from_status"], p.Attributes["to_status"], p.Attributes["status"] = it.FromString, it.ToString, it.ToString
+			delete(p.Attributes, "status_category")
+			if cat := n.category(is, it.To); cat != "" {
+				p.Attributes["status_category"] = cat
+			}
+			out = append(out, connectors.Signal{
+				Kind: KindStatusChanged, OccurredAt: at, DedupeKey: "issue:" + is.ID + ":changelog:" + h.ID + ":status",
+				Payload: p, Raw: raw,
+			})
+		case slices.Contains(trackedFields, it.FieldID) && !slices.Contains(changed, it.FieldID):
+			changed = append(changed, it.FieldID)
+		}
+	}
+	if len(changed) > 0 {
+		p := n.payload(is, "Issue "+is.Key+" updated: "+is.Fields.Summary, actor)
+		p.Attributes["changed_fields"] = changed
+		out = append(out, connectors.Signal{
+			Kind: KindUpdated, OccurredAt: at, DedupeKey: "issue:" + is.ID + ":changelog:" + h.ID + ":updated",
+			Payload: p, Raw: raw,
+		})
+	}
+	return out
+}
+
+// category is the status category of status id to: the current status'
+// when the issue sits in it, else the site's status list when known.
+func (n normalizer) category(is *issue, to string) string {
+	if s := is.Fields.Status; s != nil && s.ID == to && s.StatusCategory != nil {
+		return s.StatusCategory.Key
+	}
+	return n.categories[to]
+}
+
+// updatedWithoutChangelog is issue.updated keyed by (issue id, updated),
+// for an update whose changelog is not known.
+func (n normalizer) updatedWithoutChangelog(is *issue, actor *user, raw json.RawMessage) (connectors.Signal, bool) {
+	t := is.Fields.Updated.Time
+	if t.IsZero() || !n.keep(t) || t.Sub(is.Fields.Created.Time) < creationWindow {
+		return connectors.Signal{}, false
+	}
+	p := n.payload(is, "Issue "+is.Key+" updated: "+is.Fields.Summary, actor)
+	p.Attributes["changed_fields"] = []string{}
+	return connectors.Signal{
+		Kind: KindUpdated, OccurredAt: t, DedupeKey: "issue:" + is.ID + ":updated:" + strconv.FormatInt(t.UnixMilli(), 10),
+		Payload: p, Raw: raw,
+	}, true
+}
+
+// restSignals is every Signal a searched issue yields: its creation and
+// each changelog entry, oldest first (histories arrive newest first).
+// histories, when given, replaces the embedded changelog (fetched in bulk
+// for long histories).
+func (n normalizer) restSignals(is *issue, raw json.RawMessage, histories []history) []connectors.Signal {
+	var out []connectors.Signal
+	if s, ok := n.created(is, nil, raw); ok {
+		out = append(out, s)
+	}
+	if histories == nil && is.Changelog == nil {
+		if s, ok := n.updatedWithoutChangelog(is, nil, raw); ok {
+			out = append(out, s)
+		}
+		return out
+	}
+	if histories == nil {
+		histories = is.Changelog.Histories
+	}
+	hs := slices.Clone(histories)
+	slices.SortStableFunc(hs, func(a, b history) int { return a.Created.Compare(b.Created.Time) })
+	for _, h := range hs {
+		out = append(out, n.changes(is, h, h.Created.Time, h.Author, raw)...)
+	}
+	return out
+}

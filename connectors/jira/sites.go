@@ -1,0 +1,154 @@
+package jira
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+
+	"golang.org/x/oauth2"
+
+	"github.com/poblysh/poblysh/connectors"
+)
+
+// site is one entry of GET /oauth/token/accessible-resources.
+type site struct {
+	ID        string   `json:"id"`
+	Name      string   `json:"name"`
+	URL       string   `json:"url"`
+	Scopes    []string `json:"scopes"`
+	AvatarURL string   `json:"avatarUrl"`
+}
+
+// host is the site URL's lowercase host.
+func (s site) host() string {
+	u, err := url.Parse(s.URL)
+	if err != nil {
+		return ""
+	}
+	return strings.ToLower(u.Host)
+}
+
+// jira reports whether the token may use Jira on the site: the list also
+// names Confluence sites the same consent granted.
+func (s site) jira() bool {
+	if len(s.Scopes) == 0 {
+		return true
+	}
+	for _, sc := range s.Scopes {
+		if strings.Contains(sc, "jira") {
+			return true
+		}
+	}
+	return false
+}
+
+// sites lists the Jira sites the token reaches.
+func (c *Connector) sites(ctx context.Context, hc *http.Client) ([]site, error) {
+	var all []site
+	if err := call(ctx, hc, http.MethodGet, c.apiURL+"oauth/token/accessible-resources", nil, &all); err != nil {
+		return nil, fmt.Errorf("jira: accessible resources: %w", err)
+	}
+	var out []site
+	for _, s := range all {
+		if s.ID != "" && s.URL != "" && s.jira() {
+			out = append(out, s)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].URL < out[j].URL })
+	return out, nil
+}
+
+// Identify binds the token to its only Jira site; a token that reaches
+// several needs a config naming one (IdentifyFor).
+func (c *Connector) Identify(ctx context.Context, tok *oauth2.Token, client *http.Client) (connectors.Account, error) {
+	return c.IdentifyFor(ctx, connectors.IdentifyRequest{Token: tok, HTTP: client})
+}
+
+// IdentifyFor picks the site a connection is bound to among those the
+// token reaches (accessible-resources): the one the config's site names
+// (cloud id or URL); without one, the site of the connection being
+// re-authorized, or the only site. Several sites and nothing to choose
+// with is a *connectors.ConfigError listing them (422 invalid_config).
+// The account is the site: id = cloud id, name = its host; metadata keeps
+// its URL and name, the token user (GET /myself on that site, which also
+// proves the token reaches Jira there) and the time of consent, from which
+// the grant's 365-day end is counted.
+func (c *Connector) IdentifyFor(ctx context.Context, req connectors.IdentifyRequest) (connectors.Account, error) {
+	all, err := c.sites(ctx, req.HTTP)
+	if err != nil {
+		return connectors.Account{}, err
+	}
+	if len(all) == 0 {
+		return connectors.Account{}, fmt.Errorf("jira: identify: %w: the authorization reaches no Jira site "+
+			"(grant the app access to a Jira site on Atlassian's consent screen)", connectors.ErrForbidden)
+	}
+	var want string
+	if len(req.Config) > 0 {
+		var cfg Config
+		if err := json.Unmarshal(req.Config, &cfg); err == nil {
+			want = cfg.Site
+		}
+	}
+	chosen, err := chooseSite(all, want, req.AccountID)
+	if err != nil {
+		return connectors.Account{}, err
+	}
+	var me struct {
+		AccountID   string `json:"accountId"`
+		DisplayName string `json:"displayName"`
+		TimeZone    string `json:"timeZone"`
+	}
+	if err := call(ctx, req.HTTP, http.MethodGet, c.siteAPI(chosen.ID)+"myself", nil, &me); err != nil {
+		return connectors.Account{}, fmt.Errorf("jira: identify: read the user on %s: %w", chosen.URL, err)
+	}
+	return connectors.Account{
+		ID:   chosen.ID,
+		Name: chosen.host(),
+		Metadata: map[string]string{
+			"url":           strings.TrimRight(chosen.URL, "/"),
+			"site_name":     chosen.Name,
+			"user_id":       me.AccountID,
+			"user_name":     me.DisplayName,
+			"authorized_at": c.now().UTC().Format("2006-01-02T15:04:05Z07:00"),
+		},
+	}, nil
+}
+
+// chooseSite applies IdentifyFor's rule.
+func chooseSite(all []site, want, accountID string) (site, error) {
+	if want != "" {
+		for _, s := range all {
+			if s.ID == want || strings.EqualFold(strings.TrimRight(s.URL, "/"), want) {
+				return s, nil
+			}
+		}
+		return site{}, &connectors.ConfigError{Fields: map[string]string{
+			"site": fmt.Sprintf("%s is not among the Jira sites this authorization reaches: %s", want, listSites(all)),
+		}}
+	}
+	if accountID != "" {
+		for _, s := range all {
+			if s.ID == accountID {
+				return s, nil
+			}
+		}
+	}
+	if len(all) == 1 {
+		return all[0], nil
+	}
+	return site{}, &connectors.ConfigError{Fields: map[string]string{
+		"site": "the authorization reaches several Jira sites; connect again with config.site set to one of: " + listSites(all),
+	}}
+}
+
+func listSites(all []site) string {
+	parts := make([]string, 0, len(all))
+	for _, s := range all {
+		parts = append(parts, fmt.Sprintf("%s (cloud id %s)", strings.TrimRight(s.URL, "/"), s.ID))
+	}
+	return strings.Join(parts, ", ")
+}

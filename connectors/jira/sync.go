@@ -1,0 +1,305 @@
+package jira
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	_ "time/tzdata" // users' time zones, whatever the host has installed
+
+	"github.com/poblysh/poblysh/connectors"
+)
+
+var _ connectors.Syncer = (*Connector)(nil)
+
+// streamPrefix: a stream is "issues:<PROJECT KEY>".
+const streamPrefix = "issues:"
+
+func streamName(key string) string { return streamPrefix + key }
+
+// parseStream reads a stream name's project key.
+func parseStream(stream string) (string, error) {
+	key, ok := strings.CutPrefix(stream, streamPrefix)
+	if !ok || !projectKeyRE.MatchString(key) {
+		return "", fmt.Errorf("jira: stream %q: %w: want issues:<project key>", stream, connectors.ErrInvalidConfig)
+	}
+	return key, nil
+}
+
+// Streams lists one issues stream per configured project.
+func (c *Connector) Streams(conn connectors.Connection) ([]string, error) {
+	cfg, err := parseConfig(conn)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(cfg.Projects))
+	for _, p := range cfg.Projects {
+		out = append(out, streamName(p))
+	}
+	return out, nil
+}
+
+// searchFields are the fields a search names explicitly (search/jql
+// returns only the id otherwise).
+var searchFields = []string{"summary", "description", "status", "issuetype", "priority", "project", "assignee",
+	"reporter", "creator", "labels", "fixVersions", "resolution", "created", "updated"}
+
+// FetchPage reads one page of a project's issues with the enhanced JQL
+// search (POST /rest/api/3/search/jql; the old /search answers 410), every
+// field named and changelogs expanded, and returns the Signals of the
+// happenings in the pass's window. A pass starts by reading the project
+// (a 404 or 403 is access lost, which drops its routes) and the token
+// user's time zone (GET /myself: JQL dates are minutes in that zone); its
+// JQL is `project = KEY AND updated >= "<yyyy/MM/dd HH:mm>" ORDER BY
+// updated ASC, key ASC` from the backfill window's start, or from two
+// minutes before the newest update the last pass saw. Pages follow
+// nextPageToken until it is absent, null or empty, or isLast; a token Jira
+// no longer accepts (they expire after 7 days) restarts the pass. Issues
+// whose embedded changelog is cut short get their history in bulk (POST
+// /rest/api/3/changelog/bulkfetch); transitions into a status other than
+// the current one get its category from GET /rest/api/3/status.
+func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (*connectors.Page, error) {
+	key, err := parseStream(req.Stream)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := parseConfig(req.Connection)
+	if err != nil {
+		return nil, err
+	}
+	cloudID, siteURL, _, err := siteOf(req.Connection)
+	if err != nil {
+		return nil, err
+	}
+	now := req.Now
+	if now.IsZero() {
+		now = c.now()
+	}
+	cur, err := decodeCursor(req.Cursor, now, cfg.BackfillDays)
+	if err != nil {
+		return nil, err
+	}
+	api := c.siteAPI(cloudID)
+	if cur.JQL == "" {
+		if err := c.startPass(ctx, req.HTTP, api, key, cur); err != nil {
+			return nil, err
+		}
+	}
+	res, err := c.search(ctx, req.HTTP, api, cur.JQL, cur.Token)
+	if err != nil && cur.Token != "" && connectors.Kind(err) == connectors.ErrInvalidConfig {
+		// An expired or refused page token: the pass starts over with the
+		// same JQL (what it returned already is in Seen or deduplicated).
+		cur.Token, cur.PassMax = "", time.Time{}
+		res, err = c.search(ctx, req.HTTP, api, cur.JQL, "")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("jira: search %s: %w", key, err)
+	}
+	sigs, maxUpdated, err := c.pageSignals(ctx, req.HTTP, api, siteURL, cur.Lower, res.Issues)
+	if err != nil {
+		return nil, err
+	}
+	if maxUpdated.After(cur.PassMax) {
+		cur.PassMax = maxUpdated
+	}
+	sigs = cur.fresh(sigs)
+	mark := cur.PassMax
+	if cur.Since.After(mark) {
+		mark = cur.Since
+	}
+	cur.remember(sigs, mark)
+	page := &connectors.Page{Signals: sigs, Items: len(res.Issues)}
+	if res.more() {
+		cur.Token = *res.NextPageToken
+		page.Next = cur.encode()
+		return page, nil
+	}
+	// Pass complete: the resting cursor.
+	cur.Since, cur.JQL, cur.Token, cur.Lower, cur.PassMax = mark, "", "", time.Time{}, time.Time{}
+	page.Next, page.Done = cur.encode(), true
+	return page, nil
+}
+
+// startPass proves the project is still readable, reads the token user's
+// time zone and sets the pass's JQL and lower bound.
+func (c *Connector) startPass(ctx context.Context, hc *http.Client, api, key string, cur *cursor) error {
+	var p project
+	if err := call(ctx, hc, http.MethodGet, api+"project/"+url.PathEscape(key), nil, &p); err != nil {
+		return fmt.Errorf("jira: read project %s: %w", key, err)
+	}
+	var me struct {
+		TimeZone string `json:"timeZone"`
+	}
+	if err := call(ctx, hc, http.MethodGet, api+"myself", nil, &me); err != nil {
+		return fmt.Errorf("jira: read the token user: %w", err)
+	}
+	cur.Lower = cur.Floor
+	if !cur.Since.IsZero() {
+		cur.Lower = cur.Since.Add(-overlap)
+		if cur.Lower.Before(cur.Floor) {
+			cur.Lower = cur.Floor
+		}
+	}
+	cur.JQL = passJQL(key, cur.Lower, me.TimeZone)
+	cur.Token, cur.PassMax = "", time.Time{}
+	return nil
+}
+
+// passJQL is the pass's query: the lower bound floored to the minute in
+// the user's zone. An unknown zone is read as UTC fourteen hours earlier,
+// which is before the bound in every zone.
+func passJQL(key string, lower time.Time, tz string) string {
+	loc, err := time.LoadLocation(tz)
+	if tz == "" || err != nil {
+		loc, lower = time.UTC, lower.Add(-14*time.Hour)
+	}
+	return fmt.Sprintf(`project = %s AND updated >= "%s" ORDER BY updated ASC, key ASC`, key, lower.In(loc).Format("2006/01/02 15:04"))
+}
+
+// searchResult is a page of POST /rest/api/3/search/jql.
+type searchResult struct {
+	Issues        []json.RawMessage `json:"issues"`
+	NextPageToken *string           `json:"nextPageToken"`
+	IsLast        *bool             `json:"isLast"`
+}
+
+// more reports whether another page follows: a token that is present,
+// not null and not empty, unless isLast says otherwise.
+func (r *searchResult) more() bool {
+	if r.IsLast != nil && *r.IsLast {
+		return false
+	}
+	return r.NextPageToken != nil && *r.NextPageToken != ""
+}
+
+func (c *Connector) search(ctx context.Context, hc *http.Client, api, jql, token string) (*searchResult, error) {
+	body := map[string]any{"jql": jql, "maxResults": c.pageSize, "fields": searchFields, "expand": "changelog"}
+	if token != "" {
+		body["nextPageToken"] = token
+	}
+	var res searchResult
+	if err := call(ctx, hc, http.MethodPost, api+"search/jql", body, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// pageSignals normalizes a page's issues and returns the newest update.
+func (c *Connector) pageSignals(ctx context.Context, hc *http.Client, api, siteURL string, lower time.Time, raws []json.RawMessage) ([]connectors.Signal, time.Time, error) {
+	issues := make([]issue, len(raws))
+	var long []string
+	var maxUpdated time.Time
+	needStatuses := false
+	for i, raw := range raws {
+		if err := json.Unmarshal(raw, &issues[i]); err != nil {
+			return nil, time.Time{}, fmt.Errorf("jira: search: %w: unreadable issue: %v", connectors.ErrTransient, err)
+		}
+		is := &issues[i]
+		if is.Fields.Updated.After(maxUpdated) {
+			maxUpdated = is.Fields.Updated.Time
+		}
+		if cl := is.Changelog; cl != nil {
+			if cl.Total > len(cl.Histories) {
+				long = append(long, is.ID)
+			}
+			needStatuses = needStatuses || movesElsewhere(is, cl.Histories)
+		}
+	}
+	bulk := map[string][]history{}
+	if len(long) > 0 {
+		var err error
+		if bulk, err = c.bulkChangelogs(ctx, hc, api, long); err != nil {
+			return nil, time.Time{}, err
+		}
+		for _, id := range long {
+			for i := range issues {
+				if issues[i].ID == id {
+					needStatuses = needStatuses || movesElsewhere(&issues[i], bulk[id])
+				}
+			}
+		}
+	}
+	n := normalizer{siteURL: siteURL, floor: lower}
+	if needStatuses {
+		var err error
+		if n.categories, err = c.statusCategories(ctx, hc, api); err != nil {
+			return nil, time.Time{}, err
+		}
+	}
+	var sigs []connectors.Signal
+	for i := range issues {
+		var hs []history
+		if h, ok := bulk[issues[i].ID]; ok {
+			hs = h
+			if hs == nil {
+				hs = []history{}
+			}
+		}
+		sigs = append(sigs, n.restSignals(&issues[i], raws[i], hs)...)
+	}
+	return sigs, maxUpdated, nil
+}
+
+// movesElsewhere reports a transition into a status the issue is not in
+// now (whose category the issue does not carry).
+func movesElsewhere(is *issue, hs []history) bool {
+	for _, h := range hs {
+		for _, it := range h.Items {
+			if it.FieldID == "status" && (is.Fields.Status == nil || it.To != is.Fields.Status.ID) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// bulkChangelogs reads the whole tracked history of issues (POST
+// /rest/api/3/changelog/bulkfetch, at most 10 field ids, pages by
+// nextPageToken, null on the last).
+func (c *Connector) bulkChangelogs(ctx context.Context, hc *http.Client, api string, ids []string) (map[string][]history, error) {
+	out := map[string][]history{}
+	for _, id := range ids {
+		out[id] = nil
+	}
+	body := map[string]any{"issueIdsOrKeys": ids, "fieldIds": append([]string{"status"}, trackedFields...), "maxResults": 1000}
+	for range 1000 {
+		var res struct {
+			IssueChangeLogs []struct {
+				IssueID         string    `json:"issueId"`
+				ChangeHistories []history `json:"changeHistories"`
+			} `json:"issueChangeLogs"`
+			NextPageToken *string `json:"nextPageToken"`
+		}
+		if err := call(ctx, hc, http.MethodPost, api+"changelog/bulkfetch", body, &res); err != nil {
+			return nil, fmt.Errorf("jira: bulk changelogs: %w", err)
+		}
+		for _, l := range res.IssueChangeLogs {
+			out[l.IssueID] = append(out[l.IssueID], l.ChangeHistories...)
+		}
+		if res.NextPageToken == nil || *res.NextPageToken == "" {
+			return out, nil
+		}
+		body["nextPageToken"] = *res.NextPageToken
+	}
+	return nil, errors.New("jira: bulk changelogs: too many pages")
+}
+
+// statusCategories maps the site's status ids to their category keys (GET
+// /rest/api/3/status).
+func (c *Connector) statusCategories(ctx context.Context, hc *http.Client, api string) (map[string]string, error) {
+	var list []status
+	if err := call(ctx, hc, http.MethodGet, api+"status", nil, &list); err != nil {
+		return nil, fmt.Errorf("jira: statuses: %w", err)
+	}
+	out := make(map[string]string, len(list))
+	for _, s := range list {
+		if s.StatusCategory != nil {
+			out[s.ID] = s.StatusCategory.Key
+		}
+	}
+	return out, nil
+}

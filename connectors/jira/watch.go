@@ -1,0 +1,263 @@
+package jira
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/poblysh/poblysh/connectors"
+)
+
+var (
+	_ connectors.Watcher        = (*Connector)(nil)
+	_ connectors.ChannelRenewer = (*Connector)(nil)
+)
+
+// webhookEvents are the events each dynamic webhook subscribes to.
+// Deletions are subscribed to so the intake log shows them; they yield no
+// Signal.
+var webhookEvents = []string{"jira:issue_created", "jira:issue_updated", "jira:issue_deleted"}
+
+// webhookTTL is how long Jira keeps a dynamic webhook after registration
+// or refresh, when its answer does not say.
+const webhookTTL = 30 * 24 * time.Hour
+
+// WatchTargets lists the configured project keys, the values channels
+// carry as Target.
+func (c *Connector) WatchTargets(conn connectors.Connection) ([]string, error) {
+	return c.ResourceRefs(conn)
+}
+
+// Watch registers one dynamic webhook per target project in one call
+// (POST /rest/api/3/webhook): the service's webhook URL (Jira drops query
+// parameters, so nothing can ride on it), the three issue events,
+// jqlFilter `project = KEY` (inside the reduced JQL dynamic webhooks
+// accept), and fieldIdsFilter naming status and the tracked fields, so
+// updates touching nothing we follow are not sent. Jira answers 200 even
+// when a registration failed: each result is read; failed ones are left
+// for the next watch pass and, when none succeeded, the error says why
+// (the connection polls meanwhile). A channel's id is "<cloud id>/<webhook
+// id>" (webhook ids are numbered per site) and its route key names the
+// site's host and the webhook id, which is what deliveries carry.
+//
+// For an app that is not distributed publicly, Jira delivers dynamic
+// webhooks only when the app's owner registered them: with
+// POBLYSH_JIRA_APP_OWNER_ACCOUNT_ID set, connections made by anyone else
+// register nothing and poll (the error says so).
+func (c *Connector) Watch(ctx context.Context, req connectors.WatchRequest) ([]connectors.Channel, error) {
+	if req.CallbackURL == "" {
+		return nil, fmt.Errorf("jira: watch: %w: no callback URL", connectors.ErrInvalidConfig)
+	}
+	cloudID, _, host, err := siteOf(req.Connection)
+	if err != nil {
+		return nil, err
+	}
+	if c.owner != "" && req.Connection.Account.Metadata["user_id"] != c.owner {
+		return nil, fmt.Errorf("jira: watch: %w: the Jira app is not distributed publicly (POBLYSH_JIRA_APP_OWNER_ACCOUNT_ID), "+
+			"and Jira delivers its webhooks only when the app's owner registered them; this connection was made by "+
+			"another Atlassian account, so it polls instead", connectors.ErrForbidden)
+	}
+	targets := req.Targets
+	if len(targets) == 0 {
+		if targets, err = c.WatchTargets(req.Connection); err != nil {
+			return nil, err
+		}
+	}
+	if len(targets) == 0 {
+		return nil, nil
+	}
+	type spec struct {
+		Events         []string `json:"events"`
+		JQLFilter      string   `json:"jqlFilter"`
+		FieldIDsFilter []string `json:"fieldIdsFilter,omitempty"`
+	}
+	body := struct {
+		URL      string `json:"url"`
+		Webhooks []spec `json:"webhooks"`
+	}{URL: req.CallbackURL}
+	fields := append([]string{"status"}, trackedFields...)
+	for _, key := range targets {
+		if !projectKeyRE.MatchString(key) {
+			return nil, fmt.Errorf("jira: watch: %w: %q is not a project key", connectors.ErrInvalidConfig, key)
+		}
+		body.Webhooks = append(body.Webhooks, spec{Events: webhookEvents, JQLFilter: "project = " + key, FieldIDsFilter: fields})
+	}
+	var ans struct {
+		Results []struct {
+			CreatedWebhookID int64    `json:"createdWebhookId"`
+			Errors           []string `json:"errors"`
+		} `json:"webhookRegistrationResult"`
+	}
+	if err := call(ctx, req.HTTP, http.MethodPost, c.siteAPI(cloudID)+"webhook", body, &ans); err != nil {
+		return nil, fmt.Errorf("jira: register webhooks: %w", err)
+	}
+	var ids []string
+	var failures []string
+	for i, key := range targets {
+		if i >= len(ans.Results) {
+			failures = append(failures, key+": no result")
+			ids = append(ids, "")
+			continue
+		}
+		r := ans.Results[i]
+		if r.CreatedWebhookID <= 0 {
+			failures = append(failures, key+": "+strings.Join(r.Errors, "; "))
+			ids = append(ids, "")
+			continue
+		}
+		ids = append(ids, strconv.FormatInt(r.CreatedWebhookID, 10))
+	}
+	expiries, err := c.webhookExpiries(ctx, req.HTTP, cloudID)
+	if err != nil {
+		expiries = nil // registered all the same; the default lifetime applies
+	}
+	var out []connectors.Channel
+	for i, id := range ids {
+		if id == "" {
+			continue
+		}
+		exp, ok := expiries[id]
+		if !ok {
+			exp = req.Now.Add(webhookTTL)
+		}
+		key := targets[i]
+		out = append(out, connectors.Channel{
+			ID: cloudID + "/" + id, Target: key, Stream: streamName(key), RouteKey: hookRouteKey(host, id), Expires: exp,
+		})
+	}
+	if len(out) == 0 && len(failures) > 0 {
+		return nil, fmt.Errorf("jira: register webhooks: %w: Jira refused them (%s); the connection polls instead",
+			connectors.ErrInvalidConfig, strings.Join(failures, ", "))
+	}
+	return out, nil
+}
+
+// StopWatch deletes a channel's webhook (DELETE /rest/api/3/webhook); Jira
+// ignores ids it does not know, so a webhook already gone is no error.
+func (c *Connector) StopWatch(ctx context.Context, req connectors.StopWatchRequest) error {
+	cloudID, id, err := splitChannelID(req.Channel.ID)
+	if err != nil {
+		return err
+	}
+	body := map[string][]int64{"webhookIds": {id}}
+	if err := call(ctx, req.HTTP, http.MethodDelete, c.siteAPI(cloudID)+"webhook", body, nil); err != nil {
+		if connectors.Kind(err) == connectors.ErrNotFound {
+			return nil
+		}
+		return fmt.Errorf("jira: delete webhook %d: %w", id, err)
+	}
+	return nil
+}
+
+// RenewWatch extends channels' webhooks by 30 days (PUT
+// /rest/api/3/webhook/refresh). Jira ignores unknown ids there, so the
+// app's webhooks are listed first (GET /rest/api/3/webhook): a webhook no
+// longer listed, or past its expiry, is gone and is left out of the answer,
+// and the engine registers a new one.
+func (c *Connector) RenewWatch(ctx context.Context, req connectors.RenewWatchRequest) ([]connectors.Channel, error) {
+	cloudID, _, _, err := siteOf(req.Connection)
+	if err != nil {
+		return nil, err
+	}
+	live, err := c.webhookExpiries(ctx, req.HTTP, cloudID)
+	if err != nil {
+		return nil, err
+	}
+	var keep []connectors.Channel
+	var ids []int64
+	for _, ch := range req.Channels {
+		cid, id, err := splitChannelID(ch.ID)
+		if err != nil || cid != cloudID {
+			continue
+		}
+		if exp, ok := live[strconv.FormatInt(id, 10)]; ok && exp.After(req.Now) {
+			keep = append(keep, ch)
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var ans struct {
+		ExpirationDate flexTime `json:"expirationDate"`
+	}
+	if err := call(ctx, req.HTTP, http.MethodPut, c.siteAPI(cloudID)+"webhook/refresh", map[string][]int64{"webhookIds": ids}, &ans); err != nil {
+		return nil, fmt.Errorf("jira: refresh webhooks: %w", err)
+	}
+	exp := ans.ExpirationDate.Time
+	if exp.IsZero() {
+		exp = req.Now.Add(webhookTTL)
+	}
+	for i := range keep {
+		keep[i].Expires = exp
+	}
+	return keep, nil
+}
+
+// webhookExpiries lists the app's dynamic webhooks on a site (GET
+// /rest/api/3/webhook, startAt pages) with their expiry.
+func (c *Connector) webhookExpiries(ctx context.Context, hc *http.Client, cloudID string) (map[string]time.Time, error) {
+	out := map[string]time.Time{}
+	for start := 0; start < 100000; {
+		var page struct {
+			IsLast     bool `json:"isLast"`
+			MaxResults int  `json:"maxResults"`
+			StartAt    int  `json:"startAt"`
+			Values     []struct {
+				ID             int64    `json:"id"`
+				ExpirationDate flexTime `json:"expirationDate"`
+			} `json:"values"`
+		}
+		if err := call(ctx, hc, http.MethodGet, c.siteAPI(cloudID)+"webhook?maxResults=100&startAt="+strconv.Itoa(start), nil, &page); err != nil {
+			return nil, fmt.Errorf("jira: list webhooks: %w", err)
+		}
+		for _, v := range page.Values {
+			out[strconv.FormatInt(v.ID, 10)] = v.ExpirationDate.Time
+		}
+		if page.IsLast || len(page.Values) == 0 {
+			return out, nil
+		}
+		start += len(page.Values)
+	}
+	return out, nil
+}
+
+// splitChannelID reads "<cloud id>/<webhook id>".
+func splitChannelID(s string) (string, int64, error) {
+	cloudID, raw, ok := strings.Cut(s, "/")
+	id, err := strconv.ParseInt(raw, 10, 64)
+	if !ok || cloudID == "" || err != nil || id <= 0 {
+		return "", 0, fmt.Errorf("jira: channel %q: %w: not <cloud id>/<webhook id>", s, connectors.ErrInvalidConfig)
+	}
+	return cloudID, id, nil
+}
+
+// flexTime reads expirationDate, which Jira sends as epoch milliseconds in
+// some answers and as an ISO timestamp ("2019-06-01T12:42:30.000+0000") in
+// others; a number too small for milliseconds is seconds.
+type flexTime struct{ time.Time }
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (t *flexTime) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	if s == "" || s == "null" {
+		return nil
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n < 100_000_000_000 {
+			t.Time = time.Unix(n, 0).UTC()
+		} else {
+			t.Time = time.UnixMilli(n).UTC()
+		}
+		return nil
+	}
+	var jt jiraTime
+	if err := jt.UnmarshalJSON(b); err != nil {
+		return err
+	}
+	t.Time = jt.Time
+	return nil
+}

@@ -1,0 +1,103 @@
+package jira_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh/connectors"
+	jirasandbox "github.com/poblysh/poblysh/sandbox/jira"
+)
+
+// Webhooks are registered one per project with the reduced JQL, renewed in
+// place while they live, reported gone once they expired, and deleted on
+// stop.
+func TestWatchRenewStop(t *testing.T) {
+	h := newHarness(t, jirasandbox.Options{WebhookTTL: time.Hour}, `["LPR", "MKT"]`)
+	ctx := context.Background()
+	w := h.prov.Connector.(connectors.Watcher)
+	chans, err := w.Watch(ctx, connectors.WatchRequest{Connection: h.conn, HTTP: h.client(),
+		CallbackURL: "https://poblysh.example/api/v1/webhooks/jira", Now: time.Now()})
+	require.NoError(t, err)
+	require.Len(t, chans, 2)
+	hooks := h.sb.Webhooks(jirasandbox.SiteID)
+	require.Len(t, hooks, 2)
+	require.Equal(t, "project = LPR", hooks[0].JQL)
+	for i, ch := range chans {
+		require.Equal(t, jirasandbox.SiteID+"/"+jsonID(hooks[i].ID), ch.ID)
+		require.Equal(t, "hook:acme-pr.atlassian.net/"+jsonID(hooks[i].ID), ch.RouteKey)
+		require.Equal(t, "issues:"+[]string{"LPR", "MKT"}[i], ch.Stream)
+		require.WithinDuration(t, hooks[i].Expires, ch.Expires, time.Second, "expiry read back from Jira")
+	}
+
+	r := h.prov.Connector.(connectors.ChannelRenewer)
+	later := time.Now().Add(30 * time.Minute)
+	renewed, err := r.RenewWatch(ctx, connectors.RenewWatchRequest{Connection: h.conn, HTTP: h.client(), Channels: chans, Now: time.Now()})
+	require.NoError(t, err)
+	require.Len(t, renewed, 2)
+	require.True(t, renewed[0].Expires.After(later), "extended by the webhook lifetime")
+
+	h.sb.ExpireWebhooks()
+	renewed, err = r.RenewWatch(ctx, connectors.RenewWatchRequest{Connection: h.conn, HTTP: h.client(), Channels: chans, Now: time.Now()})
+	require.NoError(t, err)
+	require.Empty(t, renewed, "expired webhooks are gone: the engine registers new ones")
+
+	chans, err = w.Watch(ctx, connectors.WatchRequest{Connection: h.conn, HTTP: h.client(),
+		CallbackURL: "https://poblysh.example/api/v1/webhooks/jira", Targets: []string{"MKT"}, Now: time.Now()})
+	require.NoError(t, err)
+	require.Len(t, chans, 1)
+	require.Len(t, h.sb.Webhooks(jirasandbox.SiteID), 1)
+	require.NoError(t, w.StopWatch(ctx, connectors.StopWatchRequest{Connection: h.conn, HTTP: h.client(), Channel: chans[0]}))
+	require.Empty(t, h.sb.Webhooks(jirasandbox.SiteID))
+	require.NoError(t, w.StopWatch(ctx, connectors.StopWatchRequest{Connection: h.conn, HTTP: h.client(), Channel: chans[0]}), "already gone")
+}
+
+// A privately distributed app registers nothing for users other than its
+// owner (Jira would not deliver), and says why.
+func TestWatchPrivateApp(t *testing.T) {
+	h := newHarness(t, jirasandbox.Options{}, `["LPR"]`)
+	sb := h.sb
+	env := sb.Env(h.url)
+	env["POBLYSH_JIRA_APP_OWNER_ACCOUNT_ID"] = "someone-else"
+	cfg, err := connectors.LoadConfig(h.prov.Spec, func(k string) string { return env[k] }, "https://poblysh.example", true)
+	require.NoError(t, err)
+	c, err := h.prov.Spec.New(cfg)
+	require.NoError(t, err)
+	_, err = c.(connectors.Watcher).Watch(context.Background(), connectors.WatchRequest{Connection: h.conn, HTTP: h.client(),
+		CallbackURL: "https://poblysh.example/api/v1/webhooks/jira", Now: time.Now()})
+	require.ErrorIs(t, err, connectors.ErrForbidden)
+	require.Contains(t, err.Error(), "polls instead")
+	require.Empty(t, sb.Webhooks(jirasandbox.SiteID))
+}
+
+// Identify binds the one site of a user, and asks for config.site when the
+// token reaches two; the config picks either by URL or cloud id.
+func TestIdentifySites(t *testing.T) {
+	h := newHarness(t, jirasandbox.Options{}, `["LPR"]`)
+	chooser := h.prov.Connector.(connectors.AccountChooser)
+	ctx := context.Background()
+	_, err := chooser.IdentifyFor(ctx, connectors.IdentifyRequest{HTTP: h.client()})
+	var ce *connectors.ConfigError
+	require.ErrorAs(t, err, &ce)
+	require.Contains(t, ce.Fields["site"], jirasandbox.SecondURL)
+	acct, err := chooser.IdentifyFor(ctx, connectors.IdentifyRequest{HTTP: h.client(), Config: json.RawMessage(`{"site":"` + jirasandbox.SecondURL + `","projects":["OPS"]}`)})
+	require.NoError(t, err)
+	require.Equal(t, jirasandbox.SecondSite, acct.ID)
+	require.Equal(t, "acme-labs.atlassian.net", acct.Name)
+	require.Equal(t, jirasandbox.SecondURL, acct.Metadata["url"])
+	require.Equal(t, "5b10a2844c20165700ede21g", acct.Metadata["user_id"])
+	_, err = time.Parse(time.RFC3339, acct.Metadata["authorized_at"])
+	require.NoError(t, err)
+
+	ts, err := h.sb.IssueToken(jirasandbox.SecondUser)
+	require.NoError(t, err)
+	grace := connectors.NewRegistry(h.prov).HTTPClient(h.prov, "", ts.AccessToken)
+	acct, err = h.prov.Connector.(connectors.Authorizer).Identify(ctx, nil, grace)
+	require.NoError(t, err)
+	require.Equal(t, jirasandbox.SiteID, acct.ID, "one site: no config needed")
+}
+
+func jsonID(id int64) string { b, _ := json.Marshal(id); return string(b) }

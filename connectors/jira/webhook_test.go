@@ -1,0 +1,129 @@
+package jira
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh/connectors"
+)
+
+// JWT verification fails closed: only HS256 with the client secret and an
+// exp still ahead (30 s of skew) is accepted.
+func TestVerifyWebhookJWT(t *testing.T) {
+	c := testConnector(t, nil)
+	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	hs := func(key string, claims jwt.MapClaims) string {
+		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(key))
+		require.NoError(t, err)
+		return s
+	}
+	valid := jwt.MapClaims{"iss": "jira", "iat": now.Unix(), "exp": now.Add(3 * time.Minute).Unix()}
+	none, err := jwt.NewWithClaims(jwt.SigningMethodNone, valid).SignedString(jwt.UnsafeAllowNoneSignatureType)
+	require.NoError(t, err)
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	rs, err := jwt.NewWithClaims(jwt.SigningMethodRS256, valid).SignedString(rsaKey)
+	require.NoError(t, err)
+	hs512, err := jwt.NewWithClaims(jwt.SigningMethodHS512, valid).SignedString([]byte("s3cret"))
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name, auth string
+		ok         bool
+	}{
+		{"valid", "Bearer " + hs("s3cret", valid), true},
+		{"clock skew inside the leeway", "Bearer " + hs("s3cret", jwt.MapClaims{"exp": now.Add(-20 * time.Second).Unix()}), true},
+		{"wrong key", "Bearer " + hs("another secret", valid), false},
+		{"alg none", "Bearer " + none, false},
+		{"alg none, unsigned, header only", "Bearer eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJleHAiOjQxMDI0NDQ4MDB9.", false},
+		{"RS256 with another key", "Bearer " + rs, false},
+		{"HS512 with the right secret", "Bearer " + hs512, false},
+		{"expired", "Bearer " + hs("s3cret", jwt.MapClaims{"iat": now.Add(-10 * time.Minute).Unix(), "exp": now.Add(-time.Minute).Unix()}), false},
+		{"no exp", "Bearer " + hs("s3cret", jwt.MapClaims{"iat": now.Unix()}), false},
+		{"issued in the future", "Bearer " + hs("s3cret", jwt.MapClaims{"iat": now.Add(time.Hour).Unix(), "exp": now.Add(2 * time.Hour).Unix()}), false},
+		{"no header", "", false},
+		{"basic auth", "Basic dXNlcjpwYXNz", false},
+		{"garbage", "Bearer not.a.jwt", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := &connectors.WebhookRequest{Header: http.Header{}, Body: []byte(`{}`), Now: now}
+			if tc.auth != "" {
+				req.Header.Set("Authorization", tc.auth)
+			}
+			err := c.VerifyWebhook(req)
+			if tc.ok {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, connectors.ErrUnauthorized)
+		})
+	}
+	// Without a client secret nothing verifies, not even a token signed
+	// with the empty key.
+	bare := testConnector(t, nil)
+	bare.cfg.ClientSecret = ""
+	req := &connectors.WebhookRequest{Header: http.Header{"Authorization": {"Bearer " + hs("", valid)}}, Now: now}
+	require.ErrorIs(t, bare.VerifyWebhook(req), connectors.ErrUnauthorized)
+}
+
+func TestChooseSite(t *testing.T) {
+	a := site{ID: "a7f3c1d2-5b64-4e0a-9c1e-2f8d4b6a0001", URL: "https://acme-pr.atlassian.net", Name: "acme-pr"}
+	b := site{ID: "a7f3c1d2-5b64-4e0a-9c1e-2f8d4b6a0002", URL: "https://acme-labs.atlassian.net", Name: "acme-labs"}
+	got, err := chooseSite([]site{a}, "", "")
+	require.NoError(t, err)
+	require.Equal(t, a, got, "one site needs no config")
+	got, err = chooseSite([]site{a, b}, "https://acme-labs.atlassian.net", "")
+	require.NoError(t, err)
+	require.Equal(t, b, got, "by URL")
+	got, err = chooseSite([]site{a, b}, b.ID, "")
+	require.NoError(t, err)
+	require.Equal(t, b, got, "by cloud id")
+	got, err = chooseSite([]site{a, b}, "", b.ID)
+	require.NoError(t, err)
+	require.Equal(t, b, got, "a re-authorization keeps its site")
+	_, err = chooseSite([]site{a, b}, "", "")
+	var ce *connectors.ConfigError
+	require.ErrorAs(t, err, &ce)
+	require.Contains(t, ce.Fields["site"], "https://acme-pr.atlassian.net (cloud id "+a.ID+")")
+	require.Contains(t, ce.Fields["site"], "https://acme-labs.atlassian.net (cloud id "+b.ID+")")
+	_, err = chooseSite([]site{a}, "https://other.atlassian.net", "")
+	require.ErrorAs(t, err, &ce)
+	require.Contains(t, ce.Fields["site"], "is not among")
+}
+
+func TestClassifyRateLimits(t *testing.T) {
+	c := testConnector(t, nil)
+	resp := func(h map[string]string) *http.Response {
+		r := &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{}}
+		for k, v := range h {
+			r.Header.Set(k, v)
+		}
+		return r
+	}
+	d, ok := connectors.RetryAfter(c.ClassifyResponse(resp(map[string]string{"Retry-After": "7", "RateLimit-Reason": "jira-burst-based"})))
+	require.True(t, ok)
+	require.Equal(t, 7*time.Second, d)
+	err := c.ClassifyResponse(resp(map[string]string{"Beta-RateLimit": `"tenant-app-quota";r=0;t=1800`, "X-Beta-RateLimit-Reason": "jira-quota-tenant-based"}))
+	d, _ = connectors.RetryAfter(err)
+	require.Equal(t, 30*time.Minute, d, "the quota's reset when nothing else says")
+	require.Contains(t, err.Error(), "jira-quota-tenant-based")
+	err = c.ClassifyResponse(resp(map[string]string{"RateLimit-Reason": "jira-quota-tenant-based"}))
+	d, _ = connectors.RetryAfter(err)
+	require.Positive(t, d, "an hourly quota without reset waits for the next hour")
+	require.LessOrEqual(t, d, time.Hour)
+	require.ErrorIs(t, c.ClassifyResponse(&http.Response{StatusCode: 404, Header: http.Header{}}), connectors.ErrNotFound)
+}
+
+// JQL dates are minutes in the token user's zone; an unknown zone starts
+// fourteen hours earlier in UTC.
+func TestPassJQL(t *testing.T) {
+	lower := time.Date(2026, 3, 2, 9, 41, 59, 0, time.UTC)
+	require.Equal(t, `project = LPR AND updated >= "2026/03/02 10:41" ORDER BY updated ASC, key ASC`, passJQL("LPR", lower, "Europe/Berlin"))
+	require.Equal(t, `project = LPR AND updated >= "2026/03/02 04:41" ORDER BY updated ASC, key ASC`, passJQL("LPR", lower, "America/New_York"))
+	require.Equal(t, `project = LPR AND updated >= "2026/03/01 19:41" ORDER BY updated ASC, key ASC`, passJQL("LPR", lower, "Mars/Olympus"))
+}

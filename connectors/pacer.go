@@ -1,0 +1,32 @@
+package connectors
+
+import (
+	"context"
+	"time"
+)
+
+// Pacer books turns of provider call budgets that every process of the
+// service shares (db.Pacer, over Postgres, like the tenant sync lease):
+// Reserve books the next call under key, at one call per every with bursts
+// of burst, and returns how long to wait before making it. The registry's
+// per-account limiter (Policy.Rate) paces one process; a Pacer paces them
+// all, for providers whose limits are finer than one rate per account.
+type Pacer interface {
+	Reserve(ctx context.Context, key string, every time.Duration, burst int) (time.Duration, error)
+}
+
+// PacerUser is implemented by connectors that pace some of their calls
+// with a shared Pacer (Slack: per workspace and method tier). Without one
+// they pace in their own process.
+type PacerUser interface {
+	UsePacer(Pacer)
+}
+
+// UsePacer hands p to every connector that paces with one.
+func (r *Registry) UsePacer(p Pacer) {
+	for _, pr := range r.providers {
+		if u, ok := pr.Connector.(PacerUser); ok {
+			u.UsePacer(p)
+		}
+	}
+}

@@ -1,0 +1,313 @@
+package press
+
+import (
+	"bytes"
+	"html"
+	"io"
+	"mime"
+	"net/mail"
+	"strings"
+	"unicode/utf8"
+)
+
+// ParseAddressList parses an address header (From, To, Cc, Reply-To) into
+// mailboxes, recovering what it can from malformed input instead of failing:
+// mail connectors get headers from many clients (Gmail metadata headers as
+// written by the sender's client, Zoho Mail's HTML-escaped address strings),
+// and one bad recipient must not hide the others. It
+//   - unescapes HTML entities (&lt;jane@x.example&gt;, &quot;Jane&quot;),
+//   - unfolds continuation lines,
+//   - splits on commas and semicolons outside quotes, angle brackets and
+//     comments, and drops group names ("Team: a@x, b@y;"),
+//   - joins an unquoted "Doe, Jane <jane@x.example>" back into one mailbox,
+//   - decodes RFC 2047 encoded words, also in charsets net/mail rejects
+//     (unknown charsets degrade to U+FFFD rather than an error),
+//   - keeps comments in the display name: "Jane Doe (Reuters)" stays that,
+//     because an outlet in a comment is a signal the detector reads.
+//
+// Parts without an "@" are dropped. The result is never nil when the header
+// held at least one address; the Email field is returned as written (Detect
+// normalizes case and internationalized domains itself).
+func ParseAddressList(header string) []Address {
+	header = normalizeHeader(header)
+	if header == "" {
+		return nil
+	}
+	var out []Address
+	// An unquoted "Doe, Jane <jane@x>" splits into "Doe" and "Jane <jane@x>":
+	// a part without an "@" is held and becomes the start of the next
+	// mailbox's display name when that one has an angle-addr.
+	pending := ""
+	for _, part := range splitAddresses(header) {
+		part = stripGroupName(part)
+		if part == "" {
+			continue
+		}
+		if !strings.Contains(part, "@") {
+			pending = strings.TrimPrefix(pending+", "+part, ", ")
+			continue
+		}
+		a, ok := parseMailbox(part)
+		if !ok {
+			pending = ""
+			continue
+		}
+		if pending != "" && hasAngleAddr(part) {
+			a.Name = strings.TrimSpace(cleanName(pending) + ", " + a.Name)
+			a.Name = strings.TrimSuffix(a.Name, ",")
+		}
+		pending = ""
+		out = append(out, a)
+	}
+	return out
+}
+
+// ParseAddress parses one mailbox with the same fallbacks as ParseAddressList;
+// ok is false when the input holds no address.
+func ParseAddress(s string) (Address, bool) {
+	list := ParseAddressList(s)
+	if len(list) == 0 {
+		return Address{}, false
+	}
+	return list[0], true
+}
+
+// DecodeHeader decodes RFC 2047 encoded words in a header value such as a
+// Subject ("=?UTF-8?B?...?=") and returns valid UTF-8. Text without encoded
+// words, or that fails to decode, is returned as it is (made valid UTF-8), so
+// it is safe on values a provider has already decoded.
+func DecodeHeader(s string) string {
+	if strings.Contains(s, "=?") {
+		if d, err := wordDecoder.DecodeHeader(s); err == nil {
+			s = d
+		}
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+var wordDecoder = &mime.WordDecoder{CharsetReader: charsetReader}
+
+// charsetReader converts the single-byte charsets common in mail headers and
+// passes anything else through; DecodeHeader then replaces bytes that are not
+// UTF-8. A display name that comes out lossy is better than no mailbox.
+func charsetReader(charset string, input io.Reader) (io.Reader, error) {
+	b, err := io.ReadAll(input)
+	if err != nil {
+		return nil, err
+	}
+	switch strings.ToLower(strings.TrimSpace(charset)) {
+	case "windows-1252", "cp1252", "iso-8859-15", "latin-9", "latin9", "iso8859-1", "latin1", "latin-1":
+		var sb strings.Builder
+		for _, c := range b {
+			sb.WriteRune(cp1252(c))
+		}
+		return strings.NewReader(sb.String()), nil
+	}
+	return bytes.NewReader(b), nil
+}
+
+// cp1252 maps a windows-1252 byte to its rune; ISO-8859-1 and -15 agree with
+// it on every letter that occurs in names closely enough for matching.
+func cp1252(c byte) rune {
+	if c >= 0x80 && c < 0xA0 {
+		if r := cp1252High[c-0x80]; r != 0 {
+			return r
+		}
+		return utf8.RuneError
+	}
+	return rune(c)
+}
+
+var cp1252High = [32]rune{
+	'€', 0, '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', 0, 'Ž', 0,
+	0, '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', 0, 'ž', 'Ÿ',
+}
+
+// normalizeHeader unescapes HTML entities and unfolds lines.
+func normalizeHeader(s string) string {
+	if strings.Contains(s, "&") {
+		s = html.UnescapeString(s)
+	}
+	s = strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ", "\t", " ", "\x00", "").Replace(s)
+	return strings.TrimSpace(strings.ToValidUTF8(s, "\uFFFD"))
+}
+
+// splitAddresses splits a header at commas and semicolons that are outside
+// quoted strings, angle brackets and comments.
+func splitAddresses(s string) []string {
+	var parts []string
+	var cur strings.Builder
+	quoted, escaped := false, false
+	angle, comment := 0, 0
+	for _, r := range s {
+		switch {
+		case escaped:
+			escaped = false
+		case r == '\\' && (quoted || comment > 0):
+			escaped = true
+		case r == '"' && comment == 0:
+			quoted = !quoted
+		case quoted:
+		case r == '(':
+			comment++
+		case r == ')' && comment > 0:
+			comment--
+		case comment > 0:
+		case r == '<':
+			angle++
+		case r == '>' && angle > 0:
+			angle--
+		case (r == ',' || r == ';') && angle == 0:
+			parts = append(parts, strings.TrimSpace(cur.String()))
+			cur.Reset()
+			continue
+		}
+		cur.WriteRune(r)
+	}
+	parts = append(parts, strings.TrimSpace(cur.String()))
+	return parts
+}
+
+// stripGroupName removes an RFC 5322 group display name ("Team: a@x").
+func stripGroupName(part string) string {
+	i := strings.IndexByte(part, ':')
+	if i < 0 {
+		return part
+	}
+	head := part[:i]
+	if strings.ContainsAny(head, "\"<@(") {
+		return part
+	}
+	return strings.TrimSpace(part[i+1:])
+}
+
+func hasAngleAddr(s string) bool {
+	i := strings.LastIndexByte(s, '<')
+	return i >= 0 && strings.Contains(s[i:], "@")
+}
+
+// parseMailbox parses one mailbox: net/mail first, then by hand.
+func parseMailbox(s string) (Address, bool) {
+	if s == "" {
+		return Address{}, false
+	}
+	var a Address
+	if m, err := (&mail.AddressParser{WordDecoder: wordDecoder}).Parse(s); err == nil {
+		a = Address{Name: m.Name, Email: m.Address}
+	} else if a, err = parseLoose(s); err != nil {
+		return Address{}, false
+	}
+	a.Name = strings.TrimSpace(strings.ToValidUTF8(a.Name, "\uFFFD"))
+	a.Email = strings.TrimSpace(a.Email)
+	if !validEmail(a.Email) {
+		return Address{}, false
+	}
+	// net/mail drops comments from a display name; put them back.
+	for _, c := range comments(s) {
+		c = DecodeHeader(c)
+		if c != "" && !strings.Contains(a.Name, c) && !strings.Contains(c, "@") {
+			a.Name = strings.TrimSpace(a.Name + " (" + c + ")")
+		}
+	}
+	return a, true
+}
+
+type looseError struct{}
+
+func (looseError) Error() string { return "press: no address" }
+
+// parseLoose takes the last angle-addr, or else the first token with an "@",
+// and whatever remains as the display name.
+func parseLoose(s string) (Address, error) {
+	if i := strings.LastIndexByte(s, '<'); i >= 0 {
+		j := strings.IndexByte(s[i:], '>')
+		inner := s[i+1:]
+		rest := ""
+		if j >= 0 {
+			inner = s[i+1 : i+j]
+			rest = s[i+j+1:]
+		}
+		if strings.Contains(inner, "@") {
+			name := stripComments(s[:i]) + " " + stripComments(rest)
+			return Address{Name: cleanName(name), Email: trimAddr(inner)}, nil
+		}
+	}
+	fields := strings.Fields(stripComments(s))
+	for i, f := range fields {
+		if strings.Contains(f, "@") {
+			name := strings.Join(append(append([]string{}, fields[:i]...), fields[i+1:]...), " ")
+			return Address{Name: cleanName(name), Email: trimAddr(f)}, nil
+		}
+	}
+	return Address{}, looseError{}
+}
+
+func trimAddr(s string) string {
+	s = strings.Trim(strings.TrimSpace(s), "<>\"'[](){},;:")
+	return strings.TrimPrefix(strings.TrimPrefix(s, "mailto:"), "MAILTO:")
+}
+
+func cleanName(s string) string {
+	s = strings.TrimSpace(s)
+	s = strings.Trim(s, "\"' ")
+	s = strings.ReplaceAll(s, `\"`, `"`)
+	return strings.Join(strings.Fields(DecodeHeader(s)), " ")
+}
+
+// comments returns the top-level parenthesized comments outside quotes.
+func comments(s string) []string {
+	var out []string
+	var cur strings.Builder
+	depth, quoted := 0, false
+	for _, r := range s {
+		switch {
+		case r == '"' && depth == 0:
+			quoted = !quoted
+		case quoted:
+		case r == '(':
+			if depth > 0 {
+				cur.WriteRune(r)
+			}
+			depth++
+		case r == ')' && depth > 0:
+			depth--
+			if depth == 0 {
+				out = append(out, strings.TrimSpace(cur.String()))
+				cur.Reset()
+			} else {
+				cur.WriteRune(r)
+			}
+		case depth > 0:
+			cur.WriteRune(r)
+		}
+	}
+	return out
+}
+
+func stripComments(s string) string {
+	var b strings.Builder
+	depth, quoted := 0, false
+	for _, r := range s {
+		switch {
+		case r == '"' && depth == 0:
+			quoted = !quoted
+		case quoted:
+		case r == '(':
+			depth++
+			continue
+		case r == ')' && depth > 0:
+			depth--
+			continue
+		}
+		if depth == 0 {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// validEmail reports whether s has a non-empty local part and domain.
+func validEmail(s string) bool {
+	i := strings.LastIndexByte(s, '@')
+	return i > 0 && i < len(s)-1 && !strings.ContainsAny(s, " \t<>")
+}

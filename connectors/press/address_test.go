@@ -1,0 +1,56 @@
+package press
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseAddressList(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		in   string
+		want []Address
+	}{
+		{`Jane Doe <jane@reuters.com>`, []Address{{"Jane Doe", "jane@reuters.com"}}},
+		{`"Doe, Jane" <jane@x.example>, bob@y.example`, []Address{{"Doe, Jane", "jane@x.example"}, {"", "bob@y.example"}}},
+		{`Doe, Jane <jane@x.example>`, []Address{{"Doe, Jane", "jane@x.example"}}},
+		{`a@x.example; b@y.example;`, []Address{{"", "a@x.example"}, {"", "b@y.example"}}},
+		{`Jane Doe (Reuters) <jane@reuters.com>`, []Address{{"Jane Doe (Reuters)", "jane@reuters.com"}}},
+		{`jane@x.example (Jane Doe)`, []Address{{"Jane Doe", "jane@x.example"}}},
+		{`Team: a@x.example, b@x.example;, c@y.example`, []Address{{"", "a@x.example"}, {"", "b@x.example"}, {"", "c@y.example"}}},
+		{`undisclosed-recipients:;`, nil},
+		{`=?UTF-8?B?Sm9zw6kgTsO6w7Fleg==?= <jose@elpais.es>`, []Address{{"José Núñez", "jose@elpais.es"}}},
+		{`=?ISO-8859-1?Q?Fran=E7ois_L=E9ger?= <fl@lemonde.fr>`, []Address{{"François Léger", "fl@lemonde.fr"}}},
+		{`=?windows-1252?Q?Ren=E9e_=93RJ=94?= <r@x.example>`, []Address{{"Renée “RJ”", "r@x.example"}}},
+		{`&quot;Li Wei&quot; &lt;li.wei@caixin.com&gt;, &lt;ed@scmp.com&gt;`, []Address{{"Li Wei", "li.wei@caixin.com"}, {"", "ed@scmp.com"}}},
+		{"Jane Doe\r\n <jane@x.example>,\r\n\tBob <bob@y.example>", []Address{{"Jane Doe", "jane@x.example"}, {"Bob", "bob@y.example"}}},
+		{`Jane [Reuters] <jane@reuters.com>`, []Address{{"Jane [Reuters]", "jane@reuters.com"}}},
+		{`Jane Doe <jane@x.example`, []Address{{"Jane Doe", "jane@x.example"}}},
+		{`<mailto:jane@x.example>`, []Address{{"", "jane@x.example"}}},
+		{`用户 <用户@例子.广告>`, []Address{{"用户", "用户@例子.广告"}}},
+		{`"Paula M"<paula@zylker.com>`, []Address{{"Paula M", "paula@zylker.com"}}},                                                                        // Zoho mail details
+		{`&quot;Paula M&quot;&lt;paula@zylker.com&gt;,&lt;rebecca@zylker.com&gt;`, []Address{{"Paula M", "paula@zylker.com"}, {"", "rebecca@zylker.com"}}}, // Zoho messages/view
+		{`not an address, also not`, nil},
+		{``, nil},
+	}
+	for _, c := range cases {
+		require.Equal(t, c.want, ParseAddressList(c.in), "input %q", c.in)
+	}
+}
+
+func TestParseAddressUnknownCharset(t *testing.T) {
+	t.Parallel()
+	// GB2312 is not decodable with the standard library: the mailbox
+	// survives with a lossy name instead of being dropped.
+	a, ok := ParseAddress(`=?GB2312?B?1dTA9g==?= <zhao@qq.com>`)
+	require.True(t, ok)
+	require.Equal(t, "zhao@qq.com", a.Email)
+}
+
+func TestDecodeHeader(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "Demande d’interview – Le Monde", DecodeHeader("=?UTF-8?Q?Demande_d=E2=80=99interview_=E2=80=93_Le_Monde?="))
+	require.Equal(t, "plain =? text", DecodeHeader("plain =? text"))
+	require.Equal(t, "bad \uFFFD", DecodeHeader("bad \xff"))
+}

@@ -1,0 +1,203 @@
+package press
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Address is a mailbox: display name and address.
+type Address struct{ Name, Email string }
+
+// Message is what a mail connector knows of one message, from headers only.
+type Message struct {
+	From    Address
+	To, Cc  []Address
+	Subject string
+	// Outbound is true for a message the connected account sent.
+	Outbound bool
+	// Mailing-list headers: lists and newsletters are never press correspondence.
+	ListID, ListUnsubscribe, Precedence string
+}
+
+// Config holds a tenant's own press contacts (connection config and, later, tenant settings).
+// The JSON tags let a connection config embed it as {"domains": […], "addresses": […]}.
+type Config struct {
+	Domains   []string `json:"domains,omitempty"`   // "nytimes.com" also matches subdomains
+	Addresses []string `json:"addresses,omitempty"` // "jane.doe@freelance.example"
+}
+
+// Result says whether a message is correspondence with a journalist, why, and with whom.
+type Result struct {
+	Press bool
+	Score float64 // 0..1; Press is Score >= Threshold
+	// Reasons explain the decision either way: "media domain reuters.com
+	// (Reuters)", "subject cue \"for comment\"", "mailing list (List-Id)".
+	Reasons []string
+	// Correspondent is the journalist's side: From when inbound, the
+	// matching To/Cc when outbound. It is the party that was judged, also
+	// when Press is false; zero when there was none (a mailing list).
+	Correspondent Address
+	// Matched lists the curated or tenant domains and tenant addresses that
+	// matched (email.press_thread "matched").
+	Matched []string
+}
+
+// Threshold is the Score from which a message counts as press correspondence.
+const Threshold = 0.6
+
+// Base scores by what the correspondent's address is. A curated media
+// domain or a tenant contact qualifies on its own; an unknown domain needs
+// a strong subject cue (or two weaker ones); a freemail address needs more
+// than that, because anyone can write from one.
+const (
+	baseTenantAddress = 0.95
+	baseTenantDomain  = 0.9
+	baseMedia         = 0.75
+	baseOther         = 0
+	baseFreemail      = -0.25
+)
+
+// Detector holds the curated media list. It is safe for concurrent use.
+type Detector struct{ t *tables }
+
+// New returns a detector with the built-in curated list. The list is parsed
+// once per process; a malformed embedded list is a build defect and panics
+// (TestEmbeddedLists keeps that from shipping).
+func New() *Detector {
+	t, err := loadTables()
+	if err != nil {
+		panic(err)
+	}
+	return &Detector{t: t}
+}
+
+// Outlets returns the curated media list.
+func (d *Detector) Outlets() []Outlet { return append([]Outlet(nil), d.t.outlets...) }
+
+// Outlet returns the curated outlet an address or domain belongs to.
+func (d *Detector) Outlet(emailOrDomain string) (Outlet, bool) {
+	s := emailOrDomain
+	if i := strings.LastIndexByte(s, '@'); i >= 0 {
+		s = s[i+1:]
+	}
+	dom, ok := canonDomain(s)
+	if !ok {
+		return Outlet{}, false
+	}
+	return d.t.outlet(dom)
+}
+
+// Detect judges one message from its headers. It is pure and cheap: call it
+// for every message a mail connector reads, inbound and outbound, and emit
+// email.press_thread for the first message of a thread it qualifies (see
+// docs/press-detection.md).
+//
+// Inbound, the sender is judged; outbound, every external To/Cc recipient
+// is and the best one is the correspondent. Mailing lists and newsletters
+// (List-Id, List-Unsubscribe, Precedence bulk/list/junk) never qualify.
+func (d *Detector) Detect(m Message, cfg Config) Result {
+	if why := listReason(m); why != "" {
+		return Result{Reasons: []string{why}}
+	}
+	tc := compileConfig(cfg)
+	subject := DecodeHeader(m.Subject)
+	subjectHits := subjectCues.match(subject)
+	forwarded := isForward(subject)
+
+	var candidates []Address
+	from, fromOK := canonMailbox(m.From.Email)
+	if m.Outbound {
+		candidates = append(append(candidates, m.To...), m.Cc...)
+	} else {
+		candidates = []Address{m.From}
+	}
+
+	var best *verdict
+	var matched []string
+	for _, a := range candidates {
+		box, ok := canonMailbox(a.Email)
+		if !ok {
+			continue
+		}
+		v := d.judge(a, box, subjectHits, tc)
+		if v.class <= classOther {
+			switch {
+			case m.Outbound && fromOK && box.domain == from.domain:
+				continue // a colleague on the message, not a correspondent
+			case !m.Outbound && v.class == classOther && sharesDomain(box, m.To, m.Cc):
+				v.cueOnly("internal sender: same domain as a recipient")
+			case forwarded:
+				v.cueOnly("forwarded message: the sender is not the original correspondent")
+			}
+		}
+		v.finish()
+		if v.score >= Threshold {
+			for _, x := range v.matched {
+				matched = appendNew(matched, x)
+			}
+		}
+		if best == nil || v.score > best.score {
+			best = &v
+		}
+	}
+	if best == nil {
+		return Result{Reasons: []string{"no usable correspondent address"}}
+	}
+	r := Result{
+		Press:         best.score >= Threshold,
+		Score:         best.score,
+		Reasons:       best.reasons,
+		Correspondent: best.addr,
+	}
+	if r.Press {
+		r.Matched = append(append([]string(nil), best.matched...), matched...)
+		r.Matched = dedupe(r.Matched)
+	}
+	return r
+}
+
+// listReason says why a message is a mailing-list or bulk message, or "".
+// Newsletters from media outlets carry these too: bulk senders must send
+// List-Unsubscribe to reach Gmail and Yahoo inboxes since 2024.
+func listReason(m Message) string {
+	switch {
+	case strings.TrimSpace(m.ListID) != "":
+		return "mailing list (List-Id)"
+	case strings.TrimSpace(m.ListUnsubscribe) != "":
+		return "newsletter or bulk mail (List-Unsubscribe)"
+	}
+	switch p := strings.ToLower(strings.TrimSpace(m.Precedence)); p {
+	case "bulk", "list", "junk":
+		return fmt.Sprintf("bulk mail (Precedence: %s)", p)
+	}
+	return ""
+}
+
+// sharesDomain reports whether a recipient has the sender's domain.
+func sharesDomain(sender mailbox, lists ...[]Address) bool {
+	for _, l := range lists {
+		for _, a := range l {
+			if b, ok := canonMailbox(a.Email); ok && b.domain == sender.domain {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func appendNew(list []string, s string) []string {
+	for _, x := range list {
+		if x == s {
+			return list
+		}
+	}
+	return append(list, s)
+}
+
+func dedupe(list []string) []string {
+	var out []string
+	for _, s := range list {
+		out = appendNew(out, s)
+	}
+	return out
+}

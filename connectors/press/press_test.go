@@ -1,0 +1,122 @@
+package press
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func in(name, email, subject string) Message {
+	return Message{From: Address{Name: name, Email: email}, To: []Address{{Name: "Pat Lee", Email: "pat.lee@acme-robotics.example"}}, Subject: subject}
+}
+
+func TestDetectRules(t *testing.T) {
+	t.Parallel()
+	d := New()
+	tenant := Config{Domains: []string{"localgazette.example"}, Addresses: []string{"Sam Freelance <sam.freelance@gmail.com>"}}
+	cases := []struct {
+		name    string
+		m       Message
+		cfg     Config
+		press   bool
+		reason  string // a substring one of the reasons must contain
+		matched []string
+	}{
+		{"media domain alone", in("Jane Doe", "jane.doe@reuters.com", "Quick question"), Config{}, true, "media domain reuters.com (Reuters)", []string{"reuters.com"}},
+		{"subdomain of an outlet", in("Desk", "desk@newsroom.reuters.com", "Hello"), Config{}, true, "media domain reuters.com", []string{"reuters.com"}},
+		{"mixed case", in("Jane", "Jane.Doe@NYTimes.COM", "Hi"), Config{}, true, "media domain nytimes.com", []string{"nytimes.com"}},
+		{"look-alike suffix", in("Jane", "jane@reuters.com.evil.example", "Quick question"), Config{}, false, "", nil},
+		{"look-alike prefix", in("Jane", "jane@notreuters.com", "Quick question"), Config{}, false, "", nil},
+		{"homoglyph (Cyrillic e)", in("Jane", "jane@reutеrs.com", "Quick question"), Config{}, false, "", nil},
+		{"internationalized domain in Unicode and Punycode", in("Anna", "anna@XN--BCHER-KVA.example", "Hallo"), Config{Domains: []string{"bücher.example"}}, true, "tenant press domain xn--bcher-kva.example", []string{"xn--bcher-kva.example"}},
+		{"tenant address via gmail dots and +tag", in("Sam", "samfreelance+pitch@gmail.com", "Hi again"), tenant, true, "tenant press address", []string{"sam.freelance@gmail.com"}},
+		{"tenant domain subdomain", in("Ed", "ed@news.localgazette.example", "Hi"), tenant, true, "tenant press domain localgazette.example", []string{"localgazette.example"}},
+		{"unknown domain, strong cue", in("Max", "max@stadtblatt.example", "Presseanfrage: Stellenabbau in Werk 2"), Config{}, true, `subject cue "presseanfrage"`, nil},
+		{"unknown domain, weak cue only", in("Max", "max@vendor.example", "Deadline for the Q3 report"), Config{}, false, "", nil},
+		{"freemail, strong cue alone is not enough", in("Jo", "jo@gmail.com", "Request for comment"), Config{}, false, "freemail domain gmail.com", nil},
+		{"freemail, strong plus weak cue", in("Jo", "jo@gmail.com", "Request for comment, deadline 5pm"), Config{}, true, `subject cue "request for comment"`, nil},
+		{"freemail, outlet in display name plus cue", in("Jo Lane | The Guardian", "jo.lane@outlook.com", "Interview for a piece on remote work"), Config{}, true, `display name names outlet "The Guardian"`, nil},
+		{"freemail, job interview", in("Candidate", "cand@yahoo.co.uk", "Interview request for the Senior Engineer vacancy"), Config{}, false, "", nil},
+		{"newsletter from an outlet", Message{From: Address{Email: "nytdirect@nytimes.com"}, Subject: "The Morning", ListUnsubscribe: "<mailto:u@nytimes.com>"}, Config{}, false, "List-Unsubscribe", nil},
+		{"list mail", Message{From: Address{Email: "jane@reuters.com"}, Subject: "Press inquiry", ListID: "<press.lists.example>"}, Config{}, false, "List-Id", nil},
+		{"bulk precedence", Message{From: Address{Email: "jane@reuters.com"}, Subject: "Hi", Precedence: " Bulk "}, Config{}, false, "Precedence: bulk", nil},
+		{"automated sender at outlet", in("WSJ", "no-reply@wsj.com", "Your account"), Config{}, false, "automated sender", nil},
+		{"business mailbox at outlet", in("Forbes", "advertising@forbes.com", "Reach PR leaders in Forbes"), Config{}, false, "non-editorial mailbox", nil},
+		{"internal colleague with cue", Message{From: Address{Email: "kim@acme-robotics.example"}, To: []Address{{Email: "pat.lee@acme-robotics.example"}}, Subject: "Press inquiry prep"}, Config{}, false, "internal sender", nil},
+		{"forwarded by an agency", in("Agency", "lee@pr-agency.example", "Fwd: Media request: robotics feature"), Config{}, false, "forwarded", nil},
+		{"outbound reply to a journalist", Message{From: Address{Email: "pat.lee@acme-robotics.example"}, To: []Address{{Email: "kim@acme-robotics.example"}, {Name: "Jane Doe", Email: "jane.doe@ft.com"}}, Outbound: true, Subject: "Re: Your questions"}, Config{}, true, "media domain ft.com", []string{"ft.com"}},
+		{"outbound to colleagues only", Message{From: Address{Email: "pat.lee@acme-robotics.example"}, To: []Address{{Email: "kim@acme-robotics.example"}}, Outbound: true, Subject: "Press inquiry from Reuters"}, Config{}, false, "no usable correspondent", nil},
+		{"Japanese request", in("田中", "tanaka@asahi.com", "取材依頼"), Config{}, true, `subject cue "取材依頼"`, []string{"asahi.com"}},
+		{"Spanish without accents", in("Lucía", "lucia@diario-local.example", "Peticion de entrevista para un reportaje sobre energia"), Config{}, true, `subject cue "peticion de entrevista"`, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := c.cfg
+			r := d.Detect(c.m, cfg)
+			require.Equal(t, c.press, r.Press, "reasons: %q score %v", r.Reasons, r.Score)
+			require.Equal(t, r.Press, r.Score >= Threshold)
+			require.True(t, r.Score >= 0 && r.Score <= 1, "score %v", r.Score)
+			if c.reason != "" {
+				require.True(t, slices.ContainsFunc(r.Reasons, func(s string) bool { return strings.Contains(s, c.reason) }), "reasons %q lack %q", r.Reasons, c.reason)
+			}
+			require.Equal(t, c.matched, r.Matched)
+		})
+	}
+}
+
+func TestDetectCorrespondent(t *testing.T) {
+	t.Parallel()
+	d := New()
+	r := d.Detect(Message{
+		From:     Address{Name: "Pat", Email: "pat@acme.example"},
+		To:       []Address{{Name: "Kim", Email: "kim@acme.example"}, {Name: "Vendor", Email: "ops@vendor.example"}},
+		Cc:       []Address{{Name: "Jane Doe", Email: "jane@bloomberg.net"}, {Name: "Ann Lee", Email: "ann.lee@ft.com"}},
+		Outbound: true,
+		Subject:  "Re: Request for comment",
+	}, Config{})
+	require.True(t, r.Press)
+	require.Equal(t, Address{Name: "Jane Doe", Email: "jane@bloomberg.net"}, r.Correspondent, "the first best-scoring recipient")
+	require.Equal(t, []string{"bloomberg.net", "ft.com"}, r.Matched, "every journalist recipient's outlet")
+
+	r = d.Detect(in("Jane", "jane@reuters.com", "Hi"), Config{})
+	require.Equal(t, Address{Name: "Jane", Email: "jane@reuters.com"}, r.Correspondent, "inbound: the sender")
+}
+
+func TestLookalikes(t *testing.T) {
+	t.Parallel()
+	d := New()
+	for _, dom := range []string{
+		"reuters.com.evil.example", "notreuters.com", "nytimes.com-secure.net", // long names, glued or not
+		"wsj.com.account-verify.example", "ft.com-login.example", "mail.ap.org.example", // short names at a label boundary
+	} {
+		r := d.Detect(in("Reporter", "reporter@"+dom, "Request for comment: interview request"), Config{})
+		require.False(t, r.Press, "%s: %q", dom, r.Reasons)
+		require.True(t, slices.ContainsFunc(r.Reasons, func(s string) bool { return strings.HasPrefix(s, "look-alike of media domain") }), "%s: %q", dom, r.Reasons)
+	}
+	for _, dom := range []string{"microsoft.com", "bad.nl", "soft.com"} { // contain "ft.com", "ad.nl" inside a label
+		r := d.Detect(in("Kim", "kim@"+dom, "Press inquiry"), Config{})
+		require.True(t, r.Press, "%s: %q", dom, r.Reasons)
+	}
+}
+
+func TestHeaderMessage(t *testing.T) {
+	t.Parallel()
+	h := map[string]string{
+		"From":             `=?UTF-8?Q?Luc=C3=ADa_Fern=C3=A1ndez?= <lfernandez@elpais.es>`,
+		"To":               `"Ramírez, Sofía" <sramirez@grupo-andes.mx>, press@grupo-andes.mx`,
+		"Subject":          `=?UTF-8?B?U29saWNpdHVkIGRlIGVudHJldmlzdGE=?=`,
+		"List-Unsubscribe": "",
+		"Received":         "ignored",
+	}
+	var asked []string
+	m := HeaderMessage(func(name string) string { asked = append(asked, name); return h[name] }, false)
+	require.Equal(t, Message{
+		From:    Address{Name: "Lucía Fernández", Email: "lfernandez@elpais.es"},
+		To:      []Address{{Name: "Ramírez, Sofía", Email: "sramirez@grupo-andes.mx"}, {Email: "press@grupo-andes.mx"}},
+		Subject: "Solicitud de entrevista",
+	}, m)
+	require.ElementsMatch(t, Headers, asked, "HeaderMessage reads exactly the headers connectors are told to request")
+	require.True(t, New().Detect(m, Config{}).Press)
+}

@@ -1,0 +1,189 @@
+package slack
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
+	"github.com/poblysh/poblysh/connectors"
+	slacksandbox "github.com/poblysh/poblysh/sandbox/slack"
+)
+
+// connectAs installs the app approved by user (the sandbox decides the
+// install from who approves: an org admin installs org-wide).
+func (f *fake) connectAs(t *testing.T, user string, channels ...string) (connectors.Connection, *oauth2.Token) {
+	t.Helper()
+	ctx := context.Background()
+	code := f.authorize(t, oauth2.SetAuthURLParam("login", user))
+	tok, err := f.conn.Exchange(ctx, connectors.ExchangeRequest{Code: code, RedirectURL: testCallback})
+	require.NoError(t, err)
+	acct, err := f.conn.Identify(ctx, tok, f.client(""))
+	require.NoError(t, err)
+	raw, _ := json.Marshal(map[string][]string{"channels": channels})
+	cfg, err := f.conn.ValidateConfig(raw)
+	require.NoError(t, err)
+	return connectors.Connection{ID: "conn-" + user, TenantID: "tenant-1", Account: acct, Config: cfg}, tok
+}
+
+func (f *fake) prove(t *testing.T, conn connectors.Connection, tok *oauth2.Token, only ...string) *connectors.AccessReport {
+	t.Helper()
+	report, err := f.conn.ProveAccess(context.Background(), connectors.AccessRequest{Connection: conn, HTTP: fastClient(tok.AccessToken), Only: only})
+	require.NoError(t, err)
+	return report
+}
+
+func TestProveAccessWorkspace(t *testing.T) {
+	t.Parallel()
+	f := newFake(t, slacksandbox.Options{}, nil)
+	conn, tok := f.connect(t, slacksandbox.ChannelGeneral, slacksandbox.ChannelPress, slacksandbox.ChannelRandom, slacksandbox.OtherChannel)
+
+	report := f.prove(t, conn, tok)
+	require.Equal(t, []connectors.Resource{
+		{Ref: slacksandbox.ChannelGeneral, ID: slacksandbox.ChannelGeneral, Name: "#general", RouteKeys: []string{"channel:" + slacksandbox.ChannelGeneral}},
+		{Ref: slacksandbox.ChannelPress, ID: slacksandbox.ChannelPress, Name: "#press-room", RouteKeys: []string{"channel:" + slacksandbox.ChannelPress}},
+	}, report.Granted, "public and private channels the bot is in")
+	require.Equal(t, []string{slacksandbox.ChannelRandom, slacksandbox.OtherChannel}, report.DeniedRefs(),
+		"a channel without the bot, and another workspace's channel")
+	for _, d := range report.Denied {
+		require.ErrorIs(t, d.Err, connectors.ErrForbidden)
+		require.Contains(t, d.Reason, "not a member")
+	}
+	require.Contains(t, report.Error(), slacksandbox.ChannelRandom)
+
+	only := f.prove(t, conn, tok, slacksandbox.ChannelPress)
+	require.Len(t, only.Granted, 1)
+	require.Empty(t, only.Denied, "Only restricts the proof")
+
+	every := conn
+	every.Config = json.RawMessage(`{"channels":[]}`)
+	require.Equal(t, &connectors.AccessReport{}, f.prove(t, every, tok), "no configured channel: nothing to prove")
+
+	// Membership is read with users.conversations, never by walking
+	// conversations.list over every channel of the workspace.
+	var methods []string
+	for _, r := range f.sb.Requests() {
+		methods = append(methods, r.Method)
+		if r.Method == "users.conversations" {
+			require.Equal(t, "public_channel,private_channel", r.Params.Get("types"))
+			require.Empty(t, r.Params.Get("exclude_archived"), "an archived channel's history stays readable: it may be configured")
+		}
+	}
+	require.Contains(t, methods, "users.conversations")
+	require.NotContains(t, methods, "conversations.list")
+
+	require.NoError(t, f.sb.SetBotMembership(slacksandbox.ChannelGeneral, false))
+	require.Equal(t, []string{slacksandbox.ChannelGeneral}, f.prove(t, conn, tok, slacksandbox.ChannelGeneral).DeniedRefs(), "the bot left")
+}
+
+func TestProveAccessPaginates(t *testing.T) {
+	t.Parallel()
+	f := newFake(t, slacksandbox.Options{}, nil)
+	for i := range listPageSize + 5 {
+		require.NoError(t, f.sb.AddChannel(slacksandbox.DefaultTeamID, fmt.Sprintf("C09BULK%04d", i), fmt.Sprintf("bulk-%d", i), false, true))
+	}
+	last := fmt.Sprintf("C09BULK%04d", listPageSize+4)
+	conn, tok := f.connect(t, last)
+	report := f.prove(t, conn, tok)
+	require.Equal(t, []string{last}, refsOf(report.Granted), "found on the second users.conversations page")
+	calls := 0
+	for _, r := range f.sb.Requests() {
+		if r.Method == "users.conversations" {
+			calls++
+		}
+	}
+	require.Equal(t, 2, calls)
+}
+
+func refsOf(rs []connectors.Resource) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.Ref)
+	}
+	return out
+}
+
+func TestOrgInstall(t *testing.T) {
+	t.Parallel()
+	f := newFake(t, slacksandbox.Options{Seed: true}, map[string]string{"POBLYSH_SLACK_PAGE_SIZE": "1"})
+	conn, tok := f.connectAs(t, slacksandbox.UserGrace, slacksandbox.GridChannelEU, slacksandbox.GridChannelHQ, slacksandbox.GridChannelBoard, slacksandbox.ChannelGeneral)
+
+	require.Equal(t, slacksandbox.EnterpriseID, conn.Account.ID, "an org-wide install is identified by its enterprise")
+	require.Equal(t, slacksandbox.EnterpriseName, conn.Account.Name)
+	require.Equal(t, "true", conn.Account.Metadata["enterprise_install"])
+	require.Equal(t, slacksandbox.EnterpriseBotUserID, conn.Account.Metadata["bot_user_id"])
+	require.Nil(t, tok.Extra("team"), "Slack answers team: null")
+
+	report := f.prove(t, conn, tok)
+	require.Equal(t, []string{slacksandbox.GridChannelEU, slacksandbox.GridChannelHQ}, refsOf(report.Granted),
+		"member channels of every workspace the org granted")
+	require.Equal(t, []string{slacksandbox.ChannelGeneral, slacksandbox.GridChannelBoard}, report.DeniedRefs(), "another workspace's channel, and one without the bot")
+
+	keys, err := f.conn.RouteKeys(conn)
+	require.NoError(t, err)
+	require.Equal(t, []string{"app:" + slacksandbox.EnterpriseID}, keys)
+
+	// History with the org token; the "channels" stream lists the granted
+	// workspaces, then each one's member channels.
+	hc := fastClient(tok.AccessToken)
+	sigs, _, _ := f.drain(t, conn, hc, "history:"+slacksandbox.GridChannelHQ, nil)
+	require.Len(t, sigs, slacksandbox.GridHQSignals)
+	every := conn
+	every.Config = json.RawMessage(`{"channels":[]}`)
+	sigs, cursor, _ := f.drain(t, every, hc, "channels", nil)
+	require.Len(t, sigs, slacksandbox.GridHQSignals+slacksandbox.GridEUSignals)
+	var cur membersCursor
+	require.NoError(t, json.Unmarshal(cursor, &cur))
+	require.ElementsMatch(t, []string{slacksandbox.GridChannelEU, slacksandbox.GridChannelHQ}, keysOf(cur.Channels))
+	require.False(t, cur.Listing)
+	require.Empty(t, cur.Teams)
+
+	// A workspace install inside the org stays a workspace account.
+	ws, _ := f.connectAs(t, slacksandbox.UserErin)
+	require.Equal(t, slacksandbox.GridTeam2ID, ws.Account.ID)
+	require.Equal(t, slacksandbox.EnterpriseID, ws.Account.Metadata["enterprise_id"])
+	require.Empty(t, ws.Account.Metadata["enterprise_install"])
+}
+
+func keysOf[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// TestIdentifyOrgInstallWithAuthTest: a token without install extras is
+// identified with auth.test, which names an org-wide install too.
+func TestIdentifyOrgInstallWithAuthTest(t *testing.T) {
+	t.Parallel()
+	f := newFake(t, slacksandbox.Options{}, nil)
+	ts, err := f.sb.InstallAs(slacksandbox.UserGrace)
+	require.NoError(t, err)
+	acct, err := f.conn.Identify(context.Background(), &oauth2.Token{AccessToken: ts.AccessToken}, f.client(ts.AccessToken))
+	require.NoError(t, err)
+	require.Equal(t, slacksandbox.EnterpriseID, acct.ID)
+	require.Equal(t, "true", acct.Metadata["enterprise_install"])
+}
+
+// TestHistoryOfALeftChannelIsAccessLost: a history:<channel> stream whose
+// bot left the channel fails with ErrForbidden (public) or ErrNotFound
+// (private), which the engine records as access lost for that channel.
+func TestHistoryOfALeftChannelIsAccessLost(t *testing.T) {
+	t.Parallel()
+	f := newFake(t, slacksandbox.Options{Seed: true}, nil)
+	conn, tok := f.connect(t, slacksandbox.ChannelGeneral, slacksandbox.ChannelPress)
+	hc := fastClient(tok.AccessToken)
+	require.NoError(t, f.sb.SetBotMembership(slacksandbox.ChannelGeneral, false))
+	require.NoError(t, f.sb.SetBotMembership(slacksandbox.ChannelPress, false))
+	_, err := f.fetch(t, conn, hc, "history:"+slacksandbox.ChannelGeneral, nil)
+	require.ErrorIs(t, err, connectors.ErrForbidden)
+	_, err = f.fetch(t, conn, hc, "history:"+slacksandbox.ChannelPress, nil)
+	require.ErrorIs(t, err, connectors.ErrNotFound)
+	ref, ok := f.conn.StreamResource("history:" + slacksandbox.ChannelPress)
+	require.True(t, ok)
+	require.Equal(t, slacksandbox.ChannelPress, ref)
+}

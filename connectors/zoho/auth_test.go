@@ -1,0 +1,243 @@
+package zoho_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
+	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/connectors/zoho"
+	zohosandbox "github.com/poblysh/poblysh/sandbox/zoho"
+)
+
+const callback = "http://poblysh.test/api/v1/connect/zoho-cliq/callback"
+
+type env struct {
+	sb   *zohosandbox.Server
+	srv  *httptest.Server
+	auth *zoho.Auth
+	vars map[string]string
+}
+
+func newEnv(t *testing.T, opts zohosandbox.Options, extra map[string]string) *env {
+	t.Helper()
+	sb := zohosandbox.New(opts)
+	srv := httptest.NewServer(sb)
+	t.Cleanup(srv.Close)
+	vars := sb.Env(srv.URL)
+	for k, v := range extra {
+		vars[k] = v
+	}
+	return &env{sb: sb, srv: srv, vars: vars, auth: newAuth(t, vars)}
+}
+
+var spec = &connectors.Spec{Name: "zoho-cliq", EnvFallback: "ZOHO", Defaults: connectors.Endpoints{
+	AuthURL: "https://accounts.zoho.com/oauth/v2/auth", TokenURL: "https://accounts.zoho.com/oauth/v2/token"}}
+
+func newAuth(t *testing.T, vars map[string]string) *zoho.Auth {
+	t.Helper()
+	cfg, err := connectors.LoadConfig(spec, func(k string) string { return vars[k] }, "http://poblysh.test", true)
+	require.NoError(t, err)
+	a, err := zoho.NewAuth("zoho-cliq", cfg, []string{"ZohoCliq.Messages.READ", "AaaServer.profile.READ"}, zoho.DefaultCliqHosts)
+	require.NoError(t, err)
+	return a
+}
+
+func ctx() context.Context {
+	return connectors.WithHTTPClient(context.Background(), &http.Client{Timeout: 10 * time.Second})
+}
+
+// authorize follows the browser leg as login and returns the callback query.
+func (e *env) authorize(t *testing.T, login string) url.Values {
+	t.Helper()
+	opts := append(e.auth.AuthCodeOptions(), oauth2.SetAuthURLParam("login", login))
+	u := e.auth.OAuth2Config(callback).AuthCodeURL("st", opts...)
+	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := hc.Get(u)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusFound, resp.StatusCode)
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	require.NoError(t, err)
+	return loc.Query()
+}
+
+func TestAuthorizeAsksForOfflineConsentWithCommaScopes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, zohosandbox.Options{}, nil)
+	u, err := url.Parse(e.auth.OAuth2Config(callback).AuthCodeURL("st", e.auth.AuthCodeOptions()...))
+	require.NoError(t, err)
+	q := u.Query()
+	require.Equal(t, "ZohoCliq.Messages.READ,AaaServer.profile.READ", q.Get("scope"))
+	require.Equal(t, "offline", q.Get("access_type"))
+	require.Equal(t, "consent", q.Get("prompt"))
+	require.True(t, strings.HasSuffix(u.Path, "/us/accounts/oauth/v2/auth"), "authorization starts at the US accounts server")
+}
+
+// A user of the EU data centre: the callback names eu and its accounts
+// server, the code is redeemed there, and the token carries the DC.
+func TestExchangeAtTheCallbacksAccountsServer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, zohosandbox.Options{}, nil)
+	cb := e.authorize(t, zohosandbox.UserAda)
+	require.Equal(t, "eu", cb.Get("location"))
+	require.Equal(t, e.srv.URL+"/eu/accounts", cb.Get("accounts-server"))
+	tok, err := e.auth.Exchange(ctx(), connectors.ExchangeRequest{Code: cb.Get("code"), RedirectURL: callback, Callback: cb})
+	require.NoError(t, err)
+	require.NotEmpty(t, tok.RefreshToken)
+	require.WithinDuration(t, time.Now().Add(time.Hour), tok.Expiry, time.Minute)
+	meta := zoho.Meta(tok)
+	require.Equal(t, "eu", meta[zoho.MetaLocation])
+	require.Equal(t, e.srv.URL+"/eu/accounts", meta[zoho.MetaAccountsServer])
+	require.Equal(t, "https://www.zohoapis.eu", meta[zoho.MetaAPIDomain])
+	base, err := e.auth.APIBase(connectors.Account{Metadata: meta})
+	require.NoError(t, err)
+	require.Equal(t, e.srv.URL+"/eu/cliq", base)
+
+	// The EU code means nothing at the US server: Zoho answers HTTP 200
+	// with error invalid_code, which is a refused grant.
+	cb2 := e.authorize(t, zohosandbox.UserAda)
+	cb2.Set("accounts-server", e.srv.URL+"/us/accounts")
+	cb2.Set("location", "us")
+	_, err = e.auth.Exchange(ctx(), connectors.ExchangeRequest{Code: cb2.Get("code"), RedirectURL: callback, Callback: cb2})
+	require.ErrorIs(t, err, connectors.ErrUnauthorized)
+	require.Contains(t, err.Error(), "invalid_code")
+}
+
+// A forged accounts-server never receives the client secret.
+func TestExchangeRefusesAccountsServersOffTheAllowlist(t *testing.T) {
+	t.Parallel()
+	var hits atomic.Int32
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	t.Cleanup(evil.Close)
+	e := newEnv(t, zohosandbox.Options{}, nil)
+	for name, cb := range map[string]url.Values{
+		"elsewhere":          {"code": {"c"}, "accounts-server": {evil.URL}, "location": {"eu"}},
+		"lookalike host":     {"code": {"c"}, "accounts-server": {"https://accounts.zoho.eu.evil.example"}},
+		"path on the server": {"code": {"c"}, "accounts-server": {e.srv.URL + "/eu/accounts/../../x"}},
+		"location mismatch":  {"code": {"c"}, "accounts-server": {e.srv.URL + "/eu/accounts"}, "location": {"us"}},
+	} {
+		_, err := e.auth.Exchange(ctx(), connectors.ExchangeRequest{Code: "c", RedirectURL: callback, Callback: cb})
+		require.ErrorIs(t, err, connectors.ErrInvalidConfig, name)
+	}
+	require.Zero(t, hits.Load(), "nothing was sent to a server off the allowlist")
+
+	// Zoho's real list is the default allowlist.
+	real := newAuth(t, map[string]string{"POBLYSH_ZOHO_CLIQ_CLIENT_ID": "id", "POBLYSH_ZOHO_CLIQ_CLIENT_SECRET": "s"})
+	for _, server := range []string{"https://accounts.zoho.eu", "https://ACCOUNTS.zoho.com.au/", "https://accounts.zohocloud.ca", "https://accounts.zoho.uk"} {
+		dc, err := real.AccountDC(connectors.Account{Metadata: map[string]string{zoho.MetaAccountsServer: server}})
+		require.NoError(t, err, server)
+		require.NotEmpty(t, dc.Location)
+	}
+	_, err := real.AccountDC(connectors.Account{Metadata: map[string]string{zoho.MetaAccountsServer: "https://accounts.zoho.evil"}})
+	require.ErrorIs(t, err, connectors.ErrInvalidConfig)
+}
+
+// Token errors arrive with HTTP 200; each is classified.
+func TestTokenErrorsAnsweredWith200(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, zohosandbox.Options{}, nil)
+	cb := e.authorize(t, zohosandbox.UserAda)
+
+	bad := cloneVars(e.vars)
+	bad["POBLYSH_ZOHO_CLIQ_CLIENT_SECRET"] = "wrong"
+	_, err := newAuth(t, bad).Exchange(ctx(), connectors.ExchangeRequest{Code: cb.Get("code"), RedirectURL: callback, Callback: cb})
+	require.ErrorIs(t, err, connectors.ErrInvalidConfig)
+	require.Contains(t, err.Error(), "invalid_client_secret")
+
+	// A DC with a secret of its own (CLIENT_SECRET_EU) uses it there.
+	perDC := cloneVars(bad)
+	perDC["POBLYSH_ZOHO_CLIQ_CLIENT_SECRET_EU"] = e.sb.Options().ClientSecret
+	tok, err := newAuth(t, perDC).Exchange(ctx(), connectors.ExchangeRequest{Code: cb.Get("code"), RedirectURL: callback, Callback: cb})
+	require.NoError(t, err)
+
+	// The code is spent: invalid_code.
+	_, err = e.auth.Exchange(ctx(), connectors.ExchangeRequest{Code: cb.Get("code"), RedirectURL: callback, Callback: cb})
+	require.ErrorIs(t, err, connectors.ErrUnauthorized)
+
+	acct := connectors.Account{ID: zohosandbox.UserAda, Metadata: zoho.Meta(tok)}
+	_, err = e.auth.Refresh(ctx(), acct, "1000.unknown.refresh")
+	require.ErrorIs(t, err, connectors.ErrUnauthorized, "an unknown refresh token is a refused grant")
+}
+
+func cloneVars(m map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// Refresh happens at the account's own DC, keeps the (unrotated) refresh
+// token, and stays under Zoho's 10 access tokens per 10 minutes: the 11th
+// is refused here without a request.
+func TestRefreshAtTheAccountsDCWithinZohosBudget(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, zohosandbox.Options{}, nil)
+	cb := e.authorize(t, zohosandbox.UserAda)
+	tok, err := e.auth.Exchange(ctx(), connectors.ExchangeRequest{Code: cb.Get("code"), RedirectURL: callback, Callback: cb})
+	require.NoError(t, err)
+	acct := connectors.Account{ID: zohosandbox.UserAda, Metadata: zoho.Meta(tok)}
+	for i := range 10 {
+		nt, err := e.auth.Refresh(ctx(), acct, tok.RefreshToken)
+		require.NoError(t, err, "refresh %d", i+1)
+		require.Equal(t, tok.RefreshToken, nt.RefreshToken, "Zoho does not rotate refresh tokens")
+		require.NotEqual(t, tok.AccessToken, nt.AccessToken)
+	}
+	refreshes, _, _ := e.sb.Accounts("eu").Stats()
+	require.Equal(t, 10, refreshes, "every refresh went to the EU accounts server")
+	us, _, _ := e.sb.Accounts("us").Stats()
+	require.Zero(t, us)
+	_, err = e.auth.Refresh(ctx(), acct, tok.RefreshToken)
+	require.ErrorIs(t, err, connectors.ErrRateLimited)
+	d, ok := connectors.RetryAfter(err)
+	require.True(t, ok)
+	require.Greater(t, d, 9*time.Minute)
+	refreshes, throttled, _ := e.sb.Accounts("eu").Stats()
+	require.Equal(t, 10, refreshes)
+	require.Zero(t, throttled, "the 11th refresh was never sent")
+
+	// Zoho's own throttle answer (HTTP 200 "Access Denied") is a rate limit
+	// too: a fresh process (budget empty) meets the server's count.
+	_, err = newAuth(t, e.vars).Refresh(ctx(), acct, tok.RefreshToken)
+	require.ErrorIs(t, err, connectors.ErrRateLimited)
+	_, throttled, _ = e.sb.Accounts("eu").Stats()
+	require.Equal(t, 1, throttled)
+}
+
+func TestRevokeAtTheAccountsDC(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, zohosandbox.Options{}, nil)
+	cb := e.authorize(t, zohosandbox.UserSam)
+	require.Equal(t, "us", cb.Get("location"))
+	tok, err := e.auth.Exchange(ctx(), connectors.ExchangeRequest{Code: cb.Get("code"), RedirectURL: callback, Callback: cb})
+	require.NoError(t, err)
+	acct := connectors.Account{ID: zohosandbox.UserSam, Metadata: zoho.Meta(tok)}
+	require.NoError(t, e.auth.Revoke(ctx(), acct, tok))
+	_, _, revoked := e.sb.Accounts("us").Stats()
+	require.Equal(t, 1, revoked)
+	_, err = e.auth.Refresh(ctx(), acct, tok.RefreshToken)
+	require.ErrorIs(t, err, connectors.ErrUnauthorized, "the revoked refresh token is refused")
+	require.NoError(t, e.auth.Revoke(ctx(), acct, tok), "revoking twice is fine")
+}
+
+// A callback without accounts-server (a client without Multi DC) is
+// exchanged at the configured TOKEN_URL's server.
+func TestExchangeWithoutMultiDC(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, zohosandbox.Options{}, nil)
+	cb := e.authorize(t, zohosandbox.UserSam)
+	cb.Del("accounts-server")
+	cb.Del("location")
+	tok, err := e.auth.Exchange(ctx(), connectors.ExchangeRequest{Code: cb.Get("code"), RedirectURL: callback, Callback: cb})
+	require.NoError(t, err)
+	require.Equal(t, "us", zoho.Meta(tok)[zoho.MetaLocation])
+}

@@ -1,0 +1,155 @@
+package zoho
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/poblysh/poblysh/connectors"
+)
+
+// Zoho Accounts lets a refresh token mint at most 10 access tokens in 10
+// minutes (https://www.zoho.com/crm/developer/docs/api/v8/token-validity.html;
+// the 11th is refused with "Access Denied"). The engine refreshes only when
+// a call needs a token and serializes refreshes per connection; this budget
+// is the last guard in the process: an 11th refresh inside the window is
+// refused here as a rate limit instead of being sent.
+const (
+	budgetMax    = 10
+	budgetWindow = 10 * time.Minute
+)
+
+// budget counts refreshes per refresh token (by hash; tokens are never
+// kept) in a sliding window.
+type budget struct {
+	mu   sync.Mutex
+	now  func() time.Time
+	used map[[32]byte][]time.Time
+}
+
+func newBudget(now func() time.Time) *budget {
+	return &budget{now: now, used: map[[32]byte][]time.Time{}}
+}
+
+// take spends one refresh of token, or returns a *connectors.RateLimited
+// saying when the oldest refresh of the window leaves it.
+func (b *budget) take(token string) error {
+	key := sha256.Sum256([]byte(token))
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	kept := b.used[key][:0]
+	for _, t := range b.used[key] {
+		if now.Sub(t) < budgetWindow {
+			kept = append(kept, t)
+		}
+	}
+	if len(kept) >= budgetMax {
+		b.used[key] = kept
+		return &connectors.RateLimited{RetryAfter: budgetWindow - now.Sub(kept[0]),
+			Reason: fmt.Sprintf("%d access tokens in %s for one refresh token (Zoho's limit)", budgetMax, budgetWindow)}
+	}
+	b.used[key] = append(kept, now)
+	return nil
+}
+
+// Locks remembers Zoho's lock periods. Cliq and Mail answer a throttled
+// call (over an API's threshold per minute) with a lock: every further call
+// to that API fails until the lock period ends, and calls during the lock
+// are reported to extend it
+// (https://www.zoho.com/cliq/help/restapi/v2/messages/ "Lock period").
+// After one throttled answer the connector locks the (account, API) pair
+// here and fails fast with the time left, sending nothing, so no retry
+// storm reaches Zoho while it is locked. Each worker process learns a lock
+// from its own first throttled answer.
+type Locks struct {
+	mu    sync.Mutex
+	now   func() time.Time
+	until map[string]time.Time
+}
+
+// NewLocks returns an empty set on the given clock.
+func NewLocks(now func() time.Time) *Locks {
+	return &Locks{now: now, until: map[string]time.Time{}}
+}
+
+// Check returns a *connectors.RateLimited with the time left when key is
+// locked, nil otherwise.
+func (l *Locks) Check(key string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	u, ok := l.until[key]
+	if !ok {
+		return nil
+	}
+	left := u.Sub(l.now())
+	if left <= 0 {
+		delete(l.until, key)
+		return nil
+	}
+	return &connectors.RateLimited{RetryAfter: left, Reason: "Zoho lock period after a throttled call"}
+}
+
+// Lock locks key for d (a longer lock already held stays).
+func (l *Locks) Lock(key string, d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	u := l.now().Add(d)
+	if cur, ok := l.until[key]; !ok || u.After(cur) {
+		l.until[key] = u
+	}
+}
+
+// Pacer keeps calls of one account to one API under a number per minute,
+// in the process: Zoho's thresholds are per user and per API, and the
+// answer to going over them is a lock of minutes, so the connectors pace
+// themselves below them rather than find out.
+type Pacer struct {
+	mu sync.Mutex
+	m  map[string]*rate.Limiter
+}
+
+// NewPacer returns an empty pacer.
+func NewPacer() *Pacer { return &Pacer{m: map[string]*rate.Limiter{}} }
+
+// Limiter returns the limiter of key at perMinute (burst 2).
+func (p *Pacer) Limiter(key string, perMinute int) *rate.Limiter {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l, ok := p.m[key]
+	if !ok {
+		if perMinute <= 0 {
+			perMinute = 10
+		}
+		l = rate.NewLimiter(rate.Every(time.Minute/time.Duration(perMinute)), 2)
+		p.m[key] = l
+	}
+	return l
+}
+
+// Wait waits for key's next slot; a wait longer than ctx allows is a rate
+// limit carrying the delay, so the engine retries when the slot is there.
+func (p *Pacer) Wait(ctx context.Context, key string, perMinute int, what string) error {
+	r := p.Limiter(key, perMinute).Reserve()
+	d := r.Delay()
+	if d == 0 {
+		return nil
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+		r.Cancel()
+		return &connectors.RateLimited{RetryAfter: d, Reason: "pacing " + what + " under Zoho's threshold"}
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		r.Cancel()
+		return fmt.Errorf("waiting for the %s pace: %w", what, ctx.Err())
+	}
+}

@@ -1,0 +1,147 @@
+package zohocliq
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/connectors/zoho"
+)
+
+// mentionsLookback is how far back Cliq keeps mentions (its default window
+// is the last 30 days).
+const mentionsLookback = 30 * 24 * time.Hour
+
+// mentionCursor is the mentions stream's cursor:
+//
+//	{"v":1,"hw":1773813859592,"hw_ids":["1773813859592_51531973059"],
+//	 "pass":{"from":1773813859592,"to":1773900000000,"next":"69db51e9…","high":1773813859592}}
+//
+// hw is the newest mention's message time emitted; a pass reads
+// [hw, now] (a backfill: the last 30 days, or BACKFILL_DAYS if fewer)
+// with next_token pages.
+type mentionCursor struct {
+	V     int          `json:"v"`
+	HW    int64        `json:"hw,omitempty"`
+	HWIDs []string     `json:"hw_ids,omitempty"`
+	Pass  *mentionPass `json:"pass,omitempty"`
+}
+
+type mentionPass struct {
+	From    int64    `json:"from"`
+	To      int64    `json:"to"`
+	Next    string   `json:"next,omitempty"`
+	High    int64    `json:"high,omitempty"`
+	HighIDs []string `json:"high_ids,omitempty"`
+}
+
+// mentionEntry is one item of GET /api/v3/mentions
+// (https://www.zoho.com/cliq/help/restapi/v3/mentions/).
+type mentionEntry struct {
+	ID           zoho.Str `json:"id"`
+	ActivityType string   `json:"activity_type"`
+	Chat         struct {
+		ID                 zoho.Str `json:"id"`
+		Title              string   `json:"title"`
+		ChannelDisplayName string   `json:"channel_display_name"`
+	} `json:"chat"`
+	Message message `json:"message"`
+	Mention struct {
+		RecipientID    zoho.Str `json:"recipient_id"`
+		MentionedUsers []person `json:"mentioned_users"`
+	} `json:"mention"`
+}
+
+// fetchMentions reads one page of the user's mentions, newest first.
+func (c *Connector) fetchMentions(ctx context.Context, req connectors.PageRequest, now time.Time) (*connectors.Page, error) {
+	var cur mentionCursor
+	if err := decodeCursor(req.Cursor, &cur, &cur.V); err != nil {
+		return nil, err
+	}
+	if cur.Pass == nil {
+		from := now.Add(-min(mentionsLookback, c.backfill)).UnixMilli()
+		if cur.HW > 0 {
+			from = cur.HW
+		}
+		cur.Pass = &mentionPass{From: from, To: now.UnixMilli()}
+	}
+	p := cur.Pass
+	q := url.Values{"from_time": {strconv.FormatInt(p.From, 10)}, "to_time": {strconv.FormatInt(p.To, 10)},
+		"limit": {strconv.Itoa(c.pageSize)}, "type": {"mentions"}}
+	if p.Next != "" {
+		q.Set("next_token", p.Next)
+	}
+	var ans struct {
+		HasMore   zoho.Str          `json:"has_more"`
+		NextToken zoho.Str          `json:"next_token"`
+		Data      []json.RawMessage `json:"data"`
+	}
+	if err := c.get(ctx, req.HTTP, req.Connection.Account, apiMentions, "/api/v3/mentions", q, &ans); err != nil {
+		return nil, err
+	}
+	host := c.webHost(req.Connection.Account)
+	var out []connectors.Signal
+	seen := map[string]bool{}
+	for _, raw := range ans.Data {
+		var e mentionEntry
+		if json.Unmarshal(raw, &e) != nil || (e.ActivityType != "" && e.ActivityType != "mentions") {
+			continue
+		}
+		m := &e.Message
+		at, ok := idTime(m.ID.String())
+		if !ok {
+			if at, ok = m.at(); !ok {
+				continue
+			}
+		}
+		ms, id := at.UnixMilli(), m.ID.String()
+		if ms > cur.HW || (ms == cur.HW && !slices.Contains(cur.HWIDs, id)) {
+			var users []string
+			for _, u := range e.Mention.MentionedUsers {
+				if u.ID != "" {
+					users = append(users, u.ID.String())
+				}
+			}
+			if len(users) == 0 && e.Mention.RecipientID != "" {
+				users = []string{e.Mention.RecipientID.String()}
+			}
+			m.Time = zoho.Str(strconv.FormatInt(ms, 10))
+			chat := e.Chat.ID.String()
+			if s, ok := mentionSignal(host, chat, firstOf(e.Chat.ChannelDisplayName, e.Chat.Title), m, users, raw); ok && !seen[s.DedupeKey] {
+				seen[s.DedupeKey] = true
+				out = append(out, s)
+			}
+		}
+		switch {
+		case ms > p.High:
+			p.High, p.HighIDs = ms, []string{id}
+		case ms == p.High && !slices.Contains(p.HighIDs, id):
+			p.HighIDs = append(p.HighIDs, id)
+		}
+	}
+	p.Next = ans.NextToken.String()
+	done := p.Next == "" || (ans.HasMore != "" && !ans.HasMore.Bool())
+	if done {
+		switch {
+		case p.High > cur.HW:
+			cur.HW, cur.HWIDs = p.High, p.HighIDs
+		case p.High == cur.HW:
+			for _, id := range p.HighIDs {
+				if !slices.Contains(cur.HWIDs, id) {
+					cur.HWIDs = append(cur.HWIDs, id)
+				}
+			}
+		}
+		cur.Pass = nil
+	}
+	next, err := json.Marshal(cur)
+	if err != nil {
+		return nil, fmt.Errorf("zoho-cliq: encode cursor: %w", err)
+	}
+	return &connectors.Page{Signals: out, Items: len(ans.Data), Next: next, Done: done}, nil
+}

@@ -1,0 +1,159 @@
+package zohocliq
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh/connectors"
+)
+
+func TestRender(t *testing.T) {
+	t.Parallel()
+	names := map[string]string{"60040386526": "Ada Lovelace"}
+	for in, want := range map[string]string{
+		"{@60040386526} hi":                          "@Ada Lovelace hi",
+		"{@60040396507} hi":                          "@60040396507 hi",
+		"cc [Scott Fisher](zohoid:873421) please":    "cc @Scott Fisher please",
+		"cc [Scott](mail:scott.fisher@zylker.com)":   "cc @Scott",
+		"see {#pressdesk}":                           "see #pressdesk",
+		"  plain text  ":                             "plain text",
+		"{@scott.fisher@zylker.com} review the copy": "@scott.fisher@zylker.com review the copy",
+	} {
+		require.Equal(t, want, render(in, names), in)
+	}
+}
+
+// A messages answer with a file, a bot's reminder and a text message with
+// mentions and reactions in the array form; time as a number or a string.
+func TestMessageSignalsFromFixture(t *testing.T) {
+	t.Parallel()
+	var ans struct {
+		Data []json.RawMessage `json:"data"`
+	}
+	require.NoError(t, json.Unmarshal(fixture(t, "messages_v2.json"), &ans))
+	w := where{Host: "https://cliq.zoho.eu", Chat: "CT_1207124540483314854_20071845", ChatName: "#launch-room"}
+	seen := time.Date(2026, 3, 18, 9, 0, 0, 0, time.UTC)
+	var sigs []connectors.Signal
+	for _, raw := range ans.Data {
+		var m message
+		require.NoError(t, json.Unmarshal(raw, &m))
+		if s, ok := messageSignal(w, &m, raw); ok {
+			sigs = append(sigs, s)
+		}
+		for _, r := range m.reactions() {
+			sigs = append(sigs, reactionSignal(w, &m, r, seen, raw))
+		}
+	}
+	require.Len(t, sigs, 5, "file + text message, three reactions; the bot's reminder is skipped")
+	for _, s := range sigs {
+		require.NoError(t, connectors.ValidateSignal(Spec, s), s.DedupeKey)
+	}
+	file := sigs[0]
+	require.Equal(t, "message.posted", file.Kind)
+	require.Equal(t, "Shared a file", file.Payload.Title)
+	require.Equal(t, "file", file.Payload.Attributes["subtype"])
+	require.Equal(t, 1, file.Payload.Attributes["files"])
+
+	text := sigs[1]
+	require.Equal(t, "msg:CT_1207124540483314854_20071845:1773813859592_51531973059", text.DedupeKey)
+	require.Equal(t, "@Ada Lovelace can you confirm the embargo with @Scott Fisher? See #pressdesk", text.Payload.Title)
+	require.Equal(t, "@Ada Lovelace can you confirm the embargo with @Scott Fisher? See #pressdesk\nThanks!", text.Payload.Attributes["text"])
+	require.Equal(t, connectors.Actor{ID: "60040396507", Name: "Priya Raman"}, text.Payload.Actor)
+	require.Equal(t, connectors.Ref{Type: "channel", ID: w.Chat, Name: "#launch-room"}, text.Payload.Context)
+	require.Equal(t, "https://cliq.zoho.eu/chats/CT_1207124540483314854_20071845", text.Payload.URL)
+	require.Equal(t, time.UnixMilli(1773813859592).UTC(), text.OccurredAt, "a string time is read")
+
+	var keys []string
+	for _, s := range sigs[2:] {
+		require.Equal(t, "reaction.added", s.Kind)
+		require.Equal(t, "60040396507", s.Payload.Attributes["item_user"])
+		keys = append(keys, s.DedupeKey)
+	}
+	require.Equal(t, []string{
+		"reaction:CT_1207124540483314854_20071845:1773813859592_51531973059::heart::60040376665",
+		"reaction:CT_1207124540483314854_20071845:1773813859592_51531973059:👍:60040376665",
+		"reaction:CT_1207124540483314854_20071845:1773813859592_51531973059:👍:60040386526",
+	}, keys)
+	require.Equal(t, time.UnixMilli(1773813870000).UTC(), sigs[3].OccurredAt, "a reaction's own time wins")
+	require.Equal(t, seen, sigs[4].OccurredAt, "without one, the time the poll saw it")
+	require.Equal(t, "Marco Rossi", sigs[3].Payload.Actor.Name)
+}
+
+// Cliq documents no reaction shape: the object forms are read too, and a
+// repeated pair counts once.
+func TestReactionShapes(t *testing.T) {
+	t.Parallel()
+	var ms []message
+	require.NoError(t, json.Unmarshal(fixture(t, "reactions_object.json"), &ms))
+	pairs := func(m message) []string {
+		var out []string
+		for _, r := range m.reactions() {
+			out = append(out, r.Emoji+"|"+r.UserID+"|"+r.UserName)
+		}
+		return out
+	}
+	require.Equal(t, []string{"🎉|60040386526|Ada Lovelace", "👍|60040376665|", "👍|60040386526|"}, pairs(ms[0]))
+	require.Equal(t, []string{":eyes:|60040386526|"}, pairs(ms[1]))
+	require.Empty(t, pairs(ms[2]))
+}
+
+// Mentions of GET /api/v3/mentions (Zoho's own example, with its float
+// message id and ISO times): each is mention.created; replies are not.
+func TestMentionEntriesFromFixture(t *testing.T) {
+	t.Parallel()
+	var ans struct {
+		Data []mentionEntry `json:"data"`
+	}
+	require.NoError(t, json.Unmarshal(fixture(t, "mentions_v3.json"), &ans))
+	e := ans.Data[0]
+	at, ok := idTime(e.Message.ID.String())
+	require.True(t, ok)
+	require.Equal(t, int64(1779854404814), at.UnixMilli(), "the id's milliseconds are exact")
+	s, ok := mentionSignal("https://cliq.zoho.com", e.Chat.ID.String(), e.Chat.ChannelDisplayName, &e.Message, []string{"60040386526"}, nil)
+	require.True(t, ok)
+	s.Raw = json.RawMessage(`{}`)
+	require.NoError(t, connectors.ValidateSignal(Spec, s))
+	require.Equal(t, "Mentioned in #Project Discussion: Hey @Ryan West, can you review this?", s.Payload.Title)
+	require.Equal(t, "mention:CT_1207124540483314854_60002085329:1779854404814_60040396507", s.DedupeKey)
+
+	// The float id of Zoho's example cannot be read back exactly; the ISO
+	// time still dates the mention.
+	f := ans.Data[1]
+	_, ok = idTime(f.Message.ID.String())
+	require.False(t, ok)
+	at, ok = f.Message.at()
+	require.True(t, ok)
+	require.Equal(t, "2026-05-26T07:01:53Z", at.Format(time.RFC3339))
+	require.Equal(t, "replies", ans.Data[2].ActivityType)
+}
+
+func TestValidateConfig(t *testing.T) {
+	t.Parallel()
+	c := &Connector{}
+	for in, want := range map[string]string{
+		`{"channels": ["#LaunchRoom", "CT_1207124540483314854_20071845", "launchroom"]}`: `{"channels":["CT_1207124540483314854_20071845","launchroom"],"track_mentions":true}`,
+		`{"channels": [], "track_mentions": true}`:                                       `{"channels":[],"track_mentions":true}`,
+		`{"channels": ["pressdesk"], "track_mentions": false}`:                           `{"channels":["pressdesk"],"track_mentions":false}`,
+		`null`: `{"channels":[],"track_mentions":true}`,
+	} {
+		got, err := c.ValidateConfig(json.RawMessage(in))
+		require.NoError(t, err, in)
+		require.JSONEq(t, want, string(got), in)
+	}
+	for in, field := range map[string]string{
+		`{"channels": ["CT_1-T-2"]}`:                      "channels[0]",
+		`{"channels": ["has space"]}`:                     "channels[0]",
+		`{"channels": [], "track_mentions": false}`:       "config",
+		`{"chanels": ["x"]}`:                              "config",
+		`{"channels": "launchroom"}`:                      "config",
+		`{"channels": ["ok", "CT_12_34", "-bad-start-"]}`: "channels[2]",
+	} {
+		_, err := c.ValidateConfig(json.RawMessage(in))
+		var ce *connectors.ConfigError
+		require.ErrorAs(t, err, &ce, in)
+		require.Contains(t, ce.Fields, field, in)
+	}
+}

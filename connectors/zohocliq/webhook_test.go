@@ -1,0 +1,151 @@
+package zohocliq
+
+import (
+	"bytes"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh/connectors"
+	zohosandbox "github.com/poblysh/poblysh/sandbox/zoho"
+)
+
+// hookEnv is a provider configured like a deployment (public key, webhook
+// secret) and a connection of the EU organisation's user.
+func hookEnv(t *testing.T, extra map[string]string) (*Connector, connectors.Connection, *zohosandbox.Server) {
+	t.Helper()
+	sb := zohosandbox.New(zohosandbox.Options{})
+	env := map[string]string{
+		"POBLYSH_ZOHO_CLIQ_PUBLIC_KEY":     sb.PublicKeyPEM(),
+		"POBLYSH_ZOHO_CLIQ_WEBHOOK_SECRET": "deployment-hook-secret",
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	c := newProvider(t, env).Connector.(*Connector)
+	conn := connectors.Connection{ID: "conn-1", TenantID: testTenant, Config: []byte(`{"channels":["launchroom"],"track_mentions":true}`),
+		Account: connectors.Account{ID: zohosandbox.UserAda, Metadata: map[string]string{"dc": "eu", metaOrgID: zohosandbox.OrgEU}}}
+	return c, conn, sb
+}
+
+// signed is a bot call of body signed with the sandbox's key, posted to u.
+func signed(sb *zohosandbox.Server, body []byte, u string) *connectors.WebhookRequest {
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Cliq-Signature", sb.Sign(body))
+	q := url.Values{}
+	if pu, err := url.Parse(u); err == nil {
+		q = pu.Query()
+	}
+	return &connectors.WebhookRequest{Header: h, Body: body, Query: q, Now: time.Now()}
+}
+
+func TestBotURL(t *testing.T) {
+	t.Parallel()
+	c, conn, _ := hookEnv(t, nil)
+	u := c.ConnectionWebhookURL(conn)
+	require.Regexp(t, `^http://poblysh\.test/api/v1/webhooks/zoho-cliq\?token=`+testTenant+`\.60040386526\.[A-Za-z0-9_-]{43}$`, u)
+	require.Equal(t, u, c.ConnectionWebhookURL(conn), "derived, the same every time")
+
+	noOrg := conn
+	noOrg.Account.Metadata = map[string]string{"dc": "eu"}
+	require.Empty(t, c.ConnectionWebhookURL(noOrg), "without the organisation no call could be bound")
+	none, _, _ := hookEnv(t, map[string]string{"POBLYSH_ZOHO_CLIQ_WEBHOOK_SECRET": ""})
+	require.Empty(t, none.ConnectionWebhookURL(conn), "without a webhook secret there is no URL")
+}
+
+// A message the bot heard in a channel (participation handler,
+// message_sent) is message.posted, routed to the URL's connection for
+// that channel only.
+func TestParticipationMessageSent(t *testing.T) {
+	t.Parallel()
+	c, conn, sb := hookEnv(t, nil)
+	req := signed(sb, fixture(t, "bot_participation_message_sent.json"), c.ConnectionWebhookURL(conn))
+	require.NoError(t, c.VerifyWebhook(req))
+	d, err := c.ParseWebhook(req)
+	require.NoError(t, err)
+	require.Equal(t, []string{"chat:" + testTenant + ":60040386526:CT_1207124540483314854_20071845"}, d.RouteKeys)
+	require.Equal(t, "participation.message_sent", d.Event)
+	require.Equal(t, "cliq:"+testTenant+":60040386526:participation:message_sent:CT_1207124540483314854_20071845:1773813859592_51531973059", d.DeliveryID)
+	require.Len(t, d.Signals, 1)
+	s := d.Signals[0]
+	require.NoError(t, connectors.ValidateSignal(Spec, s))
+	require.Equal(t, "msg:CT_1207124540483314854_20071845:1773813859592_51531973059", s.DedupeKey, "the key polling gives the same message")
+	require.Equal(t, "@Ada Lovelace embargo moved to 10:00", s.Payload.Title)
+	require.Equal(t, connectors.Actor{ID: "60040396507", Name: "Priya Raman"}, s.Payload.Actor)
+	require.Equal(t, "#launch-room", s.Payload.Context.Name)
+	require.Equal(t, "https://cliq.zoho.eu/chats/CT_1207124540483314854_20071845", s.Payload.URL)
+	require.Equal(t, int64(1773813859592), s.OccurredAt.UnixMilli())
+}
+
+// The bot was mentioned: mention.created naming the bot, routed to the
+// connection's mentions key (any chat, like polled mentions).
+func TestMentionHandler(t *testing.T) {
+	t.Parallel()
+	c, conn, sb := hookEnv(t, nil)
+	req := signed(sb, fixture(t, "bot_mention.json"), c.ConnectionWebhookURL(conn))
+	require.NoError(t, c.VerifyWebhook(req))
+	d, err := c.ParseWebhook(req)
+	require.NoError(t, err)
+	require.Equal(t, []string{"mentions:" + testTenant + ":60040386526"}, d.RouteKeys)
+	require.Len(t, d.Signals, 1)
+	s := d.Signals[0]
+	require.NoError(t, connectors.ValidateSignal(Spec, s))
+	require.Equal(t, "mention.created", s.Kind)
+	require.Equal(t, []string{"b-2007184500000000071"}, s.Payload.Attributes["mentioned_users"])
+	require.Equal(t, "Mentioned in #press-desk: @Poblysh who is covering Reuters today?", s.Payload.Title)
+	require.Equal(t, "mention:CT_1796005539471668330_20071845:1773813998000_51531973070", s.DedupeKey)
+}
+
+// Fails closed: anything but a call signed with the configured key, on a
+// connection's URL, for that connection's organisation, is refused.
+func TestBotCallsFailClosed(t *testing.T) {
+	t.Parallel()
+	c, conn, sb := hookEnv(t, nil)
+	body := fixture(t, "bot_participation_message_sent.json")
+	u := c.ConnectionWebhookURL(conn)
+	good := signed(sb, body, u)
+	require.NoError(t, c.VerifyWebhook(good))
+
+	unsigned := signed(sb, body, u)
+	unsigned.Header.Del("X-Cliq-Signature")
+	forged := signed(sb, body, u)
+	forged.Header.Set("X-Cliq-Signature", "bm90IGEgc2lnbmF0dXJl")
+	tampered := signed(sb, body, u)
+	tampered.Body = bytes.Replace(body, []byte("embargo moved to 10:00"), []byte("embargo moved to 11:00"), 1)
+	// Another organisation's call (signed: the key is the extension's),
+	// replayed to this connection's URL.
+	otherOrg := signed(sb, bytes.ReplaceAll(body, []byte(`"id":"20071845"`), []byte(`"id":"64396901"`)), u)
+	noToken := signed(sb, body, "http://poblysh.test/api/v1/webhooks/zoho-cliq")
+	wrongToken := signed(sb, body, "http://poblysh.test/api/v1/webhooks/zoho-cliq?token="+testTenant+".60040386526.AAAA")
+	for name, req := range map[string]*connectors.WebhookRequest{
+		"unsigned": unsigned, "forged signature": forged, "tampered body": tampered,
+		"another organisation": otherOrg, "no token": noToken, "wrong token": wrongToken,
+	} {
+		require.ErrorIs(t, c.VerifyWebhook(req), connectors.ErrUnauthorized, name)
+	}
+	noKey, _, _ := hookEnv(t, map[string]string{"POBLYSH_ZOHO_CLIQ_PUBLIC_KEY": ""})
+	require.ErrorIs(t, noKey.VerifyWebhook(good), connectors.ErrUnauthorized, "no public key configured")
+	noSecret, _, _ := hookEnv(t, map[string]string{"POBLYSH_ZOHO_CLIQ_WEBHOOK_SECRET": ""})
+	require.ErrorIs(t, noSecret.VerifyWebhook(good), connectors.ErrUnauthorized, "no webhook secret configured")
+}
+
+func TestParsePublicKeys(t *testing.T) {
+	t.Parallel()
+	sb := zohosandbox.New(zohosandbox.Options{})
+	pemKey := sb.PublicKeyPEM()
+	keys, err := parsePublicKeys(pemKey + otherKey(t))
+	require.NoError(t, err)
+	require.Len(t, keys, 2, "several PEM blocks")
+	bare := bytes.TrimSpace([]byte(pemKey))
+	bare = bytes.TrimPrefix(bare, []byte("-----BEGIN PUBLIC KEY-----"))
+	bare = bytes.TrimSuffix(bare, []byte("-----END PUBLIC KEY-----"))
+	keys, err = parsePublicKeys(string(bare))
+	require.NoError(t, err, "the bare base64 Cliq shows")
+	require.Len(t, keys, 1)
+	_, err = parsePublicKeys("not a key")
+	require.Error(t, err)
+}

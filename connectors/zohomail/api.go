@@ -1,0 +1,161 @@
+package zohomail
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/connectors/zoho"
+)
+
+// lockReason starts the Reason of a throttled answer without Retry-After:
+// the API is then locked here for throttleLock.
+const lockReason = "Zoho Mail lock after "
+
+// throttleLock is how long the API is left alone after a throttled answer
+// without Retry-After: Zoho Mail reports a lock period but not its length.
+const throttleLock = 5 * time.Minute
+
+// envelope is every Zoho Mail answer: {"status": {"code", "description"},
+// "data": …} (https://www.zoho.com/mail/help/api/response-codes.html).
+type envelope struct {
+	Status struct {
+		Code        zoho.Str `json:"code"`
+		Description string   `json:"description"`
+	} `json:"status"`
+	Data json.RawMessage `json:"data"`
+}
+
+// errorCode reads data.errorCode of an error answer.
+func (e *envelope) errorCode() string {
+	var d struct {
+		ErrorCode string `json:"errorCode"`
+	}
+	_ = json.Unmarshal(e.Data, &d)
+	return d.ErrorCode
+}
+
+// ClassifyResponse implements connectors.Classifier: Zoho Mail's HTTP
+// statuses map as usual, except that throttling (429, or an errorCode
+// naming a limit) waits Retry-After or the lock, and other 400s name
+// their errorCode.
+func (c *Connector) ClassifyResponse(resp *http.Response) error {
+	if resp.StatusCode != http.StatusBadRequest && resp.StatusCode != http.StatusTooManyRequests {
+		return connectors.ClassifyResponse(resp)
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	var e envelope
+	_ = json.Unmarshal(body, &e)
+	code := e.errorCode()
+	if resp.StatusCode == http.StatusTooManyRequests || isLimit(code) {
+		if d, ok := connectors.RateLimitDelay(resp.Header, time.Now()); ok && d > 0 {
+			return &connectors.RateLimited{RetryAfter: d, Reason: "Zoho Mail " + cmpOr(code, "HTTP 429")}
+		}
+		return &connectors.RateLimited{RetryAfter: throttleLock, Reason: lockReason + cmpOr(code, "HTTP 429")}
+	}
+	return fmt.Errorf("%w: Zoho Mail answered HTTP 400 %s", connectors.ErrInvalidConfig, trunc(cmpOr(code, e.Status.Description), 64))
+}
+
+func isLimit(code string) bool {
+	c := strings.ToUpper(code)
+	return strings.Contains(c, "LIMIT") || strings.Contains(c, "TOO_MANY") || strings.Contains(c, "THROTTL")
+}
+
+// get reads one API resource of the account into out (the envelope's
+// data). A throttled API fails fast until its lock has passed.
+func (c *Connector) get(ctx context.Context, hc *http.Client, acct connectors.Account, path string, q url.Values, out any) error {
+	base, err := c.APIBase(acct)
+	if err != nil {
+		return err
+	}
+	key := acct.ID + "|mail"
+	if err := c.Locks.Check(key); err != nil {
+		return fmt.Errorf("zoho-mail: %w", err)
+	}
+	if err := c.pacer.Wait(ctx, key, c.perMinute, "the Mail API"); err != nil {
+		return fmt.Errorf("zoho-mail: %w", err)
+	}
+	u := base + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return fmt.Errorf("zoho-mail: %w", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		var rl *connectors.RateLimited
+		if errors.As(err, &rl) && strings.HasPrefix(rl.Reason, lockReason) {
+			c.Locks.Lock(key, rl.RetryAfter)
+		}
+		return fmt.Errorf("zoho-mail: %w", unwrapURL(err))
+	}
+	defer resp.Body.Close()
+	var env envelope
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 32<<20)).Decode(&env); err != nil {
+		return fmt.Errorf("zoho-mail: %w: unreadable answer: %v", connectors.ErrTransient, err)
+	}
+	// Some Zoho APIs answer HTTP 200 with an error status in the body.
+	if n, ok := env.Status.Code.Int(); ok && n >= 400 {
+		return fmt.Errorf("zoho-mail: %w", classifyStatus(int(n), env.errorCode(), env.Status.Description))
+	}
+	dec := json.NewDecoder(bytes.NewReader(env.Data))
+	dec.UseNumber() // ids beyond 2^53 stay exact wherever they are read
+	if err := dec.Decode(out); err != nil {
+		return fmt.Errorf("zoho-mail: %w: unexpected data: %v", connectors.ErrTransient, err)
+	}
+	return nil
+}
+
+// classifyStatus maps an error status found in a body.
+func classifyStatus(code int, errorCode, desc string) error {
+	what := trunc(cmpOr(errorCode, desc), 64)
+	switch {
+	case code == http.StatusTooManyRequests || isLimit(errorCode):
+		return &connectors.RateLimited{RetryAfter: throttleLock, Reason: lockReason + what}
+	case code == http.StatusUnauthorized:
+		return fmt.Errorf("%w: %s", connectors.ErrUnauthorized, what)
+	case code == http.StatusForbidden:
+		return fmt.Errorf("%w: %s", connectors.ErrForbidden, what)
+	case code == http.StatusNotFound:
+		return fmt.Errorf("%w: %s", connectors.ErrNotFound, what)
+	case code >= 500:
+		return fmt.Errorf("%w: %s", connectors.ErrTransient, what)
+	}
+	return fmt.Errorf("%w: %s", connectors.ErrInvalidConfig, what)
+}
+
+func unwrapURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+func trunc(s string, n int) string {
+	s = strings.ToValidUTF8(s, "")
+	if len([]rune(s)) > n {
+		return string([]rune(s)[:n]) + "…"
+	}
+	return s
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,251 @@
+package zohomail
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/connectors/press"
+	"github.com/poblysh/poblysh/connectors/zoho"
+)
+
+// cursorVersion is bumped when the cursor format changes; an older cursor
+// is then reported expired and the engine resyncs the stream.
+const cursorVersion = 1
+
+// maxPressThreads bounds the threads remembered as press already.
+const maxPressThreads = 500
+
+// cursor is an inbox or sent stream's cursor:
+//
+//	{"v":1,"folder":"7325431000000008012","hw":1711540357880,
+//	 "seen":[{"id":"1711540357880100001","t":1711540357880}],
+//	 "press":["1711540357880100001"],
+//	 "pass":{"start":201,"high":1711540357880,"prev":["…"],"recent":[…]}}
+//
+// folder is the folder's id (read once from GET /folders by type). hw is
+// the newest receivedTime of the last pass; a pass reads messages/view
+// newest first (sortorder=false) until receivedTime falls below hw minus
+// the overlap, and seen holds the ids of that overlap already read, so they
+// are not emitted again (dedupe by messageId). press holds the threads
+// email.press_thread was emitted for. pass is the pass under way: the next
+// start offset (1-based), its newest time, the ids of the previous page
+// (new mail arriving during a pass shifts offsets; repeats are skipped)
+// and the ids inside the overlap of its newest time.
+type cursor struct {
+	V      int      `json:"v"`
+	Folder string   `json:"folder,omitempty"`
+	HW     int64    `json:"hw,omitempty"`
+	Seen   []seenID `json:"seen,omitempty"`
+	Press  []string `json:"press,omitempty"`
+	Pass   *pass    `json:"pass,omitempty"`
+}
+
+type seenID struct {
+	ID string `json:"id"`
+	T  int64  `json:"t"`
+}
+
+type pass struct {
+	Start  int      `json:"start"`
+	Cutoff int64    `json:"cutoff"`
+	High   int64    `json:"high,omitempty"`
+	Prev   []string `json:"prev,omitempty"`
+	Recent []seenID `json:"recent,omitempty"`
+}
+
+func decodeCursor(raw json.RawMessage) (cursor, error) {
+	cur := cursor{V: cursorVersion}
+	if t := bytes.TrimSpace(raw); len(t) == 0 || bytes.Equal(t, []byte("null")) {
+		return cur, nil
+	}
+	if err := json.Unmarshal(raw, &cur); err != nil || cur.V != cursorVersion {
+		return cursor{}, fmt.Errorf("zoho-mail: %w: unreadable or outdated cursor", connectors.ErrCursorExpired)
+	}
+	return cur, nil
+}
+
+// folderTypes maps a stream to the folderType Zoho gives its folder.
+var folderTypes = map[string]string{streamInbox: "Inbox", streamSent: "Sent"}
+
+// FetchPage implements connectors.Syncer: one messages/view call per page
+// (the first page of a stream also reads GET /folders once; a message the
+// detector takes for press also reads its headers).
+func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (*connectors.Page, error) {
+	typ, ok := folderTypes[req.Stream]
+	if !ok {
+		return nil, fmt.Errorf("zoho-mail: %w", &connectors.ConfigError{Fields: map[string]string{"stream": fmt.Sprintf("unknown stream %q", req.Stream)}})
+	}
+	cfg, err := parseConfig(req.Connection.Config)
+	if err != nil {
+		return nil, fmt.Errorf("zoho-mail: %w", err)
+	}
+	cur, err := decodeCursor(req.Cursor)
+	if err != nil {
+		return nil, err
+	}
+	acct := req.Connection.Account
+	if cur.Folder == "" {
+		if cur.Folder, err = c.folderID(ctx, req.HTTP, acct, typ); err != nil {
+			return nil, err
+		}
+	}
+	now := req.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	if cur.Pass == nil {
+		cutoff := now.Add(-c.backfill).UnixMilli()
+		if cur.HW > 0 {
+			cutoff = cur.HW - c.overlap.Milliseconds()
+		}
+		cur.Pass = &pass{Start: 1, Cutoff: cutoff}
+	}
+	p := cur.Pass
+	q := url.Values{"folderId": {cur.Folder}, "start": {strconv.Itoa(p.Start)}, "limit": {strconv.Itoa(c.pageSize)},
+		"sortorder": {"false"}, "sortBy": {"date"}, "includeto": {"true"}}
+	var page []json.RawMessage
+	if err := c.get(ctx, req.HTTP, acct, "/api/accounts/"+url.PathEscape(acct.ID)+"/messages/view", q, &page); err != nil {
+		return nil, err
+	}
+	base, _ := c.APIBase(acct)
+	f := folder{ID: cur.Folder, Type: typ, Host: base, Mailbox: acct.ID, Email: acct.Metadata[metaEmail], Outbound: req.Stream == streamSent}
+	var out []connectors.Signal
+	var ids []string
+	reachedCutoff := false
+	for _, raw := range page {
+		var it item
+		if json.Unmarshal(raw, &it) != nil {
+			continue
+		}
+		at, ok := it.received()
+		id := it.MessageID.String()
+		if !ok || id == "" {
+			continue
+		}
+		ms := at.UnixMilli()
+		ids = append(ids, id)
+		if ms < p.Cutoff {
+			reachedCutoff = true // newest first: everything after is older
+			break
+		}
+		if slices.Contains(p.Prev, id) || containsID(cur.Seen, id) || containsID(p.Recent, id) {
+			continue
+		}
+		sigs, err := c.normalize(ctx, req.HTTP, acct, f, &it, raw, cfg, &cur)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sigs...)
+		if ms > p.High {
+			p.High = ms
+		}
+		p.Recent = append(p.Recent, seenID{ID: id, T: ms})
+		p.Recent = keepFrom(p.Recent, p.High-c.overlap.Milliseconds())
+	}
+	done := reachedCutoff || len(page) < c.pageSize
+	if done {
+		if p.High > cur.HW {
+			cur.HW = p.High
+		}
+		cur.Seen = keepFrom(append(cur.Seen, p.Recent...), cur.HW-c.overlap.Milliseconds())
+		cur.Pass = nil
+	} else {
+		p.Start += len(page)
+		p.Prev = ids
+	}
+	next, err := json.Marshal(cur)
+	if err != nil {
+		return nil, fmt.Errorf("zoho-mail: encode cursor: %w", err)
+	}
+	return &connectors.Page{Signals: out, Items: len(page), Next: next, Done: done}, nil
+}
+
+func containsID(list []seenID, id string) bool {
+	return slices.ContainsFunc(list, func(s seenID) bool { return s.ID == id })
+}
+
+// keepFrom keeps the ids at or after ms, each once.
+func keepFrom(list []seenID, ms int64) []seenID {
+	out := list[:0]
+	seen := map[string]bool{}
+	for _, s := range list {
+		if s.T >= ms && !seen[s.ID] {
+			seen[s.ID] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// normalize turns one message into its Signals, asking the press detector
+// about its thread unless the thread is press already.
+func (c *Connector) normalize(ctx context.Context, hc *http.Client, acct connectors.Account, f folder, it *item, raw json.RawMessage,
+	cfg config, cur *cursor) ([]connectors.Signal, error) {
+	out := messageSignals(f, it, raw)
+	if len(out) == 0 || slices.Contains(cur.Press, it.thread()) {
+		return out, nil
+	}
+	m := press.Message{From: it.from(), To: it.to(), Cc: it.cc(), Subject: it.subject(), Outbound: f.Outbound}
+	r := c.press.Detect(m, cfg.detectorConfig())
+	if r.Press && !f.Outbound {
+		// The list carries no List-Id: a newsletter from a media outlet
+		// looks like press until its headers say otherwise.
+		content, err := c.header(ctx, hc, acct, f.ID, it.MessageID.String())
+		if err != nil {
+			return nil, err
+		}
+		m.ListID, m.ListUnsubscribe, m.Precedence = headers(content)
+		r = c.press.Detect(m, cfg.detectorConfig())
+	}
+	if !r.Press {
+		return out, nil
+	}
+	if s, ok := pressSignal(f, it, r, raw); ok {
+		out = append(out, s)
+		cur.Press = append(cur.Press, it.thread())
+		if n := len(cur.Press); n > maxPressThreads {
+			cur.Press = cur.Press[n-maxPressThreads:]
+		}
+	}
+	return out, nil
+}
+
+// folderID finds the id of the folder of a type (Inbox, Sent) with
+// GET /api/accounts/{id}/folders.
+func (c *Connector) folderID(ctx context.Context, hc *http.Client, acct connectors.Account, typ string) (string, error) {
+	var folders []struct {
+		FolderID   zoho.Str `json:"folderId"`
+		FolderType string   `json:"folderType"`
+		FolderName string   `json:"folderName"`
+	}
+	if err := c.get(ctx, hc, acct, "/api/accounts/"+url.PathEscape(acct.ID)+"/folders", nil, &folders); err != nil {
+		return "", err
+	}
+	for _, f := range folders {
+		if strings.EqualFold(f.FolderType, typ) && f.FolderID != "" {
+			return f.FolderID.String(), nil
+		}
+	}
+	return "", fmt.Errorf("zoho-mail: folders: %w: the mailbox has no %s folder", connectors.ErrNotFound, typ)
+}
+
+// header reads a message's raw headers (…/folders/{f}/messages/{m}/header).
+func (c *Connector) header(ctx context.Context, hc *http.Client, acct connectors.Account, folderID, messageID string) (string, error) {
+	var h struct {
+		HeaderContent string `json:"headerContent"`
+	}
+	path := "/api/accounts/" + url.PathEscape(acct.ID) + "/folders/" + url.PathEscape(folderID) + "/messages/" + url.PathEscape(messageID) + "/header"
+	if err := c.get(ctx, hc, acct, path, nil, &h); err != nil {
+		return "", err
+	}
+	return h.HeaderContent, nil
+}

@@ -1,0 +1,298 @@
+package db
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/sirupsen/logrus"
+)
+
+// SignalsChannel is the channel db.announcer notifies, once per tenant
+// (payload: the tenant id), after a transaction that inserted Signals
+// through DB.WithTenant or DB.WithSystem commits.
+const SignalsChannel = "poblysh_signals"
+
+// FeedNotifier holds one LISTEN connection per process and fans its
+// notifications out in memory to the feed readers that wait (long
+// polling): a waiting request holds no database connection.
+type FeedNotifier struct {
+	connect func(context.Context) (*pgx.Conn, error)
+	log     logrus.FieldLogger
+
+	mu      sync.Mutex
+	tenants map[string]*tenantWake
+	up      bool // the listener is connected and listening
+	closed  bool
+	waiters int
+	keys    []*APIKeyCache // emptied on every key notification of this schema and (re)connection
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// tenantWake is the broadcast of one tenant: ch is closed (and replaced)
+// when a notification for the tenant arrives.
+type tenantWake struct {
+	ch chan struct{}
+	n  int // subscriptions open
+}
+
+// NewFeedNotifier starts the listener on its own connection (not from the
+// pool), made from the pool's connection settings. Close stops it.
+func NewFeedNotifier(d *DB, log logrus.FieldLogger) *FeedNotifier {
+	cc := d.Pool.Config().ConnConfig.Copy()
+	if d.schema != "" {
+		cc.RuntimeParams["search_path"] = pgx.Identifier{d.schema}.Sanitize()
+	}
+	return startFeedNotifier(func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, cc) }, log)
+}
+
+func startFeedNotifier(connect func(context.Context) (*pgx.Conn, error), log logrus.FieldLogger) *FeedNotifier {
+	if log == nil {
+		log = logrus.StandardLogger()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &FeedNotifier{connect: connect, log: log, tenants: map[string]*tenantWake{}, cancel: cancel, done: make(chan struct{})}
+	go n.run(ctx)
+	return n
+}
+
+// Close stops the listener and wakes every waiter (they answer with what
+// they have, so a server shutting down is not held by long polls).
+func (n *FeedNotifier) Close() {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return
+	}
+	n.closed = true
+	n.wakeAllLocked()
+	n.mu.Unlock()
+	n.cancel()
+	<-n.done
+}
+
+// Waiters is the number of feed readers waiting now.
+func (n *FeedNotifier) Waiters() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.waiters
+}
+
+// Listening reports whether the listener is connected.
+func (n *FeedNotifier) Listening() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.up
+}
+
+func (n *FeedNotifier) run(ctx context.Context) {
+	defer close(n.done)
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := n.listen(ctx)
+		n.setUp(false)
+		if ctx.Err() != nil {
+			return
+		}
+		n.log.WithError(err).Warn("feed listener lost its connection; waiting readers poll until it is back")
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// listen connects, listens and dispatches until the connection fails.
+func (n *FeedNotifier) listen(ctx context.Context) error {
+	conn, err := n.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+SignalsChannel+"; LISTEN "+APIKeysChannel); err != nil {
+		return err
+	}
+	// Key notifications carry the schema of the changed keys: several
+	// schemas may share a database (tests; stacks side by side).
+	var schema string
+	if err := conn.QueryRow(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
+		return err
+	}
+	// Anything committed while no one listened: every waiter looks again.
+	n.setUp(true)
+	for {
+		note, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		if note.Channel == APIKeysChannel {
+			if note.Payload == "" || note.Payload == schema {
+				n.resetKeys()
+			}
+			continue
+		}
+		n.wake(note.Payload)
+	}
+}
+
+func (n *FeedNotifier) setUp(up bool) {
+	n.mu.Lock()
+	same := n.up == up // a failed reconnection changes nothing
+	n.mu.Unlock()
+	if same {
+		return
+	}
+	// Empty the key caches before the state changes, so that a key
+	// cached by a lookup that already saw the new state stays cached (and
+	// entries are served only while up, so going down needs no ordering).
+	n.resetKeys()
+	n.mu.Lock()
+	n.up = up
+	n.wakeAllLocked()
+	n.mu.Unlock()
+}
+
+// resetKeys empties the API-key caches (outside n.mu: a cache locks its
+// own mutex, then may ask Listening).
+func (n *FeedNotifier) resetKeys() {
+	n.mu.Lock()
+	keys := append([]*APIKeyCache(nil), n.keys...)
+	n.mu.Unlock()
+	for _, c := range keys {
+		c.reset()
+	}
+}
+
+func (n *FeedNotifier) wake(tenantID string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if t := n.tenants[tenantID]; t != nil {
+		close(t.ch)
+		t.ch = make(chan struct{})
+	}
+}
+
+func (n *FeedNotifier) wakeAllLocked() {
+	for _, t := range n.tenants {
+		close(t.ch)
+		t.ch = make(chan struct{})
+	}
+}
+
+// subscribe returns the channel that the tenant's next notification
+// closes, and whether the listener is up (when it is not, notifications
+// may be missed and the waiter polls).
+func (n *FeedNotifier) subscribe(tenantID string) (<-chan struct{}, bool, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	t := n.tenants[tenantID]
+	if t == nil {
+		t = &tenantWake{ch: make(chan struct{})}
+		n.tenants[tenantID] = t
+	}
+	return t.ch, n.up, n.closed
+}
+
+func (n *FeedNotifier) enter(tenantID string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	t := n.tenants[tenantID]
+	if t == nil {
+		t = &tenantWake{ch: make(chan struct{})}
+		n.tenants[tenantID] = t
+	}
+	t.n++
+	n.waiters++
+}
+
+func (n *FeedNotifier) leave(tenantID string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.waiters--
+	if t := n.tenants[tenantID]; t != nil {
+		if t.n--; t.n == 0 {
+			delete(n.tenants, tenantID)
+		}
+	}
+}
+
+// heldBackDelays are the re-reads while the feed horizon withholds rows
+// of the reader's tenant (FeedPage.HeldBack): they show when an older
+// writer, of any tenant, ends, and that end notifies nobody of this
+// tenant. Writers' transactions are short, so the reader re-reads soon,
+// backing off to heldBackDelays' last value while it lasts.
+var heldBackDelays = []time.Duration{
+	10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond, 80 * time.Millisecond, 160 * time.Millisecond,
+	200 * time.Millisecond,
+}
+
+// pollWhileDown is how often a waiter re-reads while the listener is not
+// connected.
+const pollWhileDown = time.Second
+
+// FeedRead is one read of a waiting reader: whether it found something
+// new, and whether rows were held back (FeedPage.HeldBack).
+type FeedRead struct {
+	Found, HeldBack bool
+}
+
+// Wait runs read until it reports something new (found), the wait ends
+// (timeout), ctx ends (the client went away), or the notifier closes. It
+// reads once at once; then again after every notification for the tenant,
+// soon and repeatedly while the read says rows are held back by the feed
+// horizon (see heldBackDelays), and every second while the listener is
+// down. read runs its own transaction each time, so each read sees the
+// latest commits and the current feed horizon; no connection is held
+// between reads.
+//
+// A notification that arrived before the reader subscribed is not missed:
+// the read after subscribing sees its rows, visible or held back.
+func (n *FeedNotifier) Wait(ctx context.Context, tenantID string, wait time.Duration, read func() (FeedRead, error)) error {
+	n.enter(tenantID)
+	defer n.leave(tenantID)
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	held := 0 // consecutive reads that found rows held back
+	for {
+		ch, up, closed := n.subscribe(tenantID) // before the read: a commit after it closes ch
+		r, err := read()
+		if err != nil || r.Found || closed {
+			return err
+		}
+		var timer *time.Timer
+		switch {
+		case r.HeldBack:
+			timer = time.NewTimer(heldBackDelays[min(held, len(heldBackDelays)-1)])
+			held++
+		case !up:
+			timer = time.NewTimer(pollWhileDown)
+		default:
+			held = 0
+		}
+		var tick <-chan time.Time
+		if timer != nil {
+			tick = timer.C
+		}
+		select {
+		case <-ch:
+		case <-tick:
+		case <-deadline.C:
+			stop(timer)
+			return nil
+		case <-ctx.Done():
+			stop(timer)
+			return nil
+		}
+		stop(timer)
+	}
+}
+
+func stop(t *time.Timer) {
+	if t != nil {
+		t.Stop()
+	}
+}

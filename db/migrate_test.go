@@ -1,0 +1,94 @@
+package db_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/db/dbtest"
+)
+
+// replayMigration runs one migration's SQL again on the schema, as its
+// owner (the migrations are written to be re-runnable), so a test can
+// apply it over rows shaped by the code that preceded it.
+func replayMigration(t *testing.T, s *dbtest.Schema, version int) {
+	t.Helper()
+	ms, err := db.Migrations()
+	require.NoError(t, err)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, s.OwnerURL)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	for _, m := range ms {
+		if m.Version == version {
+			require.NoError(t, pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+				_, err := tx.Exec(ctx, m.SQL)
+				return err
+			}))
+			return
+		}
+	}
+	t.Fatalf("no migration %d", version)
+}
+
+// TestGoogleAccountsRekeyedBySubject: migration 0003 re-keys Google
+// Calendar connections stored under the email (as the earlier code did) by
+// the OpenID subject it kept in account.metadata.sub, keeps the email as
+// metadata, and leaves other providers, rows without a subject and rows
+// whose subject is already taken alone.
+func TestGoogleAccountsRekeyedBySubject(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	f := newFixture(t, s.DB, "fake", "a")
+	insert := func(provider, account, accountJSON string) string {
+		var id string
+		require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error {
+			c, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: provider, ExternalAccountID: account,
+				DisplayName: account, Account: json.RawMessage(accountJSON)})
+			if err == nil {
+				id = c.ID
+			}
+			return err
+		}))
+		return id
+	}
+	ada := insert("google-calendar", "ada@example.com",
+		`{"id":"ada@example.com","name":"Ada Lovelace","metadata":{"sub":"104817326578234512345","hd":"example.com"}}`)
+	nosub := insert("google-calendar", "old@example.com", `{"id":"old@example.com","name":"Old"}`)
+	github := insert("github", "583231", `{"id":"583231","name":"octocat","metadata":{"sub":"not-google"}}`)
+	taken := insert("google-calendar", "grace@example.com", `{"id":"grace@example.com","metadata":{"sub":"200000000000000000001"}}`)
+	holder := insert("google-calendar", "200000000000000000001", `{"id":"200000000000000000001","metadata":{"email":"grace@example.com"}}`)
+
+	replayMigration(t, s, 3)
+
+	type row struct {
+		Account string          `db:"external_account_id"`
+		Name    string          `db:"display_name"`
+		JSON    json.RawMessage `db:"account"`
+	}
+	get := func(id string) row {
+		var r row
+		require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+			return tx.GetContext(ctx, &r, `SELECT external_account_id, display_name, account FROM connections WHERE id = $1`, id)
+		}))
+		return r
+	}
+	got := get(ada)
+	require.Equal(t, "104817326578234512345", got.Account, "keyed by the subject")
+	require.Equal(t, "ada@example.com", got.Name, "the display name is kept")
+	require.JSONEq(t, `{"id":"104817326578234512345","name":"Ada Lovelace","metadata":{"email":"ada@example.com","hd":"example.com"}}`, string(got.JSON))
+	require.Equal(t, "old@example.com", get(nosub).Account, "no subject to key it by: left as it is")
+	require.Equal(t, "583231", get(github).Account, "other providers are untouched")
+	require.JSONEq(t, `{"id":"583231","name":"octocat","metadata":{"sub":"not-google"}}`, string(get(github).JSON))
+	require.Equal(t, "grace@example.com", get(taken).Account, "a subject already taken is left alone")
+	require.Equal(t, "200000000000000000001", get(holder).Account)
+
+	// Running it again changes nothing.
+	replayMigration(t, s, 3)
+	require.Equal(t, got, get(ada))
+}

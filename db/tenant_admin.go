@@ -1,0 +1,272 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/poblysh/poblysh"
+)
+
+// TenantSettings are the settings an operator may change on a tenant.
+type TenantSettings struct {
+	// SyncConcurrency caps the tenant's concurrently running sync pages;
+	// nil takes the environment's default (POBLYSH_TENANT_SYNC_CONCURRENCY).
+	SyncConcurrency *int `db:"sync_concurrency" json:"sync_concurrency"`
+}
+
+// TenantInfo is a tenant as the admin API shows it.
+type TenantInfo struct {
+	Tenant
+	TenantSettings
+	Connections int `db:"connections"`
+	APIKeys     int `db:"api_keys"`
+}
+
+const tenantInfoCols = `t.id, t.name, t.created_at, t.sync_concurrency,
+	(SELECT count(*) FROM connections c WHERE c.tenant_id = t.id AND c.deleted_at IS NULL) AS connections,
+	(SELECT count(*) FROM api_keys k WHERE k.tenant_id = t.id AND k.revoked_at IS NULL) AS api_keys`
+
+// ListTenants pages through the tenants not being deleted, newest first
+// (system scope).
+func (tx *Tx) ListTenants(ctx context.Context, page Page) ([]TenantInfo, string, error) {
+	after, err := page.decode()
+	if err != nil {
+		return nil, "", err
+	}
+	var ts []TenantInfo
+	err = tx.SelectContext(ctx, &ts, `SELECT `+tenantInfoCols+` FROM tenants t
+		WHERE t.deleting_at IS NULL AND ($1::timestamptz IS NULL OR (t.created_at, t.id) < ($1, $2::uuid))
+		ORDER BY t.created_at DESC, t.id DESC LIMIT $3`, after.Time, after.ID, page.Limit+1)
+	if err != nil {
+		return nil, "", wrapConnErr(err)
+	}
+	ts, next := trimPage(ts, page.Limit, func(t TenantInfo) pageKey { return pageKey{Time: t.CreatedAt, ID: t.ID} })
+	return ts, next, nil
+}
+
+// GetTenant returns a tenant not being deleted (system scope).
+func (tx *Tx) GetTenant(ctx context.Context, id string) (*TenantInfo, error) {
+	var t TenantInfo
+	err := tx.GetContext(ctx, &t, `SELECT `+tenantInfoCols+` FROM tenants t WHERE t.id = $1 AND t.deleting_at IS NULL`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, poblysh.NotFound("tenant")
+	}
+	return &t, wrapConnErr(err)
+}
+
+// TenantUpdate is a partial update: nil fields keep their value;
+// ClearSyncConcurrency returns the tenant to the environment's default.
+type TenantUpdate struct {
+	Name                 *string
+	SyncConcurrency      *int
+	ClearSyncConcurrency bool
+}
+
+// UpdateTenant applies u to a tenant not being deleted (system scope).
+func (tx *Tx) UpdateTenant(ctx context.Context, id string, u TenantUpdate) (*TenantInfo, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE tenants SET name = coalesce($2, name),
+			sync_concurrency = CASE WHEN $4 THEN NULL ELSE coalesce($3, sync_concurrency) END
+		WHERE id = $1 AND deleting_at IS NULL`, id, u.Name, u.SyncConcurrency, u.ClearSyncConcurrency)
+	if err != nil {
+		return nil, wrapConnErr(err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil, poblysh.NotFound("tenant")
+	}
+	return tx.GetTenant(ctx, id)
+}
+
+// TenantSyncConcurrency is the transaction's tenant's own cap on concurrent
+// sync pages, or def when it has none. A missing tenant is ENOTFOUND.
+func (tx *Tx) TenantSyncConcurrency(ctx context.Context, def int) (int, error) {
+	var n *int
+	err := tx.GetContext(ctx, &n, `SELECT sync_concurrency FROM tenants WHERE id = $1`, tx.TenantID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, poblysh.NotFound("tenant " + tx.TenantID)
+	}
+	if err != nil {
+		return 0, wrapConnErr(err)
+	}
+	if n == nil {
+		return def, nil
+	}
+	return *n, nil
+}
+
+// BeginTenantDeletion marks a tenant as being deleted and records the
+// operator's job for it (system scope). The tenant disappears from the
+// admin API at once. A tenant already being deleted answers its running
+// deletion job (ok false).
+func (tx *Tx) BeginTenantDeletion(ctx context.Context, id, jobID, workflowID string) (job *Job, started bool, err error) {
+	res, err := tx.ExecContext(ctx, `UPDATE tenants SET deleting_at = now() WHERE id = $1 AND deleting_at IS NULL`, id)
+	if err != nil {
+		return nil, false, wrapConnErr(err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		var exists bool
+		if err := tx.GetContext(ctx, &exists, `SELECT EXISTS (SELECT 1 FROM tenants WHERE id = $1)`, id); err != nil {
+			return nil, false, wrapConnErr(err)
+		}
+		if !exists {
+			return nil, false, poblysh.NotFound("tenant")
+		}
+		var j Job
+		err := tx.GetContext(ctx, &j, `SELECT `+jobCols+` FROM jobs WHERE tenant_id IS NULL AND workflow_id = $1
+			ORDER BY created_at DESC LIMIT 1`, workflowID)
+		if err != nil {
+			return nil, false, wrapConnErr(err)
+		}
+		return &j, false, nil
+	}
+	var j Job
+	err = tx.GetContext(ctx, &j, `INSERT INTO jobs (id, tenant_id, connection_id, provider, kind, stream, trigger, status, workflow_id)
+		VALUES ($1, NULL, NULL, '', 'tenant_deletion', '', 'manual', 'queued', $2) RETURNING `+jobCols, jobID, workflowID)
+	if err != nil {
+		return nil, false, wrapConnErr(err)
+	}
+	return &j, true, nil
+}
+
+// RevokeTenantKeys revokes every key of a tenant (system scope).
+func (tx *Tx) RevokeTenantKeys(ctx context.Context, tenantID string) (int, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE tenant_id = $1 AND revoked_at IS NULL`, tenantID)
+	if err != nil {
+		return 0, wrapConnErr(err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
+// TenantConnectionIDs lists a tenant's connections not yet deleted (system
+// scope).
+func (tx *Tx) TenantConnectionIDs(ctx context.Context, tenantID string) ([]string, error) {
+	var ids []string
+	err := tx.SelectContext(ctx, &ids, `SELECT id FROM connections WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY created_at, id`, tenantID)
+	return ids, wrapConnErr(err)
+}
+
+// PurgeTenantSignals deletes up to batch of a tenant's Signals and answers
+// how many it deleted (system scope); callers loop until 0, so a large
+// tenant never holds one long transaction.
+func (tx *Tx) PurgeTenantSignals(ctx context.Context, tenantID string, batch int) (int, error) {
+	res, err := tx.ExecContext(ctx, `DELETE FROM signals WHERE id IN (SELECT id FROM signals WHERE tenant_id = $1 LIMIT $2)`, tenantID, batch)
+	if err != nil {
+		return 0, wrapConnErr(err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
+// DropTenant removes what is left of a tenant (system scope): its share of
+// webhook deliveries (a delivery routed only to it goes with its raw body;
+// one shared with other tenants keeps them and loses this tenant's ids),
+// then the tenant row, whose deletion cascades to every table that names
+// it. Dropping a tenant already gone is fine.
+func (tx *Tx) DropTenant(ctx context.Context, tenantID string) error {
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`DELETE FROM webhook_events WHERE $1::uuid = ANY (tenant_ids) AND cardinality(array_remove(tenant_ids, $1::uuid)) = 0`, []any{tenantID}},
+		{`UPDATE webhook_events SET tenant_ids = array_remove(tenant_ids, $1::uuid),
+			connection_ids = ARRAY(SELECT x FROM unnest(connection_ids) x WHERE x NOT IN (SELECT id FROM connections WHERE tenant_id = $1))
+		WHERE $1::uuid = ANY (tenant_ids)`, []any{tenantID}},
+		{`DELETE FROM tenants WHERE id = $1`, []any{tenantID}},
+	} {
+		if _, err := tx.ExecContext(ctx, q.sql, q.args...); err != nil {
+			return fmt.Errorf("drop tenant: %w", wrapConnErr(err))
+		}
+	}
+	return nil
+}
+
+// ListOperatorJobs pages through the operator's jobs (tenant deletions),
+// newest first (system scope).
+func (tx *Tx) ListOperatorJobs(ctx context.Context, f JobFilter) ([]Job, string, error) {
+	after, err := f.Page.decode()
+	if err != nil {
+		return nil, "", err
+	}
+	var js []Job
+	err = tx.SelectContext(ctx, &js, `SELECT `+jobCols+` FROM jobs WHERE tenant_id IS NULL
+		AND ($1 = '' OR kind = $1) AND ($2 = '' OR status = $2) AND ($3::timestamptz IS NULL OR created_at >= $3)
+		AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5::uuid))
+		AND $7 = '' AND $8 = ''
+		ORDER BY created_at DESC, id DESC LIMIT $6`, f.Kind, f.Status, f.Since, after.Time, after.ID, f.Page.Limit+1,
+		f.ConnectionID, f.Provider) // operator jobs have neither
+	if err != nil {
+		return nil, "", wrapConnErr(err)
+	}
+	js, next := trimPage(js, f.Page.Limit, func(j Job) pageKey { return pageKey{Time: j.CreatedAt, ID: j.ID} })
+	return js, next, nil
+}
+
+// FindOperatorJob returns one of the operator's jobs (system scope).
+func (tx *Tx) FindOperatorJob(ctx context.Context, id string) (*Job, error) {
+	var j Job
+	err := tx.GetContext(ctx, &j, `SELECT `+jobCols+` FROM jobs WHERE id = $1 AND tenant_id IS NULL`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, poblysh.NotFound("job")
+	}
+	return &j, wrapConnErr(err)
+}
+
+// StartOperatorJob marks an operator's job running.
+func (tx *Tx) StartOperatorJob(ctx context.Context, id, runID string) error {
+	res, err := tx.ExecContext(ctx, `UPDATE jobs SET status = 'running', run_id = $2, started_at = coalesce(started_at, now()), updated_at = now()
+		WHERE id = $1 AND tenant_id IS NULL AND status IN ('queued', 'running')`, id, runID)
+	if err != nil {
+		return wrapConnErr(err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return poblysh.NotFound("job " + id)
+	}
+	return nil
+}
+
+// ProgressOperatorJob records how far an operator's job got (items: rows
+// removed so far, pages: steps done).
+func (tx *Tx) ProgressOperatorJob(ctx context.Context, id string, pages, items int) error {
+	_, err := tx.ExecContext(ctx, `UPDATE jobs SET pages = pages + $2, items = items + $3, updated_at = now()
+		WHERE id = $1 AND tenant_id IS NULL`, id, pages, items)
+	return wrapConnErr(err)
+}
+
+// FinishOperatorJob records an operator's job's final status.
+func (tx *Tx) FinishOperatorJob(ctx context.Context, id string, status poblysh.JobStatus, errMsg string) error {
+	var msg *string
+	if errMsg != "" {
+		msg = &errMsg
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE jobs SET status = $2, error = $3, started_at = coalesce(started_at, now()),
+			finished_at = now(), updated_at = now()
+		WHERE id = $1 AND tenant_id IS NULL`, id, status, msg)
+	if err != nil {
+		return wrapConnErr(err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return poblysh.NotFound("job " + id)
+	}
+	return nil
+}
+
+// RestartTenantDeletion records a new job for a deletion whose previous job
+// ended without removing the tenant (system scope).
+func (tx *Tx) RestartTenantDeletion(ctx context.Context, jobID, workflowID string) (*Job, error) {
+	var j Job
+	err := tx.GetContext(ctx, &j, `INSERT INTO jobs (id, tenant_id, connection_id, provider, kind, stream, trigger, status, workflow_id)
+		VALUES ($1, NULL, NULL, '', 'tenant_deletion', '', 'manual', 'queued', $2) RETURNING `+jobCols, jobID, workflowID)
+	return &j, wrapConnErr(err)
+}
+
+// ConnectionExists reports whether the transaction's tenant has a
+// connection row with this id, deleted or not: a job may name it (a
+// foreign key), while work for an id it does not know is another
+// database's.
+func (tx *Tx) ConnectionExists(ctx context.Context, id string) (bool, error) {
+	var ok bool
+	err := tx.GetContext(ctx, &ok, `SELECT EXISTS (SELECT 1 FROM connections WHERE id = $1::uuid AND tenant_id = $2::uuid)`, id, tx.TenantID)
+	return ok, wrapConnErr(err)
+}

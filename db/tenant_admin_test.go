@@ -1,0 +1,104 @@
+package db_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/db/dbtest"
+)
+
+// A tenant's own sync cap falls back to the default, follows PATCH at once,
+// and resets with null; a deletion hides the tenant from the admin reads,
+// is asked for once (a second ask answers the same job), and its job is the
+// operator's: no tenant, no connection, invisible to tenants.
+func TestTenantSettingsAndDeletionJob(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	var id string
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		tn, _, _, err := tx.CreateTenant(ctx, "Settings")
+		id = tn.ID
+		return err
+	}))
+	cap := func() int {
+		var n int
+		require.NoError(t, s.DB.WithTenant(ctx, id, func(tx *db.Tx) (err error) {
+			n, err = tx.TenantSyncConcurrency(ctx, 4)
+			return err
+		}))
+		return n
+	}
+	update := func(u db.TenantUpdate) (*db.TenantInfo, error) {
+		var ti *db.TenantInfo
+		err := s.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
+			ti, err = tx.UpdateTenant(ctx, id, u)
+			return err
+		})
+		return ti, err
+	}
+	require.Equal(t, 4, cap())
+	two := 2
+	ti, err := update(db.TenantUpdate{SyncConcurrency: &two})
+	require.NoError(t, err)
+	require.Equal(t, 2, *ti.SyncConcurrency)
+	require.Equal(t, 2, cap())
+	name := "Renamed"
+	ti, err = update(db.TenantUpdate{Name: &name})
+	require.NoError(t, err)
+	require.Equal(t, "Renamed", ti.Name)
+	require.Equal(t, 2, *ti.SyncConcurrency, "absent fields keep their value")
+	ti, err = update(db.TenantUpdate{ClearSyncConcurrency: true})
+	require.NoError(t, err)
+	require.Nil(t, ti.SyncConcurrency)
+	require.Equal(t, 4, cap())
+
+	begin := func() (*db.Job, bool) {
+		var j *db.Job
+		var started bool
+		require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
+			j, started, err = tx.BeginTenantDeletion(ctx, id, uuid.NewString(), "q:delete-tenant/"+id)
+			return err
+		}))
+		return j, started
+	}
+	first, started := begin()
+	require.True(t, started)
+	require.Equal(t, poblysh.JobTenantDeletion, first.Kind)
+	require.Empty(t, first.TenantID)
+	require.Empty(t, first.ConnectionID)
+	again, started := begin()
+	require.False(t, started, "a deletion is asked for once")
+	require.Equal(t, first.ID, again.ID)
+	_, err = update(db.TenantUpdate{Name: &name})
+	require.Equal(t, poblysh.ENOTFOUND, poblysh.ErrorCode(err), "a tenant being deleted is not updated")
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		list, _, err := tx.ListTenants(ctx, db.Page{Limit: 10})
+		require.Empty(t, list, "nor listed")
+		return err
+	}))
+	require.NoError(t, s.DB.WithTenant(ctx, id, func(tx *db.Tx) error {
+		js, _, err := tx.ListJobs(ctx, db.JobFilter{Page: db.Page{Limit: 10}})
+		require.Empty(t, js, "the tenant never sees the operator's job")
+		return err
+	}))
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		js, _, err := tx.ListOperatorJobs(ctx, db.JobFilter{Page: db.Page{Limit: 10}})
+		require.Len(t, js, 1)
+		return err
+	}))
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		return tx.FinishOperatorJob(ctx, first.ID, poblysh.JobFailed, "boom")
+	}))
+	final, started := begin()
+	require.False(t, started)
+	require.Equal(t, poblysh.JobFailed, final.Status, "the engine restarts a failed deletion under a new job")
+	require.Error(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		return tx.FinishOperatorJob(ctx, uuid.NewString(), poblysh.JobSucceeded, "")
+	}), "finishing a job that is not there is an error")
+}

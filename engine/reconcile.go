@@ -1,0 +1,139 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/db"
+)
+
+// Jobs and Temporal cannot drift apart for long: a job still queued or
+// running in Postgres whose workflow Temporal reports closed (completed,
+// failed, cancelled, terminated, timed out) will never be finished by its
+// workflow. Reconciliation settles it from the workflow's close event and
+// records that it did (error_context.reconciled), on read (LiveJob, so GET
+// /jobs/{id} never shows such a job running) and in the worker's sweep
+// (SweepJobs, for the jobs nobody reads).
+
+// settleFrom maps a closed workflow to the job's final status and message.
+func (e *Engine) settleFrom(ctx context.Context, j *db.Job, status enumspb.WorkflowExecutionStatus, runID string) (poblysh.JobStatus, string) {
+	reason := ""
+	iter := e.Client.GetWorkflowHistory(ctx, j.WorkflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT)
+	if iter.HasNext() {
+		if ev, err := iter.Next(); err == nil {
+			if a := ev.GetWorkflowExecutionTerminatedEventAttributes(); a != nil {
+				reason = a.GetReason()
+			} else if a := ev.GetWorkflowExecutionFailedEventAttributes(); a != nil {
+				reason = a.GetFailure().GetMessage()
+			}
+		}
+	}
+	with := func(s string) string {
+		if reason != "" {
+			return s + ": " + reason
+		}
+		return s
+	}
+	switch status {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		if j.Status == poblysh.JobQueued {
+			return poblysh.JobCancelled, "settled by reconciliation: the workflow completed without running this job"
+		}
+		return poblysh.JobFailed, "settled by reconciliation: the workflow completed without finishing this job"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED:
+		return poblysh.JobCancelled, with("settled by reconciliation: the workflow was terminated")
+	case enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
+		return poblysh.JobCancelled, "settled by reconciliation: the workflow was cancelled"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
+		return poblysh.JobFailed, "settled by reconciliation: the workflow timed out"
+	default:
+		return poblysh.JobFailed, with("settled by reconciliation: the workflow failed")
+	}
+}
+
+// reconcile settles j when its workflow is closed and updates *j in place.
+// It reports whether it settled the job.
+func (e *Engine) reconcile(ctx context.Context, j *db.Job, status enumspb.WorkflowExecutionStatus, runID string) (bool, error) {
+	if j.Status.Final() || status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING || status == enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW ||
+		status == enumspb.WORKFLOW_EXECUTION_STATUS_UNSPECIFIED {
+		return false, nil
+	}
+	final, msg := e.settleFrom(ctx, j, status, runID)
+	name := statusNames[status]
+	var settled *db.Job
+	err := e.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
+		settled, err = tx.SettleJob(ctx, j.ID, final, msg, map[string]any{
+			"reconciled": true, "workflow_status": name, "previous_status": string(j.Status),
+			"reconciled_at": time.Now().UTC().Format(time.RFC3339),
+		})
+		return err
+	})
+	if err != nil || settled == nil {
+		return false, err
+	}
+	e.log().WithFields(map[string]any{"job_id": j.ID, "tenant_id": j.TenantID, "workflow_id": j.WorkflowID,
+		"was": j.Status, "now": final, "workflow_status": name}).Warn("job settled by reconciliation: its workflow is closed")
+	*j = *settled
+	return true, nil
+}
+
+// SweepJobs reconciles the open jobs idle for at least idle and answers
+// how many it settled.
+func (e *Engine) SweepJobs(ctx context.Context, idle time.Duration) (int, error) {
+	var open []db.Job
+	if err := e.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
+		open, err = tx.OpenJobs(ctx, idle, 500)
+		return err
+	}); err != nil {
+		return 0, err
+	}
+	n := 0
+	for i := range open {
+		j := &open[i]
+		// The job's own run first: a workflow terminated and then started
+		// again by a new trigger has a running latest run, while the job's
+		// run is closed. A run that continued as new hands the job on to
+		// the latest run.
+		desc, err := e.Client.DescribeWorkflow(ctx, j.WorkflowID, j.RunID)
+		if err == nil && desc.Status == enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW {
+			desc, err = e.Client.DescribeWorkflow(ctx, j.WorkflowID, "")
+		}
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			continue // unknown to Temporal (retention passed): nothing to settle from
+		}
+		if err != nil {
+			return n, temporalUnavailable(err)
+		}
+		ok, err := e.reconcile(ctx, j, desc.Status, desc.WorkflowExecution.RunID)
+		if err != nil {
+			return n, err
+		}
+		if ok {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// RunJobSweep runs SweepJobs every interval until ctx ends (the worker
+// process runs it).
+func (e *Engine) RunJobSweep(ctx context.Context, every, idle time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := e.SweepJobs(ctx, idle); err != nil && ctx.Err() == nil {
+				e.log().WithError(err).Warn("job reconciliation sweep failed")
+			}
+		}
+	}
+}

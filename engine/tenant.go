@@ -1,0 +1,54 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+	"go.temporal.io/sdk/client"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/workflows"
+)
+
+// DeleteTenant starts a tenant's deletion (workflows.DeleteTenant) and
+// answers its job, an operator's job that GET /api/v1/jobs shows to the
+// admin key. The tenant leaves the admin API at once. Asking again while
+// the deletion runs answers the same job.
+func (e *Engine) DeleteTenant(ctx context.Context, tenantID string) (*db.Job, error) {
+	id := workflows.TenantDeletionWorkflowID(e.TaskQueue, tenantID)
+	var job *db.Job
+	var started bool
+	err := e.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
+		job, started, err = tx.BeginTenantDeletion(ctx, tenantID, uuid.NewString(), id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !started && job.Status.Final() {
+		// A deletion that failed part-way: start it again under a new job.
+		err = e.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
+			job, err = tx.RestartTenantDeletion(ctx, uuid.NewString(), id)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	} else if !started {
+		return job, nil
+	}
+	opts := client.StartWorkflowOptions{ID: id, TaskQueue: e.TaskQueue, StaticSummary: "delete tenant " + tenantID}
+	run, err := e.Client.ExecuteWorkflow(ctx, opts, workflows.DeleteTenant, workflows.DeleteTenantInput{TenantID: tenantID, JobID: job.ID})
+	if err != nil {
+		// The job must not stay queued for a workflow that never started.
+		fctx := context.WithoutCancel(ctx)
+		_ = e.DB.WithSystem(fctx, func(tx *db.Tx) error {
+			return tx.FinishOperatorJob(fctx, job.ID, poblysh.JobFailed, "could not start the deletion workflow")
+		})
+		return nil, temporalUnavailable(fmt.Errorf("start %s: %w", id, err))
+	}
+	job.RunID = run.GetRunID()
+	return job, nil
+}

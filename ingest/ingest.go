@@ -1,0 +1,109 @@
+// Package ingest stores connector Signals: the one path from what a
+// connector produced to rows in Postgres, shared by the webhook intake and
+// the sync page activity. It converts Signals to rows (refusing incomplete
+// ones), inserts them idempotently for a connection, and counts what was
+// stored, what was a duplicate and, for pushed Signals, how late they
+// arrived.
+//
+// There is no Signal filter here: routing decides which connections a
+// delivery reaches (only resources they proved), and connectors normalize
+// only what their config selects.
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/metrics"
+)
+
+// ErrIncomplete is a Signal without kind, dedupe key or timestamp: a
+// connector bug that no retry fixes.
+var ErrIncomplete = errors.New("connector produced a Signal without kind, dedupe key or timestamp")
+
+// Batch is one delivery's or one page's Signals from one provider, ready
+// to store for each connection they reach.
+type Batch struct {
+	Provider string
+	Rows     []db.NewSignal
+}
+
+// NewBatch converts connector Signals for storage: times in UTC, payloads
+// as JSON with attributes never null, raw provider payloads kept only when
+// they are valid JSON, and every text cleaned for Postgres (no NUL, valid
+// UTF-8; see cleanText).
+func NewBatch(provider string, in []connectors.Signal) (*Batch, error) {
+	rows, err := Rows(in)
+	if err != nil {
+		return nil, err
+	}
+	return &Batch{Provider: provider, Rows: rows}, nil
+}
+
+// Rows converts connector Signals to rows (NewBatch without a provider).
+func Rows(in []connectors.Signal) ([]db.NewSignal, error) {
+	out := make([]db.NewSignal, 0, len(in))
+	for _, s := range in {
+		if s.Kind == "" || s.DedupeKey == "" || s.OccurredAt.IsZero() {
+			return nil, ErrIncomplete
+		}
+		if s.Payload.Attributes == nil {
+			s.Payload.Attributes = map[string]any{}
+		}
+		payload, err := json.Marshal(s.Payload)
+		if err != nil {
+			return nil, err
+		}
+		payload, _ = cleanJSON(payload) // json.Marshal's output is JSON
+		var raw []byte
+		if len(s.Raw) > 0 {
+			if r, ok := cleanJSON(s.Raw); ok {
+				raw = r
+			}
+		}
+		aliases := s.AliasKeys
+		if aliases != nil {
+			aliases = make([]string, len(s.AliasKeys))
+			for i, a := range s.AliasKeys {
+				aliases[i] = cleanText(a)
+			}
+		}
+		out = append(out, db.NewSignal{
+			Kind: cleanText(s.Kind), OccurredAt: s.OccurredAt.UTC(), DedupeKey: cleanText(s.DedupeKey), AliasKeys: aliases,
+			Payload: payload, Raw: raw,
+		})
+	}
+	return out, nil
+}
+
+// Store inserts the batch for one connection of tenantID in tx (a tenant's
+// transaction, or the system scope's for the webhook intake). A Signal
+// whose dedupe key or alias is already stored for the tenant is a
+// duplicate, never an error. Count the result once tx has committed.
+func (b *Batch) Store(ctx context.Context, tx *db.Tx, tenantID, connectionID string) (db.Stored, error) {
+	return tx.InsertSignalsFor(ctx, tenantID, connectionID, b.Provider, b.Rows)
+}
+
+// Count records a committed insert in metrics: Signals stored per kind and
+// duplicates skipped.
+func (b *Batch) Count(st db.Stored) {
+	for _, k := range st.Kinds {
+		metrics.SignalsStored.WithLabelValues(b.Provider, k).Inc()
+	}
+	if st.Duplicates > 0 {
+		metrics.SignalDuplicates.WithLabelValues(b.Provider).Add(float64(st.Duplicates))
+	}
+}
+
+// ObserveLag records, for pushed Signals, how long after the provider's
+// event they were stored. Sync pages read history, whose age says nothing
+// about the service: only the webhook intake calls it.
+func (b *Batch) ObserveLag(now time.Time) {
+	for _, r := range b.Rows {
+		metrics.IngestLag.WithLabelValues(b.Provider).Observe(now.Sub(r.OccurredAt).Seconds())
+	}
+}

@@ -1,0 +1,151 @@
+package ingest_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/db/dbtest"
+	"github.com/poblysh/poblysh/ingest"
+	"github.com/poblysh/poblysh/metrics"
+)
+
+func TestRowsRejectsIncompleteSignals(t *testing.T) {
+	t.Parallel()
+	ok := connectors.Signal{Kind: "code.pushed", DedupeKey: "commit:1:a", OccurredAt: time.Unix(1700000000, 0).In(time.FixedZone("x", 3600)),
+		Payload: connectors.Payload{Title: "t"}, Raw: []byte(`{"a":1}`), AliasKeys: []string{"commit:1:b"}}
+	out, err := ingest.Rows([]connectors.Signal{ok})
+	require.NoError(t, err)
+	require.Len(t, out, 1)
+	require.Equal(t, time.UTC, out[0].OccurredAt.Location(), "stored in UTC")
+	require.JSONEq(t, `{"title":"t","url":"","actor":{"id":"","name":""},"subject":{"type":"","id":""},"context":{"type":"","id":""},"attributes":{}}`, string(out[0].Payload))
+	require.Equal(t, []string{"commit:1:b"}, out[0].AliasKeys)
+	bad := ok
+	bad.Raw = []byte("not json")
+	out, err = ingest.Rows([]connectors.Signal{bad})
+	require.NoError(t, err)
+	require.Nil(t, out[0].Raw, "invalid raw JSON is dropped, the Signal kept")
+	for _, broken := range []connectors.Signal{{DedupeKey: "k", OccurredAt: time.Now()}, {Kind: "k", OccurredAt: time.Now()}, {Kind: "k", DedupeKey: "k"}} {
+		_, err := ingest.Rows([]connectors.Signal{broken})
+		require.ErrorIs(t, err, ingest.ErrIncomplete)
+	}
+}
+
+// TestStoreIsIdempotentAndCounted: a batch stored twice for a connection
+// stores each Signal once (aliases included); the second time they are
+// duplicates, never an error; Count adds exactly what was committed to the
+// metrics, and ObserveLag one observation per Signal.
+func TestStoreIsIdempotentAndCounted(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	var tenantID, connID string
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		tn, _, _, err := tx.CreateTenant(ctx, "ingest")
+		tenantID = tn.ID
+		return err
+	}))
+	require.NoError(t, s.DB.WithTenant(ctx, tenantID, func(tx *db.Tx) error {
+		c, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "ingest-test", ExternalAccountID: "acct"})
+		connID = c.ID
+		return err
+	}))
+	at := time.Now().Add(-time.Minute)
+	b, err := ingest.NewBatch("ingest-test", []connectors.Signal{
+		{Kind: "code.pushed", DedupeKey: "push:1", AliasKeys: []string{"commit:a"}, OccurredAt: at},
+		{Kind: "code.merged", DedupeKey: "pr:2", OccurredAt: at},
+	})
+	require.NoError(t, err)
+	// The alias of the first Signal stands for a commit a later batch sees.
+	later, err := ingest.NewBatch("ingest-test", []connectors.Signal{{Kind: "code.committed", DedupeKey: "commit:a", OccurredAt: at}})
+	require.NoError(t, err)
+
+	stored := value(t, metrics.SignalsStored.WithLabelValues("ingest-test", "code.pushed"))
+	dups := value(t, metrics.SignalDuplicates.WithLabelValues("ingest-test"))
+	require.Zero(t, lagCount(t, "ingest-test"))
+
+	store := func(b *ingest.Batch) db.Stored {
+		var st db.Stored
+		require.NoError(t, s.DB.WithTenant(ctx, tenantID, func(tx *db.Tx) (err error) {
+			st, err = b.Store(ctx, tx, tenantID, connID)
+			return err
+		}))
+		b.Count(st)
+		return st
+	}
+	first := store(b)
+	require.Equal(t, []string{"code.pushed", "code.merged"}, first.Kinds)
+	require.Len(t, first.OccurredAt, 2, "each stored Signal's provider time (poll freshness)")
+	require.Zero(t, first.Duplicates)
+	require.Equal(t, db.Stored{Duplicates: 2}, store(b), "the same batch again stores nothing")
+	require.Equal(t, db.Stored{Duplicates: 1}, store(later), "a Signal another one stands for is a duplicate")
+
+	var n int
+	require.NoError(t, s.DB.WithTenant(ctx, tenantID, func(tx *db.Tx) error {
+		return tx.GetContext(ctx, &n, `SELECT count(*) FROM signals WHERE connection_id = $1`, connID)
+	}))
+	require.Equal(t, 2, n)
+	require.Equal(t, stored+1, value(t, metrics.SignalsStored.WithLabelValues("ingest-test", "code.pushed")))
+	require.Equal(t, dups+3, value(t, metrics.SignalDuplicates.WithLabelValues("ingest-test")))
+
+	b.ObserveLag(time.Now())
+	require.Equal(t, uint64(2), lagCount(t, "ingest-test"), "one observation per Signal")
+}
+
+// value reads a counter.
+func value(t *testing.T, c interface{ Write(*dto.Metric) error }) float64 {
+	t.Helper()
+	var m dto.Metric
+	require.NoError(t, c.Write(&m))
+	return m.GetCounter().GetValue()
+}
+
+// lagCount is the number of ingest-lag observations of a provider.
+func lagCount(t *testing.T, provider string) uint64 {
+	t.Helper()
+	mfs, err := metrics.Registry.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != "poblysh_signal_ingest_lag_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "provider" && l.GetValue() == provider {
+					return m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// TestRowsCleanTextForPostgres: a NUL or an invalid UTF-8 byte anywhere in
+// a Signal (a commit message, a key, the raw object) is cleaned, never
+// handed to Postgres, which would refuse the whole insert.
+func TestRowsCleanTextForPostgres(t *testing.T) {
+	rows, err := ingest.Rows([]connectors.Signal{{
+		Kind: "message.posted", DedupeKey: "k\x00ey\xff", AliasKeys: []string{"a\x00"}, OccurredAt: time.Now(),
+		Payload: connectors.Payload{Title: "hi\x00there", Attributes: map[string]any{"n\x00": "v\xff", "x": []any{"\x00"}}},
+		Raw:     json.RawMessage(`{"text":"a\u0000b","n":12345678901234567890,"k\u0000":"\\u0000 stays"}`),
+	}})
+	require.NoError(t, err)
+	r := rows[0]
+	require.Equal(t, "key\uFFFD", r.DedupeKey)
+	require.Equal(t, []string{"a"}, r.AliasKeys)
+	require.NotContains(t, string(r.Payload), `\u0000`)
+	require.Contains(t, string(r.Payload), `"title":"hithere"`)
+	require.Contains(t, string(r.Payload), "\"n\":\"v\uFFFD\"")
+	require.JSONEq(t, `{"text":"ab","n":12345678901234567890,"k":"\\u0000 stays"}`, string(r.Raw), "numbers kept exactly, a literal backslash-u kept")
+
+	clean := json.RawMessage(`{"text":"plain"}`)
+	rows, err = ingest.Rows([]connectors.Signal{{Kind: "message.posted", DedupeKey: "k", OccurredAt: time.Now(), Raw: clean}})
+	require.NoError(t, err)
+	require.Equal(t, []byte(clean), []byte(rows[0].Raw))
+}

@@ -1,0 +1,281 @@
+package lifecycle
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/db"
+)
+
+// Callback is an OAuth callback as the provider sent the browser back.
+type Callback struct {
+	// Query carries state, code or error (and error_description), and
+	// whatever else the provider adds that its exchange reads.
+	Query url.Values
+	// Browser reads the browser's binding for the state. It is called once,
+	// right after the state is spent, whatever follows (the HTTP layer
+	// clears the cookie then).
+	Browser Browser
+}
+
+// Completed is a connection the callback stored and activated.
+type Completed struct {
+	Connection *db.Connection
+	// RedirectURL is where to send the browser (the connect's redirect_uri
+	// with connection_id added); "" when the connect named none.
+	RedirectURL string
+}
+
+// Complete finishes an authorization. The state decides the tenant and is
+// spent by any attempt. It completes only in the browser that approved it
+// on the start page, and nothing is stored unless the code exchange, the
+// granted scopes, the identity lookup, the exclusive-account claim and the
+// proof of the configured resources all pass; then the connection, its
+// tokens, its proved resources and its claim are stored in one
+// transaction, and it is activated with a backfill.
+func (s *Service) Complete(ctx context.Context, p *connectors.Provider, cb Callback) (*Completed, error) {
+	q := cb.Query
+	var st *db.OAuthState
+	var bad error
+	err := s.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
+		st, bad, err = tx.ConsumeState(ctx, s.KeyRing, q.Get("state"), p.Spec.Name)
+		return err
+	})
+	if err == nil {
+		err = bad
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !st.Bound(cb.Browser(st)) || st.ApprovedAt == nil {
+		return nil, errOtherBrowser(p)
+	}
+	if e := q.Get("error"); e != "" {
+		msg := "the authorization was not granted at " + p.Spec.DisplayName + " (" + trunc(e, 64) + ")"
+		if desc := q.Get("error_description"); desc != "" {
+			msg += ": " + trunc(desc, 200)
+		}
+		return nil, poblysh.Invalid(msg, nil)
+	}
+	code := q.Get("code")
+	if code == "" || len(code) > 2048 {
+		return nil, poblysh.Invalid("the callback carries no authorization code", map[string]string{"code": "required"})
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	tok, err := s.Registry.Exchange(ctx, p, connectors.ExchangeRequest{
+		Code: code, Verifier: st.Verifier, RedirectURL: p.Config.CallbackURL(p.Spec.Name), Callback: q,
+	})
+	if err != nil {
+		return nil, providerError("exchanging the authorization code", err)
+	}
+	if err := checkGrantedScopes(p, tok); err != nil {
+		return nil, err
+	}
+	acct, err := s.identify(ctx, st, p, tok)
+	if err != nil {
+		return nil, err
+	}
+	if acct.ID == "" {
+		return nil, &poblysh.Error{Code: poblysh.EBADGATEWAY, Message: p.Spec.DisplayName + " returned no account id"}
+	}
+	// The config may only name what this account can read: prove it with
+	// the new token before anything is stored.
+	cfg, err := s.effectiveConfig(ctx, st, p, acct)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkExclusive(ctx, p, st.TenantID, acct); err != nil {
+		return nil, err
+	}
+	report, err := s.proveWithToken(ctx, p, connectors.Connection{TenantID: st.TenantID, Account: acct, Config: cfg}, tok.AccessToken)
+	if err != nil {
+		return nil, accessError(err)
+	}
+	conn, err := s.store(ctx, st, p, acct, tok, report)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.Activate(ctx, conn, true, poblysh.TriggerConnect); err != nil {
+		return nil, err
+	}
+	out := &Completed{Connection: conn}
+	if st.RedirectURI != nil {
+		u, _ := url.Parse(*st.RedirectURI)
+		v := u.Query()
+		v.Set("connection_id", conn.ID)
+		u.RawQuery = v.Encode()
+		out.RedirectURL = u.String()
+	}
+	return out, nil
+}
+
+// identify reads the account the new token belongs to. A connector whose
+// token can reach several accounts (connectors.AccountChooser: Jira sites)
+// is told the config given at connect, or, re-authorizing a connection
+// without one, that connection's account and config; a choice it cannot
+// make is the config's problem (422 invalid_config naming the field).
+func (s *Service) identify(ctx context.Context, st *db.OAuthState, p *connectors.Provider, tok *oauth2.Token) (connectors.Account, error) {
+	hc := s.Registry.HTTPClient(p, "", tok.AccessToken)
+	chooser, ok := p.Connector.(connectors.AccountChooser)
+	if !ok {
+		acct, err := p.Connector.(connectors.Authorizer).Identify(ctx, tok, hc)
+		if err != nil {
+			return acct, providerError("reading the account identity", err)
+		}
+		return acct, nil
+	}
+	req := connectors.IdentifyRequest{Token: tok, HTTP: hc, Config: st.Config}
+	if st.ConnectionID != nil {
+		err := s.DB.WithTenant(ctx, st.TenantID, func(tx *db.Tx) error {
+			c, err := tx.FindConnection(ctx, *st.ConnectionID)
+			if err != nil {
+				return err
+			}
+			req.AccountID = c.ExternalAccountID
+			if len(req.Config) == 0 || string(req.Config) == "{}" {
+				req.Config = c.Config
+			}
+			return nil
+		})
+		if err != nil && poblysh.ErrorCode(err) != poblysh.ENOTFOUND {
+			return connectors.Account{}, err
+		}
+	}
+	acct, err := chooser.IdentifyFor(ctx, req)
+	var ce *connectors.ConfigError
+	if errors.As(err, &ce) {
+		return acct, &poblysh.Error{Code: poblysh.EINVALIDCONFIG, Message: p.Spec.DisplayName +
+			": the config does not say which account to connect; nothing was connected", Details: prefixKeys("config.", ce.Fields)}
+	}
+	if err != nil {
+		return acct, providerError("reading the account identity", err)
+	}
+	return acct, nil
+}
+
+// grantedScopes reads the scopes of a token response ("scope", space or
+// comma separated); nil when the response has none.
+func grantedScopes(tok *oauth2.Token) []string {
+	if s, ok := tok.Extra("scope").(string); ok && s != "" {
+		return strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' })
+	}
+	return nil
+}
+
+// checkGrantedScopes refuses a grant that lacks a scope the connector
+// needs (providers with granular consent). A token response without
+// "scope" granted what was asked (RFC 6749 §5.1).
+func checkGrantedScopes(p *connectors.Provider, tok *oauth2.Token) error {
+	sc, ok := p.Connector.(connectors.ScopeChecker)
+	granted := grantedScopes(tok)
+	if !ok || granted == nil {
+		return nil
+	}
+	if missing := sc.MissingScopes(granted); len(missing) > 0 {
+		return poblysh.Invalid(p.Spec.DisplayName+" did not grant the required scope "+strings.Join(missing, ", ")+
+			": connect again and allow every permission asked for; nothing was connected",
+			map[string]string{"scope": "missing " + strings.Join(missing, " ")})
+	}
+	return nil
+}
+
+func trunc(s string, n int) string {
+	s = strings.ToValidUTF8(s, "")
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// effectiveConfig is the config the connection will have: the one given at
+// connect, or, for a re-authorization without one, the stored connection's.
+func (s *Service) effectiveConfig(ctx context.Context, st *db.OAuthState, p *connectors.Provider, acct connectors.Account) (json.RawMessage, error) {
+	if len(st.Config) > 0 && string(st.Config) != "{}" {
+		return st.Config, nil
+	}
+	var cfg json.RawMessage
+	err := s.DB.WithTenant(ctx, st.TenantID, func(tx *db.Tx) error {
+		c, err := tx.FindConnectionByAccount(ctx, p.Spec.Name, acct.ID)
+		if err == nil {
+			cfg = c.Config
+		} else if poblysh.ErrorCode(err) == poblysh.ENOTFOUND {
+			return nil
+		}
+		return err
+	})
+	if len(cfg) == 0 {
+		cfg = st.Config
+	}
+	return cfg, err
+}
+
+// checkExclusive refuses to connect an account another tenant holds, for
+// providers whose accounts cannot be shared (a Slack workspace).
+func (s *Service) checkExclusive(ctx context.Context, p *connectors.Provider, tenantID string, acct connectors.Account) error {
+	if !p.Spec.ExclusiveAccount {
+		return nil
+	}
+	var holder string
+	err := s.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
+		holder, err = tx.AccountClaimedByOther(ctx, p.Spec.Name, acct.ID, tenantID)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if holder != "" {
+		return &poblysh.Error{Code: poblysh.ECONFLICT, Message: p.Spec.DisplayName + " account " + acct.Name +
+			" is already connected to Poblysh by another organisation; it can be connected by one organisation only"}
+	}
+	return nil
+}
+
+// store creates or updates the connection, its tokens, the resources the
+// access proof granted and, for exclusive accounts, its claim, in one
+// transaction. A re-authorization started for a connection must land on
+// that connection's account (409 otherwise).
+func (s *Service) store(ctx context.Context, st *db.OAuthState, p *connectors.Provider, acct connectors.Account, tok *oauth2.Token, report *connectors.AccessReport) (*db.Connection, error) {
+	acctJSON, _ := json.Marshal(acct)
+	connectionID := ""
+	if st.ConnectionID != nil {
+		connectionID = *st.ConnectionID
+	}
+	var conn *db.Connection
+	err := s.DB.WithTenant(ctx, st.TenantID, func(tx *db.Tx) error {
+		var err error
+		conn, _, err = tx.UpsertConnection(ctx, db.ConnectionUpsert{
+			Provider: p.Spec.Name, ExternalAccountID: acct.ID, DisplayName: acct.Name,
+			Account: acctJSON, Scopes: grantedScopes(tok), Config: st.Config, ConnectionID: connectionID,
+		})
+		if err != nil {
+			return err
+		}
+		t := db.Tokens{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.TokenType}
+		if !tok.Expiry.IsZero() {
+			e := tok.Expiry.UTC()
+			t.Expiry = &e
+		}
+		if err := tx.SaveTokens(ctx, s.KeyRing, conn.ID, t); err != nil {
+			return err
+		}
+		if p.Spec.ExclusiveAccount {
+			if err := tx.ClaimAccount(ctx, p.Spec.Name, acct.ID, conn.ID); err != nil {
+				return err
+			}
+		}
+		if _, ok := p.Connector.(connectors.AccessProver); ok {
+			return tx.ReplaceResources(ctx, conn.ID, ResourceRows(report.Granted))
+		}
+		return nil
+	})
+	return conn, err
+}

@@ -1,0 +1,198 @@
+package lifecycle
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/db"
+)
+
+// Update is a change to a connection; a zero field leaves its part alone.
+type Update struct {
+	// Config replaces the config (validated by the provider, then proved
+	// with the connection's own token); nil or null leaves it.
+	Config json.RawMessage
+	// Paused is the operator's switch: pausing disables the connection
+	// until it is resumed.
+	Paused *bool
+	// PollInterval is poll_interval_seconds as sent: absent (nil), null
+	// (back to the provider's default) or a number of seconds.
+	PollInterval json.RawMessage
+}
+
+// Update changes a connection's config, pause state and polling interval,
+// then brings its routes, schedules and watch channels in line; a resumed
+// or reconfigured connection catches up with an incremental sync. Nothing
+// changes unless the whole update is valid and the new config proved.
+func (s *Service) Update(ctx context.Context, tenantID, id string, u Update) (*db.Connection, error) {
+	c, err := s.Find(ctx, tenantID, id)
+	if err != nil {
+		return nil, err
+	}
+	p, ok := s.Registry.Get(c.Provider)
+	if !ok {
+		return nil, poblysh.NotFound("provider")
+	}
+	var patch db.ConnectionPatch
+	var report *connectors.AccessReport
+	if len(u.Config) > 0 && string(u.Config) != "null" {
+		cfg, err := validateConfig(p, u.Config)
+		if err != nil {
+			return nil, err
+		}
+		// A new config may only name what the connection's own token can
+		// read; nothing changes otherwise.
+		if report, err = s.proveStored(ctx, c, cfg); err != nil {
+			return nil, accessError(err)
+		}
+		patch.Config = &cfg
+	}
+	patch.Paused = u.Paused
+	if len(u.PollInterval) > 0 {
+		if patch.PollInterval, err = pollInterval(p, u.PollInterval); err != nil {
+			return nil, err
+		}
+	}
+	err = s.DB.WithTenant(ctx, tenantID, func(tx *db.Tx) error {
+		if c, err = tx.UpdateConnection(ctx, c.ID, patch); err != nil {
+			return err
+		}
+		if _, ok := p.Connector.(connectors.AccessProver); ok && report != nil {
+			if err := tx.ReplaceResources(ctx, c.ID, ResourceRows(report.Granted)); err != nil {
+				return err
+			}
+		}
+		if u.Paused == nil {
+			return nil
+		}
+		ev := poblysh.HealthEvent{Kind: poblysh.EventResumed}
+		if *u.Paused {
+			ev.Kind = poblysh.EventPaused
+		}
+		_, _, err := tx.ApplyHealth(ctx, c.ID, ev)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if c, err = s.Find(ctx, tenantID, c.ID); err != nil {
+		return nil, err
+	}
+	// Config or pause changed: routes, channels and schedules follow;
+	// resumed or reconfigured connections catch up incrementally.
+	catchUp := patch.Config != nil || (u.Paused != nil && !*u.Paused)
+	if _, err := s.Activate(ctx, c, false, poblysh.TriggerManual); err != nil {
+		return nil, err
+	}
+	if catchUp && c.Active() {
+		if _, err := s.Workflows.RequestSync(ctx, c, poblysh.ModeIncremental, poblysh.TriggerManual); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// pollInterval reads poll_interval_seconds: null resets it, a number must
+// be at least a minute and the provider's floor.
+func pollInterval(p *connectors.Provider, raw json.RawMessage) (**int, error) {
+	var secs *int
+	if err := json.Unmarshal(raw, &secs); err != nil {
+		return nil, poblysh.Invalid("invalid request", map[string]string{"poll_interval_seconds": "must be an integer or null"})
+	}
+	if minSecs := int(p.Spec.Policy.MinPollInterval.Seconds()); secs != nil && (*secs < 60 || *secs < minSecs) {
+		return nil, &poblysh.Error{Code: poblysh.EVALIDATION, Message: "polling interval too short",
+			Details: map[string]string{"poll_interval_seconds": fmt.Sprintf("must be at least %d", max(60, minSecs))}}
+	}
+	return &secs, nil
+}
+
+// Delete disconnects a connection (see Disconnect), cancels its open jobs
+// and soft-deletes it: tokens erased, routes and cursors removed, Signals
+// kept unless purge. It returns the provider-side problems met on the way.
+func (s *Service) Delete(ctx context.Context, tenantID, id string, purge bool) ([]string, error) {
+	c, err := s.Find(ctx, tenantID, id)
+	if err != nil {
+		return nil, err
+	}
+	warnings, err := s.Disconnect(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	err = s.DB.WithTenant(ctx, tenantID, func(tx *db.Tx) error {
+		if err := tx.CancelOpenJobs(ctx, c.ID, "connection deleted"); err != nil {
+			return err
+		}
+		return tx.DeleteConnection(ctx, c.ID, purge)
+	})
+	return warnings, err
+}
+
+// Sync starts or joins a sync of one connection of p (connectionID set),
+// or of every active connection of p, and returns the jobs. mode ""
+// means incremental. An inactive connection is a conflict that says how to
+// make it active again.
+func (s *Service) Sync(ctx context.Context, tenantID string, p *connectors.Provider, connectionID string, mode poblysh.SyncMode) ([]db.Job, error) {
+	if mode == "" {
+		mode = poblysh.ModeIncremental
+	}
+	if !mode.Valid() {
+		return nil, &poblysh.Error{Code: poblysh.EVALIDATION, Message: "invalid mode",
+			Details: map[string]string{"mode": "must be incremental or backfill"}}
+	}
+	var conns []db.Connection
+	if connectionID != "" {
+		c, err := s.Find(ctx, tenantID, connectionID)
+		if err == nil && c.Provider != p.Spec.Name {
+			err = poblysh.NotFound("connection")
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !c.Active() {
+			return nil, inactiveConflict(c)
+		}
+		conns = append(conns, *c)
+	} else {
+		var all []db.Connection
+		err := s.DB.WithTenant(ctx, tenantID, func(tx *db.Tx) (err error) {
+			all, err = tx.ListProviderConnections(ctx, p.Spec.Name)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		if len(all) == 0 {
+			return nil, &poblysh.Error{Code: poblysh.ENOTFOUND, Message: "no " + p.Spec.Name + " connection to sync"}
+		}
+		for _, c := range all {
+			if c.Active() {
+				conns = append(conns, c)
+			}
+		}
+		if len(conns) == 0 {
+			return nil, inactiveConflict(&all[0])
+		}
+	}
+	var out []db.Job
+	for i := range conns {
+		jobs, err := s.Workflows.RequestSync(ctx, &conns[i], mode, poblysh.TriggerManual)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, jobs...)
+	}
+	return out, nil
+}
+
+func inactiveConflict(c *db.Connection) error {
+	msg := "connection " + c.ID + " is " + string(c.Health)
+	if c.Paused {
+		msg = "connection " + c.ID + " is paused; resume it with PATCH /api/v1/connections/" + c.ID
+	} else if c.Health == poblysh.HealthNeedsReauth {
+		msg += ": reconnect it with POST /api/v1/connect/" + c.Provider
+	}
+	return &poblysh.Error{Code: poblysh.ECONFLICT, Message: msg}
+}

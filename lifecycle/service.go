@@ -1,0 +1,211 @@
+// Package lifecycle is the one home of a connection's life: authorizing it
+// (POST /connect, POST /connections/{id}/reconnect and the start page that
+// binds the flow to a browser), completing the OAuth callback, changing its
+// config, pause and polling interval, syncing it on request, activating it
+// (routes, schedules, watch channels, backfill), and tearing it down.
+//
+// HTTP handlers decode, call one method of Service and encode. Temporal is
+// reached only through the small Workflows interface (engine.Engine
+// implements it), so every use case runs in tests without a Temporal
+// server. Health moves only by poblysh.Health.Next, stored by the db
+// package.
+package lifecycle
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/oauth2"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/vault"
+)
+
+// Workflows is what the lifecycle asks of Temporal.
+type Workflows interface {
+	// SyncSchedules makes the connection's polling schedule match its
+	// state (created, paused while inactive, deleted with it).
+	SyncSchedules(ctx context.Context, tenantID, connID string) error
+	// StartWatchReconcile starts or nudges the connection's watch manager.
+	StartWatchReconcile(ctx context.Context, ref poblysh.ConnectionRef, trigger poblysh.Trigger) error
+	// RequestSync asks every stream of the connection for a pass and
+	// returns the job each request became.
+	RequestSync(ctx context.Context, c *db.Connection, mode poblysh.SyncMode, trigger poblysh.Trigger) ([]db.Job, error)
+	// StopConnection deletes the connection's schedules and terminates its
+	// running workflows (before its row is deleted).
+	StopConnection(ctx context.Context, c *db.Connection) error
+}
+
+// AccessChecker proves a stored connection's access with its own token
+// (activities.AccessService implements it: it refreshes the token first
+// when needed). Errors are the neutral connector errors.
+type AccessChecker interface {
+	Prove(ctx context.Context, ref poblysh.ConnectionRef, cfg json.RawMessage, only []string) (*connectors.AccessReport, error)
+}
+
+// Service runs the connection use cases.
+type Service struct {
+	DB        *db.DB
+	Registry  *connectors.Registry
+	KeyRing   *vault.KeyRing
+	Workflows Workflows
+	Access    AccessChecker
+	// RedirectAllowlist holds the URL prefixes a connect redirect_uri may use.
+	RedirectAllowlist []string
+	// StateTTL is how long an authorization stays valid (10 minutes when 0).
+	StateTTL time.Duration
+}
+
+func (s *Service) provider(name string) (*connectors.Provider, error) {
+	p, ok := s.Registry.Get(name)
+	if !ok {
+		return nil, poblysh.NotFound("provider")
+	}
+	return p, nil
+}
+
+// Find loads a live connection of the tenant: 404 for other tenants'
+// connections and for ids that are not a UUID in canonical form.
+func (s *Service) Find(ctx context.Context, tenantID, id string) (*db.Connection, error) {
+	if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
+		return nil, poblysh.NotFound("connection")
+	}
+	var c *db.Connection
+	err := s.DB.WithTenant(ctx, tenantID, func(tx *db.Tx) (err error) {
+		c, err = tx.FindConnection(ctx, id)
+		return err
+	})
+	return c, err
+}
+
+// Activate brings a new or changed connection to life: webhook routes from
+// what it proved, its polling schedule, watch channels (registered by the
+// connection's watch workflow, with retries) and, when backfill is true, a
+// backfill of every stream, whose jobs it returns. An inactive connection
+// gets its routes and a paused schedule only.
+func (s *Service) Activate(ctx context.Context, c *db.Connection, backfill bool, trigger poblysh.Trigger) ([]db.Job, error) {
+	if err := s.rebuildRoutes(ctx, c); err != nil {
+		return nil, err
+	}
+	if err := s.Workflows.SyncSchedules(ctx, c.TenantID, c.ID); err != nil {
+		return nil, err
+	}
+	if !c.Active() {
+		return nil, nil
+	}
+	if err := s.Workflows.StartWatchReconcile(ctx, Ref(c), trigger); err != nil {
+		return nil, err
+	}
+	if !backfill {
+		return nil, nil
+	}
+	return s.Workflows.RequestSync(ctx, c, poblysh.ModeBackfill, trigger)
+}
+
+// Disconnect tears a connection down before its row is deleted: schedules
+// and running workflows stop, watch channels and hooks are stopped at the
+// provider, and the token is revoked where the provider allows it.
+// Provider-side failures come back as warnings and do not block the
+// deletion: the tokens are erased locally either way.
+func (s *Service) Disconnect(ctx context.Context, c *db.Connection) (warnings []string, err error) {
+	if err := s.Workflows.StopConnection(ctx, c); err != nil {
+		return nil, err
+	}
+	p, err := s.provider(c.Provider)
+	if err != nil {
+		return nil, err
+	}
+	var tok *db.Tokens
+	var channels []db.WatchChannel
+	err = s.DB.WithTenant(ctx, c.TenantID, func(tx *db.Tx) error {
+		var err error
+		if channels, err = tx.ActiveWatchChannels(ctx, c.ID); err != nil {
+			return err
+		}
+		tok, err = tx.LoadTokens(ctx, s.KeyRing, c.ID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	view := View(c)
+	if w, ok := p.Connector.(connectors.Watcher); ok {
+		hc := s.Registry.HTTPClient(p, c.ExternalAccountID, tok.AccessToken)
+		for _, ch := range channels {
+			err := w.StopWatch(ctx, connectors.StopWatchRequest{Connection: view, HTTP: hc, Channel: connectors.Channel{
+				ID: ch.ChannelID, ResourceID: ch.ResourceID, Target: ch.Target, Stream: ch.Stream, RouteKey: ch.RouteKey}})
+			if err != nil && connectors.Kind(err) != connectors.ErrNotFound {
+				warnings = append(warnings, "could not stop channel for "+ch.Target+": "+err.Error())
+				continue
+			}
+			if err := s.DB.WithTenant(ctx, c.TenantID, func(tx *db.Tx) error { return tx.MarkWatchStopped(ctx, ch.ID) }); err != nil {
+				return warnings, err
+			}
+		}
+	}
+	if _, err := s.Registry.Revoke(ctx, p, view.Account, &oauth2.Token{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken}); err != nil {
+		warnings = append(warnings, "could not revoke the token at the provider: "+err.Error())
+	}
+	return warnings, nil
+}
+
+// proveWithToken proves, with a token that is not stored yet (the one the
+// callback just received), that it can read every resource view's config
+// names. A config naming a resource the token cannot read is a
+// *connectors.AccessError; other failures come back as they are.
+func (s *Service) proveWithToken(ctx context.Context, p *connectors.Provider, view connectors.Connection, accessToken string) (*connectors.AccessReport, error) {
+	prover, ok := p.Connector.(connectors.AccessProver)
+	if !ok {
+		return &connectors.AccessReport{}, nil
+	}
+	report, err := prover.ProveAccess(ctx, connectors.AccessRequest{
+		Connection: view, HTTP: s.Registry.HTTPClient(p, view.Account.ID, accessToken),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return report, connectors.CheckReport(report)
+}
+
+// proveStored proves a stored connection's access to the resources cfg
+// names (a config about to replace its own), with its stored token.
+func (s *Service) proveStored(ctx context.Context, c *db.Connection, cfg json.RawMessage) (*connectors.AccessReport, error) {
+	if s.Access == nil {
+		return nil, poblysh.Unavailable("access checks", nil)
+	}
+	report, err := s.Access.Prove(ctx, Ref(c), cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	return report, connectors.CheckReport(report)
+}
+
+// accessError maps a failed access proof: resources the connection's token
+// cannot read are refused (422 invalid_config, each named with its reason);
+// domain errors pass through; anything else is the provider's failure.
+func accessError(err error) error {
+	var ae *connectors.AccessError
+	if errors.As(err, &ae) {
+		return &poblysh.Error{Code: poblysh.EINVALIDCONFIG, Message: ae.Error(), Details: ae.Fields()}
+	}
+	if poblysh.ErrorCode(err) != poblysh.EINTERNAL {
+		return err
+	}
+	return providerError("checking access to the configured resources", err)
+}
+
+// providerError maps a failed provider call: a refused grant is the
+// client's problem (400); anything else is the provider's (502).
+func providerError(what string, err error) error {
+	switch connectors.Kind(err) {
+	case connectors.ErrUnauthorized, connectors.ErrForbidden:
+		return &poblysh.Error{Code: poblysh.EINVALID, Message: "the provider refused the authorization while " + what + ": " + err.Error(), Err: err}
+	default:
+		return &poblysh.Error{Code: poblysh.EBADGATEWAY, Message: "the provider failed while " + what + ": " + err.Error(), Err: err}
+	}
+}

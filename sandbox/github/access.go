@@ -1,0 +1,344 @@
+package githubsandbox
+
+import (
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/poblysh/poblysh/sandbox"
+)
+
+// Who can read what, as on GitHub: a public repository is readable by every
+// token; a private one only by its owner and its collaborators (GitHub
+// answers 404, not 403, so as not to reveal that it exists). GitHub App user
+// tokens (Options.AccessTTL > 0) read public repositories, and private ones
+// the app is installed on; anything more (hooks) needs the installation:
+// 403 "Resource not accessible by integration" elsewhere. GET
+// /user/installations and /user/installations/{id}/repositories list what
+// the app's installations give the user. A renamed or transferred repository answers its old URL with
+// a redirect to /repositories/{id}/…, 301 for GET and HEAD and 307 for other
+// methods, and deliveries keep carrying its id.
+//
+// Control routes:
+//
+//	POST   /_sandbox/github/users                                     {"login"}
+//	POST   /_sandbox/github/repos/{owner}/{repo}/collaborators        {"user"}
+//	DELETE /_sandbox/github/repos/{owner}/{repo}/collaborators/{user}
+//	POST   /_sandbox/github/repos/{owner}/{repo}/rename               {"name", "owner"}
+//	POST   /_sandbox/github/repos/{owner}/{repo}/installation         {"installed": bool}
+
+// canReadLocked reports whether the session may see rp. Called with s.mu held.
+// A GitHub App user token reads what both the user and the app can: a
+// public repository always (public resources need no installation), a
+// private one only where the app is installed.
+func (s *Server) canReadLocked(sess *session, rp *repo) bool {
+	if !rp.Private {
+		return true
+	}
+	if s.opts.AccessTTL > 0 && !rp.AppInstalled {
+		return false
+	}
+	login := strings.ToLower(sess.login)
+	return strings.EqualFold(rp.Owner.Login, login) || rp.Collaborators[login]
+}
+
+// AddUser creates a user (a person) if missing.
+func (s *Server) AddUser(login string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ensureUserLocked(login)
+}
+
+// SetCollaborator grants or removes a user's read access to a repository.
+func (s *Server) SetCollaborator(fullName, login string, on bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rp := s.repos[strings.ToLower(fullName)]
+	if rp == nil {
+		return ErrNotFound
+	}
+	s.ensureUserLocked(login)
+	if rp.Collaborators == nil {
+		rp.Collaborators = map[string]bool{}
+	}
+	if on {
+		rp.Collaborators[strings.ToLower(login)] = true
+	} else {
+		delete(rp.Collaborators, strings.ToLower(login))
+	}
+	return nil
+}
+
+// SetAppInstalled installs or uninstalls the GitHub App on a repository.
+func (s *Server) SetAppInstalled(fullName string, on bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rp := s.repos[strings.ToLower(fullName)]
+	if rp == nil {
+		return ErrNotFound
+	}
+	rp.AppInstalled = on
+	return nil
+}
+
+// Rename renames a repository and/or transfers it to another owner. Its id,
+// hooks and history stay; the old name redirects.
+func (s *Server) Rename(fullName, newOwner, newName string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := strings.ToLower(fullName)
+	rp := s.repos[old]
+	if rp == nil {
+		return "", ErrNotFound
+	}
+	owner := rp.Owner
+	if newOwner != "" {
+		owner = s.ensureUserLocked(newOwner)
+	}
+	name := cmpOr(newName, rp.Name)
+	k := key(owner.Login, name)
+	if other := s.repos[k]; other != nil && other != rp {
+		return "", validationError("name already exists on this account")
+	}
+	delete(s.repos, old)
+	rp.Owner, rp.Name, rp.UpdatedAt = owner, name, s.now()
+	s.repos[k] = rp
+	s.renamed[old] = rp
+	delete(s.renamed, k)
+	return rp.FullName(), nil
+}
+
+// redirectRenamed answers requests to a renamed repository's old URL the
+// way GitHub does, and serves /repositories/{id}/… by the repository's
+// current name. It reports whether it handled the request.
+func (s *Server) redirectRenamed(w http.ResponseWriter, r *http.Request) bool {
+	switch {
+	case strings.HasPrefix(r.URL.Path, "/repos/"):
+		parts := strings.SplitN(strings.TrimPrefix(r.URL.Path, "/repos/"), "/", 3)
+		if len(parts) < 2 {
+			return false
+		}
+		s.mu.Lock()
+		rp := s.renamed[key(parts[0], parts[1])]
+		var id int64
+		if rp != nil {
+			id = rp.ID
+		}
+		s.mu.Unlock()
+		if rp == nil {
+			return false
+		}
+		loc := scheme(r) + "://" + r.Host + "/repositories/" + strconv.FormatInt(id, 10)
+		if len(parts) == 3 {
+			loc += "/" + parts[2]
+		}
+		if r.URL.RawQuery != "" {
+			loc += "?" + r.URL.RawQuery
+		}
+		status := http.StatusMovedPermanently
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			status = http.StatusTemporaryRedirect
+		}
+		w.Header().Set("Location", loc)
+		sandbox.WriteJSON(w, status, map[string]string{"message": "Moved Permanently", "url": loc,
+			"documentation_url": "https://docs.github.com/rest/guides/best-practices-for-using-the-rest-api#follow-redirects"})
+		return true
+	case strings.HasPrefix(r.URL.Path, "/repositories/"):
+		idPart, rest, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/repositories/"), "/")
+		id, err := strconv.ParseInt(idPart, 10, 64)
+		if err != nil {
+			return false
+		}
+		s.mu.Lock()
+		var full string
+		for _, rp := range s.repos {
+			if rp.ID == id {
+				full = rp.FullName()
+			}
+		}
+		s.mu.Unlock()
+		if full == "" {
+			writeGitHubError(w, http.StatusNotFound, "Not Found", "https://docs.github.com/rest")
+			return true
+		}
+		r2 := r.Clone(r.Context())
+		r2.URL.Path = "/repos/" + full
+		if rest != "" {
+			r2.URL.Path += "/" + rest
+		}
+		r2.URL.RawPath = ""
+		r2.RequestURI = ""
+		s.handler.ServeHTTP(w, r2)
+		return true
+	}
+	return false
+}
+
+func (s *Server) accessControlRoutes(mux *http.ServeMux) {
+	const p = "/_sandbox/github/repos/{owner}/{repo}"
+	full := func(r *http.Request) string { return r.PathValue("owner") + "/" + r.PathValue("repo") }
+	reply := func(w http.ResponseWriter, err error, v any) {
+		if err != nil {
+			sandbox.WriteJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
+			return
+		}
+		sandbox.WriteJSON(w, http.StatusOK, v)
+	}
+	mux.HandleFunc("POST /_sandbox/github/users", func(w http.ResponseWriter, r *http.Request) {
+		var b struct{ Login string }
+		if err := decodeControl(r, &b); err != nil || b.Login == "" {
+			sandbox.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": `body must be {"login": "…"}`})
+			return
+		}
+		s.AddUser(b.Login)
+		sandbox.WriteJSON(w, http.StatusOK, map[string]string{"login": b.Login})
+	})
+	mux.HandleFunc("POST "+p+"/collaborators", func(w http.ResponseWriter, r *http.Request) {
+		var b struct{ User string }
+		if err := decodeControl(r, &b); err != nil || b.User == "" {
+			sandbox.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": `body must be {"user": "…"}`})
+			return
+		}
+		reply(w, s.SetCollaborator(full(r), b.User, true), map[string]string{"collaborator": b.User})
+	})
+	mux.HandleFunc("DELETE "+p+"/collaborators/{user}", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, s.SetCollaborator(full(r), r.PathValue("user"), false), map[string]string{"removed": r.PathValue("user")})
+	})
+	mux.HandleFunc("POST "+p+"/installation", func(w http.ResponseWriter, r *http.Request) {
+		var b struct{ Installed bool }
+		if err := decodeControl(r, &b); err != nil {
+			sandbox.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": `body must be {"installed": true|false}`})
+			return
+		}
+		reply(w, s.SetAppInstalled(full(r), b.Installed), map[string]bool{"installed": b.Installed})
+	})
+	mux.HandleFunc("POST "+p+"/rename", func(w http.ResponseWriter, r *http.Request) {
+		var b struct{ Name, Owner string }
+		if err := decodeControl(r, &b); err != nil || (b.Name == "" && b.Owner == "") {
+			sandbox.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": `body must be {"name": "…", "owner": "…"}`})
+			return
+		}
+		name, err := s.Rename(full(r), b.Owner, b.Name)
+		reply(w, err, map[string]string{"full_name": name})
+	})
+}
+
+// RepoID returns a repository's numeric id (0 when unknown).
+func (s *Server) RepoID(fullName string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rp := s.repos[strings.ToLower(fullName)]; rp != nil {
+		return rp.ID
+	}
+	return 0
+}
+
+// HookCount returns how many hooks a repository has.
+func (s *Server) HookCount(fullName string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rp := s.repos[strings.ToLower(fullName)]; rp != nil {
+		return len(rp.hooks)
+	}
+	return 0
+}
+
+// appMayWriteLocked reports whether a GitHub App user token may go beyond
+// reading rp (manage its hooks): only where the app is installed. OAuth App
+// tokens are governed by scopes instead. Called with s.mu held.
+func (s *Server) appMayWriteLocked(rp *repo) bool {
+	return s.opts.AccessTTL == 0 || rp.AppInstalled
+}
+
+// notAccessibleByIntegration is GitHub's answer to a GitHub App token
+// calling beyond its installation.
+func (s *Server) notAccessibleByIntegration(w http.ResponseWriter, sess *session) {
+	s.rateHeaders(w, sess, true)
+	w.Header().Set("X-Accepted-GitHub-Permissions", "repository_hooks=write")
+	writeGitHubError(w, http.StatusForbidden, "Resource not accessible by integration",
+		"https://docs.github.com/rest/repos/webhooks#create-a-repository-webhook")
+}
+
+// installationID is the id of the GitHub App's installation on an account.
+func installationID(owner *user) int64 { return 40000000 + owner.ID }
+
+// installedReposLocked lists, per owning account, the repositories the app
+// is installed on that the session's user can read. Called with s.mu held.
+func (s *Server) installedReposLocked(sess *session) map[*user][]*repo {
+	out := map[*user][]*repo{}
+	for _, rp := range s.repos {
+		if rp.AppInstalled && s.canReadLocked(sess, rp) {
+			out[rp.Owner] = append(out[rp.Owner], rp)
+		}
+	}
+	for _, rs := range out {
+		slices.SortFunc(rs, func(a, b *repo) int { return strings.Compare(a.FullName(), b.FullName()) })
+	}
+	return out
+}
+
+// listUserInstallations serves GET /user/installations: the app's
+// installations the user can reach (user access tokens of a GitHub App only).
+func (s *Server) listUserInstallations(w http.ResponseWriter, r *http.Request, sess *session) {
+	if s.opts.AccessTTL == 0 {
+		s.apiError(w, sess, http.StatusForbidden, "You must authenticate with an access token authorized to a GitHub App in order to list installations")
+		return
+	}
+	s.mu.Lock()
+	byOwner := s.installedReposLocked(sess)
+	owners := make([]*user, 0, len(byOwner))
+	for u := range byOwner {
+		owners = append(owners, u)
+	}
+	slices.SortFunc(owners, func(a, b *user) int { return cmpInt(a.ID, b.ID) })
+	list := make([]obj, 0, len(owners))
+	for _, u := range owners {
+		list = append(list, obj{
+			"id": installationID(u), "account": userJSON(u), "repository_selection": "selected",
+			"app_id": 900001, "app_slug": "poblysh-sandbox", "target_id": u.ID, "target_type": u.Type,
+			"permissions": obj{"metadata": "read", "contents": "read", "pull_requests": "read", "repository_hooks": "write"},
+			"events":      []string{"push", "pull_request", "release"},
+			"html_url":    webBase + "/settings/installations/" + strconv.FormatInt(installationID(u), 10),
+		})
+	}
+	s.mu.Unlock()
+	s.respond(w, r, sess, http.StatusOK, obj{"total_count": len(list), "installations": list})
+}
+
+// listInstallationRepos serves GET /user/installations/{id}/repositories.
+func (s *Server) listInstallationRepos(w http.ResponseWriter, r *http.Request, sess *session) {
+	id, _ := pathInt(r, "id")
+	if s.opts.AccessTTL == 0 {
+		s.apiError(w, sess, http.StatusForbidden, "You must authenticate with an access token authorized to a GitHub App in order to list repositories")
+		return
+	}
+	s.mu.Lock()
+	var repos []obj
+	found := false
+	for u, rs := range s.installedReposLocked(sess) {
+		if installationID(u) != id {
+			continue
+		}
+		found = true
+		for _, rp := range rs {
+			repos = append(repos, repoJSON(rp, repoFull))
+		}
+	}
+	s.mu.Unlock()
+	if !found {
+		s.apiError(w, sess, http.StatusNotFound, "Not Found")
+		return
+	}
+	s.respond(w, r, sess, http.StatusOK, obj{"total_count": len(repos), "repository_selection": "selected", "repositories": repos})
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

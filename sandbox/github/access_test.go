@@ -1,0 +1,140 @@
+package githubsandbox_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	githubsandbox "github.com/poblysh/poblysh/sandbox/github"
+)
+
+// TestPrivateRepositoriesPerUser: a private repository is visible to its
+// owner and collaborators only; everyone else gets GitHub's 404.
+func TestPrivateRepositoriesPerUser(t *testing.T) {
+	e := setup(t, githubsandbox.Options{})
+	status, _ := e.post(t, http.MethodPost, "/_sandbox/github/repos", `{"full_name":"acme/secret-plans","private":true}`, false)
+	require.Equal(t, http.StatusCreated, status)
+	e.post(t, http.MethodPost, "/_sandbox/github/users", `{"login":"mallory"}`, false)
+	e.post(t, http.MethodPost, "/_sandbox/github/users", `{"login":"alice"}`, false)
+
+	as := func(login string) *env {
+		tok, err := e.srv.IssueToken(login, "repo")
+		require.NoError(t, err)
+		return &env{srv: e.srv, ts: e.ts, token: tok.AccessToken}
+	}
+	owner, mallory, alice := as("acme"), as("mallory"), as("alice")
+	resp, _ := owner.get(t, "/repos/acme/secret-plans")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	resp, body := mallory.get(t, "/repos/acme/secret-plans")
+	require.Equal(t, http.StatusNotFound, resp.StatusCode, "%s", body)
+	resp, _ = mallory.get(t, "/repos/acme/secret-plans/pulls")
+	require.Equal(t, http.StatusNotFound, resp.StatusCode, "no backdoor through sub-resources")
+	status, _ = mallory.post(t, http.MethodPost, "/repos/acme/secret-plans/hooks", `{"config":{"url":"https://evil.example"}}`, true)
+	require.Equal(t, http.StatusNotFound, status)
+
+	e.post(t, http.MethodPost, "/_sandbox/github/repos/acme/secret-plans/collaborators", `{"user":"alice"}`, false)
+	resp, _ = alice.get(t, "/repos/acme/secret-plans")
+	require.Equal(t, http.StatusOK, resp.StatusCode, "a collaborator reads it")
+	e.post(t, http.MethodDelete, "/_sandbox/github/repos/acme/secret-plans/collaborators/alice", ``, false)
+	resp, _ = alice.get(t, "/repos/acme/secret-plans")
+	require.Equal(t, http.StatusNotFound, resp.StatusCode, "access removed")
+
+	resp, _ = mallory.get(t, "/repos/octo-org/hello-world")
+	require.Equal(t, http.StatusOK, resp.StatusCode, "public repositories are readable by anyone")
+}
+
+// TestAppLevelDeliveriesOnlyForInstalledApps: an OAuth App gets no
+// app-level deliveries; a GitHub App gets them for repositories it is
+// installed on, and its user tokens reach only those.
+func TestAppLevelDeliveriesOnlyForInstalledApps(t *testing.T) {
+	oauthApp := setup(t, githubsandbox.Options{})
+	in := newInbox(t)
+	oauthApp.post(t, http.MethodPost, "/_sandbox/webhook-target", `{"url":"`+in.URL+`"}`, false)
+	_, out := oauthApp.post(t, http.MethodPost, "/_sandbox/github/repos/octo-org/hello-world/push", `{}`, false)
+	require.Empty(t, out["deliveries"])
+	require.Zero(t, in.count())
+
+	app := setup(t, githubsandbox.Options{AccessTTL: 8 * time.Hour})
+	in = newInbox(t)
+	app.post(t, http.MethodPost, "/_sandbox/webhook-target", `{"url":"`+in.URL+`"}`, false)
+	app.post(t, http.MethodPost, "/_sandbox/github/repos/octo-org/hello-world/push", `{}`, false)
+	require.Equal(t, 1, in.count())
+	app.post(t, http.MethodPost, "/_sandbox/github/repos/octo-org/hello-world/installation", `{"installed":false}`, false)
+	app.post(t, http.MethodPost, "/_sandbox/github/repos/octo-org/hello-world/push", `{}`, false)
+	require.Equal(t, 1, in.count(), "uninstalled: no app-level delivery")
+	// What both the user and the app can reach: a public repository is
+	// read without the installation, but its hooks are out of reach; a
+	// private one is not even visible.
+	resp, _ := app.get(t, "/repos/octo-org/hello-world")
+	require.Equal(t, http.StatusOK, resp.StatusCode, "public resources need no installation")
+	resp, body := app.get(t, "/repos/octo-org/hello-world/hooks")
+	require.Equal(t, http.StatusForbidden, resp.StatusCode)
+	require.Contains(t, string(body), "Resource not accessible by integration")
+	require.Equal(t, "repository_hooks=write", resp.Header.Get("X-Accepted-GitHub-Permissions"))
+	_, err := app.srv.CreateRepo("octocat/diary", "", true)
+	require.NoError(t, err)
+	resp, body = app.get(t, "/user/installations")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, string(body), `"login":"octocat"`, "installed on the user's new repository")
+	require.NotContains(t, string(body), `"login":"octo-org"`, "uninstalled from octo-org's only repository")
+	require.NoError(t, app.srv.SetAppInstalled("octocat/diary", false))
+	resp, _ = app.get(t, "/repos/octocat/diary")
+	require.Equal(t, http.StatusNotFound, resp.StatusCode, "a private repository needs the installation")
+	resp, body = app.get(t, "/user/installations")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, string(body), `"total_count":0`)
+	require.NoError(t, app.srv.SetAppInstalled("octo-org/hello-world", true))
+	resp, body = app.get(t, "/user/installations")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var inst struct {
+		Installations []struct {
+			ID      int64 `json:"id"`
+			Account struct {
+				Login string `json:"login"`
+			} `json:"account"`
+		} `json:"installations"`
+	}
+	require.NoError(t, json.Unmarshal(body, &inst))
+	require.Len(t, inst.Installations, 1)
+	require.Equal(t, "octo-org", inst.Installations[0].Account.Login)
+	resp, body = app.get(t, "/user/installations/"+strconv.FormatInt(inst.Installations[0].ID, 10)+"/repositories")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, string(body), `"full_name":"octo-org/hello-world"`)
+	resp, _ = oauthApp.get(t, "/user/installations")
+	require.Equal(t, http.StatusForbidden, resp.StatusCode, "OAuth App tokens have no installations")
+}
+
+// TestRenamedRepositoryRedirects: the old name answers 301 (GET) or 307
+// (other methods) to /repositories/{id}/…, which serves the repository
+// under its new name with the same id.
+func TestRenamedRepositoryRedirects(t *testing.T) {
+	e := setup(t, githubsandbox.Options{})
+	status, out := e.post(t, http.MethodPost, "/_sandbox/github/repos/octo-org/hello-world/rename", `{"name":"hello-universe"}`, false)
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, "octo-org/hello-universe", out["full_name"])
+
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest(http.MethodGet, e.ts.URL+"/repos/octo-org/hello-world/pulls?state=all", nil)
+	req.Header.Set("Authorization", "Bearer "+e.token)
+	resp, err := noFollow.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusMovedPermanently, resp.StatusCode)
+	require.Equal(t, e.ts.URL+"/repositories/1296269/pulls?state=all", resp.Header.Get("Location"))
+	req, _ = http.NewRequest(http.MethodPost, e.ts.URL+"/repos/octo-org/hello-world/hooks", nil)
+	resp, err = noFollow.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusTemporaryRedirect, resp.StatusCode, "non-GET methods are redirected with 307")
+
+	resp, body := e.get(t, "/repos/octo-org/hello-world")
+	require.Equal(t, http.StatusOK, resp.StatusCode, "clients follow the redirect")
+	var repo map[string]any
+	require.NoError(t, json.Unmarshal(body, &repo))
+	require.Equal(t, "octo-org/hello-universe", repo["full_name"])
+	require.Equal(t, float64(githubsandbox.SeedRepoID), repo["id"])
+}

@@ -1,0 +1,59 @@
+package drivesandbox
+
+import (
+	"context"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh/sandbox"
+)
+
+// TestRegisteredFake builds the fake through the registry: the uniform
+// options reach its own, short-pages caps pages, and Env hands the
+// service's channel-token secret out only when one is set.
+func TestRegisteredFake(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	f, err := sandbox.New(Name, sandbox.Options{ClientID: "cid", ClientSecret: "cs", WebhookSecret: "channel-secret",
+		AccessTTL: time.Minute, Faults: []string{FaultShortPages}, Seed: true, Now: func() time.Time { return at }})
+	require.NoError(t, err)
+	s := f.(*Server)
+	require.Equal(t, "cid", s.ClientID())
+	require.Equal(t, time.Minute, s.opts.AccessTTL)
+	require.Equal(t, 3, s.opts.PageSize)
+	require.Equal(t, at, s.now())
+	require.NotNil(t, s.File(PressFolderID), "seeded")
+	require.Equal(t, "channel-secret", f.Env("http://x")["POBLYSH_GOOGLE_DRIVE_WEBHOOK_SECRET"])
+	require.Equal(t, s.Base.OAuth.Issued(), s.IssuedTokens())
+
+	f, err = sandbox.New(Name, sandbox.Options{})
+	require.NoError(t, err)
+	require.Zero(t, f.(*Server).opts.PageSize)
+	require.Nil(t, f.(*Server).File(PressFolderID), "no seed")
+	require.NotContains(t, f.Env("http://x"), "POBLYSH_GOOGLE_DRIVE_WEBHOOK_SECRET")
+	_, err = sandbox.New(Name, sandbox.Options{Faults: []string{"token-rotation"}})
+	require.EqualError(t, err, `sandbox google-drive: unknown fault "token-rotation" (known: short-pages)`)
+}
+
+// TestDemo runs the demo hook against the fake: a document two folders
+// down in Press, carrying the marker.
+func TestDemo(t *testing.T) {
+	s := New(Options{Seed: true})
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	d := s.Demo()
+	require.Equal(t, map[string]any{"folders": []string{PressFolderID}, "shared_drives": []string{CommsDriveID}}, d.Config)
+	act, err := d.Activity(context.Background(), srv.Client(), srv.URL, "demo-123")
+	require.NoError(t, err)
+	require.Equal(t, "document.created", act.Kind)
+	require.Contains(t, act.Description, "in Press/Releases/2025 (0 push notification(s))")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	found := false
+	for _, f := range s.files {
+		found = found || (f.name == "Launch FAQ (demo-123)" && f.parent == YearFolderID)
+	}
+	require.True(t, found)
+}

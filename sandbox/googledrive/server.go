@@ -1,0 +1,175 @@
+// Package drivesandbox is a stateful in-memory fake of Google OAuth and the
+// Google Drive API v3 (the parts the google-drive connector reads), on one
+// http.Handler:
+//
+//	GET  /o/oauth2/v2/auth, POST /token, POST /revoke, GET /v1/userinfo   Google OAuth (googlesandbox)
+//	GET  /drive/v3/changes/startPageToken   changes.getStartPageToken (driveId)
+//	GET  /drive/v3/changes                  changes.list (page tokens, latest state per file)
+//	POST /drive/v3/changes/watch            changes.watch (then a "sync" push)
+//	POST /drive/v3/channels/stop            channels.stop
+//	GET  /drive/v3/files                    files.list (q: 'id' in parents, trashed, modifiedTime, mimeType)
+//	GET  /drive/v3/files/{fileId}           files.get ("root" is My Drive)
+//
+// plus the shared /_sandbox control routes and the Drive ones in
+// control.go. Every change is appended to a change log (page tokens are
+// positions in it) and pushes a bodiless "change" notification, with
+// Google's headers, to the live channels of the feeds that see it.
+package drivesandbox
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/poblysh/poblysh/sandbox"
+	googlesandbox "github.com/poblysh/poblysh/sandbox/google"
+)
+
+// Channel lifetimes: changes.watch channels last at most a week; without
+// an expiration Google gives an hour.
+const (
+	DefaultChannelTTL = time.Hour
+	MaxChannelTTL     = 7 * 24 * time.Hour
+)
+
+// Scopes that allow the metadata reads (Drive discovery document).
+var ReadScopes = []string{
+	"https://www.googleapis.com/auth/drive",
+	"https://www.googleapis.com/auth/drive.readonly",
+	"https://www.googleapis.com/auth/drive.metadata",
+	"https://www.googleapis.com/auth/drive.metadata.readonly",
+}
+
+// DefaultScopes are what AccessToken grants: the connector's scopes.
+var DefaultScopes = []string{"openid", "email", "https://www.googleapis.com/auth/drive.metadata.readonly"}
+
+// Options configure a Server.
+type Options struct {
+	ClientID, ClientSecret string
+	// AccessTTL is the access token lifetime (default 3599 s, like Google).
+	AccessTTL time.Duration
+	// User is the email of the user an authorization grants.
+	User string
+	// Seed creates the seeded folders, files and shared drive (seed.go).
+	Seed bool
+	// PageSize caps the items of one page whatever pageSize asks; 0
+	// applies Google's limits only.
+	PageSize int
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+	// WebhookSecret is the service's own channel-token secret
+	// (POBLYSH_GOOGLE_DRIVE_WEBHOOK_SECRET): the fake learns channel tokens
+	// from watch requests and never checks it, but Env hands it to the
+	// service so that it opens channels. Empty: Env leaves it out.
+	WebhookSecret string
+}
+
+// Server is the fake. Safe for concurrent use.
+type Server struct {
+	// Base holds the OAuth server, fault queue and deliverer.
+	Base *sandbox.Base
+
+	opts    Options
+	oauth   *googlesandbox.OAuth
+	chans   *googlesandbox.Channels
+	handler http.Handler
+
+	mu      sync.Mutex
+	files   map[string]*dfile
+	drives  map[string]*sharedDrive
+	log     []entry
+	seq     int64 // last change log position
+	version int64 // file versions
+}
+
+// New builds a Server.
+func New(opts Options) *Server {
+	oauth := googlesandbox.NewOAuth(googlesandbox.OAuthOptions{
+		ClientID: opts.ClientID, ClientSecret: opts.ClientSecret, AccessTTL: opts.AccessTTL, User: opts.User, Now: opts.Now,
+	})
+	oo := oauth.Options()
+	opts.ClientID, opts.ClientSecret, opts.User, opts.AccessTTL = oo.ClientID, oo.ClientSecret, oo.User, oo.AccessTTL
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Server{Base: sandbox.NewBase(oauth.Server), opts: opts, oauth: oauth,
+		files: map[string]*dfile{}, drives: map[string]*sharedDrive{}, seq: 1000}
+	s.chans = &googlesandbox.Channels{Deliverer: s.Base.Deliverer, Now: opts.Now, DefaultTTL: DefaultChannelTTL, MaxTTL: MaxChannelTTL}
+	s.Base.Faults.DefaultBody = googlesandbox.FaultBody
+	s.Base.Deliverer.Retries = 3 // Google retries 5xx answers with backoff
+	s.mu.Lock()
+	s.ensureRootLocked(opts.User)
+	s.mu.Unlock()
+	if opts.Seed {
+		s.seed()
+	}
+	s.handler = s.routes()
+	return s
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	s.oauth.Routes(mux)
+	api := http.NewServeMux()
+	api.HandleFunc("GET /drive/v3/changes/startPageToken", s.startPageToken)
+	api.HandleFunc("GET /drive/v3/changes", s.listChanges)
+	api.HandleFunc("POST /drive/v3/changes/watch", s.watch)
+	api.HandleFunc("POST /drive/v3/channels/stop", s.stopChannel)
+	api.HandleFunc("GET /drive/v3/files", s.listFiles)
+	api.HandleFunc("GET /drive/v3/files/{fileId}", s.getFile)
+	api.HandleFunc("/drive/v3/", func(w http.ResponseWriter, r *http.Request) {
+		googlesandbox.WriteError(w, http.StatusNotFound, "notFound", "Not Found")
+	})
+	mux.Handle("/drive/v3/", s.Base.Faults.Middleware(api))
+	s.Base.ControlRoutes(mux)
+	s.oauth.ConsentRoute(mux, "/_sandbox/drive/consent")
+	s.controlRoutes(mux)
+	return mux
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Env returns the POBLYSH_GOOGLE_DRIVE_* variables that point the service
+// at this sandbox served at baseURL. The webhook secret is the service's
+// own (the sandbox learns channel tokens from watch requests): it is
+// included only when Options.WebhookSecret sets one.
+func (s *Server) Env(baseURL string) map[string]string {
+	env := s.oauth.Env("POBLYSH_GOOGLE_DRIVE_", baseURL)
+	env["POBLYSH_GOOGLE_DRIVE_API_URL"] = strings.TrimRight(baseURL, "/") + "/drive/v3/"
+	if s.opts.WebhookSecret != "" {
+		env["POBLYSH_GOOGLE_DRIVE_WEBHOOK_SECRET"] = s.opts.WebhookSecret
+	}
+	return env
+}
+
+// User returns the email of the default user.
+func (s *Server) User() string { return s.opts.User }
+
+// ClientID returns the accepted OAuth client id.
+func (s *Server) ClientID() string { return s.opts.ClientID }
+
+// AccessToken authorizes user ("" for the default user) with scopes
+// (DefaultScopes when none) in-process and returns the access token.
+func (s *Server) AccessToken(user string, scopes ...string) string {
+	if len(scopes) == 0 {
+		scopes = DefaultScopes
+	}
+	return s.oauth.AccessToken(user, scopes...)
+}
+
+// DeclineNext makes the next authorization leave scopes out, as a user
+// who unticks them on Google's granular consent screen.
+func (s *Server) DeclineNext(scopes ...string) error { return s.oauth.DeclineNext(scopes...) }
+
+// RateLimitFault is Google's 403 rate-limit answer (rateLimitExceeded or
+// userRateLimitExceeded) for the next count Drive API requests.
+func RateLimitFault(reason string, count int) sandbox.Fault {
+	return googlesandbox.RateLimitFault(reason, count, "/drive/v3/")
+}
+
+// Close waits for the "sync" notifications still being sent.
+func (s *Server) Close() { s.chans.Wait() }
+
+func (s *Server) now() time.Time { return s.opts.Now().UTC() }

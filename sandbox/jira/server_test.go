@@ -1,0 +1,104 @@
+package jirasandbox
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh/sandbox"
+)
+
+func do(t *testing.T, s *Server, method, path, token string, body any) (*http.Response, map[string]any) {
+	t.Helper()
+	var rd bytes.Buffer
+	if body != nil {
+		require.NoError(t, json.NewEncoder(&rd).Encode(body))
+	}
+	req := httptest.NewRequest(method, path, &rd)
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, req)
+	out := map[string]any{}
+	_ = json.Unmarshal(rec.Body.Bytes(), &out)
+	return rec.Result(), out
+}
+
+// Rotating refresh tokens: a spent token works again within 10 minutes;
+// after that its reuse revokes the whole family.
+func TestRefreshReuseLeeway(t *testing.T) {
+	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	s := New(Options{Options: sandbox.Options{Now: func() time.Time { return now }}})
+	ts, err := s.IssueToken("")
+	require.NoError(t, err)
+	refresh := func(tok string) (int, map[string]any) {
+		resp, out := do(t, s, "POST", "/oauth/token", "", map[string]string{"grant_type": "refresh_token",
+			"client_id": DefaultClientID, "client_secret": DefaultClientSecret, "refresh_token": tok})
+		return resp.StatusCode, out
+	}
+	code, first := refresh(ts.RefreshToken)
+	require.Equal(t, 200, code)
+	require.NotEqual(t, ts.RefreshToken, first["refresh_token"], "rotated")
+	now = now.Add(9 * time.Minute)
+	code, _ = refresh(ts.RefreshToken)
+	require.Equal(t, 200, code, "reuse within the leeway")
+	now = now.Add(2 * time.Minute)
+	code, out := refresh(ts.RefreshToken)
+	require.Equal(t, 403, code)
+	require.Equal(t, "invalid_grant", out["error"])
+	code, _ = refresh(first["refresh_token"].(string))
+	require.Equal(t, 403, code, "reuse after the leeway revoked the family")
+}
+
+// The removed search answers 410; the enhanced search pages by
+// nextPageToken bound to its JQL and returns only the fields named.
+func TestSearch(t *testing.T) {
+	s := New(Options{Options: sandbox.Options{Seed: true}, PageSize: 5})
+	ts, err := s.IssueToken("")
+	require.NoError(t, err)
+	api := "/ex/jira/" + SiteID + "/rest/api/3/"
+	resp, _ := do(t, s, "GET", api+"search?jql=project=LPR", ts.AccessToken, nil)
+	require.Equal(t, http.StatusGone, resp.StatusCode)
+	resp, _ = do(t, s, "POST", api+"search/jql", ts.AccessToken, map[string]any{"jql": "order by created"})
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode, "unbounded JQL")
+	jql := `project = MKT AND updated >= "2020/01/01 00:00" ORDER BY updated ASC, key ASC`
+	_, page := do(t, s, "POST", api+"search/jql", ts.AccessToken, map[string]any{"jql": jql, "maxResults": 3, "fields": []string{"summary"}})
+	issues := page["issues"].([]any)
+	require.Len(t, issues, 3)
+	require.Equal(t, map[string]any{"summary": "Campaign asset 1"}, issues[0].(map[string]any)["fields"])
+	require.NotContains(t, page, "total")
+	tok := page["nextPageToken"].(string)
+	resp, _ = do(t, s, "POST", api+"search/jql", ts.AccessToken, map[string]any{"jql": "project = LPR", "nextPageToken": tok})
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode, "a token is bound to its JQL")
+	_, page = do(t, s, "POST", api+"search/jql", ts.AccessToken, map[string]any{"jql": jql, "maxResults": 3, "nextPageToken": tok})
+	require.Len(t, page["issues"].([]any), 2)
+	require.Equal(t, true, page["isLast"])
+	resp, _ = do(t, s, "GET", "/ex/jira/"+SecondSite+"/rest/api/3/myself", "", nil)
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+}
+
+// Registration answers 200 with per-webhook errors for JQL outside the
+// reduced subset.
+func TestRegisterWebhookErrors(t *testing.T) {
+	s := New(Options{Options: sandbox.Options{Seed: true}})
+	ts, err := s.IssueToken("")
+	require.NoError(t, err)
+	resp, out := do(t, s, "POST", "/ex/jira/"+SiteID+"/rest/api/3/webhook", ts.AccessToken, map[string]any{
+		"url": "https://poblysh.example/api/v1/webhooks/jira?connection=x",
+		"webhooks": []any{
+			map[string]any{"events": []string{"jira:issue_created"}, "jqlFilter": "project = LPR"},
+			map[string]any{"events": []string{"jira:issue_created"}, "jqlFilter": "project = LPR AND updated >= -1d"},
+		}})
+	require.Equal(t, 200, resp.StatusCode)
+	res := out["webhookRegistrationResult"].([]any)
+	require.EqualValues(t, 10001, res[0].(map[string]any)["createdWebhookId"])
+	require.Contains(t, res[1].(map[string]any)["errors"].([]any)[0], "updated")
+	require.Equal(t, "https://poblysh.example/api/v1/webhooks/jira", s.Webhooks(SiteID)[0].URL, "query parameters are dropped")
+}

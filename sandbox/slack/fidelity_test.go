@@ -1,0 +1,84 @@
+package slacksandbox
+
+import (
+	"encoding/json"
+	"net/url"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestConversationsInfoAndUsersInfo: names as Slack answers them; a
+// private channel without the bot and another workspace's channel are
+// channel_not_found; a user without a display name answers an empty one.
+func TestConversationsInfoAndUsersInfo(t *testing.T) {
+	f := setup(t, Options{Seed: true})
+	ans := f.call(t, "conversations.info", f.token, url.Values{"channel": {ChannelGeneral}})
+	require.Equal(t, "general", ans["channel"].(map[string]any)["name"], "%v", ans)
+	ans = f.call(t, "conversations.info", f.token, url.Values{"channel": {ChannelRandom}})
+	require.Equal(t, "random", ans["channel"].(map[string]any)["name"], "a public channel without the bot is readable")
+	for _, ch := range []string{GridChannelBoard, OtherChannel, "C0NOSUCH01"} {
+		require.Equal(t, "channel_not_found", f.call(t, "conversations.info", f.token, url.Values{"channel": {ch}})["error"], ch)
+	}
+	bob := f.call(t, "users.info", f.token, url.Values{"user": {UserBob}})["user"].(map[string]any)
+	require.Equal(t, "", bob["profile"].(map[string]any)["display_name"])
+	require.Equal(t, "Bob Okafor", bob["profile"].(map[string]any)["real_name"])
+	bot := f.call(t, "users.info", f.token, url.Values{"user": {BotUserID}})["user"].(map[string]any)
+	require.Equal(t, true, bot["is_bot"])
+}
+
+// TestReactionUsersTruncated: count stays exact, users is cut.
+func TestReactionUsersTruncated(t *testing.T) {
+	f := setup(t, Options{Seed: true, ReactionUsersShown: 1})
+	ans := f.call(t, "conversations.history", f.token, url.Values{"channel": {ChannelGeneral}})
+	found := false
+	for _, m := range ans["messages"].([]any) {
+		rs, _ := m.(map[string]any)["reactions"].([]any)
+		for _, r := range rs {
+			r := r.(map[string]any)
+			if r["name"] == "wave" {
+				found = true
+				require.EqualValues(t, 2, r["count"])
+				require.Len(t, r["users"], 1)
+			}
+		}
+		if found {
+			break
+		}
+	}
+	require.True(t, found)
+}
+
+// TestDeleteMessageAndAppRateLimited: a deleted message leaves history
+// and is announced with message_deleted; app_rate_limited has Slack's
+// envelope-less shape.
+func TestDeleteMessageAndAppRateLimited(t *testing.T) {
+	f := setup(t, Options{Seed: true})
+	ev, err := f.s.PostMessage(MessageInput{Channel: ChannelGeneral, User: UserBob, Text: "oops"})
+	require.NoError(t, err)
+	var m struct {
+		TS string `json:"ts"`
+	}
+	require.NoError(t, json.Unmarshal(ev.Inner, &m))
+	del, err := f.s.DeleteMessage(DeleteInput{Channel: ChannelGeneral, TS: m.TS})
+	require.NoError(t, err)
+	require.True(t, del.Deliverable)
+	var inner map[string]any
+	require.NoError(t, json.Unmarshal(del.Inner, &inner))
+	require.Equal(t, "message_deleted", inner["subtype"])
+	require.Equal(t, m.TS, inner["deleted_ts"])
+	require.NotContains(t, tsList(t, f.call(t, "conversations.history", f.token, url.Values{"channel": {ChannelGeneral}})), m.TS)
+	_, err = f.s.DeleteMessage(DeleteInput{Channel: ChannelGeneral, TS: m.TS})
+	require.ErrorIs(t, err, ErrNotFound)
+
+	rl, err := f.s.AppRateLimited(GridTeamID)
+	require.NoError(t, err)
+	var body map[string]any
+	require.NoError(t, json.Unmarshal(rl.Body, &body))
+	require.Equal(t, "app_rate_limited", body["type"])
+	require.Equal(t, GridTeamID, body["team_id"])
+	require.Equal(t, EnterpriseID, body["enterprise_id"])
+	require.NotContains(t, body, "event")
+	_, err = f.s.AppRateLimited("T0NOSUCH")
+	require.ErrorIs(t, err, ErrNotFound)
+}

@@ -1,0 +1,163 @@
+package slacksandbox
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// installAs returns a bot token installed by user.
+func (f *fixture) installAs(t *testing.T, user string) string {
+	t.Helper()
+	ts, err := f.s.InstallAs(user)
+	require.NoError(t, err)
+	return ts.AccessToken
+}
+
+func channelIDs(t *testing.T, ans map[string]any) []string {
+	t.Helper()
+	require.Equal(t, true, ans["ok"], "%v", ans)
+	var out []string
+	for _, c := range ans["channels"].([]any) {
+		cm := c.(map[string]any)
+		require.NotContains(t, cm, "is_member", "users.conversations omits is_member")
+		out = append(out, cm["id"].(string))
+	}
+	return out
+}
+
+func TestInstallShapes(t *testing.T) {
+	f := setup(t, Options{})
+	exchange := func(login string) map[string]any {
+		code := f.authorize(t, url.Values{"login": {login}}).Get("code")
+		return f.access(t, f.s.Options().ClientID, f.s.Options().ClientSecret, url.Values{"code": {code}, "redirect_uri": {redirect}})
+	}
+	org := exchange(UserGrace)
+	require.Equal(t, true, org["ok"], "%v", org)
+	require.Nil(t, org["team"], "an org-wide install has no team")
+	require.Equal(t, map[string]any{"id": EnterpriseID, "name": EnterpriseName}, org["enterprise"])
+	require.Equal(t, true, org["is_enterprise_install"])
+	require.Equal(t, EnterpriseBotUserID, org["bot_user_id"])
+
+	inGrid := exchange(UserErin)
+	require.Equal(t, map[string]any{"id": GridTeam2ID, "name": GridTeam2Name}, inGrid["team"])
+	require.Equal(t, map[string]any{"id": EnterpriseID, "name": EnterpriseName}, inGrid["enterprise"])
+	require.Equal(t, false, inGrid["is_enterprise_install"])
+
+	other := exchange(UserDave)
+	require.Equal(t, map[string]any{"id": OtherTeamID, "name": OtherTeamName}, other["team"])
+	require.Nil(t, other["enterprise"])
+	require.Equal(t, OtherBotUserID, other["bot_user_id"])
+
+	byBob := exchange(UserBob)
+	require.Equal(t, map[string]any{"id": DefaultTeamID, "name": DefaultTeamName}, byBob["team"], "any member installs on their workspace")
+}
+
+func TestUsersConversations(t *testing.T) {
+	f := setup(t, Options{})
+	both := url.Values{"types": {"public_channel,private_channel"}}
+	require.Equal(t, []string{ChannelGeneral, ChannelPress}, channelIDs(t, f.call(t, "users.conversations", f.token, both)),
+		"the bot's channels only: not #random, nor another workspace's")
+	require.Equal(t, []string{ChannelGeneral}, channelIDs(t, f.call(t, "users.conversations", f.token, url.Values{})), "default types: public")
+
+	page1 := f.call(t, "users.conversations", f.token, url.Values{"types": {"public_channel,private_channel"}, "limit": {"1"}})
+	require.Equal(t, []string{ChannelGeneral}, channelIDs(t, page1))
+	page2 := f.call(t, "users.conversations", f.token, url.Values{"types": {"public_channel,private_channel"}, "limit": {"1"}, "cursor": {nextCursor(page1)}})
+	require.Equal(t, []string{ChannelPress}, channelIDs(t, page2))
+	require.Empty(t, nextCursor(page2))
+
+	withTeam := url.Values{"types": {"public_channel,private_channel"}, "team_id": {GridTeamID}}
+	require.Equal(t, []string{ChannelGeneral, ChannelPress}, channelIDs(t, f.call(t, "users.conversations", f.token, withTeam)),
+		"team_id is ignored for a workspace token")
+	require.Equal(t, []string{OtherChannel}, channelIDs(t, f.call(t, "users.conversations", f.installAs(t, UserDave), both)))
+
+	require.NoError(t, f.s.SetBotMembership(ChannelGeneral, false))
+	require.Equal(t, []string{ChannelPress}, channelIDs(t, f.call(t, "users.conversations", f.token, both)))
+	require.Equal(t, "not_in_channel", f.call(t, "conversations.history", f.token, url.Values{"channel": {ChannelGeneral}})["error"])
+	require.NoError(t, f.s.SetBotMembership(ChannelGeneral, true))
+	require.Equal(t, true, f.call(t, "conversations.history", f.token, url.Values{"channel": {ChannelGeneral}})["ok"])
+
+	readOnly, err := f.s.Install("channels:read")
+	require.NoError(t, err)
+	require.Equal(t, "missing_scope", f.call(t, "users.conversations", readOnly.AccessToken, both)["error"], "private channels need groups:read")
+}
+
+func TestOrgInstallReachesItsWorkspaces(t *testing.T) {
+	f := setup(t, Options{Seed: true})
+	org := f.installAs(t, UserGrace)
+
+	teams := f.call(t, "auth.teams.list", org, url.Values{})
+	require.Equal(t, true, teams["ok"])
+	require.Equal(t, []any{
+		map[string]any{"id": GridTeam2ID, "name": GridTeam2Name},
+		map[string]any{"id": GridTeamID, "name": GridTeamName},
+	}, teams["teams"])
+	first := f.call(t, "auth.teams.list", org, url.Values{"limit": {"1"}})
+	require.Len(t, first["teams"], 1)
+	rest := f.call(t, "auth.teams.list", org, url.Values{"limit": {"1"}, "cursor": {nextCursor(first)}})
+	require.Equal(t, []any{map[string]any{"id": GridTeamID, "name": GridTeamName}}, rest["teams"])
+
+	both := url.Values{"types": {"public_channel,private_channel"}}
+	require.Equal(t, "missing_argument", f.call(t, "users.conversations", org, both)["error"], "org tokens must name a workspace")
+	both.Set("team_id", DefaultTeamID)
+	require.Equal(t, "team_access_not_granted", f.call(t, "users.conversations", org, both)["error"])
+	both.Set("team_id", GridTeamID)
+	require.Equal(t, []string{GridChannelHQ}, channelIDs(t, f.call(t, "users.conversations", org, both)), "not the private board channel")
+	both.Set("team_id", GridTeam2ID)
+	require.Equal(t, []string{GridChannelEU}, channelIDs(t, f.call(t, "users.conversations", org, both)))
+
+	require.Len(t, tsList(t, f.call(t, "conversations.history", org, url.Values{"channel": {GridChannelEU}})), 1)
+	require.Equal(t, "channel_not_found", f.call(t, "conversations.history", org, url.Values{"channel": {GridChannelBoard}})["error"])
+	require.Equal(t, "channel_not_found", f.call(t, "conversations.history", org, url.Values{"channel": {ChannelGeneral}})["error"],
+		"another workspace's channel does not exist for this token")
+	require.Equal(t, "channel_not_found", f.call(t, "conversations.history", f.installAs(t, UserDave), url.Values{"channel": {ChannelGeneral}})["error"])
+
+	test := f.call(t, "auth.test", org, url.Values{})
+	require.Equal(t, true, test["is_enterprise_install"])
+	require.Equal(t, EnterpriseID, test["enterprise_id"])
+}
+
+func TestEnvelopesNameTheirInstall(t *testing.T) {
+	f, _ := withReceiver(t, Options{})
+	envelope := func(channel string) map[string]any {
+		ev, err := f.s.PostMessage(MessageInput{Channel: channel, User: UserGrace, Text: "hello"})
+		require.NoError(t, err)
+		require.True(t, ev.Deliverable)
+		var env map[string]any
+		require.NoError(t, json.Unmarshal(ev.Body, &env))
+		return env
+	}
+	plain := envelope(ChannelGeneral)
+	require.Equal(t, DefaultTeamID, plain["team_id"])
+	require.NotContains(t, plain, "enterprise_id")
+	require.Nil(t, plain["context_enterprise_id"])
+	require.Equal(t, []any{map[string]any{"enterprise_id": nil, "team_id": DefaultTeamID, "user_id": BotUserID,
+		"is_bot": true, "is_enterprise_install": false}}, plain["authorizations"])
+
+	before := envelope(GridChannelHQ)
+	require.Equal(t, GridTeamID, before["team_id"])
+	require.Equal(t, EnterpriseID, before["enterprise_id"])
+	require.Equal(t, false, before["authorizations"].([]any)[0].(map[string]any)["is_enterprise_install"])
+
+	f.installAs(t, UserGrace)
+	after := envelope(GridChannelHQ)
+	require.Equal(t, GridTeamID, after["team_id"], "events carry the workspace they happened in")
+	require.Equal(t, GridTeamID, after["context_team_id"])
+	require.Equal(t, EnterpriseID, after["context_enterprise_id"])
+	require.Equal(t, []any{map[string]any{"enterprise_id": EnterpriseID, "team_id": GridTeamID, "user_id": EnterpriseBotUserID,
+		"is_bot": true, "is_enterprise_install": true}}, after["authorizations"])
+
+	resp, err := http.Post(f.srv.URL+"/_sandbox/slack/channels/"+ChannelPress+"/membership", "application/json", strings.NewReader(`{"member":false}`))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusNoContent, resp.StatusCode)
+	ev, err := f.s.PostMessage(MessageInput{Channel: ChannelPress, Text: "after the bot left"})
+	require.NoError(t, err)
+	require.False(t, ev.Deliverable)
+	status, _ := f.control(t, "/_sandbox/slack/channels/C0NOPE0000/membership", `{"member":true}`)
+	require.Equal(t, http.StatusNotFound, status)
+}

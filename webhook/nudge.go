@@ -1,0 +1,138 @@
+package webhook
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/db"
+)
+
+// Notify-only pushes need Temporal (a nudge of the stream's sync workflow);
+// deliveries that carry their events do not. When Temporal cannot be
+// reached the nudge is recorded in the delivery's transaction
+// (pending_nudges) and the delivery is acknowledged: the provider need not
+// retry, and a provider that retries only for a while (Google's push
+// channels, Pub/Sub) loses nothing however long the outage. DeliverPending sends recorded nudges once Temporal answers.
+
+const (
+	// nudgeTimeout bounds one nudge, so a webhook is answered promptly
+	// while Temporal is down.
+	nudgeTimeout = 3 * time.Second
+	// downFor: after a nudge failed for want of Temporal, deliveries record
+	// their nudges without trying for this long.
+	downFor = 5 * time.Second
+	// pendingBatch is how many recorded nudges one transaction delivers.
+	pendingBatch = 100
+)
+
+// temporalDown is set (to a deadline, Unix nanoseconds) when a nudge found
+// Temporal unreachable.
+type temporalDown struct{ until atomic.Int64 }
+
+func (t *temporalDown) down() bool { return time.Now().UnixNano() < t.until.Load() }
+func (t *temporalDown) mark()      { t.until.Store(time.Now().Add(downFor).UnixNano()) }
+func (t *temporalDown) clear()     { t.until.Store(0) }
+func unavailable(err error) bool   { return poblysh.ErrorCode(err) == poblysh.EUNAVAILABLE }
+func withNudgeTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, nudgeTimeout)
+}
+
+// nudge asks a routed connection's stream (or every stream) for a sync
+// pass; when Temporal is unreachable it records the nudge in tx instead.
+func (in *Intake) nudge(ctx context.Context, tx *db.Tx, c *db.Connection, stream string) error {
+	if !in.down.down() {
+		nctx, cancel := withNudgeTimeout(ctx)
+		err := in.Nudger.NudgeStreams(nctx, c, stream, poblysh.TriggerWebhook)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if !unavailable(err) || ctx.Err() != nil {
+			return err
+		}
+		in.down.mark()
+		in.log().WithFields(logrus.Fields{"provider": c.Provider, "connection_id": c.ID, "stream": stream}).
+			WithError(err).Warn("temporal unreachable: the sync nudge is recorded and sent when it is back")
+	}
+	return tx.DeferNudge(ctx, db.PendingNudge{TenantID: c.TenantID, ConnectionID: c.ID, Stream: stream,
+		Trigger: string(poblysh.TriggerWebhook)})
+}
+
+// DeliverPending sends recorded nudges, oldest first, and returns how many
+// it delivered. It stops at the first nudge Temporal does not take (the
+// rest wait for the next call). A nudge of a connection deleted, paused or
+// out of service since is dropped: its next sync reads the changes anyway.
+func (in *Intake) DeliverPending(ctx context.Context) (int, error) {
+	delivered := 0
+	var nudgeErr error
+	err := in.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		delivered, nudgeErr = 0, nil
+		pending, err := tx.ClaimNudges(ctx, pendingBatch)
+		if err != nil {
+			return err
+		}
+		for _, p := range pending {
+			c, err := tx.FindConnection(ctx, p.ConnectionID)
+			switch {
+			case poblysh.ErrorCode(err) == poblysh.ENOTFOUND:
+			case err != nil:
+				return err
+			case c.Active():
+				nctx, cancel := withNudgeTimeout(ctx)
+				err = in.Nudger.NudgeStreams(nctx, c, p.Stream, poblysh.Trigger(p.Trigger))
+				cancel()
+				if err != nil {
+					nudgeErr = err
+					return nil // keep what was delivered
+				}
+			}
+			if err := tx.DeleteNudge(ctx, p.ConnectionID, p.Stream); err != nil {
+				return err
+			}
+			delivered++
+		}
+		return nil
+	})
+	if err == nil {
+		err = nudgeErr
+	}
+	if err == nil {
+		in.down.clear()
+	}
+	return delivered, err
+}
+
+// RunPending delivers recorded nudges at start and then every interval,
+// until ctx ends (the API runs it; several processes may).
+func (in *Intake) RunPending(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	failing := false
+	for {
+		for {
+			n, err := in.DeliverPending(ctx)
+			if n > 0 {
+				in.log().WithField("nudges", n).Info("recorded sync nudges delivered")
+			}
+			switch {
+			case err != nil && ctx.Err() == nil && !failing:
+				failing = true
+				in.log().WithError(err).Warn("recorded sync nudges not delivered yet")
+			case err == nil:
+				failing = false
+			}
+			if err != nil || n < pendingBatch {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,69 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/db"
+	fakesandbox "github.com/poblysh/poblysh/sandbox/fake"
+)
+
+// TestNotifyWhileTemporalDown: a notify-only push that cannot reach
+// Temporal is acknowledged with its nudge recorded (coalesced per
+// connection and stream); DeliverPending sends the nudges once Temporal
+// answers and keeps them while it does not. A nudge failing for another
+// reason still fails the delivery (the provider retries).
+func TestNotifyWhileTemporalDown(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	pending := func() (n int) {
+		e.inTx(func(tx *db.Tx) error { return tx.GetContext(ctx, &n, `SELECT count(*) FROM pending_nudges`) })
+		return n
+	}
+	e.nudges.fail(poblysh.Unavailable("temporal", errors.New("connection refused")))
+	for i := range 3 {
+		out, err := e.in.Receive(ctx, e.p, e.request(fakesandbox.Delivery{DeliveryID: fmt.Sprintf("n%d", i), Account: "acct", Stream: "items", Notify: true}, true))
+		require.NoError(t, err)
+		require.Equal(t, Accepted, out.Status)
+		require.Equal(t, 2, out.Connections)
+	}
+	require.Equal(t, 2, pending(), "one recorded nudge per connection and stream")
+	require.Empty(t, e.nudges.calls)
+
+	n, err := e.in.DeliverPending(ctx)
+	require.Error(t, err, "Temporal is still down")
+	require.Zero(t, n)
+	require.Equal(t, 2, pending(), "undelivered nudges are kept")
+
+	e.nudges.fail(nil)
+	n, err = e.in.DeliverPending(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	require.Zero(t, pending())
+	require.ElementsMatch(t, []string{
+		e.conns["a"].ID + ` "" webhook`, e.conns["b"].ID + ` "" webhook`,
+	}, e.nudges.calls)
+
+	// Temporal answered again: the next push nudges directly.
+	_, err = e.in.Receive(ctx, e.p, e.request(fakesandbox.Delivery{DeliveryID: "n-live", Account: "acct", Stream: "items", Notify: true}, true))
+	require.NoError(t, err)
+	require.Len(t, e.nudges.calls, 4)
+	require.Zero(t, pending())
+
+	// Any other failure is not Temporal being away: nothing is recorded.
+	e.nudges.fail(errors.New("boom"))
+	_, err = e.in.Receive(ctx, e.p, e.request(fakesandbox.Delivery{DeliveryID: "n-boom", Account: "acct", Stream: "items", Notify: true}, true))
+	require.Error(t, err)
+	require.Zero(t, pending())
+	var recorded int
+	e.inTx(func(tx *db.Tx) error {
+		return tx.GetContext(ctx, &recorded, `SELECT count(*) FROM webhook_events WHERE delivery_id = 'n-boom'`)
+	})
+	require.Zero(t, recorded, "a failed delivery is not recorded: the provider's retry is stored")
+}

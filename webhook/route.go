@@ -1,0 +1,137 @@
+package webhook
+
+import (
+	"context"
+	"crypto/sha256"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/db"
+)
+
+// routed is what route-and-record decided about a delivery.
+type routed struct {
+	status string
+	// live are the routes of the connections that take the delivery.
+	live []db.Route
+	// connections counts those connections.
+	connections int
+}
+
+// route finds the connections the delivery reaches and records it in tx
+// (the transaction's first write),
+// keyed by its provider delivery id (and, when it carries events, by its
+// verifying channel and body). Only active connections take deliveries,
+// and a channel's secret speaks for its own connection only. A recorded
+// delivery comes back as a duplicate, with nothing to store.
+func (in *Intake) route(ctx context.Context, tx *db.Tx, provider string, d *delivery) (*routed, error) {
+	if len(d.batch.Rows) > 0 {
+		// The delivery record is written before the Signals: announce the
+		// Signals first, or the feed could pass them (db.Tx.LockSignals).
+		if err := tx.LockSignals(ctx); err != nil {
+			return nil, err
+		}
+	}
+	routes, err := tx.LookupRoutes(ctx, provider, d.RouteKeys)
+	if err != nil {
+		return nil, err
+	}
+	var live []db.Route
+	for _, r := range routes {
+		if d.channel != nil && r.ConnectionID != d.channel.ConnectionID {
+			continue
+		}
+		if !r.Paused && poblysh.Health(r.Health).Schedulable() {
+			live = append(live, r)
+		}
+	}
+	ev := db.WebhookEvent{Provider: provider, DeliveryID: d.DeliveryID, Event: d.Event, RawBody: d.body}
+	if len(d.Signals) > 0 && len(d.body) > 0 {
+		ev.BodyHash = bodyHash(d.channel, d.body)
+	}
+	seen := map[string]bool{}
+	for _, r := range live {
+		if !seen[r.ConnectionID] {
+			seen[r.ConnectionID] = true
+			ev.ConnectionIDs = append(ev.ConnectionIDs, r.ConnectionID)
+			ev.TenantIDs = append(ev.TenantIDs, r.TenantID)
+		}
+	}
+	switch {
+	case len(live) == 0:
+		ev.Status = Unroutable
+	case len(d.Signals) == 0 && !d.Notify && len(d.Retract) == 0:
+		ev.Status = Ignored
+	default:
+		ev.Status = Accepted
+	}
+	fresh, err := tx.RecordWebhook(ctx, ev)
+	if err != nil {
+		return nil, err
+	}
+	if !fresh {
+		return &routed{status: Duplicate}, nil
+	}
+	return &routed{status: ev.Status, live: live, connections: len(ev.ConnectionIDs)}, nil
+}
+
+// bodyHash keys a delivery by its verifying channel and its body: the same
+// signed body replayed under another delivery id is a duplicate. Two
+// connections' hooks on one repository receive identical bodies; the
+// channel tells them apart.
+func bodyHash(channel *db.WatchChannel, body []byte) []byte {
+	h := sha256.New()
+	if channel != nil {
+		h.Write([]byte(channel.ChannelID))
+	}
+	h.Write([]byte{0})
+	h.Write(body)
+	return h.Sum(nil)
+}
+
+// store stores an accepted delivery in tx for each connection its routes
+// reach: its Signals once per connection (through ingest), its
+// retractions once per tenant, and for a notify-only push a coalesced sync
+// nudge, sent before commit, or recorded in tx for later delivery when
+// Temporal is unreachable (nudge.go). It
+// returns what each insert stored, for counting once tx commits.
+func (in *Intake) store(ctx context.Context, tx *db.Tx, d *delivery, live []db.Route) ([]db.Stored, error) {
+	var out []db.Stored
+	total := 0
+	conns := map[string]*db.Connection{} // each routed connection is read once
+	retracted := map[string]bool{}       // retractions apply once per tenant
+	for _, r := range live {
+		c, ok := conns[r.ConnectionID]
+		if !ok {
+			// The connection row is read only for a nudge (the route
+			// already carries tenant, health and pause): one round trip
+			// less per payload delivery.
+			if d.Notify {
+				var err error
+				if c, err = tx.FindConnection(ctx, r.ConnectionID); err != nil {
+					return out, err
+				}
+			}
+			conns[r.ConnectionID] = c
+			if len(d.batch.Rows) > 0 {
+				st, err := d.batch.Store(ctx, tx, r.TenantID, r.ConnectionID)
+				if err != nil {
+					return out, err
+				}
+				out = append(out, st)
+				total += len(st.Kinds)
+			}
+		}
+		if len(d.Retract) > 0 && !retracted[r.TenantID] {
+			retracted[r.TenantID] = true
+			if _, err := tx.RetractSignals(ctx, r.TenantID, d.batch.Provider, d.Retract); err != nil {
+				return out, err
+			}
+		}
+		if d.Notify && c.Active() {
+			if err := in.nudge(ctx, tx, c, r.Stream); err != nil {
+				return out, err
+			}
+		}
+	}
+	return out, tx.SetWebhookSignals(ctx, d.batch.Provider, d.DeliveryID, total)
+}

@@ -1,0 +1,213 @@
+// Package webhook is the intake of provider webhook deliveries, in three
+// steps: verify and parse (the provider's signature over the raw body
+// before anything is parsed, with the secret of the channel the delivery
+// names where the provider signs per channel), route and record (to the
+// connections that proved the resources the delivery is about, recorded
+// once per provider delivery id and signed body), and store (the Signals,
+// through the ingest package, or a coalesced sync nudge for notify-only
+// pushes). Nothing is acknowledged that was not stored: any storage
+// failure is an error, so the provider retries.
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/ingest"
+	"github.com/poblysh/poblysh/metrics"
+	"github.com/poblysh/poblysh/vault"
+)
+
+// Delivery outcomes.
+const (
+	Accepted   = "accepted"
+	Duplicate  = "duplicate"
+	Unroutable = "unroutable"
+	Ignored    = "ignored"
+)
+
+// Outcome is what the intake did with a delivery.
+type Outcome struct {
+	Status      string
+	DeliveryID  string
+	Signals     int
+	Connections int
+	// Reply is answered verbatim (Slack url_verification).
+	Reply *connectors.WebhookReply
+}
+
+// ErrBadSignature is returned when a delivery fails verification.
+var ErrBadSignature = &poblysh.Error{Code: poblysh.EUNAUTHORIZED, Message: "webhook signature verification failed"}
+
+// Nudger asks a connection's streams for a coalesced incremental pass
+// (engine.Engine).
+type Nudger interface {
+	// NudgeStreams nudges one stream, or every stream when stream is "".
+	NudgeStreams(ctx context.Context, c *db.Connection, stream string, trigger poblysh.Trigger) error
+}
+
+// Intake takes in webhook deliveries.
+type Intake struct {
+	DB *db.DB
+	// KeyRing decrypts channel secrets for verification.
+	KeyRing *vault.KeyRing
+	Nudger  Nudger
+	Log     *logrus.Logger
+
+	// down remembers for a moment that Temporal did not answer a nudge.
+	down temporalDown
+}
+
+// Receive handles one delivery for provider p end to end: verify and parse,
+// then route, record and store in one transaction, so a redelivery stores
+// nothing new and a failure stores nothing at all.
+func (in *Intake) Receive(ctx context.Context, p *connectors.Provider, req *connectors.WebhookRequest) (*Outcome, error) {
+	provider := p.Spec.Name
+	d, err := in.verify(ctx, p, req)
+	if err != nil {
+		return nil, err
+	}
+	if d.Reply != nil {
+		metrics.WebhookDeliveries.WithLabelValues(provider, "challenge").Inc()
+		return &Outcome{Status: Accepted, DeliveryID: d.DeliveryID, Reply: d.Reply}, nil
+	}
+	var out *Outcome
+	var stored []db.Stored
+	err = in.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		out, stored = &Outcome{DeliveryID: d.DeliveryID}, nil
+		rt, err := in.route(ctx, tx, provider, d)
+		if err != nil {
+			return err
+		}
+		out.Status, out.Connections = rt.status, rt.connections
+		if rt.status != Accepted {
+			return nil
+		}
+		stored, err = in.store(ctx, tx, d, rt.live)
+		for _, st := range stored {
+			out.Signals += len(st.Kinds)
+		}
+		return err
+	})
+	if err != nil {
+		metrics.WebhookDeliveries.WithLabelValues(provider, "error").Inc()
+		var pe *poblysh.Error
+		if errors.As(err, &pe) {
+			return nil, err
+		}
+		return nil, poblysh.Unavailable("webhook store", err)
+	}
+	metrics.WebhookDeliveries.WithLabelValues(provider, out.Status).Inc()
+	for _, st := range stored {
+		d.batch.Count(st)
+	}
+	if out.Status == Accepted {
+		d.batch.ObserveLag(time.Now())
+	}
+	in.log().WithFields(logrus.Fields{"provider": provider, "delivery_id": d.DeliveryID, "event": d.Event,
+		"status": out.Status, "signals": out.Signals, "connections": out.Connections}).Info("webhook received")
+	return out, nil
+}
+
+func (in *Intake) log() *logrus.Logger {
+	if in.Log == nil {
+		return logrus.StandardLogger()
+	}
+	return in.Log
+}
+
+// delivery is a verified, parsed delivery.
+type delivery struct {
+	*connectors.WebhookDelivery
+	// channel is the service's own channel the delivery named, whose
+	// secret verified it (ChannelKeyed providers); nil otherwise.
+	channel *db.WatchChannel
+	body    []byte
+	// batch holds the delivery's Signals, converted for storage.
+	batch *ingest.Batch
+}
+
+// verify checks the provider's signature over the raw body before anything
+// is parsed, then parses the delivery and converts its Signals. A delivery
+// that names one of the service's own channels (a repository hook) is
+// verified with that channel's secret.
+func (in *Intake) verify(ctx context.Context, p *connectors.Provider, req *connectors.WebhookRequest) (*delivery, error) {
+	provider := p.Spec.Name
+	recv, ok := p.Connector.(connectors.WebhookReceiver)
+	if !ok {
+		return nil, &poblysh.Error{Code: poblysh.ENOTFOUND, Message: "provider " + provider + " does not receive webhooks"}
+	}
+	channel, err := in.deliveryChannel(ctx, p, req)
+	if err != nil {
+		return nil, err
+	}
+	if err := recv.VerifyWebhook(req); err != nil {
+		metrics.WebhookDeliveries.WithLabelValues(provider, "bad_signature").Inc()
+		in.log().WithFields(logrus.Fields{"provider": provider, "reason": err.Error()}).Warn("webhook rejected")
+		return nil, ErrBadSignature
+	}
+	parsed, err := recv.ParseWebhook(req)
+	if err != nil {
+		metrics.WebhookDeliveries.WithLabelValues(provider, "invalid").Inc()
+		return nil, &poblysh.Error{Code: poblysh.EINVALID, Message: "webhook payload could not be parsed: " + err.Error()}
+	}
+	d := &delivery{WebhookDelivery: parsed, channel: channel, body: req.Body}
+	if parsed.Reply != nil {
+		return d, nil
+	}
+	// The delivery id, event and route keys come from the signed body and
+	// are stored or looked up as text: one that Postgres cannot hold would
+	// fail the transaction, a 5xx the provider retries forever.
+	for _, s := range append([]string{parsed.DeliveryID, parsed.Event}, parsed.RouteKeys...) {
+		if strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s) {
+			metrics.WebhookDeliveries.WithLabelValues(provider, "invalid").Inc()
+			return nil, &poblysh.Error{Code: poblysh.EINVALID, Message: "webhook payload names an id that is not valid text"}
+		}
+	}
+	if d.batch, err = ingest.NewBatch(provider, parsed.Signals); err != nil {
+		metrics.WebhookDeliveries.WithLabelValues(provider, "invalid").Inc()
+		if errors.Is(err, ingest.ErrIncomplete) {
+			// A signed payload the connector cannot date or key: no retry
+			// fixes it, so it is the sender's 400, not a 500.
+			return nil, &poblysh.Error{Code: poblysh.EINVALID, Message: "webhook payload could not be parsed: " + err.Error()}
+		}
+		return nil, fmt.Errorf("webhook %s: %w", provider, err)
+	}
+	return d, nil
+}
+
+// deliveryChannel loads the channel a delivery names (ChannelKeyed
+// providers) and puts its secret on req for VerifyWebhook. An unknown or
+// stopped channel leaves the secret empty, so verification fails closed.
+func (in *Intake) deliveryChannel(ctx context.Context, p *connectors.Provider, req *connectors.WebhookRequest) (*db.WatchChannel, error) {
+	ck, ok := p.Connector.(connectors.ChannelKeyed)
+	if !ok {
+		return nil, nil
+	}
+	id, ok := ck.DeliveryChannel(req)
+	if !ok {
+		return nil, nil
+	}
+	var ch *db.WatchChannel
+	err := in.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
+		ch, err = tx.ChannelSecret(ctx, in.KeyRing, p.Spec.Name, id)
+		return err
+	})
+	switch {
+	case poblysh.ErrorCode(err) == poblysh.ENOTFOUND:
+		return nil, nil
+	case err != nil:
+		return nil, poblysh.Unavailable("webhook store", err)
+	}
+	req.ChannelSecret = ch.Secret
+	return ch, nil
+}

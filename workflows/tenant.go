@@ -1,0 +1,83 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/activities"
+)
+
+// DeleteTenantName is the tenant deletion's workflow type.
+const DeleteTenantName = "DeleteTenant"
+
+// TenantDeletionWorkflowID is the single deletion of a tenant.
+func TenantDeletionWorkflowID(taskQueue, tenantID string) string {
+	return taskQueue + ":delete-tenant/" + tenantID
+}
+
+// DeleteTenantInput names the tenant and the operator's job that reports
+// the deletion (GET /api/v1/jobs with the admin key).
+type DeleteTenantInput struct {
+	TenantID string
+	JobID    string
+}
+
+// DeleteTenantResult counts what went.
+type DeleteTenantResult struct {
+	KeysRevoked  int
+	Disconnected int
+	Signals      int
+}
+
+// DeleteTenant removes a tenant: its keys are revoked first (nothing new
+// arrives through the API), then every connection is disconnected as a
+// connection deletion does (schedules and workflows stopped, watch channels
+// stopped, tokens revoked at the provider where it allows), then its Signals
+// are purged in batches and the tenant row goes with everything that names
+// it. Each step is idempotent, so retries and a worker crash resume it.
+func DeleteTenant(ctx workflow.Context, in DeleteTenantInput) (DeleteTenantResult, error) {
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Minute,
+		HeartbeatTimeout:    time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
+			MaximumAttempts: 20, NonRetryableErrorTypes: activities.NonRetryable},
+	})
+	var res DeleteTenantResult
+	run := func() error {
+		var begin activities.BeginTenantDeletionResult
+		if err := workflow.ExecuteActivity(actx, a.BeginTenantDeletion, activities.TenantDeletionInput{
+			TenantID: in.TenantID, JobID: in.JobID, RunID: workflow.GetInfo(ctx).WorkflowExecution.RunID,
+		}).Get(ctx, &begin); err != nil {
+			return err
+		}
+		res.KeysRevoked = begin.KeysRevoked
+		for _, id := range begin.ConnectionIDs {
+			if err := workflow.ExecuteActivity(actx, a.DisconnectForDeletion, activities.TenantDeletionInput{
+				TenantID: in.TenantID, JobID: in.JobID, ConnectionID: id,
+			}).Get(ctx, nil); err != nil {
+				return err
+			}
+			res.Disconnected++
+		}
+		var purged activities.PurgeTenantResult
+		if err := workflow.ExecuteActivity(actx, a.PurgeTenant, activities.TenantDeletionInput{
+			TenantID: in.TenantID, JobID: in.JobID,
+		}).Get(ctx, &purged); err != nil {
+			return err
+		}
+		res.Signals = purged.Signals
+		return nil
+	}
+	err := run()
+	fin := activities.FinishOperatorJobInput{JobID: in.JobID, Status: poblysh.JobSucceeded}
+	if err != nil {
+		fin.Status, fin.Error = poblysh.JobFailed, err.Error()
+	}
+	if ferr := workflow.ExecuteActivity(actx, a.FinishOperatorJob, fin).Get(ctx, nil); ferr != nil && err == nil {
+		err = ferr
+	}
+	return res, err
+}
