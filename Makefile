@@ -14,12 +14,16 @@ SHELL := bash
 MAKEFLAGS += --no-print-directory
 
 GO ?= go
-# Extra arguments for `make sandbox` (e.g. ARGS='--fake-addr 127.0.0.1:9104').
+# Extra arguments for `make sandbox` (e.g. ARGS='--only github,slack --base-port 9201').
 ARGS ?=
 # Packages for `make test` (default ./...; e.g. PKG=./db/...).
 PKG ?=
+# How long `make fuzz` runs each fuzz target.
+FUZZTIME ?= 30s
+# How long `make soak` loads the stack, in minutes.
+SOAK_MINUTES ?= 10
 
-.PHONY: help dev test bench demo build temporal postgres migrate generate check-generated lint sandbox clean
+.PHONY: help dev test fuzz soak bench bench-scale demo build temporal postgres migrate generate check-generated lint sandbox clean
 
 help: ## list the targets
 	@printf 'Usage: make <target>\n\n'
@@ -32,10 +36,16 @@ dev: ## run everything locally: Postgres, Temporal dev server, provider sandbox,
 test: ## start Postgres, install the Temporal CLI if missing, then lint + check-generated + go test -race
 	@scripts/test.sh $(PKG)
 
-bench: ## run the benchmarks once: 100k backfill throughput vs raw inserts, feed latency at 1M Signals
+fuzz: ## run every fuzz target for FUZZTIME each (default 30s; `make test` runs each for 20000 executions)
+	@FUZZTIME=$(FUZZTIME) scripts/fuzz.sh $(PKG)
+
+bench: ## run the benchmarks once, each beside its raw Postgres baseline (POBLYSH_BENCH_SCALE=0.05 for a quick look)
 	@scripts/bench.sh
 
-demo: ## end-to-end demo on its own ports: connect GitHub, Slack, Google Calendar (sandboxed) and print Signals
+bench-scale: ## idle cost of BENCH_SCALE_TENANTS × BENCH_SCALE_CONNECTIONS connections (default 1000 × 10) over BENCH_SCALE_WINDOW (default 5m); not in make test
+	@scripts/bench-scale.sh
+
+demo: ## end-to-end demo on its own ports: connect every sandboxed provider with a demo hook and print Signals
 	@scripts/demo.sh
 
 build: ## build bin/poblysh
@@ -51,18 +61,22 @@ postgres: ## start the local Postgres if it is down
 migrate: ## create .env and the database if missing, then apply migrations (poblysh migrate)
 	@scripts/dev.sh migrate
 
-generate: ## validate swagger.yml, regenerate gen/ (models, client), docs/api.md and docs/signal-kinds.md
+generate: ## validate swagger.yml, regenerate gen/ (models, client), docs/api.md, docs/signal-kinds.md and the provider tables
 	$(GO) generate ./gen
 	$(GO) test ./connectors -run '^TestSignalKindsDoc$$' -count=1 -update
+	$(GO) test ./connectors/all -run '^TestProviderDocs$$' -count=1 -update
 
-check-generated: generate ## fail if gen/, docs/api.md or docs/signal-kinds.md differ from what generate produces
+check-generated: generate ## fail if gen/, docs/api.md, docs/signal-kinds.md or the provider tables differ from what generate produces
 	@scripts/check-generated.sh
 
 lint: ## gofmt check (except generated code), go vet, staticcheck
 	@scripts/lint.sh
 
-sandbox: build ## run the provider sandbox alone (fake GitHub, Slack, Google Calendar on 9101-9103)
+sandbox: build ## run the provider sandbox alone (a fake of every provider, on consecutive ports from 9101)
 	bin/poblysh sandbox $(ARGS)
 
 clean: ## remove bin/ (keeps .env and the Temporal data in .dev/)
 	rm -rf bin
+
+soak: ## steady mixed load on a whole stack for SOAK_MINUTES (default 10), then check nothing was lost, duplicated or reordered (not in make test)
+	@SOAK_MINUTES=$(SOAK_MINUTES) scripts/soak.sh

@@ -1,8 +1,10 @@
-// Package engine starts and inspects Temporal workflows on behalf of the API
-// and the activities: it turns "sync this connection", "this webhook said
-// something changed", "refresh that token" into workflow starts, signals and
-// updates with deterministic ids; keeps per-connection schedules in line
-// with connection state; and reads a job's live state back from Temporal.
+// Package engine is the service's Temporal client: it turns "sync this
+// connection", "this webhook said something changed", "refresh that token"
+// into workflow starts, signals and updates with deterministic ids; keeps
+// per-connection schedules in line with connection state; terminates a
+// deleted connection's workflows; and reads a job's live state back from
+// Temporal. Everything else reaches it through small interfaces
+// (lifecycle.Workflows, activities.Orchestrator, webhook.Nudger).
 package engine
 
 import (
@@ -22,6 +24,7 @@ import (
 	"github.com/poblysh/poblysh/activities"
 	"github.com/poblysh/poblysh/connectors"
 	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/lifecycle"
 )
 
 // Search attributes set on every workflow when the server knows them (the
@@ -45,9 +48,17 @@ type Engine struct {
 	Log   *logrus.Logger
 
 	searchAttributes bool
+	// afterApply, when set (by tests), runs between SyncSchedules applying
+	// a schedule and reading the connection again.
+	afterApply func()
 }
 
-var _ activities.Orchestrator = (*Engine)(nil)
+// The engine serves the activities, the connection lifecycle and the
+// webhook intake.
+var (
+	_ activities.Orchestrator = (*Engine)(nil)
+	_ lifecycle.Workflows     = (*Engine)(nil)
+)
 
 // Init registers the search attributes when missing (allowed on the dev
 // server and self-hosted clusters); where it is not allowed, workflows run
@@ -86,7 +97,7 @@ func (e *Engine) log() *logrus.Logger {
 	return e.Log
 }
 
-func (e *Engine) startOptions(id string, t activities.Target, kind string) client.StartWorkflowOptions {
+func (e *Engine) startOptions(id string, t poblysh.ConnectionRef, kind string) client.StartWorkflowOptions {
 	o := client.StartWorkflowOptions{
 		ID:                       id,
 		TaskQueue:                e.TaskQueue,
@@ -141,7 +152,7 @@ func (e *Engine) Streams(c *db.Connection) ([]string, error) {
 	if !ok {
 		return nil, nil
 	}
-	streams, err := s.Streams(activities.ConnectorConnection(c))
+	streams, err := s.Streams(lifecycle.View(c))
 	if err != nil {
 		return nil, &poblysh.Error{Code: poblysh.EVALIDATION, Message: "the connection's config names no streams: " + err.Error(), Err: err}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -12,8 +13,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/poblysh/poblysh"
-	"github.com/poblysh/poblysh/activities"
 	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/lifecycle"
 	"github.com/poblysh/poblysh/workflows"
 )
 
@@ -95,41 +96,47 @@ func (e *Engine) upsertSchedule(ctx context.Context, opts client.ScheduleOptions
 	return temporalUnavailable(err)
 }
 
-// PollInterval is a connection's effective polling interval: its own
-// override, else the provider's poll interval without push, or its (longer)
-// reconcile interval when webhooks or watch channels deliver.
-func (e *Engine) PollInterval(c *db.Connection) time.Duration {
-	p, ok := e.Registry.Get(c.Provider)
-	if !ok {
-		return time.Hour
-	}
-	pol := p.Spec.Policy
-	if c.PollIntervalSeconds != nil {
-		return max(time.Duration(*c.PollIntervalSeconds)*time.Second, pol.MinPollInterval)
-	}
-	if c.PushEnabled && pol.ReconcileInterval > 0 {
-		return pol.ReconcileInterval
-	}
-	return pol.PollInterval
-}
-
 // SyncSchedules makes a connection's polling schedule match its state:
 // created with the effective interval, paused while the connection is
 // paused, disabled or needs re-auth (no quota burned), deleted with it.
+//
+// Callers race: a watch reconcile that read the connection while it was
+// healthy can unpause the schedule just after a failed token refresh
+// paused it. So each call reads the connection again after applying what
+// it read, and applies again while the two differ: whichever call applies
+// last has read a state at least as new as every write before its apply.
 func (e *Engine) SyncSchedules(ctx context.Context, tenantID, connID string) error {
 	c, err := e.connection(ctx, tenantID, connID)
-	if poblysh.ErrorCode(err) == poblysh.ENOTFOUND {
-		return e.DeleteSchedules(ctx, connID)
+	for range 5 {
+		if poblysh.ErrorCode(err) == poblysh.ENOTFOUND {
+			return e.DeleteSchedules(ctx, connID)
+		}
+		if err != nil {
+			return err
+		}
+		applied := c
+		if err := e.applySchedule(ctx, applied); err != nil {
+			return err
+		}
+		if e.afterApply != nil {
+			e.afterApply()
+		}
+		c, err = e.connection(ctx, tenantID, connID)
+		if err == nil && c.Active() == applied.Active() && lifecycle.PollInterval(e.Registry, c) == lifecycle.PollInterval(e.Registry, applied) {
+			return e.deleteSchedule(ctx, legacyPollScheduleID(c.ID))
+		}
 	}
-	if err != nil {
-		return err
-	}
-	every := e.PollInterval(c)
-	in := workflows.PollInput{ConnectionInput: activities.ConnectionInput{TenantID: c.TenantID, ConnectionID: c.ID, Provider: c.Provider}}
+	return temporalUnavailable(fmt.Errorf("schedule of connection %s: its state kept changing", connID))
+}
+
+// applySchedule creates or updates c's polling schedule as c is now.
+func (e *Engine) applySchedule(ctx context.Context, c *db.Connection) error {
+	every := lifecycle.PollInterval(e.Registry, c)
+	in := workflows.PollInput{ConnectionRef: lifecycle.Ref(c)}
 	opts := client.ScheduleOptions{
-		ID:            workflows.PollScheduleID(c.ID),
-		Spec:          client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}, Jitter: every / 10},
-		Action:        &client.ScheduleWorkflowAction{ID: "poll-run/" + c.ID, Workflow: workflows.PollConnection, Args: []any{in}, TaskQueue: e.TaskQueue},
+		ID:            workflows.PollScheduleID(e.TaskQueue, c.ID),
+		Spec:          client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every, Offset: pollPhase(c.ID, every)}}, Jitter: every / 10},
+		Action:        &client.ScheduleWorkflowAction{ID: workflows.PollRunID(e.TaskQueue, c.ID), Workflow: workflows.PollConnection, Args: []any{in}, TaskQueue: e.TaskQueue},
 		Overlap:       enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
 		CatchupWindow: time.Minute,
 		Note:          fmt.Sprintf("incremental sync of %s connection %s every %s", c.Provider, c.ID, every),
@@ -137,12 +144,39 @@ func (e *Engine) SyncSchedules(ctx context.Context, tenantID, connID string) err
 	return e.upsertSchedule(ctx, opts, !c.Active())
 }
 
-// DeleteSchedules removes a connection's schedules (missing is fine).
-func (e *Engine) DeleteSchedules(ctx context.Context, connID string) error {
-	err := e.Client.ScheduleClient().GetHandle(ctx, workflows.PollScheduleID(connID)).Delete(ctx)
+// pollPhase spreads connections' polls over their interval. A Temporal
+// interval matches epoch + n × interval + phase: with phase zero every
+// connection with the same interval would poll at the same instant (only
+// the 10 % jitter apart), 10,000 connections at 15 minutes in one
+// 90-second burst. The phase is a hash of the connection id, stable
+// across upserts, truncated to whole seconds (as Temporal truncates it).
+func pollPhase(connID string, every time.Duration) time.Duration {
+	secs := uint64(every / time.Second)
+	if secs == 0 {
+		return 0
+	}
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(connID))
+	return time.Duration(h.Sum64()%secs) * time.Second
+}
+
+// legacyPollScheduleID is a connection's schedule id before ids carried the
+// task queue; SyncSchedules and DeleteSchedules remove it.
+func legacyPollScheduleID(connID string) string { return "poll/" + connID }
+
+func (e *Engine) deleteSchedule(ctx context.Context, id string) error {
+	err := e.Client.ScheduleClient().GetHandle(ctx, id).Delete(ctx)
 	var nf *serviceerror.NotFound
 	if err != nil && !errors.As(err, &nf) {
 		return temporalUnavailable(err)
 	}
 	return nil
+}
+
+// DeleteSchedules removes a connection's schedules (missing is fine).
+func (e *Engine) DeleteSchedules(ctx context.Context, connID string) error {
+	if err := e.deleteSchedule(ctx, workflows.PollScheduleID(e.TaskQueue, connID)); err != nil {
+		return err
+	}
+	return e.deleteSchedule(ctx, legacyPollScheduleID(connID))
 }

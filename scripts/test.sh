@@ -7,10 +7,16 @@
 #  2. The Temporal CLI: installed into ~/.cache/poblysh/bin if missing. The
 #     tests start their own dev servers on free ports (package testenv), so
 #     no server is started here.
-#  3. make lint, make check-generated, then
+#  3. Chromium: installed from Debian's packages if missing (the OAuth start
+#     page is tested in a real headless browser).
+#  4. make lint, make check-generated, then
 #     go test -race -count=1 -timeout 40m ./...
+#     and a short fuzz pass: every Go fuzz target for TEST_FUZZTIME
+#     (20000x: executions, a few seconds each; a count, not a duration, so
+#     that Go's fuzz deadline race cannot fail it; see scripts/fuzz.sh)
+#     (scripts/fuzz.sh; make fuzz runs them longer)
 #
-# All three steps of 3. run even when one fails, so one CI run shows every
+# All four steps of 4. run even when one fails, so one CI run shows every
 # problem; the script exits non-zero if any failed.
 #
 # Usage: scripts/test.sh [packages]   (default ./...; e.g. scripts/test.sh ./db/...)
@@ -29,6 +35,9 @@ log "test database: $(url_dbname "$TEST_DATABASE_URL") on $(url_hostport "$TEST_
 ensure_temporal_cli
 export TEMPORAL_CLI=$TEMPORAL_BIN
 log "Temporal CLI: $TEMPORAL_CLI"
+ensure_chromium
+export CHROMIUM=$CHROMIUM_BIN
+log "Chromium: $CHROMIUM"
 
 failed=()
 step() {
@@ -49,6 +58,9 @@ packages=("$@")
 step "make lint" "$MAKE" --no-print-directory lint
 step "make check-generated" "$MAKE" --no-print-directory check-generated
 step "go test -race ${packages[*]}" go test -race -count=1 -timeout 40m "${packages[@]}"
+# go test ran every fuzz target's seeds and committed regression cases;
+# this explores each target for a few seconds more (make fuzz: longer).
+step "fuzz each target for ${TEST_FUZZTIME:-20000x}" env FUZZTIME="${TEST_FUZZTIME:-20000x}" FUZZ_NONE_OK=1 scripts/fuzz.sh "${packages[@]}"
 
 elapsed=$((SECONDS - start))
 if ((${#failed[@]})); then

@@ -48,7 +48,7 @@ func (s *stack) patch(key, id, body string) (int, string) {
 // TestConnectionLifecycle: polling interval and pause are operator
 // controls that reshape the connection's schedule; a revoked grant moves it
 // to needs_reauth and pauses its work; re-connecting the same account heals
-// it in place.
+// it in place through POST /connections/{id}/reconnect.
 func TestConnectionLifecycle(t *testing.T) {
 	t.Parallel()
 	f, env := fakeSandbox(t, fakesandbox.Options{Streams: map[string]int{"items": 5}})
@@ -57,7 +57,7 @@ func TestConnectionLifecycle(t *testing.T) {
 	conn := s.connect(key, "fake", nil)
 	id := string(*conn.ID)
 	s.waitJobs(key, id, "backfill", 1, 60*time.Second)
-	sched := workflows.PollScheduleID(id)
+	sched := workflows.PollScheduleID(s.taskQueue, id)
 	require.Equal(t, 10*time.Minute, s.schedule(sched).Schedule.Spec.Intervals[0].Every, "webhooks deliver, so the provider's (longer) reconcile interval")
 
 	code, body := s.patch(key, id, `{"poll_interval_seconds": 120}`)
@@ -103,11 +103,21 @@ func TestConnectionLifecycle(t *testing.T) {
 	require.Contains(t, reason, "token refresh failed permanently", "a job failed with the reason")
 	c := s.connection(key, id)
 	require.Equal(t, models.ConnectionHealthNeedsReauth, *c.Health)
-	require.NotNil(t, c.ReconnectURL)
-	require.True(t, s.schedule(sched).Schedule.State.Paused, "needs_reauth pauses scheduled work")
+	// The failing activity paused it before the job failed; a watch
+	// reconcile that read the connection before may have unpaused it, and
+	// then pauses it again (engine.SyncSchedules re-reads).
+	require.Eventually(t, func() bool { return s.schedule(sched).Schedule.State.Paused }, 10*time.Second, 100*time.Millisecond,
+		"needs_reauth pauses scheduled work")
+	require.Zero(t, s.count(`SELECT count(*) FROM oauth_states WHERE used_at IS NULL`), "reading the connection writes no OAuth state")
 
-	// Re-connecting the same account heals the same connection.
-	again := s.connect(key, "fake", nil)
+	// Re-authorizing (POST /connections/{id}/reconnect, then the browser
+	// flow) with the same account heals the same connection.
+	re, err := s.client.Connections.ReconnectConnection(connections.NewReconnectConnectionParams().WithID(strfmt.UUID(id)),
+		httptransport.BearerToken(key))
+	require.NoError(t, err)
+	require.NoError(t, re.Payload.Validate(strfmt.Default))
+	require.Equal(t, 1, s.count(`SELECT count(*) FROM oauth_states WHERE connection_id = $1`, id), "the state is bound to the connection")
+	again := s.complete(s.authorize(re.Payload.AuthorizationURL.String()))
 	require.Equal(t, id, string(*again.ID))
 	require.Equal(t, models.ConnectionHealthHealthy, *again.Health)
 	require.False(t, s.schedule(sched).Schedule.State.Paused, "re-auth resumes the schedule")
@@ -155,7 +165,7 @@ func TestCalendarWithoutPublicURLPolls(t *testing.T) {
 	require.False(t, *c.PushEnabled)
 	require.Empty(t, c.Watches)
 	require.Empty(t, gc.Channels(), "no channel was requested from Google")
-	require.Equal(t, 5*time.Minute, s.schedule(workflows.PollScheduleID(id)).Schedule.Spec.Intervals[0].Every)
+	require.Equal(t, 5*time.Minute, s.schedule(workflows.PollScheduleID(s.taskQueue, id)).Schedule.Spec.Intervals[0].Every)
 }
 
 // TestCalendarChannelRenewal: a channel near its expiry is replaced by the
@@ -211,5 +221,5 @@ func TestGitHubWithoutHookPermissionPolls(t *testing.T) {
 	c := s.connection(key, id)
 	require.Equal(t, models.ConnectionHealthHealthy, *c.Health)
 	require.False(t, *c.PushEnabled)
-	require.Equal(t, 15*time.Minute, s.schedule(workflows.PollScheduleID(id)).Schedule.Spec.Intervals[0].Every)
+	require.Equal(t, 15*time.Minute, s.schedule(workflows.PollScheduleID(s.taskQueue, id)).Schedule.Spec.Intervals[0].Every)
 }

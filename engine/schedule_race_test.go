@@ -1,0 +1,77 @@
+package engine
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/db/dbtest"
+	"github.com/poblysh/poblysh/testenv"
+	"github.com/poblysh/poblysh/workflows"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
+// TestSyncSchedulesConvergesWhenHealthChangesMidway: a call that read the
+// connection while it was healthy (a watch reconcile) applies "unpaused"
+// after a failed refresh has moved the connection to needs_reauth and
+// paused the schedule. The stale call must notice and pause again; CI
+// once saw a needs_reauth connection with a running schedule.
+func TestSyncSchedulesConvergesWhenHealthChangesMidway(t *testing.T) {
+	ctx := context.Background()
+	srv := testenv.Temporal(t)
+	s := dbtest.NewSchema(t)
+	var tenant, conn string
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		tn, _, _, err := tx.CreateTenant(ctx, "race")
+		tenant = tn.ID
+		return err
+	}))
+	require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+		c, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "fake", ExternalAccountID: "acct", DisplayName: "acct"})
+		conn = c.ID
+		return err
+	}))
+	e := &Engine{Client: srv.Client(), DB: s.DB, Registry: connectors.NewRegistry(), TaskQueue: "race-" + s.Name, Namespace: "default", Log: logrus.New()}
+	t.Cleanup(func() { _ = e.DeleteSchedules(context.Background(), conn) })
+	paused := func() bool {
+		d, err := srv.Client().ScheduleClient().GetHandle(ctx, workflows.PollScheduleID(e.TaskQueue, conn)).Describe(ctx)
+		require.NoError(t, err)
+		return d.Schedule.State.Paused
+	}
+	require.NoError(t, e.SyncSchedules(ctx, tenant, conn))
+	require.False(t, paused(), "a healthy connection polls")
+
+	// The stale call has applied "unpaused"; before it reads again, the
+	// refresh fails for good and its own call pauses the schedule.
+	moved := false
+	e.afterApply = func() {
+		if moved {
+			return
+		}
+		moved = true
+		require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+			_, _, err := tx.ApplyHealth(ctx, conn, poblysh.HealthEvent{Kind: poblysh.EventRefreshFailed, Detail: "revoked"})
+			return err
+		}))
+	}
+	require.NoError(t, e.SyncSchedules(ctx, tenant, conn))
+	require.True(t, moved)
+	require.Eventually(t, paused, 10*time.Second, 100*time.Millisecond, "needs_reauth pauses the schedule, whichever call applies last")
+
+	// And back: re-authorized, the next call unpauses.
+	e.afterApply = nil
+	require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+		_, _, err := tx.ApplyHealth(ctx, conn, poblysh.HealthEvent{Kind: poblysh.EventReauthorized})
+		return err
+	}))
+	require.NoError(t, e.SyncSchedules(ctx, tenant, conn))
+	require.Eventually(t, func() bool { return !paused() }, 10*time.Second, 100*time.Millisecond, "re-authorized, it polls again")
+}
