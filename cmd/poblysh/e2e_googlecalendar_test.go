@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-
 	"github.com/stretchr/testify/require"
 
 	"github.com/poblysh/poblysh/gen/models"
@@ -104,9 +102,7 @@ func init() {
 			c := s.connection(r.key, r.id)
 			require.Equal(t, models.ConnectionHealthNeedsReauth, *c.Health)
 			require.Zero(t, s.count(`SELECT count(*) FROM oauth_states WHERE used_at IS NULL`), "reading the connection writes no OAuth state")
-			desc, err := s.temporal.Client().ScheduleClient().GetHandle(context.Background(), workflows.PollScheduleID(s.taskQueue, r.id)).Describe(context.Background())
-			require.NoError(t, err)
-			require.True(t, desc.Schedule.State.Paused, "scheduled work stops while re-auth is needed")
+			s.schedulePaused(workflows.PollScheduleID(s.taskQueue, r.id), true, "scheduled work stops while re-auth is needed")
 		},
 	})
 }

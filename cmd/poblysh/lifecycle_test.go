@@ -29,6 +29,14 @@ func (s *stack) schedule(id string) *client.ScheduleDescription {
 	return d
 }
 
+// schedulePaused waits up to 10 s for schedule id to be paused (or not):
+// the lifecycle and a concurrent watch reconcile may both apply it, and
+// engine.SyncSchedules converges on the connection's state.
+func (s *stack) schedulePaused(id string, want bool, msg string) {
+	s.t.Helper()
+	require.Eventually(s.t, func() bool { return s.schedule(id).Schedule.State.Paused == want }, 10*time.Second, 100*time.Millisecond, msg)
+}
+
 func (s *stack) trigger(id string) {
 	s.t.Helper()
 	require.NoError(s.t, s.temporal.Client().ScheduleClient().GetHandle(context.Background(), id).Trigger(context.Background(), client.ScheduleTriggerOptions{}))
@@ -76,7 +84,7 @@ func TestConnectionLifecycle(t *testing.T) {
 	code, body = s.patch(key, id, `{"paused": true}`)
 	require.Equal(t, http.StatusOK, code, body)
 	require.Contains(t, body, `"health":"disabled"`)
-	require.True(t, s.schedule(sched).Schedule.State.Paused)
+	s.schedulePaused(sched, true, "pausing pauses the schedule")
 	_, err := s.client.Jobs.StartSync(jobs.NewStartSyncParams().WithProvider("fake").
 		WithBody(&models.SyncRequest{ConnectionID: strfmt.UUID(id), Mode: ptr("incremental")}), httptransport.BearerToken(key))
 	var conflict *jobs.StartSyncConflict
@@ -84,7 +92,7 @@ func TestConnectionLifecycle(t *testing.T) {
 	code, body = s.patch(key, id, `{"paused": false}`)
 	require.Equal(t, http.StatusOK, code, body)
 	require.Contains(t, body, `"health":"healthy"`)
-	require.False(t, s.schedule(sched).Schedule.State.Paused)
+	s.schedulePaused(sched, false, "resuming resumes the schedule")
 
 	// The grant is revoked at the provider: the next sync cannot refresh.
 	f.OAuth.RevokeRefreshTokens()
@@ -103,11 +111,7 @@ func TestConnectionLifecycle(t *testing.T) {
 	require.Contains(t, reason, "token refresh failed permanently", "a job failed with the reason")
 	c := s.connection(key, id)
 	require.Equal(t, models.ConnectionHealthNeedsReauth, *c.Health)
-	// The failing activity paused it before the job failed; a watch
-	// reconcile that read the connection before may have unpaused it, and
-	// then pauses it again (engine.SyncSchedules re-reads).
-	require.Eventually(t, func() bool { return s.schedule(sched).Schedule.State.Paused }, 10*time.Second, 100*time.Millisecond,
-		"needs_reauth pauses scheduled work")
+	s.schedulePaused(sched, true, "needs_reauth pauses scheduled work")
 	require.Zero(t, s.count(`SELECT count(*) FROM oauth_states WHERE used_at IS NULL`), "reading the connection writes no OAuth state")
 
 	// Re-authorizing (POST /connections/{id}/reconnect, then the browser
@@ -120,7 +124,7 @@ func TestConnectionLifecycle(t *testing.T) {
 	again := s.complete(s.authorize(re.Payload.AuthorizationURL.String()))
 	require.Equal(t, id, string(*again.ID))
 	require.Equal(t, models.ConnectionHealthHealthy, *again.Health)
-	require.False(t, s.schedule(sched).Schedule.State.Paused, "re-auth resumes the schedule")
+	s.schedulePaused(sched, false, "re-auth resumes the schedule")
 	list, err := s.client.Connections.ListConnections(connections.NewListConnectionsParams(), httptransport.BearerToken(key))
 	require.NoError(t, err)
 	require.Len(t, list.Payload.Connections, 1, "no duplicate connection")
