@@ -20,20 +20,7 @@ func TestMemoryReadsWhatPagesStored(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	schema := dbtest.NewSchema(t)
-	var tenant, conn string
-	require.NoError(t, schema.DB.WithSystem(ctx, func(tx *db.Tx) error {
-		tn, _, _, err := tx.CreateTenant(ctx, "Acme")
-		tenant = tn.ID
-		return err
-	}))
-	require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
-		c, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "google-calendar", ExternalAccountID: "42", DisplayName: "ada"})
-		if err != nil {
-			return err
-		}
-		conn = c.ID
-		return nil
-	}))
+	tenant, conn := dbtest.Seed(t, schema.DB, "Acme", "google-calendar", "42")
 	require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
 		if _, err := tx.InsertSignals(ctx, conn, "google-calendar", []db.NewSignal{{
 			Kind: "calendar_event.created", OccurredAt: time.Now(), DedupeKey: "event:c:e1:created",

@@ -23,17 +23,7 @@ import (
 func BenchmarkFeedRead(b *testing.B) {
 	ctx := context.Background()
 	s := dbtest.NewSchema(b)
-	var tenant, conn string
-	require.NoError(b, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
-		t, _, _, err := tx.CreateTenant(ctx, "bench")
-		tenant = t.ID
-		return err
-	}))
-	require.NoError(b, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
-		c, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "fake", ExternalAccountID: "b"})
-		conn = c.ID
-		return err
-	}))
+	tenant, conn := dbtest.Seed(b, s.DB, "bench", "fake", "b")
 	for batch := range 10 {
 		var sigs []db.NewSignal
 		for i := range 1000 {

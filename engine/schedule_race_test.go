@@ -28,17 +28,7 @@ func TestSyncSchedulesConvergesWhenHealthChangesMidway(t *testing.T) {
 	ctx := context.Background()
 	srv := testenv.Temporal(t)
 	s := dbtest.NewSchema(t)
-	var tenant, conn string
-	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
-		tn, _, _, err := tx.CreateTenant(ctx, "race")
-		tenant = tn.ID
-		return err
-	}))
-	require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
-		c, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "fake", ExternalAccountID: "acct", DisplayName: "acct"})
-		conn = c.ID
-		return err
-	}))
+	tenant, conn := dbtest.Seed(t, s.DB, "race", "fake", "acct")
 	e := &Engine{Client: srv.Client(), DB: s.DB, Registry: connectors.NewRegistry(), TaskQueue: "race-" + s.Name, Namespace: "default", Log: logrus.New()}
 	t.Cleanup(func() { _ = e.DeleteSchedules(context.Background(), conn) })
 	paused := func() bool {

@@ -45,17 +45,7 @@ func TestStoreIsIdempotentAndCounted(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := dbtest.NewSchema(t)
-	var tenantID, connID string
-	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
-		tn, _, _, err := tx.CreateTenant(ctx, "ingest")
-		tenantID = tn.ID
-		return err
-	}))
-	require.NoError(t, s.DB.WithTenant(ctx, tenantID, func(tx *db.Tx) error {
-		c, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "ingest-test", ExternalAccountID: "acct"})
-		connID = c.ID
-		return err
-	}))
+	tenantID, connID := dbtest.Seed(t, s.DB, "ingest", "ingest-test", "acct")
 	at := time.Now().Add(-time.Minute)
 	b, err := ingest.NewBatch("ingest-test", []connectors.Signal{
 		{Kind: "code.pushed", DedupeKey: "push:1", AliasKeys: []string{"commit:a"}, OccurredAt: at},

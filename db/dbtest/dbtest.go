@@ -126,3 +126,29 @@ func WithSearchPath(dbURL, schema string) string {
 	u.RawQuery = q.Encode()
 	return u.String()
 }
+
+// Seed creates a tenant named name and, in it, a connection of provider
+// for the external account, and returns their ids.
+func Seed(tb testing.TB, d *db.DB, name, provider, account string) (tenantID, connID string) {
+	tb.Helper()
+	ctx := context.Background()
+	if err := d.WithSystem(ctx, func(tx *db.Tx) error {
+		tn, _, _, err := tx.CreateTenant(ctx, name)
+		if err == nil {
+			tenantID = tn.ID
+		}
+		return err
+	}); err != nil {
+		tb.Fatalf("dbtest: create tenant %q: %v", name, err)
+	}
+	if err := d.WithTenant(ctx, tenantID, func(tx *db.Tx) error {
+		c, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: provider, ExternalAccountID: account, DisplayName: account})
+		if err == nil {
+			connID = c.ID
+		}
+		return err
+	}); err != nil {
+		tb.Fatalf("dbtest: create %s connection: %v", provider, err)
+	}
+	return tenantID, connID
+}
