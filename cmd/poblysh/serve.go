@@ -97,6 +97,22 @@ func serveUntilDone(withAPI, withWorker bool) func(context.Context, *flag.FlagSe
 			Access: activities.AccessService{A: acts}, RedirectAllowlist: cfg.RedirectAllowlist, StateTTL: cfg.StateTTL}
 		acts.Connections = connections
 
+		var errc = make(chan error, 2)
+		// Metrics and profiles: on their own (internal) address only, for
+		// the API and the worker alike. Bound first: a taken address fails
+		// the start before the worker takes a task or the API answers
+		// anyone, and a ready API has its metrics too.
+		var metricsSrv *http.Server
+		if cfg.MetricsAddr != "" {
+			m, err := listen(cfg.MetricsAddr, metrics.Handler(), log, errc)
+			if err != nil {
+				return fmt.Errorf("POBLYSH_METRICS_ADDR: %w (give each process on a host its own address, or off)", err)
+			}
+			defer func() { _ = m.Close() }() // after the graceful shutdown below, or on a failed start
+			metricsSrv = m
+			log.WithField("addr", m.Addr).Info("metrics and profiles listening")
+		}
+
 		var w worker.Worker
 		if withWorker {
 			// On SIGTERM the worker stops polling for tasks and gives the
@@ -128,7 +144,6 @@ func serveUntilDone(withAPI, withWorker bool) func(context.Context, *flag.FlagSe
 			go eng.RunJobSweep(ctx, time.Minute, 2*time.Minute)
 			log.WithFields(logrus.Fields{"task_queue": cfg.TaskQueue, "database": dbID}).Info("worker started")
 		}
-		var errc = make(chan error, 2)
 		// servers are the API's (drained first on shutdown), then the
 		// metrics address.
 		var servers []*http.Server
@@ -166,16 +181,8 @@ func serveUntilDone(withAPI, withWorker bool) func(context.Context, *flag.FlagSe
 			go intake.RunPending(ctx, pendingNudgeInterval)
 			log.WithFields(logrus.Fields{"addr": srv.Addr, "public_url": cfg.PublicURL}).Info("API listening")
 		}
-		// Metrics and profiles: on their own (internal) address only, for
-		// the API and the worker alike.
-		if cfg.MetricsAddr != "" {
-			m, err := listen(cfg.MetricsAddr, metrics.Handler(), log, errc)
-			if err != nil {
-				shutdown(ctx, servers, cfg.ShutdownTimeout)
-				return fmt.Errorf("POBLYSH_METRICS_ADDR: %w (give each process on a host its own address, or off)", err)
-			}
-			servers = append(servers, m)
-			log.WithField("addr", m.Addr).Info("metrics and profiles listening")
+		if metricsSrv != nil {
+			servers = append(servers, metricsSrv)
 		}
 		select {
 		case <-ctx.Done():
