@@ -77,6 +77,7 @@ func TestRecordHistories(t *testing.T) {
 	t.Run("sync_rate_limited_then_transient", r.syncRetried)
 	t.Run("sync_cursor_expired", r.syncCursorExpired)
 	t.Run("sync_unauthorized", r.syncUnauthorized)
+	t.Run("sync_late_follow_up", r.syncLateFollowUp)
 	t.Run("refresh_token", r.refreshToken)
 	t.Run("refresh_sweep", r.refreshSweep)
 	t.Run("renewal_sweep", r.renewalSweep)
@@ -104,6 +105,7 @@ const (
 	connWatch        = "conn-watch"
 	connPoll         = "conn-poll"
 	connManual       = "conn-manual"
+	connLate         = "conn-late"
 )
 
 func recTarget(conn string) poblysh.ConnectionRef {
@@ -117,7 +119,7 @@ func recConn(conn string) poblysh.ConnectionRef {
 // recPages is how many pages a stub stream has, per connection.
 var recPages = map[string]int{
 	connSignal: 2, connBackfill: 5, connContinue: 45, connCoalesce: 4, connRetried: 3, connCursor: 3, connUnauthorized: 3,
-	connManual: 3,
+	connManual: 3, connLate: 1,
 }
 
 // stubActivities answer like the real activities, deterministically, and
@@ -129,12 +131,17 @@ type stubActivities struct {
 	lists    map[string]int // ListDue calls per workflow id
 	begins   map[string][]activities.BeginJobInput
 	finishes map[string][]activities.FinishJobInput
+	// connLate: its first page fails for good, and recording that failure
+	// waits (lateFailing closed) until the test closes lateRelease.
+	lateFailed               bool
+	lateFailing, lateRelease chan struct{}
 }
 
 func newStubActivities() *stubActivities {
 	return &stubActivities{
 		pages: map[string]int{}, resyncs: map[string]int{}, lists: map[string]int{},
 		begins: map[string][]activities.BeginJobInput{}, finishes: map[string][]activities.FinishJobInput{},
+		lateFailing: make(chan struct{}), lateRelease: make(chan struct{}),
 	}
 }
 
@@ -182,6 +189,10 @@ func (s *stubActivities) BeginJob(_ context.Context, in activities.BeginJobInput
 }
 
 func (s *stubActivities) FinishJob(_ context.Context, in activities.FinishJobInput) (activities.FinishJobResult, error) {
+	if in.ConnectionID == connLate && in.Status == poblysh.JobFailed {
+		close(s.lateFailing)
+		<-s.lateRelease
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.finishes[in.ConnectionID] = append(s.finishes[in.ConnectionID], in)
@@ -216,6 +227,14 @@ func (s *stubActivities) SyncPage(ctx context.Context, in activities.SyncPageInp
 		return activities.SyncPageResult{}, temporal.NewNonRetryableApplicationError("sync token expired", activities.ErrTypeCursorExpired, nil)
 	case in.ConnectionID == connUnauthorized && page == 2:
 		return activities.SyncPageResult{}, temporal.NewNonRetryableApplicationError("401 bad credentials", activities.ErrTypeUnauthorized, nil)
+	case in.ConnectionID == connLate:
+		s.mu.Lock()
+		failed := s.lateFailed
+		s.lateFailed = true
+		s.mu.Unlock()
+		if !failed {
+			return activities.SyncPageResult{}, temporal.NewNonRetryableApplicationError("404 calendar not found", activities.ErrTypeNotFound, nil)
+		}
 	}
 	s.mu.Lock()
 	s.pages[in.JobID] = page
@@ -513,6 +532,32 @@ func (r *recorder) syncUnauthorized(t *testing.T) {
 	require.Equal(t, activities.ErrTypeUnauthorized, fins[0].ErrorType)
 	require.Equal(t, poblysh.JobCancelled, fins[1].Status)
 	r.exportChain(ctx, t, run.GetID(), first, "sync_unauthorized", 1)
+}
+
+// syncLateFollowUp: a request that arrives while a permanent failure is
+// being recorded runs as the next pass (the versioned path,
+// changeLateFollowUpRuns); one queued before would have been cancelled.
+func (r *recorder) syncLateFollowUp(t *testing.T) {
+	ctx := r.ctx(t)
+	_, run, first := r.requestSync(ctx, t, connLate, poblysh.ModeIncremental)
+	select {
+	case <-r.stubs.lateFailing:
+	case <-ctx.Done():
+		t.Fatal("the first pass did not fail")
+	}
+	again := r.update(ctx, t, connLate, poblysh.ModeIncremental)
+	close(r.stubs.lateRelease)
+	var res workflows.SyncResult
+	require.NoError(t, run.Get(ctx, &res))
+	require.Equal(t, 2, res.Passes)
+	begins, fins := r.stubs.jobs(connLate)
+	require.Len(t, begins, 2)
+	require.Len(t, fins, 2)
+	require.Equal(t, poblysh.JobFailed, fins[0].Status)
+	require.Equal(t, activities.ErrTypeNotFound, fins[0].ErrorType)
+	require.Equal(t, again.JobID, fins[1].JobID)
+	require.Equal(t, poblysh.JobSucceeded, fins[1].Status)
+	r.exportChain(ctx, t, run.GetID(), first, "sync_late_follow_up", 1)
 }
 
 func (r *recorder) refreshToken(t *testing.T) {

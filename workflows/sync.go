@@ -52,6 +52,11 @@ const (
 // debounce (runs recorded before it replay with the debounce).
 const changeManualSkipsDebounce = "manual-pass-skips-debounce"
 
+// changeLateFollowUpRuns versions the follow-up rule after a permanent
+// failure: a request that arrives while the failure is being recorded runs
+// (runs recorded before it replay cancelling it).
+const changeLateFollowUpRuns = "late-follow-up-runs"
+
 // SyncInput starts or continues a stream's sync workflow.
 type SyncInput struct {
 	poblysh.ConnectionRef
@@ -309,9 +314,13 @@ func (s *syncState) runPass(ctx workflow.Context, drain func()) (bool, error) {
 }
 
 // fail ends the current pass as failed (or cancelled when the connection
-// went inactive) and drops the follow-up: a permanent error would fail it too.
+// went inactive) and drops the follow-up that was requested before: a
+// permanent error would fail it too. A request that arrives once the
+// failure is being recorded is kept and runs: its caller may have seen the
+// failure and fixed its cause (re-shared a calendar, re-authorized).
 func (s *syncState) fail(ctx workflow.Context, cause error) error {
 	p := s.current
+	requests := s.requests
 	status, msg, typ := poblysh.JobFailed, cause.Error(), ""
 	var appErr *temporal.ApplicationError
 	if errors.As(cause, &appErr) {
@@ -329,7 +338,10 @@ func (s *syncState) fail(ctx workflow.Context, cause error) error {
 		Context: map[string]any{"stream": s.in.Stream, "pages": p.Pages, "items": p.Items, "mode": string(p.Mode)},
 	}).Get(ctx, nil)
 	s.passes++
-	if s.pending != nil && typ != activities.ErrTypeTransient && typ != "Timeout" {
+	late := func() bool {
+		return s.requests != requests && workflow.GetVersion(ctx, changeLateFollowUpRuns, workflow.DefaultVersion, 1) >= 1
+	}
+	if s.pending != nil && typ != activities.ErrTypeTransient && typ != "Timeout" && !late() {
 		// Permanent failure or inactive connection: the follow-up would
 		// end the same way.
 		_ = workflow.ExecuteActivity(bookkeepingOptions(ctx), a.FinishJob, activities.FinishJobInput{

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
@@ -347,6 +348,37 @@ func TestSyncStreamPermanentErrorFailsJob(t *testing.T) {
 			Error: "cancelled: the previous pass failed permanently (Unauthorized)",
 		},
 	}, j.finishes())
+}
+
+// A request that arrives while a permanent failure is being recorded is
+// not cancelled with the follow-ups queued before: its caller may have
+// seen the failure and fixed its cause (a calendar shared again). It runs
+// as the next pass. (A CI run saw the old rule cancel such a request.)
+func TestSyncStreamRequestAfterPermanentFailureRuns(t *testing.T) {
+	env, j := newEnv(t)
+	env.OnActivity(acts.BeginJob, mock.Anything, mock.Anything).Return(activities.BeginJobResult{}, nil)
+	env.OnActivity(acts.ResetCursor, mock.Anything, mock.Anything).Return(activities.ResetCursorResult{}, nil).Maybe()
+	env.OnActivity(acts.FinishJob, mock.Anything, mock.Anything).After(time.Second).Return(activities.FinishJobResult{}, nil)
+	mockPages(env, time.Second, func(n int, _ int32, _ activities.SyncPageInput) (activities.SyncPageResult, error) {
+		if n == 1 {
+			return activities.SyncPageResult{}, temporal.NewNonRetryableApplicationError("calendar not found", activities.ErrTypeNotFound, nil)
+		}
+		return page(true)
+	})
+	first := updateAt(t, env, 0, "api-1", poblysh.ModeIncremental)
+	// The page fails at 1 s; recording the failure takes until 2 s.
+	again := updateAt(t, env, 1500*time.Millisecond, "api-2", poblysh.ModeIncremental)
+
+	env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{ConnectionRef: stream})
+
+	require.Equal(t, workflows.SyncResult{Passes: 2, Stored: 8}, syncResult(t, env))
+	fins := j.finishes()
+	require.Len(t, fins, 2)
+	require.Equal(t, first.answered(t).JobID, fins[0].JobID)
+	require.Equal(t, poblysh.JobFailed, fins[0].Status)
+	require.Equal(t, again.answered(t).JobID, fins[1].JobID)
+	require.Equal(t, poblysh.JobSucceeded, fins[1].Status, "the late request ran")
+	require.Len(t, j.begins(), 2)
 }
 
 // A connection that went inactive mid-pass cancels the job (not failed).
