@@ -21,6 +21,7 @@ import (
 	httptransport "github.com/go-openapi/runtime/client"
 	"github.com/go-openapi/strfmt"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/sirupsen/logrus"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/testsuite"
 
@@ -207,6 +208,7 @@ func (s *stack) repickPort(err error) bool {
 // it exits first or is not ready within a minute (it is then stopped).
 func (s *stack) launch() error {
 	t := s.t
+	logStart := len(s.logs.String())
 	ctx, cancel := context.WithCancel(context.Background())
 	exited := make(chan struct{})
 	var exitErr error
@@ -236,11 +238,16 @@ func (s *stack) launch() error {
 	})
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		resp, err := s.http.Get(s.base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
+		// Only this launch's own listener may answer: between a stop and a
+		// start on the same port, another test binary (go test runs
+		// packages in parallel) can take the port and answer /readyz.
+		if s.listening(logStart) {
+			resp, err := s.http.Get(s.base + "/readyz")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return nil
+				}
 			}
 		}
 		select {
@@ -254,6 +261,23 @@ func (s *stack) launch() error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// listening reports whether the service logged, after offset from of its
+// logs, that its API listens on the stack's address. A stack that logs
+// less than info (the benchmarks, which run alone) cannot tell, and says
+// yes.
+func (s *stack) listening(from int) bool {
+	if lvl, err := logrus.ParseLevel(s.env["POBLYSH_LOG_LEVEL"]); err == nil && lvl < logrus.InfoLevel {
+		return true
+	}
+	addr := `"addr":"` + s.env["POBLYSH_HTTP_ADDR"] + `"`
+	for _, line := range strings.Split(s.logs.String()[from:], "\n") {
+		if strings.Contains(line, `"msg":"API listening"`) && strings.Contains(line, addr) {
+			return true
+		}
+	}
+	return false
 }
 
 func tail(s string, n int) string {
@@ -367,4 +391,22 @@ func TestStackRetriesATakenPort(t *testing.T) {
 	logs := s.logs.String()
 	require.Equal(t, 1, strings.Count(logs, `"msg":"worker started"`), "the refused start stopped before its worker took a task")
 	require.Equal(t, 1, strings.Count(logs, `"msg":"metrics and profiles listening"`), "then one start on another port")
+}
+
+// A server of another process on the stack's port between a stop and a
+// start (a parallel test binary's, which answers /readyz too) is not taken
+// for the restarted service: launch waits for its own listener and reports
+// the service's failure to bind. (CI once ran a test against such a server.)
+func TestStackWaitsForItsOwnListener(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	s.stop()
+	foreign := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })}
+	ln, err := net.Listen("tcp", s.env["POBLYSH_HTTP_ADDR"])
+	require.NoError(t, err)
+	go func() { _ = foreign.Serve(ln) }()
+	t.Cleanup(func() { _ = foreign.Close() })
+	err = s.launch()
+	require.Error(t, err, "a foreign server's /readyz is not this service's")
+	require.Contains(t, err.Error(), "address already in use")
 }
