@@ -33,18 +33,7 @@ import (
 func BenchmarkIdlePollCost(b *testing.B) {
 	polls := max(5, scaled(20))
 	for range b.N {
-		metricsPort := testenv.FreePort()
-		path, err := testenv.CLIPath()
-		require.NoError(b, err)
-		ds, err := testsuite.StartDevServer(context.Background(), testsuite.DevServerOptions{
-			ExistingPath:     path,
-			ClientOptions:    &client.Options{HostPort: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort()), Namespace: "default"},
-			LogLevel:         "error",
-			SearchAttributes: testenv.SearchAttributes,
-			ExtraArgs:        []string{"--metrics-port", strconv.Itoa(metricsPort)},
-		})
-		require.NoError(b, err)
-		b.Cleanup(func() { _ = ds.Stop() })
+		ds, metricsPort := devServerWithMetrics(b)
 
 		var requests atomic.Int64
 		f := fakesandbox.New(fakesandbox.Options{Streams: map[string]int{"items": 3}})
@@ -63,31 +52,6 @@ func BenchmarkIdlePollCost(b *testing.B) {
 		backfill := s.waitJobs(key, id, "backfill", 1, 2*time.Minute)
 		streams := len(backfill)
 
-		actions := func() (float64, map[string]float64) {
-			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
-			require.NoError(b, err)
-			defer resp.Body.Close()
-			total, by := 0.0, map[string]float64{}
-			sc := bufio.NewScanner(resp.Body)
-			sc.Buffer(make([]byte, 1<<20), 1<<20)
-			for sc.Scan() {
-				line := sc.Text()
-				if !strings.HasPrefix(line, "action{") || !strings.Contains(line, `namespace="default"`) {
-					continue
-				}
-				sp := strings.LastIndexByte(line, ' ')
-				v, err := strconv.ParseFloat(line[sp+1:], 64)
-				require.NoError(b, err)
-				typ := line
-				if i := strings.Index(line, `action_type="`); i >= 0 {
-					typ = line[i+13:]
-					typ = typ[:strings.IndexByte(typ, '"')]
-				}
-				total += v
-				by[typ] += v
-			}
-			return total, by
-		}
 		rows := func() int {
 			_, _ = s.owner().Exec(context.Background(), `SELECT pg_stat_clear_snapshot()`)
 			return s.count(`SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::int FROM pg_stat_user_tables WHERE schemaname = current_schema()`)
@@ -101,7 +65,7 @@ func BenchmarkIdlePollCost(b *testing.B) {
 		done := func() int {
 			return s.count(`SELECT count(*) FROM jobs WHERE connection_id = $1 AND kind <> 'backfill' AND status NOT IN ('queued', 'running')`, id)
 		}
-		a0, by0 := actions()
+		a0, by0 := temporalActions(b, metricsPort)
 		r0, q0, c0, j0 := rows(), requests.Load(), cpu(), done()
 		b.ResetTimer()
 		for i := 1; i <= polls; i++ {
@@ -112,7 +76,7 @@ func BenchmarkIdlePollCost(b *testing.B) {
 		}
 		b.StopTimer()
 		time.Sleep(3 * time.Second) // the server's metrics and Postgres's statistics catch up
-		a1, by1 := actions()
+		a1, by1 := temporalActions(b, metricsPort)
 		perPoll := (a1 - a0) / float64(polls)
 		rowsPerPoll := float64(rows()-r0) / float64(polls)
 		reqPerPoll := float64(requests.Load()-q0) / float64(polls)
@@ -137,4 +101,50 @@ func BenchmarkIdlePollCost(b *testing.B) {
 				p.name, perPoll*perDay, perPoll*perDay*50/1e6, rowsPerPoll*perDay, reqPerPoll*perDay, cpuPerPoll*perDay)
 		}
 	}
+}
+
+// devServerWithMetrics starts a Temporal dev server of the benchmark's own
+// (stopped at cleanup) that serves its Prometheus metrics, and returns it
+// with the metrics port.
+func devServerWithMetrics(tb testing.TB) (*testsuite.DevServer, int) {
+	metricsPort := testenv.FreePort()
+	path, err := testenv.CLIPath()
+	require.NoError(tb, err)
+	ds, err := testsuite.StartDevServer(context.Background(), testsuite.DevServerOptions{
+		ExistingPath:     path,
+		ClientOptions:    &client.Options{HostPort: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort()), Namespace: "default"},
+		LogLevel:         "error",
+		SearchAttributes: testenv.SearchAttributes,
+		ExtraArgs:        []string{"--metrics-port", strconv.Itoa(metricsPort)},
+	})
+	require.NoError(tb, err)
+	tb.Cleanup(func() { _ = ds.Stop() })
+	return ds, metricsPort
+}
+
+// temporalActions sums the dev server's `action` counter (namespace
+// default), in total and by action type.
+func temporalActions(tb testing.TB, metricsPort int) (float64, map[string]float64) {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
+	require.NoError(tb, err)
+	defer resp.Body.Close()
+	total, by := 0.0, map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "action{") || !strings.Contains(line, `namespace="default"`) {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		require.NoError(tb, err)
+		typ := "?"
+		if i := strings.Index(line, `action_type="`); i >= 0 {
+			typ = line[i+13:]
+			typ = typ[:strings.IndexByte(typ, '"')]
+		}
+		total += v
+		by[typ] += v
+	}
+	return total, by
 }

@@ -6,9 +6,7 @@ package main
 // with -tags benchscale, so neither `make test` nor `make bench` runs it.
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -27,12 +25,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/testsuite"
 
 	"github.com/poblysh/poblysh/connectors"
 	"github.com/poblysh/poblysh/engine"
 	fakesandbox "github.com/poblysh/poblysh/sandbox/fake"
-	"github.com/poblysh/poblysh/testenv"
 	"github.com/poblysh/poblysh/vault"
 )
 
@@ -102,33 +98,6 @@ func devServerPID(tb testing.TB, port string) int {
 	return 0
 }
 
-// temporalActions sums the dev server's `action` counter (namespace
-// default), in total and by action type.
-func temporalActions(tb testing.TB, metricsPort int) (float64, map[string]float64) {
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
-	require.NoError(tb, err)
-	defer resp.Body.Close()
-	total, by := 0.0, map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "action{") || !strings.Contains(line, `namespace="default"`) {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-		require.NoError(tb, err)
-		typ := "?"
-		if i := strings.Index(line, `action_type="`); i >= 0 {
-			typ = line[i+13:]
-			typ = typ[:strings.IndexByte(typ, '"')]
-		}
-		total += v
-		by[typ] += v
-	}
-	return total, by
-}
-
 // BenchmarkScale runs the service (API in this process, the worker as its
 // own OS process) with BENCH_SCALE_TENANTS tenants × BENCH_SCALE_CONNECTIONS
 // idle connections of the engine's test provider, polling every
@@ -157,18 +126,7 @@ func BenchmarkScale(b *testing.B) {
 	total := tenantsN * perTenant
 	for range b.N {
 		setupStart := time.Now()
-		metricsPort := testenv.FreePort()
-		path, err := testenv.CLIPath()
-		require.NoError(b, err)
-		ds, err := testsuite.StartDevServer(context.Background(), testsuite.DevServerOptions{
-			ExistingPath:     path,
-			ClientOptions:    &client.Options{HostPort: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort()), Namespace: "default"},
-			LogLevel:         "error",
-			SearchAttributes: testenv.SearchAttributes,
-			ExtraArgs:        []string{"--metrics-port", strconv.Itoa(metricsPort)},
-		})
-		require.NoError(b, err)
-		b.Cleanup(func() { _ = ds.Stop() })
+		ds, metricsPort := devServerWithMetrics(b)
 		temporalPID := devServerPID(b, ds.FrontendHostPort()[strings.LastIndexByte(ds.FrontendHostPort(), ':')+1:])
 
 		// Every request to the provider's API (not OAuth) is counted. The
@@ -329,20 +287,7 @@ func BenchmarkScale(b *testing.B) {
 		// One webhook stream: a reader long-polls the feed, a delivery
 		// arrives, the time from sending it to the reader's answer.
 		hc := &http.Client{Timeout: time.Minute}
-		feed := func(u string) (feedAnswer, error) {
-			req, _ := http.NewRequest(http.MethodGet, u, nil)
-			req.Header.Set("Authorization", "Bearer "+hookKey)
-			resp, err := hc.Do(req)
-			if err != nil {
-				return feedAnswer{}, err
-			}
-			defer resp.Body.Close()
-			var a feedAnswer
-			if resp.StatusCode != http.StatusOK {
-				return a, fmt.Errorf("status %d", resp.StatusCode)
-			}
-			return a, json.NewDecoder(resp.Body).Decode(&a)
-		}
+		feed := func(u string) (feedAnswer, error) { return readFeed(hc, u, hookKey) }
 		first, err := feed(s.base + "/api/v1/signals?limit=1000")
 		require.NoError(b, err)
 		cursor := first.NextCursor

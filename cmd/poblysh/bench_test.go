@@ -365,20 +365,7 @@ func BenchmarkFeedWaitLatency(b *testing.B) {
 		conn := s.connect(key, "fake", nil)
 		s.waitJobs(key, string(*conn.ID), "backfill", 1, 2*time.Minute)
 		client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: waiters + 10}}
-		get := func(u string) (feedAnswer, error) {
-			req, _ := http.NewRequest(http.MethodGet, u, nil)
-			req.Header.Set("Authorization", "Bearer "+key)
-			resp, err := client.Do(req)
-			if err != nil {
-				return feedAnswer{}, err
-			}
-			defer resp.Body.Close()
-			var a feedAnswer
-			if resp.StatusCode != http.StatusOK {
-				return a, fmt.Errorf("status %d", resp.StatusCode)
-			}
-			return a, json.NewDecoder(resp.Body).Decode(&a)
-		}
+		get := func(u string) (feedAnswer, error) { return readFeed(client, u, key) }
 		first, err := get(s.base + "/api/v1/signals?limit=1000")
 		require.NoError(b, err)
 		cursors := make([]string, waiters)
@@ -429,6 +416,25 @@ func BenchmarkFeedWaitLatency(b *testing.B) {
 type feedAnswer struct {
 	Signals    []json.RawMessage `json:"signals"`
 	NextCursor string            `json:"next_cursor"`
+}
+
+// readFeed GETs a feed URL with a tenant's key; an error unless 200.
+func readFeed(hc *http.Client, u, key string) (feedAnswer, error) {
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		return feedAnswer{}, err
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return feedAnswer{}, err
+	}
+	defer resp.Body.Close()
+	var a feedAnswer
+	if resp.StatusCode != http.StatusOK {
+		return a, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return a, json.NewDecoder(resp.Body).Decode(&a)
 }
 
 // rawIntake runs n two-insert transactions (the delivery record with the
