@@ -150,7 +150,11 @@ func (a *Activities) ReconcileWatches(ctx context.Context, in ReconcileWatchesIn
 						return err
 					}
 				}
-				return nil
+				// Routed in the same transaction: a delivery on a new
+				// channel the moment it is stored must not be unroutable
+				// (acknowledged and lost). The old channels keep their
+				// routes until they are stopped below.
+				return lifecycle.RebuildRoutes(ctx, tx, p, conn)
 			})
 			if err != nil {
 				return res, a.translate(ctx, t, err)
