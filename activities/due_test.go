@@ -10,7 +10,6 @@ import (
 	"github.com/poblysh/poblysh/connectors"
 	"github.com/poblysh/poblysh/db"
 	"github.com/poblysh/poblysh/db/dbtest"
-	"github.com/poblysh/poblysh/vault"
 )
 
 type stubConnector struct{ spec *connectors.Spec }
@@ -24,9 +23,7 @@ func TestListDueTokensSkipsOnDemandProviders(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	schema := dbtest.NewSchema(t)
-	key, err := vault.ParseKey(vault.GenerateKey())
-	require.NoError(t, err)
-	kr := vault.NewKeyRing(key)
+	kr := dbtest.KeyRing(t)
 	provider := func(name string, pol connectors.TokenPolicy) *connectors.Provider {
 		s := &connectors.Spec{Name: name, Policy: connectors.Policy{Token: pol}}
 		return &connectors.Provider{Spec: s, Connector: stubConnector{s}}

@@ -23,7 +23,6 @@ import (
 	"github.com/poblysh/poblysh/db/dbtest"
 	"github.com/poblysh/poblysh/sandbox"
 	fakesandbox "github.com/poblysh/poblysh/sandbox/fake"
-	"github.com/poblysh/poblysh/vault"
 )
 
 // Tests do not wait half a second before retrying an unknown outcome.
@@ -89,11 +88,9 @@ func newRefreshEnv(t *testing.T, opts fakesandbox.Options, wrap func(*refreshEnv
 	env := e.sb.Env(srv.URL)
 	reg, err := connectors.Build(connectors.Registered(), func(k string) string { return env[k] }, "http://127.0.0.1:1", false)
 	require.NoError(t, err)
-	key, err := vault.ParseKey(vault.GenerateKey())
-	require.NoError(t, err)
 	log := logrus.New()
 	log.SetOutput(e.logs)
-	e.acts = &Activities{DB: e.schema.DB, Registry: reg, KeyRing: vault.NewKeyRing(key), Log: log}
+	e.acts = &Activities{DB: e.schema.DB, Registry: reg, KeyRing: dbtest.KeyRing(t), Log: log}
 
 	// Authorize at the sandbox and store the tokens, as the callback does.
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

@@ -48,7 +48,7 @@ func TestDeleteConnection(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := dbtest.NewSchema(t)
-	kr := keyRing(t)
+	kr := dbtest.KeyRing(t)
 	keep, purge, other := seedTenant(t, s.DB, kr, "keep"), seedTenant(t, s.DB, kr, "purge"), seedTenant(t, s.DB, kr, "other")
 	for _, f := range []fixture{keep, purge} {
 		require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error { return tx.SetPushEnabled(ctx, f.conn, true) }))

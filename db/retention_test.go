@@ -33,7 +33,7 @@ func TestPruneAppliesRetention(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := dbtest.NewSchema(t)
-	kr := keyRing(t)
+	kr := dbtest.KeyRing(t)
 	f := seedTenant(t, s.DB, kr, "a") // one of everything, all fresh
 	sys := func(q string, args ...any) {
 		t.Helper()

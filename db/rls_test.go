@@ -16,13 +16,6 @@ import (
 	"github.com/poblysh/poblysh/vault"
 )
 
-func keyRing(t *testing.T) *vault.KeyRing {
-	t.Helper()
-	k, err := vault.ParseKey(vault.GenerateKey())
-	require.NoError(t, err)
-	return vault.NewKeyRing(k)
-}
-
 // seedTenant fills every tenant table with rows of one tenant through the
 // stores, and returns the fixture.
 func seedTenant(t *testing.T, d *db.DB, kr *vault.KeyRing, name string) fixture {
@@ -89,7 +82,7 @@ func TestRLSHidesOtherTenantsInEveryTable(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := dbtest.NewSchema(t)
-	kr := keyRing(t)
+	kr := dbtest.KeyRing(t)
 	a, b := seedTenant(t, s.DB, kr, "a"), seedTenant(t, s.DB, kr, "b")
 
 	count := func(tx *db.Tx, q string, args ...any) (n int) {

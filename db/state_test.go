@@ -53,7 +53,7 @@ func TestOAuthStateIsSingleUse(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := dbtest.NewSchema(t)
-	kr := keyRing(t)
+	kr := dbtest.KeyRing(t)
 	f := newFixture(t, s.DB, "fake", "a")
 
 	created := createState(t, s.DB, kr, f.tenant, "state-ok", "fake", "the-pkce-verifier", time.Hour)
@@ -111,7 +111,7 @@ func TestOAuthStateIsSingleUse(t *testing.T) {
 
 	// A verifier under a key the ring does not hold fails loudly.
 	createState(t, s.DB, kr, f.tenant, "state-otherkey", "fake", "v", time.Hour)
-	_, err = consume(s.DB, keyRing(t), "state-otherkey", "fake")
+	_, err = consume(s.DB, dbtest.KeyRing(t), "state-otherkey", "fake")
 	require.ErrorIs(t, err, vault.ErrUnknownKey)
 }
 
@@ -120,7 +120,7 @@ func TestOAuthStateIsSingleUse(t *testing.T) {
 func TestOAuthStateConcurrentCallbacks(t *testing.T) {
 	t.Parallel()
 	s := dbtest.NewSchema(t)
-	kr := keyRing(t)
+	kr := dbtest.KeyRing(t)
 	f := newFixture(t, s.DB, "fake", "a")
 	createState(t, s.DB, kr, f.tenant, "raced", "fake", "v", time.Hour)
 	var wins, used atomic.Int32
@@ -165,7 +165,7 @@ func sealed(t *testing.T, d *db.DB, id string) (verifier, state *string) {
 func TestSpentStateKeepsNoSecret(t *testing.T) {
 	t.Parallel()
 	s := dbtest.NewSchema(t)
-	kr := keyRing(t)
+	kr := dbtest.KeyRing(t)
 	f := newFixture(t, s.DB, "fake", "a")
 
 	for _, c := range []struct {
@@ -203,7 +203,7 @@ func TestStateSessionBindsOneBrowser(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := dbtest.NewSchema(t)
-	kr := keyRing(t)
+	kr := dbtest.KeyRing(t)
 	f := newFixture(t, s.DB, "fake", "a")
 	created := createState(t, s.DB, kr, f.tenant, "bound", "fake", "v", time.Hour)
 

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/vault"
 )
 
 // DefaultURL is the test database when TEST_DATABASE_URL is unset.
@@ -151,4 +152,14 @@ func Seed(tb testing.TB, d *db.DB, name, provider, account string) (tenantID, co
 		tb.Fatalf("dbtest: create %s connection: %v", provider, err)
 	}
 	return tenantID, connID
+}
+
+// KeyRing returns a key ring with one fresh key, for sealing test tokens.
+func KeyRing(tb testing.TB) *vault.KeyRing {
+	tb.Helper()
+	k, err := vault.ParseKey(vault.GenerateKey())
+	if err != nil {
+		tb.Fatalf("dbtest: key: %v", err)
+	}
+	return vault.NewKeyRing(k)
 }
