@@ -125,25 +125,63 @@ func (d *DB) WithTenant(ctx context.Context, tenantID string, fn func(*Tx) error
 	if tenantID == "" {
 		return errors.New("db: tenant id is required")
 	}
-	return d.inTx(ctx, tenantID, false, fn)
+	return d.inTx(ctx, txScope{tenantID: tenantID}, fn)
+}
+
+// WithTenantSignals is WithTenant for a transaction that stores Signals:
+// its first statement also takes the signals writer lock (Tx.LockSignals),
+// one round trip for both.
+func (d *DB) WithTenantSignals(ctx context.Context, tenantID string, fn func(*Tx) error) error {
+	if tenantID == "" {
+		return errors.New("db: tenant id is required")
+	}
+	return d.inTx(ctx, txScope{tenantID: tenantID, lockSignals: true}, fn)
 }
 
 // WithSystem runs fn in a transaction that may see every tenant. Use it only
 // where no tenant is known yet: API key lookup, webhook routing, OAuth
 // callbacks, sweeps, retention, re-encryption.
 func (d *DB) WithSystem(ctx context.Context, fn func(*Tx) error) error {
-	return d.inTx(ctx, "", true, fn)
+	return d.inTx(ctx, txScope{system: true}, fn)
 }
 
-func (d *DB) inTx(ctx context.Context, tenantID string, system bool, fn func(*Tx) error) error {
-	return runTx(ctx, d.X.BeginTxx, tenantID, system, fn, d.announce.announce)
+// WithSystemSignals is WithSystem for a transaction that stores Signals
+// (webhook intake), taking the signals writer lock in its first statement.
+func (d *DB) WithSystemSignals(ctx context.Context, fn func(*Tx) error) error {
+	return d.inTx(ctx, txScope{system: true, lockSignals: true}, fn)
+}
+
+func (d *DB) inTx(ctx context.Context, s txScope, fn func(*Tx) error) error {
+	return runTx(ctx, d.X.BeginTxx, s, fn, d.announce.announce)
+}
+
+// txScope is what a transaction may see (one tenant, or the system), and
+// whether it takes the signals writer lock at its start.
+type txScope struct {
+	tenantID    string
+	system      bool
+	lockSignals bool
+}
+
+// sql is a transaction's first statement: its scope, and the signals
+// writer lock when asked for (set_config writes nothing, so the lock is
+// still taken before the transaction's first write).
+func (s txScope) sql() (string, []any) {
+	lock := ""
+	if s.lockSignals {
+		lock = ", poblysh_lock_signals()"
+	}
+	if s.system {
+		return `SELECT set_config('poblysh.system', 'on', true)` + lock, nil
+	}
+	return `SELECT set_config('poblysh.tenant_id', $1, true)` + lock, []any{s.tenantID}
 }
 
 // runTx runs fn in a transaction begun by begin (on the pool, or on one
-// held session), scoped to tenantID or to the system.
+// held session), scoped by s.
 // After commit, the tenants it stored Signals for go to announce (may be
 // nil).
-func runTx(ctx context.Context, begin func(context.Context, *sql.TxOptions) (*sqlx.Tx, error), tenantID string, system bool, fn func(*Tx) error, announce func([]string)) error {
+func runTx(ctx context.Context, begin func(context.Context, *sql.TxOptions) (*sqlx.Tx, error), s txScope, fn func(*Tx) error, announce func([]string)) error {
 	tx, err := begin(ctx, nil)
 	if err != nil {
 		return wrapConnErr(err)
@@ -155,15 +193,14 @@ func runTx(ctx context.Context, begin func(context.Context, *sql.TxOptions) (*sq
 			_ = tx.Rollback()
 		}
 	}()
-	if system {
-		_, err = tx.ExecContext(ctx, `SELECT set_config('poblysh.system', 'on', true)`)
-	} else {
-		_, err = tx.ExecContext(ctx, `SELECT set_config('poblysh.tenant_id', $1, true)`, tenantID)
-	}
-	if err != nil {
+	query, args := s.sql()
+	if _, err = tx.ExecContext(ctx, query, args...); err != nil {
+		if s.lockSignals {
+			return fmt.Errorf("db: begin and lock signals: %w", wrapConnErr(err))
+		}
 		return wrapConnErr(err)
 	}
-	t := &Tx{Tx: tx, TenantID: tenantID}
+	t := &Tx{Tx: tx, TenantID: s.tenantID, signalsLocked: s.lockSignals}
 	if err := fn(t); err != nil {
 		return err
 	}

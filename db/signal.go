@@ -96,22 +96,46 @@ func (tx *Tx) InsertSignalsFor(ctx context.Context, tenantID, connID, source str
 		kinds[i], times[i], payloads[i], raws[i] = s.Kind, s.OccurredAt.Round(time.Microsecond), string(s.Payload), string(s.Raw)
 		keys[i] = source + ":" + s.DedupeKey
 	}
-	var inserted []struct {
-		ID   string `db:"id"`
-		Kind string `db:"kind"`
-		Key  string `db:"dedupe_key"`
+	// Alias keys of each key's first occurrence (a key repeated in the
+	// batch is stored once, with the first's aliases), stored in the same
+	// statement for the Signals it inserts.
+	var aliasOf, aliasKeys []string
+	first := make(map[string]bool, len(sigs))
+	for i, s := range sigs {
+		if first[keys[i]] {
+			continue
+		}
+		first[keys[i]] = true
+		for _, a := range s.AliasKeys {
+			aliasOf = append(aliasOf, keys[i])
+			aliasKeys = append(aliasKeys, source+":"+a)
+		}
 	}
-	err := tx.SelectContext(ctx, &inserted, `
-		INSERT INTO signals (tenant_id, connection_id, source, kind, occurred_at, dedupe_key, payload, raw)
+	insert := `INSERT INTO signals (tenant_id, connection_id, source, kind, occurred_at, dedupe_key, payload, raw)
 		SELECT $1, $2, $3, t.kind, t.occurred_at, t.dedupe_key, t.payload::jsonb, nullif(t.raw, '')::jsonb
 		FROM unnest($4::text[], $5::timestamptz[], $6::text[], $7::text[], $8::text[])
 			WITH ORDINALITY AS t(kind, occurred_at, dedupe_key, payload, raw, ord)
 		WHERE NOT EXISTS (SELECT 1 FROM signal_aliases a WHERE a.tenant_id = $1 AND a.key = t.dedupe_key)
 		ORDER BY t.ord
 		ON CONFLICT (tenant_id, dedupe_key) DO NOTHING
-		RETURNING id, kind, dedupe_key`,
-		tenantID, connID, source, kinds, times, keys, payloads, raws)
-	if err != nil {
+		RETURNING id, kind, dedupe_key`
+	args := []any{tenantID, connID, source, kinds, times, keys, payloads, raws}
+	if len(aliasKeys) > 0 {
+		// One round trip for both: the aliases of the Signals inserted
+		// (a duplicate's aliases are not taken over).
+		insert = `WITH ins AS (` + insert + `),
+		aliases AS (INSERT INTO signal_aliases (tenant_id, key, signal_id)
+			SELECT $1, a.key, ins.id FROM ins JOIN unnest($9::text[], $10::text[]) AS a(of, key) ON a.of = ins.dedupe_key
+			ON CONFLICT (tenant_id, key) DO NOTHING)
+		SELECT id, kind, dedupe_key FROM ins`
+		args = append(args, aliasOf, aliasKeys)
+	}
+	var inserted []struct {
+		ID   string `db:"id"`
+		Kind string `db:"kind"`
+		Key  string `db:"dedupe_key"`
+	}
+	if err := tx.SelectContext(ctx, &inserted, insert, args...); err != nil {
 		return Stored{}, wrapConnErr(err)
 	}
 	if len(inserted) > 0 {
@@ -121,29 +145,15 @@ func (tx *Tx) InsertSignalsFor(ctx context.Context, tenantID, connID, source str
 	for _, r := range inserted {
 		byKey[r.Key] = r.ID
 	}
-	var aliasKeys, aliasIDs []string
 	out := Stored{}
 	for i, s := range sigs {
-		id, ok := byKey[keys[i]]
-		if !ok {
+		if _, ok := byKey[keys[i]]; !ok {
 			out.Duplicates++
 			continue
 		}
 		delete(byKey, keys[i]) // a key repeated in the batch counts once
 		out.Kinds = append(out.Kinds, s.Kind)
 		out.OccurredAt = append(out.OccurredAt, s.OccurredAt)
-		for _, a := range s.AliasKeys {
-			aliasKeys = append(aliasKeys, source+":"+a)
-			aliasIDs = append(aliasIDs, id)
-		}
-	}
-	if len(aliasKeys) > 0 {
-		_, err := tx.ExecContext(ctx, `INSERT INTO signal_aliases (tenant_id, key, signal_id)
-			SELECT $1, k, id::uuid FROM unnest($2::text[], $3::text[]) AS t(k, id)
-			ON CONFLICT (tenant_id, key) DO NOTHING`, tenantID, aliasKeys, aliasIDs)
-		if err != nil {
-			return Stored{}, wrapConnErr(err)
-		}
 	}
 	return out, nil
 }

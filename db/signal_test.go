@@ -63,6 +63,22 @@ func TestInsertSignalsIsIdempotent(t *testing.T) {
 	}))
 	require.Len(t, st2.Kinds, 1)
 	require.Len(t, feedAll(t, s.DB, g.tenant, db.SignalFilter{}, 1), 1, "tenant B sees only its own Signal")
+
+	// Aliases are stored only for the Signals inserted: a duplicate's are
+	// not taken over, and a key repeated in one batch keeps its first
+	// occurrence's.
+	dup := sig("commit:r:y", "code.pushed")
+	dup.AliasKeys = []string{"commit:r:w"}
+	first := sig("commit:r:v", "code.pushed")
+	first.AliasKeys = []string{"commit:r:u"}
+	again := sig("commit:r:v", "code.pushed")
+	again.AliasKeys = []string{"commit:r:t"}
+	st = insert(dup, first, again)
+	require.Equal(t, []string{"code.pushed"}, st.Kinds)
+	require.Equal(t, 2, st.Duplicates)
+	st = insert(sig("commit:r:w", "code.pushed"), sig("commit:r:u", "code.pushed"), sig("commit:r:t", "code.pushed"))
+	require.Len(t, st.Kinds, 2, "w and t are new")
+	require.Equal(t, 1, st.Duplicates, "u is an alias of v")
 }
 
 // feedAll reads the feed until want rows arrived (rows of concurrently

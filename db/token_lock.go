@@ -50,7 +50,7 @@ func (d *DB) LockTokens(ctx context.Context, tenantID, connID string) (*TokenLoc
 // Tx runs fn in a short transaction of the lock's tenant on the lock's
 // session; it commits when fn returns nil.
 func (l *TokenLock) Tx(ctx context.Context, fn func(*Tx) error) error {
-	return runTx(ctx, l.conn.BeginTxx, l.tenantID, false, fn, nil) // token writes only: no Signals to announce
+	return runTx(ctx, l.conn.BeginTxx, txScope{tenantID: l.tenantID}, fn, nil) // token writes only: no Signals to announce
 }
 
 // Alive reports whether the lock's session still answers (a session that

@@ -15,6 +15,8 @@ type routed struct {
 	live []db.Route
 	// connections counts those connections.
 	connections int
+	// recorded is the Signal count the delivery record holds.
+	recorded int
 }
 
 // route finds the connections the delivery reaches and records it in tx
@@ -63,6 +65,9 @@ func (in *Intake) route(ctx context.Context, tx *db.Tx, provider string, d *deli
 		ev.Status = Ignored
 	default:
 		ev.Status = Accepted
+		// What store will store unless some Signals are already there
+		// (then it corrects the count): one statement less per delivery.
+		ev.Signals = len(d.batch.Rows) * len(ev.ConnectionIDs)
 	}
 	fresh, err := tx.RecordWebhook(ctx, ev)
 	if err != nil {
@@ -71,7 +76,7 @@ func (in *Intake) route(ctx context.Context, tx *db.Tx, provider string, d *deli
 	if !fresh {
 		return &routed{status: Duplicate}, nil
 	}
-	return &routed{status: ev.Status, live: live, connections: len(ev.ConnectionIDs)}, nil
+	return &routed{status: ev.Status, live: live, connections: len(ev.ConnectionIDs), recorded: ev.Signals}, nil
 }
 
 // bodyHash keys a delivery by its verifying channel and its body: the same
@@ -92,9 +97,11 @@ func bodyHash(channel *db.WatchChannel, body []byte) []byte {
 // reach: its Signals once per connection (through ingest), its
 // retractions once per tenant, and for a notify-only push a coalesced sync
 // nudge, sent before commit, or recorded in tx for later delivery when
-// Temporal is unreachable (nudge.go). It
-// returns what each insert stored, for counting once tx commits.
-func (in *Intake) store(ctx context.Context, tx *db.Tx, d *delivery, live []db.Route) ([]db.Stored, error) {
+// Temporal is unreachable (nudge.go). It corrects the delivery record's
+// Signal count when some were already stored, and returns what each insert
+// stored, for counting once tx commits.
+func (in *Intake) store(ctx context.Context, tx *db.Tx, d *delivery, rt *routed) ([]db.Stored, error) {
+	live := rt.live
 	var out []db.Stored
 	total := 0
 	conns := map[string]*db.Connection{} // each routed connection is read once
@@ -132,6 +139,9 @@ func (in *Intake) store(ctx context.Context, tx *db.Tx, d *delivery, live []db.R
 				return out, err
 			}
 		}
+	}
+	if total == rt.recorded {
+		return out, nil
 	}
 	return out, tx.SetWebhookSignals(ctx, d.batch.Provider, d.DeliveryID, total)
 }

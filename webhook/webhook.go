@@ -82,7 +82,13 @@ func (in *Intake) Receive(ctx context.Context, p *connectors.Provider, req *conn
 	}
 	var out *Outcome
 	var stored []db.Stored
-	err = in.DB.WithSystem(ctx, func(tx *db.Tx) error {
+	begin := in.DB.WithSystem
+	if len(d.batch.Rows) > 0 {
+		// The transaction's first statement also takes the signals writer
+		// lock: one round trip for both (db.Tx.LockSignals).
+		begin = in.DB.WithSystemSignals
+	}
+	err = begin(ctx, func(tx *db.Tx) error {
 		out, stored = &Outcome{DeliveryID: d.DeliveryID}, nil
 		rt, err := in.route(ctx, tx, provider, d)
 		if err != nil {
@@ -92,7 +98,7 @@ func (in *Intake) Receive(ctx context.Context, p *connectors.Provider, req *conn
 		if rt.status != Accepted {
 			return nil
 		}
-		stored, err = in.store(ctx, tx, d, rt.live)
+		stored, err = in.store(ctx, tx, d, rt)
 		for _, st := range stored {
 			out.Signals += len(st.Kinds)
 		}

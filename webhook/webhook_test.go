@@ -201,7 +201,7 @@ func TestStore(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			stored, err = e.in.store(ctx, tx, v, rt.live)
+			stored, err = e.in.store(ctx, tx, v, rt)
 			return err
 		})
 		return stored, v
@@ -227,6 +227,10 @@ func TestStore(t *testing.T) {
 		require.Len(t, st.Kinds, 1, "items 1-3 were stored by s1")
 		require.Equal(t, 3, st.Duplicates)
 	}
+	e.inTx(func(tx *db.Tx) error {
+		return tx.GetContext(ctx, &recorded, `SELECT signals FROM webhook_events WHERE delivery_id = 's2'`)
+	})
+	require.Equal(t, 2, recorded, "the record counts what was stored, not what was sent")
 	require.Empty(t, e.nudges.calls, "deliveries with Signals nudge nothing")
 
 	_, _ = store(fakesandbox.Delivery{DeliveryID: "s3", Account: "acct", Notify: true})
