@@ -49,6 +49,9 @@ type Activities struct {
 	Log         *logrus.Logger
 	// TenantConcurrency caps concurrently running sync pages per tenant.
 	TenantConcurrency int
+	// PagesPerActivity bounds the pages one SyncPage activity stores
+	// (0: DefaultPagesPerActivity; 1: one page per activity).
+	PagesPerActivity int
 	// RawRetention and SignalTTL drive Prune (0 TTL keeps Signals forever).
 	RawRetention time.Duration
 	SignalTTL    time.Duration

@@ -20,7 +20,7 @@ import (
 // leaseTTL bounds how long a crashed worker's slot stays taken.
 const leaseTTL = 5 * time.Minute
 
-// SyncPageInput asks for one page of a stream.
+// SyncPageInput asks for the next pages of a stream.
 type SyncPageInput struct {
 	poblysh.ConnectionRef
 	JobID string
@@ -29,16 +29,36 @@ type SyncPageInput struct {
 
 // SyncPageResult is small on purpose: workflow history never carries pages.
 type SyncPageResult struct {
+	// Pages counts the pages fetched and stored (0 in results recorded
+	// before an activity could store several: one).
+	Pages      int
 	Items      int
 	Stored     int
 	Duplicates int
 	Done       bool
 }
 
-// SyncPage fetches one page of a stream from its stored cursor, normalizes
-// it, and stores the Signals, the new cursor, the page's fingerprints and
-// the job's progress in one transaction. A retried attempt re-reads the cursor, so it either fetches
-// the next page or redoes the same one, idempotently.
+// Batching: one SyncPage activity stores up to PagesPerActivity pages, each
+// in its own transaction with its cursor, and starts another page only
+// while it has run less than batchTime and its deadline is further than
+// batchDeadlineMargin away, so the workflow still hears of progress (and
+// handles requests) every few seconds, a paced provider does not hold one
+// activity for minutes, and a worker that stops finishes after its current
+// page. It divides the cost of an activity (the Temporal round trip, the
+// lease, reading the connection and its tokens) among the pages.
+const (
+	DefaultPagesPerActivity = 10
+	batchTime               = 5 * time.Second
+	batchDeadlineMargin     = 30 * time.Second
+)
+
+// SyncPage fetches pages of a stream from its stored cursor, normalizes
+// them, and stores each page's Signals, the new cursor, the page's
+// fingerprints and the job's progress in one transaction per page. A
+// retried attempt re-reads the cursor, so it either fetches the next page
+// or redoes the same one, idempotently. An error on any page is the
+// activity's error; the pages stored before it stay stored, so a retry
+// starts after them.
 func (a *Activities) SyncPage(ctx context.Context, in SyncPageInput) (SyncPageResult, error) {
 	if n := attempt(ctx); n > 1 {
 		metrics.ActivityRetries.WithLabelValues("SyncPage").Inc()
@@ -60,85 +80,167 @@ func (a *Activities) SyncPage(ctx context.Context, in SyncPageInput) (SyncPageRe
 
 	// The resource the stream reads (a repository, a channel): a sync that
 	// cannot read it drops its routes, one that can brings them back.
-	ref, hasRef := "", false
+	st := &syncStream{a: a, in: in, p: p, syncer: syncer}
 	if rs, ok := p.Connector.(connectors.ResourceStreams); ok {
-		ref, hasRef = rs.StreamResource(in.Stream)
+		st.ref, st.hasRef = rs.StreamResource(in.Stream)
 	}
-	var conn *db.Connection
-	var cur db.Cursor
-	var tok *db.Tokens
-	var res *db.Resource
 	err = a.DB.WithTenant(ctx, in.TenantID, func(tx *db.Tx) error {
 		var err error
-		if conn, err = tx.FindConnection(ctx, in.ConnectionID); err != nil {
+		if st.conn, err = tx.FindConnection(ctx, in.ConnectionID); err != nil {
 			return err
 		}
-		if cur, err = tx.GetCursor(ctx, in.ConnectionID, in.Stream); err != nil {
+		if st.cur, err = tx.GetCursor(ctx, in.ConnectionID, in.Stream); err != nil {
 			return err
 		}
-		if hasRef {
-			if res, err = tx.FindResource(ctx, in.ConnectionID, ref); poblysh.ErrorCode(err) == poblysh.ENOTFOUND {
-				res, err = nil, nil
+		if st.hasRef {
+			if st.res, err = tx.FindResource(ctx, in.ConnectionID, st.ref); poblysh.ErrorCode(err) == poblysh.ENOTFOUND {
+				st.res, err = nil, nil
 			} else if err != nil {
 				return err
 			}
 		}
-		tok, err = tx.LoadTokens(ctx, a.KeyRing, in.ConnectionID)
+		st.tok, err = tx.LoadTokens(ctx, a.KeyRing, in.ConnectionID)
 		return err
 	})
-	if err := a.live(ctx, in.ConnectionRef, conn, err); err != nil {
+	if err := a.live(ctx, in.ConnectionRef, st.conn, err); err != nil {
 		return SyncPageResult{}, err
 	}
-	// Refresh ahead of a known expiry instead of burning a 401.
-	if tok.RefreshToken != "" && tok.Expiry != nil && tok.Expiry.Before(a.now().Add(time.Minute)) {
-		if tok, err = a.refresh(ctx, in.ConnectionRef, tok.AccessToken, true); err != nil {
-			return SyncPageResult{}, a.translate(ctx, in.ConnectionRef, err)
+	st.view = lifecycle.View(st.conn)
+
+	var out SyncPageResult
+	var shown *connectors.Resource // the first the pages showed of the stream's resource
+	start := time.Now()
+	for {
+		page, err := st.next(ctx)
+		if err != nil {
+			// Every page fails as it would alone (a 429 waits for its
+			// Retry-After); the pages stored before it stay stored, with
+			// their cursor and the job's progress, and the retry starts
+			// after them.
+			if out.Pages > 0 {
+				a.logger(ctx, in.ConnectionRef).WithError(err).WithField("pages_stored", out.Pages).
+					Info("a page failed after the batch stored others; the retry starts after them")
+			}
+			return SyncPageResult{}, err
+		}
+		if shown == nil {
+			shown = page.Resource
+		}
+		out.Pages++
+		out.Items += page.Items
+		out.Stored += st.stored
+		out.Duplicates += st.duplicates
+		out.Done = page.Done
+		if page.Done || !a.batchMore(ctx, out.Pages, start) {
+			break
 		}
 	}
-	view := lifecycle.View(conn)
-	var hc *http.Client
+	st.checkResource(ctx, shown)
+	metrics.PollInterval.WithLabelValues(in.Provider, in.ConnectionID).Set(lifecycle.PollInterval(a.Registry, st.conn).Seconds())
+	return out, nil
+}
+
+// batchMore says whether the activity starts another page after n.
+func (a *Activities) batchMore(ctx context.Context, n int, start time.Time) bool {
+	limit := a.PagesPerActivity
+	if limit <= 0 {
+		limit = DefaultPagesPerActivity
+	}
+	if n >= limit || time.Since(start) >= batchTime || ctx.Err() != nil {
+		return false
+	}
+	if !activity.IsActivity(ctx) {
+		return true
+	}
+	if d := activity.GetInfo(ctx).Deadline; !d.IsZero() && time.Until(d) < batchDeadlineMargin {
+		return false
+	}
+	select {
+	case <-activity.GetWorkerStopChannel(ctx):
+		return false
+	default:
+		return true
+	}
+}
+
+// syncStream is one SyncPage activity's state between its pages.
+type syncStream struct {
+	a      *Activities
+	in     SyncPageInput
+	p      *connectors.Provider
+	syncer connectors.Syncer
+	ref    string
+	hasRef bool
+	conn   *db.Connection
+	view   connectors.Connection
+	cur    db.Cursor
+	tok    *db.Tokens
+	res    *db.Resource
+	hc     *http.Client
+	// What the last page stored.
+	stored, duplicates int
+}
+
+// next fetches, normalizes and stores the page at the stream's cursor and
+// moves the cursor past it.
+func (st *syncStream) next(ctx context.Context) (*connectors.Page, error) {
+	a, in := st.a, st.in
+	// Refresh ahead of a known expiry instead of burning a 401.
+	if st.tok.RefreshToken != "" && st.tok.Expiry != nil && st.tok.Expiry.Before(a.now().Add(time.Minute)) {
+		tok, err := a.refresh(ctx, in.ConnectionRef, st.tok.AccessToken, true)
+		if err != nil {
+			return nil, a.translate(ctx, in.ConnectionRef, err)
+		}
+		st.tok = tok
+	}
 	fetch := func(access string) (*connectors.Page, error) {
-		hc = a.Registry.HTTPClient(p, conn.ExternalAccountID, access)
-		return syncer.FetchPage(ctx, connectors.PageRequest{
-			Connection: view, Stream: in.Stream, Cursor: cur.Value, Now: a.now(), HTTP: hc,
+		st.hc = a.Registry.HTTPClient(st.p, st.conn.ExternalAccountID, access)
+		return st.syncer.FetchPage(ctx, connectors.PageRequest{
+			Connection: st.view, Stream: in.Stream, Cursor: st.cur.Value, Now: a.now(), HTTP: st.hc,
 			Memory: memory{db: a.DB, ref: in.ConnectionRef},
 		})
 	}
-	page, err := fetch(tok.AccessToken)
-	if errors.Is(err, connectors.ErrUnauthorized) && tok.RefreshToken != "" {
+	page, err := fetch(st.tok.AccessToken)
+	if errors.Is(err, connectors.ErrUnauthorized) && st.tok.RefreshToken != "" {
 		// The token expired early or was rotated elsewhere: refresh on
 		// demand once and retry.
 		a.logger(ctx, in.ConnectionRef).Info("provider answered 401; refreshing the token once")
-		if tok, err = a.refresh(ctx, in.ConnectionRef, tok.AccessToken, true); err == nil {
+		var tok *db.Tokens
+		if tok, err = a.refresh(ctx, in.ConnectionRef, st.tok.AccessToken, true); err == nil {
+			st.tok = tok
 			page, err = fetch(tok.AccessToken)
 		}
 	}
 	if err != nil {
-		if k := connectors.Kind(err); hasRef && (k == connectors.ErrNotFound || k == connectors.ErrForbidden) {
+		if k := connectors.Kind(err); st.hasRef && (k == connectors.ErrNotFound || k == connectors.ErrForbidden) {
 			// The resource's routes go and health names it; no retry helps.
-			a.loseAccess(ctx, in.ConnectionRef, p, ref, err)
+			a.loseAccess(ctx, in.ConnectionRef, st.p, st.ref, err)
 			typ := ErrTypeNotFound
 			if k == connectors.ErrForbidden {
 				typ = ErrTypeForbidden
 			}
-			return SyncPageResult{}, temporal.NewNonRetryableApplicationError(err.Error(), typ, nil)
+			return nil, temporal.NewNonRetryableApplicationError(err.Error(), typ, nil)
 		}
-		return SyncPageResult{}, a.translate(ctx, in.ConnectionRef, err)
+		return nil, a.translate(ctx, in.ConnectionRef, err)
 	}
 	if ctx.Err() != nil {
-		return SyncPageResult{}, ctx.Err()
+		return nil, ctx.Err()
 	}
 	batch, err := ingest.NewBatch(in.Provider, page.Signals)
 	if err != nil {
-		return SyncPageResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidConfig, nil)
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidConfig, nil)
 	}
 	var stored db.Stored
-	err = a.DB.WithTenant(ctx, in.TenantID, func(tx *db.Tx) error {
+	begin := a.DB.WithTenant
+	if len(batch.Rows) > 0 {
+		begin = a.DB.WithTenantSignals // the writer lock in the first statement
+	}
+	err = begin(ctx, in.TenantID, func(tx *db.Tx) error {
 		var err error
 		if stored, err = batch.Store(ctx, tx, in.TenantID, in.ConnectionID); err != nil {
 			return err
 		}
-		if err := tx.AdvanceCursor(ctx, in.ConnectionID, in.Stream, page.Next, cur.Version); err != nil {
+		if err := tx.AdvanceCursor(ctx, in.ConnectionID, in.Stream, page.Next, st.cur.Version); err != nil {
 			return err
 		}
 		if err := tx.PutFingerprints(ctx, in.ConnectionID, fingerprints(page.Fingerprints)); err != nil {
@@ -149,38 +251,51 @@ func (a *Activities) SyncPage(ctx context.Context, in SyncPageInput) (SyncPageRe
 		})
 	})
 	if errors.Is(err, db.ErrCursorMoved) {
-		return SyncPageResult{}, temporal.NewApplicationErrorWithOptions("cursor moved; re-reading it", ErrTypeTransient,
+		return nil, temporal.NewApplicationErrorWithOptions("cursor moved; re-reading it", ErrTypeTransient,
 			temporal.ApplicationErrorOptions{NextRetryDelay: time.Second})
 	}
 	if err != nil {
-		return SyncPageResult{}, a.translate(ctx, in.ConnectionRef, err)
-	}
-	if hasRef && res != nil && res.Access == db.AccessGranted && page.Resource != nil && page.Resource.Ref == ref &&
-		(page.Resource.Name != res.Name || page.Resource.ID != res.ResourceID) {
-		// Renamed or transferred (the provider redirected the old name):
-		// the token just read it under its new name; record it.
-		if err := a.recordProof(ctx, in.ConnectionRef, p, &connectors.AccessReport{Granted: []connectors.Resource{*page.Resource}}); err != nil {
-			a.logger(ctx, in.ConnectionRef).WithError(err).WithField("resource", ref).Warn("could not record the resource's new name")
-		} else {
-			a.logger(ctx, in.ConnectionRef).WithField("resource", ref).WithField("name", page.Resource.Name).Info("resource renamed at the provider")
-		}
-	}
-	if hasRef && (res == nil || res.Access != db.AccessGranted) {
-		// The token just read the resource: prove it and route it again.
-		// A failure here costs nothing stored; the next page tries again.
-		if err := a.regainAccess(ctx, in.ConnectionRef, p, ref, hc, view); err != nil {
-			a.logger(ctx, in.ConnectionRef).WithError(err).WithField("resource", ref).Warn("could not re-prove access")
-		}
+		return nil, a.translate(ctx, in.ConnectionRef, err)
 	}
 	metrics.PagesTotal.WithLabelValues(in.Provider).Inc()
 	batch.Count(stored)
 	var moved *time.Time
-	if !cur.UpdatedAt.IsZero() {
-		moved = &cur.UpdatedAt
+	if !st.cur.UpdatedAt.IsZero() {
+		moved = &st.cur.UpdatedAt
 	}
-	observePollLag(in.ConnectionRef, moved, stored.OccurredAt, a.now())
-	metrics.PollInterval.WithLabelValues(in.Provider, in.ConnectionID).Set(lifecycle.PollInterval(a.Registry, conn).Seconds())
-	return SyncPageResult{Items: page.Items, Stored: len(stored.Kinds), Duplicates: stored.Duplicates, Done: page.Done}, nil
+	now := a.now()
+	observePollLag(in.ConnectionRef, moved, stored.OccurredAt, now)
+	// The cursor as AdvanceCursor left it: the next page starts there.
+	st.cur.Value, st.cur.Version, st.cur.UpdatedAt = page.Next, st.cur.Version+1, now
+	st.stored, st.duplicates = len(stored.Kinds), stored.Duplicates
+	return page, nil
+}
+
+// checkResource records what the stored pages showed of the stream's
+// resource (shown, when a page described it): a new name, or that the
+// token can read it again.
+func (st *syncStream) checkResource(ctx context.Context, shown *connectors.Resource) {
+	a, in, ref, res := st.a, st.in, st.ref, st.res
+	if !st.hasRef {
+		return
+	}
+	if res != nil && res.Access == db.AccessGranted && shown != nil && shown.Ref == ref &&
+		(shown.Name != res.Name || shown.ID != res.ResourceID) {
+		// Renamed or transferred (the provider redirected the old name):
+		// the token just read it under its new name; record it.
+		if err := a.recordProof(ctx, in.ConnectionRef, st.p, &connectors.AccessReport{Granted: []connectors.Resource{*shown}}); err != nil {
+			a.logger(ctx, in.ConnectionRef).WithError(err).WithField("resource", ref).Warn("could not record the resource's new name")
+		} else {
+			a.logger(ctx, in.ConnectionRef).WithField("resource", ref).WithField("name", shown.Name).Info("resource renamed at the provider")
+		}
+	}
+	if res == nil || res.Access != db.AccessGranted {
+		// The token just read the resource: prove it and route it again.
+		// A failure here costs nothing stored; the next page tries again.
+		if err := a.regainAccess(ctx, in.ConnectionRef, st.p, ref, st.hc, st.view); err != nil {
+			a.logger(ctx, in.ConnectionRef).WithError(err).WithField("resource", ref).Warn("could not re-prove access")
+		}
+	}
 }
 
 // observePollLag measures polling freshness: the lag from provider time to
@@ -221,8 +336,9 @@ func (a *Activities) acquireLease(ctx context.Context, t poblysh.ConnectionRef) 
 	var ok bool
 	var limit int
 	err := a.DB.WithTenant(ctx, t.TenantID, func(tx *db.Tx) (err error) {
-		// The tenant's own cap (PATCH /tenants/{id}), read on every page so
-		// a change applies at once; the environment's default otherwise.
+		// The tenant's own cap (PATCH /tenants/{id}), read by every
+		// activity so a change applies within one batch (batchTime); the
+		// environment's default otherwise.
 		if limit, err = tx.TenantSyncConcurrency(ctx, a.TenantConcurrency); err != nil || limit <= 0 {
 			ok = true
 			return err

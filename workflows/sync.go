@@ -294,7 +294,7 @@ func (s *syncState) runPass(ctx workflow.Context, drain func()) (bool, error) {
 			drain()
 			return false, s.fail(ctx, err)
 		}
-		p.Pages++
+		p.Pages += max(r.Pages, 1) // results recorded before batching carry no count
 		p.Items += r.Items
 		p.Stored += r.Stored
 		p.Duplicates += r.Duplicates

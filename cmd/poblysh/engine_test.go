@@ -35,13 +35,15 @@ func (s *stack) requireItems(stream string, n int) {
 func TestBackfill20000Items(t *testing.T) {
 	t.Parallel()
 	_, env := fakeSandbox(t, fakesandbox.Options{Streams: map[string]int{"items": 20000}})
-	s := newStack(t, withEnv(env))
+	// Pages of 50: 400 pages in 40 batches (activities) make a history
+	// long enough for the dev server to suggest continuing as new.
+	s := newStack(t, withEnv(env), withEnv(map[string]string{"POBLYSH_FAKE_PAGE_SIZE": "50"}))
 	_, key := s.tenant("Big")
 	conn := s.connect(key, "fake", nil)
 	js := s.waitJobs(key, string(*conn.ID), "backfill", 1, 5*time.Minute)
 	require.Equal(t, models.JobStatusSucceeded, *js[0].Status)
 	require.EqualValues(t, 20000, *js[0].SignalsStored)
-	require.EqualValues(t, 40, *js[0].Pages)
+	require.EqualValues(t, 400, *js[0].Pages)
 	s.requireItems("items", 20000)
 
 	// The run continued as new along the way (history stays small) and
