@@ -10,6 +10,14 @@ import (
 	"github.com/poblysh/poblysh/db/dbtest"
 )
 
+// planCacheMode is the transaction's plan_cache_mode.
+func planCacheMode(ctx context.Context, t *testing.T, tx *db.Tx) string {
+	t.Helper()
+	var mode string
+	require.NoError(t, tx.GetContext(ctx, &mode, `SELECT current_setting('plan_cache_mode')`))
+	return mode
+}
+
 // holdsSignalsLock reports whether tx's session holds the signals writer
 // lock (ROW EXCLUSIVE on signals).
 func holdsSignalsLock(ctx context.Context, t *testing.T, tx *db.Tx) bool {
@@ -23,8 +31,9 @@ func holdsSignalsLock(ctx context.Context, t *testing.T, tx *db.Tx) bool {
 // WithTenantSignals and WithSystemSignals take the signals writer lock in
 // their first statement, before anything is written: a transaction that
 // writes another row first may still store Signals (with WithTenant it is
-// refused, since the feed horizon would not have waited for it). The
-// plain scopes take no lock.
+// refused, since the feed horizon would not have waited for it). They use
+// generic plans for that transaction only. The plain scopes take no lock
+// and plan every statement with its parameters.
 func TestSignalsTransactionsLockAtTheirStart(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -41,6 +50,7 @@ func TestSignalsTransactionsLockAtTheirStart(t *testing.T) {
 
 	require.NoError(t, s.DB.WithTenantSignals(ctx, f.tenant, func(tx *db.Tx) error {
 		require.True(t, holdsSignalsLock(ctx, t, tx), "locked by the first statement")
+		require.Equal(t, "auto", planCacheMode(ctx, t, tx), "generic plans for the writes")
 		require.Equal(t, f.tenant, tx.TenantID)
 		return writeThenStore(tx, "tenant")
 	}))
@@ -53,6 +63,7 @@ func TestSignalsTransactionsLockAtTheirStart(t *testing.T) {
 	}))
 	err := s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error {
 		require.False(t, holdsSignalsLock(ctx, t, tx), "the plain scope takes no lock")
+		require.Equal(t, "force_custom_plan", planCacheMode(ctx, t, tx), "the session's mode is back after the writers' transactions")
 		return writeThenStore(tx, "late")
 	})
 	require.ErrorContains(t, err, "must lock signals before its first write")

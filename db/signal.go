@@ -160,6 +160,14 @@ func (tx *Tx) InsertSignalsFor(ctx context.Context, tenantID, connID, source str
 
 const signalCols = `id, tenant_id, connection_id, source, kind, occurred_at, ingested_at, txid::text AS feed_txid, seq, payload`
 
+// scanSignal scans a row of signalCols by position (the feed's hot path:
+// no per-row lookup of columns by name).
+func scanSignal(r pgx.CollectableRow) (Signal, error) {
+	var s Signal
+	err := r.Scan(&s.ID, &s.TenantID, &s.ConnectionID, &s.Source, &s.Kind, &s.OccurredAt, &s.IngestedAt, &s.TxID, &s.Seq, &s.Payload)
+	return s, err
+}
+
 // FindSignal returns one Signal of the tenant, with raw while retained.
 func (tx *Tx) FindSignal(ctx context.Context, id string) (*Signal, error) {
 	var s Signal
@@ -467,7 +475,7 @@ func (d *DB) listFeed(ctx context.Context, tenantID string, f SignalFilter, chec
 	var rows []Signal
 	b.Queue(page, args...).Query(func(r pgx.Rows) error {
 		var err error
-		rows, err = pgx.CollectRows(r, pgx.RowToStructByNameLax[Signal])
+		rows, err = pgx.CollectRows(r, scanSignal)
 		return err
 	})
 	var held bool
