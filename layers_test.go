@@ -22,7 +22,7 @@ var layers = map[string][]string{
 	".":            {},
 	"connectors":   {"metrics"},
 	"db":           {".", "vault"},
-	"db/dbtest":    {"db"},
+	"db/dbtest":    {"db", "vault"},
 	"ingest":       {"connectors", "db", "metrics"},
 	"lifecycle":    {".", "connectors", "db", "vault"},
 	"webhook":      {".", "connectors", "db", "ingest", "metrics", "vault"},
