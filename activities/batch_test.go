@@ -82,10 +82,7 @@ func TestSyncPageStoresABatchOfPages(t *testing.T) {
 	conn := &pagedConnector{spec: spec, pages: 7, failAt: map[int]error{}}
 	acts := &Activities{DB: schema.DB, Registry: connectors.NewRegistry(&connectors.Provider{Spec: spec, Connector: conn}),
 		KeyRing: kr, TenantConcurrency: 4, PagesPerActivity: 3}
-	tenant, connID := dbtest.Seed(t, schema.DB, "batch", "paged", "acct")
-	require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
-		return tx.SaveTokens(ctx, kr, connID, db.Tokens{AccessToken: "a", TokenType: "Bearer"})
-	}))
+	tenant, connID := seedWithToken(t, schema, kr, "batch", "paged")
 	ref := poblysh.ConnectionRef{TenantID: tenant, ConnectionID: connID, Provider: "paged", Stream: "items"}
 	job := uuid.NewString()
 	_, err := acts.BeginJob(ctx, BeginJobInput{ConnectionRef: ref, JobID: job, Kind: poblysh.JobBackfill, Trigger: poblysh.TriggerManual,

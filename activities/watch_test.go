@@ -63,12 +63,9 @@ func TestNewChannelsAreRoutedWhenStored(t *testing.T) {
 	conn := &hookConnector{spec: spec, schema: schema}
 	acts := &Activities{DB: schema.DB, KeyRing: kr, Registry: connectors.NewRegistry(&connectors.Provider{
 		Spec: spec, Connector: conn, Config: connectors.Config{PublicURL: "https://poblysh.example", PublicURLSet: true}})}
-	tenant, connID := dbtest.Seed(t, schema.DB, "hooks", "hooked", "acct")
+	tenant, connID := seedWithToken(t, schema, kr, "hooks", "hooked")
 	expired := time.Now().Add(-time.Minute)
 	require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
-		if err := tx.SaveTokens(ctx, kr, connID, db.Tokens{AccessToken: "a", TokenType: "Bearer"}); err != nil {
-			return err
-		}
 		return tx.InsertWatchChannel(ctx, kr, db.WatchChannel{ConnectionID: connID, Provider: "hooked", ChannelID: "hook-0",
 			Target: "board", RouteKey: "rk-0", ExpiresAt: &expired})
 	}))

@@ -60,7 +60,9 @@ func (tx *Tx) InsertSignals(ctx context.Context, connID, source string, sigs []N
 // LockSignals announces that the transaction will insert Signals. It must
 // come before the transaction's first write (InsertSignals calls it when
 // the insert is that first write; a transaction that writes something else
-// first, like the webhook intake's delivery record, calls it at its start):
+// first, like the webhook intake's delivery record, begins with
+// DB.WithSystemSignals or DB.WithTenantSignals, which take it in their
+// first statement, or calls it at its start):
 // the feed horizon waits only for transactions that hold this lock, so a
 // writer that got its id without it could commit rows the feed has already
 // passed. A transaction that already has an id is refused.

@@ -28,7 +28,9 @@ type routed struct {
 func (in *Intake) route(ctx context.Context, tx *db.Tx, provider string, d *delivery) (*routed, error) {
 	if len(d.batch.Rows) > 0 {
 		// The delivery record is written before the Signals: announce the
-		// Signals first, or the feed could pass them (db.Tx.LockSignals).
+		// Signals first, or the feed could pass them (db.Tx.LockSignals;
+		// nothing to do when the transaction began with the lock, as
+		// Receive's does).
 		if err := tx.LockSignals(ctx); err != nil {
 			return nil, err
 		}

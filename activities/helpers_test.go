@@ -1,0 +1,24 @@
+package activities
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/db/dbtest"
+	"github.com/poblysh/poblysh/vault"
+)
+
+// seedWithToken seeds a tenant with one connection of provider holding a
+// non-expiring access token sealed under kr, and returns their ids.
+func seedWithToken(t *testing.T, schema *dbtest.Schema, kr *vault.KeyRing, name, provider string) (tenantID, connID string) {
+	t.Helper()
+	ctx := context.Background()
+	tenantID, connID = dbtest.Seed(t, schema.DB, name, provider, "acct")
+	require.NoError(t, schema.DB.WithTenant(ctx, tenantID, func(tx *db.Tx) error {
+		return tx.SaveTokens(ctx, kr, connID, db.Tokens{AccessToken: "a", TokenType: "Bearer"})
+	}))
+	return tenantID, connID
+}
