@@ -132,11 +132,7 @@ func handleSignalList(d *db.DB, feed FeedWaiter) http.Handler {
 			writeError(w, r, logOf(r), err)
 			return
 		}
-		out := make([]signalJSON, 0, len(rows))
-		for i := range rows {
-			out = append(out, signalView(&rows[i], false))
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"signals": out, "next_cursor": nullable(bindCursor(r, next))})
+		writeSignalPage(w, rows, nullable(bindCursor(r, next)))
 	})
 }
 

@@ -65,6 +65,21 @@ func (r loadResult) pct(p float64) float64 {
 
 func (r loadResult) rate() float64 { return float64(len(r.LatMS)) / r.Elapsed }
 
+// merge adds o's measurements to r's (phases run one after another: their
+// elapsed times add up).
+func (r loadResult) merge(o loadResult) loadResult {
+	r.LatMS = append(r.LatMS, o.LatMS...)
+	r.Elapsed += o.Elapsed
+	r.Errors = append(r.Errors, o.Errors...)
+	if len(o.Status) > 0 && r.Status == nil {
+		r.Status = map[string]int{}
+	}
+	for k, v := range o.Status {
+		r.Status[k] += v
+	}
+	return r
+}
+
 // runLoad runs spec in a separate process and returns what it measured.
 func runLoad(tb testing.TB, spec loadSpec) loadResult {
 	tb.Helper()

@@ -122,10 +122,15 @@ func seedConnection(tb testing.TB, s *stack) (string, string) {
 // horizon statement, then the page of 100) on a raw pgx pool at 4 and 32
 // clients, beside GET /api/v1/signals?limit=100 sent from a separate load
 // process at 4 and 32 readers, all from random feed positions; the ratio
-// is the service's requests/s over the raw page queries/s.
+// is the service's requests/s over the raw page queries/s. Raw and service
+// alternate in feedRounds rounds of a few seconds each (a single short
+// phase of each measured the machine's moment more than the code), and
+// each side's figures are over all its rounds.
 func BenchmarkSignalsFeed1M(b *testing.B) {
 	n := scaled(1_000_000)
-	perClient := 60 // requests per client, at every scale
+	// Requests per client and round, at every scale: about 2 s of each
+	// side per round on this machine.
+	perClient := map[int]int{4: 600, 32: 100}
 	for range b.N {
 		_, env := fakeSandbox(b, fakesandbox.Options{Streams: map[string]int{"items": 1}})
 		s := newStack(b, withEnv(env), withEnv(map[string]string{"POBLYSH_LOG_LEVEL": "warn"}))
@@ -167,15 +172,18 @@ func BenchmarkSignalsFeed1M(b *testing.B) {
 		raw := rawPool(b, s, 32)
 		b.ResetTimer()
 		for _, clients := range []int{4, 32} {
-			rawRes := rawFeed(b, raw, tenant, cursors, clients, perClient)
-			reqs := make([]loadReq, 0, clients*(perClient+5))
-			rng := rand.New(rand.NewPCG(uint64(clients), 7))
-			for range cap(reqs) {
-				reqs = append(reqs, loadReq{Method: http.MethodGet,
-					URL:    s.base + "/api/v1/signals?limit=100&cursor=" + url.QueryEscape(cursors[rng.IntN(len(cursors))]),
-					Header: http.Header{"Authorization": {"Bearer " + key}}})
+			var rawRes, svc loadResult
+			for round := range feedRounds {
+				rawRes = rawRes.merge(rawFeed(b, raw, tenant, cursors, clients, perClient[clients]))
+				reqs := make([]loadReq, 0, clients*(perClient[clients]+5))
+				rng := rand.New(rand.NewPCG(uint64(clients), uint64(7+round)))
+				for range cap(reqs) {
+					reqs = append(reqs, loadReq{Method: http.MethodGet,
+						URL:    s.base + "/api/v1/signals?limit=100&cursor=" + url.QueryEscape(cursors[rng.IntN(len(cursors))]),
+						Header: http.Header{"Authorization": {"Bearer " + key}}})
+				}
+				svc = svc.merge(runLoad(b, loadSpec{Concurrency: clients, Warmup: clients * 5, Requests: reqs}))
 			}
-			svc := runLoad(b, loadSpec{Concurrency: clients, Warmup: clients * 5, Requests: reqs})
 			require.Equal(b, map[string]int{"200": len(svc.LatMS)}, svc.Status)
 			ratio := svc.rate() / rawRes.rate() * 100
 			b.ReportMetric(rawRes.rate(), fmt.Sprintf("raw_q/s_%d", clients))
@@ -208,6 +216,10 @@ func rawPool(tb testing.TB, s *stack, conns int32) *pgxpool.Pool {
 	tb.Cleanup(p.Close)
 	return p
 }
+
+// feedRounds is how many times BenchmarkSignalsFeed1M alternates raw and
+// service phases.
+const feedRounds = 3
 
 // rawFeed runs ListSignals's two statements (horizon, then the page of
 // 100) from random positions, clients at a time, perClient each after a
