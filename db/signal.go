@@ -477,7 +477,7 @@ func (d *DB) listFeed(ctx context.Context, tenantID string, f SignalFilter, chec
 	var rows []Signal
 	b.Queue(page, args...).Query(func(r pgx.Rows) error {
 		var err error
-		rows, err = pgx.CollectRows(r, scanSignal)
+		rows, err = collectSignals(r, fq.f.Limit)
 		return err
 	})
 	var held bool
