@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/poblysh/poblysh"
@@ -198,4 +201,44 @@ func TestRLSWebhookEvents(t *testing.T) {
 		return err
 	})
 	require.ErrorContains(t, err, "row-level security")
+}
+
+// TestPoliciesUseInitPlans: every row-level security policy calls
+// poblysh_tenant() and poblysh_system() inside a scalar subquery, so that
+// Postgres evaluates them once per statement (an InitPlan), not per row,
+// and a feed page's plan shows it (migration 0019).
+func TestPoliciesUseInitPlans(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	owner, err := pgx.Connect(ctx, s.OwnerURL)
+	require.NoError(t, err)
+	defer owner.Close(ctx)
+	rows, err := owner.Query(ctx, `SELECT tablename, policyname, coalesce(qual, ''), coalesce(with_check, '')
+		FROM pg_policies WHERE schemaname = $1`, s.Name)
+	require.NoError(t, err)
+	wrapped := regexp.MustCompile(`\(\s*SELECT\s+[\w.]*poblysh_(tenant|system)\(\)(\s+AS\s+\w+)?\s*\)`)
+	n := 0
+	for rows.Next() {
+		var table, name, qual, check string
+		require.NoError(t, rows.Scan(&table, &name, &qual, &check))
+		n++
+		for _, expr := range []string{qual, check} {
+			require.NotRegexp(t, `poblysh_(tenant|system)\(`, wrapped.ReplaceAllString(expr, ""),
+				"policy %s on %s calls a function per row: %s", name, table, expr)
+		}
+		require.Regexp(t, wrapped, qual, "policy %s on %s", name, table)
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, len(tenantTables)+3, n, "every tenant table's policy, the tenants' and webhook_events' two")
+
+	tenant, _ := dbtest.Seed(t, s.DB, "plans", "fake", "acct")
+	fq, err := db.NewFeedQuery(tenant, db.SignalFilter{Limit: 100})
+	require.NoError(t, err)
+	q, args := fq.Page("1000")
+	var plan []string
+	require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+		return tx.SelectContext(ctx, &plan, "EXPLAIN (COSTS OFF) "+q, args...)
+	}))
+	require.Contains(t, strings.Join(plan, "\n"), "InitPlan")
 }
