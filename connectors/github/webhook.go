@@ -97,52 +97,67 @@ func (c *Connector) ParseWebhook(req *connectors.WebhookRequest) (*connectors.We
 	if err != nil {
 		return nil, err
 	}
-	var env struct {
-		Action     string `json:"action"`
-		Repository *struct {
-			ID int64 `json:"id"`
-		} `json:"repository"`
-	}
-	if err := json.Unmarshal(payload, &env); err != nil {
-		return nil, fmt.Errorf("%w: %s %s: %v", errMalformed, event, id, err)
-	}
-	d := &connectors.WebhookDelivery{DeliveryID: id, Event: event}
-	if env.Action != "" {
-		d.Event += "." + env.Action
-	}
-	switch {
-	case req.Header.Get("X-GitHub-Hook-Installation-Target-Type") == targetRepository:
-		d.RouteKeys = []string{hookRouteKey(req.Header.Get("X-GitHub-Hook-ID"))}
-	case env.Repository != nil && env.Repository.ID != 0:
-		d.RouteKeys = []string{repoRouteKey(env.Repository.ID)}
-	}
 	decode := func(v any) error {
 		if err := json.Unmarshal(payload, v); err != nil {
 			return fmt.Errorf("%w: %s %s: %v", errMalformed, event, id, err)
 		}
 		return nil
 	}
+	// The events that carry Signals are decoded once, into go-github's
+	// types, which also give the action and the repository; any other
+	// event only into those two (a push body is ~8 KB, and each decode
+	// scans all of it).
+	var action string
+	var repoID int64
+	var signals []connectors.Signal
 	switch event {
 	case "push":
 		var ev gh.PushEvent
 		if err := decode(&ev); err != nil {
 			return nil, err
 		}
+		action, repoID = ev.GetAction(), ev.GetRepo().GetID()
 		if s, ok := pushSignal(&ev, payload, req.Now); ok {
-			d.Signals = []connectors.Signal{s}
+			signals = []connectors.Signal{s}
 		}
 	case "pull_request":
 		var ev gh.PullRequestEvent
 		if err := decode(&ev); err != nil {
 			return nil, err
 		}
-		d.Signals = pullEventSignals(&ev, payload)
+		action, repoID = ev.GetAction(), ev.GetRepo().GetID()
+		signals = pullEventSignals(&ev, payload)
 	case "release":
 		var ev gh.ReleaseEvent
 		if err := decode(&ev); err != nil {
 			return nil, err
 		}
-		d.Signals = releaseEventSignals(&ev, payload)
+		action, repoID = ev.GetAction(), ev.GetRepo().GetID()
+		signals = releaseEventSignals(&ev, payload)
+	default:
+		var env struct {
+			Action     string `json:"action"`
+			Repository *struct {
+				ID int64 `json:"id"`
+			} `json:"repository"`
+		}
+		if err := decode(&env); err != nil {
+			return nil, err
+		}
+		action = env.Action
+		if env.Repository != nil {
+			repoID = env.Repository.ID
+		}
+	}
+	d := &connectors.WebhookDelivery{DeliveryID: id, Event: event, Signals: signals}
+	if action != "" {
+		d.Event += "." + action
+	}
+	switch {
+	case req.Header.Get("X-GitHub-Hook-Installation-Target-Type") == targetRepository:
+		d.RouteKeys = []string{hookRouteKey(req.Header.Get("X-GitHub-Hook-ID"))}
+	case repoID != 0:
+		d.RouteKeys = []string{repoRouteKey(repoID)}
 	}
 	return d, nil
 }

@@ -1,9 +1,14 @@
 package github
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -166,4 +171,48 @@ func TestParseWebhookUnknownEventIsIgnored(t *testing.T) {
 	require.Equal(t, []string{"hook:4242"}, d.RouteKeys, "a repository hook's delivery routes to the hook's connection only")
 	require.Empty(t, d.Signals)
 	require.False(t, d.Notify)
+}
+
+// TestParseWebhookEventAndRoute: for every delivery fixture, the event name
+// (with its action) and the route come from the payload as a generic
+// decode of "action" and "repository.id" reads them, whichever way
+// ParseWebhook decodes the event.
+func TestParseWebhookEventAndRoute(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
+	require.NoError(t, err)
+	c := connectorWithSecret(t, "s")
+	n := 0
+	for _, f := range files {
+		base := filepath.Base(f)
+		parts := strings.Split(base, ".")
+		if len(parts) < 3 || parts[1] == "rest" {
+			continue
+		}
+		event := parts[1]
+		body, err := os.ReadFile(f)
+		require.NoError(t, err)
+		var generic struct {
+			Action     string `json:"action"`
+			Repository struct {
+				ID int64 `json:"id"`
+			} `json:"repository"`
+		}
+		require.NoError(t, json.Unmarshal(body, &generic))
+		for _, alsoAs := range []string{event, "issues"} { // the typed path, and the envelope path
+			h := http.Header{}
+			h.Set("X-GitHub-Event", alsoAs)
+			h.Set("X-GitHub-Delivery", "d-"+base)
+			d, err := c.ParseWebhook(&connectors.WebhookRequest{Header: h, Body: body, Now: time.Now()})
+			require.NoError(t, err, base)
+			want := alsoAs
+			if generic.Action != "" {
+				want += "." + generic.Action
+			}
+			require.Equal(t, want, d.Event, base)
+			require.NotZero(t, generic.Repository.ID, base)
+			require.Equal(t, []string{repoRouteKey(generic.Repository.ID)}, d.RouteKeys, base)
+		}
+		n++
+	}
+	require.GreaterOrEqual(t, n, 15, "push, pull_request, release and ping fixtures")
 }
