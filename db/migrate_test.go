@@ -3,7 +3,10 @@ package db_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
@@ -91,4 +94,47 @@ func TestGoogleAccountsRekeyedBySubject(t *testing.T) {
 	// Running it again changes nothing.
 	replayMigration(t, s, 3)
 	require.Equal(t, got, get(ada))
+}
+
+// TestRawObjectsCompressWithLZ4: a large raw object and delivery body are
+// stored compressed with lz4 where the server has it (migration 0020), and
+// read back whole.
+func TestRawObjectsCompressWithLZ4(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	tenant, conn := dbtest.Seed(t, s.DB, "lz4", "github", "acct")
+	owner, err := pgx.Connect(ctx, s.OwnerURL)
+	require.NoError(t, err)
+	defer owner.Close(ctx)
+	var lz4 bool
+	require.NoError(t, owner.QueryRow(ctx,
+		`SELECT 'lz4' = ANY (enumvals) FROM pg_settings WHERE name = 'default_toast_compression'`).Scan(&lz4))
+
+	var commits []string
+	for i := range 60 {
+		commits = append(commits, fmt.Sprintf(`{"id":"%040d","message":"commit %d of a push, with a message of some length"}`, i, i))
+	}
+	raw := `{"ref":"refs/heads/main","commits":[` + strings.Join(commits, ",") + `]}`
+	require.Greater(t, len(raw), 4000, "large enough to be compressed")
+	require.NoError(t, s.DB.WithTenantSignals(ctx, tenant, func(tx *db.Tx) error {
+		_, err := tx.InsertSignals(ctx, conn, "github", []db.NewSignal{{Kind: "code.pushed", OccurredAt: time.Now(),
+			DedupeKey: "push-1", Payload: []byte(`{"title":"push"}`), Raw: []byte(raw)}})
+		return err
+	}))
+	_, err = owner.Exec(ctx, `INSERT INTO webhook_events (provider, delivery_id, event, status, raw_body)
+		VALUES ('github', 'd-lz4', 'push', 'accepted', $1)`, []byte(raw))
+	require.NoError(t, err)
+
+	want := "pglz"
+	if lz4 {
+		want = "lz4"
+	}
+	var sig, body, back string
+	require.NoError(t, owner.QueryRow(ctx, `SELECT pg_column_compression(raw), raw->'commits'->59->>'message' FROM signals WHERE dedupe_key = 'github:push-1'`).Scan(&sig, &back))
+	require.Equal(t, want, sig)
+	require.Equal(t, "commit 59 of a push, with a message of some length", back)
+	require.NoError(t, owner.QueryRow(ctx, `SELECT pg_column_compression(raw_body) FROM webhook_events WHERE delivery_id = 'd-lz4'`).Scan(&body))
+	require.Equal(t, want, body)
+	t.Logf("lz4 available: %v", lz4)
 }
