@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -162,13 +163,16 @@ func isUUID(s string) bool { return uuidRe.MatchString(s) }
 // query reads and validates query parameters, collecting every problem.
 type query struct {
 	r        *http.Request
+	values   url.Values // parsed once
 	problems map[string]string
 }
 
-func newQuery(r *http.Request) *query { return &query{r: r, problems: map[string]string{}} }
+func newQuery(r *http.Request) *query {
+	return &query{r: r, values: r.URL.Query(), problems: map[string]string{}}
+}
 
 func (q *query) str(name string, max int) string {
-	v := q.r.URL.Query().Get(name)
+	v := q.values.Get(name)
 	if len(v) > max {
 		q.problems[name] = fmt.Sprintf("must be at most %d characters", max)
 	}
@@ -176,7 +180,7 @@ func (q *query) str(name string, max int) string {
 }
 
 func (q *query) enum(name string, allowed ...string) string {
-	v := q.r.URL.Query().Get(name)
+	v := q.values.Get(name)
 	if v == "" {
 		return ""
 	}
@@ -190,7 +194,7 @@ func (q *query) enum(name string, allowed ...string) string {
 }
 
 func (q *query) uuid(name string) string {
-	v := q.r.URL.Query().Get(name)
+	v := q.values.Get(name)
 	if v != "" && !isUUID(v) {
 		q.problems[name] = "must be a UUID"
 	}
@@ -198,7 +202,7 @@ func (q *query) uuid(name string) string {
 }
 
 func (q *query) time(name string) *time.Time {
-	v := q.r.URL.Query().Get(name)
+	v := q.values.Get(name)
 	if v == "" {
 		return nil
 	}
@@ -211,7 +215,7 @@ func (q *query) time(name string) *time.Time {
 }
 
 func (q *query) limit() int {
-	v := q.r.URL.Query().Get("limit")
+	v := q.values.Get("limit")
 	if v == "" {
 		return 100
 	}
@@ -224,7 +228,7 @@ func (q *query) limit() int {
 }
 
 func (q *query) boolean(name string) bool {
-	v := q.r.URL.Query().Get(name)
+	v := q.values.Get(name)
 	if v == "" {
 		return false
 	}

@@ -53,7 +53,7 @@ var waitRe = regexp.MustCompile(`^([0-9]{1,5})(ms|s)$`)
 // feedWait reads the wait parameter: a duration in s or ms, at most
 // MaxFeedWait; "" is 0 (answer at once).
 func feedWait(q *query) time.Duration {
-	v := q.r.URL.Query().Get("wait")
+	v := q.values.Get("wait")
 	if v == "" {
 		return 0
 	}
