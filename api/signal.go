@@ -121,7 +121,7 @@ func handleSignalList(d *db.DB, feed FeedWaiter) http.Handler {
 				return db.FeedRead{Found: len(rows) > 0, HeldBack: p.HeldBack}, err
 			})
 		case f.Since == nil && f.Until == nil:
-			rows, next, err = d.ListFeed(r.Context(), tenant, f) // the feed in two round trips
+			rows, next, err = d.ListFeed(r.Context(), tenant, f) // the feed in one round trip
 		default:
 			err = d.WithTenant(r.Context(), tenant, func(tx *db.Tx) (err error) {
 				rows, next, err = tx.ListSignals(r.Context(), f)

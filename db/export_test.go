@@ -18,3 +18,7 @@ var ScanSignal = scanSignal
 
 // SignalCols is the feed page's column list.
 const SignalCols = signalCols
+
+func PageBelowSetting(fq FeedQuery) (string, []any) { return fq.pageBelowSetting() }
+
+const FeedHorizonSetSQL = feedHorizonSetSQL

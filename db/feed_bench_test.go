@@ -21,7 +21,7 @@ import (
 //	go test ./db -run '^$' -bench 'FeedRead|APIKeyLookup' -count 5 -cpu 4
 //
 // BenchmarkFeedRead: a feed page of 100 through ListSignals in a tenant
-// transaction (5 round trips) and through ListFeed (2).
+// transaction (5 round trips) and through ListFeed (1).
 func BenchmarkFeedRead(b *testing.B) {
 	ctx := context.Background()
 	s := dbtest.NewSchema(b)
@@ -127,7 +127,9 @@ func BenchmarkAPIKeyLookup(b *testing.B) {
 //	owner_tx   the same, the page in ListFeed's pipelined transaction
 //	           (BEGIN, the tenant's set_config, page, COMMIT)
 //	app_tx     owner_tx as the application role: row-level security
-//	ListFeed   app_tx with the rows decoded into Signals: the service's
+//	ListFeed   the service's read: as app_tx, with the horizon read inside
+//	           the transaction's batch (one round trip instead of two), and
+//	           the rows decoded into Signals
 func BenchmarkFeedPageLayers(b *testing.B) {
 	ctx := context.Background()
 	s := dbtest.NewSchema(b)

@@ -3,8 +3,10 @@ package db_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/poblysh/poblysh/db"
@@ -108,4 +110,58 @@ func TestListFeedMatchesListSignals(t *testing.T) {
 
 	_, _, err = s.DB.ListFeed(ctx, a.tenant, db.SignalFilter{Limit: 1, Cursor: "garbage"})
 	require.Error(t, err)
+}
+
+// TestFeedPageBelowSettingUsesTheFeedIndex: the feed page compares txid
+// with the horizon its transaction read into a setting (not a constant);
+// the plan must still bound the index scan by it, not filter row by row.
+func TestFeedPageBelowSettingUsesTheFeedIndex(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	f := newFixture(t, s.DB, "github", "plan")
+	for batch := range 5 {
+		var sigs []db.NewSignal
+		for i := range 1000 {
+			sigs = append(sigs, sig(fmt.Sprintf("%d-%d", batch, i), "code.pushed"))
+		}
+		require.NoError(t, s.DB.WithTenantSignals(ctx, f.tenant, func(tx *db.Tx) error {
+			_, err := tx.InsertSignals(ctx, f.conn, "github", sigs)
+			return err
+		}))
+	}
+	owner, err := pgx.Connect(ctx, s.OwnerURL)
+	require.NoError(t, err)
+	defer owner.Close(ctx)
+	_, err = owner.Exec(ctx, `VACUUM (ANALYZE) signals`)
+	require.NoError(t, err)
+	var txid string
+	var seq int64
+	require.NoError(t, owner.QueryRow(ctx, `SELECT txid::text, seq FROM signals ORDER BY txid, seq OFFSET 2500 LIMIT 1`).Scan(&txid, &seq))
+	fq, err := db.NewFeedQuery(f.tenant, db.SignalFilter{Cursor: db.FeedCursor(txid, seq), Limit: 100})
+	require.NoError(t, err)
+	q, args := db.PageBelowSetting(fq)
+
+	c, err := s.DB.Pool.Acquire(ctx)
+	require.NoError(t, err)
+	defer c.Release()
+	tx, err := c.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+	_, err = tx.Exec(ctx, db.FeedHorizonSetSQL)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `SELECT set_config('poblysh.tenant_id', $1, true)`, f.tenant)
+	require.NoError(t, err)
+	rows, err := tx.Query(ctx, "EXPLAIN (COSTS OFF) "+q, args...)
+	require.NoError(t, err)
+	var plan []string
+	for rows.Next() {
+		var l string
+		require.NoError(t, rows.Scan(&l))
+		plan = append(plan, l)
+	}
+	require.NoError(t, rows.Err())
+	text := strings.Join(plan, "\n")
+	require.Contains(t, text, "Index Scan using signals_feed", text)
+	require.Regexp(t, `Index Cond: .*txid < \(current_setting\('poblysh\.feed_horizon'`, text)
 }

@@ -258,8 +258,20 @@ func newFeedQuery(tenantID string, f SignalFilter) (FeedQuery, error) {
 // Page is the page query below horizon, with its arguments.
 func (fq FeedQuery) Page(horizon string) (string, []any) {
 	q := newWhere(fq.tenantID)
-	q.add("(txid, seq) > (%s::xid8, %s)", fq.afterTx, fq.afterSeq)
 	q.add("txid < %s::xid8", horizon)
+	return fq.page(q)
+}
+
+// pageBelowSetting is the page query below the horizon that
+// feedScopeSQL set earlier in the transaction.
+func (fq FeedQuery) pageBelowSetting() (string, []any) {
+	q := newWhere(fq.tenantID)
+	q.add("txid < current_setting('" + feedHorizonSetting + "')::xid8")
+	return fq.page(q)
+}
+
+func (fq FeedQuery) page(q *where) (string, []any) {
+	q.add("(txid, seq) > (%s::xid8, %s)", fq.afterTx, fq.afterSeq)
 	fq.f.filters(q)
 	return `SELECT ` + signalCols + ` FROM signals WHERE ` + q.sql() + ` ORDER BY txid, seq LIMIT ` + q.arg(fq.f.Limit), q.args
 }
@@ -271,8 +283,18 @@ func (fq FeedQuery) Page(horizon string) (string, []any) {
 // its own (FeedNotifier.Wait).
 func (fq FeedQuery) HeldBack(horizon string) (string, []any) {
 	q := newWhere(fq.tenantID)
-	q.add("(txid, seq) > (%s::xid8, %s)", fq.afterTx, fq.afterSeq)
 	q.add("txid >= %s::xid8", horizon)
+	return fq.heldBack(q)
+}
+
+func (fq FeedQuery) heldBackAtSetting() (string, []any) {
+	q := newWhere(fq.tenantID)
+	q.add("txid >= current_setting('" + feedHorizonSetting + "')::xid8")
+	return fq.heldBack(q)
+}
+
+func (fq FeedQuery) heldBack(q *where) (string, []any) {
+	q.add("(txid, seq) > (%s::xid8, %s)", fq.afterTx, fq.afterSeq)
 	fq.f.filters(q)
 	return `SELECT EXISTS (SELECT 1 FROM signals WHERE ` + q.sql() + `)`, q.args
 }
@@ -316,6 +338,21 @@ const FeedHorizonSQL = `WITH s AS (SELECT pg_current_snapshot() AS snap),
 			(SELECT min(x) FROM s, pg_snapshot_xip(s.snap) AS x
 			 WHERE (x::text::numeric % 4294967296)::text::xid NOT IN (SELECT x FROM others)),
 			(SELECT pg_snapshot_xmax(snap) FROM s))::text`
+
+// feedHorizonSetting holds, for the rest of a feed read's transaction,
+// the horizon its first statement read (feedScopeSQL).
+const feedHorizonSetting = "poblysh.feed_horizon"
+
+// feedHorizonSetSQL is the first statement of ListFeed's transaction: it
+// reads the feed horizon into feedHorizonSetting. The horizon is still
+// its own statement, before the page query: under READ COMMITTED the
+// page's statement takes a newer snapshot (and under a stricter level the
+// same one, in which every writer below the horizon had ended). Sent in
+// the transaction's batch, it saves the round trip that reading the
+// horizon alone cost. It takes no parameter, so Postgres keeps one plan
+// for it (a statement with parameters is planned at each execution under
+// the pool's force_custom_plan).
+const feedHorizonSetSQL = `SELECT set_config('` + feedHorizonSetting + `', (` + FeedHorizonSQL + `), true)`
 
 func (tx *Tx) listSignalsByTime(ctx context.Context, f SignalFilter) ([]Signal, string, error) {
 	after, err := Page{Cursor: f.Cursor}.decode()
@@ -425,12 +462,12 @@ func (tx *Tx) NewestSignalTime(ctx context.Context, connID string) (*time.Time, 
 	return t, nil
 }
 
-// ListFeed is ListSignals for the feed (no time filter) in two round
-// trips instead of five: the horizon statement alone (it reads no tenant
-// table, so it needs no transaction), then BEGIN, the tenant's
-// set_config, the page query and COMMIT sent as one pipelined batch. The
-// statements, their order and the row-level security are those of
-// ListSignals in WithTenant.
+// ListFeed is ListSignals for the feed (no time filter) in one round trip
+// instead of five: BEGIN, the horizon read into a setting
+// (feedHorizonSetSQL), the tenant's set_config, the page query below that
+// horizon and COMMIT, sent as one pipelined batch. The horizon is read
+// before the page's snapshot, as in ListSignals, and row-level security
+// is the same.
 func (d *DB) ListFeed(ctx context.Context, tenantID string, f SignalFilter) ([]Signal, string, error) {
 	p, err := d.listFeed(ctx, tenantID, f, false)
 	return p.Signals, p.Next, err
@@ -466,13 +503,10 @@ func (d *DB) listFeed(ctx context.Context, tenantID string, f SignalFilter, chec
 		return FeedPage{}, wrapConnErr(err)
 	}
 	defer conn.Release()
-	var horizon string
-	if err := conn.QueryRow(ctx, FeedHorizonSQL).Scan(&horizon); err != nil {
-		return FeedPage{}, fmt.Errorf("db: feed horizon: %w", wrapConnErr(err))
-	}
-	page, args := fq.Page(horizon)
+	page, args := fq.pageBelowSetting()
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
+	b.Queue(feedHorizonSetSQL)
 	b.Queue(`SELECT set_config('poblysh.tenant_id', $1, true)`, tenantID)
 	var rows []Signal
 	b.Queue(page, args...).Query(func(r pgx.Rows) error {
@@ -482,7 +516,7 @@ func (d *DB) listFeed(ctx context.Context, tenantID string, f SignalFilter, chec
 	})
 	var held bool
 	if checkHeld {
-		q, args := fq.HeldBack(horizon)
+		q, args := fq.heldBackAtSetting()
 		b.Queue(q, args...).QueryRow(func(r pgx.Row) error { return r.Scan(&held) })
 	}
 	b.Queue("COMMIT")

@@ -160,36 +160,69 @@ func TestFeedIsGapless(t *testing.T) {
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 
-	seen := map[string]int{}
-	cursor := ""
-	finished := false
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); {
-		var rows []db.Signal
-		require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) (err error) {
-			rows, cursor, err = tx.ListSignals(ctx, db.SignalFilter{Cursor: cursor, Limit: 7})
-			return err
-		}))
-		require.NotEmpty(t, cursor, "the feed always returns a cursor")
-		for _, r := range rows {
-			seen[r.ID]++
-		}
-		// An empty page after the writers finished is not the end: a
-		// transaction elsewhere in the cluster (another test) may still
-		// hold back the feed's horizon. Stop once every row arrived and a
-		// further page is empty (no repeats).
-		if finished && len(rows) == 0 && len(seen) >= writers*perWriter {
-			break
-		}
-		select {
-		case <-done:
-			finished = true
-		default:
-		}
-		time.Sleep(2 * time.Millisecond)
+	// Two readers follow the feed at once: one through ListSignals in a
+	// tenant transaction, one through the pipelined ListFeed (the API's
+	// path, whose horizon is read inside its own transaction).
+	readers := map[string]func(cursor string) ([]db.Signal, string, error){
+		"ListSignals": func(cursor string) (rows []db.Signal, next string, err error) {
+			err = s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error {
+				rows, next, err = tx.ListSignals(ctx, db.SignalFilter{Cursor: cursor, Limit: 7})
+				return err
+			})
+			return rows, next, err
+		},
+		"ListFeed": func(cursor string) ([]db.Signal, string, error) {
+			return s.DB.ListFeed(ctx, f.tenant, db.SignalFilter{Cursor: cursor, Limit: 7})
+		},
 	}
-	require.Equal(t, writers*perWriter, len(seen), "the reader must see every row")
-	for id, n := range seen {
-		require.Equal(t, 1, n, "row %s seen %d times", id, n)
+	seenBy := map[string]map[string]int{}
+	var mu sync.Mutex
+	var rg sync.WaitGroup
+	for name, read := range readers {
+		rg.Add(1)
+		go func() {
+			defer rg.Done()
+			seen := map[string]int{}
+			defer func() { mu.Lock(); seenBy[name] = seen; mu.Unlock() }()
+			cursor := ""
+			finished := false
+			for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); {
+				rows, next, err := read(cursor)
+				if err != nil {
+					t.Errorf("%s: %v", name, err)
+					return
+				}
+				if next == "" {
+					t.Errorf("%s: the feed always returns a cursor", name)
+					return
+				}
+				cursor = next
+				for _, r := range rows {
+					seen[r.ID]++
+				}
+				// An empty page after the writers finished is not the end:
+				// a transaction elsewhere in the cluster (another test) may
+				// still hold back the feed's horizon. Stop once every row
+				// arrived and a further page is empty (no repeats).
+				if finished && len(rows) == 0 && len(seen) >= writers*perWriter {
+					return
+				}
+				select {
+				case <-done:
+					finished = true
+				default:
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		}()
+	}
+	rg.Wait()
+	require.Len(t, seenBy, len(readers))
+	for name, seen := range seenBy {
+		require.Equal(t, writers*perWriter, len(seen), "%s: the reader must see every row", name)
+		for id, n := range seen {
+			require.Equal(t, 1, n, "%s: row %s seen %d times", name, id, n)
+		}
 	}
 }
 
