@@ -26,17 +26,9 @@ func BenchmarkFeedRead(b *testing.B) {
 	ctx := context.Background()
 	s := dbtest.NewSchema(b)
 	tenant, conn := dbtest.Seed(b, s.DB, "bench", "fake", "b")
-	for batch := range 10 {
-		var sigs []db.NewSignal
-		for i := range 1000 {
-			sigs = append(sigs, db.NewSignal{Kind: "item.created", OccurredAt: time.Now(), DedupeKey: fmt.Sprintf("%d-%d", batch, i),
-				Payload: []byte(`{"title":"an item with a title of some length","url":"https://example.com/items/1"}`)})
-		}
-		require.NoError(b, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
-			_, err := tx.InsertSignals(ctx, conn, "fake", sigs)
-			return err
-		}))
-	}
+	seedSignals(b, s.DB, fixture{tenant, conn}, 10, "item.created", func(int) string {
+		return `{"title":"an item with a title of some length","url":"https://example.com/items/1"}`
+	})
 	owner, err := pgx.Connect(ctx, s.OwnerURL)
 	require.NoError(b, err)
 	_, err = owner.Exec(ctx, `VACUUM (ANALYZE) signals`)
@@ -134,19 +126,11 @@ func BenchmarkFeedPageLayers(b *testing.B) {
 	ctx := context.Background()
 	s := dbtest.NewSchema(b)
 	tenant, conn := dbtest.Seed(b, s.DB, "bench", "fake", "b")
-	for batch := range 20 {
-		var sigs []db.NewSignal
-		for i := range 1000 {
-			sigs = append(sigs, db.NewSignal{Kind: "message.posted", OccurredAt: time.Now(), DedupeKey: fmt.Sprintf("%d-%d", batch, i),
-				Payload: []byte(fmt.Sprintf(`{"url": "https://fake.invalid/items/%d", "actor": {"id": "user-%d", "name": "user-%d"}, `+
-					`"title": "Item %d of items: a title, long enough", "context": {"id": "items", "name": "items", "type": "stream"}, `+
-					`"subject": {"id": "%d", "type": "item"}, "attributes": {"ts": "%d", "channel_id": "items"}}`, i, i, i, i, i, i))})
-		}
-		require.NoError(b, s.DB.WithTenantSignals(ctx, tenant, func(tx *db.Tx) error {
-			_, err := tx.InsertSignals(ctx, conn, "fake", sigs)
-			return err
-		}))
-	}
+	seedSignals(b, s.DB, fixture{tenant, conn}, 20, "message.posted", func(i int) string {
+		return fmt.Sprintf(`{"url": "https://fake.invalid/items/%d", "actor": {"id": "user-%d", "name": "user-%d"}, `+
+			`"title": "Item %d of items: a title, long enough", "context": {"id": "items", "name": "items", "type": "stream"}, `+
+			`"subject": {"id": "%d", "type": "item"}, "attributes": {"ts": "%d", "channel_id": "items"}}`, i, i, i, i, i, i)
+	})
 	cfg, err := pgxpool.ParseConfig(s.OwnerURL)
 	require.NoError(b, err)
 	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {

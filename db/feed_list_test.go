@@ -119,17 +119,8 @@ func TestFeedPageBelowSettingUsesTheFeedIndex(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := dbtest.NewSchema(t)
-	f := newFixture(t, s.DB, "github", "plan")
-	for batch := range 5 {
-		var sigs []db.NewSignal
-		for i := range 1000 {
-			sigs = append(sigs, sig(fmt.Sprintf("%d-%d", batch, i), "code.pushed"))
-		}
-		require.NoError(t, s.DB.WithTenantSignals(ctx, f.tenant, func(tx *db.Tx) error {
-			_, err := tx.InsertSignals(ctx, f.conn, "github", sigs)
-			return err
-		}))
-	}
+	f := newFixture(t, s.DB, "fake", "plan")
+	seedSignals(t, s.DB, f, 5, "code.pushed", func(i int) string { return fmt.Sprintf(`{"title": "item %d"}`, i) })
 	owner, err := pgx.Connect(ctx, s.OwnerURL)
 	require.NoError(t, err)
 	defer owner.Close(ctx)
@@ -142,15 +133,8 @@ func TestFeedPageBelowSettingUsesTheFeedIndex(t *testing.T) {
 	require.NoError(t, err)
 	q, args := db.PageBelowSetting(fq)
 
-	c, err := s.DB.Pool.Acquire(ctx)
-	require.NoError(t, err)
-	defer c.Release()
-	tx, err := c.Begin(ctx)
-	require.NoError(t, err)
-	defer func() { _ = tx.Rollback(ctx) }()
+	tx := tenantPgxTx(t, s, f.tenant)
 	_, err = tx.Exec(ctx, db.FeedHorizonSetSQL)
-	require.NoError(t, err)
-	_, err = tx.Exec(ctx, `SELECT set_config('poblysh.tenant_id', $1, true)`, f.tenant)
 	require.NoError(t, err)
 	rows, err := tx.Query(ctx, "EXPLAIN (COSTS OFF) "+q, args...)
 	require.NoError(t, err)

@@ -43,14 +43,7 @@ func TestCollectSignalsMatchesScan(t *testing.T) {
 		return err
 	}))
 
-	c, err := s.DB.Pool.Acquire(ctx)
-	require.NoError(t, err)
-	defer c.Release()
-	tx, err := c.Begin(ctx)
-	require.NoError(t, err)
-	defer func() { _ = tx.Rollback(ctx) }()
-	_, err = tx.Exec(ctx, `SELECT set_config('poblysh.tenant_id', $1, true)`, tenant)
-	require.NoError(t, err)
+	tx := tenantPgxTx(t, s, tenant)
 	rows, err := tx.Query(ctx, `SELECT `+db.SignalCols+` FROM signals WHERE tenant_id = $1 ORDER BY txid, seq`, tenant)
 	require.NoError(t, err)
 	fast, slow := 0, 0
