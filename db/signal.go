@@ -263,7 +263,7 @@ func (fq FeedQuery) Page(horizon string) (string, []any) {
 }
 
 // pageBelowSetting is the page query below the horizon that
-// feedScopeSQL set earlier in the transaction.
+// feedHorizonSetSQL set earlier in the transaction.
 func (fq FeedQuery) pageBelowSetting() (string, []any) {
 	q := newWhere(fq.tenantID)
 	q.add("txid < current_setting('" + feedHorizonSetting + "')::xid8")
@@ -340,7 +340,7 @@ const FeedHorizonSQL = `WITH s AS (SELECT pg_current_snapshot() AS snap),
 			(SELECT pg_snapshot_xmax(snap) FROM s))::text`
 
 // feedHorizonSetting holds, for the rest of a feed read's transaction,
-// the horizon its first statement read (feedScopeSQL).
+// the horizon its first statement read (feedHorizonSetSQL).
 const feedHorizonSetting = "poblysh.feed_horizon"
 
 // feedHorizonSetSQL is the first statement of ListFeed's transaction: it
