@@ -78,14 +78,17 @@ func appendSignal(b []byte, s *db.Signal) []byte {
 	return append(b, `"}`...)
 }
 
-// appendJSONString quotes s as encoding/json does with HTML escaping off.
-// Identifiers and cursors are plain printable ASCII and are copied; any
-// other string goes through encoding/json.
+// appendJSONString quotes s as writeJSON's encoder does (HTML escaping
+// off). Identifiers and cursors are plain printable ASCII and are copied;
+// any other string goes through such an encoder.
 func appendJSONString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			q, _ := json.Marshal(s) // a string always marshals
-			return append(b, q...)
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			_ = enc.Encode(s) // a string always encodes
+			return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
 		}
 	}
 	b = append(b, '"')

@@ -99,7 +99,7 @@ func TestFeedPageBytes(t *testing.T) {
 				OccurredAt: at.Add(time.Duration(i) * time.Nanosecond * 1001), IngestedAt: at.Add(time.Duration(i) * time.Second),
 				ConnectionID: "1b4e28ba-2fa1-11d2-883f-0016d3cca427", Payload: []byte(p)})
 		}
-		rows = append(rows, db.Signal{ID: "odd \"id\" é\u2028", Source: "a\\b", Kind: "k\n", Payload: nil})
+		rows = append(rows, db.Signal{ID: "odd \"id\" é\u2028 <b>&</b>", Source: "a\\b<", Kind: "k\n&", Payload: nil})
 		next := "MTIzNDU2Nzg5MDox.eyJzb3VyY2UiOiJnaXRodWIifQ"
 		for _, n := range []*string{&next, nil} {
 			got, ct := pageViaFeed(rows, n)
