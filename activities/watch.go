@@ -160,6 +160,7 @@ func (a *Activities) ReconcileWatches(ctx context.Context, in ReconcileWatchesIn
 				return res, a.translate(ctx, t, err)
 			}
 			res.Created = len(created)
+			a.confirmChannels(ctx, t, watcher, view, hc, created)
 			if activity.IsActivity(ctx) {
 				activity.RecordHeartbeat(ctx, res.Created)
 			}
@@ -213,6 +214,22 @@ func (a *Activities) ReconcileWatches(ctx context.Context, in ReconcileWatchesIn
 		}
 	}
 	return res, nil
+}
+
+// confirmChannels asks the provider to greet channels again now that they
+// are stored and routed (connectors.WatchConfirmer: GitHub's first ping of
+// a new hook arrives before its secret is stored and is refused). A failure
+// is logged only: the channel works either way.
+func (a *Activities) confirmChannels(ctx context.Context, t poblysh.ConnectionRef, w connectors.Watcher, view connectors.Connection, hc *http.Client, created []connectors.Channel) {
+	c, ok := w.(connectors.WatchConfirmer)
+	if !ok {
+		return
+	}
+	for _, ch := range created {
+		if err := c.ConfirmWatch(ctx, connectors.ConfirmWatchRequest{Connection: view, HTTP: hc, Channel: ch}); err != nil {
+			a.logger(ctx, t).WithError(err).WithField("channel_id", ch.ID).Warn("could not confirm a new push channel")
+		}
+	}
 }
 
 func (a *Activities) stopChannel(ctx context.Context, t poblysh.ConnectionRef, w connectors.Watcher, view connectors.Connection, hc *http.Client, c db.WatchChannel) error {

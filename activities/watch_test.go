@@ -16,13 +16,16 @@ import (
 
 // hookConnector watches one target with channels that expire in an hour;
 // when it stops a channel it records whether the newest channel's route
-// already existed (routesAtStop).
+// already existed (routesAtStop), and when it confirms one, whether that
+// channel was stored and routed by then (storedAtConfirm).
 type hookConnector struct {
-	spec         *connectors.Spec
-	schema       *dbtest.Schema
-	created      int
-	routesAtStop []int
-	stopped      []string
+	spec            *connectors.Spec
+	schema          *dbtest.Schema
+	created         int
+	routesAtStop    []int
+	stopped         []string
+	confirmed       []string
+	storedAtConfirm []int
 }
 
 func (c *hookConnector) Spec() *connectors.Spec { return c.spec }
@@ -34,7 +37,7 @@ func (c *hookConnector) WatchTargets(connectors.Connection) ([]string, error) {
 func (c *hookConnector) Watch(_ context.Context, req connectors.WatchRequest) ([]connectors.Channel, error) {
 	c.created++
 	return []connectors.Channel{{ID: fmt.Sprintf("hook-%d", c.created), Target: "board",
-		RouteKey: fmt.Sprintf("rk-%d", c.created), Expires: req.Now.Add(time.Hour)}}, nil
+		RouteKey: fmt.Sprintf("rk-%d", c.created), Secret: fmt.Sprintf("secret-%d", c.created), Expires: req.Now.Add(time.Hour)}}, nil
 }
 
 func (c *hookConnector) StopWatch(ctx context.Context, req connectors.StopWatchRequest) error {
@@ -46,6 +49,19 @@ func (c *hookConnector) StopWatch(ctx context.Context, req connectors.StopWatchR
 	}
 	c.routesAtStop = append(c.routesAtStop, n)
 	c.stopped = append(c.stopped, req.Channel.ID)
+	return nil
+}
+
+func (c *hookConnector) ConfirmWatch(ctx context.Context, req connectors.ConfirmWatchRequest) error {
+	var n int
+	if err := c.schema.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		return tx.GetContext(ctx, &n, `SELECT count(*) FROM watch_channels w JOIN webhook_routes r ON r.route_key = $2
+			WHERE w.channel_id = $1 AND w.secret_ct IS NOT NULL`, req.Channel.ID, req.Channel.RouteKey)
+	}); err != nil {
+		return err
+	}
+	c.confirmed = append(c.confirmed, req.Channel.ID)
+	c.storedAtConfirm = append(c.storedAtConfirm, n)
 	return nil
 }
 
@@ -85,4 +101,8 @@ func TestNewChannelsAreRoutedWhenStored(t *testing.T) {
 	require.Equal(t, []string{"hook-0"}, conn.stopped, "the expiring channel is replaced")
 	require.Equal(t, []int{1}, conn.routesAtStop, "the new channel was routed before the old one stopped")
 	require.Equal(t, []string{"rk-1"}, routes(), "only the live channel is routed afterwards")
+	// The provider is asked to greet the new channel again only once the
+	// channel is stored with its secret and routed (GitHub's first ping).
+	require.Equal(t, []string{"hook-1"}, conn.confirmed)
+	require.Equal(t, []int{1}, conn.storedAtConfirm)
 }

@@ -305,6 +305,25 @@ type ChannelRenewer interface {
 	RenewWatch(ctx context.Context, req RenewWatchRequest) ([]Channel, error)
 }
 
+// WatchConfirmer is implemented by Watchers whose provider greets a new
+// channel with a delivery the moment it exists, before the engine can have
+// stored the channel's secret (GitHub pings a new repository hook): that
+// delivery is refused, and the provider shows the channel as failing. The
+// engine calls ConfirmWatch for each channel Watch returned, once the
+// channel is stored and routed, so the provider delivers the greeting
+// again and records it as accepted. A courtesy: its failure is logged and
+// changes nothing else.
+type WatchConfirmer interface {
+	ConfirmWatch(ctx context.Context, req ConfirmWatchRequest) error
+}
+
+// ConfirmWatchRequest names one stored channel to a WatchConfirmer.
+type ConfirmWatchRequest struct {
+	Connection Connection
+	HTTP       *http.Client
+	Channel    Channel
+}
+
 // RenewWatchRequest asks a ChannelRenewer to extend channels.
 type RenewWatchRequest struct {
 	Connection Connection

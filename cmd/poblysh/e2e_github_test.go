@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -53,6 +54,13 @@ func init() {
 			require.Equal(r.t, 3, gh(r).Faults.Hits, "the 5xx burst was served and retried through")
 		},
 		live: func(r *providerRun) {
+			// GitHub pinged the new hook before its secret was stored; the
+			// ping the service asked for once it was stored is verified and
+			// recorded for this connection (GitHub shows the hook as working).
+			eventually(r.t, 30*time.Second, "the hook's confirming ping recorded", func() bool {
+				return r.s.count(`SELECT count(*) FROM webhook_events WHERE provider = 'github' AND event = 'ping'
+					AND status = 'ignored' AND $1::uuid = ANY(connection_ids)`, r.id) > 0
+			})
 			control(r.t, "POST", repo(r)+"/pulls", map[string]any{"title": "Launch blog post", "user": "hubot"})
 			control(r.t, "POST", repo(r)+"/push", map[string]any{"commits": 2, "branch": "main", "user": "dependabot[bot]"})
 			rc := control(r.t, "POST", repo(r)+"/releases", map[string]any{"tag_name": "v9.0.0", "name": "Nine", "prerelease": true})

@@ -161,13 +161,32 @@ func hookError(ctx context.Context, client *gh.Client, full, op string, err erro
 		op, full, connectors.ErrForbidden, full, err)
 }
 
+// ConfirmWatch asks GitHub to ping a stored hook again (POST
+// /repos/{o}/{r}/hooks/{id}/pings, 204). GitHub pings a hook the moment it
+// is created, while Watch has not yet returned its secret to be stored; that
+// first ping is answered 401, and GitHub's settings page shows the hook's
+// last delivery as failed until the next one succeeds.
+func (c *Connector) ConfirmWatch(ctx context.Context, req connectors.ConfirmWatchRequest) error {
+	owner, name, id, err := channelHook("ping webhook", req.Channel)
+	if err != nil {
+		return err
+	}
+	client, err := c.client(req.HTTP)
+	if err != nil {
+		return err
+	}
+	if _, err := client.Repositories.PingHook(ctx, owner, name, id); err != nil {
+		return fmt.Errorf("github: ping webhook %d on %s: %w", id, req.Channel.Target, mapErr(err))
+	}
+	return nil
+}
+
 // StopWatch deletes the repository hook of a channel; a hook already gone
 // (404) is not an error.
 func (c *Connector) StopWatch(ctx context.Context, req connectors.StopWatchRequest) error {
-	owner, name, ok := strings.Cut(req.Channel.Target, "/")
-	id, err := strconv.ParseInt(req.Channel.ID, 10, 64)
-	if !ok || err != nil {
-		return fmt.Errorf("github: stop watch: %w: channel %q on %q is not a repository hook", connectors.ErrInvalidConfig, req.Channel.ID, req.Channel.Target)
+	owner, name, id, err := channelHook("stop watch", req.Channel)
+	if err != nil {
+		return err
 	}
 	client, err := c.client(req.HTTP)
 	if err != nil {
@@ -181,4 +200,15 @@ func (c *Connector) StopWatch(ctx context.Context, req connectors.StopWatchReque
 		return fmt.Errorf("github: delete webhook %d on %s: %w", id, req.Channel.Target, err)
 	}
 	return nil
+}
+
+// channelHook reads a channel as a repository hook: owner and name from its
+// target, the hook id from its id.
+func channelHook(op string, ch connectors.Channel) (owner, name string, id int64, err error) {
+	owner, name, ok := strings.Cut(ch.Target, "/")
+	id, perr := strconv.ParseInt(ch.ID, 10, 64)
+	if !ok || perr != nil {
+		return "", "", 0, fmt.Errorf("github: %s: %w: channel %q on %q is not a repository hook", op, connectors.ErrInvalidConfig, ch.ID, ch.Target)
+	}
+	return owner, name, id, nil
 }

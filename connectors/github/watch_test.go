@@ -85,6 +85,22 @@ func TestWatchRegistersRepositoryHook(t *testing.T) {
 	require.Empty(t, d.Signals)
 	require.Equal(t, []string{ch.RouteKey}, d.RouteKeys)
 
+	// Once the channel is stored, ConfirmWatch has GitHub ping the hook
+	// again, signed with the same secret (the first ping came too early).
+	confirm := connectors.ConfirmWatchRequest{Connection: h.conn, HTTP: h.client(), Channel: ch}
+	require.NoError(t, recv.ConfirmWatch(context.Background(), confirm))
+	h.srv.Wait()
+	got = in.received()
+	require.Len(t, got, 2)
+	require.Equal(t, "ping", got[1].Header.Get("X-GitHub-Event"))
+	require.Equal(t, ch.ID, got[1].Header.Get("X-GitHub-Hook-ID"))
+	require.NotEqual(t, got[0].Header.Get("X-GitHub-Delivery"), got[1].Header.Get("X-GitHub-Delivery"))
+	got[1].ChannelSecret = ch.Secret
+	require.NoError(t, recv.VerifyWebhook(got[1]))
+	bad := confirm
+	bad.Channel.ID = "not-a-hook"
+	require.ErrorIs(t, recv.ConfirmWatch(context.Background(), bad), connectors.ErrInvalidConfig)
+
 	// Watching again reuses the hook and gives it a fresh secret.
 	again, err := h.watch(t, in.URL+"/api/v1/webhooks/github")
 	require.NoError(t, err)
@@ -108,10 +124,10 @@ func TestWatchRegistersRepositoryHook(t *testing.T) {
 	require.Equal(t, ch.ID, jsonInt(out.Deliveries[0].HookID))
 	require.Equal(t, http.StatusAccepted, out.Deliveries[0].Responses[0].Status)
 	got = in.received()
-	require.Len(t, got, 2)
-	got[1].ChannelSecret = ch.Secret
-	require.NoError(t, recv.VerifyWebhook(got[1]))
-	d, err = recv.ParseWebhook(got[1])
+	require.Len(t, got, 3)
+	got[2].ChannelSecret = ch.Secret
+	require.NoError(t, recv.VerifyWebhook(got[2]))
+	d, err = recv.ParseWebhook(got[2])
 	require.NoError(t, err)
 	require.Equal(t, []string{KindPullRequestOpened}, kindsOf(d.Signals))
 	require.Equal(t, "hubot", d.Signals[0].Payload.Actor.Name)
@@ -120,6 +136,8 @@ func TestWatchRegistersRepositoryHook(t *testing.T) {
 	stop := connectors.StopWatchRequest{Connection: h.conn, HTTP: h.client(), Channel: ch}
 	require.NoError(t, recv.StopWatch(context.Background(), stop))
 	require.NoError(t, recv.StopWatch(context.Background(), stop))
+	confirm.Channel = ch
+	require.ErrorIs(t, recv.ConfirmWatch(context.Background(), confirm), connectors.ErrNotFound, "a deleted hook cannot be pinged")
 	chans, err = h.watch(t, in.URL+"/api/v1/webhooks/github")
 	require.NoError(t, err)
 	require.NotEqual(t, ch.ID, chans[0].ID, "a new hook after the old one was deleted")
