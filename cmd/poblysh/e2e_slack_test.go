@@ -19,7 +19,8 @@ import (
 // with channel and user names; receive signed events live (three copies
 // of a message stored once, bot messages skipped, names from the cache the
 // backfill filled), and catch a held event with an incremental sync. Then
-// a deleted message leaves the feed (unless include_retracted=true), and
+// a deleted message, and a deleted thread parent that Slack replaces with a
+// tombstone, leave the feed (unless include_retracted=true), and
 // app_rate_limited starts an incremental sync at once.
 func init() {
 	const rateLimited = `poblysh_provider_rate_limited_total{provider="slack"}`
@@ -75,16 +76,37 @@ func init() {
 		},
 		after: func(r *providerRun) {
 			sb := r.url + "/_sandbox/slack"
+			retracted := func(id string) bool {
+				got, err := r.s.client.Signals.GetSignal(signals.NewGetSignalParams().WithID(strfmt.UUID(id)), httptransport.BearerToken(r.key))
+				require.NoError(r.t, err)
+				return got.Payload.Payload.Attributes.(map[string]any)["retracted"] == true
+			}
+			// A deleted thread parent with a reply becomes a tombstone
+			// (message_changed): its Signal is retracted, the reply's stays.
+			parent := control(r.t, "POST", sb+"/messages", map[string]any{"channel": slacksandbox.ChannelGeneral, "user": "U05BOB0001",
+				"text": "Coverage so far, in this thread"})
+			pts := findString(parent, "ts")
+			control(r.t, "POST", sb+"/messages", map[string]any{"channel": slacksandbox.ChannelGeneral, "user": "U05ALICE01",
+				"text": "Wired picked it up", "thread_ts": pts})
+			ids := map[string]string{}
+			for _, s := range r.arrive(2) {
+				ids[*s.Payload.Subject.ID] = string(*s.ID)
+			}
+			require.Len(r.t, ids, 2)
+			tomb := control(r.t, "POST", sb+"/messages/delete", map[string]any{"channel": slacksandbox.ChannelGeneral, "ts": pts})
+			require.Equal(r.t, []string{"accepted"}, deliveryStatuses(r, tomb), "%v", tomb)
+			require.Len(r.t, r.s.feed(r.key, r.total-1, 10*time.Second), r.total-1, "the feed hides the tombstoned parent")
+			for ts, id := range ids {
+				require.Equal(r.t, ts == pts, retracted(id), "only the parent is retracted")
+			}
+
 			// A deleted message is retracted: out of the feed, still readable.
 			del := control(r.t, "POST", sb+"/messages/delete", map[string]any{"channel": slacksandbox.ChannelGeneral, "ts": r.vals["live ts"]})
 			require.Equal(r.t, []string{"accepted"}, deliveryStatuses(r, del), "%v", del)
-			id := r.vals["live id"].(string)
-			require.Len(r.t, r.s.feed(r.key, r.total-1, 10*time.Second), r.total-1, "the feed hides the deleted message")
+			require.Len(r.t, r.s.feed(r.key, r.total-2, 10*time.Second), r.total-2, "the feed hides the deleted message")
 			all := listAll(r, true)
-			require.Len(r.t, all, r.total, "include_retracted=true lists it")
-			got, err := r.s.client.Signals.GetSignal(signals.NewGetSignalParams().WithID(strfmt.UUID(id)), httptransport.BearerToken(r.key))
-			require.NoError(r.t, err)
-			require.Equal(r.t, true, got.Payload.Payload.Attributes.(map[string]any)["retracted"])
+			require.Len(r.t, all, r.total, "include_retracted=true lists both")
+			require.True(r.t, retracted(r.vals["live id"].(string)))
 
 			// app_rate_limited: Slack dropped events; sync at once.
 			before := len(r.s.waitJobs(r.key, r.id, "incremental", 2, time.Minute))

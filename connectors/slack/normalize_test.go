@@ -93,6 +93,7 @@ func TestNormalizeEventFixtures(t *testing.T) {
 		{"message_bot_id.json", nil},
 		{"message_changed.json", nil},
 		{"message_deleted.json", nil},
+		{"message_changed_tombstone.json", nil},
 		{"message_channel_join.json", nil},
 		{"message_im.json", nil},
 	}

@@ -200,19 +200,34 @@ func messageEventSignals(inner json.RawMessage, nc *nameCache, acct string) ([]c
 	return messageSignals(where{Channel: me.Channel, Names: nc.peek(acct, ids)}, me.Message, inner)
 }
 
-// deletedMessages names the message.posted Signal a message_deleted event
-// retracts: msg:<channel>:<deleted_ts>
-// (https://docs.slack.dev/reference/events/message/message_deleted/).
+// deletedMessages names the message.posted Signal a message event
+// retracts: msg:<channel>:<ts>. A message_deleted event names the message
+// in deleted_ts
+// (https://docs.slack.dev/reference/events/message/message_deleted/). A
+// thread parent with replies is not deleted but replaced by a tombstone
+// (subtype tombstone, by USLACKBOT, "This message was deleted."), announced
+// as a message_changed event whose message is the tombstone, with the
+// parent's ts.
 func deletedMessages(inner json.RawMessage) []string {
 	var v struct {
 		Subtype   string `json:"subtype"`
 		Channel   string `json:"channel"`
 		DeletedTS string `json:"deleted_ts"`
+		Message   *struct {
+			Subtype string `json:"subtype"`
+			TS      string `json:"ts"`
+		} `json:"message"`
 	}
-	if json.Unmarshal(inner, &v) != nil || v.Subtype != "message_deleted" || v.Channel == "" || v.DeletedTS == "" {
+	if json.Unmarshal(inner, &v) != nil || v.Channel == "" {
 		return nil
 	}
-	return []string{messageKey(v.Channel, v.DeletedTS)}
+	switch {
+	case v.Subtype == "message_deleted" && v.DeletedTS != "":
+		return []string{messageKey(v.Channel, v.DeletedTS)}
+	case v.Subtype == "message_changed" && v.Message != nil && v.Message.Subtype == "tombstone" && v.Message.TS != "":
+		return []string{messageKey(v.Channel, v.Message.TS)}
+	}
+	return nil
 }
 
 // reactionEventSignals normalizes reaction_added on a message (reactions

@@ -217,8 +217,9 @@ func TestParseWebhookRaw(t *testing.T) {
 	require.JSONEq(t, string(env.Event), string(d.Signals[0].Raw))
 }
 
-// TestParseWebhookMessageDeleted: a deleted message retracts its
-// message.posted Signal and yields none.
+// TestParseWebhookMessageDeleted: a deleted message, or a thread parent
+// replaced by a tombstone, retracts its message.posted Signal and yields
+// none.
 func TestParseWebhookMessageDeleted(t *testing.T) {
 	d, err := parseDelivery(fixture(t, "events/message_deleted.json"))
 	require.NoError(t, err)
@@ -230,4 +231,11 @@ func TestParseWebhookMessageDeleted(t *testing.T) {
 	d, err = parseDelivery(fixture(t, "events/message_changed.json"))
 	require.NoError(t, err)
 	require.Empty(t, d.Retract, "an edit retracts nothing")
+
+	// A thread parent with replies becomes a tombstone: a deletion too.
+	d, err = parseDelivery(fixture(t, "events/message_changed_tombstone.json"))
+	require.NoError(t, err)
+	require.Empty(t, d.Signals)
+	require.Equal(t, []string{"msg:C061EG9SL:1767272400.000200"}, d.Retract)
+	require.Equal(t, []string{"team:T024BE7LD", "channel:C061EG9SL"}, d.RouteKeys)
 }

@@ -192,10 +192,7 @@ func (s *Server) PostMessage(in MessageInput) (*Event, error) {
 	s.store.addLocked(m)
 	w := s.store.wireLocked(m)
 	s.store.mu.Unlock()
-	w.Channel, w.EventTS, w.ChannelType = c.ID, m.TS, "channel"
-	if c.Private {
-		w.ChannelType = "group"
-	}
+	w.Channel, w.EventTS, w.ChannelType = c.ID, m.TS, channelType(c)
 	return s.callback("message", c, w, m.TS)
 }
 
@@ -261,10 +258,30 @@ type wireDeletedEvent struct {
 	PreviousMessage *wireMessage `json:"previous_message,omitempty"`
 }
 
+// wireChangedEvent is a message event of subtype message_changed.
+type wireChangedEvent struct {
+	Type            string       `json:"type"`
+	Subtype         string       `json:"subtype"`
+	Hidden          bool         `json:"hidden"`
+	Message         wireMessage  `json:"message"`
+	PreviousMessage *wireMessage `json:"previous_message,omitempty"`
+	Channel         string       `json:"channel"`
+	TS              string       `json:"ts"`
+	EventTS         string       `json:"event_ts"`
+	ChannelType     string       `json:"channel_type"`
+}
+
+// tombstoneText is what Slack shows in place of a deleted thread parent.
+const tombstoneText = "This message was deleted."
+
 // DeleteMessage deletes a stored message, as chat.delete does: history and
 // replies no longer list it, and the channel gets a message event with
 // subtype message_deleted naming it in deleted_ts
 // (https://docs.slack.dev/reference/events/message/message_deleted/).
+// A thread parent with replies is not removed: Slack leaves a tombstone in
+// its place (subtype tombstone, hidden, by USLACKBOT, "This message was
+// deleted.") that keeps the thread, and announces it with a message_changed
+// event carrying the tombstone as the message.
 func (s *Server) DeleteMessage(in DeleteInput) (*Event, error) {
 	c, ok := s.store.channel(in.Channel)
 	if !ok {
@@ -277,6 +294,16 @@ func (s *Server) DeleteMessage(in DeleteInput) (*Event, error) {
 		return nil, fmt.Errorf("%w: message %s in %q", ErrNotFound, in.TS, in.Channel)
 	}
 	prev := s.store.wireLocked(m)
+	if !m.isReply() && len(s.store.repliesLocked(c.ID, m.TS)) > 0 {
+		m.Subtype, m.User, m.Text, m.ClientMsgID, m.EditedTS = "tombstone", "USLACKBOT", tombstoneText, "", ""
+		m.BotID, m.Username, m.Reactions, m.Files = "", "", nil, nil
+		tomb := s.store.wireLocked(m)
+		ts := s.store.nextTS(s.now())
+		s.store.mu.Unlock()
+		ev := wireChangedEvent{Type: "message", Subtype: "message_changed", Hidden: true, Message: tomb,
+			PreviousMessage: &prev, Channel: c.ID, TS: ts, EventTS: ts, ChannelType: channelType(c)}
+		return s.callback("message", c, ev, ts)
+	}
 	list := s.store.messages[c.ID]
 	for i, x := range list {
 		if x == m {
@@ -287,11 +314,16 @@ func (s *Server) DeleteMessage(in DeleteInput) (*Event, error) {
 	ts := s.store.nextTS(s.now())
 	s.store.mu.Unlock()
 	ev := wireDeletedEvent{Type: "message", Subtype: "message_deleted", Hidden: true, Channel: c.ID, TS: ts,
-		DeletedTS: m.TS, EventTS: ts, ChannelType: "channel", PreviousMessage: &prev}
-	if c.Private {
-		ev.ChannelType = "group"
-	}
+		DeletedTS: m.TS, EventTS: ts, ChannelType: channelType(c), PreviousMessage: &prev}
 	return s.callback("message", c, ev, ts)
+}
+
+// channelType is a channel's channel_type in message events.
+func channelType(c channel) string {
+	if c.Private {
+		return "group"
+	}
+	return "channel"
 }
 
 // AppRateLimited returns the app_rate_limited request Slack sends when it

@@ -50,7 +50,8 @@ func TestReactionUsersTruncated(t *testing.T) {
 }
 
 // TestDeleteMessageAndAppRateLimited: a deleted message leaves history
-// and is announced with message_deleted; app_rate_limited has Slack's
+// and is announced with message_deleted, a deleted thread parent becomes a
+// tombstone announced with message_changed; app_rate_limited has Slack's
 // envelope-less shape.
 func TestDeleteMessageAndAppRateLimited(t *testing.T) {
 	f := setup(t, Options{Seed: true})
@@ -70,6 +71,44 @@ func TestDeleteMessageAndAppRateLimited(t *testing.T) {
 	require.NotContains(t, tsList(t, f.call(t, "conversations.history", f.token, url.Values{"channel": {ChannelGeneral}})), m.TS)
 	_, err = f.s.DeleteMessage(DeleteInput{Channel: ChannelGeneral, TS: m.TS})
 	require.ErrorIs(t, err, ErrNotFound)
+
+	// A thread parent with replies leaves a tombstone in its place,
+	// announced with message_changed; its replies stay.
+	ev, err = f.s.PostMessage(MessageInput{Channel: ChannelGeneral, User: UserBob, Text: "thread starter"})
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(ev.Inner, &m))
+	_, err = f.s.PostMessage(MessageInput{Channel: ChannelGeneral, User: UserAlice, Text: "a reply", ThreadTS: m.TS})
+	require.NoError(t, err)
+	del, err = f.s.DeleteMessage(DeleteInput{Channel: ChannelGeneral, TS: m.TS})
+	require.NoError(t, err)
+	var changed struct {
+		Subtype string         `json:"subtype"`
+		Hidden  bool           `json:"hidden"`
+		Channel string         `json:"channel"`
+		Message map[string]any `json:"message"`
+		Prev    map[string]any `json:"previous_message"`
+	}
+	require.NoError(t, json.Unmarshal(del.Inner, &changed))
+	require.Equal(t, "message_changed", changed.Subtype)
+	require.True(t, changed.Hidden)
+	require.Equal(t, ChannelGeneral, changed.Channel)
+	require.Equal(t, "tombstone", changed.Message["subtype"])
+	require.Equal(t, m.TS, changed.Message["ts"])
+	require.Equal(t, m.TS, changed.Message["thread_ts"])
+	require.Equal(t, "USLACKBOT", changed.Message["user"])
+	require.Equal(t, "This message was deleted.", changed.Message["text"])
+	require.Equal(t, true, changed.Message["hidden"])
+	require.EqualValues(t, 1, changed.Message["reply_count"])
+	require.Equal(t, "thread starter", changed.Prev["text"])
+	hist := f.call(t, "conversations.history", f.token, url.Values{"channel": {ChannelGeneral}})
+	require.Contains(t, tsList(t, hist), m.TS, "the tombstone stays in history")
+	for _, x := range hist["messages"].([]any) {
+		if x := x.(map[string]any); x["ts"] == m.TS {
+			require.Equal(t, "tombstone", x["subtype"])
+		}
+	}
+	require.Len(t, tsList(t, f.call(t, "conversations.replies", f.token, url.Values{"channel": {ChannelGeneral}, "ts": {m.TS}})), 2,
+		"the tombstone and its reply")
 
 	rl, err := f.s.AppRateLimited(GridTeamID)
 	require.NoError(t, err)

@@ -86,6 +86,7 @@ type wireMessage struct {
 	ClientMsgID     string          `json:"client_msg_id,omitempty"`
 	Type            string          `json:"type"`
 	Subtype         string          `json:"subtype,omitempty"`
+	Hidden          bool            `json:"hidden,omitempty"`
 	Text            string          `json:"text"`
 	User            string          `json:"user,omitempty"`
 	BotID           string          `json:"bot_id,omitempty"`
@@ -141,6 +142,10 @@ func (s *store) wireLocked(m *message) wireMessage {
 		w.Blocks = textBlocks(m.TS, m.Text)
 	case m.Subtype == "channel_join":
 		w.Inviter = UserAlice
+	case m.Subtype == "tombstone":
+		// A deleted thread parent: hidden, no team or blocks, and its own
+		// parent_user_id is USLACKBOT.
+		w.Hidden, w.ParentUserID = true, m.User
 	default:
 		w.Team = team
 		if u, ok := s.users[m.User]; ok {
