@@ -54,13 +54,6 @@ func init() {
 			require.Equal(r.t, 3, gh(r).Faults.Hits, "the 5xx burst was served and retried through")
 		},
 		live: func(r *providerRun) {
-			// GitHub pinged the new hook before its secret was stored; the
-			// ping the service asked for once it was stored is verified and
-			// recorded for this connection (GitHub shows the hook as working).
-			eventually(r.t, 30*time.Second, "the hook's confirming ping recorded", func() bool {
-				return r.s.count(`SELECT count(*) FROM webhook_events WHERE provider = 'github' AND event = 'ping'
-					AND status = 'ignored' AND $1::uuid = ANY(connection_ids)`, r.id) > 0
-			})
 			control(r.t, "POST", repo(r)+"/pulls", map[string]any{"title": "Launch blog post", "user": "hubot"})
 			control(r.t, "POST", repo(r)+"/push", map[string]any{"commits": 2, "branch": "main", "user": "dependabot[bot]"})
 			rc := control(r.t, "POST", repo(r)+"/releases", map[string]any{"tag_name": "v9.0.0", "name": "Nine", "prerelease": true})
@@ -84,6 +77,17 @@ func init() {
 			require.True(r.t, titled, "the live pull_request webhook became a Signal")
 			require.Equal(r.t, map[string]int{"pull_request.opened": 1, "code.pushed": 1, "release.published": 2}, kinds(added))
 			require.Equal(r.t, map[bool]int{true: 1, false: 1}, prerelease, "the pre-release, then its promotion")
+		},
+		after: func(r *providerRun) {
+			// GitHub pinged the new hook before its secret was stored; the
+			// ping the service asked for once it was stored was verified and
+			// recorded for this connection (GitHub shows the hook as working).
+			// Not in live: the garbage run's provider answers that ping with
+			// garbage, and a lost courtesy ping is no failure.
+			eventually(r.t, 30*time.Second, "the hook's confirming ping recorded", func() bool {
+				return r.s.count(`SELECT count(*) FROM webhook_events WHERE provider = 'github' AND event = 'ping'
+					AND status = 'ignored' AND $1::uuid = ANY(connection_ids)`, r.id) > 0
+			})
 		},
 		missed: func(r *providerRun) int {
 			// A merge whose webhooks never arrive: the merged PR, and the two
