@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"time"
@@ -52,7 +53,34 @@ type ReconcileWatchesResult struct {
 // so no change falls between them), stops channels of targets no longer
 // configured, and rewrites the connection's webhook routes. Without a public
 // URL nothing is registered and the connection polls.
+//
+// A provider call refused with the token the pass began with (it expired
+// or was rotated early) refreshes the token once and runs the pass again,
+// as a sync page does; only a second refusal is the grant's.
 func (a *Activities) ReconcileWatches(ctx context.Context, in ReconcileWatchesInput) (ReconcileWatchesResult, error) {
+	res, err := a.reconcileWatches(ctx, in, false)
+	var refused *refusedToken
+	if !errors.As(err, &refused) {
+		return res, err
+	}
+	a.logger(ctx, in.ConnectionRef).Info("provider answered 401 to a watch call; refreshing the token once")
+	if _, err := a.refresh(ctx, in.ConnectionRef, refused.token, true); err != nil {
+		return res, a.translate(ctx, in.ConnectionRef, err)
+	}
+	return a.reconcileWatches(ctx, in, true)
+}
+
+// refusedToken reports that the provider refused token (401) during a
+// watch pass that may still refresh it.
+type refusedToken struct {
+	token string
+	err   error
+}
+
+func (e *refusedToken) Error() string { return e.err.Error() }
+func (e *refusedToken) Unwrap() error { return e.err }
+
+func (a *Activities) reconcileWatches(ctx context.Context, in ReconcileWatchesInput, refreshed bool) (ReconcileWatchesResult, error) {
 	t := in.ConnectionRef
 	p, err := a.provider(in.Provider)
 	if err != nil {
@@ -76,6 +104,12 @@ func (a *Activities) ReconcileWatches(ctx context.Context, in ReconcileWatchesIn
 	if err != nil {
 		return ReconcileWatchesResult{}, a.live(ctx, t, nil, err)
 	}
+	fail := func(err error) error {
+		if !refreshed && connectors.Kind(err) == connectors.ErrUnauthorized && auth.tok.RefreshToken != "" {
+			return &refusedToken{token: auth.tok.AccessToken, err: err}
+		}
+		return a.translate(ctx, t, err)
+	}
 	view := lifecycle.View(conn)
 	hc := auth.client
 	var res ReconcileWatchesResult
@@ -84,7 +118,7 @@ func (a *Activities) ReconcileWatches(ctx context.Context, in ReconcileWatchesIn
 	// proved now; only granted ones are watched and routed.
 	granted, prover, err := a.provedRefs(ctx, t, p, view, hc)
 	if err != nil {
-		return res, a.translate(ctx, t, err)
+		return res, fail(err)
 	}
 	_, keyed := p.Connector.(connectors.ChannelKeyed)
 	stale := func(c db.WatchChannel) bool { return due(c, a.now()) || (keyed && !c.HasSecret) }
@@ -93,7 +127,7 @@ func (a *Activities) ReconcileWatches(ctx context.Context, in ReconcileWatchesIn
 	if canWatch && p.Config.PublicURLSet {
 		want, err := watcher.WatchTargets(view)
 		if err != nil {
-			return res, a.translate(ctx, t, err)
+			return res, fail(err)
 		}
 		if prover {
 			want = slices.DeleteFunc(want, func(target string) bool { return !granted[target] })
@@ -104,7 +138,7 @@ func (a *Activities) ReconcileWatches(ctx context.Context, in ReconcileWatchesIn
 				wanted[target] = true
 			}
 			if channels, err = a.renewChannels(ctx, t, r, view, hc, channels, wanted); err != nil {
-				return res, a.translate(ctx, t, err)
+				return res, fail(err)
 			}
 		}
 		have := map[string][]db.WatchChannel{}
@@ -136,7 +170,7 @@ func (a *Activities) ReconcileWatches(ctx context.Context, in ReconcileWatchesIn
 				created, err = nil, nil
 			}
 			if err != nil {
-				return res, a.translate(ctx, t, err)
+				return res, fail(err)
 			}
 			err = a.DB.WithTenant(ctx, in.TenantID, func(tx *db.Tx) error {
 				for _, c := range created {
@@ -157,7 +191,7 @@ func (a *Activities) ReconcileWatches(ctx context.Context, in ReconcileWatchesIn
 				return lifecycle.RebuildRoutes(ctx, tx, p, conn)
 			})
 			if err != nil {
-				return res, a.translate(ctx, t, err)
+				return res, fail(err)
 			}
 			res.Created = len(created)
 			a.confirmChannels(ctx, t, watcher, view, hc, created)
@@ -175,7 +209,7 @@ func (a *Activities) ReconcileWatches(ctx context.Context, in ReconcileWatchesIn
 				continue
 			}
 			if err := a.stopChannel(ctx, t, watcher, view, hc, c); err != nil {
-				return res, a.translate(ctx, t, err)
+				return res, fail(err)
 			}
 			res.Stopped++
 		}
@@ -183,14 +217,14 @@ func (a *Activities) ReconcileWatches(ctx context.Context, in ReconcileWatchesIn
 		// No public URL: channels cannot reach us; stop any left over.
 		for _, c := range channels {
 			if err := a.stopChannel(ctx, t, watcher, view, hc, c); err != nil {
-				return res, a.translate(ctx, t, err)
+				return res, fail(err)
 			}
 			res.Stopped++
 		}
 	}
 	err = a.DB.WithTenant(ctx, in.TenantID, func(tx *db.Tx) error { return lifecycle.RebuildRoutes(ctx, tx, p, conn) })
 	if err != nil {
-		return res, a.translate(ctx, t, err)
+		return res, fail(err)
 	}
 	err = a.DB.WithTenant(ctx, in.TenantID, func(tx *db.Tx) error {
 		active, err := tx.ActiveWatchChannels(ctx, in.ConnectionID)
@@ -206,11 +240,11 @@ func (a *Activities) ReconcileWatches(ctx context.Context, in ReconcileWatchesIn
 		return tx.SetPushEnabled(ctx, in.ConnectionID, res.PushEnabled)
 	})
 	if err != nil {
-		return res, a.translate(ctx, t, err)
+		return res, fail(err)
 	}
 	if a.Orchestrator != nil {
 		if err := a.Orchestrator.SyncSchedules(ctx, in.TenantID, in.ConnectionID); err != nil {
-			return res, a.translate(ctx, t, err)
+			return res, fail(err)
 		}
 	}
 	return res, nil

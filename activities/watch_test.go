@@ -3,10 +3,13 @@ package activities
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
 
 	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/connectors"
@@ -105,4 +108,82 @@ func TestNewChannelsAreRoutedWhenStored(t *testing.T) {
 	// channel is stored with its secret and routed (GitHub's first ping).
 	require.Equal(t, []string{"hook-1"}, conn.confirmed)
 	require.Equal(t, []int{1}, conn.storedAtConfirm)
+}
+
+// staleTokenConnector watches through an API that refuses the access token
+// "stale" (401) and accepts any other; a refresh mints "fresh".
+type staleTokenConnector struct {
+	*hookConnector
+	api       *httptest.Server
+	refreshes int
+}
+
+func (c *staleTokenConnector) Watch(ctx context.Context, req connectors.WatchRequest) ([]connectors.Channel, error) {
+	r, err := http.NewRequestWithContext(ctx, http.MethodGet, c.api.URL, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := req.HTTP.Do(r)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized {
+		return nil, fmt.Errorf("%w: the API refused the token", connectors.ErrUnauthorized)
+	}
+	return c.hookConnector.Watch(ctx, req)
+}
+
+func (c *staleTokenConnector) Refresh(_ context.Context, _ connectors.Account, refreshToken string) (*oauth2.Token, error) {
+	c.refreshes++
+	return &oauth2.Token{AccessToken: "fresh", RefreshToken: refreshToken, TokenType: "Bearer", Expiry: time.Now().Add(time.Hour)}, nil
+}
+
+// A watch call refused with the token the pass began with (it expired or
+// was rotated early, while the record says it is good for another hour)
+// refreshes the token once and runs the pass again, as a sync page does.
+// (The pass used to mark the connection needs_reauth at once: a GitHub
+// token expired mid-backfill did that in the end-to-end run.)
+func TestWatchPassRefreshesARefusedToken(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	schema := dbtest.NewSchema(t)
+	kr := dbtest.KeyRing(t)
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "Bearer stale" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"ok":true}`))
+	}))
+	t.Cleanup(api.Close)
+	spec := &connectors.Spec{Name: "stale", Policy: connectors.Policy{Token: connectors.TokenPolicy{Expires: true, OnDemand: true}}}
+	conn := &staleTokenConnector{hookConnector: &hookConnector{spec: spec, schema: schema}, api: api}
+	acts := &Activities{DB: schema.DB, KeyRing: kr, Registry: connectors.NewRegistry(&connectors.Provider{
+		Spec: spec, Connector: conn, Config: connectors.Config{PublicURL: "https://poblysh.example", PublicURLSet: true}})}
+	tenant, connID := dbtest.Seed(t, schema.DB, "stale", "stale", "acct")
+	expiry := time.Now().Add(time.Hour)
+	require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+		return tx.SaveTokens(ctx, kr, connID, db.Tokens{AccessToken: "stale", RefreshToken: "r1", TokenType: "Bearer", Expiry: &expiry})
+	}))
+
+	res, err := acts.ReconcileWatches(ctx, ReconcileWatchesInput{ConnectionRef: poblysh.ConnectionRef{
+		TenantID: tenant, ConnectionID: connID, Provider: "stale"}})
+	require.NoError(t, err)
+	require.Equal(t, 1, conn.refreshes, "refreshed once")
+	require.Equal(t, 1, res.Created, "the pass ran again with the fresh token")
+	var health string
+	var tok *db.Tokens
+	require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) (err error) {
+		c, err := tx.FindConnection(ctx, connID)
+		if err != nil {
+			return err
+		}
+		health = string(c.Health)
+		tok, err = tx.LoadTokens(ctx, kr, connID)
+		return err
+	}))
+	require.Equal(t, "healthy", health)
+	require.Equal(t, "fresh", tok.AccessToken)
 }
