@@ -143,6 +143,16 @@ func (a *Activities) regainAccess(ctx context.Context, conn poblysh.ConnectionRe
 // any workflow (the API checks a new config before it stores it).
 type AccessService struct{ A *Activities }
 
+// Authorize returns the connection's tokens, refreshed first when the
+// access token expires within a minute, and a client that sends it.
+func (s AccessService) Authorize(ctx context.Context, ref poblysh.ConnectionRef) (*http.Client, *db.Tokens, error) {
+	auth, err := s.A.authorize(ctx, ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	return auth.client, auth.tok, nil
+}
+
 // Prove proves the resources cfg names for the connection ref (only those
 // refs when only is set). Errors are the neutral connector errors.
 func (s AccessService) Prove(ctx context.Context, ref poblysh.ConnectionRef, cfg json.RawMessage, only []string) (*connectors.AccessReport, error) {

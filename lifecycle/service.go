@@ -15,6 +15,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"time"
 
 	"github.com/google/uuid"
@@ -46,6 +47,11 @@ type Workflows interface {
 // when needed). Errors are the neutral connector errors.
 type AccessChecker interface {
 	Prove(ctx context.Context, ref poblysh.ConnectionRef, cfg json.RawMessage, only []string) (*connectors.AccessReport, error)
+	// Authorize returns the connection's tokens, refreshed first when the
+	// access token expires within a minute (tokens are refreshed when a
+	// call needs one, so an idle connection's may have expired), and an
+	// HTTP client that sends it.
+	Authorize(ctx context.Context, ref poblysh.ConnectionRef) (*http.Client, *db.Tokens, error)
 }
 
 // Service runs the connection use cases.
@@ -134,8 +140,19 @@ func (s *Service) Disconnect(ctx context.Context, c *db.Connection) (warnings []
 		return nil, err
 	}
 	view := View(c)
+	hc := s.Registry.HTTPClient(p, c.ExternalAccountID, tok.AccessToken)
+	if s.Access != nil && tok.RefreshToken != "" {
+		// An idle connection's access token may have expired (tokens are
+		// refreshed when a call needs one): refresh it for the calls below.
+		// When that fails (the grant was revoked, say), they try the
+		// stored one.
+		if fresh, ftok, err := s.Access.Authorize(ctx, Ref(c)); err != nil {
+			warnings = append(warnings, "could not refresh the token: "+err.Error())
+		} else {
+			hc, tok = fresh, ftok
+		}
+	}
 	if w, ok := p.Connector.(connectors.Watcher); ok {
-		hc := s.Registry.HTTPClient(p, c.ExternalAccountID, tok.AccessToken)
 		for _, ch := range channels {
 			err := w.StopWatch(ctx, connectors.StopWatchRequest{Connection: view, HTTP: hc, Channel: connectors.Channel{
 				ID: ch.ChannelID, ResourceID: ch.ResourceID, Target: ch.Target, Stream: ch.Stream, RouteKey: ch.RouteKey}})

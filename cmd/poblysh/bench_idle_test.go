@@ -100,6 +100,48 @@ func BenchmarkIdlePollCost(b *testing.B) {
 			b.Logf("per connection-day polling %s: %.0f actions ($%.4f at $50 per million), %.0f rows, %.0f provider requests, %.2f CPU s",
 				p.name, perPoll*perDay, perPoll*perDay*50/1e6, rowsPerPoll*perDay, reqPerPoll*perDay, cpuPerPoll*perDay)
 		}
+
+		// A proactive refresh by the hourly sweep: sweeps that refresh
+		// this connection's token (the fake's hour-long tokens are always
+		// inside its window of RefreshBefore + 1 h, as Google's and Jira's
+		// are), less sweeps that find nothing due.
+		sweep := workflows.RefreshScheduleID(s.taskQueue)
+		ran := func() int {
+			d, err := s.temporal.Client().ScheduleClient().GetHandle(context.Background(), sweep).Describe(context.Background())
+			require.NoError(b, err)
+			if len(d.Info.RunningWorkflows) > 0 {
+				return -1
+			}
+			return d.Info.NumActions
+		}
+		refreshed := func() int {
+			return s.count(`SELECT count(*) FROM jobs WHERE connection_id = $1 AND kind = 'token_refresh' AND status NOT IN ('queued', 'running')`, id)
+		}
+		sweeps := func(n int) (actions float64, rowsWritten, providerRequests int) {
+			a0, _ := temporalActions(b, metricsPort)
+			r0, q0, n0, j0 := rows(), requests.Load(), ran(), refreshed()
+			due := s.count(`SELECT count(*) FROM connections WHERE id = $1 AND token_expires_at < now() + interval '65 minutes'`, id) > 0
+			for i := 1; i <= n; i++ {
+				s.trigger(sweep)
+				eventually(b, time.Minute, "the sweep", func() bool {
+					return ran() >= n0+i && (!due || refreshed() >= j0+i)
+				})
+			}
+			time.Sleep(3 * time.Second)
+			a1, _ := temporalActions(b, metricsPort)
+			return a1 - a0, rows() - r0, int(requests.Load() - q0)
+		}
+		n := max(3, scaled(10))
+		aDue, rDue, qDue := sweeps(n)
+		s.exec(`UPDATE connections SET token_expires_at = now() + interval '30 days' WHERE id = $1`, id)
+		aIdle, rIdle, qIdle := sweeps(n)
+		perRefresh := (aDue - aIdle) / float64(n)
+		rowsPerRefresh := float64(rDue-rIdle) / float64(n)
+		reqPerRefresh := float64(qDue-qIdle) / float64(n)
+		b.ReportMetric(perRefresh, "actions/refresh")
+		b.Logf("one refresh by the sweep (%d sweeps with the token due, %d with nothing due): %.1f Temporal actions, %.1f Postgres rows written, %.1f provider requests; "+
+			"per connection-day with hour-long tokens (24 refreshes): %.0f actions ($%.4f at $50 per million), %.0f rows, %.0f provider requests",
+			n, n, perRefresh, rowsPerRefresh, reqPerRefresh, 24*perRefresh, 24*perRefresh*50/1e6, 24*rowsPerRefresh, 24*reqPerRefresh)
 	}
 }
 

@@ -208,6 +208,43 @@ func TestCalendarChannelRenewal(t *testing.T) {
 	require.True(t, newLive, "the new channel is live")
 }
 
+// TestDisconnectRefreshesAnIdleToken: access tokens are refreshed when a
+// call needs one, so a connection idle past its token's hour still holds an
+// expired one; disconnecting refreshes it first, and the watch channel is
+// stopped at Google (with the stale token, channels.stop was refused and the
+// channel kept pushing until it expired).
+func TestDisconnectRefreshesAnIdleToken(t *testing.T) {
+	t.Parallel()
+	gc := gcalsandbox.New(gcalsandbox.Options{Seed: true})
+	srv := newHTTPServer(t, gc)
+	s := newStack(t, withEnv(gc.Env(srv)), withEnv(map[string]string{"POBLYSH_GOOGLE_CALENDAR_WEBHOOK_SECRET": "calendar-channel-secret"}))
+	_, key := s.tenant("Idle")
+	conn := s.connect(key, "google-calendar", nil)
+	id := string(*conn.ID)
+	s.waitJobs(key, id, "backfill", 1, 2*time.Minute)
+	eventually(t, 30*time.Second, "a watch channel", func() bool { return len(s.connection(key, id).Watches) == 1 })
+	eventually(t, 30*time.Second, "the connection's work to end", func() bool {
+		return s.count(`SELECT count(*) FROM jobs WHERE connection_id = $1 AND status IN ('queued', 'running')`, id) == 0
+	})
+	channel := *s.connection(key, id).Watches[0].ChannelID
+
+	// An hour later: Google has expired the token, and so has the record.
+	gc.Base.OAuth.ExpireAccessTokens()
+	s.exec(`UPDATE connections SET token_expires_at = now() - interval '5 minutes' WHERE id = $1`, id)
+	refreshes := gc.Base.OAuth.Refreshes
+	_, err := s.client.Connections.DeleteConnection(connections.NewDeleteConnectionParams().WithID(strfmt.UUID(id)), httptransport.BearerToken(key))
+	require.NoError(t, err)
+	require.Equal(t, refreshes+1, gc.Base.OAuth.Refreshes, "the expired token was refreshed for the disconnect")
+	var stopped bool
+	for _, ch := range gc.Channels() {
+		if ch.ID == channel {
+			stopped = ch.Stopped
+		}
+	}
+	require.True(t, stopped, "the channel was stopped at Google")
+	require.NotContains(t, s.logs.String(), "could not stop channel")
+}
+
 // TestGitHubWithoutHookPermissionPolls: a grant that may not create repo
 // webhooks leaves the connection healthy and polling (hooks can be added by
 // hand with the configured secret), and the job says why.

@@ -106,3 +106,21 @@ func TestProviderSettingsDocumented(t *testing.T) {
 		})
 	}
 }
+
+// TestExpiringTokensRefreshOnDemand: every registered provider whose access
+// tokens expire has them refreshed when a call needs one, not ahead by the
+// hourly sweep, which cost an idle connection with hour-long tokens 24
+// refresh workflows a day (docs/decisions.md); the sweep keeps only idle
+// refresh tokens alive.
+func TestExpiringTokensRefreshOnDemand(t *testing.T) {
+	var expiring []string
+	for _, s := range connectors.Registered() {
+		tok := s.Policy.Token
+		if !tok.Expires {
+			continue
+		}
+		expiring = append(expiring, s.Name)
+		require.True(t, tok.OnDemand, "%s: access tokens expire and are refreshed ahead by the sweep", s.Name)
+	}
+	require.Subset(t, expiring, []string{"github", "gmail", "google-calendar", "google-drive", "jira", "slack", "zoho-cliq", "zoho-mail"})
+}

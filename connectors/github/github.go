@@ -76,7 +76,9 @@ var Spec = &connectors.Spec{
 		Token: connectors.TokenPolicy{
 			// GitHub App user tokens last 8 h with rotating refresh tokens;
 			// OAuth App tokens come back without expiry and are never refreshed.
+			// Refreshed when a call needs a token, not ahead by the sweep.
 			Expires:             true,
+			OnDemand:            true,
 			RotatesRefreshToken: true,
 			RefreshBefore:       30 * time.Minute,
 		},

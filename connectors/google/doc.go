@@ -33,9 +33,12 @@ func Endpoints(apiURL string) connectors.Endpoints {
 
 // TokenPolicy is how Google's tokens age: access tokens last an hour
 // (expires_in 3599), refresh tokens are not rotated and lapse when unused
-// for six months.
+// for six months. Access tokens are refreshed when a call needs one: the
+// sweep refreshing every hour-long token ahead cost an idle connection 24
+// refresh workflows a day, three times its polling (docs/performance.md).
 var TokenPolicy = connectors.TokenPolicy{
 	Expires:             true,
+	OnDemand:            true,
 	RotatesRefreshToken: false,
 	RefreshBefore:       10 * time.Minute,
 	KeepAliveAfter:      30 * 24 * time.Hour,

@@ -89,8 +89,11 @@ var Spec = &connectors.Spec{
 		Token: connectors.TokenPolicy{
 			// Access tokens last 1 h; every refresh rotates the refresh
 			// token, which lapses after 90 days unused and 365 days after
-			// consent in any case.
+			// consent in any case. Refreshed when a call needs a token, as
+			// Google's (an hour-long token refreshed ahead by the sweep cost
+			// an idle connection 24 refresh workflows a day).
 			Expires:             true,
+			OnDemand:            true,
 			RotatesRefreshToken: true,
 			RefreshBefore:       10 * time.Minute,
 			KeepAliveAfter:      30 * 24 * time.Hour,

@@ -80,7 +80,9 @@ var Spec = &connectors.Spec{
 			// Only apps with token rotation get expiring tokens (12 h, with
 			// rotating xoxe-1- refresh tokens). Without rotation Slack sends
 			// no expires_in, the token has no expiry and is never refreshed.
+			// Refreshed when a call needs a token, not ahead by the sweep.
 			Expires:             true,
+			OnDemand:            true,
 			RotatesRefreshToken: true,
 			RefreshBefore:       time.Hour,
 		},
