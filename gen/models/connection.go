@@ -101,7 +101,7 @@ type Connection struct {
 	// Required: true
 	SignalCounts map[string]int64 `json:"signal_counts"`
 
-	// Access token expiry; null when the token does not expire.
+	// Access token expiry; null when the token does not expire. Tokens are refreshed when a call needs one, so an idle connection's may be in the past; that is not a fault.
 	// Example: 2025-06-05T17:15:02Z
 	// Read Only: true
 	// Format: date-time
