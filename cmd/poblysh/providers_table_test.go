@@ -232,13 +232,13 @@ func runProviderCase(t *testing.T, tc providerCase) {
 	storedByJobs := func() int {
 		return r.s.count(`SELECT coalesce(sum(signals_stored), 0) FROM jobs WHERE connection_id = $1`, r.id)
 	}
-	before = storedByJobs()
+	storedBefore := storedByJobs()
 	n := tc.missed(r)
 	require.Positive(t, n)
 	js = r.s.sync(r.key, tc.provider, r.id, "incremental")
 	r.jobs(js, tc.streams)
-	eventually(t, 30*time.Second, fmt.Sprintf("syncs to store the %d missed", n), func() bool { return storedByJobs()-before >= n })
-	require.Equal(t, n, storedByJobs()-before, "incremental adds only what is new")
+	eventually(t, 30*time.Second, fmt.Sprintf("syncs to store the %d missed", n), func() bool { return storedByJobs()-storedBefore >= n })
+	require.Equal(t, n, storedByJobs()-storedBefore, "incremental adds only what is new")
 	r.total += n
 	require.Len(t, r.s.feed(r.key, r.total, 30*time.Second), r.total)
 
