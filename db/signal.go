@@ -276,24 +276,15 @@ func (fq FeedQuery) page(q *where) (string, []any) {
 	return `SELECT ` + signalCols + ` FROM signals WHERE ` + q.sql() + ` ORDER BY txid, seq LIMIT ` + q.arg(fq.f.Limit), q.args
 }
 
-// HeldBack is the query for whether the page's reader has committed rows
-// at or above horizon: rows the horizon withholds because an older writer
-// (of any tenant) is still running. Its end makes them visible and
-// notifies nobody of this tenant, so a waiting reader must read again on
-// its own (FeedNotifier.Wait).
-func (fq FeedQuery) HeldBack(horizon string) (string, []any) {
-	q := newWhere(fq.tenantID)
-	q.add("txid >= %s::xid8", horizon)
-	return fq.heldBack(q)
-}
-
-func (fq FeedQuery) heldBackAtSetting() (string, []any) {
+// heldBack is the query for whether the page's reader has committed rows
+// at or above the horizon that feedHorizonSetSQL set earlier in the
+// transaction: rows the horizon withholds because an older writer (of any
+// tenant) is still running. Its end makes them visible and notifies nobody
+// of this tenant, so a waiting reader must read again on its own
+// (FeedNotifier.Wait).
+func (fq FeedQuery) heldBack() (string, []any) {
 	q := newWhere(fq.tenantID)
 	q.add("txid >= current_setting('" + feedHorizonSetting + "')::xid8")
-	return fq.heldBack(q)
-}
-
-func (fq FeedQuery) heldBack(q *where) (string, []any) {
 	q.add("(txid, seq) > (%s::xid8, %s)", fq.afterTx, fq.afterSeq)
 	fq.f.filters(q)
 	return `SELECT EXISTS (SELECT 1 FROM signals WHERE ` + q.sql() + `)`, q.args
@@ -478,7 +469,7 @@ type FeedPage struct {
 	Signals []Signal
 	Next    string
 	// HeldBack: the page is empty but the tenant has committed rows past
-	// the cursor that the feed horizon withholds (see FeedQuery.HeldBack).
+	// the cursor that the feed horizon withholds (see FeedQuery.heldBack).
 	HeldBack bool
 }
 
@@ -516,7 +507,7 @@ func (d *DB) listFeed(ctx context.Context, tenantID string, f SignalFilter, chec
 	})
 	var held bool
 	if checkHeld {
-		q, args := fq.heldBackAtSetting()
+		q, args := fq.heldBack()
 		b.Queue(q, args...).QueryRow(func(r pgx.Row) error { return r.Scan(&held) })
 	}
 	b.Queue("COMMIT")
