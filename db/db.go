@@ -184,6 +184,10 @@ func (s txScope) sql() (string, []any) {
 	return first + `set_config('poblysh.tenant_id', $1, true)` + lock, []any{s.tenantID}
 }
 
+// SystemSignalsSQL is the first statement of a WithSystemSignals
+// transaction (the webhook intake's), exported with LookupRoutesSQL.
+var SystemSignalsSQL, _ = txScope{system: true, lockSignals: true}.sql()
+
 // runTx runs fn in a transaction begun by begin (on the pool, or on one
 // held session), scoped by s.
 // After commit, the tenants it stored Signals for go to announce (may be

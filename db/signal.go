@@ -77,6 +77,34 @@ func (tx *Tx) LockSignals(ctx context.Context) error {
 	return nil
 }
 
+// InsertSignalsSQL is InsertSignalsFor's statement: $1 tenant, $2
+// connection, $3 source, then arrays of kinds, times, keys, payloads and
+// raw objects; with aliases, $9 and $10 pair each alias key with the key of
+// the Signal it names, and the aliases of the Signals inserted are stored
+// in the same statement (a duplicate's aliases are not taken over).
+func InsertSignalsSQL(aliases bool) string {
+	if aliases {
+		return insertSignalsSQL[1]
+	}
+	return insertSignalsSQL[0]
+}
+
+var insertSignalsSQL = func() [2]string {
+	insert := `INSERT INTO signals (tenant_id, connection_id, source, kind, occurred_at, dedupe_key, payload, raw)
+		SELECT $1, $2, $3, t.kind, t.occurred_at, t.dedupe_key, t.payload::jsonb, nullif(t.raw, '')::jsonb
+		FROM unnest($4::text[], $5::timestamptz[], $6::text[], $7::text[], $8::text[])
+			WITH ORDINALITY AS t(kind, occurred_at, dedupe_key, payload, raw, ord)
+		WHERE NOT EXISTS (SELECT 1 FROM signal_aliases a WHERE a.tenant_id = $1 AND a.key = t.dedupe_key)
+		ORDER BY t.ord
+		ON CONFLICT (tenant_id, dedupe_key) DO NOTHING
+		RETURNING id, kind, dedupe_key`
+	return [2]string{insert, `WITH ins AS (` + insert + `),
+		aliases AS (INSERT INTO signal_aliases (tenant_id, key, signal_id)
+			SELECT $1, a.key, ins.id FROM ins JOIN unnest($9::text[], $10::text[]) AS a(of, key) ON a.of = ins.dedupe_key
+			ON CONFLICT (tenant_id, key) DO NOTHING)
+		SELECT id, kind, dedupe_key FROM ins`}
+}()
+
 // InsertSignalsFor is InsertSignals for a system-scope transaction that
 // stores on behalf of the given tenant (webhook intake).
 func (tx *Tx) InsertSignalsFor(ctx context.Context, tenantID, connID, source string, sigs []NewSignal) (Stored, error) {
@@ -113,25 +141,11 @@ func (tx *Tx) InsertSignalsFor(ctx context.Context, tenantID, connID, source str
 			aliasKeys = append(aliasKeys, source+":"+a)
 		}
 	}
-	insert := `INSERT INTO signals (tenant_id, connection_id, source, kind, occurred_at, dedupe_key, payload, raw)
-		SELECT $1, $2, $3, t.kind, t.occurred_at, t.dedupe_key, t.payload::jsonb, nullif(t.raw, '')::jsonb
-		FROM unnest($4::text[], $5::timestamptz[], $6::text[], $7::text[], $8::text[])
-			WITH ORDINALITY AS t(kind, occurred_at, dedupe_key, payload, raw, ord)
-		WHERE NOT EXISTS (SELECT 1 FROM signal_aliases a WHERE a.tenant_id = $1 AND a.key = t.dedupe_key)
-		ORDER BY t.ord
-		ON CONFLICT (tenant_id, dedupe_key) DO NOTHING
-		RETURNING id, kind, dedupe_key`
 	args := []any{tenantID, connID, source, kinds, times, keys, payloads, raws}
 	if len(aliasKeys) > 0 {
-		// One round trip for both: the aliases of the Signals inserted
-		// (a duplicate's aliases are not taken over).
-		insert = `WITH ins AS (` + insert + `),
-		aliases AS (INSERT INTO signal_aliases (tenant_id, key, signal_id)
-			SELECT $1, a.key, ins.id FROM ins JOIN unnest($9::text[], $10::text[]) AS a(of, key) ON a.of = ins.dedupe_key
-			ON CONFLICT (tenant_id, key) DO NOTHING)
-		SELECT id, kind, dedupe_key FROM ins`
 		args = append(args, aliasOf, aliasKeys)
 	}
+	insert := InsertSignalsSQL(len(aliasKeys) > 0)
 	var inserted []struct {
 		ID   string `db:"id"`
 		Kind string `db:"kind"`

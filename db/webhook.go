@@ -70,14 +70,28 @@ func (tx *Tx) RebuildRoutes(ctx context.Context, connID, provider string, static
 	return tx.ReplaceRoutes(ctx, connID, provider, routes)
 }
 
+// LookupRoutesSQL is LookupRoutes' statement: $1 the provider, $2 the
+// delivery's route keys. Exported, like RecordWebhookSQL, InsertSignalsSQL
+// and SystemSignalsSQL, for the benchmark that runs the intake's statements
+// on a raw pool (webhook.BenchmarkIntakeLayers).
+const LookupRoutesSQL = `SELECT r.provider, r.route_key, r.connection_id, r.tenant_id, r.stream, c.paused, c.health
+		FROM webhook_routes r JOIN connections c ON c.id = r.connection_id AND c.deleted_at IS NULL
+		WHERE r.provider = $1 AND r.route_key = ANY($2::text[])
+		ORDER BY r.connection_id, r.stream`
+
+// RecordWebhookSQL is RecordWebhook's statement, with the parameters in
+// WebhookEvent's order: provider, delivery id, event, status, tenant ids,
+// connection ids, Signals, raw body, body hash.
+const RecordWebhookSQL = `INSERT INTO webhook_events
+			(provider, delivery_id, event, status, tenant_ids, connection_ids, signals, raw_body, body_hash)
+		VALUES ($1, $2, $3, $4, $5::uuid[], $6::uuid[], $7, $8, $9)
+		ON CONFLICT DO NOTHING RETURNING id`
+
 // LookupRoutes finds (system scope) the live connections a delivery's route
 // keys point at.
 func (tx *Tx) LookupRoutes(ctx context.Context, provider string, keys []string) ([]Route, error) {
 	var out []Route
-	err := tx.SelectContext(ctx, &out, `SELECT r.provider, r.route_key, r.connection_id, r.tenant_id, r.stream, c.paused, c.health
-		FROM webhook_routes r JOIN connections c ON c.id = r.connection_id AND c.deleted_at IS NULL
-		WHERE r.provider = $1 AND r.route_key = ANY($2::text[])
-		ORDER BY r.connection_id, r.stream`, provider, keys)
+	err := tx.SelectContext(ctx, &out, LookupRoutesSQL, provider, keys)
 	return out, wrapConnErr(err)
 }
 
@@ -102,10 +116,7 @@ type WebhookEvent struct {
 // serialize on the unique indexes; exactly one wins.
 func (tx *Tx) RecordWebhook(ctx context.Context, e WebhookEvent) (bool, error) {
 	var id string
-	err := tx.GetContext(ctx, &id, `INSERT INTO webhook_events
-			(provider, delivery_id, event, status, tenant_ids, connection_ids, signals, raw_body, body_hash)
-		VALUES ($1, $2, $3, $4, $5::uuid[], $6::uuid[], $7, $8, $9)
-		ON CONFLICT DO NOTHING RETURNING id`,
+	err := tx.GetContext(ctx, &id, RecordWebhookSQL,
 		e.Provider, e.DeliveryID, e.Event, e.Status, append([]string{}, e.TenantIDs...),
 		append([]string{}, e.ConnectionIDs...), e.Signals, e.RawBody, e.BodyHash)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -80,30 +80,7 @@ func (in *Intake) Receive(ctx context.Context, p *connectors.Provider, req *conn
 		metrics.WebhookDeliveries.WithLabelValues(provider, "challenge").Inc()
 		return &Outcome{Status: Accepted, DeliveryID: d.DeliveryID, Reply: d.Reply}, nil
 	}
-	var out *Outcome
-	var stored []db.Stored
-	begin := in.DB.WithSystem
-	if len(d.batch.Rows) > 0 {
-		// The transaction's first statement also takes the signals writer
-		// lock: one round trip for both (db.Tx.LockSignals).
-		begin = in.DB.WithSystemSignals
-	}
-	err = begin(ctx, func(tx *db.Tx) error {
-		out, stored = &Outcome{DeliveryID: d.DeliveryID}, nil
-		rt, err := in.route(ctx, tx, provider, d)
-		if err != nil {
-			return err
-		}
-		out.Status, out.Connections = rt.status, rt.connections
-		if rt.status != Accepted {
-			return nil
-		}
-		stored, err = in.store(ctx, tx, d, rt)
-		for _, st := range stored {
-			out.Signals += len(st.Kinds)
-		}
-		return err
-	})
+	out, stored, err := in.commit(ctx, provider, d)
 	if err != nil {
 		metrics.WebhookDeliveries.WithLabelValues(provider, "error").Inc()
 		var pe *poblysh.Error
@@ -122,6 +99,36 @@ func (in *Intake) Receive(ctx context.Context, p *connectors.Provider, req *conn
 	in.log().WithFields(logrus.Fields{"provider": provider, "delivery_id": d.DeliveryID, "event": d.Event,
 		"status": out.Status, "signals": out.Signals, "connections": out.Connections}).Info("webhook received")
 	return out, nil
+}
+
+// commit routes, records and stores a verified delivery in one transaction
+// and returns the outcome with what each insert stored.
+func (in *Intake) commit(ctx context.Context, provider string, d *delivery) (*Outcome, []db.Stored, error) {
+	var out *Outcome
+	var stored []db.Stored
+	begin := in.DB.WithSystem
+	if len(d.batch.Rows) > 0 {
+		// The transaction's first statement also takes the signals writer
+		// lock: one round trip for both (db.Tx.LockSignals).
+		begin = in.DB.WithSystemSignals
+	}
+	err := begin(ctx, func(tx *db.Tx) error {
+		out, stored = &Outcome{DeliveryID: d.DeliveryID}, nil
+		rt, err := in.route(ctx, tx, provider, d)
+		if err != nil {
+			return err
+		}
+		out.Status, out.Connections = rt.status, rt.connections
+		if rt.status != Accepted {
+			return nil
+		}
+		stored, err = in.store(ctx, tx, d, rt)
+		for _, st := range stored {
+			out.Signals += len(st.Kinds)
+		}
+		return err
+	})
+	return out, stored, err
 }
 
 func (in *Intake) log() *logrus.Logger {
