@@ -250,17 +250,18 @@ func (a *Activities) reconcileWatches(ctx context.Context, in ReconcileWatchesIn
 	return res, nil
 }
 
-// confirmChannels asks the provider to greet channels again now that they
-// are stored and routed (connectors.WatchConfirmer: GitHub's first ping of
-// a new hook arrives before its secret is stored and is refused). A failure
-// is logged only: the channel works either way.
+// confirmChannels asks the provider to deliver again what channels refused
+// before they were stored and routed (connectors.WatchConfirmer: GitHub's
+// first ping of a new hook, and any event in that moment, arrive before
+// its secret is stored and are refused). A failure is logged only: the
+// channel works either way, and the next sync reads what push missed.
 func (a *Activities) confirmChannels(ctx context.Context, t poblysh.ConnectionRef, w connectors.Watcher, view connectors.Connection, hc *http.Client, created []connectors.Channel) {
 	c, ok := w.(connectors.WatchConfirmer)
 	if !ok {
 		return
 	}
 	for _, ch := range created {
-		if err := c.ConfirmWatch(ctx, connectors.ConfirmWatchRequest{Connection: view, HTTP: hc, Channel: ch}); err != nil {
+		if err := c.ConfirmWatch(ctx, connectors.ConfirmWatchRequest{Connection: view, HTTP: hc, Channel: ch, Now: a.now()}); err != nil {
 			a.logger(ctx, t).WithError(err).WithField("channel_id", ch.ID).Warn("could not confirm a new push channel")
 		}
 	}

@@ -305,14 +305,15 @@ type ChannelRenewer interface {
 	RenewWatch(ctx context.Context, req RenewWatchRequest) ([]Channel, error)
 }
 
-// WatchConfirmer is implemented by Watchers whose provider greets a new
-// channel with a delivery the moment it exists, before the engine can have
-// stored the channel's secret (GitHub pings a new repository hook): that
-// delivery is refused, and the provider shows the channel as failing. The
-// engine calls ConfirmWatch for each channel Watch returned, once the
-// channel is stored and routed, so the provider delivers the greeting
-// again and records it as accepted. A courtesy: its failure is logged and
-// changes nothing else.
+// WatchConfirmer is implemented by Watchers whose provider delivers to a
+// new channel the moment it exists, before the engine can have stored the
+// channel's secret (GitHub pings a new repository hook, and sends its
+// events from then on): those deliveries are refused, the provider shows
+// the channel as failing, and a provider that does not retry (GitHub)
+// loses the events to push. The engine calls ConfirmWatch for each channel
+// Watch returned, once the channel is stored and routed, so the provider
+// delivers again what was refused and records the channel as working. Its
+// failure is logged only: the next sync reads what push missed.
 type WatchConfirmer interface {
 	ConfirmWatch(ctx context.Context, req ConfirmWatchRequest) error
 }
@@ -322,6 +323,7 @@ type ConfirmWatchRequest struct {
 	Connection Connection
 	HTTP       *http.Client
 	Channel    Channel
+	Now        time.Time
 }
 
 // RenewWatchRequest asks a ChannelRenewer to extend channels.

@@ -41,6 +41,10 @@ type Deliverer struct {
 	Client  *http.Client
 	Retries int
 	Backoff time.Duration
+	// OnResult, when set, is called with each copy's outcome and how long
+	// it took, once it is known (a held delivery's when it is flushed): a
+	// provider fake's delivery log.
+	OnResult func(del Delivery, res Result, took time.Duration)
 
 	mu      sync.Mutex
 	target  string
@@ -80,7 +84,11 @@ func (d *Deliverer) Send(ctx context.Context, del Delivery, opt DeliveryOptions)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			start := time.Now()
 			out[i] = d.post(ctx, del)
+			if d.OnResult != nil {
+				d.OnResult(del, out[i], time.Since(start))
+			}
 		}()
 	}
 	wg.Wait()

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	gh "github.com/google/go-github/v89/github"
 
@@ -161,13 +163,20 @@ func hookError(ctx context.Context, client *gh.Client, full, op string, err erro
 		op, full, connectors.ErrForbidden, full, err)
 }
 
-// ConfirmWatch asks GitHub to ping a stored hook again (POST
-// /repos/{o}/{r}/hooks/{id}/pings, 204). GitHub pings a hook the moment it
-// is created, while Watch has not yet returned its secret to be stored; that
-// first ping is answered 401, and GitHub's settings page shows the hook's
-// last delivery as failed until the next one succeeds.
+// ConfirmWatch runs once the engine has stored a hook's channel. GitHub
+// pings a hook the moment it is created, and delivers its events from then
+// on, while Watch has not yet returned the hook's secret to be stored: those
+// deliveries are answered 401, and GitHub does not retry a failed delivery
+// (its docs, "Handling failed webhook deliveries", leave redelivery to the
+// receiver). So ConfirmWatch lists the hook's latest deliveries
+// (GET /repos/{o}/{r}/hooks/{id}/deliveries), asks GitHub to redeliver
+// (POST .../deliveries/{delivery_id}/attempts, 202) each event that never
+// succeeded and that a retry can fix (see redeliverable), then to ping the
+// hook again (POST .../pings, 204) so that its settings page shows the last
+// delivery as successful. The same pass recovers events a reused hook
+// could not deliver while the service was down.
 func (c *Connector) ConfirmWatch(ctx context.Context, req connectors.ConfirmWatchRequest) error {
-	owner, name, id, err := channelHook("ping webhook", req.Channel)
+	owner, name, id, err := channelHook("confirm webhook", req.Channel)
 	if err != nil {
 		return err
 	}
@@ -175,10 +184,59 @@ func (c *Connector) ConfirmWatch(ctx context.Context, req connectors.ConfirmWatc
 	if err != nil {
 		return err
 	}
-	if _, err := client.Repositories.PingHook(ctx, owner, name, id); err != nil {
-		return fmt.Errorf("github: ping webhook %d on %s: %w", id, req.Channel.Target, mapErr(err))
+	list, _, err := client.Repositories.ListHookDeliveries(ctx, owner, name, id, &gh.ListCursorOptions{PerPage: 100})
+	if err != nil {
+		return fmt.Errorf("github: list deliveries of webhook %d on %s: %w", id, req.Channel.Target, mapErr(err))
 	}
-	return nil
+	var errs []error
+	for _, d := range redeliverable(list, req.Now) {
+		// GitHub answers 202, which go-github reports as *AcceptedError.
+		var accepted *gh.AcceptedError
+		if _, _, err := client.Repositories.RedeliverHookDelivery(ctx, owner, name, id, d); err != nil && !errors.As(err, &accepted) {
+			errs = append(errs, fmt.Errorf("github: redeliver delivery %d of webhook %d on %s: %w", d, id, req.Channel.Target, mapErr(err)))
+		}
+	}
+	if _, err := client.Repositories.PingHook(ctx, owner, name, id); err != nil {
+		errs = append(errs, fmt.Errorf("github: ping webhook %d on %s: %w", id, req.Channel.Target, mapErr(err)))
+	}
+	return errors.Join(errs...)
+}
+
+// redeliverWindow is how old a delivery GitHub still redelivers (three
+// days, by its docs), less a margin for clocks.
+const redeliverWindow = 71 * time.Hour
+
+// redeliverable picks, from a hook's deliveries (newest first, as GitHub
+// lists them), the delivery id to redeliver for each event (GUID) that no
+// attempt delivered: the newest attempt, when it was not itself a
+// redelivery (an event is asked for once), is younger than
+// redeliverWindow, and failed in a way a retry can fix: 401 (the hook's
+// secret was not stored yet), no answer or a timeout (status code 0 or
+// 408), 429, or a server error. A 400 or 404 would fail the same way again,
+// and pings are not redelivered (ConfirmWatch pings anew).
+func redeliverable(list []*gh.HookDelivery, now time.Time) []int64 {
+	delivered := map[string]bool{}
+	for _, d := range list {
+		if code := d.GetStatusCode(); code >= 200 && code < 300 {
+			delivered[d.GetGUID()] = true
+		}
+	}
+	seen := map[string]bool{}
+	var out []int64
+	for _, d := range list {
+		guid := d.GetGUID()
+		if guid == "" || seen[guid] || delivered[guid] {
+			continue
+		}
+		seen[guid] = true // the newest attempt speaks for the event
+		code := d.GetStatusCode()
+		retry := code == 0 || code == http.StatusUnauthorized || code == http.StatusRequestTimeout ||
+			code == http.StatusTooManyRequests || code >= 500
+		if retry && !d.GetRedelivery() && d.GetEvent() != "ping" && now.Sub(d.GetDeliveredAt().Time) < redeliverWindow {
+			out = append(out, d.GetID())
+		}
+	}
+	return out
 }
 
 // StopWatch deletes the repository hook of a channel; a hook already gone

@@ -7,10 +7,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	gh "github.com/google/go-github/v89/github"
 	"github.com/stretchr/testify/require"
 
 	"github.com/poblysh/poblysh/connectors"
@@ -18,11 +20,19 @@ import (
 	githubsandbox "github.com/poblysh/poblysh/sandbox/github"
 )
 
-// inbox is a webhook endpoint that records deliveries.
+// inbox is a webhook endpoint that records deliveries; while refusing, it
+// answers them 401, as the service does before a hook's secret is stored.
 type inbox struct {
 	*httptest.Server
-	mu   sync.Mutex
-	reqs []*connectors.WebhookRequest
+	mu       sync.Mutex
+	reqs     []*connectors.WebhookRequest
+	refusing bool
+}
+
+func (in *inbox) refuse(on bool) {
+	in.mu.Lock()
+	in.refusing = on
+	in.mu.Unlock()
 }
 
 func newInbox(t *testing.T) *inbox {
@@ -31,7 +41,12 @@ func newInbox(t *testing.T) *inbox {
 		b, _ := io.ReadAll(r.Body)
 		in.mu.Lock()
 		in.reqs = append(in.reqs, &connectors.WebhookRequest{Header: r.Header.Clone(), Body: b, Now: time.Now()})
+		refusing := in.refusing
 		in.mu.Unlock()
+		if refusing {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
 		w.WriteHeader(http.StatusAccepted)
 	}))
 	t.Cleanup(in.Close)
@@ -141,6 +156,113 @@ func TestWatchRegistersRepositoryHook(t *testing.T) {
 	chans, err = h.watch(t, in.URL+"/api/v1/webhooks/github")
 	require.NoError(t, err)
 	require.NotEqual(t, ch.ID, chans[0].ID, "a new hook after the old one was deleted")
+}
+
+// TestConfirmWatchRedeliversWhatTheHookRefused: what GitHub delivered to a
+// new hook before its secret was stored was refused (401), and GitHub does
+// not retry; ConfirmWatch has each such event redelivered (same GUID and
+// body, signed with the hook's secret), once, and the hook pinged again.
+func TestConfirmWatchRedeliversWhatTheHookRefused(t *testing.T) {
+	h := newHarness(t, githubsandbox.Options{}, nil)
+	in := newInbox(t)
+	in.refuse(true) // the hook's secret is not stored yet
+	chans, err := h.watch(t, in.URL+"/api/v1/webhooks/github")
+	require.NoError(t, err)
+	require.Len(t, chans, 1)
+	ch := chans[0]
+	hookID, err := strconv.ParseInt(ch.ID, 10, 64)
+	require.NoError(t, err)
+	// A pull request opened in that moment.
+	resp, err := http.Post(h.ts.URL+"/_sandbox/github/repos/octo-org/hello-world/pulls", "application/json",
+		bytes.NewReader([]byte(`{"title":"In the window","user":"hubot"}`)))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusCreated, resp.StatusCode)
+	h.srv.Wait()
+	got := in.received()
+	require.Len(t, got, 2, "the ping and the pull request, both refused")
+	refused := got[1]
+	require.Equal(t, "pull_request", refused.Header.Get("X-GitHub-Event"))
+
+	in.refuse(false) // stored and routed: the engine confirms
+	confirm := connectors.ConfirmWatchRequest{Connection: h.conn, HTTP: h.client(), Channel: ch, Now: time.Now()}
+	recv := h.connector()
+	require.NoError(t, recv.ConfirmWatch(context.Background(), confirm))
+	h.srv.Wait()
+	got = in.received()
+	require.Len(t, got, 4, "the pull request again, and a new ping (the first ping is not redelivered)")
+	var again, ping *connectors.WebhookRequest
+	for _, r := range got[2:] {
+		switch r.Header.Get("X-GitHub-Event") {
+		case "pull_request":
+			again = r
+		case "ping":
+			ping = r
+		}
+	}
+	require.NotNil(t, again)
+	require.NotNil(t, ping)
+	require.Equal(t, refused.Header.Get("X-GitHub-Delivery"), again.Header.Get("X-GitHub-Delivery"), "the same event")
+	require.Equal(t, refused.Body, again.Body)
+	again.ChannelSecret = ch.Secret
+	require.NoError(t, recv.VerifyWebhook(again))
+	d, err := recv.ParseWebhook(again)
+	require.NoError(t, err)
+	require.Equal(t, []string{KindPullRequestOpened}, kindsOf(d.Signals))
+	require.NotEqual(t, got[0].Header.Get("X-GitHub-Delivery"), ping.Header.Get("X-GitHub-Delivery"))
+
+	// Confirming again redelivers nothing: the event was delivered.
+	require.NoError(t, recv.ConfirmWatch(context.Background(), confirm))
+	h.srv.Wait()
+	got = in.received()
+	require.Len(t, got, 5)
+	require.Equal(t, "ping", got[4].Header.Get("X-GitHub-Event"))
+	log, err := h.srv.HookDeliveries("octo-org/hello-world", hookID)
+	require.NoError(t, err)
+	var attempts []githubsandbox.HookDeliveryRecord
+	for _, a := range log {
+		if a.GUID == refused.Header.Get("X-GitHub-Delivery") {
+			attempts = append(attempts, a)
+		}
+	}
+	require.Equal(t, []githubsandbox.HookDeliveryRecord{
+		{GUID: attempts[0].GUID, Event: "pull_request", StatusCode: http.StatusUnauthorized},
+		{GUID: attempts[0].GUID, Event: "pull_request", StatusCode: http.StatusAccepted, Redelivery: true},
+	}, attempts)
+}
+
+// TestRedeliverable: which of a hook's deliveries ConfirmWatch asks GitHub
+// to redeliver.
+func TestRedeliverable(t *testing.T) {
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	n := int64(0)
+	d := func(guid, event string, code int, redelivery bool, age time.Duration) *gh.HookDelivery {
+		n++
+		return &gh.HookDelivery{ID: gh.Ptr(n), GUID: gh.Ptr(guid), Event: gh.Ptr(event), StatusCode: gh.Ptr(code),
+			Redelivery: gh.Ptr(redelivery), DeliveredAt: &gh.Timestamp{Time: now.Add(-age)}}
+	}
+	list := []*gh.HookDelivery{ // newest first
+		d("a", "push", 401, false, time.Minute),     // 1: picked
+		d("b", "push", 200, true, time.Minute),      // 2: b delivered by a redelivery
+		d("b", "push", 401, false, time.Hour),       // 3
+		d("c", "push", 503, true, time.Hour),        // 4: c already redelivered once
+		d("c", "push", 401, false, 2*time.Hour),     // 5
+		d("e", "pull_request", 0, false, time.Hour), // 6: unreachable: picked
+		d("f", "release", 400, false, time.Hour),    // 7: a 400 fails again
+		d("g", "ping", 401, false, time.Hour),       // 8: pings are sent anew
+		d("h", "push", 502, false, 72*time.Hour),    // 9: too old to redeliver
+		d("i", "push", 429, false, 70*time.Hour),    // 10: picked
+		d("j", "push", 500, false, 3*time.Hour),     // 11: j's newest attempt...
+		d("j", "push", 401, false, 4*time.Hour),     // 12: ...is the one asked for
+		d("k", "push", 404, false, 3*time.Hour),     // 13: k's newest attempt cannot be fixed
+		d("k", "push", 401, false, 4*time.Hour),     // 14
+		d("", "push", 401, false, time.Hour),        // 15: no GUID
+		d("l", "pull_request", 408, false, 0),       // 16: timed out: picked
+		d("m", "push", 200, false, time.Hour),       // 17
+		d("m", "push", 401, false, 2*time.Hour),     // 18: m delivered later (a newer attempt)
+	}
+	require.Equal(t, []int64{1, 6, 10, 11, 16}, redeliverable(list, now))
+	require.Empty(t, redeliverable(nil, now))
 }
 
 func jsonInt(n int64) string { b, _ := json.Marshal(n); return string(b) }

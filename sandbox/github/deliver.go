@@ -169,6 +169,11 @@ func (s *Server) deliverAsync(h *hook, ev Event) {
 		return
 	}
 	del, _ := build(ev, ev.Payload, h.Secret, h.ContentType, h.ID, "repository", rp.ID)
+	s.sendAsync(h, del)
+}
+
+// sendAsync sends del to hook h in the background (Wait waits for it).
+func (s *Server) sendAsync(h *hook, del sandbox.Delivery) {
 	s.pending.Add(1)
 	go func() {
 		defer s.pending.Done()

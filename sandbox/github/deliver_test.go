@@ -243,3 +243,98 @@ func TestControlAPI(t *testing.T) {
 	require.Equal(t, map[string]int{"pulls:octocat/spoon-knife": 0, "releases:octocat/spoon-knife": 0, "commits:octocat/spoon-knife": 1},
 		e.srv.ExpectedSignals("octocat/spoon-knife"))
 }
+
+// TestHookDeliveryLogAndRedelivery: every attempt to a hook is logged
+// (newest first, cursor pages), GitHub does not retry a refused one, and a
+// redelivery sends the same delivery again (same GUID, body and signature),
+// logged as an attempt of its own.
+func TestHookDeliveryLogAndRedelivery(t *testing.T) {
+	e := setup(t, githubsandbox.Options{})
+	var mu sync.Mutex
+	refuse := true
+	var got []*http.Request
+	var bodies [][]byte
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		got, bodies = append(got, r), append(bodies, b)
+		if refuse {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(target.Close)
+	status, hook := e.post(t, http.MethodPost, "/repos/octo-org/hello-world/hooks",
+		`{"events":["push","pull_request"],"config":{"url":"`+target.URL+`","content_type":"json","secret":"s"}}`, true)
+	require.Equal(t, http.StatusCreated, status)
+	path := "/repos/octo-org/hello-world/hooks/" + jsonNum(int64(hook["id"].(float64)))
+	e.srv.Wait()
+	e.post(t, http.MethodPost, "/_sandbox/github/repos/octo-org/hello-world/pulls", `{}`, false)
+
+	resp, b := e.get(t, path+"/deliveries")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	list := decodeList(t, b)
+	require.Len(t, list, 2, "the ping and the pull request, each once: no retry")
+	pr, ping := list[0], list[1]
+	require.Equal(t, "pull_request", pr["event"])
+	require.Equal(t, "opened", pr["action"])
+	require.Equal(t, "ping", ping["event"])
+	require.Nil(t, ping["action"])
+	for _, d := range list {
+		require.Equal(t, float64(401), d["status_code"])
+		require.Equal(t, "Invalid HTTP Response: 401", d["status"])
+		require.Equal(t, false, d["redelivery"])
+		require.Equal(t, float64(1296269), d["repository_id"])
+		require.Contains(t, d, "installation_id")
+	}
+	require.Greater(t, pr["id"], ping["id"])
+	mu.Lock()
+	require.Equal(t, got[1].Header.Get("X-GitHub-Delivery"), pr["guid"])
+	first := bodies[1]
+	mu.Unlock()
+
+	// Redeliver the pull request once the target accepts.
+	mu.Lock()
+	refuse = false
+	mu.Unlock()
+	status, _ = e.post(t, http.MethodPost, path+"/deliveries/"+jsonNum(int64(pr["id"].(float64)))+"/attempts", ``, true)
+	require.Equal(t, http.StatusAccepted, status)
+	e.srv.Wait()
+	mu.Lock()
+	require.Len(t, got, 3)
+	again := got[2]
+	require.Equal(t, pr["guid"], again.Header.Get("X-GitHub-Delivery"), "a redelivery keeps the event's GUID")
+	require.Equal(t, first, bodies[2])
+	require.Equal(t, sign256("s", first), again.Header.Get("X-Hub-Signature-256"))
+	mu.Unlock()
+	_, b = e.get(t, path+"/deliveries")
+	list = decodeList(t, b)
+	require.Len(t, list, 3)
+	require.Equal(t, true, list[0]["redelivery"])
+	require.Equal(t, "OK", list[0]["status"])
+	require.Equal(t, float64(200), list[0]["status_code"])
+	require.Equal(t, pr["guid"], list[0]["guid"])
+	_, b = e.get(t, path+"/deliveries?redelivery=false")
+	require.Len(t, decodeList(t, b), 2)
+
+	// Cursor pages, newest first.
+	resp, b = e.get(t, path+"/deliveries?per_page=2")
+	require.Len(t, decodeList(t, b), 2)
+	next := links(t, resp.Header.Get("Link"))["next"]
+	require.NotNil(t, next)
+	_, b = e.get(t, next.RequestURI())
+	rest := decodeList(t, b)
+	require.Len(t, rest, 1)
+	require.Equal(t, ping["id"], rest[0]["id"])
+	resp, _ = e.get(t, path+"/deliveries?per_page=101")
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+
+	status, _ = e.post(t, http.MethodPost, path+"/deliveries/1/attempts", ``, true)
+	require.Equal(t, http.StatusNotFound, status, "an unknown delivery")
+	log, err := e.srv.HookDeliveries("octo-org/hello-world", int64(hook["id"].(float64)))
+	require.NoError(t, err)
+	require.Len(t, log, 3)
+	require.True(t, log[2].Redelivery)
+}

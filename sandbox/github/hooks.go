@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/poblysh/poblysh/sandbox"
 )
@@ -146,9 +147,13 @@ func (s *Server) addHookLocked(rp *repo, in HookInput) (*hook, error) {
 	h := &hook{
 		ID: s.id(500000000), Active: true, Events: slices.Clone(in.Events), URL: in.URL,
 		ContentType: in.ContentType, Secret: in.Secret, InsecureSSL: "0",
-		CreatedAt: now, UpdatedAt: now, deliverer: &sandbox.Deliverer{},
+		CreatedAt: now, UpdatedAt: now, deliverer: &sandbox.Deliverer{}, redelivering: map[string]int{},
 	}
 	h.deliverer.SetTarget(in.URL)
+	repoID := rp.ID
+	h.deliverer.OnResult = func(del sandbox.Delivery, res sandbox.Result, took time.Duration) {
+		s.logHookDelivery(h, repoID, del, res, took)
+	}
 	rp.hooks = append(rp.hooks, h)
 	return h, nil
 }

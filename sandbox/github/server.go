@@ -3,9 +3,9 @@
 // (JSON or form-encoded token answers, PKCE S256, rotating ghr_ refresh
 // tokens for GitHub App user tokens), token revocation under /applications/,
 // the REST endpoints the github connector reads (user, repository, pulls,
-// releases, commits, hooks) with real Link pagination, ETags and rate-limit
-// headers, and signed webhook deliveries for activity created through the
-// /_sandbox/github control API.
+// releases, commits, hooks and their delivery logs with redelivery) with
+// real Link pagination, ETags and rate-limit headers, and signed webhook
+// deliveries for activity created through the /_sandbox/github control API.
 package githubsandbox
 
 import (
@@ -58,9 +58,12 @@ type Server struct {
 	repos   map[string]*repo // by lowercase full name
 	renamed map[string]*repo // by a former lowercase full name
 	nextID  int64
-	rate    map[string]*rateWindow
-	refused int // calls refused for the rate limit
-	pending sync.WaitGroup
+	// deliveryID numbers hook delivery attempts (apart from nextID, so
+	// that logging deliveries leaves every other id as it was).
+	deliveryID int64
+	rate       map[string]*rateWindow
+	refused    int // calls refused for the rate limit
+	pending    sync.WaitGroup
 }
 
 // AppID and AppHookID identify the app-level webhook (GitHub App) deliveries
@@ -153,6 +156,8 @@ func (s *Server) routes() *http.ServeMux {
 	api("PATCH /repos/{owner}/{repo}/hooks/{id}", s.editHook)
 	api("DELETE /repos/{owner}/{repo}/hooks/{id}", s.deleteHook)
 	api("POST /repos/{owner}/{repo}/hooks/{id}/pings", s.pingHook)
+	api("GET /repos/{owner}/{repo}/hooks/{id}/deliveries", s.listHookDeliveries)
+	api("POST /repos/{owner}/{repo}/hooks/{id}/deliveries/{delivery_id}/attempts", s.redeliverHookDelivery)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeGitHubError(w, http.StatusNotFound, "Not Found", "https://docs.github.com/rest")
 	})

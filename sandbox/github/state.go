@@ -98,6 +98,27 @@ type hook struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	deliverer   *sandbox.Deliverer
+	// deliveries is the hook's delivery log, oldest first (every attempt,
+	// redeliveries included), as GET .../hooks/{id}/deliveries lists it.
+	deliveries []*hookDelivery
+	// redelivering counts redeliveries asked for and not yet attempted, by
+	// GUID, so that their attempts are logged as redeliveries.
+	redelivering map[string]int
+}
+
+// hookDelivery is one attempt to deliver an event to a repository hook.
+type hookDelivery struct {
+	ID          int64
+	GUID        string // X-GitHub-Delivery, shared by the event's redeliveries
+	DeliveredAt time.Time
+	Redelivery  bool
+	Duration    time.Duration
+	StatusCode  int // 0 when the target could not be reached
+	Event       string
+	Action      string
+	RepoID      int64
+	// sent is the delivery as it was sent; a redelivery sends it again.
+	sent sandbox.Delivery
 }
 
 // wants reports whether the hook subscribes to event.
