@@ -165,7 +165,11 @@ func (s *Service) Disconnect(ctx context.Context, c *db.Connection) (warnings []
 			}
 		}
 	}
-	if _, err := s.Registry.Revoke(ctx, p, view.Account, &oauth2.Token{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken}); err != nil {
+	revoke := &oauth2.Token{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken}
+	if tok.Expiry != nil {
+		revoke.Expiry = *tok.Expiry // a revoker that calls the API first knows whether to refresh
+	}
+	if _, err := s.Registry.Revoke(ctx, p, view.Account, revoke); err != nil {
 		warnings = append(warnings, "could not revoke the token at the provider: "+err.Error())
 	}
 	return warnings, nil

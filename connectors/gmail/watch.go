@@ -77,8 +77,11 @@ func (c *Connector) Watch(ctx context.Context, req connectors.WatchRequest) ([]c
 func (c *Connector) StopWatch(context.Context, connectors.StopWatchRequest) error { return nil }
 
 // Revoke stops the mailbox's watch (users.stop) and then revokes the grant.
-// The stored access token may be stale, so the refresh token buys a fresh
-// one first. A failed stop does not keep the grant from being revoked
+// An access token that has expired, or will within a minute, or whose
+// expiry is not given, is first exchanged for a fresh one with the refresh
+// token (disconnect passes the token it has just refreshed when needed,
+// with its expiry, so it costs no second refresh). A failed stop does not
+// keep the grant from being revoked
 // (Gmail stops pushing for a revoked grant's watch within its week anyway);
 // both failures are reported.
 func (c *Connector) Revoke(ctx context.Context, acct connectors.Account, tok *oauth2.Token) error {
@@ -91,7 +94,7 @@ func (c *Connector) Revoke(ctx context.Context, acct connectors.Account, tok *oa
 
 func (c *Connector) stopMailbox(ctx context.Context, tok *oauth2.Token) error {
 	access := tok.AccessToken
-	if tok.RefreshToken != "" {
+	if tok.RefreshToken != "" && (access == "" || tok.Expiry.IsZero() || time.Until(tok.Expiry) < time.Minute) {
 		cfg := c.OAuth2Config(c.Config.CallbackURL(Provider))
 		fresh, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken, Expiry: time.Unix(1, 0)}).Token()
 		if err == nil {

@@ -45,15 +45,29 @@ func TestWatchIsRenewedDailyAndStoppedOnRevoke(t *testing.T) {
 	require.Equal(t, 2, h.sb.Watch("").Calls)
 
 	// Disconnect revokes: users.stop first (with a fresh token from the
-	// refresh token), then the grant.
+	// refresh token when the one given has expired), then the grant.
 	cfg := h.prov.Connector.(connectors.Authorizer).OAuth2Config("https://poblysh.example/api/v1/connect/gmail/callback")
 	tok := connectFlow(t, h, cfg)
+	issued := len(h.sb.IssuedTokens())
 	require.NoError(t, h.prov.Connector.(connectors.Revoker).Revoke(context.Background(), h.conn.Account,
-		&oauth2.Token{AccessToken: "expired-long-ago", RefreshToken: tok.RefreshToken}))
+		&oauth2.Token{AccessToken: "expired-long-ago", RefreshToken: tok.RefreshToken, Expiry: time.Now().Add(-time.Hour)}))
 	require.False(t, h.sb.Watch("").Active, "users.stop ended the watch")
+	require.Len(t, h.sb.IssuedTokens(), issued+1, "one refresh for users.stop")
 	h.tok = tok.AccessToken
 	_, err = h.fetch(t, "label:INBOX", nil)
 	require.ErrorIs(t, err, connectors.ErrUnauthorized, "the grant is revoked")
+
+	// A token that is still good (disconnect has just refreshed it) is used
+	// as it is: no second refresh.
+	tok = connectFlow(t, h, cfg)
+	h.tok = tok.AccessToken
+	_, err = w.Watch(context.Background(), connectors.WatchRequest{Connection: h.conn, HTTP: h.client(), CallbackURL: pushURL, Now: now})
+	require.NoError(t, err)
+	require.True(t, h.sb.Watch("").Active)
+	issued = len(h.sb.IssuedTokens())
+	require.NoError(t, h.prov.Connector.(connectors.Revoker).Revoke(context.Background(), h.conn.Account, tok))
+	require.False(t, h.sb.Watch("").Active, "users.stop ended the watch with the token given")
+	require.Len(t, h.sb.IssuedTokens(), issued, "no token was refreshed")
 }
 
 func TestWatchNeedsATopicAndPushVerification(t *testing.T) {
