@@ -184,11 +184,11 @@ func (c *Connector) ConfirmWatch(ctx context.Context, req connectors.ConfirmWatc
 	if err != nil {
 		return err
 	}
+	var errs []error
 	list, _, err := client.Repositories.ListHookDeliveries(ctx, owner, name, id, &gh.ListCursorOptions{PerPage: 100})
 	if err != nil {
-		return fmt.Errorf("github: list deliveries of webhook %d on %s: %w", id, req.Channel.Target, mapErr(err))
+		errs = append(errs, fmt.Errorf("github: list deliveries of webhook %d on %s: %w", id, req.Channel.Target, mapErr(err)))
 	}
-	var errs []error
 	for _, d := range redeliverable(list, req.Now) {
 		// GitHub answers 202, which go-github reports as *AcceptedError.
 		var accepted *gh.AcceptedError

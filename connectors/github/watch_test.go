@@ -229,6 +229,14 @@ func TestConfirmWatchRedeliversWhatTheHookRefused(t *testing.T) {
 		{GUID: attempts[0].GUID, Event: "pull_request", StatusCode: http.StatusUnauthorized},
 		{GUID: attempts[0].GUID, Event: "pull_request", StatusCode: http.StatusAccepted, Redelivery: true},
 	}, attempts)
+
+	// A listing GitHub refuses is reported, and the hook is pinged anyway.
+	h.srv.Faults.Add(sandbox.Fault{Status: http.StatusForbidden, PathPrefix: "/repos/octo-org/hello-world/hooks/" + ch.ID + "/deliveries"})
+	require.ErrorIs(t, recv.ConfirmWatch(context.Background(), confirm), connectors.ErrForbidden)
+	h.srv.Wait()
+	got = in.received()
+	require.Len(t, got, 6)
+	require.Equal(t, "ping", got[5].Header.Get("X-GitHub-Event"))
 }
 
 // TestRedeliverable: which of a hook's deliveries ConfirmWatch asks GitHub
