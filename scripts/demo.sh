@@ -28,17 +28,13 @@ require_cmd go "Install Go 1.26 (https://go.dev/dl/)."
 require_cmd curl "apt-get install -y curl"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/poblysh-demo.XXXXXX")
-pids=()
-names=()
 keep_logs=""
 
 cleanup() {
-	local status=$? i
+	local status=$?
 	trap - EXIT INT TERM
-	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-		stop_pid "${pids[i]}" "${names[i]}"
-	done
-	((${#pids[@]})) && log "demo stack stopped"
+	stop_started
+	((${#STARTED_PIDS[@]})) && log "demo stack stopped"
 	if ((status != 0)) || [[ -n $keep_logs ]]; then
 		log "logs kept in $work (poblysh.log, sandbox.log, temporal.log)"
 	else
@@ -49,11 +45,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-started() {
-	pids+=("$1")
-	names+=("$2")
-}
 
 # fail MESSAGE: print the ends of the logs, then stop.
 fail() {
@@ -78,19 +69,8 @@ log "building bin/poblysh and bin/demo"
 build_cmds ./cmd/poblysh ./cmd/demo
 
 # The demo service's whole configuration; .env is ignored.
-export POBLYSH_ENV_FILE=none
-export DATABASE_URL=$db_url
-export TEMPORAL_ADDRESS=127.0.0.1:$temporal_port
-export POBLYSH_TEMPORAL_UI_URL=http://127.0.0.1:$ui_port
-export POBLYSH_HTTP_ADDR=127.0.0.1:$http_port
+stack_env "$db_url" "$temporal_port" "$ui_port" "$http_port" "$api" demo
 export POBLYSH_METRICS_ADDR=127.0.0.1:$metrics_port
-export POBLYSH_PUBLIC_URL=$api
-POBLYSH_ADMIN_KEY=adm_$(rand_hex 24)
-POBLYSH_CRYPTO_KEY=$(rand_b64 32)
-export POBLYSH_ADMIN_KEY POBLYSH_CRYPTO_KEY
-export POBLYSH_LOG_LEVEL=info
-# Its own task queue, like every stack (see temporal-dev.md).
-export POBLYSH_TASK_QUEUE=demo-$(rand_hex 4)
 
 bin/poblysh migrate >"$work/migrate.log" 2>&1 || {
 	show_log "$work/migrate.log"
@@ -104,24 +84,14 @@ started "$TEMPORAL_PID" "Temporal dev server"
 # Webhook secrets: the sandbox generates one per fake and writes it to
 # sandbox.env with the rest of the providers' settings.
 log "starting the provider sandbox"
-"${SPAWN[@]}" bin/poblysh sandbox --base-port 0 --service-url "$api" --env-out "$work/sandbox.env" >"$work/sandbox.log" 2>&1 &
-started "$!" "provider sandbox"
-for ((i = 0; i < 150; i++)); do
-	[[ -s $work/sandbox.env ]] && break
-	kill -0 "${pids[-1]}" 2>/dev/null || break
-	sleep 0.1
-done
-[[ -s $work/sandbox.env ]] || fail "the provider sandbox did not start"
-set -a
-# shellcheck source=/dev/null
-source "$work/sandbox.env"
-set +a
+start_sandbox "$work/sandbox.env" "$work/sandbox.log" --base-port 0 --service-url "$api" ||
+	fail "the provider sandbox did not start"
 log "sandbox: ${POBLYSH_SANDBOX_URLS//,/ }"
 
 log "starting poblysh serve on $api"
 "${SPAWN[@]}" bin/poblysh serve >"$work/poblysh.log" 2>&1 &
 started "$!" "poblysh serve"
-wait_http "$api/readyz" 60 "${pids[-1]}" || fail "poblysh serve is not ready after 60s"
+wait_http "$api/readyz" 60 "${STARTED_PIDS[-1]}" || fail "poblysh serve is not ready after 60s"
 
 log "running the demo (cmd/demo)"
 set +e
@@ -135,7 +105,7 @@ fi
 if [[ ${DEMO_KEEP_RUNNING:-} == 1 ]]; then
 	keep_logs=1
 	printf '\nThe demo stack keeps running until Ctrl-C:\n  API %s/docs\n  Temporal Web UI %s\n' "$api" "$POBLYSH_TEMPORAL_UI_URL"
-	wait -n "${pids[@]}" || true
+	wait -n "${STARTED_PIDS[@]}" || true
 else
 	log "stopping the demo stack (DEMO_KEEP_RUNNING=1 make demo keeps it up to follow the Temporal links above)"
 fi

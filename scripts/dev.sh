@@ -174,20 +174,16 @@ if [[ $mode == migrate ]]; then
 fi
 
 # --- processes ----------------------------------------------------------------
-pids=()  # started here, stopped on exit (newest first)
-names=() # their names, same order
+# Processes started here (lib.sh's started) are stopped on exit, newest first.
 temporal_started=""
 
 cleanup() {
-	local status=$? i
+	local status=$?
 	trap - EXIT INT TERM
-	if ((${#pids[@]})); then
+	if ((${#STARTED_PIDS[@]})); then
 		printf '\n' >&2
 		log "stopping what make dev started"
-		for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-			stop_pid "${pids[i]}" "${names[i]}"
-			log "stopped ${names[i]}"
-		done
+		stop_started stopped
 	fi
 	if [[ -z $temporal_started && -n ${temporal_addr:-} ]]; then
 		log "the Temporal server at $temporal_addr was already running and keeps running"
@@ -198,11 +194,6 @@ trap cleanup EXIT
 # Ctrl-C and SIGTERM are the way to stop make dev: after the cleanup it
 # exits 0, so make prints no error line.
 trap 'exit 0' INT TERM
-
-started() {
-	pids+=("$1")
-	names+=("$2")
-}
 
 # Temporal.
 temporal_addr=$(env_get TEMPORAL_ADDRESS)
@@ -230,23 +221,9 @@ fi
 
 # Provider sandbox.
 if [[ $sandbox == on ]]; then
-	rm -f .dev/sandbox.env
 	log "starting the provider sandbox (log .dev/sandbox.log)"
-	"${SPAWN[@]}" bin/poblysh sandbox --base-port "$sandbox_base_port" --env-out .dev/sandbox.env >.dev/sandbox.log 2>&1 &
-	started "$!" "provider sandbox"
-	for ((i = 0; i < 150; i++)); do
-		[[ -s .dev/sandbox.env ]] && break
-		kill -0 "${pids[-1]}" 2>/dev/null || break
-		sleep 0.1
-	done
-	if [[ ! -s .dev/sandbox.env ]]; then
-		show_log .dev/sandbox.log
+	start_sandbox .dev/sandbox.env .dev/sandbox.log --base-port "$sandbox_base_port" ||
 		die "the provider sandbox did not start (log: .dev/sandbox.log)"
-	fi
-	set -a
-	# shellcheck source=/dev/null
-	source .dev/sandbox.env
-	set +a
 else
 	log "POBLYSH_SANDBOX=off: using the provider settings from .env and the environment"
 fi
@@ -303,18 +280,18 @@ EOF
 
 # Run until a process exits (then stop the rest) or Ctrl-C.
 set +e
-wait -n -p exited "${pids[@]}"
+wait -n -p exited "${STARTED_PIDS[@]}"
 status=$?
 set -e
-for i in "${!pids[@]}"; do
-	[[ ${pids[i]} == "${exited:-}" ]] || continue
+for i in "${!STARTED_PIDS[@]}"; do
+	[[ ${STARTED_PIDS[i]} == "${exited:-}" ]] || continue
 	if ((status == 0)); then
-		log "${names[i]} stopped; stopping the rest"
+		log "${STARTED_NAMES[i]} stopped; stopping the rest"
 		exit 0
 	fi
-	case ${names[i]} in
+	case ${STARTED_NAMES[i]} in
 	"Temporal dev server") show_log .dev/temporal.log ;;
 	"provider sandbox") show_log .dev/sandbox.log ;;
 	esac
-	die "${names[i]} exited with status $status; stopping the rest"
+	die "${STARTED_NAMES[i]} exited with status $status; stopping the rest"
 done

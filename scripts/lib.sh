@@ -306,6 +306,74 @@ start_temporal() {
 	fi
 }
 
+# --- stacks -------------------------------------------------------------------
+
+# Processes a script started, stopped on exit newest first (stop_started).
+STARTED_PIDS=()
+STARTED_NAMES=()
+
+# started PID NAME: remember a process to stop on exit.
+started() {
+	STARTED_PIDS+=("$1")
+	STARTED_NAMES+=("$2")
+}
+
+# stop_started [VERB]: stop every process passed to started, newest first;
+# with VERB, log "VERB NAME" after each.
+stop_started() {
+	local i
+	for ((i = ${#STARTED_PIDS[@]} - 1; i >= 0; i--)); do
+		stop_pid "${STARTED_PIDS[i]}" "${STARTED_NAMES[i]}"
+		[[ -z ${1:-} ]] || log "$1 ${STARTED_NAMES[i]}"
+	done
+}
+
+# start_sandbox ENV_FILE LOG_FILE [ARG...]: start `bin/poblysh sandbox ARG...`
+# in the background (a started process), wait up to 15 s until it has
+# written its providers' settings to ENV_FILE, and export them. Returns 1,
+# with the end of its log shown, when it did not start.
+start_sandbox() {
+	local env_file=$1 log_file=$2 pid i
+	shift 2
+	rm -f "$env_file"
+	"${SPAWN[@]}" bin/poblysh sandbox --env-out "$env_file" "$@" >"$log_file" 2>&1 &
+	pid=$!
+	started "$pid" "provider sandbox"
+	for ((i = 0; i < 150; i++)); do
+		[[ -s $env_file ]] && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if [[ ! -s $env_file ]]; then
+		show_log "$log_file"
+		return 1
+	fi
+	set -a
+	# shellcheck source=/dev/null
+	source "$env_file"
+	set +a
+}
+
+# stack_env DB_URL TEMPORAL_PORT UI_PORT HTTP_PORT PUBLIC_URL QUEUE_PREFIX:
+# export the whole configuration of a throw-away stack (make demo, make
+# soak): .env is not read; its database, Temporal server and Web UI,
+# listen address and public URL; fresh admin and encryption keys; and a
+# task queue of its own (QUEUE_PREFIX-<random>, see temporal-dev.md).
+stack_env() {
+	export POBLYSH_ENV_FILE=none
+	export DATABASE_URL=$1
+	export TEMPORAL_ADDRESS=127.0.0.1:$2
+	export POBLYSH_TEMPORAL_UI_URL=http://127.0.0.1:$3
+	export POBLYSH_HTTP_ADDR=127.0.0.1:$4
+	export POBLYSH_PUBLIC_URL=$5
+	POBLYSH_ADMIN_KEY=adm_$(rand_hex 24)
+	POBLYSH_CRYPTO_KEY=$(rand_b64 32)
+	export POBLYSH_ADMIN_KEY POBLYSH_CRYPTO_KEY
+	export POBLYSH_LOG_LEVEL=info
+	POBLYSH_TASK_QUEUE=$6-$(rand_hex 4)
+	export POBLYSH_TASK_QUEUE
+}
+
 # --- Chromium ---------------------------------------------------------------
 
 # chromium_path: print the Chromium the browser tests use ($CHROMIUM, then

@@ -26,17 +26,13 @@ require_cmd go "Install Go 1.26 (https://go.dev/dl/)."
 minutes=${SOAK_MINUTES:-10}
 [[ $minutes =~ ^[0-9]+$ ]] && ((minutes > 0)) || die "SOAK_MINUTES must be a whole number of minutes, got '$minutes'"
 work=$(mktemp -d "${TMPDIR:-/tmp}/poblysh-soak.XXXXXX")
-pids=()
-names=()
 worker_pid=""
 
 cleanup() {
-	local status=$? i
+	local status=$?
 	trap - EXIT INT TERM
 	[[ -n $worker_pid ]] && stop_pid "$worker_pid" "poblysh worker"
-	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-		stop_pid "${pids[i]}" "${names[i]}"
-	done
+	stop_started
 	if ((status != 0)); then
 		log "logs kept in $work (api.log, worker*.log, sandbox.log, temporal.log, soak.log)"
 	else
@@ -47,10 +43,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-started() {
-	pids+=("$1")
-	names+=("$2")
-}
 fail() {
 	show_log "$work/api.log" 20
 	show_log "$work/worker.log" 20
@@ -74,16 +66,7 @@ ensure_temporal_cli
 log "building bin/poblysh and bin/soak"
 build_cmds ./cmd/poblysh ./cmd/soak
 
-export POBLYSH_ENV_FILE=none
-export DATABASE_URL=$db_url
-export TEMPORAL_ADDRESS=127.0.0.1:$temporal_port
-export POBLYSH_TEMPORAL_UI_URL=http://127.0.0.1:$ui_port
-export POBLYSH_HTTP_ADDR=127.0.0.1:$http_port
-export POBLYSH_PUBLIC_URL=$public
-POBLYSH_ADMIN_KEY=adm_$(rand_hex 24)
-POBLYSH_CRYPTO_KEY=$(rand_b64 32)
-export POBLYSH_ADMIN_KEY POBLYSH_CRYPTO_KEY
-export POBLYSH_LOG_LEVEL=info
+stack_env "$db_url" "$temporal_port" "$ui_port" "$http_port" "$public" soak
 
 bin/poblysh migrate >"$work/migrate.log" 2>&1 || {
 	show_log "$work/migrate.log"
@@ -94,18 +77,8 @@ start_temporal "$temporal_port" "$ui_port" "$work/temporal.db" "$work/temporal.l
 started "$TEMPORAL_PID" "Temporal dev server"
 
 log "starting the provider sandbox"
-"${SPAWN[@]}" bin/poblysh sandbox --base-port 0 --service-url "$public" --env-out "$work/sandbox.env" >"$work/sandbox.log" 2>&1 &
-started "$!" "provider sandbox"
-for ((i = 0; i < 150; i++)); do
-	[[ -s $work/sandbox.env ]] && break
-	kill -0 "${pids[-1]}" 2>/dev/null || break
-	sleep 0.1
-done
-[[ -s $work/sandbox.env ]] || die "the provider sandbox did not start"
-set -a
-# shellcheck source=/dev/null
-source "$work/sandbox.env"
-set +a
+start_sandbox "$work/sandbox.env" "$work/sandbox.log" --base-port 0 --service-url "$public" ||
+	die "the provider sandbox did not start"
 
 log "starting poblysh api on $api (public URL $public: the soak's recording proxy)"
 POBLYSH_METRICS_ADDR=127.0.0.1:$api_metrics "${SPAWN[@]}" bin/poblysh api >"$work/api.log" 2>&1 &
@@ -115,7 +88,7 @@ start_worker() {
 	worker_pid=$!
 }
 start_worker
-wait_http "$api/readyz" 60 "${pids[-1]}" || fail "poblysh api is not ready after 60s"
+wait_http "$api/readyz" 60 "${STARTED_PIDS[-1]}" || fail "poblysh api is not ready after 60s"
 
 log "running the soak for ${minutes}m (cmd/soak)"
 bin/soak -api "$api" -listen "127.0.0.1:$proxy_port" -sandbox "$POBLYSH_SANDBOX_URLS" \
