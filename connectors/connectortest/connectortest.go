@@ -10,7 +10,6 @@ package connectortest
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -189,8 +188,7 @@ func testRegistration(t *testing.T, env *Env) {
 }
 
 func client(env *Env) *http.Client {
-	reg := connectors.NewRegistry(env.Provider)
-	return reg.HTTPClient(env.Provider, env.Connection.Account.ID, env.AccessToken)
+	return Client(env.Provider, env.Connection.Account.ID, env.AccessToken)
 }
 
 func syncer(t *testing.T, env *Env) connectors.Syncer {
@@ -215,28 +213,29 @@ func streams(t *testing.T, env *Env) []string {
 }
 
 func fetch(t *testing.T, env *Env, hc *http.Client, stream string, cursor json.RawMessage) (*connectors.Page, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	return syncer(t, env).FetchPage(ctx, connectors.PageRequest{
-		Connection: env.Connection, Stream: stream, Cursor: cursor, HTTP: hc, Now: time.Now(),
-	})
+	return Fetch(t, env.Provider, env.Connection, hc, stream, cursor)
 }
 
 // drain reads a stream to the end from cursor and returns its Signals, the
 // resting cursor and the page count.
 func drain(t *testing.T, env *Env, hc *http.Client, stream string, cursor json.RawMessage) ([]connectors.Signal, json.RawMessage, int) {
+	return drainPages(t, env.Provider, env.Connection, hc, stream, cursor)
+}
+
+func drainPages(t testing.TB, p *connectors.Provider, conn connectors.Connection, hc *http.Client, stream string, cursor json.RawMessage) ([]connectors.Signal, json.RawMessage, int) {
+	t.Helper()
 	var all []connectors.Signal
 	for pages := 1; pages <= 10000; pages++ {
-		p, err := fetch(t, env, hc, stream, cursor)
+		page, err := Fetch(t, p, conn, hc, stream, cursor)
 		require.NoError(t, err, "stream %s page %d", stream, pages)
-		require.NotNil(t, p)
-		all = append(all, p.Signals...)
-		require.True(t, json.Valid(p.Next), "stream %s page %d: Next cursor must be valid JSON, got %q", stream, pages, p.Next)
-		if p.Done {
-			return all, p.Next, pages
+		require.NotNil(t, page)
+		all = append(all, page.Signals...)
+		require.True(t, json.Valid(page.Next), "stream %s page %d: Next cursor must be valid JSON, got %q", stream, pages, page.Next)
+		if page.Done {
+			return all, page.Next, pages
 		}
-		require.False(t, bytes.Equal(p.Next, cursor), "stream %s page %d: cursor did not advance", stream, pages)
-		cursor = p.Next
+		require.False(t, bytes.Equal(page.Next, cursor), "stream %s page %d: cursor did not advance", stream, pages)
+		cursor = page.Next
 	}
 	t.Fatalf("stream %s did not finish in 10000 pages", stream)
 	return nil, nil, 0

@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/connectors/connectortest"
 	"github.com/poblysh/poblysh/sandbox"
 	slacksandbox "github.com/poblysh/poblysh/sandbox/slack"
 )
@@ -87,16 +85,9 @@ func (p *testPacer) booked() []string {
 // code from the redirect to the callback.
 func (f *fake) authorize(t testing.TB, extra ...oauth2.AuthCodeOption) string {
 	t.Helper()
-	u := f.conn.OAuth2Config(testCallback).AuthCodeURL("state-1", append(f.conn.AuthCodeOptions(), extra...)...)
-	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := hc.Get(u)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusFound, resp.StatusCode)
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	require.NoError(t, err)
-	require.Equal(t, "state-1", loc.Query().Get("state"))
-	return loc.Query().Get("code")
+	cb := connectortest.Authorize(t, f.provider, testCallback, extra...)
+	require.Equal(t, "state-1", cb.Get("state"))
+	return cb.Get("code")
 }
 
 // connect installs the app through the connector (authorize, Exchange,
@@ -145,22 +136,9 @@ func (f *fake) drain(t *testing.T, conn connectors.Connection, hc *http.Client, 
 	return nil, nil, 0
 }
 
-// fixture reads testdata/<name>.
-func fixture(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	require.NoError(t, err)
-	return b
-}
+func fixture(t *testing.T, name string) []byte { return connectortest.Fixture(t, name) }
 
-// countKinds counts Signals per kind.
-func countKinds(sigs []connectors.Signal) map[string]int {
-	out := map[string]int{}
-	for _, s := range sigs {
-		out[s.Kind]++
-	}
-	return out
-}
+func countKinds(sigs []connectors.Signal) map[string]int { return connectortest.CountKinds(sigs) }
 
 // sandboxFault is an HTTP fault with a Slack-shaped default body.
 func sandboxFault(status, retryAfter int) sandbox.Fault {
