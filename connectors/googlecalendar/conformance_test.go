@@ -81,7 +81,7 @@ func newHarness(t testing.TB, opts gcalsandbox.Options, settings map[string]stri
 	srv := httptest.NewServer(sb)
 	t.Cleanup(srv.Close)
 	t.Cleanup(sb.Close)
-	h := &harness{sb: sb, url: srv.URL, tok: sb.AccessToken(), mem: newMemory()}
+	h := &harness{sb: sb, url: srv.URL, tok: sb.AccessToken(""), mem: newMemory()}
 	h.prov = provider(t, sb, srv.URL, testSecret, settings)
 	cfg, err := h.prov.Connector.(connectors.ConfigValidator).ValidateConfig(
 		[]byte(`{"calendars": ["primary", "` + gcalsandbox.TeamCalendarID + `"], "backfill_days": 3650}`)) // the seed is of January 2025

@@ -18,7 +18,7 @@ const metadataScope = "https://www.googleapis.com/auth/gmail.metadata"
 // user authenticates a call and resolves its userId ("me" or the token's
 // own address; another mailbox is 403, as delegation is not modelled).
 func (s *Server) user(w http.ResponseWriter, r *http.Request) (sandbox.Grant, *mailbox, bool) {
-	g, ok := s.oauth.Grant(w, r, ReadScopes)
+	g, ok := s.OAuth.Grant(w, r, ReadScopes)
 	if !ok {
 		return g, nil, false
 	}

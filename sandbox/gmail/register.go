@@ -49,9 +49,6 @@ func PushEndpoint(base, secret string) string {
 	return u
 }
 
-// IssuedTokens implements sandbox.Issuer.
-func (s *Server) IssuedTokens() []string { return s.Base.OAuth.Issued() }
-
 // Demo implements sandbox.Demoer: connect INBOX and SENT, then receive a
 // journalist's request for comment (a Pub/Sub push tells the service to
 // read the mailbox's history).

@@ -81,12 +81,12 @@ type Options struct {
 
 // Server is the fake. Safe for concurrent use.
 type Server struct {
-	// Base holds the OAuth server, fault queue and deliverer (the push
-	// endpoint is its target).
-	Base *sandbox.Base
+	// Product is the accounts server, fault queue and deliverer (the push
+	// endpoint is its target), and the accessors (User, ClientID,
+	// AccessToken, DeclineNext, IssuedTokens).
+	*googlesandbox.Product
 
 	opts    Options
-	oauth   *googlesandbox.OAuth
 	handler http.Handler
 	key     *rsa.PrivateKey // signs push tokens; its public half is served as JWKS
 	foreign *rsa.PrivateKey // a key nobody publishes, for forged pushes
@@ -98,10 +98,10 @@ type Server struct {
 
 // New builds a Server.
 func New(opts Options) *Server {
-	oauth := googlesandbox.NewOAuth(googlesandbox.OAuthOptions{
+	product := googlesandbox.NewProduct(googlesandbox.OAuthOptions{
 		ClientID: opts.ClientID, ClientSecret: opts.ClientSecret, AccessTTL: opts.AccessTTL, User: opts.User, Now: opts.Now,
-	})
-	oo := oauth.Options()
+	}, DefaultScopes)
+	oo := product.OAuth.Options()
 	opts.ClientID, opts.ClientSecret, opts.User, opts.AccessTTL = oo.ClientID, oo.ClientSecret, oo.User, oo.AccessTTL
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -110,10 +110,8 @@ func New(opts Options) *Server {
 		opts.ServiceAccount = DefaultServiceAccount
 	}
 	keysOnce.Do(func() { signingKey, foreignKey = mustKey(), mustKey() })
-	s := &Server{Base: sandbox.NewBase(oauth.Server), opts: opts, oauth: oauth, boxes: map[string]*mailbox{},
+	s := &Server{Product: product, opts: opts, boxes: map[string]*mailbox{},
 		key: signingKey, foreign: foreignKey, pushSeq: 2070443601311540}
-	s.Base.Faults.DefaultBody = googlesandbox.FaultBody
-	s.Base.Deliverer.Retries = 3 // Pub/Sub redelivers what is not acknowledged
 	if opts.Seed {
 		s.seed()
 	}
@@ -139,7 +137,6 @@ func mustKey() *rsa.PrivateKey {
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	s.oauth.Routes(mux)
 	mux.HandleFunc("GET /oauth2/v3/certs", s.jwks)
 	api := http.NewServeMux()
 	const u = "/gmail/v1/users/{userId}/"
@@ -151,12 +148,7 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("GET "+u+"history", s.listHistory)
 	api.HandleFunc("POST "+u+"watch", s.watch)
 	api.HandleFunc("POST "+u+"stop", s.stop)
-	api.HandleFunc("/gmail/v1/", func(w http.ResponseWriter, r *http.Request) {
-		googlesandbox.WriteError(w, http.StatusNotFound, "notFound", "Not Found")
-	})
-	mux.Handle("/gmail/v1/", s.Base.Faults.Middleware(api))
-	s.Base.ControlRoutes(mux)
-	s.oauth.ConsentRoute(mux, "/_sandbox/gmail/consent")
+	s.Mount(mux, "/gmail/v1/", api, "/_sandbox/gmail/consent")
 	s.controlRoutes(mux)
 	return mux
 }
@@ -170,7 +162,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 // JWKS; the issuer stays Google's, as the sandbox signs with it).
 func (s *Server) Env(baseURL string) map[string]string {
 	base := strings.TrimRight(baseURL, "/")
-	env := s.oauth.Env("POBLYSH_GMAIL_", base)
+	env := s.OAuth.Env("POBLYSH_GMAIL_", base)
 	env["POBLYSH_GMAIL_API_URL"] = base + "/"
 	env["POBLYSH_GMAIL_PUBSUB_TOPIC"] = DefaultTopic
 	env["POBLYSH_GMAIL_PUSH_SERVICE_ACCOUNT"] = s.opts.ServiceAccount
@@ -180,25 +172,6 @@ func (s *Server) Env(baseURL string) map[string]string {
 	}
 	return env
 }
-
-// User returns the email of the default user.
-func (s *Server) User() string { return s.opts.User }
-
-// ClientID returns the accepted OAuth client id.
-func (s *Server) ClientID() string { return s.opts.ClientID }
-
-// AccessToken authorizes user ("" for the default user) with scopes
-// (DefaultScopes when none) in-process and returns the access token.
-func (s *Server) AccessToken(user string, scopes ...string) string {
-	if len(scopes) == 0 {
-		scopes = DefaultScopes
-	}
-	return s.oauth.AccessToken(user, scopes...)
-}
-
-// DeclineNext makes the next authorization leave scopes out, as a user
-// who unticks them on Google's granular consent screen.
-func (s *Server) DeclineNext(scopes ...string) error { return s.oauth.DeclineNext(scopes...) }
 
 // RateLimitFault is Google's 403 rate-limit answer for the next count Gmail
 // API requests.

@@ -19,7 +19,7 @@ var forbiddenWithSyncToken = []string{"iCalUID", "orderBy", "privateExtendedProp
 // grant authenticates an API call and checks its scopes, answering 401/403
 // like Google when it fails.
 func (s *Server) grant(w http.ResponseWriter, r *http.Request, scopes []string) (sandbox.Grant, bool) {
-	return s.oauth.Grant(w, r, scopes)
+	return s.OAuth.Grant(w, r, scopes)
 }
 
 // calendarResource is a Calendar resource (calendars.get).

@@ -182,17 +182,17 @@ func TestAPIAuthErrors(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, code)
 	require.Equal(t, "Invalid Credentials", body["error"].(map[string]any)["message"])
 
-	f.tok = f.sb.AccessToken()
+	f.tok = f.sb.AccessToken("")
 	f.sb.Base.OAuth.ExpireAccessTokens()
 	code, _, _ = f.do(t, http.MethodGet, "/calendar/v3/calendars/primary/events", nil)
 	require.Equal(t, http.StatusUnauthorized, code, "expired tokens are refused")
 
 	// calendars.get needs a calendar scope; events.readonly is not one.
-	f.tok = f.sb.AccessToken()
+	f.tok = f.sb.AccessToken("")
 	code, body, _ = f.do(t, http.MethodGet, "/calendar/v3/calendars/primary", nil)
 	require.Equal(t, http.StatusForbidden, code)
 	require.Equal(t, "insufficientPermissions", body["error"].(map[string]any)["errors"].([]any)[0].(map[string]any)["reason"])
-	f.tok = f.sb.AccessToken("https://www.googleapis.com/auth/calendar.readonly")
+	f.tok = f.sb.AccessToken("", "https://www.googleapis.com/auth/calendar.readonly")
 	code, body, _ = f.do(t, http.MethodGet, "/calendar/v3/calendars/primary", nil)
 	require.Equal(t, http.StatusOK, code)
 	require.Equal(t, f.sb.User(), body["id"], "the primary calendar's id is the user's email")

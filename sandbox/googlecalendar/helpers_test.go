@@ -28,7 +28,7 @@ func setup(t *testing.T, opts gcalsandbox.Options) *fixture {
 	srv := httptest.NewServer(sb)
 	t.Cleanup(srv.Close)
 	t.Cleanup(sb.Close)
-	return &fixture{sb: sb, url: srv.URL, tok: sb.AccessToken()}
+	return &fixture{sb: sb, url: srv.URL, tok: sb.AccessToken("")}
 }
 
 // do sends a request with the fixture's token and decodes a JSON answer.

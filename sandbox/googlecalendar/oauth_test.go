@@ -175,7 +175,7 @@ func TestUserinfo(t *testing.T) {
 	require.Equal(t, gcalsandbox.Subject("grace@example.com"), body["sub"])
 	require.Regexp(t, `^1\d{20}$`, body["sub"])
 
-	f.tok = f.sb.AccessToken("openid")
+	f.tok = f.sb.AccessToken("", "openid")
 	_, body, _ = f.do(t, http.MethodGet, "/v1/userinfo", nil)
 	require.NotContains(t, body, "email", "the email needs the email scope")
 }

@@ -34,9 +34,6 @@ func newFake(o sandbox.Options) (sandbox.Fake, error) {
 	return New(opts), nil
 }
 
-// IssuedTokens implements sandbox.Issuer.
-func (s *Server) IssuedTokens() []string { return s.Base.OAuth.Issued() }
-
 // Demo implements sandbox.Demoer: connect the primary calendar with a
 // backfill window reaching the seed, then create an event on it (a bodiless push notification tells the service
 // to sync).

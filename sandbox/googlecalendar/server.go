@@ -23,7 +23,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/poblysh/poblysh/sandbox"
 	googlesandbox "github.com/poblysh/poblysh/sandbox/google"
 )
 
@@ -86,12 +85,12 @@ type Options struct {
 
 // Server is the fake. Safe for concurrent use.
 type Server struct {
-	// Base holds the OAuth server, fault queue and deliverer.
-	Base *sandbox.Base
+	// Product is the accounts server, fault queue and deliverer, and the
+	// accessors (User, ClientID, AccessToken, DeclineNext, IssuedTokens).
+	*googlesandbox.Product
 
 	opts    Options
 	handler http.Handler
-	oauth   *googlesandbox.OAuth
 	chans   *googlesandbox.Channels
 
 	mu        sync.Mutex
@@ -103,23 +102,16 @@ type Server struct {
 
 // New builds a Server.
 func New(opts Options) *Server {
-	oauth := googlesandbox.NewOAuth(googlesandbox.OAuthOptions{
+	product := googlesandbox.NewProduct(googlesandbox.OAuthOptions{
 		ClientID: opts.ClientID, ClientSecret: opts.ClientSecret, AccessTTL: opts.AccessTTL, User: opts.User, Now: opts.Now,
-	})
-	oo := oauth.Options()
+	}, DefaultScopes)
+	oo := product.OAuth.Options()
 	opts.ClientID, opts.ClientSecret, opts.User, opts.AccessTTL = oo.ClientID, oo.ClientSecret, oo.User, oo.AccessTTL
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{
-		Base:      sandbox.NewBase(oauth.Server),
-		opts:      opts,
-		oauth:     oauth,
-		calendars: map[string]*calendarState{},
-	}
+	s := &Server{Product: product, opts: opts, calendars: map[string]*calendarState{}}
 	s.chans = &googlesandbox.Channels{Deliverer: s.Base.Deliverer, Now: opts.Now, DefaultTTL: DefaultChannelTTL, MaxTTL: MaxChannelTTL}
-	s.Base.Faults.DefaultBody = googlesandbox.FaultBody
-	s.Base.Deliverer.Retries = 3 // Google retries 5xx answers with backoff
 	if opts.Seed {
 		s.seed()
 	}
@@ -129,21 +121,13 @@ func New(opts Options) *Server {
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	s.oauth.Routes(mux)
-
 	api := http.NewServeMux()
 	api.HandleFunc("GET /calendar/v3/calendars/{calendarId}", s.getCalendar)
 	api.HandleFunc("GET /calendar/v3/calendars/{calendarId}/events", s.listEvents)
 	api.HandleFunc("GET /calendar/v3/calendars/{calendarId}/events/{eventId}", s.getEvent)
 	api.HandleFunc("POST /calendar/v3/calendars/{calendarId}/events/watch", s.watch)
 	api.HandleFunc("POST /calendar/v3/channels/stop", s.stopChannel)
-	api.HandleFunc("/calendar/v3/", func(w http.ResponseWriter, r *http.Request) {
-		googlesandbox.WriteError(w, http.StatusNotFound, "notFound", "Not Found")
-	})
-	mux.Handle("/calendar/v3/", s.Base.Faults.Middleware(api))
-
-	s.Base.ControlRoutes(mux)
-	s.oauth.ConsentRoute(mux, "/_sandbox/calendar/consent")
+	s.Mount(mux, "/calendar/v3/", api, "/_sandbox/calendar/consent")
 	s.controlRoutes(mux)
 	s.aclRoutes(mux)
 	return mux
@@ -157,19 +141,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 // (the sandbox learns channel tokens from watch requests): it is included
 // only when Options.WebhookSecret sets one.
 func (s *Server) Env(baseURL string) map[string]string {
-	env := s.oauth.Env("POBLYSH_GOOGLE_CALENDAR_", baseURL)
+	env := s.OAuth.Env("POBLYSH_GOOGLE_CALENDAR_", baseURL)
 	env["POBLYSH_GOOGLE_CALENDAR_API_URL"] = strings.TrimRight(baseURL, "/") + "/calendar/v3/"
 	if s.opts.WebhookSecret != "" {
 		env["POBLYSH_GOOGLE_CALENDAR_WEBHOOK_SECRET"] = s.opts.WebhookSecret
 	}
 	return env
 }
-
-// User returns the email of the default user (the primary calendar's id).
-func (s *Server) User() string { return s.opts.User }
-
-// ClientID returns the accepted OAuth client id.
-func (s *Server) ClientID() string { return s.opts.ClientID }
 
 // Close waits for push notifications still being sent in the background
 // (the "sync" message that follows each watch).

@@ -18,7 +18,7 @@ import (
 const maxPageSize = 1000
 
 func (s *Server) grant(w http.ResponseWriter, r *http.Request) (sandbox.Grant, bool) {
-	return s.oauth.Grant(w, r, ReadScopes)
+	return s.OAuth.Grant(w, r, ReadScopes)
 }
 
 func invalid(w http.ResponseWriter, msg string) {

@@ -33,9 +33,6 @@ func newFake(o sandbox.Options) (sandbox.Fake, error) {
 	return New(opts), nil
 }
 
-// IssuedTokens implements sandbox.Issuer.
-func (s *Server) IssuedTokens() []string { return s.Base.OAuth.Issued() }
-
 // Demo implements sandbox.Demoer: connect the Press folder (and its
 // subfolders) and the Comms shared drive, then create a document two
 // folders down (a changes.watch notification tells the service to sync).

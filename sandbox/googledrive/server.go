@@ -67,11 +67,11 @@ type Options struct {
 
 // Server is the fake. Safe for concurrent use.
 type Server struct {
-	// Base holds the OAuth server, fault queue and deliverer.
-	Base *sandbox.Base
+	// Product is the accounts server, fault queue and deliverer, and the
+	// accessors (User, ClientID, AccessToken, DeclineNext, IssuedTokens).
+	*googlesandbox.Product
 
 	opts    Options
-	oauth   *googlesandbox.OAuth
 	chans   *googlesandbox.Channels
 	handler http.Handler
 
@@ -85,19 +85,16 @@ type Server struct {
 
 // New builds a Server.
 func New(opts Options) *Server {
-	oauth := googlesandbox.NewOAuth(googlesandbox.OAuthOptions{
+	product := googlesandbox.NewProduct(googlesandbox.OAuthOptions{
 		ClientID: opts.ClientID, ClientSecret: opts.ClientSecret, AccessTTL: opts.AccessTTL, User: opts.User, Now: opts.Now,
-	})
-	oo := oauth.Options()
+	}, DefaultScopes)
+	oo := product.OAuth.Options()
 	opts.ClientID, opts.ClientSecret, opts.User, opts.AccessTTL = oo.ClientID, oo.ClientSecret, oo.User, oo.AccessTTL
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{Base: sandbox.NewBase(oauth.Server), opts: opts, oauth: oauth,
-		files: map[string]*dfile{}, drives: map[string]*sharedDrive{}, seq: 1000}
+	s := &Server{Product: product, opts: opts, files: map[string]*dfile{}, drives: map[string]*sharedDrive{}, seq: 1000}
 	s.chans = &googlesandbox.Channels{Deliverer: s.Base.Deliverer, Now: opts.Now, DefaultTTL: DefaultChannelTTL, MaxTTL: MaxChannelTTL}
-	s.Base.Faults.DefaultBody = googlesandbox.FaultBody
-	s.Base.Deliverer.Retries = 3 // Google retries 5xx answers with backoff
 	s.mu.Lock()
 	s.ensureRootLocked(opts.User)
 	s.mu.Unlock()
@@ -110,7 +107,6 @@ func New(opts Options) *Server {
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	s.oauth.Routes(mux)
 	api := http.NewServeMux()
 	api.HandleFunc("GET /drive/v3/changes/startPageToken", s.startPageToken)
 	api.HandleFunc("GET /drive/v3/changes", s.listChanges)
@@ -118,12 +114,7 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("POST /drive/v3/channels/stop", s.stopChannel)
 	api.HandleFunc("GET /drive/v3/files", s.listFiles)
 	api.HandleFunc("GET /drive/v3/files/{fileId}", s.getFile)
-	api.HandleFunc("/drive/v3/", func(w http.ResponseWriter, r *http.Request) {
-		googlesandbox.WriteError(w, http.StatusNotFound, "notFound", "Not Found")
-	})
-	mux.Handle("/drive/v3/", s.Base.Faults.Middleware(api))
-	s.Base.ControlRoutes(mux)
-	s.oauth.ConsentRoute(mux, "/_sandbox/drive/consent")
+	s.Mount(mux, "/drive/v3/", api, "/_sandbox/drive/consent")
 	s.controlRoutes(mux)
 	return mux
 }
@@ -136,32 +127,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 // own (the sandbox learns channel tokens from watch requests): it is
 // included only when Options.WebhookSecret sets one.
 func (s *Server) Env(baseURL string) map[string]string {
-	env := s.oauth.Env("POBLYSH_GOOGLE_DRIVE_", baseURL)
+	env := s.OAuth.Env("POBLYSH_GOOGLE_DRIVE_", baseURL)
 	env["POBLYSH_GOOGLE_DRIVE_API_URL"] = strings.TrimRight(baseURL, "/") + "/drive/v3/"
 	if s.opts.WebhookSecret != "" {
 		env["POBLYSH_GOOGLE_DRIVE_WEBHOOK_SECRET"] = s.opts.WebhookSecret
 	}
 	return env
 }
-
-// User returns the email of the default user.
-func (s *Server) User() string { return s.opts.User }
-
-// ClientID returns the accepted OAuth client id.
-func (s *Server) ClientID() string { return s.opts.ClientID }
-
-// AccessToken authorizes user ("" for the default user) with scopes
-// (DefaultScopes when none) in-process and returns the access token.
-func (s *Server) AccessToken(user string, scopes ...string) string {
-	if len(scopes) == 0 {
-		scopes = DefaultScopes
-	}
-	return s.oauth.AccessToken(user, scopes...)
-}
-
-// DeclineNext makes the next authorization leave scopes out, as a user
-// who unticks them on Google's granular consent screen.
-func (s *Server) DeclineNext(scopes ...string) error { return s.oauth.DeclineNext(scopes...) }
 
 // RateLimitFault is Google's 403 rate-limit answer (rateLimitExceeded or
 // userRateLimitExceeded) for the next count Drive API requests.
