@@ -42,7 +42,14 @@ func (s *Server) logHookDelivery(h *hook, repoID int64, del sandbox.Delivery, re
 		}
 	}
 	h.deliveries = append(h.deliveries, d)
+	if len(h.deliveries) > maxHookDeliveries {
+		h.deliveries = h.deliveries[len(h.deliveries)-maxHookDeliveries:]
+	}
 }
+
+// maxHookDeliveries bounds a hook's log in memory (GitHub keeps 30 days of
+// it; a long soak would otherwise keep every body it sent).
+const maxHookDeliveries = 1000
 
 // deliveryAction reads the payload's action from a json or form body.
 func deliveryAction(del sandbox.Delivery) string {
