@@ -81,9 +81,8 @@ func (c *Connector) StopWatch(context.Context, connectors.StopWatchRequest) erro
 // expiry is not given, is first exchanged for a fresh one with the refresh
 // token (disconnect passes the token it has just refreshed when needed,
 // with its expiry, so it costs no second refresh). A failed stop does not
-// keep the grant from being revoked
-// (Gmail stops pushing for a revoked grant's watch within its week anyway);
-// both failures are reported.
+// keep the grant from being revoked (Gmail stops pushing for a revoked
+// grant's watch within its week anyway); both failures are reported.
 func (c *Connector) Revoke(ctx context.Context, acct connectors.Account, tok *oauth2.Token) error {
 	var stopErr error
 	if tok != nil && c.topic != "" {
