@@ -77,16 +77,52 @@ func (tx *Tx) LockSignals(ctx context.Context) error {
 	return nil
 }
 
-// InsertSignalsSQL is InsertSignalsFor's statement: $1 tenant, $2
-// connection, $3 source, then arrays of kinds, times, keys, payloads and
-// raw objects; with aliases, $9 and $10 pair each alias key with the key of
-// the Signal it names, and the aliases of the Signals inserted are stored
-// in the same statement (a duplicate's aliases are not taken over).
-func InsertSignalsSQL(aliases bool) string {
-	if aliases {
-		return insertSignalsSQL[1]
+// InsertSignalsStatement is the statement InsertSignalsFor sends for sigs of
+// source, stored for tenantID's connection connID, with its arguments: the
+// Signals as arrays, and with alias keys, the aliases of the Signals inserted
+// stored in the same statement (a duplicate's aliases are not taken over).
+// Exported, like LookupRoutesSQL, RecordWebhookStatement and
+// SystemSignalsSQL, for the benchmark that runs the intake's statements on
+// a raw pool (webhook.BenchmarkIntakeLayers).
+func InsertSignalsStatement(tenantID, connID, source string, sigs []NewSignal) (string, []any) {
+	q, args, _ := insertSignalsStatement(tenantID, connID, source, sigs)
+	return q, args
+}
+
+// insertSignalsStatement is InsertSignalsStatement, with the dedupe key it
+// stores for each Signal (source-prefixed).
+func insertSignalsStatement(tenantID, connID, source string, sigs []NewSignal) (string, []any, []string) {
+	kinds := make([]string, len(sigs))
+	times := make([]time.Time, len(sigs))
+	keys := make([]string, len(sigs))
+	payloads := make([]string, len(sigs))
+	raws := make([]string, len(sigs))
+	for i, s := range sigs {
+		// Postgres keeps microseconds. pgx sends a time in binary and so
+		// truncates; the text form sent before let Postgres round: round
+		// here, so a stored time stays what it was.
+		kinds[i], times[i], payloads[i], raws[i] = s.Kind, s.OccurredAt.Round(time.Microsecond), string(s.Payload), string(s.Raw)
+		keys[i] = source + ":" + s.DedupeKey
 	}
-	return insertSignalsSQL[0]
+	// Alias keys of each key's first occurrence (a key repeated in the
+	// batch is stored once, with the first's aliases).
+	var aliasOf, aliasKeys []string
+	first := make(map[string]bool, len(sigs))
+	for i, s := range sigs {
+		if first[keys[i]] {
+			continue
+		}
+		first[keys[i]] = true
+		for _, a := range s.AliasKeys {
+			aliasOf = append(aliasOf, keys[i])
+			aliasKeys = append(aliasKeys, source+":"+a)
+		}
+	}
+	args := []any{tenantID, connID, source, kinds, times, keys, payloads, raws}
+	if len(aliasKeys) == 0 {
+		return insertSignalsSQL[0], args, keys
+	}
+	return insertSignalsSQL[1], append(args, aliasOf, aliasKeys), keys
 }
 
 var insertSignalsSQL = func() [2]string {
@@ -114,38 +150,7 @@ func (tx *Tx) InsertSignalsFor(ctx context.Context, tenantID, connID, source str
 	if err := tx.LockSignals(ctx); err != nil {
 		return Stored{}, err
 	}
-	kinds := make([]string, len(sigs))
-	times := make([]time.Time, len(sigs))
-	keys := make([]string, len(sigs))
-	payloads := make([]string, len(sigs))
-	raws := make([]string, len(sigs))
-	for i, s := range sigs {
-		// Postgres keeps microseconds. pgx sends a time in binary and so
-		// truncates; the text form sent before let Postgres round: round
-		// here, so a stored time stays what it was.
-		kinds[i], times[i], payloads[i], raws[i] = s.Kind, s.OccurredAt.Round(time.Microsecond), string(s.Payload), string(s.Raw)
-		keys[i] = source + ":" + s.DedupeKey
-	}
-	// Alias keys of each key's first occurrence (a key repeated in the
-	// batch is stored once, with the first's aliases), stored in the same
-	// statement for the Signals it inserts.
-	var aliasOf, aliasKeys []string
-	first := make(map[string]bool, len(sigs))
-	for i, s := range sigs {
-		if first[keys[i]] {
-			continue
-		}
-		first[keys[i]] = true
-		for _, a := range s.AliasKeys {
-			aliasOf = append(aliasOf, keys[i])
-			aliasKeys = append(aliasKeys, source+":"+a)
-		}
-	}
-	args := []any{tenantID, connID, source, kinds, times, keys, payloads, raws}
-	if len(aliasKeys) > 0 {
-		args = append(args, aliasOf, aliasKeys)
-	}
-	insert := InsertSignalsSQL(len(aliasKeys) > 0)
+	insert, args, keys := insertSignalsStatement(tenantID, connID, source, sigs)
 	var inserted []struct {
 		ID   string `db:"id"`
 		Kind string `db:"kind"`

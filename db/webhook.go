@@ -71,21 +71,24 @@ func (tx *Tx) RebuildRoutes(ctx context.Context, connID, provider string, static
 }
 
 // LookupRoutesSQL is LookupRoutes' statement: $1 the provider, $2 the
-// delivery's route keys. Exported, like RecordWebhookSQL, InsertSignalsSQL
-// and SystemSignalsSQL, for the benchmark that runs the intake's statements
-// on a raw pool (webhook.BenchmarkIntakeLayers).
+// delivery's route keys. Exported, like RecordWebhookStatement,
+// InsertSignalsStatement and SystemSignalsSQL, for the benchmark that runs
+// the intake's statements on a raw pool (webhook.BenchmarkIntakeLayers).
 const LookupRoutesSQL = `SELECT r.provider, r.route_key, r.connection_id, r.tenant_id, r.stream, c.paused, c.health
 		FROM webhook_routes r JOIN connections c ON c.id = r.connection_id AND c.deleted_at IS NULL
 		WHERE r.provider = $1 AND r.route_key = ANY($2::text[])
 		ORDER BY r.connection_id, r.stream`
 
-// RecordWebhookSQL is RecordWebhook's statement, with the parameters in
-// WebhookEvent's order: provider, delivery id, event, status, tenant ids,
-// connection ids, Signals, raw body, body hash.
-const RecordWebhookSQL = `INSERT INTO webhook_events
+// RecordWebhookStatement is the statement RecordWebhook sends for e, with
+// its arguments.
+func RecordWebhookStatement(e WebhookEvent) (string, []any) {
+	return `INSERT INTO webhook_events
 			(provider, delivery_id, event, status, tenant_ids, connection_ids, signals, raw_body, body_hash)
 		VALUES ($1, $2, $3, $4, $5::uuid[], $6::uuid[], $7, $8, $9)
-		ON CONFLICT DO NOTHING RETURNING id`
+		ON CONFLICT DO NOTHING RETURNING id`,
+		[]any{e.Provider, e.DeliveryID, e.Event, e.Status, append([]string{}, e.TenantIDs...),
+			append([]string{}, e.ConnectionIDs...), e.Signals, e.RawBody, e.BodyHash}
+}
 
 // LookupRoutes finds (system scope) the live connections a delivery's route
 // keys point at.
@@ -116,9 +119,8 @@ type WebhookEvent struct {
 // serialize on the unique indexes; exactly one wins.
 func (tx *Tx) RecordWebhook(ctx context.Context, e WebhookEvent) (bool, error) {
 	var id string
-	err := tx.GetContext(ctx, &id, RecordWebhookSQL,
-		e.Provider, e.DeliveryID, e.Event, e.Status, append([]string{}, e.TenantIDs...),
-		append([]string{}, e.ConnectionIDs...), e.Signals, e.RawBody, e.BodyHash)
+	q, args := RecordWebhookStatement(e)
+	err := tx.GetContext(ctx, &id, q, args...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}

@@ -33,8 +33,9 @@ import (
 //	         end-to-end benchmark's "as stored" baseline
 //	statements  the service's six statements for a delivery (BEGIN, scope
 //	         and signals lock, routes, record, Signals with their aliases,
-//	         COMMIT: db.SystemSignalsSQL, LookupRoutesSQL, RecordWebhookSQL,
-//	         InsertSignalsSQL), the same SQL and arguments, sent with pgx
+//	         COMMIT: db.SystemSignalsSQL, LookupRoutesSQL,
+//	         RecordWebhookStatement, InsertSignalsStatement), the same SQL
+//	         and arguments, sent with pgx
 //	         on the service's pool as the application role
 //	commit   the service's transaction for an already verified and parsed
 //	         delivery (Intake.commit): those statements through database/sql
@@ -90,21 +91,15 @@ func BenchmarkIntakeLayers(b *testing.B) {
 				if rows.Close(); rows.Err() != nil || routes != 1 {
 					return fmt.Errorf("%d routes: %v", routes, rows.Err())
 				}
-				var id string
-				if err := tx.QueryRow(ctx, db.RecordWebhookSQL, "github", d.DeliveryID, d.Event, Accepted,
-					[]string{e.tenant}, []string{e.conn}, 1, d.body, bodyHash(nil, d.body)).Scan(&id); err != nil {
+				var id, kind, key string
+				q, args := db.RecordWebhookStatement(db.WebhookEvent{Provider: "github", DeliveryID: d.DeliveryID, Event: d.Event,
+					Status: Accepted, TenantIDs: []string{e.tenant}, ConnectionIDs: []string{e.conn}, Signals: 1,
+					RawBody: d.body, BodyHash: bodyHash(nil, d.body)})
+				if err := tx.QueryRow(ctx, q, args...).Scan(&id); err != nil {
 					return err
 				}
-				r := d.batch.Rows[0]
-				key := "github:" + r.DedupeKey
-				var of, aliases []string
-				for _, a := range r.AliasKeys {
-					of, aliases = append(of, key), append(aliases, "github:"+a)
-				}
-				var kind string
-				return tx.QueryRow(ctx, db.InsertSignalsSQL(true), e.tenant, e.conn, "github", []string{r.Kind},
-					[]time.Time{r.OccurredAt.Round(time.Microsecond)}, []string{key}, []string{string(r.Payload)}, []string{string(r.Raw)},
-					of, aliases).Scan(&id, &kind, &key)
+				q, args = db.InsertSignalsStatement(e.tenant, e.conn, "github", d.batch.Rows)
+				return tx.QueryRow(ctx, q, args...).Scan(&id, &kind, &key)
 			})
 		})
 	})

@@ -72,7 +72,7 @@ func deliveryAction(del sandbox.Delivery) string {
 func (d *hookDelivery) status() string {
 	switch {
 	case d.StatusCode == 0:
-		return "failed to connect to host"
+		return "failed to connect" // the example in GitHub's hook-delivery schema
 	case d.StatusCode >= 200 && d.StatusCode < 300:
 		return "OK"
 	}
