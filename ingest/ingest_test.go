@@ -1,8 +1,11 @@
 package ingest_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,4 +141,91 @@ func TestRowsCleanTextForPostgres(t *testing.T) {
 	rows, err = ingest.Rows([]connectors.Signal{{Kind: "message.posted", DedupeKey: "k", OccurredAt: time.Now(), Raw: clean}})
 	require.NoError(t, err)
 	require.Equal(t, []byte(clean), []byte(rows[0].Raw))
+}
+
+// TestRowsKeepRawObjectsJSONBRefuses: encoding/json accepts a surrogate
+// escape without its other half and a number beyond Postgres numeric, and
+// jsonb refuses both, failing the whole insert. A Signal whose raw object
+// holds one (a provider's text cut in the middle of an emoji) is stored
+// with the half replaced by U+FFFD and the number kept as a string of its
+// text; everything Postgres takes as it is stays byte for byte.
+func TestRowsKeepRawObjectsJSONBRefuses(t *testing.T) {
+	t.Parallel()
+	raw := func(doc string) json.RawMessage {
+		rows, err := ingest.Rows([]connectors.Signal{{Kind: "message.posted", DedupeKey: "k", OccurredAt: time.Now(), Raw: json.RawMessage(doc)}})
+		require.NoError(t, err)
+		return rows[0].Raw
+	}
+	for doc, want := range map[string]string{
+		`{"text":"cut \ud83d"}`:                    `{"text":"cut \uFFFD"}`,
+		`{"text":"\udc00 alone"}`:                  `{"text":"\uFFFD alone"}`,
+		`{"text":"\ud83d\ud83d\ude00"}`:            `{"text":"\uFFFD😀"}`,
+		`{"n":1e131072,"m":1}`:                     `{"n":"1e131072","m":1}`,
+		`{"n":[1.5e-16383,0e-1000000,-1E+999999]}`: `{"n":["1.5e-16383","0e-1000000","-1E+999999"]}`,
+	} {
+		got := raw(doc)
+		require.JSONEq(t, want, string(got), doc)
+	}
+	for _, doc := range []string{
+		`{"text":"😀 \ud83d\ude00 \u00e9 \u2028"}`, // pairs and other escapes
+		`{"text":"\\ud83d is a literal backslash-u"}`,
+		`{"sha":"9e12345abc","url":"https://example.com/commit/19e2345"}`, // hex is not a number
+	} {
+		require.Equal(t, doc, string(raw(doc)), "what jsonb takes is kept byte for byte")
+	}
+	// Long exponents within range, and a false alarm (an exponent-like
+	// word in a string), take the slow path, which keeps every value.
+	numbers := func(doc []byte) map[string]any {
+		dec := json.NewDecoder(bytes.NewReader(doc))
+		dec.UseNumber()
+		var v map[string]any
+		require.NoError(t, dec.Decode(&v))
+		return v
+	}
+	for _, doc := range []string{`{"n":1e131071,"m":-9.9e999,"k":1e-16383,"z":0e99999,"id":"abe12345"}`, `{"text":"price 3e1234","n":2}`} {
+		require.Equal(t, numbers([]byte(doc)), numbers(raw(doc)), doc)
+	}
+}
+
+// TestRawObjectsJSONBRefusesAreStored stores the documents of
+// TestRowsKeepRawObjectsJSONBRefuses, and checks pgNumeric against
+// Postgres's own numeric input at the edges of its range.
+func TestRawObjectsJSONBRefusesAreStored(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	tenantID, connID := dbtest.Seed(t, s.DB, "ingest", "ingest-test", "acct")
+	docs := []string{`{"text":"cut \ud83d"}`, `{"text":"\udc00"}`, `{"n":1e131072}`, `{"n":[1.5e-16383,0e-1000000]}`, `{"text":"\u0000"}`}
+	var in []connectors.Signal
+	for i, d := range docs {
+		// Each one alone would fail the insert: prove it first.
+		_, err := s.DB.Pool.Exec(ctx, `SELECT $1::text::jsonb`, d)
+		require.Error(t, err, "Postgres refuses %s", d)
+		in = append(in, connectors.Signal{Kind: "message.posted", DedupeKey: fmt.Sprint("raw:", i), OccurredAt: time.Now(), Raw: json.RawMessage(d)})
+	}
+	b, err := ingest.NewBatch("ingest-test", in)
+	require.NoError(t, err)
+	require.NoError(t, s.DB.WithTenant(ctx, tenantID, func(tx *db.Tx) error {
+		st, err := b.Store(ctx, tx, tenantID, connID)
+		require.Len(t, st.Kinds, len(docs))
+		return err
+	}))
+	var texts []string
+	require.NoError(t, s.DB.WithTenant(ctx, tenantID, func(tx *db.Tx) error {
+		return tx.SelectContext(ctx, &texts, `SELECT raw->>'text' FROM signals WHERE connection_id = $1 AND raw ? 'text' ORDER BY dedupe_key`, connID)
+	}))
+	require.Equal(t, []string{"cut \uFFFD", "\uFFFD", ""}, texts)
+
+	numbers := []string{"1e131071", "1e131072", "9.9e131071", "99e131070", "0.0001e131075", "1e-16383", "1e-16384",
+		"1.5e-16383", "10e-16384", "0e-16383", "0e-16384", "0e1000000", "-0", "0.000", "123456789e-16390",
+		"1" + strings.Repeat("0", 131071), "1" + strings.Repeat("0", 131072), "0." + strings.Repeat("0", 16383), "0." + strings.Repeat("0", 16384),
+		"0." + strings.Repeat("0", 16382) + "1", "-1e+131071", "1E-0", "1e99999999999", "0e-99999999999"}
+	for _, n := range numbers {
+		_, err := s.DB.Pool.Exec(ctx, `SELECT $1::text::jsonb`, n)
+		label := n
+		if len(label) > 24 {
+			label = fmt.Sprintf("%s… (%d bytes)", n[:12], len(n))
+		}
+		require.Equal(t, err == nil, ingest.PGNumeric(n), "%s: Postgres says %v", label, err)
+	}
 }

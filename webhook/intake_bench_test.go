@@ -132,18 +132,21 @@ type layers struct {
 	in           *Intake
 	p            *connectors.Provider
 	gh           *githubsandbox.Server
+	secret       string // the App's webhook secret
+	db           *db.DB
 	tenant, conn string
 	owner        *pgxpool.Pool
 	// first is a parsed delivery of the kind every layer stores.
 	first *delivery
 }
 
-func newLayers(b *testing.B) *layers {
+func newLayers(b testing.TB) *layers {
 	ctx := context.Background()
 	s := dbtest.NewSchema(b)
-	f, err := sandbox.New("github", sandbox.Options{Seed: true, WebhookSecret: sandbox.RandomString(32), Faults: []string{githubsandbox.FaultGitHubApp}})
+	secret := sandbox.RandomString(32)
+	f, err := sandbox.New("github", sandbox.Options{Seed: true, WebhookSecret: secret, Faults: []string{githubsandbox.FaultGitHubApp}})
 	require.NoError(b, err)
-	e := &layers{gh: f.(*githubsandbox.Server)}
+	e := &layers{gh: f.(*githubsandbox.Server), secret: secret, db: s.DB}
 	env := e.gh.Env("http://127.0.0.1:1")
 	reg, err := connectors.Build(connectors.Registered(), func(k string) string { return env[k] }, "http://127.0.0.1:1", false)
 	require.NoError(b, err)
@@ -166,10 +169,15 @@ func newLayers(b *testing.B) *layers {
 }
 
 // requests builds n fresh signed pushes of one commit (before the timer).
-func (e *layers) requests(b *testing.B, n int) []*connectors.WebhookRequest {
+func (e *layers) requests(b testing.TB, n int) []*connectors.WebhookRequest {
+	return e.pushes(b, n, githubsandbox.PushInput{Commits: 1})
+}
+
+// pushes builds n fresh signed pushes of in.
+func (e *layers) pushes(b testing.TB, n int, in githubsandbox.PushInput) []*connectors.WebhookRequest {
 	out := make([]*connectors.WebhookRequest, n)
 	for i := range out {
-		act, err := e.gh.Push(githubsandbox.SeedRepo, githubsandbox.PushInput{Commits: 1})
+		act, err := e.gh.Push(githubsandbox.SeedRepo, in)
 		require.NoError(b, err)
 		d := e.gh.AppDelivery(act.Events[0])
 		out[i] = &connectors.WebhookRequest{Header: d.Header, Body: d.Body, Now: time.Now()}
@@ -178,7 +186,7 @@ func (e *layers) requests(b *testing.B, n int) []*connectors.WebhookRequest {
 }
 
 // parsed is requests, verified and parsed.
-func (e *layers) parsed(b *testing.B, n int) []*delivery {
+func (e *layers) parsed(b testing.TB, n int) []*delivery {
 	out := make([]*delivery, n)
 	for i, r := range e.requests(b, n) {
 		var err error

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"github.com/poblysh/poblysh/db/dbtest"
 	"github.com/poblysh/poblysh/lifecycle"
 	fakesandbox "github.com/poblysh/poblysh/sandbox/fake"
+	githubsandbox "github.com/poblysh/poblysh/sandbox/github"
 	"github.com/poblysh/poblysh/vault"
 )
 
@@ -239,6 +241,42 @@ func TestStore(t *testing.T) {
 
 // TestReceive: the whole intake answers what it did, and a redelivery
 // stores nothing new.
+// TestReceiveStoresAHalfSurrogate: a signed GitHub push whose commit
+// message holds half a surrogate pair (text cut in the middle of an emoji,
+// escaped "\ud83d"), which encoding/json reads and Postgres jsonb refuses
+// in the Signal's raw object, is stored once, the half as U+FFFD, instead
+// of failing with a 5xx at every redelivery. It goes through the real
+// GitHub connector (the layer benchmark's setup, newLayers).
+func TestReceiveStoresAHalfSurrogate(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newLayers(t)
+	req := e.pushes(t, 1, githubsandbox.PushInput{Commits: 1, Message: "Launch MARKER"})[0]
+	body := bytes.ReplaceAll(req.Body, []byte("MARKER"), []byte(`\ud83d cut`))
+	require.Equal(t, 2, bytes.Count(body, []byte(`\ud83d cut`)), "head_commit and commits[0] carry the message")
+	s256, s1 := githubsandbox.Sign(body, e.secret)
+	req.Body = body
+	req.Header.Set("X-Hub-Signature-256", s256)
+	req.Header.Set("X-Hub-Signature", s1)
+	out, err := e.in.Receive(ctx, e.p, req)
+	require.NoError(t, err)
+	require.Equal(t, Accepted, out.Status)
+	require.Equal(t, 1, out.Signals)
+	var got struct {
+		Subject string `db:"subject"`
+		Raw     string `db:"raw_message"`
+	}
+	require.NoError(t, e.db.WithTenant(ctx, e.tenant, func(tx *db.Tx) error {
+		return tx.GetContext(ctx, &got, `SELECT payload->'subject'->>'name' AS subject, raw->'head_commit'->>'message' AS raw_message
+			FROM signals WHERE connection_id = $1 AND kind = 'code.pushed'`, e.conn)
+	}))
+	require.Equal(t, "Launch \uFFFD cut", got.Subject)
+	require.Equal(t, "Launch \uFFFD cut", got.Raw)
+	out, err = e.in.Receive(ctx, e.p, req)
+	require.NoError(t, err)
+	require.Equal(t, Duplicate, out.Status, "a redelivery")
+}
+
 func TestReceive(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
