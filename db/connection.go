@@ -88,7 +88,7 @@ func (tx *Tx) UpsertConnection(ctx context.Context, u ConnectionUpsert) (c *Conn
 			VALUES ($1, $2, $3, $4, $5, $6, $7)
 			ON CONFLICT (tenant_id, provider, external_account_id) DO NOTHING
 			RETURNING `+connectionCols,
-			tx.TenantID, u.Provider, u.ExternalAccountID, u.DisplayName, jsonOrEmpty(u.Account), append([]string{}, u.Scopes...), jsonOrEmpty(u.Config))
+			tx.TenantID, u.Provider, u.ExternalAccountID, CleanText(u.DisplayName), accountJSON(u.Account), append([]string{}, u.Scopes...), jsonOrEmpty(u.Config))
 		if err == nil {
 			return &row, true, nil
 		}
@@ -116,7 +116,7 @@ func (tx *Tx) reauthorize(ctx context.Context, have *Connection, u ConnectionUps
 			refresh_failures = 0, deleted_at = NULL, updated_at = now()
 		WHERE id = $1 AND tenant_id = $2
 		RETURNING `+connectionCols,
-		have.ID, tx.TenantID, u.DisplayName, jsonOrEmpty(u.Account), append([]string{}, u.Scopes...), cfg,
+		have.ID, tx.TenantID, CleanText(u.DisplayName), accountJSON(u.Account), append([]string{}, u.Scopes...), cfg,
 		h, reason)
 	return &c, wrapConnErr(err)
 }
@@ -143,6 +143,15 @@ func (tx *Tx) sameAccount(ctx context.Context, u ConnectionUpsert) error {
 			have.Name + " and start again, or connect the other account with POST /api/v1/connect/" + u.Provider}
 	}
 	return nil
+}
+
+// accountJSON is the provider's account as stored: its names are the
+// provider's words (CleanJSON).
+func accountJSON(b json.RawMessage) []byte {
+	if out, ok := CleanJSON(jsonOrEmpty(b)); ok {
+		return out
+	}
+	return jsonOrEmpty(b)
 }
 
 func jsonOrEmpty(b json.RawMessage) []byte {

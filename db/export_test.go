@@ -22,3 +22,6 @@ const SignalCols = signalCols
 func PageBelowSetting(fq FeedQuery) (string, []any) { return fq.pageBelowSetting() }
 
 const FeedHorizonSetSQL = feedHorizonSetSQL
+
+// PGNumeric is pgNumeric, checked against Postgres itself.
+var PGNumeric = pgNumeric

@@ -55,7 +55,7 @@ func (tx *Tx) SetHealth(ctx context.Context, id string, h poblysh.Health, reason
 func (tx *Tx) storeHealth(ctx context.Context, id string, from, to poblysh.Health, reason string) error {
 	_, err := tx.ExecContext(ctx, `UPDATE connections SET health = $3, health_reason = $4,
 			health_changed_at = `+healthStamp(from, to)+`, updated_at = now()
-		WHERE id = $1 AND ($2 = '' OR tenant_id = $2::uuid)`, id, tx.TenantID, to, reason)
+		WHERE id = $1 AND ($2 = '' OR tenant_id = $2::uuid)`, id, tx.TenantID, to, CleanText(reason))
 	return wrapConnErr(err)
 }
 

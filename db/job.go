@@ -79,16 +79,33 @@ func (tx *Tx) AddJobProgress(ctx context.Context, id string, p JobProgress) erro
 	return wrapConnErr(err)
 }
 
+// errText is a job's error as stored: NULL when empty, cleaned for
+// Postgres (CleanText) otherwise, since it may quote a provider's words.
+func errText(msg string) *string {
+	if msg == "" {
+		return nil
+	}
+	msg = CleanText(msg)
+	return &msg
+}
+
+// errContext is a job's error context as stored (CleanJSON).
+func errContext(c map[string]any) []byte {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil
+	}
+	b, _ = CleanJSON(b)
+	return b
+}
+
 // FinishJob records a final status with the last error and its context.
 // It returns the job as stored (for metrics).
 func (tx *Tx) FinishJob(ctx context.Context, id string, status poblysh.JobStatus, errMsg string, errCtx map[string]any) (*Job, error) {
-	var msg *string
-	if errMsg != "" {
-		msg = &errMsg
-	}
+	msg := errText(errMsg)
 	var ctxJSON []byte
 	if len(errCtx) > 0 {
-		ctxJSON, _ = json.Marshal(errCtx)
+		ctxJSON = errContext(errCtx)
 	}
 	var j Job
 	err := tx.GetContext(ctx, &j, `UPDATE jobs SET status = $3, error = $4, error_context = $5,
@@ -158,7 +175,7 @@ func (tx *Tx) ListJobs(ctx context.Context, f JobFilter) ([]Job, string, error) 
 // CancelOpenJobs marks a connection's queued and running jobs cancelled.
 func (tx *Tx) CancelOpenJobs(ctx context.Context, connID, reason string) error {
 	_, err := tx.ExecContext(ctx, `UPDATE jobs SET status = 'cancelled', error = $3, finished_at = now(), updated_at = now()
-		WHERE tenant_id = $1 AND connection_id = $2 AND status IN ('queued', 'running')`, tx.TenantID, connID, reason)
+		WHERE tenant_id = $1 AND connection_id = $2 AND status IN ('queued', 'running')`, tx.TenantID, connID, CleanText(reason))
 	return wrapConnErr(err)
 }
 
@@ -167,11 +184,7 @@ func (tx *Tx) CancelOpenJobs(ctx context.Context, connID, reason string) error {
 // across tenants). It answers nil when the job was final already (its
 // workflow's own FinishJob won the race).
 func (tx *Tx) SettleJob(ctx context.Context, id string, status poblysh.JobStatus, errMsg string, errCtx map[string]any) (*Job, error) {
-	var msg *string
-	if errMsg != "" {
-		msg = &errMsg
-	}
-	ctxJSON, _ := json.Marshal(errCtx)
+	msg, ctxJSON := errText(errMsg), errContext(errCtx)
 	var j Job
 	err := tx.GetContext(ctx, &j, `UPDATE jobs SET status = $2, error = coalesce($3, error), error_context = $4,
 			finished_at = now(), updated_at = now()

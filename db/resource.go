@@ -55,7 +55,7 @@ func (tx *Tx) upsertResource(ctx context.Context, connID string, r Resource, acc
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
 		ON CONFLICT (connection_id, ref) DO UPDATE SET resource_id = excluded.resource_id, name = excluded.name,
 			route_keys = excluded.route_keys, access = excluded.access, reason = excluded.reason, checked_at = now()`,
-		connID, tx.TenantID, r.Ref, r.ResourceID, r.Name, keys, access, reason)
+		connID, tx.TenantID, r.Ref, r.ResourceID, CleanText(r.Name), keys, access, CleanText(reason))
 	return wrapConnErr(err)
 }
 
@@ -79,7 +79,7 @@ func (tx *Tx) LoseResource(ctx context.Context, connID, ref, reason string) (boo
 		return false, wrapConnErr(err)
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE connection_resources SET access = 'lost', reason = $4, checked_at = now()
-		WHERE connection_id = $1 AND tenant_id = $2 AND ref = $3`, connID, tx.TenantID, ref, reason)
+		WHERE connection_id = $1 AND tenant_id = $2 AND ref = $3`, connID, tx.TenantID, ref, CleanText(reason))
 	return was == AccessGranted, wrapConnErr(err)
 }
 

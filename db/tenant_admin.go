@@ -236,10 +236,7 @@ func (tx *Tx) ProgressOperatorJob(ctx context.Context, id string, pages, items i
 
 // FinishOperatorJob records an operator's job's final status.
 func (tx *Tx) FinishOperatorJob(ctx context.Context, id string, status poblysh.JobStatus, errMsg string) error {
-	var msg *string
-	if errMsg != "" {
-		msg = &errMsg
-	}
+	msg := errText(errMsg)
 	res, err := tx.ExecContext(ctx, `UPDATE jobs SET status = $2, error = $3, started_at = coalesce(started_at, now()),
 			finished_at = now(), updated_at = now()
 		WHERE id = $1 AND tenant_id IS NULL`, id, status, msg)

@@ -35,7 +35,7 @@ type Batch struct {
 // NewBatch converts connector Signals for storage: times in UTC, payloads
 // as JSON with attributes never null, raw provider payloads kept only when
 // they are valid JSON, and every text cleaned for Postgres (no NUL, valid
-// UTF-8; see cleanText).
+// UTF-8; see db.CleanText).
 func NewBatch(provider string, in []connectors.Signal) (*Batch, error) {
 	rows, err := Rows(in)
 	if err != nil {
@@ -58,10 +58,10 @@ func Rows(in []connectors.Signal) ([]db.NewSignal, error) {
 		if err != nil {
 			return nil, err
 		}
-		payload, _ = cleanJSON(payload) // json.Marshal's output is JSON
+		payload, _ = db.CleanJSON(payload) // json.Marshal's output is JSON
 		var raw []byte
 		if len(s.Raw) > 0 {
-			if r, ok := cleanJSON(s.Raw); ok {
+			if r, ok := db.CleanJSON(s.Raw); ok {
 				raw = r
 			}
 		}
@@ -69,11 +69,11 @@ func Rows(in []connectors.Signal) ([]db.NewSignal, error) {
 		if aliases != nil {
 			aliases = make([]string, len(s.AliasKeys))
 			for i, a := range s.AliasKeys {
-				aliases[i] = cleanText(a)
+				aliases[i] = db.CleanText(a)
 			}
 		}
 		out = append(out, db.NewSignal{
-			Kind: cleanText(s.Kind), OccurredAt: s.OccurredAt.UTC(), DedupeKey: cleanText(s.DedupeKey), AliasKeys: aliases,
+			Kind: db.CleanText(s.Kind), OccurredAt: s.OccurredAt.UTC(), DedupeKey: db.CleanText(s.DedupeKey), AliasKeys: aliases,
 			Payload: payload, Raw: raw,
 		})
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -188,8 +187,8 @@ func TestRowsKeepRawObjectsJSONBRefuses(t *testing.T) {
 }
 
 // TestRawObjectsJSONBRefusesAreStored stores the documents of
-// TestRowsKeepRawObjectsJSONBRefuses, and checks pgNumeric against
-// Postgres's own numeric input at the edges of its range.
+// TestRowsKeepRawObjectsJSONBRefuses, each of which Postgres refuses as
+// it is.
 func TestRawObjectsJSONBRefusesAreStored(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -216,16 +215,4 @@ func TestRawObjectsJSONBRefusesAreStored(t *testing.T) {
 	}))
 	require.Equal(t, []string{"cut \uFFFD", "\uFFFD", ""}, texts)
 
-	numbers := []string{"1e131071", "1e131072", "9.9e131071", "99e131070", "0.0001e131075", "1e-16383", "1e-16384",
-		"1.5e-16383", "10e-16384", "0e-16383", "0e-16384", "0e1000000", "-0", "0.000", "123456789e-16390",
-		"1" + strings.Repeat("0", 131071), "1" + strings.Repeat("0", 131072), "0." + strings.Repeat("0", 16383), "0." + strings.Repeat("0", 16384),
-		"0." + strings.Repeat("0", 16382) + "1", "-1e+131071", "1E-0", "1e99999999999", "0e-99999999999"}
-	for _, n := range numbers {
-		_, err := s.DB.Pool.Exec(ctx, `SELECT $1::text::jsonb`, n)
-		label := n
-		if len(label) > 24 {
-			label = fmt.Sprintf("%s… (%d bytes)", n[:12], len(n))
-		}
-		require.Equal(t, err == nil, ingest.PGNumeric(n), "%s: Postgres says %v", label, err)
-	}
 }

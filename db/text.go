@@ -1,4 +1,4 @@
-package ingest
+package db
 
 import (
 	"bytes"
@@ -10,12 +10,14 @@ import (
 // Postgres stores text and jsonb only as valid UTF-8 without NUL: a NUL
 // (JSON "\u0000") or an invalid byte makes the whole insert fail, so one
 // such character in a signed webhook or a provider page would fail the
-// delivery (a 5xx the provider retries forever) or stop the stream. Rows
-// cleans every text it stores instead: NUL removed, invalid bytes replaced
-// by U+FFFD. Found by webhook.FuzzReceive.
+// delivery (a 5xx the provider retries forever) or stop the stream.
+// ingest.Rows cleans every text of a Signal instead, and the statements
+// here that store a provider's words (job errors, health and access
+// reasons, resource names) clean theirs: NUL removed, invalid bytes
+// replaced by U+FFFD. Found by webhook.FuzzReceive.
 
-// cleanText is s as Postgres text.
-func cleanText(s string) string {
+// CleanText is s as Postgres text.
+func CleanText(s string) string {
 	if strings.IndexByte(s, 0) >= 0 {
 		s = strings.ReplaceAll(s, "\x00", "")
 	}
@@ -25,12 +27,12 @@ func cleanText(s string) string {
 	return s
 }
 
-// cleanJSON is the JSON document b as Postgres jsonb: b itself when
+// CleanJSON is the JSON document b as Postgres jsonb: b itself when
 // Postgres accepts it as it is (the common case, no copy; jsonbSafe),
 // otherwise b decoded, its strings and keys cleaned, numbers Postgres
 // cannot hold kept as strings of their text, and encoded again. ok is false
 // when b is not JSON.
-func cleanJSON(b []byte) (_ []byte, ok bool) {
+func CleanJSON(b []byte) (_ []byte, ok bool) {
 	if jsonbSafe(b) {
 		return b, json.Valid(b)
 	}
@@ -61,7 +63,7 @@ func cleanJSON(b []byte) (_ []byte, ok bool) {
 //     format": pgNumeric).
 //
 // The scan looks only at escapes and at numbers long enough to be out of
-// range; the slow path that cleanJSON takes otherwise decides exactly.
+// range; the slow path that CleanJSON takes otherwise decides exactly.
 func jsonbSafe(b []byte) bool {
 	if bytes.IndexByte(b, 0) >= 0 || !utf8.Valid(b) {
 		return false
@@ -232,7 +234,7 @@ func pgNumeric(n string) bool {
 func cleanValue(v any) any {
 	switch v := v.(type) {
 	case string:
-		return cleanText(v)
+		return CleanText(v)
 	case json.Number:
 		if !pgNumeric(string(v)) {
 			return string(v)
@@ -246,7 +248,7 @@ func cleanValue(v any) any {
 	case map[string]any:
 		out := make(map[string]any, len(v))
 		for k, x := range v {
-			out[cleanText(k)] = cleanValue(x)
+			out[CleanText(k)] = cleanValue(x)
 		}
 		return out
 	}
