@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -217,6 +218,13 @@ func describeNetErr(err error) string {
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return "connection closed"
+	}
+	// The system's reason (connection refused, reset by peer, no route to
+	// host) says what went wrong without the URL, which may carry a
+	// credential in its query.
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return "network error (" + errno.Error() + ")"
 	}
 	return "network error"
 }

@@ -132,6 +132,13 @@ func TestKind(t *testing.T) {
 
 // transport builds a client whose Transport is the one under test.
 func transport(base http.RoundTripper, lim *rate.Limiter, auth string, classify func(*http.Response) error) *http.Client {
+	if base == nil {
+		// A connection pool of its own: the tests' servers come and go on
+		// ports the system reuses, and a keep-alive connection another
+		// test left in the shared default pool could be taken for a new
+		// server's (a CI run failed "empty GET" with a network error).
+		base = http.DefaultTransport.(*http.Transport).Clone()
+	}
 	return &http.Client{Transport: &connectors.Transport{Base: base, Provider: "test", Limiter: lim, Auth: auth, Classify: classify}}
 }
 
@@ -213,7 +220,7 @@ func TestTransport(t *testing.T) {
 		ln.Close()
 		_, err = transport(nil, nil, "", nil).Get("http://" + addr + "/x")
 		require.ErrorIs(t, err, connectors.ErrTransient)
-		require.Contains(t, err.Error(), "network error")
+		require.Contains(t, err.Error(), "network error (connection refused)", "the system's reason")
 
 		// A server that hangs up mid-response.
 		hangup := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
