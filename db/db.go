@@ -6,10 +6,11 @@ package db
 
 import (
 	"context"
-	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -108,9 +109,10 @@ func (d *DB) Close() {
 // Ping checks Postgres is reachable.
 func (d *DB) Ping(ctx context.Context) error { return d.Pool.Ping(ctx) }
 
-// Tx is a transaction scoped to one tenant (or to the system).
+// Tx is a transaction scoped to one tenant (or to the system). Its
+// statements run on the session that holds the transaction (runTx).
 type Tx struct {
-	*sqlx.Tx
+	*sqlx.Conn
 	TenantID string
 	// signalsLocked records LockSignals (the feed horizon's writer lock).
 	signalsLocked bool
@@ -152,7 +154,18 @@ func (d *DB) WithSystemSignals(ctx context.Context, fn func(*Tx) error) error {
 }
 
 func (d *DB) inTx(ctx context.Context, s txScope, fn func(*Tx) error) error {
-	return runTx(ctx, d.X.BeginTxx, s, fn, d.announce.announce)
+	for attempt := 0; ; attempt++ {
+		err := d.onSession(ctx, func(c *sqlx.Conn) error { return runTx(ctx, c, s, fn, d.announce.announce) })
+		var stale *staleSessionError
+		if !errors.As(err, &stale) {
+			return err
+		}
+		if attempt == 2 {
+			return wrapConnErr(stale.err)
+		}
+		// Nothing ran: take another session, as database/sql's BeginTx
+		// retries a connection found bad.
+	}
 }
 
 // txScope is what a transaction may see (one tenant, or the system), and
@@ -161,6 +174,10 @@ type txScope struct {
 	tenantID    string
 	system      bool
 	lockSignals bool
+	// open, when set, queues statements that go to Postgres with BEGIN
+	// and the scope, in the same round trip, and returns what reads their
+	// results (begin).
+	open func(*pgx.Batch) func(pgx.BatchResults) error
 }
 
 // sql is a transaction's first statement: its scope, and the signals
@@ -188,41 +205,152 @@ func (s txScope) sql() (string, []any) {
 // transaction (the webhook intake's), exported with LookupRoutesSQL.
 var SystemSignalsSQL, _ = txScope{system: true, lockSignals: true}.sql()
 
-// runTx runs fn in a transaction begun by begin (on the pool, or on one
-// held session), scoped by s.
-// After commit, the tenants it stored Signals for go to announce (may be
-// nil).
-func runTx(ctx context.Context, begin func(context.Context, *sql.TxOptions) (*sqlx.Tx, error), s txScope, fn func(*Tx) error, announce func([]string)) error {
-	tx, err := begin(ctx, nil)
+// onSession runs fn on a session taken from the pool, and gives it back
+// (also when fn panics).
+func (d *DB) onSession(ctx context.Context, fn func(*sqlx.Conn) error) error {
+	c, err := d.X.Connx(ctx)
 	if err != nil {
 		return wrapConnErr(err)
 	}
-	committed := false
+	defer func() { _ = c.Close() }()
+	return fn(c)
+}
+
+// runTx runs fn in a transaction on the session c (taken from the pool
+// for it, or held: a token lock's), scoped by s. After commit, the tenants
+// it stored Signals for go to announce (may be nil).
+//
+// The transaction is driven on the session rather than with database/sql's
+// BeginTx so that BEGIN and the scope's statement go to Postgres together,
+// in one round trip (begin). Whatever happens, the session goes back to
+// the pool outside any transaction, or is closed (end). An opening that
+// failed because the session was already dead is a *staleSessionError:
+// nothing ran, and inTx tries another session.
+func runTx(ctx context.Context, c *sqlx.Conn, s txScope, fn func(*Tx) error, announce func([]string)) error {
+	if err := begin(ctx, c, s); err != nil {
+		return err
+	}
+	done := false
 	defer func() {
 		// Also runs on panic and runtime.Goexit (a failed test assertion).
-		if !committed {
-			_ = tx.Rollback()
+		if !done {
+			_ = end(c, false)
 		}
 	}()
-	query, args := s.sql()
-	if _, err = tx.ExecContext(ctx, query, args...); err != nil {
-		if s.lockSignals {
-			return fmt.Errorf("db: begin and lock signals: %w", wrapConnErr(err))
-		}
-		return wrapConnErr(err)
-	}
-	t := &Tx{Tx: tx, TenantID: s.tenantID, signalsLocked: s.lockSignals}
+	t := &Tx{Conn: c, TenantID: s.tenantID, signalsLocked: s.lockSignals}
 	if err := fn(t); err != nil {
 		return err
 	}
-	committed = true
-	if err := tx.Commit(); err != nil {
+	if err := ctx.Err(); err != nil {
+		// As database/sql's transactions do: a context that ended rolls
+		// the transaction back (deferred).
+		return err
+	}
+	done = true
+	if err := end(c, true); err != nil {
 		return wrapConnErr(err)
 	}
 	if announce != nil {
 		announce(t.inserted)
 	}
 	return nil
+}
+
+// staleSessionError is an opening that failed on a session that was dead
+// before the transaction began.
+type staleSessionError struct{ err error }
+
+func (e *staleSessionError) Error() string { return e.err.Error() }
+func (e *staleSessionError) Unwrap() error { return e.err }
+
+// begin sends BEGIN, the scope's first statement (txScope.sql) and the
+// scope's opening statements (txScope.open) in one pipeline: one round
+// trip where database/sql's BeginTx waits for BEGIN's answer before the
+// first statement can go.
+func begin(ctx context.Context, c *sqlx.Conn, s txScope) error {
+	query, args := s.sql()
+	var err error
+	stale := false
+	_ = c.Raw(func(dc any) error {
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			err = fmt.Errorf("db: unexpected driver connection %T", dc)
+			return err
+		}
+		pc := sc.Conn()
+		if pc.IsClosed() {
+			stale, err = true, errors.New("db: the pooled session is closed")
+			return driver.ErrBadConn
+		}
+		b := &pgx.Batch{}
+		b.Queue("BEGIN")
+		b.Queue(query, args...)
+		var read func(pgx.BatchResults) error
+		if s.open != nil {
+			read = s.open(b)
+		}
+		br := pc.SendBatch(ctx, b)
+		if _, err = br.Exec(); err == nil {
+			if _, err = br.Exec(); err == nil && read != nil {
+				err = read(br)
+			}
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil && (pc.IsClosed() || pgconn.SafeToRetry(err)) && ctx.Err() == nil {
+			stale = true
+		}
+		return nil
+	})
+	switch {
+	case err == nil:
+		return nil
+	case stale:
+		_ = end(c, false)
+		return &staleSessionError{err: err}
+	}
+	_ = end(c, false)
+	if s.lockSignals {
+		return fmt.Errorf("db: begin and lock signals: %w", wrapConnErr(err))
+	}
+	return wrapConnErr(err)
+}
+
+// end commits (commit) or rolls back the session's transaction. A session
+// it cannot bring back outside a transaction (a COMMIT or ROLLBACK that
+// failed, a connection lost) is closed, so the pool drops it rather than
+// hand out a session inside a transaction. COMMIT of a transaction that
+// an earlier statement aborted answers ROLLBACK: that is an error
+// (pgx.ErrTxCommitRollback), as with database/sql.
+func end(c *sqlx.Conn, commit bool) error {
+	var err error
+	_ = c.Raw(func(dc any) error {
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return driver.ErrBadConn
+		}
+		pc := sc.Conn()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		switch {
+		case pc.IsClosed():
+			err = errors.New("db: conn closed inside the transaction")
+		case commit:
+			var tag pgconn.CommandTag
+			if tag, err = pc.Exec(ctx, "COMMIT"); err == nil && tag.String() == "ROLLBACK" {
+				err = pgx.ErrTxCommitRollback
+			}
+		case pc.PgConn().TxStatus() != 'I':
+			_, err = pc.Exec(ctx, "ROLLBACK")
+		}
+		if !pc.IsClosed() && pc.PgConn().TxStatus() == 'I' {
+			return nil
+		}
+		_ = pc.Close(ctx)
+		return driver.ErrBadConn
+	})
+	return err
 }
 
 // wrapConnErr turns connection-level failures into a domain "unavailable"

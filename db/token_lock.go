@@ -50,7 +50,12 @@ func (d *DB) LockTokens(ctx context.Context, tenantID, connID string) (*TokenLoc
 // Tx runs fn in a short transaction of the lock's tenant on the lock's
 // session; it commits when fn returns nil.
 func (l *TokenLock) Tx(ctx context.Context, fn func(*Tx) error) error {
-	return runTx(ctx, l.conn.BeginTxx, txScope{tenantID: l.tenantID}, fn, nil) // token writes only: no Signals to announce
+	err := runTx(ctx, l.conn, txScope{tenantID: l.tenantID}, fn, nil) // token writes only: no Signals to announce
+	var stale *staleSessionError
+	if errors.As(err, &stale) {
+		return wrapConnErr(stale.err) // the lock died with its session
+	}
+	return err
 }
 
 // Alive reports whether the lock's session still answers (a session that

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Route is a webhook route: deliveries carrying RouteKey at Provider belong
@@ -88,6 +90,25 @@ func RecordWebhookStatement(e WebhookEvent) (string, []any) {
 		ON CONFLICT DO NOTHING RETURNING id`,
 		[]any{e.Provider, e.DeliveryID, e.Event, e.Status, append([]string{}, e.TenantIDs...),
 			append([]string{}, e.ConnectionIDs...), e.Signals, e.RawBody, e.BodyHash}
+}
+
+// WithSystemRoutes is the webhook intake's transaction: WithSystem, or
+// WithSystemSignals when lockSignals, whose opening round trip also looks
+// up the routes of provider's keys (LookupRoutes) for fn.
+func (d *DB) WithSystemRoutes(ctx context.Context, lockSignals bool, provider string, keys []string, fn func(*Tx, []Route) error) error {
+	var routes []Route
+	s := txScope{system: true, lockSignals: lockSignals, open: func(b *pgx.Batch) func(pgx.BatchResults) error {
+		b.Queue(LookupRoutesSQL, provider, keys)
+		return func(br pgx.BatchResults) error {
+			rows, err := br.Query()
+			if err != nil {
+				return err
+			}
+			routes, err = pgx.CollectRows(rows, pgx.RowToStructByName[Route])
+			return err
+		}
+	}}
+	return d.inTx(ctx, s, func(tx *Tx) error { return fn(tx, routes) })
 }
 
 // LookupRoutes finds (system scope) the live connections a delivery's route

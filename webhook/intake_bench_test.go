@@ -31,15 +31,16 @@ import (
 //	         raw jsonb and the connector's normalized payload), on a raw pgx
 //	         pool as the schema owner: BEGIN, two inserts, COMMIT; the
 //	         end-to-end benchmark's "as stored" baseline
-//	statements  the service's six statements for a delivery (BEGIN, scope
-//	         and signals lock, routes, record, Signals with their aliases,
-//	         COMMIT: db.SystemSignalsSQL, LookupRoutesSQL,
-//	         RecordWebhookStatement, InsertSignalsStatement), the same SQL
-//	         and arguments, sent with pgx
-//	         on the service's pool as the application role
+//	statements  the service's statements for a delivery in its four round
+//	         trips (BEGIN, scope and signals lock, and routes in one
+//	         pipeline; record; Signals with their aliases; COMMIT:
+//	         db.SystemSignalsSQL, LookupRoutesSQL, RecordWebhookStatement,
+//	         InsertSignalsStatement), the same SQL and arguments, sent with
+//	         pgx on the service's pool as the application role
 //	commit   the service's transaction for an already verified and parsed
-//	         delivery (Intake.commit): those statements through database/sql
-//	         and sqlx, the intake's routing and storing code, and the
+//	         delivery (Intake.commit): those statements through pgx's
+//	         pipeline, database/sql and sqlx, the intake's routing and
+//	         storing code, and the
 //	         announcement of the stored Signals after commit
 //	Receive  verify, parse and commit: the webhook handler minus HTTP
 //
@@ -76,31 +77,50 @@ func BenchmarkIntakeLayers(b *testing.B) {
 		ds := e.parsed(b, b.N)
 		e.run(b, func(i int) error {
 			d := ds[i]
-			return pgx.BeginFunc(ctx, e.in.DB.Pool, func(tx pgx.Tx) error {
-				if _, err := tx.Exec(ctx, db.SystemSignalsSQL); err != nil {
-					return err
+			conn, err := e.in.DB.Pool.Acquire(ctx)
+			if err != nil {
+				return err
+			}
+			defer conn.Release() // inside a transaction (an error), the pool drops it
+			// One round trip opens the transaction: BEGIN, scope and
+			// signals lock, routes (db.WithSystemRoutes).
+			batch := &pgx.Batch{}
+			batch.Queue("BEGIN")
+			batch.Queue(db.SystemSignalsSQL)
+			batch.Queue(db.LookupRoutesSQL, "github", d.RouteKeys)
+			br := conn.SendBatch(ctx, batch)
+			routes := 0
+			if _, err = br.Exec(); err == nil {
+				if _, err = br.Exec(); err == nil {
+					var rows pgx.Rows
+					if rows, err = br.Query(); err == nil {
+						for rows.Next() {
+							routes++
+						}
+						rows.Close()
+						err = rows.Err()
+					}
 				}
-				rows, err := tx.Query(ctx, db.LookupRoutesSQL, "github", d.RouteKeys)
-				if err != nil {
-					return err
-				}
-				routes := 0
-				for rows.Next() {
-					routes++
-				}
-				if rows.Close(); rows.Err() != nil || routes != 1 {
-					return fmt.Errorf("%d routes: %v", routes, rows.Err())
-				}
-				var id, kind, key string
-				q, args := db.RecordWebhookStatement(db.WebhookEvent{Provider: "github", DeliveryID: d.DeliveryID, Event: d.Event,
-					Status: Accepted, TenantIDs: []string{e.tenant}, ConnectionIDs: []string{e.conn}, Signals: 1,
-					RawBody: d.body, BodyHash: bodyHash(nil, d.body)})
-				if err := tx.QueryRow(ctx, q, args...).Scan(&id); err != nil {
-					return err
-				}
-				q, args = db.InsertSignalsStatement(e.tenant, e.conn, "github", d.batch.Rows)
-				return tx.QueryRow(ctx, q, args...).Scan(&id, &kind, &key)
-			})
+			}
+			if cerr := br.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil || routes != 1 {
+				return fmt.Errorf("%d routes: %v", routes, err)
+			}
+			var id, kind, key string
+			q, args := db.RecordWebhookStatement(db.WebhookEvent{Provider: "github", DeliveryID: d.DeliveryID, Event: d.Event,
+				Status: Accepted, TenantIDs: []string{e.tenant}, ConnectionIDs: []string{e.conn}, Signals: 1,
+				RawBody: d.body, BodyHash: bodyHash(nil, d.body)})
+			if err := conn.QueryRow(ctx, q, args...).Scan(&id); err != nil {
+				return err
+			}
+			q, args = db.InsertSignalsStatement(e.tenant, e.conn, "github", d.batch.Rows)
+			if err := conn.QueryRow(ctx, q, args...).Scan(&id, &kind, &key); err != nil {
+				return err
+			}
+			_, err = conn.Exec(ctx, "COMMIT")
+			return err
 		})
 	})
 	b.Run("commit", func(b *testing.B) {

@@ -19,13 +19,14 @@ type routed struct {
 	recorded int
 }
 
-// route finds the connections the delivery reaches and records it in tx
-// (the transaction's first write),
+// route finds, among routes (those of the delivery's route keys:
+// db.Tx.LookupRoutes), the connections the delivery reaches and records it
+// in tx (the transaction's first write),
 // keyed by its provider delivery id (and, when it carries events, by its
 // verifying channel and body). Only active connections take deliveries,
 // and a channel's secret speaks for its own connection only. A recorded
 // delivery comes back as a duplicate, with nothing to store.
-func (in *Intake) route(ctx context.Context, tx *db.Tx, provider string, d *delivery) (*routed, error) {
+func (in *Intake) route(ctx context.Context, tx *db.Tx, provider string, d *delivery, routes []db.Route) (*routed, error) {
 	if len(d.batch.Rows) > 0 {
 		// The delivery record is written before the Signals: announce the
 		// Signals first, or the feed could pass them (db.Tx.LockSignals;
@@ -34,10 +35,6 @@ func (in *Intake) route(ctx context.Context, tx *db.Tx, provider string, d *deli
 		if err := tx.LockSignals(ctx); err != nil {
 			return nil, err
 		}
-	}
-	routes, err := tx.LookupRoutes(ctx, provider, d.RouteKeys)
-	if err != nil {
-		return nil, err
 	}
 	var live []db.Route
 	for _, r := range routes {

@@ -106,15 +106,13 @@ func (in *Intake) Receive(ctx context.Context, p *connectors.Provider, req *conn
 func (in *Intake) commit(ctx context.Context, provider string, d *delivery) (*Outcome, []db.Stored, error) {
 	var out *Outcome
 	var stored []db.Stored
-	begin := in.DB.WithSystem
-	if len(d.batch.Rows) > 0 {
-		// The transaction's first statement also takes the signals writer
-		// lock: one round trip for both (db.Tx.LockSignals).
-		begin = in.DB.WithSystemSignals
-	}
-	err := begin(ctx, func(tx *db.Tx) error {
+	// The transaction opens with BEGIN, its scope (and, for a delivery
+	// with Signals, the signals writer lock: db.Tx.LockSignals) and the
+	// route lookup, in one round trip.
+	lock := len(d.batch.Rows) > 0
+	err := in.DB.WithSystemRoutes(ctx, lock, provider, d.RouteKeys, func(tx *db.Tx, routes []db.Route) error {
 		out, stored = &Outcome{DeliveryID: d.DeliveryID}, nil
-		rt, err := in.route(ctx, tx, provider, d)
+		rt, err := in.route(ctx, tx, provider, d, routes)
 		if err != nil {
 			return err
 		}

@@ -114,6 +114,16 @@ func items(n int) []fakesandbox.Item {
 	return out
 }
 
+// route looks up d's routes in tx and routes d, as Receive does (whose
+// transaction looks them up in its opening round trip).
+func (e *intakeEnv) route(ctx context.Context, tx *db.Tx, d *delivery) (*routed, error) {
+	routes, err := tx.LookupRoutes(ctx, "fake", d.RouteKeys)
+	if err != nil {
+		return nil, err
+	}
+	return e.in.route(ctx, tx, "fake", d, routes)
+}
+
 // inTx runs f in a system transaction, as Receive does.
 func (e *intakeEnv) inTx(f func(tx *db.Tx) error) {
 	e.t.Helper()
@@ -160,7 +170,7 @@ func TestRoute(t *testing.T) {
 	route := func(d *delivery) *routed {
 		var rt *routed
 		e.inTx(func(tx *db.Tx) (err error) {
-			rt, err = e.in.route(ctx, tx, "fake", d)
+			rt, err = e.route(ctx, tx, d)
 			return err
 		})
 		return rt
@@ -199,7 +209,7 @@ func TestStore(t *testing.T) {
 		require.NoError(t, err)
 		var stored []db.Stored
 		e.inTx(func(tx *db.Tx) error {
-			rt, err := e.in.route(ctx, tx, "fake", v)
+			rt, err := e.route(ctx, tx, v)
 			if err != nil {
 				return err
 			}
