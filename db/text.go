@@ -54,8 +54,9 @@ func CleanJSON(b []byte) (_ []byte, ok bool) {
 // encoding/json accepts make jsonb refuse the whole document, so one of
 // them in a signed webhook or a provider page would fail the delivery (a
 // 5xx the provider retries) or stop the stream on that page for good:
-//   - a NUL, as a byte or as the escape \u0000, and bytes that are not
-//     UTF-8 (text cleaning above);
+//   - the escape \u0000 (text cleaning above; a NUL byte, or bytes that
+//     are not UTF-8, send b down the slow path too, which refuses what is
+//     not JSON and cleans strings);
 //   - a UTF-16 surrogate escape without its other half, such as a string
 //     a provider cut in the middle of an emoji ("\ud83d"): encoding/json
 //     decodes it as U+FFFD, jsonb says "invalid input syntax";
