@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,14 +47,21 @@ func Authorize(t testing.TB, p *connectors.Provider, callback string, opts ...oa
 	t.Helper()
 	auth, ok := p.Connector.(connectors.Authorizer)
 	require.True(t, ok, "provider %s does not implement connectors.Authorizer", p.Spec.Name)
-	u := auth.OAuth2Config(callback).AuthCodeURL("state-1", append(auth.AuthCodeOptions(), opts...)...)
+	return FollowAuthorization(t, auth.OAuth2Config(callback).AuthCodeURL("state-1", append(auth.AuthCodeOptions(), opts...)...), callback)
+}
+
+// FollowAuthorization GETs an authorization URL like a browser, expects
+// the provider's 302 to callback (not followed) and returns its query.
+func FollowAuthorization(t testing.TB, authURL, callback string) url.Values {
+	t.Helper()
 	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := hc.Get(u)
+	resp, err := hc.Get(authURL)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	require.Equal(t, http.StatusFound, resp.StatusCode)
 	loc, err := url.Parse(resp.Header.Get("Location"))
 	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(loc.String(), callback), "redirected to %s, not the callback", loc)
 	return loc.Query()
 }
 

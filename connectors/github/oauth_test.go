@@ -13,6 +13,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/connectors/connectortest"
 	githubsandbox "github.com/poblysh/poblysh/sandbox/github"
 )
 
@@ -38,18 +39,10 @@ func (rt *recordingTransport) RoundTrip(r *http.Request) (*http.Response, error)
 }
 
 // authorize runs the browser leg: GET the authorization URL, read the code
-// from the redirect.
+// from the redirect to testRedirect.
 func authorize(t *testing.T, authURL string) url.Values {
 	t.Helper()
-	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := noFollow.Get(authURL)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusFound, resp.StatusCode)
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	require.NoError(t, err)
-	require.True(t, strings.HasPrefix(loc.String(), testRedirect), loc.String())
-	return loc.Query()
+	return connectortest.FollowAuthorization(t, authURL, testRedirect)
 }
 
 func TestOAuthCodeExchange(t *testing.T) {
