@@ -44,12 +44,34 @@ func NewBatch(provider string, in []connectors.Signal) (*Batch, error) {
 	return &Batch{Provider: provider, Rows: rows}, nil
 }
 
+// Earliest and Latest bound the times a Signal's timestamp can hold: the
+// years RFC 3339 can write (the feed's format), well inside Postgres's
+// timestamptz range (4713 BC to 294276 AD).
+var (
+	Earliest = time.Date(1, time.January, 1, 0, 0, 0, 0, time.UTC)
+	Latest   = time.Date(9999, time.December, 31, 23, 59, 59, 999_999_999, time.UTC)
+)
+
 // Rows converts connector Signals to rows (NewBatch without a provider).
+//
+// A time outside Earliest–Latest (a provider's epoch milliseconds of
+// 99999999999999999, say) would fail the whole insert, so its page or
+// delivery at every retry, and could not be written as RFC 3339: such a
+// Signal is stored with the time it was converted instead, and its raw
+// object keeps the provider's value.
 func Rows(in []connectors.Signal) ([]db.NewSignal, error) {
 	out := make([]db.NewSignal, 0, len(in))
+	var now time.Time
 	for _, s := range in {
 		if s.Kind == "" || s.DedupeKey == "" || s.OccurredAt.IsZero() {
 			return nil, ErrIncomplete
+		}
+		at := s.OccurredAt.UTC()
+		if at.Before(Earliest) || at.After(Latest) {
+			if now.IsZero() {
+				now = time.Now().UTC()
+			}
+			at = now
 		}
 		if s.Payload.Attributes == nil {
 			s.Payload.Attributes = map[string]any{}
@@ -73,7 +95,7 @@ func Rows(in []connectors.Signal) ([]db.NewSignal, error) {
 			}
 		}
 		out = append(out, db.NewSignal{
-			Kind: db.CleanText(s.Kind), OccurredAt: s.OccurredAt.UTC(), DedupeKey: db.CleanText(s.DedupeKey), AliasKeys: aliases,
+			Kind: db.CleanText(s.Kind), OccurredAt: at, DedupeKey: db.CleanText(s.DedupeKey), AliasKeys: aliases,
 			Payload: payload, Raw: raw,
 		})
 	}

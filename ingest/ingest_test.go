@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -215,4 +216,62 @@ func TestRawObjectsJSONBRefusesAreStored(t *testing.T) {
 	}))
 	require.Equal(t, []string{"cut \uFFFD", "\uFFFD", ""}, texts)
 
+}
+
+// TestRowsReplaceTimesPostgresCannotHold: a connector's time outside the
+// years RFC 3339 can write (epoch milliseconds far too large, a year
+// before 1) fails the insert of its whole page at every retry, or is
+// silently stored as another time by pgx's encoding, or cannot be written
+// in the feed: the Signal is stored with the time it was converted.
+// Times at the bounds are kept as they are.
+func TestRowsReplaceTimesPostgresCannotHold(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	tenantID, connID := dbtest.Seed(t, s.DB, "ingest", "ingest-test", "acct")
+	out := []time.Time{
+		time.UnixMilli(99999999999999999), // year 3170843
+		time.UnixMilli(math.MaxInt64),
+		time.Unix(math.MinInt64/1000, 0),
+		time.Date(300000, time.January, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(10000, time.January, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(0, time.December, 31, 23, 59, 59, 0, time.UTC),
+	}
+	kept := []time.Time{ingest.Earliest.Add(time.Microsecond), time.Date(9999, time.December, 31, 23, 59, 59, 999_999_000, time.UTC), time.UnixMilli(0)}
+	for _, at := range out {
+		// Prove each one a problem as it is: Postgres refuses it (the
+		// insert fails), pgx's encoding overflows and stores another time
+		// without a word (year 3170843 becomes 248073, MaxInt64 ms
+		// 1969), or it is stored and cannot be written as RFC 3339.
+		var back time.Time
+		err := s.DB.Pool.QueryRow(ctx, `SELECT $1::timestamptz`, at).Scan(&back)
+		require.True(t, err != nil || !back.Equal(at) || back.Year() > 9999 || back.Year() < 1, "%s: Postgres would hold it as it is (%s)", at, back)
+	}
+	var in []connectors.Signal
+	for i, at := range append(append([]time.Time{}, out...), kept...) {
+		in = append(in, connectors.Signal{Kind: "message.posted", DedupeKey: fmt.Sprint("time:", i), OccurredAt: at, Raw: json.RawMessage(`{"ts":1}`)})
+	}
+	before := time.Now()
+	b, err := ingest.NewBatch("ingest-test", in)
+	require.NoError(t, err)
+	after := time.Now()
+	for i, r := range b.Rows {
+		if i < len(out) {
+			require.False(t, r.OccurredAt.Before(before.Truncate(time.Microsecond)) || r.OccurredAt.After(after), "%s is replaced by the time of conversion, got %s", out[i], r.OccurredAt)
+		} else {
+			require.True(t, r.OccurredAt.Equal(kept[i-len(out)]), "%s is kept", kept[i-len(out)])
+		}
+	}
+	require.NoError(t, s.DB.WithTenant(ctx, tenantID, func(tx *db.Tx) error {
+		st, err := b.Store(ctx, tx, tenantID, connID)
+		require.Len(t, st.Kinds, len(in), "every Signal is stored")
+		return err
+	}))
+	var stored []time.Time
+	require.NoError(t, s.DB.WithTenant(ctx, tenantID, func(tx *db.Tx) error {
+		return tx.SelectContext(ctx, &stored, `SELECT occurred_at FROM signals WHERE connection_id = $1 ORDER BY occurred_at`, connID)
+	}))
+	require.Len(t, stored, len(in))
+	require.True(t, stored[0].Equal(kept[0]))
+	require.True(t, stored[len(stored)-1].Equal(kept[1]))
 }
