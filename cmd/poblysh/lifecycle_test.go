@@ -66,7 +66,13 @@ func TestConnectionLifecycle(t *testing.T) {
 	id := string(*conn.ID)
 	s.waitJobs(key, id, "backfill", 1, 60*time.Second)
 	sched := workflows.PollScheduleID(s.taskQueue, id)
-	require.Equal(t, 10*time.Minute, s.schedule(sched).Schedule.Spec.Intervals[0].Every, "webhooks deliver, so the provider's (longer) reconcile interval")
+	// The schedule starts at the poll interval and takes the provider's
+	// longer reconcile interval once the watch reconcile has seen that
+	// webhooks deliver; that runs beside the backfill, so either can end
+	// first.
+	eventually(t, 60*time.Second, "the schedule to take the reconcile interval (webhooks deliver)", func() bool {
+		return s.schedule(sched).Schedule.Spec.Intervals[0].Every == 10*time.Minute
+	})
 
 	code, body := s.patch(key, id, `{"poll_interval_seconds": 120}`)
 	require.Equal(t, http.StatusOK, code, body)
