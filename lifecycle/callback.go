@@ -87,6 +87,11 @@ func (s *Service) Complete(ctx context.Context, p *connectors.Provider, cb Callb
 	if acct.ID == "" {
 		return nil, &poblysh.Error{Code: poblysh.EBADGATEWAY, Message: p.Spec.DisplayName + " returned no account id"}
 	}
+	if db.CleanText(acct.ID) != acct.ID {
+		// A NUL or invalid UTF-8 that Postgres cannot store; cleaning an
+		// id could make it another account's.
+		return nil, &poblysh.Error{Code: poblysh.EBADGATEWAY, Message: p.Spec.DisplayName + " returned an account id that is not valid text"}
+	}
 	// The config may only name what this account can read: prove it with
 	// the new token before anything is stored.
 	cfg, err := s.effectiveConfig(ctx, st, p, acct)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os/exec"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/go-openapi/strfmt"
 	"github.com/stretchr/testify/require"
 
+	"github.com/poblysh/poblysh/gen/client/connections"
 	"github.com/poblysh/poblysh/gen/client/jobs"
 	"github.com/poblysh/poblysh/gen/client/signals"
 	"github.com/poblysh/poblysh/gen/models"
@@ -82,6 +84,24 @@ func (s *stack) feed(key string, want int, timeout time.Duration) []*models.Sign
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestConnectRefusesAnAccountIDThatIsNotText: a provider that names the
+// account with a NUL (which Postgres cannot store, and which the service
+// does not clean: two ids could become one) gets the callback a 502 that
+// says so, not a 5xx about the database, and nothing is stored.
+func TestConnectRefusesAnAccountIDThatIsNotText(t *testing.T) {
+	t.Parallel()
+	_, env := fakeSandbox(t, fakesandbox.Options{AccountID: "acct\x00one"})
+	s := newStack(t, withEnv(env))
+	_, key := s.tenant("Acme")
+	code, body := s.connectAs(key, "fake", "alice", map[string]any{"streams": []string{"items"}})
+	require.Equal(t, http.StatusBadGateway, code, body)
+	require.Contains(t, body, `"code":"bad_gateway"`)
+	require.Contains(t, body, "returned an account id that is not valid text")
+	list, err := s.client.Connections.ListConnections(connections.NewListConnectionsParams(), httptransport.BearerToken(key))
+	require.NoError(t, err)
+	require.Empty(t, list.Payload.Connections)
+}
 
 func TestConnectBackfillFakeProvider(t *testing.T) {
 	t.Parallel()

@@ -499,7 +499,7 @@ func NewCompleteConnectBadGateway() *CompleteConnectBadGateway {
 
 // CompleteConnectBadGateway describes a response with status code 502, with default header values.
 //
-// The provider could not be reached or failed while exchanging the code or reading the account (`bad_gateway`). The user may retry from `startConnect`.
+// The provider could not be reached or failed while exchanging the code or reading the account, or named the account with no id or one that is not valid text (a NUL, which Postgres cannot store and the service does not clean from an id) (`bad_gateway`). Nothing is stored. The user may retry from `startConnect`.
 type CompleteConnectBadGateway struct {
 	Payload *models.Error
 }
