@@ -203,3 +203,45 @@ func TestErrorExamplesQuoteRealRequestIDs(t *testing.T) {
 		require.Regexp(t, requestIDFormat, m[1], "swagger.yml quotes a request_id the server would never make")
 	}
 }
+
+// TestTextPostgresCannotHoldIsRefused: a NUL or invalid UTF-8 in a text
+// query parameter, and a NUL (\u0000) in a JSON body's string, made the
+// statement fail and the API answer 500. They are the client's mistake:
+// 400 naming the parameter (or the body), nothing stored. An escaped
+// backslash before u0000 is text and is kept.
+func TestTextPostgresCannotHoldIsRefused(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	_, key := e.tenant("Acme")
+	for _, c := range []struct{ path, param string }{
+		{"/api/v1/signals?kind=a%00b", "kind"},
+		{"/api/v1/signals?source=%ff", "source"},
+		{"/api/v1/jobs?provider=%ff%fe", "provider"},
+		{"/api/v1/connections?provider=%00", "provider"},
+	} {
+		r := e.do(http.MethodGet, c.path, key, "", "")
+		er := requireError(t, r, http.StatusBadRequest, poblysh.EINVALID)
+		require.Equal(t, "must be UTF-8 text without NUL characters", er.Details[c.param], c.path)
+	}
+	tenants := func() int {
+		var n int
+		require.NoError(t, e.schema.DB.WithSystem(context.Background(), func(tx *db.Tx) error {
+			return tx.GetContext(context.Background(), &n, `SELECT count(*) FROM tenants`)
+		}))
+		return n
+	}
+	before := tenants()
+	for _, body := range []string{`{"name":"a\u0000b"}`, `{"name":"a\\\u0000b"}`, `{"name":"\u0000"}`} {
+		r := e.do(http.MethodPost, "/api/v1/tenants", adminKey, "application/json", body)
+		er := requireError(t, r, http.StatusBadRequest, poblysh.EINVALID)
+		require.Contains(t, er.Details["body"], "NUL", body)
+	}
+	require.Equal(t, before, tenants(), "nothing stored")
+	r := e.do(http.MethodPost, "/api/v1/tenants", adminKey, "application/json", `{"name":"a\\u0000b"}`)
+	require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
+	var created struct {
+		Name string `json:"name"`
+	}
+	require.NoError(t, json.Unmarshal(r.body, &created))
+	require.Equal(t, `a\u0000b`, created.Name, "a backslash followed by u0000 is text")
+}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sirupsen/logrus"
 
@@ -114,6 +116,9 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any, op
 	if dec.More() {
 		return poblysh.Invalid("request body must hold a single JSON object", nil)
 	}
+	if escapedNUL(body) {
+		return poblysh.Invalid("request body holds a NUL character", map[string]string{"body": "strings must not contain NUL characters (\\u0000)"})
+	}
 	return nil
 }
 
@@ -171,12 +176,47 @@ func newQuery(r *http.Request) *query {
 	return &query{r: r, values: r.URL.Query(), problems: map[string]string{}}
 }
 
+// str reads a text parameter. Postgres cannot compare text with a NUL or
+// invalid UTF-8 in it (the statement fails), so such a value is the
+// client's mistake, said as one.
 func (q *query) str(name string, max int) string {
 	v := q.values.Get(name)
-	if len(v) > max {
+	switch {
+	case len(v) > max:
 		q.problems[name] = fmt.Sprintf("must be at most %d characters", max)
+	case !isText(v):
+		q.problems[name] = notText
 	}
 	return v
+}
+
+// notText is the problem of a string that is not text Postgres can hold.
+const notText = "must be UTF-8 text without NUL characters"
+
+// isText reports whether s is valid UTF-8 without a NUL.
+func isText(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
+
+// escapedNUL reports whether the JSON document body (already decoded
+// without error) holds a NUL in a string: the escape \u0000, with an odd
+// number of backslashes before the u, since an escaped backslash before
+// "u0000" is text. encoding/json decodes it into the Go string, and
+// Postgres refuses text and jsonb holding it.
+func escapedNUL(body []byte) bool {
+	for i := 0; ; {
+		k := bytes.Index(body[i:], []byte(`u0000`))
+		if k < 0 {
+			return false
+		}
+		at := i + k
+		n := 0
+		for j := at - 1; j >= 0 && body[j] == '\\'; j-- {
+			n++
+		}
+		if n%2 == 1 {
+			return true
+		}
+		i = at + 1
+	}
 }
 
 func (q *query) enum(name string, allowed ...string) string {
