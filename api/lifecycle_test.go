@@ -174,11 +174,22 @@ func TestUpdateWithoutTemporal(t *testing.T) {
 		http.StatusUnprocessableEntity, poblysh.EVALIDATION)
 	requireError(t, e.do(http.MethodPatch, "/api/v1/connections/"+id, key, "application/json", `{"poll_interval_seconds": "often"}`),
 		http.StatusBadRequest, poblysh.EINVALID)
+	// At most a day (swagger.yml's maximum): larger numbers overflowed the
+	// column and answered 500.
+	for _, secs := range []string{"86401", "2147483648", "9223372036854775807"} {
+		long := requireError(t, e.do(http.MethodPatch, "/api/v1/connections/"+id, key, "application/json", `{"poll_interval_seconds": `+secs+`}`),
+			http.StatusUnprocessableEntity, poblysh.EVALIDATION)
+		require.Equal(t, "must be at most 86400", long.Details["poll_interval_seconds"], secs)
+	}
 	bad := requireError(t, e.do(http.MethodPatch, "/api/v1/connections/"+id, key, "application/json", `{"config": {"streams": ["NOT OK"]}}`),
 		http.StatusBadRequest, poblysh.EINVALID)
 	require.Contains(t, bad.Details, "config.streams")
 	require.Empty(t, e.temporal.take(), "a refused update asks Temporal for nothing")
 
+	r, v = patch(`{"poll_interval_seconds": 86400}`)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	require.EqualValues(t, 86400, v["poll_interval_seconds"])
+	require.Equal(t, []string{"schedules " + id, "watch " + id + " manual"}, e.temporal.take(), "a new interval needs no catch-up")
 	r, v = patch(`{"poll_interval_seconds": 600}`)
 	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
 	require.EqualValues(t, 600, v["poll_interval_seconds"])

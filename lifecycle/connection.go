@@ -95,12 +95,21 @@ func (s *Service) Update(ctx context.Context, tenantID, id string, u Update) (*d
 	return c, nil
 }
 
+// MaxPollIntervalSeconds is the longest polling interval a connection may
+// be given (a day, as swagger.yml says): longer, a missed push would wait
+// days, and the seconds overflowed the column and the schedule's duration.
+const MaxPollIntervalSeconds = 86400
+
 // pollInterval reads poll_interval_seconds: null resets it, a number must
-// be at least a minute and the provider's floor.
+// be at least a minute and the provider's floor, and at most a day.
 func pollInterval(p *connectors.Provider, raw json.RawMessage) (**int, error) {
 	var secs *int
 	if err := json.Unmarshal(raw, &secs); err != nil {
 		return nil, poblysh.Invalid("invalid request", map[string]string{"poll_interval_seconds": "must be an integer or null"})
+	}
+	if secs != nil && *secs > MaxPollIntervalSeconds {
+		return nil, &poblysh.Error{Code: poblysh.EVALIDATION, Message: "polling interval too long",
+			Details: map[string]string{"poll_interval_seconds": fmt.Sprintf("must be at most %d", MaxPollIntervalSeconds)}}
 	}
 	if minSecs := int(p.Spec.Policy.MinPollInterval.Seconds()); secs != nil && (*secs < 60 || *secs < minSecs) {
 		return nil, &poblysh.Error{Code: poblysh.EVALIDATION, Message: "polling interval too short",

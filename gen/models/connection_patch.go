@@ -25,7 +25,7 @@ type ConnectionPatch struct {
 	// Example: true
 	Paused *bool `json:"paused,omitempty"`
 
-	// Polling interval override in seconds (at least 60 and at least the provider's floor). `null` resets it to the provider default; absent leaves it unchanged.
+	// Polling interval override in seconds (at least 60 and at least the provider's floor, at most 86400). `null` resets it to the provider default; absent leaves it unchanged.
 	// Example: 1800
 	// Maximum: 86400
 	// Minimum: 60

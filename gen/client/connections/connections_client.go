@@ -380,7 +380,8 @@ func (a *Client) ReconnectConnectionContext(ctx context.Context, params *Reconne
 // the whole provider config and is validated by the provider (400 with
 // field details when rejected). `paused: true` stops scheduled syncs and
 // ignores pushes until unpaused. `poll_interval_seconds` overrides the
-// polling interval (at least 60 and at least the provider's floor);
+// polling interval (at least 60 and at least the provider's floor, at
+// most 86400: 422 otherwise);
 // `null` resets it to the provider default.
 // .
 //
@@ -405,7 +406,8 @@ func (a *Client) UpdateConnection(params *UpdateConnectionParams, authInfo runti
 // the whole provider config and is validated by the provider (400 with
 // field details when rejected). `paused: true` stops scheduled syncs and
 // ignores pushes until unpaused. `poll_interval_seconds` overrides the
-// polling interval (at least 60 and at least the provider's floor);
+// polling interval (at least 60 and at least the provider's floor, at
+// most 86400: 422 otherwise);
 // `null` resets it to the provider default.
 // .
 //
