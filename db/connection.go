@@ -260,9 +260,16 @@ func (tx *Tx) SetPushEnabled(ctx context.Context, id string, on bool) error {
 }
 
 // DeleteConnection soft-deletes a connection: tokens are erased, routes,
-// cursors and fingerprints removed; Signals are kept unless purge is true. The row stays so
-// kept Signals still name their connection, and re-connecting the same
-// account revives it.
+// cursors and fingerprints removed, its queued and running jobs cancelled;
+// Signals are kept unless purge is true. The row stays so kept Signals
+// still name their connection, and re-connecting the same account revives
+// it.
+//
+// The order is the lock order of a sync page's store transaction (Signals,
+// cursor, fingerprints, then the job), so a delete beside a running page
+// waits for it instead of deadlocking with it: cancelling the jobs first
+// (as the API's delete once did) held the job row while waiting for the
+// page's cursor, and the page waited for the job (SQLSTATE 40P01, a 500).
 func (tx *Tx) DeleteConnection(ctx context.Context, id string, purge bool) error {
 	res, err := tx.ExecContext(ctx, `UPDATE connections SET deleted_at = now(), access_token_ct = NULL,
 			refresh_token_ct = NULL, prev_refresh_token_ct = NULL, token_expires_at = NULL, push_enabled = false, updated_at = now()
@@ -289,7 +296,7 @@ func (tx *Tx) DeleteConnection(ctx context.Context, id string, purge bool) error
 			return wrapConnErr(err)
 		}
 	}
-	return nil
+	return tx.CancelOpenJobs(ctx, id, "connection deleted")
 }
 
 // SignalCounts returns the connection's Signal count per kind.

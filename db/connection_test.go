@@ -3,6 +3,7 @@ package db_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -169,4 +170,64 @@ func TestReauthorizationMustKeepTheAccount(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, f.conn, c.ID)
 	require.Equal(t, poblysh.HealthHealthy, c.Health, "the same account heals the connection")
+}
+
+// TestDeleteConnectionBesideARunningPage: a sync page's store transaction
+// holds the stream's cursor and then updates its job; a delete that
+// arrives in between waits for it and then deletes (the page commits,
+// the delete commits, the job ends cancelled). With the job cancelled
+// before the cursor was deleted, the two deadlocked and the delete
+// answered 500 (found by deleting a syncing connection from make dev).
+func TestDeleteConnectionBesideARunningPage(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	kr := dbtest.KeyRing(t)
+	f := seedTenant(t, s.DB, kr, "page")
+	var jobID string
+	var cur db.Cursor
+	require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) (err error) {
+		if err := tx.GetContext(ctx, &jobID, `SELECT id FROM jobs WHERE connection_id = $1`, f.conn); err != nil {
+			return err
+		}
+		cur, err = tx.GetCursor(ctx, f.conn, "items")
+		return err
+	}))
+	deleted := make(chan error, 1)
+	err := s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error {
+		// The page's store transaction, in its order: cursor, then job.
+		if err := tx.AdvanceCursor(ctx, f.conn, "items", []byte(`{"after":2}`), cur.Version); err != nil {
+			return err
+		}
+		var xid string
+		if err := tx.GetContext(ctx, &xid, `SELECT pg_current_xact_id()::xid::text`); err != nil {
+			return err
+		}
+		go func() {
+			deleted <- s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error { return tx.DeleteConnection(ctx, f.conn, false) })
+		}()
+		// The delete now waits for this page's transaction (the cursor).
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			var waiting int
+			require.NoError(t, s.DB.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_locks
+				WHERE NOT granted AND locktype = 'transactionid' AND transactionid::text = $1`, xid).Scan(&waiting))
+			if waiting > 0 {
+				break
+			}
+			require.True(t, time.Now().Before(deadline), "the delete never waited for the page")
+			time.Sleep(10 * time.Millisecond)
+		}
+		return tx.AddJobProgress(ctx, jobID, db.JobProgress{Pages: 1, Items: 1})
+	})
+	require.NoError(t, err, "the page commits")
+	require.NoError(t, <-deleted, "the delete commits after the page")
+	require.Equal(t, connState{Deleted: true, Signals: 1, Jobs: 1, Watches: 1, Aliases: 1}, stateOf(t, s.DB, f.conn))
+	var status string
+	var pages int
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		return tx.QueryRowContext(ctx, `SELECT status, pages FROM jobs WHERE id = $1`, jobID).Scan(&status, &pages)
+	}))
+	require.Equal(t, "cancelled", status)
+	require.Equal(t, 1, pages, "the page's progress is kept")
 }

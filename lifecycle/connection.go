@@ -130,12 +130,7 @@ func (s *Service) Delete(ctx context.Context, tenantID, id string, purge bool) (
 	if err != nil {
 		return nil, err
 	}
-	err = s.DB.WithTenant(ctx, tenantID, func(tx *db.Tx) error {
-		if err := tx.CancelOpenJobs(ctx, c.ID, "connection deleted"); err != nil {
-			return err
-		}
-		return tx.DeleteConnection(ctx, c.ID, purge)
-	})
+	err = s.DB.WithTenant(ctx, tenantID, func(tx *db.Tx) error { return tx.DeleteConnection(ctx, c.ID, purge) })
 	return warnings, err
 }
 
