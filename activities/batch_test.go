@@ -139,3 +139,69 @@ func TestSyncPageStoresABatchOfPages(t *testing.T) {
 	require.Equal(t, SyncPageResult{Pages: 1, Items: 3, Duplicates: 3}, page())
 	require.Equal(t, []int{0}, conn.takeFetched())
 }
+
+// reauthorizingConnector refuses its first fetch as a provider refuses a
+// revoked grant, after storing new tokens as a reconnect does meanwhile.
+type reauthorizingConnector struct {
+	*pagedConnector
+	reconnect func()
+	once      sync.Once
+}
+
+func (c *reauthorizingConnector) FetchPage(ctx context.Context, req connectors.PageRequest) (*connectors.Page, error) {
+	refused := false
+	c.once.Do(func() { c.reconnect(); refused = true })
+	if refused {
+		return nil, fmt.Errorf("token_revoked: %w", connectors.ErrUnauthorized)
+	}
+	return c.pagedConnector.FetchPage(ctx, req)
+}
+
+// TestSyncPageRetriesARefusalOfTokensItNoLongerHolds: a page that loaded
+// its token before the connection was disconnected and reconnected (no
+// refresh token, as with Slack) is refused with the revoked grant. The
+// refusal is of the old grant: the page retries with the new token and
+// the connection stays healthy (it was marked needs_reauth, found by
+// deleting and reconnecting a syncing Slack connection in make dev).
+func TestSyncPageRetriesARefusalOfTokensItNoLongerHolds(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	schema := dbtest.NewSchema(t)
+	kr := dbtest.KeyRing(t)
+	spec := &connectors.Spec{Name: "paged"}
+	tenant, connID := seedWithToken(t, schema, kr, "reauth", "paged")
+	conn := &reauthorizingConnector{pagedConnector: &pagedConnector{spec: spec, pages: 1, failAt: map[int]error{}}, reconnect: func() {
+		require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+			return tx.SaveTokens(ctx, kr, connID, db.Tokens{AccessToken: "b", TokenType: "Bearer"})
+		}))
+	}}
+	acts := &Activities{DB: schema.DB, Registry: connectors.NewRegistry(&connectors.Provider{Spec: spec, Connector: conn}),
+		KeyRing: kr, TenantConcurrency: 4, PagesPerActivity: 3}
+	ref := poblysh.ConnectionRef{TenantID: tenant, ConnectionID: connID, Provider: "paged", Stream: "items"}
+	job := uuid.NewString()
+	_, err := acts.BeginJob(ctx, BeginJobInput{ConnectionRef: ref, JobID: job, Kind: poblysh.JobBackfill, Trigger: poblysh.TriggerManual,
+		WorkflowID: "q:sync/" + connID + "/items", ResetCursor: true})
+	require.NoError(t, err)
+	r, err := acts.SyncPage(ctx, SyncPageInput{ConnectionRef: ref, JobID: job})
+	require.NoError(t, err)
+	require.Equal(t, SyncPageResult{Pages: 1, Items: 3, Stored: 3, Done: true}, r)
+	var c *db.Connection
+	require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) (err error) {
+		c, err = tx.FindConnection(ctx, connID)
+		return err
+	}))
+	require.Equal(t, "healthy", string(c.Health))
+
+	// A refusal of the token it holds still means what it says.
+	conn.failAt[1] = fmt.Errorf("token_revoked: %w", connectors.ErrUnauthorized)
+	conn.pages = 2
+	_, err = acts.SyncPage(ctx, SyncPageInput{ConnectionRef: ref, JobID: job})
+	var appErr *temporal.ApplicationError
+	require.True(t, errors.As(err, &appErr), "an activity failure, got %v", err)
+	require.Equal(t, ErrTypeUnauthorized, appErr.Type())
+	require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) (err error) {
+		c, err = tx.FindConnection(ctx, connID)
+		return err
+	}))
+	require.Equal(t, "needs_reauth", string(c.Health))
+}

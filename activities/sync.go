@@ -210,6 +210,15 @@ func (st *syncStream) next(ctx context.Context) (*connectors.Page, error) {
 			st.tok = tok
 			page, err = fetch(tok.AccessToken)
 		}
+	} else if errors.Is(err, connectors.ErrUnauthorized) {
+		if tok, ok := a.replacedTokens(ctx, in.ConnectionRef, st.tok.AccessToken); ok {
+			// Re-authorized since this page loaded its token (a
+			// provider without refresh tokens, such as Slack): the
+			// refusal was of the old grant; retry once with the new.
+			a.logger(ctx, in.ConnectionRef).Info("provider refused a token the connection no longer holds; retrying with its new one")
+			st.tok = tok
+			page, err = fetch(tok.AccessToken)
+		}
 	}
 	if err != nil {
 		if k := connectors.Kind(err); st.hasRef && (k == connectors.ErrNotFound || k == connectors.ErrForbidden) {

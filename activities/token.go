@@ -54,6 +54,23 @@ func (a *Activities) refresh(ctx context.Context, t poblysh.ConnectionRef, seen 
 	}
 }
 
+// replacedTokens returns the connection's stored tokens when their access
+// token is no longer refused (the one a provider just refused): the
+// connection was re-authorized meanwhile, and the refusal says nothing
+// about it. A page that loaded its token before a disconnect and
+// reconnect otherwise marked the new grant needs_reauth.
+func (a *Activities) replacedTokens(ctx context.Context, t poblysh.ConnectionRef, refused string) (*db.Tokens, bool) {
+	var cur *db.Tokens
+	err := a.DB.WithTenant(ctx, t.TenantID, func(tx *db.Tx) (err error) {
+		cur, err = tx.LoadTokens(ctx, a.KeyRing, t.ConnectionID)
+		return err
+	})
+	if err != nil || cur.AccessToken == "" || cur.AccessToken == refused {
+		return nil, false
+	}
+	return cur, true
+}
+
 // tokenLock holds the connection's token lock, which persistRefreshed may
 // have to take again on a new session.
 type tokenLock struct{ l *db.TokenLock }
