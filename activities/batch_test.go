@@ -140,18 +140,19 @@ func TestSyncPageStoresABatchOfPages(t *testing.T) {
 	require.Equal(t, []int{0}, conn.takeFetched())
 }
 
-// reauthorizingConnector refuses its first fetch as a provider refuses a
-// revoked grant, after storing new tokens as a reconnect does meanwhile.
+// reauthorizingConnector refuses its next refusals fetches as a provider
+// refuses a revoked grant, each after storing new tokens as a reconnect
+// does meanwhile.
 type reauthorizingConnector struct {
 	*pagedConnector
 	reconnect func()
-	once      sync.Once
+	refusals  int
 }
 
 func (c *reauthorizingConnector) FetchPage(ctx context.Context, req connectors.PageRequest) (*connectors.Page, error) {
-	refused := false
-	c.once.Do(func() { c.reconnect(); refused = true })
-	if refused {
+	if c.refusals > 0 {
+		c.refusals--
+		c.reconnect()
 		return nil, fmt.Errorf("token_revoked: %w", connectors.ErrUnauthorized)
 	}
 	return c.pagedConnector.FetchPage(ctx, req)
@@ -160,9 +161,10 @@ func (c *reauthorizingConnector) FetchPage(ctx context.Context, req connectors.P
 // TestSyncPageRetriesARefusalOfTokensItNoLongerHolds: a page that loaded
 // its token before the connection was disconnected and reconnected (no
 // refresh token, as with Slack) is refused with the revoked grant. The
-// refusal is of the old grant: the page retries with the new token and
-// the connection stays healthy (it was marked needs_reauth, found by
-// deleting and reconnecting a syncing Slack connection in make dev).
+// refusal is of the old grant: the page retries with the new token, or
+// (re-authorized again meanwhile) fails as transient, and the connection
+// stays healthy (it was marked needs_reauth, found by deleting and
+// reconnecting a syncing Slack connection in make dev).
 func TestSyncPageRetriesARefusalOfTokensItNoLongerHolds(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -170,9 +172,11 @@ func TestSyncPageRetriesARefusalOfTokensItNoLongerHolds(t *testing.T) {
 	kr := dbtest.KeyRing(t)
 	spec := &connectors.Spec{Name: "paged"}
 	tenant, connID := seedWithToken(t, schema, kr, "reauth", "paged")
-	conn := &reauthorizingConnector{pagedConnector: &pagedConnector{spec: spec, pages: 1, failAt: map[int]error{}}, reconnect: func() {
+	grants := 0
+	conn := &reauthorizingConnector{pagedConnector: &pagedConnector{spec: spec, pages: 1, failAt: map[int]error{}}, refusals: 1, reconnect: func() {
+		grants++
 		require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
-			return tx.SaveTokens(ctx, kr, connID, db.Tokens{AccessToken: "b", TokenType: "Bearer"})
+			return tx.SaveTokens(ctx, kr, connID, db.Tokens{AccessToken: fmt.Sprint("grant-", grants), TokenType: "Bearer"})
 		}))
 	}}
 	acts := &Activities{DB: schema.DB, Registry: connectors.NewRegistry(&connectors.Provider{Spec: spec, Connector: conn}),
@@ -182,26 +186,35 @@ func TestSyncPageRetriesARefusalOfTokensItNoLongerHolds(t *testing.T) {
 	_, err := acts.BeginJob(ctx, BeginJobInput{ConnectionRef: ref, JobID: job, Kind: poblysh.JobBackfill, Trigger: poblysh.TriggerManual,
 		WorkflowID: "q:sync/" + connID + "/items", ResetCursor: true})
 	require.NoError(t, err)
+	health := func() string {
+		var c *db.Connection
+		require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) (err error) {
+			c, err = tx.FindConnection(ctx, connID)
+			return err
+		}))
+		return string(c.Health)
+	}
+	// Re-authorized twice while the page ran: both refusals are of old
+	// grants; the activity fails as transient, and its retry reads the
+	// token then stored.
+	conn.refusals = 2
+	_, err = acts.SyncPage(ctx, SyncPageInput{ConnectionRef: ref, JobID: job})
+	var appErr *temporal.ApplicationError
+	require.True(t, errors.As(err, &appErr), "an activity failure, got %v", err)
+	require.Equal(t, ErrTypeTransient, appErr.Type())
+	require.Equal(t, "healthy", health())
+	// Re-authorized once: the page retries at once with the new token.
+	conn.refusals = 1
 	r, err := acts.SyncPage(ctx, SyncPageInput{ConnectionRef: ref, JobID: job})
 	require.NoError(t, err)
 	require.Equal(t, SyncPageResult{Pages: 1, Items: 3, Stored: 3, Done: true}, r)
-	var c *db.Connection
-	require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) (err error) {
-		c, err = tx.FindConnection(ctx, connID)
-		return err
-	}))
-	require.Equal(t, "healthy", string(c.Health))
+	require.Equal(t, "healthy", health())
 
 	// A refusal of the token it holds still means what it says.
 	conn.failAt[1] = fmt.Errorf("token_revoked: %w", connectors.ErrUnauthorized)
 	conn.pages = 2
 	_, err = acts.SyncPage(ctx, SyncPageInput{ConnectionRef: ref, JobID: job})
-	var appErr *temporal.ApplicationError
 	require.True(t, errors.As(err, &appErr), "an activity failure, got %v", err)
 	require.Equal(t, ErrTypeUnauthorized, appErr.Type())
-	require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) (err error) {
-		c, err = tx.FindConnection(ctx, connID)
-		return err
-	}))
-	require.Equal(t, "needs_reauth", string(c.Health))
+	require.Equal(t, "needs_reauth", health())
 }

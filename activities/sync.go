@@ -219,6 +219,15 @@ func (st *syncStream) next(ctx context.Context) (*connectors.Page, error) {
 			st.tok = tok
 			page, err = fetch(tok.AccessToken)
 		}
+		if errors.Is(err, connectors.ErrUnauthorized) {
+			if _, ok := a.replacedTokens(ctx, in.ConnectionRef, st.tok.AccessToken); ok {
+				// Re-authorized again meanwhile: still not the stored
+				// grant's refusal. The next attempt reads the token then
+				// stored.
+				return nil, temporal.NewApplicationErrorWithOptions("the connection was re-authorized while a page ran: "+err.Error(), ErrTypeTransient,
+					temporal.ApplicationErrorOptions{NextRetryDelay: time.Second})
+			}
+		}
 	}
 	if err != nil {
 		if k := connectors.Kind(err); st.hasRef && (k == connectors.ErrNotFound || k == connectors.ErrForbidden) {
