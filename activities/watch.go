@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/connectors"
@@ -107,6 +108,15 @@ func (a *Activities) reconcileWatches(ctx context.Context, in ReconcileWatchesIn
 	fail := func(err error) error {
 		if !refreshed && connectors.Kind(err) == connectors.ErrUnauthorized && auth.tok.RefreshToken != "" {
 			return &refusedToken{token: auth.tok.AccessToken, err: err}
+		}
+		if connectors.Kind(err) == connectors.ErrUnauthorized {
+			if _, ok := a.replacedTokens(ctx, t, auth.tok.AccessToken); ok {
+				// Re-authorized while the pass ran (a provider without
+				// refresh tokens, such as a GitHub OAuth app): not the
+				// stored grant's refusal. The next attempt uses it.
+				return temporal.NewApplicationErrorWithOptions("the connection was re-authorized while its watch pass ran: "+err.Error(), ErrTypeTransient,
+					temporal.ApplicationErrorOptions{NextRetryDelay: time.Second})
+			}
 		}
 		return a.translate(ctx, t, err)
 	}

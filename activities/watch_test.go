@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
 	"golang.org/x/oauth2"
 
 	"github.com/poblysh/poblysh"
@@ -186,4 +188,92 @@ func TestWatchPassRefreshesARefusedToken(t *testing.T) {
 	}))
 	require.Equal(t, "healthy", health)
 	require.Equal(t, "fresh", tok.AccessToken)
+}
+
+// A watch call refused with a token the connection no longer holds (it
+// was disconnected and connected again while the pass ran; no refresh
+// token, as with a GitHub OAuth app) is not the new grant's refusal: the
+// pass fails as transient and the connection stays healthy; its retry
+// runs with the new token. A refusal of the stored token still means
+// needs_reauth.
+func TestWatchPassIgnoresARefusalOfAReplacedToken(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	schema := dbtest.NewSchema(t)
+	kr := dbtest.KeyRing(t)
+	tenant, connID := dbtest.Seed(t, schema.DB, "replaced", "replaced", "acct")
+	save := func(access string) {
+		require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+			return tx.SaveTokens(ctx, kr, connID, db.Tokens{AccessToken: access, TokenType: "Bearer"})
+		}))
+	}
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer new" {
+			save("new") // reconnected while the old token's call ran
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"ok":true}`))
+	}))
+	t.Cleanup(api.Close)
+	spec := &connectors.Spec{Name: "replaced"}
+	conn := &staleTokenConnector{hookConnector: &hookConnector{spec: spec, schema: schema}, api: api}
+	acts := &Activities{DB: schema.DB, KeyRing: kr, Registry: connectors.NewRegistry(&connectors.Provider{
+		Spec: spec, Connector: conn, Config: connectors.Config{PublicURL: "https://poblysh.example", PublicURLSet: true}})}
+	save("old")
+	ref := poblysh.ConnectionRef{TenantID: tenant, ConnectionID: connID, Provider: "replaced"}
+	health := func() string {
+		var h string
+		require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+			c, err := tx.FindConnection(ctx, connID)
+			if err == nil {
+				h = string(c.Health)
+			}
+			return err
+		}))
+		return h
+	}
+
+	_, err := acts.ReconcileWatches(ctx, ReconcileWatchesInput{ConnectionRef: ref})
+	var appErr *temporal.ApplicationError
+	require.True(t, errors.As(err, &appErr), "an activity failure, got %v", err)
+	require.Equal(t, ErrTypeTransient, appErr.Type())
+	require.Equal(t, "healthy", health())
+	res, err := acts.ReconcileWatches(ctx, ReconcileWatchesInput{ConnectionRef: ref})
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Created, "the retry ran with the new token")
+	require.Equal(t, "healthy", health())
+}
+
+// The same refusal with the token still stored is the grant's: the
+// connection needs re-authorization.
+func TestWatchPassRefusedWithTheStoredToken(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	schema := dbtest.NewSchema(t)
+	kr := dbtest.KeyRing(t)
+	tenant, connID := dbtest.Seed(t, schema.DB, "refused", "refused", "acct")
+	require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+		return tx.SaveTokens(ctx, kr, connID, db.Tokens{AccessToken: "revoked", TokenType: "Bearer"})
+	}))
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusUnauthorized) }))
+	t.Cleanup(api.Close)
+	spec := &connectors.Spec{Name: "refused"}
+	conn := &staleTokenConnector{hookConnector: &hookConnector{spec: spec, schema: schema}, api: api}
+	acts := &Activities{DB: schema.DB, KeyRing: kr, Registry: connectors.NewRegistry(&connectors.Provider{
+		Spec: spec, Connector: conn, Config: connectors.Config{PublicURL: "https://poblysh.example", PublicURLSet: true}})}
+	_, err := acts.ReconcileWatches(ctx, ReconcileWatchesInput{ConnectionRef: poblysh.ConnectionRef{TenantID: tenant, ConnectionID: connID, Provider: "refused"}})
+	var appErr *temporal.ApplicationError
+	require.True(t, errors.As(err, &appErr), "an activity failure, got %v", err)
+	require.Equal(t, ErrTypeUnauthorized, appErr.Type())
+	var h string
+	require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+		c, err := tx.FindConnection(ctx, connID)
+		if err == nil {
+			h = string(c.Health)
+		}
+		return err
+	}))
+	require.Equal(t, "needs_reauth", h)
 }
