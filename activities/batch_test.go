@@ -186,14 +186,7 @@ func TestSyncPageRetriesARefusalOfTokensItNoLongerHolds(t *testing.T) {
 	_, err := acts.BeginJob(ctx, BeginJobInput{ConnectionRef: ref, JobID: job, Kind: poblysh.JobBackfill, Trigger: poblysh.TriggerManual,
 		WorkflowID: "q:sync/" + connID + "/items", ResetCursor: true})
 	require.NoError(t, err)
-	health := func() string {
-		var c *db.Connection
-		require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) (err error) {
-			c, err = tx.FindConnection(ctx, connID)
-			return err
-		}))
-		return string(c.Health)
-	}
+	health := func() string { return healthOf(t, schema, tenant, connID) }
 	// Re-authorized twice while the page ran: both refusals are of old
 	// grants; the activity fails as transient, and its retry reads the
 	// token then stored.

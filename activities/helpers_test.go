@@ -22,3 +22,14 @@ func seedWithToken(t *testing.T, schema *dbtest.Schema, kr *vault.KeyRing, name,
 	}))
 	return tenantID, connID
 }
+
+// healthOf reads a connection's health.
+func healthOf(t *testing.T, schema *dbtest.Schema, tenantID, connID string) string {
+	t.Helper()
+	var c *db.Connection
+	require.NoError(t, schema.DB.WithTenant(context.Background(), tenantID, func(tx *db.Tx) (err error) {
+		c, err = tx.FindConnection(context.Background(), connID)
+		return err
+	}))
+	return string(c.Health)
+}

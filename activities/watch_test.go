@@ -223,17 +223,7 @@ func TestWatchPassIgnoresARefusalOfAReplacedToken(t *testing.T) {
 		Spec: spec, Connector: conn, Config: connectors.Config{PublicURL: "https://poblysh.example", PublicURLSet: true}})}
 	save("old")
 	ref := poblysh.ConnectionRef{TenantID: tenant, ConnectionID: connID, Provider: "replaced"}
-	health := func() string {
-		var h string
-		require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
-			c, err := tx.FindConnection(ctx, connID)
-			if err == nil {
-				h = string(c.Health)
-			}
-			return err
-		}))
-		return h
-	}
+	health := func() string { return healthOf(t, schema, tenant, connID) }
 
 	_, err := acts.ReconcileWatches(ctx, ReconcileWatchesInput{ConnectionRef: ref})
 	var appErr *temporal.ApplicationError
@@ -267,13 +257,5 @@ func TestWatchPassRefusedWithTheStoredToken(t *testing.T) {
 	var appErr *temporal.ApplicationError
 	require.True(t, errors.As(err, &appErr), "an activity failure, got %v", err)
 	require.Equal(t, ErrTypeUnauthorized, appErr.Type())
-	var h string
-	require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
-		c, err := tx.FindConnection(ctx, connID)
-		if err == nil {
-			h = string(c.Health)
-		}
-		return err
-	}))
-	require.Equal(t, "needs_reauth", h)
+	require.Equal(t, "needs_reauth", healthOf(t, schema, tenant, connID))
 }
