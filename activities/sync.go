@@ -218,14 +218,14 @@ func (st *syncStream) next(ctx context.Context) (*connectors.Page, error) {
 			a.logger(ctx, in.ConnectionRef).Info("provider refused a token the connection no longer holds; retrying with its new one")
 			st.tok = tok
 			page, err = fetch(tok.AccessToken)
-		}
-		if errors.Is(err, connectors.ErrUnauthorized) {
-			if _, ok := a.replacedTokens(ctx, in.ConnectionRef, st.tok.AccessToken); ok {
-				// Re-authorized again meanwhile: still not the stored
-				// grant's refusal. The next attempt reads the token then
-				// stored.
-				return nil, temporal.NewApplicationErrorWithOptions("the connection was re-authorized while a page ran: "+err.Error(), ErrTypeTransient,
-					temporal.ApplicationErrorOptions{NextRetryDelay: time.Second})
+			if errors.Is(err, connectors.ErrUnauthorized) {
+				if _, again := a.replacedTokens(ctx, in.ConnectionRef, tok.AccessToken); again {
+					// Re-authorized again meanwhile: still not the
+					// stored grant's refusal. The next attempt reads
+					// the token then stored.
+					return nil, temporal.NewApplicationErrorWithOptions("the connection was re-authorized while a page ran: "+err.Error(), ErrTypeTransient,
+						temporal.ApplicationErrorOptions{NextRetryDelay: time.Second})
+				}
 			}
 		}
 	}
