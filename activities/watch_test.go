@@ -17,6 +17,7 @@ import (
 	"github.com/poblysh/poblysh/connectors"
 	"github.com/poblysh/poblysh/db"
 	"github.com/poblysh/poblysh/db/dbtest"
+	"github.com/poblysh/poblysh/vault"
 )
 
 // hookConnector watches one target with channels that expire in an hour;
@@ -82,8 +83,7 @@ func TestNewChannelsAreRoutedWhenStored(t *testing.T) {
 	kr := dbtest.KeyRing(t)
 	spec := &connectors.Spec{Name: "hooked"}
 	conn := &hookConnector{spec: spec, schema: schema}
-	acts := &Activities{DB: schema.DB, KeyRing: kr, Registry: connectors.NewRegistry(&connectors.Provider{
-		Spec: spec, Connector: conn, Config: connectors.Config{PublicURL: "https://poblysh.example", PublicURLSet: true}})}
+	acts := watchActivities(schema, kr, spec, conn)
 	tenant, connID := seedWithToken(t, schema, kr, "hooks", "hooked")
 	expired := time.Now().Add(-time.Minute)
 	require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
@@ -162,8 +162,7 @@ func TestWatchPassRefreshesARefusedToken(t *testing.T) {
 	t.Cleanup(api.Close)
 	spec := &connectors.Spec{Name: "stale", Policy: connectors.Policy{Token: connectors.TokenPolicy{Expires: true, OnDemand: true}}}
 	conn := &staleTokenConnector{hookConnector: &hookConnector{spec: spec, schema: schema}, api: api}
-	acts := &Activities{DB: schema.DB, KeyRing: kr, Registry: connectors.NewRegistry(&connectors.Provider{
-		Spec: spec, Connector: conn, Config: connectors.Config{PublicURL: "https://poblysh.example", PublicURLSet: true}})}
+	acts := watchActivities(schema, kr, spec, conn)
 	tenant, connID := dbtest.Seed(t, schema.DB, "stale", "stale", "acct")
 	expiry := time.Now().Add(time.Hour)
 	require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
@@ -219,8 +218,7 @@ func TestWatchPassIgnoresARefusalOfAReplacedToken(t *testing.T) {
 	t.Cleanup(api.Close)
 	spec := &connectors.Spec{Name: "replaced"}
 	conn := &staleTokenConnector{hookConnector: &hookConnector{spec: spec, schema: schema}, api: api}
-	acts := &Activities{DB: schema.DB, KeyRing: kr, Registry: connectors.NewRegistry(&connectors.Provider{
-		Spec: spec, Connector: conn, Config: connectors.Config{PublicURL: "https://poblysh.example", PublicURLSet: true}})}
+	acts := watchActivities(schema, kr, spec, conn)
 	save("old")
 	ref := poblysh.ConnectionRef{TenantID: tenant, ConnectionID: connID, Provider: "replaced"}
 	health := func() string { return healthOf(t, schema, tenant, connID) }
@@ -251,11 +249,17 @@ func TestWatchPassRefusedWithTheStoredToken(t *testing.T) {
 	t.Cleanup(api.Close)
 	spec := &connectors.Spec{Name: "refused"}
 	conn := &staleTokenConnector{hookConnector: &hookConnector{spec: spec, schema: schema}, api: api}
-	acts := &Activities{DB: schema.DB, KeyRing: kr, Registry: connectors.NewRegistry(&connectors.Provider{
-		Spec: spec, Connector: conn, Config: connectors.Config{PublicURL: "https://poblysh.example", PublicURLSet: true}})}
+	acts := watchActivities(schema, kr, spec, conn)
 	_, err := acts.ReconcileWatches(ctx, ReconcileWatchesInput{ConnectionRef: poblysh.ConnectionRef{TenantID: tenant, ConnectionID: connID, Provider: "refused"}})
 	var appErr *temporal.ApplicationError
 	require.True(t, errors.As(err, &appErr), "an activity failure, got %v", err)
 	require.Equal(t, ErrTypeUnauthorized, appErr.Type())
 	require.Equal(t, "needs_reauth", healthOf(t, schema, tenant, connID))
+}
+
+// watchActivities serves conn as the one provider, with a public URL, so
+// watch passes open channels.
+func watchActivities(schema *dbtest.Schema, kr *vault.KeyRing, spec *connectors.Spec, conn connectors.Connector) *Activities {
+	return &Activities{DB: schema.DB, KeyRing: kr, Registry: connectors.NewRegistry(&connectors.Provider{
+		Spec: spec, Connector: conn, Config: connectors.Config{PublicURL: "https://poblysh.example", PublicURLSet: true}})}
 }
