@@ -64,6 +64,16 @@ func (tx *Tx) StartJob(ctx context.Context, id, runID string, kind poblysh.JobKi
 	return wrapConnErr(err)
 }
 
+// PassRunning reports whether another job of the same workflow is running:
+// a queued job then waits behind that pass (the stream's sync workflow runs
+// one pass at a time and holds at most one follow-up).
+func (tx *Tx) PassRunning(ctx context.Context, j *Job) (bool, error) {
+	var running bool
+	err := tx.GetContext(ctx, &running, `SELECT EXISTS (SELECT 1 FROM jobs WHERE tenant_id = $1 AND connection_id = $2
+		AND workflow_id = $3 AND status = 'running' AND id <> $4)`, tx.TenantID, j.ConnectionID, j.WorkflowID, j.ID)
+	return running, wrapConnErr(err)
+}
+
 // JobProgress is added to a job's counters after each stored page.
 type JobProgress struct {
 	Pages, Items, Stored, Duplicates int

@@ -9,6 +9,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 
+	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/activities"
 	"github.com/poblysh/poblysh/db"
 	"github.com/poblysh/poblysh/workflows"
@@ -67,16 +68,23 @@ func (e *Engine) LiveJob(ctx context.Context, j *db.Job) (*Live, error) {
 		}
 		return live, nil
 	}
-	// Is this job the pass running now, or the queued follow-up?
-	if workflows.IsSyncWorkflowID(j.WorkflowID) {
-		var p workflows.SyncProgress
-		if v, err := e.Client.QueryWorkflow(ctx, j.WorkflowID, "", workflows.QueryProgress); err == nil && v.Get(&p) == nil {
-			if p.Pending != nil && p.Pending.JobID == j.ID {
-				live.Waiting = true
-				reason := "queued behind the running pass"
-				live.ActivityState = &reason
-				return live, nil
-			}
+	// Is this job the pass running now, or the queued follow-up? Postgres
+	// knows (the pass's BeginJob marks its job running); a workflow query
+	// would wait for a worker to answer it, so a busy or stopped worker
+	// would hold this read for the whole timeout.
+	if j.Status == poblysh.JobQueued && j.TenantID != "" && workflows.IsSyncWorkflowID(j.WorkflowID) {
+		var behind bool
+		if err := e.DB.WithTenant(ctx, j.TenantID, func(tx *db.Tx) (err error) {
+			behind, err = tx.PassRunning(ctx, j)
+			return err
+		}); err != nil {
+			return nil, err
+		}
+		if behind {
+			live.Waiting = true
+			reason := "queued behind the running pass"
+			live.ActivityState = &reason
+			return live, nil
 		}
 	}
 	if raw := desc.RawResponse; raw != nil && len(raw.GetPendingActivities()) > 0 {
