@@ -29,6 +29,28 @@ func renewBefore(c db.WatchChannel) time.Duration {
 	return d
 }
 
+// maxChannelLife bounds a push channel's expiry as stored. No provider here
+// grants a longer one (Jira's webhooks last 30 days, Google's channels a
+// week by default); a later expiry (a provider's garbage, milliseconds read
+// as seconds) would never be renewed, or would not fit Postgres and fail
+// the pass after the channel was made, so the channel is renewed as if it
+// lived this long: renewing early costs one more channel.
+const maxChannelLife = 31 * 24 * time.Hour
+
+// channelExpiry is a new channel's expiry as stored: nil when it has none,
+// at most maxChannelLife from now.
+func channelExpiry(expires, now time.Time) (*time.Time, bool) {
+	if expires.IsZero() {
+		return nil, false
+	}
+	if limit := now.Add(maxChannelLife); expires.After(limit) || expires.Year() < 1 {
+		limit = limit.UTC()
+		return &limit, true
+	}
+	e := expires.UTC()
+	return &e, false
+}
+
 // due reports whether a channel must be replaced now.
 func due(c db.WatchChannel, now time.Time) bool {
 	return c.ExpiresAt != nil && !c.ExpiresAt.After(now.Add(renewBefore(c)))
@@ -186,9 +208,10 @@ func (a *Activities) reconcileWatches(ctx context.Context, in ReconcileWatchesIn
 				for _, c := range created {
 					w := db.WatchChannel{ConnectionID: in.ConnectionID, Provider: in.Provider, ChannelID: c.ID,
 						ResourceID: c.ResourceID, Target: c.Target, Stream: c.Stream, RouteKey: c.RouteKey, Secret: c.Secret}
-					if !c.Expires.IsZero() {
-						e := c.Expires.UTC()
-						w.ExpiresAt = &e
+					var capped bool
+					if w.ExpiresAt, capped = channelExpiry(c.Expires, a.now()); capped {
+						a.logger(ctx, t).WithFields(map[string]any{"channel_id": c.ID, "provider_expiry": c.Expires.String()}).
+							Warn("the provider's channel expiry is past any channel's life; it is renewed as if it ended " + w.ExpiresAt.Format(time.RFC3339))
 					}
 					if err := tx.InsertWatchChannel(ctx, a.KeyRing, w); err != nil {
 						return err
