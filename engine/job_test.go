@@ -67,8 +67,8 @@ func TestLiveJobReadsNoWorker(t *testing.T) {
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = srv.Client().TerminateWorkflow(context.Background(), id, "", "test over") })
 		require.Eventually(t, func() bool {
-			d, err := srv.Client().DescribeWorkflowExecution(ctx, id, "")
-			return err == nil && len(d.GetPendingActivities()) == 1
+			d, err := srv.Client().DescribeWorkflow(ctx, id, "")
+			return err == nil && len(d.RawResponse.GetPendingActivities()) == 1
 		}, 30*time.Second, 50*time.Millisecond, "the pass's page is pending")
 		return id
 	}
