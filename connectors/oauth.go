@@ -1,15 +1,24 @@
 package connectors
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"mime"
 	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/poblysh/poblysh/metrics"
 )
 
 // ClassifyOAuthError maps an error from the token endpoint (code exchange or
@@ -55,6 +64,12 @@ func ClassifyOAuthError(err error) error {
 		}
 		return fmt.Errorf("%w: %s", ErrTransient, desc)
 	}
+	// A garbage answer (tokenTransport) without the *url.Error around it:
+	// its message says what came back, the URL adds nothing.
+	var ue *url.Error
+	if errors.As(err, &ue) && errors.Is(ue.Err, ErrTransient) {
+		return ue.Err
+	}
 	if k := Kind(err); k != ErrTransient || errors.Is(err, ErrTransient) {
 		return err
 	}
@@ -76,16 +91,77 @@ func WithHTTPClient(ctx context.Context, client *http.Client) context.Context {
 	return context.WithValue(ctx, oauth2.HTTPClient, client)
 }
 
-// TokenClient is the HTTP client for token endpoints (no Authorization
-// header, no API classification: x/oauth2 reads the error bodies).
-func (r *Registry) TokenClient() *http.Client {
-	return &http.Client{Timeout: 30 * time.Second, Transport: r.base}
+// tokenClient is the HTTP client for a provider's token endpoints: no
+// Authorization header and no status classification (x/oauth2 and the
+// providers' exchangers read the error bodies), but every answer is counted
+// in poblysh_provider_api_calls_total. With check (code exchange, refresh),
+// a success whose body cannot be a token answer is a transient failure
+// counted as garbage.
+func (r *Registry) tokenClient(provider string, check bool) *http.Client {
+	return &http.Client{Timeout: 30 * time.Second, Transport: &tokenTransport{base: r.base, provider: provider, check: check}}
+}
+
+type tokenTransport struct {
+	base     http.RoundTripper
+	provider string
+	check    bool
+}
+
+func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	base := t.base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	resp, err := base.RoundTrip(req)
+	if err != nil {
+		metrics.ProviderCalls.WithLabelValues(t.provider, "error").Inc()
+		return nil, err
+	}
+	if t.check {
+		if err := checkTokenBody(resp); err != nil {
+			metrics.ProviderCalls.WithLabelValues(t.provider, "garbage").Inc()
+			return nil, err
+		}
+	}
+	metrics.ProviderCalls.WithLabelValues(t.provider, strconv.Itoa(resp.StatusCode)).Inc()
+	return resp, nil
+}
+
+// checkTokenBody refuses a success from a token endpoint whose body cannot
+// be a token answer: an HTML page (a proxy's, a login page), an empty body,
+// or JSON that does not parse (cut off). A form-encoded answer (GitHub's
+// default) passes. Without it, x/oauth2's parse error read as a "network
+// error", which sends an operator to the wrong place.
+func checkTokenBody(resp *http.Response) error {
+	if resp.StatusCode < 200 || resp.StatusCode >= 300 || resp.Body == nil {
+		return nil
+	}
+	ctype := strings.ToLower(resp.Header.Get("Content-Type"))
+	if mt, _, err := mime.ParseMediaType(ctype); err == nil {
+		ctype = mt
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	_ = resp.Body.Close()
+	if err != nil {
+		return fmt.Errorf("%w: token endpoint: reading the answer: %s", ErrTransient, describeNetErr(err))
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	trimmed := bytes.TrimSpace(b)
+	switch {
+	case ctype == "text/html" || bytes.HasPrefix(trimmed, []byte("<")):
+		return fmt.Errorf("%w: token endpoint: HTTP %d with an HTML page instead of a token", ErrTransient, resp.StatusCode)
+	case len(trimmed) == 0:
+		return fmt.Errorf("%w: token endpoint: HTTP %d with an empty body instead of a token", ErrTransient, resp.StatusCode)
+	case (ctype == "application/json" || strings.HasSuffix(ctype, "+json") || bytes.HasPrefix(trimmed, []byte("{"))) && !json.Valid(trimmed):
+		return fmt.Errorf("%w: token endpoint: HTTP %d with JSON that does not parse (%d bytes; truncated?)", ErrTransient, resp.StatusCode, len(b))
+	}
+	return nil
 }
 
 // Exchange redeems an authorization code, through the provider's Exchanger
 // when it has quirks, else with x/oauth2 (PKCE verifier when given).
 func (r *Registry) Exchange(ctx context.Context, p *Provider, req ExchangeRequest) (*oauth2.Token, error) {
-	ctx = WithHTTPClient(ctx, r.TokenClient())
+	ctx = WithHTTPClient(ctx, r.tokenClient(p.Spec.Name, true))
 	if ex, ok := p.Connector.(Exchanger); ok {
 		tok, err := ex.Exchange(ctx, req)
 		return tok, ClassifyOAuthError(err)
@@ -106,7 +182,7 @@ func (r *Registry) Exchange(ctx context.Context, p *Provider, req ExchangeReques
 // providers, a new refresh token), through the provider's Refresher when it
 // has one.
 func (r *Registry) Refresh(ctx context.Context, p *Provider, account Account, refreshToken string) (*oauth2.Token, error) {
-	ctx = WithHTTPClient(ctx, r.TokenClient())
+	ctx = WithHTTPClient(ctx, r.tokenClient(p.Spec.Name, true))
 	if rf, ok := p.Connector.(Refresher); ok {
 		tok, err := rf.Refresh(ctx, account, refreshToken)
 		return tok, ClassifyOAuthError(err)
@@ -127,5 +203,5 @@ func (r *Registry) Revoke(ctx context.Context, p *Provider, account Account, tok
 	if !ok {
 		return false, nil
 	}
-	return true, rv.Revoke(WithHTTPClient(ctx, r.TokenClient()), account, tok)
+	return true, rv.Revoke(WithHTTPClient(ctx, r.tokenClient(p.Spec.Name, false)), account, tok)
 }

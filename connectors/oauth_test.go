@@ -9,10 +9,12 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
 	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/metrics"
 )
 
 func retrieveErr(status int, code, desc string, h http.Header) *oauth2.RetrieveError {
@@ -117,4 +119,71 @@ func TestRandomToken(t *testing.T) {
 	require.Len(t, a, 43)
 	require.Regexp(t, `^[A-Za-z0-9_-]+$`, a)
 	require.NotEqual(t, a, b)
+}
+
+// tokenAuthorizer is an OAuth client of one token endpoint.
+type tokenAuthorizer struct{ tokenURL string }
+
+func (a tokenAuthorizer) OAuth2Config(redirectURL string) *oauth2.Config {
+	return &oauth2.Config{ClientID: "id", ClientSecret: "secret", RedirectURL: redirectURL,
+		Endpoint: oauth2.Endpoint{TokenURL: a.tokenURL, AuthStyle: oauth2.AuthStyleInParams}}
+}
+func (tokenAuthorizer) AuthCodeOptions() []oauth2.AuthCodeOption { return nil }
+func (tokenAuthorizer) Identify(context.Context, *oauth2.Token, *http.Client) (connectors.Account, error) {
+	return connectors.Account{}, nil
+}
+func (tokenAuthorizer) Spec() *connectors.Spec { return &connectors.Spec{Name: "tokengarbage"} }
+
+// A token endpoint's 200 that cannot be a token answer (a proxy's HTML page,
+// an empty body, cut-off JSON) is a transient failure that says so and is
+// counted as garbage in poblysh_provider_api_calls_total, like an API
+// call's. It used to read as "token endpoint: network error" and was not
+// counted: a CI run's garbage landed on a refresh and the end-to-end test
+// saw none. A form-encoded answer (GitHub's default) is a token.
+func TestTokenEndpointGarbageIsNamedAndCounted(t *testing.T) {
+	t.Parallel()
+	answers := map[string]struct{ ctype, body string }{
+		"html":  {"text/html", "<!DOCTYPE html><html><body>Temporarily unavailable</body></html>"},
+		"empty": {"application/json", ""},
+		"cut":   {"application/json", `{"access_token": "abc", "tok`},
+		"form":  {"application/x-www-form-urlencoded", "access_token=fromform&token_type=bearer&expires_in=3600"},
+		"plain": {"text/plain", "access_token=fromtext&token_type=bearer"},
+		"json":  {"application/json", `{"access_token": "fromjson", "token_type": "Bearer", "expires_in": 3600}`},
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a := answers[r.PostFormValue("refresh_token")]
+		w.Header().Set("Content-Type", a.ctype)
+		_, _ = w.Write([]byte(a.body))
+	}))
+	defer srv.Close()
+	p := &connectors.Provider{Spec: &connectors.Spec{Name: "tokengarbage"}, Connector: tokenAuthorizer{tokenURL: srv.URL}}
+	reg := connectors.NewRegistry(p)
+	count := func(status string) float64 {
+		var m dto.Metric
+		require.NoError(t, metrics.ProviderCalls.WithLabelValues("tokengarbage", status).Write(&m))
+		return m.GetCounter().GetValue()
+	}
+	garbage := func() float64 { return count("garbage") }
+	ok := func() float64 { return count("200") }
+
+	for rt, want := range map[string]string{
+		"html":  "token endpoint: HTTP 200 with an HTML page instead of a token",
+		"empty": "token endpoint: HTTP 200 with an empty body instead of a token",
+		"cut":   "token endpoint: HTTP 200 with JSON that does not parse",
+	} {
+		before := garbage()
+		_, err := reg.Refresh(context.Background(), p, connectors.Account{}, rt)
+		require.ErrorIs(t, err, connectors.ErrTransient, rt)
+		require.Contains(t, err.Error(), want)
+		require.NotContains(t, err.Error(), srv.URL, "the message names what came back, not where from")
+		require.NotContains(t, err.Error(), "network error")
+		require.Equal(t, before+1, garbage(), "%s is counted as garbage", rt)
+	}
+	for rt, access := range map[string]string{"form": "fromform", "plain": "fromtext", "json": "fromjson"} {
+		before := ok()
+		tok, err := reg.Refresh(context.Background(), p, connectors.Account{}, rt)
+		require.NoError(t, err, rt)
+		require.Equal(t, access, tok.AccessToken)
+		require.Equal(t, before+1, ok(), "%s is counted as a 200", rt)
+	}
 }

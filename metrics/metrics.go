@@ -57,10 +57,10 @@ var (
 		Help: "Provider rate-limit responses (429, 403 rate limit, Slack ratelimited), by provider.",
 	}, []string{"provider"})
 
-	// ProviderCalls counts outgoing provider API calls by provider and status class.
+	// ProviderCalls counts outgoing provider API and token-endpoint calls by provider and status class.
 	ProviderCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "poblysh_provider_api_calls_total",
-		Help: "Provider API calls, by provider and result (HTTP status, 'error' for transport failures, 'garbage' for a success body that is not JSON).",
+		Help: "Provider API and token-endpoint calls, by provider and result (HTTP status, 'error' for transport failures, 'garbage' for a success body that is not JSON, or from a token endpoint not a token answer).",
 	}, []string{"provider", "status"})
 
 	// ActivityRetries counts activity attempts after the first.
