@@ -73,6 +73,12 @@ func ClassifyOAuthError(err error) error {
 	if k := Kind(err); k != ErrTransient || errors.Is(err, ErrTransient) {
 		return err
 	}
+	// x/oauth2's own words about an answer it could not use ("server
+	// response missing access_token", "cannot parse json: invalid
+	// character…") quote no token; say them rather than "network error".
+	if msg, ok := strings.CutPrefix(err.Error(), "oauth2: "); ok {
+		return fmt.Errorf("%w: token endpoint: %s", ErrTransient, msg)
+	}
 	return fmt.Errorf("%w: token endpoint: %s", ErrTransient, describeNetErr(err))
 }
 

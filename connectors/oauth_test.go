@@ -149,6 +149,7 @@ func TestTokenEndpointGarbageIsNamedAndCounted(t *testing.T) {
 		"form":  {"application/x-www-form-urlencoded", "access_token=fromform&token_type=bearer&expires_in=3600"},
 		"plain": {"text/plain", "access_token=fromtext&token_type=bearer"},
 		"json":  {"application/json", `{"access_token": "fromjson", "token_type": "Bearer", "expires_in": 3600}`},
+		"none":  {"application/json", `{"token_type": "Bearer"}`},
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a := answers[r.PostFormValue("refresh_token")]
@@ -179,6 +180,10 @@ func TestTokenEndpointGarbageIsNamedAndCounted(t *testing.T) {
 		require.NotContains(t, err.Error(), "network error")
 		require.Equal(t, before+1, garbage(), "%s is counted as garbage", rt)
 	}
+	// Valid JSON without a token is not garbage, and says what it lacks.
+	_, err := reg.Refresh(context.Background(), p, connectors.Account{}, "none")
+	require.ErrorIs(t, err, connectors.ErrTransient)
+	require.EqualError(t, err, "transient provider failure: token endpoint: server response missing access_token")
 	for rt, access := range map[string]string{"form": "fromform", "plain": "fromtext", "json": "fromjson"} {
 		before := ok()
 		tok, err := reg.Refresh(context.Background(), p, connectors.Account{}, rt)
