@@ -9,8 +9,10 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/poblysh/poblysh"
@@ -295,4 +297,86 @@ func TestListingConnectionsWritesNothing(t *testing.T) {
 	require.Equal(t, 1, e.count(`SELECT count(*) FROM oauth_states WHERE connection_id = $1 AND tenant_id = $2 AND provider = 'fake'`, id, tenant))
 	page := e.browser().do(http.MethodGet, out["authorization_url"])
 	require.Contains(t, string(page.body), "Acme wants to reconnect your Fake (engine test provider) account to Poblysh")
+}
+
+// TestConnectRefusedOnceTheTenantIsBeingDeleted: an organisation whose
+// deletion has begun gains no connection. The deletion lists the tenant's
+// connections once and disconnects each (schedules, workflows, the grant
+// at the provider); a connection stored after that list lost its row with
+// the tenant but kept its schedules and its grant. A user at the
+// provider's consent screen when the deletion begins is refused at the
+// callback before the code is exchanged; a start page opened afterwards
+// says so; and a deletion that begins while the code is being exchanged
+// (the state already spent) is refused when the connection would be
+// stored.
+func TestConnectRefusedOnceTheTenantIsBeingDeleted(t *testing.T) {
+	t.Parallel()
+	f := fakesandbox.New(fakesandbox.Options{})
+	var exchanges atomic.Int32
+	var duringExchange atomic.Pointer[func()]
+	fsrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/oauth/token" {
+			exchanges.Add(1)
+			if hook := duringExchange.Swap(nil); hook != nil {
+				(*hook)()
+			}
+		}
+		f.ServeHTTP(w, r)
+	}))
+	t.Cleanup(fsrv.Close)
+	e := setup(t, withProviders(t, f.Env(fsrv.URL)))
+	ctx := context.Background()
+	beginDeletion := func(tenant string) {
+		require.NoError(t, e.schema.DB.WithSystem(ctx, func(tx *db.Tx) error {
+			_, started, err := tx.BeginTenantDeletion(ctx, tenant, uuid.NewString(), "tenant-deletion/"+tenant)
+			require.True(t, started)
+			return err
+		}))
+	}
+	connections := func(tenant string) int {
+		return e.count(`SELECT count(*) FROM connections WHERE tenant_id = $1`, tenant)
+	}
+
+	// At the consent screen when the deletion begins.
+	doomed, key := e.tenant("Doomed")
+	started := e.start(key, "fake")
+	alice := e.browser()
+	require.Equal(t, http.StatusOK, alice.do(http.MethodGet, started["authorization_url"]).status)
+	r := alice.do(http.MethodPost, started["authorization_url"])
+	require.Equal(t, http.StatusSeeOther, r.status, "%s", r.body)
+	r = alice.do(http.MethodGet, r.header.Get("Location"))
+	require.Equal(t, http.StatusFound, r.status, "%s", r.body)
+	callback := r.header.Get("Location")
+	beginDeletion(doomed)
+	r = alice.do(http.MethodGet, callback)
+	require.Equal(t, http.StatusConflict, r.status, "%s", r.body)
+	require.Contains(t, string(r.body), "Nothing was connected")
+	require.Contains(t, strings.ToLower(string(r.body)), "the organisation is being deleted")
+	require.Zero(t, connections(doomed))
+	require.Zero(t, exchanges.Load(), "the code is not exchanged: no grant is made for a tenant being deleted")
+
+	// A start page opened after the deletion began.
+	doomed2, key2 := e.tenant("Doomed too")
+	started = e.start(key2, "fake")
+	beginDeletion(doomed2)
+	r = e.browser().do(http.MethodGet, started["authorization_url"])
+	require.Equal(t, http.StatusBadRequest, r.status, "%s", r.body)
+	require.Contains(t, strings.ToLower(string(r.body)), "the organisation is being deleted")
+
+	// The deletion begins while the code is exchanged.
+	doomed3, key3 := e.tenant("Doomed three")
+	hook := func() { beginDeletion(doomed3) }
+	duringExchange.Store(&hook)
+	e.temporal.take()
+	r = e.connect(key3)
+	require.Equal(t, http.StatusConflict, r.status, "%s", r.body)
+	require.Contains(t, strings.ToLower(string(r.body)), "the organisation is being deleted")
+	require.Nil(t, duringExchange.Load(), "the deletion began during the exchange")
+	require.Zero(t, connections(doomed3), "nothing is stored after the deletion listed the connections")
+	require.Empty(t, e.temporal.take(), "nothing is scheduled for it")
+
+	// Another organisation connects as ever.
+	_, key4 := e.tenant("Alive")
+	r = e.connect(key4)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
 }

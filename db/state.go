@@ -44,6 +44,9 @@ type OAuthState struct {
 	UsedAt      *time.Time `db:"used_at"`
 	// TenantName is the name of the tenant (set by FindStateBySession).
 	TenantName string `db:"tenant_name"`
+	// TenantDeleting: the tenant's deletion has started (read by
+	// FindStateBySession and ConsumeState, which then refuse the state).
+	TenantDeleting bool `db:"tenant_deleting"`
 	// Verifier is the decrypted PKCE verifier (set by ConsumeState and
 	// OpenState).
 	Verifier string `db:"-"`
@@ -161,7 +164,7 @@ func (tx *Tx) FindStateBySession(ctx context.Context, session, provider string) 
 		return nil, errBadState("the link carries no session"), nil
 	}
 	var s OAuthState
-	err = tx.GetContext(ctx, &s, `SELECT `+stateCols+`, t.name AS tenant_name
+	err = tx.GetContext(ctx, &s, `SELECT `+stateCols+`, t.name AS tenant_name, t.deleting_at IS NOT NULL AS tenant_deleting
 		FROM oauth_states s JOIN tenants t ON t.id = s.tenant_id
 		WHERE s.session_hash = $1 FOR UPDATE OF s`, sessionHash(session))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -172,6 +175,9 @@ func (tx *Tx) FindStateBySession(ctx context.Context, session, provider string) 
 	}
 	if bad := s.usable(provider); bad != nil {
 		return nil, bad, nil
+	}
+	if s.TenantDeleting {
+		return nil, ErrTenantDeleting, nil
 	}
 	return &s, nil, nil
 }
@@ -224,7 +230,8 @@ func (tx *Tx) ConsumeState(ctx context.Context, kr *vault.KeyRing, state, provid
 		return nil, errBadState("missing"), nil
 	}
 	var s OAuthState
-	err = tx.GetContext(ctx, &s, `SELECT `+stateCols+` FROM oauth_states s WHERE s.state_hash = $1 FOR UPDATE`, stateHash(state))
+	err = tx.GetContext(ctx, &s, `SELECT `+stateCols+`, t.deleting_at IS NOT NULL AS tenant_deleting
+		FROM oauth_states s JOIN tenants t ON t.id = s.tenant_id WHERE s.state_hash = $1 FOR UPDATE OF s`, stateHash(state))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errBadState("unknown state"), nil
 	}
@@ -243,6 +250,9 @@ func (tx *Tx) ConsumeState(ctx context.Context, kr *vault.KeyRing, state, provid
 	}
 	if bad := s.usable(provider); bad != nil {
 		return nil, bad, nil
+	}
+	if s.TenantDeleting {
+		return nil, ErrTenantDeleting, nil
 	}
 	if verr != nil {
 		return nil, nil, verr

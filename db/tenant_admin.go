@@ -129,6 +129,32 @@ func (tx *Tx) BeginTenantDeletion(ctx context.Context, id, jobID, workflowID str
 	return &j, true, nil
 }
 
+// ErrTenantDeleting refuses to add to a tenant whose deletion has started:
+// what it added could outlive the deletion (a connection stored after the
+// deletion listed the tenant's connections would lose its row with the
+// tenant, but not its schedules, workflows or provider grant).
+var ErrTenantDeleting = &poblysh.Error{Code: poblysh.ECONFLICT, Message: "the organisation is being deleted"}
+
+// HoldTenant (tenant scope) refuses with ErrTenantDeleting once the
+// tenant's deletion has started, and otherwise holds its row (FOR SHARE,
+// which BeginTenantDeletion's update waits for) until the transaction
+// ends: what the transaction adds is either there when the deletion lists
+// the tenant's connections, or refused.
+func (tx *Tx) HoldTenant(ctx context.Context) error {
+	var deleting bool
+	err := tx.GetContext(ctx, &deleting, `SELECT deleting_at IS NOT NULL FROM tenants WHERE id = $1 FOR SHARE`, tx.TenantID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrTenantDeleting
+	}
+	if err != nil {
+		return wrapConnErr(err)
+	}
+	if deleting {
+		return ErrTenantDeleting
+	}
+	return nil
+}
+
 // RevokeTenantKeys revokes every key of a tenant (system scope).
 func (tx *Tx) RevokeTenantKeys(ctx context.Context, tenantID string) (int, error) {
 	res, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE tenant_id = $1 AND revoked_at IS NULL`, tenantID)

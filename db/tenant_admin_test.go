@@ -3,6 +3,7 @@ package db_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
@@ -101,4 +102,60 @@ func TestTenantSettingsAndDeletionJob(t *testing.T) {
 	require.Error(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
 		return tx.FinishOperatorJob(ctx, uuid.NewString(), poblysh.JobSucceeded, "")
 	}), "finishing a job that is not there is an error")
+}
+
+// A connection stored beside a deletion's start is either seen by the
+// deletion's list of connections or refused: HoldTenant holds the tenant's
+// row, so the deletion's mark waits for the transaction that stores it;
+// once the mark is in, HoldTenant refuses.
+func TestHoldTenantOrdersAConnectBesideADeletion(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	tenant, _ := dbtest.Seed(t, s.DB, "held", "fake", "first")
+	begun := make(chan error, 1)
+	var stored string
+	err := s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+		if err := tx.HoldTenant(ctx); err != nil {
+			return err
+		}
+		var xid string
+		if err := tx.GetContext(ctx, &xid, `SELECT pg_current_xact_id()::xid::text`); err != nil {
+			return err
+		}
+		go func() {
+			begun <- s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+				_, _, err := tx.BeginTenantDeletion(ctx, tenant, uuid.NewString(), "tenant-deletion/"+tenant)
+				return err
+			})
+		}()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			var waiting int
+			require.NoError(t, s.DB.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_locks
+				WHERE NOT granted AND locktype = 'transactionid' AND transactionid::text = $1`, xid).Scan(&waiting))
+			if waiting > 0 {
+				break
+			}
+			require.True(t, time.Now().Before(deadline), "the deletion never waited for the held tenant")
+			time.Sleep(10 * time.Millisecond)
+		}
+		c, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "fake", ExternalAccountID: "second", DisplayName: "second"})
+		if err == nil {
+			stored = c.ID
+		}
+		return err
+	})
+	require.NoError(t, err, "the connect commits first")
+	require.NoError(t, <-begun, "the deletion begins after it")
+	var listed []string
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
+		listed, err = tx.TenantConnectionIDs(ctx, tenant)
+		return err
+	}))
+	require.Contains(t, listed, stored, "the deletion lists the connection stored beside it")
+
+	err = s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error { return tx.HoldTenant(ctx) })
+	require.ErrorIs(t, err, db.ErrTenantDeleting)
+	require.Equal(t, poblysh.ECONFLICT, poblysh.ErrorCode(err))
 }

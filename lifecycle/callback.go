@@ -256,6 +256,12 @@ func (s *Service) store(ctx context.Context, st *db.OAuthState, p *connectors.Pr
 	}
 	var conn *db.Connection
 	err := s.DB.WithTenant(ctx, st.TenantID, func(tx *db.Tx) error {
+		// A deletion of the tenant that began after the state was spent
+		// (the code exchange and the access proof take seconds) lists its
+		// connections once: this one must be among them, or not be.
+		if err := tx.HoldTenant(ctx); err != nil {
+			return err
+		}
 		var err error
 		conn, _, err = tx.UpsertConnection(ctx, db.ConnectionUpsert{
 			Provider: p.Spec.Name, ExternalAccountID: acct.ID, DisplayName: acct.Name,
