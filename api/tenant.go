@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"unicode/utf8"
@@ -139,6 +140,15 @@ func handleAPIKeyCreate(d *db.DB, limit int64) http.Handler {
 		var k *db.APIKey
 		var secret string
 		err = d.WithTenant(r.Context(), tenantID, func(tx *db.Tx) (err error) {
+			// A tenant whose deletion has begun gets no new key: the
+			// deletion revokes the keys it finds once, and a key made
+			// after that would stay valid until the tenant is gone.
+			if err := tx.HoldTenant(r.Context()); err != nil {
+				if errors.Is(err, db.ErrTenantDeleting) {
+					return poblysh.NotFound("tenant")
+				}
+				return err
+			}
 			k, secret, err = tx.CreateAPIKey(r.Context(), strings.TrimSpace(req.Name))
 			return err
 		})

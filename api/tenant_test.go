@@ -10,8 +10,10 @@ import (
 
 	httptransport "github.com/go-openapi/runtime/client"
 	"github.com/go-openapi/strfmt"
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/db"
 	"github.com/poblysh/poblysh/gen/client/api_keys"
 	"github.com/poblysh/poblysh/gen/client/providers"
@@ -212,4 +214,27 @@ func keysOf(m map[string]any) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// A tenant whose deletion has begun gets no new API key, from the admin
+// key or its own: the deletion revokes the keys it finds once, and a key
+// made after that stayed valid until the tenant was gone.
+func TestNoAPIKeyForATenantBeingDeleted(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	doomed, key := e.tenant("Doomed")
+	require.NoError(t, e.schema.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		_, _, err := tx.BeginTenantDeletion(ctx, doomed, uuid.NewString(), "tenant-deletion/"+doomed)
+		return err
+	}))
+	requireError(t, e.do(http.MethodPost, "/api/v1/api-keys", adminKey, "application/json", `{"name":"late","tenant_id":"`+doomed+`"}`),
+		http.StatusNotFound, poblysh.ENOTFOUND)
+	requireError(t, e.do(http.MethodPost, "/api/v1/api-keys", key, "application/json", `{"name":"late"}`),
+		http.StatusNotFound, poblysh.ENOTFOUND)
+	require.Equal(t, 1, e.count(`SELECT count(*) FROM api_keys WHERE tenant_id = $1`, doomed), "only the tenant's first key")
+
+	alive, _ := e.tenant("Alive")
+	r := e.do(http.MethodPost, "/api/v1/api-keys", adminKey, "application/json", `{"name":"ok","tenant_id":"`+alive+`"}`)
+	require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
 }

@@ -280,7 +280,7 @@ func NewCreateAPIKeyNotFound() *CreateAPIKeyNotFound {
 
 // CreateAPIKeyNotFound describes a response with status code 404, with default header values.
 //
-// `tenant_id` names no tenant, or another tenant than the caller's (`not_found`).
+// `tenant_id` names no tenant, or another tenant than the caller's, or the tenant's deletion has begun (`not_found`).
 type CreateAPIKeyNotFound struct {
 	Payload *models.Error
 }
