@@ -37,9 +37,10 @@ func renewBefore(c db.WatchChannel) time.Duration {
 // lived this long: renewing early costs one more channel.
 const maxChannelLife = 31 * 24 * time.Hour
 
-// channelExpiry is a new channel's expiry as stored: nil when it has none,
-// at most maxChannelLife from now.
-func channelExpiry(expires, now time.Time) (*time.Time, bool) {
+// channelExpiry is a new channel's expiry as stored: nil when it has none;
+// one past maxChannelLife from now, or before year 1 (garbage Postgres
+// cannot hold either), becomes now + maxChannelLife, reported by capped.
+func channelExpiry(expires, now time.Time) (at *time.Time, capped bool) {
 	if expires.IsZero() {
 		return nil, false
 	}
