@@ -36,7 +36,9 @@ type Completed struct {
 
 // Complete finishes an authorization. The state decides the tenant and is
 // spent by any attempt. It completes only in the browser that approved it
-// on the start page, and nothing is stored unless the code exchange, the
+// on the start page and while the tenant is not being deleted (checked
+// before the code exchange and again when storing), and nothing is stored
+// unless the code exchange, the
 // granted scopes, the identity lookup, the exclusive-account claim and the
 // proof of the configured resources all pass; then the connection, its
 // tokens, its proved resources and its claim are stored in one
