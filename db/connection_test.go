@@ -3,7 +3,6 @@ package db_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -199,25 +198,12 @@ func TestDeleteConnectionBesideARunningPage(t *testing.T) {
 		if err := tx.AdvanceCursor(ctx, f.conn, "items", []byte(`{"after":2}`), cur.Version); err != nil {
 			return err
 		}
-		var xid string
-		if err := tx.GetContext(ctx, &xid, `SELECT pg_current_xact_id()::xid::text`); err != nil {
-			return err
-		}
+		xid := currentXID(t, tx)
 		go func() {
 			deleted <- s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error { return tx.DeleteConnection(ctx, f.conn, false) })
 		}()
 		// The delete now waits for this page's transaction (the cursor).
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			var waiting int
-			require.NoError(t, s.DB.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_locks
-				WHERE NOT granted AND locktype = 'transactionid' AND transactionid::text = $1`, xid).Scan(&waiting))
-			if waiting > 0 {
-				break
-			}
-			require.True(t, time.Now().Before(deadline), "the delete never waited for the page")
-			time.Sleep(10 * time.Millisecond)
-		}
+		waitUntilWaitedFor(t, s.DB, xid, "the delete")
 		return tx.AddJobProgress(ctx, jobID, db.JobProgress{Pages: 1, Items: 1})
 	})
 	require.NoError(t, err, "the page commits")

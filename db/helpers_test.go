@@ -61,3 +61,28 @@ func seedSignals(tb testing.TB, d *db.DB, f fixture, batches int, kind string, p
 		}))
 	}
 }
+
+// currentXID is the id of tx's transaction, as pg_locks names it.
+func currentXID(t *testing.T, tx *db.Tx) string {
+	t.Helper()
+	var xid string
+	require.NoError(t, tx.GetContext(context.Background(), &xid, `SELECT pg_current_xact_id()::xid::text`))
+	return xid
+}
+
+// waitUntilWaitedFor returns once another transaction waits for the one
+// whose id is xid (currentXID), or fails naming what never waited.
+func waitUntilWaitedFor(t *testing.T, d *db.DB, xid, what string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var waiting int
+		require.NoError(t, d.Pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_locks
+			WHERE NOT granted AND locktype = 'transactionid' AND transactionid::text = $1`, xid).Scan(&waiting))
+		if waiting > 0 {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), what+" never waited")
+		time.Sleep(10 * time.Millisecond)
+	}
+}

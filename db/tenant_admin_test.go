@@ -3,7 +3,6 @@ package db_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
@@ -119,27 +118,14 @@ func TestHoldTenantOrdersAConnectBesideADeletion(t *testing.T) {
 		if err := tx.HoldTenant(ctx); err != nil {
 			return err
 		}
-		var xid string
-		if err := tx.GetContext(ctx, &xid, `SELECT pg_current_xact_id()::xid::text`); err != nil {
-			return err
-		}
+		xid := currentXID(t, tx)
 		go func() {
 			begun <- s.DB.WithSystem(ctx, func(tx *db.Tx) error {
 				_, _, err := tx.BeginTenantDeletion(ctx, tenant, uuid.NewString(), "tenant-deletion/"+tenant)
 				return err
 			})
 		}()
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			var waiting int
-			require.NoError(t, s.DB.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_locks
-				WHERE NOT granted AND locktype = 'transactionid' AND transactionid::text = $1`, xid).Scan(&waiting))
-			if waiting > 0 {
-				break
-			}
-			require.True(t, time.Now().Before(deadline), "the deletion never waited for the held tenant")
-			time.Sleep(10 * time.Millisecond)
-		}
+		waitUntilWaitedFor(t, s.DB, xid, "the deletion's mark")
 		c, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "fake", ExternalAccountID: "second", DisplayName: "second"})
 		if err == nil {
 			stored = c.ID
