@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
@@ -216,4 +217,45 @@ func TestUpdateWithoutTemporal(t *testing.T) {
 	require.Equal(t, http.StatusNoContent, r.status, "%s", r.body)
 	require.Equal(t, []string{"stop " + id}, e.temporal.take())
 	requireError(t, e.do(http.MethodGet, "/api/v1/connections/"+id, key, "", ""), http.StatusNotFound, poblysh.ENOTFOUND)
+}
+
+// A purge deletes the Signals of a delivery that was being stored when the
+// connection was deleted: the delivery read the routes before the delete
+// committed and inserts after it, so the delete's own purge cannot see its
+// rows. DELETE ?purge_signals=true waits for the writers running when it
+// committed and purges again; it used to answer 204 with that Signal left
+// in the feed of a connection whose Signals had been purged.
+func TestPurgeCatchesADeliveryStoredBesideTheDelete(t *testing.T) {
+	t.Parallel()
+	e, _, _ := sandboxed(t)
+	tenant, key := e.tenant("Acme")
+	r := e.connect(key)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	var out struct{ Connection struct{ ID string } }
+	require.NoError(t, json.Unmarshal(r.body, &out))
+	conn := out.Connection.ID
+	ctx := context.Background()
+
+	deleted := make(chan response, 1)
+	err := e.schema.DB.WithTenantSignals(ctx, tenant, func(tx *db.Tx) error {
+		// The delivery has taken the writers' lock and read its route.
+		var routes int
+		if err := tx.GetContext(ctx, &routes, `SELECT count(*) FROM webhook_routes WHERE connection_id = $1`, conn); err != nil {
+			return err
+		}
+		require.Equal(t, 1, routes)
+		go func() {
+			deleted <- e.do(http.MethodDelete, "/api/v1/connections/"+conn+"?purge_signals=true", key, "", "")
+		}()
+		require.Eventually(t, func() bool {
+			return e.count(`SELECT count(*) FROM connections WHERE id = $1 AND deleted_at IS NOT NULL`, conn) == 1
+		}, 20*time.Second, 10*time.Millisecond, "the delete committed")
+		_, err := tx.InsertSignals(ctx, conn, "fake", []db.NewSignal{{Kind: "item.created", OccurredAt: time.Now(),
+			DedupeKey: "late-1", Payload: []byte(`{"title":"stored beside the delete"}`)}})
+		return err
+	})
+	require.NoError(t, err)
+	res := <-deleted
+	require.Equal(t, http.StatusNoContent, res.status, "%s", res.body)
+	require.Zero(t, e.count(`SELECT count(*) FROM signals WHERE connection_id = $1`, conn), "the purge took the late delivery's Signal")
 }

@@ -299,6 +299,18 @@ func (tx *Tx) DeleteConnection(ctx context.Context, id string, purge bool) error
 	return tx.CancelOpenJobs(ctx, id, "connection deleted")
 }
 
+// PurgeConnectionSignals deletes a deleted connection's Signals again (see
+// lifecycle.Service.Delete: a writer that read its routes before the delete
+// may have stored some since).
+func (tx *Tx) PurgeConnectionSignals(ctx context.Context, id string) (int64, error) {
+	res, err := tx.ExecContext(ctx, `DELETE FROM signals WHERE connection_id = $1 AND tenant_id = $2`, id, tx.TenantID)
+	if err != nil {
+		return 0, wrapConnErr(err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
 // SignalCounts returns the connection's Signal count per kind.
 func (tx *Tx) SignalCounts(ctx context.Context, id string) (map[string]int, error) {
 	var rows []struct {

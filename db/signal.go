@@ -309,6 +309,52 @@ func (fq FeedQuery) heldBack() (string, []any) {
 	return `SELECT EXISTS (SELECT 1 FROM signals WHERE ` + q.sql() + `)`, q.args
 }
 
+// signalWritersSQL lists the transactions holding the Signal writers' lock
+// (LockSignals) on this schema's signals table, by virtual transaction id:
+// a writer holds the lock from its first statement, before it has a
+// transaction id.
+const signalWritersSQL = `SELECT virtualtransaction FROM pg_locks
+	WHERE locktype = 'relation' AND relation = 'signals'::regclass AND mode = 'RowExclusiveLock' AND granted
+	  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`
+
+// WaitForSignalWriters returns once every transaction that held the Signal
+// writers' lock when it was called has ended (polling pg_locks; other
+// writers are not waited for), or ctx ends.
+func (d *DB) WaitForSignalWriters(ctx context.Context) error {
+	var running []string
+	rows, err := d.Pool.Query(ctx, signalWritersSQL)
+	if err != nil {
+		return fmt.Errorf("db: signal writers: %w", wrapConnErr(err))
+	}
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return fmt.Errorf("db: signal writers: %w", err)
+		}
+		running = append(running, v)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("db: signal writers: %w", wrapConnErr(err))
+	}
+	for len(running) > 0 {
+		var left int
+		if err := d.Pool.QueryRow(ctx, `SELECT count(*) FROM (`+signalWritersSQL+`) w WHERE virtualtransaction = ANY ($1)`, running).Scan(&left); err != nil {
+			return fmt.Errorf("db: signal writers: %w", wrapConnErr(err))
+		}
+		if left == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
 // feedHorizon is the lowest transaction id that may still commit a Signal:
 // the oldest transaction that was running when the horizon was read and
 // holds the lock on this schema's signals table (writers take it before

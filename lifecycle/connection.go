@@ -131,6 +131,20 @@ func (s *Service) Delete(ctx context.Context, tenantID, id string, purge bool) (
 		return nil, err
 	}
 	err = s.DB.WithTenant(ctx, tenantID, func(tx *db.Tx) error { return tx.DeleteConnection(ctx, c.ID, purge) })
+	if err != nil || !purge {
+		return warnings, err
+	}
+	// A webhook delivery that read the connection's routes before the
+	// delete committed may still be storing its Signals (its transaction
+	// holds the writers' lock from its first statement): once every writer
+	// running now has ended, purge again.
+	if err := s.DB.WaitForSignalWriters(ctx); err != nil {
+		return warnings, err
+	}
+	err = s.DB.WithTenant(ctx, tenantID, func(tx *db.Tx) error {
+		_, err := tx.PurgeConnectionSignals(ctx, c.ID)
+		return err
+	})
 	return warnings, err
 }
 
