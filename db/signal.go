@@ -321,21 +321,12 @@ const signalWritersSQL = `SELECT virtualtransaction FROM pg_locks
 // writers' lock when it was called has ended (polling pg_locks; other
 // writers are not waited for), or ctx ends.
 func (d *DB) WaitForSignalWriters(ctx context.Context) error {
-	var running []string
 	rows, err := d.Pool.Query(ctx, signalWritersSQL)
 	if err != nil {
 		return fmt.Errorf("db: signal writers: %w", wrapConnErr(err))
 	}
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
-			rows.Close()
-			return fmt.Errorf("db: signal writers: %w", err)
-		}
-		running = append(running, v)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	running, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
 		return fmt.Errorf("db: signal writers: %w", wrapConnErr(err))
 	}
 	for len(running) > 0 {
