@@ -95,6 +95,17 @@ func (e *apiEnv) connect(key string) response {
 	return alice.do(http.MethodGet, r.header.Get("Location"))
 }
 
+// connected connects the fake provider for key and returns the new
+// connection's id.
+func (e *apiEnv) connected(key string) string {
+	e.t.Helper()
+	r := e.connect(key)
+	require.Equal(e.t, http.StatusOK, r.status, "%s", r.body)
+	var out struct{ Connection struct{ ID string } }
+	require.NoError(e.t, json.Unmarshal(r.body, &out))
+	return out.Connection.ID
+}
+
 // TestConnectCompletesWithoutTemporal: the callback stores the connection,
 // its tokens and routes, then activates it through the Temporal interface:
 // schedules, the watch manager and a backfill, all triggered by the
@@ -142,11 +153,7 @@ func TestUpdateWithoutTemporal(t *testing.T) {
 	t.Parallel()
 	e, _, _ := sandboxed(t)
 	_, key := e.tenant("Acme")
-	r := e.connect(key)
-	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
-	var out struct{ Connection struct{ ID string } }
-	require.NoError(t, json.Unmarshal(r.body, &out))
-	id := out.Connection.ID
+	id := e.connected(key)
 	e.temporal.take()
 	patch := func(body string) (response, map[string]any) {
 		t.Helper()
@@ -229,11 +236,7 @@ func TestPurgeCatchesADeliveryStoredBesideTheDelete(t *testing.T) {
 	t.Parallel()
 	e, _, _ := sandboxed(t)
 	tenant, key := e.tenant("Acme")
-	r := e.connect(key)
-	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
-	var out struct{ Connection struct{ ID string } }
-	require.NoError(t, json.Unmarshal(r.body, &out))
-	conn := out.Connection.ID
+	conn := e.connected(key)
 	ctx := context.Background()
 
 	deleted := make(chan response, 1)
