@@ -120,6 +120,12 @@ func (tx *Tx) BeginTenantDeletion(ctx context.Context, id, jobID, workflowID str
 		}
 		return &j, false, nil
 	}
+	// The keys go with the mark, not when a worker gets to the deletion:
+	// nothing new comes through the API from now on, whether or not a
+	// worker is running.
+	if _, err := tx.RevokeTenantKeys(ctx, id); err != nil {
+		return nil, false, err
+	}
 	var j Job
 	err = tx.GetContext(ctx, &j, `INSERT INTO jobs (id, tenant_id, connection_id, provider, kind, stream, trigger, status, workflow_id)
 		VALUES ($1, NULL, NULL, '', 'tenant_deletion', '', 'manual', 'queued', $2) RETURNING `+jobCols, jobID, workflowID)
@@ -155,14 +161,17 @@ func (tx *Tx) HoldTenant(ctx context.Context) error {
 	return nil
 }
 
-// RevokeTenantKeys revokes every key of a tenant (system scope).
+// RevokeTenantKeys revokes every key of a tenant (system scope) and answers
+// how many were revoked since its deletion began (BeginTenantDeletion
+// revokes them with the mark; this is idempotent).
 func (tx *Tx) RevokeTenantKeys(ctx context.Context, tenantID string) (int, error) {
-	res, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE tenant_id = $1 AND revoked_at IS NULL`, tenantID)
-	if err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = now() WHERE tenant_id = $1 AND revoked_at IS NULL`, tenantID); err != nil {
 		return 0, wrapConnErr(err)
 	}
-	n, _ := res.RowsAffected()
-	return int(n), nil
+	var n int
+	err := tx.GetContext(ctx, &n, `SELECT count(*) FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
+		WHERE k.tenant_id = $1 AND k.revoked_at >= coalesce(t.deleting_at, '-infinity')`, tenantID)
+	return n, wrapConnErr(err)
 }
 
 // TenantConnectionIDs lists a tenant's connections not yet deleted (system
