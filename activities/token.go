@@ -56,8 +56,9 @@ func (a *Activities) refresh(ctx context.Context, t poblysh.ConnectionRef, seen 
 
 // replacedTokens returns the connection's stored tokens when their access
 // token is not the one a provider just refused: the connection was
-// re-authorized meanwhile, and the refusal says nothing about it. A page that loaded its token before a disconnect and
-// reconnect otherwise marked the new grant needs_reauth.
+// re-authorized meanwhile, and the refusal says nothing about it. A page
+// that loaded its token before a disconnect and reconnect otherwise marked
+// the new grant needs_reauth.
 func (a *Activities) replacedTokens(ctx context.Context, t poblysh.ConnectionRef, refused string) (*db.Tokens, bool) {
 	var cur *db.Tokens
 	err := a.DB.WithTenant(ctx, t.TenantID, func(tx *db.Tx) (err error) {

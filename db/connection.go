@@ -292,23 +292,20 @@ func (tx *Tx) DeleteConnection(ctx context.Context, id string, purge bool) error
 		}
 	}
 	if purge {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM signals WHERE connection_id = $1 AND tenant_id = $2`, id, tx.TenantID); err != nil {
-			return wrapConnErr(err)
+		if err := tx.PurgeConnectionSignals(ctx, id); err != nil {
+			return err
 		}
 	}
 	return tx.CancelOpenJobs(ctx, id, "connection deleted")
 }
 
-// PurgeConnectionSignals deletes a deleted connection's Signals again (see
-// lifecycle.Service.Delete: a writer that read its routes before the delete
-// may have stored some since).
-func (tx *Tx) PurgeConnectionSignals(ctx context.Context, id string) (int64, error) {
-	res, err := tx.ExecContext(ctx, `DELETE FROM signals WHERE connection_id = $1 AND tenant_id = $2`, id, tx.TenantID)
-	if err != nil {
-		return 0, wrapConnErr(err)
-	}
-	n, _ := res.RowsAffected()
-	return n, nil
+// PurgeConnectionSignals deletes a connection's Signals: in its delete with
+// purge, and again once the Signal writers running then have ended (see
+// lifecycle.Service.Delete: a delivery that read its routes before the
+// delete may have stored some since).
+func (tx *Tx) PurgeConnectionSignals(ctx context.Context, id string) error {
+	_, err := tx.ExecContext(ctx, `DELETE FROM signals WHERE connection_id = $1 AND tenant_id = $2`, id, tx.TenantID)
+	return wrapConnErr(err)
 }
 
 // SignalCounts returns the connection's Signal count per kind.

@@ -141,10 +141,7 @@ func (s *Service) Delete(ctx context.Context, tenantID, id string, purge bool) (
 	if err := s.DB.WaitForSignalWriters(ctx); err != nil {
 		return warnings, err
 	}
-	err = s.DB.WithTenant(ctx, tenantID, func(tx *db.Tx) error {
-		_, err := tx.PurgeConnectionSignals(ctx, c.ID)
-		return err
-	})
+	err = s.DB.WithTenant(ctx, tenantID, func(tx *db.Tx) error { return tx.PurgeConnectionSignals(ctx, c.ID) })
 	return warnings, err
 }
 
