@@ -175,9 +175,7 @@ func TestSyncPageRetriesARefusalOfTokensItNoLongerHolds(t *testing.T) {
 	grants := 0
 	conn := &reauthorizingConnector{pagedConnector: &pagedConnector{spec: spec, pages: 1, failAt: map[int]error{}}, refusals: 1, reconnect: func() {
 		grants++
-		require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
-			return tx.SaveTokens(ctx, kr, connID, db.Tokens{AccessToken: fmt.Sprint("grant-", grants), TokenType: "Bearer"})
-		}))
+		saveAccess(t, schema, kr, tenant, connID, fmt.Sprint("grant-", grants))
 	}}
 	acts := &Activities{DB: schema.DB, Registry: connectors.NewRegistry(&connectors.Provider{Spec: spec, Connector: conn}),
 		KeyRing: kr, TenantConcurrency: 4, PagesPerActivity: 3}

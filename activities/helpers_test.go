@@ -15,12 +15,19 @@ import (
 // non-expiring access token sealed under kr, and returns their ids.
 func seedWithToken(t *testing.T, schema *dbtest.Schema, kr *vault.KeyRing, name, provider string) (tenantID, connID string) {
 	t.Helper()
-	ctx := context.Background()
 	tenantID, connID = dbtest.Seed(t, schema.DB, name, provider, "acct")
-	require.NoError(t, schema.DB.WithTenant(ctx, tenantID, func(tx *db.Tx) error {
-		return tx.SaveTokens(ctx, kr, connID, db.Tokens{AccessToken: "a", TokenType: "Bearer"})
-	}))
+	saveAccess(t, schema, kr, tenantID, connID, "a")
 	return tenantID, connID
+}
+
+// saveAccess stores a non-expiring access token (no refresh token) for the
+// connection, as a new grant of a provider without refresh tokens would.
+func saveAccess(t *testing.T, schema *dbtest.Schema, kr *vault.KeyRing, tenantID, connID, access string) {
+	t.Helper()
+	ctx := context.Background()
+	require.NoError(t, schema.DB.WithTenant(ctx, tenantID, func(tx *db.Tx) error {
+		return tx.SaveTokens(ctx, kr, connID, db.Tokens{AccessToken: access, TokenType: "Bearer"})
+	}))
 }
 
 // healthOf reads a connection's health.

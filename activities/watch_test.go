@@ -201,11 +201,7 @@ func TestWatchPassIgnoresARefusalOfAReplacedToken(t *testing.T) {
 	schema := dbtest.NewSchema(t)
 	kr := dbtest.KeyRing(t)
 	tenant, connID := dbtest.Seed(t, schema.DB, "replaced", "replaced", "acct")
-	save := func(access string) {
-		require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
-			return tx.SaveTokens(ctx, kr, connID, db.Tokens{AccessToken: access, TokenType: "Bearer"})
-		}))
-	}
+	save := func(access string) { saveAccess(t, schema, kr, tenant, connID, access) }
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer new" {
 			save("new") // reconnected while the old token's call ran
@@ -242,9 +238,7 @@ func TestWatchPassRefusedWithTheStoredToken(t *testing.T) {
 	schema := dbtest.NewSchema(t)
 	kr := dbtest.KeyRing(t)
 	tenant, connID := dbtest.Seed(t, schema.DB, "refused", "refused", "acct")
-	require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
-		return tx.SaveTokens(ctx, kr, connID, db.Tokens{AccessToken: "revoked", TokenType: "Bearer"})
-	}))
+	saveAccess(t, schema, kr, tenant, connID, "revoked")
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusUnauthorized) }))
 	t.Cleanup(api.Close)
 	spec := &connectors.Spec{Name: "refused"}
