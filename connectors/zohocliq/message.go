@@ -35,6 +35,18 @@ type person struct {
 	Name string   `json:"name"`
 }
 
+// UnmarshalJSON reads a person object or, as some Cliq answers give a
+// sender, the bare user id ("60040396507" or 60040396507). Without this a
+// message carrying one failed to decode and was skipped.
+func (p *person) UnmarshalJSON(b []byte) error {
+	if t := bytes.TrimSpace(b); len(t) > 0 && t[0] != '{' {
+		*p = person{}
+		return json.Unmarshal(t, &p.ID)
+	}
+	type plain person
+	return json.Unmarshal(b, (*plain)(p))
+}
+
 // text is the message's text wherever it came.
 func (m *message) text() string {
 	if m.Content.Text != "" {

@@ -169,7 +169,12 @@ func (c *Connector) readMessages(ctx context.Context, req connectors.PageRequest
 		return out, len(ans.Data), true, nil
 	}
 	// A full page: more of the window remains. Cliq documents no order, so
-	// the page's own order decides which bound moves.
+	// the page's own order decides which bound moves; a page with no
+	// message it could read says nothing about where the rest is.
+	if len(times) == 0 {
+		return nil, 0, false, fmt.Errorf("zoho-cliq: messages of %s: %w: a full page of %d messages without a readable id or time",
+			cur.Chat, connectors.ErrTransient, len(ans.Data))
+	}
 	first, last := times[0], times[len(times)-1]
 	if first < last {
 		p.Asc = true

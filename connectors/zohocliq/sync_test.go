@@ -226,3 +226,35 @@ func TestConnectionPerDataCentre(t *testing.T) {
 	_, err := f.fetch(t, mixed, f.client(usTok.AccessToken), "messages:"+zohosandbox.UniqueLaunch, nil)
 	require.ErrorIs(t, err, connectors.ErrUnauthorized, "a US token at the EU host")
 }
+
+// A page of messages Cliq answers with a bare sender id is read; a full
+// page with no message the connector can place in time fails the page as
+// transient, naming why, instead of crashing the worker (it indexed the
+// page's first time).
+func TestMessagePagesOfUnexpectedShape(t *testing.T) {
+	t.Parallel()
+	const chat = "CT_1207124540483314854_20071845"
+	now := time.UnixMilli(1773813900000)
+	var page string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, page)
+	}))
+	t.Cleanup(srv.Close)
+	p := newProvider(t, fast(map[string]string{"POBLYSH_ZOHO_CLIQ_API_URLS": "us=" + srv.URL, "POBLYSH_ZOHO_CLIQ_PAGE_SIZE": "2"}))
+	conn := connectors.Connection{TenantID: testTenant, Account: connectors.Account{ID: "1", Metadata: map[string]string{"dc": "us"}}}
+	fetch := func() (*connectors.Page, error) {
+		return p.Connector.(*Connector).FetchPage(t.Context(), connectors.PageRequest{Connection: conn, Stream: "messages:" + chat,
+			Cursor: json.RawMessage(`{"v":1,"chat":"` + chat + `","name":"#launch"}`), HTTP: srv.Client(), Now: now})
+	}
+
+	page = `{"data":[{"id":"1773813859592_1","time":1773813859592,"sender":"60040396507","content":{"text":"Wired is live"}}]}`
+	got, err := fetch()
+	require.NoError(t, err)
+	require.Len(t, got.Signals, 1)
+	require.Equal(t, "60040396507", got.Signals[0].Payload.Actor.ID)
+
+	page = `{"data":[{"sender":"60040396507","content":{"text":"a"}},{"id":"x","content":{"text":"b"}}]}`
+	require.NotPanics(t, func() { _, err = fetch() })
+	require.ErrorIs(t, err, connectors.ErrTransient)
+	require.ErrorContains(t, err, "a full page of 2 messages without a readable id or time")
+}
