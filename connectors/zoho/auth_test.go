@@ -2,6 +2,7 @@ package zoho_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -240,4 +241,38 @@ func TestExchangeWithoutMultiDC(t *testing.T) {
 	tok, err := e.auth.Exchange(ctx(), connectors.ExchangeRequest{Code: cb.Get("code"), RedirectURL: callback, Callback: cb})
 	require.NoError(t, err)
 	require.Equal(t, "us", zoho.Meta(tok)[zoho.MetaLocation])
+}
+
+// A revocation Zoho did not make is not reported as made: a throttled or
+// refused answer without Zoho's error body is an error (the disconnect
+// warns that the token may still be live, one of the user's 20).
+func TestRevokeRefusedIsNotSuccess(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		status int
+		body   string
+		want   error
+	}{
+		{http.StatusTooManyRequests, "<html>Too many requests</html>", connectors.ErrRateLimited},
+		{http.StatusForbidden, "<html>Forbidden</html>", connectors.ErrTransient},
+		{http.StatusBadGateway, "", connectors.ErrTransient},
+		{http.StatusOK, `{"error":"invalid_token"}`, nil}, // already unknown to Zoho
+		{http.StatusOK, `{"status":"success"}`, nil},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(tc.status)
+			_, _ = io.WriteString(w, tc.body)
+		}))
+		a := newAuth(t, map[string]string{"POBLYSH_ZOHO_ACCOUNTS_SERVERS": "us=" + srv.URL,
+			"POBLYSH_ZOHO_CLIENT_ID": "id", "POBLYSH_ZOHO_CLIENT_SECRET": "s"})
+		acct := connectors.Account{ID: "1", Metadata: map[string]string{"dc": "us", "accounts_server": srv.URL}}
+		err := a.Revoke(ctx(), acct, &oauth2.Token{RefreshToken: "1000.rt"})
+		srv.Close()
+		if tc.want == nil {
+			require.NoError(t, err, "HTTP %d %s", tc.status, tc.body)
+			continue
+		}
+		require.ErrorIs(t, err, tc.want, "HTTP %d %s", tc.status, tc.body)
+		require.NotContains(t, err.Error(), "1000.rt")
+	}
 }

@@ -114,12 +114,21 @@ func (a *Auth) Revoke(ctx context.Context, acct connectors.Account, tok *oauth2.
 	if resp.StatusCode >= 500 {
 		return fmt.Errorf("%s: revoke: %w: HTTP %d", a.provider, connectors.ErrTransient, resp.StatusCode)
 	}
+	if resp.StatusCode == http.StatusTooManyRequests {
+		return fmt.Errorf("%s: revoke: %w: HTTP 429", a.provider, connectors.ErrRateLimited)
+	}
 	var ans tokenAnswer
 	_ = json.Unmarshal(body, &ans)
-	if ans.Error != "" && !strings.Contains(strings.ToLower(ans.Error), "invalid") {
+	switch {
+	case ans.Error != "" && strings.Contains(strings.ToLower(ans.Error), "invalid"):
+		return nil // already unknown to Zoho
+	case ans.Error != "":
 		return fmt.Errorf("%s: revoke: %w", a.provider, classifyTokenError(ans.Error, ans.Description))
+	case resp.StatusCode >= 300:
+		// Not a revocation: a refused token is still one of the user's 20.
+		return fmt.Errorf("%s: revoke: %w: HTTP %d", a.provider, connectors.ErrTransient, resp.StatusCode)
 	}
-	return nil // revoked, or already unknown to Zoho
+	return nil
 }
 
 // tokenCall posts a grant to {dc}/oauth/v2/token with the client
