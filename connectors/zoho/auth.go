@@ -188,6 +188,17 @@ func (a *Auth) APIBase(acct connectors.Account) (string, error) {
 	return base, nil
 }
 
+// IsAPIHost reports whether u (no trailing slash) is the product's API
+// root in one of the configured DCs.
+func (a *Auth) IsAPIHost(u string) bool {
+	for _, h := range a.api {
+		if strings.TrimRight(h, "/") == u {
+			return true
+		}
+	}
+	return false
+}
+
 // clientSecret is the secret of one DC: CLIENT_SECRET_<LOC> when set.
 func (a *Auth) clientSecret(loc string) string {
 	if v := a.cfg.Setting(SettingClientSecretPrefix + strings.ToUpper(loc)); v != "" {

@@ -211,7 +211,8 @@ func channelName(title string) string {
 }
 
 // hostFromCall is the Cliq host the call names (params.environment.base_url)
-// when it is one of Zoho's, for links; "" otherwise.
+// when it is the API root of a configured DC (POBLYSH_ZOHO_CLIQ_API_URLS,
+// Zoho's by default), as polled Signals link to; "" otherwise.
 func (c *Connector) hostFromCall(body []byte) string {
 	var env struct {
 		Params struct {
@@ -222,10 +223,8 @@ func (c *Connector) hostFromCall(body []byte) string {
 	}
 	_ = json.Unmarshal(body, &env)
 	u := strings.TrimRight(env.Params.Environment.BaseURL, "/")
-	for _, h := range zoho.DefaultCliqHosts {
-		if u == h {
-			return u
-		}
+	if u != "" && c.IsAPIHost(u) {
+		return u
 	}
 	return ""
 }
