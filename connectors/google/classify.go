@@ -47,12 +47,16 @@ func (g apiError) reasons() []string {
 }
 
 // rateLimitReasons are the 403 reasons Google uses for "slow down"
-// (domain usageLimits). quotaExceeded (daily quota) is included: backing off
-// is the only thing that helps there too.
+// (domain usageLimits). quotaExceeded and dailyLimitExceeded (the project's
+// daily quota; "Resolve a 403 error: Daily limit exceeded" in the Drive,
+// Calendar and Gmail error guides) are included: backing off is the only
+// thing that helps there too, and taken as forbidden they read as access
+// lost (Drive stopped tracking a folder over it).
 var rateLimitReasons = map[string]bool{
 	"rateLimitExceeded":     true,
 	"userRateLimitExceeded": true,
 	"quotaExceeded":         true,
+	"dailyLimitExceeded":    true,
 }
 
 // Reasons reads the error reasons of a Google error response and puts the

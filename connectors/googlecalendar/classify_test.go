@@ -34,6 +34,7 @@ func TestClassifyResponse(t *testing.T) {
 		{name: "403 rateLimitExceeded", status: 403, body: googleErr(403, "usageLimits", "rateLimitExceeded"), want: connectors.ErrRateLimited},
 		{name: "403 userRateLimitExceeded", status: 403, body: googleErr(403, "usageLimits", "userRateLimitExceeded"), want: connectors.ErrRateLimited},
 		{name: "403 quotaExceeded", status: 403, body: googleErr(403, "usageLimits", "quotaExceeded"), want: connectors.ErrRateLimited},
+		{name: "403 dailyLimitExceeded", status: 403, body: googleErr(403, "usageLimits", "dailyLimitExceeded"), want: connectors.ErrRateLimited},
 		{name: "403 rate limit with Retry-After", status: 403, body: googleErr(403, "usageLimits", "rateLimitExceeded"), header: map[string]string{"Retry-After": "3"}, want: connectors.ErrRateLimited, retryAfter: 3 * time.Second},
 		{name: "403 insufficient permissions", status: 403, body: googleErr(403, "global", "insufficientPermissions"), want: connectors.ErrForbidden},
 		{name: "403 not JSON", status: 403, body: `<html>Forbidden</html>`, want: connectors.ErrForbidden},
