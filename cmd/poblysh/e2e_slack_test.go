@@ -20,8 +20,9 @@ import (
 // of a message stored once, bot messages skipped, names from the cache the
 // backfill filled), and catch a held event with an incremental sync. Then
 // a deleted message, and a deleted thread parent that Slack replaces with a
-// tombstone, leave the feed (unless include_retracted=true), and
-// app_rate_limited starts an incremental sync at once.
+// tombstone, leave the feed (unless include_retracted=true),
+// app_rate_limited starts an incremental sync at once, and removing the
+// app from the workspace moves the connection to needs_reauth at once.
 func init() {
 	const rateLimited = `poblysh_provider_rate_limited_total{provider="slack"}`
 	sl := func(r *providerRun) *slacksandbox.Server { return r.fake.(*slacksandbox.Server) }
@@ -121,6 +122,23 @@ func init() {
 				}
 			}
 			require.Equal(r.t, 2, webhook, "one incremental job per stream, triggered by the event")
+
+			// The workspace removes the app: tokens_revoked and
+			// app_uninstalled start a sync at once, which finds the token
+			// revoked; the connection needs re-authorization now, not at
+			// its next scheduled poll.
+			un := control(r.t, "POST", sb+"/uninstall", map[string]any{})
+			require.Equal(r.t, []string{"accepted", "accepted"}, deliveryStatuses(r, un), "%v", un)
+			eventually(r.t, time.Minute, "the connection needs re-authorization", func() bool {
+				return *r.s.connection(r.key, r.id).Health == models.ConnectionHealthNeedsReauth
+			})
+			var reason string
+			for _, j := range r.s.waitJobs(r.key, r.id, "incremental", len(js)+1, time.Minute) {
+				if *j.Status == models.JobStatusFailed {
+					reason = deref(j.Error)
+				}
+			}
+			require.Contains(r.t, reason, "token_revoked", "a job failed with Slack's reason")
 		},
 	})
 }

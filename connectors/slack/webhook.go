@@ -65,8 +65,9 @@ func verifySignature(secret string, req *connectors.WebhookRequest) error {
 // requests: url_verification is answered with its challenge;
 // event_callback is keyed by event_id and routed by its channel and by the
 // install it was delivered for, with Signals for message and
-// reaction_added events; app_rate_limited is routed to the install's
-// connections and, like every other event, stores nothing.
+// reaction_added events; app_rate_limited, app_uninstalled and
+// tokens_revoked are routed to the install's connections, which sync at
+// once, and, like every other event, store nothing.
 func (c *Connector) ParseWebhook(req *connectors.WebhookRequest) (*connectors.WebhookDelivery, error) {
 	return parseDeliveryWith(req.Body, c.names)
 }
@@ -128,6 +129,9 @@ func parseDeliveryWith(body []byte, nc *nameCache) (*connectors.WebhookDelivery,
 		Type string `json:"type"`
 	}
 	_ = json.Unmarshal(inner, &head)
+	if head.Type == string(slackevents.AppUninstalled) || head.Type == string(slackevents.TokensRevoked) {
+		return grantEnded(&outer, head.Type), nil
+	}
 	install := deliveryInstallKey(&outer)
 	d := &connectors.WebhookDelivery{DeliveryID: outer.EventID, Event: head.Type, RouteKeys: []string{install}}
 	_, acct, _ := strings.Cut(install, ":")
@@ -146,6 +150,28 @@ func parseDeliveryWith(body []byte, nc *nameCache) (*connectors.WebhookDelivery,
 		return nil, fmt.Errorf("slack: webhook %s: %w", outer.EventID, err)
 	}
 	return d, nil
+}
+
+// grantEnded is the delivery of app_uninstalled or tokens_revoked: the
+// workspace removed the app, or revoked tokens of its users or bot
+// (https://docs.slack.dev/reference/events/app_uninstalled/,
+// https://docs.slack.dev/reference/events/tokens_revoked/). Slack sends
+// them without authorizations, naming the workspace in team_id. Each
+// connection of the install syncs at once (Notify, routed like
+// app_rate_limited): its first call tells whether its own token still
+// works, and a revoked one (token_revoked, invalid_auth) moves the
+// connection to needs_reauth and pauses its schedules, so the people who
+// connected it see that now, not at the next reconciliation poll. The
+// event alone decides nothing: tokens_revoked names users whose tokens
+// died, which may be another user's grant of the same app.
+func grantEnded(outer *slackevents.EventsAPICallbackEvent, typ string) *connectors.WebhookDelivery {
+	d := &connectors.WebhookDelivery{DeliveryID: outer.EventID, Event: typ, Notify: true}
+	for _, id := range []string{outer.TeamID, outer.EnterpriseID} {
+		if id != "" {
+			d.RouteKeys = append(d.RouteKeys, appKeyPrefix+id)
+		}
+	}
+	return d
 }
 
 // deliveryInstallKey is the install an event was delivered for. Slack

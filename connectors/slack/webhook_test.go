@@ -126,6 +126,11 @@ func TestParseWebhookEnvelopes(t *testing.T) {
 			`{"challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}`},
 		// News about the install itself reaches every connection of it.
 		{"app_rate_limited.json", "app_rate_limited", "app_rate_limited:T024BE7LD:1767273060", []string{"app:T024BE7LD"}, nil, ""},
+		// The app was removed or its tokens revoked: Slack's examples name
+		// the workspace in team_id and carry no authorizations.
+		{"app_uninstalled.json", "app_uninstalled", "Ev08UNINST1", []string{"app:T024BE7LD"}, nil, ""},
+		{"tokens_revoked.json", "tokens_revoked", "Ev08REVOKE1", []string{"app:T024BE7LD"}, nil, ""},
+		{"app_uninstalled_grid.json", "app_uninstalled", "Ev08UNINST2", []string{"app:T08GLOBHQ1", "app:E08GLOBEX1"}, nil, ""},
 		// Channel events route by their channel (connections that proved
 		// the bot is in it) and by the install they were delivered for
 		// (connections reading every channel of the install).
@@ -144,9 +149,10 @@ func TestParseWebhookEnvelopes(t *testing.T) {
 			require.Equal(t, tc.event, d.Event)
 			require.Equal(t, tc.delivery, d.DeliveryID)
 			require.Equal(t, tc.routeKeys, d.RouteKeys)
-			// app_rate_limited: Slack dropped events, so the install's
+			// app_rate_limited: Slack dropped events; app_uninstalled and
+			// tokens_revoked: the grant may be gone. The install's
 			// connections sync at once.
-			require.Equal(t, tc.event == "app_rate_limited", d.Notify)
+			require.Equal(t, tc.event == "app_rate_limited" || tc.event == "app_uninstalled" || tc.event == "tokens_revoked", d.Notify)
 			require.Empty(t, d.Retract)
 			var kinds []string
 			for _, s := range d.Signals {

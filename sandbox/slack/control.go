@@ -34,10 +34,12 @@ type eventAnswer struct {
 //	POST /_sandbox/slack/url-verification  {challenge?}
 //	POST /_sandbox/slack/messages/delete   {channel, ts}
 //	POST /_sandbox/slack/app-rate-limited  {team_id?}
+//	POST /_sandbox/slack/uninstall         {team_id?}
 //
 // Each stores the activity, delivers the signed Events API request (none
-// for a channel the bot is not in) and answers 201 with the event and the
-// delivery results. And:
+// for a channel the bot is not in; uninstall revokes the workspace
+// install's tokens and delivers tokens_revoked, then app_uninstalled) and
+// answers 201 with the event and the delivery results. And:
 //
 //	POST /_sandbox/slack/channels/{channel}/membership  {member}
 //
@@ -103,6 +105,30 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 		}
 		ev, err := s.AppRateLimited(body.TeamID)
 		s.answer(w, r, ev, err, body.EventOptions)
+	})
+	mux.HandleFunc("POST /_sandbox/slack/uninstall", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			TeamID string `json:"team_id"`
+		}
+		if !decode(w, r, &body) {
+			return
+		}
+		evs, err := s.Uninstall(body.TeamID)
+		if err != nil {
+			s.answer(w, r, nil, err, EventOptions{})
+			return
+		}
+		out := eventAnswer{Type: "app_uninstalled", Deliveries: []deliveryResult{}}
+		for _, ev := range evs {
+			for _, res := range s.Deliver(r.Context(), ev, EventOptions{}) {
+				dr := deliveryResult{Status: res.Status, Body: res.Body}
+				if res.Err != nil {
+					dr.Error = res.Err.Error()
+				}
+				out.Deliveries = append(out.Deliveries, dr)
+			}
+		}
+		sandbox.WriteJSON(w, http.StatusCreated, out)
 	})
 	mux.HandleFunc("POST /_sandbox/slack/url-verification", func(w http.ResponseWriter, r *http.Request) {
 		var body struct {

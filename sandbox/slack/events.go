@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -353,6 +354,89 @@ func (s *Server) AppRateLimited(team string) (*Event, error) {
 		return nil, fmt.Errorf("slacksandbox: encode app_rate_limited: %w", err)
 	}
 	return &Event{Type: "app_rate_limited", Body: body, Deliverable: true}, nil
+}
+
+// Uninstall removes the app from a workspace (team defaults to the default
+// workspace), as an admin does in the workspace's app settings: every
+// token the workspace install was given dies (calls answer
+// token_revoked), and Slack sends tokens_revoked, naming the users whose
+// tokens died, and then app_uninstalled
+// (https://docs.slack.dev/reference/events/tokens_revoked/,
+// https://docs.slack.dev/reference/events/app_uninstalled/; Slack does not
+// promise their order). Both come in the event_callback envelope without
+// authorizations, the workspace in team_id; a Grid workspace's carries its
+// enterprise_id, as app_rate_limited's does. An org-wide install is not
+// removed this way.
+func (s *Server) Uninstall(team string) ([]*Event, error) {
+	if team == "" {
+		team = s.store.team
+	}
+	s.store.mu.Lock()
+	t, ok := s.store.teams[team]
+	var bot, ent string
+	if ok {
+		bot, ent = t.BotUserID, t.Enterprise
+	}
+	s.store.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("%w: team %q", ErrNotFound, team)
+	}
+	s.mu.Lock()
+	tokens := make([]string, 0, len(s.issued))
+	for tok := range s.issued {
+		tokens = append(tokens, tok)
+	}
+	s.mu.Unlock()
+	var users []string
+	for _, tok := range tokens {
+		g, err := s.OAuth.Check(tok)
+		if err != nil {
+			continue
+		}
+		s.store.mu.Lock()
+		in := s.store.installOf(g.UserID)
+		s.store.mu.Unlock()
+		if in.Org || in.Team != team {
+			continue
+		}
+		s.OAuth.Revoke(tok)
+		s.mu.Lock()
+		s.revoked[tok] = true
+		s.mu.Unlock()
+		if !slices.Contains(users, g.UserID) {
+			users = append(users, g.UserID)
+		}
+	}
+	at := s.now().Unix()
+	revoked, err := s.appEvent(team, ent, at, map[string]any{"type": "tokens_revoked",
+		"tokens": map[string][]string{"oauth": users, "bot": {bot}}})
+	if err != nil {
+		return nil, err
+	}
+	gone, err := s.appEvent(team, ent, at, map[string]any{"type": "app_uninstalled"})
+	if err != nil {
+		return nil, err
+	}
+	return []*Event{revoked, gone}, nil
+}
+
+// appEvent wraps an event about the app itself in the event_callback
+// envelope Slack's examples show for them: no authorizations.
+func (s *Server) appEvent(team, enterprise string, at int64, inner map[string]any) (*Event, error) {
+	raw, err := json.Marshal(inner)
+	if err != nil {
+		return nil, fmt.Errorf("slacksandbox: encode %s event: %w", inner["type"], err)
+	}
+	env := map[string]any{"token": VerificationToken, "team_id": team, "api_app_id": AppID, "event": json.RawMessage(raw),
+		"type": "event_callback", "event_id": "Ev" + strings.ToUpper(sandbox.RandomString(10)), "event_time": at}
+	if enterprise != "" {
+		env["enterprise_id"] = enterprise
+	}
+	body, err := json.Marshal(env)
+	if err != nil {
+		return nil, fmt.Errorf("slacksandbox: encode envelope: %w", err)
+	}
+	return &Event{ID: env["event_id"].(string), Type: inner["type"].(string), Inner: raw, Body: body, Deliverable: true}, nil
 }
 
 // URLVerification returns the handshake Slack sends when the Request URL

@@ -121,3 +121,39 @@ func TestDeleteMessageAndAppRateLimited(t *testing.T) {
 	_, err = f.s.AppRateLimited("T0NOSUCH")
 	require.ErrorIs(t, err, ErrNotFound)
 }
+
+// TestUninstall: removing the app from a workspace kills that install's
+// tokens (token_revoked) and no other's, and announces tokens_revoked and
+// app_uninstalled in Slack's envelope for them: team_id, no
+// authorizations.
+func TestUninstall(t *testing.T) {
+	f := setup(t, Options{Seed: true})
+	other, err := f.s.InstallAs(UserDave)
+	require.NoError(t, err)
+	evs, err := f.s.Uninstall("")
+	require.NoError(t, err)
+	require.Equal(t, map[string]any{"ok": false, "error": "token_revoked"},
+		f.call(t, "conversations.info", f.token, url.Values{"channel": {ChannelGeneral}}))
+	require.Equal(t, true, f.call(t, "conversations.info", other.AccessToken, url.Values{"channel": {OtherChannel}})["ok"],
+		"another workspace's install keeps its token")
+
+	require.Len(t, evs, 2)
+	for i, want := range []string{"tokens_revoked", "app_uninstalled"} {
+		var env map[string]any
+		require.NoError(t, json.Unmarshal(evs[i].Body, &env))
+		require.Equal(t, want, evs[i].Type)
+		require.True(t, evs[i].Deliverable)
+		require.Equal(t, "event_callback", env["type"])
+		require.Equal(t, DefaultTeamID, env["team_id"])
+		require.Equal(t, AppID, env["api_app_id"])
+		require.NotEmpty(t, env["event_id"])
+		require.NotContains(t, env, "authorizations")
+		inner := env["event"].(map[string]any)
+		require.Equal(t, want, inner["type"])
+		if want == "tokens_revoked" {
+			require.Equal(t, map[string]any{"oauth": []any{UserAlice}, "bot": []any{BotUserID}}, inner["tokens"])
+		}
+	}
+	_, err = f.s.Uninstall("T0NOSUCH")
+	require.ErrorIs(t, err, ErrNotFound)
+}
