@@ -24,7 +24,7 @@ const cursorVersion = 1
 //
 // and mid-pass additionally
 //
-//	{"jql":"project = LPR AND updated >= \"2026/03/02 10:39\" ORDER BY updated ASC, key ASC",
+//	{"jql":"project = \"LPR\" AND updated >= \"2026/03/02 10:39\" ORDER BY updated ASC, key ASC",
 //	 "token":"CAEaAggD","lower":"2026-03-02T09:39:12.345Z","pass_max":"2026-03-02T09:50:00Z"}
 type cursor struct {
 	V int `json:"v"`

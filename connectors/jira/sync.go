@@ -54,7 +54,7 @@ var searchFields = []string{"summary", "description", "status", "issuetype", "pr
 // happenings in the pass's window. A pass starts by reading the project
 // (a 404 or 403 is access lost, which drops its routes) and the token
 // user's time zone (GET /myself: JQL dates are minutes in that zone); its
-// JQL is `project = KEY AND updated >= "<yyyy/MM/dd HH:mm>" ORDER BY
+// JQL is `project = "KEY" AND updated >= "<yyyy/MM/dd HH:mm>" ORDER BY
 // updated ASC, key ASC` from the backfill window's start, or from two
 // minutes before the newest update the last pass saw. Pages follow
 // nextPageToken until it is absent, null or empty, or isLast; a token Jira
@@ -157,8 +157,15 @@ func passJQL(key string, lower time.Time, tz string) string {
 	if tz == "" || err != nil {
 		loc, lower = time.UTC, lower.Add(-14*time.Hour)
 	}
-	return fmt.Sprintf(`project = %s AND updated >= "%s" ORDER BY updated ASC, key ASC`, key, lower.In(loc).Format("2006/01/02 15:04"))
+	return fmt.Sprintf(`project = %s AND updated >= "%s" ORDER BY updated ASC, key ASC`, jqlKey(key), lower.In(loc).Format("2006/01/02 15:04"))
 }
+
+// jqlKey is a project key as a JQL value: always quoted, since a key may
+// be a JQL reserved word ("SET", "IF", "AS", "DO", "INT" are valid keys),
+// which Jira refuses unquoted with 400 "… is a reserved JQL word. You must
+// surround it in quotation marks to use it in a query." A key has only
+// letters, digits and '_' (projectKeyRE), so nothing needs escaping.
+func jqlKey(key string) string { return `"` + key + `"` }
 
 // searchResult is a page of POST /rest/api/3/search/jql.
 type searchResult struct {

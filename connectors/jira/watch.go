@@ -83,7 +83,7 @@ func (c *Connector) Watch(ctx context.Context, req connectors.WatchRequest) ([]c
 		if !projectKeyRE.MatchString(key) {
 			return nil, fmt.Errorf("jira: watch: %w: %q is not a project key", connectors.ErrInvalidConfig, key)
 		}
-		body.Webhooks = append(body.Webhooks, spec{Events: webhookEvents, JQLFilter: "project = " + key, FieldIDsFilter: fields})
+		body.Webhooks = append(body.Webhooks, spec{Events: webhookEvents, JQLFilter: "project = " + jqlKey(key), FieldIDsFilter: fields})
 	}
 	var ans struct {
 		Results []struct {

@@ -9,6 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/connectors/connectortest"
+	"github.com/poblysh/poblysh/sandbox"
 	jirasandbox "github.com/poblysh/poblysh/sandbox/jira"
 )
 
@@ -25,7 +27,7 @@ func TestWatchRenewStop(t *testing.T) {
 	require.Len(t, chans, 2)
 	hooks := h.sb.Webhooks(jirasandbox.SiteID)
 	require.Len(t, hooks, 2)
-	require.Equal(t, "project = LPR", hooks[0].JQL)
+	require.Equal(t, `project = "LPR"`, hooks[0].JQL)
 	for i, ch := range chans {
 		require.Equal(t, jirasandbox.SiteID+"/"+jsonID(hooks[i].ID), ch.ID)
 		require.Equal(t, "hook:acme-pr.atlassian.net/"+jsonID(hooks[i].ID), ch.RouteKey)
@@ -101,3 +103,27 @@ func TestIdentifySites(t *testing.T) {
 }
 
 func jsonID(id int64) string { b, _ := json.Marshal(id); return string(b) }
+
+// A project key that is a JQL reserved word ("SET", "IF", "DO"...) is a
+// valid key; Jira refuses it unquoted in a query and in a webhook's
+// filter, so the connector always quotes keys: the project is read and
+// watched like any other.
+func TestProjectKeyThatIsAReservedWord(t *testing.T) {
+	h := newHarness(t, jirasandbox.Options{}, `["SET"]`)
+	require.True(t, h.sb.AddProject(jirasandbox.SiteID, "SET", "Settlements"))
+	_, err := h.sb.CreateIssue(context.Background(), jirasandbox.SiteID, jirasandbox.IssueInput{Project: "SET", Summary: "Settlement press note"},
+		sandbox.DeliveryOptions{})
+	require.NoError(t, err)
+	sigs, _ := connectortest.Drain(t, h.prov, h.conn, h.client(), "issues:SET", nil)
+	require.Len(t, sigs, 1)
+	require.Contains(t, sigs[0].Payload.Title, "Settlement press note")
+
+	w := h.prov.Connector.(connectors.Watcher)
+	chans, err := w.Watch(context.Background(), connectors.WatchRequest{Connection: h.conn, HTTP: h.client(),
+		CallbackURL: "https://poblysh.example/api/v1/webhooks/jira", Now: time.Now()})
+	require.NoError(t, err)
+	require.Len(t, chans, 1)
+	hooks := h.sb.Webhooks(jirasandbox.SiteID)
+	require.Len(t, hooks, 1)
+	require.Equal(t, `project = "SET"`, hooks[0].JQL)
+}

@@ -123,7 +123,7 @@ func TestClassifyRateLimits(t *testing.T) {
 // fourteen hours earlier in UTC.
 func TestPassJQL(t *testing.T) {
 	lower := time.Date(2026, 3, 2, 9, 41, 59, 0, time.UTC)
-	require.Equal(t, `project = LPR AND updated >= "2026/03/02 10:41" ORDER BY updated ASC, key ASC`, passJQL("LPR", lower, "Europe/Berlin"))
-	require.Equal(t, `project = LPR AND updated >= "2026/03/02 04:41" ORDER BY updated ASC, key ASC`, passJQL("LPR", lower, "America/New_York"))
-	require.Equal(t, `project = LPR AND updated >= "2026/03/01 19:41" ORDER BY updated ASC, key ASC`, passJQL("LPR", lower, "Mars/Olympus"))
+	require.Equal(t, `project = "LPR" AND updated >= "2026/03/02 10:41" ORDER BY updated ASC, key ASC`, passJQL("LPR", lower, "Europe/Berlin"))
+	require.Equal(t, `project = "LPR" AND updated >= "2026/03/02 04:41" ORDER BY updated ASC, key ASC`, passJQL("LPR", lower, "America/New_York"))
+	require.Equal(t, `project = "LPR" AND updated >= "2026/03/01 19:41" ORDER BY updated ASC, key ASC`, passJQL("LPR", lower, "Mars/Olympus"))
 }

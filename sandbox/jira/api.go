@@ -52,6 +52,48 @@ var (
 	jqlUpdatedRE = regexp.MustCompile(`(?i)\bupdated\s*>=\s*"(\d{4}/\d{2}/\d{2} \d{2}:\d{2})"`)
 )
 
+// jqlReserved are JQL's reserved words
+// (https://support.atlassian.com/jira-software-cloud/docs/jql-reserved-words/)
+// that are also valid project keys. Jira refuses one unquoted as a value.
+var jqlReserved = func() map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(`a an abort access add after alias all alter and any are as asc audit avg before begin
+		between boolean break by byte catch cf char character check checkpoint collate collation column commit connect
+		continue count create current date decimal declare decrement default defaults define delete delimiter desc
+		difference distinct divide do double drop else empty encoding end equals escape exclusive exec execute exists
+		explain false fetch file field first float for from function go goto grant greater group having identified if
+		immediate in increment index initial inner inout input insert int integer intersect intersection into is isempty
+		isnull join last left less like limit lock long max min minus mode modify modulo more multiply next noaudit not
+		notin nowait null number object of on option or order outer output power previous prior privileges public raise
+		raw remainder rename resource return returns right row rowid rownum rows select session set share size sqrt start
+		strict string subtract sum synonym table then to trans transaction trigger true uid union unique update user
+		validate values view when whenever where while with`) {
+		m[w] = true
+	}
+	return m
+}()
+
+// jqlReservedValue is Jira's 400 message for a project key in jql that is
+// a reserved word without quotes; "" when there is none.
+func jqlReservedValue(jql string) string {
+	m := jqlProjectRE.FindStringSubmatch(jql)
+	if m == nil {
+		return ""
+	}
+	var vals []string
+	if m[2] != "" {
+		vals = strings.Split(m[2], ",")
+	} else if !strings.HasSuffix(m[0], `"`) {
+		vals = []string{m[3]}
+	}
+	for _, v := range vals {
+		if v = strings.TrimSpace(v); !strings.HasPrefix(v, `"`) && jqlReserved[strings.ToLower(v)] {
+			return "Error in the JQL Query: '" + v + "' is a reserved JQL word. You must surround it in quotation marks to use it in a query."
+		}
+	}
+	return ""
+}
+
 // pageToken is the opaque nextPageToken: an offset bound to its JQL and
 // valid for 7 days, like Jira's.
 type pageToken struct {
@@ -87,6 +129,10 @@ func (s *Server) searchJQL(w http.ResponseWriter, r *http.Request, c caller) {
 		}
 	} else if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&in); err != nil {
 		jiraError(w, http.StatusBadRequest, "Invalid request payload. Refer to the REST API documentation and try again.")
+		return
+	}
+	if msg := jqlReservedValue(in.JQL); msg != "" {
+		jiraError(w, http.StatusBadRequest, msg)
 		return
 	}
 	projects := map[string]bool{}

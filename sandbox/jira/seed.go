@@ -17,6 +17,19 @@ func newSites() map[string]*siteState {
 	return map[string]*siteState{a.ID: a, b.ID: b}
 }
 
+// AddProject adds an empty project to a site (key upper case, as Jira
+// keeps them); false when the site is unknown or has the key already.
+func (s *Server) AddProject(cloudID, key, name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.sites[cloudID]
+	if !ok || st.projects[key] != nil {
+		return false
+	}
+	st.projects[key] = &projectState{ID: fmt.Sprint(20000 + len(st.projects)), Key: key, Name: name}
+	return true
+}
+
 var lprSummaries = []string{
 	"Press kit for the Q3 launch", "Brief the analysts", "Embargo schedule", "Launch blog post",
 	"Customer quotes", "Media list refresh", "Spokesperson training", "Fact sheet",

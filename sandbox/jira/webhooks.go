@@ -46,6 +46,9 @@ func parseWebhookJQL(jql string) ([]string, string) {
 			return nil, "The JQL filter is not supported: field '" + m[1] + "' cannot be used in webhook filters."
 		}
 	}
+	if msg := jqlReservedValue(jql); msg != "" {
+		return nil, msg
+	}
 	var out []string
 	if m := jqlProjectRE.FindStringSubmatch(jql); m != nil {
 		list := m[3]
