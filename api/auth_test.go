@@ -189,14 +189,29 @@ func TestRequestBodies(t *testing.T) {
 			{`{"name":5}`, `field "name" must be a string`},
 			{`["name"]`, "the body must be a JSON object"},
 			{`"name"`, "the body must be a JSON object"},
+			{`null`, "the body must be a JSON object"},
+			// encoding/json matches names case-insensitively; the spec's
+			// names are exact.
+			{`{"NAME":"x"}`, `unknown field "NAME"`},
+			{`{"Name":"x"}`, `unknown field "Name"`},
 		}
 		for _, tc := range cases {
 			r := e.do(http.MethodPost, "/api/v1/tenants", adminKey, "application/json", tc.body)
 			er := requireError(t, r, http.StatusBadRequest, "invalid_request")
 			require.Contains(t, er.Details["body"], tc.detail, tc.body)
 		}
-		r := e.do(http.MethodPost, "/api/v1/tenants", adminKey, "application/json", `{"name":"a"} {"name":"b"}`)
-		requireError(t, r, http.StatusBadRequest, "invalid_request")
+		// Nothing may follow the object: another value, or a stray ']' or
+		// '}' (json.Decoder.More does not see those), and nothing is made.
+		for _, body := range []string{`{"name":"a"} {"name":"b"}`, `{"name":"a"}]not json`, `{"name":"a"}}}garbage`, `{"name":"a"} x`} {
+			r := e.do(http.MethodPost, "/api/v1/tenants", adminKey, "application/json", body)
+			er := requireError(t, r, http.StatusBadRequest, "invalid_request")
+			require.Equal(t, "request body must hold a single JSON object", er.Message, body)
+		}
+		r := e.do(http.MethodGet, "/api/v1/tenants", adminKey, "", "")
+		require.NotContains(t, string(r.body), `"name":"a"`, "no tenant was made")
+		// Trailing whitespace is fine.
+		r = e.do(http.MethodPost, "/api/v1/tenants", adminKey, "application/json", "{\"name\":\"ws\"} \n\t")
+		require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
 		r = e.do(http.MethodPost, "/api/v1/tenants", adminKey, "application/json", ``)
 		er := requireError(t, r, http.StatusBadRequest, "invalid_request")
 		require.Contains(t, er.Message, "required")

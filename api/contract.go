@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"net/url"
 	"sort"
@@ -112,17 +113,27 @@ func queryGuard(allowed map[string]bool, log *logrus.Logger, next http.Handler) 
 			} else {
 				hint += "; this operation takes none"
 			}
-			var unknown []string
-			for k := range q {
-				if !allowed[k] {
+			var unknown, repeated []string
+			for k, vs := range q {
+				switch {
+				case !allowed[k]:
 					problems[clip(k, 64)] = hint
 					unknown = append(unknown, clip(k, 64))
+				case len(vs) > 1:
+					// Every parameter takes one value; reading the first
+					// would ignore the others without a word.
+					problems[k] = fmt.Sprintf("given %d times; this parameter takes one value", len(vs))
+					repeated = append(repeated, k)
 				}
 			}
 			if len(problems) > 0 {
 				sort.Strings(unknown)
+				sort.Strings(repeated)
 				msg := "unknown query parameters: " + strings.Join(unknown, ", ")
-				if len(unknown) == 0 {
+				switch {
+				case len(unknown) == 0 && len(repeated) > 0:
+					msg = "query parameters given more than once: " + strings.Join(repeated, ", ")
+				case len(unknown) == 0:
 					msg = "the query string is malformed"
 				}
 				writeError(w, r, log, poblysh.Invalid(msg, problems))

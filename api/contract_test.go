@@ -86,6 +86,19 @@ func TestUnknownQueryParametersAreRefused(t *testing.T) {
 	require.NotContains(t, string(r.body), "unknown query parameter")
 	// Declared parameters still work.
 	require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/api/v1/signals?kind=x&limit=5", key, "", "").status)
+
+	// A parameter given twice is refused, whichever value is bad (or
+	// none): reading the first would ignore the others without a word.
+	for _, path := range []string{"/api/v1/signals?since=2026-01-01T00:00:00Z&since=garbage", "/api/v1/connections?limit=5&limit=abc",
+		"/api/v1/jobs?kind=backfill&kind=backfill"} {
+		r := e.do(http.MethodGet, path, key, "", "")
+		er := requireError(t, r, http.StatusBadRequest, "invalid_request")
+		require.Contains(t, er.Message, "given more than once", path)
+		require.Len(t, er.Details, 1, path)
+		for _, v := range er.Details {
+			require.Equal(t, "given 2 times; this parameter takes one value", v)
+		}
+	}
 }
 
 func keys(m map[string]string) []string {

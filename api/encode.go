@@ -108,18 +108,60 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any, op
 			return &poblysh.Error{Code: poblysh.EMEDIATYPE, Message: "Content-Type must be application/json"}
 		}
 	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+	if bytes.Equal(bytes.TrimSpace(body), []byte("null")) {
+		if optional {
+			return nil // as no body
+		}
+		return poblysh.Invalid("request body is not valid JSON for this operation", map[string]string{"body": "the body must be a JSON object"})
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return poblysh.Invalid("request body is not valid JSON for this operation", map[string]string{"body": jsonProblem(err)})
 	}
-	if dec.More() {
+	// Anything after the object (dec.More alone misses a stray ']' or '}').
+	if len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {
 		return poblysh.Invalid("request body must hold a single JSON object", nil)
+	}
+	if name, ok := inexactField(body, dst); !ok {
+		return poblysh.Invalid("request body is not valid JSON for this operation", map[string]string{"body": fmt.Sprintf("unknown field %q", name)})
 	}
 	if escapedNUL(body) {
 		return poblysh.Invalid("request body holds a NUL character", map[string]string{"body": "strings must not contain NUL characters (\\u0000)"})
 	}
 	return nil
+}
+
+// inexactField finds a top-level key of the object body that names one of
+// dst's fields only case-insensitively ("MODE" for "mode"), which
+// encoding/json accepts and the spec does not; ok is false when there is
+// one.
+func inexactField(body []byte, dst any) (name string, ok bool) {
+	t := reflect.TypeOf(dst)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return "", true
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(body, &obj) != nil {
+		return "", true
+	}
+	names := map[string]bool{}
+	for i := range t.NumField() {
+		tag, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if tag == "" {
+			tag = t.Field(i).Name
+		}
+		names[tag] = true
+	}
+	for k := range obj {
+		if !names[k] {
+			return k, false
+		}
+	}
+	return "", true
 }
 
 func jsonProblem(err error) string {

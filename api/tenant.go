@@ -65,7 +65,7 @@ func apiKeyView(k *db.APIKey) apiKeyJSON {
 func keyTenant(d *db.DB, r *http.Request, requested string) (string, error) {
 	p := principalOf(r)
 	if !p.admin {
-		if requested != "" && requested != p.tenantID {
+		if requested != "" && !strings.EqualFold(requested, p.tenantID) {
 			return "", poblysh.NotFound("tenant")
 		}
 		return p.tenantID, nil

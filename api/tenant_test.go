@@ -165,6 +165,20 @@ func TestAPIKeysAreShownOnceAndIsolatedPerTenant(t *testing.T) {
 	requireError(t, e.do(http.MethodGet, "/api/v1/api-keys", keyA, "", ""), http.StatusUnauthorized, "unauthorized")
 }
 
+// TestOwnTenantIDInAnyCase: a tenant key may name its own tenant, and a
+// UUID's case means nothing (paths take any case too).
+func TestOwnTenantIDInAnyCase(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	tenantA, keyA := e.tenant("Acme")
+	upper := strings.ToUpper(tenantA)
+	require.NotEqual(t, tenantA, upper)
+	require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/api/v1/api-keys?tenant_id="+upper, keyA, "", "").status)
+	r := e.do(http.MethodPost, "/api/v1/api-keys", keyA, "application/json", `{"name":"upper","tenant_id":"`+upper+`"}`)
+	require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
+	require.Contains(t, string(r.body), `"tenant_id":"`+tenantA+`"`)
+}
+
 func TestAdminManagesKeysOfAnyTenant(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
