@@ -75,7 +75,7 @@ func appendSignal(b []byte, s *db.Signal) []byte {
 	b = appendJSONString(b, s.ConnectionID)
 	b = append(b, `,"ingested_at":"`...)
 	b = s.IngestedAt.UTC().AppendFormat(b, time.RFC3339Nano)
-	return append(b, `"}`...)
+	return append(b, `","raw":null}`...)
 }
 
 // appendJSONString quotes s as writeJSON's encoder does (HTML escaping

@@ -187,3 +187,24 @@ func BenchmarkFeedPage(b *testing.B) {
 		}
 	})
 }
+
+// TestListItemsCarryRawNull: the spec has raw on every Signal
+// (x-omitempty: false) and null in lists; the feed's own writer and the
+// encoder of time queries both write it, a stored raw object is never in
+// a list.
+func TestListItemsCarryRawNull(t *testing.T) {
+	at := time.Date(2026, 12, 6, 20, 0, 0, 0, time.UTC)
+	rows := []db.Signal{{ID: "6f1c2a8e-4b7d-4e09-9a51-3c2d7e8f9a10", Source: "slack", Kind: "message.posted", Payload: []byte(`{"title": "x"}`),
+		ConnectionID: "3d9f1e2a-7c4b-4a8e-b6d5-0e1f2a3b4c5d", OccurredAt: at, IngestedAt: at, Raw: []byte(`{"secret": "provider object"}`)}}
+	feed, _ := pageViaFeed(rows, nil)
+	for _, body := range []string{feed, pageViaWriteJSON(t, rows, nil)} {
+		var page struct {
+			Signals []map[string]json.RawMessage `json:"signals"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(body), &page), body)
+		require.Len(t, page.Signals, 1)
+		raw, ok := page.Signals[0]["raw"]
+		require.True(t, ok, "raw is present: %s", body)
+		require.Equal(t, "null", string(raw))
+	}
+}

@@ -28,11 +28,11 @@ type signalJSON struct {
 func signalView(s *db.Signal, withRaw bool) signalJSON {
 	v := signalJSON{ID: s.ID, Source: s.Source, Kind: s.Kind, Timestamp: rfc3339(s.OccurredAt), Payload: s.Payload,
 		ConnectionID: s.ConnectionID, IngestedAt: rfc3339(s.IngestedAt)}
-	if withRaw {
-		v.Raw = json.RawMessage("null")
-		if len(s.Raw) > 0 {
-			v.Raw = s.Raw
-		}
+	// raw is always there (x-omitempty: false): the object while retention
+	// keeps it when one Signal is read, null afterwards and in lists.
+	v.Raw = json.RawMessage("null")
+	if withRaw && len(s.Raw) > 0 {
+		v.Raw = s.Raw
 	}
 	return v
 }
