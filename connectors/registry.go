@@ -131,6 +131,22 @@ func (r *Registry) Providers() []*Provider {
 	return out
 }
 
+// GrantSharers names the providers whose connections of an account hold
+// the same grant as p's (Spec.GrantPerClient, the same OAuth client id), p
+// included; nil when p's tokens are its own.
+func (r *Registry) GrantSharers(p *Provider) []string {
+	if !p.Spec.GrantPerClient || p.Config.ClientID == "" {
+		return nil
+	}
+	var out []string
+	for _, n := range r.names {
+		if q := r.providers[n]; q.Spec.GrantPerClient && q.Config.ClientID == p.Config.ClientID {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // SetBaseTransport replaces the transport under every provider client (tests).
 func (r *Registry) SetBaseTransport(rt http.RoundTripper) { r.base = rt }
 

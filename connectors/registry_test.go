@@ -149,3 +149,30 @@ func TestRegistryLookups(t *testing.T) {
 	require.Error(t, err)
 	require.True(t, strings.Contains(err.Error(), "POBLYSH_FAKE_PAGE_SIZE"), fmt.Sprint(err))
 }
+
+// TestGrantSharers: Google's three connectors share one grant per account
+// when they use the same OAuth client (POBLYSH_GOOGLE_CLIENT_ID); one with
+// a client of its own, and providers whose tokens are their own, share
+// nothing.
+func TestGrantSharers(t *testing.T) {
+	env := map[string]string{"POBLYSH_GOOGLE_CLIENT_ID": "shared.apps.googleusercontent.com", "POBLYSH_GOOGLE_CLIENT_SECRET": "s",
+		"POBLYSH_GITHUB_CLIENT_ID": "gh", "POBLYSH_GITHUB_CLIENT_SECRET": "s"}
+	load := func(env map[string]string) *connectors.Registry {
+		r, err := connectors.Build(connectors.Registered(), func(k string) string { return env[k] }, "https://poblysh.example", true)
+		require.NoError(t, err)
+		return r
+	}
+	r := load(env)
+	get := func(r *connectors.Registry, name string) *connectors.Provider {
+		p, ok := r.Get(name)
+		require.True(t, ok, name)
+		return p
+	}
+	require.Equal(t, []string{"gmail", "google-calendar", "google-drive"}, r.GrantSharers(get(r, "google-drive")))
+	require.Nil(t, r.GrantSharers(get(r, "github")))
+
+	env["POBLYSH_GMAIL_CLIENT_ID"] = "mail-only.apps.googleusercontent.com"
+	r = load(env)
+	require.Equal(t, []string{"google-calendar", "google-drive"}, r.GrantSharers(get(r, "google-calendar")))
+	require.Equal(t, []string{"gmail"}, r.GrantSharers(get(r, "gmail")))
+}

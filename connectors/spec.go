@@ -96,6 +96,14 @@ type Spec struct {
 	// connection to it (a Slack workspace's bot and events). Another
 	// tenant's connect to a claimed account is refused with 409.
 	ExclusiveAccount bool
+	// GrantPerClient is true when revoking one token of an account revokes
+	// every token the account granted the OAuth client (Google: a user's
+	// grant to a client is one, whichever token is revoked, and incremental
+	// authorization makes it one across Calendar, Drive and Gmail).
+	// Disconnecting then revokes only when no other connection, of any
+	// tenant and of any provider with the same client id
+	// (Registry.GrantSharers), holds the same account.
+	GrantPerClient bool
 	// WebhooksSignedWithClientSecret is true when the provider signs its
 	// deliveries with the OAuth client secret (Jira's dynamic webhooks
 	// carry a JWT signed with it), so WEBHOOK_SECRET is not read.

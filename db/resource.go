@@ -152,6 +152,17 @@ func (tx *Tx) AccountClaimedByOther(ctx context.Context, provider, accountID, te
 	return holder, wrapConnErr(err)
 }
 
+// GrantHolders counts the connections, of every tenant, of providers
+// that hold the account's grant, but except and deleted ones (run with
+// WithSystem).
+func (tx *Tx) GrantHolders(ctx context.Context, providers []string, accountID, except string) (int, error) {
+	var n int
+	err := tx.GetContext(ctx, &n, `SELECT count(*) FROM connections
+		WHERE provider = ANY($1::text[]) AND external_account_id = $2 AND id <> $3::uuid AND deleted_at IS NULL`,
+		providers, accountID, except)
+	return n, wrapConnErr(err)
+}
+
 // ReleaseClaims drops the claims a connection holds (it was deleted).
 func (tx *Tx) ReleaseClaims(ctx context.Context, connID string) error {
 	_, err := tx.ExecContext(ctx, `DELETE FROM account_claims WHERE connection_id = $1 AND ($2 = '' OR tenant_id = $2::uuid)`, connID, tx.TenantID)

@@ -15,6 +15,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -163,6 +164,21 @@ func (s *Service) Disconnect(ctx context.Context, c *db.Connection) (warnings []
 			if err := s.DB.WithTenant(ctx, c.TenantID, func(tx *db.Tx) error { return tx.MarkWatchStopped(ctx, ch.ID) }); err != nil {
 				return warnings, err
 			}
+		}
+	}
+	if sharers := s.Registry.GrantSharers(p); sharers != nil {
+		// Revoking would revoke the grant other connections of the
+		// account live on (another tenant's, or this account's Drive
+		// beside its Calendar): the last one to go revokes it.
+		var others int
+		if err := s.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
+			others, err = tx.GrantHolders(ctx, sharers, c.ExternalAccountID, c.ID)
+			return err
+		}); err != nil {
+			return warnings, err
+		}
+		if others > 0 {
+			return append(warnings, fmt.Sprintf("the grant at the provider was kept: %d other connection(s) of this account use it", others)), nil
 		}
 	}
 	revoke := &oauth2.Token{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken}

@@ -75,10 +75,11 @@ const (
 
 // Spec is the Gmail provider spec.
 var Spec = &connectors.Spec{
-	Name:        Provider,
-	DisplayName: "Gmail",
-	Description: "New threads, received and sent mail, and correspondence with journalists, from headers and labels only, pushed through Cloud Pub/Sub.",
-	Kinds:       []string{KindThreadStarted, KindReceived, KindSent, KindPressThread},
+	GrantPerClient: true,
+	Name:           Provider,
+	DisplayName:    "Gmail",
+	Description:    "New threads, received and sent mail, and correspondence with journalists, from headers and labels only, pushed through Cloud Pub/Sub.",
+	Kinds:          []string{KindThreadStarted, KindReceived, KindSent, KindPressThread},
 	Capabilities: []connectors.Capability{
 		connectors.CapWebhook, connectors.CapPoll, connectors.CapBackfill,
 	},

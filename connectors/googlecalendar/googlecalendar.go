@@ -53,10 +53,11 @@ const (
 
 // Spec is the Google Calendar provider spec.
 var Spec = &connectors.Spec{
-	Name:        Provider,
-	DisplayName: "Google Calendar",
-	Description: "Events created, updated and cancelled on the connected user's calendars, pushed through watch channels and synced with sync tokens.",
-	Kinds:       []string{KindCreated, KindUpdated, KindCancelled},
+	GrantPerClient: true,
+	Name:           Provider,
+	DisplayName:    "Google Calendar",
+	Description:    "Events created, updated and cancelled on the connected user's calendars, pushed through watch channels and synced with sync tokens.",
+	Kinds:          []string{KindCreated, KindUpdated, KindCancelled},
 	Capabilities: []connectors.Capability{
 		connectors.CapWebhook, connectors.CapPoll, connectors.CapBackfill,
 	},

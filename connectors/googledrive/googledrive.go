@@ -68,10 +68,11 @@ const (
 
 // Spec is the Google Drive provider spec.
 var Spec = &connectors.Spec{
-	Name:        Provider,
-	DisplayName: "Google Drive",
-	Description: "Documents created, edited, trashed and shared in tracked folders and shared drives, from the Drive change feed, pushed through changes.watch channels.",
-	Kinds:       []string{KindCreated, KindUpdated, KindTrashed, KindShared},
+	GrantPerClient: true,
+	Name:           Provider,
+	DisplayName:    "Google Drive",
+	Description:    "Documents created, edited, trashed and shared in tracked folders and shared drives, from the Drive change feed, pushed through changes.watch channels.",
+	Kinds:          []string{KindCreated, KindUpdated, KindTrashed, KindShared},
 	Capabilities: []connectors.Capability{
 		connectors.CapWebhook, connectors.CapPoll, connectors.CapBackfill,
 	},
