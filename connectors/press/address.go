@@ -37,26 +37,28 @@ func ParseAddressList(header string) []Address {
 	// An unquoted "Doe, Jane <jane@x>" splits into "Doe" and "Jane <jane@x>":
 	// a part without an "@" is held and becomes the start of the next
 	// mailbox's display name when that one has an angle-addr.
-	pending := ""
+	// (Held parts are joined once, when used: joining them as they came
+	// was quadratic in a header of many parts without an "@".)
+	var pending []string
 	for _, part := range splitAddresses(header) {
 		part = stripGroupName(part)
 		if part == "" {
 			continue
 		}
 		if !strings.Contains(part, "@") {
-			pending = strings.TrimPrefix(pending+", "+part, ", ")
+			pending = append(pending, part)
 			continue
 		}
 		a, ok := parseMailbox(part)
 		if !ok {
-			pending = ""
+			pending = pending[:0]
 			continue
 		}
-		if pending != "" && hasAngleAddr(part) {
-			a.Name = strings.TrimSpace(cleanName(pending) + ", " + a.Name)
+		if len(pending) > 0 && hasAngleAddr(part) {
+			a.Name = strings.TrimSpace(cleanName(strings.Join(pending, ", ")) + ", " + a.Name)
 			a.Name = strings.TrimSuffix(a.Name, ",")
 		}
-		pending = ""
+		pending = pending[:0]
 		out = append(out, a)
 	}
 	return out

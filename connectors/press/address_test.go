@@ -1,6 +1,8 @@
 package press
 
 import (
+	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -53,4 +55,32 @@ func TestDecodeHeader(t *testing.T) {
 	require.Equal(t, "Demande d’interview – Le Monde", DecodeHeader("=?UTF-8?Q?Demande_d=E2=80=99interview_=E2=80=93_Le_Monde?="))
 	require.Equal(t, "plain =? text", DecodeHeader("plain =? text"))
 	require.Equal(t, "bad \uFFFD", DecodeHeader("bad \xff"))
+}
+
+// A header of many parts without an "@" (a hostile sender's To) costs
+// memory in proportion to its length: the held parts were joined as they
+// came, so 300 KB of "x, " allocated tens of gigabytes and took seconds.
+// Measured in bytes allocated, not in time: doubling the header must not
+// quadruple them.
+func TestParseAddressListIsLinear(t *testing.T) {
+	alloc := func(n int) uint64 {
+		h := strings.Repeat("x, ", n) + "Jane <jane@reuters.com>"
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		got := ParseAddressList(h)
+		runtime.ReadMemStats(&after)
+		require.Len(t, got, 1)
+		require.Equal(t, "jane@reuters.com", got[0].Email)
+		return after.TotalAlloc - before.TotalAlloc
+	}
+	small, large := alloc(5000), alloc(20000)
+	require.Less(t, float64(large)/float64(small), 8.0, "4× the parts took %d bytes against %d", large, small)
+}
+
+func BenchmarkParseAddressListManyParts(b *testing.B) {
+	h := strings.Repeat("x, ", 100000) + "a@b.c"
+	for b.Loop() {
+		ParseAddressList(h)
+	}
 }
