@@ -29,7 +29,7 @@ const maxPressThreads = 500
 //	{"v":1,"folder":"7325431000000008012","hw":1711540357880,
 //	 "seen":[{"id":"1711540357880100001","t":1711540357880}],
 //	 "press":["1711540357880100001"],
-//	 "pass":{"start":201,"high":1711540357880,"prev":["…"],"recent":[…]}}
+//	 "pass":{"start":191,"high":1711540357880,"prev":["…"],"recent":[…],"kept":10}}
 //
 // folder is the folder's id (read once from GET /folders by type). hw is
 // the newest receivedTime of the last pass; a pass reads messages/view
@@ -60,7 +60,17 @@ type pass struct {
 	High   int64    `json:"high,omitempty"`
 	Prev   []string `json:"prev,omitempty"`
 	Recent []seenID `json:"recent,omitempty"`
+	// Kept is how many of the previous page's last messages the next page
+	// reads again (pageOverlap): start is an offset into the folder as it
+	// is now, so mail archived or deleted during a pass moves every later
+	// message up, and without the overlap the one at a page boundary was
+	// never read. A next page that shares no message with the previous
+	// one lost more than that: the pass steps back a page.
+	Kept int `json:"kept,omitempty"`
 }
+
+// pageOverlap is how many messages consecutive pages of a pass share.
+func pageOverlap(n int) int { return min(10, n/2) }
 
 func decodeCursor(raw json.RawMessage) (cursor, error) {
 	cur := cursor{V: cursorVersion}
@@ -116,6 +126,20 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 	if err := c.get(ctx, req.HTTP, acct, "/api/accounts/"+url.PathEscape(acct.ID)+"/messages/view", q, &page); err != nil {
 		return nil, err
 	}
+	if p.Kept > 0 && len(page) > 0 && !slices.ContainsFunc(page, func(raw json.RawMessage) bool {
+		var it item
+		return json.Unmarshal(raw, &it) == nil && slices.Contains(p.Prev, it.MessageID.String())
+	}) {
+		// More mail left the folder since the previous page than pages
+		// overlap by: read again from a page further up (what was read
+		// twice is stored once).
+		p.Start, p.Kept = max(1, p.Start-c.pageSize), 0
+		next, err := json.Marshal(cur)
+		if err != nil {
+			return nil, fmt.Errorf("zoho-mail: encode cursor: %w", err)
+		}
+		return &connectors.Page{Items: len(page), Next: next}, nil
+	}
 	base, _ := c.APIBase(acct)
 	f := folder{ID: cur.Folder, Type: typ, Host: base, Mailbox: acct.ID, Email: acct.Metadata[metaEmail], Outbound: req.Stream == streamSent}
 	var out []connectors.Signal
@@ -159,7 +183,8 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 		cur.Seen = keepFrom(append(cur.Seen, p.Recent...), cur.HW-c.overlap.Milliseconds())
 		cur.Pass = nil
 	} else {
-		p.Start += len(page)
+		p.Kept = pageOverlap(len(page))
+		p.Start += len(page) - p.Kept
 		p.Prev = ids
 	}
 	next, err := json.Marshal(cur)
