@@ -105,6 +105,17 @@ func (p *pass) walk() error {
 		cur.Walk = cur.Walk[1:] // the folder went away meanwhile
 		return nil
 	}
+	if connectors.Kind(err) == connectors.ErrInvalidConfig && it.PageToken != "" {
+		// Drive refused the stored nextPageToken (400): "If the token is
+		// rejected for any reason, it should be discarded, and pagination
+		// should be restarted from the first page of results. The page
+		// token is typically valid for several hours" (FileList). A walk
+		// paused that long (a re-authorization, an outage) lists the folder
+		// again from its start; what is listed twice is stored once. A
+		// 400 without a token is the error it is.
+		cur.Walk[0].PageToken = ""
+		return nil
+	}
 	if err != nil {
 		return err
 	}

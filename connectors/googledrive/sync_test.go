@@ -3,6 +3,7 @@ package googledrive_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"slices"
 	"strconv"
 	"sync"
@@ -344,4 +345,51 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// A files.list page token Drive no longer accepts (400; they last "several
+// hours") is discarded and the folder listed again from its first page, as
+// Drive asks: the walk ends with the same Signals as without the refusal.
+// It failed the stream as invalid config, for good, since every retry sent
+// the same token.
+func TestRefusedWalkPageTokenRestartsTheListing(t *testing.T) {
+	clk := newClock()
+	want, _ := newHarness(t, drivesandbox.Options{Seed: true, Now: clk.now, PageSize: 1}, pressConfig, nil).drainAt(t, "changes", nil, clk.now())
+	require.NotEmpty(t, want)
+
+	h := newHarness(t, drivesandbox.Options{Seed: true, Now: clk.now, PageSize: 1}, pressConfig, nil)
+	var got []connectors.Signal
+	var cursor json.RawMessage
+	refused := false
+	for range 1000 {
+		var cur struct {
+			Walk []struct {
+				PageToken string `json:"page_token"`
+			} `json:"walk"`
+		}
+		require.NoError(t, json.Unmarshal(orNull(cursor), &cur))
+		if !refused && len(cur.Walk) > 0 && cur.Walk[0].PageToken != "" {
+			refused = true
+			h.sb.Base.Faults.Add(sandbox.Fault{Status: http.StatusBadRequest, PathPrefix: "/drive/v3/files",
+				Body: `{"error":{"code":400,"message":"Invalid Value","errors":[{"domain":"global","reason":"invalid","message":"Invalid Value","locationType":"parameter","location":"pageToken"}]}}`})
+		}
+		p, err := h.prov.Connector.(connectors.Syncer).FetchPage(context.Background(), connectors.PageRequest{
+			Connection: h.conn, Stream: "changes", Cursor: cursor, HTTP: h.client(), Now: clk.now()})
+		require.NoError(t, err)
+		got = append(got, p.Signals...)
+		cursor = p.Next
+		if p.Done {
+			break
+		}
+	}
+	require.True(t, refused, "the walk paged a folder")
+	require.Equal(t, 1, h.sb.Base.Faults.Hits, "the refusal was served")
+	require.Equal(t, kindsAndKeys(want), kindsAndKeys(got))
+}
+
+func orNull(b json.RawMessage) json.RawMessage {
+	if len(b) == 0 {
+		return json.RawMessage("null")
+	}
+	return b
 }
