@@ -69,6 +69,10 @@ type ReconcileWatchesResult struct {
 	// WatchError says why channels could not be registered (the connection
 	// then polls); "" when registration worked or was not attempted.
 	WatchError string
+	// Uncovered lists the targets without an open channel while others
+	// have one: push is then off (PushEnabled false), so the connection
+	// polls at its interval, not only for reconciliation.
+	Uncovered []string `json:",omitempty"`
 }
 
 // ReconcileWatches brings a connection's push channels in line with its
@@ -157,9 +161,9 @@ func (a *Activities) reconcileWatches(ctx context.Context, in ReconcileWatchesIn
 	stale := func(c db.WatchChannel) bool { return due(c, a.now()) || (keyed && !c.HasSecret) }
 
 	watcher, canWatch := p.Connector.(connectors.Watcher)
+	var want []string // what the connection watches, when it can
 	if canWatch && p.Config.PublicURLSet {
-		want, err := watcher.WatchTargets(view)
-		if err != nil {
+		if want, err = watcher.WatchTargets(view); err != nil {
 			return res, fail(err)
 		}
 		if prover {
@@ -197,10 +201,13 @@ func (a *Activities) reconcileWatches(ctx context.Context, in ReconcileWatchesIn
 			if k := connectors.Kind(err); k == connectors.ErrForbidden || k == connectors.ErrInvalidConfig {
 				// The grant may not register hooks (or no webhook secret is
 				// set): deliveries can still be set up by hand; meanwhile the
-				// connection polls. Not a health problem.
+				// connection polls. Not a health problem. Channels registered
+				// before the refusal (GitHub: the repositories before one the
+				// token may not manage) are kept: they exist at the provider
+				// and deliver.
 				a.logger(ctx, t).WithError(err).Warn("could not register push channels; the connection polls instead")
 				res.WatchError = err.Error()
-				created, err = nil, nil
+				err = nil
 			}
 			if err != nil {
 				return res, fail(err)
@@ -271,6 +278,20 @@ func (a *Activities) reconcileWatches(ctx context.Context, in ReconcileWatchesIn
 		// Push works when channels are open, or when the provider pushes to an
 		// app-level URL (Slack events, GitHub App) that routes by account.
 		res.PushEnabled = res.Active > 0 || (hooks && routed && !canWatch && p.Config.WebhookSecret != "")
+		// ...for every target: one the provider refused a channel for (a
+		// Jira webhook past a limit, a repository whose hook failed) would
+		// otherwise be read only at the reconciliation poll, hours apart.
+		if covered := map[string]bool{}; res.PushEnabled && len(want) > 0 {
+			for _, c := range active {
+				covered[c.Target] = true
+			}
+			for _, target := range want {
+				if !covered[target] {
+					res.PushEnabled = false
+					res.Uncovered = append(res.Uncovered, target)
+				}
+			}
+		}
 		return tx.SetPushEnabled(ctx, in.ConnectionID, res.PushEnabled)
 	})
 	if err != nil {

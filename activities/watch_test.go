@@ -257,3 +257,84 @@ func watchActivities(schema *dbtest.Schema, kr *vault.KeyRing, spec *connectors.
 	return &Activities{DB: schema.DB, KeyRing: kr, Registry: connectors.NewRegistry(&connectors.Provider{
 		Spec: spec, Connector: conn, Config: connectors.Config{PublicURL: "https://poblysh.example", PublicURLSet: true}})}
 }
+
+// partialConnector watches two targets; the provider refuses a channel for
+// "wall" until refuse is false (a Jira webhook past a limit, a repository
+// whose hook failed).
+type partialConnector struct {
+	*hookConnector
+	refuse bool
+	// fail also answers the refusal as an error, with the channels made
+	// before it (as GitHub's Watch does).
+	fail bool
+}
+
+func (c *partialConnector) WatchTargets(connectors.Connection) ([]string, error) {
+	return []string{"board", "wall"}, nil
+}
+
+func (c *partialConnector) Watch(_ context.Context, req connectors.WatchRequest) ([]connectors.Channel, error) {
+	var out []connectors.Channel
+	for _, target := range req.Targets {
+		if target == "wall" && c.refuse {
+			if c.fail {
+				return out, fmt.Errorf("%w: may not manage hooks on wall", connectors.ErrForbidden)
+			}
+			continue
+		}
+		c.created++
+		out = append(out, connectors.Channel{ID: fmt.Sprintf("hook-%d", c.created), Target: target,
+			RouteKey: fmt.Sprintf("rk-%d", c.created), Expires: req.Now.Add(48 * time.Hour)})
+	}
+	return out, nil
+}
+
+// Push is on only when every target has a channel: with one refused, the
+// connection keeps polling at its interval (its schedule reads
+// push_enabled), or the refused target would be read only at the
+// reconciliation poll, six hours apart.
+func TestPushNeedsAChannelForEveryTarget(t *testing.T) {
+	t.Parallel()
+	for _, fail := range []bool{false, true} {
+		t.Run(fmt.Sprintf("refusal as error %v", fail), func(t *testing.T) {
+			t.Parallel()
+			pushNeedsEveryTarget(t, fail)
+		})
+	}
+}
+
+// pushNeedsEveryTarget: a channel the provider made before refusing the
+// next target is stored (it exists and delivers), and push stays off.
+func pushNeedsEveryTarget(t *testing.T, fail bool) {
+	ctx := context.Background()
+	schema := dbtest.NewSchema(t)
+	kr := dbtest.KeyRing(t)
+	spec := &connectors.Spec{Name: "hooked"}
+	conn := &partialConnector{hookConnector: &hookConnector{spec: spec, schema: schema}, refuse: true, fail: fail}
+	acts := watchActivities(schema, kr, spec, conn)
+	tenant, connID := seedWithToken(t, schema, kr, "hooks", "hooked")
+	ref := ReconcileWatchesInput{ConnectionRef: poblysh.ConnectionRef{TenantID: tenant, ConnectionID: connID, Provider: "hooked"}}
+	pushEnabled := func() bool {
+		var on bool
+		require.NoError(t, schema.DB.WithSystem(ctx, func(tx *db.Tx) error {
+			return tx.GetContext(ctx, &on, `SELECT push_enabled FROM connections WHERE id = $1`, connID)
+		}))
+		return on
+	}
+
+	res, err := acts.ReconcileWatches(ctx, ref)
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Active)
+	require.False(t, res.PushEnabled)
+	require.Equal(t, []string{"wall"}, res.Uncovered)
+	require.False(t, pushEnabled())
+
+	conn.refuse = false
+	res, err = acts.ReconcileWatches(ctx, ref)
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Created, "only the missing target's channel")
+	require.Equal(t, 2, res.Active)
+	require.True(t, res.PushEnabled)
+	require.Empty(t, res.Uncovered)
+	require.True(t, pushEnabled())
+}

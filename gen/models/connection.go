@@ -86,7 +86,7 @@ type Connection struct {
 	// Pattern: ^[a-z][a-z0-9-]{1,31}$
 	Provider *string `json:"provider"`
 
-	// True when webhooks or watch channels deliver to this connection.
+	// True when webhooks or watch channels deliver to this connection, for every resource its config names (a connection with some resources pushed and others not polls at its interval; then false).
 	// Example: true
 	// Required: true
 	PushEnabled *bool `json:"push_enabled"`
