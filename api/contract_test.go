@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -166,14 +167,62 @@ func TestMethodNotAllowedNamesAllowed(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	for path, allow := range map[string]string{
-		"/api/v1/signals": "GET",
-		"/api/v1/connections/6f1c2a8e-4b7d-4e09-9a51-3c2d7e8f9a10": "GET, PATCH, DELETE",
-		"/api/v1/connect/fake/start":                               "GET, POST",
-		"/healthz":                                                 "GET",
+		"/api/v1/signals": "GET, HEAD",
+		"/api/v1/connections/6f1c2a8e-4b7d-4e09-9a51-3c2d7e8f9a10": "GET, HEAD, PATCH, DELETE",
+		"/api/v1/connect/fake/start":                               "GET, POST", // a step of the OAuth flow: no HEAD
+		"/healthz":                                                 "GET, HEAD",
 	} {
 		r := e.do(http.MethodPut, path, "", "", "")
 		requireError(t, r, http.StatusMethodNotAllowed, "method_not_allowed")
 		require.Equal(t, allow, r.header.Get("Allow"), path)
+	}
+}
+
+// TestHeadWhereGetIsSafe: HEAD answers as GET does, without a body (load
+// balancers probe /healthz with it); the OAuth flow's GET steps act, so
+// they refuse it.
+func TestHeadWhereGetIsSafe(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	_, key := e.tenant("Acme")
+	for path, want := range map[string]int{"/healthz": http.StatusOK, "/readyz": http.StatusOK, "/api/v1/providers": http.StatusOK,
+		"/api/v1/signals?limit=1": http.StatusOK, "/api/v1/connections/6f1c2a8e-4b7d-4e09-9a51-3c2d7e8f9a10": http.StatusNotFound,
+		"/api/v1/connect/fake/callback?state=x&code=y": http.StatusMethodNotAllowed, "/swagger.json": http.StatusOK} {
+		r := e.do(http.MethodHead, path, key, "", "")
+		require.Equal(t, want, r.status, path)
+		require.Empty(t, r.body, path)
+	}
+	get := e.do(http.MethodGet, "/api/v1/providers", key, "", "")
+	head := e.do(http.MethodHead, "/api/v1/providers", key, "", "")
+	require.Equal(t, get.header.Get("Content-Type"), head.header.Get("Content-Type"))
+	require.Equal(t, http.StatusUnauthorized, e.do(http.MethodHead, "/api/v1/providers", "", "", "").status, "HEAD is authenticated as GET")
+}
+
+// TestUncleanPathsAreNotRoutes: a path with an empty or dot segment is
+// 404 in the error shape; it was a 301 to the cleaned path, which clients
+// follow with a GET even after a POST.
+func TestUncleanPathsAreNotRoutes(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	_, key := e.tenant("Acme")
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, tc := range []struct{ method, path string }{
+		{http.MethodGet, "/api/v1//connections"},
+		{http.MethodPost, "/api/v1/tenants/../api-keys"},
+		{http.MethodGet, "/api/v1/./providers"},
+	} {
+		req, err := http.NewRequest(tc.method, e.url+tc.path, strings.NewReader(`{"name":"x"}`))
+		require.NoError(t, err)
+		req.URL.Opaque = tc.path // as sent, not cleaned by the client
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := c.Do(req)
+		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, http.StatusNotFound, resp.StatusCode, "%s %s: %s", tc.method, tc.path, body)
+		require.Contains(t, string(body), `"code":"not_found"`)
 	}
 }
 

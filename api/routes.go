@@ -13,12 +13,24 @@ import (
 // Infrastructure routes that are not API operations (not in swagger.yml).
 var infraRoutes = map[string]bool{"specJSON": true, "specYAML": true, "docs": true, "docsSlash": true, "docsAssets": true}
 
+// withSideEffects are the GET operations that act (a browser's step of the
+// OAuth flow: the start page binds the session, the callback spends the
+// state and the code): they take no HEAD, which must be safe.
+var withSideEffects = map[string]bool{"openConnectPage": true, "completeConnect": true}
+
 // addRoutes is the whole API surface in one place. Each route's name is its
 // operationId in swagger.yml; TestRoutesMatchSpec keeps the two in step.
 func addRoutes(r *mux.Router, d Deps, specJSON json.RawMessage) {
 	const v1 = "/api/v1"
 	route := func(name, method, path string, h http.Handler) {
-		r.Handle(path, queryGuard(queryOf(name), d.Log, h)).Methods(method).Name(name)
+		methods := []string{method}
+		if method == http.MethodGet && !withSideEffects[name] {
+			// HEAD wherever GET works (RFC 9110 §9.3.2; load balancers
+			// probe /healthz with it): the same answer without a body,
+			// which net/http drops.
+			methods = append(methods, http.MethodHead)
+		}
+		r.Handle(path, queryGuard(queryOf(name), d.Log, h)).Methods(methods...).Name(name)
 	}
 
 	// System (public).
@@ -61,8 +73,8 @@ func addRoutes(r *mux.Router, d Deps, specJSON json.RawMessage) {
 
 	// Infrastructure: the spec and the offline Swagger UI. Metrics and
 	// profiles are not here: they are served on POBLYSH_METRICS_ADDR only.
-	r.Handle("/swagger.json", serveBytes("application/json", specJSON)).Methods(http.MethodGet).Name("specJSON")
-	r.Handle("/swagger.yml", serveBytes("application/yaml", poblysh.SwaggerYAML)).Methods(http.MethodGet).Name("specYAML")
+	r.Handle("/swagger.json", serveBytes("application/json", specJSON)).Methods(http.MethodGet, http.MethodHead).Name("specJSON")
+	r.Handle("/swagger.yml", serveBytes("application/yaml", poblysh.SwaggerYAML)).Methods(http.MethodGet, http.MethodHead).Name("specYAML")
 	r.Handle(docui.Path, docui.Handler("/swagger.json")).Methods(http.MethodGet, http.MethodHead).Name("docs")
 	r.Handle(docui.Path+"/", http.RedirectHandler(docui.Path, http.StatusMovedPermanently)).Methods(http.MethodGet, http.MethodHead).Name("docsSlash")
 	r.PathPrefix(docui.AssetsPath).Handler(docui.Assets()).Methods(http.MethodGet, http.MethodHead).Name("docsAssets")

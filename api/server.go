@@ -92,7 +92,11 @@ func newRouter(d Deps) (*mux.Router, Deps, error) {
 		return nil, d, err
 	}
 	initRouteMetrics(doc)
-	r := mux.NewRouter()
+	// SkipClean: a path that is not clean ("/api/v1//connections",
+	// "/api/v1/tenants/../api-keys") is not a route; gorilla/mux answered
+	// it with a 301 to the cleaned path, without the error shape, which a
+	// client follows with a GET even after a POST.
+	r := mux.NewRouter().SkipClean(true)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		writeError(w, req, d.Log, &poblysh.Error{Code: poblysh.ENOTFOUND, Message: "no such endpoint: " + req.Method + " " + req.URL.Path})
 	})
