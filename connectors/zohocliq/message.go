@@ -27,6 +27,14 @@ type message struct {
 	Text      string          `json:"text"`
 	Mentions  []person        `json:"mentions"`
 	Reactions json.RawMessage `json:"reactions"`
+	// Details is the inner message of a Message Details object, the form
+	// Zoho documents for the message handed to the mention and message
+	// handlers: {"time": …, "message": {"type", "text", "mentions"}}
+	// (https://www.zoho.com/cliq/help/platform/cliq-objects/message-details-object.html).
+	Details *struct {
+		Text     string   `json:"text"`
+		Mentions []person `json:"mentions"`
+	} `json:"message"`
 }
 
 // person is a sender, a mentioned user or a reacting user.
@@ -49,8 +57,11 @@ func (p *person) UnmarshalJSON(b []byte) error {
 
 // text is the message's text wherever it came.
 func (m *message) text() string {
-	if m.Content.Text != "" {
+	switch {
+	case m.Content.Text != "":
 		return m.Content.Text
+	case m.Text == "" && m.Details != nil:
+		return m.Details.Text
 	}
 	return m.Text
 }
@@ -80,7 +91,11 @@ func (m *message) fromBot() bool { return strings.HasPrefix(m.Sender.ID.String()
 // names maps the ids a message mentions to their names, for rendering.
 func (m *message) names() map[string]string {
 	out := map[string]string{}
-	for _, p := range m.Mentions {
+	ps := m.Mentions
+	if len(ps) == 0 && m.Details != nil {
+		ps = m.Details.Mentions
+	}
+	for _, p := range ps {
 		if p.ID != "" && p.Name != "" {
 			out[p.ID.String()] = p.Name
 		}

@@ -26,8 +26,15 @@ type botCall struct {
 		Access    struct {
 			UserID       zoho.Str        `json:"user_id"`
 			ChatID       zoho.Str        `json:"chat_id"`
+			MessageID    zoho.Str        `json:"message_id"`
 			Organization json.RawMessage `json:"organization"`
 		} `json:"access"`
+		User struct {
+			ID        zoho.Str `json:"id"`
+			Name      string   `json:"name"`
+			FirstName string   `json:"first_name"`
+			LastName  string   `json:"last_name"`
+		} `json:"user"`
 		Chat struct {
 			ID                zoho.Str `json:"id"`
 			Type              string   `json:"type"`
@@ -185,6 +192,7 @@ func (c *Connector) ParseWebhook(req *connectors.WebhookRequest) (*connectors.We
 		}
 	case handler == "mention" && raw != nil && chat != "":
 		d.RouteKeys = []string{mentionsKey(tenant, account)}
+		call.completeMessage(&m)
 		mentioned := []string{}
 		for _, p := range call.Params.Mentions {
 			if p.ID != "" {
@@ -199,6 +207,25 @@ func (c *Connector) ParseWebhook(req *connectors.WebhookRequest) (*connectors.We
 		}
 	}
 	return d, nil
+}
+
+// completeMessage fills what a Message Details object (the form Zoho
+// documents for the mention handler's message) leaves out: the message id
+// from params.access.message_id, or else the sent time and the user's id
+// (one user sends one message a millisecond), and the sender from
+// params.user, the user who mentioned the bot.
+func (b *botCall) completeMessage(m *message) {
+	if m.Sender.ID == "" && b.Params.User.ID != "" {
+		u := b.Params.User
+		m.Sender = person{ID: u.ID, Name: cmpOr(u.Name, strings.TrimSpace(u.FirstName+" "+u.LastName))}
+	}
+	switch {
+	case m.ID != "":
+	case b.Params.Access.MessageID != "":
+		m.ID = b.Params.Access.MessageID
+	case m.Time != "" && m.Sender.ID != "":
+		m.ID = zoho.Str(m.Time.String() + "_" + m.Sender.ID.String())
+	}
 }
 
 func isChannel(t string) bool { return t == "" || strings.EqualFold(t, "channel") }

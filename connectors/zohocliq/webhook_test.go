@@ -172,3 +172,34 @@ func TestLiveLinksFollowConfiguredHosts(t *testing.T) {
 		require.Equal(t, want, d.Signals[0].Payload.URL, base)
 	}
 }
+
+// The mention handler's message as Zoho documents it, a Message Details
+// object ({"time", "message": {"type", "text", "mentions"}}), without the
+// id and sender the REST form carries: the text is read from the inner
+// message, the id from params.access.message_id (or, without one, the
+// time and the user), the sender from params.user. It yielded nothing.
+func TestMentionHandlerMessageDetails(t *testing.T) {
+	t.Parallel()
+	c, conn, sb := hookEnv(t, nil)
+	body := fixture(t, "bot_mention_details.json")
+	for _, tc := range []struct {
+		body []byte
+		id   string
+	}{
+		{body, "1773813998000_51531973071"},
+		{bytes.Replace(body, []byte(`"message_id":"1773813998000_51531973071",`), nil, 1), "1773813998000_60040376665"},
+	} {
+		req := signed(sb, tc.body, c.ConnectionWebhookURL(conn))
+		require.NoError(t, c.VerifyWebhook(req))
+		d, err := c.ParseWebhook(req)
+		require.NoError(t, err)
+		require.Equal(t, []string{"mentions:" + testTenant + ":60040386526"}, d.RouteKeys)
+		require.Len(t, d.Signals, 1, tc.id)
+		s := d.Signals[0]
+		require.NoError(t, connectors.ValidateSignal(Spec, s))
+		require.Equal(t, "Mentioned in #press-desk: @Poblysh can you log the Reuters call?", s.Payload.Title)
+		require.Equal(t, "mention:CT_1796005539471668330_20071845:"+tc.id, s.DedupeKey)
+		require.Equal(t, connectors.Actor{ID: "60040376665", Name: "Marco Rossi"}, s.Payload.Actor)
+		require.Equal(t, int64(1773813998000), s.OccurredAt.UnixMilli())
+	}
+}
