@@ -155,6 +155,9 @@ func TestPlainText(t *testing.T) {
 		{"wiki bare link and snake_case kept", `"[https://x.example] fix some_snake_case_name"`, "https://x.example fix some_snake_case_name"},
 		{"wiki table", `"||a||b||\n|1|2|"`, "| a | b |\n| 1 | 2 |"},
 		{"adf paragraphs", `{"type":"doc","version":1,"content":[{"type":"paragraph","content":[{"type":"text","text":"one"}]},{"type":"paragraph","content":[{"type":"text","text":"two"}]}]}`, "one\ntwo"},
+		// ADF date nodes carry epoch milliseconds as a string.
+		{"adf date", `{"type":"doc","version":1,"content":[{"type":"paragraph","content":[{"type":"text","text":"Due "},{"type":"date","attrs":{"timestamp":"1582152559000"}}]}]}`, "Due 2020-02-19"},
+		{"adf date not a number", `{"type":"doc","version":1,"content":[{"type":"paragraph","content":[{"type":"date","attrs":{"timestamp":"soon"}}]}]}`, "soon"},
 	} {
 		t.Run(tc.name, func(t *testing.T) { require.Equal(t, tc.want, plainText(json.RawMessage(tc.in))) })
 	}

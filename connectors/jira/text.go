@@ -3,7 +3,9 @@ package jira
 import (
 	"encoding/json"
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -68,7 +70,13 @@ func (n adfNode) write(b *strings.Builder) {
 	case "inlineCard", "blockCard", "embedCard":
 		b.WriteString(attr("url"))
 	case "date":
-		b.WriteString(attr("timestamp"))
+		// attrs.timestamp is milliseconds since the epoch, as a string
+		// (ADF date node); Jira shows the UTC day.
+		ts := attr("timestamp")
+		if ms, err := strconv.ParseInt(ts, 10, 64); err == nil {
+			ts = time.UnixMilli(ms).UTC().Format("2006-01-02")
+		}
+		b.WriteString(ts)
 	case "listItem", "taskItem", "decisionItem":
 		b.WriteString("- ")
 	case "tableCell", "tableHeader":
