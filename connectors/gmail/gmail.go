@@ -139,7 +139,10 @@ type Connector struct {
 	// Pub/Sub: the topic users.watch publishes to, and what a push's OIDC
 	// token must carry.
 	topic, audience, serviceAccount, issuer string
-	keys                                    oidc.KeySet
+	// rawAudience is the default audience with the secret unescaped, also
+	// accepted ("" when the same or not the default).
+	rawAudience string
+	keys        oidc.KeySet
 }
 
 // Compile-time checks of the capabilities the engine discovers.
@@ -185,6 +188,12 @@ func New(cfg connectors.Config) (connectors.Connector, error) {
 	}
 	if c.audience == "" && cfg.PublicURL != "" {
 		c.audience = c.pushURL()
+		if raw := c.Config.WebhookURL(Provider) + "?token=" + c.Config.WebhookSecret; c.Config.WebhookSecret != "" && raw != c.audience {
+			// The endpoint as an operator pastes it, the secret unescaped
+			// (base64's '+', '/', '='): Pub/Sub's audience is the URL as
+			// configured, byte for byte.
+			c.rawAudience = raw
+		}
 	}
 	if c.issuer == "" {
 		c.issuer = DefaultPushIssuer

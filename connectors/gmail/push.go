@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -38,13 +39,24 @@ type pushClaims struct {
 // every push is refused (fail closed). The token does not sign the body: a
 // replayed token can only nudge a sync, which reads the mailbox with the
 // connection's own grant.
+// pushTokenMatches compares the push URL's token with the secret in
+// constant time. An endpoint configured with the secret unescaped reads
+// back each '+' as a space (query decoding), which is the same secret.
+func pushTokenMatches(got, secret string) bool {
+	ok := hmac.Equal([]byte(got), []byte(secret))
+	if strings.Contains(secret, "+") {
+		ok = hmac.Equal([]byte(got), []byte(strings.ReplaceAll(secret, "+", " "))) || ok
+	}
+	return ok
+}
+
 func (c *Connector) VerifyWebhook(req *connectors.WebhookRequest) error {
 	switch {
 	case c.serviceAccount == "":
 		return fmt.Errorf("gmail: %w: POBLYSH_GMAIL_PUSH_SERVICE_ACCOUNT is not set", connectors.ErrUnauthorized)
 	case c.audience == "":
 		return fmt.Errorf("gmail: %w: no push audience (POBLYSH_GMAIL_PUSH_AUDIENCE or a public URL)", connectors.ErrUnauthorized)
-	case c.Config.WebhookSecret != "" && !hmac.Equal([]byte(req.Query.Get("token")), []byte(c.Config.WebhookSecret)):
+	case c.Config.WebhookSecret != "" && !pushTokenMatches(req.Query.Get("token"), c.Config.WebhookSecret):
 		return fmt.Errorf("gmail: %w: the push URL's token does not match", connectors.ErrUnauthorized)
 	}
 	raw := bearer(req.Header.Get("Authorization"))
@@ -56,7 +68,7 @@ func (c *Connector) VerifyWebhook(req *connectors.WebhookRequest) error {
 		now = time.Now()
 	}
 	v := oidc.NewVerifier(c.issuer, c.keys, &oidc.Config{
-		ClientID:             c.audience,
+		SkipClientIDCheck:    true, // one of two audiences, checked below
 		SupportedSigningAlgs: []string{oidc.RS256},
 		Now:                  func() time.Time { return now },
 	})
@@ -65,6 +77,9 @@ func (c *Connector) VerifyWebhook(req *connectors.WebhookRequest) error {
 	tok, err := v.Verify(ctx, raw)
 	if err != nil {
 		return fmt.Errorf("gmail: %w: push token: %s", connectors.ErrUnauthorized, verifyReason(err))
+	}
+	if !slices.Contains(tok.Audience, c.audience) && (c.rawAudience == "" || !slices.Contains(tok.Audience, c.rawAudience)) {
+		return fmt.Errorf("gmail: %w: push token: issued for another audience", connectors.ErrUnauthorized)
 	}
 	var cl pushClaims
 	if err := tok.Claims(&cl); err != nil {

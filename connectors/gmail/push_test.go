@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,6 +91,23 @@ func TestVerifyPush(t *testing.T) {
 		require.ErrorIs(t, err, connectors.ErrUnauthorized, "a token for the URL without the secret has another audience")
 		require.Contains(t, err.Error(), "issued for another audience")
 		require.NotContains(t, err.Error(), "s3cret", "the reason is logged: it never quotes the expected audience")
+	})
+	t.Run("a webhook secret pasted unescaped into the endpoint", func(t *testing.T) {
+		// A base64 secret as an operator pastes it: Pub/Sub's audience is
+		// the endpoint byte for byte, and the query reads '+' back as a
+		// space. Both still prove the secret; another secret does not.
+		const secret = "ab+/cd=="
+		p := provider(t, h.sb, h.url, map[string]string{"WEBHOOK_SECRET": secret})
+		recv := p.Connector.(connectors.WebhookReceiver)
+		for _, aud := range []string{pushURL + "?token=" + secret, pushURL + "?token=" + url.QueryEscape(secret)} {
+			d := h.sb.Envelope(h.sb.User(), 1, aud, gmailsandbox.PushOptions{})
+			q, err := url.ParseQuery("token=" + strings.TrimPrefix(aud, pushURL+"?token="))
+			require.NoError(t, err)
+			require.NoError(t, recv.VerifyWebhook(&connectors.WebhookRequest{Header: d.Header, Body: d.Body, Query: q}), aud)
+		}
+		d := h.sb.Envelope(h.sb.User(), 1, pushURL+"?token=ab+/cd=x", gmailsandbox.PushOptions{})
+		err := recv.VerifyWebhook(&connectors.WebhookRequest{Header: d.Header, Body: d.Body, Query: url.Values{"token": {"ab /cd=x"}}})
+		require.ErrorIs(t, err, connectors.ErrUnauthorized)
 	})
 	t.Run("fails closed without a service account", func(t *testing.T) {
 		p := provider(t, h.sb, h.url, map[string]string{"PUSH_SERVICE_ACCOUNT": ""})
