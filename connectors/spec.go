@@ -104,6 +104,14 @@ type Spec struct {
 	// tenant and of any provider with the same client id
 	// (Registry.GrantSharers), holds the same account.
 	GrantPerClient bool
+	// RevokeUnusedGrant is true when a connect that fails after the code
+	// exchange (a config the account cannot read, another organisation's
+	// account...) revokes the token it received: the provider caps the
+	// grants a user gives a client and evicts the oldest past the cap
+	// (Zoho: 20 refresh tokens per user and client, the 21st removes the
+	// first), so failed attempts would end a working connection's grant.
+	// Only for providers whose revocation ends that one token.
+	RevokeUnusedGrant bool
 	// WebhooksSignedWithClientSecret is true when the provider signs its
 	// deliveries with the OAuth client secret (Jira's dynamic webhooks
 	// carry a JWT signed with it), so WEBHOOK_SECRET is not read.

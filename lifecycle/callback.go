@@ -79,10 +79,17 @@ func (s *Service) Complete(ctx context.Context, p *connectors.Provider, cb Callb
 	if err != nil {
 		return nil, providerError("exchanging the authorization code", err)
 	}
+	var acct connectors.Account
+	stored := false
+	defer func() {
+		if !stored && p.Spec.RevokeUnusedGrant {
+			s.revokeUnused(p, acct, tok)
+		}
+	}()
 	if err := checkGrantedScopes(p, tok); err != nil {
 		return nil, err
 	}
-	acct, err := s.identify(ctx, st, p, tok)
+	acct, err = s.identify(ctx, st, p, tok)
 	if err != nil {
 		return nil, err
 	}
@@ -111,6 +118,7 @@ func (s *Service) Complete(ctx context.Context, p *connectors.Provider, cb Callb
 	if err != nil {
 		return nil, err
 	}
+	stored = true
 	if _, err := s.Activate(ctx, conn, true, poblysh.TriggerConnect); err != nil {
 		return nil, err
 	}
@@ -123,6 +131,17 @@ func (s *Service) Complete(ctx context.Context, p *connectors.Provider, cb Callb
 		out.RedirectURL = u.String()
 	}
 	return out, nil
+}
+
+// revokeUnused revokes the token a failed connect received
+// (Spec.RevokeUnusedGrant), on its own clock: the request's may be spent.
+// A failure is logged; the connect has already failed for its own reason.
+func (s *Service) revokeUnused(p *connectors.Provider, acct connectors.Account, tok *oauth2.Token) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := s.Registry.Revoke(ctx, p, acct, tok); err != nil {
+		s.log().WithField("provider", p.Spec.Name).WithError(err).Warn("could not revoke the grant of a failed connect; it stays one of the user's grants at the provider until it is revoked there")
+	}
 }
 
 // identify reads the account the new token belongs to. A connector whose

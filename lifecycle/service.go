@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/sirupsen/logrus"
 	"golang.org/x/oauth2"
 
 	"github.com/poblysh/poblysh"
@@ -66,6 +67,16 @@ type Service struct {
 	RedirectAllowlist []string
 	// StateTTL is how long an authorization stays valid (10 minutes when 0).
 	StateTTL time.Duration
+	// Log receives what goes wrong beside a request's answer (nil: the
+	// standard logger).
+	Log *logrus.Logger
+}
+
+func (s *Service) log() *logrus.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return logrus.StandardLogger()
 }
 
 func (s *Service) provider(name string) (*connectors.Provider, error) {

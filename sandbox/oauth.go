@@ -321,6 +321,24 @@ func (o *OAuth) Revoke(token string) bool {
 	return true
 }
 
+// RevokeToken revokes one access or refresh token and nothing else, as
+// Zoho's /oauth/v2/token/revoke does (the user's other grants to the client
+// live on); false when the token is unknown.
+func (o *OAuth) RevokeToken(token string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.init()
+	if ai, ok := o.access[token]; ok {
+		ai.revoked = true
+		return true
+	}
+	if ri, ok := o.refresh[token]; ok {
+		ri.revoked = true
+		return true
+	}
+	return false
+}
+
 // ExpireAccessTokens makes every issued access token expired now, so the
 // next API call answers 401 and the client must refresh.
 func (o *OAuth) ExpireAccessTokens() {

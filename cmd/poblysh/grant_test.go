@@ -12,6 +12,7 @@ import (
 	"github.com/poblysh/poblysh/gen/client/connections"
 	"github.com/poblysh/poblysh/gen/models"
 	gcalsandbox "github.com/poblysh/poblysh/sandbox/googlecalendar"
+	zohosandbox "github.com/poblysh/poblysh/sandbox/zoho"
 )
 
 // TestGoogleGrantRevokedByTheLastConnection: Google revokes a user's whole
@@ -59,4 +60,37 @@ func TestGoogleGrantRevokedByTheLastConnection(t *testing.T) {
 
 	del(keyB)
 	require.Zero(t, liveRefreshTokens(), "the last connection's delete revoked the grant")
+}
+
+// TestFailedZohoConnectsRevokeTheirGrant: Zoho keeps 20 refresh tokens per
+// user and client and removes the oldest for the 21st (here 3 and the 4th,
+// for time: each code exchange is paced). A connect that fails after the
+// code exchange (here: a channel Ada is not in, 422) revokes the token it
+// got, so as many failed attempts as the cap leave Ada's working
+// connection its grant: it still refreshes and syncs. They evicted it.
+func TestFailedZohoConnectsRevokeTheirGrant(t *testing.T) {
+	t.Parallel()
+	const kept = 3
+	zc := zohosandbox.ForProduct(zohosandbox.ProductCliq, zohosandbox.Options{Seed: true, RefreshTokensKept: kept})
+	base := newHTTPServer(t, zc)
+	s := newStack(t, withEnv(zc.Env(base)), withEnv(map[string]string{
+		"POBLYSH_ZOHO_CLIQ_PACE": "messages=6000,mentions=6000,channels=6000,users=6000"}))
+	_, key := s.tenant("Acme")
+	code, body := s.connectAs(key, "zoho-cliq", zohosandbox.UserAda, map[string]any{"channels": []string{zohosandbox.UniqueLaunch}})
+	require.Equal(t, http.StatusOK, code, body)
+	id := string(*connectionOf(t, body).ID)
+	s.waitJobs(key, id, "backfill", 2, 2*time.Minute)
+
+	for range kept {
+		code, body = s.connectAs(key, "zoho-cliq", zohosandbox.UserAda, map[string]any{"channels": []string{"leadership"}})
+		require.Equal(t, http.StatusUnprocessableEntity, code, body)
+	}
+	_, _, revoked := zc.Accounts("eu").Stats()
+	require.Equal(t, kept, revoked, "each failed connect revoked its refresh token")
+
+	zc.Accounts("eu").OAuth().ExpireAccessTokens()
+	for _, j := range s.sync(key, "zoho-cliq", id, "incremental") {
+		require.Equal(t, models.JobStatusSucceeded, *j.Status, deref(j.Error))
+	}
+	require.Equal(t, models.ConnectionHealthHealthy, *s.connection(key, id).Health)
 }

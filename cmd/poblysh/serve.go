@@ -94,7 +94,7 @@ func serveUntilDone(withAPI, withWorker bool) func(context.Context, *flag.FlagSe
 		acts := &activities.Activities{DB: database, Registry: registry, KeyRing: cfg.KeyRing, Orchestrator: eng, Log: log,
 			TenantConcurrency: cfg.TenantSyncConcurrency, RawRetention: cfg.RawRetention, SignalTTL: cfg.SignalTTL}
 		connections := &lifecycle.Service{DB: database, Registry: registry, KeyRing: cfg.KeyRing, Workflows: eng,
-			Access: activities.AccessService{A: acts}, RedirectAllowlist: cfg.RedirectAllowlist, StateTTL: cfg.StateTTL}
+			Access: activities.AccessService{A: acts}, RedirectAllowlist: cfg.RedirectAllowlist, StateTTL: cfg.StateTTL, Log: log}
 		acts.Connections = connections
 
 		var errc = make(chan error, 2)

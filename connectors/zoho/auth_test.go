@@ -276,3 +276,24 @@ func TestRevokeRefusedIsNotSuccess(t *testing.T) {
 		require.NotContains(t, err.Error(), "1000.rt")
 	}
 }
+
+// Revoking a refresh token ends that token only: the user's other grants
+// to the client (another connection, another product) still refresh.
+func TestRevokeEndsOneRefreshTokenOnly(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, zohosandbox.Options{}, nil)
+	var toks []*oauth2.Token
+	for range 2 {
+		cb := e.authorize(t, zohosandbox.UserSam)
+		tok, err := e.auth.Exchange(ctx(), connectors.ExchangeRequest{Code: cb.Get("code"), RedirectURL: callback, Callback: cb})
+		require.NoError(t, err)
+		toks = append(toks, tok)
+	}
+	require.NotEqual(t, toks[0].RefreshToken, toks[1].RefreshToken)
+	acct := connectors.Account{ID: zohosandbox.UserSam, Metadata: zoho.Meta(toks[0])}
+	require.NoError(t, e.auth.Revoke(ctx(), acct, toks[0]))
+	_, err := e.auth.Refresh(ctx(), acct, toks[0].RefreshToken)
+	require.ErrorIs(t, err, connectors.ErrUnauthorized)
+	_, err = e.auth.Refresh(ctx(), acct, toks[1].RefreshToken)
+	require.NoError(t, err, "the other grant lives on")
+}

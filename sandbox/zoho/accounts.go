@@ -1,8 +1,10 @@
 package zohosandbox
 
 import (
+	"cmp"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -261,7 +263,7 @@ var apiSuffix = map[string]string{"us": "com", "eu": "eu", "in": "in", "au": "co
 	"sa": "sa", "cn": "com.cn", "uk": "uk", "ae": "ae"}
 
 // keepRefresh records a new refresh token of a user and client; the 21st
-// deletes the oldest, as Zoho does.
+// deletes the oldest, as Zoho does (Options.RefreshTokensKept).
 func (a *accountsServer) keepRefresh(key, rt string) {
 	if rt == "" {
 		return
@@ -269,7 +271,7 @@ func (a *accountsServer) keepRefresh(key, rt string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.issued[key] = append(a.issued[key], rt)
-	for len(a.issued[key]) > 20 {
+	for len(a.issued[key]) > cmp.Or(a.s.opts.RefreshTokensKept, 20) {
 		a.oauth.ForgetRefreshToken(a.issued[key][0])
 		a.issued[key] = a.issued[key][1:]
 	}
@@ -301,13 +303,19 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	// Zoho revokes the one refresh token named: the user's other grants
+	// to the client (another connection's, another product's) live on,
+	// and the revoked token no longer counts toward the 20 kept.
 	tok := r.URL.Query().Get("token")
-	if tok == "" || !acc.oauth.Revoke(tok) {
+	if tok == "" || !acc.oauth.RevokeToken(tok) {
 		zohoError(w, "invalid_token", "")
 		return
 	}
 	acc.mu.Lock()
 	acc.Revoked = append(acc.Revoked, tok)
+	for key, list := range acc.issued {
+		acc.issued[key] = slices.DeleteFunc(list, func(t string) bool { return t == tok })
+	}
 	acc.mu.Unlock()
 	sandbox.WriteJSON(w, http.StatusOK, map[string]string{"status": "success"})
 }

@@ -74,6 +74,9 @@ type Options struct {
 	// Key signs bot handler calls (nil: a key shared by every fake of the
 	// process, generated once).
 	Key *rsa.PrivateKey
+	// RefreshTokensKept is how many live refresh tokens a user keeps per
+	// client before a new one removes the oldest (default 20, Zoho's).
+	RefreshTokensKept int
 }
 
 // Server is the fake.
