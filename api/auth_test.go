@@ -242,6 +242,10 @@ func TestQueryParameters(t *testing.T) {
 		{"/api/v1/signals?cursor=garbage", map[string]string{"cursor": "not a feed cursor"}},
 		{"/api/v1/signals?cursor=" + strings.Repeat("a", 513), map[string]string{"cursor": "at most 512"}},
 		{"/api/v1/connections?health=sick", map[string]string{"health": "must be one of"}},
+		// Values outside the spec's pattern name nothing: 400, not an empty list.
+		{"/api/v1/signals?kind=NOT-A-KIND&source=Not_A_Provider!", map[string]string{"kind": "a Signal kind", "source": "a provider name"}},
+		{"/api/v1/connections?provider=UPPER", map[string]string{"provider": "a provider name"}},
+		{"/api/v1/jobs?provider=x", map[string]string{"provider": "a provider name"}},
 		{"/api/v1/jobs?status=done&kind=full&since=x", map[string]string{"status": "must be one of", "kind": "must be one of", "since": "RFC 3339"}},
 	}
 	for _, tc := range cases {

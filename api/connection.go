@@ -110,7 +110,7 @@ func handleConnectionList(log *logrus.Logger, database *db.DB, reg *connectors.R
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := newQuery(r)
 		f := db.ConnectionFilter{
-			Provider: q.str("provider", 64),
+			Provider: q.matching("provider", providerRe, "a provider name such as slack or google-drive"),
 			Health:   q.enum("health", "healthy", "degraded", "needs_reauth", "disabled"),
 			Page:     db.Page{Cursor: q.boundCursor(512), Limit: q.limit()},
 		}

@@ -73,7 +73,7 @@ func TestUnknownQueryParametersAreRefused(t *testing.T) {
 	require.GreaterOrEqual(t, checked, 20)
 
 	// Every unknown one is named, the declared ones are not.
-	r := e.do(http.MethodGet, "/api/v1/signals?kind=x&knid=y&sorce=z", key, "", "")
+	r := e.do(http.MethodGet, "/api/v1/signals?kind=message.posted&knid=y&sorce=z", key, "", "")
 	er := requireError(t, r, http.StatusBadRequest, "invalid_request")
 	require.Equal(t, []string{"knid", "sorce"}, keys(er.Details))
 	require.Contains(t, er.Details["knid"], "connection_id, cursor, include_retracted, kind, limit, since, source, until")
@@ -86,7 +86,7 @@ func TestUnknownQueryParametersAreRefused(t *testing.T) {
 	r = e.do(http.MethodPost, "/api/v1/webhooks/fake?token=x&extra=1", "", "application/json", "{}")
 	require.NotContains(t, string(r.body), "unknown query parameter")
 	// Declared parameters still work.
-	require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/api/v1/signals?kind=x&limit=5", key, "", "").status)
+	require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/api/v1/signals?kind=message.posted&limit=5", key, "", "").status)
 
 	// A parameter given twice is refused, whichever value is bad (or
 	// none): reading the first would ignore the others without a word.

@@ -232,6 +232,24 @@ func (q *query) str(name string, max int) string {
 	return v
 }
 
+// Query values with a pattern in swagger.yml (providerQuery, the signal
+// filters): a value outside it names nothing that exists, so it is a
+// mistake to report, not an empty list.
+var (
+	providerRe = regexp.MustCompile(`^[a-z][a-z0-9-]{1,31}$`)
+	kindRe     = regexp.MustCompile(`^[a-z][a-z_]*\.[a-z][a-z_]*$`)
+)
+
+// matching reads a parameter that must match re when given; example shows
+// the form in the problem.
+func (q *query) matching(name string, re *regexp.Regexp, example string) string {
+	v := q.str(name, 64)
+	if _, bad := q.problems[name]; !bad && v != "" && !re.MatchString(v) {
+		q.problems[name] = "must look like " + example
+	}
+	return v
+}
+
 // notText is the problem of a string that is not text Postgres can hold.
 const notText = "must be UTF-8 text without NUL characters"
 

@@ -95,7 +95,7 @@ func handleJobList(log *logrus.Logger, database *db.DB, jobs Jobs) http.Handler 
 		q := newQuery(r)
 		f := db.JobFilter{
 			ConnectionID: q.uuid("connection_id"),
-			Provider:     q.str("provider", 64),
+			Provider:     q.matching("provider", providerRe, "a provider name such as slack or google-drive"),
 			Kind:         q.enum("kind", "backfill", "incremental", "token_refresh", "watch_renewal", "tenant_deletion"),
 			Status:       q.enum("status", "queued", "running", "succeeded", "failed", "cancelled"),
 			Since:        q.time("since"),

@@ -84,8 +84,8 @@ func handleSignalList(d *db.DB, feed FeedWaiter) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := newQuery(r)
 		f := db.SignalFilter{
-			Source:       q.str("source", 64),
-			Kind:         q.str("kind", 64),
+			Source:       q.matching("source", providerRe, "a provider name such as slack or google-drive"),
+			Kind:         q.matching("kind", kindRe, "a Signal kind such as message.posted"),
 			ConnectionID: q.uuid("connection_id"),
 			Since:        q.time("since"),
 			Until:        q.time("until"),
