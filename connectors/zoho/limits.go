@@ -94,6 +94,33 @@ func (l *Locks) Check(key string) error {
 	return &connectors.RateLimited{RetryAfter: left, Reason: "Zoho lock period after a throttled call"}
 }
 
+// waitShared is Wait on the shared pacer: the same rate and burst as the
+// process's limiter, booked for every process (a booking is not given
+// back, as with Slack's tiers).
+func (p *Pacer) waitShared(ctx context.Context, s connectors.Pacer, key string, perMinute int, what string) error {
+	if perMinute <= 0 {
+		perMinute = 10
+	}
+	d, err := s.Reserve(ctx, p.prefix+key, time.Minute/time.Duration(perMinute), 2)
+	if err != nil {
+		return fmt.Errorf("%w: pacing %s: %v", connectors.ErrTransient, what, err)
+	}
+	if d <= 0 {
+		return nil
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+		return &connectors.RateLimited{RetryAfter: d, Reason: "pacing " + what + " under Zoho's threshold"}
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for the %s pace: %w", what, ctx.Err())
+	}
+}
+
 // Lock locks key for d (a longer lock already held stays).
 func (l *Locks) Lock(key string, d time.Duration) {
 	l.mu.Lock()
@@ -104,17 +131,36 @@ func (l *Locks) Lock(key string, d time.Duration) {
 	}
 }
 
-// Pacer keeps calls of one account to one API under a number per minute,
-// in the process: Zoho's thresholds are per user and per API, and the
-// answer to going over them is a lock of minutes, so the connectors pace
-// themselves below them rather than find out.
+// Pacer keeps calls of one account to one API under a number per minute:
+// Zoho's thresholds are per user and per API, and the answer to going over
+// them is a lock of minutes, so the connectors pace themselves below them
+// rather than find out. It paces in the process until the service hands
+// it the shared pacer (Use): then every process books its turns in one
+// budget per user and API, as Zoho counts them (the streams of one user's
+// channels run on any worker, and several connections may be one user's).
 type Pacer struct {
-	mu sync.Mutex
-	m  map[string]*rate.Limiter
+	prefix string
+	mu     sync.Mutex
+	m      map[string]*rate.Limiter
+	shared connectors.Pacer
 }
 
-// NewPacer returns an empty pacer.
-func NewPacer() *Pacer { return &Pacer{m: map[string]*rate.Limiter{}} }
+// NewPacer returns an empty pacer whose shared budgets are named
+// prefix + key (the product: "zoho-cliq:").
+func NewPacer(prefix string) *Pacer { return &Pacer{prefix: prefix, m: map[string]*rate.Limiter{}} }
+
+// Use makes p book every turn in the shared pacer s.
+func (p *Pacer) Use(s connectors.Pacer) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.shared = s
+}
+
+func (p *Pacer) sharedPacer() connectors.Pacer {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.shared
+}
 
 // Limiter returns the limiter of key at perMinute (burst 2).
 func (p *Pacer) Limiter(key string, perMinute int) *rate.Limiter {
@@ -134,6 +180,9 @@ func (p *Pacer) Limiter(key string, perMinute int) *rate.Limiter {
 // Wait waits for key's next slot; a wait longer than ctx allows is a rate
 // limit carrying the delay, so the engine retries when the slot is there.
 func (p *Pacer) Wait(ctx context.Context, key string, perMinute int, what string) error {
+	if s := p.sharedPacer(); s != nil {
+		return p.waitShared(ctx, s, key, perMinute, what)
+	}
 	r := p.Limiter(key, perMinute).Reserve()
 	d := r.Delay()
 	if d == 0 {

@@ -1,11 +1,14 @@
 package zoho
 
 import (
+	"context"
 	"encoding/json"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/time/rate"
 
 	"github.com/poblysh/poblysh/connectors"
 )
@@ -156,4 +159,64 @@ func TestStr(t *testing.T) {
 	n, ok := v.Number.Int()
 	require.True(t, ok)
 	require.Equal(t, int64(42), n)
+}
+
+// sharedPacer is a connectors.Pacer every "process" of a test shares (the
+// service's is db.Pacer, over Postgres).
+type sharedPacer struct {
+	mu    sync.Mutex
+	m     map[string]*rate.Limiter
+	books []string
+}
+
+func (s *sharedPacer) Reserve(_ context.Context, key string, every time.Duration, burst int) (time.Duration, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[string]*rate.Limiter{}
+	}
+	l, ok := s.m[key]
+	if !ok {
+		l = rate.NewLimiter(rate.Every(every), burst)
+		s.m[key] = l
+	}
+	s.books = append(s.books, key)
+	return l.Reserve().Delay(), nil
+}
+
+// Two processes pacing one user's calls to one API share one budget once
+// the service hands them the shared pacer: the second process's call waits
+// for the turns the first spent (Zoho counts per user, whichever worker
+// calls). Another product's budget of the same user is its own.
+func TestPacerSharesTheUsersBudgetAcrossProcesses(t *testing.T) {
+	t.Parallel()
+	short := func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.Background(), 50*time.Millisecond)
+	}
+	wait := func(p *Pacer) error {
+		ctx, cancel := short()
+		defer cancel()
+		return p.Wait(ctx, "60040386526|messages", 1, "the messages API")
+	}
+
+	// Each process alone: a burst of two each, four calls in the minute.
+	a, b := NewPacer("zoho-cliq:"), NewPacer("zoho-cliq:")
+	for _, p := range []*Pacer{a, a, b, b} {
+		require.NoError(t, wait(p))
+	}
+
+	s := &sharedPacer{}
+	a, b, mail := NewPacer("zoho-cliq:"), NewPacer("zoho-cliq:"), NewPacer("zoho-mail:")
+	for _, p := range []*Pacer{a, b, mail} {
+		p.Use(s)
+	}
+	require.NoError(t, wait(a))
+	require.NoError(t, wait(a))
+	err := wait(b)
+	var rl *connectors.RateLimited
+	require.ErrorAs(t, err, &rl, "the other process waits for the user's budget")
+	require.Greater(t, rl.RetryAfter, 30*time.Second)
+	require.NoError(t, wait(mail), "Mail's budget of the same user is its own")
+	require.Equal(t, []string{"zoho-cliq:60040386526|messages", "zoho-cliq:60040386526|messages", "zoho-cliq:60040386526|messages",
+		"zoho-mail:60040386526|messages"}, s.books)
 }

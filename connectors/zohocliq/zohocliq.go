@@ -171,7 +171,12 @@ var (
 	_ connectors.ResourceStreams = (*Connector)(nil)
 	_ connectors.Classifier      = (*Connector)(nil)
 	_ connectors.WebhookURLer    = (*Connector)(nil)
+	_ connectors.PacerUser       = (*Connector)(nil)
 )
+
+// UsePacer implements connectors.PacerUser: the per-user thresholds of
+// the Cliq API are then paced across every process of the service.
+func (c *Connector) UsePacer(p connectors.Pacer) { c.pacer.Use(p) }
 
 // New builds the connector. Missing credentials are fine (the provider is
 // listed as not configured); malformed settings are not.
@@ -181,7 +186,7 @@ func New(cfg connectors.Config) (connectors.Connector, error) {
 		return nil, err
 	}
 	c := &Connector{Auth: auth, cfg: cfg, lock: defaultLock, pageSize: defaultPageSize, backfill: defaultBackfill * 24 * time.Hour,
-		reactionWindow: defaultReactions, perMinute: map[string]int{}, pacer: zoho.NewPacer()}
+		reactionWindow: defaultReactions, perMinute: map[string]int{}, pacer: zoho.NewPacer("zoho-cliq:")}
 	for k, v := range defaultPace {
 		c.perMinute[k] = v
 	}

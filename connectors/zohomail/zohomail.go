@@ -142,7 +142,12 @@ var (
 	_ connectors.Router          = (*Connector)(nil)
 	_ connectors.Classifier      = (*Connector)(nil)
 	_ connectors.WebhookURLer    = (*Connector)(nil)
+	_ connectors.PacerUser       = (*Connector)(nil)
 )
+
+// UsePacer implements connectors.PacerUser: the per-user thresholds of
+// the Mail API are then paced across every process of the service.
+func (c *Connector) UsePacer(p connectors.Pacer) { c.pacer.Use(p) }
 
 // New builds the connector.
 func New(cfg connectors.Config) (connectors.Connector, error) {
@@ -151,7 +156,7 @@ func New(cfg connectors.Config) (connectors.Connector, error) {
 		return nil, err
 	}
 	c := &Connector{Auth: auth, cfg: cfg, pageSize: defaultPageSize, overlap: defaultOverlap,
-		backfill: defaultBackfill * 24 * time.Hour, perMinute: defaultPace, pacer: zoho.NewPacer(), press: press.New()}
+		backfill: defaultBackfill * 24 * time.Hour, perMinute: defaultPace, pacer: zoho.NewPacer("zoho-mail:"), press: press.New()}
 	if v := cfg.Setting(SettingPace); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
