@@ -84,8 +84,9 @@ type changeList struct {
 }
 
 type fileList struct {
-	NextPageToken string            `json:"nextPageToken"`
-	Files         []json.RawMessage `json:"files"`
+	NextPageToken    string            `json:"nextPageToken"`
+	IncompleteSearch bool              `json:"incompleteSearch"`
+	Files            []json.RawMessage `json:"files"`
 }
 
 // allDrives are the parameters every call sends: the connector handles
@@ -151,13 +152,20 @@ func (c *Connector) listFiles(ctx context.Context, hc *http.Client, it walkItem)
 	q := allDrives(url.Values{
 		"pageSize": {strconv.Itoa(c.pageSize)},
 		"orderBy":  {"modifiedTime desc"},
-		"fields":   {"nextPageToken,files(" + fileFields + ")"},
+		"fields":   {"nextPageToken,incompleteSearch,files(" + fileFields + ")"},
 	})
 	q.Set("includeItemsFromAllDrives", "true")
-	if it.Drive != "" {
+	drive, inDrive := strings.CutPrefix(it.Corpus, "drive:")
+	switch {
+	case it.Drive != "":
 		q.Set("corpora", "drive")
 		q.Set("driveId", it.Drive)
-	} else {
+	case inDrive:
+		q.Set("corpora", "drive")
+		q.Set("driveId", drive)
+	case it.Corpus == "user":
+		q.Set("corpora", "user")
+	default:
 		q.Set("corpora", "allDrives")
 	}
 	query := "trashed = false"
@@ -173,6 +181,14 @@ func (c *Connector) listFiles(ctx context.Context, hc *http.Client, it walkItem)
 		return nil, err
 	}
 	return &out, nil
+}
+
+// corpus is the walk corpus of a folder: its shared drive, or the user's.
+func (f *file) corpus() string {
+	if f.DriveID != "" {
+		return "drive:" + f.DriveID
+	}
+	return "user"
 }
 
 // getFile is files.get ("root" is My Drive; a shared drive's id is its root

@@ -86,8 +86,15 @@ type Cursor struct {
 
 // walkItem is a folder (or a whole shared drive) still to be listed.
 type walkItem struct {
-	Folder    string `json:"folder,omitempty"`
-	Drive     string `json:"drive,omitempty"`
+	Folder string `json:"folder,omitempty"`
+	Drive  string `json:"drive,omitempty"`
+	// Corpus is where Folder lies: "user" (My Drive, or shared with the
+	// user) or "drive:<id>" (a shared drive). A listing searches that
+	// corpus alone: corpora=allDrives may answer incompleteSearch for a
+	// user of many shared drives, leaving files out ("clients narrow their
+	// query by choosing a different corpus such as 'user' or 'drive'",
+	// FileList). "" (cursors written before) searches allDrives.
+	Corpus    string `json:"corpus,omitempty"`
 	PageToken string `json:"page_token,omitempty"`
 	// MovedIn lists a folder that entered the tracked set: its files that
 	// are not members yet are document.created (moved in).

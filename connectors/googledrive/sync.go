@@ -84,7 +84,7 @@ func (p *pass) start() error {
 		}
 		cur.Roots = append(cur.Roots, f.ID)
 		cur.Folders[f.ID] = folder{Name: name}
-		it := walkItem{Folder: f.ID}
+		it := walkItem{Folder: f.ID, Corpus: f.corpus()}
 		if p.feed.drive != "" {
 			it = walkItem{Drive: p.feed.drive}
 		}
@@ -119,6 +119,17 @@ func (p *pass) walk() error {
 	if err != nil {
 		return err
 	}
+	if list.IncompleteSearch {
+		// Only an allDrives search (a walk item of a cursor written before
+		// corpora were chosen) says so, and the page may leave files out:
+		// find the folder's corpus and list it there from the start.
+		f, err := p.c.getFile(p.ctx, p.hc, it.Folder)
+		if err != nil {
+			return err
+		}
+		cur.Walk[0] = walkItem{Folder: it.Folder, Corpus: f.corpus(), MovedIn: it.MovedIn}
+		return nil
+	}
 	p.page.Items = len(list.Files)
 	var sub []walkItem
 	for _, raw := range list.Files {
@@ -129,7 +140,7 @@ func (p *pass) walk() error {
 		if f.folder() {
 			cur.Folders[f.ID] = folder{Name: f.Name, Parent: f.parent()}
 			if it.Folder != "" {
-				sub = append(sub, walkItem{Folder: f.ID, MovedIn: it.MovedIn})
+				sub = append(sub, walkItem{Folder: f.ID, Corpus: f.corpus(), MovedIn: it.MovedIn})
 			}
 			continue
 		}
@@ -265,7 +276,7 @@ func (p *pass) folderChanged(f *file, t time.Time) error {
 		return err
 	}
 	if now.in && !was {
-		cur.Walk = append(cur.Walk, walkItem{Folder: f.ID, MovedIn: true})
+		cur.Walk = append(cur.Walk, walkItem{Folder: f.ID, Corpus: f.corpus(), MovedIn: true})
 	}
 	return nil
 }

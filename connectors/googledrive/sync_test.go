@@ -393,3 +393,40 @@ func orNull(b json.RawMessage) json.RawMessage {
 	}
 	return b
 }
+
+// A tracked folder inside a shared drive is listed in its own drive's
+// corpus, and one in My Drive in the user's: a search of allDrives may
+// leave the shared drives' files out (incompleteSearch, for a user of many
+// shared drives), and the walk then missed them without a word.
+func TestFolderWalksSearchTheirOwnCorpus(t *testing.T) {
+	clk := newClock()
+	cfg := `{"folders": ["` + drivesandbox.PressFolderID + `", "` + drivesandbox.BriefsFolderID + `"]}`
+	h := newHarness(t, drivesandbox.Options{Seed: true, Now: clk.now, PageSize: 2, IncompleteAllDrives: true}, cfg, nil)
+	sigs, _ := h.drainAt(t, "changes", nil, clk.now())
+	keys := kindsAndKeys(sigs)
+	require.Equal(t, "document.created", keys["file:"+drivesandbox.EmbargoBriefID+":created"], "the shared drive's folder was listed: %v", keys)
+	require.Equal(t, "document.created", keys["file:"+drivesandbox.ReleaseDocID+":created"], "and My Drive's")
+}
+
+// A walk item of a cursor written before corpora were chosen searches
+// allDrives; when Drive says the search was incomplete, the folder's corpus
+// is looked up and the folder listed there from its start.
+func TestOldWalkItemsFindTheirCorpus(t *testing.T) {
+	clk := newClock()
+	cfg := `{"folders": ["` + drivesandbox.PressFolderID + `", "` + drivesandbox.BriefsFolderID + `"]}`
+	h := newHarness(t, drivesandbox.Options{Seed: true, Now: clk.now, PageSize: 2, IncompleteAllDrives: true}, cfg, nil)
+	p, err := h.prov.Connector.(connectors.Syncer).FetchPage(context.Background(), connectors.PageRequest{
+		Connection: h.conn, Stream: "changes", HTTP: h.client(), Now: clk.now()})
+	require.NoError(t, err)
+	var cur map[string]any
+	require.NoError(t, json.Unmarshal(p.Next, &cur))
+	walk := cur["walk"].([]any)
+	require.NotEmpty(t, walk)
+	for _, w := range walk {
+		delete(w.(map[string]any), "corpus") // as an older cursor wrote it
+	}
+	old, err := json.Marshal(cur)
+	require.NoError(t, err)
+	sigs, _ := h.drainAt(t, "changes", old, clk.now())
+	require.Equal(t, "document.created", kindsAndKeys(append(p.Signals, sigs...))["file:"+drivesandbox.EmbargoBriefID+":created"])
+}

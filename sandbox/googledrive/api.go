@@ -296,6 +296,7 @@ func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var hits []*dfile
+	incomplete := false
 	for _, f := range s.files {
 		if f.parent == "" || !s.canReadLocked(g.UserID, f) || !match(f) {
 			continue // roots are not listed
@@ -303,6 +304,9 @@ func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case drive != "" && f.driveID != drive,
 			drive == "" && f.driveID != "" && (corpora != "allDrives" || !allDrives):
+			continue
+		case corpora == "allDrives" && f.driveID != "" && s.opts.IncompleteAllDrives:
+			incomplete = true
 			continue
 		}
 		hits = append(hits, f)
@@ -333,7 +337,7 @@ func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) {
 		offset = n
 	}
 	hits = hits[offset:]
-	out := map[string]any{"kind": "drive#fileList", "incompleteSearch": false}
+	out := map[string]any{"kind": "drive#fileList", "incompleteSearch": incomplete}
 	if len(hits) > size {
 		out["nextPageToken"] = "~!!~" + strconv.Itoa(offset+size)
 		hits = hits[:size]

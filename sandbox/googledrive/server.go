@@ -63,6 +63,10 @@ type Options struct {
 	// from watch requests and never checks it, but Env hands it to the
 	// service so that it opens channels. Empty: Env leaves it out.
 	WebhookSecret string
+	// IncompleteAllDrives makes a files.list search with corpora=allDrives
+	// leave out the shared drives' files and say incompleteSearch: true, as
+	// Drive may for a user of many shared drives (FileList).
+	IncompleteAllDrives bool
 }
 
 // Server is the fake. Safe for concurrent use.
