@@ -49,12 +49,18 @@ func (tx *Tx) AdvanceCursor(ctx context.Context, connID, stream string, next jso
 	}
 	// Only a writer that saw no cursor (version 0) inserts the first one; a
 	// row deleted under a running page (the connection was deleted) must
-	// not come back from its stale version.
+	// not come back from its stale version. The first one is written only
+	// for a live connection, whose row it holds FOR SHARE: a delete (its
+	// first statement updates that row) either waits for this page, and
+	// then removes what it stored, or comes first and this page stores
+	// nothing (ErrCursorMoved rolls its Signals back). Without it, the first
+	// page of a stream without a cursor row outlived a purging delete.
 	var res sql.Result
 	var err error
 	if seen == 0 {
 		res, err = tx.ExecContext(ctx, `INSERT INTO sync_cursors (connection_id, stream, tenant_id, cursor, version)
-			VALUES ($1, $2, $3, $4, 1) ON CONFLICT (connection_id, stream) DO NOTHING`, connID, stream, tx.TenantID, val)
+			SELECT $1, $2, $3, $4, 1 FROM connections WHERE id = $1 AND tenant_id = $3 AND deleted_at IS NULL FOR SHARE
+			ON CONFLICT (connection_id, stream) DO NOTHING`, connID, stream, tx.TenantID, val)
 	} else {
 		res, err = tx.ExecContext(ctx, `UPDATE sync_cursors SET cursor = $4, version = version + 1, updated_at = now()
 			WHERE connection_id = $1 AND stream = $2 AND tenant_id = $3 AND version = $5`, connID, stream, tx.TenantID, val, seen)

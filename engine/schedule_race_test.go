@@ -8,11 +8,13 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
 
 	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/connectors"
 	"github.com/poblysh/poblysh/db"
 	"github.com/poblysh/poblysh/db/dbtest"
+	"github.com/poblysh/poblysh/lifecycle"
 	"github.com/poblysh/poblysh/testenv"
 	"github.com/poblysh/poblysh/workflows"
 )
@@ -64,4 +66,52 @@ func TestSyncSchedulesConvergesWhenHealthChangesMidway(t *testing.T) {
 	}))
 	require.NoError(t, e.SyncSchedules(ctx, tenant, conn))
 	require.Eventually(t, func() bool { return !paused() }, 10*time.Second, 100*time.Millisecond, "re-authorized, it polls again")
+}
+
+// revokingConnector runs during while the provider answers the token
+// revocation of a delete (a second or so at a real provider).
+type revokingConnector struct {
+	spec   *connectors.Spec
+	during func()
+}
+
+func (c *revokingConnector) Spec() *connectors.Spec { return c.spec }
+func (c *revokingConnector) Revoke(context.Context, connectors.Account, *oauth2.Token) error {
+	if c.during != nil {
+		c.during()
+	}
+	return nil
+}
+
+// TestScheduleDoesNotOutliveItsDeletedConnection: a delete removes the
+// polling schedule first and marks the row deleted seconds later (provider
+// calls in between). A schedule sync in that window (a PATCH, a watch
+// pass, a health move) read the connection live and made the schedule
+// again, which then fired for the deleted connection for ever.
+func TestScheduleDoesNotOutliveItsDeletedConnection(t *testing.T) {
+	ctx := context.Background()
+	srv := testenv.Temporal(t)
+	s := dbtest.NewSchema(t)
+	kr := dbtest.KeyRing(t)
+	spec := &connectors.Spec{Name: "revoking"}
+	spec.Policy.PollInterval = time.Hour
+	rc := &revokingConnector{spec: spec}
+	reg := connectors.NewRegistry(&connectors.Provider{Spec: spec, Connector: rc})
+	tenant, conn := dbtest.Seed(t, s.DB, "orphan", "revoking", "acct")
+	require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+		return tx.SaveTokens(ctx, kr, conn, db.Tokens{AccessToken: "a", TokenType: "Bearer"})
+	}))
+	e := &Engine{Client: srv.Client(), DB: s.DB, Registry: reg, TaskQueue: "orphan-" + s.Name, Namespace: "default", Log: logrus.New()}
+	t.Cleanup(func() { _ = e.DeleteSchedules(context.Background(), conn) })
+	svc := &lifecycle.Service{DB: s.DB, Registry: reg, KeyRing: kr, Workflows: e}
+	require.NoError(t, e.SyncSchedules(ctx, tenant, conn))
+	schedule := srv.Client().ScheduleClient().GetHandle(ctx, workflows.PollScheduleID(e.TaskQueue, conn))
+	_, err := schedule.Describe(ctx)
+	require.NoError(t, err, "the live connection's schedule")
+
+	rc.during = func() { require.NoError(t, e.SyncSchedules(ctx, tenant, conn)) }
+	_, err = svc.Delete(ctx, tenant, conn, false)
+	require.NoError(t, err)
+	_, err = schedule.Describe(ctx)
+	require.Error(t, err, "a deleted connection has no polling schedule")
 }

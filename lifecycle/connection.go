@@ -131,8 +131,18 @@ func (s *Service) Delete(ctx context.Context, tenantID, id string, purge bool) (
 		return nil, err
 	}
 	err = s.DB.WithTenant(ctx, tenantID, func(tx *db.Tx) error { return tx.DeleteConnection(ctx, c.ID, purge) })
-	if err != nil || !purge {
+	if err != nil {
 		return warnings, err
+	}
+	// Disconnect removed the schedule seconds ago; a call that read the
+	// connection live meanwhile (a PATCH, a watch pass, a health move) may
+	// have made it again. Synced now, it reads the connection deleted and
+	// removes it, as every later call will.
+	if err := s.Workflows.SyncSchedules(ctx, tenantID, c.ID); err != nil {
+		warnings = append(warnings, "could not remove the polling schedule: "+err.Error())
+	}
+	if !purge {
+		return warnings, nil
 	}
 	// A webhook delivery that read the connection's routes before the
 	// delete committed may still be storing its Signals (its transaction
