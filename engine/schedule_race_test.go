@@ -115,3 +115,34 @@ func TestScheduleDoesNotOutliveItsDeletedConnection(t *testing.T) {
 	_, err = schedule.Describe(ctx)
 	require.Error(t, err, "a deleted connection has no polling schedule")
 }
+
+// TestTenantDeletionAskedAgainStartsAWorkflowThatNeverStarted: the mark
+// and its queued job commit, then the process dies before it starts the
+// deletion's workflow. Asking again answered that job and started nothing
+// (the sweep skips a job whose workflow Temporal does not know), so the
+// tenant stayed hidden, its keys revoked, for ever.
+func TestTenantDeletionAskedAgainStartsAWorkflowThatNeverStarted(t *testing.T) {
+	ctx := context.Background()
+	srv := testenv.Temporal(t)
+	s := dbtest.NewSchema(t)
+	tenant, _ := dbtest.Seed(t, s.DB, "crashdel", "fake", "acct")
+	e := &Engine{Client: srv.Client(), DB: s.DB, Registry: connectors.NewRegistry(), TaskQueue: "crashdel-" + s.Name, Namespace: "default", Log: logrus.New()}
+	id := workflows.TenantDeletionWorkflowID(e.TaskQueue, tenant)
+	const first = "11111111-1111-4111-8111-111111111111"
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		_, _, err := tx.BeginTenantDeletion(ctx, tenant, first, id)
+		return err
+	}))
+	job, err := e.DeleteTenant(ctx, tenant)
+	require.NoError(t, err)
+	require.Equal(t, first, job.ID, "the same job")
+	d, err := srv.Client().DescribeWorkflow(ctx, id, "")
+	require.NoError(t, err, "asking again started the deletion")
+	require.Equal(t, job.RunID, d.WorkflowExecution.RunID)
+
+	again, err := e.DeleteTenant(ctx, tenant)
+	require.NoError(t, err)
+	require.Equal(t, first, again.ID)
+	require.Equal(t, job.RunID, again.RunID, "a third ask joins the running deletion")
+	_ = srv.Client().TerminateWorkflow(ctx, id, "", "test over")
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/poblysh/poblysh"
@@ -27,6 +28,7 @@ func (e *Engine) DeleteTenant(ctx context.Context, tenantID string) (*db.Job, er
 	if err != nil {
 		return nil, err
 	}
+	rejoin := !started && !job.Status.Final()
 	if !started && job.Status.Final() {
 		// A deletion that failed part-way: start it again under a new job.
 		err = e.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
@@ -36,11 +38,19 @@ func (e *Engine) DeleteTenant(ctx context.Context, tenantID string) (*db.Job, er
 		if err != nil {
 			return nil, err
 		}
-	} else if !started {
-		return job, nil
 	}
-	opts := client.StartWorkflowOptions{ID: id, TaskQueue: e.TaskQueue, StaticSummary: "delete tenant " + tenantID}
+	// Asked again while the deletion is open: its workflow runs (joined,
+	// USE_EXISTING), or was never started (the process died between the
+	// mark's commit and this call, which nothing else retries) and is
+	// started now for the same job.
+	opts := client.StartWorkflowOptions{ID: id, TaskQueue: e.TaskQueue, StaticSummary: "delete tenant " + tenantID,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING}
 	run, err := e.Client.ExecuteWorkflow(ctx, opts, workflows.DeleteTenant, workflows.DeleteTenantInput{TenantID: tenantID, JobID: job.ID})
+	if err != nil && rejoin {
+		// The open job may belong to a run Temporal cannot be asked about
+		// now: it stays as it is.
+		return nil, temporalUnavailable(fmt.Errorf("start %s: %w", id, err))
+	}
 	if err != nil {
 		// The job must not stay queued for a workflow that never started.
 		fctx := context.WithoutCancel(ctx)

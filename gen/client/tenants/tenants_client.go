@@ -171,7 +171,8 @@ func (a *Client) CreateTenantContext(ctx context.Context, params *CreateTenantPa
 // its webhook deliveries and their raw bodies (a delivery shared with
 // another tenant stays for that tenant, without this tenant's ids), and
 // finally the tenant row with every row that names it. `confirm` must
-// repeat the tenant's name. Asking again while it runs answers the same job.
+// repeat the tenant's name. Asking again while it runs answers the same job
+// (and starts its run if it never started); after a failure, a new one.
 // .
 //
 // This method does not support injected context.
@@ -202,7 +203,8 @@ func (a *Client) DeleteTenant(params *DeleteTenantParams, authInfo runtime.Clien
 // its webhook deliveries and their raw bodies (a delivery shared with
 // another tenant stays for that tenant, without this tenant's ids), and
 // finally the tenant row with every row that names it. `confirm` must
-// repeat the tenant's name. Asking again while it runs answers the same job.
+// repeat the tenant's name. Asking again while it runs answers the same job
+// (and starts its run if it never started); after a failure, a new one.
 // .
 //
 // Do not use the deprecated [DeleteTenantParams.Context] with this method: it would be ignored.
