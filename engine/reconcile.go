@@ -82,6 +82,25 @@ func (e *Engine) reconcile(ctx context.Context, j *db.Job, status enumspb.Workfl
 	return true, nil
 }
 
+// settleUnknown fails an open job whose workflow Temporal does not know.
+func (e *Engine) settleUnknown(ctx context.Context, j *db.Job) (bool, error) {
+	var settled *db.Job
+	err := e.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
+		settled, err = tx.SettleJob(ctx, j.ID, poblysh.JobFailed,
+			"its workflow is unknown to Temporal: it never started, or it closed and its history is past retention",
+			map[string]any{"reconciled": true, "workflow_status": "unknown", "previous_status": string(j.Status),
+				"reconciled_at": time.Now().UTC().Format(time.RFC3339)})
+		return err
+	})
+	if err != nil || settled == nil {
+		return false, err
+	}
+	e.log().WithFields(map[string]any{"job_id": j.ID, "tenant_id": j.TenantID, "workflow_id": j.WorkflowID, "was": j.Status}).
+		Warn("job settled by reconciliation: its workflow is unknown to Temporal")
+	*j = *settled
+	return true, nil
+}
+
 // SweepJobs reconciles the open jobs idle for at least idle and answers
 // how many it settled.
 func (e *Engine) SweepJobs(ctx context.Context, idle time.Duration) (int, error) {
@@ -105,7 +124,19 @@ func (e *Engine) SweepJobs(ctx context.Context, idle time.Duration) (int, error)
 		}
 		var nf *serviceerror.NotFound
 		if errors.As(err, &nf) {
-			continue // unknown to Temporal (retention passed): nothing to settle from
+			// Unknown to Temporal: it closed and its history passed the
+			// namespace's retention, or it never started (a process died
+			// between the job and the start). Either way no run will settle
+			// it; left open, such jobs stayed the oldest and, 500 of them,
+			// kept the sweep from ever reaching another job.
+			ok, err := e.settleUnknown(ctx, j)
+			if err != nil {
+				return n, err
+			}
+			if ok {
+				n++
+			}
+			continue
 		}
 		if err != nil {
 			return n, temporalUnavailable(err)

@@ -146,3 +146,31 @@ func TestTenantDeletionAskedAgainStartsAWorkflowThatNeverStarted(t *testing.T) {
 	require.Equal(t, job.RunID, again.RunID, "a third ask joins the running deletion")
 	_ = srv.Client().TerminateWorkflow(ctx, id, "", "test over")
 }
+
+// TestSweepSettlesJobsOfUnknownWorkflows: an open job whose workflow
+// Temporal does not know (never started, past retention, persistence
+// lost) is settled failed, saying so; such jobs were left open, stayed the
+// oldest, and 500 of them (one sweep's batch) kept every other job from
+// being settled.
+func TestSweepSettlesJobsOfUnknownWorkflows(t *testing.T) {
+	ctx := context.Background()
+	srv := testenv.Temporal(t)
+	s := dbtest.NewSchema(t)
+	tenant, conn := dbtest.Seed(t, s.DB, "sweep", "fake", "acct")
+	e := &Engine{Client: srv.Client(), DB: s.DB, Registry: connectors.NewRegistry(), TaskQueue: "sweep-" + s.Name, Namespace: "default", Log: logrus.New()}
+	var gone string
+	require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+		return tx.GetContext(ctx, &gone, `INSERT INTO jobs (id, tenant_id, connection_id, provider, kind, stream, trigger, status, workflow_id, run_id, updated_at)
+			VALUES (gen_random_uuid(), $1, $2, 'fake', 'incremental', 'items', 'schedule', 'running', $3, '', now() - interval '1 hour') RETURNING id`,
+			tenant, conn, e.TaskQueue+":sync/"+conn+"/gone")
+	}))
+	n, err := e.SweepJobs(ctx, 2*time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	var status, msg string
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		return tx.QueryRowxContext(ctx, `SELECT status, error FROM jobs WHERE id = $1`, gone).Scan(&status, &msg)
+	}))
+	require.Equal(t, "failed", status)
+	require.Contains(t, msg, "unknown to Temporal")
+}
