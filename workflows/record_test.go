@@ -78,6 +78,7 @@ func TestRecordHistories(t *testing.T) {
 	t.Run("sync_cursor_expired", r.syncCursorExpired)
 	t.Run("sync_unauthorized", r.syncUnauthorized)
 	t.Run("sync_late_follow_up", r.syncLateFollowUp)
+	t.Run("sync_late_backfill", r.syncLateBackfill)
 	t.Run("refresh_token", r.refreshToken)
 	t.Run("refresh_sweep", r.refreshSweep)
 	t.Run("renewal_sweep", r.renewalSweep)
@@ -106,6 +107,7 @@ const (
 	connPoll         = "conn-poll"
 	connManual       = "conn-manual"
 	connLate         = "conn-late"
+	connLateBackfill = "conn-late-backfill"
 )
 
 func recTarget(conn string) poblysh.ConnectionRef {
@@ -119,7 +121,7 @@ func recConn(conn string) poblysh.ConnectionRef {
 // recPages is how many pages a stub stream has, per connection.
 var recPages = map[string]int{
 	connSignal: 2, connBackfill: 5, connContinue: 45, connCoalesce: 4, connRetried: 3, connCursor: 3, connUnauthorized: 3,
-	connManual: 3, connLate: 1,
+	connManual: 3, connLate: 1, connLateBackfill: 1,
 }
 
 // stubActivities answer like the real activities, deterministically, and
@@ -131,17 +133,23 @@ type stubActivities struct {
 	lists    map[string]int // ListDue calls per workflow id
 	begins   map[string][]activities.BeginJobInput
 	finishes map[string][]activities.FinishJobInput
-	// connLate: its first page fails for good, and recording that failure
-	// waits (lateFailing closed) until the test closes lateRelease.
-	lateFailed               bool
-	lateFailing, lateRelease chan struct{}
+	// connLate, connLateBackfill: the first page fails for good, and
+	// recording that failure waits (lateFailing closed) until the test
+	// closes lateRelease.
+	lateFailed               map[string]bool
+	lateFailing, lateRelease map[string]chan struct{}
 }
+
+// late reports whether conn's first page fails and its failure waits.
+func late(conn string) bool { return conn == connLate || conn == connLateBackfill }
 
 func newStubActivities() *stubActivities {
 	return &stubActivities{
 		pages: map[string]int{}, resyncs: map[string]int{}, lists: map[string]int{},
 		begins: map[string][]activities.BeginJobInput{}, finishes: map[string][]activities.FinishJobInput{},
-		lateFailing: make(chan struct{}), lateRelease: make(chan struct{}),
+		lateFailed:  map[string]bool{},
+		lateFailing: map[string]chan struct{}{connLate: make(chan struct{}), connLateBackfill: make(chan struct{})},
+		lateRelease: map[string]chan struct{}{connLate: make(chan struct{}), connLateBackfill: make(chan struct{})},
 	}
 }
 
@@ -189,9 +197,9 @@ func (s *stubActivities) BeginJob(_ context.Context, in activities.BeginJobInput
 }
 
 func (s *stubActivities) FinishJob(_ context.Context, in activities.FinishJobInput) (activities.FinishJobResult, error) {
-	if in.ConnectionID == connLate && in.Status == poblysh.JobFailed {
-		close(s.lateFailing)
-		<-s.lateRelease
+	if late(in.ConnectionID) && in.Status == poblysh.JobFailed {
+		close(s.lateFailing[in.ConnectionID])
+		<-s.lateRelease[in.ConnectionID]
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -227,10 +235,10 @@ func (s *stubActivities) SyncPage(ctx context.Context, in activities.SyncPageInp
 		return activities.SyncPageResult{}, temporal.NewNonRetryableApplicationError("sync token expired", activities.ErrTypeCursorExpired, nil)
 	case in.ConnectionID == connUnauthorized && page == 2:
 		return activities.SyncPageResult{}, temporal.NewNonRetryableApplicationError("401 bad credentials", activities.ErrTypeUnauthorized, nil)
-	case in.ConnectionID == connLate:
+	case late(in.ConnectionID):
 		s.mu.Lock()
-		failed := s.lateFailed
-		s.lateFailed = true
+		failed := s.lateFailed[in.ConnectionID]
+		s.lateFailed[in.ConnectionID] = true
 		s.mu.Unlock()
 		if !failed {
 			return activities.SyncPageResult{}, temporal.NewNonRetryableApplicationError("404 calendar not found", activities.ErrTypeNotFound, nil)
@@ -541,12 +549,12 @@ func (r *recorder) syncLateFollowUp(t *testing.T) {
 	ctx := r.ctx(t)
 	_, run, first := r.requestSync(ctx, t, connLate, poblysh.ModeIncremental)
 	select {
-	case <-r.stubs.lateFailing:
+	case <-r.stubs.lateFailing[connLate]:
 	case <-ctx.Done():
 		t.Fatal("the first pass did not fail")
 	}
 	again := r.update(ctx, t, connLate, poblysh.ModeIncremental)
-	close(r.stubs.lateRelease)
+	close(r.stubs.lateRelease[connLate])
 	var res workflows.SyncResult
 	require.NoError(t, run.Get(ctx, &res))
 	require.Equal(t, 2, res.Passes)
@@ -558,6 +566,32 @@ func (r *recorder) syncLateFollowUp(t *testing.T) {
 	require.Equal(t, again.JobID, fins[1].JobID)
 	require.Equal(t, poblysh.JobSucceeded, fins[1].Status)
 	r.exportChain(ctx, t, run.GetID(), first, "sync_late_follow_up", 1)
+}
+
+// syncLateBackfill: a backfill request that arrives while a failed
+// backfill's end is being recorded does not join it and runs as the next
+// pass (the versioned path, changeNoJoinClosingPass).
+func (r *recorder) syncLateBackfill(t *testing.T) {
+	ctx := r.ctx(t)
+	_, run, first := r.requestSync(ctx, t, connLateBackfill, poblysh.ModeBackfill)
+	select {
+	case <-r.stubs.lateFailing[connLateBackfill]:
+	case <-ctx.Done():
+		t.Fatal("the first pass did not fail")
+	}
+	again := r.update(ctx, t, connLateBackfill, poblysh.ModeBackfill)
+	close(r.stubs.lateRelease[connLateBackfill])
+	var res workflows.SyncResult
+	require.NoError(t, run.Get(ctx, &res))
+	require.Equal(t, 2, res.Passes)
+	begins, fins := r.stubs.jobs(connLateBackfill)
+	require.Len(t, begins, 2)
+	require.Len(t, fins, 2)
+	require.Equal(t, poblysh.JobFailed, fins[0].Status)
+	require.NotEqual(t, fins[0].JobID, again.JobID, "not joined to the failed pass")
+	require.Equal(t, again.JobID, fins[1].JobID)
+	require.Equal(t, poblysh.JobSucceeded, fins[1].Status)
+	r.exportChain(ctx, t, run.GetID(), first, "sync_late_backfill", 1)
 }
 
 func (r *recorder) refreshToken(t *testing.T) {

@@ -99,6 +99,7 @@ func TestRecordedHistoriesCoverScenarios(t *testing.T) {
 		"sync_coalesced_follow_up":           {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, activities: map[string]int{"BeginJob": 2, "SyncPage": 8, "FinishJob": 2}, updates: 6, signals: 5},
 		"sync_manual_follow_up":              {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, activities: map[string]int{"BeginJob": 2, "FinishJob": 2}, updates: 2, signals: 1, versions: []string{"manual-pass-skips-debounce"}},
 		"sync_late_follow_up":                {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, activities: map[string]int{"BeginJob": 2, "SyncPage": 2, "FinishJob": 2}, updates: 2, versions: []string{"late-follow-up-runs", "manual-pass-skips-debounce"}},
+		"sync_late_backfill":                 {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, activities: map[string]int{"BeginJob": 2, "SyncPage": 2, "FinishJob": 2}, updates: 2, versions: []string{"no-join-closing-pass", "late-follow-up-runs", "manual-pass-skips-debounce"}},
 		"sync_rate_limited_then_transient":   {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, activities: map[string]int{"SyncPage": 3, "FinishJob": 1}, updates: 1},
 		"sync_cursor_expired":                {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, activities: map[string]int{"SyncPage": 4, "ResetCursor": 1, "FinishJob": 1}, updates: 1},
 		"sync_unauthorized":                  {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, activities: map[string]int{"SyncPage": 2, "FinishJob": 2}, updates: 1, signals: 1},

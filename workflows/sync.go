@@ -57,6 +57,12 @@ const changeManualSkipsDebounce = "manual-pass-skips-debounce"
 // (runs recorded before it replay cancelling it).
 const changeLateFollowUpRuns = "late-follow-up-runs"
 
+// changeNoJoinClosingPass versions accept: a backfill request does not join
+// a backfill whose end is being recorded (it has read its last page, or
+// failed), and becomes the follow-up (runs recorded before it replay the
+// join).
+const changeNoJoinClosingPass = "no-join-closing-pass"
+
 // SyncInput starts or continues a stream's sync workflow.
 type SyncInput struct {
 	poblysh.ConnectionRef
@@ -119,6 +125,9 @@ type syncState struct {
 	// urgent: a manual request joined the pending pass, which then starts
 	// without the debounce.
 	urgent bool
+	// closing: the current pass's end (success or failure) is being
+	// recorded; it reads no more pages, so it covers no new request.
+	closing bool
 }
 
 // SyncStream runs sync passes over one stream of one connection. Requests
@@ -172,7 +181,7 @@ func SyncStream(ctx workflow.Context, in SyncInput) (SyncResult, error) {
 					return SyncResult{Passes: s.passes, Stored: s.stored}, nil
 				}
 			}
-			s.current, s.pending, s.urgent = s.pending, nil, false
+			s.current, s.pending, s.urgent, s.closing = s.pending, nil, false, false
 		}
 		can, err := s.runPass(ctx, drain)
 		if err != nil {
@@ -227,7 +236,8 @@ func validateRequest(r SyncRequest) error {
 // accept coalesces a request and returns the job it became.
 func (s *syncState) accept(ctx workflow.Context, r SyncRequest) RequestResult {
 	s.requests++
-	if s.current != nil && s.current.Mode == poblysh.ModeBackfill && r.Mode == poblysh.ModeBackfill && s.pending == nil {
+	if s.current != nil && s.current.Mode == poblysh.ModeBackfill && r.Mode == poblysh.ModeBackfill && s.pending == nil &&
+		!(s.closing && workflow.GetVersion(ctx, changeNoJoinClosingPass, workflow.DefaultVersion, 1) >= 1) {
 		// A full read is already running: it covers this request.
 		return RequestResult{JobID: s.current.JobID, Status: poblysh.JobRunning, Mode: s.current.Mode, Joined: true}
 	}
@@ -308,6 +318,7 @@ func (s *syncState) runPass(ctx workflow.Context, drain func()) (bool, error) {
 		}
 	}
 	s.passes++
+	s.closing = true
 	return false, workflow.ExecuteActivity(bctx, a.FinishJob, activities.FinishJobInput{
 		ConnectionRef: s.in.ConnectionRef, JobID: p.JobID, Status: poblysh.JobSucceeded, Synced: true,
 	}).Get(ctx, nil)
@@ -321,6 +332,7 @@ func (s *syncState) runPass(ctx workflow.Context, drain func()) (bool, error) {
 func (s *syncState) fail(ctx workflow.Context, cause error) error {
 	p := s.current
 	requests := s.requests
+	s.closing = true
 	status, msg, typ := poblysh.JobFailed, cause.Error(), ""
 	var appErr *temporal.ApplicationError
 	if errors.As(cause, &appErr) {
