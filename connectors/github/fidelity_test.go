@@ -247,3 +247,20 @@ func TestAppNotInstalled(t *testing.T) {
 	require.ErrorIs(t, err, connectors.ErrForbidden)
 	require.Contains(t, err.Error(), "admin:repo_hook")
 }
+
+// A release promoted on a later page of the list (GitHub orders releases
+// by their tag's commit date) leaves the first page and its ETag as they
+// were: a list longer than a page is read whole every pass, and the
+// promotion is seen. The first page's 304 skipped the pass.
+func TestReleasePromotedBeyondTheFirstPageIsSeen(t *testing.T) {
+	h := newHarness(t, githubsandbox.Options{}, map[string]string{"POBLYSH_GITHUB_PAGE_SIZE": "3"})
+	_, cur, _ := h.drain(t, seedRelStream, nil)
+	_, cur, _ = h.drain(t, seedRelStream, cur)
+	var c map[string]any
+	require.NoError(t, json.Unmarshal(cur, &c))
+	require.Nil(t, c["etag"], "no validator kept for a list longer than a page")
+	_, err := h.srv.PromoteRelease(githubsandbox.SeedRepo, 150000007, "")
+	require.NoError(t, err)
+	sigs, _, _ := h.drain(t, seedRelStream, cur)
+	require.Len(t, sigs, 1, "the promotion: %v", keysOf(sigs))
+}

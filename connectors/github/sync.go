@@ -203,8 +203,11 @@ func (r *reader) pulls(ctx context.Context) (*connectors.Page, error) {
 // GitHub orders releases by the date of their tag's commit, not by
 // publication, so a draft published today can sit on any page. Only
 // releases published after the high-water mark yield Signals, and
-// pre-releases of the last pass that are now full releases (promotions);
-// the first page's ETag makes an unchanged list cost one free 304.
+// pre-releases of the last pass that are now full releases (promotions).
+// The first page's ETag makes an unchanged list cost one free 304, but only
+// while that page was the whole list (fewer releases than a page): with
+// more, a release published or promoted on a later page leaves the first
+// page, and its ETag, as they were, and a 304 skipped the pass.
 func (r *reader) releases(ctx context.Context) (*connectors.Page, error) {
 	if err := r.ensureRepo(ctx, true); err != nil {
 		return nil, err
@@ -244,7 +247,12 @@ func (r *reader) releases(ctx context.Context) (*connectors.Page, error) {
 			sigs = append(sigs, s)
 		}
 	}
-	return r.advance(lp, false, sigs), nil
+	starting := r.cur.starting()
+	page := r.advance(lp, false, sigs)
+	if starting && (lp.next != 0 || len(lp.items) >= r.perPage) {
+		r.cur.ETag, r.cur.PassETag = "", "" // the first page is not the list
+	}
+	return page, nil
 }
 
 // commits reads GET /repos/{o}/{r}/commits?sha=<default branch>&since=<mark>.
