@@ -259,11 +259,13 @@ func (tx *Tx) SetPushEnabled(ctx context.Context, id string, on bool) error {
 	return wrapConnErr(err)
 }
 
-// DeleteConnection soft-deletes a connection: tokens are erased, routes,
-// cursors and fingerprints removed, its queued and running jobs cancelled;
-// Signals are kept unless purge is true. The row stays so kept Signals
-// still name their connection, and re-connecting the same account revives
-// it.
+// DeleteConnection soft-deletes a connection: tokens are erased, routes and
+// cursors removed, its queued and running jobs cancelled; Signals are kept
+// unless purge is true, and so are the fingerprints of the objects they
+// describe: re-connecting the same account revives the row and reads on
+// from them (without them a revived Calendar connection stored an
+// "updated" for every event edited since its creation, by the rule for
+// events first seen before fingerprints existed).
 //
 // The order is the lock order of a sync page's store transaction (Signals,
 // cursor, fingerprints, then the job), so a delete beside a running page
@@ -283,7 +285,6 @@ func (tx *Tx) DeleteConnection(ctx context.Context, id string, purge bool) error
 	for _, q := range []string{
 		`DELETE FROM webhook_routes WHERE connection_id = $1 AND tenant_id = $2`,
 		`DELETE FROM sync_cursors WHERE connection_id = $1 AND tenant_id = $2`,
-		`DELETE FROM fingerprints WHERE connection_id = $1 AND tenant_id = $2`,
 		`DELETE FROM connection_resources WHERE connection_id = $1 AND tenant_id = $2`,
 		`DELETE FROM account_claims WHERE connection_id = $1 AND tenant_id = $2`,
 	} {
@@ -294,6 +295,9 @@ func (tx *Tx) DeleteConnection(ctx context.Context, id string, purge bool) error
 	if purge {
 		if err := tx.PurgeConnectionSignals(ctx, id); err != nil {
 			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM fingerprints WHERE connection_id = $1 AND tenant_id = $2`, id, tx.TenantID); err != nil {
+			return wrapConnErr(err)
 		}
 	}
 	return tx.CancelOpenJobs(ctx, id, "connection deleted")

@@ -61,7 +61,15 @@ func TestFingerprints(t *testing.T) {
 	require.Len(t, got, 1)
 	require.JSONEq(t, `{"title":"t"}`, string(got["event:c:e1:created"]))
 
-	// Deleting the connection forgets its fingerprints.
+	// Deleting the connection keeps its fingerprints with its Signals (a
+	// revived connection reads on from them); purging forgets both.
 	require.NoError(t, in(f, func(tx *db.Tx) error { return tx.DeleteConnection(ctx, f.conn, false) }))
-	require.Empty(t, get(f, "event:c:e1", "event:c:e2"))
+	require.Len(t, get(f, "event:c:e1", "event:c:e2"), 2)
+	require.NoError(t, in(other, func(tx *db.Tx) error { return tx.DeleteConnection(ctx, other.conn, true) }))
+	g := newFixture(t, s.DB, "google-calendar", "c")
+	require.NoError(t, in(g, func(tx *db.Tx) error {
+		return tx.PutFingerprints(ctx, g.conn, map[string]db.Fingerprint{"event:c:e1": {Hash: "h", SignalKey: "event:c:e1:created"}})
+	}))
+	require.NoError(t, in(g, func(tx *db.Tx) error { return tx.DeleteConnection(ctx, g.conn, true) }))
+	require.Empty(t, get(g, "event:c:e1"))
 }
