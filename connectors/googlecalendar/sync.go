@@ -130,6 +130,7 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 	if err != nil {
 		return nil, err
 	}
+	seriesOnPage(cal, events, priors)
 	page := &connectors.Page{Items: len(body.Items), Fingerprints: map[string]connectors.Fingerprint{}}
 	for i, d := range events {
 		sigs, fp := normalizeEvent(cal, d, priors[i], req.Now)
@@ -163,10 +164,17 @@ func recall(ctx context.Context, mem connectors.Memory, cal calendarRef, events 
 		return out, nil
 	}
 	keys := make([]string, len(events))
+	series := make([]string, len(events)) // a cancelled occurrence's series, or ""
+	ask := make([]string, 0, len(events))
 	for i, d := range events {
 		keys[i] = eventKey(cal.ID, d.ev.Id)
+		ask = append(ask, keys[i])
+		if idOnlyCancel(d) && d.ev.RecurringEventId != "" {
+			series[i] = eventKey(cal.ID, d.ev.RecurringEventId)
+			ask = append(ask, series[i])
+		}
 	}
-	fps, err := mem.Fingerprints(ctx, keys)
+	fps, err := mem.Fingerprints(ctx, ask)
 	if err != nil {
 		return nil, fmt.Errorf("google-calendar: read fingerprints: %w", err)
 	}
@@ -177,9 +185,16 @@ func recall(ctx context.Context, mem connectors.Memory, cal calendarRef, events 
 		if seen {
 			out[i].fp = &fp
 		}
+		sfp, seriesSeen := fps[series[i]]
 		switch {
-		case d.ev.Status == "cancelled" && strings.TrimSpace(d.ev.Summary) == "" && seen:
+		case idOnlyCancel(d) && seen:
 			lookup[i] = fp.SignalKey
+		case idOnlyCancel(d) && seriesSeen:
+			// A cancelled occurrence of a recurring event, never seen on
+			// its own (Google sends only id, recurringEventId,
+			// originalStartTime and status): its title, actor and link
+			// are the series'.
+			lookup[i] = sfp.SignalKey
 		case !seen:
 			lookup[i] = keys[i] + ":created"
 		}
@@ -201,6 +216,31 @@ func recall(ctx context.Context, mem connectors.Memory, cal calendarRef, events 
 		}
 	}
 	return out, nil
+}
+
+// seriesOnPage gives an id-only cancelled occurrence whose series nothing
+// remembers yet the series' payload when the series is on the same page
+// (a backfill reads both at once).
+func seriesOnPage(cal calendarRef, events []*decoded, out []prior) {
+	byID := map[string]*decoded{}
+	for _, d := range events {
+		byID[d.ev.Id] = d
+	}
+	for i, d := range events {
+		if out[i].last != nil || !idOnlyCancel(d) || d.ev.RecurringEventId == "" {
+			continue
+		}
+		if s, ok := byID[d.ev.RecurringEventId]; ok && !idOnlyCancel(s) {
+			p := eventPayload(cal, s)
+			out[i].last = &p
+		}
+	}
+}
+
+// idOnlyCancel reports a cancellation that carries no title, which Google
+// sends for deleted events and cancelled occurrences alike.
+func idOnlyCancel(d *decoded) bool {
+	return d.ev.Status == "cancelled" && strings.TrimSpace(d.ev.Summary) == ""
 }
 
 // service builds a Calendar client on the engine's authorized, paced and

@@ -394,3 +394,33 @@ func TestFullSyncStartedWithoutWindowEndsWithout(t *testing.T) {
 		require.NotContains(t, decode(t, c), "time_min")
 	}
 }
+
+// TestCancelledOccurrenceTakesTheSeriesTitle: one cancelled occurrence of
+// a weekly meeting reaches the calendar as an id, the series' id and the
+// original start; the Signal names the meeting by its series, whether the
+// series came on the same page or on an earlier one. It was "(no title)",
+// without actor or link.
+func TestCancelledOccurrenceTakesTheSeriesTitle(t *testing.T) {
+	for _, size := range []string{"", "1"} {
+		t.Run("page size "+size, func(t *testing.T) {
+			settings := map[string]string{}
+			if size != "" {
+				settings["PAGE_SIZE"] = size
+			}
+			h := newHarness(t, gcalsandbox.Options{Seed: true}, settings)
+			sigs, _, _ := h.drain(t, primaryStream, nil)
+			var found bool
+			for _, s := range sigs {
+				if s.DedupeKey != "event:"+gcalsandbox.DefaultUser+":"+gcalsandbox.StandupSeriesID+"_20250117T093000Z:cancelled" {
+					continue
+				}
+				found = true
+				require.Equal(t, "Team standup", s.Payload.Title)
+				require.Equal(t, gcalsandbox.DefaultUser, s.Payload.Actor.ID)
+				require.NotEmpty(t, s.Payload.URL)
+				require.NoError(t, connectors.ValidateSignal(googlecalendar.Spec, s))
+			}
+			require.True(t, found, "the cancelled occurrence's Signal")
+		})
+	}
+}
