@@ -135,6 +135,10 @@ func normalizeEvent(cal calendarRef, d *decoded, p prior, now time.Time) ([]conn
 	switch {
 	case p.fp != nil && p.fp.Hash == hash:
 		return nil, *p.fp // nothing that matters changed
+	case p.fp != nil && !strings.HasPrefix(p.fp.Hash, "2:") && p.fp.Hash == fingerprintV1(ev):
+		// Remembered before recurrence counted, and nothing it covered
+		// changed: remember the new form, without a Signal.
+		return nil, connectors.Fingerprint{Hash: hash, SignalKey: p.fp.SignalKey}
 	case p.fp != nil:
 		return []connectors.Signal{updated}, connectors.Fingerprint{Hash: hash, SignalKey: updated.DedupeKey}
 	}
@@ -177,8 +181,20 @@ func fillFromLast(p *connectors.Payload, last *connectors.Payload) {
 
 // fingerprint hashes the fields whose change is a calendar_event.updated:
 // title, start, end (as instants, so a time zone shown differently is not a
-// change), location, description and status.
+// change), location, description, status and, for a recurring series, its
+// recurrence rules: ending a series ("all following instances" trims its
+// RRULE with UNTIL) or moving it to another day changes only those. The
+// hash starts with its version ("2:"); fingerprintV1, without the rules,
+// is what fingerprints stored before look like.
 func fingerprint(ev *calendar.Event) string {
+	fields := append(fingerprintFields(ev), ev.Recurrence...)
+	return "2:" + hashFields(fields)
+}
+
+// fingerprintV1 is the fingerprint as stored before recurrence counted.
+func fingerprintV1(ev *calendar.Event) string { return hashFields(fingerprintFields(ev)) }
+
+func fingerprintFields(ev *calendar.Event) []string {
 	status := ev.Status
 	if status == "" {
 		status = "confirmed"
@@ -187,7 +203,10 @@ func fingerprint(ev *calendar.Event) string {
 	if start == nil {
 		start = ev.OriginalStartTime
 	}
-	fields := []string{strings.TrimSpace(ev.Summary), instant(start), instant(ev.End), ev.Location, ev.Description, status}
+	return []string{strings.TrimSpace(ev.Summary), instant(start), instant(ev.End), ev.Location, ev.Description, status}
+}
+
+func hashFields(fields []string) string {
 	b, _ := json.Marshal(fields) // strings: cannot fail
 	sum := sha256.Sum256(b)
 	return base64.RawURLEncoding.EncodeToString(sum[:16])

@@ -349,6 +349,8 @@ func TestFingerprintFields(t *testing.T) {
 		"location":    func(m map[string]any) { m["location"] = "Room 101" },
 		"description": func(m map[string]any) { m["description"] = "New agenda" },
 		"status":      func(m map[string]any) { m["status"] = "tentative" },
+		// Ending a series, or moving it to other days, changes only its rules.
+		"recurrence": func(m map[string]any) { m["recurrence"] = []any{"RRULE:FREQ=WEEKLY;UNTIL=20250201T000000Z"} },
 	} {
 		m := base()
 		change(m)
@@ -370,6 +372,27 @@ func TestFingerprintFields(t *testing.T) {
 		change(m)
 		require.Equal(t, orig, hash(m), name)
 	}
+}
+
+// TestFingerprintsStoredBeforeRecurrenceCounted: an event remembered by
+// the earlier fingerprint (without recurrence rules) is no update while
+// nothing that fingerprint covered changed: its fingerprint is rewritten
+// in the new form, without a Signal. A real change is still an update.
+func TestFingerprintsStoredBeforeRecurrenceCounted(t *testing.T) {
+	d, err := decodeEvent(calendarRef{ID: "c@example.com"}, fixture(t, "event_timed.json"))
+	require.NoError(t, err)
+	d.ev.Recurrence = []string{"RRULE:FREQ=WEEKLY;BYDAY=MO"}
+	cal := calendarRef{ID: "c@example.com"}
+	old := connectors.Fingerprint{Hash: fingerprintV1(&d.ev), SignalKey: "event:c@example.com:x:created"}
+	sigs, fp := normalizeEvent(cal, d, prior{fp: &old}, time.Now())
+	require.Empty(t, sigs)
+	require.Equal(t, connectors.Fingerprint{Hash: fingerprint(&d.ev), SignalKey: old.SignalKey}, fp)
+	require.NotEqual(t, old.Hash, fp.Hash)
+
+	d.ev.Summary = "Launch sync (moved)"
+	sigs, _ = normalizeEvent(cal, d, prior{fp: &old}, time.Now())
+	require.Len(t, sigs, 1)
+	require.Equal(t, KindUpdated, sigs[0].Kind)
 }
 
 func TestTruncate(t *testing.T) {

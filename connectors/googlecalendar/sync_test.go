@@ -424,3 +424,18 @@ func TestCancelledOccurrenceTakesTheSeriesTitle(t *testing.T) {
 		})
 	}
 }
+
+// TestEndingASeriesIsAnUpdate: "this and all following" cancelled trims the
+// series' rule with UNTIL, and nothing else of the series changes; the
+// series' update is a Signal. It was none.
+func TestEndingASeriesIsAnUpdate(t *testing.T) {
+	h := newHarness(t, gcalsandbox.Options{Seed: true}, nil)
+	_, resting, _ := h.drain(t, primaryStream, nil)
+	_, _, err := h.sb.UpdateEvent(context.Background(), "primary", gcalsandbox.StandupSeriesID, gcalsandbox.EventInput{
+		Recurrence: []string{"RRULE:FREQ=WEEKLY;WKST=MO;BYDAY=MO,WE,FR;UNTIL=20250201T000000Z"}}, sandbox.DeliveryOptions{})
+	require.NoError(t, err)
+	sigs, _, _ := h.drain(t, primaryStream, resting)
+	require.Len(t, sigs, 1)
+	require.Equal(t, googlecalendar.KindUpdated, sigs[0].Kind)
+	require.Equal(t, "Team standup", sigs[0].Payload.Title)
+}
