@@ -13,30 +13,35 @@ type PendingNudge struct {
 	Stream       string    `db:"stream"`
 	Trigger      string    `db:"trigger"`
 	CreatedAt    time.Time `db:"created_at"`
+	// Seq counts the nudges coalesced into the row; a delivery deletes the
+	// row only while it is the one it read.
+	Seq int64 `db:"seq"`
 }
 
 // DeferNudge records a nudge for later delivery (system scope). Nudges of
-// one connection and stream coalesce into the oldest.
+// one connection and stream coalesce into the oldest, counted in Seq.
 func (tx *Tx) DeferNudge(ctx context.Context, n PendingNudge) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO pending_nudges (tenant_id, connection_id, stream, trigger)
-		VALUES ($1, $2, $3, $4) ON CONFLICT (connection_id, stream) DO NOTHING`,
+		VALUES ($1, $2, $3, $4) ON CONFLICT (connection_id, stream) DO UPDATE SET seq = pending_nudges.seq + 1`,
 		n.TenantID, n.ConnectionID, n.Stream, n.Trigger)
 	return wrapConnErr(err)
 }
 
-// ClaimNudges locks up to limit pending nudges, oldest first (system
-// scope); rows another transaction holds are skipped, so several API
-// processes deliver each nudge once.
-func (tx *Tx) ClaimNudges(ctx context.Context, limit int) ([]PendingNudge, error) {
+// PendingNudges lists up to limit pending nudges, oldest first (system
+// scope). Nothing is locked: two API processes may send one nudge twice,
+// which the sync workflow coalesces, and a nudge recorded while one is
+// sent is never taken for it (DeleteNudge).
+func (tx *Tx) PendingNudges(ctx context.Context, limit int) ([]PendingNudge, error) {
 	var out []PendingNudge
-	err := tx.SelectContext(ctx, &out, `SELECT tenant_id, connection_id, stream, trigger, created_at
-		FROM pending_nudges ORDER BY created_at, connection_id, stream
-		LIMIT $1 FOR UPDATE SKIP LOCKED`, limit)
+	err := tx.SelectContext(ctx, &out, `SELECT tenant_id, connection_id, stream, trigger, created_at, seq
+		FROM pending_nudges ORDER BY created_at, connection_id, stream LIMIT $1`, limit)
 	return out, wrapConnErr(err)
 }
 
-// DeleteNudge removes a delivered nudge.
-func (tx *Tx) DeleteNudge(ctx context.Context, connID, stream string) error {
-	_, err := tx.ExecContext(ctx, `DELETE FROM pending_nudges WHERE connection_id = $1 AND stream = $2`, connID, stream)
+// DeleteNudge removes a delivered nudge, unless another was recorded into
+// its row since it was read (seq moved on): that one is still to send.
+func (tx *Tx) DeleteNudge(ctx context.Context, n PendingNudge) error {
+	_, err := tx.ExecContext(ctx, `DELETE FROM pending_nudges WHERE connection_id = $1 AND stream = $2 AND seq = $3`,
+		n.ConnectionID, n.Stream, n.Seq)
 	return wrapConnErr(err)
 }

@@ -66,44 +66,45 @@ func (in *Intake) nudge(ctx context.Context, tx *db.Tx, c *db.Connection, stream
 // it delivered. It stops at the first nudge Temporal does not take (the
 // rest wait for the next call). A nudge of a connection deleted, paused or
 // out of service since is dropped: its next sync reads the changes anyway.
+// No transaction is held while Temporal is asked: a push recorded
+// meanwhile (its row's seq moves on) keeps its row for the next round. It
+// was coalesced into the row being sent, which the send's transaction held
+// and then deleted, and was lost after its delivery had been acknowledged.
 func (in *Intake) DeliverPending(ctx context.Context) (int, error) {
-	delivered := 0
-	var nudgeErr error
-	err := in.DB.WithSystem(ctx, func(tx *db.Tx) error {
-		delivered, nudgeErr = 0, nil
-		pending, err := tx.ClaimNudges(ctx, pendingBatch)
-		if err != nil {
-			return err
-		}
-		for _, p := range pending {
-			c, err := tx.FindConnection(ctx, p.ConnectionID)
-			switch {
-			case poblysh.ErrorCode(err) == poblysh.ENOTFOUND:
-			case err != nil:
-				return err
-			case c.Active():
-				nctx, cancel := withNudgeTimeout(ctx)
-				err = in.Nudger.NudgeStreams(nctx, c, p.Stream, poblysh.Trigger(p.Trigger))
-				cancel()
-				if err != nil {
-					nudgeErr = err
-					return nil // keep what was delivered
-				}
-			}
-			if err := tx.DeleteNudge(ctx, p.ConnectionID, p.Stream); err != nil {
-				return err
-			}
-			delivered++
-		}
-		return nil
+	var pending []db.PendingNudge
+	err := in.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
+		pending, err = tx.PendingNudges(ctx, pendingBatch)
+		return err
 	})
-	if err == nil {
-		err = nudgeErr
+	if err != nil {
+		return 0, err
 	}
-	if err == nil {
-		in.down.clear()
+	delivered := 0
+	for _, p := range pending {
+		var c *db.Connection
+		err := in.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
+			c, err = tx.FindConnection(ctx, p.ConnectionID)
+			return err
+		})
+		switch {
+		case poblysh.ErrorCode(err) == poblysh.ENOTFOUND:
+		case err != nil:
+			return delivered, err
+		case c.Active():
+			nctx, cancel := withNudgeTimeout(ctx)
+			err = in.Nudger.NudgeStreams(nctx, c, p.Stream, poblysh.Trigger(p.Trigger))
+			cancel()
+			if err != nil {
+				return delivered, err // the rest wait for the next call
+			}
+		}
+		if err := in.DB.WithSystem(ctx, func(tx *db.Tx) error { return tx.DeleteNudge(ctx, p) }); err != nil {
+			return delivered, err
+		}
+		delivered++
 	}
-	return delivered, err
+	in.down.clear()
+	return delivered, nil
 }
 
 // RunPending delivers recorded nudges at start and then every interval,

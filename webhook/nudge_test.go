@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -66,4 +67,64 @@ func TestNotifyWhileTemporalDown(t *testing.T) {
 		return tx.GetContext(ctx, &recorded, `SELECT count(*) FROM webhook_events WHERE delivery_id = 'n-boom'`)
 	})
 	require.Zero(t, recorded, "a failed delivery is not recorded: the provider's retry is stored")
+}
+
+// hookedNudger runs after once its first nudge reached Temporal.
+type hookedNudger struct {
+	*nudges
+	once  sync.Once
+	after func()
+}
+
+func (h *hookedNudger) NudgeStreams(ctx context.Context, c *db.Connection, stream string, trigger poblysh.Trigger) error {
+	if err := h.nudges.NudgeStreams(ctx, c, stream, trigger); err != nil {
+		return err
+	}
+	h.once.Do(h.after)
+	return nil
+}
+
+// TestNudgeRecordedWhileOthersAreSentIsKept: a notify-only push recorded
+// while the recorded nudges of the same streams are being sent (Temporal
+// just came back; this process, and others, still record for a few
+// seconds) is acknowledged and sent in the next round. It coalesced into
+// the row being sent, which was then deleted: a lost sync after an
+// acknowledged delivery.
+func TestNudgeRecordedWhileOthersAreSentIsKept(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	pending := func() (n int) {
+		e.inTx(func(tx *db.Tx) error { return tx.GetContext(ctx, &n, `SELECT count(*) FROM pending_nudges`) })
+		return n
+	}
+	e.nudges.fail(poblysh.Unavailable("temporal", errors.New("connection refused")))
+	_, err := e.in.Receive(ctx, e.p, e.request(fakesandbox.Delivery{DeliveryID: "before", Account: "acct", Stream: "items", Notify: true}, true))
+	require.NoError(t, err)
+	before := pending()
+	require.Positive(t, before)
+
+	e.nudges.fail(nil)
+	h := &hookedNudger{nudges: e.nudges}
+	var during *Outcome
+	h.after = func() {
+		var err error
+		during, err = e.in.Receive(ctx, e.p, e.request(fakesandbox.Delivery{DeliveryID: "during", Account: "acct", Stream: "items", Notify: true}, true))
+		require.NoError(t, err)
+	}
+	e.in.Nudger = h
+	n, err := e.in.DeliverPending(ctx)
+	require.NoError(t, err)
+	require.Equal(t, before, n)
+	require.Equal(t, "accepted", during.Status)
+	// Its nudges are kept (one row per routed stream; a row read before
+	// the push and sent after it is sent once more, which the workflow
+	// coalesces), and sent in the next round.
+	require.Equal(t, before, pending(), "the nudges recorded meanwhile are kept")
+	sent := len(e.nudges.calls)
+	n, err = e.in.DeliverPending(ctx)
+	require.NoError(t, err)
+	require.Equal(t, before, n)
+	require.Len(t, e.nudges.calls, sent+before, "and sent")
+	require.Zero(t, pending())
 }
