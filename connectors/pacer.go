@@ -2,6 +2,7 @@ package connectors
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -13,6 +14,27 @@ import (
 // all, for providers whose limits are finer than one rate per account.
 type Pacer interface {
 	Reserve(ctx context.Context, key string, every time.Duration, burst int) (time.Duration, error)
+}
+
+// WaitTurn waits d, the delay a pacer gave the next call. A wait longer
+// than ctx allows fails at once as a rate limit carrying d (reason says
+// whose budget), so the engine retries the page when the turn is there;
+// a ctx that ends meanwhile fails with its error.
+func WaitTurn(ctx context.Context, d time.Duration, reason string) error {
+	if d <= 0 {
+		return nil
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+		return &RateLimited{RetryAfter: d, Reason: reason}
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for the turn of %s: %w", reason, ctx.Err())
+	}
 }
 
 // PacerUser is implemented by connectors that pace some of their calls

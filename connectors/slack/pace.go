@@ -89,20 +89,10 @@ func (c *Connector) waitTurn(ctx context.Context, team string, t tier) error {
 	if err != nil {
 		return fmt.Errorf("slack: %w: pacing %s: %v", connectors.ErrTransient, t.name, err)
 	}
-	if d <= 0 {
-		return nil
+	if err := connectors.WaitTurn(ctx, d, "slack "+t.name+" budget of the workspace"); err != nil {
+		return fmt.Errorf("slack: %w", err)
 	}
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
-		return fmt.Errorf("slack: %w", &connectors.RateLimited{RetryAfter: d, Reason: "slack " + t.name + " budget of the workspace"})
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("slack: waiting for the %s budget: %w", t.name, ctx.Err())
-	}
+	return nil
 }
 
 // paced returns hc with every Web API call paced by its method's tier in

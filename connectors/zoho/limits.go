@@ -94,33 +94,6 @@ func (l *Locks) Check(key string) error {
 	return &connectors.RateLimited{RetryAfter: left, Reason: "Zoho lock period after a throttled call"}
 }
 
-// waitShared is Wait on the shared pacer: the same rate and burst as the
-// process's limiter, booked for every process (a booking is not given
-// back, as with Slack's tiers).
-func (p *Pacer) waitShared(ctx context.Context, s connectors.Pacer, key string, perMinute int, what string) error {
-	if perMinute <= 0 {
-		perMinute = 10
-	}
-	d, err := s.Reserve(ctx, p.prefix+key, time.Minute/time.Duration(perMinute), 2)
-	if err != nil {
-		return fmt.Errorf("%w: pacing %s: %v", connectors.ErrTransient, what, err)
-	}
-	if d <= 0 {
-		return nil
-	}
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
-		return &connectors.RateLimited{RetryAfter: d, Reason: "pacing " + what + " under Zoho's threshold"}
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("waiting for the %s pace: %w", what, ctx.Err())
-	}
-}
-
 // Lock locks key for d (a longer lock already held stays).
 func (l *Locks) Lock(key string, d time.Duration) {
 	l.mu.Lock()
@@ -179,26 +152,25 @@ func (p *Pacer) Limiter(key string, perMinute int) *rate.Limiter {
 
 // Wait waits for key's next slot; a wait longer than ctx allows is a rate
 // limit carrying the delay, so the engine retries when the slot is there.
+// With the shared pacer the turn is booked for every process (a booking
+// is not given back, as with Slack's tiers); in the process alone an
+// unused turn is.
 func (p *Pacer) Wait(ctx context.Context, key string, perMinute int, what string) error {
+	reason := "pacing " + what + " under Zoho's threshold"
 	if s := p.sharedPacer(); s != nil {
-		return p.waitShared(ctx, s, key, perMinute, what)
+		if perMinute <= 0 {
+			perMinute = 10
+		}
+		d, err := s.Reserve(ctx, p.prefix+key, time.Minute/time.Duration(perMinute), 2)
+		if err != nil {
+			return fmt.Errorf("%w: pacing %s: %v", connectors.ErrTransient, what, err)
+		}
+		return connectors.WaitTurn(ctx, d, reason)
 	}
 	r := p.Limiter(key, perMinute).Reserve()
-	d := r.Delay()
-	if d == 0 {
-		return nil
-	}
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+	err := connectors.WaitTurn(ctx, r.Delay(), reason)
+	if err != nil {
 		r.Cancel()
-		return &connectors.RateLimited{RetryAfter: d, Reason: "pacing " + what + " under Zoho's threshold"}
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		r.Cancel()
-		return fmt.Errorf("waiting for the %s pace: %w", what, ctx.Err())
-	}
+	return err
 }
