@@ -23,10 +23,6 @@ func TestNotifyWhileTemporalDown(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	ctx := context.Background()
-	pending := func() (n int) {
-		e.inTx(func(tx *db.Tx) error { return tx.GetContext(ctx, &n, `SELECT count(*) FROM pending_nudges`) })
-		return n
-	}
 	e.nudges.fail(poblysh.Unavailable("temporal", errors.New("connection refused")))
 	for i := range 3 {
 		out, err := e.in.Receive(ctx, e.p, e.request(fakesandbox.Delivery{DeliveryID: fmt.Sprintf("n%d", i), Account: "acct", Stream: "items", Notify: true}, true))
@@ -34,19 +30,19 @@ func TestNotifyWhileTemporalDown(t *testing.T) {
 		require.Equal(t, Accepted, out.Status)
 		require.Equal(t, 2, out.Connections)
 	}
-	require.Equal(t, 2, pending(), "one recorded nudge per connection and stream")
+	require.Equal(t, 2, e.pendingNudges(), "one recorded nudge per connection and stream")
 	require.Empty(t, e.nudges.calls)
 
 	n, err := e.in.DeliverPending(ctx)
 	require.Error(t, err, "Temporal is still down")
 	require.Zero(t, n)
-	require.Equal(t, 2, pending(), "undelivered nudges are kept")
+	require.Equal(t, 2, e.pendingNudges(), "undelivered nudges are kept")
 
 	e.nudges.fail(nil)
 	n, err = e.in.DeliverPending(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 2, n)
-	require.Zero(t, pending())
+	require.Zero(t, e.pendingNudges())
 	require.ElementsMatch(t, []string{
 		e.conns["a"].ID + ` "" webhook`, e.conns["b"].ID + ` "" webhook`,
 	}, e.nudges.calls)
@@ -55,18 +51,24 @@ func TestNotifyWhileTemporalDown(t *testing.T) {
 	_, err = e.in.Receive(ctx, e.p, e.request(fakesandbox.Delivery{DeliveryID: "n-live", Account: "acct", Stream: "items", Notify: true}, true))
 	require.NoError(t, err)
 	require.Len(t, e.nudges.calls, 4)
-	require.Zero(t, pending())
+	require.Zero(t, e.pendingNudges())
 
 	// Any other failure is not Temporal being away: nothing is recorded.
 	e.nudges.fail(errors.New("boom"))
 	_, err = e.in.Receive(ctx, e.p, e.request(fakesandbox.Delivery{DeliveryID: "n-boom", Account: "acct", Stream: "items", Notify: true}, true))
 	require.Error(t, err)
-	require.Zero(t, pending())
+	require.Zero(t, e.pendingNudges())
 	var recorded int
 	e.inTx(func(tx *db.Tx) error {
 		return tx.GetContext(ctx, &recorded, `SELECT count(*) FROM webhook_events WHERE delivery_id = 'n-boom'`)
 	})
 	require.Zero(t, recorded, "a failed delivery is not recorded: the provider's retry is stored")
+}
+
+// pendingNudges counts the recorded nudges.
+func (e *intakeEnv) pendingNudges() (n int) {
+	e.inTx(func(tx *db.Tx) error { return tx.GetContext(context.Background(), &n, `SELECT count(*) FROM pending_nudges`) })
+	return n
 }
 
 // hookedNudger runs after once its first nudge reached Temporal.
@@ -94,14 +96,10 @@ func TestNudgeRecordedWhileOthersAreSentIsKept(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	ctx := context.Background()
-	pending := func() (n int) {
-		e.inTx(func(tx *db.Tx) error { return tx.GetContext(ctx, &n, `SELECT count(*) FROM pending_nudges`) })
-		return n
-	}
 	e.nudges.fail(poblysh.Unavailable("temporal", errors.New("connection refused")))
 	_, err := e.in.Receive(ctx, e.p, e.request(fakesandbox.Delivery{DeliveryID: "before", Account: "acct", Stream: "items", Notify: true}, true))
 	require.NoError(t, err)
-	before := pending()
+	before := e.pendingNudges()
 	require.Positive(t, before)
 
 	e.nudges.fail(nil)
@@ -120,11 +118,11 @@ func TestNudgeRecordedWhileOthersAreSentIsKept(t *testing.T) {
 	// Its nudges are kept (one row per routed stream; a row read before
 	// the push and sent after it is sent once more, which the workflow
 	// coalesces), and sent in the next round.
-	require.Equal(t, before, pending(), "the nudges recorded meanwhile are kept")
+	require.Equal(t, before, e.pendingNudges(), "the nudges recorded meanwhile are kept")
 	sent := len(e.nudges.calls)
 	n, err = e.in.DeliverPending(ctx)
 	require.NoError(t, err)
 	require.Equal(t, before, n)
 	require.Len(t, e.nudges.calls, sent+before, "and sent")
-	require.Zero(t, pending())
+	require.Zero(t, e.pendingNudges())
 }

@@ -355,30 +355,39 @@ func TestSyncStreamPermanentErrorFailsJob(t *testing.T) {
 // seen the failure and fixed its cause (a calendar shared again). It runs
 // as the next pass. (A CI run saw the old rule cancel such a request.)
 func TestSyncStreamRequestAfterPermanentFailureRuns(t *testing.T) {
-	env, j := newEnv(t)
-	env.OnActivity(acts.BeginJob, mock.Anything, mock.Anything).Return(activities.BeginJobResult{}, nil)
-	env.OnActivity(acts.ResetCursor, mock.Anything, mock.Anything).Return(activities.ResetCursorResult{}, nil).Maybe()
-	env.OnActivity(acts.FinishJob, mock.Anything, mock.Anything).After(time.Second).Return(activities.FinishJobResult{}, nil)
-	mockPages(env, time.Second, func(n int, _ int32, _ activities.SyncPageInput) (activities.SyncPageResult, error) {
-		if n == 1 {
-			return activities.SyncPageResult{}, temporal.NewNonRetryableApplicationError("calendar not found", activities.ErrTypeNotFound, nil)
-		}
-		return page(true)
-	})
-	first := updateAt(t, env, 0, "api-1", poblysh.ModeIncremental)
-	// The page fails at 1 s; recording the failure takes until 2 s.
-	again := updateAt(t, env, 1500*time.Millisecond, "api-2", poblysh.ModeIncremental)
+	// A backfill request does not join the failed backfill either (it
+	// reads no more pages): it was answered with the failed job, as
+	// "running", and never ran.
+	for _, mode := range []poblysh.SyncMode{poblysh.ModeIncremental, poblysh.ModeBackfill} {
+		t.Run(string(mode), func(t *testing.T) {
+			env, j := newEnv(t)
+			env.OnActivity(acts.BeginJob, mock.Anything, mock.Anything).Return(activities.BeginJobResult{}, nil)
+			env.OnActivity(acts.ResetCursor, mock.Anything, mock.Anything).Return(activities.ResetCursorResult{}, nil).Maybe()
+			env.OnActivity(acts.FinishJob, mock.Anything, mock.Anything).After(time.Second).Return(activities.FinishJobResult{}, nil)
+			mockPages(env, time.Second, func(n int, _ int32, _ activities.SyncPageInput) (activities.SyncPageResult, error) {
+				if n == 1 {
+					return activities.SyncPageResult{}, temporal.NewNonRetryableApplicationError("calendar not found", activities.ErrTypeNotFound, nil)
+				}
+				return page(true)
+			})
+			first := updateAt(t, env, 0, "api-1", mode)
+			// The page fails at 1 s; recording the failure takes until 2 s.
+			again := updateAt(t, env, 1500*time.Millisecond, "api-2", mode)
 
-	env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{ConnectionRef: stream})
+			env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{ConnectionRef: stream})
 
-	require.Equal(t, workflows.SyncResult{Passes: 2, Stored: 8}, syncResult(t, env))
-	fins := j.finishes()
-	require.Len(t, fins, 2)
-	require.Equal(t, first.answered(t).JobID, fins[0].JobID)
-	require.Equal(t, poblysh.JobFailed, fins[0].Status)
-	require.Equal(t, again.answered(t).JobID, fins[1].JobID)
-	require.Equal(t, poblysh.JobSucceeded, fins[1].Status, "the late request ran")
-	require.Len(t, j.begins(), 2)
+			require.Equal(t, workflows.SyncResult{Passes: 2, Stored: 8}, syncResult(t, env))
+			require.NotEqual(t, first.answered(t).JobID, again.answered(t).JobID, "not joined to the failed pass")
+			require.Equal(t, poblysh.JobQueued, again.answered(t).Status)
+			fins := j.finishes()
+			require.Len(t, fins, 2)
+			require.Equal(t, first.answered(t).JobID, fins[0].JobID)
+			require.Equal(t, poblysh.JobFailed, fins[0].Status)
+			require.Equal(t, again.answered(t).JobID, fins[1].JobID)
+			require.Equal(t, poblysh.JobSucceeded, fins[1].Status, "the late request ran")
+			require.Len(t, j.begins(), 2)
+		})
+	}
 }
 
 // A connection that went inactive mid-pass cancels the job (not failed).
@@ -447,35 +456,4 @@ func TestSyncStreamCursorExpiredResyncs(t *testing.T) {
 		require.Equal(t, poblysh.JobFailed, fins[0].Status)
 		require.Equal(t, activities.ErrTypeCursorExpired, fins[0].ErrorType)
 	})
-}
-
-// The same with a backfill: a backfill request that arrives while the
-// failed backfill's end is being recorded does not join it (it reads no
-// more pages) and runs as its own pass. It was answered with the failed
-// job, as "running", and never ran.
-func TestSyncStreamBackfillRequestAfterPermanentFailureRuns(t *testing.T) {
-	env, j := newEnv(t)
-	env.OnActivity(acts.BeginJob, mock.Anything, mock.Anything).Return(activities.BeginJobResult{}, nil)
-	env.OnActivity(acts.ResetCursor, mock.Anything, mock.Anything).Return(activities.ResetCursorResult{}, nil).Maybe()
-	env.OnActivity(acts.FinishJob, mock.Anything, mock.Anything).After(time.Second).Return(activities.FinishJobResult{}, nil)
-	mockPages(env, time.Second, func(n int, _ int32, _ activities.SyncPageInput) (activities.SyncPageResult, error) {
-		if n == 1 {
-			return activities.SyncPageResult{}, temporal.NewNonRetryableApplicationError("calendar not found", activities.ErrTypeNotFound, nil)
-		}
-		return page(true)
-	})
-	first := updateAt(t, env, 0, "api-1", poblysh.ModeBackfill)
-	again := updateAt(t, env, 1500*time.Millisecond, "api-2", poblysh.ModeBackfill)
-
-	env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{ConnectionRef: stream})
-
-	require.Equal(t, workflows.SyncResult{Passes: 2, Stored: 8}, syncResult(t, env))
-	a1, a2 := first.answered(t), again.answered(t)
-	require.NotEqual(t, a1.JobID, a2.JobID, "not joined to the failed pass")
-	require.Equal(t, poblysh.JobQueued, a2.Status)
-	fins := j.finishes()
-	require.Len(t, fins, 2)
-	require.Equal(t, poblysh.JobFailed, fins[0].Status)
-	require.Equal(t, a2.JobID, fins[1].JobID)
-	require.Equal(t, poblysh.JobSucceeded, fins[1].Status, "the late backfill ran")
 }
