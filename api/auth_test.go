@@ -239,6 +239,8 @@ func TestQueryParameters(t *testing.T) {
 		{"/api/v1/signals?limit=1001&since=yesterday&connection_id=1", map[string]string{
 			"limit": "between 1 and 1000", "since": "RFC 3339", "connection_id": "UUID"}},
 		{"/api/v1/signals?since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z", map[string]string{"until": "after since"}},
+		// time.Parse takes these; RFC 3339's offsets are 00–23 hours, 00–59 minutes.
+		{"/api/v1/signals?since=2026-01-01T00:00:00%2B24:00&until=2026-01-02T00:00:00-12:60", map[string]string{"since": "RFC 3339", "until": "RFC 3339"}},
 		{"/api/v1/signals?cursor=garbage", map[string]string{"cursor": "not a feed cursor"}},
 		{"/api/v1/signals?cursor=" + strings.Repeat("a", 513), map[string]string{"cursor": "at most 512"}},
 		{"/api/v1/connections?health=sick", map[string]string{"health": "must be one of"}},

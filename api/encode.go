@@ -307,11 +307,22 @@ func (q *query) time(name string) *time.Time {
 		return nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, v)
-	if err != nil {
+	if err != nil || !rfc3339Offset(v) {
 		q.problems[name] = "must be an RFC 3339 date-time, e.g. 2026-01-02T15:04:05Z"
 		return nil
 	}
 	return &t
+}
+
+// offsetRe is a numeric zone offset at the end of a date-time.
+var offsetRe = regexp.MustCompile(`[+-]([0-9]{2}):([0-9]{2})$`)
+
+// rfc3339Offset reports whether v's zone offset, when numeric, is one RFC
+// 3339 allows (hours 00–23, minutes 00–59): time.Parse also takes +24:00
+// and +12:60.
+func rfc3339Offset(v string) bool {
+	m := offsetRe.FindStringSubmatch(v)
+	return m == nil || (m[1] <= "23" && m[2] <= "59")
 }
 
 func (q *query) limit() int {
