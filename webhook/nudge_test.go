@@ -67,7 +67,9 @@ func TestNotifyWhileTemporalDown(t *testing.T) {
 
 // pendingNudges counts the recorded nudges.
 func (e *intakeEnv) pendingNudges() (n int) {
-	e.inTx(func(tx *db.Tx) error { return tx.GetContext(context.Background(), &n, `SELECT count(*) FROM pending_nudges`) })
+	e.inTx(func(tx *db.Tx) error {
+		return tx.GetContext(context.Background(), &n, `SELECT count(*) FROM pending_nudges`)
+	})
 	return n
 }
 
