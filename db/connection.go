@@ -269,7 +269,10 @@ func (tx *Tx) SetPushEnabled(ctx context.Context, id string, on bool) error {
 //
 // The order is the lock order of a sync page's store transaction (Signals,
 // cursor, fingerprints, then the job), so a delete beside a running page
-// waits for it instead of deadlocking with it: cancelling the jobs first
+// waits for it instead of deadlocking with it; the connection's row comes
+// first, and a page writing its stream's first cursor holds that row
+// (AdvanceCursor), so one of the two waits for the other before either
+// touches anything else the other holds. Cancelling the jobs first
 // (as the API's delete once did) held the job row while waiting for the
 // page's cursor, and the page waited for the job (SQLSTATE 40P01, a 500).
 func (tx *Tx) DeleteConnection(ctx context.Context, id string, purge bool) error {
