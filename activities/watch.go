@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -116,13 +117,34 @@ func (a *Activities) reconcileWatches(ctx context.Context, in ReconcileWatchesIn
 	}
 	var conn *db.Connection
 	var channels []db.WatchChannel
+	// The pass holds a lease while it may register channels at the
+	// provider: a delete marks the connection first (then no lease is
+	// granted) and waits for the lease to end before it lists the channels
+	// it stops and revokes the token, so none made meanwhile is left there.
+	lease := a.now().Add(2 * time.Minute)
+	if activity.IsActivity(ctx) {
+		lease = activity.GetInfo(ctx).Deadline
+	}
+	leased := false
 	err = a.DB.WithTenant(ctx, in.TenantID, func(tx *db.Tx) (err error) {
-		if conn, err = tx.FindConnection(ctx, in.ConnectionID); err != nil {
+		if conn, err = tx.FindConnection(ctx, in.ConnectionID); err != nil || !conn.Active() {
 			return err
+		}
+		if leased, err = tx.TakeWatchLease(ctx, in.ConnectionID, lease); err != nil || !leased {
+			return cmp.Or(err, error(poblysh.NotFound("connection"))) // being deleted
 		}
 		channels, err = tx.ActiveWatchChannels(ctx, in.ConnectionID)
 		return err
 	})
+	if leased {
+		defer func() {
+			// Ended whatever became of the pass (a cancelled one too).
+			ctx := context.WithoutCancel(ctx)
+			if err := a.DB.WithTenant(ctx, in.TenantID, func(tx *db.Tx) error { return tx.EndWatchLease(ctx, in.ConnectionID, lease) }); err != nil {
+				a.logger(ctx, t).WithError(err).Warn("could not end the watch pass's lease; a delete waits for it to expire")
+			}
+		}()
+	}
 	if err := a.live(ctx, t, conn, err); err != nil {
 		return ReconcileWatchesResult{}, err
 	}

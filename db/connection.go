@@ -113,7 +113,7 @@ func (tx *Tx) reauthorize(ctx context.Context, have *Connection, u ConnectionUps
 	var c Connection
 	err := tx.GetContext(ctx, &c, `UPDATE connections SET display_name = $3, account = $4, scopes = $5, config = $6,
 			health = $7, health_reason = $8, health_changed_at = `+healthStamp(have.Health, h)+`,
-			refresh_failures = 0, deleted_at = NULL, updated_at = now()
+			refresh_failures = 0, deleted_at = NULL, disconnecting_at = NULL, updated_at = now()
 		WHERE id = $1 AND tenant_id = $2
 		RETURNING `+connectionCols,
 		have.ID, tx.TenantID, CleanText(u.DisplayName), accountJSON(u.Account), append([]string{}, u.Scopes...), cfg,

@@ -139,3 +139,59 @@ func (tx *Tx) WatchesDue(ctx context.Context, now time.Time, keyed []string, lim
 		LIMIT $3`, now, keyed, limit)
 	return dueRefs(out), wrapConnErr(err)
 }
+
+// disconnectingHeeded is how long a delete's mark keeps watch passes from
+// registering channels: past it, the delete has failed half-way (it ends
+// within a minute), and the connection's push must not stop for good.
+const disconnectingHeeded = "10 minutes"
+
+// TakeWatchLease records that a watch pass may register channels at the
+// provider until until (its deadline), and reports false, recording
+// nothing, when the connection is gone or a delete has marked it: the
+// pass must then register nothing. See MarkDisconnecting.
+func (tx *Tx) TakeWatchLease(ctx context.Context, id string, until time.Time) (bool, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE connections SET watch_lease_until = $3
+		WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL
+			AND (disconnecting_at IS NULL OR disconnecting_at < now() - interval '`+disconnectingHeeded+`')`,
+		id, tx.TenantID, until.UTC().Truncate(time.Microsecond))
+	if err != nil {
+		return false, wrapConnErr(err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// EndWatchLease ends the lease TakeWatchLease recorded with until, once
+// every channel the pass made is stored (a later pass's lease is left).
+func (tx *Tx) EndWatchLease(ctx context.Context, id string, until time.Time) error {
+	_, err := tx.ExecContext(ctx, `UPDATE connections SET watch_lease_until = NULL
+		WHERE id = $1 AND tenant_id = $2 AND watch_lease_until = $3`, id, tx.TenantID, until.UTC().Truncate(time.Microsecond))
+	return wrapConnErr(err)
+}
+
+// MarkDisconnecting marks a connection a delete is tearing down, so that no
+// watch pass begins to register channels, and returns the end of the lease
+// of a pass that may be registering some now (nil when none): the delete
+// lists the channels to stop only once it has passed (WatchLease).
+func (tx *Tx) MarkDisconnecting(ctx context.Context, id string) (*time.Time, error) {
+	var until *time.Time
+	err := tx.GetContext(ctx, &until, `UPDATE connections SET disconnecting_at = now()
+		WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL
+		RETURNING CASE WHEN watch_lease_until > now() THEN watch_lease_until END`, id, tx.TenantID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, poblysh.NotFound("connection")
+	}
+	return until, wrapConnErr(err)
+}
+
+// WatchLease returns the end of a connection's watch lease, nil when no
+// pass holds one.
+func (tx *Tx) WatchLease(ctx context.Context, id string) (*time.Time, error) {
+	var until *time.Time
+	err := tx.GetContext(ctx, &until, `SELECT CASE WHEN watch_lease_until > now() THEN watch_lease_until END
+		FROM connections WHERE id = $1 AND tenant_id = $2`, id, tx.TenantID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return until, wrapConnErr(err)
+}

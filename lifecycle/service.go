@@ -131,12 +131,30 @@ func (s *Service) Activate(ctx context.Context, c *db.Connection, backfill bool,
 // Provider-side failures come back as warnings and do not block the
 // deletion: the tokens are erased locally either way.
 func (s *Service) Disconnect(ctx context.Context, c *db.Connection) (warnings []string, err error) {
+	// Marked first: no watch pass registers a channel from now on, and one
+	// that may be registering some is waited for below.
+	var lease *time.Time
+	err = s.DB.WithTenant(ctx, c.TenantID, func(tx *db.Tx) (err error) {
+		lease, err = tx.MarkDisconnecting(ctx, c.ID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
 	if err := s.Workflows.StopConnection(ctx, c); err != nil {
 		return nil, err
 	}
 	p, err := s.provider(c.Provider)
 	if err != nil {
 		return nil, err
+	}
+	if lease != nil {
+		if err := s.awaitWatchPass(ctx, c, *lease); err != nil {
+			if ctx.Err() != nil {
+				return nil, err
+			}
+			warnings = append(warnings, err.Error())
+		}
 	}
 	var tok *db.Tokens
 	var channels []db.WatchChannel
@@ -200,6 +218,40 @@ func (s *Service) Disconnect(ctx context.Context, c *db.Connection) (warnings []
 		warnings = append(warnings, "could not revoke the token at the provider: "+err.Error())
 	}
 	return warnings, nil
+}
+
+// watchPassWait bounds how long a delete waits for a watch pass to store
+// the channels it is registering (a pass takes seconds; its lease ends at
+// its activity's deadline, two minutes after it began).
+var watchPassWait = 30 * time.Second
+
+// awaitWatchPass waits until the watch pass holding c's lease (until
+// lease) has stored what it made at the provider and ended it, so that the
+// channels listed next include them.
+func (s *Service) awaitWatchPass(ctx context.Context, c *db.Connection, lease time.Time) error {
+	ctx, cancel := context.WithTimeout(ctx, watchPassWait)
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("a watch pass was still registering push channels after %s (its lease ends %s): a channel it makes stays at the provider until it expires or is removed there",
+				watchPassWait, lease.UTC().Format(time.RFC3339))
+		case <-tick.C:
+		}
+		var held *time.Time
+		err := s.DB.WithTenant(ctx, c.TenantID, func(tx *db.Tx) (err error) {
+			held, err = tx.WatchLease(ctx, c.ID)
+			return err
+		})
+		if err != nil && ctx.Err() == nil {
+			return err
+		}
+		if err == nil && held == nil {
+			return nil
+		}
+	}
 }
 
 // proveWithToken proves, with a token that is not stored yet (the one the

@@ -92,7 +92,9 @@ type ClientService interface {
 //
 // Revokes the grant at the provider where possible, deletes the tokens,
 // stops schedules, watch channels and webhooks, and deletes the
-// connection. Its Signals are kept unless `purge_signals=true`.
+// connection. Its Signals are kept unless `purge_signals=true`. A
+// watch pass registering channels at the provider at that moment is
+// waited for (up to 30 seconds), so that what it makes is stopped too.
 // .
 //
 // This method does not support injected context.
@@ -114,7 +116,9 @@ func (a *Client) DeleteConnection(params *DeleteConnectionParams, authInfo runti
 //
 // Revokes the grant at the provider where possible, deletes the tokens,
 // stops schedules, watch channels and webhooks, and deletes the
-// connection. Its Signals are kept unless `purge_signals=true`.
+// connection. Its Signals are kept unless `purge_signals=true`. A
+// watch pass registering channels at the provider at that moment is
+// waited for (up to 30 seconds), so that what it makes is stopped too.
 // .
 //
 // Do not use the deprecated [DeleteConnectionParams.Context] with this method: it would be ignored.

@@ -1,0 +1,79 @@
+package activities
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/db/dbtest"
+	"github.com/poblysh/poblysh/lifecycle"
+)
+
+// deletedWhileWatching registers its channel at the provider while the
+// connection is deleted from another request (onWatch), then answers.
+type deletedWhileWatching struct {
+	*hookConnector
+	onWatch func()
+}
+
+func (c *deletedWhileWatching) Watch(ctx context.Context, req connectors.WatchRequest) ([]connectors.Channel, error) {
+	if f := c.onWatch; f != nil {
+		c.onWatch = nil
+		f()
+	}
+	return c.hookConnector.Watch(ctx, req)
+}
+
+// A channel a watch pass registers at the provider while its connection is
+// deleted is stopped by the delete, with the token the delete then
+// revokes: the delete waits for the pass to store what it made. (The
+// delete listed the channels while the provider call was in flight, and
+// the hook it then made stayed at the provider, delivering, with nothing
+// left here that could stop it.) A pass that begins once the delete has
+// begun registers nothing.
+func TestChannelMadeDuringADeleteIsStopped(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	schema := dbtest.NewSchema(t)
+	kr := dbtest.KeyRing(t)
+	spec := &connectors.Spec{Name: "hooked"}
+	conn := &deletedWhileWatching{hookConnector: &hookConnector{spec: spec, schema: schema}}
+	acts := watchActivities(schema, kr, spec, conn)
+	tenant, connID := seedWithToken(t, schema, kr, "hooks", "hooked")
+	svc := &lifecycle.Service{DB: schema.DB, Registry: acts.Registry, KeyRing: kr, Workflows: noWorkflows{}}
+	in := ReconcileWatchesInput{ConnectionRef: poblysh.ConnectionRef{TenantID: tenant, ConnectionID: connID, Provider: "hooked"}}
+
+	deleted := make(chan error, 1)
+	conn.onWatch = func() {
+		go func() {
+			_, err := svc.Delete(ctx, tenant, connID, false)
+			deleted <- err
+		}()
+		time.Sleep(300 * time.Millisecond) // the provider is slow to answer
+	}
+	_, err := acts.ReconcileWatches(ctx, in)
+	require.NoError(t, err, "the pass that began before the delete ends normally")
+	require.NoError(t, <-deleted)
+	require.Equal(t, []string{"hook-1"}, conn.stopped, "the delete stopped the hook made while it ran")
+	var active int
+	require.NoError(t, schema.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		return tx.GetContext(ctx, &active, `SELECT count(*) FROM watch_channels WHERE connection_id = $1 AND stopped_at IS NULL`, connID)
+	}))
+	require.Zero(t, active)
+
+	// A connection being deleted gets no new channel: the mark comes first.
+	tenant2, conn2 := seedWithToken(t, schema, kr, "hooks2", "hooked")
+	require.NoError(t, schema.DB.WithTenant(ctx, tenant2, func(tx *db.Tx) error {
+		_, err := tx.MarkDisconnecting(ctx, conn2)
+		return err
+	}))
+	_, err = acts.ReconcileWatches(ctx, ReconcileWatchesInput{ConnectionRef: poblysh.ConnectionRef{TenantID: tenant2, ConnectionID: conn2, Provider: "hooked"}})
+	require.Error(t, err)
+	require.True(t, isType(err, ErrTypeConnectionInactive), "%v", err)
+	require.Equal(t, 1, conn.created, "nothing registered for the connection being deleted")
+}
