@@ -140,9 +140,17 @@ func (a *Activities) refreshLocked(ctx context.Context, p *connectors.Provider, 
 // stored token is rejected, the previous one (spent by the last rotating
 // refresh) is tried once. A provider with a reuse leeway (Jira: 10 minutes)
 // answers both. Only then is the rejection final.
+//
+// Each exchange runs to its answer even when ctx ends meanwhile (the
+// activity's deadline, a cancellation, a worker stop), bounded by the
+// token client's own timeout: a provider that rotates has spent the old
+// token by the time it answers, and an answer dropped here left only a
+// dead token stored. A context that has ended only keeps another exchange
+// from starting.
 func (a *Activities) spendRefreshToken(ctx context.Context, p *connectors.Provider, t poblysh.ConnectionRef, acct connectors.Account, cur *db.Tokens) (*oauth2.Token, string, error) {
 	log := a.logger(ctx, t)
-	tok, err := a.Registry.Refresh(ctx, p, acct, cur.RefreshToken)
+	xctx := context.WithoutCancel(ctx)
+	tok, err := a.Registry.Refresh(xctx, p, acct, cur.RefreshToken)
 	if err != nil && connectors.Kind(err) == connectors.ErrTransient && ctx.Err() == nil {
 		log.WithError(err).Warn("token refresh outcome unknown; trying the same refresh token once more")
 		select {
@@ -150,7 +158,7 @@ func (a *Activities) spendRefreshToken(ctx context.Context, p *connectors.Provid
 			return nil, "", err
 		case <-time.After(retryUnknownAfter):
 		}
-		tok, err = a.Registry.Refresh(ctx, p, acct, cur.RefreshToken)
+		tok, err = a.Registry.Refresh(xctx, p, acct, cur.RefreshToken)
 	}
 	if err == nil {
 		return tok, cur.RefreshToken, nil
@@ -160,7 +168,7 @@ func (a *Activities) spendRefreshToken(ctx context.Context, p *connectors.Provid
 		return nil, "", err
 	}
 	log.WithError(err).Warn("refresh token rejected; trying the previous refresh token once")
-	tok, perr := a.Registry.Refresh(ctx, p, acct, prev)
+	tok, perr := a.Registry.Refresh(xctx, p, acct, prev)
 	if perr != nil {
 		log.WithError(perr).Warn("the previous refresh token was rejected too")
 		return nil, "", err
