@@ -76,6 +76,10 @@ type ReconcileWatchesResult struct {
 	Uncovered []string `json:",omitempty"`
 }
 
+// storeChannelsFor bounds the store of the channels a provider just made,
+// which runs on after the pass's context has ended.
+const storeChannelsFor = 30 * time.Second
+
 // ReconcileWatches brings a connection's push channels in line with its
 // config: opens channels for targets without one, replaces channels that
 // expire within a day (the new channel first, then the old one is stopped,
@@ -231,10 +235,17 @@ func (a *Activities) reconcileWatches(ctx context.Context, in ReconcileWatchesIn
 				res.WatchError = err.Error()
 				err = nil
 			}
-			if err != nil {
+			if err != nil && len(created) == 0 {
 				return res, fail(err)
 			}
-			err = a.DB.WithTenant(ctx, in.TenantID, func(tx *db.Tx) error {
+			watchErr := err
+			// What the provider made is stored even when the pass's context
+			// has ended meanwhile (its deadline, a cancellation): dropped,
+			// it stayed at the provider, delivering, and the retry made
+			// another. Stored, the next pass uses it or stops it.
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeChannelsFor)
+			defer cancel()
+			err = a.DB.WithTenant(sctx, in.TenantID, func(tx *db.Tx) error {
 				for _, c := range created {
 					w := db.WatchChannel{ConnectionID: in.ConnectionID, Provider: in.Provider, ChannelID: c.ID,
 						ResourceID: c.ResourceID, Target: c.Target, Stream: c.Stream, RouteKey: c.RouteKey, Secret: c.Secret}
@@ -243,7 +254,7 @@ func (a *Activities) reconcileWatches(ctx context.Context, in ReconcileWatchesIn
 						a.logger(ctx, t).WithFields(map[string]any{"channel_id": c.ID, "provider_expiry": c.Expires.String()}).
 							Warn("the provider's channel expiry is past any channel's life; it is renewed as if it ended " + w.ExpiresAt.Format(time.RFC3339))
 					}
-					if err := tx.InsertWatchChannel(ctx, a.KeyRing, w); err != nil {
+					if err := tx.InsertWatchChannel(sctx, a.KeyRing, w); err != nil {
 						return err
 					}
 				}
@@ -251,10 +262,20 @@ func (a *Activities) reconcileWatches(ctx context.Context, in ReconcileWatchesIn
 				// channel the moment it is stored must not be unroutable
 				// (acknowledged and lost). The old channels keep their
 				// routes until they are stopped below.
-				return lifecycle.RebuildRoutes(ctx, tx, p, conn)
+				return lifecycle.RebuildRoutes(sctx, tx, p, conn)
 			})
 			if err != nil {
+				// Not stored: stopped, so that nothing here is unknown.
+				for _, c := range created {
+					err := watcher.StopWatch(sctx, connectors.StopWatchRequest{Connection: view, HTTP: hc, Channel: c})
+					if err != nil && connectors.Kind(err) != connectors.ErrNotFound {
+						a.logger(ctx, t).WithError(err).WithField("channel_id", c.ID).Warn("could not stop a push channel that could not be stored; it stays at the provider until it expires")
+					}
+				}
 				return res, fail(err)
+			}
+			if watchErr != nil {
+				return res, fail(watchErr)
 			}
 			res.Created = len(created)
 			a.confirmChannels(ctx, t, watcher, view, hc, created)

@@ -77,3 +77,49 @@ func TestChannelMadeDuringADeleteIsStopped(t *testing.T) {
 	require.True(t, isType(err, ErrTypeConnectionInactive), "%v", err)
 	require.Equal(t, 1, conn.created, "nothing registered for the connection being deleted")
 }
+
+// deadlineConnector: the provider makes the channel, and the activity's
+// context ends as its answer arrives (StartToClose, cancellation).
+type deadlineConnector struct {
+	*hookConnector
+	cancel context.CancelFunc
+}
+
+func (c *deadlineConnector) Watch(ctx context.Context, req connectors.WatchRequest) ([]connectors.Channel, error) {
+	out, err := c.hookConnector.Watch(ctx, req)
+	if c.cancel != nil {
+		c.cancel()
+		c.cancel = nil
+	}
+	return out, err
+}
+
+// A channel the provider made is stored even when the pass's context ends
+// as the provider answers (its deadline, a cancellation). The store ran on
+// that context and failed, the channel was neither recorded nor stopped,
+// and the retry made another: the first kept delivering (Google channels
+// up to a week, Jira webhooks 30 days) with nothing here to stop it.
+func TestChannelMadeAsThePassEndsIsKept(t *testing.T) {
+	t.Parallel()
+	schema := dbtest.NewSchema(t)
+	kr := dbtest.KeyRing(t)
+	spec := &connectors.Spec{Name: "hooked"}
+	conn := &deadlineConnector{hookConnector: &hookConnector{spec: spec, schema: schema}}
+	acts := watchActivities(schema, kr, spec, conn)
+	tenant, connID := seedWithToken(t, schema, kr, "hooks", "hooked")
+	ref := poblysh.ConnectionRef{TenantID: tenant, ConnectionID: connID, Provider: "hooked"}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	conn.cancel = cancel
+	_, _ = acts.ReconcileWatches(ctx, ReconcileWatchesInput{ConnectionRef: ref}) // what follows the store may fail
+	var stored int
+	require.NoError(t, schema.DB.WithSystem(context.Background(), func(tx *db.Tx) error {
+		return tx.GetContext(context.Background(), &stored, `SELECT count(*) FROM watch_channels WHERE channel_id = 'hook-1' AND stopped_at IS NULL`)
+	}))
+	require.Equal(t, 1, stored, "the channel the provider made is stored")
+
+	res, err := acts.ReconcileWatches(context.Background(), ReconcileWatchesInput{ConnectionRef: ref})
+	require.NoError(t, err)
+	require.Zero(t, res.Created, "the stored channel is used")
+	require.Equal(t, 1, conn.created, "one channel at the provider")
+}
