@@ -139,8 +139,8 @@ func TestSlackWorkspaceHeldByOneTenant(t *testing.T) {
 // TestSlackRoutesOnlyChannelsTheBotIsIn: a configured channel the bot is
 // not a member of is refused at connect and at PATCH; an event of a
 // channel outside the config reaches nobody; a channel the bot leaves is
-// access lost (route dropped, connection degraded) until a sync reads it
-// again.
+// access lost (route dropped, connection degraded) as soon as Slack says
+// so, until a sync reads it again.
 func TestSlackRoutesOnlyChannelsTheBotIsIn(t *testing.T) {
 	t.Parallel()
 	s, sl, base := slackStack(t)
@@ -180,11 +180,18 @@ func TestSlackRoutesOnlyChannelsTheBotIsIn(t *testing.T) {
 	require.Equal(t, before+1, s.count(`SELECT count(*) FROM signals WHERE tenant_id = $1`, tenant))
 	require.Zero(t, s.slackChannelSignals(tenant, slacksandbox.ChannelPress))
 
-	// The bot is removed from #general: the next sync loses access.
-	require.NoError(t, sl.SetBotMembership(slacksandbox.ChannelGeneral, false))
-	for _, j := range s.sync(key, "slack", conn, "incremental") {
-		require.Equal(t, models.JobStatusFailed, *j.Status)
-	}
+	// The bot is removed from #general: Slack sends channel_left, and the
+	// connection's sync it starts loses access at once, not at the next
+	// reconciliation poll hours later (until then the channel's events,
+	// in a Slack Connect channel those of the other side too, kept
+	// reaching it).
+	out := control(t, "POST", base+"/_sandbox/slack/channels/"+slacksandbox.ChannelGeneral+"/remove-bot", map[string]any{})
+	require.Equal(t, "channel_left", out["type"])
+	dels, _ := out["deliveries"].([]any)
+	require.Len(t, dels, 1)
+	require.Contains(t, dels[0].(map[string]any)["body"], `"status":"accepted"`)
+	require.Eventually(t, func() bool { return len(s.routes(conn)) == 1 }, time.Minute, 100*time.Millisecond,
+		"the channel's route is dropped without a sync by hand")
 	c := s.connection(key, conn)
 	require.EqualValues(t, "degraded", *c.Health)
 	require.Contains(t, c.HealthReason, slacksandbox.ChannelGeneral)

@@ -66,8 +66,10 @@ func verifySignature(secret string, req *connectors.WebhookRequest) error {
 // event_callback is keyed by event_id and routed by its channel and by the
 // install it was delivered for, with Signals for message and
 // reaction_added events; app_rate_limited, app_uninstalled and
-// tokens_revoked are routed to the install's connections, which sync at
-// once, and, like every other event, store nothing.
+// tokens_revoked are routed to the install's connections, and events after
+// which a bot may no longer read a channel (accessEvents, and messages
+// saying someone left) to the connections that route the channel: they
+// sync at once, and, like every other event, store nothing.
 func (c *Connector) ParseWebhook(req *connectors.WebhookRequest) (*connectors.WebhookDelivery, error) {
 	return parseDeliveryWith(req.Body, c.names)
 }
@@ -132,6 +134,9 @@ func parseDeliveryWith(body []byte, nc *nameCache) (*connectors.WebhookDelivery,
 	if head.Type == string(slackevents.AppUninstalled) || head.Type == string(slackevents.TokensRevoked) {
 		return grantEnded(&outer, head.Type), nil
 	}
+	if accessEvents[head.Type] {
+		return accessChanged(&outer, head.Type, eventChannel(inner)), nil
+	}
 	install := deliveryInstallKey(&outer)
 	d := &connectors.WebhookDelivery{DeliveryID: outer.EventID, Event: head.Type, RouteKeys: []string{install}}
 	_, acct, _ := strings.Cut(install, ":")
@@ -141,6 +146,12 @@ func parseDeliveryWith(body []byte, nc *nameCache) (*connectors.WebhookDelivery,
 	var err error
 	switch head.Type {
 	case "message":
+		if leftChannel(inner) {
+			// Someone left the channel, perhaps another workspace's bot
+			// (Slack Connect) whose own channel_left Slack withheld: the
+			// connections that route it check their access now.
+			return accessChanged(&outer, head.Type, eventChannel(inner)), nil
+		}
 		d.Retract = deletedMessages(inner)
 		d.Signals, err = messageEventSignals(inner, nc, acct)
 	case "reaction_added":
@@ -172,6 +183,42 @@ func grantEnded(outer *slackevents.EventsAPICallbackEvent, typ string) *connecto
 		}
 	}
 	return d
+}
+
+// accessEvents say that a bot may no longer read a channel: it left or
+// was removed (channel_left, group_left: "sometimes withheld", Slack
+// says), or the channel stopped being shared with a workspace
+// (channel_unshared, sent to every subscription, naming the workspace
+// removed) (https://docs.slack.dev/reference/events/channel_left/,
+// https://docs.slack.dev/reference/events/channel_unshared/).
+var accessEvents = map[string]bool{"channel_left": true, "group_left": true, "channel_unshared": true}
+
+// accessChanged is the delivery of an event after which a connection's
+// proof of a channel may no longer hold. A configured channel is routed
+// by its proof, and the proof was a check at one moment: while it stood,
+// the channel's events (in a Slack Connect channel, those delivered for
+// the other workspace's install too) kept reaching a connection whose bot
+// had left. So each connection that routes the channel syncs at once
+// (Notify): the sync of a channel the bot cannot read marks it lost and
+// drops its route (docs/providers/slack.md, "Access lost"), and one it
+// still reads is proved again. The event alone decides nothing: it may
+// name another workspace's bot. Nothing is stored.
+func accessChanged(outer *slackevents.EventsAPICallbackEvent, typ, channel string) *connectors.WebhookDelivery {
+	d := &connectors.WebhookDelivery{DeliveryID: outer.EventID, Event: typ, Notify: true}
+	if channel != "" {
+		d.RouteKeys = []string{channelKey(channel)}
+	}
+	return d
+}
+
+// leftChannel reports whether a message event is a channel_leave or
+// group_leave message: someone left the channel
+// (https://docs.slack.dev/reference/events/message/channel_leave/).
+func leftChannel(inner json.RawMessage) bool {
+	var v struct {
+		Subtype string `json:"subtype"`
+	}
+	return json.Unmarshal(inner, &v) == nil && (v.Subtype == "channel_leave" || v.Subtype == "group_leave")
 }
 
 // deliveryInstallKey is the install an event was delivered for. Slack

@@ -141,6 +141,12 @@ func TestParseWebhookEnvelopes(t *testing.T) {
 		// An org-wide install: team_id is the workspace the event happened
 		// in, the authorization names the org's install.
 		{"message_org_install.json", "message", "Ev08GLOBX01", []string{"enterprise:E08GLOBEX1", "channel:C08HQNEWS1"}, []string{kindMessage}, ""},
+		// A bot may no longer read a channel: the connections that route
+		// the channel check their access at once (and nobody else).
+		{"channel_left.json", "channel_left", "Ev08LEFT001", []string{"channel:C061EG9SL"}, nil, ""},
+		{"group_left.json", "group_left", "Ev08LEFT002", []string{"channel:G024BE91L"}, nil, ""},
+		{"channel_unshared.json", "channel_unshared", "Ev08UNSHARE1", []string{"channel:C061EG9SL"}, nil, ""},
+		{"message_channel_leave.json", "message", "Ev08LEAVE01", []string{"channel:C061EG9SL"}, nil, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
@@ -152,7 +158,10 @@ func TestParseWebhookEnvelopes(t *testing.T) {
 			// app_rate_limited: Slack dropped events; app_uninstalled and
 			// tokens_revoked: the grant may be gone. The install's
 			// connections sync at once.
-			require.Equal(t, tc.event == "app_rate_limited" || tc.event == "app_uninstalled" || tc.event == "tokens_revoked", d.Notify)
+			// channel_left, group_left, channel_unshared and someone's
+			// channel_leave: a channel's proof may no longer hold.
+			require.Equal(t, tc.event == "app_rate_limited" || tc.event == "app_uninstalled" || tc.event == "tokens_revoked" ||
+				accessEvents[tc.event] || tc.delivery == "Ev08LEAVE01", d.Notify)
 			require.Empty(t, d.Retract)
 			var kinds []string
 			for _, s := range d.Signals {

@@ -43,7 +43,12 @@ type eventAnswer struct {
 //
 //	POST /_sandbox/slack/channels/{channel}/membership  {member}
 //
-// invites the app's bot to a channel or removes it (204).
+// invites the app's bot to a channel or removes it (204), sending nothing;
+//
+//	POST /_sandbox/slack/channels/{channel}/remove-bot  {actor?}
+//
+// removes it as a member does and delivers channel_left (group_left for a
+// private channel), answering like the event routes above.
 func (s *Server) controlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /_sandbox/slack/channels/{channel}/membership", func(w http.ResponseWriter, r *http.Request) {
 		var body struct {
@@ -61,6 +66,17 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /_sandbox/slack/channels/{channel}/remove-bot", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Actor string `json:"actor,omitempty"`
+			EventOptions
+		}
+		if !decode(w, r, &body) {
+			return
+		}
+		ev, err := s.RemoveBot(r.PathValue("channel"), body.Actor)
+		s.answer(w, r, ev, err, body.EventOptions)
 	})
 	mux.HandleFunc("POST /_sandbox/slack/messages", func(w http.ResponseWriter, r *http.Request) {
 		var body struct {

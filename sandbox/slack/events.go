@@ -327,6 +327,41 @@ func channelType(c channel) string {
 	return "channel"
 }
 
+// RemoveBot removes the app's bot from a channel, as a member does with
+// /remove, and returns the event Slack sends the app for it: channel_left
+// for a public channel, group_left for a private one, naming who removed
+// it in actor_id (https://docs.slack.dev/reference/events/channel_left/,
+// https://docs.slack.dev/reference/events/group_left/). Slack says it
+// "sometimes" withholds them; the sandbox always sends one.
+func (s *Server) RemoveBot(channelID, actor string) (*Event, error) {
+	if actor == "" {
+		actor = UserAlice
+	}
+	s.store.mu.Lock()
+	c := s.store.channelLocked(channelID)
+	var was channel
+	var ts string
+	if c != nil {
+		was = *c
+		c.Member = false
+		ts = s.store.nextTS(s.now())
+	}
+	s.store.mu.Unlock()
+	if c == nil {
+		return nil, fmt.Errorf("%w: channel %q", ErrNotFound, channelID)
+	}
+	typ := "channel_left"
+	if was.Private {
+		typ = "group_left"
+	}
+	ev, err := s.callback(typ, was, map[string]string{"type": typ, "channel": was.ID, "actor_id": actor, "event_ts": ts}, ts)
+	if err != nil {
+		return nil, err
+	}
+	ev.Deliverable = true // sent to the bot that left
+	return ev, nil
+}
+
 // AppRateLimited returns the app_rate_limited request Slack sends when it
 // drops an app's events of a workspace (more than 30,000 an hour): no
 // inner event, the workspace in team_id, the minute it started

@@ -161,3 +161,40 @@ func TestEnvelopesNameTheirInstall(t *testing.T) {
 	status, _ := f.control(t, "/_sandbox/slack/channels/C0NOPE0000/membership", `{"member":true}`)
 	require.Equal(t, http.StatusNotFound, status)
 }
+
+// RemoveBot takes the bot out of a channel and sends it channel_left
+// (group_left for a private channel) in the install's envelope; the
+// channel's history then refuses the bot.
+func TestRemoveBotSendsChannelLeft(t *testing.T) {
+	f := setup(t, Options{Seed: true})
+	ev, err := f.s.RemoveBot(ChannelGeneral, UserBob)
+	require.NoError(t, err)
+	require.True(t, ev.Deliverable, "sent to the bot that left")
+	var env struct {
+		TeamID string `json:"team_id"`
+		Event  struct {
+			Type    string `json:"type"`
+			Channel string `json:"channel"`
+			Actor   string `json:"actor_id"`
+		} `json:"event"`
+		Authorizations []struct {
+			IsBot bool `json:"is_bot"`
+		} `json:"authorizations"`
+	}
+	require.NoError(t, json.Unmarshal(ev.Body, &env))
+	require.Equal(t, "channel_left", env.Event.Type)
+	require.Equal(t, ChannelGeneral, env.Event.Channel)
+	require.Equal(t, UserBob, env.Event.Actor)
+	require.Equal(t, DefaultTeamID, env.TeamID)
+	require.Len(t, env.Authorizations, 1)
+	require.True(t, env.Authorizations[0].IsBot)
+	require.Equal(t, "not_in_channel", f.call(t, "conversations.history", f.token, url.Values{"channel": {ChannelGeneral}})["error"])
+
+	require.NoError(t, f.s.AddChannel(DefaultTeamID, "C0SECRET01", "secret", true, true))
+	ev, err = f.s.RemoveBot("C0SECRET01", "")
+	require.NoError(t, err)
+	require.Equal(t, "group_left", ev.Type)
+
+	_, err = f.s.RemoveBot("C0NOPE0000", "")
+	require.ErrorIs(t, err, ErrNotFound)
+}
