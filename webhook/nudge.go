@@ -19,9 +19,15 @@ import (
 // channels, Pub/Sub) loses nothing however long the outage. DeliverPending sends recorded nudges once Temporal answers.
 
 const (
-	// nudgeTimeout bounds one nudge, so a webhook is answered promptly
-	// while Temporal is down.
-	nudgeTimeout = 3 * time.Second
+	// nudgeTimeout bounds one nudge of a delivery, so a webhook is
+	// answered within the tightest provider's budget while Temporal hangs
+	// rather than refuses: Slack wants a 2xx within 3 s, network time
+	// included, and a delivery's transaction has its own work to do. A
+	// nudge that Temporal takes needs milliseconds.
+	nudgeTimeout = 1 * time.Second
+	// pendingNudgeTimeout bounds one recorded nudge sent in the
+	// background, where no provider waits: a slow Temporal still takes it.
+	pendingNudgeTimeout = 3 * time.Second
 	// downFor: after a nudge failed for want of Temporal, deliveries record
 	// their nudges without trying for this long.
 	downFor = 5 * time.Second
@@ -37,23 +43,24 @@ func (t *temporalDown) down() bool { return time.Now().UnixNano() < t.until.Load
 func (t *temporalDown) mark()      { t.until.Store(time.Now().Add(downFor).UnixNano()) }
 func (t *temporalDown) clear()     { t.until.Store(0) }
 func unavailable(err error) bool   { return poblysh.ErrorCode(err) == poblysh.EUNAVAILABLE }
-func withNudgeTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, nudgeTimeout)
-}
 
 // nudge asks a routed connection's stream (or every stream) for a sync
 // pass; when Temporal is unreachable it records the nudge in tx instead.
 func (in *Intake) nudge(ctx context.Context, tx *db.Tx, c *db.Connection, stream string) error {
 	if !in.down.down() {
-		nctx, cancel := withNudgeTimeout(ctx)
+		nctx, cancel := context.WithTimeout(ctx, nudgeTimeout)
 		err := in.Nudger.NudgeStreams(nctx, c, stream, poblysh.TriggerWebhook)
 		cancel()
 		if err == nil {
 			return nil
 		}
-		if !unavailable(err) || ctx.Err() != nil {
+		if !unavailable(err) {
 			return err
 		}
+		// Temporal did not answer within the nudge's bound. ctx is the
+		// delivery's own (Receive), not its sender's, so a sender hanging
+		// up cannot make this look like anything else: it used to skip
+		// both the mark and the record, and roll the delivery back.
 		in.down.mark()
 		in.log().WithFields(logrus.Fields{"provider": c.Provider, "connection_id": c.ID, "stream": stream}).
 			WithError(err).Warn("temporal unreachable: the sync nudge is recorded and sent when it is back")
@@ -91,7 +98,7 @@ func (in *Intake) DeliverPending(ctx context.Context) (int, error) {
 		case err != nil:
 			return delivered, err
 		case c.Active():
-			nctx, cancel := withNudgeTimeout(ctx)
+			nctx, cancel := context.WithTimeout(ctx, pendingNudgeTimeout)
 			err = in.Nudger.NudgeStreams(nctx, c, p.Stream, poblysh.Trigger(p.Trigger))
 			cancel()
 			if err != nil {

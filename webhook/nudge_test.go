@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -63,6 +64,64 @@ func TestNotifyWhileTemporalDown(t *testing.T) {
 		return tx.GetContext(ctx, &recorded, `SELECT count(*) FROM webhook_events WHERE delivery_id = 'n-boom'`)
 	})
 	require.Zero(t, recorded, "a failed delivery is not recorded: the provider's retry is stored")
+}
+
+// hangingNudger is Temporal hanging rather than refusing, as the engine's
+// client sees it: a nudge waits until its context ends and fails
+// unavailable (the engine wraps every error so). hangUp, when set, is the
+// provider hanging up while the nudge waits.
+type hangingNudger struct{ hangUp context.CancelFunc }
+
+func (h hangingNudger) NudgeStreams(ctx context.Context, _ *db.Connection, _ string, _ poblysh.Trigger) error {
+	if h.hangUp != nil {
+		h.hangUp()
+	}
+	<-ctx.Done()
+	return poblysh.Unavailable("temporal", ctx.Err())
+}
+
+// TestNotifyWhileTemporalHangs: a notify-only push is answered within
+// Slack's response budget (a 2xx within 3 s, network time included) while
+// Temporal hangs, with its nudge recorded; and a provider that hangs up
+// while the nudge waits does not undo the delivery. The nudge used to
+// wait 3 s, the whole budget, and a hang-up rolled the delivery back with
+// nothing recorded, no nudge deferred and Temporal not marked down, so
+// each retry did the same and the push was lost.
+func TestNotifyWhileTemporalHangs(t *testing.T) {
+	t.Parallel()
+	recorded := func(e *intakeEnv, id string) (n int) {
+		e.inTx(func(tx *db.Tx) error {
+			return tx.GetContext(context.Background(), &n, `SELECT count(*) FROM webhook_events WHERE delivery_id = $1`, id)
+		})
+		return n
+	}
+	t.Run("answered in time", func(t *testing.T) {
+		t.Parallel()
+		e := setup(t)
+		e.in.Nudger = hangingNudger{}
+		start := time.Now()
+		out, err := e.in.Receive(context.Background(), e.p, e.request(fakesandbox.Delivery{DeliveryID: "slow", Account: "acct", Stream: "items", Notify: true}, true))
+		elapsed := time.Since(start)
+		require.NoError(t, err)
+		require.Equal(t, Accepted, out.Status)
+		require.Less(t, elapsed, 2*time.Second, "Slack wants the answer within 3 s, network time included")
+		require.Equal(t, 1, recorded(e, "slow"))
+		require.Equal(t, 2, e.pendingNudges(), "both routed connections' nudges are recorded")
+		require.True(t, e.in.down.down(), "Temporal is marked down: the next pushes do not wait")
+	})
+	t.Run("provider hangs up", func(t *testing.T) {
+		t.Parallel()
+		e := setup(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		e.in.Nudger = hangingNudger{hangUp: cancel}
+		out, err := e.in.Receive(ctx, e.p, e.request(fakesandbox.Delivery{DeliveryID: "hangup", Account: "acct", Stream: "items", Notify: true}, true))
+		require.NoError(t, err, "a verified delivery is stored whether or not its sender still waits")
+		require.Equal(t, Accepted, out.Status)
+		require.Equal(t, 1, recorded(e, "hangup"))
+		require.Equal(t, 2, e.pendingNudges())
+		require.True(t, e.in.down.down())
+	})
 }
 
 // pendingNudges counts the recorded nudges.

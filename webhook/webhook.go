@@ -48,6 +48,12 @@ type Outcome struct {
 // ErrBadSignature is returned when a delivery fails verification.
 var ErrBadSignature = &poblysh.Error{Code: poblysh.EUNAUTHORIZED, Message: "webhook signature verification failed"}
 
+// commitTimeout bounds the transaction of one verified delivery, which
+// runs on when its sender hangs up. It is past every provider's response
+// budget, so it ends only a transaction that Postgres hangs, and as long
+// as the API's default shutdown drain (POBLYSH_SHUTDOWN_TIMEOUT).
+const commitTimeout = 30 * time.Second
+
 // Nudger asks a connection's streams for a coalesced incremental pass
 // (engine.Engine).
 type Nudger interface {
@@ -80,7 +86,15 @@ func (in *Intake) Receive(ctx context.Context, p *connectors.Provider, req *conn
 		metrics.WebhookDeliveries.WithLabelValues(provider, "challenge").Inc()
 		return &Outcome{Status: Accepted, DeliveryID: d.DeliveryID, Reply: d.Reply}, nil
 	}
-	out, stored, err := in.commit(ctx, provider, d)
+	// A verified delivery is stored whether or not its sender still waits:
+	// a provider that hangs up at its deadline (Slack's 3 s, GitHub's 10 s)
+	// while the transaction runs used to roll it back, and a notify-only
+	// push's nudge, recorded for want of Temporal, went with it. Not every
+	// provider retries (GitHub does not), so its own bound replaces the
+	// caller's.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	out, stored, err := in.commit(cctx, provider, d)
+	cancel()
 	if err != nil {
 		metrics.WebhookDeliveries.WithLabelValues(provider, "error").Inc()
 		var pe *poblysh.Error
