@@ -10,8 +10,6 @@
 package gmail
 
 import (
-	"context"
-	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -203,9 +201,8 @@ func New(cfg connectors.Config) (connectors.Connector, error) {
 		jwks = DefaultPushJWKSURL
 	}
 	// One key set for the process: it caches Google's keys and fetches them
-	// again when a token names a key it has not seen.
-	keyClient := &http.Client{Timeout: 10 * time.Second}
-	c.keys = oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), keyClient), jwks)
+	// again, at most once a minute, when no cached key verifies a token.
+	c.keys = newPushKeys(jwks, time.Now)
 	return c, nil
 }
 

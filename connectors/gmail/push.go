@@ -29,9 +29,10 @@ type pushClaims struct {
 
 // VerifyWebhook authenticates a Pub/Sub push: Authorization carries an OIDC
 // token that Google signs for the push subscription's service account. It
-// is verified with go-oidc against the issuer's keys (JWKS, fetched and
-// cached): the RS256 signature, iss (https://accounts.google.com, or
-// accounts.google.com which Google also writes), aud (the configured
+// is verified with go-oidc against the issuer's keys (JWKS, cached, and
+// fetched again at most once a minute: see newPushKeys): the RS256
+// signature, iss (https://accounts.google.com, or accounts.google.com
+// which Google also writes), aud (the configured
 // audience, by default the push URL), exp; then email must be the
 // configured service account and email_verified true. With a webhook
 // secret, the push URL must also carry it (?token=), compared in constant

@@ -2,10 +2,13 @@ package gmail_test
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -113,6 +116,53 @@ func TestVerifyPush(t *testing.T) {
 		p := provider(t, h.sb, h.url, map[string]string{"PUSH_SERVICE_ACCOUNT": ""})
 		require.ErrorIs(t, p.Connector.(connectors.WebhookReceiver).VerifyWebhook(good), connectors.ErrUnauthorized)
 	})
+}
+
+// TestForgedPushesDoNotRefetchKeys: pushes are unauthenticated until
+// verified, and without a webhook secret the token is the only proof. A
+// flood of forged tokens (a key id the JWKS does not publish, or the
+// published key id with a signature it does not verify) costs at most one
+// download of the keys, and a genuine push after them still verifies from
+// the cached keys.
+func TestForgedPushesDoNotRefetchKeys(t *testing.T) {
+	h := newHarness(t, gmailsandbox.Options{Seed: true}, `{}`, nil)
+	var fetches atomic.Int64
+	target, err := url.Parse(h.url)
+	require.NoError(t, err)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	certs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(certs.Close)
+	recv := provider(t, h.sb, h.url, map[string]string{"PUSH_JWKS_URL": certs.URL + "/oauth2/v3/certs"}).Connector.(connectors.WebhookReceiver)
+
+	b64 := func(v any) string {
+		b, err := json.Marshal(v)
+		require.NoError(t, err)
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	unknownKey := b64(map[string]string{"alg": "RS256", "kid": "not-published", "typ": "JWT"}) + "." +
+		b64(map[string]any{"iss": "https://accounts.google.com", "aud": pushURL, "email": h.sb.Env(h.url)["POBLYSH_GMAIL_PUSH_SERVICE_ACCOUNT"],
+			"email_verified": true, "iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()}) + "." +
+		base64.RawURLEncoding.EncodeToString([]byte("not a signature"))
+	foreign := h.sb.Envelope(h.sb.User(), 1, pushURL, gmailsandbox.PushOptions{ForeignSigner: true})
+	body := []byte(`{}`)
+	for i := 0; i < 20; i++ {
+		for name, header := range map[string]http.Header{
+			"a key id the JWKS does not publish":   {"Authorization": {"Bearer " + unknownKey}},
+			"the published key id, another signer": foreign.Header,
+		} {
+			err := recv.VerifyWebhook(&connectors.WebhookRequest{Header: header, Body: body, Now: time.Now()})
+			require.ErrorIs(t, err, connectors.ErrUnauthorized, name)
+			require.Contains(t, err.Error(), "the signature does not verify", name)
+		}
+	}
+	require.EqualValues(t, 1, fetches.Load(), "40 forged pushes download the keys once")
+
+	good := h.sb.Envelope(h.sb.User(), 2, pushURL, gmailsandbox.PushOptions{})
+	require.NoError(t, recv.VerifyWebhook(&connectors.WebhookRequest{Header: good.Header, Body: good.Body, Now: time.Now()}))
+	require.EqualValues(t, 1, fetches.Load(), "a token signed by a cached key needs no download")
 }
 
 func TestParsePush(t *testing.T) {
