@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -51,22 +52,7 @@ func TestRecordHistories(t *testing.T) {
 	if !*record && os.Getenv("RECORD_HISTORIES") != "1" {
 		t.Skip("records histories from a dev server; run with -record or RECORD_HISTORIES=1")
 	}
-	srv := testenv.Temporal(t)
-	c, err := client.NewClientFromExisting(srv.Client(), client.Options{Logger: quietLogger()})
-	require.NoError(t, err)
-	defer c.Close()
-
-	const taskQueue = "record-histories"
-	stubs := newStubActivities()
-	w := worker.New(c, taskQueue, worker.Options{})
-	for _, wf := range engine.Workflows {
-		w.RegisterWorkflow(wf)
-	}
-	stubs.register(w)
-	require.NoError(t, w.Start())
-	defer w.Stop()
-
-	r := &recorder{c: c, srv: srv, taskQueue: taskQueue, stubs: stubs}
+	r := newRecorder(t, "record-histories")
 	require.NoError(t, os.MkdirAll("testdata", 0o755))
 
 	t.Run("sync_incremental_signal_with_start", r.syncSignalWithStart)
@@ -79,6 +65,7 @@ func TestRecordHistories(t *testing.T) {
 	t.Run("sync_unauthorized", r.syncUnauthorized)
 	t.Run("sync_late_follow_up", r.syncLateFollowUp)
 	t.Run("sync_late_backfill", r.syncLateBackfill)
+	t.Run("sync_gave_up_keeps_follow_up", r.syncGaveUpKeepsFollowUp)
 	t.Run("refresh_token", r.refreshToken)
 	t.Run("refresh_sweep", r.refreshSweep)
 	t.Run("renewal_sweep", r.renewalSweep)
@@ -86,6 +73,24 @@ func TestRecordHistories(t *testing.T) {
 	t.Run("reconcile_watches", r.reconcileWatches)
 	t.Run("retention", r.retention)
 	t.Run("delete_tenant", r.deleteTenant)
+}
+
+// newRecorder runs a worker on the package's dev server, on taskQueue, with
+// the real workflow functions and the stub activities.
+func newRecorder(t *testing.T, taskQueue string) *recorder {
+	srv := testenv.Temporal(t)
+	c, err := client.NewClientFromExisting(srv.Client(), client.Options{Logger: quietLogger()})
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	stubs := newStubActivities()
+	w := worker.New(c, taskQueue, worker.Options{})
+	for _, wf := range engine.Workflows {
+		w.RegisterWorkflow(wf)
+	}
+	stubs.register(w)
+	require.NoError(t, w.Start())
+	t.Cleanup(w.Stop)
+	return &recorder{c: c, srv: srv, taskQueue: taskQueue, stubs: stubs}
 }
 
 // quietLogger drops SDK logs: the scenarios fail activities on purpose.
@@ -108,7 +113,19 @@ const (
 	connManual       = "conn-manual"
 	connLate         = "conn-late"
 	connLateBackfill = "conn-late-backfill"
+	connGaveUp       = "conn-gave-up"
+	connGaveUpBusy   = "conn-gave-up-busy"
+	connGaveUpFlaky  = "conn-gave-up-flaky"
 )
+
+// giveUps: the first page of these connections waits until the test closes
+// giveUpRelease (a follow-up is queued meanwhile), then fails with this
+// error and a delay past the page's day, so the server gives up at once.
+var giveUps = map[string]struct{ typ, msg string }{
+	connGaveUp:      {activities.ErrTypeRateLimited, "429 too many requests"},
+	connGaveUpBusy:  {activities.ErrTypeTenantBusy, "tenant is at its concurrent sync limit"},
+	connGaveUpFlaky: {activities.ErrTypeTransient, "502 bad gateway"},
+}
 
 func recTarget(conn string) poblysh.ConnectionRef {
 	return poblysh.ConnectionRef{TenantID: "tenant-rec", ConnectionID: conn, Provider: "github", Stream: "issues"}
@@ -121,7 +138,7 @@ func recConn(conn string) poblysh.ConnectionRef {
 // recPages is how many pages a stub stream has, per connection.
 var recPages = map[string]int{
 	connSignal: 2, connBackfill: 5, connContinue: 45, connCoalesce: 4, connRetried: 3, connCursor: 3, connUnauthorized: 3,
-	connManual: 3, connLate: 1, connLateBackfill: 1,
+	connManual: 3, connLate: 1, connLateBackfill: 1, connGaveUp: 1, connGaveUpBusy: 1, connGaveUpFlaky: 1,
 }
 
 // stubActivities answer like the real activities, deterministically, and
@@ -138,6 +155,9 @@ type stubActivities struct {
 	// closes lateRelease.
 	lateFailed               map[string]bool
 	lateFailing, lateRelease map[string]chan struct{}
+	// giveUps: whether the first page failed, and its release.
+	gaveUp        map[string]bool
+	giveUpRelease map[string]chan struct{}
 }
 
 // late reports whether conn's first page fails and its failure waits.
@@ -150,6 +170,10 @@ func newStubActivities() *stubActivities {
 		lateFailed:  map[string]bool{},
 		lateFailing: map[string]chan struct{}{connLate: make(chan struct{}), connLateBackfill: make(chan struct{})},
 		lateRelease: map[string]chan struct{}{connLate: make(chan struct{}), connLateBackfill: make(chan struct{})},
+		gaveUp:      map[string]bool{},
+		giveUpRelease: map[string]chan struct{}{
+			connGaveUp: make(chan struct{}), connGaveUpBusy: make(chan struct{}), connGaveUpFlaky: make(chan struct{}),
+		},
 	}
 }
 
@@ -242,6 +266,21 @@ func (s *stubActivities) SyncPage(ctx context.Context, in activities.SyncPageInp
 		s.mu.Unlock()
 		if !failed {
 			return activities.SyncPageResult{}, temporal.NewNonRetryableApplicationError("404 calendar not found", activities.ErrTypeNotFound, nil)
+		}
+	case giveUps[in.ConnectionID].typ != "":
+		s.mu.Lock()
+		failed := s.gaveUp[in.ConnectionID]
+		s.gaveUp[in.ConnectionID] = true
+		s.mu.Unlock()
+		if !failed {
+			select {
+			case <-s.giveUpRelease[in.ConnectionID]:
+			case <-ctx.Done():
+				return activities.SyncPageResult{}, ctx.Err()
+			}
+			e := giveUps[in.ConnectionID]
+			return activities.SyncPageResult{}, temporal.NewApplicationErrorWithOptions(e.msg, e.typ,
+				temporal.ApplicationErrorOptions{NextRetryDelay: 25 * time.Hour})
 		}
 	}
 	s.mu.Lock()
@@ -579,6 +618,56 @@ func (r *recorder) syncLate(t *testing.T, conn string, mode poblysh.SyncMode, na
 	require.Equal(t, again.JobID, fins[1].JobID)
 	require.Equal(t, poblysh.JobSucceeded, fins[1].Status)
 	r.exportChain(ctx, t, run.GetID(), first, name, 1)
+}
+
+// syncGaveUpKeepsFollowUp: the server gives up on a rate-limited page and
+// the job fails as a Timeout; the follow-up queued before runs (the
+// versioned path, changeGiveUpIsTimeout).
+func (r *recorder) syncGaveUpKeepsFollowUp(t *testing.T) {
+	run, first := r.syncGiveUp(t, connGaveUp)
+	r.exportChain(r.ctx(t), t, run.GetID(), first, "sync_gave_up_keeps_follow_up", 1)
+}
+
+// syncGiveUp records a pass of conn (one of giveUps) whose page the server
+// stops retrying, after a manual request queued the follow-up, and checks
+// the server's report and the jobs' ends.
+func (r *recorder) syncGiveUp(t *testing.T, conn string) (client.WorkflowRun, string) {
+	ctx := r.ctx(t)
+	running, run, first := r.requestSync(ctx, t, conn, poblysh.ModeIncremental)
+	queued := r.update(ctx, t, conn, poblysh.ModeIncremental)
+	require.Equal(t, poblysh.JobQueued, queued.Status)
+	require.NotEqual(t, running.JobID, queued.JobID)
+	close(r.stubs.giveUpRelease[conn])
+	var res workflows.SyncResult
+	require.NoError(t, run.Get(ctx, &res))
+	require.Equal(t, workflows.SyncResult{Passes: 2, Stored: 8}, res)
+
+	// The server reports the last error with RetryState TIMEOUT, not a
+	// timeout failure.
+	want := giveUps[conn]
+	var failed []*historypb.ActivityTaskFailedEventAttributes
+	for it := r.c.GetWorkflowHistory(ctx, run.GetID(), first, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT); it.HasNext(); {
+		ev, err := it.Next()
+		require.NoError(t, err)
+		if a := ev.GetActivityTaskFailedEventAttributes(); a != nil {
+			failed = append(failed, a)
+		}
+	}
+	require.Len(t, failed, 1)
+	require.Equal(t, enumspb.RETRY_STATE_TIMEOUT, failed[0].GetRetryState())
+	require.Equal(t, want.typ, failed[0].GetFailure().GetApplicationFailureInfo().GetType())
+	require.Nil(t, failed[0].GetFailure().GetTimeoutFailureInfo())
+
+	_, fins := r.stubs.jobs(conn)
+	require.Len(t, fins, 2)
+	require.Equal(t, running.JobID, fins[0].JobID)
+	require.Equal(t, poblysh.JobFailed, fins[0].Status)
+	require.Equal(t, "Timeout", fins[0].ErrorType)
+	require.True(t, strings.HasPrefix(fins[0].Error, "gave up after retrying for a day: "), fins[0].Error)
+	require.Contains(t, fins[0].Error, want.msg)
+	require.Equal(t, queued.JobID, fins[1].JobID)
+	require.Equal(t, poblysh.JobSucceeded, fins[1].Status)
+	return run, first
 }
 
 func (r *recorder) refreshToken(t *testing.T) {

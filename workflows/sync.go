@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -62,6 +63,13 @@ const changeLateFollowUpRuns = "late-follow-up-runs"
 // failed), and becomes the follow-up (runs recorded before it replay the
 // join).
 const changeNoJoinClosingPass = "no-join-closing-pass"
+
+// changeGiveUpIsTimeout versions fail: a page the server stops retrying
+// because its next retry would come after the page's day (ScheduleToClose)
+// fails as a Timeout, as one whose day ran out does, and a rate limit's
+// give-up keeps the follow-up (runs recorded before it replay the last
+// error's type and, for a rate limit, the cancelled follow-up).
+const changeGiveUpIsTimeout = "give-up-is-timeout"
 
 // SyncInput starts or continues a stream's sync workflow.
 type SyncInput struct {
@@ -341,8 +349,18 @@ func (s *syncState) fail(ctx workflow.Context, cause error) error {
 			status = poblysh.JobCancelled
 		}
 	}
+	giveUpIsTimeout := func() bool {
+		return workflow.GetVersion(ctx, changeGiveUpIsTimeout, workflow.DefaultVersion, 1) >= 1
+	}
+	// The server gives up on a page when its day runs out during an attempt
+	// or a wait (a TimeoutError), but also as soon as the next retry would
+	// come after it: then it reports the last error (a rate limit, a
+	// transient failure) with RetryState TIMEOUT, hours early after a long
+	// Retry-After. Both are the day's retries running out.
 	var timeout *temporal.TimeoutError
-	if errors.As(cause, &timeout) {
+	var actErr *temporal.ActivityError
+	if errors.As(cause, &timeout) ||
+		errors.As(cause, &actErr) && actErr.RetryState() == enumspb.RETRY_STATE_TIMEOUT && giveUpIsTimeout() {
 		typ, msg = "Timeout", "gave up after retrying for a day: "+cause.Error()
 	}
 	err := workflow.ExecuteActivity(bookkeepingOptions(ctx), a.FinishJob, activities.FinishJobInput{
@@ -353,7 +371,12 @@ func (s *syncState) fail(ctx workflow.Context, cause error) error {
 	late := func() bool {
 		return s.requests != requests && workflow.GetVersion(ctx, changeLateFollowUpRuns, workflow.DefaultVersion, 1) >= 1
 	}
-	if s.pending != nil && typ != activities.ErrTypeTransient && typ != "Timeout" && !late() {
+	// Retried failures say nothing lasting about the connection: the trouble
+	// (an outage, the provider's or the tenant's rate limit) may be over by
+	// the follow-up.
+	retried := typ == activities.ErrTypeTransient || typ == "Timeout" ||
+		(typ == activities.ErrTypeRateLimited || typ == activities.ErrTypeTenantBusy) && giveUpIsTimeout()
+	if s.pending != nil && !retried && !late() {
 		// Permanent failure or inactive connection: the follow-up would
 		// end the same way.
 		_ = workflow.ExecuteActivity(bookkeepingOptions(ctx), a.FinishJob, activities.FinishJobInput{

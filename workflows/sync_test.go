@@ -316,6 +316,65 @@ func TestSyncStreamTransientExhaustedKeepsFollowUp(t *testing.T) {
 	require.Len(t, j.pages(), 10+1, "the test env allows 10 attempts when MaximumAttempts is 0")
 }
 
+// A page rate limited for a day fails its job when the next Retry-After
+// would come after the page's day (ScheduleToClose): the fifth 5 h delay, at
+// 20 h. The follow-up queued before (a user's POST /sync) still runs: a rate
+// limit, the provider's or the tenant's, says nothing lasting about the
+// connection. (The test env reports the give-up as the last error; the
+// server's report, a Timeout, is TestSyncStreamGiveUpOnServerIsTimeout's.)
+func TestSyncStreamRateLimitedForADayKeepsFollowUp(t *testing.T) {
+	for _, typ := range []string{activities.ErrTypeRateLimited, activities.ErrTypeTenantBusy} {
+		t.Run(typ, func(t *testing.T) {
+			env, j := newEnv(t)
+			mockJobs(env)
+			var mu sync.Mutex
+			var first string
+			mockPages(env, 0, func(_ int, _ int32, in activities.SyncPageInput) (activities.SyncPageResult, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				if first == "" {
+					first = in.JobID
+				}
+				if in.JobID == first {
+					return activities.SyncPageResult{}, temporal.NewApplicationErrorWithOptions("429 too many requests", typ,
+						temporal.ApplicationErrorOptions{NextRetryDelay: 5 * time.Hour, Category: temporal.ApplicationErrorCategoryBenign})
+				}
+				return page(true)
+			})
+			updateAt(t, env, 0, "api-1", poblysh.ModeIncremental)
+			follow := updateAt(t, env, 500*time.Millisecond, "api-2", poblysh.ModeIncremental)
+
+			env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{ConnectionRef: stream})
+
+			require.Equal(t, workflows.SyncResult{Passes: 2, Stored: 8}, syncResult(t, env))
+			require.Equal(t, poblysh.JobQueued, follow.answered(t).Status)
+			pages := j.named("SyncPage")
+			require.Len(t, pages, 5+1)
+			require.Equal(t, 20*time.Hour, pages[4].At.Sub(pages[0].At), "the first job's last attempt")
+			fins := j.finishes()
+			require.Len(t, fins, 2)
+			require.Equal(t, first, fins[0].JobID)
+			require.Equal(t, poblysh.JobFailed, fins[0].Status)
+			require.Equal(t, follow.answered(t).JobID, fins[1].JobID)
+			require.Equal(t, poblysh.JobSucceeded, fins[1].Status)
+			require.Len(t, j.begins(), 2)
+		})
+	}
+}
+
+// When the next retry of a page would come after its day (ScheduleToClose),
+// the server gives up at once and fails the activity with the last error and
+// RetryState TIMEOUT, not a timeout failure; the test env does not, so this
+// runs on the package's dev server (a 25 h Retry-After gives up on the first
+// attempt). The job fails as a Timeout whatever that last error was, and
+// the follow-up queued before it runs.
+func TestSyncStreamGiveUpOnServerIsTimeout(t *testing.T) {
+	r := newRecorder(t, "give-up")
+	for _, conn := range []string{connGaveUp, connGaveUpBusy, connGaveUpFlaky} {
+		t.Run(giveUps[conn].typ, func(t *testing.T) { r.syncGiveUp(t, conn) })
+	}
+}
+
 // A permanent error (revoked credentials) fails the job at once with its
 // type and message, cancels the queued follow-up (it would fail the same
 // way), and the workflow itself completes.
