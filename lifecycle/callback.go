@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/url"
+	"reflect"
 	"strings"
 	"time"
 
@@ -114,7 +115,7 @@ func (s *Service) Complete(ctx context.Context, p *connectors.Provider, cb Callb
 	if err != nil {
 		return nil, accessError(err)
 	}
-	conn, err := s.store(ctx, st, p, acct, tok, report)
+	conn, err := s.store(ctx, st, p, acct, tok, report, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -268,8 +269,11 @@ func (s *Service) checkExclusive(ctx context.Context, p *connectors.Provider, te
 // store creates or updates the connection, its tokens, the resources the
 // access proof granted and, for exclusive accounts, its claim, in one
 // transaction. A re-authorization started for a connection must land on
-// that connection's account (409 otherwise).
-func (s *Service) store(ctx context.Context, st *db.OAuthState, p *connectors.Provider, acct connectors.Account, tok *oauth2.Token, report *connectors.AccessReport) (*db.Connection, error) {
+// that connection's account (409 otherwise). proved is the config the
+// report is the proof of: a connection whose config changed since it was
+// read (a PATCH while the proof ran) is a conflict, and nothing is stored.
+func (s *Service) store(ctx context.Context, st *db.OAuthState, p *connectors.Provider, acct connectors.Account, tok *oauth2.Token,
+	report *connectors.AccessReport, proved json.RawMessage) (*db.Connection, error) {
 	acctJSON, _ := json.Marshal(acct)
 	connectionID := ""
 	if st.ConnectionID != nil {
@@ -291,6 +295,13 @@ func (s *Service) store(ctx context.Context, st *db.OAuthState, p *connectors.Pr
 		if err != nil {
 			return err
 		}
+		if !sameJSON(conn.Config, proved) {
+			// The resources below would be the old config's: routed though
+			// no longer configured (and read by no stream, so never found
+			// lost), while the new config's went unrouted.
+			return &poblysh.Error{Code: poblysh.ECONFLICT, Message: "the connection's settings changed while " + p.Spec.DisplayName +
+				" was being authorized; connect again"}
+		}
 		t := db.Tokens{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.TokenType}
 		if !tok.Expiry.IsZero() {
 			e := tok.Expiry.UTC()
@@ -310,4 +321,17 @@ func (s *Service) store(ctx context.Context, st *db.OAuthState, p *connectors.Pr
 		return nil
 	})
 	return conn, err
+}
+
+// sameJSON reports whether two JSON documents hold the same value (an
+// empty document is {}).
+func sameJSON(a, b json.RawMessage) bool {
+	var va, vb any
+	if len(a) == 0 {
+		a = json.RawMessage("{}")
+	}
+	if len(b) == 0 {
+		b = json.RawMessage("{}")
+	}
+	return json.Unmarshal(a, &va) == nil && json.Unmarshal(b, &vb) == nil && reflect.DeepEqual(va, vb)
 }

@@ -33,8 +33,8 @@ func NewBase(o *OAuth) *Base {
 func (b *Base) ControlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /_sandbox/faults", func(w http.ResponseWriter, r *http.Request) {
 		var f Fault
-		if err := json.NewDecoder(r.Body).Decode(&f); err != nil || (f.Status < 100 && !f.Drop) {
-			WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "body must be a fault with a status (or drop)"})
+		if err := json.NewDecoder(r.Body).Decode(&f); err != nil || (f.Status < 100 && !f.Drop && (f.Status != 0 || f.Delay <= 0)) {
+			WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "body must be a fault with a status (or drop, or a delay)"})
 			return
 		}
 		b.Faults.Add(f)

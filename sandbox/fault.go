@@ -26,7 +26,8 @@ type Fault struct {
 	ContentType string `json:"content_type,omitempty"`
 	// EmptyBody answers no body at all (Body and the default are ignored).
 	EmptyBody bool `json:"empty_body,omitempty"`
-	// Delay holds the response this long before answering (timeouts).
+	// Delay holds the response this long before answering (timeouts);
+	// with Status 0 the real response follows (a slow provider).
 	Delay Duration `json:"delay,omitempty"`
 	// Count is how many requests the fault applies to (default 1).
 	Count int `json:"count,omitempty"`
@@ -144,6 +145,10 @@ func (f *Faults) Middleware(next http.Handler) http.Handler {
 			select {
 			case <-time.After(time.Duration(ft.Delay)):
 			case <-r.Context().Done():
+				return
+			}
+			if ft.Status == 0 {
+				next.ServeHTTP(w, r)
 				return
 			}
 		}
