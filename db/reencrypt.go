@@ -147,16 +147,23 @@ func (d *DB) Reencrypt(ctx context.Context, kr *vault.KeyRing, batch int) (Reenc
 		total.States += r.States
 		total.Channels += r.Channels
 		if r.Connections+r.States+r.Channels == 0 {
+			// Rows a batch skipped because another transaction held them
+			// (a refresh's token lock, a watch pass storing a channel, a
+			// callback spending its state) are still under an old key:
+			// done means none is left in any of the three tables.
 			var left int
 			if err := d.WithSystem(ctx, func(tx *Tx) error {
-				return tx.GetContext(ctx, &left, `SELECT count(*) FROM connections WHERE `+staleTokens, kr.CurrentKeyID())
+				return tx.GetContext(ctx, &left, `SELECT (SELECT count(*) FROM connections WHERE `+staleTokens+`)
+					+ (SELECT count(*) FROM watch_channels WHERE secret_key_id <> $1)
+					+ (SELECT count(*) FROM oauth_states WHERE used_at IS NULL AND (verifier_ct NOT LIKE $2 OR state_ct NOT LIKE $2))`,
+					kr.CurrentKeyID(), "pv1:"+kr.CurrentKeyID()+":%")
 			}); err != nil {
 				return total, err
 			}
 			if left == 0 {
 				return total, nil
 			}
-			total.Skipped = left // locked by a refresh right now; try again shortly
+			total.Skipped = left // locked right now; try again shortly
 			select {
 			case <-ctx.Done():
 				return total, ctx.Err()

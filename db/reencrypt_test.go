@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/poblysh/poblysh/db"
@@ -410,4 +411,66 @@ func TestReencryptRacesTokenRefreshes(t *testing.T) {
 	res, err := s.DB.Reencrypt(ctx, rotated, 3)
 	require.NoError(t, err)
 	require.Equal(t, db.ReencryptResult{}, res)
+}
+
+// A re-encryption ends only when no row of any table is left under an old
+// key: a hook secret or a pending state another transaction held when its
+// batch ran is picked up once released. (The pass counted only the
+// connections it skipped, and reported "nothing left under older keys"
+// with a hook secret still under the key the operator was about to
+// remove.)
+func TestReencryptWaitsForLockedChannelsAndStates(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	k1, k2 := newKey(t), newKey(t)
+	old := vault.NewKeyRing(k1)
+	f := newFixture(t, s.DB, "fake", "acct")
+	require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error {
+		if _, err := tx.CreateState(ctx, old, db.NewState{State: "st", Provider: "fake", Verifier: "v", TTL: time.Hour}); err != nil {
+			return err
+		}
+		return tx.InsertWatchChannel(ctx, old, db.WatchChannel{ConnectionID: f.conn, Provider: "fake", ChannelID: "hook",
+			Target: "items", RouteKey: "hook:1", Secret: "s3cret"})
+	}))
+	// Another writer holds both rows (a watch pass storing the channel, a
+	// callback spending the state) while the pass runs.
+	owner, err := pgx.Connect(ctx, s.OwnerURL)
+	require.NoError(t, err)
+	defer owner.Close(ctx)
+	held, err := owner.Begin(ctx)
+	require.NoError(t, err)
+	for _, q := range []string{`SET LOCAL poblysh.system = on`, `SELECT 1 FROM watch_channels FOR UPDATE`, `SELECT 1 FROM oauth_states FOR UPDATE`} {
+		_, err = held.Exec(ctx, q)
+		require.NoError(t, err)
+	}
+	type result struct {
+		r   db.ReencryptResult
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		r, err := s.DB.Reencrypt(ctx, vault.NewKeyRing(k2, k1), 200)
+		done <- result{r, err}
+	}()
+	select {
+	case r := <-done:
+		t.Fatalf("the pass ended while rows under the old key were held: %+v, %v", r.r, r.err)
+	case <-time.After(time.Second):
+	}
+	require.NoError(t, held.Rollback(ctx))
+	r := <-done
+	require.NoError(t, r.err)
+	require.Equal(t, 1, r.r.Channels)
+	require.Equal(t, 1, r.r.States)
+
+	var chKey, verifier string
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		if err := tx.GetContext(ctx, &chKey, `SELECT secret_key_id FROM watch_channels`); err != nil {
+			return err
+		}
+		return tx.GetContext(ctx, &verifier, `SELECT verifier_ct FROM oauth_states`)
+	}))
+	require.Equal(t, k2.ID, chKey)
+	require.True(t, strings.HasPrefix(verifier, "pv1:"+k2.ID+":"), "the state is under the new key")
 }
