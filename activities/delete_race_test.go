@@ -84,3 +84,36 @@ func TestPageInFlightStoresNothingAfterAPurgingDelete(t *testing.T) {
 		})
 	}
 }
+
+// A connection whose token is under a key the ring no longer holds (lost,
+// or retired before reencrypt ended) is still deleted, for a tenant
+// deletion as for DELETE /connections/{id}: its token cannot stop or
+// revoke anything, which the warnings say. (Disconnect failed on the
+// token, retryably: the connection, its routes and every connection after
+// it in a tenant deletion stayed, for good.)
+func TestUnreadableTokenDoesNotBlockDeletion(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	schema := dbtest.NewSchema(t)
+	lost := dbtest.KeyRing(t)
+	kr := dbtest.KeyRing(t) // the ring the service runs with now
+	spec := &connectors.Spec{Name: "paged"}
+	reg := connectors.NewRegistry(&connectors.Provider{Spec: spec, Connector: &pagedConnector{spec: spec, pages: 1, failAt: map[int]error{}}})
+	tenant, connID := seedWithToken(t, schema, lost, "t", "paged")
+	svc := &lifecycle.Service{DB: schema.DB, Registry: reg, KeyRing: kr, Workflows: noWorkflows{}}
+	warnings, err := svc.Delete(ctx, tenant, connID, false)
+	require.NoError(t, err)
+	require.Len(t, warnings, 1)
+	require.Contains(t, warnings[0], "cannot be read with the configured keys")
+
+	tenant2, conn2 := seedWithToken(t, schema, lost, "t2", "paged")
+	acts := &Activities{DB: schema.DB, Registry: reg, KeyRing: kr, Connections: svc}
+	_, err = acts.DisconnectForDeletion(ctx, TenantDeletionInput{TenantID: tenant2, ConnectionID: conn2, JobID: uuid.NewString()})
+	require.NoError(t, err)
+	var live int
+	require.NoError(t, schema.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		return tx.GetContext(ctx, &live, `SELECT count(*) FROM connections WHERE id = ANY($1) AND (deleted_at IS NULL OR access_token_ct IS NOT NULL)`,
+			[]string{connID, conn2})
+	}))
+	require.Zero(t, live, "both deleted, their tokens erased")
+}

@@ -46,17 +46,20 @@ func (a *Activities) BeginTenantDeletion(ctx context.Context, in TenantDeletionI
 }
 
 // DisconnectForDeletion disconnects one connection as DELETE
-// /connections/{id} does, its Signals included (lifecycle.Service.Delete with
-// purge): schedules and workflows stopped, watch channels stopped, the
-// token revoked at the provider where it allows. A connection already gone
-// is done. The provider's refusals are warnings, as for a connection delete.
+// /connections/{id} does (lifecycle.Service.Delete): schedules and
+// workflows stopped, watch channels stopped, the token revoked at the
+// provider where it allows. Its Signals are left to PurgeTenant, which
+// deletes them in batches: a purge here deleted a connection's Signals in
+// one transaction beside its row's lock, however many there were. A
+// connection already gone is done. The provider's refusals are warnings,
+// as for a connection delete.
 func (a *Activities) DisconnectForDeletion(ctx context.Context, in TenantDeletionInput) (struct{}, error) {
 	if a.Connections == nil {
 		return struct{}{}, temporal.NewNonRetryableApplicationError("the worker has no connection lifecycle", ErrTypeInvalidConfig, nil)
 	}
 	defer keepAlive(ctx)()
 	ref := poblysh.ConnectionRef{TenantID: in.TenantID, ConnectionID: in.ConnectionID}
-	warnings, err := a.Connections.Delete(ctx, in.TenantID, in.ConnectionID, true)
+	warnings, err := a.Connections.Delete(ctx, in.TenantID, in.ConnectionID, false)
 	if poblysh.ErrorCode(err) == poblysh.ENOTFOUND {
 		err = nil
 	}

@@ -166,6 +166,15 @@ func (s *Service) Disconnect(ctx context.Context, c *db.Connection) (warnings []
 		tok, err = tx.LoadTokens(ctx, s.KeyRing, c.ID)
 		return err
 	})
+	if errors.Is(err, vault.ErrUnknownKey) || errors.Is(err, vault.ErrDecrypt) || errors.Is(err, vault.ErrMalformed) {
+		// A token under a key the ring no longer holds (lost, or retired
+		// before reencrypt ended) cannot be used to stop or revoke
+		// anything; the deletion still erases it here. Failing instead
+		// kept the connection (and a tenant deletion behind it) from ever
+		// ending while its routes went on storing deliveries.
+		return append(warnings, fmt.Sprintf("the stored token cannot be read with the configured keys: it was not revoked at the provider, "+
+			"and %d push channel(s) stay there until they expire or are removed at the provider", len(channels))), nil
+	}
 	if err != nil {
 		return nil, err
 	}
