@@ -207,10 +207,23 @@ func (tx *Tx) SettleJob(ctx context.Context, id string, status poblysh.JobStatus
 
 // OpenJobs lists up to limit jobs, of every tenant, that are queued or
 // running and have not changed for at least idle (system scope): the
-// reconciliation sweep checks them against Temporal.
+// reconciliation sweep checks them against Temporal. The jobs neither
+// changed nor checked (MarkJobsChecked) for longest come first, so jobs
+// whose workflows still run do not hold the batch for good.
 func (tx *Tx) OpenJobs(ctx context.Context, idle time.Duration, limit int) ([]Job, error) {
 	var js []Job
 	err := tx.SelectContext(ctx, &js, `SELECT `+jobCols+` FROM jobs WHERE status IN ('queued', 'running')
-		AND updated_at < now() - make_interval(secs => $1) ORDER BY updated_at LIMIT $2`, idle.Seconds(), limit)
+		AND updated_at < now() - make_interval(secs => $1) ORDER BY greatest(updated_at, checked_at), id LIMIT $2`, idle.Seconds(), limit)
 	return js, wrapConnErr(err)
+}
+
+// MarkJobsChecked records that the sweep found these open jobs' workflows
+// still running (system scope). It leaves updated_at alone: that is the
+// job's own last change, which the sweep's idle bound reads.
+func (tx *Tx) MarkJobsChecked(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE jobs SET checked_at = now() WHERE id = ANY($1::uuid[]) AND status IN ('queued', 'running')`, ids)
+	return wrapConnErr(err)
 }

@@ -51,6 +51,8 @@ type Engine struct {
 	// afterApply, when set (by tests), runs between SyncSchedules applying
 	// a schedule and reading the connection again.
 	afterApply func()
+	// sweepBatch, when set (by tests), replaces SweepJobs' batch of 500.
+	sweepBatch int
 }
 
 // The engine serves the activities, the connection lifecycle and the

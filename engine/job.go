@@ -39,9 +39,9 @@ var statusNames = map[enumspb.WorkflowExecutionStatus]string{
 	enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:        "TimedOut",
 }
 
-// LiveJob reads a job's live state from Temporal. It returns nil without
-// error when the job is final or its workflow is gone (Postgres then holds
-// everything there is to know). A job still open whose workflow is closed
+// LiveJob reads the live state of a job's run from Temporal. It returns nil
+// without error when the job is final or its run is gone (Postgres then holds
+// everything there is to know). A job still open whose run is closed
 // is settled here (reconciliation, see reconcile.go): *j is updated in
 // place to the settled row.
 func (e *Engine) LiveJob(ctx context.Context, j *db.Job) (*Live, error) {
@@ -50,7 +50,10 @@ func (e *Engine) LiveJob(ctx context.Context, j *db.Job) (*Live, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	desc, err := e.Client.DescribeWorkflow(ctx, j.WorkflowID, "")
+	// The job's own run, not the workflow id's latest: after a termination
+	// and a new trigger's start, the latest run is another job's, and this
+	// job showed as running with that run's pending page.
+	desc, err := e.describeRun(ctx, j)
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
 		return nil, nil

@@ -7,6 +7,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
 
 	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/db"
@@ -101,55 +102,79 @@ func (e *Engine) settleUnknown(ctx context.Context, j *db.Job) (bool, error) {
 	return true, nil
 }
 
+// describeRun describes the run that carries j: its own run first, since a
+// workflow terminated and then started again by a new trigger has a
+// running latest run while the job's run is closed. A run that continued
+// as new hands the job on to the latest run; a job with no run id yet
+// reads the latest run.
+func (e *Engine) describeRun(ctx context.Context, j *db.Job) (*client.WorkflowExecutionDescription, error) {
+	desc, err := e.Client.DescribeWorkflow(ctx, j.WorkflowID, j.RunID)
+	if err == nil && desc.Status == enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW {
+		desc, err = e.Client.DescribeWorkflow(ctx, j.WorkflowID, "")
+	}
+	return desc, err
+}
+
 // SweepJobs reconciles the open jobs idle for at least idle and answers
 // how many it settled.
 func (e *Engine) SweepJobs(ctx context.Context, idle time.Duration) (int, error) {
+	batch := e.sweepBatch
+	if batch == 0 {
+		batch = 500
+	}
 	var open []db.Job
 	if err := e.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
-		open, err = tx.OpenJobs(ctx, idle, 500)
+		open, err = tx.OpenJobs(ctx, idle, batch)
 		return err
 	}); err != nil {
 		return 0, err
 	}
 	n := 0
+	var checked []string
+	var err error
 	for i := range open {
-		j := &open[i]
-		// The job's own run first: a workflow terminated and then started
-		// again by a new trigger has a running latest run, while the job's
-		// run is closed. A run that continued as new hands the job on to
-		// the latest run.
-		desc, err := e.Client.DescribeWorkflow(ctx, j.WorkflowID, j.RunID)
-		if err == nil && desc.Status == enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW {
-			desc, err = e.Client.DescribeWorkflow(ctx, j.WorkflowID, "")
-		}
-		var nf *serviceerror.NotFound
-		if errors.As(err, &nf) {
-			// Unknown to Temporal: it closed and its history passed the
-			// namespace's retention, or it never started (a process died
-			// between the job and the start). Either way no run will settle
-			// it; left open, such jobs stayed the oldest and, 500 of them,
-			// kept the sweep from ever reaching another job.
-			ok, err := e.settleUnknown(ctx, j)
-			if err != nil {
-				return n, err
-			}
-			if ok {
-				n++
-			}
-			continue
-		}
-		if err != nil {
-			return n, temporalUnavailable(err)
-		}
-		ok, err := e.reconcile(ctx, j, desc.Status, desc.WorkflowExecution.RunID)
-		if err != nil {
-			return n, err
+		var ok bool
+		if ok, err = e.sweepJob(ctx, &open[i]); err != nil {
+			break
 		}
 		if ok {
 			n++
+		} else {
+			checked = append(checked, open[i].ID)
 		}
 	}
-	return n, nil
+	// A job whose workflow rightly still runs (a page retrying a 429 stores
+	// no progress; a follow-up waits behind a long backfill) stays idle, and
+	// the batch is the idlest jobs: unmarked, a batch of such jobs came back
+	// every round and the sweep never reached a job whose workflow had
+	// closed. Marked, they go behind the jobs not yet checked.
+	if len(checked) > 0 {
+		if merr := e.DB.WithSystem(ctx, func(tx *db.Tx) error {
+			return tx.MarkJobsChecked(ctx, checked)
+		}); merr != nil && err == nil {
+			err = merr
+		}
+	}
+	return n, err
+}
+
+// sweepJob reconciles one open job of the sweep and reports whether it
+// settled it.
+func (e *Engine) sweepJob(ctx context.Context, j *db.Job) (bool, error) {
+	desc, err := e.describeRun(ctx, j)
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		// Unknown to Temporal: it closed and its history passed the
+		// namespace's retention, or it never started (a process died
+		// between the job and the start). Either way no run will settle
+		// it; left open, such jobs stayed the oldest and, 500 of them,
+		// kept the sweep from ever reaching another job.
+		return e.settleUnknown(ctx, j)
+	}
+	if err != nil {
+		return false, temporalUnavailable(err)
+	}
+	return e.reconcile(ctx, j, desc.Status, desc.WorkflowExecution.RunID)
 }
 
 // RunJobSweep runs SweepJobs every interval until ctx ends (the worker

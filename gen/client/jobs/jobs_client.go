@@ -82,10 +82,12 @@ type ClientService interface {
 // (`live`, asked of Temporal only while the job is `queued` or
 // `running`; null once the job's status is final, when the run is no
 // longer visible in Temporal, or when Temporal did not answer in time),
-// plus a link into the Temporal Web UI.
-// A job still `queued` or `running` whose workflow Temporal reports
+// plus a link into the Temporal Web UI. The run is the job's own
+// (`run_id`), followed where it continued as new, never a later run
+// that a new trigger started under the same `workflow_id`.
+// A job still `queued` or `running` whose run Temporal reports
 // closed (completed, failed, cancelled, terminated, timed out) is
-// settled on this read from the workflow's close event (terminated and
+// settled on this read from the run's close event (terminated and
 // cancelled: `cancelled`; otherwise `failed`), with
 // `error_context.reconciled: true`; the worker's sweep does the same
 // for jobs nobody reads. The admin key reads the operator's jobs
@@ -113,10 +115,12 @@ func (a *Client) GetJob(params *GetJobParams, authInfo runtime.ClientAuthInfoWri
 // (`live`, asked of Temporal only while the job is `queued` or
 // `running`; null once the job's status is final, when the run is no
 // longer visible in Temporal, or when Temporal did not answer in time),
-// plus a link into the Temporal Web UI.
-// A job still `queued` or `running` whose workflow Temporal reports
+// plus a link into the Temporal Web UI. The run is the job's own
+// (`run_id`), followed where it continued as new, never a later run
+// that a new trigger started under the same `workflow_id`.
+// A job still `queued` or `running` whose run Temporal reports
 // closed (completed, failed, cancelled, terminated, timed out) is
-// settled on this read from the workflow's close event (terminated and
+// settled on this read from the run's close event (terminated and
 // cancelled: `cancelled`; otherwise `failed`), with
 // `error_context.reconciled: true`; the worker's sweep does the same
 // for jobs nobody reads. The admin key reads the operator's jobs

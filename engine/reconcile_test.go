@@ -1,0 +1,178 @@
+package engine
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/db/dbtest"
+	"github.com/poblysh/poblysh/testenv"
+	"github.com/poblysh/poblysh/workflows"
+)
+
+// reconcileSetup is an engine on the package's dev server and a fresh
+// schema with one tenant and connection.
+type reconcileSetup struct {
+	e            *Engine
+	s            *dbtest.Schema
+	tenant, conn string
+	// idle is a task queue no worker polls: a workflow started on it stays
+	// running until it is terminated.
+	idle string
+}
+
+func newReconcileSetup(t *testing.T, name string) *reconcileSetup {
+	t.Helper()
+	srv := testenv.Temporal(t)
+	s := dbtest.NewSchema(t)
+	tenant, conn := dbtest.Seed(t, s.DB, name, "fake", "acct")
+	queue := name + "-" + s.Name
+	e := &Engine{Client: srv.Client(), DB: s.DB, Registry: connectors.NewRegistry(), TaskQueue: queue, Namespace: "default", Log: logrus.New()}
+	return &reconcileSetup{e: e, s: s, tenant: tenant, conn: conn, idle: queue + "-nobody-polls-this"}
+}
+
+// start starts a run of the stream's sync workflow on the idle queue and
+// answers its workflow and run ids.
+func (r *reconcileSetup) start(t *testing.T, stream string) (string, string) {
+	t.Helper()
+	id := workflows.SyncWorkflowID(r.e.TaskQueue, r.conn, stream)
+	run, err := r.e.Client.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: id, TaskQueue: r.idle}, "neverRuns")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = r.e.Client.TerminateWorkflow(context.Background(), id, "", "test over") })
+	return id, run.GetRunID()
+}
+
+// job stores a running job of the run, last updated ago.
+func (r *reconcileSetup) job(t *testing.T, workflowID, runID string, ago time.Duration) string {
+	t.Helper()
+	var id string
+	require.NoError(t, r.s.DB.WithTenant(context.Background(), r.tenant, func(tx *db.Tx) error {
+		return tx.GetContext(context.Background(), &id, `INSERT INTO jobs (id, tenant_id, connection_id, provider, kind, stream, trigger, status,
+				workflow_id, run_id, started_at, updated_at)
+			VALUES (gen_random_uuid(), $1, $2, 'fake', 'incremental', 'items', 'schedule', 'running', $3, $4, now() - $5 * interval '1 second',
+				now() - $5 * interval '1 second') RETURNING id`,
+			r.tenant, r.conn, workflowID, runID, ago.Seconds())
+	}))
+	return id
+}
+
+func (r *reconcileSetup) status(t *testing.T, id string) poblysh.JobStatus {
+	t.Helper()
+	var st poblysh.JobStatus
+	require.NoError(t, r.s.DB.WithSystem(context.Background(), func(tx *db.Tx) error {
+		return tx.GetContext(context.Background(), &st, `SELECT status FROM jobs WHERE id = $1`, id)
+	}))
+	return st
+}
+
+// TestSweepMovesPastRunningJobs: the sweep reads a batch of the open jobs
+// idle longest. A job whose workflow is rightly still running (a page
+// retrying a 429 stores no progress; a follow-up waits behind a long
+// backfill) is not settled, so it stayed among the oldest: once a batch of
+// them existed, every sweep read the same batch and a job whose workflow
+// had closed was never settled. Here the batch is 2, three jobs of running
+// workflows are older than one whose workflow was terminated, and a few
+// sweeps settle it.
+func TestSweepMovesPastRunningJobs(t *testing.T) {
+	ctx := context.Background()
+	r := newReconcileSetup(t, "sweeppast")
+	r.e.sweepBatch = 2
+	var running []string
+	for i, stream := range []string{"a", "b", "c"} {
+		wf, run := r.start(t, stream)
+		running = append(running, r.job(t, wf, run, time.Duration(5-i)*time.Hour))
+	}
+	wf, run := r.start(t, "closed")
+	require.NoError(t, r.e.Client.TerminateWorkflow(ctx, wf, run, "stopped by hand"))
+	closed := r.job(t, wf, run, time.Hour)
+
+	settled := 0
+	for range 3 {
+		n, err := r.e.SweepJobs(ctx, 2*time.Minute)
+		require.NoError(t, err)
+		settled += n
+	}
+	require.Equal(t, poblysh.JobCancelled, r.status(t, closed), "the job of the terminated workflow is settled")
+	require.Equal(t, 1, settled)
+	for _, id := range running {
+		require.Equal(t, poblysh.JobRunning, r.status(t, id), "a job whose workflow runs stays running")
+	}
+}
+
+// hop continues as new once, then waits on a page no worker runs.
+func hop(ctx workflow.Context, n int) error {
+	if n == 0 {
+		return workflow.NewContinueAsNewError(ctx, "hop", 1)
+	}
+	return passWaiting(ctx)
+}
+
+// TestLiveJobDescribesTheJobsOwnRun: GET /jobs/{id} describes the job's own
+// run. It described the workflow id's latest run, so a job whose run was
+// terminated and whose workflow a new trigger started again showed as
+// running, with the new run's pending page, until the sweep settled it. A
+// run that continued as new still hands the job on to the latest run.
+func TestLiveJobDescribesTheJobsOwnRun(t *testing.T) {
+	ctx := context.Background()
+	r := newReconcileSetup(t, "liverun")
+
+	t.Run("terminated, then started again", func(t *testing.T) {
+		wf, old := r.start(t, "items")
+		id := r.job(t, wf, old, time.Minute)
+		require.NoError(t, r.e.Client.TerminateWorkflow(ctx, wf, old, "stopped by hand"))
+		_, again := r.start(t, "items")
+		require.NotEqual(t, old, again)
+
+		var j *db.Job
+		require.NoError(t, r.s.DB.WithTenant(ctx, r.tenant, func(tx *db.Tx) (err error) {
+			j, err = tx.FindJob(ctx, id)
+			return err
+		}))
+		live, err := r.e.LiveJob(ctx, j)
+		require.NoError(t, err)
+		require.NotNil(t, live)
+		require.Equal(t, "Terminated", live.ExecutionStatus, "the job's run, not the new one")
+		require.Equal(t, poblysh.JobCancelled, j.Status, "settled on read")
+		require.NotNil(t, j.Error)
+		require.Contains(t, *j.Error, "the workflow was terminated: stopped by hand")
+		require.Equal(t, poblysh.JobCancelled, r.status(t, id))
+	})
+
+	t.Run("continued as new", func(t *testing.T) {
+		w := worker.New(r.e.Client, r.e.TaskQueue, worker.Options{})
+		w.RegisterWorkflowWithOptions(hop, workflow.RegisterOptions{Name: "hop"})
+		require.NoError(t, w.Start())
+		defer w.Stop()
+		wf := workflows.SyncWorkflowID(r.e.TaskQueue, r.conn, "hops")
+		run, err := r.e.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wf, TaskQueue: r.e.TaskQueue}, "hop", 0)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = r.e.Client.TerminateWorkflow(context.Background(), wf, "", "test over") })
+		require.Eventually(t, func() bool {
+			d, err := r.e.Client.DescribeWorkflow(ctx, wf, "")
+			return err == nil && d.WorkflowExecution.RunID != run.GetRunID() && len(d.RawResponse.GetPendingActivities()) == 1
+		}, 30*time.Second, 50*time.Millisecond, "the next run's page is pending")
+		id := r.job(t, wf, run.GetRunID(), time.Minute)
+
+		var j *db.Job
+		require.NoError(t, r.s.DB.WithTenant(ctx, r.tenant, func(tx *db.Tx) (err error) {
+			j, err = tx.FindJob(ctx, id)
+			return err
+		}))
+		live, err := r.e.LiveJob(ctx, j)
+		require.NoError(t, err)
+		require.NotNil(t, live)
+		require.Equal(t, "Running", live.ExecutionStatus, "the run the job was handed on to")
+		require.NotNil(t, live.PendingActivity)
+		require.Equal(t, "SyncPage", *live.PendingActivity)
+		require.Equal(t, poblysh.JobRunning, r.status(t, id), "not settled: its workflow runs")
+	})
+}
