@@ -217,3 +217,29 @@ func TestDeleteConnectionBesideARunningPage(t *testing.T) {
 	require.Equal(t, "cancelled", status)
 	require.Equal(t, 1, pages, "the page's progress is kept")
 }
+
+// A connection a delete has marked does not hold its account's grant for
+// another delete: of two deletes of an account's last two connections, the
+// later to count revokes.
+func TestGrantHoldersLeaveOutConnectionsBeingDeleted(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	a := newFixture(t, s.DB, "google-calendar", "ada@example.com")
+	b := newFixture(t, s.DB, "google-drive", "ada@example.com")
+	holders := func(except string) int {
+		var n int
+		require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
+			n, err = tx.GrantHolders(ctx, []string{"google-calendar", "google-drive"}, "ada@example.com", except)
+			return err
+		}))
+		return n
+	}
+	require.Equal(t, 1, holders(a.conn))
+	require.NoError(t, s.DB.WithTenant(ctx, b.tenant, func(tx *db.Tx) error {
+		_, err := tx.MarkDisconnecting(ctx, b.conn)
+		return err
+	}))
+	require.Zero(t, holders(a.conn), "b is being deleted")
+	require.Equal(t, 1, holders(b.conn))
+}

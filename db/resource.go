@@ -153,12 +153,16 @@ func (tx *Tx) AccountClaimedByOther(ctx context.Context, provider, accountID, te
 }
 
 // GrantHolders counts the connections, of every tenant, of providers
-// that hold the account's grant, but except and deleted ones (run with
-// WithSystem).
+// that hold the account's grant, but except, deleted ones and those a
+// delete has marked (MarkDisconnecting) (run with WithSystem). Two deletes
+// of an account's last two connections each mark theirs before counting,
+// so the later count sees the other going and revokes: counting marked
+// ones, each saw the other and both kept the grant.
 func (tx *Tx) GrantHolders(ctx context.Context, providers []string, accountID, except string) (int, error) {
 	var n int
 	err := tx.GetContext(ctx, &n, `SELECT count(*) FROM connections
-		WHERE provider = ANY($1::text[]) AND external_account_id = $2 AND id <> $3::uuid AND deleted_at IS NULL`,
+		WHERE provider = ANY($1::text[]) AND external_account_id = $2 AND id <> $3::uuid AND deleted_at IS NULL
+			AND (disconnecting_at IS NULL OR disconnecting_at < now() - interval '`+disconnectingHeeded+`')`,
 		providers, accountID, except)
 	return n, wrapConnErr(err)
 }
