@@ -119,7 +119,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if errors.Is(cerr, ErrRateLimited) {
 			metrics.RateLimitHits.WithLabelValues(t.Provider).Inc()
 		}
-		return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, cerr)
+		// The error holds the provider's text, which can echo the request
+		// (a proxy's page, an error quoting the header): the token is cut
+		// out of it.
+		return nil, RedactError(fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, cerr), authSecrets(t.Auth)...)
 	}
 	if err := checkBody(req, resp); err != nil {
 		metrics.ProviderCalls.WithLabelValues(t.Provider, "garbage").Inc()

@@ -25,8 +25,10 @@ import (
 // refresh) to a neutral error: invalid_grant → ErrUnauthorized (the grant is
 // revoked or expired; the user must reconnect); invalid_client and
 // unauthorized_client → ErrInvalidConfig; 429 → rate limited; 5xx and
-// network failures → transient. The provider's error_description is kept,
-// tokens never appear in these messages.
+// network failures → transient. The provider's error code and
+// error_description are kept, shortened (they are the provider's text, of
+// any length); should they echo the request, the Registry's Exchange,
+// Refresh and Revoke cut its secrets out of the message.
 func ClassifyOAuthError(err error) error {
 	if err == nil {
 		return nil
@@ -37,9 +39,9 @@ func ClassifyOAuthError(err error) error {
 		if re.Response != nil {
 			status = re.Response.StatusCode
 		}
-		desc := re.ErrorCode
+		desc := clip(re.ErrorCode, maxErrorCode)
 		if re.ErrorDescription != "" {
-			desc += ": " + re.ErrorDescription
+			desc += ": " + clip(re.ErrorDescription, maxErrorText)
 		}
 		switch re.ErrorCode {
 		case "invalid_grant", "bad_refresh_token", "bad_verification_code", "invalid_code", "token_revoked", "invalid_refresh_token":
@@ -80,6 +82,24 @@ func ClassifyOAuthError(err error) error {
 		return fmt.Errorf("%w: token endpoint: %s", ErrTransient, msg)
 	}
 	return fmt.Errorf("%w: token endpoint: %s", ErrTransient, describeNetErr(err))
+}
+
+// The longest provider error code and description kept in an error's
+// message, in runes: OAuth error codes are short words, descriptions a
+// sentence or two.
+const (
+	maxErrorCode = 64
+	maxErrorText = 200
+)
+
+// clip shortens provider-supplied text to n runes, marking the cut with "…"
+// (which RedactText recognizes after a secret's first characters).
+func clip(s string, n int) string {
+	s = strings.ToValidUTF8(s, "")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
 }
 
 // RandomToken returns n random bytes, base64url encoded, for states, PKCE
@@ -165,8 +185,15 @@ func checkTokenBody(resp *http.Response) error {
 }
 
 // Exchange redeems an authorization code, through the provider's Exchanger
-// when it has quirks, else with x/oauth2 (PKCE verifier when given).
+// when it has quirks, else with x/oauth2 (PKCE verifier when given). Its
+// error names neither the code, the verifier nor the client secret, even
+// where the provider's answer echoed them.
 func (r *Registry) Exchange(ctx context.Context, p *Provider, req ExchangeRequest) (*oauth2.Token, error) {
+	tok, err := r.exchange(ctx, p, req)
+	return tok, RedactError(err, append(clientSecrets(p), req.Code, req.Verifier)...)
+}
+
+func (r *Registry) exchange(ctx context.Context, p *Provider, req ExchangeRequest) (*oauth2.Token, error) {
 	ctx = WithHTTPClient(ctx, r.tokenClient(p.Spec.Name, true))
 	if ex, ok := p.Connector.(Exchanger); ok {
 		tok, err := ex.Exchange(ctx, req)
@@ -186,8 +213,13 @@ func (r *Registry) Exchange(ctx context.Context, p *Provider, req ExchangeReques
 
 // Refresh spends a refresh token for a new access token (and, for rotating
 // providers, a new refresh token), through the provider's Refresher when it
-// has one.
+// has one. Its error names neither the refresh token nor the client secret.
 func (r *Registry) Refresh(ctx context.Context, p *Provider, account Account, refreshToken string) (*oauth2.Token, error) {
+	tok, err := r.refresh(ctx, p, account, refreshToken)
+	return tok, RedactError(err, append(clientSecrets(p), refreshToken)...)
+}
+
+func (r *Registry) refresh(ctx context.Context, p *Provider, account Account, refreshToken string) (*oauth2.Token, error) {
 	ctx = WithHTTPClient(ctx, r.tokenClient(p.Spec.Name, true))
 	if rf, ok := p.Connector.(Refresher); ok {
 		tok, err := rf.Refresh(ctx, account, refreshToken)
@@ -203,11 +235,24 @@ func (r *Registry) Refresh(ctx context.Context, p *Provider, account Account, re
 }
 
 // Revoke revokes a token at the provider when it supports revocation; it
-// reports whether a revocation was attempted.
+// reports whether a revocation was attempted. Its error names neither
+// token nor the client secret.
 func (r *Registry) Revoke(ctx context.Context, p *Provider, account Account, tok *oauth2.Token) (bool, error) {
 	rv, ok := p.Connector.(Revoker)
 	if !ok {
 		return false, nil
 	}
-	return true, rv.Revoke(WithHTTPClient(ctx, r.tokenClient(p.Spec.Name, false)), account, tok)
+	err := rv.Revoke(WithHTTPClient(ctx, r.tokenClient(p.Spec.Name, false)), account, tok)
+	secrets := clientSecrets(p)
+	if tok != nil {
+		secrets = append(secrets, tok.AccessToken, tok.RefreshToken)
+	}
+	return true, RedactError(err, secrets...)
+}
+
+// clientSecrets are the forms of p's client secret a token request may
+// carry, for RedactError: the errors of Exchange, Refresh and Revoke hold
+// text the provider supplied, which can echo the request it answers.
+func clientSecrets(p *Provider) []string {
+	return append([]string{p.Config.ClientSecret}, BasicCredential(p.Config.ClientID, p.Config.ClientSecret)...)
 }

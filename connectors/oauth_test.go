@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,6 +63,14 @@ func TestClassifyOAuthError(t *testing.T) {
 		})
 	}
 	require.NoError(t, connectors.ClassifyOAuthError(nil))
+
+	// The provider's text is of any length: the message keeps its start.
+	long := connectors.ClassifyOAuthError(retrieveErr(400, "invalid_grant", strings.Repeat("d", 5000), nil))
+	require.ErrorIs(t, long, connectors.ErrUnauthorized)
+	require.Equal(t, "unauthorized: invalid_grant: "+strings.Repeat("d", 200)+"…", long.Error())
+	long = connectors.ClassifyOAuthError(retrieveErr(400, strings.Repeat("c", 500), "", nil))
+	require.Equal(t, "unauthorized: "+strings.Repeat("c", 64)+"…", long.Error())
+
 	d, ok := connectors.RetryAfter(connectors.ClassifyOAuthError(retrieveErr(429, "", "", http.Header{"Retry-After": {"11"}})))
 	require.True(t, ok)
 	require.Equal(t, 11*time.Second, d)

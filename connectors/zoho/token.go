@@ -123,7 +123,9 @@ func (a *Auth) Revoke(ctx context.Context, acct connectors.Account, tok *oauth2.
 	case ans.Error != "" && strings.Contains(strings.ToLower(ans.Error), "invalid"):
 		return nil // already unknown to Zoho
 	case ans.Error != "":
-		return fmt.Errorf("%s: revoke: %w", a.provider, classifyTokenError(ans.Error, ans.Description))
+		// The answer's text can echo the request, whose query is the token.
+		return fmt.Errorf("%s: revoke: %w", a.provider,
+			classifyTokenError(connectors.RedactText(ans.Error, t), connectors.RedactText(ans.Description, t)))
 	case resp.StatusCode >= 300:
 		// Not a revocation: a refused token is still one of the user's 20.
 		return fmt.Errorf("%s: revoke: %w: HTTP %d", a.provider, connectors.ErrTransient, resp.StatusCode)
@@ -163,7 +165,12 @@ func (a *Auth) tokenCall(ctx context.Context, dc DC, op string, form url.Values)
 	case resp.StatusCode >= 500:
 		return nil, fmt.Errorf("%s: %s at %s: %w: HTTP %d", a.provider, op, dc.Location, connectors.ErrTransient, resp.StatusCode)
 	case ans.Error != "":
-		return nil, fmt.Errorf("%s: %s at %s: %w", a.provider, op, dc.Location, classifyTokenError(ans.Error, ans.Description))
+		// The answer's text can echo the form: its secrets (the data
+		// centre's own client secret, which the engine does not know,
+		// among them) are cut out before classifyTokenError shortens it.
+		secrets := []string{form.Get("client_secret"), form.Get("code"), form.Get("refresh_token")}
+		return nil, fmt.Errorf("%s: %s at %s: %w", a.provider, op, dc.Location,
+			classifyTokenError(connectors.RedactText(ans.Error, secrets...), connectors.RedactText(ans.Description, secrets...)))
 	case resp.StatusCode >= 400:
 		return nil, fmt.Errorf("%s: %s at %s: %w: token endpoint HTTP %d", a.provider, op, dc.Location, connectors.ErrUnauthorized, resp.StatusCode)
 	case decErr != nil || ans.AccessToken == "":

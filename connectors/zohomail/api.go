@@ -58,10 +58,13 @@ func (c *Connector) ClassifyResponse(resp *http.Response) error {
 	_ = json.Unmarshal(body, &e)
 	code := e.errorCode()
 	if resp.StatusCode == http.StatusTooManyRequests || isLimit(code) {
+		// The errorCode is the provider's text, of any length: shortened
+		// like the other answers' below.
+		what := trunc(cmpOr(code, "HTTP 429"), 64)
 		if d, ok := connectors.RateLimitDelay(resp.Header, time.Now()); ok && d > 0 {
-			return &connectors.RateLimited{RetryAfter: d, Reason: "Zoho Mail " + cmpOr(code, "HTTP 429")}
+			return &connectors.RateLimited{RetryAfter: d, Reason: "Zoho Mail " + what}
 		}
-		return &connectors.RateLimited{RetryAfter: throttleLock, Reason: lockReason + cmpOr(code, "HTTP 429")}
+		return &connectors.RateLimited{RetryAfter: throttleLock, Reason: lockReason + what}
 	}
 	return fmt.Errorf("%w: Zoho Mail answered HTTP 400 %s", connectors.ErrInvalidConfig, trunc(cmpOr(code, e.Status.Description), 64))
 }
@@ -108,8 +111,11 @@ func (c *Connector) get(ctx context.Context, hc *http.Client, acct connectors.Ac
 		return fmt.Errorf("zoho-mail: %w: unreadable answer: %v", connectors.ErrTransient, err)
 	}
 	// Some Zoho APIs answer HTTP 200 with an error status in the body.
+	// Its text can echo the request: the token is cut out of it.
 	if n, ok := env.Status.Code.Int(); ok && n >= 400 {
-		return fmt.Errorf("zoho-mail: %w", classifyStatus(int(n), env.errorCode(), env.Status.Description))
+		secrets := connectors.RequestSecrets(resp.Request)
+		return fmt.Errorf("zoho-mail: %w", classifyStatus(int(n), connectors.RedactText(env.errorCode(), secrets...),
+			connectors.RedactText(env.Status.Description, secrets...)))
 	}
 	dec := json.NewDecoder(bytes.NewReader(env.Data))
 	dec.UseNumber() // ids beyond 2^53 stay exact wherever they are read
