@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -142,17 +144,27 @@ func TestGitHubRoutesOnlyProvedRepositories(t *testing.T) {
 	code, body = post(t, hook, withHeader(d, "X-GitHub-Hook-ID", "999999"))
 	require.Equal(t, http.StatusUnauthorized, code, body)
 
-	// A loses access: its sync fails, the route is dropped, health says why.
-	require.NoError(t, gh.SetCollaborator(private, "alice", false))
-	for _, j := range s.sync(keyA, "github", connA, "incremental") {
-		require.Equal(t, models.JobStatusFailed, *j.Status)
+	// A loses access: GitHub sends the member event to A's hook, and the
+	// sync it starts fails at once (not at the reconciliation poll hours
+	// later, while the hook kept delivering to A); the route is dropped,
+	// health says why.
+	out := control(t, "DELETE", base+"/_sandbox/github/repos/"+private+"/collaborators/alice", map[string]any{"user": "acme"})
+	answers := deliveryAnswers(out)
+	require.Len(t, answers, 1, "A's hook")
+	require.Contains(t, answers[0], `"status":"accepted"`)
+	eventually(t, time.Minute, "A's repository routes dropped without a sync by hand", func() bool {
+		return len(s.repoRoutes(connA)) == 0
+	})
+	for _, j := range s.waitJobs(keyA, connA, "incremental", 3, time.Minute) {
+		require.Equal(t, models.JobStatusFailed, *j.Status, "the sync the member event started")
 	}
 	c := s.connection(keyA, connA)
 	require.EqualValues(t, "degraded", *c.Health)
 	require.Contains(t, c.HealthReason, private)
-	require.Zero(t, s.count(`SELECT count(*) FROM webhook_routes WHERE connection_id = $1`, connA), "no route without access")
+	require.Equal(t, []string{"user:" + strconv.FormatInt(gh.UserID("alice"), 10)}, s.routes(connA),
+		"no repository route without access; A's own account stays routed")
 	beforeA = s.count(`SELECT count(*) FROM signals WHERE tenant_id = $1`, tenantA)
-	answers := deliveryAnswers(control(t, "POST", base+"/_sandbox/github/repos/"+private+"/pulls", map[string]any{"title": "While locked out", "user": "bob"}))
+	answers = deliveryAnswers(control(t, "POST", base+"/_sandbox/github/repos/"+private+"/pulls", map[string]any{"title": "While locked out", "user": "bob"}))
 	require.Len(t, answers, 1)
 	require.Contains(t, answers[0], `"status":"unroutable"`, "the hook still delivers, but nothing routes it")
 	require.Equal(t, beforeA, s.count(`SELECT count(*) FROM signals WHERE tenant_id = $1`, tenantA))
@@ -223,6 +235,76 @@ func TestGitHubTwoTenantsOneRepository(t *testing.T) {
 	control(t, "POST", base+"/_sandbox/github/repos/"+githubsandbox.SeedRepo+"/pulls", map[string]any{"title": "Only B now", "user": "hubot"})
 	eventually(t, 30*time.Second, "B still receives webhooks", func() bool { return countTitle(tenantB, "Only B now") == 1 })
 	require.Zero(t, countTitle(tenantA, "Only B now"))
+}
+
+// TestGitHubAppAccessLossStopsOtherTenantsDeliveries: a GitHub App's
+// app-level deliveries of a repository reach every connection that proved
+// it, whichever installation they come for. When one user is removed as a
+// collaborator, GitHub's member event makes that user's connection sync at
+// once: its route is dropped and the repository's next delivery reaches
+// only the tenant that still reads it.
+func TestGitHubAppAccessLossStopsOtherTenantsDeliveries(t *testing.T) {
+	t.Parallel()
+	gh := githubsandbox.New(githubsandbox.Options{Seed: true, AccessTTL: 8 * time.Hour})
+	base := newHTTPServer(t, gh)
+	s := newStack(t, withEnv(gh.Env(base)))
+	gh.Deliverer.SetTarget(s.base + "/api/v1/webhooks/github")
+	const private = "acme/launch-plans"
+	_, err := gh.CreateRepo(private, "", true)
+	require.NoError(t, err)
+	gh.AddUser("alice")
+	require.NoError(t, gh.SetCollaborator(private, "alice", true))
+	tenantA, keyA := s.tenant("Alice's agency")
+	tenantB, keyB := s.tenant("Acme")
+	cfg := map[string]any{"repos": []string{private}}
+	conns := map[string]string{}
+	for _, c := range []struct{ key, login string }{{keyA, "alice"}, {keyB, "acme"}} {
+		code, body := s.connectAs(c.key, "github", c.login, cfg)
+		require.Equal(t, http.StatusOK, code, body)
+		conns[c.key] = string(*connectionOf(t, body).ID)
+		s.waitJobs(c.key, conns[c.key], "backfill", 3, 2*time.Minute)
+	}
+	connA, connB := conns[keyA], conns[keyB]
+	repoKey := "repo:" + strconv.FormatInt(gh.RepoID(private), 10)
+	require.Contains(t, s.routes(connA), repoKey)
+	require.Contains(t, s.routes(connB), repoKey)
+
+	// Alice is removed: GitHub sends member (removed) as an app-level
+	// delivery (and to each connection's hook); A's connection syncs and
+	// loses the repository, B's syncs and keeps it.
+	out := control(t, "DELETE", base+"/_sandbox/github/repos/"+private+"/collaborators/alice", map[string]any{"user": "acme"})
+	answers := deliveryAnswers(out)
+	require.NotEmpty(t, answers)
+	for _, a := range answers {
+		require.Contains(t, a, `"status":"accepted"`)
+	}
+	eventually(t, time.Minute, "A's repository route dropped without a sync by hand", func() bool {
+		return !slices.Contains(s.routes(connA), repoKey)
+	})
+	require.EqualValues(t, "degraded", *s.connection(keyA, connA).Health)
+	require.Contains(t, s.routes(connB), repoKey, "B still reads the repository")
+
+	// The repository's next app-level delivery reaches B only.
+	answers = deliveryAnswers(control(t, "POST", base+"/_sandbox/github/repos/"+private+"/pulls", map[string]any{"title": "Board only", "user": "acme"}))
+	require.NotEmpty(t, answers)
+	countTitle := func(tenant string) int {
+		return s.count(`SELECT count(*) FROM signals WHERE tenant_id = $1 AND payload->>'title' LIKE '%Board only%'`, tenant)
+	}
+	eventually(t, 30*time.Second, "B's Signal", func() bool { return countTitle(tenantB) == 1 })
+	require.Zero(t, countTitle(tenantA), "nothing of the repository reaches A after it lost access")
+	require.Zero(t, s.count(`SELECT count(*) FROM webhook_events WHERE $1::uuid = ANY (tenant_ids)
+		AND convert_from(raw_body, 'UTF8') LIKE '%Board only%'`, tenantA))
+}
+
+// repoRoutes lists a connection's repository and hook routes.
+func (s *stack) repoRoutes(connID string) []string {
+	var out []string
+	for _, k := range s.routes(connID) {
+		if strings.HasPrefix(k, "repo:") || strings.HasPrefix(k, "hook:") {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 func mustJSON(t *testing.T, v any) []byte {

@@ -16,7 +16,22 @@ var (
 	_ connectors.AccessProver    = (*Connector)(nil)
 	_ connectors.ResourceStreams = (*Connector)(nil)
 	_ connectors.ChannelKeyed    = (*Connector)(nil)
+	_ connectors.Router          = (*Connector)(nil)
 )
+
+// RouteKeys implements connectors.Router with the key the grant itself
+// proves: the connection's GitHub user ("user:<id>"). It routes no
+// activity (no event carrying Signals names it), only the events after
+// which a user may have lost repositories without any repository being
+// named (an organization or team membership removed, the app's
+// authorization revoked), so that each connection of that user syncs at
+// once (accessRouteKeys).
+func (c *Connector) RouteKeys(conn connectors.Connection) ([]string, error) {
+	if conn.Account.ID == "" {
+		return nil, nil
+	}
+	return []string{userRouteKey(conn.Account.ID)}, nil
+}
 
 // ResourceRefs lists the configured repositories ("owner/name", lowercase).
 func (c *Connector) ResourceRefs(conn connectors.Connection) ([]string, error) {

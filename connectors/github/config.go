@@ -138,8 +138,11 @@ func parseStream(stream string) (kind, owner, name string, err error) {
 // to the connection that created the hook and holds its secret); app-level
 // deliveries (GitHub App) route by the repository's numeric id
 // ("repo:<id>"), which survives renames and transfers, to the connections
-// whose token has read that repository. A name typed into a config is
-// never a route.
+// whose token has read that repository; the events that may end such a
+// proof also route by the user they name ("user:<id>"), which each
+// connection routes for its own account (RouteKeys). A name typed into a
+// config is never a route.
 func hookRouteKey(id string) string              { return "hook:" + id }
 func repoRouteKey(id int64) string               { return "repo:" + strconv.FormatInt(id, 10) }
+func userRouteKey(id string) string              { return "user:" + id }
 func cutRepo(full string) (string, string, bool) { return strings.Cut(full, "/") }

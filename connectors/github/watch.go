@@ -15,8 +15,13 @@ import (
 	"github.com/poblysh/poblysh/connectors"
 )
 
-// hookEvents are the events a repository webhook subscribes to.
-var hookEvents = []string{"push", "pull_request", "release"}
+// hookEvents are the events a repository webhook subscribes to: those
+// that carry Signals, and member and repository, whose removed,
+// privatized and transferred actions may end the connection's access to
+// the repository (accessActions). The hook delivers to its connection
+// whether or not the connection's user can still read the repository, so
+// they nudge it to find out at once.
+var hookEvents = []string{"push", "pull_request", "release", "member", "repository"}
 
 // WatchTargets lists the configured repositories ("owner/name", lowercase),
 // the values channels carry as Target.
@@ -30,7 +35,7 @@ func (c *Connector) WatchTargets(conn connectors.Connection) ([]string, error) {
 
 // Watch registers a repository webhook (POST /repos/{o}/{r}/hooks) on every
 // target repository (all configured ones when req.Targets is empty), for
-// push, pull_request and release. Each hook gets a random secret of its own
+// hookEvents. Each hook gets a random secret of its own
 // (returned in the channel, stored encrypted by the engine), so a delivery
 // verified with it speaks for this connection only. The hook's URL names
 // the connection (?connection=<id>), so two connections following one

@@ -82,12 +82,15 @@ func (c *Connector) VerifyWebhook(req *connectors.WebhookRequest) error {
 var errMalformed = errors.New("github: malformed webhook delivery")
 
 // ParseWebhook turns a verified delivery into Signals: push, pull_request
-// and release events as the normalizers describe; ping and every other
+// and release events as the normalizers describe. Events after which a
+// connection may no longer read a repository (accessActions) store nothing
+// and nudge the connections they route to (Notify); ping and every other
 // event are ignored (no Signals, no notify). DeliveryID is X-GitHub-Delivery
 // (stable across redeliveries); Event is X-GitHub-Event plus the action
 // ("pull_request.closed"); RouteKeys is hook:<X-GitHub-Hook-ID> for a
-// repository hook's deliveries and repo:<repository id> for app-level ones.
-// Hooks configured with content type form (payload=<json>) are read too.
+// repository hook's deliveries and, for app-level ones, repo:<repository
+// id>, or what accessRouteKeys names. Hooks configured with content type
+// form (payload=<json>) are read too.
 func (c *Connector) ParseWebhook(req *connectors.WebhookRequest) (*connectors.WebhookDelivery, error) {
 	id, event := req.Header.Get("X-GitHub-Delivery"), req.Header.Get("X-GitHub-Event")
 	if id == "" || event == "" {
@@ -110,6 +113,8 @@ func (c *Connector) ParseWebhook(req *connectors.WebhookRequest) (*connectors.We
 	var action string
 	var repoID int64
 	var signals []connectors.Signal
+	var access bool
+	var accessKeys []string
 	switch event {
 	case "push":
 		var ev gh.PushEvent
@@ -135,12 +140,7 @@ func (c *Connector) ParseWebhook(req *connectors.WebhookRequest) (*connectors.We
 		action, repoID = ev.GetAction(), ev.GetRepo().GetID()
 		signals = releaseEventSignals(&ev, payload)
 	default:
-		var env struct {
-			Action     string `json:"action"`
-			Repository *struct {
-				ID int64 `json:"id"`
-			} `json:"repository"`
-		}
+		var env envelope
 		if err := decode(&env); err != nil {
 			return nil, err
 		}
@@ -148,18 +148,113 @@ func (c *Connector) ParseWebhook(req *connectors.WebhookRequest) (*connectors.We
 		if env.Repository != nil {
 			repoID = env.Repository.ID
 		}
+		access = accessActions[event][action]
+		if access {
+			accessKeys = accessRouteKeys(event, &env)
+		}
 	}
-	d := &connectors.WebhookDelivery{DeliveryID: id, Event: event, Signals: signals}
+	d := &connectors.WebhookDelivery{DeliveryID: id, Event: event, Signals: signals, Notify: access}
 	if action != "" {
 		d.Event += "." + action
 	}
 	switch {
 	case req.Header.Get("X-GitHub-Hook-Installation-Target-Type") == targetRepository:
+		// A hook's delivery speaks for the connection that created the
+		// hook only, an access event too: it nudges that one.
 		d.RouteKeys = []string{hookRouteKey(req.Header.Get("X-GitHub-Hook-ID"))}
+	case access:
+		d.RouteKeys = accessKeys
 	case repoID != 0:
 		d.RouteKeys = []string{repoRouteKey(repoID)}
 	}
 	return d, nil
+}
+
+// envelope is what ParseWebhook reads of an event without Signals: its
+// action and repository, and what the access events name besides.
+type envelope struct {
+	Action     string `json:"action"`
+	Repository *ghID  `json:"repository"`
+	Member     *ghID  `json:"member"`               // membership: the user removed from a team
+	Sender     *ghID  `json:"sender"`               // github_app_authorization: the user who revoked it
+	Repos      []ghID `json:"repositories"`         // installation: the repositories it reached
+	Removed    []ghID `json:"repositories_removed"` // installation_repositories
+	Membership *struct {
+		User *ghID `json:"user"`
+	} `json:"membership"` // organization: the member removed
+}
+
+// ghID is an object of a payload (user, repository) read for its id only.
+type ghID struct {
+	ID int64 `json:"id"`
+}
+
+// accessActions are the events (and their actions) after which a
+// connection's proof of a repository may no longer hold
+// (https://docs.github.com/en/webhooks/webhook-events-and-payloads): a
+// collaborator was removed (member), a team lost the repository (team) or
+// a user a team or the organization (membership, organization), the
+// repository was made private, transferred or deleted (repository; an
+// archived one stays readable), the app lost repositories or its
+// installation (installation_repositories, installation), or a user
+// revoked the app (github_app_authorization, sent to every GitHub App).
+var accessActions = map[string]map[string]bool{
+	"member":                    {"removed": true},
+	"team":                      {"removed_from_repository": true},
+	"membership":                {"removed": true},
+	"organization":              {"member_removed": true},
+	"repository":                {"privatized": true, "transferred": true, "deleted": true},
+	"installation_repositories": {"removed": true},
+	"installation":              {"deleted": true, "suspend": true},
+	"github_app_authorization":  {"revoked": true},
+}
+
+// accessRouteKeys names the connections whose proofs an access event may
+// have ended. A configured repository is routed by its proof (repo:<id>),
+// and the proof was a check at one moment: until a sync of the repository
+// got its 404, app-level deliveries of the repository (those of another
+// tenant's installation on it too) kept reaching a connection whose user
+// had lost it. So the event nudges, without Signals, every connection
+// routing the repositories it names, or, for one naming a user only (a
+// membership of an organization or team, a revoked authorization), every
+// connection of that user (user:<id>, RouteKeys). Each syncs at once: a
+// repository it can no longer read is marked lost and its routes dropped
+// (docs/providers/github.md, "Access, routing and webhooks"), a revoked
+// token makes the connection needs_reauth, and what it still reads is
+// proved again. The event alone decides nothing: the sync's own calls do.
+func accessRouteKeys(event string, env *envelope) []string {
+	var users []*ghID
+	var repos []ghID
+	switch event {
+	case "installation":
+		repos = env.Repos
+	case "installation_repositories":
+		repos = env.Removed
+	case "membership":
+		users = append(users, env.Member)
+	case "organization":
+		if env.Membership != nil {
+			users = append(users, env.Membership.User)
+		}
+	case "github_app_authorization":
+		users = append(users, env.Sender)
+	default:
+		if env.Repository != nil {
+			repos = append(repos, *env.Repository)
+		}
+	}
+	var keys []string
+	for _, r := range repos {
+		if r.ID != 0 {
+			keys = append(keys, repoRouteKey(r.ID))
+		}
+	}
+	for _, u := range users {
+		if u != nil && u.ID != 0 {
+			keys = append(keys, userRouteKey(strconv.FormatInt(u.ID, 10)))
+		}
+	}
+	return keys
 }
 
 // webhookPayload returns the JSON payload: the body, or the payload field

@@ -216,3 +216,76 @@ func TestParseWebhookEventAndRoute(t *testing.T) {
 	}
 	require.GreaterOrEqual(t, n, 15, "push, pull_request, release and ping fixtures")
 }
+
+// TestParseWebhookAccessEvents: events after which a connection's proof of
+// a repository may no longer hold nudge, without Signals, every connection
+// that routes what they name: the repositories (repo:<id>), or the user
+// who lost an organization or team membership or revoked the app
+// (user:<id>, which each connection routes for its own account). Other
+// actions of the same events are ignored as before.
+func TestParseWebhookAccessEvents(t *testing.T) {
+	c := connectorWithSecret(t, "s")
+	tests := []struct {
+		file   string
+		event  string
+		keys   []string
+		notify bool
+	}{
+		{"member.removed.json", "member.removed", []string{"repo:1296270"}, true},
+		{"team.removed_from_repository.json", "team.removed_from_repository", []string{"repo:1296270"}, true},
+		{"repository.privatized.json", "repository.privatized", []string{"repo:1296270"}, true},
+		{"repository.transferred.json", "repository.transferred", []string{"repo:1296270"}, true},
+		{"repository.deleted.json", "repository.deleted", []string{"repo:1296270"}, true},
+		{"installation_repositories.removed.json", "installation_repositories.removed", []string{"repo:1296270", "repo:1296271"}, true},
+		{"installation.deleted.json", "installation.deleted", []string{"repo:1296270", "repo:1296271"}, true},
+		{"installation.suspend.json", "installation.suspend", []string{"repo:1296270", "repo:1296271"}, true},
+		{"membership.removed.json", "membership.removed", []string{"user:5001"}, true},
+		{"organization.member_removed.json", "organization.member_removed", []string{"user:5001"}, true},
+		{"github_app_authorization.revoked.json", "github_app_authorization.revoked", []string{"user:5001"}, true},
+		// An archived repository stays readable; a collaborator added
+		// gains access. Neither can end a proof.
+		{"repository.archived.json", "repository.archived", []string{"repo:1296270"}, false},
+		{"member.added.json", "member.added", []string{"repo:1296270"}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			body := fixture(t, filepath.Join("access", tc.file))
+			event, _, _ := strings.Cut(tc.event, ".")
+			sig, _ := githubsandbox.Sign(body, "s")
+			req := signed(string(body), sig)
+			req.Header.Set("X-GitHub-Event", event)
+			req.Header.Set("X-GitHub-Delivery", "d-"+tc.file)
+			require.NoError(t, c.VerifyWebhook(req), "verified before it is parsed")
+			d, err := c.ParseWebhook(req)
+			require.NoError(t, err)
+			require.Equal(t, tc.event, d.Event)
+			require.Equal(t, "d-"+tc.file, d.DeliveryID)
+			require.Equal(t, tc.keys, d.RouteKeys)
+			require.Equal(t, tc.notify, d.Notify)
+			require.Empty(t, d.Signals)
+			require.Empty(t, d.Retract)
+
+			// A repository hook's delivery speaks for the hook's
+			// connection only: it nudges that connection alone.
+			hook := hookSigned(string(body), "", "4242", "hook-secret")
+			hook.Header.Set("X-GitHub-Event", event)
+			hook.Header.Set("X-GitHub-Delivery", "h-"+tc.file)
+			d, err = c.ParseWebhook(hook)
+			require.NoError(t, err)
+			require.Equal(t, []string{"hook:4242"}, d.RouteKeys)
+			require.Equal(t, tc.notify, d.Notify)
+			require.Empty(t, d.Signals)
+		})
+	}
+}
+
+// TestRouteKeysNameTheAccount: every connection routes its own GitHub
+// user, proved by the grant, so a revoked authorization or a lost
+// membership of that user reaches it.
+func TestRouteKeysNameTheAccount(t *testing.T) {
+	c := connectorWithSecret(t, "s")
+	keys, err := c.RouteKeys(connectors.Connection{Account: connectors.Account{ID: "5001", Name: "alice"},
+		Config: json.RawMessage(`{"repos":["acme/launch-plans"]}`)})
+	require.NoError(t, err)
+	require.Equal(t, []string{"user:5001"}, keys)
+}

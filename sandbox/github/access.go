@@ -1,6 +1,7 @@
 package githubsandbox
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -24,7 +25,7 @@ import (
 //
 //	POST   /_sandbox/github/users                                     {"login"}
 //	POST   /_sandbox/github/repos/{owner}/{repo}/collaborators        {"user"}
-//	DELETE /_sandbox/github/repos/{owner}/{repo}/collaborators/{user}
+//	DELETE /_sandbox/github/repos/{owner}/{repo}/collaborators/{user} {"user"} (who removes; sends member removed)
 //	POST   /_sandbox/github/repos/{owner}/{repo}/rename               {"name", "owner"}
 //	POST   /_sandbox/github/repos/{owner}/{repo}/installation         {"installed": bool}
 
@@ -68,6 +69,33 @@ func (s *Server) SetCollaborator(fullName, login string, on bool) error {
 		delete(rp.Collaborators, strings.ToLower(login))
 	}
 	return nil
+}
+
+// RemoveCollaborator takes a user's access to a repository away, as an
+// admin (sender; the repository's owner by default) does under Settings →
+// Collaborators, and returns the event GitHub sends for it: member, action
+// removed, naming the member and the repository
+// (https://docs.github.com/en/webhooks/webhook-events-and-payloads#member).
+// A user who was no collaborator changes nothing and sends nothing.
+// SetCollaborator changes access without an event.
+func (s *Server) RemoveCollaborator(fullName, login, sender string) (*Activity, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rp := s.repos[strings.ToLower(fullName)]
+	if rp == nil {
+		return nil, fmt.Errorf("repository %s: %w", fullName, ErrNotFound)
+	}
+	by, u := s.ensureUserLocked(cmpOr(sender, rp.Owner.Login)), s.ensureUserLocked(login)
+	act := &Activity{Kind: "member", Object: userJSON(u)}
+	if !rp.Collaborators[strings.ToLower(login)] {
+		return act, nil
+	}
+	delete(rp.Collaborators, strings.ToLower(login))
+	payload := payloadBase(rp, by)
+	payload["action"] = "removed"
+	payload["member"] = userJSON(u)
+	act.Events = []Event{{Name: "member", Repo: strings.ToLower(rp.FullName()), Payload: payload}}
+	return act, nil
 }
 
 // SetAppInstalled installs or uninstalls the GitHub App on a repository.
@@ -202,9 +230,9 @@ func (s *Server) accessControlRoutes(mux *http.ServeMux) {
 		}
 		reply(w, s.SetCollaborator(full(r), b.User, true), map[string]string{"collaborator": b.User})
 	})
-	mux.HandleFunc("DELETE "+p+"/collaborators/{user}", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, s.SetCollaborator(full(r), r.PathValue("user"), false), map[string]string{"removed": r.PathValue("user")})
-	})
+	mux.HandleFunc("DELETE "+p+"/collaborators/{user}", s.control(func(r *http.Request, b body) (*Activity, error) {
+		return s.RemoveCollaborator(full(r), r.PathValue("user"), b.User)
+	}))
 	mux.HandleFunc("POST "+p+"/installation", func(w http.ResponseWriter, r *http.Request) {
 		var b struct{ Installed bool }
 		if err := decodeControl(r, &b); err != nil {
@@ -230,6 +258,16 @@ func (s *Server) RepoID(fullName string) int64 {
 	defer s.mu.Unlock()
 	if rp := s.repos[strings.ToLower(fullName)]; rp != nil {
 		return rp.ID
+	}
+	return 0
+}
+
+// UserID returns a user's numeric id (0 when unknown).
+func (s *Server) UserID(login string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u := s.users[strings.ToLower(login)]; u != nil {
+		return u.ID
 	}
 	return 0
 }

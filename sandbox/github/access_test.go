@@ -138,3 +138,42 @@ func TestRenamedRepositoryRedirects(t *testing.T) {
 	require.Equal(t, "octo-org/hello-universe", repo["full_name"])
 	require.Equal(t, float64(githubsandbox.SeedRepoID), repo["id"])
 }
+
+// TestRemoveCollaboratorSendsMember: removing a collaborator ends their
+// access and sends GitHub's member event (action removed) naming the
+// member, the repository and who removed them, to the hooks subscribed to
+// member (Emit); removing someone who was no collaborator sends nothing.
+func TestRemoveCollaboratorSendsMember(t *testing.T) {
+	e := setup(t, githubsandbox.Options{})
+	_, err := e.srv.CreateRepo("acme/secret-plans", "", true)
+	require.NoError(t, err)
+	require.NoError(t, e.srv.SetCollaborator("acme/secret-plans", "alice", true))
+	status, out := e.post(t, http.MethodDelete, "/_sandbox/github/repos/acme/secret-plans/collaborators/alice", `{"user":"acme"}`, false)
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, "alice", out["member"].(map[string]any)["login"])
+
+	tok, err := e.srv.IssueToken("alice", "repo")
+	require.NoError(t, err)
+	alice := &env{srv: e.srv, ts: e.ts, token: tok.AccessToken}
+	resp, _ := alice.get(t, "/repos/acme/secret-plans")
+	require.Equal(t, http.StatusNotFound, resp.StatusCode, "access removed")
+
+	require.NoError(t, e.srv.SetCollaborator("acme/secret-plans", "alice", true))
+	act, err := e.srv.RemoveCollaborator("acme/secret-plans", "alice", "")
+	require.NoError(t, err)
+	require.Len(t, act.Events, 1)
+	ev := act.Events[0]
+	require.Equal(t, "member", ev.Name)
+	require.Equal(t, "removed", ev.Action())
+	require.Equal(t, "acme/secret-plans", ev.Repo)
+	require.Equal(t, "alice", ev.Payload["member"].(map[string]any)["login"])
+	require.EqualValues(t, e.srv.UserID("alice"), ev.Payload["member"].(map[string]any)["id"])
+	require.EqualValues(t, e.srv.RepoID("acme/secret-plans"), ev.Payload["repository"].(map[string]any)["id"])
+	require.Equal(t, "acme", ev.Payload["sender"].(map[string]any)["login"], "the owner removes by default")
+
+	act, err = e.srv.RemoveCollaborator("acme/secret-plans", "alice", "")
+	require.NoError(t, err)
+	require.Empty(t, act.Events, "no collaborator, no event")
+	_, err = e.srv.RemoveCollaborator("acme/nope", "alice", "")
+	require.ErrorIs(t, err, githubsandbox.ErrNotFound)
+}
