@@ -123,14 +123,25 @@ func parseDeliveryWith(body []byte, nc *nameCache) (*connectors.WebhookDelivery,
 		sum := sha256.Sum256(body)
 		return &connectors.WebhookDelivery{DeliveryID: "unknown:" + hex.EncodeToString(sum[:12]), Event: outer.Type}, nil
 	}
-	if outer.EventID == "" || outer.TeamID == "" || outer.InnerEvent == nil {
-		return nil, fmt.Errorf("slack: webhook: %w: event_callback without event_id, team_id or event", connectors.ErrInvalidConfig)
+	if outer.EventID == "" || outer.InnerEvent == nil {
+		return nil, fmt.Errorf("slack: webhook: %w: event_callback without event_id or event", connectors.ErrInvalidConfig)
 	}
 	inner := *outer.InnerEvent
 	var head struct {
 		Type string `json:"type"`
 	}
 	_ = json.Unmarshal(inner, &head)
+	if org := revokedOrg(&outer, inner, head.Type); org != "" {
+		// An org-wide install lost some of the org's workspaces (its
+		// envelope may name no workspace): its connection syncs at once,
+		// and the channels it can no longer read are found lost and
+		// unrouted, as for a bot that left them.
+		return &connectors.WebhookDelivery{DeliveryID: outer.EventID, Event: "team_access_revoked", Notify: true,
+			RouteKeys: []string{appKeyPrefix + org}}, nil
+	}
+	if outer.TeamID == "" {
+		return nil, fmt.Errorf("slack: webhook: %w: event_callback without team_id", connectors.ErrInvalidConfig)
+	}
 	if head.Type == string(slackevents.AppUninstalled) || head.Type == string(slackevents.TokensRevoked) {
 		return grantEnded(&outer, head.Type), nil
 	}
@@ -209,6 +220,35 @@ func accessChanged(outer *slackevents.EventsAPICallbackEvent, typ, channel strin
 		d.RouteKeys = []string{channelKey(channel)}
 	}
 	return d
+}
+
+// revokedOrg returns the org of a team_access_revoked event ("" for any
+// other event): Slack sends it to an org-wide app when its token can no
+// longer reach some of the org's workspaces
+// (https://docs.slack.dev/reference/events/team_access_revoked/). Slack's
+// two published examples differ: the org in the envelope's enterprise_id
+// and the event {type, team_ids}, or the org and the event one level down
+// inside "event"; both are read, and the authorization's org last.
+func revokedOrg(outer *slackevents.EventsAPICallbackEvent, inner json.RawMessage, typ string) string {
+	var nested struct {
+		EnterpriseID string `json:"enterprise_id"`
+		Event        struct {
+			Type string `json:"type"`
+		} `json:"event"`
+	}
+	_ = json.Unmarshal(inner, &nested)
+	if typ != "team_access_revoked" && nested.Event.Type != "team_access_revoked" {
+		return ""
+	}
+	for _, id := range []string{outer.EnterpriseID, nested.EnterpriseID} {
+		if id != "" {
+			return id
+		}
+	}
+	if len(outer.Authorizations) > 0 {
+		return outer.Authorizations[0].EnterpriseID
+	}
+	return ""
 }
 
 // leftChannel reports whether a message event is a channel_leave or

@@ -147,6 +147,10 @@ func TestParseWebhookEnvelopes(t *testing.T) {
 		{"group_left.json", "group_left", "Ev08LEFT002", []string{"channel:G024BE91L"}, nil, ""},
 		{"channel_unshared.json", "channel_unshared", "Ev08UNSHARE1", []string{"channel:C061EG9SL"}, nil, ""},
 		{"message_channel_leave.json", "message", "Ev08LEAVE01", []string{"channel:C061EG9SL"}, nil, ""},
+		// An org-wide install lost workspaces of its org: its connection
+		// checks its channels (Slack publishes the event in two shapes).
+		{"team_access_revoked.json", "team_access_revoked", "Ev08REVTEAM1", []string{"app:E08GLOBEX1"}, nil, ""},
+		{"team_access_revoked_nested.json", "team_access_revoked", "Ev08REVTEAM2", []string{"app:E08GLOBEX1"}, nil, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
@@ -161,7 +165,7 @@ func TestParseWebhookEnvelopes(t *testing.T) {
 			// channel_left, group_left, channel_unshared and someone's
 			// channel_leave: a channel's proof may no longer hold.
 			require.Equal(t, tc.event == "app_rate_limited" || tc.event == "app_uninstalled" || tc.event == "tokens_revoked" ||
-				accessEvents[tc.event] || tc.delivery == "Ev08LEAVE01", d.Notify)
+				accessEvents[tc.event] || tc.delivery == "Ev08LEAVE01" || tc.event == "team_access_revoked", d.Notify)
 			require.Empty(t, d.Retract)
 			var kinds []string
 			for _, s := range d.Signals {
