@@ -361,7 +361,10 @@ func (s *syncState) fail(ctx workflow.Context, cause error) error {
 	var actErr *temporal.ActivityError
 	if errors.As(cause, &timeout) ||
 		errors.As(cause, &actErr) && actErr.RetryState() == enumspb.RETRY_STATE_TIMEOUT && giveUpIsTimeout() {
-		typ, msg = "Timeout", "gave up after retrying for a day: "+cause.Error()
+		// The activity's own message: cause.Error() carries Temporal's
+		// wrapping, the worker's identity (pid, host) among it, into a
+		// field every tenant reads.
+		typ, msg = "Timeout", "gave up after retrying for a day: "+failureMessage(cause)
 	}
 	err := workflow.ExecuteActivity(bookkeepingOptions(ctx), a.FinishJob, activities.FinishJobInput{
 		ConnectionRef: s.in.ConnectionRef, JobID: p.JobID, Status: status, Error: msg, ErrorType: typ,
