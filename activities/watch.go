@@ -129,6 +129,9 @@ func (a *Activities) reconcileWatches(ctx context.Context, in ReconcileWatchesIn
 	if activity.IsActivity(ctx) {
 		lease = activity.GetInfo(ctx).Deadline
 	}
+	// ...and past it by the store that outlives the deadline: channels
+	// the provider answered with at the deadline are stored after it.
+	lease = lease.Add(storeChannelsFor + 5*time.Second)
 	leased := false
 	err = a.DB.WithTenant(ctx, in.TenantID, func(tx *db.Tx) (err error) {
 		if conn, err = tx.FindConnection(ctx, in.ConnectionID); err != nil || !conn.Active() {
@@ -143,7 +146,8 @@ func (a *Activities) reconcileWatches(ctx context.Context, in ReconcileWatchesIn
 	if leased {
 		defer func() {
 			// Ended whatever became of the pass (a cancelled one too).
-			ctx := context.WithoutCancel(ctx)
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
 			if err := a.DB.WithTenant(ctx, in.TenantID, func(tx *db.Tx) error { return tx.EndWatchLease(ctx, in.ConnectionID, lease) }); err != nil {
 				a.logger(ctx, t).WithError(err).Warn("could not end the watch pass's lease; a delete waits for it to expire")
 			}
@@ -220,6 +224,7 @@ func (a *Activities) reconcileWatches(ctx context.Context, in ReconcileWatchesIn
 				open = append(open, target)
 			}
 		}
+		reused := map[string]bool{} // channel ids the provider answered with
 		if len(open) > 0 || (len(want) == 0 && !prover) {
 			created, err := watcher.Watch(ctx, connectors.WatchRequest{
 				Connection: view, HTTP: hc, CallbackURL: p.Config.WebhookURL(p.Spec.Name), Targets: open, Now: a.now(),
@@ -277,6 +282,9 @@ func (a *Activities) reconcileWatches(ctx context.Context, in ReconcileWatchesIn
 			if watchErr != nil {
 				return res, fail(watchErr)
 			}
+			for _, c := range created {
+				reused[c.ID] = true
+			}
 			res.Created = len(created)
 			a.confirmChannels(ctx, t, watcher, view, hc, created)
 			if activity.IsActivity(ctx) {
@@ -289,7 +297,11 @@ func (a *Activities) reconcileWatches(ctx context.Context, in ReconcileWatchesIn
 			wanted[target] = true
 		}
 		for _, c := range channels {
-			if wanted[c.Target] && !stale(c) {
+			if wanted[c.Target] && !stale(c) || reused[c.ChannelID] {
+				// A stale channel the provider answered with again (GitHub
+				// reuses the repository's hook, given a new secret and
+				// events) is the one just stored: stopping it deleted the
+				// hook and turned push off.
 				continue
 			}
 			if err := a.stopChannel(ctx, t, watcher, view, hc, c); err != nil {

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -69,7 +70,7 @@ func TestChannelMadeDuringADeleteIsStopped(t *testing.T) {
 	// A connection being deleted gets no new channel: the mark comes first.
 	tenant2, conn2 := seedWithToken(t, schema, kr, "hooks2", "hooked")
 	require.NoError(t, schema.DB.WithTenant(ctx, tenant2, func(tx *db.Tx) error {
-		_, err := tx.MarkDisconnecting(ctx, conn2)
+		_, _, err := tx.MarkDisconnecting(ctx, conn2)
 		return err
 	}))
 	_, err = acts.ReconcileWatches(ctx, ReconcileWatchesInput{ConnectionRef: poblysh.ConnectionRef{TenantID: tenant2, ConnectionID: conn2, Provider: "hooked"}})
@@ -122,4 +123,122 @@ func TestChannelMadeAsThePassEndsIsKept(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, res.Created, "the stored channel is used")
 	require.Equal(t, 1, conn.created, "one channel at the provider")
+}
+
+// GitHub's Watch reuses the hook it finds on the repository (same id).
+type reusingHook struct{ *hookConnector }
+
+func (reusingHook) DeliveryChannel(*connectors.WebhookRequest) (string, bool) { return "", false }
+func (c reusingHook) Watch(_ context.Context, req connectors.WatchRequest) ([]connectors.Channel, error) {
+	c.created++
+	return []connectors.Channel{{ID: "hook-0", Target: "board", RouteKey: "rk-0", Secret: "fresh-secret"}}, nil
+}
+
+// A stale channel the provider answers with again (GitHub's Watch reuses
+// the repository's hook, with a new secret and events) is kept: the stop
+// loop worked from the channels read before the pass, saw the hook stale,
+// and deleted it at the provider right after storing it.
+func TestReusedChannelIsNotStopped(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	schema := dbtest.NewSchema(t)
+	kr := dbtest.KeyRing(t)
+	spec := &connectors.Spec{Name: "hooked"}
+	conn := reusingHook{&hookConnector{spec: spec, schema: schema}}
+	acts := watchActivities(schema, kr, spec, conn)
+	tenant, connID := seedWithToken(t, schema, kr, "hooks", "hooked")
+	require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+		return tx.InsertWatchChannel(ctx, kr, db.WatchChannel{ConnectionID: connID, Provider: "hooked", ChannelID: "hook-0",
+			Target: "board", RouteKey: "rk-0"}) // made before channels had secrets
+	}))
+	res, err := acts.ReconcileWatches(ctx, ReconcileWatchesInput{ConnectionRef: poblysh.ConnectionRef{
+		TenantID: tenant, ConnectionID: connID, Provider: "hooked"}})
+	require.NoError(t, err)
+	var active int
+	require.NoError(t, schema.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		return tx.GetContext(ctx, &active, `SELECT count(*) FROM watch_channels WHERE connection_id = $1 AND stopped_at IS NULL`, connID)
+	}))
+	require.Empty(t, conn.stopped, "the hook just reused is not deleted at the provider")
+	require.Equal(t, 1, res.Created)
+	require.Zero(t, res.Stopped)
+	require.Equal(t, 1, active)
+	require.True(t, res.PushEnabled)
+}
+
+// madeAtTheDeadline makes its channel and answers it with the context's
+// error, as a Watch over several targets does when the activity's deadline
+// passes mid-way; during runs in between (a delete from another request).
+type madeAtTheDeadline struct {
+	*hookConnector
+	during func()
+}
+
+func (c *madeAtTheDeadline) Watch(ctx context.Context, req connectors.WatchRequest) ([]connectors.Channel, error) {
+	out, _ := c.hookConnector.Watch(ctx, req)
+	if f := c.during; f != nil {
+		c.during = nil
+		f()
+	}
+	return out, context.DeadlineExceeded
+}
+
+// A channel stored after the pass's deadline (the store outlives it, see
+// TestChannelMadeAsThePassEndsIsKept) is still covered by the pass's lease:
+// a delete that begins after the deadline waits for it and stops the
+// channel. (The lease ended at the deadline, so the delete listed nothing
+// new and the hook stayed at the provider.)
+func TestLeaseCoversTheStoreAfterTheDeadline(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	schema := dbtest.NewSchema(t)
+	kr := dbtest.KeyRing(t)
+	spec := &connectors.Spec{Name: "hooked"}
+	conn := &madeAtTheDeadline{hookConnector: &hookConnector{spec: spec, schema: schema}}
+	acts := watchActivities(schema, kr, spec, conn)
+	// Outside an activity the pass's deadline is two minutes on: now it is
+	// 200 ms away.
+	acts.Now = func() time.Time { return time.Now().Add(-2*time.Minute + 200*time.Millisecond) }
+	tenant, connID := seedWithToken(t, schema, kr, "hooks", "hooked")
+	svc := &lifecycle.Service{DB: schema.DB, Registry: acts.Registry, KeyRing: kr, Workflows: noWorkflows{}}
+	deleted := make(chan error, 1)
+	conn.during = func() {
+		time.Sleep(400 * time.Millisecond) // the deadline passes
+		go func() {
+			_, err := svc.Delete(ctx, tenant, connID, false)
+			deleted <- err
+		}()
+		time.Sleep(300 * time.Millisecond)
+	}
+	_, _ = acts.ReconcileWatches(ctx, ReconcileWatchesInput{ConnectionRef: poblysh.ConnectionRef{TenantID: tenant, ConnectionID: connID, Provider: "hooked"}})
+	require.NoError(t, <-deleted)
+	require.Equal(t, []string{"hook-1"}, conn.stopped, "the delete stopped the channel stored after the deadline")
+}
+
+// temporalDown is a lifecycle.Workflows whose Temporal is unreachable.
+type temporalDown struct{ noWorkflows }
+
+func (temporalDown) StopConnection(context.Context, *db.Connection) error {
+	return poblysh.Unavailable("temporal", errors.New("connection refused"))
+}
+
+// A delete that fails takes its mark back: the connection lives on, and
+// its watch passes run. (The mark stayed for ten minutes: watch passes of
+// the live connection were refused as "deleted", and it did not count as
+// holding its Google grant for another connection's delete.)
+func TestFailedDeleteTakesItsMarkBack(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	schema := dbtest.NewSchema(t)
+	kr := dbtest.KeyRing(t)
+	spec := &connectors.Spec{Name: "hooked"}
+	conn := &hookConnector{spec: spec, schema: schema}
+	acts := watchActivities(schema, kr, spec, conn)
+	tenant, connID := seedWithToken(t, schema, kr, "hooks", "hooked")
+	svc := &lifecycle.Service{DB: schema.DB, Registry: acts.Registry, KeyRing: kr, Workflows: temporalDown{}}
+	_, err := svc.Delete(ctx, tenant, connID, false)
+	require.Equal(t, poblysh.EUNAVAILABLE, poblysh.ErrorCode(err))
+
+	res, err := acts.ReconcileWatches(ctx, ReconcileWatchesInput{ConnectionRef: poblysh.ConnectionRef{TenantID: tenant, ConnectionID: connID, Provider: "hooked"}})
+	require.NoError(t, err, "the live connection's watch pass runs")
+	require.Equal(t, 1, res.Created)
 }

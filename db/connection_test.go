@@ -237,7 +237,7 @@ func TestGrantHoldersLeaveOutConnectionsBeingDeleted(t *testing.T) {
 	}
 	require.Equal(t, 1, holders(a.conn))
 	require.NoError(t, s.DB.WithTenant(ctx, b.tenant, func(tx *db.Tx) error {
-		_, err := tx.MarkDisconnecting(ctx, b.conn)
+		_, _, err := tx.MarkDisconnecting(ctx, b.conn)
 		return err
 	}))
 	require.Zero(t, holders(a.conn), "b is being deleted")

@@ -170,18 +170,33 @@ func (tx *Tx) EndWatchLease(ctx context.Context, id string, until time.Time) err
 }
 
 // MarkDisconnecting marks a connection a delete is tearing down, so that no
-// watch pass begins to register channels, and returns the end of the lease
-// of a pass that may be registering some now (nil when none): the delete
-// lists the channels to stop only once it has passed (WatchLease).
-func (tx *Tx) MarkDisconnecting(ctx context.Context, id string) (*time.Time, error) {
-	var until *time.Time
-	err := tx.GetContext(ctx, &until, `UPDATE connections SET disconnecting_at = now()
-		WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL
-		RETURNING CASE WHEN watch_lease_until > now() THEN watch_lease_until END`, id, tx.TenantID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, poblysh.NotFound("connection")
+// watch pass begins to register channels, and returns the mark and the
+// end of the lease of a pass that may be registering some now (nil when
+// none): the delete lists the channels to stop only once it has passed
+// (WatchLease). A delete that fails takes its mark back
+// (UnmarkDisconnecting).
+func (tx *Tx) MarkDisconnecting(ctx context.Context, id string) (mark time.Time, lease *time.Time, err error) {
+	var row struct {
+		Mark  time.Time  `db:"disconnecting_at"`
+		Lease *time.Time `db:"lease"`
 	}
-	return until, wrapConnErr(err)
+	err = tx.GetContext(ctx, &row, `UPDATE connections SET disconnecting_at = now()
+		WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL
+		RETURNING disconnecting_at, CASE WHEN watch_lease_until > now() THEN watch_lease_until END AS lease`, id, tx.TenantID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, nil, poblysh.NotFound("connection")
+	}
+	return row.Mark, row.Lease, wrapConnErr(err)
+}
+
+// UnmarkDisconnecting takes back the mark of a delete that failed, unless
+// another delete has marked the connection since: a live connection stays
+// marked no longer than the delete that marked it runs (marked, its watch
+// passes are refused and it does not hold its Google grant).
+func (tx *Tx) UnmarkDisconnecting(ctx context.Context, id string, mark time.Time) error {
+	_, err := tx.ExecContext(ctx, `UPDATE connections SET disconnecting_at = NULL
+		WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL AND disconnecting_at = $3`, id, tx.TenantID, mark)
+	return wrapConnErr(err)
 }
 
 // WatchLease returns the end of a connection's watch lease, nil when no

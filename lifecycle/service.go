@@ -133,14 +133,27 @@ func (s *Service) Activate(ctx context.Context, c *db.Connection, backfill bool,
 func (s *Service) Disconnect(ctx context.Context, c *db.Connection) (warnings []string, err error) {
 	// Marked first: no watch pass registers a channel from now on, and one
 	// that may be registering some is waited for below.
+	var mark time.Time
 	var lease *time.Time
 	err = s.DB.WithTenant(ctx, c.TenantID, func(tx *db.Tx) (err error) {
-		lease, err = tx.MarkDisconnecting(ctx, c.ID)
+		mark, lease, err = tx.MarkDisconnecting(ctx, c.ID)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err == nil {
+			return
+		}
+		// The connection lives on: its mark goes, whatever ended the
+		// request (a client gone, Temporal unreachable).
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if uerr := s.DB.WithTenant(uctx, c.TenantID, func(tx *db.Tx) error { return tx.UnmarkDisconnecting(uctx, c.ID, mark) }); uerr != nil {
+			s.log().WithError(uerr).WithField("connection_id", c.ID).Warn("could not take back a failed delete's mark; it lapses in ten minutes")
+		}
+	}()
 	if err := s.Workflows.StopConnection(ctx, c); err != nil {
 		return nil, err
 	}
