@@ -138,3 +138,55 @@ func TestRawObjectsCompressWithLZ4(t *testing.T) {
 	require.Equal(t, want, body)
 	t.Logf("lz4 available: %v", lz4)
 }
+
+// TestGitHubConnectionsRouteTheirUser: migration 0024 routes every live
+// GitHub connection's own user (user:<account id>), which access-loss
+// deliveries carry, and makes the hooks made before their events included
+// member and repository due for a watch pass; other providers, deleted
+// connections and stopped hooks are left alone.
+func TestGitHubConnectionsRouteTheirUser(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	kr := dbtest.KeyRing(t)
+	gh := newFixture(t, s.DB, "github", "583231")
+	gone := newFixture(t, s.DB, "github", "999")
+	other := newFixture(t, s.DB, "fake", "583231")
+	stopped := time.Now()
+	require.NoError(t, s.DB.WithTenant(ctx, gh.tenant, func(tx *db.Tx) error {
+		for _, w := range []db.WatchChannel{
+			{ConnectionID: gh.conn, Provider: "github", ChannelID: "101", Target: "octo-org/hello-world", RouteKey: "hook:101", Secret: "s3cret-s3cret"},
+			{ConnectionID: gh.conn, Provider: "github", ChannelID: "102", Target: "octo-org/old", RouteKey: "hook:102", Secret: "s3cret-s3cret"},
+		} {
+			if err := tx.InsertWatchChannel(ctx, kr, w); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE watch_channels SET stopped_at = $1 WHERE channel_id = '102'`, stopped)
+		return err
+	}))
+	require.NoError(t, s.DB.WithTenant(ctx, other.tenant, func(tx *db.Tx) error {
+		return tx.InsertWatchChannel(ctx, kr, db.WatchChannel{ConnectionID: other.conn, Provider: "fake", ChannelID: "c1", Target: "items", RouteKey: "ch:1"})
+	}))
+	require.NoError(t, s.DB.WithTenant(ctx, gone.tenant, func(tx *db.Tx) error { return tx.DeleteConnection(ctx, gone.conn, false) }))
+
+	replayMigration(t, s, 24)
+
+	var routes []string
+	var due []string
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		if err := tx.SelectContext(ctx, &routes, `SELECT connection_id || ' ' || route_key FROM webhook_routes WHERE route_key LIKE 'user:%'`); err != nil {
+			return err
+		}
+		return tx.SelectContext(ctx, &due, `SELECT channel_id FROM watch_channels WHERE expires_at IS NOT NULL ORDER BY channel_id`)
+	}))
+	require.Equal(t, []string{gh.conn + " user:583231"}, routes, "the live GitHub connection routes its user, no other")
+	require.Equal(t, []string{"101"}, due, "only the live GitHub hook is due")
+
+	replayMigration(t, s, 24) // again: nothing new
+	var n int
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		return tx.GetContext(ctx, &n, `SELECT count(*) FROM webhook_routes WHERE route_key LIKE 'user:%'`)
+	}))
+	require.Equal(t, 1, n)
+}
