@@ -196,6 +196,11 @@ func TestSlackRoutesOnlyChannelsTheBotIsIn(t *testing.T) {
 	require.EqualValues(t, "degraded", *c.Health)
 	require.Contains(t, c.HealthReason, slacksandbox.ChannelGeneral)
 	require.Equal(t, []string{"app:" + slacksandbox.DefaultTeamID}, s.routes(conn), "the channel's route is dropped")
+	// The pass the event started has ended (a request while it fails
+	// would be its follow-up, cancelled with it).
+	for _, j := range s.waitJobs(key, conn, "incremental", 1, time.Minute) {
+		require.Equal(t, models.JobStatusFailed, *j.Status)
+	}
 
 	// Invited again: the next sync proves it and routes it again.
 	require.NoError(t, sl.SetBotMembership(slacksandbox.ChannelGeneral, true))
