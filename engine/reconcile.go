@@ -105,14 +105,38 @@ func (e *Engine) settleUnknown(ctx context.Context, j *db.Job) (bool, error) {
 // describeRun describes the run that carries j: its own run first, since a
 // workflow terminated and then started again by a new trigger has a
 // running latest run while the job's run is closed. A run that continued
-// as new hands the job on to the latest run; a job with no run id yet
-// reads the latest run.
+// as new hands the job on to the run it started, followed through its
+// close event (the latest run may be a later trigger's, after the chain
+// was terminated); a job with no run id yet reads the latest run.
 func (e *Engine) describeRun(ctx context.Context, j *db.Job) (*client.WorkflowExecutionDescription, error) {
-	desc, err := e.Client.DescribeWorkflow(ctx, j.WorkflowID, j.RunID)
-	if err == nil && desc.Status == enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW {
-		desc, err = e.Client.DescribeWorkflow(ctx, j.WorkflowID, "")
+	runID := j.RunID
+	for hops := 0; ; hops++ {
+		desc, err := e.Client.DescribeWorkflow(ctx, j.WorkflowID, runID)
+		if err != nil || runID == "" || desc.Status != enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW {
+			return desc, err
+		}
+		if runID = e.continuedTo(ctx, j.WorkflowID, runID); runID == "" || hops == maxChainHops {
+			runID = "" // unreadable chain: the latest run, as before
+		}
 	}
-	return desc, err
+}
+
+// maxChainHops bounds how many continued-as-new runs describeRun follows
+// before it reads the latest run instead.
+const maxChainHops = 100
+
+// continuedTo returns the run a run that continued as new started, "" when
+// its close event cannot be read.
+func (e *Engine) continuedTo(ctx context.Context, workflowID, runID string) string {
+	iter := e.Client.GetWorkflowHistory(ctx, workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT)
+	if !iter.HasNext() {
+		return ""
+	}
+	ev, err := iter.Next()
+	if err != nil {
+		return ""
+	}
+	return ev.GetWorkflowExecutionContinuedAsNewEventAttributes().GetNewExecutionRunId()
 }
 
 // SweepJobs reconciles the open jobs idle for at least idle and answers

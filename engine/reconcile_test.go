@@ -120,7 +120,7 @@ func hop(ctx workflow.Context, n int) error {
 // run. It described the workflow id's latest run, so a job whose run was
 // terminated and whose workflow a new trigger started again showed as
 // running, with the new run's pending page, until the sweep settled it. A
-// run that continued as new still hands the job on to the latest run.
+// run that continued as new still hands the job on to the run it started.
 func TestLiveJobDescribesTheJobsOwnRun(t *testing.T) {
 	ctx := context.Background()
 	r := newReconcileSetup(t, "liverun")
@@ -175,4 +175,43 @@ func TestLiveJobDescribesTheJobsOwnRun(t *testing.T) {
 		require.Equal(t, "SyncPage", *live.PendingActivity)
 		require.Equal(t, poblysh.JobRunning, r.status(t, id), "not settled: its workflow runs")
 	})
+}
+
+// A job's run is followed through continue-as-new along its own chain,
+// never to a later trigger's run: R1 (the job's) continues as new to R2, R2
+// is terminated, a new trigger starts R3. The job is settled as cancelled.
+// (Following to the latest run read R3: the job showed running with R3's
+// state, and would have been settled failed when R3 completed.)
+func TestLiveJobFollowsItsOwnChain(t *testing.T) {
+	ctx := context.Background()
+	r := newReconcileSetup(t, "doctruth")
+	w := worker.New(r.e.Client, r.e.TaskQueue, worker.Options{})
+	w.RegisterWorkflowWithOptions(hop, workflow.RegisterOptions{Name: "hop"})
+	require.NoError(t, w.Start())
+	defer w.Stop()
+	wf := workflows.SyncWorkflowID(r.e.TaskQueue, r.conn, "hops")
+	run, err := r.e.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wf, TaskQueue: r.e.TaskQueue}, "hop", 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = r.e.Client.TerminateWorkflow(context.Background(), wf, "", "test over") })
+	var r2 string
+	require.Eventually(t, func() bool {
+		d, err := r.e.Client.DescribeWorkflow(ctx, wf, "")
+		if err == nil && d.WorkflowExecution.RunID != run.GetRunID() {
+			r2 = d.WorkflowExecution.RunID
+			return true
+		}
+		return false
+	}, 30*time.Second, 50*time.Millisecond)
+	id := r.job(t, wf, run.GetRunID(), time.Minute)
+	require.NoError(t, r.e.Client.TerminateWorkflow(ctx, wf, r2, "stopped by hand"))
+	r.start(t, "hops") // a new trigger, on a queue nobody polls
+
+	var j *db.Job
+	require.NoError(t, r.s.DB.WithTenant(ctx, r.tenant, func(tx *db.Tx) (err error) {
+		j, err = tx.FindJob(ctx, id)
+		return err
+	}))
+	_, err = r.e.LiveJob(ctx, j)
+	require.NoError(t, err)
+	require.Equal(t, poblysh.JobCancelled, r.status(t, id), "the job's chain was terminated")
 }
