@@ -242,3 +242,24 @@ func TestFailedDeleteTakesItsMarkBack(t *testing.T) {
 	require.NoError(t, err, "the live connection's watch pass runs")
 	require.Equal(t, 1, res.Created)
 }
+
+// A push channel's expiry more than maxChannelLife ahead (no provider
+// grants longer; a provider answering year 10000 or garbage) is stored as
+// that long, flagged, so the channel is renewed in time; a zero expiry is
+// none, and one within the life is kept.
+func TestChannelExpiryPastAnyChannelsLifeIsCapped(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	at, capped := channelExpiry(time.Time{}, now)
+	require.Nil(t, at)
+	require.False(t, capped)
+	week := now.Add(7 * 24 * time.Hour)
+	at, capped = channelExpiry(week, now)
+	require.Equal(t, week, *at)
+	require.False(t, capped)
+	for _, far := range []time.Time{now.Add(maxChannelLife + time.Hour), time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		at, capped = channelExpiry(far, now)
+		require.True(t, capped, "%v", far)
+		require.Equal(t, now.Add(maxChannelLife), *at)
+	}
+}

@@ -108,7 +108,9 @@ type ClientService interface {
 // provider's delivery id (a redelivery answers `duplicate` and changes
 // nothing) and either normalized into Signals stored in the same
 // transaction (GitHub, Jira, Slack, Cliq) or turned into a coalesced
-// incremental sync (Drive, Calendar, Gmail, Zoho Mail). Answers within
+// incremental sync (Drive, Calendar, Gmail, Zoho Mail, and GitHub's
+// and Slack's events saying an install or access to a resource was
+// lost). Answers within
 // the provider's deadline. Slack `url_verification` is answered with
 // `challenge`. Any content type is accepted: the body is whatever the
 // provider sends (JSON, form-encoded Slack interactivity, empty Google
@@ -140,7 +142,9 @@ func (a *Client) ReceiveWebhook(params *ReceiveWebhookParams, opts ...ClientOpti
 // provider's delivery id (a redelivery answers `duplicate` and changes
 // nothing) and either normalized into Signals stored in the same
 // transaction (GitHub, Jira, Slack, Cliq) or turned into a coalesced
-// incremental sync (Drive, Calendar, Gmail, Zoho Mail). Answers within
+// incremental sync (Drive, Calendar, Gmail, Zoho Mail, and GitHub's
+// and Slack's events saying an install or access to a resource was
+// lost). Answers within
 // the provider's deadline. Slack `url_verification` is answered with
 // `challenge`. Any content type is accepted: the body is whatever the
 // provider sends (JSON, form-encoded Slack interactivity, empty Google
