@@ -125,7 +125,7 @@ func (a *Activities) FinishJob(ctx context.Context, in FinishJobInput) (FinishJo
 		}
 	}
 	if newest != nil {
-		metrics.Freshness.WithLabelValues(in.Provider, in.ConnectionID).Set(a.now().Sub(*newest).Seconds())
+		metrics.SetConnection(metrics.Freshness, in.Provider, in.ConnectionID, a.now().Sub(*newest).Seconds())
 	}
 	return FinishJobResult{}, nil
 }

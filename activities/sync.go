@@ -136,7 +136,7 @@ func (a *Activities) SyncPage(ctx context.Context, in SyncPageInput) (SyncPageRe
 		}
 	}
 	st.checkResource(ctx, shown)
-	metrics.PollInterval.WithLabelValues(in.Provider, in.ConnectionID).Set(lifecycle.PollInterval(a.Registry, st.conn).Seconds())
+	metrics.SetConnection(metrics.PollInterval, in.Provider, in.ConnectionID, lifecycle.PollInterval(a.Registry, st.conn).Seconds())
 	return out, nil
 }
 
@@ -339,7 +339,7 @@ func observePollLag(t poblysh.ConnectionRef, lastSync *time.Time, occurred []tim
 		worst, seen = max(worst, lag), true
 	}
 	if seen {
-		metrics.PollLag.WithLabelValues(t.Provider, t.ConnectionID).Set(worst.Seconds())
+		metrics.SetConnection(metrics.PollLag, t.Provider, t.ConnectionID, worst.Seconds())
 	}
 }
 

@@ -331,3 +331,17 @@ func (tx *Tx) SignalCounts(ctx context.Context, id string) (map[string]int, erro
 	}
 	return out, nil
 }
+
+// LiveConnectionIDs answers which of ids name connections not deleted (run
+// with WithSystem).
+func (tx *Tx) LiveConnectionIDs(ctx context.Context, ids []string) (map[string]bool, error) {
+	var live []string
+	if err := tx.SelectContext(ctx, &live, `SELECT id FROM connections WHERE id = ANY($1::text[]::uuid[]) AND deleted_at IS NULL`, ids); err != nil {
+		return nil, wrapConnErr(err)
+	}
+	out := make(map[string]bool, len(live))
+	for _, id := range live {
+		out[id] = true
+	}
+	return out, nil
+}
