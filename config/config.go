@@ -7,6 +7,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"strconv"
@@ -70,6 +71,24 @@ type Needs struct {
 	Crypto bool // POBLYSH_CRYPTO_KEY (API, worker, reencrypt)
 }
 
+// Bounds of the sweep intervals. Both are at least minInterval, Temporal's
+// least schedule interval: a shorter one passed here and failed the
+// worker's start ("interval is too small"), without naming the variable.
+// (Tests sweep every second; a deployment has no use for it.)
+const (
+	minInterval = time.Second
+	// maxRefreshInterval: the token-refresh sweep refreshes the tokens that
+	// expire before the next sweep an hour later (activities.ListDueTokens);
+	// further apart, a token would be refreshed only when a call finds it
+	// expiring, with no time left to retry.
+	maxRefreshInterval = time.Hour
+	// maxRenewalInterval: the renewal sweep renews a channel from a day
+	// before it expires (db.WatchesDue); 12 h apart, at least one sweep sees
+	// every channel in that day, with 12 h left to retry. A day apart, the
+	// one sweep could come as the channel lapses.
+	maxRenewalInterval = 12 * time.Hour
+)
+
 // Load reads the configuration. The error names the offending variable.
 func Load(getenv func(string) string, need Needs) (*Config, error) {
 	e := &env{getenv: getenv}
@@ -92,9 +111,9 @@ func Load(getenv func(string) string, need Needs) (*Config, error) {
 		TenantSyncConcurrency: int(e.integer("POBLYSH_TENANT_SYNC_CONCURRENCY", 4, 1, 1000)),
 		RawRetention:          e.duration("POBLYSH_RAW_RETENTION", 30*24*time.Hour),
 		SignalTTL:             e.duration("POBLYSH_SIGNAL_TTL", 0),
-		RefreshInterval:       e.duration("POBLYSH_REFRESH_INTERVAL", time.Hour),
-		RenewalInterval:       e.duration("POBLYSH_RENEWAL_INTERVAL", 30*time.Minute),
-		StateTTL:              e.duration("POBLYSH_OAUTH_STATE_TTL", 10*time.Minute),
+		RefreshInterval:       e.interval("POBLYSH_REFRESH_INTERVAL", time.Hour, minInterval, maxRefreshInterval),
+		RenewalInterval:       e.interval("POBLYSH_RENEWAL_INTERVAL", 30*time.Minute, minInterval, maxRenewalInterval),
+		StateTTL:              e.interval("POBLYSH_OAUTH_STATE_TTL", 10*time.Minute, time.Minute, 0),
 		ShutdownTimeout:       e.duration("POBLYSH_SHUTDOWN_TIMEOUT", 30*time.Second),
 	}
 	if c.DatabaseURL != "" {
@@ -109,11 +128,12 @@ func Load(getenv func(string) string, need Needs) (*Config, error) {
 	} else {
 		e.hostPort("POBLYSH_METRICS_ADDR", c.MetricsAddr)
 	}
+	// Paths are appended to both base URLs (/api/v1/connect/…/callback,
+	// /api/v1/webhooks/…, /namespaces/…): after a query or fragment they
+	// would end up inside it.
+	e.baseURL("POBLYSH_TEMPORAL_UI_URL", c.TemporalUIURL)
 	if pub := getenv("POBLYSH_PUBLIC_URL"); pub != "" {
-		u, err := url.Parse(pub)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			e.fail("POBLYSH_PUBLIC_URL", "must be an absolute http(s) URL")
-		}
+		e.baseURL("POBLYSH_PUBLIC_URL", pub)
 		c.PublicURL, c.PublicURLSet = strings.TrimRight(pub, "/"), true
 	} else {
 		if host == "" || host == "0.0.0.0" || host == "::" {
@@ -184,6 +204,17 @@ func (e *env) hostPort(name, v string) (host, port string) {
 	return host, port
 }
 
+// baseURL checks a base URL paths are appended to: absolute http(s), with
+// no query or fragment.
+func (e *env) baseURL(name, v string) {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		e.fail(name, "must be an absolute http(s) URL")
+	} else if strings.ContainsAny(v, "?#") {
+		e.fail(name, "must have no query or fragment (paths are appended to it)")
+	}
+}
+
 func (e *env) boolean(name string, def bool) bool {
 	v := e.getenv(name)
 	if v == "" {
@@ -218,16 +249,55 @@ func (e *env) duration(name string, def time.Duration) time.Duration {
 		return def
 	}
 	d, err := parseDuration(v)
-	if err != nil || d < 0 {
+	if errors.Is(err, errDurationRange) {
+		e.fail(name, "must be at most "+strconv.FormatInt(maxDays, 10)+"d")
+	} else if err != nil || d < 0 {
 		e.fail(name, "must be a duration like 30m, 12h or 30d")
 	}
 	return d
 }
 
-// parseDuration accepts Go durations plus a "d" (days) suffix.
+// interval is duration for a setting that must lie from lo to hi (no upper
+// bound when hi is 0).
+func (e *env) interval(name string, def, lo, hi time.Duration) time.Duration {
+	d := e.duration(name, def)
+	if e.err == nil && (d < lo || (hi > 0 && d > hi)) {
+		if hi > 0 {
+			e.fail(name, "must be from "+durText(lo)+" to "+durText(hi))
+		} else {
+			e.fail(name, "must be at least "+durText(lo))
+		}
+	}
+	return d
+}
+
+// durText writes a bound the way the settings are written (1m, 12h).
+func durText(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// maxDays is the largest day count a time.Duration holds.
+const maxDays = int64(math.MaxInt64 / (24 * time.Hour))
+
+// errDurationRange reports a day count past maxDays.
+var errDurationRange = errors.New("duration out of range")
+
+// parseDuration accepts Go durations plus a "d" (days) suffix. Days past
+// maxDays are an error: multiplied out, they would wrap around to a small
+// or negative duration (213504d to 25m26s).
 func parseDuration(s string) (time.Duration, error) {
 	if strings.HasSuffix(s, "d") {
-		n, err := strconv.Atoi(strings.TrimSuffix(s, "d"))
+		n, err := strconv.ParseInt(strings.TrimSuffix(s, "d"), 10, 64)
+		if errors.Is(err, strconv.ErrRange) || n > maxDays || n < -maxDays {
+			return 0, errDurationRange
+		}
 		if err != nil {
 			return 0, err
 		}

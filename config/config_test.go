@@ -77,6 +77,8 @@ func TestLoadValues(t *testing.T) {
 		"POBLYSH_CRYPTO_RETIRED_KEYS":     testRetired + ", ",
 		"POBLYSH_METRICS_ADDR":            "127.0.0.1:0",
 		"POBLYSH_SHUTDOWN_TIMEOUT":        "2m",
+		"POBLYSH_REFRESH_INTERVAL":        "1s",
+		"POBLYSH_RENEWAL_INTERVAL":        "12h",
 	} {
 		env[k] = v
 	}
@@ -89,6 +91,8 @@ func TestLoadValues(t *testing.T) {
 	require.Equal(t, 90*24*time.Hour, c.SignalTTL)
 	require.Equal(t, 90*time.Second, c.StateTTL)
 	require.Equal(t, 2*time.Minute, c.ShutdownTimeout)
+	require.Equal(t, time.Second, c.RefreshInterval)
+	require.Equal(t, 12*time.Hour, c.RenewalInterval)
 	require.Equal(t, int64(2048), c.MaxBodyBytes)
 	require.Equal(t, "https://temporal.example.com", c.TemporalUIURL)
 	require.True(t, c.TemporalTLS)
@@ -181,6 +185,32 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"POBLYSH_OAUTH_STATE_TTL", "ten minutes"},
 		{"POBLYSH_REFRESH_INTERVAL", "1y"},
 		{"POBLYSH_RENEWAL_INTERVAL", "d"},
+		// Temporal refuses a schedule interval under a second, at the
+		// worker's start, without naming the variable.
+		{"POBLYSH_REFRESH_INTERVAL", "0"},
+		{"POBLYSH_REFRESH_INTERVAL", "500ms"},
+		{"POBLYSH_REFRESH_INTERVAL", "999ms"},
+		{"POBLYSH_RENEWAL_INTERVAL", "0"},
+		{"POBLYSH_RENEWAL_INTERVAL", "1ns"},
+		// Sweeps further apart than their windows let tokens and channels lapse.
+		{"POBLYSH_REFRESH_INTERVAL", "61m"},
+		{"POBLYSH_RENEWAL_INTERVAL", "13h"},
+		{"POBLYSH_RENEWAL_INTERVAL", "2d"},
+		{"POBLYSH_OAUTH_STATE_TTL", "0"},
+		{"POBLYSH_OAUTH_STATE_TTL", "5s"},
+		// Days past time.Duration's range used to wrap around silently.
+		{"POBLYSH_RAW_RETENTION", "213504d"},
+		{"POBLYSH_SIGNAL_TTL", "106752d"},
+		{"POBLYSH_RAW_RETENTION", "9223372036854775807d"},
+		{"POBLYSH_PUBLIC_URL", "https://x.example/?a=1"},
+		{"POBLYSH_PUBLIC_URL", "https://x.example/?"},
+		{"POBLYSH_PUBLIC_URL", "https://x.example/#f"},
+		{"POBLYSH_PUBLIC_URL", "https://x.example/base#"},
+		{"POBLYSH_TEMPORAL_UI_URL", "not a url"},
+		{"POBLYSH_TEMPORAL_UI_URL", "temporal.example.com"},
+		{"POBLYSH_TEMPORAL_UI_URL", "ftp://temporal.example.com"},
+		{"POBLYSH_TEMPORAL_UI_URL", "https://"},
+		{"POBLYSH_TEMPORAL_UI_URL", "https://temporal.example.com/?ns=a"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
@@ -202,6 +232,25 @@ func TestLoadRejectsBadValues(t *testing.T) {
 				require.NotContains(t, msg, tc.value)
 			}
 		})
+	}
+}
+
+// TestLoadSaysTheBound: a value out of range gets the range, in the
+// settings' own notation.
+func TestLoadSaysTheBound(t *testing.T) {
+	t.Parallel()
+	for name, want := range map[string]string{
+		"POBLYSH_REFRESH_INTERVAL=0":      "config: POBLYSH_REFRESH_INTERVAL: must be from 1s to 1h",
+		"POBLYSH_RENEWAL_INTERVAL=24h":    "config: POBLYSH_RENEWAL_INTERVAL: must be from 1s to 12h",
+		"POBLYSH_OAUTH_STATE_TTL=1s":      "config: POBLYSH_OAUTH_STATE_TTL: must be at least 1m",
+		"POBLYSH_RAW_RETENTION=213504d":   "config: POBLYSH_RAW_RETENTION: must be at most 106751d",
+		"POBLYSH_PUBLIC_URL=https://x/?a": "config: POBLYSH_PUBLIC_URL: must have no query or fragment (paths are appended to it)",
+	} {
+		env := valid()
+		k, v, _ := strings.Cut(name, "=")
+		env[k] = v
+		_, err := Load(getenv(env), all)
+		require.EqualError(t, err, want)
 	}
 }
 
@@ -228,6 +277,11 @@ func TestParseDuration(t *testing.T) {
 		{"1h30m", 90 * time.Minute, true},
 		{"d", 0, false},
 		{"1.5d", 0, false},
+		{"106751d", 106751 * 24 * time.Hour, true},
+		{"106752d", 0, false},
+		{"213504d", 0, false},
+		{"-213504d", 0, false},
+		{"9223372036854775807d", 0, false},
 		{"30", 0, false},
 		{"", 0, false},
 	} {
@@ -277,4 +331,14 @@ HASH=abc#not-a-comment
 	require.Equal(t, "warn", get("POBLYSH_LOG_LEVEL"))
 	require.Equal(t, "postgres://localhost/poblysh", get("DATABASE_URL"))
 	require.Empty(t, get("UNSET"))
+}
+
+func TestDurText(t *testing.T) {
+	t.Parallel()
+	for d, want := range map[time.Duration]string{
+		time.Second: "1s", 10 * time.Second: "10s", time.Minute: "1m", 10 * time.Minute: "10m",
+		time.Hour: "1h", 12 * time.Hour: "12h", 90 * time.Minute: "1h30m", 90 * time.Second: "1m30s",
+	} {
+		require.Equal(t, want, durText(d))
+	}
 }
