@@ -9,6 +9,8 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,7 +42,19 @@ type Options struct {
 	Schema string
 	// MaxConns caps the pool; 0 keeps pgx's default.
 	MaxConns int32
+	// Timeout bounds Open's connection and checks; 0 is openTimeout.
+	Timeout time.Duration
 }
+
+// openTimeout bounds Open by default, as the Temporal dial is bounded:
+// a Postgres that accepts TCP but never answers (a stuck proxy) must fail
+// the start, naming the server, not hang it with nothing logged.
+const openTimeout = 15 * time.Second
+
+// connectTimeout is the connect_timeout of a URL that sets none (pgx has
+// no default): without it a connection the pool opens later, or the
+// feed's listener, waits for such a server for good.
+const connectTimeout = 10 * time.Second
 
 // Open connects, checks the connection, and verifies the effective role
 // cannot bypass row-level security.
@@ -52,6 +66,15 @@ func Open(ctx context.Context, url string, opt Options) (*DB, error) {
 	if opt.MaxConns > 0 {
 		cfg.MaxConns = opt.MaxConns
 	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = connectTimeout
+	}
+	timeout := openTimeout
+	if opt.Timeout > 0 {
+		timeout = opt.Timeout
+	}
+	octx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
 		// Plan every execution with its real parameters. Cached generic
 		// plans cannot see that a feed cursor near the start of a large
@@ -73,30 +96,41 @@ func Open(ctx context.Context, url string, opt Options) (*DB, error) {
 		}
 		return nil
 	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	pool, err := pgxpool.NewWithConfig(octx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("db: %w", redact(err))
 	}
 	cc := cfg.ConnConfig.Copy()
 	d := &DB{schema: opt.Schema, Pool: pool, X: sqlx.NewDb(stdlib.OpenDBFromPool(pool), "pgx"),
 		announce: newAnnouncer(func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, cc) })}
-	if err := d.checkRole(ctx); err != nil {
+	bypass, err := d.bypassesRLS(octx)
+	if err != nil {
 		d.Close()
-		return nil, err
+		if ctx.Err() == nil && (octx.Err() != nil || pgconn.Timeout(err)) {
+			// Name what timed out and the server, never the URL (it
+			// may hold the password).
+			what, after := "connecting and checking the role", timeout
+			if octx.Err() == nil {
+				what, after = "connect_timeout", cfg.ConnConfig.ConnectTimeout
+			}
+			return nil, fmt.Errorf("db: Postgres at %s did not answer within %s (%s): check DATABASE_URL, and that the server, or a proxy before it, answers",
+				net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port))), after, what)
+		}
+		return nil, fmt.Errorf("db: connect: %w", redact(err))
+	}
+	if bypass {
+		d.Close()
+		return nil, errors.New("db: the application role bypasses row-level security (superuser or BYPASSRLS); set POBLYSH_DB_ROLE to a restricted role such as poblysh_app")
 	}
 	return d, nil
 }
 
-func (d *DB) checkRole(ctx context.Context) error {
+// bypassesRLS reports whether the effective role bypasses row-level
+// security (superuser or BYPASSRLS).
+func (d *DB) bypassesRLS(ctx context.Context) (bool, error) {
 	var bypass bool
 	err := d.Pool.QueryRow(ctx, `SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user`).Scan(&bypass)
-	if err != nil {
-		return fmt.Errorf("db: connect: %w", redact(err))
-	}
-	if bypass {
-		return errors.New("db: the application role bypasses row-level security (superuser or BYPASSRLS); set POBLYSH_DB_ROLE to a restricted role such as poblysh_app")
-	}
-	return nil
+	return bypass, err
 }
 
 // Close closes the pool.
