@@ -81,7 +81,7 @@ func TestPressDetection(t *testing.T) {
 	var pressFrom []string
 	for _, s := range inbox {
 		if s.Kind == "email.press_thread" {
-			pressFrom = append(pressFrom, s.Payload.Attributes["correspondent"].(string))
+			pressFrom = append(pressFrom, s.Payload.Attributes["correspondent"].(map[string]any)["email"].(string))
 			require.NotEmpty(t, s.Payload.Attributes["matched"])
 			require.Equal(t, "inbound", s.Payload.Attributes["direction"])
 		}

@@ -173,7 +173,9 @@ func pressSignal(f folder, it *item, r press.Result, raw json.RawMessage) (conne
 	a["matched"] = matched
 	a["score"] = r.Score
 	a["reasons"] = r.Reasons
-	a["correspondent"] = r.Correspondent.Email
+	// {name, email}, as the catalog says and Gmail writes it (it was the
+	// address alone).
+	a["correspondent"] = map[string]any{"name": r.Correspondent.Name, "email": strings.ToLower(r.Correspondent.Email)}
 	a["direction"] = map[bool]string{true: "outbound", false: "inbound"}[f.Outbound]
 	return connectors.Signal{
 		Kind: "email.press_thread", OccurredAt: at, DedupeKey: "press:" + it.thread(),
