@@ -39,11 +39,11 @@ func init() {
 			req("ts", "string", "Provider message id (Slack ts, Cliq message id)."),
 			opt("thread_ts", "string", "Parent message id when the message is a threaded reply."),
 			opt("is_thread_reply", "boolean", "True for a reply in a thread."),
-			opt("text", "string", "Message text (omitted when the tenant disables message bodies)."),
+			opt("text", "string", "Message text, as written (markup kept; the title renders it)."),
 			opt("subtype", "string", "Provider subtype, e.g. thread_broadcast, file_share."),
 			opt("reply_count", "integer", "Replies in the thread, when known."),
 			opt("files", "integer", "Number of attached files."),
-			opt("retracted", "boolean", "True once the message was deleted at the provider; the feed hides it unless include_retracted=true."),
+			opt("retracted", "boolean", "True once the message was deleted at the provider (Slack; Zoho Cliq does not say so and keeps it); the feed hides it unless include_retracted=true."),
 		}},
 		{"reaction.added", "Someone reacted to a message.", []Attribute{
 			req("reaction", "string", "Emoji name, e.g. thumbsup."),
@@ -57,6 +57,7 @@ func init() {
 			req("chat_id", "string", "Chat where the mention happened."),
 			req("message_id", "string", "Message that carries the mention."),
 			opt("mentioned_users", "array", "Ids of mentioned users."),
+			opt("text", "string", "Text of the message that carries the mention."),
 		}},
 		{"code.pushed", "Commits were pushed to a branch.", []Attribute{
 			req("ref", "string", "Full ref, e.g. refs/heads/main."),

@@ -35,7 +35,7 @@ type Signal struct {
 	// Format: date-time
 	IngestedAt *strfmt.DateTime `json:"ingested_at"`
 
-	// Catalog kind (provider-agnostic): message.posted, reaction.added, mention.created, code.pushed, pull_request.opened, pull_request.merged, pull_request.closed, release.published, issue.created, issue.updated, issue.status_changed, document.created, document.updated, calendar_event.created, calendar_event.updated, calendar_event.cancelled, email.thread_started, email.press_thread, email.received, email.sent.
+	// Catalog kind (provider-agnostic): message.posted, reaction.added, mention.created, code.pushed, pull_request.opened, pull_request.merged, pull_request.closed, release.published, issue.created, issue.updated, issue.status_changed, document.created, document.updated, document.trashed, document.shared, calendar_event.created, calendar_event.updated, calendar_event.cancelled, email.thread_started, email.press_thread, email.received, email.sent.
 	// Example: pull_request.merged
 	// Required: true
 	Kind *string `json:"kind"`
