@@ -40,6 +40,11 @@ func parseLookback(v string) (time.Duration, error) {
 		if err != nil {
 			return 0, fmt.Errorf("%q is not a number of days", v)
 		}
+		if n < 0 || n > int(maxThreadLookback/(24*time.Hour)) {
+			// Checked as days: a large count wraps the duration
+			// around, back inside the range.
+			return 0, fmt.Errorf("must be from 0 (off) to 90d, got %q", v)
+		}
 		d = time.Duration(n) * 24 * time.Hour
 	} else if v == "0" {
 		d = 0

@@ -29,6 +29,9 @@ func TestValidateConfig(t *testing.T) {
 		{"thread lookback as a duration", `{"thread_lookback":"36h"}`, `{"channels":[],"thread_lookback":"36h"}`, nil},
 		{"thread lookback off", `{"thread_lookback":"0"}`, `{"channels":[],"thread_lookback":"0"}`, nil},
 		{"thread lookback too long", `{"thread_lookback":"91d"}`, ``, []string{"thread_lookback"}},
+		// 106,752 days and up wrap the duration around, back inside 0-90d.
+		{"thread lookback wrapping around", `{"thread_lookback":"213504d"}`, ``, []string{"thread_lookback"}},
+		{"thread lookback negative", `{"thread_lookback":"-1d"}`, ``, []string{"thread_lookback"}},
 		{"thread lookback unreadable", `{"thread_lookback":"a week"}`, ``, []string{"thread_lookback"}},
 		{"thread lookback negative", `{"thread_lookback":"-1h"}`, ``, []string{"thread_lookback"}},
 	}
