@@ -31,7 +31,7 @@ var kindSources = []kindSource{
 	{"github", "release published", []string{"release.published"}},
 	{"jira", "issue created / updated / status changed", []string{"issue.created", "issue.updated", "issue.status_changed"}},
 	{"google-drive", "file created / edited", []string{"document.created", "document.updated"}},
-	{"google-drive", "file trashed / made public or opened to a domain", []string{"document.trashed", "document.shared"}},
+	{"google-drive", "file trashed / made public or opened to another domain", []string{"document.trashed", "document.shared"}},
 	{"google-calendar", "event created / updated / cancelled", []string{"calendar_event.created", "calendar_event.updated", "calendar_event.cancelled"}},
 	{"gmail", "new thread", []string{"email.thread_started"}},
 	{"gmail", "thread with a journalist or media contact (tenant-configured domains/addresses)", []string{"email.press_thread"}},

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"time"
 
 	"github.com/poblysh/poblysh/connectors"
 )
@@ -99,6 +100,19 @@ type walkItem struct {
 	// MovedIn lists a folder that entered the tracked set: its files that
 	// are not members yet are document.created (moved in).
 	MovedIn bool `json:"moved_in,omitempty"`
+	// MovedAt is the time (unix ms) of the change that moved the folder in:
+	// its files were moved in then, however many pages or passes later the
+	// listing runs. 0 (items written before it was kept) is the pass's time.
+	MovedAt int64 `json:"moved_at,omitempty"`
+}
+
+// movedAt is when the files of a moved-in item were moved in: the change's
+// time, or the pass's (now) for an item that does not carry it.
+func (it walkItem) movedAt(now time.Time) time.Time {
+	if it.MovedAt == 0 {
+		return now
+	}
+	return time.UnixMilli(it.MovedAt).UTC()
 }
 
 // folder is an ancestry cache entry. Out marks a folder known to lie

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/connectors/google"
 )
 
 // Reasons a file is document.created.
@@ -18,7 +19,8 @@ const (
 )
 
 // grant is a sharing grant that makes document.shared: the file is public
-// (type anyone, with or without a link) or open to a whole domain.
+// (type anyone, with or without a link) or open to a whole domain outside
+// the organisation.
 type grant struct {
 	key          string // "anyone" or "domain:<domain>"
 	sharedWith   string // "anyone" or "domain"
@@ -29,8 +31,10 @@ type grant struct {
 
 // grants lists a file's public and domain grants from its permissions
 // (Drive returns them to users who may share the file; never for items on
-// shared drives).
-func grants(f *file) []grant {
+// shared drives). A grant to one of own, the organisation's domains, is
+// left out: "anyone at acme.com with the link" is the commonest internal
+// share, and document.shared is sharing beyond the organisation.
+func grants(f *file, own []string) []grant {
 	var out []grant
 	for _, p := range f.Permissions {
 		var g grant
@@ -39,6 +43,9 @@ func grants(f *file) []grant {
 			g = grant{key: "anyone", sharedWith: "anyone"}
 		case "domain":
 			d := strings.ToLower(p.Domain)
+			if slices.Contains(own, d) {
+				continue
+			}
 			g = grant{key: "domain:" + d, sharedWith: "domain", domain: d}
 		default:
 			continue
@@ -49,6 +56,21 @@ func grants(f *file) []grant {
 		}
 	}
 	return out
+}
+
+// ownDomains are the organisation's domains as the connected account
+// tells them: its email's domain, and the Google Workspace domain its
+// identity named (hd), when that differs. An account that names neither
+// has none, and every domain grant is sharing then.
+func ownDomains(acct connectors.Account) []string {
+	var own []string
+	if _, d, ok := strings.Cut(google.AccountEmail(acct), "@"); ok && d != "" {
+		own = append(own, strings.ToLower(d))
+	}
+	if hd := strings.ToLower(acct.Metadata["hd"]); hd != "" && !slices.Contains(own, hd) {
+		own = append(own, hd)
+	}
+	return own
 }
 
 // attrs are the document.shared attributes of a grant.

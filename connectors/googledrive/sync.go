@@ -25,6 +25,8 @@ type pass struct {
 	// seen is the cursor's watermark when the page began: a file created
 	// after it is new.
 	seen int64
+	// own are the organisation's domains: a grant to them is not sharing.
+	own []string
 }
 
 // FetchPage reads one page of a stream. A fresh stream first takes a start
@@ -44,7 +46,7 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 		return nil, err
 	}
 	p := &pass{c: c, ctx: ctx, hc: req.HTTP, feed: f, cur: cur, conn: req.Connection, now: req.Now.UTC(),
-		page: &connectors.Page{}, seen: cur.Seen}
+		page: &connectors.Page{}, seen: cur.Seen, own: ownDomains(req.Connection.Account)}
 	switch {
 	case cur.Phase == phaseStart:
 		err = p.start()
@@ -127,7 +129,7 @@ func (p *pass) walk() error {
 		if err != nil {
 			return err
 		}
-		cur.Walk[0] = walkItem{Folder: it.Folder, Corpus: f.corpus(), MovedIn: it.MovedIn}
+		cur.Walk[0] = walkItem{Folder: it.Folder, Corpus: f.corpus(), MovedIn: it.MovedIn, MovedAt: it.MovedAt}
 		return nil
 	}
 	p.page.Items = len(list.Files)
@@ -140,11 +142,11 @@ func (p *pass) walk() error {
 		if f.folder() {
 			cur.Folders[f.ID] = folder{Name: f.Name, Parent: f.parent()}
 			if it.Folder != "" {
-				sub = append(sub, walkItem{Folder: f.ID, Corpus: f.corpus(), MovedIn: it.MovedIn})
+				sub = append(sub, walkItem{Folder: f.ID, Corpus: f.corpus(), MovedIn: it.MovedIn, MovedAt: it.MovedAt})
 			}
 			continue
 		}
-		if err := p.listed(&f, raw, it.MovedIn); err != nil {
+		if err := p.listed(&f, raw, it.MovedIn, it.movedAt(p.now)); err != nil {
 			return err
 		}
 	}
@@ -162,9 +164,10 @@ func (p *pass) walk() error {
 
 // listed takes in a file found by listing a tracked folder: it becomes a
 // member (its grants are remembered, not announced). In a moved-in folder
-// a file that was not a member is document.created; in the first listing
-// a file modified within the backfill window yields the backfill Signals.
-func (p *pass) listed(f *file, raw json.RawMessage, movedIn bool) error {
+// a file that was not a member is document.created at moved, the time of
+// the folder's move; in the first listing a file modified within the
+// backfill window yields the backfill Signals.
+func (p *pass) listed(f *file, raw json.RawMessage, movedIn bool, moved time.Time) error {
 	cur := p.cur
 	_, known := cur.member(f.ID)
 	if movedIn && known {
@@ -172,7 +175,7 @@ func (p *pass) listed(f *file, raw json.RawMessage, movedIn bool) error {
 	}
 	mod, created := parseTime(f.ModifiedTime), parseTime(f.CreatedTime)
 	cur.remember(f.ID, member{modified: mod.UnixMilli()})
-	for _, g := range grants(f) {
+	for _, g := range grants(f, p.own) {
 		cur.shared(f.ID, g.key)
 	}
 	at, err := p.place(f)
@@ -181,7 +184,7 @@ func (p *pass) listed(f *file, raw json.RawMessage, movedIn bool) error {
 	}
 	switch {
 	case movedIn:
-		p.emit(KindCreated, f, raw, at, p.now, "file:"+f.ID+":created", map[string]any{"reason": reasonMovedIn})
+		p.emit(KindCreated, f, raw, at, moved, "file:"+f.ID+":created", map[string]any{"reason": reasonMovedIn})
 	case mod.Unix() > cur.Cutoff:
 		if created.Unix() > cur.Cutoff {
 			p.emit(KindCreated, f, raw, at, created, "file:"+f.ID+":created", map[string]any{"reason": reasonNew})
@@ -250,7 +253,7 @@ func (p *pass) change(ch change) error {
 
 // folderChanged rewrites a folder's cache entry, so its subtree moves with
 // it. A folder that enters the tracked set is listed: its files that are
-// not members are moved in.
+// not members are moved in, at the change's time t.
 func (p *pass) folderChanged(f *file, t time.Time) error {
 	cur := p.cur
 	if slices.Contains(cur.Roots, f.ID) {
@@ -276,14 +279,14 @@ func (p *pass) folderChanged(f *file, t time.Time) error {
 		return err
 	}
 	if now.in && !was {
-		cur.Walk = append(cur.Walk, walkItem{Folder: f.ID, Corpus: f.corpus(), MovedIn: true})
+		cur.Walk = append(cur.Walk, walkItem{Folder: f.ID, Corpus: f.corpus(), MovedIn: true, MovedAt: t.UnixMilli()})
 	}
 	return nil
 }
 
 // fileChanged classifies a change of a file: created (new to the tracked
-// set), edited (modifiedTime moved), trashed, shared (a new public or
-// domain grant), or nothing (metadata only, or outside the tracked set).
+// set), edited (modifiedTime moved), trashed, shared (a new public grant,
+// or one to a domain outside the organisation), or nothing (metadata only, or outside the tracked set).
 func (p *pass) fileChanged(f *file, raw json.RawMessage, t time.Time) error {
 	cur := p.cur
 	at, err := p.place(f)
@@ -298,7 +301,7 @@ func (p *pass) fileChanged(f *file, raw json.RawMessage, t time.Time) error {
 		return nil
 	}
 	mod, created := parseTime(f.ModifiedTime), parseTime(f.CreatedTime)
-	gs := grants(f)
+	gs := grants(f, p.own)
 	if !known {
 		cur.remember(f.ID, member{modified: mod.UnixMilli(), trashed: f.Trashed})
 		for _, g := range gs {

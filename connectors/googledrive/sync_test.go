@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -218,6 +219,54 @@ func TestMovesInAndOut(t *testing.T) {
 	require.Empty(t, i.sync(t))
 }
 
+// The files of a folder moved into the tracked set were moved in when the
+// folder was, not when a pass got round to listing it: the next pass may run
+// hours later (a long poll interval, an outage), and the listing may run
+// pages or passes after the change that queued it, so the walk item in the
+// cursor carries the change's time.
+func TestFolderMovedInFilesHappenAtTheMove(t *testing.T) {
+	i := newIncremental(t, pressConfig)
+	ctx := context.Background()
+	i.clk.advance(time.Minute)
+	moved := i.clk.now()
+	_, err := i.sb.MoveFile(ctx, drivesandbox.ArchiveFolderID, drivesandbox.PressFolderID, none)
+	require.NoError(t, err)
+	i.clk.advance(3 * time.Hour)
+	sigs := i.sync(t)
+	require.Equal(t, map[string]string{"file:" + drivesandbox.OldPitchID + ":created": "document.created"}, kindsAndKeys(sigs))
+	require.Equal(t, "moved_in", sigs[0].Payload.Attributes["reason"])
+	require.Equal(t, moved, sigs[0].OccurredAt.UTC(), "at the move, not at the pass %s", i.clk.now())
+}
+
+// A walk item written before it carried the move's time still lists the
+// folder; its files then happen at the pass's time, the best it knows.
+func TestOldMovedInWalkItemsFallBackToThePass(t *testing.T) {
+	i := newIncremental(t, pressConfig)
+	ctx := context.Background()
+	i.clk.advance(time.Minute)
+	_, err := i.sb.MoveFile(ctx, drivesandbox.ArchiveFolderID, drivesandbox.PressFolderID, none)
+	require.NoError(t, err)
+	i.clk.advance(3 * time.Hour)
+	i.tok = i.sb.AccessToken("")
+	p, err := i.prov.Connector.(connectors.Syncer).FetchPage(ctx, connectors.PageRequest{
+		Connection: i.conn, Stream: "changes", Cursor: i.cursor, HTTP: i.client(), Now: i.clk.now()})
+	require.NoError(t, err)
+	require.Empty(t, p.Signals, "the change page queues the folder's listing")
+	var cur map[string]any
+	require.NoError(t, json.Unmarshal(p.Next, &cur))
+	walk := cur["walk"].([]any)
+	require.Len(t, walk, 1)
+	item := walk[0].(map[string]any)
+	require.Equal(t, true, item["moved_in"])
+	require.Contains(t, item, "moved_at", "the cursor carries the move's time")
+	delete(item, "moved_at") // as an older cursor wrote it
+	old, err := json.Marshal(cur)
+	require.NoError(t, err)
+	sigs, _ := i.drainAt(t, "changes", old, i.clk.now())
+	require.Equal(t, map[string]string{"file:" + drivesandbox.OldPitchID + ":created": "document.created"}, kindsAndKeys(sigs))
+	require.Equal(t, i.clk.now(), sigs[0].OccurredAt.UTC())
+}
+
 // TestAutosavesCoalesce: Docs autosaves every few seconds; edits of one
 // file within 10 minutes of the edit that opened its window are one
 // document.updated, whatever the passes in between.
@@ -277,6 +326,31 @@ func TestSharedPubliclyAndWithADomain(t *testing.T) {
 	sigs = i.sync(t)
 	require.Len(t, sigs, 1)
 	require.Equal(t, "Document shared with northwind.example: Coverage tracker", sigs[0].Payload.Title)
+	require.Equal(t, "northwind.example", sigs[0].Payload.Attributes["domain"])
+}
+
+// document.shared is sharing beyond the organisation: a grant to the
+// connected account's own domain ("anyone at example.com with the link",
+// the commonest internal share) or to its Workspace's domain (the id
+// token's hd) is not one, and is not announced; a grant to another domain
+// still is.
+func TestGrantsToTheOwnDomainAreNotShared(t *testing.T) {
+	i := newIncremental(t, pressConfig)
+	i.conn.Account.Metadata["hd"] = "acme.example"
+	ctx := context.Background()
+	i.clk.advance(time.Minute)
+	_, own, _ := strings.Cut(i.sb.User(), "@")
+	_, err := i.sb.ShareFile(ctx, drivesandbox.TrackerID, drivesandbox.Permission{Type: "domain", Role: "reader", Domain: strings.ToUpper(own)}, none)
+	require.NoError(t, err)
+	_, err = i.sb.ShareFile(ctx, drivesandbox.MediaListID, drivesandbox.Permission{Type: "domain", Role: "writer", Domain: "acme.example"}, none)
+	require.NoError(t, err)
+	require.Empty(t, kindsAndKeys(i.sync(t)), "%s and acme.example are the organisation's own", own)
+
+	_, err = i.sb.ShareFile(ctx, drivesandbox.TrackerID, drivesandbox.Permission{Type: "domain", Role: "reader", Domain: "northwind.example"}, none)
+	require.NoError(t, err)
+	sigs := i.sync(t)
+	require.Len(t, sigs, 1)
+	require.Equal(t, "document.shared", sigs[0].Kind)
 	require.Equal(t, "northwind.example", sigs[0].Payload.Attributes["domain"])
 }
 
