@@ -142,6 +142,9 @@ func openMigrator(ctx context.Context, url, schema string) (*migrator, error) {
 		// Every connection goose opens works in the schema.
 		cfg.RuntimeParams["search_path"] = pgx.Identifier{schema}.Sanitize()
 	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = connectTimeout // as Open: a silent server is an error, not a hang
+	}
 	sqlDB := stdlib.OpenDB(*cfg)
 	m := &migrator{db: sqlDB}
 	if err := m.open(ctx, schema); err != nil {

@@ -128,3 +128,22 @@ func TestOpenSetsAConnectTimeout(t *testing.T) {
 	_, err = db.Open(context.Background(), dbtest.URL(t), db.Options{})
 	require.EqualError(t, err, "db: the application role bypasses row-level security (superuser or BYPASSRLS); set POBLYSH_DB_ROLE to a restricted role such as poblysh_app")
 }
+
+// poblysh migrate gives up on a Postgres that never answers, as Open does
+// (it set no connect timeout and hung for good).
+func TestMigrateGivesUpOnASilentServer(t *testing.T) {
+	t.Parallel()
+	addr := stuckPostgres(t, false)
+	out := make(chan error, 1)
+	go func() {
+		_, err := db.Migrate(context.Background(), fmt.Sprintf("postgres://app:hunter2@%s/poblysh?sslmode=disable", addr), "")
+		out <- err
+	}()
+	select {
+	case err := <-out:
+		require.Error(t, err)
+		require.NotContains(t, err.Error(), "hunter2")
+	case <-time.After(30 * time.Second):
+		t.Fatal("db.Migrate did not return within 30s")
+	}
+}
