@@ -1,9 +1,11 @@
 package jira
 
 import (
+	"cmp"
 	"encoding/json"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/poblysh/poblysh/connectors"
@@ -25,8 +27,8 @@ type normalizer struct {
 	// siteURL builds browse URLs ("https://acme.atlassian.net").
 	siteURL string
 	// categories maps status ids to status category keys, for transitions
-	// into a status other than the issue's current one (REST backfill);
-	// nil: only the current status' category is known.
+	// into or out of a status other than the issue's current one (REST
+	// backfill); nil: only the current status' category is known.
 	categories map[string]string
 	// floor drops happenings before it (the backfill window, or the
 	// incremental window's lower bound); zero keeps everything.
@@ -86,6 +88,12 @@ func (n normalizer) payload(is *issue, title string, actor *user) connectors.Pay
 
 func (n normalizer) keep(t time.Time) bool { return n.floor.IsZero() || !t.Before(n.floor) }
 
+// duringCreation reports a change stamped within the creation window.
+func duringCreation(is *issue, at time.Time) bool {
+	c := is.Fields.Created.Time
+	return !c.IsZero() && at.Sub(c) < creationWindow
+}
+
 // created is issue.created, at the issue's creation.
 func (n normalizer) created(is *issue, actor *user, raw json.RawMessage) (connectors.Signal, bool) {
 	t := is.Fields.Created.Time
@@ -114,7 +122,7 @@ func (n normalizer) changes(is *issue, h history, at time.Time, actor *user, raw
 	if at.IsZero() || !n.keep(at) || h.ID == "" {
 		return nil
 	}
-	if c := is.Fields.Created.Time; !c.IsZero() && at.Sub(c) < creationWindow {
+	if duringCreation(is, at) {
 		return nil
 	}
 	var out []connectors.Signal
@@ -172,15 +180,25 @@ func (n normalizer) updatedWithoutChangelog(is *issue, actor *user, raw json.Raw
 }
 
 // restSignals is every Signal a searched issue yields: its creation and
-// each changelog entry, oldest first (histories arrive newest first).
+// each changelog entry, oldest first (histories arrive newest first;
+// entries of the same millisecond in the order Jira numbered them).
 // histories, when given, replaces the embedded changelog (fetched in bulk
 // for long histories).
+//
+// A search reads the issue as it stands now, but each Signal describes a
+// happening of the past under the dedupe key its webhook used: a creation
+// whose webhook was missed must not be stored as already done and
+// resolved, nor a months-old change with today's assignee. So the entries
+// are walked newest first, each one's Signals built from the issue as that
+// entry left it, and then its items undone (before). Entries within the
+// creation window are not undone: issue.created covers them, as the
+// webhook of the creation carried those values.
 func (n normalizer) restSignals(is *issue, raw json.RawMessage, histories []history) []connectors.Signal {
 	var out []connectors.Signal
-	if s, ok := n.created(is, nil, raw); ok {
-		out = append(out, s)
-	}
 	if histories == nil && is.Changelog == nil {
+		if s, ok := n.created(is, nil, raw); ok {
+			out = append(out, s)
+		}
 		if s, ok := n.updatedWithoutChangelog(is, nil, raw); ok {
 			out = append(out, s)
 		}
@@ -190,9 +208,91 @@ func (n normalizer) restSignals(is *issue, raw json.RawMessage, histories []hist
 		histories = is.Changelog.Histories
 	}
 	hs := slices.Clone(histories)
-	slices.SortStableFunc(hs, func(a, b history) int { return a.Created.Compare(b.Created.Time) })
-	for _, h := range hs {
-		out = append(out, n.changes(is, h, h.Created.Time, h.Author, raw)...)
+	slices.SortStableFunc(hs, func(a, b history) int {
+		if c := a.Created.Compare(b.Created.Time); c != 0 {
+			return c
+		}
+		return cmp.Or(cmp.Compare(len(a.ID), len(b.ID)), strings.Compare(a.ID, b.ID))
+	})
+	then := *is
+	perEntry := make([][]connectors.Signal, len(hs))
+	for i := len(hs) - 1; i >= 0; i-- {
+		h := hs[i]
+		if duringCreation(is, h.Created.Time) {
+			continue
+		}
+		perEntry[i] = n.changes(&then, h, h.Created.Time, h.Author, raw)
+		then.Fields = n.before(is, then.Fields, h)
+	}
+	if s, ok := n.created(&then, nil, raw); ok {
+		out = append(out, s)
+	}
+	for _, c := range perEntry {
+		out = append(out, c...)
 	}
 	return out
+}
+
+// before is f as it was before h: each field attributes (and the title)
+// read that h changed is set back to its item's from value, the id in
+// from and the display value in fromString. A status set back gets its
+// category from the current status or the site's status list (category),
+// else none. A fix version h removed is put back last, since the changelog
+// does not say where it stood. The issue key, project, reporter and
+// creator are never set back. f's slices and pointers are replaced, never
+// changed in place, so the issue read stays as it stands.
+func (n normalizer) before(is *issue, f issueFields, h history) issueFields {
+	for _, it := range h.Items {
+		switch it.FieldID {
+		case "status":
+			f.Status = nil
+			if it.From != "" || it.FromString != "" {
+				f.Status = &status{ID: it.From, Name: it.FromString}
+				if cat := n.category(is, it.From); cat != "" {
+					f.Status.StatusCategory = &statusCategory{Key: cat}
+				}
+			}
+		case "summary":
+			f.Summary = it.FromString
+		case "description":
+			// The changelog holds descriptions as wiki markup, the REST
+			// v2 form webhook bodies carry: plainText reads it as such.
+			f.Description = nil
+			if it.FromString != "" {
+				f.Description, _ = json.Marshal(it.FromString)
+			}
+		case "issuetype":
+			f.IssueType = namedFrom(it)
+		case "priority":
+			f.Priority = namedFrom(it)
+		case "resolution":
+			f.Resolution = namedFrom(it)
+		case "assignee":
+			f.Assignee = nil
+			if it.From != "" || it.FromString != "" {
+				f.Assignee = &user{AccountID: it.From, DisplayName: it.FromString}
+			}
+		case "labels":
+			// Labels hold no spaces; the changelog lists them space-separated.
+			f.Labels = strings.Fields(it.FromString)
+		case "fixVersions":
+			// One item per version added (to) or removed (from).
+			f.FixVersions = slices.DeleteFunc(slices.Clone(f.FixVersions), func(v named) bool {
+				return (it.To != "" && v.ID == it.To) || (it.To == "" && it.ToString != "" && v.Name == it.ToString)
+			})
+			if it.From != "" || it.FromString != "" {
+				f.FixVersions = append(f.FixVersions, named{ID: it.From, Name: it.FromString})
+			}
+		}
+	}
+	return f
+}
+
+// namedFrom is the from value of an item naming an object (priority,
+// resolution, issue type); nil when it had none.
+func namedFrom(it changeItem) *named {
+	if it.From == "" && it.FromString == "" {
+		return nil
+	}
+	return &named{ID: it.From, Name: it.FromString}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -166,4 +167,229 @@ func TestPlainText(t *testing.T) {
 	require.LessOrEqual(t, len(out), maxText)
 	require.True(t, strings.HasSuffix(out, "…"))
 	require.True(t, json.Valid([]byte(`"`+out+`"`)), "cut on a rune boundary")
+}
+
+// lifeStep is one changelog entry of jiraLife and what it did to the
+// issue's fields (in the REST v2 shape webhook bodies use).
+type lifeStep struct {
+	id, at string
+	author map[string]any
+	items  []map[string]any
+	apply  func(f map[string]any)
+}
+
+func jiraUser(id, name string) map[string]any {
+	return map[string]any{"self": "https://acme.atlassian.net/rest/api/2/user?accountId=" + id, "accountId": id, "displayName": name}
+}
+
+func jiraItem(field, from, fromString, to, toString string) map[string]any {
+	orNull := func(s string) any {
+		if s == "" {
+			return nil
+		}
+		return s
+	}
+	return map[string]any{"field": field, "fieldtype": "jira", "fieldId": field,
+		"from": orNull(from), "fromString": orNull(fromString), "to": orNull(to), "toString": orNull(toString)}
+}
+
+// jiraLife is one issue's life: created "To Do" by Ada (with a labels entry
+// stamped at creation), then started and assigned, re-prioritized,
+// relabelled and moved from one fix version to another, renamed and
+// retyped, and closed with a resolution and unassigned. It returns the
+// fields at creation and the steps; the fields after step k are the
+// creation's with the first k steps applied.
+func jiraLife() (map[string]any, []lifeStep) {
+	ada, bo := jiraUser("u1", "Ada"), jiraUser("u2", "Bo")
+	created := map[string]any{
+		"summary": "Launch", "description": "Draft *notes*",
+		"project":     map[string]any{"self": "https://acme.atlassian.net/rest/api/2/project/1", "id": "1", "key": "PR", "name": "Press"},
+		"issuetype":   map[string]any{"id": "10001", "name": "Task"},
+		"status":      map[string]any{"id": "1", "name": "To Do", "statusCategory": map[string]any{"key": "new"}},
+		"priority":    map[string]any{"id": "3", "name": "Medium"},
+		"labels":      []any{"launch"},
+		"assignee":    nil,
+		"fixVersions": []any{map[string]any{"id": "10099", "name": "Beta"}},
+		"resolution":  nil,
+		"creator":     ada, "reporter": ada,
+		"created": "2026-03-01T10:00:00.000+0000", "updated": "2026-03-01T10:00:00.000+0000",
+	}
+	steps := []lifeStep{
+		{id: "101", at: "2026-03-02T09:00:00.000+0000", author: bo,
+			items: []map[string]any{jiraItem("status", "1", "To Do", "3", "In Progress"), jiraItem("assignee", "", "", "u3", "Grace Hopper")},
+			apply: func(f map[string]any) {
+				f["status"] = map[string]any{"id": "3", "name": "In Progress", "statusCategory": map[string]any{"key": "indeterminate"}}
+				f["assignee"] = jiraUser("u3", "Grace Hopper")
+			}},
+		{id: "102", at: "2026-03-03T09:00:00.000+0000", author: ada,
+			items: []map[string]any{jiraItem("priority", "3", "Medium", "2", "High"), jiraItem("labels", "", "launch", "", "launch press"),
+				jiraItem("fixVersions", "10099", "Beta", "", ""), jiraItem("fixVersions", "", "", "10100", "Q3 launch")},
+			apply: func(f map[string]any) {
+				f["priority"] = map[string]any{"id": "2", "name": "High"}
+				f["labels"] = []any{"launch", "press"}
+				f["fixVersions"] = []any{map[string]any{"id": "10100", "name": "Q3 launch"}}
+			}},
+		{id: "103", at: "2026-03-05T09:00:00.000+0000", author: bo,
+			items: []map[string]any{jiraItem("summary", "", "Launch", "", "Launch day"), jiraItem("description", "", "Draft *notes*", "", "Final notes"),
+				jiraItem("issuetype", "10001", "Task", "10002", "Story")},
+			apply: func(f map[string]any) {
+				f["summary"], f["description"] = "Launch day", "Final notes"
+				f["issuetype"] = map[string]any{"id": "10002", "name": "Story"}
+			}},
+		{id: "104", at: "2026-03-09T10:00:00.000+0000", author: bo,
+			items: []map[string]any{jiraItem("status", "3", "In Progress", "4", "Done"), jiraItem("resolution", "", "", "10000", "Done"),
+				jiraItem("assignee", "u3", "Grace Hopper", "", "")},
+			apply: func(f map[string]any) {
+				f["status"] = map[string]any{"id": "4", "name": "Done", "statusCategory": map[string]any{"key": "done"}}
+				f["resolution"] = map[string]any{"id": "10000", "name": "Done"}
+				f["assignee"] = nil
+			}},
+	}
+	for i := range steps {
+		steps[i].items = append(steps[i].items, map[string]any{"field": "Rank", "fieldtype": "custom", "fieldId": "customfield_10019", "toString": "Ranked higher"})
+	}
+	return created, steps
+}
+
+// lifeFields is the fields after the first k steps.
+func lifeFields(t *testing.T, created map[string]any, steps []lifeStep, k int) map[string]any {
+	t.Helper()
+	var f map[string]any
+	b, err := json.Marshal(created)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &f))
+	for _, s := range steps[:k] {
+		s.apply(f)
+		f["updated"] = s.at
+	}
+	return f
+}
+
+// lifeDeliveries are the webhook deliveries of jiraLife as it happened:
+// jira:issue_created with the issue as created, then one jira:issue_updated
+// per step with the issue as that step left it.
+func lifeDeliveries(t *testing.T) []connectors.Signal {
+	created, steps := jiraLife()
+	issueAt := func(k int) map[string]any {
+		return map[string]any{"id": "10042", "key": "PR-7", "self": "https://acme.atlassian.net/rest/api/2/issue/10042", "fields": lifeFields(t, created, steps, k)}
+	}
+	var out []connectors.Signal
+	deliver := func(body map[string]any) {
+		raw, err := json.Marshal(body)
+		require.NoError(t, err)
+		d, err := (&Connector{}).ParseWebhook(&connectors.WebhookRequest{Header: http.Header{"X-Atlassian-Webhook-Identifier": {"1"}}, Body: raw})
+		require.NoError(t, err)
+		out = append(out, d.Signals...)
+	}
+	deliver(map[string]any{"timestamp": int64(1772359200000), "webhookEvent": "jira:issue_created", "issue_event_type_name": "issue_created",
+		"user": created["creator"], "issue": issueAt(0)})
+	for k, s := range steps {
+		at, err := time.Parse("2006-01-02T15:04:05.000-0700", s.at)
+		require.NoError(t, err)
+		deliver(map[string]any{"timestamp": at.UnixMilli(), "webhookEvent": "jira:issue_updated", "issue_event_type_name": "issue_generic",
+			"user": s.author, "issue": issueAt(k + 1), "changelog": map[string]any{"id": s.id, "items": s.items}})
+	}
+	return out
+}
+
+// lifeSearch is jiraLife as a later search reads it (REST v3: the issue as
+// it stands now, ADF description, changelog newest first, the creation-time
+// labels entry included).
+func lifeSearch(t *testing.T) (*issue, json.RawMessage) {
+	created, steps := jiraLife()
+	f := lifeFields(t, created, steps, len(steps))
+	f["description"] = map[string]any{"type": "doc", "version": 1, "content": []any{
+		map[string]any{"type": "paragraph", "content": []any{map[string]any{"type": "text", "text": "Final notes"}}}}}
+	histories := []any{}
+	for i := len(steps) - 1; i >= 0; i-- {
+		s := steps[i]
+		histories = append(histories, map[string]any{"id": s.id, "author": s.author, "created": s.at, "items": s.items})
+	}
+	histories = append(histories, map[string]any{"id": "100", "author": created["creator"], "created": "2026-03-01T10:00:00.500+0000",
+		"items": []any{jiraItem("labels", "", "", "", "launch")}})
+	raw, err := json.Marshal(map[string]any{"id": "10042", "key": "PR-7",
+		"self": "https://api.atlassian.com/ex/jira/a7f3c1d2-5b64-4e0a-9c1e-2f8d4b6a0001/rest/api/3/issue/10042", "fields": f,
+		"changelog": map[string]any{"startAt": 0, "maxResults": len(histories), "total": len(histories), "histories": histories}})
+	require.NoError(t, err)
+	var is issue
+	require.NoError(t, json.Unmarshal(raw, &is))
+	return &is, raw
+}
+
+// The site's status list, as GET /rest/api/3/status gives it.
+var lifeCategories = map[string]string{"1": "new", "3": "indeterminate", "4": "done"}
+
+// A creation whose webhook was missed and which a later search stores
+// under the same dedupe key describes the issue as it was created: "To
+// Do", no resolution, its first priority, labels, fix versions, summary
+// and description, not what it has become since.
+func TestRESTCreationMatchesWebhook(t *testing.T) {
+	hooked := lifeDeliveries(t)[0]
+	require.Equal(t, KindCreated, hooked.Kind)
+	is, raw := lifeSearch(t)
+	n := normalizer{siteURL: "https://acme.atlassian.net", categories: lifeCategories}
+	got := n.restSignals(is, raw, nil)[0]
+	require.Equal(t, hooked.DedupeKey, got.DedupeKey)
+	require.Equal(t, hooked.OccurredAt, got.OccurredAt)
+	require.Equal(t, hooked.Payload, got.Payload)
+	require.Equal(t, "To Do", got.Payload.Attributes["status"])
+	require.Equal(t, "new", got.Payload.Attributes["status_category"])
+	require.NotContains(t, got.Payload.Attributes, "resolution")
+	require.Equal(t, []string{"launch"}, got.Payload.Attributes["labels"], "the creation-time entry is part of the creation")
+
+	// Without the site's status list, the category of a status the issue
+	// has left is unknown: left out, not today's.
+	n.categories = nil
+	got = n.restSignals(is, raw, nil)[0]
+	require.Equal(t, "To Do", got.Payload.Attributes["status"])
+	require.NotContains(t, got.Payload.Attributes, "status_category")
+}
+
+// Every change a search reads describes the issue as that change left it,
+// as its webhook did at the time; the same holds for a history read in
+// bulk (histories given oldest first).
+func TestRESTHistoryMatchesWebhook(t *testing.T) {
+	hooked := lifeDeliveries(t)
+	is, raw := lifeSearch(t)
+	n := normalizer{siteURL: "https://acme.atlassian.net", categories: lifeCategories}
+	bulk := slices.Clone(is.Changelog.Histories)
+	slices.Reverse(bulk)
+	for name, got := range map[string][]connectors.Signal{"embedded": n.restSignals(is, raw, nil), "bulk": n.restSignals(is, raw, bulk)} {
+		t.Run(name, func(t *testing.T) {
+			require.Len(t, got, len(hooked))
+			for i, h := range hooked {
+				require.Equal(t, h.DedupeKey, got[i].DedupeKey)
+				require.Equal(t, h.Kind, got[i].Kind)
+				require.Equal(t, h.OccurredAt, got[i].OccurredAt, h.DedupeKey)
+				require.Equal(t, h.Payload, got[i].Payload, h.DedupeKey)
+			}
+			// The relabelling, mid-history: in progress, assigned, no
+			// resolution yet, the old summary.
+			mid := got[3]
+			require.Equal(t, "issue:10042:changelog:102:updated", mid.DedupeKey)
+			require.Equal(t, "Issue PR-7 updated: Launch", mid.Payload.Title)
+			a := mid.Payload.Attributes
+			require.Equal(t, "In Progress", a["status"])
+			require.Equal(t, "indeterminate", a["status_category"])
+			require.Equal(t, "Grace Hopper", a["assignee"])
+			require.Equal(t, "High", a["priority"])
+			require.Equal(t, "Task", a["issue_type"])
+			require.Equal(t, []string{"launch", "press"}, a["labels"])
+			require.Equal(t, []string{"Q3 launch"}, a["fix_versions"])
+			require.Equal(t, "Draft notes", a["description"])
+			require.NotContains(t, a, "resolution")
+		})
+	}
+	// The issue read is left as it stands.
+	require.Equal(t, "Done", is.Fields.Status.Name)
+	require.Equal(t, []string{"launch", "press"}, is.Fields.Labels)
+}
+
+// The site's status list is needed as soon as the history leaves a status
+// the issue is no longer in, not only when it enters one.
+func TestMovesElsewhere(t *testing.T) {
+	is, _ := lifeSearch(t)
+	last := is.Changelog.Histories[:1] // In Progress -> Done, the current status
+	require.True(t, movesElsewhere(is, last))
+	require.False(t, movesElsewhere(is, is.Changelog.Histories[4:]), "no status change")
 }

@@ -60,8 +60,8 @@ var searchFields = []string{"summary", "description", "status", "issuetype", "pr
 // nextPageToken until it is absent, null or empty, or isLast; a token Jira
 // no longer accepts (they expire after 7 days) restarts the pass. Issues
 // whose embedded changelog is cut short get their history in bulk (POST
-// /rest/api/3/changelog/bulkfetch); transitions into a status other than
-// the current one get its category from GET /rest/api/3/status.
+// /rest/api/3/changelog/bulkfetch); transitions into or out of a status
+// other than the current one get its category from GET /rest/api/3/status.
 func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (*connectors.Page, error) {
 	key, err := parseStream(req.Stream)
 	if err != nil {
@@ -251,12 +251,13 @@ func (c *Connector) pageSignals(ctx context.Context, hc *http.Client, api, siteU
 	return sigs, maxUpdated, nil
 }
 
-// movesElsewhere reports a transition into a status the issue is not in
-// now (whose category the issue does not carry).
+// movesElsewhere reports a transition into or out of a status the issue
+// is not in now (whose category the issue does not carry): the Signals of
+// that time, and the creation before the first transition, carry it.
 func movesElsewhere(is *issue, hs []history) bool {
 	for _, h := range hs {
 		for _, it := range h.Items {
-			if it.FieldID == "status" && (is.Fields.Status == nil || it.To != is.Fields.Status.ID) {
+			if it.FieldID == "status" && (is.Fields.Status == nil || it.To != is.Fields.Status.ID || it.From != is.Fields.Status.ID) {
 				return true
 			}
 		}
@@ -266,13 +267,15 @@ func movesElsewhere(is *issue, hs []history) bool {
 
 // bulkChangelogs reads the whole tracked history of issues (POST
 // /rest/api/3/changelog/bulkfetch, at most 10 field ids, pages by
-// nextPageToken, null on the last).
+// nextPageToken, null on the last): status, the tracked fields and the
+// issue type, which makes no Signal but is set back like them
+// (normalizer.before).
 func (c *Connector) bulkChangelogs(ctx context.Context, hc *http.Client, api string, ids []string) (map[string][]history, error) {
 	out := map[string][]history{}
 	for _, id := range ids {
 		out[id] = nil
 	}
-	body := map[string]any{"issueIdsOrKeys": ids, "fieldIds": append([]string{"status"}, trackedFields...), "maxResults": 1000}
+	body := map[string]any{"issueIdsOrKeys": ids, "fieldIds": append([]string{"status", "issuetype"}, trackedFields...), "maxResults": 1000}
 	for range 1000 {
 		var res struct {
 			IssueChangeLogs []struct {
