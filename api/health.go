@@ -14,8 +14,14 @@ func handleHealth() http.Handler {
 	})
 }
 
-// handleReadiness checks Postgres and Temporal; 503 names what is down.
-func handleReadiness(d *db.DB, temporal func(context.Context) error) http.Handler {
+// handleReadiness checks Postgres and Temporal; 503 when Postgres is down.
+// Temporal's state is reported but does not make the instance unready:
+// webhook intake works without Temporal (deliveries that carry their events
+// are stored, notify-only nudges recorded in pending_nudges), and GitHub
+// never redelivers a failed delivery, so taking every API instance out of a
+// load balancer while Temporal is down would lose what could be kept.
+// While draining (told to stop, still serving) it answers 503 "draining".
+func handleReadiness(d *db.DB, temporal func(context.Context) error, draining func() bool) http.Handler {
 	check := func(ctx context.Context, f func(context.Context) error) string {
 		if f == nil {
 			return "down: not configured"
@@ -33,10 +39,11 @@ func handleReadiness(d *db.DB, temporal func(context.Context) error) http.Handle
 			"temporal": check(r.Context(), temporal),
 		}
 		status, code := "ready", http.StatusOK
-		for _, v := range checks {
-			if v != "ok" {
-				status, code = "unavailable", http.StatusServiceUnavailable
-			}
+		if checks["postgres"] != "ok" {
+			status, code = "unavailable", http.StatusServiceUnavailable
+		}
+		if draining != nil && draining() {
+			status, code = "draining", http.StatusServiceUnavailable
 		}
 		writeJSON(w, code, map[string]any{"status": status, "checks": checks})
 	})

@@ -70,9 +70,11 @@ func TestReadyz(t *testing.T) {
 		e := setup(t, func(d *api.Deps) {
 			d.TemporalHealth = func(context.Context) error { return errors.New("dial tcp 10.0.0.7:7233: connection refused") }
 		})
+		// Still ready: webhook intake works without Temporal (deliveries
+		// stored, nudges recorded), so the instance stays in the balancer.
 		status, body := readiness(t, e)
-		require.Equal(t, http.StatusServiceUnavailable, status)
-		require.Equal(t, "unavailable", *body.Status)
+		require.Equal(t, http.StatusOK, status)
+		require.Equal(t, "ready", *body.Status)
 		require.Equal(t, "ok", *body.Checks.Postgres)
 		require.True(t, strings.HasPrefix(*body.Checks.Temporal, "down"), *body.Checks.Temporal)
 		require.NotContains(t, *body.Checks.Temporal, "10.0.0.7", "no internals in a public probe")
@@ -80,8 +82,15 @@ func TestReadyz(t *testing.T) {
 	t.Run("temporal not configured", func(t *testing.T) {
 		t.Parallel()
 		status, body := readiness(t, setup(t, func(d *api.Deps) { d.TemporalHealth = nil }))
-		require.Equal(t, http.StatusServiceUnavailable, status)
+		require.Equal(t, http.StatusOK, status)
 		require.Equal(t, "down: not configured", *body.Checks.Temporal)
+	})
+	t.Run("draining", func(t *testing.T) {
+		t.Parallel()
+		status, body := readiness(t, setup(t, func(d *api.Deps) { d.Draining = func() bool { return true } }))
+		require.Equal(t, http.StatusServiceUnavailable, status)
+		require.Equal(t, "draining", *body.Status)
+		require.Equal(t, "ok", *body.Checks.Postgres)
 	})
 	t.Run("postgres pool closed", func(t *testing.T) {
 		t.Parallel()

@@ -35,7 +35,7 @@ func addRoutes(r *mux.Router, d Deps, specJSON json.RawMessage) {
 
 	// System (public).
 	route("getHealth", http.MethodGet, "/healthz", handleHealth())
-	route("getReadiness", http.MethodGet, "/readyz", handleReadiness(d.DB, d.TemporalHealth))
+	route("getReadiness", http.MethodGet, "/readyz", handleReadiness(d.DB, d.TemporalHealth, d.Draining))
 
 	// Tenants and keys.
 	route("createTenant", http.MethodPost, v1+"/tenants", adminOnly(d, handleTenantCreate(d.Log, d.DB, d.MaxBodyBytes)))

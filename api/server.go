@@ -42,6 +42,10 @@ type Deps struct {
 	WebhookMaxBytes int64
 	// TemporalHealth checks Temporal for /readyz.
 	TemporalHealth func(context.Context) error
+	// Draining, when set and true, makes /readyz answer 503 "draining":
+	// the process was told to stop and serves on only until the load
+	// balancer has taken it out.
+	Draining func() bool
 	// Feed wakes long polls on the feed (db.FeedNotifier); nil answers
 	// the wait parameter at once.
 	Feed FeedWaiter

@@ -63,6 +63,10 @@ type Config struct {
 	// ShutdownTimeout bounds a graceful stop (SIGTERM): HTTP requests in
 	// flight drain and running activities finish for at most this long.
 	ShutdownTimeout time.Duration
+	// ShutdownDelay is how long the API keeps serving after SIGTERM, with
+	// /readyz answering 503, before it stops accepting connections: a load
+	// balancer sends new connections until it has seen the instance go.
+	ShutdownDelay time.Duration
 }
 
 // Needs says which optional groups a subcommand requires.
@@ -115,6 +119,7 @@ func Load(getenv func(string) string, need Needs) (*Config, error) {
 		RenewalInterval:       e.interval("POBLYSH_RENEWAL_INTERVAL", 30*time.Minute, minInterval, maxRenewalInterval),
 		StateTTL:              e.interval("POBLYSH_OAUTH_STATE_TTL", 10*time.Minute, time.Minute, 0),
 		ShutdownTimeout:       e.duration("POBLYSH_SHUTDOWN_TIMEOUT", 30*time.Second),
+		ShutdownDelay:         e.duration("POBLYSH_SHUTDOWN_DELAY", 0),
 	}
 	if c.DatabaseURL != "" {
 		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/database"
@@ -285,4 +286,59 @@ func adopt(ctx context.Context, tx *sql.Tx) error {
 		}
 	}
 	return nil
+}
+
+// PendingMigrations lists the files of the embedded migrations that the
+// database has not applied, read from the version table, which the app
+// role may read. A process started on such a schema would report ready and
+// then fail wherever the code needs what a pending migration makes (a
+// column that does not exist), so the service refuses to start instead.
+// Migrations the database has and this binary does not (a newer release
+// migrated first, as a rolling deploy does) are not pending.
+func (d *DB) PendingMigrations(ctx context.Context) ([]string, error) {
+	applied := map[int]bool{}
+	// The latest row of each version says whether it is applied.
+	rows, err := d.Pool.Query(ctx, `SELECT DISTINCT ON (version_id) version_id, is_applied FROM `+versionTable+`
+		ORDER BY version_id, id DESC`)
+	if err == nil {
+		for rows.Next() {
+			var v int64
+			var ok bool
+			if err := rows.Scan(&v, &ok); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("db: applied migrations: %w", err)
+			}
+			applied[int(v)] = ok
+		}
+		rows.Close()
+		err = rows.Err()
+	}
+	var pe *pgconn.PgError
+	switch {
+	case errors.As(err, &pe) && pe.Code == "42P01":
+		// No version table: nothing was ever applied.
+	case errors.As(err, &pe) && pe.Code == "42703":
+		// The earlier migrator's table (version, name, applied_at), not yet
+		// adopted by a migrate of this release.
+		var vs []int64
+		if err := d.Pool.QueryRow(ctx, `SELECT coalesce(array_agg(version::bigint), '{}') FROM `+versionTable).Scan(&vs); err != nil {
+			return nil, fmt.Errorf("db: applied migrations: %w", redact(err))
+		}
+		for _, v := range vs {
+			applied[int(v)] = true
+		}
+	case err != nil:
+		return nil, fmt.Errorf("db: applied migrations: %w", redact(err))
+	}
+	ms, err := Migrations()
+	if err != nil {
+		return nil, err
+	}
+	var pending []string
+	for _, m := range ms {
+		if !applied[m.Version] {
+			pending = append(pending, m.Name)
+		}
+	}
+	return pending, nil
 }

@@ -190,3 +190,29 @@ func TestGitHubConnectionsRouteTheirUser(t *testing.T) {
 	}))
 	require.Equal(t, 1, n)
 }
+
+// TestPendingMigrations: the app role lists the embedded migrations a
+// schema has not applied; one the schema has and the binary does not (a
+// newer release migrated first) is not pending.
+func TestPendingMigrations(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	pending, err := s.DB.PendingMigrations(ctx)
+	require.NoError(t, err)
+	require.Empty(t, pending)
+
+	ms, err := db.Migrations()
+	require.NoError(t, err)
+	conn, err := pgx.Connect(ctx, s.OwnerURL)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	last := ms[len(ms)-1]
+	_, err = conn.Exec(ctx, `DELETE FROM schema_migrations WHERE version_id = $1`, last.Version)
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, `INSERT INTO schema_migrations (version_id, is_applied) VALUES (9999, true)`)
+	require.NoError(t, err)
+	pending, err = s.DB.PendingMigrations(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []string{last.Name}, pending)
+}

@@ -25,6 +25,12 @@ type DialOptions struct {
 	Log       *logrus.Logger
 	// Registerer receives the SDK's metrics (nil: none).
 	Registerer prom.Registerer
+	// Lazy connects on the first call instead of at Dial, which then needs
+	// no server. The API runs so: it starts and takes webhooks while
+	// Temporal is down, and its calls that need Temporal fail (503
+	// unavailable) until it is back. A worker dials eagerly: it checks its
+	// task queue and creates schedules before it polls.
+	Lazy bool
 }
 
 // Dial connects to Temporal with the SDK logger bridged to logrus and SDK
@@ -52,9 +58,15 @@ func Dial(ctx context.Context, o DialOptions) (client.Client, func(), error) {
 		opts.MetricsHandler = sdktally.NewMetricsHandler(sdktally.NewPrometheusNamingScope(scope))
 		closeMetrics = func() { _ = closer.Close() }
 	}
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	c, err := client.DialContext(ctx, opts)
+	var c client.Client
+	var err error
+	if o.Lazy {
+		c, err = client.NewLazyClient(opts)
+	} else {
+		ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		c, err = client.DialContext(ctx, opts)
+	}
 	if err != nil {
 		closeMetrics()
 		return nil, nil, fmt.Errorf("temporal: cannot reach %s (namespace %s): %w", o.Address, o.Namespace, err)

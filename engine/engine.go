@@ -9,16 +9,21 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/activities"
@@ -47,7 +52,9 @@ type Engine struct {
 	UIURL string
 	Log   *logrus.Logger
 
-	searchAttributes bool
+	// searchAttributes is set by Init, which the API may run while it
+	// already serves (InitWhenReachable).
+	searchAttributes atomic.Bool
 	// afterApply, when set (by tests), runs between SyncSchedules applying
 	// a schedule and reading the connection again.
 	afterApply func()
@@ -66,6 +73,43 @@ var (
 // server and self-hosted clusters); where it is not allowed, workflows run
 // without them and the API still lists jobs from Postgres.
 func (e *Engine) Init(ctx context.Context) {
+	if err := e.initSearchAttributes(ctx); err != nil {
+		e.log().WithError(err).Warn("search attributes TenantId/ConnectionId/Provider/SyncKind are unavailable; workflows start without them")
+	}
+}
+
+// InitWhenReachable is Init for the API, which starts without Temporal:
+// while Temporal does not answer it tries again every interval, so the
+// workflows the API starts once Temporal is back carry the search
+// attributes too. It returns when Temporal answered or ctx ends.
+func (e *Engine) InitWhenReachable(ctx context.Context, interval time.Duration) {
+	for {
+		err := e.initSearchAttributes(ctx)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		if !unreachable(err) {
+			e.log().WithError(err).Warn("search attributes TenantId/ConnectionId/Provider/SyncKind are unavailable; workflows start without them")
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
+}
+
+// unreachable reports whether err says Temporal did not answer (rather
+// than refused).
+func unreachable(err error) bool {
+	var u *serviceerror.Unavailable
+	var d *serviceerror.DeadlineExceeded
+	return errors.As(err, &u) || errors.As(err, &d) || errors.Is(err, context.DeadlineExceeded) ||
+		status.Code(err) == codes.Unavailable || status.Code(err) == codes.DeadlineExceeded
+}
+
+func (e *Engine) initSearchAttributes(ctx context.Context) error {
 	want := map[string]enumspb.IndexedValueType{}
 	for _, k := range []temporal.SearchAttributeKeyKeyword{TenantIDKey, ConnectionIDKey, ProviderKey, SyncKindKey} {
 		want[k.GetName()] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
@@ -86,10 +130,10 @@ func (e *Engine) Init(ctx context.Context) {
 		}
 	}
 	if err != nil {
-		e.log().WithError(err).Warn("search attributes TenantId/ConnectionId/Provider/SyncKind are unavailable; workflows start without them")
-		return
+		return err
 	}
-	e.searchAttributes = true
+	e.searchAttributes.Store(true)
+	return nil
 }
 
 func (e *Engine) log() *logrus.Logger {
@@ -107,7 +151,7 @@ func (e *Engine) startOptions(id string, t poblysh.ConnectionRef, kind string) c
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		StaticSummary:            strings.TrimSpace(fmt.Sprintf("%s %s %s", t.Provider, kind, t.Stream)),
 	}
-	if e.searchAttributes {
+	if e.searchAttributes.Load() {
 		o.TypedSearchAttributes = temporal.NewSearchAttributes(
 			TenantIDKey.ValueSet(t.TenantID), ConnectionIDKey.ValueSet(t.ConnectionID),
 			ProviderKey.ValueSet(t.Provider), SyncKindKey.ValueSet(kind))

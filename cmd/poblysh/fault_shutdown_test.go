@@ -243,3 +243,50 @@ func TestStopDuringStartUp(t *testing.T) {
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "cannot reach "+silent.Addr().String())
 }
+
+// TestShutdownDelay: with POBLYSH_SHUTDOWN_DELAY, an API told to stop keeps
+// accepting connections for that long while /readyz answers 503
+// "draining", so a load balancer that has not yet seen the instance go
+// still has its new connections (GitHub deliveries among them) answered;
+// then it stops and exits 0.
+func TestShutdownDelay(t *testing.T) {
+	t.Parallel()
+	f, env := fakeSandbox(t, fakesandbox.Options{Streams: map[string]int{"items": 1}})
+	s := newStack(t, withEnv(env), withCommand("api"))
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort())
+	api := s.spawnWith("api", map[string]string{"POBLYSH_HTTP_ADDR": addr, "POBLYSH_SHUTDOWN_DELAY": "3s"})
+	fresh := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	eventually(t, 60*time.Second, "the api process to answer", func() bool {
+		resp, err := fresh.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+
+	exited := make(chan error, 1)
+	stopped := time.Now()
+	go func() { exited <- api.terminate() }()
+	time.Sleep(500 * time.Millisecond)
+	resp, err := fresh.Get("http://" + addr + "/readyz")
+	require.NoError(t, err, "a new connection during the delay is accepted")
+	body := readAll(resp)
+	resp.Body.Close()
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, body)
+	require.Contains(t, body, `"status":"draining"`)
+	d := f.Build(fakesandbox.Delivery{Stream: "items", Items: f.Add("items", 1)})
+	code, err := postWith(fresh, "http://"+addr+"/api/v1/webhooks/fake", d)
+	require.NoError(t, err, "a delivery on a new connection during the delay is answered")
+	require.Equal(t, http.StatusOK, code)
+
+	select {
+	case err := <-exited:
+		require.NoError(t, err, "a graceful stop exits 0")
+		require.GreaterOrEqual(t, time.Since(stopped), 3*time.Second, "the listener stayed open for the delay")
+	case <-time.After(30 * time.Second):
+		t.Fatal("the api did not stop after its delay")
+	}
+	_, err = fresh.Get("http://" + addr + "/readyz")
+	require.Error(t, err, "the listener is closed after the delay")
+}

@@ -18,7 +18,8 @@ import (
 
 // TestTemporalDown stops the Temporal server for 30 s during a backfill and
 // a webhook burst, then starts it again on the same port and database
-// file. Meanwhile /readyz reports Temporal down, a manual sync is refused
+// file. Meanwhile /readyz stays ready (200) and reports Temporal down, a
+// manual sync is refused
 // 503 unavailable (after the SDK's own retries), deliveries that carry
 // their events are stored and acknowledged, notify-only pushes are
 // acknowledged with their sync nudge recorded; once Temporal is back the
@@ -63,8 +64,11 @@ func TestTemporalDown(t *testing.T) {
 		defer resp.Body.Close()
 		manual <- fmt.Sprintf("%d %s (after %s)", resp.StatusCode, readAll(resp), time.Since(began).Round(time.Second))
 	}()
+	// The instance stays ready: a load balancer keeps sending it the
+	// webhooks it can store without Temporal.
 	code, body := readiness()
-	require.Equal(t, http.StatusServiceUnavailable, code)
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, "ready", body["status"])
 	require.Equal(t, map[string]any{"postgres": "ok", "temporal": "down: unreachable"}, body["checks"])
 
 	// The burst: deliveries with events are stored; notify-only pushes are
@@ -98,9 +102,9 @@ func TestTemporalDown(t *testing.T) {
 	}
 	tmp.Start()
 
-	eventually(t, 30*time.Second, "/readyz to report ready", func() bool {
-		code, _ := readiness()
-		return code == http.StatusOK
+	eventually(t, 30*time.Second, "/readyz to report Temporal ok", func() bool {
+		code, body := readiness()
+		return code == http.StatusOK && body["checks"].(map[string]any)["temporal"] == "ok"
 	})
 	eventually(t, 30*time.Second, "the recorded nudge to be delivered", func() bool {
 		return s.count(`SELECT count(*) FROM pending_nudges`) == 0
@@ -111,4 +115,46 @@ func TestTemporalDown(t *testing.T) {
 		return s.count(`SELECT count(*) FROM jobs WHERE trigger = 'webhook' AND status = 'succeeded'`) >= 1
 	})
 	s.requireItems("items", f.Count("items"))
+}
+
+// TestAPIStartsWithoutTemporal starts `poblysh api` while its Temporal
+// server is down: it starts and is ready (webhook intake needs Postgres
+// only), /readyz reports Temporal down, and what needs Temporal (here a
+// tenant's deletion) is refused 503 unavailable; once Temporal is up the
+// same call is accepted without restarting the API.
+func TestAPIStartsWithoutTemporal(t *testing.T) {
+	t.Parallel()
+	tmp := testenv.OwnTemporal(t)
+	tmp.Stop()
+	s := newStack(t, withCommand("api"), withEnv(map[string]string{"TEMPORAL_ADDRESS": tmp.Address()}))
+	resp, err := s.http.Get(s.base + "/readyz")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.JSONEq(t, `{"status": "ready", "checks": {"postgres": "ok", "temporal": "down: unreachable"}}`, readAll(resp))
+	resp.Body.Close()
+
+	id, _ := s.tenant("Lazy")
+	del := func() (int, string) {
+		req, _ := http.NewRequest(http.MethodDelete, s.base+"/api/v1/tenants/"+id+"?confirm=Lazy", nil)
+		req.Header.Set("Authorization", "Bearer "+s.adminKey)
+		resp, err := (&http.Client{Timeout: 90 * time.Second}).Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		return resp.StatusCode, readAll(resp)
+	}
+	code, body := del()
+	require.Equal(t, http.StatusServiceUnavailable, code, body)
+	require.Contains(t, body, `"code":"unavailable"`)
+
+	tmp.Start()
+	eventually(t, 60*time.Second, "/readyz to report Temporal ok", func() bool {
+		resp, err := s.http.Get(s.base + "/readyz")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		return strings.Contains(readAll(resp), `"temporal":"ok"`)
+	})
+	code, body = del()
+	require.Equal(t, http.StatusAccepted, code, body)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"os"
 	"regexp"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/poblysh/poblysh/db"
 	"github.com/poblysh/poblysh/db/dbtest"
+	"github.com/poblysh/poblysh/testenv"
+	"github.com/poblysh/poblysh/vault"
 )
 
 // TestMigrateCommand: "poblysh migrate status" lists every migration as
@@ -79,4 +82,52 @@ func TestMigrateCommand(t *testing.T) {
 	require.ErrorIs(t, run(ctx, []string{"migrate", "statsu"}, getenv, &out, &errOut), errUsage)
 	require.Contains(t, errOut.String(), `poblysh migrate: unexpected argument "statsu"`)
 	require.Contains(t, errOut.String(), "Usage: poblysh migrate [status]")
+}
+
+// TestRefusesPendingMigrations: api and worker refuse to start on a schema
+// that misses a migration of this binary (they would report ready, then
+// fail on what it makes), naming the file and the command that applies it.
+func TestRefusesPendingMigrations(t *testing.T) {
+	t.Parallel()
+	s := dbtest.NewSchema(t)
+	ms, err := db.Migrations()
+	require.NoError(t, err)
+	last := ms[len(ms)-1]
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, s.OwnerURL)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(ctx, `DELETE FROM schema_migrations WHERE version_id = $1`, last.Version)
+	require.NoError(t, err)
+	env := map[string]string{
+		"DATABASE_URL":         s.OwnerURL,
+		"TEMPORAL_ADDRESS":     testenv.Temporal(t).FrontendHostPort(),
+		"TEMPORAL_NAMESPACE":   "default",
+		"POBLYSH_TASK_QUEUE":   "test-" + rand.Text()[:10],
+		"POBLYSH_HTTP_ADDR":    fmt.Sprintf("127.0.0.1:%d", testenv.FreePort()),
+		"POBLYSH_METRICS_ADDR": "off",
+		"POBLYSH_ADMIN_KEY":    "admin-" + strings.Repeat("k", 30),
+		"POBLYSH_CRYPTO_KEY":   vault.GenerateKey(),
+		"POBLYSH_ENV_FILE":     "none",
+	}
+	for _, cmd := range []string{"api", "worker"} {
+		t.Run(cmd, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			buf := &syncBuffer{}
+			done := make(chan error, 1)
+			go func() { done <- run(ctx, []string{cmd}, func(k string) string { return env[k] }, buf, buf) }()
+			select {
+			case err := <-done:
+				require.Error(t, err)
+				require.Contains(t, err.Error(), last.Name)
+				require.Contains(t, err.Error(), "poblysh migrate")
+			case <-time.After(30 * time.Second):
+				cancel()
+				<-done
+				t.Fatalf("%s started on a schema missing %s; logs:\n%s", cmd, last.Name, tail(buf.String(), 10))
+			}
+		})
+	}
 }

@@ -33,7 +33,9 @@ queue POBLYSH_TASK_QUEUE, and creates the sweeper schedules (token refresh,
 watch renewal, retention) idempotently. Serves Prometheus /metrics and Go
 profiles (/debug/pprof/) on POBLYSH_METRICS_ADDR only (default 127.0.0.1:9090,
 "off" for none). Stops gracefully on SIGINT/SIGTERM: requests in flight drain
-and running activities finish within POBLYSH_SHUTDOWN_TIMEOUT (default 30s).`,
+and running activities finish within POBLYSH_SHUTDOWN_TIMEOUT (default 30s),
+after the API served on for POBLYSH_SHUTDOWN_DELAY (default 0) with /readyz
+answering 503. Refuses to start while a migration is pending.`,
 		env: &config.Needs{Admin: true, Crypto: true},
 		run: runServe(true, true),
 	},

@@ -8,7 +8,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	prom "github.com/prometheus/client_golang/prometheus"
@@ -77,12 +79,21 @@ func serveUntilDone(withAPI, withWorker bool) func(context.Context, *flag.FlagSe
 			return err
 		}
 		defer database.Close()
+		// A schema missing a migration of this binary would answer ready
+		// and then fail wherever the code needs what the migration makes.
+		pending, err := database.PendingMigrations(ctx)
+		if err != nil {
+			return err
+		}
+		if len(pending) > 0 {
+			return fmt.Errorf("database: %d migration(s) not applied: %s; run `poblysh migrate` first", len(pending), strings.Join(pending, ", "))
+		}
 		// Call budgets finer than one rate per account (Slack's method
 		// tiers) are shared by every process through Postgres.
 		registry.UsePacer(db.Pacer{DB: database})
 		tc, closeTemporal, err := engine.Dial(ctx, engine.DialOptions{
 			Address: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace, APIKey: cfg.TemporalAPIKey, TLS: cfg.TemporalTLS,
-			Log: log, Registerer: sdkMetricsRegisterer(),
+			Log: log, Registerer: sdkMetricsRegisterer(), Lazy: !withWorker,
 		})
 		if err != nil {
 			return err
@@ -90,14 +101,19 @@ func serveUntilDone(withAPI, withWorker bool) func(context.Context, *flag.FlagSe
 		defer closeTemporal()
 		eng := &engine.Engine{Client: tc, DB: database, Registry: registry, TaskQueue: cfg.TaskQueue,
 			Namespace: cfg.TemporalNamespace, UIURL: cfg.TemporalUIURL, Log: log}
-		eng.Init(ctx)
+		if withWorker {
+			eng.Init(ctx)
+		} else {
+			// The API starts whether Temporal answers or not.
+			go eng.InitWhenReachable(ctx, 30*time.Second)
+		}
 		acts := &activities.Activities{DB: database, Registry: registry, KeyRing: cfg.KeyRing, Orchestrator: eng, Log: log,
 			TenantConcurrency: cfg.TenantSyncConcurrency, RawRetention: cfg.RawRetention, SignalTTL: cfg.SignalTTL}
 		connections := &lifecycle.Service{DB: database, Registry: registry, KeyRing: cfg.KeyRing, Workflows: eng,
 			Access: activities.AccessService{A: acts}, RedirectAllowlist: cfg.RedirectAllowlist, StateTTL: cfg.StateTTL, Log: log}
 		acts.Connections = connections
 
-		var errc = make(chan error, 2)
+		var errc = make(chan error, 3) // the metrics server, the API server, the worker
 		// Metrics and profiles: on their own (internal) address only, for
 		// the API and the worker alike. Bound first: a taken address fails
 		// the start before the worker takes a task or the API answers
@@ -129,7 +145,22 @@ func serveUntilDone(withAPI, withWorker bool) func(context.Context, *flag.FlagSe
 			if err := engine.CheckTaskQueue(ctx, tc, cfg.TaskQueue, dbID, cfg.JoinTaskQueue); err != nil {
 				return err
 			}
-			w = engine.NewWorker(tc, cfg.TaskQueue, acts, worker.Options{Identity: engine.WorkerIdentity(dbID), WorkerStopTimeout: cfg.ShutdownTimeout})
+			w = engine.NewWorker(tc, cfg.TaskQueue, acts, worker.Options{
+				Identity: engine.WorkerIdentity(dbID), WorkerStopTimeout: cfg.ShutdownTimeout,
+				// The SDK stops the worker for good when its polls keep
+				// failing with an error retrying cannot mend (the namespace
+				// deleted, the client refused): the process then stops too,
+				// exiting non-zero so its supervisor restarts it, instead of
+				// running on and answering while nothing polls. The send
+				// never blocks: one failure is enough to stop.
+				OnFatalError: func(err error) {
+					log.WithError(err).Error("temporal worker stopped by a fatal error")
+					select {
+					case errc <- fmt.Errorf("temporal worker stopped: %w", err):
+					default:
+					}
+				},
+			})
 			if err := w.Start(); err != nil {
 				return fmt.Errorf("temporal worker: %w", err)
 			}
@@ -147,6 +178,9 @@ func serveUntilDone(withAPI, withWorker bool) func(context.Context, *flag.FlagSe
 		// servers are the API's (drained first on shutdown), then the
 		// metrics address.
 		var servers []*http.Server
+		// draining is set on SIGTERM while the API serves on for
+		// POBLYSH_SHUTDOWN_DELAY.
+		var draining atomic.Bool
 		closeFeed := func() {}
 		if withAPI {
 			// One LISTEN connection for the whole process wakes every long
@@ -168,6 +202,7 @@ func serveUntilDone(withAPI, withWorker bool) func(context.Context, *flag.FlagSe
 					_, err := tc.CheckHealth(ctx, &client.CheckHealthRequest{})
 					return err
 				},
+				Draining: draining.Load,
 			})
 			if err != nil {
 				return err
@@ -184,25 +219,38 @@ func serveUntilDone(withAPI, withWorker bool) func(context.Context, *flag.FlagSe
 		if metricsSrv != nil {
 			servers = append(servers, metricsSrv)
 		}
+		// A failure (a server that stopped serving, a worker Temporal
+		// stopped) shuts the rest down as a stop would, then fails the run.
+		var failed error
 		select {
 		case <-ctx.Done():
-		case err := <-errc:
-			return err
+		case failed = <-errc:
 		}
-		log.WithField("timeout", cfg.ShutdownTimeout.String()).Info("shutting down")
-		closeFeed()
-		// The API stops accepting connections and drains the requests in
-		// flight while the worker stops taking tasks and lets its running
-		// activities finish; both within POBLYSH_SHUTDOWN_TIMEOUT.
+		// The worker stops taking tasks and lets its running activities
+		// finish within POBLYSH_SHUTDOWN_TIMEOUT.
 		var wg sync.WaitGroup
 		if w != nil {
 			wg.Add(1)
 			go func() { defer wg.Done(); w.Stop() }()
 		}
+		// On a stop (not a failure) the API first serves on for
+		// POBLYSH_SHUTDOWN_DELAY with /readyz answering 503: a load balancer
+		// keeps sending new connections until it has seen the instance go
+		// (endpoint changes take seconds to propagate), and a connection
+		// refused then is a webhook delivery lost (GitHub never redelivers).
+		if withAPI && failed == nil && cfg.ShutdownDelay > 0 {
+			draining.Store(true)
+			log.WithField("delay", cfg.ShutdownDelay.String()).Info("draining: not ready, still serving")
+			time.Sleep(cfg.ShutdownDelay)
+		}
+		log.WithField("timeout", cfg.ShutdownTimeout.String()).Info("shutting down")
+		closeFeed()
+		// The API stops accepting connections and drains the requests in
+		// flight within POBLYSH_SHUTDOWN_TIMEOUT.
 		shutdown(ctx, servers, cfg.ShutdownTimeout)
 		wg.Wait()
 		log.Info("stopped")
-		return nil
+		return failed
 	}
 }
 

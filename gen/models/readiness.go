@@ -22,10 +22,10 @@ type Readiness struct {
 	// Required: true
 	Checks *ReadinessChecks `json:"checks"`
 
-	// `ready` when every check is `ok`, `unavailable` otherwise.
+	// `ready` while Postgres is `ok`, `unavailable` when it is down, `draining` while the process stops.
 	// Example: ready
 	// Required: true
-	// Enum: ["ready","unavailable"]
+	// Enum: ["ready","unavailable","draining"]
 	Status *string `json:"status"`
 }
 
@@ -75,7 +75,7 @@ var readinessTypeStatusPropEnum []any
 
 func init() {
 	var res []string
-	if err := json.Unmarshal([]byte(`["ready","unavailable"]`), &res); err != nil {
+	if err := json.Unmarshal([]byte(`["ready","unavailable","draining"]`), &res); err != nil {
 		panic(err)
 	}
 	for _, v := range res {
@@ -90,6 +90,9 @@ const (
 
 	// ReadinessStatusUnavailable captures enum value "unavailable"
 	ReadinessStatusUnavailable string = "unavailable"
+
+	// ReadinessStatusDraining captures enum value "draining"
+	ReadinessStatusDraining string = "draining"
 )
 
 // prop value enum

@@ -22,7 +22,7 @@ type ReadinessChecks struct {
 	Postgres *string `json:"postgres"`
 
 	// temporal
-	// Example: down: context deadline exceeded
+	// Example: down: unreachable
 	// Required: true
 	Temporal *string `json:"temporal"`
 }

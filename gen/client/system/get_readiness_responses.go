@@ -52,7 +52,7 @@ func NewGetReadinessOK() *GetReadinessOK {
 
 // GetReadinessOK describes a response with status code 200, with default header values.
 //
-// Every dependency answered.
+// Postgres answered; Temporal may be down (see `checks.temporal`).
 type GetReadinessOK struct {
 	Payload *models.Readiness
 }
@@ -120,7 +120,7 @@ func NewGetReadinessServiceUnavailable() *GetReadinessServiceUnavailable {
 
 // GetReadinessServiceUnavailable describes a response with status code 503, with default header values.
 //
-// At least one dependency is down.
+// Postgres is down, or the process is draining.
 type GetReadinessServiceUnavailable struct {
 	Payload *models.Readiness
 }

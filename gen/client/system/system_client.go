@@ -137,9 +137,13 @@ func (a *Client) GetHealthContext(ctx context.Context, params *GetHealthParams, 
 
 // GetReadiness readinesses probe.
 //
-// Checks Postgres and Temporal (each with a short timeout). 200 when both
-// answer, 503 with the same body shape when either is down, so a load
-// balancer stops routing to this instance.
+// Checks Postgres and Temporal (each with a short timeout). 200 while
+// Postgres answers, whatever Temporal's state (reported in `checks`:
+// webhook intake works without Temporal, so the instance stays in the
+// load balancer). 503 with the same body shape when Postgres is down
+// (`unavailable`) or the process is stopping (`draining`, for
+// `POBLYSH_SHUTDOWN_DELAY` after SIGTERM), so a load balancer stops
+// routing to this instance.
 // .
 //
 // This method does not support injected context.
@@ -159,9 +163,13 @@ func (a *Client) GetReadiness(params *GetReadinessParams, opts ...ClientOption) 
 
 // GetReadinessContext readinesses probe.
 //
-// Checks Postgres and Temporal (each with a short timeout). 200 when both
-// answer, 503 with the same body shape when either is down, so a load
-// balancer stops routing to this instance.
+// Checks Postgres and Temporal (each with a short timeout). 200 while
+// Postgres answers, whatever Temporal's state (reported in `checks`:
+// webhook intake works without Temporal, so the instance stays in the
+// load balancer). 503 with the same body shape when Postgres is down
+// (`unavailable`) or the process is stopping (`draining`, for
+// `POBLYSH_SHUTDOWN_DELAY` after SIGTERM), so a load balancer stops
+// routing to this instance.
 // .
 //
 // Do not use the deprecated [GetReadinessParams.Context] with this method: it would be ignored.
