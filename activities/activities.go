@@ -52,8 +52,7 @@ type Activities struct {
 	// PagesPerActivity bounds the pages one SyncPage activity stores
 	// (0: DefaultPagesPerActivity; 1: one page per activity).
 	PagesPerActivity int
-	// RawRetention and SignalTTL drive Prune (0 keeps raw payloads, or
-	// Signals, forever).
+	// RawRetention and SignalTTL drive Prune (0 TTL keeps Signals forever).
 	RawRetention time.Duration
 	SignalTTL    time.Duration
 	// Now is the clock (tests pin it).

@@ -20,15 +20,9 @@ type PruneResult struct {
 // Prune applies retention in batches until nothing is left to prune.
 func (a *Activities) Prune(ctx context.Context, _ PruneInput) (PruneResult, error) {
 	var total PruneResult
-	// A zero raw retention keeps raw payloads, as a zero Signal TTL keeps
-	// Signals (the two are configured side by side); it used to drop every
-	// payload on each daily run. Webhook intake records hold their bodies,
-	// so they are kept with them.
-	var rawBefore, eventsBefore, signalsBefore *time.Time
-	if a.RawRetention > 0 {
-		r, e := a.now().Add(-a.RawRetention), a.now().Add(-max(a.RawRetention, 7*24*time.Hour))
-		rawBefore, eventsBefore = &r, &e
-	}
+	rawBefore := a.now().Add(-a.RawRetention)
+	eventsBefore := a.now().Add(-max(a.RawRetention, 7*24*time.Hour))
+	var signalsBefore *time.Time
 	if a.SignalTTL > 0 {
 		t := a.now().Add(-a.SignalTTL)
 		signalsBefore = &t

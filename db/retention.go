@@ -15,34 +15,33 @@ type Pruned struct {
 }
 
 // Prune applies retention (system scope): raw provider payloads older than
-// rawBefore are dropped from Signals and webhook events (nil keeps them);
-// Signals ingested before signalsBefore are deleted (nil keeps them);
-// expired OAuth states, and webhook intake records older than eventsBefore
-// (nil keeps them), are deleted. Work is done in batches of batch rows per
-// statement so a large backlog never holds long locks; call it again until
-// it returns zero counts.
-func (tx *Tx) Prune(ctx context.Context, rawBefore, signalsBefore, eventsBefore *time.Time, batch int) (Pruned, error) {
+// rawBefore are dropped from Signals and webhook events; Signals ingested
+// before signalsBefore are deleted (nil keeps them); expired OAuth states and
+// webhook intake records older than eventsBefore are deleted. Work is done
+// in batches of batch rows per statement so a large backlog never holds
+// long locks; call it again until it returns zero counts.
+func (tx *Tx) Prune(ctx context.Context, rawBefore time.Time, signalsBefore *time.Time, eventsBefore time.Time, batch int) (Pruned, error) {
 	var p Pruned
-	type step struct {
+	steps := []struct {
 		n *int64
 		q string
 		a []any
-	}
-	var steps []step
-	if rawBefore != nil {
-		steps = append(steps, step{&p.RawPayloads, `UPDATE signals SET raw = NULL WHERE id IN (
-			SELECT id FROM signals WHERE raw IS NOT NULL AND ingested_at < $1 LIMIT $2)`, []any{*rawBefore, batch}},
-			step{&p.WebhookBodies, `UPDATE webhook_events SET raw_body = NULL WHERE id IN (
-			SELECT id FROM webhook_events WHERE raw_body IS NOT NULL AND received_at < $1 LIMIT $2)`, []any{*rawBefore, batch}})
-	}
-	steps = append(steps, step{&p.States, `DELETE FROM oauth_states WHERE id IN (
-			SELECT id FROM oauth_states WHERE expires_at < now() - interval '1 hour' LIMIT $1)`, []any{batch}})
-	if eventsBefore != nil {
-		steps = append(steps, step{&p.WebhookEvents, `DELETE FROM webhook_events WHERE id IN (
-			SELECT id FROM webhook_events WHERE received_at < $1 LIMIT $2)`, []any{*eventsBefore, batch}})
+	}{
+		{&p.RawPayloads, `UPDATE signals SET raw = NULL WHERE id IN (
+			SELECT id FROM signals WHERE raw IS NOT NULL AND ingested_at < $1 LIMIT $2)`, []any{rawBefore, batch}},
+		{&p.WebhookBodies, `UPDATE webhook_events SET raw_body = NULL WHERE id IN (
+			SELECT id FROM webhook_events WHERE raw_body IS NOT NULL AND received_at < $1 LIMIT $2)`, []any{rawBefore, batch}},
+		{&p.States, `DELETE FROM oauth_states WHERE id IN (
+			SELECT id FROM oauth_states WHERE expires_at < now() - interval '1 hour' LIMIT $1)`, []any{batch}},
+		{&p.WebhookEvents, `DELETE FROM webhook_events WHERE id IN (
+			SELECT id FROM webhook_events WHERE received_at < $1 LIMIT $2)`, []any{eventsBefore, batch}},
 	}
 	if signalsBefore != nil {
-		steps = append(steps, step{&p.Signals, `DELETE FROM signals WHERE id IN (
+		steps = append(steps, struct {
+			n *int64
+			q string
+			a []any
+		}{&p.Signals, `DELETE FROM signals WHERE id IN (
 			SELECT id FROM signals WHERE ingested_at < $1 LIMIT $2)`, []any{*signalsBefore, batch}})
 	}
 	for _, s := range steps {

@@ -85,7 +85,7 @@ func TestPruneAppliesRetention(t *testing.T) {
 	for range 10 {
 		var p db.Pruned
 		require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
-			p, err = tx.Prune(ctx, &rawBefore, &signalsBefore, &eventsBefore, 2)
+			p, err = tx.Prune(ctx, rawBefore, &signalsBefore, eventsBefore, 2)
 			return err
 		}))
 		require.LessOrEqual(t, p.Signals, int64(2), "batches are bounded")
@@ -144,9 +144,8 @@ func TestPruneAppliesRetention(t *testing.T) {
 	// With a raw retention shorter than the Signal TTL, raw payloads go
 	// first and the Signals stay; a nil TTL keeps Signals forever.
 	var p db.Pruned
-	tenDays := time.Now().Add(-10 * 24 * time.Hour)
 	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
-		p, err = tx.Prune(ctx, &tenDays, nil, &eventsBefore, 100)
+		p, err = tx.Prune(ctx, time.Now().Add(-10*24*time.Hour), nil, eventsBefore, 100)
 		return err
 	}))
 	require.Equal(t, db.Pruned{RawPayloads: 3}, p)
