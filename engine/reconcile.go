@@ -240,5 +240,5 @@ func (e *Engine) ForgetDeletedConnections(ctx context.Context) (int, error) {
 	}); err != nil {
 		return 0, err
 	}
-	return metrics.ForgetConnections(live), nil
+	return metrics.ForgetConnections(ids, live), nil
 }

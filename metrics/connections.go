@@ -23,11 +23,13 @@ type connKey struct{ provider, id string }
 // perConnection are the gauges labelled provider, connection_id.
 var perConnection = []*prometheus.GaugeVec{Freshness, PollInterval, PollLag}
 
-// SetConnection sets g's series of one connection.
+// SetConnection sets g's series of one connection. The series is recorded
+// and set under one lock, so a prune never drops it in between (and leaves
+// an untracked series behind).
 func SetConnection(g *prometheus.GaugeVec, provider, connectionID string, v float64) {
 	connMu.Lock()
+	defer connMu.Unlock()
 	connSeries[connKey{provider, connectionID}] = true
-	connMu.Unlock()
 	g.WithLabelValues(provider, connectionID).Set(v)
 }
 
@@ -42,14 +44,20 @@ func ConnectionSeries() []string {
 	return out
 }
 
-// ForgetConnections drops every per-connection series of the connections
-// live does not hold, and answers how many connections it forgot.
-func ForgetConnections(live map[string]bool) int {
+// ForgetConnections drops the per-connection series of the connections
+// asked (ConnectionSeries, when the prune began) that live does not hold,
+// and answers how many connections it forgot. A connection whose first
+// series came after the question was not asked about and stays.
+func ForgetConnections(asked []string, live map[string]bool) int {
 	connMu.Lock()
 	defer connMu.Unlock()
+	was := make(map[string]bool, len(asked))
+	for _, id := range asked {
+		was[id] = true
+	}
 	n := 0
 	for k := range connSeries {
-		if live[k.id] {
+		if live[k.id] || !was[k.id] {
 			continue
 		}
 		for _, g := range perConnection {
