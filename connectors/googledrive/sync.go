@@ -165,7 +165,8 @@ func (p *pass) walk() error {
 // listed takes in a file found by listing a tracked folder: it becomes a
 // member (its grants are remembered, not announced). In a moved-in folder
 // a file that was not a member is document.created at moved, the time of
-// the folder's move; in the first listing a file modified within the
+// the folder's move (at its creation, reason new, when it was created in
+// the folder after the move); in the first listing a file modified within the
 // backfill window yields the backfill Signals.
 func (p *pass) listed(f *file, raw json.RawMessage, movedIn bool, moved time.Time) error {
 	cur := p.cur
@@ -183,6 +184,10 @@ func (p *pass) listed(f *file, raw json.RawMessage, movedIn bool, moved time.Tim
 		return err
 	}
 	switch {
+	case movedIn && created.After(moved):
+		// Created in the folder after its move, before the walk reached
+		// it: a new file, at its own creation (not before it existed).
+		p.emit(KindCreated, f, raw, at, created, "file:"+f.ID+":created", map[string]any{"reason": reasonNew})
 	case movedIn:
 		p.emit(KindCreated, f, raw, at, moved, "file:"+f.ID+":created", map[string]any{"reason": reasonMovedIn})
 	case mod.Unix() > cur.Cutoff:

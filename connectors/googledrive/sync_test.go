@@ -238,6 +238,37 @@ func TestFolderMovedInFilesHappenAtTheMove(t *testing.T) {
 	require.Equal(t, moved, sigs[0].OccurredAt.UTC(), "at the move, not at the pass %s", i.clk.now())
 }
 
+// A file created in a moved-in folder after the move, before the walk
+// reached it, is a new file at its own creation, not a move-in stamped
+// before it existed.
+func TestFileCreatedAfterTheMoveIsNew(t *testing.T) {
+	i := newIncremental(t, pressConfig)
+	ctx := context.Background()
+	i.clk.advance(time.Minute)
+	moved := i.clk.now()
+	_, err := i.sb.MoveFile(ctx, drivesandbox.ArchiveFolderID, drivesandbox.PressFolderID, none)
+	require.NoError(t, err)
+	i.clk.advance(time.Minute)
+	i.tok = i.sb.AccessToken("")
+	p, err := i.prov.Connector.(connectors.Syncer).FetchPage(ctx, connectors.PageRequest{
+		Connection: i.conn, Stream: "changes", Cursor: i.cursor, HTTP: i.client(), Now: i.clk.now()})
+	require.NoError(t, err)
+	require.Empty(t, p.Signals, "the change page queues the folder's listing")
+	i.clk.advance(3 * time.Hour)
+	fresh := i.clk.now()
+	_, _, err = i.sb.CreateFile(ctx, drivesandbox.FileInput{Name: "Fresh", Parent: drivesandbox.ArchiveFolderID}, none)
+	require.NoError(t, err)
+	i.clk.advance(time.Minute)
+	i.tok = i.sb.AccessToken("")
+	sigs, _ := i.drainAt(t, "changes", p.Next, i.clk.now())
+	reasons := map[string]string{}
+	for _, s := range sigs {
+		require.Equal(t, "document.created", s.Kind)
+		reasons[s.Payload.Attributes["reason"].(string)] = s.OccurredAt.UTC().Format(time.RFC3339)
+	}
+	require.Equal(t, map[string]string{"moved_in": moved.Format(time.RFC3339), "new": fresh.Format(time.RFC3339)}, reasons)
+}
+
 // A walk item written before it carried the move's time still lists the
 // folder; its files then happen at the pass's time, the best it knows.
 func TestOldMovedInWalkItemsFallBackToThePass(t *testing.T) {
