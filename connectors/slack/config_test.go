@@ -129,3 +129,13 @@ func TestNewSettings(t *testing.T) {
 		require.Error(t, err, "%v", bad)
 	}
 }
+
+// POBLYSH_<NAME>_BACKFILL_DAYS is a number of days from 1 to 36500: a
+// larger count wrapped the window around (213504 days became 25 minutes).
+func TestBackfillDaysAreBounded(t *testing.T) {
+	t.Parallel()
+	for v, ok := range map[string]bool{"30": true, "36500": true, "0": false, "36501": false, "213504": false, "a month": false} {
+		_, err := New(connectors.Config{}.WithSettings(map[string]string{SettingBackfillDays: v}))
+		require.Equal(t, ok, err == nil, "%s: %v", v, err)
+	}
+}

@@ -211,8 +211,9 @@ func New(cfg connectors.Config) (connectors.Connector, error) {
 	}
 	if v := cfg.Setting(SettingBackfillDays); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return nil, fmt.Errorf("zoho-cliq: POBLYSH_ZOHO_CLIQ_%s must be a positive number of days", SettingBackfillDays)
+		if err != nil || n < 1 || n > 36500 {
+			// Bounded: a larger count wraps the backfill window around.
+			return nil, fmt.Errorf("zoho-cliq: POBLYSH_ZOHO_CLIQ_%s must be a number of days from 1 to 36500", SettingBackfillDays)
 		}
 		c.backfill = time.Duration(n) * 24 * time.Hour
 	}
