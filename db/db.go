@@ -56,6 +56,11 @@ const openTimeout = 15 * time.Second
 // feed's listener, waits for such a server for good.
 const connectTimeout = 10 * time.Second
 
+// setsConnectTimeout reports whether a URL (or key=value DSN) sets
+// connect_timeout itself: an explicit 0, which means wait for good, is the
+// operator's to choose.
+func setsConnectTimeout(url string) bool { return strings.Contains(url, "connect_timeout=") }
+
 // Open connects, checks the connection, and verifies the effective role
 // cannot bypass row-level security.
 func Open(ctx context.Context, url string, opt Options) (*DB, error) {
@@ -66,7 +71,7 @@ func Open(ctx context.Context, url string, opt Options) (*DB, error) {
 	if opt.MaxConns > 0 {
 		cfg.MaxConns = opt.MaxConns
 	}
-	if cfg.ConnConfig.ConnectTimeout == 0 {
+	if cfg.ConnConfig.ConnectTimeout == 0 && !setsConnectTimeout(url) {
 		cfg.ConnConfig.ConnectTimeout = connectTimeout
 	}
 	timeout := openTimeout

@@ -143,7 +143,7 @@ func openMigrator(ctx context.Context, url, schema string) (*migrator, error) {
 		// Every connection goose opens works in the schema.
 		cfg.RuntimeParams["search_path"] = pgx.Identifier{schema}.Sanitize()
 	}
-	if cfg.ConnectTimeout == 0 {
+	if cfg.ConnectTimeout == 0 && !setsConnectTimeout(url) {
 		cfg.ConnectTimeout = connectTimeout // as Open: a silent server is an error, not a hang
 	}
 	sqlDB := stdlib.OpenDB(*cfg)

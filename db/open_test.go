@@ -123,6 +123,11 @@ func TestOpenSetsAConnectTimeout(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 3*time.Second, d.Pool.Config().ConnConfig.ConnectTimeout)
 	d.Close()
+	// An explicit 0 (wait for good) is the operator's choice, kept.
+	d, err = db.Open(context.Background(), dbtest.URL(t)+"&connect_timeout=0", db.Options{Role: "poblysh_app", Schema: s.Name})
+	require.NoError(t, err)
+	require.Zero(t, d.Pool.Config().ConnConfig.ConnectTimeout)
+	d.Close()
 
 	// The role check still refuses a role that bypasses row-level security.
 	_, err = db.Open(context.Background(), dbtest.URL(t), db.Options{})
