@@ -227,3 +227,13 @@ func (tx *Tx) MarkJobsChecked(ctx context.Context, ids []string) error {
 	_, err := tx.ExecContext(ctx, `UPDATE jobs SET checked_at = now() WHERE id = ANY($1::uuid[]) AND status IN ('queued', 'running')`, ids)
 	return wrapConnErr(err)
 }
+
+// FollowJobRun records that an open job's run continued as new into run
+// (system scope), so the next read describes that run first instead of
+// walking the chain again. It leaves updated_at alone, and a job whose run
+// changed meanwhile (a pass began it) keeps its own.
+func (tx *Tx) FollowJobRun(ctx context.Context, id, from, run string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE jobs SET run_id = $3
+		WHERE id = $1 AND run_id = $2 AND status IN ('queued', 'running')`, id, from, run)
+	return wrapConnErr(err)
+}

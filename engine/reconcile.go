@@ -114,6 +114,15 @@ func (e *Engine) describeRun(ctx context.Context, j *db.Job) (*client.WorkflowEx
 	for hops := 0; ; hops++ {
 		desc, err := e.Client.DescribeWorkflow(ctx, j.WorkflowID, runID)
 		if err != nil || runID == "" || desc.Status != enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW {
+			if err == nil && hops > 0 && runID != "" && j.RunID != "" {
+				// A queued job keeps the run it was accepted on until a
+				// pass begins it: recorded, the next read (each GET, each
+				// sweep) starts here instead of walking the chain again.
+				from := j.RunID
+				if ferr := e.DB.WithSystem(ctx, func(tx *db.Tx) error { return tx.FollowJobRun(ctx, j.ID, from, runID) }); ferr == nil {
+					j.RunID = runID
+				}
+			}
 			return desc, err
 		}
 		if runID = e.continuedTo(ctx, j.WorkflowID, runID); runID == "" || hops == maxChainHops {

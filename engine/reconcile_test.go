@@ -174,6 +174,14 @@ func TestLiveJobDescribesTheJobsOwnRun(t *testing.T) {
 		require.NotNil(t, live.PendingActivity)
 		require.Equal(t, "SyncPage", *live.PendingActivity)
 		require.Equal(t, poblysh.JobRunning, r.status(t, id), "not settled: its workflow runs")
+		// The hop is recorded: the next read starts at the run it reached.
+		var stored string
+		require.NoError(t, r.s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+			return tx.GetContext(ctx, &stored, `SELECT run_id FROM jobs WHERE id = $1`, id)
+		}))
+		d, err := r.e.Client.DescribeWorkflow(ctx, wf, "")
+		require.NoError(t, err)
+		require.Equal(t, d.WorkflowExecution.RunID, stored)
 	})
 }
 
