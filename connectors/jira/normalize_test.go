@@ -386,10 +386,24 @@ func TestRESTHistoryMatchesWebhook(t *testing.T) {
 }
 
 // The site's status list is needed as soon as the history leaves a status
-// the issue is no longer in, not only when it enters one.
+// the issue is no longer in, not only when it enters one, but only when a
+// Signal the pass emits (at or after its lower bound) carries that status:
+// an incremental pass over an issue that just moved into its current
+// status reads none.
 func TestMovesElsewhere(t *testing.T) {
 	is, _ := lifeSearch(t)
 	last := is.Changelog.Histories[:1] // In Progress -> Done, the current status
-	require.True(t, movesElsewhere(is, last))
-	require.False(t, movesElsewhere(is, is.Changelog.Histories[4:]), "no status change")
+	require.True(t, movesElsewhere(is, last, time.Time{}), "a backfill emits the Signals before it")
+	require.False(t, movesElsewhere(is, is.Changelog.Histories[4:], time.Time{}), "no status change")
+	require.False(t, movesElsewhere(is, last, last[0].Created.Time), "only the move into the current status is emitted")
+	var started history // the move into In Progress, a status the issue left
+	for _, h := range is.Changelog.Histories {
+		for _, it := range h.Items {
+			if it.FieldID == "status" && it.To != is.Fields.Status.ID {
+				started = h
+			}
+		}
+	}
+	require.NotEmpty(t, started.ID)
+	require.True(t, movesElsewhere(is, is.Changelog.Histories, started.Created.Time), "the move into In Progress is emitted")
 }

@@ -213,7 +213,7 @@ func (c *Connector) pageSignals(ctx context.Context, hc *http.Client, api, siteU
 			if cl.Total > len(cl.Histories) {
 				long = append(long, is.ID)
 			}
-			needStatuses = needStatuses || movesElsewhere(is, cl.Histories)
+			needStatuses = needStatuses || movesElsewhere(is, cl.Histories, lower)
 		}
 	}
 	bulk := map[string][]history{}
@@ -225,7 +225,7 @@ func (c *Connector) pageSignals(ctx context.Context, hc *http.Client, api, siteU
 		for _, id := range long {
 			for i := range issues {
 				if issues[i].ID == id {
-					needStatuses = needStatuses || movesElsewhere(&issues[i], bulk[id])
+					needStatuses = needStatuses || movesElsewhere(&issues[i], bulk[id], lower)
 				}
 			}
 		}
@@ -251,13 +251,36 @@ func (c *Connector) pageSignals(ctx context.Context, hc *http.Client, api, siteU
 	return sigs, maxUpdated, nil
 }
 
-// movesElsewhere reports a transition into or out of a status the issue
-// is not in now (whose category the issue does not carry): the Signals of
-// that time, and the creation before the first transition, carry it.
-func movesElsewhere(is *issue, hs []history) bool {
+// movesElsewhere reports whether a Signal at or after floor (the pass's
+// lower bound: older ones are not emitted) will carry a status the issue is
+// not in now, whose category the issue does not carry: the Signal of a
+// transition into one, or, before a transition out of one, the older
+// Signals (earlier changes, the creation). An incremental pass over an
+// issue that just moved into its current status needs none, and reads no
+// status list (it asked for one on nearly every page).
+func movesElsewhere(is *issue, hs []history, floor time.Time) bool {
+	cur := ""
+	if is.Fields.Status != nil {
+		cur = is.Fields.Status.ID
+	}
+	emitted := func(t time.Time) bool { return !t.Before(floor) }
+	olderEmitted := func(h history) bool {
+		if emitted(is.Fields.Created.Time) {
+			return true
+		}
+		for _, o := range hs {
+			if o.Created.Before(h.Created.Time) && emitted(o.Created.Time) {
+				return true
+			}
+		}
+		return false
+	}
 	for _, h := range hs {
 		for _, it := range h.Items {
-			if it.FieldID == "status" && (is.Fields.Status == nil || it.To != is.Fields.Status.ID || it.From != is.Fields.Status.ID) {
+			if it.FieldID != "status" {
+				continue
+			}
+			if it.To != cur && emitted(h.Created.Time) || it.From != cur && olderEmitted(h) {
 				return true
 			}
 		}
