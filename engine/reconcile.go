@@ -11,7 +11,6 @@ import (
 
 	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/db"
-	"github.com/poblysh/poblysh/metrics"
 )
 
 // Jobs and Temporal cannot drift apart for long: a job still queued or
@@ -212,12 +211,11 @@ func (e *Engine) sweepJob(ctx context.Context, j *db.Job) (bool, error) {
 }
 
 // RunJobSweep runs SweepJobs every interval until ctx ends (the worker
-// process runs it), and every tenth round drops this process's metric
-// series of deleted connections (ForgetDeletedConnections).
+// process runs it).
 func (e *Engine) RunJobSweep(ctx context.Context, every, idle time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
-	for round := 1; ; round++ {
+	for {
 		select {
 		case <-ctx.Done():
 			return
@@ -225,29 +223,6 @@ func (e *Engine) RunJobSweep(ctx context.Context, every, idle time.Duration) {
 			if _, err := e.SweepJobs(ctx, idle); err != nil && ctx.Err() == nil {
 				e.log().WithError(err).Warn("job reconciliation sweep failed")
 			}
-			if round%10 == 0 {
-				if _, err := e.ForgetDeletedConnections(ctx); err != nil && ctx.Err() == nil {
-					e.log().WithError(err).Warn("could not prune deleted connections' metric series")
-				}
-			}
 		}
 	}
-}
-
-// ForgetDeletedConnections drops the per-connection metric series this
-// process holds of connections since deleted (metrics.ForgetConnections),
-// and answers how many it dropped.
-func (e *Engine) ForgetDeletedConnections(ctx context.Context) (int, error) {
-	ids := metrics.ConnectionSeries()
-	if len(ids) == 0 {
-		return 0, nil
-	}
-	var live map[string]bool
-	if err := e.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
-		live, err = tx.LiveConnectionIDs(ctx, ids)
-		return err
-	}); err != nil {
-		return 0, err
-	}
-	return metrics.ForgetConnections(ids, live), nil
 }

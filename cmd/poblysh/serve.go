@@ -173,6 +173,7 @@ func serveUntilDone(withAPI, withWorker bool) func(context.Context, *flag.FlagSe
 				return err
 			}
 			go eng.RunJobSweep(ctx, time.Minute, 2*time.Minute)
+			go runMetricsPrune(ctx, database, log, 10*time.Minute)
 			log.WithFields(logrus.Fields{"task_queue": cfg.TaskQueue, "database": dbID}).Info("worker started")
 		}
 		// servers are the API's (drained first on shutdown), then the
