@@ -108,6 +108,30 @@ func TestSweepMovesPastRunningJobs(t *testing.T) {
 	}
 }
 
+// hopped runs hop on a worker until its second run's page is pending, and
+// returns the workflow id and both runs.
+func (r *reconcileSetup) hopped(t *testing.T) (wf, first, second string) {
+	t.Helper()
+	ctx := context.Background()
+	w := worker.New(r.e.Client, r.e.TaskQueue, worker.Options{})
+	w.RegisterWorkflowWithOptions(hop, workflow.RegisterOptions{Name: "hop"})
+	require.NoError(t, w.Start())
+	t.Cleanup(w.Stop)
+	wf = workflows.SyncWorkflowID(r.e.TaskQueue, r.conn, "hops")
+	run, err := r.e.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wf, TaskQueue: r.e.TaskQueue}, "hop", 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = r.e.Client.TerminateWorkflow(context.Background(), wf, "", "test over") })
+	require.Eventually(t, func() bool {
+		d, err := r.e.Client.DescribeWorkflow(ctx, wf, "")
+		if err == nil && d.WorkflowExecution.RunID != run.GetRunID() && len(d.RawResponse.GetPendingActivities()) == 1 {
+			second = d.WorkflowExecution.RunID
+			return true
+		}
+		return false
+	}, 30*time.Second, 50*time.Millisecond, "the next run's page is pending")
+	return wf, run.GetRunID(), second
+}
+
 // hop continues as new once, then waits on a page no worker runs.
 func hop(ctx workflow.Context, n int) error {
 	if n == 0 {
@@ -148,19 +172,8 @@ func TestLiveJobDescribesTheJobsOwnRun(t *testing.T) {
 	})
 
 	t.Run("continued as new", func(t *testing.T) {
-		w := worker.New(r.e.Client, r.e.TaskQueue, worker.Options{})
-		w.RegisterWorkflowWithOptions(hop, workflow.RegisterOptions{Name: "hop"})
-		require.NoError(t, w.Start())
-		defer w.Stop()
-		wf := workflows.SyncWorkflowID(r.e.TaskQueue, r.conn, "hops")
-		run, err := r.e.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wf, TaskQueue: r.e.TaskQueue}, "hop", 0)
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = r.e.Client.TerminateWorkflow(context.Background(), wf, "", "test over") })
-		require.Eventually(t, func() bool {
-			d, err := r.e.Client.DescribeWorkflow(ctx, wf, "")
-			return err == nil && d.WorkflowExecution.RunID != run.GetRunID() && len(d.RawResponse.GetPendingActivities()) == 1
-		}, 30*time.Second, 50*time.Millisecond, "the next run's page is pending")
-		id := r.job(t, wf, run.GetRunID(), time.Minute)
+		wf, first, _ := r.hopped(t)
+		id := r.job(t, wf, first, time.Minute)
 
 		var j *db.Job
 		require.NoError(t, r.s.DB.WithTenant(ctx, r.tenant, func(tx *db.Tx) (err error) {
@@ -192,25 +205,9 @@ func TestLiveJobDescribesTheJobsOwnRun(t *testing.T) {
 // state, and would have been settled failed when R3 completed.)
 func TestLiveJobFollowsItsOwnChain(t *testing.T) {
 	ctx := context.Background()
-	r := newReconcileSetup(t, "doctruth")
-	w := worker.New(r.e.Client, r.e.TaskQueue, worker.Options{})
-	w.RegisterWorkflowWithOptions(hop, workflow.RegisterOptions{Name: "hop"})
-	require.NoError(t, w.Start())
-	defer w.Stop()
-	wf := workflows.SyncWorkflowID(r.e.TaskQueue, r.conn, "hops")
-	run, err := r.e.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wf, TaskQueue: r.e.TaskQueue}, "hop", 0)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = r.e.Client.TerminateWorkflow(context.Background(), wf, "", "test over") })
-	var r2 string
-	require.Eventually(t, func() bool {
-		d, err := r.e.Client.DescribeWorkflow(ctx, wf, "")
-		if err == nil && d.WorkflowExecution.RunID != run.GetRunID() {
-			r2 = d.WorkflowExecution.RunID
-			return true
-		}
-		return false
-	}, 30*time.Second, 50*time.Millisecond)
-	id := r.job(t, wf, run.GetRunID(), time.Minute)
+	r := newReconcileSetup(t, "ownchain")
+	wf, first, r2 := r.hopped(t)
+	id := r.job(t, wf, first, time.Minute)
 	require.NoError(t, r.e.Client.TerminateWorkflow(ctx, wf, r2, "stopped by hand"))
 	r.start(t, "hops") // a new trigger, on a queue nobody polls
 
@@ -219,7 +216,7 @@ func TestLiveJobFollowsItsOwnChain(t *testing.T) {
 		j, err = tx.FindJob(ctx, id)
 		return err
 	}))
-	_, err = r.e.LiveJob(ctx, j)
+	_, err := r.e.LiveJob(ctx, j)
 	require.NoError(t, err)
 	require.Equal(t, poblysh.JobCancelled, r.status(t, id), "the job's chain was terminated")
 }
