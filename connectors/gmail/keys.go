@@ -35,7 +35,33 @@ func newPushKeys(jwksURL string, now func() time.Time) oidc.KeySet {
 		Timeout:   10 * time.Second,
 		Transport: &keyFetchLimit{next: http.DefaultTransport, now: now},
 	}
-	return oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), client), jwksURL)
+	return &freshKeys{remote: oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), client), jwksURL)}
+}
+
+// freshKeys verifies with a RemoteKeySet, asking once more when a download
+// was refused as too soon. RemoteKeySet hands a finished download's result
+// to callers until its goroutine clears it, a moment after: a token that
+// arrives in that moment reads the previous, refused download's error
+// instead of starting its own (a genuine push, signed with a key
+// published since, was refused though the interval had passed; seen in a
+// CI run). Asking again after that moment starts a download if one is due;
+// a forged token costs one more refusal, made without a request.
+type freshKeys struct {
+	remote *oidc.RemoteKeySet
+}
+
+// VerifySignature implements oidc.KeySet.
+func (k *freshKeys) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
+	payload, err := k.remote.VerifySignature(ctx, jwt)
+	if !errors.Is(err, errKeysFresh) {
+		return payload, err
+	}
+	select {
+	case <-ctx.Done():
+		return nil, err
+	case <-time.After(10 * time.Millisecond):
+	}
+	return k.remote.VerifySignature(ctx, jwt)
 }
 
 // keyFetchLimit lets one download of the push keys through per
