@@ -108,6 +108,18 @@ func TestSweepMovesPastRunningJobs(t *testing.T) {
 	}
 }
 
+// find reads a job as its tenant.
+func (r *reconcileSetup) find(t *testing.T, id string) *db.Job {
+	t.Helper()
+	ctx := context.Background()
+	var j *db.Job
+	require.NoError(t, r.s.DB.WithTenant(ctx, r.tenant, func(tx *db.Tx) (err error) {
+		j, err = tx.FindJob(ctx, id)
+		return err
+	}))
+	return j
+}
+
 // hopped runs hop on a worker until its second run's page is pending, and
 // returns the workflow id and both runs.
 func (r *reconcileSetup) hopped(t *testing.T) (wf, first, second string) {
@@ -156,11 +168,7 @@ func TestLiveJobDescribesTheJobsOwnRun(t *testing.T) {
 		_, again := r.start(t, "items")
 		require.NotEqual(t, old, again)
 
-		var j *db.Job
-		require.NoError(t, r.s.DB.WithTenant(ctx, r.tenant, func(tx *db.Tx) (err error) {
-			j, err = tx.FindJob(ctx, id)
-			return err
-		}))
+		j := r.find(t, id)
 		live, err := r.e.LiveJob(ctx, j)
 		require.NoError(t, err)
 		require.NotNil(t, live)
@@ -175,11 +183,7 @@ func TestLiveJobDescribesTheJobsOwnRun(t *testing.T) {
 		wf, first, _ := r.hopped(t)
 		id := r.job(t, wf, first, time.Minute)
 
-		var j *db.Job
-		require.NoError(t, r.s.DB.WithTenant(ctx, r.tenant, func(tx *db.Tx) (err error) {
-			j, err = tx.FindJob(ctx, id)
-			return err
-		}))
+		j := r.find(t, id)
 		live, err := r.e.LiveJob(ctx, j)
 		require.NoError(t, err)
 		require.NotNil(t, live)
@@ -211,11 +215,7 @@ func TestLiveJobFollowsItsOwnChain(t *testing.T) {
 	require.NoError(t, r.e.Client.TerminateWorkflow(ctx, wf, r2, "stopped by hand"))
 	r.start(t, "hops") // a new trigger, on a queue nobody polls
 
-	var j *db.Job
-	require.NoError(t, r.s.DB.WithTenant(ctx, r.tenant, func(tx *db.Tx) (err error) {
-		j, err = tx.FindJob(ctx, id)
-		return err
-	}))
+	j := r.find(t, id)
 	_, err := r.e.LiveJob(ctx, j)
 	require.NoError(t, err)
 	require.Equal(t, poblysh.JobCancelled, r.status(t, id), "the job's chain was terminated")
