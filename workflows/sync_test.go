@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/poblysh/poblysh"
@@ -280,11 +281,10 @@ func TestSyncStreamTransientRetriesWithBackoff(t *testing.T) {
 	}
 }
 
-// Transient failures that outlast the retries fail the job, but the queued
-// follow-up still runs: the trouble may be over by then.
-func TestSyncStreamTransientExhaustedKeepsFollowUp(t *testing.T) {
-	env, j := newEnv(t)
-	mockJobs(env)
+// firstJobFails makes every page of the first job the workflow runs fail
+// with err and every later page succeed, and returns that job's id once a
+// page named it.
+func firstJobFails(env *testsuite.TestWorkflowEnvironment, err error) func() string {
 	var mu sync.Mutex
 	var first string
 	mockPages(env, 0, func(_ int, _ int32, in activities.SyncPageInput) (activities.SyncPageResult, error) {
@@ -294,10 +294,23 @@ func TestSyncStreamTransientExhaustedKeepsFollowUp(t *testing.T) {
 			first = in.JobID
 		}
 		if in.JobID == first {
-			return activities.SyncPageResult{}, temporal.NewApplicationError("502 bad gateway", activities.ErrTypeTransient)
+			return activities.SyncPageResult{}, err
 		}
 		return page(true)
 	})
+	return func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return first
+	}
+}
+
+// Transient failures that outlast the retries fail the job, but the queued
+// follow-up still runs: the trouble may be over by then.
+func TestSyncStreamTransientExhaustedKeepsFollowUp(t *testing.T) {
+	env, j := newEnv(t)
+	mockJobs(env)
+	firstJobFails(env, temporal.NewApplicationError("502 bad gateway", activities.ErrTypeTransient))
 	updateAt(t, env, 0, "api-1", poblysh.ModeIncremental)
 	follow := updateAt(t, env, 500*time.Millisecond, "api-2", poblysh.ModeIncremental)
 
@@ -327,20 +340,8 @@ func TestSyncStreamRateLimitedForADayKeepsFollowUp(t *testing.T) {
 		t.Run(typ, func(t *testing.T) {
 			env, j := newEnv(t)
 			mockJobs(env)
-			var mu sync.Mutex
-			var first string
-			mockPages(env, 0, func(_ int, _ int32, in activities.SyncPageInput) (activities.SyncPageResult, error) {
-				mu.Lock()
-				defer mu.Unlock()
-				if first == "" {
-					first = in.JobID
-				}
-				if in.JobID == first {
-					return activities.SyncPageResult{}, temporal.NewApplicationErrorWithOptions("429 too many requests", typ,
-						temporal.ApplicationErrorOptions{NextRetryDelay: 5 * time.Hour, Category: temporal.ApplicationErrorCategoryBenign})
-				}
-				return page(true)
-			})
+			first := firstJobFails(env, temporal.NewApplicationErrorWithOptions("429 too many requests", typ,
+				temporal.ApplicationErrorOptions{NextRetryDelay: 5 * time.Hour, Category: temporal.ApplicationErrorCategoryBenign}))
 			updateAt(t, env, 0, "api-1", poblysh.ModeIncremental)
 			follow := updateAt(t, env, 500*time.Millisecond, "api-2", poblysh.ModeIncremental)
 
@@ -353,7 +354,7 @@ func TestSyncStreamRateLimitedForADayKeepsFollowUp(t *testing.T) {
 			require.Equal(t, 20*time.Hour, pages[4].At.Sub(pages[0].At), "the first job's last attempt")
 			fins := j.finishes()
 			require.Len(t, fins, 2)
-			require.Equal(t, first, fins[0].JobID)
+			require.Equal(t, first(), fins[0].JobID)
 			require.Equal(t, poblysh.JobFailed, fins[0].Status)
 			require.Equal(t, follow.answered(t).JobID, fins[1].JobID)
 			require.Equal(t, poblysh.JobSucceeded, fins[1].Status)
