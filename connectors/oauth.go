@@ -190,7 +190,10 @@ func checkTokenBody(resp *http.Response) error {
 // where the provider's answer echoed them.
 func (r *Registry) Exchange(ctx context.Context, p *Provider, req ExchangeRequest) (*oauth2.Token, error) {
 	tok, err := r.exchange(ctx, p, req)
-	return tok, RedactError(err, append(clientSecrets(p), req.Code, req.Verifier)...)
+	if err != nil {
+		err = RedactError(err, append(clientSecrets(p), req.Code, req.Verifier)...)
+	}
+	return tok, err
 }
 
 func (r *Registry) exchange(ctx context.Context, p *Provider, req ExchangeRequest) (*oauth2.Token, error) {
@@ -216,7 +219,10 @@ func (r *Registry) exchange(ctx context.Context, p *Provider, req ExchangeReques
 // has one. Its error names neither the refresh token nor the client secret.
 func (r *Registry) Refresh(ctx context.Context, p *Provider, account Account, refreshToken string) (*oauth2.Token, error) {
 	tok, err := r.refresh(ctx, p, account, refreshToken)
-	return tok, RedactError(err, append(clientSecrets(p), refreshToken)...)
+	if err != nil {
+		err = RedactError(err, append(clientSecrets(p), refreshToken)...)
+	}
+	return tok, err
 }
 
 func (r *Registry) refresh(ctx context.Context, p *Provider, account Account, refreshToken string) (*oauth2.Token, error) {
@@ -243,6 +249,9 @@ func (r *Registry) Revoke(ctx context.Context, p *Provider, account Account, tok
 		return false, nil
 	}
 	err := rv.Revoke(WithHTTPClient(ctx, r.tokenClient(p.Spec.Name, false)), account, tok)
+	if err == nil {
+		return true, nil
+	}
 	secrets := clientSecrets(p)
 	if tok != nil {
 		secrets = append(secrets, tok.AccessToken, tok.RefreshToken)
