@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -21,6 +22,7 @@ import (
 	"github.com/poblysh/poblysh/gen/client/signals"
 	"github.com/poblysh/poblysh/gen/models"
 	fakesandbox "github.com/poblysh/poblysh/sandbox/fake"
+	zohosandbox "github.com/poblysh/poblysh/sandbox/zoho"
 	"github.com/poblysh/poblysh/workflows"
 )
 
@@ -202,4 +204,53 @@ func TestTenantIsolationAndDelete(t *testing.T) {
 	require.Equal(t, 40, s.count(`SELECT count(*) FROM signals`), "Signals are kept without purge_signals")
 	_, err = s.client.Connections.GetConnection(connections.NewGetConnectionParams().WithID(id), httptransport.BearerToken(keyA))
 	require.ErrorAs(t, err, &nf)
+}
+
+// TestZohoCodeReplayedUnderAnotherStateIsRefused: a Zoho code is bound to
+// the connect that asked for it (PKCE, S256). Ada's callback, opened in a
+// browser that never clicked her start page, is refused before the code
+// exchange, so her code is still unredeemed. Mallory, who got hold of the
+// callback URL, starts a connect of her own (her tenant, her browser, her
+// Zoho sign-in) and swaps Ada's code and data centre into its callback:
+// the exchange goes to Ada's accounts server with Mallory's verifier, which
+// Zoho refuses (HTTP 200, error invalid_code), so the callback answers 400
+// invalid_request and Ada's mailbox is connected nowhere.
+func TestZohoCodeReplayedUnderAnotherStateIsRefused(t *testing.T) {
+	t.Parallel()
+	zm := zohosandbox.ForProduct(zohosandbox.ProductMail, zohosandbox.Options{Seed: true})
+	base := newHTTPServer(t, zm)
+	s := newStack(t, withEnv(zm.Env(base)))
+	_, adaKey := s.tenant("Zylker Europe")
+	_, malloryKey := s.tenant("Mallory Ltd")
+
+	ada := s.startConnect(adaKey, "zoho-mail", nil)
+	adaCallback, err := url.Parse(s.authorize(ada.AuthorizationURL.String()))
+	require.NoError(t, err)
+	adaCode := adaCallback.Query()
+	require.Equal(t, "eu", adaCode.Get("location"))
+	resp, err := s.http.Get(adaCallback.String()) // no start-page cookie
+	require.NoError(t, err)
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode, readAll(resp))
+	resp.Body.Close()
+	require.Empty(t, zm.IssuedTokens(), "refused before the exchange: Ada's code is unredeemed")
+
+	mallory := s.startConnect(malloryKey, "zoho-mail", nil)
+	replay, err := url.Parse(s.authorize(mallory.AuthorizationURL.String(), func(q url.Values) { q.Set("login", zohosandbox.UserSam) }))
+	require.NoError(t, err)
+	q := replay.Query()
+	for _, k := range []string{"code", "location", "accounts-server"} {
+		q.Set(k, adaCode.Get(k))
+	}
+	replay.RawQuery = q.Encode()
+	code, body := s.callback(replay.String())
+	require.Equal(t, http.StatusBadRequest, code, "the replayed code connected: %s", body)
+	var e models.Error
+	require.NoError(t, json.Unmarshal([]byte(body), &e), body)
+	require.NoError(t, e.Validate(strfmt.Default))
+	require.Equal(t, "invalid_request", *e.Error.Code)
+	require.Contains(t, *e.Error.Message, "the provider refused the authorization while exchanging the authorization code")
+	require.Contains(t, *e.Error.Message, "invalid_code")
+	require.NotContains(t, *e.Error.Message, adaCode.Get("code"))
+	require.Empty(t, zm.IssuedTokens(), "Zoho redeemed no code: no token was issued")
+	require.Zero(t, s.count(`SELECT count(*) FROM connections`), "Ada's mailbox is connected nowhere")
 }

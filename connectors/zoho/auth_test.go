@@ -56,10 +56,11 @@ func ctx() context.Context {
 	return connectors.WithHTTPClient(context.Background(), &http.Client{Timeout: 10 * time.Second})
 }
 
-// authorize follows the browser leg as login and returns the callback query.
-func (e *env) authorize(t *testing.T, login string) url.Values {
+// authorize follows the browser leg as login (with extra parameters: a
+// PKCE challenge) and returns the callback query.
+func (e *env) authorize(t *testing.T, login string, extra ...oauth2.AuthCodeOption) url.Values {
 	t.Helper()
-	opts := append(e.auth.AuthCodeOptions(), oauth2.SetAuthURLParam("login", login))
+	opts := append(append(e.auth.AuthCodeOptions(), oauth2.SetAuthURLParam("login", login)), extra...)
 	u := e.auth.OAuth2Config(callback).AuthCodeURL("st", opts...)
 	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := hc.Get(u)
@@ -111,6 +112,45 @@ func TestExchangeAtTheCallbacksAccountsServer(t *testing.T) {
 	_, err = e.auth.Exchange(ctx(), connectors.ExchangeRequest{Code: cb2.Get("code"), RedirectURL: callback, Callback: cb2})
 	require.ErrorIs(t, err, connectors.ErrUnauthorized)
 	require.Contains(t, err.Error(), "invalid_code")
+}
+
+// With PKCE the verifier goes with the code to the accounts server the
+// callback named (Ada's EU one, not the US server the authorization started
+// at), and redeems it there; another connect's verifier does not: Zoho
+// refuses the code (invalid_code), a refused grant.
+func TestExchangeSendsTheVerifierToTheCallbacksAccountsServer(t *testing.T) {
+	t.Parallel()
+	sb := zohosandbox.New(zohosandbox.Options{})
+	var sent atomic.Pointer[url.Values]
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/oauth/v2/token") {
+			_ = r.ParseForm()
+			form := url.Values{"at": {strings.TrimSuffix(r.URL.Path, "/oauth/v2/token")}, "code_verifier": r.PostForm["code_verifier"]}
+			sent.Store(&form)
+		}
+		sb.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	e := &env{sb: sb, srv: srv, vars: sb.Env(srv.URL)}
+	e.auth = newAuth(t, e.vars)
+	authorize := func(verifier string) url.Values {
+		return e.authorize(t, zohosandbox.UserAda, oauth2.S256ChallengeOption(verifier))
+	}
+
+	verifier := oauth2.GenerateVerifier()
+	cb := authorize(verifier)
+	tok, err := e.auth.Exchange(ctx(), connectors.ExchangeRequest{Code: cb.Get("code"), Verifier: verifier, RedirectURL: callback, Callback: cb})
+	require.NoError(t, err)
+	require.NotEmpty(t, tok.RefreshToken)
+	require.Equal(t, url.Values{"at": {"/eu/accounts"}, "code_verifier": {verifier}}, *sent.Load())
+
+	cb = authorize(verifier)
+	other := oauth2.GenerateVerifier()
+	_, err = e.auth.Exchange(ctx(), connectors.ExchangeRequest{Code: cb.Get("code"), Verifier: other, RedirectURL: callback, Callback: cb})
+	require.ErrorIs(t, err, connectors.ErrUnauthorized)
+	require.Contains(t, err.Error(), "invalid_code")
+	require.NotContains(t, err.Error(), other)
+	require.Equal(t, url.Values{"at": {"/eu/accounts"}, "code_verifier": {other}}, *sent.Load())
 }
 
 // A forged accounts-server never receives the client secret.

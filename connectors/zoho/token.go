@@ -35,7 +35,9 @@ type tokenAnswer struct {
 
 // Exchange implements connectors.Exchanger: the code is redeemed at the
 // accounts server the callback named (after the allowlist check) with that
-// DC's client secret. The token carries the DC facts for Identify.
+// DC's client secret and the connect's PKCE verifier, which binds the code
+// to the connect that asked for it: a code replayed under another state is
+// refused. The token carries the DC facts for Identify.
 func (a *Auth) Exchange(ctx context.Context, req connectors.ExchangeRequest) (*oauth2.Token, error) {
 	dc, err := a.callbackDC(req.Callback)
 	if err != nil {
@@ -45,6 +47,10 @@ func (a *Auth) Exchange(ctx context.Context, req connectors.ExchangeRequest) (*o
 		"grant_type":   {"authorization_code"},
 		"code":         {req.Code},
 		"redirect_uri": {req.RedirectURL},
+	}
+	if req.Verifier != "" {
+		// https://www.zoho.com/accounts/protocol/oauth/mobile-and-desktop-apps/get-access-token.html
+		form.Set("code_verifier", req.Verifier)
 	}
 	ans, err := a.tokenCall(ctx, dc, "code exchange", form)
 	if err != nil {
@@ -168,7 +174,7 @@ func (a *Auth) tokenCall(ctx context.Context, dc DC, op string, form url.Values)
 		// The answer's text can echo the form: its secrets (the data
 		// centre's own client secret, which the engine does not know,
 		// among them) are cut out before classifyTokenError shortens it.
-		secrets := []string{form.Get("client_secret"), form.Get("code"), form.Get("refresh_token")}
+		secrets := []string{form.Get("client_secret"), form.Get("code"), form.Get("code_verifier"), form.Get("refresh_token")}
 		return nil, fmt.Errorf("%s: %s at %s: %w", a.provider, op, dc.Location,
 			classifyTokenError(connectors.RedactText(ans.Error, secrets...), connectors.RedactText(ans.Description, secrets...)))
 	case resp.StatusCode >= 400:

@@ -80,6 +80,11 @@ var Spec = &connectors.Spec{
 		RevokeURL: "https://accounts.zoho.com/oauth/v2/token/revoke",
 	},
 	Scopes: scopes,
+	// Zoho offers PKCE to server-based clients too and recommends it
+	// (https://www.zoho.com/accounts/protocol/oauth/web-server-applications.html):
+	// it binds a code to the connect that asked for it, so a code leaked
+	// from a refused callback cannot be redeemed under another state.
+	PKCE: true,
 	// A connection is one Cliq user's grant: several tenants may connect
 	// users of one organisation. Each connection's bot URL carries its own
 	// token and routes to it alone, so nothing an organisation's bot

@@ -69,6 +69,8 @@ var Spec = &connectors.Spec{
 		RevokeURL: "https://accounts.zoho.com/oauth/v2/token/revoke",
 	},
 	Scopes: scopes,
+	// PKCE binds a code to its connect; see zohocliq.
+	PKCE: true,
 	Policy: connectors.Policy{
 		// Zoho publishes no Mail numbers; 30 requests a minute per user is
 		// the figure reported, with a lock when exceeded. The connector

@@ -216,7 +216,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.Form.Get("grant_type") {
 	case "authorization_code":
-		ts, err := acc.oauth.Exchange(id, r.Form.Get("code"), r.Form.Get("redirect_uri"), "")
+		// An authorization that carried a code_challenge is redeemed only
+		// with its code_verifier (S256, or plain, Zoho's default method);
+		// Zoho's answer to any refused code is invalid_code.
+		ts, err := acc.oauth.Exchange(id, r.Form.Get("code"), r.Form.Get("redirect_uri"), r.Form.Get("code_verifier"))
 		if err != nil {
 			zohoError(w, "invalid_code", "")
 			return

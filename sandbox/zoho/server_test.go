@@ -1,6 +1,8 @@
 package zohosandbox_test
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -125,18 +127,10 @@ func TestMailWireTypes(t *testing.T) {
 // access token.
 func token(t *testing.T, base string, sb *zohosandbox.Server) string {
 	t.Helper()
-	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	q := url.Values{"client_id": {sb.Options().ClientID}, "redirect_uri": {"http://cb.example/cb"}, "scope": {"ZohoCliq.Messages.READ"},
-		"response_type": {"code"}, "access_type": {"offline"}}
-	resp, err := hc.Get(base + "/us/accounts/oauth/v2/auth?" + q.Encode())
-	require.NoError(t, err)
-	resp.Body.Close()
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	require.NoError(t, err)
-	require.Equal(t, "eu", loc.Query().Get("location"))
-	form := url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "client_id": {sb.Options().ClientID},
+	cb := authorizeWith(t, base, sb, nil)
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {cb.Get("code")}, "client_id": {sb.Options().ClientID},
 		"client_secret": {sb.Options().ClientSecret}, "redirect_uri": {"http://cb.example/cb"}}
-	resp, err = http.PostForm(loc.Query().Get("accounts-server")+"/oauth/v2/token", form)
+	resp, err := http.PostForm(cb.Get("accounts-server")+"/oauth/v2/token", form)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	var ans struct {
@@ -145,4 +139,60 @@ func token(t *testing.T, base string, sb *zohosandbox.Server) string {
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&ans))
 	require.NotEmpty(t, ans.AccessToken)
 	return ans.AccessToken
+}
+
+// The token endpoint checks PKCE as Zoho's does for a server-based client
+// that sent a challenge: the code is redeemed only with the verifier whose
+// S256 hash is the challenge, at the accounts server of the user's DC; a
+// missing or wrong verifier gets Zoho's refusal of a code, HTTP 200 with
+// error invalid_code, and leaves the code unspent.
+func TestTokenEndpointChecksPKCE(t *testing.T) {
+	t.Parallel()
+	sb := zohosandbox.New(zohosandbox.Options{Seed: true})
+	srv := httptest.NewServer(sb)
+	t.Cleanup(srv.Close)
+	verifier := "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+	sum := sha256.Sum256([]byte(verifier))
+	cb := authorizeWith(t, srv.URL, sb, url.Values{"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])},
+		"code_challenge_method": {"S256"}})
+	redeem := func(v string) map[string]any {
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {cb.Get("code")}, "client_id": {sb.Options().ClientID},
+			"client_secret": {sb.Options().ClientSecret}, "redirect_uri": {"http://cb.example/cb"}}
+		if v != "" {
+			form.Set("code_verifier", v)
+		}
+		resp, err := http.PostForm(cb.Get("accounts-server")+"/oauth/v2/token", form)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, "Zoho answers token errors with HTTP 200")
+		ans := map[string]any{}
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&ans))
+		return ans
+	}
+	require.Equal(t, map[string]any{"error": "invalid_code"}, redeem(""), "no verifier")
+	require.Equal(t, map[string]any{"error": "invalid_code"}, redeem("another-verifier-another-verifier-another-ve"), "another connect's verifier")
+	require.Empty(t, sb.IssuedTokens())
+	ans := redeem(verifier)
+	require.NotEmpty(t, ans["access_token"], ans)
+	require.NotEmpty(t, ans["refresh_token"], ans)
+	require.Equal(t, map[string]any{"error": "invalid_code"}, redeem(verifier), "a code is redeemed once")
+}
+
+// authorizeWith runs the authorization for the default (EU) user with the
+// extra parameters and returns the callback's query.
+func authorizeWith(t *testing.T, base string, sb *zohosandbox.Server, extra url.Values) url.Values {
+	t.Helper()
+	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	q := url.Values{"client_id": {sb.Options().ClientID}, "redirect_uri": {"http://cb.example/cb"}, "scope": {"ZohoCliq.Messages.READ"},
+		"response_type": {"code"}, "access_type": {"offline"}}
+	for k, v := range extra {
+		q[k] = v
+	}
+	resp, err := hc.Get(base + "/us/accounts/oauth/v2/auth?" + q.Encode())
+	require.NoError(t, err)
+	resp.Body.Close()
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	require.NoError(t, err)
+	require.Equal(t, "eu", loc.Query().Get("location"))
+	return loc.Query()
 }
