@@ -56,8 +56,11 @@ func handleConnectStart(log *logrus.Logger, reg *connectors.Registry, svc *lifec
 
 // handleConnectCallback completes an authorization (lifecycle.Complete):
 // the binding cookie is read and cleared once the state is spent. It
-// redirects to the connect's redirect_uri, or answers the connection.
-// Errors are an HTML page for a browser and the JSON error shape otherwise.
+// redirects to the connect's redirect_uri, or answers the connection
+// without its webhook_url (the answer goes to a browser; the URL carries
+// the connection's secret token, and the tenant reads it with
+// GET /connections/{id}). Errors are an HTML page for a browser and the
+// JSON error shape otherwise. Every answer carries pageHeaders (routes.go).
 func handleConnectCallback(log *logrus.Logger, reg *connectors.Registry, svc *lifecycle.Service, database *db.DB) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := providerFor(reg, r)
@@ -85,6 +88,7 @@ func handleConnectCallback(log *logrus.Logger, reg *connectors.Registry, svc *li
 			writeConnectError(w, r, log, err)
 			return
 		}
+		view.WebhookURL = nil
 		writeJSON(w, http.StatusOK, map[string]any{"connection": view})
 	})
 }

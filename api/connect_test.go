@@ -21,6 +21,7 @@ import (
 	"github.com/poblysh/poblysh/db"
 	fakesandbox "github.com/poblysh/poblysh/sandbox/fake"
 	gcalsandbox "github.com/poblysh/poblysh/sandbox/googlecalendar"
+	zohosandbox "github.com/poblysh/poblysh/sandbox/zoho"
 )
 
 // withProviders points the registry at provider sandboxes (their env).
@@ -379,4 +380,90 @@ func TestConnectRefusedOnceTheTenantIsBeingDeleted(t *testing.T) {
 	_, key4 := e.tenant("Alive")
 	r = e.connect(key4)
 	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+}
+
+// TestCallbackAnswersCarryThePageHeaders: every answer of the callback, the
+// 200 with the connection, the 302 to the connect's redirect_uri and the
+// errors (HTML for a browser, JSON otherwise), goes to a browser with the
+// page headers: never stored by a cache (the answer names a tenant's
+// connection to whoever holds the browser), never sniffed or framed, no
+// Referer. The 200's connection carries no webhook_url: that URL holds the
+// connection's secret token, and the tenant reads it with
+// GET /connections/{id}.
+func TestCallbackAnswersCarryThePageHeaders(t *testing.T) {
+	t.Parallel()
+	zm := zohosandbox.ForProduct(zohosandbox.ProductMail, zohosandbox.Options{Seed: true, WebhookSecret: "mail-hook-secret"})
+	zsrv := httptest.NewServer(zm)
+	t.Cleanup(zsrv.Close)
+	f := fakesandbox.New(fakesandbox.Options{})
+	fsrv := httptest.NewServer(f)
+	t.Cleanup(fsrv.Close)
+	env := zm.Env(zsrv.URL)
+	for k, v := range f.Env(fsrv.URL) {
+		env[k] = v
+	}
+	e := setup(t, withProviders(t, env), func(d *api.Deps) { d.Connections.RedirectAllowlist = []string{"https://app.example.com/"} })
+	_, key := e.tenant("Acme")
+	requirePageHeaders := func(r response, what string) {
+		t.Helper()
+		require.Equal(t, "no-store", r.header.Get("Cache-Control"), what)
+		require.Equal(t, "nosniff", r.header.Get("X-Content-Type-Options"), what)
+		require.Equal(t, "no-referrer", r.header.Get("Referrer-Policy"), what)
+		require.Equal(t, "DENY", r.header.Get("X-Frame-Options"), what)
+		require.Contains(t, r.header.Get("Content-Security-Policy"), "frame-ancestors 'none'", what)
+	}
+	// authorize runs a browser from a connect (body: its request) to the
+	// provider and back, and returns the callback URL.
+	alice := e.browser()
+	authorize := func(provider, body string) string {
+		r := e.do(http.MethodPost, "/api/v1/connect/"+provider, key, "application/json", body)
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		var started map[string]string
+		require.NoError(t, json.Unmarshal(r.body, &started))
+		require.Equal(t, http.StatusOK, alice.do(http.MethodGet, started["authorization_url"]).status)
+		r = alice.do(http.MethodPost, started["authorization_url"])
+		require.Equal(t, http.StatusSeeOther, r.status, "%s", r.body)
+		r = alice.do(http.MethodGet, r.header.Get("Location"))
+		require.Equal(t, http.StatusFound, r.status, "%s", r.body)
+		return r.header.Get("Location")
+	}
+
+	// No redirect_uri: 200 with the connection, without its webhook URL.
+	callback := authorize("zoho-mail", `{}`)
+	r := alice.do(http.MethodGet, callback)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	requirePageHeaders(r, "200")
+	var done struct{ Connection map[string]any }
+	require.NoError(t, json.Unmarshal(r.body, &done))
+	require.Equal(t, "zoho-mail", done.Connection["provider"])
+	require.Contains(t, done.Connection, "webhook_url")
+	require.Nil(t, done.Connection["webhook_url"], "the callback's answer carries no webhook URL")
+	require.NotContains(t, string(r.body), "/api/v1/webhooks/")
+	one := e.do(http.MethodGet, "/api/v1/connections/"+done.Connection["id"].(string), key, "", "")
+	require.Equal(t, http.StatusOK, one.status, "%s", one.body)
+	var own map[string]any
+	require.NoError(t, json.Unmarshal(one.body, &own))
+	require.Contains(t, own["webhook_url"], "http://127.0.0.1:1/api/v1/webhooks/zoho-mail?token=", "the tenant's own view has it")
+
+	// Errors: the spent state answers 400, an HTML page or the JSON shape.
+	r = alice.do(http.MethodGet, callback)
+	require.Equal(t, http.StatusBadRequest, r.status)
+	requirePageHeaders(r, "400 page")
+	cb, err := url.Parse(alice.here(callback))
+	require.NoError(t, err)
+	r = requireErrorResponse(t, e.do(http.MethodGet, cb.RequestURI(), "", "", ""), http.StatusBadRequest, poblysh.EINVALID)
+	requirePageHeaders(r, "400 JSON")
+
+	// With a redirect_uri: 302 there, with the connection's id.
+	r = alice.do(http.MethodGet, authorize("fake", `{"redirect_uri": "https://app.example.com/done"}`))
+	require.Equal(t, http.StatusFound, r.status, "%s", r.body)
+	require.Regexp(t, `^https://app\.example\.com/done\?connection_id=[0-9a-f-]{36}$`, r.header.Get("Location"))
+	requirePageHeaders(r, "302")
+}
+
+// requireErrorResponse is requireError that hands the response on.
+func requireErrorResponse(t *testing.T, r response, status int, code string) response {
+	t.Helper()
+	requireError(t, r, status, code)
+	return r
 }

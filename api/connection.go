@@ -89,8 +89,9 @@ func connectionView(ctx context.Context, database *db.DB, reg *connectors.Regist
 // webhookURL is the URL to configure by hand at the provider for this
 // connection (connectors.WebhookURLer: a Zoho Cliq bot, a Zoho Mail
 // outgoing webhook), nil for other providers. It carries a secret token,
-// so it is only ever in the connection's own view (tenant-scoped) and is
-// never logged.
+// so it is only ever in the answers to the tenant's own API key (listing,
+// reading and updating connections), never in the OAuth callback's answer,
+// which goes to a browser, and is never logged.
 func webhookURL(reg *connectors.Registry, c *db.Connection) *string {
 	p, ok := reg.Get(c.Provider)
 	if !ok {

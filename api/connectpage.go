@@ -109,7 +109,6 @@ func handleConnectApprove(log *logrus.Logger, reg *connectors.Registry, svc *lif
 			writeConnectError(w, r, log, err)
 			return
 		}
-		pageHeaders(w)
 		http.Redirect(w, r, u, http.StatusSeeOther)
 	})
 }

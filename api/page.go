@@ -83,6 +83,15 @@ func pageHeaders(w http.ResponseWriter) {
 	h.Set("Content-Security-Policy", pageCSP)
 }
 
+// withPageHeaders sets pageHeaders before h answers, so that no answer of
+// a browser-facing connect route goes without them.
+func withPageHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pageHeaders(w)
+		h.ServeHTTP(w, r)
+	})
+}
+
 // writeHTML renders t with data.
 func writeHTML(w http.ResponseWriter, status int, t *template.Template, data any) {
 	var buf bytes.Buffer

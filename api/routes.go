@@ -18,6 +18,10 @@ var infraRoutes = map[string]bool{"specJSON": true, "specYAML": true, "docs": tr
 // state and the code): they take no HEAD, which must be safe.
 var withSideEffects = map[string]bool{"openConnectPage": true, "completeConnect": true}
 
+// browserFacing are the connect routes a user's browser opens: every one of
+// their answers, success or error, HTML or JSON, carries pageHeaders.
+var browserFacing = map[string]bool{"openConnectPage": true, "approveConnect": true, "completeConnect": true}
+
 // addRoutes is the whole API surface in one place. Each route's name is its
 // operationId in swagger.yml; TestRoutesMatchSpec keeps the two in step.
 func addRoutes(r *mux.Router, d Deps, specJSON json.RawMessage) {
@@ -30,7 +34,11 @@ func addRoutes(r *mux.Router, d Deps, specJSON json.RawMessage) {
 			// which net/http drops.
 			methods = append(methods, http.MethodHead)
 		}
-		r.Handle(path, queryGuard(queryOf(name), d.Log, h)).Methods(methods...).Name(name)
+		h = queryGuard(queryOf(name), d.Log, h)
+		if browserFacing[name] {
+			h = withPageHeaders(h)
+		}
+		r.Handle(path, h).Methods(methods...).Name(name)
 	}
 
 	// System (public).

@@ -43,7 +43,14 @@ func (d *demo) connect(ctx context.Context, provider string, config any) (*model
 	if err := out.Validate(strfmt.Default); err != nil {
 		return nil, fmt.Errorf("%s callback: answer does not match the spec: %w", provider, err)
 	}
-	c := out.Connection
+	// The callback's answer went to the browser without the webhook_url:
+	// the tenant reads its connection, that URL included, with its key.
+	res2, err := d.api.Connections.GetConnectionContext(ctx, connections.NewGetConnectionParams().WithID(*out.Connection.ID),
+		httptransport.BearerToken(d.key))
+	if err != nil {
+		return nil, fmt.Errorf("GET /api/v1/connections/%s: %w", *out.Connection.ID, err)
+	}
+	c := res2.Payload
 	d.printf("%s  %-16s connected as %-22s connection %s  health %s\n", d.since(), provider, *c.DisplayName, *c.ID, *c.Health)
 	return c, nil
 }

@@ -42,6 +42,8 @@ func init() {
 		},
 		afterConnect: func(r *providerRun) {
 			require.Equal(r.t, zohosandbox.UserAda, *r.conn.ExternalAccountID)
+			require.Nil(r.t, r.conn.WebhookURL, "the callback's answer goes to a browser: no webhook URL")
+			r.conn = r.s.connection(r.key, r.id) // the tenant's own view has it
 			require.NotNil(r.t, r.conn.WebhookURL, "the bot's execution URL for this connection")
 			require.True(r.t, strings.HasPrefix(*r.conn.WebhookURL, r.s.base+"/api/v1/webhooks/zoho-cliq?token="), *r.conn.WebhookURL)
 			// The operator's bot set-up: execution URL, listen in both channels.

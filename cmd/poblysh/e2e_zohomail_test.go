@@ -25,6 +25,8 @@ func init() {
 		afterConnect: func(r *providerRun) {
 			require.Equal(r.t, "7325431000000008002", *r.conn.ExternalAccountID, "the account id, 19 digits, exact")
 			require.EqualValues(r.t, 300, *r.conn.PollIntervalSeconds, "polled every 5 minutes by default")
+			require.Nil(r.t, r.conn.WebhookURL, "the callback's answer goes to a browser: no webhook URL")
+			r.conn = r.s.connection(r.key, r.id) // the tenant's own view has it
 			require.NotNil(r.t, r.conn.WebhookURL)
 			// The mailbox owner sets up the outgoing webhook with the connection's URL.
 			control(r.t, "POST", r.url+"/_sandbox/zoho/mail/hook", map[string]any{"user": zohosandbox.UserAda, "url": *r.conn.WebhookURL})

@@ -303,15 +303,22 @@ func (s *soak) connect(ctx context.Context, p *provider) (string, error) {
 	}
 	var cb struct {
 		Connection struct {
-			ID         string `json:"id"`
-			WebhookURL string `json:"webhook_url"`
+			ID string `json:"id"`
 		} `json:"connection"`
 	}
 	if err := json.Unmarshal(flow.Callback, &cb); err != nil || cb.Connection.ID == "" {
 		return "", fmt.Errorf("callback answer %s", flow.Callback)
 	}
 	p.connID = cb.Connection.ID
-	return cb.Connection.WebhookURL, nil
+	// The callback's answer carries no webhook_url (it goes to a browser):
+	// the tenant's own view of the connection does.
+	var conn struct {
+		WebhookURL string `json:"webhook_url"`
+	}
+	if err := s.call(ctx, http.MethodGet, "/api/v1/connections/"+cb.Connection.ID, s.key, nil, &conn); err != nil {
+		return "", err
+	}
+	return conn.WebhookURL, nil
 }
 
 type job struct {

@@ -12,7 +12,7 @@ import (
 	"github.com/go-openapi/validate"
 )
 
-// ConnectCallbackResponse connect callback response
+// ConnectCallbackResponse The connection as `getConnection` shows it, except `webhook_url`, which is null here.
 //
 // swagger:model ConnectCallbackResponse
 type ConnectCallbackResponse struct {

@@ -117,7 +117,7 @@ type Connection struct {
 	// Required: true
 	Watches []*ConnectionWatch `json:"watches"`
 
-	// The URL to configure by hand at the provider for this connection, for providers whose deliveries cannot be registered through an API (Zoho Cliq: the bot's execution URL; Zoho Mail: the mailbox's outgoing webhook); null for every other provider, or when the server has no webhook secret for the provider. It carries a secret token of this connection: it is shown to the connection's own tenant only and is never logged. See docs/providers/zoho-cliq.md.
+	// The URL to configure by hand at the provider for this connection, for providers whose deliveries cannot be registered through an API (Zoho Cliq: the bot's execution URL; Zoho Mail: the mailbox's outgoing webhook); null for every other provider, or when the server has no webhook secret for the provider. It carries a secret token of this connection: it is shown to the connection's own tenant only (list, get and update answers; always null in the OAuth callback's answer, which goes to a browser) and is never logged. See docs/providers/zoho-cliq.md.
 	// Example: https://connectors.example.com/api/v1/webhooks/zoho-cliq?token=3f2b…
 	// Read Only: true
 	WebhookURL *string `json:"webhook_url"`

@@ -89,7 +89,7 @@ func NewCompleteConnectOK() *CompleteConnectOK {
 
 // CompleteConnectOK describes a response with status code 200, with default header values.
 //
-// Connected (no `redirect_uri` was given at start).
+// Connected (no `redirect_uri` was given at start). The connection's `webhook_url` is null; `getConnection` has it.
 type CompleteConnectOK struct {
 	Payload *models.ConnectCallbackResponse
 }

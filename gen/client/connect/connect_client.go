@@ -206,9 +206,15 @@ func (a *Client) ApproveConnectContext(ctx context.Context, params *ApproveConne
 // reconnects), push channels are registered where the provider allows
 // it and the first backfill starts. Answers 302 to the `redirect_uri`
 // given at start with `connection_id` appended, or 200 with the
-// connection when none was given. Errors are never redirected and store
+// connection when none was given; that connection's `webhook_url` is
+// always null (the URL carries the connection's secret token: read it
+// with `getConnection`). Errors are never redirected and store
 // nothing: a browser (`Accept: text/html`) gets a small HTML page that
-// says what happened, other clients the error JSON. The parameters are
+// says what happened, other clients the error JSON. Every answer,
+// success or error, carries `Cache-Control: no-store`,
+// `X-Content-Type-Options: nosniff`, `Referrer-Policy: no-referrer`,
+// `X-Frame-Options: DENY` and a `Content-Security-Policy` with
+// `frame-ancestors 'none'`, as the start page's do. The parameters are
 // optional in the schema because providers send either `code` and
 // `state` or `error`; the handler validates them.
 // .
@@ -241,9 +247,15 @@ func (a *Client) CompleteConnect(params *CompleteConnectParams, opts ...ClientOp
 // reconnects), push channels are registered where the provider allows
 // it and the first backfill starts. Answers 302 to the `redirect_uri`
 // given at start with `connection_id` appended, or 200 with the
-// connection when none was given. Errors are never redirected and store
+// connection when none was given; that connection's `webhook_url` is
+// always null (the URL carries the connection's secret token: read it
+// with `getConnection`). Errors are never redirected and store
 // nothing: a browser (`Accept: text/html`) gets a small HTML page that
-// says what happened, other clients the error JSON. The parameters are
+// says what happened, other clients the error JSON. Every answer,
+// success or error, carries `Cache-Control: no-store`,
+// `X-Content-Type-Options: nosniff`, `Referrer-Policy: no-referrer`,
+// `X-Frame-Options: DENY` and a `Content-Security-Policy` with
+// `frame-ancestors 'none'`, as the start page's do. The parameters are
 // optional in the schema because providers send either `code` and
 // `state` or `error`; the handler validates them.
 // .
