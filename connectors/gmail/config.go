@@ -24,6 +24,9 @@ const (
 	LabelSent  = "SENT"
 )
 
+// labelDraft marks a draft: never a stream's mail, and never a stream.
+const labelDraft = "DRAFT"
+
 // MailboxRef names the connected mailbox as a resource: proved with
 // users.getProfile, it carries the route key Pub/Sub pushes are routed by
 // (the mailbox's address) and is what users.watch watches.
@@ -93,7 +96,7 @@ func parseConfig(raw json.RawMessage) (Config, error) {
 				fmt.Sprintf("labels[%d]", i): "must be a label id: INBOX, SENT, or a user label's id like Label_12",
 			}}
 		}
-		if l == "DRAFT" || l == "SPAM" || l == "TRASH" {
+		if l == labelDraft || l == "SPAM" || l == "TRASH" {
 			return Config{}, &connectors.ConfigError{Fields: map[string]string{fmt.Sprintf("labels[%d]", i): l + " is not mail that was received or sent"}}
 		}
 		if !contains(labels, l) {

@@ -17,8 +17,9 @@ import (
 
 // TestHistoryPageFixture reads a history.list page and a messages.get
 // (format=metadata) answer in the full shape Gmail sends
-// (testdata/*.json): a message added to INBOX, a draft (no label of the
-// stream) and a label added that is not the stream's.
+// (testdata/*.json): a message added to INBOX, a draft (never a stream's
+// mail, whatever the query matched) and a label added that is not the
+// stream's.
 func TestHistoryPageFixture(t *testing.T) {
 	history, err := os.ReadFile("testdata/history_page.json")
 	require.NoError(t, err)

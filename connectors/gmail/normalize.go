@@ -80,7 +80,7 @@ func (p *pass) pressThread(m *message, r press.Result) error {
 		return err
 	default:
 		for _, tm := range msgs {
-			if contains(tm.LabelIDs, "DRAFT") {
+			if contains(tm.LabelIDs, labelDraft) {
 				continue
 			}
 			if tr := p.c.detector.Detect(pressMessage(tm), p.cfg.press()); tr.Press {

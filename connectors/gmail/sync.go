@@ -157,6 +157,17 @@ func (p *pass) backfill(cur Cursor, now time.Time) (Cursor, error) {
 // incrementalPage reads one history.list page: messages added to the
 // mailbox with the label, and messages the label was added to (read from
 // labelsAdded, whose labelIds say which labels the record added).
+//
+// A messagesAdded record counts as it comes, unless its message is a
+// draft (never mail, whatever the query matched): the query is filtered by
+// the label already, and the message labelIds the record carries are the
+// message's labels now, not at arrival, so requiring the label there
+// dropped mail archived before the pass (INBOX gone) and the cursor moved
+// past it for good. Read either way Gmail may apply the filter (the
+// labels at the record's time, or today's), the record is the label's:
+// its message arrived with the label, or has it now, and was added to the
+// mailbox since the cursor. A labelsAdded record of a message with the
+// label may have added other labels, so its own labelIds are checked.
 func (p *pass) incrementalPage(cur Cursor) (Cursor, error) {
 	h, err := p.c.history(p.ctx, p.hc, p.label, cur.HistoryID, cur.PageToken)
 	if err != nil {
@@ -172,7 +183,7 @@ func (p *pass) incrementalPage(cur Cursor) (Cursor, error) {
 	}
 	for _, rec := range h.History {
 		for _, a := range rec.MessagesAdded {
-			if contains(a.Message.LabelIDs, p.label) {
+			if !contains(a.Message.LabelIDs, labelDraft) {
 				add(a.Message.ID)
 			}
 		}

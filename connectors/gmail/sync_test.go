@@ -206,3 +206,28 @@ func TestDeletedMessagesAndBadCursors(t *testing.T) {
 	require.Equal(t, map[string]any{"history_id": c["history_id"]}, c, "at rest: the history id alone")
 	require.True(t, strings.Trim(c["history_id"].(string), "0123456789") == "")
 }
+
+// TestArchivedBeforeThePass: a message arrives in INBOX and is archived
+// before the next pass. history.list?labelId=INBOX returns its
+// messagesAdded record, whose message labelIds are today's (no INBOX): the
+// query's filter says it arrived with the label, so it is read, once, as
+// the stream's (received), with the labels it has now.
+func TestArchivedBeforeThePass(t *testing.T) {
+	i := newIncremental(t, `{}`)
+	ctx := context.Background()
+	m, _, err := i.sb.AddMessage(ctx, gmailsandbox.MessageInput{From: "Pat <pat@partner.example>", To: me, Subject: "Read me later"}, now0)
+	require.NoError(t, err)
+	_, err = i.sb.ArchiveMessage(ctx, "", m.ID, now0)
+	require.NoError(t, err)
+
+	got := i.sync(t, "label:INBOX")
+	require.Equal(t, map[string]string{
+		"msg:" + me + ":" + m.ID + ":received":   "email.received",
+		"thread:" + me + ":" + m.ID + ":started": "email.thread_started",
+	}, keys(got), "the mail that arrived in INBOX is stored")
+	rcv := find(t, got, "msg:"+me+":"+m.ID+":received")
+	require.Equal(t, "inbound", rcv.Payload.Attributes["direction"])
+	require.Equal(t, []string{"UNREAD"}, rcv.Payload.Attributes["label_ids"], "its labels now: archived")
+	require.Empty(t, i.sync(t, "label:INBOX"), "read once: the cursor moved past it")
+	require.Empty(t, i.sync(t, "label:SENT"), "not the SENT stream's")
+}

@@ -254,8 +254,11 @@ func (s *Server) getThread(w http.ResponseWriter, r *http.Request) {
 }
 
 // listHistory is history.list: the records after startHistoryId of the
-// asked types, touching labelId when given; 404 for a start id older than
-// the history Gmail still keeps (ExpireHistory).
+// asked types, touching labelId when given (the message had it when it was
+// added, or the change added or removed it: the labels at the time of the
+// record, while the records' message labelIds are today's, see labelsOf);
+// 404 for a start id older than the history Gmail still keeps
+// (ExpireHistory).
 func (s *Server) listHistory(w http.ResponseWriter, r *http.Request) {
 	_, b, ok := s.user(w, r)
 	if !ok {
@@ -302,10 +305,13 @@ func (s *Server) listHistory(w http.ResponseWriter, r *http.Request) {
 		ref := map[string]any{"id": h.msgID, "threadId": threadOf(m, h.msgID)}
 		full := map[string]any{"id": h.msgID, "threadId": threadOf(m, h.msgID), "labelIds": labelsOf(m, h)}
 		rec := map[string]any{"id": strconv.FormatUint(h.id, 10), "messages": []map[string]any{ref}}
-		if h.kind == "messageAdded" {
+		switch h.kind {
+		case "messageAdded":
 			rec["messagesAdded"] = []map[string]any{{"message": full}}
-		} else {
+		case "labelAdded":
 			rec["labelsAdded"] = []map[string]any{{"message": full, "labelIds": slices.Clone(h.labels)}}
+		default:
+			rec["labelsRemoved"] = []map[string]any{{"message": full, "labelIds": slices.Clone(h.labels)}}
 		}
 		list = append(list, rec)
 	}

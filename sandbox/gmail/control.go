@@ -155,6 +155,45 @@ func (s *Server) LabelMessage(ctx context.Context, user, id string, add []string
 	return s.publish(ctx, user, added, hid, opt), nil
 }
 
+// UnlabelMessage takes labels off a message (history labelRemoved; taking
+// INBOX off is what archiving is) and publishes. The message's labelIds are
+// its current labels from then on, in messages.get and in every history
+// record that names it, as Gmail's are.
+func (s *Server) UnlabelMessage(ctx context.Context, user, id string, remove []string, opt sandbox.DeliveryOptions) ([]sandbox.Result, error) {
+	if user == "" {
+		user = s.opts.User
+	}
+	s.mu.Lock()
+	b := s.boxLocked(user)
+	m := b.messages[id]
+	if m == nil {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("%w: %s", ErrNoMessage, id)
+	}
+	var removed []string
+	for _, l := range remove {
+		if b.labels[l] == nil {
+			s.mu.Unlock()
+			return nil, fmt.Errorf("gmailsandbox: no label %s", l)
+		}
+		if i := slices.Index(m.labels, l); i >= 0 {
+			m.labels = slices.Delete(m.labels, i, i+1)
+			removed = append(removed, l)
+		}
+	}
+	m.historyID = b.nextHistory()
+	b.history = append(b.history, hrec{id: m.historyID, kind: "labelRemoved", msgID: id, labels: removed})
+	hid := b.historyID
+	s.mu.Unlock()
+	return s.publish(ctx, user, removed, hid, opt), nil
+}
+
+// ArchiveMessage takes a message out of the inbox (UnlabelMessage INBOX),
+// as Gmail's Archive does.
+func (s *Server) ArchiveMessage(ctx context.Context, user, id string, opt sandbox.DeliveryOptions) ([]sandbox.Result, error) {
+	return s.UnlabelMessage(ctx, user, id, []string{"INBOX"}, opt)
+}
+
 // AddLabel creates a user label and returns its id (Label_N).
 func (s *Server) AddLabel(user, name string) string {
 	if user == "" {
@@ -223,7 +262,8 @@ func (s *Server) Watch(user string) WatchInfo {
 // controlRoutes mounts the Gmail control API:
 //
 //	POST /_sandbox/gmail/messages                     a message arrives or is sent (MessageInput)
-//	POST /_sandbox/gmail/messages/{id}/labels         {"add": [label, …]}
+//	POST /_sandbox/gmail/messages/{id}/labels         {"add": [label, …], "remove": [label, …]}
+//	                                                  ({"remove": ["INBOX"]} archives)
 //	POST /_sandbox/gmail/labels                       {"name"}: a user label; answers its id
 //	POST /_sandbox/gmail/expire-history               every history id so far answers 404
 //	GET  /_sandbox/gmail/watch                        the mailbox's users.watch
@@ -253,13 +293,24 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("POST /_sandbox/gmail/messages/{id}/labels", func(w http.ResponseWriter, r *http.Request) {
 		var body struct {
-			Add []string `json:"add"`
+			Add    []string `json:"add"`
+			Remove []string `json:"remove"`
 		}
-		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || len(body.Add) == 0 {
-			sandbox.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": `body must be {"add": ["<label id>", ...]}`})
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || len(body.Add)+len(body.Remove) == 0 {
+			sandbox.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": `body must be {"add": ["<label id>", ...], "remove": ["<label id>", ...]}`})
 			return
 		}
-		res, err := s.LabelMessage(r.Context(), r.URL.Query().Get("user"), r.PathValue("id"), body.Add, sandbox.DeliveryOptions{})
+		user, id := r.URL.Query().Get("user"), r.PathValue("id")
+		var res []sandbox.Result
+		var err error
+		if len(body.Add) > 0 {
+			res, err = s.LabelMessage(r.Context(), user, id, body.Add, sandbox.DeliveryOptions{})
+		}
+		if err == nil && len(body.Remove) > 0 {
+			var more []sandbox.Result
+			more, err = s.UnlabelMessage(r.Context(), user, id, body.Remove, sandbox.DeliveryOptions{})
+			res = append(res, more...)
+		}
 		if err != nil {
 			status := http.StatusBadRequest
 			if errors.Is(err, ErrNoMessage) {

@@ -97,6 +97,38 @@ func TestHistoryAndWatch(t *testing.T) {
 	require.False(t, f.sb.Watch("").Active)
 }
 
+// TestArchive: taking INBOX off a message (the control route's remove) is
+// a labelRemoved record; history.list?labelId=INBOX still returns the
+// messagesAdded record, whose message labelIds are today's, as Gmail's
+// are.
+func TestArchive(t *testing.T) {
+	f := setup(t)
+	_, prof := f.call(t, "GET", "/gmail/v1/users/me/profile", "")
+	start := prof["historyId"].(string)
+	m, _, err := f.sb.AddMessage(context.Background(), gmailsandbox.MessageInput{From: "a@b.example", To: f.sb.User(), Subject: "Hi"}, sandbox.DeliveryOptions{})
+	require.NoError(t, err)
+	req, err := http.NewRequest("POST", f.url+"/_sandbox/gmail/messages/"+m.ID+"/labels", strings.NewReader(`{"remove":["INBOX"]}`))
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	code, h := f.call(t, "GET", "/gmail/v1/users/me/history?historyTypes=messageAdded&historyTypes=labelAdded&labelId=INBOX&startHistoryId="+start, "")
+	require.Equal(t, http.StatusOK, code)
+	recs := h["history"].([]any)
+	require.Len(t, recs, 1, "the arrival; the removal is not an asked type")
+	added := recs[0].(map[string]any)["messagesAdded"].([]any)[0].(map[string]any)["message"].(map[string]any)
+	require.Equal(t, []any{"UNREAD"}, added["labelIds"], "today's labels")
+	code, h = f.call(t, "GET", "/gmail/v1/users/me/history?historyTypes=labelRemoved&labelId=INBOX&startHistoryId="+start, "")
+	require.Equal(t, http.StatusOK, code)
+	removed := h["history"].([]any)[0].(map[string]any)["labelsRemoved"].([]any)[0].(map[string]any)
+	require.Equal(t, []any{"INBOX"}, removed["labelIds"])
+	code, got := f.call(t, "GET", "/gmail/v1/users/me/messages/"+m.ID+"?format=metadata", "")
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, []any{"UNREAD"}, got["labelIds"])
+}
+
 // TestPushTokensVerifyAgainstTheServedKeys: the push tokens are signed as
 // Google signs them and verify with go-oidc against the JWKS the fake
 // serves; a forged signer does not.

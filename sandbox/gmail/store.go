@@ -21,12 +21,13 @@ type gmsg struct {
 	size         int64
 }
 
-// hrec is a history record: a message added, or labels added to one.
+// hrec is a history record: a message added, or labels added to or
+// removed from one.
 type hrec struct {
 	id     uint64
-	kind   string // messageAdded or labelAdded
+	kind   string // messageAdded, labelAdded or labelRemoved
 	msgID  string
-	labels []string // the message's labels (messageAdded) or the labels added (labelAdded)
+	labels []string // the message's labels then (messageAdded) or the labels added (labelAdded) or removed (labelRemoved)
 }
 
 // label is a mailbox label.
