@@ -26,12 +26,18 @@ func (c *Connector) WatchTargets(connectors.Connection) ([]string, error) {
 	return []string{MailboxRef}, nil
 }
 
-// Watch calls users.watch with the Pub/Sub topic, for the configured labels
-// (labelFilterBehavior include). A mailbox has one watch per Cloud project:
-// calling it again renews it, so the channel this returns is bookkeeping
-// for the renewal sweep and its route key is the mailbox's. It refuses
-// (ErrInvalidConfig: the connection polls) without a topic or without push
-// verification configured, since pushes could not be accepted.
+// Watch calls users.watch with the Pub/Sub topic and no label filter. A
+// mailbox has one watch per Cloud project, shared by every connection of
+// it (of any tenant) and set by whichever called last: a filter of this
+// connection's labels silenced the others' (their channels still recorded
+// live, so they synced only at the reconcile interval). Unfiltered, every
+// change pushes; a push nudges every label stream of every connection of
+// the mailbox anyway (the route key is the mailbox's), and passes are
+// coalesced. A label a connection starts to follow pushes at once, with
+// no new watch. Calling it again renews it, so the channel this returns is
+// bookkeeping for the renewal sweep. It refuses (ErrInvalidConfig: the
+// connection polls) without a topic or without push verification
+// configured, since pushes could not be accepted.
 func (c *Connector) Watch(ctx context.Context, req connectors.WatchRequest) ([]connectors.Channel, error) {
 	switch {
 	case c.topic == "":
@@ -39,17 +45,14 @@ func (c *Connector) Watch(ctx context.Context, req connectors.WatchRequest) ([]c
 	case c.serviceAccount == "":
 		return nil, fmt.Errorf("gmail: watch: %w: POBLYSH_GMAIL_PUSH_SERVICE_ACCOUNT is not set, pushes could not be verified", connectors.ErrInvalidConfig)
 	}
-	cfg, err := config(req.Connection)
-	if err != nil {
+	if _, err := config(req.Connection); err != nil {
 		return nil, err
 	}
 	var got struct {
 		HistoryID  string `json:"historyId"`
 		Expiration string `json:"expiration"` // epoch ms as a string
 	}
-	err = c.call(ctx, req.HTTP, http.MethodPost, "watch", nil, map[string]any{
-		"topicName": c.topic, "labelIds": cfg.Labels, "labelFilterBehavior": "include",
-	}, &got)
+	err := c.call(ctx, req.HTTP, http.MethodPost, "watch", nil, map[string]any{"topicName": c.topic}, &got)
 	if err != nil {
 		return nil, fmt.Errorf("gmail: watch: %w", err)
 	}

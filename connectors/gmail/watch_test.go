@@ -3,6 +3,8 @@ package gmail_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,7 +34,7 @@ func TestWatchIsRenewedDailyAndStoppedOnRevoke(t *testing.T) {
 	info := h.sb.Watch("")
 	require.True(t, info.Active)
 	require.Equal(t, gmailsandbox.DefaultTopic, info.Topic)
-	require.Equal(t, []string{"INBOX"}, info.Labels)
+	require.Empty(t, info.Labels, "no label filter: the mailbox's one watch serves every connection of it")
 	require.Equal(t, 1, info.Calls)
 
 	// Renewal: watch again, then stop the superseded channel; the mailbox
@@ -68,6 +70,67 @@ func TestWatchIsRenewedDailyAndStoppedOnRevoke(t *testing.T) {
 	require.NoError(t, h.prov.Connector.(connectors.Revoker).Revoke(context.Background(), h.conn.Account, tok))
 	require.False(t, h.sb.Watch("").Active, "users.stop ended the watch with the token given")
 	require.Len(t, h.sb.IssuedTokens(), issued, "no token was refreshed")
+}
+
+// TestOneWatchServesEveryConnectionOfTheMailbox: a mailbox has one
+// users.watch per Cloud project, shared by every connection of it (two
+// tenants', each following its own labels). Whichever connection watched
+// last, a change under any connection's labels is pushed: B's watch (or
+// renewal) does not silence A's INBOX, and a label a connection starts to
+// follow pushes at once, with no new watch.
+func TestOneWatchServesEveryConnectionOfTheMailbox(t *testing.T) {
+	ctx := context.Background()
+	a := newHarness(t, gmailsandbox.Options{Seed: true}, `{"labels":["INBOX","SENT"]}`, nil)
+	pushes := countPushes(t, a.sb)
+	press := a.sb.AddLabel("", "Press")
+	cfg, err := a.prov.Connector.(connectors.ConfigValidator).ValidateConfig([]byte(`{"labels":["` + press + `"]}`))
+	require.NoError(t, err)
+	b := *a
+	b.conn.ID, b.conn.TenantID, b.conn.Config = "conn-2", "tenant-2", cfg
+
+	w := a.prov.Connector.(connectors.Watcher)
+	arrives := func(subject string) {
+		t.Helper()
+		_, _, err := a.sb.AddMessage(ctx, gmailsandbox.MessageInput{From: "Sam <sam@news.example>", To: a.sb.User(), Subject: subject}, now0)
+		require.NoError(t, err)
+	}
+	now := time.Now()
+	_, err = w.Watch(ctx, connectors.WatchRequest{Connection: a.conn, HTTP: a.client(), CallbackURL: pushURL, Now: now})
+	require.NoError(t, err)
+	arrives("one")
+	require.EqualValues(t, 1, pushes.Load(), "A's watch pushes INBOX mail")
+
+	for _, at := range []time.Duration{0, 24 * time.Hour} { // B's watch, then its renewal
+		_, err = w.Watch(ctx, connectors.WatchRequest{Connection: b.conn, HTTP: b.client(), CallbackURL: pushURL, Now: now.Add(at)})
+		require.NoError(t, err)
+		before := pushes.Load()
+		arrives("after B's watch")
+		require.Equal(t, before+1, pushes.Load(), "A's INBOX mail still pushes after B's watch at +%s", at)
+	}
+	m, _, err := a.sb.AddMessage(ctx, gmailsandbox.MessageInput{From: "Kim <kim@nytimes.com>", To: a.sb.User(), Subject: "press", Labels: []string{press}}, now0)
+	require.NoError(t, err)
+	require.EqualValues(t, 4, pushes.Load(), "B's label pushes")
+
+	// A starts following STARRED (a config change): it pushes now.
+	calls := a.sb.Watch("").Calls
+	_, err = a.sb.LabelMessage(ctx, "", m.ID, []string{"STARRED"}, now0)
+	require.NoError(t, err)
+	require.EqualValues(t, 5, pushes.Load(), "a label no connection followed at the last watch pushes")
+	require.Equal(t, calls, a.sb.Watch("").Calls, "with no new users.watch")
+	require.Empty(t, a.sb.Watch("").Labels, "the watch filters no label")
+}
+
+// countPushes points the sandbox's pushes at a sink and counts them.
+func countPushes(t *testing.T, sb *gmailsandbox.Server) *atomic.Int32 {
+	t.Helper()
+	var n atomic.Int32
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		n.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(sink.Close)
+	sb.Base.Deliverer.SetTarget(sink.URL)
+	return &n
 }
 
 func TestWatchNeedsATopicAndPushVerification(t *testing.T) {
