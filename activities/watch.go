@@ -352,6 +352,11 @@ func (a *Activities) reconcileWatches(ctx context.Context, in ReconcileWatchesIn
 	if err != nil {
 		return res, fail(err)
 	}
+	if len(res.Uncovered) > 0 {
+		// A count: targets are tenant input (a calendar id can be an address).
+		a.logger(ctx, t).WithField("uncovered", len(res.Uncovered)).
+			Info("targets without a push channel (refused, or ones the provider cannot watch): the connection polls at its interval")
+	}
 	if a.Orchestrator != nil {
 		if err := a.Orchestrator.SyncSchedules(ctx, in.TenantID, in.ConnectionID); err != nil {
 			return res, fail(err)

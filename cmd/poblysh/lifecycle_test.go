@@ -16,6 +16,7 @@ import (
 	"github.com/poblysh/poblysh/gen/client/connections"
 	"github.com/poblysh/poblysh/gen/client/jobs"
 	"github.com/poblysh/poblysh/gen/models"
+	"github.com/poblysh/poblysh/sandbox"
 	fakesandbox "github.com/poblysh/poblysh/sandbox/fake"
 	githubsandbox "github.com/poblysh/poblysh/sandbox/github"
 	gcalsandbox "github.com/poblysh/poblysh/sandbox/googlecalendar"
@@ -176,6 +177,52 @@ func TestCalendarWithoutPublicURLPolls(t *testing.T) {
 	require.Empty(t, c.Watches)
 	require.Empty(t, gc.Channels(), "no channel was requested from Google")
 	require.Equal(t, 5*time.Minute, s.schedule(workflows.PollScheduleID(s.taskQueue, id)).Schedule.Spec.Intervals[0].Every)
+}
+
+// TestCalendarWithAnUnwatchableCalendarPolls: Google cannot watch a
+// generated calendar (holidays: 400 pushNotSupportedForRequestedResource).
+// The connection's other calendar keeps its channel and pushes; the
+// holiday calendar has none, so push is not on for the whole connection
+// and it polls at the provider's interval, which reads the holiday
+// calendar's changes.
+func TestCalendarWithAnUnwatchableCalendarPolls(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	gc := gcalsandbox.New(gcalsandbox.Options{Seed: true})
+	gc.AddCalendar(gcalsandbox.HolidayCalendarID, "Holidays in United States", "")
+	srv := newHTTPServer(t, gc)
+	s := newStack(t, withEnv(gc.Env(srv)), withEnv(map[string]string{"POBLYSH_GOOGLE_CALENDAR_WEBHOOK_SECRET": "calendar-channel-secret"}))
+	tenant, key := s.tenant("Holidays")
+	conn := s.connect(key, "google-calendar", map[string]any{"calendars": []string{"primary", gcalsandbox.HolidayCalendarID}})
+	id := string(*conn.ID)
+	for _, j := range s.waitJobs(key, id, "backfill", 2, 2*time.Minute) {
+		require.Equal(t, models.JobStatusSucceeded, *j.Status, "%s: %s", *j.Stream, deref(j.Error))
+	}
+	for _, j := range s.waitJobs(key, id, "watch_renewal", 1, 30*time.Second) {
+		require.Equal(t, models.JobStatusSucceeded, *j.Status, deref(j.Error))
+	}
+	c := s.connection(key, id)
+	require.Len(t, c.Watches, 1, "primary keeps its channel")
+	require.Equal(t, "primary", *c.Watches[0].Target)
+	require.False(t, *c.PushEnabled, "a calendar without a channel: the connection polls")
+	require.Equal(t, 5*time.Minute, s.schedule(workflows.PollScheduleID(s.taskQueue, id)).Schedule.Spec.Intervals[0].Every)
+	chans := gc.Channels()
+	require.Len(t, chans, 1)
+	require.True(t, chans[0].Live, "primary's channel was not stopped")
+
+	titled := func(title string) int {
+		return s.count(`SELECT count(*) FROM signals WHERE tenant_id = $1 AND payload->>'title' LIKE $2`, tenant, title+"%")
+	}
+	_, notes, err := gc.CreateEvent(ctx, "primary", gcalsandbox.EventInput{Summary: "Press call"}, sandbox.DeliveryOptions{})
+	require.NoError(t, err)
+	require.Len(t, notes, 1, "primary pushes")
+	eventually(t, 30*time.Second, "the primary calendar's change by push", func() bool { return titled("Press call") == 1 })
+
+	_, notes, err = gc.CreateEvent(ctx, gcalsandbox.HolidayCalendarID, gcalsandbox.EventInput{Summary: "Company holiday"}, sandbox.DeliveryOptions{})
+	require.NoError(t, err)
+	require.Empty(t, notes, "the holiday calendar pushes nothing")
+	s.trigger(workflows.PollScheduleID(s.taskQueue, id))
+	eventually(t, 30*time.Second, "the holiday calendar's change by the poll", func() bool { return titled("Company holiday") == 1 })
 }
 
 // TestCalendarChannelRenewal: a channel near its expiry is replaced by the

@@ -1,6 +1,7 @@
 package googlecalendar
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -26,6 +27,8 @@ func TestClassifyResponse(t *testing.T) {
 		header     map[string]string
 		want       error
 		retryAfter time.Duration
+		// unwatchable: the calendar cannot be watched (it polls).
+		unwatchable bool
 	}{
 		{name: "200", status: 200, body: `{}`},
 		{name: "304", status: 304},
@@ -42,6 +45,7 @@ func TestClassifyResponse(t *testing.T) {
 		{name: "401", status: 401, body: googleErr(401, "global", "authError"), want: connectors.ErrUnauthorized},
 		{name: "404", status: 404, body: googleErr(404, "global", "notFound"), want: connectors.ErrNotFound},
 		{name: "400", status: 400, body: googleErr(400, "global", "invalid"), want: connectors.ErrInvalidConfig},
+		{name: "400 pushNotSupportedForRequestedResource", status: 400, body: googleErr(400, "global", "pushNotSupportedForRequestedResource"), want: connectors.ErrInvalidConfig, unwatchable: true},
 		{name: "503", status: 503, body: googleErr(503, "global", "backendError"), want: connectors.ErrTransient},
 	}
 	for _, tc := range cases {
@@ -59,6 +63,7 @@ func TestClassifyResponse(t *testing.T) {
 				d, _ := connectors.RetryAfter(err)
 				require.Equal(t, tc.retryAfter, d)
 			}
+			require.Equal(t, tc.unwatchable, errors.Is(err, errPushNotSupported))
 			rest, rerr := io.ReadAll(resp.Body)
 			require.NoError(t, rerr)
 			require.Equal(t, tc.body, string(rest), "the body is restored for the caller")

@@ -2,6 +2,7 @@ package googlecalendar
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -17,9 +18,13 @@ func ChannelToken(secret, channelID string) string { return google.ChannelToken(
 
 // Watch registers an events watch channel on each target calendar (every
 // configured calendar when req.Targets is empty). It refuses without a
-// webhook secret, since notifications could not be verified. When one
-// calendar fails, the channels already created are stopped (best effort)
-// and the error is returned.
+// webhook secret, since notifications could not be verified. A calendar
+// Google cannot watch (400 pushNotSupportedForRequestedResource: a
+// holiday or birthday calendar) is left without a channel: it is read by
+// polling, and the engine, seeing a target without a channel, keeps the
+// connection's poll interval. When any other failure stops a calendar,
+// the channels already created are stopped (best effort) and the error is
+// returned.
 func (c *Connector) Watch(ctx context.Context, req connectors.WatchRequest) ([]connectors.Channel, error) {
 	if c.Config.WebhookSecret == "" {
 		return nil, fmt.Errorf("google-calendar: watch: %w: POBLYSH_GOOGLE_CALENDAR_WEBHOOK_SECRET is not set", connectors.ErrInvalidConfig)
@@ -38,34 +43,45 @@ func (c *Connector) Watch(ctx context.Context, req connectors.WatchRequest) ([]c
 	if err != nil {
 		return nil, err
 	}
-	ttl := strconv.FormatInt(int64(c.channelTTL/time.Second), 10)
 	var out []connectors.Channel
 	for _, calID := range targets {
-		id := google.NewChannelID()
-		got, err := svc.Events.Watch(calID, &calendar.Channel{
-			Id:      id,
-			Type:    "web_hook",
-			Address: req.CallbackURL,
-			Token:   ChannelToken(c.Config.WebhookSecret, id),
-			Params:  map[string]string{"ttl": ttl},
-		}).Context(ctx).Do()
+		ch, err := c.watchCalendar(ctx, svc, req.CallbackURL, calID)
+		if errors.Is(err, errPushNotSupported) {
+			continue // polled
+		}
 		if err != nil {
 			c.stopAll(ctx, req, out)
-			return nil, fmt.Errorf("google-calendar: watch %s: %w", calID, c.apiError(err))
-		}
-		ch := connectors.Channel{
-			ID:         id,
-			ResourceID: got.ResourceId,
-			Target:     calID,
-			Stream:     streamPrefix + calID,
-			RouteKey:   google.RouteKey(id),
-		}
-		if got.Expiration > 0 {
-			ch.Expires = time.UnixMilli(got.Expiration).UTC()
+			return nil, fmt.Errorf("google-calendar: watch %s: %w", calID, err)
 		}
 		out = append(out, ch)
 	}
 	return out, nil
+}
+
+// watchCalendar opens one channel (events.watch) on calID.
+func (c *Connector) watchCalendar(ctx context.Context, svc *calendar.Service, callback, calID string) (connectors.Channel, error) {
+	id := google.NewChannelID()
+	got, err := svc.Events.Watch(calID, &calendar.Channel{
+		Id:      id,
+		Type:    "web_hook",
+		Address: callback,
+		Token:   ChannelToken(c.Config.WebhookSecret, id),
+		Params:  map[string]string{"ttl": strconv.FormatInt(int64(c.channelTTL/time.Second), 10)},
+	}).Context(ctx).Do()
+	if err != nil {
+		return connectors.Channel{}, c.apiError(err)
+	}
+	ch := connectors.Channel{
+		ID:         id,
+		ResourceID: got.ResourceId,
+		Target:     calID,
+		Stream:     streamPrefix + calID,
+		RouteKey:   google.RouteKey(id),
+	}
+	if got.Expiration > 0 {
+		ch.Expires = time.UnixMilli(got.Expiration).UTC()
+	}
+	return ch, nil
 }
 
 func (c *Connector) stopAll(ctx context.Context, req connectors.WatchRequest, chans []connectors.Channel) {

@@ -141,6 +141,33 @@ func TestWatchStopsChannelsWhenOneCalendarFails(t *testing.T) {
 	require.True(t, chans[0].Stopped, "the channel created before the failure was stopped")
 }
 
+// TestWatchLeavesACalendarGoogleCannotWatch: events.watch on a generated
+// calendar (holidays, birthdays) answers 400
+// pushNotSupportedForRequestedResource. That calendar is left unwatched
+// (it polls); the others keep their channels, none is stopped, and the
+// watch succeeds.
+func TestWatchLeavesACalendarGoogleCannotWatch(t *testing.T) {
+	h := newHarness(t, gcalsandbox.Options{Seed: true}, nil)
+	h.sb.AddCalendar(gcalsandbox.HolidayCalendarID, "Holidays in United States", "")
+	_, callback := newInbox(t)
+	chans, err := h.prov.Connector.(connectors.Watcher).Watch(context.Background(), connectors.WatchRequest{
+		Connection: h.conn, HTTP: h.client(), CallbackURL: callback, Now: time.Now(),
+		Targets: []string{"primary", gcalsandbox.HolidayCalendarID, gcalsandbox.TeamCalendarID},
+	})
+	require.NoError(t, err, "the other calendars' channels survive a calendar Google cannot watch")
+	h.sb.Close()
+	var targets []string
+	for _, c := range chans {
+		targets = append(targets, c.Target)
+	}
+	require.Equal(t, []string{"primary", gcalsandbox.TeamCalendarID}, targets)
+	listed := h.sb.Channels()
+	require.Len(t, listed, 2)
+	for _, c := range listed {
+		require.True(t, c.Live, "%s: not stopped", c.CalendarID)
+	}
+}
+
 func TestVerifyWebhook(t *testing.T) {
 	c, err := googlecalendar.Spec.New(connectors.Config{WebhookSecret: testSecret})
 	require.NoError(t, err)

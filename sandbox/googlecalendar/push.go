@@ -48,9 +48,21 @@ func resourceID(calendarID string) string {
 	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:17]))
 }
 
+// generatedDomain ends the ids of the calendars Google generates (holidays
+// "en.usa#holiday@group.v.calendar.google.com", birthdays
+// "addressbook#contacts@group.v.calendar.google.com"): they can be read,
+// not watched.
+const generatedDomain = "@group.v.calendar.google.com"
+
+// ReasonPushNotSupported is Google's reason for an events.watch on a
+// calendar it cannot watch (400, "Push notifications are not supported by
+// this resource.").
+const ReasonPushNotSupported = "pushNotSupportedForRequestedResource"
+
 // watch is events.watch on a calendar the token's user may read (404
-// otherwise): the shared channel registry registers the channel, answers
-// with its resourceId and expiration (params.ttl seconds, else the
+// otherwise; a generated calendar answers 400 pushNotSupportedForRequestedResource,
+// as Google's do): the shared channel registry registers the channel,
+// answers with its resourceId and expiration (params.ttl seconds, else the
 // requested expiration, else one hour; capped at MaxChannelTTL), then sends
 // the "sync" notification.
 func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
@@ -67,6 +79,10 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	if c == nil {
 		writeError(w, http.StatusNotFound, "notFound", "Not Found")
+		return
+	}
+	if strings.HasSuffix(id, generatedDomain) {
+		writeError(w, http.StatusBadRequest, ReasonPushNotSupported, "Push notifications are not supported by this resource.")
 		return
 	}
 	uri := googlesandbox.RequestBase(r) + "/calendar/v3/calendars/" + pathEscape(id) + "/events?alt=json"

@@ -3,6 +3,7 @@ package gcalsandbox_test
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strconv"
 	"testing"
 	"time"
@@ -21,6 +22,25 @@ func (f *fixture) watchChannel(t *testing.T, calendar, id, address string, param
 	require.Equal(t, http.StatusOK, code, "body: %v", body)
 	f.sb.Close() // the sync notification is sent in the background
 	return body
+}
+
+// TestGeneratedCalendarsCannotBeWatched: a holiday calendar is read like
+// any other, but events.watch on it answers Google's 400.
+func TestGeneratedCalendarsCannotBeWatched(t *testing.T) {
+	f := setup(t, gcalsandbox.Options{Seed: true})
+	f.sb.AddCalendar(gcalsandbox.HolidayCalendarID, "Holidays in United States", "")
+	_, address := newInbox(t)
+	cal := url.PathEscape(gcalsandbox.HolidayCalendarID)
+	code, body, _ := f.do(t, http.MethodGet, "/calendar/v3/calendars/"+cal+"/events?maxResults=1", nil)
+	require.Equal(t, http.StatusOK, code, "readable: %v", body)
+	code, body, _ = f.do(t, http.MethodPost, "/calendar/v3/calendars/"+cal+"/events/watch", map[string]any{
+		"id": "chan-h", "type": "web_hook", "address": address, "token": "tok",
+	})
+	require.Equal(t, http.StatusBadRequest, code)
+	e := body["error"].(map[string]any)
+	require.Equal(t, "Push notifications are not supported by this resource.", e["message"])
+	require.Equal(t, gcalsandbox.ReasonPushNotSupported, e["errors"].([]any)[0].(map[string]any)["reason"])
+	require.Empty(t, f.sb.Channels())
 }
 
 func TestWatchSendsSyncThenChanges(t *testing.T) {

@@ -15,6 +15,10 @@ import (
 const (
 	// TeamCalendarID is a shared (group) calendar the default user reads.
 	TeamCalendarID = "c_press.team@group.calendar.google.com"
+	// HolidayCalendarID is a calendar Google generates: readable, but
+	// events.watch on it answers 400 pushNotSupportedForRequestedResource.
+	// Not seeded: AddCalendar makes it the default user's.
+	HolidayCalendarID = "en.usa#holiday" + generatedDomain
 
 	// PrimaryEvents are the events seeded on the user's primary calendar:
 	// timed, all-day, a weekly series with a moved and a cancelled instance,
