@@ -134,9 +134,19 @@ func TestFeedPageBytes(t *testing.T) {
 			_, err := tx.InsertSignals(ctx, conn, "github", sigs)
 			return err
 		}))
-		rows, next, err := s.DB.ListFeed(ctx, tenant, db.SignalFilter{Limit: 1000})
-		require.NoError(t, err)
-		require.Len(t, rows, len(sigs))
+		// The horizon may hold the rows back for a moment behind a
+		// transaction of another test that has just been assigned an id.
+		var rows []db.Signal
+		var next string
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			var err error
+			rows, next, err = s.DB.ListFeed(ctx, tenant, db.SignalFilter{Limit: 1000})
+			require.NoError(t, err)
+			if len(rows) == len(sigs) || time.Now().After(deadline) {
+				break
+			}
+		}
+		require.Len(t, rows, len(sigs), "every stored Signal reaches the feed")
 		spaced := 0
 		for _, row := range rows {
 			if strings.Contains(string(row.Payload), ": ") {
