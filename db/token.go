@@ -166,14 +166,15 @@ func dueRefs(rows []dueRow) []poblysh.ConnectionRef {
 }
 
 // TokensDue lists (system scope) active connections of a provider whose
-// token expires within window, or whose refresh token has not been used for
-// keepAlive (0 disables keep-alive).
+// token expires within window (0 disables refreshing ahead: an expired
+// access token is then not due), or whose refresh token has not been used
+// for keepAlive (0 disables keep-alive).
 func (tx *Tx) TokensDue(ctx context.Context, provider string, window, keepAlive time.Duration, limit int) ([]poblysh.ConnectionRef, error) {
 	var out []dueRow
 	err := tx.SelectContext(ctx, &out, `SELECT id, tenant_id, provider FROM connections
 		WHERE provider = $1 AND deleted_at IS NULL AND NOT paused AND health IN ('healthy', 'degraded')
 		  AND refresh_token_ct IS NOT NULL
-		  AND ((token_expires_at IS NOT NULL AND token_expires_at < now() + make_interval(secs => $2))
+		  AND (($2 > 0 AND token_expires_at IS NOT NULL AND token_expires_at < now() + make_interval(secs => $2))
 		    OR ($3 > 0 AND coalesce(token_refreshed_at, created_at) < now() - make_interval(secs => $3)))
 		ORDER BY token_expires_at NULLS LAST LIMIT $4`,
 		provider, window.Seconds(), keepAlive.Seconds(), limit)
