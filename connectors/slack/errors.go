@@ -18,7 +18,9 @@ import (
 
 // errorKinds maps Slack error codes (the "error" of an ok:false answer) to
 // neutral errors. Codes not listed are ErrInvalidConfig: Slack uses ok:false
-// for requests it will keep refusing.
+// for requests it will keep refusing (at a token refresh that degrades the
+// connection and keeps its grant; only ErrUnauthorized asks for a
+// reconnect).
 var errorKinds = map[string]error{
 	// The token is gone: reconnect.
 	"invalid_auth":          connectors.ErrUnauthorized,
@@ -48,6 +50,11 @@ var errorKinds = map[string]error{
 	"fatal_error":         connectors.ErrTransient,
 	"service_unavailable": connectors.ErrTransient,
 	"request_timeout":     connectors.ErrTransient,
+	// The workspace is moving into an Enterprise Grid org: Slack says it is
+	// unavailable until the transition is complete. A wait, not a dead
+	// grant (nor a refused client).
+	"team_added_to_org":  connectors.ErrTransient,
+	"org_login_required": connectors.ErrTransient,
 	// A stored pagination cursor Slack no longer accepts.
 	"invalid_cursor": connectors.ErrCursorExpired,
 	// OAuth client misconfiguration.

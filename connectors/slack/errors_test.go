@@ -54,6 +54,8 @@ func TestClassifyResponse(t *testing.T) {
 		{"fatal_error", answer(200, js, okFalse("fatal_error"), nil), connectors.ErrTransient, 0, "fatal_error"},
 		{"service_unavailable", answer(200, js, okFalse("service_unavailable"), nil), connectors.ErrTransient, 0, "service_unavailable"},
 		{"request_timeout", answer(200, js, okFalse("request_timeout"), nil), connectors.ErrTransient, 0, "request_timeout"},
+		{"team_added_to_org", answer(200, js, okFalse("team_added_to_org"), nil), connectors.ErrTransient, 0, "team_added_to_org"},
+		{"org_login_required", answer(200, js, okFalse("org_login_required"), nil), connectors.ErrTransient, 0, "org_login_required"},
 		{"invalid_code", answer(200, js, okFalse("invalid_code"), nil), connectors.ErrUnauthorized, 0, "invalid_code"},
 		{"bad_client_secret", answer(200, js, okFalse("bad_client_secret"), nil), connectors.ErrInvalidConfig, 0, "bad_client_secret"},
 		{"unknown code", answer(200, js, okFalse("invalid_arguments"), nil), connectors.ErrInvalidConfig, 0, "invalid_arguments"},

@@ -129,6 +129,28 @@ func TestRotationRefresh(t *testing.T) {
 	require.NotContains(t, err.Error(), tok.RefreshToken)
 }
 
+// TestRefreshDuringGridMigration: while a workspace moves into an
+// Enterprise Grid org Slack answers team_added_to_org ("intermittently
+// unavailable until the transition is complete") or org_login_required: a
+// wait, not a dead grant or a refused client.
+func TestRefreshDuringGridMigration(t *testing.T) {
+	for _, code := range []string{"team_added_to_org", "org_login_required"} {
+		t.Run(code, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json; charset=utf-8")
+				_, _ = w.Write([]byte(`{"ok":false,"error":"` + code + `"}`))
+			}))
+			defer srv.Close()
+			env := slacksandbox.New(slacksandbox.Options{}).Env(srv.URL)
+			env["POBLYSH_SLACK_TOKEN_URL"] = srv.URL + "/api/oauth.v2.access"
+			p := newProvider(t, env)
+			_, err := connectors.NewRegistry(p).Refresh(context.Background(), p, connectors.Account{ID: slacksandbox.DefaultTeamID}, "xoxe-1-abc")
+			require.ErrorIs(t, err, connectors.ErrTransient)
+			require.Equal(t, code, slackCode(err))
+		})
+	}
+}
+
 func TestRevoke(t *testing.T) {
 	f := newFake(t, slacksandbox.Options{Seed: true}, nil)
 	conn, tok := f.connect(t, slacksandbox.ChannelGeneral)
