@@ -1,6 +1,9 @@
 package poblysh
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Health is a connection's state machine:
 // healthy → degraded (transient failures, a resource out of reach) →
@@ -42,6 +45,13 @@ const (
 	EventCredentialsRejected HealthEventKind = "credentials_rejected"
 	// EventRefreshFailed: the token refresh failed permanently (revoked grant).
 	EventRefreshFailed HealthEventKind = "refresh_failed"
+	// EventClientRefused: the token endpoint refused the service's own OAuth
+	// client (a wrong or rotated client secret: invalid_client...), not the
+	// user's grant, which is kept (Detail names what to check).
+	EventClientRefused HealthEventKind = "client_refused"
+	// EventRefreshed: a token refresh succeeded; it heals only what
+	// EventClientRefused degraded (see Health.NextFrom).
+	EventRefreshed HealthEventKind = "refreshed"
 	// EventPermissionDenied: the provider answered 403.
 	EventPermissionDenied HealthEventKind = "permission_denied"
 	// EventNotFound: the provider answered 404 for what the connection reads.
@@ -83,12 +93,32 @@ type HealthEvent struct {
 // maxReason bounds a stored reason (provider errors can be long).
 const maxReason = 500
 
+// clientRefused starts the reason EventClientRefused gives, by which a
+// later successful refresh knows the degradation is its to heal.
+const clientRefused = "token refresh: the provider refused this service's OAuth client (the grant is kept): "
+
+// NextFrom is Next for a connection whose current reason is cur: a
+// successful refresh (EventRefreshed) heals a connection degraded because
+// the token endpoint refused the OAuth client, and nothing else (a 403 or a
+// lost resource is not fixed by a new token).
+func (h Health) NextFrom(cur string, ev HealthEvent) (Health, string) {
+	if ev.Kind != EventRefreshed {
+		return h.Next(ev)
+	}
+	if h == HealthDegraded && strings.HasPrefix(cur, clientRefused) {
+		return HealthHealthy, "recovered: the provider accepted the OAuth client again"
+	}
+	return h, ""
+}
+
 // Next is the health after ev and the reason to show for it. The reason is
 // "" when ev leaves the health and its reason as they are. Precedence:
 // only an operator lifts disabled (resume); transient trouble never
 // overrides needs_reauth; a completed sync heals degraded only when no
 // resource is still lost; re-authorizing heals everything but disabled; a
-// warning of a grant's end shows only on a healthy connection.
+// warning of a grant's end shows only on a healthy connection; a refused
+// OAuth client degrades, and only a revoked grant needs re-authorization.
+// EventRefreshed, which depends on the current reason, is NextFrom's.
 func (h Health) Next(ev HealthEvent) (Health, string) {
 	switch ev.Kind {
 	case EventPaused:
@@ -130,6 +160,8 @@ func (h Health) Next(ev HealthEvent) (Health, string) {
 		return HealthDegraded, reason("not found at the provider: " + ev.Detail)
 	case EventInvalidConfig:
 		return HealthDegraded, reason("invalid configuration: " + ev.Detail)
+	case EventClientRefused:
+		return HealthDegraded, reason(clientRefused + ev.Detail)
 	case EventAccessLost:
 		return HealthDegraded, reason("lost access to " + ev.Detail)
 	case EventTransientFailures:

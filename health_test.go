@@ -47,6 +47,11 @@ func TestHealthNext(t *testing.T) {
 		{"token refresh failed permanently while degraded", degraded, ev(poblysh.EventRefreshFailed, "invalid_grant"), reauth, "token refresh failed permanently: invalid_grant"},
 		{"token refresh failed while disabled", disabled, ev(poblysh.EventRefreshFailed, "invalid_grant"), disabled, ""},
 
+		{"OAuth client refused at refresh degrades", healthy, ev(poblysh.EventClientRefused, "invalid_client"), degraded, clientRefused + "invalid_client"},
+		{"OAuth client refused while degraded", degraded, ev(poblysh.EventClientRefused, "invalid_client"), degraded, clientRefused + "invalid_client"},
+		{"OAuth client refused does not override needs_reauth", reauth, ev(poblysh.EventClientRefused, "invalid_client"), reauth, ""},
+		{"OAuth client refused while disabled", disabled, ev(poblysh.EventClientRefused, "invalid_client"), disabled, ""},
+
 		{"permission denied", healthy, ev(poblysh.EventPermissionDenied, "403"), degraded, "permission denied: 403"},
 		{"not found at the provider", healthy, ev(poblysh.EventNotFound, "404"), degraded, "not found at the provider: 404"},
 		{"invalid configuration", healthy, ev(poblysh.EventInvalidConfig, "bad repo"), degraded, "invalid configuration: bad repo"},
@@ -96,6 +101,39 @@ func TestHealthNext(t *testing.T) {
 	}
 }
 
+const clientRefused = "token refresh: the provider refused this service's OAuth client (the grant is kept): "
+
+// TestHealthNextFrom: a successful refresh heals the degradation a refused
+// OAuth client caused, and only that one.
+func TestHealthNextFrom(t *testing.T) {
+	t.Parallel()
+	refreshed := poblysh.HealthEvent{Kind: poblysh.EventRefreshed}
+	for _, c := range []struct {
+		name   string
+		from   poblysh.Health
+		cur    string
+		to     poblysh.Health
+		reason string
+	}{
+		{"heals a refused client", poblysh.HealthDegraded, clientRefused + "check POBLYSH_JIRA_CLIENT_SECRET", poblysh.HealthHealthy, "recovered: the provider accepted the OAuth client again"},
+		{"leaves a permission denied", poblysh.HealthDegraded, "permission denied: 403", poblysh.HealthDegraded, ""},
+		{"leaves a lost resource", poblysh.HealthDegraded, "lost access to octo/app: not found", poblysh.HealthDegraded, ""},
+		{"leaves transient failures", poblysh.HealthDegraded, "transient failures (attempt 3): 503", poblysh.HealthDegraded, ""},
+		{"healthy stays healthy", poblysh.HealthHealthy, "", poblysh.HealthHealthy, ""},
+		{"does not lift needs_reauth", poblysh.HealthNeedsReauth, clientRefused + "x", poblysh.HealthNeedsReauth, ""},
+		{"does not lift disabled", poblysh.HealthDisabled, clientRefused + "x", poblysh.HealthDisabled, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			to, reason := c.from.NextFrom(c.cur, refreshed)
+			require.Equal(t, c.to, to)
+			require.Equal(t, c.reason, reason)
+		})
+	}
+	to, reason := poblysh.HealthHealthy.NextFrom("", poblysh.HealthEvent{Kind: poblysh.EventClientRefused, Detail: "d"})
+	require.Equal(t, poblysh.HealthDegraded, to, "other events are Next's")
+	require.Equal(t, clientRefused+"d", reason)
+}
+
 // TestHealthReasonIsBounded: a provider's long error is cut to 500 bytes.
 func TestHealthReasonIsBounded(t *testing.T) {
 	t.Parallel()
@@ -113,7 +151,8 @@ func TestHealthInvariants(t *testing.T) {
 	states := []poblysh.Health{poblysh.HealthHealthy, poblysh.HealthDegraded, poblysh.HealthNeedsReauth, poblysh.HealthDisabled}
 	events := []poblysh.HealthEventKind{poblysh.EventTransientFailures, poblysh.EventCredentialsRejected, poblysh.EventRefreshFailed,
 		poblysh.EventPermissionDenied, poblysh.EventNotFound, poblysh.EventInvalidConfig, poblysh.EventAccessLost, poblysh.EventSynced,
-		poblysh.EventPaused, poblysh.EventResumed, poblysh.EventReauthorized, poblysh.EventGrantExpiring}
+		poblysh.EventPaused, poblysh.EventResumed, poblysh.EventReauthorized, poblysh.EventGrantExpiring, poblysh.EventClientRefused,
+		poblysh.EventRefreshed}
 	for _, from := range states {
 		require.True(t, from.Valid())
 		for _, k := range events {

@@ -24,8 +24,11 @@ import (
 // sweeper): when the stored token differs, another writer refreshed while
 // we waited for the lock, and its token is reused instead of spending the
 // refresh token again. Without force, a token that is not due is left
-// alone. Permanent failures move the connection to needs_reauth (which
-// pauses its schedules); transient ones are counted per day.
+// alone. A refused grant (ErrUnauthorized) moves the connection to
+// needs_reauth (which pauses its schedules); a refused OAuth client
+// (ErrInvalidConfig: the operator's client ID or secret) degrades it and
+// keeps the grant, which the next refresh after the fix spends as usual;
+// transient failures are counted per day.
 func (a *Activities) refresh(ctx context.Context, t poblysh.ConnectionRef, seen string, force bool) (*db.Tokens, error) {
 	p, err := a.provider(t.Provider)
 	if err != nil {
@@ -36,10 +39,16 @@ func (a *Activities) refresh(ctx context.Context, t poblysh.ConnectionRef, seen 
 	case err == nil:
 		metrics.TokenRefreshes.WithLabelValues(t.Provider, "ok").Inc()
 		return out, nil
-	case connectors.Kind(err) == connectors.ErrUnauthorized || connectors.Kind(err) == connectors.ErrInvalidConfig:
+	case connectors.Kind(err) == connectors.ErrUnauthorized:
 		metrics.TokenRefreshes.WithLabelValues(t.Provider, "revoked").Inc()
 		a.recordHealth(ctx, t, poblysh.HealthEvent{Kind: poblysh.EventRefreshFailed, Detail: err.Error()})
 		return nil, temporal.NewNonRetryableApplicationError("token refresh failed permanently: "+err.Error(), ErrTypeUnauthorized, nil)
+	case connectors.Kind(err) == connectors.ErrInvalidConfig:
+		metrics.TokenRefreshes.WithLabelValues(t.Provider, "client_refused").Inc()
+		detail := "check " + clientSettings(p.Spec) + ": " + err.Error()
+		a.logger(ctx, t).WithError(err).Error("the provider refused the OAuth client at token refresh; check " + clientSettings(p.Spec))
+		a.recordHealth(ctx, t, poblysh.HealthEvent{Kind: poblysh.EventClientRefused, Detail: detail})
+		return nil, temporal.NewNonRetryableApplicationError("token refresh refused the OAuth client: "+detail, ErrTypeInvalidConfig, nil)
 	case poblysh.ErrorCode(err) == poblysh.ENOTFOUND:
 		return nil, deleted()
 	default:
@@ -52,6 +61,17 @@ func (a *Activities) refresh(ctx context.Context, t poblysh.ConnectionRef, seen 
 		a.logger(ctx, t).WithError(err).WithField("failures_today", n).Warn("token refresh failed; will retry")
 		return nil, err
 	}
+}
+
+// clientSettings names the variables that hold a provider's OAuth client,
+// for the operator whose client the token endpoint refused.
+func clientSettings(s *connectors.Spec) string {
+	n := "POBLYSH_" + s.EnvName()
+	out := n + "_CLIENT_ID and " + n + "_CLIENT_SECRET"
+	if s.EnvFallback != "" {
+		out += " (or POBLYSH_" + s.EnvFallback + "_*)"
+	}
+	return out
 }
 
 // replacedTokens returns the connection's stored tokens when their access
@@ -130,7 +150,12 @@ func (a *Activities) refreshLocked(ctx context.Context, p *connectors.Provider, 
 		e := tok.Expiry.UTC()
 		next.Expiry = &e
 	}
-	return a.persistRefreshed(ctx, lock, t, cur, next)
+	out, err := a.persistRefreshed(ctx, lock, t, cur, next)
+	if err == nil && conn.Health == poblysh.HealthDegraded {
+		// Heals a connection degraded by a refused OAuth client only.
+		a.recordHealth(context.WithoutCancel(ctx), t, poblysh.HealthEvent{Kind: poblysh.EventRefreshed})
+	}
+	return out, err
 }
 
 // spendRefreshToken calls the provider's token endpoint and returns its

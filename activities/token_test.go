@@ -347,3 +347,47 @@ func TestConcurrentRefreshesSpendTheTokenOnce(t *testing.T) {
 	require.Equal(t, 1, e.sb.OAuth.Refreshes, "one refresh spent the token; the others reused its answer")
 	e.requireRefreshesFrom(1)
 }
+
+// healthReason is the connection's stored health_reason.
+func (e *refreshEnv) healthReason() string {
+	e.t.Helper()
+	var c *db.Connection
+	require.NoError(e.t, e.schema.DB.WithTenant(context.Background(), e.target.TenantID, func(tx *db.Tx) (err error) {
+		c, err = tx.FindConnection(context.Background(), e.target.ConnectionID)
+		return err
+	}))
+	return c.HealthReason
+}
+
+// TestRefreshRefusedClientKeepsTheGrant: the token endpoint refuses the
+// service's OAuth client (an operator's mistyped or rotated client secret:
+// 401 invalid_client), not the user's grant. The refresh fails and the
+// connection is degraded with a reason for the operator (naming the
+// variables to check, never the secret), its refresh token is kept, and
+// once the secret is fixed the next refresh heals it.
+func TestRefreshRefusedClientKeepsTheGrant(t *testing.T) {
+	t.Parallel()
+	e := newRefreshEnv(t, fakesandbox.Options{}, nil)
+	before := e.stored()
+	e.sb.TokenFaults.Add(sandbox.Fault{Status: 401, ContentType: "application/json",
+		Body: `{"error":"invalid_client","error_description":"client authentication failed for ` + fakesandbox.DefaultClientSecret + `"}`})
+
+	err := e.refresh()
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, err, &appErr)
+	require.Equal(t, ErrTypeInvalidConfig, appErr.Type())
+	require.Equal(t, 1, e.sb.TokenFaults.Hits)
+	require.Equal(t, poblysh.HealthDegraded, e.health(), "the user's grant is intact")
+	reason := e.healthReason()
+	require.Contains(t, reason, "POBLYSH_FAKE_CLIENT_SECRET")
+	require.Contains(t, reason, "invalid_client")
+	require.NotContains(t, reason, fakesandbox.DefaultClientSecret)
+	require.NotContains(t, err.Error(), fakesandbox.DefaultClientSecret)
+	require.Equal(t, before.RefreshToken, e.stored().RefreshToken, "the grant is kept")
+
+	// The secret is fixed: the next refresh spends the kept token and heals.
+	require.NoError(t, e.refresh())
+	require.Equal(t, poblysh.HealthHealthy, e.health())
+	require.Equal(t, before.RefreshToken, e.stored().PrevRefreshToken)
+	e.requireRefreshesFrom(1)
+}

@@ -29,7 +29,7 @@ func (tx *Tx) ApplyHealth(ctx context.Context, id string, ev poblysh.HealthEvent
 	if err != nil {
 		return "", false, wrapConnErr(err)
 	}
-	h, reason := cur.Health.Next(ev)
+	h, reason := cur.Health.NextFrom(cur.Reason, ev)
 	if reason == "" || h == cur.Health && reason == cur.Reason {
 		return cur.Health, false, nil
 	}

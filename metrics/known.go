@@ -12,7 +12,7 @@ var (
 	jobKinds       = []string{"backfill", "incremental", "token_refresh", "watch_renewal"}
 	jobStatuses    = []string{"succeeded", "failed", "cancelled"}
 	webhookResults = []string{"accepted", "duplicate", "unroutable", "ignored", "challenge", "bad_signature", "invalid", "error"}
-	refreshResults = []string{"ok", "transient", "revoked"}
+	refreshResults = []string{"ok", "transient", "revoked", "client_refused"}
 	callResults    = []string{"200", "error"}
 )
 

@@ -78,7 +78,7 @@ var (
 	// TokenRefreshes counts token refresh attempts by provider and result.
 	TokenRefreshes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "poblysh_token_refreshes_total",
-		Help: "OAuth token refreshes by provider and result (ok, transient, revoked).",
+		Help: "OAuth token refreshes by provider and result (ok, transient, revoked, client_refused: the provider refused the OAuth client, not the grant).",
 	}, []string{"provider", "result"})
 
 	// Freshness is the age of the newest Signal per connection, in seconds,

@@ -11,9 +11,12 @@ import (
 	"github.com/go-openapi/validate"
 )
 
-// ConnectionHealth `healthy`; `degraded` (transient failures); `needs_reauth` (grant
-// revoked or refresh failed for good: re-authorize with
-// `POST /api/v1/connections/{id}/reconnect`);
+// ConnectionHealth `healthy`; `degraded` (transient failures, a resource out of reach,
+// or the provider refusing this service's OAuth client at a token
+// refresh: an operator fixes the client ID or secret, the grant is kept
+// and the next refresh heals it; `health_reason` says which);
+// `needs_reauth` (grant revoked or refresh failed for good:
+// re-authorize with `POST /api/v1/connections/{id}/reconnect`);
 // `disabled` (set by an operator).
 //
 // Example: healthy
