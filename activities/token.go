@@ -23,12 +23,15 @@ import (
 // seen is the access token the caller found wanting ("" from the
 // sweeper): when the stored token differs, another writer refreshed while
 // we waited for the lock, and its token is reused instead of spending the
-// refresh token again. Without force, a token that is not due is left
-// alone. A refused grant (ErrUnauthorized) moves the connection to
-// needs_reauth (which pauses its schedules); a refused OAuth client
-// (ErrInvalidConfig: the operator's client ID or secret) degrades it and
-// keeps the grant, which the next refresh after the fix spends as usual;
-// transient failures are counted per day.
+// refresh token again. Before the provider is called the spend is marked
+// (committed), so a refresher that gets the lock because the first one's
+// session died waits for the answer instead of spending the token again.
+// Without force, a token that is not due is left alone. A refused grant
+// (ErrUnauthorized) moves the connection to needs_reauth (which pauses its
+// schedules); a refused OAuth client (ErrInvalidConfig: the operator's
+// client ID or secret) degrades it and keeps the grant, which the next
+// refresh after the fix spends as usual; transient failures are counted
+// per day.
 func (a *Activities) refresh(ctx context.Context, t poblysh.ConnectionRef, seen string, force bool) (*db.Tokens, error) {
 	p, err := a.provider(t.Provider)
 	if err != nil {
@@ -102,40 +105,77 @@ func (h *tokenLock) release() {
 	}
 }
 
+// refreshLocked refreshes under the token lock. When another refresher is
+// spending the stored refresh token (its mark is recent: it lost the lock
+// with its session while the provider answered), it waits for that answer
+// to be stored instead of spending the token again, then decides anew.
 func (a *Activities) refreshLocked(ctx context.Context, p *connectors.Provider, t poblysh.ConnectionRef, seen string, force bool) (*db.Tokens, error) {
+	for {
+		out, busy, err := a.refreshOnce(ctx, p, t, seen, force)
+		if busy == nil {
+			return out, err
+		}
+		if out, err := a.awaitSpend(ctx, t, busy); out != nil || err != nil {
+			return out, err
+		}
+	}
+}
+
+// spendInFlight is a spend of a refresh token that another refresher
+// marked: the tokens it found and how long ago the spend began.
+type spendInFlight struct {
+	cur *db.Tokens
+	age time.Duration
+}
+
+// refreshOnce is one turn under the token lock. It returns busy (and
+// releases the lock) when the stored refresh token is marked as being
+// spent by another refresher.
+func (a *Activities) refreshOnce(ctx context.Context, p *connectors.Provider, t poblysh.ConnectionRef, seen string, force bool) (*db.Tokens, *spendInFlight, error) {
 	l, err := a.DB.LockTokens(ctx, t.TenantID, t.ConnectionID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	lock := &tokenLock{l: l}
 	defer lock.release()
 	var conn *db.Connection
 	var cur *db.Tokens
+	var spending bool
+	var age time.Duration
 	err = l.Tx(ctx, func(tx *db.Tx) (err error) {
 		if conn, err = tx.FindConnection(ctx, t.ConnectionID); err != nil {
 			return err
 		}
-		cur, err = tx.LoadTokens(ctx, a.KeyRing, t.ConnectionID)
+		if cur, err = tx.LoadTokens(ctx, a.KeyRing, t.ConnectionID); err != nil {
+			return err
+		}
+		age, spending, err = tx.RefreshSpend(ctx, t.ConnectionID, cur.RefreshToken)
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if seen != "" && cur.AccessToken != seen {
-		return cur, nil // someone refreshed while we waited for the lock
+		return cur, nil, nil // someone refreshed while we waited for the lock
 	}
 	if err := a.checkGrant(ctx, t, p, conn); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !force && cur.Expiry != nil && cur.Expiry.Sub(a.now()) > p.Spec.Policy.Token.RefreshBefore {
-		return cur, nil
+		return cur, nil, nil
 	}
 	if cur.RefreshToken == "" {
-		return nil, errors.Join(connectors.ErrUnauthorized, errors.New("the provider issued no refresh token; reconnect"))
+		return nil, nil, errors.Join(connectors.ErrUnauthorized, errors.New("the provider issued no refresh token; reconnect"))
+	}
+	if spending && age < spendInFlightFor {
+		return nil, &spendInFlight{cur: cur, age: age}, nil
+	}
+	if err := l.Tx(ctx, func(tx *db.Tx) error { return tx.MarkRefreshSpend(ctx, t.ConnectionID, cur.RefreshToken) }); err != nil {
+		return nil, nil, fmt.Errorf("mark the refresh token as being spent: %w", err)
 	}
 	tok, spent, err := a.spendRefreshToken(ctx, p, t, lifecycle.View(conn).Account, cur)
 	if err != nil {
-		return nil, err
+		return a.spendFailed(ctx, t, cur, err)
 	}
 	next := &db.Tokens{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.TokenType}
 	switch {
@@ -155,7 +195,66 @@ func (a *Activities) refreshLocked(ctx context.Context, p *connectors.Provider, 
 		// Heals a connection degraded by a refused OAuth client only.
 		a.recordHealth(context.WithoutCancel(ctx), t, poblysh.HealthEvent{Kind: poblysh.EventRefreshed})
 	}
-	return out, err
+	return out, nil, err
+}
+
+// spendFailed ends a spend the provider did not answer with tokens: the
+// mark goes, so nobody waits for an answer that will not be stored. A
+// refusal while newer tokens were stored meanwhile (by a refresher whose
+// spend had gone unmarked or whose mark had gone stale) refused a token the
+// connection no longer holds: those tokens are returned, and the refusal
+// says nothing about the grant.
+func (a *Activities) spendFailed(ctx context.Context, t poblysh.ConnectionRef, cur *db.Tokens, err error) (*db.Tokens, *spendInFlight, error) {
+	bctx := context.WithoutCancel(ctx)
+	if cerr := a.DB.WithTenant(bctx, t.TenantID, func(tx *db.Tx) error {
+		return tx.ClearRefreshSpend(bctx, t.ConnectionID, cur.RefreshToken)
+	}); cerr != nil {
+		a.logger(ctx, t).WithError(cerr).Warn("could not clear the refresh token's in-flight mark")
+	}
+	if connectors.Kind(err) != connectors.ErrUnauthorized {
+		return nil, nil, err
+	}
+	if stored, ok := a.replacedTokens(bctx, t, cur.AccessToken); ok {
+		a.logger(ctx, t).WithError(err).Warn("refresh token refused, but newer tokens were stored meanwhile; keeping those")
+		return stored, nil, nil
+	}
+	return nil, nil, err
+}
+
+// awaitSpend waits, without the token lock, for the spend another
+// refresher marked to end. It returns the tokens that spend stored, or
+// nothing once its mark is gone or older than spendInFlightFor (the spend
+// ended without storing tokens, or its refresher died): the caller then
+// takes the lock and decides anew.
+func (a *Activities) awaitSpend(ctx context.Context, t poblysh.ConnectionRef, busy *spendInFlight) (*db.Tokens, error) {
+	a.logger(ctx, t).WithField("spend_age", busy.age.String()).Info("another refresher is spending this refresh token; waiting for its answer")
+	wait := persistBackoff
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: waiting for another refresher's answer: %v", connectors.ErrTransient, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+		var stored *db.Tokens
+		var age time.Duration
+		var spending bool
+		err := a.DB.WithTenant(ctx, t.TenantID, func(tx *db.Tx) (err error) {
+			if stored, err = tx.LoadTokens(ctx, a.KeyRing, t.ConnectionID); err != nil {
+				return err
+			}
+			age, spending, err = tx.RefreshSpend(ctx, t.ConnectionID, busy.cur.RefreshToken)
+			return err
+		})
+		switch {
+		case err != nil:
+			return nil, err
+		case stored.AccessToken != busy.cur.AccessToken || stored.RefreshToken != busy.cur.RefreshToken:
+			return stored, nil
+		case !spending || age >= spendInFlightFor:
+			return nil, nil
+		}
+	}
 }
 
 // spendRefreshToken calls the provider's token endpoint and returns its
@@ -210,6 +309,11 @@ var (
 	// persistBackoff is the first pause between attempts (doubling).
 	persistFor     = 30 * time.Second
 	persistBackoff = 100 * time.Millisecond
+	// spendInFlightFor is how long a marked spend of a refresh token may
+	// still store its answer: its exchanges (at most three: the token, the
+	// same once more after an unknown outcome, the previous one) and
+	// persistFor. A mark older than that is of a refresher that died.
+	spendInFlightFor = 3*connectors.TokenTimeout + retryUnknownAfter + persistFor
 )
 
 // persistRefreshed stores the tokens the provider answered, in a short

@@ -218,25 +218,7 @@ func TestRefreshSurvivesAFailedCommit(t *testing.T) {
 func TestRefreshSurvivesALostSession(t *testing.T) {
 	t.Parallel()
 	var killed atomic.Int32
-	e := newRefreshEnv(t, fakesandbox.Options{}, func(e *refreshEnv, h http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, r)
-			if r.URL.Path == "/oauth/token" && r.PostFormValue("grant_type") == "refresh_token" && killed.Add(1) == 1 {
-				// The provider has rotated; end the session that holds
-				// the token lock (advisory lock keys are two 32-bit halves),
-				// waiting until it has exited.
-				e.owner(`SELECT pg_terminate_backend(pid, 5000) FROM pg_locks
-					WHERE locktype = 'advisory' AND granted AND objsubid = 1
-					  AND ((classid::bigint << 32) | objid::bigint) = hashtextextended('poblysh-token:' || $1, 0)`, e.target.ConnectionID)
-			}
-			for k, v := range rec.Header() {
-				w.Header()[k] = v
-			}
-			w.WriteHeader(rec.Code)
-			_, _ = w.Write(rec.Body.Bytes())
-		})
-	})
+	e := newRefreshEnv(t, fakesandbox.Options{}, lockKiller(&killed))
 	first := e.stored()
 	var sessions int
 	require.NoError(t, e.refresh())
@@ -389,5 +371,118 @@ func TestRefreshRefusedClientKeepsTheGrant(t *testing.T) {
 	require.NoError(t, e.refresh())
 	require.Equal(t, poblysh.HealthHealthy, e.health())
 	require.Equal(t, before.RefreshToken, e.stored().PrevRefreshToken)
+	e.requireRefreshesFrom(1)
+}
+
+// lockKiller ends the session holding the connection's token lock when
+// the first refresh_token grant has been answered by the sandbox (the
+// provider has rotated), before the answer reaches the refresher.
+func lockKiller(killed *atomic.Int32) func(*refreshEnv, http.Handler) http.Handler {
+	return func(e *refreshEnv, h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			if r.URL.Path == "/oauth/token" && r.PostFormValue("grant_type") == "refresh_token" && killed.Add(1) == 1 {
+				// Advisory lock keys are two 32-bit halves; wait until the
+				// backend has exited.
+				e.owner(`SELECT pg_terminate_backend(pid, 5000) FROM pg_locks
+					WHERE locktype = 'advisory' AND granted AND objsubid = 1
+					  AND ((classid::bigint << 32) | objid::bigint) = hashtextextended('poblysh-token:' || $1, 0)`, e.target.ConnectionID)
+			}
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(rec.Body.Bytes())
+		})
+	}
+}
+
+// TestLostLockDoesNotLetASecondRefresherSpendTheToken: two refreshers of
+// one connection (a sync page and a watch pass, on two workers) found its
+// access token wanting. The first holds the token lock; its session dies
+// after the provider rotated the single-use refresh token and before the
+// answer is stored, so the second gets the lock at once and reads the
+// spent token. The in-flight mark the first committed before the provider
+// call makes the second wait for the first's answer instead of spending the
+// token again (which a single-use provider refuses: needs_reauth).
+func TestLostLockDoesNotLetASecondRefresherSpendTheToken(t *testing.T) {
+	t.Parallel()
+	var killed atomic.Int32
+	e := newRefreshEnv(t, fakesandbox.Options{}, lockKiller(&killed))
+	first := e.stored()
+	var wg sync.WaitGroup
+	outs := make([]*db.Tokens, 2)
+	errs := make([]error, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outs[i], errs[i] = e.acts.refresh(context.Background(), e.target, first.AccessToken, true)
+		}()
+		time.Sleep(50 * time.Millisecond) // the first takes the lock
+	}
+	wg.Wait()
+	require.NoError(t, errs[0])
+	require.NoError(t, errs[1])
+	require.Equal(t, int32(1), killed.Load(), "the refresh token was spent once")
+	got := e.stored()
+	require.Equal(t, got.AccessToken, outs[0].AccessToken)
+	require.Equal(t, got.AccessToken, outs[1].AccessToken, "the second refresher got the first's answer")
+	require.Equal(t, first.RefreshToken, got.PrevRefreshToken)
+	e.requireLogged("another refresher is spending this refresh token; waiting for its answer")
+	e.requireRefreshesFrom(1)
+}
+
+// TestRefusedRefreshKeepsTokensStoredMeanwhile: while a refresher spends
+// the stored refresh token, another writer (a refresher whose in-flight
+// mark had gone stale) spends it first and stores the provider's answer.
+// The refresher's spend is refused, but the connection holds working
+// tokens: it returns those and records nothing, not needs_reauth.
+func TestRefusedRefreshKeepsTokensStoredMeanwhile(t *testing.T) {
+	t.Parallel()
+	var n atomic.Int32
+	e := newRefreshEnv(t, fakesandbox.Options{}, func(e *refreshEnv, h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/oauth/token" && r.PostFormValue("grant_type") == "refresh_token" && n.Add(1) == 1 {
+				ts, err := e.sb.OAuth.RefreshToken(fakesandbox.DefaultClientID, r.PostFormValue("refresh_token"))
+				require.NoError(e.t, err)
+				require.NoError(e.t, e.schema.DB.WithTenant(context.Background(), e.target.TenantID, func(tx *db.Tx) error {
+					return tx.SaveTokens(context.Background(), e.acts.KeyRing, e.target.ConnectionID,
+						db.Tokens{AccessToken: ts.AccessToken, RefreshToken: ts.RefreshToken, PrevRefreshToken: r.PostFormValue("refresh_token"), TokenType: "Bearer"})
+				}))
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	first := e.stored()
+	tok, err := e.acts.refresh(context.Background(), e.target, first.AccessToken, true)
+	require.NoError(t, err)
+	got := e.stored()
+	require.NotEqual(t, first.RefreshToken, got.RefreshToken)
+	require.Equal(t, got.AccessToken, tok.AccessToken, "the tokens stored meanwhile are returned")
+	require.Equal(t, poblysh.HealthHealthy, e.health())
+	e.requireLogged("refresh token refused, but newer tokens were stored meanwhile; keeping those")
+	e.requireRefreshesFrom(1)
+}
+
+// TestStaleSpendMarkDoesNotBlock: a refresher that marked the token and
+// died (its worker killed before the provider answered) leaves a mark;
+// once it is older than any spend can last, the token is spent again.
+func TestStaleSpendMarkDoesNotBlock(t *testing.T) {
+	t.Parallel()
+	e := newRefreshEnv(t, fakesandbox.Options{}, nil)
+	first := e.stored()
+	require.NoError(t, e.schema.DB.WithTenant(context.Background(), e.target.TenantID, func(tx *db.Tx) error {
+		if err := tx.MarkRefreshSpend(context.Background(), e.target.ConnectionID, first.RefreshToken); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(context.Background(), `UPDATE connections SET refresh_spend_at = now() - make_interval(secs => $2)
+			WHERE id = $1`, e.target.ConnectionID, (spendInFlightFor + time.Second).Seconds())
+		return err
+	}))
+	require.NoError(t, e.refresh())
+	require.Equal(t, 1, e.sb.OAuth.Refreshes)
+	require.Equal(t, first.RefreshToken, e.stored().PrevRefreshToken)
 	e.requireRefreshesFrom(1)
 }

@@ -117,6 +117,9 @@ func WithHTTPClient(ctx context.Context, client *http.Client) context.Context {
 	return context.WithValue(ctx, oauth2.HTTPClient, client)
 }
 
+// TokenTimeout bounds one call to a provider's token endpoint.
+const TokenTimeout = 30 * time.Second
+
 // tokenClient is the HTTP client for a provider's token endpoints: no
 // Authorization header and no status classification (x/oauth2 and the
 // providers' exchangers read the error bodies), but every answer is counted
@@ -124,7 +127,7 @@ func WithHTTPClient(ctx context.Context, client *http.Client) context.Context {
 // a success whose body cannot be a token answer is a transient failure
 // counted as garbage.
 func (r *Registry) tokenClient(provider string, check bool) *http.Client {
-	return &http.Client{Timeout: 30 * time.Second, Transport: &tokenTransport{base: r.base, provider: provider, check: check}}
+	return &http.Client{Timeout: TokenTimeout, Transport: &tokenTransport{base: r.base, provider: provider, check: check}}
 }
 
 type tokenTransport struct {

@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -52,7 +53,8 @@ func sealOptional(kr *vault.KeyRing, plaintext string, aad []byte) (*string, err
 }
 
 // SaveTokens encrypts and stores tokens for a connection of the tenant, all
-// in one statement, so they can never diverge. An empty RefreshToken keeps
+// in one statement, so they can never diverge; it clears the mark of a
+// refresh token being spent (MarkRefreshSpend). An empty RefreshToken keeps
 // the stored one (a re-connect whose token response has none); its
 // ciphertext stays under the key that sealed it, which its key id column
 // records, so re-encryption still finds it. PrevRefreshToken is stored as
@@ -72,7 +74,8 @@ func (tx *Tx) SaveTokens(ctx context.Context, kr *vault.KeyRing, connID string, 
 	}
 	res, err := tx.ExecContext(ctx, `UPDATE connections SET access_token_ct = $3,
 			refresh_token_ct = coalesce($4, refresh_token_ct), prev_refresh_token_ct = $5, token_type = $6,
-			token_expires_at = $7, token_refreshed_at = now(), updated_at = now()
+			token_expires_at = $7, token_refreshed_at = now(), refresh_spend = NULL, refresh_spend_at = NULL,
+			updated_at = now()
 		WHERE id = $1 AND tenant_id = $2`,
 		connID, tx.TenantID, access, refresh, prev, t.TokenType, t.Expiry)
 	if err != nil {
@@ -82,6 +85,46 @@ func (tx *Tx) SaveTokens(ctx context.Context, kr *vault.KeyRing, connID string, 
 		return poblysh.NotFound("connection")
 	}
 	return nil
+}
+
+// spendHash identifies a refresh token being spent without storing it.
+func spendHash(connID, refreshToken string) []byte {
+	sum := sha256.Sum256([]byte(connID + "\x00" + refreshToken))
+	return sum[:]
+}
+
+// MarkRefreshSpend records, before the provider is called, that
+// refreshToken is being spent (a hash of it, and when). The mark outlives
+// the token lock's session: a refresher that takes the lock after that
+// session died finds it, and waits for the answer to be stored (which
+// clears it) rather than spending a single-use token again.
+func (tx *Tx) MarkRefreshSpend(ctx context.Context, connID, refreshToken string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE connections SET refresh_spend = $3, refresh_spend_at = now()
+		WHERE id = $1 AND tenant_id = $2`, connID, tx.TenantID, spendHash(connID, refreshToken))
+	return wrapConnErr(err)
+}
+
+// RefreshSpend reports whether refreshToken is marked as being spent, and
+// for how long (by the database's clock, the one that stamped it).
+func (tx *Tx) RefreshSpend(ctx context.Context, connID, refreshToken string) (time.Duration, bool, error) {
+	var age *float64
+	err := tx.GetContext(ctx, &age, `SELECT extract(epoch FROM now() - refresh_spend_at)::float8 FROM connections
+		WHERE id = $1 AND tenant_id = $2 AND refresh_spend = $3`, connID, tx.TenantID, spendHash(connID, refreshToken))
+	if errors.Is(err, sql.ErrNoRows) || err == nil && age == nil {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, wrapConnErr(err)
+	}
+	return time.Duration(*age * float64(time.Second)), true, nil
+}
+
+// ClearRefreshSpend removes the mark of refreshToken's spend, if it is
+// still the one marked (a spend that ended without tokens to store).
+func (tx *Tx) ClearRefreshSpend(ctx context.Context, connID, refreshToken string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE connections SET refresh_spend = NULL, refresh_spend_at = NULL
+		WHERE id = $1 AND tenant_id = $2 AND refresh_spend = $3`, connID, tx.TenantID, spendHash(connID, refreshToken))
+	return wrapConnErr(err)
 }
 
 // TryLockTokens takes the connection's token lock (see DB.LockTokens) until
