@@ -76,17 +76,22 @@ func isLimit(code string) bool {
 
 // get reads one API resource of the account into out (the envelope's
 // data). A throttled API fails fast until its lock has passed.
+//
+// Calls are paced and locked per account, as Zoho counts them per user. A
+// call before the account is known (Identify's GET /api/accounts, one per
+// connect) is neither: keyed on the empty id, every user connecting would
+// share one pace and wait out any one user's lock period.
 func (c *Connector) get(ctx context.Context, hc *http.Client, acct connectors.Account, path string, q url.Values, out any) error {
 	base, err := c.APIBase(acct)
 	if err != nil {
 		return err
 	}
-	key := acct.ID + "|mail"
-	if err := c.Locks.Check(key); err != nil {
-		return fmt.Errorf("zoho-mail: %w", err)
+	key := ""
+	if acct.ID != "" {
+		key = acct.ID + "|mail"
 	}
-	if err := c.pacer.Wait(ctx, key, c.perMinute, "the Mail API"); err != nil {
-		return fmt.Errorf("zoho-mail: %w", err)
+	if err := c.pace(ctx, key); err != nil {
+		return err
 	}
 	u := base + path
 	if len(q) > 0 {
@@ -100,7 +105,7 @@ func (c *Connector) get(ctx context.Context, hc *http.Client, acct connectors.Ac
 	resp, err := hc.Do(req)
 	if err != nil {
 		var rl *connectors.RateLimited
-		if errors.As(err, &rl) && strings.HasPrefix(rl.Reason, lockReason) {
+		if errors.As(err, &rl) && strings.HasPrefix(rl.Reason, lockReason) && key != "" {
 			c.Locks.Lock(key, rl.RetryAfter)
 		}
 		return fmt.Errorf("zoho-mail: %w", unwrapURL(err))
@@ -121,6 +126,21 @@ func (c *Connector) get(ctx context.Context, hc *http.Client, acct connectors.Ac
 	dec.UseNumber() // ids beyond 2^53 stay exact wherever they are read
 	if err := dec.Decode(out); err != nil {
 		return fmt.Errorf("zoho-mail: %w: unexpected data: %v", connectors.ErrTransient, err)
+	}
+	return nil
+}
+
+// pace waits for the account's turn under its pace, and fails fast while
+// a lock period holds it; an empty key (no account yet) waits for nothing.
+func (c *Connector) pace(ctx context.Context, key string) error {
+	if key == "" {
+		return nil
+	}
+	if err := c.Locks.Check(key); err != nil {
+		return fmt.Errorf("zoho-mail: %w", err)
+	}
+	if err := c.pacer.Wait(ctx, key, c.perMinute, "the Mail API"); err != nil {
+		return fmt.Errorf("zoho-mail: %w", err)
 	}
 	return nil
 }
