@@ -20,7 +20,10 @@ const (
 )
 
 // mailAccount is an item of GET /api/accounts
-// (https://www.zoho.com/mail/help/api/get-all-users-accounts.html).
+// (https://www.zoho.com/mail/help/api/get-all-users-accounts.html). The
+// answer marks no default account: each has a type (ZOHO_ACCOUNT for a
+// Zoho mailbox, another for a POP or IMAP account added to it) and a
+// sequence.
 type mailAccount struct {
 	AccountID           zoho.Str `json:"accountId"`
 	AccountDisplayName  string   `json:"accountDisplayName"`
@@ -28,14 +31,15 @@ type mailAccount struct {
 	PrimaryEmailAddress string   `json:"primaryEmailAddress"`
 	MailboxAddress      string   `json:"mailboxAddress"`
 	Type                string   `json:"type"`
-	IsDefault           zoho.Str `json:"isDefaultAccount"`
+	Sequence            zoho.Str `json:"sequence"`
 	ZUID                zoho.Str `json:"zuid"`
 }
 
 // Identify implements connectors.Authorizer: the account is the user's
 // Zoho Mail account (its accountId, the id every Mail API path takes),
 // read with GET /api/accounts in the user's DC. Of several accounts (POP
-// or IMAP accounts added to Zoho Mail), the default Zoho account is taken.
+// or IMAP accounts added to Zoho Mail), the Zoho account is taken, the
+// first in Zoho's sequence when there are several.
 func (c *Connector) Identify(ctx context.Context, tok *oauth2.Token, hc *http.Client) (connectors.Account, error) {
 	acct := zoho.AccountFromToken(tok)
 	var list []mailAccount
@@ -44,11 +48,7 @@ func (c *Connector) Identify(ctx context.Context, tok *oauth2.Token, hc *http.Cl
 	}
 	best := -1
 	for i, a := range list {
-		if a.AccountID == "" {
-			continue
-		}
-		zohoType := a.Type == "" || strings.EqualFold(a.Type, "ZOHO_ACCOUNT")
-		if best < 0 || (zohoType && a.IsDefault.Bool()) {
+		if a.AccountID != "" && (best < 0 || a.before(list[best])) {
 			best = i
 		}
 	}
@@ -69,6 +69,20 @@ func (c *Connector) Identify(ctx context.Context, tok *oauth2.Token, hc *http.Cl
 	}
 	return acct, nil
 }
+
+// before reports whether a is the better account to connect than b: a
+// Zoho mailbox before an added POP or IMAP account, then the lower
+// sequence (an account without one last).
+func (a mailAccount) before(b mailAccount) bool {
+	if az, bz := a.zohoAccount(), b.zohoAccount(); az != bz {
+		return az
+	}
+	as, aok := a.Sequence.Int()
+	bs, bok := b.Sequence.Int()
+	return aok && (!bok || as < bs)
+}
+
+func (a mailAccount) zohoAccount() bool { return strings.EqualFold(a.Type, "ZOHO_ACCOUNT") }
 
 // ConnectionWebhookURL implements connectors.WebhookURLer: the URL a
 // mailbox's outgoing webhook posts to, which nudges this connection's

@@ -81,3 +81,33 @@ func TestIdentifyOfUsersIsNotPacedTogether(t *testing.T) {
 		require.Equal(t, id, acct.ID)
 	}
 }
+
+// GET /api/accounts lists the user's Zoho mailbox beside the POP and IMAP
+// accounts added to it, each with a type and a sequence, and no
+// "isDefaultAccount" (get-all-users-accounts.html): the Zoho account is
+// the one connected, whatever the order.
+func TestIdentifyTakesTheZohoAccount(t *testing.T) {
+	t.Parallel()
+	for name, accounts := range map[string]string{
+		"pop account listed first": `[
+			{"accountId":"111","type":"POP_ACCOUNT","sequence":1,"primaryEmailAddress":"me@gmail.example","zuid":809451734},
+			{"accountId":"2560636000000008002","type":"ZOHO_ACCOUNT","sequence":2,"primaryEmailAddress":"rebecca@zylker.com","zuid":809451734}]`,
+		"imap account listed last": `[
+			{"accountId":"2560636000000008002","type":"ZOHO_ACCOUNT","sequence":"2","primaryEmailAddress":"rebecca@zylker.com","zuid":809451734},
+			{"accountId":"222","type":"IMAP_ACCOUNT","sequence":"1","primaryEmailAddress":"me@outlook.example","zuid":809451734}]`,
+		"two zoho accounts, lowest sequence": `[
+			{"accountId":"333","type":"ZOHO_ACCOUNT","sequence":3,"primaryEmailAddress":"old@zylker.com","zuid":809451734},
+			{"accountId":"2560636000000008002","type":"ZOHO_ACCOUNT","sequence":1,"primaryEmailAddress":"rebecca@zylker.com","zuid":809451734}]`,
+		"no type, lowest sequence": `[
+			{"accountId":"444","sequence":2,"primaryEmailAddress":"other@zylker.com"},
+			{"accountId":"2560636000000008002","sequence":1,"primaryEmailAddress":"rebecca@zylker.com"}]`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			a := newAccountsAPI(t, func(string) string { return accounts })
+			acct, err := a.identify(t.Context(), "tok")
+			require.NoError(t, err)
+			require.Equal(t, "2560636000000008002", acct.ID)
+			require.Equal(t, "rebecca@zylker.com", acct.Name)
+		})
+	}
+}

@@ -78,7 +78,7 @@ func (s *Server) handleMailAccounts(w http.ResponseWriter, r *http.Request, u *U
 	mailOK(w, []map[string]any{{
 		"accountId": u.MailAcct, "accountName": u.First, "accountDisplayName": u.Name(), "displayName": u.Name(),
 		"primaryEmailAddress": u.Email, "mailboxAddress": u.Email, "incomingUserName": u.Email, "type": "ZOHO_ACCOUNT",
-		"enabled": true, "isDefaultAccount": "true", "zuid": json.Number(u.ZUID), "role": "member",
+		"sequence": 1, "enabled": true, "zuid": json.Number(u.ZUID), "role": "member",
 		"emailAddress": []map[string]any{{"isAlias": false, "isPrimary": true, "mailId": u.Email, "isConfirmed": true}},
 		"URI":          "https://mail.zoho." + apiSuffix[u.DC] + "/api/accounts/" + u.MailAcct,
 	}})
