@@ -31,7 +31,7 @@ const maxPressThreads = 500
 //	 "press":["1711540357880100001"],
 //	 "pass":{"start":191,"high":1711540357880,"prev":["…"],"recent":[…],"kept":10}}
 //
-// folder is the folder's id (read once from GET /folders by type). hw is
+// folder is the folder's id (read once from GET /folders, see folderID). hw is
 // the newest receivedTime of the last pass; a pass reads messages/view
 // newest first (sortorder=false) until receivedTime falls below hw minus
 // the overlap, and seen holds the ids of that overlap already read, so they
@@ -83,7 +83,8 @@ func decodeCursor(raw json.RawMessage) (cursor, error) {
 	return cur, nil
 }
 
-// folderTypes maps a stream to the folderType Zoho gives its folder.
+// folderTypes maps a stream to the folderType Zoho gives its system folder
+// (at the path "/" + the type).
 var folderTypes = map[string]string{streamInbox: "Inbox", streamSent: "Sent"}
 
 // FetchPage implements connectors.Syncer: one messages/view call per page
@@ -244,21 +245,35 @@ func (c *Connector) normalize(ctx context.Context, hc *http.Client, acct connect
 	return out, nil
 }
 
-// folderID finds the id of the folder of a type (Inbox, Sent) with
-// GET /api/accounts/{id}/folders.
+// folderID finds the id of the system folder of a type (Inbox, Sent) with
+// GET /api/accounts/{id}/folders: the folder at the path "/Inbox" or
+// "/Sent", else the first of that folderType. A custom folder can carry
+// the folderType of a system folder
+// (https://www.zoho.com/mail/help/api/get-single-folder-details.html:
+// "path":"/MyCustomFolder","folderType":"Inbox"), so the type alone may
+// name the wrong one.
 func (c *Connector) folderID(ctx context.Context, hc *http.Client, acct connectors.Account, typ string) (string, error) {
 	var folders []struct {
 		FolderID   zoho.Str `json:"folderId"`
 		FolderType string   `json:"folderType"`
 		FolderName string   `json:"folderName"`
+		Path       string   `json:"path"`
 	}
 	if err := c.get(ctx, hc, acct, "/api/accounts/"+url.PathEscape(acct.ID)+"/folders", nil, &folders); err != nil {
 		return "", err
 	}
+	byType := ""
 	for _, f := range folders {
-		if strings.EqualFold(f.FolderType, typ) && f.FolderID != "" {
+		switch {
+		case f.FolderID == "":
+		case strings.EqualFold(f.Path, "/"+typ):
 			return f.FolderID.String(), nil
+		case byType == "" && strings.EqualFold(f.FolderType, typ):
+			byType = f.FolderID.String()
 		}
+	}
+	if byType != "" {
+		return byType, nil
 	}
 	return "", fmt.Errorf("zoho-mail: folders: %w: the mailbox has no %s folder", connectors.ErrNotFound, typ)
 }
