@@ -52,6 +52,8 @@ func checkSpec(s *Spec) error {
 		return fmt.Errorf("provider %s has no display name", s.Name)
 	case len(s.Kinds) == 0:
 		return fmt.Errorf("provider %s declares no signal kinds", s.Name)
+	case s.RevokeReplacedToken && s.GrantPerClient:
+		return fmt.Errorf("provider %s revokes replaced tokens, but a revocation ends its whole grant (GrantPerClient)", s.Name)
 	}
 	for _, k := range s.Kinds {
 		if _, ok := Catalog[k]; !ok {

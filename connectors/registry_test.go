@@ -34,6 +34,11 @@ func TestMustRegisterPanicsOnProgrammerErrors(t *testing.T) {
 		{"no kinds", func() *connectors.Spec { s := ok(); s.Kinds = nil; return s }(), "connectors: provider never-registered declares no signal kinds"},
 		{"unknown kind", func() *connectors.Spec { s := ok(); s.Kinds = []string{"message.posted", "tweet.sent"}; return s }(),
 			`connectors: provider never-registered declares kind "tweet.sent" missing from the catalog`},
+		{"revokes the replaced token of a grant per client", func() *connectors.Spec {
+			s := ok()
+			s.GrantPerClient, s.RevokeReplacedToken = true, true
+			return s
+		}(), "connectors: provider never-registered revokes replaced tokens, but a revocation ends its whole grant (GrantPerClient)"},
 		{"duplicate", fake.Spec, "connectors: MustRegister called twice for provider fake"},
 	}
 	before := connectors.Registered()

@@ -112,6 +112,20 @@ type Spec struct {
 	// first), so failed attempts would end a working connection's grant.
 	// Only for providers whose revocation ends that one token.
 	RevokeUnusedGrant bool
+	// RevokeReplacedToken is true when a successful re-authorization
+	// revokes the token it replaced (after the new one is stored, unless
+	// another connection holds the same token): the provider issues a new
+	// token at every consent, caps how many a user keeps per client and
+	// evicts the oldest past the cap, which may be another connection's
+	// (another organisation's connection of the same user). Only for
+	// providers whose revocation ends that one token: Zoho ("A maximum of
+	// 20 refresh tokens can be stored per user", the 21st invalidates the
+	// first; /oauth/v2/token/revoke ends the one named). Never
+	// with GrantPerClient (Google: revoking any token revokes the grant the
+	// new one lives on); not Slack (auth.revoke of a bot token deactivates
+	// the install's bot user and removes it from its channels) nor Jira
+	// (no revocation endpoint).
+	RevokeReplacedToken bool
 	// WebhooksSignedWithClientSecret is true when the provider signs its
 	// deliveries with the OAuth client secret (Jira's dynamic webhooks
 	// carry a JWT signed with it), so WEBHOOK_SECRET is not read.

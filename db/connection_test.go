@@ -103,7 +103,7 @@ func TestDeleteConnection(t *testing.T) {
 	require.Equal(t, poblysh.HealthHealthy, revived.Health)
 	require.Equal(t, connState{Signals: 1, Jobs: 1, Watches: 1, Aliases: 1}, stateOf(t, s.DB, keep.conn))
 	_, err = loadTokens(s.DB, kr, keep.tenant, keep.conn)
-	require.ErrorContains(t, err, "no stored token")
+	require.ErrorIs(t, err, db.ErrNoStoredToken)
 }
 
 func TestUpsertConnectionHealsAndKeepsOperatorState(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/poblysh/poblysh"
@@ -136,6 +137,10 @@ func (tx *Tx) TryLockTokens(ctx context.Context, connID string) (bool, error) {
 	return ok, wrapConnErr(err)
 }
 
+// ErrNoStoredToken is LoadTokens' error for a connection that holds no
+// token (one being created, or revived after a delete erased its tokens).
+var ErrNoStoredToken = errors.New("db: connection has no stored token")
+
 // LoadTokens decrypts a connection's tokens. Callers that will replace
 // them hold the connection's token lock (DB.LockTokens).
 func (tx *Tx) LoadTokens(ctx context.Context, kr *vault.KeyRing, connID string) (*Tokens, error) {
@@ -157,7 +162,7 @@ func (tx *Tx) LoadTokens(ctx context.Context, kr *vault.KeyRing, connID string) 
 		return nil, wrapConnErr(err)
 	}
 	if row.Access == nil {
-		return nil, errors.New("db: connection has no stored token")
+		return nil, ErrNoStoredToken
 	}
 	t := &Tokens{TokenType: row.Type, Expiry: row.Expiry, RefreshedAt: row.Refreshed}
 	pt, err := kr.Decrypt(*row.Access, vault.AAD(tx.TenantID, connID, purposeAccess))
@@ -222,4 +227,44 @@ func (tx *Tx) TokensDue(ctx context.Context, provider string, window, keepAlive 
 		ORDER BY token_expires_at NULLS LAST LIMIT $4`,
 		provider, window.Seconds(), keepAlive.Seconds(), limit)
 	return dueRefs(out), wrapConnErr(err)
+}
+
+// TokenHeldElsewhere reports whether a live connection of provider and
+// accountID other than except, of any tenant, stores one of tokens (as its
+// access, refresh or previous refresh token) (run with WithSystem). A
+// stored token the key ring cannot read counts as held: a token that
+// cannot be ruled out is not revoked.
+func (tx *Tx) TokenHeldElsewhere(ctx context.Context, kr *vault.KeyRing, provider, accountID, except string, tokens ...string) (bool, error) {
+	tokens = slices.DeleteFunc(slices.Clone(tokens), func(t string) bool { return t == "" })
+	if len(tokens) == 0 {
+		return false, nil
+	}
+	var rows []struct {
+		ID       string  `db:"id"`
+		TenantID string  `db:"tenant_id"`
+		Access   *string `db:"access_token_ct"`
+		Refresh  *string `db:"refresh_token_ct"`
+		Prev     *string `db:"prev_refresh_token_ct"`
+	}
+	err := tx.SelectContext(ctx, &rows, `SELECT id, tenant_id, access_token_ct, refresh_token_ct, prev_refresh_token_ct
+		FROM connections WHERE provider = $1 AND external_account_id = $2 AND id <> $3::uuid AND deleted_at IS NULL`,
+		provider, accountID, except)
+	if err != nil {
+		return false, wrapConnErr(err)
+	}
+	for _, r := range rows {
+		for _, c := range []struct {
+			ct      *string
+			purpose string
+		}{{r.Access, purposeAccess}, {r.Refresh, purposeRefresh}, {r.Prev, purposePrevRefresh}} {
+			if c.ct == nil {
+				continue
+			}
+			pt, err := kr.Decrypt(*c.ct, vault.AAD(r.TenantID, r.ID, c.purpose))
+			if err != nil || slices.Contains(tokens, string(pt)) {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }

@@ -4,16 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
 	"reflect"
 	"strings"
 	"time"
 
+	"github.com/sirupsen/logrus"
 	"golang.org/x/oauth2"
 
 	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/connectors"
 	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/vault"
 )
 
 // Callback is an OAuth callback as the provider sent the browser back.
@@ -43,7 +46,9 @@ type Completed struct {
 // granted scopes, the identity lookup, the exclusive-account claim and the
 // proof of the configured resources all pass; then the connection, its
 // tokens, its proved resources and its claim are stored in one
-// transaction, and it is activated with a backfill.
+// transaction, and it is activated with a backfill. A re-authorization
+// then revokes the token it replaced where the provider caps the tokens a
+// user keeps (Spec.RevokeReplacedToken).
 func (s *Service) Complete(ctx context.Context, p *connectors.Provider, cb Callback) (*Completed, error) {
 	q := cb.Query
 	var st *db.OAuthState
@@ -115,11 +120,14 @@ func (s *Service) Complete(ctx context.Context, p *connectors.Provider, cb Callb
 	if err != nil {
 		return nil, accessError(err)
 	}
-	conn, err := s.store(ctx, st, p, acct, tok, report, cfg)
+	conn, replaced, err := s.store(ctx, st, p, acct, tok, report, cfg)
 	if err != nil {
 		return nil, err
 	}
 	stored = true
+	if replaced != nil {
+		s.revokeReplaced(p, conn, acct, replaced)
+	}
 	if _, err := s.Activate(ctx, conn, true, poblysh.TriggerConnect); err != nil {
 		return nil, err
 	}
@@ -272,14 +280,17 @@ func (s *Service) checkExclusive(ctx context.Context, p *connectors.Provider, te
 // that connection's account (409 otherwise). proved is the config the
 // report is the proof of: a connection whose config changed since it was
 // read (a PATCH while the proof ran) is a conflict, and nothing is stored.
+// For providers that revoke a replaced token (Spec.RevokeReplacedToken),
+// it also returns the stored token the new one replaced (nil: none).
 func (s *Service) store(ctx context.Context, st *db.OAuthState, p *connectors.Provider, acct connectors.Account, tok *oauth2.Token,
-	report *connectors.AccessReport, proved json.RawMessage) (*db.Connection, error) {
+	report *connectors.AccessReport, proved json.RawMessage) (*db.Connection, *oauth2.Token, error) {
 	acctJSON, _ := json.Marshal(acct)
 	connectionID := ""
 	if st.ConnectionID != nil {
 		connectionID = *st.ConnectionID
 	}
 	var conn *db.Connection
+	var replaced *oauth2.Token
 	err := s.DB.WithTenant(ctx, st.TenantID, func(tx *db.Tx) error {
 		// A deletion of the tenant that began after the state was spent
 		// (the code exchange and the access proof take seconds) lists its
@@ -288,7 +299,8 @@ func (s *Service) store(ctx context.Context, st *db.OAuthState, p *connectors.Pr
 			return err
 		}
 		var err error
-		conn, _, err = tx.UpsertConnection(ctx, db.ConnectionUpsert{
+		var created bool
+		conn, created, err = tx.UpsertConnection(ctx, db.ConnectionUpsert{
 			Provider: p.Spec.Name, ExternalAccountID: acct.ID, DisplayName: acct.Name,
 			Account: acctJSON, Scopes: grantedScopes(tok), Config: st.Config, ConnectionID: connectionID,
 		})
@@ -301,6 +313,11 @@ func (s *Service) store(ctx context.Context, st *db.OAuthState, p *connectors.Pr
 			// lost), while the new config's went unrouted.
 			return &poblysh.Error{Code: poblysh.ECONFLICT, Message: "the connection's settings changed while " + p.Spec.DisplayName +
 				" was being authorized; connect again"}
+		}
+		if p.Spec.RevokeReplacedToken && !created {
+			if replaced, err = s.replacedToken(ctx, tx, conn.ID, tok); err != nil {
+				return err
+			}
 		}
 		t := db.Tokens{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.TokenType}
 		if !tok.Expiry.IsZero() {
@@ -320,7 +337,95 @@ func (s *Service) store(ctx context.Context, st *db.OAuthState, p *connectors.Pr
 		}
 		return nil
 	})
-	return conn, err
+	if err != nil {
+		return nil, nil, err
+	}
+	return conn, replaced, nil
+}
+
+// replacedToken is the stored token that tok, a re-authorization's, is
+// about to replace: the refresh token when one is stored and tok brings
+// another (an answer without one keeps it: SaveTokens), else the access
+// token when tok's differs. nil when nothing is replaced, or when no token
+// is stored (a new connection, or one revived after a delete) or the
+// stored one cannot be read.
+func (s *Service) replacedToken(ctx context.Context, tx *db.Tx, connID string, tok *oauth2.Token) (*oauth2.Token, error) {
+	old, err := tx.LoadTokens(ctx, s.KeyRing, connID)
+	switch {
+	case errors.Is(err, db.ErrNoStoredToken) || unreadable(err):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	return replacedBy(old, tok), nil
+}
+
+// replacedBy is the part of old that tok replaces (see replacedToken).
+func replacedBy(old *db.Tokens, tok *oauth2.Token) *oauth2.Token {
+	out := &oauth2.Token{TokenType: old.TokenType}
+	if old.AccessToken != tok.AccessToken {
+		out.AccessToken = old.AccessToken // the revoker that revokes access tokens (GitHub) names it
+	}
+	switch {
+	case old.RefreshToken == "" && out.AccessToken == "":
+		return nil
+	case old.RefreshToken != "" && (tok.RefreshToken == "" || tok.RefreshToken == old.RefreshToken):
+		return nil // the refresh token stays, with the access tokens it mints
+	}
+	out.RefreshToken = old.RefreshToken
+	if old.Expiry != nil {
+		out.Expiry = *old.Expiry
+	}
+	return out
+}
+
+// revokeReplaced revokes the token a re-authorization replaced
+// (Spec.RevokeReplacedToken), once the new one is stored, on its own
+// clock: the request's may be spent. It holds the connection's token lock
+// meanwhile, so a refresh that loaded the old token ends first (and then
+// keeps the new one), and leaves alone a token another connection stores.
+// A failure is logged: the token stays one of the user's at the provider,
+// as every replaced token did before.
+func (s *Service) revokeReplaced(p *connectors.Provider, conn *db.Connection, acct connectors.Account, old *oauth2.Token) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	log := s.log().WithFields(logrus.Fields{"provider": p.Spec.Name, "connection_id": conn.ID})
+	outcome, err := s.revokeReplacedLocked(ctx, p, conn, acct, old)
+	if err != nil {
+		log.WithError(err).Warn("could not revoke the token a re-authorization replaced; it stays one of the user's tokens at the provider until it is revoked there")
+		return
+	}
+	log.Info(outcome)
+}
+
+func (s *Service) revokeReplacedLocked(ctx context.Context, p *connectors.Provider, conn *db.Connection, acct connectors.Account, old *oauth2.Token) (string, error) {
+	l, err := s.DB.LockTokens(ctx, conn.TenantID, conn.ID)
+	if err != nil {
+		return "", fmt.Errorf("lock the connection's tokens: %w", err)
+	}
+	defer l.Release()
+	var held bool
+	err = s.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
+		held, err = tx.TokenHeldElsewhere(ctx, s.KeyRing, p.Spec.Name, conn.ExternalAccountID, conn.ID, old.AccessToken, old.RefreshToken)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("look for other connections holding the token: %w", err)
+	}
+	if held {
+		return "kept the token a re-authorization replaced: another connection stores it", nil
+	}
+	attempted, err := s.Registry.Revoke(ctx, p, acct, old)
+	if !attempted {
+		return "kept the token a re-authorization replaced: the provider has no revocation", err
+	}
+	return "revoked the token a re-authorization replaced", err
+}
+
+// unreadable reports whether err is a stored token's that the key ring
+// cannot decrypt (a key lost, or retired before reencrypt ended).
+func unreadable(err error) bool {
+	return errors.Is(err, vault.ErrUnknownKey) || errors.Is(err, vault.ErrDecrypt) || errors.Is(err, vault.ErrMalformed)
 }
 
 // sameJSON reports whether two JSON documents hold the same value (an

@@ -179,7 +179,7 @@ func (s *Service) Disconnect(ctx context.Context, c *db.Connection) (warnings []
 		tok, err = tx.LoadTokens(ctx, s.KeyRing, c.ID)
 		return err
 	})
-	if errors.Is(err, vault.ErrUnknownKey) || errors.Is(err, vault.ErrDecrypt) || errors.Is(err, vault.ErrMalformed) {
+	if unreadable(err) {
 		// A token under a key the ring no longer holds (lost, or retired
 		// before reencrypt ended) cannot be used to stop or revoke
 		// anything; the deletion still erases it here. Failing instead

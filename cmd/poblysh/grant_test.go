@@ -94,3 +94,48 @@ func TestFailedZohoConnectsRevokeTheirGrant(t *testing.T) {
 	}
 	require.Equal(t, models.ConnectionHealthHealthy, *s.connection(key, id).Health)
 }
+
+// TestZohoReconnectRevokesTheTokenItReplaces: Zoho issues a new refresh
+// token at every consent and keeps 20 per user and client (here 3),
+// deleting the oldest for the next. Ada is connected by two
+// organisations; A re-authorizes its connection as many times as the cap.
+// Each reconnect revokes the refresh token it replaced, so B's stays one
+// of Ada's live tokens: B still refreshes and syncs, and so does A, on the
+// token it holds now. The replaced tokens used to stay live until Zoho
+// evicted the oldest of Ada's: B's.
+func TestZohoReconnectRevokesTheTokenItReplaces(t *testing.T) {
+	t.Parallel()
+	const kept = 3
+	zc := zohosandbox.ForProduct(zohosandbox.ProductCliq, zohosandbox.Options{Seed: true, RefreshTokensKept: kept})
+	base := newHTTPServer(t, zc)
+	s := newStack(t, withEnv(zc.Env(base)), withEnv(map[string]string{
+		"POBLYSH_ZOHO_CLIQ_PACE": "messages=6000,mentions=6000,channels=6000,users=6000"}))
+	_, keyA := s.tenant("Acme")
+	_, keyB := s.tenant("Acme Europe")
+	cfg := map[string]any{"channels": []string{zohosandbox.UniqueLaunch}}
+	code, body := s.connectAs(keyB, "zoho-cliq", zohosandbox.UserAda, cfg)
+	require.Equal(t, http.StatusOK, code, body)
+	idB := string(*connectionOf(t, body).ID)
+	s.waitJobs(keyB, idB, "backfill", 2, 2*time.Minute)
+
+	var idA string
+	for i := range kept + 1 {
+		code, body = s.connectAs(keyA, "zoho-cliq", zohosandbox.UserAda, cfg)
+		require.Equal(t, http.StatusOK, code, body)
+		id := string(*connectionOf(t, body).ID)
+		if i > 0 {
+			require.Equal(t, idA, id, "a reconnect of the same account updates its connection")
+		}
+		idA = id
+	}
+	_, _, revoked := zc.Accounts("eu").Stats()
+	require.Equal(t, kept, revoked, "each reconnect revoked the refresh token it replaced, and nothing else")
+
+	zc.Accounts("eu").OAuth().ExpireAccessTokens()
+	for key, id := range map[string]string{keyB: idB, keyA: idA} {
+		for _, j := range s.sync(key, "zoho-cliq", id, "incremental") {
+			require.Equal(t, models.JobStatusSucceeded, *j.Status, deref(j.Error))
+		}
+		require.Equal(t, models.ConnectionHealthHealthy, *s.connection(key, id).Health)
+	}
+}

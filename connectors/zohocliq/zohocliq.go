@@ -65,9 +65,10 @@ var scopes = []string{"ZohoCliq.Channels.READ", "ZohoCliq.Messages.READ", "ZohoC
 
 // Spec registers Zoho Cliq.
 var Spec = &connectors.Spec{
-	RevokeUnusedGrant: true,
-	Name:              Name,
-	DisplayName:       "Zoho Cliq",
+	RevokeUnusedGrant:   true,
+	RevokeReplacedToken: true,
+	Name:                Name,
+	DisplayName:         "Zoho Cliq",
 	Description: "Messages, reactions and mentions in the Zoho Cliq channels a user selects, in any Zoho data centre, " +
 		"through the Cliq REST API and a webhook bot.",
 	Kinds:        []string{"message.posted", "reaction.added", "mention.created"},

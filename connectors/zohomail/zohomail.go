@@ -51,9 +51,10 @@ var scopes = []string{"ZohoMail.accounts.READ", "ZohoMail.folders.READ", "ZohoMa
 
 // Spec registers Zoho Mail.
 var Spec = &connectors.Spec{
-	RevokeUnusedGrant: true,
-	Name:              Name,
-	DisplayName:       "Zoho Mail",
+	RevokeUnusedGrant:   true,
+	RevokeReplacedToken: true,
+	Name:                Name,
+	DisplayName:         "Zoho Mail",
 	Description: "Inbound and outbound email, new threads and threads with journalists in a Zoho Mail mailbox, " +
 		"in any Zoho data centre, by polling the Inbox and Sent folders.",
 	Kinds: []string{"email.received", "email.sent", "email.thread_started", "email.press_thread"},

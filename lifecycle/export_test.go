@@ -1,0 +1,4 @@
+package lifecycle
+
+// ReplacedBy exposes replacedBy to the external tests.
+var ReplacedBy = replacedBy
