@@ -120,7 +120,9 @@ type Spec struct {
 	// (another organisation's connection of the same user). Only for
 	// providers whose revocation ends that one token: Zoho ("A maximum of
 	// 20 refresh tokens can be stored per user", the 21st invalidates the
-	// first; /oauth/v2/token/revoke ends the one named). Never
+	// first; /oauth/v2/token/revoke ends the one named) and GitHub (10
+	// tokens per user, OAuth app and scopes, the oldest revoked past them;
+	// DELETE /applications/{client_id}/token revokes a single token). Never
 	// with GrantPerClient (Google: revoking any token revokes the grant the
 	// new one lives on); not Slack (auth.revoke of a bot token deactivates
 	// the install's bot user and removes it from its channels) nor Jira

@@ -11,6 +11,7 @@ import (
 
 	"github.com/poblysh/poblysh/gen/client/connections"
 	"github.com/poblysh/poblysh/gen/models"
+	githubsandbox "github.com/poblysh/poblysh/sandbox/github"
 	gcalsandbox "github.com/poblysh/poblysh/sandbox/googlecalendar"
 	zohosandbox "github.com/poblysh/poblysh/sandbox/zoho"
 )
@@ -134,6 +135,51 @@ func TestZohoReconnectRevokesTheTokenItReplaces(t *testing.T) {
 	zc.Accounts("eu").OAuth().ExpireAccessTokens()
 	for key, id := range map[string]string{keyB: idB, keyA: idA} {
 		for _, j := range s.sync(key, "zoho-cliq", id, "incremental") {
+			require.Equal(t, models.JobStatusSucceeded, *j.Status, deref(j.Error))
+		}
+		require.Equal(t, models.ConnectionHealthHealthy, *s.connection(key, id).Health)
+	}
+}
+
+// TestGitHubReconnectRevokesTheTokenItReplaces: GitHub keeps 10 OAuth App
+// tokens per user, app and scopes (here 3) and revokes the oldest for the
+// next. Alice is connected by two organisations; A re-authorizes its
+// connection as many times as the cap. Each reconnect revokes the token it
+// replaced (that one token), so B's stays live and B still syncs, as A
+// does on its new token.
+func TestGitHubReconnectRevokesTheTokenItReplaces(t *testing.T) {
+	t.Parallel()
+	const kept = 3
+	gh := githubsandbox.New(githubsandbox.Options{Seed: true, TokensKept: kept})
+	base := newHTTPServer(t, gh)
+	s := newStack(t, withEnv(gh.Env(base)))
+	gh.AddUser("alice")
+	_, keyA := s.tenant("Acme")
+	_, keyB := s.tenant("Bolt")
+	cfg := map[string]any{"repos": []string{githubsandbox.SeedRepo}}
+	code, body := s.connectAs(keyB, "github", "alice", cfg)
+	require.Equal(t, http.StatusOK, code, body)
+	idB := string(*connectionOf(t, body).ID)
+
+	var idA string
+	for i := range kept + 1 {
+		code, body = s.connectAs(keyA, "github", "alice", cfg)
+		require.Equal(t, http.StatusOK, code, body)
+		id := string(*connectionOf(t, body).ID)
+		if i > 0 {
+			require.Equal(t, idA, id, "a reconnect of the same account updates its connection")
+		}
+		idA = id
+	}
+	live := 0
+	for _, tok := range gh.OAuth.Issued() {
+		if _, err := gh.OAuth.Check(tok); err == nil {
+			live++
+		}
+	}
+	require.Equal(t, 2, live, "A's and B's tokens, the replaced ones revoked")
+	for key, id := range map[string]string{keyB: idB, keyA: idA} {
+		for _, j := range s.sync(key, "github", id, "incremental") {
 			require.Equal(t, models.JobStatusSucceeded, *j.Status, deref(j.Error))
 		}
 		require.Equal(t, models.ConnectionHealthHealthy, *s.connection(key, id).Health)

@@ -49,9 +49,12 @@ var defaultScopes = []string{"repo", "admin:repo_hook"}
 
 // Spec is the GitHub provider, registered in init.
 var Spec = &connectors.Spec{
-	Name:        "github",
-	DisplayName: "GitHub",
-	Description: "Pushes, pull requests and releases of selected repositories, from repository webhooks and the REST API.",
+	// GitHub keeps 10 tokens per user, OAuth app and scopes and revokes
+	// the oldest past them, and its token revocation ends the one token.
+	RevokeReplacedToken: true,
+	Name:                "github",
+	DisplayName:         "GitHub",
+	Description:         "Pushes, pull requests and releases of selected repositories, from repository webhooks and the REST API.",
 	Kinds: []string{
 		KindCodePushed, KindPullRequestOpened, KindPullRequestMerged, KindPullRequestClosed, KindReleasePublished,
 	},

@@ -1,6 +1,7 @@
 package githubsandbox
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -57,6 +59,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 			tokenError(w, r, "bad_verification_code", "The code passed is incorrect or expired.")
 			return
 		}
+		s.keepToken(ts)
 	default:
 		tokenError(w, r, "unsupported_grant_type", "The grant type is not supported.")
 		return
@@ -132,9 +135,47 @@ func (s *Server) appAuth(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
+// keepToken records an OAuth App token a code exchange issued; past
+// Options.TokensKept live ones for the same user, app and scopes, the
+// oldest is revoked (GitHub: 10; GitHub App tokens have no such cap). A
+// token revoked meanwhile no longer counts.
+func (s *Server) keepToken(ts *sandbox.TokenSet) {
+	if s.opts.AccessTTL > 0 {
+		return
+	}
+	scopes := slices.Clone(ts.Scopes)
+	slices.Sort(scopes)
+	key := ts.Grant.UserID + "|" + ts.Grant.ClientID + "|" + strings.Join(scopes, ",")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.issued[key] = slices.DeleteFunc(s.issued[key], func(t string) bool {
+		_, err := s.OAuth.Check(t)
+		return err != nil
+	})
+	s.issued[key] = append(s.issued[key], ts.AccessToken)
+	for len(s.issued[key]) > cmp.Or(s.opts.TokensKept, 10) {
+		s.OAuth.RevokeToken(s.issued[key][0])
+		s.issued[key] = s.issued[key][1:]
+	}
+}
+
 // revokeToken serves DELETE /applications/{client_id}/token with body
-// {"access_token": "..."}: 204, or 404 when the token is unknown.
+// {"access_token": "..."}: that one token is revoked ("revoke a single
+// token"; the user's other tokens for the app live on): 204, or 404 when
+// the token is unknown.
 func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
+	s.revoke(w, r, s.OAuth.RevokeToken)
+}
+
+// revokeGrant serves DELETE /applications/{client_id}/grant: every token of
+// the user's authorization of the app is revoked.
+func (s *Server) revokeGrant(w http.ResponseWriter, r *http.Request) {
+	s.revoke(w, r, s.OAuth.Revoke)
+}
+
+// revoke checks a revocation request and revokes its access_token with
+// revoke.
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request, revoke func(token string) bool) {
 	if !s.appAuth(w, r) {
 		return
 	}
@@ -145,17 +186,11 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
 		writeGitHubError(w, http.StatusUnprocessableEntity, "Invalid request: access_token is required", "https://docs.github.com/rest/apps/oauth-applications#delete-an-app-token")
 		return
 	}
-	if !s.OAuth.Revoke(body.AccessToken) {
+	if !revoke(body.AccessToken) {
 		writeGitHubError(w, http.StatusNotFound, "Not Found", "https://docs.github.com/rest/apps/oauth-applications#delete-an-app-token")
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// revokeGrant serves DELETE /applications/{client_id}/grant: every token of
-// the authorization is revoked.
-func (s *Server) revokeGrant(w http.ResponseWriter, r *http.Request) {
-	s.revokeToken(w, r)
 }
 
 // IssueToken runs the authorization code flow for login (SeedUser when
@@ -176,5 +211,10 @@ func (s *Server) IssueToken(login string, scopes ...string) (*sandbox.TokenSet, 
 	if err != nil || loc.Query().Get("code") == "" {
 		return nil, fmt.Errorf("githubsandbox: authorization did not return a code (%d)", rec.Code)
 	}
-	return s.OAuth.Exchange(s.opts.ClientID, loc.Query().Get("code"), redirect, "")
+	ts, err := s.OAuth.Exchange(s.opts.ClientID, loc.Query().Get("code"), redirect, "")
+	if err != nil {
+		return nil, err
+	}
+	s.keepToken(ts)
+	return ts, nil
 }

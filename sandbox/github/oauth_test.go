@@ -172,6 +172,42 @@ func TestRevocationEndpoint(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, revoke("sandbox-client-id", "sandbox-client-secret", "gho_unknown"))
 }
 
+// DELETE /applications/{client_id}/token revokes that one token; a user
+// keeps 10 tokens per OAuth app and scopes (here 2), and the next
+// exchange revokes the oldest
+// (docs.github.com: token-expiration-and-revocation).
+func TestOneTokenRevokedAndTokensKept(t *testing.T) {
+	e := setup(t, githubsandbox.Options{TokensKept: 2})
+	second, err := e.srv.IssueToken("")
+	require.NoError(t, err)
+	live := func(token string) bool {
+		_, err := e.srv.OAuth.Check(token)
+		return err == nil
+	}
+	req, err := http.NewRequest(http.MethodDelete, e.ts.URL+"/applications/sandbox-client-id/token",
+		bytes.NewReader([]byte(`{"access_token":"`+e.token+`"}`)))
+	require.NoError(t, err)
+	req.SetBasicAuth("sandbox-client-id", "sandbox-client-secret")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusNoContent, resp.StatusCode)
+	require.False(t, live(e.token))
+	require.True(t, live(second.AccessToken), "the user's other token lives on")
+
+	third, err := e.srv.IssueToken("")
+	require.NoError(t, err)
+	other, err := e.srv.IssueToken("", "public_repo")
+	require.NoError(t, err)
+	require.True(t, live(second.AccessToken), "the revoked token no longer counts: second and third are the 2 kept")
+	fourth, err := e.srv.IssueToken("")
+	require.NoError(t, err)
+	require.False(t, live(second.AccessToken), "the oldest of the user's tokens for these scopes went")
+	require.True(t, live(third.AccessToken))
+	require.True(t, live(fourth.AccessToken))
+	require.True(t, live(other.AccessToken), "tokens of other scopes count apart")
+}
+
 func TestAuthorizeDeny(t *testing.T) {
 	e := setup(t, githubsandbox.Options{})
 	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

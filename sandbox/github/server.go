@@ -44,6 +44,11 @@ type Options struct {
 	// 403, as GitHub does.
 	RateLimit  int
 	RateWindow time.Duration
+	// TokensKept is how many OAuth App tokens (AccessTTL 0) a user keeps
+	// per app and scopes; the next code exchange revokes the oldest, as
+	// GitHub does past 10 ("Token revoked due to excess of tokens for an
+	// OAuth app with the same scope"). 0: 10.
+	TokensKept int
 }
 
 // Server is the fake. It embeds the shared sandbox Base: OAuth server, fault
@@ -58,6 +63,9 @@ type Server struct {
 	repos   map[string]*repo // by lowercase full name
 	renamed map[string]*repo // by a former lowercase full name
 	nextID  int64
+	// issued lists the live OAuth App tokens per user, app and scopes,
+	// oldest first (Options.TokensKept).
+	issued map[string][]string
 	// deliveryID numbers hook delivery attempts (apart from nextID, so
 	// that logging deliveries leaves every other id as it was).
 	deliveryID int64
@@ -101,6 +109,7 @@ func New(opts Options) *Server {
 	s := &Server{
 		Base: sandbox.NewBase(o), opts: opts,
 		users: map[string]*user{}, repos: map[string]*repo{}, renamed: map[string]*repo{}, rate: map[string]*rateWindow{},
+		issued: map[string][]string{},
 	}
 	s.Faults.DefaultBody = defaultErrorBody
 	s.mu.Lock()
