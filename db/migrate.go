@@ -75,13 +75,20 @@ type MigrationState struct {
 // lock per schema so concurrent migrators of one schema queue while other
 // schemas proceed. schema, when set, is created if missing and used as the
 // search_path. A database migrated by the earlier migrator is adopted first
-// (see adopt). It returns the versions applied.
+// (see adopt). A database whose Signals are past the cluster's
+// transaction counter is refused (TxCounterBehindError). It returns the
+// versions applied.
 func Migrate(ctx context.Context, url, schema string) ([]int, error) {
 	m, err := openMigrator(ctx, url, schema)
 	if err != nil {
 		return nil, err
 	}
 	defer m.close()
+	// A logical copy into a new cluster is refused before anything runs
+	// on it (see TxCounterBehindError).
+	if err := checkTxCounter(ctx, m.db); err != nil {
+		return nil, err
+	}
 	res, err := m.provider.Up(ctx)
 	var partial *goose.PartialError
 	if errors.As(err, &partial) {

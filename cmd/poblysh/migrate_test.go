@@ -131,3 +131,56 @@ func TestRefusesPendingMigrations(t *testing.T) {
 		})
 	}
 }
+
+// TestRefusesTxCounterBehindSignals: on a database restored by a logical
+// copy into another cluster, whose transaction counter is behind the ids
+// its Signals carry (simulated by a Signal stored with an id past the
+// counter), api, worker and migrate refuse to start, naming the remedy:
+// started, every consumer's feed would silently miss the Signals stored
+// from then on.
+func TestRefusesTxCounterBehindSignals(t *testing.T) {
+	t.Parallel()
+	s := dbtest.NewSchema(t)
+	tenant, connID := dbtest.Seed(t, s.DB, "restored", "github", "r")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, s.OwnerURL)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(ctx, `SELECT set_config('poblysh.system', 'on', false)`)
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, `INSERT INTO signals (tenant_id, connection_id, source, kind, occurred_at, dedupe_key, payload, txid)
+		VALUES ($1, $2, 'github', 'code.pushed', now(), 'github:restored', '{}',
+			(pg_current_xact_id()::text::numeric + 4294967296)::text::xid8)`, tenant, connID)
+	require.NoError(t, err)
+	env := map[string]string{
+		"DATABASE_URL":         s.OwnerURL,
+		"TEMPORAL_ADDRESS":     testenv.Temporal(t).FrontendHostPort(),
+		"TEMPORAL_NAMESPACE":   "default",
+		"POBLYSH_TASK_QUEUE":   "test-" + rand.Text()[:10],
+		"POBLYSH_HTTP_ADDR":    fmt.Sprintf("127.0.0.1:%d", testenv.FreePort()),
+		"POBLYSH_METRICS_ADDR": "off",
+		"POBLYSH_ADMIN_KEY":    "admin-" + strings.Repeat("k", 30),
+		"POBLYSH_CRYPTO_KEY":   vault.GenerateKey(),
+		"POBLYSH_ENV_FILE":     "none",
+	}
+	for _, cmd := range []string{"api", "worker", "migrate"} {
+		t.Run(cmd, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			buf := &syncBuffer{}
+			done := make(chan error, 1)
+			go func() { done <- run(ctx, []string{cmd}, func(k string) string { return env[k] }, buf, buf) }()
+			select {
+			case err := <-done:
+				require.Error(t, err, "%s", tail(buf.String(), 10))
+				require.Contains(t, err.Error(), "pg_resetwal -e ")
+				require.Contains(t, err.Error(), "docs/reliability.md")
+			case <-time.After(30 * time.Second):
+				cancel()
+				<-done
+				t.Fatalf("%s started on a database whose Signals are past the transaction counter; logs:\n%s", cmd, tail(buf.String(), 10))
+			}
+		})
+	}
+}

@@ -35,7 +35,10 @@ profiles (/debug/pprof/) on POBLYSH_METRICS_ADDR only (default 127.0.0.1:9090,
 "off" for none). Stops gracefully on SIGINT/SIGTERM: requests in flight drain
 and running activities finish within POBLYSH_SHUTDOWN_TIMEOUT (default 30s),
 after the API served on for POBLYSH_SHUTDOWN_DELAY (default 0) with /readyz
-answering 503. Refuses to start while a migration is pending.`,
+answering 503. Refuses to start while a migration is pending, and on a
+database restored by a logical copy into a new cluster (its transaction
+counter behind the stored Signals: docs/reliability.md, "Restoring a
+backup").`,
 		env: &config.Needs{Admin: true, Crypto: true},
 		run: runServe(true, true),
 	},
@@ -60,7 +63,8 @@ Metrics and profiles: POBLYSH_METRICS_ADDR, as for serve.`,
 its own transaction (goose, under an advisory lock). Safe to run concurrently
 and repeatedly. Connect as the schema owner; the app role poblysh_app is
 created and granted here. A database migrated by an earlier poblysh is
-adopted on first use: nothing is applied twice.
+adopted on first use: nothing is applied twice. Refuses, as serve does, a
+database restored by a logical copy into a new cluster.
 
 "poblysh migrate status" prints each migration and whether it is applied,
 and applies nothing.`,

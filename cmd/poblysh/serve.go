@@ -88,6 +88,11 @@ func serveUntilDone(withAPI, withWorker bool) func(context.Context, *flag.FlagSe
 		if len(pending) > 0 {
 			return fmt.Errorf("database: %d migration(s) not applied: %s; run `poblysh migrate` first", len(pending), strings.Join(pending, ", "))
 		}
+		// A database restored by a logical copy into a new cluster would
+		// start and hide every new Signal from the feed's consumers.
+		if err := database.CheckTxCounter(ctx); err != nil {
+			return err
+		}
 		// Call budgets finer than one rate per account (Slack's method
 		// tiers) are shared by every process through Postgres.
 		registry.UsePacer(db.Pacer{DB: database})
