@@ -11,9 +11,6 @@ import (
 	"github.com/poblysh/poblysh/db"
 )
 
-// purgeBatch is how many Signals one purge transaction deletes.
-const purgeBatch = 5000
-
 // TenantDeletionInput names the tenant being deleted, the operator's job,
 // and for DisconnectForDeletion the connection.
 type TenantDeletionInput struct {
@@ -82,26 +79,20 @@ type PurgeTenantResult struct{ Signals int }
 func (a *Activities) PurgeTenant(ctx context.Context, in TenantDeletionInput) (PurgeTenantResult, error) {
 	ref := poblysh.ConnectionRef{TenantID: in.TenantID}
 	var res PurgeTenantResult
-	for {
-		var n int
-		err := a.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
-			if n, err = tx.PurgeTenantSignals(ctx, in.TenantID, purgeBatch); err != nil {
-				return err
-			}
-			return tx.ProgressOperatorJob(ctx, in.JobID, 0, n)
-		})
-		if err != nil {
-			return res, a.translate(ctx, ref, err)
+	_, err := a.DB.PurgeSignalsInBatches(ctx, db.SignalScope{TenantID: in.TenantID}, func(tx *db.Tx, n int) error {
+		if err := tx.ProgressOperatorJob(ctx, in.JobID, 0, n); err != nil {
+			return err
 		}
 		res.Signals += n
 		if activity.IsActivity(ctx) {
 			activity.RecordHeartbeat(ctx, res.Signals)
 		}
-		if n == 0 {
-			break
-		}
+		return nil
+	})
+	if err != nil {
+		return res, a.translate(ctx, ref, err)
 	}
-	err := a.DB.WithSystem(ctx, func(tx *db.Tx) error { return tx.DropTenant(ctx, in.TenantID) })
+	err = a.DB.WithSystem(ctx, func(tx *db.Tx) error { return tx.DropTenant(ctx, in.TenantID) })
 	return res, a.translate(ctx, ref, err)
 }
 

@@ -100,7 +100,9 @@ func (tx *Tx) UpsertConnection(ctx context.Context, u ConnectionUpsert) (c *Conn
 }
 
 // reauthorize updates an existing (locked) row for a new authorization of
-// its account.
+// its account. A deleted connection whose Signals' purge has not ended
+// (DeleteConnection) is revived with the purge bounded at now: what it
+// stores from now on is kept.
 func (tx *Tx) reauthorize(ctx context.Context, have *Connection, u ConnectionUpsert) (*Connection, error) {
 	cfg := jsonOrEmpty(u.Config)
 	if string(cfg) == "{}" {
@@ -113,7 +115,8 @@ func (tx *Tx) reauthorize(ctx context.Context, have *Connection, u ConnectionUps
 	var c Connection
 	err := tx.GetContext(ctx, &c, `UPDATE connections SET display_name = $3, account = $4, scopes = $5, config = $6,
 			health = $7, health_reason = $8, health_changed_at = `+healthStamp(have.Health, h)+`,
-			refresh_failures = 0, deleted_at = NULL, disconnecting_at = NULL, updated_at = now()
+			refresh_failures = 0, deleted_at = NULL, disconnecting_at = NULL, updated_at = now(),
+			signals_purge_before = CASE WHEN signals_purge_before IS NOT NULL THEN least(signals_purge_before, now()) END
 		WHERE id = $1 AND tenant_id = $2
 		RETURNING `+connectionCols,
 		have.ID, tx.TenantID, CleanText(u.DisplayName), accountJSON(u.Account), append([]string{}, u.Scopes...), cfg,
@@ -265,7 +268,12 @@ func (tx *Tx) SetPushEnabled(ctx context.Context, id string, on bool) error {
 // describe: re-connecting the same account revives the row and reads on
 // from them (without them a revived Calendar connection stored an
 // "updated" for every event edited since its creation, by the rule for
-// events first seen before fingerprints existed).
+// events first seen before fingerprints existed). With purge, the
+// fingerprints go and the connection is marked for its Signals' purge,
+// which DB.PurgeConnectionSignals runs in short transactions once this one
+// has committed: deleting them here held every tenant's feed back for as
+// long as the delete ran (the feed horizon waits for transactions that
+// write Signals).
 //
 // The order is the lock order of a sync page's store transaction (Signals,
 // cursor, fingerprints, then the job), so a delete beside a running page
@@ -296,23 +304,16 @@ func (tx *Tx) DeleteConnection(ctx context.Context, id string, purge bool) error
 		}
 	}
 	if purge {
-		if err := tx.PurgeConnectionSignals(ctx, id); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM fingerprints WHERE connection_id = $1 AND tenant_id = $2`, id, tx.TenantID); err != nil {
-			return wrapConnErr(err)
+		for _, q := range []string{
+			`UPDATE connections SET signals_purge_before = 'infinity' WHERE id = $1 AND tenant_id = $2`,
+			`DELETE FROM fingerprints WHERE connection_id = $1 AND tenant_id = $2`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, id, tx.TenantID); err != nil {
+				return wrapConnErr(err)
+			}
 		}
 	}
 	return tx.CancelOpenJobs(ctx, id, "connection deleted")
-}
-
-// PurgeConnectionSignals deletes a connection's Signals: in its delete with
-// purge, and again once the Signal writers running then have ended (see
-// lifecycle.Service.Delete: a delivery that read its routes before the
-// delete may have stored some since).
-func (tx *Tx) PurgeConnectionSignals(ctx context.Context, id string) error {
-	_, err := tx.ExecContext(ctx, `DELETE FROM signals WHERE connection_id = $1 AND tenant_id = $2`, id, tx.TenantID)
-	return wrapConnErr(err)
 }
 
 // SignalCounts returns the connection's Signal count per kind.

@@ -66,8 +66,12 @@ func TestDeleteConnection(t *testing.T) {
 	// connection.
 	require.NoError(t, s.DB.WithTenant(ctx, keep.tenant, func(tx *db.Tx) error { return tx.DeleteConnection(ctx, keep.conn, false) }))
 	require.Equal(t, connState{Deleted: true, Signals: 1, Jobs: 1, Watches: 1, Aliases: 1}, stateOf(t, s.DB, keep.conn))
-	// With purge its Signals go too.
+	// With purge its Signals go too, once the delete has committed.
 	require.NoError(t, s.DB.WithTenant(ctx, purge.tenant, func(tx *db.Tx) error { return tx.DeleteConnection(ctx, purge.conn, true) }))
+	require.Equal(t, connState{Deleted: true, Signals: 1, Jobs: 1, Watches: 1, Aliases: 1}, stateOf(t, s.DB, purge.conn))
+	n, err := s.DB.PurgeConnectionSignals(ctx, purge.tenant, purge.conn, nil)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
 	require.Equal(t, connState{Deleted: true, Jobs: 1, Watches: 1}, stateOf(t, s.DB, purge.conn))
 	// The bystander is untouched.
 	require.Equal(t, connState{Tokens: true, Routes: 1, Cursors: 1, Signals: 1, Jobs: 1, Watches: 1, Aliases: 1, KeyIDSet: true},

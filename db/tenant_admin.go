@@ -182,18 +182,6 @@ func (tx *Tx) TenantConnectionIDs(ctx context.Context, tenantID string) ([]strin
 	return ids, wrapConnErr(err)
 }
 
-// PurgeTenantSignals deletes up to batch of a tenant's Signals and answers
-// how many it deleted (system scope); callers loop until 0, so a large
-// tenant never holds one long transaction.
-func (tx *Tx) PurgeTenantSignals(ctx context.Context, tenantID string, batch int) (int, error) {
-	res, err := tx.ExecContext(ctx, `DELETE FROM signals WHERE id IN (SELECT id FROM signals WHERE tenant_id = $1 LIMIT $2)`, tenantID, batch)
-	if err != nil {
-		return 0, wrapConnErr(err)
-	}
-	n, _ := res.RowsAffected()
-	return int(n), nil
-}
-
 // DropTenant removes what is left of a tenant (system scope): its share of
 // webhook deliveries (a delivery routed only to it goes with its raw body;
 // one shared with other tenants keeps them and loses this tenant's ids),

@@ -120,9 +120,25 @@ func pollInterval(p *connectors.Provider, raw json.RawMessage) (**int, error) {
 
 // Delete disconnects a connection (see Disconnect), cancels its open jobs
 // and soft-deletes it: tokens erased, routes and cursors removed, Signals
-// kept unless purge. It returns the provider-side problems met on the way.
+// kept unless purge. With purge it answers once the Signals are gone,
+// deleted in short transactions after the delete (see purge). A purge
+// cut short (the process stopped) leaves the deleted connection marked:
+// the same delete with purge again finishes it, as the daily retention
+// run does. It returns the provider-side problems met on the way.
 func (s *Service) Delete(ctx context.Context, tenantID, id string, purge bool) ([]string, error) {
 	c, err := s.Find(ctx, tenantID, id)
+	if poblysh.ErrorCode(err) == poblysh.ENOTFOUND && purge {
+		var pending bool
+		if perr := s.DB.WithTenant(ctx, tenantID, func(tx *db.Tx) (err error) {
+			pending, err = tx.SignalPurgePending(ctx, id)
+			return err
+		}); perr != nil {
+			return nil, perr
+		}
+		if pending {
+			return nil, s.purge(ctx, tenantID, id)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -144,15 +160,16 @@ func (s *Service) Delete(ctx context.Context, tenantID, id string, purge bool) (
 	if !purge {
 		return warnings, nil
 	}
-	// A webhook delivery that read the connection's routes before the
-	// delete committed may still be storing its Signals (its transaction
-	// holds the writers' lock from its first statement): once every writer
-	// running now has ended, purge again.
-	if err := s.DB.WaitForSignalWriters(ctx); err != nil {
-		return warnings, err
-	}
-	err = s.DB.WithTenant(ctx, tenantID, func(tx *db.Tx) error { return tx.PurgeConnectionSignals(ctx, c.ID) })
-	return warnings, err
+	return warnings, s.purge(ctx, tenantID, c.ID)
+}
+
+// purge deletes a deleted connection's Signals (db.DB.PurgeConnectionSignals:
+// in batches, then again once the Signal writers running meanwhile have
+// ended). A caller that stops waiting does not stop it; a process that
+// stops does, and leaves the connection marked for the next try.
+func (s *Service) purge(ctx context.Context, tenantID, id string) error {
+	_, err := s.DB.PurgeConnectionSignals(context.WithoutCancel(ctx), tenantID, id, nil)
+	return err
 }
 
 // Sync starts or joins a sync of one connection of p (connectionID set),

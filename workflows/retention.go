@@ -17,8 +17,10 @@ type RetentionResult struct {
 	activities.PruneResult
 }
 
-// Retention runs daily: it drops raw payloads past their retention, Signals
-// past the configured TTL, expired OAuth states and old intake records.
+// Retention runs daily: it finishes the Signal purges of deleted
+// connections that a stopped process left unfinished, and drops raw
+// payloads past their retention, Signals past the configured TTL, expired
+// OAuth states and old intake records.
 func Retention(ctx workflow.Context, _ RetentionInput) (RetentionResult, error) {
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Minute,

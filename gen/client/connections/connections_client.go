@@ -92,9 +92,16 @@ type ClientService interface {
 //
 // Revokes the grant at the provider where possible, deletes the tokens,
 // stops schedules, watch channels and webhooks, and deletes the
-// connection. Its Signals are kept unless `purge_signals=true`. A
-// watch pass registering channels at the provider at that moment is
-// waited for (up to 30 seconds), so that what it makes is stopped too.
+// connection. Its Signals are kept unless `purge_signals=true`: they
+// are then deleted after the connection, in short transactions (other
+// tenants' feeds are not held back), and the answer comes once every
+// one is gone (seconds per 100,000). If that answer is lost (the
+// service stopped during the purge), the same request again finishes
+// the purge and answers 204, as the daily retention run does by
+// itself; meanwhile the connection is not found and the feed still
+// lists the Signals not yet purged. A watch pass registering channels
+// at the provider at that moment is waited for (up to 30 seconds), so
+// that what it makes is stopped too.
 // .
 //
 // This method does not support injected context.
@@ -116,9 +123,16 @@ func (a *Client) DeleteConnection(params *DeleteConnectionParams, authInfo runti
 //
 // Revokes the grant at the provider where possible, deletes the tokens,
 // stops schedules, watch channels and webhooks, and deletes the
-// connection. Its Signals are kept unless `purge_signals=true`. A
-// watch pass registering channels at the provider at that moment is
-// waited for (up to 30 seconds), so that what it makes is stopped too.
+// connection. Its Signals are kept unless `purge_signals=true`: they
+// are then deleted after the connection, in short transactions (other
+// tenants' feeds are not held back), and the answer comes once every
+// one is gone (seconds per 100,000). If that answer is lost (the
+// service stopped during the purge), the same request again finishes
+// the purge and answers 204, as the daily retention run does by
+// itself; meanwhile the connection is not found and the feed still
+// lists the Signals not yet purged. A watch pass registering channels
+// at the provider at that moment is waited for (up to 30 seconds), so
+// that what it makes is stopped too.
 // .
 //
 // Do not use the deprecated [DeleteConnectionParams.Context] with this method: it would be ignored.

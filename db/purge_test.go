@@ -1,0 +1,102 @@
+package db_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/db/dbtest"
+)
+
+// A connection deleted with purge is marked, and its Signals are purged
+// after the delete commits, in batches of db.PurgeBatch; the mark stays
+// until they are gone, so a purge cut short (the process stopped) is
+// found again and finished. A connection re-connected before that keeps
+// what it stores after the re-connect. Other connections and tenants keep
+// theirs; a tenant purge uses the same batches.
+func TestPurgeConnectionSignalsAfterTheDelete(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	f := newFixture(t, s.DB, "fake", "purged")
+	other := newFixture(t, s.DB, "fake", "bystander")
+	var kept string
+	require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error {
+		c, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "fake", ExternalAccountID: "kept", DisplayName: "kept"})
+		kept = c.ID
+		return err
+	}))
+	seedSignals(t, s.DB, f, 6, "item.created", func(int) string { return `{"title":"t"}` })
+	seedSignals(t, s.DB, other, 1, "item.created", func(int) string { return `{"title":"t"}` })
+	store := func(conn, key string) {
+		t.Helper()
+		require.NoError(t, s.DB.WithTenantSignals(ctx, f.tenant, func(tx *db.Tx) error {
+			_, err := tx.InsertSignals(ctx, conn, "fake", []db.NewSignal{sig(key, "item.created")})
+			return err
+		}))
+	}
+	store(kept, "kept-1")
+	count := func(conn string) int {
+		t.Helper()
+		var n int
+		require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+			return tx.GetContext(ctx, &n, `SELECT count(*) FROM signals WHERE connection_id = $1`, conn)
+		}))
+		return n
+	}
+	pending := func() []db.SignalScope {
+		t.Helper()
+		var p []db.SignalScope
+		require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
+			p, err = tx.PendingSignalPurges(ctx)
+			return err
+		}))
+		return p
+	}
+
+	n, err := s.DB.PurgeConnectionSignals(ctx, f.tenant, f.conn, nil)
+	require.NoError(t, err)
+	require.Zero(t, n, "a connection not deleted with purge loses nothing")
+
+	// The delete marks the connection; its Signals are still there.
+	require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error { return tx.DeleteConnection(ctx, f.conn, true) }))
+	require.Equal(t, 6000, count(f.conn))
+	require.Equal(t, []db.SignalScope{{TenantID: f.tenant, ConnectionID: f.conn}}, pending())
+	require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error {
+		p, err := tx.SignalPurgePending(ctx, f.conn)
+		require.True(t, p)
+		return err
+	}))
+
+	// The process stopped; the account is re-connected before the purge
+	// is finished, and the revived connection stores a Signal.
+	require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error {
+		_, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "fake", ExternalAccountID: "purged", DisplayName: "again"})
+		return err
+	}))
+	store(f.conn, "after-reconnect")
+
+	var batches []int
+	n, err = s.DB.PurgeConnectionSignals(ctx, f.tenant, f.conn, func(n int) { batches = append(batches, n) })
+	require.NoError(t, err)
+	require.Equal(t, 6000, n)
+	require.Equal(t, []int{db.PurgeBatch, 6000 - db.PurgeBatch}, batches)
+	require.Equal(t, 1, count(f.conn), "the Signal stored after the re-connect is kept")
+	require.Empty(t, pending(), "the purge ended")
+	require.Equal(t, 1, count(kept))
+	require.Equal(t, 1000, count(other.conn))
+
+	// A tenant's purge: the same batches, every connection of the tenant.
+	batches = nil
+	n, err = s.DB.PurgeSignalsInBatches(ctx, db.SignalScope{TenantID: f.tenant}, func(_ *db.Tx, n int) error {
+		batches = append(batches, n)
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	require.Equal(t, []int{2, 0}, batches)
+	require.Zero(t, count(f.conn)+count(kept))
+	require.Equal(t, 1000, count(other.conn))
+}
