@@ -49,10 +49,12 @@ func (a *Activities) Prune(ctx context.Context, _ PruneInput) (PruneResult, erro
 		total.Signals += p.Signals
 		total.States += p.States
 		total.WebhookEvents += p.WebhookEvents
+		total.Retractions += p.Retractions
+		total.Tombstones += p.Tombstones
 		if activity.IsActivity(ctx) {
 			activity.RecordHeartbeat(ctx, total)
 		}
-		if p.RawPayloads+p.WebhookBodies+p.Signals+p.States+p.WebhookEvents == 0 {
+		if p.RawPayloads+p.WebhookBodies+p.Signals+p.States+p.WebhookEvents+p.Retractions+p.Tombstones == 0 {
 			return total, nil
 		}
 	}

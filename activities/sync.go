@@ -248,6 +248,7 @@ func (st *syncStream) next(ctx context.Context) (*connectors.Page, error) {
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidConfig, nil)
 	}
+	batch.Retracts = st.p.Spec.Retracts
 	var stored db.Stored
 	begin := a.DB.WithTenant
 	if len(batch.Rows) > 0 {
@@ -274,6 +275,13 @@ func (st *syncStream) next(ctx context.Context) (*connectors.Page, error) {
 	}
 	if err != nil {
 		return nil, a.translate(ctx, in.ConnectionRef, err)
+	}
+	// A deletion that committed while the page was read and stored could
+	// not mark what the page had not committed: re-apply it now. On
+	// failure the page stays stored (a retry would read the next page);
+	// the retention run re-applies every tombstone.
+	if err := batch.Reapply(ctx, a.DB, in.TenantID, nil); err != nil {
+		a.logger(ctx, in.ConnectionRef).WithError(err).Warn("could not re-apply retractions to the page's Signals; the retention run will")
 	}
 	metrics.PagesTotal.WithLabelValues(in.Provider).Inc()
 	batch.Count(stored)

@@ -112,6 +112,13 @@ type Spec struct {
 	// first), so failed attempts would end a working connection's grant.
 	// Only for providers whose revocation ends that one token.
 	RevokeUnusedGrant bool
+	// Retracts is true when the provider's webhook deliveries name Signals
+	// that are gone (WebhookDelivery.Retract: a deleted Slack message).
+	// Each store of its Signals, by webhook or by sync page, then
+	// re-applies the retractions recorded for their keys once committed
+	// (one statement more), so a deletion that raced the store is not
+	// lost. Providers that never retract pay nothing.
+	Retracts bool
 	// RevokeReplacedToken is true when a successful re-authorization
 	// revokes the token it replaced (after the new one is stored, unless
 	// another connection holds the same token): the provider issues a new

@@ -41,7 +41,7 @@ func TestListFeedMatchesListSignals(t *testing.T) {
 	}
 	// One retracted Signal: hidden unless IncludeRetracted, in both reads.
 	require.NoError(t, s.DB.WithTenant(ctx, a.tenant, func(tx *db.Tx) error {
-		n, err := tx.RetractSignals(ctx, a.tenant, "github", []string{"1-1"})
+		n, err := tx.RetractSignals(ctx, a.tenant, a.conn, "github", []string{"1-1"})
 		if err == nil && n != 1 {
 			err = fmt.Errorf("retracted %d", n)
 		}

@@ -99,12 +99,16 @@ func (d *DB) PurgeConnectionSignals(ctx context.Context, tenantID, connID string
 }
 
 // endSignalPurge removes a connection's purge mark once its Signals are
-// gone.
+// gone, with the tombstones of its retractions (RetractSignals).
 func (tx *Tx) endSignalPurge(ctx context.Context, s SignalScope) error {
-	_, err := tx.ExecContext(ctx, `UPDATE connections SET signals_purge_before = NULL
-		WHERE id = $1 AND tenant_id = $2 AND signals_purge_before IS NOT NULL`, s.ConnectionID, s.TenantID)
-	if err != nil {
-		return fmt.Errorf("db: end signal purge: %w", wrapConnErr(err))
+	for _, q := range []string{
+		`UPDATE connections SET signals_purge_before = NULL
+		WHERE id = $1 AND tenant_id = $2 AND signals_purge_before IS NOT NULL`,
+		`DELETE FROM signal_tombstones WHERE connection_id = $1 AND tenant_id = $2`,
+	} {
+		if _, err := tx.ExecContext(ctx, q, s.ConnectionID, s.TenantID); err != nil {
+			return fmt.Errorf("db: end signal purge: %w", wrapConnErr(err))
+		}
 	}
 	return nil
 }

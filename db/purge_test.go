@@ -15,7 +15,8 @@ import (
 // until they are gone, so a purge cut short (the process stopped) is
 // found again and finished. A connection re-connected before that keeps
 // what it stores after the re-connect. Other connections and tenants keep
-// theirs; a tenant purge uses the same batches.
+// theirs; a tenant purge uses the same batches. The tombstones of the
+// connection's retractions go with its purge.
 func TestPurgeConnectionSignalsAfterTheDelete(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -38,6 +39,23 @@ func TestPurgeConnectionSignalsAfterTheDelete(t *testing.T) {
 		}))
 	}
 	store(kept, "kept-1")
+	tombstone := func(conn string) {
+		t.Helper()
+		require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error {
+			_, err := tx.RetractSignals(ctx, f.tenant, conn, "fake", []string{"deleted-" + conn})
+			return err
+		}))
+	}
+	tombstones := func(conn string) int {
+		t.Helper()
+		var n int
+		require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+			return tx.GetContext(ctx, &n, `SELECT count(*) FROM signal_tombstones WHERE connection_id = $1`, conn)
+		}))
+		return n
+	}
+	tombstone(f.conn)
+	tombstone(kept)
 	count := func(conn string) int {
 		t.Helper()
 		var n int
@@ -85,6 +103,8 @@ func TestPurgeConnectionSignalsAfterTheDelete(t *testing.T) {
 	require.Equal(t, []int{db.PurgeBatch, 6000 - db.PurgeBatch}, batches)
 	require.Equal(t, 1, count(f.conn), "the Signal stored after the re-connect is kept")
 	require.Empty(t, pending(), "the purge ended")
+	require.Zero(t, tombstones(f.conn), "its retractions' tombstones went with it")
+	require.Equal(t, 1, tombstones(kept))
 	require.Equal(t, 1, count(kept))
 	require.Equal(t, 1000, count(other.conn))
 

@@ -12,12 +12,21 @@ type Pruned struct {
 	Signals       int64
 	States        int64
 	WebhookEvents int64
+	// Retractions counts Signals marked retracted from their tombstones:
+	// stored beside a retraction by a process that stopped before it
+	// re-applied them (ReapplyRetractions).
+	Retractions int64
+	// Tombstones counts retraction tombstones dropped with the intake
+	// records of their time.
+	Tombstones int64
 }
 
 // Prune applies retention (system scope): raw provider payloads older than
 // rawBefore are dropped from Signals and webhook events; Signals ingested
 // before signalsBefore are deleted (nil keeps them); expired OAuth states and
-// webhook intake records older than eventsBefore are deleted. Work is done
+// webhook intake records older than eventsBefore are deleted, with the
+// retraction tombstones of their time once re-applied to any Signal of
+// their key not yet marked. Work is done
 // in batches of batch rows per statement so a large backlog never holds
 // long locks; call it again until it returns zero counts.
 func (tx *Tx) Prune(ctx context.Context, rawBefore time.Time, signalsBefore *time.Time, eventsBefore time.Time, batch int) (Pruned, error) {
@@ -35,6 +44,14 @@ func (tx *Tx) Prune(ctx context.Context, rawBefore time.Time, signalsBefore *tim
 			SELECT id FROM oauth_states WHERE expires_at < now() - interval '1 hour' LIMIT $1)`, []any{batch}},
 		{&p.WebhookEvents, `DELETE FROM webhook_events WHERE id IN (
 			SELECT id FROM webhook_events WHERE received_at < $1 LIMIT $2)`, []any{eventsBefore, batch}},
+		{&p.Retractions, `UPDATE signals SET payload = ` + retractedPayload + ` WHERE id IN (
+			SELECT s.id FROM signal_tombstones t JOIN signals s ON s.tenant_id = t.tenant_id AND s.dedupe_key = t.dedupe_key
+			WHERE (s.payload->'attributes'->>'retracted') IS DISTINCT FROM 'true' LIMIT $1)`, []any{batch}},
+		{&p.Tombstones, `DELETE FROM signal_tombstones WHERE ctid IN (
+			SELECT t.ctid FROM signal_tombstones t WHERE t.retracted_at < $1
+			  AND NOT EXISTS (SELECT 1 FROM signals s WHERE s.tenant_id = t.tenant_id AND s.dedupe_key = t.dedupe_key
+				AND (s.payload->'attributes'->>'retracted') IS DISTINCT FROM 'true')
+			LIMIT $2)`, []any{eventsBefore, batch}},
 	}
 	if signalsBefore != nil {
 		steps = append(steps, struct {

@@ -37,7 +37,7 @@ func TestRetractSignals(t *testing.T) {
 	retract := func(keys ...string) int64 {
 		var n int64
 		require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
-			n, err = tx.RetractSignals(ctx, f.tenant, "slack", keys)
+			n, err = tx.RetractSignals(ctx, f.tenant, f.conn, "slack", keys)
 			return err
 		}))
 		return n

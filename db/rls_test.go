@@ -58,6 +58,9 @@ func seedTenant(t *testing.T, d *db.DB, kr *vault.KeyRing, name string) fixture 
 		if err := tx.ClaimAccount(ctx, "fake", "acct-"+name, f.conn); err != nil {
 			return err
 		}
+		if _, err := tx.RetractSignals(ctx, f.tenant, f.conn, "fake", []string{"deleted-" + name}); err != nil {
+			return err
+		}
 		s := sig("one-"+name, "message.posted")
 		s.AliasKeys = []string{"alias-" + name}
 		if _, err := tx.InsertSignals(ctx, f.conn, "fake", []db.NewSignal{s}); err != nil {
@@ -74,7 +77,7 @@ func seedTenant(t *testing.T, d *db.DB, kr *vault.KeyRing, name string) fixture 
 // tenantTables are every table with row-level security keyed by tenant_id.
 var tenantTables = []string{"api_keys", "connections", "oauth_states", "sync_cursors", "jobs",
 	"webhook_routes", "watch_channels", "signals", "signal_aliases", "sync_leases", "connection_resources", "account_claims", "fingerprints",
-	"pending_nudges"}
+	"pending_nudges", "signal_tombstones"}
 
 var errRollback = errors.New("roll back")
 

@@ -443,32 +443,6 @@ func (f SignalFilter) filters(q *where) {
 	}
 }
 
-// RetractSignals marks the tenant's Signals of source whose dedupe keys are
-// given retracted: payload.attributes.retracted = true (the provider says
-// the thing is gone, e.g. a deleted Slack message). The row keeps its feed
-// position; ListSignals leaves it out unless IncludeRetracted. It returns
-// how many Signals it marked; keys of Signals not stored (or already
-// retracted) mark nothing. For the webhook intake, in a system-scope
-// transaction.
-func (tx *Tx) RetractSignals(ctx context.Context, tenantID, source string, keys []string) (int64, error) {
-	if len(keys) == 0 {
-		return 0, nil
-	}
-	full := make([]string, len(keys))
-	for i, k := range keys {
-		full[i] = source + ":" + k
-	}
-	res, err := tx.ExecContext(ctx, `UPDATE signals SET payload = jsonb_set(payload, '{attributes}',
-			CASE jsonb_typeof(payload->'attributes') WHEN 'object' THEN payload->'attributes' ELSE '{}'::jsonb END
-			|| '{"retracted": true}'::jsonb)
-		WHERE tenant_id = $1 AND dedupe_key = ANY($2)
-		  AND (payload->'attributes'->>'retracted') IS DISTINCT FROM 'true'`, tenantID, full)
-	if err != nil {
-		return 0, fmt.Errorf("db: retract signals: %w", wrapConnErr(err))
-	}
-	return res.RowsAffected()
-}
-
 // FeedCursor is the feed cursor positioned after the row (txid, seq); for
 // tools that pick feed positions directly (benchmarks, backfill of a new
 // consumer from a known point).

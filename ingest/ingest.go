@@ -30,6 +30,9 @@ var ErrIncomplete = errors.New("connector produced a Signal without kind, dedupe
 type Batch struct {
 	Provider string
 	Rows     []db.NewSignal
+	// Retracts is the provider's connectors.Spec.Retracts: a store of the
+	// batch is followed, once committed, by Reapply.
+	Retracts bool
 }
 
 // NewBatch converts connector Signals for storage: times in UTC, payloads
@@ -108,6 +111,27 @@ func Rows(in []connectors.Signal) ([]db.NewSignal, error) {
 // duplicate, never an error. Count the result once tx has committed.
 func (b *Batch) Store(ctx context.Context, tx *db.Tx, tenantID, connectionID string) (db.Stored, error) {
 	return tx.InsertSignalsFor(ctx, tenantID, connectionID, b.Provider, b.Rows)
+}
+
+// Reapply re-applies, once a store of the batch for tenantID has
+// committed, the retractions recorded for its keys
+// (db.DB.ReapplyRetractions): one that committed while the store ran
+// could not mark the rows the store had not committed yet (a Slack message
+// deleted while the page that read it, or its own delivery, was being
+// stored). extra are keys to re-apply with them (a delivery's own
+// retractions). Nothing runs for a batch of a provider that never
+// retracts, without extra keys.
+func (b *Batch) Reapply(ctx context.Context, d *db.DB, tenantID string, extra []string) error {
+	keys := extra
+	if b.Retracts && len(b.Rows) > 0 {
+		keys = make([]string, 0, len(b.Rows)+len(extra))
+		for _, r := range b.Rows {
+			keys = append(keys, r.DedupeKey)
+		}
+		keys = append(keys, extra...)
+	}
+	_, err := d.ReapplyRetractions(ctx, tenantID, b.Provider, keys)
+	return err
 }
 
 // Count records a committed insert in metrics: Signals stored per kind and

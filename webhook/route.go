@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"crypto/sha256"
+	"slices"
 
 	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/db"
@@ -93,10 +94,11 @@ func bodyHash(channel *db.WatchChannel, body []byte) []byte {
 }
 
 // store stores an accepted delivery in tx for each connection its routes
-// reach: its Signals once per connection (through ingest), its
-// retractions once per tenant, and for a notify-only push a coalesced sync
-// nudge, sent before commit, or recorded in tx for later delivery when
-// Temporal is unreachable (nudge.go). It corrects the delivery record's
+// reach: its Signals (through ingest) and its retractions
+// (db.Tx.RetractSignals) once per connection, and for a notify-only push
+// a coalesced sync nudge, sent before commit, or recorded in tx for later
+// delivery when Temporal is unreachable (nudge.go). It notes the tenants
+// whose retractions the delivery re-applies once committed (reapply). It corrects the delivery record's
 // Signal count when some were already stored, and returns what each insert
 // stored, for counting once tx commits.
 func (in *Intake) store(ctx context.Context, tx *db.Tx, d *delivery, rt *routed) ([]db.Stored, error) {
@@ -104,8 +106,12 @@ func (in *Intake) store(ctx context.Context, tx *db.Tx, d *delivery, rt *routed)
 	var out []db.Stored
 	total := 0
 	conns := map[string]*db.Connection{} // each routed connection is read once
-	retracted := map[string]bool{}       // retractions apply once per tenant
+	retracted := map[string]bool{}       // retractions are recorded once per connection
+	reapply := len(d.Retract) > 0 || (d.batch.Retracts && len(d.batch.Rows) > 0)
 	for _, r := range live {
+		if reapply && !slices.Contains(d.reapplyIn, r.TenantID) {
+			d.reapplyIn = append(d.reapplyIn, r.TenantID)
+		}
 		c, ok := conns[r.ConnectionID]
 		if !ok {
 			// The connection row is read only for a nudge (the route
@@ -127,9 +133,9 @@ func (in *Intake) store(ctx context.Context, tx *db.Tx, d *delivery, rt *routed)
 				total += len(st.Kinds)
 			}
 		}
-		if len(d.Retract) > 0 && !retracted[r.TenantID] {
-			retracted[r.TenantID] = true
-			if _, err := tx.RetractSignals(ctx, r.TenantID, d.batch.Provider, d.Retract); err != nil {
+		if len(d.Retract) > 0 && !retracted[r.ConnectionID] {
+			retracted[r.ConnectionID] = true
+			if _, err := tx.RetractSignals(ctx, r.TenantID, r.ConnectionID, d.batch.Provider, d.Retract); err != nil {
 				return out, err
 			}
 		}

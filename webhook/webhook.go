@@ -94,6 +94,9 @@ func (in *Intake) Receive(ctx context.Context, p *connectors.Provider, req *conn
 	// caller's.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 	out, stored, err := in.commit(cctx, provider, d)
+	if err == nil {
+		in.reapply(cctx, d)
+	}
 	cancel()
 	if err != nil {
 		metrics.WebhookDeliveries.WithLabelValues(provider, "error").Inc()
@@ -125,7 +128,7 @@ func (in *Intake) commit(ctx context.Context, provider string, d *delivery) (*Ou
 	// route lookup, in one round trip.
 	lock := len(d.batch.Rows) > 0
 	err := in.DB.WithSystemRoutes(ctx, lock, provider, d.RouteKeys, func(tx *db.Tx, routes []db.Route) error {
-		out, stored = &Outcome{DeliveryID: d.DeliveryID}, nil
+		out, stored, d.reapplyIn = &Outcome{DeliveryID: d.DeliveryID}, nil, nil
 		rt, err := in.route(ctx, tx, provider, d, routes)
 		if err != nil {
 			return err
@@ -141,6 +144,23 @@ func (in *Intake) commit(ctx context.Context, provider string, d *delivery) (*Ou
 		return err
 	})
 	return out, stored, err
+}
+
+// reapply re-applies, once a delivery has committed, the retractions
+// recorded for what it stored and for what it retracted, in each tenant
+// it reached (ingest.Batch.Reapply): whichever of a store and a
+// retraction of the same Signal commits later marks it. Only a delivery
+// that retracts, or stores Signals of a provider that retracts, runs a
+// statement here. A failure is logged, not answered: the delivery is
+// stored, and a redelivery would be a duplicate that re-applies nothing;
+// the daily retention run re-applies every tombstone (db.Tx.Prune).
+func (in *Intake) reapply(ctx context.Context, d *delivery) {
+	for _, tenantID := range d.reapplyIn {
+		if err := d.batch.Reapply(ctx, in.DB, tenantID, d.Retract); err != nil {
+			in.log().WithError(err).WithFields(logrus.Fields{"provider": d.batch.Provider, "delivery_id": d.DeliveryID,
+				"tenant_id": tenantID}).Warn("could not re-apply retractions; the retention run will")
+		}
+	}
 }
 
 func (in *Intake) log() *logrus.Logger {
@@ -159,6 +179,10 @@ type delivery struct {
 	body    []byte
 	// batch holds the delivery's Signals, converted for storage.
 	batch *ingest.Batch
+	// reapplyIn are the tenants whose retractions the delivery re-applies
+	// once committed (reapply): those it stored Signals of a provider that
+	// retracts for, or retracted Signals in.
+	reapplyIn []string
 }
 
 // verify checks the provider's signature over the raw body before anything
@@ -207,6 +231,7 @@ func (in *Intake) verify(ctx context.Context, p *connectors.Provider, req *conne
 		}
 		return nil, fmt.Errorf("webhook %s: %w", provider, err)
 	}
+	d.batch.Retracts = p.Spec.Retracts
 	return d, nil
 }
 

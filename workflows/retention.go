@@ -20,7 +20,8 @@ type RetentionResult struct {
 // Retention runs daily: it finishes the Signal purges of deleted
 // connections that a stopped process left unfinished, and drops raw
 // payloads past their retention, Signals past the configured TTL, expired
-// OAuth states and old intake records.
+// OAuth states and old intake records, with the retraction tombstones of
+// their time once re-applied to the Signals stored beside them.
 func Retention(ctx workflow.Context, _ RetentionInput) (RetentionResult, error) {
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Minute,

@@ -66,6 +66,9 @@ var Spec = &connectors.Spec{
 	// A workspace (or Grid org) has one bot for the app and one stream of
 	// events: connections of two tenants to it would share both.
 	ExclusiveAccount: true,
+	// message_deleted (and a thread parent's tombstone) retracts the
+	// message's Signal (webhook.go).
+	Retracts: true,
 	Policy: connectors.Policy{
 		// Tier 3 methods (conversations.history/replies/list) allow ~50
 		// requests per minute per workspace and app, with short bursts: the
