@@ -218,13 +218,14 @@ func newQuery(r *http.Request) *query {
 	return &query{r: r, values: r.URL.Query(), problems: map[string]string{}}
 }
 
-// str reads a text parameter. Postgres cannot compare text with a NUL or
-// invalid UTF-8 in it (the statement fails), so such a value is the
-// client's mistake, said as one.
+// str reads a text parameter of at most max characters (as the spec's
+// maxLength and the name rules count them, not bytes). Postgres cannot
+// compare text with a NUL or invalid UTF-8 in it (the statement fails), so
+// such a value is the client's mistake, said as one.
 func (q *query) str(name string, max int) string {
 	v := q.values.Get(name)
 	switch {
-	case len(v) > max:
+	case len(v) > max && utf8.RuneCountInString(v) > max:
 		q.problems[name] = fmt.Sprintf("must be at most %d characters", max)
 	case !isText(v):
 		q.problems[name] = notText

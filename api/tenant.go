@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"unicode/utf8"
@@ -12,6 +13,10 @@ import (
 	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/db"
 )
+
+// maxTenantName is the longest tenant name, in characters (swagger.yml
+// TenantCreateRequest.name); deleteTenant's confirm repeats a name.
+const maxTenantName = 200
 
 func handleTenantCreate(log *logrus.Logger, d *db.DB, limit int64) http.Handler {
 	type request struct {
@@ -24,9 +29,9 @@ func handleTenantCreate(log *logrus.Logger, d *db.DB, limit int64) http.Handler 
 			return
 		}
 		req.Name = strings.TrimSpace(req.Name)
-		if n := utf8.RuneCountInString(req.Name); n < 1 || n > 200 {
+		if n := utf8.RuneCountInString(req.Name); n < 1 || n > maxTenantName {
 			writeError(w, r, log, &poblysh.Error{Code: poblysh.EVALIDATION, Message: "name is required",
-				Details: map[string]string{"name": "must be 1 to 200 characters"}})
+				Details: map[string]string{"name": fmt.Sprintf("must be 1 to %d characters", maxTenantName)}})
 			return
 		}
 		var t *db.Tenant

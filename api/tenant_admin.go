@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"unicode/utf8"
@@ -108,8 +109,8 @@ func handleTenantUpdate(log *logrus.Logger, d *db.DB, def int, limit int64) http
 		problems := map[string]string{}
 		if req.Name != nil {
 			name := strings.TrimSpace(*req.Name)
-			if n := utf8.RuneCountInString(name); n < 1 || n > 200 {
-				problems["name"] = "must be 1 to 200 characters"
+			if n := utf8.RuneCountInString(name); n < 1 || n > maxTenantName {
+				problems["name"] = fmt.Sprintf("must be 1 to %d characters", maxTenantName)
 			}
 			u.Name = &name
 		}
@@ -148,7 +149,7 @@ func handleTenantDelete(log *logrus.Logger, d *db.DB, tenants Tenants, jobs Jobs
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := mux.Vars(r)["id"]
 		q := newQuery(r)
-		confirm := q.str("confirm", 400)
+		confirm := q.str("confirm", maxTenantName)
 		if err := q.err(); err != nil {
 			writeError(w, r, log, err)
 			return

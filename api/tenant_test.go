@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/api"
 	"github.com/poblysh/poblysh/db"
 	"github.com/poblysh/poblysh/gen/client/api_keys"
 	"github.com/poblysh/poblysh/gen/client/providers"
@@ -258,4 +260,34 @@ func TestNoAPIKeyForATenantBeingDeleted(t *testing.T) {
 	alive, _ := e.tenant("Alive")
 	r := e.do(http.MethodPost, "/api/v1/api-keys", adminKey, "application/json", `{"name":"ok","tenant_id":"`+alive+`"}`)
 	require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
+}
+
+// deletingTenants stands in for the engine's tenant deletion: it answers
+// a queued job and records the tenants asked for.
+type deletingTenants struct{ asked []string }
+
+func (d *deletingTenants) DeleteTenant(_ context.Context, tenantID string) (*db.Job, error) {
+	d.asked = append(d.asked, tenantID)
+	return &db.Job{ID: uuid.NewString(), Kind: poblysh.JobTenantDeletion, Trigger: poblysh.TriggerManual, Status: poblysh.JobQueued,
+		WorkflowID: "delete-tenant/" + tenantID}, nil
+}
+
+// Any valid name can be confirmed: a name is 1 to 200 characters, and
+// confirm was capped at 400 bytes, so a name of 120 emoji (480 bytes) was
+// refused with "must be at most 400 characters" and its tenant could never
+// be deleted. A confirm longer than any name is refused in characters.
+func TestDeleteConfirmsAnyValidName(t *testing.T) {
+	t.Parallel()
+	tenants := &deletingTenants{}
+	e := setup(t, func(d *api.Deps) { d.Tenants = tenants })
+	name := strings.Repeat("😀", 200)
+	id, _ := e.tenant(name)
+	r := e.do(http.MethodDelete, "/api/v1/tenants/"+id+"?confirm="+url.QueryEscape(name), adminKey, "", "")
+	require.Equal(t, http.StatusAccepted, r.status, "%s", r.body)
+	require.Equal(t, []string{id}, tenants.asked)
+
+	long := requireError(t, e.do(http.MethodDelete, "/api/v1/tenants/"+id+"?confirm="+url.QueryEscape(name+"😀"), adminKey, "", ""),
+		http.StatusBadRequest, poblysh.EINVALID)
+	require.Equal(t, "must be at most 200 characters", long.Details["confirm"])
+	require.Equal(t, []string{id}, tenants.asked)
 }

@@ -64,7 +64,7 @@ type DeleteTenantParams struct {
 
 	// Confirm.
 	//
-	// The tenant's name, exactly.
+	// The tenant's name, exactly (at most 200 characters, as a name; longer answers 400).
 	Confirm string
 
 	// ID.
