@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -68,6 +69,30 @@ func flip(c byte) string {
 
 // TestKeyKindsAreSeparated: the admin key acts on no tenant, a tenant key
 // administers nothing.
+// Two Authorization headers are ambiguous: the server acted as the first,
+// whatever the second said (a proxy adding its own, a client merging two
+// configurations). Any request with more than one answers 401, as a bad
+// key does, even when both carry the same valid key.
+func TestTwoAuthorizationHeadersAreRefused(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	_, key := e.tenant("Acme")
+	_, other := e.tenant("Globex")
+	for _, pair := range [][2]string{{key, other}, {key, "not-a-key"}, {adminKey, key}, {key, key}} {
+		req, err := http.NewRequest(http.MethodGet, e.url+"/api/v1/connections", nil)
+		require.NoError(t, err)
+		req.Header.Add("Authorization", "Bearer "+pair[0])
+		req.Header.Add("Authorization", "Bearer "+pair[1])
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		resp.Body.Close()
+		requireError(t, response{status: resp.StatusCode, header: resp.Header, body: body}, http.StatusUnauthorized, "unauthorized")
+	}
+	require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/api/v1/connections", key, "", "").status)
+}
+
 func TestKeyKindsAreSeparated(t *testing.T) {
 	t.Parallel()
 	e := setup(t)

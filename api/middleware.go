@@ -155,7 +155,12 @@ func principalOf(r *http.Request) principal {
 var errUnauthorized = &poblysh.Error{Code: poblysh.EUNAUTHORIZED, Message: "missing or invalid API key (send Authorization: Bearer <key>)"}
 
 // authenticate resolves the bearer key: the admin key, or a tenant key.
+// More than one Authorization header is refused: which one a request acts
+// as would be a guess.
 func authenticate(d Deps, r *http.Request) (principal, error) {
+	if len(r.Header.Values("Authorization")) > 1 {
+		return principal{}, errUnauthorized
+	}
 	h := r.Header.Get("Authorization")
 	scheme, key, ok := strings.Cut(h, " ")
 	key = strings.TrimSpace(key)

@@ -126,7 +126,7 @@ func NewGetConnectionUnauthorized() *GetConnectionUnauthorized {
 
 // GetConnectionUnauthorized describes a response with status code 401, with default header values.
 //
-// Missing, malformed, unknown or revoked API key, or a key that may not call this operation (`unauthorized`).
+// Missing, malformed, unknown or revoked API key, more than one `Authorization` header, or a key that may not call this operation (`unauthorized`).
 type GetConnectionUnauthorized struct {
 	Payload *models.Error
 }
