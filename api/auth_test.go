@@ -241,6 +241,30 @@ func TestRequestBodies(t *testing.T) {
 		er := requireError(t, r, http.StatusBadRequest, "invalid_request")
 		require.Contains(t, er.Message, "required")
 	})
+	t.Run("duplicate keys", func(t *testing.T) {
+		// encoding/json keeps the last of two equal keys: {"name":"x",
+		// "name":"y"} created "y", and a client (or a proxy that merged two
+		// bodies) meaning "x" was never told. Refused at any depth, before
+		// anything is made.
+		cases := []struct{ method, path, key, body, detail string }{
+			{http.MethodPost, "/api/v1/tenants", adminKey, `{"name":"first","name":"second"}`, `key "name" is given more than once`},
+			{http.MethodPost, "/api/v1/tenants", adminKey, `{"name":"first","nam\u0065":"second"}`, `key "name" is given more than once`},
+			{http.MethodPost, "/api/v1/api-keys", key, `{"name":"k","tenant_id":"a","tenant_id":"b"}`, `key "tenant_id" is given more than once`},
+			{http.MethodPost, "/api/v1/sync/fake", key, `{"mode":"backfill","mode":"incremental"}`, `key "mode" is given more than once`},
+			{http.MethodPost, "/api/v1/connect/fake", key, `{"config":{"streams":["a"],"streams":["b"]}}`, `key "config.streams" is given more than once`},
+			{http.MethodPost, "/api/v1/connect/fake", key, `{"config":{"x":[{"a":1},{"b":1,"b":2}]}}`, `key "config.x[1].b" is given more than once`},
+		}
+		for _, tc := range cases {
+			r := e.do(tc.method, tc.path, tc.key, "application/json", tc.body)
+			er := requireError(t, r, http.StatusBadRequest, "invalid_request")
+			require.Equal(t, tc.detail, er.Details["body"], tc.body)
+		}
+		r := e.do(http.MethodGet, "/api/v1/tenants", adminKey, "", "")
+		require.NotContains(t, string(r.body), "second", "no tenant was made")
+		// Equal keys in different objects are not duplicates.
+		r = e.do(http.MethodPost, "/api/v1/connect/fake", key, "application/json", `{"config":{"x":[{"a":1},{"a":2}],"a":3}}`)
+		require.NotContains(t, string(r.body), "more than once")
+	})
 	t.Run("schema violations", func(t *testing.T) {
 		for _, body := range []string{`{}`, `{"name":""}`, `{"name":"   "}`, `{"name":"` + strings.Repeat("é", 201) + `"}`} {
 			r := e.do(http.MethodPost, "/api/v1/tenants", adminKey, "application/json", body)

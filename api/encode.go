@@ -123,8 +123,8 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any, op
 	if len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {
 		return poblysh.Invalid("request body must hold a single JSON object", nil)
 	}
-	if name, ok := inexactField(body, dst); !ok {
-		return poblysh.Invalid("request body is not valid JSON for this operation", map[string]string{"body": fmt.Sprintf("unknown field %q", name)})
+	if problem := keyProblem(body, dst); problem != "" {
+		return poblysh.Invalid("request body is not valid JSON for this operation", map[string]string{"body": problem})
 	}
 	if escapedNUL(body) {
 		return poblysh.Invalid("request body holds a NUL character", map[string]string{"body": "strings must not contain NUL characters (\\u0000)"})
@@ -132,21 +132,69 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any, op
 	return nil
 }
 
-// inexactField finds a top-level key of the object body that names one of
-// dst's fields only case-insensitively ("MODE" for "mode"), which
-// encoding/json accepts and the spec does not; ok is false when there is
-// one.
-func inexactField(body []byte, dst any) (name string, ok bool) {
+// keyProblem walks the keys of the object body (already decoded into dst
+// without error) for what encoding/json accepts and the spec does not: a
+// top-level key that names one of dst's fields only case-insensitively
+// ("MODE" for "mode"), and a key given twice in one object, at any depth
+// (the decoder keeps the last value, so {"name":"x","name":"y"} meant "y"
+// to the server whatever the client meant). It returns the problem, or ""
+// when there is none. Only the admin and config bodies come here, all
+// small (MaxBodyBytes); webhooks and the feed do not.
+func keyProblem(body []byte, dst any) string {
+	names := fieldNames(dst)
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var stack []*jsonFrame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "" // the end (the syntax was checked by the decode)
+		}
+		var top *jsonFrame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if k, ok := tok.(string); ok && top != nil && top.object && top.wantKey {
+			if top.keys[k] {
+				return fmt.Sprintf("key %q is given more than once", top.child(k))
+			}
+			if len(stack) == 1 && names != nil && !names[k] {
+				return fmt.Sprintf("unknown field %q", k)
+			}
+			top.keys[k], top.key, top.wantKey = true, k, false
+			continue
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			path := ""
+			if top != nil {
+				path = top.child(top.key)
+			}
+			f := &jsonFrame{path: path, object: tok == json.Delim('{')}
+			if f.object {
+				f.keys, f.wantKey = map[string]bool{}, true
+			}
+			stack = append(stack, f)
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			if len(stack) == 0 {
+				return ""
+			}
+			top = stack[len(stack)-1]
+		}
+		top.valueDone()
+	}
+}
+
+// fieldNames are the JSON names of dst's fields (nil when dst is not a
+// struct).
+func fieldNames(dst any) map[string]bool {
 	t := reflect.TypeOf(dst)
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	if t == nil || t.Kind() != reflect.Struct {
-		return "", true
-	}
-	var obj map[string]json.RawMessage
-	if json.Unmarshal(body, &obj) != nil {
-		return "", true
+		return nil
 	}
 	names := map[string]bool{}
 	for i := range t.NumField() {
@@ -156,12 +204,37 @@ func inexactField(body []byte, dst any) (name string, ok bool) {
 		}
 		names[tag] = true
 	}
-	for k := range obj {
-		if !names[k] {
-			return k, false
-		}
+	return names
+}
+
+// jsonFrame is an object or array keyProblem is inside.
+type jsonFrame struct {
+	path    string // "" for the body itself
+	object  bool
+	keys    map[string]bool
+	key     string // the object's current key
+	wantKey bool
+	index   int // the array's current element
+}
+
+// child names the current member: config.repos, config.repos[2].
+func (f *jsonFrame) child(key string) string {
+	if !f.object {
+		return fmt.Sprintf("%s[%d]", f.path, f.index)
 	}
-	return "", true
+	if f.path == "" {
+		return key
+	}
+	return f.path + "." + key
+}
+
+// valueDone moves past a member's value.
+func (f *jsonFrame) valueDone() {
+	if f.object {
+		f.wantKey = true
+	} else {
+		f.index++
+	}
 }
 
 func jsonProblem(err error) string {
