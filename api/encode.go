@@ -86,7 +86,8 @@ func tooLarge(limit int64) error {
 // decodeJSON reads a JSON body under a size limit into dst. An empty body
 // is allowed when optional (dst keeps its zero value). It enforces the JSON
 // content type (415), the size limit (413), a single JSON object with no
-// unknown fields (400 with details).
+// unknown fields and no key given twice (400 with details), and fields of
+// the right JSON type (422 naming the field).
 func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any, optional bool) error {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var mbe *http.MaxBytesError
@@ -116,7 +117,11 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any, op
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
+	// A field of the wrong JSON type is well-formed JSON that breaks the
+	// schema (422): said once the body is known to be well-formed, so the
+	// 400s come first (the decoder has read the whole object by then).
+	wrongType, err := fieldTypeError(dec.Decode(dst))
+	if err != nil {
 		return poblysh.Invalid("request body is not valid JSON for this operation", map[string]string{"body": jsonProblem(err)})
 	}
 	// Anything after the object (dec.More alone misses a stray ']' or '}').
@@ -129,7 +134,19 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any, op
 	if escapedNUL(body) {
 		return poblysh.Invalid("request body holds a NUL character", map[string]string{"body": "strings must not contain NUL characters (\\u0000)"})
 	}
-	return nil
+	return wrongType
+}
+
+// fieldTypeError splits a decode error: a field of the wrong JSON type
+// becomes the 422 naming the field (wrongType); anything else (malformed
+// JSON, an unknown field, a body that is not an object) is returned as err.
+func fieldTypeError(decodeErr error) (wrongType, err error) {
+	var ute *json.UnmarshalTypeError
+	if !errors.As(decodeErr, &ute) || ute.Field == "" {
+		return nil, decodeErr
+	}
+	return &poblysh.Error{Code: poblysh.EVALIDATION, Message: "request body failed validation",
+		Details: map[string]string{ute.Field: "must be " + jsonType(ute.Type)}}, nil
 }
 
 // keyProblem walks the keys of the object body (already decoded into dst

@@ -180,8 +180,9 @@ func TestUpdateWithoutTemporal(t *testing.T) {
 
 	requireError(t, e.do(http.MethodPatch, "/api/v1/connections/"+id, key, "application/json", `{"poll_interval_seconds": 30}`),
 		http.StatusUnprocessableEntity, poblysh.EVALIDATION)
-	requireError(t, e.do(http.MethodPatch, "/api/v1/connections/"+id, key, "application/json", `{"poll_interval_seconds": "often"}`),
-		http.StatusBadRequest, poblysh.EINVALID)
+	often := requireError(t, e.do(http.MethodPatch, "/api/v1/connections/"+id, key, "application/json", `{"poll_interval_seconds": "often"}`),
+		http.StatusUnprocessableEntity, poblysh.EVALIDATION)
+	require.Equal(t, map[string]string{"poll_interval_seconds": "must be an integer or null"}, often.Details)
 	// At most a day (swagger.yml's maximum): larger numbers overflowed the
 	// column and answered 500.
 	for _, secs := range []string{"86401", "2147483648", "9223372036854775807"} {
@@ -190,7 +191,7 @@ func TestUpdateWithoutTemporal(t *testing.T) {
 		require.Equal(t, "must be at most 86400", long.Details["poll_interval_seconds"], secs)
 	}
 	bad := requireError(t, e.do(http.MethodPatch, "/api/v1/connections/"+id, key, "application/json", `{"config": {"streams": ["NOT OK"]}}`),
-		http.StatusBadRequest, poblysh.EINVALID)
+		http.StatusUnprocessableEntity, poblysh.EVALIDATION)
 	require.Contains(t, bad.Details, "config.streams")
 	require.Empty(t, e.temporal.take(), "a refused update asks Temporal for nothing")
 

@@ -202,8 +202,8 @@ func notConfigured(p *connectors.Provider) error {
 		env + "_CLIENT_ID and " + env + "_CLIENT_SECRET (see docs/providers/" + p.Spec.Name + ".md)"}
 }
 
-// validateConfig checks a provider config; a *ConfigError becomes a 400
-// with field details.
+// validateConfig checks a provider config; a refused one is a 422
+// validation_failed, a *ConfigError's fields named in the details.
 func validateConfig(p *connectors.Provider, raw json.RawMessage) (json.RawMessage, error) {
 	v, ok := p.Connector.(connectors.ConfigValidator)
 	if !ok {
@@ -217,11 +217,14 @@ func validateConfig(p *connectors.Provider, raw json.RawMessage) (json.RawMessag
 	}
 	out, err := v.ValidateConfig(raw)
 	if err != nil {
+		// Well-formed JSON the provider's rules refuse: its schema broken
+		// (422 validation_failed, as swagger.yml's rule for it says).
 		var ce *connectors.ConfigError
 		if errors.As(err, &ce) {
-			return nil, poblysh.Invalid("invalid "+p.Spec.Name+" config", prefixKeys("config.", ce.Fields))
+			return nil, &poblysh.Error{Code: poblysh.EVALIDATION, Message: "invalid " + p.Spec.Name + " config", Details: prefixKeys("config.", ce.Fields)}
 		}
-		return nil, poblysh.Invalid("invalid "+p.Spec.Name+" config: "+err.Error(), nil)
+		return nil, &poblysh.Error{Code: poblysh.EVALIDATION, Message: "invalid " + p.Spec.Name + " config: " + err.Error(),
+			Details: map[string]string{"config": err.Error()}}
 	}
 	return out, nil
 }

@@ -105,7 +105,8 @@ const MaxPollIntervalSeconds = 86400
 func pollInterval(p *connectors.Provider, raw json.RawMessage) (**int, error) {
 	var secs *int
 	if err := json.Unmarshal(raw, &secs); err != nil {
-		return nil, poblysh.Invalid("invalid request", map[string]string{"poll_interval_seconds": "must be an integer or null"})
+		return nil, &poblysh.Error{Code: poblysh.EVALIDATION, Message: "request body failed validation",
+			Details: map[string]string{"poll_interval_seconds": "must be an integer or null"}}
 	}
 	if secs != nil && *secs > MaxPollIntervalSeconds {
 		return nil, &poblysh.Error{Code: poblysh.EVALIDATION, Message: "polling interval too long",

@@ -82,7 +82,7 @@ func TestConnectionLifecycle(t *testing.T) {
 	code, body = s.patch(key, id, `{"poll_interval_seconds": 10}`)
 	require.Equal(t, http.StatusUnprocessableEntity, code, body)
 	code, body = s.patch(key, id, `{"config": {"streams": ["Not Valid!"]}}`)
-	require.Equal(t, http.StatusBadRequest, code, body)
+	require.Equal(t, http.StatusUnprocessableEntity, code, body)
 	require.Contains(t, body, `"config.streams"`)
 	code, body = s.patch(key, id, `{"poll_interval_seconds": null}`)
 	require.Equal(t, http.StatusOK, code, body)

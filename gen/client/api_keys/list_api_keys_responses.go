@@ -342,7 +342,7 @@ func NewListAPIKeysUnprocessableEntity() *ListAPIKeysUnprocessableEntity {
 
 // ListAPIKeysUnprocessableEntity describes a response with status code 422, with default header values.
 //
-// Well-formed JSON that breaks the schema: missing field, bad enum, format or length (`validation_failed`). `details` maps each field to its problem.
+// Well-formed JSON that breaks the schema: a missing field, a field of the wrong JSON type, a bad enum, format or length (`validation_failed`). `details` maps each field to its problem.
 type ListAPIKeysUnprocessableEntity struct {
 	Payload *models.Error
 }

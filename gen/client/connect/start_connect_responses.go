@@ -150,7 +150,7 @@ func NewStartConnectBadRequest() *StartConnectBadRequest {
 
 // StartConnectBadRequest describes a response with status code 400, with default header values.
 //
-// The body is not valid JSON, `redirect_uri` does not match the allow-list, or the provider rejected `config` (`invalid_request`; `details` maps fields to problems).
+// The body is not valid JSON, or `redirect_uri` does not match the allow-list (`invalid_request`; `details` maps fields to problems).
 type StartConnectBadRequest struct {
 	Payload *models.Error
 }
@@ -490,7 +490,7 @@ func NewStartConnectUnprocessableEntity() *StartConnectUnprocessableEntity {
 
 // StartConnectUnprocessableEntity describes a response with status code 422, with default header values.
 //
-// Well-formed JSON that breaks the schema: missing field, bad enum, format or length (`validation_failed`). `details` maps each field to its problem.
+// The body breaks the schema (a field of the wrong JSON type), or the provider's rules refuse `config` (`validation_failed`; `details` maps each field, `config.…` for the config's, to its problem). Nothing is stored.
 type StartConnectUnprocessableEntity struct {
 	Payload *models.Error
 }

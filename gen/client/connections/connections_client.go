@@ -395,8 +395,8 @@ func (a *Client) ReconnectConnectionContext(ctx context.Context, params *Reconne
 // UpdateConnection updates a connection.
 //
 // Partial update; absent fields are left unchanged. `config` replaces
-// the whole provider config and is validated by the provider (400 with
-// field details when rejected). `paused: true` stops scheduled syncs and
+// the whole provider config and is validated by the provider (422
+// `validation_failed` with field details when rejected). `paused: true` stops scheduled syncs and
 // ignores pushes until unpaused. `poll_interval_seconds` overrides the
 // polling interval (at least 60 and at least the provider's floor, at
 // most 86400: 422 otherwise);
@@ -421,8 +421,8 @@ func (a *Client) UpdateConnection(params *UpdateConnectionParams, authInfo runti
 // UpdateConnectionContext updates a connection.
 //
 // Partial update; absent fields are left unchanged. `config` replaces
-// the whole provider config and is validated by the provider (400 with
-// field details when rejected). `paused: true` stops scheduled syncs and
+// the whole provider config and is validated by the provider (422
+// `validation_failed` with field details when rejected). `paused: true` stops scheduled syncs and
 // ignores pushes until unpaused. `poll_interval_seconds` overrides the
 // polling interval (at least 60 and at least the provider's floor, at
 // most 86400: 422 otherwise);

@@ -144,7 +144,7 @@ func NewUpdateConnectionBadRequest() *UpdateConnectionBadRequest {
 
 // UpdateConnectionBadRequest describes a response with status code 400, with default header values.
 //
-// The body is not valid JSON, or the provider rejected `config` (`invalid_request`; `details` maps config fields to problems).
+// The body is not valid JSON, has unknown fields or a key given twice (`invalid_request`).
 type UpdateConnectionBadRequest struct {
 	Payload *models.Error
 }
@@ -416,7 +416,7 @@ func NewUpdateConnectionUnprocessableEntity() *UpdateConnectionUnprocessableEnti
 
 // UpdateConnectionUnprocessableEntity describes a response with status code 422, with default header values.
 //
-// The body breaks the schema, or `poll_interval_seconds` is below the provider's floor (`validation_failed`); or the new `config` names a resource the connection's own token cannot read (`invalid_config`, `details` names each with the reason; nothing changes).
+// The body breaks the schema (a field of the wrong JSON type; `poll_interval_seconds` out of range), or the provider's rules refuse the new `config` (`validation_failed`; `details` maps each field, `config.…` for the config's, to its problem); or the new `config` names a resource the connection's own token cannot read (`invalid_config`, `details` names each with the reason). Nothing changes.
 type UpdateConnectionUnprocessableEntity struct {
 	Payload *models.Error
 }

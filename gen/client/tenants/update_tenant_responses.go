@@ -416,7 +416,7 @@ func NewUpdateTenantUnprocessableEntity() *UpdateTenantUnprocessableEntity {
 
 // UpdateTenantUnprocessableEntity describes a response with status code 422, with default header values.
 //
-// Well-formed JSON that breaks the schema: missing field, bad enum, format or length (`validation_failed`). `details` maps each field to its problem.
+// Well-formed JSON that breaks the schema: a missing field, a field of the wrong JSON type, a bad enum, format or length (`validation_failed`). `details` maps each field to its problem.
 type UpdateTenantUnprocessableEntity struct {
 	Payload *models.Error
 }
