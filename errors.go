@@ -16,7 +16,6 @@ const (
 	ENOTFOUND      = "not_found"
 	ECONFLICT      = "conflict"
 	EUNAUTHORIZED  = "unauthorized"
-	ERATELIMITED   = "rate_limited"
 	// EBADGATEWAY: a provider failed while serving the request (HTTP 502).
 	EBADGATEWAY  = "bad_gateway"
 	EUNAVAILABLE = "unavailable"

@@ -32,7 +32,6 @@ var statusOf = map[string]int{
 	poblysh.EMEDIATYPE:     http.StatusUnsupportedMediaType,
 	poblysh.EVALIDATION:    http.StatusUnprocessableEntity,
 	poblysh.EINVALIDCONFIG: http.StatusUnprocessableEntity,
-	poblysh.ERATELIMITED:   http.StatusTooManyRequests,
 	poblysh.EBADGATEWAY:    http.StatusBadGateway,
 	poblysh.EUNAVAILABLE:   http.StatusServiceUnavailable,
 	poblysh.EINTERNAL:      http.StatusInternalServerError,

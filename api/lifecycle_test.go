@@ -77,7 +77,9 @@ func (f *fakeTemporal) NudgeStreams(_ context.Context, c *db.Connection, stream 
 	return f.record("nudge %s %q %s", c.ID, stream, trigger)
 }
 
-func (f *fakeTemporal) UILink(workflowID, _ string) string { return "ui/" + workflowID }
+func (f *fakeTemporal) UILink(workflowID, _ string) string {
+	return "http://temporal.test/ui/" + workflowID
+}
 
 func (f *fakeTemporal) LiveJob(context.Context, *db.Job) (*engine.Live, error) { return nil, nil }
 
@@ -219,7 +221,7 @@ func TestUpdateWithoutTemporal(t *testing.T) {
 	// Syncing on request and deleting go through the same interface.
 	r = e.do(http.MethodPost, "/api/v1/sync/fake", key, "application/json", `{"connection_id": "`+id+`", "mode": "backfill"}`)
 	require.Equal(t, http.StatusAccepted, r.status, "%s", r.body)
-	require.Contains(t, string(r.body), `"temporal_ui_url":"ui/sync/`+id+`/items"`)
+	require.Contains(t, string(r.body), `"temporal_ui_url":"http://temporal.test/ui/sync/`+id+`/items"`)
 	require.Equal(t, []string{"sync " + id + " backfill manual"}, e.temporal.take())
 	r = e.do(http.MethodDelete, "/api/v1/connections/"+id, key, "", "")
 	require.Equal(t, http.StatusNoContent, r.status, "%s", r.body)

@@ -151,3 +151,24 @@ func specDrift(t *testing.T, r *mux.Router, doc *loads.Document) []string {
 	sort.Strings(problems)
 	return problems
 }
+
+// TestErrorCodesMatchSpec: the codes the error table can answer are the
+// ErrorBody.code enum of swagger.yml, no more (a code a client has no case
+// for) and no less (a documented code nothing produces, as 429
+// rate_limited was).
+func TestErrorCodesMatchSpec(t *testing.T) {
+	t.Parallel()
+	doc, err := loads.Analyzed(poblysh.SwaggerYAML, "")
+	require.NoError(t, err)
+	var documented []string
+	for _, v := range doc.Spec().Definitions["ErrorBody"].Properties["code"].Enum {
+		documented = append(documented, v.(string))
+	}
+	answered := make([]string, 0, len(statusOf))
+	for code := range statusOf {
+		answered = append(answered, code)
+	}
+	sort.Strings(documented)
+	sort.Strings(answered)
+	require.Equal(t, documented, answered)
+}

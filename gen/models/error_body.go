@@ -20,7 +20,7 @@ type ErrorBody struct {
 	// Machine-readable error code; the HTTP status follows from it.
 	// Example: not_found
 	// Required: true
-	// Enum: ["invalid_request","unauthorized","not_found","conflict","payload_too_large","unsupported_media_type","method_not_allowed","validation_failed","invalid_config","rate_limited","unavailable","bad_gateway","internal"]
+	// Enum: ["invalid_request","unauthorized","not_found","conflict","payload_too_large","unsupported_media_type","method_not_allowed","validation_failed","invalid_config","unavailable","bad_gateway","internal"]
 	Code *string `json:"code"`
 
 	// Field (or aspect) → problem, for `invalid_request` and `validation_failed`.
@@ -59,7 +59,7 @@ var errorBodyTypeCodePropEnum []any
 
 func init() {
 	var res []string
-	if err := json.Unmarshal([]byte(`["invalid_request","unauthorized","not_found","conflict","payload_too_large","unsupported_media_type","method_not_allowed","validation_failed","invalid_config","rate_limited","unavailable","bad_gateway","internal"]`), &res); err != nil {
+	if err := json.Unmarshal([]byte(`["invalid_request","unauthorized","not_found","conflict","payload_too_large","unsupported_media_type","method_not_allowed","validation_failed","invalid_config","unavailable","bad_gateway","internal"]`), &res); err != nil {
 		panic(err)
 	}
 	for _, v := range res {
@@ -95,9 +95,6 @@ const (
 
 	// ErrorBodyCodeInvalidConfig captures enum value "invalid_config"
 	ErrorBodyCodeInvalidConfig string = "invalid_config"
-
-	// ErrorBodyCodeRateLimited captures enum value "rate_limited"
-	ErrorBodyCodeRateLimited string = "rate_limited"
 
 	// ErrorBodyCodeUnavailable captures enum value "unavailable"
 	ErrorBodyCodeUnavailable string = "unavailable"

@@ -13,7 +13,7 @@ import (
 	"github.com/go-openapi/validate"
 )
 
-// JobLive The run as Temporal sees it now.
+// JobLive The run as Temporal sees it now; null where it is not read (see `Job`).
 //
 // swagger:model JobLive
 type JobLive struct {

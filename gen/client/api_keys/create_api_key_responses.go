@@ -45,6 +45,12 @@ func (o *CreateAPIKeyReader) ReadResponse(response runtime.ClientResponse, consu
 			return nil, err
 		}
 		return nil, result
+	case 413:
+		result := NewCreateAPIKeyRequestEntityTooLarge()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	case 415:
 		result := NewCreateAPIKeyUnsupportedMediaType()
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -341,6 +347,74 @@ func (o *CreateAPIKeyNotFound) readResponse(response runtime.ClientResponse, con
 	return nil
 }
 
+// NewCreateAPIKeyRequestEntityTooLarge creates a CreateAPIKeyRequestEntityTooLarge with default headers values
+func NewCreateAPIKeyRequestEntityTooLarge() *CreateAPIKeyRequestEntityTooLarge {
+	return &CreateAPIKeyRequestEntityTooLarge{}
+}
+
+// CreateAPIKeyRequestEntityTooLarge describes a response with status code 413, with default header values.
+//
+// The body is over the size limit, `POBLYSH_MAX_BODY_BYTES` (`payload_too_large`).
+type CreateAPIKeyRequestEntityTooLarge struct {
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this create Api key request entity too large response has a 2xx status code
+func (o *CreateAPIKeyRequestEntityTooLarge) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this create Api key request entity too large response has a 3xx status code
+func (o *CreateAPIKeyRequestEntityTooLarge) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this create Api key request entity too large response has a 4xx status code
+func (o *CreateAPIKeyRequestEntityTooLarge) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this create Api key request entity too large response has a 5xx status code
+func (o *CreateAPIKeyRequestEntityTooLarge) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this create Api key request entity too large response a status code equal to that given
+func (o *CreateAPIKeyRequestEntityTooLarge) IsCode(code int) bool {
+	return code == 413
+}
+
+// Code gets the status code for the create Api key request entity too large response
+func (o *CreateAPIKeyRequestEntityTooLarge) Code() int {
+	return 413
+}
+
+func (o *CreateAPIKeyRequestEntityTooLarge) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[POST /api/v1/api-keys][%d] createApiKeyRequestEntityTooLarge %s", 413, payload)
+}
+
+func (o *CreateAPIKeyRequestEntityTooLarge) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[POST /api/v1/api-keys][%d] createApiKeyRequestEntityTooLarge %s", 413, payload)
+}
+
+func (o *CreateAPIKeyRequestEntityTooLarge) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *CreateAPIKeyRequestEntityTooLarge) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
 // NewCreateAPIKeyUnsupportedMediaType creates a CreateAPIKeyUnsupportedMediaType with default headers values
 func NewCreateAPIKeyUnsupportedMediaType() *CreateAPIKeyUnsupportedMediaType {
 	return &CreateAPIKeyUnsupportedMediaType{}
@@ -486,7 +560,7 @@ func NewCreateAPIKeyDefault(code int) *CreateAPIKeyDefault {
 
 // CreateAPIKeyDefault describes a response with status code -1, with default header values.
 //
-// Unexpected error: 429 `rate_limited`, 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
+// Unexpected error: 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
 type CreateAPIKeyDefault struct {
 	_statusCode int
 

@@ -27,6 +27,12 @@ func (o *RevokeAPIKeyReader) ReadResponse(response runtime.ClientResponse, consu
 			return nil, err
 		}
 		return result, nil
+	case 400:
+		result := NewRevokeAPIKeyBadRequest()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	case 401:
 		result := NewRevokeAPIKeyUnauthorized()
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -101,6 +107,74 @@ func (o *RevokeAPIKeyNoContent) String() string {
 }
 
 func (o *RevokeAPIKeyNoContent) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	return nil
+}
+
+// NewRevokeAPIKeyBadRequest creates a RevokeAPIKeyBadRequest with default headers values
+func NewRevokeAPIKeyBadRequest() *RevokeAPIKeyBadRequest {
+	return &RevokeAPIKeyBadRequest{}
+}
+
+// RevokeAPIKeyBadRequest describes a response with status code 400, with default header values.
+//
+// A query parameter the operation does not declare, one given more than once, or a malformed value or cursor (`invalid_request`; `details` names each).
+type RevokeAPIKeyBadRequest struct {
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this revoke Api key bad request response has a 2xx status code
+func (o *RevokeAPIKeyBadRequest) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this revoke Api key bad request response has a 3xx status code
+func (o *RevokeAPIKeyBadRequest) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this revoke Api key bad request response has a 4xx status code
+func (o *RevokeAPIKeyBadRequest) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this revoke Api key bad request response has a 5xx status code
+func (o *RevokeAPIKeyBadRequest) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this revoke Api key bad request response a status code equal to that given
+func (o *RevokeAPIKeyBadRequest) IsCode(code int) bool {
+	return code == 400
+}
+
+// Code gets the status code for the revoke Api key bad request response
+func (o *RevokeAPIKeyBadRequest) Code() int {
+	return 400
+}
+
+func (o *RevokeAPIKeyBadRequest) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[DELETE /api/v1/api-keys/{id}][%d] revokeApiKeyBadRequest %s", 400, payload)
+}
+
+func (o *RevokeAPIKeyBadRequest) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[DELETE /api/v1/api-keys/{id}][%d] revokeApiKeyBadRequest %s", 400, payload)
+}
+
+func (o *RevokeAPIKeyBadRequest) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *RevokeAPIKeyBadRequest) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
 
 	return nil
 }
@@ -250,7 +324,7 @@ func NewRevokeAPIKeyDefault(code int) *RevokeAPIKeyDefault {
 
 // RevokeAPIKeyDefault describes a response with status code -1, with default header values.
 //
-// Unexpected error: 429 `rate_limited`, 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
+// Unexpected error: 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
 type RevokeAPIKeyDefault struct {
 	_statusCode int
 

@@ -267,7 +267,7 @@ func NewApproveConnectDefault(code int) *ApproveConnectDefault {
 
 // ApproveConnectDefault describes a response with status code -1, with default header values.
 //
-// Unexpected error: 429 `rate_limited`, 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
+// Unexpected error: 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
 type ApproveConnectDefault struct {
 	_statusCode int
 

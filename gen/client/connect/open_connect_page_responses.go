@@ -273,7 +273,7 @@ func NewOpenConnectPageDefault(code int) *OpenConnectPageDefault {
 
 // OpenConnectPageDefault describes a response with status code -1, with default header values.
 //
-// Unexpected error: 429 `rate_limited`, 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
+// Unexpected error: 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
 type OpenConnectPageDefault struct {
 	_statusCode int
 

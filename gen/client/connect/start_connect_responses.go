@@ -51,6 +51,12 @@ func (o *StartConnectReader) ReadResponse(response runtime.ClientResponse, consu
 			return nil, err
 		}
 		return nil, result
+	case 413:
+		result := NewStartConnectRequestEntityTooLarge()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	case 415:
 		result := NewStartConnectUnsupportedMediaType()
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -415,6 +421,74 @@ func (o *StartConnectConflict) readResponse(response runtime.ClientResponse, con
 	return nil
 }
 
+// NewStartConnectRequestEntityTooLarge creates a StartConnectRequestEntityTooLarge with default headers values
+func NewStartConnectRequestEntityTooLarge() *StartConnectRequestEntityTooLarge {
+	return &StartConnectRequestEntityTooLarge{}
+}
+
+// StartConnectRequestEntityTooLarge describes a response with status code 413, with default header values.
+//
+// The body is over the size limit, `POBLYSH_MAX_BODY_BYTES` (`payload_too_large`).
+type StartConnectRequestEntityTooLarge struct {
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this start connect request entity too large response has a 2xx status code
+func (o *StartConnectRequestEntityTooLarge) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this start connect request entity too large response has a 3xx status code
+func (o *StartConnectRequestEntityTooLarge) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this start connect request entity too large response has a 4xx status code
+func (o *StartConnectRequestEntityTooLarge) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this start connect request entity too large response has a 5xx status code
+func (o *StartConnectRequestEntityTooLarge) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this start connect request entity too large response a status code equal to that given
+func (o *StartConnectRequestEntityTooLarge) IsCode(code int) bool {
+	return code == 413
+}
+
+// Code gets the status code for the start connect request entity too large response
+func (o *StartConnectRequestEntityTooLarge) Code() int {
+	return 413
+}
+
+func (o *StartConnectRequestEntityTooLarge) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[POST /api/v1/connect/{provider}][%d] startConnectRequestEntityTooLarge %s", 413, payload)
+}
+
+func (o *StartConnectRequestEntityTooLarge) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[POST /api/v1/connect/{provider}][%d] startConnectRequestEntityTooLarge %s", 413, payload)
+}
+
+func (o *StartConnectRequestEntityTooLarge) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *StartConnectRequestEntityTooLarge) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
 // NewStartConnectUnsupportedMediaType creates a StartConnectUnsupportedMediaType with default headers values
 func NewStartConnectUnsupportedMediaType() *StartConnectUnsupportedMediaType {
 	return &StartConnectUnsupportedMediaType{}
@@ -560,7 +634,7 @@ func NewStartConnectDefault(code int) *StartConnectDefault {
 
 // StartConnectDefault describes a response with status code -1, with default header values.
 //
-// Unexpected error: 429 `rate_limited`, 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
+// Unexpected error: 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
 type StartConnectDefault struct {
 	_statusCode int
 

@@ -27,6 +27,12 @@ func (o *DeleteConnectionReader) ReadResponse(response runtime.ClientResponse, c
 			return nil, err
 		}
 		return result, nil
+	case 400:
+		result := NewDeleteConnectionBadRequest()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	case 401:
 		result := NewDeleteConnectionUnauthorized()
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -101,6 +107,74 @@ func (o *DeleteConnectionNoContent) String() string {
 }
 
 func (o *DeleteConnectionNoContent) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	return nil
+}
+
+// NewDeleteConnectionBadRequest creates a DeleteConnectionBadRequest with default headers values
+func NewDeleteConnectionBadRequest() *DeleteConnectionBadRequest {
+	return &DeleteConnectionBadRequest{}
+}
+
+// DeleteConnectionBadRequest describes a response with status code 400, with default header values.
+//
+// A query parameter the operation does not declare, one given more than once, or a malformed value or cursor (`invalid_request`; `details` names each).
+type DeleteConnectionBadRequest struct {
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this delete connection bad request response has a 2xx status code
+func (o *DeleteConnectionBadRequest) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this delete connection bad request response has a 3xx status code
+func (o *DeleteConnectionBadRequest) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this delete connection bad request response has a 4xx status code
+func (o *DeleteConnectionBadRequest) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this delete connection bad request response has a 5xx status code
+func (o *DeleteConnectionBadRequest) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this delete connection bad request response a status code equal to that given
+func (o *DeleteConnectionBadRequest) IsCode(code int) bool {
+	return code == 400
+}
+
+// Code gets the status code for the delete connection bad request response
+func (o *DeleteConnectionBadRequest) Code() int {
+	return 400
+}
+
+func (o *DeleteConnectionBadRequest) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[DELETE /api/v1/connections/{id}][%d] deleteConnectionBadRequest %s", 400, payload)
+}
+
+func (o *DeleteConnectionBadRequest) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[DELETE /api/v1/connections/{id}][%d] deleteConnectionBadRequest %s", 400, payload)
+}
+
+func (o *DeleteConnectionBadRequest) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *DeleteConnectionBadRequest) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
 
 	return nil
 }
@@ -250,7 +324,7 @@ func NewDeleteConnectionDefault(code int) *DeleteConnectionDefault {
 
 // DeleteConnectionDefault describes a response with status code -1, with default header values.
 //
-// Unexpected error: 429 `rate_limited`, 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
+// Unexpected error: 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
 type DeleteConnectionDefault struct {
 	_statusCode int
 

@@ -27,6 +27,12 @@ func (o *GetConnectionReader) ReadResponse(response runtime.ClientResponse, cons
 			return nil, err
 		}
 		return result, nil
+	case 400:
+		result := NewGetConnectionBadRequest()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	case 401:
 		result := NewGetConnectionUnauthorized()
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -110,6 +116,74 @@ func (o *GetConnectionOK) GetPayload() *models.Connection {
 func (o *GetConnectionOK) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
 
 	o.Payload = new(models.Connection)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
+// NewGetConnectionBadRequest creates a GetConnectionBadRequest with default headers values
+func NewGetConnectionBadRequest() *GetConnectionBadRequest {
+	return &GetConnectionBadRequest{}
+}
+
+// GetConnectionBadRequest describes a response with status code 400, with default header values.
+//
+// A query parameter the operation does not declare, one given more than once, or a malformed value or cursor (`invalid_request`; `details` names each).
+type GetConnectionBadRequest struct {
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this get connection bad request response has a 2xx status code
+func (o *GetConnectionBadRequest) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this get connection bad request response has a 3xx status code
+func (o *GetConnectionBadRequest) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this get connection bad request response has a 4xx status code
+func (o *GetConnectionBadRequest) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this get connection bad request response has a 5xx status code
+func (o *GetConnectionBadRequest) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this get connection bad request response a status code equal to that given
+func (o *GetConnectionBadRequest) IsCode(code int) bool {
+	return code == 400
+}
+
+// Code gets the status code for the get connection bad request response
+func (o *GetConnectionBadRequest) Code() int {
+	return 400
+}
+
+func (o *GetConnectionBadRequest) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /api/v1/connections/{id}][%d] getConnectionBadRequest %s", 400, payload)
+}
+
+func (o *GetConnectionBadRequest) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /api/v1/connections/{id}][%d] getConnectionBadRequest %s", 400, payload)
+}
+
+func (o *GetConnectionBadRequest) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *GetConnectionBadRequest) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
 
 	// response payload
 	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
@@ -264,7 +338,7 @@ func NewGetConnectionDefault(code int) *GetConnectionDefault {
 
 // GetConnectionDefault describes a response with status code -1, with default header values.
 //
-// Unexpected error: 429 `rate_limited`, 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
+// Unexpected error: 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
 type GetConnectionDefault struct {
 	_statusCode int
 

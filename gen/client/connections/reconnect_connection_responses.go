@@ -51,6 +51,12 @@ func (o *ReconnectConnectionReader) ReadResponse(response runtime.ClientResponse
 			return nil, err
 		}
 		return nil, result
+	case 413:
+		result := NewReconnectConnectionRequestEntityTooLarge()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	case 415:
 		result := NewReconnectConnectionUnsupportedMediaType()
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -415,6 +421,74 @@ func (o *ReconnectConnectionConflict) readResponse(response runtime.ClientRespon
 	return nil
 }
 
+// NewReconnectConnectionRequestEntityTooLarge creates a ReconnectConnectionRequestEntityTooLarge with default headers values
+func NewReconnectConnectionRequestEntityTooLarge() *ReconnectConnectionRequestEntityTooLarge {
+	return &ReconnectConnectionRequestEntityTooLarge{}
+}
+
+// ReconnectConnectionRequestEntityTooLarge describes a response with status code 413, with default header values.
+//
+// The body is over the size limit, `POBLYSH_MAX_BODY_BYTES` (`payload_too_large`).
+type ReconnectConnectionRequestEntityTooLarge struct {
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this reconnect connection request entity too large response has a 2xx status code
+func (o *ReconnectConnectionRequestEntityTooLarge) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this reconnect connection request entity too large response has a 3xx status code
+func (o *ReconnectConnectionRequestEntityTooLarge) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this reconnect connection request entity too large response has a 4xx status code
+func (o *ReconnectConnectionRequestEntityTooLarge) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this reconnect connection request entity too large response has a 5xx status code
+func (o *ReconnectConnectionRequestEntityTooLarge) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this reconnect connection request entity too large response a status code equal to that given
+func (o *ReconnectConnectionRequestEntityTooLarge) IsCode(code int) bool {
+	return code == 413
+}
+
+// Code gets the status code for the reconnect connection request entity too large response
+func (o *ReconnectConnectionRequestEntityTooLarge) Code() int {
+	return 413
+}
+
+func (o *ReconnectConnectionRequestEntityTooLarge) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[POST /api/v1/connections/{id}/reconnect][%d] reconnectConnectionRequestEntityTooLarge %s", 413, payload)
+}
+
+func (o *ReconnectConnectionRequestEntityTooLarge) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[POST /api/v1/connections/{id}/reconnect][%d] reconnectConnectionRequestEntityTooLarge %s", 413, payload)
+}
+
+func (o *ReconnectConnectionRequestEntityTooLarge) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *ReconnectConnectionRequestEntityTooLarge) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
 // NewReconnectConnectionUnsupportedMediaType creates a ReconnectConnectionUnsupportedMediaType with default headers values
 func NewReconnectConnectionUnsupportedMediaType() *ReconnectConnectionUnsupportedMediaType {
 	return &ReconnectConnectionUnsupportedMediaType{}
@@ -560,7 +634,7 @@ func NewReconnectConnectionDefault(code int) *ReconnectConnectionDefault {
 
 // ReconnectConnectionDefault describes a response with status code -1, with default header values.
 //
-// Unexpected error: 429 `rate_limited`, 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
+// Unexpected error: 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
 type ReconnectConnectionDefault struct {
 	_statusCode int
 

@@ -45,6 +45,12 @@ func (o *UpdateConnectionReader) ReadResponse(response runtime.ClientResponse, c
 			return nil, err
 		}
 		return nil, result
+	case 413:
+		result := NewUpdateConnectionRequestEntityTooLarge()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	case 415:
 		result := NewUpdateConnectionUnsupportedMediaType()
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -341,6 +347,74 @@ func (o *UpdateConnectionNotFound) readResponse(response runtime.ClientResponse,
 	return nil
 }
 
+// NewUpdateConnectionRequestEntityTooLarge creates a UpdateConnectionRequestEntityTooLarge with default headers values
+func NewUpdateConnectionRequestEntityTooLarge() *UpdateConnectionRequestEntityTooLarge {
+	return &UpdateConnectionRequestEntityTooLarge{}
+}
+
+// UpdateConnectionRequestEntityTooLarge describes a response with status code 413, with default header values.
+//
+// The body is over the size limit, `POBLYSH_MAX_BODY_BYTES` (`payload_too_large`).
+type UpdateConnectionRequestEntityTooLarge struct {
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this update connection request entity too large response has a 2xx status code
+func (o *UpdateConnectionRequestEntityTooLarge) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this update connection request entity too large response has a 3xx status code
+func (o *UpdateConnectionRequestEntityTooLarge) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this update connection request entity too large response has a 4xx status code
+func (o *UpdateConnectionRequestEntityTooLarge) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this update connection request entity too large response has a 5xx status code
+func (o *UpdateConnectionRequestEntityTooLarge) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this update connection request entity too large response a status code equal to that given
+func (o *UpdateConnectionRequestEntityTooLarge) IsCode(code int) bool {
+	return code == 413
+}
+
+// Code gets the status code for the update connection request entity too large response
+func (o *UpdateConnectionRequestEntityTooLarge) Code() int {
+	return 413
+}
+
+func (o *UpdateConnectionRequestEntityTooLarge) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[PATCH /api/v1/connections/{id}][%d] updateConnectionRequestEntityTooLarge %s", 413, payload)
+}
+
+func (o *UpdateConnectionRequestEntityTooLarge) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[PATCH /api/v1/connections/{id}][%d] updateConnectionRequestEntityTooLarge %s", 413, payload)
+}
+
+func (o *UpdateConnectionRequestEntityTooLarge) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *UpdateConnectionRequestEntityTooLarge) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
 // NewUpdateConnectionUnsupportedMediaType creates a UpdateConnectionUnsupportedMediaType with default headers values
 func NewUpdateConnectionUnsupportedMediaType() *UpdateConnectionUnsupportedMediaType {
 	return &UpdateConnectionUnsupportedMediaType{}
@@ -486,7 +560,7 @@ func NewUpdateConnectionDefault(code int) *UpdateConnectionDefault {
 
 // UpdateConnectionDefault describes a response with status code -1, with default header values.
 //
-// Unexpected error: 429 `rate_limited`, 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
+// Unexpected error: 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
 type UpdateConnectionDefault struct {
 	_statusCode int
 

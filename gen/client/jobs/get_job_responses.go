@@ -27,6 +27,12 @@ func (o *GetJobReader) ReadResponse(response runtime.ClientResponse, consumer ru
 			return nil, err
 		}
 		return result, nil
+	case 400:
+		result := NewGetJobBadRequest()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	case 401:
 		result := NewGetJobUnauthorized()
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -110,6 +116,74 @@ func (o *GetJobOK) GetPayload() *models.Job {
 func (o *GetJobOK) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
 
 	o.Payload = new(models.Job)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
+// NewGetJobBadRequest creates a GetJobBadRequest with default headers values
+func NewGetJobBadRequest() *GetJobBadRequest {
+	return &GetJobBadRequest{}
+}
+
+// GetJobBadRequest describes a response with status code 400, with default header values.
+//
+// A query parameter the operation does not declare, one given more than once, or a malformed value or cursor (`invalid_request`; `details` names each).
+type GetJobBadRequest struct {
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this get job bad request response has a 2xx status code
+func (o *GetJobBadRequest) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this get job bad request response has a 3xx status code
+func (o *GetJobBadRequest) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this get job bad request response has a 4xx status code
+func (o *GetJobBadRequest) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this get job bad request response has a 5xx status code
+func (o *GetJobBadRequest) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this get job bad request response a status code equal to that given
+func (o *GetJobBadRequest) IsCode(code int) bool {
+	return code == 400
+}
+
+// Code gets the status code for the get job bad request response
+func (o *GetJobBadRequest) Code() int {
+	return 400
+}
+
+func (o *GetJobBadRequest) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /api/v1/jobs/{id}][%d] getJobBadRequest %s", 400, payload)
+}
+
+func (o *GetJobBadRequest) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /api/v1/jobs/{id}][%d] getJobBadRequest %s", 400, payload)
+}
+
+func (o *GetJobBadRequest) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *GetJobBadRequest) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
 
 	// response payload
 	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
@@ -264,7 +338,7 @@ func NewGetJobDefault(code int) *GetJobDefault {
 
 // GetJobDefault describes a response with status code -1, with default header values.
 //
-// Unexpected error: 429 `rate_limited`, 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
+// Unexpected error: 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
 type GetJobDefault struct {
 	_statusCode int
 

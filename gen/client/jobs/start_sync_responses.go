@@ -51,6 +51,12 @@ func (o *StartSyncReader) ReadResponse(response runtime.ClientResponse, consumer
 			return nil, err
 		}
 		return nil, result
+	case 413:
+		result := NewStartSyncRequestEntityTooLarge()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	case 415:
 		result := NewStartSyncUnsupportedMediaType()
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -415,6 +421,74 @@ func (o *StartSyncConflict) readResponse(response runtime.ClientResponse, consum
 	return nil
 }
 
+// NewStartSyncRequestEntityTooLarge creates a StartSyncRequestEntityTooLarge with default headers values
+func NewStartSyncRequestEntityTooLarge() *StartSyncRequestEntityTooLarge {
+	return &StartSyncRequestEntityTooLarge{}
+}
+
+// StartSyncRequestEntityTooLarge describes a response with status code 413, with default header values.
+//
+// The body is over the size limit, `POBLYSH_MAX_BODY_BYTES` (`payload_too_large`).
+type StartSyncRequestEntityTooLarge struct {
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this start sync request entity too large response has a 2xx status code
+func (o *StartSyncRequestEntityTooLarge) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this start sync request entity too large response has a 3xx status code
+func (o *StartSyncRequestEntityTooLarge) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this start sync request entity too large response has a 4xx status code
+func (o *StartSyncRequestEntityTooLarge) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this start sync request entity too large response has a 5xx status code
+func (o *StartSyncRequestEntityTooLarge) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this start sync request entity too large response a status code equal to that given
+func (o *StartSyncRequestEntityTooLarge) IsCode(code int) bool {
+	return code == 413
+}
+
+// Code gets the status code for the start sync request entity too large response
+func (o *StartSyncRequestEntityTooLarge) Code() int {
+	return 413
+}
+
+func (o *StartSyncRequestEntityTooLarge) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[POST /api/v1/sync/{provider}][%d] startSyncRequestEntityTooLarge %s", 413, payload)
+}
+
+func (o *StartSyncRequestEntityTooLarge) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[POST /api/v1/sync/{provider}][%d] startSyncRequestEntityTooLarge %s", 413, payload)
+}
+
+func (o *StartSyncRequestEntityTooLarge) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *StartSyncRequestEntityTooLarge) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
 // NewStartSyncUnsupportedMediaType creates a StartSyncUnsupportedMediaType with default headers values
 func NewStartSyncUnsupportedMediaType() *StartSyncUnsupportedMediaType {
 	return &StartSyncUnsupportedMediaType{}
@@ -560,7 +634,7 @@ func NewStartSyncDefault(code int) *StartSyncDefault {
 
 // StartSyncDefault describes a response with status code -1, with default header values.
 //
-// Unexpected error: 429 `rate_limited`, 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
+// Unexpected error: 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
 type StartSyncDefault struct {
 	_statusCode int
 

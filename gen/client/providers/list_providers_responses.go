@@ -27,6 +27,12 @@ func (o *ListProvidersReader) ReadResponse(response runtime.ClientResponse, cons
 			return nil, err
 		}
 		return result, nil
+	case 400:
+		result := NewListProvidersBadRequest()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	case 401:
 		result := NewListProvidersUnauthorized()
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -113,6 +119,74 @@ func (o *ListProvidersOK) readResponse(response runtime.ClientResponse, consumer
 	return nil
 }
 
+// NewListProvidersBadRequest creates a ListProvidersBadRequest with default headers values
+func NewListProvidersBadRequest() *ListProvidersBadRequest {
+	return &ListProvidersBadRequest{}
+}
+
+// ListProvidersBadRequest describes a response with status code 400, with default header values.
+//
+// A query parameter the operation does not declare, one given more than once, or a malformed value or cursor (`invalid_request`; `details` names each).
+type ListProvidersBadRequest struct {
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this list providers bad request response has a 2xx status code
+func (o *ListProvidersBadRequest) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this list providers bad request response has a 3xx status code
+func (o *ListProvidersBadRequest) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this list providers bad request response has a 4xx status code
+func (o *ListProvidersBadRequest) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this list providers bad request response has a 5xx status code
+func (o *ListProvidersBadRequest) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this list providers bad request response a status code equal to that given
+func (o *ListProvidersBadRequest) IsCode(code int) bool {
+	return code == 400
+}
+
+// Code gets the status code for the list providers bad request response
+func (o *ListProvidersBadRequest) Code() int {
+	return 400
+}
+
+func (o *ListProvidersBadRequest) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /api/v1/providers][%d] listProvidersBadRequest %s", 400, payload)
+}
+
+func (o *ListProvidersBadRequest) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /api/v1/providers][%d] listProvidersBadRequest %s", 400, payload)
+}
+
+func (o *ListProvidersBadRequest) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *ListProvidersBadRequest) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
 // NewListProvidersUnauthorized creates a ListProvidersUnauthorized with default headers values
 func NewListProvidersUnauthorized() *ListProvidersUnauthorized {
 	return &ListProvidersUnauthorized{}
@@ -190,7 +264,7 @@ func NewListProvidersDefault(code int) *ListProvidersDefault {
 
 // ListProvidersDefault describes a response with status code -1, with default header values.
 //
-// Unexpected error: 429 `rate_limited`, 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
+// Unexpected error: 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
 type ListProvidersDefault struct {
 	_statusCode int
 

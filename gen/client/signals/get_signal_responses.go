@@ -27,6 +27,12 @@ func (o *GetSignalReader) ReadResponse(response runtime.ClientResponse, consumer
 			return nil, err
 		}
 		return result, nil
+	case 400:
+		result := NewGetSignalBadRequest()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	case 401:
 		result := NewGetSignalUnauthorized()
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -110,6 +116,74 @@ func (o *GetSignalOK) GetPayload() *models.Signal {
 func (o *GetSignalOK) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
 
 	o.Payload = new(models.Signal)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
+// NewGetSignalBadRequest creates a GetSignalBadRequest with default headers values
+func NewGetSignalBadRequest() *GetSignalBadRequest {
+	return &GetSignalBadRequest{}
+}
+
+// GetSignalBadRequest describes a response with status code 400, with default header values.
+//
+// A query parameter the operation does not declare, one given more than once, or a malformed value or cursor (`invalid_request`; `details` names each).
+type GetSignalBadRequest struct {
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this get signal bad request response has a 2xx status code
+func (o *GetSignalBadRequest) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this get signal bad request response has a 3xx status code
+func (o *GetSignalBadRequest) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this get signal bad request response has a 4xx status code
+func (o *GetSignalBadRequest) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this get signal bad request response has a 5xx status code
+func (o *GetSignalBadRequest) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this get signal bad request response a status code equal to that given
+func (o *GetSignalBadRequest) IsCode(code int) bool {
+	return code == 400
+}
+
+// Code gets the status code for the get signal bad request response
+func (o *GetSignalBadRequest) Code() int {
+	return 400
+}
+
+func (o *GetSignalBadRequest) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /api/v1/signals/{id}][%d] getSignalBadRequest %s", 400, payload)
+}
+
+func (o *GetSignalBadRequest) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /api/v1/signals/{id}][%d] getSignalBadRequest %s", 400, payload)
+}
+
+func (o *GetSignalBadRequest) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *GetSignalBadRequest) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
 
 	// response payload
 	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
@@ -264,7 +338,7 @@ func NewGetSignalDefault(code int) *GetSignalDefault {
 
 // GetSignalDefault describes a response with status code -1, with default header values.
 //
-// Unexpected error: 429 `rate_limited`, 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
+// Unexpected error: 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
 type GetSignalDefault struct {
 	_statusCode int
 

@@ -27,6 +27,12 @@ func (o *GetHealthReader) ReadResponse(response runtime.ClientResponse, consumer
 			return nil, err
 		}
 		return result, nil
+	case 400:
+		result := NewGetHealthBadRequest()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	default:
 		result := NewGetHealthDefault(response.Code())
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -107,6 +113,74 @@ func (o *GetHealthOK) readResponse(response runtime.ClientResponse, consumer run
 	return nil
 }
 
+// NewGetHealthBadRequest creates a GetHealthBadRequest with default headers values
+func NewGetHealthBadRequest() *GetHealthBadRequest {
+	return &GetHealthBadRequest{}
+}
+
+// GetHealthBadRequest describes a response with status code 400, with default header values.
+//
+// A query parameter the operation does not declare, one given more than once, or a malformed value or cursor (`invalid_request`; `details` names each).
+type GetHealthBadRequest struct {
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this get health bad request response has a 2xx status code
+func (o *GetHealthBadRequest) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this get health bad request response has a 3xx status code
+func (o *GetHealthBadRequest) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this get health bad request response has a 4xx status code
+func (o *GetHealthBadRequest) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this get health bad request response has a 5xx status code
+func (o *GetHealthBadRequest) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this get health bad request response a status code equal to that given
+func (o *GetHealthBadRequest) IsCode(code int) bool {
+	return code == 400
+}
+
+// Code gets the status code for the get health bad request response
+func (o *GetHealthBadRequest) Code() int {
+	return 400
+}
+
+func (o *GetHealthBadRequest) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /healthz][%d] getHealthBadRequest %s", 400, payload)
+}
+
+func (o *GetHealthBadRequest) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /healthz][%d] getHealthBadRequest %s", 400, payload)
+}
+
+func (o *GetHealthBadRequest) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *GetHealthBadRequest) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
 // NewGetHealthDefault creates a GetHealthDefault with default headers values
 func NewGetHealthDefault(code int) *GetHealthDefault {
 	return &GetHealthDefault{
@@ -116,7 +190,7 @@ func NewGetHealthDefault(code int) *GetHealthDefault {
 
 // GetHealthDefault describes a response with status code -1, with default header values.
 //
-// Unexpected error: 429 `rate_limited`, 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
+// Unexpected error: 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
 type GetHealthDefault struct {
 	_statusCode int
 

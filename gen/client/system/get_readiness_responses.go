@@ -27,6 +27,12 @@ func (o *GetReadinessReader) ReadResponse(response runtime.ClientResponse, consu
 			return nil, err
 		}
 		return result, nil
+	case 400:
+		result := NewGetReadinessBadRequest()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	case 503:
 		result := NewGetReadinessServiceUnavailable()
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -113,6 +119,74 @@ func (o *GetReadinessOK) readResponse(response runtime.ClientResponse, consumer 
 	return nil
 }
 
+// NewGetReadinessBadRequest creates a GetReadinessBadRequest with default headers values
+func NewGetReadinessBadRequest() *GetReadinessBadRequest {
+	return &GetReadinessBadRequest{}
+}
+
+// GetReadinessBadRequest describes a response with status code 400, with default header values.
+//
+// A query parameter the operation does not declare, one given more than once, or a malformed value or cursor (`invalid_request`; `details` names each).
+type GetReadinessBadRequest struct {
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this get readiness bad request response has a 2xx status code
+func (o *GetReadinessBadRequest) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this get readiness bad request response has a 3xx status code
+func (o *GetReadinessBadRequest) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this get readiness bad request response has a 4xx status code
+func (o *GetReadinessBadRequest) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this get readiness bad request response has a 5xx status code
+func (o *GetReadinessBadRequest) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this get readiness bad request response a status code equal to that given
+func (o *GetReadinessBadRequest) IsCode(code int) bool {
+	return code == 400
+}
+
+// Code gets the status code for the get readiness bad request response
+func (o *GetReadinessBadRequest) Code() int {
+	return 400
+}
+
+func (o *GetReadinessBadRequest) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /readyz][%d] getReadinessBadRequest %s", 400, payload)
+}
+
+func (o *GetReadinessBadRequest) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /readyz][%d] getReadinessBadRequest %s", 400, payload)
+}
+
+func (o *GetReadinessBadRequest) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *GetReadinessBadRequest) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
 // NewGetReadinessServiceUnavailable creates a GetReadinessServiceUnavailable with default headers values
 func NewGetReadinessServiceUnavailable() *GetReadinessServiceUnavailable {
 	return &GetReadinessServiceUnavailable{}
@@ -190,7 +264,7 @@ func NewGetReadinessDefault(code int) *GetReadinessDefault {
 
 // GetReadinessDefault describes a response with status code -1, with default header values.
 //
-// Unexpected error: 429 `rate_limited`, 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
+// Unexpected error: 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
 type GetReadinessDefault struct {
 	_statusCode int
 

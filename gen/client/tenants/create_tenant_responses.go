@@ -39,6 +39,12 @@ func (o *CreateTenantReader) ReadResponse(response runtime.ClientResponse, consu
 			return nil, err
 		}
 		return nil, result
+	case 413:
+		result := NewCreateTenantRequestEntityTooLarge()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	case 415:
 		result := NewCreateTenantUnsupportedMediaType()
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -267,6 +273,74 @@ func (o *CreateTenantUnauthorized) readResponse(response runtime.ClientResponse,
 	return nil
 }
 
+// NewCreateTenantRequestEntityTooLarge creates a CreateTenantRequestEntityTooLarge with default headers values
+func NewCreateTenantRequestEntityTooLarge() *CreateTenantRequestEntityTooLarge {
+	return &CreateTenantRequestEntityTooLarge{}
+}
+
+// CreateTenantRequestEntityTooLarge describes a response with status code 413, with default header values.
+//
+// The body is over the size limit, `POBLYSH_MAX_BODY_BYTES` (`payload_too_large`).
+type CreateTenantRequestEntityTooLarge struct {
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this create tenant request entity too large response has a 2xx status code
+func (o *CreateTenantRequestEntityTooLarge) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this create tenant request entity too large response has a 3xx status code
+func (o *CreateTenantRequestEntityTooLarge) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this create tenant request entity too large response has a 4xx status code
+func (o *CreateTenantRequestEntityTooLarge) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this create tenant request entity too large response has a 5xx status code
+func (o *CreateTenantRequestEntityTooLarge) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this create tenant request entity too large response a status code equal to that given
+func (o *CreateTenantRequestEntityTooLarge) IsCode(code int) bool {
+	return code == 413
+}
+
+// Code gets the status code for the create tenant request entity too large response
+func (o *CreateTenantRequestEntityTooLarge) Code() int {
+	return 413
+}
+
+func (o *CreateTenantRequestEntityTooLarge) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[POST /api/v1/tenants][%d] createTenantRequestEntityTooLarge %s", 413, payload)
+}
+
+func (o *CreateTenantRequestEntityTooLarge) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[POST /api/v1/tenants][%d] createTenantRequestEntityTooLarge %s", 413, payload)
+}
+
+func (o *CreateTenantRequestEntityTooLarge) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *CreateTenantRequestEntityTooLarge) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
 // NewCreateTenantUnsupportedMediaType creates a CreateTenantUnsupportedMediaType with default headers values
 func NewCreateTenantUnsupportedMediaType() *CreateTenantUnsupportedMediaType {
 	return &CreateTenantUnsupportedMediaType{}
@@ -412,7 +486,7 @@ func NewCreateTenantDefault(code int) *CreateTenantDefault {
 
 // CreateTenantDefault describes a response with status code -1, with default header values.
 //
-// Unexpected error: 429 `rate_limited`, 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
+// Unexpected error: 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
 type CreateTenantDefault struct {
 	_statusCode int
 

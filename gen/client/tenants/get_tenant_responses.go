@@ -27,6 +27,12 @@ func (o *GetTenantReader) ReadResponse(response runtime.ClientResponse, consumer
 			return nil, err
 		}
 		return result, nil
+	case 400:
+		result := NewGetTenantBadRequest()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	case 401:
 		result := NewGetTenantUnauthorized()
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -110,6 +116,74 @@ func (o *GetTenantOK) GetPayload() *models.Tenant {
 func (o *GetTenantOK) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
 
 	o.Payload = new(models.Tenant)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
+// NewGetTenantBadRequest creates a GetTenantBadRequest with default headers values
+func NewGetTenantBadRequest() *GetTenantBadRequest {
+	return &GetTenantBadRequest{}
+}
+
+// GetTenantBadRequest describes a response with status code 400, with default header values.
+//
+// A query parameter the operation does not declare, one given more than once, or a malformed value or cursor (`invalid_request`; `details` names each).
+type GetTenantBadRequest struct {
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this get tenant bad request response has a 2xx status code
+func (o *GetTenantBadRequest) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this get tenant bad request response has a 3xx status code
+func (o *GetTenantBadRequest) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this get tenant bad request response has a 4xx status code
+func (o *GetTenantBadRequest) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this get tenant bad request response has a 5xx status code
+func (o *GetTenantBadRequest) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this get tenant bad request response a status code equal to that given
+func (o *GetTenantBadRequest) IsCode(code int) bool {
+	return code == 400
+}
+
+// Code gets the status code for the get tenant bad request response
+func (o *GetTenantBadRequest) Code() int {
+	return 400
+}
+
+func (o *GetTenantBadRequest) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /api/v1/tenants/{id}][%d] getTenantBadRequest %s", 400, payload)
+}
+
+func (o *GetTenantBadRequest) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /api/v1/tenants/{id}][%d] getTenantBadRequest %s", 400, payload)
+}
+
+func (o *GetTenantBadRequest) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *GetTenantBadRequest) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
 
 	// response payload
 	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
@@ -264,7 +338,7 @@ func NewGetTenantDefault(code int) *GetTenantDefault {
 
 // GetTenantDefault describes a response with status code -1, with default header values.
 //
-// Unexpected error: 429 `rate_limited`, 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
+// Unexpected error: 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
 type GetTenantDefault struct {
 	_statusCode int
 

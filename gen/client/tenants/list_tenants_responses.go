@@ -126,7 +126,7 @@ func NewListTenantsBadRequest() *ListTenantsBadRequest {
 
 // ListTenantsBadRequest describes a response with status code 400, with default header values.
 //
-// A query parameter or the cursor is malformed (`invalid_request`).
+// A query parameter the operation does not declare, one given more than once, or a malformed value or cursor (`invalid_request`; `details` names each).
 type ListTenantsBadRequest struct {
 	Payload *models.Error
 }
@@ -264,7 +264,7 @@ func NewListTenantsDefault(code int) *ListTenantsDefault {
 
 // ListTenantsDefault describes a response with status code -1, with default header values.
 //
-// Unexpected error: 429 `rate_limited`, 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
+// Unexpected error: 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
 type ListTenantsDefault struct {
 	_statusCode int
 

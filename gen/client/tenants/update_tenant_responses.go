@@ -45,6 +45,12 @@ func (o *UpdateTenantReader) ReadResponse(response runtime.ClientResponse, consu
 			return nil, err
 		}
 		return nil, result
+	case 413:
+		result := NewUpdateTenantRequestEntityTooLarge()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	case 415:
 		result := NewUpdateTenantUnsupportedMediaType()
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -341,6 +347,74 @@ func (o *UpdateTenantNotFound) readResponse(response runtime.ClientResponse, con
 	return nil
 }
 
+// NewUpdateTenantRequestEntityTooLarge creates a UpdateTenantRequestEntityTooLarge with default headers values
+func NewUpdateTenantRequestEntityTooLarge() *UpdateTenantRequestEntityTooLarge {
+	return &UpdateTenantRequestEntityTooLarge{}
+}
+
+// UpdateTenantRequestEntityTooLarge describes a response with status code 413, with default header values.
+//
+// The body is over the size limit, `POBLYSH_MAX_BODY_BYTES` (`payload_too_large`).
+type UpdateTenantRequestEntityTooLarge struct {
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this update tenant request entity too large response has a 2xx status code
+func (o *UpdateTenantRequestEntityTooLarge) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this update tenant request entity too large response has a 3xx status code
+func (o *UpdateTenantRequestEntityTooLarge) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this update tenant request entity too large response has a 4xx status code
+func (o *UpdateTenantRequestEntityTooLarge) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this update tenant request entity too large response has a 5xx status code
+func (o *UpdateTenantRequestEntityTooLarge) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this update tenant request entity too large response a status code equal to that given
+func (o *UpdateTenantRequestEntityTooLarge) IsCode(code int) bool {
+	return code == 413
+}
+
+// Code gets the status code for the update tenant request entity too large response
+func (o *UpdateTenantRequestEntityTooLarge) Code() int {
+	return 413
+}
+
+func (o *UpdateTenantRequestEntityTooLarge) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[PATCH /api/v1/tenants/{id}][%d] updateTenantRequestEntityTooLarge %s", 413, payload)
+}
+
+func (o *UpdateTenantRequestEntityTooLarge) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[PATCH /api/v1/tenants/{id}][%d] updateTenantRequestEntityTooLarge %s", 413, payload)
+}
+
+func (o *UpdateTenantRequestEntityTooLarge) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *UpdateTenantRequestEntityTooLarge) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
 // NewUpdateTenantUnsupportedMediaType creates a UpdateTenantUnsupportedMediaType with default headers values
 func NewUpdateTenantUnsupportedMediaType() *UpdateTenantUnsupportedMediaType {
 	return &UpdateTenantUnsupportedMediaType{}
@@ -486,7 +560,7 @@ func NewUpdateTenantDefault(code int) *UpdateTenantDefault {
 
 // UpdateTenantDefault describes a response with status code -1, with default header values.
 //
-// Unexpected error: 429 `rate_limited`, 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
+// Unexpected error: 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
 type UpdateTenantDefault struct {
 	_statusCode int
 

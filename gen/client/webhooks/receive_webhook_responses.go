@@ -27,6 +27,12 @@ func (o *ReceiveWebhookReader) ReadResponse(response runtime.ClientResponse, con
 			return nil, err
 		}
 		return result, nil
+	case 400:
+		result := NewReceiveWebhookBadRequest()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	case 401:
 		result := NewReceiveWebhookUnauthorized()
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -122,6 +128,74 @@ func (o *ReceiveWebhookOK) GetPayload() *models.WebhookAck {
 func (o *ReceiveWebhookOK) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
 
 	o.Payload = new(models.WebhookAck)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
+// NewReceiveWebhookBadRequest creates a ReceiveWebhookBadRequest with default headers values
+func NewReceiveWebhookBadRequest() *ReceiveWebhookBadRequest {
+	return &ReceiveWebhookBadRequest{}
+}
+
+// ReceiveWebhookBadRequest describes a response with status code 400, with default header values.
+//
+// The signature (or token) is valid, but the provider's payload cannot be parsed, names an id that is not valid text, or holds an event the connector cannot date or key (`invalid_request`). Nothing is stored.
+type ReceiveWebhookBadRequest struct {
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this receive webhook bad request response has a 2xx status code
+func (o *ReceiveWebhookBadRequest) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this receive webhook bad request response has a 3xx status code
+func (o *ReceiveWebhookBadRequest) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this receive webhook bad request response has a 4xx status code
+func (o *ReceiveWebhookBadRequest) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this receive webhook bad request response has a 5xx status code
+func (o *ReceiveWebhookBadRequest) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this receive webhook bad request response a status code equal to that given
+func (o *ReceiveWebhookBadRequest) IsCode(code int) bool {
+	return code == 400
+}
+
+// Code gets the status code for the receive webhook bad request response
+func (o *ReceiveWebhookBadRequest) Code() int {
+	return 400
+}
+
+func (o *ReceiveWebhookBadRequest) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[POST /api/v1/webhooks/{provider}][%d] receiveWebhookBadRequest %s", 400, payload)
+}
+
+func (o *ReceiveWebhookBadRequest) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[POST /api/v1/webhooks/{provider}][%d] receiveWebhookBadRequest %s", 400, payload)
+}
+
+func (o *ReceiveWebhookBadRequest) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *ReceiveWebhookBadRequest) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
 
 	// response payload
 	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
@@ -412,7 +486,7 @@ func NewReceiveWebhookDefault(code int) *ReceiveWebhookDefault {
 
 // ReceiveWebhookDefault describes a response with status code -1, with default header values.
 //
-// Unexpected error: 429 `rate_limited`, 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
+// Unexpected error: 503 `unavailable` (Postgres or Temporal down) or 500 `internal` (carries only the request id).
 type ReceiveWebhookDefault struct {
 	_statusCode int
 

@@ -113,8 +113,9 @@ type ClientService interface {
 // lost). Answers within
 // the provider's deadline. Slack `url_verification` is answered with
 // `challenge`. Any content type is accepted: the body is whatever the
-// provider sends (JSON, form-encoded Slack interactivity, empty Google
-// channel notifications).
+// provider sends (JSON, GitHub's form-encoded `payload=` deliveries,
+// empty Google channel notifications). Slack interactivity (block
+// actions, slash commands) is not taken: it answers 400.
 // .
 //
 // This method does not support injected context.
@@ -147,8 +148,9 @@ func (a *Client) ReceiveWebhook(params *ReceiveWebhookParams, opts ...ClientOpti
 // lost). Answers within
 // the provider's deadline. Slack `url_verification` is answered with
 // `challenge`. Any content type is accepted: the body is whatever the
-// provider sends (JSON, form-encoded Slack interactivity, empty Google
-// channel notifications).
+// provider sends (JSON, GitHub's form-encoded `payload=` deliveries,
+// empty Google channel notifications). Slack interactivity (block
+// actions, slash commands) is not taken: it answers 400.
 // .
 //
 // Do not use the deprecated [ReceiveWebhookParams.Context] with this method: it would be ignored.
