@@ -33,6 +33,10 @@ type Connection struct {
 	CreatedAt           time.Time       `db:"created_at"`
 	UpdatedAt           time.Time       `db:"updated_at"`
 	LastSyncAt          *time.Time      `db:"last_sync_at"`
+	// ActivationPending is what Temporal still owes the connection ("" when
+	// nothing), marked at ActivationPendingAt (see MarkActivation).
+	ActivationPending   Activation `db:"activation_pending"`
+	ActivationPendingAt *time.Time `db:"activation_pending_at"`
 }
 
 // Active reports whether scheduled and triggered work should run.
@@ -40,7 +44,8 @@ func (c *Connection) Active() bool { return !c.Paused && c.Health.Schedulable() 
 
 const connectionCols = `id, tenant_id, provider, external_account_id, display_name, account, scopes, config,
 	health, health_reason, health_changed_at, paused, poll_interval_seconds, push_enabled,
-	token_expires_at, token_refreshed_at, created_at, updated_at, last_sync_at`
+	token_expires_at, token_refreshed_at, created_at, updated_at, last_sync_at,
+	coalesce(activation_pending, '') AS activation_pending, activation_pending_at`
 
 // ConnectionUpsert is what an OAuth callback stores.
 type ConnectionUpsert struct {
