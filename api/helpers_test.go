@@ -65,6 +65,8 @@ type apiEnv struct {
 	temporal *fakeTemporal
 	// feed wakes long polls on the feed.
 	feed *db.FeedNotifier
+	// connections is the lifecycle service the API calls.
+	connections *lifecycle.Service
 }
 
 // setup serves the API; opts adjust its dependencies (limits, readiness).
@@ -93,7 +95,7 @@ func serve(t *testing.T, s *dbtest.Schema, database *db.DB, opts ...func(*api.De
 	d := api.Deps{
 		Feed: feed, Keys: db.NewAPIKeyCache(database, feed),
 		Log: log, DB: database, Registry: reg, AdminKey: adminKey,
-		Connections:    &lifecycle.Service{DB: database, Registry: reg, KeyRing: kr, Workflows: tmp},
+		Connections:    &lifecycle.Service{DB: database, Registry: reg, KeyRing: kr, Workflows: tmp, Log: log},
 		Jobs:           tmp,
 		Webhooks:       &webhook.Intake{DB: database, KeyRing: kr, Nudger: tmp, Log: log},
 		MaxBodyBytes:   4096,
@@ -112,7 +114,7 @@ func serve(t *testing.T, s *dbtest.Schema, database *db.DB, opts ...func(*api.De
 	u, err := url.Parse(srv.URL)
 	require.NoError(t, err)
 	return &apiEnv{
-		t: t, schema: s, url: srv.URL, reg: reg, logs: logs, temporal: tmp, feed: feed,
+		t: t, schema: s, url: srv.URL, reg: reg, logs: logs, temporal: tmp, feed: feed, connections: d.Connections,
 		client: client.New(httptransport.New(u.Host, client.DefaultBasePath, []string{"http"}), strfmt.Default),
 	}
 }

@@ -23,12 +23,16 @@ type GlobalSchedules struct {
 	Refresh   time.Duration
 	Renewal   time.Duration
 	Retention time.Duration
+	// Activation is how often connections stored while Temporal could not
+	// be reached are looked for and activated.
+	Activation time.Duration
 }
 
 // EnsureGlobalSchedules creates the sweeper schedules idempotently at
 // start-up (and updates their interval if configuration changed): token
-// refresh, watch renewal, retention. Overlap SKIP and a short catch-up
-// window: a sweep missed while the cluster was down runs once, not N times.
+// refresh, watch renewal, retention, activation. Overlap SKIP and a short
+// catch-up window: a sweep missed while the cluster was down runs once,
+// not N times.
 func (e *Engine) EnsureGlobalSchedules(ctx context.Context, g GlobalSchedules) error {
 	for _, s := range []struct {
 		id    string
@@ -40,6 +44,8 @@ func (e *Engine) EnsureGlobalSchedules(ctx context.Context, g GlobalSchedules) e
 		{workflows.RefreshScheduleID(e.TaskQueue), g.Refresh, workflows.RefreshSweep, workflows.SweepInput{}, "refresh OAuth tokens that expire soon"},
 		{workflows.RenewalScheduleID(e.TaskQueue), g.Renewal, workflows.RenewalSweep, workflows.SweepInput{}, "renew watch channels before they expire"},
 		{workflows.RetentionScheduleID(e.TaskQueue), g.Retention, workflows.Retention, workflows.RetentionInput{}, "prune raw payloads and expired Signals"},
+		{workflows.ActivationScheduleID(e.TaskQueue), g.Activation, workflows.ActivationSweep, workflows.SweepInput{},
+			"activate connections stored while Temporal could not be reached"},
 	} {
 		if err := e.upsertSchedule(ctx, client.ScheduleOptions{
 			ID:            s.id,

@@ -25,6 +25,7 @@ var Workflows = []any{
 	workflows.PollConnection,
 	workflows.ReconcileWatches,
 	workflows.RenewalSweep,
+	workflows.ActivationSweep,
 	workflows.Retention,
 	workflows.DeleteTenant,
 }

@@ -45,10 +45,12 @@ type Completed struct {
 // unless the code exchange, the
 // granted scopes, the identity lookup, the exclusive-account claim and the
 // proof of the configured resources all pass; then the connection, its
-// tokens, its proved resources and its claim are stored in one
-// transaction, and it is activated with a backfill. A re-authorization
-// then revokes the token it replaced where the provider caps the tokens a
-// user keeps (Spec.RevokeReplacedToken).
+// tokens, its proved resources, its claim and its activation mark are
+// stored in one transaction, and it is activated with a backfill. Once
+// stored it is connected: when Temporal cannot be reached to activate it,
+// Complete still succeeds and the worker's activation sweep activates it.
+// A re-authorization then revokes the token it replaced where the provider
+// caps the tokens a user keeps (Spec.RevokeReplacedToken).
 func (s *Service) Complete(ctx context.Context, p *connectors.Provider, cb Callback) (*Completed, error) {
 	q := cb.Query
 	var st *db.OAuthState
@@ -128,9 +130,7 @@ func (s *Service) Complete(ctx context.Context, p *connectors.Provider, cb Callb
 	if replaced != nil {
 		s.revokeReplaced(p, conn, acct, replaced)
 	}
-	if _, err := s.Activate(ctx, conn, true, poblysh.TriggerConnect); err != nil {
-		return nil, err
-	}
+	s.activateOrDefer(ctx, conn)
 	out := &Completed{Connection: conn}
 	if st.RedirectURI != nil {
 		u, _ := url.Parse(*st.RedirectURI)
@@ -305,6 +305,9 @@ func (s *Service) store(ctx context.Context, st *db.OAuthState, p *connectors.Pr
 			Account: acctJSON, Scopes: grantedScopes(tok), Config: st.Config, ConnectionID: connectionID,
 		})
 		if err != nil {
+			return err
+		}
+		if err := tx.MarkActivation(ctx, conn, db.ActivateBackfill); err != nil {
 			return err
 		}
 		if !sameJSON(conn.Config, proved) {

@@ -27,6 +27,9 @@ type Update struct {
 // then brings its routes, schedules and watch channels in line; a resumed
 // or reconfigured connection catches up with an incremental sync. Nothing
 // changes unless the whole update is valid and the new config proved.
+// The change is stored with an activation mark: when Temporal cannot be
+// reached to apply it, Update still answers the stored connection, and the
+// worker's activation sweep applies it.
 func (s *Service) Update(ctx context.Context, tenantID, id string, u Update) (*db.Connection, error) {
 	c, err := s.Find(ctx, tenantID, id)
 	if err != nil {
@@ -56,8 +59,17 @@ func (s *Service) Update(ctx context.Context, tenantID, id string, u Update) (*d
 			return nil, err
 		}
 	}
+	// Config or pause changed: routes, channels and schedules follow;
+	// resumed or reconfigured connections catch up incrementally.
+	owed := db.ActivateApply
+	if patch.Config != nil || (u.Paused != nil && !*u.Paused) {
+		owed = db.ActivateSync
+	}
 	err = s.DB.WithTenant(ctx, tenantID, func(tx *db.Tx) error {
 		if c, err = tx.UpdateConnection(ctx, c.ID, patch); err != nil {
+			return err
+		}
+		if err := tx.MarkActivation(ctx, c, owed); err != nil {
 			return err
 		}
 		if _, ok := p.Connector.(connectors.AccessProver); ok && report != nil {
@@ -81,17 +93,7 @@ func (s *Service) Update(ctx context.Context, tenantID, id string, u Update) (*d
 	if c, err = s.Find(ctx, tenantID, c.ID); err != nil {
 		return nil, err
 	}
-	// Config or pause changed: routes, channels and schedules follow;
-	// resumed or reconfigured connections catch up incrementally.
-	catchUp := patch.Config != nil || (u.Paused != nil && !*u.Paused)
-	if _, err := s.Activate(ctx, c, false, poblysh.TriggerManual); err != nil {
-		return nil, err
-	}
-	if catchUp && c.Active() {
-		if _, err := s.Workflows.RequestSync(ctx, c, poblysh.ModeIncremental, poblysh.TriggerManual); err != nil {
-			return nil, err
-		}
-	}
+	s.activateOrDefer(ctx, c)
 	return c, nil
 }
 

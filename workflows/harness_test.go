@@ -92,18 +92,20 @@ func (j *journal) pages() []activities.SyncPageInput {
 
 // inputTypes decodes each activity's input for the journal.
 var inputTypes = map[string]func(converter.EncodedValues) (any, error){
-	"BeginJob":              decodeAs[activities.BeginJobInput],
-	"SyncPage":              decodeAs[activities.SyncPageInput],
-	"ResetCursor":           decodeAs[activities.ResetCursorInput],
-	"FinishJob":             decodeAs[activities.FinishJobInput],
-	"RefreshToken":          decodeAs[activities.RefreshTokenInput],
-	"ListDueTokens":         decodeAs[activities.ListDueInput],
-	"ListDueWatches":        decodeAs[activities.ListDueInput],
-	"StartRefreshes":        decodeAs[activities.StartManyInput],
-	"StartWatchReconciles":  decodeAs[activities.StartManyInput],
-	"TriggerConnectionSync": decodeAs[activities.TriggerConnectionSyncInput],
-	"ReconcileWatches":      decodeAs[activities.ReconcileWatchesInput],
-	"Prune":                 decodeAs[activities.PruneInput],
+	"BeginJob":               decodeAs[activities.BeginJobInput],
+	"SyncPage":               decodeAs[activities.SyncPageInput],
+	"ResetCursor":            decodeAs[activities.ResetCursorInput],
+	"FinishJob":              decodeAs[activities.FinishJobInput],
+	"RefreshToken":           decodeAs[activities.RefreshTokenInput],
+	"ListDueTokens":          decodeAs[activities.ListDueInput],
+	"ListDueWatches":         decodeAs[activities.ListDueInput],
+	"StartRefreshes":         decodeAs[activities.StartManyInput],
+	"StartWatchReconciles":   decodeAs[activities.StartManyInput],
+	"ListPendingActivations": decodeAs[activities.ListDueInput],
+	"ActivatePending":        decodeAs[activities.StartManyInput],
+	"TriggerConnectionSync":  decodeAs[activities.TriggerConnectionSyncInput],
+	"ReconcileWatches":       decodeAs[activities.ReconcileWatchesInput],
+	"Prune":                  decodeAs[activities.PruneInput],
 }
 
 func decodeAs[T any](args converter.EncodedValues) (any, error) {

@@ -20,6 +20,8 @@ const (
 	ReconcileWatchName = "ReconcileWatches"
 	RenewalSweepName   = "RenewalSweep"
 	RetentionName      = "Retention"
+	// ActivationSweepName: the connections Temporal could not activate.
+	ActivationSweepName = "ActivationSweep"
 )
 
 // Signal, update and query names.
@@ -36,6 +38,9 @@ func RefreshScheduleID(taskQueue string) string { return taskQueue + ":token-ref
 
 // RenewalScheduleID is the watch-renewal sweeper's schedule.
 func RenewalScheduleID(taskQueue string) string { return taskQueue + ":watch-renewal-sweep" }
+
+// ActivationScheduleID is the activation sweep's schedule.
+func ActivationScheduleID(taskQueue string) string { return taskQueue + ":activation-sweep" }
 
 // RetentionScheduleID is the retention schedule.
 func RetentionScheduleID(taskQueue string) string { return taskQueue + ":retention" }

@@ -18,7 +18,7 @@ func TestEveryIDCarriesTheQueue(t *testing.T) {
 		return []string{
 			workflows.SyncWorkflowID(q, "c1", "items"), workflows.RefreshWorkflowID(q, "c1"), workflows.WatchWorkflowID(q, "c1"),
 			workflows.PollScheduleID(q, "c1"), workflows.PollRunID(q, "c1"), workflows.TenantDeletionWorkflowID(q, "t1"),
-			workflows.RefreshScheduleID(q), workflows.RenewalScheduleID(q), workflows.RetentionScheduleID(q),
+			workflows.RefreshScheduleID(q), workflows.RenewalScheduleID(q), workflows.RetentionScheduleID(q), workflows.ActivationScheduleID(q),
 		}
 	}
 	a, b := ids("connectors-aaaa"), ids("connectors-bbbb")

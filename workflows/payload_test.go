@@ -18,28 +18,32 @@ import (
 // data: the replay tests check commands, not payloads.
 func TestRecordedPayloadsKeepTheirFields(t *testing.T) {
 	workflowInputs := map[string]func() any{
-		workflows.SyncStreamName:     func() any { return &workflows.SyncInput{} },
-		workflows.RefreshTokenName:   func() any { return &workflows.RefreshInput{} },
-		workflows.RefreshSweepName:   func() any { return &workflows.SweepInput{} },
-		workflows.RenewalSweepName:   func() any { return &workflows.SweepInput{} },
-		workflows.PollConnectionName: func() any { return &workflows.PollInput{} },
-		workflows.ReconcileWatchName: func() any { return &workflows.WatchInput{} },
-		workflows.RetentionName:      func() any { return &workflows.RetentionInput{} },
+		workflows.SyncStreamName:      func() any { return &workflows.SyncInput{} },
+		workflows.RefreshTokenName:    func() any { return &workflows.RefreshInput{} },
+		workflows.RefreshSweepName:    func() any { return &workflows.SweepInput{} },
+		workflows.RenewalSweepName:    func() any { return &workflows.SweepInput{} },
+		workflows.ActivationSweepName: func() any { return &workflows.SweepInput{} },
+		workflows.PollConnectionName:  func() any { return &workflows.PollInput{} },
+		workflows.ReconcileWatchName:  func() any { return &workflows.WatchInput{} },
+		workflows.RetentionName:       func() any { return &workflows.RetentionInput{} },
 	}
 	activityInputs := map[string]func() any{
 		"BeginJob": func() any { return &activities.BeginJobInput{} }, "SyncPage": func() any { return &activities.SyncPageInput{} },
 		"ResetCursor": func() any { return &activities.ResetCursorInput{} }, "FinishJob": func() any { return &activities.FinishJobInput{} },
 		"RefreshToken": func() any { return &activities.RefreshTokenInput{} }, "ListDueTokens": func() any { return &activities.ListDueInput{} },
 		"ListDueWatches": func() any { return &activities.ListDueInput{} }, "StartRefreshes": func() any { return &activities.StartManyInput{} },
-		"StartWatchReconciles":  func() any { return &activities.StartManyInput{} },
-		"TriggerConnectionSync": func() any { return &activities.TriggerConnectionSyncInput{} },
-		"ReconcileWatches":      func() any { return &activities.ReconcileWatchesInput{} },
-		"Prune":                 func() any { return &activities.PruneInput{} },
+		"StartWatchReconciles":   func() any { return &activities.StartManyInput{} },
+		"ListPendingActivations": func() any { return &activities.ListDueInput{} },
+		"ActivatePending":        func() any { return &activities.StartManyInput{} },
+		"TriggerConnectionSync":  func() any { return &activities.TriggerConnectionSyncInput{} },
+		"ReconcileWatches":       func() any { return &activities.ReconcileWatchesInput{} },
+		"Prune":                  func() any { return &activities.PruneInput{} },
 	}
 	activityResults := map[string]func() any{
 		"SyncPage": func() any { return &activities.SyncPageResult{} }, "RefreshToken": func() any { return &activities.RefreshTokenResult{} },
 		"ListDueTokens": func() any { return &activities.ListDueResult{} }, "ListDueWatches": func() any { return &activities.ListDueResult{} },
 		"StartRefreshes": func() any { return &activities.StartManyResult{} }, "StartWatchReconciles": func() any { return &activities.StartManyResult{} },
+		"ListPendingActivations": func() any { return &activities.ListDueResult{} }, "ActivatePending": func() any { return &activities.StartManyResult{} },
 		"TriggerConnectionSync": func() any { return &activities.TriggerConnectionSyncResult{} },
 		"ReconcileWatches":      func() any { return &activities.ReconcileWatchesResult{} },
 		"Prune":                 func() any { return &activities.PruneResult{} },

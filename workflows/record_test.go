@@ -68,6 +68,7 @@ func TestRecordHistories(t *testing.T) {
 	t.Run("refresh_token", r.refreshToken)
 	t.Run("refresh_sweep", r.refreshSweep)
 	t.Run("renewal_sweep", r.renewalSweep)
+	t.Run("activation_sweep", r.activationSweep)
 	t.Run("poll_connection", r.pollConnection)
 	t.Run("reconcile_watches", r.reconcileWatches)
 	t.Run("retention", r.retention)
@@ -187,6 +188,8 @@ func (s *stubActivities) register(w worker.Worker) {
 	reg(s.StartMany, "StartRefreshes")
 	reg(s.ListDue, "ListDueWatches")
 	reg(s.StartMany, "StartWatchReconciles")
+	reg(s.ListDue, "ListPendingActivations")
+	reg(s.StartMany, "ActivatePending")
 	reg(s.TriggerConnectionSync, "TriggerConnectionSync")
 	reg(s.ReconcileWatches, "ReconcileWatches")
 	reg(s.Prune, "Prune")
@@ -709,6 +712,10 @@ func (r *recorder) refreshSweep(t *testing.T) {
 
 func (r *recorder) renewalSweep(t *testing.T) {
 	r.sweep(t, workflows.RenewalSweep, workflows.RenewalScheduleID(r.taskQueue), "renewal_sweep")
+}
+
+func (r *recorder) activationSweep(t *testing.T) {
+	r.sweep(t, workflows.ActivationSweep, workflows.ActivationScheduleID(r.taskQueue), "activation_sweep")
 }
 
 func (r *recorder) pollConnection(t *testing.T) {

@@ -116,12 +116,26 @@ func RenewalSweep(ctx workflow.Context, in SweepInput) (SweepResult, error) {
 	return sweep(ctx, in, a.ListDueWatches, a.StartWatchReconciles)
 }
 
+// ActivationSweep runs from a schedule: it finds connections stored while
+// Temporal could not be reached to activate them (a connect's schedule,
+// watch channels and backfill; an update's change and catch-up) and
+// activates them, a small page at a time: activating one waits for the
+// answer of each of its streams' sync requests.
+func ActivationSweep(ctx workflow.Context, in SweepInput) (SweepResult, error) {
+	return sweepPages(ctx, in, a.ListPendingActivations, a.ActivatePending, 25)
+}
+
 func sweep(ctx workflow.Context, in SweepInput, list, start any) (SweepResult, error) {
+	return sweepPages(ctx, in, list, start, 500)
+}
+
+// sweepPages lists page connections due, starts (or does) their work, and
+// continues as new while the page comes back full, for 20 rounds.
+func sweepPages(ctx workflow.Context, in SweepInput, list, start any, page int) (SweepResult, error) {
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Minute,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 5 * time.Second, MaximumAttempts: 5},
 	})
-	const page = 500
 	var due activities.ListDueResult
 	if err := workflow.ExecuteActivity(actx, list, activities.ListDueInput{Limit: page}).Get(ctx, &due); err != nil {
 		return SweepResult{}, err

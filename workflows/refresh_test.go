@@ -163,8 +163,9 @@ func dueConnections(n int) []poblysh.ConnectionRef {
 	return out
 }
 
-// Both sweeps start what their list activity returns, and continue as new
-// (with the round counted) while the list comes back full, for 20 rounds.
+// Every sweep starts (or, the activation sweep, does) what its list
+// activity returns, a page at a time, and continues as new (with the round
+// counted) while the list comes back full, for 20 rounds.
 func TestSweeps(t *testing.T) {
 	for _, sw := range []struct {
 		name        string
@@ -172,9 +173,13 @@ func TestSweeps(t *testing.T) {
 		list, start any
 		listName    string
 		startName   string
+		page        int
 	}{
-		{workflows.RefreshSweepName, workflows.RefreshSweep, acts.ListDueTokens, acts.StartRefreshes, "ListDueTokens", "StartRefreshes"},
-		{workflows.RenewalSweepName, workflows.RenewalSweep, acts.ListDueWatches, acts.StartWatchReconciles, "ListDueWatches", "StartWatchReconciles"},
+		{workflows.RefreshSweepName, workflows.RefreshSweep, acts.ListDueTokens, acts.StartRefreshes, "ListDueTokens", "StartRefreshes", 500},
+		{workflows.RenewalSweepName, workflows.RenewalSweep, acts.ListDueWatches, acts.StartWatchReconciles, "ListDueWatches", "StartWatchReconciles", 500},
+		// An activation requests every stream's backfill and waits for each
+		// answer: a small page stays well within the activity's timeout.
+		{workflows.ActivationSweepName, workflows.ActivationSweep, acts.ListPendingActivations, acts.ActivatePending, "ListPendingActivations", "ActivatePending", 25},
 	} {
 		run := func(t *testing.T, rounds, due int) (*testsuite.TestWorkflowEnvironment, *journal) {
 			env, j := newEnv(t)
@@ -196,7 +201,7 @@ func TestSweeps(t *testing.T) {
 			require.NoError(t, env.GetWorkflowResult(&out))
 			require.Equal(t, workflows.SweepResult{Started: 3}, out)
 			require.Equal(t, []string{sw.listName, sw.startName}, j.names())
-			require.Equal(t, activities.ListDueInput{Limit: 500}, j.named(sw.listName)[0].Input)
+			require.Equal(t, activities.ListDueInput{Limit: sw.page}, j.named(sw.listName)[0].Input)
 			require.Equal(t, activities.StartManyInput{Connections: dueConnections(3)}, j.named(sw.startName)[0].Input)
 		})
 		t.Run(sw.name+"/nothing due", func(t *testing.T) {
@@ -205,21 +210,21 @@ func TestSweeps(t *testing.T) {
 			require.Equal(t, []string{sw.listName}, j.names())
 		})
 		t.Run(sw.name+"/full page continues as new", func(t *testing.T) {
-			env, j := run(t, 4, 500)
+			env, j := run(t, 4, sw.page)
 			var can *workflow.ContinueAsNewError
 			require.ErrorAs(t, env.GetWorkflowError(), &can)
 			require.Equal(t, sw.name, can.WorkflowType.Name)
 			var next workflows.SweepInput
 			require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &next))
 			require.Equal(t, workflows.SweepInput{Rounds: 5}, next)
-			require.Len(t, j.named(sw.startName)[0].Input.(activities.StartManyInput).Connections, 500)
+			require.Len(t, j.named(sw.startName)[0].Input.(activities.StartManyInput).Connections, sw.page)
 		})
 		t.Run(sw.name+"/round cap", func(t *testing.T) {
-			env, _ := run(t, 20, 500)
+			env, _ := run(t, 20, sw.page)
 			require.NoError(t, env.GetWorkflowError(), "after 20 rounds the sweep stops and the next schedule run carries on")
 			var out workflows.SweepResult
 			require.NoError(t, env.GetWorkflowResult(&out))
-			require.Equal(t, 500, out.Started)
+			require.Equal(t, sw.page, out.Started)
 		})
 	}
 }

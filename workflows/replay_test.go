@@ -110,6 +110,8 @@ func TestRecordedHistoriesCoverScenarios(t *testing.T) {
 		"refresh_sweep_run2":                 {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, activities: map[string]int{"ListDueTokens": 1, "StartRefreshes": 1}, continued: true},
 		"renewal_sweep_run1":                 {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW, activities: map[string]int{"ListDueWatches": 1, "StartWatchReconciles": 1}},
 		"renewal_sweep_run2":                 {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, activities: map[string]int{"ListDueWatches": 1, "StartWatchReconciles": 1}, continued: true},
+		"activation_sweep_run1":              {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW, activities: map[string]int{"ListPendingActivations": 1, "ActivatePending": 1}},
+		"activation_sweep_run2":              {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, activities: map[string]int{"ListPendingActivations": 1, "ActivatePending": 1}, continued: true},
 		"poll_connection":                    {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, activities: map[string]int{"TriggerConnectionSync": 1}},
 		"reconcile_watches":                  {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, activities: map[string]int{"BeginJob": 2, "ReconcileWatches": 2, "FinishJob": 2}, signals: 3},
 		"retention":                          {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, activities: map[string]int{"Prune": 1}},

@@ -157,6 +157,28 @@ func TestRefreshSweep(t *testing.T) {
 	require.True(t, after.After(before), "the stored token expiry moved forward")
 }
 
+// TestActivationSweep: a connection left marked by a callback that could
+// not reach Temporal (as if it had been down then) is activated by the
+// worker's activation sweep: its backfill runs and the mark goes.
+func TestActivationSweep(t *testing.T) {
+	t.Parallel()
+	_, env := fakeSandbox(t, fakesandbox.Options{Streams: map[string]int{"items": 3}})
+	s := newStack(t, withEnv(env))
+	_, key := s.tenant("Late")
+	conn := s.connect(key, "fake", nil)
+	id := string(*conn.ID)
+	s.waitJobs(key, id, "backfill", 1, 60*time.Second)
+	require.Zero(t, s.count(`SELECT count(*) FROM connections WHERE activation_pending IS NOT NULL`), "activated at once")
+
+	s.exec(`UPDATE connections SET activation_pending = 'backfill', activation_pending_at = now() - interval '2 minutes' WHERE id = $1`, id)
+	s.trigger(workflows.ActivationScheduleID(s.taskQueue))
+	js := s.waitJobs(key, id, "backfill", 2, 60*time.Second)
+	require.Equal(t, models.JobTriggerConnect, *js[0].Trigger)
+	eventually(t, 30*time.Second, "the mark to go", func() bool {
+		return s.count(`SELECT count(*) FROM connections WHERE activation_pending IS NOT NULL`) == 0
+	})
+}
+
 // TestCalendarWithoutPublicURLPolls: with no public URL configured, no
 // watch channel is opened and the connection polls at the provider's
 // interval instead.

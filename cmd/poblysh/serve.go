@@ -174,6 +174,7 @@ func serveUntilDone(withAPI, withWorker bool) func(context.Context, *flag.FlagSe
 			w = stopOnce{Worker: w, stop: stopWorker}
 			if err := eng.EnsureGlobalSchedules(ctx, engine.GlobalSchedules{
 				Refresh: cfg.RefreshInterval, Renewal: cfg.RenewalInterval, Retention: 24 * time.Hour,
+				Activation: activationSweepInterval,
 			}); err != nil {
 				return err
 			}
@@ -280,6 +281,13 @@ func shutdown(ctx context.Context, servers []*http.Server, timeout time.Duration
 		}
 	}
 }
+
+// activationSweepInterval is how often the worker's activation sweep looks
+// for connections stored while Temporal could not be reached to activate
+// them (a connect's schedule and backfill, an update applied): rare, and
+// each waits at most this long (plus a minute's grace) once Temporal is
+// back.
+const activationSweepInterval = 5 * time.Minute
 
 // pendingNudgeInterval is how often the API retries sync nudges recorded
 // while Temporal was unreachable.

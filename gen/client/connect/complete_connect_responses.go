@@ -567,7 +567,7 @@ func NewCompleteConnectServiceUnavailable() *CompleteConnectServiceUnavailable {
 
 // CompleteConnectServiceUnavailable describes a response with status code 503, with default header values.
 //
-// Postgres or Temporal is unavailable (`unavailable`).
+// Postgres is unavailable (`unavailable`). Temporal being unreachable fails no callback: once the connection is stored the callback succeeds (200 or 302), and its polling schedule, push channels and first backfill start when the worker's activation sweep finds Temporal again (it runs every 5 minutes).
 type CompleteConnectServiceUnavailable struct {
 	Payload *models.Error
 }

@@ -400,7 +400,13 @@ func (a *Client) ReconnectConnectionContext(ctx context.Context, params *Reconne
 // ignores pushes until unpaused. `poll_interval_seconds` overrides the
 // polling interval (at least 60 and at least the provider's floor, at
 // most 86400: 422 otherwise);
-// `null` resets it to the provider default.
+// `null` resets it to the provider default. The change is stored
+// first, then applied through Temporal (polling schedule, push
+// channels, and an incremental catch-up after a resume or a new
+// `config`). When Temporal cannot be reached, the answer is still 200
+// with the stored connection, and the worker's activation sweep
+// applies the change once Temporal is back (it runs every 5 minutes);
+// repeating the request changes nothing more.
 // .
 //
 // This method does not support injected context.
@@ -426,7 +432,13 @@ func (a *Client) UpdateConnection(params *UpdateConnectionParams, authInfo runti
 // ignores pushes until unpaused. `poll_interval_seconds` overrides the
 // polling interval (at least 60 and at least the provider's floor, at
 // most 86400: 422 otherwise);
-// `null` resets it to the provider default.
+// `null` resets it to the provider default. The change is stored
+// first, then applied through Temporal (polling schedule, push
+// channels, and an incremental catch-up after a resume or a new
+// `config`). When Temporal cannot be reached, the answer is still 200
+// with the stored connection, and the worker's activation sweep
+// applies the change once Temporal is back (it runs every 5 minutes);
+// repeating the request changes nothing more.
 // .
 //
 // Do not use the deprecated [UpdateConnectionParams.Context] with this method: it would be ignored.
