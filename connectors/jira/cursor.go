@@ -1,17 +1,37 @@
 package jira
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/poblysh/poblysh/connectors"
 )
 
 // overlap widens every incremental window: JQL dates have minute
-// precision and search is eventually consistent, so a pass starts two
-// minutes before the newest update the last one saw.
+// precision (and Jira's clock is not ours), so a pass starts two minutes
+// before the last one's Since.
 const overlap = 2 * time.Minute
+
+// settle is how long a change may take to reach the search index. "The API
+// doesn't provide read-after-write consistency by default … The delay
+// might vary from a few seconds to minutes … Operations that impact
+// numerous issues, such as issue reordering or bulk editing, may require
+// more time to appear in search"
+// (developer.atlassian.com/cloud/jira/platform/search-and-reconcile). So a
+// completed pass's Since stays settle before the pass began: a change
+// indexed late, behind a later one already searchable, is still inside
+// the next pass's window. reconcileIssues (read-after-write for at most 50
+// issue ids the caller names) does not help a poll, which does not know
+// which issues changed.
+const settle = 15 * time.Minute
+
+// maxSeen bounds Seen (about 60 bytes a key in the stored cursor): past it
+// the oldest keys are forgotten, and a pass re-reading them returns them
+// again (the store keeps a Signal once, by its dedupe key).
+const maxSeen = 4000
 
 // cursorVersion is bumped when the format changes; another version
 // restarts the stream.
@@ -25,17 +45,19 @@ const cursorVersion = 1
 // and mid-pass additionally
 //
 //	{"jql":"project = \"LPR\" AND updated >= \"2026/03/02 10:39\" ORDER BY updated ASC, key ASC",
-//	 "token":"CAEaAggD","lower":"2026-03-02T09:39:12.345Z","pass_max":"2026-03-02T09:50:00Z"}
+//	 "token":"CAEaAggD","lower":"2026-03-02T09:39:12.345Z","pass_max":"2026-03-02T09:50:00Z",
+//	 "start":"2026-03-02T09:56:30Z"}
 type cursor struct {
 	V int `json:"v"`
 	// Floor is the start of the backfill window: nothing older is kept.
 	Floor time.Time `json:"floor"`
-	// Since is the newest issue update seen by a completed pass (zero
-	// before the first one completes).
+	// Since is where the next pass's window starts (less overlap): the
+	// newest issue update a completed pass saw, but no later than settle
+	// before that pass began (zero before the first one completes).
 	Since time.Time `json:"since,omitzero"`
 	// Seen holds the dedupe keys (with their time, epoch ms) of Signals
-	// already returned in the overlap band, so a pass re-reading the band
-	// returns nothing twice.
+	// already returned from overlap before Since on (at most maxSeen), so
+	// a pass re-reading that band returns nothing twice.
 	Seen map[string]int64 `json:"seen,omitempty"`
 	// JQL is the running pass's query: Jira's page tokens embed it and
 	// must be sent with the same JQL.
@@ -47,6 +69,9 @@ type cursor struct {
 	Lower time.Time `json:"lower,omitzero"`
 	// PassMax is the newest issue update seen so far in the running pass.
 	PassMax time.Time `json:"pass_max,omitzero"`
+	// Start is when the running pass began (our clock; absent in a pass
+	// begun by an older version).
+	Start time.Time `json:"start,omitzero"`
 }
 
 // decodeCursor reads a stored cursor; nil starts a backfill over the last
@@ -75,8 +100,24 @@ func (c *cursor) encode() json.RawMessage {
 	return b
 }
 
+// mark is the Since the running pass may rest at, given what it has read
+// so far: the newest update it saw, but no later than settle before it
+// began (search may not list later changes yet), and never before the
+// current Since. It only grows as the pass reads on. A pass begun by an
+// older version (no Start) rests where that version would have.
+func (c *cursor) mark() time.Time {
+	m := c.PassMax
+	if limit := c.Start.Add(-settle); !c.Start.IsZero() && m.After(limit) {
+		m = limit
+	}
+	if c.Since.After(m) {
+		return c.Since
+	}
+	return m
+}
+
 // remember records returned Signals and forgets what fell out of the
-// overlap band below mark.
+// overlap band below mark, then the oldest past maxSeen.
 func (c *cursor) remember(sigs []connectors.Signal, mark time.Time) {
 	if c.Seen == nil {
 		c.Seen = map[string]int64{}
@@ -87,6 +128,16 @@ func (c *cursor) remember(sigs []connectors.Signal, mark time.Time) {
 	band := mark.Add(-overlap).UnixMilli()
 	for k, t := range c.Seen {
 		if t < band {
+			delete(c.Seen, k)
+		}
+	}
+	if over := len(c.Seen) - maxSeen; over > 0 {
+		keys := make([]string, 0, len(c.Seen))
+		for k := range c.Seen {
+			keys = append(keys, k)
+		}
+		slices.SortFunc(keys, func(a, b string) int { return cmp.Or(cmp.Compare(c.Seen[a], c.Seen[b]), cmp.Compare(a, b)) })
+		for _, k := range keys[:over] {
 			delete(c.Seen, k)
 		}
 	}

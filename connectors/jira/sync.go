@@ -56,7 +56,9 @@ var searchFields = []string{"summary", "description", "status", "issuetype", "pr
 // user's time zone (GET /myself: JQL dates are minutes in that zone); its
 // JQL is `project = "KEY" AND updated >= "<yyyy/MM/dd HH:mm>" ORDER BY
 // updated ASC, key ASC` from the backfill window's start, or from two
-// minutes before the newest update the last pass saw. Pages follow
+// minutes before the last pass's Since: the newest update it saw, but no
+// later than 15 minutes before it began, since search lists a change only
+// once it is indexed, seconds to minutes later. Pages follow
 // nextPageToken until it is absent, null or empty, or isLast; a token Jira
 // no longer accepts (they expire after 7 days) restarts the pass. Issues
 // whose embedded changelog is cut short get their history in bulk (POST
@@ -85,7 +87,7 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 	}
 	api := c.siteAPI(cloudID)
 	if cur.JQL == "" {
-		if err := c.startPass(ctx, req.HTTP, api, key, cur); err != nil {
+		if err := c.startPass(ctx, req.HTTP, api, key, now, cur); err != nil {
 			return nil, err
 		}
 	}
@@ -107,10 +109,7 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 		cur.PassMax = maxUpdated
 	}
 	sigs = cur.fresh(sigs)
-	mark := cur.PassMax
-	if cur.Since.After(mark) {
-		mark = cur.Since
-	}
+	mark := cur.mark()
 	cur.remember(sigs, mark)
 	page := &connectors.Page{Signals: sigs, Items: len(res.Issues)}
 	if res.more() {
@@ -119,14 +118,14 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 		return page, nil
 	}
 	// Pass complete: the resting cursor.
-	cur.Since, cur.JQL, cur.Token, cur.Lower, cur.PassMax = mark, "", "", time.Time{}, time.Time{}
+	cur.Since, cur.JQL, cur.Token, cur.Lower, cur.PassMax, cur.Start = mark, "", "", time.Time{}, time.Time{}, time.Time{}
 	page.Next, page.Done = cur.encode(), true
 	return page, nil
 }
 
 // startPass proves the project is still readable, reads the token user's
-// time zone and sets the pass's JQL and lower bound.
-func (c *Connector) startPass(ctx context.Context, hc *http.Client, api, key string, cur *cursor) error {
+// time zone and sets the pass's JQL, lower bound and start.
+func (c *Connector) startPass(ctx context.Context, hc *http.Client, api, key string, now time.Time, cur *cursor) error {
 	var p project
 	if err := call(ctx, hc, http.MethodGet, api+"project/"+url.PathEscape(key), nil, &p); err != nil {
 		return fmt.Errorf("jira: read project %s: %w", key, err)
@@ -145,7 +144,7 @@ func (c *Connector) startPass(ctx context.Context, hc *http.Client, api, key str
 		}
 	}
 	cur.JQL = passJQL(key, cur.Lower, me.TimeZone)
-	cur.Token, cur.PassMax = "", time.Time{}
+	cur.Token, cur.PassMax, cur.Start = "", time.Time{}, now
 	return nil
 }
 
