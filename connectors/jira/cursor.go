@@ -44,9 +44,12 @@ const cursorVersion = 1
 //
 // and mid-pass additionally
 //
-//	{"jql":"project = \"LPR\" AND updated >= \"2026/03/02 10:39\" ORDER BY updated ASC, key ASC",
-//	 "token":"CAEaAggD","lower":"2026-03-02T09:39:12.345Z","pass_max":"2026-03-02T09:50:00Z",
-//	 "start":"2026-03-02T09:56:30Z"}
+//	{"jql":"project = \"LPR\" AND updated >= \"2026/03/02 10:47\" ORDER BY updated ASC, key ASC",
+//	 "tz":"Europe/Berlin","from":"2026-03-02T09:47:00Z","read":{"10042":1772444862345},
+//	 "lower":"2026-03-02T09:39:12.345Z","pass_max":"2026-03-02T09:47:42.345Z","start":"2026-03-02T09:56:30Z"}
+//
+// with "token":"CAEaAggD" while it pages through a minute holding more
+// issues than a page.
 type cursor struct {
 	V int `json:"v"`
 	// Floor is the start of the backfill window: nothing older is kept.
@@ -59,11 +62,21 @@ type cursor struct {
 	// already returned from overlap before Since on (at most maxSeen), so
 	// a pass re-reading that band returns nothing twice.
 	Seen map[string]int64 `json:"seen,omitempty"`
-	// JQL is the running pass's query: Jira's page tokens embed it and
-	// must be sent with the same JQL.
+	// JQL is the running query: from the pass's lower bound, then from
+	// the minute of the newest update read. Jira's page tokens embed it
+	// and must be sent with the same JQL.
 	JQL string `json:"jql,omitempty"`
-	// Token is the next page's nextPageToken.
+	// Token is the next page's nextPageToken, when the next page is read
+	// with one (see follow).
 	Token string `json:"token,omitempty"`
+	// TZ is the token user's time zone, which JQL dates are read in.
+	TZ string `json:"tz,omitempty"`
+	// From is the minute the running query starts at.
+	From time.Time `json:"from,omitzero"`
+	// Read holds the issues of that minute already read (id: updated,
+	// epoch ms): the query lists them again, and they are skipped unless
+	// updated since.
+	Read map[string]int64 `json:"read,omitempty"`
 	// Lower is the running pass's lower bound: happenings before it were
 	// returned by earlier passes.
 	Lower time.Time `json:"lower,omitzero"`
@@ -152,4 +165,48 @@ func (c *cursor) fresh(sigs []connectors.Signal) []connectors.Signal {
 		}
 	}
 	return out
+}
+
+// unread drops the issues listed again that were read unchanged (Read),
+// and returns the others with their JSON.
+func (c *cursor) unread(issues []issue, raws []json.RawMessage) ([]issue, []json.RawMessage) {
+	var outIs []issue
+	var outRaw []json.RawMessage
+	for i := range issues {
+		if at, ok := c.Read[issues[i].ID]; ok && at == issues[i].Fields.Updated.UnixMilli() {
+			continue
+		}
+		outIs, outRaw = append(outIs, issues[i]), append(outRaw, raws[i])
+	}
+	return outIs, outRaw
+}
+
+// follow sets the query of the page after issues, the page just read
+// (ordered by updated). Each page starts again from the minute of the
+// newest update read, not from the page token: an issue edited during the
+// pass moves to the end of the order, and a token that stands for a
+// position (Atlassian documents that shift for offset paging; the token's
+// encoding is not documented) would then step over the issue after it, for
+// good, as its update is older than the pass's newest. The issues of that
+// minute just read are listed again and skipped (Read). The token is
+// followed only within one minute holding more issues than a page, and
+// when the user's zone is unknown (no minute can be written in it).
+func (c *cursor) follow(key string, issues []issue, token string) {
+	var newest time.Time
+	for i := range issues {
+		if u := issues[i].Fields.Updated.Time; u.After(newest) {
+			newest = u
+		}
+	}
+	minute := newest.Truncate(time.Minute)
+	if _, ok := zone(c.TZ); !ok || !minute.After(c.From) {
+		c.Token = token
+		return
+	}
+	c.JQL, c.Token, c.From, c.Read = passJQL(key, minute, c.TZ), "", minute, map[string]int64{}
+	for i := range issues {
+		if u := issues[i].Fields.Updated.Time; !u.Before(minute) {
+			c.Read[issues[i].ID] = u.UnixMilli()
+		}
+	}
 }

@@ -58,12 +58,16 @@ var searchFields = []string{"summary", "description", "status", "issuetype", "pr
 // updated ASC, key ASC` from the backfill window's start, or from two
 // minutes before the last pass's Since: the newest update it saw, but no
 // later than 15 minutes before it began, since search lists a change only
-// once it is indexed, seconds to minutes later. Pages follow
-// nextPageToken until it is absent, null or empty, or isLast; a token Jira
-// no longer accepts (they expire after 7 days) restarts the pass. Issues
-// whose embedded changelog is cut short get their history in bulk (POST
-// /rest/api/3/changelog/bulkfetch); transitions into or out of a status
-// other than the current one get its category from GET /rest/api/3/status.
+// once it is indexed, seconds to minutes later. The pass ends when
+// nextPageToken is absent, null or empty, or isLast. Otherwise the next
+// page is the same query from the minute of the newest update read (the
+// issues of that minute read already are skipped), or, within a minute
+// holding more issues than a page, the page token (see cursor.follow); a
+// token Jira no longer accepts (they expire after 7 days) restarts that
+// query. Issues whose embedded changelog is cut short get their history
+// in bulk (POST /rest/api/3/changelog/bulkfetch); transitions into or out
+// of a status other than the current one get its category from GET
+// /rest/api/3/status.
 func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (*connectors.Page, error) {
 	key, err := parseStream(req.Stream)
 	if err != nil {
@@ -93,32 +97,40 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 	}
 	res, err := c.search(ctx, req.HTTP, api, cur.JQL, cur.Token)
 	if err != nil && cur.Token != "" && connectors.Kind(err) == connectors.ErrInvalidConfig {
-		// An expired or refused page token: the pass starts over with the
-		// same JQL (what it returned already is in Seen or deduplicated).
-		cur.Token, cur.PassMax = "", time.Time{}
+		// An expired or refused page token: the query starts over (what
+		// it returned already is in Seen or deduplicated).
+		cur.Token = ""
 		res, err = c.search(ctx, req.HTTP, api, cur.JQL, "")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("jira: search %s: %w", key, err)
 	}
-	sigs, maxUpdated, err := c.pageSignals(ctx, req.HTTP, api, siteURL, cur.Lower, res.Issues)
+	issues, err := decodeIssues(res.Issues)
 	if err != nil {
 		return nil, err
 	}
-	if maxUpdated.After(cur.PassMax) {
-		cur.PassMax = maxUpdated
+	for i := range issues {
+		if u := issues[i].Fields.Updated.Time; u.After(cur.PassMax) {
+			cur.PassMax = u
+		}
+	}
+	unread, raws := cur.unread(issues, res.Issues)
+	sigs, err := c.pageSignals(ctx, req.HTTP, api, siteURL, cur.Lower, unread, raws)
+	if err != nil {
+		return nil, err
 	}
 	sigs = cur.fresh(sigs)
 	mark := cur.mark()
 	cur.remember(sigs, mark)
-	page := &connectors.Page{Signals: sigs, Items: len(res.Issues)}
+	page := &connectors.Page{Signals: sigs, Items: len(unread)}
 	if res.more() {
-		cur.Token = *res.NextPageToken
+		cur.follow(key, issues, *res.NextPageToken)
 		page.Next = cur.encode()
 		return page, nil
 	}
 	// Pass complete: the resting cursor.
-	cur.Since, cur.JQL, cur.Token, cur.Lower, cur.PassMax, cur.Start = mark, "", "", time.Time{}, time.Time{}, time.Time{}
+	cur.Since, cur.PassMax, cur.Start = mark, time.Time{}, time.Time{}
+	cur.JQL, cur.Token, cur.TZ, cur.From, cur.Read, cur.Lower = "", "", "", time.Time{}, nil, time.Time{}
 	page.Next, page.Done = cur.encode(), true
 	return page, nil
 }
@@ -143,20 +155,47 @@ func (c *Connector) startPass(ctx context.Context, hc *http.Client, api, key str
 			cur.Lower = cur.Floor
 		}
 	}
-	cur.JQL = passJQL(key, cur.Lower, me.TimeZone)
+	cur.JQL, cur.TZ, cur.From, cur.Read = passJQL(key, cur.Lower, me.TimeZone), me.TimeZone, cur.Lower.Truncate(time.Minute), nil
 	cur.Token, cur.PassMax, cur.Start = "", time.Time{}, now
 	return nil
 }
 
-// passJQL is the pass's query: the lower bound floored to the minute in
-// the user's zone. An unknown zone is read as UTC fourteen hours earlier,
+// passJQL is a pass's query from the minute of from (floored) in the
+// user's zone. An unknown zone is read as UTC fourteen hours earlier,
 // which is before the bound in every zone.
-func passJQL(key string, lower time.Time, tz string) string {
-	loc, err := time.LoadLocation(tz)
-	if tz == "" || err != nil {
-		loc, lower = time.UTC, lower.Add(-14*time.Hour)
+func passJQL(key string, from time.Time, tz string) string {
+	bound := from.Add(-14 * time.Hour).UTC().Format(jqlDate)
+	if loc, ok := zone(tz); ok {
+		bound = jqlMinute(from, loc)
 	}
-	return fmt.Sprintf(`project = %s AND updated >= "%s" ORDER BY updated ASC, key ASC`, jqlKey(key), lower.In(loc).Format("2006/01/02 15:04"))
+	return fmt.Sprintf(`project = %s AND updated >= "%s" ORDER BY updated ASC, key ASC`, jqlKey(key), bound)
+}
+
+// jqlDate is the layout of a JQL date with minutes.
+const jqlDate = "2006/01/02 15:04"
+
+// zone loads the user's time zone; false when there is none or Go does not
+// know it.
+func zone(tz string) (*time.Location, bool) {
+	if tz == "" {
+		return nil, false
+	}
+	loc, err := time.LoadLocation(tz)
+	return loc, err == nil
+}
+
+// jqlMinute writes t's minute in loc as JQL reads it. A wall time that
+// names two instants (the hour repeated when clocks go back) may be read
+// as the later one, after t: then the minute one repeat earlier is
+// written, before t either way.
+func jqlMinute(t time.Time, loc *time.Location) string {
+	s := t.In(loc).Format(jqlDate)
+	for _, d := range []time.Duration{30 * time.Minute, time.Hour, 2 * time.Hour} {
+		if t.Add(d).In(loc).Format(jqlDate) == s {
+			return t.Add(-d).In(loc).Format(jqlDate)
+		}
+	}
+	return s
 }
 
 // jqlKey is a project key as a JQL value: always quoted, since a key may
@@ -194,20 +233,23 @@ func (c *Connector) search(ctx context.Context, hc *http.Client, api, jql, token
 	return &res, nil
 }
 
-// pageSignals normalizes a page's issues and returns the newest update.
-func (c *Connector) pageSignals(ctx context.Context, hc *http.Client, api, siteURL string, lower time.Time, raws []json.RawMessage) ([]connectors.Signal, time.Time, error) {
+// decodeIssues reads a search page's issues.
+func decodeIssues(raws []json.RawMessage) ([]issue, error) {
 	issues := make([]issue, len(raws))
-	var long []string
-	var maxUpdated time.Time
-	needStatuses := false
 	for i, raw := range raws {
 		if err := json.Unmarshal(raw, &issues[i]); err != nil {
-			return nil, time.Time{}, fmt.Errorf("jira: search: %w: unreadable issue: %v", connectors.ErrTransient, err)
+			return nil, fmt.Errorf("jira: search: %w: unreadable issue: %v", connectors.ErrTransient, err)
 		}
+	}
+	return issues, nil
+}
+
+// pageSignals normalizes a page's issues (raws are their JSON).
+func (c *Connector) pageSignals(ctx context.Context, hc *http.Client, api, siteURL string, lower time.Time, issues []issue, raws []json.RawMessage) ([]connectors.Signal, error) {
+	var long []string
+	needStatuses := false
+	for i := range issues {
 		is := &issues[i]
-		if is.Fields.Updated.After(maxUpdated) {
-			maxUpdated = is.Fields.Updated.Time
-		}
 		if cl := is.Changelog; cl != nil {
 			if cl.Total > len(cl.Histories) {
 				long = append(long, is.ID)
@@ -219,7 +261,7 @@ func (c *Connector) pageSignals(ctx context.Context, hc *http.Client, api, siteU
 	if len(long) > 0 {
 		var err error
 		if bulk, err = c.bulkChangelogs(ctx, hc, api, long); err != nil {
-			return nil, time.Time{}, err
+			return nil, err
 		}
 		for _, id := range long {
 			for i := range issues {
@@ -233,7 +275,7 @@ func (c *Connector) pageSignals(ctx context.Context, hc *http.Client, api, siteU
 	if needStatuses {
 		var err error
 		if n.categories, err = c.statusCategories(ctx, hc, api); err != nil {
-			return nil, time.Time{}, err
+			return nil, err
 		}
 	}
 	var sigs []connectors.Signal
@@ -247,7 +289,7 @@ func (c *Connector) pageSignals(ctx context.Context, hc *http.Client, api, siteU
 		}
 		sigs = append(sigs, n.restSignals(&issues[i], raws[i], hs)...)
 	}
-	return sigs, maxUpdated, nil
+	return sigs, nil
 }
 
 // movesElsewhere reports whether a Signal at or after floor (the pass's

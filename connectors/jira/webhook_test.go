@@ -127,3 +127,29 @@ func TestPassJQL(t *testing.T) {
 	require.Equal(t, `project = "LPR" AND updated >= "2026/03/02 04:41" ORDER BY updated ASC, key ASC`, passJQL("LPR", lower, "America/New_York"))
 	require.Equal(t, `project = "LPR" AND updated >= "2026/03/01 19:41" ORDER BY updated ASC, key ASC`, passJQL("LPR", lower, "Mars/Olympus"))
 }
+
+// A wall time the clocks pass twice (going back) names two instants, and
+// Jira may read the later: the first pass through it is written one
+// repeat earlier, so the bound is never after the instant meant.
+func TestJQLMinuteWhenClocksGoBack(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	require.NoError(t, err)
+	ny, err := time.LoadLocation("America/New_York")
+	require.NoError(t, err)
+	lordHowe, err := time.LoadLocation("Australia/Lord_Howe")
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		at   time.Time
+		loc  *time.Location
+		want string
+	}{
+		{time.Date(2026, 10, 25, 0, 30, 0, 0, time.UTC), berlin, "2026/10/25 01:30"}, // 02:30 CEST, then again at 02:30 CET
+		{time.Date(2026, 10, 25, 1, 30, 0, 0, time.UTC), berlin, "2026/10/25 02:30"}, // 02:30 CET: the later already
+		{time.Date(2026, 10, 25, 2, 30, 0, 0, time.UTC), berlin, "2026/10/25 03:30"},
+		{time.Date(2026, 11, 1, 5, 30, 0, 0, time.UTC), ny, "2026/11/01 00:30"},       // 01:30 EDT
+		{time.Date(2026, 11, 1, 6, 30, 0, 0, time.UTC), ny, "2026/11/01 01:30"},       // 01:30 EST
+		{time.Date(2026, 4, 4, 14, 45, 0, 0, time.UTC), lordHowe, "2026/04/05 01:15"}, // 01:45 +11, again at 01:45 +10:30
+	} {
+		require.Equal(t, tc.want, jqlMinute(tc.at, tc.loc), "%s in %s", tc.at, tc.loc)
+	}
+}
