@@ -145,7 +145,7 @@ var kindExamples = map[string]Payload{
 			"status":         "In Progress",
 			"issue_type":     "Task",
 			"priority":       "High",
-			"changed_fields": []string{"priority", "duedate"},
+			"changed_fields": []string{"priority"},
 		},
 	},
 	"issue.status_changed": {
@@ -361,7 +361,7 @@ var (
 	githubRepo = Ref{Type: "repository", ID: "1296269", Name: "octo-org/hello-world"}
 	githubPR   = Ref{Type: "pull_request", ID: "1347100006", Name: "Add a feature"}
 
-	jiraIssue   = Ref{Type: "issue", ID: "10042", Name: "Press kit for the Q3 launch"}
+	jiraIssue   = Ref{Type: "issue", ID: "10042", Name: "LPR-42"}
 	jiraProject = Ref{Type: "project", ID: "10001", Name: "Launch PR"}
 
 	driveFolder = Ref{Type: "folder", ID: "1Xy2Zw3Vu4Ts5Rq6Po7Nm8Lk9Ji0Hg1Fe", Name: "Press releases"}
