@@ -322,8 +322,12 @@ var (
 // under the lock taken again) until persistFor has passed, whether or not
 // the activity is being cancelled: the old refresh token is spent, so these
 // tokens are the connection's only way back. Each attempt first reads what
-// is stored: an earlier attempt whose commit did land is not repeated, and
-// tokens another refresher stored while the lock was lost win.
+// is stored, locking the row: an earlier attempt whose commit did land is
+// not repeated, and tokens another writer stored meanwhile win (a
+// refresher while the lock was lost, or a reconnect, which replaces tokens
+// under the row lock without the token lock: overwritten, its tokens were
+// lost, and for a provider that does not rotate (Zoho) the connection kept
+// the old refresh token, the one the reconnect revokes).
 func (a *Activities) persistRefreshed(ctx context.Context, lock *tokenLock, t poblysh.ConnectionRef, cur, next *db.Tokens) (*db.Tokens, error) {
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), persistFor)
 	defer cancel()
@@ -337,7 +341,7 @@ func (a *Activities) persistRefreshed(ctx context.Context, lock *tokenLock, t po
 		}
 		if err == nil {
 			err = lock.l.Tx(pctx, func(tx *db.Tx) error {
-				stored, err := tx.LoadTokens(pctx, a.KeyRing, t.ConnectionID)
+				stored, err := tx.LoadTokensForUpdate(pctx, a.KeyRing, t.ConnectionID)
 				if err != nil {
 					return err
 				}

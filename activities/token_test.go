@@ -486,3 +486,66 @@ func TestStaleSpendMarkDoesNotBlock(t *testing.T) {
 	require.Equal(t, first.RefreshToken, e.stored().PrevRefreshToken)
 	e.requireRefreshesFrom(1)
 }
+
+// TestRefreshKeepsTokensAReconnectStores: a reconnect (lifecycle's store:
+// the row locked by UpsertConnection, the reconnect's tokens saved, one
+// transaction, no token lock) commits while a refresh is storing the
+// provider's answer. The refresh must not overwrite the reconnect's
+// tokens: for a provider that does not rotate (Zoho) its answer carries
+// the old refresh token, which the reconnect then revokes. It returns the
+// reconnect's tokens instead.
+func TestRefreshKeepsTokensAReconnectStores(t *testing.T) {
+	t.Parallel()
+	e := newRefreshEnv(t, fakesandbox.Options{}, nil)
+	ctx := context.Background()
+	old := e.stored()
+	answer := &db.Tokens{AccessToken: "access-from-refresh", RefreshToken: old.RefreshToken, TokenType: "Bearer"}
+	recon := db.Tokens{AccessToken: "access-from-reconnect", RefreshToken: "refresh-from-reconnect", TokenType: "Bearer"}
+
+	locked, proceed, reconnected := make(chan string), make(chan struct{}), make(chan error, 1)
+	go func() {
+		reconnected <- e.schema.DB.WithTenant(ctx, e.target.TenantID, func(tx *db.Tx) error {
+			if _, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "fake",
+				ExternalAccountID: fakesandbox.DefaultAccountID, ConnectionID: e.target.ConnectionID}); err != nil {
+				return err
+			}
+			var xid string
+			if err := tx.GetContext(ctx, &xid, `SELECT pg_current_xact_id()::xid::text`); err != nil {
+				return err
+			}
+			locked <- xid
+			<-proceed
+			return tx.SaveTokens(ctx, e.acts.KeyRing, e.target.ConnectionID, recon)
+		})
+	}()
+	xid := <-locked
+	l, err := e.acts.DB.LockTokens(ctx, e.target.TenantID, e.target.ConnectionID)
+	require.NoError(t, err)
+	type result struct {
+		out *db.Tokens
+		err error
+	}
+	persisted := make(chan result, 1)
+	go func() {
+		lock := &tokenLock{l: l}
+		defer lock.release()
+		out, err := e.acts.persistRefreshed(ctx, lock, e.target, old, answer)
+		persisted <- result{out, err}
+	}()
+	require.Eventually(t, func() bool { // the refresh waits for the reconnect's row lock
+		var waiting int
+		require.NoError(t, e.schema.DB.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_locks
+			WHERE NOT granted AND locktype = 'transactionid' AND transactionid::text = $1`, xid).Scan(&waiting))
+		return waiting > 0
+	}, 20*time.Second, 5*time.Millisecond)
+	close(proceed)
+	require.NoError(t, <-reconnected)
+	r := <-persisted
+	require.NoError(t, r.err)
+
+	got := e.stored()
+	require.Equal(t, recon.AccessToken, got.AccessToken, "the reconnect's tokens are kept")
+	require.Equal(t, recon.RefreshToken, got.RefreshToken, "not the old refresh token, which the reconnect revokes")
+	require.Equal(t, recon.AccessToken, r.out.AccessToken, "the refresh returns the stored tokens")
+	e.requireLogged("new tokens were stored meanwhile by another writer; keeping those")
+}

@@ -142,10 +142,26 @@ func (tx *Tx) TryLockTokens(ctx context.Context, connID string) (bool, error) {
 var ErrNoStoredToken = errors.New("db: connection has no stored token")
 
 // LoadTokens decrypts a connection's tokens. Callers that will replace
-// them hold the connection's token lock (DB.LockTokens).
+// them hold the connection's token lock (DB.LockTokens) and read them with
+// LoadTokensForUpdate.
 func (tx *Tx) LoadTokens(ctx context.Context, kr *vault.KeyRing, connID string) (*Tokens, error) {
+	return tx.loadTokens(ctx, kr, connID, "")
+}
+
+// LoadTokensForUpdate is LoadTokens that also locks the connection's row
+// until the transaction ends, for a writer that stores only if the tokens
+// are still the ones it started from. A re-authorization replaces tokens
+// under the row lock (UpsertConnection) without the token lock: read this
+// way, its tokens are seen once it commits, and none are replaced between
+// the comparison and the write. The token lock's holder may wait here for
+// the row; whoever holds the row never waits for the token lock.
+func (tx *Tx) LoadTokensForUpdate(ctx context.Context, kr *vault.KeyRing, connID string) (*Tokens, error) {
+	return tx.loadTokens(ctx, kr, connID, " FOR UPDATE")
+}
+
+func (tx *Tx) loadTokens(ctx context.Context, kr *vault.KeyRing, connID, lock string) (*Tokens, error) {
 	q := `SELECT access_token_ct, refresh_token_ct, prev_refresh_token_ct, token_type, token_expires_at, token_refreshed_at
-		FROM connections WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL`
+		FROM connections WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL` + lock
 	var row struct {
 		Access    *string    `db:"access_token_ct"`
 		Refresh   *string    `db:"refresh_token_ct"`
@@ -229,12 +245,11 @@ func (tx *Tx) TokensDue(ctx context.Context, provider string, window, keepAlive 
 	return dueRefs(out), wrapConnErr(err)
 }
 
-// TokenHeldElsewhere reports whether a live connection of provider and
-// accountID other than except, of any tenant, stores one of tokens (as its
-// access, refresh or previous refresh token) (run with WithSystem). A
-// stored token the key ring cannot read counts as held: a token that
-// cannot be ruled out is not revoked.
-func (tx *Tx) TokenHeldElsewhere(ctx context.Context, kr *vault.KeyRing, provider, accountID, except string, tokens ...string) (bool, error) {
+// TokenStored reports whether a live connection of provider and accountID,
+// of any tenant, stores one of tokens (as its access, refresh or previous
+// refresh token) (run with WithSystem). A stored token the key ring cannot
+// read counts as stored: a token that cannot be ruled out is not revoked.
+func (tx *Tx) TokenStored(ctx context.Context, kr *vault.KeyRing, provider, accountID string, tokens ...string) (bool, error) {
 	tokens = slices.DeleteFunc(slices.Clone(tokens), func(t string) bool { return t == "" })
 	if len(tokens) == 0 {
 		return false, nil
@@ -247,8 +262,8 @@ func (tx *Tx) TokenHeldElsewhere(ctx context.Context, kr *vault.KeyRing, provide
 		Prev     *string `db:"prev_refresh_token_ct"`
 	}
 	err := tx.SelectContext(ctx, &rows, `SELECT id, tenant_id, access_token_ct, refresh_token_ct, prev_refresh_token_ct
-		FROM connections WHERE provider = $1 AND external_account_id = $2 AND id <> $3::uuid AND deleted_at IS NULL`,
-		provider, accountID, except)
+		FROM connections WHERE provider = $1 AND external_account_id = $2 AND deleted_at IS NULL`,
+		provider, accountID)
 	if err != nil {
 		return false, wrapConnErr(err)
 	}

@@ -11,10 +11,10 @@ import (
 	"github.com/poblysh/poblysh/vault"
 )
 
-// A replaced token is revoked only when no other live connection of the
-// account, of any tenant, stores it; one this key ring cannot read is
-// never ruled out.
-func TestTokenHeldElsewhere(t *testing.T) {
+// A replaced token is revoked only when no live connection of the
+// account, of any tenant, the one re-authorized included, stores it; one
+// this key ring cannot read is never ruled out.
+func TestTokenStored(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := dbtest.NewSchema(t)
@@ -28,7 +28,7 @@ func TestTokenHeldElsewhere(t *testing.T) {
 	held := func(kr *vault.KeyRing, tokens ...string) bool {
 		var ok bool
 		require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
-			ok, err = tx.TokenHeldElsewhere(ctx, kr, "zoho-cliq", "ada", mine.conn, tokens...)
+			ok, err = tx.TokenStored(ctx, kr, "zoho-cliq", "ada", tokens...)
 			return err
 		}))
 		return ok
@@ -37,13 +37,15 @@ func TestTokenHeldElsewhere(t *testing.T) {
 	save(other, kr, db.Tokens{AccessToken: "access-other", RefreshToken: "refresh-other", PrevRefreshToken: "refresh-spent"})
 	save(bob, kr, db.Tokens{AccessToken: "access-bob", RefreshToken: "refresh-old"})
 
-	require.False(t, held(kr, "access-mine", "refresh-mine"), "only the connection itself holds its tokens")
+	require.True(t, held(kr, "access-x", "refresh-mine"), "the connection itself stores its refresh token")
+	require.True(t, held(kr, "access-mine"), "... or its access token")
+	require.False(t, held(kr, "access-gone", "refresh-gone"), "nobody stores these")
 	require.False(t, held(kr, "access-bob", "refresh-old"), "another account's connections are not asked")
 	require.False(t, held(kr, "", ""), "no token is held by anyone")
 	require.True(t, held(kr, "access-x", "refresh-other"), "another tenant's connection of the account stores the refresh token")
 	require.True(t, held(kr, "access-other"), "... or the access token")
 	require.True(t, held(kr, "refresh-spent"), "... or the previous refresh token")
-	require.True(t, held(dbtest.KeyRing(t), "refresh-mine"), "tokens another key sealed cannot be ruled out")
+	require.True(t, held(dbtest.KeyRing(t), "refresh-gone"), "tokens another key sealed cannot be ruled out")
 
 	require.NoError(t, s.DB.WithTenant(ctx, other.tenant, func(tx *db.Tx) error { return tx.DeleteConnection(ctx, other.conn, false) }))
 	require.False(t, held(kr, "access-other", "refresh-other"), "a deleted connection holds nothing")

@@ -384,11 +384,15 @@ func replacedBy(old *db.Tokens, tok *oauth2.Token) *oauth2.Token {
 
 // revokeReplaced revokes the token a re-authorization replaced
 // (Spec.RevokeReplacedToken), once the new one is stored, on its own
-// clock: the request's may be spent. It holds the connection's token lock
-// meanwhile, so a refresh that loaded the old token ends first (and then
-// keeps the new one), and leaves alone a token another connection stores.
-// A failure is logged: the token stays one of the user's at the provider,
-// as every replaced token did before.
+// clock: the request's may be spent. It never revokes a token a live
+// connection stores, this one included, as read under the connection's
+// token lock, so after any refresh that was storing its answer. Such a
+// refresh keeps the re-authorization's tokens (activities'
+// persistRefreshed compares under the row lock the re-authorization
+// held); were the old token stored all the same (a provider that does not
+// rotate, Zoho, answers a refresh with it), revoking it would leave the
+// connection nothing that refreshes. A failure is logged: the token stays
+// one of the user's at the provider, as every replaced token did before.
 func (s *Service) revokeReplaced(p *connectors.Provider, conn *db.Connection, acct connectors.Account, old *oauth2.Token) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -409,14 +413,14 @@ func (s *Service) revokeReplacedLocked(ctx context.Context, p *connectors.Provid
 	defer l.Release()
 	var held bool
 	err = s.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
-		held, err = tx.TokenHeldElsewhere(ctx, s.KeyRing, p.Spec.Name, conn.ExternalAccountID, conn.ID, old.AccessToken, old.RefreshToken)
+		held, err = tx.TokenStored(ctx, s.KeyRing, p.Spec.Name, conn.ExternalAccountID, old.AccessToken, old.RefreshToken)
 		return err
 	})
 	if err != nil {
-		return "", fmt.Errorf("look for other connections holding the token: %w", err)
+		return "", fmt.Errorf("look for connections storing the token: %w", err)
 	}
 	if held {
-		return "kept the token a re-authorization replaced: another connection stores it", nil
+		return "kept the token a re-authorization replaced: a connection (this one or another) stores it", nil
 	}
 	attempted, err := s.Registry.Revoke(ctx, p, acct, old)
 	if !attempted {
