@@ -50,7 +50,8 @@ const (
 	// user's grant, which is kept (Detail names what to check).
 	EventClientRefused HealthEventKind = "client_refused"
 	// EventRefreshed: a token refresh succeeded; it heals only what
-	// EventClientRefused degraded (see Health.NextFrom).
+	// EventClientRefused degraded (see Health.NextFrom), to degraded again
+	// when a resource is still lost (LostAccess; Detail names it).
 	EventRefreshed HealthEventKind = "refreshed"
 	// EventPermissionDenied: the provider answered 403.
 	EventPermissionDenied HealthEventKind = "permission_denied"
@@ -86,7 +87,8 @@ type HealthEvent struct {
 	Detail string
 	// Attempt is the attempt a transient failure happened on.
 	Attempt int
-	// LostAccess (EventSynced): a resource is still recorded as lost.
+	// LostAccess (EventSynced, EventRefreshed): a resource is still
+	// recorded as lost.
 	LostAccess bool
 }
 
@@ -100,15 +102,21 @@ const clientRefused = "token refresh: the provider refused this service's OAuth 
 // NextFrom is Next for a connection whose current reason is cur: a
 // successful refresh (EventRefreshed) heals a connection degraded because
 // the token endpoint refused the OAuth client, and nothing else (a 403 or a
-// lost resource is not fixed by a new token).
+// lost resource is not fixed by a new token). A refused client replaced
+// the reason it found, which may have been a resource still lost: then
+// the heal lands on degraded naming that resource, since a completed sync
+// never degrades a healthy connection and the loss would stay hidden.
 func (h Health) NextFrom(cur string, ev HealthEvent) (Health, string) {
 	if ev.Kind != EventRefreshed {
 		return h.Next(ev)
 	}
-	if h == HealthDegraded && strings.HasPrefix(cur, clientRefused) {
-		return HealthHealthy, "recovered: the provider accepted the OAuth client again"
+	if h != HealthDegraded || !strings.HasPrefix(cur, clientRefused) {
+		return h, ""
 	}
-	return h, ""
+	if ev.LostAccess {
+		return HealthDegraded, reason("lost access to " + ev.Detail)
+	}
+	return HealthHealthy, "recovered: the provider accepted the OAuth client again"
 }
 
 // Next is the health after ev and the reason to show for it. The reason is

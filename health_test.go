@@ -129,6 +129,20 @@ func TestHealthNextFrom(t *testing.T) {
 			require.Equal(t, c.reason, reason)
 		})
 	}
+
+	// A refused client replaced the reason of a resource still lost: the
+	// heal lands on degraded with that reason, or the resource stayed
+	// hidden (a completed sync never degrades a healthy connection).
+	h, reason := poblysh.HealthHealthy.Next(poblysh.HealthEvent{Kind: poblysh.EventAccessLost, Detail: "octo/app: not found"})
+	h, reason = h.NextFrom(reason, poblysh.HealthEvent{Kind: poblysh.EventClientRefused, Detail: "invalid_client"})
+	require.Equal(t, poblysh.HealthDegraded, h)
+	h, reason = h.NextFrom(reason, poblysh.HealthEvent{Kind: poblysh.EventRefreshed, LostAccess: true, Detail: "octo/app: not found"})
+	require.Equal(t, poblysh.HealthDegraded, h, "the resource is still lost")
+	require.Equal(t, "lost access to octo/app: not found", reason)
+	h, reason = h.Next(poblysh.HealthEvent{Kind: poblysh.EventSynced})
+	require.Equal(t, poblysh.HealthHealthy, h, "a sync that reads it again heals")
+	require.Equal(t, "recovered", reason)
+
 	to, reason := poblysh.HealthHealthy.NextFrom("", poblysh.HealthEvent{Kind: poblysh.EventClientRefused, Detail: "d"})
 	require.Equal(t, poblysh.HealthDegraded, to, "other events are Next's")
 	require.Equal(t, clientRefused+"d", reason)

@@ -109,9 +109,19 @@ func (a *Activities) translate(ctx context.Context, ref poblysh.ConnectionRef, e
 // decides; a connection that needs re-authorization also gets its
 // schedules paused.
 func (a *Activities) recordHealth(ctx context.Context, ref poblysh.ConnectionRef, ev poblysh.HealthEvent) {
+	a.recordHealthOf(ctx, ref, func(*db.Tx) (poblysh.HealthEvent, error) { return ev, nil })
+}
+
+// recordHealthOf is recordHealth of the event that event makes in the
+// transaction that applies it (from what the connection records).
+func (a *Activities) recordHealthOf(ctx context.Context, ref poblysh.ConnectionRef, event func(*db.Tx) (poblysh.HealthEvent, error)) {
 	var h poblysh.Health
+	var ev poblysh.HealthEvent
 	var changed bool
 	err := a.DB.WithTenant(ctx, ref.TenantID, func(tx *db.Tx) (err error) {
+		if ev, err = event(tx); err != nil {
+			return err
+		}
 		h, changed, err = tx.ApplyHealth(ctx, ref.ConnectionID, ev)
 		return err
 	})

@@ -192,10 +192,25 @@ func (a *Activities) refreshOnce(ctx context.Context, p *connectors.Provider, t 
 	}
 	out, err := a.persistRefreshed(ctx, lock, t, cur, next)
 	if err == nil && conn.Health == poblysh.HealthDegraded {
-		// Heals a connection degraded by a refused OAuth client only.
-		a.recordHealth(context.WithoutCancel(ctx), t, poblysh.HealthEvent{Kind: poblysh.EventRefreshed})
+		a.recordRefreshed(context.WithoutCancel(ctx), t)
 	}
 	return out, nil, err
+}
+
+// recordRefreshed records a successful refresh of a degraded connection,
+// which heals a degradation by a refused OAuth client only
+// (poblysh.Health.NextFrom): to degraded again, naming the resource, when
+// one is still recorded as lost (the check a completed sync makes, in the
+// transaction that applies the move).
+func (a *Activities) recordRefreshed(ctx context.Context, t poblysh.ConnectionRef) {
+	a.recordHealthOf(ctx, t, func(tx *db.Tx) (poblysh.HealthEvent, error) {
+		ev := poblysh.HealthEvent{Kind: poblysh.EventRefreshed}
+		lost, err := tx.LostResource(ctx, t.ConnectionID)
+		if lost != nil {
+			ev.LostAccess, ev.Detail = true, lost.Ref+": "+lost.Reason
+		}
+		return ev, err
+	})
 }
 
 // spendFailed ends a spend the provider did not answer with tokens: the

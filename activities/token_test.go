@@ -549,3 +549,37 @@ func TestRefreshKeepsTokensAReconnectStores(t *testing.T) {
 	require.Equal(t, recon.AccessToken, r.out.AccessToken, "the refresh returns the stored tokens")
 	e.requireLogged("new tokens were stored meanwhile by another writer; keeping those")
 }
+
+// TestRefreshAfterRefusedClientKeepsALostResourceShown: a connection
+// degraded because a resource was lost is refused its OAuth client at a
+// refresh (the reason becomes the client's); once the secret is fixed,
+// the refresh that heals the client's degradation lands on degraded with
+// the lost resource's reason, not healthy: a completed sync never degrades
+// a healthy connection, so the lost resource would stay hidden.
+func TestRefreshAfterRefusedClientKeepsALostResourceShown(t *testing.T) {
+	t.Parallel()
+	e := newRefreshEnv(t, fakesandbox.Options{}, nil)
+	ctx := context.Background()
+	require.NoError(t, e.schema.DB.WithTenant(ctx, e.target.TenantID, func(tx *db.Tx) error {
+		_, err := tx.LoseResource(ctx, e.target.ConnectionID, "items", "not found or not visible to the connected account")
+		return err
+	}))
+	e.acts.recordHealth(ctx, e.target, poblysh.HealthEvent{Kind: poblysh.EventAccessLost, Detail: "items: not found or not visible to the connected account"})
+	require.Equal(t, poblysh.HealthDegraded, e.health())
+	e.sb.TokenFaults.Add(sandbox.Fault{Status: 401, ContentType: "application/json", Body: `{"error":"invalid_client"}`})
+	require.Error(t, e.refresh())
+	require.Contains(t, e.healthReason(), "refused this service's OAuth client")
+
+	require.NoError(t, e.refresh(), "the secret is fixed")
+	require.Equal(t, poblysh.HealthDegraded, e.health(), "the resource is still lost")
+	require.Equal(t, "lost access to items: not found or not visible to the connected account", e.healthReason())
+
+	// Once no resource is lost, the heal after a refused client is healthy.
+	require.NoError(t, e.schema.DB.WithTenant(ctx, e.target.TenantID, func(tx *db.Tx) error {
+		return tx.ReplaceResources(ctx, e.target.ConnectionID, nil)
+	}))
+	e.sb.TokenFaults.Add(sandbox.Fault{Status: 401, ContentType: "application/json", Body: `{"error":"invalid_client"}`})
+	require.Error(t, e.refresh())
+	require.NoError(t, e.refresh())
+	require.Equal(t, poblysh.HealthHealthy, e.health())
+}

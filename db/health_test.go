@@ -133,4 +133,11 @@ func TestHasLostResources(t *testing.T) {
 		return err
 	}))
 	require.True(t, lost())
+	require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error {
+		r, err := tx.LostResource(ctx, f.conn)
+		require.NotNil(t, r)
+		require.Equal(t, "octo/app", r.Ref)
+		require.Equal(t, "not found", r.Reason, "what a health reason names")
+		return err
+	}))
 }

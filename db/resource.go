@@ -94,10 +94,24 @@ func (tx *Tx) ListResources(ctx context.Context, connID string) ([]Resource, err
 // HasLostResources reports whether a resource of the connection is
 // recorded as lost (a completed sync then does not heal its health).
 func (tx *Tx) HasLostResources(ctx context.Context, connID string) (bool, error) {
-	var lost bool
-	err := tx.GetContext(ctx, &lost, `SELECT EXISTS (SELECT 1 FROM connection_resources
-		WHERE connection_id = $1 AND tenant_id = $2 AND access = 'lost')`, connID, tx.TenantID)
-	return lost, wrapConnErr(err)
+	r, err := tx.LostResource(ctx, connID)
+	return r != nil, err
+}
+
+// LostResource returns a resource of the connection recorded as lost (the
+// first by ref), nil when none is: HasLostResources' answer, with the
+// resource to name in a health reason.
+func (tx *Tx) LostResource(ctx context.Context, connID string) (*Resource, error) {
+	var r Resource
+	err := tx.GetContext(ctx, &r, `SELECT `+resourceCols+` FROM connection_resources
+		WHERE connection_id = $1 AND tenant_id = $2 AND access = 'lost' ORDER BY ref LIMIT 1`, connID, tx.TenantID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, wrapConnErr(err)
+	}
+	return &r, nil
 }
 
 // FindResource returns one resource of a connection.
