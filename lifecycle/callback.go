@@ -145,9 +145,22 @@ func (s *Service) Complete(ctx context.Context, p *connectors.Provider, cb Callb
 // revokeUnused revokes the token a failed connect received
 // (Spec.RevokeUnusedGrant), on its own clock: the request's may be spent.
 // A failure is logged; the connect has already failed for its own reason.
+// A token a live connection of the account stores (a provider answering
+// a repeated authorization with the token it issued before) is kept.
 func (s *Service) revokeUnused(p *connectors.Provider, acct connectors.Account, tok *oauth2.Token) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if acct.ID != "" {
+		var held bool
+		err := s.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
+			held, err = tx.TokenStored(ctx, s.KeyRing, p.Spec.Name, acct.ID, tok.AccessToken, tok.RefreshToken)
+			return err
+		})
+		if err != nil || held {
+			s.log().WithField("provider", p.Spec.Name).WithError(err).Info("kept the token of a failed connect: a connection of the account may store it")
+			return
+		}
+	}
 	if _, err := s.Registry.Revoke(ctx, p, acct, tok); err != nil {
 		s.log().WithField("provider", p.Spec.Name).WithError(err).Warn("could not revoke the grant of a failed connect; it stays one of the user's grants at the provider until it is revoked there")
 	}

@@ -185,3 +185,40 @@ func TestGitHubReconnectRevokesTheTokenItReplaces(t *testing.T) {
 		require.Equal(t, models.ConnectionHealthHealthy, *s.connection(key, id).Health)
 	}
 }
+
+// TestFailedGitHubConnectsRevokeTheirToken: GitHub keeps 10 OAuth App
+// tokens per user, app and scopes and revokes the oldest past that (here
+// 3). A connect that fails after the code exchange (a repository alice
+// cannot read, 422) revokes the token it got, so as many failed attempts as
+// the cap leave alice's working connection its token: it still syncs.
+// They evicted it.
+func TestFailedGitHubConnectsRevokeTheirToken(t *testing.T) {
+	t.Parallel()
+	const kept = 3
+	gh := githubsandbox.New(githubsandbox.Options{Seed: true, TokensKept: kept})
+	base := newHTTPServer(t, gh)
+	s := newStack(t, withEnv(gh.Env(base)))
+	gh.AddUser("alice")
+	_, err := gh.CreateRepo("octocat/diary", "", true)
+	require.NoError(t, err)
+	_, key := s.tenant("Acme")
+	code, body := s.connectAs(key, "github", "alice", map[string]any{"repos": []string{githubsandbox.SeedRepo}})
+	require.Equal(t, http.StatusOK, code, body)
+	id := string(*connectionOf(t, body).ID)
+
+	for range kept {
+		code, body = s.connectAs(key, "github", "alice", map[string]any{"repos": []string{"octocat/diary"}})
+		require.Equal(t, http.StatusUnprocessableEntity, code, body)
+	}
+	live := 0
+	for _, tok := range gh.OAuth.Issued() {
+		if _, err := gh.OAuth.Check(tok); err == nil {
+			live++
+		}
+	}
+	require.Equal(t, 1, live, "only the working connection's token is live")
+	for _, j := range s.sync(key, "github", id, "incremental") {
+		require.Equal(t, models.JobStatusSucceeded, *j.Status, deref(j.Error))
+	}
+	require.Equal(t, models.ConnectionHealthHealthy, *s.connection(key, id).Health)
+}

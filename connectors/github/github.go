@@ -50,8 +50,10 @@ var defaultScopes = []string{"repo", "admin:repo_hook"}
 // Spec is the GitHub provider, registered in init.
 var Spec = &connectors.Spec{
 	// GitHub keeps 10 tokens per user, OAuth app and scopes and revokes
-	// the oldest past them, and its token revocation ends the one token.
+	// the oldest past them, and its token revocation ends the one token:
+	// a reconnect's replaced token and a failed connect's are revoked.
 	RevokeReplacedToken: true,
+	RevokeUnusedGrant:   true,
 	Name:                "github",
 	DisplayName:         "GitHub",
 	Description:         "Pushes, pull requests and releases of selected repositories, from repository webhooks and the REST API.",
