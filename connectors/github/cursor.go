@@ -57,6 +57,19 @@ type cursor struct {
 	// published_at does not move). PassPre accumulates the pass's.
 	Pre     []string `json:"pre,omitempty"`
 	PassPre []string `json:"pass_pre,omitempty"`
+	// PassStart (releases) is when the pass in progress began: the pass's
+	// mark is no later than it (less releaseSettle). Releases are listed
+	// by their tag's commit date, not by publication, so one published
+	// during the pass may sit on a page already read while a later one
+	// sits on a page still to read: a mark at the later one's date made
+	// the next pass take the first for old.
+	PassStart *time.Time `json:"pass_start,omitempty"`
+	// Recent (releases) are the ids of the releases of the last pass
+	// published at or after its mark, already reported: the next pass,
+	// which reads them again, skips them. PassRecent accumulates the
+	// pass's.
+	Recent     []string `json:"recent,omitempty"`
+	PassRecent []string `json:"pass_recent,omitempty"`
 
 	// Repository facts cached for releases and commits, whose items do not
 	// name their repository: id and full name; the default branch commits
@@ -99,7 +112,7 @@ func (c *cursor) old(t time.Time, id string) bool {
 	if c.Since == nil {
 		return false
 	}
-	return t.Before(*c.Since) || (t.Equal(*c.Since) && slices.Contains(c.Seen, id))
+	return t.Before(*c.Since) || (t.Equal(*c.Since) && slices.Contains(c.Seen, id)) || slices.Contains(c.Recent, id)
 }
 
 // observe records an item of the pass in progress.
@@ -110,6 +123,9 @@ func (c *cursor) observe(t time.Time, id string) {
 		c.PassMax, c.PassSeen = &t, []string{id}
 	case t.Equal(*c.PassMax) && !slices.Contains(c.PassSeen, id):
 		c.PassSeen = append(c.PassSeen, id)
+	}
+	if c.PassStart != nil && !t.Before(c.PassStart.Add(-releaseSettle)) && !slices.Contains(c.PassRecent, id) {
+		c.PassRecent = append(c.PassRecent, id)
 	}
 }
 
@@ -132,8 +148,29 @@ func (c *cursor) next(page, perPage int) {
 	c.Page, c.PerPage = page, perPage
 }
 
-// finish ends the pass: its high-water mark becomes the resting one.
+// releaseSettle is how far before a releases pass's start its mark is
+// held at the latest: GitHub's clock (published_at) may run ahead of ours.
+const releaseSettle = 5 * time.Minute
+
+// begin records the start of a releases pass (see PassStart).
+func (c *cursor) begin(now time.Time) {
+	if c.starting() {
+		t := now.UTC()
+		c.PassStart = &t
+	}
+}
+
+// finish ends the pass: its high-water mark becomes the resting one, for
+// releases no later than the pass's start less releaseSettle (what was
+// published since is read again by the next pass, which skips what this
+// one reported: Recent).
 func (c *cursor) finish() {
+	if c.PassStart != nil {
+		if bound := c.PassStart.Add(-releaseSettle); c.PassMax != nil && c.PassMax.After(bound) {
+			c.PassMax, c.PassSeen = &bound, nil
+		}
+		c.Recent = c.PassRecent
+	}
 	if c.PassMax != nil {
 		switch {
 		case c.Since == nil || c.PassMax.After(*c.Since):
@@ -151,4 +188,5 @@ func (c *cursor) finish() {
 	}
 	c.Ahead, c.Pre = c.PassAhead, c.PassPre
 	c.Page, c.PerPage, c.PassMax, c.PassSeen, c.PassETag, c.PassAhead, c.PassPre = 0, 0, nil, nil, "", nil, nil
+	c.PassStart, c.PassRecent = nil, nil
 }

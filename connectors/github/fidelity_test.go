@@ -3,6 +3,8 @@ package github
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -263,4 +265,65 @@ func TestReleasePromotedBeyondTheFirstPageIsSeen(t *testing.T) {
 	require.NoError(t, err)
 	sigs, _, _ := h.drain(t, seedRelStream, cur)
 	require.Len(t, sigs, 1, "the promotion: %v", keysOf(sigs))
+}
+
+// Two releases are published while a releases pass longer than a page is
+// under way: X on the page already read, then Z on a page still to read
+// (a backport whose tag's commit is old: GitHub lists releases by that
+// date, not by publication). The pass reads Z; its high-water mark was Z's
+// published_at, so the next pass took X, published earlier, for old: X was
+// never reported. A pass's mark is now no later than its start (less
+// releaseSettle): what was published during it is read again next pass.
+func TestReleasePublishedDuringAPassIsReported(t *testing.T) {
+	var mu sync.Mutex
+	clock := time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	set := func(t0 time.Time) { mu.Lock(); clock = t0; mu.Unlock() }
+	h := newHarness(t, githubsandbox.Options{Clock: now}, map[string]string{"POBLYSH_GITHUB_PAGE_SIZE": "3"})
+	h.now = now
+	z, err := h.srv.CreateRelease(githubsandbox.SeedRepo, githubsandbox.ReleaseInput{TagName: "v0.0.9-backport", Draft: true})
+	require.NoError(t, err)
+
+	set(time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC))
+	_, cur, _ := h.drain(t, seedRelStream, nil)
+	p, err := h.fetch(t, seedRelStream, cur) // the next pass reads its first page
+	require.NoError(t, err)
+	require.False(t, p.Done)
+	cur = p.Next
+
+	set(time.Date(2024, 6, 2, 0, 0, 0, 0, time.UTC))
+	_, err = h.srv.PublishRelease(githubsandbox.SeedRepo, 150000013, "") // X, on the page read
+	require.NoError(t, err)
+	set(time.Date(2024, 6, 2, 0, 5, 0, 0, time.UTC))
+	_, err = h.srv.PublishRelease(githubsandbox.SeedRepo, zID(t, z.Object), "") // Z, on a page to read
+	require.NoError(t, err)
+	var keys []string
+	for {
+		p, err := h.fetch(t, seedRelStream, cur)
+		require.NoError(t, err)
+		keys, cur = append(keys, keysOf(p.Signals)...), p.Next
+		if p.Done {
+			break
+		}
+	}
+	require.Equal(t, []string{fmt.Sprintf("release:%d:published", zID(t, z.Object))}, keys, "the pass reports Z")
+	set(time.Date(2024, 6, 2, 1, 0, 0, 0, time.UTC))
+	sigs, cur, _ := h.drain(t, seedRelStream, cur)
+	require.Contains(t, keysOf(sigs), "release:150000013:published", "X is reported by the next pass")
+	set(time.Date(2024, 6, 2, 2, 0, 0, 0, time.UTC))
+	sigs, _, _ = h.drain(t, seedRelStream, cur)
+	require.Empty(t, keysOf(sigs), "and not again")
+}
+func zID(t *testing.T, o map[string]any) int64 {
+	t.Helper()
+	switch v := o["id"].(type) {
+	case int64:
+		return v
+	case float64:
+		return int64(v)
+	case int:
+		return int64(v)
+	}
+	t.Fatalf("no id in %v", o["id"])
+	return 0
 }

@@ -34,6 +34,9 @@ type harness struct {
 	reg   *connectors.Registry
 	conn  connectors.Connection
 	token string
+	// now is the connector's clock when set (a sandbox with its own
+	// Options.Clock), else time.Now.
+	now func() time.Time
 }
 
 // newHarness starts a seeded sandbox, configures the connector from the
@@ -99,8 +102,15 @@ func (h *harness) fetch(t *testing.T, stream string, cur json.RawMessage) (*conn
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	return h.connector().FetchPage(ctx, connectors.PageRequest{
-		Connection: h.conn, Stream: stream, Cursor: cur, HTTP: h.client(), Now: time.Now(),
+		Connection: h.conn, Stream: stream, Cursor: cur, HTTP: h.client(), Now: h.clock(),
 	})
+}
+
+func (h *harness) clock() time.Time {
+	if h.now != nil {
+		return h.now()
+	}
+	return time.Now()
 }
 
 // drain reads a stream to Done and returns its Signals, the resting cursor and the page count.

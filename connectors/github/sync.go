@@ -219,6 +219,7 @@ func (r *reader) releases(ctx context.Context) (*connectors.Page, error) {
 	if lp.notModified {
 		return &connectors.Page{Done: true}, nil
 	}
+	r.cur.begin(r.now)
 	repo := repoRef{ID: r.cur.RepoID, FullName: r.cur.RepoName}
 	var sigs []connectors.Signal
 	for _, raw := range lp.items {
