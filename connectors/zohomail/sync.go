@@ -24,12 +24,17 @@ const cursorVersion = 1
 // maxPressThreads bounds the threads remembered as press already.
 const maxPressThreads = 500
 
+// maxHeldPress bounds the press threads a pass holds back (pass.Press):
+// each is a whole Signal, a few KB of cursor.
+const maxHeldPress = 50
+
 // cursor is an inbox or sent stream's cursor:
 //
 //	{"v":1,"folder":"7325431000000008012","hw":1711540357880,
 //	 "seen":[{"id":"1711540357880100001","t":1711540357880}],
 //	 "press":["1711540357880100001"],
-//	 "pass":{"start":191,"high":1711540357880,"prev":["…"],"recent":[…],"kept":10}}
+//	 "pass":{"start":191,"high":1711540357880,"prev":["…"],"recent":[…],"kept":10,
+//	         "press":[{"Kind":"email.press_thread","DedupeKey":"press:…",…}]}}
 //
 // folder is the folder's id (read once from GET /folders, see folderID). hw is
 // the newest receivedTime of the last pass; a pass reads messages/view
@@ -39,7 +44,8 @@ const maxPressThreads = 500
 // email.press_thread was emitted for. pass is the pass under way: the next
 // start offset (1-based), its newest time, the ids of the previous page
 // (new mail arriving during a pass shifts offsets; repeats are skipped)
-// and the ids inside the overlap of its newest time.
+// and the ids inside the overlap of its newest time, and the press threads
+// it holds back until it ends (see holdPress).
 type cursor struct {
 	V      int      `json:"v"`
 	Folder string   `json:"folder,omitempty"`
@@ -67,6 +73,13 @@ type pass struct {
 	// never read. A next page that shares no message with the previous
 	// one lost more than that: the pass steps back a page.
 	Kept int `json:"kept,omitempty"`
+	// Press holds email.press_thread of the threads this pass found, each
+	// the oldest qualifying message read so far: the pass reads newest
+	// first, so an older message of a thread may be on a later page, and a
+	// thread is described by its first qualifying message (as an
+	// incremental pass, and Gmail, describe it). They are emitted when the
+	// pass ends.
+	Press []connectors.Signal `json:"press,omitempty"`
 }
 
 // pageOverlap is how many messages consecutive pages of a pass share.
@@ -182,6 +195,7 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 			cur.HW = p.High
 		}
 		cur.Seen = keepFrom(append(cur.Seen, p.Recent...), cur.HW-c.overlap.Milliseconds())
+		out = append(out, cur.releasePress()...)
 		cur.Pass = nil
 	} else {
 		p.Kept = pageOverlap(len(page))
@@ -236,13 +250,50 @@ func (c *Connector) normalize(ctx context.Context, hc *http.Client, acct connect
 		return out, nil
 	}
 	if s, ok := pressSignal(f, it, r, raw); ok {
-		out = append(out, s)
-		cur.Press = append(cur.Press, it.thread())
-		if n := len(cur.Press); n > maxPressThreads {
-			cur.Press = cur.Press[n-maxPressThreads:]
-		}
+		out = append(out, cur.holdPress(s)...)
 	}
 	return out, nil
+}
+
+// holdPress keeps s, a press thread's qualifying message, in the pass until
+// the pass ends, in place of a newer message of the same thread it holds.
+// Past maxHeldPress threads the one held longest is emitted now, with the
+// oldest qualifying message read so far (returned).
+func (cur *cursor) holdPress(s connectors.Signal) []connectors.Signal {
+	p := cur.Pass
+	if i := slices.IndexFunc(p.Press, func(h connectors.Signal) bool { return h.DedupeKey == s.DedupeKey }); i >= 0 {
+		if !s.OccurredAt.After(p.Press[i].OccurredAt) {
+			p.Press[i] = s
+		}
+		return nil
+	}
+	p.Press = append(p.Press, s)
+	if len(p.Press) <= maxHeldPress {
+		return nil
+	}
+	first := p.Press[0]
+	p.Press = p.Press[1:]
+	cur.pressed(first.Payload.Subject.ID)
+	return []connectors.Signal{first}
+}
+
+// releasePress empties the pass's held press threads, remembering each
+// thread as press, and returns their Signals.
+func (cur *cursor) releasePress() []connectors.Signal {
+	out := cur.Pass.Press
+	for _, s := range out {
+		cur.pressed(s.Payload.Subject.ID)
+	}
+	cur.Pass.Press = nil
+	return out
+}
+
+// pressed remembers a thread as press (the last maxPressThreads).
+func (cur *cursor) pressed(thread string) {
+	cur.Press = append(cur.Press, thread)
+	if n := len(cur.Press); n > maxPressThreads {
+		cur.Press = cur.Press[n-maxPressThreads:]
+	}
 }
 
 // folderID finds the id of the system folder of a type (Inbox, Sent) with
