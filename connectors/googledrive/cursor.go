@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"slices"
 	"time"
 
@@ -14,14 +15,16 @@ import (
 )
 
 // Bounds of the state a cursor carries. At the bounds a cursor is about
-// 10000×16 + 2000×8 bytes of members and shares (≈ 235 KB base64) plus the
+// 10000×16 + 2000×16 bytes of members and grants (≈ 256 KB base64) plus the
 // folder cache (≈ 100 bytes a folder): comfortably one jsonb row, rewritten
 // with every page.
 const (
 	// maxMembers bounds the tracked files a cursor remembers. Past it the
 	// stream runs in overflow mode (see Cursor.Overflow).
 	maxMembers = 10000
-	// maxShares bounds the remembered public and domain grants.
+	// maxShares bounds the remembered domain grants (a public grant is a
+	// bit of its member, bounded by maxMembers): past it the least recently
+	// seen is evicted.
 	maxShares = 2000
 	// maxFolders bounds the ancestry cache; evicted folders are read again
 	// with files.get when a change needs them.
@@ -46,7 +49,7 @@ const (
 //	 "walk":[{"folder":"1Xy…","page_token":"…"}],    feed resumes from page_token after
 //	 "cutoff":1746057600, "roots":["0AD…"],
 //	 "folders":{"1Xy…":{"n":"Press","p":"0AD…"}},
-//	 "members":"<base64>", "shares":"<base64>"}
+//	 "members":"<base64>", "grants":"<base64>"}
 //	{"v":1,"phase":"changes","page_token":"1301",  at rest (or mid-pass): the next
 //	 "seen":1746100000000, "edits":{"1Qe…":1746099…}, changes.list page token
 //	 …}
@@ -55,12 +58,16 @@ const (
 // is placed in or out of the tracked folders without a call per change, and
 // moves are seen as they arrive: a changed folder's entry is rewritten, so
 // its whole subtree moves with it. members holds, per tracked file, a hash
-// of its id, its last modifiedTime and whether it is trashed: a file that
-// appears in the tracked folders without being a member was created, moved
-// or copied in; a member whose modifiedTime moved was edited. shares holds
-// hashes of (file, public or domain grant) already seen, so only new grants
-// make document.shared. edits holds the open 10-minute edit window of files
-// edited in the last hour.
+// of its id, its last modifiedTime, whether it is trashed and whether it
+// was seen public (an "anyone" grant): a file that appears in the tracked
+// folders without being a member was created, moved or copied in; a member
+// whose modifiedTime moved was edited. grants holds (file, domain grant)
+// hash pairs already seen, least recently seen first, so only new grants
+// make document.shared; a member's grants are forgotten with it. shares
+// holds what cursors written before grants kept ((file, grant) hashes that
+// cannot be told apart by file): each is still known, moves to members or
+// grants when seen, and is evicted first. edits holds the open 10-minute
+// edit window of files edited in the last hour.
 type Cursor struct {
 	V         int               `json:"v"`
 	Phase     string            `json:"phase,omitempty"`
@@ -71,7 +78,8 @@ type Cursor struct {
 	MyDrive   string            `json:"my_drive,omitempty"` // the id "root" resolved to
 	Folders   map[string]folder `json:"folders,omitempty"`
 	Members   string            `json:"members,omitempty"`
-	Shares    string            `json:"shares,omitempty"`
+	Grants    string            `json:"grants,omitempty"`
+	Shares    string            `json:"shares,omitempty"` // cursors written before grants
 	// Overflow is set once the tracked files outgrew maxMembers: members is
 	// then incomplete, and a file that is not a member counts as created
 	// only when its createdTime is after Seen, as edited when its
@@ -82,8 +90,13 @@ type Cursor struct {
 	Edits map[string]int64 `json:"edits,omitempty"`
 
 	members map[uint64]uint64
-	shares  map[uint64]bool
+	grants  []grantPair
+	legacy  map[uint64]bool
 }
+
+// grantPair is a remembered domain grant: hashes of the file's id and of
+// the grant's key.
+type grantPair struct{ file, grant uint64 }
 
 // walkItem is a folder (or a whole shared drive) still to be listed.
 type walkItem struct {
@@ -140,7 +153,10 @@ func decodeCursor(raw json.RawMessage) (*Cursor, error) {
 	if c.members, err = unpackMembers(c.Members); err != nil {
 		return nil, fmt.Errorf("google-drive: %w: stored members do not decode", connectors.ErrCursorExpired)
 	}
-	if c.shares, err = unpackSet(c.Shares); err != nil {
+	if c.grants, err = unpackGrants(c.Grants); err != nil {
+		return nil, fmt.Errorf("google-drive: %w: stored grants do not decode", connectors.ErrCursorExpired)
+	}
+	if c.legacy, err = unpackSet(c.Shares); err != nil {
 		return nil, fmt.Errorf("google-drive: %w: stored shares do not decode", connectors.ErrCursorExpired)
 	}
 	if c.Folders == nil {
@@ -155,7 +171,8 @@ func decodeCursor(raw json.RawMessage) (*Cursor, error) {
 // encode packs the state and renders the cursor.
 func (c *Cursor) encode() json.RawMessage {
 	c.Members = packMembers(c.members)
-	c.Shares = packSet(c.shares)
+	c.Grants = packGrants(c.grants)
+	c.Shares = packSet(c.legacy)
 	c.trimFolders()
 	b, _ := json.Marshal(c) // maps, strings and numbers: cannot fail
 	return b
@@ -197,6 +214,13 @@ type member struct {
 	trashed  bool
 }
 
+// publicBit marks a member seen with an "anyone" grant; below it a member's
+// value is modified<<1 | trashed.
+const publicBit = 1 << 63
+
+// grantAnyone is the key of a public grant, remembered in its member.
+const grantAnyone = "anyone"
+
 func idHash(parts ...string) uint64 {
 	h := fnv.New64a()
 	for _, p := range parts {
@@ -209,39 +233,100 @@ func idHash(parts ...string) uint64 {
 // member returns the remembered state of a file.
 func (c *Cursor) member(id string) (member, bool) {
 	v, ok := c.members[idHash(id)]
+	v &^= publicBit
 	return member{modified: int64(v >> 1), trashed: v&1 == 1}, ok
 }
 
-// remember records a tracked file; past maxMembers the cursor overflows
-// and remembers no new file.
+// remember records a tracked file, keeping whether it was seen public;
+// past maxMembers the cursor overflows and remembers no new file.
 func (c *Cursor) remember(id string, m member) {
 	k := idHash(id)
-	if _, ok := c.members[k]; !ok && len(c.members) >= maxMembers {
+	old, ok := c.members[k]
+	if !ok && len(c.members) >= maxMembers {
 		c.Overflow = true
 		return
 	}
-	v := uint64(max(m.modified, 0)) << 1
+	v := uint64(max(m.modified, 0))<<1 | old&publicBit
 	if m.trashed {
 		v |= 1
 	}
 	c.members[k] = v
 }
 
-// forget drops a file that left the tracked folders (or was deleted).
-func (c *Cursor) forget(id string) { delete(c.members, idHash(id)) }
+// forget drops a file that left the tracked folders (or was deleted), and
+// the grants seen of it: should it come back, its grants are its initial
+// state again.
+func (c *Cursor) forget(id string) {
+	k := idHash(id)
+	delete(c.members, k)
+	c.grants = slices.DeleteFunc(c.grants, func(g grantPair) bool { return g.file == k })
+	delete(c.legacy, idHash("share", id, grantAnyone))
+}
 
-// shared reports whether a grant of a file was seen before, and records
-// it. A grant is remembered for good: a file made public, private and
-// public again makes one document.shared.
+// shared reports whether a grant of a member was seen before, and records
+// it. A grant is remembered while the file is a member: a file made
+// public, private and public again makes one document.shared. A public
+// grant is a bit of the member, so any number of public files is
+// remembered; past maxShares domain grants the least recently seen is
+// forgotten, and announced again should its file change later (rare: it
+// takes 2,000 grants to other organisations' domains among tracked files).
+// Grants of a file that is not a member (the members overflowed) are not
+// kept: only a member's change can make document.shared.
 func (c *Cursor) shared(id, grant string) bool {
-	k := idHash("share", id, grant)
-	if c.shares[k] {
+	k := idHash(id)
+	v, ok := c.members[k]
+	if !ok {
+		return false
+	}
+	lk := idHash("share", id, grant)
+	seen := c.legacy[lk]
+	delete(c.legacy, lk)
+	if grant == grantAnyone {
+		c.members[k] = v | publicBit
+		return seen || v&publicBit != 0
+	}
+	g := grantPair{file: k, grant: idHash(grant)}
+	if i := slices.Index(c.grants, g); i >= 0 {
+		c.grants = append(slices.Delete(c.grants, i, i+1), g) // now the most recently seen
 		return true
 	}
-	if len(c.shares) < maxShares {
-		c.shares[k] = true
+	c.grants = append(c.grants, g)
+	c.evictGrants()
+	return seen
+}
+
+// evictGrants keeps the grants within maxShares: the legacy ones first
+// (lowest hash first), then the least recently seen.
+func (c *Cursor) evictGrants() {
+	for len(c.grants)+len(c.legacy) > maxShares && len(c.legacy) > 0 {
+		delete(c.legacy, slices.Min(slices.Collect(maps.Keys(c.legacy))))
 	}
-	return false
+	if n := len(c.grants) - maxShares; n > 0 {
+		c.grants = slices.Delete(c.grants, 0, n)
+	}
+}
+
+// packGrants encodes grants as base64 of (file, grant) hash pairs, 16 bytes
+// each, least recently seen first.
+func packGrants(gs []grantPair) string {
+	buf := make([]byte, 0, 16*len(gs))
+	for _, g := range gs {
+		buf = binary.BigEndian.AppendUint64(buf, g.file)
+		buf = binary.BigEndian.AppendUint64(buf, g.grant)
+	}
+	return base64.StdEncoding.EncodeToString(buf)
+}
+
+func unpackGrants(s string) ([]grantPair, error) {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil || len(b)%16 != 0 {
+		return nil, fmt.Errorf("malformed grants")
+	}
+	out := make([]grantPair, 0, len(b)/16)
+	for i := 0; i < len(b); i += 16 {
+		out = append(out, grantPair{file: binary.BigEndian.Uint64(b[i:]), grant: binary.BigEndian.Uint64(b[i+8:])})
+	}
+	return out, nil
 }
 
 // packMembers encodes members as base64 of (hash, value) pairs, 16 bytes
