@@ -1,40 +1,88 @@
 package press
 
-import "strings"
+import (
+	"strings"
+
+	"golang.org/x/net/publicsuffix"
+)
 
 // Impersonation checks. A look-alike domain must not match the outlet it
 // imitates (the suffix walk in tables.outlet sees to that), and it must not
 // pass on cues either: "Request for comment" from reuters.com.press-desk.net
 // is a phishing pattern, not a journalist at an outlet missing from the list.
 
-// minLookalikeLabel is the shortest first label of a listed domain that may
-// be glued to other text and still count as a look-alike ("notreuters.com"):
-// shorter ones occur inside unrelated names ("microsoft.com" holds "ft.com",
-// "bad.nl" holds "ad.nl"). At a label boundary every length counts
-// ("wsj.com.account-verify.example").
-const minLookalikeLabel = 6
-
-// lookalike returns the outlet whose domain a domain embeds without being it
-// or a subdomain of it: reuters.com.evil.example, notreuters.com,
-// nytimes.com-secure.net, wsj.com.account-verify.example.
+// lookalike returns the outlet whose domain a domain embeds at a label
+// start, followed by another label or a hyphen, without being it, a
+// subdomain of it or an edition of it: reuters.com.evil.example,
+// nytimes.com-secure.net, wsj.com.account-verify.example. Text glued in
+// front of a listed domain makes another name ("signature.com" holds
+// "nature.com", "retail-insider.com" holds "insider.com"), and so does text
+// glued behind it ("wired.community").
 func (t *tables) lookalike(domain string) (Outlet, bool) {
 	for _, o := range t.outlets {
-		i := strings.Index(domain, o.Domain)
-		if i < 0 || domain == o.Domain || strings.HasSuffix(domain, "."+o.Domain) {
+		if domain == o.Domain || strings.HasSuffix(domain, "."+o.Domain) {
 			continue
 		}
-		label, _, _ := strings.Cut(o.Domain, ".")
-		if len(label) >= minLookalikeLabel || atLabelStart(domain, o.Domain) {
+		for i := indexLabel(domain, o.Domain, 0); i >= 0; i = indexLabel(domain, o.Domain, i+1) {
+			if next := domain[i+len(o.Domain)]; (next == '.' || next == '-') && !isEdition(domain, o.Domain) {
+				return o, true
+			}
+		}
+	}
+	return Outlet{}, false
+}
+
+// indexLabel returns the first index from start at which sub occurs in
+// domain at the start of a label and ends before domain does, or -1.
+func indexLabel(domain, sub string, start int) int {
+	for start < len(domain) {
+		i := strings.Index(domain[start:], sub)
+		if i < 0 {
+			return -1
+		}
+		i += start
+		if (i == 0 || domain[i-1] == '.') && i+len(sub) < len(domain) {
+			return i
+		}
+		start = i + 1
+	}
+	return -1
+}
+
+// edition returns the listed outlet a domain is a regional edition of, or a
+// subdomain of one: the listed domain extended by labels that make an ICANN
+// public suffix with its own last label, as forbes.com.mx is forbes.com
+// under com.mx and elpais.com.co is elpais.com under com.co. Editions are
+// not on the list; they are judged like any unlisted domain, neither as
+// the outlet nor as look-alikes.
+func (t *tables) edition(domain string) (Outlet, bool) {
+	for _, o := range t.outlets {
+		if strings.Contains(domain, o.Domain+".") && isEdition(domain, o.Domain) {
 			return o, true
 		}
 	}
 	return Outlet{}, false
 }
 
-// atLabelStart reports whether sub occurs in domain starting at a label.
-func atLabelStart(domain, sub string) bool {
-	return strings.HasPrefix(domain, sub) || strings.Contains(domain, "."+sub)
+// isEdition reports whether domain is listed (an outlet's domain) under a
+// longer ICANN public suffix, or a subdomain of that.
+func isEdition(domain, listed string) bool {
+	suffix, icann := publicsuffix.PublicSuffix(domain)
+	if !icann {
+		return false
+	}
+	site, err := publicsuffix.EffectiveTLDPlusOne(domain)
+	if err != nil || !strings.HasPrefix(site, listed+".") {
+		return false
+	}
+	_, listedTLD, _ := strings.Cut(listed, ".")
+	return strings.HasPrefix(suffix, listedTLD+".")
 }
+
+// minClaimedName is the shortest one-word outlet name that a display name
+// may start with and still claim the outlet ("Reuters Editorial"): shorter
+// ones begin ordinary names ("AP Smith", "FT Ops").
+const minClaimedName = 6
 
 // claimedOutlet returns the outlet a display name presents itself as: its
 // first part is an outlet's name ("The Guardian", "Bloomberg News") or
@@ -51,7 +99,7 @@ func (t *tables) claimedOutlet(name string) (Outlet, bool) {
 		return t.outlets[t.media[d]], true
 	}
 	for n, d := range t.names {
-		if (len(n) >= minLookalikeLabel || strings.Contains(n, " ")) && strings.HasPrefix(k, n+" ") {
+		if (len(n) >= minClaimedName || strings.Contains(n, " ")) && strings.HasPrefix(k, n+" ") {
 			return t.outlets[t.media[d]], true
 		}
 	}

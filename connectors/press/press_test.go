@@ -88,14 +88,16 @@ func TestLookalikes(t *testing.T) {
 	t.Parallel()
 	d := New()
 	for _, dom := range []string{
-		"reuters.com.evil.example", "notreuters.com", "nytimes.com-secure.net", // long names, glued or not
-		"wsj.com.account-verify.example", "ft.com-login.example", "mail.ap.org.example", // short names at a label boundary
+		"reuters.com.evil.example", "nytimes.com-secure.net", "reuters.com.de", // labels or a hyphen after, a private suffix
+		"wsj.com.account-verify.example", "ft.com-login.example", "mail.ap.org.example", // short names too
 	} {
 		r := d.Detect(in("Reporter", "reporter@"+dom, "Request for comment: interview request"), Config{})
 		require.False(t, r.Press, "%s: %q", dom, r.Reasons)
 		require.True(t, slices.ContainsFunc(r.Reasons, func(s string) bool { return strings.HasPrefix(s, "look-alike of media domain") }), "%s: %q", dom, r.Reasons)
 	}
-	for _, dom := range []string{"microsoft.com", "bad.nl", "soft.com"} { // contain "ft.com", "ad.nl" inside a label
+	// Other names: "ft.com", "ad.nl", "nature.com", "reuters.com" glued to
+	// text in front are not at a label start.
+	for _, dom := range []string{"microsoft.com", "bad.nl", "soft.com", "signature.com", "notreuters.com"} {
 		r := d.Detect(in("Kim", "kim@"+dom, "Press inquiry"), Config{})
 		require.True(t, r.Press, "%s: %q", dom, r.Reasons)
 	}

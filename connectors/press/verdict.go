@@ -69,6 +69,9 @@ func (d *Detector) judge(a Address, box mailbox, subjectHits []hit, tc tenantCon
 		}
 	}
 	if v.class <= classOther && v.base > -1 {
+		if o, ok := d.t.edition(box.domain); ok {
+			v.reasons = append(v.reasons, fmt.Sprintf("edition of media domain %s (%s) not on the list: judged as an unlisted domain", o.Domain, o.Name))
+		}
 		if o, ok := d.t.lookalike(box.domain); ok {
 			v.cueOnly(fmt.Sprintf("look-alike of media domain %s (%s)", o.Domain, o.Name))
 		} else if o, ok := d.t.claimedOutlet(a.Name); ok {
