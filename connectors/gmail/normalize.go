@@ -63,7 +63,7 @@ func (p *pass) normalize(m *message) error {
 	if m.ID == m.ThreadID || p.incremental {
 		p.add(KindThreadStarted, at, "thread:"+p.mailbox+":"+m.ThreadID+":started", "New thread: "+subject, thread, base, raw)
 	}
-	if r := p.c.detector.Detect(pressMessage(m), p.cfg.press()); r.Press {
+	if r := p.c.detector.Detect(p.pressMessage(m), p.cfg.press()); r.Press {
 		return p.pressThread(m, r)
 	}
 	return nil
@@ -83,7 +83,7 @@ func (p *pass) pressThread(m *message, r press.Result) error {
 			if contains(tm.LabelIDs, labelDraft) {
 				continue
 			}
-			if tr := p.c.detector.Detect(pressMessage(tm), p.cfg.press()); tr.Press {
+			if tr := p.c.detector.Detect(p.pressMessage(tm), p.cfg.press()); tr.Press {
 				first, res = tm, tr
 				break
 			}
@@ -121,7 +121,7 @@ func (p *pass) add(kind string, at time.Time, key, title string, subject connect
 // one), the mailbox as context, and the attributes. r, when set, names the
 // correspondent (the journalist).
 func (p *pass) payload(m *message, r *press.Result) connectors.Payload {
-	pm := pressMessage(m)
+	pm := p.pressMessage(m)
 	outbound := pm.Outbound
 	corr := pm.From
 	if outbound {
@@ -160,9 +160,12 @@ func (p *pass) payload(m *message, r *press.Result) connectors.Payload {
 	}
 }
 
-// pressMessage is what the press detector sees of a message: its headers.
-func pressMessage(m *message) press.Message {
-	return press.HeaderMessage(m.header, contains(m.LabelIDs, LabelSent))
+// pressMessage is what the press detector sees of a message: its headers,
+// and the mailbox's own address, which tells colleagues from correspondents.
+func (p *pass) pressMessage(m *message) press.Message {
+	pm := press.HeaderMessage(m.header, contains(m.LabelIDs, LabelSent))
+	pm.Account = p.mailbox
+	return pm
 }
 
 func subjectOf(m *message) string {

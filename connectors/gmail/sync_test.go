@@ -231,3 +231,17 @@ func TestArchivedBeforeThePass(t *testing.T) {
 	require.Empty(t, i.sync(t, "label:INBOX"), "read once: the cursor moved past it")
 	require.Empty(t, i.sync(t, "label:SENT"), "not the SENT stream's")
 }
+
+// Mail from the mailbox's own domain is internal, whoever it is addressed
+// to: a colleague's reply to a journalist, with the mailbox on Bcc, is not
+// a press thread with the colleague as the journalist.
+func TestColleagueMailIsNotPress(t *testing.T) {
+	i := newIncremental(t, `{}`)
+	ctx := context.Background()
+	m, _, err := i.sb.AddMessage(ctx, gmailsandbox.MessageInput{From: "Kim Park <kim@example.com>", To: "Jane Doe <jane.doe@reuters.com>",
+		Subject: "Re: Request for comment: Northwind layoffs"}, now0)
+	require.NoError(t, err)
+	got := keys(i.sync(t, "label:INBOX"))
+	require.Equal(t, "email.received", got["msg:"+me+":"+m.ID+":received"])
+	require.NotContains(t, got, "thread:"+me+":"+m.ID+":press")
+}

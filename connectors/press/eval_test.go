@@ -21,6 +21,10 @@ import (
 //	 "subject":"Request for comment","list_id":"","list_unsubscribe":"","precedence":"",
 //	 "config":{"domains":[],"addresses":[]},"note":""}
 //
+// "account" (optional) is the connected mailbox; without it the From of an
+// outbound message and the first To of an inbound one stand for it, as the
+// mailbox a connector reads would.
+//
 // Address headers and subjects are raw header values (encoded words, odd
 // quoting and all), so the set exercises ParseAddressList and DecodeHeader
 // too. label is true when the message is correspondence between the account
@@ -47,6 +51,7 @@ type labeled struct {
 	ListID          string `json:"list_id,omitempty"`
 	ListUnsubscribe string `json:"list_unsubscribe,omitempty"`
 	Precedence      string `json:"precedence,omitempty"`
+	Account         string `json:"account,omitempty"` // the connected mailbox; default: From when outbound, the first To when inbound
 	Config          Config `json:"config"`
 	Note            string `json:"note,omitempty"`
 }
@@ -58,7 +63,16 @@ func (l labeled) message() Message {
 		"from": l.From, "to": l.To, "cc": l.Cc, "subject": l.Subject,
 		"list-id": l.ListID, "list-unsubscribe": l.ListUnsubscribe, "precedence": l.Precedence,
 	}
-	return HeaderMessage(func(name string) string { return h[strings.ToLower(name)] }, l.Outbound)
+	m := HeaderMessage(func(name string) string { return h[strings.ToLower(name)] }, l.Outbound)
+	m.Account = l.Account
+	switch {
+	case m.Account != "":
+	case l.Outbound:
+		m.Account = m.From.Email
+	case len(m.To) > 0:
+		m.Account = m.To[0].Email
+	}
+	return m
 }
 
 func loadSet(t testing.TB, name string) []labeled {

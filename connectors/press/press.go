@@ -17,6 +17,13 @@ type Message struct {
 	Outbound bool
 	// Mailing-list headers: lists and newsletters are never press correspondence.
 	ListID, ListUnsubscribe, Precedence string
+	// Account is the connected mailbox's own address (Gmail: the profile's
+	// address; Zoho Mail: the account's primary address). Mail from its
+	// domain is internal, and neither it nor its domain is ever the
+	// correspondent; at a freemail domain only the address itself is
+	// the account's. Empty: an outbound message's From stands for it, and
+	// inbound mail is never taken for internal.
+	Account string
 }
 
 // Config holds a tenant's own press contacts (connection config and, later, tenant settings).
@@ -105,7 +112,7 @@ func (d *Detector) Detect(m Message, cfg Config) Result {
 	forwarded := isForward(subject)
 
 	var candidates []Address
-	from, fromOK := canonMailbox(m.From.Email)
+	own := d.ownerOf(m)
 	if m.Outbound {
 		candidates = append(append(candidates, m.To...), m.Cc...)
 	} else {
@@ -119,16 +126,15 @@ func (d *Detector) Detect(m Message, cfg Config) Result {
 		if !ok {
 			continue
 		}
+		if m.Outbound && own.has(box) {
+			continue // the account or a colleague on the message, not a correspondent
+		}
 		v := d.judge(a, box, subjectHits, tc)
-		if v.class <= classOther {
-			switch {
-			case m.Outbound && fromOK && box.domain == from.domain:
-				continue // a colleague on the message, not a correspondent
-			case !m.Outbound && v.class == classOther && sharesDomain(box, m.To, m.Cc):
-				v.cueOnly("internal sender: same domain as a recipient")
-			case forwarded:
-				v.cueOnly("forwarded message: the sender is not the original correspondent")
-			}
+		switch {
+		case own.has(box):
+			v.internal(own)
+		case v.class <= classOther && forwarded:
+			v.cueOnly("forwarded message: the sender is not the original correspondent")
 		}
 		v.finish()
 		if v.score >= Threshold {
@@ -173,16 +179,34 @@ func listReason(m Message) string {
 	return ""
 }
 
-// sharesDomain reports whether a recipient has the sender's domain.
-func sharesDomain(sender mailbox, lists ...[]Address) bool {
-	for _, l := range lists {
-		for _, a := range l {
-			if b, ok := canonMailbox(a.Email); ok && b.domain == sender.domain {
-				return true
-			}
-		}
+// owner is the connected account's side of a message: its address and,
+// unless that is at a freemail domain, its domain.
+type owner struct {
+	key    string // the account's mailbox key; "" when unknown
+	domain string // the account's domain; "" when unknown or freemail
+}
+
+// ownerOf returns the account's side: Message.Account, or the From of an
+// outbound message when the connector did not say.
+func (d *Detector) ownerOf(m Message) owner {
+	addr := m.Account
+	if strings.TrimSpace(addr) == "" && m.Outbound {
+		addr = m.From.Email
 	}
-	return false
+	box, ok := canonMailbox(addr)
+	if !ok {
+		return owner{}
+	}
+	o := owner{key: box.key()}
+	if !d.t.isFreemail(box.domain) {
+		o.domain = box.domain
+	}
+	return o
+}
+
+// has reports whether a mailbox is the account or at its domain.
+func (o owner) has(box mailbox) bool {
+	return o.key != "" && (box.key() == o.key || o.domain != "" && box.domain == o.domain)
 }
 
 func appendNew(list []string, s string) []string {

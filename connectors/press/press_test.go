@@ -9,7 +9,8 @@ import (
 )
 
 func in(name, email, subject string) Message {
-	return Message{From: Address{Name: name, Email: email}, To: []Address{{Name: "Pat Lee", Email: "pat.lee@acme-robotics.example"}}, Subject: subject}
+	return Message{From: Address{Name: name, Email: email}, To: []Address{{Name: "Pat Lee", Email: "pat.lee@acme-robotics.example"}}, Subject: subject,
+		Account: "pat.lee@acme-robotics.example"}
 }
 
 func TestDetectRules(t *testing.T) {
@@ -44,7 +45,7 @@ func TestDetectRules(t *testing.T) {
 		{"bulk precedence", Message{From: Address{Email: "jane@reuters.com"}, Subject: "Hi", Precedence: " Bulk "}, Config{}, false, "Precedence: bulk", nil},
 		{"automated sender at outlet", in("WSJ", "no-reply@wsj.com", "Your account"), Config{}, false, "automated sender", nil},
 		{"business mailbox at outlet", in("Forbes", "advertising@forbes.com", "Reach PR leaders in Forbes"), Config{}, false, "non-editorial mailbox", nil},
-		{"internal colleague with cue", Message{From: Address{Email: "kim@acme-robotics.example"}, To: []Address{{Email: "pat.lee@acme-robotics.example"}}, Subject: "Press inquiry prep"}, Config{}, false, "internal sender", nil},
+		{"internal colleague with cue", Message{From: Address{Email: "kim@acme-robotics.example"}, To: []Address{{Email: "pat.lee@acme-robotics.example"}}, Subject: "Press inquiry prep", Account: "pat.lee@acme-robotics.example"}, Config{}, false, "internal sender", nil},
 		{"forwarded by an agency", in("Agency", "lee@pr-agency.example", "Fwd: Media request: robotics feature"), Config{}, false, "forwarded", nil},
 		{"outbound reply to a journalist", Message{From: Address{Email: "pat.lee@acme-robotics.example"}, To: []Address{{Email: "kim@acme-robotics.example"}, {Name: "Jane Doe", Email: "jane.doe@ft.com"}}, Outbound: true, Subject: "Re: Your questions"}, Config{}, true, "media domain ft.com", []string{"ft.com"}},
 		{"outbound to colleagues only", Message{From: Address{Email: "pat.lee@acme-robotics.example"}, To: []Address{{Email: "kim@acme-robotics.example"}}, Outbound: true, Subject: "Press inquiry from Reuters"}, Config{}, false, "no usable correspondent", nil},

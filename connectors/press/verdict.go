@@ -36,6 +36,18 @@ func (v *verdict) cueOnly(why string) {
 	v.reasons = append(v.reasons, why)
 }
 
+// internal marks a sender on the account's side: whatever the domain and
+// the cues, mail among colleagues is not correspondence with a journalist
+// (also at a media company, where every colleague is at a media domain).
+func (v *verdict) internal(own owner) {
+	why := "internal sender: the account's own address"
+	if own.domain != "" && v.box.domain == own.domain {
+		why = "internal sender: the account's own domain " + own.domain
+	}
+	v.class, v.base, v.matched = classOther, -1, nil
+	v.cueOnly(why)
+}
+
 // judge evaluates one address against the tenant's contacts, the curated
 // lists and the cues of the subject and of its display name.
 func (d *Detector) judge(a Address, box mailbox, subjectHits []hit, tc tenantConfig) verdict {

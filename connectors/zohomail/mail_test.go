@@ -196,3 +196,18 @@ func TestWebhookNudge(t *testing.T) {
 	require.ErrorIs(t, none.VerifyWebhook(req), connectors.ErrUnauthorized, "no webhook secret: fail closed")
 	require.Empty(t, none.ConnectionWebhookURL(conn))
 }
+
+// Mail from the account's own domain is internal, whoever it is addressed
+// to: a colleague's reply to a journalist, with the account on Bcc, is not
+// a press thread with the colleague as the journalist.
+func TestColleagueMailIsNotPress(t *testing.T) {
+	t.Parallel()
+	f := newFake(t, zohosandbox.Options{}, nil)
+	conn, tok := f.connect(t, tenantPress)
+	hc := f.client(tok.AccessToken)
+	_, err := f.sb.AddMail(zohosandbox.MailInput{From: zohosandbox.Address{Name: "Kim Park", Email: "kim@zylker.eu"},
+		To: []zohosandbox.Address{{Name: "Jane Doe", Email: "jane.doe@reuters.com"}}, Subject: "Re: Request for comment: Zylker layoffs"})
+	require.NoError(t, err)
+	got, _ := f.drain(t, conn, hc, streamInbox, nil)
+	require.Equal(t, map[string]int{"email.received": 1, "email.thread_started": 1}, countKinds(got))
+}

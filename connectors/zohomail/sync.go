@@ -234,7 +234,7 @@ func (c *Connector) normalize(ctx context.Context, hc *http.Client, acct connect
 	if len(out) == 0 || slices.Contains(cur.Press, it.thread()) {
 		return out, nil
 	}
-	m := press.Message{From: it.from(), To: it.to(), Cc: it.cc(), Subject: it.subject(), Outbound: f.Outbound}
+	m := press.Message{From: it.from(), To: it.to(), Cc: it.cc(), Subject: it.subject(), Outbound: f.Outbound, Account: f.Email}
 	r := c.press.Detect(m, cfg.detectorConfig())
 	if r.Press && !f.Outbound {
 		// The list carries no List-Id: a newsletter from a media outlet
