@@ -88,6 +88,9 @@ func TestIsForward(t *testing.T) {
 		"RV: Consulta": true, "I: Richiesta": true, "Re: Fwd: Media request": true, "AW: WG: x": true,
 		"转发：采访请求": true, "Re: Press inquiry": false, "Press inquiry": false, "Fwd": false,
 		"Interview: Fwd: later": false, "": false,
+		"[EXTERNAL] Fwd: Request for comment from Reuters": true, "[Ext] RE: FW: x": true, "EXTERNAL: Fwd: x": true,
+		"[External Sender] WG: Presseanfrage": true, "CAUTION: FW: x": true, "Re: [EXTERNAL] Fwd: x": true,
+		"[EXTERNAL] Re: Request for comment": false, "[EXTERNAL] Request for comment": false, "[Fwd: Press inquiry]": true,
 	} {
 		require.Equal(t, want, isForward(s), s)
 	}

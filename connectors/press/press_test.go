@@ -47,6 +47,7 @@ func TestDetectRules(t *testing.T) {
 		{"business mailbox at outlet", in("Forbes", "advertising@forbes.com", "Reach PR leaders in Forbes"), Config{}, false, "non-editorial mailbox", nil},
 		{"internal colleague with cue", Message{From: Address{Email: "kim@acme-robotics.example"}, To: []Address{{Email: "pat.lee@acme-robotics.example"}}, Subject: "Press inquiry prep", Account: "pat.lee@acme-robotics.example"}, Config{}, false, "internal sender", nil},
 		{"forwarded by an agency", in("Agency", "lee@pr-agency.example", "Fwd: Media request: robotics feature"), Config{}, false, "forwarded", nil},
+		{"forward behind a gateway tag", in("Lee Park", "lee@pr-agency.example", "[EXTERNAL] Fwd: Request for comment from Reuters"), Config{}, false, "forwarded", nil},
 		{"outbound reply to a journalist", Message{From: Address{Email: "pat.lee@acme-robotics.example"}, To: []Address{{Email: "kim@acme-robotics.example"}, {Name: "Jane Doe", Email: "jane.doe@ft.com"}}, Outbound: true, Subject: "Re: Your questions"}, Config{}, true, "media domain ft.com", []string{"ft.com"}},
 		{"outbound to colleagues only", Message{From: Address{Email: "pat.lee@acme-robotics.example"}, To: []Address{{Email: "kim@acme-robotics.example"}}, Outbound: true, Subject: "Press inquiry from Reuters"}, Config{}, false, "no usable correspondent", nil},
 		{"Japanese request", in("田中", "tanaka@asahi.com", "取材依頼"), Config{}, true, `subject cue "取材依頼"`, []string{"asahi.com"}},

@@ -136,10 +136,13 @@ func cueReason(h hit) string {
 }
 
 // isForward reports whether a subject marks a forwarded message ("Fwd:",
-// "WG:", "TR:", "RV:", "I:", "Doorst:", "转发:"), also after "Re:"s.
+// "WG:", "TR:", "RV:", "I:", "Doorst:", "转发:"), also after "Re:"s and
+// after the tags mail gateways and lists put in front ("[EXTERNAL]",
+// "CAUTION:", "[team]"), and inside an old-style "[Fwd: …]".
 func isForward(subject string) bool {
 	s := strings.TrimSpace(subject)
 	for range 6 {
+		s = stripTags(s)
 		i := strings.IndexAny(s, ":：")
 		if i <= 0 || i > 12 {
 			return false
@@ -156,6 +159,40 @@ func isForward(subject string) bool {
 		s = strings.TrimSpace(s[i+w:])
 	}
 	return false
+}
+
+// maxTag is the longest leading bracketed tag stripTags drops.
+const maxTag = 40
+
+// stripTags drops the tags in front of a subject: bracketed ones without a
+// colon ("[EXTERNAL]", "[Ext]", "[External Sender]", "[acme-team]"), the
+// "[" of an old-style "[Fwd: …]", and gateway words before a colon
+// ("EXTERNAL:", "CAUTION:").
+func stripTags(s string) string {
+	for {
+		s = strings.TrimSpace(s)
+		if strings.HasPrefix(s, "[") {
+			end := strings.IndexByte(s, ']')
+			if end < 0 || end > maxTag || strings.ContainsAny(s[:end], ":：") {
+				return strings.TrimSpace(s[1:])
+			}
+			s = s[end+1:]
+			continue
+		}
+		word, rest, ok := strings.Cut(s, ":")
+		if !ok || !gatewayTags[strings.ToLower(strings.TrimSpace(word))] {
+			return s
+		}
+		s = rest
+	}
+}
+
+// gatewayTags are the words mail gateways put in front of a subject from
+// outside the organisation, followed by a colon.
+var gatewayTags = map[string]bool{
+	"external": true, "ext": true, "external sender": true, "external email": true, "external mail": true,
+	"caution": true, "caution external": true, "warning": true, "extern": true, "externe": true, "externo": true,
+	"suspicious": true, "spam": true,
 }
 
 // forwardPrefixes are "forwarded" subject prefixes of common mail clients
