@@ -14,9 +14,10 @@ import (
 
 // metadataHeaders are the headers messages.get asks for: who and what the
 // message is (From, To, Cc, Subject, Date), how it threads (Message-ID,
-// In-Reply-To), and whether it is list mail (List-Id, List-Unsubscribe,
-// Precedence), which the press detector needs (press.Headers, all in here).
-var metadataHeaders = []string{"From", "To", "Cc", "Subject", "Date", "Message-ID", "In-Reply-To", "List-Id", "List-Unsubscribe", "Precedence"}
+// In-Reply-To), whether it is list mail (List-Id, List-Unsubscribe,
+// Precedence) and whether a machine sent it (Auto-Submitted), which the
+// press detector needs (press.Headers, all in here).
+var metadataHeaders = []string{"From", "To", "Cc", "Subject", "Date", "Message-ID", "In-Reply-To", "List-Id", "List-Unsubscribe", "Precedence", "Auto-Submitted"}
 
 // message is a Message resource in format=metadata.
 type message struct {

@@ -56,7 +56,7 @@ func TestHistoryPageFixture(t *testing.T) {
 	require.True(t, page.Done)
 	require.JSONEq(t, `{"history_id":"2435342"}`, string(page.Next), "at rest on the response's historyId")
 	require.Equal(t, "/gmail/v1/users/me/history?historyTypes=messageAdded&historyTypes=labelAdded&labelId=INBOX&maxResults=100&startHistoryId=2435200", asked[0])
-	require.Equal(t, "/gmail/v1/users/me/messages/1948e07b3c2d5a14?format=metadata&metadataHeaders=From&metadataHeaders=To&metadataHeaders=Cc&metadataHeaders=Subject&metadataHeaders=Date&metadataHeaders=Message-ID&metadataHeaders=In-Reply-To&metadataHeaders=List-Id&metadataHeaders=List-Unsubscribe&metadataHeaders=Precedence", asked[1])
+	require.Equal(t, "/gmail/v1/users/me/messages/1948e07b3c2d5a14?format=metadata&metadataHeaders=From&metadataHeaders=To&metadataHeaders=Cc&metadataHeaders=Subject&metadataHeaders=Date&metadataHeaders=Message-ID&metadataHeaders=In-Reply-To&metadataHeaders=List-Id&metadataHeaders=List-Unsubscribe&metadataHeaders=Precedence&metadataHeaders=Auto-Submitted", asked[1])
 	require.Len(t, asked, 3, "history, the one message of the label, and its thread for the press check")
 
 	got := map[string]connectors.Signal{}

@@ -245,3 +245,15 @@ func TestColleagueMailIsNotPress(t *testing.T) {
 	require.Equal(t, "email.received", got["msg:"+me+":"+m.ID+":received"])
 	require.NotContains(t, got, "thread:"+me+":"+m.ID+":press")
 }
+
+// An auto-reply (RFC 3834 Auto-Submitted) from a journalist is not press:
+// the connector asks for the header and the detector reads it.
+func TestAutoReplyIsNotPress(t *testing.T) {
+	i := newIncremental(t, `{}`)
+	m, _, err := i.sb.AddMessage(context.Background(), gmailsandbox.MessageInput{From: "Kim Lee <kim.lee@nytimes.com>", To: me,
+		Subject: "Re: Northwind's Q3 launch", AutoSubmitted: "auto-replied"}, now0)
+	require.NoError(t, err)
+	got := keys(i.sync(t, "label:INBOX"))
+	require.Equal(t, "email.received", got["msg:"+me+":"+m.ID+":received"])
+	require.NotContains(t, got, "thread:"+me+":"+m.ID+":press")
+}

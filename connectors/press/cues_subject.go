@@ -24,11 +24,14 @@ var subjectCueSets = []cueSet{
 	{"en", weakCue, `interview*|deadline|comment|comments|story|article|feature|quote|statement|podcast|
 		press|media|coverage|questions`},
 	{"en", neutralCue, `press release|press releases|news release|press kit|press conference|press room|
-		social media|media buying|media plan|media planning|out of office|automatic reply|feature request|
+		social media|media buying|media plan|media planning|feature request|
 		feature requests|new feature|new features|feature flag|user story|user stories|success story|
 		customer story|bank statement|account statement|statement of work|financial statements|
 		insurance coverage|test coverage|code coverage|price quote|your quote|sales quote|quote request|
 		request a quote|request for quote|request for quotation`},
+	// Auto-replies quote the subject they answer; RFC 3834's Auto-Submitted
+	// excludes them when the sender's server sets it, these when it does not.
+	{"en", counterCue, `out of office|automatic reply|auto reply|autoreply|auto response|away from the office`},
 	{"en", counterCue, `subscription*|subscribe|unsubscribe|receipt|invoice*|payment|billing|renewal|
 		your account|your order|order confirmation|password|verify your|confirm your|sign in|log in|login|
 		security alert|advertising|advertise|advertisement|sponsorship|sponsored|media kit|rate card|webinar|

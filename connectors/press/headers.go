@@ -4,7 +4,9 @@ package press
 // them (Gmail: metadataHeaders of messages.get with format=metadata); the
 // list headers matter as much as the addresses, because without them a
 // media outlet's newsletter looks like its newsroom.
-var Headers = []string{"From", "To", "Cc", "Subject", "List-Id", "List-Unsubscribe", "Precedence"}
+// Auto-Submitted (RFC 3834) marks auto-replies, which quote the subject of
+// the message they answer.
+var Headers = []string{"From", "To", "Cc", "Subject", "List-Id", "List-Unsubscribe", "Precedence", "Auto-Submitted"}
 
 // HeaderMessage builds a Message from raw header values. get returns the
 // value of a header by its name as spelled in Headers ("" when absent);
@@ -21,6 +23,7 @@ func HeaderMessage(get func(name string) string, outbound bool) Message {
 		ListID:          get("List-Id"),
 		ListUnsubscribe: get("List-Unsubscribe"),
 		Precedence:      get("Precedence"),
+		AutoSubmitted:   get("Auto-Submitted"),
 	}
 	if from, ok := ParseAddress(get("From")); ok {
 		m.From = from

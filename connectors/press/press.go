@@ -1,6 +1,7 @@
 package press
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 )
@@ -17,6 +18,9 @@ type Message struct {
 	Outbound bool
 	// Mailing-list headers: lists and newsletters are never press correspondence.
 	ListID, ListUnsubscribe, Precedence string
+	// AutoSubmitted is the Auto-Submitted header (RFC 3834): anything but
+	// "no" (auto-replied, auto-generated, …) was sent by a machine.
+	AutoSubmitted string
 	// Account is the connected mailbox's own address (Gmail: the profile's
 	// address; Zoho Mail: the account's primary address). Mail from its
 	// domain is internal, and neither it nor its domain is ever the
@@ -103,7 +107,7 @@ func (d *Detector) Outlet(emailOrDomain string) (Outlet, bool) {
 // is and the best one is the correspondent. Mailing lists and newsletters
 // (List-Id, List-Unsubscribe, Precedence bulk/list/junk) never qualify.
 func (d *Detector) Detect(m Message, cfg Config) Result {
-	if why := listReason(m); why != "" {
+	if why := cmp.Or(listReason(m), autoReason(m), autoReplySubject(m.Subject)); why != "" {
 		return Result{Reasons: []string{why}}
 	}
 	tc := compileConfig(cfg)
@@ -207,6 +211,44 @@ func (d *Detector) ownerOf(m Message) owner {
 // has reports whether a mailbox is the account or at its domain.
 func (o owner) has(box mailbox) bool {
 	return o.key != "" && (box.key() == o.key || o.domain != "" && box.domain == o.domain)
+}
+
+// autoReason says why a message was sent by a machine, or "": RFC 3834 §5
+// has an automatic responder set Auto-Submitted to anything but "no"
+// (parameters after a ";" aside).
+func autoReason(m Message) string {
+	v, _, _ := strings.Cut(m.AutoSubmitted, ";")
+	switch v = strings.ToLower(strings.TrimSpace(v)); v {
+	case "", "no":
+		return ""
+	}
+	return fmt.Sprintf("automatic message (Auto-Submitted: %s)", v)
+}
+
+// autoReplySubject says why a subject is an auto-reply's, or "": it starts
+// with the prefix Outlook, Exchange and others write ("Automatic reply:",
+// "Out of Office:", "Abwesenheitsnotiz:"), for responders that set no
+// Auto-Submitted. The subject they quote would otherwise count.
+func autoReplySubject(subject string) string {
+	s := stripTags(DecodeHeader(subject))
+	i := strings.IndexAny(s, ":：")
+	if i <= 0 || i > 40 {
+		return ""
+	}
+	if p := strings.TrimSpace(fold(s[:i])); autoReplyPrefixes[p] {
+		return fmt.Sprintf("automatic reply (subject %q)", strings.TrimSpace(s[:i]))
+	}
+	return ""
+}
+
+// autoReplyPrefixes are auto-reply subject prefixes, folded as fold does.
+var autoReplyPrefixes = map[string]bool{
+	"automatic reply": true, "auto reply": true, "autoreply": true, "auto response": true,
+	"out of office": true, "out of office autoreply": true, "out of the office": true,
+	"abwesenheitsnotiz": true, "automatische antwort": true, "reponse automatique": true, "absence": true,
+	"respuesta automatica": true, "fuera de la oficina": true, "resposta automatica": true, "ausente": true,
+	"risposta automatica": true, "fuori sede": true, "automatisch antwoord": true, "afwezig": true,
+	"autosvar": true, "automatisk svar": true, "franvaro": true,
 }
 
 func appendNew(list []string, s string) []string {

@@ -63,10 +63,27 @@ func TestHeaders(t *testing.T) {
 		HeaderContent string `json:"headerContent"`
 	}
 	require.NoError(t, json.Unmarshal(env.Data, &h))
-	id, unsub, prec := headers(h.HeaderContent)
+	id, unsub, prec, auto := headers(h.HeaderContent)
 	require.Equal(t, "Weekly <weekly.theverge.com>", id, "a folded header is unfolded")
 	require.Equal(t, "<https://theverge.com/unsubscribe>", unsub)
 	require.Equal(t, "bulk", prec)
+	require.Empty(t, auto)
+	_, _, _, auto = headers("From: Kim <kim@bloomberg.net>\r\nAuto-Submitted: auto-replied;\r\n owner-email=\"kim@bloomberg.net\"\r\nSubject: Re: x\r\n")
+	require.Equal(t, `auto-replied; owner-email="kim@bloomberg.net"`, auto, "read and unfolded")
+}
+
+// A journalist's auto-reply is not press: the headers read for a candidate
+// carry Auto-Submitted.
+func TestAutoReplyIsNotPress(t *testing.T) {
+	t.Parallel()
+	f := newFake(t, zohosandbox.Options{}, nil)
+	conn, tok := f.connect(t, tenantPress)
+	hc := f.client(tok.AccessToken)
+	_, err := f.sb.AddMail(zohosandbox.MailInput{From: zohosandbox.Address{Name: "Kim Lee", Email: "kim.lee@bloomberg.net"},
+		To: []zohosandbox.Address{{Email: "ada@zylker.eu"}}, Subject: "Re: the launch", Headers: map[string]string{"Auto-Submitted": "auto-replied"}})
+	require.NoError(t, err)
+	got, _ := f.drain(t, conn, hc, streamInbox, nil)
+	require.Equal(t, map[string]int{"email.received": 1, "email.thread_started": 1}, countKinds(got))
 }
 
 // The seed holds a Reuters inquiry (press), a Verge newsletter (a media

@@ -191,9 +191,9 @@ func pressSignal(f folder, it *item, r press.Result, raw json.RawMessage) (conne
 	}, true
 }
 
-// headers reads the list headers the detector needs from Zoho's
-// headerContent (raw header lines, folded or not).
-func headers(content string) (listID, unsubscribe, precedence string) {
+// headers reads the list and Auto-Submitted headers the detector needs
+// from Zoho's headerContent (raw header lines, folded or not).
+func headers(content string) (listID, unsubscribe, precedence, autoSubmitted string) {
 	content = strings.ReplaceAll(content, "\r\n", "\n")
 	var last *string
 	for _, line := range strings.Split(content, "\n") {
@@ -214,7 +214,9 @@ func headers(content string) (listID, unsubscribe, precedence string) {
 			unsubscribe, last = value, &unsubscribe
 		case "precedence":
 			precedence, last = value, &precedence
+		case "auto-submitted":
+			autoSubmitted, last = value, &autoSubmitted
 		}
 	}
-	return listID, unsubscribe, precedence
+	return listID, unsubscribe, precedence, autoSubmitted
 }

@@ -237,13 +237,14 @@ func (c *Connector) normalize(ctx context.Context, hc *http.Client, acct connect
 	m := press.Message{From: it.from(), To: it.to(), Cc: it.cc(), Subject: it.subject(), Outbound: f.Outbound, Account: f.Email}
 	r := c.press.Detect(m, cfg.detectorConfig())
 	if r.Press && !f.Outbound {
-		// The list carries no List-Id: a newsletter from a media outlet
-		// looks like press until its headers say otherwise.
+		// The list carries no List-Id nor Auto-Submitted: a newsletter from
+		// a media outlet or a journalist's auto-reply looks like press until
+		// its headers say otherwise.
 		content, err := c.header(ctx, hc, acct, f.ID, it.MessageID.String())
 		if err != nil {
 			return nil, err
 		}
-		m.ListID, m.ListUnsubscribe, m.Precedence = headers(content)
+		m.ListID, m.ListUnsubscribe, m.Precedence, m.AutoSubmitted = headers(content)
 		r = c.press.Detect(m, cfg.detectorConfig())
 	}
 	if !r.Press {

@@ -36,6 +36,8 @@ type MessageInput struct {
 	ListID          string `json:"list_id,omitempty"`
 	ListUnsubscribe string `json:"list_unsubscribe,omitempty"`
 	Precedence      string `json:"precedence,omitempty"`
+	// AutoSubmitted is RFC 3834's Auto-Submitted of an auto-reply.
+	AutoSubmitted string `json:"auto_submitted,omitempty"`
 	// Age backdates internalDate.
 	Age time.Duration `json:"-"`
 	// ID fixes the message id (seeds); empty derives one.
@@ -113,7 +115,7 @@ func (s *Server) addLocked(in MessageInput) (*gmsg, *mailbox, error) {
 	if inReplyTo != "" {
 		m.headers = append(m.headers, [2]string{"In-Reply-To", inReplyTo}, [2]string{"References", inReplyTo})
 	}
-	for _, h := range [][2]string{{"List-Id", in.ListID}, {"List-Unsubscribe", in.ListUnsubscribe}, {"Precedence", in.Precedence}} {
+	for _, h := range [][2]string{{"List-Id", in.ListID}, {"List-Unsubscribe", in.ListUnsubscribe}, {"Precedence", in.Precedence}, {"Auto-Submitted", in.AutoSubmitted}} {
 		if h[1] != "" {
 			m.headers = append(m.headers, h)
 		}
