@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"fmt"
+	"strconv"
 )
 
 // PurgeBatch is how many Signals one purge transaction deletes. The feed
@@ -22,13 +23,9 @@ type SignalScope struct {
 // PurgeSignals deletes up to batch of scope's Signals and answers how
 // many it deleted (system scope).
 func (tx *Tx) PurgeSignals(ctx context.Context, s SignalScope, batch int) (int, error) {
-	q, args := `DELETE FROM signals WHERE id IN (SELECT id FROM signals WHERE tenant_id = $1 LIMIT $2)`, []any{s.TenantID, batch}
-	if s.ConnectionID != "" {
-		q = `DELETE FROM signals WHERE id IN (SELECT s.id FROM signals s JOIN connections c ON c.id = s.connection_id
-			WHERE s.connection_id = $3 AND s.tenant_id = $1 AND s.ingested_at < c.signals_purge_before LIMIT $2)`
-		args = append(args, s.ConnectionID)
-	}
-	res, err := tx.ExecContext(ctx, q, args...)
+	where, args := s.where()
+	res, err := tx.ExecContext(ctx, `DELETE FROM signals WHERE id IN (SELECT s.id FROM signals s WHERE `+where+
+		` LIMIT $`+strconv.Itoa(len(args)+1)+`)`, append(args, batch)...)
 	if err != nil {
 		return 0, fmt.Errorf("db: purge signals: %w", wrapConnErr(err))
 	}
@@ -36,17 +33,68 @@ func (tx *Tx) PurgeSignals(ctx context.Context, s SignalScope, batch int) (int, 
 	return int(n), nil
 }
 
+// where is the condition on signals s that names scope's Signals, with
+// its arguments.
+func (s SignalScope) where() (string, []any) {
+	if s.ConnectionID == "" {
+		return `s.tenant_id = $1`, []any{s.TenantID}
+	}
+	return `s.tenant_id = $1 AND s.connection_id = $2 AND s.ingested_at <
+		(SELECT c.signals_purge_before FROM connections c WHERE c.id = $2 AND c.tenant_id = $1)`, []any{s.TenantID, s.ConnectionID}
+}
+
+// signalsLeft reports whether any of scope's Signals is left, as a
+// statement begun now sees them.
+func (tx *Tx) signalsLeft(ctx context.Context, s SignalScope) (bool, error) {
+	where, args := s.where()
+	var left bool
+	if err := tx.GetContext(ctx, &left, `SELECT EXISTS (SELECT 1 FROM signals s WHERE `+where+`)`, args...); err != nil {
+		return false, fmt.Errorf("db: purge signals: %w", wrapConnErr(err))
+	}
+	return left, nil
+}
+
+// lockPurge makes the transaction the only purge of scope until it ends.
+// Two purges of one scope at once picked the same batch: the one that
+// waited for the other's rows deleted none and took that for "none left"
+// (a connection's purge then removed its mark with Signals still there,
+// and nothing looked for them again).
+func (tx *Tx) lockPurge(ctx context.Context, s SignalScope) error {
+	key := s.TenantID
+	if s.ConnectionID != "" {
+		key = s.ConnectionID
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('poblysh-purge:' || $1, 0))`, key); err != nil {
+		return fmt.Errorf("db: purge signals: lock: %w", wrapConnErr(err))
+	}
+	return nil
+}
+
 // PurgeSignalsInBatches deletes scope's Signals in transactions of
 // PurgeBatch (system scope) until one finds none left, and answers how
-// many it deleted. each, when set, runs in every batch's transaction with
-// the batch's count (progress, heartbeats); its last call has 0.
+// many it deleted. The batches of one scope run one at a time, whoever
+// runs them (lockPurge), and "none left" is a batch that deleted nothing
+// and then found no Signal of scope (another deleter, the retention's
+// expiry, may have taken the batch's rows first). each, when set, runs in
+// every batch's transaction with the batch's count (progress,
+// heartbeats); its last call has 0, in the transaction that found none
+// left.
 func (d *DB) PurgeSignalsInBatches(ctx context.Context, s SignalScope, each func(tx *Tx, n int) error) (int, error) {
 	total := 0
 	for {
 		var n int
+		left := false
 		err := d.WithSystem(ctx, func(tx *Tx) (err error) {
+			if err = tx.lockPurge(ctx, s); err != nil {
+				return err
+			}
 			if n, err = tx.PurgeSignals(ctx, s, PurgeBatch); err != nil {
 				return err
+			}
+			if n == 0 {
+				if left, err = tx.signalsLeft(ctx, s); err != nil || left {
+					return err
+				}
 			}
 			if each != nil {
 				return each(tx, n)
@@ -57,7 +105,7 @@ func (d *DB) PurgeSignalsInBatches(ctx context.Context, s SignalScope, each func
 			return total, err
 		}
 		total += n
-		if n == 0 {
+		if n == 0 && !left {
 			return total, nil
 		}
 	}
@@ -71,9 +119,10 @@ func (d *DB) PurgeSignalsInBatches(ctx context.Context, s SignalScope, each func
 // writer running after the first pass has ended, a second pass purges
 // what they stored and removes the mark in the transaction that finds
 // nothing left. A connection not marked purges nothing. Running it again,
-// or beside another run (the retention run finishing a purge cut short),
-// is safe. progress, when set, is told each batch's count (in its
-// transaction).
+// or beside another run (a repeated delete, the retention run finishing a
+// purge cut short), is safe: their batches take turns
+// (PurgeSignalsInBatches), and each ends only once none is left. progress,
+// when set, is told each batch's count (in its transaction).
 func (d *DB) PurgeConnectionSignals(ctx context.Context, tenantID, connID string, progress func(n int)) (int, error) {
 	s := SignalScope{TenantID: tenantID, ConnectionID: connID}
 	count := func(_ *Tx, n int) error {
@@ -89,28 +138,46 @@ func (d *DB) PurgeConnectionSignals(ctx context.Context, tenantID, connID string
 	if err := d.WaitForSignalWriters(ctx); err != nil {
 		return n, err
 	}
-	m, err := d.PurgeSignalsInBatches(ctx, s, func(tx *Tx, n int) error {
-		if n > 0 {
-			return count(tx, n)
-		}
-		return tx.endSignalPurge(ctx, s)
-	})
-	return n + m, err
-}
-
-// endSignalPurge removes a connection's purge mark once its Signals are
-// gone, with the tombstones of its retractions (RetractSignals).
-func (tx *Tx) endSignalPurge(ctx context.Context, s SignalScope) error {
-	for _, q := range []string{
-		`UPDATE connections SET signals_purge_before = NULL
-		WHERE id = $1 AND tenant_id = $2 AND signals_purge_before IS NOT NULL`,
-		`DELETE FROM signal_tombstones WHERE connection_id = $1 AND tenant_id = $2`,
-	} {
-		if _, err := tx.ExecContext(ctx, q, s.ConnectionID, s.TenantID); err != nil {
-			return fmt.Errorf("db: end signal purge: %w", wrapConnErr(err))
+	for {
+		ended := false
+		m, err := d.PurgeSignalsInBatches(ctx, s, func(tx *Tx, n int) (err error) {
+			if n > 0 {
+				return count(tx, n)
+			}
+			ended, err = tx.endSignalPurge(ctx, s)
+			return err
+		})
+		n += m
+		if err != nil || ended {
+			return n, err
 		}
 	}
-	return nil
+}
+
+// endSignalPurge removes a connection's purge mark, with the tombstones of
+// the retractions (RetractSignals) recorded before it, if no Signal below
+// the mark is left; it answers false when one is (its purge goes on).
+// A connection not marked has nothing to end.
+func (tx *Tx) endSignalPurge(ctx context.Context, s SignalScope) (bool, error) {
+	var ended int
+	err := tx.GetContext(ctx, &ended, `WITH ended AS (
+			UPDATE connections c SET signals_purge_before = NULL FROM connections was
+			WHERE c.id = $1 AND c.tenant_id = $2 AND c.signals_purge_before IS NOT NULL AND was.id = c.id
+			  AND NOT EXISTS (SELECT 1 FROM signals s
+				WHERE s.connection_id = c.id AND s.tenant_id = c.tenant_id AND s.ingested_at < c.signals_purge_before)
+			RETURNING was.signals_purge_before AS mark),
+		tombstones AS (
+			DELETE FROM signal_tombstones t USING ended
+			WHERE t.connection_id = $1 AND t.tenant_id = $2 AND t.retracted_at < ended.mark)
+		SELECT count(*) FROM ended`, s.ConnectionID, s.TenantID)
+	if err != nil {
+		return false, fmt.Errorf("db: end signal purge: %w", wrapConnErr(err))
+	}
+	if ended > 0 {
+		return true, nil
+	}
+	left, err := tx.signalsLeft(ctx, s)
+	return !left, err
 }
 
 // SignalPurgePending reports whether the tenant's connection was deleted

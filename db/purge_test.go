@@ -2,8 +2,10 @@ package db_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/poblysh/poblysh/db"
@@ -119,4 +121,55 @@ func TestPurgeConnectionSignalsAfterTheDelete(t *testing.T) {
 	require.Equal(t, []int{2, 0}, batches)
 	require.Zero(t, count(f.conn)+count(kept))
 	require.Equal(t, 1000, count(other.conn))
+}
+
+// Two purges of one connection at once (a client retrying its DELETE
+// ?purge_signals=true while the first purge runs on, or the retention run
+// beside a delete's purge) both purge to the end. They picked the same
+// batch; the one that waited deleted nothing, took that for "none left",
+// and its second pass removed the mark: the other's next batch then
+// matched nothing, and the rest of the Signals stayed in the feed with no
+// mark to find them again. A tenant's purge neither ends while Signals of
+// the tenant are left.
+func TestConcurrentPurgesPurgeEverything(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	f := newFixture(t, s.DB, "fake", "big")
+	other := newFixture(t, s.DB, "fake", "other")
+	seedSignals(t, s.DB, f, 30, "item.created", func(int) string { return `{"title":"t"}` })
+	seedSignals(t, s.DB, other, 30, "item.created", func(int) string { return `{"title":"t"}` })
+	require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error { return tx.DeleteConnection(ctx, f.conn, true) }))
+	count := func(q string, arg string) int {
+		var n int
+		require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error { return tx.GetContext(ctx, &n, q, arg) }))
+		return n
+	}
+	both := func(purge func() (int, error), left func() int) {
+		t.Helper()
+		var wg sync.WaitGroup
+		purged, leftAtEnd := make([]int, 2), make([]int, 2)
+		for i := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				n, err := purge()
+				assert.NoError(t, err)
+				purged[i], leftAtEnd[i] = n, left()
+			}()
+		}
+		wg.Wait()
+		t.Logf("purged by each: %v; left when each ended: %v", purged, leftAtEnd)
+		require.Equal(t, []int{0, 0}, leftAtEnd, "a purge ended with Signals left")
+		require.Equal(t, 30_000, purged[0]+purged[1], "each Signal purged once")
+	}
+
+	both(func() (int, error) { return s.DB.PurgeConnectionSignals(ctx, f.tenant, f.conn, nil) },
+		func() int { return count(`SELECT count(*) FROM signals WHERE connection_id = $1`, f.conn) })
+	require.Zero(t, count(`SELECT count(*) FROM connections WHERE id = $1 AND signals_purge_before IS NOT NULL`, f.conn), "the purge ended")
+
+	both(func() (int, error) {
+		return s.DB.PurgeSignalsInBatches(ctx, db.SignalScope{TenantID: other.tenant}, nil)
+	},
+		func() int { return count(`SELECT count(*) FROM signals WHERE tenant_id = $1`, other.tenant) })
 }
