@@ -119,3 +119,67 @@ func TestRepeatedPurgeFinishesAPurgeCutShort(t *testing.T) {
 	require.Zero(t, e.count(`SELECT count(*) FROM signals WHERE connection_id = $1`, conn))
 	requireError(t, e.do(http.MethodDelete, "/api/v1/connections/"+conn+"?purge_signals=true", key, "", ""), http.StatusNotFound, poblysh.ENOTFOUND)
 }
+
+// An account whose deleted connection's purge has not ended (the process
+// stopped, or the client stopped waiting for its DELETE) is connected
+// again only once the purge has ended: the revived connection reads its
+// account from the start, and each Signal it stored collided with its
+// old, not yet purged copy (dropped as a duplicate) and then went with the
+// old copy's purge, for good (its cursor had moved on). The callback
+// finishes the purge first; one that does not end within its wait
+// answers 409, stores nothing and goes on, and the account connects once
+// it has ended.
+func TestConnectWaitsForAPendingPurge(t *testing.T) {
+	t.Parallel()
+	e, _, _ := sandboxed(t)
+	e.connections.PurgeWait = 500 * time.Millisecond
+	tenant, key := e.tenant("Acme")
+	conn := e.connected(key)
+	ctx := context.Background()
+	signals := func() int { return e.count(`SELECT count(*) FROM signals WHERE connection_id = $1`, conn) }
+	pending := func() bool {
+		return e.count(`SELECT count(*) FROM connections WHERE id = $1 AND signals_purge_before IS NOT NULL`, conn) > 0
+	}
+	deletedWithPurgeCutShort := func() {
+		t.Helper()
+		require.NoError(t, e.schema.DB.WithTenantSignals(ctx, tenant, func(tx *db.Tx) error {
+			_, err := tx.InsertSignals(ctx, conn, "fake", []db.NewSignal{{Kind: "item.created", OccurredAt: time.Now(),
+				DedupeKey: "fake:k1", Payload: []byte(`{"title":"t"}`)}})
+			return err
+		}))
+		require.NoError(t, e.schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error { return tx.DeleteConnection(ctx, conn, true) }))
+		require.Equal(t, 1, signals())
+		require.True(t, pending())
+	}
+	revived := func(r response) {
+		t.Helper()
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		require.Contains(t, string(r.body), conn, "the deleted connection is revived")
+		require.Zero(t, signals(), "the old Signals were purged first")
+		require.False(t, pending())
+	}
+
+	// A purge that ends within the callback's wait: the connect succeeds.
+	deletedWithPurgeCutShort()
+	revived(e.connect(key))
+
+	// A purge that does not (a row it must delete is held meanwhile).
+	deletedWithPurgeCutShort()
+	owner, err := pgx.Connect(ctx, e.schema.OwnerURL)
+	require.NoError(t, err)
+	defer owner.Close(ctx)
+	hold, err := owner.Begin(ctx)
+	require.NoError(t, err)
+	_, err = hold.Exec(ctx, `SELECT set_config('poblysh.system', 'on', true)`)
+	require.NoError(t, err)
+	_, err = hold.Exec(ctx, `SELECT 1 FROM signals WHERE connection_id = $1 FOR UPDATE`, conn)
+	require.NoError(t, err)
+	r := e.connect(key)
+	require.Equal(t, http.StatusConflict, r.status, "%s", r.body)
+	require.Contains(t, string(r.body), "The previous Signals of this connection are still being purged; connect again in a few minutes.")
+	require.Equal(t, 1, e.count(`SELECT count(*) FROM connections WHERE id = $1 AND deleted_at IS NOT NULL`, conn), "nothing was connected")
+	require.Equal(t, 1, signals())
+	require.NoError(t, hold.Rollback(ctx))
+	require.Eventually(t, func() bool { return !pending() }, 20*time.Second, 10*time.Millisecond, "the purge went on after the 409")
+	revived(e.connect(key))
+}

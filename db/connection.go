@@ -106,9 +106,18 @@ func (tx *Tx) UpsertConnection(ctx context.Context, u ConnectionUpsert) (c *Conn
 
 // reauthorize updates an existing (locked) row for a new authorization of
 // its account. A deleted connection whose Signals' purge has not ended
-// (DeleteConnection) is revived with the purge bounded at now: what it
-// stores from now on is kept.
+// (DeleteConnection) is not revived until it has (ErrPurgePending): the
+// revived connection reads its account from the start again, and every
+// Signal it stored collided with its old copy (dropped as a duplicate),
+// which the purge then deleted.
 func (tx *Tx) reauthorize(ctx context.Context, have *Connection, u ConnectionUpsert) (*Connection, error) {
+	pending, err := tx.SignalPurgePending(ctx, have.ID)
+	if err != nil {
+		return nil, err
+	}
+	if pending {
+		return nil, ErrPurgePending()
+	}
 	cfg := jsonOrEmpty(u.Config)
 	if string(cfg) == "{}" {
 		cfg = jsonOrEmpty(have.Config)
@@ -118,15 +127,21 @@ func (tx *Tx) reauthorize(ctx context.Context, have *Connection, u ConnectionUps
 		reason = have.HealthReason
 	}
 	var c Connection
-	err := tx.GetContext(ctx, &c, `UPDATE connections SET display_name = $3, account = $4, scopes = $5, config = $6,
+	err = tx.GetContext(ctx, &c, `UPDATE connections SET display_name = $3, account = $4, scopes = $5, config = $6,
 			health = $7, health_reason = $8, health_changed_at = `+healthStamp(have.Health, h)+`,
-			refresh_failures = 0, deleted_at = NULL, disconnecting_at = NULL, updated_at = now(),
-			signals_purge_before = CASE WHEN signals_purge_before IS NOT NULL THEN least(signals_purge_before, now()) END
+			refresh_failures = 0, deleted_at = NULL, disconnecting_at = NULL, updated_at = now()
 		WHERE id = $1 AND tenant_id = $2
 		RETURNING `+connectionCols,
 		have.ID, tx.TenantID, CleanText(u.DisplayName), accountJSON(u.Account), append([]string{}, u.Scopes...), cfg,
 		h, reason)
 	return &c, wrapConnErr(err)
+}
+
+// ErrPurgePending is the conflict of connecting an account again while
+// the purge of its deleted connection's Signals has not ended.
+func ErrPurgePending() error {
+	return &poblysh.Error{Code: poblysh.ECONFLICT,
+		Message: "the previous Signals of this connection are still being purged; connect again in a few minutes"}
 }
 
 // sameAccount checks that a re-authorization landed on the account of the

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/db"
 	"github.com/poblysh/poblysh/db/dbtest"
 )
@@ -15,10 +16,13 @@ import (
 // A connection deleted with purge is marked, and its Signals are purged
 // after the delete commits, in batches of db.PurgeBatch; the mark stays
 // until they are gone, so a purge cut short (the process stopped) is
-// found again and finished. A connection re-connected before that keeps
-// what it stores after the re-connect. Other connections and tenants keep
-// theirs; a tenant purge uses the same batches. The tombstones of the
-// connection's retractions go with its purge.
+// found again and finished. Its account is not connected again before
+// that (409): the revived connection reads its account from the start
+// again, and each Signal it stored collided with its old copy, was
+// dropped as a duplicate, and then went with the old copy's purge. Other
+// connections and tenants keep theirs; a tenant purge uses the same
+// batches. The tombstones of the connection's retractions go with its
+// purge.
 func TestPurgeConnectionSignalsAfterTheDelete(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -90,22 +94,38 @@ func TestPurgeConnectionSignalsAfterTheDelete(t *testing.T) {
 		return err
 	}))
 
-	// The process stopped; the account is re-connected before the purge
-	// is finished, and the revived connection stores a Signal.
-	require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error {
-		_, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "fake", ExternalAccountID: "purged", DisplayName: "again"})
-		return err
+	// The process stopped; the account is connected again before the
+	// purge is finished: refused, and nothing changes.
+	reconnect := func() error {
+		return s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error {
+			_, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "fake", ExternalAccountID: "purged", DisplayName: "again"})
+			return err
+		})
+	}
+	err = reconnect()
+	require.Equal(t, poblysh.ECONFLICT, poblysh.ErrorCode(err), "%v", err)
+	require.Contains(t, poblysh.ErrorMessage(err), "the previous Signals of this connection are still being purged; connect again in a few minutes")
+	require.Equal(t, []db.SignalScope{{TenantID: f.tenant, ConnectionID: f.conn}}, pending())
+	var deleted bool
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		return tx.GetContext(ctx, &deleted, `SELECT deleted_at IS NOT NULL FROM connections WHERE id = $1`, f.conn)
 	}))
-	store(f.conn, "after-reconnect")
+	require.True(t, deleted, "the connection stays deleted")
 
 	var batches []int
 	n, err = s.DB.PurgeConnectionSignals(ctx, f.tenant, f.conn, func(n int) { batches = append(batches, n) })
 	require.NoError(t, err)
 	require.Equal(t, 6000, n)
 	require.Equal(t, []int{db.PurgeBatch, 6000 - db.PurgeBatch}, batches)
-	require.Equal(t, 1, count(f.conn), "the Signal stored after the re-connect is kept")
+	require.Zero(t, count(f.conn))
 	require.Empty(t, pending(), "the purge ended")
 	require.Zero(t, tombstones(f.conn), "its retractions' tombstones went with it")
+
+	// Once it ended, the account is connected again, and what the
+	// revived connection reads again is stored.
+	require.NoError(t, reconnect())
+	store(f.conn, "0-1")
+	require.Equal(t, 1, count(f.conn), "the revived connection's Signal is stored, not dropped as a duplicate")
 	require.Equal(t, 1, tombstones(kept))
 	require.Equal(t, 1, count(kept))
 	require.Equal(t, 1000, count(other.conn))

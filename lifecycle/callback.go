@@ -50,7 +50,9 @@ type Completed struct {
 // stored it is connected: when Temporal cannot be reached to activate it,
 // Complete still succeeds and the worker's activation sweep activates it.
 // A re-authorization then revokes the token it replaced where the provider
-// caps the tokens a user keeps (Spec.RevokeReplacedToken).
+// caps the tokens a user keeps (Spec.RevokeReplacedToken). An account
+// whose deleted connection's Signals are still being purged is connected
+// only once they are gone (finishPurge).
 func (s *Service) Complete(ctx context.Context, p *connectors.Provider, cb Callback) (*Completed, error) {
 	q := cb.Query
 	var st *db.OAuthState
@@ -122,6 +124,9 @@ func (s *Service) Complete(ctx context.Context, p *connectors.Provider, cb Callb
 	if err != nil {
 		return nil, accessError(err)
 	}
+	if err := s.finishPurge(ctx, st.TenantID, p, acct); err != nil {
+		return nil, err
+	}
 	conn, replaced, err := s.store(ctx, st, p, acct, tok, report, cfg)
 	if err != nil {
 		return nil, err
@@ -140,6 +145,55 @@ func (s *Service) Complete(ctx context.Context, p *connectors.Provider, cb Callb
 		out.RedirectURL = u.String()
 	}
 	return out, nil
+}
+
+// finishPurge ends the Signal purge of the tenant's deleted connection to
+// acct, when one is pending (a process stopped during it, or a client
+// stopped waiting for its delete), before the callback would revive that
+// connection, which the store refuses until the purge has ended
+// (db.ErrPurgePending, 409). It waits up to PurgeWait; the purge goes on
+// after that, detached, as a delete's does.
+func (s *Service) finishPurge(ctx context.Context, tenantID string, p *connectors.Provider, acct connectors.Account) error {
+	var id string
+	err := s.DB.WithTenant(ctx, tenantID, func(tx *db.Tx) error {
+		c, err := tx.FindConnectionByAccount(ctx, p.Spec.Name, acct.ID)
+		if poblysh.ErrorCode(err) == poblysh.ENOTFOUND {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		pending, err := tx.SignalPurgePending(ctx, c.ID)
+		if pending {
+			id = c.ID
+		}
+		return err
+	})
+	if err != nil || id == "" {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() {
+		err := s.purge(ctx, tenantID, id)
+		if err != nil {
+			s.log().WithFields(logrus.Fields{"provider": p.Spec.Name, "connection_id": id}).WithError(err).
+				Warn("could not finish the Signal purge of a deleted connection; the retention run finishes it")
+		}
+		done <- err
+	}()
+	wait := s.PurgeWait
+	if wait == 0 {
+		wait = 10 * time.Second
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	return db.ErrPurgePending()
 }
 
 // revokeUnused revokes the token a failed connect received

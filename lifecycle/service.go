@@ -70,6 +70,9 @@ type Service struct {
 	// Log receives what goes wrong beside a request's answer (nil: the
 	// standard logger).
 	Log *logrus.Logger
+	// PurgeWait is how long a callback waits for the pending Signal purge
+	// of the deleted connection it would revive (10 seconds when 0).
+	PurgeWait time.Duration
 }
 
 func (s *Service) log() *logrus.Logger {

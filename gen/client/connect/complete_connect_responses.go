@@ -363,7 +363,7 @@ func NewCompleteConnectConflict() *CompleteConnectConflict {
 
 // CompleteConnectConflict describes a response with status code 409, with default header values.
 //
-// The external account can be connected by one organisation only (a Slack workspace) and another one holds it, or a re-authorization (`reconnectConnection`) completed with another account than the connection's, or the organisation's deletion has begun (`conflict`; refused before the code is exchanged when it began before the callback), or the connection's config was changed (`updateConnection`) while the authorization proved the config it had read. Nothing is stored; the other connection is untouched.
+// The external account can be connected by one organisation only (a Slack workspace) and another one holds it, or a re-authorization (`reconnectConnection`) completed with another account than the connection's, or the organisation's deletion has begun (`conflict`; refused before the code is exchanged when it began before the callback), or the connection's config was changed (`updateConnection`) while the authorization proved the config it had read, or the account's connection was deleted with `purge_signals=true` and its Signals are still being purged (the callback finishes the purge first and waits up to 10 seconds for it; the purge goes on, connect again in a few minutes). Nothing is stored; the other connection is untouched.
 type CompleteConnectConflict struct {
 	Payload *models.Error
 }

@@ -98,8 +98,10 @@ type ClientService interface {
 // one is gone (seconds per 100,000). If that answer is lost (the
 // service stopped during the purge), the same request again finishes
 // the purge and answers 204, as the daily retention run does by
-// itself; meanwhile the connection is not found and the feed still
-// lists the Signals not yet purged. A watch pass registering channels
+// itself; meanwhile the connection is not found, the feed still
+// lists the Signals not yet purged, and connecting the account again
+// waits for the purge (its callback answers 409 when the purge has
+// not ended within 10 seconds). A watch pass registering channels
 // at the provider at that moment is waited for (up to 30 seconds), so
 // that what it makes is stopped too.
 // .
@@ -129,8 +131,10 @@ func (a *Client) DeleteConnection(params *DeleteConnectionParams, authInfo runti
 // one is gone (seconds per 100,000). If that answer is lost (the
 // service stopped during the purge), the same request again finishes
 // the purge and answers 204, as the daily retention run does by
-// itself; meanwhile the connection is not found and the feed still
-// lists the Signals not yet purged. A watch pass registering channels
+// itself; meanwhile the connection is not found, the feed still
+// lists the Signals not yet purged, and connecting the account again
+// waits for the purge (its callback answers 409 when the purge has
+// not ended within 10 seconds). A watch pass registering channels
 // at the provider at that moment is waited for (up to 30 seconds), so
 // that what it makes is stopped too.
 // .
