@@ -189,8 +189,11 @@ func (c *cursor) unread(issues []issue, raws []json.RawMessage) ([]issue, []json
 // encoding is not documented) would then step over the issue after it, for
 // good, as its update is older than the pass's newest. The issues of that
 // minute just read are listed again and skipped (Read). The token is
-// followed only within one minute holding more issues than a page, and
-// when the user's zone is unknown (no minute can be written in it).
+// followed only within one minute holding more issues than a page, when
+// the user's zone is unknown (no minute can be written in it), and while
+// the minute is one the clocks pass twice when they go back: a query from
+// it would start before it, up to a repeat earlier (jqlMinute), and list
+// again what the pass read since, at every page.
 func (c *cursor) follow(key string, issues []issue, token string) {
 	var newest time.Time
 	for i := range issues {
@@ -199,7 +202,7 @@ func (c *cursor) follow(key string, issues []issue, token string) {
 		}
 	}
 	minute := newest.Truncate(time.Minute)
-	if _, ok := zone(c.TZ); !ok || !minute.After(c.From) {
+	if loc, ok := zone(c.TZ); !ok || !minute.After(c.From) || repeated(minute.In(loc)) {
 		c.Token = token
 		return
 	}

@@ -186,16 +186,49 @@ func zone(tz string) (*time.Location, bool) {
 
 // jqlMinute writes t's minute in loc as JQL reads it. A wall time that
 // names two instants (the hour repeated when clocks go back) may be read
-// as the later one, after t: then the minute one repeat earlier is
-// written, before t either way.
+// as the later one, after t: for t in the first pass through it, the last
+// minute before the repeat is written instead (01:59 where clocks go back
+// from 03:00 to 02:00), before t either way and as little before as can
+// be. Writing the minute one repeat earlier re-listed a whole repeat of
+// issues at every page that started again in it (cursor.follow).
 func jqlMinute(t time.Time, loc *time.Location) string {
-	s := t.In(loc).Format(jqlDate)
-	for _, d := range []time.Duration{30 * time.Minute, time.Hour, 2 * time.Hour} {
-		if t.Add(d).In(loc).Format(jqlDate) == s {
-			return t.Add(-d).In(loc).Format(jqlDate)
-		}
+	t = t.In(loc)
+	if before, ok := foldAhead(t); ok {
+		return before.Format(jqlDate)
 	}
-	return s
+	return t.Format(jqlDate)
+}
+
+// repeated reports whether t's wall time names two instants (the clocks
+// of its zone pass it twice when they go back): JQL may read it as either.
+func repeated(t time.Time) bool {
+	if _, ok := foldAhead(t); ok {
+		return true
+	}
+	start, _ := t.ZoneBounds()
+	if start.IsZero() {
+		return false
+	}
+	_, off := t.Zone()
+	_, prev := start.Add(-time.Second).In(t.Location()).Zone()
+	return t.Before(start.Add(time.Duration(prev-off) * time.Second))
+}
+
+// foldAhead reports whether t's wall time comes again once the clocks of
+// t's zone go back, and then answers the last minute before the stretch of
+// wall time they repeat (in t's location).
+func foldAhead(t time.Time) (time.Time, bool) {
+	_, end := t.ZoneBounds()
+	if end.IsZero() {
+		return time.Time{}, false
+	}
+	_, off := t.Zone()
+	_, next := end.In(t.Location()).Zone()
+	back := time.Duration(off-next) * time.Second
+	if back <= 0 || t.Before(end.Add(-back)) {
+		return time.Time{}, false
+	}
+	return end.Add(-back - time.Minute).In(t.Location()), true
 }
 
 // jqlKey is a project key as a JQL value: always quoted, since a key may

@@ -109,6 +109,7 @@ func lagHarness(t *testing.T, pageSize int, clock *time.Time) (*harness, *search
 	t.Helper()
 	o := jirasandbox.Options{PageSize: pageSize}
 	o.Seed = true
+	o.AccessTTL = 1000 * time.Hour // the clock moves hours in a test
 	o.Now = func() time.Time { return *clock }
 	sb := jirasandbox.New(o)
 	lag := &searchLag{next: sb}
@@ -225,4 +226,54 @@ func TestBackfillSearchCalls(t *testing.T) {
 	// 13 issues updated in the window: 3 pages of 5 with the token, 4 at
 	// most listing the previous page's newest again.
 	require.LessOrEqual(t, lag.searches, 4)
+}
+
+// The hour Europe/Berlin (the sandbox user's zone) passes twice when its
+// clocks go back costs no more searches than another: 120 issues a minute
+// apart over it, 5 a page. A page that started again from a minute of the
+// repeated hour wrote a minute an hour earlier (JQL may read the repeated
+// one as its later instant) and listed that hour again, at every page:
+// 176 searches and 702 issues listed again, against 30 searches.
+func TestRepeatedHourIsReadOnce(t *testing.T) {
+	for name, start := range map[string]time.Time{
+		"clocks go back": time.Date(2026, 10, 24, 23, 30, 0, 0, time.UTC), // 01:30 CEST; 02:00-02:59 twice
+		"control":        time.Date(2026, 10, 10, 23, 30, 0, 0, time.UTC),
+	} {
+		t.Run(name, func(t *testing.T) {
+			clock := start.Add(-time.Hour)
+			h, lag := lagHarness(t, 5, &clock)
+			ctx := context.Background()
+			_, cur := h.pass(t, "issues:LPR", nil, clock, nil)
+			want := map[string]int{}
+			for i := range 120 {
+				clock = start.Add(time.Duration(i) * time.Minute)
+				c, err := h.sb.CreateIssue(ctx, jirasandbox.SiteID, jirasandbox.IssueInput{Project: "LPR", Summary: "Issue " + strconv.Itoa(i)}, noDelivery)
+				require.NoError(t, err)
+				want["issue:"+c.ID+":created"] = 1
+			}
+			lag.searches = 0
+			items := 0
+			for range 400 {
+				p, err := h.prov.Connector.(connectors.Syncer).FetchPage(ctx, connectors.PageRequest{
+					Connection: h.conn, Stream: "issues:LPR", Cursor: cur, HTTP: h.client(), Now: start.Add(3 * time.Hour)})
+				require.NoError(t, err)
+				items += p.Items
+				for _, s := range p.Signals {
+					want[s.DedupeKey]--
+				}
+				if cur = p.Next; p.Done {
+					break
+				}
+			}
+			again, missed := 0, 0
+			for _, n := range want {
+				again, missed = again+max(0, -n), missed+max(0, n)
+			}
+			t.Logf("%d searches, %d issues listed, %d Signals returned again", lag.searches, items, again)
+			require.Zero(t, missed, "every issue's Signal is returned")
+			require.LessOrEqual(t, lag.searches, 30, "120 issues, 5 a page")
+			require.LessOrEqual(t, items, 130, "each issue listed about once")
+			require.Zero(t, again, "no Signal is returned twice")
+		})
+	}
 }

@@ -129,8 +129,10 @@ func TestPassJQL(t *testing.T) {
 }
 
 // A wall time the clocks pass twice (going back) names two instants, and
-// Jira may read the later: the first pass through it is written one
-// repeat earlier, so the bound is never after the instant meant.
+// Jira may read either: the first pass through the repeated stretch is
+// written as the last minute before it, so the bound is never after the
+// instant meant, under either reading, and never more than a repeat
+// before it.
 func TestJQLMinuteWhenClocksGoBack(t *testing.T) {
 	berlin, err := time.LoadLocation("Europe/Berlin")
 	require.NoError(t, err)
@@ -143,13 +145,50 @@ func TestJQLMinuteWhenClocksGoBack(t *testing.T) {
 		loc  *time.Location
 		want string
 	}{
-		{time.Date(2026, 10, 25, 0, 30, 0, 0, time.UTC), berlin, "2026/10/25 01:30"}, // 02:30 CEST, then again at 02:30 CET
+		{time.Date(2026, 10, 25, 0, 30, 0, 0, time.UTC), berlin, "2026/10/25 01:59"}, // 02:30 CEST, then again at 02:30 CET
+		{time.Date(2026, 10, 25, 0, 0, 0, 0, time.UTC), berlin, "2026/10/25 01:59"},  // 02:00 CEST
+		{time.Date(2026, 10, 24, 23, 59, 0, 0, time.UTC), berlin, "2026/10/25 01:59"},
 		{time.Date(2026, 10, 25, 1, 30, 0, 0, time.UTC), berlin, "2026/10/25 02:30"}, // 02:30 CET: the later already
 		{time.Date(2026, 10, 25, 2, 30, 0, 0, time.UTC), berlin, "2026/10/25 03:30"},
-		{time.Date(2026, 11, 1, 5, 30, 0, 0, time.UTC), ny, "2026/11/01 00:30"},       // 01:30 EDT
+		{time.Date(2026, 3, 29, 1, 30, 0, 0, time.UTC), berlin, "2026/03/29 03:30"},   // clocks go forward: nothing repeats
+		{time.Date(2026, 11, 1, 5, 30, 0, 0, time.UTC), ny, "2026/11/01 00:59"},       // 01:30 EDT
 		{time.Date(2026, 11, 1, 6, 30, 0, 0, time.UTC), ny, "2026/11/01 01:30"},       // 01:30 EST
-		{time.Date(2026, 4, 4, 14, 45, 0, 0, time.UTC), lordHowe, "2026/04/05 01:15"}, // 01:45 +11, again at 01:45 +10:30
+		{time.Date(2026, 4, 4, 14, 45, 0, 0, time.UTC), lordHowe, "2026/04/05 01:29"}, // 01:45 +11, again at 01:45 +10:30
 	} {
 		require.Equal(t, tc.want, jqlMinute(tc.at, tc.loc), "%s in %s", tc.at, tc.loc)
+	}
+	// The minutes a page does not start again from (cursor.follow).
+	for at, want := range map[time.Time]bool{
+		time.Date(2026, 10, 24, 23, 59, 0, 0, time.UTC): false, // 01:59 CEST
+		time.Date(2026, 10, 25, 0, 0, 0, 0, time.UTC):   true,  // 02:00 CEST
+		time.Date(2026, 10, 25, 0, 59, 0, 0, time.UTC):  true,
+		time.Date(2026, 10, 25, 1, 0, 0, 0, time.UTC):   true, // 02:00 CET
+		time.Date(2026, 10, 25, 1, 59, 0, 0, time.UTC):  true,
+		time.Date(2026, 10, 25, 2, 0, 0, 0, time.UTC):   false, // 03:00 CET
+		time.Date(2026, 3, 29, 1, 0, 0, 0, time.UTC):    false, // 03:00 CEST, clocks gone forward
+	} {
+		require.Equal(t, want, repeated(at.In(berlin)), "%s", at.In(berlin))
+	}
+	// Every minute of the days around the change, read either way.
+	for _, loc := range []*time.Location{berlin, ny, lordHowe} {
+		from := time.Date(2026, 10, 24, 12, 0, 0, 0, time.UTC)
+		if loc == lordHowe {
+			from = time.Date(2026, 4, 4, 0, 0, 0, 0, time.UTC)
+		} else if loc == ny {
+			from = time.Date(2026, 10, 31, 12, 0, 0, 0, time.UTC)
+		}
+		for at := from; at.Before(from.Add(24 * time.Hour)); at = at.Add(time.Minute) {
+			written := jqlMinute(at, loc)
+			readings := 0
+			for r := at.Add(-3 * time.Hour); r.Before(at.Add(3 * time.Hour)); r = r.Add(time.Minute) {
+				if r.In(loc).Format(jqlDate) != written {
+					continue
+				}
+				readings++
+				require.False(t, r.After(at), "%s in %s written %q, read as %s", at, loc, written, r)
+				require.LessOrEqual(t, at.Sub(r), time.Hour, "%s in %s written %q, read as %s", at, loc, written, r)
+			}
+			require.NotZero(t, readings, "%s in %s written %q", at, loc, written)
+		}
 	}
 }
