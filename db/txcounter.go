@@ -29,7 +29,7 @@ func (e *TxCounterBehindError) Error() string {
 	return fmt.Sprintf("database: Signals were stored up to transaction %d, but this Postgres cluster assigns %d next: "+
 		"it was restored from a logical copy (pg_dump/pg_restore) into a new cluster, and every feed consumer would miss "+
 		"the Signals stored from now on. Stop Postgres and run `pg_resetwal -e %d <data directory>` on it (or restore "+
-		"a physical backup instead); see docs/reliability.md, \"Restoring a backup\"", e.Newest, e.Next, e.Epoch())
+		"a physical backup of the current point instead); see docs/reliability.md, \"Restoring a backup\"", e.Newest, e.Next, e.Epoch())
 }
 
 // txCounterSQL answers the highest transaction id stored Signals carry
