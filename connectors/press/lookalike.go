@@ -14,10 +14,14 @@ import (
 // lookalike returns the outlet whose domain a domain embeds at a label
 // start, followed by another label or a hyphen, without being it, a
 // subdomain of it or an edition of it: reuters.com.evil.example,
-// nytimes.com-secure.net, wsj.com.account-verify.example. Text glued in
-// front of a listed domain makes another name ("signature.com" holds
-// "nature.com", "retail-insider.com" holds "insider.com"), and so does text
-// glued behind it ("wired.community").
+// nytimes.com-secure.net, wsj.com.account-verify.example; or behind a
+// hyphen when its name has at least minGluedName letters:
+// secure-reuters.com, press-bloomberg.com (the commonest impersonation).
+// Text glued in front without a hyphen makes another name
+// ("signature.com" holds "nature.com"), and so does text glued behind it
+// ("wired.community"). A trade title named like a listed outlet behind a
+// hyphen ("retail-insider.com") is taken for a look-alike: it passes
+// only when it is itself on the list.
 func (t *tables) lookalike(domain string) (Outlet, bool) {
 	for _, o := range t.outlets {
 		if domain == o.Domain || strings.HasSuffix(domain, "."+o.Domain) {
@@ -28,8 +32,35 @@ func (t *tables) lookalike(domain string) (Outlet, bool) {
 				return o, true
 			}
 		}
+		if hyphenGlued(domain, o.Domain) {
+			return o, true
+		}
 	}
 	return Outlet{}, false
+}
+
+// minGluedName is the shortest outlet name (its domain's first label) that
+// counts as impersonated behind a hyphen: shorter ones ("ft", "ap", "wsj")
+// end many ordinary names.
+const minGluedName = 6
+
+// hyphenGlued reports whether domain holds listed right after a hyphen,
+// followed by the end, a label or a hyphen ("secure-reuters.com").
+func hyphenGlued(domain, listed string) bool {
+	if name, _, _ := strings.Cut(listed, "."); len(name) < minGluedName {
+		return false
+	}
+	for start := 0; ; {
+		i := strings.Index(domain[start:], "-"+listed)
+		if i < 0 {
+			return false
+		}
+		end := start + i + 1 + len(listed)
+		if end == len(domain) || domain[end] == '.' || domain[end] == '-' {
+			return true
+		}
+		start += i + 1
+	}
 }
 
 // indexLabel returns the first index from start at which sub occurs in

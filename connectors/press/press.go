@@ -3,6 +3,7 @@ package press
 import (
 	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -184,33 +185,56 @@ func listReason(m Message) string {
 }
 
 // owner is the connected account's side of a message: its address and,
-// unless that is at a freemail domain, its domain.
+// unless they are freemail, its domain and the organisation's other
+// domains the message shows.
 type owner struct {
-	key    string // the account's mailbox key; "" when unknown
-	domain string // the account's domain; "" when unknown or freemail
+	key     string   // the account's mailbox key; "" when unknown
+	domain  string   // the account's domain; "" when unknown or freemail
+	domains []string // domain, and alias domains (see ownerOf)
 }
 
 // ownerOf returns the account's side: Message.Account, or the From of an
-// outbound message when the connector did not say.
+// outbound message when the connector did not say. A recipient with the
+// account's own local part at another (non-freemail) domain is the account
+// under a domain alias (pat.lee@acme-robotics.io for
+// pat.lee@acme-robotics.example): that domain is the organisation's too.
+// With no account known, an inbound message's recipients' non-freemail
+// domains are taken for the organisation's (a sender sharing one is a
+// colleague, the rule before connectors told the account).
 func (d *Detector) ownerOf(m Message) owner {
 	addr := m.Account
 	if strings.TrimSpace(addr) == "" && m.Outbound {
 		addr = m.From.Email
 	}
+	recipients := append(append([]Address(nil), m.To...), m.Cc...)
 	box, ok := canonMailbox(addr)
 	if !ok {
-		return owner{}
+		var o owner
+		if !m.Outbound {
+			for _, a := range recipients {
+				if r, ok := canonMailbox(a.Email); ok && !d.t.isFreemail(r.domain) {
+					o.domains = appendNew(o.domains, r.domain)
+				}
+			}
+		}
+		return o
 	}
 	o := owner{key: box.key()}
 	if !d.t.isFreemail(box.domain) {
 		o.domain = box.domain
+		o.domains = []string{box.domain}
+	}
+	for _, a := range append(recipients, m.From) {
+		if r, ok := canonMailbox(a.Email); ok && r.local == box.local && r.domain != box.domain && !d.t.isFreemail(r.domain) {
+			o.domains = appendNew(o.domains, r.domain)
+		}
 	}
 	return o
 }
 
-// has reports whether a mailbox is the account or at its domain.
+// has reports whether a mailbox is the account or at one of its domains.
 func (o owner) has(box mailbox) bool {
-	return o.key != "" && (box.key() == o.key || o.domain != "" && box.domain == o.domain)
+	return (o.key != "" && box.key() == o.key) || slices.Contains(o.domains, box.domain)
 }
 
 // autoReason says why a message was sent by a machine, or "": RFC 3834 §5

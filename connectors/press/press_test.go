@@ -92,6 +92,7 @@ func TestLookalikes(t *testing.T) {
 	for _, dom := range []string{
 		"reuters.com.evil.example", "nytimes.com-secure.net", "reuters.com.de", // labels or a hyphen after, a private suffix
 		"wsj.com.account-verify.example", "ft.com-login.example", "mail.ap.org.example", // short names too
+		"secure-reuters.com", "press-bloomberg.com", "mail-nytimes.com", "desk-reuters.com.example", // a hyphen before
 	} {
 		r := d.Detect(in("Reporter", "reporter@"+dom, "Request for comment: interview request"), Config{})
 		require.False(t, r.Press, "%s: %q", dom, r.Reasons)
@@ -123,4 +124,33 @@ func TestHeaderMessage(t *testing.T) {
 	}, m)
 	require.ElementsMatch(t, Headers, asked, "HeaderMessage reads exactly the headers connectors are told to request")
 	require.True(t, New().Detect(m, Config{}).Press)
+}
+
+// A colleague writing from one of the organisation's other domains (a
+// domain alias: the account's own local part at another domain among the
+// recipients) is internal, and with no account known, a sender sharing a
+// recipient's non-freemail domain still is (the rule before the account
+// was told).
+func TestColleagueAtAnAliasDomain(t *testing.T) {
+	t.Parallel()
+	d := New()
+	m := in("Kim", "kim@acme-robotics.io", "Press inquiry prep")
+	m.To = []Address{{Email: "pat.lee@acme-robotics.io"}}
+	m.Account = "pat.lee@acme-robotics.example"
+	r := d.Detect(m, Config{})
+	require.False(t, r.Press, "%q", r.Reasons)
+	require.True(t, hasReason(r, "internal sender"), "%q", r.Reasons)
+
+	m.Account = ""
+	r = d.Detect(m, Config{})
+	require.False(t, r.Press, "no account known: %q", r.Reasons)
+
+	// The account known, a reporter copying a colleague at her outlet is
+	// not internal.
+	m = in("Jo", "jo@newsdesk.example", "Request for comment: Acme layoffs")
+	m.To = []Address{{Email: "pat.lee@acme-robotics.example"}}
+	m.Cc = []Address{{Email: "sam@newsdesk.example"}}
+	m.Account = "pat.lee@acme-robotics.example"
+	r = d.Detect(m, Config{})
+	require.True(t, r.Press, "%q", r.Reasons)
 }

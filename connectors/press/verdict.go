@@ -41,8 +41,8 @@ func (v *verdict) cueOnly(why string) {
 // (also at a media company, where every colleague is at a media domain).
 func (v *verdict) internal(own owner) {
 	why := "internal sender: the account's own address"
-	if own.domain != "" && v.box.domain == own.domain {
-		why = "internal sender: the account's own domain " + own.domain
+	if v.box.key() != own.key {
+		why = "internal sender: the organisation's domain " + v.box.domain
 	}
 	v.class, v.base, v.matched = classOther, -1, nil
 	v.cueOnly(why)
