@@ -133,12 +133,7 @@ func TestZohoReconnectRevokesTheTokenItReplaces(t *testing.T) {
 	require.Equal(t, kept, revoked, "each reconnect revoked the refresh token it replaced, and nothing else")
 
 	zc.Accounts("eu").OAuth().ExpireAccessTokens()
-	for key, id := range map[string]string{keyB: idB, keyA: idA} {
-		for _, j := range s.sync(key, "zoho-cliq", id, "incremental") {
-			require.Equal(t, models.JobStatusSucceeded, *j.Status, deref(j.Error))
-		}
-		require.Equal(t, models.ConnectionHealthHealthy, *s.connection(key, id).Health)
-	}
+	s.syncsHealthy(t, "zoho-cliq", map[string]string{keyB: idB, keyA: idA})
 }
 
 // TestGitHubReconnectRevokesTheTokenItReplaces: GitHub keeps 10 OAuth App
@@ -171,19 +166,9 @@ func TestGitHubReconnectRevokesTheTokenItReplaces(t *testing.T) {
 		}
 		idA = id
 	}
-	live := 0
-	for _, tok := range gh.OAuth.Issued() {
-		if _, err := gh.OAuth.Check(tok); err == nil {
-			live++
-		}
-	}
+	live := liveTokens(gh)
 	require.Equal(t, 2, live, "A's and B's tokens, the replaced ones revoked")
-	for key, id := range map[string]string{keyB: idB, keyA: idA} {
-		for _, j := range s.sync(key, "github", id, "incremental") {
-			require.Equal(t, models.JobStatusSucceeded, *j.Status, deref(j.Error))
-		}
-		require.Equal(t, models.ConnectionHealthHealthy, *s.connection(key, id).Health)
-	}
+	s.syncsHealthy(t, "github", map[string]string{keyB: idB, keyA: idA})
 }
 
 // TestFailedGitHubConnectsRevokeTheirToken: GitHub keeps 10 OAuth App
@@ -210,15 +195,32 @@ func TestFailedGitHubConnectsRevokeTheirToken(t *testing.T) {
 		code, body = s.connectAs(key, "github", "alice", map[string]any{"repos": []string{"octocat/diary"}})
 		require.Equal(t, http.StatusUnprocessableEntity, code, body)
 	}
+	live := liveTokens(gh)
+	require.Equal(t, 1, live, "only the working connection's token is live")
+	s.syncsHealthy(t, "github", map[string]string{key: id})
+}
+
+// liveTokens counts the tokens the GitHub sandbox issued that it still
+// accepts.
+func liveTokens(gh *githubsandbox.Server) int {
 	live := 0
 	for _, tok := range gh.OAuth.Issued() {
 		if _, err := gh.OAuth.Check(tok); err == nil {
 			live++
 		}
 	}
-	require.Equal(t, 1, live, "only the working connection's token is live")
-	for _, j := range s.sync(key, "github", id, "incremental") {
-		require.Equal(t, models.JobStatusSucceeded, *j.Status, deref(j.Error))
+	return live
+}
+
+// syncsHealthy runs an incremental sync of each connection (API key →
+// connection id) and requires every job to succeed and the connection to
+// stay healthy.
+func (s *stack) syncsHealthy(t *testing.T, provider string, conns map[string]string) {
+	t.Helper()
+	for key, id := range conns {
+		for _, j := range s.sync(key, provider, id, "incremental") {
+			require.Equal(t, models.JobStatusSucceeded, *j.Status, deref(j.Error))
+		}
+		require.Equal(t, models.ConnectionHealthHealthy, *s.connection(key, id).Health)
 	}
-	require.Equal(t, models.ConnectionHealthHealthy, *s.connection(key, id).Health)
 }

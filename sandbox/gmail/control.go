@@ -129,32 +129,13 @@ func (s *Server) addLocked(in MessageInput) (*gmsg, *mailbox, error) {
 
 // LabelMessage adds labels to a message (history labelAdded) and publishes.
 func (s *Server) LabelMessage(ctx context.Context, user, id string, add []string, opt sandbox.DeliveryOptions) ([]sandbox.Result, error) {
-	if user == "" {
-		user = s.opts.User
-	}
-	s.mu.Lock()
-	b := s.boxLocked(user)
-	m := b.messages[id]
-	if m == nil {
-		s.mu.Unlock()
-		return nil, fmt.Errorf("%w: %s", ErrNoMessage, id)
-	}
-	var added []string
-	for _, l := range add {
-		if b.labels[l] == nil {
-			s.mu.Unlock()
-			return nil, fmt.Errorf("gmailsandbox: no label %s", l)
+	return s.relabel(ctx, user, id, add, "labelAdded", opt, func(m *gmsg, l string) bool {
+		if slices.Contains(m.labels, l) {
+			return false
 		}
-		if !slices.Contains(m.labels, l) {
-			m.labels = append(m.labels, l)
-			added = append(added, l)
-		}
-	}
-	m.historyID = b.nextHistory()
-	b.history = append(b.history, hrec{id: m.historyID, kind: "labelAdded", msgID: id, labels: added})
-	hid := b.historyID
-	s.mu.Unlock()
-	return s.publish(ctx, user, added, hid, opt), nil
+		m.labels = append(m.labels, l)
+		return true
+	})
 }
 
 // UnlabelMessage takes labels off a message (history labelRemoved; taking
@@ -162,6 +143,20 @@ func (s *Server) LabelMessage(ctx context.Context, user, id string, add []string
 // its current labels from then on, in messages.get and in every history
 // record that names it, as Gmail's are.
 func (s *Server) UnlabelMessage(ctx context.Context, user, id string, remove []string, opt sandbox.DeliveryOptions) ([]sandbox.Result, error) {
+	return s.relabel(ctx, user, id, remove, "labelRemoved", opt, func(m *gmsg, l string) bool {
+		i := slices.Index(m.labels, l)
+		if i < 0 {
+			return false
+		}
+		m.labels = slices.Delete(m.labels, i, i+1)
+		return true
+	})
+}
+
+// relabel applies change to each of labels on a message, records one
+// history record of kind naming the labels it changed, and publishes.
+func (s *Server) relabel(ctx context.Context, user, id string, labels []string, kind string, opt sandbox.DeliveryOptions,
+	change func(m *gmsg, label string) bool) ([]sandbox.Result, error) {
 	if user == "" {
 		user = s.opts.User
 	}
@@ -172,22 +167,21 @@ func (s *Server) UnlabelMessage(ctx context.Context, user, id string, remove []s
 		s.mu.Unlock()
 		return nil, fmt.Errorf("%w: %s", ErrNoMessage, id)
 	}
-	var removed []string
-	for _, l := range remove {
+	var changed []string
+	for _, l := range labels {
 		if b.labels[l] == nil {
 			s.mu.Unlock()
 			return nil, fmt.Errorf("gmailsandbox: no label %s", l)
 		}
-		if i := slices.Index(m.labels, l); i >= 0 {
-			m.labels = slices.Delete(m.labels, i, i+1)
-			removed = append(removed, l)
+		if change(m, l) {
+			changed = append(changed, l)
 		}
 	}
 	m.historyID = b.nextHistory()
-	b.history = append(b.history, hrec{id: m.historyID, kind: "labelRemoved", msgID: id, labels: removed})
+	b.history = append(b.history, hrec{id: m.historyID, kind: kind, msgID: id, labels: changed})
 	hid := b.historyID
 	s.mu.Unlock()
-	return s.publish(ctx, user, removed, hid, opt), nil
+	return s.publish(ctx, user, changed, hid, opt), nil
 }
 
 // ArchiveMessage takes a message out of the inbox (UnlabelMessage INBOX),
