@@ -100,36 +100,10 @@ func TestRefusesPendingMigrations(t *testing.T) {
 	defer conn.Close(context.Background())
 	_, err = conn.Exec(ctx, `DELETE FROM schema_migrations WHERE version_id = $1`, last.Version)
 	require.NoError(t, err)
-	env := map[string]string{
-		"DATABASE_URL":         s.OwnerURL,
-		"TEMPORAL_ADDRESS":     testenv.Temporal(t).FrontendHostPort(),
-		"TEMPORAL_NAMESPACE":   "default",
-		"POBLYSH_TASK_QUEUE":   "test-" + rand.Text()[:10],
-		"POBLYSH_HTTP_ADDR":    fmt.Sprintf("127.0.0.1:%d", testenv.FreePort()),
-		"POBLYSH_METRICS_ADDR": "off",
-		"POBLYSH_ADMIN_KEY":    "admin-" + strings.Repeat("k", 30),
-		"POBLYSH_CRYPTO_KEY":   vault.GenerateKey(),
-		"POBLYSH_ENV_FILE":     "none",
-	}
-	for _, cmd := range []string{"api", "worker"} {
-		t.Run(cmd, func(t *testing.T) {
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			buf := &syncBuffer{}
-			done := make(chan error, 1)
-			go func() { done <- run(ctx, []string{cmd}, func(k string) string { return env[k] }, buf, buf) }()
-			select {
-			case err := <-done:
-				require.Error(t, err)
-				require.Contains(t, err.Error(), last.Name)
-				require.Contains(t, err.Error(), "poblysh migrate")
-			case <-time.After(30 * time.Second):
-				cancel()
-				<-done
-				t.Fatalf("%s started on a schema missing %s; logs:\n%s", cmd, last.Name, tail(buf.String(), 10))
-			}
-		})
-	}
+	refusesToStart(t, s.OwnerURL, []string{"api", "worker"}, func(t *testing.T, err error) {
+		require.Contains(t, err.Error(), last.Name)
+		require.Contains(t, err.Error(), "poblysh migrate")
+	})
 }
 
 // TestRefusesTxCounterBehindSignals: on a database restored by a logical
@@ -153,8 +127,19 @@ func TestRefusesTxCounterBehindSignals(t *testing.T) {
 		VALUES ($1, $2, 'github', 'code.pushed', now(), 'github:restored', '{}',
 			(pg_current_xact_id()::text::numeric + 4294967296)::text::xid8)`, tenant, connID)
 	require.NoError(t, err)
+	refusesToStart(t, s.OwnerURL, []string{"api", "worker", "migrate"}, func(t *testing.T, err error) {
+		require.Contains(t, err.Error(), "pg_resetwal -e ")
+		require.Contains(t, err.Error(), "docs/reliability.md")
+	})
+}
+
+// refusesToStart runs each command against the database at ownerURL and
+// requires it to end within 30 s with an error that check accepts (a
+// command still running then started on the database it should refuse).
+func refusesToStart(t *testing.T, ownerURL string, cmds []string, check func(*testing.T, error)) {
+	t.Helper()
 	env := map[string]string{
-		"DATABASE_URL":         s.OwnerURL,
+		"DATABASE_URL":         ownerURL,
 		"TEMPORAL_ADDRESS":     testenv.Temporal(t).FrontendHostPort(),
 		"TEMPORAL_NAMESPACE":   "default",
 		"POBLYSH_TASK_QUEUE":   "test-" + rand.Text()[:10],
@@ -164,7 +149,7 @@ func TestRefusesTxCounterBehindSignals(t *testing.T) {
 		"POBLYSH_CRYPTO_KEY":   vault.GenerateKey(),
 		"POBLYSH_ENV_FILE":     "none",
 	}
-	for _, cmd := range []string{"api", "worker", "migrate"} {
+	for _, cmd := range cmds {
 		t.Run(cmd, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
@@ -174,12 +159,11 @@ func TestRefusesTxCounterBehindSignals(t *testing.T) {
 			select {
 			case err := <-done:
 				require.Error(t, err, "%s", tail(buf.String(), 10))
-				require.Contains(t, err.Error(), "pg_resetwal -e ")
-				require.Contains(t, err.Error(), "docs/reliability.md")
+				check(t, err)
 			case <-time.After(30 * time.Second):
 				cancel()
 				<-done
-				t.Fatalf("%s started on a database whose Signals are past the transaction counter; logs:\n%s", cmd, tail(buf.String(), 10))
+				t.Fatalf("%s started on a database it should refuse; logs:\n%s", cmd, tail(buf.String(), 10))
 			}
 		})
 	}
