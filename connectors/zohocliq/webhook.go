@@ -237,9 +237,10 @@ func channelName(title string) string {
 	return "#" + strings.TrimPrefix(title, "#")
 }
 
-// hostFromCall is the Cliq host the call names (params.environment.base_url)
-// when it is the API root of a configured DC (POBLYSH_ZOHO_CLIQ_API_URLS,
-// Zoho's by default), as polled Signals link to; "" otherwise.
+// hostFromCall is the Cliq host the call names (params.environment.base_url,
+// less the "/company/<org>" Zoho's samples append) when it is the API root
+// of a configured DC (POBLYSH_ZOHO_CLIQ_API_URLS, Zoho's by default), as
+// polled Signals link to; "" otherwise.
 func (c *Connector) hostFromCall(body []byte) string {
 	var env struct {
 		Params struct {
@@ -250,6 +251,9 @@ func (c *Connector) hostFromCall(body []byte) string {
 	}
 	_ = json.Unmarshal(body, &env)
 	u := strings.TrimRight(env.Params.Environment.BaseURL, "/")
+	if i := strings.Index(u, "/company/"); i > 0 {
+		u = u[:i]
+	}
 	if u != "" && c.IsAPIHost(u) {
 		return u
 	}

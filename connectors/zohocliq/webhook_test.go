@@ -153,14 +153,20 @@ func TestParsePublicKeys(t *testing.T) {
 // Live Signals link to the Cliq host the call names only when it is a
 // configured DC's API root, as polled ones link to the configured host:
 // with POBLYSH_ZOHO_CLIQ_API_URLS set, its host is linked and Zoho's
-// default for the DC (not configured any more) is not.
+// default for the DC (not configured any more) is not. Zoho's handler
+// samples carry the organisation too ("base_url":
+// "https://cliq.zoho.com/company/123456456"): the host before it is linked.
 func TestLiveLinksFollowConfiguredHosts(t *testing.T) {
 	t.Parallel()
 	c, conn, sb := hookEnv(t, map[string]string{"POBLYSH_ZOHO_CLIQ_API_URLS": "eu=https://cliq.eu.example.test"})
 	body := fixture(t, "bot_participation_message_sent.json")
 	for base, want := range map[string]string{
-		"https://cliq.eu.example.test": "https://cliq.eu.example.test/chats/CT_1207124540483314854_20071845",
-		"https://cliq.zoho.eu":         "",
+		"https://cliq.eu.example.test":                   "https://cliq.eu.example.test/chats/CT_1207124540483314854_20071845",
+		"https://cliq.eu.example.test/company/20071845":  "https://cliq.eu.example.test/chats/CT_1207124540483314854_20071845",
+		"https://cliq.eu.example.test/company/20071845/": "https://cliq.eu.example.test/chats/CT_1207124540483314854_20071845",
+		"https://cliq.eu.example.test/other/20071845":    "",
+		"https://cliq.zoho.eu":                           "",
+		"https://cliq.zoho.eu/company/20071845":          "",
 	} {
 		b := bytes.Replace(body, []byte(`"base_url":"https://cliq.zoho.eu"`), []byte(`"base_url":"`+base+`"`), 1)
 		require.Contains(t, string(b), base)

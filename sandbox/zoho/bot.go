@@ -56,7 +56,7 @@ func (s *Server) Call(handler, operation string, ch *Channel, m *Message, user s
 		u = &User{ZUID: user, OrgID: ch.OrgID, DC: ch.DC}
 	}
 	params := map[string]any{
-		"environment": map[string]any{"tld": "." + apiSuffix[ch.DC], "data_center": ch.DC, "base_url": "https://cliq.zoho." + apiSuffix[ch.DC]},
+		"environment": map[string]any{"tld": "." + apiSuffix[ch.DC], "data_center": ch.DC, "base_url": "https://cliq.zoho." + apiSuffix[ch.DC] + "/company/" + ch.OrgID},
 		"access": map[string]any{
 			"user_id": u.ZUID, "user_agent": "Mozilla/5.0 (Macintosh) ZohoCliq", "chat_id": ch.ChatID,
 			"organization": map[string]any{"type": "company", "id": ch.OrgID},
