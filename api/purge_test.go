@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,6 +119,10 @@ func TestRepeatedPurgeFinishesAPurgeCutShort(t *testing.T) {
 	require.Equal(t, http.StatusNoContent, res.status, "%s", res.body)
 	require.Zero(t, e.count(`SELECT count(*) FROM signals WHERE connection_id = $1`, conn))
 	requireError(t, e.do(http.MethodDelete, "/api/v1/connections/"+conn+"?purge_signals=true", key, "", ""), http.StatusNotFound, poblysh.ENOTFOUND)
+	// An id that is no UUID names no connection, with purge_signals as without.
+	for _, id := range []string{"not-a-uuid", strings.ToUpper(conn)} {
+		requireError(t, e.do(http.MethodDelete, "/api/v1/connections/"+id+"?purge_signals=true", key, "", ""), http.StatusNotFound, poblysh.ENOTFOUND)
+	}
 }
 
 // An account whose deleted connection's purge has not ended (the process

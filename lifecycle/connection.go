@@ -130,7 +130,7 @@ func pollInterval(p *connectors.Provider, raw json.RawMessage) (**int, error) {
 // run does. It returns the provider-side problems met on the way.
 func (s *Service) Delete(ctx context.Context, tenantID, id string, purge bool) ([]string, error) {
 	c, err := s.Find(ctx, tenantID, id)
-	if poblysh.ErrorCode(err) == poblysh.ENOTFOUND && purge {
+	if poblysh.ErrorCode(err) == poblysh.ENOTFOUND && purge && canonicalID(id) {
 		var pending bool
 		if perr := s.DB.WithTenant(ctx, tenantID, func(tx *db.Tx) (err error) {
 			pending, err = tx.SignalPurgePending(ctx, id)

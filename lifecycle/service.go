@@ -93,7 +93,7 @@ func (s *Service) provider(name string) (*connectors.Provider, error) {
 // Find loads a live connection of the tenant: 404 for other tenants'
 // connections and for ids that are not a UUID in canonical form.
 func (s *Service) Find(ctx context.Context, tenantID, id string) (*db.Connection, error) {
-	if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
+	if !canonicalID(id) {
 		return nil, poblysh.NotFound("connection")
 	}
 	var c *db.Connection
@@ -102,6 +102,13 @@ func (s *Service) Find(ctx context.Context, tenantID, id string) (*db.Connection
 		return err
 	})
 	return c, err
+}
+
+// canonicalID reports whether id is a UUID in canonical form, as stored ids
+// are; any other string names no connection.
+func canonicalID(id string) bool {
+	_, err := uuid.Parse(id)
+	return err == nil && len(id) == 36
 }
 
 // Activate brings a new or changed connection to life: webhook routes from
