@@ -151,7 +151,7 @@ func (c *Connector) changes(ctx context.Context, hc *http.Client, drive, token s
 func (c *Connector) listFiles(ctx context.Context, hc *http.Client, it walkItem) (*fileList, error) {
 	q := allDrives(url.Values{
 		"pageSize": {strconv.Itoa(c.pageSize)},
-		"orderBy":  {"modifiedTime desc"},
+		"orderBy":  {"createdTime"},
 		"fields":   {"nextPageToken,incompleteSearch,files(" + fileFields + ")"},
 	})
 	q.Set("includeItemsFromAllDrives", "true")

@@ -183,6 +183,11 @@ func (p *pass) listed(f *file, raw json.RawMessage, movedIn bool, moved time.Tim
 	if err != nil || !at.in {
 		return err
 	}
+	if p.seen > 0 && created.UnixMilli() >= p.seen {
+		// Created since the feed's watermark (while the walk ran): its
+		// first edits belong to its creation, as when the feed brings it.
+		cur.Edits[f.ID] = mod.UnixMilli()
+	}
 	switch {
 	case movedIn && created.After(moved):
 		// Created in the folder after its move, before the walk reached

@@ -260,7 +260,7 @@ func parseQuery(q string) (filter, bool) {
 
 // listFiles is files.list over a corpus (user: My Drive items the user
 // sees; drive: one shared drive, with driveId; allDrives: both), filtered
-// by q and ordered by orderBy (modifiedTime, modifiedTime desc, name).
+// by q and ordered by orderBy (parseOrder).
 func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) {
 	g, ok := s.grant(w, r)
 	if !ok {
@@ -311,16 +311,15 @@ func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) {
 		}
 		hits = append(hits, f)
 	}
-	order := q.Get("orderBy")
+	key, desc := parseOrder(q.Get("orderBy"))
+	if key == nil {
+		invalid(w, "orderBy="+q.Get("orderBy")+" is not supported by the sandbox")
+		return
+	}
 	slices.SortFunc(hits, func(a, b *dfile) int {
-		var c int
-		switch order {
-		case "modifiedTime", "modifiedTime asc":
-			c = a.modified.Compare(b.modified)
-		case "modifiedTime desc":
-			c = b.modified.Compare(a.modified)
-		default:
-			c = strings.Compare(a.name, b.name)
+		c := key(a, b)
+		if desc {
+			c = -c
 		}
 		if c == 0 {
 			c = strings.Compare(a.id, b.id)
@@ -348,6 +347,29 @@ func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) {
 	}
 	out["files"] = files
 	sandbox.WriteJSON(w, http.StatusOK, out)
+}
+
+// parseOrder reads orderBy: one of Drive's sort keys createdTime,
+// modifiedTime or name ("" is name), ascending unless followed by desc.
+// Another key, or a list of keys, is nil.
+func parseOrder(orderBy string) (key func(a, b *dfile) int, desc bool) {
+	name, dir, _ := strings.Cut(strings.TrimSpace(orderBy), " ")
+	switch strings.TrimSpace(dir) {
+	case "", "asc":
+	case "desc":
+		desc = true
+	default:
+		return nil, false
+	}
+	switch name {
+	case "createdTime":
+		return func(a, b *dfile) int { return a.created.Compare(b.created) }, desc
+	case "modifiedTime":
+		return func(a, b *dfile) int { return a.modified.Compare(b.modified) }, desc
+	case "", "name":
+		return func(a, b *dfile) int { return strings.Compare(a.name, b.name) }, desc
+	}
+	return nil, false
 }
 
 // feedResourceID is the stable resourceId of a change feed.

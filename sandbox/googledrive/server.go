@@ -7,7 +7,7 @@
 //	GET  /drive/v3/changes                  changes.list (page tokens, latest state per file)
 //	POST /drive/v3/changes/watch            changes.watch (then a "sync" push)
 //	POST /drive/v3/channels/stop            channels.stop
-//	GET  /drive/v3/files                    files.list (q: 'id' in parents, trashed, modifiedTime, mimeType)
+//	GET  /drive/v3/files                    files.list (q: 'id' in parents, trashed, modifiedTime, mimeType; orderBy)
 //	GET  /drive/v3/files/{fileId}           files.get ("root" is My Drive)
 //
 // plus the shared /_sandbox control routes and the Drive ones in

@@ -84,6 +84,17 @@ func TestFilesListAndGet(t *testing.T) {
 		names = append(names, x.(map[string]any)["name"].(string))
 	}
 	require.Equal(t, []string{"Fact sheet", "Media list", "Company boilerplate", "Releases"}, names, "children of Press, newest first")
+	_, err := f.sb.EditFile(context.Background(), drivesandbox.BoilerplateID, "", sandbox.DeliveryOptions{})
+	require.NoError(t, err)
+	code, list = f.get(t, "/drive/v3/files?q='"+drivesandbox.PressFolderID+"'+in+parents&orderBy=createdTime")
+	require.Equal(t, http.StatusOK, code)
+	names = nil
+	for _, x := range list["files"].([]any) {
+		names = append(names, x.(map[string]any)["name"].(string))
+	}
+	require.Equal(t, []string{"Releases", "Company boilerplate", "Media list", "Fact sheet"}, names, "oldest first, whatever was edited since")
+	code, _ = f.get(t, "/drive/v3/files?orderBy=starred")
+	require.Equal(t, http.StatusBadRequest, code, "a sort key the sandbox does not honour is refused, not ignored")
 	code, _ = f.get(t, "/drive/v3/files?q=fullText+contains+'x'")
 	require.Equal(t, http.StatusBadRequest, code)
 	code, root := f.get(t, "/drive/v3/files/root")
