@@ -47,7 +47,8 @@ const (
 //	{"v":1}                                         start: nothing read yet
 //	{"v":1,"phase":"walk","page_token":"1234",      listing tracked folders; the change
 //	 "walk":[{"folder":"1Xy…","page_token":"…"}],    feed resumes from page_token after
-//	 "cutoff":1746057600, "roots":["0AD…"],
+//	 "cutoff":1746057600, "roots":["0AD…"],          (started: when page_token was taken)
+//	 "seen":1746057600000, "started":1746057600000,
 //	 "folders":{"1Xy…":{"n":"Press","p":"0AD…"}},
 //	 "members":"<base64>", "grants":"<base64>"}
 //	{"v":1,"phase":"changes","page_token":"1301",  at rest (or mid-pass): the next
@@ -86,8 +87,15 @@ type Cursor struct {
 	// modifiedTime is (moves in are not told apart from old files then).
 	Overflow bool `json:"overflow,omitempty"`
 	// Seen is the time (unix ms) of the newest change read.
-	Seen  int64            `json:"seen,omitempty"`
-	Edits map[string]int64 `json:"edits,omitempty"`
+	Seen int64 `json:"seen,omitempty"`
+	// Started is the time (unix ms) the stream took its start page token,
+	// kept until the feed has been read to its end after the first walk:
+	// the changes made in between (before the walk reached a file's
+	// folder) are read then, and a file trashed among them was never
+	// listed. 0 once they have been read, and in a cursor that was past
+	// its walk when started was added.
+	Started int64            `json:"started,omitempty"`
+	Edits   map[string]int64 `json:"edits,omitempty"`
 
 	members map[uint64]uint64
 	grants  []grantPair
@@ -158,6 +166,9 @@ func decodeCursor(raw json.RawMessage) (*Cursor, error) {
 	}
 	if c.legacy, err = unpackSet(c.Shares); err != nil {
 		return nil, fmt.Errorf("google-drive: %w: stored shares do not decode", connectors.ErrCursorExpired)
+	}
+	if c.Phase == phaseWalk && len(c.Walk) > 0 && c.Started == 0 {
+		c.Started = c.Seen // written before started was kept: seen holds the start until the walk ends
 	}
 	if c.Folders == nil {
 		c.Folders = map[string]folder{}

@@ -95,6 +95,7 @@ func (p *pass) start() error {
 	cur.Phase, cur.PageToken = phaseWalk, tok
 	cur.Cutoff = p.now.AddDate(0, 0, -p.c.backfillWindow(p.conn)).Unix()
 	cur.Seen = p.now.UnixMilli()
+	cur.Started = cur.Seen
 	return nil
 }
 
@@ -225,6 +226,9 @@ func (p *pass) changes() error {
 	case list.NewStartPageToken != "":
 		cur.PageToken = list.NewStartPageToken
 		p.page.Done = len(cur.Walk) == 0
+		if cur.Phase == phaseChanges {
+			cur.Started = 0 // every change made while the first walk ran has been read
+		}
 	default:
 		return fmt.Errorf("%w: changes.list returned neither nextPageToken nor newStartPageToken", connectors.ErrTransient)
 	}
@@ -318,6 +322,12 @@ func (p *pass) fileChanged(f *file, raw json.RawMessage, t time.Time) error {
 			cur.shared(f.ID, g.key)
 		}
 		if f.Trashed {
+			if cur.Started > 0 && !cur.Overflow && created.UnixMilli() < cur.Started {
+				// Trashed while the first walk ran, before it reached the
+				// file's folder (the walk lists trashed = false): it was
+				// tracked when the stream started.
+				p.trashed(f, raw, at, t, cur.Started)
+			}
 			return nil
 		}
 		isNew := created.UnixMilli() >= p.seen
@@ -340,12 +350,7 @@ func (p *pass) fileChanged(f *file, raw json.RawMessage, t time.Time) error {
 	cur.remember(f.ID, member{modified: max(mod.UnixMilli(), m.modified), trashed: f.Trashed})
 	switch {
 	case f.Trashed && !m.trashed:
-		when := parseTime(f.TrashedTime)
-		if when.IsZero() {
-			when = t
-		}
-		p.emit(KindTrashed, f, raw, at, when, fmt.Sprintf("file:%s:trashed:%d", f.ID, when.UnixMilli()),
-			map[string]any{"explicitly_trashed": f.ExplicitlyTrashed})
+		p.trashed(f, raw, at, t, 0)
 		return nil
 	case f.Trashed:
 		return nil
@@ -358,6 +363,21 @@ func (p *pass) fileChanged(f *file, raw json.RawMessage, t time.Time) error {
 		}
 	}
 	return nil
+}
+
+// trashed makes document.trashed at the file's trashedTime (shared drive
+// items carry it), or else at t, the change's time; a trash before since
+// (unix ms) makes none.
+func (p *pass) trashed(f *file, raw json.RawMessage, at placement, t time.Time, since int64) {
+	when := parseTime(f.TrashedTime)
+	if when.IsZero() {
+		when = t
+	}
+	if when.UnixMilli() < since {
+		return // in the trash before the stream started
+	}
+	p.emit(KindTrashed, f, raw, at, when, fmt.Sprintf("file:%s:trashed:%d", f.ID, when.UnixMilli()),
+		map[string]any{"explicitly_trashed": f.ExplicitlyTrashed})
 }
 
 // editWindow is how long edits of one file are coalesced into one

@@ -95,3 +95,85 @@ func TestFileCreatedDuringTheWalkIsCreatedOnce(t *testing.T) {
 		}
 	}
 }
+
+// A tracked file trashed after the stream took its start page token, before
+// the walk reached its folder, is not listed (the walk lists trashed =
+// false) and its change then names a file the stream never saw: it is
+// document.trashed, since it was in the tracked folders when the stream
+// started. A file created and trashed meanwhile was never announced and
+// stays silent.
+func TestTrashDuringTheWalkIsTrashed(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		old  bool // the cursor as the code before the stream's start was kept wrote it
+	}{{name: "cursor"}, {name: "older cursor mid-walk", old: true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := newClock()
+			h := newHarness(t, drivesandbox.Options{Seed: true, Now: clk.now, PageSize: 2}, pressConfig, nil)
+			p := h.page(t, "changes", nil, clk.now()) // start page token taken, Press to list
+			next := p.Next
+			if tc.old {
+				var cur map[string]any
+				require.NoError(t, json.Unmarshal(next, &cur))
+				require.Equal(t, "walk", cur["phase"])
+				delete(cur, "started")
+				next = must(json.Marshal(cur))
+			}
+
+			clk.advance(time.Minute)
+			trashed := clk.now()
+			ctx := context.Background()
+			_, err := h.sb.TrashFile(ctx, drivesandbox.LogoID, none) // in Press/Releases
+			require.NoError(t, err)
+			f, _, err := h.sb.CreateFile(ctx, drivesandbox.FileInput{Name: "Scratch", Parent: drivesandbox.ReleasesFolderID}, none)
+			require.NoError(t, err)
+			_, err = h.sb.TrashFile(ctx, f["id"].(string), none)
+			require.NoError(t, err)
+
+			clk.advance(time.Minute)
+			sigs, cur := h.drainAt(t, "changes", next, clk.now())
+			require.Equal(t, []string{"document.trashed Document trashed: logo.png"}, of(sigs, drivesandbox.LogoID))
+			for _, s := range sigs {
+				if s.Kind == "document.trashed" {
+					require.Equal(t, trashed, s.OccurredAt.UTC())
+					require.Equal(t, []string{"Press", "Releases"}, s.Payload.Attributes["folder_path"])
+				}
+			}
+			require.Empty(t, of(sigs, f["id"].(string)), "created and trashed before anyone saw it")
+			require.NotContains(t, string(cur), `"started"`, "the stream's start is dropped once the feed has been read past the walk")
+
+			clk.advance(time.Hour)
+			h.tok = h.sb.AccessToken("")
+			_, err = h.sb.RenameFile(ctx, drivesandbox.LogoID, "logo-old.png", none)
+			require.NoError(t, err)
+			again, _ := h.drainAt(t, "changes", cur, clk.now())
+			require.Empty(t, again, "trashed once")
+		})
+	}
+}
+
+// On a shared drive the trash time is the file's own trashedTime: a file
+// in the trash before the stream started that changes while the walk runs
+// was not trashed then.
+func TestTrashDuringTheWalkOfASharedDrive(t *testing.T) {
+	clk := newClock()
+	h := newHarness(t, drivesandbox.Options{Seed: true, Now: clk.now}, pressConfig, nil)
+	ctx := context.Background()
+	_, err := h.sb.TrashFile(ctx, drivesandbox.CommsPlanID, none)
+	require.NoError(t, err)
+	clk.advance(time.Minute)
+	stream := "drive:" + drivesandbox.CommsDriveID
+	p := h.page(t, stream, nil, clk.now())
+	clk.advance(time.Minute)
+	trashed := clk.now()
+	_, err = h.sb.TrashFile(ctx, drivesandbox.EmbargoBriefID, none)
+	require.NoError(t, err)
+	_, err = h.sb.RenameFile(ctx, drivesandbox.CommsPlanID, "Comms plan (old)", none)
+	require.NoError(t, err)
+	clk.advance(time.Minute)
+	sigs, _ := h.drainAt(t, stream, p.Next, clk.now())
+	require.Equal(t, []string{"document.trashed Document trashed: Embargo brief"}, of(sigs, drivesandbox.EmbargoBriefID))
+	require.Len(t, sigs, 1, "the brief was not listed: it was in the trash")
+	require.Equal(t, trashed, sigs[0].OccurredAt.UTC())
+	require.Equal(t, "file:"+drivesandbox.EmbargoBriefID+":trashed:"+itoa(trashed.UnixMilli()), sigs[0].DedupeKey)
+}
