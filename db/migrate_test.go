@@ -191,6 +191,90 @@ func TestGitHubConnectionsRouteTheirUser(t *testing.T) {
 	require.Equal(t, 1, n)
 }
 
+// TestJiraKeysNameTheSite: migration 0029 rewrites the dedupe keys of Jira
+// Signals stored in the old form (jira:issue:<id>:…) to name the site's
+// host (jira:<host>/issue:<id>:…), read from the connection's site URL or
+// else the Signal's browse URL. A later store of the same happening under
+// the new key is then a duplicate, while the other site's happening of the
+// same issue id is stored. Rows of other providers, rows with no site to
+// name and rows whose new key is taken are left alone.
+func TestJiraKeysNameTheSite(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	other := newFixture(t, s.DB, "fake", "acct")
+	tenant := other.tenant
+	conn := func(account, url string) string {
+		meta := ""
+		if url != "" {
+			meta = `,"metadata":{"url":"` + url + `","site_name":"acme"}`
+		}
+		var id string
+		require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+			c, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "jira", ExternalAccountID: account,
+				DisplayName: account, Account: json.RawMessage(`{"id":"` + account + `","name":"` + account + `"` + meta + `}`)})
+			id = c.ID
+			return err
+		}))
+		return id
+	}
+	siteA := conn("a7f3c1d2-0001", "https://Acme-PR.atlassian.net")
+	siteB := conn("a7f3c1d2-0002", "https://acme-labs.atlassian.net/")
+	noURL := conn("a7f3c1d2-0003", "")
+	store := func(connID, source, key, url string) db.Stored {
+		var st db.Stored
+		require.NoError(t, s.DB.WithTenantSignals(ctx, tenant, func(tx *db.Tx) error {
+			var err error
+			st, err = tx.InsertSignals(ctx, connID, source, []db.NewSignal{{Kind: "issue.created", OccurredAt: time.Now(),
+				DedupeKey: key, Payload: []byte(`{"title":"Issue","url":"` + url + `"}`)}})
+			return err
+		}))
+		return st
+	}
+	// As the earlier code stored them: one site's issues only, since the
+	// other's with the same ids were dropped as duplicates.
+	store(siteA, "jira", "issue:10001:created", "https://acme-pr.atlassian.net/browse/LPR-1")
+	store(siteA, "jira", "issue:10001:changelog:10100:status", "https://acme-pr.atlassian.net/browse/LPR-1")
+	store(siteA, "jira", "issue:10002:updated:1772444472345", "https://acme-pr.atlassian.net/browse/LPR-2")
+	store(siteB, "jira", "issue:10003:created", "https://acme-labs.atlassian.net/browse/OPS-3")
+	store(noURL, "jira", "issue:10004:created", "https://old-name.atlassian.net/browse/OLD-4")
+	store(noURL, "jira", "issue:10005:created", "")
+	store(siteA, "jira", "issue:10009:created", "https://acme-pr.atlassian.net/browse/LPR-9")
+	store(siteA, "jira", "acme-pr.atlassian.net/issue:10009:created", "https://acme-pr.atlassian.net/browse/LPR-9")
+	store(other.conn, "fake", "issue:10001:created", "https://fake.example/1")
+
+	keys := func() []string {
+		var out []string
+		require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+			return tx.SelectContext(ctx, &out, `SELECT dedupe_key FROM signals ORDER BY dedupe_key`)
+		}))
+		return out
+	}
+	replayMigration(t, s, 29)
+	want := []string{
+		"fake:issue:10001:created",
+		"jira:acme-labs.atlassian.net/issue:10003:created",
+		"jira:acme-pr.atlassian.net/issue:10001:changelog:10100:status",
+		"jira:acme-pr.atlassian.net/issue:10001:created",
+		"jira:acme-pr.atlassian.net/issue:10002:updated:1772444472345",
+		"jira:acme-pr.atlassian.net/issue:10009:created",
+		"jira:issue:10005:created", // no site to name
+		"jira:issue:10009:created", // its new key is taken
+		"jira:old-name.atlassian.net/issue:10004:created",
+	}
+	require.Equal(t, want, keys())
+
+	// Read again under the new keys, the stored happenings are duplicates;
+	// the second site's issue 10001 is its own.
+	require.Equal(t, 1, store(siteA, "jira", "acme-pr.atlassian.net/issue:10001:created", "").Duplicates)
+	require.Equal(t, 1, store(siteA, "jira", "acme-pr.atlassian.net/issue:10001:changelog:10100:status", "").Duplicates)
+	require.Equal(t, 1, store(siteB, "jira", "acme-labs.atlassian.net/issue:10003:created", "").Duplicates)
+	require.Equal(t, []string{"issue.created"}, store(siteB, "jira", "acme-labs.atlassian.net/issue:10001:created", "").Kinds)
+
+	replayMigration(t, s, 29) // again: nothing changes
+	require.Equal(t, append(want[:1:1], append([]string{"jira:acme-labs.atlassian.net/issue:10001:created"}, want[1:]...)...), keys())
+}
+
 // TestPendingMigrations: the app role lists the embedded migrations a
 // schema has not applied; one the schema has and the binary does not (a
 // newer release migrated first) is not pending.

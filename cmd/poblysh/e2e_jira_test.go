@@ -26,8 +26,10 @@ import (
 // feed; an incremental sync adds only the edit whose webhook never came;
 // forged JWTs (wrong key, alg none, expired) are refused with 401 and store
 // nothing; webhooks that expired at Jira are registered again; a second
-// site is connected by config; a refresh token reused within the 10-minute
-// leeway still works, and one reused after it ends in needs_reauth.
+// site is connected by config for the same tenant, and its issues, numbered
+// like the first site's, are all stored; a refresh token reused within the
+// 10-minute leeway still works, and one reused after it ends in
+// needs_reauth.
 func init() {
 	projects := []string{jirasandbox.ProjectLPR, jirasandbox.ProjectMKT}
 	jira := func(r *providerRun) *jirasandbox.Server { return r.fake.(*jirasandbox.Server) }
@@ -127,12 +129,13 @@ func init() {
 			require.NoError(t, err)
 			r.arrive(2) // the status change and the resolution, through the new webhook
 
-			// A second site, chosen by config, for another tenant.
-			_, key2 := s.tenant("Labs")
-			conn2 := s.connect(key2, "jira", map[string]any{"site": jirasandbox.SecondSite, "projects": []string{jirasandbox.ProjectOPS}})
+			// A second site, chosen by config, for the same tenant: it
+			// numbers its issues from 10001 too, and every one of its
+			// happenings is stored beside the first site's.
+			conn2 := s.connect(key, "jira", map[string]any{"site": jirasandbox.SecondSite, "projects": []string{jirasandbox.ProjectOPS}})
 			require.Equal(t, jirasandbox.SecondSite, *conn2.ExternalAccountID)
 			require.Equal(t, "acme-labs.atlassian.net", *conn2.DisplayName)
-			js := s.waitJobs(key2, string(*conn2.ID), "backfill", 1, 2*time.Minute)
+			js := s.waitJobs(key, string(*conn2.ID), "backfill", 1, 2*time.Minute)
 			require.EqualValues(t, sb.ExpectedSignals(jirasandbox.SecondSite, "OPS", 90), stored(js))
 
 			// A refresh token reused within the leeway (another refresh spent

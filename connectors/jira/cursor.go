@@ -40,7 +40,7 @@ const cursorVersion = 1
 // cursor is a stream's stored position, JSON:
 //
 //	{"v":1,"floor":"2025-12-03T10:00:00Z","since":"2026-03-02T09:41:12.345Z",
-//	 "seen":{"issue:10042:changelog:10311:status":1772444472345}}
+//	 "seen":{"acme.atlassian.net/issue:10042:changelog:10311:status":1772444472345}}
 //
 // and mid-pass additionally
 //

@@ -26,6 +26,9 @@ const creationWindow = 2 * time.Second
 type normalizer struct {
 	// siteURL builds browse URLs ("https://acme.atlassian.net").
 	siteURL string
+	// host is the site's lowercase host ("acme.atlassian.net"), which
+	// every dedupe key begins with (see key).
+	host string
 	// categories maps status ids to status category keys, for transitions
 	// into or out of a status other than the issue's current one (REST
 	// backfill); nil: only the current status' category is known.
@@ -86,6 +89,13 @@ func (n normalizer) payload(is *issue, title string, actor *user) connectors.Pay
 	return p
 }
 
+// key is the dedupe key of a happening of issue id on the site:
+// "<host>/issue:<id>:<what>". Jira numbers issues and changelog entries
+// per site, so two sites of one tenant have the same ids; the site is
+// named by its host, the only part of a webhook body that names it
+// (docs/providers/jira.md, "Dedupe keys").
+func (n normalizer) key(id, what string) string { return n.host + "/issue:" + id + ":" + what }
+
 func (n normalizer) keep(t time.Time) bool { return n.floor.IsZero() || !t.Before(n.floor) }
 
 // duringCreation reports a change stamped within the creation window.
@@ -107,7 +117,7 @@ func (n normalizer) created(is *issue, actor *user, raw json.RawMessage) (connec
 		}
 	}
 	return connectors.Signal{
-		Kind: KindCreated, OccurredAt: t, DedupeKey: "issue:" + is.ID + ":created",
+		Kind: KindCreated, OccurredAt: t, DedupeKey: n.key(is.ID, "created"),
 		Payload: n.payload(is, "Issue "+is.Key+" created: "+is.Fields.Summary, actor), Raw: raw,
 	}, true
 }
@@ -115,9 +125,9 @@ func (n normalizer) created(is *issue, actor *user, raw json.RawMessage) (connec
 // changes turns one changelog entry into at most two Signals: a status
 // change (its "status" item, matched on fieldId since the field name's
 // case varies) and an update naming the tracked fields it changed. Both
-// are keyed by (issue id, changelog id), so a webhook and a later search
-// of the same change are stored once. Entries within the creation window
-// are part of the creation.
+// are keyed by (site, issue id, changelog id), so a webhook and a later
+// search of the same change are stored once. Entries within the creation
+// window are part of the creation.
 func (n normalizer) changes(is *issue, h history, at time.Time, actor *user, raw json.RawMessage) []connectors.Signal {
 	if at.IsZero() || !n.keep(at) || h.ID == "" {
 		return nil
@@ -137,7 +147,7 @@ func (n normalizer) changes(is *issue, h history, at time.Time, actor *user, raw
 				p.Attributes["status_category"] = cat
 			}
 			out = append(out, connectors.Signal{
-				Kind: KindStatusChanged, OccurredAt: at, DedupeKey: "issue:" + is.ID + ":changelog:" + h.ID + ":status",
+				Kind: KindStatusChanged, OccurredAt: at, DedupeKey: n.key(is.ID, "changelog:"+h.ID+":status"),
 				Payload: p, Raw: raw,
 			})
 		case slices.Contains(trackedFields, it.FieldID) && !slices.Contains(changed, it.FieldID):
@@ -148,7 +158,7 @@ func (n normalizer) changes(is *issue, h history, at time.Time, actor *user, raw
 		p := n.payload(is, "Issue "+is.Key+" updated: "+is.Fields.Summary, actor)
 		p.Attributes["changed_fields"] = changed
 		out = append(out, connectors.Signal{
-			Kind: KindUpdated, OccurredAt: at, DedupeKey: "issue:" + is.ID + ":changelog:" + h.ID + ":updated",
+			Kind: KindUpdated, OccurredAt: at, DedupeKey: n.key(is.ID, "changelog:"+h.ID+":updated"),
 			Payload: p, Raw: raw,
 		})
 	}
@@ -164,8 +174,8 @@ func (n normalizer) category(is *issue, to string) string {
 	return n.categories[to]
 }
 
-// updatedWithoutChangelog is issue.updated keyed by (issue id, updated),
-// for an update whose changelog is not known.
+// updatedWithoutChangelog is issue.updated keyed by (site, issue id,
+// updated), for an update whose changelog is not known.
 func (n normalizer) updatedWithoutChangelog(is *issue, actor *user, raw json.RawMessage) (connectors.Signal, bool) {
 	t := is.Fields.Updated.Time
 	if t.IsZero() || !n.keep(t) || t.Sub(is.Fields.Created.Time) < creationWindow {
@@ -174,7 +184,7 @@ func (n normalizer) updatedWithoutChangelog(is *issue, actor *user, raw json.Raw
 	p := n.payload(is, "Issue "+is.Key+" updated: "+is.Fields.Summary, actor)
 	p.Attributes["changed_fields"] = []string{}
 	return connectors.Signal{
-		Kind: KindUpdated, OccurredAt: t, DedupeKey: "issue:" + is.ID + ":updated:" + strconv.FormatInt(t.UnixMilli(), 10),
+		Kind: KindUpdated, OccurredAt: t, DedupeKey: n.key(is.ID, "updated:"+strconv.FormatInt(t.UnixMilli(), 10)),
 		Payload: p, Raw: raw,
 	}, true
 }

@@ -45,7 +45,7 @@ func TestWebhookStatusChange(t *testing.T) {
 	require.Len(t, d.Signals, 2)
 	sc, up := d.Signals[0], d.Signals[1]
 	require.Equal(t, KindStatusChanged, sc.Kind)
-	require.Equal(t, "issue:10042:changelog:10311:status", sc.DedupeKey)
+	require.Equal(t, "acme-pr.atlassian.net/issue:10042:changelog:10311:status", sc.DedupeKey)
 	require.Equal(t, time.UnixMilli(1772444472345).UTC(), sc.OccurredAt)
 	require.Equal(t, "Issue LPR-42 moved from In Progress to In Review: Press kit for the Q3 launch", sc.Payload.Title)
 	require.Equal(t, "https://acme-pr.atlassian.net/browse/LPR-42", sc.Payload.URL)
@@ -65,7 +65,7 @@ func TestWebhookStatusChange(t *testing.T) {
 	require.Equal(t, "Goal\nA press kit for the Q3 launch: brand assets, quotes and the fact sheet.\n\n- owner: @5b10ac8d82e05b22cc7d4ef5\n- due: before the embargo\n\nno markup here",
 		a["description"])
 	require.Equal(t, KindUpdated, up.Kind)
-	require.Equal(t, "issue:10042:changelog:10311:updated", up.DedupeKey)
+	require.Equal(t, "acme-pr.atlassian.net/issue:10042:changelog:10311:updated", up.DedupeKey)
 	require.Equal(t, []string{"labels"}, up.Payload.Attributes["changed_fields"])
 	for _, s := range d.Signals {
 		require.NoError(t, connectors.ValidateSignal(Spec, s))
@@ -105,7 +105,7 @@ func TestWebhookIgnoresNoise(t *testing.T) {
 	require.Empty(t, d.Signals)
 	d = parse(func(b map[string]any) { delete(b, "changelog") })
 	require.Len(t, d.Signals, 1)
-	require.Equal(t, "issue:10042:updated:"+"1772444472345", d.Signals[0].DedupeKey)
+	require.Equal(t, "acme-pr.atlassian.net/issue:10042:updated:"+"1772444472345", d.Signals[0].DedupeKey)
 	d = parse(func(b map[string]any) {
 		b["webhookEvent"] = "jira:issue_deleted"
 		b["issue_event_type_name"] = "issue_deleted"
@@ -122,7 +122,7 @@ func TestRESTIssueSignals(t *testing.T) {
 	raw := fixture(t, "search.issue.json")
 	var is issue
 	require.NoError(t, json.Unmarshal(raw, &is))
-	n := normalizer{siteURL: "https://acme-pr.atlassian.net", categories: map[string]string{"10001": "indeterminate"}}
+	n := normalizer{siteURL: "https://acme-pr.atlassian.net", host: "acme-pr.atlassian.net", categories: map[string]string{"10001": "indeterminate"}}
 	sigs := n.restSignals(&is, raw, nil)
 	var got []string
 	for _, s := range sigs {
@@ -130,10 +130,10 @@ func TestRESTIssueSignals(t *testing.T) {
 		got = append(got, s.Kind+" "+s.DedupeKey)
 	}
 	require.Equal(t, []string{
-		"issue.created issue:10057:created",
-		"issue.status_changed issue:10057:changelog:20003:status",
-		"issue.status_changed issue:10057:changelog:20004:status",
-		"issue.updated issue:10057:changelog:20004:updated",
+		"issue.created acme-pr.atlassian.net/issue:10057:created",
+		"issue.status_changed acme-pr.atlassian.net/issue:10057:changelog:20003:status",
+		"issue.status_changed acme-pr.atlassian.net/issue:10057:changelog:20004:status",
+		"issue.updated acme-pr.atlassian.net/issue:10057:changelog:20004:updated",
 	}, got)
 	require.Equal(t, connectors.Actor{ID: "5b10ac8d82e05b22cc7d4ef5", Name: "Grace Hopper"}, sigs[0].Payload.Actor, "creator")
 	require.Equal(t, "indeterminate", sigs[1].Payload.Attributes["status_category"], "from the status list")
@@ -327,7 +327,7 @@ func TestRESTCreationMatchesWebhook(t *testing.T) {
 	hooked := lifeDeliveries(t)[0]
 	require.Equal(t, KindCreated, hooked.Kind)
 	is, raw := lifeSearch(t)
-	n := normalizer{siteURL: "https://acme.atlassian.net", categories: lifeCategories}
+	n := normalizer{siteURL: "https://acme.atlassian.net", host: "acme.atlassian.net", categories: lifeCategories}
 	got := n.restSignals(is, raw, nil)[0]
 	require.Equal(t, hooked.DedupeKey, got.DedupeKey)
 	require.Equal(t, hooked.OccurredAt, got.OccurredAt)
@@ -351,7 +351,7 @@ func TestRESTCreationMatchesWebhook(t *testing.T) {
 func TestRESTHistoryMatchesWebhook(t *testing.T) {
 	hooked := lifeDeliveries(t)
 	is, raw := lifeSearch(t)
-	n := normalizer{siteURL: "https://acme.atlassian.net", categories: lifeCategories}
+	n := normalizer{siteURL: "https://acme.atlassian.net", host: "acme.atlassian.net", categories: lifeCategories}
 	bulk := slices.Clone(is.Changelog.Histories)
 	slices.Reverse(bulk)
 	for name, got := range map[string][]connectors.Signal{"embedded": n.restSignals(is, raw, nil), "bulk": n.restSignals(is, raw, bulk)} {
@@ -366,7 +366,7 @@ func TestRESTHistoryMatchesWebhook(t *testing.T) {
 			// The relabelling, mid-history: in progress, assigned, no
 			// resolution yet, the old summary.
 			mid := got[3]
-			require.Equal(t, "issue:10042:changelog:102:updated", mid.DedupeKey)
+			require.Equal(t, "acme.atlassian.net/issue:10042:changelog:102:updated", mid.DedupeKey)
 			require.Equal(t, "Issue PR-7 updated: Launch", mid.Payload.Title)
 			a := mid.Payload.Attributes
 			require.Equal(t, "In Progress", a["status"])
@@ -421,7 +421,7 @@ func TestCatalogExamplesMatchNormalizer(t *testing.T) {
 	raw := fixture(t, "search.issue.json")
 	var is issue
 	require.NoError(t, json.Unmarshal(raw, &is))
-	sigs := append(d.Signals, normalizer{siteURL: "https://acme-pr.atlassian.net"}.restSignals(&is, raw, nil)...)
+	sigs := append(d.Signals, normalizer{siteURL: "https://acme-pr.atlassian.net", host: "acme-pr.atlassian.net"}.restSignals(&is, raw, nil)...)
 	byKind := map[string]connectors.Payload{}
 	for _, s := range sigs {
 		if _, ok := byKind[s.Kind]; !ok {

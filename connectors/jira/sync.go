@@ -77,7 +77,7 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 	if err != nil {
 		return nil, err
 	}
-	cloudID, siteURL, _, err := siteOf(req.Connection)
+	cloudID, siteURL, host, err := siteOf(req.Connection)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +115,7 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 		}
 	}
 	unread, raws := cur.unread(issues, res.Issues)
-	sigs, err := c.pageSignals(ctx, req.HTTP, api, siteURL, cur.Lower, unread, raws)
+	sigs, err := c.pageSignals(ctx, req.HTTP, api, normalizer{siteURL: siteURL, host: host, floor: cur.Lower}, unread, raws)
 	if err != nil {
 		return nil, err
 	}
@@ -277,8 +277,10 @@ func decodeIssues(raws []json.RawMessage) ([]issue, error) {
 	return issues, nil
 }
 
-// pageSignals normalizes a page's issues (raws are their JSON).
-func (c *Connector) pageSignals(ctx context.Context, hc *http.Client, api, siteURL string, lower time.Time, issues []issue, raws []json.RawMessage) ([]connectors.Signal, error) {
+// pageSignals normalizes a page's issues (raws are their JSON) with n,
+// whose floor is the pass's lower bound.
+func (c *Connector) pageSignals(ctx context.Context, hc *http.Client, api string, n normalizer, issues []issue, raws []json.RawMessage) ([]connectors.Signal, error) {
+	lower := n.floor
 	var long []string
 	needStatuses := false
 	for i := range issues {
@@ -304,7 +306,6 @@ func (c *Connector) pageSignals(ctx context.Context, hc *http.Client, api, siteU
 			}
 		}
 	}
-	n := normalizer{siteURL: siteURL, floor: lower}
 	if needStatuses {
 		var err error
 		if n.categories, err = c.statusCategories(ctx, hc, api); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/sandbox"
 	jirasandbox "github.com/poblysh/poblysh/sandbox/jira"
 )
 
@@ -41,6 +42,10 @@ func (h *harness) pass(t *testing.T, stream string, cur json.RawMessage, now tim
 	t.Fatal("the pass did not end")
 	return nil, nil
 }
+
+// lprKey is the dedupe key of a happening of issue id on the sandbox's
+// first site, where project LPR lives.
+func lprKey(id, what string) string { return "acme-pr.atlassian.net/issue:" + id + ":" + what }
 
 // searchLag stands between the connector and the sandbox: it hides issues
 // from search answers while they are listed in hide (Jira's search is
@@ -144,13 +149,13 @@ func TestSearchLagIsReadByALaterPass(t *testing.T) {
 	require.NoError(t, err)
 	clock = clock.Add(30 * time.Second)
 	got, cur := h.pass(t, "issues:LPR", cur, clock, nil)
-	soonKey := "issue:" + soon.ID + ":changelog:" + strconv.Itoa(soon.HistoryID) + ":updated"
+	soonKey := lprKey(soon.ID, "changelog:"+strconv.Itoa(soon.HistoryID)+":updated")
 	require.Equal(t, map[string]int{soonKey: 1}, got, "the searchable edit is read, once")
 
 	lag.set(late.ID, false) // the index caught up
 	clock = clock.Add(15 * time.Minute)
 	more, cur := h.pass(t, "issues:LPR", cur, clock, nil)
-	lateKey := "issue:" + late.ID + ":changelog:" + strconv.Itoa(late.HistoryID) + ":updated"
+	lateKey := lprKey(late.ID, "changelog:"+strconv.Itoa(late.HistoryID)+":updated")
 	require.Equal(t, map[string]int{lateKey: 1}, more, "the late change is read by the next pass, and nothing twice")
 
 	clock = clock.Add(15 * time.Minute)
@@ -201,13 +206,13 @@ func TestMinuteFullerThanAPage(t *testing.T) {
 	for i := range 8 {
 		c, err := h.sb.CreateIssue(ctx, jirasandbox.SiteID, jirasandbox.IssueInput{Project: "LPR", Summary: "Imported " + strconv.Itoa(i)}, noDelivery)
 		require.NoError(t, err)
-		want["issue:"+c.ID+":created"] = 1
+		want[lprKey(c.ID, "created")] = 1
 		clock = clock.Add(time.Second)
 	}
 	clock = clock.Add(2 * time.Minute)
 	after, err := h.sb.Edit(ctx, jirasandbox.SiteID, "LPR-4", jirasandbox.EditInput{Summary: "Edited after the import"}, noDelivery)
 	require.NoError(t, err)
-	want["issue:"+after.ID+":changelog:"+strconv.Itoa(after.HistoryID)+":updated"] = 1
+	want[lprKey(after.ID, "changelog:"+strconv.Itoa(after.HistoryID)+":updated")] = 1
 
 	lag.searches = 0
 	got, _ := h.pass(t, "issues:LPR", cur, clock.Add(time.Minute), nil)
@@ -249,7 +254,7 @@ func TestRepeatedHourIsReadOnce(t *testing.T) {
 				clock = start.Add(time.Duration(i) * time.Minute)
 				c, err := h.sb.CreateIssue(ctx, jirasandbox.SiteID, jirasandbox.IssueInput{Project: "LPR", Summary: "Issue " + strconv.Itoa(i)}, noDelivery)
 				require.NoError(t, err)
-				want["issue:"+c.ID+":created"] = 1
+				want[lprKey(c.ID, "created")] = 1
 			}
 			lag.searches = 0
 			items := 0
@@ -276,4 +281,75 @@ func TestRepeatedHourIsReadOnce(t *testing.T) {
 			require.Zero(t, again, "no Signal is returned twice")
 		})
 	}
+}
+
+// Two sites of one tenant number their issues and changelogs alike (Jira
+// numbers them per site; the sandbox starts both at 10001), while a tenant
+// stores a Signal once per dedupe key. Each site's keys name the site, by
+// backfill and by webhook alike, so neither site's Signals are taken for
+// duplicates of the other's. Keyed by ids alone, 4 of the second site's
+// Signals were dropped.
+func TestTwoSitesKeepTheirKeysApart(t *testing.T) {
+	h := newHarness(t, jirasandbox.Options{}, `["LPR"]`)
+	drain := func(stream string) []connectors.Signal {
+		var all []connectors.Signal
+		var cur json.RawMessage
+		for range 200 {
+			p, err := h.prov.Connector.(connectors.Syncer).FetchPage(context.Background(), connectors.PageRequest{
+				Connection: h.conn, Stream: stream, Cursor: cur, HTTP: h.client(), Now: time.Now()})
+			require.NoError(t, err)
+			all, cur = append(all, p.Signals...), p.Next
+			if p.Done {
+				return all
+			}
+		}
+		t.Fatal("the pass did not end")
+		return nil
+	}
+	siteA := drain("issues:LPR")
+
+	cfg, err := h.prov.Connector.(connectors.ConfigValidator).ValidateConfig([]byte(`{"projects": ["OPS"]}`))
+	require.NoError(t, err)
+	h.conn = connectors.Connection{ID: "conn-2", TenantID: h.conn.TenantID, Config: cfg, Account: connectors.Account{
+		ID: jirasandbox.SecondSite, Name: "acme-labs.atlassian.net",
+		Metadata: map[string]string{"url": jirasandbox.SecondURL, "user_id": "5b10a2844c20165700ede21g"}}}
+	hooks, _ := h.capture(t, "OPS")
+	siteB := drain("issues:OPS")
+	require.Len(t, siteB, h.sb.ExpectedSignals(jirasandbox.SecondSite, "OPS", 90))
+
+	ids, keys := map[string]bool{}, map[string]bool{}
+	for _, s := range siteA {
+		ids[s.Payload.Subject.ID], keys[s.DedupeKey] = true, true
+	}
+	shared, taken := 0, []string{}
+	for _, s := range siteB {
+		if ids[s.Payload.Subject.ID] {
+			shared++
+		}
+		if keys[s.DedupeKey] {
+			taken = append(taken, s.DedupeKey+" "+s.Payload.URL)
+		}
+	}
+	require.Positive(t, shared, "the sites number their issues alike")
+	require.Empty(t, taken, "happenings of the second site under keys of the first's")
+	for site, sigs := range map[string][]connectors.Signal{"acme-pr.atlassian.net": siteA, "acme-labs.atlassian.net": siteB} {
+		for _, s := range sigs {
+			require.True(t, strings.HasPrefix(s.DedupeKey, site+"/issue:"+s.Payload.Subject.ID+":"), s.DedupeKey)
+		}
+	}
+
+	// A webhook of the second site carries the key its backfill gives.
+	ch, err := h.sb.Edit(context.Background(), jirasandbox.SecondSite, "OPS-1", jirasandbox.EditInput{Summary: "Renamed on the second site"}, sandbox.DeliveryOptions{})
+	require.NoError(t, err)
+	d, err := h.prov.Connector.(connectors.WebhookReceiver).ParseWebhook(next(t, hooks))
+	require.NoError(t, err)
+	require.Len(t, d.Signals, 1)
+	want := "acme-labs.atlassian.net/issue:" + ch.ID + ":changelog:" + strconv.Itoa(ch.HistoryID) + ":updated"
+	require.Equal(t, want, d.Signals[0].DedupeKey)
+	again := map[string]bool{}
+	for _, s := range drain("issues:OPS") {
+		again[s.DedupeKey] = true
+	}
+	require.True(t, again[want], "a backfill of the change gives the webhook's key")
+	require.False(t, keys[want])
 }

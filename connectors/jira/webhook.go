@@ -85,9 +85,11 @@ var commentOnly = map[string]bool{
 
 // ParseWebhook turns a verified delivery into Signals. The site is the
 // host of the issue's (or actor's) self link, the only place a body names
-// it; DeliveryID is that host plus X-Atlassian-Webhook-Identifier (unique
-// per site, stable across Atlassian's retries); RouteKeys pair the host
-// with each of matchedWebhookIds ("hook:<host>/<id>"), so a delivery
+// it; every Signal's dedupe key begins with it, as a search of the
+// connection's site keys the same happening (normalizer.key); DeliveryID
+// is that host plus X-Atlassian-Webhook-Identifier (unique per site,
+// stable across Atlassian's retries); RouteKeys pair the host with each
+// of matchedWebhookIds ("hook:<host>/<id>"), so a delivery
 // reaches only the connections whose own token registered those webhooks
 // on that site (their watch channels carry the same keys). Event is
 // webhookEvent plus issue_event_type_name.
@@ -131,7 +133,7 @@ func (c *Connector) ParseWebhook(req *connectors.WebhookRequest) (*connectors.We
 	if b.Issue == nil || b.Issue.ID == "" || b.Issue.Key == "" {
 		return d, nil
 	}
-	n := normalizer{siteURL: "https://" + host}
+	n := normalizer{siteURL: "https://" + host, host: host}
 	at := time.UnixMilli(int64(b.Timestamp)).UTC()
 	if b.Timestamp == 0 {
 		at = b.Issue.Fields.Updated.Time
