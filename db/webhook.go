@@ -6,6 +6,8 @@ import (
 	"errors"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/poblysh/poblysh"
 )
 
 // Route is a webhook route: deliveries carrying RouteKey at Provider belong
@@ -20,6 +22,10 @@ type Route struct {
 	Paused bool   `db:"paused"`
 	Health string `db:"health"`
 }
+
+// Active reports whether the route's connection takes deliveries (as
+// Connection.Active): not paused, and its health lets work be scheduled.
+func (r Route) Active() bool { return !r.Paused && poblysh.Health(r.Health).Schedulable() }
 
 // ReplaceRoutes sets a connection's complete route set (static keys from the
 // connector plus its active watch channels).
@@ -115,8 +121,8 @@ func (d *DB) WithSystemRoutes(ctx context.Context, lockSignals bool, provider st
 	return d.inTx(ctx, s, func(tx *Tx) error { return fn(tx, routes) })
 }
 
-// LookupRoutes finds (system scope) the live connections a delivery's route
-// keys point at.
+// LookupRoutes finds (system scope) the connections, not deleted, a
+// delivery's route keys point at, with their pause and health.
 func (tx *Tx) LookupRoutes(ctx context.Context, provider string, keys []string) ([]Route, error) {
 	var out []Route
 	err := tx.SelectContext(ctx, &out, LookupRoutesSQL, provider, keys)

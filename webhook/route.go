@@ -5,15 +5,15 @@ import (
 	"crypto/sha256"
 	"slices"
 
-	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/db"
 )
 
 // routed is what route-and-record decided about a delivery.
 type routed struct {
 	status string
-	// live are the routes of the connections that take the delivery.
-	live []db.Route
+	// reached are the routes of the connections that take the delivery:
+	// active ones take all of it, inactive ones its retractions only.
+	reached []db.Route
 	// connections counts those connections.
 	connections int
 	// recorded is the Signal count the delivery record holds.
@@ -24,9 +24,13 @@ type routed struct {
 // db.Tx.LookupRoutes), the connections the delivery reaches and records it
 // in tx (the transaction's first write),
 // keyed by its provider delivery id (and, when it carries events, by its
-// verifying channel and body). Only active connections take deliveries,
-// and a channel's secret speaks for its own connection only. A recorded
-// delivery comes back as a duplicate, with nothing to store.
+// verifying channel and body). Only active connections take deliveries;
+// an inactive one (paused, disabled, needs_reauth) takes a delivery's
+// retractions only, because nothing else would tell it what was deleted
+// meanwhile (history no longer returns a deleted Slack message), and such
+// a delivery is accepted. A channel's secret speaks for its own connection
+// only. A recorded delivery comes back as a duplicate, with nothing to
+// store.
 func (in *Intake) route(ctx context.Context, tx *db.Tx, provider string, d *delivery, routes []db.Route) (*routed, error) {
 	if len(d.batch.Rows) > 0 {
 		// The delivery record is written before the Signals: announce the
@@ -37,13 +41,13 @@ func (in *Intake) route(ctx context.Context, tx *db.Tx, provider string, d *deli
 			return nil, err
 		}
 	}
-	var live []db.Route
+	var reached []db.Route
 	for _, r := range routes {
 		if d.channel != nil && r.ConnectionID != d.channel.ConnectionID {
 			continue
 		}
-		if !r.Paused && poblysh.Health(r.Health).Schedulable() {
-			live = append(live, r)
+		if r.Active() || len(d.Retract) > 0 {
+			reached = append(reached, r)
 		}
 	}
 	ev := db.WebhookEvent{Provider: provider, DeliveryID: d.DeliveryID, Event: d.Event, RawBody: d.body}
@@ -51,15 +55,19 @@ func (in *Intake) route(ctx context.Context, tx *db.Tx, provider string, d *deli
 		ev.BodyHash = bodyHash(d.channel, d.body)
 	}
 	seen := map[string]bool{}
-	for _, r := range live {
+	active := 0 // the connections that take the delivery's Signals
+	for _, r := range reached {
 		if !seen[r.ConnectionID] {
 			seen[r.ConnectionID] = true
 			ev.ConnectionIDs = append(ev.ConnectionIDs, r.ConnectionID)
 			ev.TenantIDs = append(ev.TenantIDs, r.TenantID)
+			if r.Active() {
+				active++
+			}
 		}
 	}
 	switch {
-	case len(live) == 0:
+	case len(reached) == 0:
 		ev.Status = Unroutable
 	case len(d.Signals) == 0 && !d.Notify && len(d.Retract) == 0:
 		ev.Status = Ignored
@@ -67,7 +75,7 @@ func (in *Intake) route(ctx context.Context, tx *db.Tx, provider string, d *deli
 		ev.Status = Accepted
 		// What store will store unless some Signals are already there
 		// (then it corrects the count): one statement less per delivery.
-		ev.Signals = len(d.batch.Rows) * len(ev.ConnectionIDs)
+		ev.Signals = len(d.batch.Rows) * active
 	}
 	fresh, err := tx.RecordWebhook(ctx, ev)
 	if err != nil {
@@ -76,7 +84,7 @@ func (in *Intake) route(ctx context.Context, tx *db.Tx, provider string, d *deli
 	if !fresh {
 		return &routed{status: Duplicate}, nil
 	}
-	return &routed{status: ev.Status, live: live, connections: len(ev.ConnectionIDs), recorded: ev.Signals}, nil
+	return &routed{status: ev.Status, reached: reached, connections: len(ev.ConnectionIDs), recorded: ev.Signals}, nil
 }
 
 // bodyHash keys a delivery by its verifying channel and its body: the same
@@ -94,26 +102,27 @@ func bodyHash(channel *db.WatchChannel, body []byte) []byte {
 }
 
 // store stores an accepted delivery in tx for each connection its routes
-// reach: its Signals (through ingest) and its retractions
-// (db.Tx.RetractSignals) once per connection, and for a notify-only push
-// a coalesced sync nudge, sent before commit, or recorded in tx for later
-// delivery when Temporal is unreachable (nudge.go). It notes the tenants
-// whose retractions the delivery re-applies once committed (reapply). It corrects the delivery record's
+// reach: its retractions (db.Tx.RetractSignals) once per connection, and
+// for an active connection its Signals (through ingest) and, for a
+// notify-only push, a coalesced sync nudge, sent before commit, or
+// recorded in tx for later delivery when Temporal is unreachable
+// (nudge.go). It notes the tenants whose retractions the delivery
+// re-applies once committed (reapply). It corrects the delivery record's
 // Signal count when some were already stored, and returns what each insert
 // stored, for counting once tx commits.
 func (in *Intake) store(ctx context.Context, tx *db.Tx, d *delivery, rt *routed) ([]db.Stored, error) {
-	live := rt.live
 	var out []db.Stored
 	total := 0
 	conns := map[string]*db.Connection{} // each routed connection is read once
 	retracted := map[string]bool{}       // retractions are recorded once per connection
 	reapply := len(d.Retract) > 0 || (d.batch.Retracts && len(d.batch.Rows) > 0)
-	for _, r := range live {
+	for _, r := range rt.reached {
 		if reapply && !slices.Contains(d.reapplyIn, r.TenantID) {
 			d.reapplyIn = append(d.reapplyIn, r.TenantID)
 		}
+		active := r.Active()
 		c, ok := conns[r.ConnectionID]
-		if !ok {
+		if active && !ok {
 			// The connection row is read only for a nudge (the route
 			// already carries tenant, health and pause): one round trip
 			// less per payload delivery.
@@ -139,7 +148,7 @@ func (in *Intake) store(ctx context.Context, tx *db.Tx, d *delivery, rt *routed)
 				return out, err
 			}
 		}
-		if d.Notify && c.Active() {
+		if active && d.Notify && c.Active() {
 			if err := in.nudge(ctx, tx, c, r.Stream); err != nil {
 				return out, err
 			}

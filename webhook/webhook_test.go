@@ -157,7 +157,8 @@ func TestVerify(t *testing.T) {
 // TestRoute: a delivery reaches the active connections its route keys
 // name and is recorded once; a redelivery is a duplicate; a delivery for
 // nobody is unroutable; one with nothing to store is ignored; a paused
-// connection takes no deliveries.
+// connection takes no deliveries (but their retractions:
+// TestDeletionRetractsForInactiveConnection).
 func TestRoute(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
@@ -179,7 +180,7 @@ func TestRoute(t *testing.T) {
 	rt := route(d)
 	require.Equal(t, Accepted, rt.status)
 	require.Equal(t, 2, rt.connections)
-	require.ElementsMatch(t, []string{e.conns["a"].ID, e.conns["b"].ID}, []string{rt.live[0].ConnectionID, rt.live[1].ConnectionID})
+	require.ElementsMatch(t, []string{e.conns["a"].ID, e.conns["b"].ID}, []string{rt.reached[0].ConnectionID, rt.reached[1].ConnectionID})
 	require.Equal(t, &routed{status: Duplicate}, route(d), "recorded once by delivery id")
 
 	require.Equal(t, Unroutable, route(verified(fakesandbox.Delivery{DeliveryID: "r2", Account: "nobody", Items: items(1)})).status)
@@ -193,7 +194,7 @@ func TestRoute(t *testing.T) {
 	})
 	rt = route(verified(fakesandbox.Delivery{DeliveryID: "r5", Account: "acct", Items: items(1)}))
 	require.Equal(t, 1, rt.connections)
-	require.Equal(t, e.conns["a"].ID, rt.live[0].ConnectionID)
+	require.Equal(t, e.conns["a"].ID, rt.reached[0].ConnectionID)
 }
 
 // TestStore: an accepted delivery's Signals are stored once for each

@@ -37,7 +37,7 @@ type WebhookAck struct {
 	// Minimum: 0
 	Signals *int64 `json:"signals"`
 
-	// `accepted`: recorded (Signals stored or sync triggered); `duplicate`: a redelivery, nothing changed; `unroutable`: verified but matches no connection; `ignored`: an event type the service does not track (also Slack `url_verification`).
+	// `accepted`: recorded (Signals stored or retracted, or sync triggered); `duplicate`: a redelivery, nothing changed; `unroutable`: verified but matches no connection that takes it (a paused or `needs_reauth` connection takes only retractions); `ignored`: an event type the service does not track (also Slack `url_verification`).
 	// Example: accepted
 	// Required: true
 	// Enum: ["accepted","duplicate","unroutable","ignored"]
