@@ -186,9 +186,22 @@ func jsonOrEmpty(b json.RawMessage) []byte {
 
 // FindConnection returns a live connection of the tenant.
 func (tx *Tx) FindConnection(ctx context.Context, id string) (*Connection, error) {
+	return tx.findConnection(ctx, id, "")
+}
+
+// LockConnection is FindConnection with the row locked until tx ends, so
+// what tx computes from it is stored before a change to it can commit (a
+// PATCH waits), and after any change that committed first. The lock is
+// the one an UPDATE of the row takes (FOR NO KEY UPDATE): inserts that
+// only reference the connection (its Signals, routes, jobs) do not wait.
+func (tx *Tx) LockConnection(ctx context.Context, id string) (*Connection, error) {
+	return tx.findConnection(ctx, id, " FOR NO KEY UPDATE")
+}
+
+func (tx *Tx) findConnection(ctx context.Context, id, lock string) (*Connection, error) {
 	var c Connection
 	err := tx.GetContext(ctx, &c, `SELECT `+connectionCols+` FROM connections
-		WHERE id = $1 AND ($2 = '' OR tenant_id = $2::uuid) AND deleted_at IS NULL`, id, tx.TenantID)
+		WHERE id = $1 AND ($2 = '' OR tenant_id = $2::uuid) AND deleted_at IS NULL`+lock, id, tx.TenantID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, poblysh.NotFound("connection")
 	}

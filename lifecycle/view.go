@@ -55,15 +55,28 @@ func RebuildRoutes(ctx context.Context, tx *db.Tx, p *connectors.Provider, c *db
 	return tx.RebuildRoutes(ctx, c.ID, c.Provider, keys)
 }
 
-// rebuildRoutes is RebuildRoutes in a transaction of its own; a connector
-// that cannot derive keys from the config makes it a validation error.
+// rebuildRoutes is RebuildRoutes in a transaction of its own, from c's row
+// as it is now, locked until the routes are stored (db.Tx.LockConnection):
+// c may have been read before a change committed (the activation sweep
+// reads it, then activates it), and routes from the old config written
+// after the change's own rebuild stayed (a Slack connection narrowed to
+// one channel routed the whole workspace again). A deleted connection
+// gets none. A connector that cannot derive keys from the config makes it
+// a validation error.
 func (s *Service) rebuildRoutes(ctx context.Context, c *db.Connection) error {
 	p, err := s.provider(c.Provider)
 	if err != nil {
 		return err
 	}
 	return s.DB.WithTenant(ctx, c.TenantID, func(tx *db.Tx) error {
-		if err := RebuildRoutes(ctx, tx, p, c); err != nil {
+		cur, err := tx.LockConnection(ctx, c.ID)
+		if poblysh.ErrorCode(err) == poblysh.ENOTFOUND {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := RebuildRoutes(ctx, tx, p, cur); err != nil {
 			var pe *poblysh.Error
 			if errors.As(err, &pe) {
 				return err
