@@ -44,39 +44,39 @@ func ResourceRows(granted []connectors.Resource) []db.Resource {
 // has proved: the static keys its connector derives from the account
 // itself (proved by the grant: a Slack team, never tenant input), its
 // granted resources, and the active channels of resources still readable.
+// The keys come from c's row as it is now, locked until tx ends
+// (db.Tx.LockConnection), not from c: callers read c before a change may
+// have committed (the activation sweep reads it, then activates it; a
+// watch pass reads it, then calls the provider), and routes from the old
+// config written after the change's own rebuild stayed (a Slack connection
+// narrowed to one channel routed the whole workspace again). A deleted
+// connection gets none.
 func RebuildRoutes(ctx context.Context, tx *db.Tx, p *connectors.Provider, c *db.Connection) error {
+	cur, err := tx.LockConnection(ctx, c.ID)
+	if poblysh.ErrorCode(err) == poblysh.ENOTFOUND {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
 	var keys []string
 	if r, ok := p.Connector.(connectors.Router); ok {
-		var err error
-		if keys, err = r.RouteKeys(View(c)); err != nil {
+		if keys, err = r.RouteKeys(View(cur)); err != nil {
 			return err
 		}
 	}
-	return tx.RebuildRoutes(ctx, c.ID, c.Provider, keys)
+	return tx.RebuildRoutes(ctx, cur.ID, cur.Provider, keys)
 }
 
-// rebuildRoutes is RebuildRoutes in a transaction of its own, from c's row
-// as it is now, locked until the routes are stored (db.Tx.LockConnection):
-// c may have been read before a change committed (the activation sweep
-// reads it, then activates it), and routes from the old config written
-// after the change's own rebuild stayed (a Slack connection narrowed to
-// one channel routed the whole workspace again). A deleted connection
-// gets none. A connector that cannot derive keys from the config makes it
-// a validation error.
+// rebuildRoutes is RebuildRoutes in a transaction of its own. A connector
+// that cannot derive keys from the config makes it a validation error.
 func (s *Service) rebuildRoutes(ctx context.Context, c *db.Connection) error {
 	p, err := s.provider(c.Provider)
 	if err != nil {
 		return err
 	}
 	return s.DB.WithTenant(ctx, c.TenantID, func(tx *db.Tx) error {
-		cur, err := tx.LockConnection(ctx, c.ID)
-		if poblysh.ErrorCode(err) == poblysh.ENOTFOUND {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := RebuildRoutes(ctx, tx, p, cur); err != nil {
+		if err := RebuildRoutes(ctx, tx, p, c); err != nil {
 			var pe *poblysh.Error
 			if errors.As(err, &pe) {
 				return err
