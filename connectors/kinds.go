@@ -39,7 +39,7 @@ func init() {
 			req("ts", "string", "Provider message id (Slack ts, Cliq message id)."),
 			opt("thread_ts", "string", "Parent message id when the message is a threaded reply."),
 			opt("is_thread_reply", "boolean", "True for a reply in a thread."),
-			opt("text", "string", "Message text, as written (markup kept; the title renders it)."),
+			opt("text", "string", "Message text. Slack: as written, markup kept (`<@U123>`, `<https://x|label>`); the title renders it. Zoho Cliq: rendered for people as the title is (`{@<id>}` becomes `@Name`, `{#channel}` `#channel`); the markup is not kept."),
 			opt("subtype", "string", "Provider subtype, e.g. thread_broadcast, file_share."),
 			opt("reply_count", "integer", "Replies in the thread, when known."),
 			opt("files", "integer", "Number of attached files."),
@@ -57,7 +57,7 @@ func init() {
 			req("chat_id", "string", "Chat where the mention happened."),
 			req("message_id", "string", "Message that carries the mention."),
 			opt("mentioned_users", "array", "Ids of mentioned users."),
-			opt("text", "string", "Text of the message that carries the mention."),
+			opt("text", "string", "Text of the message that carries the mention, rendered for people as the title is (Zoho Cliq: `{@<id>}` becomes `@Name`); the ids of those mentioned are in mentioned_users."),
 		}},
 		{"code.pushed", "Commits were pushed to a branch.", []Attribute{
 			req("ref", "string", "Full ref, e.g. refs/heads/main."),

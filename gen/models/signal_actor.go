@@ -11,7 +11,7 @@ import (
 	"github.com/go-openapi/validate"
 )
 
-// SignalActor Who caused the happening.
+// SignalActor Who caused the happening. `id` and `name` are both empty when the provider does not say who caused it (a pull request merged or closed as a backfill reads it, a Google Calendar event deleted with only its id known; see docs/signal-kinds.md).
 //
 // swagger:model SignalActor
 type SignalActor struct {
@@ -24,12 +24,12 @@ type SignalActor struct {
 	// Example: mona@octo-org.example
 	Email string `json:"email,omitempty"`
 
-	// id
+	// The provider's id of the person or automation; empty when the provider does not say who caused the happening.
 	// Example: 1024025
 	// Required: true
 	ID *string `json:"id"`
 
-	// name
+	// Display name or login; empty when the provider gives only an id, or does not say who caused the happening.
 	// Example: mona
 	// Required: true
 	Name *string `json:"name"`
