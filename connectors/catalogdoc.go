@@ -90,6 +90,20 @@ func kindProviders(kind string) []string {
 	return out
 }
 
+// ExampleKinds lists, in documentation order, the kinds whose catalog
+// example is written for provider: those it is the first provider of in
+// the kind table. The conformance suite checks each is the provider's own
+// normalizer output.
+func ExampleKinds(provider string) []string {
+	var out []string
+	for _, k := range docKinds() {
+		if ps := kindProviders(k); len(ps) > 0 && ps[0] == provider {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // exampleSignalJSON is the example of kind as the full Signal JSON the API
 // answers, with fixed placeholder ids and times, indented.
 func exampleSignalJSON(kind string) (string, error) {
@@ -184,9 +198,10 @@ func CatalogMarkdown() string {
 		w("| `%s` | %s | %s |\n", s.Provider, cell(s.Event), strings.Join(links, " / "))
 	}
 	w("\nExamples below use fixed placeholder ids and times for `id`,\n")
-	w("`connection_id`, `timestamp` and `ingested_at`. Each payload is written as the\n")
-	w("kind's first provider above produces it: the normalizer's own output where\n")
-	w("the connector exists, otherwise the shape its connector is to produce.\n")
+	w("`connection_id`, `timestamp` and `ingested_at`. Each payload is what the\n")
+	w("kind's first provider above sends for one of its recorded test fixtures:\n")
+	w("the provider's conformance suite fails when an example differs from its\n")
+	w("normalizer's output.\n")
 
 	w("\n## Kinds\n")
 	for _, kind := range docKinds() {

@@ -1,11 +1,12 @@
 package connectors
 
 // kindExamples is the example payload of every catalog kind, shown in
-// docs/signal-kinds.md. Each is written as the kind's first provider in the
-// architecture's kind table (catalogdoc.go) produces it: the github, slack
-// and google-calendar examples are real normalizer output for those
-// packages' test fixtures; the others show the shape their connectors are
-// to produce. TestCatalogExamples validates every one against the catalog.
+// docs/signal-kinds.md. Each is what the kind's first provider in the
+// architecture's kind table (catalogdoc.go, ExampleKinds) sends for one of
+// its package's recorded fixtures: the provider's conformance suite
+// (connectortest, Env.Examples) fails when an example differs from its
+// normalizer's output in any field. TestCatalogExamples validates every one
+// against the catalog.
 var kindExamples = map[string]Payload{
 	// slack: a thread parent read by conversations.history.
 	"message.posted": {
@@ -37,17 +38,19 @@ var kindExamples = map[string]Payload{
 			"item_user":  "U061F7AUR",
 		},
 	},
-	// zoho-cliq: a mention from GET /api/v3/mentions.
+	// zoho-cliq: a mention from GET /api/v3/mentions (Zoho's own example);
+	// the text is rendered for people, as the title.
 	"mention.created": {
-		Title:   "Mentioned in #launch-room: @Ada can we confirm the embargo lifts at 9am?",
+		Title:   "Mentioned in #Project Discussion: Hey @Ryan West, can you review this?",
 		URL:     "https://cliq.zoho.com/chats/CT_1207124540483314854_60002085329",
-		Actor:   Actor{ID: "60002085329", Name: "Priya Raman"},
-		Subject: Ref{Type: "message", ID: "1773813859592_51531973059"},
-		Context: Ref{Type: "chat", ID: "CT_1207124540483314854_60002085329", Name: "launch-room"},
+		Actor:   Actor{ID: "60040396507", Name: "Scott Fisher"},
+		Subject: Ref{Type: "message", ID: "1779854404814_60040396507"},
+		Context: Ref{Type: "chat", ID: "CT_1207124540483314854_60002085329", Name: "Project Discussion"},
 		Attributes: map[string]any{
 			"chat_id":         "CT_1207124540483314854_60002085329",
-			"message_id":      "1773813859592_51531973059",
-			"mentioned_users": []string{"60002085330"},
+			"mentioned_users": []string{"60040386526"},
+			"message_id":      "1779854404814_60040396507",
+			"text":            "Hey @Ryan West, can you review this?",
 		},
 	},
 	// github: a push webhook with three commits.
@@ -119,101 +122,122 @@ var kindExamples = map[string]Payload{
 			"target_commitish": "main",
 		},
 	},
-	// jira: jira:issue_created and jira:issue_updated webhooks (a status
-	// change is an update whose changelog has a status item).
+	// jira: an issue read by a backfill (created), and a jira:issue_updated
+	// webhook of LPR-42 whose changelog moves its status and changes its
+	// labels (a status change is an update with a status item).
 	"issue.created": {
-		Title:   "Issue LPR-42 created: Press kit for the Q3 launch",
-		URL:     "https://acme.atlassian.net/browse/LPR-42",
+		Title:   "Issue LPR-57 created: Analyst briefing deck",
+		URL:     "https://acme-pr.atlassian.net/browse/LPR-57",
 		Actor:   Actor{ID: "5b10ac8d82e05b22cc7d4ef5", Name: "Grace Hopper"},
-		Subject: jiraIssue,
+		Subject: Ref{Type: "issue", ID: "10057", Name: "LPR-57"},
 		Context: jiraProject,
 		Attributes: map[string]any{
-			"key":        "LPR-42",
-			"status":     "To Do",
-			"issue_type": "Task",
-			"priority":   "Medium",
+			"description":  "Scope\nSlides for Gartner, owned by @Grace Hopper\nsee https://acme.example/briefing\n- market sizing\n- 🚀 roadmap\n{\"tier\": 1}",
+			"fix_versions": []string{},
+			"issue_type":   "Story",
+			"key":          "LPR-57",
+			"labels":       []string{"analysts"},
+			"priority":     "Medium",
+			"status":       "In Progress",
 		},
 	},
 	"issue.updated": {
 		Title:   "Issue LPR-42 updated: Press kit for the Q3 launch",
-		URL:     "https://acme.atlassian.net/browse/LPR-42",
+		URL:     "https://acme-pr.atlassian.net/browse/LPR-42",
 		Actor:   Actor{ID: "5b10a2844c20165700ede21g", Name: "Ada Lovelace"},
 		Subject: jiraIssue,
 		Context: jiraProject,
 		Attributes: map[string]any{
-			"key":            "LPR-42",
-			"status":         "In Progress",
-			"issue_type":     "Task",
-			"priority":       "High",
-			"changed_fields": []string{"priority"},
+			"assignee":        "Grace Hopper",
+			"changed_fields":  []string{"labels"},
+			"description":     "Goal\nA press kit for the Q3 launch: brand assets, quotes and the fact sheet.\n\n- owner: @5b10ac8d82e05b22cc7d4ef5\n- due: before the embargo\n\nno markup here",
+			"fix_versions":    []string{"Q3 launch"},
+			"issue_type":      "Task",
+			"key":             "LPR-42",
+			"labels":          []string{"launch", "press"},
+			"priority":        "High",
+			"status":          "In Review",
+			"status_category": "indeterminate",
 		},
 	},
 	"issue.status_changed": {
 		Title:   "Issue LPR-42 moved from In Progress to In Review: Press kit for the Q3 launch",
-		URL:     "https://acme.atlassian.net/browse/LPR-42",
+		URL:     "https://acme-pr.atlassian.net/browse/LPR-42",
 		Actor:   Actor{ID: "5b10a2844c20165700ede21g", Name: "Ada Lovelace"},
 		Subject: jiraIssue,
 		Context: jiraProject,
 		Attributes: map[string]any{
-			"key":         "LPR-42",
-			"status":      "In Review",
-			"issue_type":  "Task",
-			"priority":    "High",
-			"from_status": "In Progress",
-			"to_status":   "In Review",
+			"assignee":        "Grace Hopper",
+			"description":     "Goal\nA press kit for the Q3 launch: brand assets, quotes and the fact sheet.\n\n- owner: @5b10ac8d82e05b22cc7d4ef5\n- due: before the embargo\n\nno markup here",
+			"fix_versions":    []string{"Q3 launch"},
+			"from_status":     "In Progress",
+			"issue_type":      "Task",
+			"key":             "LPR-42",
+			"labels":          []string{"launch", "press"},
+			"priority":        "High",
+			"status":          "In Review",
+			"status_category": "indeterminate",
+			"to_status":       "In Review",
 		},
 	},
-	// google-drive: files seen in changes.list.
+	// google-drive: one document seen in three changes.list pages: created
+	// in the tracked folder, edited and opened to another domain, trashed.
 	"document.created": {
 		Title:   "Document created: Q3 launch press release",
-		URL:     "https://docs.google.com/document/d/1hT4mZq8Vx2Lr9NcWb3Ks7Pd5Yf0Ge6Ju1Ao4Ei8Rw/edit",
+		URL:     driveDocURL,
 		Actor:   Actor{ID: "ada@example.com", Name: "Ada Lovelace", Email: "ada@example.com"},
-		Subject: Ref{Type: "file", ID: "1hT4mZq8Vx2Lr9NcWb3Ks7Pd5Yf0Ge6Ju1Ao4Ei8Rw", Name: "Q3 launch press release"},
+		Subject: driveDoc,
 		Context: driveFolder,
 		Attributes: map[string]any{
-			"mime_type": "application/vnd.google-apps.document",
-			"version":   3,
+			"folder_path": []string{"Press releases"},
+			"mime_type":   "application/vnd.google-apps.document",
+			"reason":      "new",
+			"size":        1187,
+			"version":     7,
 		},
 	},
 	"document.trashed": {
-		Title:   "Document trashed: Old boilerplate",
-		URL:     "https://docs.google.com/document/d/1Rt5Yw8Zq2Xc4Vb6Nm8Lk1Jh3Gf5Ds7Ap9Qw2Er4Ty/edit?usp=drivesdk",
+		Title:   "Document trashed: Q3 launch press release",
+		URL:     driveDocURL,
 		Actor:   Actor{ID: "ada@example.com", Name: "Ada Lovelace", Email: "ada@example.com"},
-		Subject: Ref{Type: "file", ID: "1Rt5Yw8Zq2Xc4Vb6Nm8Lk1Jh3Gf5Ds7Ap9Qw2Er4Ty", Name: "Old boilerplate"},
+		Subject: driveDoc,
 		Context: driveFolder,
 		Attributes: map[string]any{
-			"mime_type":          "application/vnd.google-apps.document",
-			"version":            88,
-			"folder_path":        []string{"Press", "Press releases"},
-			"size":               2048,
 			"explicitly_trashed": true,
+			"folder_path":        []string{"Press releases"},
+			"mime_type":          "application/vnd.google-apps.document",
+			"size":               2461,
+			"version":            24,
 		},
 	},
 	"document.shared": {
-		Title:   "Document shared publicly: Q3 launch fact sheet",
-		URL:     "https://docs.google.com/document/d/1Fs3Kd9Wq2Lm5Nb7Vc1Xz4Hj6Gt8Yr0Ue2Io4Pa6Sd/edit?usp=drivesdk",
+		Title:   "Document shared with northwind-pr.example: Q3 launch press release",
+		URL:     driveDocURL,
 		Actor:   Actor{ID: "ada@example.com", Name: "Ada Lovelace", Email: "ada@example.com"},
-		Subject: Ref{Type: "file", ID: "1Fs3Kd9Wq2Lm5Nb7Vc1Xz4Hj6Gt8Yr0Ue2Io4Pa6Sd", Name: "Q3 launch fact sheet"},
+		Subject: driveDoc,
 		Context: driveFolder,
 		Attributes: map[string]any{
-			"mime_type":    "application/vnd.google-apps.document",
-			"version":      41,
-			"folder_path":  []string{"Press", "Press releases"},
-			"size":         3072,
-			"shared_with":  "anyone",
-			"role":         "reader",
 			"discoverable": false,
+			"domain":       "northwind-pr.example",
+			"folder_path":  []string{"Press releases"},
+			"mime_type":    "application/vnd.google-apps.document",
+			"role":         "commenter",
+			"shared_with":  "domain",
+			"size":         2461,
+			"version":      23,
 		},
 	},
 	"document.updated": {
-		Title:   "Document edited: Q3 coverage tracker",
-		URL:     "https://docs.google.com/spreadsheets/d/1Qe7Rk2Wn5Bx8Ty3Mp6Lc9Vd4Hs0Gj1Fa7Zu2Ni5Ko/edit",
-		Actor:   Actor{ID: "grace@example.com", Name: "Grace Hopper", Email: "grace@example.com"},
-		Subject: Ref{Type: "file", ID: "1Qe7Rk2Wn5Bx8Ty3Mp6Lc9Vd4Hs0Gj1Fa7Zu2Ni5Ko", Name: "Q3 coverage tracker"},
+		Title:   "Document edited: Q3 launch press release",
+		URL:     driveDocURL,
+		Actor:   Actor{ID: "ada@example.com", Name: "Ada Lovelace", Email: "ada@example.com"},
+		Subject: driveDoc,
 		Context: driveFolder,
 		Attributes: map[string]any{
-			"mime_type": "application/vnd.google-apps.spreadsheet",
-			"version":   57,
+			"folder_path": []string{"Press releases"},
+			"mime_type":   "application/vnd.google-apps.document",
+			"size":        2461,
+			"version":     23,
 		},
 	},
 	// google-calendar: a recurring series on a shared calendar, an edited
@@ -280,24 +304,25 @@ var kindExamples = map[string]Payload{
 	},
 	// gmail: the first message of a thread (message id == thread id), from
 	// history.list and messages.get(format=metadata); only the
-	// correspondent's address is kept, recipients by domain.
+	// correspondent's address is kept, recipients by domain. The press
+	// detector qualifies the same thread.
 	"email.thread_started": {
-		Title:   "New thread: Speaker slot at MediaConf 2025",
-		URL:     "https://mail.google.com/mail/?authuser=ada%40example.com#all/1948d2c5a7e3f901",
-		Actor:   Actor{ID: "events@mediaconf.example", Name: "MediaConf Events", Email: "events@mediaconf.example"},
-		Subject: Ref{Type: "thread", ID: "1948d2c5a7e3f901", Name: "Speaker slot at MediaConf 2025"},
+		Title:   "New thread: Request for comment — Northwind launch",
+		URL:     "https://mail.google.com/mail/?authuser=ada%40example.com#all/1948e07b3c2d5a14",
+		Actor:   Actor{ID: "sam.reporter@dailytech.example", Name: "Reporter, Sam", Email: "sam.reporter@dailytech.example"},
+		Subject: Ref{Type: "thread", ID: "1948e07b3c2d5a14", Name: "Request for comment — Northwind launch"},
 		Context: gmailMailbox,
 		Attributes: map[string]any{
-			"thread_id":     "1948d2c5a7e3f901",
-			"message_id":    "1948d2c5a7e3f901",
-			"subject":       "Speaker slot at MediaConf 2025",
+			"cc_domains":    []string{"dailytech.example"},
+			"correspondent": map[string]any{"email": "sam.reporter@dailytech.example", "name": "Reporter, Sam"},
 			"direction":     "inbound",
-			"from":          "events@mediaconf.example",
-			"correspondent": map[string]any{"name": "MediaConf Events", "email": "events@mediaconf.example"},
-			"snippet":       "We would love to have you on the main stage in October.",
+			"from":          "sam.reporter@dailytech.example",
+			"label_ids":     []string{"UNREAD", "IMPORTANT", "CATEGORY_PERSONAL", "INBOX"},
+			"message_id":    "1948e07b3c2d5a14",
+			"snippet":       "Hi Ada, I'm working on a story about the Northwind launch for Thursday's paper and would welcome your comment by 5pm ET.",
+			"subject":       "Request for comment — Northwind launch",
+			"thread_id":     "1948e07b3c2d5a14",
 			"to_domains":    []string{"example.com"},
-			"cc_domains":    []string{},
-			"label_ids":     []string{"INBOX", "UNREAD"},
 		},
 	},
 	// gmail: the thread's first message the press detector qualifies.
@@ -325,33 +350,33 @@ var kindExamples = map[string]Payload{
 		},
 	},
 	// zoho-mail: messages polled from the Inbox and Sent folders (64-bit ids
-	// kept as strings).
+	// kept as strings, subjects unescaped).
 	"email.received": {
-		Title:   "Email from jo@northwind-pr.example: Embargo confirmed for Tuesday 9am",
-		URL:     "https://mail.zoho.com/zm/#mail/folder/inbox/p/1737450125016110001",
-		Actor:   Actor{ID: "jo@northwind-pr.example", Name: "Jo Publicist", Email: "jo@northwind-pr.example"},
-		Subject: Ref{Type: "message", ID: "1737450125016110001", Name: "Embargo confirmed for Tuesday 9am"},
-		Context: Ref{Type: "folder", ID: "6254142000000008014", Name: "Inbox"},
+		Title:   "Email from jane.doe@reuters.com: Request for comment: Zylker pricing & plans",
+		URL:     "https://mail.zoho.eu/zm/#mail/folder/inbox/p/1711540357880100001",
+		Actor:   Actor{ID: "jane.doe@reuters.com", Name: "Jane Doe", Email: "jane.doe@reuters.com"},
+		Subject: Ref{Type: "message", ID: "1711540357880100001", Name: "Request for comment: Zylker pricing & plans"},
+		Context: Ref{Type: "folder", ID: "7325431000000008012", Name: "Inbox"},
 		Attributes: map[string]any{
-			"thread_id":  "1737450125016110000",
-			"message_id": "1737450125016110001",
-			"subject":    "Embargo confirmed for Tuesday 9am",
-			"from":       "jo@northwind-pr.example",
-			"to":         []string{"ada@example.com"},
+			"from":       "jane.doe@reuters.com",
+			"message_id": "1711540357880100001",
+			"subject":    "Request for comment: Zylker pricing & plans",
+			"thread_id":  "1711540357880100001",
+			"to":         []string{"ada@zylker.eu"},
 		},
 	},
 	"email.sent": {
-		Title:   "Email to jo@northwind-pr.example: Re: Embargo confirmed for Tuesday 9am",
-		URL:     "https://mail.zoho.com/zm/#mail/folder/sent/p/1737453780211120001",
-		Actor:   Actor{ID: "ada@example.com", Name: "Ada Lovelace", Email: "ada@example.com"},
-		Subject: Ref{Type: "message", ID: "1737453780211120001", Name: "Re: Embargo confirmed for Tuesday 9am"},
-		Context: Ref{Type: "folder", ID: "6254142000000008020", Name: "Sent"},
+		Title:   "Email to jane.doe@reuters.com: Re: Request for comment: Zylker pricing & plans",
+		URL:     "https://mail.zoho.eu/zm/#mail/folder/sent/p/1711548021040100001",
+		Actor:   Actor{ID: "ada@zylker.eu", Name: "Ada Lovelace", Email: "ada@zylker.eu"},
+		Subject: Ref{Type: "message", ID: "1711548021040100001", Name: "Re: Request for comment: Zylker pricing & plans"},
+		Context: Ref{Type: "folder", ID: "7325431000000008014", Name: "Sent"},
 		Attributes: map[string]any{
-			"thread_id":  "1737450125016110000",
-			"message_id": "1737453780211120001",
-			"subject":    "Re: Embargo confirmed for Tuesday 9am",
-			"from":       "ada@example.com",
-			"to":         []string{"jo@northwind-pr.example"},
+			"from":       "ada@zylker.eu",
+			"message_id": "1711548021040100001",
+			"subject":    "Re: Request for comment: Zylker pricing & plans",
+			"thread_id":  "1711540357880100001",
+			"to":         []string{"jane.doe@reuters.com"},
 		},
 	},
 }
@@ -365,6 +390,8 @@ var (
 	jiraProject = Ref{Type: "project", ID: "10001", Name: "Launch PR"}
 
 	driveFolder = Ref{Type: "folder", ID: "1Xy2Zw3Vu4Ts5Rq6Po7Nm8Lk9Ji0Hg1Fe", Name: "Press releases"}
+	driveDoc    = Ref{Type: "file", ID: "1hT4mZq8Vx2Lr9NcWb3Ks7Pd5Yf0Ge6Ju1Ao4Ei8Rw", Name: "Q3 launch press release"}
+	driveDocURL = "https://docs.google.com/document/d/1hT4mZq8Vx2Lr9NcWb3Ks7Pd5Yf0Ge6Ju1Ao4Ei8Rw/edit?usp=drivesdk"
 
 	calendarEventURL = "https://www.google.com/calendar/event?eid=NnAzazhzOXEwdjFtMm40YjVjN2Q4ZTlmMGcgYWRhQGV4YW1wbGUuY29t"
 	calendarAda      = Actor{ID: "ada@example.com", Name: "Ada Lovelace", Email: "ada@example.com"}

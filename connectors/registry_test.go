@@ -51,6 +51,18 @@ func TestMustRegisterPanicsOnProgrammerErrors(t *testing.T) {
 	require.ErrorContains(t, err, `declares kind "nope" missing from the catalog`, "Build checks specs it was handed directly")
 }
 
+// TestCatalogExamplesHaveAProvider: every kind's catalog example is written
+// for a registered provider, whose conformance suite compares it with its
+// normalizer's output (connectortest, Env.Examples).
+func TestCatalogExamplesHaveAProvider(t *testing.T) {
+	t.Parallel()
+	var covered []string
+	for _, s := range connectors.Registered() {
+		covered = append(covered, connectors.ExampleKinds(s.Name)...)
+	}
+	require.ElementsMatch(t, connectors.KindNames(), covered)
+}
+
 var providerName = regexp.MustCompile(`^[a-z][a-z0-9-]{1,31}$`)
 
 // TestRegisteredProvidersAreComplete walks the registry (every real

@@ -1,7 +1,8 @@
 // Package connectortest is the conformance suite every provider runs against
 // its sandbox: registration complete, error mapping, pagination to the end,
 // cursor round-trip, normalizer output valid for the kind catalog, idempotent
-// dedupe keys, and webhook verification that fails closed.
+// dedupe keys, webhook verification that fails closed, and the catalog's
+// examples equal to the normalizer's output.
 //
 //	func TestConformance(t *testing.T) {
 //		connectortest.Run(t, func(t *testing.T) *connectortest.Env { ... })
@@ -52,6 +53,11 @@ type Env struct {
 	// body cannot be told apart, so that one check is skipped; every other
 	// one still applies.
 	BodyUnsigned bool
+	// Examples are the Signals the provider's normalizer makes from the
+	// fixtures docs/signal-kinds.md's examples are written from: for each
+	// kind connectors.ExampleKinds gives the provider, one of them must be
+	// the catalog's example, exactly.
+	Examples []connectors.Signal
 }
 
 // ErrorCase maps an injected sandbox fault to the neutral error it must become.
@@ -97,6 +103,44 @@ func Run(t *testing.T, setup func(t *testing.T) *Env) {
 	t.Run("IdempotentDedupeKeys", func(t *testing.T) { testIdempotentKeys(t, setup(t)) })
 	t.Run("Webhooks", func(t *testing.T) { testWebhooks(t, setup(t)) })
 	t.Run("Garbage", func(t *testing.T) { testGarbage(t, setup) })
+	t.Run("CatalogExamples", func(t *testing.T) { testCatalogExamples(t, setup(t)) })
+}
+
+// testCatalogExamples: every catalog example written for the provider is
+// what its normalizer sends, field for field as a consumer reads it (JSON),
+// so an example cannot drift from the normalizer.
+func testCatalogExamples(t *testing.T, env *Env) {
+	spec := env.Provider.Spec
+	kinds := connectors.ExampleKinds(spec.Name)
+	if len(kinds) == 0 {
+		t.Skipf("no catalog example is written for %s", spec.Name)
+	}
+	asJSON := func(p connectors.Payload) string {
+		b, err := json.Marshal(p)
+		require.NoError(t, err)
+		return string(b)
+	}
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			want := asJSON(connectors.Catalog[kind].Example)
+			var closest *connectors.Signal
+			for i, s := range env.Examples {
+				if s.Kind != kind {
+					continue
+				}
+				require.NoError(t, connectors.ValidateSignal(spec, s))
+				if asJSON(s.Payload) == want {
+					return
+				}
+				if closest == nil || s.Payload.Subject.ID == connectors.Catalog[kind].Example.Subject.ID {
+					closest = &env.Examples[i]
+				}
+			}
+			require.NotNil(t, closest, "Env.Examples has no %s Signal (the normalizer's output for the fixture the example is written from)", kind)
+			require.JSONEq(t, asJSON(closest.Payload), want,
+				"the catalog's %s example (connectors/kinds_examples.go) is not what the normalizer sends", kind)
+		})
+	}
 }
 
 // GarbageCases are success responses that are not the provider's JSON: a

@@ -14,7 +14,28 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	connectortest.Run(t, func(t *testing.T) *connectortest.Env { return conformanceEnv(t) })
+	connectortest.Run(t, func(t *testing.T) *connectortest.Env {
+		env := conformanceEnv(t)
+		env.Examples = catalogExamples(t)
+		return env
+	})
+}
+
+// catalogExamples are the Signals of the webhook fixtures the catalog's
+// GitHub examples are written from.
+func catalogExamples(t *testing.T) []connectors.Signal {
+	var out []connectors.Signal
+	for _, f := range []struct{ event, name string }{
+		{"push", "sandbox.push.commits.json"},
+		{"pull_request", "sandbox.pull_request.opened.json"},
+		{"pull_request", "sandbox.pull_request.merged.json"},
+		{"pull_request", "sandbox.pull_request.closed.json"},
+		{"release", "sandbox.release.published.json"},
+	} {
+		d, _ := parseFixture(t, f.event, f.name)
+		out = append(out, d.Signals...)
+	}
+	return out
 }
 
 // conformanceEnv is the connector against a fresh seeded sandbox (the

@@ -99,7 +99,11 @@ func (h *harness) drain(t *testing.T, stream string, cursor json.RawMessage) ([]
 
 func TestConformance(t *testing.T) {
 	hooks := pushCases(t)
-	connectortest.Run(t, func(t *testing.T) *connectortest.Env { return conformanceEnv(t, hooks) })
+	connectortest.Run(t, func(t *testing.T) *connectortest.Env {
+		env := conformanceEnv(t, hooks)
+		env.Examples = catalogExamples(t)
+		return env
+	})
 }
 
 // conformanceEnv is the connector against a fresh seeded sandbox (the

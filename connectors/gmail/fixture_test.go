@@ -21,38 +21,7 @@ import (
 // mail, whatever the query matched) and a label added that is not the
 // stream's.
 func TestHistoryPageFixture(t *testing.T) {
-	history, err := os.ReadFile("testdata/history_page.json")
-	require.NoError(t, err)
-	msg, err := os.ReadFile("testdata/message_metadata.json")
-	require.NoError(t, err)
-	var asked []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		asked = append(asked, r.URL.Path+"?"+r.URL.RawQuery)
-		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-		switch r.URL.Path {
-		case "/gmail/v1/users/me/history":
-			_, _ = w.Write(history)
-		case "/gmail/v1/users/me/messages/1948e07b3c2d5a14":
-			_, _ = w.Write(msg)
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	defer srv.Close()
-	cfg, err := connectors.LoadConfig(gmail.Spec, func(k string) string {
-		return map[string]string{"POBLYSH_GMAIL_API_URL": srv.URL + "/"}[k]
-	}, "https://poblysh.example", true)
-	require.NoError(t, err)
-	c, err := gmail.Spec.New(cfg)
-	require.NoError(t, err)
-	p := &connectors.Provider{Spec: gmail.Spec, Config: cfg, Connector: c}
-	page, err := c.(connectors.Syncer).FetchPage(context.Background(), connectors.PageRequest{
-		Connection: connectors.Connection{Config: json.RawMessage(`{"press_domains":["dailytech.example"]}`),
-			Account: connectors.Account{ID: "104392847561029384756", Name: "Ada Lovelace", Metadata: map[string]string{"email": "ada@example.com"}}},
-		Stream: "label:INBOX", Cursor: json.RawMessage(`{"history_id":"2435200"}`), Now: time.Now(),
-		HTTP: connectors.NewRegistry(p).HTTPClient(p, "acct", "tok"),
-	})
-	require.NoError(t, err)
+	page, asked := historyFixturePage(t)
 	require.True(t, page.Done)
 	require.JSONEq(t, `{"history_id":"2435342"}`, string(page.Next), "at rest on the response's historyId")
 	require.Equal(t, "/gmail/v1/users/me/history?historyTypes=messageAdded&historyTypes=labelAdded&labelId=INBOX&maxResults=100&startHistoryId=2435200", asked[0])
@@ -93,4 +62,50 @@ func TestHistoryPageFixture(t *testing.T) {
 	pr := got["email.press_thread"]
 	require.Equal(t, "thread:ada@example.com:1948e07b3c2d5a14:press", pr.DedupeKey)
 	require.Equal(t, []string{"dailytech.example"}, pr.Payload.Attributes["matched"], "the tenant's own press domain")
+}
+
+// historyFixturePage is the INBOX stream's page read from a Gmail API that
+// answers with the recorded history.list page and message
+// (testdata/*.json), and the requests it asked.
+func historyFixturePage(t testing.TB) (*connectors.Page, []string) {
+	history, err := os.ReadFile("testdata/history_page.json")
+	require.NoError(t, err)
+	msg, err := os.ReadFile("testdata/message_metadata.json")
+	require.NoError(t, err)
+	var asked []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked = append(asked, r.URL.Path+"?"+r.URL.RawQuery)
+		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+		switch r.URL.Path {
+		case "/gmail/v1/users/me/history":
+			_, _ = w.Write(history)
+		case "/gmail/v1/users/me/messages/1948e07b3c2d5a14":
+			_, _ = w.Write(msg)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	cfg, err := connectors.LoadConfig(gmail.Spec, func(k string) string {
+		return map[string]string{"POBLYSH_GMAIL_API_URL": srv.URL + "/"}[k]
+	}, "https://poblysh.example", true)
+	require.NoError(t, err)
+	c, err := gmail.Spec.New(cfg)
+	require.NoError(t, err)
+	p := &connectors.Provider{Spec: gmail.Spec, Config: cfg, Connector: c}
+	page, err := c.(connectors.Syncer).FetchPage(context.Background(), connectors.PageRequest{
+		Connection: connectors.Connection{Config: json.RawMessage(`{"press_domains":["dailytech.example"]}`),
+			Account: connectors.Account{ID: "104392847561029384756", Name: "Ada Lovelace", Metadata: map[string]string{"email": "ada@example.com"}}},
+		Stream: "label:INBOX", Cursor: json.RawMessage(`{"history_id":"2435200"}`), Now: time.Now(),
+		HTTP: connectors.NewRegistry(p).HTTPClient(p, "acct", "tok"),
+	})
+	require.NoError(t, err)
+	return page, asked
+}
+
+// catalogExamples are the Signals of historyFixturePage (the catalog's
+// Gmail examples are written from them).
+func catalogExamples(t testing.TB) []connectors.Signal {
+	page, _ := historyFixturePage(t)
+	return page.Signals
 }

@@ -117,7 +117,11 @@ func (h *harness) client() *http.Client {
 
 func TestConformance(t *testing.T) {
 	hooks := pushCases(t)
-	connectortest.Run(t, func(t *testing.T) *connectortest.Env { return conformanceEnv(t, hooks) })
+	connectortest.Run(t, func(t *testing.T) *connectortest.Env {
+		env := conformanceEnv(t, hooks)
+		env.Examples = googlecalendar.CatalogExamples(t)
+		return env
+	})
 }
 
 // conformanceEnv is the connector against a fresh seeded sandbox (the

@@ -14,7 +14,7 @@ import (
 	"github.com/poblysh/poblysh/connectors"
 )
 
-func fixture(t *testing.T, name string) json.RawMessage {
+func fixture(t testing.TB, name string) json.RawMessage {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", name))
 	require.NoError(t, err)
@@ -29,7 +29,7 @@ func mustTime(t *testing.T, v string) time.Time {
 }
 
 // normalize decodes raw and normalizes it as the connection remembers it.
-func normalize(t *testing.T, cal calendarRef, raw json.RawMessage, p prior, now time.Time) ([]connectors.Signal, connectors.Fingerprint) {
+func normalize(t testing.TB, cal calendarRef, raw json.RawMessage, p prior, now time.Time) ([]connectors.Signal, connectors.Fingerprint) {
 	t.Helper()
 	d, err := decodeEvent(cal, raw)
 	require.NoError(t, err)
@@ -257,6 +257,21 @@ func TestNormalizeEventRejectsBadInput(t *testing.T) {
 			require.Error(t, err)
 		})
 	}
+}
+
+// catalogExamples are the Signals of the fixtures the catalog's Google
+// Calendar examples are written from: a recurring series first seen on the
+// team calendar, the timed event moved, and the same event deleted by its
+// organizer.
+func catalogExamples(t testing.TB) []connectors.Signal {
+	now := time.Date(2025, 2, 1, 12, 0, 0, 0, time.UTC)
+	primary := calendarRef{ID: "ada@example.com", Name: "ada@example.com"}
+	team := calendarRef{ID: "c_press.team@group.calendar.google.com", Name: "Press team"}
+	out, _ := normalize(t, team, fixture(t, "event_recurring_series.json"), prior{}, now)
+	created, fp := normalize(t, primary, fixture(t, "event_timed.json"), prior{}, now)
+	updated, _ := normalize(t, primary, fixture(t, "event_updated.json"), prior{fp: &fp, last: &created[0].Payload}, now)
+	cancelled, _ := normalize(t, primary, fixture(t, "event_cancelled_by_organizer.json"), prior{}, now)
+	return append(append(out, updated...), cancelled...)
 }
 
 // TestNormalizeEventChanges follows one event through the states Google

@@ -79,7 +79,11 @@ func (h *harness) fetch(t *testing.T, stream string, cursor json.RawMessage) (*c
 
 func TestConformance(t *testing.T) {
 	hooks := pushCases(t)
-	connectortest.Run(t, func(t *testing.T) *connectortest.Env { return conformanceEnv(t, hooks) })
+	connectortest.Run(t, func(t *testing.T) *connectortest.Env {
+		env := conformanceEnv(t, hooks)
+		env.Examples = catalogExamples(t)
+		return env
+	})
 }
 
 // conformanceEnv is the connector against a fresh seeded sandbox (the

@@ -22,7 +22,11 @@ const (
 
 func TestConformance(t *testing.T) {
 	hooks := webhookCases(t)
-	connectortest.Run(t, func(t *testing.T) *connectortest.Env { return conformanceEnv(t, hooks) })
+	connectortest.Run(t, func(t *testing.T) *connectortest.Env {
+		env := conformanceEnv(t, hooks)
+		env.Examples = jira.CatalogExamples(t)
+		return env
+	})
 }
 
 // conformanceEnv is the connector against a fresh seeded sandbox (the

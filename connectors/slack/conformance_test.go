@@ -102,6 +102,7 @@ func conformanceEnv(t testing.TB) *connectortest.Env {
 		Webhooks:    webhookCases(t),
 		WrongSecret: wrong,
 		NoSecret:    none,
+		Examples:    historyPageSignals(t),
 	}
 }
 
@@ -128,6 +129,7 @@ func TestConformanceMemberChannels(t *testing.T) {
 			Webhooks:    webhookCases(t),
 			WrongSecret: wrong,
 			NoSecret:    none,
+			Examples:    historyPageSignals(t),
 		}
 	})
 }

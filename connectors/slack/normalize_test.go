@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/connectors/connectortest"
 )
 
 const fxChannel = "C061EG9SL"
@@ -116,23 +117,12 @@ func TestNormalizeEventFixtures(t *testing.T) {
 // skipped messages still yield their reactions, one per (reaction, user),
 // at the message's time.
 func TestNormalizeHistoryPage(t *testing.T) {
-	body := fixture(t, "api/conversations.history.json")
-	var resp slackapi.GetConversationHistoryResponse
-	require.NoError(t, json.Unmarshal(body, &resp))
-	d := &doer{last: body}
-	raws, err := d.rawMessages(len(resp.Messages))
-	require.NoError(t, err)
-	w := where{Channel: fxChannel, Domain: "acme-pr.slack.com"}
 	var keys []string
 	byKey := map[string]connectors.Signal{}
-	for i := range resp.Messages {
-		sigs, err := messageSignals(w, &resp.Messages[i].Msg, raws[i])
-		require.NoError(t, err)
-		for _, s := range sigs {
-			require.NoError(t, connectors.ValidateSignal(Spec, s))
-			keys = append(keys, s.DedupeKey)
-			byKey[s.DedupeKey] = s
-		}
+	for _, s := range historyPageSignals(t) {
+		require.NoError(t, connectors.ValidateSignal(Spec, s))
+		keys = append(keys, s.DedupeKey)
+		byKey[s.DedupeKey] = s
 	}
 	require.Equal(t, []string{
 		"reaction:C061EG9SL:1767272700.000700:U0G9QF9C6:rocket", // on the bot message, which is skipped
@@ -157,6 +147,27 @@ func TestNormalizeHistoryPage(t *testing.T) {
 
 	rocket := byKey["reaction:C061EG9SL:1767272700.000700:U0G9QF9C6:rocket"]
 	require.NotContains(t, rocket.Payload.Attributes, "item_user", "bot_message has no user")
+}
+
+// historyPageSignals are the Signals of the recorded conversations.history
+// answer, as a sync of the channel makes them (the catalog's Slack examples
+// are written from it).
+func historyPageSignals(t testing.TB) []connectors.Signal {
+	t.Helper()
+	body := connectortest.Fixture(t, "api/conversations.history.json")
+	var resp slackapi.GetConversationHistoryResponse
+	require.NoError(t, json.Unmarshal(body, &resp))
+	d := &doer{last: body}
+	raws, err := d.rawMessages(len(resp.Messages))
+	require.NoError(t, err)
+	w := where{Channel: fxChannel, Domain: "acme-pr.slack.com"}
+	var out []connectors.Signal
+	for i := range resp.Messages {
+		sigs, err := messageSignals(w, &resp.Messages[i].Msg, raws[i])
+		require.NoError(t, err)
+		out = append(out, sigs...)
+	}
+	return out
 }
 
 func TestMessageTitle(t *testing.T) {

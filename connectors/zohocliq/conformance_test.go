@@ -87,7 +87,11 @@ func webhookCases(t testing.TB, conn connectors.Connection, c *Connector) []conn
 // stream take several pages.
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	connectortest.Run(t, func(t *testing.T) *connectortest.Env { return conformanceEnv(t) })
+	connectortest.Run(t, func(t *testing.T) *connectortest.Env {
+		env := conformanceEnv(t)
+		env.Examples = catalogExamples(t)
+		return env
+	})
 }
 
 // conformanceEnv is the connector against a fresh seeded sandbox (the

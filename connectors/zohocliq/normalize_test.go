@@ -1,13 +1,19 @@
 package zohocliq
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/connectors/connectortest"
 )
 
 func TestRender(t *testing.T) {
@@ -129,6 +135,32 @@ func TestMentionEntriesFromFixture(t *testing.T) {
 	require.Equal(t, "2026-05-26T07:01:53Z", at.Format(time.RFC3339))
 	require.Equal(t, "replies", ans.Data[2].ActivityType)
 }
+
+// catalogExamples are the Signals of the mentions stream's page read from
+// the recorded GET /api/v3/mentions answer (testdata/mentions_v3.json) of
+// an account in the US data centre: the catalog's Zoho Cliq examples are
+// written from them.
+func catalogExamples(t testing.TB) []connectors.Signal {
+	body := connectortest.Fixture(t, "mentions_v3.json")
+	cliq := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if r.URL.Host != "cliq.zoho.com" || r.URL.Path != "/api/v3/mentions" {
+			return &http.Response{StatusCode: http.StatusNotFound, Body: io.NopCloser(strings.NewReader(`{}`)), Request: r}, nil
+		}
+		return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"application/json;charset=UTF-8"}},
+			Body: io.NopCloser(bytes.NewReader(body)), Request: r}, nil
+	})}
+	c := newProvider(t, nil).Connector.(*Connector)
+	page, err := c.FetchPage(context.Background(), connectors.PageRequest{
+		Connection: connectors.Connection{Account: connectors.Account{ID: "60040386526", Metadata: map[string]string{"dc": "us"}}},
+		Stream:     mentionsStream, Now: time.Date(2026, 5, 28, 6, 0, 0, 0, time.UTC), HTTP: cliq,
+	})
+	require.NoError(t, err)
+	return page.Signals
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func TestValidateConfig(t *testing.T) {
 	t.Parallel()

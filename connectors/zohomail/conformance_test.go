@@ -18,7 +18,11 @@ import (
 // (its outgoing webhook only nudges a poll; see webhook_test.go).
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	connectortest.Run(t, func(t *testing.T) *connectortest.Env { return conformanceEnv(t) })
+	connectortest.Run(t, func(t *testing.T) *connectortest.Env {
+		env := conformanceEnv(t)
+		env.Examples = catalogExamples(t)
+		return env
+	})
 }
 
 // conformanceEnv is the connector against a fresh seeded sandbox (the

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/connectors/connectortest"
 	zohosandbox "github.com/poblysh/poblysh/sandbox/zoho"
 )
 
@@ -53,6 +54,29 @@ func TestNormalizeFromFixture(t *testing.T) {
 	require.Equal(t, "1711540357880100001", first.Payload.Attributes["thread_id"])
 	require.Equal(t, "thread:1711540357880100001", sigs[1].DedupeKey)
 	require.Equal(t, "1711530000000107001", sigs[len(sigs)-1].Payload.Attributes["thread_id"])
+}
+
+// catalogExamples are the Signals of the recorded Inbox and Sent listings
+// (testdata/messages_view*.json) of ada@zylker.eu's mailbox: the catalog's
+// Zoho Mail examples are written from them.
+func catalogExamples(t testing.TB) []connectors.Signal {
+	box := folder{Host: "https://mail.zoho.eu", Mailbox: "7325431000000008002", Email: "ada@zylker.eu"}
+	inbox, sent := box, box
+	inbox.ID, inbox.Type = "7325431000000008012", "Inbox"
+	sent.ID, sent.Type, sent.Outbound = "7325431000000008014", "Sent", true
+	var out []connectors.Signal
+	for name, f := range map[string]folder{"messages_view.json": inbox, "messages_view_sent.json": sent} {
+		var env envelope
+		require.NoError(t, json.Unmarshal(connectortest.Fixture(t, name), &env))
+		var raws []json.RawMessage
+		require.NoError(t, json.Unmarshal(env.Data, &raws))
+		for _, raw := range raws {
+			var it item
+			require.NoError(t, json.Unmarshal(raw, &it))
+			out = append(out, messageSignals(f, &it, raw)...)
+		}
+	}
+	return out
 }
 
 func TestHeaders(t *testing.T) {

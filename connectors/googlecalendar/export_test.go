@@ -1,0 +1,4 @@
+package googlecalendar
+
+// CatalogExamples exposes catalogExamples to the conformance suite.
+var CatalogExamples = catalogExamples

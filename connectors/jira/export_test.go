@@ -1,0 +1,4 @@
+package jira
+
+// CatalogExamples exposes catalogExamples to the conformance suite.
+var CatalogExamples = catalogExamples
