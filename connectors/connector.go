@@ -185,8 +185,13 @@ type WebhookReceiver interface {
 
 // WebhookDelivery is a parsed, verified delivery.
 type WebhookDelivery struct {
-	// DeliveryID is the provider's idempotency key (X-GitHub-Delivery, Slack
-	// event_id, channel id + message number...). Unique per provider.
+	// DeliveryID is the provider's idempotency key (X-GitHub-Hook-ID +
+	// X-GitHub-Delivery, Slack event_id, channel id + message number...).
+	// Unique per provider and per delivery to one of the service's
+	// registrations (hook, channel, subscription): an id the provider
+	// shares between the deliveries of one event to several registrations
+	// (GitHub's GUID) is scoped by the registration, or all but the first
+	// are recorded as duplicates and their Signals lost.
 	DeliveryID string
 	// Event is the provider's event name, for the intake log.
 	Event string

@@ -320,7 +320,7 @@ func BenchmarkWebhookIntake(b *testing.B) {
 			require.Len(b, act.Events, 1)
 			d := gh.AppDelivery(act.Events[0])
 			reqs = append(reqs, loadReq{Method: http.MethodPost, URL: s.base + "/api/v1/webhooks/github", Header: d.Header, Body: d.Body})
-			ids = append(ids, d.Header.Get("X-GitHub-Delivery"))
+			ids = append(ids, d.Header.Get("X-GitHub-Hook-ID")+"/"+d.Header.Get("X-GitHub-Delivery")) // as recorded
 			bytesTotal += len(d.Body)
 		}
 		avgBody := bytesTotal / n

@@ -85,8 +85,8 @@ var errMalformed = errors.New("github: malformed webhook delivery")
 // and release events as the normalizers describe. Events after which a
 // connection may no longer read a repository (accessActions) store nothing
 // and nudge the connections they route to (Notify); ping and every other
-// event are ignored (no Signals, no notify). DeliveryID is X-GitHub-Delivery
-// (stable across redeliveries); Event is X-GitHub-Event plus the action
+// event are ignored (no Signals, no notify). DeliveryID is deliveryID's;
+// Event is X-GitHub-Event plus the action
 // ("pull_request.closed"); RouteKeys is hook:<X-GitHub-Hook-ID> for a
 // repository hook's deliveries and, for app-level ones, repo:<repository
 // id>, or what accessRouteKeys names. Hooks configured with content type
@@ -153,7 +153,7 @@ func (c *Connector) ParseWebhook(req *connectors.WebhookRequest) (*connectors.We
 			accessKeys = accessRouteKeys(event, &env)
 		}
 	}
-	d := &connectors.WebhookDelivery{DeliveryID: id, Event: event, Signals: signals, Notify: access}
+	d := &connectors.WebhookDelivery{DeliveryID: deliveryID(req, id), Event: event, Signals: signals, Notify: access}
 	if action != "" {
 		d.Event += "." + action
 	}
@@ -168,6 +168,26 @@ func (c *Connector) ParseWebhook(req *connectors.WebhookRequest) (*connectors.We
 		d.RouteKeys = []string{repoRouteKey(repoID)}
 	}
 	return d, nil
+}
+
+// deliveryID is the idempotency key of a delivery: X-GitHub-Hook-ID, "/"
+// and X-GitHub-Delivery. The GUID names the event, not the delivery: it
+// is "Unique identifier for the event (shared with all deliveries for all
+// webhooks that subscribe to this event)" (REST API, "Get a delivery for a
+// repository webhook"), so two connections' hooks on one repository, and
+// the GitHub App's webhook, receive one event under one GUID, and keyed by
+// it alone all but the first would be recorded as duplicates and their
+// Signals lost. A redelivery keeps both headers ("If you request a
+// redelivery, the X-GitHub-Delivery header will be the same as in the
+// original delivery", "Best practices for using webhooks"), so it is still
+// a duplicate. A delivery without a hook id (GitHub sends one with every
+// delivery; a repository hook's cannot be verified without it) is keyed by
+// its GUID.
+func deliveryID(req *connectors.WebhookRequest, guid string) string {
+	if hook := req.Header.Get("X-GitHub-Hook-ID"); hook != "" {
+		return hook + "/" + guid
+	}
+	return guid
 }
 
 // envelope is what ParseWebhook reads of an event without Signals: its

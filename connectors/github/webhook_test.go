@@ -153,6 +153,31 @@ func TestParseWebhookRejectsMalformed(t *testing.T) {
 	}
 }
 
+// TestParseWebhookDeliveryIDNamesTheHook: GitHub's X-GitHub-Delivery is
+// the event's GUID, the same in every webhook's delivery of the event, so
+// the delivery id is scoped by X-GitHub-Hook-ID: two repository hooks and
+// the app's webhook get three ids; a redelivery keeps both headers, and
+// its id.
+func TestParseWebhookDeliveryIDNamesTheHook(t *testing.T) {
+	const guid = "72d3162e-cc78-11e3-81ab-4c9367dc0958"
+	body := string(fixture(t, "sandbox.pull_request.opened.json"))
+	ids := map[string]bool{}
+	for _, hook := range []struct{ target, id string }{{"repository", "4242"}, {"repository", "4243"}, {"integration", "109948940"}} {
+		req := hookSigned(body, "", hook.id, "hook-secret")
+		req.Header.Set("X-GitHub-Hook-Installation-Target-Type", hook.target)
+		req.Header.Set("X-GitHub-Event", "pull_request")
+		req.Header.Set("X-GitHub-Delivery", guid)
+		d, err := connectorWithSecret(t, "s").ParseWebhook(req)
+		require.NoError(t, err)
+		require.Equal(t, hook.id+"/"+guid, d.DeliveryID)
+		again, err := connectorWithSecret(t, "s").ParseWebhook(req)
+		require.NoError(t, err)
+		require.Equal(t, d.DeliveryID, again.DeliveryID, "a redelivery")
+		ids[d.DeliveryID] = true
+	}
+	require.Len(t, ids, 3, "one event, three deliveries")
+}
+
 func TestParseWebhookUnknownEventIsIgnored(t *testing.T) {
 	h := http.Header{}
 	h.Set("X-GitHub-Event", "issues")

@@ -27,8 +27,8 @@ type WebhookAck struct {
 	// Minimum: 0
 	Connections *int64 `json:"connections"`
 
-	// The provider's delivery id the delivery was recorded under (absent when the provider sent none).
-	// Example: 72d3162e-cc78-11e3-81ab-4c9367dc0958
+	// The delivery id the delivery was recorded under: the provider's, scoped by the registration where the provider shares it between the deliveries of one event (GitHub: `<X-GitHub-Hook-ID>/<X-GitHub-Delivery>`). Absent when the provider sent none.
+	// Example: 109948940/72d3162e-cc78-11e3-81ab-4c9367dc0958
 	DeliveryID string `json:"delivery_id,omitempty"`
 
 	// Signals stored from this delivery.

@@ -1,0 +1,124 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/db/dbtest"
+	githubsandbox "github.com/poblysh/poblysh/sandbox/github"
+)
+
+// TestGitHubOneEventManyHooks: GitHub sends one event to every webhook
+// subscribed to it under one X-GitHub-Delivery (the hook-delivery guid is
+// the "Unique identifier for the event (shared with all deliveries for all
+// webhooks that subscribe to this event)"). Two tenants following one
+// repository each have their own repository hook, and the GitHub App's
+// webhook gets the event too: each delivery is recorded and stored for its
+// own connection. A redelivery to one hook keeps hook id and GUID and is a
+// duplicate; a hook's delivery claiming another hook's id fails that
+// hook's secret; the same body under another GUID is a duplicate (the
+// (channel, body) hash), and so is a redelivery of what an earlier version
+// recorded under the bare GUID.
+func TestGitHubOneEventManyHooks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newLayers(t) // the app-level connection e.conn routes the seeded repository
+	act, err := e.gh.Push(githubsandbox.SeedRepo, githubsandbox.PushInput{Commits: 1, Message: "Shared GUID MARKER"})
+	require.NoError(t, err)
+	body, err := json.Marshal(act.Events[0].Payload)
+	require.NoError(t, err)
+
+	type hook struct{ tenant, conn, id, secret string }
+	hooks := []*hook{{id: "9001", secret: "secret-of-hook-A"}, {id: "9002", secret: "secret-of-hook-B"}}
+	for _, h := range hooks {
+		h.tenant, h.conn = dbtest.Seed(t, e.db, "tenant-"+h.id, "github", "u-"+h.id)
+		require.NoError(t, e.db.WithTenant(ctx, h.tenant, func(tx *db.Tx) error {
+			if err := tx.InsertWatchChannel(ctx, e.in.KeyRing, db.WatchChannel{ConnectionID: h.conn, Provider: "github",
+				ChannelID: h.id, Target: githubsandbox.SeedRepo, RouteKey: "hook:" + h.id, Secret: h.secret}); err != nil {
+				return err
+			}
+			return tx.RebuildRoutes(ctx, h.conn, "github", nil)
+		}))
+	}
+	guid := uuid.NewString()
+	hookRequest := func(h *hook, hookID, guid string) *connectors.WebhookRequest {
+		s256, _ := githubsandbox.Sign(body, h.secret)
+		hdr := http.Header{}
+		hdr.Set("Content-Type", "application/json")
+		hdr.Set("X-GitHub-Delivery", guid)
+		hdr.Set("X-GitHub-Event", "push")
+		hdr.Set("X-GitHub-Hook-ID", hookID)
+		hdr.Set("X-GitHub-Hook-Installation-Target-Type", "repository")
+		hdr.Set("X-GitHub-Hook-Installation-Target-ID", strconv.FormatInt(e.gh.RepoID(githubsandbox.SeedRepo), 10))
+		hdr.Set("X-Hub-Signature-256", s256)
+		return &connectors.WebhookRequest{Header: hdr, Body: body, Now: time.Now()}
+	}
+	app := e.gh.AppDelivery(act.Events[0])
+	app.Header.Set("X-GitHub-Delivery", guid)
+	appReq := &connectors.WebhookRequest{Header: app.Header, Body: app.Body, Now: time.Now()}
+	signals := func(connID string) int {
+		var n int
+		require.NoError(t, e.db.WithSystem(ctx, func(tx *db.Tx) error {
+			return tx.GetContext(ctx, &n, `SELECT count(*) FROM signals WHERE connection_id = $1`, connID)
+		}))
+		return n
+	}
+
+	for _, req := range []*connectors.WebhookRequest{hookRequest(hooks[0], hooks[0].id, guid), hookRequest(hooks[1], hooks[1].id, guid), appReq} {
+		out, err := e.in.Receive(ctx, e.p, req)
+		require.NoError(t, err)
+		require.Equal(t, Accepted, out.Status, "hook %s", req.Header.Get("X-GitHub-Hook-ID"))
+		require.Equal(t, req.Header.Get("X-GitHub-Hook-ID")+"/"+guid, out.DeliveryID)
+		require.Equal(t, 1, out.Signals)
+		require.Equal(t, 1, out.Connections)
+	}
+	for _, conn := range []string{hooks[0].conn, hooks[1].conn, e.conn} {
+		require.Equal(t, 1, signals(conn), "each connection has the pushed Signal")
+	}
+	var recorded []string
+	require.NoError(t, e.db.WithSystem(ctx, func(tx *db.Tx) error {
+		return tx.SelectContext(ctx, &recorded, `SELECT delivery_id FROM webhook_events ORDER BY delivery_id`)
+	}))
+	require.Equal(t, []string{strconv.FormatInt(githubsandbox.AppHookID, 10) + "/" + guid, "9001/" + guid, "9002/" + guid}, recorded)
+
+	// A redelivery to hook A keeps its hook id and GUID: a duplicate.
+	out, err := e.in.Receive(ctx, e.p, hookRequest(hooks[0], hooks[0].id, guid))
+	require.NoError(t, err)
+	require.Equal(t, Duplicate, out.Status)
+	// Hook A's signed delivery claiming to come from hook B: B's secret refuses it.
+	_, err = e.in.Receive(ctx, e.p, hookRequest(hooks[0], hooks[1].id, guid))
+	require.ErrorIs(t, err, ErrBadSignature)
+	// Hook A's body under a new GUID: a replay, caught by its (channel, body) hash.
+	out, err = e.in.Receive(ctx, e.p, hookRequest(hooks[0], hooks[0].id, uuid.NewString()))
+	require.NoError(t, err)
+	require.Equal(t, Duplicate, out.Status)
+	for _, conn := range []string{hooks[0].conn, hooks[1].conn, e.conn} {
+		require.Equal(t, 1, signals(conn), "nothing stored twice")
+	}
+
+	// Upgrade: a delivery recorded by an earlier version under its bare
+	// GUID, redelivered after the upgrade under hook id and GUID, is still
+	// a duplicate by its (channel, body) hash; and were that hash gone,
+	// the Signals' own dedupe keys would store nothing twice.
+	_, err = e.owner.Exec(ctx, `UPDATE webhook_events SET delivery_id = $1 WHERE delivery_id = $2`, guid, "9001/"+guid)
+	require.NoError(t, err)
+	out, err = e.in.Receive(ctx, e.p, hookRequest(hooks[0], hooks[0].id, guid))
+	require.NoError(t, err)
+	require.Equal(t, Duplicate, out.Status, "the body hash of the earlier record")
+	_, err = e.owner.Exec(ctx, `UPDATE webhook_events SET body_hash = NULL WHERE delivery_id = $1`, guid)
+	require.NoError(t, err)
+	out, err = e.in.Receive(ctx, e.p, hookRequest(hooks[0], hooks[0].id, guid))
+	require.NoError(t, err)
+	require.Equal(t, Accepted, out.Status)
+	require.Zero(t, out.Signals, "the Signal's dedupe key is taken")
+	require.Equal(t, 1, signals(hooks[0].conn))
+}
