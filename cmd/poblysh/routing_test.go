@@ -183,8 +183,9 @@ func TestGitHubRoutesOnlyProvedRepositories(t *testing.T) {
 }
 
 // TestGitHubTwoTenantsOneRepository: two tenants following one repository
-// each get their own hook with its own secret; when A disconnects, only
-// A's hook is deleted and B keeps receiving webhooks.
+// each get their own hook with its own secret; an event reaches both hooks
+// under one X-GitHub-Delivery and is stored for both; when A disconnects,
+// only A's hook is deleted and B keeps receiving webhooks.
 func TestGitHubTwoTenantsOneRepository(t *testing.T) {
 	t.Parallel()
 	gh := githubsandbox.New(githubsandbox.Options{Seed: true})
@@ -218,10 +219,24 @@ func TestGitHubTwoTenantsOneRepository(t *testing.T) {
 	countTitle := func(tenant, title string) int {
 		return s.count(`SELECT count(*) FROM signals WHERE tenant_id = $1 AND payload->>'title' LIKE '%' || $2 || '%'`, tenant, title)
 	}
-	control(t, "POST", base+"/_sandbox/github/repos/"+githubsandbox.SeedRepo+"/pulls", map[string]any{"title": "Both see this", "user": "hubot"})
+	// GitHub sends the event to both hooks under one X-GitHub-Delivery (the
+	// event's GUID): each hook's delivery is recorded and stored on its own.
+	out := control(t, "POST", base+"/_sandbox/github/repos/"+githubsandbox.SeedRepo+"/pulls", map[string]any{"title": "Both see this", "user": "hubot"})
+	answers := deliveryAnswers(out)
+	require.Len(t, answers, 2, "one delivery per hook")
+	for _, a := range answers {
+		require.Contains(t, a, `"status":"accepted"`)
+	}
+	dels := out["deliveries"].([]any)
+	guid := dels[0].(map[string]any)["delivery_id"].(string)
+	require.Equal(t, guid, dels[1].(map[string]any)["delivery_id"], "one GUID for the event")
 	eventually(t, 30*time.Second, "the PR in both feeds", func() bool {
 		return countTitle(tenantA, "Both see this") == 1 && countTitle(tenantB, "Both see this") == 1
 	})
+	for _, conn := range []string{connA, connB} {
+		require.Equal(t, 1, s.count(`SELECT count(*) FROM webhook_events WHERE delivery_id = $1 AND status = 'accepted'
+			AND connection_ids = ARRAY[$2::uuid]`, hooks[conn]+"/"+guid, conn), "each hook's delivery is recorded as <hook id>/<GUID>")
+	}
 
 	req, _ := http.NewRequest(http.MethodDelete, s.base+"/api/v1/connections/"+connA, nil)
 	req.Header.Set("Authorization", "Bearer "+keyA)

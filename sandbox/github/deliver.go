@@ -69,10 +69,10 @@ func Sign(body []byte, secret string) (sha256Sig, sha1Sig string) {
 	return "sha256=" + hex.EncodeToString(m256.Sum(nil)), "sha1=" + hex.EncodeToString(m1.Sum(nil))
 }
 
-// build encodes and signs one delivery. contentType "form" sends
-// payload=<url-encoded JSON>, as GitHub does for form hooks; an empty secret
-// sends no signature headers.
-func build(ev Event, payload map[string]any, secret, contentType string, hookID int64, targetType string, targetID int64) (sandbox.Delivery, string) {
+// build encodes and signs one delivery of the event guid (its
+// X-GitHub-Delivery). contentType "form" sends payload=<url-encoded JSON>,
+// as GitHub does for form hooks; an empty secret sends no signature headers.
+func build(guid string, ev Event, payload map[string]any, secret, contentType string, hookID int64, targetType string, targetID int64) sandbox.Delivery {
 	raw, err := json.Marshal(payload)
 	if err != nil {
 		panic("githubsandbox: payload does not encode: " + err.Error())
@@ -81,7 +81,6 @@ func build(ev Event, payload map[string]any, secret, contentType string, hookID 
 	if contentType == "form" {
 		body, ctype = []byte("payload="+url.QueryEscape(string(raw))), "application/x-www-form-urlencoded"
 	}
-	guid := uuid.NewString()
 	h := http.Header{}
 	h.Set("Accept", "*/*")
 	h.Set("Content-Type", ctype)
@@ -96,20 +95,24 @@ func build(ev Event, payload map[string]any, secret, contentType string, hookID 
 		h.Set("X-Hub-Signature-256", s256)
 		h.Set("X-Hub-Signature", s1)
 	}
-	return sandbox.Delivery{Header: h, Body: body}, guid
+	return sandbox.Delivery{Header: h, Body: body}
 }
 
-// AppDelivery builds ev as an app-level (GitHub App) delivery: the payload
-// gains an installation, and the body is signed with Options.WebhookSecret.
+// AppDelivery builds ev as an app-level (GitHub App) delivery under a GUID
+// of its own: the payload gains an installation, and the body is signed
+// with Options.WebhookSecret.
 func (s *Server) AppDelivery(ev Event) sandbox.Delivery {
+	return s.appDelivery(uuid.NewString(), ev)
+}
+
+func (s *Server) appDelivery(guid string, ev Event) sandbox.Delivery {
 	p := maps.Clone(ev.Payload)
 	p["installation"] = map[string]any{"id": AppInstallationID, "node_id": nodeID("Installation", AppInstallationID)}
-	d, _ := build(ev, p, s.opts.WebhookSecret, "json", AppHookID, "integration", AppID)
-	return d
+	return build(guid, ev, p, s.opts.WebhookSecret, "json", AppHookID, "integration", AppID)
 }
 
 // HookDelivery builds ev as the repository hook hookID would receive it,
-// signed with that hook's secret.
+// under a GUID of its own, signed with that hook's secret.
 func (s *Server) HookDelivery(ev Event, hookID int64) (sandbox.Delivery, error) {
 	s.mu.Lock()
 	rp := s.repos[ev.Repo]
@@ -121,8 +124,7 @@ func (s *Server) HookDelivery(ev Event, hookID int64) (sandbox.Delivery, error) 
 	if h == nil {
 		return sandbox.Delivery{}, fmt.Errorf("hook %d on %s: %w", hookID, ev.Repo, ErrNotFound)
 	}
-	d, _ := build(ev, ev.Payload, h.Secret, h.ContentType, h.ID, "repository", rp.ID)
-	return d, nil
+	return build(uuid.NewString(), ev, ev.Payload, h.Secret, h.ContentType, h.ID, "repository", rp.ID), nil
 }
 
 // Emit delivers ev to every active hook of its repository subscribed to the
@@ -130,7 +132,11 @@ func (s *Server) HookDelivery(ev Event, hookID int64) (sandbox.Delivery, error) 
 // GitHub App (Options.AccessTTL > 0) installed on the repository, to the
 // Deliverer target as an app-level delivery signed with WebhookSecret, as
 // GitHub sends both. An OAuth App has no app-level webhook: a repository
-// without hooks delivers nothing.
+// without hooks delivers nothing. Every delivery of the event carries the
+// same X-GitHub-Delivery, as GitHub's do: the hook-delivery guid is the
+// "Unique identifier for the event (shared with all deliveries for all
+// webhooks that subscribe to this event)" (REST API, "Get a delivery for a
+// repository webhook"); X-GitHub-Hook-ID tells the deliveries apart.
 func (s *Server) Emit(ctx context.Context, ev Event, opt sandbox.DeliveryOptions) []DeliveryResult {
 	s.mu.Lock()
 	var hooks []*hook
@@ -146,21 +152,23 @@ func (s *Server) Emit(ctx context.Context, ev Event, opt sandbox.DeliveryOptions
 		}
 	}
 	s.mu.Unlock()
+	guid := uuid.NewString()
 	var out []DeliveryResult
 	for _, h := range hooks {
-		del, _ := build(ev, ev.Payload, h.Secret, h.ContentType, h.ID, "repository", repoID)
+		del := build(guid, ev, ev.Payload, h.Secret, h.ContentType, h.ID, "repository", repoID)
 		res := h.deliverer.Send(ctx, del, opt)
 		out = append(out, result(ev, del, h.ID, h.deliverer.Target(), opt.Hold, res))
 	}
 	if app && s.Deliverer.Target() != "" {
-		del := s.AppDelivery(ev)
+		del := s.appDelivery(guid, ev)
 		res := s.Deliverer.Send(ctx, del, opt)
 		out = append(out, result(ev, del, AppHookID, s.Deliverer.Target(), opt.Hold, res))
 	}
 	return out
 }
 
-// deliverAsync sends ev to one hook in the background (pings on creation).
+// deliverAsync sends ev to one hook in the background (pings on creation:
+// an event of that hook alone, with a GUID of its own).
 func (s *Server) deliverAsync(h *hook, ev Event) {
 	s.mu.Lock()
 	rp := s.repos[ev.Repo]
@@ -168,8 +176,7 @@ func (s *Server) deliverAsync(h *hook, ev Event) {
 	if rp == nil {
 		return
 	}
-	del, _ := build(ev, ev.Payload, h.Secret, h.ContentType, h.ID, "repository", rp.ID)
-	s.sendAsync(h, del)
+	s.sendAsync(h, build(uuid.NewString(), ev, ev.Payload, h.Secret, h.ContentType, h.ID, "repository", rp.ID))
 }
 
 // sendAsync sends del to hook h in the background (Wait waits for it).

@@ -198,6 +198,40 @@ func TestRepositoryHooks(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, resp.StatusCode)
 }
 
+// TestOneGUIDPerEvent: as on GitHub, every delivery of one event (to each
+// subscribed repository hook and to the app's webhook) carries the event's
+// X-GitHub-Delivery; X-GitHub-Hook-ID tells them apart. The next event,
+// and each hook's creation ping, get GUIDs of their own.
+func TestOneGUIDPerEvent(t *testing.T) {
+	e := setup(t, githubsandbox.Options{AccessTTL: 8 * time.Hour})
+	app, hookA, hookB := newInbox(t), newInbox(t), newInbox(t)
+	e.post(t, http.MethodPost, "/_sandbox/webhook-target", `{"url":"`+app.URL+`"}`, false)
+	for _, in := range []*inbox{hookA, hookB} {
+		status, _ := e.post(t, http.MethodPost, "/repos/octo-org/hello-world/hooks",
+			`{"events":["pull_request"],"config":{"url":"`+in.URL+`","content_type":"json","secret":"s"}}`, true)
+		require.Equal(t, http.StatusCreated, status)
+	}
+	e.srv.Wait()
+	require.NotEqual(t, hookA.got[0].Header.Get("X-GitHub-Delivery"), hookB.got[0].Header.Get("X-GitHub-Delivery"), "each ping is an event of its own")
+
+	_, out := e.post(t, http.MethodPost, "/_sandbox/github/repos/octo-org/hello-world/pulls", `{"title":"Shared"}`, false)
+	dels := out["deliveries"].([]any)
+	require.Len(t, dels, 3, "two hooks and the app")
+	got := []*http.Request{hookA.got[1], hookB.got[1], app.got[0]}
+	guid := got[0].Header.Get("X-GitHub-Delivery")
+	hookIDs := map[string]bool{}
+	for i, r := range got {
+		require.Equal(t, guid, r.Header.Get("X-GitHub-Delivery"), "one GUID per event")
+		require.Equal(t, guid, dels[i].(map[string]any)["delivery_id"])
+		hookIDs[r.Header.Get("X-GitHub-Hook-ID")] = true
+	}
+	require.Len(t, hookIDs, 3, "each delivery names its own hook")
+
+	e.post(t, http.MethodPost, "/_sandbox/github/repos/octo-org/hello-world/pulls", `{"title":"Next"}`, false)
+	require.NotEqual(t, guid, hookA.got[2].Header.Get("X-GitHub-Delivery"), "the next event has its own GUID")
+	require.Equal(t, hookA.got[2].Header.Get("X-GitHub-Delivery"), hookB.got[2].Header.Get("X-GitHub-Delivery"))
+}
+
 func jsonNum(n int64) string { b, _ := json.Marshal(n); return string(b) }
 
 func TestControlAPI(t *testing.T) {
