@@ -78,6 +78,9 @@ type SyncInput struct {
 	Current *Pass
 	// Pending is the coalesced follow-up pass, if one was requested.
 	Pending *Pass
+	// Urgent: a manual request joined Pending, which starts without the
+	// debounce in the next run too.
+	Urgent bool `json:",omitempty"`
 }
 
 // SyncResult summarizes the passes a run completed.
@@ -147,7 +150,7 @@ type syncState struct {
 // lives in Postgres, so the history carries only counts, and a crash
 // anywhere resumes from the last stored page.
 func SyncStream(ctx workflow.Context, in SyncInput) (SyncResult, error) {
-	s := &syncState{in: in, current: in.Current, pending: in.Pending}
+	s := &syncState{in: in, current: in.Current, pending: in.Pending, urgent: in.Urgent}
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (SyncProgress, error) {
 		return SyncProgress{Current: s.current, Pending: s.pending, Passes: s.passes}, nil
 	}); err != nil {
@@ -201,7 +204,7 @@ func SyncStream(ctx workflow.Context, in SyncInput) (SyncResult, error) {
 				return SyncResult{}, err
 			}
 			next := s.in
-			next.Current, next.Pending = s.current, s.pending
+			next.Current, next.Pending, next.Urgent = s.current, s.pending, s.urgent
 			return SyncResult{}, workflow.NewContinueAsNewError(ctx, SyncStream, next)
 		}
 		s.current = nil

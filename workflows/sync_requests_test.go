@@ -6,8 +6,11 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/activities"
 	"github.com/poblysh/poblysh/workflows"
 )
 
@@ -251,4 +254,64 @@ func TestSyncStreamDebounce(t *testing.T) {
 		require.Len(t, fins, 2)
 		require.Equal(t, 4*time.Second+workflows.Debounce, j.named("BeginJob")[1].At.Sub(j.list()[0].At))
 	})
+}
+
+// A manual request that joined a notification's follow-up starts it
+// without the debounce in the run after ContinueAsNew too: the follow-up
+// the person asked for used to wait out a steady stream of notifications
+// there (MaxDebounce), as one nobody asked for does.
+func TestSyncStreamUrgentFollowUpSurvivesContinueAsNew(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		manual bool
+		waits  time.Duration
+	}{
+		{name: "joined by a manual request", manual: true, waits: 0},
+		{name: "notifications only", waits: workflows.MaxDebounce + 500*time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Run 1: a pass that never ends; a notification's follow-up
+			// queued at 1.5 s (joined at 2.5 s); ContinueAsNew at 3.5 s.
+			env, _ := newEnv(t)
+			mockJobs(env)
+			mockPages(env, time.Second, func(int, int32, activities.SyncPageInput) (activities.SyncPageResult, error) {
+				return page(false)
+			})
+			signalAt(env, 0, poblysh.ModeIncremental)
+			signalAt(env, 1500*time.Millisecond, poblysh.ModeIncremental)
+			var manual *updateOutcome
+			if tc.manual {
+				manual = updateAt(t, env, 2500*time.Millisecond, "api-1", poblysh.ModeIncremental)
+			}
+			env.RegisterDelayedCallback(func() { env.SetContinueAsNewSuggested(true) }, 3500*time.Millisecond)
+			env.ExecuteWorkflow(workflows.SyncStream, workflows.SyncInput{ConnectionRef: stream})
+			var can *workflow.ContinueAsNewError
+			require.ErrorAs(t, env.GetWorkflowError(), &can)
+			var next workflows.SyncInput
+			require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &next))
+			require.NotNil(t, next.Pending)
+			if tc.manual {
+				require.True(t, manual.answered(t).Joined, "the manual request joined the queued follow-up")
+				require.Equal(t, next.Pending.JobID, manual.answered(t).JobID)
+			}
+			require.Equal(t, tc.manual, next.Urgent)
+
+			// Run 2: the resumed pass ends on its next page while
+			// notifications keep arriving every second.
+			env2, j2 := newEnv(t)
+			mockJobs(env2)
+			mockPages(env2, time.Second, pagesPerJob(1))
+			for at := 500 * time.Millisecond; at < 40*time.Second; at += time.Second {
+				signalAt(env2, at, poblysh.ModeIncremental)
+			}
+			env2.ExecuteWorkflow(workflows.SyncStream, next)
+
+			fins, begins := j2.named("FinishJob"), j2.named("BeginJob")
+			require.NotEmpty(t, fins)
+			require.NotEmpty(t, begins)
+			require.Equal(t, next.Current.JobID, fins[0].Input.(activities.FinishJobInput).JobID, "the resumed pass ends first")
+			require.Equal(t, next.Pending.JobID, begins[0].Input.(activities.BeginJobInput).JobID)
+			require.Equal(t, tc.waits, begins[0].At.Sub(fins[0].At), "the follow-up's wait after the pass before it")
+		})
+	}
 }
