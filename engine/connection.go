@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/api/serviceerror"
@@ -85,17 +86,38 @@ func (e *Engine) requestStream(ctx context.Context, c *db.Connection, stream str
 }
 
 // NudgeStream asks one stream for a coalesced incremental pass without
-// waiting for an answer (webhook notifications, schedules).
+// waiting for an answer (webhook notifications, schedules). It fails
+// unavailable only when Temporal is not serving this process (notServing):
+// the webhook intake then records its nudges and holds every connection's
+// back for a while. Any other refusal is this stream's workflow's alone.
 func (e *Engine) NudgeStream(ctx context.Context, c *db.Connection, stream string, trigger poblysh.Trigger) error {
 	ref := streamRef(c, stream)
 	id := workflows.SyncWorkflowID(e.TaskQueue, c.ID, stream)
 	_, err := e.Client.SignalWithStartWorkflow(ctx, id, workflows.SignalRequest,
 		workflows.SyncRequest{Mode: poblysh.ModeIncremental, Trigger: trigger},
 		e.startOptions(id, ref, "sync"), workflows.SyncStream, workflows.SyncInput{ConnectionRef: ref})
-	if err != nil {
+	switch {
+	case err == nil || atSignalLimit(err):
+		return nil
+	case notServing(err):
 		return temporalUnavailable(fmt.Errorf("nudge %s: %w", id, err))
 	}
-	return nil
+	return fmt.Errorf("nudge %s: %w", id, err)
+}
+
+// atSignalLimit reports whether err is a run's refusal of signals past
+// Temporal's limit for one run (history.maximumSignalsPerExecution, 10,000
+// by default). The nudge has done its work then. A run continues as new
+// long before it has received that many (it is suggested from 4,096
+// events by default) unless one activity holds it, such as a page retried
+// for hours: the signals that arrived meanwhile wait unread, and once the
+// activity returns the run takes them into a follow-up pass, which starts
+// after this refusal and so reads this change too. The server names the
+// limit in its message only (an InvalidArgument,
+// consts.ErrSignalsLimitExceeded in go.temporal.io/server).
+func atSignalLimit(err error) bool {
+	var invalid *serviceerror.InvalidArgument
+	return errors.As(err, &invalid) && strings.Contains(invalid.Message, "limit for signal events")
 }
 
 // NudgeStreams nudges one stream of a connection, or every stream when

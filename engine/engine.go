@@ -109,6 +109,28 @@ func unreachable(err error) bool {
 		status.Code(err) == codes.Unavailable || status.Code(err) == codes.DeadlineExceeded
 }
 
+// notServing reports whether err means Temporal is not serving this
+// process, rather than refusing one request: it did not answer
+// (unreachable, or the caller gave up), it sheds load (resource exhausted,
+// but for a busy workflow, which is that workflow's alone), or it refuses
+// the namespace or the credentials.
+func notServing(err error) bool {
+	var exhausted *serviceerror.ResourceExhausted
+	if errors.As(err, &exhausted) {
+		return exhausted.Cause != enumspb.RESOURCE_EXHAUSTED_CAUSE_BUSY_WORKFLOW
+	}
+	var (
+		canceled    *serviceerror.Canceled
+		nsDown      *serviceerror.NamespaceUnavailable
+		nsNotActive *serviceerror.NamespaceNotActive
+		nsNotFound  *serviceerror.NamespaceNotFound
+		denied      *serviceerror.PermissionDenied
+	)
+	return unreachable(err) || errors.Is(err, context.Canceled) || errors.As(err, &canceled) ||
+		errors.As(err, &nsDown) || errors.As(err, &nsNotActive) || errors.As(err, &nsNotFound) ||
+		errors.As(err, &denied) || status.Code(err) == codes.Unauthenticated
+}
+
 func (e *Engine) initSearchAttributes(ctx context.Context) error {
 	want := map[string]enumspb.IndexedValueType{}
 	for _, k := range []temporal.SearchAttributeKeyKeyword{TenantIDKey, ConnectionIDKey, ProviderKey, SyncKindKey} {

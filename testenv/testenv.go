@@ -131,12 +131,18 @@ type RestartableTemporal struct {
 }
 
 // OwnTemporal starts a dev server for one test only (the package's shared
-// one must stay up for the others); it is stopped at the test's end.
-func OwnTemporal(tb testing.TB) *RestartableTemporal {
+// one must stay up for the others, and keep its limits); it is stopped at
+// the test's end. dynamicConfig are more KEY=VALUE settings for it (a
+// lower limit, say, that a test reaches cheaply).
+func OwnTemporal(tb testing.TB, dynamicConfig ...string) *RestartableTemporal {
 	tb.Helper()
 	path, err := CLIPath()
 	if err != nil {
 		tb.Fatal(err)
+	}
+	args := []string{"--dynamic-config-value", "system.forceSearchAttributesCacheRefreshOnRead=true"}
+	for _, kv := range dynamicConfig {
+		args = append(args, "--dynamic-config-value", kv)
 	}
 	r := &RestartableTemporal{tb: tb, opts: testsuite.DevServerOptions{
 		ExistingPath:     path,
@@ -144,7 +150,7 @@ func OwnTemporal(tb testing.TB) *RestartableTemporal {
 		LogLevel:         "error",
 		DBFilename:       filepath.Join(tb.TempDir(), "temporal.db"),
 		SearchAttributes: SearchAttributes,
-		ExtraArgs:        []string{"--dynamic-config-value", "system.forceSearchAttributesCacheRefreshOnRead=true"},
+		ExtraArgs:        args,
 	}}
 	r.Start()
 	tb.Cleanup(r.Stop)

@@ -68,7 +68,7 @@ func TestNotifyWhileTemporalDown(t *testing.T) {
 
 // hangingNudger is Temporal hanging rather than refusing, as the engine's
 // client sees it: a nudge waits until its context ends and fails
-// unavailable (the engine wraps every error so). hangUp, when set, is the
+// unavailable (the engine reports a deadline so). hangUp, when set, is the
 // provider hanging up while the nudge waits.
 type hangingNudger struct{ hangUp context.CancelFunc }
 
