@@ -70,9 +70,15 @@ func (in *Intake) nudge(ctx context.Context, tx *db.Tx, c *db.Connection, stream
 }
 
 // DeliverPending sends recorded nudges, oldest first, and returns how many
-// it delivered. It stops at the first nudge Temporal does not take (the
-// rest wait for the next call). A nudge of a connection deleted, paused or
-// out of service since is dropped: its next sync reads the changes anyway.
+// it delivered or dropped. It stops at the first nudge that finds Temporal
+// unavailable (the rest wait for the next call). A nudge of a connection
+// deleted, paused or out of service since is dropped: its next sync reads
+// the changes anyway. So is one Temporal refuses for another reason, with
+// a warning: that refusal is the stream's own (the client has retried
+// what may pass), kept it would be refused every round, and at the head
+// of the queue it held back every other tenant's nudges; the stream's
+// next push or poll (every connection has a polling schedule) reads its
+// changes.
 // No transaction is held while Temporal is asked: a push recorded
 // meanwhile (its row's seq moves on) keeps its row for the next round. It
 // was coalesced into the row being sent, which the send's transaction held
@@ -101,8 +107,12 @@ func (in *Intake) DeliverPending(ctx context.Context) (int, error) {
 			nctx, cancel := context.WithTimeout(ctx, pendingNudgeTimeout)
 			err = in.Nudger.NudgeStreams(nctx, c, p.Stream, poblysh.Trigger(p.Trigger))
 			cancel()
-			if err != nil {
+			if unavailable(err) || err != nil && ctx.Err() != nil {
 				return delivered, err // the rest wait for the next call
+			}
+			if err != nil {
+				in.log().WithFields(logrus.Fields{"provider": c.Provider, "connection_id": c.ID, "stream": p.Stream}).
+					WithError(err).Warn("recorded sync nudge refused: dropped; the stream's next push or poll reads its changes")
 			}
 		}
 		if err := in.DB.WithSystem(ctx, func(tx *db.Tx) error { return tx.DeleteNudge(ctx, p) }); err != nil {

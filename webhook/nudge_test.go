@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
 	"github.com/stretchr/testify/require"
 
 	"github.com/poblysh/poblysh"
@@ -186,4 +188,56 @@ func TestNudgeRecordedWhileOthersAreSentIsKept(t *testing.T) {
 	require.Equal(t, before, n)
 	require.Len(t, e.nudges.calls, sent+before, "and sent")
 	require.Zero(t, e.pendingNudges())
+}
+
+// refusingNudger refuses the nudges of the connections to account "acct"
+// as the engine reports a refusal of their streams' workflow that is not
+// Temporal being unavailable (an invalid request, say), and takes the
+// others.
+type refusingNudger struct{ *nudges }
+
+func (r refusingNudger) NudgeStreams(ctx context.Context, c *db.Connection, stream string, trigger poblysh.Trigger) error {
+	if c.ExternalAccountID == "acct" {
+		return fmt.Errorf("nudge q:sync/%s/%s: %w", c.ID, stream, errors.New("input exceeds size limit"))
+	}
+	return r.nudges.NudgeStreams(ctx, c, stream, trigger)
+}
+
+// TestRefusedNudgeDoesNotHoldBackOthers: recorded nudges that Temporal,
+// back, refuses for their own streams' reasons are dropped with a warning
+// and the others are sent. DeliverPending used to stop at the first
+// failure, oldest first, so one stream's refusal held back every other
+// tenant's nudges until it passed.
+func TestRefusedNudgeDoesNotHoldBackOthers(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	e.nudges.fail(poblysh.Unavailable("temporal", errors.New("connection refused")))
+	// The refused nudges (tenants a and b, account "acct") are the oldest.
+	for _, d := range []fakesandbox.Delivery{
+		{DeliveryID: "refused", Account: "acct", Stream: "items", Notify: true},
+		{DeliveryID: "taken", Account: "other", Stream: "items", Notify: true},
+	} {
+		_, err := e.in.Receive(ctx, e.p, e.request(d, true))
+		require.NoError(t, err)
+	}
+	require.Equal(t, 3, e.pendingNudges())
+
+	e.nudges.fail(nil)
+	e.in.Nudger = refusingNudger{e.nudges}
+	e.in.Log.SetLevel(logrus.WarnLevel)
+	logged := logtest.NewLocal(e.in.Log)
+	n, err := e.in.DeliverPending(ctx)
+	require.NoError(t, err, "Temporal answered")
+	require.Equal(t, 3, n)
+	require.Equal(t, []string{e.conns["c"].ID + ` "" webhook`}, e.nudges.calls, "the other tenant's nudge is sent")
+	require.Zero(t, e.pendingNudges(), "the refused nudges are dropped, not refused again every round")
+	var dropped []any
+	for _, entry := range logged.AllEntries() {
+		if entry.Level == logrus.WarnLevel {
+			dropped = append(dropped, entry.Data["connection_id"])
+		}
+	}
+	require.ElementsMatch(t, []any{e.conns["a"].ID, e.conns["b"].ID}, dropped, "each dropped nudge is logged")
+	require.False(t, e.in.down.down(), "Temporal is not taken for down")
 }
