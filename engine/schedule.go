@@ -31,8 +31,10 @@ type GlobalSchedules struct {
 // EnsureGlobalSchedules creates the sweeper schedules idempotently at
 // start-up (and updates their interval if configuration changed): token
 // refresh, watch renewal, retention, activation. Overlap SKIP and a short
-// catch-up window: a sweep missed while the cluster was down runs once,
-// not N times.
+// catch-up window: when the cluster is back, a sweep that fell due in its
+// last 10 minutes runs once (not once per missed interval); one that fell
+// due only before that, an outage longer than the window, does not run
+// then and waits for its next interval.
 func (e *Engine) EnsureGlobalSchedules(ctx context.Context, g GlobalSchedules) error {
 	for _, s := range []struct {
 		id    string
