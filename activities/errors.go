@@ -13,7 +13,6 @@ import (
 	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/connectors"
 	"github.com/poblysh/poblysh/db"
-	"github.com/poblysh/poblysh/metrics"
 )
 
 // Error types activities fail with (temporal.ApplicationError.Type()).
@@ -53,7 +52,10 @@ var permanent = map[error]struct {
 const degradeAfter = 3
 
 // translate maps an error to Temporal retry semantics. Rate limits wait the
-// provider's Retry-After (benign: not counted as a failure); transient
+// provider's Retry-After (benign: not counted as a failure; the provider's
+// answer was counted in poblysh_provider_rate_limited_total by the
+// connectors' transport that received it, which sees the calls made
+// outside activities too); transient
 // failures back off with jitter; permanent failures are non-retryable and
 // move the connection's health.
 func (a *Activities) translate(ctx context.Context, ref poblysh.ConnectionRef, err error) error {
@@ -77,7 +79,6 @@ func (a *Activities) translate(ctx context.Context, ref poblysh.ConnectionRef, e
 	msg := err.Error()
 	switch connectors.Kind(err) {
 	case connectors.ErrRateLimited:
-		metrics.RateLimitHits.WithLabelValues(ref.Provider).Inc()
 		d, _ := connectors.RetryAfter(err)
 		if d <= 0 {
 			d = backoff(attempt(ctx), 5*time.Second, 5*time.Minute)

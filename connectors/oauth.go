@@ -123,16 +123,19 @@ const TokenTimeout = 30 * time.Second
 // tokenClient is the HTTP client for a provider's token endpoints: no
 // Authorization header and no status classification (x/oauth2 and the
 // providers' exchangers read the error bodies), but every answer is counted
-// in poblysh_provider_api_calls_total. With check (code exchange, refresh),
-// a success whose body cannot be a token answer is a transient failure
-// counted as garbage.
-func (r *Registry) tokenClient(provider string, check bool) *http.Client {
-	return &http.Client{Timeout: TokenTimeout, Transport: &tokenTransport{base: r.base, provider: provider, check: check}}
+// in poblysh_provider_api_calls_total, and one the provider's
+// classification calls a rate limit in poblysh_provider_rate_limited_total
+// (the API client's Transport counts the API's; nothing else counts
+// either). With check (code exchange, refresh), a success whose body
+// cannot be a token answer is a transient failure counted as garbage.
+func (r *Registry) tokenClient(p *Provider, check bool) *http.Client {
+	return &http.Client{Timeout: TokenTimeout, Transport: &tokenTransport{base: r.base, provider: p.Spec.Name, classify: classifier(p), check: check}}
 }
 
 type tokenTransport struct {
 	base     http.RoundTripper
 	provider string
+	classify func(*http.Response) error
 	check    bool
 }
 
@@ -153,6 +156,11 @@ func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	metrics.ProviderCalls.WithLabelValues(t.provider, strconv.Itoa(resp.StatusCode)).Inc()
+	// The classification only counts (it leaves the body readable); the
+	// caller reads the answer as it would without it.
+	if errors.Is(t.classify(resp), ErrRateLimited) {
+		metrics.RateLimitHits.WithLabelValues(t.provider).Inc()
+	}
 	return resp, nil
 }
 
@@ -200,7 +208,7 @@ func (r *Registry) Exchange(ctx context.Context, p *Provider, req ExchangeReques
 }
 
 func (r *Registry) exchange(ctx context.Context, p *Provider, req ExchangeRequest) (*oauth2.Token, error) {
-	ctx = WithHTTPClient(ctx, r.tokenClient(p.Spec.Name, true))
+	ctx = WithHTTPClient(ctx, r.tokenClient(p, true))
 	if ex, ok := p.Connector.(Exchanger); ok {
 		tok, err := ex.Exchange(ctx, req)
 		return tok, ClassifyOAuthError(err)
@@ -229,7 +237,7 @@ func (r *Registry) Refresh(ctx context.Context, p *Provider, account Account, re
 }
 
 func (r *Registry) refresh(ctx context.Context, p *Provider, account Account, refreshToken string) (*oauth2.Token, error) {
-	ctx = WithHTTPClient(ctx, r.tokenClient(p.Spec.Name, true))
+	ctx = WithHTTPClient(ctx, r.tokenClient(p, true))
 	if rf, ok := p.Connector.(Refresher); ok {
 		tok, err := rf.Refresh(ctx, account, refreshToken)
 		return tok, ClassifyOAuthError(err)
@@ -251,7 +259,7 @@ func (r *Registry) Revoke(ctx context.Context, p *Provider, account Account, tok
 	if !ok {
 		return false, nil
 	}
-	err := rv.Revoke(WithHTTPClient(ctx, r.tokenClient(p.Spec.Name, false)), account, tok)
+	err := rv.Revoke(WithHTTPClient(ctx, r.tokenClient(p, false)), account, tok)
 	if err == nil {
 		return true, nil
 	}

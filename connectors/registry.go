@@ -164,10 +164,6 @@ func (r *Registry) HTTPClient(p *Provider, accountID, accessToken string) *http.
 			auth = a.AuthorizationHeader(accessToken)
 		}
 	}
-	classify := ClassifyResponse
-	if c, ok := p.Connector.(Classifier); ok {
-		classify = c.ClassifyResponse
-	}
 	var budget *Budget
 	if p.Spec.Policy.Budget {
 		budget = r.budgets.For(p.Spec.Name, accountID)
@@ -180,7 +176,16 @@ func (r *Registry) HTTPClient(p *Provider, accountID, accessToken string) *http.
 			Limiter:  r.limiters.For(p.Spec.Name, accountID, p.Spec.Policy),
 			Budget:   budget,
 			Auth:     auth,
-			Classify: classify,
+			Classify: classifier(p),
 		},
 	}
+}
+
+// classifier is how p's answers map to neutral errors: its own Classifier,
+// else ClassifyResponse.
+func classifier(p *Provider) func(*http.Response) error {
+	if c, ok := p.Connector.(Classifier); ok {
+		return c.ClassifyResponse
+	}
+	return ClassifyResponse
 }

@@ -51,7 +51,9 @@ var (
 		Help: "Signals not stored because the same happening was already stored, by provider.",
 	}, []string{"provider"})
 
-	// RateLimitHits counts provider responses that asked us to slow down.
+	// RateLimitHits counts provider responses that asked us to slow down,
+	// each once, by the connectors' transport that received it (API and
+	// token-endpoint calls alike, in activities or not).
 	RateLimitHits = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "poblysh_provider_rate_limited_total",
 		Help: "Provider rate-limit responses (429, 403 rate limit, Slack ratelimited), by provider.",
