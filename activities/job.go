@@ -112,10 +112,7 @@ func (a *Activities) FinishJob(ctx context.Context, in FinishJobInput) (FinishJo
 		return FinishJobResult{}, a.translate(ctx, in.ConnectionRef, err)
 	}
 	if job != nil {
-		metrics.JobsTotal.WithLabelValues(job.Provider, string(job.Kind), string(job.Status)).Inc()
-		if job.StartedAt != nil && job.FinishedAt != nil {
-			metrics.JobDuration.WithLabelValues(job.Provider, string(job.Kind)).Observe(job.FinishedAt.Sub(*job.StartedAt).Seconds())
-		}
+		CountFinishedJob(job)
 		log := a.logger(ctx, in.ConnectionRef).WithFields(map[string]any{"job_id": in.JobID, "status": in.Status,
 			"pages": job.Pages, "signals_stored": job.SignalsStored, "duplicates": job.Duplicates})
 		if in.Status == poblysh.JobFailed {
@@ -128,6 +125,17 @@ func (a *Activities) FinishJob(ctx context.Context, in FinishJobInput) (FinishJo
 		metrics.SetConnection(metrics.Freshness, in.Provider, in.ConnectionID, a.now().Sub(*newest).Seconds())
 	}
 	return FinishJobResult{}, nil
+}
+
+// CountFinishedJob counts a job that just reached its final status in
+// poblysh_jobs_total and poblysh_job_duration_seconds: once per job, by
+// whoever moved it there (its workflow's FinishJob, or the engine's
+// reconciliation when the workflow closed without it).
+func CountFinishedJob(j *db.Job) {
+	metrics.JobsTotal.WithLabelValues(j.Provider, string(j.Kind), string(j.Status)).Inc()
+	if j.StartedAt != nil && j.FinishedAt != nil {
+		metrics.JobDuration.WithLabelValues(j.Provider, string(j.Kind)).Observe(j.FinishedAt.Sub(*j.StartedAt).Seconds())
+	}
 }
 
 // markSynced records a completed sync pass of a live connection in tx.

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/activities"
 	"github.com/poblysh/poblysh/db"
 )
 
@@ -58,7 +59,10 @@ func (e *Engine) settleFrom(ctx context.Context, j *db.Job, status enumspb.Workf
 }
 
 // reconcile settles j when its workflow is closed and updates *j in place.
-// It reports whether it settled the job.
+// It reports whether it settled the job; a job it settles is counted in
+// the job metrics, as its workflow's FinishJob would have (SettleJob
+// answers nil for a job already final, so a second reconciliation counts
+// nothing).
 func (e *Engine) reconcile(ctx context.Context, j *db.Job, status enumspb.WorkflowExecutionStatus, runID string) (bool, error) {
 	if j.Status.Final() || status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING || status == enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW ||
 		status == enumspb.WORKFLOW_EXECUTION_STATUS_UNSPECIFIED {
@@ -77,6 +81,7 @@ func (e *Engine) reconcile(ctx context.Context, j *db.Job, status enumspb.Workfl
 	if err != nil || settled == nil {
 		return false, err
 	}
+	activities.CountFinishedJob(settled)
 	e.log().WithFields(map[string]any{"job_id": j.ID, "tenant_id": j.TenantID, "workflow_id": j.WorkflowID,
 		"was": j.Status, "now": final, "workflow_status": name}).Warn("job settled by reconciliation: its workflow is closed")
 	*j = *settled
@@ -96,6 +101,7 @@ func (e *Engine) settleUnknown(ctx context.Context, j *db.Job) (bool, error) {
 	if err != nil || settled == nil {
 		return false, err
 	}
+	activities.CountFinishedJob(settled)
 	e.log().WithFields(map[string]any{"job_id": j.ID, "tenant_id": j.TenantID, "workflow_id": j.WorkflowID, "was": j.Status}).
 		Warn("job settled by reconciliation: its workflow is unknown to Temporal")
 	*j = *settled

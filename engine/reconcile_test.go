@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/sirupsen/logrus"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
@@ -15,6 +17,7 @@ import (
 	"github.com/poblysh/poblysh/connectors"
 	"github.com/poblysh/poblysh/db"
 	"github.com/poblysh/poblysh/db/dbtest"
+	"github.com/poblysh/poblysh/metrics"
 	"github.com/poblysh/poblysh/testenv"
 	"github.com/poblysh/poblysh/workflows"
 )
@@ -219,4 +222,61 @@ func TestLiveJobFollowsItsOwnChain(t *testing.T) {
 	_, err := r.e.LiveJob(ctx, j)
 	require.NoError(t, err)
 	require.Equal(t, poblysh.JobCancelled, r.status(t, id), "the job's chain was terminated")
+}
+
+// Jobs settled by reconciliation are finished jobs like those their
+// workflows finish: counted once in poblysh_jobs_total (by final status)
+// and poblysh_job_duration_seconds, however many sweeps and reads see
+// them. The dashboard's "Jobs finished by status" and "Failed job ratio"
+// missed them.
+func TestSettledJobsAreCounted(t *testing.T) {
+	ctx := context.Background()
+	r := newReconcileSetup(t, "settlecount")
+	const provider = "settlecount"
+	job := func(kind, workflowID, runID string) string {
+		var id string
+		require.NoError(t, r.s.DB.WithTenant(ctx, r.tenant, func(tx *db.Tx) error {
+			return tx.GetContext(ctx, &id, `INSERT INTO jobs (id, tenant_id, connection_id, provider, kind, stream, trigger, status,
+					workflow_id, run_id, started_at, updated_at)
+				VALUES (gen_random_uuid(), $1, $2, $3, $4, 'items', 'schedule', 'running', $5, $6, now() - interval '1 hour',
+					now() - interval '1 hour') RETURNING id`,
+				r.tenant, r.conn, provider, kind, workflowID, runID)
+		}))
+		return id
+	}
+	wf, run := r.start(t, "terminated")
+	require.NoError(t, r.e.Client.TerminateWorkflow(ctx, wf, run, "stopped by hand"))
+	terminated := job("incremental", wf, run)
+	unknown := job("backfill", workflows.SyncWorkflowID(r.e.TaskQueue, r.conn, "never-started"), "")
+	stale := r.find(t, terminated) // read before any sweep: still running
+
+	total := func(kind, status string) float64 {
+		var m dto.Metric
+		require.NoError(t, metrics.JobsTotal.WithLabelValues(provider, kind, status).Write(&m))
+		return m.GetCounter().GetValue()
+	}
+	durations := func(kind string) uint64 {
+		var m dto.Metric
+		require.NoError(t, metrics.JobDuration.WithLabelValues(provider, kind).(prometheus.Histogram).Write(&m))
+		return m.GetHistogram().GetSampleCount()
+	}
+	for range 2 {
+		_, err := r.e.SweepJobs(ctx, time.Minute)
+		require.NoError(t, err)
+	}
+	// A read that saw the job running before the sweep settled it does
+	// not settle (nor count) it again.
+	_, err := r.e.LiveJob(ctx, stale)
+	require.NoError(t, err)
+
+	require.Equal(t, poblysh.JobCancelled, r.status(t, terminated))
+	require.Equal(t, poblysh.JobFailed, r.status(t, unknown))
+	require.Equal(t, 1.0, total("incremental", "cancelled"))
+	require.Equal(t, 1.0, total("backfill", "failed"))
+	require.Zero(t, total("incremental", "failed")+total("backfill", "cancelled"))
+	require.Equal(t, uint64(1), durations("incremental"))
+	require.Equal(t, uint64(1), durations("backfill"))
+	var m dto.Metric
+	require.NoError(t, metrics.JobDuration.WithLabelValues(provider, "backfill").(prometheus.Histogram).Write(&m))
+	require.InDelta(t, time.Hour.Seconds(), m.GetHistogram().GetSampleSum(), 60, "from start to settlement")
 }
