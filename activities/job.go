@@ -122,7 +122,9 @@ func (a *Activities) FinishJob(ctx context.Context, in FinishJobInput) (FinishJo
 		}
 	}
 	if newest != nil {
-		metrics.SetConnection(metrics.Freshness, in.Provider, in.ConnectionID, a.now().Sub(*newest).Seconds())
+		// A provider whose clock runs ahead dates its newest item in our
+		// future: that is fresh, not a negative age.
+		metrics.SetConnection(metrics.Freshness, in.Provider, in.ConnectionID, max(a.now().Sub(*newest), 0).Seconds())
 	}
 	return FinishJobResult{}, nil
 }
