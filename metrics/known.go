@@ -14,6 +14,8 @@ var (
 	webhookResults = []string{"accepted", "duplicate", "unroutable", "ignored", "challenge", "bad_signature", "invalid", "error"}
 	refreshResults = []string{"ok", "transient", "revoked", "client_refused"}
 	callResults    = []string{"200", "error"}
+	// retried are the activities whose retries are counted.
+	retried = []string{"SyncPage"}
 )
 
 // Init creates every series whose labels are known at start-up, at zero,
@@ -22,6 +24,9 @@ var (
 // (poblysh_connection_*) are the exception: a connection has no series
 // until its first sync pass ends.
 func Init(providers []Provider) {
+	for _, a := range retried {
+		ActivityRetries.WithLabelValues(a)
+	}
 	for _, p := range providers {
 		for _, k := range jobKinds {
 			JobDuration.WithLabelValues(p.Name, k)

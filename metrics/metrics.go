@@ -65,10 +65,11 @@ var (
 		Help: "Provider API and token-endpoint calls, by provider and result (HTTP status, 'error' for transport failures, 'garbage' for a success body that is not JSON, or from a token endpoint not a token answer).",
 	}, []string{"provider", "status"})
 
-	// ActivityRetries counts activity attempts after the first.
+	// ActivityRetries counts activity attempts after the first (SyncPage's,
+	// the only activity that counts them).
 	ActivityRetries = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "poblysh_activity_retries_total",
-		Help: "Activity attempts beyond the first, by activity type.",
+		Help: "Activity attempts beyond the first, by activity type (SyncPage).",
 	}, []string{"activity"})
 
 	// WebhookDeliveries counts inbound webhook deliveries by provider and result.
