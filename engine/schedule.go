@@ -64,10 +64,14 @@ func (e *Engine) EnsureGlobalSchedules(ctx context.Context, g GlobalSchedules) e
 }
 
 // upsertSchedule creates a schedule or, when it exists, updates its spec,
-// action and policies, then sets its paused state.
+// action, policies and note, then sets its paused state. The note is what
+// `temporal schedule describe` shows: what the schedule runs (the update's,
+// not the creation's) and, while paused, why.
 func (e *Engine) upsertSchedule(ctx context.Context, opts client.ScheduleOptions, paused bool) error {
 	sc := e.Client.ScheduleClient()
 	opts.Paused = paused
+	what := opts.Note
+	opts.Note = scheduleNote(what, paused)
 	_, err := sc.Create(ctx, opts)
 	if err == nil {
 		return nil
@@ -85,6 +89,12 @@ func (e *Engine) upsertSchedule(ctx context.Context, opts client.ScheduleOptions
 			s.Policy = &client.SchedulePolicies{}
 		}
 		s.Policy.Overlap, s.Policy.CatchupWindow = opts.Overlap, opts.CatchupWindow
+		if s.State == nil {
+			s.State = &client.ScheduleState{}
+		}
+		// The paused state is left to Pause and Unpause below, which
+		// write the note again.
+		s.State.Note = scheduleNote(what, s.State.Paused)
 		return &client.ScheduleUpdate{Schedule: &s}, nil
 	}})
 	if err != nil {
@@ -96,12 +106,21 @@ func (e *Engine) upsertSchedule(ctx context.Context, opts client.ScheduleOptions
 	}
 	if desc.Schedule.State.Paused != paused {
 		if paused {
-			err = h.Pause(ctx, client.SchedulePauseOptions{Note: "connection inactive"})
+			err = h.Pause(ctx, client.SchedulePauseOptions{Note: opts.Note})
 		} else {
-			err = h.Unpause(ctx, client.ScheduleUnpauseOptions{Note: "connection active"})
+			err = h.Unpause(ctx, client.ScheduleUnpauseOptions{Note: opts.Note})
 		}
 	}
 	return temporalUnavailable(err)
+}
+
+// scheduleNote is the note of a schedule that runs what note says,
+// saying so when it is paused (only a connection's schedule pauses).
+func scheduleNote(note string, paused bool) string {
+	if !paused {
+		return note
+	}
+	return note + "; paused: connection inactive"
 }
 
 // SyncSchedules makes a connection's polling schedule match its state:

@@ -174,3 +174,62 @@ func TestSweepSettlesJobsOfUnknownWorkflows(t *testing.T) {
 	require.Equal(t, "failed", status)
 	require.Contains(t, msg, "unknown to Temporal")
 }
+
+// stubConnector is a provider with a spec and nothing else.
+type stubConnector struct{ spec *connectors.Spec }
+
+func (c stubConnector) Spec() *connectors.Spec { return c.spec }
+
+// A connection's schedule note (what `temporal schedule describe` shows,
+// the runbook's check) says the interval the schedule runs at: after an
+// update as after its creation, and while it is paused, with why. It kept
+// the creation's interval ("every 5m0s" under a 6 h spec).
+func TestScheduleNoteFollowsTheSchedule(t *testing.T) {
+	ctx := context.Background()
+	srv := testenv.Temporal(t)
+	s := dbtest.NewSchema(t)
+	tenant, conn := dbtest.Seed(t, s.DB, "note", "fake", "acct")
+	spec := &connectors.Spec{Name: "fake", Policy: connectors.Policy{PollInterval: 5 * time.Minute}}
+	e := &Engine{Client: srv.Client(), DB: s.DB, Registry: connectors.NewRegistry(&connectors.Provider{Spec: spec, Connector: stubConnector{spec}}),
+		TaskQueue: "note-" + s.Name, Namespace: "default", Log: logrus.New()}
+	t.Cleanup(func() { _ = e.DeleteSchedules(context.Background(), conn) })
+	describe := func() (time.Duration, string, bool) {
+		d, err := srv.Client().ScheduleClient().GetHandle(ctx, workflows.PollScheduleID(e.TaskQueue, conn)).Describe(ctx)
+		require.NoError(t, err)
+		return d.Schedule.Spec.Intervals[0].Every, d.Schedule.State.Note, d.Schedule.State.Paused
+	}
+	health := func(kind poblysh.HealthEventKind) {
+		require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+			_, _, err := tx.ApplyHealth(ctx, conn, poblysh.HealthEvent{Kind: kind, Detail: "test"})
+			return err
+		}))
+	}
+	want := func(every string) string { return "incremental sync of fake connection " + conn + " every " + every }
+
+	require.NoError(t, e.SyncSchedules(ctx, tenant, conn))
+	every, note, paused := describe()
+	require.Equal(t, 5*time.Minute, every)
+	require.Equal(t, want("5m0s"), note)
+	require.False(t, paused)
+
+	require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE connections SET poll_interval_seconds = 21600 WHERE id = $1`, conn)
+		return err
+	}))
+	require.NoError(t, e.SyncSchedules(ctx, tenant, conn))
+	every, note, _ = describe()
+	require.Equal(t, 6*time.Hour, every)
+	require.Equal(t, want("6h0m0s"), note, "the note says the interval of the update")
+
+	health(poblysh.EventRefreshFailed)
+	require.NoError(t, e.SyncSchedules(ctx, tenant, conn))
+	_, note, paused = describe()
+	require.True(t, paused)
+	require.Equal(t, want("6h0m0s")+"; paused: connection inactive", note)
+
+	health(poblysh.EventReauthorized)
+	require.NoError(t, e.SyncSchedules(ctx, tenant, conn))
+	_, note, paused = describe()
+	require.False(t, paused)
+	require.Equal(t, want("6h0m0s"), note)
+}
