@@ -30,6 +30,15 @@ var (
 	ErrDecrypt    = errors.New("vault: ciphertext failed authentication (tampered, moved to another row, or wrong key)")
 )
 
+// UnknownKeyError is ErrUnknownKey naming the key id the ciphertext
+// carries, so an operator knows which key to put back in the ring.
+type UnknownKeyError struct{ KeyID string }
+
+func (e *UnknownKeyError) Error() string { return ErrUnknownKey.Error() + " (key id " + e.KeyID + ")" }
+
+// Unwrap makes errors.Is(err, ErrUnknownKey) true.
+func (e *UnknownKeyError) Unwrap() error { return ErrUnknownKey }
+
 // Key is one AES-256 key with its id.
 type Key struct {
 	ID   string
@@ -123,7 +132,7 @@ func (kr *KeyRing) Decrypt(ciphertext string, aad []byte) ([]byte, error) {
 	}
 	k, ok := kr.keys[kid]
 	if !ok {
-		return nil, fmt.Errorf("%w (key id %s)", ErrUnknownKey, kid)
+		return nil, &UnknownKeyError{KeyID: kid}
 	}
 	ns := k.aead.NonceSize()
 	if len(sealed) < ns+k.aead.Overhead() {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/poblysh/poblysh/config"
 	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/vault"
 )
 
 func runMigrate(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -83,6 +85,11 @@ func runReencrypt(ctx context.Context, fs *flag.FlagSet, args []string, getenv f
 	}
 	defer database.Close()
 	res, err := database.Reencrypt(ctx, cfg.KeyRing, *batch)
+	if uk := (*vault.UnknownKeyError)(nil); errors.As(err, &uk) {
+		// Running it again as it is fails on the same row: the key that
+		// sealed it was dropped from the ring too early.
+		return fmt.Errorf("reencrypt: %w (already converted rows stay converted; put the key with id %s back in POBLYSH_CRYPTO_RETIRED_KEYS, then run it again)", err, uk.KeyID)
+	}
 	if err != nil {
 		return fmt.Errorf("reencrypt: %w (already converted rows stay converted; run it again)", err)
 	}
