@@ -98,7 +98,39 @@ func Migrate(ctx context.Context, url, schema string) ([]int, error) {
 	if err != nil {
 		return nil, fmt.Errorf("db: migrate: %w", err)
 	}
+	if err := joinAppRole(ctx, m.db); err != nil {
+		return appliedVersions(res), err
+	}
 	return appliedVersions(res), nil
+}
+
+// joinAppRole makes the login role (the schema owner) a member of
+// poblysh_app, the role the service SET ROLEs to, unless it may already
+// SET ROLE to it: a superuser may (and is granted nothing), and so may an
+// owner granted it before. A CREATEROLE owner that created poblysh_app is
+// not a member of it (PostgreSQL 15 gives the creator no membership; 16 only
+// ADMIN OPTION), so every command failed "permission denied to set role"
+// until an operator granted it. Runs at every migrate, so an owner
+// replaced later is granted too; granting twice is harmless.
+func joinAppRole(ctx context.Context, db *sql.DB) error {
+	const can = `SELECT pg_has_role(current_user, 'poblysh_app',
+		CASE WHEN current_setting('server_version_num')::int >= 160000 THEN 'SET' ELSE 'MEMBER' END)`
+	var ok bool
+	if err := db.QueryRowContext(ctx, can).Scan(&ok); err != nil {
+		return fmt.Errorf("db: migrate: %w", wrapConnErr(err))
+	}
+	if ok {
+		return nil
+	}
+	_, err := db.ExecContext(ctx, `GRANT poblysh_app TO CURRENT_USER`)
+	if err != nil && db.QueryRowContext(ctx, can).Scan(&ok) == nil && ok {
+		err = nil // another migrator granted it meanwhile
+	}
+	if err != nil {
+		return fmt.Errorf("db: migrate: the login role may not SET ROLE poblysh_app and could not grant it to itself "+
+			"(have a superuser run GRANT poblysh_app TO <this user>): %w", err)
+	}
+	return nil
 }
 
 // MigrationStatus lists every embedded migration and whether it is applied.

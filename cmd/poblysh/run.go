@@ -61,8 +61,10 @@ Metrics and profiles: POBLYSH_METRICS_ADDR, as for serve.`,
 		args:    "[status]",
 		usage: `Applies the embedded, forward-only SQL migrations to DATABASE_URL, each in
 its own transaction (goose, under an advisory lock). Safe to run concurrently
-and repeatedly. Connect as the schema owner; the app role poblysh_app is
-created and granted here. A database migrated by an earlier poblysh is
+and repeatedly. Connect as the schema owner (a superuser, or a role with
+CREATEROLE); the app role poblysh_app is created and granted here, and an
+owner that may not SET ROLE to it yet is made a member of it. A database
+migrated by an earlier poblysh is
 adopted on first use: nothing is applied twice. Refuses, as serve does, a
 database restored by a logical copy into a new cluster.
 
