@@ -15,6 +15,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/metrics"
 )
 
 // tokenAnswer is the token endpoint's JSON: a token, or (with HTTP 200)
@@ -175,8 +176,13 @@ func (a *Auth) tokenCall(ctx context.Context, dc DC, op string, form url.Values)
 		// centre's own client secret, which the engine does not know,
 		// among them) are cut out before classifyTokenError shortens it.
 		secrets := []string{form.Get("client_secret"), form.Get("code"), form.Get("code_verifier"), form.Get("refresh_token")}
-		return nil, fmt.Errorf("%s: %s at %s: %w", a.provider, op, dc.Location,
-			classifyTokenError(connectors.RedactText(ans.Error, secrets...), connectors.RedactText(ans.Description, secrets...)))
+		err := classifyTokenError(connectors.RedactText(ans.Error, secrets...), connectors.RedactText(ans.Description, secrets...))
+		if connectors.Kind(err) == connectors.ErrRateLimited {
+			// The throttle comes as HTTP 200 with "Access Denied" in the
+			// body: no transport classifier sees it, so it is counted here.
+			metrics.RateLimitHits.WithLabelValues(a.provider).Inc()
+		}
+		return nil, fmt.Errorf("%s: %s at %s: %w", a.provider, op, dc.Location, err)
 	case resp.StatusCode >= 400:
 		return nil, fmt.Errorf("%s: %s at %s: %w: token endpoint HTTP %d", a.provider, op, dc.Location, connectors.ErrUnauthorized, resp.StatusCode)
 	case decErr != nil || ans.AccessToken == "":

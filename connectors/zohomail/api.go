@@ -14,6 +14,7 @@ import (
 
 	"github.com/poblysh/poblysh/connectors"
 	"github.com/poblysh/poblysh/connectors/zoho"
+	"github.com/poblysh/poblysh/metrics"
 )
 
 // lockReason starts the Reason of a throttled answer without Retry-After:
@@ -119,8 +120,12 @@ func (c *Connector) get(ctx context.Context, hc *http.Client, acct connectors.Ac
 	// Its text can echo the request: the token is cut out of it.
 	if n, ok := env.Status.Code.Int(); ok && n >= 400 {
 		secrets := connectors.RequestSecrets(resp.Request)
-		return fmt.Errorf("zoho-mail: %w", classifyStatus(int(n), connectors.RedactText(env.errorCode(), secrets...),
-			connectors.RedactText(env.Status.Description, secrets...)))
+		err := classifyStatus(int(n), connectors.RedactText(env.errorCode(), secrets...), connectors.RedactText(env.Status.Description, secrets...))
+		if connectors.Kind(err) == connectors.ErrRateLimited {
+			// In a 200's body no transport classifier sees it: counted here.
+			metrics.RateLimitHits.WithLabelValues(Name).Inc()
+		}
+		return fmt.Errorf("zoho-mail: %w", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(env.Data))
 	dec.UseNumber() // ids beyond 2^53 stay exact wherever they are read
