@@ -84,7 +84,9 @@ func (a *Activities) proveStored(ctx context.Context, ref poblysh.ConnectionRef,
 // are (re)granted, denied ones lost; routes follow.
 func (a *Activities) recordProof(ctx context.Context, ref poblysh.ConnectionRef, p *connectors.Provider, report *connectors.AccessReport) error {
 	return a.DB.WithTenant(ctx, ref.TenantID, func(tx *db.Tx) error {
-		c, err := tx.FindConnection(ctx, ref.ConnectionID)
+		// Locked before the grants' inserts, as RebuildRoutes locks it:
+		// taken after them, it deadlocked with a PATCH that pauses.
+		c, err := tx.LockConnection(ctx, ref.ConnectionID)
 		if err != nil {
 			return err
 		}

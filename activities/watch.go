@@ -251,6 +251,13 @@ func (a *Activities) reconcileWatches(ctx context.Context, in ReconcileWatchesIn
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeChannelsFor)
 			defer cancel()
 			err = a.DB.WithTenant(sctx, in.TenantID, func(tx *db.Tx) error {
+				// The row first, as RebuildRoutes below locks it: taken
+				// after the channels' inserts (whose foreign key holds KEY
+				// SHARE on it), it deadlocked with a PATCH that pauses.
+				// A deleted connection stores nothing: its channels stop.
+				if _, err := tx.LockConnection(sctx, in.ConnectionID); err != nil {
+					return err
+				}
 				for _, c := range created {
 					w := db.WatchChannel{ConnectionID: in.ConnectionID, Provider: in.Provider, ChannelID: c.ID,
 						ResourceID: c.ResourceID, Target: c.Target, Stream: c.Stream, RouteKey: c.RouteKey, Secret: c.Secret}
