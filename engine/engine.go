@@ -113,8 +113,21 @@ func unreachable(err error) bool {
 // process, rather than refusing one request: it did not answer
 // (unreachable, or the caller gave up), it sheds load (resource exhausted,
 // but for a busy workflow, which is that workflow's alone), or it refuses
-// the namespace or the credentials.
+// the namespace or the credentials. Codes no Temporal frontend answers a
+// nudge with (Unknown, Internal, Unimplemented) and the SDK's "failed
+// reaching server" count as not serving too: they are what grpc-go makes of
+// an HTML error page from a proxy or load balancer whose Temporal is gone
+// (HTTP 404 is Unimplemented, 500 Unknown).
 func notServing(err error) bool {
+	if s, ok := status.FromError(err); ok {
+		switch s.Code() {
+		case codes.Unknown, codes.Internal, codes.Unimplemented:
+			return true
+		}
+	}
+	if strings.Contains(err.Error(), "failed reaching server") {
+		return true
+	}
 	var exhausted *serviceerror.ResourceExhausted
 	if errors.As(err, &exhausted) {
 		return exhausted.Cause != enumspb.RESOURCE_EXHAUSTED_CAUSE_BUSY_WORKFLOW
