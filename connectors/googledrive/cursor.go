@@ -51,9 +51,10 @@ const (
 //	 "seen":1746057600000, "started":1746057600000,
 //	 "folders":{"1Xy…":{"n":"Press","p":"0AD…"}},
 //	 "members":"<base64>", "grants":"<base64>"}
-//	{"v":1,"phase":"changes","page_token":"1301",  at rest (or mid-pass): the next
+//	{"v":1,"phase":"changes","page_token":"1301",  at rest (or mid-drain): the next
 //	 "seen":1746100000000, "edits":{"1Qe…":1746099…}, changes.list page token
-//	 …}
+//	 …}                                              (mid-drain, since: seen when the
+//	                                                 drain began)
 //
 // The ancestry cache (folders) maps folder id → name and parent, so a change
 // is placed in or out of the tracked folders without a call per change, and
@@ -83,11 +84,21 @@ type Cursor struct {
 	Shares    string            `json:"shares,omitempty"` // cursors written before grants
 	// Overflow is set once the tracked files outgrew maxMembers: members is
 	// then incomplete, and a file that is not a member counts as created
-	// only when its createdTime is after Seen, as edited when its
-	// modifiedTime is (moves in are not told apart from old files then).
+	// only when its createdTime is after the drain's watermark (see
+	// watermark), as edited when its modifiedTime is (moves in are not told
+	// apart from old files then).
 	Overflow bool `json:"overflow,omitempty"`
 	// Seen is the time (unix ms) of the newest change read.
 	Seen int64 `json:"seen,omitempty"`
+	// Since is Seen as it was when the drain of the feed under way began
+	// (its first changes.list page), kept until newStartPageToken ends it:
+	// a file created after it is new, on whichever page of the drain it
+	// comes. Drive keeps one entry per file, at its latest change, so a
+	// file created since the last drain and changed again comes after
+	// other files' later changes, past which Seen has moved. 0 between
+	// drains (and in cursors written before it was kept: a drain under
+	// way takes Seen when its next page is read).
+	Since int64 `json:"since,omitempty"`
 	// Started is the time (unix ms) the stream took its start page token,
 	// kept until the feed has been read to its end after the first walk:
 	// the changes made in between (before the walk reached a file's
@@ -100,6 +111,15 @@ type Cursor struct {
 	members map[uint64]uint64
 	grants  []grantPair
 	legacy  map[uint64]bool
+}
+
+// watermark is the time (unix ms) a file must be created after to be new:
+// where the drain under way started, or Seen between drains.
+func (c *Cursor) watermark() int64 {
+	if c.Since > 0 {
+		return c.Since
+	}
+	return c.Seen
 }
 
 // grantPair is a remembered domain grant: hashes of the file's id and of

@@ -22,8 +22,8 @@ type pass struct {
 	conn connectors.Connection
 	now  time.Time
 	page *connectors.Page
-	// seen is the cursor's watermark when the page began: a file created
-	// after it is new.
+	// seen is the watermark of the drain the page belongs to (Since, or
+	// Seen between drains): a file created after it is new.
 	seen int64
 	// own are the organisation's domains: a grant to them is not sharing.
 	own []string
@@ -46,7 +46,7 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 		return nil, err
 	}
 	p := &pass{c: c, ctx: ctx, hc: req.HTTP, feed: f, cur: cur, conn: req.Connection, now: req.Now.UTC(),
-		page: &connectors.Page{}, seen: cur.Seen, own: ownDomains(req.Connection.Account)}
+		page: &connectors.Page{}, seen: cur.watermark(), own: ownDomains(req.Connection.Account)}
 	switch {
 	case cur.Phase == phaseStart:
 		err = p.start()
@@ -214,6 +214,9 @@ func (p *pass) changes() error {
 	if err != nil {
 		return err
 	}
+	if cur.Since == 0 {
+		cur.Since = cur.Seen // a drain begins: its watermark holds until it ends
+	}
 	p.page.Items = len(list.Changes)
 	for _, ch := range list.Changes {
 		if err := p.change(ch); err != nil {
@@ -225,6 +228,7 @@ func (p *pass) changes() error {
 		cur.PageToken = list.NextPageToken
 	case list.NewStartPageToken != "":
 		cur.PageToken = list.NewStartPageToken
+		cur.Since = 0 // the drain is over: seen is the next one's watermark
 		p.page.Done = len(cur.Walk) == 0
 		if cur.Phase == phaseChanges {
 			cur.Started = 0 // every change made while the first walk ran has been read

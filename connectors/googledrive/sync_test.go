@@ -3,6 +3,7 @@ package googledrive_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -534,4 +535,56 @@ func TestOldWalkItemsFindTheirCorpus(t *testing.T) {
 	require.NoError(t, err)
 	sigs, _ := h.drainAt(t, "changes", old, clk.now())
 	require.Equal(t, "document.created", kindsAndKeys(append(p.Signals, sigs...))["file:"+drivesandbox.EmbargoBriefID+":created"])
+}
+
+// Drive keeps one change-log entry per file, at its latest change ("There
+// can only be one entry per file ... it replaces the previous entry"): a
+// file created since the last drain and edited again sits behind changes of
+// other files made after its creation. Read on a later page of the drain,
+// it is still new, at its creation: the watermark it is judged by is where
+// the drain started, not the newest change of the pages before. In
+// overflow mode (members incomplete) the creation is told the same way.
+func TestFileCreatedSinceTheLastDrainIsNewOnAnyPage(t *testing.T) {
+	for _, overflow := range []bool{false, true} {
+		t.Run(map[bool]string{false: "members", true: "overflow"}[overflow], func(t *testing.T) {
+			clk := newClock()
+			h := newHarness(t, drivesandbox.Options{Seed: true, Now: clk.now, PageSize: 2}, pressConfig, nil)
+			_, cur := h.drainAt(t, "changes", nil, clk.now())
+			if overflow {
+				var c map[string]any
+				require.NoError(t, json.Unmarshal(cur, &c))
+				c["overflow"] = true
+				cur = must(json.Marshal(c))
+			}
+
+			ctx := context.Background()
+			clk.advance(time.Minute)
+			created := clk.now()
+			f, _, err := h.sb.CreateFile(ctx, drivesandbox.FileInput{Name: "Embargo notice", Parent: drivesandbox.PressFolderID}, none)
+			require.NoError(t, err)
+			id := f["id"].(string)
+			clk.advance(time.Minute)
+			for _, other := range []string{drivesandbox.BoilerplateID, drivesandbox.NotesID} { // fill the first page
+				_, err := h.sb.EditFile(ctx, other, "grace@example.com", none)
+				require.NoError(t, err)
+			}
+			clk.advance(time.Minute)
+			_, err = h.sb.EditFile(ctx, id, "", none) // an autosave: the file's entry moves behind the two
+			require.NoError(t, err)
+			clk.advance(time.Minute)
+
+			h.tok = h.sb.AccessToken("")
+			sigs, next := h.drainAt(t, "changes", cur, clk.now())
+			var got []string
+			for _, s := range sigs {
+				if s.Payload.Subject.ID == id {
+					got = append(got, s.Kind+" reason="+fmt.Sprint(s.Payload.Attributes["reason"])+" at="+s.OccurredAt.UTC().Format(time.RFC3339))
+				}
+			}
+			require.Equal(t, []string{"document.created reason=new at=" + created.Format(time.RFC3339)}, got)
+			var c map[string]any
+			require.NoError(t, json.Unmarshal(next, &c))
+			require.NotContains(t, c, "since", "at rest between drains, the watermark is seen")
+		})
+	}
 }
