@@ -20,25 +20,29 @@ const folderMime = "application/vnd.google-apps.folder"
 // id, name, mimeType and kind unless fields says otherwise).
 const fileFields = "id,name,mimeType,parents,driveId,createdTime,modifiedTime,trashedTime,version,size,webViewLink," +
 	"trashed,explicitlyTrashed,lastModifyingUser(displayName,emailAddress,permissionId,me)," +
-	"permissions(id,type,role,domain,allowFileDiscovery)"
+	"trashingUser(displayName,emailAddress,permissionId,me),permissions(id,type,role,domain,allowFileDiscovery)"
 
 // file is a Drive File resource, as far as the connector reads it.
 type file struct {
-	ID                string       `json:"id"`
-	Name              string       `json:"name"`
-	MimeType          string       `json:"mimeType"`
-	Parents           []string     `json:"parents"`
-	DriveID           string       `json:"driveId"`
-	CreatedTime       string       `json:"createdTime"`
-	ModifiedTime      string       `json:"modifiedTime"`
-	TrashedTime       string       `json:"trashedTime"`
-	Version           string       `json:"version"` // int64 as a string
-	Size              string       `json:"size"`    // int64 as a string
-	WebViewLink       string       `json:"webViewLink"`
-	Trashed           bool         `json:"trashed"`
-	ExplicitlyTrashed bool         `json:"explicitlyTrashed"`
-	LastModifyingUser *user        `json:"lastModifyingUser"`
-	Permissions       []permission `json:"permissions"`
+	ID                string   `json:"id"`
+	Name              string   `json:"name"`
+	MimeType          string   `json:"mimeType"`
+	Parents           []string `json:"parents"`
+	DriveID           string   `json:"driveId"`
+	CreatedTime       string   `json:"createdTime"`
+	ModifiedTime      string   `json:"modifiedTime"`
+	TrashedTime       string   `json:"trashedTime"`
+	Version           string   `json:"version"` // int64 as a string
+	Size              string   `json:"size"`    // int64 as a string
+	WebViewLink       string   `json:"webViewLink"`
+	Trashed           bool     `json:"trashed"`
+	ExplicitlyTrashed bool     `json:"explicitlyTrashed"`
+	LastModifyingUser *user    `json:"lastModifyingUser"`
+	// TrashingUser is who trashed the file: "If the file has been
+	// explicitly trashed, the user who trashed it. Only populated for
+	// items in shared drives."
+	TrashingUser *user        `json:"trashingUser"`
+	Permissions  []permission `json:"permissions"`
 }
 
 type user struct {

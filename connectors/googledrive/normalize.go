@@ -109,7 +109,7 @@ func (p *pass) emit(kind string, f *file, raw json.RawMessage, at placement, whe
 		Payload: connectors.Payload{
 			Title:      title(kind, f, extra),
 			URL:        f.WebViewLink,
-			Actor:      actor(f.LastModifyingUser),
+			Actor:      actor(who(kind, f)),
 			Subject:    connectors.Ref{Type: "file", ID: f.ID, Name: f.Name},
 			Context:    at.parent,
 			Attributes: attrs,
@@ -143,8 +143,18 @@ func title(kind string, f *file, extra map[string]any) string {
 	return name
 }
 
-// actor is the last modifying user: the name, and the address when Drive
-// shows it.
+// who is the user a Signal of kind about f names: who trashed it, for
+// document.trashed when Drive says (shared drive items), else the last
+// modifying user (trashing leaves it alone, so on My Drive a trash names
+// the last editor).
+func who(kind string, f *file) *user {
+	if kind == KindTrashed && f.TrashingUser != nil {
+		return f.TrashingUser
+	}
+	return f.LastModifyingUser
+}
+
+// actor is a Drive user: the name, and the address when Drive shows it.
 func actor(u *user) connectors.Actor {
 	if u == nil {
 		return connectors.Actor{}

@@ -27,6 +27,7 @@ func TestChangesPageFixture(t *testing.T) {
 	require.Equal(t, 4, got.Items)
 	require.Contains(t, (*asked)[0], "pageToken=48190")
 	require.Contains(t, (*asked)[0], "fields=nextPageToken%2CnewStartPageToken%2Cchanges%28changeType%2Ctime%2Cremoved%2CfileId%2CdriveId%2Cfile%28id%2Cname%2CmimeType%2Cparents", "fields are asked explicitly")
+	require.Contains(t, (*asked)[0], "trashingUser%28displayName%2CemailAddress%2CpermissionId%2Cme%29", "who trashed a shared drive item")
 	require.Contains(t, (*asked)[0], "supportsAllDrives=true")
 	require.Contains(t, (*asked)[0], "includeItemsFromAllDrives=true")
 

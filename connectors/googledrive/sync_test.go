@@ -390,11 +390,12 @@ func TestTrashedAndDeleted(t *testing.T) {
 	i := newIncremental(t, pressConfig)
 	ctx := context.Background()
 	i.clk.advance(time.Minute)
-	_, err := i.sb.TrashFile(ctx, drivesandbox.MediaListID, none)
+	_, err := i.sb.TrashFile(ctx, drivesandbox.MediaListID, "grace@example.com", none)
 	require.NoError(t, err)
 	sigs := i.sync(t)
 	require.Len(t, sigs, 1)
 	require.Equal(t, "document.trashed", sigs[0].Kind)
+	require.Equal(t, "ada@example.com", sigs[0].Payload.Actor.ID, "My Drive does not say who trashed a file: the last modifying user")
 	require.Equal(t, true, sigs[0].Payload.Attributes["explicitly_trashed"])
 	require.Equal(t, i.clk.now(), sigs[0].OccurredAt.UTC())
 	_, err = i.sb.DeleteFile(ctx, drivesandbox.MediaListID, none)
@@ -587,4 +588,26 @@ func TestFileCreatedSinceTheLastDrainIsNewOnAnyPage(t *testing.T) {
 			require.NotContains(t, c, "since", "at rest between drains, the watermark is seen")
 		})
 	}
+}
+
+// On a shared drive Drive names who trashed a file (trashingUser, "only
+// populated for items in shared drives"); trashing leaves
+// lastModifyingUser alone, so document.trashed names the trasher.
+func TestSharedDriveTrashNamesTheTrasher(t *testing.T) {
+	clk := newClock()
+	h := newHarness(t, drivesandbox.Options{Seed: true, Now: clk.now}, pressConfig, nil)
+	stream := "drive:" + drivesandbox.CommsDriveID
+	_, cur := h.drainAt(t, stream, nil, clk.now())
+	clk.advance(time.Minute)
+	_, err := h.sb.TrashFile(context.Background(), drivesandbox.EmbargoBriefID, "grace@example.com", none)
+	require.NoError(t, err)
+	clk.advance(time.Minute)
+	h.tok = h.sb.AccessToken("")
+	sigs, _ := h.drainAt(t, stream, cur, clk.now())
+	require.Len(t, sigs, 1)
+	require.Equal(t, "document.trashed", sigs[0].Kind)
+	require.Equal(t, connectors.Actor{ID: "grace@example.com", Name: "Grace", Email: "grace@example.com"}, sigs[0].Payload.Actor)
+	var raw map[string]any
+	require.NoError(t, json.Unmarshal(sigs[0].Raw, &raw))
+	require.Equal(t, "ada@example.com", raw["lastModifyingUser"].(map[string]any)["emailAddress"], "the last editor is not who trashed it")
 }

@@ -123,11 +123,11 @@ func TestTrashDuringTheWalkIsTrashed(t *testing.T) {
 			clk.advance(time.Minute)
 			trashed := clk.now()
 			ctx := context.Background()
-			_, err := h.sb.TrashFile(ctx, drivesandbox.LogoID, none) // in Press/Releases
+			_, err := h.sb.TrashFile(ctx, drivesandbox.LogoID, "", none) // in Press/Releases
 			require.NoError(t, err)
 			f, _, err := h.sb.CreateFile(ctx, drivesandbox.FileInput{Name: "Scratch", Parent: drivesandbox.ReleasesFolderID}, none)
 			require.NoError(t, err)
-			_, err = h.sb.TrashFile(ctx, f["id"].(string), none)
+			_, err = h.sb.TrashFile(ctx, f["id"].(string), "", none)
 			require.NoError(t, err)
 
 			clk.advance(time.Minute)
@@ -159,14 +159,14 @@ func TestTrashDuringTheWalkOfASharedDrive(t *testing.T) {
 	clk := newClock()
 	h := newHarness(t, drivesandbox.Options{Seed: true, Now: clk.now}, pressConfig, nil)
 	ctx := context.Background()
-	_, err := h.sb.TrashFile(ctx, drivesandbox.CommsPlanID, none)
+	_, err := h.sb.TrashFile(ctx, drivesandbox.CommsPlanID, "", none)
 	require.NoError(t, err)
 	clk.advance(time.Minute)
 	stream := "drive:" + drivesandbox.CommsDriveID
 	p := h.page(t, stream, nil, clk.now())
 	clk.advance(time.Minute)
 	trashed := clk.now()
-	_, err = h.sb.TrashFile(ctx, drivesandbox.EmbargoBriefID, none)
+	_, err = h.sb.TrashFile(ctx, drivesandbox.EmbargoBriefID, "", none)
 	require.NoError(t, err)
 	_, err = h.sb.RenameFile(ctx, drivesandbox.CommsPlanID, "Comms plan (old)", none)
 	require.NoError(t, err)

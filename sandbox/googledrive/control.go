@@ -239,10 +239,12 @@ func (s *Server) ShareFile(ctx context.Context, id string, p Permission, opt san
 	})
 }
 
-// TrashFile moves a file to the trash.
-func (s *Server) TrashFile(ctx context.Context, id string, opt sandbox.DeliveryOptions) ([]Notification, error) {
+// TrashFile moves a file to the trash, by user by ("" is the default
+// user). Like Drive, a shared drive item names who trashed it
+// (trashingUser); trashing leaves modifiedTime and lastModifyingUser alone.
+func (s *Server) TrashFile(ctx context.Context, id, by string, opt sandbox.DeliveryOptions) ([]Notification, error) {
 	return s.mutate(ctx, id, opt, func(f *dfile) error {
-		f.trashed, f.explicitly, f.trashedTime = true, true, s.now()
+		f.trashed, f.explicitly, f.trashedTime, f.trasher = true, true, s.now(), by0(by, s.opts.User)
 		s.version++
 		f.version = s.version
 		return nil
@@ -293,7 +295,7 @@ func (s *Server) notify(ctx context.Context, keys []string, opt sandbox.Delivery
 //	PATCH  /_sandbox/drive/files/{id}              {"name"}: rename
 //	POST   /_sandbox/drive/files/{id}/move         {"parent": folder id or "root"}
 //	POST   /_sandbox/drive/files/{id}/share        a permission {"type", "role", "domain", "emailAddress"}
-//	POST   /_sandbox/drive/files/{id}/trash
+//	POST   /_sandbox/drive/files/{id}/trash        {"by": email} optional
 //	DELETE /_sandbox/drive/files/{id}              delete for good
 //	GET    /_sandbox/drive/channels                watch channels, live or not
 //	POST   /_sandbox/drive/consent                 {"decline": [scope, …]} (googlesandbox.OAuth)
@@ -359,8 +361,8 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 	fileOp("POST /_sandbox/drive/files/{id}/share", func(r *http.Request, id string, b map[string]string, opt sandbox.DeliveryOptions) ([]Notification, error) {
 		return s.ShareFile(r.Context(), id, Permission{Type: b["type"], Role: b["role"], Domain: b["domain"], EmailAddress: b["emailAddress"]}, opt)
 	})
-	fileOp("POST /_sandbox/drive/files/{id}/trash", func(r *http.Request, id string, _ map[string]string, opt sandbox.DeliveryOptions) ([]Notification, error) {
-		return s.TrashFile(r.Context(), id, opt)
+	fileOp("POST /_sandbox/drive/files/{id}/trash", func(r *http.Request, id string, b map[string]string, opt sandbox.DeliveryOptions) ([]Notification, error) {
+		return s.TrashFile(r.Context(), id, b["by"], opt)
 	})
 	fileOp("DELETE /_sandbox/drive/files/{id}", func(r *http.Request, id string, _ map[string]string, opt sandbox.DeliveryOptions) ([]Notification, error) {
 		return s.DeleteFile(r.Context(), id, opt)

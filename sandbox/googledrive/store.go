@@ -39,6 +39,7 @@ type dfile struct {
 	trashed        bool
 	explicitly     bool
 	trashedTime    time.Time
+	trasher        string // email of the user who trashed it
 	modifier       string // email of the last modifying user
 	perms          []Permission
 	deleted        bool
@@ -191,10 +192,12 @@ func (s *Server) wireLocked(f *dfile, user string) map[string]any {
 		if f.trashed {
 			out["trashedTime"] = rfc3339(f.trashedTime)
 		}
+		if f.trashed && f.explicitly && f.trasher != "" {
+			out["trashingUser"] = wireUser(f.trasher, user) // "only populated for items in shared drives"
+		}
 	}
 	if m := f.modifier; m != "" {
-		out["lastModifyingUser"] = map[string]any{"kind": "drive#user", "displayName": displayName(m), "emailAddress": m,
-			"permissionId": permissionID(m), "me": m == user, "photoLink": "https://lh3.googleusercontent.com/a/default-user=s64"}
+		out["lastModifyingUser"] = wireUser(m, user)
 	}
 	if f.driveID == "" && f.owner == user {
 		perms := []map[string]any{{"kind": "drive#permission", "id": permissionID(f.owner), "type": "user", "role": "owner",
@@ -215,6 +218,12 @@ func (s *Server) wireLocked(f *dfile, user string) map[string]any {
 		out["permissions"] = perms
 	}
 	return out
+}
+
+// wireUser renders a user (by email) as the API's User resource for user.
+func wireUser(email, user string) map[string]any {
+	return map[string]any{"kind": "drive#user", "displayName": displayName(email), "emailAddress": email,
+		"permissionId": permissionID(email), "me": email == user, "photoLink": "https://lh3.googleusercontent.com/a/default-user=s64"}
 }
 
 func webViewLink(f *dfile) string {
