@@ -158,10 +158,15 @@ func (it walkItem) movedAt(now time.Time) time.Time {
 
 // folder is an ancestry cache entry. Out marks a folder known to lie
 // outside every tracked root (or not visible), so it is not read again.
+// Live marks a folder read with files.get during the drain under way, to
+// place a change of something in it: the entry is where the folder is now,
+// which may be past a move of its own still to be read in the drain.
+// Cleared when its own change is read or the drain ends.
 type folder struct {
 	Name   string `json:"n,omitempty"`
 	Parent string `json:"p,omitempty"`
 	Out    bool   `json:"o,omitempty"`
+	Live   bool   `json:"l,omitempty"`
 }
 
 // cursorVersion is the format of Cursor; another version is read as expired.

@@ -35,8 +35,9 @@ func (p *pass) place(f *file) (placement, error) {
 
 // placeFolder walks up from folder id until it meets a tracked root (in),
 // a folder with no parent, or one the token cannot read (out). Folders not
-// in the cache are read with files.get and cached; the top of a tree
-// outside the roots is cached as Out so it is not read again.
+// in the cache are read with files.get and cached (Live: as they are now);
+// the top of a tree outside the roots is cached as Out so it is not read
+// again.
 func (p *pass) placeFolder(id string) (placement, error) {
 	cur := p.cur
 	var names []string
@@ -52,9 +53,9 @@ func (p *pass) placeFolder(id string) (placement, error) {
 			if err != nil {
 				return placement{}, err
 			}
-			e = folder{Name: f.Name, Parent: f.parent()}
+			e = folder{Name: f.Name, Parent: f.parent(), Live: true}
 			if e.Parent == "" && !slices.Contains(cur.Roots, id) {
-				e.Out = true
+				e.Out, e.Live = true, false
 			}
 			cur.Folders[id] = e
 		}

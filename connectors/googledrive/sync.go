@@ -229,6 +229,12 @@ func (p *pass) changes() error {
 	case list.NewStartPageToken != "":
 		cur.PageToken = list.NewStartPageToken
 		cur.Since = 0 // the drain is over: seen is the next one's watermark
+		for id, e := range cur.Folders {
+			if e.Live { // its move, if any, has been read
+				e.Live = false
+				cur.Folders[id] = e
+			}
+		}
 		p.page.Done = len(cur.Walk) == 0
 		if cur.Phase == phaseChanges {
 			cur.Started = 0 // every change made while the first walk ran has been read
@@ -281,7 +287,12 @@ func (p *pass) folderChanged(f *file, t time.Time) error {
 		return nil
 	}
 	was := false
-	if e, ok := cur.Folders[f.ID]; ok && !e.Out {
+	// A folder read live this drain (placing a change of a file in it that
+	// came first) is cached where it is now, perhaps past this very move:
+	// it counts as unknown, as it was before the read, so a move in is
+	// listed (its files that are members already are skipped). Not with
+	// the members overflowed: every file not remembered would be moved in.
+	if e, ok := cur.Folders[f.ID]; ok && !e.Out && (!e.Live || cur.Overflow) {
 		at, err := p.placeFolder(f.ID)
 		if err != nil {
 			return err

@@ -611,3 +611,65 @@ func TestSharedDriveTrashNamesTheTrasher(t *testing.T) {
 	require.NoError(t, json.Unmarshal(sigs[0].Raw, &raw))
 	require.Equal(t, "ada@example.com", raw["lastModifyingUser"].(map[string]any)["emailAddress"], "the last editor is not who trashed it")
 }
+
+// A folder outside the tracked set is moved in after one of its files was
+// edited, and one drain reads both. The file's change comes first: placing
+// it reads the folder with files.get, which tells where the folder is now
+// (in Press), not where it was when the drain began. The folder's own
+// change must still read as a move in, so the folder is listed and its
+// other files are moved in too, whether its change is on the same page or
+// a later one (the cursor keeps which folders were read live).
+func TestFolderMovedInAfterAChildEditIsListed(t *testing.T) {
+	for _, size := range []int{0, 1} {
+		t.Run(map[int]string{0: "one page", 1: "a page a change"}[size], func(t *testing.T) {
+			folderMovedInAfterAChildEdit(t, size)
+		})
+	}
+}
+
+func folderMovedInAfterAChildEdit(t *testing.T, pageSize int) {
+	clk := newClock()
+	h := newHarness(t, drivesandbox.Options{Seed: true, Now: clk.now, PageSize: pageSize}, pressConfig, nil)
+	ctx := context.Background()
+	folder, _, err := h.sb.CreateFile(ctx, drivesandbox.FileInput{Name: "Q3 launch", MimeType: drivesandbox.MimeFolder, Parent: "root", Age: 48 * time.Hour}, none)
+	require.NoError(t, err)
+	fid := folder["id"].(string)
+	a, _, err := h.sb.CreateFile(ctx, drivesandbox.FileInput{Name: "Draft A", Parent: fid, Age: 48 * time.Hour}, none)
+	require.NoError(t, err)
+	b, _, err := h.sb.CreateFile(ctx, drivesandbox.FileInput{Name: "Draft B", Parent: fid, Age: 48 * time.Hour}, none)
+	require.NoError(t, err)
+	clk.advance(time.Minute)
+	_, cur := h.drainAt(t, "changes", nil, clk.now())
+
+	clk.advance(time.Hour)
+	_, err = h.sb.EditFile(ctx, a["id"].(string), "", none) // finish the draft...
+	require.NoError(t, err)
+	clk.advance(time.Minute)
+	moved := clk.now()
+	_, err = h.sb.MoveFile(ctx, fid, drivesandbox.PressFolderID, none) // ...then file the folder into Press
+	require.NoError(t, err)
+	clk.advance(time.Minute)
+	h.tok = h.sb.AccessToken("")
+	sigs, cur := h.drainAt(t, "changes", cur, clk.now())
+	require.Equal(t, []string{"document.created Document moved in: Draft A"}, of(sigs, a["id"].(string)))
+	require.Equal(t, []string{"document.created Document moved in: Draft B"}, of(sigs, b["id"].(string)))
+	require.Len(t, sigs, 2)
+	for _, s := range sigs {
+		if s.Payload.Subject.ID == b["id"].(string) {
+			require.Equal(t, moved, s.OccurredAt.UTC(), "at the folder's move")
+		}
+	}
+	var c struct {
+		Folders map[string]map[string]any `json:"folders"`
+	}
+	require.NoError(t, json.Unmarshal(cur, &c))
+	require.Equal(t, map[string]any{"n": "Q3 launch", "p": drivesandbox.PressFolderID}, c.Folders[fid], "read live only until the drain ends")
+
+	// Both are members now: an edit of B is an edit.
+	clk.advance(time.Hour)
+	_, err = h.sb.EditFile(ctx, b["id"].(string), "", none)
+	require.NoError(t, err)
+	h.tok = h.sb.AccessToken("")
+	sigs, _ = h.drainAt(t, "changes", cur, clk.now())
+	require.Equal(t, []string{"document.updated Document edited: Draft B"}, of(sigs, b["id"].(string)))
+}
