@@ -27,6 +27,16 @@ const (
 // labelDraft marks a draft: never a stream's mail, and never a stream.
 const labelDraft = "DRAFT"
 
+// notMail says whether a message with these labels is none of the
+// mailbox's mail: a draft, or in Spam or Trash. messages.list leaves Spam
+// and Trash out (includeSpamTrash is false by default), so the backfill
+// never reads them; history.list has no such filter and names them too,
+// under any other label they carry (UNREAD, CATEGORY_*, a user label), so
+// every pass checks the labels the message has when it is read.
+func notMail(labels []string) bool {
+	return contains(labels, labelDraft) || contains(labels, "SPAM") || contains(labels, "TRASH")
+}
+
 // MailboxRef names the connected mailbox as a resource: proved with
 // users.getProfile, it carries the route key Pub/Sub pushes are routed by
 // (the mailbox's address) and is what users.watch watches.

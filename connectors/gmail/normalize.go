@@ -70,7 +70,8 @@ func (p *pass) normalize(m *message) error {
 }
 
 // pressThread emits email.press_thread for the thread's first message that
-// qualifies (m when the thread cannot be read).
+// qualifies (m when the thread cannot be read), drafts and messages in Spam
+// or Trash left out as every pass leaves them out.
 func (p *pass) pressThread(m *message, r press.Result) error {
 	first, res := m, r
 	msgs, err := p.c.getThread(p.ctx, p.hc, m.ThreadID)
@@ -80,7 +81,7 @@ func (p *pass) pressThread(m *message, r press.Result) error {
 		return err
 	default:
 		for _, tm := range msgs {
-			if contains(tm.LabelIDs, labelDraft) {
+			if notMail(tm.LabelIDs) {
 				continue
 			}
 			if tr := p.c.detector.Detect(p.pressMessage(tm), p.cfg.press()); tr.Press {

@@ -138,6 +138,9 @@ func (p *pass) backfill(cur Cursor, now time.Time) (Cursor, error) {
 		if err != nil {
 			return cur, err
 		}
+		if notMail(m.LabelIDs) {
+			continue // moved to Spam or Trash since it was listed
+		}
 		if internalDate(m).UnixMilli() < cur.After {
 			past = true // listed newest first: the window ends here
 			continue
@@ -159,7 +162,8 @@ func (p *pass) backfill(cur Cursor, now time.Time) (Cursor, error) {
 // labelsAdded, whose labelIds say which labels the record added).
 //
 // A messagesAdded record counts as it comes, unless its message is a
-// draft (never mail, whatever the query matched): the query is filtered by
+// draft or in Spam or Trash (notMail: never mail, whatever the query
+// matched, and never listed by the backfill): the query is filtered by
 // the label already, and the message labelIds the record carries are the
 // message's labels now, not at arrival, so requiring the label there
 // dropped mail archived before the pass (INBOX gone) and the cursor moved
@@ -183,12 +187,12 @@ func (p *pass) incrementalPage(cur Cursor) (Cursor, error) {
 	}
 	for _, rec := range h.History {
 		for _, a := range rec.MessagesAdded {
-			if !contains(a.Message.LabelIDs, labelDraft) {
+			if !notMail(a.Message.LabelIDs) {
 				add(a.Message.ID)
 			}
 		}
 		for _, a := range rec.LabelsAdded {
-			if contains(a.LabelIDs, p.label) {
+			if contains(a.LabelIDs, p.label) && !notMail(a.Message.LabelIDs) {
 				add(a.Message.ID)
 			}
 		}
@@ -201,6 +205,9 @@ func (p *pass) incrementalPage(cur Cursor) (Cursor, error) {
 		}
 		if err != nil {
 			return cur, err
+		}
+		if notMail(m.LabelIDs) {
+			continue // its labels when read, which the record's may predate
 		}
 		if err := p.normalize(m); err != nil {
 			return cur, err

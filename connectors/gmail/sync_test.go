@@ -257,3 +257,40 @@ func TestAutoReplyIsNotPress(t *testing.T) {
 	require.Equal(t, "email.received", got["msg:"+me+":"+m.ID+":received"])
 	require.NotContains(t, got, "thread:"+me+":"+m.ID+":press")
 }
+
+// TestSpamAndTrashAreNotMail: history.list has no includeSpamTrash, so a
+// message Gmail files into Spam (a spoofed "journalist"), or one in Trash,
+// is named by the history of any other label it carries (UNREAD here; a
+// CATEGORY_*, IMPORTANT or user label likewise). The backfill never lists
+// it (messages.list leaves Spam and Trash out), so no pass reads it, and a
+// press thread is never described by it.
+func TestSpamAndTrashAreNotMail(t *testing.T) {
+	i := newIncremental(t, `{"labels":["UNREAD"]}`)
+	ctx := context.Background()
+	spam, _, err := i.sb.AddMessage(ctx, gmailsandbox.MessageInput{From: "Kim Lee <kim.lee@nytimes.com>", To: me,
+		Subject: "Interview request: urgent, reply with your password", Labels: []string{"SPAM", "UNREAD"}}, now0)
+	require.NoError(t, err)
+	trash, _, err := i.sb.AddMessage(ctx, gmailsandbox.MessageInput{From: "Pat <pat@partner.example>", To: me,
+		Subject: "Binned unread", Labels: []string{"TRASH", "UNREAD"}}, now0)
+	require.NoError(t, err)
+	// A real journalist writes in the spam's thread: the press Signal is hers.
+	reply, _, err := i.sb.AddMessage(ctx, gmailsandbox.MessageInput{ThreadID: spam.ID, From: "Jane Doe <jane.doe@reuters.com>", To: me,
+		Subject: "Re: Interview request", Labels: []string{"INBOX", "UNREAD"}}, now0)
+	require.NoError(t, err)
+
+	got := i.sync(t, "label:UNREAD")
+	require.Equal(t, map[string]string{
+		"msg:" + me + ":" + reply.ID + ":received":  "email.received",
+		"thread:" + me + ":" + spam.ID + ":started": "email.thread_started",
+		"thread:" + me + ":" + spam.ID + ":press":   "email.press_thread",
+	}, keys(got), "incremental: neither the spam nor the trashed message")
+	backfill, _ := i.drain(t, "label:UNREAD", nil)
+	for _, k := range []string{"msg:" + me + ":" + spam.ID + ":received", "msg:" + me + ":" + trash.ID + ":received"} {
+		require.NotContains(t, keys(backfill), k, "backfill: Spam and Trash are not listed")
+	}
+	for name, sigs := range map[string][]connectors.Signal{"incremental": got, "backfill": backfill} {
+		p := find(t, sigs, "thread:"+me+":"+spam.ID+":press").Payload
+		require.Equal(t, reply.ID, p.Attributes["message_id"], name+": the thread's first qualifying message that is mail")
+		require.Equal(t, "Press thread with jane.doe@reuters.com: Re: Interview request", p.Title, name)
+	}
+}
