@@ -36,7 +36,7 @@ var kindSources = []kindSource{
 	{"gmail", "new thread", []string{"email.thread_started"}},
 	{"gmail", "thread with a journalist or media contact (tenant-configured domains/addresses)", []string{"email.press_thread"}},
 	{"zoho-mail", "inbound / outbound message", []string{"email.received", "email.sent"}},
-	{"gmail", "inbound / outbound message (by label)", []string{"email.received", "email.sent"}},
+	{"gmail", "inbound / outbound message (by the message's SENT label)", []string{"email.received", "email.sent"}},
 	{"zoho-mail", "new thread", []string{"email.thread_started"}},
 	{"zoho-mail", "thread with a journalist or media contact (shared detector, tenant-configured domains/addresses)", []string{"email.press_thread"}},
 }

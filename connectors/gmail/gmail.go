@@ -97,11 +97,11 @@ var Spec = &connectors.Spec{
 		Token:             google.TokenPolicy,
 	},
 	ConfigHelp: `{"labels": ["INBOX", "SENT"], "press_domains": ["nytimes.com"], "press_addresses": ["jane@freelance.example"], ` +
-		`"backfill_days": 30}: label ids to follow (default INBOX and SENT; SENT makes email.sent, the others email.received), ` +
+		`"backfill_days": 30}: label ids to follow (default INBOX and SENT; a message labelled SENT is email.sent in any stream, the others email.received), ` +
 		`the tenant's own press contacts for email.press_thread, and the first backfill's window (1 to 365 days).`,
 	ConfigFields: []connectors.ConfigField{
 		{Name: "labels", Type: "array of strings", Description: "Label ids to follow, one stream each: system labels in any case (`INBOX`, `SENT`, `IMPORTANT`…) " +
-			"or user labels by id (`Label_12`); `SENT` makes `email.sent`, the others `email.received`. At most 20; `DRAFT`, `SPAM` and `TRASH` are refused. " +
+			"or user labels by id (`Label_12`); a message labelled `SENT` is `email.sent` whichever stream reads it, the others `email.received`. At most 20; `DRAFT`, `SPAM` and `TRASH` are refused. " +
 			"The connection's token must read each one. Absent: `[\"INBOX\", \"SENT\"]`."},
 		{Name: "press_domains", Type: "array of strings", Description: "The tenant's own press domains (`nytimes.com` also matches subdomains), on top of the curated media list; " +
 			"a freemail domain is refused."},

@@ -24,8 +24,11 @@ func mailboxOf(conn connectors.Connection) string {
 
 // normalize turns one message into Signals:
 //
-//   - email.received (streams of other labels) or email.sent (the SENT
-//     stream), keyed msg:<mailbox>:<id>:received|sent, at internalDate;
+//   - email.sent for a message with the SENT label, email.received for
+//     any other, keyed msg:<mailbox>:<id>:sent|received, at internalDate:
+//     the message's own label decides, as it decides the direction and the
+//     correspondent, so our reply in a conversation the user labelled is
+//     email.sent in that label's stream too, under the SENT stream's key;
 //   - email.thread_started, keyed thread:<mailbox>:<threadId>:started, for
 //     the message that starts a thread (Gmail names a thread after its
 //     first message) and, in incremental passes, for any message: the key
@@ -42,7 +45,7 @@ func mailboxOf(conn connectors.Connection) string {
 // the snippet and the headers that are not addresses.
 func (p *pass) normalize(m *message) error {
 	kind := KindReceived
-	if p.label == LabelSent {
+	if contains(m.LabelIDs, LabelSent) {
 		kind = KindSent
 	}
 	base := p.payload(m, nil)

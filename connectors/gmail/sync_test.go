@@ -294,3 +294,35 @@ func TestSpamAndTrashAreNotMail(t *testing.T) {
 		require.Equal(t, "Press thread with jane.doe@reuters.com: Re: Interview request", p.Title, name)
 	}
 }
+
+// TestSentMessageInAnotherStream: a user labels a conversation
+// (threads.modify applies to every message of the thread), so our own
+// reply carries the label. The message's SENT label makes it email.sent in
+// that label's stream as in SENT's, under the same key, stored once; a
+// message to ourselves (SENT and INBOX) is email.sent in both streams.
+func TestSentMessageInAnotherStream(t *testing.T) {
+	label := gmailsandbox.ReceiptsLabelID
+	i := newIncremental(t, `{"labels":["SENT","INBOX","`+label+`"]}`)
+	ctx := context.Background()
+	m, _, err := i.sb.AddMessage(ctx, gmailsandbox.MessageInput{From: "Ada Lovelace <" + me + ">", To: "Jo Publicist <jo@northwind-pr.example>",
+		Subject: "Launch plan", Labels: []string{"SENT", label}}, now0)
+	require.NoError(t, err)
+	self, _, err := i.sb.AddMessage(ctx, gmailsandbox.MessageInput{From: "Ada Lovelace <" + me + ">", To: me,
+		Subject: "Note to self", Labels: []string{"SENT", "INBOX"}}, now0)
+	require.NoError(t, err)
+
+	fromLabel, fromSent := i.sync(t, "label:"+label), i.sync(t, "label:SENT")
+	key := "msg:" + me + ":" + m.ID + ":sent"
+	require.Equal(t, "email.sent", keys(fromLabel)[key])
+	require.NotContains(t, keys(fromLabel), "msg:"+me+":"+m.ID+":received")
+	a, b := find(t, fromLabel, key), find(t, fromSent, key)
+	a.Raw, b.Raw = nil, nil
+	require.Equal(t, b, a, "the same Signal whichever stream read it")
+	require.Equal(t, "Email to jo@northwind-pr.example: Launch plan", a.Payload.Title)
+	require.Equal(t, "outbound", a.Payload.Attributes["direction"])
+	require.Equal(t, me, a.Payload.Actor.Email)
+
+	inbox := keys(i.sync(t, "label:INBOX"))
+	require.Equal(t, "email.sent", inbox["msg:"+me+":"+self.ID+":sent"], "mail to ourselves is mail we sent")
+	require.NotContains(t, inbox, "msg:"+me+":"+self.ID+":received")
+}
