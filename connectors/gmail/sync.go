@@ -15,11 +15,12 @@ import (
 // Cursor is the stored position of a label's stream.
 //
 //	{}                                                start: nothing read yet
-//	{"backfill":true,"history_id":"41235","page_token":"0987…","after":1746057600000}
+//	{"backfill":true,"history_id":"41235","at":1748649600000,"page_token":"0987…","after":1746057600000}
 //	                                                  backfilling with messages.list; history_id was
-//	                                                  the mailbox's when the backfill began
-//	{"history_id":"41290","page_token":"…"}          in the middle of an incremental pass
-//	{"history_id":"41302"}                           at rest: the next pass reads history.list from it
+//	                                                  the mailbox's when the backfill began, at
+//	{"history_id":"41290","at":1748653200000,"page_token":"…"}
+//	                                                  in the middle of an incremental pass
+//	{"history_id":"41302","at":1748656800000}        at rest: the next pass reads history.list from it
 //
 // The backfill takes the mailbox's history id first, so what arrives while
 // it runs is read by the first incremental pass (dedupe keys drop what the
@@ -27,10 +28,22 @@ import (
 type Cursor struct {
 	Backfill  bool   `json:"backfill,omitempty"`
 	HistoryID string `json:"history_id,omitempty"`
+	// At is when HistoryID was the mailbox's (epoch ms, taken before the
+	// call that answered it): every message received before it was read,
+	// or is older than the backfill window.
+	// When history.list no longer accepts the id, the backfill that
+	// replaces it reaches back to At. Cursors stored before At existed
+	// have none, and resync as before (resyncFrom).
+	At        int64  `json:"at,omitempty"`
 	PageToken string `json:"page_token,omitempty"`
 	// After is the backfill window's start (internalDate, epoch ms).
 	After int64 `json:"after,omitempty"`
 }
+
+// resyncMargin is how much before a cursor's At the backfill that replaces
+// an expired history id starts: room for the clocks of Gmail and this
+// service to differ. Dedupe keys drop what is read twice.
+const resyncMargin = time.Hour
 
 // decodeCursor reads a stored cursor; nil, "" and null are the start. A
 // cursor that does not decode is treated as expired so the engine resyncs.
@@ -74,10 +87,16 @@ type pass struct {
 
 // FetchPage reads one page of a label's stream: messages.list pages
 // (newest first) until one reaches past the backfill window, then
-// history.list from the history id taken when the backfill began. A 404
-// from history.list (the id is too old) surfaces as ErrCursorExpired; the
-// engine then clears the cursor and this backfill runs again over the
-// window, deriving the same dedupe keys, so nothing is stored twice.
+// history.list from the history id taken when the backfill began.
+//
+// A 404 from history.list (the id is too old: "typically valid for at
+// least a week", sometimes hours) starts a backfill at once, in this
+// page, whose window reaches back to where the cursor stood (resyncFrom):
+// the mail that arrived since the last pass, before the usual window,
+// is read too. It derives the same dedupe keys, so nothing is stored
+// twice. A cursor that does not say when it stood (stored before it did)
+// surfaces ErrCursorExpired as before: the engine clears it and the
+// backfill runs over the usual window.
 func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (*connectors.Page, error) {
 	label, err := labelOfStream(req.Stream)
 	if err != nil {
@@ -103,10 +122,16 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 	var next Cursor
 	switch {
 	case cur.HistoryID == "" || cur.Backfill:
-		next, err = p.backfill(cur, req.Now)
+		next, err = p.backfill(cur)
 	default:
 		p.incremental = true
 		next, err = p.incrementalPage(cur)
+		if connectors.Kind(err) == connectors.ErrCursorExpired && cur.At != 0 {
+			p.incremental, p.page = false, &connectors.Page{}
+			if next, err = p.startBackfill(p.resyncFrom(cur.At)); err == nil {
+				next, err = p.backfill(next)
+			}
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("gmail: %s: %w", req.Stream, err)
@@ -115,14 +140,46 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 	return p.page, nil
 }
 
-// backfill reads one messages.list page of the label within the window.
-func (p *pass) backfill(cur Cursor, now time.Time) (Cursor, error) {
+// startBackfill is the cursor of a backfill whose window starts at from:
+// the mailbox's history id comes first, so what arrives meanwhile is read
+// by the first incremental pass.
+func (p *pass) startBackfill(from time.Time) (Cursor, error) {
+	_, hid, err := p.c.profile(p.ctx, p.hc)
+	if err != nil {
+		return Cursor{}, err
+	}
+	return Cursor{Backfill: true, HistoryID: hid, At: p.now.UnixMilli(), After: from.UnixMilli()}, nil
+}
+
+// resyncFrom is where the backfill that replaces an expired history id
+// starts: the usual window's start (backfill_days back from now), or, when
+// the cursor stood before it, an hour (resyncMargin) before the cursor's
+// at, so no mail between the last pass and the window is lost. It reaches
+// back at most 365 days (the longest window a connection may ask for): a
+// connection paused for longer reads the last year, not all of it.
+func (p *pass) resyncFrom(at int64) time.Time {
+	from := p.now.AddDate(0, 0, -p.c.backfillWindow(p.cfg))
+	if t := time.UnixMilli(at).Add(-resyncMargin); t.Before(from) {
+		from = t
+	}
+	return latest(from, p.now.AddDate(0, 0, -maxBackfillDays))
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// backfill reads one messages.list page of the label within the window; a
+// cursor without a history id starts a backfill over the usual window.
+func (p *pass) backfill(cur Cursor) (Cursor, error) {
 	if cur.HistoryID == "" {
-		_, hid, err := p.c.profile(p.ctx, p.hc)
-		if err != nil {
+		var err error
+		if cur, err = p.startBackfill(p.now.AddDate(0, 0, -p.c.backfillWindow(p.cfg))); err != nil {
 			return cur, err
 		}
-		cur = Cursor{Backfill: true, HistoryID: hid, After: now.AddDate(0, 0, -p.c.backfillWindow(p.cfg)).UnixMilli()}
 	}
 	refs, next, err := p.c.listMessages(p.ctx, p.hc, p.label, cur.PageToken)
 	if err != nil {
@@ -154,7 +211,7 @@ func (p *pass) backfill(cur Cursor, now time.Time) (Cursor, error) {
 		return cur, nil
 	}
 	p.page.Done = true
-	return Cursor{HistoryID: cur.HistoryID}, nil
+	return Cursor{HistoryID: cur.HistoryID, At: cur.At}, nil
 }
 
 // incrementalPage reads one history.list page: messages added to the
@@ -214,13 +271,13 @@ func (p *pass) incrementalPage(cur Cursor) (Cursor, error) {
 		}
 	}
 	if h.NextPageToken != "" {
-		return Cursor{HistoryID: cur.HistoryID, PageToken: h.NextPageToken}, nil
+		return Cursor{HistoryID: cur.HistoryID, At: cur.At, PageToken: h.NextPageToken}, nil
 	}
 	p.page.Done = true
 	if h.HistoryID == "" {
-		return Cursor{HistoryID: cur.HistoryID}, nil
+		return Cursor{HistoryID: cur.HistoryID, At: cur.At}, nil
 	}
-	return Cursor{HistoryID: h.HistoryID}, nil
+	return Cursor{HistoryID: h.HistoryID, At: p.now.UnixMilli()}, nil
 }
 
 // internalDate is when Gmail received (or sent) the message.

@@ -3,8 +3,11 @@ package gmail_test
 import (
 	"context"
 	"encoding/json"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -169,16 +172,33 @@ func TestLabelAddedAfterArrival(t *testing.T) {
 	require.Equal(t, "email.received", keys(i.sync(t, "label:"+label))["msg:"+me+":"+m.ID+":received"], "labelsAdded names the label")
 }
 
+// restedAt is a resting cursor with its at moved to when: a stream whose
+// last pass ended then (zero: a cursor stored before cursors had at).
+func restedAt(t *testing.T, cursor json.RawMessage, when time.Time) json.RawMessage {
+	t.Helper()
+	var c map[string]any
+	require.NoError(t, json.Unmarshal(cursor, &c))
+	require.Equal(t, []string{"at", "history_id"}, slices.Sorted(maps.Keys(c)), "at rest: %s", cursor)
+	delete(c, "at")
+	if !when.IsZero() {
+		c["at"] = when.UnixMilli()
+	}
+	b, err := json.Marshal(c)
+	require.NoError(t, err)
+	return b
+}
+
 // TestHistoryTooOldResyncsWithoutDuplicates: history ids expire (about a
-// week); history.list answers 404, which is ErrCursorExpired, and the
-// resync of the window derives the keys already stored plus the new mail.
+// week); history.list answers 404, which is ErrCursorExpired for a cursor
+// stored before cursors said when they stood, and the resync of the window
+// derives the keys already stored plus the new mail.
 func TestHistoryTooOldResyncsWithoutDuplicates(t *testing.T) {
 	i := newIncremental(t, `{}`)
 	before, _ := i.drain(t, "label:INBOX", nil)
 	m, _, err := i.sb.AddMessage(context.Background(), gmailsandbox.MessageInput{From: "pat@partner.example", To: me, Subject: "While you were away"}, now0)
 	require.NoError(t, err)
 	i.sb.ExpireHistory("")
-	_, err = i.fetch(t, "label:INBOX", i.cursors["label:INBOX"])
+	_, err = i.fetch(t, "label:INBOX", restedAt(t, i.cursors["label:INBOX"], time.Time{}))
 	require.ErrorIs(t, err, connectors.ErrCursorExpired)
 	after, _ := i.drain(t, "label:INBOX", nil) // what the engine runs after clearing the cursor
 	ka, kb := keys(after), keys(before)
@@ -187,6 +207,64 @@ func TestHistoryTooOldResyncsWithoutDuplicates(t *testing.T) {
 	}
 	require.Len(t, ka, len(kb)+2, "plus the new message, received and started")
 	require.Contains(t, ka, "msg:"+me+":"+m.ID+":received")
+}
+
+// TestHistoryTooOldResyncsFromTheCursor: history.list answers 404 for a
+// cursor that stood days ago, further back than backfill_days. The same
+// page backfills from where it stood (an hour before its at), not only the
+// window back from now: the mail that arrived since the last pass, before
+// the window, is read; mail older than the last pass is not read again; and
+// the stream rests again, on a fresh history id.
+func TestHistoryTooOldResyncsFromTheCursor(t *testing.T) {
+	i := newIncremental(t, `{"backfill_days":2}`)
+	ctx := context.Background()
+	missed, _, err := i.sb.AddMessage(ctx, gmailsandbox.MessageInput{From: "Pat <pat@partner.example>", To: me, Subject: "While you were away",
+		Age: 4 * 24 * time.Hour}, now0)
+	require.NoError(t, err)
+	older, _, err := i.sb.AddMessage(ctx, gmailsandbox.MessageInput{From: "Pat <pat@partner.example>", To: me, Subject: "Before the last pass",
+		Age: 5*24*time.Hour + 2*time.Hour}, now0)
+	require.NoError(t, err)
+	i.sb.ExpireHistory("")
+
+	cursor := restedAt(t, i.cursors["label:INBOX"], time.Now().Add(-5*24*time.Hour))
+	page, err := i.fetch(t, "label:INBOX", cursor)
+	require.NoError(t, err, "no ErrCursorExpired: the connector resyncs itself")
+	require.Contains(t, keys(page.Signals), "msg:"+me+":"+missed.ID+":received", "the first page is the backfill's")
+	got, rest := i.drain(t, "label:INBOX", cursor)
+	require.Equal(t, map[string]string{
+		"msg:" + me + ":" + missed.ID + ":received":                   "email.received",
+		"thread:" + me + ":" + missed.ID + ":started":                 "email.thread_started",
+		"msg:" + me + ":" + gmailsandbox.ConferenceID + ":received":   "email.received",
+		"thread:" + me + ":" + gmailsandbox.ConferenceID + ":started": "email.thread_started",
+		"msg:" + me + ":" + gmailsandbox.InquiryID + ":received":      "email.received",
+		"thread:" + me + ":" + gmailsandbox.InquiryID + ":started":    "email.thread_started",
+		"thread:" + me + ":" + gmailsandbox.InquiryID + ":press":      "email.press_thread",
+		"msg:" + me + ":" + gmailsandbox.NewsletterID + ":received":   "email.received",
+		"thread:" + me + ":" + gmailsandbox.NewsletterID + ":started": "email.thread_started",
+	}, keys(got), "5 days and an hour back: the missed mail and the seeded mail of those days, not %s", older.ID)
+
+	i.cursors["label:INBOX"] = restedAt(t, rest, time.Now())
+	m, _, err := i.sb.AddMessage(ctx, gmailsandbox.MessageInput{From: "Pat <pat@partner.example>", To: me, Subject: "Welcome back"}, now0)
+	require.NoError(t, err)
+	require.Equal(t, "email.received", keys(i.sync(t, "label:INBOX"))["msg:"+me+":"+m.ID+":received"], "incremental again, from the fresh history id")
+}
+
+// TestResyncReachesBackAYearAtMost: a connection paused for longer than a
+// year whose history expired reads the last 365 days again (the longest
+// window a connection may ask for), not everything since it stood.
+func TestResyncReachesBackAYearAtMost(t *testing.T) {
+	i := newIncremental(t, `{"backfill_days":2}`)
+	ctx := context.Background()
+	day := 24 * time.Hour
+	inYear, _, err := i.sb.AddMessage(ctx, gmailsandbox.MessageInput{From: "pat@partner.example", To: me, Subject: "Last spring", Age: 364 * day}, now0)
+	require.NoError(t, err)
+	beyond, _, err := i.sb.AddMessage(ctx, gmailsandbox.MessageInput{From: "pat@partner.example", To: me, Subject: "The spring before", Age: 367 * day}, now0)
+	require.NoError(t, err)
+	i.sb.ExpireHistory("")
+	got, _ := i.drain(t, "label:INBOX", restedAt(t, i.cursors["label:INBOX"], time.Now().Add(-400*day)))
+	require.Contains(t, keys(got), "msg:"+me+":"+inYear.ID+":received")
+	require.NotContains(t, keys(got), "msg:"+me+":"+beyond.ID+":received")
+	require.Contains(t, keys(got), "msg:"+me+":"+gmailsandbox.OldID+":received", "the 45-day-old message, outside backfill_days")
 }
 
 func TestDeletedMessagesAndBadCursors(t *testing.T) {
@@ -203,8 +281,10 @@ func TestDeletedMessagesAndBadCursors(t *testing.T) {
 	require.ErrorIs(t, err, connectors.ErrInvalidConfig)
 	var c map[string]any
 	require.NoError(t, json.Unmarshal(i.cursors["label:INBOX"], &c))
-	require.Equal(t, map[string]any{"history_id": c["history_id"]}, c, "at rest: the history id alone")
+	require.Equal(t, map[string]any{"history_id": c["history_id"], "at": c["at"]}, c, "at rest: the history id and when it stood")
 	require.True(t, strings.Trim(c["history_id"].(string), "0123456789") == "")
+	at := time.UnixMilli(int64(c["at"].(float64)))
+	require.WithinDuration(t, time.Now(), at, time.Minute)
 }
 
 // TestArchivedBeforeThePass: a message arrives in INBOX and is archived
