@@ -168,7 +168,7 @@ func CatalogMarkdown() string {
 	w("| Field | Description |\n|---|---|\n")
 	w("| `title` | Short human summary. |\n")
 	w("| `url` | Link to the item at the provider (empty when the provider has none). |\n")
-	w("| `actor` | Who caused it: `{id, name, email?, bot?}`. `email` only when the kind needs it; `name` may be empty when the provider gives only an id; `bot: true` marks an automation (a GitHub App's `[bot]` account), absent otherwise. `id` and `name` are both empty when the provider does not say who caused it: a pull request merged or closed as a backfill reads it (GitHub's pull request list names no merger or closer), a Google Calendar event deleted with only its id known, a Slack `reaction.added` standing for the people a truncated list left out. |\n")
+	w("| `actor` | Who caused it: `{id, name, email?, bot?}`. `email` only when the kind needs it; `name` may be empty when the provider gives only an id; `bot: true` marks an automation (a GitHub App's `[bot]` account), absent otherwise. `id` and `name` are both empty when the provider does not say who caused it: a pull request merged or closed as a backfill reads it (GitHub's pull request list names no merger or closer), a Google Calendar event deleted with only its id known, a Slack `reaction.added` standing for the people a truncated list left out, a Google Drive file last changed by no signed-in user (Drive gives `lastModifyingUser` only for those). |\n")
 	w("| `subject` | The provider object it is about: `{type, id, name?}` (pull request, message, event...). |\n")
 	w("| `context` | Where it happened: `{type, id, name?}` (repository, channel, project, calendar, folder...). |\n")
 	w("| `attributes` | Provider details, documented per kind below. |\n\n")

@@ -70,7 +70,7 @@ type Connection struct {
 	// Format: date-time
 	LastSyncAt *strfmt.DateTime `json:"last_sync_at"`
 
-	// Paused connections run no scheduled syncs and ignore pushes.
+	// Paused connections run no scheduled syncs and ignore pushes, except deletions, which still retract the Signals stored before.
 	// Example: false
 	// Required: true
 	Paused *bool `json:"paused"`

@@ -11,7 +11,7 @@ import (
 	"github.com/go-openapi/validate"
 )
 
-// SignalActor Who caused the happening. `id` and `name` are both empty when the provider does not say who caused it (a pull request merged or closed as a backfill reads it, a Google Calendar event deleted with only its id known; see docs/signal-kinds.md).
+// SignalActor Who caused the happening. `id` and `name` are both empty when the provider does not say who caused it (a pull request merged or closed as a backfill reads it, a Google Calendar event deleted with only its id known, a Drive file last changed by no signed-in user; see docs/signal-kinds.md).
 //
 // swagger:model SignalActor
 type SignalActor struct {

@@ -401,7 +401,8 @@ func (a *Client) ReconnectConnectionContext(ctx context.Context, params *Reconne
 // Partial update; absent fields are left unchanged. `config` replaces
 // the whole provider config and is validated by the provider (422
 // `validation_failed` with field details when rejected). `paused: true` stops scheduled syncs and
-// ignores pushes until unpaused. `poll_interval_seconds` overrides the
+// ignores pushes until unpaused, except deletions, which still retract
+// the Signals stored before. `poll_interval_seconds` overrides the
 // polling interval (at least 60 and at least the provider's floor, at
 // most 86400: 422 otherwise);
 // `null` resets it to the provider default. The change is stored
@@ -433,7 +434,8 @@ func (a *Client) UpdateConnection(params *UpdateConnectionParams, authInfo runti
 // Partial update; absent fields are left unchanged. `config` replaces
 // the whole provider config and is validated by the provider (422
 // `validation_failed` with field details when rejected). `paused: true` stops scheduled syncs and
-// ignores pushes until unpaused. `poll_interval_seconds` overrides the
+// ignores pushes until unpaused, except deletions, which still retract
+// the Signals stored before. `poll_interval_seconds` overrides the
 // polling interval (at least 60 and at least the provider's floor, at
 // most 86400: 422 otherwise);
 // `null` resets it to the provider default. The change is stored
