@@ -155,11 +155,16 @@ func TestTenantFairness(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 1, *got.Payload.SyncConcurrency)
 	require.False(t, *got.Payload.SyncConcurrencyDefault)
-	time.Sleep(2 * time.Second) // pages that held a lease before the change end
+	leases := func() int {
+		return s.count(`SELECT count(*) FROM sync_leases WHERE tenant_id = $1 AND expires_at > now()`, idA)
+	}
+	// Pages that held a lease before the change end (seconds, longer on a
+	// loaded machine); none is granted past the new cap meanwhile.
+	eventually(t, time.Minute, "A's leases from before the change ended", func() bool { return leases() <= 1 })
 	stored := aStored()
 	maxHeld := 0
 	for range 30 {
-		maxHeld = max(maxHeld, s.count(`SELECT count(*) FROM sync_leases WHERE tenant_id = $1 AND expires_at > now()`, idA))
+		maxHeld = max(maxHeld, leases())
 		time.Sleep(100 * time.Millisecond)
 	}
 	require.Equal(t, 1, maxHeld, "A holds one lease at a time once set to 1")

@@ -296,7 +296,10 @@ func TestGitHubAppAccessLossStopsOtherTenantsDeliveries(t *testing.T) {
 	eventually(t, time.Minute, "A's repository route dropped without a sync by hand", func() bool {
 		return !slices.Contains(s.routes(connA), repoKey)
 	})
-	require.EqualValues(t, "degraded", *s.connection(keyA, connA).Health)
+	// The health event follows the routes' transaction (loseAccess).
+	eventually(t, 30*time.Second, "A's connection degraded", func() bool {
+		return *s.connection(keyA, connA).Health == "degraded"
+	})
 	require.Contains(t, s.routes(connB), repoKey, "B still reads the repository")
 
 	// The repository's next app-level delivery reaches B only.
