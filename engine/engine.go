@@ -114,8 +114,9 @@ func unreachable(err error) bool {
 // (unreachable, or the caller gave up), it sheds load (resource exhausted,
 // but for a busy workflow, which is that workflow's alone), or it refuses
 // the namespace or the credentials. Codes no Temporal frontend answers a
-// nudge with (Unknown, Internal, Unimplemented) and the SDK's "failed
-// reaching server" count as not serving too: they are what grpc-go makes of
+// nudge with (Unknown, Internal, Unimplemented, as status or as the SDK's
+// service errors) and the SDK's "failed reaching server" count as not
+// serving too: they are what grpc-go makes of
 // an HTML error page from a proxy or load balancer whose Temporal is gone
 // (HTTP 404 is Unimplemented, 500 Unknown).
 func notServing(err error) bool {
@@ -125,8 +126,20 @@ func notServing(err error) bool {
 			return true
 		}
 	}
-	if strings.Contains(err.Error(), "failed reaching server") {
+	// Once the client has reached Temporal, the SDK hands these back as
+	// service errors (serviceerror.FromStatus): Internal, Unimplemented,
+	// and for Unknown a plain error carrying grpc-go's text of the page.
+	var (
+		internal      *serviceerror.Internal
+		unimplemented *serviceerror.Unimplemented
+	)
+	if errors.As(err, &internal) || errors.As(err, &unimplemented) {
 		return true
+	}
+	for _, text := range []string{"failed reaching server", "unexpected HTTP status code received from server", "unexpected content-type"} {
+		if strings.Contains(err.Error(), text) {
+			return true
+		}
 	}
 	var exhausted *serviceerror.ResourceExhausted
 	if errors.As(err, &exhausted) {

@@ -9,7 +9,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/db"
@@ -42,5 +45,15 @@ func TestNudgeStreamThroughAProxyWithoutTemporal(t *testing.T) {
 		assert.Equal(t, poblysh.EUNAVAILABLE, poblysh.ErrorCode(err), "HTTP %d", code)
 		c.Close()
 		_ = srv.Close()
+	}
+}
+
+// The same pages as a client that has reached Temporal before hands them
+// back: the SDK converts the status (serviceerror.FromStatus), so Internal
+// and Unimplemented are service errors and Unknown a plain error.
+func TestProxyErrorsAfterTemporalWasReachedAreUnavailable(t *testing.T) {
+	for _, c := range []codes.Code{codes.Unimplemented, codes.Unknown, codes.Internal} {
+		err := serviceerror.FromStatus(status.New(c, "unexpected HTTP status code received from server: 404 (Not Found); transport: received unexpected content-type \"text/html\""))
+		assert.True(t, notServing(err), "%v as the SDK returns it (%T)", c, err)
 	}
 }

@@ -190,9 +190,12 @@ func (p *pass) listed(f *file, raw json.RawMessage, movedIn bool, moved time.Tim
 		cur.Edits[f.ID] = mod.UnixMilli()
 	}
 	switch {
-	case movedIn && created.After(moved):
+	case movedIn && (created.After(moved) || p.seen > 0 && created.UnixMilli() >= p.seen):
 		// Created in the folder after its move, before the walk reached
-		// it: a new file, at its own creation (not before it existed).
+		// it, or created since the feed's watermark at all (a folder read
+		// live to place another file is walked as moved in though it may
+		// never have left the tree): a new file, at its own creation (not
+		// before it existed).
 		p.emit(KindCreated, f, raw, at, created, "file:"+f.ID+":created", map[string]any{"reason": reasonNew})
 	case movedIn:
 		p.emit(KindCreated, f, raw, at, moved, "file:"+f.ID+":created", map[string]any{"reason": reasonMovedIn})
