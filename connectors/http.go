@@ -379,3 +379,11 @@ func IsPermanent(err error) bool {
 	}
 	return false
 }
+
+// CountRateLimited counts one answer of provider asking to slow down that
+// no transport classifier saw (a throttle in a 200's body, read by the
+// connector), in poblysh_provider_rate_limited_total, as the transports
+// count the ones they see.
+func CountRateLimited(provider string) {
+	metrics.RateLimitHits.WithLabelValues(provider).Inc()
+}

@@ -15,7 +15,6 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/poblysh/poblysh/connectors"
-	"github.com/poblysh/poblysh/metrics"
 )
 
 // tokenAnswer is the token endpoint's JSON: a token, or (with HTTP 200)
@@ -180,7 +179,7 @@ func (a *Auth) tokenCall(ctx context.Context, dc DC, op string, form url.Values)
 		if connectors.Kind(err) == connectors.ErrRateLimited {
 			// The throttle comes as HTTP 200 with "Access Denied" in the
 			// body: no transport classifier sees it, so it is counted here.
-			metrics.RateLimitHits.WithLabelValues(a.provider).Inc()
+			connectors.CountRateLimited(a.provider)
 		}
 		return nil, fmt.Errorf("%s: %s at %s: %w", a.provider, op, dc.Location, err)
 	case resp.StatusCode >= 400:

@@ -14,7 +14,6 @@ import (
 
 	"github.com/poblysh/poblysh/connectors"
 	"github.com/poblysh/poblysh/connectors/zoho"
-	"github.com/poblysh/poblysh/metrics"
 )
 
 // lockReason starts the Reason of a throttled answer without Retry-After:
@@ -123,7 +122,7 @@ func (c *Connector) get(ctx context.Context, hc *http.Client, acct connectors.Ac
 		err := classifyStatus(int(n), connectors.RedactText(env.errorCode(), secrets...), connectors.RedactText(env.Status.Description, secrets...))
 		if connectors.Kind(err) == connectors.ErrRateLimited {
 			// In a 200's body no transport classifier sees it: counted here.
-			metrics.RateLimitHits.WithLabelValues(Name).Inc()
+			connectors.CountRateLimited(Name)
 		}
 		return fmt.Errorf("zoho-mail: %w", err)
 	}
