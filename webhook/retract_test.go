@@ -41,14 +41,10 @@ func (retractingConnector) ParseWebhook(req *connectors.WebhookRequest) (*connec
 	return d, nil
 }
 
-// A deletion delivered before its message (Slack's events come in no
-// promised order, and a retried message delivery comes later still)
-// retracts the message when it is stored: the deletion is recorded, and
-// the store of a provider that retracts re-applies what was recorded for
-// its keys once it has committed. It used to be stored unretracted for
-// good.
-func TestMessageStoredAfterItsDeletionIsRetracted(t *testing.T) {
-	t.Parallel()
+// retractingIntake is an intake over a fresh schema with one tenant's
+// connection of the retracting provider, routed by team:T1.
+func retractingIntake(t *testing.T) (*dbtest.Schema, *connectors.Provider, *Intake, string, string) {
+	t.Helper()
 	ctx := context.Background()
 	s := dbtest.NewSchema(t)
 	spec := &connectors.Spec{Name: "retracting", Retracts: true}
@@ -59,7 +55,19 @@ func TestMessageStoredAfterItsDeletionIsRetracted(t *testing.T) {
 	}))
 	log := logrus.New()
 	log.SetLevel(logrus.ErrorLevel)
-	in := &Intake{DB: s.DB, Log: log}
+	return s, p, &Intake{DB: s.DB, Log: log}, tenant, conn
+}
+
+// A deletion delivered before its message (Slack's events come in no
+// promised order, and a retried message delivery comes later still)
+// retracts the message when it is stored: the deletion is recorded, and
+// the store of a provider that retracts re-applies what was recorded for
+// its keys once it has committed. It used to be stored unretracted for
+// good.
+func TestMessageStoredAfterItsDeletionIsRetracted(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, p, in, tenant, _ := retractingIntake(t)
 	deliver := func(b retractingBody) {
 		t.Helper()
 		body, err := json.Marshal(b)
@@ -110,16 +118,7 @@ func TestDeletionRetractsForInactiveConnection(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			s := dbtest.NewSchema(t)
-			spec := &connectors.Spec{Name: "retracting", Retracts: true}
-			p := &connectors.Provider{Spec: spec, Connector: retractingConnector{spec: spec}}
-			tenant, conn := dbtest.Seed(t, s.DB, "retracting", "retracting", "T1")
-			require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
-				return tx.ReplaceRoutes(ctx, conn, "retracting", []db.Route{{RouteKey: "team:T1"}})
-			}))
-			log := logrus.New()
-			log.SetLevel(logrus.ErrorLevel)
-			in := &Intake{DB: s.DB, Log: log}
+			s, p, in, tenant, conn := retractingIntake(t)
 			deliver := func(b retractingBody) *Outcome {
 				t.Helper()
 				body, err := json.Marshal(b)
