@@ -5,7 +5,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -93,13 +92,7 @@ func newRefreshEnv(t *testing.T, opts fakesandbox.Options, wrap func(*refreshEnv
 	e.acts = &Activities{DB: e.schema.DB, Registry: reg, KeyRing: dbtest.KeyRing(t), Log: log}
 
 	// Authorize at the sandbox and store the tokens, as the callback does.
-	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := noRedirect.Get(srv.URL + "/oauth/authorize?client_id=" + fakesandbox.DefaultClientID + "&redirect_uri=" + url.QueryEscape("http://127.0.0.1/cb"))
-	require.NoError(t, err)
-	resp.Body.Close()
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	require.NoError(t, err)
-	ts, err := e.sb.OAuth.Exchange(fakesandbox.DefaultClientID, loc.Query().Get("code"), "http://127.0.0.1/cb", "")
+	ts, err := e.sb.Authorize(srv.URL, "http://127.0.0.1/cb")
 	require.NoError(t, err)
 	e.target.Provider = "fake"
 	require.NoError(t, e.schema.DB.WithSystem(ctx, func(tx *db.Tx) error {

@@ -2,9 +2,7 @@ package lifecycle_test
 
 import (
 	"context"
-	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -40,13 +38,7 @@ func TestRevokeReplacedKeepsATokenTheConnectionStores(t *testing.T) {
 	s := &lifecycle.Service{DB: schema.DB, Registry: reg, KeyRing: dbtest.KeyRing(t)}
 
 	authorize := func() *sandbox.TokenSet {
-		noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-		resp, err := noRedirect.Get(srv.URL + "/oauth/authorize?client_id=" + fakesandbox.DefaultClientID + "&redirect_uri=" + url.QueryEscape("http://127.0.0.1/cb"))
-		require.NoError(t, err)
-		resp.Body.Close()
-		loc, err := url.Parse(resp.Header.Get("Location"))
-		require.NoError(t, err)
-		ts, err := sb.OAuth.Exchange(fakesandbox.DefaultClientID, loc.Query().Get("code"), "http://127.0.0.1/cb", "")
+		ts, err := sb.Authorize(srv.URL, "http://127.0.0.1/cb")
 		require.NoError(t, err)
 		return ts
 	}

@@ -119,16 +119,7 @@ func TestZohoReconnectRevokesTheTokenItReplaces(t *testing.T) {
 	idB := string(*connectionOf(t, body).ID)
 	s.waitJobs(keyB, idB, "backfill", 2, 2*time.Minute)
 
-	var idA string
-	for i := range kept + 1 {
-		code, body = s.connectAs(keyA, "zoho-cliq", zohosandbox.UserAda, cfg)
-		require.Equal(t, http.StatusOK, code, body)
-		id := string(*connectionOf(t, body).ID)
-		if i > 0 {
-			require.Equal(t, idA, id, "a reconnect of the same account updates its connection")
-		}
-		idA = id
-	}
+	idA := s.connectRepeatedly(t, keyA, "zoho-cliq", zohosandbox.UserAda, cfg, kept+1)
 	_, _, revoked := zc.Accounts("eu").Stats()
 	require.Equal(t, kept, revoked, "each reconnect revoked the refresh token it replaced, and nothing else")
 
@@ -156,16 +147,7 @@ func TestGitHubReconnectRevokesTheTokenItReplaces(t *testing.T) {
 	require.Equal(t, http.StatusOK, code, body)
 	idB := string(*connectionOf(t, body).ID)
 
-	var idA string
-	for i := range kept + 1 {
-		code, body = s.connectAs(keyA, "github", "alice", cfg)
-		require.Equal(t, http.StatusOK, code, body)
-		id := string(*connectionOf(t, body).ID)
-		if i > 0 {
-			require.Equal(t, idA, id, "a reconnect of the same account updates its connection")
-		}
-		idA = id
-	}
+	idA := s.connectRepeatedly(t, keyA, "github", "alice", cfg, kept+1)
 	live := liveTokens(gh)
 	require.Equal(t, 2, live, "A's and B's tokens, the replaced ones revoked")
 	s.syncsHealthy(t, "github", map[string]string{keyB: idB, keyA: idA})
@@ -223,4 +205,22 @@ func (s *stack) syncsHealthy(t *testing.T, provider string, conns map[string]str
 		}
 		require.Equal(t, models.ConnectionHealthHealthy, *s.connection(key, id).Health)
 	}
+}
+
+// connectRepeatedly connects login's account to provider for the tenant of
+// key n times and returns the connection: the first connect makes it, and
+// each reconnect of the same account must update it in place.
+func (s *stack) connectRepeatedly(t *testing.T, key, provider, login string, cfg map[string]any, n int) string {
+	t.Helper()
+	var conn string
+	for i := range n {
+		code, body := s.connectAs(key, provider, login, cfg)
+		require.Equal(t, http.StatusOK, code, body)
+		id := string(*connectionOf(t, body).ID)
+		if i > 0 {
+			require.Equal(t, conn, id, "a reconnect of the same account updates its connection")
+		}
+		conn = id
+	}
+	return conn
 }

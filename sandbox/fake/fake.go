@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -317,4 +318,21 @@ func (s *Server) addItems(w http.ResponseWriter, r *http.Request) {
 		results = s.Deliverer.Send(r.Context(), s.Build(Delivery{Stream: stream, Notify: true}), req.DeliveryOptions)
 	}
 	sandbox.WriteJSON(w, http.StatusCreated, map[string]any{"items": items, "deliveries": results})
+}
+
+// Authorize plays a user who approves at the sandbox served at baseURL
+// (its /oauth/authorize, which redirects with a code at once) and redeems
+// the code, as a callback does: the tokens of a new grant.
+func (s *Server) Authorize(baseURL, redirectURI string) (*sandbox.TokenSet, error) {
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirect.Get(baseURL + "/oauth/authorize?client_id=" + DefaultClientID + "&redirect_uri=" + url.QueryEscape(redirectURI))
+	if err != nil {
+		return nil, err
+	}
+	_ = resp.Body.Close()
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil {
+		return nil, fmt.Errorf("fake: authorize: %w", err)
+	}
+	return s.OAuth.Exchange(DefaultClientID, loc.Query().Get("code"), redirectURI, "")
 }
