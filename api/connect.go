@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/json"
 	"net/http"
-	"strings"
 
 	"github.com/gorilla/mux"
 	"github.com/sirupsen/logrus"
@@ -14,11 +13,19 @@ import (
 	"github.com/poblysh/poblysh/lifecycle"
 )
 
-// providerFor resolves the {provider} path segment (404 when unknown).
+// providerFor resolves the {provider} path segment (404 when unknown). The
+// error names the segment only when it is shaped like a provider name: the
+// connect pages show it to whoever follows a link, and a link's path is
+// anyone's text.
 func providerFor(reg *connectors.Registry, r *http.Request) (*connectors.Provider, error) {
-	p, ok := reg.Get(mux.Vars(r)["provider"])
+	name := mux.Vars(r)["provider"]
+	p, ok := reg.Get(name)
 	if !ok {
-		return nil, &poblysh.Error{Code: poblysh.ENOTFOUND, Message: "unknown provider " + strings.ToValidUTF8(mux.Vars(r)["provider"], "")}
+		msg := "unknown provider"
+		if providerRe.MatchString(name) {
+			msg += " " + name
+		}
+		return nil, &poblysh.Error{Code: poblysh.ENOTFOUND, Message: msg}
 	}
 	return p, nil
 }

@@ -467,3 +467,32 @@ func requireErrorResponse(t *testing.T, r response, status int, code string) res
 	requireError(t, r, status, code)
 	return r
 }
+
+// TestUnknownProviderPageRepeatsNoURLText: the browser pages' error for a
+// provider name in the path that names no provider does not repeat what
+// was written there (anyone can send a link on the service's host; the
+// page must not show their sentence as the service's words). A
+// provider-shaped name is still named, for pages and for API clients.
+func TestUnknownProviderPageRepeatsNoURLText(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	b := e.browser()
+	spoof := "Your%20Slack%20workspace%20was%20suspended.%20Call%20+1%20555%200100%20to%20restore%20it"
+	for _, u := range []string{
+		"/api/v1/connect/" + spoof + "/start",
+		"/api/v1/connect/" + spoof + "/callback?state=x&code=y",
+	} {
+		r := b.do(http.MethodGet, u)
+		require.Equal(t, http.StatusNotFound, r.status, "%s: %s", u, r.body)
+		require.Contains(t, r.header.Get("Content-Type"), "text/html", u)
+		require.Contains(t, string(r.body), "Unknown provider", u)
+		require.NotContains(t, string(r.body), "555 0100", "%s: the page repeats text from the URL", u)
+	}
+	r := b.do(http.MethodPost, "/api/v1/connect/"+spoof+"/start")
+	require.Equal(t, http.StatusNotFound, r.status, "%s", r.body)
+	require.NotContains(t, string(r.body), "555 0100", "the page repeats text from the URL")
+
+	r = b.do(http.MethodGet, "/api/v1/connect/myspace/start")
+	require.Equal(t, http.StatusNotFound, r.status, "%s", r.body)
+	require.Contains(t, string(r.body), "Unknown provider myspace", "a provider-shaped name is named")
+}
