@@ -36,7 +36,7 @@ dev: ## run everything locally: Postgres, Temporal dev server, provider sandbox,
 test: ## start Postgres, install the Temporal CLI if missing, then lint + check-generated + go test -race
 	@scripts/test.sh $(PKG)
 
-fuzz: ## run every fuzz target for FUZZTIME each (default 30s; `make test` runs each for 20000 executions)
+fuzz: ## run every fuzz target for FUZZTIME each (default 30s; `make test` runs each for 10000 executions)
 	@FUZZTIME=$(FUZZTIME) scripts/fuzz.sh $(PKG)
 
 bench: ## run the benchmarks once, each beside its raw Postgres baseline (POBLYSH_BENCH_SCALE=0.05 for a quick look)

@@ -5,7 +5,7 @@
 # package's testdata/fuzz/<target>/ by go test: commit it with the fix so it
 # stays a regression seed.
 #
-# make test runs this too, with FUZZTIME=20000x (executions, not seconds),
+# make test runs this too, with FUZZTIME=10000x (executions, not seconds),
 # after the seed corpus (see scripts/test.sh). FUZZMINIMIZETIME (default 5s)
 # caps the time spent shrinking a new input; FUZZ_NONE_OK=1 accepts packages
 # without targets.

@@ -12,7 +12,7 @@
 #  4. make lint, make check-generated, then
 #     go test -race -count=1 -timeout 40m ./...
 #     and a short fuzz pass: every Go fuzz target for TEST_FUZZTIME
-#     (20000x: executions, a few seconds each; a count, not a duration, so
+#     (10000x: executions, a few seconds each; a count, not a duration, so
 #     that Go's fuzz deadline race cannot fail it; see scripts/fuzz.sh)
 #     (scripts/fuzz.sh; make fuzz runs them longer)
 #
@@ -60,7 +60,7 @@ step "make check-generated" "$MAKE" --no-print-directory check-generated
 step "go test -race ${packages[*]}" go test -race -count=1 -timeout 40m "${packages[@]}"
 # go test ran every fuzz target's seeds and committed regression cases;
 # this explores each target for a few seconds more (make fuzz: longer).
-step "fuzz each target for ${TEST_FUZZTIME:-20000x}" env FUZZTIME="${TEST_FUZZTIME:-20000x}" FUZZ_NONE_OK=1 scripts/fuzz.sh "${packages[@]}"
+step "fuzz each target for ${TEST_FUZZTIME:-10000x}" env FUZZTIME="${TEST_FUZZTIME:-10000x}" FUZZ_NONE_OK=1 scripts/fuzz.sh "${packages[@]}"
 
 elapsed=$((SECONDS - start))
 if ((${#failed[@]})); then
