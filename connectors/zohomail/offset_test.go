@@ -28,70 +28,151 @@ func TestMailLeavingTheFolderMidPassIsStillRead(t *testing.T) {
 	for _, removed := range []int{1, 3, 5} {
 		t.Run(fmt.Sprintf("%d removed", removed), func(t *testing.T) {
 			t.Parallel()
-			now := time.Now()
-			var mu sync.Mutex
-			var inbox []int // 0 is the newest
-			for i := range 16 {
-				inbox = append(inbox, i)
-			}
-			calls := 0
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				mu.Lock()
-				defer mu.Unlock()
-				switch {
-				case strings.HasSuffix(r.URL.Path, "/folders"):
-					_, _ = fmt.Fprint(w, `{"status":{"code":200},"data":[{"folderId":"10","folderType":"Inbox"}]}`)
-				case strings.HasSuffix(r.URL.Path, "/messages/view"):
-					if calls++; calls == 2 { // after the first page, the user archives messages of it
-						inbox = slices.Delete(inbox, 1, 1+removed)
-					}
-					start, _ := strconv.Atoi(r.URL.Query().Get("start"))
-					limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
-					items := []map[string]any{}
-					for k := start - 1; k >= 0 && k < len(inbox) && k < start-1+limit; k++ {
-						i := inbox[k]
-						items = append(items, map[string]any{"messageId": fmt.Sprint(9000 + i), "threadId": fmt.Sprint(9000 + i),
-							"fromAddress": "a@b.example", "subject": "s", "receivedTime": fmt.Sprint(now.Add(-time.Duration(i) * time.Hour).UnixMilli())})
-					}
-					b, _ := json.Marshal(map[string]any{"status": map[string]any{"code": 200}, "data": items})
-					_, _ = w.Write(b)
-				default:
-					http.NotFound(w, r)
-				}
-			}))
-			t.Cleanup(srv.Close)
-			p := connectortest.NewProvider(t, Spec, map[string]string{"POBLYSH_ZOHO_MAIL_API_URLS": "us=" + srv.URL,
-				"POBLYSH_ZOHO_MAIL_PAGE_SIZE": "6", "POBLYSH_ZOHO_MAIL_PACE": "60000"})
-			conn := connectors.Connection{TenantID: testTenant, Account: connectors.Account{ID: "1", Metadata: map[string]string{"dc": "us"}}}
-			var cur json.RawMessage
-			keys := map[string]bool{}
-			for n := 0; ; n++ {
-				require.Less(t, n, 20, "the pass ends")
-				pg, err := p.Connector.(*Connector).FetchPage(t.Context(), connectors.PageRequest{Connection: conn, Stream: streamInbox,
-					Cursor: cur, HTTP: srv.Client(), Now: now})
-				require.NoError(t, err)
-				for _, s := range pg.Signals {
-					keys[s.DedupeKey] = true
-				}
-				cur = pg.Next
-				if pg.Done {
-					break
-				}
-			}
-			var got []string
-			for k := range keys {
-				if id, ok := strings.CutPrefix(k, "received:"); ok {
-					got = append(got, id)
-				}
-			}
-			slices.Sort(got)
-			var want []string
-			for i := range 16 { // the first page's (read before they left) and every other
-				want = append(want, fmt.Sprint(9000+i))
-			}
-			require.Equal(t, want, got)
+			// After the first page, the user archives messages of it.
+			require.Empty(t, unreadAfterLeaving(t, 16, 2, 1, 1+removed), "still in the Inbox, never read")
 		})
 	}
+}
+
+// A next page that comes back empty shares no message with the previous
+// one either: mail left the folder since, and the messages that moved up
+// past the page boundary are still to read. The pass steps back instead
+// of ending (it ended, moving the high-water mark past 9006 and 9007).
+func TestEmptyPageAfterMailLeftStepsBack(t *testing.T) {
+	t.Parallel()
+	// 8 messages, pages of 6 overlapping by 3: the second page starts at
+	// 4; before it, 5 of the first page leave and the folder holds 3.
+	require.Empty(t, unreadAfterLeaving(t, 8, 2, 1, 6), "still in the Inbox, never read")
+}
+
+// When more than a page and its overlap leave, one page back still
+// shares nothing with the previous page: the pass steps back again, until
+// a page overlaps it or the pass is at the top of the folder (it read on
+// after one step, losing 9015–9017).
+func TestStepBackRepeatsUntilPagesOverlap(t *testing.T) {
+	t.Parallel()
+	// Pages of 6 at 1, 4, 7, 10; before the page at 13, the 12 newest
+	// messages leave: 13 and 7 hold nothing of the page at 10, 1 does.
+	require.Empty(t, unreadAfterLeaving(t, 40, 5, 0, 12), "still in the Inbox, never read")
+}
+
+// A folder whose every page is new (mail leaving and arriving faster
+// than the pass reads) never overlaps the previous page: the pass steps
+// back maxStepsBack times at most, then reads on, and ends at its cutoff.
+func TestStepsBackAreBoundedPerPass(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	var mu sync.Mutex
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/folders"):
+			_, _ = fmt.Fprint(w, `{"status":{"code":200},"data":[{"folderId":"10","folderType":"Inbox"}]}`)
+		case strings.HasSuffix(r.URL.Path, "/messages/view"):
+			calls++
+			start, _ := strconv.Atoi(r.URL.Query().Get("start"))
+			limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+			items := []map[string]any{}
+			for k := start; k < start+limit; k++ { // the k'th newest, an hour apart, under a new id each call
+				items = append(items, map[string]any{"messageId": fmt.Sprintf("%d%04d", calls, k), "fromAddress": "a@b.example",
+					"subject": "s", "receivedTime": fmt.Sprint(now.Add(-time.Duration(k) * time.Hour).UnixMilli())})
+			}
+			b, _ := json.Marshal(map[string]any{"status": map[string]any{"code": 200}, "data": items})
+			_, _ = w.Write(b)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	p := connectortest.NewProvider(t, Spec, map[string]string{"POBLYSH_ZOHO_MAIL_API_URLS": "us=" + srv.URL,
+		"POBLYSH_ZOHO_MAIL_PAGE_SIZE": "6", "POBLYSH_ZOHO_MAIL_PACE": "60000", "POBLYSH_ZOHO_MAIL_BACKFILL_DAYS": "1"})
+	conn := connectors.Connection{TenantID: testTenant, Account: connectors.Account{ID: "1", Metadata: map[string]string{"dc": "us"}}}
+	var cur json.RawMessage
+	back := 0
+	for n := 0; ; n++ {
+		require.Less(t, n, 100, "the pass ends")
+		pg, err := p.Connector.(*Connector).FetchPage(t.Context(), connectors.PageRequest{Connection: conn, Stream: streamInbox,
+			Cursor: cur, HTTP: srv.Client(), Now: now})
+		require.NoError(t, err)
+		if pg.Done {
+			break
+		}
+		var c cursor
+		require.NoError(t, json.Unmarshal(pg.Next, &c))
+		back = c.Pass.Back
+		cur = pg.Next
+	}
+	require.Equal(t, maxStepsBack, back, "the pass stepped back as often as it may, no more")
+}
+
+// unreadAfterLeaving runs a first pass (page size 6) over an Inbox of
+// total messages, 0 the newest, an hour apart, from which the messages at
+// positions [from, to) leave just before the atCall'th messages/view
+// call. It returns the ids still in the folder that the pass never read.
+func unreadAfterLeaving(t *testing.T, total, atCall, from, to int) []string {
+	t.Helper()
+	now := time.Now()
+	var mu sync.Mutex
+	var inbox []int
+	for i := range total {
+		inbox = append(inbox, i)
+	}
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/folders"):
+			_, _ = fmt.Fprint(w, `{"status":{"code":200},"data":[{"folderId":"10","folderType":"Inbox"}]}`)
+		case strings.HasSuffix(r.URL.Path, "/messages/view"):
+			if calls++; calls == atCall {
+				inbox = slices.Delete(inbox, from, to)
+			}
+			start, _ := strconv.Atoi(r.URL.Query().Get("start"))
+			limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+			items := []map[string]any{}
+			for k := start - 1; k >= 0 && k < len(inbox) && k < start-1+limit; k++ {
+				i := inbox[k]
+				items = append(items, map[string]any{"messageId": fmt.Sprint(9000 + i), "threadId": fmt.Sprint(9000 + i),
+					"fromAddress": "a@b.example", "subject": "s", "receivedTime": fmt.Sprint(now.Add(-time.Duration(i) * time.Hour).UnixMilli())})
+			}
+			b, _ := json.Marshal(map[string]any{"status": map[string]any{"code": 200}, "data": items})
+			_, _ = w.Write(b)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	p := connectortest.NewProvider(t, Spec, map[string]string{"POBLYSH_ZOHO_MAIL_API_URLS": "us=" + srv.URL,
+		"POBLYSH_ZOHO_MAIL_PAGE_SIZE": "6", "POBLYSH_ZOHO_MAIL_PACE": "60000"})
+	conn := connectors.Connection{TenantID: testTenant, Account: connectors.Account{ID: "1", Metadata: map[string]string{"dc": "us"}}}
+	var cur json.RawMessage
+	keys := map[string]bool{}
+	for n := 0; ; n++ {
+		require.Less(t, n, 30, "the pass ends")
+		pg, err := p.Connector.(*Connector).FetchPage(t.Context(), connectors.PageRequest{Connection: conn, Stream: streamInbox,
+			Cursor: cur, HTTP: srv.Client(), Now: now})
+		require.NoError(t, err)
+		for _, s := range pg.Signals {
+			keys[s.DedupeKey] = true
+		}
+		cur = pg.Next
+		if pg.Done {
+			break
+		}
+	}
+	missing := []string{}
+	for i := range total {
+		if i >= from && i < to {
+			continue // left the folder
+		}
+		if !keys[fmt.Sprintf("received:%d", 9000+i)] {
+			missing = append(missing, fmt.Sprint(9000+i))
+		}
+	}
+	return missing
 }
 
 // POBLYSH_ZOHO_MAIL_BACKFILL_DAYS is a number of days from 1 to 36500: a

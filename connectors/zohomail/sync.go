@@ -33,7 +33,7 @@ const maxHeldPress = 50
 //	{"v":1,"folder":"7325431000000008012","hw":1711540357880,
 //	 "seen":[{"id":"1711540357880100001","t":1711540357880}],
 //	 "press":["1711540357880100001"],
-//	 "pass":{"start":191,"high":1711540357880,"prev":["…"],"recent":[…],"kept":10,
+//	 "pass":{"start":191,"high":1711540357880,"prev":["…"],"recent":[…],"kept":10,"back":1,
 //	         "press":[{"Kind":"email.press_thread","DedupeKey":"press:…",…}]}}
 //
 // folder is the folder's id (read once from GET /folders, see folderID). hw is
@@ -71,8 +71,14 @@ type pass struct {
 	// is now, so mail archived or deleted during a pass moves every later
 	// message up, and without the overlap the one at a page boundary was
 	// never read. A next page that shares no message with the previous
-	// one lost more than that: the pass steps back a page.
+	// one (or is empty) lost more than that: the pass steps back a page,
+	// and again while the page read there shares none (see stepBack).
 	Kept int `json:"kept,omitempty"`
+	// Back counts the pass's steps back, at most maxStepsBack: a folder
+	// losing mail faster than the pass reads it cannot hold it forever.
+	// Past the bound pages are read on without the check, as before a
+	// pass stepped back at all. A cursor stored without it counts from 0.
+	Back int `json:"back,omitempty"`
 	// Press holds email.press_thread of the threads this pass found, each
 	// the oldest qualifying message read so far: the pass reads newest
 	// first, so an older message of a thread may be on a later page, and a
@@ -81,6 +87,11 @@ type pass struct {
 	// pass ends.
 	Press []connectors.Signal `json:"press,omitempty"`
 }
+
+// maxStepsBack bounds the steps back of one pass (pass.Back): 20 pages
+// is 4,000 messages at the default page size leaving the folder during a
+// pass, each step one messages/view call.
+const maxStepsBack = 20
 
 // pageOverlap is how many messages consecutive pages of a pass share.
 func pageOverlap(n int) int { return min(10, n/2) }
@@ -140,14 +151,7 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 	if err := c.get(ctx, req.HTTP, acct, "/api/accounts/"+url.PathEscape(acct.ID)+"/messages/view", q, &page); err != nil {
 		return nil, err
 	}
-	if p.Kept > 0 && len(page) > 0 && !slices.ContainsFunc(page, func(raw json.RawMessage) bool {
-		var it item
-		return json.Unmarshal(raw, &it) == nil && slices.Contains(p.Prev, it.MessageID.String())
-	}) {
-		// More mail left the folder since the previous page than pages
-		// overlap by: read again from a page further up (what was read
-		// twice is stored once).
-		p.Start, p.Kept = max(1, p.Start-c.pageSize), 0
+	if c.stepBack(p, page) {
 		next, err := json.Marshal(cur)
 		if err != nil {
 			return nil, fmt.Errorf("zoho-mail: encode cursor: %w", err)
@@ -207,6 +211,25 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 		return nil, fmt.Errorf("zoho-mail: encode cursor: %w", err)
 	}
 	return &connectors.Page{Signals: out, Items: len(page), Next: next, Done: done}, nil
+}
+
+// stepBack moves the pass a page up when page, read at p.Start, shares no
+// message with the previous page (p.Prev), an empty page included: more
+// mail left the folder since than pages overlap by, and what moved up past
+// the boundary is above p.Start now. The page is read again from there
+// (what is read twice is stored once), and checked the same way, until a
+// page overlaps the previous one, the pass is at the top of the folder, or
+// it has stepped back maxStepsBack times (see pass.Back).
+func (c *Connector) stepBack(p *pass, page []json.RawMessage) bool {
+	if p.Kept == 0 || p.Start <= 1 || p.Back >= maxStepsBack || slices.ContainsFunc(page, func(raw json.RawMessage) bool {
+		var it item
+		return json.Unmarshal(raw, &it) == nil && slices.Contains(p.Prev, it.MessageID.String())
+	}) {
+		return false
+	}
+	p.Start = max(1, p.Start-c.pageSize)
+	p.Back++
+	return true
 }
 
 func containsID(list []seenID, id string) bool {
