@@ -104,10 +104,7 @@ func (c *Connector) get(ctx context.Context, hc *http.Client, acct connectors.Ac
 	req.Header.Set("Accept", "application/json")
 	resp, err := hc.Do(req)
 	if err != nil {
-		var rl *connectors.RateLimited
-		if errors.As(err, &rl) && strings.HasPrefix(rl.Reason, lockReason) && key != "" {
-			c.Locks.Lock(key, rl.RetryAfter)
-		}
+		c.lockOn(key, err)
 		return fmt.Errorf("zoho-mail: %w", unwrapURL(err))
 	}
 	defer resp.Body.Close()
@@ -121,8 +118,10 @@ func (c *Connector) get(ctx context.Context, hc *http.Client, acct connectors.Ac
 		secrets := connectors.RequestSecrets(resp.Request)
 		err := classifyStatus(int(n), connectors.RedactText(env.errorCode(), secrets...), connectors.RedactText(env.Status.Description, secrets...))
 		if connectors.Kind(err) == connectors.ErrRateLimited {
-			// In a 200's body no transport classifier sees it: counted here.
+			// In a 200's body no transport classifier sees it: counted
+			// here, and it locks the API as a 429 does.
 			connectors.CountRateLimited(Name)
+			c.lockOn(key, err)
 		}
 		return fmt.Errorf("zoho-mail: %w", err)
 	}
@@ -132,6 +131,17 @@ func (c *Connector) get(ctx context.Context, hc *http.Client, acct connectors.Ac
 		return fmt.Errorf("zoho-mail: %w: unexpected data: %v", connectors.ErrTransient, err)
 	}
 	return nil
+}
+
+// lockOn locks key for the lock period when err is a throttled answer
+// without Retry-After (Zoho's lock), whether the transport classified it
+// or it came in a 200's body. An empty key (no account yet) is never
+// locked (see get).
+func (c *Connector) lockOn(key string, err error) {
+	var rl *connectors.RateLimited
+	if key != "" && errors.As(err, &rl) && strings.HasPrefix(rl.Reason, lockReason) {
+		c.Locks.Lock(key, rl.RetryAfter)
+	}
 }
 
 // pace waits for the account's turn under its pace, and fails fast while

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
@@ -52,4 +55,52 @@ func TestThrottleInABodyIsCountedOnce(t *testing.T) {
 		connectors.Account{ID: "1", Metadata: map[string]string{zoho.MetaLocation: "us", zoho.MetaAccountsServer: tokens.URL}}, "rt")
 	require.Equal(t, connectors.ErrRateLimited, connectors.Kind(err), "%v", err)
 	require.Equal(t, before+1, count(), "the token endpoint's throttle in a 200's body")
+}
+
+// A throttle in a 200's body is mapped like a 429: the account's Mail API
+// is left alone for the 5-minute lock, in the process, so the next call
+// fails fast without reaching Zoho, and is not counted again; another
+// account is not held back. (Not parallel: the counter is the process's.)
+func TestThrottleInABodyLocksTheAccount(t *testing.T) {
+	count := func() float64 {
+		var m dto.Metric
+		require.NoError(t, metrics.RateLimitHits.WithLabelValues(Name).Write(&m))
+		return m.GetCounter().GetValue()
+	}
+	var mu sync.Mutex
+	hits := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits[strings.Split(r.URL.Path, "/")[3]]++ // /api/accounts/{id}/…
+		mu.Unlock()
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/folders"):
+			_, _ = fmt.Fprint(w, `{"status":{"code":200},"data":[{"folderId":"10","folderType":"Inbox","path":"/Inbox"},{"folderId":"11","folderType":"Sent","path":"/Sent"}]}`)
+		default:
+			_, _ = fmt.Fprint(w, `{"status":{"code":429,"description":"Too many requests"},"data":{"errorCode":"TOO_MANY_REQUESTS"}}`)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	p := newProvider(t, map[string]string{"POBLYSH_ZOHO_MAIL_API_URLS": "us=" + srv.URL, "POBLYSH_ZOHO_MAIL_PACE": "60000"})
+	c := p.Connector.(*Connector)
+	fetch := func(account, stream string) error {
+		conn := connectors.Connection{TenantID: testTenant, Account: connectors.Account{ID: account, Metadata: map[string]string{"dc": "us"}}}
+		_, err := c.FetchPage(t.Context(), connectors.PageRequest{Connection: conn, Stream: stream, HTTP: srv.Client(), Now: time.Now()})
+		return err
+	}
+	before := count()
+	err := fetch("1", streamInbox)
+	require.Equal(t, connectors.ErrRateLimited, connectors.Kind(err), "%v", err)
+	require.Equal(t, 2, hits["1"], "folders, then the throttled messages/view")
+
+	err = fetch("1", streamSent)
+	require.Equal(t, connectors.ErrRateLimited, connectors.Kind(err), "%v", err)
+	var rl *connectors.RateLimited
+	require.ErrorAs(t, err, &rl)
+	require.Greater(t, rl.RetryAfter, 4*time.Minute, "the lock's time left")
+	require.Equal(t, 2, hits["1"], "a call went to Zoho during the lock period")
+	require.Equal(t, before+1, count(), "one throttle, counted once")
+
+	require.Equal(t, connectors.ErrRateLimited, connectors.Kind(fetch("2", streamInbox)))
+	require.Equal(t, 2, hits["2"], "another account's calls go out")
 }
