@@ -24,6 +24,18 @@ const cursorVersion = 1
 // maxPressThreads bounds the threads remembered as press already.
 const maxPressThreads = 500
 
+// maxCleared bounds the messages remembered as cleared by their headers
+// (cursor.Cleared).
+const maxCleared = 500
+
+// reconcileEvery is how often a pass reconciles: reads the folder down to
+// reconcileWindow back rather than to the high-water mark (see newPass).
+const reconcileEvery = 6 * time.Hour
+
+// reconcileWindow is how far back a reconciling pass reads (at most
+// BACKFILL_DAYS).
+const reconcileWindow = 7 * 24 * time.Hour
+
 // maxHeldPress bounds the press threads a pass holds back (pass.Press):
 // each is a whole Signal, a few KB of cursor.
 const maxHeldPress = 50
@@ -32,7 +44,8 @@ const maxHeldPress = 50
 //
 //	{"v":1,"folder":"7325431000000008012","hw":1711540357880,
 //	 "seen":[{"id":"1711540357880100001","t":1711540357880}],
-//	 "press":["1711540357880100001"],
+//	 "press":["1711540357880100001"],"cleared":["1711540357880107920"],
+//	 "reconciled":1711538000000,
 //	 "pass":{"start":191,"high":1711540357880,"prev":["…"],"recent":[…],"kept":10,"back":1,
 //	         "press":[{"Kind":"email.press_thread","DedupeKey":"press:…",…}]}}
 //
@@ -41,7 +54,9 @@ const maxHeldPress = 50
 // newest first (sortorder=false) until receivedTime falls below hw minus
 // the overlap, and seen holds the ids of that overlap already read, so they
 // are not emitted again (dedupe by messageId). press holds the threads
-// email.press_thread was emitted for. pass is the pass under way: the next
+// email.press_thread was emitted for, cleared the messages whose headers
+// cleared them of press (see normalize), and reconciled when the last
+// reconciling pass began (see newPass). pass is the pass under way: the next
 // start offset (1-based), its newest time, the ids of the previous page
 // (new mail arriving during a pass shifts offsets; repeats are skipped)
 // and the ids inside the overlap of its newest time, and the press threads
@@ -52,7 +67,11 @@ type cursor struct {
 	HW     int64    `json:"hw,omitempty"`
 	Seen   []seenID `json:"seen,omitempty"`
 	Press  []string `json:"press,omitempty"`
-	Pass   *pass    `json:"pass,omitempty"`
+	// Cleared and Reconciled are absent from cursors stored before
+	// 2026-12-07: none cleared, and the next pass reconciles.
+	Cleared    []string `json:"cleared,omitempty"`
+	Reconciled int64    `json:"reconciled,omitempty"`
+	Pass       *pass    `json:"pass,omitempty"`
 }
 
 type seenID struct {
@@ -138,11 +157,7 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 		now = time.Now()
 	}
 	if cur.Pass == nil {
-		cutoff := now.Add(-c.backfill).UnixMilli()
-		if cur.HW > 0 {
-			cutoff = cur.HW - c.overlap.Milliseconds()
-		}
-		cur.Pass = &pass{Start: 1, Cutoff: cutoff}
+		cur.Pass = c.newPass(&cur, now)
 	}
 	p := cur.Pass
 	q := url.Values{"folderId": {cur.Folder}, "start": {strconv.Itoa(p.Start)}, "limit": {strconv.Itoa(c.pageSize)},
@@ -213,6 +228,28 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 	return &connectors.Page{Signals: out, Items: len(page), Next: next, Done: done}, nil
 }
 
+// newPass starts a pass at now. The first reads BACKFILL_DAYS back; the
+// others down to the last pass's newest time less the overlap, and, once
+// every reconcileEvery, down to reconcileWindow back (BACKFILL_DAYS when
+// less), or further when the high-water mark is older. Mail moved into the
+// folder (marked not spam, restored from Trash, moved back from another
+// folder) keeps the receivedTime it arrived with, below the high-water
+// mark, and Zoho Mail lists no changes: only such a pass reads it. What it
+// reads again is stored once, by its dedupe key.
+func (c *Connector) newPass(cur *cursor, now time.Time) *pass {
+	ms := now.UnixMilli()
+	if cur.HW == 0 {
+		cur.Reconciled = ms
+		return &pass{Start: 1, Cutoff: now.Add(-c.backfill).UnixMilli()}
+	}
+	cutoff := cur.HW - c.overlap.Milliseconds()
+	if ms-cur.Reconciled >= reconcileEvery.Milliseconds() {
+		cur.Reconciled = ms
+		cutoff = min(cutoff, now.Add(-min(reconcileWindow, c.backfill)).UnixMilli())
+	}
+	return &pass{Start: 1, Cutoff: cutoff}
+}
+
 // stepBack moves the pass a page up when page, read at p.Start, shares no
 // message with the previous page (p.Prev), an empty page included: more
 // mail left the folder since than pages overlap by, and what moved up past
@@ -262,13 +299,21 @@ func (c *Connector) normalize(ctx context.Context, hc *http.Client, acct connect
 	if r.Press && !f.Outbound {
 		// The list carries no List-Id nor Auto-Submitted: a newsletter from
 		// a media outlet or a journalist's auto-reply looks like press until
-		// its headers say otherwise.
-		content, err := c.header(ctx, hc, acct, f.ID, it.MessageID.String())
+		// its headers say otherwise. They never qualify whatever the
+		// config, so a message they cleared is remembered, and a
+		// reconciling pass reading it again does not ask again.
+		id := it.MessageID.String()
+		if slices.Contains(cur.Cleared, id) {
+			return out, nil
+		}
+		content, err := c.header(ctx, hc, acct, f.ID, id)
 		if err != nil {
 			return nil, err
 		}
 		m.ListID, m.ListUnsubscribe, m.Precedence, m.AutoSubmitted = headers(content)
-		r = c.press.Detect(m, cfg.detectorConfig())
+		if r = c.press.Detect(m, cfg.detectorConfig()); !r.Press {
+			cur.clear(id)
+		}
 	}
 	if !r.Press {
 		return out, nil
@@ -310,6 +355,15 @@ func (cur *cursor) releasePress() []connectors.Signal {
 	}
 	cur.Pass.Press = nil
 	return out
+}
+
+// clear remembers a message its headers cleared of press (the last
+// maxCleared).
+func (cur *cursor) clear(id string) {
+	cur.Cleared = append(cur.Cleared, id)
+	if n := len(cur.Cleared); n > maxCleared {
+		cur.Cleared = cur.Cleared[n-maxCleared:]
+	}
 }
 
 // pressed remembers a thread as press (the last maxPressThreads).
