@@ -184,3 +184,29 @@ func TestBackfillDaysAreBounded(t *testing.T) {
 		require.Equal(t, ok, err == nil, "%s: %v", v, err)
 	}
 }
+
+// A pass stored before passes counted their steps back (no "back") reads
+// on under the same rules: its first step back counts as the first.
+func TestStoredPassWithoutBackStepsBack(t *testing.T) {
+	t.Parallel()
+	m := newMailbox(t, map[string]string{"POBLYSH_ZOHO_MAIL_PAGE_SIZE": "6"})
+	t0 := time.Now().Truncate(time.Millisecond)
+	for i := range 3 { // what is left of the folder: 9006–9008
+		m.moveIn(mboxMsg{id: fmt.Sprint(9006 + i), from: "a@b.example", subject: "s", at: t0.Add(-time.Duration(6+i) * time.Hour)})
+	}
+	stored := fmt.Sprintf(`{"v":1,"folder":"10","reconciled":%d,"pass":{"start":4,"cutoff":%d,"high":%d,`+
+		`"prev":["9000","9001","9002","9003","9004","9005"],"kept":3}}`, t0.UnixMilli(), t0.Add(-24*time.Hour).UnixMilli(), t0.UnixMilli())
+	conn := connectors.Connection{TenantID: testTenant, Account: connectors.Account{ID: "1", Metadata: map[string]string{"dc": "us"}}}
+	pg, err := m.p.Connector.(*Connector).FetchPage(t.Context(), connectors.PageRequest{Connection: conn, Stream: streamInbox,
+		Cursor: json.RawMessage(stored), HTTP: m.hc, Now: t0})
+	require.NoError(t, err)
+	require.False(t, pg.Done, "the empty page at 4 ends nothing")
+	require.Empty(t, pg.Signals)
+	var c cursor
+	require.NoError(t, json.Unmarshal(pg.Next, &c))
+	require.Equal(t, 1, c.Pass.Start)
+	require.Equal(t, 1, c.Pass.Back)
+
+	keys, _ := m.pass(pg.Next, t0)
+	require.Equal(t, []string{"received:9006", "thread:9006", "received:9007", "thread:9007", "received:9008", "thread:9008"}, keys)
+}
