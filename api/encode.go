@@ -307,6 +307,23 @@ func newQuery(r *http.Request) *query {
 	return &query{r: r, values: r.URL.Query(), problems: map[string]string{}}
 }
 
+// value reads a parameter with a form (a pattern, enum, format or type in
+// swagger.yml); ok is false when it is absent or its value is empty. An
+// empty value (`kind=`) is given, and outside every such form: it is a
+// problem, never read as the parameter's absence, which would answer a
+// wider query than the one asked (every kind, every connection).
+func (q *query) value(name string) (v string, ok bool) {
+	vs, given := q.values[name]
+	if !given || len(vs) == 0 {
+		return "", false
+	}
+	if vs[0] == "" {
+		q.problems[name] = "must not be empty"
+		return "", false
+	}
+	return vs[0], true
+}
+
 // str reads a text parameter of at most max characters (as the spec's
 // maxLength and the name rules count them, not bytes). Postgres cannot
 // compare text with a NUL or invalid UTF-8 in it (the statement fails), so
@@ -333,8 +350,11 @@ var (
 // matching reads a parameter that must match re when given; example shows
 // the form in the problem.
 func (q *query) matching(name string, re *regexp.Regexp, example string) string {
+	if _, ok := q.value(name); !ok {
+		return ""
+	}
 	v := q.str(name, 64)
-	if _, bad := q.problems[name]; !bad && v != "" && !re.MatchString(v) {
+	if _, bad := q.problems[name]; !bad && !re.MatchString(v) {
 		q.problems[name] = "must look like " + example
 	}
 	return v
@@ -370,8 +390,8 @@ func escapedNUL(body []byte) bool {
 }
 
 func (q *query) enum(name string, allowed ...string) string {
-	v := q.values.Get(name)
-	if v == "" {
+	v, ok := q.value(name)
+	if !ok {
 		return ""
 	}
 	for _, a := range allowed {
@@ -384,16 +404,16 @@ func (q *query) enum(name string, allowed ...string) string {
 }
 
 func (q *query) uuid(name string) string {
-	v := q.values.Get(name)
-	if v != "" && !isUUID(v) {
+	v, ok := q.value(name)
+	if ok && !isUUID(v) {
 		q.problems[name] = "must be a UUID"
 	}
 	return v
 }
 
 func (q *query) time(name string) *time.Time {
-	v := q.values.Get(name)
-	if v == "" {
+	v, ok := q.value(name)
+	if !ok {
 		return nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, v)
@@ -416,8 +436,8 @@ func rfc3339Offset(v string) bool {
 }
 
 func (q *query) limit() int {
-	v := q.values.Get("limit")
-	if v == "" {
+	v, ok := q.value("limit")
+	if !ok {
 		return 100
 	}
 	n, err := strconv.Atoi(v)
@@ -429,8 +449,8 @@ func (q *query) limit() int {
 }
 
 func (q *query) boolean(name string) bool {
-	v := q.values.Get(name)
-	if v == "" {
+	v, ok := q.value(name)
+	if !ok {
 		return false
 	}
 	b, err := strconv.ParseBool(v)

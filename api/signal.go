@@ -51,10 +51,10 @@ const MaxFeedWait = 60 * time.Second
 var waitRe = regexp.MustCompile(`^([0-9]{1,5})(ms|s)$`)
 
 // feedWait reads the wait parameter: a duration in s or ms, at most
-// MaxFeedWait; "" is 0 (answer at once).
+// MaxFeedWait; absent is 0 (answer at once).
 func feedWait(q *query) time.Duration {
-	v := q.values.Get("wait")
-	if v == "" {
+	v, ok := q.value("wait")
+	if !ok {
 		return 0
 	}
 	bad := "must be a duration in seconds or milliseconds, at most 60s (e.g. 30s, 500ms)"

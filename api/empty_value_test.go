@@ -1,0 +1,79 @@
+package api_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/db"
+)
+
+// TestEmptyQueryValueIsRefused: a query parameter given with an empty
+// value (`kind=`) is present, and "" is outside every parameter's pattern,
+// enum, format or type, so it answers 400 naming it. It used to be read as
+// the parameter's absence: `?kind=` listed every kind and `?connection_id=`
+// every connection (a typo'd or unfilled filter silently widened the
+// query), and `DELETE ...?purge_signals=` disconnected keeping the Signals.
+func TestEmptyQueryValueIsRefused(t *testing.T) {
+	t.Parallel()
+	e, _, _ := sandboxed(t)
+	tenant, key := e.tenant("Acme")
+	conn := e.connected(key)
+	ctx := context.Background()
+	require.NoError(t, e.schema.DB.WithTenantSignals(ctx, tenant, func(tx *db.Tx) error {
+		_, err := tx.InsertSignals(ctx, conn, "fake", []db.NewSignal{
+			{Kind: "item.created", OccurredAt: time.Now(), DedupeKey: "a", Payload: []byte(`{}`)},
+			{Kind: "item.updated", OccurredAt: time.Now(), DedupeKey: "b", Payload: []byte(`{}`)},
+		})
+		return err
+	}))
+
+	cases := []struct{ path, param string }{
+		{"/api/v1/signals?kind=", "kind"},
+		{"/api/v1/signals?source=", "source"},
+		{"/api/v1/signals?connection_id=", "connection_id"},
+		{"/api/v1/signals?since=", "since"},
+		{"/api/v1/signals?until=", "until"},
+		{"/api/v1/signals?wait=", "wait"},
+		{"/api/v1/signals?include_retracted=", "include_retracted"},
+		{"/api/v1/signals?limit=", "limit"},
+		{"/api/v1/jobs?connection_id=", "connection_id"},
+		{"/api/v1/jobs?provider=", "provider"},
+		{"/api/v1/jobs?kind=", "kind"},
+		{"/api/v1/jobs?status=", "status"},
+		{"/api/v1/jobs?since=", "since"},
+		{"/api/v1/connections?provider=", "provider"},
+		{"/api/v1/connections?health=", "health"},
+		{"/api/v1/api-keys?tenant_id=", "tenant_id"},
+	}
+	for _, tc := range cases {
+		r := e.do(http.MethodGet, tc.path, key, "", "")
+		er := requireError(t, r, http.StatusBadRequest, poblysh.EINVALID)
+		require.Equal(t, map[string]string{tc.param: "must not be empty"}, er.Details, tc.path)
+	}
+	// Beside a valid filter, the empty one is still named.
+	r := e.do(http.MethodGet, "/api/v1/signals?kind=item.created&connection_id=", key, "", "")
+	er := requireError(t, r, http.StatusBadRequest, poblysh.EINVALID)
+	require.Equal(t, map[string]string{"connection_id": "must not be empty"}, er.Details)
+
+	// A filter given filters; cursor= is documented as the first page.
+	r = e.do(http.MethodGet, "/api/v1/signals?kind=item.updated", key, "", "")
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	require.Contains(t, string(r.body), `"kind":"item.updated"`)
+	require.NotContains(t, string(r.body), `"kind":"item.created"`)
+	r = e.do(http.MethodGet, "/api/v1/signals?cursor=", key, "", "")
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	require.Contains(t, string(r.body), `"kind":"item.created"`)
+	require.Contains(t, string(r.body), `"kind":"item.updated"`)
+
+	// purge_signals= is refused before anything is deleted.
+	r = e.do(http.MethodDelete, "/api/v1/connections/"+conn+"?purge_signals=", key, "", "")
+	er = requireError(t, r, http.StatusBadRequest, poblysh.EINVALID)
+	require.Equal(t, map[string]string{"purge_signals": "must not be empty"}, er.Details)
+	require.Equal(t, 1, e.count(`SELECT count(*) FROM connections WHERE id = $1 AND deleted_at IS NULL`, conn))
+	require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/api/v1/connections/"+conn, key, "", "").status)
+}
