@@ -3,9 +3,12 @@ package api_test
 import (
 	"context"
 	"net/http"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/poblysh/poblysh"
@@ -76,4 +79,55 @@ func TestEmptyQueryValueIsRefused(t *testing.T) {
 	require.Equal(t, map[string]string{"purge_signals": "must not be empty"}, er.Details)
 	require.Equal(t, 1, e.count(`SELECT count(*) FROM connections WHERE id = $1 AND deleted_at IS NULL`, conn))
 	require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/api/v1/connections/"+conn, key, "", "").status)
+}
+
+// TestSyncRefusesAConnectionIDOrModeOutsideTheSchema: SyncRequest's
+// connection_id is a UUID ("every active connection of the provider when
+// absent") and mode is incremental or backfill. {"connection_id": ""} used
+// to be read as absent and synced (here: backfilled) every connection of
+// the provider, and {"mode": ""} as incremental; a connection_id that is
+// not a UUID answered 404 instead of the 422 a format violation is.
+func TestSyncRefusesAConnectionIDOrModeOutsideTheSchema(t *testing.T) {
+	t.Parallel()
+	e, _, _ := sandboxed(t)
+	tenant, key := e.tenant("Acme")
+	first := e.connected(key)
+	second := uuid.NewString()
+	e.exec(`INSERT INTO connections (id, tenant_id, provider, external_account_id) VALUES ($1, $2, 'fake', 'another-account')`, second, tenant)
+	e.temporal.take()
+
+	const notUUID, badMode = "must be a UUID", "must be one of incremental, backfill"
+	cases := []struct {
+		body    string
+		details map[string]string
+	}{
+		{`{"connection_id": "", "mode": "backfill"}`, map[string]string{"connection_id": notUUID}},
+		{`{"connection_id": ""}`, map[string]string{"connection_id": notUUID}},
+		{`{"connection_id": "not-a-uuid"}`, map[string]string{"connection_id": notUUID}},
+		{`{"connection_id": "{` + first + `}"}`, map[string]string{"connection_id": notUUID}},
+		{`{"connection_id": "` + first + `", "mode": ""}`, map[string]string{"mode": badMode}},
+		{`{"mode": ""}`, map[string]string{"mode": badMode}},
+		{`{"mode": "full"}`, map[string]string{"mode": badMode}},
+		{`{"connection_id": "", "mode": ""}`, map[string]string{"connection_id": notUUID, "mode": badMode}},
+	}
+	for _, tc := range cases {
+		r := e.do(http.MethodPost, "/api/v1/sync/fake", key, "application/json", tc.body)
+		er := requireError(t, r, http.StatusUnprocessableEntity, poblysh.EVALIDATION)
+		require.Equal(t, tc.details, er.Details, tc.body)
+		require.Empty(t, e.temporal.take(), "%s: nothing is synced", tc.body)
+	}
+
+	// Absent or null: every active connection of the provider, incrementally.
+	both := []string{"sync " + first + " incremental manual", "sync " + second + " incremental manual"}
+	sort.Strings(both)
+	for _, body := range []string{``, `{}`, `{"connection_id": null, "mode": null}`} {
+		r := e.do(http.MethodPost, "/api/v1/sync/fake", key, "application/json", body)
+		require.Equal(t, http.StatusAccepted, r.status, "%s: %s", body, r.body)
+		calls := e.temporal.take()
+		sort.Strings(calls)
+		require.Equal(t, both, calls, body)
+	}
+	r := e.do(http.MethodPost, "/api/v1/sync/fake", key, "application/json", `{"connection_id": "`+strings.ToUpper(second)+`", "mode": "backfill"}`)
+	require.Equal(t, http.StatusAccepted, r.status, "%s", r.body)
+	require.Equal(t, []string{"sync " + second + " backfill manual"}, e.temporal.take(), "a UUID's case means nothing")
 }

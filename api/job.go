@@ -60,11 +60,13 @@ func jobView(e Jobs, j *db.Job) jobJSON {
 
 // handleSyncStart starts or joins a sync of one connection, or of every
 // active connection of the provider (lifecycle.Sync), and answers 202 with
-// the jobs.
+// the jobs. Only an absent (or null) connection_id means every connection
+// and an absent mode incremental: a given "" is refused as any other value
+// outside the schema.
 func handleSyncStart(log *logrus.Logger, reg *connectors.Registry, svc *lifecycle.Service, jobs Jobs, limit int64) http.Handler {
 	type request struct {
-		ConnectionID string           `json:"connection_id"`
-		Mode         poblysh.SyncMode `json:"mode"`
+		ConnectionID *string           `json:"connection_id"`
+		Mode         *poblysh.SyncMode `json:"mode"`
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := providerFor(reg, r)
@@ -77,7 +79,11 @@ func handleSyncStart(log *logrus.Logger, reg *connectors.Registry, svc *lifecycl
 			writeError(w, r, log, err)
 			return
 		}
-		started, err := svc.Sync(r.Context(), principalOf(r).tenantID, p, req.ConnectionID, req.Mode)
+		mode := poblysh.ModeIncremental
+		if req.Mode != nil {
+			mode = *req.Mode
+		}
+		started, err := svc.Sync(r.Context(), principalOf(r).tenantID, p, req.ConnectionID, mode)
 		if err != nil {
 			writeError(w, r, log, err)
 			return

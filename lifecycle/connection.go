@@ -175,21 +175,19 @@ func (s *Service) purge(ctx context.Context, tenantID, id string) error {
 	return err
 }
 
-// Sync starts or joins a sync of one connection of p (connectionID set),
-// or of every active connection of p, and returns the jobs. mode ""
-// means incremental. An inactive connection is a conflict that says how to
-// make it active again.
-func (s *Service) Sync(ctx context.Context, tenantID string, p *connectors.Provider, connectionID string, mode poblysh.SyncMode) ([]db.Job, error) {
-	if mode == "" {
-		mode = poblysh.ModeIncremental
-	}
-	if !mode.Valid() {
-		return nil, &poblysh.Error{Code: poblysh.EVALIDATION, Message: "invalid mode",
-			Details: map[string]string{"mode": "must be incremental or backfill"}}
+// Sync starts or joins a sync of one connection of p (connectionID given),
+// or of every active connection of p (connectionID nil), and returns the
+// jobs. A given id that is not a UUID, "" included, and a mode other than
+// incremental or backfill ("" included: the caller applies the default)
+// are refused before anything starts, so neither widens the sync. An
+// inactive connection is a conflict that says how to make it active again.
+func (s *Service) Sync(ctx context.Context, tenantID string, p *connectors.Provider, connectionID *string, mode poblysh.SyncMode) ([]db.Job, error) {
+	if err := syncRequestProblems(connectionID, mode); err != nil {
+		return nil, err
 	}
 	var conns []db.Connection
-	if connectionID != "" {
-		c, err := s.Find(ctx, tenantID, connectionID)
+	if connectionID != nil {
+		c, err := s.Find(ctx, tenantID, *connectionID)
 		if err == nil && c.Provider != p.Spec.Name {
 			err = poblysh.NotFound("connection")
 		}
@@ -230,6 +228,22 @@ func (s *Service) Sync(ctx context.Context, tenantID string, p *connectors.Provi
 		out = append(out, jobs...)
 	}
 	return out, nil
+}
+
+// syncRequestProblems is the validation_failed of a sync's connection id
+// and mode, naming each that is wrong; nil when both are right.
+func syncRequestProblems(connectionID *string, mode poblysh.SyncMode) error {
+	problems := map[string]string{}
+	if connectionID != nil && !canonicalID(*connectionID) {
+		problems["connection_id"] = "must be a UUID"
+	}
+	if !mode.Valid() {
+		problems["mode"] = "must be one of incremental, backfill"
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return &poblysh.Error{Code: poblysh.EVALIDATION, Message: "invalid sync request", Details: problems}
 }
 
 func inactiveConflict(c *db.Connection) error {

@@ -18,12 +18,12 @@ import (
 // swagger:model SyncRequest
 type SyncRequest struct {
 
-	// Sync this connection only; every active connection of the provider when absent.
+	// Sync this connection only; every active connection of the provider when absent or null. A value that is not a UUID, `""` included, answers 422.
 	// Example: 3d9f1e2a-7c4b-4a8e-b6d5-0e1f2a3b4c5d
 	// Format: uuid
 	ConnectionID strfmt.UUID `json:"connection_id,omitempty"`
 
-	// `incremental` continues from the stored cursors; `backfill` clears them and reads history again.
+	// `incremental` continues from the stored cursors; `backfill` clears them and reads history again. Absent or null is `incremental`; `""` answers 422.
 	// Example: incremental
 	// Enum: ["incremental","backfill"]
 	Mode *string `json:"mode,omitempty"`

@@ -564,7 +564,7 @@ func NewStartSyncUnprocessableEntity() *StartSyncUnprocessableEntity {
 
 // StartSyncUnprocessableEntity describes a response with status code 422, with default header values.
 //
-// The body breaks the schema (e.g. unknown `mode`) (`validation_failed`).
+// The body breaks the schema (e.g. unknown `mode`, or a `connection_id` that is not a UUID) (`validation_failed`).
 type StartSyncUnprocessableEntity struct {
 	Payload *models.Error
 }
