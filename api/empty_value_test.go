@@ -131,3 +131,36 @@ func TestSyncRefusesAConnectionIDOrModeOutsideTheSchema(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, r.status, "%s", r.body)
 	require.Equal(t, []string{"sync " + second + " backfill manual"}, e.temporal.take(), "a UUID's case means nothing")
 }
+
+// TestAPIKeyTenantIDMustBeAUUIDWhenGiven: ApiKeyCreateRequest's tenant_id
+// is a UUID a tenant key may omit. An empty one used to be read as absent
+// (201 for the caller's tenant; 422 "required" with the admin key), and one
+// that is not a UUID answered 404 instead of the 422 a format violation is.
+func TestAPIKeyTenantIDMustBeAUUIDWhenGiven(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	tenant, key := e.tenant("Acme")
+	keys := func() int {
+		return e.count(`SELECT count(*) FROM api_keys WHERE tenant_id = $1`, tenant)
+	}
+	before := keys()
+	for _, k := range []string{key, adminKey} {
+		for _, body := range []string{`{"name":"x","tenant_id":""}`, `{"name":"x","tenant_id":"nope"}`} {
+			r := e.do(http.MethodPost, "/api/v1/api-keys", k, "application/json", body)
+			er := requireError(t, r, http.StatusUnprocessableEntity, poblysh.EVALIDATION)
+			require.Equal(t, map[string]string{"tenant_id": "must be a UUID"}, er.Details, body)
+		}
+	}
+	require.Equal(t, before, keys(), "no key was made")
+
+	// Absent or null, a tenant key's own tenant; the admin key must name one.
+	for _, body := range []string{`{"name":"a"}`, `{"name":"b","tenant_id":null}`} {
+		r := e.do(http.MethodPost, "/api/v1/api-keys", key, "application/json", body)
+		require.Equal(t, http.StatusCreated, r.status, "%s: %s", body, r.body)
+		require.Contains(t, string(r.body), `"tenant_id":"`+tenant+`"`)
+		er := requireError(t, e.do(http.MethodPost, "/api/v1/api-keys", adminKey, "application/json", body),
+			http.StatusUnprocessableEntity, poblysh.EVALIDATION)
+		require.Equal(t, map[string]string{"tenant_id": "required"}, er.Details, body)
+	}
+	require.Equal(t, before+2, keys())
+}

@@ -123,8 +123,10 @@ func handleAPIKeyList(d *db.DB) http.Handler {
 
 func handleAPIKeyCreate(d *db.DB, limit int64) http.Handler {
 	type request struct {
-		Name     string `json:"name"`
-		TenantID string `json:"tenant_id"`
+		Name string `json:"name"`
+		// Absent or null: the caller's tenant (required with the admin
+		// key); a given "" is not a UUID, not the caller's tenant.
+		TenantID *string `json:"tenant_id"`
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req request
@@ -137,7 +139,16 @@ func handleAPIKeyCreate(d *db.DB, limit int64) http.Handler {
 				Details: map[string]string{"name": "must be at most 200 characters"}})
 			return
 		}
-		tenantID, err := keyTenant(d, r, req.TenantID)
+		requested := ""
+		if req.TenantID != nil {
+			if !isUUID(*req.TenantID) {
+				writeError(w, r, logOf(r), &poblysh.Error{Code: poblysh.EVALIDATION, Message: "tenant_id is not a UUID",
+					Details: map[string]string{"tenant_id": "must be a UUID"}})
+				return
+			}
+			requested = *req.TenantID
+		}
+		tenantID, err := keyTenant(d, r, requested)
 		if err != nil {
 			writeError(w, r, logOf(r), err)
 			return

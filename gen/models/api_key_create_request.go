@@ -22,7 +22,7 @@ type APIKeyCreateRequest struct {
 	// Max Length: 200
 	Name string `json:"name,omitempty"`
 
-	// Admin key only, and required with it. A tenant key may omit it or pass its own tenant id.
+	// Admin key only, and required with it. A tenant key may omit it (or send null) or pass its own tenant id. A value that is not a UUID, `""` included, answers 422.
 	// Example: 6f1c2a8e-4b7d-4e09-9a51-3c2d7e8f9a10
 	// Format: uuid
 	TenantID strfmt.UUID `json:"tenant_id,omitempty"`

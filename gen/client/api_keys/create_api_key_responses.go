@@ -490,7 +490,7 @@ func NewCreateAPIKeyUnprocessableEntity() *CreateAPIKeyUnprocessableEntity {
 
 // CreateAPIKeyUnprocessableEntity describes a response with status code 422, with default header values.
 //
-// The body breaks the schema, or the admin key sent no `tenant_id` (`validation_failed`).
+// The body breaks the schema (e.g. a `tenant_id` that is not a UUID), or the admin key sent no `tenant_id` (`validation_failed`).
 type CreateAPIKeyUnprocessableEntity struct {
 	Payload *models.Error
 }
