@@ -154,6 +154,12 @@ func parseDeliveryWith(body []byte, nc *nameCache) (*connectors.WebhookDelivery,
 	if ch := eventChannel(inner); ch != "" {
 		d.RouteKeys = append(d.RouteKeys, channelKey(ch))
 	}
+	if directConversation(inner) {
+		// A DM or group DM with the bot: the connector reads channels
+		// only, so its messages and reactions yield nothing (and a
+		// deletion there retracts nothing), whoever the event routes to.
+		return d, nil
+	}
 	var err error
 	switch head.Type {
 	case "message":
@@ -298,15 +304,50 @@ func eventChannel(inner json.RawMessage) string {
 	return v.Item.Channel
 }
 
+// directConversation reports whether an inner event happened in a DM, a
+// group DM or the app's home, which the connector does not read: a
+// message's channel_type, or a reaction's item.channel_type ("channel",
+// "group", "im", "mpim"; slack-go's Item has no such field, so both are
+// read here) (https://docs.slack.dev/reference/events/reaction_added/).
+// Without a channel type, a DM is known by its id (D…); a group DM is not
+// (its id starts like a channel's), so it is then read as a channel.
+func directConversation(inner json.RawMessage) bool {
+	var v struct {
+		Channel     any    `json:"channel"`
+		ChannelType string `json:"channel_type"`
+		Item        struct {
+			Channel     string `json:"channel"`
+			ChannelType string `json:"channel_type"`
+		} `json:"item"`
+	}
+	if json.Unmarshal(inner, &v) != nil {
+		return false
+	}
+	typ, ch := v.ChannelType, ""
+	if s, ok := v.Channel.(string); ok {
+		ch = s
+	}
+	if ch == "" {
+		typ, ch = v.Item.ChannelType, v.Item.Channel
+	}
+	switch typ {
+	case "im", "mpim", "app_home":
+		return true
+	case "":
+		return strings.HasPrefix(ch, "D")
+	}
+	return false
+}
+
 // messageEventSignals normalizes a message event. Subtypes outside the
 // kept set (message_changed, message_deleted, bot_message, channel_join...)
-// yield nothing, nor do DMs (the connector reads channels only).
+// yield nothing; DMs were left out before (directConversation).
 func messageEventSignals(inner json.RawMessage, nc *nameCache, acct string) ([]connectors.Signal, error) {
 	var me slackevents.MessageEvent
 	if err := json.Unmarshal(inner, &me); err != nil {
 		return nil, fmt.Errorf("%w: message event: %v", connectors.ErrInvalidConfig, err)
 	}
-	if !keptSubtypes[me.SubType] || me.Message == nil || me.IsIM() || me.IsMpIM() || me.ChannelType == "app_home" {
+	if !keptSubtypes[me.SubType] || me.Message == nil {
 		return nil, nil
 	}
 	ids := append([]string{me.Channel, me.Message.User}, mentionedIDs(me.Message.Text)...)
@@ -343,8 +384,9 @@ func deletedMessages(inner json.RawMessage) []string {
 	return nil
 }
 
-// reactionEventSignals normalizes reaction_added on a message (reactions
-// to files are not sent to modern apps and are ignored).
+// reactionEventSignals normalizes reaction_added on a message in a channel
+// (reactions to files are not sent to modern apps and are ignored; those
+// in DMs were left out before, directConversation).
 func reactionEventSignals(inner json.RawMessage, eventTime int, nc *nameCache, acct string) ([]connectors.Signal, error) {
 	var re slackevents.ReactionAddedEvent
 	if err := json.Unmarshal(inner, &re); err != nil {

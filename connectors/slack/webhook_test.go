@@ -258,3 +258,73 @@ func TestParseWebhookMessageDeleted(t *testing.T) {
 	require.Equal(t, []string{"msg:C061EG9SL:1767272400.000200"}, d.Retract)
 	require.Equal(t, []string{"team:T024BE7LD", "channel:C061EG9SL"}, d.RouteKeys)
 }
+
+// TestParseWebhookDirectConversations: the connector reads channels only,
+// so an event in a DM or group DM with the bot yields no Signal and
+// retracts nothing, even when it routes to a connection reading every
+// channel of the install (by team:<id>). A reaction's conversation is in
+// item.channel_type (Slack's documented reaction_added); without a
+// channel type a DM is known by its D… id.
+func TestParseWebhookDirectConversations(t *testing.T) {
+	envelope := func(event string) []byte {
+		return []byte(`{"token":"XXYYZZ","team_id":"T123ABC456","api_app_id":"A123ABC456","event":` + event + `,` +
+			`"type":"event_callback","authorizations":[{"team_id":"T123ABC456","user_id":"U0BOT","is_bot":true,"is_enterprise_install":false}],` +
+			`"event_id":"Ev123ABC456","event_time":1360782804}`)
+	}
+	reaction := func(channel, channelType string) []byte {
+		item := `"type":"message","channel":"` + channel + `","ts":"1360782400.498405"`
+		if channelType != "" {
+			item += `,"channel_type":"` + channelType + `"`
+		}
+		return envelope(`{"type":"reaction_added","user":"U123ABC456","reaction":"thumbsup","item_user":"U222222222","item":{` + item + `},"event_ts":"1360782804.083113"}`)
+	}
+	message := func(channel, channelType, extra string) []byte {
+		ev := `{"type":"message","user":"U123ABC456","text":"the deck, please","ts":"1360782400.498405","channel":"` + channel + `"` + extra
+		if channelType != "" {
+			ev += `,"channel_type":"` + channelType + `"`
+		}
+		return envelope(ev + `}`)
+	}
+	deleted := `,"subtype":"message_deleted","deleted_ts":"1360782300.000100","hidden":true`
+	every := connectors.Connection{Account: connectors.Account{ID: "T123ABC456"}}
+	keys, err := (&Connector{}).RouteKeys(every)
+	require.NoError(t, err)
+	require.Contains(t, keys, "team:T123ABC456", "a connection without configured channels routes the install")
+
+	for name, tc := range map[string]struct {
+		body   []byte
+		direct bool
+	}{
+		"reaction in a DM (documented)":           {reaction("D123ABC456", "im"), true},
+		"reaction in a group DM":                  {reaction("G123ABC456", "mpim"), true},
+		"reaction in a DM without channel_type":   {reaction("D123ABC456", ""), true},
+		"reaction in a channel (documented)":      {reaction("C123ABC456", "channel"), false},
+		"reaction in a private channel":           {reaction("G123ABC457", "group"), false},
+		"reaction in a channel without type":      {reaction("C123ABC456", ""), false},
+		"message in a DM without channel_type":    {message("D123ABC456", "", ""), true},
+		"message in a group DM":                   {message("C123ABC458", "mpim", ""), true},
+		"message in the app's home":               {message("D123ABC456", "app_home", ""), true},
+		"message deleted in a DM":                 {message("D123ABC456", "im", deleted), true},
+		"message in a channel":                    {message("C123ABC456", "channel", ""), false},
+		"message deleted in a channel":            {message("C123ABC456", "channel", deleted), false},
+		"message in a channel without a type":     {message("C123ABC456", "", ""), false},
+		"message in a private channel (G… group)": {message("G123ABC457", "group", ""), false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			d, err := parseDelivery(tc.body)
+			require.NoError(t, err)
+			require.Contains(t, d.RouteKeys, "team:T123ABC456")
+			require.False(t, d.Notify)
+			if tc.direct {
+				require.Empty(t, d.Signals, "a DM's event stores nothing")
+				require.Empty(t, d.Retract, "a DM's deletion retracts nothing")
+				return
+			}
+			if len(d.Retract) == 0 {
+				require.Len(t, d.Signals, 1, "a channel's event is a Signal")
+			} else {
+				require.Equal(t, []string{"msg:C123ABC456:1360782300.000100"}, d.Retract)
+			}
+		})
+	}
+}
