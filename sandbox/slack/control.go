@@ -35,10 +35,14 @@ type eventAnswer struct {
 //	POST /_sandbox/slack/messages/delete   {channel, ts}
 //	POST /_sandbox/slack/app-rate-limited  {team_id?}
 //	POST /_sandbox/slack/uninstall         {team_id?}
+//	POST /_sandbox/slack/team-access       {team_id, granted}
 //
 // Each stores the activity, delivers the signed Events API request (none
 // for a channel the bot is not in; uninstall revokes the workspace
-// install's tokens and delivers tokens_revoked, then app_uninstalled) and
+// install's tokens and delivers tokens_revoked, then app_uninstalled;
+// team-access gives a Grid workspace to the org-wide install or takes it
+// away, and delivers team_access_granted or team_access_revoked once the
+// org installed the app) and
 // answers 201 with the event and the delivery results. And:
 //
 //	POST /_sandbox/slack/channels/{channel}/membership  {member}
@@ -120,6 +124,22 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 			return
 		}
 		ev, err := s.AppRateLimited(body.TeamID)
+		s.answer(w, r, ev, err, body.EventOptions)
+	})
+	mux.HandleFunc("POST /_sandbox/slack/team-access", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			TeamID  string `json:"team_id"`
+			Granted *bool  `json:"granted"`
+			EventOptions
+		}
+		if !decode(w, r, &body) {
+			return
+		}
+		if body.TeamID == "" || body.Granted == nil {
+			sandbox.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": `body must be {"team_id": "T…", "granted": true|false}`})
+			return
+		}
+		ev, err := s.SetTeamAccess(body.TeamID, *body.Granted)
 		s.answer(w, r, ev, err, body.EventOptions)
 	})
 	mux.HandleFunc("POST /_sandbox/slack/uninstall", func(w http.ResponseWriter, r *http.Request) {

@@ -134,7 +134,10 @@ func (s *Server) callback(typ string, c channel, inner any, eventTS string) (*Ev
 	if t.Enterprise != "" {
 		e := t.Enterprise
 		ent, auth.EnterpriseID = &e, &e
-		if s.orgInstalled(e) {
+		s.store.mu.Lock()
+		taken := s.store.enterprises[e].Revoked[t.ID]
+		s.store.mu.Unlock()
+		if s.orgInstalled(e) && !taken {
 			auth.UserID, auth.IsEnterpriseInstall = s.store.enterprises[e].BotUserID, true
 		}
 	}
@@ -365,9 +368,10 @@ func (s *Server) RemoveBot(channelID, actor string) (*Event, error) {
 // AppRateLimited returns the app_rate_limited request Slack sends when it
 // drops an app's events of a workspace (more than 30,000 an hour): no
 // inner event, the workspace in team_id, the minute it started
-// (https://docs.slack.dev/reference/events/app_rate_limited/). team
-// defaults to the default workspace; a Grid workspace's carries its
-// enterprise_id too.
+// (https://docs.slack.dev/reference/events/app_rate_limited/): token,
+// type, team_id, minute_rate_limited and api_app_id, nothing else (no
+// enterprise_id, even for a Grid workspace). team defaults to the default
+// workspace.
 func (s *Server) AppRateLimited(team string) (*Event, error) {
 	if team == "" {
 		team = s.store.team
@@ -381,9 +385,6 @@ func (s *Server) AppRateLimited(team string) (*Event, error) {
 	minute := s.now().Unix() / 60 * 60
 	v := map[string]any{"token": VerificationToken, "type": "app_rate_limited", "team_id": t.ID,
 		"minute_rate_limited": minute, "api_app_id": AppID}
-	if t.Enterprise != "" {
-		v["enterprise_id"] = t.Enterprise
-	}
 	body, err := json.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("slacksandbox: encode app_rate_limited: %w", err)
@@ -400,8 +401,8 @@ func (s *Server) AppRateLimited(team string) (*Event, error) {
 // https://docs.slack.dev/reference/events/app_uninstalled/; Slack does not
 // promise their order). Both come in the event_callback envelope without
 // authorizations, the workspace in team_id; a Grid workspace's carries its
-// enterprise_id, as app_rate_limited's does. An org-wide install is not
-// removed this way.
+// enterprise_id too. An org-wide install is not removed this way (an org
+// admin takes workspaces from it: SetTeamAccess).
 func (s *Server) Uninstall(team string) ([]*Event, error) {
 	if team == "" {
 		team = s.store.team

@@ -1,8 +1,12 @@
 package slacksandbox
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
+
+	"github.com/poblysh/poblysh/sandbox"
 )
 
 // Besides the default workspace, the fake holds another company's
@@ -67,11 +71,14 @@ type team struct {
 	BotUserID        string
 }
 
-// enterprise is an Enterprise Grid org.
+// enterprise is an Enterprise Grid org. Revoked are workspaces of it
+// the org took away from an org-wide install of the app
+// (SetTeamAccess).
 type enterprise struct {
 	ID, Name  string
 	BotUserID string
 	Teams     []string
+	Revoked   map[string]bool
 }
 
 // addOtherWorkspaces adds OtherTeamID and the Grid org to a new store.
@@ -141,12 +148,15 @@ func (s *store) installOf(userID string) installation {
 	return installation{Team: t.ID, Enterprise: t.Enterprise, BotUserID: t.BotUserID}
 }
 
-// covers reports whether the install reaches a workspace.
+// covers reports whether the install reaches a workspace: its own, or
+// for an org-wide install each workspace of the org it was not taken
+// away from.
 func (s *store) covers(in installation, teamID string) bool {
 	if !in.Org {
 		return in.Team == teamID
 	}
-	return slices.Contains(s.enterprises[in.Enterprise].Teams, teamID)
+	e := s.enterprises[in.Enterprise]
+	return slices.Contains(e.Teams, teamID) && !e.Revoked[teamID]
 }
 
 // teamsOf lists the workspaces an install reaches, sorted.
@@ -154,7 +164,54 @@ func (s *store) teamsOf(in installation) []string {
 	if !in.Org {
 		return []string{in.Team}
 	}
-	return slices.Sorted(slices.Values(s.enterprises[in.Enterprise].Teams))
+	e := s.enterprises[in.Enterprise]
+	out := slices.DeleteFunc(slices.Clone(e.Teams), func(t string) bool { return e.Revoked[t] })
+	return slices.Sorted(slices.Values(out))
+}
+
+// SetTeamAccess gives a workspace of a Grid org to the org-wide install of
+// the app (granted) or takes it away, as an org admin does in the admin
+// console: the org token reaches the workspace's channels (auth.teams.list
+// lists it) or no longer does (team_access_not_granted,
+// channel_not_found), and the workspace's events are delivered for the
+// org's install or no longer are. It returns the team_access_granted or
+// team_access_revoked event, in the shape of Slack's current reference
+// (https://docs.slack.dev/reference/events/team_access_granted/,
+// https://docs.slack.dev/reference/events/team_access_revoked/): the org
+// and the event nested one level down, authorizations without the org's
+// install. It is delivered only once the org installed the app.
+func (s *Server) SetTeamAccess(teamID string, granted bool) (*Event, error) {
+	s.store.mu.Lock()
+	t, ok := s.store.teams[teamID]
+	var e *enterprise
+	if ok && t.Enterprise != "" {
+		e = s.store.enterprises[t.Enterprise]
+		if e.Revoked == nil {
+			e.Revoked = map[string]bool{}
+		}
+		e.Revoked[teamID] = !granted
+	}
+	s.store.mu.Unlock()
+	if e == nil {
+		return nil, fmt.Errorf("%w: workspace %q of a Grid org", ErrNotFound, teamID)
+	}
+	typ := "team_access_revoked"
+	if granted {
+		typ = "team_access_granted"
+	}
+	inner, err := json.Marshal(map[string]any{"team_id": nil, "enterprise_id": e.ID, "api_app_id": AppID,
+		"event": map[string]any{"type": typ, "team_ids": []string{teamID}}})
+	if err != nil {
+		return nil, fmt.Errorf("slacksandbox: encode %s event: %w", typ, err)
+	}
+	env := map[string]any{"token": VerificationToken, "team_id": teamID, "api_app_id": AppID, "event": json.RawMessage(inner),
+		"type": "event_callback", "event_id": "Ev" + strings.ToUpper(sandbox.RandomString(10)), "event_time": s.now().Unix(),
+		"authorizations": []map[string]any{{"enterprise_id": e.ID, "team_id": teamID, "is_bot": false, "is_enterprise_install": false}}}
+	body, err := json.Marshal(env)
+	if err != nil {
+		return nil, fmt.Errorf("slacksandbox: encode envelope: %w", err)
+	}
+	return &Event{ID: env["event_id"].(string), Type: typ, Inner: inner, Body: body, Deliverable: s.orgInstalled(e.ID)}, nil
 }
 
 // teamOf returns the workspace of a channel (the default one for unknown

@@ -198,3 +198,80 @@ func TestRemoveBotSendsChannelLeft(t *testing.T) {
 	_, err = f.s.RemoveBot("C0NOPE0000", "")
 	require.ErrorIs(t, err, ErrNotFound)
 }
+
+// TestTeamAccess: an org admin takes a workspace away from the org-wide
+// install and gives it back. The org token stops and starts reaching it,
+// its events stop and start being delivered for the org's install, and
+// Slack's team_access_revoked and team_access_granted events (nested
+// shape of the reference, with the org) are delivered once the org
+// installed the app.
+func TestTeamAccess(t *testing.T) {
+	f, rc := withReceiver(t, Options{Seed: true})
+	ev, err := f.s.SetTeamAccess(GridTeamID, false)
+	require.NoError(t, err)
+	require.False(t, ev.Deliverable, "no org-wide install yet: nobody to tell")
+	_, err = f.s.SetTeamAccess(GridTeamID, true)
+	require.NoError(t, err)
+	_, err = f.s.SetTeamAccess(DefaultTeamID, false)
+	require.ErrorIs(t, err, ErrNotFound, "not a Grid workspace")
+
+	org := f.installAs(t, UserGrace)
+	teamIDs := func() []any {
+		var out []any
+		for _, x := range f.call(t, "auth.teams.list", org, url.Values{})["teams"].([]any) {
+			out = append(out, x.(map[string]any)["id"])
+		}
+		return out
+	}
+	authorization := func() map[string]any {
+		ev, err := f.s.PostMessage(MessageInput{Channel: GridChannelHQ, User: UserGrace, Text: "hello"})
+		require.NoError(t, err)
+		var env map[string]any
+		require.NoError(t, json.Unmarshal(ev.Body, &env))
+		return env["authorizations"].([]any)[0].(map[string]any)
+	}
+	hq := url.Values{"types": {"public_channel,private_channel"}, "team_id": {GridTeamID}}
+	require.Equal(t, []any{GridTeam2ID, GridTeamID}, teamIDs())
+	require.Equal(t, true, authorization()["is_enterprise_install"])
+
+	status, ans := f.control(t, "/_sandbox/slack/team-access", `{"team_id":"`+GridTeamID+`","granted":false}`)
+	require.Equal(t, http.StatusCreated, status, "%v", ans)
+	require.Equal(t, "team_access_revoked", ans["type"])
+	require.Equal(t, []any{GridTeam2ID}, teamIDs())
+	require.Equal(t, "team_access_not_granted", f.call(t, "users.conversations", org, hq)["error"])
+	require.Equal(t, "channel_not_found", f.call(t, "conversations.history", org, url.Values{"channel": {GridChannelHQ}})["error"])
+	require.Equal(t, false, authorization()["is_enterprise_install"], "the workspace's events are no longer the org install's")
+
+	status, ans = f.control(t, "/_sandbox/slack/team-access", `{"team_id":"`+GridTeamID+`","granted":true}`)
+	require.Equal(t, http.StatusCreated, status, "%v", ans)
+	require.Equal(t, []any{GridTeam2ID, GridTeamID}, teamIDs())
+	require.Equal(t, []string{GridChannelHQ}, channelIDs(t, f.call(t, "users.conversations", org, hq)))
+	require.Equal(t, true, authorization()["is_enterprise_install"])
+
+	got := rc.all()
+	require.Len(t, got, 2, "one delivery per change once the org installed the app")
+	for i, typ := range []string{"team_access_revoked", "team_access_granted"} {
+		require.True(t, got[i].valid)
+		var env struct {
+			Type  string `json:"type"`
+			Event struct {
+				TeamID       *string `json:"team_id"`
+				EnterpriseID string  `json:"enterprise_id"`
+				Event        struct {
+					Type    string   `json:"type"`
+					TeamIDs []string `json:"team_ids"`
+				} `json:"event"`
+			} `json:"event"`
+			Authorizations []map[string]any `json:"authorizations"`
+		}
+		require.NoError(t, json.Unmarshal(got[i].body, &env))
+		require.Equal(t, "event_callback", env.Type)
+		require.Nil(t, env.Event.TeamID)
+		require.Equal(t, EnterpriseID, env.Event.EnterpriseID)
+		require.Equal(t, typ, env.Event.Event.Type)
+		require.Equal(t, []string{GridTeamID}, env.Event.Event.TeamIDs)
+		require.Equal(t, false, env.Authorizations[0]["is_enterprise_install"])
+	}
+	status, _ = f.control(t, "/_sandbox/slack/team-access", `{"team_id":"`+GridTeamID+`"}`)
+	require.Equal(t, http.StatusBadRequest, status)
+}
