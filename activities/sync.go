@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -298,21 +299,24 @@ func (st *syncStream) next(ctx context.Context) (*connectors.Page, error) {
 }
 
 // checkResource records what the stored pages showed of the stream's
-// resource (shown, when a page described it): a new name, or that the
-// token can read it again.
+// resource (shown, when a page described it): a new name or route keys,
+// or that the token can read it again.
 func (st *syncStream) checkResource(ctx context.Context, shown *connectors.Resource) {
 	a, in, ref, res := st.a, st.in, st.ref, st.res
 	if !st.hasRef {
 		return
 	}
 	if res != nil && res.Access == db.AccessGranted && shown != nil && shown.Ref == ref &&
-		(shown.Name != res.Name || shown.ID != res.ResourceID) {
-		// Renamed or transferred (the provider redirected the old name):
-		// the token just read it under its new name; record it.
+		(shown.Name != res.Name || shown.ID != res.ResourceID || !sameKeys(shown.RouteKeys, res.RouteKeys)) {
+		// Renamed or transferred (the provider redirected the old name),
+		// or reached through other keys now (a Slack org-wide install
+		// granted or refused workspaces): the token just read it as it
+		// is; record it, and route it so.
 		if err := a.recordProof(ctx, in.ConnectionRef, st.p, &connectors.AccessReport{Granted: []connectors.Resource{*shown}}); err != nil {
-			a.logger(ctx, in.ConnectionRef).WithError(err).WithField("resource", ref).Warn("could not record the resource's new name")
+			a.logger(ctx, in.ConnectionRef).WithError(err).WithField("resource", ref).Warn("could not record the resource as read")
 		} else {
-			a.logger(ctx, in.ConnectionRef).WithField("resource", ref).WithField("name", shown.Name).Info("resource renamed at the provider")
+			a.logger(ctx, in.ConnectionRef).WithField("resource", ref).WithField("name", shown.Name).
+				WithField("route_keys", shown.RouteKeys).Info("resource changed at the provider")
 		}
 	}
 	if res == nil || res.Access != db.AccessGranted {
@@ -322,6 +326,12 @@ func (st *syncStream) checkResource(ctx context.Context, shown *connectors.Resou
 			a.logger(ctx, in.ConnectionRef).WithError(err).WithField("resource", ref).Warn("could not re-prove access")
 		}
 	}
+}
+
+// sameKeys reports whether two sets of route keys hold the same keys, in
+// any order.
+func sameKeys(a, b []string) bool {
+	return slices.Equal(slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b)))
 }
 
 // observePollLag measures polling freshness: the lag from provider time to

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -235,12 +236,13 @@ func TestSlackEnterpriseGridOrgInstall(t *testing.T) {
 	conn := string(*c.ID)
 	require.Equal(t, slacksandbox.EnterpriseID, *c.ExternalAccountID, "an org-wide install is the org")
 	require.Equal(t, slacksandbox.EnterpriseName, *c.DisplayName)
-	js := s.waitJobs(key, conn, "backfill", 2, 2*time.Minute)
+	js := s.waitJobs(key, conn, "backfill", 3, 2*time.Minute) // two channels and the org's workspaces
 	for _, j := range js {
 		require.Equal(t, models.JobStatusSucceeded, *j.Status, "%s: %s", *j.Stream, deref(j.Error))
 	}
 	require.EqualValues(t, slacksandbox.GridHQSignals+slacksandbox.GridEUSignals, stored(js))
-	require.Equal(t, []string{"app:" + slacksandbox.EnterpriseID, "channel:" + slacksandbox.GridChannelEU, "channel:" + slacksandbox.GridChannelHQ}, s.routes(conn))
+	require.Equal(t, []string{"app:" + slacksandbox.EnterpriseID, "app:" + slacksandbox.GridTeam2ID, "app:" + slacksandbox.GridTeamID,
+		"channel:" + slacksandbox.GridChannelEU, "channel:" + slacksandbox.GridChannelHQ}, s.routes(conn))
 
 	code, body = s.connectAs(otherKey, "slack", slacksandbox.UserGrace, map[string]any{"channels": grid})
 	require.Equal(t, http.StatusConflict, code, body)
@@ -261,10 +263,83 @@ func TestSlackEnterpriseGridOrgInstall(t *testing.T) {
 	// Every member channel of the org: routed by the org's install key.
 	code, body = s.patch(key, conn, `{"config":{"channels":[]}}`)
 	require.Equal(t, http.StatusOK, code, body)
-	require.Equal(t, []string{"app:" + slacksandbox.EnterpriseID, "enterprise:" + slacksandbox.EnterpriseID}, s.routes(conn))
+	require.Equal(t, []string{"app:" + slacksandbox.EnterpriseID, "app:" + slacksandbox.GridTeam2ID, "app:" + slacksandbox.GridTeamID,
+		"enterprise:" + slacksandbox.EnterpriseID}, s.routes(conn))
 	answers = slackAnswers(t, base, slacksandbox.GridChannelEU, slacksandbox.UserErin, "Le Monde interview")
 	require.Equal(t, "accepted", answers[0]["status"])
 	eventually(t, 30*time.Second, "the EU message", func() bool {
 		return s.count(`SELECT count(*) FROM signals WHERE tenant_id = $1 AND payload->>'title' LIKE 'Le Monde interview%'`, tenant) == 1
 	})
+}
+
+// TestSlackOrgInstallHearsOfItsWorkspaces: Slack names a workspace, never
+// the org, in app_rate_limited (token, type, team_id, minute_rate_limited,
+// api_app_id), so an org-wide install's connection routes app:<team id>
+// for each workspace its own token lists with auth.teams.list, and syncs
+// at once when Slack drops the events of one of them. When the org takes
+// a workspace away (team_access_revoked) or gives it back
+// (team_access_granted), the connection syncs at once and then routes
+// exactly the workspaces it reaches.
+func TestSlackOrgInstallHearsOfItsWorkspaces(t *testing.T) {
+	t.Parallel()
+	s, _, base := slackStack(t)
+	_, key := s.tenant("Globex PR")
+	code, body := s.connectAs(key, "slack", slacksandbox.UserGrace, map[string]any{})
+	require.Equal(t, http.StatusOK, code, body)
+	conn := string(*connectionOf(t, body).ID)
+	for _, j := range s.waitJobs(key, conn, "backfill", 2, 2*time.Minute) { // channels, workspaces
+		require.Equal(t, models.JobStatusSucceeded, *j.Status, "%s: %s", *j.Stream, deref(j.Error))
+	}
+	org, hq, eu := "app:"+slacksandbox.EnterpriseID, "app:"+slacksandbox.GridTeamID, "app:"+slacksandbox.GridTeam2ID
+	every := "enterprise:" + slacksandbox.EnterpriseID
+	require.Equal(t, []string{org, eu, hq, every}, s.routes(conn))
+
+	rateLimited := func(team string) string {
+		t.Helper()
+		got := sandboxStatuses(t, control(t, "POST", base+"/_sandbox/slack/app-rate-limited", map[string]any{"team_id": team}))
+		require.Len(t, got, 1)
+		return got[0]
+	}
+
+	// Slack dropped events of Globex EU: the org's connection syncs every
+	// stream at once. (Slack sends one a minute per workspace, and its
+	// delivery id says which: another one for EU this minute would be a
+	// duplicate.)
+	require.Equal(t, "accepted", rateLimited(slacksandbox.GridTeam2ID))
+	for _, j := range s.waitJobs(key, conn, "incremental", 2, time.Minute) {
+		require.Equal(t, models.JobTriggerWebhook, *j.Trigger, "%s", *j.Stream)
+		require.Equal(t, models.JobStatusSucceeded, *j.Status, "%s: %s", *j.Stream, deref(j.Error))
+	}
+	require.Equal(t, "unroutable", rateLimited(slacksandbox.DefaultTeamID), "a workspace outside the org")
+
+	// The org takes Globex HQ away from the app, then gives it back.
+	access := func(granted bool) string {
+		t.Helper()
+		got := sandboxStatuses(t, control(t, "POST", base+"/_sandbox/slack/team-access", map[string]any{"team_id": slacksandbox.GridTeamID, "granted": granted}))
+		require.Len(t, got, 1)
+		return got[0]
+	}
+	require.Equal(t, "accepted", access(false))
+	eventually(t, time.Minute, "the workspace no longer routed", func() bool { return slices.Equal([]string{org, eu, every}, s.routes(conn)) })
+	require.Equal(t, "unroutable", rateLimited(slacksandbox.GridTeamID), "Globex HQ's news no longer reaches the org's connection")
+	require.Equal(t, "accepted", access(true))
+	eventually(t, time.Minute, "the workspace routed again", func() bool { return slices.Equal([]string{org, eu, hq, every}, s.routes(conn)) })
+}
+
+// sandboxStatuses returns the intake status of each delivery a Slack
+// sandbox control call made.
+func sandboxStatuses(t *testing.T, out map[string]any) []string {
+	t.Helper()
+	var got []string
+	dels, _ := out["deliveries"].([]any)
+	for _, d := range dels {
+		dm := d.(map[string]any)
+		require.EqualValues(t, http.StatusOK, dm["status"], "%v", dm)
+		var ans struct {
+			Status string `json:"status"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(dm["body"].(string)), &ans), "%v", dm)
+		got = append(got, ans.Status)
+	}
+	return got
 }

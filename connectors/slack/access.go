@@ -24,12 +24,18 @@ const notMember = "the app's bot is not a member of this channel, or the channel
 	"invite the app to the channel (/invite) and try again"
 
 // ResourceRefs implements connectors.AccessProver: the configured channel
-// ids. A connection without configured channels names no resource: it
-// reads whatever the bot is a member of, and Slack delivers it nothing else.
+// ids and, for an org-wide install, "workspaces" (workspacesRef): the
+// workspaces the org granted the app, which its connection hears install
+// news of. A workspace install without configured channels names no
+// resource: it reads whatever the bot is a member of, and Slack delivers
+// it nothing else.
 func (c *Connector) ResourceRefs(conn connectors.Connection) ([]string, error) {
 	cfg, err := parseConfig(conn.Config)
 	if err != nil {
 		return nil, fmt.Errorf("slack: %w", err)
+	}
+	if orgInstall(conn.Account) {
+		return append(slices.Clone(cfg.Channels), workspacesRef), nil
 	}
 	return cfg.Channels, nil
 }
@@ -38,10 +44,12 @@ func (c *Connector) ResourceRefs(conn connectors.Connection) ([]string, error) {
 // granted when the bot of the connection's own token is a member of it,
 // as users.conversations lists it (public and private channels, archived
 // ones included since their history stays readable; for an org-wide
-// install, in every workspace the org granted, from auth.teams.list). A granted channel is routed by its id
-// ("channel:C…"). Anything else (not a member, another workspace's
-// channel, no such channel) is denied with one reason, since Slack does not
-// tell them apart for a bot either.
+// install, in every workspace the org granted, from auth.teams.list). A
+// granted channel is routed by its id ("channel:C…"). Anything else (not a
+// member, another workspace's channel, no such channel) is denied with one
+// reason, since Slack does not tell them apart for a bot either. An
+// org-wide install's "workspaces" are granted as auth.teams.list lists
+// them, each routed by app:<team id> (workspacesResource).
 func (c *Connector) ProveAccess(ctx context.Context, req connectors.AccessRequest) (*connectors.AccessReport, error) {
 	refs, err := c.ResourceRefs(req.Connection)
 	if err != nil {
@@ -52,11 +60,22 @@ func (c *Connector) ProveAccess(ctx context.Context, req connectors.AccessReques
 	if len(refs) == 0 {
 		return out, nil
 	}
-	member, err := c.botChannels(ctx, c.paced(req.HTTP, req.Connection.Account.ID), req.Connection.Account)
-	if err != nil {
-		return nil, err
+	acct := req.Connection.Account
+	hc := c.paced(req.HTTP, acct.ID)
+	teams := []string{""}
+	if orgInstall(acct) {
+		if teams, err = c.grantedTeams(ctx, hc); err != nil {
+			return nil, err
+		}
 	}
-	for _, ref := range refs {
+	channels := slices.DeleteFunc(slices.Clone(refs), func(r string) bool { return r == workspacesRef })
+	var member map[string]string
+	if len(channels) > 0 {
+		if member, err = c.botChannels(ctx, hc, acct, teams); err != nil {
+			return nil, err
+		}
+	}
+	for _, ref := range channels {
 		name, ok := member[ref]
 		if !ok {
 			out.Denied = append(out.Denied, connectors.Denial{Ref: ref, Reason: notMember,
@@ -65,15 +84,23 @@ func (c *Connector) ProveAccess(ctx context.Context, req connectors.AccessReques
 		}
 		out.Granted = append(out.Granted, connectors.Resource{Ref: ref, ID: ref, Name: "#" + name, RouteKeys: []string{channelKey(ref)}})
 	}
+	if len(channels) < len(refs) {
+		out.Granted = append(out.Granted, workspacesResource(acct, teams))
+	}
 	return out, nil
 }
 
 // StreamResource implements connectors.ResourceStreams: history:<channel>
 // reads that channel, so not_in_channel or channel_not_found there (the
 // bot left, the channel was deleted) is access lost for that channel. The
-// "channels" stream names no resource: it lists the bot's channels anew on
-// every pass.
+// "workspaces" stream of an org-wide install reads its workspaces: each
+// pass shows them as auth.teams.list lists them (Page.Resource), and the
+// engine routes them so. The "channels" stream names no resource: it lists
+// the bot's channels anew on every pass.
 func (c *Connector) StreamResource(stream string) (string, bool) {
+	if stream == workspacesStream {
+		return workspacesRef, true
+	}
 	ch, ok := strings.CutPrefix(stream, historyPrefix)
 	if !ok || !channelIDPattern.MatchString(ch) {
 		return "", false
@@ -82,16 +109,9 @@ func (c *Connector) StreamResource(stream string) (string, bool) {
 }
 
 // botChannels lists every channel the bot is a member of, by id, with its
-// name: the install's workspace, or each workspace an org-wide install
-// was granted.
-func (c *Connector) botChannels(ctx context.Context, hc *http.Client, acct connectors.Account) (map[string]string, error) {
-	teams := []string{""}
-	if orgInstall(acct) {
-		var err error
-		if teams, err = c.grantedTeams(ctx, hc); err != nil {
-			return nil, err
-		}
-	}
+// name, in teams: [""] for a workspace install's own workspace, or each
+// workspace an org-wide install was granted.
+func (c *Connector) botChannels(ctx context.Context, hc *http.Client, acct connectors.Account, teams []string) (map[string]string, error) {
 	api, _ := c.api(hc)
 	out := map[string]string{}
 	for _, team := range teams {

@@ -4,7 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
@@ -118,13 +122,17 @@ func TestOrgInstall(t *testing.T) {
 	require.Nil(t, tok.Extra("team"), "Slack answers team: null")
 
 	report := f.prove(t, conn, tok)
-	require.Equal(t, []string{slacksandbox.GridChannelEU, slacksandbox.GridChannelHQ}, refsOf(report.Granted),
-		"member channels of every workspace the org granted")
+	require.Equal(t, []string{slacksandbox.GridChannelEU, slacksandbox.GridChannelHQ, "workspaces"}, refsOf(report.Granted),
+		"member channels of every workspace the org granted, and those workspaces")
 	require.Equal(t, []string{slacksandbox.ChannelGeneral, slacksandbox.GridChannelBoard}, report.DeniedRefs(), "another workspace's channel, and one without the bot")
 
 	keys, err := f.conn.RouteKeys(conn)
 	require.NoError(t, err)
 	require.Equal(t, []string{"app:" + slacksandbox.EnterpriseID}, keys)
+	streams, err := f.conn.Streams(conn)
+	require.NoError(t, err)
+	require.Len(t, streams, 5)
+	require.Equal(t, "workspaces", streams[4], "an org-wide install reads its workspaces too")
 
 	// History with the org token; the "channels" stream lists the granted
 	// workspaces, then each one's member channels.
@@ -186,4 +194,135 @@ func TestHistoryOfALeftChannelIsAccessLost(t *testing.T) {
 	ref, ok := f.conn.StreamResource("history:" + slacksandbox.ChannelPress)
 	require.True(t, ok)
 	require.Equal(t, slacksandbox.ChannelPress, ref)
+}
+
+// TestOrgInstallHearsOfItsWorkspaces: Slack names a workspace, never the
+// org, in app_rate_limited (its documented payload: token, type, team_id,
+// minute_rate_limited, api_app_id), so an org-wide install's connection
+// routes app:<team id> for each workspace its own token lists with
+// auth.teams.list: the "workspaces" resource, proved at connect and read
+// again by the "workspaces" stream, which team_access_granted and
+// team_access_revoked start at once.
+func TestOrgInstallHearsOfItsWorkspaces(t *testing.T) {
+	t.Parallel()
+	f := newFake(t, slacksandbox.Options{Seed: true}, nil)
+	conn, tok := f.connectAs(t, slacksandbox.UserGrace)
+	hc := fastClient(tok.AccessToken)
+	// What the engine routes: the connector's static keys and the route
+	// keys of every resource the connection's proof granted.
+	routes := func(granted []connectors.Resource) []string {
+		keys, err := f.conn.RouteKeys(conn)
+		require.NoError(t, err)
+		for _, r := range granted {
+			keys = append(keys, r.RouteKeys...)
+		}
+		return keys
+	}
+	reaches := func(keys []string, body string) bool {
+		d, err := parseDelivery([]byte(body))
+		require.NoError(t, err)
+		require.True(t, d.Notify)
+		for _, k := range d.RouteKeys {
+			if slices.Contains(keys, k) {
+				return true
+			}
+		}
+		return false
+	}
+	rateLimited := func(team string) string {
+		return `{"token":"Jhj5dZrVaK7ZwHHjRyZWjbDl","type":"app_rate_limited","team_id":"` + team + `","minute_rate_limited":1518467820,"api_app_id":"A123456"}`
+	}
+
+	report := f.prove(t, conn, tok)
+	require.Equal(t, []connectors.Resource{{Ref: "workspaces", ID: slacksandbox.EnterpriseID, Name: slacksandbox.EnterpriseName,
+		RouteKeys: []string{"app:" + slacksandbox.GridTeam2ID, "app:" + slacksandbox.GridTeamID}}}, report.Granted,
+		"no channel configured: the org's workspaces only")
+	keys := routes(report.Granted)
+	require.True(t, reaches(keys, rateLimited(slacksandbox.GridTeamID)), "app_rate_limited of a workspace of the org, keys %v", keys)
+	require.True(t, reaches(keys, rateLimited(slacksandbox.GridTeam2ID)))
+	require.False(t, reaches(keys, rateLimited(slacksandbox.DefaultTeamID)), "not a workspace of the org")
+	require.False(t, reaches(keys, rateLimited(slacksandbox.OtherTeamID)))
+	rl, err := f.sb.AppRateLimited(slacksandbox.GridTeamID)
+	require.NoError(t, err)
+	require.True(t, reaches(keys, string(rl.Body)), "the sandbox's app_rate_limited too")
+	workspace, _ := f.connectAs(t, slacksandbox.UserErin)
+	require.Equal(t, []string{"workspaces"}, mustRefs(t, f.conn, conn))
+	require.Empty(t, mustRefs(t, f.conn, workspace), "a workspace install has no workspaces resource")
+	streams, err := f.conn.Streams(workspace)
+	require.NoError(t, err)
+	require.Equal(t, []string{"channels"}, streams)
+
+	// The org takes HQ away: Slack says so, the connection syncs, and its
+	// workspaces stream shows the resource without HQ (the engine records
+	// it and routes it so). Giving it back routes it again.
+	ref, ok := f.conn.StreamResource("workspaces")
+	require.True(t, ok)
+	require.Equal(t, "workspaces", ref)
+	for _, granted := range []bool{false, true} {
+		ev, err := f.sb.SetTeamAccess(slacksandbox.GridTeamID, granted)
+		require.NoError(t, err)
+		d, err := parseDelivery(ev.Body)
+		require.NoError(t, err)
+		require.True(t, d.Notify)
+		require.Equal(t, []string{"app:" + slacksandbox.EnterpriseID}, d.RouteKeys)
+		require.Equal(t, ev.Type, d.Event)
+		_, cursor, pages := f.drain(t, conn, hc, "workspaces", nil)
+		require.Equal(t, 1, pages)
+		require.JSONEq(t, `{"v":1}`, string(cursor), "each pass lists them anew")
+		page, err := f.fetch(t, conn, hc, "workspaces", cursor)
+		require.NoError(t, err)
+		require.True(t, page.Done)
+		require.Empty(t, page.Signals)
+		require.NotNil(t, page.Resource)
+		want := []string{"app:" + slacksandbox.GridTeam2ID}
+		if granted {
+			want = append(want, "app:"+slacksandbox.GridTeamID)
+		}
+		require.Equal(t, want, page.Resource.RouteKeys)
+		require.Equal(t, granted, reaches(routes([]connectors.Resource{*page.Resource}), rateLimited(slacksandbox.GridTeamID)))
+	}
+	_, err = f.fetch(t, workspace, fastClient(tok.AccessToken), "workspaces", nil)
+	require.ErrorIs(t, err, connectors.ErrInvalidConfig, "a workspace install has no workspaces stream")
+}
+
+// TestWorkspacesStreamPaginates: more workspaces than one auth.teams.list
+// page hold are shown once, on the last page.
+func TestWorkspacesStreamPaginates(t *testing.T) {
+	t.Parallel()
+	var calls int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		require.Equal(t, "/api/auth.teams.list", r.URL.Path)
+		require.NoError(t, r.ParseForm())
+		calls++
+		w.Header().Set("Content-Type", "application/json")
+		if r.Form.Get("cursor") == "" {
+			_, _ = w.Write([]byte(`{"ok":true,"teams":[{"id":"T2","name":"Two"},{"id":"T1","name":"One"}],"response_metadata":{"next_cursor":"dGVhbTp0Mw=="}}`))
+			return
+		}
+		require.Equal(t, "dGVhbTp0Mw==", r.Form.Get("cursor"))
+		_, _ = w.Write([]byte(`{"ok":true,"teams":[{"id":"T3","name":"Three"},{"id":"T1","name":"One"}],"response_metadata":{"next_cursor":""}}`))
+	}))
+	t.Cleanup(srv.Close)
+	p := newProvider(t, map[string]string{"POBLYSH_SLACK_CLIENT_ID": "id", "POBLYSH_SLACK_CLIENT_SECRET": "secret", "POBLYSH_SLACK_API_URL": srv.URL + "/api/"})
+	c := p.Connector.(*Connector)
+	conn := connectors.Connection{Account: connectors.Account{ID: "E1", Name: "Org", Metadata: map[string]string{"enterprise_install": "true", "enterprise_id": "E1"}}}
+	req := connectors.PageRequest{Connection: conn, Stream: "workspaces", HTTP: fastClient("xoxb-org"), Now: time.Now()}
+	first, err := c.FetchPage(context.Background(), req)
+	require.NoError(t, err)
+	require.False(t, first.Done)
+	require.Nil(t, first.Resource, "not before every page is read")
+	require.Equal(t, 2, first.Items)
+	req.Cursor = first.Next
+	last, err := c.FetchPage(context.Background(), req)
+	require.NoError(t, err)
+	require.True(t, last.Done)
+	require.Equal(t, &connectors.Resource{Ref: "workspaces", ID: "E1", Name: "Org", RouteKeys: []string{"app:T1", "app:T2", "app:T3"}}, last.Resource)
+	require.Equal(t, 2, calls)
+}
+
+func mustRefs(t *testing.T, c *Connector, conn connectors.Connection) []string {
+	t.Helper()
+	refs, err := c.ResourceRefs(conn)
+	require.NoError(t, err)
+	return refs
 }

@@ -134,18 +134,22 @@ func parseConfig(raw json.RawMessage) (config, error) {
 
 // Streams implements connectors.Syncer: one history:<channel id> stream per
 // configured channel, or the single "channels" stream (every channel the
-// bot is a member of, discovered on each sync) when none is configured.
+// bot is a member of, discovered on each sync) when none is configured;
+// and for an org-wide install the "workspaces" stream (workspaces.go).
 func (c *Connector) Streams(conn connectors.Connection) ([]string, error) {
 	cfg, err := parseConfig(conn.Config)
 	if err != nil {
 		return nil, fmt.Errorf("slack: streams: %w", err)
 	}
-	if len(cfg.Channels) == 0 {
-		return []string{membersStream}, nil
-	}
-	out := make([]string, 0, len(cfg.Channels))
+	out := make([]string, 0, len(cfg.Channels)+1)
 	for _, ch := range cfg.Channels {
 		out = append(out, historyPrefix+ch)
+	}
+	if len(cfg.Channels) == 0 {
+		out = append(out, membersStream)
+	}
+	if orgInstall(conn.Account) {
+		out = append(out, workspacesStream)
 	}
 	return out, nil
 }
@@ -157,8 +161,12 @@ func (c *Connector) Streams(conn connectors.Connection) ([]string, error) {
 //	team:<team id>              an event delivered for that workspace's install;
 //	enterprise:<enterprise id>  ...or for that org's org-wide install; routed by
 //	                            connections without configured channels
-//	app:<team or enterprise>    news about the install itself (app_rate_limited);
-//	                            routed by every connection of the account
+//	app:<team or enterprise>    news about the install itself (app_rate_limited,
+//	                            app_uninstalled, tokens_revoked: a workspace;
+//	                            team_access_*: an org); routed by every
+//	                            connection of the account, and by an org-wide
+//	                            install's for each workspace it was granted
+//	                            (its "workspaces" resource, workspaces.go)
 const (
 	channelKeyPrefix    = "channel:"
 	teamKeyPrefix       = "team:"
@@ -180,7 +188,8 @@ func installKey(acct connectors.Account) string {
 
 // RouteKeys implements connectors.Router with the keys the grant itself
 // proves: the install's app key and, for a connection that asked for every
-// channel the bot is in, the install key. Slack sends an app the events of
+// channel the bot is in, the install key. (An org-wide install's
+// workspaces are routed by their proof instead, ProveAccess.) Slack sends an app the events of
 // the channels its bot is a member of only, and an account is held by one
 // tenant (Spec.ExclusiveAccount), so every channel event of the install
 // belongs to that connection. Configured channels are routed by their

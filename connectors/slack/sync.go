@@ -104,8 +104,11 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 		return nil, fmt.Errorf("slack: %w", err)
 	}
 	s.lookback = cfg.threadLookback()
-	if req.Stream == membersStream {
+	switch req.Stream {
+	case membersStream:
 		return c.fetchMembers(ctx, s, req.Cursor)
+	case workspacesStream:
+		return c.fetchWorkspaces(ctx, s, req.Cursor)
 	}
 	ch, ok := strings.CutPrefix(req.Stream, historyPrefix)
 	if !ok || !channelIDPattern.MatchString(ch) {

@@ -65,8 +65,9 @@ func verifySignature(secret string, req *connectors.WebhookRequest) error {
 // requests: url_verification is answered with its challenge;
 // event_callback is keyed by event_id and routed by its channel and by the
 // install it was delivered for, with Signals for message and
-// reaction_added events; app_rate_limited, app_uninstalled and
-// tokens_revoked are routed to the install's connections, and events after
+// reaction_added events; app_rate_limited, app_uninstalled,
+// tokens_revoked, team_access_granted and team_access_revoked are routed
+// to the install's connections, and events after
 // which a bot may no longer read a channel (accessEvents, and messages
 // saying someone left) to the connections that route the channel: they
 // sync at once, and, like every other event, store nothing.
@@ -99,23 +100,22 @@ func parseDeliveryWith(body []byte, nc *nameCache) (*connectors.WebhookDelivery,
 			Reply:      &connectors.WebhookReply{Status: http.StatusOK, ContentType: "application/json", Body: reply},
 		}, nil
 	case slackevents.AppRateLimited:
-		var rl struct {
-			slackevents.EventsAPIAppRateLimited
-			EnterpriseID string `json:"enterprise_id"`
-		}
+		var rl slackevents.EventsAPIAppRateLimited
 		_ = json.Unmarshal(body, &rl)
 		// Slack dropped events of the workspace (more than 30,000 an hour):
 		// what they said is only in the Web API now, so every connection
-		// of the install syncs at once (Notify).
+		// of the install syncs at once (Notify). Slack names the workspace
+		// only (token, type, team_id, minute_rate_limited, api_app_id,
+		// https://docs.slack.dev/reference/events/app_rate_limited/): an
+		// org-wide install's connection routes app:<team id> for each
+		// workspace it was granted (workspaces.go).
 		d := &connectors.WebhookDelivery{
 			DeliveryID: fmt.Sprintf("app_rate_limited:%s:%d", rl.TeamID, rl.MinuteRateLimited),
 			Event:      slackevents.AppRateLimited,
 			Notify:     true,
 		}
-		for _, id := range []string{rl.TeamID, rl.EnterpriseID} {
-			if id != "" {
-				d.RouteKeys = append(d.RouteKeys, appKeyPrefix+id)
-			}
+		if rl.TeamID != "" {
+			d.RouteKeys = []string{appKeyPrefix + rl.TeamID}
 		}
 		return d, nil
 	case slackevents.CallbackEvent:
@@ -131,12 +131,14 @@ func parseDeliveryWith(body []byte, nc *nameCache) (*connectors.WebhookDelivery,
 		Type string `json:"type"`
 	}
 	_ = json.Unmarshal(inner, &head)
-	if org := revokedOrg(&outer, inner, head.Type); org != "" {
-		// An org-wide install lost some of the org's workspaces (its
-		// envelope may name no workspace): its connection syncs at once,
-		// and the channels it can no longer read are found lost and
-		// unrouted, as for a bot that left them.
-		return &connectors.WebhookDelivery{DeliveryID: outer.EventID, Event: "team_access_revoked", Notify: true,
+	if org, typ := teamAccessChanged(&outer, inner, head.Type); org != "" {
+		// An org-wide install was granted workspaces of the org, or lost
+		// some (its envelope may name no workspace): its connection syncs
+		// at once. Its workspaces stream lists them again, so it routes
+		// the news of exactly those (workspaces.go); the channels it can
+		// no longer read are found lost and unrouted, as for a bot that
+		// left them, and those of a new workspace are read.
+		return &connectors.WebhookDelivery{DeliveryID: outer.EventID, Event: typ, Notify: true,
 			RouteKeys: []string{appKeyPrefix + org}}, nil
 	}
 	if outer.TeamID == "" {
@@ -228,14 +230,20 @@ func accessChanged(outer *slackevents.EventsAPICallbackEvent, typ, channel strin
 	return d
 }
 
-// revokedOrg returns the org of a team_access_revoked event ("" for any
-// other event): Slack sends it to an org-wide app when its token can no
-// longer reach some of the org's workspaces
-// (https://docs.slack.dev/reference/events/team_access_revoked/). Slack's
-// two published examples differ: the org in the envelope's enterprise_id
-// and the event {type, team_ids}, or the org and the event one level down
+// teamAccessEvents say that an org-wide install reaches other workspaces
+// of its org now.
+var teamAccessEvents = map[string]bool{"team_access_granted": true, "team_access_revoked": true}
+
+// teamAccessChanged returns the org and the type of a team_access_granted
+// or team_access_revoked event ("", "" for any other event): Slack sends
+// them to an org-wide app when its token is given access to workspaces of
+// the org, or can no longer reach some
+// (https://docs.slack.dev/reference/events/team_access_granted/,
+// https://docs.slack.dev/reference/events/team_access_revoked/). Slack's
+// published examples differ: the org in the envelope's enterprise_id and
+// the event {type, team_ids}, or the org and the event one level down
 // inside "event"; both are read, and the authorization's org last.
-func revokedOrg(outer *slackevents.EventsAPICallbackEvent, inner json.RawMessage, typ string) string {
+func teamAccessChanged(outer *slackevents.EventsAPICallbackEvent, inner json.RawMessage, typ string) (string, string) {
 	var nested struct {
 		EnterpriseID string `json:"enterprise_id"`
 		Event        struct {
@@ -243,18 +251,20 @@ func revokedOrg(outer *slackevents.EventsAPICallbackEvent, inner json.RawMessage
 		} `json:"event"`
 	}
 	_ = json.Unmarshal(inner, &nested)
-	if typ != "team_access_revoked" && nested.Event.Type != "team_access_revoked" {
-		return ""
+	if !teamAccessEvents[typ] {
+		if typ = nested.Event.Type; !teamAccessEvents[typ] {
+			return "", ""
+		}
 	}
 	for _, id := range []string{outer.EnterpriseID, nested.EnterpriseID} {
 		if id != "" {
-			return id
+			return id, typ
 		}
 	}
-	if len(outer.Authorizations) > 0 {
-		return outer.Authorizations[0].EnterpriseID
+	if len(outer.Authorizations) > 0 && outer.Authorizations[0].EnterpriseID != "" {
+		return outer.Authorizations[0].EnterpriseID, typ
 	}
-	return ""
+	return "", ""
 }
 
 // leftChannel reports whether a message event is a channel_leave or

@@ -147,10 +147,13 @@ func TestParseWebhookEnvelopes(t *testing.T) {
 		{"group_left.json", "group_left", "Ev08LEFT002", []string{"channel:G024BE91L"}, nil, ""},
 		{"channel_unshared.json", "channel_unshared", "Ev08UNSHARE1", []string{"channel:C061EG9SL"}, nil, ""},
 		{"message_channel_leave.json", "message", "Ev08LEAVE01", []string{"channel:C061EG9SL"}, nil, ""},
-		// An org-wide install lost workspaces of its org: its connection
-		// checks its channels (Slack publishes the event in two shapes).
+		// An org-wide install lost workspaces of its org, or was given
+		// some: its connection lists its workspaces and checks its
+		// channels (Slack publishes the events in two shapes).
 		{"team_access_revoked.json", "team_access_revoked", "Ev08REVTEAM1", []string{"app:E08GLOBEX1"}, nil, ""},
 		{"team_access_revoked_nested.json", "team_access_revoked", "Ev08REVTEAM2", []string{"app:E08GLOBEX1"}, nil, ""},
+		{"team_access_granted.json", "team_access_granted", "Ev08GRANTTEAM1", []string{"app:E08GLOBEX1"}, nil, ""},
+		{"team_access_granted_nested.json", "team_access_granted", "Ev08GRANTTEAM2", []string{"app:E08GLOBEX1"}, nil, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
@@ -165,7 +168,7 @@ func TestParseWebhookEnvelopes(t *testing.T) {
 			// channel_left, group_left, channel_unshared and someone's
 			// channel_leave: a channel's proof may no longer hold.
 			require.Equal(t, tc.event == "app_rate_limited" || tc.event == "app_uninstalled" || tc.event == "tokens_revoked" ||
-				accessEvents[tc.event] || tc.delivery == "Ev08LEAVE01" || tc.event == "team_access_revoked", d.Notify)
+				accessEvents[tc.event] || tc.delivery == "Ev08LEAVE01" || teamAccessEvents[tc.event], d.Notify)
 			require.Empty(t, d.Retract)
 			var kinds []string
 			for _, s := range d.Signals {
@@ -207,9 +210,12 @@ func TestParseWebhookInstallKey(t *testing.T) {
 			require.Empty(t, d.Signals)
 		})
 	}
-	d, err := parseDelivery([]byte(`{"type":"app_rate_limited","team_id":"T08GLOBHQ1","enterprise_id":"E08GLOBEX1","minute_rate_limited":1767273120,"api_app_id":"A0123ABCD4E"}`))
+	// Slack's documented app_rate_limited names the workspace only, a Grid
+	// workspace too: an org's connection hears of it by the workspaces it
+	// proved (TestOrgInstallHearsOfItsWorkspaces).
+	d, err := parseDelivery([]byte(`{"token":"Jhj5dZrVaK7ZwHHjRyZWjbDl","type":"app_rate_limited","team_id":"T08GLOBHQ1","minute_rate_limited":1767273120,"api_app_id":"A0123ABCD4E"}`))
 	require.NoError(t, err)
-	require.Equal(t, []string{"app:T08GLOBHQ1", "app:E08GLOBEX1"}, d.RouteKeys, "an org's connections hear of it too")
+	require.Equal(t, []string{"app:T08GLOBHQ1"}, d.RouteKeys)
 }
 
 func TestParseWebhookRejectsGarbage(t *testing.T) {
