@@ -191,7 +191,9 @@ func (s *Server) handleAuthRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.OAuth.Revoke(tok)
-	// Revoking a bot token uninstalls the grant: every token issued for it dies.
+	// The grant's tokens die. Slack does not uninstall the app for it
+	// (it deactivates the bot user and removes its channel memberships)
+	// and the fake sends no event.
 	s.mu.Lock()
 	for t := range s.issued {
 		s.revoked[t] = true
