@@ -15,14 +15,15 @@ import (
 
 const metadataScope = "https://www.googleapis.com/auth/gmail.metadata"
 
-// user authenticates a call and resolves its userId ("me" or the token's
-// own address; another mailbox is 403, as delegation is not modelled).
+// user authenticates a call and resolves its userId ("me" or an address
+// of the token's own account; another mailbox is 403, as delegation is not
+// modelled).
 func (s *Server) user(w http.ResponseWriter, r *http.Request) (sandbox.Grant, *mailbox, bool) {
 	g, ok := s.OAuth.Grant(w, r, ReadScopes)
 	if !ok {
 		return g, nil, false
 	}
-	if id := r.PathValue("userId"); id != "me" && !strings.EqualFold(id, g.UserID) {
+	if id := r.PathValue("userId"); id != "me" && s.OAuth.Account(id) != s.OAuth.Account(g.UserID) {
 		googlesandbox.WriteError(w, http.StatusForbidden, "forbidden", "Delegation denied for "+g.UserID)
 		return g, nil, false
 	}

@@ -77,7 +77,7 @@ func (s *Server) addLocked(in MessageInput) (*gmsg, *mailbox, error) {
 	labels := in.Labels
 	if len(labels) == 0 {
 		labels = []string{"INBOX", "UNREAD"}
-		if strings.Contains(strings.ToLower(in.From), user) {
+		if from := strings.ToLower(in.From); strings.Contains(from, user) || strings.Contains(from, b.user) {
 			labels = []string{"SENT"}
 		}
 	}
@@ -230,6 +230,33 @@ func (s *Server) ExpireHistory(user string) {
 	s.mu.Unlock()
 }
 
+// ErrAddressTaken is a rename to an address another mailbox has.
+var ErrAddressTaken = errors.New("gmailsandbox: the address is another mailbox's")
+
+// RenameUser renames a mailbox's user ("" for the fake's), as a Workspace
+// admin renames a user: the account, its grants and tokens, its mailbox
+// and its watch stay; users.getProfile and the pushes name the new
+// address, id_tokens and userinfo too (with the same subject), and the old
+// address becomes an alias (control calls and authorizations with it reach
+// the same mailbox).
+func (s *Server) RenameUser(user, to string) error {
+	if user == "" {
+		user = s.opts.User
+	}
+	to = strings.ToLower(strings.TrimSpace(to))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.boxLocked(user)
+	if other, ok := s.boxes[s.OAuth.Account(to)]; ok && other != b {
+		return fmt.Errorf("%w: %s", ErrAddressTaken, to)
+	}
+	if err := s.OAuth.Rename(user, to); err != nil {
+		return err
+	}
+	b.user = to
+	return nil
+}
+
 // WatchInfo is a mailbox's users.watch state.
 type WatchInfo struct {
 	Active  bool      `json:"active"`
@@ -262,6 +289,7 @@ func (s *Server) Watch(user string) WatchInfo {
 //	                                                  ({"remove": ["INBOX"]} archives)
 //	POST /_sandbox/gmail/labels                       {"name"}: a user label; answers its id
 //	POST /_sandbox/gmail/expire-history               every history id so far answers 404
+//	POST /_sandbox/gmail/rename                       {"to"}: the user is renamed (RenameUser)
 //	GET  /_sandbox/gmail/watch                        the mailbox's users.watch
 //	POST /_sandbox/gmail/push?forge=…                 a push now: genuine, or forged with
 //	                                                  audience, signer, expired, unverified or email
@@ -329,6 +357,24 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("POST /_sandbox/gmail/expire-history", func(w http.ResponseWriter, r *http.Request) {
 		s.ExpireHistory(r.URL.Query().Get("user"))
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /_sandbox/gmail/rename", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			To string `json:"to"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || !strings.Contains(body.To, "@") {
+			sandbox.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": `body must be {"to": "<new address>"}`})
+			return
+		}
+		if err := s.RenameUser(r.URL.Query().Get("user"), body.To); err != nil {
+			status := http.StatusBadRequest
+			if errors.Is(err, ErrAddressTaken) {
+				status = http.StatusConflict
+			}
+			sandbox.WriteJSON(w, status, map[string]string{"error": err.Error()})
+			return
+		}
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("GET /_sandbox/gmail/watch", func(w http.ResponseWriter, r *http.Request) {

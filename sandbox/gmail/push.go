@@ -136,7 +136,8 @@ func (s *Server) Push(ctx context.Context, user string, o PushOptions, opt sandb
 		user = s.opts.User
 	}
 	s.mu.Lock()
-	hid := s.boxLocked(user).historyID
+	b := s.boxLocked(user)
+	hid, user := b.historyID, b.user // a renamed mailbox's pushes name its new address
 	s.mu.Unlock()
 	target := s.Base.Deliverer.Target()
 	return s.Base.Deliverer.Send(ctx, s.Envelope(user, hid, target, o), opt)
@@ -148,7 +149,7 @@ func (s *Server) Push(ctx context.Context, user string, o PushOptions, opt sandb
 func (s *Server) publish(ctx context.Context, user string, labels []string, historyID uint64, opt sandbox.DeliveryOptions) []sandbox.Result {
 	s.mu.Lock()
 	b := s.boxLocked(user)
-	wst := b.watch
+	wst, user := b.watch, b.user
 	s.mu.Unlock()
 	if wst == nil || !s.now().Before(wst.expires) {
 		return nil

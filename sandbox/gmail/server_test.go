@@ -171,3 +171,66 @@ func TestRegisteredWithUniformOptions(t *testing.T) {
 	_, err = sandbox.New("gmail", sandbox.Options{Faults: []string{"nope"}})
 	require.Error(t, err)
 }
+
+// TestRenameUser: a Workspace admin renames the user. The account stays
+// (its subject, its tokens, its mailbox and watch); users.getProfile, the
+// pushes, id_tokens and userinfo name the new address, and the old one is
+// an alias of the same mailbox.
+func TestRenameUser(t *testing.T) {
+	f := setup(t)
+	const renamed = "ada.lovelace@example.com"
+	var pushed []string
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var env struct {
+			Message struct {
+				Data []byte `json:"data"`
+			} `json:"message"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&env)
+		var n struct {
+			EmailAddress string `json:"emailAddress"`
+		}
+		_ = json.Unmarshal(env.Message.Data, &n)
+		pushed = append(pushed, n.EmailAddress)
+	}))
+	t.Cleanup(sink.Close)
+	f.sb.Base.Deliverer.SetTarget(sink.URL)
+	code, _ := f.call(t, "POST", "/gmail/v1/users/me/watch", `{"topicName":"`+gmailsandbox.DefaultTopic+`"}`)
+	require.Equal(t, http.StatusOK, code)
+	_, before := f.call(t, "GET", "/gmail/v1/users/me/profile", "")
+	_, info := f.call(t, "GET", "/v1/userinfo", "")
+	subject := info["sub"]
+
+	code, _ = f.call(t, "POST", "/_sandbox/gmail/rename", `{"to":"`+renamed+`"}`)
+	require.Equal(t, http.StatusNoContent, code)
+
+	code, after := f.call(t, "GET", "/gmail/v1/users/me/profile", "")
+	require.Equal(t, http.StatusOK, code, "the token issued before the rename still reads the mailbox")
+	require.Equal(t, renamed, after["emailAddress"])
+	require.Equal(t, before["messagesTotal"], after["messagesTotal"], "the same mailbox")
+	code, _ = f.call(t, "GET", "/gmail/v1/users/"+renamed+"/profile", "")
+	require.Equal(t, http.StatusOK, code, "the new address is the token's own")
+	_, info = f.call(t, "GET", "/v1/userinfo", "")
+	require.Equal(t, subject, info["sub"], "the account's subject does not change")
+	require.Equal(t, renamed, info["email"])
+
+	_, _, err := f.sb.AddMessage(context.Background(), gmailsandbox.MessageInput{From: "a@b.example", To: renamed, Subject: "Hi"}, sandbox.DeliveryOptions{})
+	require.NoError(t, err)
+	f.sb.Push(context.Background(), "", gmailsandbox.PushOptions{}, sandbox.DeliveryOptions{})
+	require.Equal(t, []string{renamed, renamed}, pushed, "the watch stays, and its pushes name the new address")
+	require.True(t, f.sb.Watch(renamed).Active, "the old address and the new one name one mailbox")
+	require.Equal(t, f.sb.Watch("").Calls, f.sb.Watch(renamed).Calls)
+
+	// Signing in as the new address is the same account.
+	tok := f.sb.AccessToken(renamed)
+	g := &fixture{sb: f.sb, url: f.url, tok: tok}
+	_, info = g.call(t, "GET", "/v1/userinfo", "")
+	require.Equal(t, subject, info["sub"])
+	_, prof := g.call(t, "GET", "/gmail/v1/users/me/profile", "")
+	require.Equal(t, renamed, prof["emailAddress"])
+	require.Equal(t, after["messagesTotal"].(float64)+1, prof["messagesTotal"], "the mailbox the message arrived in")
+
+	f.sb.AddLabel("grace@example.com", "Work") // another mailbox
+	code, _ = f.call(t, "POST", "/_sandbox/gmail/rename", `{"to":"grace@example.com"}`)
+	require.Equal(t, http.StatusConflict, code, "another mailbox's address")
+}

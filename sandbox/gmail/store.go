@@ -69,13 +69,15 @@ func newMailbox(user string) *mailbox {
 	return b
 }
 
-// boxLocked returns a user's mailbox, creating it.
+// boxLocked returns a user's mailbox, creating it: the mailbox of the
+// account the address names (a renamed user's old address is an alias of
+// it), whose user is the account's current address.
 func (s *Server) boxLocked(user string) *mailbox {
-	user = strings.ToLower(user)
-	b, ok := s.boxes[user]
+	acct := s.OAuth.Account(user)
+	b, ok := s.boxes[acct]
 	if !ok {
-		b = newMailbox(user)
-		s.boxes[user] = b
+		b = newMailbox(strings.ToLower(s.OAuth.Address(acct)))
+		s.boxes[acct] = b
 	}
 	return b
 }

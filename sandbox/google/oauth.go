@@ -55,6 +55,10 @@ type OAuth struct {
 	mu      sync.Mutex
 	codes   map[string]codeOptions
 	decline []string // scopes the next authorization leaves out (DeclineNext)
+	// accounts maps an address an account was renamed to (or from) to the
+	// account's first address, which its subject derives from; primary
+	// maps that first address to the current one (Rename).
+	accounts, primary map[string]string
 }
 
 // codeOptions remembers what an authorization asked for, keyed by its code.
@@ -92,8 +96,10 @@ func NewOAuth(o OAuthOptions) *OAuth {
 			DefaultUser:   o.User,
 			Now:           o.Now,
 		},
-		opts:  o,
-		codes: map[string]codeOptions{},
+		opts:     o,
+		codes:    map[string]codeOptions{},
+		accounts: map[string]string{},
+		primary:  map[string]string{},
 	}
 }
 
@@ -313,7 +319,7 @@ func (o *OAuth) idToken(g sandbox.Grant, nonce string) string {
 	header := map[string]string{"alg": "RS256", "kid": "sandbox-unsigned", "typ": "JWT"}
 	claims := map[string]any{
 		"iss": "https://accounts.google.com", "azp": g.ClientID, "aud": g.ClientID,
-		"sub": Subject(g.UserID), "email": g.UserID, "email_verified": true,
+		"sub": Subject(o.Account(g.UserID)), "email": o.Address(g.UserID), "email_verified": true,
 		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
 	}
 	if nonce != "" {
@@ -331,6 +337,57 @@ func Subject(email string) string {
 	sum := sha256.Sum256([]byte(strings.ToLower(email)))
 	n := new(big.Int).SetBytes(sum[:9])
 	return fmt.Sprintf("1%020s", n.String())[:21]
+}
+
+// Rename gives the account of address from the primary address to, as a
+// Workspace admin renames a user: the account (its OpenID subject, its
+// grants and tokens) stays the same, the user signs in as to, and from
+// becomes an alias. id_tokens and userinfo then name to, with the
+// account's subject; an authorization as either address is the account's.
+// It fails when to is another renamed account's address (the caller
+// checks the addresses its product knows).
+func (o *OAuth) Rename(from, to string) error {
+	from, to = strings.ToLower(strings.TrimSpace(from)), strings.ToLower(strings.TrimSpace(to))
+	if !strings.Contains(to, "@") {
+		return fmt.Errorf("googlesandbox: rename: %q is not an address", to)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	acct := o.accountLocked(from)
+	if other := o.accounts[to]; other != "" && other != acct {
+		return fmt.Errorf("googlesandbox: rename: %s is another account's address", to)
+	}
+	o.accounts[from], o.accounts[to] = acct, acct
+	o.primary[acct] = to
+	return nil
+}
+
+// Account is the account an address names: its first address (from which
+// its subject derives), whatever it was renamed to since.
+func (o *OAuth) Account(address string) string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.accountLocked(address)
+}
+
+func (o *OAuth) accountLocked(address string) string {
+	address = strings.ToLower(address)
+	if a := o.accounts[address]; a != "" {
+		return a
+	}
+	return address
+}
+
+// Address is the current primary address of the account address names
+// (address itself unless the account was renamed).
+func (o *OAuth) Address(address string) string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	acct := o.accountLocked(address)
+	if p := o.primary[acct]; p != "" {
+		return p
+	}
+	return address
 }
 
 // revoke is Google's revocation endpoint (token in the form or the query).
@@ -354,10 +411,10 @@ func (o *OAuth) userinfo(w http.ResponseWriter, r *http.Request) {
 		sandbox.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_request", "error_description": "Invalid Credentials"})
 		return
 	}
-	info := map[string]any{"sub": Subject(g.UserID)}
+	info := map[string]any{"sub": Subject(o.Account(g.UserID))}
 	for _, sc := range g.Scopes {
 		if sc == "email" || sc == "https://www.googleapis.com/auth/userinfo.email" {
-			info["email"], info["email_verified"] = g.UserID, true
+			info["email"], info["email_verified"] = o.Address(g.UserID), true
 		}
 	}
 	sandbox.WriteJSON(w, http.StatusOK, info)
