@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/poblysh/poblysh/connectors"
-	"github.com/poblysh/poblysh/connectors/google"
 )
 
 // ResourceRefs implements connectors.AccessProver: the mailbox and each
@@ -22,9 +20,9 @@ func (c *Connector) ResourceRefs(conn connectors.Connection) ([]string, error) {
 }
 
 // ProveAccess implements connectors.AccessProver with the metadata scope:
-// the mailbox with users.getProfile, whose address must be the connected
-// account's (it becomes the route key pushes are routed by), and each
-// label with labels.get (404 for a label the mailbox does not have).
+// the mailbox with users.getProfile, whose address (as Gmail names it now)
+// becomes the route key pushes are routed by, and each label with
+// labels.get (404 for a label the mailbox does not have).
 func (c *Connector) ProveAccess(ctx context.Context, req connectors.AccessRequest) (*connectors.AccessReport, error) {
 	refs, err := c.ResourceRefs(req.Connection)
 	if err != nil {
@@ -54,13 +52,18 @@ func (c *Connector) ProveAccess(ctx context.Context, req connectors.AccessReques
 	return out, nil
 }
 
+// proveMailbox reads the mailbox the connection's token reads: users/me is
+// the grant's own account, which the callback identified by its OpenID
+// subject from this grant, so that mailbox is the connection's whatever
+// address it has now. The address is not compared with the one stored at
+// connect: a Workspace admin may rename the user (the old address becomes
+// an alias), and the renamed mailbox was denied, its route dropped and
+// every PATCH refused. The resource carries the address Gmail answers, so
+// the route follows a rename.
 func (c *Connector) proveMailbox(ctx context.Context, req connectors.AccessRequest) (connectors.Resource, error) {
 	email, _, err := c.profile(ctx, req.HTTP)
 	if err != nil {
 		return connectors.Resource{}, err
-	}
-	if want := strings.ToLower(google.AccountEmail(req.Connection.Account)); want != "" && want != email {
-		return connectors.Resource{}, fmt.Errorf("%w: the token reads %s, not the connected account's mailbox", connectors.ErrForbidden, email)
 	}
 	return connectors.Resource{Ref: MailboxRef, ID: email, Name: email, RouteKeys: []string{RouteKey(email)}}, nil
 }

@@ -38,6 +38,14 @@ func (c *Connector) WatchTargets(connectors.Connection) ([]string, error) {
 // bookkeeping for the renewal sweep. It refuses (ErrInvalidConfig: the
 // connection polls) without a topic or without push verification
 // configured, since pushes could not be accepted.
+//
+// The channel's route key is the address users.getProfile answers now
+// (one call per watch), not the one stored at connect: pushes name the
+// mailbox's current primary address, and a Workspace admin may rename
+// the user (the old address becomes an alias; the account, its subject
+// and this grant stay). Built from the stored address, a renamed
+// mailbox's pushes reached no connection, and every renewal registered
+// the old key again.
 func (c *Connector) Watch(ctx context.Context, req connectors.WatchRequest) ([]connectors.Channel, error) {
 	switch {
 	case c.topic == "":
@@ -48,15 +56,17 @@ func (c *Connector) Watch(ctx context.Context, req connectors.WatchRequest) ([]c
 	if _, err := config(req.Connection); err != nil {
 		return nil, err
 	}
+	mailbox, _, err := c.profile(ctx, req.HTTP)
+	if err != nil {
+		return nil, fmt.Errorf("gmail: watch: users.getProfile: %w", err)
+	}
 	var got struct {
 		HistoryID  string `json:"historyId"`
 		Expiration string `json:"expiration"` // epoch ms as a string
 	}
-	err := c.call(ctx, req.HTTP, http.MethodPost, "watch", nil, map[string]any{"topicName": c.topic}, &got)
-	if err != nil {
+	if err := c.call(ctx, req.HTTP, http.MethodPost, "watch", nil, map[string]any{"topicName": c.topic}, &got); err != nil {
 		return nil, fmt.Errorf("gmail: watch: %w", err)
 	}
-	mailbox := mailboxOf(req.Connection)
 	now := req.Now
 	if now.IsZero() {
 		now = time.Now()

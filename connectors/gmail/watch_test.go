@@ -2,6 +2,7 @@ package gmail_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -162,4 +163,65 @@ func connectFlow(t *testing.T, h *harness, cfg *oauth2.Config) *oauth2.Token {
 	tok, err := cfg.Exchange(context.Background(), loc.Query().Get("code"), oauth2.VerifierOption(verifier))
 	require.NoError(t, err)
 	return tok
+}
+
+// TestRenamedMailboxKeepsItsPushes: a Workspace admin renames the user
+// (ada@ -> ada.lovelace@); Google keeps the account, its OpenID subject and
+// its grant, and makes the old address an alias. The connection still has
+// the address stored at connect, but Gmail's pushes and users.getProfile
+// name the new one: the watch's renewal must route by the address the
+// mailbox's pushes carry, and the mailbox, read with the connection's own
+// token, is still the connection's (the address it reports is the new
+// one, so its route follows). Dedupe keys stay on the stored address: a
+// resync after the rename stores nothing twice.
+func TestRenamedMailboxKeepsItsPushes(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t, gmailsandbox.Options{Seed: true}, `{"labels":["INBOX"]}`, nil)
+	const renamed = "ada.lovelace@example.com"
+	var pushes []*connectors.WebhookRequest
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		pushes = append(pushes, &connectors.WebhookRequest{Header: r.Header.Clone(), Body: body, Now: time.Now()})
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(sink.Close)
+	h.sb.Base.Deliverer.SetTarget(sink.URL)
+	w := h.prov.Connector.(connectors.Watcher)
+	first, err := w.Watch(ctx, connectors.WatchRequest{Connection: h.conn, HTTP: h.client(), CallbackURL: pushURL, Now: time.Now()})
+	require.NoError(t, err)
+	require.Equal(t, "mailbox:"+me, first[0].RouteKey)
+	before, _ := h.drain(t, "label:INBOX", nil)
+
+	require.NoError(t, h.sb.RenameUser("", renamed))
+	require.Equal(t, me, h.conn.Account.Metadata["email"], "the connection still has the address stored at connect")
+
+	// The daily renewal.
+	renewed, err := w.Watch(ctx, connectors.WatchRequest{Connection: h.conn, HTTP: h.client(), CallbackURL: pushURL, Now: time.Now().Add(24 * time.Hour)})
+	require.NoError(t, err)
+	_, _, err = h.sb.AddMessage(ctx, gmailsandbox.MessageInput{From: "Pat <pat@partner.example>", To: renamed, Subject: "After the rename"}, now0)
+	require.NoError(t, err)
+	require.Len(t, pushes, 1)
+	d, err := h.prov.Connector.(connectors.WebhookReceiver).ParseWebhook(pushes[0])
+	require.NoError(t, err)
+	require.Equal(t, []string{"mailbox:" + renamed}, d.RouteKeys, "Gmail's pushes name the new address")
+	require.Equal(t, "mailbox:"+renamed, renewed[0].RouteKey, "the renewed channel routes the mailbox's pushes")
+	require.Equal(t, renamed, renewed[0].ResourceID)
+
+	report, err := h.prov.Connector.(connectors.AccessProver).ProveAccess(ctx, connectors.AccessRequest{Connection: h.conn, HTTP: h.client()})
+	require.NoError(t, err)
+	require.Empty(t, report.DeniedRefs(), "the renamed mailbox is still the connection's")
+	require.Equal(t, connectors.Resource{Ref: "mailbox", ID: renamed, Name: renamed, RouteKeys: []string{"mailbox:" + renamed}}, report.Granted[0],
+		"the mailbox as Gmail names it now: its route follows the rename")
+
+	after, _ := h.drain(t, "label:INBOX", nil)
+	keys := func(sigs []connectors.Signal) map[string]bool {
+		out := map[string]bool{}
+		for _, s := range sigs {
+			out[s.DedupeKey] = true
+		}
+		return out
+	}
+	for k := range keys(before) {
+		require.True(t, keys(after)[k], "a resync after the rename derives the same key: %s", k)
+	}
 }
