@@ -139,6 +139,32 @@ func TestRenamedRepositoryRedirects(t *testing.T) {
 	require.Equal(t, float64(githubsandbox.SeedRepoID), repo["id"])
 }
 
+// TestReusedNameStopsRedirect: a new repository created under a renamed
+// repository's old name takes the name: GitHub's redirect to the renamed
+// one ends ("If you create a new repository under your account in the
+// future, do not reuse the original name of the renamed repository. If you
+// do, redirects to the renamed repository will break."). The renamed one
+// still answers by id.
+func TestReusedNameStopsRedirect(t *testing.T) {
+	e := setup(t, githubsandbox.Options{})
+	_, err := e.srv.Rename(githubsandbox.SeedRepo, "", "hello-world-legacy")
+	require.NoError(t, err)
+	act, err := e.srv.CreateRepo(githubsandbox.SeedRepo, "main", false)
+	require.NoError(t, err)
+
+	resp, body := e.get(t, "/repos/octo-org/hello-world")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var repo map[string]any
+	require.NoError(t, json.Unmarshal(body, &repo))
+	require.Equal(t, float64(act.Object["id"].(int64)), repo["id"], "the reused name answers the new repository")
+	require.Equal(t, "octo-org/hello-world", repo["full_name"])
+
+	resp, body = e.get(t, "/repositories/"+strconv.FormatInt(githubsandbox.SeedRepoID, 10))
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.NoError(t, json.Unmarshal(body, &repo))
+	require.Equal(t, "octo-org/hello-world-legacy", repo["full_name"], "the renamed repository by its id")
+}
+
 // TestRemoveCollaboratorSendsMember: removing a collaborator ends their
 // access and sends GitHub's member event (action removed) naming the
 // member, the repository and who removed them, to the hooks subscribed to

@@ -206,7 +206,8 @@ func (s *Server) pushPayloadLocked(rp *repo, u *user, spec pushSpec) map[string]
 
 // CreateRepo creates an empty-history repository with one initial commit on
 // its default branch (default "main"), owned by owner (created as a user
-// when unknown).
+// when unknown). A renamed repository's old name may be taken: it then
+// names the new repository, and no longer redirects.
 func (s *Server) CreateRepo(fullName, defaultBranch string, private bool) (*Activity, error) {
 	owner, name, ok := strings.Cut(fullName, "/")
 	if !ok || owner == "" || name == "" || strings.Contains(name, "/") {
@@ -225,5 +226,7 @@ func (s *Server) CreateRepo(fullName, defaultBranch string, private bool) (*Acti
 	}
 	rp.branches[rp.DefaultBranch] = []*commit{s.newCommitLocked(rp, u, nil, "Initial commit")}
 	s.repos[key(owner, name)] = rp
+	// A renamed repository's old name, taken again, stops redirecting.
+	delete(s.renamed, key(owner, name))
 	return &Activity{Kind: "repository", Object: repoJSON(rp, repoFull)}, nil
 }
