@@ -198,7 +198,7 @@ func (st *syncStream) next(ctx context.Context) (*connectors.Page, error) {
 		st.hc = a.Registry.HTTPClient(st.p, st.conn.ExternalAccountID, access)
 		return st.syncer.FetchPage(ctx, connectors.PageRequest{
 			Connection: st.view, Stream: in.Stream, Cursor: st.cur.Value, Now: a.now(), HTTP: st.hc,
-			Memory: memory{db: a.DB, ref: in.ConnectionRef},
+			Memory: memory{db: a.DB, ref: in.ConnectionRef}, Resource: st.proved(),
 		})
 	}
 	page, err := fetch(st.tok.AccessToken)
@@ -298,20 +298,40 @@ func (st *syncStream) next(ctx context.Context) (*connectors.Page, error) {
 	return page, nil
 }
 
+// proved is the stream's resource as the connection last proved it
+// (granted or since lost), for the connector to follow by its id; nil
+// when none is recorded with an id.
+func (st *syncStream) proved() *connectors.Resource {
+	if st.res == nil || st.res.ResourceID == "" {
+		return nil
+	}
+	return &connectors.Resource{Ref: st.res.Ref, ID: st.res.ResourceID, Name: st.res.Name, RouteKeys: st.res.RouteKeys}
+}
+
 // checkResource records what the stored pages showed of the stream's
 // resource (shown, when a page described it): a new name or route keys,
-// or that the token can read it again.
+// or that the token can read it again. A resource keeps its id through a
+// rename or a transfer: a page showing another id under the ref read
+// another resource (a new repository that took a renamed one's old name),
+// which is never recorded in place of the proved one.
 func (st *syncStream) checkResource(ctx context.Context, shown *connectors.Resource) {
 	a, in, ref, res := st.a, st.in, st.ref, st.res
 	if !st.hasRef {
 		return
 	}
-	if res != nil && res.Access == db.AccessGranted && shown != nil && shown.Ref == ref &&
-		(shown.Name != res.Name || shown.ID != res.ResourceID || !sameKeys(shown.RouteKeys, res.RouteKeys)) {
-		// Renamed or transferred (the provider redirected the old name),
-		// or reached through other keys now (a Slack org-wide install
-		// granted or refused workspaces): the token just read it as it
-		// is; record it, and route it so.
+	if shown != nil && (shown.Ref != ref || shown.ID == "") {
+		shown = nil
+	}
+	if shown != nil && res != nil && res.ResourceID != "" && shown.ID != res.ResourceID {
+		a.logger(ctx, in.ConnectionRef).WithField("resource", ref).WithField("id", shown.ID).WithField("proved_id", res.ResourceID).
+			Warn("a page showed another resource than the one proved under this ref; not recorded")
+		shown = nil
+	}
+	if res != nil && res.Access == db.AccessGranted && shown != nil &&
+		(shown.Name != res.Name || res.ResourceID == "" || !sameKeys(shown.RouteKeys, res.RouteKeys)) {
+		// Renamed or transferred (same id), or reached through other keys
+		// now (a Slack org-wide install granted or refused workspaces):
+		// the token just read it as it is; record it, and route it so.
 		if err := a.recordProof(ctx, in.ConnectionRef, st.p, &connectors.AccessReport{Granted: []connectors.Resource{*shown}}); err != nil {
 			a.logger(ctx, in.ConnectionRef).WithError(err).WithField("resource", ref).Warn("could not record the resource as read")
 		} else {
@@ -320,9 +340,17 @@ func (st *syncStream) checkResource(ctx context.Context, shown *connectors.Resou
 		}
 	}
 	if res == nil || res.Access != db.AccessGranted {
-		// The token just read the resource: prove it and route it again.
-		// A failure here costs nothing stored; the next page tries again.
-		if err := a.regainAccess(ctx, in.ConnectionRef, st.p, ref, st.hc, st.view); err != nil {
+		// The token just read the resource: route it again. A page that
+		// showed it (the one proved, by id) is the proof; else prove the
+		// ref. A failure here costs nothing stored; the next page tries
+		// again.
+		var err error
+		if shown != nil {
+			err = a.recordProof(ctx, in.ConnectionRef, st.p, &connectors.AccessReport{Granted: []connectors.Resource{*shown}})
+		} else {
+			err = a.regainAccess(ctx, in.ConnectionRef, st.p, ref, st.hc, st.view)
+		}
+		if err != nil {
 			a.logger(ctx, in.ConnectionRef).WithError(err).WithField("resource", ref).Warn("could not re-prove access")
 		}
 	}

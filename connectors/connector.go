@@ -127,6 +127,12 @@ type PageRequest struct {
 	// Memory is what earlier pages of the connection left behind
 	// (fingerprints, stored Signals); nil when nothing is remembered.
 	Memory Memory
+	// Resource is the stream's resource as the connection last proved it
+	// (Ref, ID, Name; granted or since lost), nil when it holds no proof
+	// of it (or the connector has no ResourceStreams). A stream that
+	// follows its resource by ID reads this one, not whatever the ref's
+	// name answers now.
+	Resource *Resource
 }
 
 // Page is one page of a stream.
@@ -145,8 +151,9 @@ type Page struct {
 	Fingerprints map[string]Fingerprint
 	// Resource, when set, is the resource the stream read as the provider
 	// names it now (Ref as the config names it; ID, Name and RouteKeys as
-	// read). The engine records a changed name or id (a renamed or
-	// transferred repository) for a resource the connection already holds.
+	// read). The engine records a changed name (a renamed or transferred
+	// repository, same ID) for a resource the connection already holds,
+	// never another ID under the ref: that is another resource.
 	Resource *Resource
 }
 

@@ -73,6 +73,24 @@ func TestGitHubLargePushAndRename(t *testing.T) {
 	require.Equal(t, 1, s.count(`SELECT count(*) FROM signals WHERE tenant_id = $1 AND kind = 'release.published'
 		AND payload->'subject'->>'name' = 'v7.0.0' AND payload->'context'->>'name' = 'monalisa/hello-universe'`, tenant))
 	require.EqualValues(t, "healthy", *s.connection(key, conn).Health)
+
+	// A new repository takes the old name (GitHub stops redirecting it):
+	// another repository, not a rename. The sync keeps reading the proved
+	// one, by its id.
+	_, err = gh.CreateRepo(githubsandbox.SeedRepo, "main", false)
+	require.NoError(t, err)
+	_, err = gh.CreateRelease(githubsandbox.SeedRepo, githubsandbox.ReleaseInput{TagName: "v8.0.0-impostor"})
+	require.NoError(t, err)
+	_, err = gh.CreateRelease("monalisa/hello-universe", githubsandbox.ReleaseInput{TagName: "v8.0.0"})
+	require.NoError(t, err)
+	for _, j := range s.sync(key, "github", conn, "incremental") {
+		require.Equal(t, models.JobStatusSucceeded, *j.Status, "%s: %s", *j.Stream, deref(j.Error))
+	}
+	require.Equal(t, 1, s.count(`SELECT count(*) FROM connection_resources WHERE connection_id = $1 AND ref = $2
+		AND resource_id = $3 AND name = 'monalisa/hello-universe' AND access = 'granted'`, conn, githubsandbox.SeedRepo,
+		strconv.FormatInt(githubsandbox.SeedRepoID, 10)), "the proved repository is still the one followed")
+	require.Equal(t, 1, s.count(`SELECT count(*) FROM signals WHERE tenant_id = $1 AND payload->'subject'->>'name' = 'v8.0.0'`, tenant))
+	require.Equal(t, 0, s.count(`SELECT count(*) FROM signals WHERE tenant_id = $1 AND payload->'subject'->>'name' = 'v8.0.0-impostor'`, tenant))
 }
 
 // TestGitHubAppNotInstalledAtConnect: connecting a GitHub App user token

@@ -71,9 +71,10 @@ type cursor struct {
 	Recent     []string `json:"recent,omitempty"`
 	PassRecent []string `json:"pass_recent,omitempty"`
 
-	// Repository facts cached for releases and commits, whose items do not
-	// name their repository: id and full name; the default branch commits
-	// are read from, resolved at the start of every commits pass.
+	// Repository facts: id and full name, re-read by id at the start of
+	// every pass (the lists are read under the current name, and releases
+	// and commits do not name their repository); the default branch commits
+	// are read from.
 	RepoID   int64  `json:"repo_id,omitempty"`
 	RepoName string `json:"repo,omitempty"`
 	Branch   string `json:"branch,omitempty"`
@@ -102,6 +103,25 @@ func (c *cursor) encode() (json.RawMessage, error) {
 		return nil, fmt.Errorf("github: encode cursor: %w", err)
 	}
 	return b, nil
+}
+
+// follow returns the cursor to read the repository the connection proved
+// (id proved, 0 when unknown): c itself when it reads that repository or
+// has not resolved one yet (it then reads the proved one by id), a fresh
+// cursor when it was following another repository (the connection proved
+// the ref's name anew, and the name now answers another repository: its
+// stream starts over, as a new repository's does).
+func (c *cursor) follow(proved int64) *cursor {
+	switch {
+	case proved == 0 || c.RepoID == proved:
+		return c
+	case c.RepoID == 0:
+		c.RepoName, c.RepoETag = "", ""
+		c.RepoID = proved
+		return c
+	default:
+		return &cursor{V: cursorVersion, RepoID: proved}
+	}
 }
 
 // starting reports whether the next read begins a pass.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -203,6 +204,73 @@ func TestRenamedRepositoryIsFollowed(t *testing.T) {
 		require.Equal(t, &connectors.Resource{Ref: "octo-org/hello-world", ID: seedContext, Name: "monalisa/hello-universe",
 			RouteKeys: []string{"repo:" + seedContext}}, p.Resource, tc.stream)
 	}
+}
+
+// TestReusedNameIsNotARename: the proved repository is renamed and a new
+// repository takes its old name (GitHub then stops redirecting the old
+// name). A rename keeps the id: every stream keeps reading the proved
+// repository, by its id, under its new name, and never reports or reads
+// the new one under the config's ref.
+func TestReusedNameIsNotARename(t *testing.T) {
+	h := newHarness(t, githubsandbox.Options{}, nil)
+	streams := []string{seedCommitsStream, seedRelStream, seedPullsStream}
+	curs := map[string]json.RawMessage{}
+	for _, st := range streams {
+		_, curs[st], _ = h.drain(t, st, nil)
+	}
+	_, err := h.srv.Rename(githubsandbox.SeedRepo, "", "hello-world-legacy")
+	require.NoError(t, err)
+	created, err := h.srv.CreateRepo(githubsandbox.SeedRepo, "main", false)
+	require.NoError(t, err)
+	newID := strconv.FormatInt(created.Object["id"].(int64), 10)
+	const legacy = "octo-org/hello-world-legacy"
+	for repo, what := range map[string]string{legacy: "proved", githubsandbox.SeedRepo: "impostor"} {
+		_, err = h.srv.Push(repo, githubsandbox.PushInput{Commits: 1, Message: "work on the " + what + " repository"})
+		require.NoError(t, err)
+		_, err = h.srv.CreateRelease(repo, githubsandbox.ReleaseInput{TagName: "v9-" + what})
+		require.NoError(t, err)
+		_, err = h.srv.OpenPull(repo, githubsandbox.PullInput{Title: "PR on the " + what + " repository", Head: what})
+		require.NoError(t, err)
+	}
+
+	for _, st := range streams {
+		sigs, _, _ := h.drain(t, st, curs[st])
+		p, err := h.fetch(t, st, curs[st])
+		require.NoError(t, err, st)
+		require.Equal(t, &connectors.Resource{Ref: githubsandbox.SeedRepo, ID: seedContext, Name: legacy,
+			RouteKeys: []string{"repo:" + seedContext}}, p.Resource, "%s: the proved repository under its new name", st)
+		require.Len(t, sigs, 1, st)
+		require.Equal(t, seedContext, sigs[0].Payload.Context.ID, st)
+		require.NotEqual(t, newID, sigs[0].Payload.Context.ID, st)
+		require.Equal(t, legacy, sigs[0].Payload.Context.Name, st)
+	}
+}
+
+// TestStreamsFollowTheProvedRepository: a stream without a cursor (a
+// backfill) reads the repository the connection proved, by its id, even
+// when the config's name now answers another repository; a stream whose
+// cursor followed another repository than the one now proved (the name
+// proved anew) starts over on the proved one.
+func TestStreamsFollowTheProvedRepository(t *testing.T) {
+	h := newHarness(t, githubsandbox.Options{}, nil)
+	_, err := h.srv.Rename(githubsandbox.SeedRepo, "", "hello-world-legacy")
+	require.NoError(t, err)
+	created, err := h.srv.CreateRepo(githubsandbox.SeedRepo, "main", false)
+	require.NoError(t, err)
+	newID := strconv.FormatInt(created.Object["id"].(int64), 10)
+
+	h.proved = &connectors.Resource{Ref: githubsandbox.SeedRepo, ID: seedContext, Name: githubsandbox.SeedRepo}
+	legacy, lcur, _ := h.drain(t, seedCommitsStream, nil)
+	require.NotEmpty(t, legacy)
+	for _, s := range legacy {
+		require.Equal(t, seedContext, s.Payload.Context.ID, "the backfill reads the proved repository")
+	}
+
+	h.proved = &connectors.Resource{Ref: githubsandbox.SeedRepo, ID: newID, Name: githubsandbox.SeedRepo}
+	fresh, _, _ := h.drain(t, seedCommitsStream, lcur)
+	require.Len(t, fresh, 1, "the new repository's one commit, read from the start")
+	require.Equal(t, newID, fresh[0].Payload.Context.ID)
+	require.Equal(t, "Initial commit", fresh[0].Payload.Subject.Name)
 }
 
 // TestAppNotInstalled: a GitHub App user token reaches only what both the

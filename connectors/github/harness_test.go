@@ -37,6 +37,8 @@ type harness struct {
 	// now is the connector's clock when set (a sandbox with its own
 	// Options.Clock), else time.Now.
 	now func() time.Time
+	// proved is the repository the engine hands FetchPage as proved.
+	proved *connectors.Resource
 }
 
 // newHarness starts a seeded sandbox, configures the connector from the
@@ -102,7 +104,7 @@ func (h *harness) fetch(t *testing.T, stream string, cur json.RawMessage) (*conn
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	return h.connector().FetchPage(ctx, connectors.PageRequest{
-		Connection: h.conn, Stream: stream, Cursor: cur, HTTP: h.client(), Now: h.clock(),
+		Connection: h.conn, Stream: stream, Cursor: cur, HTTP: h.client(), Now: h.clock(), Resource: h.proved,
 	})
 }
 

@@ -27,6 +27,7 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 	if err != nil {
 		return nil, err
 	}
+	cur = cur.follow(provedRepo(req.Resource))
 	client, err := c.client(req.HTTP)
 	if err != nil {
 		return nil, err
@@ -57,8 +58,8 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 		return nil, err
 	}
 	if cur.RepoID != 0 && cur.RepoName != "" {
-		// The repository as GitHub names it now: after a rename or a
-		// transfer the old name redirects, and the engine records the new one.
+		// The repository as GitHub names it now, read by its id: after a
+		// rename or a transfer the engine records the new name.
 		page.Resource = &connectors.Resource{Ref: r.full(), ID: strconv.FormatInt(cur.RepoID, 10),
 			Name: cur.RepoName, RouteKeys: []string{repoRouteKey(cur.RepoID)}}
 	}
@@ -135,20 +136,40 @@ func (r *reader) advance(lp *listPage, stop bool, sigs []connectors.Signal) *con
 	return &connectors.Page{Signals: sigs, Items: len(lp.items), Done: done}
 }
 
+// provedRepo is the id of the repository the connection proved for the
+// stream, 0 when it holds none.
+func provedRepo(res *connectors.Resource) int64 {
+	if res == nil {
+		return 0
+	}
+	id, err := strconv.ParseInt(res.ID, 10, 64)
+	if err != nil || id <= 0 {
+		return 0
+	}
+	return id
+}
+
 // ensureRepo caches the repository's id, full name and default branch in
 // the cursor: once, or at the start of every pass when refresh is set (a
-// conditional request, free when nothing changed). A renamed or transferred
-// repository answers its old name with a 301 to /repositories/{id}, which
-// the client follows; the answer carries the new full name.
+// conditional request, free when nothing changed). A known repository is
+// read by its id (GET /repositories/{id}), which a rename or a transfer
+// keeps: the answer carries its new full name. Only a stream that knows no
+// id reads the config's name; never again after: a new repository that
+// takes a renamed one's old name is another repository (GitHub then stops
+// redirecting the old name to the renamed one).
 func (r *reader) ensureRepo(ctx context.Context, refresh bool) error {
-	if r.cur.RepoID != 0 && !(refresh && r.cur.starting()) {
+	if r.cur.RepoID != 0 && r.cur.RepoName != "" && !(refresh && r.cur.starting()) {
 		return nil
 	}
-	req, err := r.gh.NewRequest(ctx, http.MethodGet, "repos/"+url.PathEscape(r.owner)+"/"+url.PathEscape(r.name), nil)
+	path := "repos/" + url.PathEscape(r.owner) + "/" + url.PathEscape(r.name)
+	if r.cur.RepoID != 0 {
+		path = "repositories/" + strconv.FormatInt(r.cur.RepoID, 10)
+	}
+	req, err := r.gh.NewRequest(ctx, http.MethodGet, path, nil)
 	if err != nil {
 		return fmt.Errorf("github: build request: %w", err)
 	}
-	if r.cur.RepoID != 0 && r.cur.RepoETag != "" {
+	if r.cur.RepoID != 0 && r.cur.RepoName != "" && r.cur.RepoETag != "" {
 		req.Header.Set("If-None-Match", r.cur.RepoETag)
 	}
 	var repo gh.Repository
@@ -159,18 +180,31 @@ func (r *reader) ensureRepo(ctx context.Context, refresh bool) error {
 	if err != nil {
 		return fmt.Errorf("github: get repository %s: %w", r.full(), mapErr(err))
 	}
+	if r.cur.RepoID != 0 && repo.GetID() != r.cur.RepoID {
+		return fmt.Errorf("github: get repository %s: %w: asked for id %d, got %d", r.full(), connectors.ErrTransient, r.cur.RepoID, repo.GetID())
+	}
 	r.cur.RepoID, r.cur.RepoName = repo.GetID(), cmpOr(repo.GetFullName(), r.full())
 	r.cur.Branch, r.cur.RepoETag = repo.GetDefaultBranch(), resp.Header.Get("ETag")
 	return nil
 }
 
+// repoPath is a path under the repository as GitHub names it now (read by
+// its id in ensureRepo), not under the config's name, which may now name
+// another repository.
 func (r *reader) repoPath(suffix string) string {
-	return "repos/" + url.PathEscape(r.owner) + "/" + url.PathEscape(r.name) + "/" + suffix
+	owner, name := r.owner, r.name
+	if o, n, ok := cutRepo(r.cur.RepoName); ok {
+		owner, name = o, n
+	}
+	return "repos/" + url.PathEscape(owner) + "/" + url.PathEscape(name) + "/" + suffix
 }
 
 // pulls reads GET /repos/{o}/{r}/pulls?state=all&sort=updated&direction=desc.
 // A pass stops at the first pull request updated before the high-water mark.
 func (r *reader) pulls(ctx context.Context) (*connectors.Page, error) {
+	if err := r.ensureRepo(ctx, true); err != nil {
+		return nil, err
+	}
 	q := url.Values{"state": {"all"}, "sort": {"updated"}, "direction": {"desc"}}
 	lp, err := r.list(ctx, r.repoPath("pulls"), q, r.startETag())
 	if err != nil {
