@@ -31,7 +31,11 @@ func (s *Server) getRateLimit(w http.ResponseWriter, r *http.Request, sess *sess
 	sandbox.WriteJSON(w, http.StatusOK, obj{"resources": obj{"core": core}, "rate": core})
 }
 
+// apiMessage is an error answer with its own documentation URL.
+type apiMessage struct{ message, doc string }
+
 // withRepo resolves {owner}/{repo} under the lock and runs fn, or answers 404.
+// fn answers a body, or a message (string, apiMessage) with an error status.
 func (s *Server) withRepo(w http.ResponseWriter, r *http.Request, sess *session, fn func(rp *repo) (int, any)) {
 	s.mu.Lock()
 	rp := s.repoLocked(r.PathValue("owner"), r.PathValue("repo"))
@@ -44,6 +48,11 @@ func (s *Server) withRepo(w http.ResponseWriter, r *http.Request, sess *session,
 	s.mu.Unlock()
 	if msg, ok := body.(string); ok {
 		s.apiError(w, sess, status, msg)
+		return
+	}
+	if m, ok := body.(apiMessage); ok {
+		s.rateHeaders(w, sess, true)
+		writeGitHubError(w, status, m.message, m.doc)
 		return
 	}
 	if status == http.StatusNoContent {
@@ -123,10 +132,23 @@ func releasesSorted(rp *repo) []*release {
 	return list
 }
 
+// releaseListCap is how many releases GitHub's list serves: a page that
+// starts past them is answered 422 "Only the first 1000 results are
+// available." (the Link header of the page before still names it).
+const releaseListCap = 1000
+
+// listReleases serves GET /repos/{o}/{r}/releases: per_page, page; the
+// first releaseListCap releases only.
 func (s *Server) listReleases(w http.ResponseWriter, r *http.Request, sess *session) {
 	s.withRepo(w, r, sess, func(rp *repo) (int, any) {
 		list := releasesSorted(rp)
 		pg := s.paginate(w, r, len(list))
+		if pg.start >= releaseListCap {
+			w.Header().Del("Link")
+			return http.StatusUnprocessableEntity, apiMessage{"Only the first 1000 results are available.",
+				"https://docs.github.com/rest/releases/releases#list-releases"}
+		}
+		pg.end = min(pg.end, releaseListCap)
 		out := make([]obj, 0, pg.end-pg.start)
 		for _, rel := range list[pg.start:pg.end] {
 			out = append(out, releaseJSON(rp, rel))

@@ -2,6 +2,7 @@ package githubsandbox_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -151,6 +152,33 @@ func TestPaginationLinkHeaders(t *testing.T) {
 
 	_, b = e.get(t, "/repos/octo-org/hello-world/pulls?state=all&page=9")
 	require.Empty(t, decodeList(t, b))
+}
+
+// TestReleasesListStopsAtTheFirst1000: GitHub's list releases serves the
+// first 1000 releases only: a page past them is answered 422 "Only the
+// first 1000 results are available." (the Link header of the page before
+// still names it as next).
+func TestReleasesListStopsAtTheFirst1000(t *testing.T) {
+	e := setup(t, githubsandbox.Options{})
+	for i := range 1000 { // 13 seeded + 1000
+		_, err := e.srv.CreateRelease(githubsandbox.SeedRepo, githubsandbox.ReleaseInput{TagName: fmt.Sprintf("nightly-%04d", i)})
+		require.NoError(t, err)
+	}
+	resp, b := e.get(t, "/repos/octo-org/hello-world/releases?per_page=100&page=10")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Len(t, decodeList(t, b), 100)
+	require.Equal(t, "11", links(t, resp.Header.Get("Link"))["next"].Query().Get("page"))
+
+	resp, b = e.get(t, "/repos/octo-org/hello-world/releases?per_page=100&page=11")
+	require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode, "past the first 1000 releases")
+	var body map[string]any
+	require.NoError(t, json.Unmarshal(b, &body))
+	require.Equal(t, "Only the first 1000 results are available.", body["message"])
+	require.Equal(t, "https://docs.github.com/rest/releases/releases#list-releases", body["documentation_url"])
+
+	resp, b = e.get(t, "/repos/octo-org/hello-world/releases?per_page=30&page=34")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Len(t, decodeList(t, b), 10, "releases 991 to 1000 only")
 }
 
 func sortedKeys(m map[string]*url.URL) []string { return slices.Sorted(maps.Keys(m)) }
