@@ -168,25 +168,42 @@ func (c *Connector) client(hc *http.Client) (*gh.Client, error) {
 // names a secondary rate limit (GitHub sends it without rate-limit headers)
 // is rate limited for a minute, as GitHub advises; a 409 from the commits
 // list ("Git Repository is empty") passes through so the stream reads an
-// empty repository as empty.
+// empty repository as empty; so does a list's 422 "Only the first 1000
+// results are available." (a page past the results GitHub serves, as list
+// releases answers), which ends the pass.
 func (c *Connector) ClassifyResponse(resp *http.Response) error {
 	switch resp.StatusCode {
 	case http.StatusConflict:
 		if resp.Request != nil && strings.HasSuffix(resp.Request.URL.Path, "/commits") {
 			return nil
 		}
+	case http.StatusUnprocessableEntity:
+		if resp.Request != nil && resp.Request.Method == http.MethodGet && bytes.Contains(peekBody(resp), resultCapMessage) {
+			return nil
+		}
 	case http.StatusForbidden, http.StatusTooManyRequests:
 		if _, ok := connectors.RateLimitDelay(resp.Header, time.Now()); ok {
 			break
 		}
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		_ = resp.Body.Close()
-		resp.Body = io.NopCloser(bytes.NewReader(body))
-		if bytes.Contains(bytes.ToLower(body), []byte("secondary rate limit")) {
+		if bytes.Contains(bytes.ToLower(peekBody(resp)), []byte("secondary rate limit")) {
 			return &connectors.RateLimited{RetryAfter: time.Minute, Reason: "secondary rate limit"}
 		}
 	}
 	return connectors.ClassifyResponse(resp)
+}
+
+// resultCapMessage is GitHub's answer (422) to a list page past the results
+// it serves: {"message":"Only the first 1000 results are available.",
+// "documentation_url":"https://docs.github.com/rest/releases/releases#list-releases"}.
+var resultCapMessage = []byte("Only the first 1000 results are available")
+
+// peekBody reads up to 64 KiB of an answer's body and leaves the body
+// readable again from its start.
+func peekBody(resp *http.Response) []byte {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return body
 }
 
 // mapErr turns go-github's own errors into neutral ones. Provider error

@@ -107,6 +107,12 @@ func (r *reader) list(ctx context.Context, path string, q url.Values, etag strin
 		// Only the commits list gets here (see ClassifyResponse): 409 "Git
 		// Repository is empty" is an empty, final page.
 		return &listPage{}, nil
+	case resp != nil && resp.StatusCode == http.StatusUnprocessableEntity:
+		// Only "Only the first 1000 results are available." gets here (see
+		// ClassifyResponse): a page past what GitHub serves of the list
+		// (releases: the first 1000), though the page before linked to it.
+		// An empty, final page: the pass ends with what it read.
+		return &listPage{}, nil
 	case err != nil:
 		return nil, mapErr(err)
 	}

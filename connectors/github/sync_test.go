@@ -2,6 +2,7 @@ package github
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -203,4 +204,28 @@ func TestRateLimitMapping(t *testing.T) {
 		require.ErrorIs(t, err, connectors.ErrUnauthorized)
 		require.NotContains(t, err.Error(), h.token)
 	})
+}
+
+// TestReleasesEndAtGitHubsFirst1000: GitHub's list releases serves the
+// first 1000 releases only and answers a page past them 422 "Only the
+// first 1000 results are available." (the page before still links to it).
+// That page ends the pass, as the last page would; the next pass still
+// reports a release published since (new releases sit on the first pages).
+func TestReleasesEndAtGitHubsFirst1000(t *testing.T) {
+	h := newHarness(t, githubsandbox.Options{}, nil)
+	for i := range 1000 { // 13 seeded + 1000
+		_, err := h.srv.CreateRelease(githubsandbox.SeedRepo, githubsandbox.ReleaseInput{TagName: fmt.Sprintf("nightly-%04d", i)})
+		require.NoError(t, err)
+	}
+	sigs, cur, pages := h.drain(t, seedRelStream, nil)
+	require.Equal(t, 11, pages, "ten pages of 100, then the refused eleventh ends the pass")
+	require.Len(t, sigs, 1000, "the releases GitHub serves")
+
+	_, err := h.srv.CreateRelease(githubsandbox.SeedRepo, githubsandbox.ReleaseInput{TagName: "v2.0.0"})
+	require.NoError(t, err)
+	sigs, cur, _ = h.drain(t, seedRelStream, cur)
+	require.Len(t, sigs, 1)
+	require.Equal(t, "v2.0.0", sigs[0].Payload.Subject.Name)
+	sigs, _, _ = h.drain(t, seedRelStream, cur)
+	require.Empty(t, sigs)
 }
