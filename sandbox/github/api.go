@@ -61,6 +61,9 @@ type rateWindow struct {
 func (s *Server) api(h apiHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hdr := w.Header()
+		// Date on the sandbox clock, the one that stamps activity (as
+		// GitHub's Date and its timestamps come from one clock).
+		hdr.Set("Date", s.now().Format(http.TimeFormat))
 		hdr.Set("X-GitHub-Api-Version-Selected", "2022-11-28")
 		hdr.Set("X-GitHub-Media-Type", "github.v3; format=json")
 		hdr.Set("X-GitHub-Request-Id", strings.ToUpper(sandbox.RandomString(8)+":"+sandbox.RandomString(6)))

@@ -181,6 +181,15 @@ func TestReleasesListStopsAtTheFirst1000(t *testing.T) {
 	require.Len(t, decodeList(t, b), 10, "releases 991 to 1000 only")
 }
 
+// TestDateHeaderOnTheSandboxClock: API answers are dated by the clock that
+// stamps activity, as GitHub's Date and timestamps share one clock.
+func TestDateHeaderOnTheSandboxClock(t *testing.T) {
+	at := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
+	e := setup(t, githubsandbox.Options{Clock: func() time.Time { return at }})
+	resp, _ := e.get(t, "/repos/octo-org/hello-world/pulls")
+	require.Equal(t, "Wed, 01 May 2024 10:00:00 GMT", resp.Header.Get("Date"))
+}
+
 func sortedKeys(m map[string]*url.URL) []string { return slices.Sorted(maps.Keys(m)) }
 
 func TestListParameters(t *testing.T) {
