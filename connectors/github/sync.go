@@ -84,6 +84,9 @@ type listPage struct {
 	next        int // next page number, 0 on the last page
 	etag        string
 	notModified bool // 304: the If-None-Match validator still holds
+	// settled: items stamped before it cannot change any more without a
+	// later stamp (see settledBefore).
+	settled time.Time
 }
 
 // list reads one page of a REST list, with If-None-Match when etag is set.
@@ -99,6 +102,7 @@ func (r *reader) list(ctx context.Context, path string, q url.Values, etag strin
 		req.Header.Set("If-None-Match", etag)
 	}
 	var items []json.RawMessage
+	sent := time.Now()
 	resp, err := r.gh.Do(req, &items)
 	switch {
 	case resp != nil && resp.StatusCode == http.StatusNotModified:
@@ -116,7 +120,22 @@ func (r *reader) list(ctx context.Context, path string, q url.Values, etag strin
 	case err != nil:
 		return nil, mapErr(err)
 	}
-	return &listPage{items: items, next: resp.NextPage, etag: resp.Header.Get("ETag")}, nil
+	return &listPage{items: items, next: resp.NextPage, etag: resp.Header.Get("ETag"),
+		settled: settledBefore(resp.Header.Get("Date"), time.Since(sent), r.now)}, nil
+}
+
+// settledBefore is the second before which an item of a page could not
+// change without GitHub stamping it anew. GitHub's timestamps are whole
+// seconds: an item read in second T and changed later in T keeps the
+// stamp T, so the page's items of T (and later) are read again by the
+// next pass. The page was read after the request was sent: no earlier than
+// its Date (GitHub's clock, to the second) less the time the call took.
+// Without a Date, the engine's clock when the page began, less a second.
+func settledBefore(date string, took time.Duration, now time.Time) time.Time {
+	if d, err := http.ParseTime(date); err == nil {
+		return d.Add(-took).UTC().Truncate(time.Second)
+	}
+	return now.UTC().Truncate(time.Second).Add(-time.Second)
 }
 
 // startETag is the validator to send on the first page of a pass: only for
@@ -231,7 +250,12 @@ func (r *reader) pulls(ctx context.Context) (*connectors.Page, error) {
 			stop = true
 			break
 		}
-		r.cur.observe(t, id)
+		if t.Before(lp.settled) {
+			// Only settled items are covered by the mark: one stamped in
+			// the second the page was read may still change (a merge)
+			// without a new updated_at, and is read again next pass.
+			r.cur.observe(t, id)
+		}
 		if !r.cur.old(t, id) {
 			sigs = append(sigs, pullSignals(&pr, raw)...)
 		}

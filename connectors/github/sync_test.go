@@ -229,3 +229,33 @@ func TestReleasesEndAtGitHubsFirst1000(t *testing.T) {
 	sigs, _, _ = h.drain(t, seedRelStream, cur)
 	require.Empty(t, sigs)
 }
+
+// TestPullMergedInTheSecondItWasRead: GitHub stamps updated_at to the
+// second. A pull request a pass read, merged (auto-merge) within the same
+// second, keeps the updated_at the pass saw: the pass must not record it
+// as covered, or the next pass skips it and its merge is never reported.
+func TestPullMergedInTheSecondItWasRead(t *testing.T) {
+	now := time.Now().UTC().Truncate(time.Second)
+	h := newHarness(t, githubsandbox.Options{Clock: func() time.Time { return now }}, nil)
+	_, cur, _ := h.drain(t, seedPullsStream, nil)
+	act, err := h.srv.OpenPull(githubsandbox.SeedRepo, githubsandbox.PullInput{Title: "bot PR", Head: "bot-branch", User: "dependabot[bot]"})
+	require.NoError(t, err)
+	num := act.Object["number"].(int)
+	sigs, cur, _ := h.drain(t, seedPullsStream, cur) // reads it open, in the second it was opened
+	require.Equal(t, []string{KindPullRequestOpened}, kindsOf(sigs))
+	_, err = h.srv.MergePull(githubsandbox.SeedRepo, num, "")
+	require.NoError(t, err) // the same second: updated_at does not move
+	sigs, _, _ = h.drain(t, seedPullsStream, cur)
+	require.Contains(t, kindsOf(sigs), KindPullRequestMerged)
+}
+
+// TestSettledBefore: a page's items count toward the mark only when stamped
+// before the second the page could have been read in: its Date less the
+// time the call took, or without a Date the engine's clock less a second.
+func TestSettledBefore(t *testing.T) {
+	now := time.Date(2024, 5, 1, 10, 0, 9, 500e6, time.UTC)
+	require.Equal(t, time.Date(2024, 5, 1, 10, 0, 4, 0, time.UTC), settledBefore("Wed, 01 May 2024 10:00:05 GMT", 200*time.Millisecond, now))
+	require.Equal(t, time.Date(2024, 5, 1, 10, 0, 2, 0, time.UTC), settledBefore("Wed, 01 May 2024 10:00:05 GMT", 2500*time.Millisecond, now),
+		"a slow call: read as early as it was sent")
+	require.Equal(t, time.Date(2024, 5, 1, 10, 0, 8, 0, time.UTC), settledBefore("", time.Second, now))
+}
