@@ -293,7 +293,7 @@ func (a *Activities) reconcileWatches(ctx context.Context, in ReconcileWatchesIn
 				reused[c.ID] = true
 			}
 			res.Created = len(created)
-			a.confirmChannels(ctx, t, watcher, view, hc, created)
+			a.confirmChannels(ctx, t, p, watcher, view, auth, created)
 			if activity.IsActivity(ctx) {
 				activity.RecordHeartbeat(ctx, res.Created)
 			}
@@ -375,15 +375,34 @@ func (a *Activities) reconcileWatches(ctx context.Context, in ReconcileWatchesIn
 // confirmChannels asks the provider to deliver again what channels refused
 // before they were stored and routed (connectors.WatchConfirmer: GitHub's
 // first ping of a new hook, and any event in that moment, arrive before
-// its secret is stored and are refused). A failure is logged only: the
-// channel works either way, and the next sync reads what push missed.
-func (a *Activities) confirmChannels(ctx context.Context, t poblysh.ConnectionRef, w connectors.Watcher, view connectors.Connection, hc *http.Client, created []connectors.Channel) {
+// its secret is stored and are refused). A confirmation refused with the
+// token the pass began with (expired, or ended by another activity's
+// refresh: GitHub ends the old access token when a refresh token is spent)
+// is tried again once with the token refresh gives (the stored one when
+// it differs). A failure is logged only: the channel works either way, and
+// the next sync reads what push missed.
+func (a *Activities) confirmChannels(ctx context.Context, t poblysh.ConnectionRef, p *connectors.Provider, w connectors.Watcher,
+	view connectors.Connection, auth *authorized, created []connectors.Channel) {
 	c, ok := w.(connectors.WatchConfirmer)
 	if !ok {
 		return
 	}
+	hc, used := auth.client, auth.tok.AccessToken
 	for _, ch := range created {
-		if err := c.ConfirmWatch(ctx, connectors.ConfirmWatchRequest{Connection: view, HTTP: hc, Channel: ch, Now: a.now()}); err != nil {
+		confirm := func() error {
+			return c.ConfirmWatch(ctx, connectors.ConfirmWatchRequest{Connection: view, HTTP: hc, Channel: ch, Now: a.now()})
+		}
+		err := confirm()
+		if errors.Is(err, connectors.ErrUnauthorized) && auth.tok.RefreshToken != "" {
+			tok, rerr := a.refresh(ctx, t, used, true)
+			if rerr != nil {
+				err = errors.Join(err, rerr)
+			} else {
+				hc, used = a.Registry.HTTPClient(p, auth.conn.ExternalAccountID, tok.AccessToken), tok.AccessToken
+				err = confirm()
+			}
+		}
+		if err != nil {
 			a.logger(ctx, t).WithError(err).WithField("channel_id", ch.ID).Warn("could not confirm a new push channel")
 		}
 	}

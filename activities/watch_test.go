@@ -338,3 +338,94 @@ func pushNeedsEveryTarget(t *testing.T, fail bool) {
 	require.Empty(t, res.Uncovered)
 	require.True(t, pushEnabled())
 }
+
+// refreshedElsewhereConnector's API accepts only the access token in
+// valid. Its Watch succeeds, and meanwhile another activity of the
+// connection refreshes the token: the new one is stored, and the provider
+// ends the old one (GitHub: "Once you use a refresh token, that refresh
+// token and the old user access token will no longer work.").
+type refreshedElsewhereConnector struct {
+	*hookConnector
+	api       *httptest.Server
+	valid     string
+	refreshed func()
+	refreshes int
+}
+
+func (c *refreshedElsewhereConnector) call(ctx context.Context, hc *http.Client) error {
+	r, err := http.NewRequestWithContext(ctx, http.MethodGet, c.api.URL, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(r)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized {
+		return fmt.Errorf("%w: the API refused the token", connectors.ErrUnauthorized)
+	}
+	return nil
+}
+
+func (c *refreshedElsewhereConnector) Watch(ctx context.Context, req connectors.WatchRequest) ([]connectors.Channel, error) {
+	if err := c.call(ctx, req.HTTP); err != nil {
+		return nil, err
+	}
+	c.refreshed()
+	return c.hookConnector.Watch(ctx, req)
+}
+
+func (c *refreshedElsewhereConnector) ConfirmWatch(ctx context.Context, req connectors.ConfirmWatchRequest) error {
+	if err := c.call(ctx, req.HTTP); err != nil {
+		return err
+	}
+	return c.hookConnector.ConfirmWatch(ctx, req)
+}
+
+func (c *refreshedElsewhereConnector) Refresh(_ context.Context, _ connectors.Account, refreshToken string) (*oauth2.Token, error) {
+	c.refreshes++
+	return &oauth2.Token{AccessToken: "minted", RefreshToken: refreshToken + "+", TokenType: "Bearer", Expiry: time.Now().Add(time.Hour)}, nil
+}
+
+// TestConfirmAfterTheTokenWasRefreshedElsewhere: a new channel is
+// confirmed (GitHub: its deliveries redelivered and a ping asked for) even
+// when another activity's refresh ended the token the watch pass began
+// with: the refused confirmation takes the stored token and is tried again,
+// spending no refresh token. (It was only logged: the end-to-end run with
+// GitHub App tokens never saw the hook's confirming ping.)
+func TestConfirmAfterTheTokenWasRefreshedElsewhere(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	schema := dbtest.NewSchema(t)
+	kr := dbtest.KeyRing(t)
+	spec := &connectors.Spec{Name: "rotating", Policy: connectors.Policy{Token: connectors.TokenPolicy{Expires: true, OnDemand: true, RotatesRefreshToken: true}}}
+	tenant, connID := dbtest.Seed(t, schema.DB, "rotating", "rotating", "acct")
+	save := func(access, refresh string) {
+		expiry := time.Now().Add(8 * time.Hour)
+		require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+			return tx.SaveTokens(ctx, kr, connID, db.Tokens{AccessToken: access, RefreshToken: refresh, TokenType: "Bearer", Expiry: &expiry})
+		}))
+	}
+	conn := &refreshedElsewhereConnector{hookConnector: &hookConnector{spec: spec, schema: schema}, valid: "first"}
+	conn.api = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+conn.valid {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"ok":true}`))
+	}))
+	t.Cleanup(conn.api.Close)
+	conn.refreshed = func() { save("second", "r2"); conn.valid = "second" }
+	acts := watchActivities(schema, kr, spec, conn)
+	save("first", "r1")
+
+	res, err := acts.ReconcileWatches(ctx, ReconcileWatchesInput{ConnectionRef: poblysh.ConnectionRef{
+		TenantID: tenant, ConnectionID: connID, Provider: "rotating"}})
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Created)
+	require.Equal(t, []string{"hook-1"}, conn.confirmed, "the new channel is confirmed with the stored token")
+	require.Zero(t, conn.refreshes, "no refresh token spent: the stored token was taken")
+	require.Equal(t, "healthy", healthOf(t, schema, tenant, connID))
+}
