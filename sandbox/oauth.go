@@ -59,7 +59,9 @@ type accessInfo struct {
 }
 
 type refreshInfo struct {
-	grant   Grant
+	grant Grant
+	// access is the access token issued with this refresh token.
+	access  string
 	revoked bool
 	// rotated is when a rotating refresh replaced this token (zero: never).
 	rotated time.Time
@@ -79,6 +81,12 @@ type OAuth struct {
 	// after its rotation (Jira: 10 minutes); a later reuse revokes every
 	// refresh token of the grant. Zero: a rotated token is rejected at once.
 	ReuseLeeway time.Duration
+	// RevokeAccessOnRefresh: spending a refresh token also revokes the
+	// access token issued with it (GitHub: "Once you use a refresh token,
+	// that refresh token and the old user access token will no longer
+	// work."). Slack and Atlassian document no such thing: their old
+	// access tokens live until they expire.
+	RevokeAccessOnRefresh bool
 	// TokenPrefix starts every access token ("gho_", "xoxb-", "ya29.").
 	TokenPrefix   string
 	RefreshPrefix string
@@ -240,6 +248,9 @@ func (o *OAuth) RefreshToken(clientID, refreshToken string) (*TokenSet, error) {
 		if ri.rotated.IsZero() {
 			ri.rotated = o.now()
 		}
+		if ai := o.access[ri.access]; ai != nil && o.RevokeAccessOnRefresh {
+			ai.revoked = true
+		}
 	} else {
 		ts.RefreshToken = refreshToken
 	}
@@ -257,7 +268,7 @@ func (o *OAuth) issueLocked(g Grant, newRefresh bool) *TokenSet {
 	o.access[ts.AccessToken] = ai
 	if o.Refresh && newRefresh {
 		ts.RefreshToken = o.RefreshPrefix + randomString(24)
-		o.refresh[ts.RefreshToken] = &refreshInfo{grant: g}
+		o.refresh[ts.RefreshToken] = &refreshInfo{grant: g, access: ts.AccessToken}
 	}
 	return ts
 }

@@ -140,10 +140,15 @@ func TestRefreshRotation(t *testing.T) {
 	_, _, body = tokenCall(t, e, refresh, "")
 	again, _ := url.ParseQuery(string(body))
 	require.Equal(t, "bad_refresh_token", again.Get("error"), "a used refresh token is dead")
+	// "Once you use a refresh token, that refresh token and the old user
+	// access token will no longer work."
+	e.token = first["access_token"].(string)
+	resp, _ := e.get(t, "/user")
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "the access token issued with a spent refresh token is dead")
 
 	// Expired access tokens answer 401 Bad credentials.
 	e.token = second.Get("access_token")
-	resp, _ := e.get(t, "/user")
+	resp, _ = e.get(t, "/user")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	resp, err = http.Post(e.ts.URL+"/_sandbox/tokens/expire", "application/json", nil)
 	require.NoError(t, err)

@@ -103,7 +103,7 @@ func New(opts Options) *Server {
 		DefaultUser: SeedUser,
 	}
 	if opts.AccessTTL > 0 {
-		o.Refresh, o.RotateRefresh = true, true
+		o.Refresh, o.RotateRefresh, o.RevokeAccessOnRefresh = true, true, true
 		o.TokenPrefix, o.RefreshPrefix = "ghu_", "ghr_"
 	}
 	s := &Server{
