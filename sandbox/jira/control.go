@@ -208,6 +208,7 @@ func BurstFault(retryAfter int) sandbox.Fault {
 //	POST /_sandbox/jira/sites/{cloud}/issues/{key}/edit     EditInput
 //	GET  /_sandbox/jira/sites/{cloud}/webhooks              live webhooks
 //	POST /_sandbox/jira/webhooks/expire                     every webhook expires now
+//	POST /_sandbox/jira/sites/{cloud}/rename                {"url": "https://acme-launch.atlassian.net"}
 //	POST /_sandbox/jira/tokens/spend                        {"ago": "11m"}: refresh tokens spent elsewhere
 //	POST /_sandbox/jira/quota                               {"reset_in": "2s", "retry_after": false, "count": 1, "path_prefix": ""}
 //	GET  /_sandbox/jira/sites/{cloud}/projects/{key}/expected?days=90
@@ -255,6 +256,17 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("POST /_sandbox/jira/webhooks/expire", func(w http.ResponseWriter, r *http.Request) {
 		s.ExpireWebhooks()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /_sandbox/jira/sites/{cloud}/rename", func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			URL string `json:"url"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		if err := s.RenameSite(r.PathValue("cloud"), in.URL); err != nil {
+			sandbox.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("POST /_sandbox/jira/tokens/spend", func(w http.ResponseWriter, r *http.Request) {

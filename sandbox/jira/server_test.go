@@ -2,9 +2,12 @@ package jirasandbox
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,4 +104,43 @@ func TestRegisterWebhookErrors(t *testing.T) {
 	require.EqualValues(t, 10001, res[0].(map[string]any)["createdWebhookId"])
 	require.Contains(t, res[1].(map[string]any)["errors"].([]any)[0], "updated")
 	require.Equal(t, "https://poblysh.example/api/v1/webhooks/jira", s.Webhooks(SiteID)[0].URL, "query parameters are dropped")
+}
+
+// A renamed site keeps its cloud id: accessible-resources lists its new
+// URL and name, and what the API answers names the new host.
+func TestRenameSite(t *testing.T) {
+	s := New(Options{Options: sandbox.Options{Seed: true}})
+	ts, err := s.IssueToken("")
+	require.NoError(t, err)
+	require.Error(t, s.RenameSite(SiteID, "acme-launch.atlassian.net"), "a URL, not a host")
+	require.Error(t, s.RenameSite("no-such-site", "https://acme-launch.atlassian.net"))
+	resp, _ := do(t, s, "POST", "/_sandbox/jira/sites/"+SiteID+"/rename", "", map[string]string{"url": "https://acme-launch.atlassian.net"})
+	require.Equal(t, http.StatusNoContent, resp.StatusCode)
+
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", "/oauth/token/accessible-resources", nil)
+	req.Header.Set("Authorization", "Bearer "+ts.AccessToken)
+	s.ServeHTTP(rec, req)
+	var sites []map[string]any
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &sites))
+	require.Equal(t, SiteID, sites[0]["id"])
+	require.Equal(t, "https://acme-launch.atlassian.net", sites[0]["url"])
+	require.Equal(t, "acme-launch", sites[0]["name"])
+
+	got := make(chan []byte, 1)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- b
+	}))
+	defer recv.Close()
+	resp, _ = do(t, s, "POST", "/ex/jira/"+SiteID+"/rest/api/3/webhook", ts.AccessToken, map[string]any{"url": recv.URL,
+		"webhooks": []any{map[string]any{"events": []string{"jira:issue_updated"}, "jqlFilter": "project = LPR"}}})
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	_, err = s.Transition(context.Background(), SiteID, "LPR-1", "In Review", "grace", sandbox.DeliveryOptions{})
+	require.NoError(t, err)
+	var body struct {
+		Issue struct{ Self string } `json:"issue"`
+	}
+	require.NoError(t, json.Unmarshal(<-got, &body))
+	require.True(t, strings.HasPrefix(body.Issue.Self, "https://acme-launch.atlassian.net/rest/api/2/issue/"), body.Issue.Self)
 }

@@ -2,8 +2,10 @@ package jirasandbox
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -207,6 +209,27 @@ type WebhookInfo struct {
 	JQL     string    `json:"jql"`
 	Expires time.Time `json:"expires"`
 	Owner   string    `json:"owner"`
+}
+
+// RenameSite gives a site a new URL, as an organization admin's update of
+// the product URL does (Atlassian: "We'll store the previous URL in your
+// site's history and redirect all links to the new URL", up to 3 times):
+// the cloud id stays, accessible-resources lists the new URL and name,
+// and deliveries' self links name the new host. The old URL is not served
+// (the fake has no hosts of its own to redirect).
+func (s *Server) RenameSite(cloudID, newURL string) error {
+	u, err := url.Parse(newURL)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.Path != "" {
+		return fmt.Errorf("site URL %q: want https://<name>.atlassian.net", newURL)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.sites[cloudID]
+	if st == nil {
+		return fmt.Errorf("unknown site %q", cloudID)
+	}
+	st.URL, st.Name = newURL, strings.SplitN(u.Host, ".", 2)[0]
+	return nil
 }
 
 // ExpireWebhooks makes every dynamic webhook expire now: Jira stops
