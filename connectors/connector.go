@@ -295,6 +295,11 @@ type IdentifyRequest struct {
 	// AccountID is the account of the connection being re-authorized; ""
 	// for a new connection.
 	AccountID string
+	// AccountMetadata is that account's stored metadata (nil for a new
+	// connection): what the connector recorded at its last authorization,
+	// such as the Jira site URL the connection was bound under, which a
+	// rename of the site changes while its id stays.
+	AccountMetadata map[string]string
 }
 
 // AccountChooser is implemented by connectors whose token can reach several

@@ -223,8 +223,9 @@ func (s *Service) revokeUnused(p *connectors.Provider, acct connectors.Account, 
 // identify reads the account the new token belongs to. A connector whose
 // token can reach several accounts (connectors.AccountChooser: Jira sites)
 // is told the config given at connect, or, re-authorizing a connection
-// without one, that connection's account and config; a choice it cannot
-// make is the config's problem (422 invalid_config naming the field).
+// without one, that connection's config; re-authorizing, also that
+// connection's account and its stored metadata. A choice it cannot make
+// is the config's problem (422 invalid_config naming the field).
 func (s *Service) identify(ctx context.Context, st *db.OAuthState, p *connectors.Provider, tok *oauth2.Token) (connectors.Account, error) {
 	hc := s.Registry.HTTPClient(p, "", tok.AccessToken)
 	chooser, ok := p.Connector.(connectors.AccountChooser)
@@ -242,7 +243,7 @@ func (s *Service) identify(ctx context.Context, st *db.OAuthState, p *connectors
 			if err != nil {
 				return err
 			}
-			req.AccountID = c.ExternalAccountID
+			req.AccountID, req.AccountMetadata = c.ExternalAccountID, View(c).Account.Metadata
 			if len(req.Config) == 0 || string(req.Config) == "{}" {
 				req.Config = c.Config
 			}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/poblysh/poblysh/connectors"
 )
@@ -38,8 +37,9 @@ type project struct {
 // browse, and such a project is denied. Projects carry no route keys:
 // deliveries reach the connection through the webhooks its own token
 // registered, one per granted project. A config whose site names another
-// site than the connection's is denied as "site": a connection follows one
-// site, and another site is another connection.
+// site than the connection's (neither its cloud id, nor its URL, nor a
+// URL it had before a rename) is denied as "site": a connection follows
+// one site, and another site is another connection.
 func (c *Connector) ProveAccess(ctx context.Context, req connectors.AccessRequest) (*connectors.AccessReport, error) {
 	cfg, err := parseConfig(req.Connection)
 	if err != nil {
@@ -50,7 +50,7 @@ func (c *Connector) ProveAccess(ctx context.Context, req connectors.AccessReques
 		return nil, err
 	}
 	out := &connectors.AccessReport{}
-	if cfg.Site != "" && cfg.Site != cloudID && !strings.EqualFold(cfg.Site, siteURL) {
+	if cfg.Site != "" && !namesSite(req.Connection.Account, cfg.Site) {
 		out.Denied = append(out.Denied, connectors.Denial{Ref: "site",
 			Reason: "the connection follows " + siteURL + "; connect again to follow another site",
 			Err:    fmt.Errorf("jira: site %s: %w", cfg.Site, connectors.ErrForbidden)})

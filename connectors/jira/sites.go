@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 
@@ -71,12 +72,17 @@ func (c *Connector) Identify(ctx context.Context, tok *oauth2.Token, client *htt
 // IdentifyFor picks the site a connection is bound to among those the
 // token reaches (accessible-resources): the one the config's site names
 // (cloud id or URL); without one, the site of the connection being
-// re-authorized, or the only site. Several sites and nothing to choose
-// with is a *connectors.ConfigError listing them (422 invalid_config).
-// The account is the site: id = cloud id, name = its host; metadata keeps
-// its URL and name, the token user (GET /myself on that site, which also
-// proves the token reaches Jira there) and the time of consent, from which
-// the grant's 365-day end is counted.
+// re-authorized, or the only site. A config naming by URL the site of the
+// connection being re-authorized, as that site was called before an admin
+// renamed it (the URL the connection was bound under, or a former one),
+// names that site: the cloud id decides, and Atlassian keeps an old URL
+// for its site (it redirects; no other site can take it). Several sites
+// and nothing to choose with is a *connectors.ConfigError listing them
+// (422 invalid_config). The account is the site: id = cloud id, name =
+// its host; metadata keeps its URL and name, the URLs it had before
+// (former_urls, re-authorizing after a rename), the token user (GET
+// /myself on that site, which also proves the token reaches Jira there)
+// and the time of consent, from which the grant's 365-day end is counted.
 func (c *Connector) IdentifyFor(ctx context.Context, req connectors.IdentifyRequest) (connectors.Account, error) {
 	all, err := c.sites(ctx, req.HTTP)
 	if err != nil {
@@ -93,7 +99,11 @@ func (c *Connector) IdentifyFor(ctx context.Context, req connectors.IdentifyRequ
 			want = cfg.Site
 		}
 	}
-	chosen, err := chooseSite(all, want, req.AccountID)
+	var known []string // the URLs the re-authorized connection knows its site by
+	if req.AccountID != "" {
+		known = siteURLs(req.AccountMetadata)
+	}
+	chosen, err := chooseSite(all, want, req.AccountID, known)
 	if err != nil {
 		return connectors.Account{}, err
 	}
@@ -105,7 +115,7 @@ func (c *Connector) IdentifyFor(ctx context.Context, req connectors.IdentifyRequ
 	if err := call(ctx, req.HTTP, http.MethodGet, c.siteAPI(chosen.ID)+"myself", nil, &me); err != nil {
 		return connectors.Account{}, fmt.Errorf("jira: identify: read the user on %s: %w", chosen.URL, err)
 	}
-	return connectors.Account{
+	acct := connectors.Account{
 		ID:   chosen.ID,
 		Name: chosen.host(),
 		Metadata: map[string]string{
@@ -115,15 +125,29 @@ func (c *Connector) IdentifyFor(ctx context.Context, req connectors.IdentifyRequ
 			"user_name":     me.DisplayName,
 			"authorized_at": c.now().UTC().Format("2006-01-02T15:04:05Z07:00"),
 		},
-	}, nil
+	}
+	if chosen.ID == req.AccountID {
+		if former := formerURLs(known, chosen.URL); former != "" {
+			acct.Metadata[metaFormerURLs] = former
+		}
+	}
+	return acct, nil
 }
 
-// chooseSite applies IdentifyFor's rule.
-func chooseSite(all []site, want, accountID string) (site, error) {
+// chooseSite applies IdentifyFor's rule; known are the URLs the connection
+// being re-authorized (accountID) knows its site by.
+func chooseSite(all []site, want, accountID string, known []string) (site, error) {
 	if want != "" {
 		for _, s := range all {
 			if s.ID == want || strings.EqualFold(strings.TrimRight(s.URL, "/"), want) {
 				return s, nil
+			}
+		}
+		if accountID != "" && slices.ContainsFunc(known, func(u string) bool { return strings.EqualFold(u, want) }) {
+			for _, s := range all {
+				if s.ID == accountID {
+					return s, nil // renamed since: the cloud id decides
+				}
 			}
 		}
 		return site{}, &connectors.ConfigError{Fields: map[string]string{
@@ -143,6 +167,48 @@ func chooseSite(all []site, want, accountID string) (site, error) {
 	return site{}, &connectors.ConfigError{Fields: map[string]string{
 		"site": "the authorization reaches several Jira sites; connect again with config.site set to one of: " + listSites(all),
 	}}
+}
+
+// metaFormerURLs is the account metadata listing the URLs the
+// connection's site had before it was renamed, oldest first, separated
+// by spaces (at most maxFormerURLs): a config naming the site by one of
+// them still names it.
+const metaFormerURLs = "former_urls"
+
+// maxFormerURLs bounds former_urls: Atlassian lets a site's URL be
+// changed 3 times.
+const maxFormerURLs = 5
+
+// siteURLs lists the URLs an account's metadata knows its site by: the
+// former ones, then the URL it is bound under.
+func siteURLs(meta map[string]string) []string {
+	out := strings.Fields(meta[metaFormerURLs])
+	if u := strings.TrimRight(meta["url"], "/"); u != "" {
+		out = append(out, u)
+	}
+	return out
+}
+
+// namesSite reports whether a config's site names the account's site: its
+// cloud id, its URL or a former URL.
+func namesSite(acct connectors.Account, want string) bool {
+	return want == acct.ID || slices.ContainsFunc(siteURLs(acct.Metadata), func(u string) bool { return strings.EqualFold(u, want) })
+}
+
+// formerURLs is the former_urls of a site now at current that was known by
+// known: every one but current, oldest first, the last maxFormerURLs.
+func formerURLs(known []string, current string) string {
+	current = strings.TrimRight(current, "/")
+	var out []string
+	for _, u := range known {
+		if !strings.EqualFold(u, current) && !slices.ContainsFunc(out, func(o string) bool { return strings.EqualFold(o, u) }) {
+			out = append(out, u)
+		}
+	}
+	if len(out) > maxFormerURLs {
+		out = out[len(out)-maxFormerURLs:]
+	}
+	return strings.Join(out, " ")
 }
 
 func listSites(all []site) string {

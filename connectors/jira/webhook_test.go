@@ -74,26 +74,53 @@ func TestVerifyWebhookJWT(t *testing.T) {
 func TestChooseSite(t *testing.T) {
 	a := site{ID: "a7f3c1d2-5b64-4e0a-9c1e-2f8d4b6a0001", URL: "https://acme-pr.atlassian.net", Name: "acme-pr"}
 	b := site{ID: "a7f3c1d2-5b64-4e0a-9c1e-2f8d4b6a0002", URL: "https://acme-labs.atlassian.net", Name: "acme-labs"}
-	got, err := chooseSite([]site{a}, "", "")
+	got, err := chooseSite([]site{a}, "", "", nil)
 	require.NoError(t, err)
 	require.Equal(t, a, got, "one site needs no config")
-	got, err = chooseSite([]site{a, b}, "https://acme-labs.atlassian.net", "")
+	got, err = chooseSite([]site{a, b}, "https://acme-labs.atlassian.net", "", nil)
 	require.NoError(t, err)
 	require.Equal(t, b, got, "by URL")
-	got, err = chooseSite([]site{a, b}, b.ID, "")
+	got, err = chooseSite([]site{a, b}, b.ID, "", nil)
 	require.NoError(t, err)
 	require.Equal(t, b, got, "by cloud id")
-	got, err = chooseSite([]site{a, b}, "", b.ID)
+	got, err = chooseSite([]site{a, b}, "", b.ID, nil)
 	require.NoError(t, err)
 	require.Equal(t, b, got, "a re-authorization keeps its site")
-	_, err = chooseSite([]site{a, b}, "", "")
+	_, err = chooseSite([]site{a, b}, "", "", nil)
 	var ce *connectors.ConfigError
 	require.ErrorAs(t, err, &ce)
 	require.Contains(t, ce.Fields["site"], "https://acme-pr.atlassian.net (cloud id "+a.ID+")")
 	require.Contains(t, ce.Fields["site"], "https://acme-labs.atlassian.net (cloud id "+b.ID+")")
-	_, err = chooseSite([]site{a}, "https://other.atlassian.net", "")
+	_, err = chooseSite([]site{a}, "https://other.atlassian.net", "", nil)
 	require.ErrorAs(t, err, &ce)
 	require.Contains(t, ce.Fields["site"], "is not among")
+
+	// Renamed (acme-pr → acme-launch, same cloud id): a re-authorization
+	// whose config names the URL the connection knew its site by keeps the
+	// site; a URL it never knew, or a new connection, is still refused.
+	renamed := site{ID: a.ID, URL: "https://acme-launch.atlassian.net", Name: "acme-launch"}
+	known := []string{"https://acme-pr.atlassian.net"}
+	got, err = chooseSite([]site{b, renamed}, "https://ACME-PR.atlassian.net", a.ID, known)
+	require.NoError(t, err)
+	require.Equal(t, renamed, got, "the cloud id decides")
+	_, err = chooseSite([]site{b, renamed}, "https://acme-pr.atlassian.net", "", known)
+	require.ErrorAs(t, err, &ce, "a new connection")
+	_, err = chooseSite([]site{b, renamed}, "https://other.atlassian.net", a.ID, known)
+	require.ErrorAs(t, err, &ce, "a URL the connection never knew")
+	_, err = chooseSite([]site{b}, "https://acme-pr.atlassian.net", a.ID, known)
+	require.ErrorAs(t, err, &ce, "the site is no longer reachable")
+}
+
+func TestFormerURLs(t *testing.T) {
+	require.Empty(t, formerURLs([]string{"https://acme.atlassian.net"}, "https://acme.atlassian.net/"), "not renamed")
+	require.Equal(t, "https://a.atlassian.net https://b.atlassian.net",
+		formerURLs([]string{"https://a.atlassian.net", "https://b.atlassian.net"}, "https://c.atlassian.net"))
+	require.Equal(t, "https://a.atlassian.net", formerURLs([]string{"https://a.atlassian.net", "https://b.atlassian.net"}, "https://B.atlassian.net"),
+		"renamed back to a former URL")
+	many := []string{"https://1.x", "https://2.x", "https://3.x", "https://4.x", "https://5.x", "https://6.x", "https://7.x"}
+	require.Equal(t, "https://3.x https://4.x https://5.x https://6.x https://7.x", formerURLs(many, "https://8.x"), "the newest five")
+	require.Equal(t, []string{"https://a.x", "https://b.x", "https://c.x"},
+		siteURLs(map[string]string{"url": "https://c.x/", metaFormerURLs: "https://a.x https://b.x"}))
 }
 
 func TestClassifyRateLimits(t *testing.T) {

@@ -1,0 +1,64 @@
+package jira_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh/connectors"
+	jirasandbox "github.com/poblysh/poblysh/sandbox/jira"
+)
+
+// renamedURL is the URL an organization admin gives the sandbox's first
+// site (Atlassian: the product URL can be updated up to 3 times; the old
+// one redirects and is never another site's).
+const renamedURL = "https://acme-launch.atlassian.net"
+
+// Re-authorizing a connection whose config names its site by the URL it
+// had before an admin renamed it: accessible-resources lists the same
+// cloud id under the new URL, and the connection keeps its site, now
+// under that URL, with the old one kept as a former URL that its config
+// may still name.
+func TestReauthorizeRenamedSite(t *testing.T) {
+	h := newHarness(t, jirasandbox.Options{}, `["LPR"]`)
+	ctx := context.Background()
+	require.NoError(t, h.sb.RenameSite(jirasandbox.SiteID, renamedURL))
+	chooser := h.prov.Connector.(connectors.AccountChooser)
+	cfg := json.RawMessage(`{"site":"` + jirasandbox.SiteURL + `","projects":["LPR"]}`)
+	reauth := connectors.IdentifyRequest{HTTP: h.client(), Config: cfg, AccountID: jirasandbox.SiteID, AccountMetadata: h.conn.Account.Metadata}
+	acct, err := chooser.IdentifyFor(ctx, reauth)
+	require.NoError(t, err, "the same cloud id under a new URL is the same site")
+	require.Equal(t, jirasandbox.SiteID, acct.ID)
+	require.Equal(t, "acme-launch.atlassian.net", acct.Name)
+	require.Equal(t, renamedURL, acct.Metadata["url"])
+	require.Equal(t, "acme-launch", acct.Metadata["site_name"])
+	require.Equal(t, jirasandbox.SiteURL, acct.Metadata["former_urls"])
+
+	// The config keeps naming the site by its old URL: the access proof
+	// (at the callback, and at every pass) takes it as the site's.
+	report, err := h.prov.Connector.(connectors.AccessProver).ProveAccess(ctx,
+		connectors.AccessRequest{Connection: connectors.Connection{Account: acct, Config: cfg}, HTTP: h.client()})
+	require.NoError(t, err)
+	require.Empty(t, report.Denied)
+	require.Len(t, report.Granted, 1)
+	// ...and re-authorized once more, it still names the site.
+	again, err := chooser.IdentifyFor(ctx, connectors.IdentifyRequest{HTTP: h.client(), Config: cfg, AccountID: acct.ID, AccountMetadata: acct.Metadata})
+	require.NoError(t, err)
+	require.Equal(t, jirasandbox.SiteURL, again.Metadata["former_urls"])
+
+	// A URL the connection never knew its site by is not taken for it,
+	// nor is the old URL for a new connection.
+	other := json.RawMessage(`{"site":"https://acme-other.atlassian.net","projects":["LPR"]}`)
+	_, err = chooser.IdentifyFor(ctx, connectors.IdentifyRequest{HTTP: h.client(), Config: other, AccountID: jirasandbox.SiteID,
+		AccountMetadata: h.conn.Account.Metadata})
+	var ce *connectors.ConfigError
+	require.ErrorAs(t, err, &ce)
+	_, err = chooser.IdentifyFor(ctx, connectors.IdentifyRequest{HTTP: h.client(), Config: cfg})
+	require.ErrorAs(t, err, &ce)
+	report, err = h.prov.Connector.(connectors.AccessProver).ProveAccess(ctx,
+		connectors.AccessRequest{Connection: connectors.Connection{Account: acct, Config: other}, HTTP: h.client()})
+	require.NoError(t, err)
+	require.Equal(t, "site", report.Denied[0].Ref, "a config naming another site is denied")
+}
