@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/connectors"
@@ -13,18 +12,21 @@ import (
 )
 
 // renewChannels extends, in place, the channels of a ChannelRenewer that
-// are due for renewal and still wanted (Jira's dynamic webhooks are
-// refreshed, not replaced). Extended channels keep their row with the new
-// expiry; channels the provider no longer knows are marked stopped and
-// left out of the returned list, so the caller registers new ones for
-// their targets.
-func (a *Activities) renewChannels(ctx context.Context, t poblysh.ConnectionRef, r connectors.ChannelRenewer, view connectors.Connection,
-	hc *http.Client, channels []db.WatchChannel, wanted map[string]bool) ([]db.WatchChannel, error) {
+// are still wanted and due for renewal, or whose route key the connector
+// would now build otherwise (connectors.ChannelRekeyer: a Jira site's
+// renamed host). Extended channels keep their row with the new expiry and
+// the route key the renewal answers with; when a route key changed, the
+// connection's routes are rebuilt in the same transaction, so deliveries
+// under the new key route from the moment it is stored. Channels the
+// provider no longer knows are marked stopped and left out of the
+// returned list, so the caller registers new ones for their targets.
+func (a *Activities) renewChannels(ctx context.Context, t poblysh.ConnectionRef, p *connectors.Provider, r connectors.ChannelRenewer,
+	conn *db.Connection, view connectors.Connection, hc *http.Client, channels []db.WatchChannel, wanted map[string]bool) ([]db.WatchChannel, error) {
 	var dueChans []connectors.Channel
 	for _, c := range channels {
-		if wanted[c.Target] && due(c, a.now()) {
-			dueChans = append(dueChans, connectors.Channel{ID: c.ChannelID, ResourceID: c.ResourceID, Target: c.Target,
-				Stream: c.Stream, RouteKey: c.RouteKey})
+		ch := connectors.Channel{ID: c.ChannelID, ResourceID: c.ResourceID, Target: c.Target, Stream: c.Stream, RouteKey: c.RouteKey}
+		if wanted[c.Target] && (due(c, a.now()) || a.rekeyed(ctx, t, r, view, ch)) {
+			dueChans = append(dueChans, ch)
 		}
 	}
 	if len(dueChans) == 0 {
@@ -34,42 +36,78 @@ func (a *Activities) renewChannels(ctx context.Context, t poblysh.ConnectionRef,
 	if err != nil {
 		return channels, err
 	}
-	expiry := map[string]time.Time{}
+	answer := map[string]connectors.Channel{}
 	for _, c := range renewed {
-		expiry[c.ID] = c.Expires
+		answer[c.ID] = c
 	}
 	isDue := map[string]bool{}
 	for _, c := range dueChans {
 		isDue[c.ID] = true
 	}
+	rekeys := 0
+	for _, c := range channels {
+		if k := answer[c.ChannelID].RouteKey; isDue[c.ChannelID] && k != "" && k != c.RouteKey {
+			rekeys++
+		}
+	}
 	out := channels[:0:0]
 	err = a.DB.WithTenant(ctx, t.TenantID, func(tx *db.Tx) error {
+		if rekeys > 0 {
+			// The row first, as RebuildRoutes below locks it (see the
+			// store of new channels in reconcileWatches).
+			if _, err := tx.LockConnection(ctx, conn.ID); err != nil {
+				return err
+			}
+		}
 		for _, c := range channels {
 			if !isDue[c.ChannelID] {
 				out = append(out, c)
 				continue
 			}
-			exp, ok := expiry[c.ChannelID]
-			if !ok || exp.IsZero() {
+			ans, ok := answer[c.ChannelID]
+			if !ok || ans.Expires.IsZero() {
 				if err := tx.MarkWatchStopped(ctx, c.ID); err != nil {
 					return err
 				}
 				continue // gone at the provider: a new channel is opened
 			}
-			e := exp.UTC()
+			e := ans.Expires.UTC()
 			c.ExpiresAt = &e
+			if ans.RouteKey != "" {
+				c.RouteKey = ans.RouteKey
+			}
 			if err := tx.InsertWatchChannel(ctx, a.KeyRing, c); err != nil { // same channel id: updates the row
 				return err
 			}
 			out = append(out, c)
+		}
+		if rekeys > 0 {
+			return lifecycle.RebuildRoutes(ctx, tx, p, conn)
 		}
 		return nil
 	})
 	if err != nil {
 		return channels, err
 	}
-	a.logger(ctx, t).WithField("renewed", len(renewed)).WithField("gone", len(dueChans)-len(renewed)).Info("watch channels renewed")
+	a.logger(ctx, t).WithFields(map[string]any{"renewed": len(renewed), "gone": len(dueChans) - len(renewed), "rekeyed": rekeys}).
+		Info("watch channels renewed")
 	return out, nil
+}
+
+// rekeyed reports whether a connector would key a channel otherwise now
+// (connectors.ChannelRekeyer). A connector that cannot say leaves it as it
+// is, logged.
+func (a *Activities) rekeyed(ctx context.Context, t poblysh.ConnectionRef, r connectors.ChannelRenewer, view connectors.Connection, ch connectors.Channel) bool {
+	rk, ok := r.(connectors.ChannelRekeyer)
+	if !ok {
+		return false
+	}
+	key, err := rk.ChannelRouteKey(view, ch)
+	if err != nil {
+		a.logger(ctx, t).WithError(err).WithField("channel_id", ch.ID).Warn("could not tell a push channel's current route key; it keeps its stored one")
+		return false
+	}
+	return key != "" && key != ch.RouteKey
 }
 
 // checkGrant applies a GrantExpirer's end of authorization: once it has

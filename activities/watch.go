@@ -83,7 +83,9 @@ const storeChannelsFor = 30 * time.Second
 // ReconcileWatches brings a connection's push channels in line with its
 // config: opens channels for targets without one, replaces channels that
 // expire within a day (the new channel first, then the old one is stopped,
-// so no change falls between them), stops channels of targets no longer
+// so no change falls between them; a ChannelRenewer's are extended in
+// place, and so are those whose route key it would build otherwise now:
+// renewChannels), stops channels of targets no longer
 // configured, and rewrites the connection's webhook routes. Without a public
 // URL nothing is registered and the connection polls.
 //
@@ -204,7 +206,7 @@ func (a *Activities) reconcileWatches(ctx context.Context, in ReconcileWatchesIn
 			for _, target := range want {
 				wanted[target] = true
 			}
-			if channels, err = a.renewChannels(ctx, t, r, view, hc, channels, wanted); err != nil {
+			if channels, err = a.renewChannels(ctx, t, p, r, conn, view, hc, channels, wanted); err != nil {
 				return res, fail(err)
 			}
 		}

@@ -315,11 +315,23 @@ type AccountChooser interface {
 // ChannelRenewer is implemented by providers whose channels are extended in
 // place before they expire (Jira's dynamic webhooks: PUT
 // /rest/api/3/webhook/refresh) rather than replaced by new ones. The
-// engine calls RenewWatch for channels due for renewal; a channel it does
-// not return is gone at the provider and is registered again through
-// Watch.
+// engine calls RenewWatch for channels due for renewal (and rekeyed ones:
+// ChannelRekeyer); a channel it does not return is gone at the provider
+// and is registered again through Watch. A returned channel's Expires and
+// RouteKey (when not empty) are stored.
 type ChannelRenewer interface {
 	RenewWatch(ctx context.Context, req RenewWatchRequest) ([]Channel, error)
+}
+
+// ChannelRekeyer is implemented by ChannelRenewers whose channels' route
+// keys name something of the account that can change while a channel
+// lives (Jira: the site's host, which an admin's rename of the site's URL
+// changes, and which its deliveries then name). ChannelRouteKey is the
+// route key ch would carry now, without calling the provider. The watch
+// pass renews at once, due or not, every channel whose stored route key
+// differs, and stores and routes the route key the renewal answers with.
+type ChannelRekeyer interface {
+	ChannelRouteKey(conn Connection, ch Channel) (string, error)
 }
 
 // WatchConfirmer is implemented by Watchers whose provider delivers to a

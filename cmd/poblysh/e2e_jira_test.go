@@ -4,18 +4,24 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	httptransport "github.com/go-openapi/runtime/client"
+	"github.com/go-openapi/strfmt"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/poblysh/poblysh/gen/client/connections"
 	"github.com/poblysh/poblysh/gen/models"
 	"github.com/poblysh/poblysh/sandbox"
 	jirasandbox "github.com/poblysh/poblysh/sandbox/jira"
+	"github.com/poblysh/poblysh/testenv"
 )
 
 // Jira's row: a token reaching two sites needs config.site (422 naming
@@ -160,6 +166,75 @@ func init() {
 			require.Equal(t, models.ConnectionHealthNeedsReauth, *s.connection(key, id).Health)
 		},
 	})
+}
+
+// renamedSite is the URL the renaming tests give the first site.
+const renamedSite = "https://acme-launch.atlassian.net"
+
+// jiraRenameStack connects the first site's LPR project, named by its URL
+// in the config, waits for its backfill and webhook, and then renames the
+// site at the sandbox as an organization admin does (acme-pr →
+// acme-launch: the cloud id stays, the old URL redirects).
+func jiraRenameStack(t *testing.T) (s *stack, sb *jirasandbox.Server, key, id string) {
+	port := testenv.FreePort()
+	fake, err := sandbox.New("jira", sandbox.Options{Seed: true, DeliverTo: fmt.Sprintf("http://127.0.0.1:%d", port),
+		WebhookSecret: sandbox.RandomString(32)})
+	require.NoError(t, err)
+	sb = fake.(*jirasandbox.Server)
+	srv := httptest.NewServer(sb)
+	t.Cleanup(srv.Close)
+	s = newStack(t, withPort(port), withEnv(sb.Env(srv.URL)))
+	_, key = s.tenant("Acme")
+	conn := s.connect(key, "jira", map[string]any{"site": jirasandbox.SiteURL, "projects": []string{jirasandbox.ProjectLPR}})
+	id = string(*conn.ID)
+	s.waitJobs(key, id, "backfill", 1, 2*time.Minute)
+	eventually(t, 30*time.Second, "the project's webhook", func() bool {
+		c := s.connection(key, id)
+		return *c.PushEnabled && len(c.Watches) == 1
+	})
+	require.NoError(t, sb.RenameSite(jirasandbox.SiteID, renamedSite))
+	return s, sb, key, id
+}
+
+// reauthorizeRenamed re-authorizes the connection without a config (its
+// config still names the site by its old URL): the same connection,
+// healthy, named by the new host.
+func reauthorizeRenamed(t *testing.T, s *stack, key, id string) {
+	re, err := s.client.Connections.ReconnectConnection(connections.NewReconnectConnectionParams().WithID(strfmt.UUID(id)),
+		httptransport.BearerToken(key))
+	require.NoError(t, err)
+	again := s.complete(s.authorize(re.Payload.AuthorizationURL.String()))
+	require.Equal(t, id, string(*again.ID))
+	require.Equal(t, "acme-launch.atlassian.net", *again.DisplayName)
+	require.Equal(t, models.ConnectionHealthHealthy, *again.Health)
+}
+
+// deliversRenamed waits for the connection's webhook route to name the
+// renamed site's host (and no longer the old one), then checks that a
+// status change delivered by the renamed site is stored under that host.
+func deliversRenamed(t *testing.T, s *stack, sb *jirasandbox.Server, id, issue string) {
+	eventually(t, 30*time.Second, "the webhook's route to name the new host", func() bool {
+		return s.count(`SELECT count(*) FROM webhook_routes WHERE connection_id = $1 AND route_key LIKE 'hook:acme-launch.atlassian.net/%'`, id) == 1 &&
+			s.count(`SELECT count(*) FROM webhook_routes WHERE connection_id = $1 AND route_key LIKE 'hook:acme-pr.atlassian.net/%'`, id) == 0
+	})
+	ch, err := sb.Transition(context.Background(), jirasandbox.SiteID, issue, "In Review", "grace", sandbox.DeliveryOptions{})
+	require.NoError(t, err)
+	for _, d := range ch.Deliveries {
+		require.Less(t, d.Status, 300, "%+v", d)
+	}
+	dedupe := fmt.Sprintf("jira:acme-launch.atlassian.net/issue:%s:changelog:%d:status", ch.ID, ch.HistoryID)
+	require.Equal(t, 1, s.count(`SELECT count(*) FROM signals WHERE dedupe_key = $1`, dedupe), "the delivery is stored under the new host")
+}
+
+// TestJiraRenamedSiteReauthorized: after the site's URL is renamed,
+// re-authorizing the connection without a config keeps it, though its
+// config names the site by the old URL, and its webhook then routes the
+// renamed site's deliveries.
+func TestJiraRenamedSiteReauthorized(t *testing.T) {
+	t.Parallel()
+	s, sb, key, id := jiraRenameStack(t)
+	reauthorizeRenamed(t, s, key, id)
+	deliversRenamed(t, s, sb, id, "LPR-2")
 }
 
 func watchIDs(c *models.Connection) []string {

@@ -1,9 +1,11 @@
 package jira_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -61,4 +63,36 @@ func TestReauthorizeRenamedSite(t *testing.T) {
 		connectors.AccessRequest{Connection: connectors.Connection{Account: acct, Config: other}, HTTP: h.client()})
 	require.NoError(t, err)
 	require.Equal(t, "site", report.Denied[0].Ref, "a config naming another site is denied")
+}
+
+// After a rename and a re-authorization (the account's url is the new
+// one), the webhook channels renewed in place carry route keys naming
+// the new host, the one the renamed site's deliveries name.
+func TestRenewedChannelsNameTheRenamedSite(t *testing.T) {
+	h := newHarness(t, jirasandbox.Options{}, `["LPR"]`)
+	ctx := context.Background()
+	got, chans := h.capture(t, "LPR")
+	require.Equal(t, "hook:acme-pr.atlassian.net/"+jsonID(h.sb.Webhooks(jirasandbox.SiteID)[0].ID), chans[0].RouteKey)
+	require.NoError(t, h.sb.RenameSite(jirasandbox.SiteID, renamedURL))
+	h.conn.Account.Name, h.conn.Account.Metadata["url"] = "acme-launch.atlassian.net", renamedURL
+
+	key, err := h.prov.Connector.(connectors.ChannelRekeyer).ChannelRouteKey(h.conn, chans[0])
+	require.NoError(t, err)
+	require.Equal(t, "hook:acme-launch.atlassian.net/"+jsonID(h.sb.Webhooks(jirasandbox.SiteID)[0].ID), key, "the engine sees the channel is keyed otherwise now")
+	renewed, err := h.prov.Connector.(connectors.ChannelRenewer).RenewWatch(ctx,
+		connectors.RenewWatchRequest{Connection: h.conn, HTTP: h.client(), Channels: chans, Now: time.Now()})
+	require.NoError(t, err)
+	require.Len(t, renewed, 1)
+	require.Equal(t, chans[0].ID, renewed[0].ID, "renewed in place")
+
+	_, err = h.sb.Transition(ctx, jirasandbox.SiteID, "LPR-1", "In Review", "grace", noDelivery)
+	require.NoError(t, err)
+	d := next(t, got)
+	require.True(t, bytes.Contains(d.Body, []byte(renamedURL+"/rest/api/2/issue/")), "the delivery names the new host")
+	wh := h.prov.Connector.(connectors.WebhookReceiver)
+	require.NoError(t, wh.VerifyWebhook(d))
+	parsed, err := wh.ParseWebhook(d)
+	require.NoError(t, err)
+	require.NotEmpty(t, parsed.Signals)
+	require.Equal(t, []string{renewed[0].RouteKey}, parsed.RouteKeys, "the renamed site's delivery matches the renewed channel")
 }

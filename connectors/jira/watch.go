@@ -14,6 +14,7 @@ import (
 var (
 	_ connectors.Watcher        = (*Connector)(nil)
 	_ connectors.ChannelRenewer = (*Connector)(nil)
+	_ connectors.ChannelRekeyer = (*Connector)(nil)
 )
 
 // webhookEvents are the events each dynamic webhook subscribes to.
@@ -156,9 +157,11 @@ func (c *Connector) StopWatch(ctx context.Context, req connectors.StopWatchReque
 // /rest/api/3/webhook/refresh). Jira ignores unknown ids there, so the
 // app's webhooks are listed first (GET /rest/api/3/webhook): a webhook no
 // longer listed, or past its expiry, is gone and is left out of the answer,
-// and the engine registers a new one.
+// and the engine registers a new one. The channels answered carry the
+// route key of their webhook on the host of the connection's site URL as
+// it is now (ChannelRouteKey).
 func (c *Connector) RenewWatch(ctx context.Context, req connectors.RenewWatchRequest) ([]connectors.Channel, error) {
-	cloudID, _, _, err := siteOf(req.Connection)
+	cloudID, _, host, err := siteOf(req.Connection)
 	if err != nil {
 		return nil, err
 	}
@@ -192,9 +195,31 @@ func (c *Connector) RenewWatch(ctx context.Context, req connectors.RenewWatchReq
 		exp = req.Now.Add(webhookTTL)
 	}
 	for i := range keep {
-		keep[i].Expires = exp
+		keep[i].Expires, keep[i].RouteKey = exp, hookRouteKey(host, strconv.FormatInt(ids[i], 10))
 	}
 	return keep, nil
+}
+
+// ChannelRouteKey is the route key a channel's webhook has now: its id on
+// the host of the connection's site URL. An admin's rename of the site
+// keeps the webhook and its id, while its deliveries name the new host
+// from then on; once the connection's site URL is the new one (a poll
+// reads it, or a re-authorization), the engine renews the channel and
+// stores this key. A channel of another site keeps its key (RenewWatch
+// leaves it out).
+func (c *Connector) ChannelRouteKey(conn connectors.Connection, ch connectors.Channel) (string, error) {
+	cloudID, _, host, err := siteOf(conn)
+	if err != nil {
+		return "", err
+	}
+	cid, id, err := splitChannelID(ch.ID)
+	if err != nil {
+		return "", err
+	}
+	if cid != cloudID {
+		return ch.RouteKey, nil
+	}
+	return hookRouteKey(host, strconv.FormatInt(id, 10)), nil
 }
 
 // webhookExpiries lists the app's dynamic webhooks on a site (GET
