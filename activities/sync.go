@@ -2,7 +2,10 @@ package activities
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"time"
@@ -245,6 +248,11 @@ func (st *syncStream) next(ctx context.Context) (*connectors.Page, error) {
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
+	if page.Account != nil {
+		if err := st.recordAccount(ctx, page.Account); err != nil {
+			return nil, a.translate(ctx, in.ConnectionRef, err)
+		}
+	}
 	batch, err := ingest.NewBatch(in.Provider, page.Signals)
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidConfig, nil)
@@ -306,6 +314,47 @@ func (st *syncStream) proved() *connectors.Resource {
 		return nil
 	}
 	return &connectors.Resource{Ref: st.res.Ref, ID: st.res.ResourceID, Name: st.res.Name, RouteKeys: st.res.RouteKeys}
+}
+
+// recordAccount stores the account a page names anew (Page.Account: a
+// Jira site whose URL was renamed) before the page, so that the pages
+// after it name it the same way, and starts the connection's watch pass,
+// whose channels' route keys may name it (connectors.ChannelRekeyer). It
+// is stored over the account the activity read only: one a
+// re-authorization stored since is kept. An account of another id is a
+// connector's mistake, and is not stored.
+func (st *syncStream) recordAccount(ctx context.Context, acct *connectors.Account) error {
+	a, in := st.a, st.in
+	log := a.logger(ctx, in.ConnectionRef)
+	if acct.ID != st.conn.ExternalAccountID {
+		log.Warn("a page named another account than the connection's; not stored")
+		return nil
+	}
+	if acct.Name == st.view.Account.Name && maps.Equal(acct.Metadata, st.view.Account.Metadata) {
+		return nil
+	}
+	raw, err := json.Marshal(acct)
+	if err != nil {
+		return fmt.Errorf("encode the account: %w", err)
+	}
+	var stored bool
+	err = a.DB.WithTenant(ctx, in.TenantID, func(tx *db.Tx) (err error) {
+		stored, err = tx.RenameAccount(ctx, in.ConnectionID, st.conn.Account, raw, acct.Name)
+		return err
+	})
+	if err != nil || !stored {
+		return err
+	}
+	st.conn.Account, st.conn.DisplayName = raw, acct.Name
+	st.view = lifecycle.View(st.conn)
+	log.Info("the provider names the connection's account anew (renamed); stored")
+	if a.Orchestrator != nil {
+		ref := poblysh.ConnectionRef{TenantID: in.TenantID, ConnectionID: in.ConnectionID, Provider: in.Provider}
+		if err := a.Orchestrator.StartWatchReconcile(ctx, ref, poblysh.TriggerSchedule); err != nil {
+			log.WithError(err).Warn("could not start a watch pass after the account was renamed; its channels keep their old route keys until the next one")
+		}
+	}
+	return nil
 }
 
 // checkResource records what the stored pages showed of the stream's

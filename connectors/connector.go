@@ -155,6 +155,13 @@ type Page struct {
 	// repository, same ID) for a resource the connection already holds,
 	// never another ID under the ref: that is another resource.
 	Resource *Resource
+	// Account, when set, is the connection's account as the provider
+	// names it now: the same ID, another Name or Metadata (a Jira site
+	// whose URL an admin renamed, read by its cloud id). The engine stores
+	// it before the page, over the account it read (one stored since, by
+	// a re-authorization, is kept), and starts a watch pass: channels'
+	// route keys may name the account (ChannelRekeyer).
+	Account *Account
 }
 
 // WebhookRequest is an inbound delivery: raw body (read once, size-limited)

@@ -295,6 +295,22 @@ func (tx *Tx) SetPushEnabled(ctx context.Context, id string, on bool) error {
 	return wrapConnErr(err)
 }
 
+// RenameAccount stores what the provider now names a connection's account
+// (its display name and account JSON; the external id stays) over the
+// account JSON the caller read, was. It reports false, storing nothing,
+// when the row holds another account JSON since (a re-authorization stored
+// a fresher one) or the connection is deleted.
+func (tx *Tx) RenameAccount(ctx context.Context, id string, was, account json.RawMessage, displayName string) (bool, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE connections SET display_name = $3, account = $4, updated_at = now()
+		WHERE id = $1 AND tenant_id = $5 AND account = $2::jsonb AND deleted_at IS NULL`,
+		id, jsonOrEmpty(was), CleanText(displayName), accountJSON(account), tx.TenantID)
+	if err != nil {
+		return false, wrapConnErr(err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, wrapConnErr(err)
+}
+
 // DeleteConnection soft-deletes a connection: tokens are erased, routes and
 // cursors removed, its queued and running jobs cancelled; Signals are kept
 // unless purge is true, and so are the fingerprints of the objects they

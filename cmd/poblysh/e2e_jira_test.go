@@ -237,6 +237,24 @@ func TestJiraRenamedSiteReauthorized(t *testing.T) {
 	deliversRenamed(t, s, sb, id, "LPR-2")
 }
 
+// TestJiraRenamedSitePolled: after the site's URL is renamed, the next
+// poll reads the new URL by the connection's cloud id (no re-authorization),
+// and the connection's webhook routes the renamed site's deliveries again;
+// a later re-authorization without a config keeps the connection.
+func TestJiraRenamedSitePolled(t *testing.T) {
+	t.Parallel()
+	s, sb, key, id := jiraRenameStack(t)
+	for _, j := range s.sync(key, "jira", id, "incremental") {
+		require.Equal(t, models.JobStatusSucceeded, *j.Status, deref(j.Error))
+	}
+	eventually(t, 30*time.Second, "the connection to name the new host", func() bool {
+		return *s.connection(key, id).DisplayName == "acme-launch.atlassian.net"
+	})
+	deliversRenamed(t, s, sb, id, "LPR-2")
+	reauthorizeRenamed(t, s, key, id)
+	require.Equal(t, models.ConnectionHealthHealthy, *s.connection(key, id).Health)
+}
+
 func watchIDs(c *models.Connection) []string {
 	var out []string
 	for _, w := range c.Watches {

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/connectors/connectortest"
 	jirasandbox "github.com/poblysh/poblysh/sandbox/jira"
 )
 
@@ -95,4 +98,49 @@ func TestRenewedChannelsNameTheRenamedSite(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, parsed.Signals)
 	require.Equal(t, []string{renewed[0].RouteKey}, parsed.RouteKeys, "the renamed site's delivery matches the renewed channel")
+}
+
+// A poll reads the connection's site among those its token reaches
+// (accessible-resources, by cloud id), so after an admin renamed the
+// site's URL the pass keys and links what it reads with the new host, the
+// one the renamed site's deliveries name, without a re-authorization.
+func TestPassReadsTheRenamedSite(t *testing.T) {
+	h := newHarness(t, jirasandbox.Options{}, `["LPR"]`)
+	ctx := context.Background()
+	_, cur := connectortest.Drain(t, h.prov, h.conn, h.client(), "issues:LPR", nil)
+	require.NoError(t, h.sb.RenameSite(jirasandbox.SiteID, renamedURL))
+	ch, err := h.sb.Transition(ctx, jirasandbox.SiteID, "LPR-1", "In Review", "grace", noDelivery)
+	require.NoError(t, err)
+
+	page, err := connectortest.Fetch(t, h.prov, h.conn, h.client(), "issues:LPR", cur)
+	require.NoError(t, err)
+	key := fmt.Sprintf("acme-launch.atlassian.net/issue:%s:changelog:%d:status", ch.ID, ch.HistoryID)
+	var sig *connectors.Signal
+	for i := range page.Signals {
+		if page.Signals[i].DedupeKey == key {
+			sig = &page.Signals[i]
+		}
+	}
+	require.NotNil(t, sig, "the status change is keyed with the new host, as its delivery is")
+	require.Equal(t, renamedURL+"/browse/LPR-1", sig.Payload.URL)
+	// The page names the account anew for the engine to store: the same
+	// cloud id and token user, the new URL, the old one as a former URL.
+	require.NotNil(t, page.Account)
+	require.Equal(t, jirasandbox.SiteID, page.Account.ID)
+	require.Equal(t, "acme-launch.atlassian.net", page.Account.Name)
+	require.Equal(t, map[string]string{"url": renamedURL, "site_name": "acme-launch", "former_urls": jirasandbox.SiteURL,
+		"user_id": h.conn.Account.Metadata["user_id"]}, page.Account.Metadata)
+	require.Equal(t, jirasandbox.SiteURL, h.conn.Account.Metadata["url"], "the connection's own metadata is not changed")
+
+	// Stored, the next pass reads on under it and names nothing anew.
+	h.conn.Account = *page.Account
+	_, err = h.sb.Transition(ctx, jirasandbox.SiteID, "LPR-1", "Done", "grace", noDelivery)
+	require.NoError(t, err)
+	page, err = connectortest.Fetch(t, h.prov, h.conn, h.client(), "issues:LPR", page.Next)
+	require.NoError(t, err)
+	require.Nil(t, page.Account)
+	require.NotEmpty(t, page.Signals)
+	for _, s := range page.Signals {
+		require.True(t, strings.HasPrefix(s.DedupeKey, "acme-launch.atlassian.net/"), s.DedupeKey)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -52,9 +53,10 @@ var searchFields = []string{"summary", "description", "status", "issuetype", "pr
 // search (POST /rest/api/3/search/jql; the old /search answers 410), every
 // field named and changelogs expanded, and returns the Signals of the
 // happenings in the pass's window. A pass starts by reading the project
-// (a 404 or 403 is access lost, which drops its routes) and the token
-// user's time zone (GET /myself: JQL dates are minutes in that zone); its
-// JQL is `project = "KEY" AND updated >= "<yyyy/MM/dd HH:mm>" ORDER BY
+// (a 404 or 403 is access lost, which drops its routes), the token
+// user's time zone (GET /myself: JQL dates are minutes in that zone) and
+// the site's URL (renamedSite: a renamed site's pass reads on under its
+// new URL, which the page names for the engine to store); its JQL is `project = "KEY" AND updated >= "<yyyy/MM/dd HH:mm>" ORDER BY
 // updated ASC, key ASC` from the backfill window's start, or from two
 // minutes before the last pass's Since: the newest update it saw, but no
 // later than 15 minutes before it began, since search lists a change only
@@ -90,9 +92,13 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 		return nil, err
 	}
 	api := c.siteAPI(cloudID)
+	var renamed *connectors.Account
 	if cur.JQL == "" {
 		if err := c.startPass(ctx, req.HTTP, api, key, now, cur); err != nil {
 			return nil, err
+		}
+		if renamed = c.renamedSite(ctx, req.HTTP, req.Connection); renamed != nil {
+			siteURL, host = renamed.Metadata["url"], renamed.Name
 		}
 	}
 	res, err := c.search(ctx, req.HTTP, api, cur.JQL, cur.Token)
@@ -122,7 +128,7 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 	sigs = cur.fresh(sigs)
 	mark := cur.mark()
 	cur.remember(sigs, mark)
-	page := &connectors.Page{Signals: sigs, Items: len(unread)}
+	page := &connectors.Page{Signals: sigs, Items: len(unread), Account: renamed}
 	if res.more() {
 		cur.follow(key, issues, *res.NextPageToken)
 		page.Next = cur.encode()
@@ -133,6 +139,41 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 	cur.JQL, cur.Token, cur.TZ, cur.From, cur.Read, cur.Lower = "", "", "", time.Time{}, nil, time.Time{}
 	page.Next, page.Done = cur.encode(), true
 	return page, nil
+}
+
+// renamedSite reads the connection's site among those its token reaches
+// (accessible-resources) by its cloud id and, when an organization admin
+// has renamed the site's URL since the account was stored, answers the
+// account under the new URL: name the new host, url and site_name the new
+// ones, the old URL among former_urls. Deliveries name the new host from
+// the rename on, and a search of the same happening must key it alike
+// (normalizer.key), so the pass reads on under the new URL and the engine
+// stores the account (Page.Account). nil when the URL is unchanged, the
+// site is not listed, or the read failed: the pass goes on under the
+// stored URL, and the next pass reads again.
+func (c *Connector) renamedSite(ctx context.Context, hc *http.Client, conn connectors.Connection) *connectors.Account {
+	cloudID, siteURL, _, err := siteOf(conn)
+	if err != nil {
+		return nil
+	}
+	all, err := c.sites(ctx, hc)
+	if err != nil {
+		return nil
+	}
+	for _, s := range all {
+		u := strings.TrimRight(s.URL, "/")
+		if s.ID != cloudID || strings.EqualFold(u, siteURL) || s.host() == "" {
+			continue
+		}
+		meta := maps.Clone(conn.Account.Metadata)
+		meta["url"], meta["site_name"] = u, s.Name
+		delete(meta, metaFormerURLs)
+		if former := formerURLs(siteURLs(conn.Account.Metadata), u); former != "" {
+			meta[metaFormerURLs] = former
+		}
+		return &connectors.Account{ID: cloudID, Name: s.host(), Metadata: meta}
+	}
+	return nil
 }
 
 // startPass proves the project is still readable, reads the token user's
