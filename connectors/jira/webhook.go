@@ -19,13 +19,20 @@ var _ connectors.WebhookReceiver = (*Connector)(nil)
 // jwtLeeway absorbs clock skew between Atlassian and us on exp/iat/nbf.
 const jwtLeeway = 30 * time.Second
 
+// jwtMaxAge bounds the age of a token without exp (by its iat): its
+// replay is then bounded as an exp would bound it.
+const jwtMaxAge = 5 * time.Minute
+
 // VerifyWebhook checks the Authorization: Bearer <JWT> that Jira puts on
 // deliveries of an OAuth 2.0 app's dynamic webhooks: HS256 only (alg none,
 // RS*/ES* and anything else are refused), signed with the app's client
-// secret, and an exp that has not passed (required; iat and nbf are
-// checked when present). The claims are otherwise undocumented and
-// nothing else in them is relied on. It fails closed without a client
-// secret. The JWT does not cover the body: see docs/providers/jira.md.
+// secret, and an exp that has not passed. Atlassian does not document the
+// claims (the provider notes: verify exp only if present), so a token
+// without exp is accepted when its iat is at most jwtMaxAge old, and one
+// with neither is refused: nothing would bound its replay. iat and nbf
+// are checked when present; nothing else in the claims is relied on. It
+// fails closed without a client secret. The JWT does not cover the body:
+// see docs/providers/jira.md.
 func (c *Connector) VerifyWebhook(req *connectors.WebhookRequest) error {
 	if c.cfg.ClientSecret == "" {
 		return fmt.Errorf("jira: webhook: %w: POBLYSH_JIRA_CLIENT_SECRET is not set", connectors.ErrUnauthorized)
@@ -40,13 +47,13 @@ func (c *Connector) VerifyWebhook(req *connectors.WebhookRequest) error {
 	}
 	parser := jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(jwtLeeway),
 		jwt.WithTimeFunc(func() time.Time { return now }),
 	)
 	secret := []byte(c.cfg.ClientSecret)
-	_, err := parser.Parse(strings.TrimSpace(raw), func(t *jwt.Token) (any, error) {
+	claims := jwt.MapClaims{}
+	_, err := parser.ParseWithClaims(strings.TrimSpace(raw), claims, func(t *jwt.Token) (any, error) {
 		if t.Method != jwt.SigningMethodHS256 {
 			return nil, errors.New("unexpected signing method")
 		}
@@ -54,6 +61,17 @@ func (c *Connector) VerifyWebhook(req *connectors.WebhookRequest) error {
 	})
 	if err != nil {
 		return fmt.Errorf("jira: webhook: %w: JWT rejected: %v", connectors.ErrUnauthorized, err)
+	}
+	if exp, _ := claims.GetExpirationTime(); exp != nil {
+		return nil // checked by the parser
+	}
+	iat, _ := claims.GetIssuedAt()
+	if iat == nil {
+		return fmt.Errorf("jira: webhook: %w: JWT rejected: neither exp nor iat bounds its replay", connectors.ErrUnauthorized)
+	}
+	if age := now.Sub(iat.Time); age > jwtMaxAge+jwtLeeway {
+		return fmt.Errorf("jira: webhook: %w: JWT rejected: without exp, issued %s ago (at most %s)",
+			connectors.ErrUnauthorized, age.Round(time.Second), jwtMaxAge)
 	}
 	return nil
 }

@@ -14,7 +14,8 @@ import (
 )
 
 // JWT verification fails closed: only HS256 with the client secret and an
-// exp still ahead (30 s of skew) is accepted.
+// exp still ahead (30 s of skew) is accepted (for a token without exp:
+// TestVerifyWebhookJWTWithoutExpiry).
 func TestVerifyWebhookJWT(t *testing.T) {
 	c := testConnector(t, nil)
 	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
@@ -44,7 +45,6 @@ func TestVerifyWebhookJWT(t *testing.T) {
 		{"RS256 with another key", "Bearer " + rs, false},
 		{"HS512 with the right secret", "Bearer " + hs512, false},
 		{"expired", "Bearer " + hs("s3cret", jwt.MapClaims{"iat": now.Add(-10 * time.Minute).Unix(), "exp": now.Add(-time.Minute).Unix()}), false},
-		{"no exp", "Bearer " + hs("s3cret", jwt.MapClaims{"iat": now.Unix()}), false},
 		{"issued in the future", "Bearer " + hs("s3cret", jwt.MapClaims{"iat": now.Add(time.Hour).Unix(), "exp": now.Add(2 * time.Hour).Unix()}), false},
 		{"no header", "", false},
 		{"basic auth", "Basic dXNlcjpwYXNz", false},
@@ -69,6 +69,38 @@ func TestVerifyWebhookJWT(t *testing.T) {
 	bare.cfg.ClientSecret = ""
 	req := &connectors.WebhookRequest{Header: http.Header{"Authorization": {"Bearer " + hs("", valid)}}, Now: now}
 	require.ErrorIs(t, bare.VerifyWebhook(req), connectors.ErrUnauthorized)
+}
+
+// Atlassian does not document the claims of its webhook JWTs, and the
+// provider notes say to check exp only if present: a token without exp is
+// accepted while its iat is at most jwtMaxAge old (30 s of skew), which
+// bounds its replay as an exp would; a token with neither, or with a
+// malformed exp or iat, is refused.
+func TestVerifyWebhookJWTWithoutExpiry(t *testing.T) {
+	c := testConnector(t, nil)
+	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	verify := func(claims jwt.MapClaims) error {
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte("s3cret"))
+		require.NoError(t, err)
+		return c.VerifyWebhook(&connectors.WebhookRequest{Header: http.Header{"Authorization": {"Bearer " + tok}}, Body: []byte(`{}`), Now: now})
+	}
+	require.NoError(t, verify(jwt.MapClaims{"iat": now.Unix()}), "issued now")
+	require.NoError(t, verify(jwt.MapClaims{"iat": now.Add(-5 * time.Minute).Unix(), "jti": "x", "context": map[string]any{"k": 1}}),
+		"issued 5 minutes ago; claims nothing relies on are ignored")
+	require.NoError(t, verify(jwt.MapClaims{"iat": now.Add(-5*time.Minute - 20*time.Second).Unix()}), "inside the leeway")
+	for name, claims := range map[string]jwt.MapClaims{
+		"issued 6 minutes ago":   {"iat": now.Add(-6 * time.Minute).Unix()},
+		"neither exp nor iat":    {"iss": "jira", "sub": "5b10a2844c20165700ede21g"},
+		"issued in the future":   {"iat": now.Add(time.Hour).Unix()},
+		"iat not a number":       {"iat": "yesterday"},
+		"exp passed, iat recent": {"iat": now.Unix(), "exp": now.Add(-time.Minute).Unix()},
+		"exp not a number":       {"iat": now.Unix(), "exp": "soon"},
+	} {
+		err := verify(claims)
+		require.ErrorIs(t, err, connectors.ErrUnauthorized, name)
+	}
+	// With an exp, the exp alone bounds the token, as before.
+	require.NoError(t, verify(jwt.MapClaims{"iat": now.Add(-20 * time.Minute).Unix(), "exp": now.Add(time.Minute).Unix()}))
 }
 
 func TestChooseSite(t *testing.T) {
