@@ -95,6 +95,8 @@ type prior struct {
 // normalizeEvent turns one event into Signals, given what the connection
 // remembers of it, and returns the fingerprint to remember:
 //
+//   - an event seen before whose fingerprint did not change: nothing,
+//     cancelled or not.
 //   - status "cancelled": calendar_event.cancelled, keyed
 //     event:<calendarId>:<eventId>:cancelled, at updated (the sync time now
 //     when Google sends only the id). An event deleted from a calendar the
@@ -104,12 +106,12 @@ type prior struct {
 //     event:<calendarId>:<eventId>:created, at created.
 //   - an event seen before: calendar_event.updated, keyed
 //     event:<calendarId>:<eventId>:updated:<updated unix ms>, at updated,
-//     only when its fingerprint (title, start, end, location, description,
+//     when its fingerprint (title, start, end, location, description,
 //     status) changed. An RSVP (which moves updated), a reminder, a colour
 //     or a guest list change is no Signal.
 //
-// Keys depend only on the event, so a full resync re-derives the keys of
-// everything already stored. Attendee emails are left out of the payload
+// Keys depend only on the event, so a full resync that lost the
+// fingerprints re-derives the keys of everything already stored. Attendee emails are left out of the payload
 // (Raw keeps the event while raw retention allows).
 func normalizeEvent(cal calendarRef, d *decoded, p prior, now time.Time) ([]connectors.Signal, connectors.Fingerprint) {
 	ev := &d.ev
@@ -117,6 +119,18 @@ func normalizeEvent(cal calendarRef, d *decoded, p prior, now time.Time) ([]conn
 	hash := fingerprint(ev)
 	payload := eventPayload(cal, d)
 
+	switch {
+	case p.fp != nil && p.fp.Hash == hash:
+		// Nothing that matters changed. A cancelled event stays listed
+		// (Google keeps a cancelled occurrence for its series' lifetime):
+		// its cancellation was stored when the fingerprint was, and the
+		// Signal TTL may have deleted it since, so it is not derived again.
+		return nil, *p.fp
+	case p.fp != nil && !strings.HasPrefix(p.fp.Hash, "2:") && p.fp.Hash == fingerprintV1(ev):
+		// Remembered before recurrence counted, and nothing it covered
+		// changed: remember the new form, without a Signal.
+		return nil, connectors.Fingerprint{Hash: hash, SignalKey: p.fp.SignalKey}
+	}
 	if ev.Status == "cancelled" {
 		if strings.TrimSpace(ev.Summary) == "" && p.last != nil {
 			fillFromLast(&payload, p.last)
@@ -133,12 +147,6 @@ func normalizeEvent(cal calendarRef, d *decoded, p prior, now time.Time) ([]conn
 		Payload:   payload, Raw: d.raw,
 	}
 	switch {
-	case p.fp != nil && p.fp.Hash == hash:
-		return nil, *p.fp // nothing that matters changed
-	case p.fp != nil && !strings.HasPrefix(p.fp.Hash, "2:") && p.fp.Hash == fingerprintV1(ev):
-		// Remembered before recurrence counted, and nothing it covered
-		// changed: remember the new form, without a Signal.
-		return nil, connectors.Fingerprint{Hash: hash, SignalKey: p.fp.SignalKey}
 	case p.fp != nil:
 		return []connectors.Signal{updated}, connectors.Fingerprint{Hash: hash, SignalKey: updated.DedupeKey}
 	}

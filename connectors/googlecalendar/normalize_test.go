@@ -329,6 +329,12 @@ func TestNormalizeEventChanges(t *testing.T) {
 	require.NoError(t, connectors.ValidateSignal(Spec, s))
 	require.Equal(t, key+":cancelled", fp4.SignalKey)
 
+	// The same cancellation listed again (a full sync after the Signal TTL
+	// deleted its Signal): nothing, the fingerprint stays.
+	sigs, fp5 := normalize(t, cal, gone, prior{fp: &fp4}, now)
+	require.Empty(t, sigs, "a cancellation remembered is not derived again")
+	require.Equal(t, fp4, fp5)
+
 	// Without a stored Signal the id-only cancellation keeps Google's
 	// "(no title)".
 	sigs, _ = normalize(t, cal, gone, prior{fp: &fp3}, now)

@@ -137,13 +137,9 @@ func TestFullResyncAfter410YieldsSameKeys(t *testing.T) {
 		require.Equal(t, connectors.ErrCursorExpired, connectors.Kind(err))
 
 		// The engine clears the cursor and resyncs from the start: what was
-		// seen is remembered (only cancellations are re-derived, with their
-		// stored keys).
+		// seen is remembered, cancellations included.
 		again, resting2, _ := h.drain(t, stream, nil)
-		require.Subset(t, dedupeKeys(first), dedupeKeys(again), "stream %s: a resync stores nothing twice", stream)
-		for _, s := range again {
-			require.Equal(t, googlecalendar.KindCancelled, s.Kind)
-		}
+		require.Empty(t, again, "stream %s: a resync of an unchanged calendar derives nothing", stream)
 		again2, _, _ := h.drain(t, stream, resting2)
 		require.Empty(t, again2, "the new sync token works")
 		// Without the memory (fingerprints lost) the keys are the same.
@@ -438,4 +434,39 @@ func TestEndingASeriesIsAnUpdate(t *testing.T) {
 	require.Len(t, sigs, 1)
 	require.Equal(t, googlecalendar.KindUpdated, sigs[0].Kind)
 	require.Equal(t, "Team standup", sigs[0].Payload.Title)
+}
+
+// dryRunID is the seeded event deleted by its organizer (listed in full).
+const dryRunID = "dryrun9b1d3f5h7j9l1n3p5r7"
+
+// TestCancellationNotStoredAgainAfterSignalTTL: the Signal TTL deletes
+// Signals and keeps fingerprints. A full sync afterwards (410, a backfill)
+// lists the long-cancelled events again, unchanged: no Signal. They were
+// stored again, dated now. A restored event cancelled again is still a
+// cancellation.
+func TestCancellationNotStoredAgainAfterSignalTTL(t *testing.T) {
+	h := newHarness(t, gcalsandbox.Options{Seed: true, PageSize: 3}, nil)
+	ctx := context.Background()
+	first, _, _ := h.drain(t, primaryStream, nil)
+	require.Len(t, first, gcalsandbox.PrimarySignals)
+	h.mem.sigs = map[string]connectors.Payload{} // POBLYSH_SIGNAL_TTL passed: the fingerprints stay
+	h.sb.ExpireSyncTokens()
+
+	again, resting, _ := h.drain(t, primaryStream, nil)
+	for _, s := range again {
+		t.Logf("derived again: %s %s %q", s.Kind, s.DedupeKey, s.Payload.Title)
+	}
+	require.Empty(t, again, "nothing changed on the calendar: every fingerprint matches")
+
+	_, _, err := h.sb.UpdateEvent(ctx, "primary", dryRunID, gcalsandbox.EventInput{Status: "confirmed"}, sandbox.DeliveryOptions{})
+	require.NoError(t, err)
+	sigs, resting, _ := h.drain(t, primaryStream, resting)
+	require.Len(t, sigs, 1)
+	require.Equal(t, googlecalendar.KindUpdated, sigs[0].Kind, "restored")
+	_, _, err = h.sb.CancelEvent(ctx, "primary", dryRunID, sandbox.DeliveryOptions{})
+	require.NoError(t, err)
+	sigs, _, _ = h.drain(t, primaryStream, resting)
+	require.Len(t, sigs, 1)
+	require.Equal(t, googlecalendar.KindCancelled, sigs[0].Kind, "cancelled again")
+	require.Equal(t, "event:"+h.sb.User()+":"+dryRunID+":cancelled", sigs[0].DedupeKey)
 }
