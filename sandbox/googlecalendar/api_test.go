@@ -3,6 +3,7 @@ package gcalsandbox_test
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -46,6 +47,40 @@ func TestListPaginatesAndPlacesSyncTokenLast(t *testing.T) {
 	// The team calendar by its id.
 	items, _, _ = f.listAll(t, gcalsandbox.TeamCalendarID, fullSync)
 	require.Len(t, items, gcalsandbox.TeamEvents)
+}
+
+// TestSeriesLastListsExceptionsFirst: with SeriesLast a recurring series
+// is listed after every other event, so its exceptions come pages before
+// it (Google's order is "unspecified, stable"); every event is still
+// listed once, full syncs and increments alike.
+func TestSeriesLastListsExceptionsFirst(t *testing.T) {
+	ids := func(items []map[string]any) []string {
+		var out []string
+		for _, it := range items {
+			out = append(out, it["id"].(string))
+		}
+		return out
+	}
+	plain := setup(t, gcalsandbox.Options{Seed: true})
+	inserted, _, _ := plain.listAll(t, "primary", fullSync)
+	cancelled := gcalsandbox.StandupSeriesID + "_20250117T093000Z"
+	require.Less(t, slices.Index(ids(inserted), gcalsandbox.StandupSeriesID), slices.Index(ids(inserted), cancelled), "insertion order by default")
+
+	f := setup(t, gcalsandbox.Options{Seed: true, SeriesLast: true})
+	items, sync, pages := f.listAll(t, "primary", fullSync)
+	require.Equal(t, 4, pages)
+	got := ids(items)
+	require.ElementsMatch(t, ids(inserted), got, "every event once")
+	require.Equal(t, gcalsandbox.StandupSeriesID, got[len(got)-1], "the series last")
+	require.Less(t, slices.Index(got, cancelled), 6, "its cancelled occurrence pages before it")
+
+	// An increment lists a changed series after the other changes too.
+	code, _, _ := f.do(t, http.MethodPatch, "/_sandbox/calendar/calendars/primary/events/"+gcalsandbox.StandupSeriesID, map[string]any{"location": "Room 2"})
+	require.Equal(t, http.StatusOK, code)
+	code, _, _ = f.do(t, http.MethodPatch, "/_sandbox/calendar/calendars/primary/events/oneonegrace2c4e6g8i0k2m4o", map[string]any{"location": "Room 3"})
+	require.Equal(t, http.StatusOK, code)
+	items, _, _ = f.listAll(t, "primary", url.Values{"syncToken": {sync}, "maxResults": {"1"}})
+	require.Equal(t, []string{"oneonegrace2c4e6g8i0k2m4o", gcalsandbox.StandupSeriesID}, ids(items))
 }
 
 func keys(m map[string]any) []string {

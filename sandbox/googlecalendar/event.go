@@ -122,7 +122,7 @@ type Attachment struct {
 type event struct {
 	Event
 	calendarID string
-	seq        int64 // insertion order: the listing order
+	seq        int64 // insertion order: the listing order (see listKey)
 	version    int64 // server version of its last change
 	created    time.Time
 	updated    time.Time

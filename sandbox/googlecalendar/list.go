@@ -8,7 +8,8 @@ import (
 	"github.com/poblysh/poblysh/sandbox"
 )
 
-// listEvents is events.list. Events are listed in insertion order. A pass
+// listEvents is events.list. Events are listed in insertion order (series
+// last with Options.SeriesLast). A pass
 // without syncToken lists the whole calendar (with the filters of
 // listQuery); a pass with one lists every event changed after it, deleted
 // ones included. nextPageToken and nextSyncToken are mutually exclusive: the
@@ -75,8 +76,8 @@ func (s *Server) listPage(user, calendarID string, lq listQuery) (eventsPage, *a
 	}
 	var last int64
 	more := false
-	for _, e := range c.sorted() {
-		if e.seq <= pass.After {
+	for _, e := range s.sortedLocked(c) {
+		if s.listKey(e) <= pass.After {
 			continue
 		}
 		if pass.Since >= 0 {
@@ -91,7 +92,7 @@ func (s *Server) listPage(user, calendarID string, lq listQuery) (eventsPage, *a
 			break
 		}
 		page.Items = append(page.Items, e.wire())
-		last = e.seq
+		last = s.listKey(e)
 	}
 	if more {
 		next := pass

@@ -73,6 +73,12 @@ type Options struct {
 	// PageSize caps the events on one page whatever maxResults asks (Google
 	// may return fewer than maxResults too); 0 applies Google's limits only.
 	PageSize int
+	// SeriesLast lists recurring series (events with recurrence rules)
+	// after every other event of a calendar, so a series' exceptions come
+	// before it, pages earlier when pages are short. Google lists events
+	// in "an unspecified, stable order"; by default the fake lists them in
+	// insertion order.
+	SeriesLast bool
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 	// WebhookSecret is the service's own channel-token secret

@@ -1,6 +1,7 @@
 package gcalsandbox
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -22,13 +23,27 @@ type calendarState struct {
 	readers map[string]bool
 }
 
-// sorted returns the events in listing order.
-func (c *calendarState) sorted() []*event {
+// seriesAfter is added to a series' insertion order to list it after every
+// other event (Options.SeriesLast).
+const seriesAfter = int64(1) << 40
+
+// listKey is an event's place in the listing order (page tokens hold the
+// last one listed): its insertion order, after every other event's for a
+// series when Options.SeriesLast.
+func (s *Server) listKey(e *event) int64 {
+	if s.opts.SeriesLast && len(e.Recurrence) > 0 {
+		return seriesAfter + e.seq
+	}
+	return e.seq
+}
+
+// sortedLocked returns a calendar's events in listing order.
+func (s *Server) sortedLocked(c *calendarState) []*event {
 	out := make([]*event, 0, len(c.events))
 	for _, e := range c.events {
 		out = append(out, e)
 	}
-	slices.SortFunc(out, func(a, b *event) int { return int(a.seq - b.seq) })
+	slices.SortFunc(out, func(a, b *event) int { return cmp.Compare(s.listKey(a), s.listKey(b)) })
 	return out
 }
 
@@ -76,7 +91,7 @@ type tokenState struct {
 	Calendar string `json:"c"`
 	Since    int64  `json:"s"` // page tokens: version the pass lists changes after; -1 for a full listing
 	Snapshot int64  `json:"v"` // version at the start of the pass: the next sync token
-	After    int64  `json:"a"` // page tokens: last seq returned
+	After    int64  `json:"a"` // page tokens: listKey of the last event returned
 	Epoch    int64  `json:"e"` // ExpireSyncTokens bumps the server's epoch
 	Nonce    string `json:"n"` // makes every token unique, as Google's are
 }
@@ -120,7 +135,7 @@ func (s *Server) Events(calendarID string) []any {
 		return nil
 	}
 	var out []any
-	for _, e := range c.sorted() {
+	for _, e := range s.sortedLocked(c) {
 		out = append(out, e.wire())
 	}
 	return out
