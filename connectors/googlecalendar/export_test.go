@@ -2,3 +2,6 @@ package googlecalendar
 
 // CatalogExamples exposes catalogExamples to the conformance suite.
 var CatalogExamples = catalogExamples
+
+// MaxHeldCancellations exposes maxHeldCancellations.
+const MaxHeldCancellations = maxHeldCancellations

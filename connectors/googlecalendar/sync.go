@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,11 +29,31 @@ import (
 // only the new sync token. A full sync keeps the timeMin of its first page
 // so that every page of the pass asks the same question ({"page_token": "P"}
 // alone is a full sync stored before windows existed: it ends unbounded).
+// A cursor in the middle of a pass may also hold "held": cancelled
+// occurrences read before their series (see holdCancel).
 type Cursor struct {
 	SyncToken string `json:"sync_token,omitempty"`
 	PageToken string `json:"page_token,omitempty"`
 	TimeMin   string `json:"time_min,omitempty"`
+	// Held are the Signals of id-only cancelled occurrences this pass read
+	// before their series, waiting to be named after it. Never at rest;
+	// absent from cursors stored before 2026-12-07 (none held).
+	Held []heldCancel `json:"held,omitempty"`
 }
+
+// heldCancel is a cancelled occurrence's Signal waiting for its series,
+// with the fingerprint written when the Signal is: a pass whose cursor is
+// lost (410 mid-pass) derives the cancellation again.
+type heldCancel struct {
+	Series      string                 `json:"series"`
+	Signal      connectors.Signal      `json:"signal"`
+	Fingerprint connectors.Fingerprint `json:"fingerprint"`
+}
+
+// maxHeldCancellations bounds the cancelled occurrences a pass holds
+// (Cursor.Held): each is the Signal of an event Google sends as its id,
+// series and original start, well under 1 KB of cursor.
+const maxHeldCancellations = 50
 
 // decodeCursor reads a stored cursor; nil, "" and null are the start. A
 // cursor that does not decode is treated as expired so the engine resyncs.
@@ -45,12 +66,27 @@ func decodeCursor(raw json.RawMessage) (Cursor, error) {
 	if err := json.Unmarshal(raw, &c); err != nil {
 		return Cursor{}, fmt.Errorf("google-calendar: %w: stored cursor does not decode", connectors.ErrCursorExpired)
 	}
+	for _, h := range c.Held {
+		if !h.wellFormed() {
+			return Cursor{}, fmt.Errorf("google-calendar: %w: stored cursor holds a malformed cancellation", connectors.ErrCursorExpired)
+		}
+	}
 	return c, nil
 }
 
-func (c Cursor) encode() json.RawMessage {
-	b, _ := json.Marshal(c) // strings: cannot fail
-	return b
+// wellFormed reports a held cancellation as holdCancel stores it.
+func (h heldCancel) wellFormed() bool {
+	s := h.Signal
+	return h.Series != "" && s.Kind == KindCancelled && s.DedupeKey != "" && s.Payload.Subject.ID != "" &&
+		s.Payload.Attributes != nil && h.Fingerprint.SignalKey == s.DedupeKey
+}
+
+func (c Cursor) encode() (json.RawMessage, error) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("google-calendar: encode cursor: %w", err)
+	}
+	return b, nil
 }
 
 // FetchPage reads one page of events.list for the stream's calendar.
@@ -68,7 +104,9 @@ func (c Cursor) encode() json.RawMessage {
 // dedupe keys.
 //
 // Whether a changed event is a Signal depends on what the connection saw
-// before (req.Memory): see normalizeEvent and remember.
+// before (req.Memory): see normalizeEvent and recall. events.list's order
+// is "unspecified, stable", so a cancelled occurrence may come pages before
+// its series: its Signal waits in the cursor for the series (holdCancel).
 func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (*connectors.Page, error) {
 	calID, err := calendarOfStream(req.Stream)
 	if err != nil {
@@ -132,25 +170,102 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 	}
 	seriesOnPage(cal, events, priors)
 	page := &connectors.Page{Items: len(body.Items), Fingerprints: map[string]connectors.Fingerprint{}}
+	more := resp.NextPageToken != ""
+	held := releaseHeld(cal, page, cur.Held, seriesListed(cal, events, priors))
 	for i, d := range events {
 		sigs, fp := normalizeEvent(cal, d, priors[i], req.Now)
+		if more && len(sigs) == 1 && waitsForSeries(d, priors[i]) {
+			held = holdCancel(cal, page, held, heldCancel{Series: d.ev.RecurringEventId, Signal: sigs[0], Fingerprint: fp})
+			continue
+		}
 		page.Signals = append(page.Signals, sigs...)
 		if was := priors[i].fp; was == nil || *was != fp {
 			page.Fingerprints[eventKey(cal.ID, d.ev.Id)] = fp // only what changed is written
 		}
 	}
+	if !more {
+		for _, h := range held {
+			emitHeld(cal, page, h) // the pass ends: as they are
+		}
+		held = nil
+	}
+	next := Cursor{SyncToken: cur.SyncToken}
 	switch {
-	case resp.NextPageToken != "":
-		page.Next = Cursor{SyncToken: cur.SyncToken, PageToken: resp.NextPageToken, TimeMin: cur.TimeMin}.encode()
+	case more:
+		next = Cursor{SyncToken: cur.SyncToken, PageToken: resp.NextPageToken, TimeMin: cur.TimeMin, Held: held}
 	case resp.NextSyncToken != "":
-		page.Next, page.Done = Cursor{SyncToken: resp.NextSyncToken}.encode(), true
+		next, page.Done = Cursor{SyncToken: resp.NextSyncToken}, true
 	default:
 		// Neither token (not expected): keep the previous sync token; with
 		// none, the next pass is a full sync again, which stores nothing
 		// twice.
-		page.Next, page.Done = Cursor{SyncToken: cur.SyncToken}.encode(), true
+		page.Done = true
+	}
+	if page.Next, err = next.encode(); err != nil {
+		return nil, err
 	}
 	return page, nil
+}
+
+// waitsForSeries reports a cancelled occurrence sent as its id, series and
+// original start whose series nothing names yet: neither a stored Signal
+// nor the same page.
+func waitsForSeries(d *decoded, p prior) bool {
+	return idOnlyCancel(d) && d.ev.RecurringEventId != "" && p.last == nil
+}
+
+// seriesListed maps each event of a page to the payload a cancelled
+// occurrence of it takes: the event itself, else (an id-only cancellation)
+// its last stored Signal, else nil (listed, but nothing names it).
+func seriesListed(cal calendarRef, events []*decoded, priors []prior) map[string]*connectors.Payload {
+	out := make(map[string]*connectors.Payload, len(events))
+	for i, d := range events {
+		if idOnlyCancel(d) {
+			out[d.ev.Id] = priors[i].last
+			continue
+		}
+		p := eventPayload(cal, d)
+		out[d.ev.Id] = &p
+	}
+	return out
+}
+
+// releaseHeld emits onto page the held cancellations whose series the
+// page lists, named after it, and returns those still waiting.
+func releaseHeld(cal calendarRef, page *connectors.Page, held []heldCancel, listed map[string]*connectors.Payload) []heldCancel {
+	var wait []heldCancel
+	for _, h := range held {
+		series, ok := listed[h.Series]
+		if !ok {
+			wait = append(wait, h)
+			continue
+		}
+		if series != nil {
+			fillFromLast(&h.Signal.Payload, series)
+		}
+		emitHeld(cal, page, h)
+	}
+	return wait
+}
+
+// holdCancel keeps h in the pass until its series is listed or the pass
+// ends, in place of an earlier listing of the same occurrence. Past
+// maxHeldCancellations the one held longest is emitted onto page now, as
+// it is ("(no title)").
+func holdCancel(cal calendarRef, page *connectors.Page, held []heldCancel, h heldCancel) []heldCancel {
+	held = slices.DeleteFunc(held, func(o heldCancel) bool { return o.Signal.DedupeKey == h.Signal.DedupeKey })
+	held = append(held, h)
+	if len(held) > maxHeldCancellations {
+		emitHeld(cal, page, held[0])
+		held = held[1:]
+	}
+	return held
+}
+
+// emitHeld adds a held cancellation and its fingerprint to page.
+func emitHeld(cal calendarRef, page *connectors.Page, h heldCancel) {
+	page.Signals = append(page.Signals, h.Signal)
+	page.Fingerprints[eventKey(cal.ID, h.Signal.Payload.Subject.ID)] = h.Fingerprint
 }
 
 // recall reads what the connection remembers of a page's events, in two

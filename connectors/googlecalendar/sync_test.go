@@ -1,6 +1,7 @@
 package googlecalendar_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"slices"
@@ -168,6 +169,8 @@ func TestFetchPageErrors(t *testing.T) {
 	h := newHarness(t, gcalsandbox.Options{Seed: true}, nil)
 	_, err := h.fetch(t, primaryStream, json.RawMessage(`"not a cursor object"`))
 	require.ErrorIs(t, err, connectors.ErrCursorExpired, "an unreadable cursor forces a resync")
+	_, err = h.fetch(t, primaryStream, json.RawMessage(`{"page_token":"p","held":[{"series":"s","signal":{}}]}`))
+	require.ErrorIs(t, err, connectors.ErrCursorExpired, "a held cancellation the connector did not write forces a resync")
 
 	_, err = h.fetch(t, "events:nobody@example.com", nil)
 	require.ErrorIs(t, err, connectors.ErrNotFound)
@@ -469,4 +472,155 @@ func TestCancellationNotStoredAgainAfterSignalTTL(t *testing.T) {
 	require.Len(t, sigs, 1)
 	require.Equal(t, googlecalendar.KindCancelled, sigs[0].Kind, "cancelled again")
 	require.Equal(t, "event:"+h.sb.User()+":"+dryRunID+":cancelled", sigs[0].DedupeKey)
+}
+
+// standupCancelled is the dedupe key of the seeded cancelled occurrence.
+func standupCancelled(user string) string {
+	return "event:" + user + ":" + gcalsandbox.StandupSeriesID + "_20250117T093000Z:cancelled"
+}
+
+// TestCancelledOccurrenceBeforeItsSeries: events.list's order is
+// "unspecified, stable", so a full sync may list a cancelled occurrence
+// (id, recurringEventId, originalStartTime) pages before its series. The
+// pass holds its Signal back (in the cursor) until the series is read and
+// names it after the series. It was "(no title)", without actor or link.
+func TestCancelledOccurrenceBeforeItsSeries(t *testing.T) {
+	for _, size := range []string{"1", "3"} {
+		t.Run("page size "+size, func(t *testing.T) {
+			h := newHarness(t, gcalsandbox.Options{Seed: true, SeriesLast: true}, map[string]string{"PAGE_SIZE": size})
+			sigs, resting, cursors := h.drain(t, primaryStream, nil)
+			require.Len(t, sigs, gcalsandbox.PrimarySignals)
+			var found bool
+			for _, s := range sigs {
+				if s.DedupeKey != standupCancelled(h.sb.User()) {
+					continue
+				}
+				found = true
+				t.Logf("%s title=%q actor=%q url=%q", s.Kind, s.Payload.Title, s.Payload.Actor.ID, s.Payload.URL)
+				require.Equal(t, "Team standup", s.Payload.Title, "named after its series, read pages later")
+				require.Equal(t, gcalsandbox.DefaultUser, s.Payload.Actor.ID)
+				require.NotEmpty(t, s.Payload.URL)
+				require.Equal(t, "2025-01-17T09:30:00Z", s.Payload.Attributes["start"], "its own original start")
+				require.NoError(t, connectors.ValidateSignal(googlecalendar.Spec, s))
+			}
+			require.True(t, found, "the cancelled occurrence's Signal")
+			held := 0
+			for _, c := range cursors[:len(cursors)-1] {
+				if bytes.Contains(c, []byte(`"held"`)) {
+					held++
+				}
+			}
+			require.Positive(t, held, "the Signal waited in the cursor")
+			require.NotContains(t, string(resting), "held", "a pass ends holding nothing")
+			fp := h.mem.fps["event:"+h.sb.User()+":"+gcalsandbox.StandupSeriesID+"_20250117T093000Z"]
+			require.Equal(t, standupCancelled(h.sb.User()), fp.SignalKey, "remembered with its Signal")
+		})
+	}
+}
+
+// TestCancellationHeldThenCursorLost: a held cancellation's fingerprint is
+// written with its Signal, so a pass whose cursor is lost (410 mid-pass:
+// the engine clears it) derives the cancellation again from the start.
+func TestCancellationHeldThenCursorLost(t *testing.T) {
+	h := newHarness(t, gcalsandbox.Options{Seed: true, SeriesLast: true, PageSize: 3}, nil)
+	var cur json.RawMessage
+	for !bytes.Contains(cur, []byte(`"held"`)) {
+		p, err := h.fetch(t, primaryStream, cur)
+		require.NoError(t, err)
+		require.False(t, p.Done, "the occurrence is held before the last page")
+		for _, s := range p.Signals {
+			require.NotEqual(t, googlecalendar.KindCancelled+" "+standupCancelled(h.sb.User()), s.Kind+" "+s.DedupeKey)
+		}
+		cur = p.Next
+	}
+	sigs, _, _ := h.drain(t, primaryStream, nil)
+	require.Contains(t, dedupeKeys(sigs), standupCancelled(h.sb.User()))
+	for _, s := range sigs {
+		if s.DedupeKey == standupCancelled(h.sb.User()) {
+			require.Equal(t, "Team standup", s.Payload.Title)
+		}
+	}
+}
+
+// invitedSeries creates, on the primary calendar, a weekly series someone
+// else organizes and n of its occurrences cancelled by the organizer: the
+// invitee's calendar lists each as an id, the series' id and the original
+// start only. It returns the occurrences' ids.
+func invitedSeries(t *testing.T, h *harness, n int) (string, []string) {
+	t.Helper()
+	ctx := context.Background()
+	org := &gcalsandbox.Person{Email: "grace@example.com", DisplayName: "Grace Hopper"}
+	start := time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC)
+	series, _, err := h.sb.CreateEvent(ctx, "primary", gcalsandbox.EventInput{Summary: "Press office hours", Organizer: org,
+		Start: &gcalsandbox.DateTime{DateTime: start.Format(time.RFC3339)}, Recurrence: []string{"RRULE:FREQ=DAILY"}}, sandbox.DeliveryOptions{})
+	require.NoError(t, err)
+	var ids []string
+	for i := range n {
+		at := &gcalsandbox.DateTime{DateTime: start.AddDate(0, 0, i+1).Format(time.RFC3339)}
+		occ, _, err := h.sb.CreateEvent(ctx, "primary", gcalsandbox.EventInput{Organizer: org,
+			RecurringEventID: series.ID, OriginalStartTime: at, Start: at}, sandbox.DeliveryOptions{})
+		require.NoError(t, err)
+		_, _, err = h.sb.CancelEvent(ctx, "primary", occ.ID, sandbox.DeliveryOptions{})
+		require.NoError(t, err)
+		ids = append(ids, occ.ID)
+	}
+	return series.ID, ids
+}
+
+// TestCancelledOccurrenceBeforeItsSeriesIncremental: an incremental pass
+// that lists a new series' cancelled occurrence before the series names it
+// after the series too.
+func TestCancelledOccurrenceBeforeItsSeriesIncremental(t *testing.T) {
+	h := newHarness(t, gcalsandbox.Options{Seed: true, SeriesLast: true}, map[string]string{"PAGE_SIZE": "1"})
+	_, resting, _ := h.drain(t, primaryStream, nil)
+	seriesID, occ := invitedSeries(t, h, 1)
+	sigs, _, _ := h.drain(t, primaryStream, resting)
+	var kinds []string
+	for _, s := range sigs {
+		kinds = append(kinds, s.Kind+" "+s.Payload.Subject.ID+" "+s.Payload.Title)
+		if s.Kind == googlecalendar.KindCancelled {
+			require.Equal(t, "grace@example.com", s.Payload.Actor.ID)
+			require.NotEmpty(t, s.Payload.URL)
+		}
+	}
+	require.ElementsMatch(t, []string{
+		googlecalendar.KindCreated + " " + seriesID + " Press office hours",
+		googlecalendar.KindCancelled + " " + occ[0] + " Press office hours",
+	}, kinds)
+}
+
+// TestHeldCancellationsAreBounded: a pass holds at most
+// MaxHeldCancellations Signals in its cursor; past that the one held
+// longest is stored as it is ("(no title)"). Every occurrence is stored
+// once.
+func TestHeldCancellationsAreBounded(t *testing.T) {
+	// 5 per page: every occurrence comes before the page of the series.
+	h := newHarness(t, gcalsandbox.Options{SeriesLast: true}, map[string]string{"PAGE_SIZE": "5"})
+	n := googlecalendar.MaxHeldCancellations + 10
+	_, occ := invitedSeries(t, h, n)
+	sigs, _, cursors := h.drain(t, primaryStream, nil)
+	require.Len(t, cursors, n/5+1)
+	for _, c := range cursors {
+		var cur struct {
+			Held []json.RawMessage `json:"held"`
+		}
+		require.NoError(t, json.Unmarshal(c, &cur))
+		require.LessOrEqual(t, len(cur.Held), googlecalendar.MaxHeldCancellations)
+	}
+	titles := map[string]string{}
+	for _, s := range sigs {
+		if s.Kind == googlecalendar.KindCancelled {
+			_, dup := titles[s.Payload.Subject.ID]
+			require.False(t, dup, s.DedupeKey)
+			titles[s.Payload.Subject.ID] = s.Payload.Title
+		}
+	}
+	require.Len(t, titles, n)
+	for i, id := range occ {
+		want := "Press office hours"
+		if i < n-googlecalendar.MaxHeldCancellations {
+			want = "(no title)" // the first ones, released before the series came
+		}
+		require.Equal(t, want, titles[id], id)
+	}
 }
