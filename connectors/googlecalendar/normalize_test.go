@@ -436,3 +436,25 @@ func TestTruncate(t *testing.T) {
 		require.True(t, utf8.ValidString(got))
 	}
 }
+
+// TestAllDayEndIsExclusive: Google's end is "the (exclusive) end time": an
+// all-day event's end date is the day after its last day. The payload
+// keeps Google's date and the catalog says so (it read as the last day).
+func TestAllDayEndIsExclusive(t *testing.T) {
+	sigs, _ := normalize(t, calendarRef{ID: "ada@example.com"}, fixture(t, "event_all_day.json"), prior{}, time.Now())
+	require.Len(t, sigs, 1)
+	attrs := sigs[0].Payload.Attributes
+	require.Equal(t, true, attrs["all_day"])
+	require.Equal(t, "2025-03-11", attrs["start"], "the trade show's first day")
+	require.Equal(t, "2025-03-13", attrs["end"], "the day after its last day (12 March), as Google sends it")
+	for _, kind := range []string{KindCreated, KindUpdated, KindCancelled} {
+		var end string
+		for _, a := range connectors.Catalog[kind].Attributes {
+			if a.Name == "end" {
+				end = a.Description
+			}
+		}
+		require.Contains(t, end, "exclusive", kind)
+		require.Contains(t, end, "the date after its last day", kind)
+	}
+}
