@@ -57,7 +57,7 @@ const degradeAfter = 3
 // connectors' transport that received it, which sees the calls made
 // outside activities too); transient
 // failures back off with jitter; permanent failures are non-retryable and
-// move the connection's health.
+// move the connection's health (a refused refresh has moved it already).
 func (a *Activities) translate(ctx context.Context, ref poblysh.ConnectionRef, err error) error {
 	if err == nil {
 		return nil
@@ -65,6 +65,10 @@ func (a *Activities) translate(ctx context.Context, ref poblysh.ConnectionRef, e
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
 		return err
+	}
+	var re *refreshError
+	if errors.As(err, &re) {
+		return temporal.NewNonRetryableApplicationError(re.msg, re.typ, nil)
 	}
 	if ctx.Err() != nil {
 		return err

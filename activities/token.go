@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"golang.org/x/oauth2"
 
 	"github.com/poblysh/poblysh"
@@ -31,7 +30,10 @@ import (
 // schedules); a refused OAuth client (ErrInvalidConfig: the operator's
 // client ID or secret) degrades it and keeps the grant, which the next
 // refresh after the fix spends as usual; transient failures are counted
-// per day.
+// per day. A refusal and a deleted connection come back as a *refreshError:
+// a neutral error whose cause keeps its kind for callers outside activities
+// (the API's access checks), which translate makes the activity's
+// non-retryable failure.
 func (a *Activities) refresh(ctx context.Context, t poblysh.ConnectionRef, seen string, force bool) (*db.Tokens, error) {
 	p, err := a.provider(t.Provider)
 	if err != nil {
@@ -45,15 +47,15 @@ func (a *Activities) refresh(ctx context.Context, t poblysh.ConnectionRef, seen 
 	case connectors.Kind(err) == connectors.ErrUnauthorized:
 		metrics.TokenRefreshes.WithLabelValues(t.Provider, "revoked").Inc()
 		a.recordHealth(ctx, t, poblysh.HealthEvent{Kind: poblysh.EventRefreshFailed, Detail: err.Error()})
-		return nil, temporal.NewNonRetryableApplicationError("token refresh failed permanently: "+err.Error(), ErrTypeUnauthorized, nil)
+		return nil, &refreshError{msg: "token refresh failed permanently: " + err.Error(), typ: ErrTypeUnauthorized, err: err}
 	case connectors.Kind(err) == connectors.ErrInvalidConfig:
 		metrics.TokenRefreshes.WithLabelValues(t.Provider, "client_refused").Inc()
 		detail := "check " + clientSettings(p.Spec) + ": " + err.Error()
 		a.logger(ctx, t).WithError(err).Error("the provider refused the OAuth client at token refresh; check " + clientSettings(p.Spec))
 		a.recordHealth(ctx, t, poblysh.HealthEvent{Kind: poblysh.EventClientRefused, Detail: detail})
-		return nil, temporal.NewNonRetryableApplicationError("token refresh refused the OAuth client: "+detail, ErrTypeInvalidConfig, nil)
+		return nil, &refreshError{msg: "token refresh refused the OAuth client: " + detail, typ: ErrTypeInvalidConfig, err: err}
 	case poblysh.ErrorCode(err) == poblysh.ENOTFOUND:
-		return nil, deleted()
+		return nil, &refreshError{msg: "connection was deleted", typ: ErrTypeConnectionInactive, err: err}
 	default:
 		metrics.TokenRefreshes.WithLabelValues(t.Provider, "transient").Inc()
 		var n int
@@ -65,6 +67,22 @@ func (a *Activities) refresh(ctx context.Context, t poblysh.ConnectionRef, seen 
 		return nil, err
 	}
 }
+
+// refreshError is a refresh that no retry fixes (a refused grant, a
+// refused OAuth client, a deleted connection), whose health event refresh
+// has recorded. It wraps its cause, so connectors.Kind and
+// poblysh.ErrorCode see what failed (the API answers a refused grant 400,
+// as it does without a refresh token); translate turns it into the
+// activity's non-retryable failure of type typ without recording health
+// again.
+type refreshError struct {
+	msg string
+	typ string // the activity failure's type (ErrType*)
+	err error
+}
+
+func (e *refreshError) Error() string { return e.msg }
+func (e *refreshError) Unwrap() error { return e.err }
 
 // clientSettings names the variables that hold a provider's OAuth client,
 // for the operator whose client the token endpoint refused.
