@@ -68,6 +68,20 @@ func (a *Activities) live(ctx context.Context, ref poblysh.ConnectionRef, c *db.
 	return nil
 }
 
+// refreshable is live for a token refresh, which a pause does not stop:
+// pausing stops syncing, not the authorization, and a refresh token left
+// unused lapses at the provider (the sweep's keep-alive, db.TokensDue). A
+// refresh reads no data, starts no sync and moves no cursor. A paused
+// connection is refreshed whether its health is the pause's (disabled) or
+// healthy or degraded; a deleted one, or one that needs re-authorization,
+// is not.
+func (a *Activities) refreshable(ctx context.Context, ref poblysh.ConnectionRef, c *db.Connection, err error) error {
+	if err == nil && c.Paused && (c.Health.Schedulable() || c.Health == poblysh.HealthDisabled) {
+		return nil
+	}
+	return a.live(ctx, ref, c, err)
+}
+
 // deleted fails an activity whose connection is gone.
 func deleted() error {
 	return temporal.NewNonRetryableApplicationError("connection was deleted", ErrTypeConnectionInactive, nil)

@@ -7,7 +7,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/connectors/google"
 	"github.com/poblysh/poblysh/db"
 	"github.com/poblysh/poblysh/db/dbtest"
 )
@@ -98,4 +100,87 @@ func TestListDueTokensKeepsOnDemandRefreshTokensAliveOnly(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, res.Connections, 1, "only the idle refresh token is due")
 	require.Equal(t, ids["idle-31-days"], res.Connections[0].ConnectionID)
+}
+
+// pause pauses a connection as PATCH paused=true does: the flag, and
+// health disabled.
+func pause(t *testing.T, tx *db.Tx, connID string) {
+	t.Helper()
+	paused := true
+	_, err := tx.UpdateConnection(context.Background(), connID, db.ConnectionPatch{Paused: &paused})
+	require.NoError(t, err)
+	_, _, err = tx.ApplyHealth(context.Background(), connID, poblysh.HealthEvent{Kind: poblysh.EventPaused})
+	require.NoError(t, err)
+}
+
+// A paused connection's refresh token is kept alive as an active one's is:
+// Google drops a refresh token unused for six months, Jira after 90 days,
+// and pausing stops syncing, not the authorization. Only the keep-alive
+// applies to it (a provider that refreshes ahead does not refresh a paused
+// connection's access token), and not once its refresh token was refused:
+// the pause keeps its health disabled, and the dead token was tried again
+// every hour.
+func TestListDueTokensKeepsPausedRefreshTokensAlive(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	schema := dbtest.NewSchema(t)
+	kr := dbtest.KeyRing(t)
+	provider := func(name string, pol connectors.TokenPolicy) *connectors.Provider {
+		s := &connectors.Spec{Name: name, Policy: connectors.Policy{Token: pol}}
+		return &connectors.Provider{Spec: s, Connector: stubConnector{s}}
+	}
+	reg := connectors.NewRegistry(
+		provider("google-drive", google.TokenPolicy),
+		provider("ahead", connectors.TokenPolicy{Expires: true, RefreshBefore: 5 * time.Minute}),
+	)
+	acts := &Activities{DB: schema.DB, Registry: reg, KeyRing: kr}
+	var tenant string
+	require.NoError(t, schema.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		tn, _, _, err := tx.CreateTenant(ctx, "paused")
+		tenant = tn.ID
+		return err
+	}))
+	ids := map[string]string{}
+	add := func(tx *db.Tx, provider, name string, expiry time.Time, idle time.Duration) string {
+		c, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: provider, ExternalAccountID: name})
+		require.NoError(t, err)
+		require.NoError(t, tx.SaveTokens(ctx, kr, c.ID, db.Tokens{AccessToken: "a", RefreshToken: "r", TokenType: "Bearer", Expiry: &expiry}))
+		_, err = tx.ExecContext(ctx, `UPDATE connections SET token_refreshed_at = now() - make_interval(secs => $2) WHERE id = $1`, c.ID, idle.Seconds())
+		require.NoError(t, err)
+		ids[name] = c.ID
+		return c.ID
+	}
+	day := 24 * time.Hour
+	lapsed, soon := time.Now().Add(-150*day), time.Now().Add(20*time.Minute)
+	require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+		add(tx, "google-drive", "active-idle-150d", lapsed, 150*day)
+		pause(t, tx, add(tx, "google-drive", "paused-idle-150d", lapsed, 150*day))
+		pause(t, tx, add(tx, "google-drive", "paused-idle-1d", lapsed, day))
+		refused := add(tx, "google-drive", "paused-idle-150d-refused", lapsed, 150*day)
+		pause(t, tx, refused)
+		require.NoError(t, tx.MarkRefreshRefused(ctx, refused))
+		require.NoError(t, tx.SetHealth(ctx, add(tx, "google-drive", "needs-reauth-idle-150d", lapsed, 150*day), poblysh.HealthNeedsReauth, "revoked"))
+		add(tx, "ahead", "active-expiring", soon, time.Minute)
+		pause(t, tx, add(tx, "ahead", "paused-expiring", soon, time.Minute))
+		return nil
+	}))
+	var paused *db.Connection
+	require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) (err error) {
+		paused, err = tx.FindConnection(ctx, ids["paused-idle-150d"])
+		return err
+	}))
+	require.True(t, paused.Paused)
+	require.Equal(t, poblysh.HealthDisabled, paused.Health, "a pause makes health disabled")
+
+	res, err := acts.ListDueTokens(ctx, ListDueInput{Limit: 10})
+	require.NoError(t, err)
+	var due []string
+	for _, c := range res.Connections {
+		for name, id := range ids {
+			if id == c.ConnectionID {
+				due = append(due, name)
+			}
+		}
+	}
+	require.ElementsMatch(t, []string{"active-idle-150d", "paused-idle-150d", "active-expiring"}, due)
 }

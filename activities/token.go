@@ -27,13 +27,14 @@ import (
 // session died waits for the answer instead of spending the token again.
 // Without force, a token that is not due is left alone. A refused grant
 // (ErrUnauthorized) moves the connection to needs_reauth (which pauses its
-// schedules); a refused OAuth client (ErrInvalidConfig: the operator's
-// client ID or secret) degrades it and keeps the grant, which the next
-// refresh after the fix spends as usual; transient failures are counted
-// per day. A refusal and a deleted connection come back as a *refreshError:
-// a neutral error whose cause keeps its kind for callers outside activities
-// (the API's access checks), which translate makes the activity's
-// non-retryable failure.
+// schedules; a paused connection stays disabled) and marks its refresh
+// token refused, which the sweep then no longer keeps alive; a refused
+// OAuth client (ErrInvalidConfig: the operator's client ID or secret)
+// degrades it and keeps the grant, which the next refresh after the fix
+// spends as usual; transient failures are counted per day. A refusal and a
+// deleted connection come back as a *refreshError: a neutral error whose
+// cause keeps its kind for callers outside activities (the API's access
+// checks), which translate makes the activity's non-retryable failure.
 func (a *Activities) refresh(ctx context.Context, t poblysh.ConnectionRef, seen string, force bool) (*db.Tokens, error) {
 	p, err := a.provider(t.Provider)
 	if err != nil {
@@ -46,7 +47,11 @@ func (a *Activities) refresh(ctx context.Context, t poblysh.ConnectionRef, seen 
 		return out, nil
 	case connectors.Kind(err) == connectors.ErrUnauthorized:
 		metrics.TokenRefreshes.WithLabelValues(t.Provider, "revoked").Inc()
-		a.recordHealth(ctx, t, poblysh.HealthEvent{Kind: poblysh.EventRefreshFailed, Detail: err.Error()})
+		a.recordHealthOf(ctx, t, func(tx *db.Tx) (poblysh.HealthEvent, error) {
+			// A paused connection stays disabled: the mark ends the
+			// keep-alive of its dead refresh token.
+			return poblysh.HealthEvent{Kind: poblysh.EventRefreshFailed, Detail: err.Error()}, tx.MarkRefreshRefused(ctx, t.ConnectionID)
+		})
 		return nil, &refreshError{msg: "token refresh failed permanently: " + err.Error(), typ: ErrTypeUnauthorized, err: err}
 	case connectors.Kind(err) == connectors.ErrInvalidConfig:
 		metrics.TokenRefreshes.WithLabelValues(t.Provider, "client_refused").Inc()
@@ -430,7 +435,8 @@ type RefreshTokenResult struct {
 	ExpiresAt *time.Time
 }
 
-// RefreshToken refreshes a connection's token if it is due (or Force).
+// RefreshToken refreshes a connection's token if it is due (or Force), a
+// paused connection's too (refreshable).
 func (a *Activities) RefreshToken(ctx context.Context, in RefreshTokenInput) (RefreshTokenResult, error) {
 	t := in.ConnectionRef
 	var conn *db.Connection
@@ -438,7 +444,7 @@ func (a *Activities) RefreshToken(ctx context.Context, in RefreshTokenInput) (Re
 		conn, err = tx.FindConnection(ctx, in.ConnectionID)
 		return err
 	})
-	if err := a.live(ctx, t, conn, err); err != nil {
+	if err := a.refreshable(ctx, t, conn, err); err != nil {
 		return RefreshTokenResult{}, err
 	}
 	before := conn.TokenRefreshedAt

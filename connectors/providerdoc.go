@@ -283,7 +283,7 @@ func tokenText(t TokenPolicy) string {
 		out += "; every refresh returns a new refresh token"
 	}
 	if t.KeepAliveAfter > 0 {
-		out += "; an idle refresh token is refreshed after " + durText(t.KeepAliveAfter) + " so it does not lapse"
+		out += "; an idle refresh token (a paused connection's too) is refreshed after " + durText(t.KeepAliveAfter) + " so it does not lapse"
 	}
 	return out
 }

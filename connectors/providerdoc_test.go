@@ -38,7 +38,7 @@ func TestProviderTable(t *testing.T) {
 		"[`email.received`](../signal-kinds.md#emailreceived)",
 		"| Capabilities | `poll`, `backfill` |",
 		"| OAuth callback URL | `<POBLYSH_PUBLIC_URL>/api/v1/connect/zoho-mail/callback` |",
-		"refreshed 5m before expiry; an idle refresh token is refreshed after 30d",
+		"refreshed 5m before expiry; an idle refresh token (a paused connection's too) is refreshed after 30d",
 		"| Pacing | 30 requests/min per account, bursts of 3 |",
 		"polls every 10m; a connection may not poll more often than every 1m |",
 		"falls back to `POBLYSH_ZOHO_<SETTING>` (shared by the Zoho providers)",

@@ -44,7 +44,8 @@ type TokenPolicy struct {
 	// minutes). KeepAliveAfter still applies.
 	OnDemand bool
 	// KeepAliveAfter refreshes idle refresh tokens older than this so they do
-	// not lapse (Google: unused for 6 months; Jira: 90 days). 0 disables.
+	// not lapse (Google: unused for 6 months; Jira: 90 days), paused
+	// connections' too (db.Tx.TokensDue). 0 disables.
 	KeepAliveAfter time.Duration
 	// ExpiryWarning is how long before a grant's end (GrantExpirer) the
 	// connection's health_reason says when it ends. 0: no warning.

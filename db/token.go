@@ -55,7 +55,8 @@ func sealOptional(kr *vault.KeyRing, plaintext string, aad []byte) (*string, err
 
 // SaveTokens encrypts and stores tokens for a connection of the tenant, all
 // in one statement, so they can never diverge; it clears the mark of a
-// refresh token being spent (MarkRefreshSpend). An empty RefreshToken keeps
+// refresh token being spent (MarkRefreshSpend) and that of a refused one
+// (MarkRefreshRefused). An empty RefreshToken keeps
 // the stored one (a re-connect whose token response has none); its
 // ciphertext stays under the key that sealed it, which its key id column
 // records, so re-encryption still finds it. PrevRefreshToken is stored as
@@ -76,7 +77,7 @@ func (tx *Tx) SaveTokens(ctx context.Context, kr *vault.KeyRing, connID string, 
 	res, err := tx.ExecContext(ctx, `UPDATE connections SET access_token_ct = $3,
 			refresh_token_ct = coalesce($4, refresh_token_ct), prev_refresh_token_ct = $5, token_type = $6,
 			token_expires_at = $7, token_refreshed_at = now(), refresh_spend = NULL, refresh_spend_at = NULL,
-			updated_at = now()
+			refresh_refused_at = NULL, updated_at = now()
 		WHERE id = $1 AND tenant_id = $2`,
 		connID, tx.TenantID, access, refresh, prev, t.TokenType, t.Expiry)
 	if err != nil {
@@ -203,6 +204,15 @@ func (tx *Tx) loadTokens(ctx context.Context, kr *vault.KeyRing, connID, lock st
 	return t, nil
 }
 
+// MarkRefreshRefused records that the provider refused the connection's
+// stored refresh token for good: the sweep no longer keeps it alive
+// (TokensDue) until new tokens are stored (SaveTokens clears the mark).
+func (tx *Tx) MarkRefreshRefused(ctx context.Context, connID string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE connections SET refresh_refused_at = now()
+		WHERE id = $1 AND tenant_id = $2`, connID, tx.TenantID)
+	return wrapConnErr(err)
+}
+
 // RecordRefreshFailure counts a transient refresh failure for today and
 // returns today's count.
 func (tx *Tx) RecordRefreshFailure(ctx context.Context, connID string) (int, error) {
@@ -229,16 +239,22 @@ func dueRefs(rows []dueRow) []poblysh.ConnectionRef {
 	return out
 }
 
-// TokensDue lists (system scope) active connections of a provider whose
-// token expires within window (0 disables refreshing ahead: an expired
-// access token is then not due), or whose refresh token has not been used
-// for keepAlive (0 disables keep-alive).
+// TokensDue lists (system scope) connections of a provider whose refresh
+// token has not been used for keepAlive (0 disables keep-alive): healthy or
+// degraded ones, and paused ones (health disabled), since pausing stops
+// syncing, not the authorization, and a refresh token left unused lapses
+// at the provider (Google: six months; Jira: 90 days). Active connections
+// are also due when their token expires within window (0 disables
+// refreshing ahead: an expired access token is then not due). A connection
+// that needs re-authorization, or whose refresh token was refused
+// (MarkRefreshRefused), is never due.
 func (tx *Tx) TokensDue(ctx context.Context, provider string, window, keepAlive time.Duration, limit int) ([]poblysh.ConnectionRef, error) {
 	var out []dueRow
 	err := tx.SelectContext(ctx, &out, `SELECT id, tenant_id, provider FROM connections
-		WHERE provider = $1 AND deleted_at IS NULL AND NOT paused AND health IN ('healthy', 'degraded')
-		  AND refresh_token_ct IS NOT NULL
-		  AND (($2 > 0 AND token_expires_at IS NOT NULL AND token_expires_at < now() + make_interval(secs => $2))
+		WHERE provider = $1 AND deleted_at IS NULL
+		  AND (health IN ('healthy', 'degraded') OR paused AND health = 'disabled')
+		  AND refresh_token_ct IS NOT NULL AND refresh_refused_at IS NULL
+		  AND ((NOT paused AND $2 > 0 AND token_expires_at IS NOT NULL AND token_expires_at < now() + make_interval(secs => $2))
 		    OR ($3 > 0 AND coalesce(token_refreshed_at, created_at) < now() - make_interval(secs => $3)))
 		ORDER BY token_expires_at NULLS LAST LIMIT $4`,
 		provider, window.Seconds(), keepAlive.Seconds(), limit)
