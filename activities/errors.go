@@ -77,7 +77,11 @@ func (a *Activities) translate(ctx context.Context, ref poblysh.ConnectionRef, e
 		return missing(ctx, poblysh.ErrorMessage(err))
 	}
 	if db.IsUnavailable(err) || poblysh.ErrorCode(err) == poblysh.EUNAVAILABLE {
-		return temporal.NewApplicationErrorWithOptions("database unavailable: "+err.Error(), ErrTypeTransient,
+		msg := "database unavailable: " + err.Error()
+		if errors.Is(err, db.ErrTokenLockBusy) {
+			msg = err.Error() // the database answered: another refresh holds the lock
+		}
+		return temporal.NewApplicationErrorWithOptions(msg, ErrTypeTransient,
 			temporal.ApplicationErrorOptions{NextRetryDelay: backoff(attempt(ctx), 2*time.Second, time.Minute)})
 	}
 	msg := err.Error()

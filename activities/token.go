@@ -61,6 +61,11 @@ func (a *Activities) refresh(ctx context.Context, t poblysh.ConnectionRef, seen 
 		return nil, &refreshError{msg: "token refresh refused the OAuth client: " + detail, typ: ErrTypeInvalidConfig, err: err}
 	case poblysh.ErrorCode(err) == poblysh.ENOTFOUND:
 		return nil, &refreshError{msg: "connection was deleted", typ: ErrTypeConnectionInactive, err: err}
+	case errors.Is(err, db.ErrTokenLockBusy):
+		// Another refresh holds the lock (a slow provider): not a failure
+		// of this token; a retry finds what that refresh stored.
+		a.logger(ctx, t).WithError(err).Info("another refresh of this token is taking long; will retry")
+		return nil, err
 	default:
 		metrics.TokenRefreshes.WithLabelValues(t.Provider, "transient").Inc()
 		var n int

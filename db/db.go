@@ -5,6 +5,7 @@
 package db
 
 import (
+	"cmp"
 	"context"
 	"database/sql/driver"
 	"errors"
@@ -31,6 +32,8 @@ type DB struct {
 	announce *announcer
 	// schema is Options.Schema: the listener listens from it.
 	schema string
+	// tokenLock bounds token locks (Options.TokenLockIdle, TokenLockWait).
+	tokenLock tokenLockBounds
 }
 
 // Options tune Open.
@@ -44,6 +47,13 @@ type Options struct {
 	MaxConns int32
 	// Timeout bounds Open's connection and checks; 0 is openTimeout.
 	Timeout time.Duration
+	// TokenLockIdle is how long a token lock's session may sit idle before
+	// the server ends it, which frees the lock (LockTokens); 0 is
+	// DefaultTokenLockIdle. Tests shorten it.
+	TokenLockIdle time.Duration
+	// TokenLockWait bounds the wait for a token lock; 0 is
+	// DefaultTokenLockWait.
+	TokenLockWait time.Duration
 }
 
 // openTimeout bounds Open by default, as the Temporal dial is bounded:
@@ -107,7 +117,8 @@ func Open(ctx context.Context, url string, opt Options) (*DB, error) {
 	}
 	cc := cfg.ConnConfig.Copy()
 	d := &DB{schema: opt.Schema, Pool: pool, X: sqlx.NewDb(stdlib.OpenDBFromPool(pool), "pgx"),
-		announce: newAnnouncer(func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, cc) })}
+		tokenLock: tokenLockBounds{idle: cmp.Or(opt.TokenLockIdle, DefaultTokenLockIdle), wait: cmp.Or(opt.TokenLockWait, DefaultTokenLockWait)},
+		announce:  newAnnouncer(func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, cc) })}
 	bypass, err := d.bypassesRLS(octx)
 	if err != nil {
 		d.Close()

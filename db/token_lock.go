@@ -4,10 +4,14 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
+
+	"github.com/poblysh/poblysh"
 )
 
 // TokenLock is a connection's token lock, held by one database session
@@ -18,17 +22,59 @@ import (
 // session-level advisory lock keyed by the connection row rather than
 // SELECT FOR UPDATE: nothing holds a transaction (or a transaction id, which
 // would hold back the Signals feed) while the provider answers, and a
-// session that dies releases it.
+// session that ends releases it.
+//
+// The server ends the lock's session, and so frees the lock, when its
+// holder stops answering: a session idle (between the holder's statements,
+// in a transaction or not) for longer than Options.TokenLockIdle, and one
+// whose peer vanished without closing the connection (a host powered off
+// or cut off: TCP keepalive probes from 10 s idle, every 5 s, three
+// unanswered; data unacknowledged for 25 s). With the server's defaults
+// (the operating system's keepalive: over two hours) the connection's
+// refreshes waited for a dead worker that long.
 type TokenLock struct {
 	conn     *sqlx.Conn
 	tenantID string
 	connID   string
 }
 
+// Bounds of token locks (Options.TokenLockIdle and TokenLockWait).
+const (
+	// DefaultTokenLockIdle is longer than a holder's longest gap between
+	// statements on the lock's session: a refresh's provider exchanges
+	// (at most three of 30 s, then its answer is stored at once).
+	DefaultTokenLockIdle = 2 * time.Minute
+	// DefaultTokenLockWait bounds the wait for the lock: a waiter gives up
+	// (ErrTokenLockBusy) and is retried rather than hold a pool session
+	// while a slow provider keeps the holder busy.
+	DefaultTokenLockWait = 30 * time.Second
+)
+
+// ErrTokenLockBusy is LockTokens' error when the lock stayed held for
+// longer than the wait allows. Its code is unavailable: try again later.
+var ErrTokenLockBusy = errors.New("db: the connection's token lock stayed held by another session")
+
+type tokenLockBounds struct{ idle, wait time.Duration }
+
+// settings are what the lock's session is SET to while it holds the lock
+// (tokenLockReset undoes them). lock_timeout bounds the wait for the lock
+// and, while it is held, the holder's own row-lock waits.
+func (b tokenLockBounds) settings() string {
+	ms := func(d time.Duration) int64 { return max(d.Milliseconds(), 1) }
+	return fmt.Sprintf("SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3; "+
+		"SET tcp_user_timeout = 25000; SET idle_session_timeout = %d; SET idle_in_transaction_session_timeout = %d; "+
+		"SET lock_timeout = %d", ms(b.idle), ms(b.idle), ms(b.wait))
+}
+
+// tokenLockReset gives a lock's session back the settings it had.
+const tokenLockReset = "RESET tcp_keepalives_idle; RESET tcp_keepalives_interval; RESET tcp_keepalives_count; " +
+	"RESET tcp_user_timeout; RESET idle_session_timeout; RESET idle_in_transaction_session_timeout; RESET lock_timeout"
+
 const tokenLockKey = `hashtextextended('poblysh-token:' || $1, 0)`
 
-// LockTokens waits for a connection's token lock on a session of its own.
-// Release it when done.
+// LockTokens waits for a connection's token lock on a session of its own,
+// for at most Options.TokenLockWait (then ErrTokenLockBusy). Release it
+// when done.
 func (d *DB) LockTokens(ctx context.Context, tenantID, connID string) (*TokenLock, error) {
 	if tenantID == "" {
 		return nil, errors.New("db: tenant id is required")
@@ -38,10 +84,19 @@ func (d *DB) LockTokens(ctx context.Context, tenantID, connID string) (*TokenLoc
 		return nil, wrapConnErr(err)
 	}
 	l := &TokenLock{conn: c, tenantID: tenantID, connID: connID}
+	if _, err := c.ExecContext(ctx, d.tokenLock.settings()); err != nil {
+		l.discard()
+		return nil, wrapConnErr(err)
+	}
 	if _, err := c.ExecContext(ctx, `SELECT pg_advisory_lock(`+tokenLockKey+`)`, connID); err != nil {
 		// A cancelled wait may still have been granted: never hand this
 		// session back to the pool.
 		l.discard()
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "55P03" { // lock_not_available: lock_timeout
+			return nil, &poblysh.Error{Code: poblysh.EUNAVAILABLE, Message: "another refresh of the connection's token is taking long; try again",
+				Err: fmt.Errorf("%w for %s: %w", ErrTokenLockBusy, d.tokenLock.wait, err)}
+		}
 		return nil, wrapConnErr(err)
 	}
 	return l, nil
@@ -66,13 +121,17 @@ func (l *TokenLock) Alive(ctx context.Context) bool {
 	return l.conn.PingContext(ctx) == nil
 }
 
-// Release unlocks and hands the session back to the pool; a session that
-// cannot unlock is closed instead, which releases the lock too.
+// Release unlocks and hands the session back to the pool with its
+// settings reset; a session that cannot unlock (or reset) is closed
+// instead, which releases the lock too.
 func (l *TokenLock) Release() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var unlocked bool
 	err := l.conn.GetContext(ctx, &unlocked, `SELECT pg_advisory_unlock(`+tokenLockKey+`)`, l.connID)
+	if err == nil && unlocked {
+		_, err = l.conn.ExecContext(ctx, tokenLockReset)
+	}
 	if err != nil || !unlocked {
 		l.discard()
 		return
