@@ -52,7 +52,12 @@ type eventAnswer struct {
 //	POST /_sandbox/slack/channels/{channel}/remove-bot  {actor?}
 //
 // removes it as a member does and delivers channel_left (group_left for a
-// private channel), answering like the event routes above.
+// private channel), answering like the event routes above;
+//
+//	POST /_sandbox/slack/channels/{channel}/share
+//
+// shares a legacy private channel (G…) through Slack Connect: it gets a
+// new id for good and channel_id_changed is delivered (ShareChannel).
 func (s *Server) controlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /_sandbox/slack/channels/{channel}/membership", func(w http.ResponseWriter, r *http.Request) {
 		var body struct {
@@ -81,6 +86,14 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 		}
 		ev, err := s.RemoveBot(r.PathValue("channel"), body.Actor)
 		s.answer(w, r, ev, err, body.EventOptions)
+	})
+	mux.HandleFunc("POST /_sandbox/slack/channels/{channel}/share", func(w http.ResponseWriter, r *http.Request) {
+		var body EventOptions
+		if !decode(w, r, &body) {
+			return
+		}
+		ev, err := s.ShareChannel(r.PathValue("channel"))
+		s.answer(w, r, ev, err, body)
 	})
 	mux.HandleFunc("POST /_sandbox/slack/messages", func(w http.ResponseWriter, r *http.Request) {
 		var body struct {

@@ -365,6 +365,48 @@ func (s *Server) RemoveBot(channelID, actor string) (*Event, error) {
 	return ev, nil
 }
 
+// ShareChannel shares a legacy private channel (id G…) with another
+// organisation through Slack Connect, and returns the channel_id_changed
+// event Slack sends for it. Slack says "the existing private channel's
+// unique channel ID changes to a new identifier permanently", and that from
+// then on everything about the channel is associated with the new id
+// (https://api.slack.com/events/channel_id_changed): here the new id is C
+// and the rest of the old one, as in Slack's example (G012Y48650T →
+// C012Y48650T). History, membership and later events follow the new id;
+// the old one is channel_not_found to every method. The event is "only
+// sent for private channels your app has access to": deliverable when the
+// bot is a member. Sharing a channel whose id already starts with C keeps
+// its id (Slack then sends channel_shared, which the fake does not model):
+// ErrInvalid.
+func (s *Server) ShareChannel(channelID string) (*Event, error) {
+	s.store.mu.Lock()
+	c := s.store.channelLocked(channelID)
+	switch {
+	case c == nil:
+		s.store.mu.Unlock()
+		return nil, fmt.Errorf("%w: channel %q", ErrNotFound, channelID)
+	case !c.Private || !strings.HasPrefix(c.ID, "G"):
+		s.store.mu.Unlock()
+		return nil, fmt.Errorf("%w: only a legacy private channel (G…) changes its id when shared; %s keeps its own", ErrInvalid, channelID)
+	}
+	oldID, newID := c.ID, "C"+c.ID[1:]
+	if s.store.channelLocked(newID) != nil {
+		s.store.mu.Unlock()
+		return nil, fmt.Errorf("%w: channel %q exists", ErrInvalid, newID)
+	}
+	c.ID, c.ExtShared = newID, true
+	for _, m := range s.store.messages[oldID] {
+		m.Channel = newID
+	}
+	s.store.messages[newID] = s.store.messages[oldID]
+	delete(s.store.messages, oldID)
+	was := *c
+	ts := s.store.nextTS(s.now())
+	s.store.mu.Unlock()
+	return s.callback("channel_id_changed", was, map[string]string{"type": "channel_id_changed",
+		"old_channel_id": oldID, "new_channel_id": newID, "event_ts": ts}, ts)
+}
+
 // AppRateLimited returns the app_rate_limited request Slack sends when it
 // drops an app's events of a workspace (more than 30,000 an hour): no
 // inner event, the workspace in team_id, the minute it started

@@ -75,11 +75,12 @@ func ExpectedSignals() map[string]int {
 
 // channel is a public or private channel of one workspace. Member says
 // whether the app's bot is in it: Slack sends the app events of member
-// channels only, and history answers not_in_channel elsewhere.
+// channels only, and history answers not_in_channel elsewhere. ExtShared:
+// shared with another organisation through Slack Connect (ShareChannel).
 type channel struct {
-	ID, Team, Name, Topic, Purpose string
-	Private, Member, General       bool
-	Created                        int64
+	ID, Team, Name, Topic, Purpose      string
+	Private, Member, General, ExtShared bool
+	Created                             int64
 }
 
 // user is a member of one workspace; an OrgAdmin of an Enterprise Grid

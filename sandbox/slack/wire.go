@@ -262,6 +262,7 @@ func (s *store) wireChannel(c *channel) wireChannel {
 		Created: c.Created, IsGeneral: c.General, NameNormalized: c.Name,
 		PendingShared: []string{}, ContextTeamID: c.Team, Updated: c.Created * 1000,
 		Creator: UserAlice, SharedTeamIDs: []string{c.Team}, PendingConnectedTeamIDs: []string{},
+		IsShared: c.ExtShared, IsExtShared: c.ExtShared,
 		IsMember: c.Member, PreviousNames: []string{}, NumMembers: 4,
 		Topic:   wireTopic{Value: c.Topic, Creator: UserAlice, LastSet: c.Created},
 		Purpose: wireTopic{Value: c.Purpose, Creator: UserAlice, LastSet: c.Created},

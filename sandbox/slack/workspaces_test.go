@@ -275,3 +275,65 @@ func TestTeamAccess(t *testing.T) {
 	status, _ = f.control(t, "/_sandbox/slack/team-access", `{"team_id":"`+GridTeamID+`"}`)
 	require.Equal(t, http.StatusBadRequest, status)
 }
+
+// TestShareChangesLegacyPrivateChannelID: sharing a legacy private
+// channel (G…) through Slack Connect gives it a new id for good (C and the
+// rest of the old id, as in Slack's example): history, membership and
+// events follow the new id, the old one is channel_not_found everywhere,
+// and the app gets channel_id_changed naming both.
+func TestShareChangesLegacyPrivateChannelID(t *testing.T) {
+	f, rc := withReceiver(t, Options{Seed: true})
+	const oldID, newID = "G012Y48650T", "C012Y48650T"
+	require.NoError(t, f.s.AddChannel(DefaultTeamID, oldID, "launch-war-room", true, true))
+	before, err := f.s.PostMessage(MessageInput{Channel: oldID, User: UserBob, Text: "before the share"})
+	require.NoError(t, err)
+	var msg struct {
+		Event struct {
+			TS string `json:"ts"`
+		} `json:"event"`
+	}
+	require.NoError(t, json.Unmarshal(before.Body, &msg))
+
+	status, ans := f.control(t, "/_sandbox/slack/channels/"+oldID+"/share", `{}`)
+	require.Equal(t, http.StatusCreated, status, "%v", ans)
+	require.Equal(t, "channel_id_changed", ans["type"])
+	require.Equal(t, map[string]any{"type": "channel_id_changed", "old_channel_id": oldID, "new_channel_id": newID, "event_ts": ans["event"].(map[string]any)["event_ts"]}, ans["event"])
+	got := rc.all()
+	require.Len(t, got, 1, "sent to the app, whose bot is in the channel")
+	var env struct {
+		Type           string           `json:"type"`
+		TeamID         string           `json:"team_id"`
+		Authorizations []map[string]any `json:"authorizations"`
+	}
+	require.NoError(t, json.Unmarshal(got[0].body, &env))
+	require.Equal(t, "event_callback", env.Type)
+	require.Equal(t, DefaultTeamID, env.TeamID)
+	require.Equal(t, DefaultTeamID, env.Authorizations[0]["team_id"])
+
+	both := url.Values{"types": {"public_channel,private_channel"}}
+	require.Equal(t, []string{ChannelGeneral, ChannelPress, newID}, channelIDs(t, f.call(t, "users.conversations", f.token, both)))
+	for _, method := range []string{"conversations.history", "conversations.info"} {
+		require.Equal(t, "channel_not_found", f.call(t, method, f.token, url.Values{"channel": {oldID}})["error"], method)
+	}
+	hist := f.call(t, "conversations.history", f.token, url.Values{"channel": {newID}})
+	require.Equal(t, true, hist["ok"], "%v", hist)
+	require.Len(t, hist["messages"], 1)
+	require.Equal(t, msg.Event.TS, hist["messages"].([]any)[0].(map[string]any)["ts"], "the history moved with the channel")
+	info := f.call(t, "conversations.info", f.token, url.Values{"channel": {newID}})["channel"].(map[string]any)
+	require.Equal(t, "launch-war-room", info["name"])
+	require.Equal(t, true, info["is_ext_shared"])
+	require.Equal(t, true, info["is_private"])
+
+	after, err := f.s.PostMessage(MessageInput{Channel: newID, User: UserBob, Text: "after the share"})
+	require.NoError(t, err)
+	require.Contains(t, string(after.Inner), `"channel":"`+newID+`"`)
+	_, err = f.s.PostMessage(MessageInput{Channel: oldID, Text: "gone"})
+	require.ErrorIs(t, err, ErrNotFound)
+
+	_, err = f.s.ShareChannel(ChannelPress)
+	require.ErrorIs(t, err, ErrInvalid, "a C… private channel keeps its id")
+	_, err = f.s.ShareChannel("G0NOPE0000")
+	require.ErrorIs(t, err, ErrNotFound)
+	status, _ = f.control(t, "/_sandbox/slack/channels/"+oldID+"/share", `{}`)
+	require.Equal(t, http.StatusNotFound, status, "the old id is gone")
+}
