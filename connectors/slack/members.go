@@ -68,9 +68,12 @@ func (c *Connector) fetchMembers(ctx context.Context, s *session, raw json.RawMe
 		sigs, items, done, err := c.step(ctx, s, ch, cc)
 		switch code := slackCode(err); {
 		case code == "not_in_channel" || code == "channel_not_found":
-			// The bot left the channel (or it was deleted) since the
-			// listing: drop it for this pass instead of failing the sync.
-			delete(cur.Channels, ch)
+			// The bot left the channel, it was deleted, or (a legacy
+			// private channel shared through Slack Connect) its id
+			// changed since the listing: skip it for this pass instead
+			// of failing the sync. Its cursor stays until the next
+			// listing ends, which drops it or carries it to the
+			// channel's new id (endListing).
 			done = true
 		case err != nil:
 			return nil, err
@@ -93,7 +96,9 @@ func (c *Connector) fetchMembers(ctx context.Context, s *session, raw json.RawMe
 // installs, until the granted workspaces are known) or a
 // users.conversations page, whose channels are queued. When the listing
 // ends, cursors of channels the bot left are dropped (re-joining one
-// backfills it again; dedupe keys keep that idempotent).
+// backfills it again; dedupe keys keep that idempotent), and that of a
+// legacy private channel listed under its new id is carried over to it
+// (endListing).
 func (c *Connector) listMembers(ctx context.Context, s *session, cur *membersCursor) (int, error) {
 	org := orgInstall(s.acct)
 	if org && !cur.TeamsListed {
@@ -142,11 +147,20 @@ func (c *Connector) listMembers(ctx context.Context, s *session, cur *membersCur
 }
 
 // endListing closes a listing: cursors of channels no longer listed go.
+// A legacy private channel (G…) no longer listed whose shared id
+// (sharedChannelID) is listed, without a cursor of its own, was shared
+// through Slack Connect: its cursor moves to the new id, so the pass reads
+// what came after it rather than its whole history again under new
+// dedupe keys (msg:<channel>:<ts>), which would store every message twice.
 func (c *Connector) endListing(cur *membersCursor) {
 	cur.Listing, cur.TeamsListed, cur.TeamsPage, cur.Teams = false, false, "", nil
-	for id := range cur.Channels {
-		if !slices.Contains(cur.Pending, id) {
-			delete(cur.Channels, id)
+	for id, cc := range cur.Channels {
+		if slices.Contains(cur.Pending, id) {
+			continue
 		}
+		if to, ok := sharedChannelID(id); ok && slices.Contains(cur.Pending, to) && cur.Channels[to] == nil {
+			cur.Channels[to] = cc
+		}
+		delete(cur.Channels, id)
 	}
 }

@@ -220,7 +220,8 @@ func TestNonMarketplacePacing(t *testing.T) {
 }
 
 // TestMembersStreamSkipsChannelTheBotLeft: a member channel that answers
-// not_in_channel during a pass is dropped, the others are still read.
+// not_in_channel during a pass is skipped, the others are still read; its
+// cursor (nothing read) waits for the next listing.
 func TestMembersStreamSkipsChannelTheBotLeft(t *testing.T) {
 	f := newFake(t, slacksandbox.Options{Seed: true}, nil)
 	conn, tok := f.connect(t)
@@ -229,7 +230,8 @@ func TestMembersStreamSkipsChannelTheBotLeft(t *testing.T) {
 	require.Len(t, sigs, slacksandbox.PressSignals, "General (listed first) was dropped, Press read")
 	var cur membersCursor
 	require.NoError(t, json.Unmarshal(resting, &cur))
-	require.Equal(t, []string{slacksandbox.ChannelPress}, slices.Sorted(maps.Keys(cur.Channels)))
+	require.Equal(t, []string{slacksandbox.ChannelGeneral, slacksandbox.ChannelPress}, slices.Sorted(maps.Keys(cur.Channels)))
+	require.Empty(t, cur.Channels[slacksandbox.ChannelGeneral].HW, "nothing of General was read")
 	require.Empty(t, cur.Pending)
 	require.False(t, cur.Listing)
 
