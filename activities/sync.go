@@ -127,6 +127,15 @@ func (a *Activities) SyncPage(ctx context.Context, in SyncPageInput) (SyncPageRe
 			}
 			return SyncPageResult{}, err
 		}
+		if page.Moved != "" {
+			// The stream's resource is elsewhere for good: the
+			// connection follows it, and the streams it has then go on.
+			if err := st.follow(ctx, page.Moved); err != nil {
+				return SyncPageResult{}, err
+			}
+			out.Done = true
+			return out, nil
+		}
 		if shown == nil {
 			shown = page.Resource
 		}
@@ -247,6 +256,9 @@ func (st *syncStream) next(ctx context.Context) (*connectors.Page, error) {
 	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
+	}
+	if page.Moved != "" {
+		return page, nil // nothing to store: SyncPage follows the resource
 	}
 	if page.Account != nil {
 		if err := st.recordAccount(ctx, page.Account); err != nil {

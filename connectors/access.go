@@ -2,6 +2,7 @@ package connectors
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -105,6 +106,36 @@ type AccessProver interface {
 // resource's routes, and a later successful sync brings them back.
 type ResourceStreams interface {
 	StreamResource(stream string) (ref string, ok bool)
+}
+
+// ResourceMover is implemented by connectors whose provider can give a
+// resource a new ref for good, under which the old one is unknown (a Slack
+// legacy private channel shared through Slack Connect). A page of the
+// resource's stream that finds it there says so (Page.Moved). The engine
+// then asks MoveResource what the connection becomes, proves the new ref
+// with the connection's own token (AccessProver, that ref only), and in
+// one transaction stores the new config (tenant input rewritten by the
+// service: GET /connections shows it), replaces the resource by the one
+// proved, moves the cursors and rebuilds the routes; the change is then
+// applied as a PATCH's is (schedules, watch channels, a catch-up sync).
+// A new ref the token cannot read leaves the old one lost, as a sync that
+// cannot read it does.
+type ResourceMover interface {
+	// MoveResource returns what conn becomes when the resource from is
+	// at to, without calling the provider.
+	MoveResource(conn Connection, from, to string) (*ResourceMove, error)
+}
+
+// ResourceMove is a connection's config and cursors once a resource
+// moved.
+type ResourceMove struct {
+	// Config is the connection's config naming the new ref instead of the
+	// old one, as ConfigValidator would store it.
+	Config json.RawMessage
+	// Streams maps each stream whose cursor moves to the stream it moves
+	// to ("history:G0…" → "history:C0…"): the new stream goes on from
+	// where the old one stood instead of reading everything again.
+	Streams map[string]string
 }
 
 // Denied builds a Denial from an access error: ErrNotFound and ErrForbidden

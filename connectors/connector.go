@@ -162,6 +162,13 @@ type Page struct {
 	// a re-authorization, is kept), and starts a watch pass: channels'
 	// route keys may name the account (ChannelRekeyer).
 	Account *Account
+	// Moved, when set, is the ref the stream's resource has now, for good,
+	// the old one being unknown to the provider (a Slack legacy private
+	// channel shared through Slack Connect gets a new id): the page
+	// carries nothing else, and the engine moves the connection to it
+	// (ResourceMover) once the connection's own token proves it can read
+	// it.
+	Moved string
 }
 
 // WebhookRequest is an inbound delivery: raw body (read once, size-limited)

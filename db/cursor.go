@@ -83,6 +83,27 @@ func (tx *Tx) ResetCursor(ctx context.Context, connID, stream string) error {
 	return wrapConnErr(err)
 }
 
+// MoveCursor moves a stream's cursor to another stream of the connection
+// (the stream's resource moved: connectors.ResourceMover), so the new
+// stream goes on from there. A target that has a cursor keeps it; the
+// source's row goes either way, and a writer still holding it finds it
+// moved (ErrCursorMoved). It reports whether the cursor moved.
+func (tx *Tx) MoveCursor(ctx context.Context, connID, from, to string) (bool, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO sync_cursors (connection_id, stream, tenant_id, cursor, version)
+		SELECT connection_id, $3, tenant_id, cursor, 1 FROM sync_cursors
+		WHERE connection_id = $1 AND stream = $2 AND tenant_id = $4 AND cursor IS NOT NULL
+		ON CONFLICT (connection_id, stream) DO NOTHING`, connID, from, to, tx.TenantID)
+	if err != nil {
+		return false, wrapConnErr(err)
+	}
+	n, _ := res.RowsAffected()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM sync_cursors WHERE connection_id = $1 AND stream = $2 AND tenant_id = $3`,
+		connID, from, tx.TenantID); err != nil {
+		return false, wrapConnErr(err)
+	}
+	return n == 1, nil
+}
+
 // CursorInfo summarizes a stream's position for the API.
 type CursorInfo struct {
 	Stream    string    `db:"stream"`

@@ -123,3 +123,43 @@ func TestCursorConcurrentWriters(t *testing.T) {
 	require.JSONEq(t, `{"after":2}`, string(c.Value))
 	require.Equal(t, int64(2), c.Version)
 }
+
+// MoveCursor hands a stream's cursor to another stream (its resource moved)
+// unless that one has its own; the old row goes, and a writer that still
+// holds it finds it moved.
+func TestMoveCursor(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	f := newFixture(t, s.DB, "fake", "a")
+	in := func(fn func(tx *db.Tx) error) error { return s.DB.WithTenant(ctx, f.tenant, fn) }
+	get := func(stream string) db.Cursor {
+		var c db.Cursor
+		require.NoError(t, in(func(tx *db.Tx) (err error) { c, err = tx.GetCursor(ctx, f.conn, stream); return err }))
+		return c
+	}
+	move := func(from, to string) bool {
+		var moved bool
+		require.NoError(t, in(func(tx *db.Tx) (err error) { moved, err = tx.MoveCursor(ctx, f.conn, from, to); return err }))
+		return moved
+	}
+	require.NoError(t, in(func(tx *db.Tx) error {
+		return tx.AdvanceCursor(ctx, f.conn, "history:G1", json.RawMessage(`{"hw":"10"}`), 0)
+	}))
+
+	require.True(t, move("history:G1", "history:C1"))
+	require.JSONEq(t, `{"hw":"10"}`, string(get("history:C1").Value))
+	require.Equal(t, int64(1), get("history:C1").Version)
+	require.Equal(t, db.Cursor{}, get("history:G1"))
+	require.ErrorIs(t, in(func(tx *db.Tx) error {
+		return tx.AdvanceCursor(ctx, f.conn, "history:G1", json.RawMessage(`{"hw":"11"}`), 1)
+	}), db.ErrCursorMoved, "a writer of the old stream finds its cursor gone")
+	require.False(t, move("history:G1", "history:C1"), "nothing left to move")
+
+	require.NoError(t, in(func(tx *db.Tx) error {
+		return tx.AdvanceCursor(ctx, f.conn, "history:G2", json.RawMessage(`{"hw":"20"}`), 0)
+	}))
+	require.False(t, move("history:G2", "history:C1"), "the target keeps its own cursor")
+	require.JSONEq(t, `{"hw":"10"}`, string(get("history:C1").Value))
+	require.Equal(t, db.Cursor{}, get("history:G2"))
+}

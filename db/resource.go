@@ -83,6 +83,14 @@ func (tx *Tx) LoseResource(ctx context.Context, connID, ref, reason string) (boo
 	return was == AccessGranted, wrapConnErr(err)
 }
 
+// DeleteResource forgets one resource of a connection (it moved to another
+// ref: connectors.ResourceMover); its routes go at the next rebuild.
+func (tx *Tx) DeleteResource(ctx context.Context, connID, ref string) error {
+	_, err := tx.ExecContext(ctx, `DELETE FROM connection_resources WHERE connection_id = $1 AND tenant_id = $2 AND ref = $3`,
+		connID, tx.TenantID, ref)
+	return wrapConnErr(err)
+}
+
 // ListResources returns a connection's resources, by ref.
 func (tx *Tx) ListResources(ctx context.Context, connID string) ([]Resource, error) {
 	var out []Resource

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/poblysh/poblysh/connectors"
 	slacksandbox "github.com/poblysh/poblysh/sandbox/slack"
 )
 
@@ -95,4 +96,65 @@ func TestMembersStreamKeepsCursorOfChannelGoneMidPass(t *testing.T) {
 	require.Empty(t, sigs, "the channel's history is not read again under its new id")
 	require.Contains(t, membersChannels(t, cursor), sharedID)
 	require.NotContains(t, membersChannels(t, cursor), legacyID)
+}
+
+// TestHistoryStreamFindsSharedChannel: a configured legacy private channel
+// is shared through Slack Connect; its stream's next page finds the old id
+// gone and says where the channel is now (Page.Moved), storing nothing.
+// MoveResource names the new id in the config and hands it the stream's
+// cursor, and the proof with the connection's token grants it. A G…
+// channel that is simply gone stays an error, and so does a look-up that
+// says nothing about it.
+func TestHistoryStreamFindsSharedChannel(t *testing.T) {
+	f := newFake(t, slacksandbox.Options{Seed: true}, nil)
+	f.legacyChannel(t, 2)
+	conn, tok := f.connect(t, slacksandbox.ChannelGeneral, legacyID)
+	hc := fastClient(tok.AccessToken)
+	stream := historyPrefix + legacyID
+	sigs, cursor, _ := f.drain(t, conn, hc, stream, nil)
+	require.Len(t, sigs, 2)
+
+	_, err := f.sb.ShareChannel(legacyID)
+	require.NoError(t, err)
+	page, err := f.fetch(t, conn, hc, stream, cursor)
+	require.NoError(t, err)
+	require.Equal(t, sharedID, page.Moved)
+	require.Empty(t, page.Signals)
+	require.JSONEq(t, string(cursor), string(page.Next), "the cursor is what moves")
+
+	mv, err := f.conn.MoveResource(conn, legacyID, sharedID)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"channels":["`+sharedID+`","`+slacksandbox.ChannelGeneral+`"]}`, string(mv.Config))
+	require.Equal(t, map[string]string{stream: historyPrefix + sharedID}, mv.Streams)
+	moved := conn
+	moved.Config = mv.Config
+	report, err := f.conn.ProveAccess(t.Context(), connectors.AccessRequest{Connection: moved, HTTP: hc, Only: []string{sharedID}})
+	require.NoError(t, err)
+	require.Equal(t, []connectors.Resource{{Ref: sharedID, ID: sharedID, Name: "#launch-war-room", RouteKeys: []string{"channel:" + sharedID}}}, report.Granted)
+	sigs, _, _ = f.drain(t, moved, hc, historyPrefix+sharedID, cursor)
+	require.Empty(t, sigs, "the new stream goes on from the old cursor: nothing is read twice")
+
+	_, err = f.conn.MoveResource(conn, slacksandbox.ChannelPress, sharedID)
+	require.ErrorIs(t, err, connectors.ErrInvalidConfig, "not a configured channel")
+
+	// A legacy channel deleted (nothing at its shared id) is not found.
+	require.NoError(t, f.sb.AddChannel(slacksandbox.DefaultTeamID, "G0DELETED1", "gone", true, true))
+	gone, _ := f.connect(t, "G0DELETED1")
+	require.NoError(t, f.sb.SetBotMembership("G0DELETED1", false))
+	_, err = f.fetch(t, gone, hc, historyPrefix+"G0DELETED1", nil)
+	require.ErrorIs(t, err, connectors.ErrNotFound)
+	require.Equal(t, "channel_not_found", slackCode(err))
+
+	// The look-up is rate limited: the page fails with that, to be retried.
+	require.NoError(t, f.sb.SetBotMembership("G0DELETED1", true))
+	_, err = f.sb.ShareChannel("G0DELETED1")
+	require.NoError(t, err)
+	fault := sandboxFault(429, 3)
+	fault.PathPrefix = "/api/conversations.info"
+	f.sb.Faults.Add(fault)
+	_, err = f.fetch(t, gone, hc, historyPrefix+"G0DELETED1", nil)
+	require.ErrorIs(t, err, connectors.ErrRateLimited)
+	page, err = f.fetch(t, gone, hc, historyPrefix+"G0DELETED1", nil)
+	require.NoError(t, err)
+	require.Equal(t, "C0DELETED1", page.Moved, "once Slack answers, the channel is found")
 }

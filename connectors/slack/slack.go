@@ -97,7 +97,8 @@ var Spec = &connectors.Spec{
 	ConfigFields: []connectors.ConfigField{{
 		Name: "channels", Type: "array of strings",
 		Description: "Channel ids (`C…`, legacy `G…`), not `#names`; trimmed, deduplicated and sorted. The bot must be a member of each " +
-			"(checked at connect and on every change). Empty or absent: every channel the bot is a member of.",
+			"(checked at connect and on every change). Empty or absent: every channel the bot is a member of. " +
+			"A legacy `G…` channel shared through Slack Connect gets a new `C…` id: the service then puts it in place of the old one.",
 	}, {
 		Name: "thread_lookback", Type: "string",
 		Description: "How far back an incremental sync looks for threads that got new replies: whole days (`7d`) or a duration (`36h`), " +
@@ -151,6 +152,7 @@ var (
 	_ connectors.AccessProver    = (*Connector)(nil)
 	_ connectors.ResourceStreams = (*Connector)(nil)
 	_ connectors.Classifier      = (*Connector)(nil)
+	_ connectors.ResourceMover   = (*Connector)(nil)
 )
 
 // New builds the connector. Missing client credentials are fine (the

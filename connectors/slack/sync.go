@@ -120,7 +120,13 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 	}
 	sigs, items, done, err := c.step(ctx, s, ch, &cur.chanCursor)
 	if err != nil {
-		return nil, err
+		// A legacy private channel shared through Slack Connect is at
+		// its new id now (idchange.go): the engine follows it there.
+		to, err := c.movedChannel(ctx, s, ch, err)
+		if err != nil {
+			return nil, err
+		}
+		return &connectors.Page{Moved: to, Next: req.Cursor}, nil
 	}
 	next, err := json.Marshal(cur)
 	if err != nil {

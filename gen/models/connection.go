@@ -19,7 +19,7 @@ import (
 // swagger:model Connection
 type Connection struct {
 
-	// Provider-specific config, as validated by the provider (`{}` when none).
+	// Provider-specific config, as validated by the provider (`{}` when none). The service changes it on its own in one case only: a resource it names got a new id for good at the provider and the connection's own token reads it there (a Slack legacy private channel shared through Slack Connect: the channel's new id replaces the old one; see docs/providers/slack.md).
 	// Example: {"repos":["octo-org/api"]}
 	// Required: true
 	Config any `json:"config"`
