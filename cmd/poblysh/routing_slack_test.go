@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
+	httptransport "github.com/go-openapi/runtime/client"
 	"github.com/stretchr/testify/require"
 
+	"github.com/poblysh/poblysh/gen/client/connections"
 	"github.com/poblysh/poblysh/gen/models"
 	slacksandbox "github.com/poblysh/poblysh/sandbox/slack"
 )
@@ -342,4 +344,134 @@ func sandboxStatuses(t *testing.T, out map[string]any) []string {
 		got = append(got, ans.Status)
 	}
 	return got
+}
+
+// TestSlackSharedPrivateChannelKeepsRouting: a configured legacy private
+// channel (G…) is shared through Slack Connect, which changes its id for
+// good (channel_id_changed). The connection follows it: once its own
+// token lists the bot in the new channel, the config (as GET /connections
+// shows it), the resource, the route and the cursor move to the new id,
+// the channel's events reach it, and its history is not stored again.
+func TestSlackSharedPrivateChannelKeepsRouting(t *testing.T) {
+	t.Parallel()
+	s, sl, base := slackStack(t)
+	tenant, key := s.tenant("Acme")
+	const oldID, newID = "G012Y48650T", "C012Y48650T"
+	require.NoError(t, sl.AddChannel(slacksandbox.DefaultTeamID, oldID, "launch-war-room", true, true))
+	for _, text := range []string{"Embargo holds until Tuesday", "Draft statement is in the doc"} {
+		_, err := sl.PostMessage(slacksandbox.MessageInput{Channel: oldID, User: slacksandbox.UserBob, Text: text})
+		require.NoError(t, err)
+	}
+	code, body := s.connectAs(key, "slack", slacksandbox.UserAlice, map[string]any{"channels": []string{slacksandbox.ChannelGeneral, oldID}})
+	require.Equal(t, http.StatusOK, code, body)
+	conn := string(*connectionOf(t, body).ID)
+	js := s.waitJobs(key, conn, "backfill", 2, 2*time.Minute)
+	for _, j := range js {
+		require.Equal(t, models.JobStatusSucceeded, *j.Status, "%s: %s", *j.Stream, deref(j.Error))
+	}
+	require.EqualValues(t, slacksandbox.GeneralSignals+2, stored(js))
+	require.Equal(t, []string{"app:" + slacksandbox.DefaultTeamID, "channel:" + slacksandbox.ChannelGeneral, "channel:" + oldID}, s.routes(conn))
+
+	// Shared: Slack tells the app, and the connection moves to the new id.
+	require.Equal(t, []string{"accepted"}, sandboxStatuses(t, control(t, "POST", base+"/_sandbox/slack/channels/"+oldID+"/share", map[string]any{})),
+		"channel_id_changed reaches the connection that routes the old id")
+	want := []string{"app:" + slacksandbox.DefaultTeamID, "channel:" + newID, "channel:" + slacksandbox.ChannelGeneral}
+	eventually(t, time.Minute, "the route to move to the new id", func() bool { return slices.Equal(want, s.routes(conn)) })
+	c := s.connection(key, conn)
+	require.JSONEq(t, `{"channels":["`+newID+`","`+slacksandbox.ChannelGeneral+`"]}`, string(mustJSON(t, c.Config)),
+		"the config names the new id")
+	res, err := s.client.Connections.ListConnections(connections.NewListConnectionsParams(), httptransport.BearerToken(key))
+	require.NoError(t, err)
+	require.Len(t, res.Payload.Connections, 1)
+	require.JSONEq(t, `{"channels":["`+newID+`","`+slacksandbox.ChannelGeneral+`"]}`, string(mustJSON(t, res.Payload.Connections[0].Config)))
+	require.Equal(t, []string{newID + ":granted", slacksandbox.ChannelGeneral + ":granted"}, s.resources(conn))
+	require.Equal(t, []string{"history:" + newID, "history:" + slacksandbox.ChannelGeneral}, s.cursors(conn), "the cursor moved with the channel")
+
+	// The channel's events reach the connection, and its sync reads what
+	// came after the old id's cursor: nothing is stored twice.
+	answers := slackAnswers(t, base, newID, slacksandbox.UserCarol, "Shared with our agency")
+	require.Len(t, answers, 1)
+	require.Equal(t, "accepted", answers[0]["status"])
+	require.EqualValues(t, 1, answers[0]["connections"])
+	for _, j := range s.sync(key, "slack", conn, "incremental") {
+		require.Equal(t, models.JobStatusSucceeded, *j.Status, "%s: %s", *j.Stream, deref(j.Error))
+		require.Zero(t, *j.SignalsStored, "%s", *j.Stream)
+	}
+	require.Equal(t, 2, s.slackChannelSignals(tenant, oldID))
+	require.Equal(t, 1, s.slackChannelSignals(tenant, newID))
+	require.Zero(t, s.count(`SELECT count(*) FROM (SELECT payload->'attributes'->>'ts' FROM signals WHERE tenant_id = $1 AND kind = 'message.posted'
+		GROUP BY 1 HAVING count(*) > 1) d`, tenant), "no message stored twice")
+	require.EqualValues(t, "healthy", *s.connection(key, conn).Health)
+}
+
+// TestSlackSharedPrivateChannelEveryChannel: a connection reading every
+// channel of the bot hears of a legacy private channel shared through
+// Slack Connect (channel_id_changed, routed by its install), and its sync
+// reads the channel under its new id from where the old id's cursor
+// stood: the channel's history is not stored a second time.
+func TestSlackSharedPrivateChannelEveryChannel(t *testing.T) {
+	t.Parallel()
+	s, sl, base := slackStack(t)
+	tenant, key := s.tenant("Acme")
+	const oldID, newID = "G0LAUNCH02", "C0LAUNCH02"
+	require.NoError(t, sl.AddChannel(slacksandbox.DefaultTeamID, oldID, "agency-brief", true, true))
+	for _, text := range []string{"Brief for the agency", "Budget attached"} {
+		_, err := sl.PostMessage(slacksandbox.MessageInput{Channel: oldID, User: slacksandbox.UserBob, Text: text})
+		require.NoError(t, err)
+	}
+	code, body := s.connectAs(key, "slack", slacksandbox.UserAlice, map[string]any{})
+	require.Equal(t, http.StatusOK, code, body)
+	conn := string(*connectionOf(t, body).ID)
+	js := s.waitJobs(key, conn, "backfill", 1, 2*time.Minute)
+	require.Equal(t, models.JobStatusSucceeded, *js[0].Status, deref(js[0].Error))
+	require.EqualValues(t, slacksandbox.GeneralSignals+slacksandbox.PressSignals+2, stored(js))
+
+	require.Equal(t, []string{"accepted"}, sandboxStatuses(t, control(t, "POST", base+"/_sandbox/slack/channels/"+oldID+"/share", map[string]any{})),
+		"channel_id_changed reaches the connection reading every channel by its install")
+	for _, j := range s.waitJobs(key, conn, "incremental", 1, time.Minute) {
+		require.Equal(t, models.JobTriggerWebhook, *j.Trigger)
+		require.Equal(t, models.JobStatusSucceeded, *j.Status, deref(j.Error))
+		require.Zero(t, *j.SignalsStored, "the channel's history is not read again under its new id")
+	}
+	answers := slackAnswers(t, base, newID, slacksandbox.UserCarol, "Agency replied")
+	require.Equal(t, "accepted", answers[0]["status"])
+	for _, j := range s.sync(key, "slack", conn, "incremental") {
+		require.Equal(t, models.JobStatusSucceeded, *j.Status, "%s: %s", *j.Stream, deref(j.Error))
+		require.Zero(t, *j.SignalsStored, "the message after the share came by event")
+	}
+	require.Equal(t, 2, s.slackChannelSignals(tenant, oldID))
+	require.Equal(t, 1, s.slackChannelSignals(tenant, newID))
+	require.Zero(t, s.count(`SELECT count(*) FROM (SELECT payload->'attributes'->>'ts' FROM signals WHERE tenant_id = $1 AND kind = 'message.posted'
+		GROUP BY 1 HAVING count(*) > 1) d`, tenant), "no message stored twice")
+	require.EqualValues(t, "healthy", *s.connection(key, conn).Health)
+}
+
+// resources lists a connection's resources as ref:access, by ref.
+func (s *stack) resources(connID string) []string {
+	s.t.Helper()
+	rows, err := s.owner().Query(s.t.Context(), `SELECT ref || ':' || access FROM connection_resources WHERE connection_id = $1 ORDER BY ref`, connID)
+	require.NoError(s.t, err)
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var r string
+		require.NoError(s.t, rows.Scan(&r))
+		out = append(out, r)
+	}
+	return out
+}
+
+// cursors lists the streams a connection has a cursor row for.
+func (s *stack) cursors(connID string) []string {
+	s.t.Helper()
+	rows, err := s.owner().Query(s.t.Context(), `SELECT stream FROM sync_cursors WHERE connection_id = $1 ORDER BY stream`, connID)
+	require.NoError(s.t, err)
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var r string
+		require.NoError(s.t, rows.Scan(&r))
+		out = append(out, r)
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package slack
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -157,4 +158,60 @@ func TestHistoryStreamFindsSharedChannel(t *testing.T) {
 	page, err = f.fetch(t, gone, hc, historyPrefix+"G0DELETED1", nil)
 	require.NoError(t, err)
 	require.Equal(t, "C0DELETED1", page.Moved, "once Slack answers, the channel is found")
+}
+
+// TestChannelIDChangedReachesTheChannelsConnections: Slack's
+// channel_id_changed for a legacy private channel shared through Slack
+// Connect reaches the connection that configured the channel (it routes
+// the old id's proof) and one that reads every channel of the install,
+// workspace or org-wide; each syncs at once, and nothing is stored. The
+// channel's next message carries the new id only.
+func TestChannelIDChangedReachesTheChannelsConnections(t *testing.T) {
+	const team, org = "T0TEAM0001", "E0ORG00001"
+	c := &Connector{}
+	routes := func(acct connectors.Account, cfg string, proved ...string) []string {
+		t.Helper()
+		keys, err := c.RouteKeys(connectors.Connection{Account: acct, Config: json.RawMessage(cfg)})
+		require.NoError(t, err)
+		for _, ch := range proved {
+			keys = append(keys, channelKey(ch)) // what ProveAccess grants
+		}
+		return keys
+	}
+	workspace := connectors.Account{ID: team}
+	orgWide := connectors.Account{ID: org, Metadata: map[string]string{"enterprise_install": "true"}}
+	envelope := func(id, auth, event string) []byte {
+		return []byte(`{"token":"x","team_id":"` + team + `","api_app_id":"A1","type":"event_callback","event_id":"` + id +
+			`","event_time":1612206778,"authorizations":[` + auth + `],"event":` + event + `}`)
+	}
+	teamAuth := `{"team_id":"` + team + `","user_id":"UBOT","is_bot":true,"is_enterprise_install":false}`
+	orgAuth := `{"enterprise_id":"` + org + `","team_id":"` + team + `","user_id":"UBOT","is_bot":true,"is_enterprise_install":true}`
+	changed := `{"type":"channel_id_changed","old_channel_id":"` + legacyID + `","new_channel_id":"` + sharedID + `","event_ts":"1612206778.000000"}`
+	reaches := func(d *connectors.WebhookDelivery, routes []string) bool {
+		for _, k := range d.RouteKeys {
+			if slices.Contains(routes, k) {
+				return true
+			}
+		}
+		return false
+	}
+
+	d, err := parseDelivery(envelope("Ev01", teamAuth, changed))
+	require.NoError(t, err)
+	require.Equal(t, "channel_id_changed", d.Event)
+	require.True(t, d.Notify, "the connections sync at once")
+	require.Empty(t, d.Signals)
+	require.True(t, reaches(d, routes(workspace, `{"channels":["`+legacyID+`"]}`, legacyID)), "the connection that configured the channel: %v", d.RouteKeys)
+	require.True(t, reaches(d, routes(workspace, `{"channels":[]}`)), "the connection reading every channel: %v", d.RouteKeys)
+	require.False(t, reaches(d, routes(workspace, `{"channels":["C0OTHER001"]}`, "C0OTHER001")), "a connection that does not read the channel")
+
+	d, err = parseDelivery(envelope("Ev02", orgAuth, changed))
+	require.NoError(t, err)
+	require.True(t, reaches(d, routes(orgWide, `{"channels":[]}`)), "an org-wide install reading every channel: %v", d.RouteKeys)
+
+	msg, err := parseDelivery(envelope("Ev03", teamAuth, `{"type":"message","channel":"`+sharedID+
+		`","channel_type":"group","user":"U1","text":"after the share","ts":"1612206800.000100","event_ts":"1612206800.000100"}`))
+	require.NoError(t, err)
+	require.Equal(t, []string{"team:" + team, channelKey(sharedID)}, msg.RouteKeys)
+	require.Equal(t, "msg:"+sharedID+":1612206800.000100", msg.Signals[0].DedupeKey)
 }

@@ -67,7 +67,8 @@ func verifySignature(secret string, req *connectors.WebhookRequest) error {
 // install it was delivered for, with Signals for message and
 // reaction_added events; app_rate_limited, app_uninstalled,
 // tokens_revoked, team_access_granted and team_access_revoked are routed
-// to the install's connections, and events after
+// to the install's connections, channel_id_changed to the connections of
+// the channel's old id and of the install (channelIDChanged), and events after
 // which a bot may no longer read a channel (accessEvents, and messages
 // saying someone left) to the connections that route the channel: they
 // sync at once, and, like every other event, store nothing.
@@ -150,6 +151,9 @@ func parseDeliveryWith(body []byte, nc *nameCache) (*connectors.WebhookDelivery,
 	if accessEvents[head.Type] {
 		return accessChanged(&outer, head.Type, eventChannel(inner)), nil
 	}
+	if head.Type == channelIDChangedEvent {
+		return channelIDChanged(&outer, inner), nil
+	}
 	install := deliveryInstallKey(&outer)
 	d := &connectors.WebhookDelivery{DeliveryID: outer.EventID, Event: head.Type, RouteKeys: []string{install}}
 	_, acct, _ := strings.Cut(install, ":")
@@ -226,6 +230,34 @@ func accessChanged(outer *slackevents.EventsAPICallbackEvent, typ, channel strin
 	d := &connectors.WebhookDelivery{DeliveryID: outer.EventID, Event: typ, Notify: true}
 	if channel != "" {
 		d.RouteKeys = []string{channelKey(channel)}
+	}
+	return d
+}
+
+// channelIDChangedEvent says that a legacy private channel shared through
+// Slack Connect has a new id for good (idchange.go).
+const channelIDChangedEvent = "channel_id_changed"
+
+// channelIDChanged is the delivery of channel_id_changed
+// (https://api.slack.com/events/channel_id_changed): the channel's events
+// carry its new id from now on, and its old one is unknown to every
+// method. It is routed by channel:<old_channel_id>, which the connections
+// that configured the channel route, and by the install key, which those
+// reading every channel of the install route; each syncs at once
+// (Notify). There the connection's own calls decide: a configured
+// channel's stream finds the old id gone and follows the channel to its
+// new one once the token proves it reads it, and the channels stream
+// carries the channel's cursor over. Nothing moves on the event's word,
+// and nothing is stored.
+func channelIDChanged(outer *slackevents.EventsAPICallbackEvent, inner json.RawMessage) *connectors.WebhookDelivery {
+	var v struct {
+		Old string `json:"old_channel_id"`
+	}
+	_ = json.Unmarshal(inner, &v)
+	d := &connectors.WebhookDelivery{DeliveryID: outer.EventID, Event: channelIDChangedEvent, Notify: true,
+		RouteKeys: []string{deliveryInstallKey(outer)}}
+	if channelIDPattern.MatchString(v.Old) {
+		d.RouteKeys = append(d.RouteKeys, channelKey(v.Old))
 	}
 	return d
 }

@@ -147,6 +147,10 @@ func TestParseWebhookEnvelopes(t *testing.T) {
 		{"group_left.json", "group_left", "Ev08LEFT002", []string{"channel:G024BE91L"}, nil, ""},
 		{"channel_unshared.json", "channel_unshared", "Ev08UNSHARE1", []string{"channel:C061EG9SL"}, nil, ""},
 		{"message_channel_leave.json", "message", "Ev08LEAVE01", []string{"channel:C061EG9SL"}, nil, ""},
+		// A legacy private channel was shared and has a new id: the
+		// connections that configured it (by the old id) and those that
+		// read every channel of the install sync at once.
+		{"channel_id_changed.json", "channel_id_changed", "Ev08IDCHNG01", []string{"team:T024BE7LD", "channel:G012Y48650T"}, nil, ""},
 		// An org-wide install lost workspaces of its org, or was given
 		// some: its connection lists its workspaces and checks its
 		// channels (Slack publishes the events in two shapes).
@@ -168,7 +172,7 @@ func TestParseWebhookEnvelopes(t *testing.T) {
 			// channel_left, group_left, channel_unshared and someone's
 			// channel_leave: a channel's proof may no longer hold.
 			require.Equal(t, tc.event == "app_rate_limited" || tc.event == "app_uninstalled" || tc.event == "tokens_revoked" ||
-				accessEvents[tc.event] || tc.delivery == "Ev08LEAVE01" || teamAccessEvents[tc.event], d.Notify)
+				accessEvents[tc.event] || tc.delivery == "Ev08LEAVE01" || teamAccessEvents[tc.event] || tc.event == "channel_id_changed", d.Notify)
 			require.Empty(t, d.Retract)
 			var kinds []string
 			for _, s := range d.Signals {
