@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"time"
@@ -81,43 +82,87 @@ func (a *Activities) proveStored(ctx context.Context, ref poblysh.ConnectionRef,
 }
 
 // recordProof stores the outcome of a proof of some resources: granted ones
-// are (re)granted, denied ones lost; routes follow.
-func (a *Activities) recordProof(ctx context.Context, ref poblysh.ConnectionRef, p *connectors.Provider, report *connectors.AccessReport) error {
-	return a.DB.WithTenant(ctx, ref.TenantID, func(tx *db.Tx) error {
+// are (re)granted, denied ones lost; routes follow. Only resources the
+// connection's config names when the proof is stored are recorded (see
+// named); it returns the part of report it recorded.
+func (a *Activities) recordProof(ctx context.Context, ref poblysh.ConnectionRef, p *connectors.Provider, report *connectors.AccessReport) (*connectors.AccessReport, error) {
+	kept := &connectors.AccessReport{}
+	err := a.DB.WithTenant(ctx, ref.TenantID, func(tx *db.Tx) error {
 		// Locked before the grants' inserts, as RebuildRoutes locks it:
 		// taken after them, it deadlocked with a PATCH that pauses.
 		c, err := tx.LockConnection(ctx, ref.ConnectionID)
 		if err != nil {
 			return err
 		}
-		for _, r := range lifecycle.ResourceRows(report.Granted) {
+		if kept, err = named(p, c, report); err != nil {
+			return err
+		}
+		for _, r := range lifecycle.ResourceRows(kept.Granted) {
 			if err := tx.GrantResource(ctx, c.ID, r); err != nil {
 				return err
 			}
 		}
-		for _, d := range report.Denied {
+		for _, d := range kept.Denied {
 			if _, err := tx.LoseResource(ctx, c.ID, d.Ref, d.Reason); err != nil {
 				return err
 			}
 		}
 		return lifecycle.RebuildRoutes(ctx, tx, p, c)
 	})
+	return kept, err
+}
+
+// named is the part of report about resources c's config names (c: the
+// connection's row, locked). A proof is read before it is stored, under
+// the config as it was then (a page or a watch pass that loaded the
+// connection before a PATCH or a reconnect with a new config): a resource
+// the tenant removed since is neither granted again, which would route it
+// again, nor lost, which would keep the connection degraded for a
+// resource it no longer names. A connector without proofs names none.
+func named(p *connectors.Provider, c *db.Connection, report *connectors.AccessReport) (*connectors.AccessReport, error) {
+	prover, ok := p.Connector.(connectors.AccessProver)
+	if !ok {
+		return report, nil
+	}
+	refs, err := prover.ResourceRefs(lifecycle.View(c))
+	if err != nil {
+		return nil, fmt.Errorf("list the resources of the connection's config: %w", err)
+	}
+	out := &connectors.AccessReport{}
+	for _, r := range report.Granted {
+		if slices.Contains(refs, r.Ref) {
+			out.Granted = append(out.Granted, r)
+		}
+	}
+	for _, d := range report.Denied {
+		if slices.Contains(refs, d.Ref) {
+			out.Denied = append(out.Denied, d)
+		}
+	}
+	return out, nil
 }
 
 // loseAccess records that a sync found a resource unreadable: its routes
 // are dropped and the connection is degraded with the reason, until a later
-// sync reads it again.
-func (a *Activities) loseAccess(ctx context.Context, conn poblysh.ConnectionRef, p *connectors.Provider, ref string, cause error) {
+// sync reads it again. It returns false when the connection's config no
+// longer names the resource (nothing is recorded: the tenant removed it).
+func (a *Activities) loseAccess(ctx context.Context, conn poblysh.ConnectionRef, p *connectors.Provider, ref string, cause error) bool {
 	d, err := connectors.Denied(ref, cause)
 	if err != nil || d == nil {
-		return
+		return true
 	}
-	if err := a.recordProof(context.WithoutCancel(ctx), conn, p, &connectors.AccessReport{Denied: []connectors.Denial{*d}}); err != nil {
+	kept, err := a.recordProof(context.WithoutCancel(ctx), conn, p, &connectors.AccessReport{Denied: []connectors.Denial{*d}})
+	if err != nil {
 		a.logger(ctx, conn).WithError(err).Warn("could not record lost access")
-		return
+		return true
+	}
+	if len(kept.Denied) == 0 {
+		a.logger(ctx, conn).WithField("resource", ref).Info("a resource the connection's config no longer names is unreadable; not recorded")
+		return false
 	}
 	a.logger(ctx, conn).WithField("resource", ref).Warn("lost access to a resource; its webhook routes are dropped")
 	a.recordHealth(ctx, conn, poblysh.HealthEvent{Kind: poblysh.EventAccessLost, Detail: d.String()})
+	return true
 }
 
 // regainAccess re-proves a resource a successful sync just read when it is
@@ -132,10 +177,11 @@ func (a *Activities) regainAccess(ctx context.Context, conn poblysh.ConnectionRe
 	if err != nil {
 		return err
 	}
-	if err := a.recordProof(ctx, conn, p, report); err != nil {
+	kept, err := a.recordProof(ctx, conn, p, report)
+	if err != nil {
 		return err
 	}
-	if slices.ContainsFunc(report.Granted, func(r connectors.Resource) bool { return r.Ref == ref }) {
+	if slices.ContainsFunc(kept.Granted, func(r connectors.Resource) bool { return r.Ref == ref }) {
 		a.logger(ctx, conn).WithField("resource", ref).Info("access to a resource proved; it is routed")
 	}
 	return nil

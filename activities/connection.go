@@ -87,6 +87,14 @@ func deleted() error {
 	return temporal.NewNonRetryableApplicationError("connection was deleted", ErrTypeConnectionInactive, nil)
 }
 
+// streamGone fails a page of a stream the connection's config no longer
+// names (a PATCH or a reconnect with a new config removed its resource):
+// its pass ends as a deleted connection's does, cancelled, not retried,
+// with no mark on the connection's health.
+func streamGone(stream string) error {
+	return temporal.NewNonRetryableApplicationError("stream "+stream+" is no longer in the connection's config", ErrTypeConnectionInactive, nil)
+}
+
 // isType reports whether err is an activity failure of type typ.
 func isType(err error, typ string) bool {
 	var appErr *temporal.ApplicationError

@@ -62,8 +62,9 @@ func TestSyncFollowsTheProvedResourceByID(t *testing.T) {
 		KeyRing: kr, TenantConcurrency: 4, PagesPerActivity: 3}
 	tenant, connID := seedWithToken(t, schema, kr, "resource", "paged")
 	p, _ := acts.Registry.Get("paged")
-	require.NoError(t, acts.recordProof(ctx, poblysh.ConnectionRef{TenantID: tenant, ConnectionID: connID, Provider: "paged"},
-		p, &connectors.AccessReport{Granted: []connectors.Resource{proved}}))
+	_, err := acts.recordProof(ctx, poblysh.ConnectionRef{TenantID: tenant, ConnectionID: connID, Provider: "paged"},
+		p, &connectors.AccessReport{Granted: []connectors.Resource{proved}})
+	require.NoError(t, err)
 	ref := poblysh.ConnectionRef{TenantID: tenant, ConnectionID: connID, Provider: "paged", Stream: "items"}
 	sync := func(shown connectors.Resource) *db.Resource {
 		t.Helper()

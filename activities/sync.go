@@ -245,7 +245,9 @@ func (st *syncStream) next(ctx context.Context) (*connectors.Page, error) {
 	if err != nil {
 		if k := connectors.Kind(err); st.hasRef && (k == connectors.ErrNotFound || k == connectors.ErrForbidden) {
 			// The resource's routes go and health names it; no retry helps.
-			a.loseAccess(ctx, in.ConnectionRef, st.p, st.ref, err)
+			if !a.loseAccess(ctx, in.ConnectionRef, st.p, st.ref, err) {
+				return nil, streamGone(in.Stream)
+			}
 			typ := ErrTypeNotFound
 			if k == connectors.ErrForbidden {
 				typ = ErrTypeForbidden
@@ -393,9 +395,9 @@ func (st *syncStream) checkResource(ctx context.Context, shown *connectors.Resou
 		// Renamed or transferred (same id), or reached through other keys
 		// now (a Slack org-wide install granted or refused workspaces):
 		// the token just read it as it is; record it, and route it so.
-		if err := a.recordProof(ctx, in.ConnectionRef, st.p, &connectors.AccessReport{Granted: []connectors.Resource{*shown}}); err != nil {
+		if kept, err := a.recordProof(ctx, in.ConnectionRef, st.p, &connectors.AccessReport{Granted: []connectors.Resource{*shown}}); err != nil {
 			a.logger(ctx, in.ConnectionRef).WithError(err).WithField("resource", ref).Warn("could not record the resource as read")
-		} else {
+		} else if len(kept.Granted) > 0 {
 			a.logger(ctx, in.ConnectionRef).WithField("resource", ref).WithField("name", shown.Name).
 				WithField("route_keys", shown.RouteKeys).Info("resource changed at the provider")
 		}
@@ -407,7 +409,7 @@ func (st *syncStream) checkResource(ctx context.Context, shown *connectors.Resou
 		// again.
 		var err error
 		if shown != nil {
-			err = a.recordProof(ctx, in.ConnectionRef, st.p, &connectors.AccessReport{Granted: []connectors.Resource{*shown}})
+			_, err = a.recordProof(ctx, in.ConnectionRef, st.p, &connectors.AccessReport{Granted: []connectors.Resource{*shown}})
 		} else {
 			err = a.regainAccess(ctx, in.ConnectionRef, st.p, ref, st.hc, st.view)
 		}

@@ -455,10 +455,11 @@ func (a *Activities) provedRefs(ctx context.Context, t poblysh.ConnectionRef, p 
 		if err != nil {
 			return nil, true, err
 		}
-		if err := a.recordProof(ctx, t, p, report); err != nil {
+		kept, err := a.recordProof(ctx, t, p, report)
+		if err != nil {
 			return nil, true, err
 		}
-		for _, r := range report.Granted {
+		for _, r := range kept.Granted {
 			granted[r.Ref] = true
 		}
 	}
