@@ -21,7 +21,7 @@ import (
 // ({"repos":[...]}), one stream "pulls:<repo>" each. ProveAccess grants
 // the requested repositories of the config it is handed; each page shows
 // its stream's repository, whatever the config says now (as GitHub's pages
-// do, from the cursor). onFetch runs once, while the provider answers the
+// do, from the cursor); its items are the stream's own. onFetch runs once, while the provider answers the
 // next fetch (a PATCH from another request).
 type configRepoConnector struct {
 	*pagedConnector
@@ -72,6 +72,9 @@ func (c *configRepoConnector) FetchPage(ctx context.Context, req connectors.Page
 	}
 	page, err := c.pagedConnector.FetchPage(ctx, req)
 	if err == nil {
+		for i := range page.Signals {
+			page.Signals[i].DedupeKey = req.Stream + "/" + page.Signals[i].DedupeKey
+		}
 		ref, _ := c.StreamResource(req.Stream)
 		r := c.resource(ref)
 		page.Resource = &r
@@ -169,6 +172,56 @@ func (r *removedRepo) signals() int {
 		return tx.GetContext(context.Background(), &n, `SELECT count(*) FROM signals WHERE connection_id = $1`, r.connID)
 	}))
 	return n
+}
+
+// A PATCH that removes a repository from the config ends the pass of its
+// stream that was under way at its next page: nothing more is fetched or
+// stored, the repository is not granted and routed again from what the
+// page showed, and the pass ends as a deleted connection's does (not
+// retried, cancelled, health untouched). The page routed the removed
+// repository again (its resource granted anew), and its Signals kept
+// arriving.
+func TestPatchRemovingARepositoryEndsItsStreamsPass(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newRemovedRepo(t, "removed")
+	r.conn.takeFetched()
+	r.patch()
+
+	_, err := r.acts.SyncPage(ctx, SyncPageInput{ConnectionRef: r.ref, JobID: r.job})
+	require.Equal(t, []string{"repo:11"}, r.routes(), "the removed repository is not routed again")
+	require.Equal(t, []string{"octo/a=granted"}, r.resources())
+	require.Equal(t, 3, r.signals(), "nothing is stored for it after the PATCH")
+	require.Empty(t, r.conn.takeFetched(), "nothing is fetched for it")
+	require.Error(t, err, "the pass of a stream the config no longer names stops")
+	require.True(t, isType(err, ErrTypeConnectionInactive), "ends as cancelled, not retried: %v", err)
+	require.Equal(t, "healthy", healthOf(t, r.schema, r.tenant, r.connID))
+
+	// The repository still configured syncs as before.
+	a := r.ref
+	a.Stream = "pulls:octo/a"
+	_, err = r.acts.SyncPage(ctx, SyncPageInput{ConnectionRef: a, JobID: r.begin(a)})
+	require.NoError(t, err)
+	require.Equal(t, 6, r.signals())
+}
+
+// A page whose fetch is under way when a PATCH removes its repository
+// stores none of its Signals (the check and the store hold the
+// connection's row, so the PATCH comes first or after the whole page),
+// and routes nothing again. It stored its Signals and granted and routed
+// the removed repository again.
+func TestPageInFlightAtAPatchStoresNothingOfTheRemovedRepository(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newRemovedRepo(t, "inflight")
+	r.conn.onFetch = r.patch
+
+	_, err := r.acts.SyncPage(ctx, SyncPageInput{ConnectionRef: r.ref, JobID: r.job})
+	require.Equal(t, 3, r.signals(), "the page read across the PATCH stores nothing")
+	require.Equal(t, []string{"repo:11"}, r.routes(), "the removed repository is not routed again")
+	require.Equal(t, []string{"octo/a=granted"}, r.resources())
+	require.Error(t, err, "the page is refused")
+	require.True(t, isType(err, ErrTypeConnectionInactive), "ends as cancelled, not retried: %v", err)
 }
 
 // The page in flight at the PATCH is answered 404 (the repository removed

@@ -109,6 +109,12 @@ func (a *Activities) SyncPage(ctx context.Context, in SyncPageInput) (SyncPageRe
 	if err := a.live(ctx, in.ConnectionRef, st.conn, err); err != nil {
 		return SyncPageResult{}, err
 	}
+	if !st.configured(st.conn) {
+		// A PATCH or a reconnect removed the stream (its resource) while
+		// its pass ran or waited: nothing more is read or stored for it.
+		a.logger(ctx, in.ConnectionRef).Info("the connection's config no longer names the stream; its pass ends")
+		return SyncPageResult{}, streamGone(in.Stream)
+	}
 	st.view = lifecycle.View(st.conn)
 
 	var out SyncPageResult
@@ -278,7 +284,18 @@ func (st *syncStream) next(ctx context.Context) (*connectors.Page, error) {
 		begin = a.DB.WithTenantSignals // the writer lock in the first statement
 	}
 	err = begin(ctx, in.TenantID, func(tx *db.Tx) error {
-		var err error
+		// The stream is still configured as the page is stored: a PATCH
+		// that removed it while the page was read committed first, or
+		// waits for the page (ShareConnection). A deleted connection is
+		// AdvanceCursor's to refuse.
+		c, err := tx.ShareConnection(ctx, in.ConnectionID)
+		switch {
+		case poblysh.ErrorCode(err) == poblysh.ENOTFOUND:
+		case err != nil:
+			return err
+		case !st.configured(c):
+			return errStreamRemoved
+		}
 		if stored, err = batch.Store(ctx, tx, in.TenantID, in.ConnectionID); err != nil {
 			return err
 		}
@@ -292,6 +309,10 @@ func (st *syncStream) next(ctx context.Context) (*connectors.Page, error) {
 			Pages: 1, Items: page.Items, Stored: len(stored.Kinds), Duplicates: stored.Duplicates, RunID: in.RunID,
 		})
 	})
+	if errors.Is(err, errStreamRemoved) {
+		a.logger(ctx, in.ConnectionRef).Info("the connection's config stopped naming the stream while a page was read; the page is not stored and its pass ends")
+		return nil, streamGone(in.Stream)
+	}
 	if errors.Is(err, db.ErrCursorMoved) {
 		return nil, temporal.NewApplicationErrorWithOptions("cursor moved; re-reading it", ErrTypeTransient,
 			temporal.ApplicationErrorOptions{NextRetryDelay: time.Second})
@@ -318,6 +339,20 @@ func (st *syncStream) next(ctx context.Context) (*connectors.Page, error) {
 	st.cur.Value, st.cur.Version, st.cur.UpdatedAt = page.Next, st.cur.Version+1, now
 	st.stored, st.duplicates = len(stored.Kinds), stored.Duplicates
 	return page, nil
+}
+
+// errStreamRemoved rolls back a page whose stream the connection's config
+// stopped naming while the page was read.
+var errStreamRemoved = errors.New("the connection's config no longer names the stream")
+
+// configured reports whether c's config still names the stream, as the
+// connector lists its streams (a Slack org install's workspaces, a Drive's
+// changes: streams of the config, whether or not they read a resource of
+// it). A config the connector cannot list streams of is not held against
+// the page: FetchPage fails on it as before.
+func (st *syncStream) configured(c *db.Connection) bool {
+	streams, err := st.syncer.Streams(lifecycle.View(c))
+	return err != nil || slices.Contains(streams, st.in.Stream)
 }
 
 // proved is the stream's resource as the connection last proved it

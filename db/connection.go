@@ -198,6 +198,14 @@ func (tx *Tx) LockConnection(ctx context.Context, id string) (*Connection, error
 	return tx.findConnection(ctx, id, " FOR NO KEY UPDATE")
 }
 
+// ShareConnection is FindConnection with the row held FOR SHARE until tx
+// ends: a change to the row (a PATCH of its config) waits for tx, or
+// committed before it and tx reads it. Transactions that share it do not
+// wait for each other (one stream's page for another's).
+func (tx *Tx) ShareConnection(ctx context.Context, id string) (*Connection, error) {
+	return tx.findConnection(ctx, id, " FOR SHARE")
+}
+
 func (tx *Tx) findConnection(ctx context.Context, id, lock string) (*Connection, error) {
 	var c Connection
 	err := tx.GetContext(ctx, &c, `SELECT `+connectionCols+` FROM connections
