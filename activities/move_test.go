@@ -196,10 +196,14 @@ func TestSyncPageFollowsAMovedResource(t *testing.T) {
 	require.Equal(t, string(db.ActivateSync), after.Activation, "applied as a PATCH of the config is")
 	require.Equal(t, "healthy", after.Health)
 
-	// A queued pass of the old stream finds nothing to follow.
-	res, err = page("read:a")
-	require.NoError(t, err)
-	require.Equal(t, SyncPageResult{Done: true}, res)
+	// A queued pass of the old stream: the config no longer names it, so
+	// its pass ends as a removed stream's does (the workflow cancels the
+	// job), and nothing changes.
+	_, err = page("read:a")
+	var inactive *temporal.ApplicationError
+	require.True(t, errors.As(err, &inactive), "%v", err)
+	require.Equal(t, ErrTypeConnectionInactive, inactive.Type())
+	require.True(t, inactive.NonRetryable())
 	require.Equal(t, after, read())
 
 	// "b" moved where the token cannot read: it is lost, as a sync that
