@@ -47,7 +47,8 @@ const (
 //	{"v":1}                                         start: nothing read yet
 //	{"v":1,"phase":"walk","page_token":"1234",      listing tracked folders; the change
 //	 "walk":[{"folder":"1Xy…","page_token":"…"}],    feed resumes from page_token after
-//	 "cutoff":1746057600, "roots":["0AD…"],          (started: when page_token was taken)
+//	 "cutoff":1746057600, "roots":["0AD…"],          (started: when page_token was taken;
+//	 "tracked":["root"],                             tracked: the config's folders)
 //	 "seen":1746057600000, "started":1746057600000,
 //	 "folders":{"1Xy…":{"n":"Press","p":"0AD…"}},
 //	 "members":"<base64>", "grants":"<base64>"}
@@ -82,6 +83,13 @@ type Cursor struct {
 	Members   string            `json:"members,omitempty"`
 	Grants    string            `json:"grants,omitempty"`
 	Shares    string            `json:"shares,omitempty"` // cursors written before grants
+	// Tracked are the config's folders (refs, "root" as such) the roots
+	// were resolved from (the user's feed only). A PATCH replaces the
+	// config and keeps the cursor: a page that finds the config's folders
+	// changed drops the roots taken out and adds those put in (see
+	// followConfig). Absent (cursors written before it was kept): the
+	// roots, My Drive as "root".
+	Tracked []string `json:"tracked,omitempty"`
 	// Overflow is set once the tracked files outgrew maxMembers: members is
 	// then incomplete, and a file that is not a member counts as created
 	// only when its createdTime is after the drain's watermark (see
@@ -145,6 +153,15 @@ type walkItem struct {
 	// its files were moved in then, however many pages or passes later the
 	// listing runs. 0 (items written before it was kept) is the pass's time.
 	MovedAt int64 `json:"moved_at,omitempty"`
+	// Cutoff (unix s) lists a folder put into the config after the first
+	// walk as a first connect lists it: its files created or modified
+	// after Cutoff are the backfill, and files that are members already
+	// (tracked through another root) are skipped. 0: the stream's Cutoff.
+	Cutoff int64 `json:"cutoff,omitempty"`
+	// Forget lists a folder that left the tracked set (moved out, or taken
+	// out of the config): its files that are no longer under a root are
+	// forgotten, so one that comes back is moved in.
+	Forget bool `json:"forget,omitempty"`
 }
 
 // movedAt is when the files of a moved-in item were moved in: the change's

@@ -93,14 +93,14 @@ var Spec = &connectors.Spec{
 	},
 	ConfigHelp: `{"folders": ["<folderId>", …], "shared_drives": ["<driveId>", …], "backfill_days": 30}: folders are tracked ` +
 		`with all their subfolders; none (and no shared drives) means the whole My Drive ("root"); a shared drive is ` +
-		`tracked whole. At most 50 of each; backfill_days (1 to 365, default 30) bounds the first backfill.`,
+		`tracked whole. At most 50 of each; backfill_days (1 to 365, default 30) bounds the first backfill (and that of a folder added later).`,
 	ConfigFields: []connectors.ConfigField{
 		{Name: "folders", Type: "array of strings", Description: "Folder ids (from the folder's URL), each tracked with its subfolders to any depth; " +
 			"`root` is the whole My Drive. At most 50; trimmed and deduplicated. The connection's token must read each one as a folder. " +
 			"No folders and no shared drives: `[\"root\"]`."},
 		{Name: "shared_drives", Type: "array of strings", Description: "Shared drive ids, each tracked whole (its own change feed). At most 50. " +
 			"The connection's token must be a member."},
-		{Name: "backfill_days", Type: "integer", Description: "The first backfill's window: files modified within it, 1–365 days. " +
+		{Name: "backfill_days", Type: "integer", Description: "The first backfill's window (and that of a folder added later): files modified within it, 1–365 days. " +
 			"Absent: `POBLYSH_GOOGLE_DRIVE_BACKFILL_DAYS`."},
 	},
 	Settings: []connectors.Setting{

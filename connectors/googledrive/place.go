@@ -45,19 +45,11 @@ func (p *pass) placeFolder(id string) (placement, error) {
 	for depth := 0; id != "" && depth < maxDepth; depth++ {
 		e, ok := cur.Folders[id]
 		if !ok {
-			f, err := p.c.getFile(p.ctx, p.hc, id)
-			if k := connectors.Kind(err); k == connectors.ErrNotFound || k == connectors.ErrForbidden {
-				cur.Folders[id] = folder{Out: true}
-				return placement{}, nil
-			}
-			if err != nil {
+			var f *file
+			var err error
+			if e, f, err = p.readFolder(id); err != nil || f == nil {
 				return placement{}, err
 			}
-			e = folder{Name: f.Name, Parent: f.parent(), Live: true}
-			if e.Parent == "" && !slices.Contains(cur.Roots, id) {
-				e.Out, e.Live = true, false
-			}
-			cur.Folders[id] = e
 		}
 		if depth == 0 {
 			parent = connectors.Ref{Type: "folder", ID: id, Name: e.Name}
@@ -73,4 +65,24 @@ func (p *pass) placeFolder(id string) (placement, error) {
 		id = e.Parent
 	}
 	return placement{}, nil
+}
+
+// readFolder reads a folder with files.get and caches it as it is now
+// (Live), or as Out when it has no parent and is not a root, or when the
+// token cannot read it (f is nil then).
+func (p *pass) readFolder(id string) (folder, *file, error) {
+	f, err := p.c.getFile(p.ctx, p.hc, id)
+	if k := connectors.Kind(err); k == connectors.ErrNotFound || k == connectors.ErrForbidden {
+		p.cur.Folders[id] = folder{Out: true}
+		return folder{Out: true}, nil, nil
+	}
+	if err != nil {
+		return folder{}, nil, err
+	}
+	e := folder{Name: f.Name, Parent: f.parent(), Live: true}
+	if e.Parent == "" && !slices.Contains(p.cur.Roots, id) {
+		e.Out, e.Live = true, false
+	}
+	p.cur.Folders[id] = e
+	return e, f, nil
 }

@@ -41,7 +41,7 @@ func kitFile(id string, mod time.Time, perms ...permission) file {
 func (p *pass) list(t *testing.T, f file) {
 	t.Helper()
 	raw, _ := json.Marshal(f)
-	require.NoError(t, p.listed(&f, raw, false, p.now))
+	require.NoError(t, p.listed(&f, raw, walkItem{Folder: "kit"}))
 }
 
 // changed applies a change of f at its modifiedTime and returns the keys

@@ -35,7 +35,8 @@ type pass struct {
 // and the members and yields the backfill (files modified within
 // backfill_days); then it reads the change feed from the start page token.
 // A folder that moves into the tracked set is listed the same way, and its
-// files become document.created.
+// files become document.created. The user's feed follows the config's
+// folders on every page (followConfig): a PATCH keeps the cursor.
 func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (*connectors.Page, error) {
 	f, err := feedOf(req.Connection, req.Stream)
 	if err != nil {
@@ -47,19 +48,29 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 	}
 	p := &pass{c: c, ctx: ctx, hc: req.HTTP, feed: f, cur: cur, conn: req.Connection, now: req.Now.UTC(),
 		page: &connectors.Page{}, seen: cur.watermark(), own: ownDomains(req.Connection.Account)}
-	switch {
-	case cur.Phase == phaseStart:
-		err = p.start()
-	case len(cur.Walk) > 0:
-		err = p.walk()
-	default:
-		err = p.changes()
-	}
-	if err != nil {
+	if err := p.read(); err != nil {
 		return nil, fmt.Errorf("google-drive: %s: %w", req.Stream, err)
 	}
 	p.page.Next = cur.encode()
 	return p.page, nil
+}
+
+// read reads one page: the start, a listing, or the change feed. The
+// user's feed first follows the config's folders (a PATCH keeps the
+// cursor).
+func (p *pass) read() error {
+	if p.cur.Phase == phaseStart {
+		return p.start()
+	}
+	if p.feed.drive == "" {
+		if err := p.followConfig(); err != nil {
+			return err
+		}
+	}
+	if len(p.cur.Walk) > 0 {
+		return p.walk()
+	}
+	return p.changes()
 }
 
 // start takes the feed's start page token and resolves the roots to list.
@@ -80,17 +91,14 @@ func (p *pass) start() error {
 		if err != nil {
 			return err
 		}
-		name := f.Name
-		if ref == RootFolder {
-			name, cur.MyDrive = "My Drive", f.ID
-		}
-		cur.Roots = append(cur.Roots, f.ID)
-		cur.Folders[f.ID] = folder{Name: name}
 		it := walkItem{Folder: f.ID, Corpus: f.corpus()}
 		if p.feed.drive != "" {
 			it = walkItem{Drive: p.feed.drive}
 		}
-		cur.Walk = append(cur.Walk, it)
+		p.track(ref, f, it)
+	}
+	if p.feed.drive == "" {
+		cur.Tracked = slices.Clone(p.feed.roots)
 	}
 	cur.Phase, cur.PageToken = phaseWalk, tok
 	cur.Cutoff = p.now.AddDate(0, 0, -p.c.backfillWindow(p.conn)).Unix()
@@ -130,7 +138,8 @@ func (p *pass) walk() error {
 		if err != nil {
 			return err
 		}
-		cur.Walk[0] = walkItem{Folder: it.Folder, Corpus: f.corpus(), MovedIn: it.MovedIn, MovedAt: it.MovedAt}
+		it.Corpus, it.PageToken = f.corpus(), ""
+		cur.Walk[0] = it
 		return nil
 	}
 	p.page.Items = len(list.Files)
@@ -142,12 +151,18 @@ func (p *pass) walk() error {
 		}
 		if f.folder() {
 			cur.Folders[f.ID] = folder{Name: f.Name, Parent: f.parent()}
-			if it.Folder != "" {
-				sub = append(sub, walkItem{Folder: f.ID, Corpus: f.corpus(), MovedIn: it.MovedIn, MovedAt: it.MovedAt})
+			if it.Folder != "" && !(it.Forget && slices.Contains(cur.Roots, f.ID)) {
+				sub = append(sub, walkItem{Folder: f.ID, Corpus: f.corpus(), MovedIn: it.MovedIn, MovedAt: it.MovedAt,
+					Cutoff: it.Cutoff, Forget: it.Forget})
 			}
 			continue
 		}
-		if err := p.listed(&f, raw, it.MovedIn, it.movedAt(p.now)); err != nil {
+		if it.Forget {
+			err = p.unlisted(&f)
+		} else {
+			err = p.listed(&f, raw, it)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -163,17 +178,22 @@ func (p *pass) walk() error {
 	return nil
 }
 
-// listed takes in a file found by listing a tracked folder: it becomes a
-// member (its grants are remembered, not announced). In a moved-in folder
-// a file that was not a member is document.created at moved, the time of
-// the folder's move (at its creation, reason new, when it was created in
-// the folder after the move); in the first listing a file modified within the
-// backfill window yields the backfill Signals.
-func (p *pass) listed(f *file, raw json.RawMessage, movedIn bool, moved time.Time) error {
+// listed takes in a file found by listing a tracked folder (walk item it):
+// it becomes a member (its grants are remembered, not announced). In a
+// moved-in folder a file that was not a member is document.created at the
+// time of the folder's move (at its creation, reason new, when it was
+// created in the folder after the move); in the first listing, or that of
+// a folder put into the config since (it.Cutoff), a file modified within
+// the backfill window yields the backfill Signals.
+func (p *pass) listed(f *file, raw json.RawMessage, it walkItem) error {
 	cur := p.cur
 	_, known := cur.member(f.ID)
-	if movedIn && known {
-		return nil
+	if (it.MovedIn || it.Cutoff > 0) && known {
+		return nil // tracked already
+	}
+	movedIn, moved, cutoff := it.MovedIn, it.movedAt(p.now), cur.Cutoff
+	if it.Cutoff > 0 {
+		cutoff = it.Cutoff
 	}
 	mod, created := parseTime(f.ModifiedTime), parseTime(f.CreatedTime)
 	cur.remember(f.ID, member{modified: mod.UnixMilli()})
@@ -199,8 +219,8 @@ func (p *pass) listed(f *file, raw json.RawMessage, movedIn bool, moved time.Tim
 		p.emit(KindCreated, f, raw, at, created, "file:"+f.ID+":created", map[string]any{"reason": reasonNew})
 	case movedIn:
 		p.emit(KindCreated, f, raw, at, moved, "file:"+f.ID+":created", map[string]any{"reason": reasonMovedIn})
-	case mod.Unix() > cur.Cutoff:
-		if created.Unix() > cur.Cutoff {
+	case mod.Unix() > cutoff:
+		if created.Unix() > cutoff {
 			p.emit(KindCreated, f, raw, at, created, "file:"+f.ID+":created", map[string]any{"reason": reasonNew})
 		}
 		if mod.Sub(created) > editWindow {

@@ -418,7 +418,7 @@ func TestCursorStateSurvivesStorageAndStaysBounded(t *testing.T) {
 	require.ErrorIs(t, err, connectors.ErrCursorExpired, "an unknown cursor version resyncs")
 	_, err = i.fetch(t, "changes", json.RawMessage(`{"v":1,"members":"!!"}`))
 	require.ErrorIs(t, err, connectors.ErrCursorExpired)
-	_, err = i.fetch(t, "changes", json.RawMessage(`{"v":1,"phase":"changes","page_token":"nonsense"}`))
+	_, err = i.fetch(t, "changes", json.RawMessage(`{"v":1,"phase":"changes","page_token":"nonsense","roots":["`+drivesandbox.PressFolderID+`"]}`))
 	require.ErrorIs(t, err, connectors.ErrCursorExpired, "a page token Drive refuses (400) resyncs")
 	_, err = i.fetch(t, "events:primary", nil)
 	require.ErrorIs(t, err, connectors.ErrInvalidConfig)
