@@ -27,7 +27,9 @@ func (c *Connector) ResourceRefs(conn connectors.Connection) ([]string, error) {
 
 // ProveAccess implements connectors.AccessProver with the narrow scope:
 // the user's change feed with changes.getStartPageToken; a folder with
-// files.get, which must answer a folder; a shared drive with files.get of
+// files.get, which must answer a folder outside shared drives (folders are
+// read from the user's change log, which misses changes of shared drive
+// items: a shared drive is tracked whole); a shared drive with files.get of
 // its id (a shared drive's id is its root folder's), which must belong to
 // that drive (drives.get would need drive.readonly). Drive answers 404 for
 // what the user cannot see.
@@ -75,6 +77,13 @@ func (c *Connector) prove(ctx context.Context, req connectors.AccessRequest, ref
 	case !drive && !f.folder():
 		return connectors.Resource{}, &connectors.Denial{Ref: ref, Reason: "not a folder",
 			Err: fmt.Errorf("%w: %s is not a folder", connectors.ErrNotFound, ref)}, nil
+	case !drive && f.DriveID != "":
+		// Folders are read from the user's change log, and "certain changes
+		// are only reflected in the shared drive change log and never in the
+		// user's change log" (Drive, Retrieve changes): its drive is tracked
+		// whole, from the drive's own log, or not at all.
+		return connectors.Resource{}, &connectors.Denial{Ref: ref, Reason: "on the shared drive " + f.DriveID + ": track the drive in shared_drives",
+			Err: fmt.Errorf("%w: %s is on the shared drive %s, whose changes the user's change log misses", connectors.ErrNotFound, ref, f.DriveID)}, nil
 	case f.Trashed:
 		return connectors.Resource{}, &connectors.Denial{Ref: ref, Reason: "in the trash",
 			Err: fmt.Errorf("%w: %s is in the trash", connectors.ErrNotFound, ref)}, nil

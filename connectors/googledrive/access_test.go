@@ -50,6 +50,37 @@ func TestProveAccess(t *testing.T) {
 	require.Empty(t, only.Denied)
 }
 
+// A folder on a shared drive is refused in folders: the user's change log,
+// which folders are read from, misses changes that Drive logs in the
+// drive's own log only ("certain changes are only reflected in the shared
+// drive change log and never in the user's change log"). The denial names
+// the drive to put in shared_drives.
+func TestSharedDriveFolderIsRefused(t *testing.T) {
+	h := newHarness(t, drivesandbox.Options{Seed: true}, pressConfig, nil)
+	conn := h.conn
+	conn.Config = json.RawMessage(`{"folders":["` + drivesandbox.PressFolderID + `","` + drivesandbox.BriefsFolderID + `"]}`)
+	report, err := h.prov.Connector.(connectors.AccessProver).ProveAccess(context.Background(), connectors.AccessRequest{Connection: conn, HTTP: h.client()})
+	require.NoError(t, err)
+	require.Equal(t, []string{drivesandbox.BriefsFolderID}, report.DeniedRefs())
+	require.Equal(t, "on the shared drive "+drivesandbox.CommsDriveID+": track the drive in shared_drives", report.Denied[0].Reason)
+	require.ErrorIs(t, report.Denied[0].Err, connectors.ErrNotFound)
+	require.Equal(t, []string{"my-drive", drivesandbox.PressFolderID}, grantedRefs(report))
+
+	// The drive, tracked whole, is read from its own log.
+	conn.Config = json.RawMessage(`{"folders":["` + drivesandbox.PressFolderID + `"],"shared_drives":["` + drivesandbox.CommsDriveID + `"]}`)
+	report, err = h.prov.Connector.(connectors.AccessProver).ProveAccess(context.Background(), connectors.AccessRequest{Connection: conn, HTTP: h.client()})
+	require.NoError(t, err)
+	require.Empty(t, report.Denied)
+}
+
+func grantedRefs(r *connectors.AccessReport) []string {
+	var out []string
+	for _, g := range r.Granted {
+		out = append(out, g.Ref)
+	}
+	return out
+}
+
 func TestStreamResource(t *testing.T) {
 	c := newHarness(t, drivesandbox.Options{}, `{}`, nil).prov.Connector.(connectors.ResourceStreams)
 	for stream, want := range map[string]string{"changes": "my-drive", "drive:0AGx4Lk9PqRtUk9PVA": "0AGx4Lk9PqRtUk9PVA", "drive:": "", "events:x": ""} {

@@ -128,10 +128,13 @@ func (c *Connector) startPageToken(ctx context.Context, hc *http.Client, drive s
 	return out.StartPageToken, nil
 }
 
-// changes is one page of changes.list. The user's feed includes items of
-// all drives so folders on shared drives are followed too; removed
-// entries are kept (includeRemoved defaults to true) so members that
-// disappear are forgotten.
+// changes is one page of changes.list: the user's feed (drive ""), for
+// folders in My Drive or shared with the user, or a shared drive's own.
+// Both ask for items of all drives; a folder on a shared drive is still
+// not tracked from the user's feed, which misses some of its changes
+// (Drive logs them in the drive's log only). Removed entries are kept
+// (includeRemoved defaults to true) so members that disappear are
+// forgotten.
 func (c *Connector) changes(ctx context.Context, hc *http.Client, drive, token string) (*changeList, error) {
 	q := allDrives(url.Values{
 		"pageToken": {token},

@@ -34,7 +34,8 @@ const (
 // Config is a connection's provider config.
 type Config struct {
 	// Folders are tracked with their subfolders to any depth ("root" is My
-	// Drive).
+	// Drive), from the user's change feed: none may lie on a shared drive
+	// (ProveAccess refuses them).
 	Folders []string `json:"folders"`
 	// SharedDrives are tracked whole.
 	SharedDrives []string `json:"shared_drives"`

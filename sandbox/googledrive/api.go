@@ -83,8 +83,8 @@ func (s *Server) startPageToken(w http.ResponseWriter, r *http.Request) {
 }
 
 // listChanges is changes.list: the changes from pageToken on that the
-// feed sees (a shared drive's with driveId, else the user's own, which
-// includes shared drive items with includeItemsFromAllDrives=true), one
+// feed sees (a shared drive's with driveId, else the user's own, My Drive
+// items only: see seesLocked), one
 // entry per file with its latest state, in change order; nextPageToken
 // while more remain, newStartPageToken on the last page.
 func (s *Server) listChanges(w http.ResponseWriter, r *http.Request) {
@@ -112,11 +112,10 @@ func (s *Server) listChanges(w http.ResponseWriter, r *http.Request) {
 		googlesandbox.WriteError(w, http.StatusBadRequest, "invalid", "Invalid Value")
 		return
 	}
-	allDrives := q.Get("includeItemsFromAllDrives") == "true" && q.Get("supportsAllDrives") == "true"
 	latest := map[string]int{}
 	var picked []entry
 	for _, e := range s.log {
-		if e.seq < from || !s.seesLocked(g.UserID, e, drive, allDrives) {
+		if e.seq < from || !s.seesLocked(g.UserID, e, drive) {
 			continue
 		}
 		if i, dup := latest[e.fileID]; dup {
@@ -153,17 +152,18 @@ func (s *Server) listChanges(w http.ResponseWriter, r *http.Request) {
 }
 
 // seesLocked reports whether a feed lists a change: a shared drive's feed
-// its items; the user's feed My Drive items the user sees, and shared
-// drive items of the user's drives when allDrives.
-func (s *Server) seesLocked(user string, e entry, drive string, allDrives bool) bool {
+// its items; the user's feed My Drive items the user sees. "Each shared
+// drive has its own change log", and "certain changes are only reflected
+// in the shared drive change log and never in the user's change log"
+// (Retrieve changes): the fake logs every change of a shared drive item in
+// its drive's log only, includeItemsFromAllDrives or not, so a client that
+// reads shared drive items from the user's log misses them here as it may
+// with Drive.
+func (s *Server) seesLocked(user string, e entry, drive string) bool {
 	if drive != "" {
 		return e.driveID == drive
 	}
-	if e.driveID != "" {
-		d := s.drives[e.driveID]
-		return allDrives && d != nil && d.members[user]
-	}
-	return slices.Contains(e.users, user)
+	return e.driveID == "" && slices.Contains(e.users, user)
 }
 
 // getFile is files.get. "root" is the user's My Drive; shared drive items

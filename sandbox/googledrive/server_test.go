@@ -75,6 +75,33 @@ func TestChangeFeed(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 }
 
+// TestSharedDriveChangesAreInTheDriveLog: "Each shared drive has its own
+// change log", and "certain changes are only reflected in the shared drive
+// change log and never in the user's change log". The fake logs every
+// change of a shared drive item in the drive's log only, so a client that
+// reads a shared drive folder from the user's log misses its changes, as
+// it may with Drive.
+func TestSharedDriveChangesAreInTheDriveLog(t *testing.T) {
+	f := setup(t)
+	_, st := f.get(t, "/drive/v3/changes/startPageToken")
+	start := st["startPageToken"].(string)
+	brief, _, err := f.sb.CreateFile(context.Background(), drivesandbox.FileInput{Name: "Q&A", Parent: drivesandbox.BriefsFolderID}, sandbox.DeliveryOptions{})
+	require.NoError(t, err)
+	ids := func(page map[string]any) []any {
+		var out []any
+		for _, c := range page["changes"].([]any) {
+			out = append(out, c.(map[string]any)["fileId"])
+		}
+		return out
+	}
+	code, user := f.get(t, "/drive/v3/changes?pageToken="+start+"&includeItemsFromAllDrives=true&supportsAllDrives=true")
+	require.Equal(t, http.StatusOK, code)
+	require.Empty(t, ids(user), "the user's log, even with includeItemsFromAllDrives")
+	code, drive := f.get(t, "/drive/v3/changes?pageToken="+start+"&driveId="+drivesandbox.CommsDriveID+"&includeItemsFromAllDrives=true&supportsAllDrives=true")
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, []any{brief["id"]}, ids(drive), "the drive's log")
+}
+
 func TestFilesListAndGet(t *testing.T) {
 	f := setup(t)
 	code, list := f.get(t, "/drive/v3/files?q='"+drivesandbox.PressFolderID+"'+in+parents+and+trashed+%3D+false&orderBy=modifiedTime+desc")
