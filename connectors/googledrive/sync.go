@@ -219,11 +219,15 @@ func (p *pass) listed(f *file, raw json.RawMessage, it walkItem) error {
 		p.emit(KindCreated, f, raw, at, created, "file:"+f.ID+":created", map[string]any{"reason": reasonNew})
 	case movedIn:
 		p.emit(KindCreated, f, raw, at, moved, "file:"+f.ID+":created", map[string]any{"reason": reasonMovedIn})
-	case mod.Unix() > cutoff:
+	default:
+		// Created and modified are judged apart: modifiedTime is writable
+		// (Drive for desktop and the API keep an uploaded file's own), so
+		// a file uploaded within the window may say it was modified long
+		// before.
 		if created.Unix() > cutoff {
 			p.emit(KindCreated, f, raw, at, created, "file:"+f.ID+":created", map[string]any{"reason": reasonNew})
 		}
-		if mod.Sub(created) > editWindow {
+		if mod.Unix() > cutoff && mod.Sub(created) > editWindow {
 			p.emit(KindUpdated, f, raw, at, mod, updateKey(f.ID, mod), nil)
 		}
 	}
@@ -337,8 +341,10 @@ func (p *pass) folderChanged(f *file, t time.Time) error {
 }
 
 // fileChanged classifies a change of a file: created (new to the tracked
-// set), edited (modifiedTime moved), trashed, shared (a new public grant,
-// or one to a domain outside the organisation), or nothing (metadata only, or outside the tracked set).
+// set), edited (modifiedTime moved, either way: an upload that keeps the
+// file's own older modification time is a new revision), trashed, shared
+// (a new public grant, or one to a domain outside the organisation), or
+// nothing (metadata only, or outside the tracked set).
 func (p *pass) fileChanged(f *file, raw json.RawMessage, t time.Time) error {
 	cur := p.cur
 	at, err := p.place(f)
@@ -385,14 +391,18 @@ func (p *pass) fileChanged(f *file, raw json.RawMessage, t time.Time) error {
 		p.emit(KindCreated, f, raw, at, t, "file:"+f.ID+":created", map[string]any{"reason": reasonMovedIn})
 		return nil
 	}
-	cur.remember(f.ID, member{modified: max(mod.UnixMilli(), m.modified), trashed: f.Trashed})
+	modified := max(mod.UnixMilli(), 0) // as remember keeps it
+	if mod.IsZero() {
+		modified = m.modified // no modifiedTime: nothing to compare
+	}
+	cur.remember(f.ID, member{modified: modified, trashed: f.Trashed})
 	switch {
 	case f.Trashed && !m.trashed:
 		p.trashed(f, raw, at, t, 0)
 		return nil
 	case f.Trashed:
 		return nil
-	case mod.UnixMilli() > m.modified:
+	case modified != m.modified:
 		p.edited(f, raw, at, mod)
 	}
 	for _, g := range gs {
