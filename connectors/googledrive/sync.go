@@ -304,7 +304,10 @@ func (p *pass) change(ch change) error {
 
 // folderChanged rewrites a folder's cache entry, so its subtree moves with
 // it. A folder that enters the tracked set is listed: its files that are
-// not members are moved in, at the change's time t.
+// not members are moved in, at the change's time t. A folder that leaves
+// it is listed too, to forget its files (and its subfolders'): moved back
+// in, with it or alone, they are moved in again. The listing is that of
+// the subtree that left, as a move in lists the subtree that came.
 func (p *pass) folderChanged(f *file, t time.Time) error {
 	cur := p.cur
 	if slices.Contains(cur.Roots, f.ID) {
@@ -334,8 +337,11 @@ func (p *pass) folderChanged(f *file, t time.Time) error {
 	if err != nil {
 		return err
 	}
-	if now.in && !was {
+	switch {
+	case now.in && !was:
 		cur.Walk = append(cur.Walk, walkItem{Folder: f.ID, Corpus: f.corpus(), MovedIn: true, MovedAt: t.UnixMilli()})
+	case was && !now.in:
+		cur.Walk = append(cur.Walk, walkItem{Folder: f.ID, Corpus: f.corpus(), Forget: true})
 	}
 	return nil
 }

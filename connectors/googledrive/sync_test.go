@@ -220,6 +220,36 @@ func TestMovesInAndOut(t *testing.T) {
 	require.Empty(t, i.sync(t))
 }
 
+// A folder moved out of the tracked folders takes its files (and its
+// subfolders' files) out: they are no longer members, so one moved back in,
+// alone or with the folder, is moved in again, as a file that left alone is.
+func TestFolderMovedOutForgetsItsFiles(t *testing.T) {
+	i := newIncremental(t, `{"folders":["`+drivesandbox.PressFolderID+`"]}`)
+	ctx := context.Background()
+	i.clk.advance(time.Hour)
+	_, err := i.sb.MoveFile(ctx, drivesandbox.ReleasesFolderID, drivesandbox.ArchiveFolderID, none)
+	require.NoError(t, err)
+	i.clk.advance(time.Minute)
+	require.Empty(t, i.sync(t))
+
+	i.clk.advance(24 * time.Hour)
+	_, err = i.sb.MoveFile(ctx, drivesandbox.TrackerID, drivesandbox.PressFolderID, none)
+	require.NoError(t, err)
+	i.clk.advance(time.Minute)
+	require.Equal(t, []string{"document.created Document moved in: Coverage tracker"}, of(i.sync(t), drivesandbox.TrackerID),
+		"it left Press with Releases a day ago")
+
+	i.clk.advance(time.Hour)
+	_, err = i.sb.MoveFile(ctx, drivesandbox.ReleasesFolderID, drivesandbox.PressFolderID, none)
+	require.NoError(t, err)
+	i.clk.advance(time.Minute)
+	sigs := i.sync(t)
+	require.Equal(t, []string{"document.created Document moved in: logo.png"}, of(sigs, drivesandbox.LogoID))
+	require.Equal(t, []string{"document.created Document moved in: Q3 launch press release"}, of(sigs, drivesandbox.ReleaseDocID),
+		"in Releases/2025")
+	require.Len(t, sigs, 2)
+}
+
 // The files of a folder moved into the tracked set were moved in when the
 // folder was, not when a pass got round to listing it: the next pass may run
 // hours later (a long poll interval, an outage), and the listing may run
