@@ -210,10 +210,10 @@ var kindExamples = map[string]Payload{
 			"version":            24,
 		},
 	},
+	// Drive does not say who shared a document: no actor.
 	"document.shared": {
 		Title:   "Document shared with northwind-pr.example: Q3 launch press release",
 		URL:     driveDocURL,
-		Actor:   Actor{ID: "ada@example.com", Name: "Ada Lovelace", Email: "ada@example.com"},
 		Subject: driveDoc,
 		Context: driveFolder,
 		Attributes: map[string]any{

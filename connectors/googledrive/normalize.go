@@ -109,7 +109,7 @@ func (p *pass) emit(kind string, f *file, raw json.RawMessage, at placement, whe
 		Payload: connectors.Payload{
 			Title:      title(kind, f, extra),
 			URL:        f.WebViewLink,
-			Actor:      actor(who(kind, f)),
+			Actor:      actor(who(kind, f, extra)),
 			Subject:    connectors.Ref{Type: "file", ID: f.ID, Name: f.Name},
 			Context:    at.parent,
 			Attributes: attrs,
@@ -143,12 +143,17 @@ func title(kind string, f *file, extra map[string]any) string {
 	return name
 }
 
-// who is the user a Signal of kind about f names: who trashed it, for
-// document.trashed when Drive says (shared drive items), else the last
-// modifying user (trashing leaves it alone, so on My Drive a trash names
+// who is the user a Signal of kind about f (with attributes extra) names:
+// no one for document.shared and a move in, which Drive says nothing of
+// (sharing and moving leave lastModifyingUser, the last content editor,
+// alone); who trashed it, for document.trashed when Drive says (shared
+// drive items); else the last modifying user (so on My Drive a trash names
 // the last editor).
-func who(kind string, f *file) *user {
-	if kind == KindTrashed && f.TrashingUser != nil {
+func who(kind string, f *file, extra map[string]any) *user {
+	switch {
+	case kind == KindShared, kind == KindCreated && extra["reason"] == reasonMovedIn:
+		return nil
+	case kind == KindTrashed && f.TrashingUser != nil:
 		return f.TrashingUser
 	}
 	return f.LastModifyingUser

@@ -391,6 +391,40 @@ func TestSharedPubliclyAndWithADomain(t *testing.T) {
 	require.Equal(t, "northwind.example", sigs[0].Payload.Attributes["domain"])
 }
 
+// Drive says who last edited a file's content (lastModifyingUser), never
+// who shared it or moved it: sharing and moving leave lastModifyingUser
+// alone. document.shared and a move in name no actor (the catalog: id and
+// name empty when the provider does not say who caused it), not the last
+// editor; an edit and a creation still name theirs.
+func TestSharesAndMovesNameNoActor(t *testing.T) {
+	i := newIncremental(t, pressConfig)
+	ctx := context.Background()
+	i.clk.advance(time.Hour)
+	_, err := i.sb.EditFile(ctx, drivesandbox.BoilerplateID, "grace@example.com", none)
+	require.NoError(t, err)
+	_, err = i.sb.EditFile(ctx, drivesandbox.NotesID, "grace@example.com", none)
+	require.NoError(t, err)
+	i.clk.advance(time.Minute)
+	sigs := i.sync(t)
+	require.Len(t, sigs, 1)
+	require.Equal(t, connectors.Actor{ID: "grace@example.com", Name: "Grace", Email: "grace@example.com"}, sigs[0].Payload.Actor, "her edit")
+
+	// Ada, the owner, makes the boilerplate public and moves her notes in.
+	i.clk.advance(time.Hour)
+	_, err = i.sb.ShareFile(ctx, drivesandbox.BoilerplateID, drivesandbox.Permission{Type: "anyone", Role: "reader"}, none)
+	require.NoError(t, err)
+	_, err = i.sb.MoveFile(ctx, drivesandbox.NotesID, drivesandbox.PressFolderID, none)
+	require.NoError(t, err)
+	i.clk.advance(time.Minute)
+	sigs = i.sync(t)
+	got := map[string]connectors.Actor{}
+	for _, s := range sigs {
+		got[s.Kind] = s.Payload.Actor
+	}
+	require.Equal(t, map[string]connectors.Actor{"document.shared": {}, "document.created": {}}, got,
+		"Grace only edited them; Drive does not say who shared or moved")
+}
+
 // document.shared is sharing beyond the organisation: a grant to the
 // connected account's own domain ("anyone at example.com with the link",
 // the commonest internal share) or to its Workspace's domain (the id
