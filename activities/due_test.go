@@ -9,6 +9,7 @@ import (
 
 	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/connectors/github"
 	"github.com/poblysh/poblysh/connectors/google"
 	"github.com/poblysh/poblysh/db"
 	"github.com/poblysh/poblysh/db/dbtest"
@@ -131,6 +132,7 @@ func TestListDueTokensKeepsPausedRefreshTokensAlive(t *testing.T) {
 	}
 	reg := connectors.NewRegistry(
 		provider("google-drive", google.TokenPolicy),
+		provider("github", github.Spec.Policy.Token),
 		provider("ahead", connectors.TokenPolicy{Expires: true, RefreshBefore: 5 * time.Minute}),
 	)
 	acts := &Activities{DB: schema.DB, Registry: reg, KeyRing: kr}
@@ -162,6 +164,10 @@ func TestListDueTokensKeepsPausedRefreshTokensAlive(t *testing.T) {
 		require.NoError(t, tx.SetHealth(ctx, add(tx, "google-drive", "needs-reauth-idle-150d", lapsed, 150*day), poblysh.HealthNeedsReauth, "revoked"))
 		add(tx, "ahead", "active-expiring", soon, time.Minute)
 		pause(t, tx, add(tx, "ahead", "paused-expiring", soon, time.Minute))
+		// A GitHub App refresh token expires six months after it is
+		// issued: a paused connection's is renewed too.
+		pause(t, tx, add(tx, "github", "github-paused-idle-150d", lapsed, 150*day))
+		pause(t, tx, add(tx, "github", "github-paused-idle-1d", soon, day))
 		return nil
 	}))
 	var paused *db.Connection
@@ -182,5 +188,5 @@ func TestListDueTokensKeepsPausedRefreshTokensAlive(t *testing.T) {
 			}
 		}
 	}
-	require.ElementsMatch(t, []string{"active-idle-150d", "paused-idle-150d", "active-expiring"}, due)
+	require.ElementsMatch(t, []string{"active-idle-150d", "paused-idle-150d", "active-expiring", "github-paused-idle-150d"}, due)
 }

@@ -277,7 +277,7 @@ func tokenText(t TokenPolicy) string {
 	}
 	out := "access tokens expire and are refreshed " + durText(t.RefreshBefore) + " before expiry"
 	if t.OnDemand {
-		out = "access tokens expire and are refreshed only when a call needs one (within a minute of expiry, or after a 401), never by the sweeper"
+		out = "access tokens expire and are refreshed only when a call needs one (within a minute of expiry, or after a 401), never ahead of expiry by the sweeper"
 	}
 	if t.RotatesRefreshToken {
 		out += "; every refresh returns a new refresh token"

@@ -79,13 +79,17 @@ var Spec = &connectors.Spec{
 		ReconcileInterval: 6 * time.Hour,
 		MinPollInterval:   5 * time.Minute,
 		Token: connectors.TokenPolicy{
-			// GitHub App user tokens last 8 h with rotating refresh tokens;
-			// OAuth App tokens come back without expiry and are never refreshed.
-			// Refreshed when a call needs a token, not ahead by the sweep.
+			// GitHub App user tokens last 8 h with rotating refresh tokens
+			// that expire six months after they are issued; OAuth App tokens
+			// come back without expiry and are never refreshed. Refreshed
+			// when a call needs a token, not ahead by the sweep; a refresh
+			// token unused for 30 days (a paused connection's) is refreshed
+			// by the sweep so it does not lapse.
 			Expires:             true,
 			OnDemand:            true,
 			RotatesRefreshToken: true,
 			RefreshBefore:       30 * time.Minute,
+			KeepAliveAfter:      30 * 24 * time.Hour,
 		},
 	},
 	ConfigHelp: `{"repos": ["owner/name", ...]}: at least one repository, as owner/name ` +

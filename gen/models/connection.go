@@ -70,7 +70,7 @@ type Connection struct {
 	// Format: date-time
 	LastSyncAt *strfmt.DateTime `json:"last_sync_at"`
 
-	// Paused connections run no scheduled syncs and ignore pushes, except deletions, which still retract the Signals stored before. Their refresh tokens are still kept alive (a provider drops one left unused: Google after six months, Jira after 90 days); a refresh reads no data.
+	// Paused connections run no scheduled syncs and ignore pushes, except deletions, which still retract the Signals stored before. Their refresh tokens are still kept alive (a provider drops one left unused: Google after six months, Jira after 90 days; a GitHub App's expires six months after it is issued); a refresh reads no data.
 	// Example: false
 	// Required: true
 	Paused *bool `json:"paused"`

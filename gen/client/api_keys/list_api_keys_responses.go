@@ -138,7 +138,7 @@ func NewListAPIKeysBadRequest() *ListAPIKeysBadRequest {
 
 // ListAPIKeysBadRequest describes a response with status code 400, with default header values.
 //
-// A query parameter the operation does not declare, one given more than once, a malformed or empty value (an empty `cursor` is the first page), or a bad cursor (`invalid_request`; `details` names each).
+// A query parameter the operation does not declare, one given more than once, a malformed value, or an empty one of a filter, flag or number (an empty `cursor` is the first page; an empty `confirm` is the 422 of any `confirm` that is not the tenant's name), or a bad cursor (`invalid_request`; `details` names each).
 type ListAPIKeysBadRequest struct {
 	Payload *models.Error
 }

@@ -402,8 +402,10 @@ func (a *Client) ReconnectConnectionContext(ctx context.Context, params *Reconne
 // the whole provider config and is validated by the provider (422
 // `validation_failed` with field details when rejected). `paused: true` stops scheduled syncs and
 // ignores pushes until unpaused, except deletions, which still retract
-// the Signals stored before; the authorization stays (the refresh
-// token is still kept alive, so a resume needs no reconnect). `poll_interval_seconds` overrides the
+// the Signals stored before; the authorization stays (a refresh
+// token is still kept alive, so a resume needs no reconnect; a token
+// without one, such as a GitHub OAuth App's, lapses where the provider
+// ends unused tokens: GitHub after a year). `poll_interval_seconds` overrides the
 // polling interval (at least 60 and at least the provider's floor, at
 // most 86400: 422 otherwise);
 // `null` resets it to the provider default. The change is stored
@@ -436,8 +438,10 @@ func (a *Client) UpdateConnection(params *UpdateConnectionParams, authInfo runti
 // the whole provider config and is validated by the provider (422
 // `validation_failed` with field details when rejected). `paused: true` stops scheduled syncs and
 // ignores pushes until unpaused, except deletions, which still retract
-// the Signals stored before; the authorization stays (the refresh
-// token is still kept alive, so a resume needs no reconnect). `poll_interval_seconds` overrides the
+// the Signals stored before; the authorization stays (a refresh
+// token is still kept alive, so a resume needs no reconnect; a token
+// without one, such as a GitHub OAuth App's, lapses where the provider
+// ends unused tokens: GitHub after a year). `poll_interval_seconds` overrides the
 // polling interval (at least 60 and at least the provider's floor, at
 // most 86400: 422 otherwise);
 // `null` resets it to the provider default. The change is stored

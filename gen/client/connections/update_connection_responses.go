@@ -150,7 +150,7 @@ func NewUpdateConnectionBadRequest() *UpdateConnectionBadRequest {
 
 // UpdateConnectionBadRequest describes a response with status code 400, with default header values.
 //
-// The body is not valid JSON, has unknown fields or a key given twice; or the provider refused the connection's authorization while the new `config` was checked with it: a revoked grant, which a token refresh (when the connection has a refresh token) could not renew; the refused refresh also makes the connection `needs_reauth`. Reconnect it (`invalid_request`). The config does not change.
+// The body is not valid JSON, has unknown fields or a key given twice; or the provider refused the connection's authorization while the new `config` was checked with it: a revoked grant, which a token refresh (when the connection has a refresh token) could not renew; the refused refresh also makes the connection `needs_reauth` (a paused one stays `disabled`, its refresh token marked refused). Reconnect it (`invalid_request`). The config does not change.
 type UpdateConnectionBadRequest struct {
 	Payload *models.Error
 }
