@@ -27,9 +27,8 @@ func (c *Connector) ResourceRefs(conn connectors.Connection) ([]string, error) {
 
 // ProveAccess implements connectors.AccessProver with the narrow scope:
 // the user's change feed with changes.getStartPageToken; a folder with
-// files.get, which must answer a folder outside shared drives (folders are
-// read from the user's change log, which misses changes of shared drive
-// items: a shared drive is tracked whole); a shared drive with files.get of
+// files.get, which must answer a folder, and one on a shared drive only if
+// the user is not the drive's member (memberDenial); a shared drive with files.get of
 // its id (a shared drive's id is its root folder's), which must belong to
 // that drive (drives.get would need drive.readonly). Drive answers 404 for
 // what the user cannot see.
@@ -70,6 +69,11 @@ func (c *Connector) prove(ctx context.Context, req connectors.AccessRequest, ref
 		d, err := connectors.Denied(ref, err)
 		return connectors.Resource{}, d, err
 	}
+	if !drive && f.folder() && f.DriveID != "" {
+		if d, err := c.memberDenial(ctx, req, ref, f.DriveID); d != nil || err != nil {
+			return connectors.Resource{}, d, err
+		}
+	}
 	switch {
 	case drive && f.DriveID != ref:
 		return connectors.Resource{}, &connectors.Denial{Ref: ref, Reason: "not a shared drive",
@@ -77,13 +81,6 @@ func (c *Connector) prove(ctx context.Context, req connectors.AccessRequest, ref
 	case !drive && !f.folder():
 		return connectors.Resource{}, &connectors.Denial{Ref: ref, Reason: "not a folder",
 			Err: fmt.Errorf("%w: %s is not a folder", connectors.ErrNotFound, ref)}, nil
-	case !drive && f.DriveID != "":
-		// Folders are read from the user's change log, and "certain changes
-		// are only reflected in the shared drive change log and never in the
-		// user's change log" (Drive, Retrieve changes): its drive is tracked
-		// whole, from the drive's own log, or not at all.
-		return connectors.Resource{}, &connectors.Denial{Ref: ref, Reason: "on the shared drive " + f.DriveID + ": track the drive in shared_drives",
-			Err: fmt.Errorf("%w: %s is on the shared drive %s, whose changes the user's change log misses", connectors.ErrNotFound, ref, f.DriveID)}, nil
 	case f.Trashed:
 		return connectors.Resource{}, &connectors.Denial{Ref: ref, Reason: "in the trash",
 			Err: fmt.Errorf("%w: %s is in the trash", connectors.ErrNotFound, ref)}, nil
@@ -93,6 +90,31 @@ func (c *Connector) prove(ctx context.Context, req connectors.AccessRequest, ref
 		name = "My Drive"
 	}
 	return connectors.Resource{Ref: ref, ID: f.ID, Name: name}, nil, nil
+}
+
+// memberDenial refuses a folder on a shared drive whose member the user is.
+// Folders are read from the user's change log, and "certain changes are
+// only reflected in the shared drive change log and never in the user's
+// change log" (Drive, Retrieve changes): a member tracks the drive whole,
+// from its own log. A non-member cannot, and needs not: "if a non-member is
+// granted file access to individual items in a shared drive, changes to
+// those items are tracked in the user change log" (Identify which change
+// log to track). Membership is proved as a shared_drives entry is, with
+// files.get of the drive's id; a 404 or 403 there is a non-member, any
+// other error is returned.
+func (c *Connector) memberDenial(ctx context.Context, req connectors.AccessRequest, ref, drive string) (*connectors.Denial, error) {
+	d, err := c.getFile(ctx, req.HTTP, drive)
+	if k := connectors.Kind(err); k == connectors.ErrNotFound || k == connectors.ErrForbidden {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("shared drive %s of %s: %w", drive, ref, err)
+	}
+	if d.DriveID != drive {
+		return nil, nil
+	}
+	return &connectors.Denial{Ref: ref, Reason: "on the shared drive " + drive + ": track the drive in shared_drives",
+		Err: fmt.Errorf("%w: %s is on the shared drive %s, whose changes the user's change log misses", connectors.ErrNotFound, ref, drive)}, nil
 }
 
 // StreamResource implements connectors.ResourceStreams: "changes" reads

@@ -3,11 +3,15 @@ package googledrive_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/connectors/googledrive"
 	drivesandbox "github.com/poblysh/poblysh/sandbox/googledrive"
 )
 
@@ -50,7 +54,7 @@ func TestProveAccess(t *testing.T) {
 	require.Empty(t, only.Denied)
 }
 
-// A folder on a shared drive is refused in folders: the user's change log,
+// A folder on a shared drive of a member is refused in folders: the user's change log,
 // which folders are read from, misses changes that Drive logs in the
 // drive's own log only ("certain changes are only reflected in the shared
 // drive change log and never in the user's change log"). The denial names
@@ -97,4 +101,60 @@ func TestLostSharedDrive(t *testing.T) {
 	h.tok = h.sb.AccessToken("mallory@example.com")
 	_, err := h.fetch(t, "drive:"+drivesandbox.CommsDriveID, nil)
 	require.ErrorIs(t, err, connectors.ErrNotFound)
+}
+
+// stubProvider is the connector against a Drive API answered by h.
+func stubProvider(t *testing.T, h http.HandlerFunc) *connectors.Provider {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	cfg, err := connectors.LoadConfig(googledrive.Spec, func(k string) string {
+		return map[string]string{"POBLYSH_GOOGLE_DRIVE_API_URL": srv.URL + "/drive/v3/"}[k]
+	}, "https://poblysh.example", true)
+	require.NoError(t, err)
+	c, err := googledrive.Spec.New(cfg)
+	require.NoError(t, err)
+	return &connectors.Provider{Spec: googledrive.Spec, Config: cfg, Connector: c}
+}
+
+// A user who is not a member of a shared drive but was given a folder on
+// it has that folder's changes in the user's change log ("If a non-member
+// is granted file access to individual items in a shared drive, changes to
+// those items are tracked in the user change log", Drive, Identify which
+// change log to track), and cannot track the drive: the folder is tracked.
+// Whether the user is a member is files.get of the drive's id, as a
+// shared_drives entry is proved; a rate limit there is an error, not a
+// non-member.
+func TestSharedDriveFolderOfANonMemberIsTracked(t *testing.T) {
+	driveStatus := http.StatusNotFound
+	var asked []string
+	p := stubProvider(t, func(w http.ResponseWriter, r *http.Request) {
+		asked = append(asked, r.URL.Path)
+		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+		switch r.URL.Path {
+		case "/drive/v3/changes/startPageToken":
+			_, _ = w.Write([]byte(`{"startPageToken":"7"}`))
+		case "/drive/v3/files/1SharedFolder":
+			_, _ = w.Write([]byte(`{"id":"1SharedFolder","name":"Launch","mimeType":"application/vnd.google-apps.folder","parents":["0ADrive"],"driveId":"0ADrive"}`))
+		case "/drive/v3/files/0ADrive":
+			w.WriteHeader(driveStatus)
+			_, _ = w.Write([]byte(`{"error":{"code":` + strconv.Itoa(driveStatus) + `,"message":"File not found: 0ADrive."}}`))
+		default:
+			http.NotFound(w, r)
+		}
+	})
+	prove := func() (*connectors.AccessReport, error) {
+		conn := connectors.Connection{Config: json.RawMessage(`{"folders":["1SharedFolder"]}`)}
+		hc := connectors.NewRegistry(p).HTTPClient(p, "acct", "tok")
+		return p.Connector.(connectors.AccessProver).ProveAccess(context.Background(), connectors.AccessRequest{Connection: conn, HTTP: hc})
+	}
+	report, err := prove()
+	require.NoError(t, err)
+	require.Empty(t, report.Denied)
+	require.Equal(t, []connectors.Resource{{Ref: "my-drive", Name: "My Drive"}, {Ref: "1SharedFolder", ID: "1SharedFolder", Name: "Launch"}}, report.Granted)
+	require.Contains(t, asked, "/drive/v3/files/0ADrive", "membership is asked of the drive")
+
+	driveStatus = http.StatusTooManyRequests
+	_, err = prove()
+	require.ErrorIs(t, err, connectors.ErrRateLimited, "a rate limit is retried, not taken for a non-member")
 }

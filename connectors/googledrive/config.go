@@ -35,7 +35,7 @@ const (
 type Config struct {
 	// Folders are tracked with their subfolders to any depth ("root" is My
 	// Drive), from the user's change feed: none may lie on a shared drive
-	// (ProveAccess refuses them).
+	// the user is a member of (ProveAccess refuses them).
 	Folders []string `json:"folders"`
 	// SharedDrives are tracked whole.
 	SharedDrives []string `json:"shared_drives"`

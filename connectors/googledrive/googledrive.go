@@ -97,7 +97,7 @@ var Spec = &connectors.Spec{
 	ConfigFields: []connectors.ConfigField{
 		{Name: "folders", Type: "array of strings", Description: "Folder ids (from the folder's URL), each tracked with its subfolders to any depth; " +
 			"`root` is the whole My Drive. At most 50; trimmed and deduplicated. The connection's token must read each one as a folder. " +
-			"A folder on a shared drive is refused: put the drive in `shared_drives`. " +
+			"A folder on a shared drive the user is a member of is refused: put the drive in `shared_drives`. " +
 			"No folders and no shared drives: `[\"root\"]`."},
 		{Name: "shared_drives", Type: "array of strings", Description: "Shared drive ids, each tracked whole (its own change feed). At most 50. " +
 			"The connection's token must be a member."},
