@@ -94,7 +94,9 @@ func (p *pass) trackAdded(ref string) error {
 
 // untrack drops a root taken out of the config. Its cache entry (a root's
 // has no parent) is read again, so it is placed where it is; the listings
-// queued under it that no other root covers are dropped; unless it lies
+// queued under it that no other root covers are dropped as the cache places
+// them (a queued folder whose entry was evicted is kept without a files.get:
+// there may be thousands, and walk places it when it comes); unless it lies
 // under another root it is listed to forget its files.
 func (p *pass) untrack(ref string) error {
 	cur := p.cur
@@ -110,20 +112,9 @@ func (p *pass) untrack(ref string) error {
 	if err != nil {
 		return err
 	}
-	walk := cur.Walk[:0:0]
-	for _, it := range cur.Walk {
-		if it.Folder != "" && !it.Forget {
-			at, err := p.placeFolder(it.Folder)
-			if err != nil {
-				return err
-			}
-			if !at.in {
-				continue
-			}
-		}
-		walk = append(walk, it)
-	}
-	cur.Walk = walk
+	cur.Walk = slices.DeleteFunc(slices.Clone(cur.Walk), func(it walkItem) bool {
+		return it.Folder != "" && !it.Forget && cur.cachedOut(it.Folder)
+	})
 	if f == nil {
 		return nil // not readable: its files are forgotten as their changes come
 	}
@@ -133,6 +124,27 @@ func (p *pass) untrack(ref string) error {
 	}
 	cur.Walk = append(cur.Walk, walkItem{Folder: id, Corpus: f.corpus(), Forget: true})
 	return nil
+}
+
+// cachedOut tells whether the ancestry cache places folder id outside the
+// roots: it meets a folder cached as Out, or a cached folder with no parent
+// that is not a root. A folder the cache does not reach to a root or to
+// such an end is not known to be out.
+func (c *Cursor) cachedOut(id string) bool {
+	for depth := 0; depth < maxDepth; depth++ {
+		if slices.Contains(c.Roots, id) {
+			return false
+		}
+		e, ok := c.Folders[id]
+		if !ok {
+			return false
+		}
+		if e.Out || e.Parent == "" {
+			return true
+		}
+		id = e.Parent
+	}
+	return false
 }
 
 // unlisted takes in a file found by listing a folder that left the tracked

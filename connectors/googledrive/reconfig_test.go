@@ -3,6 +3,9 @@ package googledrive_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,4 +97,96 @@ func TestReconfiguredNestedFolderStaysTracked(t *testing.T) {
 	require.Equal(t, []string{"document.updated Document edited: Coverage tracker"}, of(sigs, drivesandbox.TrackerID))
 	require.Equal(t, []string{"document.created Document created: Q4 release"}, of(sigs, f["id"].(string)))
 	require.Equal(t, []string{"Press", "Releases", "2025"}, sigs[len(sigs)-1].Payload.Attributes["folder_path"])
+}
+
+// Taking out a folder drops the listings queued under it that the ancestry
+// cache places there, without a files.get per queued folder: one whose
+// entry was evicted (past maxCachedFolders) is kept, and placed when the
+// walk reaches it. 2,000 of them cost one page no more calls than any
+// other (they were 2,000 files.get, 3m20s at 10 requests a second, past
+// the sync page's deadline: the stream stalled).
+func TestUntrackDoesNotReadEveryQueuedFolder(t *testing.T) {
+	gets := 0
+	p := stubProvider(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+		switch {
+		case r.URL.Path == "/drive/v3/files/Gone":
+			gets++
+			_, _ = w.Write([]byte(`{"id":"Gone","name":"Gone","mimeType":"application/vnd.google-apps.folder"}`))
+		case strings.HasPrefix(r.URL.Path, "/drive/v3/files/"):
+			gets++
+			_, _ = w.Write([]byte(`{"id":"` + strings.TrimPrefix(r.URL.Path, "/drive/v3/files/") +
+				`","name":"Sub","mimeType":"application/vnd.google-apps.folder","parents":["Gone"]}`))
+		case r.URL.Path == "/drive/v3/files":
+			_, _ = w.Write([]byte(`{"files":[]}`))
+		default:
+			http.NotFound(w, r)
+		}
+	})
+	walk := []map[string]any{{"folder": "UnderGone", "corpus": "user"}, {"folder": "UnderKeep", "corpus": "user"}}
+	for n := range 2000 {
+		walk = append(walk, map[string]any{"folder": fmt.Sprintf("Evicted%04d", n), "corpus": "user"})
+	}
+	cursor := must(json.Marshal(map[string]any{
+		"v": 1, "phase": "changes", "page_token": "9", "seen": 1749113800000,
+		"roots": []string{"Keep", "Gone"}, "tracked": []string{"Keep", "Gone"}, "walk": walk,
+		"folders": map[string]any{"Keep": map[string]any{"n": "Keep"}, "Gone": map[string]any{"n": "Gone"},
+			"UnderGone": map[string]any{"n": "A", "p": "Gone"}, "UnderKeep": map[string]any{"n": "B", "p": "Keep"}},
+	}))
+	page, err := p.Connector.(connectors.Syncer).FetchPage(context.Background(), connectors.PageRequest{
+		Connection: connectors.Connection{Config: json.RawMessage(`{"folders":["Keep"]}`)},
+		Stream:     "changes", Cursor: cursor, Now: time.Date(2025, 6, 5, 10, 0, 0, 0, time.UTC),
+		HTTP: connectors.NewRegistry(p).HTTPClient(p, "acct", "tok"),
+	})
+	require.NoError(t, err)
+	require.LessOrEqual(t, gets, 2, "the taken out folder is read again; the queued folders are not")
+	var next struct {
+		Roots []string `json:"roots"`
+		Walk  []struct {
+			Folder string `json:"folder"`
+			Forget bool   `json:"forget"`
+		} `json:"walk"`
+	}
+	require.NoError(t, json.Unmarshal(page.Next, &next))
+	require.Equal(t, []string{"Keep"}, next.Roots)
+	require.Len(t, next.Walk, 2001, "UnderGone dropped, UnderKeep listed; the evicted ones kept, then Gone to forget")
+	require.Equal(t, "Evicted0000", next.Walk[0].Folder)
+	require.Equal(t, "Gone", next.Walk[2000].Folder)
+	require.True(t, next.Walk[2000].Forget)
+}
+
+// A queued folder whose cache entry was evicted is placed when the walk
+// reaches it: one under a folder taken out is dropped, not listed.
+func TestEvictedQueuedFolderOutsideIsNotListed(t *testing.T) {
+	var lists int
+	p := stubProvider(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+		switch r.URL.Path {
+		case "/drive/v3/files/Evicted":
+			_, _ = w.Write([]byte(`{"id":"Evicted","name":"Sub","mimeType":"application/vnd.google-apps.folder","parents":["Gone"]}`))
+		case "/drive/v3/files":
+			lists++
+			_, _ = w.Write([]byte(`{"files":[]}`))
+		default:
+			http.NotFound(w, r)
+		}
+	})
+	cursor := must(json.Marshal(map[string]any{
+		"v": 1, "phase": "changes", "page_token": "9", "seen": 1749113800000,
+		"roots": []string{"Keep"}, "tracked": []string{"Keep"},
+		"walk":    []map[string]any{{"folder": "Evicted", "corpus": "user"}},
+		"folders": map[string]any{"Keep": map[string]any{"n": "Keep"}, "Gone": map[string]any{"n": "Gone", "o": true}},
+	}))
+	page, err := p.Connector.(connectors.Syncer).FetchPage(context.Background(), connectors.PageRequest{
+		Connection: connectors.Connection{Config: json.RawMessage(`{"folders":["Keep"]}`)},
+		Stream:     "changes", Cursor: cursor, Now: time.Date(2025, 6, 5, 10, 0, 0, 0, time.UTC),
+		HTTP: connectors.NewRegistry(p).HTTPClient(p, "acct", "tok"),
+	})
+	require.NoError(t, err)
+	require.Zero(t, lists, "a folder outside the roots is not listed")
+	var next struct {
+		Walk []any `json:"walk"`
+	}
+	require.NoError(t, json.Unmarshal(page.Next, &next))
+	require.Empty(t, next.Walk)
 }

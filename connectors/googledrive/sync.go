@@ -107,10 +107,24 @@ func (p *pass) start() error {
 	return nil
 }
 
-// walk lists one page of the first folder (or shared drive) to list.
+// walk lists one page of the first folder (or shared drive) to list, unless
+// that folder no longer lies under a root.
 func (p *pass) walk() error {
 	cur := p.cur
 	it := cur.Walk[0]
+	if it.Folder != "" && !it.Forget {
+		// A folder queued under a root taken out since (untrack keeps those
+		// whose cache entry was evicted) is not listed. Its files would be
+		// placed with the same call.
+		at, err := p.placeFolder(it.Folder)
+		if err != nil {
+			return err
+		}
+		if !at.in {
+			cur.Walk = cur.Walk[1:]
+			return nil
+		}
+	}
 	list, err := p.c.listFiles(p.ctx, p.hc, it)
 	if k := connectors.Kind(err); it.Folder != "" && (k == connectors.ErrNotFound || k == connectors.ErrForbidden) {
 		cur.Walk = cur.Walk[1:] // the folder went away meanwhile
