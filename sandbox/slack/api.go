@@ -69,7 +69,10 @@ func (s *Server) readableChannel(w http.ResponseWriter, r *http.Request, g sandb
 		return nil, false
 	}
 	scope := "channels:history"
-	if c.Private {
+	switch {
+	case c.MPIM:
+		scope = "mpim:history"
+	case c.Private:
 		scope = "groups:history"
 	}
 	if !hasScope(g, scope) {
@@ -238,7 +241,7 @@ func (s *Server) handleConversationsList(w http.ResponseWriter, r *http.Request)
 		if c.ID == from {
 			started = true
 		}
-		if !started || c.Team != teamID || (c.Private && (!want["private_channel"] || !c.Member)) || (!c.Private && !want["public_channel"]) {
+		if !started || c.Team != teamID || (c.Private && !c.Member) || !want[c.kind()] {
 			continue
 		}
 		if len(out.Channels) == limit {

@@ -324,6 +324,9 @@ func (s *Server) DeleteMessage(in DeleteInput) (*Event, error) {
 
 // channelType is a channel's channel_type in message events.
 func channelType(c channel) string {
+	if c.MPIM {
+		return "mpim"
+	}
 	if c.Private {
 		return "group"
 	}

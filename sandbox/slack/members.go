@@ -94,11 +94,7 @@ func (s *Server) handleUsersConversations(w http.ResponseWriter, r *http.Request
 		if c.ID == from {
 			started = true
 		}
-		kind := "public_channel"
-		if c.Private {
-			kind = "private_channel"
-		}
-		if !started || c.Team != teamID || !c.Member || !want[kind] {
+		if !started || c.Team != teamID || !c.Member || !want[c.kind()] {
 			continue
 		}
 		if len(out.Channels) == limit {

@@ -39,6 +39,11 @@ const (
 	// ChannelRandom is public and the bot is not a member: history answers
 	// not_in_channel and conversations.list reports is_member false.
 	ChannelRandom = "C05RANDOM1"
+	// GroupDM is a group DM (mpim) of Alice, Bob and the bot. Its id
+	// starts with G, like a legacy private channel's, as Slack's do
+	// (https://api.slack.com/types/mpim); users.conversations lists it
+	// for types=mpim only, and its messages' channel_type is "mpim".
+	GroupDM = "G05GROUPDM"
 )
 
 // Signal counts a full backfill of the seeded history yields, counted by
@@ -80,7 +85,20 @@ func ExpectedSignals() map[string]int {
 type channel struct {
 	ID, Team, Name, Topic, Purpose      string
 	Private, Member, General, ExtShared bool
-	Created                             int64
+	// MPIM marks a group DM (Private too).
+	MPIM    bool
+	Created int64
+}
+
+// kind is the users.conversations type that lists the channel.
+func (c *channel) kind() string {
+	switch {
+	case c.MPIM:
+		return "mpim"
+	case c.Private:
+		return "private_channel"
+	}
+	return "public_channel"
 }
 
 // user is a member of one workspace; an OrgAdmin of an Enterprise Grid
@@ -141,6 +159,7 @@ func newStore(teamID, teamName string) *store {
 		{ID: ChannelGeneral, Team: teamID, Name: "general", Topic: "Company-wide announcements", Purpose: "This channel is for workspace-wide communication.", Member: true, General: true, Created: SeedEpoch - 86400*30},
 		{ID: ChannelPress, Team: teamID, Name: "press-room", Topic: "Embargoed news", Purpose: "Coordinating press and media.", Private: true, Member: true, Created: SeedEpoch - 86400*20},
 		{ID: ChannelRandom, Team: teamID, Name: "random", Topic: "Non-work banter", Purpose: "A place for non-work-related flimflam.", Created: SeedEpoch - 86400*30},
+		{ID: GroupDM, Team: teamID, Name: "mpdm-alice--bob--poblysh-1", Purpose: "Group messaging with: @alice @bob @poblysh", Private: true, MPIM: true, Member: true, Created: SeedEpoch - 86400*10},
 	}
 	for _, u := range []user{
 		{ID: UserAlice, Name: "alice", RealName: "Alice Martin", Display: "Alice Martin"},

@@ -337,3 +337,30 @@ func TestShareChangesLegacyPrivateChannelID(t *testing.T) {
 	status, _ = f.control(t, "/_sandbox/slack/channels/"+oldID+"/share", `{}`)
 	require.Equal(t, http.StatusNotFound, status, "the old id is gone")
 }
+
+// TestGroupDM: a group DM with the bot has a G… id, like a legacy private
+// channel's; users.conversations lists it for types=mpim only, its
+// messages say channel_type mpim, and a reaction in it names no channel
+// type, as Slack's documented reaction_added item (type, channel, ts).
+func TestGroupDM(t *testing.T) {
+	f := setup(t, Options{})
+	require.Equal(t, []string{GroupDM}, channelIDs(t, f.call(t, "users.conversations", f.token, url.Values{"types": {"mpim"}})))
+	require.NotContains(t, channelIDs(t, f.call(t, "users.conversations", f.token, url.Values{"types": {"public_channel,private_channel"}})), GroupDM)
+
+	msg, err := f.s.PostMessage(MessageInput{Channel: GroupDM, User: UserBob, Text: "lunch?"})
+	require.NoError(t, err)
+	var m struct {
+		Event map[string]any `json:"event"`
+	}
+	require.NoError(t, json.Unmarshal(msg.Body, &m))
+	require.Equal(t, "mpim", m.Event["channel_type"])
+	re, err := f.s.AddReaction(ReactionInput{Channel: GroupDM, TS: m.Event["ts"].(string), Reaction: "taco"})
+	require.NoError(t, err)
+	var r struct {
+		Event struct {
+			Item map[string]any `json:"item"`
+		} `json:"event"`
+	}
+	require.NoError(t, json.Unmarshal(re.Body, &r))
+	require.Equal(t, map[string]any{"type": "message", "channel": GroupDM, "ts": m.Event["ts"]}, r.Event.Item)
+}
