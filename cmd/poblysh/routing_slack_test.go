@@ -266,7 +266,8 @@ func TestSlackEnterpriseGridOrgInstall(t *testing.T) {
 	code, body = s.patch(key, conn, `{"config":{"channels":[]}}`)
 	require.Equal(t, http.StatusOK, code, body)
 	require.Equal(t, []string{"app:" + slacksandbox.EnterpriseID, "app:" + slacksandbox.GridTeam2ID, "app:" + slacksandbox.GridTeamID,
-		"enterprise:" + slacksandbox.EnterpriseID}, s.routes(conn))
+		"channel:" + slacksandbox.GridChannelEU, "channel:" + slacksandbox.GridChannelHQ, "enterprise:" + slacksandbox.EnterpriseID}, s.routes(conn),
+		"the install key, and each member channel of the org for its reactions")
 	answers = slackAnswers(t, base, slacksandbox.GridChannelEU, slacksandbox.UserErin, "Le Monde interview")
 	require.Equal(t, "accepted", answers[0]["status"])
 	eventually(t, 30*time.Second, "the EU message", func() bool {
@@ -281,7 +282,8 @@ func TestSlackEnterpriseGridOrgInstall(t *testing.T) {
 // at once when Slack drops the events of one of them. When the org takes
 // a workspace away (team_access_revoked) or gives it back
 // (team_access_granted), the connection syncs at once and then routes
-// exactly the workspaces it reaches.
+// exactly the workspaces it reaches, and the channels there its bot is in
+// (for their reactions).
 func TestSlackOrgInstallHearsOfItsWorkspaces(t *testing.T) {
 	t.Parallel()
 	s, _, base := slackStack(t)
@@ -294,7 +296,8 @@ func TestSlackOrgInstallHearsOfItsWorkspaces(t *testing.T) {
 	}
 	org, hq, eu := "app:"+slacksandbox.EnterpriseID, "app:"+slacksandbox.GridTeamID, "app:"+slacksandbox.GridTeam2ID
 	every := "enterprise:" + slacksandbox.EnterpriseID
-	require.Equal(t, []string{org, eu, hq, every}, s.routes(conn))
+	chEU, chHQ := "channel:"+slacksandbox.GridChannelEU, "channel:"+slacksandbox.GridChannelHQ
+	require.Equal(t, []string{org, eu, hq, chEU, chHQ, every}, s.routes(conn))
 
 	rateLimited := func(team string) string {
 		t.Helper()
@@ -322,10 +325,10 @@ func TestSlackOrgInstallHearsOfItsWorkspaces(t *testing.T) {
 		return got[0]
 	}
 	require.Equal(t, "accepted", access(false))
-	eventually(t, time.Minute, "the workspace no longer routed", func() bool { return slices.Equal([]string{org, eu, every}, s.routes(conn)) })
+	eventually(t, time.Minute, "the workspace no longer routed", func() bool { return slices.Equal([]string{org, eu, chEU, every}, s.routes(conn)) })
 	require.Equal(t, "unroutable", rateLimited(slacksandbox.GridTeamID), "Globex HQ's news no longer reaches the org's connection")
 	require.Equal(t, "accepted", access(true))
-	eventually(t, time.Minute, "the workspace routed again", func() bool { return slices.Equal([]string{org, eu, hq, every}, s.routes(conn)) })
+	eventually(t, time.Minute, "the workspace routed again", func() bool { return slices.Equal([]string{org, eu, hq, chEU, chHQ, every}, s.routes(conn)) })
 }
 
 // sandboxStatuses returns the intake status of each delivery a Slack
@@ -474,4 +477,47 @@ func (s *stack) cursors(connID string) []string {
 		out = append(out, r)
 	}
 	return out
+}
+
+// TestSlackGroupDMReactionStoresNothing: Slack's reaction_added names its
+// message by channel and ts only, no channel_type, and a group DM's id
+// starts with G like a legacy private channel's. A connection reading
+// every channel routes each channel its bot's listing names, and a
+// reaction is routed by its channel only: one in a group DM with the bot
+// reaches no connection and stores nothing, one in a member channel is
+// stored.
+func TestSlackGroupDMReactionStoresNothing(t *testing.T) {
+	t.Parallel()
+	s, _, base := slackStack(t)
+	tenant, key := s.tenant("Acme")
+	code, body := s.connectAs(key, "slack", slacksandbox.UserAlice, map[string]any{})
+	require.Equal(t, http.StatusOK, code, body)
+	conn := string(*connectionOf(t, body).ID)
+	for _, j := range s.waitJobs(key, conn, "backfill", 1, 2*time.Minute) {
+		require.Equal(t, models.JobStatusSucceeded, *j.Status, "%s: %s", *j.Stream, deref(j.Error))
+	}
+	require.Equal(t, []string{"app:" + slacksandbox.DefaultTeamID, "channel:" + slacksandbox.ChannelGeneral,
+		"channel:" + slacksandbox.ChannelPress, "team:" + slacksandbox.DefaultTeamID}, s.routes(conn),
+		"the install, and each channel the bot is in (never its group DMs)")
+
+	posted := control(t, "POST", base+"/_sandbox/slack/messages", map[string]any{"channel": slacksandbox.GroupDM, "user": slacksandbox.UserBob, "text": "lunch?"})
+	ts := posted["event"].(map[string]any)["ts"].(string)
+	react := func(channel, ts string) string {
+		t.Helper()
+		out := control(t, "POST", base+"/_sandbox/slack/reactions", map[string]any{"channel": channel, "ts": ts, "user": slacksandbox.UserCarol, "reaction": "taco"})
+		item := out["event"].(map[string]any)["item"].(map[string]any)
+		require.NotContains(t, item, "channel_type", "as Slack documents reaction_added")
+		got := sandboxStatuses(t, out)
+		require.Len(t, got, 1)
+		return got[0]
+	}
+	require.Equal(t, "unroutable", react(slacksandbox.GroupDM, ts), "a group DM's reaction")
+	require.Zero(t, s.slackChannelSignals(tenant, slacksandbox.GroupDM))
+
+	general := control(t, "POST", base+"/_sandbox/slack/messages", map[string]any{"channel": slacksandbox.ChannelGeneral, "text": "launch day"})
+	require.Equal(t, "accepted", react(slacksandbox.ChannelGeneral, general["event"].(map[string]any)["ts"].(string)), "a member channel's reaction")
+	eventually(t, 30*time.Second, "the channel's reaction", func() bool {
+		return s.count(`SELECT count(*) FROM signals WHERE tenant_id = $1 AND kind = 'reaction.added' AND payload->'attributes'->>'reaction' = 'taco'`, tenant) == 1
+	})
+	require.Zero(t, s.slackChannelSignals(tenant, slacksandbox.GroupDM))
 }

@@ -3,6 +3,7 @@ package slack
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -24,20 +25,23 @@ const notMember = "the app's bot is not a member of this channel, or the channel
 	"invite the app to the channel (/invite) and try again"
 
 // ResourceRefs implements connectors.AccessProver: the configured channel
-// ids and, for an org-wide install, "workspaces" (workspacesRef): the
-// workspaces the org granted the app, which its connection hears install
-// news of. A workspace install without configured channels names no
-// resource: it reads whatever the bot is a member of, and Slack delivers
-// it nothing else.
+// ids, or without them "channels" (membersRef): every channel the bot is a
+// member of, whose reactions reach the connection (membersResource); and,
+// for an org-wide install, "workspaces" (workspacesRef): the workspaces
+// the org granted the app, which its connection hears install news of.
 func (c *Connector) ResourceRefs(conn connectors.Connection) ([]string, error) {
 	cfg, err := parseConfig(conn.Config)
 	if err != nil {
 		return nil, fmt.Errorf("slack: %w", err)
 	}
-	if orgInstall(conn.Account) {
-		return append(slices.Clone(cfg.Channels), workspacesRef), nil
+	refs := slices.Clone(cfg.Channels)
+	if len(refs) == 0 {
+		refs = append(refs, membersRef)
 	}
-	return cfg.Channels, nil
+	if orgInstall(conn.Account) {
+		refs = append(refs, workspacesRef)
+	}
+	return refs, nil
 }
 
 // ProveAccess implements connectors.AccessProver: a configured channel is
@@ -47,7 +51,10 @@ func (c *Connector) ResourceRefs(conn connectors.Connection) ([]string, error) {
 // install, in every workspace the org granted, from auth.teams.list). A
 // granted channel is routed by its id ("channel:C…"). Anything else (not a
 // member, another workspace's channel, no such channel) is denied with one
-// reason, since Slack does not tell them apart for a bot either. An
+// reason, since Slack does not tell them apart for a bot either. The
+// "channels" of a connection reading every channel are granted as
+// users.conversations lists them, archived ones left out as the channels
+// stream leaves them, each routed by its id (membersResource). An
 // org-wide install's "workspaces" are granted as auth.teams.list lists
 // them, each routed by app:<team id> (workspacesResource).
 func (c *Connector) ProveAccess(ctx context.Context, req connectors.AccessRequest) (*connectors.AccessReport, error) {
@@ -68,12 +75,19 @@ func (c *Connector) ProveAccess(ctx context.Context, req connectors.AccessReques
 			return nil, err
 		}
 	}
-	channels := slices.DeleteFunc(slices.Clone(refs), func(r string) bool { return r == workspacesRef })
+	channels := slices.DeleteFunc(slices.Clone(refs), func(r string) bool { return r == workspacesRef || r == membersRef })
 	var member map[string]string
 	if len(channels) > 0 {
-		if member, err = c.botChannels(ctx, hc, acct, teams); err != nil {
+		if member, err = c.botChannels(ctx, hc, acct, teams, false); err != nil {
 			return nil, err
 		}
+	}
+	if slices.Contains(refs, membersRef) {
+		open, err := c.botChannels(ctx, hc, acct, teams, true)
+		if err != nil {
+			return nil, err
+		}
+		out.Granted = append(out.Granted, membersResource(acct, slices.Collect(maps.Keys(open))))
 	}
 	for _, ref := range channels {
 		name, ok := member[ref]
@@ -84,7 +98,7 @@ func (c *Connector) ProveAccess(ctx context.Context, req connectors.AccessReques
 		}
 		out.Granted = append(out.Granted, connectors.Resource{Ref: ref, ID: ref, Name: "#" + name, RouteKeys: []string{channelKey(ref)}})
 	}
-	if len(channels) < len(refs) {
+	if slices.Contains(refs, workspacesRef) {
 		out.Granted = append(out.Granted, workspacesResource(acct, teams))
 	}
 	return out, nil
@@ -95,11 +109,14 @@ func (c *Connector) ProveAccess(ctx context.Context, req connectors.AccessReques
 // bot left, the channel was deleted) is access lost for that channel. The
 // "workspaces" stream of an org-wide install reads its workspaces: each
 // pass shows them as auth.teams.list lists them (Page.Resource), and the
-// engine routes them so. The "channels" stream names no resource: it lists
-// the bot's channels anew on every pass.
+// engine routes them so. The "channels" stream reads the bot's channels:
+// each pass lists them anew and shows them as listed (membersResource).
 func (c *Connector) StreamResource(stream string) (string, bool) {
-	if stream == workspacesStream {
+	switch stream {
+	case workspacesStream:
 		return workspacesRef, true
+	case membersStream:
+		return membersRef, true
 	}
 	ch, ok := strings.CutPrefix(stream, historyPrefix)
 	if !ok || !channelIDPattern.MatchString(ch) {
@@ -110,14 +127,15 @@ func (c *Connector) StreamResource(stream string) (string, bool) {
 
 // botChannels lists every channel the bot is a member of, by id, with its
 // name, in teams: [""] for a workspace install's own workspace, or each
-// workspace an org-wide install was granted.
-func (c *Connector) botChannels(ctx context.Context, hc *http.Client, acct connectors.Account, teams []string) (map[string]string, error) {
+// workspace an org-wide install was granted; archived ones too unless
+// excludeArchived.
+func (c *Connector) botChannels(ctx context.Context, hc *http.Client, acct connectors.Account, teams []string, excludeArchived bool) (map[string]string, error) {
 	api, _ := c.api(hc)
 	out := map[string]string{}
 	for _, team := range teams {
 		cursor := ""
 		for {
-			chans, next, err := memberPage(ctx, api, team, cursor, false)
+			chans, next, err := memberPage(ctx, api, team, cursor, excludeArchived)
 			if err != nil {
 				return nil, err
 			}

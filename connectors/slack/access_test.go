@@ -62,10 +62,6 @@ func TestProveAccessWorkspace(t *testing.T) {
 	require.Len(t, only.Granted, 1)
 	require.Empty(t, only.Denied, "Only restricts the proof")
 
-	every := conn
-	every.Config = json.RawMessage(`{"channels":[]}`)
-	require.Equal(t, &connectors.AccessReport{}, f.prove(t, every, tok), "no configured channel: nothing to prove")
-
 	// Membership is read with users.conversations, never by walking
 	// conversations.list over every channel of the workspace.
 	var methods []string
@@ -78,6 +74,16 @@ func TestProveAccessWorkspace(t *testing.T) {
 	}
 	require.Contains(t, methods, "users.conversations")
 	require.NotContains(t, methods, "conversations.list")
+
+	every := conn
+	every.Config = json.RawMessage(`{"channels":[]}`)
+	require.Equal(t, &connectors.AccessReport{Granted: []connectors.Resource{{Ref: "channels", ID: slacksandbox.DefaultTeamID, Name: slacksandbox.DefaultTeamName,
+		RouteKeys: []string{"channel:" + slacksandbox.ChannelGeneral, "channel:" + slacksandbox.ChannelPress}}}}, f.prove(t, every, tok),
+		"no configured channel: the bot's channels, each routed")
+	reqs := f.sb.Requests()
+	last := reqs[len(reqs)-1]
+	require.Equal(t, "users.conversations", last.Method)
+	require.Equal(t, "true", last.Params.Get("exclude_archived"), "archived channels are left out, as the channels stream leaves them")
 
 	require.NoError(t, f.sb.SetBotMembership(slacksandbox.ChannelGeneral, false))
 	require.Equal(t, []string{slacksandbox.ChannelGeneral}, f.prove(t, conn, tok, slacksandbox.ChannelGeneral).DeniedRefs(), "the bot left")
@@ -234,9 +240,12 @@ func TestOrgInstallHearsOfItsWorkspaces(t *testing.T) {
 	}
 
 	report := f.prove(t, conn, tok)
-	require.Equal(t, []connectors.Resource{{Ref: "workspaces", ID: slacksandbox.EnterpriseID, Name: slacksandbox.EnterpriseName,
-		RouteKeys: []string{"app:" + slacksandbox.GridTeam2ID, "app:" + slacksandbox.GridTeamID}}}, report.Granted,
-		"no channel configured: the org's workspaces only")
+	require.Equal(t, []connectors.Resource{
+		{Ref: "channels", ID: slacksandbox.EnterpriseID, Name: slacksandbox.EnterpriseName,
+			RouteKeys: []string{"channel:" + slacksandbox.GridChannelEU, "channel:" + slacksandbox.GridChannelHQ}},
+		{Ref: "workspaces", ID: slacksandbox.EnterpriseID, Name: slacksandbox.EnterpriseName,
+			RouteKeys: []string{"app:" + slacksandbox.GridTeam2ID, "app:" + slacksandbox.GridTeamID}}}, report.Granted,
+		"no channel configured: the bot's channels in every granted workspace, and the org's workspaces")
 	keys := routes(report.Granted)
 	require.True(t, reaches(keys, rateLimited(slacksandbox.GridTeamID)), "app_rate_limited of a workspace of the org, keys %v", keys)
 	require.True(t, reaches(keys, rateLimited(slacksandbox.GridTeam2ID)))
@@ -246,8 +255,8 @@ func TestOrgInstallHearsOfItsWorkspaces(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, reaches(keys, string(rl.Body)), "the sandbox's app_rate_limited too")
 	workspace, _ := f.connectAs(t, slacksandbox.UserErin)
-	require.Equal(t, []string{"workspaces"}, mustRefs(t, f.conn, conn))
-	require.Empty(t, mustRefs(t, f.conn, workspace), "a workspace install has no workspaces resource")
+	require.Equal(t, []string{"channels", "workspaces"}, mustRefs(t, f.conn, conn))
+	require.Equal(t, []string{"channels"}, mustRefs(t, f.conn, workspace), "a workspace install has no workspaces resource")
 	streams, err := f.conn.Streams(workspace)
 	require.NoError(t, err)
 	require.Equal(t, []string{"channels"}, streams)
@@ -325,4 +334,67 @@ func mustRefs(t *testing.T, c *Connector, conn connectors.Connection) []string {
 	refs, err := c.ResourceRefs(conn)
 	require.NoError(t, err)
 	return refs
+}
+
+// TestGroupDMReactionReachesNoConnection: Slack's documented
+// reaction_added item has type, channel and ts, no channel_type
+// (https://docs.slack.dev/reference/events/reaction_added/), and a group
+// DM's id starts with G (https://api.slack.com/types/mpim), like a legacy
+// private channel's. A connection reading every channel routes the
+// channels its own token lists (users.conversations: public and private
+// channels, never group DMs), and reactions are routed by their channel
+// only: a group DM's reaction reaches it no more than another's channel's,
+// and those of its channels, legacy private ones included, do.
+func TestGroupDMReactionReachesNoConnection(t *testing.T) {
+	t.Parallel()
+	f := newFake(t, slacksandbox.Options{Seed: true}, nil)
+	conn, tok := f.connectAs(t, slacksandbox.UserAlice)
+	conn.Config = json.RawMessage(`{"channels":[]}`)
+	const legacy = "G0LEGACY01"
+	require.NoError(t, f.sb.AddChannel(slacksandbox.DefaultTeamID, legacy, "legacy-private", true, true))
+	keys, err := f.conn.RouteKeys(conn)
+	require.NoError(t, err)
+	for _, r := range f.prove(t, conn, tok).Granted {
+		keys = append(keys, r.RouteKeys...)
+	}
+	reaction := func(channel string) string {
+		return `{"token":"XXYYZZ","team_id":"` + slacksandbox.DefaultTeamID + `","api_app_id":"A123ABC456","event":{"type":"reaction_added",` +
+			`"user":"U123ABC456","reaction":"thumbsup","item_user":"U222222222","item":{"type":"message","channel":"` + channel + `","ts":"1360782400.498405"},` +
+			`"event_ts":"1360782804.083113"},"type":"event_callback","authorizations":[{"team_id":"` + slacksandbox.DefaultTeamID + `","user_id":"U0BOT",` +
+			`"is_bot":true,"is_enterprise_install":false}],"event_id":"Ev123ABC456","event_time":1360782804}`
+	}
+	reaches := func(channel string) bool {
+		d, err := parseDelivery([]byte(reaction(channel)))
+		require.NoError(t, err)
+		require.Len(t, d.Signals, 1, "read as a channel's reaction: %s", channel)
+		return slices.ContainsFunc(d.RouteKeys, func(k string) bool { return slices.Contains(keys, k) })
+	}
+	require.False(t, reaches("G024BE91L"), "a group DM with the bot (Slack's mpim example id), routes %v", keys)
+	require.False(t, reaches(slacksandbox.ChannelRandom), "a channel without the bot")
+	require.True(t, reaches(slacksandbox.ChannelGeneral), "a public channel of the bot")
+	require.True(t, reaches(slacksandbox.ChannelPress), "a private channel of the bot")
+	require.True(t, reaches(legacy), "a legacy private channel (G…) of the bot")
+
+	// The channels stream lists them again on every pass and shows them as
+	// listed on the listing's last page, once (the engine records and
+	// routes them so): a channel the bot left is no longer routed.
+	ref, ok := f.conn.StreamResource("channels")
+	require.True(t, ok)
+	require.Equal(t, "channels", ref)
+	require.NoError(t, f.sb.SetBotMembership(slacksandbox.ChannelGeneral, false))
+	hc := fastClient(tok.AccessToken)
+	var shown []*connectors.Resource
+	var cursor json.RawMessage
+	for range 100 {
+		page, err := f.fetch(t, conn, hc, "channels", cursor)
+		require.NoError(t, err)
+		if page.Resource != nil {
+			shown = append(shown, page.Resource)
+		}
+		if cursor = page.Next; page.Done {
+			break
+		}
+	}
+	require.Equal(t, []*connectors.Resource{{Ref: "channels", ID: slacksandbox.DefaultTeamID, Name: slacksandbox.DefaultTeamName,
+		RouteKeys: []string{"channel:" + slacksandbox.ChannelPress, "channel:" + legacy}}}, shown)
 }

@@ -158,7 +158,11 @@ func (c *Connector) Streams(conn connectors.Connection) ([]string, error) {
 //
 //	channel:<channel id>        an event in that channel; routed by the
 //	                            connections that proved the bot is in it
-//	team:<team id>              an event delivered for that workspace's install;
+//	                            (and, for its reactions, by connections
+//	                            without configured channels whose listing
+//	                            names it: their "channels" resource)
+//	team:<team id>              an event but a reaction, delivered for that
+//	                            workspace's install;
 //	enterprise:<enterprise id>  ...or for that org's org-wide install; routed by
 //	                            connections without configured channels
 //	app:<team or enterprise>    news about the install itself (app_rate_limited,
@@ -189,7 +193,8 @@ func installKey(acct connectors.Account) string {
 // RouteKeys implements connectors.Router with the keys the grant itself
 // proves: the install's app key and, for a connection that asked for every
 // channel the bot is in, the install key. (An org-wide install's
-// workspaces are routed by their proof instead, ProveAccess.) Slack sends an app the events of
+// workspaces, and the channels of a connection reading every channel, for
+// their reactions, are routed by their proof instead, ProveAccess.) Slack sends an app the events of
 // the channels its bot is a member of only, and an account is held by one
 // tenant (Spec.ExclusiveAccount), so every channel event of the install
 // belongs to that connection. Configured channels are routed by their

@@ -94,7 +94,7 @@ func TestStreamsAndRouteKeys(t *testing.T) {
 	_, err = c.RouteKeys(connectors.Connection{Account: connectors.Account{ID: "T1"}, Config: json.RawMessage(`{`)})
 	require.ErrorIs(t, err, connectors.ErrInvalidConfig, "an unreadable config routes nothing")
 
-	for stream, want := range map[string]string{"history:C05GENERAL": "C05GENERAL", "channels": "", "history:nope": "", "pulls:C05GENERAL": ""} {
+	for stream, want := range map[string]string{"history:C05GENERAL": "C05GENERAL", "channels": "channels", "history:nope": "", "pulls:C05GENERAL": ""} {
 		ref, ok := c.StreamResource(stream)
 		require.Equal(t, want, ref, stream)
 		require.Equal(t, want != "", ok, stream)

@@ -35,6 +35,30 @@ type membersCursor struct {
 	Channels map[string]*chanCursor `json:"channels,omitempty"`
 }
 
+// membersRef is the resource of a connection reading every channel the bot
+// is a member of: those channels, as its own token lists them.
+const membersRef = "channels"
+
+// membersResource is the resource of the channels the bot is a member of
+// (ids, from users.conversations, archived ones left out), routed by
+// channel:<id> each. Reactions are routed by their channel only
+// (parseDeliveryWith): Slack's reaction_added names no channel type
+// (https://docs.slack.dev/reference/events/reaction_added/), and a group
+// DM's id starts with G like a legacy private channel's, so the install
+// key would route a group DM's reactions to the connection too.
+// users.conversations lists public and private channels only
+// (memberTypes), never DMs or group DMs. One route per channel: a bot in
+// 5,000 channels routes 5,000 keys, recorded once per listing that
+// changes them.
+func membersResource(acct connectors.Account, ids []string) connectors.Resource {
+	keys := make([]string, 0, len(ids))
+	for _, id := range ids {
+		keys = append(keys, channelKey(id))
+	}
+	slices.Sort(keys)
+	return connectors.Resource{Ref: membersRef, ID: acct.ID, Name: acct.Name, RouteKeys: slices.Compact(keys)}
+}
+
 // listPageSize is the users.conversations and auth.teams.list limit (Slack
 // recommends at most 200).
 const listPageSize = 200
@@ -58,6 +82,12 @@ func (c *Connector) fetchMembers(ctx context.Context, s *session, raw json.RawMe
 			return nil, err
 		}
 		page.Items = n
+		if !cur.Listing {
+			// The listing's last page: the channels as listed, which
+			// the engine routes (membersResource).
+			r := membersResource(s.acct, cur.Pending)
+			page.Resource = &r
+		}
 	} else {
 		ch := cur.Pending[0]
 		cc := cur.Channels[ch]

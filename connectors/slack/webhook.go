@@ -64,7 +64,7 @@ func verifySignature(secret string, req *connectors.WebhookRequest) error {
 // ParseWebhook implements connectors.WebhookReceiver for Events API
 // requests: url_verification is answered with its challenge;
 // event_callback is keyed by event_id and routed by its channel and by the
-// install it was delivered for, with Signals for message and
+// install it was delivered for (a reaction by its channel only), with Signals for message and
 // reaction_added events; app_rate_limited, app_uninstalled,
 // tokens_revoked, team_access_granted and team_access_revoked are routed
 // to the install's connections, channel_id_changed to the connections of
@@ -155,7 +155,16 @@ func parseDeliveryWith(body []byte, nc *nameCache) (*connectors.WebhookDelivery,
 		return channelIDChanged(&outer, inner), nil
 	}
 	install := deliveryInstallKey(&outer)
-	d := &connectors.WebhookDelivery{DeliveryID: outer.EventID, Event: head.Type, RouteKeys: []string{install}}
+	d := &connectors.WebhookDelivery{DeliveryID: outer.EventID, Event: head.Type}
+	if head.Type != reactionAddedEvent {
+		// A reaction is routed by its channel only: the connections that
+		// configured it, and those reading every channel, which route
+		// each channel their bot's listing names (membersResource).
+		// Slack's reaction_added names no channel type, and a group DM's
+		// id (G…) looks like a legacy private channel's, so by the
+		// install key a group DM's reaction would reach them too.
+		d.RouteKeys = []string{install}
+	}
 	_, acct, _ := strings.Cut(install, ":")
 	if ch := eventChannel(inner); ch != "" {
 		d.RouteKeys = append(d.RouteKeys, channelKey(ch))
@@ -177,7 +186,7 @@ func parseDeliveryWith(body []byte, nc *nameCache) (*connectors.WebhookDelivery,
 		}
 		d.Retract = deletedMessages(inner)
 		d.Signals, err = messageEventSignals(inner, nc, acct)
-	case "reaction_added":
+	case reactionAddedEvent:
 		d.Signals, err = reactionEventSignals(inner, outer.EventTime, nc, acct)
 	}
 	if err != nil {
@@ -346,13 +355,20 @@ func eventChannel(inner json.RawMessage) string {
 	return v.Item.Channel
 }
 
+// reactionAddedEvent is the inner type of a reaction_added event.
+const reactionAddedEvent = "reaction_added"
+
 // directConversation reports whether an inner event happened in a DM, a
 // group DM or the app's home, which the connector does not read: a
-// message's channel_type, or a reaction's item.channel_type ("channel",
-// "group", "im", "mpim"; slack-go's Item has no such field, so both are
-// read here) (https://docs.slack.dev/reference/events/reaction_added/).
-// Without a channel type, a DM is known by its id (D…); a group DM is not
-// (its id starts like a channel's), so it is then read as a channel.
+// message's channel_type ("channel", "group", "im", "mpim",
+// https://docs.slack.dev/reference/events/message/), or an
+// item.channel_type on a reaction should one be sent (Slack's documented
+// reaction_added item has type, channel and ts only,
+// https://docs.slack.dev/reference/events/reaction_added/). Without a
+// channel type, a DM is known by its id (D…); a group DM is not (its id
+// starts with G, like a legacy private channel's), so it is then read as
+// a channel: that is why reactions are routed by their channel only,
+// which no connection routes for a group DM (membersResource).
 func directConversation(inner json.RawMessage) bool {
 	var v struct {
 		Channel     any    `json:"channel"`

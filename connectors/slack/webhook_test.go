@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -136,7 +137,7 @@ func TestParseWebhookEnvelopes(t *testing.T) {
 		// (connections reading every channel of the install).
 		{"app_mention.json", "app_mention", "Ev08MFMKHJ", []string{"team:T024BE7LD", "channel:C061EG9SL"}, nil, ""},
 		{"message.json", "message", "Ev08MFMKH6", []string{"team:T024BE7LD", "channel:C061EG9SL"}, []string{kindMessage}, ""},
-		{"reaction_added.json", "reaction_added", "Ev08MFMKHH", []string{"team:T024BE7LD", "channel:C061EG9SL"}, []string{kindReaction}, ""},
+		{"reaction_added.json", "reaction_added", "Ev08MFMKHH", []string{"channel:C061EG9SL"}, []string{kindReaction}, ""},
 		{"message_bot_message.json", "message", "Ev08MFMKHB", []string{"team:T024BE7LD", "channel:C061EG9SL"}, nil, ""},
 		// An org-wide install: team_id is the workspace the event happened
 		// in, the authorization names the org's install.
@@ -323,7 +324,14 @@ func TestParseWebhookDirectConversations(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			d, err := parseDelivery(tc.body)
 			require.NoError(t, err)
-			require.Contains(t, d.RouteKeys, "team:T123ABC456")
+			if strings.Contains(name, "reaction") {
+				// By its channel only: a connection reading every
+				// channel routes those its token lists.
+				require.Len(t, d.RouteKeys, 1)
+				require.True(t, strings.HasPrefix(d.RouteKeys[0], "channel:"), "%v", d.RouteKeys)
+			} else {
+				require.Contains(t, d.RouteKeys, "team:T123ABC456")
+			}
 			require.False(t, d.Notify)
 			if tc.direct {
 				require.Empty(t, d.Signals, "a DM's event stores nothing")
