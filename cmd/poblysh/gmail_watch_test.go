@@ -17,6 +17,18 @@ import (
 	"github.com/poblysh/poblysh/workflows"
 )
 
+// gmailStack starts a stack with a seeded Gmail sandbox that pushes to it.
+func gmailStack(t *testing.T) (*stack, *gmailsandbox.Server) {
+	t.Helper()
+	port := testenv.FreePort()
+	fake, err := sandbox.New("gmail", sandbox.Options{Seed: true, DeliverTo: fmt.Sprintf("http://127.0.0.1:%d", port), WebhookSecret: sandbox.RandomString(32)})
+	require.NoError(t, err)
+	gm := fake.(*gmailsandbox.Server)
+	srv := httptest.NewServer(gm)
+	t.Cleanup(srv.Close)
+	return newStack(t, withPort(port), withEnv(gm.Env(srv.URL))), gm
+}
+
 // TestGmailOneWatchServesTwoTenants: two tenants connect the same mailbox,
 // A following INBOX and SENT, B one user label. Gmail keeps one
 // users.watch per mailbox, so B's watch, and its daily renewal, must not
@@ -26,13 +38,7 @@ import (
 func TestGmailOneWatchServesTwoTenants(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	port := testenv.FreePort()
-	fake, err := sandbox.New("gmail", sandbox.Options{Seed: true, DeliverTo: fmt.Sprintf("http://127.0.0.1:%d", port), WebhookSecret: sandbox.RandomString(32)})
-	require.NoError(t, err)
-	gm := fake.(*gmailsandbox.Server)
-	srv := httptest.NewServer(gm)
-	t.Cleanup(srv.Close)
-	s := newStack(t, withPort(port), withEnv(gm.Env(srv.URL)))
+	s, gm := gmailStack(t)
 	tenantA, keyA := s.tenant("Acme")
 	tenantB, keyB := s.tenant("Receipts Inc")
 	me := gm.User()
@@ -106,13 +112,7 @@ func TestGmailOneWatchServesTwoTenants(t *testing.T) {
 func TestGmailRenamedMailboxKeepsPushing(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	port := testenv.FreePort()
-	fake, err := sandbox.New("gmail", sandbox.Options{Seed: true, DeliverTo: fmt.Sprintf("http://127.0.0.1:%d", port), WebhookSecret: sandbox.RandomString(32)})
-	require.NoError(t, err)
-	gm := fake.(*gmailsandbox.Server)
-	srv := httptest.NewServer(gm)
-	t.Cleanup(srv.Close)
-	s := newStack(t, withPort(port), withEnv(gm.Env(srv.URL)))
+	s, gm := gmailStack(t)
 	tenant, key := s.tenant("Acme")
 	me, renamed := gm.User(), "ada.lovelace@example.com"
 

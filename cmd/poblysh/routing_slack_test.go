@@ -52,15 +52,23 @@ func (s *stack) slackChannelSignals(tenant string, channels ...string) int {
 
 func (s *stack) routes(connID string) []string {
 	s.t.Helper()
-	rows, err := s.owner().Query(s.t.Context(), `SELECT route_key FROM webhook_routes WHERE connection_id = $1 ORDER BY route_key`, connID)
+	return s.texts(`SELECT route_key FROM webhook_routes WHERE connection_id = $1 ORDER BY route_key`, connID)
+}
+
+// texts runs a query of one text column as the schema owner and returns
+// its rows.
+func (s *stack) texts(query string, args ...any) []string {
+	s.t.Helper()
+	rows, err := s.owner().Query(s.t.Context(), query, args...)
 	require.NoError(s.t, err)
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
-		var k string
-		require.NoError(s.t, rows.Scan(&k))
-		out = append(out, k)
+		var v string
+		require.NoError(s.t, rows.Scan(&v))
+		out = append(out, v)
 	}
+	require.NoError(s.t, rows.Err())
 	return out
 }
 
@@ -452,31 +460,13 @@ func TestSlackSharedPrivateChannelEveryChannel(t *testing.T) {
 // resources lists a connection's resources as ref:access, by ref.
 func (s *stack) resources(connID string) []string {
 	s.t.Helper()
-	rows, err := s.owner().Query(s.t.Context(), `SELECT ref || ':' || access FROM connection_resources WHERE connection_id = $1 ORDER BY ref`, connID)
-	require.NoError(s.t, err)
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var r string
-		require.NoError(s.t, rows.Scan(&r))
-		out = append(out, r)
-	}
-	return out
+	return s.texts(`SELECT ref || ':' || access FROM connection_resources WHERE connection_id = $1 ORDER BY ref`, connID)
 }
 
 // cursors lists the streams a connection has a cursor row for.
 func (s *stack) cursors(connID string) []string {
 	s.t.Helper()
-	rows, err := s.owner().Query(s.t.Context(), `SELECT stream FROM sync_cursors WHERE connection_id = $1 ORDER BY stream`, connID)
-	require.NoError(s.t, err)
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var r string
-		require.NoError(s.t, rows.Scan(&r))
-		out = append(out, r)
-	}
-	return out
+	return s.texts(`SELECT stream FROM sync_cursors WHERE connection_id = $1 ORDER BY stream`, connID)
 }
 
 // TestSlackGroupDMReactionStoresNothing: Slack's reaction_added names its
