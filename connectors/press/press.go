@@ -117,7 +117,7 @@ func (d *Detector) Detect(m Message, cfg Config) Result {
 	forwarded := isForward(subject)
 
 	var candidates []Address
-	own := d.ownerOf(m)
+	own := d.ownerOf(m, tc)
 	if m.Outbound {
 		candidates = append(append(candidates, m.To...), m.Cc...)
 	} else {
@@ -194,14 +194,20 @@ type owner struct {
 }
 
 // ownerOf returns the account's side: Message.Account, or the From of an
-// outbound message when the connector did not say. A recipient with the
-// account's own local part at another (non-freemail) domain is the account
-// under a domain alias (pat.lee@acme-robotics.io for
-// pat.lee@acme-robotics.example): that domain is the organisation's too.
+// outbound message when the connector did not say. The account's own local
+// part at another (non-freemail) domain shows the account under a domain
+// alias (pat.lee@acme-robotics.io for pat.lee@acme-robotics.example): that
+// domain is the organisation's too. Only the From of an outbound message
+// (sent from the alias) and the recipients show one, and the recipients of
+// inbound mail only when the account's own address is not among them (mail
+// to the alias): a reporter who writes to sarah@startup.example and copies
+// her colleague sarah@techcrunch.com is not the organisation writing. A
+// curated media domain, a tenant press domain and a tenant press address
+// never show one: first-name addresses are common at outlets too.
 // With no account known, an inbound message's recipients' non-freemail
 // domains are taken for the organisation's (a sender sharing one is a
 // colleague, the rule before connectors told the account).
-func (d *Detector) ownerOf(m Message) owner {
+func (d *Detector) ownerOf(m Message, tc tenantConfig) owner {
 	addr := m.Account
 	if strings.TrimSpace(addr) == "" && m.Outbound {
 		addr = m.From.Email
@@ -224,12 +230,36 @@ func (d *Detector) ownerOf(m Message) owner {
 		o.domain = box.domain
 		o.domains = []string{box.domain}
 	}
-	for _, a := range append(recipients, m.From) {
-		if r, ok := canonMailbox(a.Email); ok && r.local == box.local && r.domain != box.domain && !d.t.isFreemail(r.domain) {
+	shown := recipients
+	switch {
+	case m.Outbound:
+		shown = append(shown, m.From)
+	case slices.ContainsFunc(recipients, o.isAccount):
+		shown = nil // it reached the account's own address, not an alias
+	}
+	for _, a := range shown {
+		if r, ok := canonMailbox(a.Email); ok && r.local == box.local && r.domain != box.domain && d.aliasDomain(r, tc) {
 			o.domains = appendNew(o.domains, r.domain)
 		}
 	}
 	return o
+}
+
+// aliasDomain reports whether a mailbox sharing the account's local part
+// may show an alias domain of the organisation: not at a freemail, curated
+// media or tenant press domain, and not a tenant press address.
+func (d *Detector) aliasDomain(r mailbox, tc tenantConfig) bool {
+	if d.t.isFreemail(r.domain) || tc.domain(r.domain) != "" || tc.addresses[r.key()] != "" {
+		return false
+	}
+	_, media := d.t.outlet(r.domain)
+	return !media
+}
+
+// isAccount reports whether an address is the account's own.
+func (o owner) isAccount(a Address) bool {
+	box, ok := canonMailbox(a.Email)
+	return ok && o.key != "" && box.key() == o.key
 }
 
 // has reports whether a mailbox is the account or at one of its domains.

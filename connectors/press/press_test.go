@@ -154,3 +154,76 @@ func TestColleagueAtAnAliasDomain(t *testing.T) {
 	r = d.Detect(m, Config{})
 	require.True(t, r.Press, "%q", r.Reasons)
 }
+
+// First-name and role addresses are common at startups and at outlets
+// alike (sarah@startup.example, sarah@techcrunch.com): an address that
+// merely shares the account's local part is not the organisation under an
+// alias domain. The sender of inbound mail never shows one, nor does a
+// curated media domain, a tenant press domain or a tenant press address;
+// nor does a recipient of mail that reached the account's own address.
+// The alias domain an outbound message is sent from still counts.
+func TestNamesakeIsNotAnAliasDomain(t *testing.T) {
+	t.Parallel()
+	d := New()
+	acct := Address{Name: "Sarah Lee", Email: "sarah@startup.example"}
+	sarahTC := Address{Name: "Sarah Perez", Email: "sarah@techcrunch.com"}
+	cases := []struct {
+		name   string
+		m      Message
+		cfg    Config
+		press  bool
+		reason string
+		corr   string // the correspondent, when press
+	}{
+		{"inbound from a journalist who shares the local part", Message{
+			From: sarahTC, To: []Address{acct}, Subject: "Request for comment on your Series A",
+		}, Config{}, true, "media domain techcrunch.com", "sarah@techcrunch.com"},
+		{"inbound from a namesake at an unlisted outlet", Message{
+			From: Address{Name: "Sarah Perez", Email: "sarah@valleyledger.example"}, To: []Address{acct}, Subject: "Request for comment on your Series A",
+		}, Config{}, true, `subject cue "request for comment"`, "sarah@valleyledger.example"},
+		{"a reporter copies a namesake colleague at her outlet", Message{
+			From: Address{Name: "Ann Kim", Email: "ann@techcrunch.com"}, To: []Address{acct}, Cc: []Address{sarahTC},
+			Subject: "Request for comment on your Series A",
+		}, Config{}, true, "media domain techcrunch.com", "ann@techcrunch.com"},
+		{"a reporter at an unlisted outlet copies a namesake colleague", Message{
+			From: Address{Name: "Ann Kim", Email: "ann@valleyledger.example"}, To: []Address{acct},
+			Cc: []Address{{Email: "sarah@valleyledger.example"}}, Subject: "Request for comment on your Series A",
+		}, Config{}, true, `subject cue "request for comment"`, "ann@valleyledger.example"},
+		{"the account replies to the namesake journalist", Message{
+			From: acct, To: []Address{sarahTC}, Outbound: true, Subject: "Re: Request for comment on your Series A",
+		}, Config{}, true, "media domain techcrunch.com", "sarah@techcrunch.com"},
+		{"a tenant press address that shares the local part", Message{
+			From: Address{Email: "sarah@freelance-desk.example"}, To: []Address{acct}, Subject: "Quick question",
+		}, Config{Addresses: []string{"sarah@freelance-desk.example"}}, true, "tenant press address", "sarah@freelance-desk.example"},
+		{"the account replies to a tenant press address that shares the local part", Message{
+			From: acct, To: []Address{{Email: "sarah@freelance-desk.example"}}, Outbound: true, Subject: "Re: Quick question",
+		}, Config{Addresses: []string{"sarah@freelance-desk.example"}}, true, "tenant press address", "sarah@freelance-desk.example"},
+		{"the account replies to a namesake at a tenant press domain", Message{
+			From: acct, To: []Address{{Email: "sarah@localgazette.example"}}, Outbound: true, Subject: "Re: Quick question",
+		}, Config{Domains: []string{"localgazette.example"}}, true, "tenant press domain", "sarah@localgazette.example"},
+		// Genuine aliases.
+		{"sent from the alias domain: colleagues there are no correspondents", Message{
+			From: Address{Email: "sarah@startup-alias.example"}, Outbound: true,
+			To: []Address{{Email: "kim@startup-alias.example"}}, Subject: "Press inquiry prep",
+		}, Config{}, false, "no usable correspondent", ""},
+		{"sent from the alias domain to a journalist and a colleague there", Message{
+			From: Address{Email: "sarah@startup-alias.example"}, Outbound: true,
+			To: []Address{{Email: "kim@startup-alias.example"}, {Email: "jane@valleyledger.example"}}, Subject: "Re: Request for comment",
+		}, Config{}, true, `subject cue "request for comment"`, "jane@valleyledger.example"},
+		{"a colleague writes to the account's alias", Message{
+			From: Address{Email: "kim@startup-alias.example"}, To: []Address{{Email: "sarah@startup-alias.example"}}, Subject: "Press inquiry prep",
+		}, Config{}, false, "internal sender", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.m.Account = acct.Email
+			r := d.Detect(c.m, c.cfg)
+			require.Equal(t, c.press, r.Press, "score %v reasons %q correspondent %v", r.Score, r.Reasons, r.Correspondent)
+			require.True(t, hasReason(r, c.reason), "reasons %q lack %q", r.Reasons, c.reason)
+			require.False(t, c.press && hasReason(r, "internal sender"), "reasons %q", r.Reasons)
+			if c.press {
+				require.Equal(t, c.corr, r.Correspondent.Email)
+			}
+		})
+	}
+}
