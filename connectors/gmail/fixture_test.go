@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,10 +75,19 @@ func TestHistoryPageFixture(t *testing.T) {
 // answers with the recorded history.list page and message
 // (testdata/*.json), and the requests it asked.
 func historyFixturePage(t testing.TB) (*connectors.Page, []string) {
+	return fixturePage(t, `{"press_domains":["dailytech.example"]}`, nil)
+}
+
+// fixturePage is historyFixturePage for a connection with config, the
+// recorded message first changed by edit (when not nil).
+func fixturePage(t testing.TB, config string, edit func(msg string) string) (*connectors.Page, []string) {
 	history, err := os.ReadFile("testdata/history_page.json")
 	require.NoError(t, err)
 	msg, err := os.ReadFile("testdata/message_metadata.json")
 	require.NoError(t, err)
+	if edit != nil {
+		msg = []byte(edit(string(msg)))
+	}
 	var asked []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		asked = append(asked, r.URL.Path+"?"+r.URL.RawQuery)
@@ -100,7 +110,7 @@ func historyFixturePage(t testing.TB) (*connectors.Page, []string) {
 	require.NoError(t, err)
 	p := &connectors.Provider{Spec: gmail.Spec, Config: cfg, Connector: c}
 	page, err := c.(connectors.Syncer).FetchPage(context.Background(), connectors.PageRequest{
-		Connection: connectors.Connection{Config: json.RawMessage(`{"press_domains":["dailytech.example"]}`),
+		Connection: connectors.Connection{Config: json.RawMessage(config),
 			Account: connectors.Account{ID: "104392847561029384756", Name: "Ada Lovelace", Metadata: map[string]string{"email": "ada@example.com"}}},
 		Stream: "label:INBOX", Cursor: json.RawMessage(`{"history_id":"2435200"}`), Now: time.Now(),
 		HTTP: connectors.NewRegistry(p).HTTPClient(p, "acct", "tok"),
@@ -114,4 +124,23 @@ func historyFixturePage(t testing.TB) (*connectors.Page, []string) {
 func catalogExamples(t testing.TB) []connectors.Signal {
 	page, _ := historyFixturePage(t)
 	return page.Signals
+}
+
+// A Subject in a legacy charset (ISO-2022-JP, RFC 1468, the usual one of
+// Japanese mail) is stored decoded, and its press cue counts: 取材依頼 is a
+// strong one (the tenant has no press domains here).
+func TestLegacyCharsetSubjectIsDecoded(t *testing.T) {
+	page, _ := fixturePage(t, `{}`, func(msg string) string {
+		return strings.Replace(msg, `=?UTF-8?Q?Request_for_comment_=E2=80=94_Northwind_launch?=`, `=?ISO-2022-JP?B?GyRCPGg6YDBNTWobKEI=?=`, 1)
+	})
+	got := map[string]connectors.Signal{}
+	for _, s := range page.Signals {
+		got[s.Kind] = s
+	}
+	for _, kind := range []string{"email.received", "email.thread_started", "email.press_thread"} {
+		require.Contains(t, got, kind)
+		require.Equal(t, "取材依頼", got[kind].Payload.Attributes["subject"], kind)
+	}
+	require.Equal(t, "Email from sam.reporter@dailytech.example: 取材依頼", got["email.received"].Payload.Title)
+	require.Contains(t, got["email.press_thread"].Payload.Attributes["reasons"], `subject cue "取材依頼"`)
 }

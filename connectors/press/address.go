@@ -1,13 +1,13 @@
 package press
 
 import (
-	"bytes"
 	"html"
 	"io"
 	"mime"
 	"net/mail"
 	"strings"
-	"unicode/utf8"
+
+	"golang.org/x/text/encoding/htmlindex"
 )
 
 // ParseAddressList parses an address header (From, To, Cc, Reply-To) into
@@ -89,41 +89,27 @@ func DecodeHeader(s string) string {
 
 var wordDecoder = &mime.WordDecoder{CharsetReader: charsetReader}
 
-// charsetReader converts the single-byte charsets common in mail headers and
-// passes anything else through; DecodeHeader then replaces bytes that are not
-// UTF-8. A display name that comes out lossy is better than no mailbox.
+// charsetReader decodes the charsets the WHATWG Encoding Standard names
+// (golang.org/x/text/encoding/htmlindex: windows-1252 and the ISO-8859
+// family, ISO-2022-JP, Shift_JIS, EUC-JP, GB2312/GBK/GB18030, Big5, EUC-KR,
+// KOI8-R, …), so a subject or name in its language's legacy charset reads
+// as its UTF-8 twin. Invalid bytes become U+FFFD. A charset it does not know
+// passes through; DecodeHeader then replaces bytes that are not UTF-8. A
+// display name that comes out lossy is better than no mailbox.
 func charsetReader(charset string, input io.Reader) (io.Reader, error) {
-	b, err := io.ReadAll(input)
-	if err != nil {
-		return nil, err
+	name := strings.ToLower(strings.TrimSpace(charset))
+	if alias, ok := charsetAliases[name]; ok {
+		name = alias
 	}
-	switch strings.ToLower(strings.TrimSpace(charset)) {
-	case "windows-1252", "cp1252", "iso-8859-15", "latin-9", "latin9", "iso8859-1", "latin1", "latin-1":
-		var sb strings.Builder
-		for _, c := range b {
-			sb.WriteRune(cp1252(c))
-		}
-		return strings.NewReader(sb.String()), nil
+	if enc, err := htmlindex.Get(name); err == nil {
+		return enc.NewDecoder().Reader(input), nil
 	}
-	return bytes.NewReader(b), nil
+	return input, nil
 }
 
-// cp1252 maps a windows-1252 byte to its rune; ISO-8859-1 and -15 agree with
-// it on every letter that occurs in names closely enough for matching.
-func cp1252(c byte) rune {
-	if c >= 0x80 && c < 0xA0 {
-		if r := cp1252High[c-0x80]; r != 0 {
-			return r
-		}
-		return utf8.RuneError
-	}
-	return rune(c)
-}
-
-var cp1252High = [32]rune{
-	'€', 0, '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', 0, 'Ž', 0,
-	0, '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', 0, 'ž', 'Ÿ',
-}
+// charsetAliases are labels mail clients write that the Encoding Standard
+// does not list.
+var charsetAliases = map[string]string{"latin-1": "latin1", "latin-9": "iso-8859-15", "latin9": "iso-8859-15"}
 
 // normalizeHeader unescapes HTML entities and unfolds lines.
 func normalizeHeader(s string) string {

@@ -43,11 +43,39 @@ func TestParseAddressList(t *testing.T) {
 
 func TestParseAddressUnknownCharset(t *testing.T) {
 	t.Parallel()
-	// GB2312 is not decodable with the standard library: the mailbox
-	// survives with a lossy name instead of being dropped.
-	a, ok := ParseAddress(`=?GB2312?B?1dTA9g==?= <zhao@qq.com>`)
+	// A charset nobody registered: the mailbox survives with a lossy name
+	// instead of being dropped.
+	a, ok := ParseAddress(`=?x-no-such-charset?B?1dTA9g==?= <zhao@qq.com>`)
 	require.True(t, ok)
 	require.Equal(t, "zhao@qq.com", a.Email)
+	require.Equal(t, "\uFFFD", a.Name, "its bytes are not UTF-8: replaced, as a run")
+}
+
+// Mail in the covered languages is still often sent in the legacy charset
+// of its language (RFC 1468 ISO-2022-JP for Japanese, GB2312, EUC-KR,
+// KOI8-R, Shift_JIS, Big5): its encoded words decode to the text, in
+// subjects and display names alike.
+func TestDecodeHeaderCharsets(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ raw, want string }{
+		{"=?ISO-2022-JP?B?GyRCPGg6YDBNTWobKEI=?=", "取材依頼"},
+		{"=?iso-2022-jp?b?GyRCPGg6YDBNTWobKEI=?=", "取材依頼"},
+		{"=?GB2312?B?ssm3w8frx/M=?=", "采访请求"},
+		{"=?GBK?B?zfXTm9Xf?=", "王記者"},
+		{"=?EUC-KR?B?w+vA5yC/5MO7?=", "취재 요청"},
+		{"=?KOI8-R?B?+sHQ0s/TIPPt6Q==?=", "Запрос СМИ"},
+		{"=?Shift_JIS?B?juaN3ojLl4o=?=", "取材依頼"},
+		{"=?Big5?B?scSzWL3QqEQ=?=", "採訪請求"},
+		{"=?ISO-8859-15?B?UHJpeCAxMCCk?=", "Prix 10 €"},
+		{"=?latin-9?B?UHJpeCAxMCCk?=", "Prix 10 €"},
+		{"=?windows-1252?Q?Ren=E9e_=93RJ=94?=", "Renée “RJ”"},
+		{"=?latin-1?Q?Fran=E7ois?=", "François"},
+	} {
+		require.Equal(t, c.want, DecodeHeader(c.raw), "%s", c.raw)
+	}
+	a, ok := ParseAddress(`=?GB2312?B?1dTA9g==?= <zhao@qq.com>`)
+	require.True(t, ok)
+	require.Equal(t, Address{Name: "赵丽", Email: "zhao@qq.com"}, a)
 }
 
 func TestDecodeHeader(t *testing.T) {

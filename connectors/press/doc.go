@@ -2,7 +2,10 @@
 // correspondence with a journalist. Every mail connector (Gmail, Zoho Mail)
 // uses it to emit email.press_thread.
 //
-// The package is pure: no I/O, standard library only. New returns a
+// The package is pure: no I/O; besides the standard library it imports only
+// golang.org/x/net/publicsuffix (regional editions, look-alikes) and
+// golang.org/x/text/encoding/htmlindex (the charsets of encoded words,
+// ISO-2022-JP, GB2312, EUC-KR, KOI8-R, …). New returns a
 // Detector over the curated list of news and media domains that ships in
 // media_domains.txt (embedded); Detect judges one message against it, the
 // tenant's own press contacts (Config), and subject and display-name cues in

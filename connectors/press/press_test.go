@@ -227,3 +227,24 @@ func TestNamesakeIsNotAnAliasDomain(t *testing.T) {
 		})
 	}
 }
+
+// A subject in a legacy charset qualifies as its UTF-8 twin does: 取材依頼
+// in ISO-2022-JP is the same strong cue.
+func TestSubjectCuesInLegacyCharsets(t *testing.T) {
+	t.Parallel()
+	d := New()
+	for _, c := range []struct{ utf8, raw string }{
+		{"取材依頼", "=?ISO-2022-JP?B?GyRCPGg6YDBNTWobKEI=?="},
+		{"取材依頼", "=?Shift_JIS?B?juaN3ojLl4o=?="},
+		{"采访请求", "=?GB2312?B?ssm3w8frx/M=?="},
+		{"취재 요청", "=?EUC-KR?B?w+vA5yC/5MO7?="},
+		{"Запрос СМИ", "=?KOI8-R?B?+sHQ0s/TIPPt6Q==?="},
+	} {
+		m := in("", "k.tanaka@unlisted-news.example", c.utf8)
+		want := d.Detect(m, Config{})
+		require.True(t, want.Press, "%s: %q", c.utf8, want.Reasons)
+		m.Subject = c.raw
+		got := d.Detect(m, Config{})
+		require.Equal(t, want, got, "%s as %s", c.utf8, c.raw)
+	}
+}

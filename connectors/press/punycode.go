@@ -4,8 +4,8 @@ import "strings"
 
 // Punycode (RFC 3492) encoding, so that an internationalized domain written
 // in Unicode ("bücher.example") and its ASCII form ("xn--bcher-kva.example")
-// compare equal. The package imports the standard library only, which has no
-// IDNA; case folding is strings.ToLower plus the width and dot mappings in
+// compare equal. The standard library has no IDNA, and the package keeps to
+// Punycode rather than golang.org/x/net/idna's full mapping; case folding is strings.ToLower plus the width and dot mappings in
 // canonDomain, which covers what mail clients emit in practice.
 
 const (
