@@ -126,6 +126,23 @@ func catalogExamples(t testing.TB) []connectors.Signal {
 	return page.Signals
 }
 
+// A From whose display name is an encoded word inside quotes, as many
+// mailers write it, is stored decoded as the actor and the correspondent.
+func TestQuotedEncodedSenderNameIsDecoded(t *testing.T) {
+	page, _ := fixturePage(t, `{}`, func(msg string) string {
+		return strings.Replace(msg, `\"Reporter, Sam\" <sam.reporter@dailytech.example>`, `\"=?UTF-8?B?UmVwb3J0ZXIsIFNhbQ==?=\" <sam.reporter@dailytech.example>`, 1)
+	})
+	got := map[string]connectors.Signal{}
+	for _, s := range page.Signals {
+		got[s.Kind] = s
+	}
+	want := connectors.Actor{ID: "sam.reporter@dailytech.example", Name: "Reporter, Sam", Email: "sam.reporter@dailytech.example"}
+	require.Equal(t, want, got["email.received"].Payload.Actor)
+	require.Contains(t, got, "email.press_thread")
+	require.Equal(t, want, got["email.press_thread"].Payload.Actor)
+	require.Equal(t, map[string]any{"name": "Reporter, Sam", "email": "sam.reporter@dailytech.example"}, got["email.press_thread"].Payload.Attributes["correspondent"])
+}
+
 // A Subject in a legacy charset (ISO-2022-JP, RFC 1468, the usual one of
 // Japanese mail) is stored decoded, and its press cue counts: 取材依頼 is a
 // strong one (the tenant has no press domains here).

@@ -21,7 +21,8 @@ import (
 //     comments, and drops group names ("Team: a@x, b@y;"),
 //   - joins an unquoted "Doe, Jane <jane@x.example>" back into one mailbox,
 //   - decodes RFC 2047 encoded words, also in charsets net/mail rejects
-//     (unknown charsets degrade to U+FFFD rather than an error),
+//     and inside a quoted display name (unknown charsets degrade to U+FFFD
+//     rather than an error),
 //   - keeps comments in the display name: "Jane Doe (Reuters)" stays that,
 //     because an outlet in a comment is a signal the detector reads.
 //
@@ -184,6 +185,11 @@ func parseMailbox(s string) (Address, bool) {
 		a = Address{Name: m.Name, Email: m.Address}
 	} else if a, err = parseLoose(s); err != nil {
 		return Address{}, false
+	}
+	if strings.Contains(a.Name, "=?") {
+		// An encoded word inside quotes ("=?UTF-8?B?…?=" <a@b>): RFC 2047
+		// forbids it, net/mail leaves it, many mailers write it.
+		a.Name = DecodeHeader(a.Name)
 	}
 	a.Name = strings.TrimSpace(strings.ToValidUTF8(a.Name, "\uFFFD"))
 	a.Email = strings.TrimSpace(a.Email)

@@ -33,6 +33,11 @@ func TestParseAddressList(t *testing.T) {
 		{`用户 <用户@例子.广告>`, []Address{{"用户", "用户@例子.广告"}}},
 		{`"Paula M"<paula@zylker.com>`, []Address{{"Paula M", "paula@zylker.com"}}},                                                                        // Zoho mail details
 		{`&quot;Paula M&quot;&lt;paula@zylker.com&gt;,&lt;rebecca@zylker.com&gt;`, []Address{{"Paula M", "paula@zylker.com"}, {"", "rebecca@zylker.com"}}}, // Zoho messages/view
+		// Encoded words inside quotes, as many mailers write them (RFC 2047
+		// does not allow it; the name is meant decoded all the same).
+		{`"=?UTF-8?B?SmFuZSBEb2UsIFJlcG9ydGVy?=" <jane@freelance.example>`, []Address{{"Jane Doe, Reporter", "jane@freelance.example"}}},
+		{`&quot;=?ISO-2022-JP?B?GyRCRURDZhsoQiAbJEI1LTxUGyhC?=&quot;&lt;tanaka@example.jp&gt;`, []Address{{"田中 記者", "tanaka@example.jp"}}},
+		{`"=?UTF-8?Q?Jos=C3=A9?= Doe" <jose@x.example>, "a =? b" <ab@x.example>`, []Address{{"José Doe", "jose@x.example"}, {"a =? b", "ab@x.example"}}},
 		{`not an address, also not`, nil},
 		{``, nil},
 	}

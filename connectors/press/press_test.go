@@ -228,6 +228,18 @@ func TestNamesakeIsNotAnAliasDomain(t *testing.T) {
 	}
 }
 
+// A display name whose encoded word is quoted ("=?UTF-8?B?…?=" <a@b>)
+// counts with its cues: "Jane Doe, Reporter" is a journalist's.
+func TestQuotedEncodedDisplayName(t *testing.T) {
+	t.Parallel()
+	a, ok := ParseAddress(`"=?UTF-8?B?SmFuZSBEb2UsIFJlcG9ydGVy?=" <jane@freelance.example>`)
+	require.True(t, ok)
+	r := New().Detect(in(a.Name, a.Email, "Interview"), Config{})
+	require.True(t, r.Press, "score %v reasons %q", r.Score, r.Reasons)
+	require.True(t, hasReason(r, `display name cue "reporter"`), "reasons %q", r.Reasons)
+	require.Equal(t, Address{Name: "Jane Doe, Reporter", Email: "jane@freelance.example"}, r.Correspondent)
+}
+
 // A subject in a legacy charset qualifies as its UTF-8 twin does: 取材依頼
 // in ISO-2022-JP is the same strong cue.
 func TestSubjectCuesInLegacyCharsets(t *testing.T) {
