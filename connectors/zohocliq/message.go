@@ -45,15 +45,30 @@ type person struct {
 
 // UnmarshalJSON reads a person object or, as some Cliq answers give a
 // sender, the bare user id ("60040396507" or 60040396507). Without this a
-// message carrying one failed to decode and was skipped.
+// message carrying one failed to decode and was skipped. An object without
+// name is named by first_name and last_name, as the bot handlers' users
+// and senders are (Zoho's mention handler sample:
+// {"id", "first_name": "Scott", "last_name": "Fisher", "email", …}).
 func (p *person) UnmarshalJSON(b []byte) error {
 	if t := bytes.TrimSpace(b); len(t) > 0 && t[0] != '{' {
 		*p = person{}
 		return json.Unmarshal(t, &p.ID)
 	}
-	type plain person
-	return json.Unmarshal(b, (*plain)(p))
+	var o struct {
+		ID        zoho.Str `json:"id"`
+		Name      string   `json:"name"`
+		FirstName string   `json:"first_name"`
+		LastName  string   `json:"last_name"`
+	}
+	if err := json.Unmarshal(b, &o); err != nil {
+		return err
+	}
+	*p = person{ID: o.ID, Name: cmpOr(o.Name, fullName(o.FirstName, o.LastName))}
+	return nil
 }
+
+// fullName is "First Last", or whichever of them is given.
+func fullName(first, last string) string { return strings.TrimSpace(first + " " + last) }
 
 // text is the message's text wherever it came.
 func (m *message) text() string {

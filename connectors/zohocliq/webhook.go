@@ -213,11 +213,16 @@ func (c *Connector) ParseWebhook(req *connectors.WebhookRequest) (*connectors.We
 // documents for the mention handler's message) leaves out: the message id
 // from params.access.message_id, or else the sent time and the user's id
 // (one user sends one message a millisecond), and the sender from
-// params.user, the user who mentioned the bot.
+// params.user, the user who mentioned the bot; a sender without a name
+// that is params.user is named by it.
 func (b *botCall) completeMessage(m *message) {
-	if m.Sender.ID == "" && b.Params.User.ID != "" {
-		u := b.Params.User
-		m.Sender = person{ID: u.ID, Name: cmpOr(u.Name, strings.TrimSpace(u.FirstName+" "+u.LastName))}
+	u := b.Params.User
+	name := cmpOr(u.Name, fullName(u.FirstName, u.LastName))
+	switch {
+	case m.Sender.ID == "" && u.ID != "":
+		m.Sender = person{ID: u.ID, Name: name}
+	case m.Sender.Name == "" && m.Sender.ID == u.ID:
+		m.Sender.Name = name
 	}
 	switch {
 	case m.ID != "":
