@@ -3,6 +3,7 @@ package zohocliq
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +22,9 @@ func (w where) context() connectors.Ref {
 }
 
 // Dedupe keys; the same whether a happening came by bot call or by polling.
+// A message's own keys (message.posted, mention.created) name it by its
+// sent time and sender (sentKey), since Zoho's bot calls name no message
+// id; the message id's key is an alias.
 func messageKey(chat, id string) string { return "msg:" + chat + ":" + id }
 
 func reactionKey(chat, id, emoji, user string) string {
@@ -28,6 +32,40 @@ func reactionKey(chat, id, emoji, user string) string {
 }
 
 func mentionKey(chat, id string) string { return "mention:" + chat + ":" + id }
+
+// sentKey names a message in its keys: "<sent ms>_<sender id>". Cliq's
+// participation handler names no message id (Zoho's sample: data is
+// {"message": {"type", "text", "mentions"}, "time"}, the sender is
+// params.user), and a message id is "<sent ms>_<number>" whose number is
+// not the sender's, so time and sender are what a bot call and a poll of
+// the same message share (one user sends one message a millisecond). The
+// sent time is the id's milliseconds (exact; Zoho's Message Details
+// example gives the same "time"), else the message's time; the message id
+// when the time or the sender is unknown.
+func (m *message) sentKey() string {
+	at, ok := idTime(m.ID.String())
+	if !ok {
+		at, ok = m.at()
+	}
+	if !ok || m.Sender.ID == "" {
+		return m.ID.String()
+	}
+	return strconv.FormatInt(at.UnixMilli(), 10) + "_" + m.Sender.ID.String()
+}
+
+// keysOf is a message's dedupe key, key(chat, sentKey), and, when its id
+// is another, the id's key as alias (the key earlier versions gave it):
+// once this Signal is stored, a later one under the id's key (an earlier
+// version's worker during a rolling deploy) is a duplicate.
+// The alias does not work backwards: a backfill now re-reading a message
+// stored before under the id's key stores it again.
+func keysOf(key func(chat, id string) string, chat string, m *message) (string, []string) {
+	k := m.sentKey()
+	if id := m.ID.String(); id != "" && id != k {
+		return key(chat, k), []string{key(chat, id)}
+	}
+	return key(chat, k), nil
+}
 
 // messageSignal normalizes a channel message into message.posted. Bots'
 // messages, and messages without id or time, yield nothing.
@@ -45,10 +83,12 @@ func messageSignal(w where, m *message, raw json.RawMessage) (connectors.Signal,
 			attrs["files"] = 1
 		}
 	}
+	key, aliases := keysOf(messageKey, w.Chat, m)
 	return connectors.Signal{
 		Kind:       "message.posted",
 		OccurredAt: at,
-		DedupeKey:  messageKey(w.Chat, m.ID.String()),
+		DedupeKey:  key,
+		AliasKeys:  aliases,
 		Payload: connectors.Payload{
 			Title:      title(text, "Shared a "+cmpOr(m.Type, "message")),
 			URL:        permalink(w.Host, w.Chat),
@@ -101,10 +141,12 @@ func mentionSignal(host, chat, chatTitle string, m *message, mentioned []string,
 	if name != "" {
 		where = name
 	}
+	key, aliases := keysOf(mentionKey, chat, m)
 	return connectors.Signal{
 		Kind:       "mention.created",
 		OccurredAt: at,
-		DedupeKey:  mentionKey(chat, m.ID.String()),
+		DedupeKey:  key,
+		AliasKeys:  aliases,
 		Payload: connectors.Payload{
 			Title:   trunc("Mentioned in "+where+": "+title(text, "(no text)"), 160),
 			URL:     permalink(host, chat),

@@ -64,7 +64,8 @@ func TestMessageSignalsFromFixture(t *testing.T) {
 	require.Equal(t, 1, file.Payload.Attributes["files"])
 
 	text := sigs[1]
-	require.Equal(t, "msg:CT_1207124540483314854_20071845:1773813859592_51531973059", text.DedupeKey)
+	require.Equal(t, "msg:CT_1207124540483314854_20071845:1773813859592_60040396507", text.DedupeKey, "time and sender")
+	require.Equal(t, []string{"msg:CT_1207124540483314854_20071845:1773813859592_51531973059"}, text.AliasKeys)
 	require.Equal(t, "@Ada Lovelace can you confirm the embargo with @Scott Fisher? See #pressdesk", text.Payload.Title)
 	require.Equal(t, "@Ada Lovelace can you confirm the embargo with @Scott Fisher? See #pressdesk\nThanks!", text.Payload.Attributes["text"])
 	require.Equal(t, connectors.Actor{ID: "60040396507", Name: "Priya Raman"}, text.Payload.Actor)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -46,7 +47,8 @@ func TestReactionsByPolling(t *testing.T) {
 			require.Equal(t, "reaction:"+zohosandbox.ChatLaunch+":"+first+":🚀:"+zohosandbox.UserAda, s.DedupeKey)
 			require.Equal(t, "Ada Lovelace", s.Payload.Actor.Name)
 		case "message.posted":
-			require.Equal(t, "msg:"+zohosandbox.ChatLaunch+":"+msg.ID, s.DedupeKey)
+			require.Equal(t, "msg:"+zohosandbox.ChatLaunch+":"+strconv.FormatInt(msg.Time, 10)+"_"+zohosandbox.UserMarco, s.DedupeKey)
+			require.Equal(t, []string{"msg:" + zohosandbox.ChatLaunch + ":" + msg.ID}, s.AliasKeys)
 		}
 	}
 	none, _ := f.drain(t, conn, hc, stream, rest)

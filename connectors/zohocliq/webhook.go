@@ -86,7 +86,10 @@ func (b *botCall) chat() string {
 }
 
 // messageRaw is the message the call is about: params.message, or in a
-// participation call params.data.message or params.data itself.
+// participation call params.data.message or params.data itself. Zoho's
+// participation sample has data {"message": {"mentions", "type", "text",
+// "comment"}, "time"}: the message names no id, time or sender
+// (completeMessage fills them in, the time from dataTime).
 func (b *botCall) messageRaw() json.RawMessage {
 	if t := bytes.TrimSpace(b.Params.Message); len(t) > 0 && t[0] == '{' {
 		return t
@@ -104,6 +107,18 @@ func (b *botCall) messageRaw() json.RawMessage {
 		}
 	}
 	return nil
+}
+
+// dataTime is params.data.time, the time a participation call's message
+// was sent ("" when the call has none).
+func (b *botCall) dataTime() zoho.Str {
+	var d struct {
+		Time zoho.Str `json:"time"`
+	}
+	if t := bytes.TrimSpace(b.Params.Data); len(t) > 0 && t[0] == '{' {
+		_ = json.Unmarshal(t, &d)
+	}
+	return d.Time
 }
 
 // VerifyWebhook implements connectors.WebhookReceiver and fails closed:
@@ -169,9 +184,14 @@ func (c *Connector) ParseWebhook(req *connectors.WebhookRequest) (*connectors.We
 			return nil, fmt.Errorf("zoho-cliq: webhook: %w: unreadable message: %v", connectors.ErrInvalidConfig, err)
 		}
 	}
+	// The delivery is the call: the message id it names, else its time
+	// (a message edited twice is two calls).
 	about := m.ID.String()
 	if about == "" {
 		about = "t" + call.Timestamp.String()
+	}
+	if raw != nil && (handler == "participation" || handler == "mention") {
+		call.completeMessage(&m)
 	}
 	event := handler
 	if op != "" {
@@ -192,7 +212,6 @@ func (c *Connector) ParseWebhook(req *connectors.WebhookRequest) (*connectors.We
 		}
 	case handler == "mention" && raw != nil && chat != "":
 		d.RouteKeys = []string{mentionsKey(tenant, account)}
-		call.completeMessage(&m)
 		mentioned := []string{}
 		for _, p := range call.Params.Mentions {
 			if p.ID != "" {
@@ -209,12 +228,14 @@ func (c *Connector) ParseWebhook(req *connectors.WebhookRequest) (*connectors.We
 	return d, nil
 }
 
-// completeMessage fills what a Message Details object (the form Zoho
-// documents for the mention handler's message) leaves out: the message id
-// from params.access.message_id, or else the sent time and the user's id
-// (one user sends one message a millisecond), and the sender from
-// params.user, the user who mentioned the bot; a sender without a name
-// that is params.user is named by it.
+// completeMessage fills what a handler's message leaves out (the
+// participation handler's names no id, time or sender; a Message Details
+// object, the form Zoho documents for the mention handler's, no id or
+// sender): the sender from params.user, the user who sent the message or
+// mentioned the bot (a sender without a name that is params.user is named
+// by it); the time from params.data.time, else the call's timestamp; the
+// message id from params.access.message_id, or else the sent time and the
+// sender's id (one user sends one message a millisecond).
 func (b *botCall) completeMessage(m *message) {
 	u := b.Params.User
 	name := cmpOr(u.Name, fullName(u.FirstName, u.LastName))
@@ -223,6 +244,12 @@ func (b *botCall) completeMessage(m *message) {
 		m.Sender = person{ID: u.ID, Name: name}
 	case m.Sender.Name == "" && m.Sender.ID == u.ID:
 		m.Sender.Name = name
+	}
+	if _, ok := m.at(); !ok {
+		m.Time = b.dataTime()
+		if _, ok := m.at(); !ok {
+			m.Time = b.Timestamp
+		}
 	}
 	switch {
 	case m.ID != "":

@@ -73,7 +73,9 @@ func TestParticipationMessageSent(t *testing.T) {
 	require.Len(t, d.Signals, 1)
 	s := d.Signals[0]
 	require.NoError(t, connectors.ValidateSignal(Spec, s))
-	require.Equal(t, "msg:CT_1207124540483314854_20071845:1773813859592_51531973059", s.DedupeKey, "the key polling gives the same message")
+	require.Equal(t, "msg:CT_1207124540483314854_20071845:1773813859592_60040396507", s.DedupeKey, "the key polling gives the same message: time and sender")
+	require.Equal(t, []string{"msg:CT_1207124540483314854_20071845:1773813859592_51531973059"}, s.AliasKeys, "and the id's key")
+	require.Equal(t, connectors.Ref{Type: "message", ID: "1773813859592_51531973059"}, s.Payload.Subject)
 	require.Equal(t, "@Ada Lovelace embargo moved to 10:00", s.Payload.Title)
 	require.Equal(t, connectors.Actor{ID: "60040396507", Name: "Priya Raman"}, s.Payload.Actor)
 	require.Equal(t, "#launch-room", s.Payload.Context.Name)
@@ -97,7 +99,8 @@ func TestMentionHandler(t *testing.T) {
 	require.Equal(t, "mention.created", s.Kind)
 	require.Equal(t, []string{"b-2007184500000000071"}, s.Payload.Attributes["mentioned_users"])
 	require.Equal(t, "Mentioned in #press-desk: @Poblysh who is covering Reuters today?", s.Payload.Title)
-	require.Equal(t, "mention:CT_1796005539471668330_20071845:1773813998000_51531973070", s.DedupeKey)
+	require.Equal(t, "mention:CT_1796005539471668330_20071845:1773813998000_60040376665", s.DedupeKey)
+	require.Equal(t, []string{"mention:CT_1796005539471668330_20071845:1773813998000_51531973070"}, s.AliasKeys)
 }
 
 // Fails closed: anything but a call signed with the configured key, on a
@@ -184,16 +187,18 @@ func TestLiveLinksFollowConfiguredHosts(t *testing.T) {
 // id and sender the REST form carries: the text is read from the inner
 // message, the id from params.access.message_id (or, without one, the
 // time and the user), the sender from params.user. It yielded nothing.
+// The key is the time and the sender either way (the id's is an alias).
 func TestMentionHandlerMessageDetails(t *testing.T) {
 	t.Parallel()
 	c, conn, sb := hookEnv(t, nil)
 	body := fixture(t, "bot_mention_details.json")
 	for _, tc := range []struct {
-		body []byte
-		id   string
+		body    []byte
+		id      string
+		aliases []string
 	}{
-		{body, "1773813998000_51531973071"},
-		{bytes.Replace(body, []byte(`"message_id":"1773813998000_51531973071",`), nil, 1), "1773813998000_60040376665"},
+		{body, "1773813998000_51531973071", []string{"mention:CT_1796005539471668330_20071845:1773813998000_51531973071"}},
+		{bytes.Replace(body, []byte(`"message_id":"1773813998000_51531973071",`), nil, 1), "1773813998000_60040376665", nil},
 	} {
 		req := signed(sb, tc.body, c.ConnectionWebhookURL(conn))
 		require.NoError(t, c.VerifyWebhook(req))
@@ -204,7 +209,9 @@ func TestMentionHandlerMessageDetails(t *testing.T) {
 		s := d.Signals[0]
 		require.NoError(t, connectors.ValidateSignal(Spec, s))
 		require.Equal(t, "Mentioned in #press-desk: @Poblysh can you log the Reuters call?", s.Payload.Title)
-		require.Equal(t, "mention:CT_1796005539471668330_20071845:"+tc.id, s.DedupeKey)
+		require.Equal(t, "mention:CT_1796005539471668330_20071845:1773813998000_60040376665", s.DedupeKey)
+		require.Equal(t, tc.aliases, s.AliasKeys)
+		require.Equal(t, tc.id, s.Payload.Subject.ID)
 		require.Equal(t, connectors.Actor{ID: "60040376665", Name: "Marco Rossi"}, s.Payload.Actor)
 		require.Equal(t, int64(1773813998000), s.OccurredAt.UnixMilli())
 	}

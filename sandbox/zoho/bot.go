@@ -50,6 +50,18 @@ func (s *Server) Sign(body []byte) string {
 // user: the participation handler with an operation (message_sent,
 // message_edited, message_deleted, added, removed), the mention handler
 // (the bot was @mentioned) or the message handler (a direct message).
+// Each names the message as Zoho's samples of that handler do
+// (zcatalyst-cli 1.25.3, templates/event/integ/cliq/bot/), never as the
+// REST API does (no message id anywhere; the sender is params.user):
+//   - participation: params.data {"message": {"type", "text", "mentions"},
+//     "time": <ms>} (no id, time or sender inside the message);
+//   - mention: params.message {"sender": {"id", "first_name",
+//     "last_name", "email", …}, "time": "<ms>", "text", "type"} (no id, no
+//     name) and params.mentions;
+//   - message: params.message the text, params.message_details
+//     {"message": {…}, "time": <ms>}.
+//
+// Users are named by first_name and last_name only, as in Zoho's samples.
 func (s *Server) Call(handler, operation string, ch *Channel, m *Message, user string) BotCall {
 	u, ok := s.user(user)
 	if !ok {
@@ -58,11 +70,11 @@ func (s *Server) Call(handler, operation string, ch *Channel, m *Message, user s
 	params := map[string]any{
 		"environment": map[string]any{"tld": "." + apiSuffix[ch.DC], "data_center": ch.DC, "base_url": "https://cliq.zoho." + apiSuffix[ch.DC] + "/company/" + ch.OrgID},
 		"access": map[string]any{
-			"user_id": u.ZUID, "user_agent": "Mozilla/5.0 (Macintosh) ZohoCliq", "chat_id": ch.ChatID,
+			"user_id": u.ZUID, "zoho_user_id": u.ZUID, "user_agent": "Mozilla/5.0 (Macintosh) ZohoCliq", "chat_id": ch.ChatID,
 			"organization": map[string]any{"type": "company", "id": ch.OrgID},
 		},
 		"user": map[string]any{
-			"id": u.ZUID, "zoho_user_id": u.ZUID, "first_name": u.First, "last_name": u.Last, "name": u.Name(), "email": u.Email,
+			"id": u.ZUID, "zoho_user_id": u.ZUID, "first_name": u.First, "last_name": u.Last, "email": u.Email,
 			"admin": false, "organization_id": ch.OrgID, "timezone": u.TimeZone, "country": "germany", "language": "en",
 		},
 		"chat": map[string]any{
@@ -70,25 +82,31 @@ func (s *Server) Call(handler, operation string, ch *Channel, m *Message, user s
 			"channel_unique_name": ch.UniqueName, "unique_name": ch.UniqueName, "participant_count": len(ch.Members),
 		},
 	}
+	var inner map[string]any // the message as the handler's samples name it
 	if m != nil {
-		msg := s.messageJSON(m, true)
-		msg["text"] = m.Text
-		params["message"] = msg
-		if len(m.Mentions) > 0 {
-			params["mentions"] = msg["mentions"]
-		}
+		inner = map[string]any{"type": m.Type, "text": m.Text, "mentions": s.mentionsJSON(m)}
 	}
 	switch handler {
 	case HandlerParticipation:
 		params["operation"] = operation
 		data := map[string]any{}
 		if m != nil {
-			data["message"] = params["message"]
+			data["message"], data["time"] = inner, m.Time
 		}
 		params["data"] = data
 	case HandlerMention:
-		mentions, _ := params["mentions"].([]map[string]any)
+		mentions := []map[string]any{}
+		if m != nil {
+			params["message"] = map[string]any{"sender": s.senderJSON(m), "time": MessageTime(m), "text": m.Text, "type": m.Type}
+			mentions = s.mentionsJSON(m)
+		}
 		params["mentions"] = append(mentions, map[string]any{"id": BotID, "name": BotName, "type": "bot", "unique_name": BotUniqueName})
+	case HandlerMessage:
+		if m != nil {
+			params["message"], params["raw_message"] = m.Text, m.Text
+			params["message_details"] = map[string]any{"message": inner, "time": m.Time}
+			params["mentions"] = inner["mentions"]
+		}
 	}
 	body, _ := json.Marshal(map[string]any{
 		"name": BotName, "unique_name": BotUniqueName,
@@ -102,6 +120,28 @@ func (s *Server) Call(handler, operation string, ch *Channel, m *Message, user s
 	h.Set("User-Agent", "ZohoCliq")
 	h.Set("X-Cliq-Signature", s.Sign(body))
 	return BotCall{Handler: handler, Body: body, Header: h}
+}
+
+// senderJSON is a message's sender as the mention handler's sample gives
+// it: first and last name, no name (a bot: its name).
+func (s *Server) senderJSON(m *Message) map[string]any {
+	u, ok := s.user(m.Sender)
+	if !ok {
+		return map[string]any{"id": m.Sender, "name": m.SenderName}
+	}
+	return map[string]any{"id": u.ZUID, "first_name": u.First, "last_name": u.Last, "email": u.Email,
+		"timezone": u.TimeZone, "country": "germany", "language": "en"}
+}
+
+// mentionsJSON is the users a message mentions, {id, name, type}.
+func (s *Server) mentionsJSON(m *Message) []map[string]any {
+	out := []map[string]any{}
+	for _, z := range m.Mentions {
+		if u, ok := s.user(z); ok {
+			out = append(out, map[string]any{"id": z, "name": u.Name(), "type": "user"})
+		}
+	}
+	return out
 }
 
 // deliver sends a bot call to the execution URL (none set: not sent).

@@ -155,20 +155,16 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request, u *User)
 		if m.Time < from || m.Time > to {
 			continue
 		}
-		out = append(out, s.messageJSON(m, false))
+		out = append(out, s.messageJSON(m))
 	}
 	sandbox.WriteJSON(w, http.StatusOK, map[string]any{"data": out})
 }
 
-// messageJSON renders a message as the REST API does (time a number) or as
-// a bot call does (time a string, as handler payloads have it).
-func (s *Server) messageJSON(m *Message, asString bool) map[string]any {
-	var t any = m.Time
-	if asString {
-		t = strconv.FormatInt(m.Time, 10)
-	}
+// messageJSON renders a message as the REST API does (time a number; bot
+// calls name messages otherwise, see Call).
+func (s *Server) messageJSON(m *Message) map[string]any {
 	out := map[string]any{
-		"id": m.ID, "time": t, "type": m.Type,
+		"id": m.ID, "time": m.Time, "type": m.Type,
 		"sender":  map[string]any{"id": m.Sender, "name": m.SenderName},
 		"content": map[string]any{"text": m.Text},
 	}

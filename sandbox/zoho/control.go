@@ -87,7 +87,7 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 			sandbox.WriteJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
 			return
 		}
-		sandbox.WriteJSON(w, http.StatusCreated, map[string]any{"message": s.messageJSON(m, false), "deliveries": results(rs)})
+		sandbox.WriteJSON(w, http.StatusCreated, map[string]any{"message": s.messageJSON(m), "deliveries": results(rs)})
 	})
 	mux.HandleFunc("POST /_sandbox/zoho/cliq/reactions", func(w http.ResponseWriter, r *http.Request) {
 		var body struct {
@@ -105,7 +105,7 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 			return
 		}
 		s.cliq.mu.Lock()
-		out := s.messageJSON(m, false)
+		out := s.messageJSON(m)
 		s.cliq.mu.Unlock()
 		sandbox.WriteJSON(w, http.StatusCreated, map[string]any{"message": out})
 	})
