@@ -43,7 +43,8 @@ func (s *Server) pageSize(w http.ResponseWriter, r *http.Request) (int, bool) {
 }
 
 // driveParam checks a driveId parameter: it needs supportsAllDrives=true
-// and a drive the user is a member of (404 otherwise, like Drive).
+// and a drive the user is a member of (404 otherwise, like Drive; see
+// listFiles for a non-member's corpora=drive).
 func (s *Server) driveParam(w http.ResponseWriter, r *http.Request, user string) (string, bool) {
 	q := r.URL.Query()
 	id := q.Get("driveId")
@@ -152,18 +153,19 @@ func (s *Server) listChanges(w http.ResponseWriter, r *http.Request) {
 }
 
 // seesLocked reports whether a feed lists a change: a shared drive's feed
-// its items; the user's feed My Drive items the user sees. "Each shared
-// drive has its own change log", and "certain changes are only reflected
-// in the shared drive change log and never in the user's change log"
-// (Retrieve changes): the fake logs every change of a shared drive item in
-// its drive's log only, includeItemsFromAllDrives or not, so a client that
-// reads shared drive items from the user's log misses them here as it may
-// with Drive.
+// its items; the user's feed My Drive items the user sees, and shared
+// drive items shared with the user as a non-member (readersLocked). "Each
+// shared drive has its own change log", and "certain changes are only
+// reflected in the shared drive change log and never in the user's change
+// log" (Retrieve changes): the fake logs every change of a shared drive
+// item in its drive's log only, as far as the drive's members go,
+// includeItemsFromAllDrives or not, so a member who reads shared drive
+// items from the user's log misses them here as it may with Drive.
 func (s *Server) seesLocked(user string, e entry, drive string) bool {
 	if drive != "" {
 		return e.driveID == drive
 	}
-	return e.driveID == "" && slices.Contains(e.users, user)
+	return slices.Contains(e.users, user)
 }
 
 // getFile is files.get. "root" is the user's My Drive; shared drive items
@@ -259,8 +261,13 @@ func parseQuery(q string) (filter, bool) {
 }
 
 // listFiles is files.list over a corpus (user: My Drive items the user
-// sees; drive: one shared drive, with driveId; allDrives: both), filtered
-// by q and ordered by orderBy (parseOrder).
+// sees, and with includeItemsFromAllDrives the shared drive items shared
+// with the user as a non-member; drive: one shared drive, with driveId;
+// allDrives: both), filtered by q and ordered by orderBy (parseOrder). A
+// non-member's corpora=drive is 403 teamDriveMembershipRequired ("This
+// error occurs when a user attempts to access a shared drive in which
+// they're not a member", Resolve errors), whatever the user was given in
+// the drive.
 func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) {
 	g, ok := s.grant(w, r)
 	if !ok {
@@ -285,6 +292,15 @@ func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) {
 			invalid(w, "The driveId parameter and includeItemsFromAllDrives=true are required with corpora=drive.")
 			return
 		}
+		s.mu.Lock()
+		d := s.drives[q.Get("driveId")]
+		member := s.memberLocked(g.UserID, q.Get("driveId"))
+		s.mu.Unlock()
+		if d != nil && !member && q.Get("supportsAllDrives") == "true" {
+			googlesandbox.WriteError(w, http.StatusForbidden, "teamDriveMembershipRequired",
+				"The attempted action requires shared drive membership.")
+			return
+		}
 		if drive, ok = s.driveParam(w, r, g.UserID); !ok {
 			return
 		}
@@ -303,7 +319,8 @@ func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) {
 		}
 		switch {
 		case drive != "" && f.driveID != drive,
-			drive == "" && f.driveID != "" && (corpora != "allDrives" || !allDrives):
+			drive == "" && f.driveID != "" && !allDrives,
+			drive == "" && f.driveID != "" && corpora != "allDrives" && s.memberLocked(g.UserID, f.driveID):
 			continue
 		case corpora == "allDrives" && f.driveID != "" && s.opts.IncompleteAllDrives:
 			incomplete = true

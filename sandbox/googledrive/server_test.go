@@ -102,6 +102,68 @@ func TestSharedDriveChangesAreInTheDriveLog(t *testing.T) {
 	require.Equal(t, []any{brief["id"]}, ids(drive), "the drive's log")
 }
 
+// TestNonMemberOfASharedDrive: a user given a folder on a shared drive
+// without being a member reads the folder and what is in it, finds it with
+// corpora=user ("files owned by or shared to the user") and its changes in
+// the user's own log ("If a non-member is granted file access to individual
+// items in a shared drive, changes to those items are tracked in the user
+// change log"), but not the drive itself: corpora=drive answers 403
+// teamDriveMembershipRequired ("a user attempts to access a shared drive in
+// which they're not a member", Resolve errors).
+func TestNonMemberOfASharedDrive(t *testing.T) {
+	f := setup(t)
+	ctx, opt := context.Background(), sandbox.DeliveryOptions{}
+	f.sb.AddDrive("0APartners", "Partners", "bob@example.com")
+	launch, _, err := f.sb.CreateFile(ctx, drivesandbox.FileInput{Name: "Launch", MimeType: drivesandbox.MimeFolder, Parent: "0APartners"}, opt)
+	require.NoError(t, err)
+	folder := launch["id"].(string)
+	plan, _, err := f.sb.CreateFile(ctx, drivesandbox.FileInput{Name: "Plan", Parent: folder}, opt)
+	require.NoError(t, err)
+	other, _, err := f.sb.CreateFile(ctx, drivesandbox.FileInput{Name: "Budget", Parent: "0APartners"}, opt)
+	require.NoError(t, err)
+	code, _ := f.get(t, "/drive/v3/files/"+folder+"?supportsAllDrives=true")
+	require.Equal(t, http.StatusNotFound, code, "not shared yet")
+	_, err = f.sb.ShareFile(ctx, folder, drivesandbox.Permission{Type: "user", Role: "reader", EmailAddress: f.sb.User()}, opt)
+	require.NoError(t, err)
+	_, st := f.get(t, "/drive/v3/changes/startPageToken")
+	start := st["startPageToken"].(string)
+
+	code, got := f.get(t, "/drive/v3/files/"+folder+"?supportsAllDrives=true")
+	require.Equal(t, http.StatusOK, code, "the folder shared with the user")
+	require.Equal(t, "0APartners", got["driveId"])
+	code, _ = f.get(t, "/drive/v3/files/0APartners?supportsAllDrives=true")
+	require.Equal(t, http.StatusNotFound, code, "the drive is not the user's")
+	code, _ = f.get(t, "/drive/v3/files/"+other["id"].(string)+"?supportsAllDrives=true")
+	require.Equal(t, http.StatusNotFound, code, "nor its other items")
+
+	list := "/drive/v3/files?q='" + folder + "'+in+parents&includeItemsFromAllDrives=true&supportsAllDrives=true"
+	code, page := f.get(t, list+"&corpora=user")
+	require.Equal(t, http.StatusOK, code)
+	require.Len(t, page["files"].([]any), 1)
+	require.Equal(t, plan["id"], page["files"].([]any)[0].(map[string]any)["id"], "the user's corpus holds what is shared with the user")
+	code, page = f.get(t, list+"&corpora=drive&driveId=0APartners")
+	require.Equal(t, http.StatusForbidden, code)
+	require.Equal(t, "teamDriveMembershipRequired", page["error"].(map[string]any)["errors"].([]any)[0].(map[string]any)["reason"])
+	code, _ = f.get(t, list+"&corpora=drive&driveId=0ANoSuchDrive")
+	require.Equal(t, http.StatusNotFound, code, "a drive that does not exist")
+
+	_, err = f.sb.EditFile(ctx, plan["id"].(string), "bob@example.com", opt)
+	require.NoError(t, err)
+	_, err = f.sb.EditFile(ctx, other["id"].(string), "bob@example.com", opt)
+	require.NoError(t, err)
+	code, feed := f.get(t, "/drive/v3/changes?pageToken="+start+"&includeItemsFromAllDrives=true&supportsAllDrives=true")
+	require.Equal(t, http.StatusOK, code)
+	require.Len(t, feed["changes"].([]any), 1, "the edit of the shared file, in the user's log")
+	require.Equal(t, plan["id"], feed["changes"].([]any)[0].(map[string]any)["fileId"])
+
+	f.tok = f.sb.AccessToken("bob@example.com")
+	code, page = f.get(t, list+"&corpora=user")
+	require.Equal(t, http.StatusOK, code)
+	require.Empty(t, page["files"], "a member finds the drive's items in its corpus, not the user's")
+	code, _ = f.get(t, list+"&corpora=drive&driveId=0APartners")
+	require.Equal(t, http.StatusOK, code)
+}
+
 func TestFilesListAndGet(t *testing.T) {
 	f := setup(t)
 	code, list := f.get(t, "/drive/v3/files?q='"+drivesandbox.PressFolderID+"'+in+parents+and+trashed+%3D+false&orderBy=modifiedTime+desc")

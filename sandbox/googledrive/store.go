@@ -85,18 +85,18 @@ func (s *Server) ensureRootLocked(user string) *dfile {
 }
 
 // canReadLocked reports whether user sees f: a shared drive item to the
-// drive's members, a My Drive item to its owner and to users it (or a
-// folder above it) is shared with.
+// drive's members, a My Drive item to its owner, and either to users it
+// (or a folder above it) is shared with (a shared drive item to a
+// non-member, as Drive allows).
 func (s *Server) canReadLocked(user string, f *dfile) bool {
 	if f == nil || f.deleted {
 		return false
 	}
-	if f.driveID != "" {
-		d := s.drives[f.driveID]
-		return d != nil && d.members[user]
+	if s.memberLocked(user, f.driveID) {
+		return true
 	}
 	for cur, depth := f, 0; cur != nil && depth < 100; depth++ {
-		if cur.owner == user {
+		if cur.owner == user && cur.driveID == "" { // a shared drive owns its items
 			return true
 		}
 		for _, p := range cur.perms {
@@ -109,16 +109,24 @@ func (s *Server) canReadLocked(user string, f *dfile) bool {
 	return false
 }
 
-// readersLocked lists the users whose own change feed sees f.
+// memberLocked reports whether user is a member of the shared drive id.
+func (s *Server) memberLocked(user, id string) bool {
+	d := s.drives[id]
+	return d != nil && d.members[user]
+}
+
+// readersLocked lists the users whose own change feed sees f: a My Drive
+// item's owner and the users it (or a folder above it) is shared with; a
+// shared drive item's non-members it is shared with ("If a non-member is
+// granted file access to individual items in a shared drive, changes to
+// those items are tracked in the user change log", Identify which change
+// log to track). Its members read it from the drive's log.
 func (s *Server) readersLocked(f *dfile) []string {
-	if f.driveID != "" {
-		return nil
-	}
 	var out []string
 	seen := map[string]bool{}
 	for cur, depth := f, 0; cur != nil && depth < 100; depth++ {
-		for _, u := range append([]string{cur.owner}, userPerms(cur)...) {
-			if u != "" && !seen[u] {
+		for _, u := range append([]string{myDriveOwner(cur)}, userPerms(cur)...) {
+			if u != "" && !seen[u] && !s.memberLocked(u, f.driveID) {
 				seen[u] = true
 				out = append(out, u)
 			}
@@ -127,6 +135,15 @@ func (s *Server) readersLocked(f *dfile) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// myDriveOwner is the owner of a My Drive item ("" for a shared drive's,
+// which the drive owns, though one moved there keeps its former owner).
+func myDriveOwner(f *dfile) string {
+	if f.driveID != "" {
+		return ""
+	}
+	return f.owner
 }
 
 func userPerms(f *dfile) []string {
@@ -145,10 +162,10 @@ func (s *Server) logLocked(f *dfile, removed bool) []string {
 	s.seq++
 	e := entry{seq: s.seq, fileID: f.id, driveID: f.driveID, kind: "file", at: s.now(), removed: removed, users: s.readersLocked(f)}
 	s.log = append(s.log, e)
+	keys := make([]string, 0, len(e.users)+1)
 	if f.driveID != "" {
-		return []string{driveKey(f.driveID)}
+		keys = append(keys, driveKey(f.driveID))
 	}
-	keys := make([]string, 0, len(e.users))
 	for _, u := range e.users {
 		keys = append(keys, userKey(u))
 	}
