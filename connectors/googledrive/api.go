@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -170,7 +171,7 @@ func (c *Connector) listFiles(ctx context.Context, hc *http.Client, it walkItem)
 	case inDrive:
 		q.Set("corpora", "drive")
 		q.Set("driveId", drive)
-	case it.Corpus == "user":
+	case it.Corpus == corpusUser:
 		q.Set("corpora", "user")
 	default:
 		q.Set("corpora", "allDrives")
@@ -190,12 +191,19 @@ func (c *Connector) listFiles(ctx context.Context, hc *http.Client, it walkItem)
 	return &out, nil
 }
 
+// corpusUser is the walk corpus of what the user sees outside the shared
+// drives the user is a member of: My Drive, and items shared with the user
+// (a folder on a shared drive the user is not a member of among them).
+const corpusUser = "user"
+
 // corpus is the walk corpus of a folder: its shared drive, or the user's.
+// A non-member's folder on a shared drive is listed in the user's corpus
+// once Drive refuses the drive's (see pass.walk).
 func (f *file) corpus() string {
 	if f.DriveID != "" {
 		return "drive:" + f.DriveID
 	}
-	return "user"
+	return corpusUser
 }
 
 // getFile is files.get ("root" is My Drive; a shared drive's id is its root
@@ -210,14 +218,32 @@ func (c *Connector) getFile(ctx context.Context, hc *http.Client, id string) (*f
 	return &f, nil
 }
 
+// reasonNotMember is the reason of Drive's 403 to a user who is not a
+// member of the shared drive a call names: "This error occurs when a user
+// attempts to access a shared drive in which they're not a member"
+// (Resolve errors).
+const reasonNotMember = "teamDriveMembershipRequired"
+
+// errNotMember is that 403. It is an ErrForbidden for every caller but the
+// walk, which lists a folder of such a drive in the user's corpus.
+var errNotMember = fmt.Errorf("%w: HTTP 403 %s: the user is not a member of the shared drive", connectors.ErrForbidden, reasonNotMember)
+
 // ClassifyResponse maps Drive API responses to neutral errors with
 // Google's common classification (403 usageLimits reasons and 429 are rate
 // limits). A 400 from changes.list means the stored page token is not
 // accepted: Drive documents that page tokens do not expire, so this is
-// defensive, and a resync rebuilds the stream without duplicates.
+// defensive, and a resync rebuilds the stream without duplicates. A 403
+// teamDriveMembershipRequired is errNotMember.
 func (c *Connector) ClassifyResponse(resp *http.Response) error {
-	if resp.StatusCode == http.StatusBadRequest && resp.Request != nil && strings.HasSuffix(resp.Request.URL.Path, "/changes") {
-		return fmt.Errorf("%w: HTTP 400 %v from changes.list: the page token is not accepted", connectors.ErrCursorExpired, google.Reasons(resp))
+	switch resp.StatusCode {
+	case http.StatusBadRequest:
+		if resp.Request != nil && strings.HasSuffix(resp.Request.URL.Path, "/changes") {
+			return fmt.Errorf("%w: HTTP 400 %v from changes.list: the page token is not accepted", connectors.ErrCursorExpired, google.Reasons(resp))
+		}
+	case http.StatusForbidden:
+		if slices.Contains(google.Reasons(resp), reasonNotMember) {
+			return errNotMember
+		}
 	}
 	return google.Classify(resp)
 }

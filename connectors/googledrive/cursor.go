@@ -143,7 +143,11 @@ type walkItem struct {
 	// corpus alone: corpora=allDrives may answer incompleteSearch for a
 	// user of many shared drives, leaving files out ("clients narrow their
 	// query by choosing a different corpus such as 'user' or 'drive'",
-	// FileList). "" (cursors written before) searches allDrives.
+	// FileList). "" (cursors written before) searches allDrives. A folder
+	// on a shared drive the user is not a member of is queued with its
+	// drive's corpus, which Drive refuses to a non-member (403
+	// teamDriveMembershipRequired): it is then listed from its start in
+	// "user", and its subfolders are queued there.
 	Corpus    string `json:"corpus,omitempty"`
 	PageToken string `json:"page_token,omitempty"`
 	// MovedIn lists a folder that entered the tracked set: its files that

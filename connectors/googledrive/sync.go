@@ -3,9 +3,11 @@ package googledrive
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/poblysh/poblysh/connectors"
@@ -126,6 +128,15 @@ func (p *pass) walk() error {
 		}
 	}
 	list, err := p.c.listFiles(p.ctx, p.hc, it)
+	if errors.Is(err, errNotMember) && it.Folder != "" && strings.HasPrefix(it.Corpus, "drive:") {
+		// A folder on a shared drive the user is not a member of (tracked
+		// on purpose, see memberDenial): Drive refuses the drive's corpus
+		// to a non-member, and the user's corpus holds what is shared with
+		// the user. List it there from the start.
+		it.Corpus, it.PageToken = corpusUser, ""
+		cur.Walk[0] = it
+		return nil
+	}
 	if k := connectors.Kind(err); it.Folder != "" && (k == connectors.ErrNotFound || k == connectors.ErrForbidden) {
 		cur.Walk = cur.Walk[1:] // the folder went away meanwhile
 		return nil
@@ -166,7 +177,11 @@ func (p *pass) walk() error {
 		if f.folder() {
 			cur.Folders[f.ID] = folder{Name: f.Name, Parent: f.parent()}
 			if it.Folder != "" && !(it.Forget && slices.Contains(cur.Roots, f.ID)) {
-				sub = append(sub, walkItem{Folder: f.ID, Corpus: f.corpus(), MovedIn: it.MovedIn, MovedAt: it.MovedAt,
+				corpus := f.corpus()
+				if it.Corpus == corpusUser {
+					corpus = corpusUser // a subfolder of a non-member's folder is listed where its parent was
+				}
+				sub = append(sub, walkItem{Folder: f.ID, Corpus: corpus, MovedIn: it.MovedIn, MovedAt: it.MovedAt,
 					Cutoff: it.Cutoff, Forget: it.Forget})
 			}
 			continue
