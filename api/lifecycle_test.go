@@ -73,7 +73,9 @@ func (f *fakeTemporal) StopConnection(_ context.Context, c *db.Connection) error
 	return f.record("stop %s", c.ID)
 }
 
-func (f *fakeTemporal) NudgeStreams(_ context.Context, c *db.Connection, stream string, trigger poblysh.Trigger) error {
+func (f *fakeTemporal) Streams(*db.Connection) ([]string, error) { return []string{"items"}, nil }
+
+func (f *fakeTemporal) NudgeStream(_ context.Context, c *db.Connection, stream string, trigger poblysh.Trigger) error {
 	return f.record("nudge %s %q %s", c.ID, stream, trigger)
 }
 

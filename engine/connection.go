@@ -87,9 +87,11 @@ func (e *Engine) requestStream(ctx context.Context, c *db.Connection, stream str
 
 // NudgeStream asks one stream for a coalesced incremental pass without
 // waiting for an answer (webhook notifications, schedules). It fails
-// unavailable only when Temporal is not serving this process (notServing):
-// the webhook intake then records its nudges and holds every connection's
-// back for a while. Any other refusal is this stream's workflow's alone.
+// unavailable only when Temporal is not serving this process (notServing,
+// or the caller's bound ran out): the webhook intake then records the
+// nudge, and when Temporal answered none of a delivery's nudges holds
+// every connection's back for a while. Any other refusal is this stream's
+// workflow's alone.
 func (e *Engine) NudgeStream(ctx context.Context, c *db.Connection, stream string, trigger poblysh.Trigger) error {
 	ref := streamRef(c, stream)
 	id := workflows.SyncWorkflowID(e.TaskQueue, c.ID, stream)
@@ -118,16 +120,6 @@ func (e *Engine) NudgeStream(ctx context.Context, c *db.Connection, stream strin
 func atSignalLimit(err error) bool {
 	var invalid *serviceerror.InvalidArgument
 	return errors.As(err, &invalid) && strings.Contains(invalid.Message, "limit for signal events")
-}
-
-// NudgeStreams nudges one stream of a connection, or every stream when
-// stream is "" (a notification that names no stream).
-func (e *Engine) NudgeStreams(ctx context.Context, c *db.Connection, stream string, trigger poblysh.Trigger) error {
-	if stream != "" {
-		return e.NudgeStream(ctx, c, stream, trigger)
-	}
-	_, err := e.nudgeAll(ctx, c, trigger)
-	return err
 }
 
 // NudgeConnection nudges every stream of a connection.

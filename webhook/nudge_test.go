@@ -47,7 +47,7 @@ func TestNotifyWhileTemporalDown(t *testing.T) {
 	require.Equal(t, 2, n)
 	require.Zero(t, e.pendingNudges())
 	require.ElementsMatch(t, []string{
-		e.conns["a"].ID + ` "" webhook`, e.conns["b"].ID + ` "" webhook`,
+		e.conns["a"].ID + ` "items" webhook`, e.conns["b"].ID + ` "items" webhook`,
 	}, e.nudges.calls)
 
 	// Temporal answered again: the next push nudges directly.
@@ -72,9 +72,12 @@ func TestNotifyWhileTemporalDown(t *testing.T) {
 // client sees it: a nudge waits until its context ends and fails
 // unavailable (the engine reports a deadline so). hangUp, when set, is the
 // provider hanging up while the nudge waits.
-type hangingNudger struct{ hangUp context.CancelFunc }
+type hangingNudger struct {
+	*nudges
+	hangUp context.CancelFunc
+}
 
-func (h hangingNudger) NudgeStreams(ctx context.Context, _ *db.Connection, _ string, _ poblysh.Trigger) error {
+func (h hangingNudger) NudgeStream(ctx context.Context, _ *db.Connection, _ string, _ poblysh.Trigger) error {
 	if h.hangUp != nil {
 		h.hangUp()
 	}
@@ -100,7 +103,7 @@ func TestNotifyWhileTemporalHangs(t *testing.T) {
 	t.Run("answered in time", func(t *testing.T) {
 		t.Parallel()
 		e := setup(t)
-		e.in.Nudger = hangingNudger{}
+		e.in.Nudger = hangingNudger{nudges: e.nudges}
 		start := time.Now()
 		out, err := e.in.Receive(context.Background(), e.p, e.request(fakesandbox.Delivery{DeliveryID: "slow", Account: "acct", Stream: "items", Notify: true}, true))
 		elapsed := time.Since(start)
@@ -116,7 +119,7 @@ func TestNotifyWhileTemporalHangs(t *testing.T) {
 		e := setup(t)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		e.in.Nudger = hangingNudger{hangUp: cancel}
+		e.in.Nudger = hangingNudger{nudges: e.nudges, hangUp: cancel}
 		out, err := e.in.Receive(ctx, e.p, e.request(fakesandbox.Delivery{DeliveryID: "hangup", Account: "acct", Stream: "items", Notify: true}, true))
 		require.NoError(t, err, "a verified delivery is stored whether or not its sender still waits")
 		require.Equal(t, Accepted, out.Status)
@@ -141,8 +144,8 @@ type hookedNudger struct {
 	after func()
 }
 
-func (h *hookedNudger) NudgeStreams(ctx context.Context, c *db.Connection, stream string, trigger poblysh.Trigger) error {
-	if err := h.nudges.NudgeStreams(ctx, c, stream, trigger); err != nil {
+func (h *hookedNudger) NudgeStream(ctx context.Context, c *db.Connection, stream string, trigger poblysh.Trigger) error {
+	if err := h.nudges.NudgeStream(ctx, c, stream, trigger); err != nil {
 		return err
 	}
 	h.once.Do(h.after)
@@ -168,15 +171,15 @@ func TestNudgeRecordedWhileOthersAreSentIsKept(t *testing.T) {
 	e.nudges.fail(nil)
 	h := &hookedNudger{nudges: e.nudges}
 	var during *Outcome
+	var duringErr error
 	h.after = func() {
-		var err error
-		during, err = e.in.Receive(ctx, e.p, e.request(fakesandbox.Delivery{DeliveryID: "during", Account: "acct", Stream: "items", Notify: true}, true))
-		require.NoError(t, err)
+		during, duringErr = e.in.Receive(ctx, e.p, e.request(fakesandbox.Delivery{DeliveryID: "during", Account: "acct", Stream: "items", Notify: true}, true))
 	}
 	e.in.Nudger = h
 	n, err := e.in.DeliverPending(ctx)
 	require.NoError(t, err)
 	require.Equal(t, before, n)
+	require.NoError(t, duringErr)
 	require.Equal(t, "accepted", during.Status)
 	// Its nudges are kept (one row per routed stream; a row read before
 	// the push and sent after it is sent once more, which the workflow
@@ -196,11 +199,11 @@ func TestNudgeRecordedWhileOthersAreSentIsKept(t *testing.T) {
 // others.
 type refusingNudger struct{ *nudges }
 
-func (r refusingNudger) NudgeStreams(ctx context.Context, c *db.Connection, stream string, trigger poblysh.Trigger) error {
+func (r refusingNudger) NudgeStream(ctx context.Context, c *db.Connection, stream string, trigger poblysh.Trigger) error {
 	if c.ExternalAccountID == "acct" {
 		return fmt.Errorf("nudge q:sync/%s/%s: %w", c.ID, stream, errors.New("input exceeds size limit"))
 	}
-	return r.nudges.NudgeStreams(ctx, c, stream, trigger)
+	return r.nudges.NudgeStream(ctx, c, stream, trigger)
 }
 
 // TestRefusedNudgeDoesNotHoldBackOthers: recorded nudges that Temporal,
@@ -230,7 +233,7 @@ func TestRefusedNudgeDoesNotHoldBackOthers(t *testing.T) {
 	n, err := e.in.DeliverPending(ctx)
 	require.NoError(t, err, "Temporal answered")
 	require.Equal(t, 3, n)
-	require.Equal(t, []string{e.conns["c"].ID + ` "" webhook`}, e.nudges.calls, "the other tenant's nudge is sent")
+	require.Equal(t, []string{e.conns["c"].ID + ` "items" webhook`}, e.nudges.calls, "the other tenant's nudge is sent")
 	require.Zero(t, e.pendingNudges(), "the refused nudges are dropped, not refused again every round")
 	var dropped []any
 	for _, entry := range logged.AllEntries() {

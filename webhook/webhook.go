@@ -57,8 +57,12 @@ const commitTimeout = 30 * time.Second
 // Nudger asks a connection's streams for a coalesced incremental pass
 // (engine.Engine).
 type Nudger interface {
-	// NudgeStreams nudges one stream, or every stream when stream is "".
-	NudgeStreams(ctx context.Context, c *db.Connection, stream string, trigger poblysh.Trigger) error
+	// Streams lists a connection's streams: those a notification that
+	// names no stream nudges.
+	Streams(c *db.Connection) ([]string, error)
+	// NudgeStream nudges one stream: one round trip to Temporal. It fails
+	// unavailable only when Temporal did not serve it.
+	NudgeStream(ctx context.Context, c *db.Connection, stream string, trigger poblysh.Trigger) error
 }
 
 // Intake takes in webhook deliveries.

@@ -26,15 +26,21 @@ import (
 
 const secret = "webhook-secret-for-intake-tests"
 
-// nudges records the sync nudges the intake sends.
+// nudges records the sync nudges the intake sends. The connections'
+// streams are the fake connector's ("items" unless configured).
 type nudges struct {
+	p     *connectors.Provider
 	mu    sync.Mutex
 	calls []string
 	// err, when set, is what every nudge fails with (Temporal down).
 	err error
 }
 
-func (n *nudges) NudgeStreams(_ context.Context, c *db.Connection, stream string, trigger poblysh.Trigger) error {
+func (n *nudges) Streams(c *db.Connection) ([]string, error) {
+	return n.p.Connector.(connectors.Syncer).Streams(lifecycle.View(c))
+}
+
+func (n *nudges) NudgeStream(_ context.Context, c *db.Connection, stream string, trigger poblysh.Trigger) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.err != nil {
@@ -73,7 +79,7 @@ func setup(t testing.TB) *intakeEnv {
 	require.NoError(t, err)
 	log := logrus.New()
 	log.SetLevel(logrus.ErrorLevel)
-	e := &intakeEnv{t: t, p: p, nudges: &nudges{}, conns: map[string]*db.Connection{}}
+	e := &intakeEnv{t: t, p: p, nudges: &nudges{p: p}, conns: map[string]*db.Connection{}}
 	e.in = &Intake{DB: s.DB, KeyRing: vault.NewKeyRing(key), Nudger: e.nudges, Log: log}
 	for name, acct := range map[string]string{"a": "acct", "b": "acct", "c": "other"} {
 		var tenantID string
@@ -247,7 +253,7 @@ func TestStore(t *testing.T) {
 	require.Empty(t, e.nudges.calls, "deliveries with Signals nudge nothing")
 
 	_, _ = store(fakesandbox.Delivery{DeliveryID: "s3", Account: "acct", Notify: true})
-	require.ElementsMatch(t, []string{e.conns["a"].ID + ` "" webhook`, e.conns["b"].ID + ` "" webhook`}, e.nudges.calls)
+	require.ElementsMatch(t, []string{e.conns["a"].ID + ` "items" webhook`, e.conns["b"].ID + ` "items" webhook`}, e.nudges.calls)
 }
 
 // TestReceive: the whole intake answers what it did, and a redelivery
