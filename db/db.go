@@ -96,7 +96,15 @@ func Open(ctx context.Context, url string, opt Options) (*DB, error) {
 		// feed matches most rows, and pick a bitmap scan plus sort that
 		// reads them all (seconds at 1M Signals) instead of walking the
 		// index for one page. Planning costs well under a millisecond.
-		if _, err := c.Exec(ctx, "SET plan_cache_mode = force_custom_plan"); err != nil {
+		//
+		// Run every transaction under READ COMMITTED, whatever the server,
+		// database or role sets as default_transaction_isolation: the
+		// feed's page statement must take a newer snapshot than its
+		// horizon's (FeedHorizonSQL), and the retraction re-apply reads
+		// what committed before it. Under a stricter default the feed
+		// skipped a writer that committed between the horizon's reads.
+		// One simple-protocol round trip sets both.
+		if _, err := c.Exec(ctx, "SET plan_cache_mode = force_custom_plan; SET default_transaction_isolation = 'read committed'"); err != nil {
 			return err
 		}
 		if opt.Schema != "" {

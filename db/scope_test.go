@@ -74,3 +74,28 @@ func TestSignalsTransactionsLockAtTheirStart(t *testing.T) {
 	}))
 	require.Len(t, keys, 2)
 }
+
+// The feed's horizon (FeedHorizonSQL) and the retraction re-apply rely on
+// READ COMMITTED: the page statement must take a newer snapshot than the
+// horizon's. A server, database or role that sets
+// default_transaction_isolation to a stricter level made the page reuse
+// the horizon's snapshot, so a writer that committed between the
+// horizon's reads was skipped by the feed for good. Every session of the
+// pool runs its transactions under READ COMMITTED whatever the default.
+func TestSessionsReadCommittedWhateverTheDefault(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	d, err := db.Open(ctx, dbtest.URL(t)+"&default_transaction_isolation=repeatable%20read",
+		db.Options{Role: "poblysh_app", Schema: s.Name, MaxConns: 2})
+	require.NoError(t, err)
+	defer d.Close()
+	var level string
+	require.NoError(t, d.Pool.QueryRow(ctx, `SHOW default_transaction_isolation`).Scan(&level))
+	require.Equal(t, "read committed", level, "the pool's sessions")
+	tenant := newFixture(t, s.DB, "github", "a").tenant
+	require.NoError(t, d.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+		return tx.GetContext(ctx, &level, `SELECT current_setting('transaction_isolation')`)
+	}))
+	require.Equal(t, "read committed", level, "a tenant's transaction")
+}

@@ -392,9 +392,9 @@ const feedHorizonSetting = "poblysh.feed_horizon"
 
 // feedHorizonSetSQL is the first statement of ListFeed's transaction: it
 // reads the feed horizon into feedHorizonSetting. The horizon is still
-// its own statement, before the page query: under READ COMMITTED the
-// page's statement takes a newer snapshot (and under a stricter level the
-// same one, in which every writer below the horizon had ended). Sent in
+// its own statement, before the page query: under READ COMMITTED (which
+// db.Open pins for every session) the page's statement takes a newer
+// snapshot, in which every writer below the horizon has ended. Sent in
 // the transaction's batch, it saves the round trip that reading the
 // horizon alone cost. It takes no parameter, so Postgres keeps one plan
 // for it (a statement with parameters is planned at each execution under
