@@ -141,7 +141,7 @@ func TestFeedLongPollTimesOutEmpty(t *testing.T) {
 	require.Zero(t, e.feed.Waiters())
 
 	for _, bad := range []string{"wait=abc", "wait=30", "wait=-1s", "wait=61s", "wait=60001ms", "wait=1m", "wait=1.5s",
-		"wait=10s&since=2026-01-01T00:00:00Z"} {
+		"wait=10s&since=2026-01-01T00:00:00Z", "wait=0s&since=2026-01-01T00:00:00Z", "wait=0ms&until=2026-01-01T00:00:00Z"} {
 		r := e.do(http.MethodGet, "/api/v1/signals?"+bad, key, "", "")
 		er := requireError(t, r, http.StatusBadRequest, "invalid_request")
 		require.Contains(t, er.Details, "wait", bad)

@@ -98,8 +98,9 @@ func handleSignalList(d *db.DB, feed FeedWaiter) http.Handler {
 		if f.Since != nil && f.Until != nil && !f.Until.After(*f.Since) {
 			q.problems["until"] = "must be after since"
 		}
+		_, waitGiven := q.values["wait"]
 		wait := feedWait(q)
-		if wait > 0 && (f.Since != nil || f.Until != nil) {
+		if waitGiven && (f.Since != nil || f.Until != nil) {
 			q.problems["wait"] = "applies to the feed only, not with since or until"
 		}
 		if err := q.err(); err != nil {
