@@ -210,3 +210,37 @@ func TestSpecNamesTheRegisteredProviders(t *testing.T) {
 	sort.Strings(registered)
 	require.Equal(t, registered, names, "the {provider} parameter lists the registered providers")
 }
+
+// TestProviderListExampleIsTheCatalog: each provider in listProviders'
+// example is what GET /providers answers for it with the default settings
+// (`configured` aside: the example shows both values). The GitHub entry
+// had no scopes, a description and a capability order of its own.
+func TestProviderListExampleIsTheCatalog(t *testing.T) {
+	t.Parallel()
+	doc, err := loads.Analyzed(poblysh.SwaggerYAML, "")
+	require.NoError(t, err)
+	ok200 := doc.Spec().Paths.Paths["/api/v1/providers"].Get.Responses.StatusCodeResponses[http.StatusOK]
+	raw, err := json.Marshal(ok200.Examples["application/json"])
+	require.NoError(t, err)
+	var example struct{ Providers []map[string]any }
+	require.NoError(t, json.Unmarshal(raw, &example))
+	require.NotEmpty(t, example.Providers)
+
+	e := setup(t)
+	_, key := e.tenant("Acme")
+	r := e.do(http.MethodGet, "/api/v1/providers", key, "", "")
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	var served struct{ Providers []map[string]any }
+	require.NoError(t, json.Unmarshal(r.body, &served))
+	byName := map[string]map[string]any{}
+	for _, p := range served.Providers {
+		byName[p["name"].(string)] = p
+	}
+	for _, want := range example.Providers {
+		got, ok := byName[want["name"].(string)]
+		require.True(t, ok, "the example names a provider the server does not list: %v", want["name"])
+		delete(want, "configured")
+		delete(got, "configured")
+		require.Equal(t, want, got, "the example of %s is what the server answers", want["name"])
+	}
+}

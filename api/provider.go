@@ -28,7 +28,7 @@ func handleProviderList(reg *connectors.Registry) http.Handler {
 			out = append(out, providerJSON{
 				Name: p.Spec.Name, DisplayName: p.Spec.DisplayName, Description: p.Spec.Description, Auth: "oauth2",
 				Capabilities: caps, SignalKinds: append([]string{}, p.Spec.Kinds...), Configured: p.Configured(),
-				Scopes: append([]string{}, p.Spec.Scopes...),
+				Scopes: p.Scopes(),
 			})
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"providers": out, "next_cursor": nil})

@@ -73,6 +73,16 @@ type Provider struct {
 // Configured reports whether OAuth client credentials are set.
 func (p *Provider) Configured() bool { return p.Config.Configured() }
 
+// Scopes are the OAuth scopes the provider's authorization requests: its
+// connector's, which may follow a setting (POBLYSH_GITHUB_SCOPES), else
+// the spec's defaults.
+func (p *Provider) Scopes() []string {
+	if a, ok := p.Connector.(Authorizer); ok {
+		return append([]string{}, a.OAuth2Config("").Scopes...)
+	}
+	return append([]string{}, p.Spec.Scopes...)
+}
+
 // Registry is the set of providers one process serves. Consumers receive a
 // *Registry rather than reading globals, so tests can build one with only a
 // fake provider.

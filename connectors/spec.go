@@ -88,7 +88,8 @@ type Spec struct {
 	EnvFallback string
 	// Defaults are the real provider's URLs.
 	Defaults Endpoints
-	// Scopes requested at authorization (the narrowest that work).
+	// Scopes requested at authorization (the narrowest that work), unless
+	// the connector lets a setting change them (Provider.Scopes).
 	Scopes []string
 	// PKCE is true when the provider supports S256 PKCE.
 	PKCE bool

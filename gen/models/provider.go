@@ -25,7 +25,7 @@ type Provider struct {
 	Auth *string `json:"auth"`
 
 	// `webhook`: receives pushes (webhooks, watch channels); `poll`: incremental sync on a schedule; `backfill`: reads history on first connect.
-	// Example: ["webhook","backfill","poll"]
+	// Example: ["webhook","poll","backfill"]
 	// Required: true
 	Capabilities []string `json:"capabilities"`
 
@@ -35,7 +35,7 @@ type Provider struct {
 	Configured *bool `json:"configured"`
 
 	// description
-	// Example: Pushes, pull requests and releases from the repositories you choose.
+	// Example: Pushes, pull requests and releases of selected repositories, from repository webhooks and the REST API.
 	// Required: true
 	Description *string `json:"description"`
 
@@ -50,8 +50,8 @@ type Provider struct {
 	// Pattern: ^[a-z][a-z0-9-]{1,31}$
 	Name *string `json:"name"`
 
-	// OAuth scopes requested at authorization (empty when the provider has none, e.g. GitHub Apps).
-	// Example: []
+	// OAuth scopes this server requests at authorization: the provider's defaults, or those its settings ask for instead (GitHub: `POBLYSH_GITHUB_SCOPES`). A GitHub App's user tokens ignore them and carry the app's permissions.
+	// Example: ["repo","admin:repo_hook"]
 	// Required: true
 	Scopes []string `json:"scopes"`
 
