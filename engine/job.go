@@ -43,7 +43,8 @@ var statusNames = map[enumspb.WorkflowExecutionStatus]string{
 // without error when the job is final or its run is gone (Postgres then holds
 // everything there is to know). A job still open whose run is closed
 // is settled here (reconciliation, see reconcile.go): *j is updated in
-// place to the settled row.
+// place to the settled row, and, being final, it has no live view (one
+// that could not be settled keeps it, showing the closed run).
 func (e *Engine) LiveJob(ctx context.Context, j *db.Job) (*Live, error) {
 	if j.Status.Final() {
 		return nil, nil
@@ -68,6 +69,9 @@ func (e *Engine) LiveJob(ctx context.Context, j *db.Job) (*Live, error) {
 	if desc.Status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		if _, err := e.reconcile(ctx, j, desc.Status, desc.WorkflowExecution.RunID); err != nil {
 			e.log().WithError(err).WithField("job_id", j.ID).Warn("could not settle the job of a closed workflow")
+		}
+		if j.Status.Final() {
+			return nil, nil
 		}
 		return live, nil
 	}

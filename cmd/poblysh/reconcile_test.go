@@ -71,6 +71,7 @@ func TestJobsReconcileWithTerminatedWorkflows(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, got.Payload.Validate(strfmt.Default))
 	requireSettled(t, got.Payload, "stopped by hand")
+	require.Nil(t, got.Payload.Live, "live is null once the job's status is final, settled on this read too")
 	require.Equal(t, "cancelled", s.jobStatus(jobID), "stored, not only shown")
 
 	// By the sweep, for a job nobody reads.
