@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/engine"
 )
 
 // TestSwaggerSpecIsValid validates the embedded spec, so `go test` catches
@@ -171,4 +172,17 @@ func TestErrorCodesMatchSpec(t *testing.T) {
 	sort.Strings(documented)
 	sort.Strings(answered)
 	require.Equal(t, documented, answered)
+}
+
+// TestJobLiveDocNamesItsValues: JobLive documents the values the engine
+// gives: activity_state names the one that is not Temporal's (a queued
+// follow-up behind its stream's running pass), and attempt is 0, not 1,
+// when no activity is pending (engine's TestLiveJobReadsNoWorker).
+func TestJobLiveDocNamesItsValues(t *testing.T) {
+	t.Parallel()
+	doc, err := loads.Analyzed(poblysh.SwaggerYAML, "")
+	require.NoError(t, err)
+	props := doc.Spec().Definitions["JobLive"].Properties
+	require.Contains(t, props["activity_state"].Description, "`"+engine.QueuedBehindPass+"`")
+	require.Contains(t, props["attempt"].Description, "0 when none is pending")
 }

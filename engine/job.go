@@ -29,6 +29,10 @@ type Live struct {
 	Waiting bool `json:"waiting"`
 }
 
+// QueuedBehindPass is Live.ActivityState of a queued follow-up while the
+// current pass of its stream runs: no activity of its own is pending.
+const QueuedBehindPass = "queued behind the running pass"
+
 var statusNames = map[enumspb.WorkflowExecutionStatus]string{
 	enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:          "Running",
 	enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:        "Completed",
@@ -89,7 +93,7 @@ func (e *Engine) LiveJob(ctx context.Context, j *db.Job) (*Live, error) {
 		}
 		if behind {
 			live.Waiting = true
-			reason := "queued behind the running pass"
+			reason := QueuedBehindPass
 			live.ActivityState = &reason
 			return live, nil
 		}

@@ -103,6 +103,7 @@ func TestLiveJobReadsNoWorker(t *testing.T) {
 	require.NotNil(t, live.ActivityState)
 	require.Equal(t, "queued behind the running pass", *live.ActivityState)
 	require.Nil(t, live.PendingActivity, "the pending page is the running pass's, not the follow-up's")
+	require.Zero(t, live.Attempt, "no activity of its own is pending (swagger.yml JobLive.attempt)")
 
 	live, err = e.LiveJob(ctx, other)
 	require.NoError(t, err)

@@ -18,11 +18,11 @@ import (
 // swagger:model JobLive
 type JobLive struct {
 
-	// Temporal state of the pending activity (SCHEDULED, STARTED, CANCEL_REQUESTED, PAUSED...); null when none.
+	// Temporal state of the pending activity (SCHEDULED, STARTED, CANCEL_REQUESTED, PAUSED...), or `queued behind the running pass` for a queued job while the current pass of its stream runs (it has no activity of its own: `pending_activity` is null, `attempt` 0, `waiting` true); null when none.
 	// Example: SCHEDULED
 	ActivityState *string `json:"activity_state"`
 
-	// Attempt of the pending activity (1 when none is pending).
+	// Attempt of the pending activity, from 1; 0 when none is pending.
 	// Example: 2
 	// Required: true
 	// Minimum: 0
