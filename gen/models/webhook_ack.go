@@ -9,39 +9,43 @@ import (
 	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
+	"github.com/go-openapi/swag/typeutils"
 	"github.com/go-openapi/validate"
 )
 
-// WebhookAck webhook ack
+// WebhookAck The answer to a delivery. Every delivery the service takes is answered
+// with `status`, `signals` and `connections` (and `delivery_id` when the
+// provider sent one). A provider's handshake is answered instead as the
+// provider expects, with none of them, and nothing is recorded: Slack's
+// `url_verification` with `challenge` alone, Zoho Mail's (a request
+// carrying `X-Hook-Secret`) with `{}`. Swagger 2.0 cannot say "one of",
+// so no field is marked required.
 //
 // swagger:model WebhookAck
 type WebhookAck struct {
 
-	// Only for Slack `url_verification`, echoing its challenge.
+	// Only in the answer to Slack's `url_verification`, its only field: the request's challenge, verbatim.
 	// Example: 3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P
 	Challenge string `json:"challenge,omitempty"`
 
-	// Connections the delivery was routed to.
+	// Connections the delivery was routed to; absent from a handshake's answer.
 	// Example: 1
-	// Required: true
 	// Minimum: 0
-	Connections *int64 `json:"connections"`
+	Connections *int64 `json:"connections,omitempty"`
 
 	// The delivery id the delivery was recorded under: the provider's, scoped by the registration where the provider shares it between the deliveries of one event (GitHub: `<X-GitHub-Hook-ID>/<X-GitHub-Delivery>`). Absent when the provider sent none.
 	// Example: 109948940/72d3162e-cc78-11e3-81ab-4c9367dc0958
 	DeliveryID string `json:"delivery_id,omitempty"`
 
-	// Signals stored from this delivery.
+	// Signals stored from this delivery; absent from a handshake's answer.
 	// Example: 1
-	// Required: true
 	// Minimum: 0
-	Signals *int64 `json:"signals"`
+	Signals *int64 `json:"signals,omitempty"`
 
-	// `accepted`: recorded (Signals stored or retracted, or sync triggered); `duplicate`: a redelivery, nothing changed; `unroutable`: verified but matches no connection that takes it (a paused or `needs_reauth` connection takes only retractions); `ignored`: an event type the service does not track (also Slack `url_verification`).
+	// `accepted`: recorded (Signals stored or retracted, or sync triggered); `duplicate`: a redelivery, nothing changed; `unroutable`: verified but matches no connection that takes it (a paused or `needs_reauth` connection takes only retractions); `ignored`: an event type the service does not track. Absent from a handshake's answer.
 	// Example: accepted
-	// Required: true
 	// Enum: ["accepted","duplicate","unroutable","ignored"]
-	Status *string `json:"status"`
+	Status string `json:"status,omitempty"`
 }
 
 // Validate validates this webhook ack
@@ -67,9 +71,8 @@ func (m *WebhookAck) Validate(formats strfmt.Registry) error {
 }
 
 func (m *WebhookAck) validateConnections(formats strfmt.Registry) error {
-
-	if err := validate.Required("connections", "body", m.Connections); err != nil {
-		return err
+	if typeutils.IsZero(m.Connections) { // not required
+		return nil
 	}
 
 	if err := validate.MinimumInt("connections", "body", *m.Connections, 0, false); err != nil {
@@ -80,9 +83,8 @@ func (m *WebhookAck) validateConnections(formats strfmt.Registry) error {
 }
 
 func (m *WebhookAck) validateSignals(formats strfmt.Registry) error {
-
-	if err := validate.Required("signals", "body", m.Signals); err != nil {
-		return err
+	if typeutils.IsZero(m.Signals) { // not required
+		return nil
 	}
 
 	if err := validate.MinimumInt("signals", "body", *m.Signals, 0, false); err != nil {
@@ -128,13 +130,12 @@ func (m *WebhookAck) validateStatusEnum(path, location string, value string) err
 }
 
 func (m *WebhookAck) validateStatus(formats strfmt.Registry) error {
-
-	if err := validate.Required("status", "body", m.Status); err != nil {
-		return err
+	if typeutils.IsZero(m.Status) { // not required
+		return nil
 	}
 
 	// value enum
-	if err := m.validateStatusEnum("status", "body", *m.Status); err != nil {
+	if err := m.validateStatusEnum("status", "body", m.Status); err != nil {
 		return err
 	}
 

@@ -76,7 +76,7 @@ func NewReceiveWebhookOK() *ReceiveWebhookOK {
 
 // ReceiveWebhookOK describes a response with status code 200, with default header values.
 //
-// Accepted (or a duplicate, unroutable or ignored delivery, which is acknowledged so the provider stops retrying).
+// Accepted (or a duplicate, unroutable or ignored delivery, which is acknowledged so the provider stops retrying): `status`, `signals` and `connections`. A handshake's answer has none of them: Slack's `url_verification` gets `{"challenge": "…"}`, Zoho Mail's `{}` (see `WebhookAck`).
 type ReceiveWebhookOK struct {
 	Payload *models.WebhookAck
 }

@@ -111,8 +111,11 @@ type ClientService interface {
 // incremental sync (Drive, Calendar, Gmail, Zoho Mail, and GitHub's
 // and Slack's events saying an install or access to a resource was
 // lost). Answers within
-// the provider's deadline. Slack `url_verification` is answered with
-// `challenge`. Any content type is accepted: the body is whatever the
+// the provider's deadline. A provider's handshake is answered as the
+// provider expects, not with the acknowledgement's fields, and
+// nothing is recorded: Slack's `url_verification` with
+// `{"challenge": "<its challenge>"}`, Zoho Mail's (a request carrying
+// `X-Hook-Secret`) with `{}`. Any content type is accepted: the body is whatever the
 // provider sends (JSON, GitHub's form-encoded `payload=` deliveries,
 // empty Google channel notifications). Slack interactivity (block
 // actions, slash commands) is not taken: it answers 400.
@@ -146,8 +149,11 @@ func (a *Client) ReceiveWebhook(params *ReceiveWebhookParams, opts ...ClientOpti
 // incremental sync (Drive, Calendar, Gmail, Zoho Mail, and GitHub's
 // and Slack's events saying an install or access to a resource was
 // lost). Answers within
-// the provider's deadline. Slack `url_verification` is answered with
-// `challenge`. Any content type is accepted: the body is whatever the
+// the provider's deadline. A provider's handshake is answered as the
+// provider expects, not with the acknowledgement's fields, and
+// nothing is recorded: Slack's `url_verification` with
+// `{"challenge": "<its challenge>"}`, Zoho Mail's (a request carrying
+// `X-Hook-Secret`) with `{}`. Any content type is accepted: the body is whatever the
 // provider sends (JSON, GitHub's form-encoded `payload=` deliveries,
 // empty Google channel notifications). Slack interactivity (block
 // actions, slash commands) is not taken: it answers 400.
