@@ -87,12 +87,7 @@ func (a *Activities) translate(ctx context.Context, ref poblysh.ConnectionRef, e
 	msg := err.Error()
 	switch connectors.Kind(err) {
 	case connectors.ErrRateLimited:
-		d, _ := connectors.RetryAfter(err)
-		if d <= 0 {
-			d = backoff(attempt(ctx), 5*time.Second, 5*time.Minute)
-		}
-		// A hair over the provider's ask, so we never arrive early.
-		d += 250 * time.Millisecond
+		d := rateLimitDelay(err, attempt(ctx))
 		a.logger(ctx, ref).WithField("retry_after", d.String()).Info("provider rate limited; waiting")
 		return temporal.NewApplicationErrorWithOptions(msg, ErrTypeRateLimited, temporal.ApplicationErrorOptions{
 			NextRetryDelay: d, Category: temporal.ApplicationErrorCategoryBenign,
@@ -112,6 +107,25 @@ func (a *Activities) translate(ctx context.Context, ref poblysh.ConnectionRef, e
 			NextRetryDelay: backoff(n, time.Second, 5*time.Minute),
 		})
 	}
+}
+
+// rateLimitDelay is how long a rate-limited activity waits before its next
+// attempt: the provider's date as it is; a delay that is only the
+// provider's floor for a limit it did not date (RateLimited.Floor: GitHub's
+// secondary rate limit, "wait for at least one minute … If your request
+// continues to fail …, wait for an exponentially increasing amount of
+// time") grows from it with the attempt, jittered, never under it, up to
+// connectors.FloorBackoffCap; no delay at all backs off from 5 s. Then a
+// hair over, so we never arrive early.
+func rateLimitDelay(err error, attempt int32) time.Duration {
+	d, _ := connectors.RetryAfter(err)
+	switch {
+	case d <= 0:
+		d = backoff(attempt, 5*time.Second, 5*time.Minute)
+	case connectors.IsFloor(err):
+		d = max(d, backoff(attempt, d, connectors.FloorBackoffCap))
+	}
+	return d + 250*time.Millisecond
 }
 
 // recordHealth moves the connection's health by ev, as poblysh.Health.Next

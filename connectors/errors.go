@@ -34,6 +34,26 @@ type RateLimited struct {
 	RetryAfter time.Duration
 	// Reason is a short provider-specific reason, e.g. "secondary rate limit".
 	Reason string
+	// Floor marks a RetryAfter that is only the least wait the provider
+	// documents for a limit its answer did not date (GitHub's secondary
+	// rate limit without retry-after or x-ratelimit-remaining 0: "wait for
+	// at least one minute", then "an exponentially increasing amount of
+	// time" while it goes on). A refusal that repeats waits longer each
+	// time, up to FloorBackoffCap: the engine backs off from the floor by
+	// its attempts. Without Floor, RetryAfter is the provider's date and
+	// is waited as it is.
+	Floor bool
+}
+
+// FloorBackoffCap is the longest a floor (RateLimited.Floor) grows to
+// while the refusals go on.
+const FloorBackoffCap = 30 * time.Minute
+
+// IsFloor reports whether err is a rate limit whose delay is only the
+// provider's floor (RateLimited.Floor).
+func IsFloor(err error) bool {
+	var rl *RateLimited
+	return errors.As(err, &rl) && rl.Floor
 }
 
 func (e *RateLimited) Error() string {

@@ -109,7 +109,7 @@ func RedactError(err error, secrets ...string) error {
 	}
 	var rl *RateLimited
 	if errors.As(err, &rl) {
-		out.limit = &RateLimited{RetryAfter: rl.RetryAfter, Reason: RedactText(rl.Reason, secrets...)}
+		out.limit = &RateLimited{RetryAfter: rl.RetryAfter, Reason: RedactText(rl.Reason, secrets...), Floor: rl.Floor}
 	}
 	return out
 }

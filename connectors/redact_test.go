@@ -76,6 +76,13 @@ func TestRedactError(t *testing.T) {
 	var rl *connectors.RateLimited
 	require.ErrorAs(t, got, &rl)
 	require.Equal(t, "lock after [redacted]", rl.Reason)
+	require.False(t, rl.Floor)
+	// A floor stays a floor (the engine backs off from it).
+	floor := &connectors.RateLimited{RetryAfter: time.Minute, Reason: "secondary rate limit " + secret, Floor: true}
+	got = connectors.RedactError(fmt.Errorf("x: %w", floor), secret)
+	require.True(t, connectors.IsFloor(got))
+	d, _ = connectors.RetryAfter(got)
+	require.Equal(t, time.Minute, d)
 
 	// An error without the secret is handed back as it is, its chain intact.
 	plain := fmt.Errorf("x: %w", &connectors.RateLimited{RetryAfter: time.Second, Reason: "HTTP 429"})

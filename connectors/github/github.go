@@ -168,9 +168,11 @@ func (c *Connector) client(hc *http.Client) (*gh.Client, error) {
 	return gh.NewClient(gh.WithHTTPClient(hc), gh.WithURLs(&c.apiURL, nil))
 }
 
-// ClassifyResponse refines the default status mapping: a 403 whose body
-// names a secondary rate limit (GitHub sends it without rate-limit headers)
-// is rate limited for a minute, as GitHub advises; a 409 from the commits
+// ClassifyResponse refines the default status mapping: a 403 or 429 whose
+// body names a secondary rate limit, with no header dating it (no
+// retry-after, x-ratelimit-remaining not 0), is rate limited for at least
+// a minute, as GitHub advises: the minute is a floor (RateLimited.Floor)
+// that grows while the refusals go on; a 409 from the commits
 // list ("Git Repository is empty") passes through so the stream reads an
 // empty repository as empty; so does a list's 422 "Only the first 1000
 // results are available." (a page past the results GitHub serves, as list
@@ -190,7 +192,7 @@ func (c *Connector) ClassifyResponse(resp *http.Response) error {
 			break
 		}
 		if bytes.Contains(bytes.ToLower(peekBody(resp)), []byte("secondary rate limit")) {
-			return &connectors.RateLimited{RetryAfter: time.Minute, Reason: "secondary rate limit"}
+			return &connectors.RateLimited{RetryAfter: time.Minute, Reason: "secondary rate limit", Floor: true}
 		}
 	}
 	return connectors.ClassifyResponse(resp)
@@ -225,11 +227,10 @@ func mapErr(err error) error {
 	}
 	var are *gh.AbuseRateLimitError
 	if errors.As(err, &are) {
-		d := time.Minute
 		if are.RetryAfter != nil {
-			d = *are.RetryAfter
+			return &connectors.RateLimited{RetryAfter: *are.RetryAfter, Reason: "secondary rate limit"}
 		}
-		return &connectors.RateLimited{RetryAfter: d, Reason: "secondary rate limit"}
+		return &connectors.RateLimited{RetryAfter: time.Minute, Reason: "secondary rate limit", Floor: true}
 	}
 	var er *gh.ErrorResponse
 	if errors.As(err, &er) && er.Response != nil {
