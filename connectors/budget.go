@@ -17,7 +17,10 @@ import (
 // count falls to the pacing threshold, calls are spaced so the rest lasts
 // until the reset, (reset-now)/remaining apart; at 0 the next call waits
 // for the reset. Every response corrects the estimate, so calls made by
-// other processes with the same token are seen on the next answer. One
+// other processes with the same token are seen on the next answer. A
+// refusal (a rate-limited answer: GitHub's secondary rate limit, whose
+// x-ratelimit-remaining is not 0) holds every call of the account until
+// its wait is over (Hold), longer for each undated refusal in a row. One
 // Budget is shared by every caller of the account in this process
 // (Budgets); processes pace separately and converge through the headers.
 type Budget struct {
@@ -35,6 +38,9 @@ type Budget struct {
 	reset     time.Time // when the provider's window starts again
 	next      time.Time // the earliest start of the next paced call
 	inflight  int       // calls booked and not answered yet
+	held      time.Time // no call starts before this (Hold)
+	heldFor   string    // the refusal that holds the account
+	strikes   int       // undated refusals in a row (Hold with a floor)
 }
 
 // budgetSlack is added to a reset time before calling again at 0: reset
@@ -93,6 +99,9 @@ func (b *Budget) reserve(maxWait time.Duration) (time.Duration, time.Time, bool)
 // delayAt is how long a call booked at now waits, and the earliest start
 // of the one after it when calls are being spaced (zero otherwise).
 func (b *Budget) delayAt(now time.Time) (time.Duration, time.Time) {
+	if now.Before(b.held) {
+		return b.held.Sub(now), time.Time{}
+	}
 	if !b.known {
 		return 0, time.Time{}
 	}
@@ -144,9 +153,7 @@ func (b *Budget) Observe(h http.Header) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.release()
-	if r := h.Get("X-RateLimit-Resource"); r != "" && r != "core" {
-		// GitHub's search, GraphQL… budgets are their own; this one
-		// tracks the core REST budget.
+	if otherResource(h) {
 		return
 	}
 	remaining, err := strconv.Atoi(strings.TrimSpace(h.Get("X-RateLimit-Remaining")))
@@ -177,6 +184,64 @@ func (b *Budget) Observe(h http.Header) {
 		// same token).
 		b.remaining = min(b.remaining, remaining)
 	}
+}
+
+// Hold keeps every call of the account from starting until d from now,
+// after the provider refused one for a while, and returns how long the
+// account is held. A dated d (retry-after, a reset) is held as it is. A
+// floor (RateLimited.Floor: GitHub's "at least one minute" for a secondary
+// rate limit it did not date) is held for d, 2d, 4d… (at most
+// FloorBackoffCap) at the first, second, third… refusal in a row: "If
+// your request continues to fail due to a secondary rate limit, wait for
+// an exponentially increasing amount of time between retries". A refusal
+// that arrives while the account is held answers a call made before the
+// hold: it is the same refusal, held as long again from it, not longer.
+// An accepted call after the hold (Accepted), or a quiet longer than
+// FloorBackoffCap after it, ends the refusals in a row.
+func (b *Budget) Hold(d time.Duration, floor bool, reason string) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	if floor {
+		switch {
+		case b.strikes > 0 && now.Before(b.held):
+		case b.strikes > 0 && now.Sub(b.held) > FloorBackoffCap:
+			b.strikes = 1
+		default:
+			b.strikes++
+		}
+		grown := d
+		for i := 1; i < b.strikes && grown < FloorBackoffCap; i++ {
+			grown *= 2
+		}
+		d = max(d, min(grown, FloorBackoffCap))
+	}
+	if until := now.Add(d); until.After(b.held) {
+		b.held, b.heldFor = until, reason
+	}
+	return b.held.Sub(now)
+}
+
+// Accepted records an answer that was no refusal: the undated refusals
+// in a row end, unless the account is held (the call was made before the
+// hold began).
+func (b *Budget) Accepted() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.now().Before(b.held) {
+		b.strikes = 0
+	}
+}
+
+// otherResource reports whether h is about another of GitHub's budgets
+// (search, GraphQL…, x-ratelimit-resource): a Budget tracks the core REST
+// budget.
+func otherResource(h http.Header) bool {
+	r := h.Get("X-RateLimit-Resource")
+	return r != "" && r != "core"
 }
 
 // Wait books the next call and sleeps until it may be made, or returns a
@@ -221,6 +286,10 @@ func (b *Budget) Wait(ctx context.Context) error {
 func (b *Budget) describe(now time.Time) string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if now.Before(b.held) {
+		return fmt.Sprintf("the account is held after the provider refused a call (%s) for %s more",
+			b.heldFor, b.held.Sub(now).Round(time.Second))
+	}
 	return fmt.Sprintf("the provider's rate-limit budget is spent until its reset (%d of %d left, %d calls in flight, resets in %s)",
 		b.remaining, b.limit, b.inflight, b.reset.Sub(now).Round(time.Second))
 }

@@ -379,3 +379,138 @@ func TestBudgetIgnoresAnswersAboutAnotherBudget(t *testing.T) {
 		b.Release()
 	}
 }
+
+// TestBudgetHoldGrowsWithUndatedRefusalsInARow: a refusal the provider did
+// not date (GitHub's secondary rate limit without retry-after: "wait for at
+// least one minute … If your request continues to fail …, wait for an
+// exponentially increasing amount of time") holds every call of the
+// account, for the minute, then 2, 4… minutes while the refusals go on, up
+// to FloorBackoffCap. A refusal of a call made before the hold began is the
+// same refusal; an accepted call after the hold starts again at the
+// minute; a dated refusal is held as it is and does not grow.
+func TestBudgetHoldGrowsWithUndatedRefusalsInARow(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	b := &connectors.Budget{Now: clock.Now, SleepUntil: clock.SleepUntil}
+	// held asserts the next call waits d, answered as a rate limit (no
+	// sleep in the call), and moves the clock past it.
+	held := func(d time.Duration) {
+		t.Helper()
+		start := clock.Now()
+		err := b.Wait(context.Background())
+		var rl *connectors.RateLimited
+		require.ErrorAs(t, err, &rl)
+		require.Equal(t, d, rl.RetryAfter)
+		require.False(t, rl.Floor, "the hold's end is a date")
+		require.Contains(t, rl.Reason, "secondary rate limit")
+		require.Equal(t, start, clock.Now(), "no sleep")
+		clock.t = start.Add(d)
+		require.NoError(t, b.Wait(context.Background()), "the call goes when the hold ends")
+	}
+	require.Equal(t, time.Minute, b.Hold(time.Minute, true, "secondary rate limit"))
+	held(time.Minute)
+	require.Equal(t, 2*time.Minute, b.Hold(time.Minute, true, "secondary rate limit"))
+	// A call booked before this hold, refused with it: not another strike
+	// (not 4 minutes), the 2 minutes count from this refusal.
+	clock.t = clock.t.Add(10 * time.Second)
+	require.Equal(t, 2*time.Minute, b.Hold(time.Minute, true, "secondary rate limit"))
+	held(2 * time.Minute)
+	for _, want := range []time.Duration{4, 8, 16, 30, 30} {
+		require.Equal(t, want*time.Minute, b.Hold(time.Minute, true, "secondary rate limit"))
+		held(want * time.Minute)
+	}
+
+	// An accepted call ends the refusals in a row.
+	b.Accepted()
+	require.Equal(t, time.Minute, b.Hold(time.Minute, true, "secondary rate limit"))
+	held(time.Minute)
+	// So does a long quiet after the last hold (no call, nothing learnt).
+	require.Equal(t, 2*time.Minute, b.Hold(time.Minute, true, "secondary rate limit"))
+	clock.t = clock.t.Add(2*time.Minute + connectors.FloorBackoffCap + time.Second)
+	require.Equal(t, time.Minute, b.Hold(time.Minute, true, "secondary rate limit"))
+	held(time.Minute)
+
+	// A dated refusal holds for its date, not longer, and again not longer.
+	for range 3 {
+		require.Equal(t, 45*time.Second, b.Hold(45*time.Second, false, "secondary rate limit (retry-after)"))
+		held(45 * time.Second)
+	}
+	// A short hold is slept in the call.
+	b.Hold(5*time.Second, false, "secondary rate limit")
+	start := clock.Now()
+	require.NoError(t, b.Wait(context.Background()))
+	require.Equal(t, start.Add(5*time.Second), clock.Now())
+}
+
+// TestTransportHoldsTheAccountOnARefusal: the transport holds the account's
+// budget when an answer is a rate limit (the provider's classifier says
+// whether its delay is only a floor), so the account's other calls wait
+// without calling; the refusals in a row grow the hold, and an accepted
+// call ends them.
+func TestTransportHoldsTheAccountOnARefusal(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	var mu sync.Mutex
+	refuse, calls := true, 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		w.Header().Set("X-RateLimit-Remaining", "4987")
+		w.Header().Set("X-RateLimit-Reset", strconv.FormatInt(clock.Now().Add(40*time.Minute).Unix(), 10))
+		w.Header().Set("Content-Type", "application/json")
+		if refuse {
+			w.WriteHeader(http.StatusForbidden)
+		}
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	defer srv.Close()
+	b := &connectors.Budget{Now: clock.Now, SleepUntil: clock.SleepUntil}
+	classify := func(resp *http.Response) error {
+		if resp.StatusCode == http.StatusForbidden {
+			return &connectors.RateLimited{RetryAfter: time.Minute, Reason: "secondary rate limit", Floor: true}
+		}
+		return connectors.ClassifyResponse(resp)
+	}
+	client := &http.Client{Transport: &connectors.Transport{Provider: "github", Budget: b, Classify: classify}}
+	// call returns the wait the call was answered with (0: it succeeded)
+	// and whether it reached the provider.
+	call := func(ok bool) (time.Duration, bool) {
+		t.Helper()
+		mu.Lock()
+		refuse, calls = !ok, 0
+		mu.Unlock()
+		resp, err := client.Get(srv.URL)
+		mu.Lock()
+		called := calls > 0
+		mu.Unlock()
+		if err == nil {
+			_ = resp.Body.Close()
+			return 0, called
+		}
+		d, isLimit := connectors.RetryAfter(err)
+		require.True(t, isLimit, "%v", err)
+		return d, called
+	}
+	d, called := call(false)
+	require.True(t, called)
+	require.Equal(t, time.Minute, d, "the provider's floor, as it said")
+	d, called = call(true)
+	require.False(t, called, "held: the account's next call waits without calling")
+	require.Equal(t, time.Minute, d)
+
+	clock.t = clock.t.Add(time.Minute)
+	_, called = call(false)
+	require.True(t, called)
+	d, called = call(true)
+	require.False(t, called)
+	require.Equal(t, 2*time.Minute, d, "refused again: held twice as long")
+
+	clock.t = clock.t.Add(2 * time.Minute)
+	d, called = call(true)
+	require.True(t, called)
+	require.Zero(t, d, "accepted")
+	_, called = call(false)
+	require.True(t, called)
+	d, called = call(true)
+	require.False(t, called)
+	require.Equal(t, time.Minute, d, "the accepted call ended the refusals in a row")
+}

@@ -40,8 +40,9 @@ type RateLimited struct {
 	// at least one minute", then "an exponentially increasing amount of
 	// time" while it goes on). A refusal that repeats waits longer each
 	// time, up to FloorBackoffCap: the engine backs off from the floor by
-	// its attempts. Without Floor, RetryAfter is the provider's date and
-	// is waited as it is.
+	// its attempts, and the account's Budget holds the account longer for
+	// each refusal in a row. Without Floor, RetryAfter is the provider's
+	// date and is waited as it is.
 	Floor bool
 }
 

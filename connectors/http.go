@@ -118,6 +118,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		_ = resp.Body.Close()
 		if errors.Is(cerr, ErrRateLimited) {
 			metrics.RateLimitHits.WithLabelValues(t.Provider).Inc()
+			t.hold(resp, cerr)
 		}
 		// The error holds the provider's text, which can echo the request
 		// (a proxy's page, an error quoting the header): the token is cut
@@ -129,8 +130,28 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("%s: %s %s: %w", t.Provider, req.Method, req.URL.Path, err)
 	}
 	settle(observe)
+	if observe {
+		t.Budget.Accepted()
+	}
 	metrics.ProviderCalls.WithLabelValues(t.Provider, strconv.Itoa(resp.StatusCode)).Inc()
 	return resp, nil
+}
+
+// hold holds the account's budget after a rate-limited answer, so the
+// account's other calls wait out the refusal without calling (GitHub's
+// secondary rate limit leaves x-ratelimit-remaining above 0, so Observe
+// learns nothing from it). A limit of another resource's budget (search,
+// GraphQL) with x-ratelimit-remaining 0 holds only that resource's calls
+// at the provider, so it holds nothing here, as Observe ignores it.
+func (t *Transport) hold(resp *http.Response, cerr error) {
+	var rl *RateLimited
+	if t.Budget == nil || !errors.As(cerr, &rl) || rl.RetryAfter <= 0 {
+		return
+	}
+	if !rl.Floor && otherResource(resp.Header) {
+		return
+	}
+	t.Budget.Hold(rl.RetryAfter, rl.Floor, rl.Reason)
 }
 
 // maxCheckedBody is the largest success body checkBody reads; a larger one

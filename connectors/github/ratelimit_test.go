@@ -51,6 +51,12 @@ func (s *limitServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprint(w, secondaryLimitBody)
 }
 
+func (s *limitServer) count(token string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls["Bearer "+token]
+}
+
 func newLimitServer(t *testing.T, status int, headers map[string]string) (*limitServer, *connectors.Provider, *connectors.Registry) {
 	s := &limitServer{calls: map[string]int{}, status: status, headers: headers}
 	ts := httptest.NewServer(s)
@@ -115,4 +121,28 @@ func TestSecondaryRateLimitWithoutDateIsOnlyAFloor(t *testing.T) {
 	require.Equal(t, ten, d)
 	require.False(t, connectors.IsFloor(dated))
 	require.False(t, connectors.IsFloor(errors.New("boom")))
+}
+
+// A secondary rate limit holds the whole account: the account's other
+// streams do not call GitHub until the wait is over ("Continuing to make
+// requests while you are rate limited may result in the banning of your
+// integration"); another account still calls. The answer carries
+// x-ratelimit-remaining 4987, so the primary budget alone learnt nothing.
+func TestSecondaryRateLimitHoldsTheAccount(t *testing.T) {
+	s, p, reg := newLimitServer(t, http.StatusForbidden, nil)
+	err := fetchStream(p, reg, "1", "tok-1", "commits:octo-org/hello-world")
+	require.ErrorIs(t, err, connectors.ErrRateLimited)
+	require.Equal(t, 1, s.count("tok-1"))
+
+	for _, stream := range []string{"pulls:octo-org/hello-world", "releases:octo-org/hello-world"} {
+		err = fetchStream(p, reg, "1", "tok-1", stream)
+		d, ok := connectors.RetryAfter(err)
+		require.True(t, ok, "%s: rate limited while the account is held: %v", stream, err)
+		require.Greater(t, d, 50*time.Second, "%s waits for the rest of the minute", stream)
+		require.LessOrEqual(t, d, time.Minute)
+		require.Equal(t, 1, s.count("tok-1"), "%s did not call GitHub while the account was held", stream)
+	}
+
+	require.ErrorIs(t, fetchStream(p, reg, "2", "tok-2", "commits:octo-org/hello-world"), connectors.ErrRateLimited)
+	require.Equal(t, 1, s.count("tok-2"), "another account is not held")
 }
