@@ -88,18 +88,23 @@ type FinishJobResult struct{}
 // FinishJob records a job's final status, counts it in metrics, and for a
 // completed sync pass stamps the connection's last sync and freshness and
 // heals its health (poblysh.EventSynced) unless a resource is still lost.
+// A job already final is left as it is, and nothing else is done or
+// counted: this is a retry whose first attempt committed all of it, or the
+// job was cancelled meanwhile (its connection deleted), and its first final
+// status and finished_at stay.
 func (a *Activities) FinishJob(ctx context.Context, in FinishJobInput) (FinishJobResult, error) {
 	var job *db.Job
+	var finished bool
 	var newest *time.Time
 	err := a.DB.WithTenant(ctx, in.TenantID, func(tx *db.Tx) error {
 		var err error
-		job, err = tx.FinishJob(ctx, in.JobID, in.Status, in.Error, withType(in.Context, in.ErrorType))
+		job, finished, err = tx.FinishJob(ctx, in.JobID, in.Status, in.Error, withType(in.Context, in.ErrorType))
 		if poblysh.ErrorCode(err) == poblysh.ENOTFOUND {
 			// Never a success: the job was deleted with its connection, or
 			// is another stack's (translate fails non-retryably).
 			return poblysh.NotFound("job " + in.JobID + " of connection " + in.ConnectionID)
 		}
-		if err != nil || !in.Synced {
+		if err != nil || !finished || !in.Synced {
 			return err
 		}
 		if err := markSynced(ctx, tx, in.ConnectionID); err != nil {
@@ -111,7 +116,10 @@ func (a *Activities) FinishJob(ctx context.Context, in FinishJobInput) (FinishJo
 	if err != nil {
 		return FinishJobResult{}, a.translate(ctx, in.ConnectionRef, err)
 	}
-	if job != nil {
+	if !finished {
+		a.logger(ctx, in.ConnectionRef).WithFields(map[string]any{"job_id": in.JobID, "status": job.Status, "asked": in.Status}).
+			Info("job already final; left as it is")
+	} else {
 		CountFinishedJob(job)
 		log := a.logger(ctx, in.ConnectionRef).WithFields(map[string]any{"job_id": in.JobID, "status": in.Status,
 			"pages": job.Pages, "signals_stored": job.SignalsStored, "duplicates": job.Duplicates})

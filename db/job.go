@@ -109,22 +109,33 @@ func errContext(c map[string]any) []byte {
 	return b
 }
 
-// FinishJob records a final status with the last error and its context.
-// It returns the job as stored (for metrics).
-func (tx *Tx) FinishJob(ctx context.Context, id string, status poblysh.JobStatus, errMsg string, errCtx map[string]any) (*Job, error) {
+// FinishJob records a final status with the last error and its context on
+// a job that is still queued or running, and returns the job as stored
+// (for metrics) and whether this call finished it. A job already final
+// (a retried FinishJob whose first attempt committed, or one settled by
+// someone else first) is returned as it is, unchanged: its first final
+// status, error and finished_at stay, and finished is false, so the
+// caller counts nothing.
+func (tx *Tx) FinishJob(ctx context.Context, id string, status poblysh.JobStatus, errMsg string, errCtx map[string]any) (j *Job, finished bool, err error) {
 	msg := errText(errMsg)
 	var ctxJSON []byte
 	if len(errCtx) > 0 {
 		ctxJSON = errContext(errCtx)
 	}
-	var j Job
-	err := tx.GetContext(ctx, &j, `UPDATE jobs SET status = $3, error = $4, error_context = $5,
+	j = new(Job)
+	// Under READ COMMITTED a concurrent attempt that finished the row first
+	// makes this one re-check the status and match nothing.
+	err = tx.GetContext(ctx, j, `UPDATE jobs SET status = $3, error = $4, error_context = $5,
 			started_at = coalesce(started_at, now()), finished_at = now(), updated_at = now()
-		WHERE id = $1 AND tenant_id = $2 RETURNING `+jobCols, id, tx.TenantID, status, msg, ctxJSON)
+		WHERE id = $1 AND tenant_id = $2 AND status IN ('queued', 'running') RETURNING `+jobCols, id, tx.TenantID, status, msg, ctxJSON)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, poblysh.NotFound("job")
+		j, err = tx.FindJob(ctx, id) // final already, or not here (not_found)
+		return j, false, err
 	}
-	return &j, wrapConnErr(err)
+	if err != nil {
+		return nil, false, wrapConnErr(err)
+	}
+	return j, true, nil
 }
 
 // FindJob returns one job of the tenant.

@@ -54,7 +54,7 @@ func TestJobErrorsAndReasonsAreCleaned(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if job, err = tx.FinishJob(ctx, j.ID, "failed", bad, map[string]any{"detail": bad, "n": 1}); err != nil {
+		if job, _, err = tx.FinishJob(ctx, j.ID, "failed", bad, map[string]any{"detail": bad, "n": 1}); err != nil {
 			return err
 		}
 		if err := tx.SetHealth(ctx, connID, "degraded", bad); err != nil {

@@ -1,0 +1,99 @@
+package activities
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/db/dbtest"
+	"github.com/poblysh/poblysh/metrics"
+)
+
+// FinishJob is an activity: Temporal runs it again when an attempt's
+// completion is lost after its transaction committed (the worker killed,
+// StartToClose passed). The retry succeeds and changes nothing: the job is
+// counted in poblysh_jobs_total and poblysh_job_duration_seconds once
+// (docs/decisions.md), and keeps its finished_at, status and error. It
+// used to count the job again and move finished_at to the retry's time.
+func TestRetriedFinishJobCountsOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	schema := dbtest.NewSchema(t)
+	const provider = "retried-finish" // its own metric labels
+	s := &connectors.Spec{Name: provider}
+	acts := &Activities{DB: schema.DB, Registry: connectors.NewRegistry(&connectors.Provider{Spec: s, Connector: stubConnector{s}}),
+		TenantConcurrency: 4}
+	tenant, conn := dbtest.Seed(t, schema.DB, "retried", provider, "acct")
+	ref := poblysh.ConnectionRef{TenantID: tenant, ConnectionID: conn, Provider: provider, Stream: "items"}
+	counted := func(status poblysh.JobStatus) (float64, uint64) {
+		var c, h dto.Metric
+		require.NoError(t, metrics.JobsTotal.WithLabelValues(provider, "incremental", string(status)).Write(&c))
+		require.NoError(t, metrics.JobDuration.WithLabelValues(provider, "incremental").(prometheus.Histogram).Write(&h))
+		return c.GetCounter().GetValue(), h.GetHistogram().GetSampleCount()
+	}
+	stored := func(id string) *db.Job {
+		var j *db.Job
+		require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) (err error) {
+			j, err = tx.FindJob(ctx, id)
+			return err
+		}))
+		return j
+	}
+	begin := func() string {
+		id := uuid.NewString()
+		_, err := acts.BeginJob(ctx, BeginJobInput{ConnectionRef: ref, JobID: id, Kind: poblysh.JobIncremental,
+			Trigger: poblysh.TriggerSchedule, WorkflowID: "q:sync/x/items"})
+		require.NoError(t, err)
+		return id
+	}
+
+	// A succeeded pass, then its retry.
+	job := begin()
+	in := FinishJobInput{ConnectionRef: ref, JobID: job, Status: poblysh.JobSucceeded, Synced: true}
+	_, err := acts.FinishJob(ctx, in)
+	require.NoError(t, err)
+	first := stored(job)
+	require.Equal(t, poblysh.JobSucceeded, first.Status)
+	require.NotNil(t, first.FinishedAt)
+	n, samples := counted(poblysh.JobSucceeded)
+	require.Equal(t, 1.0, n)
+	require.Equal(t, uint64(1), samples)
+	time.Sleep(10 * time.Millisecond) // a moved finished_at would differ
+	_, err = acts.FinishJob(ctx, in)
+	require.NoError(t, err, "the retry succeeds")
+	again := stored(job)
+	require.Equal(t, poblysh.JobSucceeded, again.Status)
+	require.True(t, first.FinishedAt.Equal(*again.FinishedAt), "finished_at stays %v, not %v", first.FinishedAt, again.FinishedAt)
+	require.True(t, first.UpdatedAt.Equal(again.UpdatedAt), "the row is not written again")
+	n, samples = counted(poblysh.JobSucceeded)
+	require.Equal(t, 1.0, n, "poblysh_jobs_total counts the job once")
+	require.Equal(t, uint64(1), samples, "poblysh_job_duration_seconds observes the job once")
+
+	// A failed pass whose retry arrives: the first final status and error
+	// stay, counted once.
+	failed := begin()
+	fin := FinishJobInput{ConnectionRef: ref, JobID: failed, Status: poblysh.JobFailed, Error: "404 gone", ErrorType: ErrTypeNotFound}
+	for range 2 {
+		_, err = acts.FinishJob(ctx, fin)
+		require.NoError(t, err)
+	}
+	j := stored(failed)
+	require.Equal(t, poblysh.JobFailed, j.Status)
+	require.Equal(t, "404 gone", *j.Error)
+	n, _ = counted(poblysh.JobFailed)
+	require.Equal(t, 1.0, n, "the failed job counted once")
+	_, samples = counted(poblysh.JobFailed)
+	require.Equal(t, uint64(2), samples, "one duration per job: the succeeded one and the failed one")
+
+	// A job that is not here is still an error, never a success.
+	_, err = acts.FinishJob(ctx, FinishJobInput{ConnectionRef: ref, JobID: uuid.NewString(), Status: poblysh.JobSucceeded})
+	requireMissing(t, err, "job ")
+}
