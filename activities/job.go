@@ -80,6 +80,12 @@ type FinishJobInput struct {
 	Context   map[string]any
 	// Synced marks a completed sync pass (last sync time, health healed).
 	Synced bool
+	// FollowUp: the job is a follow-up pass its workflow queued and
+	// cancels before it began. One requested by signal (a webhook, a poll,
+	// a schedule) has no row (BeginJob writes it; the API writes it first
+	// only for POST /sync), so a missing row is a pass never recorded, not
+	// another stack's job, as long as the connection is here.
+	FollowUp bool `json:",omitempty"`
 }
 
 // FinishJobResult is empty.
@@ -100,6 +106,15 @@ func (a *Activities) FinishJob(ctx context.Context, in FinishJobInput) (FinishJo
 		var err error
 		job, finished, err = tx.FinishJob(ctx, in.JobID, in.Status, in.Error, withType(in.Context, in.ErrorType))
 		if poblysh.ErrorCode(err) == poblysh.ENOTFOUND {
+			if in.FollowUp {
+				// A follow-up never recorded: nothing to cancel, unless the
+				// connection is not here either (another stack's).
+				job = nil
+				if ok, err := tx.ConnectionExists(ctx, in.ConnectionID); err != nil || ok {
+					return err
+				}
+				return poblysh.NotFound("connection " + in.ConnectionID + " of tenant " + in.TenantID)
+			}
 			// Never a success: the job was deleted with its connection, or
 			// is another stack's (translate fails non-retryably).
 			return poblysh.NotFound("job " + in.JobID + " of connection " + in.ConnectionID)
@@ -116,10 +131,13 @@ func (a *Activities) FinishJob(ctx context.Context, in FinishJobInput) (FinishJo
 	if err != nil {
 		return FinishJobResult{}, a.translate(ctx, in.ConnectionRef, err)
 	}
-	if !finished {
+	switch {
+	case job == nil:
+		a.logger(ctx, in.ConnectionRef).WithField("job_id", in.JobID).Debug("follow-up cancelled before it was recorded")
+	case !finished:
 		a.logger(ctx, in.ConnectionRef).WithFields(map[string]any{"job_id": in.JobID, "status": job.Status, "asked": in.Status}).
 			Info("job already final; left as it is")
-	} else {
+	default:
 		CountFinishedJob(job)
 		log := a.logger(ctx, in.ConnectionRef).WithFields(map[string]any{"job_id": in.JobID, "status": in.Status,
 			"pages": job.Pages, "signals_stored": job.SignalsStored, "duplicates": job.Duplicates})

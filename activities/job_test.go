@@ -97,3 +97,61 @@ func TestRetriedFinishJobCountsOnce(t *testing.T) {
 	_, err = acts.FinishJob(ctx, FinishJobInput{ConnectionRef: ref, JobID: uuid.NewString(), Status: poblysh.JobSucceeded})
 	requireMissing(t, err, "job ")
 }
+
+// A workflow cancelling the follow-up it queued (FollowUp) after a pass
+// failed permanently: a follow-up requested by signal has no row, and
+// cancelling it succeeds writing and counting nothing (it failed as
+// Missing, blaming another stack); one the API recorded (POST /sync) is
+// cancelled and counted. A follow-up of a connection that is not here is
+// still another stack's, and a missing job without FollowUp still fails.
+func TestFinishJobCancelsFollowUp(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	schema := dbtest.NewSchema(t)
+	const provider = "follow-up-finish" // its own metric labels
+	s := &connectors.Spec{Name: provider}
+	acts := &Activities{DB: schema.DB, Registry: connectors.NewRegistry(&connectors.Provider{Spec: s, Connector: stubConnector{s}}),
+		TenantConcurrency: 4}
+	tenant, conn := dbtest.Seed(t, schema.DB, "follow-up", provider, "acct")
+	ref := poblysh.ConnectionRef{TenantID: tenant, ConnectionID: conn, Provider: provider, Stream: "items"}
+	cancelled := func() float64 {
+		var c dto.Metric
+		require.NoError(t, metrics.JobsTotal.WithLabelValues(provider, "incremental", "cancelled").Write(&c))
+		return c.GetCounter().GetValue()
+	}
+	cancel := func(ref poblysh.ConnectionRef, id string, followUp bool) error {
+		_, err := acts.FinishJob(ctx, FinishJobInput{ConnectionRef: ref, JobID: id, Status: poblysh.JobCancelled,
+			Error: "cancelled: the previous pass failed permanently (NotFound)", FollowUp: followUp})
+		return err
+	}
+
+	// Requested by signal: no row.
+	require.NoError(t, cancel(ref, uuid.NewString(), true))
+	require.Zero(t, countRows(t, schema, `SELECT count(*) FROM jobs`), "no row is written for it")
+	require.Zero(t, cancelled(), "nothing counted")
+
+	// Requested by POST /sync: the API recorded it queued.
+	queued := uuid.NewString()
+	require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+		_, err := tx.EnsureJob(ctx, db.Job{ID: queued, ConnectionID: conn, Provider: provider, Kind: poblysh.JobIncremental,
+			Stream: "items", Trigger: poblysh.TriggerManual, WorkflowID: "q:sync/x/items"})
+		return err
+	}))
+	require.NoError(t, cancel(ref, queued, true))
+	var j *db.Job
+	require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) (err error) {
+		j, err = tx.FindJob(ctx, queued)
+		return err
+	}))
+	require.Equal(t, poblysh.JobCancelled, j.Status)
+	require.Equal(t, "cancelled: the previous pass failed permanently (NotFound)", *j.Error)
+	require.NotNil(t, j.FinishedAt)
+	require.Equal(t, 1.0, cancelled(), "the recorded follow-up counted once")
+
+	// Another stack's connection, and a job missing without FollowUp.
+	foreign := poblysh.ConnectionRef{TenantID: tenant, ConnectionID: uuid.NewString(), Provider: provider, Stream: "items"}
+	requireMissing(t, cancel(foreign, uuid.NewString(), true), "connection "+foreign.ConnectionID)
+	missing := uuid.NewString()
+	requireMissing(t, cancel(ref, missing, false), "job "+missing)
+	require.Equal(t, 1, countRows(t, schema, `SELECT count(*) FROM jobs`))
+}

@@ -384,10 +384,14 @@ func (s *syncState) fail(ctx workflow.Context, cause error) error {
 		(typ == activities.ErrTypeRateLimited || typ == activities.ErrTypeTenantBusy) && giveUpIsTimeout()
 	if s.pending != nil && !retried && !late() {
 		// Permanent failure or inactive connection: the follow-up would
-		// end the same way.
+		// end the same way. It never began: one requested by signal has no
+		// job row, which FollowUp tells FinishJob is no error. (Only the
+		// input changes, not the commands: the SDK matches a scheduled
+		// activity by id and type, so histories recorded without the field
+		// replay, as testdata/sync_unauthorized does; no version needed.)
 		_ = workflow.ExecuteActivity(bookkeepingOptions(ctx), a.FinishJob, activities.FinishJobInput{
 			ConnectionRef: s.in.ConnectionRef, JobID: s.pending.JobID, Status: poblysh.JobCancelled,
-			Error: "cancelled: the previous pass failed permanently (" + typ + ")",
+			Error: "cancelled: the previous pass failed permanently (" + typ + ")", FollowUp: true,
 		}).Get(ctx, nil)
 		s.pending = nil
 	}

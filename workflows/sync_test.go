@@ -405,7 +405,7 @@ func TestSyncStreamPermanentErrorFailsJob(t *testing.T) {
 		},
 		{
 			ConnectionRef: stream, JobID: queued, Status: poblysh.JobCancelled,
-			Error: "cancelled: the previous pass failed permanently (Unauthorized)",
+			Error: "cancelled: the previous pass failed permanently (Unauthorized)", FollowUp: true,
 		},
 	}, j.finishes())
 }
