@@ -279,3 +279,47 @@ func TestSettledJobsAreCounted(t *testing.T) {
 	require.NoError(t, metrics.JobDuration.WithLabelValues(provider, "backfill").(prometheus.Histogram).Write(&m))
 	require.InDelta(t, time.Hour.Seconds(), m.GetHistogram().GetSampleSum(), 60, "from start to settlement")
 }
+
+// TestSettleMapsTheRunsClose pins the mapping temporal-dev.md states: a
+// terminated run's open jobs are cancelled, queued or running; a completed
+// run's queued job (a follow-up it never ran) is cancelled and its running
+// job failed. (temporal-dev.md said every closed run's job not terminated
+// or cancelled became failed.)
+func TestSettleMapsTheRunsClose(t *testing.T) {
+	ctx := context.Background()
+	r := newReconcileSetup(t, "settlemap")
+	open := func(status poblysh.JobStatus, workflowID, runID string) string {
+		var id string
+		require.NoError(t, r.s.DB.WithTenant(ctx, r.tenant, func(tx *db.Tx) error {
+			return tx.GetContext(ctx, &id, `INSERT INTO jobs (id, tenant_id, connection_id, provider, kind, stream, trigger, status,
+					workflow_id, run_id, updated_at)
+				VALUES (gen_random_uuid(), $1, $2, 'fake', 'incremental', 'items', 'webhook', $3, $4, $5, now() - interval '1 hour')
+				RETURNING id`, r.tenant, r.conn, status, workflowID, runID)
+		}))
+		return id
+	}
+
+	w := worker.New(r.e.Client, r.e.TaskQueue, worker.Options{})
+	w.RegisterWorkflowWithOptions(func(workflow.Context) error { return nil }, workflow.RegisterOptions{Name: "done"})
+	require.NoError(t, w.Start())
+	t.Cleanup(w.Stop)
+	completedWF := workflows.SyncWorkflowID(r.e.TaskQueue, r.conn, "completed")
+	run, err := r.e.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: completedWF, TaskQueue: r.e.TaskQueue}, "done")
+	require.NoError(t, err)
+	require.NoError(t, run.Get(ctx, nil))
+	completedQueued := open(poblysh.JobQueued, completedWF, run.GetRunID())
+	completedRunning := open(poblysh.JobRunning, completedWF, run.GetRunID())
+
+	terminatedWF, terminatedRun := r.start(t, "terminated")
+	require.NoError(t, r.e.Client.TerminateWorkflow(ctx, terminatedWF, terminatedRun, "stopped by hand"))
+	terminatedQueued := open(poblysh.JobQueued, terminatedWF, terminatedRun)
+	terminatedRunning := open(poblysh.JobRunning, terminatedWF, terminatedRun)
+
+	n, err := r.e.SweepJobs(ctx, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, 4, n)
+	require.Equal(t, poblysh.JobCancelled, r.status(t, completedQueued), "a follow-up the completed run never ran")
+	require.Equal(t, poblysh.JobFailed, r.status(t, completedRunning), "a pass the completed run never finished")
+	require.Equal(t, poblysh.JobCancelled, r.status(t, terminatedQueued))
+	require.Equal(t, poblysh.JobCancelled, r.status(t, terminatedRunning))
+}
