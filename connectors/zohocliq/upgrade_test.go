@@ -1,0 +1,186 @@
+package zohocliq
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/db/dbtest"
+	"github.com/poblysh/poblysh/ingest"
+)
+
+// replayAsApp runs one migration's SQL again on the schema, as the
+// application role: neither superuser nor BYPASSRLS, so row-level security
+// binds it as it binds a schema owner that is no superuser (the test
+// database's owner is one, and would see every row whatever the migration
+// does).
+func replayAsApp(t *testing.T, s *dbtest.Schema, version int) {
+	t.Helper()
+	ms, err := db.Migrations()
+	require.NoError(t, err)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, s.OwnerURL)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	for _, m := range ms {
+		if m.Version == version {
+			require.NoError(t, pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+				if _, err := tx.Exec(ctx, `SET LOCAL ROLE poblysh_app`); err != nil {
+					return err
+				}
+				_, err := tx.Exec(ctx, m.SQL)
+				return err
+			}))
+			return
+		}
+	}
+	t.Fatalf("no migration %d", version)
+}
+
+// oldForm is s as versions before the sent-time keys stored it: keyed by
+// the message id's key (the alias s now carries), with no alias.
+func oldForm(t *testing.T, s connectors.Signal) connectors.Signal {
+	t.Helper()
+	if len(s.AliasKeys) > 0 {
+		require.Len(t, s.AliasKeys, 1)
+		s.DedupeKey = s.AliasKeys[0]
+	}
+	s.AliasKeys = nil
+	return s
+}
+
+// Signals stored before the upgrade are keyed by the message id
+// (msg:<chat>:<id>, mention:<chat>:<id>), with no alias; since the upgrade
+// a message's key is its sent time and sender. Migration 0033 gives the
+// stored Signals their new key as an alias, so a backfill that re-reads
+// them after the upgrade (a reconnect keeping the old Signals, an expired
+// cursor, a manual backfill) stores nothing again: each re-read message
+// and mention is a duplicate, and the rows stay as they were. Before it,
+// each was stored a second time. A mention with Zoho's float id (no
+// milliseconds to read) is keyed by its time, as the code keys it. A
+// Signal stored without a sender, reactions and another provider's
+// Signals get no alias.
+func TestStoredBeforeUpgradeIsDuplicateAfterMigration(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	tenant, conn := dbtest.Seed(t, s.DB, "cliq-upgrade", Name, "60040386526")
+	var slack string
+	require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+		c, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "slack", ExternalAccountID: "T1", DisplayName: "T1"})
+		slack = c.ID
+		return err
+	}))
+	store := func(connID, source string, sigs []connectors.Signal) db.Stored {
+		t.Helper()
+		rows, err := ingest.Rows(sigs)
+		require.NoError(t, err)
+		var st db.Stored
+		require.NoError(t, s.DB.WithTenantSignals(ctx, tenant, func(tx *db.Tx) error {
+			st, err = tx.InsertSignals(ctx, connID, source, rows)
+			return err
+		}))
+		return st
+	}
+	count := func() int {
+		var n int
+		require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+			return tx.GetContext(ctx, &n, `SELECT count(*) FROM signals`)
+		}))
+		return n
+	}
+	aliases := func() []string {
+		var out []string
+		require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+			return tx.SelectContext(ctx, &out, `SELECT a.key || ' -> ' || s.dedupe_key
+				FROM signal_aliases a JOIN signals s ON s.id = a.signal_id ORDER BY a.key`)
+		}))
+		return out
+	}
+
+	// A page of channel messages as polled now: two people's messages (one
+	// a file) and three reactions; the bot's reminder yields nothing.
+	const chat = "CT_1207124540483314854_20071845"
+	var page struct {
+		Data []json.RawMessage `json:"data"`
+	}
+	require.NoError(t, json.Unmarshal(fixture(t, "messages_v2.json"), &page))
+	w := where{Host: "https://cliq.zoho.eu", Chat: chat, ChatName: "#launch-room"}
+	var polled []connectors.Signal
+	for _, raw := range page.Data {
+		var m message
+		require.NoError(t, json.Unmarshal(raw, &m))
+		if sig, ok := messageSignal(w, &m, raw); ok {
+			polled = append(polled, sig)
+		}
+		for _, r := range m.reactions() {
+			polled = append(polled, reactionSignal(w, &m, r, time.Date(2026, 3, 18, 9, 0, 0, 0, time.UTC), raw))
+		}
+	}
+	require.Len(t, polled, 5)
+	// The mentions stream's page as polled now: Zoho's own example, whose
+	// second mention has a float message id.
+	mentions := catalogExamples(t)
+	require.Len(t, mentions, 2)
+	require.Equal(t, "mention:CT_1796005539471668330_60002085329-T-1291572812797199199:1779778913000_60040376665", mentions[1].DedupeKey,
+		"a float id has no milliseconds: the key takes the message's time")
+	// A message whose sender the earlier version did not read: its key is
+	// its id's, then and now, while the sender is unknown.
+	anon := json.RawMessage(`{"id": "1773813999000_51531973070", "time": 1773813999000, "type": "text", "content": {"text": "who sent this?"}}`)
+	var am message
+	require.NoError(t, json.Unmarshal(anon, &am))
+	anonSig, ok := messageSignal(w, &am, anon)
+	require.True(t, ok)
+	require.Equal(t, "msg:"+chat+":1773813999000_51531973070", anonSig.DedupeKey)
+	require.Empty(t, anonSig.AliasKeys)
+
+	// Stored by the earlier version: keyed by the id, no alias.
+	var old []connectors.Signal
+	for _, sig := range append(append(append([]connectors.Signal{}, polled...), mentions...), anonSig) {
+		o := oldForm(t, sig)
+		if sig.Kind != "reaction.added" {
+			require.Equal(t, map[string]string{"message.posted": "msg:", "mention.created": "mention:"}[sig.Kind]+
+				sig.Payload.Context.ID+":"+sig.Payload.Subject.ID, o.DedupeKey, "the key the earlier version gave it")
+		}
+		old = append(old, o)
+	}
+	st := store(conn, Name, old)
+	require.Len(t, st.Kinds, 8)
+	// Another provider's Signal whose key looks like one of Cliq's.
+	require.Len(t, store(slack, "slack", []connectors.Signal{oldForm(t, polled[1])}).Kinds, 1)
+	rows := count()
+	require.Equal(t, 9, rows)
+	require.Empty(t, aliases())
+
+	replayAsApp(t, s, 33)
+
+	// The first mention's id is its time and its sender's id, so its key is
+	// the one it was stored under: it needs no alias.
+	want := []string{
+		"zoho-cliq:mention:CT_1796005539471668330_60002085329-T-1291572812797199199:1779778913000_60040376665 -> zoho-cliq:mention:CT_1796005539471668330_60002085329-T-1291572812797199199:1.7797789135081024e+23",
+		"zoho-cliq:msg:" + chat + ":1773813859592_60040396507 -> zoho-cliq:msg:" + chat + ":1773813859592_51531973059",
+		"zoho-cliq:msg:" + chat + ":1773813901234_60040376665 -> zoho-cliq:msg:" + chat + ":1773813901234_51531973064",
+	}
+	require.Equal(t, want, aliases(), "each stored message and mention whose key changed has its new key as alias")
+
+	// The backfill after the upgrade re-reads the page, the mentions and
+	// the message without sender: every one is a duplicate.
+	again := store(conn, Name, polled)
+	require.Empty(t, again.Kinds, "a re-read message stored before the upgrade is not stored again")
+	require.Equal(t, 5, again.Duplicates)
+	again = store(conn, Name, mentions)
+	require.Empty(t, again.Kinds, "a re-read mention stored before the upgrade is not stored again")
+	require.Equal(t, 2, again.Duplicates)
+	require.Equal(t, 1, store(conn, Name, []connectors.Signal{anonSig}).Duplicates)
+	require.Equal(t, rows, count(), "no second copy")
+
+	// Run again: nothing changes.
+	replayAsApp(t, s, 33)
+	require.Equal(t, want, aliases())
+}
