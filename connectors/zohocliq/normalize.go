@@ -58,7 +58,7 @@ func (m *message) sentKey() string {
 // once this Signal is stored, a later one under the id's key (an earlier
 // version's worker during a rolling deploy) is a duplicate.
 // The alias does not work backwards: a Signal stored before under the id's
-// key blocks this one only through the alias migration 0033 gave it (the
+// key blocks this one only through the alias migration 0031 gave it (the
 // new key, built in SQL as sentKey builds it).
 func keysOf(key func(chat, id string) string, chat string, m *message) (string, []string) {
 	k := m.sentKey()

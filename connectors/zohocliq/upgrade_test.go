@@ -57,7 +57,7 @@ func oldForm(t *testing.T, s connectors.Signal) connectors.Signal {
 
 // Signals stored before the upgrade are keyed by the message id
 // (msg:<chat>:<id>, mention:<chat>:<id>), with no alias; since the upgrade
-// a message's key is its sent time and sender. Migration 0033 gives the
+// a message's key is its sent time and sender. Migration 0031 gives the
 // stored Signals their new key as an alias, so a backfill that re-reads
 // them after the upgrade (a reconnect keeping the old Signals, an expired
 // cursor, a manual backfill) stores nothing again: each re-read message
@@ -158,7 +158,7 @@ func TestStoredBeforeUpgradeIsDuplicateAfterMigration(t *testing.T) {
 	require.Equal(t, 9, rows)
 	require.Empty(t, aliases())
 
-	replayAsApp(t, s, 33)
+	replayAsApp(t, s, 31)
 
 	// The first mention's id is its time and its sender's id, so its key is
 	// the one it was stored under: it needs no alias.
@@ -181,6 +181,6 @@ func TestStoredBeforeUpgradeIsDuplicateAfterMigration(t *testing.T) {
 	require.Equal(t, rows, count(), "no second copy")
 
 	// Run again: nothing changes.
-	replayAsApp(t, s, 33)
+	replayAsApp(t, s, 31)
 	require.Equal(t, want, aliases())
 }
