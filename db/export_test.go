@@ -1,6 +1,10 @@
 package db
 
-import "github.com/jackc/pgx/v5"
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+)
 
 // Hooks for the external tests.
 
@@ -25,3 +29,16 @@ const FeedHorizonSetSQL = feedHorizonSetSQL
 
 // PGNumeric is pgNumeric, checked against Postgres itself.
 var PGNumeric = pgNumeric
+
+// MigrateUpToForTest is Migrate stopped after version: the schema as the
+// release whose last migration that was left it, for a test to store rows
+// in the shape of that release before migrating the rest.
+func MigrateUpToForTest(ctx context.Context, url string, version int64) error {
+	m, err := openMigrator(ctx, url, "")
+	if err != nil {
+		return err
+	}
+	defer m.close()
+	_, err = m.provider.UpTo(ctx, version)
+	return err
+}

@@ -143,9 +143,21 @@ func TestRawObjectsCompressWithLZ4(t *testing.T) {
 // GitHub connection's own user (user:<account id>), which access-loss
 // deliveries carry, and makes the hooks made before their events included
 // member and repository due for a watch pass; other providers, deleted
-// connections and stopped hooks are left alone.
+// connections and stopped hooks are left alone. Migration 0032 does the
+// same again in the system scope (0024 ran without it, and changed nothing
+// where the owner is bound by row-level security), for hooks made up to a
+// day after 0024 was applied (these are, in this schema).
 func TestGitHubConnectionsRouteTheirUser(t *testing.T) {
 	t.Parallel()
+	for _, version := range []int{24, 32} {
+		t.Run(fmt.Sprintf("%04d", version), func(t *testing.T) {
+			t.Parallel()
+			testGitHubConnectionsRouteTheirUser(t, version)
+		})
+	}
+}
+
+func testGitHubConnectionsRouteTheirUser(t *testing.T, version int) {
 	ctx := context.Background()
 	s := dbtest.NewSchema(t)
 	kr := dbtest.KeyRing(t)
@@ -170,7 +182,7 @@ func TestGitHubConnectionsRouteTheirUser(t *testing.T) {
 	}))
 	require.NoError(t, s.DB.WithTenant(ctx, gone.tenant, func(tx *db.Tx) error { return tx.DeleteConnection(ctx, gone.conn, false) }))
 
-	replayMigration(t, s, 24)
+	replayMigration(t, s, version)
 
 	var routes []string
 	var due []string
@@ -183,7 +195,7 @@ func TestGitHubConnectionsRouteTheirUser(t *testing.T) {
 	require.Equal(t, []string{gh.conn + " user:583231"}, routes, "the live GitHub connection routes its user, no other")
 	require.Equal(t, []string{"101"}, due, "only the live GitHub hook is due")
 
-	replayMigration(t, s, 24) // again: nothing new
+	replayMigration(t, s, version) // again: nothing new
 	var n int
 	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
 		return tx.GetContext(ctx, &n, `SELECT count(*) FROM webhook_routes WHERE route_key LIKE 'user:%'`)
@@ -197,9 +209,21 @@ func TestGitHubConnectionsRouteTheirUser(t *testing.T) {
 // else the Signal's browse URL. A later store of the same happening under
 // the new key is then a duplicate, while the other site's happening of the
 // same issue id is stored. Rows of other providers, rows with no site to
-// name and rows whose new key is taken are left alone.
+// name and rows whose new key is taken are left alone. Migration 0032,
+// which does it again in the system scope (where 0029 ran as an owner
+// bound by row-level security and changed nothing,
+// TestNonSuperuserOwnerUpgradeRewritesStoredRows), rewrites the same.
 func TestJiraKeysNameTheSite(t *testing.T) {
 	t.Parallel()
+	for _, version := range []int{29, 32} {
+		t.Run(fmt.Sprintf("%04d", version), func(t *testing.T) {
+			t.Parallel()
+			testJiraKeysNameTheSite(t, version)
+		})
+	}
+}
+
+func testJiraKeysNameTheSite(t *testing.T, version int) {
 	ctx := context.Background()
 	s := dbtest.NewSchema(t)
 	other := newFixture(t, s.DB, "fake", "acct")
@@ -250,7 +274,7 @@ func TestJiraKeysNameTheSite(t *testing.T) {
 		}))
 		return out
 	}
-	replayMigration(t, s, 29)
+	replayMigration(t, s, version)
 	want := []string{
 		"fake:issue:10001:created",
 		"jira:acme-labs.atlassian.net/issue:10003:created",
@@ -271,7 +295,7 @@ func TestJiraKeysNameTheSite(t *testing.T) {
 	require.Equal(t, 1, store(siteB, "jira", "acme-labs.atlassian.net/issue:10003:created", "").Duplicates)
 	require.Equal(t, []string{"issue.created"}, store(siteB, "jira", "acme-labs.atlassian.net/issue:10001:created", "").Kinds)
 
-	replayMigration(t, s, 29) // again: nothing changes
+	replayMigration(t, s, version) // again: nothing changes
 	require.Equal(t, append(want[:1:1], append([]string{"jira:acme-labs.atlassian.net/issue:10001:created"}, want[1:]...)...), keys())
 }
 
