@@ -120,8 +120,8 @@ func (c *Connector) Watch(ctx context.Context, req connectors.WatchRequest) ([]c
 		if id == "" {
 			continue
 		}
-		exp, ok := expiries[id]
-		if !ok {
+		exp := expiries[id] // Jira's Webhook schema makes expirationDate optional
+		if exp.IsZero() {
 			exp = req.Now.Add(webhookTTL)
 		}
 		key := targets[i]
@@ -176,7 +176,9 @@ func (c *Connector) RenewWatch(ctx context.Context, req connectors.RenewWatchReq
 		if err != nil || cid != cloudID {
 			continue
 		}
-		if exp, ok := live[strconv.FormatInt(id, 10)]; ok && exp.After(req.Now) {
+		// A listed webhook without an expirationDate (optional in Jira's
+		// schema) is live.
+		if exp, ok := live[strconv.FormatInt(id, 10)]; ok && (exp.IsZero() || exp.After(req.Now)) {
 			keep = append(keep, ch)
 			ids = append(ids, id)
 		}
