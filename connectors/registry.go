@@ -174,8 +174,12 @@ func (r *Registry) HTTPClient(p *Provider, accountID, accessToken string) *http.
 			auth = a.AuthorizationHeader(accessToken)
 		}
 	}
+	// A client for an account not yet known (a connect callback's
+	// identify) has no budget: the budget is the account's, and one
+	// shared by every such client would let one user's rate limit hold
+	// every other user's connect.
 	var budget *Budget
-	if p.Spec.Policy.Budget {
+	if p.Spec.Policy.Budget && accountID != "" {
 		budget = r.budgets.For(p.Spec.Name, accountID)
 	}
 	return &http.Client{
