@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-openapi/strfmt"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -78,6 +79,40 @@ func TestReadyz(t *testing.T) {
 		require.Equal(t, "ok", *body.Checks.Postgres)
 		require.True(t, strings.HasPrefix(*body.Checks.Temporal, "down"), *body.Checks.Temporal)
 		require.NotContains(t, *body.Checks.Temporal, "10.0.0.7", "no internals in a public probe")
+	})
+	t.Run("temporal hangs", func(t *testing.T) {
+		t.Parallel()
+		// A Temporal that does not answer (packets dropped, a frontend
+		// overloaded) must not hold the probe: Kubernetes' default probe
+		// timeout is 1 s, and a probe that times out takes the instance
+		// out of the balancer as a 503 would.
+		e := setup(t, func(d *api.Deps) {
+			d.TemporalHealth = func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+		})
+		start := time.Now()
+		status, body := readiness(t, e)
+		took := time.Since(start)
+		require.Equal(t, http.StatusOK, status)
+		require.Equal(t, "ready", *body.Status)
+		require.Equal(t, "ok", *body.Checks.Postgres)
+		require.Equal(t, "down: unreachable", *body.Checks.Temporal)
+		require.Less(t, took, 700*time.Millisecond, "the answer comes well within a 1 s probe timeout")
+	})
+	t.Run("temporal slow within its budget", func(t *testing.T) {
+		t.Parallel()
+		e := setup(t, func(d *api.Deps) {
+			d.TemporalHealth = func(ctx context.Context) error {
+				select {
+				case <-time.After(50 * time.Millisecond):
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+		})
+		status, body := readiness(t, e)
+		require.Equal(t, http.StatusOK, status)
+		require.Equal(t, "ok", *body.Checks.Temporal)
 	})
 	t.Run("temporal not configured", func(t *testing.T) {
 		t.Parallel()

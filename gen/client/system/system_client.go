@@ -137,10 +137,11 @@ func (a *Client) GetHealthContext(ctx context.Context, params *GetHealthParams, 
 
 // GetReadiness readinesses probe.
 //
-// Checks Postgres and Temporal (each with a short timeout). 200 while
-// Postgres answers, whatever Temporal's state (reported in `checks`:
-// webhook intake works without Temporal, so the instance stays in the
-// load balancer). 503 with the same body shape when Postgres is down
+// Checks Postgres (within 2 s) and Temporal (within 300 ms) at once. 200
+// while Postgres answers, whatever Temporal's state (reported in
+// `checks`: webhook intake works without Temporal, so the instance stays
+// in the load balancer); a Temporal that does not answer is reported
+// `down: unreachable` after 300 ms, well within a 1 s probe timeout. 503 with the same body shape when Postgres is down
 // (`unavailable`) or the process is stopping (`draining`, for
 // `POBLYSH_SHUTDOWN_DELAY` after SIGTERM), so a load balancer stops
 // routing to this instance.
@@ -163,10 +164,11 @@ func (a *Client) GetReadiness(params *GetReadinessParams, opts ...ClientOption) 
 
 // GetReadinessContext readinesses probe.
 //
-// Checks Postgres and Temporal (each with a short timeout). 200 while
-// Postgres answers, whatever Temporal's state (reported in `checks`:
-// webhook intake works without Temporal, so the instance stays in the
-// load balancer). 503 with the same body shape when Postgres is down
+// Checks Postgres (within 2 s) and Temporal (within 300 ms) at once. 200
+// while Postgres answers, whatever Temporal's state (reported in
+// `checks`: webhook intake works without Temporal, so the instance stays
+// in the load balancer); a Temporal that does not answer is reported
+// `down: unreachable` after 300 ms, well within a 1 s probe timeout. 503 with the same body shape when Postgres is down
 // (`unavailable`) or the process is stopping (`draining`, for
 // `POBLYSH_SHUTDOWN_DELAY` after SIGTERM), so a load balancer stops
 // routing to this instance.
