@@ -71,9 +71,14 @@ func printMigrationStatus(ctx context.Context, url string, stdout io.Writer) err
 }
 
 func runReencrypt(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	batch := fs.Int("batch", 200, "rows per transaction")
+	batch := fs.Int("batch", 200, "rows per transaction (at least 1)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *batch < 1 {
+		// 0 moved nothing per batch and never ended; a negative one
+		// reached Postgres as a LIMIT it refuses.
+		return errors.New("reencrypt: --batch must be at least 1")
 	}
 	cfg, err := config.Load(getenv, config.Needs{Crypto: true})
 	if err != nil {

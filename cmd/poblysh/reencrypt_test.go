@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -48,4 +49,48 @@ func TestReencryptAdvisesTheMissingKey(t *testing.T) {
 	out, err := reencrypt()
 	require.NoError(t, err)
 	require.Contains(t, out, "reencrypt: 1 connections, 0 pending authorizations and 0 hook secrets moved to key ")
+}
+
+// staleToken stores a connection's tokens under a key that is then
+// retired, and returns an environment whose current key is a new one (the
+// old one still in POBLYSH_CRYPTO_RETIRED_KEYS): one connection for
+// `poblysh reencrypt` to move.
+func staleToken(t *testing.T) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	oldKey, newKey := vault.GenerateKey(), vault.GenerateKey()
+	old, err := vault.ParseKey(oldKey)
+	require.NoError(t, err)
+	tenant, conn := dbtest.Seed(t, s.DB, "rotate", "github", "acct")
+	require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+		return tx.SaveTokens(ctx, vault.NewKeyRing(old), conn, db.Tokens{AccessToken: "a", RefreshToken: "r", TokenType: "Bearer"})
+	}))
+	env := configEnv(t, s.OwnerURL)
+	env["POBLYSH_CRYPTO_KEY"] = newKey
+	env["POBLYSH_CRYPTO_RETIRED_KEYS"] = oldKey
+	return env
+}
+
+// A --batch below 1 is refused at once, naming the flag: 0 moved nothing
+// per batch and so never ended, a negative one failed with Postgres' own
+// LIMIT error and the advice to run it again. Nothing was moved: the
+// run after it moves the connection.
+func TestReencryptRefusesBatchBelowOne(t *testing.T) {
+	t.Parallel()
+	env := staleToken(t)
+	getenv := func(k string) string { return env[k] }
+	for _, b := range []string{"0", "-5"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		start := time.Now()
+		var out, errOut bytes.Buffer
+		err := run(ctx, []string{"reencrypt", "--batch", b}, getenv, &out, &errOut)
+		cancel()
+		require.Less(t, time.Since(start), 3*time.Second, "--batch %s is refused at once", b)
+		require.EqualError(t, err, "reencrypt: --batch must be at least 1", "--batch %s", b)
+		require.Empty(t, out.String())
+	}
+	var out, errOut bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"reencrypt", "--batch", "1"}, getenv, &out, &errOut))
+	require.Contains(t, out.String(), "reencrypt: 1 connections, 0 pending authorizations and 0 hook secrets moved to key ")
 }
