@@ -72,7 +72,7 @@ func printMigrationStatus(ctx context.Context, url string, stdout io.Writer) err
 
 func runReencrypt(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	batch := fs.Int("batch", 200, "rows per transaction (at least 1)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *batch < 1 {

@@ -156,6 +156,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return err
 }
 
+// parseFlags parses the flags of a command that takes no positional
+// argument, and refuses one: flag parsing stops at the first, so the flags
+// after it would be dropped without a word (`poblysh reencrypt dry-run
+// --batch 0` re-encrypted for real, `poblysh api migrate` served).
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected argument %q", strings.TrimPrefix(fs.Name(), "poblysh "), fs.Arg(0))
+	}
+	return nil
+}
+
 // dotenv overlays a ./.env file (if any) under the real environment.
 func dotenv(getenv func(string) string) (func(string) string, error) {
 	path := getenv("POBLYSH_ENV_FILE")

@@ -57,11 +57,8 @@ func runSandbox(ctx context.Context, fs *flag.FlagSet, args []string, getenv fun
 		return nil
 	})
 	fs.BoolVar(&f.list, "list", false, "print each fake's name and listen address, one per line, and exit (scripts check the ports with it)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("sandbox: unexpected argument %q", fs.Arg(0))
 	}
 	names, err := selectFakes(f.only, f.faults)
 	if err != nil {

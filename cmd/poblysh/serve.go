@@ -58,7 +58,7 @@ func cancelled(err error) bool {
 
 func serveUntilDone(withAPI, withWorker bool) func(context.Context, *flag.FlagSet, []string, func(string) string, io.Writer, io.Writer) error {
 	return func(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-		if err := fs.Parse(args); err != nil {
+		if err := parseFlags(fs, args); err != nil {
 			return err
 		}
 		cfg, err := config.Load(getenv, config.Needs{Admin: withAPI, Crypto: true})
