@@ -134,14 +134,33 @@ func joinAppRole(ctx context.Context, db *sql.DB) error {
 }
 
 // MigrationStatus lists every embedded migration and whether it is applied.
-// Like Migrate it first adopts a database of the earlier migrator, and it
-// creates the version table when missing (goose does), but applies nothing.
+// Like Migrate it first adopts a database of the earlier migrator, but it
+// applies nothing, and on a database never migrated it creates nothing:
+// goose would create its version table, the schema owner's with no grant
+// to the app role until 0001 runs, and PendingMigrations (the service's
+// start-up check) could not read it.
 func MigrationStatus(ctx context.Context, url, schema string) ([]MigrationState, error) {
 	m, err := openMigrator(ctx, url, schema)
 	if err != nil {
 		return nil, err
 	}
 	defer m.close()
+	// Resolved through the search_path, as goose resolves the name.
+	var exists bool
+	if err := m.db.QueryRowContext(ctx, `SELECT to_regclass($1) IS NOT NULL`, versionTable).Scan(&exists); err != nil {
+		return nil, fmt.Errorf("db: migrate status: %w", wrapConnErr(err))
+	}
+	if !exists {
+		ms, err := Migrations()
+		if err != nil {
+			return nil, err
+		}
+		out := make([]MigrationState, 0, len(ms))
+		for _, mig := range ms {
+			out = append(out, MigrationState{Version: mig.Version, Name: mig.Name})
+		}
+		return out, nil
+	}
 	st, err := m.provider.Status(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("db: migrate status: %w", err)
@@ -356,6 +375,10 @@ func (d *DB) PendingMigrations(ctx context.Context) ([]string, error) {
 	switch {
 	case errors.As(err, &pe) && pe.Code == "42P01":
 		// No version table: nothing was ever applied.
+	case errors.As(err, &pe) && pe.Code == "42501":
+		// A version table the app role may not read: goose's, made by a
+		// `poblysh migrate status` of an earlier release on a database
+		// never migrated (0001 grants it SELECT). Nothing was applied.
 	case errors.As(err, &pe) && pe.Code == "42703":
 		// The earlier migrator's table (version, name, applied_at), not yet
 		// adopted by a migrate of this release.

@@ -84,6 +84,39 @@ func TestMigrateCommand(t *testing.T) {
 	require.Contains(t, errOut.String(), "Usage: poblysh migrate [status]")
 }
 
+// TestMigrateStatusThenAPI: `poblysh migrate status` on a database never
+// migrated applies nothing and creates nothing, so `poblysh api` started
+// after it still refuses naming every migration and the command to run,
+// not with a permission error on a version table status had created.
+func TestMigrateStatusThenAPI(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	base := dbtest.URL(t)
+	schema := fmt.Sprintf("t_cmd_status_%d_%d", os.Getpid(), time.Now().UnixNano()%1e9)
+	conn, err := pgx.Connect(ctx, base)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	ident := pgx.Identifier{schema}.Sanitize()
+	// As the public schema of a fresh database: the app role may use it.
+	_, err = conn.Exec(ctx, "CREATE SCHEMA "+ident+"; GRANT USAGE ON SCHEMA "+ident+" TO poblysh_app")
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = conn.Exec(context.Background(), "DROP SCHEMA "+ident+" CASCADE") })
+	env := configEnv(t, dbtest.WithSearchPath(base, schema))
+	getenv := func(k string) string { return env[k] }
+	ms, err := db.Migrations()
+	require.NoError(t, err)
+	want := fmt.Sprintf("database: %d migration(s) not applied: %s, ", len(ms), ms[0].Name)
+
+	var out, errOut bytes.Buffer
+	require.ErrorContains(t, run(ctx, []string{"api"}, getenv, &out, &errOut), want)
+	require.NoError(t, run(ctx, []string{"migrate", "status"}, getenv, &out, &errOut))
+	require.Contains(t, out.String(), fmt.Sprintf("migrate: 0 applied, %d pending\n", len(ms)))
+	err = run(ctx, []string{"api"}, getenv, &out, &errOut)
+	require.ErrorContains(t, err, want)
+	require.ErrorContains(t, err, "run `poblysh migrate` first")
+}
+
 // TestRefusesPendingMigrations: api and worker refuse to start on a schema
 // that misses a migration of this binary (they would report ready, then
 // fail on what it makes), naming the file and the command that applies it.

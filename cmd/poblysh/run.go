@@ -69,7 +69,8 @@ adopted on first use: nothing is applied twice. Refuses, as serve does, a
 database restored by a logical copy into a new cluster.
 
 "poblysh migrate status" prints each migration and whether it is applied,
-and applies nothing.`,
+and applies nothing (on a database never migrated it creates nothing
+either).`,
 		run: runMigrate,
 	},
 	"reencrypt": {
