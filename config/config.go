@@ -158,7 +158,9 @@ func Load(getenv func(string) string, need Needs) (*Config, error) {
 	}
 	if need.Admin {
 		c.AdminKey = e.required("POBLYSH_ADMIN_KEY")
-		if c.AdminKey != "" && len(c.AdminKey) < 24 {
+		if e.placeholder("POBLYSH_ADMIN_KEY", c.AdminKey, "value (generate one with: openssl rand -hex 24)") {
+			c.AdminKey = ""
+		} else if c.AdminKey != "" && len(c.AdminKey) < 24 {
 			e.fail("POBLYSH_ADMIN_KEY", "must be at least 24 characters")
 		}
 	}
@@ -188,6 +190,18 @@ func (e *env) required(name string) string {
 		e.fail(name, "is required but not set")
 	}
 	return v
+}
+
+// placeholder refuses a secret still holding the placeholder .env.example
+// ships (REPLACE_WITH_…), as a .env copied from it and never edited has:
+// the admin key's placeholder is long enough to pass as a key, and known
+// to anyone who read the repository. The value is never echoed.
+func (e *env) placeholder(name, value, what string) bool {
+	if !strings.HasPrefix(value, "REPLACE_WITH") {
+		return false
+	}
+	e.fail(name, "is the placeholder of .env.example; set a random "+what)
+	return true
 }
 
 func (e *env) str(name, def string) string {
@@ -313,7 +327,7 @@ func parseDuration(s string) (time.Duration, error) {
 
 func (e *env) keyRing() *vault.KeyRing {
 	raw := e.required("POBLYSH_CRYPTO_KEY")
-	if raw == "" {
+	if raw == "" || e.placeholder("POBLYSH_CRYPTO_KEY", raw, "key (generate one with: openssl rand -base64 32)") {
 		return nil
 	}
 	cur, err := vault.ParseKey(raw)

@@ -342,3 +342,41 @@ func TestDurText(t *testing.T) {
 		require.Equal(t, want, durText(d))
 	}
 }
+
+// TestLoadRefusesExamplePlaceholders: a secret still holding the
+// placeholder .env.example ships (a .env copied from it and never edited)
+// is refused, naming the variable and how to generate a value, never the
+// value: REPLACE_WITH_A_LONG_RANDOM_STRING passed the admin key's length
+// check, so such a deployment ran with a publicly known admin key. Every
+// placeholder in .env.example is covered, each alone in a configuration
+// otherwise valid.
+func TestLoadRefusesExamplePlaceholders(t *testing.T) {
+	t.Parallel()
+	example, err := ReadDotEnv(filepath.Join("..", ".env.example"))
+	require.NoError(t, err)
+	want := map[string]string{
+		"POBLYSH_ADMIN_KEY":  "config: POBLYSH_ADMIN_KEY: is the placeholder of .env.example; set a random value (generate one with: openssl rand -hex 24)",
+		"POBLYSH_CRYPTO_KEY": "config: POBLYSH_CRYPTO_KEY: is the placeholder of .env.example; set a random key (generate one with: openssl rand -base64 32)",
+	}
+	found := map[string]bool{}
+	for name, value := range example {
+		if !strings.HasPrefix(value, "REPLACE_WITH") {
+			continue
+		}
+		found[name] = true
+		require.Contains(t, want, name, "a placeholder Load does not refuse")
+		env := valid()
+		env[name] = value
+		c, err := Load(getenv(env), all)
+		require.Nil(t, c)
+		require.EqualError(t, err, want[name])
+		require.NotContains(t, err.Error(), value)
+	}
+	require.Len(t, found, len(want), "placeholders in .env.example: %v", found)
+
+	// Any value of the placeholder's form, not only the one shipped.
+	env := valid()
+	env["POBLYSH_ADMIN_KEY"] = "REPLACE_WITH_SOMETHING_AT_LEAST_24_CHARS"
+	_, err = Load(getenv(env), all)
+	require.EqualError(t, err, want["POBLYSH_ADMIN_KEY"])
+}
