@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/poblysh/poblysh/connectors"
 )
@@ -49,6 +50,22 @@ func NewChannelID() string { return ChannelPrefix + connectors.RandomToken(24) }
 
 // RouteKey is the route key of a channel's notifications.
 func RouteKey(channelID string) string { return RoutePrefix + channelID }
+
+// ChannelExpires is when a watch channel ends: the expiry asked for, or
+// the expiration Google answered (expirationMs, epoch ms) when it is set and
+// earlier. Google's Channel resource has expiration optional, and every
+// channel ends (Google grants at most what was asked, capped by its own
+// limits) without renewing itself, so an answer without one still ends by
+// the time asked for; trusting it as "never" would leave the channel
+// unrenewed while Google stops it. The time is in UTC.
+func ChannelExpires(asked time.Time, expirationMs int64) time.Time {
+	if expirationMs > 0 {
+		if got := time.UnixMilli(expirationMs); got.Before(asked) {
+			return got.UTC()
+		}
+	}
+	return asked.UTC()
+}
 
 // VerifyChannel authenticates a push notification: X-Goog-Channel-Token must
 // equal the token derived from secret and X-Goog-Channel-ID, compared in

@@ -2,8 +2,8 @@
 // google-drive, gmail) share: the OAuth client with offline access and the
 // OpenID identity (Auth), the granted-scope check, revocation, the
 // classification of Google API errors (403 usageLimits reasons, 429), watch
-// channel tokens, notifications and channels.stop, and a body capture that
-// keeps provider objects exactly as Google sent them.
+// channel tokens, expiries, notifications and channels.stop, and a body
+// capture that keeps provider objects exactly as Google sent them.
 //
 // It is a library, not a provider: it registers nothing.
 package google

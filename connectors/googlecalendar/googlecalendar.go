@@ -44,7 +44,8 @@ const (
 	// MaxPageSize is the largest maxResults Google accepts.
 	MaxPageSize = 2500
 	// DefaultChannelTTL is the watch channel lifetime requested; Google may
-	// grant less and the returned expiration is what the engine stores.
+	// grant less. The engine stores the expiry requested, or the returned
+	// expiration when that is earlier.
 	DefaultChannelTTL = 7 * 24 * time.Hour
 	// DefaultUserinfoURL is the OpenID Connect userinfo endpoint, used only
 	// when a token response carries no id_token.

@@ -43,9 +43,13 @@ func (c *Connector) Watch(ctx context.Context, req connectors.WatchRequest) ([]c
 	if err != nil {
 		return nil, err
 	}
+	now := req.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
 	var out []connectors.Channel
 	for _, calID := range targets {
-		ch, err := c.watchCalendar(ctx, svc, req.CallbackURL, calID)
+		ch, err := c.watchCalendar(ctx, svc, req.CallbackURL, calID, now)
 		if errors.Is(err, errPushNotSupported) {
 			continue // polled
 		}
@@ -58,8 +62,11 @@ func (c *Connector) Watch(ctx context.Context, req connectors.WatchRequest) ([]c
 	return out, nil
 }
 
-// watchCalendar opens one channel (events.watch) on calID.
-func (c *Connector) watchCalendar(ctx context.Context, svc *calendar.Service, callback, calID string) (connectors.Channel, error) {
+// watchCalendar opens one channel (events.watch) on calID, asking for
+// params.ttl CHANNEL_TTL. It expires then (now + ttl), or at Google's
+// expiration when that is earlier (google.ChannelExpires): the answer may
+// leave it out, and the channel ends all the same.
+func (c *Connector) watchCalendar(ctx context.Context, svc *calendar.Service, callback, calID string, now time.Time) (connectors.Channel, error) {
 	id := google.NewChannelID()
 	got, err := svc.Events.Watch(calID, &calendar.Channel{
 		Id:      id,
@@ -77,9 +84,7 @@ func (c *Connector) watchCalendar(ctx context.Context, svc *calendar.Service, ca
 		Target:     calID,
 		Stream:     streamPrefix + calID,
 		RouteKey:   google.RouteKey(id),
-	}
-	if got.Expiration > 0 {
-		ch.Expires = time.UnixMilli(got.Expiration).UTC()
+		Expires:    google.ChannelExpires(now.Add(c.channelTTL), got.Expiration),
 	}
 	return ch, nil
 }

@@ -1,9 +1,14 @@
 package googlecalendar_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -64,7 +69,7 @@ func TestWatchRegistersChannels(t *testing.T) {
 		require.Equal(t, "channel:"+ch.ID, ch.RouteKey)
 		require.NotEmpty(t, ch.ResourceID)
 		require.LessOrEqual(t, len(ch.ID), 64)
-		require.WithinDuration(t, before.Add(time.Hour), ch.Expires, 5*time.Second, "expiry comes from the response")
+		require.WithinDuration(t, before.Add(time.Hour), ch.Expires, 5*time.Second, "the expiry asked for, which Google granted")
 	}
 	listed := h.sb.Channels()
 	require.Len(t, listed, 2)
@@ -228,4 +233,76 @@ func TestChannelToken(t *testing.T) {
 	require.NotEqual(t, a, googlecalendar.ChannelToken("s3cret", "poblysh-2"))
 	require.NotEqual(t, a, googlecalendar.ChannelToken("s3cret2", "poblysh-1"))
 	require.Regexp(t, `^[A-Za-z0-9_-]{43}$`, a)
+}
+
+// answerExpiration rewrites the "expiration" of events.watch answers:
+// dropped when ms is empty (Google's Channel resource has it optional),
+// replaced otherwise.
+type answerExpiration struct {
+	base http.RoundTripper
+	ms   string
+}
+
+func (a answerExpiration) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := a.base.RoundTrip(r)
+	if err != nil || !strings.HasSuffix(r.URL.Path, "/watch") || resp.StatusCode != http.StatusOK {
+		return resp, err
+	}
+	b, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	if a.ms == "" {
+		delete(m, "expiration")
+	} else {
+		m["expiration"] = a.ms
+	}
+	if b, err = json.Marshal(m); err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	resp.ContentLength = int64(len(b))
+	resp.Header.Del("Content-Length")
+	return resp, nil
+}
+
+// TestWatchExpiresByTheExpiryAskedFor: a channel ends at the earlier of the
+// expiry asked for (now + params.ttl) and the expiration Google answers. An
+// answer without one (optional in the Channel resource) used to be stored
+// as a channel that never expires, which the renewal sweep never renewed
+// while Google ended it.
+func TestWatchExpiresByTheExpiryAskedFor(t *testing.T) {
+	now := time.Now()
+	asked := now.Add(time.Hour).UTC()
+	ms := func(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
+	for _, tc := range []struct {
+		name   string
+		answer string
+		want   time.Time
+	}{
+		{"no expiration in the answer", "", asked},
+		{"a later expiration than asked", ms(now.Add(7 * 24 * time.Hour)), asked},
+		{"an earlier expiration than asked", ms(now.Add(20 * time.Minute)), time.UnixMilli(now.Add(20 * time.Minute).UnixMilli()).UTC()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, gcalsandbox.Options{Seed: true}, map[string]string{"CHANNEL_TTL": "3600"})
+			_, callback := newInbox(t)
+			reg := connectors.NewRegistry(h.prov)
+			reg.SetBaseTransport(answerExpiration{base: http.DefaultTransport, ms: tc.answer})
+			chans, err := h.prov.Connector.(connectors.Watcher).Watch(context.Background(), connectors.WatchRequest{
+				Connection: h.conn, HTTP: reg.HTTPClient(h.prov, h.conn.Account.ID, h.tok), CallbackURL: callback, Now: now,
+			})
+			require.NoError(t, err)
+			require.Len(t, chans, 2)
+			for _, ch := range chans {
+				require.Truef(t, tc.want.Equal(ch.Expires), "channel on %s expires %v, want %v", ch.Target, ch.Expires, tc.want)
+				require.Equal(t, time.UTC, ch.Expires.Location())
+			}
+		})
+	}
 }

@@ -58,8 +58,8 @@ const (
 	DefaultPageSize = 100
 	MaxPageSize     = 1000
 	// DefaultChannelTTL is the changes.watch lifetime requested: Google caps
-	// changes channels at a week (604800 s) and the returned expiration is
-	// what the engine stores.
+	// changes channels at a week (604800 s). The engine stores the expiry
+	// requested, or the returned expiration when that is earlier.
 	DefaultChannelTTL = 7 * 24 * time.Hour
 	// DefaultBackfillDays bounds the first backfill to files modified within
 	// this many days (config backfill_days overrides it).

@@ -48,9 +48,11 @@ type watchChannel struct {
 // req.Targets is empty), from a fresh start page token: notifications only
 // say "something changed" and the stream reads the changes from its own
 // cursor. The channel token is derived from the webhook secret, as
-// Calendar's. It refuses without a webhook secret, since notifications
-// could not be verified; when one target fails, the channels already
-// opened are stopped (best effort).
+// Calendar's. A channel expires at the expiration asked for (now +
+// CHANNEL_TTL), or at Google's answer when that is earlier
+// (google.ChannelExpires). It refuses without a webhook secret, since
+// notifications could not be verified; when one target fails, the channels
+// already opened are stopped (best effort).
 func (c *Connector) Watch(ctx context.Context, req connectors.WatchRequest) ([]connectors.Channel, error) {
 	if c.Config.WebhookSecret == "" {
 		return nil, fmt.Errorf("google-drive: watch: %w: POBLYSH_GOOGLE_DRIVE_WEBHOOK_SECRET is not set", connectors.ErrInvalidConfig)
@@ -97,19 +99,23 @@ func (c *Connector) watch(ctx context.Context, req connectors.WatchRequest, targ
 		q.Set("driveId", drive)
 	}
 	id := google.NewChannelID()
+	asked := now.Add(c.channelTTL)
 	var got watchChannel
 	err = c.call(ctx, req.HTTP, http.MethodPost, "changes/watch", q, watchChannel{
 		ID: id, Type: "web_hook", Address: req.CallbackURL, Token: google.ChannelToken(c.Config.WebhookSecret, id),
-		Expiration: strconv.FormatInt(now.Add(c.channelTTL).UnixMilli(), 10),
+		Expiration: strconv.FormatInt(asked.UnixMilli(), 10),
 	}, &got)
 	if err != nil {
 		return connectors.Channel{}, err
 	}
-	ch := connectors.Channel{ID: id, ResourceID: got.ResourceID, Target: target, Stream: streamOfTarget(target), RouteKey: google.RouteKey(id)}
-	if ms, err := strconv.ParseInt(got.Expiration, 10, 64); err == nil && ms > 0 {
-		ch.Expires = time.UnixMilli(ms).UTC()
+	ms, err := strconv.ParseInt(got.Expiration, 10, 64)
+	if err != nil {
+		ms = 0 // absent or unreadable: the expiry asked for
 	}
-	return ch, nil
+	return connectors.Channel{
+		ID: id, ResourceID: got.ResourceID, Target: target, Stream: streamOfTarget(target), RouteKey: google.RouteKey(id),
+		Expires: google.ChannelExpires(asked, ms),
+	}, nil
 }
 
 // StopWatch stops a channel with channels.stop; one Google no longer knows
