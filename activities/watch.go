@@ -85,9 +85,11 @@ const storeChannelsFor = 30 * time.Second
 // expire within a day (the new channel first, then the old one is stopped,
 // so no change falls between them; a ChannelRenewer's are extended in
 // place, and so are those whose route key it would build otherwise now:
-// renewChannels), stops channels of targets no longer
-// configured, and rewrites the connection's webhook routes. Without a public
-// URL nothing is registered and the connection polls.
+// renewChannels), registers again channels a ChannelChecker finds gone or
+// disabled at the provider (GitHub hooks, which never expire), stops
+// channels of targets no longer configured, and rewrites the connection's
+// webhook routes. Without a public URL nothing is registered and the
+// connection polls.
 //
 // A provider call refused with the token the pass began with (it expired
 // or was rotated early) refreshes the token once and runs the pass again,
@@ -190,7 +192,8 @@ func (a *Activities) reconcileWatches(ctx context.Context, in ReconcileWatchesIn
 		return res, fail(err)
 	}
 	_, keyed := p.Connector.(connectors.ChannelKeyed)
-	stale := func(c db.WatchChannel) bool { return due(c, a.now()) || (keyed && !c.HasSecret) }
+	gone := map[string]bool{} // channels CheckWatch found stale, by row id
+	stale := func(c db.WatchChannel) bool { return due(c, a.now()) || (keyed && !c.HasSecret) || gone[c.ID] }
 
 	watcher, canWatch := p.Connector.(connectors.Watcher)
 	var want []string // what the connection watches, when it can
@@ -201,13 +204,35 @@ func (a *Activities) reconcileWatches(ctx context.Context, in ReconcileWatchesIn
 		if prover {
 			want = slices.DeleteFunc(want, func(target string) bool { return !granted[target] })
 		}
+		wanted := map[string]bool{}
+		for _, target := range want {
+			wanted[target] = true
+		}
 		if r, ok := watcher.(connectors.ChannelRenewer); ok {
-			wanted := map[string]bool{}
-			for _, target := range want {
-				wanted[target] = true
-			}
 			if channels, err = a.renewChannels(ctx, t, p, r, conn, view, hc, channels, wanted); err != nil {
 				return res, fail(err)
+			}
+		}
+		if c, ok := watcher.(connectors.ChannelChecker); ok {
+			// Channels that never expire are looked at here only: one
+			// deleted or disabled at the provider is registered again.
+			for _, ch := range channels {
+				if !wanted[ch.Target] || stale(ch) {
+					continue
+				}
+				isStale, err := c.CheckWatch(ctx, connectors.CheckWatchRequest{Connection: view, HTTP: hc, Channel: channelOf(ch)})
+				if connectors.Kind(err) == connectors.ErrUnauthorized {
+					return res, fail(err)
+				}
+				log := a.logger(ctx, t).WithField("channel_id", ch.ChannelID)
+				if err != nil {
+					log.WithError(err).Warn("could not check a push channel at the provider; it is kept as it is")
+					continue
+				}
+				if isStale {
+					log.Warn("a push channel is gone, disabled or changed at the provider; it is registered again")
+					gone[ch.ID] = true
+				}
 			}
 		}
 		have := map[string][]db.WatchChannel{}
@@ -301,10 +326,6 @@ func (a *Activities) reconcileWatches(ctx context.Context, in ReconcileWatchesIn
 			}
 		}
 		// Stop what is superseded or no longer configured (new ones exist now).
-		wanted := map[string]bool{}
-		for _, target := range want {
-			wanted[target] = true
-		}
 		for _, c := range channels {
 			if wanted[c.Target] && !stale(c) || reused[c.ChannelID] {
 				// A stale channel the provider answered with again (GitHub
@@ -410,10 +431,13 @@ func (a *Activities) confirmChannels(ctx context.Context, t poblysh.ConnectionRe
 	}
 }
 
+// channelOf is a stored channel as its provider knows it.
+func channelOf(c db.WatchChannel) connectors.Channel {
+	return connectors.Channel{ID: c.ChannelID, ResourceID: c.ResourceID, Target: c.Target, Stream: c.Stream, RouteKey: c.RouteKey}
+}
+
 func (a *Activities) stopChannel(ctx context.Context, t poblysh.ConnectionRef, w connectors.Watcher, view connectors.Connection, hc *http.Client, c db.WatchChannel) error {
-	err := w.StopWatch(ctx, connectors.StopWatchRequest{Connection: view, HTTP: hc, Channel: connectors.Channel{
-		ID: c.ChannelID, ResourceID: c.ResourceID, Target: c.Target, Stream: c.Stream, RouteKey: c.RouteKey,
-	}})
+	err := w.StopWatch(ctx, connectors.StopWatchRequest{Connection: view, HTTP: hc, Channel: channelOf(c)})
 	if err != nil && connectors.Kind(err) != connectors.ErrNotFound {
 		return err
 	}

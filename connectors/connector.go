@@ -232,6 +232,15 @@ type WebhookDelivery struct {
 	// connections' tenants stored retracted (payload.attributes.retracted
 	// = true), which hides them from the feed unless asked for.
 	Retract []string
+	// ChannelGone says the channel the delivery came from no longer
+	// exists at the provider (GitHub's meta deleted, which a repository
+	// hook sends when it is deleted, signed with its own secret): the
+	// engine marks that channel (ChannelKeyed: the one whose secret
+	// verified the delivery; no other) due for its connection's watch pass
+	// and starts the pass, which registers it again. Channels that never
+	// expire would otherwise count as delivering until a pass happened to
+	// check them.
+	ChannelGone bool
 }
 
 // WebhookReply is a direct answer to a delivery.
@@ -324,6 +333,27 @@ type IdentifyRequest struct {
 // callback answers 422 invalid_config with its fields).
 type AccountChooser interface {
 	IdentifyFor(ctx context.Context, req IdentifyRequest) (Account, error)
+}
+
+// ChannelChecker is implemented by Watchers whose channels never expire
+// (GitHub repository hooks), so that no renewal ever looks at one again:
+// one deleted or disabled at the provider by someone else, or no longer
+// subscribed to what Watch subscribes it to, would count as delivering
+// for good. The watch pass asks CheckWatch about every stored channel it
+// would keep (one provider call each); one reported stale is registered
+// again through Watch, as a channel due for renewal is, and the old one
+// stopped unless Watch answers with it again. An error leaves the channel
+// as it is (an ErrUnauthorized fails the pass, which refreshes the token
+// once, as for any watch call).
+type ChannelChecker interface {
+	CheckWatch(ctx context.Context, req CheckWatchRequest) (stale bool, err error)
+}
+
+// CheckWatchRequest names one stored channel to a ChannelChecker.
+type CheckWatchRequest struct {
+	Connection Connection
+	HTTP       *http.Client
+	Channel    Channel
 }
 
 // ChannelRenewer is implemented by providers whose channels are extended in

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -164,11 +165,16 @@ func TestMigrateAdoptsEarlierMigrator(t *testing.T) {
 	owner := dbtest.WithSearchPath(base, name)
 	all := allVersions(t)
 	require.GreaterOrEqual(t, len(all), 2)
-	last := all[len(all)-1]
+	// The earlier migrator runs every file but the last, and no further
+	// than 0031: 0032 reads goose's version table (its tstamp column),
+	// which only a schema goose has adopted has. The earlier migrator
+	// never met it (goose replaced it at five files).
+	upTo := min(all[len(all)-2], 31)
+	pending := slices.IndexFunc(all, func(v int) bool { return v > upTo })
 
-	done, err := legacyMigrate(ctx, base, name, last-1)
+	done, err := legacyMigrate(ctx, base, name, upTo)
 	require.NoError(t, err)
-	require.Equal(t, all[:len(all)-1], done)
+	require.Equal(t, all[:pending], done)
 	conn, err := pgx.Connect(ctx, owner)
 	require.NoError(t, err)
 	defer conn.Close(ctx)
@@ -190,7 +196,7 @@ func TestMigrateAdoptsEarlierMigrator(t *testing.T) {
 
 	applied, err := db.Migrate(ctx, base, name)
 	require.NoError(t, err)
-	require.Equal(t, []int{last}, applied, "only the migration the earlier migrator had not applied")
+	require.Equal(t, all[pending:], applied, "only the migrations the earlier migrator had not applied")
 
 	rows := versionRows(t, owner)
 	require.Len(t, rows, len(all)+1, "version 0 plus one row per migration")

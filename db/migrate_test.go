@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/db"
 	"github.com/poblysh/poblysh/db/dbtest"
 )
@@ -201,6 +202,74 @@ func testGitHubConnectionsRouteTheirUser(t *testing.T, version int) {
 		return tx.GetContext(ctx, &n, `SELECT count(*) FROM webhook_routes WHERE route_key LIKE 'user:%'`)
 	}))
 	require.Equal(t, 1, n)
+}
+
+// TestGitHubHooksAreDueForMeta: migration 0033 makes every live GitHub
+// hook due for a watch pass (hooks never expire, so nothing else brings
+// one), which edits each to subscribe to meta, the event GitHub sends a
+// hook when it is deleted; stopped hooks, hooks of deleted connections
+// and other providers' channels are left alone. Re-runnable. It enters the
+// system scope first, so an owner bound by row-level security changes
+// the rows too.
+func TestGitHubHooksAreDueForMeta(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	kr := dbtest.KeyRing(t)
+	gh := newFixture(t, s.DB, "github", "583231")
+	gone := newFixture(t, s.DB, "github", "999")
+	other := newFixture(t, s.DB, "fake", "583231")
+	later := time.Now().Add(48 * time.Hour)
+	for _, f := range []struct {
+		fx       fixture
+		provider string
+		ids      []string
+	}{{gh, "github", []string{"201", "202"}}, {gone, "github", []string{"203"}}, {other, "fake", []string{"c1", "c2"}}} {
+		require.NoError(t, s.DB.WithTenant(ctx, f.fx.tenant, func(tx *db.Tx) error {
+			for _, id := range f.ids {
+				w := db.WatchChannel{ConnectionID: f.fx.conn, Provider: f.provider, ChannelID: id, Target: "t-" + id, RouteKey: "hook:" + id, Secret: "s3cret-s3cret"}
+				if id == "c2" {
+					w.ExpiresAt = &later
+				}
+				if err := tx.InsertWatchChannel(ctx, kr, w); err != nil {
+					return err
+				}
+			}
+			_, err := tx.ExecContext(ctx, `UPDATE watch_channels SET stopped_at = now() WHERE channel_id = '202'`)
+			return err
+		}))
+	}
+	require.NoError(t, s.DB.WithTenant(ctx, gone.tenant, func(tx *db.Tx) error { return tx.DeleteConnection(ctx, gone.conn, false) }))
+	due := func() []string {
+		var refs []poblysh.ConnectionRef
+		require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
+			refs, err = tx.WatchesDue(ctx, time.Now(), []string{"github"}, 10)
+			return err
+		}))
+		var out []string
+		for _, r := range refs {
+			out = append(out, r.ConnectionID)
+		}
+		return out
+	}
+	require.Empty(t, due())
+
+	ms, err := db.Migrations()
+	require.NoError(t, err)
+	for _, m := range ms {
+		if m.Version == 33 {
+			require.Contains(t, m.SQL, "\nSELECT set_config('poblysh.system', 'on', true);\n\nUPDATE", "the system scope before the update")
+		}
+	}
+	replayMigration(t, s, 33)
+	var marked []string
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		return tx.SelectContext(ctx, &marked, `SELECT channel_id FROM watch_channels WHERE expires_at <= now() ORDER BY channel_id`)
+	}))
+	require.Equal(t, []string{"201", "203"}, marked, "the live hooks (203's connection is deleted: its hook goes with it)")
+	require.Equal(t, []string{gh.conn}, due(), "only the live connection's pass is due")
+	replayMigration(t, s, 33) // again: nothing new
+	require.Equal(t, []string{gh.conn}, due())
 }
 
 // TestJiraKeysNameTheSite: migration 0029 rewrites the dedupe keys of Jira

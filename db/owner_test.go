@@ -218,9 +218,7 @@ func TestNonSuperuserOwnerUpgradeRewritesStoredRows(t *testing.T) {
 		return nil
 	})
 
-	applied, err := db.Migrate(ctx, owner.String(), "")
-	require.NoError(t, err)
-	require.Contains(t, applied, 29)
+	require.NoError(t, db.MigrateUpToForTest(ctx, owner.String(), 32))
 
 	var keys, routes, due []string
 	system(func(tx pgx.Tx) error {
@@ -254,6 +252,21 @@ func TestNonSuperuserOwnerUpgradeRewritesStoredRows(t *testing.T) {
 	}, keys, "the Jira keys name the site")
 	require.Equal(t, []string{"user:583231"}, routes, "the GitHub connection routes its user")
 	require.Equal(t, []string{"101"}, due, "the live hook made before 0024 is due for a watch pass, the newer one is not")
+
+	// 0033: every live hook is due, the newer one too, for a pass that
+	// subscribes it to meta.
+	applied, err := db.Migrate(ctx, owner.String(), "")
+	require.NoError(t, err)
+	require.Contains(t, applied, 33)
+	system(func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT channel_id FROM watch_channels WHERE expires_at IS NOT NULL ORDER BY channel_id`)
+		if err != nil {
+			return err
+		}
+		due, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	require.Equal(t, []string{"101", "103"}, due, "0033 changes rows under an owner bound by row-level security")
 
 	// The service, as poblysh_app: a re-read of a stored happening under
 	// its new key is a duplicate, and the GitHub connection is due.

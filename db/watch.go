@@ -107,6 +107,21 @@ func (tx *Tx) ChannelSecret(ctx context.Context, kr *vault.KeyRing, provider, ch
 	return &w, nil
 }
 
+// MarkChannelDue (system scope) makes an active channel (by row id) due
+// for its connection's watch pass now, as if it expired: its provider said
+// it is gone (connectors.WebhookDelivery.ChannelGone). The pass registers
+// it again; the renewal sweep (WatchesDue) starts one if nothing else
+// does. It reports whether a channel was marked (not one stopped since).
+func (tx *Tx) MarkChannelDue(ctx context.Context, id string) (bool, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE watch_channels SET expires_at = least(coalesce(expires_at, now()), now())
+		WHERE id = $1 AND stopped_at IS NULL`, id)
+	if err != nil {
+		return false, wrapConnErr(err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, wrapConnErr(err)
+}
+
 // ActiveWatchChannels lists a connection's channels that are not stopped.
 func (tx *Tx) ActiveWatchChannels(ctx context.Context, connID string) ([]WatchChannel, error) {
 	var out []WatchChannel

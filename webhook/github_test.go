@@ -3,14 +3,17 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/connectors"
 	"github.com/poblysh/poblysh/db"
 	"github.com/poblysh/poblysh/db/dbtest"
@@ -121,4 +124,115 @@ func TestGitHubOneEventManyHooks(t *testing.T) {
 	require.Equal(t, Accepted, out.Status)
 	require.Zero(t, out.Signals, "the Signal's dedupe key is taken")
 	require.Equal(t, 1, signals(hooks[0].conn))
+}
+
+// rewatches records the watch passes the intake starts.
+type rewatches struct {
+	mu   sync.Mutex
+	refs []string
+}
+
+func (r *rewatches) StartWatchReconcile(_ context.Context, ref poblysh.ConnectionRef, trigger poblysh.Trigger) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.refs = append(r.refs, fmt.Sprintf("%s %s %s %s", ref.TenantID, ref.ConnectionID, ref.Provider, trigger))
+	return nil
+}
+
+func (r *rewatches) started() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.refs...)
+}
+
+// TestGitHubHookDeletedIsWatchedAgain: GitHub sends a repository hook meta
+// deleted when the hook is deleted (its admin removed it at GitHub), signed
+// with the hook's secret. Hooks never expire, so nothing else ever told
+// the service: push counted as on while nothing delivered. The delivery
+// now marks its channel due (the renewal sweep lists it) and starts the
+// connection's watch pass, which registers the hook again; a redelivery
+// does nothing more. A paused connection's channel is marked due too (its
+// resume runs the pass), and no pass starts while it is paused.
+func TestGitHubHookDeletedIsWatchedAgain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newLayers(t)
+	rw := &rewatches{}
+	e.in.Watches = rw
+	repoID := e.gh.RepoID(githubsandbox.SeedRepo)
+
+	type hook struct{ tenant, conn, id, secret string }
+	live := &hook{id: "7001", secret: "secret-of-hook-live"}
+	paused := &hook{id: "7002", secret: "secret-of-hook-paused"}
+	for _, h := range []*hook{live, paused} {
+		h.tenant, h.conn = dbtest.Seed(t, e.db, "tenant-"+h.id, "github", "u-"+h.id)
+		require.NoError(t, e.db.WithTenant(ctx, h.tenant, func(tx *db.Tx) error {
+			if err := tx.InsertWatchChannel(ctx, e.in.KeyRing, db.WatchChannel{ConnectionID: h.conn, Provider: "github",
+				ChannelID: h.id, Target: githubsandbox.SeedRepo, RouteKey: "hook:" + h.id, Secret: h.secret}); err != nil {
+				return err
+			}
+			return tx.RebuildRoutes(ctx, h.conn, "github", nil)
+		}))
+	}
+	_, err := e.owner.Exec(ctx, `UPDATE connections SET paused = true WHERE id = $1`, paused.conn)
+	require.NoError(t, err)
+	deleted := func(h *hook, guid string) *connectors.WebhookRequest {
+		body := fmt.Sprintf(`{"action":"deleted","hook_id":%s,"hook":{"type":"Repository","id":%s,"name":"web","active":true,`+
+			`"events":["push","pull_request","release","member","repository","meta"],"config":{"content_type":"json","insecure_ssl":"0",`+
+			`"url":"https://poblysh.test/api/v1/webhooks/github?connection=%s"}},"repository":{"id":%d,"full_name":"octo-org/hello-world"},`+
+			`"sender":{"id":583231,"login":"octocat"}}`, h.id, h.id, h.conn, repoID)
+		s256, _ := githubsandbox.Sign([]byte(body), h.secret)
+		hdr := http.Header{}
+		hdr.Set("Content-Type", "application/json")
+		hdr.Set("X-GitHub-Delivery", guid)
+		hdr.Set("X-GitHub-Event", "meta")
+		hdr.Set("X-GitHub-Hook-ID", h.id)
+		hdr.Set("X-GitHub-Hook-Installation-Target-Type", "repository")
+		hdr.Set("X-GitHub-Hook-Installation-Target-ID", strconv.FormatInt(repoID, 10))
+		hdr.Set("X-Hub-Signature-256", s256)
+		return &connectors.WebhookRequest{Header: hdr, Body: []byte(body), Now: time.Now()}
+	}
+	dueNow := func() []string {
+		var refs []poblysh.ConnectionRef
+		require.NoError(t, e.db.WithSystem(ctx, func(tx *db.Tx) (err error) {
+			refs, err = tx.WatchesDue(ctx, time.Now(), []string{"github"}, 10)
+			return err
+		}))
+		var out []string
+		for _, r := range refs {
+			out = append(out, r.ConnectionID)
+		}
+		return out
+	}
+	require.Empty(t, dueNow(), "hooks never expire: no pass is due")
+
+	guid := uuid.NewString()
+	out, err := e.in.Receive(ctx, e.p, deleted(live, guid))
+	require.NoError(t, err)
+	require.Equal(t, Accepted, out.Status, "not ignored: it says the hook is gone")
+	require.Equal(t, 1, out.Connections)
+	require.Equal(t, []string{live.conn}, dueNow(), "the channel is due: the renewal sweep starts its pass")
+	require.Equal(t, []string{live.tenant + " " + live.conn + " github webhook"}, rw.started(), "and its pass starts at once")
+
+	out, err = e.in.Receive(ctx, e.p, deleted(live, guid))
+	require.NoError(t, err)
+	require.Equal(t, Duplicate, out.Status)
+	require.Len(t, rw.started(), 1, "a redelivery starts nothing more")
+
+	out, err = e.in.Receive(ctx, e.p, deleted(paused, uuid.NewString()))
+	require.NoError(t, err)
+	require.Equal(t, Unroutable, out.Status, "a paused connection takes no delivery")
+	var expires *time.Time
+	require.NoError(t, e.db.WithSystem(ctx, func(tx *db.Tx) error {
+		return tx.GetContext(ctx, &expires, `SELECT expires_at FROM watch_channels WHERE channel_id = $1`, paused.id)
+	}))
+	require.NotNil(t, expires, "but its channel is due, for the pass its resume runs")
+	require.False(t, expires.After(time.Now()))
+	require.Len(t, rw.started(), 1, "no pass while it is paused")
+
+	// Another hook's secret cannot speak for it.
+	forged := deleted(live, uuid.NewString())
+	forged.Header.Set("X-GitHub-Hook-ID", paused.id)
+	_, err = e.in.Receive(ctx, e.p, forged)
+	require.ErrorIs(t, err, ErrBadSignature)
 }

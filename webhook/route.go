@@ -69,7 +69,7 @@ func (in *Intake) route(ctx context.Context, tx *db.Tx, provider string, d *deli
 	switch {
 	case len(reached) == 0:
 		ev.Status = Unroutable
-	case len(d.Signals) == 0 && !d.Notify && len(d.Retract) == 0:
+	case len(d.Signals) == 0 && !d.Notify && len(d.Retract) == 0 && !d.channelGone():
 		ev.Status = Ignored
 	default:
 		ev.Status = Accepted

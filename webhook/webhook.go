@@ -65,12 +65,22 @@ type Nudger interface {
 	NudgeStream(ctx context.Context, c *db.Connection, stream string, trigger poblysh.Trigger) error
 }
 
+// Rewatcher starts a connection's watch pass (engine.Engine).
+type Rewatcher interface {
+	StartWatchReconcile(ctx context.Context, ref poblysh.ConnectionRef, trigger poblysh.Trigger) error
+}
+
 // Intake takes in webhook deliveries.
 type Intake struct {
 	DB *db.DB
 	// KeyRing decrypts channel secrets for verification.
 	KeyRing *vault.KeyRing
 	Nudger  Nudger
+	// Watches starts the watch pass of a connection whose channel a
+	// delivery says is gone (connectors.WebhookDelivery.ChannelGone), once
+	// the delivery has marked it due. Nil, or a start that fails, leaves
+	// the pass to the renewal sweep, which lists due channels.
+	Watches Rewatcher
 	Log     *logrus.Logger
 
 	// down remembers for a moment that Temporal did not answer a nudge.
@@ -100,6 +110,9 @@ func (in *Intake) Receive(ctx context.Context, p *connectors.Provider, req *conn
 	out, stored, err := in.commit(cctx, provider, d)
 	if err == nil {
 		in.reapply(cctx, d)
+		if out.Status == Accepted && d.channelGone() {
+			in.rewatch(cctx, provider, d.channel)
+		}
 	}
 	cancel()
 	if err != nil {
@@ -138,6 +151,13 @@ func (in *Intake) commit(ctx context.Context, provider string, d *delivery) (*Ou
 			return err
 		}
 		out.Status, out.Connections = rt.status, rt.connections
+		if rt.status != Duplicate && d.channelGone() {
+			// Due whether or not its connection takes deliveries now: a
+			// paused one's resume runs the pass that registers it again.
+			if _, err := tx.MarkChannelDue(ctx, d.channel.ID); err != nil {
+				return err
+			}
+		}
 		if rt.status != Accepted {
 			return nil
 		}
@@ -167,6 +187,21 @@ func (in *Intake) reapply(ctx context.Context, d *delivery) {
 	}
 }
 
+// rewatch starts the watch pass of the connection whose channel a
+// committed delivery said is gone (and marked due): the pass registers it
+// again. A failure is logged only: the channel is due, so the renewal
+// sweep starts the pass.
+func (in *Intake) rewatch(ctx context.Context, provider string, ch *db.WatchChannel) {
+	if in.Watches == nil {
+		return
+	}
+	ref := poblysh.ConnectionRef{TenantID: ch.TenantID, ConnectionID: ch.ConnectionID, Provider: provider}
+	if err := in.Watches.StartWatchReconcile(ctx, ref, poblysh.TriggerWebhook); err != nil {
+		in.log().WithError(err).WithFields(logrus.Fields{"provider": provider, "connection_id": ch.ConnectionID, "channel_id": ch.ChannelID}).
+			Warn("could not start the watch pass of a channel gone at the provider; the renewal sweep starts it")
+	}
+}
+
 func (in *Intake) log() *logrus.Logger {
 	if in.Log == nil {
 		return logrus.StandardLogger()
@@ -188,6 +223,10 @@ type delivery struct {
 	// retracts for, or retracted Signals in.
 	reapplyIn []string
 }
+
+// channelGone reports whether the delivery says the service's channel that
+// verified it is gone at the provider.
+func (d *delivery) channelGone() bool { return d.ChannelGone && d.channel != nil }
 
 // verify checks the provider's signature over the raw body before anything
 // is parsed, then parses the delivery and converts its Signals. A delivery

@@ -88,6 +88,28 @@ func init() {
 				return r.s.count(`SELECT count(*) FROM webhook_events WHERE provider = 'github' AND event = 'ping'
 					AND status = 'ignored' AND $1::uuid = ANY(connection_ids)`, r.id) > 0
 			})
+
+			// The repository's admin deletes the hook at GitHub. GitHub
+			// sends it meta deleted, signed with its secret: the service
+			// registers a new hook at once (hooks never expire, so nothing
+			// else would have looked), and activity reaches it.
+			old := gh(r).HookIDs(githubsandbox.SeedRepo)
+			require.Len(r.t, old, 1)
+			require.NoError(r.t, gh(r).DeleteHook(githubsandbox.SeedRepo, old[0]))
+			var hooks []int64
+			eventually(r.t, 30*time.Second, "a new hook stored in place of the one deleted at GitHub", func() bool {
+				hooks = gh(r).HookIDs(githubsandbox.SeedRepo)
+				return len(hooks) == 1 && hooks[0] != old[0] && r.s.count(`SELECT count(*) FROM watch_channels
+					WHERE connection_id = $1 AND stopped_at IS NULL AND channel_id = $2`, r.id, strconv.FormatInt(hooks[0], 10)) == 1
+			})
+			require.Equal(r.t, 1, r.s.count(`SELECT count(*) FROM webhook_events WHERE provider = 'github' AND event = 'meta.deleted'
+				AND status = 'accepted' AND $1::uuid = ANY(connection_ids)`, r.id), "the hook's meta deleted, verified and routed to its connection")
+			eventually(r.t, 30*time.Second, "push on, through the new hook only", func() bool {
+				c := r.s.connection(r.key, r.id)
+				return *c.PushEnabled && len(c.Watches) == 1
+			})
+			control(r.t, "POST", repo(r)+"/pulls", map[string]any{"title": "After the hook came back", "user": "hubot"})
+			require.Equal(r.t, map[string]int{"pull_request.opened": 1}, kinds(r.arrive(1)))
 		},
 		missed: func(r *providerRun) int {
 			// A merge whose webhooks never arrive: the merged PR, and the two

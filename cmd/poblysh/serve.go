@@ -196,7 +196,7 @@ func serveUntilDone(withAPI, withWorker bool) func(context.Context, *flag.FlagSe
 			feed := db.NewFeedNotifier(database, log)
 			defer feed.Close()
 			closeFeed = feed.Close
-			intake := &webhook.Intake{DB: database, KeyRing: cfg.KeyRing, Nudger: eng, Log: log}
+			intake := &webhook.Intake{DB: database, KeyRing: cfg.KeyRing, Nudger: eng, Watches: eng, Log: log}
 			handler, err := api.NewServer(api.Deps{
 				Feed: feed, Keys: db.NewAPIKeyCache(database, feed),
 				Log: log, DB: database, Registry: registry, AdminKey: cfg.AdminKey,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,12 +17,17 @@ import (
 )
 
 // hookEvents are the events a repository webhook subscribes to: those
-// that carry Signals, and member and repository, whose removed,
+// that carry Signals; member and repository, whose removed,
 // privatized and transferred actions may end the connection's access to
 // the repository (accessActions). The hook delivers to its connection
 // whether or not the connection's user can still read the repository, so
-// they nudge it to find out at once.
-var hookEvents = []string{"push", "pull_request", "release", "member", "repository"}
+// they nudge it to find out at once; and meta, which GitHub sends when
+// the hook itself is deleted ("This event occurs when there is activity
+// relating to a webhook itself", action deleted; available to repository
+// hooks), so that a hook someone deletes at GitHub is registered again at
+// once (connectors.WebhookDelivery.ChannelGone) instead of counting as
+// delivering for good: hooks never expire, so no renewal would look.
+var hookEvents = []string{"push", "pull_request", "release", "member", "repository", "meta"}
 
 // WatchTargets lists the configured repositories ("owner/name", lowercase),
 // the values channels carry as Target.
@@ -242,6 +248,47 @@ func redeliverable(list []*gh.HookDelivery, now time.Time) []int64 {
 		}
 	}
 	return out
+}
+
+// CheckWatch reads a stored channel's hook (GET
+// /repos/{o}/{r}/hooks/{id}) and reports it stale when it is gone, no
+// longer active, or not subscribed to every event of hookEvents: someone
+// deleted or disabled it at GitHub, or it was made before an event was
+// added to them. The watch pass then registers it again (Watch edits a
+// disabled one in place, and creates a gone one anew). A 404 is also what
+// GitHub answers a token that may no longer see the repository's hooks:
+// the hook is gone only when the hooks list still answers; otherwise
+// nothing is known, the channel is kept, and the connection's syncs find
+// out what the token still reads.
+func (c *Connector) CheckWatch(ctx context.Context, req connectors.CheckWatchRequest) (bool, error) {
+	owner, name, id, err := channelHook("check webhook", req.Channel)
+	if err != nil {
+		return false, err
+	}
+	client, err := c.client(req.HTTP)
+	if err != nil {
+		return false, err
+	}
+	h, _, err := client.Repositories.GetHook(ctx, owner, name, id)
+	if err != nil {
+		err = mapErr(err)
+		if !errors.Is(err, connectors.ErrNotFound) {
+			return false, fmt.Errorf("github: read webhook %d on %s: %w", id, req.Channel.Target, err)
+		}
+		if _, _, lerr := client.Repositories.ListHooks(ctx, owner, name, &gh.ListOptions{PerPage: 1}); lerr != nil {
+			return false, fmt.Errorf("github: read webhook %d on %s: %w (and its hooks cannot be listed: %v)", id, req.Channel.Target, err, mapErr(lerr))
+		}
+		return true, nil
+	}
+	if !h.GetActive() {
+		return true, nil
+	}
+	for _, e := range hookEvents {
+		if !slices.Contains(h.Events, e) && !slices.Contains(h.Events, "*") {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // StopWatch deletes the repository hook of a channel; a hook already gone

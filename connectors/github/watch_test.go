@@ -318,3 +318,130 @@ func TestWatchWithoutHookPermission(t *testing.T) {
 		require.NotEmpty(t, chans[0].Secret)
 	})
 }
+
+// hookAt reads a hook as GitHub serves it (GET /repos/{o}/{r}/hooks/{id}).
+func (h *harness) hookAt(t *testing.T, id string) *gh.Hook {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, h.ts.URL+"/repos/octo-org/hello-world/hooks/"+id, nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+h.token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var hook gh.Hook
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&hook))
+	return &hook
+}
+
+// editHookAt changes a hook as its repository's admin would at GitHub.
+func (h *harness) editHookAt(t *testing.T, id string, body string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPatch, h.ts.URL+"/repos/octo-org/hello-world/hooks/"+id, bytes.NewReader([]byte(body)))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+h.token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+}
+
+// TestHookDeletedAtGitHubIsNoticed: hooks never expire, so a hook someone
+// deletes at GitHub (Settings → Webhooks) counted as delivering for good.
+// The hook subscribes to meta, which GitHub sends the hook when it is
+// deleted ("This event occurs when there is activity relating to a webhook
+// itself", action deleted, with the deleted hook's hook_id), signed with
+// its secret: ParseWebhook reads it as the channel gone. And CheckWatch
+// reads a stored hook: gone, disabled, or missing an event of hookEvents
+// is stale; a hook the token may no longer see is not known to be gone.
+func TestHookDeletedAtGitHubIsNoticed(t *testing.T) {
+	h := newHarness(t, githubsandbox.Options{}, nil)
+	in := newInbox(t)
+	recv := h.connector()
+	chans, err := h.watch(t, in.URL+"/api/v1/webhooks/github")
+	require.NoError(t, err)
+	require.Len(t, chans, 1)
+	ch := chans[0]
+	require.Contains(t, h.hookAt(t, ch.ID).Events, "meta", "the hook hears of its own deletion")
+	check := func() (bool, error) {
+		return recv.CheckWatch(context.Background(), connectors.CheckWatchRequest{Connection: h.conn, HTTP: h.client(), Channel: ch})
+	}
+	stale, err := check()
+	require.NoError(t, err)
+	require.False(t, stale, "the hook as Watch made it")
+
+	// Disabled, or without meta (a hook made before it was subscribed):
+	// stale, and Watch puts it right in place (same id).
+	for _, edit := range []string{`{"active":false}`, `{"events":["push","pull_request","release","member","repository"]}`} {
+		h.editHookAt(t, ch.ID, edit)
+		stale, err = check()
+		require.NoError(t, err)
+		require.True(t, stale, edit)
+		again, err := h.watch(t, in.URL+"/api/v1/webhooks/github")
+		require.NoError(t, err)
+		require.Equal(t, ch.ID, again[0].ID, "edited in place")
+		ch = again[0]
+		stale, err = check()
+		require.NoError(t, err)
+		require.False(t, stale)
+	}
+
+	// A token that may no longer see the repository's hooks gets 404 for
+	// the hook too: nothing is known, the channel is not taken for gone.
+	blind, err := h.srv.IssueToken("", "public_repo")
+	require.NoError(t, err)
+	_, err = recv.CheckWatch(context.Background(), connectors.CheckWatchRequest{Connection: h.conn,
+		HTTP: h.reg.HTTPClient(h.p, "583231", blind.AccessToken), Channel: ch})
+	require.ErrorIs(t, err, connectors.ErrNotFound)
+
+	// Deleted at GitHub: the hook is sent meta deleted, signed with its
+	// secret, and it is gone.
+	h.srv.Wait()
+	before := len(in.received())
+	id, err := strconv.ParseInt(ch.ID, 10, 64)
+	require.NoError(t, err)
+	require.NoError(t, h.srv.DeleteHook(githubsandbox.SeedRepo, id))
+	h.srv.Wait()
+	got := in.received()
+	require.Len(t, got, before+1)
+	meta := got[before]
+	require.Equal(t, "meta", meta.Header.Get("X-GitHub-Event"))
+	require.Equal(t, ch.ID, meta.Header.Get("X-GitHub-Hook-ID"))
+	cid, ok := recv.DeliveryChannel(meta)
+	require.True(t, ok)
+	require.Equal(t, ch.ID, cid)
+	meta.ChannelSecret = ch.Secret
+	require.NoError(t, recv.VerifyWebhook(meta), "signed with the deleted hook's secret")
+	d, err := recv.ParseWebhook(meta)
+	require.NoError(t, err)
+	require.Equal(t, "meta.deleted", d.Event)
+	require.True(t, d.ChannelGone)
+	require.Equal(t, []string{ch.RouteKey}, d.RouteKeys, "its own connection only")
+	require.False(t, d.Notify)
+	require.Empty(t, d.Signals)
+	stale, err = check()
+	require.NoError(t, err)
+	require.True(t, stale, "gone")
+
+	// meta naming another hook than the one that sent it, or sent to the
+	// GitHub App's webhook (the app's own hook), is no channel of ours gone.
+	var payload map[string]any
+	require.NoError(t, json.Unmarshal(meta.Body, &payload))
+	payload["hook_id"] = id + 1
+	other, err := json.Marshal(payload)
+	require.NoError(t, err)
+	req := hookSigned(string(other), "", ch.ID, ch.Secret)
+	req.Header.Set("X-GitHub-Event", "meta")
+	req.Header.Set("X-GitHub-Delivery", "d-other")
+	d, err = recv.ParseWebhook(req)
+	require.NoError(t, err)
+	require.False(t, d.ChannelGone)
+	app := signed(string(meta.Body), "")
+	app.Header.Set("X-GitHub-Event", "meta")
+	app.Header.Set("X-GitHub-Delivery", "d-app")
+	app.Header.Set("X-GitHub-Hook-ID", ch.ID)
+	d, err = recv.ParseWebhook(app)
+	require.NoError(t, err)
+	require.False(t, d.ChannelGone)
+	require.False(t, d.Notify)
+}

@@ -84,8 +84,11 @@ var errMalformed = errors.New("github: malformed webhook delivery")
 // ParseWebhook turns a verified delivery into Signals: push, pull_request
 // and release events as the normalizers describe. Events after which a
 // connection may no longer read a repository (accessActions) store nothing
-// and nudge the connections they route to (Notify); ping and every other
-// event are ignored (no Signals, no notify). DeliveryID is deliveryID's;
+// and nudge the connections they route to (Notify); a repository hook's
+// meta deleted about itself (signed with its secret, which the service
+// still holds) says the hook is gone (ChannelGone), and the engine
+// registers it again; ping and every other event are ignored (no Signals,
+// no notify). DeliveryID is deliveryID's;
 // Event is X-GitHub-Event plus the action
 // ("pull_request.closed"); RouteKeys is hook:<X-GitHub-Hook-ID> for a
 // repository hook's deliveries and, for app-level ones, repo:<repository
@@ -113,7 +116,7 @@ func (c *Connector) ParseWebhook(req *connectors.WebhookRequest) (*connectors.We
 	var action string
 	var repoID int64
 	var signals []connectors.Signal
-	var access bool
+	var access, gone bool
 	var accessKeys []string
 	switch event {
 	case "push":
@@ -152,8 +155,11 @@ func (c *Connector) ParseWebhook(req *connectors.WebhookRequest) (*connectors.We
 		if access {
 			accessKeys = accessRouteKeys(event, &env)
 		}
+		gone = event == "meta" && action == "deleted" && env.HookID != 0 &&
+			req.Header.Get("X-GitHub-Hook-Installation-Target-Type") == targetRepository &&
+			req.Header.Get("X-GitHub-Hook-ID") == strconv.FormatInt(env.HookID, 10)
 	}
-	d := &connectors.WebhookDelivery{DeliveryID: deliveryID(req, id), Event: event, Signals: signals, Notify: access}
+	d := &connectors.WebhookDelivery{DeliveryID: deliveryID(req, id), Event: event, Signals: signals, Notify: access, ChannelGone: gone}
 	if action != "" {
 		d.Event += "." + action
 	}
@@ -202,6 +208,7 @@ type envelope struct {
 	Membership *struct {
 		User *ghID `json:"user"`
 	} `json:"membership"` // organization: the member removed
+	HookID int64 `json:"hook_id"` // meta: the hook the event is about
 }
 
 // ghID is an object of a payload (user, repository) read for its id only.

@@ -215,14 +215,76 @@ func (s *Server) editHook(w http.ResponseWriter, r *http.Request, sess *session)
 
 func (s *Server) deleteHook(w http.ResponseWriter, r *http.Request, sess *session) {
 	id, _ := pathInt(r, "id")
+	var h *hook
+	var meta Event
 	s.withRepo(w, r, sess, func(rp *repo) (int, any) {
 		i := slices.IndexFunc(rp.hooks, func(h *hook) bool { return h.ID == id })
 		if i < 0 || !s.mayManageHooks(sess, true) {
 			return http.StatusNotFound, "Not Found"
 		}
-		rp.hooks = slices.Delete(rp.hooks, i, i+1)
+		h, meta = s.removeHookLocked(rp, i, s.ensureUserLocked(sess.login))
 		return http.StatusNoContent, nil
 	})
+	if meta.Name != "" {
+		s.deliverAsync(h, meta)
+	}
+}
+
+// removeHookLocked deletes rp's hook at index i and returns it with the
+// meta event GitHub then sends it ("This event occurs when there is
+// activity relating to a webhook itself", action deleted: hook_id and
+// hook name the deleted hook), signed with the deleted hook's secret, when
+// the hook was active and subscribed to meta (a zero Event otherwise).
+// Called with s.mu held.
+func (s *Server) removeHookLocked(rp *repo, i int, sender *user) (*hook, Event) {
+	h := rp.hooks[i]
+	rp.hooks = slices.Delete(rp.hooks, i, i+1)
+	if !h.wants("meta") {
+		return h, Event{}
+	}
+	p := payloadBase(rp, sender)
+	p["action"] = "deleted"
+	p["hook_id"] = h.ID
+	p["hook"] = hookJSON(rp, h)
+	return h, Event{Name: "meta", Repo: strings.ToLower(rp.FullName()), Payload: p}
+}
+
+// DeleteHook deletes a repository webhook as an admin of the repository
+// would in its settings (Settings → Webhooks → Delete), as SeedUser:
+// GitHub sends the hook a meta deleted event when it subscribes to
+// meta, as DELETE /repos/{o}/{r}/hooks/{id} does. Wait waits for it.
+func (s *Server) DeleteHook(fullName string, hookID int64) error {
+	s.mu.Lock()
+	rp := s.repos[strings.ToLower(fullName)]
+	i := -1
+	if rp != nil {
+		i = slices.IndexFunc(rp.hooks, func(h *hook) bool { return h.ID == hookID })
+	}
+	if i < 0 {
+		s.mu.Unlock()
+		return fmt.Errorf("hook %d on %s: %w", hookID, fullName, ErrNotFound)
+	}
+	h, meta := s.removeHookLocked(rp, i, s.ensureUserLocked(SeedUser))
+	s.mu.Unlock()
+	if meta.Name != "" {
+		s.deliverAsync(h, meta)
+	}
+	return nil
+}
+
+// HookIDs lists the ids of a repository's hooks, oldest first.
+func (s *Server) HookIDs(fullName string) []int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rp := s.repos[strings.ToLower(fullName)]
+	if rp == nil {
+		return nil
+	}
+	out := make([]int64, 0, len(rp.hooks))
+	for _, h := range rp.hooks {
+		out = append(out, h.ID)
+	}
+	return out
 }
 
 func (s *Server) pingHook(w http.ResponseWriter, r *http.Request, sess *session) {

@@ -1,0 +1,227 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/connectors/github"
+	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/db/dbtest"
+	"github.com/poblysh/poblysh/lifecycle"
+	githubsandbox "github.com/poblysh/poblysh/sandbox/github"
+)
+
+// watchOrchestrator records the schedule syncs and watch passes activities
+// ask for; anything else panics (the embedded interface is nil).
+type watchOrchestrator struct {
+	Orchestrator
+	mu    sync.Mutex
+	calls []string
+}
+
+func (o *watchOrchestrator) SyncSchedules(context.Context, string, string) error {
+	o.record("SyncSchedules")
+	return nil
+}
+
+func (o *watchOrchestrator) StartWatchReconcile(context.Context, poblysh.ConnectionRef, poblysh.Trigger) error {
+	o.record("StartWatchReconcile")
+	return nil
+}
+
+func (o *watchOrchestrator) record(call string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.calls = append(o.calls, call)
+}
+
+// take returns the calls recorded since the last take.
+func (o *watchOrchestrator) take() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := o.calls
+	o.calls = nil
+	return out
+}
+
+// githubHooksEnv is a GitHub connection following the sandbox's seeded
+// repository, with a public URL, so that watch passes register repository
+// hooks (their deliveries go to a sink that accepts everything).
+type githubHooksEnv struct {
+	schema *dbtest.Schema
+	srv    *githubsandbox.Server
+	api    string
+	token  string
+	reg    *connectors.Registry
+	p      *connectors.Provider
+	acts   *Activities
+	orch   *watchOrchestrator
+	ref    poblysh.ConnectionRef
+}
+
+func newGitHubHooksEnv(t *testing.T) *githubHooksEnv {
+	t.Helper()
+	ctx := context.Background()
+	e := &githubHooksEnv{schema: dbtest.NewSchema(t), orch: &watchOrchestrator{}}
+	kr := dbtest.KeyRing(t)
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusAccepted) }))
+	t.Cleanup(sink.Close)
+	e.srv = githubsandbox.New(githubsandbox.Options{Seed: true})
+	ts := httptest.NewServer(e.srv)
+	t.Cleanup(func() { e.srv.Wait(); ts.Close() })
+	e.api = ts.URL
+	env := e.srv.Env(ts.URL)
+	var err error
+	e.reg, err = connectors.Build([]*connectors.Spec{github.Spec}, func(k string) string { return env[k] }, sink.URL, true)
+	require.NoError(t, err)
+	e.p, _ = e.reg.Get("github")
+	e.acts = &Activities{DB: e.schema.DB, KeyRing: kr, Registry: e.reg, Orchestrator: e.orch}
+	tok, err := e.srv.IssueToken("")
+	require.NoError(t, err)
+	e.token = tok.AccessToken
+	var tenant, connID string
+	require.NoError(t, e.schema.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		tn, _, _, err := tx.CreateTenant(ctx, "hooks")
+		tenant = tn.ID
+		return err
+	}))
+	acct, err := json.Marshal(connectors.Account{ID: "583231", Name: "octocat", Metadata: map[string]string{"token": "oauth_app"}})
+	require.NoError(t, err)
+	require.NoError(t, e.schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+		c, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "github", ExternalAccountID: "583231", DisplayName: "octocat",
+			Account: acct, Config: json.RawMessage(`{"repos":["octo-org/hello-world"]}`)})
+		if err != nil {
+			return err
+		}
+		connID = c.ID
+		return tx.SaveTokens(ctx, kr, c.ID, db.Tokens{AccessToken: tok.AccessToken, TokenType: "Bearer"})
+	}))
+	e.ref = poblysh.ConnectionRef{TenantID: tenant, ConnectionID: connID, Provider: "github"}
+	return e
+}
+
+func (e *githubHooksEnv) pass(t *testing.T) ReconcileWatchesResult {
+	t.Helper()
+	res, err := e.acts.ReconcileWatches(context.Background(), ReconcileWatchesInput{ConnectionRef: e.ref})
+	require.NoError(t, err)
+	return res
+}
+
+// state is what the connection stores: push_enabled, its poll interval,
+// its open channels' ids and its routes.
+func (e *githubHooksEnv) state(t *testing.T) (push bool, poll string, channels, routes []string) {
+	t.Helper()
+	ctx := context.Background()
+	var c *db.Connection
+	require.NoError(t, e.schema.DB.WithTenant(ctx, e.ref.TenantID, func(tx *db.Tx) error {
+		var err error
+		if c, err = tx.FindConnection(ctx, e.ref.ConnectionID); err != nil {
+			return err
+		}
+		open, err := tx.ActiveWatchChannels(ctx, e.ref.ConnectionID)
+		if err != nil {
+			return err
+		}
+		for _, ch := range open {
+			channels = append(channels, ch.ChannelID)
+		}
+		return tx.SelectContext(ctx, &routes, `SELECT route_key FROM webhook_routes WHERE connection_id = $1 ORDER BY route_key`, e.ref.ConnectionID)
+	}))
+	return c.PushEnabled, lifecycle.PollInterval(e.reg, c).String(), channels, routes
+}
+
+// hooks lists the seeded repository's hooks at GitHub: id and active.
+func (e *githubHooksEnv) hooks(t *testing.T) []string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, e.api+"/repos/octo-org/hello-world/hooks", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+e.token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var out []struct {
+		ID     int64    `json:"id"`
+		Active bool     `json:"active"`
+		Events []string `json:"events"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+	var hooks []string
+	for _, h := range out {
+		hooks = append(hooks, fmt.Sprintf("%d active=%v meta=%v", h.ID, h.Active, strings.Contains(strings.Join(h.Events, ","), "meta")))
+	}
+	return hooks
+}
+
+// TestGitHubHookGoneAtGitHubIsRegisteredAgain: a repository hook its
+// repository's admin deleted or disabled at GitHub was never noticed:
+// hooks never expire, so no renewal looked at one again, and a watch pass
+// (a resume or a reconnect runs one) took the stored channel for fresh.
+// Push stayed on: the connection polled at the 6 h reconcile interval,
+// pull requests and releases came up to 6 h late, and pushes to other
+// branches than the default one were never read. The pass now reads each
+// hook it keeps, and registers again one gone (a new hook) or disabled
+// (the same hook, enabled).
+func TestGitHubHookGoneAtGitHubIsRegisteredAgain(t *testing.T) {
+	t.Parallel()
+	e := newGitHubHooksEnv(t)
+	res := e.pass(t)
+	require.Equal(t, 1, res.Created)
+	require.True(t, res.PushEnabled)
+	_, _, channels, _ := e.state(t)
+	require.Len(t, channels, 1)
+	first := channels[0]
+	require.Equal(t, []string{first + " active=true meta=true"}, e.hooks(t))
+	e.orch.take()
+
+	// Deleted at GitHub (Settings → Webhooks → Delete).
+	id, err := strconv.ParseInt(first, 10, 64)
+	require.NoError(t, err)
+	require.NoError(t, e.srv.DeleteHook(githubsandbox.SeedRepo, id))
+	require.Empty(t, e.hooks(t))
+	res = e.pass(t)
+	require.Equal(t, 1, res.Created, "a new hook")
+	require.Equal(t, 1, res.Stopped, "the stored one, gone at GitHub, is stopped")
+	require.True(t, res.PushEnabled)
+	require.Equal(t, []string{"SyncSchedules"}, e.orch.take(), "the schedule follows the pass")
+	push, poll, channels, routes := e.state(t)
+	require.Len(t, channels, 1)
+	second := channels[0]
+	require.NotEqual(t, first, second)
+	require.Equal(t, []string{second + " active=true meta=true"}, e.hooks(t))
+	require.True(t, push)
+	require.Equal(t, "6h0m0s", poll)
+	require.Contains(t, routes, "hook:"+second)
+	require.NotContains(t, routes, "hook:"+first)
+
+	// Disabled at GitHub: enabled again in place.
+	req, err := http.NewRequest(http.MethodPatch, e.api+"/repos/octo-org/hello-world/hooks/"+second, strings.NewReader(`{"active":false}`))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+e.token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, []string{second + " active=false meta=true"}, e.hooks(t))
+	res = e.pass(t)
+	require.Equal(t, 1, res.Created, "answered with the same hook")
+	require.Zero(t, res.Stopped)
+	_, _, channels, _ = e.state(t)
+	require.Equal(t, []string{second}, channels)
+	require.Equal(t, []string{second + " active=true meta=true"}, e.hooks(t))
+
+	// A pass with nothing wrong changes nothing.
+	res = e.pass(t)
+	require.Zero(t, res.Created)
+	require.Zero(t, res.Stopped)
+	require.True(t, res.PushEnabled)
+}
