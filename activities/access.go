@@ -82,11 +82,20 @@ func (a *Activities) proveStored(ctx context.Context, ref poblysh.ConnectionRef,
 }
 
 // recordProof stores the outcome of a proof of some resources: granted ones
-// are (re)granted, denied ones lost; routes follow. Only resources the
-// connection's config names when the proof is stored are recorded (see
-// named); it returns the part of report it recorded.
+// are (re)granted, denied ones lost; routes follow, and so does push
+// (lifecycle.RecordPush: a lost resource's channel is no longer routed, so
+// push no longer covers it and the connection polls at its interval until
+// the resource is read again). Only resources the connection's config
+// names when the proof is stored are recorded (see named); it returns the
+// part of report it recorded. When push changed, the connection's polling
+// schedule follows (SyncSchedules); when a resource granted again has no
+// open channel (a watch pass stopped it while the resource was lost), the
+// connection's watch pass starts, to register one. Both are logged when
+// they fail: the proof is stored.
 func (a *Activities) recordProof(ctx context.Context, ref poblysh.ConnectionRef, p *connectors.Provider, report *connectors.AccessReport) (*connectors.AccessReport, error) {
 	kept := &connectors.AccessReport{}
+	var push lifecycle.Push
+	var regained []string
 	err := a.DB.WithTenant(ctx, ref.TenantID, func(tx *db.Tx) error {
 		// Locked before the grants' inserts, as RebuildRoutes locks it:
 		// taken after them, it deadlocked with a PATCH that pauses.
@@ -96,6 +105,18 @@ func (a *Activities) recordProof(ctx context.Context, ref poblysh.ConnectionRef,
 		}
 		if kept, err = named(p, c, report); err != nil {
 			return err
+		}
+		regained = nil
+		if len(kept.Granted) > 0 {
+			rows, err := tx.ListResources(ctx, c.ID)
+			if err != nil {
+				return err
+			}
+			for _, r := range rows {
+				if r.Access != db.AccessGranted && slices.ContainsFunc(kept.Granted, func(g connectors.Resource) bool { return g.Ref == r.Ref }) {
+					regained = append(regained, r.Ref)
+				}
+			}
 		}
 		for _, r := range lifecycle.ResourceRows(kept.Granted) {
 			if err := tx.GrantResource(ctx, c.ID, r); err != nil {
@@ -107,9 +128,27 @@ func (a *Activities) recordProof(ctx context.Context, ref poblysh.ConnectionRef,
 				return err
 			}
 		}
-		return lifecycle.RebuildRoutes(ctx, tx, p, c)
+		if err := lifecycle.RebuildRoutes(ctx, tx, p, c); err != nil {
+			return err
+		}
+		push, err = lifecycle.RecordPush(ctx, tx, p, c)
+		return err
 	})
-	return kept, err
+	if err != nil || a.Orchestrator == nil {
+		return kept, err
+	}
+	log := a.logger(ctx, ref)
+	if push.Changed {
+		if err := a.Orchestrator.SyncSchedules(ctx, ref.TenantID, ref.ConnectionID); err != nil {
+			log.WithError(err).Warn("push changed with access to a resource, but the polling schedule could not follow; the next watch pass or change of push sets it")
+		}
+	}
+	if slices.ContainsFunc(regained, func(r string) bool { return slices.Contains(push.Uncovered, r) }) {
+		if err := a.Orchestrator.StartWatchReconcile(ctx, ref.Connection(), poblysh.TriggerSchedule); err != nil {
+			log.WithError(err).Warn("a resource read again has no push channel, and its watch pass could not start; the connection polls at its interval")
+		}
+	}
+	return kept, nil
 }
 
 // named is the part of report about resources c's config names (c: the

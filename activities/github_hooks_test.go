@@ -225,3 +225,64 @@ func TestGitHubHookGoneAtGitHubIsRegisteredAgain(t *testing.T) {
 	require.Zero(t, res.Stopped)
 	require.True(t, res.PushEnabled)
 }
+
+// TestGitHubLostRepositoryPollsUntilReadAgain: a sync that finds the
+// repository unreadable (404 or 403) drops its routes, its hook's
+// included, but push_enabled stayed on: the connection polled at the 6 h
+// reconcile interval although nothing delivered for that repository, the
+// rule the watch pass keeps (push is on only when every target has a
+// routed channel) broken until the next pass. The loss now turns push off
+// and the schedule follows (polling every 15 min reads the repository
+// again); reading it again turns push back on. When a watch pass stopped
+// the lost repository's hook meanwhile, reading it again starts a pass,
+// which registers a new hook.
+func TestGitHubLostRepositoryPollsUntilReadAgain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newGitHubHooksEnv(t)
+	require.True(t, e.pass(t).PushEnabled)
+	e.orch.take()
+	push, poll, channels, routes := e.state(t)
+	require.True(t, push)
+	require.Equal(t, "6h0m0s", poll)
+	hook := "hook:" + channels[0]
+	require.Contains(t, routes, hook)
+
+	lost := fmt.Errorf("%w: Not Found", connectors.ErrNotFound)
+	require.True(t, e.acts.loseAccess(ctx, e.ref, e.p, "octo-org/hello-world", lost))
+	push, poll, _, routes = e.state(t)
+	require.NotContains(t, routes, hook, "the lost repository's hook is not routed")
+	require.False(t, push, "so push does not cover it")
+	require.Equal(t, "15m0s", poll, "and the connection polls, reading the repository again")
+	require.Equal(t, []string{"SyncSchedules"}, e.orch.take(), "the schedule follows")
+	require.True(t, e.acts.loseAccess(ctx, e.ref, e.p, "octo-org/hello-world", lost))
+	require.Empty(t, e.orch.take(), "lost again: nothing changes")
+
+	// Read again (a sync's page): routed, push back on, the schedule follows.
+	c, err := e.acts.authorize(ctx, e.ref)
+	require.NoError(t, err)
+	require.NoError(t, e.acts.regainAccess(ctx, e.ref, e.p, "octo-org/hello-world", c.client, lifecycle.View(c.conn)))
+	push, poll, _, routes = e.state(t)
+	require.Contains(t, routes, hook)
+	require.True(t, push)
+	require.Equal(t, "6h0m0s", poll)
+	require.Equal(t, []string{"SyncSchedules"}, e.orch.take(), "the hook was kept: no pass needed")
+
+	// Lost, and a watch pass meanwhile stops its hook.
+	require.True(t, e.acts.loseAccess(ctx, e.ref, e.p, "octo-org/hello-world", lost))
+	res := e.pass(t)
+	require.Equal(t, 1, res.Stopped)
+	require.False(t, res.PushEnabled)
+	require.Equal(t, []string{"octo-org/hello-world"}, res.Uncovered)
+	require.Empty(t, e.hooks(t))
+	e.orch.take()
+	require.NoError(t, e.acts.regainAccess(ctx, e.ref, e.p, "octo-org/hello-world", c.client, lifecycle.View(c.conn)))
+	push, poll, _, _ = e.state(t)
+	require.False(t, push, "read again, but no hook delivers yet")
+	require.Equal(t, "15m0s", poll)
+	require.Equal(t, []string{"StartWatchReconcile"}, e.orch.take(), "its watch pass starts")
+	res = e.pass(t)
+	require.Equal(t, 1, res.Created)
+	require.True(t, res.PushEnabled)
+	require.Len(t, e.hooks(t), 1)
+}

@@ -87,9 +87,10 @@ const storeChannelsFor = 30 * time.Second
 // place, and so are those whose route key it would build otherwise now:
 // renewChannels), registers again channels a ChannelChecker finds gone or
 // disabled at the provider (GitHub hooks, which never expire), stops
-// channels of targets no longer configured, and rewrites the connection's
-// webhook routes. Without a public URL nothing is registered and the
-// connection polls.
+// channels of targets no longer configured, rewrites the connection's
+// webhook routes and records whether push covers every target
+// (lifecycle.RecordPush). Without a public URL nothing is registered and
+// the connection polls.
 //
 // A provider call refused with the token the pass began with (it expired
 // or was rotated early) refreshes the token once and runs the pass again,
@@ -352,32 +353,14 @@ func (a *Activities) reconcileWatches(ctx context.Context, in ReconcileWatchesIn
 	if err != nil {
 		return res, fail(err)
 	}
+	// Push works when every target has an open, routed channel (or the
+	// provider pushes to an app-level URL that routes by account):
+	// lifecycle.RecordPush, which a proof that loses or grants a resource
+	// records too.
 	err = a.DB.WithTenant(ctx, in.TenantID, func(tx *db.Tx) error {
-		active, err := tx.ActiveWatchChannels(ctx, in.ConnectionID)
-		if err != nil {
-			return err
-		}
-		res.Active = len(active)
-		_, hooks := p.Connector.(connectors.WebhookReceiver)
-		_, routed := p.Connector.(connectors.Router)
-		// Push works when channels are open, or when the provider pushes to an
-		// app-level URL (Slack events, GitHub App) that routes by account.
-		res.PushEnabled = res.Active > 0 || (hooks && routed && !canWatch && p.Config.WebhookSecret != "")
-		// ...for every target: one the provider refused a channel for (a
-		// Jira webhook past a limit, a repository whose hook failed) would
-		// otherwise be read only at the reconciliation poll, hours apart.
-		if covered := map[string]bool{}; res.PushEnabled && len(want) > 0 {
-			for _, c := range active {
-				covered[c.Target] = true
-			}
-			for _, target := range want {
-				if !covered[target] {
-					res.PushEnabled = false
-					res.Uncovered = append(res.Uncovered, target)
-				}
-			}
-		}
-		return tx.SetPushEnabled(ctx, in.ConnectionID, res.PushEnabled)
+		push, err := lifecycle.RecordPush(ctx, tx, p, conn)
+		res.Active, res.PushEnabled, res.Uncovered = push.Active, push.On, push.Uncovered
+		return err
 	})
 	if err != nil {
 		return res, fail(err)

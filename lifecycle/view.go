@@ -68,6 +68,89 @@ func RebuildRoutes(ctx context.Context, tx *db.Tx, p *connectors.Provider, c *db
 	return tx.RebuildRoutes(ctx, cur.ID, cur.Provider, keys)
 }
 
+// Push is whether push delivers for a connection (push_enabled, which its
+// polling schedule reads: PollInterval).
+type Push struct {
+	// On: every watch target has an open, routed channel (or, for a
+	// provider without channels, an app-level webhook routes by account).
+	On bool
+	// Active counts the connection's open channels.
+	Active int
+	// Uncovered lists the watch targets without an open channel that is
+	// routed (none, refused, or of a resource whose access was lost), in
+	// config order; while there is one, On is false.
+	Uncovered []string
+	// Changed: the stored push_enabled was the other way.
+	Changed bool
+}
+
+// RecordPush decides in tx whether push delivers for every target of c
+// and stores it (push_enabled), from c's row as it is now (locked until tx
+// ends, as RebuildRoutes locks it), its open channels and its resources.
+// Push counts as on when channels are open, or when the provider pushes
+// to an app-level URL that routes by account (Slack events), and only
+// when every watch target (the config's, while the service has a public
+// URL) has an open channel whose resource is not lost, that is, one
+// RebuildRoutes routes: a target the provider refused a channel for (a
+// Jira webhook past a limit), or whose resource a sync found unreadable
+// (its channel's route dropped), would otherwise be read only at the
+// reconciliation poll, hours apart. The watch pass records it after each
+// pass, and a proof after it grants or loses a resource. A deleted
+// connection records nothing.
+func RecordPush(ctx context.Context, tx *db.Tx, p *connectors.Provider, c *db.Connection) (Push, error) {
+	cur, err := tx.LockConnection(ctx, c.ID)
+	if poblysh.ErrorCode(err) == poblysh.ENOTFOUND {
+		return Push{}, nil
+	}
+	if err != nil {
+		return Push{}, err
+	}
+	channels, err := tx.ActiveWatchChannels(ctx, cur.ID)
+	if err != nil {
+		return Push{}, err
+	}
+	resources, err := tx.ListResources(ctx, cur.ID)
+	if err != nil {
+		return Push{}, err
+	}
+	watcher, canWatch := p.Connector.(connectors.Watcher)
+	_, hooks := p.Connector.(connectors.WebhookReceiver)
+	_, routed := p.Connector.(connectors.Router)
+	out := Push{Active: len(channels)}
+	out.On = out.Active > 0 || (hooks && routed && !canWatch && p.Config.WebhookSecret != "")
+	var targets []string
+	if canWatch && p.Config.PublicURLSet {
+		if targets, err = watcher.WatchTargets(View(cur)); err != nil {
+			return Push{}, err
+		}
+	}
+	lost := map[string]bool{}
+	for _, r := range resources {
+		if r.Access != db.AccessGranted {
+			lost[r.Ref] = true
+		}
+	}
+	covered := map[string]bool{}
+	for _, ch := range channels {
+		if !lost[ch.Target] {
+			covered[ch.Target] = true
+		}
+	}
+	for _, target := range targets {
+		if !covered[target] {
+			out.Uncovered = append(out.Uncovered, target)
+		}
+	}
+	if len(out.Uncovered) > 0 {
+		out.On = false
+	}
+	if out.On == cur.PushEnabled {
+		return out, nil
+	}
+	out.Changed = true
+	return out, tx.SetPushEnabled(ctx, cur.ID, out.On)
+}
+
 // rebuildRoutes is RebuildRoutes in a transaction of its own. A connector
 // that cannot derive keys from the config makes it a validation error.
 func (s *Service) rebuildRoutes(ctx context.Context, c *db.Connection) error {
