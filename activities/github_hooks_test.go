@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -275,7 +277,7 @@ func TestGitHubLostRepositoryPollsUntilReadAgain(t *testing.T) {
 	require.False(t, res.PushEnabled)
 	require.Equal(t, []string{"octo-org/hello-world"}, res.Uncovered)
 	require.Empty(t, e.hooks(t))
-	e.orch.take()
+	require.NotContains(t, e.orch.take(), "StartWatchReconcile", "a repository still lost starts no other pass")
 	require.NoError(t, e.acts.regainAccess(ctx, e.ref, e.p, "octo-org/hello-world", c.client, lifecycle.View(c.conn)))
 	push, poll, _, _ = e.state(t)
 	require.False(t, push, "read again, but no hook delivers yet")
@@ -285,4 +287,104 @@ func TestGitHubLostRepositoryPollsUntilReadAgain(t *testing.T) {
 	require.Equal(t, 1, res.Created)
 	require.True(t, res.PushEnabled)
 	require.Len(t, e.hooks(t), 1)
+}
+
+// gateDelete holds the first hook DELETE until released, so a test can act
+// while a watch pass is stopping a hook; refuseCreate answers hook
+// creation 403, as GitHub does to a token that may not manage hooks.
+type gateDelete struct {
+	base         http.RoundTripper
+	once         sync.Once
+	reached      chan struct{}
+	release      chan struct{}
+	refuseCreate atomic.Bool
+}
+
+func (g *gateDelete) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodDelete && strings.Contains(r.URL.Path, "/hooks/") {
+		held := false
+		g.once.Do(func() { held = true })
+		if held {
+			close(g.reached)
+			<-g.release
+		}
+	}
+	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/hooks") && g.refuseCreate.Load() {
+		body := `{"message":"Resource not accessible by integration","documentation_url":"https://docs.github.com/rest"}`
+		return &http.Response{StatusCode: http.StatusForbidden, Status: "403 Forbidden", Request: r, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body))}, nil
+	}
+	return g.base.RoundTrip(r)
+}
+
+// TestGitHubRepositoryReadAgainWhileAPassStopsItsHook: a watch pass that
+// began while a repository was lost stops its hook; a sync that read the
+// repository again while the pass was deleting the hook found the hook's
+// channel still open and routed, so it turned push back on and started no
+// pass. The pass then stopped the channel and turned push off, and
+// nothing ever started another: the repository was granted (no later sync
+// regained it) and GitHub hooks never expire (no renewal), so the
+// connection polled for good with no hook. The pass now starts one more
+// pass when a target it did not watch (not granted when it began) is
+// granted and uncovered when it ends; that pass registers the hook. A
+// target that stays uncovered in a pass that tried to watch it (refused)
+// or that stays lost starts none: no pass after pass.
+func TestGitHubRepositoryReadAgainWhileAPassStopsItsHook(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newGitHubHooksEnv(t)
+	require.True(t, e.pass(t).PushEnabled)
+	lost := fmt.Errorf("%w: Not Found", connectors.ErrNotFound)
+	require.True(t, e.acts.loseAccess(ctx, e.ref, e.p, githubsandbox.SeedRepo, lost))
+	c, err := e.acts.authorize(ctx, e.ref)
+	require.NoError(t, err)
+	e.orch.take()
+
+	g := &gateDelete{base: http.DefaultTransport, reached: make(chan struct{}), release: make(chan struct{})}
+	e.reg.SetBaseTransport(g)
+	done := make(chan ReconcileWatchesResult, 1)
+	errs := make(chan error, 1)
+	go func() {
+		res, err := e.acts.ReconcileWatches(ctx, ReconcileWatchesInput{ConnectionRef: e.ref})
+		errs <- err
+		done <- res
+	}()
+	<-g.reached // the pass deletes the lost repository's hook at GitHub
+	require.NoError(t, e.acts.regainAccess(ctx, e.ref, e.p, githubsandbox.SeedRepo, c.client, lifecycle.View(c.conn)))
+	require.Equal(t, []string{"SyncSchedules"}, e.orch.take(), "the hook's channel is still open: push back on, no pass from the regain")
+	close(g.release)
+	require.NoError(t, <-errs)
+	res := <-done
+	require.Equal(t, 1, res.Stopped)
+	require.False(t, res.PushEnabled)
+	require.Equal(t, []string{githubsandbox.SeedRepo}, res.Uncovered)
+	require.Empty(t, e.hooks(t))
+	push, poll, channels, _ := e.state(t)
+	require.False(t, push)
+	require.Equal(t, "15m0s", poll)
+	require.Empty(t, channels)
+	require.Equal(t, []string{"SyncSchedules", "StartWatchReconcile"}, e.orch.take(),
+		"the repository it did not watch is granted now, without a hook: one more pass")
+
+	// That pass is refused the hook: the repository stays uncovered, but
+	// the pass tried it, so it starts no other.
+	g.refuseCreate.Store(true)
+	res = e.pass(t)
+	require.NotEmpty(t, res.WatchError)
+	require.Equal(t, []string{githubsandbox.SeedRepo}, res.Uncovered)
+	require.Equal(t, []string{"SyncSchedules"}, e.orch.take(), "a target the pass tried to watch starts no pass")
+
+	// Allowed: the hook is registered and push is on again.
+	g.refuseCreate.Store(false)
+	res = e.pass(t)
+	require.Equal(t, 1, res.Created)
+	require.True(t, res.PushEnabled)
+	require.Empty(t, res.Uncovered)
+	require.Equal(t, []string{"SyncSchedules"}, e.orch.take())
+	push, poll, channels, routes := e.state(t)
+	require.True(t, push)
+	require.Equal(t, "6h0m0s", poll)
+	require.Len(t, channels, 1)
+	require.Contains(t, routes, "hook:"+channels[0])
+	require.Equal(t, []string{channels[0] + " active=true meta=true"}, e.hooks(t))
 }

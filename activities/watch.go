@@ -357,9 +357,29 @@ func (a *Activities) reconcileWatches(ctx context.Context, in ReconcileWatchesIn
 	// provider pushes to an app-level URL that routes by account):
 	// lifecycle.RecordPush, which a proof that loses or grants a resource
 	// records too.
+	//
+	// A target uncovered now that the pass did not try to watch (its
+	// resource was not granted when the pass began, or the config named it
+	// only after the pass read it) but that is granted now gets one more
+	// pass, which watches it: a sync that read a lost resource again while
+	// this pass was stopping its channel saw the channel still open and
+	// routed, so its proof started no pass, and nothing else would (a
+	// GitHub hook never expires). Only such a target starts one: the next
+	// pass wants it, so a target it cannot watch (refused) or one lost
+	// again starts no pass after pass.
+	var unwatched []string
 	err = a.DB.WithTenant(ctx, in.TenantID, func(tx *db.Tx) error {
 		push, err := lifecycle.RecordPush(ctx, tx, p, conn)
 		res.Active, res.PushEnabled, res.Uncovered = push.Active, push.On, push.Uncovered
+		if err != nil || !prover || len(push.Uncovered) == 0 {
+			return err
+		}
+		rows, err := tx.ListResources(ctx, in.ConnectionID)
+		for _, r := range rows {
+			if r.Access == db.AccessGranted && slices.Contains(push.Uncovered, r.Ref) && !slices.Contains(want, r.Ref) {
+				unwatched = append(unwatched, r.Ref)
+			}
+		}
 		return err
 	})
 	if err != nil {
@@ -373,6 +393,16 @@ func (a *Activities) reconcileWatches(ctx context.Context, in ReconcileWatchesIn
 	if a.Orchestrator != nil {
 		if err := a.Orchestrator.SyncSchedules(ctx, in.TenantID, in.ConnectionID); err != nil {
 			return res, fail(err)
+		}
+		if len(unwatched) > 0 {
+			// Signals this pass's own workflow, which runs one more pass
+			// when this one ends. Not sent, the pass is retried, and the
+			// retry watches the target.
+			a.logger(ctx, t).WithField("unwatched", len(unwatched)).
+				Info("targets granted while the pass ran have no push channel; one more watch pass follows")
+			if err := a.Orchestrator.StartWatchReconcile(ctx, t.Connection(), poblysh.TriggerSchedule); err != nil {
+				return res, fail(err)
+			}
 		}
 	}
 	return res, nil
