@@ -4,20 +4,29 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
 
 	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/connectors"
 	"github.com/poblysh/poblysh/db"
 	"github.com/poblysh/poblysh/db/dbtest"
+	"github.com/poblysh/poblysh/engine"
 	githubsandbox "github.com/poblysh/poblysh/sandbox/github"
+	"github.com/poblysh/poblysh/testenv"
+	"github.com/poblysh/poblysh/workflows"
 )
 
 // TestGitHubOneEventManyHooks: GitHub sends one event to every webhook
@@ -145,6 +154,62 @@ func (r *rewatches) started() []string {
 	return append([]string(nil), r.refs...)
 }
 
+// repoHook is a connection's repository hook on the seeded repository, as
+// a watch pass stores it.
+type repoHook struct{ tenant, conn, id, secret string }
+
+// repoHook seeds a GitHub connection of its own tenant with hook id.
+func (e *layers) repoHook(t *testing.T, id string) *repoHook {
+	t.Helper()
+	ctx := context.Background()
+	h := &repoHook{id: id, secret: "secret-of-hook-" + id}
+	h.tenant, h.conn = dbtest.Seed(t, e.db, "tenant-"+h.id, "github", "u-"+h.id)
+	require.NoError(t, e.db.WithTenant(ctx, h.tenant, func(tx *db.Tx) error {
+		if err := tx.InsertWatchChannel(ctx, e.in.KeyRing, db.WatchChannel{ConnectionID: h.conn, Provider: "github",
+			ChannelID: h.id, Target: githubsandbox.SeedRepo, RouteKey: "hook:" + h.id, Secret: h.secret}); err != nil {
+			return err
+		}
+		return tx.RebuildRoutes(ctx, h.conn, "github", nil)
+	}))
+	return h
+}
+
+// hookDeleted is GitHub's meta deleted delivery to hook h about itself.
+func (e *layers) hookDeleted(h *repoHook, repoID int64, guid string) *connectors.WebhookRequest {
+	body := fmt.Sprintf(`{"action":"deleted","hook_id":%s,"hook":{"type":"Repository","id":%s,"name":"web","active":true,`+
+		`"events":["push","pull_request","release","member","repository","meta"],"config":{"content_type":"json","insecure_ssl":"0",`+
+		`"url":"https://poblysh.test/api/v1/webhooks/github?connection=%s"}},"repository":{"id":%d,"full_name":"octo-org/hello-world"},`+
+		`"sender":{"id":583231,"login":"octocat"}}`, h.id, h.id, h.conn, repoID)
+	s256, _ := githubsandbox.Sign([]byte(body), h.secret)
+	hdr := http.Header{}
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("X-GitHub-Delivery", guid)
+	hdr.Set("X-GitHub-Event", "meta")
+	hdr.Set("X-GitHub-Hook-ID", h.id)
+	hdr.Set("X-GitHub-Hook-Installation-Target-Type", "repository")
+	hdr.Set("X-GitHub-Hook-Installation-Target-ID", strconv.FormatInt(repoID, 10))
+	hdr.Set("X-Hub-Signature-256", s256)
+	return &connectors.WebhookRequest{Header: hdr, Body: []byte(body), Now: time.Now()}
+}
+
+// watchesDue lists the connections the renewal sweep would start a watch
+// pass for now (db.Tx.WatchesDue).
+func (e *layers) watchesDue(t *testing.T) []string {
+	t.Helper()
+	ctx := context.Background()
+	var refs []poblysh.ConnectionRef
+	require.NoError(t, e.db.WithSystem(ctx, func(tx *db.Tx) (err error) {
+		refs, err = tx.WatchesDue(ctx, time.Now(), []string{"github"}, 10)
+		return err
+	}))
+	var out []string
+	for _, r := range refs {
+		out = append(out, r.ConnectionID)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // TestGitHubHookDeletedIsWatchedAgain: GitHub sends a repository hook meta
 // deleted when the hook is deleted (its admin removed it at GitHub), signed
 // with the hook's secret. Hooks never expire, so nothing else ever told
@@ -161,49 +226,11 @@ func TestGitHubHookDeletedIsWatchedAgain(t *testing.T) {
 	e.in.Watches = rw
 	repoID := e.gh.RepoID(githubsandbox.SeedRepo)
 
-	type hook struct{ tenant, conn, id, secret string }
-	live := &hook{id: "7001", secret: "secret-of-hook-live"}
-	paused := &hook{id: "7002", secret: "secret-of-hook-paused"}
-	for _, h := range []*hook{live, paused} {
-		h.tenant, h.conn = dbtest.Seed(t, e.db, "tenant-"+h.id, "github", "u-"+h.id)
-		require.NoError(t, e.db.WithTenant(ctx, h.tenant, func(tx *db.Tx) error {
-			if err := tx.InsertWatchChannel(ctx, e.in.KeyRing, db.WatchChannel{ConnectionID: h.conn, Provider: "github",
-				ChannelID: h.id, Target: githubsandbox.SeedRepo, RouteKey: "hook:" + h.id, Secret: h.secret}); err != nil {
-				return err
-			}
-			return tx.RebuildRoutes(ctx, h.conn, "github", nil)
-		}))
-	}
+	live, paused := e.repoHook(t, "7001"), e.repoHook(t, "7002")
 	_, err := e.owner.Exec(ctx, `UPDATE connections SET paused = true WHERE id = $1`, paused.conn)
 	require.NoError(t, err)
-	deleted := func(h *hook, guid string) *connectors.WebhookRequest {
-		body := fmt.Sprintf(`{"action":"deleted","hook_id":%s,"hook":{"type":"Repository","id":%s,"name":"web","active":true,`+
-			`"events":["push","pull_request","release","member","repository","meta"],"config":{"content_type":"json","insecure_ssl":"0",`+
-			`"url":"https://poblysh.test/api/v1/webhooks/github?connection=%s"}},"repository":{"id":%d,"full_name":"octo-org/hello-world"},`+
-			`"sender":{"id":583231,"login":"octocat"}}`, h.id, h.id, h.conn, repoID)
-		s256, _ := githubsandbox.Sign([]byte(body), h.secret)
-		hdr := http.Header{}
-		hdr.Set("Content-Type", "application/json")
-		hdr.Set("X-GitHub-Delivery", guid)
-		hdr.Set("X-GitHub-Event", "meta")
-		hdr.Set("X-GitHub-Hook-ID", h.id)
-		hdr.Set("X-GitHub-Hook-Installation-Target-Type", "repository")
-		hdr.Set("X-GitHub-Hook-Installation-Target-ID", strconv.FormatInt(repoID, 10))
-		hdr.Set("X-Hub-Signature-256", s256)
-		return &connectors.WebhookRequest{Header: hdr, Body: []byte(body), Now: time.Now()}
-	}
-	dueNow := func() []string {
-		var refs []poblysh.ConnectionRef
-		require.NoError(t, e.db.WithSystem(ctx, func(tx *db.Tx) (err error) {
-			refs, err = tx.WatchesDue(ctx, time.Now(), []string{"github"}, 10)
-			return err
-		}))
-		var out []string
-		for _, r := range refs {
-			out = append(out, r.ConnectionID)
-		}
-		return out
-	}
+	deleted := func(h *repoHook, guid string) *connectors.WebhookRequest { return e.hookDeleted(h, repoID, guid) }
+	dueNow := func() []string { return e.watchesDue(t) }
 	require.Empty(t, dueNow(), "hooks never expire: no pass is due")
 
 	guid := uuid.NewString()
@@ -236,3 +263,121 @@ func TestGitHubHookDeletedIsWatchedAgain(t *testing.T) {
 	_, err = e.in.Receive(ctx, e.p, forged)
 	require.ErrorIs(t, err, ErrBadSignature)
 }
+
+// freezeProxy forwards TCP to upstream; while frozen is set it holds every
+// byte, as a Temporal frontend that hangs does (an overloaded server, or
+// packets dropped behind a load balancer): calls neither fail nor answer.
+func freezeProxy(t *testing.T, upstream string, frozen *atomic.Bool) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	pipe := func(dst, src net.Conn) {
+		defer dst.Close()
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			for frozen.Load() {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if n > 0 {
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", upstream)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go pipe(u, c)
+			go pipe(c, u)
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// countedRewatcher counts the watch passes the intake asks Temporal for.
+type countedRewatcher struct {
+	Rewatcher
+	calls atomic.Int32
+}
+
+func (c *countedRewatcher) StartWatchReconcile(ctx context.Context, ref poblysh.ConnectionRef, trigger poblysh.Trigger) error {
+	c.calls.Add(1)
+	return c.Rewatcher.StartWatchReconcile(ctx, ref, trigger)
+}
+
+// TestGitHubHookDeletedWhileTemporalHangs: with the real engine against a
+// real Temporal that stops answering (its connection held), a meta deleted
+// delivery was answered only after 10 s, GitHub's whole budget for a
+// delivery (which it then counts as failed): the intake started the
+// hook's watch pass after the commit with the delivery's 30 s store bound,
+// not the 1 s of a nudge, and asked Temporal even while a nudge had just
+// found it down. The start now has the nudge's bound and marks Temporal
+// down when it runs out; while Temporal is down the start is skipped. The
+// channel is marked due either way, so the renewal sweep starts the pass;
+// once Temporal answers again, a deletion starts it at once.
+func TestGitHubHookDeletedWhileTemporalHangs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := testenv.Temporal(t)
+	var frozen atomic.Bool
+	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	tc, err := client.DialContext(dctx, client.Options{HostPort: freezeProxy(t, srv.FrontendHostPort(), &frozen), Namespace: "default",
+		Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	cancel()
+	require.NoError(t, err)
+	t.Cleanup(tc.Close)
+	const queue = "hook-deleted-hangs"
+	e := newLayers(t)
+	rw := &countedRewatcher{Rewatcher: &engine.Engine{Client: tc, TaskQueue: queue}}
+	e.in.Watches = rw
+	repoID := e.gh.RepoID(githubsandbox.SeedRepo)
+	first, second, third := e.repoHook(t, "7101"), e.repoHook(t, "7102"), e.repoHook(t, "7103")
+	require.Empty(t, e.watchesDue(t))
+
+	frozen.Store(true)
+	start := time.Now()
+	out, err := e.in.Receive(ctx, e.p, e.hookDeleted(first, repoID, uuid.NewString()))
+	took := time.Since(start)
+	require.NoError(t, err)
+	require.Equal(t, Accepted, out.Status)
+	require.Less(t, took, 3*time.Second, "GitHub gives a delivery 10 s; the start waits 1 s at most")
+	require.Equal(t, int32(1), rw.calls.Load())
+	require.True(t, e.in.down.down(), "Temporal did not answer within the bound: it is taken for down")
+	require.Equal(t, sorted(first.conn), e.watchesDue(t), "the channel is due: the renewal sweep starts its pass")
+
+	start = time.Now()
+	out, err = e.in.Receive(ctx, e.p, e.hookDeleted(second, repoID, uuid.NewString()))
+	took = time.Since(start)
+	require.NoError(t, err)
+	require.Equal(t, Accepted, out.Status)
+	require.Less(t, took, 3*time.Second)
+	require.Equal(t, int32(1), rw.calls.Load(), "Temporal is down: the start is not tried")
+	require.Equal(t, sorted(first.conn, second.conn), e.watchesDue(t), "the sweep starts this pass too")
+
+	// Temporal answers again: a deletion starts its pass at once.
+	frozen.Store(false)
+	e.in.down.clear()
+	out, err = e.in.Receive(ctx, e.p, e.hookDeleted(third, repoID, uuid.NewString()))
+	require.NoError(t, err)
+	require.Equal(t, Accepted, out.Status)
+	require.Equal(t, int32(2), rw.calls.Load())
+	require.False(t, e.in.down.down())
+	_, err = tc.DescribeWorkflow(ctx, workflows.WatchWorkflowID(queue, third.conn), "")
+	require.NoError(t, err, "the hook's watch pass was started")
+}
+
+func sorted(s ...string) []string { return slices.Sorted(slices.Values(s)) }

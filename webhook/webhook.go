@@ -78,8 +78,9 @@ type Intake struct {
 	Nudger  Nudger
 	// Watches starts the watch pass of a connection whose channel a
 	// delivery says is gone (connectors.WebhookDelivery.ChannelGone), once
-	// the delivery has marked it due. Nil, or a start that fails, leaves
-	// the pass to the renewal sweep, which lists due channels.
+	// the delivery has marked it due. Nil, or a start that fails or is
+	// skipped (Temporal down: see rewatch), leaves the pass to the renewal
+	// sweep, which lists due channels.
 	Watches Rewatcher
 	Log     *logrus.Logger
 
@@ -189,17 +190,37 @@ func (in *Intake) reapply(ctx context.Context, d *delivery) {
 
 // rewatch starts the watch pass of the connection whose channel a
 // committed delivery said is gone (and marked due): the pass registers it
-// again. A failure is logged only: the channel is due, so the renewal
-// sweep starts the pass.
+// again. It runs before the delivery is answered, so it has a nudge's
+// bound (nudgeTimeout), and is skipped while a nudge or another start
+// found Temporal down (temporalDown); one that runs out of its bound
+// marks Temporal down. It used to have the delivery's 30 s store bound:
+// with Temporal hanging, GitHub's 10 s for the answer ran out. A start
+// skipped or failed is logged only: the commit marked the channel due
+// (db.Tx.MarkChannelDue: it expires now), and the renewal sweep
+// (db.Tx.WatchesDue, every POBLYSH_RENEWAL_INTERVAL) starts the pass of
+// every active connection with a due channel; a paused one's resume runs
+// it.
 func (in *Intake) rewatch(ctx context.Context, provider string, ch *db.WatchChannel) {
 	if in.Watches == nil {
 		return
 	}
-	ref := poblysh.ConnectionRef{TenantID: ch.TenantID, ConnectionID: ch.ConnectionID, Provider: provider}
-	if err := in.Watches.StartWatchReconcile(ctx, ref, poblysh.TriggerWebhook); err != nil {
-		in.log().WithError(err).WithFields(logrus.Fields{"provider": provider, "connection_id": ch.ConnectionID, "channel_id": ch.ChannelID}).
-			Warn("could not start the watch pass of a channel gone at the provider; the renewal sweep starts it")
+	log := in.log().WithFields(logrus.Fields{"provider": provider, "connection_id": ch.ConnectionID, "channel_id": ch.ChannelID})
+	if in.down.down() {
+		log.Warn("temporal unreachable: the watch pass of a channel gone at the provider is left to the renewal sweep")
+		return
 	}
+	ref := poblysh.ConnectionRef{TenantID: ch.TenantID, ConnectionID: ch.ConnectionID, Provider: provider}
+	sctx, cancel := context.WithTimeout(ctx, nudgeTimeout)
+	err := in.Watches.StartWatchReconcile(sctx, ref, poblysh.TriggerWebhook)
+	hung := sctx.Err() != nil && ctx.Err() == nil
+	cancel()
+	if err == nil {
+		return
+	}
+	if hung {
+		in.down.mark()
+	}
+	log.WithError(err).Warn("could not start the watch pass of a channel gone at the provider; the renewal sweep starts it")
 }
 
 func (in *Intake) log() *logrus.Logger {
