@@ -101,7 +101,23 @@ func Migrate(ctx context.Context, url, schema string) ([]int, error) {
 	if err := joinAppRole(ctx, m.db); err != nil {
 		return appliedVersions(res), err
 	}
+	if err := grantVersionTable(ctx, m.db); err != nil {
+		return appliedVersions(res), err
+	}
 	return appliedVersions(res), nil
+}
+
+// grantVersionTable gives the app role the read-only grant on the version
+// table that 0001 gives it (PendingMigrations, the start-up check, reads
+// the table as the app role). Runs at every migrate, with nothing pending
+// too: a migrated schema whose grant was lost (restored without
+// privileges, or revoked) is then fixed by the `poblysh migrate` the
+// start-up check names. Granting twice is harmless.
+func grantVersionTable(ctx context.Context, db *sql.DB) error {
+	if _, err := db.ExecContext(ctx, `GRANT SELECT ON TABLE `+versionTable+` TO poblysh_app`); err != nil {
+		return fmt.Errorf("db: migrate: grant poblysh_app SELECT on %s: %w", versionTable, wrapConnErr(err))
+	}
+	return nil
 }
 
 // joinAppRole makes the login role (the schema owner) a member of
@@ -346,13 +362,26 @@ func adopt(ctx context.Context, tx *sql.Tx) error {
 	return nil
 }
 
+// initTables are tables 0001 makes (and no migration drops), under names
+// another application's tables are unlikely to have.
+var initTables = []string{"sync_cursors", "webhook_routes", "watch_channels", "signal_aliases"}
+
+// ErrVersionTableUnreadable is PendingMigrations' error on a migrated
+// schema whose version table the app role may not read.
+var ErrVersionTableUnreadable = errors.New("database: the app role poblysh_app may not SELECT from " + versionTable +
+	" (its grant was lost: a restore without privileges, or a REVOKE), so which migrations are applied is unknown; " +
+	"run `poblysh migrate`, which grants it again")
+
 // PendingMigrations lists the files of the embedded migrations that the
 // database has not applied, read from the version table, which the app
 // role may read. A process started on such a schema would report ready and
 // then fail wherever the code needs what a pending migration makes (a
 // column that does not exist), so the service refuses to start instead.
 // Migrations the database has and this binary does not (a newer release
-// migrated first, as a rolling deploy does) are not pending.
+// migrated first, as a rolling deploy does) are not pending. A version
+// table the app role may not read is an error naming the grant and
+// `poblysh migrate` (ErrVersionTableUnreadable), unless nothing else is
+// in its schema (nothing applied: every migration is pending).
 func (d *DB) PendingMigrations(ctx context.Context) ([]string, error) {
 	applied := map[int]bool{}
 	// The latest row of each version says whether it is applied.
@@ -376,9 +405,23 @@ func (d *DB) PendingMigrations(ctx context.Context) ([]string, error) {
 	case errors.As(err, &pe) && pe.Code == "42P01":
 		// No version table: nothing was ever applied.
 	case errors.As(err, &pe) && pe.Code == "42501":
-		// A version table the app role may not read: goose's, made by a
-		// `poblysh migrate status` of an earlier release on a database
-		// never migrated (0001 grants it SELECT). Nothing was applied.
+		// A version table the app role may not read. Without the tables
+		// 0001 makes beside it, it is goose's, made by a `poblysh migrate
+		// status` of an earlier release on a database never migrated
+		// (0001 grants it SELECT): nothing was applied. With them, the
+		// schema is migrated and the grant was lost (a restore without
+		// privileges, a REVOKE): which migrations are applied is unknown,
+		// and naming them all pending was false. The catalog is readable
+		// without the grant.
+		var migrated bool
+		if err := d.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_class c
+			WHERE c.relnamespace = (SELECT relnamespace FROM pg_class WHERE oid = to_regclass($1))
+			  AND c.relname = ANY ($2::text[]))`, versionTable, initTables).Scan(&migrated); err != nil {
+			return nil, fmt.Errorf("db: applied migrations: %w", redact(err))
+		}
+		if migrated {
+			return nil, ErrVersionTableUnreadable
+		}
 	case errors.As(err, &pe) && pe.Code == "42703":
 		// The earlier migrator's table (version, name, applied_at), not yet
 		// adopted by a migrate of this release.

@@ -345,6 +345,48 @@ func TestMigrationStatusCreatesNothing(t *testing.T) {
 	require.Empty(t, pending)
 }
 
+// TestPendingMigrationsMigratedWithoutGrant: a migrated schema whose
+// version table the app role may no longer read (a restore without
+// privileges, `pg_restore --no-privileges`, or a REVOKE) was taken for a
+// schema never migrated: the service refused to start naming every
+// migration pending, while `migrate status` listed each applied, and the
+// `poblysh migrate` it advised applied nothing and granted nothing, so the
+// service never started. The start now names the missing grant and
+// `poblysh migrate`, which grants the app role SELECT on the version table
+// at every run, pending or not.
+func TestPendingMigrationsMigratedWithoutGrant(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	conn, err := pgx.Connect(ctx, s.OwnerURL)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, `REVOKE SELECT ON schema_migrations FROM poblysh_app`)
+	require.NoError(t, err)
+
+	pending, err := s.DB.PendingMigrations(ctx)
+	require.Error(t, err, "which migrations are applied is unknown: none is named pending")
+	require.Empty(t, pending)
+	for _, part := range []string{"poblysh_app", "SELECT", "schema_migrations", "`poblysh migrate`"} {
+		require.Contains(t, err.Error(), part)
+	}
+	states, err := db.MigrationStatus(ctx, dbtest.URL(t), s.Name)
+	require.NoError(t, err)
+	for _, st := range states {
+		require.True(t, st.Applied, "migrate status: %s applied", st.Name)
+	}
+
+	applied, err := db.Migrate(ctx, dbtest.URL(t), s.Name)
+	require.NoError(t, err)
+	require.Empty(t, applied, "nothing to apply")
+	var granted bool
+	require.NoError(t, conn.QueryRow(ctx, `SELECT has_table_privilege('poblysh_app', 'schema_migrations', 'SELECT')`).Scan(&granted))
+	require.True(t, granted, "but the read grant is given again")
+	pending, err = s.DB.PendingMigrations(ctx)
+	require.NoError(t, err)
+	require.Empty(t, pending)
+}
+
 // TestPendingMigrationsUnreadableVersionTable: a version table the app
 // role may not read, as `poblysh migrate status` of an earlier release
 // left on a database never migrated (goose's table, the owner's, no grant
