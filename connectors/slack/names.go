@@ -23,7 +23,8 @@ const defaultNameTTL = 6 * time.Hour
 // is dropped (a Grid org can have hundreds of thousands of users).
 const maxNamesPerAccount = 50000
 
-// nameCache holds display names of users and channels, per account (the
+// nameCache holds display names of users and channels, and whether a
+// user is a bot (users.info is_bot), per account (the
 // workspace, or the org of an org-wide install; an account is held by one
 // connection, Spec.ExclusiveAccount), in the memory of one process. A sync
 // looks up the ids of a page that are missing or older than ttl, one
@@ -39,6 +40,7 @@ type nameCache struct {
 
 type nameEntry struct {
 	name string // "" when Slack does not know the id (user_not_found)
+	bot  bool   // users.info is_bot: the user is an app's bot user
 	at   time.Time
 }
 
@@ -57,7 +59,14 @@ func (nc *nameCache) get(acct, id string, now time.Time) (nameEntry, bool, bool)
 	return e, ok, ok && now.Sub(e.at) < nc.ttl
 }
 
+// put caches the name of a channel (listings name the bot's channels).
 func (nc *nameCache) put(acct, id, name string, now time.Time) {
+	nc.putEntry(acct, id, nameEntry{name: name, at: now})
+}
+
+// putEntry caches e, looked up at e.at.
+func (nc *nameCache) putEntry(acct, id string, e nameEntry) {
+	now := e.at
 	if nc == nil || acct == "" || id == "" {
 		return
 	}
@@ -76,14 +85,17 @@ func (nc *nameCache) put(acct, id, name string, now time.Time) {
 			}
 		}
 	}
-	m[id] = nameEntry{name: name, at: now}
+	m[id] = e
 }
 
 // names is what the normalizers know of the names of one account: ids
 // resolved for this page (sync) or cached (webhooks). A nil *names knows
-// nothing; every lookup then falls back to the id.
+// nothing; every lookup then falls back to the id, and no user is known
+// to be a bot.
 type names struct {
 	byID map[string]string
+	// bots holds the user ids whose users.info said is_bot.
+	bots map[string]bool
 }
 
 func (n *names) name(id string) string {
@@ -91,6 +103,22 @@ func (n *names) name(id string) string {
 		return ""
 	}
 	return n.byID[id]
+}
+
+// bot reports whether id is a bot user, as far as the names know: an id
+// never looked up is not known to be one.
+func (n *names) bot(id string) bool {
+	return n != nil && n.bots[id]
+}
+
+func (n *names) set(id string, e nameEntry) {
+	n.byID[id] = e.name
+	if e.bot {
+		if n.bots == nil {
+			n.bots = map[string]bool{}
+		}
+		n.bots[id] = true
+	}
 }
 
 // peek is what the cache holds for ids, fresh or stale, without a call
@@ -103,8 +131,8 @@ func (nc *nameCache) peek(acct string, ids []string) *names {
 	nc.mu.Lock()
 	defer nc.mu.Unlock()
 	for _, id := range ids {
-		if e, ok := nc.accts[acct][id]; ok && e.name != "" {
-			out.byID[id] = e.name
+		if e, ok := nc.accts[acct][id]; ok && (e.name != "" || e.bot) {
+			out.set(id, e)
 		}
 	}
 	return out
@@ -125,10 +153,10 @@ func (c *Connector) resolve(ctx context.Context, s *session, ids []string) (*nam
 		}
 		e, ok, fresh := c.names.get(s.team, id, s.now)
 		if !fresh {
-			name, err := c.lookupName(ctx, s, id)
+			name, bot, err := c.lookupName(ctx, s, id)
 			switch {
 			case err == nil:
-				e = nameEntry{name: name, at: s.now}
+				e = nameEntry{name: name, bot: bot, at: s.now}
 			case errors.Is(err, connectors.ErrNotFound) || errors.Is(err, connectors.ErrForbidden) || errors.Is(err, connectors.ErrInvalidConfig):
 				if !ok {
 					e = nameEntry{at: s.now}
@@ -137,16 +165,16 @@ func (c *Connector) resolve(ctx context.Context, s *session, ids []string) (*nam
 			default:
 				return nil, err
 			}
-			c.names.put(s.team, id, e.name, s.now)
+			c.names.putEntry(s.team, id, e)
 		}
-		out.byID[id] = e.name
+		out.set(id, e)
 	}
 	return out, nil
 }
 
-// lookupName makes one call: users.info for a user id, conversations.info
-// for a channel id.
-func (c *Connector) lookupName(ctx context.Context, s *session, id string) (string, error) {
+// lookupName makes one call: users.info for a user id (its name, and
+// is_bot), conversations.info for a channel id.
+func (c *Connector) lookupName(ctx context.Context, s *session, id string) (string, bool, error) {
 	if isChannelID(id) {
 		var v struct {
 			Channel struct {
@@ -154,17 +182,17 @@ func (c *Connector) lookupName(ctx context.Context, s *session, id string) (stri
 			} `json:"channel"`
 		}
 		if err := c.call(ctx, s.hc, "conversations.info", url.Values{"channel": {id}}, &v); err != nil {
-			return "", err
+			return "", false, err
 		}
-		return v.Channel.Name, nil
+		return v.Channel.Name, false, nil
 	}
 	var v struct {
 		User slackapi.User `json:"user"`
 	}
 	if err := c.call(ctx, s.hc, "users.info", url.Values{"user": {id}}, &v); err != nil {
-		return "", err
+		return "", false, err
 	}
-	return displayName(&v.User), nil
+	return displayName(&v.User), v.User.IsBot, nil
 }
 
 // displayName is the name Slack shows for a user: the profile's display

@@ -3,6 +3,7 @@ package slack
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -179,4 +180,61 @@ func TestChannelNamesFromListings(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "general", d.Signals[0].Payload.Context.Name)
 	require.Zero(t, f.methodCalls("conversations.info"), "named by users.conversations")
+}
+
+// TestBotActorsAreMarked: a user whose users.info says is_bot is an
+// automation, and the catalog marks one with actor.bot: a reaction by a bot
+// user (Slack apps react with reactions.add) and a message a bot user wrote
+// without a bot_id carry actor.bot: true, from a sync and from a webhook of
+// the same process; people's stay unmarked. A webhook has no token, so from
+// a process that never looked the user up the reaction stays unmarked
+// (docs/providers/slack.md, "Names").
+func TestBotActorsAreMarked(t *testing.T) {
+	f := newFake(t, slacksandbox.Options{Seed: true}, nil)
+	conn, tok := f.connect(t, slacksandbox.ChannelGeneral)
+	hc := fastClient(tok.AccessToken)
+	ts := fmt.Sprintf("%d.000100", slacksandbox.SeedEpoch+110*60) // "Thanks team!"
+	rev, err := f.sb.AddReaction(slacksandbox.ReactionInput{Channel: slacksandbox.ChannelGeneral, TS: ts, User: slacksandbox.BotUserID, Reaction: "white_check_mark"})
+	require.NoError(t, err)
+	mev, err := f.sb.PostMessage(slacksandbox.MessageInput{Channel: slacksandbox.ChannelGeneral, User: slacksandbox.BotUserID, Text: "Posted by a bot user, no bot_id"})
+	require.NoError(t, err)
+	botTS := eventTS(t, mev)
+
+	d, err := f.conn.ParseWebhook(&connectors.WebhookRequest{Body: rev.Body, Now: time.Now()})
+	require.NoError(t, err)
+	require.Len(t, d.Signals, 1)
+	require.False(t, d.Signals[0].Payload.Actor.Bot, "cold cache: nothing says the user is a bot")
+
+	sigs, _, _ := f.drain(t, conn, hc, "history:"+slacksandbox.ChannelGeneral, nil)
+	var botReaction, botMessage *connectors.Signal
+	people := 0
+	for i := range sigs {
+		s := &sigs[i]
+		switch {
+		case s.Payload.Actor.ID != slacksandbox.BotUserID:
+			require.False(t, s.Payload.Actor.Bot, "%s by %q is a person's", s.DedupeKey, s.Payload.Actor.ID)
+			people++
+		case s.Kind == kindReaction:
+			botReaction = s
+		case s.Kind == kindMessage && s.Payload.Subject.ID == botTS:
+			botMessage = s
+		}
+	}
+	require.Positive(t, people)
+	require.NotNil(t, botReaction, "a bot's reaction is stored, marked, not dropped")
+	require.True(t, botReaction.Payload.Actor.Bot, "backfilled reaction by a bot user")
+	require.Equal(t, "Poblysh", botReaction.Payload.Actor.Name)
+	require.NoError(t, connectors.ValidateSignal(Spec, *botReaction))
+	require.NotNil(t, botMessage)
+	require.True(t, botMessage.Payload.Actor.Bot, "message by a bot user without bot_id")
+
+	d, err = f.conn.ParseWebhook(&connectors.WebhookRequest{Body: rev.Body, Now: time.Now()})
+	require.NoError(t, err)
+	require.Len(t, d.Signals, 1)
+	require.Equal(t, botReaction.DedupeKey, d.Signals[0].DedupeKey)
+	require.True(t, d.Signals[0].Payload.Actor.Bot, "pushed reaction by a bot user the process looked up")
+	d, err = f.conn.ParseWebhook(&connectors.WebhookRequest{Body: mev.Body, Now: time.Now()})
+	require.NoError(t, err)
+	require.Len(t, d.Signals, 1)
+	require.True(t, d.Signals[0].Payload.Actor.Bot, "pushed message by a bot user")
 }

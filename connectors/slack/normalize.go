@@ -26,8 +26,8 @@ type where struct {
 	// Domain is the workspace host for permalinks ("acme.slack.com"); empty
 	// uses slack.com, which redirects signed-in users to their workspace.
 	Domain string
-	// Names are the user and channel names known for this page; nil knows
-	// none (ids are shown instead).
+	// Names are the user and channel names known for this page, and which
+	// users are bots (actor.bot); nil knows none (ids are shown instead).
 	Names *names
 }
 
@@ -128,7 +128,7 @@ func postedSignal(w where, m *slackapi.Msg, at time.Time, raw json.RawMessage) c
 		Payload: connectors.Payload{
 			Title:      messageTitle(w, m),
 			URL:        permalink(w, m.Timestamp, m.ThreadTimestamp),
-			Actor:      connectors.Actor{ID: m.User, Name: w.Names.name(m.User)},
+			Actor:      connectors.Actor{ID: m.User, Name: w.Names.name(m.User), Bot: w.Names.bot(m.User)},
 			Subject:    connectors.Ref{Type: "message", ID: m.Timestamp},
 			Context:    connectors.Ref{Type: "channel", ID: w.Channel, Name: w.Names.name(w.Channel)},
 			Attributes: attrs,
@@ -155,7 +155,7 @@ func reactionSignal(w where, itemTS, itemUser, user, reaction string, at time.Ti
 		Payload: connectors.Payload{
 			Title:      fmt.Sprintf("Reacted :%s: to a message", reaction),
 			URL:        permalink(w, itemTS, ""),
-			Actor:      connectors.Actor{ID: user, Name: w.Names.name(user)},
+			Actor:      connectors.Actor{ID: user, Name: w.Names.name(user), Bot: w.Names.bot(user)},
 			Subject:    connectors.Ref{Type: "message", ID: itemTS},
 			Context:    connectors.Ref{Type: "channel", ID: w.Channel, Name: w.Names.name(w.Channel)},
 			Attributes: attrs,
