@@ -108,7 +108,8 @@ var Spec = &connectors.Spec{
 		{Suffix: "WEBHOOK_SECRET", Description: "the app's Signing Secret: verifies Events API deliveries; unset, every delivery is rejected"},
 		{Suffix: "API_URL", Description: "Web API root"},
 		{Suffix: SettingPageSize, Default: strconv.Itoa(defaultPageSize), Description: "`limit` of conversations.history and replies calls, 1–999"},
-		{Suffix: SettingBackfillDays, Default: "— (whole history)", Description: "bound the first backfill to the last N days"},
+		{Suffix: SettingBackfillDays, Default: "— (whole history)", Description: "bound a channel's first backfill to the messages and thread " +
+			"parents of the last N days: a reply posted within them to an older thread is not read"},
 		{Suffix: SettingNonMarketplace, Default: "false", Description: "`true` for apps distributed outside the Slack Marketplace: " +
 			"history and replies at 1 request per minute per workspace, at most 15 messages each"},
 		{Suffix: SettingNameTTL, Default: "6h", Description: "how long a user's display name (users.info) or a channel's name " +

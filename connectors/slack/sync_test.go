@@ -188,6 +188,43 @@ func TestBackfillDays(t *testing.T) {
 	require.Equal(t, "1767272100.000000", oldest)
 }
 
+// TestBackfillDaysBoundsThreadParents: BACKFILL_DAYS bounds the thread
+// parents a backfill lists (conversations.history lists parents, not
+// replies), so a reply posted within the window to a thread whose parent is
+// older is not read: not by the backfill, and not by a later run when the
+// parent is older than thread_lookback too. A thread whose parent is in the
+// window is read with its replies. docs/providers/slack.md ("Streams and
+// cursors") says so; the reply's event is what stores it.
+func TestBackfillDaysBoundsThreadParents(t *testing.T) {
+	f := newFake(t, slacksandbox.Options{Seed: true}, map[string]string{"POBLYSH_SLACK_BACKFILL_DAYS": "1"})
+	conn, tok := f.connect(t, slacksandbox.ChannelGeneral)
+	hc := fastClient(tok.AccessToken)
+	stream := "history:" + slacksandbox.ChannelGeneral
+	oldParent := fmt.Sprintf("%d.000100", slacksandbox.SeedEpoch+20*60) // months before the window
+	ev, err := f.sb.PostMessage(slacksandbox.MessageInput{Channel: slacksandbox.ChannelGeneral, User: slacksandbox.UserCarol, Text: "Reply to an old thread", ThreadTS: oldParent})
+	require.NoError(t, err)
+	oldReply := eventTS(t, ev)
+	ev, err = f.sb.PostMessage(slacksandbox.MessageInput{Channel: slacksandbox.ChannelGeneral, User: slacksandbox.UserAlice, Text: "A new thread"})
+	require.NoError(t, err)
+	newParent := eventTS(t, ev)
+	ev, err = f.sb.PostMessage(slacksandbox.MessageInput{Channel: slacksandbox.ChannelGeneral, User: slacksandbox.UserBob, Text: "Reply to the new thread", ThreadTS: newParent})
+	require.NoError(t, err)
+	newReply := eventTS(t, ev)
+
+	sigs, resting, _ := f.drain(t, conn, hc, stream, nil)
+	_, err = f.sb.PostMessage(slacksandbox.MessageInput{Channel: slacksandbox.ChannelGeneral, User: slacksandbox.UserBob, Text: "later"})
+	require.NoError(t, err)
+	time.Sleep(10 * time.Millisecond)
+	more, _, _ := f.drain(t, conn, hc, stream, resting) // incremental, default 7d thread_lookback
+	keys := map[string]bool{}
+	for _, s := range append(sigs, more...) {
+		keys[s.DedupeKey] = true
+	}
+	require.True(t, keys[messageKey(slacksandbox.ChannelGeneral, newParent)])
+	require.True(t, keys[messageKey(slacksandbox.ChannelGeneral, newReply)], "a thread in the window is read with its replies")
+	require.False(t, keys[messageKey(slacksandbox.ChannelGeneral, oldReply)], "a reply in the window to a thread older than it is not read")
+}
+
 // TestNonMarketplacePacing: with NON_MARKETPLACE, history and replies ask
 // for at most 15 messages and are spaced by the per-workspace limiter,
 // shared by concurrent syncs of the same workspace.
