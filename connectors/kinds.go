@@ -37,7 +37,7 @@ func init() {
 		{"message.posted", "A message was posted in a tracked channel or chat.", []Attribute{
 			req("channel_id", "string", "Channel or chat id."),
 			req("ts", "string", "Provider message id (Slack ts, Cliq message id)."),
-			opt("thread_ts", "string", "Parent message id when the message is a threaded reply."),
+			opt("thread_ts", "string", "Parent message id: on a threaded reply, and on a thread parent (equal to `ts`); use `is_thread_reply` to tell replies apart."),
 			opt("is_thread_reply", "boolean", "True for a reply in a thread."),
 			opt("text", "string", "Message text. Slack: as written, markup kept (`<@U123>`, `<https://x|label>`); the title renders it. Zoho Cliq: rendered for people as the title is (`{@<id>}` becomes `@Name`, `{#channel}` `#channel`); the markup is not kept."),
 			opt("subtype", "string", "Provider subtype, e.g. thread_broadcast, file_share."),

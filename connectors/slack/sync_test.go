@@ -398,3 +398,28 @@ func TestThreadLookback(t *testing.T) {
 	require.NoError(t, json.Unmarshal(later, &cur))
 	require.Empty(t, cur.Replied)
 }
+
+// TestThreadTSOnParentsAndReplies: thread_ts is set on a thread parent too
+// (equal to ts, is_thread_reply false), as Slack sends it, and on every
+// reply (the parent's ts, is_thread_reply true); a message outside a thread
+// has none. The catalog's thread_ts says so (connectors/kinds.go).
+func TestThreadTSOnParentsAndReplies(t *testing.T) {
+	f := newFake(t, slacksandbox.Options{Seed: true}, nil)
+	conn, tok := f.connect(t, slacksandbox.ChannelGeneral)
+	sigs, _, _ := f.drain(t, conn, fastClient(tok.AccessToken), "history:"+slacksandbox.ChannelGeneral, nil)
+	ts := func(min int) string { return fmt.Sprintf("%d.000100", slacksandbox.SeedEpoch+min*60) }
+	parent := bySubject(sigs, kindMessage, ts(20))
+	require.NotNil(t, parent)
+	require.Equal(t, ts(20), parent.Payload.Attributes["thread_ts"], "a thread parent: thread_ts = ts")
+	require.Equal(t, false, parent.Payload.Attributes["is_thread_reply"])
+	for _, min := range []int{21, 22, 23} {
+		reply := bySubject(sigs, kindMessage, ts(min))
+		require.NotNil(t, reply, "reply at minute %d", min)
+		require.Equal(t, ts(20), reply.Payload.Attributes["thread_ts"])
+		require.Equal(t, true, reply.Payload.Attributes["is_thread_reply"])
+	}
+	plain := bySubject(sigs, kindMessage, ts(10))
+	require.NotNil(t, plain)
+	require.NotContains(t, plain.Payload.Attributes, "thread_ts")
+	require.Equal(t, false, plain.Payload.Attributes["is_thread_reply"])
+}
