@@ -101,21 +101,55 @@ func Migrate(ctx context.Context, url, schema string) ([]int, error) {
 	if err := joinAppRole(ctx, m.db); err != nil {
 		return appliedVersions(res), err
 	}
-	if err := grantVersionTable(ctx, m.db); err != nil {
+	if err := grantVersionTable(ctx, m.db, m.lockID); err != nil {
 		return appliedVersions(res), err
 	}
 	return appliedVersions(res), nil
 }
 
 // grantVersionTable gives the app role the read-only grant on the version
-// table that 0001 gives it (PendingMigrations, the start-up check, reads
-// the table as the app role). Runs at every migrate, with nothing pending
-// too: a migrated schema whose grant was lost (restored without
-// privileges, or revoked) is then fixed by the `poblysh migrate` the
-// start-up check names. Granting twice is harmless.
-func grantVersionTable(ctx context.Context, db *sql.DB) error {
-	if _, err := db.ExecContext(ctx, `GRANT SELECT ON TABLE `+versionTable+` TO poblysh_app`); err != nil {
+// table that 0001 gives it, and the USAGE on its schema that 0001 gives
+// first (PendingMigrations, the start-up check, reads the table as the
+// app role). Runs at every migrate, with nothing pending too: a migrated
+// schema whose grants were lost (restored without privileges, or
+// revoked) is then fixed, for the start-up check, by the `poblysh
+// migrate` it names. It grants only what is missing, under the
+// migrators' advisory lock: goose has released its own by now, and two
+// GRANTs on one object at once fail "tuple concurrently updated", which
+// failed one-shot migrators started together (pods of a rollout).
+func grantVersionTable(ctx context.Context, db *sql.DB, lockID int64) error {
+	fail := func(err error) error {
 		return fmt.Errorf("db: migrate: grant poblysh_app SELECT on %s: %w", versionTable, wrapConnErr(err))
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fail(err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", lockID); err != nil {
+		return fail(err)
+	}
+	var schema string
+	var usage, sel bool
+	if err := tx.QueryRowContext(ctx, `SELECT n.nspname,
+			has_schema_privilege('poblysh_app', n.oid, 'USAGE'),
+			has_table_privilege('poblysh_app', c.oid, 'SELECT')
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.oid = to_regclass($1)`, versionTable).Scan(&schema, &usage, &sel); err != nil {
+		return fail(err)
+	}
+	if !usage {
+		if _, err := tx.ExecContext(ctx, "GRANT USAGE ON SCHEMA "+pgx.Identifier{schema}.Sanitize()+" TO poblysh_app"); err != nil {
+			return fail(err)
+		}
+	}
+	if !sel {
+		if _, err := tx.ExecContext(ctx, `GRANT SELECT ON TABLE `+versionTable+` TO poblysh_app`); err != nil {
+			return fail(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fail(err)
 	}
 	return nil
 }
@@ -204,6 +238,7 @@ func appliedVersions(rs []*goose.MigrationResult) []int {
 type migrator struct {
 	db       *sql.DB
 	provider *goose.Provider
+	lockID   int64 // the migrators' advisory lock of the schema
 }
 
 func (m *migrator) close() { _ = m.db.Close() }
@@ -239,6 +274,7 @@ func (m *migrator) open(ctx context.Context, schema string) error {
 	if err := m.db.QueryRowContext(ctx, "SELECT hashtext($1)", "poblysh-migrate:"+schema).Scan(&lockID); err != nil {
 		return fmt.Errorf("db: migrate: lock id: %w", err)
 	}
+	m.lockID = lockID
 	if err := prepare(ctx, m.db, schema, lockID); err != nil {
 		return err
 	}
@@ -369,8 +405,26 @@ var initTables = []string{"sync_cursors", "webhook_routes", "watch_channels", "s
 // ErrVersionTableUnreadable is PendingMigrations' error on a migrated
 // schema whose version table the app role may not read.
 var ErrVersionTableUnreadable = errors.New("database: the app role poblysh_app may not SELECT from " + versionTable +
-	" (its grant was lost: a restore without privileges, or a REVOKE), so which migrations are applied is unknown; " +
+	" (its grant, or USAGE on its schema, was lost: a restore without privileges, or a REVOKE), so which migrations are applied is unknown; " +
 	"run `poblysh migrate`, which grants it again")
+
+// versionTableHidden reports whether a schema on the search_path holds a
+// migrated schema's version table (0001's tables beside it) that the app
+// role may not use (no USAGE on the schema). The catalog is readable
+// without it.
+func (d *DB) versionTableHidden(ctx context.Context) (bool, error) {
+	var hidden bool
+	err := d.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relname = $1 AND NOT has_schema_privilege(n.oid, 'USAGE')
+		  AND n.nspname = ANY (SELECT CASE WHEN p = '"$user"' OR p = '$user' THEN current_user::text ELSE trim(both '"' from p) END
+		                       FROM unnest(string_to_array(replace(current_setting('search_path'), ' ', ''), ',')) AS p)
+		  AND EXISTS (SELECT 1 FROM pg_class t WHERE t.relnamespace = n.oid AND t.relname = ANY ($2::text[])))`,
+		versionTable, initTables).Scan(&hidden)
+	if err != nil {
+		return false, fmt.Errorf("db: applied migrations: %w", redact(err))
+	}
+	return hidden, nil
+}
 
 // PendingMigrations lists the files of the embedded migrations that the
 // database has not applied, read from the version table, which the app
@@ -403,7 +457,17 @@ func (d *DB) PendingMigrations(ctx context.Context) ([]string, error) {
 	var pe *pgconn.PgError
 	switch {
 	case errors.As(err, &pe) && pe.Code == "42P01":
-		// No version table: nothing was ever applied.
+		// No version table the app role can see: nothing was ever applied,
+		// unless a migrated schema on the search_path lost the app role's
+		// USAGE (a restore without privileges of a schema other than
+		// public), which hides its tables as missing.
+		hidden, err := d.versionTableHidden(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if hidden {
+			return nil, ErrVersionTableUnreadable
+		}
 	case errors.As(err, &pe) && pe.Code == "42501":
 		// A version table the app role may not read. Without the tables
 		// 0001 makes beside it, it is goose's, made by a `poblysh migrate
