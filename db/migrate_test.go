@@ -16,29 +16,6 @@ import (
 	"github.com/poblysh/poblysh/db/dbtest"
 )
 
-// replayMigration runs one migration's SQL again on the schema, as its
-// owner (the migrations are written to be re-runnable), so a test can
-// apply it over rows shaped by the code that preceded it.
-func replayMigration(t *testing.T, s *dbtest.Schema, version int) {
-	t.Helper()
-	ms, err := db.Migrations()
-	require.NoError(t, err)
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, s.OwnerURL)
-	require.NoError(t, err)
-	defer conn.Close(ctx)
-	for _, m := range ms {
-		if m.Version == version {
-			require.NoError(t, pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-				_, err := tx.Exec(ctx, m.SQL)
-				return err
-			}))
-			return
-		}
-	}
-	t.Fatalf("no migration %d", version)
-}
-
 // TestGoogleAccountsRekeyedBySubject: migration 0003 re-keys Google
 // Calendar connections stored under the email (as the earlier code did) by
 // the OpenID subject it kept in account.metadata.sub, keeps the email as
@@ -68,7 +45,7 @@ func TestGoogleAccountsRekeyedBySubject(t *testing.T) {
 	taken := insert("google-calendar", "grace@example.com", `{"id":"grace@example.com","metadata":{"sub":"200000000000000000001"}}`)
 	holder := insert("google-calendar", "200000000000000000001", `{"id":"200000000000000000001","metadata":{"email":"grace@example.com"}}`)
 
-	replayMigration(t, s, 3)
+	s.Replay(t, 3, "")
 
 	type row struct {
 		Account string          `db:"external_account_id"`
@@ -93,7 +70,7 @@ func TestGoogleAccountsRekeyedBySubject(t *testing.T) {
 	require.Equal(t, "200000000000000000001", get(holder).Account)
 
 	// Running it again changes nothing.
-	replayMigration(t, s, 3)
+	s.Replay(t, 3, "")
 	require.Equal(t, got, get(ada))
 }
 
@@ -183,7 +160,7 @@ func testGitHubConnectionsRouteTheirUser(t *testing.T, version int) {
 	}))
 	require.NoError(t, s.DB.WithTenant(ctx, gone.tenant, func(tx *db.Tx) error { return tx.DeleteConnection(ctx, gone.conn, false) }))
 
-	replayMigration(t, s, version)
+	s.Replay(t, version, "")
 
 	var routes []string
 	var due []string
@@ -196,7 +173,7 @@ func testGitHubConnectionsRouteTheirUser(t *testing.T, version int) {
 	require.Equal(t, []string{gh.conn + " user:583231"}, routes, "the live GitHub connection routes its user, no other")
 	require.Equal(t, []string{"101"}, due, "only the live GitHub hook is due")
 
-	replayMigration(t, s, version) // again: nothing new
+	s.Replay(t, version, "") // again: nothing new
 	var n int
 	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
 		return tx.GetContext(ctx, &n, `SELECT count(*) FROM webhook_routes WHERE route_key LIKE 'user:%'`)
@@ -261,14 +238,14 @@ func TestGitHubHooksAreDueForMeta(t *testing.T) {
 			require.Contains(t, m.SQL, "\nSELECT set_config('poblysh.system', 'on', true);\n\nUPDATE", "the system scope before the update")
 		}
 	}
-	replayMigration(t, s, 33)
+	s.Replay(t, 33, "")
 	var marked []string
 	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
 		return tx.SelectContext(ctx, &marked, `SELECT channel_id FROM watch_channels WHERE expires_at <= now() ORDER BY channel_id`)
 	}))
 	require.Equal(t, []string{"201", "203"}, marked, "the live hooks (203's connection is deleted: its hook goes with it)")
 	require.Equal(t, []string{gh.conn}, due(), "only the live connection's pass is due")
-	replayMigration(t, s, 33) // again: nothing new
+	s.Replay(t, 33, "") // again: nothing new
 	require.Equal(t, []string{gh.conn}, due())
 }
 
@@ -343,7 +320,7 @@ func testJiraKeysNameTheSite(t *testing.T, version int) {
 		}))
 		return out
 	}
-	replayMigration(t, s, version)
+	s.Replay(t, version, "")
 	want := []string{
 		"fake:issue:10001:created",
 		"jira:acme-labs.atlassian.net/issue:10003:created",
@@ -364,7 +341,7 @@ func testJiraKeysNameTheSite(t *testing.T, version int) {
 	require.Equal(t, 1, store(siteB, "jira", "acme-labs.atlassian.net/issue:10003:created", "").Duplicates)
 	require.Equal(t, []string{"issue.created"}, store(siteB, "jira", "acme-labs.atlassian.net/issue:10001:created", "").Kinds)
 
-	replayMigration(t, s, version) // again: nothing changes
+	s.Replay(t, version, "") // again: nothing changes
 	require.Equal(t, append(want[:1:1], append([]string{"jira:acme-labs.atlassian.net/issue:10001:created"}, want[1:]...)...), keys())
 }
 

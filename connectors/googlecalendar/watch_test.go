@@ -1,14 +1,10 @@
 package googlecalendar_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/connectors/connectortest"
 	"github.com/poblysh/poblysh/connectors/googlecalendar"
 	"github.com/poblysh/poblysh/sandbox"
 	gcalsandbox "github.com/poblysh/poblysh/sandbox/googlecalendar"
@@ -235,42 +232,6 @@ func TestChannelToken(t *testing.T) {
 	require.Regexp(t, `^[A-Za-z0-9_-]{43}$`, a)
 }
 
-// answerExpiration rewrites the "expiration" of events.watch answers:
-// dropped when ms is empty (Google's Channel resource has it optional),
-// replaced otherwise.
-type answerExpiration struct {
-	base http.RoundTripper
-	ms   string
-}
-
-func (a answerExpiration) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := a.base.RoundTrip(r)
-	if err != nil || !strings.HasSuffix(r.URL.Path, "/watch") || resp.StatusCode != http.StatusOK {
-		return resp, err
-	}
-	b, err := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	if err != nil {
-		return nil, err
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, err
-	}
-	if a.ms == "" {
-		delete(m, "expiration")
-	} else {
-		m["expiration"] = a.ms
-	}
-	if b, err = json.Marshal(m); err != nil {
-		return nil, err
-	}
-	resp.Body = io.NopCloser(bytes.NewReader(b))
-	resp.ContentLength = int64(len(b))
-	resp.Header.Del("Content-Length")
-	return resp, nil
-}
-
 // TestWatchExpiresByTheExpiryAskedFor: a channel ends at the earlier of the
 // expiry asked for (now + params.ttl) and the expiration Google answers. An
 // answer without one (optional in the Channel resource) used to be stored
@@ -293,7 +254,7 @@ func TestWatchExpiresByTheExpiryAskedFor(t *testing.T) {
 			h := newHarness(t, gcalsandbox.Options{Seed: true}, map[string]string{"CHANNEL_TTL": "3600"})
 			_, callback := newInbox(t)
 			reg := connectors.NewRegistry(h.prov)
-			reg.SetBaseTransport(answerExpiration{base: http.DefaultTransport, ms: tc.answer})
+			reg.SetBaseTransport(connectortest.WatchExpiration(http.DefaultTransport, tc.answer))
 			chans, err := h.prov.Connector.(connectors.Watcher).Watch(context.Background(), connectors.WatchRequest{
 				Connection: h.conn, HTTP: reg.HTTPClient(h.prov, h.conn.Account.ID, h.tok), CallbackURL: callback, Now: now,
 			})

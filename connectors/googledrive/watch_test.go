@@ -1,14 +1,10 @@
 package googledrive_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/connectors/connectortest"
 	"github.com/poblysh/poblysh/connectors/google"
 	"github.com/poblysh/poblysh/connectors/googledrive"
 	"github.com/poblysh/poblysh/sandbox"
@@ -136,42 +133,6 @@ func TestVerifyWebhook(t *testing.T) {
 	require.ErrorIs(t, recv.VerifyWebhook(&connectors.WebhookRequest{Header: other}), connectors.ErrUnauthorized, "a token is good for its own channel only")
 }
 
-// answerExpiration rewrites the "expiration" of changes.watch answers:
-// dropped when ms is empty (Google's Channel resource has it optional),
-// replaced otherwise.
-type answerExpiration struct {
-	base http.RoundTripper
-	ms   string
-}
-
-func (a answerExpiration) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := a.base.RoundTrip(r)
-	if err != nil || !strings.HasSuffix(r.URL.Path, "/watch") || resp.StatusCode != http.StatusOK {
-		return resp, err
-	}
-	b, err := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	if err != nil {
-		return nil, err
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, err
-	}
-	if a.ms == "" {
-		delete(m, "expiration")
-	} else {
-		m["expiration"] = a.ms
-	}
-	if b, err = json.Marshal(m); err != nil {
-		return nil, err
-	}
-	resp.Body = io.NopCloser(bytes.NewReader(b))
-	resp.ContentLength = int64(len(b))
-	resp.Header.Del("Content-Length")
-	return resp, nil
-}
-
 // TestWatchExpiresByTheExpiryAskedFor: a channel ends at the earlier of the
 // expiration asked for (now + CHANNEL_TTL) and the one Google answers. An
 // answer without one (optional in the Channel resource) used to be stored
@@ -195,7 +156,7 @@ func TestWatchExpiresByTheExpiryAskedFor(t *testing.T) {
 			h := newHarness(t, drivesandbox.Options{Seed: true}, pressConfig, map[string]string{"CHANNEL_TTL": "3600"})
 			_, callback := newInbox(t)
 			reg := connectors.NewRegistry(h.prov)
-			reg.SetBaseTransport(answerExpiration{base: http.DefaultTransport, ms: tc.answer})
+			reg.SetBaseTransport(connectortest.WatchExpiration(http.DefaultTransport, tc.answer))
 			chans, err := h.prov.Connector.(connectors.Watcher).Watch(context.Background(), connectors.WatchRequest{
 				Connection: h.conn, HTTP: reg.HTTPClient(h.prov, h.conn.Account.ID, h.tok), CallbackURL: callback, Now: now,
 			})

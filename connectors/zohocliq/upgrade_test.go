@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/poblysh/poblysh/connectors"
@@ -14,34 +13,6 @@ import (
 	"github.com/poblysh/poblysh/db/dbtest"
 	"github.com/poblysh/poblysh/ingest"
 )
-
-// replayAsApp runs one migration's SQL again on the schema, as the
-// application role: neither superuser nor BYPASSRLS, so row-level security
-// binds it as it binds a schema owner that is no superuser (the test
-// database's owner is one, and would see every row whatever the migration
-// does).
-func replayAsApp(t *testing.T, s *dbtest.Schema, version int) {
-	t.Helper()
-	ms, err := db.Migrations()
-	require.NoError(t, err)
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, s.OwnerURL)
-	require.NoError(t, err)
-	defer conn.Close(ctx)
-	for _, m := range ms {
-		if m.Version == version {
-			require.NoError(t, pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-				if _, err := tx.Exec(ctx, `SET LOCAL ROLE poblysh_app`); err != nil {
-					return err
-				}
-				_, err := tx.Exec(ctx, m.SQL)
-				return err
-			}))
-			return
-		}
-	}
-	t.Fatalf("no migration %d", version)
-}
 
 // oldForm is s as versions before the sent-time keys stored it: keyed by
 // the message id's key (the alias s now carries), with no alias.
@@ -158,7 +129,7 @@ func TestStoredBeforeUpgradeIsDuplicateAfterMigration(t *testing.T) {
 	require.Equal(t, 9, rows)
 	require.Empty(t, aliases())
 
-	replayAsApp(t, s, 31)
+	s.Replay(t, 31, "poblysh_app") // as a schema owner that is no superuser
 
 	// The first mention's id is its time and its sender's id, so its key is
 	// the one it was stored under: it needs no alias.
@@ -181,6 +152,6 @@ func TestStoredBeforeUpgradeIsDuplicateAfterMigration(t *testing.T) {
 	require.Equal(t, rows, count(), "no second copy")
 
 	// Run again: nothing changes.
-	replayAsApp(t, s, 31)
+	s.Replay(t, 31, "poblysh_app") // as a schema owner that is no superuser
 	require.Equal(t, want, aliases())
 }

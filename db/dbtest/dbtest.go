@@ -163,3 +163,43 @@ func KeyRing(tb testing.TB) *vault.KeyRing {
 	}
 	return vault.NewKeyRing(k)
 }
+
+// Replay runs one migration's SQL again on the schema, so a test can apply
+// it over rows shaped by the code that preceded it (the migrations are
+// written to be re-runnable). As its owner when role is empty; else under
+// SET LOCAL ROLE role: poblysh_app is neither superuser nor BYPASSRLS, so
+// row-level security binds the migration as it binds a schema owner that
+// is no superuser (the test database's owner is one, and would see every
+// row whatever the migration does).
+func (s *Schema) Replay(tb testing.TB, version int, role string) {
+	tb.Helper()
+	ms, err := db.Migrations()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, m := range ms {
+		if m.Version != version {
+			continue
+		}
+		conn, err := pgx.Connect(ctx, s.OwnerURL)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if role != "" {
+				if _, err := tx.Exec(ctx, "SET LOCAL ROLE "+pgx.Identifier{role}.Sanitize()); err != nil {
+					return err
+				}
+			}
+			_, err := tx.Exec(ctx, m.SQL)
+			return err
+		})
+		if err != nil {
+			tb.Fatalf("replay migration %d: %v", version, err)
+		}
+		return
+	}
+	tb.Fatalf("no migration %d", version)
+}
