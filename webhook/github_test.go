@@ -49,20 +49,9 @@ func TestGitHubOneEventManyHooks(t *testing.T) {
 	body, err := json.Marshal(act.Events[0].Payload)
 	require.NoError(t, err)
 
-	type hook struct{ tenant, conn, id, secret string }
-	hooks := []*hook{{id: "9001", secret: "secret-of-hook-A"}, {id: "9002", secret: "secret-of-hook-B"}}
-	for _, h := range hooks {
-		h.tenant, h.conn = dbtest.Seed(t, e.db, "tenant-"+h.id, "github", "u-"+h.id)
-		require.NoError(t, e.db.WithTenant(ctx, h.tenant, func(tx *db.Tx) error {
-			if err := tx.InsertWatchChannel(ctx, e.in.KeyRing, db.WatchChannel{ConnectionID: h.conn, Provider: "github",
-				ChannelID: h.id, Target: githubsandbox.SeedRepo, RouteKey: "hook:" + h.id, Secret: h.secret}); err != nil {
-				return err
-			}
-			return tx.RebuildRoutes(ctx, h.conn, "github", nil)
-		}))
-	}
+	hooks := []*repoHook{e.repoHook(t, "9001"), e.repoHook(t, "9002")}
 	guid := uuid.NewString()
-	hookRequest := func(h *hook, hookID, guid string) *connectors.WebhookRequest {
+	hookRequest := func(h *repoHook, hookID, guid string) *connectors.WebhookRequest {
 		s256, _ := githubsandbox.Sign(body, h.secret)
 		hdr := http.Header{}
 		hdr.Set("Content-Type", "application/json")

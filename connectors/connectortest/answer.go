@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // AnswerField rewrites one top-level field of the JSON answers to requests
@@ -56,4 +58,27 @@ func WatchExpiration(base http.RoundTripper, ms string) AnswerField {
 		a.Value = ms
 	}
 	return a
+}
+
+// WatchExpiryCase is one watch answer's expiration (Answer, for
+// WatchExpiration) and the channel expiry it must give (Want).
+type WatchExpiryCase struct {
+	Name   string
+	Answer string
+	Want   time.Time
+}
+
+// WatchExpiryCases are the cases of a Google watch asked to last ttl from
+// now: the channel ends at the earlier of what was asked and what Google
+// answers, and an answer without an expiration (optional in Google's
+// Channel resource) is not a channel that never expires.
+func WatchExpiryCases(now time.Time, ttl time.Duration) []WatchExpiryCase {
+	asked := now.Add(ttl).UTC()
+	ms := func(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
+	earlier := now.Add(ttl / 3)
+	return []WatchExpiryCase{
+		{"no expiration in the answer", "", asked},
+		{"a later expiration than asked", ms(now.Add(7 * 24 * time.Hour)), asked},
+		{"an earlier expiration than asked", ms(earlier), time.UnixMilli(earlier.UnixMilli()).UTC()},
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -239,29 +238,20 @@ func TestChannelToken(t *testing.T) {
 // while Google ended it.
 func TestWatchExpiresByTheExpiryAskedFor(t *testing.T) {
 	now := time.Now()
-	asked := now.Add(time.Hour).UTC()
-	ms := func(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
-	for _, tc := range []struct {
-		name   string
-		answer string
-		want   time.Time
-	}{
-		{"no expiration in the answer", "", asked},
-		{"a later expiration than asked", ms(now.Add(7 * 24 * time.Hour)), asked},
-		{"an earlier expiration than asked", ms(now.Add(20 * time.Minute)), time.UnixMilli(now.Add(20 * time.Minute).UnixMilli()).UTC()},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
+	cases := connectortest.WatchExpiryCases(now, time.Hour)
+	for _, tc := range cases {
+		t.Run(tc.Name, func(t *testing.T) {
 			h := newHarness(t, gcalsandbox.Options{Seed: true}, map[string]string{"CHANNEL_TTL": "3600"})
 			_, callback := newInbox(t)
 			reg := connectors.NewRegistry(h.prov)
-			reg.SetBaseTransport(connectortest.WatchExpiration(http.DefaultTransport, tc.answer))
+			reg.SetBaseTransport(connectortest.WatchExpiration(http.DefaultTransport, tc.Answer))
 			chans, err := h.prov.Connector.(connectors.Watcher).Watch(context.Background(), connectors.WatchRequest{
 				Connection: h.conn, HTTP: reg.HTTPClient(h.prov, h.conn.Account.ID, h.tok), CallbackURL: callback, Now: now,
 			})
 			require.NoError(t, err)
 			require.Len(t, chans, 2)
 			for _, ch := range chans {
-				require.Truef(t, tc.want.Equal(ch.Expires), "channel on %s expires %v, want %v", ch.Target, ch.Expires, tc.want)
+				require.Truef(t, tc.Want.Equal(ch.Expires), "channel on %s expires %v, want %v", ch.Target, ch.Expires, tc.Want)
 				require.Equal(t, time.UTC, ch.Expires.Location())
 			}
 		})
