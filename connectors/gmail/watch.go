@@ -71,10 +71,11 @@ func (c *Connector) Watch(ctx context.Context, req connectors.WatchRequest) ([]c
 	if now.IsZero() {
 		now = time.Now()
 	}
-	expires := now.Add(renewEvery)
-	if ms, err := strconv.ParseInt(got.Expiration, 10, 64); err == nil && ms > 0 && time.UnixMilli(ms).Before(expires) {
-		expires = time.UnixMilli(ms)
+	ms, err := strconv.ParseInt(got.Expiration, 10, 64)
+	if err != nil {
+		ms = 0 // missing or unreadable: the renewal asked for stands
 	}
+	expires := google.ChannelExpires(now.Add(renewEvery), ms)
 	return []connectors.Channel{{
 		ID:         google.ChannelPrefix + "gmail-" + connectors.RandomToken(18),
 		ResourceID: mailbox,
