@@ -100,7 +100,7 @@ type FinishJobResult struct{}
 // status and finished_at stay.
 func (a *Activities) FinishJob(ctx context.Context, in FinishJobInput) (FinishJobResult, error) {
 	var job *db.Job
-	var finished bool
+	var finished, synced bool
 	var newest *time.Time
 	err := a.DB.WithTenant(ctx, in.TenantID, func(tx *db.Tx) error {
 		var err error
@@ -122,14 +122,25 @@ func (a *Activities) FinishJob(ctx context.Context, in FinishJobInput) (FinishJo
 		if err != nil || !finished || !in.Synced {
 			return err
 		}
-		if err := markSynced(ctx, tx, in.ConnectionID); err != nil {
-			return err
-		}
-		newest, err = tx.NewestSignalTime(ctx, in.ConnectionID)
-		return err
+		synced = true
+		return markSynced(ctx, tx, in.ConnectionID)
 	})
 	if err != nil {
 		return FinishJobResult{}, a.translate(ctx, in.ConnectionRef, err)
+	}
+	if synced {
+		// After the commit, in its own transaction: in a big tenant the read
+		// can take a second, and the pass's transaction holds the
+		// connection's row. It only feeds a gauge, so a failure is logged,
+		// not the activity's (its retry would find the job final and
+		// change nothing).
+		err := a.DB.WithTenant(ctx, in.TenantID, func(tx *db.Tx) (err error) {
+			newest, err = tx.NewestSignalTime(ctx, in.ConnectionID)
+			return err
+		})
+		if err != nil {
+			a.logger(ctx, in.ConnectionRef).WithError(err).Warn("freshness not read")
+		}
 	}
 	switch {
 	case job == nil:
