@@ -245,3 +245,46 @@ func TestPoliciesUseInitPlans(t *testing.T) {
 	}))
 	require.Contains(t, strings.Join(plan, "\n"), "InitPlan")
 }
+
+// TestTenantTablesAreTheCatalogs: tenantTables, which the behaviour tests
+// above walk, is every table of the migrated schema with a tenant_id
+// column, so a new tenant table cannot miss them; each of those, the
+// intake records (tenant_ids) and tenants have row-level security enabled
+// and forced with a policy on poblysh_tenant(); and the only tables
+// without a tenant column are the shared rate budgets and goose's.
+func TestTenantTablesAreTheCatalogs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	owner, err := pgx.Connect(ctx, s.OwnerURL)
+	require.NoError(t, err)
+	defer owner.Close(ctx)
+	rows, err := owner.Query(ctx, `
+SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
+       coalesce((SELECT a.attname FROM pg_attribute a WHERE a.attrelid = c.oid
+                 AND a.attname IN ('tenant_id', 'tenant_ids') AND NOT a.attisdropped), ''),
+       coalesce((SELECT string_agg(coalesce(p.qual, '') || ' ' || coalesce(p.with_check, ''), ' ')
+                 FROM pg_policies p WHERE p.schemaname = n.nspname AND p.tablename = c.relname), '')
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')`, s.Name)
+	require.NoError(t, err)
+	var withTenantID, others []string
+	for rows.Next() {
+		var name, column, policies string
+		var enabled, forced bool
+		require.NoError(t, rows.Scan(&name, &enabled, &forced, &column, &policies))
+		switch {
+		case column == "tenant_id":
+			withTenantID = append(withTenantID, name)
+		case column == "tenant_ids" || name == "tenants":
+		default:
+			others = append(others, name)
+			continue
+		}
+		require.True(t, enabled && forced, "%s: row-level security enabled %v, forced %v", name, enabled, forced)
+		require.Contains(t, policies, "poblysh_tenant()", "%s: a policy keyed on the tenant", name)
+	}
+	require.NoError(t, rows.Err())
+	require.ElementsMatch(t, tenantTables, withTenantID, "tenantTables lists every table with tenant_id")
+	require.ElementsMatch(t, []string{"rate_buckets", "schema_migrations"}, others, "tables without a tenant column")
+}
