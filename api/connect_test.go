@@ -19,6 +19,7 @@ import (
 	"github.com/poblysh/poblysh/api"
 	"github.com/poblysh/poblysh/connectors"
 	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/sandbox"
 	fakesandbox "github.com/poblysh/poblysh/sandbox/fake"
 	gcalsandbox "github.com/poblysh/poblysh/sandbox/googlecalendar"
 	zohosandbox "github.com/poblysh/poblysh/sandbox/zoho"
@@ -89,6 +90,22 @@ func (b *browser) do(method, u string) response {
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(b.t, err)
 	return response{status: resp.StatusCode, header: resp.Header, body: body}
+}
+
+// authorize runs the browser from a connect of the tenant of key (body:
+// its request) to the provider and back, and returns the callback URL.
+func (b *browser) authorize(key, provider, body string) string {
+	b.t.Helper()
+	r := b.e.do(http.MethodPost, "/api/v1/connect/"+provider, key, "application/json", body)
+	require.Equal(b.t, http.StatusOK, r.status, "%s", r.body)
+	var started map[string]string
+	require.NoError(b.t, json.Unmarshal(r.body, &started))
+	require.Equal(b.t, http.StatusOK, b.do(http.MethodGet, started["authorization_url"]).status)
+	r = b.do(http.MethodPost, started["authorization_url"])
+	require.Equal(b.t, http.StatusSeeOther, r.status, "%s", r.body)
+	r = b.do(http.MethodGet, r.header.Get("Location"))
+	require.Equal(b.t, http.StatusFound, r.status, "%s", r.body)
+	return r.header.Get("Location")
 }
 
 // start asks the API for a connect and returns its answer.
@@ -412,24 +429,10 @@ func TestCallbackAnswersCarryThePageHeaders(t *testing.T) {
 		require.Equal(t, "DENY", r.header.Get("X-Frame-Options"), what)
 		require.Contains(t, r.header.Get("Content-Security-Policy"), "frame-ancestors 'none'", what)
 	}
-	// authorize runs a browser from a connect (body: its request) to the
-	// provider and back, and returns the callback URL.
 	alice := e.browser()
-	authorize := func(provider, body string) string {
-		r := e.do(http.MethodPost, "/api/v1/connect/"+provider, key, "application/json", body)
-		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
-		var started map[string]string
-		require.NoError(t, json.Unmarshal(r.body, &started))
-		require.Equal(t, http.StatusOK, alice.do(http.MethodGet, started["authorization_url"]).status)
-		r = alice.do(http.MethodPost, started["authorization_url"])
-		require.Equal(t, http.StatusSeeOther, r.status, "%s", r.body)
-		r = alice.do(http.MethodGet, r.header.Get("Location"))
-		require.Equal(t, http.StatusFound, r.status, "%s", r.body)
-		return r.header.Get("Location")
-	}
 
 	// No redirect_uri: 200 with the connection, without its webhook URL.
-	callback := authorize("zoho-mail", `{}`)
+	callback := alice.authorize(key, "zoho-mail", `{}`)
 	r := alice.do(http.MethodGet, callback)
 	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
 	requirePageHeaders(r, "200")
@@ -455,10 +458,55 @@ func TestCallbackAnswersCarryThePageHeaders(t *testing.T) {
 	requirePageHeaders(r, "400 JSON")
 
 	// With a redirect_uri: 302 there, with the connection's id.
-	r = alice.do(http.MethodGet, authorize("fake", `{"redirect_uri": "https://app.example.com/done"}`))
+	r = alice.do(http.MethodGet, alice.authorize(key, "fake", `{"redirect_uri": "https://app.example.com/done"}`))
 	require.Equal(t, http.StatusFound, r.status, "%s", r.body)
 	require.Regexp(t, `^https://app\.example\.com/done\?connection_id=[0-9a-f-]{36}$`, r.header.Get("Location"))
 	requirePageHeaders(r, "302")
+}
+
+// TestFailedZohoIdentifyRevokesTheGrant: a Zoho connect that fails at the
+// identity lookup, after the code exchange, revokes the refresh token it
+// received (Spec.RevokeUnusedGrant), though no account names the token's
+// data centre: the token does. Zoho keeps 20 refresh tokens per user and
+// client and removes the oldest for the 21st, so each such failure left
+// a token live that could end a working connection's (of any tenant):
+// the revocation went nowhere, its account having no accounts server.
+func TestFailedZohoIdentifyRevokesTheGrant(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		product string
+		fail    func(*testing.T, *zohosandbox.Server)
+		status  int
+		says    string
+	}{
+		"zoho mail fails listing the accounts": {zohosandbox.ProductMail, func(t *testing.T, z *zohosandbox.Server) {
+			z.Faults.Add(sandbox.Fault{Status: http.StatusInternalServerError, PathPrefix: "/eu/mail/api/accounts", Count: 100})
+		}, http.StatusBadGateway, "reading the account identity"},
+		"a cliq-only user connects zoho mail": {zohosandbox.ProductMail, func(t *testing.T, z *zohosandbox.Server) {
+			require.NoError(t, z.RemoveMailbox(zohosandbox.UserAda))
+		}, http.StatusBadRequest, "the user has no Zoho Mail account"},
+		"zoho accounts fails the user info": {zohosandbox.ProductCliq, func(t *testing.T, z *zohosandbox.Server) {
+			z.Faults.Add(sandbox.Fault{Status: http.StatusInternalServerError, PathPrefix: "/eu/accounts/oauth/user/info", Count: 100})
+		}, http.StatusBadGateway, "reading the account identity"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			zs := zohosandbox.ForProduct(tc.product, zohosandbox.Options{Seed: true})
+			srv := httptest.NewServer(zs)
+			t.Cleanup(srv.Close)
+			e := setup(t, withProviders(t, zs.Env(srv.URL)))
+			_, key := e.tenant("Acme")
+			ada := e.browser()
+			callback := ada.authorize(key, tc.product, `{}`)
+			tc.fail(t, zs)
+			r := ada.do(http.MethodGet, callback)
+			require.Equal(t, tc.status, r.status, "%s", r.body)
+			require.Contains(t, string(r.body), tc.says)
+			_, _, revoked := zs.Accounts("eu").Stats()
+			require.Equal(t, 1, revoked, "the failed connect revoked the refresh token it received")
+			require.Zero(t, e.count(`SELECT count(*) FROM connections`), "nothing is stored")
+		})
+	}
 }
 
 // requireErrorResponse is requireError that hands the response on.

@@ -92,7 +92,11 @@ type Refresher interface {
 	Refresh(ctx context.Context, account Account, refreshToken string) (*oauth2.Token, error)
 }
 
-// Revoker revokes a token at the provider when a connection is deleted.
+// Revoker revokes a token at the provider when a connection is deleted,
+// when a reconnect replaced it (Spec.RevokeReplacedToken) and when a
+// connect failed after the code exchange (Spec.RevokeUnusedGrant). In the
+// last case account is what Identify answered, empty when the identity
+// lookup itself failed, and tok is Exchange's answer with its extras.
 type Revoker interface {
 	Revoke(ctx context.Context, account Account, tok *oauth2.Token) error
 }

@@ -270,6 +270,34 @@ func TestRevokeAtTheAccountsDC(t *testing.T) {
 	require.NoError(t, e.auth.Revoke(ctx(), acct, tok), "revoking twice is fine")
 }
 
+// A connect that fails at the identity lookup has no account to name the
+// token's DC (Identify answers connectors.Account{}), yet revokes the token
+// it received (Spec.RevokeUnusedGrant): the DC comes from the token, as
+// Exchange stored it. A DC the token names off the allowlist still gets
+// nothing.
+func TestRevokeWithoutAccountAtTheTokensDC(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, zohosandbox.Options{}, nil)
+	cb := e.authorize(t, zohosandbox.UserAda)
+	tok, err := e.auth.Exchange(ctx(), connectors.ExchangeRequest{Code: cb.Get("code"), RedirectURL: callback, Callback: cb})
+	require.NoError(t, err)
+	require.NoError(t, e.auth.Revoke(ctx(), connectors.Account{}, tok))
+	_, _, revoked := e.sb.Accounts("eu").Stats()
+	require.Equal(t, 1, revoked)
+	acct := connectors.Account{ID: zohosandbox.UserAda, Metadata: zoho.Meta(tok)}
+	_, err = e.auth.Refresh(ctx(), acct, tok.RefreshToken)
+	require.ErrorIs(t, err, connectors.ErrUnauthorized, "the revoked refresh token is refused")
+
+	var calls atomic.Int32
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { calls.Add(1) }))
+	t.Cleanup(elsewhere.Close)
+	forged := (&oauth2.Token{RefreshToken: "1000.rt"}).WithExtra(map[string]any{
+		zoho.MetaLocation: "eu", zoho.MetaAccountsServer: elsewhere.URL})
+	err = e.auth.Revoke(ctx(), connectors.Account{}, forged)
+	require.ErrorIs(t, err, connectors.ErrInvalidConfig)
+	require.Zero(t, calls.Load(), "a token is never sent to a server off the allowlist")
+}
+
 // A callback without accounts-server (a client without Multi DC) is
 // exchanged at the configured TOKEN_URL's server.
 func TestExchangeWithoutMultiDC(t *testing.T) {

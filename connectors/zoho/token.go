@@ -91,6 +91,9 @@ func (a *Auth) Refresh(ctx context.Context, acct connectors.Account, refreshToke
 // {accounts server}/oauth/v2/token/revoke?token=<refresh token>
 // (https://www.zoho.com/accounts/protocol/oauth/web-apps/revoke-token.html).
 // Revoking the refresh token also frees one of the user's 20 per client.
+// An account without DC facts is a connect that failed before Identify
+// named it (Spec.RevokeUnusedGrant): the token's own, which Exchange put
+// there, are used, checked against the allowlist the same way.
 func (a *Auth) Revoke(ctx context.Context, acct connectors.Account, tok *oauth2.Token) error {
 	if tok == nil {
 		return nil
@@ -101,6 +104,9 @@ func (a *Auth) Revoke(ctx context.Context, acct connectors.Account, tok *oauth2.
 	}
 	if t == "" {
 		return nil
+	}
+	if acct.Metadata[MetaAccountsServer] == "" && acct.Metadata[MetaLocation] == "" {
+		acct = AccountFromToken(tok)
 	}
 	dc, err := a.AccountDC(acct)
 	if err != nil {

@@ -75,6 +75,13 @@ func (s *Server) ownBox(w http.ResponseWriter, r *http.Request, u *User) (*mailb
 }
 
 func (s *Server) handleMailAccounts(w http.ResponseWriter, r *http.Request, u *User) {
+	s.mail.mu.Lock()
+	_, ok := s.mail.box(u.MailAcct)
+	s.mail.mu.Unlock()
+	if !ok {
+		mailOK(w, []map[string]any{})
+		return
+	}
 	mailOK(w, []map[string]any{{
 		"accountId": u.MailAcct, "accountName": u.First, "accountDisplayName": u.Name(), "displayName": u.Name(),
 		"primaryEmailAddress": u.Email, "mailboxAddress": u.Email, "incomingUserName": u.Email, "type": "ZOHO_ACCOUNT",
@@ -193,6 +200,21 @@ func (s *Server) SetMailHook(user, url string) error {
 	return nil
 }
 
+// RemoveMailbox takes a user's Zoho Mail account away: the user keeps
+// Zoho Accounts and Cliq (a Cliq-only user), and GET /api/accounts lists
+// no account.
+func (s *Server) RemoveMailbox(user string) error {
+	u, ok := s.user(user)
+	if !ok {
+		return errNoUser(user)
+	}
+	s.mail.mu.Lock()
+	delete(s.mail.boxes, u.MailAcct)
+	delete(s.mail.hookURL, u.MailAcct)
+	s.mail.mu.Unlock()
+	return nil
+}
+
 // DeliverMail stores a message and, for an inbound one, posts the
 // mailbox's outgoing webhook (when one is set) with the fields Zoho is
 // reported to send. The webhook is only a nudge to the service.
@@ -204,13 +226,13 @@ func (s *Server) DeliverMail(ctx context.Context, in MailInput) (*Mail, []sandbo
 	u, _ := s.user(cmpOr(in.User, UserAda))
 	s.mail.mu.Lock()
 	hook := s.mail.hookURL[u.MailAcct]
-	folderID := s.mail.boxes[u.MailAcct].folders[m.Folder]
+	b, ok := s.mail.box(u.MailAcct)
 	s.mail.mu.Unlock()
-	if hook == "" || m.Folder != FolderInbox {
+	if hook == "" || !ok || m.Folder != FolderInbox {
 		return m, nil, nil
 	}
 	body, _ := json.Marshal(map[string]any{
-		"messageId": json.Number(m.ID), "folderId": folderID, "subject": m.Subject, "summary": m.Summary,
+		"messageId": json.Number(m.ID), "folderId": b.folders[m.Folder], "subject": m.Subject, "summary": m.Summary,
 		"fromAddress": m.From.Email, "sender": m.From.Name, "toAddress": addressList(m.To),
 		"receivedTime": strconv.FormatInt(m.Received, 10), "html": "<div>" + htmlEscape(m.Summary) + "</div>",
 	})

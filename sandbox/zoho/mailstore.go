@@ -96,7 +96,10 @@ func (s *Server) AddMail(in MailInput) (*Mail, error) {
 	if !ok {
 		return nil, fmt.Errorf("no user %q", in.User)
 	}
-	b := ms.boxes[u.MailAcct]
+	b, ok := ms.boxes[u.MailAcct]
+	if !ok {
+		return nil, fmt.Errorf("user %q has no mailbox", in.User)
+	}
 	folder := in.Folder
 	if folder == "" {
 		folder = FolderInbox
