@@ -21,6 +21,7 @@ import (
 	"github.com/poblysh/poblysh/db"
 	"github.com/poblysh/poblysh/sandbox"
 	fakesandbox "github.com/poblysh/poblysh/sandbox/fake"
+	githubsandbox "github.com/poblysh/poblysh/sandbox/github"
 	gcalsandbox "github.com/poblysh/poblysh/sandbox/googlecalendar"
 	zohosandbox "github.com/poblysh/poblysh/sandbox/zoho"
 )
@@ -506,6 +507,31 @@ func TestFailedZohoIdentifyRevokesTheGrant(t *testing.T) {
 			require.Equal(t, 1, revoked, "the failed connect revoked the refresh token it received")
 			require.Zero(t, e.count(`SELECT count(*) FROM connections`), "nothing is stored")
 		})
+	}
+}
+
+// TestFailedGitHubIdentifyRevokesTheToken: GitHub's revocation needs no
+// account (DELETE /applications/{client_id}/token names the token), so a
+// connect that fails at the identity lookup revokes its token too
+// (Spec.RevokeUnusedGrant): GitHub keeps 10 per user, app and scopes and
+// revokes the oldest past them.
+func TestFailedGitHubIdentifyRevokesTheToken(t *testing.T) {
+	t.Parallel()
+	gh := githubsandbox.New(githubsandbox.Options{Seed: true})
+	srv := httptest.NewServer(gh)
+	t.Cleanup(srv.Close)
+	e := setup(t, withProviders(t, gh.Env(srv.URL)))
+	_, key := e.tenant("Acme")
+	b := e.browser()
+	callback := b.authorize(key, "github", `{"config": {"repos": ["`+githubsandbox.SeedRepo+`"]}}`)
+	gh.Faults.Add(sandbox.Fault{Status: http.StatusInternalServerError, PathPrefix: "/user", Count: 100})
+	r := b.do(http.MethodGet, callback)
+	require.Equal(t, http.StatusBadGateway, r.status, "%s", r.body)
+	require.Contains(t, string(r.body), "reading the account identity")
+	require.Len(t, gh.OAuth.Issued(), 1)
+	for _, tok := range gh.OAuth.Issued() {
+		_, err := gh.OAuth.Check(tok)
+		require.Error(t, err, "the failed connect revoked the token it received")
 	}
 }
 
