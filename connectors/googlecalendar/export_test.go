@@ -5,3 +5,6 @@ var CatalogExamples = catalogExamples
 
 // MaxHeldCancellations exposes maxHeldCancellations.
 const MaxHeldCancellations = maxHeldCancellations
+
+// MaxNewSeries exposes maxNewSeries.
+const MaxNewSeries = maxNewSeries

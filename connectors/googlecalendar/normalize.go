@@ -90,6 +90,13 @@ type prior struct {
 	// last is the payload of the last Signal stored for the event (of
 	// fp.SignalKey, else of its created Signal); nil when none is stored.
 	last *connectors.Payload
+	// series, for an exception of a recurring event never seen itself
+	// (nor legacy), is the fingerprint of its series when the connection
+	// remembered the series before this pass; nil otherwise.
+	series *connectors.Fingerprint
+	// seriesLast is the series as this page lists it, else the payload of
+	// its last stored Signal; nil when neither is at hand.
+	seriesLast *connectors.Payload
 }
 
 // normalizeEvent turns one event into Signals, given what the connection
@@ -102,7 +109,13 @@ type prior struct {
 //     when Google sends only the id). An event deleted from a calendar the
 //     user does not organize carries only its id: the title and link come
 //     from the last stored Signal of the event.
-//   - an event never seen: calendar_event.created, keyed
+//   - an exception of a recurring event (an occurrence edited on its own,
+//     <seriesId>_<original start>) never seen, whose series the connection
+//     remembered before this pass: calendar_event.updated, keyed and dated
+//     as an edit (below), unless its fields that count are the series' at
+//     its original start (an RSVP, a reminder or a colour of that
+//     occurrence alone): then nothing.
+//   - any other event never seen: calendar_event.created, keyed
 //     event:<calendarId>:<eventId>:created, at created.
 //   - an event seen before: calendar_event.updated, keyed
 //     event:<calendarId>:<eventId>:updated:<updated unix ms>, at updated,
@@ -148,6 +161,13 @@ func normalizeEvent(cal calendarRef, d *decoded, p prior, now time.Time) ([]conn
 	}
 	switch {
 	case p.fp != nil:
+		return []connectors.Signal{updated}, connectors.Fingerprint{Hash: hash, SignalKey: updated.DedupeKey}
+	case p.series != nil && !p.legacy:
+		// Google gives the exception its series' created time: a
+		// creation would be dated when the series was made.
+		if p.seriesLast != nil && unchangedOccurrence(d, payload, *p.seriesLast) {
+			return nil, connectors.Fingerprint{Hash: hash, SignalKey: p.series.SignalKey}
+		}
 		return []connectors.Signal{updated}, connectors.Fingerprint{Hash: hash, SignalKey: updated.DedupeKey}
 	}
 	created := connectors.Signal{

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -456,5 +457,83 @@ func TestAllDayEndIsExclusive(t *testing.T) {
 		}
 		require.Contains(t, end, "exclusive", kind)
 		require.Contains(t, end, "the date after its last day", kind)
+	}
+}
+
+// TestNewExceptionOfRememberedSeries: an occurrence edited on its own is
+// listed as a new event (<series>_<original start>, created as its series
+// was). Never seen, of a series remembered before the pass, it is an edit
+// of that occurrence, unless what counts is the series' at its original
+// start (an RSVP to that occurrence alone).
+func TestNewExceptionOfRememberedSeries(t *testing.T) {
+	team := calendarRef{ID: "c_press.team@group.calendar.google.com", Name: "Press team"}
+	now := time.Date(2025, 2, 1, 12, 0, 0, 0, time.UTC)
+	created, seriesFP := normalize(t, team, fixture(t, "event_recurring_series.json"), prior{}, now)
+	series := created[0].Payload
+	// The series' stored Signal, as the store hands it back (JSON).
+	b, err := json.Marshal(series)
+	require.NoError(t, err)
+	var stored connectors.Payload
+	require.NoError(t, json.Unmarshal(b, &stored))
+
+	// The instance fixture: moved to Tuesday and retitled.
+	edit := func(f func(m map[string]any)) json.RawMessage {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(fixture(t, "event_recurring_instance.json"), &m))
+		f(m)
+		out, err := json.Marshal(m)
+		require.NoError(t, err)
+		return out
+	}
+	// rsvp is the occurrence as the series has it, with only an answer changed.
+	rsvp := func(m map[string]any) {
+		m["summary"] = "Weekly media monitoring review"
+		m["start"] = map[string]any{"dateTime": "2025-01-20T09:30:00-05:00", "timeZone": "America/New_York"}
+		m["end"] = map[string]any{"dateTime": "2025-01-20T10:00:00-05:00", "timeZone": "America/New_York"}
+	}
+	const key = "event:c_press.team@group.calendar.google.com:7tq2mcl3f0dohbb6o5tsp4a5hk_20250120T143000Z"
+	updated := key + ":updated:" + strconv.FormatInt(mustTime(t, "2025-01-16T18:38:11.044Z").UnixMilli(), 10)
+	remembered := prior{series: &seriesFP, seriesLast: &stored}
+	for _, tc := range []struct {
+		name string
+		raw  json.RawMessage
+		p    prior
+		kind string // "" for no Signal
+		key  string
+		at   string
+	}{
+		{"moved and retitled", fixture(t, "event_recurring_instance.json"), remembered, KindUpdated, updated, "2025-01-16T18:38:11.044Z"},
+		{"an RSVP to that occurrence", edit(rsvp), remembered, "", seriesFP.SignalKey, ""},
+		{"an RSVP, the series on the page", edit(rsvp), prior{series: &seriesFP, seriesLast: &series}, "", seriesFP.SignalKey, ""},
+		{"only moved", edit(func(m map[string]any) { m["summary"] = "Weekly media monitoring review" }), remembered, KindUpdated, updated, "2025-01-16T18:38:11.044Z"},
+		{"longer", edit(func(m map[string]any) {
+			rsvp(m)
+			m["end"] = map[string]any{"dateTime": "2025-01-20T10:30:00-05:00"}
+		}), remembered, KindUpdated, updated, "2025-01-16T18:38:11.044Z"},
+		{"a location of its own", edit(func(m map[string]any) { rsvp(m); m["location"] = "Studio 2" }), remembered, KindUpdated, updated, "2025-01-16T18:38:11.044Z"},
+		{"tentative", edit(func(m map[string]any) { rsvp(m); m["status"] = "tentative" }), remembered, KindUpdated, updated, "2025-01-16T18:38:11.044Z"},
+		{"the series' Signal pruned", edit(rsvp), prior{series: &seriesFP}, KindUpdated, updated, "2025-01-16T18:38:11.044Z"},
+		{"series not remembered", fixture(t, "event_recurring_instance.json"), prior{}, KindCreated, key + ":created", "2025-01-09T11:00:00Z"},
+		// Judged by the earlier rule, as any event seen then: its created
+		// Signal is stored, and the edit follows it.
+		{"seen before fingerprints", fixture(t, "event_recurring_instance.json"), prior{series: &seriesFP, seriesLast: &stored, legacy: true, last: &series},
+			KindCreated, key + ":created", "2025-01-09T11:00:00Z"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sigs, fp := normalize(t, team, tc.raw, tc.p, now)
+			if tc.kind == "" {
+				require.Empty(t, sigs)
+				require.Equal(t, tc.key, fp.SignalKey, "remembered with the Signal that carries its state")
+				return
+			}
+			require.NotEmpty(t, sigs)
+			s := sigs[0]
+			require.Equal(t, tc.kind, s.Kind)
+			require.Equal(t, tc.key, s.DedupeKey)
+			require.Equal(t, mustTime(t, tc.at), s.OccurredAt)
+			require.Equal(t, sigs[len(sigs)-1].DedupeKey, fp.SignalKey)
+			require.Equal(t, "7tq2mcl3f0dohbb6o5tsp4a5hk", s.Payload.Attributes["recurring_event_id"])
+			require.NoError(t, connectors.ValidateSignal(Spec, s))
+		})
 	}
 }

@@ -30,7 +30,9 @@ import (
 // so that every page of the pass asks the same question ({"page_token": "P"}
 // alone is a full sync stored before windows existed: it ends unbounded).
 // A cursor in the middle of a pass may also hold "held": cancelled
-// occurrences read before their series (see holdCancel).
+// occurrences read before their series (see holdCancel), and "new_series"
+// (or "many_new_series": true): the recurring series it read without
+// remembering them (see passSeries).
 type Cursor struct {
 	SyncToken string `json:"sync_token,omitempty"`
 	PageToken string `json:"page_token,omitempty"`
@@ -39,6 +41,15 @@ type Cursor struct {
 	// before their series, waiting to be named after it. Never at rest;
 	// absent from cursors stored before 2026-12-07 (none held).
 	Held []heldCancel `json:"held,omitempty"`
+	// NewSeries are the ids of the recurring series this pass read that
+	// the connection did not remember: an exception of one read on a later
+	// page is a first sight too, not an edit (see recall). Never at rest;
+	// absent from cursors stored before 2026-12-07 (then none).
+	NewSeries []string `json:"new_series,omitempty"`
+	// ManyNewSeries: the pass read more than maxNewSeries of them and no
+	// longer names them; every exception it reads from then on that the
+	// connection never saw is a first sight.
+	ManyNewSeries bool `json:"many_new_series,omitempty"`
 }
 
 // heldCancel is a cancelled occurrence's Signal waiting for its series,
@@ -164,11 +175,12 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 		}
 		events = append(events, d)
 	}
-	priors, err := recall(ctx, req.Memory, cal, events)
+	priors, err := recall(ctx, req.Memory, cal, events, cur.isNewSeries)
 	if err != nil {
 		return nil, err
 	}
 	seriesOnPage(cal, events, priors)
+	newSeries, manyNewSeries := passSeries(cur, events, priors)
 	page := &connectors.Page{Items: len(body.Items), Fingerprints: map[string]connectors.Fingerprint{}}
 	more := resp.NextPageToken != ""
 	held := releaseHeld(cal, page, cur.Held, seriesListed(cal, events, priors))
@@ -192,7 +204,8 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 	next := Cursor{SyncToken: cur.SyncToken}
 	switch {
 	case more:
-		next = Cursor{SyncToken: cur.SyncToken, PageToken: resp.NextPageToken, TimeMin: cur.TimeMin, Held: held}
+		next = Cursor{SyncToken: cur.SyncToken, PageToken: resp.NextPageToken, TimeMin: cur.TimeMin, Held: held,
+			NewSeries: newSeries, ManyNewSeries: manyNewSeries}
 	case resp.NextSyncToken != "":
 		next, page.Done = Cursor{SyncToken: resp.NextSyncToken}, true
 	default:
@@ -269,22 +282,25 @@ func emitHeld(cal calendarRef, page *connectors.Page, h heldCancel) {
 }
 
 // recall reads what the connection remembers of a page's events, in two
-// queries: their fingerprints, then the stored Signals that an id-only
-// cancellation takes its title from (the event's last Signal) and that tell
-// an event seen before fingerprints existed (its created Signal). Without
-// a memory every event is new.
-func recall(ctx context.Context, mem connectors.Memory, cal calendarRef, events []*decoded) ([]prior, error) {
+// queries: their fingerprints and their series', then the stored Signals
+// that an id-only cancellation takes its title from (the event's last
+// Signal), that tell an event seen before fingerprints existed (its
+// created Signal) and that an exception of a remembered series is compared
+// with (the series' last Signal). A series counts as remembered when it
+// was before this pass: newSeries reports those the pass read first.
+// Without a memory every event is new.
+func recall(ctx context.Context, mem connectors.Memory, cal calendarRef, events []*decoded, newSeries func(id string) bool) ([]prior, error) {
 	out := make([]prior, len(events))
 	if mem == nil || len(events) == 0 {
 		return out, nil
 	}
 	keys := make([]string, len(events))
-	series := make([]string, len(events)) // a cancelled occurrence's series, or ""
+	series := make([]string, len(events)) // an occurrence's series, or ""
 	ask := make([]string, 0, len(events))
 	for i, d := range events {
 		keys[i] = eventKey(cal.ID, d.ev.Id)
 		ask = append(ask, keys[i])
-		if idOnlyCancel(d) && d.ev.RecurringEventId != "" {
+		if d.ev.RecurringEventId != "" && (idOnlyCancel(d) || d.ev.Status != "cancelled") {
 			series[i] = eventKey(cal.ID, d.ev.RecurringEventId)
 			ask = append(ask, series[i])
 		}
@@ -293,7 +309,8 @@ func recall(ctx context.Context, mem connectors.Memory, cal calendarRef, events 
 	if err != nil {
 		return nil, fmt.Errorf("google-calendar: read fingerprints: %w", err)
 	}
-	lookup := make([]string, len(events)) // the stored Signal to read per event, or ""
+	lookup := make([]string, len(events))       // the stored Signal to read per event, or ""
+	seriesLookup := make([]string, len(events)) // its series' last Signal, or ""
 	var want []string
 	for i, d := range events {
 		fp, seen := fps[keys[i]]
@@ -301,6 +318,13 @@ func recall(ctx context.Context, mem connectors.Memory, cal calendarRef, events 
 			out[i].fp = &fp
 		}
 		sfp, seriesSeen := fps[series[i]]
+		if !seen && seriesSeen && !idOnlyCancel(d) && !newSeries(d.ev.RecurringEventId) {
+			// A new exception of a series remembered before this pass:
+			// one of its occurrences was edited (see normalizeEvent).
+			out[i].series = &sfp
+			seriesLookup[i] = sfp.SignalKey
+			want = append(want, sfp.SignalKey)
+		}
 		switch {
 		case idOnlyCancel(d) && seen:
 			lookup[i] = fp.SignalKey
@@ -329,25 +353,34 @@ func recall(ctx context.Context, mem connectors.Memory, cal calendarRef, events 
 			out[i].last = &p
 			out[i].legacy = out[i].fp == nil
 		}
+		if p, ok := stored[seriesLookup[i]]; ok && seriesLookup[i] != "" {
+			out[i].seriesLast = &p
+		}
 	}
 	return out, nil
 }
 
 // seriesOnPage gives an id-only cancelled occurrence whose series nothing
 // remembers yet the series' payload when the series is on the same page
-// (a backfill reads both at once).
+// (a backfill reads both at once), and a new exception of a remembered
+// series the series as the page lists it (its state now).
 func seriesOnPage(cal calendarRef, events []*decoded, out []prior) {
 	byID := map[string]*decoded{}
 	for _, d := range events {
 		byID[d.ev.Id] = d
 	}
 	for i, d := range events {
-		if out[i].last != nil || !idOnlyCancel(d) || d.ev.RecurringEventId == "" {
+		s, ok := byID[d.ev.RecurringEventId]
+		if !ok || d.ev.RecurringEventId == "" || idOnlyCancel(s) {
 			continue
 		}
-		if s, ok := byID[d.ev.RecurringEventId]; ok && !idOnlyCancel(s) {
+		switch {
+		case out[i].last == nil && idOnlyCancel(d):
 			p := eventPayload(cal, s)
 			out[i].last = &p
+		case out[i].series != nil:
+			p := eventPayload(cal, s)
+			out[i].seriesLast = &p
 		}
 	}
 }

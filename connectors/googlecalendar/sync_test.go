@@ -59,9 +59,9 @@ func dedupeKeys(sigs []connectors.Signal) []string {
 	return out
 }
 
-func decode(t *testing.T, raw json.RawMessage) map[string]string {
+func decode(t *testing.T, raw json.RawMessage) map[string]any {
 	t.Helper()
-	var m map[string]string
+	var m map[string]any
 	require.NoError(t, json.Unmarshal(raw, &m))
 	return m
 }
