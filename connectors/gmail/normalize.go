@@ -31,9 +31,11 @@ func mailboxOf(conn connectors.Connection) string {
 //     email.sent in that label's stream too, under the SENT stream's key;
 //   - email.thread_started, keyed thread:<mailbox>:<threadId>:started, for
 //     the message that starts a thread (Gmail names a thread after its
-//     first message) and, in incremental passes, for any message: the key
-//     keeps the first one the connection stores, so a reply in a thread
-//     that began outside the window or the labels starts it here;
+//     first message) and, in incremental passes, for a reply in a thread
+//     whose start is not stored: built from the thread's first message
+//     when a stream of the connection reads it too, else from the reply,
+//     so a reply in a thread that began outside the window or the labels
+//     starts it here (threadStarted);
 //   - email.press_thread, keyed thread:<mailbox>:<threadId>:press, when the
 //     press detector says the message is correspondence with a journalist:
 //     the thread is read (threads.get) and the Signal describes its first
@@ -62,9 +64,13 @@ func (p *pass) normalize(m *message) error {
 		title = "Email to " + orUnknown(who) + ": " + subject
 	}
 	p.add(kind, at, msgKey+":"+strings.TrimPrefix(kind, "email."), title, connectors.Ref{Type: "message", ID: m.ID, Name: subject}, base, raw)
-	thread := connectors.Ref{Type: "thread", ID: m.ThreadID, Name: subject}
-	if m.ID == m.ThreadID || p.incremental {
-		p.add(KindThreadStarted, at, "thread:"+p.mailbox+":"+m.ThreadID+":started", "New thread: "+subject, thread, base, raw)
+	switch {
+	case m.ID == m.ThreadID:
+		p.addStarted(m)
+	case p.incremental:
+		if err := p.threadStarted(m); err != nil {
+			return err
+		}
 	}
 	if r := p.c.detector.Detect(p.pressMessage(m), p.cfg.press()); r.Press {
 		return p.pressThread(m, r)
@@ -77,7 +83,7 @@ func (p *pass) normalize(m *message) error {
 // or Trash left out as every pass leaves them out.
 func (p *pass) pressThread(m *message, r press.Result) error {
 	first, res := m, r
-	msgs, err := p.c.getThread(p.ctx, p.hc, m.ThreadID)
+	msgs, err := p.thread(m.ThreadID)
 	switch {
 	case connectors.Kind(err) == connectors.ErrNotFound:
 	case err != nil:

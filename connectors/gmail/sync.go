@@ -83,6 +83,13 @@ type pass struct {
 	incremental bool
 	page        *connectors.Page
 	now         time.Time
+	// mem is what the connection stored (nil: nothing known).
+	mem connectors.Memory
+	// threads are the threads this pass read (threads.get), by id.
+	threads map[string]threadRead
+	// started are the threads whose email.thread_started is stored or on
+	// this page.
+	started map[string]bool
 }
 
 // FetchPage reads one page of a label's stream: messages.list pages
@@ -111,7 +118,7 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 		return nil, err
 	}
 	p := &pass{c: c, ctx: ctx, hc: req.HTTP, conn: req.Connection, cfg: cfg, label: label,
-		mailbox: mailboxOf(req.Connection), page: &connectors.Page{}, now: req.Now.UTC()}
+		mailbox: mailboxOf(req.Connection), page: &connectors.Page{}, now: req.Now.UTC(), mem: req.Memory, started: map[string]bool{}}
 	if p.mailbox == "" {
 		// A connection without the email in its account (never written
 		// since accounts are keyed by subject): ask the mailbox.
@@ -255,6 +262,7 @@ func (p *pass) incrementalPage(cur Cursor) (Cursor, error) {
 		}
 	}
 	p.page.Items = len(h.History)
+	msgs := make([]*message, 0, len(ids))
 	for _, id := range ids {
 		m, err := p.c.getMessage(p.ctx, p.hc, id)
 		if connectors.Kind(err) == connectors.ErrNotFound {
@@ -266,6 +274,12 @@ func (p *pass) incrementalPage(cur Cursor) (Cursor, error) {
 		if notMail(m.LabelIDs) {
 			continue // its labels when read, which the record's may predate
 		}
+		msgs = append(msgs, m)
+	}
+	if err := p.recallStarted(msgs); err != nil {
+		return cur, err
+	}
+	for _, m := range msgs {
 		if err := p.normalize(m); err != nil {
 			return cur, err
 		}

@@ -134,13 +134,15 @@ func TestNewThreadsRepliesAndPress(t *testing.T) {
 	}, keys(i.sync(t, "label:INBOX")))
 	require.Empty(t, i.sync(t, "label:INBOX"), "nothing new: nothing")
 
-	// A reply in a thread the connection has: received only (its
-	// thread_started key is the thread's, already stored).
+	// A reply in a thread the connection has: received (without a memory
+	// of the stored start, the start is derived again from the thread's
+	// first message: the same Signal, under the same key).
 	reply, _, err := i.sb.AddMessage(ctx, gmailsandbox.MessageInput{ThreadID: m.ID, From: "Pat <pat@partner.example>", To: me, Subject: "Re: Co-marketing?"}, now0)
 	require.NoError(t, err)
-	got := keys(i.sync(t, "label:INBOX"))
+	sigs := i.sync(t, "label:INBOX")
+	got := keys(sigs)
 	require.Equal(t, "email.received", got["msg:"+me+":"+reply.ID+":received"])
-	require.Equal(t, "email.thread_started", got["thread:"+me+":"+m.ID+":started"], "same key as before: the store keeps the first")
+	require.Equal(t, m.ID, find(t, sigs, "thread:"+me+":"+m.ID+":started").Payload.Attributes["message_id"], "same key and Signal as before")
 
 	// A journalist writes: the thread becomes a press thread once, and our
 	// reply to it makes no second one.
