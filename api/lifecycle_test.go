@@ -16,6 +16,8 @@ import (
 	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/db"
 	"github.com/poblysh/poblysh/engine"
+	"github.com/poblysh/poblysh/sandbox"
+	gcalsandbox "github.com/poblysh/poblysh/sandbox/googlecalendar"
 )
 
 // fakeTemporal stands in for engine.Engine (lifecycle.Workflows, api.Jobs,
@@ -89,7 +91,15 @@ func (f *fakeTemporal) LiveJob(context.Context, *db.Job) (*engine.Live, error) {
 // and returns the callback's answer.
 func (e *apiEnv) connect(key string) response {
 	e.t.Helper()
-	started := e.start(key, "fake")
+	return e.connectTo(key, "fake")
+}
+
+// connectTo runs the whole browser flow against provider's sandbox (fake
+// or google-calendar: the ones sandboxed serves) and returns the callback's
+// answer.
+func (e *apiEnv) connectTo(key, provider string) response {
+	e.t.Helper()
+	started := e.start(key, provider)
 	alice := e.browser()
 	require.Equal(e.t, http.StatusOK, alice.do(http.MethodGet, started["authorization_url"]).status)
 	r := alice.do(http.MethodPost, started["authorization_url"])
@@ -103,7 +113,14 @@ func (e *apiEnv) connect(key string) response {
 // connection's id.
 func (e *apiEnv) connected(key string) string {
 	e.t.Helper()
-	r := e.connect(key)
+	return e.connectedTo(key, "fake")
+}
+
+// connectedTo connects provider for key and returns the new connection's
+// id.
+func (e *apiEnv) connectedTo(key, provider string) string {
+	e.t.Helper()
+	r := e.connectTo(key, provider)
 	require.Equal(e.t, http.StatusOK, r.status, "%s", r.body)
 	var out struct{ Connection struct{ ID string } }
 	require.NoError(e.t, json.Unmarshal(r.body, &out))
@@ -232,6 +249,49 @@ func TestUpdateWithoutTemporal(t *testing.T) {
 	// call that read it live meanwhile may have made it again).
 	require.Equal(t, []string{"stop " + id, "schedules " + id}, e.temporal.take())
 	requireError(t, e.do(http.MethodGet, "/api/v1/connections/"+id, key, "", ""), http.StatusNotFound, poblysh.ENOTFOUND)
+}
+
+// TestUpdateProviderFailureChangesNothing: when the provider fails while a
+// new config is checked with the connection's own token, PATCH answers
+// 502 bad_gateway (listed for updateConnection) and changes nothing: the
+// config, the proved resources and the row stay, and Temporal is asked
+// for nothing. Sent again once the provider is back, it applies.
+func TestUpdateProviderFailureChangesNothing(t *testing.T) {
+	t.Parallel()
+	e, _, gc := sandboxed(t)
+	_, key := e.tenant("Acme")
+	id := e.connectedTo(key, "google-calendar")
+	gc.AddCalendar(gcalsandbox.TeamCalendarID, "Press team", "Europe/Berlin")
+	e.temporal.take()
+	before := e.do(http.MethodGet, "/api/v1/connections/"+id, key, "", "")
+	require.Equal(t, http.StatusOK, before.status, "%s", before.body)
+	resources := `SELECT string_agg(ref || ':' || access, ',' ORDER BY ref) FROM connection_resources WHERE connection_id = $1`
+	var granted string
+	require.NoError(t, e.schema.DB.WithSystem(context.Background(), func(tx *db.Tx) error {
+		return tx.GetContext(context.Background(), &granted, resources, id)
+	}))
+	patch := `{"config":{"calendars":["primary","` + gcalsandbox.TeamCalendarID + `"]}}`
+
+	gc.Base.Faults.Add(sandbox.Fault{Status: http.StatusInternalServerError, Count: 100})
+	r := e.do(http.MethodPatch, "/api/v1/connections/"+id, key, "application/json", patch)
+	er := requireError(t, r, http.StatusBadGateway, poblysh.EBADGATEWAY)
+	require.Contains(t, er.Message, "the provider failed while checking access to the configured resources")
+	loadOps(t).requireListed(t, "updateConnection", r)
+	gc.Base.Faults.Clear()
+
+	after := e.do(http.MethodGet, "/api/v1/connections/"+id, key, "", "")
+	require.Equal(t, http.StatusOK, after.status, "%s", after.body)
+	require.JSONEq(t, string(before.body), string(after.body), "the connection is as it was")
+	var still string
+	require.NoError(t, e.schema.DB.WithSystem(context.Background(), func(tx *db.Tx) error {
+		return tx.GetContext(context.Background(), &still, resources, id)
+	}))
+	require.Equal(t, granted, still, "the proved resources are as they were")
+	require.Empty(t, e.temporal.take(), "a refused update asks Temporal for nothing")
+
+	r = e.do(http.MethodPatch, "/api/v1/connections/"+id, key, "application/json", patch)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	require.Contains(t, string(r.body), gcalsandbox.TeamCalendarID)
 }
 
 // A purge deletes the Signals of a delivery that was being stored when the

@@ -20,7 +20,9 @@ import (
 	"github.com/poblysh/poblysh/db"
 	"github.com/poblysh/poblysh/gen/client/jobs"
 	"github.com/poblysh/poblysh/gen/models"
+	"github.com/poblysh/poblysh/sandbox"
 	fakesandbox "github.com/poblysh/poblysh/sandbox/fake"
+	gcalsandbox "github.com/poblysh/poblysh/sandbox/googlecalendar"
 )
 
 // specOps is swagger.yml's operations by operationId, with every $ref
@@ -109,7 +111,7 @@ func strictNullable(sc *spec.Schema) *spec.Schema {
 // with "live": null).
 func TestEveryAnswerIsListed(t *testing.T) {
 	t.Parallel()
-	e, _, _ := sandboxed(t)
+	e, _, gc := sandboxed(t)
 	ops := loadOps(t)
 	tenant, key := e.tenant("Acme")
 	conn := e.connected(key)
@@ -155,9 +157,19 @@ func TestEveryAnswerIsListed(t *testing.T) {
 	ops.requireListed(t, "updateConnection", e.do(http.MethodPatch, "/api/v1/connections/"+conn, key, "application/json", `{"config":{"streams":["NOT OK"]}}`))
 	ops.requireListed(t, "createTenant", e.do(http.MethodPost, "/api/v1/tenants", adminKey, "application/json", `{"name":5}`))
 
+	// The provider failing while a new config is checked with the
+	// connection's token: 502, and the config stays.
+	cal := e.connectedTo(key, "google-calendar")
+	gc.Base.Faults.Add(sandbox.Fault{Status: http.StatusInternalServerError, Count: 100})
+	r := e.do(http.MethodPatch, "/api/v1/connections/"+cal, key, "application/json",
+		`{"config":{"calendars":["primary","`+gcalsandbox.TeamCalendarID+`"]}}`)
+	requireError(t, r, http.StatusBadGateway, poblysh.EBADGATEWAY)
+	ops.requireListed(t, "updateConnection", r)
+	gc.Base.Faults.Clear()
+
 	// A signed delivery whose body the provider's parser refuses: 400.
 	body := []byte("not json")
-	r := e.do(http.MethodPost, "/api/v1/webhooks/fake", "", "application/json", string(body),
+	r = e.do(http.MethodPost, "/api/v1/webhooks/fake", "", "application/json", string(body),
 		"X-Fake-Signature", fakesandbox.Sign(fakesandbox.DefaultWebhookSecret, body), "X-Fake-Delivery", "d-1")
 	require.Equal(t, http.StatusBadRequest, r.status, "%s", r.body)
 	ops.requireListed(t, "receiveWebhook", r)

@@ -63,6 +63,12 @@ func (o *UpdateConnectionReader) ReadResponse(response runtime.ClientResponse, c
 			return nil, err
 		}
 		return nil, result
+	case 502:
+		result := NewUpdateConnectionBadGateway()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	default:
 		result := NewUpdateConnectionDefault(response.Code())
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -540,6 +546,74 @@ func (o *UpdateConnectionUnprocessableEntity) GetPayload() *models.Error {
 }
 
 func (o *UpdateConnectionUnprocessableEntity) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
+// NewUpdateConnectionBadGateway creates a UpdateConnectionBadGateway with default headers values
+func NewUpdateConnectionBadGateway() *UpdateConnectionBadGateway {
+	return &UpdateConnectionBadGateway{}
+}
+
+// UpdateConnectionBadGateway describes a response with status code 502, with default header values.
+//
+// The provider could not be reached or failed while the new `config` was checked with the connection's own token (`bad_gateway`). Nothing changes; send the request again later.
+type UpdateConnectionBadGateway struct {
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this update connection bad gateway response has a 2xx status code
+func (o *UpdateConnectionBadGateway) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this update connection bad gateway response has a 3xx status code
+func (o *UpdateConnectionBadGateway) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this update connection bad gateway response has a 4xx status code
+func (o *UpdateConnectionBadGateway) IsClientError() bool {
+	return false
+}
+
+// IsServerError returns true when this update connection bad gateway response has a 5xx status code
+func (o *UpdateConnectionBadGateway) IsServerError() bool {
+	return true
+}
+
+// IsCode returns true when this update connection bad gateway response a status code equal to that given
+func (o *UpdateConnectionBadGateway) IsCode(code int) bool {
+	return code == 502
+}
+
+// Code gets the status code for the update connection bad gateway response
+func (o *UpdateConnectionBadGateway) Code() int {
+	return 502
+}
+
+func (o *UpdateConnectionBadGateway) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[PATCH /api/v1/connections/{id}][%d] updateConnectionBadGateway %s", 502, payload)
+}
+
+func (o *UpdateConnectionBadGateway) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[PATCH /api/v1/connections/{id}][%d] updateConnectionBadGateway %s", 502, payload)
+}
+
+func (o *UpdateConnectionBadGateway) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *UpdateConnectionBadGateway) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
 
 	o.Payload = new(models.Error)
 
