@@ -8,10 +8,12 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/go-openapi/spec"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
@@ -19,6 +21,7 @@ import (
 	"github.com/poblysh/poblysh/api"
 	"github.com/poblysh/poblysh/connectors"
 	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/lifecycle"
 	"github.com/poblysh/poblysh/sandbox"
 	fakesandbox "github.com/poblysh/poblysh/sandbox/fake"
 	githubsandbox "github.com/poblysh/poblysh/sandbox/github"
@@ -533,6 +536,75 @@ func TestFailedGitHubIdentifyRevokesTheToken(t *testing.T) {
 		_, err := gh.OAuth.Check(tok)
 		require.Error(t, err, "the failed connect revoked the token it received")
 	}
+}
+
+// TestCallbackCodeIsCheckedBeforeTheStateIsSpent: a callback whose code is
+// missing or longer than completeConnect's maxLength (4096) is refused with
+// a message that says which, before the state is looked at, so it spends
+// nothing: the same browser completes with the real callback afterwards. A
+// code up to 4096 characters is taken to the provider's exchange (the
+// limit was 2048, refused as "no authorization code", and spent the state,
+// so the retry answered "already used").
+func TestCallbackCodeIsCheckedBeforeTheStateIsSpent(t *testing.T) {
+	t.Parallel()
+	e, _, _ := sandboxed(t)
+	ops := loadOps(t)
+	_, key := e.tenant("Acme")
+	alice := e.browser()
+	authorize := func() *url.URL {
+		started := e.start(key, "fake")
+		require.Equal(t, http.StatusOK, alice.do(http.MethodGet, started["authorization_url"]).status)
+		r := alice.do(http.MethodPost, started["authorization_url"])
+		require.Equal(t, http.StatusSeeOther, r.status, "%s", r.body)
+		r = alice.do(http.MethodGet, r.header.Get("Location"))
+		require.Equal(t, http.StatusFound, r.status, "%s", r.body)
+		cb, err := url.Parse(alice.here(r.header.Get("Location")))
+		require.NoError(t, err)
+		require.NotEmpty(t, cb.Query().Get("code"))
+		return cb
+	}
+	withCode := func(cb *url.URL, code string) string {
+		q := cb.Query()
+		if code == "" {
+			q.Del("code")
+		} else {
+			q.Set("code", code)
+		}
+		u := *cb
+		u.RawQuery = q.Encode()
+		return u.RequestURI()
+	}
+	unspent := `SELECT count(*) FROM oauth_states WHERE used_at IS NULL AND approved_at IS NOT NULL`
+	i := slices.IndexFunc(ops["completeConnect"].op.Parameters, func(p spec.Parameter) bool { return p.Name == "code" })
+	require.GreaterOrEqual(t, i, 0)
+	require.EqualValues(t, lifecycle.MaxCodeLength, *ops["completeConnect"].op.Parameters[i].MaxLength, "swagger.yml's limit is the callback's")
+
+	cb := authorize()
+	long := withCode(cb, strings.Repeat("c", 4097))
+	r := alice.do(http.MethodGet, long)
+	require.Equal(t, http.StatusBadRequest, r.status, "%s", r.body)
+	require.Contains(t, string(r.body), "longer than 4096 characters")
+	er := requireError(t, e.do(http.MethodGet, long, "", "", ""), http.StatusBadRequest, poblysh.EINVALID)
+	require.Equal(t, map[string]string{"code": "must be at most 4096 characters"}, er.Details)
+	ops.requireListed(t, "completeConnect", e.do(http.MethodGet, long, "", "", ""))
+	require.Equal(t, 1, e.count(unspent), "a refused code spends no state")
+
+	r = alice.do(http.MethodGet, withCode(cb, ""))
+	require.Equal(t, http.StatusBadRequest, r.status, "%s", r.body)
+	require.Contains(t, string(r.body), "carries no authorization code")
+	require.Equal(t, 1, e.count(unspent), "a missing code spends no state")
+	require.Zero(t, e.count(`SELECT count(*) FROM connections`))
+
+	r = alice.do(http.MethodGet, cb.RequestURI())
+	require.Equal(t, http.StatusOK, r.status, "the real callback still completes: %s", r.body)
+	require.Equal(t, 1, e.count(`SELECT count(*) FROM connections`))
+
+	// 4096 characters pass the check: the provider's exchange refuses
+	// this made-up code, and the attempt spends the state.
+	cb = authorize()
+	r = alice.do(http.MethodGet, withCode(cb, strings.Repeat("c", 4096)))
+	require.Contains(t, string(r.body), "exchanging the authorization code", "%d %s", r.status, r.body)
+	require.Zero(t, e.count(unspent))
 }
 
 // requireErrorResponse is requireError that hands the response on.

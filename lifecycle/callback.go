@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/oauth2"
@@ -38,8 +39,10 @@ type Completed struct {
 	RedirectURL string
 }
 
-// Complete finishes an authorization. The state decides the tenant and is
-// spent by any attempt. It completes only in the browser that approved it
+// Complete finishes an authorization. A callback with neither a provider
+// error nor a code of at most MaxCodeLength characters is refused first,
+// spending nothing (nothing could be redeemed with it). Otherwise the state
+// decides the tenant and is spent by any attempt. It completes only in the browser that approved it
 // on the start page and while the tenant is not being deleted (checked
 // before the code exchange and again when storing), and nothing is stored
 // unless the code exchange, the
@@ -55,6 +58,11 @@ type Completed struct {
 // only once they are gone (finishPurge).
 func (s *Service) Complete(ctx context.Context, p *connectors.Provider, cb Callback) (*Completed, error) {
 	q := cb.Query
+	// Before the state is spent: such a callback redeems nothing, and the
+	// provider's real one may still follow in the same browser.
+	if err := codeProblem(q); err != nil {
+		return nil, err
+	}
 	var st *db.OAuthState
 	var bad error
 	err := s.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
@@ -78,9 +86,6 @@ func (s *Service) Complete(ctx context.Context, p *connectors.Provider, cb Callb
 		return nil, poblysh.Invalid(msg, nil)
 	}
 	code := q.Get("code")
-	if code == "" || len(code) > 2048 {
-		return nil, poblysh.Invalid("the callback carries no authorization code", map[string]string{"code": "required"})
-	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	tok, err := s.Registry.Exchange(ctx, p, connectors.ExchangeRequest{
@@ -287,6 +292,27 @@ func checkGrantedScopes(p *connectors.Provider, tok *oauth2.Token) error {
 		return poblysh.Invalid(p.Spec.DisplayName+" did not grant the required scope "+strings.Join(missing, ", ")+
 			": connect again and allow every permission asked for; nothing was connected",
 			map[string]string{"scope": "missing " + strings.Join(missing, " ")})
+	}
+	return nil
+}
+
+// MaxCodeLength is the longest authorization code a callback may carry, in
+// characters (completeConnect's code maxLength in swagger.yml).
+const MaxCodeLength = 4096
+
+// codeProblem refuses a callback that carries no provider error and no
+// usable code: none, or one longer than MaxCodeLength.
+func codeProblem(q url.Values) error {
+	if q.Get("error") != "" {
+		return nil
+	}
+	code := q.Get("code")
+	if code == "" {
+		return poblysh.Invalid("the callback carries no authorization code", map[string]string{"code": "required"})
+	}
+	if utf8.RuneCountInString(code) > MaxCodeLength {
+		return poblysh.Invalid(fmt.Sprintf("the callback's authorization code is longer than %d characters", MaxCodeLength),
+			map[string]string{"code": fmt.Sprintf("must be at most %d characters", MaxCodeLength)})
 	}
 	return nil
 }

@@ -227,7 +227,7 @@ func NewCompleteConnectBadRequest() *CompleteConnectBadRequest {
 
 // CompleteConnectBadRequest describes a response with status code 400, with default header values.
 //
-// Unknown, expired, reused or forged `state`; the browser does not hold the start page's cookie (another browser, or no click on the start page); provider error (e.g. `access_denied`); missing `code`; the code exchange failed; or a required scope was not granted (`invalid_request`). Nothing is stored. An HTML page when the client prefers `text/html`.
+// Unknown, expired, reused or forged `state`; the browser does not hold the start page's cookie (another browser, or no click on the start page); provider error (e.g. `access_denied`); a missing `code`, or one longer than 4096 characters (`details.code` says which; refused before the `state` is looked at, so it is not spent); the code exchange failed; or a required scope was not granted (`invalid_request`). Nothing is stored. An HTML page when the client prefers `text/html`.
 type CompleteConnectBadRequest struct {
 	Payload *models.Error
 }

@@ -195,9 +195,12 @@ func (a *Client) ApproveConnectContext(ctx context.Context, params *ApproveConne
 
 // CompleteConnect completes the o auth connection public callback.
 //
-// Where the provider redirects the user's browser. The `state` is checked
-// (expiry, single use, provider) before anything else and spent by any
-// attempt; the request must carry the cookie the start page set in the
+// Where the provider redirects the user's browser. A callback that
+// carries neither `error` nor a `code` of at most 4096 characters
+// answers 400 first and spends nothing (nothing could be redeemed with
+// it, so the provider's real callback still completes). Otherwise the
+// `state` is checked (expiry, single use, provider) before anything
+// else and spent by any attempt; the request must carry the cookie the start page set in the
 // browser that clicked on it, or it answers 400 and stores nothing.
 // Then the code is exchanged, the granted scopes are checked where the
 // provider lets users grant fewer than asked (Google: a missing
@@ -236,9 +239,12 @@ func (a *Client) CompleteConnect(params *CompleteConnectParams, opts ...ClientOp
 
 // CompleteConnectContext completes the o auth connection public callback.
 //
-// Where the provider redirects the user's browser. The `state` is checked
-// (expiry, single use, provider) before anything else and spent by any
-// attempt; the request must carry the cookie the start page set in the
+// Where the provider redirects the user's browser. A callback that
+// carries neither `error` nor a `code` of at most 4096 characters
+// answers 400 first and spends nothing (nothing could be redeemed with
+// it, so the provider's real callback still completes). Otherwise the
+// `state` is checked (expiry, single use, provider) before anything
+// else and spent by any attempt; the request must carry the cookie the start page set in the
 // browser that clicked on it, or it answers 400 and stores nothing.
 // Then the code is exchanged, the granted scopes are checked where the
 // provider lets users grant fewer than asked (Google: a missing
