@@ -43,10 +43,12 @@ func TestAuthRejectsBadKeys(t *testing.T) {
 			for _, path := range []string{"/api/v1/providers", "/api/v1/api-keys", "/api/v1/connections"} {
 				r := e.do(http.MethodGet, path, "", "", "", hdr...)
 				er := requireError(t, r, http.StatusUnauthorized, "unauthorized")
+				require.Equal(t, bearerChallenge, r.header.Get("WWW-Authenticate"))
 				messages = append(messages, er.Message)
 			}
 			r := e.do(http.MethodPost, "/api/v1/tenants", "", "application/json", `{"name":"x"}`, hdr...)
 			requireError(t, r, http.StatusUnauthorized, "unauthorized")
+			require.Equal(t, bearerChallenge, r.header.Get("WWW-Authenticate"), "the admin key is sent the same way")
 		})
 	}
 	// Every rejection reads the same: no oracle for which part was wrong.
@@ -59,6 +61,15 @@ func TestAuthRejectsBadKeys(t *testing.T) {
 	require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/api/v1/providers", key, "", "").status)
 	require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/api/v1/providers", "", "", "", "Authorization", "bearer "+key).status)
 }
+
+// bearerChallenge is the WWW-Authenticate of every 401 of a route that
+// takes a key, tenant or admin (RFC 9110 §11.6.1 asks a 401 for one; both
+// kinds of key are sent as Authorization: Bearer).
+const bearerChallenge = `Bearer realm="poblysh"`
+
+// webhookChallenge is the WWW-Authenticate of a webhook's 401: a delivery
+// authenticates with its provider's signature, not with a key.
+const webhookChallenge = `Signature realm="poblysh-webhooks"`
 
 func flip(c byte) string {
 	if c == 'A' {
@@ -111,6 +122,7 @@ func TestKeyKindsAreSeparated(t *testing.T) {
 	for _, rt := range tenantOnly {
 		r := e.do(rt.method, rt.path, adminKey, "application/json", rt.body)
 		requireError(t, r, http.StatusUnauthorized, "unauthorized")
+		require.Equal(t, bearerChallenge, r.header.Get("WWW-Authenticate"), rt.path)
 	}
 	adminOnly := []struct{ method, path, body string }{
 		{http.MethodPost, "/api/v1/tenants", `{"name":"Evil"}`},
@@ -122,6 +134,7 @@ func TestKeyKindsAreSeparated(t *testing.T) {
 	for _, rt := range adminOnly {
 		r := e.do(rt.method, rt.path, key, "application/json", rt.body)
 		requireError(t, r, http.StatusUnauthorized, "unauthorized")
+		require.Equal(t, bearerChallenge, r.header.Get("WWW-Authenticate"), rt.path)
 	}
 	// Jobs: a tenant key reads its tenant's, the admin key the operator's
 	// (tenant deletions); neither sees the other's.

@@ -45,7 +45,8 @@ type errorBody struct {
 }
 
 // writeError answers with the error shape. Internal errors are logged with
-// the request id and answered without internals.
+// the request id and answered without internals; a 401 carries its
+// challenge (bearerChallenge unless the handler set one).
 func writeError(w http.ResponseWriter, r *http.Request, log *logrus.Logger, err error) {
 	code := poblysh.ErrorCode(err)
 	status, ok := statusOf[code]
@@ -66,6 +67,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *logrus.Logger, err 
 	}
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "5")
+	}
+	if status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
+		w.Header().Set("WWW-Authenticate", bearerChallenge) // unless the handler named another
 	}
 	writeJSON(w, status, map[string]any{"error": body})
 }

@@ -185,6 +185,10 @@ func requireError(t *testing.T, r response, status int, code string) errorJSON {
 	require.NotEmpty(t, e.Message)
 	require.NotEmpty(t, e.RequestID)
 	require.Equal(t, r.header.Get("X-Request-Id"), e.RequestID, "the body quotes the X-Request-Id header")
+	if status == http.StatusUnauthorized {
+		// RFC 9110 §11.6.1: a 401 carries at least one challenge.
+		require.NotEmpty(t, r.header.Get("WWW-Authenticate"), "a 401 names how to authenticate")
+	}
 	if code != "method_not_allowed" { // not in the spec's enum: see the report
 		var m models.Error
 		require.NoError(t, json.Unmarshal(r.body, &m))

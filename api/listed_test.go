@@ -51,9 +51,10 @@ func loadOps(t *testing.T) specOps {
 }
 
 // requireListed checks that operation opID lists the status r answered
-// (500 and 503 excepted: the default response covers them) and that a
-// JSON body matches the schema listed for it, as a strict client reads
-// it: x-nullable admits null, nothing else does.
+// (500 and 503 excepted: the default response covers them), that r sends
+// each header listed for it, and that a JSON body matches the schema
+// listed for it, as a strict client reads it: x-nullable admits null,
+// nothing else does.
 func (ops specOps) requireListed(t *testing.T, opID string, r response) {
 	t.Helper()
 	o, ok := ops[opID]
@@ -64,6 +65,9 @@ func (ops specOps) requireListed(t *testing.T, opID string, r response) {
 	}
 	if !assert.True(t, listed, "%s answered %d, which swagger.yml does not list for it: %s", opID, r.status, r.body) {
 		return
+	}
+	for name := range rs.Headers {
+		assert.NotEmpty(t, r.header.Get(name), "%s %d: swagger.yml lists the header %s, which the answer lacks", opID, r.status, name)
 	}
 	if rs.Schema == nil || !strings.Contains(r.header.Get("Content-Type"), "json") {
 		return
@@ -129,6 +133,17 @@ func TestEveryAnswerIsListed(t *testing.T) {
 		ops.requireListed(t, opID, r)
 	}
 
+	// No key: 401, with its WWW-Authenticate challenge, wherever a key
+	// is asked for.
+	for opID, o := range ops {
+		if o.op.Security != nil && len(o.op.Security) == 0 {
+			continue // public
+		}
+		r := e.do(o.method, paths.Replace(o.path), "", "application/json", "{}")
+		require.Equal(t, http.StatusUnauthorized, r.status, "%s: %s", opID, r.body)
+		ops.requireListed(t, opID, r)
+	}
+
 	// A body over the limit (MaxBodyBytes is 4096 here): 413 wherever a
 	// JSON body is read.
 	big := `{"name":"` + strings.Repeat("a", 5000) + `"}`
@@ -172,6 +187,14 @@ func TestEveryAnswerIsListed(t *testing.T) {
 	r = e.do(http.MethodPost, "/api/v1/webhooks/fake", "", "application/json", string(body),
 		"X-Fake-Signature", fakesandbox.Sign(fakesandbox.DefaultWebhookSecret, body), "X-Fake-Delivery", "d-1")
 	require.Equal(t, http.StatusBadRequest, r.status, "%s", r.body)
+	ops.requireListed(t, "receiveWebhook", r)
+
+	// A delivery whose signature does not verify: 401, whose challenge
+	// names the provider's signature (webhooks take no key).
+	r = e.do(http.MethodPost, "/api/v1/webhooks/fake", "", "application/json", `{}`,
+		"X-Fake-Signature", fakesandbox.Sign("not the secret", []byte(`{}`)), "X-Fake-Delivery", "d-2")
+	requireError(t, r, http.StatusUnauthorized, poblysh.EUNAUTHORIZED)
+	require.Equal(t, webhookChallenge, r.header.Get("WWW-Authenticate"))
 	ops.requireListed(t, "receiveWebhook", r)
 
 	// Jobs carry "live": null wherever Temporal's view is not read.

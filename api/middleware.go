@@ -152,6 +152,11 @@ func principalOf(r *http.Request) principal {
 	return p
 }
 
+// bearerChallenge is the WWW-Authenticate of a 401 (writeError), which RFC
+// 9110 §11.6.1 requires to carry a challenge. Tenant and admin keys are
+// both sent as Authorization: Bearer, so one challenge names both.
+const bearerChallenge = `Bearer realm="poblysh"`
+
 var errUnauthorized = &poblysh.Error{Code: poblysh.EUNAUTHORIZED, Message: "missing or invalid API key (send Authorization: Bearer <key>)"}
 
 // authenticate resolves the bearer key: the admin key, or a tenant key.

@@ -20,6 +20,10 @@ type Webhooks interface {
 	Receive(ctx context.Context, p *connectors.Provider, req *connectors.WebhookRequest) (*webhook.Outcome, error)
 }
 
+// webhookChallenge is a refused delivery's WWW-Authenticate: a delivery
+// authenticates with its provider's signature, not with a key.
+const webhookChallenge = `Signature realm="poblysh-webhooks"`
+
 // handleWebhook reads the raw body once under the size limit (the larger of
 // the general limit and the provider's WebhookMaxBytes) and hands it,
 // unparsed, to the intake, which verifies the provider's signature before
@@ -49,6 +53,9 @@ func handleWebhook(log *logrus.Logger, reg *connectors.Registry, intake Webhooks
 			Header: r.Header.Clone(), Body: body, Query: r.URL.Query(), Now: time.Now(),
 		})
 		if err != nil {
+			if poblysh.ErrorCode(err) == poblysh.EUNAUTHORIZED {
+				w.Header().Set("WWW-Authenticate", webhookChallenge)
+			}
 			writeError(w, r, log, err)
 			return
 		}

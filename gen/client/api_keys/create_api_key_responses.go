@@ -220,6 +220,10 @@ func NewCreateAPIKeyUnauthorized() *CreateAPIKeyUnauthorized {
 //
 // Missing, malformed, unknown or revoked API key, more than one `Authorization` header, or a key that may not call this operation (`unauthorized`).
 type CreateAPIKeyUnauthorized struct {
+
+	// `Bearer realm="poblysh"`: send the key as `Authorization: Bearer <key>` (tenant and admin keys alike).
+	WWWAuthenticate string
+
 	Payload *models.Error
 }
 
@@ -268,6 +272,13 @@ func (o *CreateAPIKeyUnauthorized) GetPayload() *models.Error {
 }
 
 func (o *CreateAPIKeyUnauthorized) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	// hydrates response header WWW-Authenticate
+	hdrWWWAuthenticate := response.GetHeader("WWW-Authenticate")
+
+	if hdrWWWAuthenticate != "" {
+		o.WWWAuthenticate = hdrWWWAuthenticate
+	}
 
 	o.Payload = new(models.Error)
 

@@ -208,6 +208,10 @@ func NewListAPIKeysUnauthorized() *ListAPIKeysUnauthorized {
 //
 // Missing, malformed, unknown or revoked API key, more than one `Authorization` header, or a key that may not call this operation (`unauthorized`).
 type ListAPIKeysUnauthorized struct {
+
+	// `Bearer realm="poblysh"`: send the key as `Authorization: Bearer <key>` (tenant and admin keys alike).
+	WWWAuthenticate string
+
 	Payload *models.Error
 }
 
@@ -256,6 +260,13 @@ func (o *ListAPIKeysUnauthorized) GetPayload() *models.Error {
 }
 
 func (o *ListAPIKeysUnauthorized) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	// hydrates response header WWW-Authenticate
+	hdrWWWAuthenticate := response.GetHeader("WWW-Authenticate")
+
+	if hdrWWWAuthenticate != "" {
+		o.WWWAuthenticate = hdrWWWAuthenticate
+	}
 
 	o.Payload = new(models.Error)
 

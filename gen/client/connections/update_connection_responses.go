@@ -226,6 +226,10 @@ func NewUpdateConnectionUnauthorized() *UpdateConnectionUnauthorized {
 //
 // Missing, malformed, unknown or revoked API key, more than one `Authorization` header, or a key that may not call this operation (`unauthorized`).
 type UpdateConnectionUnauthorized struct {
+
+	// `Bearer realm="poblysh"`: send the key as `Authorization: Bearer <key>` (tenant and admin keys alike).
+	WWWAuthenticate string
+
 	Payload *models.Error
 }
 
@@ -274,6 +278,13 @@ func (o *UpdateConnectionUnauthorized) GetPayload() *models.Error {
 }
 
 func (o *UpdateConnectionUnauthorized) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	// hydrates response header WWW-Authenticate
+	hdrWWWAuthenticate := response.GetHeader("WWW-Authenticate")
+
+	if hdrWWWAuthenticate != "" {
+		o.WWWAuthenticate = hdrWWWAuthenticate
+	}
 
 	o.Payload = new(models.Error)
 

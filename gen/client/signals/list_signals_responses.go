@@ -196,6 +196,10 @@ func NewListSignalsUnauthorized() *ListSignalsUnauthorized {
 //
 // Missing, malformed, unknown or revoked API key, more than one `Authorization` header, or a key that may not call this operation (`unauthorized`).
 type ListSignalsUnauthorized struct {
+
+	// `Bearer realm="poblysh"`: send the key as `Authorization: Bearer <key>` (tenant and admin keys alike).
+	WWWAuthenticate string
+
 	Payload *models.Error
 }
 
@@ -244,6 +248,13 @@ func (o *ListSignalsUnauthorized) GetPayload() *models.Error {
 }
 
 func (o *ListSignalsUnauthorized) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	// hydrates response header WWW-Authenticate
+	hdrWWWAuthenticate := response.GetHeader("WWW-Authenticate")
+
+	if hdrWWWAuthenticate != "" {
+		o.WWWAuthenticate = hdrWWWAuthenticate
+	}
 
 	o.Payload = new(models.Error)
 

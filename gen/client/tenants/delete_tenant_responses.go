@@ -214,6 +214,10 @@ func NewDeleteTenantUnauthorized() *DeleteTenantUnauthorized {
 //
 // Missing, malformed, unknown or revoked API key, more than one `Authorization` header, or a key that may not call this operation (`unauthorized`).
 type DeleteTenantUnauthorized struct {
+
+	// `Bearer realm="poblysh"`: send the key as `Authorization: Bearer <key>` (tenant and admin keys alike).
+	WWWAuthenticate string
+
 	Payload *models.Error
 }
 
@@ -262,6 +266,13 @@ func (o *DeleteTenantUnauthorized) GetPayload() *models.Error {
 }
 
 func (o *DeleteTenantUnauthorized) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	// hydrates response header WWW-Authenticate
+	hdrWWWAuthenticate := response.GetHeader("WWW-Authenticate")
+
+	if hdrWWWAuthenticate != "" {
+		o.WWWAuthenticate = hdrWWWAuthenticate
+	}
 
 	o.Payload = new(models.Error)
 

@@ -214,6 +214,10 @@ func NewReceiveWebhookUnauthorized() *ReceiveWebhookUnauthorized {
 //
 // Missing or invalid signature, or no webhook secret configured for the provider (`unauthorized`).
 type ReceiveWebhookUnauthorized struct {
+
+	// `Signature realm="poblysh-webhooks"`: a delivery authenticates with its provider's signature, not with a key.
+	WWWAuthenticate string
+
 	Payload *models.Error
 }
 
@@ -262,6 +266,13 @@ func (o *ReceiveWebhookUnauthorized) GetPayload() *models.Error {
 }
 
 func (o *ReceiveWebhookUnauthorized) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	// hydrates response header WWW-Authenticate
+	hdrWWWAuthenticate := response.GetHeader("WWW-Authenticate")
+
+	if hdrWWWAuthenticate != "" {
+		o.WWWAuthenticate = hdrWWWAuthenticate
+	}
 
 	o.Payload = new(models.Error)
 
