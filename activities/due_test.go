@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -189,4 +190,115 @@ func TestListDueTokensKeepsPausedRefreshTokensAlive(t *testing.T) {
 		}
 	}
 	require.ElementsMatch(t, []string{"active-idle-150d", "paused-idle-150d", "active-expiring", "github-paused-idle-150d"}, due)
+}
+
+// A refresh that fails without refusing the grant (here the provider
+// refuses the OAuth client: the grant is kept) leaves the connection due.
+// The sweep's next page still reaches the connections behind it: an idle
+// Google Drive connection's refresh token, which Google drops after six
+// months unused, was never kept alive while a full page of GitHub
+// connections failed first, round after round and hour after hour.
+func TestListDueTokensReachesConnectionsBehindFailingRefreshes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	schema := dbtest.NewSchema(t)
+	kr := dbtest.KeyRing(t)
+	provider := func(name string, pol connectors.TokenPolicy) *connectors.Provider {
+		s := &connectors.Spec{Name: name, Policy: connectors.Policy{Token: pol}}
+		return &connectors.Provider{Spec: s, Connector: stubConnector{s}}
+	}
+	reg := connectors.NewRegistry(provider("google-drive", google.TokenPolicy), provider("github", github.Spec.Policy.Token))
+	acts := &Activities{DB: schema.DB, Registry: reg, KeyRing: kr}
+	var tenant string
+	require.NoError(t, schema.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		tn, _, _, err := tx.CreateTenant(ctx, "behind")
+		tenant = tn.ID
+		return err
+	}))
+	const page = 3
+	day := 24 * time.Hour
+	add := func(provider, name string, expiry time.Time) string {
+		var id string
+		require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+			c, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: provider, ExternalAccountID: name})
+			require.NoError(t, err)
+			require.NoError(t, tx.SaveTokens(ctx, kr, c.ID, db.Tokens{AccessToken: "a", RefreshToken: "r", TokenType: "Bearer", Expiry: &expiry}))
+			_, err = tx.ExecContext(ctx, `UPDATE connections SET token_refreshed_at = now() - interval '40 days' WHERE id = $1`, c.ID)
+			id = c.ID
+			return err
+		}))
+		return id
+	}
+	for i := range page {
+		add("github", fmt.Sprintf("gh-%d", i), time.Now().Add(-41*day))
+	}
+	drive := add("google-drive", "drive-idle-40d", time.Now().Add(-40*day))
+	listed := func() bool {
+		res, err := acts.ListDueTokens(ctx, ListDueInput{Limit: page})
+		require.NoError(t, err)
+		require.Len(t, res.Connections, page)
+		for _, c := range res.Connections {
+			if c.ConnectionID == drive {
+				return true
+			}
+			// The stub has no OAuth client: its refresh is refused the
+			// client, and the connection stays due.
+			_, err := acts.RefreshToken(ctx, RefreshTokenInput{ConnectionRef: c, Force: true})
+			require.Error(t, err)
+		}
+		return false
+	}
+	require.False(t, listed(), "the GitHub tokens expired first: their page comes first")
+	require.True(t, listed(), "the idle Drive connection behind failing refreshes is listed next, so its refresh token is kept alive")
+}
+
+// A sweep's rounds each list connections the rounds before them did not
+// (the refreshes a round starts may not have run when the next one lists),
+// and the next sweep starts with those listed longest ago.
+func TestListDueTokensRoundsListEachConnectionOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	schema := dbtest.NewSchema(t)
+	kr := dbtest.KeyRing(t)
+	s := &connectors.Spec{Name: "ahead", Policy: connectors.Policy{Token: connectors.TokenPolicy{Expires: true, RefreshBefore: 5 * time.Minute}}}
+	acts := &Activities{DB: schema.DB, Registry: connectors.NewRegistry(&connectors.Provider{Spec: s, Connector: stubConnector{s}}), KeyRing: kr}
+	var tenant string
+	require.NoError(t, schema.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		tn, _, _, err := tx.CreateTenant(ctx, "rounds")
+		tenant = tn.ID
+		return err
+	}))
+	require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+		for i := range 5 {
+			c, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "ahead", ExternalAccountID: fmt.Sprintf("acct-%d", i)})
+			require.NoError(t, err)
+			exp := time.Now().Add(time.Duration(i) * time.Minute)
+			require.NoError(t, tx.SaveTokens(ctx, kr, c.ID, db.Tokens{AccessToken: "a", RefreshToken: "r", TokenType: "Bearer", Expiry: &exp}))
+		}
+		return nil
+	}))
+	ids := func(res ListDueResult) []string {
+		var out []string
+		for _, c := range res.Connections {
+			out = append(out, c.ConnectionID)
+		}
+		return out
+	}
+	first, err := acts.ListDueTokens(ctx, ListDueInput{Limit: 2})
+	require.NoError(t, err)
+	require.Len(t, first.Connections, 2)
+	require.NotNil(t, first.ListedAt)
+	seen := ids(first)
+	for _, want := range []int{2, 1, 0} {
+		res, err := acts.ListDueTokens(ctx, ListDueInput{Limit: 2, Since: first.ListedAt})
+		require.NoError(t, err)
+		require.Len(t, res.Connections, want)
+		for _, id := range ids(res) {
+			require.NotContains(t, seen, id, "listed once per sweep")
+			seen = append(seen, id)
+		}
+	}
+	next, err := acts.ListDueTokens(ctx, ListDueInput{Limit: 2})
+	require.NoError(t, err)
+	require.Equal(t, seen[:2], ids(next), "the next sweep starts with those listed longest ago")
 }

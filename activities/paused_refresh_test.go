@@ -76,7 +76,7 @@ func TestRefreshTokenKeepsAPausedConnectionsRefreshTokenAlive(t *testing.T) {
 			if _, err := tx.ExecContext(ctx, `UPDATE connections SET token_refreshed_at = now() - interval '31 days'`); err != nil {
 				return err
 			}
-			out, err = tx.TokensDue(ctx, "fake", 0, 30*24*time.Hour, 10)
+			out, _, err = tx.TokensDue(ctx, []db.TokenSweep{{Provider: "fake", KeepAlive: 30 * 24 * time.Hour}}, nil, 10)
 			return err
 		}))
 		return out

@@ -17,11 +17,19 @@ import (
 // ListDueInput pages a sweep.
 type ListDueInput struct {
 	Limit int
+	// Since, when set, leaves out the connections the sweep's earlier
+	// rounds listed (ListDueResult.ListedAt of its first round). The token
+	// sweep's only.
+	Since *time.Time `json:",omitempty"`
 }
 
 // ListDueResult lists connections due for work.
 type ListDueResult struct {
 	Connections DueConnections
+	// ListedAt is when the listed connections were marked as listed: a
+	// sweep's later rounds pass their first round's as Since. The token
+	// sweep's only.
+	ListedAt *time.Time `json:",omitempty"`
 }
 
 // StartManyInput starts per-connection workflows for a sweep.
@@ -77,32 +85,36 @@ func (d *DueConnections) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// ListDueTokens lists connections whose tokens the sweep should refresh.
+// ListDueTokens lists connections whose tokens the sweep should refresh,
+// of every provider in one order (db.TokensDue): those it listed longest
+// ago first, so connections whose refresh keeps failing without refusing
+// the grant go behind the others instead of holding every page.
 func (a *Activities) ListDueTokens(ctx context.Context, in ListDueInput) (ListDueResult, error) {
-	var out DueConnections
-	err := a.DB.WithSystem(ctx, func(tx *db.Tx) error {
-		for _, p := range a.Registry.Providers() {
-			pol := p.Spec.Policy.Token
-			if (!pol.Expires || pol.OnDemand) && pol.KeepAliveAfter == 0 {
-				continue
-			}
-			// The window covers the next sweep too (it runs hourly).
-			window := pol.RefreshBefore + time.Hour
-			if pol.OnDemand {
-				window = 0 // only the keep-alive of idle refresh tokens
-			}
-			due, err := tx.TokensDue(ctx, p.Spec.Name, window, pol.KeepAliveAfter, in.Limit-len(out))
-			if err != nil {
-				return err
-			}
-			out = append(out, due...)
-			if len(out) >= in.Limit {
-				break
-			}
+	var sweeps []db.TokenSweep
+	for _, p := range a.Registry.Providers() {
+		pol := p.Spec.Policy.Token
+		if (!pol.Expires || pol.OnDemand) && pol.KeepAliveAfter == 0 {
+			continue
 		}
-		return nil
+		// The window covers the next sweep too (it runs hourly).
+		window := pol.RefreshBefore + time.Hour
+		if pol.OnDemand {
+			window = 0 // only the keep-alive of idle refresh tokens
+		}
+		sweeps = append(sweeps, db.TokenSweep{Provider: p.Spec.Name, Window: window, KeepAlive: pol.KeepAliveAfter})
+	}
+	var res ListDueResult
+	if len(sweeps) == 0 {
+		return res, nil
+	}
+	err := a.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		due, at, err := tx.TokensDue(ctx, sweeps, in.Since, in.Limit)
+		if len(due) > 0 {
+			res = ListDueResult{Connections: due, ListedAt: &at}
+		}
+		return err
 	})
-	return ListDueResult{Connections: out}, err
+	return res, err
 }
 
 // StartRefreshes starts one RefreshToken workflow per connection.

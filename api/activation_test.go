@@ -25,7 +25,7 @@ func (e *apiEnv) activationSweep() activities.StartManyResult {
 	if len(due.Connections) == 0 {
 		return activities.StartManyResult{}
 	}
-	res, err := acts.ActivatePending(ctx, activities.StartManyInput(due))
+	res, err := acts.ActivatePending(ctx, activities.StartManyInput{Connections: due.Connections})
 	require.NoError(e.t, err)
 	return res
 }

@@ -239,26 +239,73 @@ func dueRefs(rows []dueRow) []poblysh.ConnectionRef {
 	return out
 }
 
-// TokensDue lists (system scope) connections of a provider whose refresh
-// token has not been used for keepAlive (0 disables keep-alive): healthy or
-// degraded ones, and paused ones (health disabled), since pausing stops
-// syncing, not the authorization, and a refresh token left unused lapses
-// at the provider (Google: six months; Jira: 90 days). Active connections
-// are also due when their token expires within window (0 disables
-// refreshing ahead: an expired access token is then not due). A connection
-// that needs re-authorization, or whose refresh token was refused
-// (MarkRefreshRefused), is never due.
-func (tx *Tx) TokensDue(ctx context.Context, provider string, window, keepAlive time.Duration, limit int) ([]poblysh.ConnectionRef, error) {
-	var out []dueRow
-	err := tx.SelectContext(ctx, &out, `SELECT id, tenant_id, provider FROM connections
-		WHERE provider = $1 AND deleted_at IS NULL
-		  AND (health IN ('healthy', 'degraded') OR paused AND health = 'disabled')
-		  AND refresh_token_ct IS NOT NULL AND refresh_refused_at IS NULL
-		  AND ((NOT paused AND $2 > 0 AND token_expires_at IS NOT NULL AND token_expires_at < now() + make_interval(secs => $2))
-		    OR ($3 > 0 AND coalesce(token_refreshed_at, created_at) < now() - make_interval(secs => $3)))
-		ORDER BY token_expires_at NULLS LAST LIMIT $4`,
-		provider, window.Seconds(), keepAlive.Seconds(), limit)
-	return dueRefs(out), wrapConnErr(err)
+// TokenSweep is what makes a provider's connections due for the token
+// sweep (TokensDue).
+type TokenSweep struct {
+	Provider string
+	// Window makes an active connection due when its token expires within
+	// it (0 disables refreshing ahead: an expired access token is then not
+	// due).
+	Window time.Duration
+	// KeepAlive makes a connection due when its refresh token has not been
+	// used for that long (0 disables keep-alive).
+	KeepAlive time.Duration
+}
+
+// TokensDue lists (system scope) up to limit connections of the providers
+// of sweeps whose refresh token has not been used for the provider's
+// KeepAlive: healthy or degraded ones, and paused ones (health disabled),
+// since pausing stops syncing, not the authorization, and a refresh token
+// left unused lapses at the provider (Google: six months; Jira: 90 days).
+// Active connections are also due when their token expires within the
+// provider's Window. A connection that needs re-authorization, or whose
+// refresh token was refused (MarkRefreshRefused), is never due.
+//
+// It marks the connections it lists as swept now and returns that time.
+// The connections swept longest ago come first (never swept first), then
+// those whose token expires first: a refresh that fails without refusing
+// the grant (a refused OAuth client, a transient failure, a token the key
+// ring cannot read) leaves its connection due, and by token expiry alone a
+// page of them came first in every round and every hour, while the
+// connections behind them never had their refresh token kept alive. since
+// (a sweep's first listing) leaves out the connections swept at or after
+// it, so a sweep's later rounds list each connection once.
+func (tx *Tx) TokensDue(ctx context.Context, sweeps []TokenSweep, since *time.Time, limit int) ([]poblysh.ConnectionRef, time.Time, error) {
+	names := make([]string, len(sweeps))
+	windows := make([]float64, len(sweeps))
+	keepAlives := make([]float64, len(sweeps))
+	for i, s := range sweeps {
+		names[i], windows[i], keepAlives[i] = s.Provider, s.Window.Seconds(), s.KeepAlive.Seconds()
+	}
+	var out []struct {
+		dueRow
+		SweptAt time.Time `db:"refresh_swept_at"`
+	}
+	err := tx.SelectContext(ctx, &out, `WITH due AS (
+			SELECT c.id, row_number() OVER (ORDER BY c.refresh_swept_at NULLS FIRST, c.token_expires_at NULLS LAST, c.id) AS n
+			FROM connections c
+			JOIN unnest($1::text[], $2::float8[], $3::float8[]) AS p(provider, win, keep) ON p.provider = c.provider
+			WHERE c.deleted_at IS NULL
+			  AND (c.health IN ('healthy', 'degraded') OR c.paused AND c.health = 'disabled')
+			  AND c.refresh_token_ct IS NOT NULL AND c.refresh_refused_at IS NULL
+			  AND ((NOT c.paused AND p.win > 0 AND c.token_expires_at IS NOT NULL AND c.token_expires_at < now() + make_interval(secs => p.win))
+			    OR (p.keep > 0 AND coalesce(c.token_refreshed_at, c.created_at) < now() - make_interval(secs => p.keep)))
+			  AND ($4::timestamptz IS NULL OR c.refresh_swept_at IS NULL OR c.refresh_swept_at < $4)
+			ORDER BY n LIMIT $5),
+		swept AS (
+			UPDATE connections c SET refresh_swept_at = now() FROM due WHERE c.id = due.id
+			RETURNING c.id, c.tenant_id, c.provider, c.refresh_swept_at, due.n)
+		SELECT id, tenant_id, provider, refresh_swept_at FROM swept ORDER BY n`,
+		names, windows, keepAlives, since, limit)
+	if err != nil {
+		return nil, time.Time{}, wrapConnErr(err)
+	}
+	rows := make([]dueRow, len(out))
+	var at time.Time
+	for i, r := range out {
+		rows[i], at = r.dueRow, r.SweptAt
+	}
+	return dueRefs(rows), at, nil
 }
 
 // TokenStored reports whether a live connection of provider and accountID,

@@ -94,7 +94,15 @@ func failureMessage(err error) string {
 // SweepInput pages a sweep across continue-as-new.
 type SweepInput struct {
 	Rounds int
+	// Since is the token sweep's first listing (ListDueResult.ListedAt):
+	// later rounds leave out the connections listed from then on.
+	Since *time.Time `json:",omitempty"`
 }
+
+// changeSweepSkipsListed versions the token sweep's rounds carrying their
+// first listing's time, so that each lists connections not yet listed
+// (runs recorded before it replay without).
+const changeSweepSkipsListed = "sweep-skips-listed"
 
 // SweepResult counts started workflows.
 type SweepResult struct {
@@ -130,26 +138,35 @@ func sweep(ctx workflow.Context, in SweepInput, list, start any) (SweepResult, e
 }
 
 // sweepPages lists page connections due, starts (or does) their work, and
-// continues as new while the page comes back full, for 20 rounds.
+// continues as new while the page comes back full, for 20 rounds. The
+// token sweep's list marks what it lists, and its later rounds leave out
+// what the rounds before them listed (Since, the first round's time): the
+// refreshes a round starts may not have run when the next round lists, and
+// one that fails leaves its connection due, so by themselves they took
+// nothing off the list.
 func sweepPages(ctx workflow.Context, in SweepInput, list, start any, page int) (SweepResult, error) {
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Minute,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 5 * time.Second, MaximumAttempts: 5},
 	})
 	var due activities.ListDueResult
-	if err := workflow.ExecuteActivity(actx, list, activities.ListDueInput{Limit: page}).Get(ctx, &due); err != nil {
+	if err := workflow.ExecuteActivity(actx, list, activities.ListDueInput{Limit: page, Since: in.Since}).Get(ctx, &due); err != nil {
 		return SweepResult{}, err
 	}
 	var res activities.StartManyResult
 	if len(due.Connections) > 0 {
-		if err := workflow.ExecuteActivity(actx, start, activities.StartManyInput(due)).Get(ctx, &res); err != nil {
+		if err := workflow.ExecuteActivity(actx, start, activities.StartManyInput{Connections: due.Connections}).Get(ctx, &res); err != nil {
 			return SweepResult{}, err
 		}
 	}
-	// A full page means more may be due; the started workflows take them
-	// off the list, so another round makes progress.
+	// A full page means more may be due.
 	if len(due.Connections) == page && in.Rounds < 20 {
-		return SweepResult{Started: res.Started}, workflow.NewContinueAsNewError(ctx, workflow.GetInfo(ctx).WorkflowType.Name, SweepInput{Rounds: in.Rounds + 1})
+		next := SweepInput{Rounds: in.Rounds + 1, Since: in.Since}
+		if next.Since == nil && due.ListedAt != nil &&
+			workflow.GetVersion(ctx, changeSweepSkipsListed, workflow.DefaultVersion, 1) >= 1 {
+			next.Since = due.ListedAt
+		}
+		return SweepResult{Started: res.Started}, workflow.NewContinueAsNewError(ctx, workflow.GetInfo(ctx).WorkflowType.Name, next)
 	}
 	return SweepResult{Started: res.Started}, nil
 }

@@ -229,6 +229,37 @@ func TestSweeps(t *testing.T) {
 	}
 }
 
+// The token sweep's list marks what it lists (ListedAt): the first round's
+// time goes to every later round, whose list leaves out what the rounds
+// before it listed. A refresh a round starts may not have run when the
+// next round lists, and one that fails leaves its connection due, so the
+// rounds listed the same full page again and again.
+func TestRefreshSweepRoundsCarryTheirFirstListing(t *testing.T) {
+	listed := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name  string
+		since *time.Time
+	}{{"first round", nil}, {"later round", &listed}} {
+		t.Run(tc.name, func(t *testing.T) {
+			env, j := newEnv(t)
+			later := listed.Add(time.Minute)
+			env.OnActivity(acts.ListDueTokens, mock.Anything, mock.Anything).Return(activities.ListDueResult{Connections: dueConnections(500), ListedAt: &later}, nil).Once()
+			env.OnActivity(acts.StartRefreshes, mock.Anything, mock.Anything).Return(activities.StartManyResult{Started: 500}, nil).Once()
+			env.ExecuteWorkflow(workflows.RefreshSweep, workflows.SweepInput{Rounds: 1, Since: tc.since})
+			require.Equal(t, activities.ListDueInput{Limit: 500, Since: tc.since}, j.named("ListDueTokens")[0].Input)
+			var can *workflow.ContinueAsNewError
+			require.ErrorAs(t, env.GetWorkflowError(), &can)
+			var next workflows.SweepInput
+			require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &next))
+			want := &later
+			if tc.since != nil {
+				want = tc.since
+			}
+			require.Equal(t, workflows.SweepInput{Rounds: 2, Since: want}, next, "every round carries the first round's listing")
+		})
+	}
+}
+
 // A sweep whose list keeps failing fails after five attempts.
 func TestSweepListFails(t *testing.T) {
 	env, j := newEnv(t)

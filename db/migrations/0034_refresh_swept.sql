@@ -1,0 +1,11 @@
+-- +goose Up
+-- When the token-refresh sweep last listed the connection (db.TokensDue).
+-- The sweep lists the connections it listed longest ago first, and a
+-- sweep's later rounds leave out those its earlier rounds listed. It used
+-- to list by token expiry only, so a refresh that failed without refusing
+-- the grant (a refused OAuth client, a transient failure, an undecryptable
+-- token) left the connection first in line: a full page of them was listed
+-- again in every round and every hour, and the connections behind it (an
+-- idle Google Drive connection, whose refresh token Google drops after six
+-- months unused) never had their refresh token kept alive.
+ALTER TABLE connections ADD COLUMN refresh_swept_at timestamptz;
