@@ -41,13 +41,21 @@ const jobCols = `id, coalesce(tenant_id::text, '') AS tenant_id, coalesce(connec
 
 // EnsureJob inserts a job if its id is new and returns the stored row. Both
 // the API (when a request is accepted) and the workflow (when a pass starts)
-// call it with the same id, so whichever runs first creates the row.
+// call it with the same id, so whichever runs first creates the row. A
+// backfill request that joins a queued incremental follow-up makes it a
+// backfill (the sync workflow's answer): a row still queued then becomes a
+// backfill too, so the API's answer and GET /jobs say what will run. A
+// queued row never goes back to incremental (requests answered in another
+// order than the workflow took them), and a running or final row is left
+// as it is (StartJob records the kind a pass runs).
 func (tx *Tx) EnsureJob(ctx context.Context, j Job) (*Job, error) {
 	if j.Status == "" {
 		j.Status = poblysh.JobQueued
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO jobs (id, tenant_id, connection_id, provider, kind, stream, trigger, status, workflow_id, run_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		ON CONFLICT (id) DO UPDATE SET kind = EXCLUDED.kind, updated_at = now()
+		WHERE jobs.status = 'queued' AND jobs.kind = 'incremental' AND EXCLUDED.kind = 'backfill'`,
 		j.ID, tx.TenantID, j.ConnectionID, j.Provider, j.Kind, j.Stream, j.Trigger, j.Status, j.WorkflowID, j.RunID)
 	if err != nil {
 		return nil, wrapConnErr(err)

@@ -7,16 +7,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sirupsen/logrus"
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/activities"
+	"github.com/poblysh/poblysh/connectors"
 	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/db/dbtest"
 	"github.com/poblysh/poblysh/testenv"
 	"github.com/poblysh/poblysh/workflows"
 )
@@ -111,4 +117,88 @@ func TestNudgeStreamAtTheSignalLimit(t *testing.T) {
 	err = e.NudgeStream(nctx, conn, "label:INBOX", poblysh.TriggerWebhook)
 	require.Error(t, err)
 	require.Equal(t, poblysh.EUNAVAILABLE, poblysh.ErrorCode(err), "%v", err)
+}
+
+// syncer is a provider with one stream, "items", for sync requests.
+type syncer struct{ spec *connectors.Spec }
+
+func (s syncer) Spec() *connectors.Spec                        { return s.spec }
+func (syncer) Streams(connectors.Connection) ([]string, error) { return []string{"items"}, nil }
+func (syncer) FetchPage(context.Context, connectors.PageRequest) (*connectors.Page, error) {
+	return nil, nil
+}
+
+// A backfill requested while an incremental follow-up is queued joins it
+// and makes it a backfill (the workflow's answer says so): the job row,
+// which the API answers and GET /jobs reads, says backfill too. The row
+// was inserted by the first request and kept its kind (incremental) until
+// the pass started. A later incremental request keeps it a backfill.
+func TestRequestSyncBackfillJoiningAQueuedFollowUp(t *testing.T) {
+	ctx := context.Background()
+	srv := testenv.Temporal(t)
+	s := dbtest.NewSchema(t)
+	spec := &connectors.Spec{Name: "joinbackfill"}
+	reg := connectors.NewRegistry(&connectors.Provider{Spec: spec, Connector: syncer{spec}})
+	tenant, connID := dbtest.Seed(t, s.DB, "joinbackfill", "joinbackfill", "acct")
+	queue := "joinbackfill-" + s.Name
+	e := &Engine{Client: srv.Client(), DB: s.DB, Registry: reg, TaskQueue: queue, Namespace: "default", Log: logrus.New()}
+
+	acts := &activities.Activities{DB: s.DB, Registry: reg, Log: logrus.New()}
+	pageStarted := make(chan struct{}, 1)
+	w := worker.New(srv.Client(), queue, worker.Options{})
+	w.RegisterWorkflow(workflows.SyncStream)
+	w.RegisterActivityWithOptions(acts.BeginJob, activity.RegisterOptions{Name: "BeginJob"})
+	w.RegisterActivityWithOptions(func(ctx context.Context, _ activities.SyncPageInput) (activities.SyncPageResult, error) {
+		select {
+		case pageStarted <- struct{}{}:
+		default:
+		}
+		<-ctx.Done() // the pass runs until the test is over
+		return activities.SyncPageResult{}, ctx.Err()
+	}, activity.RegisterOptions{Name: "SyncPage"})
+	require.NoError(t, w.Start())
+	t.Cleanup(w.Stop)
+	t.Cleanup(func() {
+		_ = srv.Client().TerminateWorkflow(context.Background(), workflows.SyncWorkflowID(queue, connID, "items"), "", "test over")
+	})
+
+	var c *db.Connection
+	require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) (err error) {
+		c, err = tx.FindConnection(ctx, connID)
+		return err
+	}))
+	running, err := e.RequestSync(ctx, c, poblysh.ModeIncremental, poblysh.TriggerManual)
+	require.NoError(t, err)
+	select {
+	case <-pageStarted:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the pass's page never started")
+	}
+	first, err := e.RequestSync(ctx, c, poblysh.ModeIncremental, poblysh.TriggerManual)
+	require.NoError(t, err)
+	require.NotEqual(t, running[0].ID, first[0].ID, "a follow-up is queued behind the pass")
+	require.Equal(t, poblysh.JobIncremental, first[0].Kind)
+
+	second, err := e.RequestSync(ctx, c, poblysh.ModeBackfill, poblysh.TriggerManual)
+	require.NoError(t, err)
+	require.Equal(t, first[0].ID, second[0].ID, "joined the queued follow-up")
+	require.Equal(t, poblysh.JobBackfill, second[0].Kind, "the follow-up is a backfill now")
+	require.Equal(t, poblysh.JobQueued, second[0].Status)
+
+	third, err := e.RequestSync(ctx, c, poblysh.ModeIncremental, poblysh.TriggerManual)
+	require.NoError(t, err)
+	require.Equal(t, first[0].ID, third[0].ID)
+	require.Equal(t, poblysh.JobBackfill, third[0].Kind, "an incremental request joining a backfill keeps it one")
+
+	var stored *db.Job
+	require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) (err error) {
+		stored, err = tx.FindJob(ctx, first[0].ID)
+		return err
+	}))
+	require.Equal(t, poblysh.JobBackfill, stored.Kind, "GET /jobs/{id} reads a backfill")
+	require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) (err error) {
+		stored, err = tx.FindJob(ctx, running[0].ID)
+		return err
+	}))
+	require.Equal(t, poblysh.JobIncremental, stored.Kind, "the running pass is what it was")
 }

@@ -241,9 +241,11 @@ func (a *Client) ListJobsContext(ctx context.Context, params *ListJobsParams, au
 // Starts a sync job per stream of one connection (`connection_id`) or of
 // every active connection of the provider in the caller's tenant (paused,
 // `needs_reauth` and `disabled` ones are skipped). A job whose workflow is
-// already running is joined, not raced: its existing job is returned.
-// `backfill` clears the stream cursors and reads history again (Signals
-// already stored are not duplicated).
+// already running is joined, not raced: its existing job is returned (a
+// `backfill` that joins an incremental job still queued makes it a
+// backfill, answered `kind: backfill`). `backfill` clears the stream
+// cursors and reads history again (Signals already stored are not
+// duplicated).
 // .
 //
 // This method does not support injected context.
@@ -266,9 +268,11 @@ func (a *Client) StartSync(params *StartSyncParams, authInfo runtime.ClientAuthI
 // Starts a sync job per stream of one connection (`connection_id`) or of
 // every active connection of the provider in the caller's tenant (paused,
 // `needs_reauth` and `disabled` ones are skipped). A job whose workflow is
-// already running is joined, not raced: its existing job is returned.
-// `backfill` clears the stream cursors and reads history again (Signals
-// already stored are not duplicated).
+// already running is joined, not raced: its existing job is returned (a
+// `backfill` that joins an incremental job still queued makes it a
+// backfill, answered `kind: backfill`). `backfill` clears the stream
+// cursors and reads history again (Signals already stored are not
+// duplicated).
 // .
 //
 // Do not use the deprecated [StartSyncParams.Context] with this method: it would be ignored.
