@@ -11,14 +11,31 @@ import (
 	"github.com/poblysh/poblysh/connectors"
 )
 
+// helpCryptoKey is a valid key (base64 of 32 zero bytes) the recording in
+// envRead answers for POBLYSH_CRYPTO_KEY: the retired keys are read only
+// after the current key parses.
+const helpCryptoKey = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+
 // envRead returns the environment variables a process that loads the
 // configuration with need (and, with providers, builds every registered
 // connector) reads, found by recording what it asks for, so the list in
 // --help cannot drift from the code: the service's own, and the
-// providers' by provider.
+// providers' by provider. The recording answers "" but for the values a
+// later read depends on (a valid crypto key), and builds each provider as
+// the command does (connectors.Build: its settings, then its New, which
+// reads the provider's own settings). A provider's documented Settings
+// are listed too: some are read only when a call needs them (a Zoho data
+// centre's client secret, CLIENT_SECRET_<DC>), with the fallback prefix
+// every setting is also read under (POBLYSH_GOOGLE_*, POBLYSH_ZOHO_*).
 func envRead(need config.Needs, providers bool) (own []string, byProvider map[string][]string) {
 	seen := map[string]bool{"POBLYSH_ENV_FILE": true} // read by run() itself
-	record := func(k string) string { seen[k] = true; return "" }
+	record := func(k string) string {
+		seen[k] = true
+		if k == "POBLYSH_CRYPTO_KEY" {
+			return helpCryptoKey
+		}
+		return ""
+	}
 	_, _ = config.Load(record, need)
 	for k := range seen {
 		own = append(own, k)
@@ -30,12 +47,18 @@ func envRead(need config.Needs, providers bool) (own []string, byProvider map[st
 	byProvider = map[string][]string{}
 	for _, s := range connectors.Registered() {
 		got := map[string]bool{}
-		_, _ = connectors.LoadConfig(s, func(k string) string {
+		add := func(k string) {
 			if !seen[k] {
 				got[k] = true
 			}
-			return ""
-		}, "", false)
+		}
+		_, _ = connectors.Build([]*connectors.Spec{s}, func(k string) string { add(k); return "" }, "http://127.0.0.1:8080", true)
+		for _, st := range s.Settings {
+			add("POBLYSH_" + s.EnvName() + "_" + st.Suffix)
+			if s.EnvFallback != "" {
+				add("POBLYSH_" + s.EnvFallback + "_" + st.Suffix)
+			}
+		}
 		for k := range got {
 			byProvider[s.Name] = append(byProvider[s.Name], k)
 		}

@@ -3,9 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"regexp"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh/vault"
 )
 
 // TestServeHelpListsEnvironment: --help of serve, api and worker lists the
@@ -33,4 +38,39 @@ func TestServeHelpListsEnvironment(t *testing.T) {
 	var errOut bytes.Buffer
 	require.NoError(t, run(context.Background(), []string{"sandbox", "--help"}, func(string) string { return "" }, &bytes.Buffer{}, &errOut))
 	require.Contains(t, errOut.String(), "[flags]")
+}
+
+// TestHelpListsEveryVariableTheCommandReads runs each command that loads
+// the configuration for real, up to its first connection (a database
+// nothing listens on), recording every variable it asks for, and checks
+// its --help lists each one. The values are the least that gets past the
+// configuration: a valid crypto key (the retired keys are read only after
+// it parses) and admin key. serve read POBLYSH_CRYPTO_RETIRED_KEYS and the
+// providers' own settings (POBLYSH_GITHUB_SCOPES, read by the connector's
+// New) without --help naming them.
+func TestHelpListsEveryVariableTheCommandReads(t *testing.T) {
+	t.Parallel()
+	for _, cmd := range []string{"serve", "api", "worker", "reencrypt", "migrate"} {
+		var out, help bytes.Buffer
+		require.NoError(t, run(context.Background(), []string{cmd, "--help"}, func(string) string { return "" }, &out, &help))
+		env := map[string]string{
+			"POBLYSH_ENV_FILE":   "none",
+			"DATABASE_URL":       "postgres://postgres@127.0.0.1:1/poblysh?connect_timeout=2",
+			"POBLYSH_CRYPTO_KEY": vault.GenerateKey(),
+			"POBLYSH_ADMIN_KEY":  strings.Repeat("a", 32),
+		}
+		read := map[string]bool{}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err := run(ctx, []string{cmd}, func(k string) string { read[k] = true; return env[k] }, &out, &out)
+		cancel()
+		require.ErrorContains(t, err, "could not connect to Postgres", "%s got past its configuration", cmd)
+		for k := range read {
+			require.Regexp(t, `\b`+regexp.QuoteMeta(k)+`\b`, help.String(), "%s reads %s: its --help lists it", cmd, k)
+		}
+		if cmd == "serve" {
+			for _, k := range []string{"POBLYSH_CRYPTO_RETIRED_KEYS", "POBLYSH_GITHUB_SCOPES", "POBLYSH_GMAIL_PUBSUB_TOPIC"} {
+				require.True(t, read[k], "serve reads %s", k)
+			}
+		}
+	}
 }

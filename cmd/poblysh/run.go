@@ -20,9 +20,11 @@ type command struct {
 	args    string // positional arguments, for the usage line
 	usage   string
 	// env, when set, makes --help list the environment variables the
-	// command reads (config.Load with these needs, and the providers').
-	env *config.Needs
-	run func(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string, stdout, stderr io.Writer) error
+	// command reads (config.Load with these needs), and with providers
+	// the providers' too (the command builds every connector).
+	env       *config.Needs
+	providers bool
+	run       func(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string, stdout, stderr io.Writer) error
 }
 
 var commands = map[string]command{
@@ -30,7 +32,8 @@ var commands = map[string]command{
 		summary: "run the API and the Temporal worker in one process (the local default)",
 		usage: `Runs the REST API on POBLYSH_HTTP_ADDR and a Temporal worker on the task
 queue POBLYSH_TASK_QUEUE, and creates the sweeper schedules (token refresh,
-watch renewal, retention) idempotently. Serves Prometheus /metrics and Go
+watch renewal, retention, activation of connections stored while Temporal
+was unreachable) idempotently. Serves Prometheus /metrics and Go
 profiles (/debug/pprof/) on POBLYSH_METRICS_ADDR only (default 127.0.0.1:9090,
 "off" for none). Stops gracefully on SIGINT/SIGTERM: requests in flight drain
 and running activities finish within POBLYSH_SHUTDOWN_TIMEOUT (default 30s),
@@ -39,22 +42,25 @@ answering 503. Refuses to start while a migration is pending, and on a
 database restored by a logical copy into a new cluster (its transaction
 counter behind the stored Signals: docs/reliability.md, "Restoring a
 backup").`,
-		env: &config.Needs{Admin: true, Crypto: true},
-		run: runServe(true, true),
+		env:       &config.Needs{Admin: true, Crypto: true},
+		providers: true,
+		run:       runServe(true, true),
 	},
 	"api": {
 		summary: "run only the REST API",
 		usage: `Runs the REST API on POBLYSH_HTTP_ADDR. Scale it horizontally; it is stateless.
 Metrics and profiles: POBLYSH_METRICS_ADDR, as for serve.`,
-		env: &config.Needs{Admin: true, Crypto: true},
-		run: runServe(true, false),
+		env:       &config.Needs{Admin: true, Crypto: true},
+		providers: true,
+		run:       runServe(true, false),
 	},
 	"worker": {
 		summary: "run only the Temporal worker",
 		usage: `Runs a Temporal worker for the workflows and activities. Scale it horizontally.
 Metrics and profiles: POBLYSH_METRICS_ADDR, as for serve.`,
-		env: &config.Needs{Crypto: true},
-		run: runServe(false, true),
+		env:       &config.Needs{Crypto: true},
+		providers: true,
+		run:       runServe(false, true),
 	},
 	"migrate": {
 		summary: "apply pending database migrations and exit (status: list them)",
@@ -71,14 +77,17 @@ database restored by a logical copy into a new cluster.
 "poblysh migrate status" prints each migration and whether it is applied,
 and applies nothing (on a database never migrated it creates nothing
 either).`,
+		env: &config.Needs{},
 		run: runMigrate,
 	},
 	"reencrypt": {
-		summary: "re-encrypt every stored token under the current key",
-		usage: `Moves every ciphertext (OAuth tokens, pending PKCE verifiers and states) to the key in
-POBLYSH_CRYPTO_KEY, decrypting with the keys in POBLYSH_CRYPTO_RETIRED_KEYS.
-Idempotent and resumable (batches commit as they go); safe while the service
-runs. See docs/key-rotation.md.`,
+		summary: "re-encrypt every stored secret (tokens, hook secrets) under the current key",
+		usage: `Moves every ciphertext (OAuth tokens, pending PKCE verifiers and states, and
+the secrets of watch channels that have their own: GitHub repository hooks)
+to the key in POBLYSH_CRYPTO_KEY, decrypting with the keys in
+POBLYSH_CRYPTO_RETIRED_KEYS. Idempotent and resumable (batches commit as
+they go); safe while the service runs. See docs/key-rotation.md.`,
+		env: &config.Needs{Crypto: true},
 		run: runReencrypt,
 	},
 	"sandbox": {
@@ -143,7 +152,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			fs.PrintDefaults()
 		}
 		if cmd.env != nil {
-			printEnv(fs.Output(), *cmd.env, true)
+			printEnv(fs.Output(), *cmd.env, cmd.providers)
 		}
 	}
 	env, err := dotenv(getenv)
