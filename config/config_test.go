@@ -326,9 +326,12 @@ HASH=abc#not-a-comment
 	_, err = ReadDotEnv(bad)
 	require.EqualError(t, err, bad+":2: expected KEY=VALUE")
 
-	// The real environment wins over the file; the file fills gaps.
-	get := Overlay(getenv(map[string]string{"POBLYSH_LOG_LEVEL": "warn"}), got)
+	// A variable set in the real environment wins over the file, even set
+	// empty; the file fills only the variables not set.
+	real := map[string]string{"POBLYSH_LOG_LEVEL": "warn", "POBLYSH_ADMIN_KEY": ""}
+	get := Overlay(func(k string) (string, bool) { v, ok := real[k]; return v, ok }, got)
 	require.Equal(t, "warn", get("POBLYSH_LOG_LEVEL"))
+	require.Empty(t, get("POBLYSH_ADMIN_KEY"), "set empty: not the file's value")
 	require.Equal(t, "postgres://localhost/poblysh", get("DATABASE_URL"))
 	require.Empty(t, get("UNSET"))
 }

@@ -47,10 +47,13 @@ func badLine(b []byte) int {
 }
 
 // Overlay returns a getenv that prefers the process environment and falls
-// back to values from a .env file.
-func Overlay(getenv func(string) string, file map[string]string) func(string) string {
+// back to values from a .env file. lookup is os.LookupEnv's shape: a
+// variable set in the environment wins even when set empty, so
+// `POBLYSH_CRYPTO_RETIRED_KEYS=` empties the retired keys a .env still
+// lists; only a variable not set at all is read from the file.
+func Overlay(lookup func(string) (string, bool), file map[string]string) func(string) string {
 	return func(k string) string {
-		if v := getenv(k); v != "" {
+		if v, ok := lookup(k); ok {
 			return v
 		}
 		return file[k]

@@ -53,7 +53,7 @@ write_dotenv() {
 	cat >"$tmp" <<EOF
 # Local development settings, written by \`make dev\` on $(date -u +%Y-%m-%d).
 # Never committed (.gitignore). \`poblysh\` reads this file from its working
-# directory; variables set in the real environment win over it. Every
+# directory; variables set in the real environment, even empty, win over it. Every
 # variable is described in .env.example.
 
 # Postgres the service connects to (as the schema owner; it switches to the

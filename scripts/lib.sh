@@ -120,15 +120,16 @@ fi
 # --- .env ------------------------------------------------------------------
 
 # env_get KEY [FILE]: the value `poblysh` would see for KEY: the process
-# environment first, then the last KEY=VALUE line of FILE (default .env),
-# with "export " prefixes, quotes and, after an unquoted value, a " # comment"
-# removed, as config.ReadDotEnv (godotenv) reads it. Not mirrored: ${VAR}
-# expansion and escapes in double quotes, which the keys read here never
-# need.
+# environment's when KEY is set there (exported), even empty, as
+# config.Overlay does; otherwise the last KEY=VALUE line of FILE (default
+# .env), with "export " prefixes, quotes and, after an unquoted value, a
+# " # comment" removed, as config.ReadDotEnv (godotenv) reads it. Not
+# mirrored: ${VAR} expansion and escapes in double quotes, which the keys
+# read here never need.
 env_get() {
 	local key=$1 file=${2:-$POBLYSH_ROOT/.env} line v
-	if [[ -n ${!key:-} ]]; then
-		printf '%s\n' "${!key}"
+	if v=$(printenv "$key"); then
+		printf '%s\n' "$v"
 		return 0
 	fi
 	[[ -f $file ]] || return 0

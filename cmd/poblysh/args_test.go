@@ -19,7 +19,7 @@ func TestCommandsRefuseExtraArguments(t *testing.T) {
 	// A database nothing listens on: a command that went on would fail
 	// connecting, not on its argument.
 	env := configEnv(t, "postgres://postgres@127.0.0.1:1/poblysh?connect_timeout=2")
-	getenv := func(k string) string { return env[k] }
+	getenv := envOf(env)
 	for _, cmd := range []string{"serve", "api", "worker", "reencrypt", "sandbox"} {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		var out, errOut bytes.Buffer
@@ -35,7 +35,7 @@ func TestCommandsRefuseExtraArguments(t *testing.T) {
 func TestReencryptExtraArgumentMovesNothing(t *testing.T) {
 	t.Parallel()
 	env := staleToken(t)
-	getenv := func(k string) string { return env[k] }
+	getenv := envOf(env)
 	var out, errOut bytes.Buffer
 	err := run(context.Background(), []string{"reencrypt", "dry-run", "--batch", "1"}, getenv, &out, &errOut)
 	require.EqualError(t, err, `reencrypt: unexpected argument "dry-run"`)

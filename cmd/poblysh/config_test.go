@@ -8,12 +8,14 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/poblysh/poblysh/config"
 	"github.com/poblysh/poblysh/db/dbtest"
 	"github.com/poblysh/poblysh/testenv"
 	"github.com/poblysh/poblysh/vault"
@@ -74,7 +76,7 @@ func TestConfigBadEnvironment(t *testing.T) {
 			defer cancel()
 			var out, errOut bytes.Buffer
 			start := time.Now()
-			err := run(ctx, []string{tc.cmd}, func(k string) string { return env[k] }, &out, &errOut)
+			err := run(ctx, []string{tc.cmd}, envOf(env), &out, &errOut)
 			require.Error(t, err)
 			require.Less(t, time.Since(start), 20*time.Second, "run must fail at once, not serve until cancelled")
 			require.NoError(t, ctx.Err())
@@ -94,7 +96,7 @@ func TestConfigBadEnvironment(t *testing.T) {
 
 func TestConfigUsage(t *testing.T) {
 	t.Parallel()
-	env := func(k string) string { return map[string]string{"POBLYSH_ENV_FILE": "none"}[k] }
+	env := envOf(map[string]string{"POBLYSH_ENV_FILE": "none"})
 	ctx := context.Background()
 
 	var out, errOut bytes.Buffer
@@ -176,4 +178,21 @@ func TestConfigMainExitCode(t *testing.T) {
 	code, stdout, _ := child("--help")
 	require.Equal(t, 0, code)
 	require.Contains(t, stdout, "Usage: poblysh")
+}
+
+// TestDotEnvSetEmptyVariableWins: a variable set in the real environment
+// wins over .env even when set empty, as README.md and .env.example say.
+// docs/key-rotation.md's last step deploys POBLYSH_CRYPTO_RETIRED_KEYS=
+// (empty): the old key stayed in the ring while a .env still held it.
+func TestDotEnvSetEmptyVariableWins(t *testing.T) {
+	t.Parallel()
+	f := filepath.Join(t.TempDir(), ".env")
+	require.NoError(t, os.WriteFile(f, []byte("POBLYSH_REDIRECT_ALLOWLIST=https://old.example/\nPOBLYSH_LOG_LEVEL=warn\n"), 0o600))
+	real := map[string]string{"POBLYSH_ENV_FILE": f, "POBLYSH_REDIRECT_ALLOWLIST": "", "DATABASE_URL": "postgres://x/y"}
+	env, err := dotenv(envOf(real))
+	require.NoError(t, err)
+	cfg, err := config.Load(env, config.Needs{})
+	require.NoError(t, err)
+	require.Empty(t, cfg.RedirectAllowlist, "the real (empty) variable wins over .env")
+	require.Equal(t, "warn", cfg.LogLevel, ".env fills a variable the environment does not set")
 }

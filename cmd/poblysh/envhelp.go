@@ -70,7 +70,7 @@ func envRead(need config.Needs, providers bool) (own []string, byProvider map[st
 // printEnv writes the environment section of a command's --help.
 func printEnv(w io.Writer, need config.Needs, providers bool) {
 	own, byProvider := envRead(need, providers)
-	fmt.Fprintln(w, "\nEnvironment (real variables win over ./.env; defaults and meaning in .env.example):")
+	fmt.Fprintln(w, "\nEnvironment (a variable set, even empty, wins over ./.env; defaults and meaning\nin .env.example):")
 	printWrapped(w, own)
 	names := make([]string, 0, len(byProvider))
 	for n := range byProvider {

@@ -221,7 +221,7 @@ func TestStopDuringStartUp(t *testing.T) {
 	defer cancel()
 	buf := &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"worker"}, func(k string) string { return env[k] }, buf, buf) }()
+	go func() { done <- run(ctx, []string{"worker"}, envOf(env), buf, buf) }()
 	select {
 	case err := <-done:
 		t.Fatalf("the worker returned before it was stopped: %v\n%s", err, buf.String())
@@ -239,7 +239,7 @@ func TestStopDuringStartUp(t *testing.T) {
 	// Not stopped, the same start-up fails, naming the server.
 	short, cancelShort := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancelShort()
-	err = run(short, []string{"worker"}, func(k string) string { return env[k] }, buf, buf)
+	err = run(short, []string{"worker"}, envOf(env), buf, buf)
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "cannot reach "+silent.Addr().String())
 }

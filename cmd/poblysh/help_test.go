@@ -20,7 +20,7 @@ func TestServeHelpListsEnvironment(t *testing.T) {
 	t.Parallel()
 	for cmd, admin := range map[string]bool{"serve": true, "api": true, "worker": false} {
 		var out, errOut bytes.Buffer
-		require.NoError(t, run(context.Background(), []string{cmd, "--help"}, func(string) string { return "" }, &out, &errOut))
+		require.NoError(t, run(context.Background(), []string{cmd, "--help"}, envOf(nil), &out, &errOut))
 		help := errOut.String()
 		require.Contains(t, help, "Usage: poblysh "+cmd+"\n", cmd)
 		require.NotContains(t, help, "[flags]", cmd)
@@ -36,7 +36,7 @@ func TestServeHelpListsEnvironment(t *testing.T) {
 	}
 	// A command with flags still shows them.
 	var errOut bytes.Buffer
-	require.NoError(t, run(context.Background(), []string{"sandbox", "--help"}, func(string) string { return "" }, &bytes.Buffer{}, &errOut))
+	require.NoError(t, run(context.Background(), []string{"sandbox", "--help"}, envOf(nil), &bytes.Buffer{}, &errOut))
 	require.Contains(t, errOut.String(), "[flags]")
 }
 
@@ -52,7 +52,7 @@ func TestHelpListsEveryVariableTheCommandReads(t *testing.T) {
 	t.Parallel()
 	for _, cmd := range []string{"serve", "api", "worker", "reencrypt", "migrate"} {
 		var out, help bytes.Buffer
-		require.NoError(t, run(context.Background(), []string{cmd, "--help"}, func(string) string { return "" }, &out, &help))
+		require.NoError(t, run(context.Background(), []string{cmd, "--help"}, envOf(nil), &out, &help))
 		env := map[string]string{
 			"POBLYSH_ENV_FILE":   "none",
 			"DATABASE_URL":       "postgres://postgres@127.0.0.1:1/poblysh?connect_timeout=2",
@@ -61,7 +61,7 @@ func TestHelpListsEveryVariableTheCommandReads(t *testing.T) {
 		}
 		read := map[string]bool{}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		err := run(ctx, []string{cmd}, func(k string) string { read[k] = true; return env[k] }, &out, &out)
+		err := run(ctx, []string{cmd}, func(k string) (string, bool) { read[k] = true; v, ok := env[k]; return v, ok }, &out, &out)
 		cancel()
 		require.ErrorContains(t, err, "could not connect to Postgres", "%s got past its configuration", cmd)
 		for k := range read {

@@ -64,3 +64,12 @@ func (s *stack) requireNoSecrets(secrets ...string) {
 		require.NotContains(s.t, string(out), secret, "a secret is stored in clear")
 	}
 }
+
+// envOf is a lookupenv (os.LookupEnv's shape) over m, for run: a key in m
+// is set, even to "".
+func envOf(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		v, ok := m[k]
+		return v, ok
+	}
+}

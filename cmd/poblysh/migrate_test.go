@@ -38,7 +38,7 @@ func TestMigrateCommand(t *testing.T) {
 	t.Cleanup(func() { _, _ = conn.Exec(context.Background(), "DROP SCHEMA "+ident+" CASCADE") })
 	// As in production: the URL names the database and its search_path.
 	env := map[string]string{"DATABASE_URL": dbtest.WithSearchPath(base, schema), "POBLYSH_ENV_FILE": "none"}
-	getenv := func(k string) string { return env[k] }
+	getenv := envOf(env)
 	ms, err := db.Migrations()
 	require.NoError(t, err)
 
@@ -103,7 +103,7 @@ func TestMigrateStatusThenAPI(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _, _ = conn.Exec(context.Background(), "DROP SCHEMA "+ident+" CASCADE") })
 	env := configEnv(t, dbtest.WithSearchPath(base, schema))
-	getenv := func(k string) string { return env[k] }
+	getenv := envOf(env)
 	ms, err := db.Migrations()
 	require.NoError(t, err)
 	want := fmt.Sprintf("database: %d migration(s) not applied: %s, ", len(ms), ms[0].Name)
@@ -188,7 +188,7 @@ func refusesToStart(t *testing.T, ownerURL string, cmds []string, check func(*te
 			defer cancel()
 			buf := &syncBuffer{}
 			done := make(chan error, 1)
-			go func() { done <- run(ctx, []string{cmd}, func(k string) string { return env[k] }, buf, buf) }()
+			go func() { done <- run(ctx, []string{cmd}, envOf(env), buf, buf) }()
 			select {
 			case err := <-done:
 				require.Error(t, err, "%s", tail(buf.String(), 10))

@@ -33,7 +33,7 @@ func TestReencryptAdvisesTheMissingKey(t *testing.T) {
 	env["POBLYSH_CRYPTO_KEY"] = newKey
 	reencrypt := func() (string, error) {
 		var out, errOut bytes.Buffer
-		err := run(ctx, []string{"reencrypt"}, func(k string) string { return env[k] }, &out, &errOut)
+		err := run(ctx, []string{"reencrypt"}, envOf(env), &out, &errOut)
 		return out.String(), err
 	}
 
@@ -79,7 +79,7 @@ func staleToken(t *testing.T) map[string]string {
 func TestReencryptRefusesBatchBelowOne(t *testing.T) {
 	t.Parallel()
 	env := staleToken(t)
-	getenv := func(k string) string { return env[k] }
+	getenv := envOf(env)
 	for _, b := range []string{"0", "-5"} {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		start := time.Now()

@@ -115,15 +115,17 @@ func rootUsage(w io.Writer) {
 	}
 	fmt.Fprintln(w, `
 Configuration comes from the environment and, for local development, a .env
-file in the working directory (real environment variables win). Required:
-DATABASE_URL, POBLYSH_CRYPTO_KEY, and POBLYSH_ADMIN_KEY for the API. See
-.env.example and README.md.
+file in the working directory (a variable set in the real environment, even
+empty, wins over the file). Required: DATABASE_URL, POBLYSH_CRYPTO_KEY, and
+POBLYSH_ADMIN_KEY for the API. See .env.example and README.md.
 
 Run "poblysh <command> --help" for details.`)
 }
 
 // run is the whole program; tests call it with their own environment.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// lookupenv is os.LookupEnv's shape: it tells a variable set empty, which
+// wins over .env, from one not set.
+func run(ctx context.Context, args []string, lookupenv func(string) (string, bool), stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		rootUsage(stdout)
 		if len(args) == 0 {
@@ -155,7 +157,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			printEnv(fs.Output(), *cmd.env, cmd.providers)
 		}
 	}
-	env, err := dotenv(getenv)
+	env, err := dotenv(lookupenv)
 	if err != nil {
 		return err
 	}
@@ -180,8 +182,10 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-// dotenv overlays a ./.env file (if any) under the real environment.
-func dotenv(getenv func(string) string) (func(string) string, error) {
+// dotenv overlays a ./.env file (if any) under the real environment: a
+// variable set there, even empty, wins over the file.
+func dotenv(lookupenv func(string) (string, bool)) (func(string) string, error) {
+	getenv := func(k string) string { v, _ := lookupenv(k); return v }
 	path := getenv("POBLYSH_ENV_FILE")
 	if path == "" {
 		path = ".env"
@@ -193,5 +197,5 @@ func dotenv(getenv func(string) string) (func(string) string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
-	return config.Overlay(getenv, file), nil
+	return config.Overlay(lookupenv, file), nil
 }

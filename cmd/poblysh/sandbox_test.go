@@ -23,15 +23,13 @@ import (
 func TestSandboxCommand(t *testing.T) {
 	t.Parallel()
 	envFile := filepath.Join(t.TempDir(), "sandbox.env")
-	getenv := func(k string) string {
-		return map[string]string{
-			"POBLYSH_ENV_FILE":                      "none",
-			"POBLYSH_PUBLIC_URL":                    "http://127.0.0.1:1",
-			"POBLYSH_GITHUB_WEBHOOK_SECRET":         "github-hook-secret-from-env",
-			"POBLYSH_GOOGLE_CLIENT_ID":              "shared-google-client",
-			"POBLYSH_GOOGLE_CALENDAR_CLIENT_SECRET": "calendar-secret-from-env",
-		}[k]
-	}
+	getenv := envOf(map[string]string{
+		"POBLYSH_ENV_FILE":                      "none",
+		"POBLYSH_PUBLIC_URL":                    "http://127.0.0.1:1",
+		"POBLYSH_GITHUB_WEBHOOK_SECRET":         "github-hook-secret-from-env",
+		"POBLYSH_GOOGLE_CLIENT_ID":              "shared-google-client",
+		"POBLYSH_GOOGLE_CALENDAR_CLIENT_SECRET": "calendar-secret-from-env",
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	out := &syncBuffer{}
@@ -89,7 +87,7 @@ func TestSandboxCommand(t *testing.T) {
 
 func TestSandboxCommandFlags(t *testing.T) {
 	t.Parallel()
-	getenv := func(k string) string { return map[string]string{"POBLYSH_ENV_FILE": "none"}[k] }
+	getenv := envOf(map[string]string{"POBLYSH_ENV_FILE": "none"})
 	var out, errOut bytes.Buffer
 	require.NoError(t, run(context.Background(), []string{"sandbox", "--list", "--base-port", "9300", "--only", "slack, github,slack"}, getenv, &out, &errOut))
 	require.Equal(t, "github 127.0.0.1:9300\nslack 127.0.0.1:9301\n", out.String(), "consecutive ports in name order")

@@ -213,7 +213,7 @@ func (s *stack) launch() error {
 	exited := make(chan struct{})
 	var exitErr error
 	go func() {
-		exitErr = run(ctx, []string{s.command}, func(k string) string { return s.env[k] }, s.logs, s.logs)
+		exitErr = run(ctx, []string{s.command}, envOf(s.env), s.logs, s.logs)
 		close(exited)
 	}()
 	var once sync.Once

@@ -21,7 +21,7 @@ func runWorker(t *testing.T, env map[string]string, d time.Duration) (started bo
 	defer cancel()
 	buf := &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"worker"}, func(k string) string { return env[k] }, buf, buf) }()
+	go func() { done <- run(ctx, []string{"worker"}, envOf(env), buf, buf) }()
 	deadline := time.After(d)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
