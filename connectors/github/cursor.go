@@ -168,6 +168,13 @@ func (c *cursor) next(page, perPage int) {
 	c.Page, c.PerPage = page, perPage
 }
 
+// restart drops the pass in progress: the next read begins a pass anew
+// from the resting fields.
+func (c *cursor) restart() {
+	c.Page, c.PerPage, c.PassMax, c.PassSeen, c.PassETag, c.PassAhead, c.PassPre = 0, 0, nil, nil, "", nil, nil
+	c.PassStart, c.PassRecent = nil, nil
+}
+
 // releaseSettle is how far before a releases pass's start its mark is
 // held at the latest: GitHub's clock (published_at) may run ahead of ours.
 const releaseSettle = 5 * time.Minute
@@ -207,6 +214,5 @@ func (c *cursor) finish() {
 		c.ETag = c.PassETag
 	}
 	c.Ahead, c.Pre = c.PassAhead, c.PassPre
-	c.Page, c.PerPage, c.PassMax, c.PassSeen, c.PassETag, c.PassAhead, c.PassPre = 0, 0, nil, nil, "", nil, nil
-	c.PassStart, c.PassRecent = nil, nil
+	c.restart()
 }

@@ -3,6 +3,7 @@ package github
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -186,6 +187,12 @@ func (r *reader) ensureRepo(ctx context.Context, refresh bool) error {
 	if r.cur.RepoID != 0 && r.cur.RepoName != "" && !(refresh && r.cur.starting()) {
 		return nil
 	}
+	return r.readRepo(ctx)
+}
+
+// readRepo reads the repository's facts into the cursor (see ensureRepo),
+// conditionally when the cursor holds them already.
+func (r *reader) readRepo(ctx context.Context) error {
 	path := "repos/" + url.PathEscape(r.owner) + "/" + url.PathEscape(r.name)
 	if r.cur.RepoID != 0 {
 		path = "repositories/" + strconv.FormatInt(r.cur.RepoID, 10)
@@ -321,21 +328,17 @@ func (r *reader) releases(ctx context.Context) (*connectors.Page, error) {
 }
 
 // commits reads GET /repos/{o}/{r}/commits?sha=<default branch>&since=<mark>.
-// The default branch is re-resolved at the start of every pass. The mark is
-// bounded by now: a commit dated in the future (a committer's clock) is
-// yielded once, remembered by sha while it stays ahead, and does not move
-// the mark.
+// The default branch is re-resolved at the start of every pass, and when
+// the list answers 404 (see listCommits). The mark is bounded by now: a
+// commit dated in the future (a committer's clock) is yielded once,
+// remembered by sha while it stays ahead, and does not move the mark.
 func (r *reader) commits(ctx context.Context) (*connectors.Page, error) {
 	if err := r.ensureRepo(ctx, true); err != nil {
 		return nil, err
 	}
-	q := url.Values{"sha": {r.cur.Branch}}
-	if r.cur.Since != nil {
-		q.Set("since", r.cur.Since.UTC().Format("2006-01-02T15:04:05Z"))
-	}
-	lp, err := r.list(ctx, r.repoPath("commits"), q, r.startETag())
+	lp, err := r.listCommits(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("github: list commits of %s@%s: %w", r.full(), r.cur.Branch, err)
+		return nil, err
 	}
 	if lp.notModified {
 		return &connectors.Page{Done: true}, nil
@@ -365,4 +368,39 @@ func (r *reader) commits(ctx context.Context) (*connectors.Page, error) {
 		}
 	}
 	return r.advance(lp, false, sigs), nil
+}
+
+// listCommits reads the page of the commits list the cursor is at. GitHub
+// answers 404 "No commit found for SHA" for a branch that is gone: the
+// default branch renamed (or switched, the old one deleted) since the pass
+// began, the cursor still naming the old one. The repository, read again
+// by its id, then names the branch to read: the pass starts again on it,
+// from its first page, and stays incremental (since= the resting mark;
+// what the pass read before is read again). Only when the repository itself cannot be
+// read is the 404 the repository's (access lost); one that still names the
+// same branch is a transient answer, retried.
+func (r *reader) listCommits(ctx context.Context) (*listPage, error) {
+	for attempt := 0; ; attempt++ {
+		q := url.Values{"sha": {r.cur.Branch}}
+		if r.cur.Since != nil {
+			q.Set("since", r.cur.Since.UTC().Format("2006-01-02T15:04:05Z"))
+		}
+		lp, err := r.list(ctx, r.repoPath("commits"), q, r.startETag())
+		if err == nil {
+			return lp, nil
+		}
+		err = fmt.Errorf("github: list commits of %s@%s: %w", r.full(), r.cur.Branch, err)
+		if !errors.Is(err, connectors.ErrNotFound) {
+			return nil, err
+		}
+		branch := r.cur.Branch
+		if rerr := r.readRepo(ctx); rerr != nil {
+			return nil, rerr
+		}
+		if r.cur.Branch == branch || attempt > 0 {
+			return nil, fmt.Errorf("%w: %v (the repository still reads, default branch %s)", connectors.ErrTransient, err, r.cur.Branch)
+		}
+		r.cur.restart()
+		r.perPage = r.pageSize
+	}
 }

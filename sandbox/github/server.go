@@ -154,6 +154,8 @@ func (s *Server) routes() *http.ServeMux {
 	api("GET /user/installations", s.listUserInstallations)
 	api("GET /user/installations/{id}/repositories", s.listInstallationRepos)
 	api("GET /repos/{owner}/{repo}", s.getRepo)
+	api("PATCH /repos/{owner}/{repo}", s.editRepo)
+	api("POST /repos/{owner}/{repo}/branches/{branch}/rename", s.renameBranch)
 	api("GET /repos/{owner}/{repo}/pulls", s.listPulls)
 	api("GET /repos/{owner}/{repo}/pulls/{number}", s.getPull)
 	api("GET /repos/{owner}/{repo}/releases", s.listReleases)
