@@ -24,6 +24,12 @@ type Signal struct {
 	// DedupeKey equals one of them is a duplicate (a GitHub push Signal lists
 	// the commits it carries, so a backfill of those commits adds nothing).
 	AliasKeys []string
+	// MatchKeys are keys the same happening may already be stored under,
+	// as a dedupe key or an alias: the Signal is a duplicate when one of
+	// them is. Unlike AliasKeys they claim nothing (a GitHub commit read
+	// on the default branch matches the branch-free key a commit pushed
+	// under the branch's former name claimed).
+	MatchKeys []string
 	// Payload is the provider-agnostic body.
 	Payload Payload
 	// Raw is the provider object it came from, kept while raw retention allows.

@@ -21,8 +21,11 @@ type NewSignal struct {
 	OccurredAt time.Time
 	DedupeKey  string
 	AliasKeys  []string
-	Payload    []byte // JSON
-	Raw        []byte // JSON or nil
+	// MatchKeys make the Signal a duplicate when one of them is stored (as
+	// a dedupe key or an alias); unlike AliasKeys they are not claimed.
+	MatchKeys []string
+	Payload   []byte // JSON
+	Raw       []byte // JSON or nil
 }
 
 // Signal is a stored Signal.
@@ -80,7 +83,9 @@ func (tx *Tx) LockSignals(ctx context.Context) error {
 // InsertSignalsStatement is the statement InsertSignalsFor sends for sigs of
 // source, stored for tenantID's connection connID, with its arguments: the
 // Signals as arrays, and with alias keys, the aliases of the Signals inserted
-// stored in the same statement (a duplicate's aliases are not taken over).
+// stored in the same statement (a duplicate's aliases are not taken over);
+// with match keys, a Signal one of whose match keys is stored (as a key or
+// an alias) is skipped as a duplicate.
 // Exported, like LookupRoutesSQL, RecordWebhookStatement and
 // SystemSignalsSQL, for the benchmark that runs the intake's statements on
 // a raw pool (webhook.BenchmarkIntakeLayers).
@@ -104,9 +109,9 @@ func insertSignalsStatement(tenantID, connID, source string, sigs []NewSignal) (
 		kinds[i], times[i], payloads[i], raws[i] = s.Kind, s.OccurredAt.Round(time.Microsecond), string(s.Payload), string(s.Raw)
 		keys[i] = source + ":" + s.DedupeKey
 	}
-	// Alias keys of each key's first occurrence (a key repeated in the
-	// batch is stored once, with the first's aliases).
-	var aliasOf, aliasKeys []string
+	// Alias and match keys of each key's first occurrence (a key repeated
+	// in the batch is stored once, with the first's).
+	var aliasOf, aliasKeys, matchOf, matchKeys []string
 	first := make(map[string]bool, len(sigs))
 	for i, s := range sigs {
 		if first[keys[i]] {
@@ -117,28 +122,47 @@ func insertSignalsStatement(tenantID, connID, source string, sigs []NewSignal) (
 			aliasOf = append(aliasOf, keys[i])
 			aliasKeys = append(aliasKeys, source+":"+a)
 		}
+		for _, m := range s.MatchKeys {
+			matchOf = append(matchOf, keys[i])
+			matchKeys = append(matchKeys, source+":"+m)
+		}
 	}
 	args := []any{tenantID, connID, source, kinds, times, keys, payloads, raws}
-	if len(aliasKeys) == 0 {
-		return insertSignalsSQL[0], args, keys
+	switch {
+	case len(matchKeys) > 0:
+		return insertSignalsSQL[2], append(args, aliasOf, aliasKeys, matchOf, matchKeys), keys
+	case len(aliasKeys) > 0:
+		return insertSignalsSQL[1], append(args, aliasOf, aliasKeys), keys
 	}
-	return insertSignalsSQL[1], append(args, aliasOf, aliasKeys), keys
+	return insertSignalsSQL[0], args, keys
 }
 
-var insertSignalsSQL = func() [2]string {
-	insert := `INSERT INTO signals (tenant_id, connection_id, source, kind, occurred_at, dedupe_key, payload, raw)
+// insertSignalsSQL is the insert: plain, with aliases ($9, $10), and with
+// aliases and match keys ($11, $12).
+var insertSignalsSQL = func() [3]string {
+	insert := func(match string) string {
+		return `INSERT INTO signals (tenant_id, connection_id, source, kind, occurred_at, dedupe_key, payload, raw)
 		SELECT $1, $2, $3, t.kind, t.occurred_at, t.dedupe_key, t.payload::jsonb, nullif(t.raw, '')::jsonb
 		FROM unnest($4::text[], $5::timestamptz[], $6::text[], $7::text[], $8::text[])
 			WITH ORDINALITY AS t(kind, occurred_at, dedupe_key, payload, raw, ord)
-		WHERE NOT EXISTS (SELECT 1 FROM signal_aliases a WHERE a.tenant_id = $1 AND a.key = t.dedupe_key)
+		WHERE NOT EXISTS (SELECT 1 FROM signal_aliases a WHERE a.tenant_id = $1 AND a.key = t.dedupe_key)` + match + `
 		ORDER BY t.ord
 		ON CONFLICT (tenant_id, dedupe_key) DO NOTHING
 		RETURNING id, kind, dedupe_key`
-	return [2]string{insert, `WITH ins AS (` + insert + `),
+	}
+	withAliases := func(insert string) string {
+		return `WITH ins AS (` + insert + `),
 		aliases AS (INSERT INTO signal_aliases (tenant_id, key, signal_id)
 			SELECT $1, a.key, ins.id FROM ins JOIN unnest($9::text[], $10::text[]) AS a(of, key) ON a.of = ins.dedupe_key
 			ON CONFLICT (tenant_id, key) DO NOTHING)
-		SELECT id, kind, dedupe_key FROM ins`}
+		SELECT id, kind, dedupe_key FROM ins`
+	}
+	match := `
+		AND NOT EXISTS (SELECT 1 FROM unnest($11::text[], $12::text[]) AS m(of, key)
+			WHERE m.of = t.dedupe_key
+			AND (EXISTS (SELECT 1 FROM signals s WHERE s.tenant_id = $1 AND s.dedupe_key = m.key)
+				OR EXISTS (SELECT 1 FROM signal_aliases a WHERE a.tenant_id = $1 AND a.key = m.key)))`
+	return [3]string{insert(""), withAliases(insert("")), withAliases(insert(match))}
 }()
 
 // InsertSignalsFor is InsertSignals for a system-scope transaction that

@@ -81,6 +81,45 @@ func TestInsertSignalsIsIdempotent(t *testing.T) {
 	require.Equal(t, 1, st.Duplicates, "u is an alias of v")
 }
 
+// TestInsertSignalsMatchKeys: a Signal one of whose match keys is stored,
+// as another Signal's dedupe key or alias, is a duplicate; its match keys
+// are not claimed (a later Signal keyed by one is stored), and a Signal
+// matching nothing stored is inserted, with its aliases.
+func TestInsertSignalsMatchKeys(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	f := newFixture(t, s.DB, "github", "u1")
+	insert := func(sigs ...db.NewSignal) db.Stored {
+		var st db.Stored
+		require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) (err error) {
+			st, err = tx.InsertSignals(ctx, f.conn, "github", sigs)
+			return err
+		}))
+		return st
+	}
+	with := func(key string, aliases, matches []string) db.NewSignal {
+		n := sig(key, "code.pushed")
+		n.AliasKeys, n.MatchKeys = aliases, matches
+		return n
+	}
+	// Stored under the branch's old name, claiming the commits' HEAD keys.
+	require.Len(t, insert(with("commit:r:master:x", []string{"commit:r:master:w", "commit:r:HEAD:w", "commit:r:HEAD:x"}, nil)).Kinds, 1)
+
+	st := insert(
+		with("commit:r:main:x", []string{"commit:r:HEAD:x"}, []string{"commit:r:HEAD:x"}), // HEAD:x is an alias
+		with("commit:r:main:w", []string{"commit:r:HEAD:w"}, []string{"commit:r:HEAD:w"}), // HEAD:w too
+		with("commit:r:main:v", []string{"commit:r:HEAD:v"}, []string{"commit:r:HEAD:u", "commit:r:HEAD:v"}),
+	)
+	require.Len(t, st.Kinds, 1, "v matches nothing stored")
+	require.Equal(t, 2, st.Duplicates)
+	st = insert(with("commit:r:trunk:v", nil, []string{"commit:r:HEAD:v"}), with("commit:r:trunk:t", nil, []string{"commit:r:main:v"}))
+	require.Empty(t, st.Kinds, "a match on a stored alias (HEAD:v) and on a stored key (main:v)")
+	require.Equal(t, 2, st.Duplicates)
+	st = insert(sig("commit:r:HEAD:u", "code.pushed"))
+	require.Len(t, st.Kinds, 1, "a match key is not claimed")
+}
+
 // feedAll reads the feed until want rows arrived (rows of concurrently
 // running transactions anywhere in the cluster are withheld until they end,
 // so a read right after a commit may need another poll) or 10 s pass.

@@ -90,19 +90,25 @@ func Rows(in []connectors.Signal) ([]db.NewSignal, error) {
 				raw = r
 			}
 		}
-		aliases := s.AliasKeys
-		if aliases != nil {
-			aliases = make([]string, len(s.AliasKeys))
-			for i, a := range s.AliasKeys {
-				aliases[i] = db.CleanText(a)
-			}
-		}
 		out = append(out, db.NewSignal{
-			Kind: db.CleanText(s.Kind), OccurredAt: at, DedupeKey: db.CleanText(s.DedupeKey), AliasKeys: aliases,
+			Kind: db.CleanText(s.Kind), OccurredAt: at, DedupeKey: db.CleanText(s.DedupeKey),
+			AliasKeys: cleanKeys(s.AliasKeys), MatchKeys: cleanKeys(s.MatchKeys),
 			Payload: payload, Raw: raw,
 		})
 	}
 	return out, nil
+}
+
+// cleanKeys returns keys as Postgres text can hold them (nil stays nil).
+func cleanKeys(keys []string) []string {
+	if keys == nil {
+		return nil
+	}
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = db.CleanText(k)
+	}
+	return out
 }
 
 // Store inserts the batch for one connection of tenantID in tx (a tenant's

@@ -22,13 +22,14 @@ import (
 func TestRowsRejectsIncompleteSignals(t *testing.T) {
 	t.Parallel()
 	ok := connectors.Signal{Kind: "code.pushed", DedupeKey: "commit:1:a", OccurredAt: time.Unix(1700000000, 0).In(time.FixedZone("x", 3600)),
-		Payload: connectors.Payload{Title: "t"}, Raw: []byte(`{"a":1}`), AliasKeys: []string{"commit:1:b"}}
+		Payload: connectors.Payload{Title: "t"}, Raw: []byte(`{"a":1}`), AliasKeys: []string{"commit:1:b"}, MatchKeys: []string{"commit:1:c"}}
 	out, err := ingest.Rows([]connectors.Signal{ok})
 	require.NoError(t, err)
 	require.Len(t, out, 1)
 	require.Equal(t, time.UTC, out[0].OccurredAt.Location(), "stored in UTC")
 	require.JSONEq(t, `{"title":"t","url":"","actor":{"id":"","name":""},"subject":{"type":"","id":""},"context":{"type":"","id":""},"attributes":{}}`, string(out[0].Payload))
 	require.Equal(t, []string{"commit:1:b"}, out[0].AliasKeys)
+	require.Equal(t, []string{"commit:1:c"}, out[0].MatchKeys)
 	bad := ok
 	bad.Raw = []byte("not json")
 	out, err = ingest.Rows([]connectors.Signal{bad})
@@ -124,7 +125,7 @@ func lagCount(t *testing.T, provider string) uint64 {
 // handed to Postgres, which would refuse the whole insert.
 func TestRowsCleanTextForPostgres(t *testing.T) {
 	rows, err := ingest.Rows([]connectors.Signal{{
-		Kind: "message.posted", DedupeKey: "k\x00ey\xff", AliasKeys: []string{"a\x00"}, OccurredAt: time.Now(),
+		Kind: "message.posted", DedupeKey: "k\x00ey\xff", AliasKeys: []string{"a\x00"}, MatchKeys: []string{"m\xff"}, OccurredAt: time.Now(),
 		Payload: connectors.Payload{Title: "hi\x00there", Attributes: map[string]any{"n\x00": "v\xff", "x": []any{"\x00"}}},
 		Raw:     json.RawMessage(`{"text":"a\u0000b","n":12345678901234567890,"k\u0000":"\\u0000 stays"}`),
 	}})
@@ -132,6 +133,7 @@ func TestRowsCleanTextForPostgres(t *testing.T) {
 	r := rows[0]
 	require.Equal(t, "key\uFFFD", r.DedupeKey)
 	require.Equal(t, []string{"a"}, r.AliasKeys)
+	require.Equal(t, []string{"m\uFFFD"}, r.MatchKeys)
 	require.NotContains(t, string(r.Payload), `\u0000`)
 	require.Contains(t, string(r.Payload), `"title":"hithere"`)
 	require.Contains(t, string(r.Payload), "\"n\":\"v\uFFFD\"")

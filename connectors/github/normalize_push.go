@@ -21,7 +21,8 @@ const zeroSHA = "0000000000000000000000000000000000000000"
 // commit:<repo id>:<ref>:<sha>, and every other commit of the push is an
 // alias key, so a later backfill of those commits stores nothing new; a push
 // without commits (a branch created at an existing commit, a force push that
-// only rewinds) is push:<repo id>:<ref>:<after>.
+// only rewinds) is push:<repo id>:<ref>:<after>. A push to the default
+// branch also claims each commit's HEAD key (see headKey).
 func pushSignal(ev *gh.PushEvent, raw json.RawMessage, now time.Time) (connectors.Signal, bool) {
 	ref := ev.GetRef()
 	branch, isBranch := strings.CutPrefix(ref, "refs/heads/")
@@ -39,6 +40,13 @@ func pushSignal(ev *gh.PushEvent, raw json.RawMessage, now time.Time) (connector
 		for _, c := range ev.Commits {
 			if id := c.GetID(); id != "" && id != after {
 				aliases = append(aliases, commitKey(rid, ref, id))
+			}
+		}
+		if branch == cmpOr(ev.GetRepo().GetDefaultBranch(), ev.GetRepo().GetMasterBranch()) {
+			for _, c := range ev.Commits {
+				if id := c.GetID(); id != "" {
+					aliases = append(aliases, headKey(rid, id))
+				}
 			}
 		}
 	}
@@ -92,12 +100,15 @@ func pushSignal(ev *gh.PushEvent, raw json.RawMessage, now time.Time) (connector
 	}, true
 }
 
-// commitSignal normalizes a commit of the REST commits list of a branch: a
-// code.pushed Signal with commit_count 1 and source backfill, keyed
-// commit:<repo id>:<ref>:<sha> like the push to that branch that carried it. It happened at the
-// committer date, the date GitHub's since filter reads.
+// commitSignal normalizes a commit of the REST commits list of the default
+// branch: a code.pushed Signal with commit_count 1 and source backfill,
+// keyed commit:<repo id>:<ref>:<sha> like the push to that branch that
+// carried it. It claims the commit's HEAD key, and is a duplicate of any
+// Signal that did (see headKey). It happened at the committer date, the
+// date GitHub's since filter reads.
 func commitSignal(c *gh.RepositoryCommit, repo repoRef, branch string, raw json.RawMessage) connectors.Signal {
 	sha := c.GetSHA()
+	rid := strconv.FormatInt(repo.ID, 10)
 	gc := c.GetCommit()
 	at := commitTime(c)
 	actor := actorOf(c.Author)
@@ -109,7 +120,8 @@ func commitSignal(c *gh.RepositoryCommit, repo repoRef, branch string, raw json.
 		before = c.Parents[0].GetSHA()
 	}
 	return connectors.Signal{
-		Kind: KindCodePushed, OccurredAt: at, DedupeKey: commitKey(strconv.FormatInt(repo.ID, 10), "refs/heads/"+branch, sha),
+		Kind: KindCodePushed, OccurredAt: at, DedupeKey: commitKey(rid, "refs/heads/"+branch, sha),
+		AliasKeys: []string{headKey(rid, sha)}, MatchKeys: []string{headKey(rid, sha)},
 		Payload: connectors.Payload{
 			Title:   fmt.Sprintf("Commit %s on %s: %s", short(sha), branch, firstLine(gc.GetMessage())),
 			URL:     c.GetHTMLURL(),
@@ -136,6 +148,18 @@ func commitSignal(c *gh.RepositoryCommit, repo repoRef, branch string, raw json.
 // head, a promotion) is a push of its own, while a push and the backfill of
 // the same branch agree.
 func commitKey(repoID, ref, sha string) string { return "commit:" + repoID + ":" + ref + ":" + sha }
+
+// headKey is the key of a commit that reached the repository's default
+// branch, whatever that branch was named then: commit:<repo id>:HEAD:<sha>
+// (HEAD: git's name for a repository's default branch). A push to the
+// default branch claims it for each of its commits, and so does a commit
+// read from the default branch, which also matches it (MatchKeys): once
+// the default branch is renamed (master to main), a backfill, which keys
+// the commits by the new name, stores none of those pushed or read under
+// the old one again. The branch's own key stays the dedupe key: a branch
+// pushed to before it became the default one (a switch) agrees with its
+// backfill by name.
+func headKey(repoID, sha string) string { return "commit:" + repoID + ":HEAD:" + sha }
 
 // commitTime is the committer date (the author date when absent).
 func commitTime(c *gh.RepositoryCommit) time.Time {

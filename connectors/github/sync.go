@@ -376,7 +376,8 @@ func (r *reader) commits(ctx context.Context) (*connectors.Page, error) {
 // began, the cursor still naming the old one. The repository, read again
 // by its id, then names the branch to read: the pass starts again on it,
 // from its first page, and stays incremental (since= the resting mark;
-// what the pass read before is read again). Only when the repository itself cannot be
+// what the pass read before is read again, and stored once: see headKey).
+// Only when the repository itself cannot be
 // read is the 404 the repository's (access lost); one that still names the
 // same branch is a transient answer, retried.
 func (r *reader) listCommits(ctx context.Context) (*listPage, error) {
