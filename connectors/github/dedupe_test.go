@@ -94,3 +94,39 @@ func TestBackfillAfterDefaultBranchRenameStoresNothingNew(t *testing.T) {
 	require.Len(t, keysOf(sigs), githubsandbox.SeedCommits+2+1+3)
 	require.Zero(t, st.put(t, sigs), "a backfill after a switch stores nothing new either")
 }
+
+// TestHeadPushedAgainAfterARollbackIsStored: main is rolled back (a force
+// push to the commit before its head), then its head is pushed again. The
+// second push carries the head with distinct false ("distinct from any
+// that have been pushed before": it was) and is a happening of its own:
+// it is keyed by the move, push:<repo>:<ref>:<before>..<after>, not by the
+// head commit, whose key the first push holds (until 2026-12-07 it was
+// dropped as that push's duplicate). It still claims the commit's keys,
+// so a redelivery, and the commits sync, store nothing more.
+func TestHeadPushedAgainAfterARollbackIsStored(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, githubsandbox.Options{}, nil)
+	st := newStore(t)
+	repo := githubsandbox.SeedRepo
+	sigs, cur, _ := h.drain(t, seedCommitsStream, nil)
+	require.Equal(t, githubsandbox.SeedCommitSignals, st.put(t, sigs))
+
+	first, err := h.srv.Push(repo, githubsandbox.PushInput{Commits: 1})
+	require.NoError(t, err)
+	require.Equal(t, 1, st.pushed(t, h, first))
+	keep, err := h.srv.Push(repo, githubsandbox.PushInput{Branch: "keep", Commits: 0})
+	require.NoError(t, err)
+	require.Equal(t, 1, st.pushed(t, h, keep))
+	rollback, err := h.srv.Push(repo, githubsandbox.PushInput{Forced: true, Commits: 0})
+	require.NoError(t, err)
+	require.Equal(t, 1, st.pushed(t, h, rollback))
+	again, err := h.srv.Push(repo, githubsandbox.PushInput{From: "keep"})
+	require.NoError(t, err)
+	require.Equal(t, first.Object["after"], again.Object["after"], "the same head")
+
+	require.Equal(t, 1, st.pushed(t, h, again), "the head pushed again is a push of its own")
+	require.Zero(t, st.pushed(t, h, again), "its redelivery is a duplicate")
+	sigs, _, _ = h.drain(t, seedCommitsStream, cur)
+	require.Len(t, keysOf(sigs), 1)
+	require.Zero(t, st.put(t, sigs), "the commits sync agrees with the pushes")
+}

@@ -59,8 +59,9 @@ func TestBotActorsAreFlagged(t *testing.T) {
 
 // TestSameHeadOnAnotherBranchIsANewPush: a commit pushed to a feature
 // branch, then fast-forwarded onto main (GitHub sends the commits again,
-// not distinct), is a code.pushed for main too: the dedupe key carries the
-// ref. The backfill of main agrees with the push to main.
+// not distinct), is a code.pushed for main too: the keys carry the ref
+// (the push is keyed by its move, and claims the commit's key for main).
+// The backfill of main agrees with the push to main.
 func TestSameHeadOnAnotherBranchIsANewPush(t *testing.T) {
 	h := newHarness(t, githubsandbox.Options{}, nil)
 	repo := githubsandbox.SeedRepo
@@ -87,7 +88,8 @@ func TestSameHeadOnAnotherBranchIsANewPush(t *testing.T) {
 
 	commits, _, _ := h.drain(t, seedCommitsStream, ccur)
 	require.Len(t, commits, 1)
-	require.Equal(t, ms.DedupeKey, commits[0].DedupeKey, "the backfill of main and the push to main agree")
+	require.Equal(t, "push:1296269:refs/heads/main:"+ms.Payload.Attributes["before"].(string)+".."+ms.Payload.Subject.ID, ms.DedupeKey)
+	require.Contains(t, ms.AliasKeys, commits[0].DedupeKey, "the backfill of main and the push to main agree")
 }
 
 // TestFutureCommitDoesNotStallPolling: a commit whose committer date is in

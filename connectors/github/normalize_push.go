@@ -21,7 +21,13 @@ const zeroSHA = "0000000000000000000000000000000000000000"
 // commit:<repo id>:<ref>:<sha>, and every other commit of the push is an
 // alias key, so a later backfill of those commits stores nothing new; a push
 // without commits (a branch created at an existing commit, a force push that
-// only rewinds) is push:<repo id>:<ref>:<after>. A push to the default
+// only rewinds) is push:<repo id>:<ref>:<after>. A push whose head commit is
+// not distinct (GitHub: "Whether this commit is distinct from any that have
+// been pushed before"), the same head pushed again after a rollback or a
+// fast-forward to commits pushed elsewhere, is keyed by the move,
+// push:<repo id>:<ref>:<before>..<after>, and claims every commit's key:
+// keyed by its head, a head pushed again to the same branch took the first
+// push's key and was dropped as its duplicate. A push to the default
 // branch also claims each commit's HEAD key (see headKey).
 func pushSignal(ev *gh.PushEvent, raw json.RawMessage, now time.Time) (connectors.Signal, bool) {
 	ref := ev.GetRef()
@@ -34,11 +40,16 @@ func pushSignal(ev *gh.PushEvent, raw json.RawMessage, now time.Time) (connector
 	rid := strconv.FormatInt(repo.ID, 10)
 	n := len(ev.Commits)
 	key := "push:" + rid + ":" + ref + ":" + after
+	head := ev.GetHeadCommit()
 	var aliases []string
 	if n > 0 {
 		key = commitKey(rid, ref, after)
+		again := head != nil && head.Distinct != nil && !head.GetDistinct()
+		if again {
+			key = "push:" + rid + ":" + ref + ":" + ev.GetBefore() + ".." + after
+		}
 		for _, c := range ev.Commits {
-			if id := c.GetID(); id != "" && id != after {
+			if id := c.GetID(); id != "" && (id != after || again) {
 				aliases = append(aliases, commitKey(rid, ref, id))
 			}
 		}
@@ -50,7 +61,6 @@ func pushSignal(ev *gh.PushEvent, raw json.RawMessage, now time.Time) (connector
 			}
 		}
 	}
-	head := ev.GetHeadCommit()
 	at := ev.GetRepo().GetPushedAt().Time
 	if at.IsZero() {
 		at = head.GetTimestamp().Time

@@ -67,3 +67,24 @@ func TestDefaultBranchRenameAndSwitch(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "trunk", defaultBranch())
 }
+
+// TestPushOfAHeadPushedBeforeIsNotDistinct: a fast-forward to a commit
+// pushed before (here the head main had before a rollback) carries that
+// commit, and the head, with distinct false, as GitHub's payload says
+// ("Whether this commit is distinct from any that have been pushed before").
+func TestPushOfAHeadPushedBeforeIsNotDistinct(t *testing.T) {
+	e := setup(t, githubsandbox.Options{})
+	first, err := e.srv.Push(githubsandbox.SeedRepo, githubsandbox.PushInput{Commits: 1})
+	require.NoError(t, err)
+	head := first.Object["head_commit"].(map[string]any)
+	require.Equal(t, true, head["distinct"])
+	_, err = e.srv.Push(githubsandbox.SeedRepo, githubsandbox.PushInput{Branch: "keep", Commits: 0})
+	require.NoError(t, err)
+	_, err = e.srv.Push(githubsandbox.SeedRepo, githubsandbox.PushInput{Forced: true, Commits: 0})
+	require.NoError(t, err)
+	again, err := e.srv.Push(githubsandbox.SeedRepo, githubsandbox.PushInput{From: "keep"})
+	require.NoError(t, err)
+	require.Equal(t, first.Object["after"], again.Object["after"])
+	require.Equal(t, false, again.Object["head_commit"].(map[string]any)["distinct"])
+	require.Equal(t, false, again.Object["forced"])
+}

@@ -25,7 +25,9 @@ type PushInput struct {
 	// From fast-forwards Branch to the head of branch From (a promotion:
 	// main catches up with a release branch). The push carries the commits
 	// From has that Branch lacks, none of them distinct (they were pushed
-	// before), as GitHub sends it. Commits must be 0.
+	// before), the head commit neither, as GitHub sends it. Commits must be
+	// 0. It also pushes a head again after a rollback (a forced push of 0
+	// commits), from a branch that kept it.
 	From string `json:"from"`
 	// CommitterDate dates the new commits (author and committer); zero: now.
 	// A date in the future plays a committer whose clock is wrong.
@@ -182,8 +184,16 @@ func (s *Server) pushPayloadLocked(rp *repo, u *user, spec pushSpec) map[string]
 	}
 	var head any
 	if spec.head != nil {
+		// The head is distinct as it is in commits: a fast-forward to
+		// commits pushed before (a promotion, a head pushed again after a
+		// rollback) carries a head that is not.
 		h := pushCommitJSON(rp, spec.head)
-		h["distinct"] = len(spec.commits) > 0
+		h["distinct"] = false
+		for i, c := range spec.commits {
+			if c.SHA == spec.head.SHA {
+				h["distinct"] = i >= spec.notDistinct
+			}
+		}
 		head = h
 	}
 	var baseRef any
