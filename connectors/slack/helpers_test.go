@@ -65,14 +65,14 @@ type testPacer struct {
 	local *localPacer
 }
 
-func (p *testPacer) Reserve(ctx context.Context, key string, every time.Duration, burst int) (time.Duration, error) {
+func (p *testPacer) Reserve(ctx context.Context, key string, every time.Duration, burst int, within time.Duration) (time.Duration, bool, error) {
 	p.mu.Lock()
 	p.keys = append(p.keys, key)
 	p.mu.Unlock()
 	if strings.HasSuffix(key, ":"+slow.name) {
-		return p.local.Reserve(ctx, key, every, burst)
+		return p.local.Reserve(ctx, key, every, burst, within)
 	}
-	return 0, nil
+	return 0, true, nil
 }
 
 func (p *testPacer) booked() []string {

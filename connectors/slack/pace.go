@@ -63,33 +63,39 @@ type localPacer struct {
 
 func newLocalPacer() *localPacer { return &localPacer{m: map[string]*rate.Limiter{}} }
 
-// Reserve implements connectors.Pacer.
-func (p *localPacer) Reserve(_ context.Context, key string, every time.Duration, burst int) (time.Duration, error) {
+// Reserve implements connectors.Pacer: a turn further out than within is
+// not booked.
+func (p *localPacer) Reserve(_ context.Context, key string, every time.Duration, burst int, within time.Duration) (time.Duration, bool, error) {
 	p.mu.Lock()
+	defer p.mu.Unlock() // held until a turn too far out is given back, so no booking comes after it
 	l, ok := p.m[key]
 	if !ok {
 		l = rate.NewLimiter(rate.Every(every), max(burst, 1))
 		p.m[key] = l
 	}
-	p.mu.Unlock()
-	return l.Reserve().Delay(), nil
+	now := time.Now()
+	r := l.ReserveN(now, 1)
+	d := r.DelayFrom(now)
+	if within >= 0 && d > within {
+		r.CancelAt(now)
+		return d, false, nil
+	}
+	return d, true, nil
 }
 
 // budgetKey names one workspace's (or org's) budget of a tier.
 func budgetKey(team string, t tier) string { return "slack:" + team + ":" + t.name }
 
-// waitTurn books a call of team's budget t and waits for it. A wait longer
-// than ctx allows fails at once with a rate limit carrying the delay, so
-// the engine retries the page when the budget is back.
+// waitTurn books a call of team's budget t and waits for it. A turn later
+// than ctx allows is not booked: it fails at once with a rate limit
+// carrying the wait, so the engine retries the page when the budget is
+// back.
 func (c *Connector) waitTurn(ctx context.Context, team string, t tier) error {
 	if team == "" {
 		return nil
 	}
-	d, err := c.currentPacer().Reserve(ctx, budgetKey(team, t), t.every, t.burst)
-	if err != nil {
-		return fmt.Errorf("slack: %w: pacing %s: %v", connectors.ErrTransient, t.name, err)
-	}
-	if err := connectors.WaitTurn(ctx, d, "slack "+t.name+" budget of the workspace"); err != nil {
+	if err := connectors.TakeTurn(ctx, c.currentPacer(), budgetKey(team, t), t.every, t.burst,
+		"slack "+t.name+" budget of the workspace"); err != nil {
 		return fmt.Errorf("slack: %w", err)
 	}
 	return nil

@@ -150,22 +150,18 @@ func (p *Pacer) Limiter(key string, perMinute int) *rate.Limiter {
 	return l
 }
 
-// Wait waits for key's next slot; a wait longer than ctx allows is a rate
+// Wait waits for key's next slot; a slot later than ctx allows is a rate
 // limit carrying the delay, so the engine retries when the slot is there.
-// With the shared pacer the turn is booked for every process (a booking
-// is not given back, as with Slack's tiers); in the process alone an
-// unused turn is.
+// With the shared pacer the turn is booked for every process, and only
+// when the caller will wait for it (a booking is not given back, as with
+// Slack's tiers); in the process alone an unused turn is given back.
 func (p *Pacer) Wait(ctx context.Context, key string, perMinute int, what string) error {
 	reason := "pacing " + what + " under Zoho's threshold"
 	if s := p.sharedPacer(); s != nil {
 		if perMinute <= 0 {
 			perMinute = 10
 		}
-		d, err := s.Reserve(ctx, p.prefix+key, time.Minute/time.Duration(perMinute), 2)
-		if err != nil {
-			return fmt.Errorf("%w: pacing %s: %v", connectors.ErrTransient, what, err)
-		}
-		return connectors.WaitTurn(ctx, d, reason)
+		return connectors.TakeTurn(ctx, s, p.prefix+key, time.Minute/time.Duration(perMinute), 2, reason)
 	}
 	r := p.Limiter(key, perMinute).Reserve()
 	err := connectors.WaitTurn(ctx, r.Delay(), reason)

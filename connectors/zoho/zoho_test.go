@@ -169,7 +169,7 @@ type sharedPacer struct {
 	books []string
 }
 
-func (s *sharedPacer) Reserve(_ context.Context, key string, every time.Duration, burst int) (time.Duration, error) {
+func (s *sharedPacer) Reserve(_ context.Context, key string, every time.Duration, burst int, within time.Duration) (time.Duration, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.m == nil {
@@ -180,8 +180,14 @@ func (s *sharedPacer) Reserve(_ context.Context, key string, every time.Duration
 		l = rate.NewLimiter(rate.Every(every), burst)
 		s.m[key] = l
 	}
+	now := time.Now()
+	r := l.ReserveN(now, 1)
+	if d := r.DelayFrom(now); within >= 0 && d > within {
+		r.CancelAt(now)
+		return d, false, nil
+	}
 	s.books = append(s.books, key)
-	return l.Reserve().Delay(), nil
+	return r.DelayFrom(now), true, nil
 }
 
 // Two processes pacing one user's calls to one API share one budget once
@@ -217,6 +223,6 @@ func TestPacerSharesTheUsersBudgetAcrossProcesses(t *testing.T) {
 	require.ErrorAs(t, err, &rl, "the other process waits for the user's budget")
 	require.Greater(t, rl.RetryAfter, 30*time.Second)
 	require.NoError(t, wait(mail), "Mail's budget of the same user is its own")
-	require.Equal(t, []string{"zoho-cliq:60040386526|messages", "zoho-cliq:60040386526|messages", "zoho-cliq:60040386526|messages",
-		"zoho-mail:60040386526|messages"}, s.books)
+	require.Equal(t, []string{"zoho-cliq:60040386526|messages", "zoho-cliq:60040386526|messages",
+		"zoho-mail:60040386526|messages"}, s.books, "a turn the caller cannot wait for is not booked")
 }
