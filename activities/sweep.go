@@ -19,7 +19,7 @@ type ListDueInput struct {
 	Limit int
 	// Since, when set, leaves out the connections the sweep's earlier
 	// rounds listed (ListDueResult.ListedAt of its first round). The token
-	// sweep's only.
+	// and renewal sweeps' only.
 	Since *time.Time `json:",omitempty"`
 }
 
@@ -28,7 +28,7 @@ type ListDueResult struct {
 	Connections DueConnections
 	// ListedAt is when the listed connections were marked as listed: a
 	// sweep's later rounds pass their first round's as Since. The token
-	// sweep's only.
+	// and renewal sweeps' only.
 	ListedAt *time.Time `json:",omitempty"`
 }
 
@@ -129,14 +129,20 @@ func (a *Activities) StartRefreshes(ctx context.Context, in StartManyInput) (Sta
 	return StartManyResult{Started: n}, nil
 }
 
-// ListDueWatches lists connections with a channel due for renewal.
+// ListDueWatches lists connections with a channel due for renewal
+// (db.WatchesDue), those it listed longest ago first, so connections whose
+// watch pass keeps failing go behind the others instead of holding every
+// page.
 func (a *Activities) ListDueWatches(ctx context.Context, in ListDueInput) (ListDueResult, error) {
-	var out []poblysh.ConnectionRef
-	err := a.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
-		out, err = tx.WatchesDue(ctx, a.now(), a.keyedProviders(), in.Limit)
+	var res ListDueResult
+	err := a.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		due, at, err := tx.WatchesDue(ctx, a.now(), a.keyedProviders(), in.Since, in.Limit)
+		if len(due) > 0 {
+			res = ListDueResult{Connections: due, ListedAt: &at}
+		}
 		return err
 	})
-	return ListDueResult{Connections: out}, err
+	return res, err
 }
 
 // keyedProviders names the providers whose channels sign with a secret of

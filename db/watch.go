@@ -137,22 +137,53 @@ func (tx *Tx) MarkWatchStopped(ctx context.Context, id string) error {
 	return wrapConnErr(err)
 }
 
-// WatchesDue lists (system scope) the connections with an active channel
-// due for renewal at now: within a day of expiry, or within the last third
-// of its lifetime for short-lived channels; or, for the providers named in
-// keyed (channels that sign with their own secret), a channel created
-// before channels had secrets, which must be replaced by one that has.
-func (tx *Tx) WatchesDue(ctx context.Context, now time.Time, keyed []string, limit int) ([]poblysh.ConnectionRef, error) {
-	var out []dueRow
-	err := tx.SelectContext(ctx, &out, `SELECT DISTINCT c.id, c.tenant_id, c.provider FROM watch_channels w
-		JOIN connections c ON c.id = w.connection_id
-		WHERE w.stopped_at IS NULL
-		  AND ((w.expires_at IS NOT NULL
-		        AND w.expires_at <= $1::timestamptz + least(interval '24 hours', (w.expires_at - w.created_at) / 3))
-		    OR (w.secret_ct IS NULL AND w.provider = ANY($2::text[])))
-		  AND c.deleted_at IS NULL AND NOT c.paused AND c.health IN ('healthy', 'degraded')
-		LIMIT $3`, now, keyed, limit)
-	return dueRefs(out), wrapConnErr(err)
+// WatchesDue lists (system scope) up to limit connections with an active
+// channel due for renewal at now: within a day of expiry, or within the
+// last third of its lifetime for short-lived channels; or, for the
+// providers named in keyed (channels that sign with their own secret), a
+// channel created before channels had secrets, which must be replaced by
+// one that has.
+//
+// It marks the connections it lists as swept now and returns that time.
+// The connections swept longest ago come first (never swept first), then
+// those whose due channel expires first: a watch pass that fails (a
+// transient provider error, a refused OAuth client) leaves its channel
+// due, and a page of such connections could come first in every round and
+// every sweep, while the connections behind them never had their channels
+// renewed. since (a sweep's first listing) leaves out the connections
+// swept at or after it, so a sweep's later rounds list each connection
+// once.
+func (tx *Tx) WatchesDue(ctx context.Context, now time.Time, keyed []string, since *time.Time, limit int) ([]poblysh.ConnectionRef, time.Time, error) {
+	var out []struct {
+		dueRow
+		SweptAt time.Time `db:"renewal_swept_at"`
+	}
+	err := tx.SelectContext(ctx, &out, `WITH due AS (
+			SELECT c.id, row_number() OVER (ORDER BY c.renewal_swept_at NULLS FIRST, min(w.expires_at) NULLS LAST, c.id) AS n
+			FROM watch_channels w
+			JOIN connections c ON c.id = w.connection_id
+			WHERE w.stopped_at IS NULL
+			  AND ((w.expires_at IS NOT NULL
+			        AND w.expires_at <= $1::timestamptz + least(interval '24 hours', (w.expires_at - w.created_at) / 3))
+			    OR (w.secret_ct IS NULL AND w.provider = ANY($2::text[])))
+			  AND c.deleted_at IS NULL AND NOT c.paused AND c.health IN ('healthy', 'degraded')
+			  AND ($3::timestamptz IS NULL OR c.renewal_swept_at IS NULL OR c.renewal_swept_at < $3)
+			GROUP BY c.id
+			ORDER BY n LIMIT $4),
+		swept AS (
+			UPDATE connections c SET renewal_swept_at = now() FROM due WHERE c.id = due.id
+			RETURNING c.id, c.tenant_id, c.provider, c.renewal_swept_at, due.n)
+		SELECT id, tenant_id, provider, renewal_swept_at FROM swept ORDER BY n`,
+		now, keyed, since, limit)
+	if err != nil {
+		return nil, time.Time{}, wrapConnErr(err)
+	}
+	rows := make([]dueRow, len(out))
+	var at time.Time
+	for i, r := range out {
+		rows[i], at = r.dueRow, r.SweptAt
+	}
+	return dueRefs(rows), at, nil
 }
 
 // disconnectingHeeded is how long a delete's mark keeps watch passes from

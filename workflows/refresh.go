@@ -94,14 +94,18 @@ func failureMessage(err error) string {
 // SweepInput pages a sweep across continue-as-new.
 type SweepInput struct {
 	Rounds int
-	// Since is the token sweep's first listing (ListDueResult.ListedAt):
-	// later rounds leave out the connections listed from then on.
+	// Since is the token or renewal sweep's first listing
+	// (ListDueResult.ListedAt): later rounds leave out the connections
+	// listed from then on.
 	Since *time.Time `json:",omitempty"`
 }
 
-// changeSweepSkipsListed versions the token sweep's rounds carrying their
-// first listing's time, so that each lists connections not yet listed
-// (runs recorded before it replay without).
+// changeSweepSkipsListed versions the token and renewal sweeps' rounds
+// carrying their first listing's time, so that each lists connections not
+// yet listed (runs recorded before it replay without). It is asked only
+// when a list returns ListedAt, so one marker covers both sweeps: the
+// renewal sweep's list returned none before its listing marked what it
+// lists, and its runs recorded before then replay without asking.
 const changeSweepSkipsListed = "sweep-skips-listed"
 
 // SweepResult counts started workflows.
@@ -118,8 +122,9 @@ func RefreshSweep(ctx workflow.Context, in SweepInput) (SweepResult, error) {
 }
 
 // RenewalSweep runs from a schedule: it finds connections with a watch
-// channel about to expire and starts their ReconcileWatches workflow, which
-// opens a new channel before stopping the old one.
+// channel about to expire (or marked due: its provider said it is gone) and
+// starts their ReconcileWatches workflow, which opens a new channel before
+// stopping the old one.
 func RenewalSweep(ctx workflow.Context, in SweepInput) (SweepResult, error) {
 	return sweep(ctx, in, a.ListDueWatches, a.StartWatchReconciles)
 }
@@ -139,11 +144,11 @@ func sweep(ctx workflow.Context, in SweepInput, list, start any) (SweepResult, e
 
 // sweepPages lists page connections due, starts (or does) their work, and
 // continues as new while the page comes back full, for 20 rounds. The
-// token sweep's list marks what it lists, and its later rounds leave out
-// what the rounds before them listed (Since, the first round's time): the
-// refreshes a round starts may not have run when the next round lists, and
-// one that fails leaves its connection due, so by themselves they took
-// nothing off the list.
+// token and renewal sweeps' lists mark what they list, and their later
+// rounds leave out what the rounds before them listed (Since, the first
+// round's time): the refreshes or watch passes a round starts may not have
+// run when the next round lists, and one that fails leaves its connection
+// due, so by themselves they took nothing off the list.
 func sweepPages(ctx workflow.Context, in SweepInput, list, start any, page int) (SweepResult, error) {
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Minute,

@@ -235,6 +235,18 @@ func TestSweeps(t *testing.T) {
 // next round lists, and one that fails leaves its connection due, so the
 // rounds listed the same full page again and again.
 func TestRefreshSweepRoundsCarryTheirFirstListing(t *testing.T) {
+	roundsCarryTheirFirstListing(t, workflows.RefreshSweep, acts.ListDueTokens, acts.StartRefreshes, "ListDueTokens")
+}
+
+// The renewal sweep's rounds carry their first listing as the token
+// sweep's do (one version marker, sweep-skips-listed, covers both): a
+// watch pass that fails leaves its channel due, and one a round starts may
+// not have run when the next round lists.
+func TestRenewalSweepRoundsCarryTheirFirstListing(t *testing.T) {
+	roundsCarryTheirFirstListing(t, workflows.RenewalSweep, acts.ListDueWatches, acts.StartWatchReconciles, "ListDueWatches")
+}
+
+func roundsCarryTheirFirstListing(t *testing.T, wf, list, start any, listName string) {
 	listed := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
 		name  string
@@ -243,10 +255,10 @@ func TestRefreshSweepRoundsCarryTheirFirstListing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			env, j := newEnv(t)
 			later := listed.Add(time.Minute)
-			env.OnActivity(acts.ListDueTokens, mock.Anything, mock.Anything).Return(activities.ListDueResult{Connections: dueConnections(500), ListedAt: &later}, nil).Once()
-			env.OnActivity(acts.StartRefreshes, mock.Anything, mock.Anything).Return(activities.StartManyResult{Started: 500}, nil).Once()
-			env.ExecuteWorkflow(workflows.RefreshSweep, workflows.SweepInput{Rounds: 1, Since: tc.since})
-			require.Equal(t, activities.ListDueInput{Limit: 500, Since: tc.since}, j.named("ListDueTokens")[0].Input)
+			env.OnActivity(list, mock.Anything, mock.Anything).Return(activities.ListDueResult{Connections: dueConnections(500), ListedAt: &later}, nil).Once()
+			env.OnActivity(start, mock.Anything, mock.Anything).Return(activities.StartManyResult{Started: 500}, nil).Once()
+			env.ExecuteWorkflow(wf, workflows.SweepInput{Rounds: 1, Since: tc.since})
+			require.Equal(t, activities.ListDueInput{Limit: 500, Since: tc.since}, j.named(listName)[0].Input)
 			var can *workflow.ContinueAsNewError
 			require.ErrorAs(t, env.GetWorkflowError(), &can)
 			var next workflows.SweepInput

@@ -1,0 +1,11 @@
+-- +goose Up
+-- When the watch renewal sweep last listed the connection (db.WatchesDue).
+-- The sweep lists the connections it listed longest ago first, and a
+-- sweep's later rounds leave out those its earlier rounds listed. It used
+-- to list in no order and mark nothing, so a watch pass that failed (a
+-- transient provider error, a refused OAuth client) left the connection's
+-- channel due and the connection in line: a full page of them could be
+-- listed again in every round and every sweep, and the connections behind
+-- it never had their channels renewed (a Google channel expired, a GitHub
+-- hook whose meta was deleted was never registered again).
+ALTER TABLE connections ADD COLUMN renewal_swept_at timestamptz;
