@@ -339,6 +339,18 @@ type AccountChooser interface {
 	IdentifyFor(ctx context.Context, req IdentifyRequest) (Account, error)
 }
 
+// AccountKeeper is implemented by connectors that derive keys from account
+// metadata the provider may change under the same account id (Google
+// Calendar names the primary calendar in its keys by the address first
+// connected; a Workspace rename changes the address, not the subject).
+// When an authorization lands on an account already stored (a
+// re-authorization, a plain connect of the same account, a deleted
+// connection revived), the callback stores KeepAccount(stored, fresh) in
+// place of fresh, the account Identify read.
+type AccountKeeper interface {
+	KeepAccount(stored, fresh Account) Account
+}
+
 // ChannelChecker is implemented by Watchers whose channels never expire
 // (GitHub repository hooks), so that no renewal ever looks at one again:
 // one deleted or disabled at the provider by someone else, or no longer

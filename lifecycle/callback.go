@@ -378,7 +378,6 @@ func (s *Service) checkExclusive(ctx context.Context, p *connectors.Provider, te
 // it also returns the stored token the new one replaced (nil: none).
 func (s *Service) store(ctx context.Context, st *db.OAuthState, p *connectors.Provider, acct connectors.Account, tok *oauth2.Token,
 	report *connectors.AccessReport, proved json.RawMessage) (*db.Connection, *oauth2.Token, error) {
-	acctJSON, _ := json.Marshal(acct)
 	connectionID := ""
 	if st.ConnectionID != nil {
 		connectionID = *st.ConnectionID
@@ -392,10 +391,14 @@ func (s *Service) store(ctx context.Context, st *db.OAuthState, p *connectors.Pr
 		if err := tx.HoldTenant(ctx); err != nil {
 			return err
 		}
-		var err error
+		kept, err := keepAccount(ctx, tx, p, acct)
+		if err != nil {
+			return err
+		}
+		acctJSON, _ := json.Marshal(kept)
 		var created bool
 		conn, created, err = tx.UpsertConnection(ctx, db.ConnectionUpsert{
-			Provider: p.Spec.Name, ExternalAccountID: acct.ID, DisplayName: acct.Name,
+			Provider: p.Spec.Name, ExternalAccountID: acct.ID, DisplayName: kept.Name,
 			Account: acctJSON, Scopes: grantedScopes(tok), Config: st.Config, ConnectionID: connectionID,
 		})
 		if err != nil {
@@ -438,6 +441,28 @@ func (s *Service) store(ctx context.Context, st *db.OAuthState, p *connectors.Pr
 		return nil, nil, err
 	}
 	return conn, replaced, nil
+}
+
+// keepAccount is the account to store for acct, which Identify read: for
+// a connector that keeps part of a stored account (connectors.AccountKeeper)
+// and an account the tenant's connection (live or deleted) already holds,
+// what the connector keeps of it; acct otherwise. The row is read in the
+// store's transaction before UpsertConnection locks it: a concurrent
+// authorization of the same account reads the same kept part, since every
+// authorization keeps it.
+func keepAccount(ctx context.Context, tx *db.Tx, p *connectors.Provider, acct connectors.Account) (connectors.Account, error) {
+	keeper, ok := p.Connector.(connectors.AccountKeeper)
+	if !ok {
+		return acct, nil
+	}
+	have, err := tx.FindConnectionByAccount(ctx, p.Spec.Name, acct.ID)
+	if poblysh.ErrorCode(err) == poblysh.ENOTFOUND {
+		return acct, nil
+	}
+	if err != nil {
+		return acct, err
+	}
+	return keeper.KeepAccount(View(have).Account, acct), nil
 }
 
 // replacedToken is the stored token that tok, a re-authorization's, is

@@ -152,12 +152,28 @@ func calendarOfStream(stream string) (string, error) {
 	return id, nil
 }
 
-// canonicalCalendar is the calendar id used in dedupe keys and Signal
-// context: "primary" becomes the account's email (the primary calendar's real
-// id), so a connection configured with either spelling derives the same keys.
+// canonicalCalendar is the calendar id in Signal payloads and context:
+// "primary" becomes the account's email now (the primary calendar's real
+// id).
 func canonicalCalendar(conn connectors.Connection, id string) string {
 	if email := google.AccountEmail(conn.Account); id == PrimaryCalendar && email != "" {
 		return email
+	}
+	return id
+}
+
+// calendarKey is the calendar id in dedupe and fingerprint keys: the
+// primary calendar, as "primary" or by the account's email now, is named
+// by primaryKey (the address first connected), so a connection configured
+// with either spelling derives the same keys, and a rename of the account
+// derives the keys it stored before; any other id is itself.
+func calendarKey(conn connectors.Connection, id string) string {
+	email := google.AccountEmail(conn.Account)
+	if id != PrimaryCalendar && (email == "" || id != email) {
+		return id
+	}
+	if k := primaryKey(conn.Account); k != "" {
+		return k
 	}
 	return id
 }

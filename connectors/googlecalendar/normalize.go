@@ -31,10 +31,22 @@ const noTitle = "(no title)"
 
 // calendarRef names the calendar a page of events belongs to.
 type calendarRef struct {
-	// ID is the canonical calendar id ("primary" resolved to the account email).
+	// ID is the canonical calendar id ("primary" resolved to the account
+	// email), as Signal payloads name it.
 	ID string
+	// Key names the calendar in dedupe and fingerprint keys (calendarKey):
+	// the primary calendar by the address first connected. Empty: ID.
+	Key string
 	// Name is the calendar title from the events.list response.
 	Name string
+}
+
+// key is the calendar id in dedupe and fingerprint keys.
+func (c calendarRef) key() string {
+	if c.Key != "" {
+		return c.Key
+	}
+	return c.ID
 }
 
 // decoded is one event of an events.list page, as Google sent it.
@@ -128,7 +140,7 @@ type prior struct {
 // (Raw keeps the event while raw retention allows).
 func normalizeEvent(cal calendarRef, d *decoded, p prior, now time.Time) ([]connectors.Signal, connectors.Fingerprint) {
 	ev := &d.ev
-	key := eventKey(cal.ID, ev.Id)
+	key := eventKey(cal.key(), ev.Id)
 	hash := fingerprint(ev)
 	payload := eventPayload(cal, d)
 

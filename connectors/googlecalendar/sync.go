@@ -166,7 +166,7 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 		return nil, fmt.Errorf("google-calendar: list events of %s: %w: unreadable response body", calID, connectors.ErrTransient)
 	}
 
-	cal := calendarRef{ID: canonicalCalendar(req.Connection, calID), Name: resp.Summary}
+	cal := calendarRef{ID: canonicalCalendar(req.Connection, calID), Key: calendarKey(req.Connection, calID), Name: resp.Summary}
 	events := make([]*decoded, 0, len(body.Items))
 	for _, raw := range body.Items {
 		d, err := decodeEvent(cal, raw)
@@ -192,7 +192,7 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 		}
 		page.Signals = append(page.Signals, sigs...)
 		if was := priors[i].fp; was == nil || *was != fp {
-			page.Fingerprints[eventKey(cal.ID, d.ev.Id)] = fp // only what changed is written
+			page.Fingerprints[eventKey(cal.key(), d.ev.Id)] = fp // only what changed is written
 		}
 	}
 	if !more {
@@ -278,7 +278,7 @@ func holdCancel(cal calendarRef, page *connectors.Page, held []heldCancel, h hel
 // emitHeld adds a held cancellation and its fingerprint to page.
 func emitHeld(cal calendarRef, page *connectors.Page, h heldCancel) {
 	page.Signals = append(page.Signals, h.Signal)
-	page.Fingerprints[eventKey(cal.ID, h.Signal.Payload.Subject.ID)] = h.Fingerprint
+	page.Fingerprints[eventKey(cal.key(), h.Signal.Payload.Subject.ID)] = h.Fingerprint
 }
 
 // recall reads what the connection remembers of a page's events, in two
@@ -298,10 +298,10 @@ func recall(ctx context.Context, mem connectors.Memory, cal calendarRef, events 
 	series := make([]string, len(events)) // an occurrence's series, or ""
 	ask := make([]string, 0, len(events))
 	for i, d := range events {
-		keys[i] = eventKey(cal.ID, d.ev.Id)
+		keys[i] = eventKey(cal.key(), d.ev.Id)
 		ask = append(ask, keys[i])
 		if d.ev.RecurringEventId != "" && (idOnlyCancel(d) || d.ev.Status != "cancelled") {
-			series[i] = eventKey(cal.ID, d.ev.RecurringEventId)
+			series[i] = eventKey(cal.key(), d.ev.RecurringEventId)
 			ask = append(ask, series[i])
 		}
 	}
