@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -33,6 +34,12 @@ const settle = 15 * time.Minute
 // again (the store keeps a Signal once, by its dedupe key).
 const maxSeen = 4000
 
+// maxRead bounds Read (about 25 bytes an issue in the stored cursor):
+// past it, issues listed again are not skipped, so their Signals are
+// returned again (the store keeps a Signal once), and their edits go
+// unseen (see follow).
+const maxRead = 2000
+
 // cursorVersion is bumped when the format changes; another version
 // restarts the stream.
 const cursorVersion = 1
@@ -48,8 +55,8 @@ const cursorVersion = 1
 //	 "tz":"Europe/Berlin","from":"2026-03-02T09:47:00Z","read":{"10042":1772444862345},
 //	 "lower":"2026-03-02T09:39:12.345Z","pass_max":"2026-03-02T09:47:42.345Z","start":"2026-03-02T09:56:30Z"}
 //
-// with "token":"CAEaAggD" while it pages through a minute holding more
-// issues than a page.
+// with "token":"CAEaAggD" while it pages through a minute holding a page
+// of issues, and "again":true while it lists that query once more.
 type cursor struct {
 	V int `json:"v"`
 	// Floor is the start of the backfill window: nothing older is kept.
@@ -73,10 +80,22 @@ type cursor struct {
 	TZ string `json:"tz,omitempty"`
 	// From is the minute the running query starts at.
 	From time.Time `json:"from,omitzero"`
-	// Read holds the issues of that minute already read (id: updated,
-	// epoch ms): the query lists them again, and they are skipped unless
-	// updated since.
+	// Read holds the issues from that minute on already read (id:
+	// updated, epoch ms; at most maxRead): the query lists them again, and
+	// they are skipped unless updated since.
 	Read map[string]int64 `json:"read,omitempty"`
+	// Again is set while the running query is listed once more from
+	// From, after pages read with a token (see follow).
+	Again bool `json:"again,omitempty"`
+	// Due holds, while Again, the issues Read held when that listing
+	// began that it has not listed again at the same update yet.
+	Due map[string]int64 `json:"due,omitempty"`
+	// Edited is set once the running query lists an issue in Read with
+	// another update: it was edited after it was read.
+	Edited bool `json:"edited,omitempty"`
+	// Hold is the start of the earliest query whose token pages the pass
+	// could not prove whole: the pass rests no later (see follow).
+	Hold time.Time `json:"hold,omitzero"`
 	// Lower is the running pass's lower bound: happenings before it were
 	// returned by earlier passes.
 	Lower time.Time `json:"lower,omitzero"`
@@ -115,13 +134,17 @@ func (c *cursor) encode() json.RawMessage {
 
 // mark is the Since the running pass may rest at, given what it has read
 // so far: the newest update it saw, but no later than settle before it
-// began (search may not list later changes yet), and never before the
-// current Since. It only grows as the pass reads on. A pass begun by an
-// older version (no Start) rests where that version would have.
+// began (search may not list later changes yet) nor than Hold, and never
+// before the current Since. It only grows as the pass reads on, until a
+// Hold is set. A pass begun by an older version (no Start) rests where
+// that version would have.
 func (c *cursor) mark() time.Time {
 	m := c.PassMax
 	if limit := c.Start.Add(-settle); !c.Start.IsZero() && m.After(limit) {
 		m = limit
+	}
+	if !c.Hold.IsZero() && m.After(c.Hold) {
+		m = c.Hold
 	}
 	if c.Since.After(m) {
 		return c.Since
@@ -182,34 +205,92 @@ func (c *cursor) unread(issues []issue, raws []json.RawMessage) ([]issue, []json
 }
 
 // follow sets the query of the page after issues, the page just read
-// (ordered by updated). Each page starts again from the minute of the
-// newest update read, not from the page token: an issue edited during the
-// pass moves to the end of the order, and a token that stands for a
-// position (Atlassian documents that shift for offset paging; the token's
-// encoding is not documented) would then step over the issue after it, for
-// good, as its update is older than the pass's newest. The issues of that
-// minute just read are listed again and skipped (Read). The token is
-// followed only within one minute holding more issues than a page, when
-// the user's zone is unknown (no minute can be written in it), and while
-// the minute is one the clocks pass twice when they go back: a query from
-// it would start before it, up to a repeat earlier (jqlMinute), and list
-// again what the pass read since, at every page.
-func (c *cursor) follow(key string, issues []issue, token string) {
+// (ordered by updated), given its nextPageToken (next, "" on the last
+// page), and reports whether the pass reads another page. Each page starts
+// again from the minute of the newest update read, not from the page
+// token: an issue edited during the pass moves to the end of the order,
+// and a token that stands for a position (Atlassian documents that shift
+// for offset paging; the token's encoding is not documented) would then
+// step over the issue after it, for good, as its update is older than the
+// pass's newest. The issues listed already are listed again and skipped
+// (Read). The token is followed while a page holds nothing past the
+// query's minute (the minute holds as many issues as Jira answered, which
+// may be fewer than asked), when the user's zone is unknown (no minute can
+// be written in it), and while the minute is one the clocks pass twice
+// when they go back: a query from it would start before it, up to a repeat
+// earlier (jqlMinute), and list again what the pass read since, at every
+// page.
+//
+// Token pages may have stepped over an issue, so before the pass moves
+// past them (to a later minute, or to its end) the query is listed once
+// more from its start (Again): what a token stepped over is listed then,
+// and Read skips the rest. A token steps over an issue only when an issue
+// listed before it was edited in the meantime, and the query sees that
+// edit by the end of its second listing: an issue read before that
+// listing began is missing from it (Due), or the query lists an issue it
+// read again with a later update (Edited). A second listing that sees
+// neither proves the first one whole. One that does may have stepped over
+// an issue itself, and the pass rests no later than the query's start
+// (Hold), so the next pass lists it again. Two exceptions keep passes
+// moving on, where the second listing still lists what the first stepped
+// over unless an edit shifts it too: an issue past maxRead is not kept,
+// so its edit goes unseen, and an unknown zone sets no Hold (its query
+// spans the whole pass, which a busy project edits every time: the pass
+// would never rest past its start).
+func (c *cursor) follow(key string, issues []issue, next string) bool {
+	byToken := c.Token != ""
 	var newest time.Time
 	for i := range issues {
-		if u := issues[i].Fields.Updated.Time; u.After(newest) {
-			newest = u
+		id, u := issues[i].ID, issues[i].Fields.Updated.UnixMilli()
+		if newest.Before(issues[i].Fields.Updated.Time) {
+			newest = issues[i].Fields.Updated.Time
+		}
+		if at, ok := c.Due[id]; ok && at == u {
+			delete(c.Due, id)
+		}
+		at, ok := c.Read[id]
+		c.Edited = c.Edited || ok && at != u
+		if ok || len(c.Read) < maxRead {
+			if c.Read == nil {
+				c.Read = map[string]int64{}
+			}
+			c.Read[id] = u
 		}
 	}
 	minute := newest.Truncate(time.Minute)
-	if loc, ok := zone(c.TZ); !ok || !minute.After(c.From) || repeated(minute.In(loc)) {
-		c.Token = token
-		return
+	loc, known := zone(c.TZ)
+	if next != "" && (!known || !minute.After(c.From) || repeated(minute.In(loc))) {
+		c.Token = next
+		return true
 	}
-	c.JQL, c.Token, c.From, c.Read = passJQL(key, minute, c.TZ), "", minute, map[string]int64{}
-	for i := range issues {
-		if u := issues[i].Fields.Updated.Time; !u.Before(minute) {
-			c.Read[issues[i].ID] = u.UnixMilli()
+	if byToken && !c.Again {
+		c.Token, c.Again, c.Due = "", true, maps.Clone(c.Read)
+		return true
+	}
+	if c.Again && known && c.moved(minute, next == "") && (c.Hold.IsZero() || c.From.Before(c.Hold)) {
+		c.Hold = c.From
+	}
+	c.Again, c.Due, c.Edited = false, nil, false
+	if next == "" {
+		return false
+	}
+	c.JQL, c.Token, c.From = passJQL(key, minute, c.TZ), "", minute
+	maps.DeleteFunc(c.Read, func(_ string, at int64) bool { return at < minute.UnixMilli() })
+	return true
+}
+
+// moved reports whether the query saw an issue edited after it read it:
+// one listed again with a later update (Edited), or one its second
+// listing, ending before minute (or at the end of the search, when last),
+// did not list at the update read before (Due).
+func (c *cursor) moved(minute time.Time, last bool) bool {
+	if c.Edited {
+		return true
+	}
+	for _, at := range c.Due {
+		if last || at < minute.UnixMilli() {
+			return true
 		}
 	}
+	return false
 }

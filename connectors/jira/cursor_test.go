@@ -17,17 +17,20 @@ func TestCursorMark(t *testing.T) {
 	for _, tc := range []struct {
 		name                string
 		since, passMax, beg time.Time
+		hold                time.Time
 		want                time.Time
 	}{
-		{"the newest update, when older than the settle margin", at(-time.Hour), at(-20 * time.Minute), start, at(-20 * time.Minute)},
-		{"no later than settle before the pass began", at(-time.Hour), at(-time.Minute), start, at(-settle)},
-		{"never back", at(-10 * time.Minute), at(-time.Minute), start, at(-10 * time.Minute)},
-		{"nothing read: Since stays", at(-time.Hour), time.Time{}, start, at(-time.Hour)},
-		{"a backfill that read nothing stays a backfill", time.Time{}, time.Time{}, start, time.Time{}},
-		{"a pass begun by an older version rests at its newest update", at(-time.Hour), at(-time.Minute), time.Time{}, at(-time.Minute)},
+		{"the newest update, when older than the settle margin", at(-time.Hour), at(-20 * time.Minute), start, time.Time{}, at(-20 * time.Minute)},
+		{"no later than settle before the pass began", at(-time.Hour), at(-time.Minute), start, time.Time{}, at(-settle)},
+		{"never back", at(-10 * time.Minute), at(-time.Minute), start, time.Time{}, at(-10 * time.Minute)},
+		{"nothing read: Since stays", at(-time.Hour), time.Time{}, start, time.Time{}, at(-time.Hour)},
+		{"a backfill that read nothing stays a backfill", time.Time{}, time.Time{}, start, time.Time{}, time.Time{}},
+		{"a pass begun by an older version rests at its newest update", at(-time.Hour), at(-time.Minute), time.Time{}, time.Time{}, at(-time.Minute)},
+		{"no later than a query not proved whole", at(-time.Hour), at(-20 * time.Minute), start, at(-30 * time.Minute), at(-30 * time.Minute)},
+		{"a hold before Since keeps Since", at(-10 * time.Minute), at(-time.Minute), start, at(-30 * time.Minute), at(-10 * time.Minute)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := &cursor{Since: tc.since, PassMax: tc.passMax, Start: tc.beg}
+			c := &cursor{Since: tc.since, PassMax: tc.passMax, Start: tc.beg, Hold: tc.hold}
 			require.Equal(t, tc.want, c.mark())
 		})
 	}
@@ -75,4 +78,65 @@ func TestCursorStoredBeforeStart(t *testing.T) {
 	require.Equal(t, "CAEaAggD", c.Token)
 	require.True(t, c.Start.IsZero())
 	require.Equal(t, time.Date(2026, 3, 2, 9, 50, 0, 0, time.UTC), c.mark(), "rests where the older version would")
+}
+
+// The second listing of a query read with page tokens: it proves the
+// first one whole when every issue read is listed again as read, and
+// holds the pass at the query's minute otherwise. A cursor stored mid-token
+// by the version before the second listing goes on from its token.
+func TestCursorFollow(t *testing.T) {
+	m := time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC)
+	is := func(id string, d time.Duration) issue {
+		var i issue
+		i.ID, i.Fields.Updated = id, jiraTime{m.Add(d)}
+		return i
+	}
+	a, b, c, d := is("1", 5*time.Second), is("2", 10*time.Second), is("3", 15*time.Second), is("4", 2*time.Minute)
+	edited := is("1", 90*time.Second)
+	older := `{"v":1,"floor":"2025-12-03T10:00:00Z","since":"2026-03-02T09:00:00Z",
+		"jql":"project = \"LPR\" AND updated >= \"2026/03/02 10:30\" ORDER BY updated ASC, key ASC","token":"T1",
+		"tz":"Europe/Berlin","from":"2026-03-02T09:30:00Z","read":{"1":1772443805000,"2":1772443810000},
+		"lower":"2026-03-02T08:58:00Z","pass_max":"2026-03-02T09:30:10Z","start":"2026-03-02T09:50:00Z"}`
+	for _, tc := range []struct {
+		name    string
+		leaving []issue   // the first listing's page that leaves m
+		second  [][]issue // the pages of the second listing, the last one leaving m
+		hold    bool
+	}{
+		{"listed again as read", []issue{d}, [][]issue{{a, b}, {c, d}}, false},
+		{"an issue read is missing", []issue{d}, [][]issue{{b, c}, {d}}, true},
+		{"an issue read is listed with a later update", []issue{edited, d}, [][]issue{{b, c}, {edited, d}}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cur, err := decodeCursor(json.RawMessage(older), m, 90)
+			require.NoError(t, err)
+			require.True(t, cur.follow("LPR", []issue{c}, "T2"), "a page within m: its token is followed")
+			require.Equal(t, "T2", cur.Token)
+			require.True(t, cur.follow("LPR", tc.leaving, "T3"), "the token's page leaves m")
+			require.True(t, cur.Again, "m is listed once more")
+			require.Empty(t, cur.Token)
+			require.Equal(t, m, cur.From)
+			first := a
+			if tc.leaving[0].ID == a.ID {
+				first = tc.leaving[0]
+			}
+			require.Equal(t, map[string]int64{"1": first.Fields.Updated.UnixMilli(), "2": b.Fields.Updated.UnixMilli(),
+				"3": c.Fields.Updated.UnixMilli(), "4": d.Fields.Updated.UnixMilli()}, cur.Due, "what was read, as last listed")
+			for i, page := range tc.second {
+				last := i == len(tc.second)-1
+				require.True(t, cur.follow("LPR", page, fmt.Sprintf("U%d", i)))
+				if !last {
+					require.Equal(t, fmt.Sprintf("U%d", i), cur.Token, "within m")
+				}
+			}
+			require.False(t, cur.Again)
+			require.Equal(t, m.Add(2*time.Minute), cur.From, "the pass moves on")
+			require.Empty(t, cur.Token)
+			if tc.hold {
+				require.Equal(t, m, cur.Hold, "the pass rests no later than m")
+			} else {
+				require.True(t, cur.Hold.IsZero())
+			}
+		})
+	}
 }

@@ -63,10 +63,10 @@ var searchFields = []string{"summary", "description", "status", "issuetype", "pr
 // once it is indexed, seconds to minutes later. The pass ends when
 // nextPageToken is absent, null or empty, or isLast. Otherwise the next
 // page is the same query from the minute of the newest update read (the
-// issues of that minute read already are skipped), or, within a minute
-// holding more issues than a page, the page token (see cursor.follow); a
-// token Jira no longer accepts (they expire after 7 days) restarts that
-// query. Issues whose embedded changelog is cut short get their history
+// issues read already are skipped), or, while a page holds nothing past
+// that minute, the page token, and a query read with its token is listed
+// once more before the pass moves past it (see cursor.follow); a token
+// Jira no longer accepts (they expire after 7 days) restarts that query. Issues whose embedded changelog is cut short get their history
 // in bulk (POST /rest/api/3/changelog/bulkfetch); transitions into or out
 // of a status other than the current one get its category from GET
 // /rest/api/3/status.
@@ -126,16 +126,20 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 		return nil, err
 	}
 	sigs = cur.fresh(sigs)
+	next := ""
+	if res.more() {
+		next = *res.NextPageToken
+	}
+	more := cur.follow(key, issues, next)
 	mark := cur.mark()
 	cur.remember(sigs, mark)
 	page := &connectors.Page{Signals: sigs, Items: len(unread), Account: renamed}
-	if res.more() {
-		cur.follow(key, issues, *res.NextPageToken)
+	if more {
 		page.Next = cur.encode()
 		return page, nil
 	}
 	// Pass complete: the resting cursor.
-	cur.Since, cur.PassMax, cur.Start = mark, time.Time{}, time.Time{}
+	cur.Since, cur.PassMax, cur.Start, cur.Hold = mark, time.Time{}, time.Time{}, time.Time{}
 	cur.JQL, cur.Token, cur.TZ, cur.From, cur.Read, cur.Lower = "", "", "", time.Time{}, nil, time.Time{}
 	page.Next, page.Done = cur.encode(), true
 	return page, nil
@@ -197,7 +201,8 @@ func (c *Connector) startPass(ctx context.Context, hc *http.Client, api, key str
 		}
 	}
 	cur.JQL, cur.TZ, cur.From, cur.Read = passJQL(key, cur.Lower, me.TimeZone), me.TimeZone, cur.Lower.Truncate(time.Minute), nil
-	cur.Token, cur.PassMax, cur.Start = "", time.Time{}, now
+	cur.Token, cur.Again, cur.Due, cur.Edited = "", false, nil, false
+	cur.PassMax, cur.Start, cur.Hold = time.Time{}, now, time.Time{}
 	return nil
 }
 

@@ -194,7 +194,9 @@ func TestEditDuringPassSkipsNothing(t *testing.T) {
 }
 
 // A minute holding more issues than a page (a bulk import) is paged
-// through with the page token, and the pass goes on past it.
+// through with the page token, listed once more from its start (a token
+// may step over an issue, see cursor.follow), and the pass goes on past
+// it.
 func TestMinuteFullerThanAPage(t *testing.T) {
 	clock := time.Now().Truncate(time.Minute).Add(-30 * time.Minute)
 	h, lag := lagHarness(t, 3, &clock)
@@ -217,7 +219,7 @@ func TestMinuteFullerThanAPage(t *testing.T) {
 	lag.searches = 0
 	got, _ := h.pass(t, "issues:LPR", cur, clock.Add(time.Minute), nil)
 	require.Equal(t, want, got)
-	require.LessOrEqual(t, lag.searches, 5, "10 issues (the last pass's newest again, the import, the edit), 3 a page")
+	require.LessOrEqual(t, lag.searches, 7, "10 issues (the last pass's newest again, the import, the edit), 3 a page, and the import's 3 pages again")
 }
 
 // Starting each page again from the last update read costs about what the
@@ -234,11 +236,13 @@ func TestBackfillSearchCalls(t *testing.T) {
 }
 
 // The hour Europe/Berlin (the sandbox user's zone) passes twice when its
-// clocks go back costs no more searches than another: 120 issues a minute
-// apart over it, 5 a page. A page that started again from a minute of the
-// repeated hour wrote a minute an hour earlier (JQL may read the repeated
-// one as its later instant) and listed that hour again, at every page:
-// 176 searches and 702 issues listed again, against 30 searches.
+// clocks go back is read once, with the page token, and listed once more
+// (a token may step over an issue, see cursor.follow): 120 issues a minute
+// apart over it, 5 a page, cost 45 searches against 30 in another hour. A
+// page that started again from a minute of the repeated hour wrote a
+// minute an hour earlier (JQL may read the repeated one as its later
+// instant) and listed that hour again, at every page: 176 searches and 702
+// issues listed again.
 func TestRepeatedHourIsReadOnce(t *testing.T) {
 	for name, start := range map[string]time.Time{
 		"clocks go back": time.Date(2026, 10, 24, 23, 30, 0, 0, time.UTC), // 01:30 CEST; 02:00-02:59 twice
@@ -276,7 +280,7 @@ func TestRepeatedHourIsReadOnce(t *testing.T) {
 			}
 			t.Logf("%d searches, %d issues listed, %d Signals returned again", lag.searches, items, again)
 			require.Zero(t, missed, "every issue's Signal is returned")
-			require.LessOrEqual(t, lag.searches, 30, "120 issues, 5 a page")
+			require.LessOrEqual(t, lag.searches, 45, "120 issues, 5 a page, those paged with the token twice")
 			require.LessOrEqual(t, items, 130, "each issue listed about once")
 			require.Zero(t, again, "no Signal is returned twice")
 		})
