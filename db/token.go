@@ -292,8 +292,11 @@ func (tx *Tx) TokensDue(ctx context.Context, sweeps []TokenSweep, since *time.Ti
 			    OR (p.keep > 0 AND coalesce(c.token_refreshed_at, c.created_at) < now() - make_interval(secs => p.keep)))
 			  AND ($4::timestamptz IS NULL OR c.refresh_swept_at IS NULL OR c.refresh_swept_at < $4)
 			ORDER BY n LIMIT $5),
+		-- The rows are locked in id order, as the other sweep's listing
+		-- locks them: in the listing's order the two deadlocked.
+		locked AS (SELECT c.id FROM connections c JOIN due ON due.id = c.id ORDER BY c.id FOR NO KEY UPDATE OF c),
 		swept AS (
-			UPDATE connections c SET refresh_swept_at = now() FROM due WHERE c.id = due.id
+			UPDATE connections c SET refresh_swept_at = now() FROM due JOIN locked ON locked.id = due.id WHERE c.id = due.id
 			RETURNING c.id, c.tenant_id, c.provider, c.refresh_swept_at, due.n)
 		SELECT id, tenant_id, provider, refresh_swept_at FROM swept ORDER BY n`,
 		names, windows, keepAlives, since, limit)

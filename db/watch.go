@@ -170,8 +170,11 @@ func (tx *Tx) WatchesDue(ctx context.Context, now time.Time, keyed []string, sin
 			  AND ($3::timestamptz IS NULL OR c.renewal_swept_at IS NULL OR c.renewal_swept_at < $3)
 			GROUP BY c.id
 			ORDER BY n LIMIT $4),
+		-- The rows are locked in id order, as the other sweep's listing
+		-- locks them: in the listing's order the two deadlocked.
+		locked AS (SELECT c.id FROM connections c JOIN due ON due.id = c.id ORDER BY c.id FOR NO KEY UPDATE OF c),
 		swept AS (
-			UPDATE connections c SET renewal_swept_at = now() FROM due WHERE c.id = due.id
+			UPDATE connections c SET renewal_swept_at = now() FROM due JOIN locked ON locked.id = due.id WHERE c.id = due.id
 			RETURNING c.id, c.tenant_id, c.provider, c.renewal_swept_at, due.n)
 		SELECT id, tenant_id, provider, renewal_swept_at FROM swept ORDER BY n`,
 		now, keyed, since, limit)
