@@ -339,10 +339,11 @@ type AccountChooser interface {
 	IdentifyFor(ctx context.Context, req IdentifyRequest) (Account, error)
 }
 
-// AccountKeeper is implemented by connectors that derive keys from account
-// metadata the provider may change under the same account id (Google
+// AccountKeeper is implemented by connectors whose stored account holds
+// what Identify cannot read again under the same account id (Google
 // Calendar names the primary calendar in its keys by the address first
-// connected; a Workspace rename changes the address, not the subject).
+// connected, which a Workspace rename changes, not the subject; Jira keeps
+// the URLs a renamed site had, which a config may still name it by).
 // When an authorization lands on an account already stored (a
 // re-authorization, a plain connect of the same account, a deleted
 // connection revived), the callback stores KeepAccount(stored, fresh) in

@@ -255,6 +255,42 @@ func TestJiraRenamedSitePolled(t *testing.T) {
 	require.Equal(t, models.ConnectionHealthHealthy, *s.connection(key, id).Health)
 }
 
+// TestJiraRenamedSiteConnectedAgain: after the site's URL is renamed and
+// the connection re-authorized (its config still naming the site by the
+// old URL, kept in former_urls), a plain connect of the same site (POST
+// /connect/jira naming it by its URL now) heals the same connection, and
+// a PATCH of a config naming the site by the URL it was connected under is
+// still taken as its site. The connect dropped former_urls, and the PATCH,
+// accepted before it, was refused (422: the connection follows another
+// site).
+func TestJiraRenamedSiteConnectedAgain(t *testing.T) {
+	t.Parallel()
+	s, _, key, id := jiraRenameStack(t)
+	reauthorizeRenamed(t, s, key, id)
+	formerURLs := func() string {
+		t.Helper()
+		var former *string
+		require.NoError(t, s.owner().QueryRow(context.Background(),
+			`SELECT account->'metadata'->>'former_urls' FROM connections WHERE id = $1`, id).Scan(&former))
+		return deref(former)
+	}
+	require.Equal(t, jirasandbox.SiteURL, formerURLs())
+	old := map[string]any{"site": jirasandbox.SiteURL, "projects": []string{jirasandbox.ProjectLPR, jirasandbox.ProjectMKT}}
+	patch := func() error {
+		_, err := s.client.Connections.UpdateConnection(connections.NewUpdateConnectionParams().WithID(strfmt.UUID(id)).
+			WithBody(&models.ConnectionPatch{Config: old}), httptransport.BearerToken(key))
+		return err
+	}
+	require.NoError(t, patch(), "the config names the site by its old URL")
+
+	again := s.connect(key, "jira", map[string]any{"site": renamedSite, "projects": []string{jirasandbox.ProjectLPR}})
+	require.Equal(t, id, string(*again.ID), "the same site: healed in place")
+	require.Equal(t, "acme-launch.atlassian.net", *again.DisplayName)
+	require.NoError(t, patch(), "the old URL still names the connection's site")
+	require.Equal(t, jirasandbox.SiteURL, formerURLs())
+	require.Equal(t, models.ConnectionHealthHealthy, *s.connection(key, id).Health)
+}
+
 func watchIDs(c *models.Connection) []string {
 	var out []string
 	for _, w := range c.Watches {

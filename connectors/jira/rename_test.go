@@ -144,3 +144,69 @@ func TestPassReadsTheRenamedSite(t *testing.T) {
 		require.True(t, strings.HasPrefix(s.DedupeKey, "acme-launch.atlassian.net/"), s.DedupeKey)
 	}
 }
+
+// stores is what the OAuth callback stores over the account have when an
+// authorization of the same site reads fresh: what the connector keeps of
+// have (connectors.AccountKeeper), else fresh.
+func stores(p *connectors.Provider, have, fresh connectors.Account) connectors.Account {
+	if k, ok := p.Connector.(connectors.AccountKeeper); ok {
+		return k.KeepAccount(have, fresh)
+	}
+	return fresh
+}
+
+// TestConnectAgainKeepsFormerURLs: a plain connect of a connection's site
+// (POST /connect/jira, no connection named, so Identify knows nothing
+// stored) heals that connection in place, and keeps the URLs it knew its
+// site by: those a re-authorization recorded, and the URL it was stored
+// under when the connect is the first to read a rename. They were dropped,
+// so a config naming the site by the URL it was connected under (the one
+// the connection's config named until then, accepted before the connect)
+// was refused as another site's.
+func TestConnectAgainKeepsFormerURLs(t *testing.T) {
+	ctx := context.Background()
+	old := json.RawMessage(`{"site":"` + jirasandbox.SiteURL + `","projects":["LPR"]}`)
+	now := json.RawMessage(`{"site":"` + renamedURL + `","projects":["LPR"]}`)
+	proves := func(h *harness, cfg json.RawMessage) []connectors.Denial {
+		t.Helper()
+		report, err := h.prov.Connector.(connectors.AccessProver).ProveAccess(ctx,
+			connectors.AccessRequest{Connection: connectors.Connection{Account: h.conn.Account, Config: cfg}, HTTP: h.client()})
+		require.NoError(t, err)
+		return report.Denied
+	}
+	// connect is a plain connect naming the site by its URL now (the old
+	// one names no site the token reaches: a plain connect is refused it).
+	connect := func(h *harness) {
+		t.Helper()
+		fresh, err := h.prov.Connector.(connectors.AccountChooser).IdentifyFor(ctx, connectors.IdentifyRequest{HTTP: h.client(), Config: now})
+		require.NoError(t, err)
+		require.Equal(t, jirasandbox.SiteID, fresh.ID, "the same site: the connection heals in place")
+		require.Empty(t, fresh.Metadata["former_urls"], "Identify knows no stored account")
+		h.conn.Account = stores(h.prov, h.conn.Account, fresh)
+		require.Equal(t, renamedURL, h.conn.Account.Metadata["url"])
+		require.Equal(t, "acme-launch.atlassian.net", h.conn.Account.Name)
+	}
+
+	t.Run("after a re-authorization", func(t *testing.T) {
+		h := newHarness(t, jirasandbox.Options{}, `["LPR"]`)
+		require.NoError(t, h.sb.RenameSite(jirasandbox.SiteID, renamedURL))
+		acct, err := h.prov.Connector.(connectors.AccountChooser).IdentifyFor(ctx, connectors.IdentifyRequest{HTTP: h.client(), Config: old,
+			AccountID: jirasandbox.SiteID, AccountMetadata: h.conn.Account.Metadata})
+		require.NoError(t, err)
+		h.conn.Account = stores(h.prov, h.conn.Account, acct)
+		require.Equal(t, jirasandbox.SiteURL, h.conn.Account.Metadata["former_urls"])
+		require.Empty(t, proves(h, old), "the old URL names the site")
+
+		connect(h)
+		require.Empty(t, proves(h, old), "the old URL still names the site")
+		require.Equal(t, jirasandbox.SiteURL, h.conn.Account.Metadata["former_urls"])
+	})
+
+	t.Run("the first to read the rename", func(t *testing.T) {
+		h := newHarness(t, jirasandbox.Options{}, `["LPR"]`)
+		require.NoError(t, h.sb.RenameSite(jirasandbox.SiteID, renamedURL))
+		connect(h)
+		require.Equal(t, jirasandbox.SiteURL, h.conn.Account.Metadata["former_urls"], "the URL it was stored under")
+		require.Empty(t, proves(h, old), "the old URL names the site")
+	})
+}

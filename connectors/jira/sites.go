@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -209,6 +210,31 @@ func formerURLs(known []string, current string) string {
 		out = out[len(out)-maxFormerURLs:]
 	}
 	return strings.Join(out, " ")
+}
+
+// Compile-time check: an authorization of a stored site keeps its URLs.
+var _ connectors.AccountKeeper = (*Connector)(nil)
+
+// KeepAccount implements connectors.AccountKeeper: the account fresh (the
+// site's URL now, its name, the token user, the time of consent) with
+// former_urls naming the URLs either account knew the site by (fresh's
+// former ones, then stored's and the URL stored was bound under), oldest
+// first, never fresh's URL, the last maxFormerURLs. A plain connect's
+// Identify knows no stored account: without this it stored no
+// former_urls, and a config naming the site by a URL it had before a
+// rename was refused as another site's.
+func (c *Connector) KeepAccount(stored, fresh connectors.Account) connectors.Account {
+	md := maps.Clone(fresh.Metadata)
+	if md == nil {
+		md = map[string]string{}
+	}
+	known := append(strings.Fields(md[metaFormerURLs]), siteURLs(stored.Metadata)...)
+	delete(md, metaFormerURLs)
+	if former := formerURLs(known, md["url"]); former != "" {
+		md[metaFormerURLs] = former
+	}
+	fresh.Metadata = md
+	return fresh
 }
 
 func listSites(all []site) string {
