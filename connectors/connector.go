@@ -341,9 +341,10 @@ type AccountChooser interface {
 
 // AccountKeeper is implemented by connectors whose stored account holds
 // what Identify cannot read again under the same account id (Google
-// Calendar names the primary calendar in its keys by the address first
-// connected, which a Workspace rename changes, not the subject; Jira keeps
-// the URLs a renamed site had, which a config may still name it by).
+// Calendar and Gmail name the primary calendar and the mailbox in their
+// keys by the address first connected, which a Workspace rename changes,
+// not the subject; Jira keeps the URLs a renamed site had, which a config
+// may still name it by).
 // When an authorization lands on an account already stored (a
 // re-authorization, a plain connect of the same account, a deleted
 // connection revived), the callback stores KeepAccount(stored, fresh) in

@@ -155,6 +155,7 @@ var (
 	_ connectors.Classifier      = (*Connector)(nil)
 	_ connectors.AccessProver    = (*Connector)(nil)
 	_ connectors.ResourceStreams = (*Connector)(nil)
+	_ connectors.AccountKeeper   = (*Connector)(nil)
 )
 
 // New builds the connector. Missing client credentials are not an error (the

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/poblysh/poblysh/connectors"
-	"github.com/poblysh/poblysh/connectors/google"
 	"github.com/poblysh/poblysh/connectors/press"
 )
 
@@ -17,30 +16,28 @@ import (
 // address, so Raw holds no more personal data than the payload.
 var rawHeaders = []string{"Subject", "Date", "Message-ID", "In-Reply-To", "List-Id", "Precedence"}
 
-// mailboxOf is the connected mailbox's address.
-func mailboxOf(conn connectors.Connection) string {
-	return strings.ToLower(google.AccountEmail(conn.Account))
-}
-
 // normalize turns one message into Signals:
 //
 //   - email.sent for a message with the SENT label, email.received for
-//     any other, keyed msg:<mailbox>:<id>:sent|received, at internalDate:
+//     any other, keyed msg:<key>:<id>:sent|received, at internalDate:
 //     the message's own label decides, as it decides the direction and the
 //     correspondent, so our reply in a conversation the user labelled is
 //     email.sent in that label's stream too, under the SENT stream's key;
-//   - email.thread_started, keyed thread:<mailbox>:<threadId>:started, for
+//   - email.thread_started, keyed thread:<key>:<threadId>:started, for
 //     the message that starts a thread (Gmail names a thread after its
 //     first message) and, in incremental passes, for a reply in a thread
 //     whose start is not stored: built from the thread's first message
 //     when a stream of the connection reads it too, else from the reply,
 //     so a reply in a thread that began outside the window or the labels
 //     starts it here (threadStarted);
-//   - email.press_thread, keyed thread:<mailbox>:<threadId>:press, when the
+//   - email.press_thread, keyed thread:<key>:<threadId>:press, when the
 //     press detector says the message is correspondence with a journalist:
 //     the thread is read (threads.get) and the Signal describes its first
 //     message that qualifies, inbound or outbound, so it is the same
 //     whichever message or pass found it, and fires once per thread.
+//
+// <key> is the mailbox's address first connected (mailboxKey: a rename
+// re-authorized keeps it), the payloads name its address now.
 //
 // Only the correspondent's name and address are kept, with the subject, the
 // snippet and the domains of the To and Cc addresses; Raw keeps ids, labels,
@@ -56,7 +53,7 @@ func (p *pass) normalize(m *message) error {
 	if at.IsZero() {
 		at = p.now
 	}
-	msgKey := "msg:" + p.mailbox + ":" + m.ID
+	msgKey := "msg:" + p.key + ":" + m.ID
 	subject := subjectOf(m)
 	who := base.Attributes["correspondent"].(map[string]any)["email"].(string)
 	title := "Email from " + orUnknown(who) + ": " + subject
@@ -109,7 +106,7 @@ func (p *pass) pressThread(m *message, r press.Result) error {
 		at = internalDate(m)
 	}
 	who := base.Attributes["correspondent"].(map[string]any)["email"].(string)
-	p.add(KindPressThread, at, "thread:"+p.mailbox+":"+first.ThreadID+":press", "Press thread with "+orUnknown(who)+": "+subject,
+	p.add(KindPressThread, at, "thread:"+p.key+":"+first.ThreadID+":press", "Press thread with "+orUnknown(who)+": "+subject,
 		connectors.Ref{Type: "thread", ID: first.ThreadID, Name: subject}, base, scrub(first))
 	return nil
 }

@@ -77,8 +77,12 @@ type pass struct {
 	conn  connectors.Connection
 	cfg   Config
 	label string
-	// mailbox is the connected address (dedupe keys, context, thread URLs).
+	// mailbox is the connected address now (context, the actor of sent
+	// mail, thread URLs, the press detector's own account).
 	mailbox string
+	// key is the address dedupe keys name: the one first connected
+	// (mailboxKey), which a Workspace rename does not change.
+	key string
 	// incremental is true for history passes: a message there is news.
 	incremental bool
 	page        *connectors.Page
@@ -118,13 +122,17 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 		return nil, err
 	}
 	p := &pass{c: c, ctx: ctx, hc: req.HTTP, conn: req.Connection, cfg: cfg, label: label,
-		mailbox: mailboxOf(req.Connection), page: &connectors.Page{}, now: req.Now.UTC(), mem: req.Memory, started: map[string]bool{}}
+		mailbox: mailboxOf(req.Connection), key: mailboxKey(req.Connection.Account), page: &connectors.Page{}, now: req.Now.UTC(),
+		mem: req.Memory, started: map[string]bool{}}
 	if p.mailbox == "" {
 		// A connection without the email in its account (never written
 		// since accounts are keyed by subject): ask the mailbox.
 		if p.mailbox, _, err = c.profile(ctx, req.HTTP); err != nil {
 			return nil, fmt.Errorf("gmail: %s: %w", req.Stream, err)
 		}
+	}
+	if p.key == "" {
+		p.key = p.mailbox
 	}
 	var next Cursor
 	switch {

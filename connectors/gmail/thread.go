@@ -28,7 +28,7 @@ func (p *pass) thread(id string) ([]*message, error) {
 
 // startedKey is the dedupe key of a thread's email.thread_started.
 func (p *pass) startedKey(threadID string) string {
-	return "thread:" + p.mailbox + ":" + threadID + ":started"
+	return "thread:" + p.key + ":" + threadID + ":started"
 }
 
 // recallStarted marks the threads of msgs' replies whose
