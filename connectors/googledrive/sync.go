@@ -233,11 +233,6 @@ func (p *pass) listed(f *file, raw json.RawMessage, it walkItem) error {
 	if err != nil || !at.in {
 		return err
 	}
-	if p.seen > 0 && created.UnixMilli() >= p.seen {
-		// Created since the feed's watermark (while the walk ran): its
-		// first edits belong to its creation, as when the feed brings it.
-		cur.Edits[f.ID] = mod.UnixMilli()
-	}
 	switch {
 	case movedIn && (created.After(moved) || p.seen > 0 && created.UnixMilli() >= p.seen):
 		// Created in the folder after its move, before the walk reached
@@ -245,22 +240,50 @@ func (p *pass) listed(f *file, raw json.RawMessage, it walkItem) error {
 		// live to place another file is walked as moved in though it may
 		// never have left the tree): a new file, at its own creation (not
 		// before it existed).
-		p.emit(KindCreated, f, raw, at, created, "file:"+f.ID+":created", map[string]any{"reason": reasonNew})
+		p.born(f, raw, at, created, mod)
 	case movedIn:
 		p.emit(KindCreated, f, raw, at, moved, "file:"+f.ID+":created", map[string]any{"reason": reasonMovedIn})
+	case created.Unix() > cutoff:
+		p.born(f, raw, at, created, mod)
 	default:
 		// Created and modified are judged apart: modifiedTime is writable
 		// (Drive for desktop and the API keep an uploaded file's own), so
 		// a file uploaded within the window may say it was modified long
-		// before.
-		if created.Unix() > cutoff {
-			p.emit(KindCreated, f, raw, at, created, "file:"+f.ID+":created", map[string]any{"reason": reasonNew})
-		}
-		if mod.Unix() > cutoff && mod.Sub(created) > editWindow {
+		// before, and one created before it may have been edited since.
+		if mod.Unix() > cutoff && mod.Sub(created) >= editWindow {
 			p.emit(KindUpdated, f, raw, at, mod, updateKey(f.ID, mod), nil)
 		}
 	}
 	return nil
+}
+
+// born tells a file new to the tracked set at its creation, the same way
+// whichever path reads it first (the change feed, a backfill, a walk under
+// way): document.created (reason new) at createdTime, which opens the
+// file's edit window, so its first minutes of typing belong to its
+// creation; and document.updated at modifiedTime when that is 10 minutes
+// or more after the creation (Drive keeps one change entry per file, so
+// the feed may first read a file long after it was created, and the
+// edits since are told as one), which opens the window at that edit.
+func (p *pass) born(f *file, raw json.RawMessage, at placement, created, mod time.Time) {
+	p.emit(KindCreated, f, raw, at, created, "file:"+f.ID+":created", map[string]any{"reason": reasonNew})
+	p.opened(f.ID, created)
+	if mod.Sub(created) >= editWindow {
+		p.emit(KindUpdated, f, raw, at, mod, updateKey(f.ID, mod), nil)
+		p.opened(f.ID, mod)
+	}
+}
+
+// opened records the edit window a Signal opened at t (a creation, or an
+// edit a listing or the feed told). A window older than pruneEdits keeps
+// (an hour before the pass) is dropped instead: it can hold no later
+// edit, and a backfill tells thousands of old creations and edits.
+func (p *pass) opened(id string, t time.Time) {
+	if ms := t.UnixMilli(); ms >= p.now.Add(-time.Hour).UnixMilli() {
+		p.cur.Edits[id] = ms
+	} else {
+		delete(p.cur.Edits, id)
+	}
 }
 
 // changes reads one page of the change feed.
@@ -419,8 +442,7 @@ func (p *pass) fileChanged(f *file, raw json.RawMessage, t time.Time) error {
 			return nil
 		}
 		if isNew {
-			cur.Edits[f.ID] = mod.UnixMilli() // its first edits belong to its creation
-			p.emit(KindCreated, f, raw, at, created, "file:"+f.ID+":created", map[string]any{"reason": reasonNew})
+			p.born(f, raw, at, created, mod)
 			return nil
 		}
 		p.emit(KindCreated, f, raw, at, t, "file:"+f.ID+":created", map[string]any{"reason": reasonMovedIn})
