@@ -249,9 +249,11 @@ func (p *pass) listed(f *file, raw json.RawMessage, it walkItem) error {
 		// Created and modified are judged apart: modifiedTime is writable
 		// (Drive for desktop and the API keep an uploaded file's own), so
 		// a file uploaded within the window may say it was modified long
-		// before, and one created before it may have been edited since.
+		// before, and one created before it may have been edited since:
+		// that edit opens the file's window, as one the feed tells does.
 		if mod.Unix() > cutoff && mod.Sub(created) >= editWindow {
 			p.emit(KindUpdated, f, raw, at, mod, updateKey(f.ID, mod), nil)
+			p.opened(f.ID, mod)
 		}
 	}
 	return nil

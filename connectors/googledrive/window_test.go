@@ -96,3 +96,42 @@ func TestNewFileEditWindowOpensAtCreation(t *testing.T) {
 		}
 	}
 }
+
+// An edit a backfill tells opens the file's window, as one the change feed
+// tells does: an autosave 4 minutes later (across a 10-minute bucket
+// boundary) makes no second document.updated. The backfill's older edits
+// (days ago) keep no window in the cursor: they hold no later edit.
+func TestBackfilledEditOpensItsWindow(t *testing.T) {
+	clk := newClock() // 09:01
+	h := newHarness(t, drivesandbox.Options{Seed: true, Now: clk.now}, pressConfig, nil)
+	ctx := context.Background()
+	clk.advance(7 * time.Minute) // 09:08
+	edited := clk.now()
+	_, err := h.sb.EditFile(ctx, drivesandbox.TrackerID, "", none)
+	require.NoError(t, err)
+	sigs, cursor := h.drainAt(t, "changes", nil, clk.now())
+	require.Equal(t, []string{"document.updated file:" + drivesandbox.TrackerID + ":updated:" + itoa(bucket(edited)) + " 09:08:00"},
+		told(sigs, drivesandbox.TrackerID), "a 60-day-old file edited just before the backfill")
+	require.Contains(t, kindsAndKeys(sigs), "file:"+drivesandbox.ReleaseDocID+":updated:"+itoa(bucket(clk.now().Add(-48*time.Hour))))
+	backfilled := cursor
+
+	clk.advance(4 * time.Minute) // 09:12, 4 minutes after the edit told
+	_, err = h.sb.EditFile(ctx, drivesandbox.TrackerID, "", none)
+	require.NoError(t, err)
+	h.tok = h.sb.AccessToken("")
+	more, cursor := h.drainAt(t, "changes", cursor, clk.now())
+	require.Empty(t, told(more, drivesandbox.TrackerID), "an autosave 4 minutes after the edit the backfill told")
+	var cur struct {
+		Edits map[string]int64 `json:"edits"`
+	}
+	require.NoError(t, json.Unmarshal(backfilled, &cur))
+	require.Equal(t, map[string]int64{drivesandbox.TrackerID: edited.UnixMilli()}, cur.Edits,
+		"the windows of the edits told: the release's, two days old, holds nothing")
+
+	clk.advance(7 * time.Minute) // 09:19: 11 minutes after it
+	_, err = h.sb.EditFile(ctx, drivesandbox.TrackerID, "", none)
+	require.NoError(t, err)
+	more, _ = h.drainAt(t, "changes", cursor, clk.now())
+	require.Equal(t, []string{"document.updated file:" + drivesandbox.TrackerID + ":updated:" + itoa(bucket(clk.now())) + " 09:19:00"},
+		told(more, drivesandbox.TrackerID), "past the window, an edit opens the next")
+}
