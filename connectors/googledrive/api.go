@@ -17,6 +17,11 @@ import (
 // folderMime is the MIME type of Drive folders.
 const folderMime = "application/vnd.google-apps.folder"
 
+// shortcutMime is the MIME type of Drive shortcuts: "files that link to
+// other files or folders on Google Drive" (shortcutDetails.targetId names
+// the target).
+const shortcutMime = "application/vnd.google-apps.shortcut"
+
 // fileFields are the File fields every call asks for (Drive returns only
 // id, name, mimeType and kind unless fields says otherwise).
 const fileFields = "id,name,mimeType,parents,driveId,createdTime,modifiedTime,trashedTime,version,size,webViewLink," +
@@ -64,6 +69,10 @@ type permission struct {
 }
 
 func (f *file) folder() bool { return f.MimeType == folderMime }
+
+// shortcut reports a shortcut: no document, and not followed (its target
+// is tracked where it lives, if at all).
+func (f *file) shortcut() bool { return f.MimeType == shortcutMime }
 
 func (f *file) parent() string {
 	if len(f.Parents) == 0 {

@@ -213,9 +213,13 @@ func (p *pass) walk() error {
 // time of the folder's move (at its creation, reason new, when it was
 // created in the folder after the move); in the first listing, or that of
 // a folder put into the config since (it.Cutoff), a file modified within
-// the backfill window yields the backfill Signals.
+// the backfill window yields the backfill Signals. A shortcut is none.
 func (p *pass) listed(f *file, raw json.RawMessage, it walkItem) error {
 	cur := p.cur
+	if f.shortcut() {
+		cur.forget(f.ID) // a member of a cursor stored before shortcuts were skipped
+		return nil
+	}
 	_, known := cur.member(f.ID)
 	if (it.MovedIn || it.Cutoff > 0) && known {
 		return nil // tracked already
@@ -404,9 +408,13 @@ func (p *pass) folderChanged(f *file, t time.Time) error {
 // set), edited (modifiedTime moved, either way: an upload that keeps the
 // file's own older modification time is a new revision), trashed, shared
 // (a new public grant, or one to a domain outside the organisation), or
-// nothing (metadata only, or outside the tracked set).
+// nothing (metadata only, outside the tracked set, or a shortcut).
 func (p *pass) fileChanged(f *file, raw json.RawMessage, t time.Time) error {
 	cur := p.cur
+	if f.shortcut() {
+		cur.forget(f.ID) // a member of a cursor stored before shortcuts were skipped
+		return nil
+	}
 	at, err := p.place(f)
 	if err != nil {
 		return err

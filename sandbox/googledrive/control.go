@@ -34,6 +34,10 @@ type FileInput struct {
 	// Size in bytes (-1 or unset for Google Docs: Drive reports their size
 	// too, the fake gives them 1024).
 	Size int64 `json:"size,omitempty"`
+	// Target is the file or folder a shortcut (MimeShortcut) links to,
+	// required for one and refused for anything else; a shortcut's name
+	// defaults to its target's, as Drive's does.
+	Target string `json:"target,omitempty"`
 	// Age backdates the file's created and modified times.
 	Age time.Duration `json:"-"`
 }
@@ -97,6 +101,18 @@ func (s *Server) CreateFile(ctx context.Context, in FileInput, opt sandbox.Deliv
 }
 
 func (s *Server) createLocked(in FileInput) (*dfile, error) {
+	var target *dfile
+	switch {
+	case in.MimeType == MimeShortcut:
+		if target = s.files[in.Target]; target == nil || target.deleted {
+			return nil, fmt.Errorf("%w: a shortcut's target %q is no file or folder", ErrInvalid, in.Target)
+		}
+		if strings.TrimSpace(in.Name) == "" {
+			in.Name = target.name
+		}
+	case in.Target != "":
+		return nil, fmt.Errorf("%w: only a shortcut has a target", ErrInvalid)
+	}
 	if strings.TrimSpace(in.Name) == "" {
 		return nil, fmt.Errorf("%w: name is required", ErrInvalid)
 	}
@@ -127,12 +143,15 @@ func (s *Server) createLocked(in FileInput) (*dfile, error) {
 	at := s.now().Add(-in.Age)
 	size := in.Size
 	switch {
-	case mime == MimeFolder:
-		size = -1
+	case mime == MimeFolder || mime == MimeShortcut:
+		size = -1 // "not populated for files that have no size, like shortcuts and folders"
 	case size <= 0:
 		size = 1024
 	}
 	f := &dfile{id: id, name: in.Name, mime: mime, parent: parent, driveID: p.driveID, created: at, size: size}
+	if target != nil {
+		f.target, f.targetMime = target.id, target.mime
+	}
 	if p.driveID == "" {
 		f.owner = owner
 	}

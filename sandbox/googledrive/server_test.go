@@ -199,6 +199,33 @@ func TestFilesListAndGet(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, code, "someone else's folder")
 }
 
+// A shortcut links to a file or folder ("Shortcuts are files that link to
+// other files or folders on Google Drive"): its shortcutDetails name the
+// target and the target's MIME type, it has no size, and its name is the
+// target's unless given. Creating one needs a target; nothing else has one.
+func TestShortcut(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	none := sandbox.DeliveryOptions{}
+	sc, _, err := f.sb.CreateFile(ctx, drivesandbox.FileInput{MimeType: drivesandbox.MimeShortcut, Target: drivesandbox.ArchiveFolderID,
+		Parent: drivesandbox.PressFolderID}, none)
+	require.NoError(t, err)
+	code, got := f.get(t, "/drive/v3/files/"+sc["id"].(string))
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, "Archive", got["name"])
+	require.Equal(t, drivesandbox.MimeShortcut, got["mimeType"])
+	require.Equal(t, map[string]any{"targetId": drivesandbox.ArchiveFolderID, "targetMimeType": drivesandbox.MimeFolder}, got["shortcutDetails"])
+	require.NotContains(t, got, "size")
+	code, target := f.get(t, "/drive/v3/files/"+drivesandbox.ArchiveFolderID)
+	require.Equal(t, http.StatusOK, code)
+	require.NotContains(t, target, "shortcutDetails")
+
+	_, _, err = f.sb.CreateFile(ctx, drivesandbox.FileInput{Name: "Broken", MimeType: drivesandbox.MimeShortcut, Parent: drivesandbox.PressFolderID}, none)
+	require.ErrorIs(t, err, drivesandbox.ErrInvalid)
+	_, _, err = f.sb.CreateFile(ctx, drivesandbox.FileInput{Name: "Doc", Target: drivesandbox.ReleaseDocID, Parent: drivesandbox.PressFolderID}, none)
+	require.ErrorIs(t, err, drivesandbox.ErrInvalid)
+}
+
 func TestRegisteredWithUniformOptions(t *testing.T) {
 	fake, err := sandbox.New("google-drive", sandbox.Options{ClientID: "cid", ClientSecret: "cs", Seed: true})
 	require.NoError(t, err)

@@ -14,6 +14,9 @@ const (
 	MimeFolder = "application/vnd.google-apps.folder"
 	MimeDoc    = "application/vnd.google-apps.document"
 	MimeSheet  = "application/vnd.google-apps.spreadsheet"
+	// MimeShortcut is a shortcut: a file that links to another file or
+	// folder (FileInput.Target), with shortcutDetails and no size.
+	MimeShortcut = "application/vnd.google-apps.shortcut"
 )
 
 // Permission is a sharing grant of a file.
@@ -43,6 +46,9 @@ type dfile struct {
 	modifier       string // email of the last modifying user
 	perms          []Permission
 	deleted        bool
+	// target and targetMime are a shortcut's shortcutDetails: the file it
+	// links to, and that file's MIME type when the shortcut was created.
+	target, targetMime string
 }
 
 // sharedDrive is a shared drive and its members.
@@ -200,6 +206,9 @@ func (s *Server) wireLocked(f *dfile, user string) map[string]any {
 	}
 	if f.parent != "" {
 		out["parents"] = []string{f.parent}
+	}
+	if f.mime == MimeShortcut {
+		out["shortcutDetails"] = map[string]any{"targetId": f.target, "targetMimeType": f.targetMime}
 	}
 	if f.size >= 0 {
 		out["size"] = strconv.FormatInt(f.size, 10)
