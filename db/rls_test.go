@@ -288,3 +288,20 @@ WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')`, s.Name)
 	require.ElementsMatch(t, tenantTables, withTenantID, "tenantTables lists every table with tenant_id")
 	require.ElementsMatch(t, []string{"rate_buckets", "schema_migrations"}, others, "tables without a tenant column")
 }
+
+// TestSecondTenantCannotClaimAnAccount: the store-time claim refuses a
+// second tenant's connection of an account one tenant holds (a Slack
+// workspace): two callbacks that raced past the pre-check both reach it,
+// and it is what keeps the workspace's events from being routed to both.
+func TestSecondTenantCannotClaimAnAccount(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	schema := dbtest.NewSchema(t)
+	tenantA, connA := dbtest.Seed(t, schema.DB, "A", "slack", "T1")
+	tenantB, connB := dbtest.Seed(t, schema.DB, "B", "slack", "T1")
+	require.NoError(t, schema.DB.WithTenant(ctx, tenantA, func(tx *db.Tx) error { return tx.ClaimAccount(ctx, "slack", "T1", connA) }))
+	err := schema.DB.WithTenant(ctx, tenantB, func(tx *db.Tx) error { return tx.ClaimAccount(ctx, "slack", "T1", connB) })
+	require.ErrorIs(t, err, db.ErrAccountClaimed)
+	require.NoError(t, schema.DB.WithTenant(ctx, tenantA, func(tx *db.Tx) error { return tx.ClaimAccount(ctx, "slack", "T1", connA) }),
+		"the holder claims it again")
+}

@@ -314,3 +314,18 @@ func TestRouteKeysNameTheAccount(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"user:5001"}, keys)
 }
+
+// TestNoSecretRefusesTheEmptyKey: a delivery signed with the empty key is
+// refused when the hook it names has no secret here (a hook the service
+// did not create) and when an App delivery arrives with no App webhook
+// secret configured: both fail closed on the missing secret, which a
+// delivery signed with a real secret never reaches.
+func TestNoSecretRefusesTheEmptyKey(t *testing.T) {
+	t.Parallel()
+	body := `{"zen":"Design for failure."}`
+	forged, _ := githubsandbox.Sign([]byte(body), "")
+	require.ErrorIs(t, connectorWithSecret(t, "app-secret").VerifyWebhook(hookSigned(body, forged, "4242", "")), connectors.ErrUnauthorized,
+		"a hook the service did not create (no channel secret)")
+	require.ErrorIs(t, connectorWithSecret(t, "").VerifyWebhook(signed(body, forged)), connectors.ErrUnauthorized,
+		"an App delivery with no App webhook secret configured")
+}

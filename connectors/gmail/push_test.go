@@ -195,3 +195,19 @@ func TestParsePush(t *testing.T) {
 		require.Error(t, err, name)
 	}
 }
+
+// TestPlusSecretRefusesAnotherTokenWithAnExplicitAudience: with
+// PUSH_AUDIENCE set, the audience no longer carries the URL token, so the
+// token's own comparison is the only proof of the secret: a secret holding
+// '+' (read back as ' ' when pasted unescaped) is accepted in that form,
+// and another token is refused.
+func TestPlusSecretRefusesAnotherTokenWithAnExplicitAudience(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, gmailsandbox.Options{Seed: true}, `{}`, nil)
+	p := provider(t, h.sb, h.url, map[string]string{"WEBHOOK_SECRET": "ab+/cd==", "PUSH_AUDIENCE": "poblysh-gmail-push"})
+	recv := p.Connector.(connectors.WebhookReceiver)
+	d := h.sb.Envelope(h.sb.User(), 1, pushURL, gmailsandbox.PushOptions{Audience: "poblysh-gmail-push"})
+	require.NoError(t, recv.VerifyWebhook(&connectors.WebhookRequest{Header: d.Header, Body: d.Body, Query: url.Values{"token": {"ab /cd=="}}}))
+	err := recv.VerifyWebhook(&connectors.WebhookRequest{Header: d.Header, Body: d.Body, Query: url.Values{"token": {"guess"}}})
+	require.ErrorIs(t, err, connectors.ErrUnauthorized)
+}

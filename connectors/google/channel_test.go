@@ -1,11 +1,13 @@
 package google_test
 
 import (
+	"net/http"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/poblysh/poblysh/connectors"
 	"github.com/poblysh/poblysh/connectors/google"
 )
 
@@ -34,4 +36,15 @@ func TestChannelExpires(t *testing.T) {
 			require.Equal(t, time.UTC, got.Location())
 		})
 	}
+}
+
+// TestChannelWithoutSecretRefusesTheEmptyKey: a notification whose token
+// is derived from the empty secret is refused when the channel has no
+// secret here.
+func TestChannelWithoutSecretRefusesTheEmptyKey(t *testing.T) {
+	t.Parallel()
+	h := http.Header{}
+	h.Set(google.HeaderChannelID, "poblysh-anything")
+	h.Set(google.HeaderChannelToken, google.ChannelToken("", "poblysh-anything"))
+	require.ErrorIs(t, google.VerifyChannel("google-drive", "", h), connectors.ErrUnauthorized)
 }

@@ -346,3 +346,13 @@ func TestParseWebhookDirectConversations(t *testing.T) {
 		})
 	}
 }
+
+// TestNoSigningSecretRefusesTheEmptyKey: with no signing secret
+// configured, a delivery signed with the empty key (what a forger who
+// knows no secret is set would send) is refused: the check fails closed
+// on the missing secret, not only on a signature that does not match.
+func TestNoSigningSecretRefusesTheEmptyKey(t *testing.T) {
+	t.Parallel()
+	body := fixture(t, "events/message.json")
+	require.ErrorIs(t, verifySignature("", signed("", body, time.Now())), connectors.ErrUnauthorized)
+}
