@@ -277,10 +277,7 @@ func (tx *Tx) TokensDue(ctx context.Context, sweeps []TokenSweep, since *time.Ti
 	for i, s := range sweeps {
 		names[i], windows[i], keepAlives[i] = s.Provider, s.Window.Seconds(), s.KeepAlive.Seconds()
 	}
-	var out []struct {
-		dueRow
-		SweptAt time.Time `db:"refresh_swept_at"`
-	}
+	var out []sweptRow
 	err := tx.SelectContext(ctx, &out, `WITH due AS (
 			SELECT c.id, row_number() OVER (ORDER BY c.refresh_swept_at NULLS FIRST, c.token_expires_at NULLS LAST, c.id) AS n
 			FROM connections c
@@ -298,17 +295,31 @@ func (tx *Tx) TokensDue(ctx context.Context, sweeps []TokenSweep, since *time.Ti
 		swept AS (
 			UPDATE connections c SET refresh_swept_at = now() FROM due JOIN locked ON locked.id = due.id WHERE c.id = due.id
 			RETURNING c.id, c.tenant_id, c.provider, c.refresh_swept_at, due.n)
-		SELECT id, tenant_id, provider, refresh_swept_at FROM swept ORDER BY n`,
+		SELECT id, tenant_id, provider, refresh_swept_at AS swept_at FROM swept ORDER BY n`,
 		names, windows, keepAlives, since, limit)
 	if err != nil {
 		return nil, time.Time{}, wrapConnErr(err)
 	}
+	refs, at := sweptRefs(out)
+	return refs, at, nil
+}
+
+// sweptRow is a connection a sweep's listing returned, with the time the
+// listing marked it (TokensDue, WatchesDue).
+type sweptRow struct {
+	dueRow
+	SweptAt time.Time `db:"swept_at"`
+}
+
+// sweptRefs returns a listing's connections in its order and the time it
+// marked them (zero when it listed none).
+func sweptRefs(out []sweptRow) ([]poblysh.ConnectionRef, time.Time) {
 	rows := make([]dueRow, len(out))
 	var at time.Time
 	for i, r := range out {
 		rows[i], at = r.dueRow, r.SweptAt
 	}
-	return dueRefs(rows), at, nil
+	return dueRefs(rows), at
 }
 
 // TokenStored reports whether a live connection of provider and accountID,

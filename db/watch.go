@@ -154,10 +154,7 @@ func (tx *Tx) MarkWatchStopped(ctx context.Context, id string) error {
 // swept at or after it, so a sweep's later rounds list each connection
 // once.
 func (tx *Tx) WatchesDue(ctx context.Context, now time.Time, keyed []string, since *time.Time, limit int) ([]poblysh.ConnectionRef, time.Time, error) {
-	var out []struct {
-		dueRow
-		SweptAt time.Time `db:"renewal_swept_at"`
-	}
+	var out []sweptRow
 	err := tx.SelectContext(ctx, &out, `WITH due AS (
 			SELECT c.id, row_number() OVER (ORDER BY c.renewal_swept_at NULLS FIRST, min(w.expires_at) NULLS LAST, c.id) AS n
 			FROM watch_channels w
@@ -176,17 +173,13 @@ func (tx *Tx) WatchesDue(ctx context.Context, now time.Time, keyed []string, sin
 		swept AS (
 			UPDATE connections c SET renewal_swept_at = now() FROM due JOIN locked ON locked.id = due.id WHERE c.id = due.id
 			RETURNING c.id, c.tenant_id, c.provider, c.renewal_swept_at, due.n)
-		SELECT id, tenant_id, provider, renewal_swept_at FROM swept ORDER BY n`,
+		SELECT id, tenant_id, provider, renewal_swept_at AS swept_at FROM swept ORDER BY n`,
 		now, keyed, since, limit)
 	if err != nil {
 		return nil, time.Time{}, wrapConnErr(err)
 	}
-	rows := make([]dueRow, len(out))
-	var at time.Time
-	for i, r := range out {
-		rows[i], at = r.dueRow, r.SweptAt
-	}
-	return dueRefs(rows), at, nil
+	refs, at := sweptRefs(out)
+	return refs, at, nil
 }
 
 // disconnectingHeeded is how long a delete's mark keeps watch passes from
