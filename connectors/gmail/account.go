@@ -1,7 +1,6 @@
 package gmail
 
 import (
-	"maps"
 	"strings"
 
 	"github.com/poblysh/poblysh/connectors"
@@ -24,17 +23,7 @@ const metaMailboxKey = "mailbox_key"
 // Signals stored under it stay found. A rename back to the first address
 // drops it.
 func (c *Connector) KeepAccount(stored, fresh connectors.Account) connectors.Account {
-	key := mailboxKey(stored)
-	md := maps.Clone(fresh.Metadata)
-	if md == nil {
-		md = map[string]string{}
-	}
-	delete(md, metaMailboxKey)
-	if key != "" && key != mailboxOf(connectors.Connection{Account: fresh}) {
-		md[metaMailboxKey] = key
-	}
-	fresh.Metadata = md
-	return fresh
+	return google.KeepAddress(stored, fresh, metaMailboxKey, true)
 }
 
 // mailboxOf is the connected mailbox's address as the account names it
@@ -48,8 +37,5 @@ func mailboxOf(conn connectors.Connection) string {
 // address first connected (metadata.mailbox_key after a rename), else the
 // account's address; "" when acct names none.
 func mailboxKey(acct connectors.Account) string {
-	if k := acct.Metadata[metaMailboxKey]; k != "" {
-		return strings.ToLower(k)
-	}
-	return mailboxOf(connectors.Connection{Account: acct})
+	return google.PinnedAddress(acct, metaMailboxKey, true)
 }

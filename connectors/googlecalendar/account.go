@@ -1,8 +1,6 @@
 package googlecalendar
 
 import (
-	"maps"
-
 	"github.com/poblysh/poblysh/connectors"
 	"github.com/poblysh/poblysh/connectors/google"
 )
@@ -24,25 +22,12 @@ var _ connectors.AccountKeeper = (*Connector)(nil)
 // address, so the Signals and fingerprints stored under it stay found. A
 // rename back to the first address drops it.
 func (c *Connector) KeepAccount(stored, fresh connectors.Account) connectors.Account {
-	key := primaryKey(stored)
-	md := maps.Clone(fresh.Metadata)
-	if md == nil {
-		md = map[string]string{}
-	}
-	delete(md, metaCalendarKey)
-	if key != "" && key != google.AccountEmail(fresh) {
-		md[metaCalendarKey] = key
-	}
-	fresh.Metadata = md
-	return fresh
+	return google.KeepAddress(stored, fresh, metaCalendarKey, false)
 }
 
 // primaryKey is what stands for the primary calendar in acct's keys: the
 // address first connected (metadata.calendar_key after a rename), else
 // the account's address; "" when acct names none.
 func primaryKey(acct connectors.Account) string {
-	if k := acct.Metadata[metaCalendarKey]; k != "" {
-		return k
-	}
-	return google.AccountEmail(acct)
+	return google.PinnedAddress(acct, metaCalendarKey, false)
 }
