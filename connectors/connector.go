@@ -353,6 +353,16 @@ type AccountKeeper interface {
 	KeepAccount(stored, fresh Account) Account
 }
 
+// KeepAccount is what the OAuth callback stores when an authorization of c
+// lands on the account stored: what c keeps of it with fresh, the account
+// Identify read (AccountKeeper), else fresh.
+func KeepAccount(c Connector, stored, fresh Account) Account {
+	if k, ok := c.(AccountKeeper); ok {
+		return k.KeepAccount(stored, fresh)
+	}
+	return fresh
+}
+
 // ChannelChecker is implemented by Watchers whose channels never expire
 // (GitHub repository hooks), so that no renewal ever looks at one again:
 // one deleted or disabled at the provider by someone else, or no longer

@@ -451,9 +451,8 @@ func (s *Service) store(ctx context.Context, st *db.OAuthState, p *connectors.Pr
 // authorization of the same account reads the same kept part, since every
 // authorization keeps it.
 func keepAccount(ctx context.Context, tx *db.Tx, p *connectors.Provider, acct connectors.Account) (connectors.Account, error) {
-	keeper, ok := p.Connector.(connectors.AccountKeeper)
-	if !ok {
-		return acct, nil
+	if _, ok := p.Connector.(connectors.AccountKeeper); !ok {
+		return acct, nil // nothing to keep: no read
 	}
 	have, err := tx.FindConnectionByAccount(ctx, p.Spec.Name, acct.ID)
 	if poblysh.ErrorCode(err) == poblysh.ENOTFOUND {
@@ -462,7 +461,7 @@ func keepAccount(ctx context.Context, tx *db.Tx, p *connectors.Provider, acct co
 	if err != nil {
 		return acct, err
 	}
-	return keeper.KeepAccount(View(have).Account, acct), nil
+	return connectors.KeepAccount(p.Connector, View(have).Account, acct), nil
 }
 
 // replacedToken is the stored token that tok, a re-authorization's, is

@@ -31,10 +31,7 @@ func (h *harness) reauthorize(t *testing.T, address string) {
 	require.NoError(t, err)
 	require.Equal(t, h.conn.Account.ID, fresh.ID, "the same account: the subject never changes")
 	require.Equal(t, address, fresh.Metadata["email"])
-	if keeper, ok := h.prov.Connector.(connectors.AccountKeeper); ok {
-		fresh = keeper.KeepAccount(h.conn.Account, fresh)
-	}
-	h.conn.Account = fresh
+	h.conn.Account = connectors.KeepAccount(h.prov.Connector, h.conn.Account, fresh)
 	h.tok = tok.AccessToken
 }
 

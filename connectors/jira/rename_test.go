@@ -145,16 +145,6 @@ func TestPassReadsTheRenamedSite(t *testing.T) {
 	}
 }
 
-// stores is what the OAuth callback stores over the account have when an
-// authorization of the same site reads fresh: what the connector keeps of
-// have (connectors.AccountKeeper), else fresh.
-func stores(p *connectors.Provider, have, fresh connectors.Account) connectors.Account {
-	if k, ok := p.Connector.(connectors.AccountKeeper); ok {
-		return k.KeepAccount(have, fresh)
-	}
-	return fresh
-}
-
 // TestConnectAgainKeepsFormerURLs: a plain connect of a connection's site
 // (POST /connect/jira, no connection named, so Identify knows nothing
 // stored) heals that connection in place, and keeps the URLs it knew its
@@ -182,7 +172,7 @@ func TestConnectAgainKeepsFormerURLs(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, jirasandbox.SiteID, fresh.ID, "the same site: the connection heals in place")
 		require.Empty(t, fresh.Metadata["former_urls"], "Identify knows no stored account")
-		h.conn.Account = stores(h.prov, h.conn.Account, fresh)
+		h.conn.Account = connectors.KeepAccount(h.prov.Connector, h.conn.Account, fresh)
 		require.Equal(t, renamedURL, h.conn.Account.Metadata["url"])
 		require.Equal(t, "acme-launch.atlassian.net", h.conn.Account.Name)
 	}
@@ -193,7 +183,7 @@ func TestConnectAgainKeepsFormerURLs(t *testing.T) {
 		acct, err := h.prov.Connector.(connectors.AccountChooser).IdentifyFor(ctx, connectors.IdentifyRequest{HTTP: h.client(), Config: old,
 			AccountID: jirasandbox.SiteID, AccountMetadata: h.conn.Account.Metadata})
 		require.NoError(t, err)
-		h.conn.Account = stores(h.prov, h.conn.Account, acct)
+		h.conn.Account = connectors.KeepAccount(h.prov.Connector, h.conn.Account, acct)
 		require.Equal(t, jirasandbox.SiteURL, h.conn.Account.Metadata["former_urls"])
 		require.Empty(t, proves(h, old), "the old URL names the site")
 
