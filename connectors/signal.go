@@ -27,8 +27,8 @@ type Signal struct {
 	// MatchKeys are keys the same happening may already be stored under,
 	// as a dedupe key or an alias: the Signal is a duplicate when one of
 	// them is. Unlike AliasKeys they claim nothing (a GitHub commit read
-	// on the default branch matches the branch-free key a commit pushed
-	// under the branch's former name claimed).
+	// on the default branch matches the key by the branch's name that a
+	// push to the branch stored before it became the default one).
 	MatchKeys []string
 	// Payload is the provider-agnostic body.
 	Payload Payload

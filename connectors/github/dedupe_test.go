@@ -75,7 +75,10 @@ func TestBackfillAfterDefaultBranchRenameStoresNothingNew(t *testing.T) {
 	require.NoError(t, err)
 	sigs, cur, _ := h.drain(t, seedCommitsStream, nil)
 	require.Len(t, keysOf(sigs), githubsandbox.SeedCommits+2)
-	require.Contains(t, sigs[0].DedupeKey, ":refs/heads/trunk:")
+	require.Equal(t, []string{"commit:1296269:refs/heads/trunk:" + sigs[0].Payload.Subject.ID}, sigs[0].AliasKeys)
+	d, err := h.connector().ParseWebhook(webhookRequest(h.srv.AppDelivery(before.Events[0])))
+	require.NoError(t, err)
+	require.Contains(t, keysOf(sigs), d.Signals[0].DedupeKey, "the push and the backfill agree by the unique key")
 	require.Zero(t, st.put(t, sigs), "a backfill after the rename stores nothing new")
 
 	after, err := h.srv.Push(repo, githubsandbox.PushInput{Commits: 1})

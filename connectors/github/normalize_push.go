@@ -17,18 +17,18 @@ const zeroSHA = "0000000000000000000000000000000000000000"
 // pushSignal normalizes a push webhook into one code.pushed Signal. Tag
 // pushes (refs/tags/...) and other non-branch refs are skipped: the kind is
 // a push to a branch. Branch deletions (deleted, or an all-zero after) are
-// skipped too. The key is the head commit on the pushed ref,
-// commit:<repo id>:<ref>:<sha>, and every other commit of the push is an
-// alias key, so a later backfill of those commits stores nothing new; a push
-// without commits (a branch created at an existing commit, a force push that
-// only rewinds) is push:<repo id>:<ref>:<after>. A push whose head commit is
-// not distinct (GitHub: "Whether this commit is distinct from any that have
-// been pushed before"), the same head pushed again after a rollback or a
-// fast-forward to commits pushed elsewhere, is keyed by the move,
+// skipped too. The key is the head commit's key (pushKey: its HEAD key on
+// the default branch, else commit:<repo id>:<ref>:<sha>), and every other
+// commit of the push is an alias key, so a later backfill of those commits
+// stores nothing new; a push without commits (a branch created at an
+// existing commit, a force push that only rewinds) is
+// push:<repo id>:<ref>:<after>. A push whose head commit is not distinct
+// (GitHub: "Whether this commit is distinct from any that have been pushed
+// before"), the same head pushed again after a rollback or a fast-forward
+// to commits pushed elsewhere, is keyed by the move,
 // push:<repo id>:<ref>:<before>..<after>, and claims every commit's key:
 // keyed by its head, a head pushed again to the same branch took the first
-// push's key and was dropped as its duplicate. A push to the default
-// branch also claims each commit's HEAD key (see headKey).
+// push's key and was dropped as its duplicate.
 func pushSignal(ev *gh.PushEvent, raw json.RawMessage, now time.Time) (connectors.Signal, bool) {
 	ref := ev.GetRef()
 	branch, isBranch := strings.CutPrefix(ref, "refs/heads/")
@@ -43,21 +43,18 @@ func pushSignal(ev *gh.PushEvent, raw json.RawMessage, now time.Time) (connector
 	head := ev.GetHeadCommit()
 	var aliases []string
 	if n > 0 {
-		key = commitKey(rid, ref, after)
+		keyOf := func(sha string) string { return commitKey(rid, ref, sha) }
+		if branch == cmpOr(ev.GetRepo().GetDefaultBranch(), ev.GetRepo().GetMasterBranch()) {
+			keyOf = func(sha string) string { return headKey(rid, sha) }
+		}
+		key = keyOf(after)
 		again := head != nil && head.Distinct != nil && !head.GetDistinct()
 		if again {
 			key = "push:" + rid + ":" + ref + ":" + ev.GetBefore() + ".." + after
 		}
 		for _, c := range ev.Commits {
 			if id := c.GetID(); id != "" && (id != after || again) {
-				aliases = append(aliases, commitKey(rid, ref, id))
-			}
-		}
-		if branch == cmpOr(ev.GetRepo().GetDefaultBranch(), ev.GetRepo().GetMasterBranch()) {
-			for _, c := range ev.Commits {
-				if id := c.GetID(); id != "" {
-					aliases = append(aliases, headKey(rid, id))
-				}
+				aliases = append(aliases, keyOf(id))
 			}
 		}
 	}
@@ -112,10 +109,11 @@ func pushSignal(ev *gh.PushEvent, raw json.RawMessage, now time.Time) (connector
 
 // commitSignal normalizes a commit of the REST commits list of the default
 // branch: a code.pushed Signal with commit_count 1 and source backfill,
-// keyed commit:<repo id>:<ref>:<sha> like the push to that branch that
-// carried it. It claims the commit's HEAD key, and is a duplicate of any
-// Signal that did (see headKey). It happened at the committer date, the
-// date GitHub's since filter reads.
+// keyed by its HEAD key like the push to the default branch that carried
+// it (see headKey). It also claims, and matches, the commit's key on the
+// branch by name, commit:<repo id>:refs/heads/<branch>:<sha>: the key of a
+// push to that branch before it became the default one. It happened at the
+// committer date, the date GitHub's since filter reads.
 func commitSignal(c *gh.RepositoryCommit, repo repoRef, branch string, raw json.RawMessage) connectors.Signal {
 	sha := c.GetSHA()
 	rid := strconv.FormatInt(repo.ID, 10)
@@ -130,8 +128,8 @@ func commitSignal(c *gh.RepositoryCommit, repo repoRef, branch string, raw json.
 		before = c.Parents[0].GetSHA()
 	}
 	return connectors.Signal{
-		Kind: KindCodePushed, OccurredAt: at, DedupeKey: commitKey(rid, "refs/heads/"+branch, sha),
-		AliasKeys: []string{headKey(rid, sha)}, MatchKeys: []string{headKey(rid, sha)},
+		Kind: KindCodePushed, OccurredAt: at, DedupeKey: headKey(rid, sha),
+		AliasKeys: []string{commitKey(rid, "refs/heads/"+branch, sha)}, MatchKeys: []string{commitKey(rid, "refs/heads/"+branch, sha)},
 		Payload: connectors.Payload{
 			Title:   fmt.Sprintf("Commit %s on %s: %s", short(sha), branch, firstLine(gc.GetMessage())),
 			URL:     c.GetHTMLURL(),
@@ -161,14 +159,19 @@ func commitKey(repoID, ref, sha string) string { return "commit:" + repoID + ":"
 
 // headKey is the key of a commit that reached the repository's default
 // branch, whatever that branch was named then: commit:<repo id>:HEAD:<sha>
-// (HEAD: git's name for a repository's default branch). A push to the
-// default branch claims it for each of its commits, and so does a commit
-// read from the default branch, which also matches it (MatchKeys): once
-// the default branch is renamed (master to main), a backfill, which keys
-// the commits by the new name, stores none of those pushed or read under
-// the old one again. The branch's own key stays the dedupe key: a branch
-// pushed to before it became the default one (a switch) agrees with its
-// backfill by name.
+// (HEAD: git's name for a repository's default branch). It keys a push to
+// the default branch (its head; its other commits' are its aliases) and a
+// commit read from the default branch, so the two agree by the unique key
+// (a push and the sync that reads its head concurrently store one), and
+// once the default branch is renamed (master to main) a backfill stores
+// none of the commits pushed or read under the old name again. A branch
+// pushed to before it became the default one agrees with its backfill by
+// the branch's name (commitSignal's alias and match key). Until 2026-12-07
+// a push to the default branch was keyed by the branch's name and claimed
+// the HEAD keys as aliases: an alias row for every one-commit push, a
+// quarter of the intake's throughput (docs/performance.md, change 24).
+// Signals stored in that form, or before (migration 0035), hold the HEAD
+// key as an alias, which the insert checks a dedupe key against too.
 func headKey(repoID, sha string) string { return "commit:" + repoID + ":HEAD:" + sha }
 
 // commitTime is the committer date (the author date when absent).

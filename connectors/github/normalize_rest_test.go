@@ -124,8 +124,8 @@ func TestCommitSignalsFromREST(t *testing.T) {
 			require.NoError(t, json.Unmarshal(items[tc.item], &c))
 			s := commitSignal(&c, repo, "main", items[tc.item])
 			checkSignal(t, want{
-				kind: KindCodePushed, key: "commit:1296269:refs/heads/main:" + tc.sha, at: tc.at, actor: tc.actor, title: tc.title,
-				aliases: []string{"commit:1296269:HEAD:" + tc.sha}, matches: []string{"commit:1296269:HEAD:" + tc.sha},
+				kind: KindCodePushed, key: "commit:1296269:HEAD:" + tc.sha, at: tc.at, actor: tc.actor, title: tc.title,
+				aliases: []string{"commit:1296269:refs/heads/main:" + tc.sha}, matches: []string{"commit:1296269:refs/heads/main:" + tc.sha},
 				url:     "https://github.com/octo-org/hello-world/commit/" + tc.sha,
 				subject: connectors.Ref{Type: "commit", ID: tc.sha, Name: firstLine(c.GetCommit().GetMessage())},
 				attrs: map[string]any{"ref": "refs/heads/main", "branch": "main", "commit_count": 1, "source": "backfill",

@@ -88,12 +88,10 @@ func TestParseWebhookFixtures(t *testing.T) {
 		want                 []want // nil: ignored
 	}{
 		{"push with commits", "push", "sandbox.push.commits.json", "repo:1296269", seedRepoRef, []want{{
-			kind: KindCodePushed, key: "commit:1296269:refs/heads/main:" + afterCommits,
-			aliases: []string{"commit:1296269:refs/heads/main:a4cad8f7638b1e09302c3fba788734c0294ebab8", "commit:1296269:refs/heads/main:aaf15c1200b5829cb19f43c68dba3c4e052232d7",
-				// a push to the default branch: each commit's HEAD key
-				"commit:1296269:HEAD:a4cad8f7638b1e09302c3fba788734c0294ebab8", "commit:1296269:HEAD:aaf15c1200b5829cb19f43c68dba3c4e052232d7",
-				"commit:1296269:HEAD:" + afterCommits},
-			at: time.Unix(1717409040, 0), actor: "monalisa", title: "3 commits pushed to main",
+			// a push to the default branch: each commit's HEAD key
+			kind: KindCodePushed, key: "commit:1296269:HEAD:" + afterCommits,
+			aliases: []string{"commit:1296269:HEAD:a4cad8f7638b1e09302c3fba788734c0294ebab8", "commit:1296269:HEAD:aaf15c1200b5829cb19f43c68dba3c4e052232d7"},
+			at:      time.Unix(1717409040, 0), actor: "monalisa", title: "3 commits pushed to main",
 			url:     "https://github.com/octo-org/hello-world/compare/bb472deb2fd5...e88792aa4f1e",
 			subject: connectors.Ref{Type: "commit", ID: afterCommits, Name: "Speed up the parser (3/3)"},
 			attrs: map[string]any{"ref": "refs/heads/main", "branch": "main", "commit_count": 3, "forced": false, "created": false,
@@ -108,15 +106,14 @@ func TestParseWebhookFixtures(t *testing.T) {
 			attrs:   map[string]any{"branch": "release/1.x", "commit_count": 0, "created": true, "forced": false},
 		}}},
 		{"forced push", "push", "sandbox.push.forced.json", "repo:1296269", seedRepoRef, []want{{
-			kind: KindCodePushed, key: "commit:1296269:refs/heads/main:" + afterForced, aliases: []string{"commit:1296269:HEAD:" + afterForced},
+			kind: KindCodePushed, key: "commit:1296269:HEAD:" + afterForced, // one commit: no alias (the intake's plain insert)
 			at: time.Unix(1717409220, 0), actor: "octocat", title: "1 commit force-pushed to main",
 			url:     "https://github.com/octo-org/hello-world/compare/e88792aa4f1e...1857e0a76319",
 			subject: connectors.Ref{Type: "commit", ID: afterForced, Name: "Rewrite history"},
 			attrs:   map[string]any{"forced": true, "commit_count": 1, "before": afterCommits},
 		}}},
 		{"push of a merge commit", "push", "sandbox.push.merge.json", "repo:1296269", seedRepoRef, []want{{
-			kind: KindCodePushed, key: "commit:1296269:refs/heads/main:" + afterMerge, aliases: []string{"commit:1296269:refs/heads/main:3c21cf26cb02ffd5b45af51d7161def4c2466e9c",
-				"commit:1296269:HEAD:3c21cf26cb02ffd5b45af51d7161def4c2466e9c", "commit:1296269:HEAD:" + afterMerge},
+			kind: KindCodePushed, key: "commit:1296269:HEAD:" + afterMerge, aliases: []string{"commit:1296269:HEAD:3c21cf26cb02ffd5b45af51d7161def4c2466e9c"},
 			at: time.Unix(1717409640, 0), actor: "octocat", title: "2 commits pushed to main",
 			url:     "https://github.com/octo-org/hello-world/compare/1857e0a76319...89ed3973cfdc",
 			subject: connectors.Ref{Type: "commit", ID: afterMerge, Name: "Merge pull request #25 from octo-org/feature-25"},
@@ -124,9 +121,8 @@ func TestParseWebhookFixtures(t *testing.T) {
 		}}},
 		{"GitHub example: push creating a branch", "push", "github.push.new-branch.json", "repo:186853002",
 			connectors.Ref{Type: "repository", ID: "186853002", Name: "Codertocat/Hello-World"}, []want{{
-				kind: KindCodePushed, key: "commit:186853002:refs/heads/master:6113728f27ae82c7b1a177c8d03f9e96e0adf246",
-				aliases: []string{"commit:186853002:HEAD:6113728f27ae82c7b1a177c8d03f9e96e0adf246"}, // master is the default branch
-				at:      time.Unix(1557933657, 0), actor: "Codertocat", title: "1 commit pushed to master",
+				kind: KindCodePushed, key: "commit:186853002:HEAD:6113728f27ae82c7b1a177c8d03f9e96e0adf246", // master is the default branch
+				at: time.Unix(1557933657, 0), actor: "Codertocat", title: "1 commit pushed to master",
 				url:     "https://github.com/Codertocat/Hello-World/commit/6113728f27ae82c7b1a177c8d03f9e96e0adf246",
 				subject: connectors.Ref{Type: "commit", ID: "6113728f27ae82c7b1a177c8d03f9e96e0adf246", Name: "Initial commit"},
 				attrs: map[string]any{"branch": "master", "commit_count": 1, "created": true, "head_commit": map[string]any{

@@ -13,14 +13,17 @@ import (
 	githubsandbox "github.com/poblysh/poblysh/sandbox/github"
 )
 
-// oldForm is sigs as versions before the HEAD keys stored them: no HEAD
-// alias, no match key.
+// oldForm is sigs as versions before the HEAD keys stored them: every
+// commit keyed by the branch's name (commit:<repo>:<ref>:<sha>), pushes'
+// other commits as aliases, no match key.
 func oldForm(sigs []connectors.Signal) []connectors.Signal {
 	out := make([]connectors.Signal, 0, len(sigs))
 	for _, s := range sigs {
+		named := ":" + s.Payload.Attributes["ref"].(string) + ":"
+		s.DedupeKey = strings.Replace(s.DedupeKey, ":HEAD:", named, 1)
 		var aliases []string
 		for _, a := range s.AliasKeys {
-			if !strings.Contains(a, ":HEAD:") {
+			if a = strings.Replace(a, ":HEAD:", named, 1); a != s.DedupeKey {
 				aliases = append(aliases, a)
 			}
 		}
