@@ -184,14 +184,21 @@ func (c *Connector) ParseWebhook(req *connectors.WebhookRequest) (*connectors.We
 			return nil, fmt.Errorf("zoho-cliq: webhook: %w: unreadable message: %v", connectors.ErrInvalidConfig, err)
 		}
 	}
-	// The delivery is the call: the message id it names, else its time
-	// (a message edited twice is two calls).
+	// The delivery is the call: the message id it names, else its
+	// timestamp (a message edited twice is two calls) and the message it is
+	// about, as completeMessage names it (params.access.message_id, else
+	// <sent time>_<sender id>): Zoho's calls name no message id, and two
+	// calls about two messages may carry one timestamp. The same call sent
+	// again has the same id.
 	about := m.ID.String()
-	if about == "" {
-		about = "t" + call.Timestamp.String()
-	}
 	if raw != nil && (handler == "participation" || handler == "mention") {
 		call.completeMessage(&m)
+	}
+	if about == "" {
+		about = "t" + call.Timestamp.String()
+		if m.ID != "" {
+			about += ":" + m.ID.String()
+		}
 	}
 	event := handler
 	if op != "" {

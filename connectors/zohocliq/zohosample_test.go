@@ -190,6 +190,62 @@ func TestMentionZohoSample(t *testing.T) {
 	}
 }
 
+// Each bot call is its own delivery. Zoho's handler calls name no message
+// id, so the delivery id names the call's timestamp and the message it is
+// about (its completed id, <sent time>_<sender id>): two calls about two
+// messages, whose calls carry one timestamp, are two deliveries, and both
+// are stored. The same call sent again is the same delivery, and two calls
+// about one message (a message edited twice) stay two. The delivery id
+// was the call's timestamp alone, so the second of two such calls was
+// answered as a duplicate and its mention or message never stored.
+func TestBotCallDeliveryIDs(t *testing.T) {
+	t.Parallel()
+	c, conn, sb := sampleEnv(t)
+	const chat = "CT_1256246524399772951_1741337"
+	mention := func(user, sent string) []byte {
+		return editJSON(t, fixture(t, "zcatalyst_mention_handler.json"), func(call map[string]any) {
+			obj(call, "params", "user")["id"] = user
+			obj(call, "params", "message")["time"] = sent
+			obj(call, "params", "message", "sender")["id"] = user
+		})
+	}
+	participation := func(op, user, sent, ts string) []byte {
+		return sampleMessageSent(t, func(call map[string]any) {
+			call["timestamp"] = json.Number(ts)
+			obj(call, "params")["operation"] = op
+			obj(call, "params", "user")["id"] = user
+			obj(call, "params", "data")["time"] = json.Number(sent)
+		})
+	}
+	parse := func(body []byte) *connectors.WebhookDelivery { return parseSigned(t, c, conn, sb, body) }
+
+	// As Zoho sends it: the call's timestamp and the message it is about.
+	d := parse(fixture(t, "zcatalyst_mention_handler.json"))
+	require.Equal(t, "cliq:"+testTenant+":60040386526:mention::"+chat+":t1569520690703:1493707283711_"+sampleUser, d.DeliveryID)
+
+	// Two users mention the bot; both calls carry the timestamp 1569520690703.
+	a, b := parse(mention("123456", "1493707283711")), parse(mention("654321", "1493707283712"))
+	require.Len(t, a.Signals, 1)
+	require.Len(t, b.Signals, 1)
+	require.NotEqual(t, a.Signals[0].DedupeKey, b.Signals[0].DedupeKey)
+	require.NotEqual(t, a.DeliveryID, b.DeliveryID, "two mentions, two deliveries")
+	require.Equal(t, a.DeliveryID, parse(mention("123456", "1493707283711")).DeliveryID, "the same call again is the same delivery")
+
+	// Two messages in one channel, heard in calls of one timestamp.
+	const ts = "1569520690703"
+	p, q := parse(participation("message_sent", "123456", "1569520690701", ts)), parse(participation("message_sent", "654321", "1569520690702", ts))
+	require.Len(t, p.Signals, 1)
+	require.Len(t, q.Signals, 1)
+	require.NotEqual(t, p.DeliveryID, q.DeliveryID, "two messages, two deliveries")
+	require.Equal(t, p.DeliveryID, parse(participation("message_sent", "123456", "1569520690701", ts)).DeliveryID, "the same call again is the same delivery")
+
+	// One message edited twice: two calls about it, at two timestamps.
+	e1, e2 := parse(participation("message_edited", "123456", "1569520690701", "1569520699000")),
+		parse(participation("message_edited", "123456", "1569520690701", "1569520699500"))
+	require.Empty(t, e1.Signals)
+	require.NotEqual(t, e1.DeliveryID, e2.DeliveryID, "two edits, two deliveries")
+}
+
 // The sandbox's bot calls have Zoho's shapes (the participation handler's
 // message in params.data without id, time or sender; the mention
 // handler's sender named by first and last name, no message id), and
