@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/poblysh/poblysh/connectors"
@@ -57,7 +58,26 @@ type mentionEntry struct {
 	} `json:"mention"`
 }
 
-// fetchMentions reads one page of the user's mentions, newest first.
+// sentTime is the time the entry id ends with: Zoho's entry ids are
+// "<chat id>|<sender id>|<sent ms>" ("CT_…|60040376665|1779778913508"),
+// exact where the message id is a float (1.7797789135081024e+23) and the
+// message's time is to the second. ok is false for an id of another
+// shape, or one naming another sender.
+func (e *mentionEntry) sentTime() (time.Time, bool) {
+	parts := strings.Split(e.ID.String(), "|")
+	if len(parts) < 3 || e.Message.Sender.ID == "" || parts[len(parts)-2] != e.Message.Sender.ID.String() {
+		return time.Time{}, false
+	}
+	ms, err := strconv.ParseInt(parts[len(parts)-1], 10, 64)
+	if err != nil || ms <= 0 {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(ms).UTC(), true
+}
+
+// fetchMentions reads one page of the user's mentions, newest first. A
+// mention's time, its key's and the high-water mark's, is its message id's
+// milliseconds, else its entry id's (sentTime), else its message's time.
 func (c *Connector) fetchMentions(ctx context.Context, req connectors.PageRequest, now time.Time) (*connectors.Page, error) {
 	var cur mentionCursor
 	if err := decodeCursor(req.Cursor, &cur, &cur.V); err != nil {
@@ -94,9 +114,14 @@ func (c *Connector) fetchMentions(ctx context.Context, req connectors.PageReques
 		}
 		m := &e.Message
 		at, ok := idTime(m.ID.String())
+		fromEntry := false
 		if !ok {
-			if at, ok = m.at(); !ok {
-				continue
+			// A message id without milliseconds (Zoho's float ids): the
+			// entry id's, else the message's time (to the second).
+			if at, fromEntry = e.sentTime(); !fromEntry {
+				if at, ok = m.at(); !ok {
+					continue
+				}
 			}
 		}
 		ms, id := at.UnixMilli(), m.ID.String()
@@ -113,6 +138,13 @@ func (c *Connector) fetchMentions(ctx context.Context, req connectors.PageReques
 			m.Time = zoho.Str(strconv.FormatInt(ms, 10))
 			chat := e.Chat.ID.String()
 			if s, ok := mentionSignal(host, chat, firstOf(e.Chat.ChannelDisplayName, e.Chat.Title), m, users, raw); ok && !seen[s.DedupeKey] {
+				if fromEntry {
+					// Earlier versions keyed it to the second, with its id's
+					// key as alias (before 0031: as key). A Signal holding
+					// that key is this mention; one merely of its second
+					// and sender is another, which they dropped.
+					s.MatchKeys = []string{mentionKey(chat, id)}
+				}
 				seen[s.DedupeKey] = true
 				out = append(out, s)
 			}

@@ -40,8 +40,9 @@ func mentionKey(chat, id string) string { return "mention:" + chat + ":" + id }
 // not the sender's, so time and sender are what a bot call and a poll of
 // the same message share (one user sends one message a millisecond). The
 // sent time is the id's milliseconds (exact; Zoho's Message Details
-// example gives the same "time"), else the message's time; the message id
-// when the time or the sender is unknown.
+// example gives the same "time"), else the message's time (a polled
+// mention's with a float id: its entry id's, see fetchMentions); the
+// message id when the time or the sender is unknown.
 func (m *message) sentKey() string {
 	at, ok := idTime(m.ID.String())
 	if !ok {

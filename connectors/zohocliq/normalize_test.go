@@ -142,7 +142,12 @@ func TestMentionEntriesFromFixture(t *testing.T) {
 // an account in the US data centre: the catalog's Zoho Cliq examples are
 // written from them.
 func catalogExamples(t testing.TB) []connectors.Signal {
-	body := connectortest.Fixture(t, "mentions_v3.json")
+	return mentionsPage(t, connectortest.Fixture(t, "mentions_v3.json"), nil).Signals
+}
+
+// mentionsPage is the mentions stream's page after cursor, of an account in
+// the US data centre, whose GET /api/v3/mentions answers body.
+func mentionsPage(t testing.TB, body []byte, cursor json.RawMessage) *connectors.Page {
 	cliq := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		if r.URL.Host != "cliq.zoho.com" || r.URL.Path != "/api/v3/mentions" {
 			return &http.Response{StatusCode: http.StatusNotFound, Body: io.NopCloser(strings.NewReader(`{}`)), Request: r}, nil
@@ -153,10 +158,52 @@ func catalogExamples(t testing.TB) []connectors.Signal {
 	c := newProvider(t, nil).Connector.(*Connector)
 	page, err := c.FetchPage(context.Background(), connectors.PageRequest{
 		Connection: connectors.Connection{Account: connectors.Account{ID: "60040386526", Metadata: map[string]string{"dc": "us"}}},
-		Stream:     mentionsStream, Now: time.Date(2026, 5, 28, 6, 0, 0, 0, time.UTC), HTTP: cliq,
+		Stream:     mentionsStream, Now: time.Date(2026, 5, 28, 6, 0, 0, 0, time.UTC), HTTP: cliq, Cursor: cursor,
 	})
 	require.NoError(t, err)
-	return page.Signals
+	return page
+}
+
+// Zoho's mentions name the message by a float id (1.7797789135081024e+23:
+// no milliseconds to read back) and date it to the second; the entry id,
+// "<chat id>|<sender id>|<ms>", carries the exact milliseconds. Two
+// mentions by one sender in one second are two Signals, keyed and dated
+// by the entry's milliseconds, and the high-water mark is exact, so the
+// next pass emits neither again. A mention whose entry id is of another
+// shape keeps the key of its second. Both of one sender's were keyed to
+// the second, and the second mention was dropped as the first's duplicate.
+func TestSameSecondMentionsWithFloatIDs(t *testing.T) {
+	t.Parallel()
+	const chat = "CT_1796005539471668330_60002085329"
+	body := fixture(t, "mentions_float_ids.json")
+	page := mentionsPage(t, body, nil)
+	type row struct {
+		Key   string
+		At    int64
+		Match []string
+	}
+	var got []row
+	for _, s := range page.Signals {
+		require.NoError(t, connectors.ValidateSignal(Spec, s))
+		require.Equal(t, []string{"mention:" + chat + ":" + s.Payload.Subject.ID}, s.AliasKeys, "the id's key, as before")
+		got = append(got, row{s.DedupeKey, s.OccurredAt.UnixMilli(), s.MatchKeys})
+	}
+	require.Equal(t, []row{
+		{"mention:" + chat + ":1779778913508_60040376665", 1779778913508, []string{"mention:" + chat + ":1.7797789135081024e+23"}},
+		{"mention:" + chat + ":1779778913109_60040376665", 1779778913109, []string{"mention:" + chat + ":1.7797789131091023e+23"}},
+		{"mention:" + chat + ":1779778913000_60040396507", 1779778913000, nil},
+	}, got, "one Signal per mention, to the millisecond where the entry id tells it")
+	var cur mentionCursor
+	require.NoError(t, json.Unmarshal(page.Next, &cur))
+	require.Equal(t, int64(1779778913508), cur.HW)
+	require.Equal(t, []string{"1.7797789135081024e+23"}, cur.HWIDs)
+	require.Empty(t, mentionsPage(t, body, page.Next).Signals, "the next pass emits none again")
+
+	// A cursor an earlier version left, at the second: both mentions of the
+	// second are read again; TestSameSecondMentionStoredBeforeUpgrade
+	// stores them.
+	again := mentionsPage(t, body, json.RawMessage(`{"v":1,"hw":1779778913000,"hw_ids":["1.7797789135081024e+23","1.7797789134001011e+23"]}`))
+	require.Len(t, again.Signals, 2)
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)

@@ -15,14 +15,19 @@ import (
 )
 
 // oldForm is s as versions before the sent-time keys stored it: keyed by
-// the message id's key (the alias s now carries), with no alias.
+// the message id's key (the alias s now carries), with no alias; a mention
+// dated by its entry id (its match key is its id's) was dated by its
+// message's time, to the second.
 func oldForm(t *testing.T, s connectors.Signal) connectors.Signal {
 	t.Helper()
+	if len(s.MatchKeys) > 0 {
+		s.OccurredAt = s.OccurredAt.Truncate(time.Second)
+	}
 	if len(s.AliasKeys) > 0 {
 		require.Len(t, s.AliasKeys, 1)
 		s.DedupeKey = s.AliasKeys[0]
 	}
-	s.AliasKeys = nil
+	s.AliasKeys, s.MatchKeys = nil, nil
 	return s
 }
 
@@ -34,7 +39,9 @@ func oldForm(t *testing.T, s connectors.Signal) connectors.Signal {
 // cursor, a manual backfill) stores nothing again: each re-read message
 // and mention is a duplicate, and the rows stay as they were. Before it,
 // each was stored a second time. A mention with Zoho's float id (no
-// milliseconds to read) is keyed by its time, as the code keys it. A
+// milliseconds to read) gets the key of its time, to the second; the
+// connector now keys it to the millisecond its entry id tells, and its
+// match key, the id's key it was stored under, makes it a duplicate. A
 // Signal stored without a sender, reactions and another provider's
 // Signals get no alias.
 func TestStoredBeforeUpgradeIsDuplicateAfterMigration(t *testing.T) {
@@ -99,8 +106,9 @@ func TestStoredBeforeUpgradeIsDuplicateAfterMigration(t *testing.T) {
 	// second mention has a float message id.
 	mentions := catalogExamples(t)
 	require.Len(t, mentions, 2)
-	require.Equal(t, "mention:CT_1796005539471668330_60002085329-T-1291572812797199199:1779778913000_60040376665", mentions[1].DedupeKey,
-		"a float id has no milliseconds: the key takes the message's time")
+	require.Equal(t, "mention:CT_1796005539471668330_60002085329-T-1291572812797199199:1779778913508_60040376665", mentions[1].DedupeKey,
+		"a float id has no milliseconds: the key takes the entry id's")
+	require.Equal(t, []string{"mention:CT_1796005539471668330_60002085329-T-1291572812797199199:1.7797789135081024e+23"}, mentions[1].MatchKeys)
 	// A message whose sender the earlier version did not read: its key is
 	// its id's, then and now, while the sender is unknown.
 	anon := json.RawMessage(`{"id": "1773813999000_51531973070", "time": 1773813999000, "type": "text", "content": {"text": "who sent this?"}}`)
@@ -154,4 +162,62 @@ func TestStoredBeforeUpgradeIsDuplicateAfterMigration(t *testing.T) {
 	// Run again: nothing changes.
 	s.Replay(t, 31, "poblysh_app") // as a schema owner that is no superuser
 	require.Equal(t, want, aliases())
+}
+
+// An earlier version keyed a mention whose message id is a float (Zoho's
+// mentions example) to its second, and of two by one sender in one second
+// stored one: mention:<chat>:<second>_<sender>, with its id's key as alias
+// (keyed by the id before 0031, with the new key as alias). Its cursor
+// rests at that second. The next pass after the upgrade reads both again,
+// keyed to the millisecond: the one stored is a duplicate (its id's key,
+// which the stored Signal holds, is the new Signal's match key) and the
+// one dropped before is stored. Without the match key the first was stored
+// a second time under its new key.
+func TestSameSecondMentionStoredBeforeUpgrade(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	tenant, conn := dbtest.Seed(t, s.DB, "cliq-same-second", Name, "60040386526")
+	store := func(sigs []connectors.Signal) db.Stored {
+		t.Helper()
+		rows, err := ingest.Rows(sigs)
+		require.NoError(t, err)
+		var st db.Stored
+		require.NoError(t, s.DB.WithTenantSignals(ctx, tenant, func(tx *db.Tx) error {
+			st, err = tx.InsertSignals(ctx, conn, Name, rows)
+			return err
+		}))
+		return st
+	}
+	const chat = "CT_1796005539471668330_60002085329"
+	body := fixture(t, "mentions_float_ids.json")
+	now := mentionsPage(t, body, nil).Signals
+	require.Len(t, now, 3)
+
+	// As the earlier version stored the first of Mark's two mentions (the
+	// second had its key) and Scott's, whose key is unchanged.
+	before := now[0]
+	before.DedupeKey, before.MatchKeys = "mention:"+chat+":1779778913000_60040376665", nil
+	require.Equal(t, []string{"mention:" + chat + ":1.7797789135081024e+23"}, before.AliasKeys)
+	require.Len(t, store([]connectors.Signal{before, now[2]}).Kinds, 2)
+
+	// The next pass, from the cursor the earlier version left.
+	again := mentionsPage(t, body, json.RawMessage(`{"v":1,"hw":1779778913000,"hw_ids":["1.7797789135081024e+23","1.7797789134001011e+23"]}`))
+	st := store(again.Signals)
+	require.Equal(t, []string{"mention.created"}, st.Kinds, "the mention dropped before is stored")
+	require.Equal(t, 1, st.Duplicates, "the mention stored before is not stored again")
+	var keys []string
+	require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+		return tx.SelectContext(ctx, &keys, `SELECT dedupe_key FROM signals ORDER BY dedupe_key`)
+	}))
+	require.Equal(t, []string{
+		"zoho-cliq:mention:" + chat + ":1779778913000_60040376665",
+		"zoho-cliq:mention:" + chat + ":1779778913000_60040396507",
+		"zoho-cliq:mention:" + chat + ":1779778913109_60040376665",
+	}, keys)
+
+	// A backfill reads them all again: nothing new.
+	st = store(now)
+	require.Empty(t, st.Kinds)
+	require.Equal(t, 3, st.Duplicates)
 }
