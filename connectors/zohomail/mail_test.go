@@ -11,6 +11,7 @@ import (
 
 	"github.com/poblysh/poblysh/connectors"
 	"github.com/poblysh/poblysh/connectors/connectortest"
+	"github.com/poblysh/poblysh/connectors/press"
 	zohosandbox "github.com/poblysh/poblysh/sandbox/zoho"
 )
 
@@ -94,6 +95,38 @@ func TestHeaders(t *testing.T) {
 	require.Empty(t, auto)
 	_, _, _, auto = headers("From: Kim <kim@bloomberg.net>\r\nAuto-Submitted: auto-replied;\r\n owner-email=\"kim@bloomberg.net\"\r\nSubject: Re: x\r\n")
 	require.Equal(t, `auto-replied; owner-email="kim@bloomberg.net"`, auto, "read and unfolded")
+}
+
+// A line starting with a space or a tab continues the header above it,
+// whichever that is (RFC 5322 §2.2.3), and Zoho's raw headerContent keeps
+// the folds. Proton Mail signs every message it sends with a
+// DKIM-Signature whose h= tag lists List-Unsubscribe and
+// List-Unsubscribe-Post, folded onto a line of its own
+// ("\t List-Unsubscribe:List-Unsubscribe-Post;"): it is no List-Unsubscribe
+// header, and the tenant's press contact writing from proton.me is press.
+func TestFoldedLineIsNoHeader(t *testing.T) {
+	t.Parallel()
+	var env envelope
+	require.NoError(t, json.Unmarshal(fixture(t, "header_proton.json"), &env))
+	var h struct {
+		HeaderContent string `json:"headerContent"`
+	}
+	require.NoError(t, json.Unmarshal(env.Data, &h))
+	require.Contains(t, h.HeaderContent, "\r\n\t List-Unsubscribe:List-Unsubscribe-Post;\r\n")
+	m := press.Message{From: press.Address{Name: "Sam Freelance", Email: "sam.freelance@proton.me"},
+		To: []press.Address{{Name: "Ada Lovelace", Email: "ada@zylker.eu"}}, Subject: "Quick question about the layoffs", Account: "ada@zylker.eu"}
+	m.ListID, m.ListUnsubscribe, m.Precedence, m.AutoSubmitted = headers(h.HeaderContent)
+	require.Equal(t, press.Message{From: m.From, To: m.To, Subject: m.Subject, Account: m.Account}, m,
+		"no List-Id, List-Unsubscribe, Precedence nor Auto-Submitted in the message")
+	cfg, err := parseConfig(json.RawMessage(`{"press": {"addresses": ["sam.freelance@proton.me"]}}`))
+	require.NoError(t, err)
+	r := press.New().Detect(m, cfg.detectorConfig())
+	require.True(t, r.Press, "the tenant's press contact: %v", r.Reasons)
+
+	// A fold of a header that is not read is skipped, and ends the header
+	// read above it.
+	id, unsub, prec, auto := headers("List-Id: <news.example>\r\nX-Note: a\r\n Precedence: bulk\r\n\tAuto-Submitted: auto-replied\r\nSubject: x")
+	require.Equal(t, []string{"<news.example>", "", "", ""}, []string{id, unsub, prec, auto})
 }
 
 // A journalist's auto-reply is not press: the headers read for a candidate

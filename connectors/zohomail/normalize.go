@@ -192,13 +192,20 @@ func pressSignal(f folder, it *item, r press.Result, raw json.RawMessage) (conne
 }
 
 // headers reads the list and Auto-Submitted headers the detector needs
-// from Zoho's headerContent (raw header lines, folded or not).
+// from Zoho's headerContent (raw header lines, folded or not). A line
+// starting with a space or a tab continues the header above it, whichever
+// that is (RFC 5322 §2.2.3): it is added to a header read here and
+// otherwise skipped, never read as a header of its own. Proton Mail's
+// DKIM-Signature folds a line "\t List-Unsubscribe:List-Unsubscribe-Post;"
+// (its h= tag), which was read as List-Unsubscribe before 2026-12-08.
 func headers(content string) (listID, unsubscribe, precedence, autoSubmitted string) {
 	content = strings.ReplaceAll(content, "\r\n", "\n")
 	var last *string
 	for _, line := range strings.Split(content, "\n") {
-		if line != "" && (line[0] == ' ' || line[0] == '\t') && last != nil {
-			*last += " " + strings.TrimSpace(line)
+		if line != "" && (line[0] == ' ' || line[0] == '\t') {
+			if last != nil {
+				*last += " " + strings.TrimSpace(line)
+			}
 			continue
 		}
 		last = nil
