@@ -25,6 +25,7 @@ type mailbox struct {
 	mu      sync.Mutex
 	msgs    []mboxMsg // newest first
 	headers map[string]int
+	config  json.RawMessage // the connection's
 	p       *connectors.Provider
 	hc      *http.Client
 }
@@ -97,7 +98,7 @@ func (m *mailbox) serve(w http.ResponseWriter, r *http.Request) {
 func (m *mailbox) pass(cur json.RawMessage, now time.Time) ([]string, json.RawMessage) {
 	t := m.t
 	t.Helper()
-	conn := connectors.Connection{TenantID: testTenant, Account: connectors.Account{ID: "1",
+	conn := connectors.Connection{TenantID: testTenant, Config: m.config, Account: connectors.Account{ID: "1",
 		Metadata: map[string]string{"dc": "us", metaEmail: "ada@zylker.eu"}}}
 	var keys []string
 	for n := 0; ; n++ {
@@ -198,4 +199,52 @@ func TestHeadersAreReadOncePerMessage(t *testing.T) {
 	require.Contains(t, keys, "received:9001", "read again by the reconciliation")
 	require.NotContains(t, keys, "press:9001")
 	require.Equal(t, 1, m.headerCalls("9001"), "its headers are not read again")
+}
+
+// Before 2026-12-08 a folded line was read as a header of its own unless
+// it continued List-Id, List-Unsubscribe, Precedence or Auto-Submitted, so
+// every message Proton Mail signs (its DKIM-Signature folds a line
+// "\t List-Unsubscribe:…") was cleared as list mail, and a cursor of that
+// version remembers it among "cleared". Its next pass forgets that list
+// once and reconciles: the messages it held are judged again (one header
+// call each, at most 500), a press thread among them is stored, and the
+// rest are remembered again.
+func TestMessagesClearedByEarlierHeaderReadingAreJudgedAgain(t *testing.T) {
+	t.Parallel()
+	m := newMailbox(t, nil)
+	m.config = json.RawMessage(`{"press": {"addresses": ["sam.freelance@proton.me"]}}`)
+	var env envelope
+	require.NoError(t, json.Unmarshal(fixture(t, "header_proton.json"), &env))
+	var h struct {
+		HeaderContent string `json:"headerContent"`
+	}
+	require.NoError(t, json.Unmarshal(env.Data, &h))
+	t0 := time.Now().Truncate(time.Millisecond)
+	m.moveIn(mboxMsg{id: "9003", from: "priya@zylker.eu", subject: "Lunch?", at: t0.Add(-time.Hour)})
+	m.moveIn(mboxMsg{id: "9002", from: "sam.freelance@proton.me", subject: "Quick question about the layoffs",
+		headers: "\r\n" + h.HeaderContent, at: t0.Add(-2 * time.Hour)})
+	m.moveIn(mboxMsg{id: "9001", from: "tom.reed@reuters.com", subject: "Request for comment: the week in tech",
+		headers: "\r\nList-Id: <briefing.reuters.com>", at: t0.Add(-3 * time.Hour)})
+	hw := t0.Add(-time.Hour).UnixMilli()
+	old := fmt.Sprintf(`{"v":1,"folder":"10","hw":%d,"seen":[{"id":"9003","t":%d}],"cleared":["9002","9001"],"reconciled":%d}`,
+		hw, hw, t0.Add(-time.Minute).UnixMilli())
+
+	keys, cur := m.pass(json.RawMessage(old), t0)
+	require.Contains(t, keys, "press:9002", "the tenant's press contact on Proton Mail, judged again")
+	require.NotContains(t, keys, "press:9001", "list mail, judged again: still list mail")
+	require.Equal(t, 1, m.headerCalls("9002"))
+	require.Equal(t, 1, m.headerCalls("9001"))
+
+	keys, _ = m.pass(cur, t0.Add(6*time.Hour))
+	require.Contains(t, keys, "received:9001", "read again by the next reconciliation")
+	require.NotContains(t, keys, "press:9001")
+	require.NotContains(t, keys, "press:9002", "a press thread already")
+	require.Equal(t, 1, m.headerCalls("9001"), "cleared by this version: not asked again")
+	require.Equal(t, 1, m.headerCalls("9002"))
+
+	// A cursor of the earlier version that cleared nothing is read on as
+	// it was: no reconciliation before its time.
+	old = fmt.Sprintf(`{"v":1,"folder":"10","hw":%d,"seen":[{"id":"9003","t":%d}],"reconciled":%d}`, hw, hw, t0.Add(-time.Minute).UnixMilli())
+	keys, _ = m.pass(json.RawMessage(old), t0)
+	require.Empty(t, keys)
 }

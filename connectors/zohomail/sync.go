@@ -28,6 +28,13 @@ const maxPressThreads = 500
 // (cursor.Cleared).
 const maxCleared = 500
 
+// headerReading names how headers reads a message's headers, for the
+// cursor's cleared list (cursor.ClearedBy). 2: a folded line is a
+// continuation whatever header it continues; before 2026-12-08 (1, absent
+// from the cursor) a fold of a header not read was read as a header, and
+// Proton Mail's signature as List-Unsubscribe.
+const headerReading = 2
+
 // reconcileEvery is how often a pass reconciles: reads the folder down to
 // reconcileWindow back rather than to the high-water mark (see newPass).
 const reconcileEvery = 6 * time.Hour
@@ -44,7 +51,7 @@ const maxHeldPress = 50
 //
 //	{"v":1,"folder":"7325431000000008012","hw":1711540357880,
 //	 "seen":[{"id":"1711540357880100001","t":1711540357880}],
-//	 "press":["1711540357880100001"],"cleared":["1711540357880107920"],
+//	 "press":["1711540357880100001"],"cleared":["1711540357880107920"],"cleared_by":2,
 //	 "reconciled":1711538000000,
 //	 "pass":{"start":191,"high":1711540357880,"prev":["…"],"recent":[…],"kept":10,"back":1,
 //	         "press":[{"Kind":"email.press_thread","DedupeKey":"press:…",…}]}}
@@ -55,7 +62,8 @@ const maxHeldPress = 50
 // the overlap, and seen holds the ids of that overlap already read, so they
 // are not emitted again (dedupe by messageId). press holds the threads
 // email.press_thread was emitted for, cleared the messages whose headers
-// cleared them of press (see normalize), and reconciled when the last
+// cleared them of press (see normalize), cleared_by the header reading
+// that judged them (headerReading), and reconciled when the last
 // reconciling pass began (see newPass). pass is the pass under way: the next
 // start offset (1-based), its newest time, the ids of the previous page
 // (new mail arriving during a pass shifts offsets; repeats are skipped)
@@ -69,9 +77,13 @@ type cursor struct {
 	Press  []string `json:"press,omitempty"`
 	// Cleared and Reconciled are absent from cursors stored before
 	// 2026-12-07: none cleared, and the next pass reconciles.
-	Cleared    []string `json:"cleared,omitempty"`
-	Reconciled int64    `json:"reconciled,omitempty"`
-	Pass       *pass    `json:"pass,omitempty"`
+	Cleared []string `json:"cleared,omitempty"`
+	// ClearedBy is the headerReading Cleared was judged by; absent (0)
+	// from cursors stored before 2026-12-08, whose Cleared decodeCursor
+	// forgets (see rejudge).
+	ClearedBy  int   `json:"cleared_by,omitempty"`
+	Reconciled int64 `json:"reconciled,omitempty"`
+	Pass       *pass `json:"pass,omitempty"`
 }
 
 type seenID struct {
@@ -118,12 +130,34 @@ func pageOverlap(n int) int { return min(10, n/2) }
 func decodeCursor(raw json.RawMessage) (cursor, error) {
 	cur := cursor{V: cursorVersion}
 	if t := bytes.TrimSpace(raw); len(t) == 0 || bytes.Equal(t, []byte("null")) {
+		cur.ClearedBy = headerReading
 		return cur, nil
 	}
 	if err := json.Unmarshal(raw, &cur); err != nil || cur.V != cursorVersion {
 		return cursor{}, fmt.Errorf("zoho-mail: %w: unreadable or outdated cursor", connectors.ErrCursorExpired)
 	}
+	cur.rejudge()
 	return cur, nil
+}
+
+// rejudge forgets, once, the messages an earlier header reading cleared
+// (Cleared judged by less than headerReading): before 2026-12-08 a press
+// candidate Proton Mail signed was cleared as list mail. The next pass then
+// reconciles, whenever the last reconciliation was (newPass), and so
+// reads again each of them received in its window and judges it again
+// with the headers read anew: one header call per message it held, at
+// most maxCleared, once. A press thread found stores one
+// email.press_thread (keyed by the thread); the rest are cleared again,
+// under this reading. A cursor that cleared nothing is left as it was.
+// Older mail is judged again by a backfill, which starts a cursor anew.
+func (cur *cursor) rejudge() {
+	if cur.ClearedBy >= headerReading {
+		return
+	}
+	if len(cur.Cleared) > 0 {
+		cur.Cleared, cur.Reconciled = nil, 0
+	}
+	cur.ClearedBy = headerReading
 }
 
 // folderTypes maps a stream to the folderType Zoho gives its system folder
