@@ -197,7 +197,7 @@ func pressSignal(f folder, it *item, r press.Result, raw json.RawMessage) (conne
 // that is (RFC 5322 §2.2.3): it is added to a header read here and
 // otherwise skipped, never read as a header of its own. Proton Mail's
 // DKIM-Signature folds a line "\t List-Unsubscribe:List-Unsubscribe-Post;"
-// (its h= tag), which was read as List-Unsubscribe before 2026-12-08.
+// (its h= tag), which was read as List-Unsubscribe before 2026-12-07.
 func headers(content string) (listID, unsubscribe, precedence, autoSubmitted string) {
 	content = strings.ReplaceAll(content, "\r\n", "\n")
 	var last *string

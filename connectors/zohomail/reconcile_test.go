@@ -201,7 +201,7 @@ func TestHeadersAreReadOncePerMessage(t *testing.T) {
 	require.Equal(t, 1, m.headerCalls("9001"), "its headers are not read again")
 }
 
-// Before 2026-12-08 a folded line was read as a header of its own unless
+// Before 2026-12-07 a folded line was read as a header of its own unless
 // it continued List-Id, List-Unsubscribe, Precedence or Auto-Submitted, so
 // every message Proton Mail signs (its DKIM-Signature folds a line
 // "\t List-Unsubscribe:…") was cleared as list mail, and a cursor of that

@@ -30,7 +30,7 @@ const maxCleared = 500
 
 // headerReading names how headers reads a message's headers, for the
 // cursor's cleared list (cursor.ClearedBy). 2: a folded line is a
-// continuation whatever header it continues; before 2026-12-08 (1, absent
+// continuation whatever header it continues; before 2026-12-07 (1, absent
 // from the cursor) a fold of a header not read was read as a header, and
 // Proton Mail's signature as List-Unsubscribe.
 const headerReading = 2
@@ -79,7 +79,7 @@ type cursor struct {
 	// 2026-12-07: none cleared, and the next pass reconciles.
 	Cleared []string `json:"cleared,omitempty"`
 	// ClearedBy is the headerReading Cleared was judged by; absent (0)
-	// from cursors stored before 2026-12-08, whose Cleared decodeCursor
+	// from cursors stored before 2026-12-07, whose Cleared decodeCursor
 	// forgets (see rejudge).
 	ClearedBy  int   `json:"cleared_by,omitempty"`
 	Reconciled int64 `json:"reconciled,omitempty"`
@@ -141,7 +141,7 @@ func decodeCursor(raw json.RawMessage) (cursor, error) {
 }
 
 // rejudge forgets, once, the messages an earlier header reading cleared
-// (Cleared judged by less than headerReading): before 2026-12-08 a press
+// (Cleared judged by less than headerReading): before 2026-12-07 a press
 // candidate Proton Mail signed was cleared as list mail. The next pass then
 // reconciles, whenever the last reconciliation was (newPass), and so
 // reads again each of them received in its window and judges it again
