@@ -199,7 +199,8 @@ func (s *Server) handleReplies(w http.ResponseWriter, r *http.Request) {
 
 // handleConversationsList serves conversations.list for the types asked
 // (default public_channel): every public channel of the workspace with
-// is_member, and the private channels the bot is in. The connector does
+// is_member, and the private channels the bot is in, archived ones too
+// unless exclude_archived is true. The connector does
 // not call it (it lists the bot's own channels with users.conversations);
 // it is kept because Slack has it.
 func (s *Server) handleConversationsList(w http.ResponseWriter, r *http.Request) {
@@ -225,6 +226,7 @@ func (s *Server) handleConversationsList(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	limit := limitOf(r.Form.Get("limit"), 100, 1000)
+	excludeArchived := truthy(r.Form.Get("exclude_archived"))
 	from := ""
 	if cur := r.Form.Get("cursor"); cur != "" {
 		var valid bool
@@ -241,7 +243,7 @@ func (s *Server) handleConversationsList(w http.ResponseWriter, r *http.Request)
 		if c.ID == from {
 			started = true
 		}
-		if !started || c.Team != teamID || (c.Private && !c.Member) || !want[c.kind()] {
+		if !started || c.Team != teamID || (c.Private && !c.Member) || !want[c.kind()] || (excludeArchived && c.Archived) {
 			continue
 		}
 		if len(out.Channels) == limit {

@@ -49,6 +49,10 @@ type eventAnswer struct {
 //
 // invites the app's bot to a channel or removes it (204), sending nothing;
 //
+//	POST /_sandbox/slack/channels/{channel}/archive
+//
+// archives a channel (204), sending nothing (ArchiveChannel);
+//
 //	POST /_sandbox/slack/channels/{channel}/remove-bot  {actor?}
 //
 // removes it as a member does and delivers channel_left (group_left for a
@@ -75,6 +79,16 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /_sandbox/slack/channels/{channel}/archive", func(w http.ResponseWriter, r *http.Request) {
+		switch err := s.ArchiveChannel(r.PathValue("channel")); {
+		case errors.Is(err, ErrNotFound):
+			sandbox.WriteJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
+		case err != nil:
+			sandbox.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		default:
+			w.WriteHeader(http.StatusNoContent)
+		}
 	})
 	mux.HandleFunc("POST /_sandbox/slack/channels/{channel}/remove-bot", func(w http.ResponseWriter, r *http.Request) {
 		var body struct {

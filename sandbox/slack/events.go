@@ -159,10 +159,14 @@ func (s *Server) callback(typ string, c channel, inner any, eventTS string) (*Ev
 
 // PostMessage stores a message in a channel and returns its message event
 // (not yet delivered; not deliverable when the bot is not in the channel).
+// An archived channel takes no message (Slack: is_archived).
 func (s *Server) PostMessage(in MessageInput) (*Event, error) {
 	c, ok := s.store.channel(in.Channel)
 	if !ok {
 		return nil, fmt.Errorf("%w: channel %q", ErrNotFound, in.Channel)
+	}
+	if c.Archived {
+		return nil, fmt.Errorf("%w: is_archived: channel %q", ErrInvalid, in.Channel)
 	}
 	if strings.TrimSpace(in.Text) == "" {
 		return nil, fmt.Errorf("%w: text is required", ErrInvalid)
@@ -201,7 +205,8 @@ func (s *Server) PostMessage(in MessageInput) (*Event, error) {
 }
 
 // AddReaction adds a reaction to a stored message and returns its
-// reaction_added event (not yet delivered).
+// reaction_added event (not yet delivered); not in an archived channel
+// (Slack: is_archived).
 func (s *Server) AddReaction(in ReactionInput) (*Event, error) {
 	if in.Reaction == "" {
 		return nil, fmt.Errorf("%w: reaction is required", ErrInvalid)
@@ -218,6 +223,10 @@ func (s *Server) AddReaction(in ReactionInput) (*Event, error) {
 	if m == nil {
 		s.store.mu.Unlock()
 		return nil, fmt.Errorf("%w: message %s in %q", ErrNotFound, in.TS, in.Channel)
+	}
+	if c := s.store.channelLocked(in.Channel); c != nil && c.Archived {
+		s.store.mu.Unlock()
+		return nil, fmt.Errorf("%w: is_archived: channel %q", ErrInvalid, in.Channel)
 	}
 	var r *reaction
 	for _, x := range m.Reactions {

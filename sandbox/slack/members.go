@@ -52,9 +52,12 @@ func channelTypes(w http.ResponseWriter, r *http.Request, g sandbox.Grant) (map[
 
 // handleUsersConversations serves users.conversations for the app's bot:
 // the channels of the workspace it is a member of, of the types asked
-// (default public_channel), paginated with response_metadata.next_cursor.
-// Like Slack, the limited conversation objects omit is_member and
-// num_members (https://api.slack.com/methods/users.conversations).
+// (default public_channel), archived ones too unless exclude_archived is
+// true, paginated with response_metadata.next_cursor. Like Slack, the
+// limited conversation objects omit is_member and num_members
+// (https://api.slack.com/methods/users.conversations: exclude_archived
+// "Set to true to exclude archived channels from the list", default
+// false).
 func (s *Server) handleUsersConversations(w http.ResponseWriter, r *http.Request) {
 	g, _, ok := s.authorize(w, r)
 	if !ok {
@@ -69,6 +72,7 @@ func (s *Server) handleUsersConversations(w http.ResponseWriter, r *http.Request
 		return
 	}
 	limit := limitOf(r.Form.Get("limit"), 100, 999)
+	excludeArchived := truthy(r.Form.Get("exclude_archived"))
 	from := ""
 	if cur := r.Form.Get("cursor"); cur != "" {
 		var valid bool
@@ -94,7 +98,7 @@ func (s *Server) handleUsersConversations(w http.ResponseWriter, r *http.Request
 		if c.ID == from {
 			started = true
 		}
-		if !started || c.Team != teamID || !c.Member || !want[c.kind()] {
+		if !started || c.Team != teamID || !c.Member || !want[c.kind()] || (excludeArchived && c.Archived) {
 			continue
 		}
 		if len(out.Channels) == limit {

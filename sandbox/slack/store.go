@@ -82,9 +82,11 @@ func ExpectedSignals() map[string]int {
 // whether the app's bot is in it: Slack sends the app events of member
 // channels only, and history answers not_in_channel elsewhere. ExtShared:
 // shared with another organisation through Slack Connect (ShareChannel).
+// Archived: read-only, its history still readable (ArchiveChannel).
 type channel struct {
 	ID, Team, Name, Topic, Purpose      string
 	Private, Member, General, ExtShared bool
+	Archived                            bool
 	// MPIM marks a group DM (Private too).
 	MPIM    bool
 	Created int64

@@ -259,7 +259,7 @@ type wireChannel struct {
 func (s *store) wireChannel(c *channel) wireChannel {
 	return wireChannel{
 		ID: c.ID, Name: c.Name, IsChannel: !c.Private, IsGroup: false, IsPrivate: c.Private, IsMpIM: c.MPIM,
-		Created: c.Created, IsGeneral: c.General, NameNormalized: c.Name,
+		Created: c.Created, IsArchived: c.Archived, IsGeneral: c.General, NameNormalized: c.Name,
 		PendingShared: []string{}, ContextTeamID: c.Team, Updated: c.Created * 1000,
 		Creator: UserAlice, SharedTeamIDs: []string{c.Team}, PendingConnectedTeamIDs: []string{},
 		IsShared: c.ExtShared, IsExtShared: c.ExtShared,

@@ -238,6 +238,31 @@ func (s *Server) SetBotMembership(channelID string, member bool) error {
 	return nil
 }
 
+// ArchiveChannel archives a channel, as a member does
+// (https://docs.slack.dev/reference/methods/conversations.archive): its
+// history stays readable to the bot, which stays a member, but it takes no
+// new message or reaction (is_archived), its conversation objects answer
+// is_archived: true, and users.conversations and conversations.list leave
+// it out only when asked to with exclude_archived. The general channel
+// cannot be archived (cant_archive_general), nor an archived one again
+// (already_archived). Slack's channel_archive event is not sent (the
+// connector subscribes to none).
+func (s *Server) ArchiveChannel(channelID string) error {
+	s.store.mu.Lock()
+	defer s.store.mu.Unlock()
+	c := s.store.channelLocked(channelID)
+	switch {
+	case c == nil:
+		return fmt.Errorf("%w: channel %q", ErrNotFound, channelID)
+	case c.General:
+		return fmt.Errorf("%w: cant_archive_general", ErrInvalid)
+	case c.Archived:
+		return fmt.Errorf("%w: already_archived", ErrInvalid)
+	}
+	c.Archived = true
+	return nil
+}
+
 // AddChannel adds a channel to a workspace (member: the bot is in it).
 func (s *Server) AddChannel(teamID, id, name string, private, member bool) error {
 	s.store.mu.Lock()

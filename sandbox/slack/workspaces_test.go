@@ -199,6 +199,57 @@ func TestRemoveBotSendsChannelLeft(t *testing.T) {
 	require.ErrorIs(t, err, ErrNotFound)
 }
 
+// TestArchiveChannel: an archived channel stays the bot's, with its
+// history readable; users.conversations and conversations.list leave it
+// out only with exclude_archived=true (Slack's default is false) and
+// answer is_archived: true; it takes no new message or reaction.
+func TestArchiveChannel(t *testing.T) {
+	f := setup(t, Options{Seed: true})
+	both := url.Values{"types": {"public_channel,private_channel"}}
+	before := tsList(t, f.call(t, "conversations.history", f.token, url.Values{"channel": {ChannelPress}}))
+	resp, err := http.Post(f.srv.URL+"/_sandbox/slack/channels/"+ChannelPress+"/archive", "application/json", nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusNoContent, resp.StatusCode)
+
+	ans := f.call(t, "users.conversations", f.token, both)
+	require.Equal(t, []string{ChannelGeneral, ChannelPress}, channelIDs(t, ans), "archived channels are listed by default")
+	require.Equal(t, true, ans["channels"].([]any)[1].(map[string]any)["is_archived"])
+	require.Equal(t, false, ans["channels"].([]any)[0].(map[string]any)["is_archived"])
+	for _, v := range []string{"true", "1"} {
+		q := url.Values{"types": both["types"], "exclude_archived": {v}}
+		require.Equal(t, []string{ChannelGeneral}, channelIDs(t, f.call(t, "users.conversations", f.token, q)), v)
+	}
+	q := url.Values{"types": both["types"], "exclude_archived": {"false"}}
+	require.Equal(t, []string{ChannelGeneral, ChannelPress}, channelIDs(t, f.call(t, "users.conversations", f.token, q)))
+	listed := func(q url.Values) []string {
+		var ids []string
+		for _, c := range f.call(t, "conversations.list", f.token, q)["channels"].([]any) {
+			ids = append(ids, c.(map[string]any)["id"].(string))
+		}
+		return ids
+	}
+	require.Contains(t, listed(both), ChannelPress)
+	q.Set("exclude_archived", "true")
+	require.NotContains(t, listed(q), ChannelPress)
+
+	require.Equal(t, before, tsList(t, f.call(t, "conversations.history", f.token, url.Values{"channel": {ChannelPress}})),
+		"an archived channel's history stays readable")
+	_, err = f.s.PostMessage(MessageInput{Channel: ChannelPress, Text: "too late"})
+	require.ErrorIs(t, err, ErrInvalid)
+	_, err = f.s.AddReaction(ReactionInput{Channel: ChannelPress, TS: before[0], Reaction: "eyes"})
+	require.ErrorIs(t, err, ErrInvalid)
+
+	status, ans := f.control(t, "/_sandbox/slack/channels/"+ChannelPress+"/archive", ``)
+	require.Equal(t, http.StatusBadRequest, status)
+	require.Contains(t, ans["error"], "already_archived")
+	status, ans = f.control(t, "/_sandbox/slack/channels/"+ChannelGeneral+"/archive", ``)
+	require.Equal(t, http.StatusBadRequest, status)
+	require.Contains(t, ans["error"], "cant_archive_general")
+	status, _ = f.control(t, "/_sandbox/slack/channels/C0NOPE0000/archive", ``)
+	require.Equal(t, http.StatusNotFound, status)
+}
+
 // TestTeamAccess: an org admin takes a workspace away from the org-wide
 // install and gives it back. The org token stops and starts reaching it,
 // its events stop and start being delivered for the org's install, and
