@@ -54,7 +54,8 @@ func (c *Connector) ResourceRefs(conn connectors.Connection) ([]string, error) {
 // reason, since Slack does not tell them apart for a bot either. The
 // "channels" of a connection reading every channel are granted as
 // users.conversations lists them, archived ones left out as the channels
-// stream leaves them, each routed by its id (membersResource). An
+// stream's listing leaves them out of its resource, each routed by its id
+// (membersResource). An
 // org-wide install's "workspaces" are granted as auth.teams.list lists
 // them, each routed by app:<team id> (workspacesResource).
 func (c *Connector) ProveAccess(ctx context.Context, req connectors.AccessRequest) (*connectors.AccessReport, error) {

@@ -83,7 +83,7 @@ func TestProveAccessWorkspace(t *testing.T) {
 	reqs := f.sb.Requests()
 	last := reqs[len(reqs)-1]
 	require.Equal(t, "users.conversations", last.Method)
-	require.Equal(t, "true", last.Params.Get("exclude_archived"), "archived channels are left out, as the channels stream leaves them")
+	require.Equal(t, "true", last.Params.Get("exclude_archived"), "archived channels are left out, as the channels stream leaves them out of its routes")
 
 	require.NoError(t, f.sb.SetBotMembership(slacksandbox.ChannelGeneral, false))
 	require.Equal(t, []string{slacksandbox.ChannelGeneral}, f.prove(t, conn, tok, slacksandbox.ChannelGeneral).DeniedRefs(), "the bot left")

@@ -16,6 +16,16 @@ import (
 // channels), then reads each channel in turn with the same per-channel
 // cursor as a history:<channel> stream. At rest only Channels is set,
 // holding each channel's cursor.
+//
+// The listing includes archived channels (exclude_archived=false): an
+// archived channel's history stays readable
+// (https://docs.slack.dev/reference/methods/conversations.archive/), so
+// one the stream already holds a cursor for is read once more, to its
+// end, for what was posted between the last pass and its archival; its
+// cursor is then dropped, and later passes leave it out like an archived
+// channel never read (it takes no new messages). Were it unarchived, it
+// would be backfilled again like a channel the bot joins (dedupe keys keep
+// that idempotent).
 type membersCursor struct {
 	V int `json:"v"`
 	// Listing is true while the bot's channels are being listed; List is
@@ -31,6 +41,10 @@ type membersCursor struct {
 	// Pending are the member channels still to read in this pass; the
 	// first one is in progress.
 	Pending []string `json:"pending,omitempty"`
+	// Archived are the Pending channels listed as archived, queued only
+	// to read them to their end: they route nothing, and once read their
+	// cursors go.
+	Archived []string `json:"archived,omitempty"`
 	// Channels holds each member channel's cursor.
 	Channels map[string]*chanCursor `json:"channels,omitempty"`
 }
@@ -40,7 +54,8 @@ type membersCursor struct {
 const membersRef = "channels"
 
 // membersResource is the resource of the channels the bot is a member of
-// (ids, from users.conversations, archived ones left out), routed by
+// (ids, from users.conversations, archived ones left out: they take no
+// new messages or reactions), routed by
 // channel:<id> each. Reactions are routed by their channel only
 // (parseDeliveryWith): Slack's reaction_added names no channel type
 // (https://docs.slack.dev/reference/events/reaction_added/), and a group
@@ -72,7 +87,7 @@ func (c *Connector) fetchMembers(ctx context.Context, s *session, raw json.RawMe
 		cur.Channels = map[string]*chanCursor{}
 	}
 	if !cur.Listing && len(cur.Pending) == 0 {
-		cur.Listing, cur.List = true, ""
+		cur.Listing, cur.List, cur.Archived = true, "", nil
 		cur.TeamsListed, cur.TeamsPage, cur.Teams = false, "", nil
 	}
 	page := &connectors.Page{}
@@ -85,7 +100,9 @@ func (c *Connector) fetchMembers(ctx context.Context, s *session, raw json.RawMe
 		if !cur.Listing {
 			// The listing's last page: the channels as listed, which
 			// the engine routes (membersResource).
-			r := membersResource(s.acct, cur.Pending)
+			r := membersResource(s.acct, slices.DeleteFunc(slices.Clone(cur.Pending), func(id string) bool {
+				return slices.Contains(cur.Archived, id)
+			}))
 			page.Resource = &r
 		}
 	} else {
@@ -96,6 +113,7 @@ func (c *Connector) fetchMembers(ctx context.Context, s *session, raw json.RawMe
 			cur.Channels[ch] = cc
 		}
 		sigs, items, done, err := c.step(ctx, s, ch, cc)
+		archived := slices.Contains(cur.Archived, ch)
 		switch code := slackCode(err); {
 		case code == "not_in_channel" || code == "channel_not_found":
 			// The bot left the channel, it was deleted, or (a legacy
@@ -104,12 +122,17 @@ func (c *Connector) fetchMembers(ctx context.Context, s *session, raw json.RawMe
 			// of failing the sync. Its cursor stays until the next
 			// listing ends, which drops it or carries it to the
 			// channel's new id (endListing).
-			done = true
+			done, archived = true, false
 		case err != nil:
 			return nil, err
 		}
+		if done && archived {
+			// An archived channel read to its end: nothing more comes.
+			delete(cur.Channels, ch)
+		}
 		if done {
 			cur.Pending = cur.Pending[1:]
+			cur.Archived = slices.DeleteFunc(cur.Archived, func(id string) bool { return id == ch })
 		}
 		page.Signals, page.Items = sigs, items
 	}
@@ -124,7 +147,9 @@ func (c *Connector) fetchMembers(ctx context.Context, s *session, raw json.RawMe
 
 // listMembers makes one listing call: an auth.teams.list page (org-wide
 // installs, until the granted workspaces are known) or a
-// users.conversations page, whose channels are queued. When the listing
+// users.conversations page, whose channels are queued: every channel not
+// archived, and an archived one only when the stream holds its cursor (to
+// read what came before the archival). When the listing
 // ends, cursors of channels the bot left are dropped (re-joining one
 // backfills it again; dedupe keys keep that idempotent), and that of a
 // legacy private channel listed under its new id is carried over to it
@@ -154,14 +179,19 @@ func (c *Connector) listMembers(ctx context.Context, s *session, cur *membersCur
 	if org {
 		team = cur.Teams[0]
 	}
-	chans, next, err := memberPage(ctx, s.api, team, cur.List, true)
+	chans, next, err := memberPage(ctx, s.api, team, cur.List, false)
 	if err != nil {
 		return 0, err
 	}
 	for _, ch := range chans {
 		c.names.put(s.team, ch.ID, ch.Name, s.now) // named by the listing, for free
-		if !ch.IsArchived && !slices.Contains(cur.Pending, ch.ID) {
+		switch {
+		case slices.Contains(cur.Pending, ch.ID):
+		case !ch.IsArchived:
 			cur.Pending = append(cur.Pending, ch.ID)
+		case cur.Channels[ch.ID] != nil:
+			cur.Pending = append(cur.Pending, ch.ID)
+			cur.Archived = append(cur.Archived, ch.ID)
 		}
 	}
 	cur.List = next

@@ -276,6 +276,52 @@ func TestMembersStreamSkipsChannelTheBotLeft(t *testing.T) {
 	require.Len(t, sigs, slacksandbox.GeneralSignals, "the next pass backfills the channel again")
 }
 
+// TestMembersStreamReadsArchivedChannelToItsEnd: a channel archived
+// between two passes keeps its history readable (conversations.archive),
+// so the next pass reads what was posted there before the archival, then
+// drops the channel's cursor: later passes, like the routes, leave the
+// archived channel out. A channel the stream never read, archived before
+// its first listing, is not read at all.
+func TestMembersStreamReadsArchivedChannelToItsEnd(t *testing.T) {
+	f := newFake(t, slacksandbox.Options{Seed: true}, nil)
+	conn, tok := f.connect(t)
+	hc := fastClient(tok.AccessToken)
+	_, resting, _ := f.drain(t, conn, hc, membersStream, nil)
+	require.Contains(t, membersChannels(t, resting), slacksandbox.ChannelPress)
+
+	_, err := f.sb.PostMessage(slacksandbox.MessageInput{Channel: slacksandbox.ChannelPress, User: slacksandbox.UserBob, Text: "The launch moves to Monday"})
+	require.NoError(t, err)
+	require.NoError(t, f.sb.ArchiveChannel(slacksandbox.ChannelPress))
+	require.NoError(t, f.sb.AddChannel(slacksandbox.DefaultTeamID, "C0OLDNEWS1", "old-news", false, true))
+	_, err = f.sb.PostMessage(slacksandbox.MessageInput{Channel: "C0OLDNEWS1", Text: "never read"})
+	require.NoError(t, err)
+	require.NoError(t, f.sb.ArchiveChannel("C0OLDNEWS1"))
+
+	listing, err := f.fetch(t, conn, hc, membersStream, resting)
+	require.NoError(t, err)
+	require.NotNil(t, listing.Resource, "one listing page")
+	require.Equal(t, []string{channelKey(slacksandbox.ChannelGeneral)}, listing.Resource.RouteKeys, "archived channels route nothing")
+	sigs, resting, _ := f.drain(t, conn, hc, membersStream, listing.Next)
+	require.Len(t, sigs, 1, "the message posted before the archival is read")
+	require.Equal(t, "The launch moves to Monday", sigs[0].Payload.Title)
+	chans := membersChannels(t, resting)
+	require.NotContains(t, chans, slacksandbox.ChannelPress, "read to its end, the archived channel is dropped")
+	require.NotContains(t, chans, "C0OLDNEWS1")
+	require.Contains(t, chans, slacksandbox.ChannelGeneral)
+
+	before := len(f.sb.Requests())
+	sigs, _, _ = f.drain(t, conn, hc, membersStream, resting)
+	require.Empty(t, sigs)
+	for _, r := range f.sb.Requests()[before:] {
+		if r.Method == "conversations.history" {
+			require.Equal(t, slacksandbox.ChannelGeneral, r.Params.Get("channel"), "archived channels are not read again")
+		}
+		if r.Method == "users.conversations" {
+			require.NotEqual(t, "true", r.Params.Get("exclude_archived"), "archived channels are listed (Slack's default)")
+		}
+	}
+}
+
 func TestFetchPageRejectsBadInput(t *testing.T) {
 	f := newFake(t, slacksandbox.Options{Seed: true}, nil)
 	conn, tok := f.connect(t, slacksandbox.ChannelGeneral)
