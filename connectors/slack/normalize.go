@@ -50,7 +50,9 @@ func skipMessage(m *slackapi.Msg) bool {
 // the message carries, whoever wrote it (a person reacting to a bot's post
 // is a person's activity, and the reaction_added event yields it too).
 // Slack does not say when a reaction was added, so those Signals carry the
-// message's time. raw is the message object as Slack sent it.
+// message's time, and link where the message's own Signal does (with
+// thread_ts for a thread reply). raw is the message object as Slack sent
+// it.
 func messageSignals(w where, m *slackapi.Msg, raw json.RawMessage) ([]connectors.Signal, error) {
 	var out []connectors.Signal
 	at, err := parseTS(m.Timestamp)
@@ -73,10 +75,10 @@ func messageSignals(w where, m *slackapi.Msg, raw json.RawMessage) ([]connectors
 			rawR = rs.Reactions[i]
 		}
 		for _, u := range r.Users {
-			out = append(out, reactionSignal(w, m.Timestamp, m.User, u, r.Name, at, rawR))
+			out = append(out, reactionSignal(w, m.Timestamp, m.ThreadTimestamp, m.User, u, r.Name, at, rawR))
 		}
 		if r.Count > len(r.Users) {
-			out = append(out, othersSignal(w, m.Timestamp, m.User, r.Name, r.Count, len(r.Users), at, rawR))
+			out = append(out, othersSignal(w, m.Timestamp, m.ThreadTimestamp, m.User, r.Name, r.Count, len(r.Users), at, rawR))
 		}
 	}
 	return out, nil
@@ -87,8 +89,8 @@ func messageSignals(w where, m *slackapi.Msg, raw json.RawMessage) ([]connectors
 // beyond the list are one reaction.added without an actor, carrying count
 // (everyone) and others (the unlisted). Its dedupe key is per reaction: a
 // later, larger count is not stored again.
-func othersSignal(w where, itemTS, itemUser, reaction string, count, listed int, at time.Time, raw json.RawMessage) connectors.Signal {
-	s := reactionSignal(w, itemTS, itemUser, "", reaction, at, raw)
+func othersSignal(w where, itemTS, threadTS, itemUser, reaction string, count, listed int, at time.Time, raw json.RawMessage) connectors.Signal {
+	s := reactionSignal(w, itemTS, threadTS, itemUser, "", reaction, at, raw)
 	others := count - listed
 	s.DedupeKey = fmt.Sprintf("reaction:%s:%s:others:%s", w.Channel, itemTS, reaction)
 	s.Payload.Actor = connectors.Actor{}
@@ -140,10 +142,12 @@ func postedSignal(w where, m *slackapi.Msg, at time.Time, raw json.RawMessage) c
 // messageKey is the dedupe key of a message's message.posted Signal.
 func messageKey(channel, ts string) string { return "msg:" + channel + ":" + ts }
 
-// reactionSignal is one user's reaction to the message at itemTS. The
-// dedupe key is the same from a reaction_added event and from a backfilled
-// message's reactions[].
-func reactionSignal(w where, itemTS, itemUser, user, reaction string, at time.Time, raw json.RawMessage) connectors.Signal {
+// reactionSignal is one user's reaction to the message at itemTS, in the
+// thread threadTS when known (the message's thread_ts; a reaction_added
+// event names none), which the permalink carries as the message's own does
+// (permalink). The dedupe key is the same from a reaction_added event and
+// from a backfilled message's reactions[].
+func reactionSignal(w where, itemTS, threadTS, itemUser, user, reaction string, at time.Time, raw json.RawMessage) connectors.Signal {
 	attrs := map[string]any{"reaction": reaction, "item_ts": itemTS, "channel_id": w.Channel}
 	if itemUser != "" {
 		attrs["item_user"] = itemUser
@@ -154,7 +158,7 @@ func reactionSignal(w where, itemTS, itemUser, user, reaction string, at time.Ti
 		DedupeKey:  fmt.Sprintf("reaction:%s:%s:%s:%s", w.Channel, itemTS, user, reaction),
 		Payload: connectors.Payload{
 			Title:      fmt.Sprintf("Reacted :%s: to a message", reaction),
-			URL:        permalink(w, itemTS, ""),
+			URL:        permalink(w, itemTS, threadTS),
 			Actor:      connectors.Actor{ID: user, Name: w.Names.name(user), Bot: w.Names.bot(user)},
 			Subject:    connectors.Ref{Type: "message", ID: itemTS},
 			Context:    connectors.Ref{Type: "channel", ID: w.Channel, Name: w.Names.name(w.Channel)},

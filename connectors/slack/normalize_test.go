@@ -149,12 +149,61 @@ func TestNormalizeHistoryPage(t *testing.T) {
 	require.NotContains(t, rocket.Payload.Attributes, "item_user", "bot_message has no user")
 }
 
+// TestReactionsLinkLikeTheirMessage: a reaction read from a message's
+// reactions[] links where the message's own Signal does: to a thread reply
+// with thread_ts and cid, as Slack's permalink of a message in a thread
+// does (https://api.slack.com/methods/chat.getPermalink), to a thread
+// parent or a message outside a thread without them. So does the Signal
+// of the people a truncated reaction does not list.
+func TestReactionsLinkLikeTheirMessage(t *testing.T) {
+	sigs := append(historyPageSignals(t), recordedSignals(t, "api/conversations.replies.json")...)
+	raw := json.RawMessage(`{"type":"message","user":"U0G9QF9C6","text":"Sent","ts":"1767272580.000500","thread_ts":"1767272400.000200",` +
+		`"reactions":[{"name":"tada","users":["U061F7AUR"],"count":3}]}`)
+	var m slackapi.Msg
+	require.NoError(t, json.Unmarshal(raw, &m))
+	truncated, err := messageSignals(where{Channel: fxChannel, Domain: "acme-pr.slack.com"}, &m, raw)
+	require.NoError(t, err)
+	sigs = append(sigs, truncated...)
+
+	posted := map[string]string{}
+	for _, s := range sigs {
+		if s.Kind == kindMessage {
+			posted[s.Payload.Subject.ID] = s.Payload.URL
+		}
+	}
+	urls := map[string]string{}
+	for _, s := range sigs {
+		if url, ok := posted[s.Payload.Subject.ID]; ok && s.Kind == kindReaction {
+			require.Equal(t, url, s.Payload.URL, s.DedupeKey)
+			urls[s.DedupeKey] = s.Payload.URL
+		}
+	}
+	require.Equal(t, map[string]string{
+		"reaction:C061EG9SL:1767272400.000200:U0G9QF9C6:eyes":            "https://acme-pr.slack.com/archives/C061EG9SL/p1767272400000200",
+		"reaction:C061EG9SL:1767272400.000200:U0HBQ4C2X:eyes":            "https://acme-pr.slack.com/archives/C061EG9SL/p1767272400000200",
+		"reaction:C061EG9SL:1767272400.000200:U0HBQ4C2X:+1::skin-tone-2": "https://acme-pr.slack.com/archives/C061EG9SL/p1767272400000200",
+		"reaction:C061EG9SL:1767272460.000300:U061F7AUR:white_check_mark": "https://acme-pr.slack.com/archives/C061EG9SL/p1767272460000300" +
+			"?thread_ts=1767272400.000200&cid=C061EG9SL",
+		"reaction:C061EG9SL:1767272580.000500:U061F7AUR:tada": "https://acme-pr.slack.com/archives/C061EG9SL/p1767272580000500" +
+			"?thread_ts=1767272400.000200&cid=C061EG9SL",
+		"reaction:C061EG9SL:1767272580.000500:others:tada": "https://acme-pr.slack.com/archives/C061EG9SL/p1767272580000500" +
+			"?thread_ts=1767272400.000200&cid=C061EG9SL",
+	}, urls, "a thread parent's reactions (thread_ts = ts) link without thread_ts, as the parent does")
+}
+
 // historyPageSignals are the Signals of the recorded conversations.history
 // answer, as a sync of the channel makes them (the catalog's Slack examples
 // are written from it).
 func historyPageSignals(t testing.TB) []connectors.Signal {
 	t.Helper()
-	body := connectortest.Fixture(t, "api/conversations.history.json")
+	return recordedSignals(t, "api/conversations.history.json")
+}
+
+// recordedSignals are the Signals of a recorded conversations.history or
+// conversations.replies answer (testdata/<name>), as a sync makes them.
+func recordedSignals(t testing.TB, name string) []connectors.Signal {
+	t.Helper()
+	body := connectortest.Fixture(t, name)
 	var resp slackapi.GetConversationHistoryResponse
 	require.NoError(t, json.Unmarshal(body, &resp))
 	d := &doer{last: body}

@@ -458,5 +458,6 @@ func reactionEventSignals(inner json.RawMessage, eventTime int, nc *nameCache, a
 		at = time.Unix(int64(eventTime), 0).UTC()
 	}
 	w := where{Channel: re.Item.Channel, Names: nc.peek(acct, []string{re.Item.Channel, re.User})}
-	return []connectors.Signal{reactionSignal(w, re.Item.Timestamp, re.ItemUser, re.User, re.Reaction, at, inner)}, nil
+	// item {type, channel, ts} names no thread: the link has no thread_ts.
+	return []connectors.Signal{reactionSignal(w, re.Item.Timestamp, "", re.ItemUser, re.User, re.Reaction, at, inner)}, nil
 }
