@@ -244,3 +244,80 @@ func TestRefusedNudgeDoesNotHoldBackOthers(t *testing.T) {
 	require.ElementsMatch(t, []any{e.conns["a"].ID, e.conns["b"].ID}, dropped, "each dropped nudge is logged")
 	require.False(t, e.in.down.down(), "Temporal is not taken for down")
 }
+
+// deletingNudger is a DELETE /connections/{id} of victim committing while
+// a delivery's transaction sends its first nudge: after the transaction
+// looked up its routes, which locks no connection row.
+type deletingNudger struct {
+	*nudges
+	e      *intakeEnv
+	victim *db.Connection
+	once   sync.Once
+	err    error // the delete's
+}
+
+func (n *deletingNudger) NudgeStream(ctx context.Context, c *db.Connection, stream string, trigger poblysh.Trigger) error {
+	n.once.Do(func() { n.err = n.e.deleteConnection(n.victim) })
+	return n.nudges.NudgeStream(ctx, c, stream, trigger)
+}
+
+// deleteConnection deletes c as DELETE /connections/{id} does, its Signals
+// kept.
+func (e *intakeEnv) deleteConnection(c *db.Connection) error {
+	ctx := context.Background()
+	return e.in.DB.WithTenant(ctx, c.TenantID, func(tx *db.Tx) error {
+		return tx.DeleteConnection(ctx, c.ID, false)
+	})
+}
+
+// TestNotifyBesideADeleteNudgesTheOthers: a notify-only push routed to
+// three tenants' connections, the second of which (in route order) is
+// deleted once the delivery has looked up its routes, is accepted, and
+// the other two are nudged, or with Temporal down their nudges recorded;
+// the deleted one is not. Reading the deleted connection for its nudge
+// failed not found: the provider was answered 404, the transaction rolled
+// back with the nudges recorded in it, and the connections after it in
+// route order were never nudged. GitHub does not redeliver, so after an
+// app-level access event a surviving tenant's connection kept the route of
+// a repository it had lost until its next sync.
+func TestNotifyBesideADeleteNudgesTheOthers(t *testing.T) {
+	t.Parallel()
+	for _, down := range []bool{false, true} {
+		t.Run(map[bool]string{false: "Temporal up", true: "Temporal down"}[down], func(t *testing.T) {
+			t.Parallel()
+			e := setup(t)
+			ctx := context.Background()
+			e.connectStreams("d", "acct", []string{"items"})
+			var routes []db.Route
+			e.inTx(func(tx *db.Tx) (err error) {
+				routes, err = tx.LookupRoutes(ctx, "fake", []string{"account:acct"})
+				return err
+			})
+			require.Len(t, routes, 3)
+			names := map[string]string{}
+			for name, c := range e.conns {
+				names[c.ID] = name
+			}
+			victim := e.conns[names[routes[1].ConnectionID]]
+			if down {
+				e.nudges.fail(poblysh.Unavailable("temporal", errors.New("connection refused")))
+			}
+			n := &deletingNudger{nudges: e.nudges, e: e, victim: victim}
+			e.in.Nudger = n
+
+			out, err := e.in.Receive(ctx, e.p, e.request(fakesandbox.Delivery{DeliveryID: "beside", Account: "acct", Stream: "items", Notify: true}, true))
+			require.NoError(t, n.err, "the delete committed")
+			require.NoError(t, err, "code %s", poblysh.ErrorCode(err))
+			require.Equal(t, Accepted, out.Status)
+			if down {
+				require.ElementsMatch(t, []string{names[routes[0].ConnectionID] + "/", names[routes[2].ConnectionID] + "/"},
+					e.pendingRows(), "the surviving connections' nudges (of every stream: the route names none) are recorded")
+				require.Empty(t, e.nudges.calls)
+				return
+			}
+			require.ElementsMatch(t, []string{routes[0].ConnectionID + ` "items" webhook`, routes[2].ConnectionID + ` "items" webhook`},
+				e.nudges.calls, "the surviving connections are nudged, the deleted one is not")
+			require.Zero(t, e.pendingNudges())
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"slices"
 
+	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/db"
 )
 
@@ -106,8 +107,12 @@ func bodyHash(channel *db.WatchChannel, body []byte) []byte {
 // for an active connection its Signals (through ingest) and, for a
 // notify-only push, a coalesced sync nudge, sent before commit, or
 // recorded in tx for later delivery when Temporal is unreachable
-// (nudge.go). It notes the tenants whose retractions the delivery
-// re-applies once committed (reapply). It corrects the delivery record's
+// (nudge.go). A connection deleted since the routes were looked up (they
+// lock no connection row) takes no nudge; its Signals and retractions are
+// stored as if the delivery had committed just before the delete (the
+// row stays, soft-deleted, and a purge of its Signals waits for the
+// delivery: db.DB.PurgeConnectionSignals). It notes the tenants whose
+// retractions the delivery re-applies once committed (reapply). It corrects the delivery record's
 // Signal count when some were already stored, and returns what each insert
 // stored, for counting once tx commits.
 func (in *Intake) store(ctx context.Context, tx *db.Tx, d *delivery, rt *routed) ([]db.Stored, error) {
@@ -128,7 +133,18 @@ func (in *Intake) store(ctx context.Context, tx *db.Tx, d *delivery, rt *routed)
 			// less per payload delivery.
 			if d.Notify {
 				var err error
-				if c, err = tx.FindConnection(ctx, r.ConnectionID); err != nil {
+				c, err = tx.FindConnection(ctx, r.ConnectionID)
+				if poblysh.ErrorCode(err) == poblysh.ENOTFOUND {
+					// Deleted since the route lookup, which locks no
+					// connection row: it takes no nudge (DeliverPending
+					// drops such a connection's recorded nudges too), and
+					// the others still do. Failing here answered the
+					// provider 404 and rolled back the nudges of the
+					// connections before it; those after it were never
+					// nudged.
+					c, err = nil, nil
+				}
+				if err != nil {
 					return out, err
 				}
 			}
@@ -148,7 +164,7 @@ func (in *Intake) store(ctx context.Context, tx *db.Tx, d *delivery, rt *routed)
 				return out, err
 			}
 		}
-		if active && d.Notify && c.Active() {
+		if active && d.Notify && c != nil && c.Active() {
 			if err := in.nudge(ctx, tx, c, r.Stream); err != nil {
 				return out, err
 			}

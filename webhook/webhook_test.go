@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -254,6 +255,60 @@ func TestStore(t *testing.T) {
 
 	_, _ = store(fakesandbox.Delivery{DeliveryID: "s3", Account: "acct", Notify: true})
 	require.ElementsMatch(t, []string{e.conns["a"].ID + ` "items" webhook`, e.conns["b"].ID + ` "items" webhook`}, e.nudges.calls)
+}
+
+// TestPayloadBesideADelete: a delivery with Signals routed to two
+// connections, one of which is deleted once the delivery has looked up its
+// routes, is stored for both. Unlike a nudge, a Signal reads no connection
+// row, and the delete is soft: the row stays, so the Signals' foreign key
+// holds (and its check's key-share lock does not wait for the delete's
+// update). The deleted connection's Signals are then those of a delivery
+// that committed just before the delete: kept, or with purge_signals
+// purged by DB.PurgeConnectionSignals' second pass (api's
+// TestPurgeCatchesADeliveryStoredBesideTheDelete).
+func TestPayloadBesideADelete(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	type result struct {
+		out *Outcome
+		err error
+	}
+	done := make(chan result, 1)
+	rollback := errors.New("roll back")
+	// An uncommitted record of the same delivery id holds the delivery at
+	// its record, after its route lookup, while the delete commits.
+	err := e.in.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		var pid int
+		if err := tx.GetContext(ctx, &pid, `INSERT INTO webhook_events (provider, delivery_id, status)
+			VALUES ('fake', 'beside', 'ignored') RETURNING pg_backend_pid()`); err != nil {
+			return err
+		}
+		go func() {
+			out, err := e.in.Receive(ctx, e.p, e.request(fakesandbox.Delivery{DeliveryID: "beside", Account: "acct", Items: items(3)}, true))
+			done <- result{out, err}
+		}()
+		require.Eventually(t, func() (held bool) {
+			err := e.in.DB.WithSystem(ctx, func(tx *db.Tx) error {
+				return tx.GetContext(ctx, &held, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid)))`, pid)
+			})
+			return err == nil && held
+		}, 20*time.Second, 10*time.Millisecond, "the delivery waits at its record")
+		require.NoError(t, e.deleteConnection(e.conns["b"]))
+		return rollback
+	})
+	require.ErrorIs(t, err, rollback)
+	res := <-done
+	require.NoError(t, res.err)
+	require.Equal(t, Accepted, res.out.Status)
+	require.Equal(t, 6, res.out.Signals)
+	for _, name := range []string{"a", "b"} {
+		var n int
+		e.inTx(func(tx *db.Tx) error {
+			return tx.GetContext(ctx, &n, `SELECT count(*) FROM signals WHERE connection_id = $1`, e.conns[name].ID)
+		})
+		require.Equal(t, 3, n, "tenant %s's connection", name)
+	}
 }
 
 // TestReceive: the whole intake answers what it did, and a redelivery
