@@ -25,7 +25,7 @@ type Live struct {
 	LastFailure     *string    `json:"last_failure"`
 	RateLimited     bool       `json:"rate_limited"`
 	// Waiting is true when the job waits: on a retry delay, behind the
-	// current pass, or for a worker.
+	// current pass, for a worker, or for its paused run's unpause.
 	Waiting bool `json:"waiting"`
 }
 
@@ -41,6 +41,7 @@ var statusNames = map[enumspb.WorkflowExecutionStatus]string{
 	enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED:       "Terminated",
 	enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW: "ContinuedAsNew",
 	enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:        "TimedOut",
+	enumspb.WORKFLOW_EXECUTION_STATUS_PAUSED:           "Paused",
 }
 
 // LiveJob reads the live state of a job's run from Temporal. It returns nil
@@ -70,7 +71,7 @@ func (e *Engine) LiveJob(ctx context.Context, j *db.Job) (*Live, error) {
 	if live.ExecutionStatus == "" {
 		live.ExecutionStatus = strings.TrimPrefix(desc.Status.String(), "WORKFLOW_EXECUTION_STATUS_")
 	}
-	if desc.Status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+	if closed(desc.Status) {
 		if _, err := e.reconcile(ctx, j, desc.Status, desc.WorkflowExecution.RunID); err != nil {
 			e.log().WithError(err).WithField("job_id", j.ID).Warn("could not settle the job of a closed workflow")
 		}
@@ -78,6 +79,11 @@ func (e *Engine) LiveJob(ctx context.Context, j *db.Job) (*Live, error) {
 			return nil, nil
 		}
 		return live, nil
+	}
+	// Open: running, or paused (no task of it is dispatched until it is
+	// unpaused, so it waits), or a status Temporal added later.
+	if desc.Status == enumspb.WORKFLOW_EXECUTION_STATUS_PAUSED {
+		live.Waiting = true
 	}
 	// Is this job the pass running now, or the queued follow-up? Postgres
 	// knows (the pass's BeginJob marks its job running); a workflow query

@@ -53,19 +53,36 @@ func (e *Engine) settleFrom(ctx context.Context, j *db.Job, status enumspb.Workf
 		return poblysh.JobCancelled, "settled by reconciliation: the workflow was cancelled"
 	case enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
 		return poblysh.JobFailed, "settled by reconciliation: the workflow timed out"
-	default:
+	default: // failed: reconcile settles closed runs only
 		return poblysh.JobFailed, with("settled by reconciliation: the workflow failed")
 	}
 }
 
-// reconcile settles j when its workflow is closed and updates *j in place.
+// closed reports whether Temporal closed a run in status for good: only
+// those runs settle their jobs. Every other status is open: running,
+// paused (Temporal: "It remains Open"; it waits for an unpause), a status
+// Temporal adds later (never settle what is not known to be closed), and
+// continued as new, whose job describeRun hands on to the run it started.
+// Reconciliation skipped only running, continued-as-new and unspecified
+// runs, and settled a paused workflow's job as failed.
+func closed(status enumspb.WorkflowExecutionStatus) bool {
+	switch status {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, enumspb.WORKFLOW_EXECUTION_STATUS_FAILED,
+		enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED, enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED,
+		enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
+		return true
+	}
+	return false
+}
+
+// reconcile settles j when its run is closed (see closed) and updates *j
+// in place.
 // It reports whether it settled the job; a job it settles is counted in
 // the job metrics, as its workflow's FinishJob would have (SettleJob
 // answers nil for a job already final, so a second reconciliation counts
 // nothing).
 func (e *Engine) reconcile(ctx context.Context, j *db.Job, status enumspb.WorkflowExecutionStatus, runID string) (bool, error) {
-	if j.Status.Final() || status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING || status == enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW ||
-		status == enumspb.WORKFLOW_EXECUTION_STATUS_UNSPECIFIED {
+	if j.Status.Final() || !closed(status) {
 		return false, nil
 	}
 	final, msg := e.settleFrom(ctx, j, status, runID)

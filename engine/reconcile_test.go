@@ -9,6 +9,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/sirupsen/logrus"
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -322,4 +323,76 @@ func TestSettleMapsTheRunsClose(t *testing.T) {
 	require.Equal(t, poblysh.JobFailed, r.status(t, completedRunning), "a pass the completed run never finished")
 	require.Equal(t, poblysh.JobCancelled, r.status(t, terminatedQueued))
 	require.Equal(t, poblysh.JobCancelled, r.status(t, terminatedRunning))
+}
+
+// statusSays is a Temporal client whose DescribeWorkflow reports every run
+// in status. The package's dev server (1.29) cannot pause a workflow
+// (PauseWorkflowExecution arrived in 1.30), so a paused run is a real open
+// run described as Temporal 1.30 describes it.
+type statusSays struct {
+	client.Client
+	status enumspb.WorkflowExecutionStatus
+}
+
+func (c *statusSays) DescribeWorkflow(ctx context.Context, workflowID, runID string) (*client.WorkflowExecutionDescription, error) {
+	d, err := c.Client.DescribeWorkflow(ctx, workflowID, runID)
+	if err == nil {
+		d.Status = c.status
+	}
+	return d, err
+}
+
+// TestOpenRunsAreNotSettled: only a run Temporal reports closed (completed,
+// failed, cancelled, terminated, timed out) settles its job. Reconciliation
+// skipped only running and continued-as-new runs, so a paused workflow
+// (Temporal: "Paused: The Workflow Execution has been Paused. It remains
+// Open") had its job settled as failed by GET /jobs/{id} and by the sweep
+// while it was waiting to be unpaused; a status Temporal adds later would
+// have been settled the same way. Both are open now: the read shows the
+// run, paused and waiting, and the sweep leaves the job running.
+func TestOpenRunsAreNotSettled(t *testing.T) {
+	ctx := context.Background()
+	r := newReconcileSetup(t, "openruns")
+	real := r.e.Client
+	for _, tc := range []struct {
+		status enumspb.WorkflowExecutionStatus
+		shown  string
+	}{
+		{enumspb.WORKFLOW_EXECUTION_STATUS_PAUSED, "Paused"},
+		{enumspb.WorkflowExecutionStatus(99), "99"}, // a status this build does not know
+	} {
+		t.Run(tc.shown, func(t *testing.T) {
+			r.e.Client = &statusSays{Client: real, status: tc.status}
+			t.Cleanup(func() { r.e.Client = real })
+			wf, run := r.start(t, "items-"+tc.shown)
+			read, swept := r.job(t, wf, run, time.Hour), r.job(t, wf, run, time.Hour)
+
+			j := r.find(t, read)
+			live, err := r.e.LiveJob(ctx, j)
+			require.NoError(t, err)
+			require.Equal(t, poblysh.JobRunning, j.Status, "the run is open, not settled: %s", ptrText(j.Error))
+			require.NotNil(t, live, "an open job has a live view")
+			require.Equal(t, tc.shown, live.ExecutionStatus)
+
+			n, err := r.e.SweepJobs(ctx, time.Minute)
+			require.NoError(t, err)
+			require.Zero(t, n)
+			require.Equal(t, poblysh.JobRunning, r.status(t, swept), "the sweep leaves the job of an open run")
+			require.Equal(t, poblysh.JobRunning, r.status(t, read))
+		})
+	}
+	// A paused run waits: no task of it is dispatched until it is unpaused.
+	r.e.Client = &statusSays{Client: real, status: enumspb.WORKFLOW_EXECUTION_STATUS_PAUSED}
+	wf, run := r.start(t, "items-waits")
+	live, err := r.e.LiveJob(ctx, r.find(t, r.job(t, wf, run, time.Minute)))
+	require.NoError(t, err)
+	require.NotNil(t, live)
+	require.True(t, live.Waiting, "a paused run waits for its unpause")
+}
+
+func ptrText(s *string) string {
+	if s == nil {
+		return "<nil>"
+	}
+	return *s
 }

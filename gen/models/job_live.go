@@ -31,7 +31,7 @@ type JobLive struct {
 	// Temporal workflow execution status.
 	// Example: Running
 	// Required: true
-	// Enum: ["Running","Completed","Failed","Canceled","Terminated","ContinuedAsNew","TimedOut"]
+	// Enum: ["Running","Paused","Completed","Failed","Canceled","Terminated","ContinuedAsNew","TimedOut"]
 	ExecutionStatus *string `json:"execution_status"`
 
 	// Last failure message of the pending activity; null when none.
@@ -52,7 +52,7 @@ type JobLive struct {
 	// Required: true
 	RateLimited *bool `json:"rate_limited"`
 
-	// True when the run is waiting (retry backoff, rate limit or a queued follow-up) rather than working.
+	// True when the run is waiting (retry backoff, rate limit, a queued follow-up, or a paused run waiting to be unpaused) rather than working.
 	// Example: true
 	// Required: true
 	Waiting *bool `json:"waiting"`
@@ -105,7 +105,7 @@ var jobLiveTypeExecutionStatusPropEnum []any
 
 func init() {
 	var res []string
-	if err := json.Unmarshal([]byte(`["Running","Completed","Failed","Canceled","Terminated","ContinuedAsNew","TimedOut"]`), &res); err != nil {
+	if err := json.Unmarshal([]byte(`["Running","Paused","Completed","Failed","Canceled","Terminated","ContinuedAsNew","TimedOut"]`), &res); err != nil {
 		panic(err)
 	}
 	for _, v := range res {
@@ -117,6 +117,9 @@ const (
 
 	// JobLiveExecutionStatusRunning captures enum value "Running"
 	JobLiveExecutionStatusRunning string = "Running"
+
+	// JobLiveExecutionStatusPaused captures enum value "Paused"
+	JobLiveExecutionStatusPaused string = "Paused"
 
 	// JobLiveExecutionStatusCompleted captures enum value "Completed"
 	JobLiveExecutionStatusCompleted string = "Completed"

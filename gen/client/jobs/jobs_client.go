@@ -90,7 +90,9 @@ type ClientService interface {
 // settled on this read from the run's close event (terminated and
 // cancelled: `cancelled`; otherwise `failed`), with
 // `error_context.reconciled: true`; the worker's sweep does the same
-// for jobs nobody reads. The admin key reads the operator's jobs
+// for jobs nobody reads. A run in any other status is open and
+// settles nothing: a paused run (`Paused`) keeps its job as it is,
+// with `live.waiting` true until it is unpaused. The admin key reads the operator's jobs
 // (tenant deletions).
 // .
 //
@@ -123,7 +125,9 @@ func (a *Client) GetJob(params *GetJobParams, authInfo runtime.ClientAuthInfoWri
 // settled on this read from the run's close event (terminated and
 // cancelled: `cancelled`; otherwise `failed`), with
 // `error_context.reconciled: true`; the worker's sweep does the same
-// for jobs nobody reads. The admin key reads the operator's jobs
+// for jobs nobody reads. A run in any other status is open and
+// settles nothing: a paused run (`Paused`) keeps its job as it is,
+// with `live.waiting` true until it is unpaused. The admin key reads the operator's jobs
 // (tenant deletions).
 // .
 //
