@@ -251,8 +251,7 @@ func (tx *Tx) ListConnections(ctx context.Context, f ConnectionFilter) ([]Connec
 	if err != nil {
 		return nil, "", wrapConnErr(err)
 	}
-	cs, next := trimPage(cs, f.Page.Limit, func(c Connection) pageKey { return pageKey{Time: c.CreatedAt, ID: c.ID} })
-	return cs, next, nil
+	return trimPage(cs, f.Page.Limit, func(c Connection) pageKey { return pageKey{Time: c.CreatedAt, ID: c.ID} })
 }
 
 // ListProviderConnections returns every live connection of a provider.

@@ -197,8 +197,7 @@ func (tx *Tx) ListJobs(ctx context.Context, f JobFilter) ([]Job, string, error) 
 	if err != nil {
 		return nil, "", wrapConnErr(err)
 	}
-	js, next := trimPage(js, f.Page.Limit, func(j Job) pageKey { return pageKey{Time: j.CreatedAt, ID: j.ID} })
-	return js, next, nil
+	return trimPage(js, f.Page.Limit, func(j Job) pageKey { return pageKey{Time: j.CreatedAt, ID: j.ID} })
 }
 
 // CancelOpenJobs marks a connection's queued and running jobs cancelled.

@@ -3,6 +3,7 @@ package db
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -54,17 +55,29 @@ func (p Page) decode() (afterKey, error) {
 	return afterKey{Time: &k.Time, ID: &canonical}, nil
 }
 
-func encodePageKey(k pageKey) string {
-	b, _ := json.Marshal(k)
-	return base64.RawURLEncoding.EncodeToString(b)
+// encodePageKey writes k as a cursor. A time RFC 3339 cannot write (a
+// year past 9999) fails: no row the service stores has one (ingest bounds
+// a Signal's time to year 9999 as stored), and an empty cursor would end
+// the pages with rows left.
+func encodePageKey(k pageKey) (string, error) {
+	b, err := json.Marshal(k)
+	if err != nil {
+		return "", fmt.Errorf("db: the page cannot end at %s (%s): its cursor cannot be written: %w",
+			k.Time.UTC().Format(time.RFC3339Nano), k.ID, err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
 // trimPage cuts a limit+1 result to limit rows and returns the cursor of the
 // next page ("" on the last page).
-func trimPage[T any](rows []T, limit int, key func(T) pageKey) ([]T, string) {
+func trimPage[T any](rows []T, limit int, key func(T) pageKey) ([]T, string, error) {
 	if len(rows) <= limit {
-		return rows, ""
+		return rows, "", nil
 	}
 	rows = rows[:limit]
-	return rows, encodePageKey(key(rows[len(rows)-1]))
+	next, err := encodePageKey(key(rows[len(rows)-1]))
+	if err != nil {
+		return nil, "", err
+	}
+	return rows, next, nil
 }

@@ -447,8 +447,7 @@ func (tx *Tx) listSignalsByTime(ctx context.Context, f SignalFilter) ([]Signal, 
 	if err != nil {
 		return nil, "", wrapConnErr(err)
 	}
-	rows, next := trimPage(rows, f.Limit, func(s Signal) pageKey { return pageKey{Time: s.OccurredAt, ID: s.ID} })
-	return rows, next, nil
+	return trimPage(rows, f.Limit, func(s Signal) pageKey { return pageKey{Time: s.OccurredAt, ID: s.ID} })
 }
 
 // filters adds the optional equality filters that are set.

@@ -311,6 +311,35 @@ func TestFeedFiltersAndTimeQueries(t *testing.T) {
 	require.Error(t, err)
 }
 
+// TestTimeQueryCursorItCannotWrite: a page's cursor that cannot be
+// written fails the read. The marshal error was dropped, so a time query
+// whose page ended at a Signal stored at 10000-01-01T00:00:00Z (a time in
+// the last half microsecond of 9999, which ingest kept before it bounded
+// the time stored) answered next_cursor null: the last page, with Signals
+// left.
+func TestTimeQueryCursorItCannotWrite(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	f := newFixture(t, s.DB, "github", "late")
+	require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error {
+		a, b := sig("a", "code.pushed"), sig("b", "code.pushed")
+		a.OccurredAt = time.Date(9999, time.December, 31, 23, 59, 59, 999_999_600, time.UTC) // rounded to year 10000
+		b.OccurredAt = a.OccurredAt
+		_, err := tx.InsertSignals(ctx, f.conn, "github", []db.NewSignal{a, b})
+		return err
+	}))
+	since := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var rows []db.Signal
+	var next string
+	err := s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) (err error) {
+		rows, next, err = tx.ListSignals(ctx, db.SignalFilter{Since: &since, Limit: 1})
+		return err
+	})
+	require.Error(t, err, "a Signal is left, and the page's cursor cannot be written (rows %d, next %q)", len(rows), next)
+	require.ErrorContains(t, err, "10000-01-01")
+}
+
 // TestFeedOrdersByTransactionNumerically: the feed's order and cursor
 // compare transaction ids as numbers; ordering their text form would put
 // txid 10 before 9 and skip or repeat rows across a digit boundary.

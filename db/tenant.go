@@ -104,8 +104,7 @@ func (tx *Tx) ListAPIKeys(ctx context.Context, page Page) ([]APIKey, string, err
 	if err != nil {
 		return nil, "", wrapConnErr(err)
 	}
-	ks, next := trimPage(ks, page.Limit, func(k APIKey) pageKey { return pageKey{Time: k.CreatedAt, ID: k.ID} })
-	return ks, next, nil
+	return trimPage(ks, page.Limit, func(k APIKey) pageKey { return pageKey{Time: k.CreatedAt, ID: k.ID} })
 }
 
 // RevokeAPIKey revokes a key of the tenant; revoking twice is fine.

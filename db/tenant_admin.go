@@ -42,8 +42,7 @@ func (tx *Tx) ListTenants(ctx context.Context, page Page) ([]TenantInfo, string,
 	if err != nil {
 		return nil, "", wrapConnErr(err)
 	}
-	ts, next := trimPage(ts, page.Limit, func(t TenantInfo) pageKey { return pageKey{Time: t.CreatedAt, ID: t.ID} })
-	return ts, next, nil
+	return trimPage(ts, page.Limit, func(t TenantInfo) pageKey { return pageKey{Time: t.CreatedAt, ID: t.ID} })
 }
 
 // GetTenant returns a tenant not being deleted (system scope).
@@ -222,8 +221,7 @@ func (tx *Tx) ListOperatorJobs(ctx context.Context, f JobFilter) ([]Job, string,
 	if err != nil {
 		return nil, "", wrapConnErr(err)
 	}
-	js, next := trimPage(js, f.Page.Limit, func(j Job) pageKey { return pageKey{Time: j.CreatedAt, ID: j.ID} })
-	return js, next, nil
+	return trimPage(js, f.Page.Limit, func(j Job) pageKey { return pageKey{Time: j.CreatedAt, ID: j.ID} })
 }
 
 // FindOperatorJob returns one of the operator's jobs (system scope).

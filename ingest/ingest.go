@@ -49,10 +49,12 @@ func NewBatch(provider string, in []connectors.Signal) (*Batch, error) {
 
 // Earliest and Latest bound the times a Signal's timestamp can hold: the
 // years RFC 3339 can write (the feed's format), well inside Postgres's
-// timestamptz range (4713 BC to 294276 AD).
+// timestamptz range (4713 BC to 294276 AD), at the microseconds Postgres
+// keeps. (Latest was 9999-12-31T23:59:59.999999999Z: a time in the last
+// half microsecond of 9999 was kept and rounded on insert to year 10000.)
 var (
 	Earliest = time.Date(1, time.January, 1, 0, 0, 0, 0, time.UTC)
-	Latest   = time.Date(9999, time.December, 31, 23, 59, 59, 999_999_999, time.UTC)
+	Latest   = time.Date(9999, time.December, 31, 23, 59, 59, 999_999_000, time.UTC)
 )
 
 // Rows converts connector Signals to rows (NewBatch without a provider).
@@ -61,7 +63,8 @@ var (
 // 99999999999999999, say) would fail the whole insert, so its page or
 // delivery at every retry, and could not be written as RFC 3339: such a
 // Signal is stored with the time it was converted instead, and its raw
-// object keeps the provider's value.
+// object keeps the provider's value. The bounds hold for the time stored:
+// a time is checked as the insert rounds it, to microseconds.
 func Rows(in []connectors.Signal) ([]db.NewSignal, error) {
 	out := make([]db.NewSignal, 0, len(in))
 	var now time.Time
@@ -70,7 +73,7 @@ func Rows(in []connectors.Signal) ([]db.NewSignal, error) {
 			return nil, ErrIncomplete
 		}
 		at := s.OccurredAt.UTC()
-		if at.Before(Earliest) || at.After(Latest) {
+		if stored := at.Round(time.Microsecond); stored.Before(Earliest) || stored.After(Latest) {
 			if now.IsZero() {
 				now = time.Now().UTC()
 			}

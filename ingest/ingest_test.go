@@ -277,3 +277,49 @@ func TestRowsReplaceTimesPostgresCannotHold(t *testing.T) {
 	require.True(t, stored[0].Equal(kept[0]))
 	require.True(t, stored[len(stored)-1].Equal(kept[1]))
 }
+
+// TestRowsBoundTheTimeStored: Postgres keeps microseconds and a time is
+// rounded to them on insert, so the bounds hold for the time stored.
+// Latest was 9999-12-31T23:59:59.999999999Z: a time in the last half
+// microsecond of 9999 was kept and stored as 10000-01-01T00:00:00Z, which
+// the feed wrote as a timestamp that is no RFC 3339 date-time, and whose
+// page cursor could not be written (a time query answered next_cursor
+// null with Signals left). Such a time is now replaced like any other
+// outside the bounds; the latest time kept is stored as Latest.
+func TestRowsBoundTheTimeStored(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	tenantID, connID := dbtest.Seed(t, s.DB, "ingest", "ingest-test", "acct")
+	last := time.Date(9999, time.December, 31, 23, 59, 59, 999_999_000, time.UTC)
+	require.True(t, ingest.Latest.Equal(last), "Latest is a time Postgres holds as it is")
+	past := []time.Time{last.Add(500), last.Add(999)}      // round to year 10000
+	kept := []time.Time{last.Add(499), last, last.Add(-1)} // round to Latest
+	var in []connectors.Signal
+	for i, at := range append(append([]time.Time{}, past...), kept...) {
+		in = append(in, connectors.Signal{Kind: "message.posted", DedupeKey: fmt.Sprint("time:", i), OccurredAt: at})
+	}
+	before := time.Now()
+	b, err := ingest.NewBatch("ingest-test", in)
+	require.NoError(t, err)
+	after := time.Now()
+	for i := range past {
+		at := b.Rows[i].OccurredAt
+		require.False(t, at.Before(before) || at.After(after), "%s is replaced by the time of conversion, got %s", past[i], at)
+	}
+	for i := range kept {
+		require.True(t, b.Rows[len(past)+i].OccurredAt.Equal(kept[i]), "%s is kept", kept[i])
+	}
+	require.NoError(t, s.DB.WithTenant(ctx, tenantID, func(tx *db.Tx) error {
+		_, err := b.Store(ctx, tx, tenantID, connID)
+		return err
+	}))
+	var stored []time.Time
+	require.NoError(t, s.DB.WithTenant(ctx, tenantID, func(tx *db.Tx) error {
+		return tx.SelectContext(ctx, &stored, `SELECT occurred_at FROM signals WHERE connection_id = $1 ORDER BY occurred_at DESC`, connID)
+	}))
+	require.Len(t, stored, len(in))
+	require.True(t, stored[0].Equal(last), "the latest time stored is Latest, got %s", stored[0].UTC())
+	require.True(t, stored[len(kept)-1].Equal(last))
+	require.True(t, stored[len(kept)].Before(after), "the replaced times are now")
+}
