@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/poblysh/poblysh/activities"
+	"github.com/poblysh/poblysh/db"
 	"github.com/poblysh/poblysh/workflows"
 )
 
@@ -42,14 +43,34 @@ func NewWorker(c client.Client, taskQueue string, acts *activities.Activities, o
 }
 
 // WorkerIdentity is the identity a worker polls with: its process and host
-// as the SDK names them, and the database it works on ("db=<hash>", see
-// db.DB.Identity), which CheckTaskQueue compares.
-func WorkerIdentity(dbIdentity string) string {
+// as the SDK names them, and the database it works on (see db.Identity):
+// "<pid>@<host>@dbid=<database>@db=<address>", which CheckTaskQueue
+// compares. The address form ends the identity, where workers of earlier
+// versions read their database ("@db=<hash>" last), so that during a
+// rolling upgrade they take the new workers of their database for their
+// own.
+func WorkerIdentity(id db.Identity) string {
 	host, _ := os.Hostname()
-	return fmt.Sprintf("%d@%s@db=%s", os.Getpid(), host, dbIdentity)
+	return fmt.Sprintf("%d@%s@dbid=%s@db=%s", os.Getpid(), host, id.Database, id.Address)
 }
 
-var dbInIdentity = regexp.MustCompile(`@db=([0-9a-f]+)$`)
+var (
+	dbIDInIdentity = regexp.MustCompile(`@dbid=([0-9a-f]+)@db=[0-9a-f]+$`)
+	dbInIdentity   = regexp.MustCompile(`@db=([0-9a-f]+)$`)
+)
+
+// sameDatabase reports whether a poller's identity names database id. One
+// that names the database's own id is compared by it alone; one of an
+// earlier version names only the address form, and is taken for a worker
+// of this database when that form is this database's (it cannot tell two
+// servers reached alike apart, as that version itself could not).
+func sameDatabase(poller string, id db.Identity) bool {
+	if m := dbIDInIdentity.FindStringSubmatch(poller); m != nil {
+		return m[1] == id.Database
+	}
+	m := dbInIdentity.FindStringSubmatch(poller)
+	return m != nil && m[1] == id.Address
+}
 
 // pollerFreshness is how recently a poller must have polled to count: a
 // worker's long poll returns at least every ~70 s, so a poller quiet for
@@ -58,11 +79,11 @@ const pollerFreshness = 2 * time.Minute
 
 // CheckTaskQueue asks Temporal who polls taskQueue before a worker joins
 // it. A recent poller whose identity names another database, or none (a
-// worker of another version or service), would run this stack's workflows
-// and activities against the wrong database, and this stack's worker
-// theirs: CheckTaskQueue then refuses, naming the pollers, unless join is
-// set (POBLYSH_JOIN_TASK_QUEUE, for deliberately shared queues).
-func CheckTaskQueue(ctx context.Context, c client.Client, taskQueue, dbIdentity string, join bool) error {
+// worker of a version before the check, or of another service), would run this stack's workflows and
+// activities against the wrong database, and this stack's worker theirs:
+// CheckTaskQueue then refuses, naming the pollers, unless join is set
+// (POBLYSH_JOIN_TASK_QUEUE, for deliberately shared queues).
+func CheckTaskQueue(ctx context.Context, c client.Client, taskQueue string, id db.Identity, join bool) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	foreign := map[string]bool{}
@@ -75,8 +96,7 @@ func CheckTaskQueue(ctx context.Context, c client.Client, taskQueue, dbIdentity 
 			if t := p.GetLastAccessTime(); t != nil && time.Since(t.AsTime()) > pollerFreshness {
 				continue
 			}
-			m := dbInIdentity.FindStringSubmatch(p.GetIdentity())
-			if m == nil || m[1] != dbIdentity {
+			if !sameDatabase(p.GetIdentity(), id) {
 				foreign[p.GetIdentity()] = true
 			}
 		}
@@ -92,8 +112,8 @@ func CheckTaskQueue(ctx context.Context, c client.Client, taskQueue, dbIdentity 
 	if join {
 		return nil
 	}
-	return fmt.Errorf("task queue %q is already polled by %s, on another database (this worker's is db=%s): "+
+	return fmt.Errorf("task queue %q is already polled by %s, on another database (this worker's is dbid=%s@db=%s): "+
 		"two stacks on one queue run each other's work against the wrong database. Give this stack its own "+
 		"POBLYSH_TASK_QUEUE (make dev writes a unique one into .env), or set POBLYSH_JOIN_TASK_QUEUE=true "+
-		"if they really share a database", taskQueue, strings.Join(names, ", "), dbIdentity)
+		"if they really share a database", taskQueue, strings.Join(names, ", "), id.Database, id.Address)
 }

@@ -45,7 +45,9 @@ func runWorker(t *testing.T, env map[string]string, d time.Duration) (started bo
 // other's work against the wrong database: a worker on another database
 // refuses to start and names the poller it found, unless told to join; a
 // second worker on the same database starts. Workers poll with the
-// database's identity in theirs.
+// database's identity in theirs: its own id, so that another database
+// reached at the same address, under the same name and schema, is another
+// database (it used to be taken for the same one).
 func TestWorkerRefusesAQueueOfAnotherDatabase(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
@@ -60,7 +62,7 @@ func TestWorkerRefusesAQueueOfAnotherDatabase(t *testing.T) {
 		}
 		return identity != ""
 	})
-	require.Regexp(t, `@db=[0-9a-f]{12}$`, identity)
+	require.Regexp(t, `@dbid=[0-9a-f]{12}@db=[0-9a-f]{12}$`, identity)
 
 	other := map[string]string{}
 	for k, v := range s.env {
@@ -85,6 +87,16 @@ func TestWorkerRefusesAQueueOfAnotherDatabase(t *testing.T) {
 	require.True(t, started, "a worker on the same database joins its queue: %v\n%s", err, tail(logs, 20))
 	require.NoError(t, err)
 	require.True(t, strings.Contains(logs, "worker started"), tail(logs, 20))
+
+	// Another database behind the same address, with the same name and
+	// schema (two Postgres servers on one Unix socket path, 127.0.0.1:5432
+	// on two hosts, one container address in two compose projects): here
+	// the stack's schema given another id.
+	s.exec(`UPDATE database_identity SET id = gen_random_uuid()`)
+	started, _, err = runWorker(t, same, 20*time.Second)
+	require.False(t, started, "a worker on another database reached the same way must not start")
+	require.Error(t, err)
+	require.Contains(t, err.Error(), `task queue "`+s.taskQueue+`" is already polled by `+identity)
 
 	// Told to join, the worker on another database starts (and from now on
 	// the queue has a foreign poller, which a worker of either database
