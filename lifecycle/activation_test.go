@@ -3,7 +3,10 @@ package lifecycle_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
+	"sort"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -218,4 +221,84 @@ func TestActivationSweepRacingPatchKeepsItsRoutes(t *testing.T) {
 	require.Nil(t, pending)
 	require.Equal(t, []string{"app:T0001", "channel:C0123456"}, a.routes(t),
 		"the connection routes only its one configured channel, not the whole workspace")
+}
+
+// failingSchedules is a Temporal that refuses the schedules of the
+// connections in fail (an activation failing for a reason of its own).
+type failingSchedules struct {
+	noWorkflows
+	fail map[string]bool
+}
+
+func (f failingSchedules) SyncSchedules(_ context.Context, _, id string) error {
+	if f.fail[id] {
+		return errors.New("refused")
+	}
+	return nil
+}
+
+// Activations that keep failing do not hold back the connections behind
+// them: a failed one has its mark moved behind the others, so the sweep's
+// next round (the oldest marks, a page at a time) lists the next. Here
+// the two oldest of three marks fail, a page is two: the third is
+// activated in the second round (without the move, never), and the two
+// stay marked, behind it.
+func TestFailingActivationsDoNotHoldBackOthers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	base, err := slack.New(connectors.Config{})
+	require.NoError(t, err)
+	reg := connectors.NewRegistry(&connectors.Provider{Spec: slack.Spec, Connector: base})
+	log := logrus.New()
+	log.SetLevel(logrus.PanicLevel)
+	wf := failingSchedules{fail: map[string]bool{}}
+	svc := &lifecycle.Service{DB: s.DB, Registry: reg, Workflows: wf, Access: grantAll{}, Log: log}
+	var ids []string
+	for i := range 3 {
+		tenant, id := dbtest.Seed(t, s.DB, fmt.Sprint("t", i), "slack", fmt.Sprintf("T000%d", i))
+		require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+			c, err := tx.FindConnection(ctx, id)
+			if err != nil {
+				return err
+			}
+			if err := tx.MarkActivation(ctx, c, db.ActivateApply); err != nil {
+				return err
+			}
+			// Marked 10, 9 and 8 minutes ago: past the grace, oldest first.
+			_, err = tx.ExecContext(ctx, `UPDATE connections SET activation_pending_at = now() - make_interval(mins => 10 - $2) WHERE id = $1`, id, i)
+			return err
+		}))
+		ids = append(ids, id)
+	}
+	wf.fail[ids[0]], wf.fail[ids[1]] = true, true
+	const page = 2
+	activated := -1
+	for round := 0; round < 3 && activated < 0; round++ {
+		var due []poblysh.ConnectionRef
+		require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
+			due, err = tx.ActivationsDue(ctx, page)
+			return err
+		}))
+		for _, ref := range due {
+			done, err := svc.ActivatePending(ctx, ref)
+			if ref.ConnectionID == ids[2] {
+				require.NoError(t, err)
+				require.True(t, done)
+				activated = round
+			} else {
+				require.EqualError(t, err, "refused")
+				require.False(t, done)
+			}
+		}
+	}
+	require.Equal(t, 1, activated, "the connection behind two failing activations is activated in the second round")
+	var pending []string
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		return tx.SelectContext(ctx, &pending, `SELECT id FROM connections WHERE activation_pending IS NOT NULL
+			AND activation_pending_at > now() - interval '1 minute' ORDER BY id`)
+	}))
+	want := []string{ids[0], ids[1]}
+	sort.Strings(want)
+	require.Equal(t, want, pending, "the failed ones stay marked, moved behind")
 }
