@@ -55,6 +55,11 @@ type Activities struct {
 	// RawRetention and SignalTTL drive Prune (0 TTL keeps Signals forever).
 	RawRetention time.Duration
 	SignalTTL    time.Duration
+	// RenewalInterval is how often the renewal sweep runs
+	// (POBLYSH_RENEWAL_INTERVAL): a channel is due for renewal early
+	// enough for two sweeps to see it (db.RenewWithin). 0 assumes no
+	// sweep: a third of the channel's life, at most a day.
+	RenewalInterval time.Duration
 	// Now is the clock (tests pin it).
 	Now func() time.Time
 }

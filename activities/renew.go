@@ -25,7 +25,7 @@ func (a *Activities) renewChannels(ctx context.Context, t poblysh.ConnectionRef,
 	var dueChans []connectors.Channel
 	for _, c := range channels {
 		ch := connectors.Channel{ID: c.ChannelID, ResourceID: c.ResourceID, Target: c.Target, Stream: c.Stream, RouteKey: c.RouteKey}
-		if wanted[c.Target] && (due(c, a.now()) || a.rekeyed(ctx, t, r, view, ch)) {
+		if wanted[c.Target] && (a.due(c) || a.rekeyed(ctx, t, r, view, ch)) {
 			dueChans = append(dueChans, ch)
 		}
 	}

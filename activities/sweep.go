@@ -136,7 +136,7 @@ func (a *Activities) StartRefreshes(ctx context.Context, in StartManyInput) (Sta
 func (a *Activities) ListDueWatches(ctx context.Context, in ListDueInput) (ListDueResult, error) {
 	var res ListDueResult
 	err := a.DB.WithSystem(ctx, func(tx *db.Tx) error {
-		due, at, err := tx.WatchesDue(ctx, a.now(), a.keyedProviders(), in.Since, in.Limit)
+		due, at, err := tx.WatchesDue(ctx, a.now(), a.RenewalInterval, a.keyedProviders(), in.Since, in.Limit)
 		if len(due) > 0 {
 			res = ListDueResult{Connections: due, ListedAt: &at}
 		}

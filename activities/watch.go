@@ -17,19 +17,6 @@ import (
 	"github.com/poblysh/poblysh/lifecycle"
 )
 
-// renewBefore is how long before expiry a channel is replaced: a day, or a
-// third of its lifetime for short-lived channels (so a 2-hour channel is not
-// replaced on every sweep).
-func renewBefore(c db.WatchChannel) time.Duration {
-	d := 24 * time.Hour
-	if c.ExpiresAt != nil {
-		if third := c.ExpiresAt.Sub(c.CreatedAt) / 3; third < d {
-			d = third
-		}
-	}
-	return d
-}
-
 // maxChannelLife bounds a push channel's expiry as stored. No provider here
 // grants a longer one (Jira's webhooks last 30 days, Google's channels a
 // week by default); a later expiry (a provider's garbage, milliseconds read
@@ -53,9 +40,11 @@ func channelExpiry(expires, now time.Time) (at *time.Time, capped bool) {
 	return &e, false
 }
 
-// due reports whether a channel must be replaced now.
-func due(c db.WatchChannel, now time.Time) bool {
-	return c.ExpiresAt != nil && !c.ExpiresAt.After(now.Add(renewBefore(c)))
+// due reports whether a channel must be renewed or replaced now: the
+// renewal sweep's rule (db.RenewWithin), so that a pass the sweep starts
+// renews what the sweep found due.
+func (a *Activities) due(c db.WatchChannel) bool {
+	return c.RenewalDue(a.now(), a.RenewalInterval)
 }
 
 // ReconcileWatchesInput names the connection whose channels to reconcile.
@@ -194,7 +183,7 @@ func (a *Activities) reconcileWatches(ctx context.Context, in ReconcileWatchesIn
 	}
 	_, keyed := p.Connector.(connectors.ChannelKeyed)
 	gone := map[string]bool{} // channels CheckWatch found stale, by row id
-	stale := func(c db.WatchChannel) bool { return due(c, a.now()) || (keyed && !c.HasSecret) || gone[c.ID] }
+	stale := func(c db.WatchChannel) bool { return a.due(c) || (keyed && !c.HasSecret) || gone[c.ID] }
 
 	watcher, canWatch := p.Connector.(connectors.Watcher)
 	var want []string // what the connection watches, when it can

@@ -86,10 +86,13 @@ const (
 	// further apart, a token would be refreshed only when a call finds it
 	// expiring, with no time left to retry.
 	maxRefreshInterval = time.Hour
-	// maxRenewalInterval: the renewal sweep renews a channel from a day
-	// before it expires (db.WatchesDue); 12 h apart, at least one sweep sees
-	// every channel in that day, with 12 h left to retry. A day apart, the
-	// one sweep could come as the channel lapses.
+	// maxRenewalInterval: the renewal sweep renews a channel from a third
+	// of its life before it expires, at most a day, but from at least two
+	// intervals before (db.RenewWithin): two sweeps see every channel that
+	// lives three intervals or more before it expires, one to try and one
+	// to retry, and one that lives at least one interval is seen by one.
+	// 12 h apart, a channel of a week (Google's) or a month (Jira's) is
+	// still renewed within its last day.
 	maxRenewalInterval = 12 * time.Hour
 )
 

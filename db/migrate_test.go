@@ -220,7 +220,7 @@ func TestGitHubHooksAreDueForMeta(t *testing.T) {
 	due := func() []string {
 		var refs []poblysh.ConnectionRef
 		require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
-			refs, _, err = tx.WatchesDue(ctx, time.Now(), []string{"github"}, nil, 10)
+			refs, _, err = tx.WatchesDue(ctx, time.Now(), 0, []string{"github"}, nil, 10)
 			return err
 		}))
 		var out []string

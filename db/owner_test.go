@@ -282,7 +282,7 @@ func TestNonSuperuserOwnerUpgradeRewritesStoredRows(t *testing.T) {
 	require.Equal(t, 1, st.Duplicates, "stored before the upgrade, not again")
 	var dueConns []poblysh.ConnectionRef
 	require.NoError(t, d.WithSystem(ctx, func(tx *db.Tx) error {
-		dueConns, _, err = tx.WatchesDue(ctx, time.Now(), nil, nil, 10)
+		dueConns, _, err = tx.WatchesDue(ctx, time.Now(), 0, nil, nil, 10)
 		return err
 	}))
 	require.Equal(t, []poblysh.ConnectionRef{{TenantID: tenant, ConnectionID: gh, Provider: "github"}}, dueConns)

@@ -70,7 +70,7 @@ func TestTokenAndRenewalSweepsListTogether(t *testing.T) {
 	}()
 	go func() {
 		err := s.DB.WithSystem(ctx, func(tx *db.Tx) error {
-			refs, _, err := tx.WatchesDue(ctx, time.Now(), nil, nil, 10)
+			refs, _, err := tx.WatchesDue(ctx, time.Now(), 0, nil, nil, 10)
 			done <- listed{"watches", len(refs), err}
 			return err
 		})

@@ -137,9 +137,36 @@ func (tx *Tx) MarkWatchStopped(ctx context.Context, id string) error {
 	return wrapConnErr(err)
 }
 
+// RenewWithin is how long before its expiry a channel that lives life
+// (expires_at - created_at) is due for renewal, the renewal sweep running
+// every interval (POBLYSH_RENEWAL_INTERVAL): a third of its life, at most
+// a day, and at least two intervals, so that two sweeps see it due before
+// it expires (one to try, one to retry a pass that failed); but never due
+// before it has lived one interval (a channel due from its birth is
+// replaced by every pass), unless it lives less than two: then due in its
+// last interval, so one sweep sees it, and one that lives less than one
+// (no sweep can keep it alive: Google granted less than asked) is due from
+// its birth and replaced by every sweep. An interval of 0 leaves a third
+// of the life, at most a day. The listing (WatchesDue) computes the same
+// in SQL (renewWithinSQL); a channel renewed in place keeps its
+// created_at, so its life only grows.
+func RenewWithin(life, interval time.Duration) time.Duration {
+	w := max(min(24*time.Hour, life/3), 2*interval)
+	return min(w, max(life-interval, interval))
+}
+
+// renewWithinSQL is RenewWithin in seconds of a watch_channels row w
+// joined with its life (l.life, seconds), the interval's seconds being $5.
+const renewWithinSQL = `least(greatest(least(86400, l.life / 3), 2 * $5::float8), greatest(l.life - $5::float8, $5::float8))`
+
+// RenewalDue reports whether c is due for renewal at now (RenewWithin).
+func (c WatchChannel) RenewalDue(now time.Time, interval time.Duration) bool {
+	return c.ExpiresAt != nil && !c.ExpiresAt.After(now.Add(RenewWithin(c.ExpiresAt.Sub(c.CreatedAt), interval)))
+}
+
 // WatchesDue lists (system scope) up to limit connections with an active
-// channel due for renewal at now: within a day of expiry, or within the
-// last third of its lifetime for short-lived channels; or, for the
+// channel due for renewal at now, the renewal sweep running every
+// interval (RenewWithin, which the SQL below computes alike); or, for the
 // providers named in keyed (channels that sign with their own secret), a
 // channel created before channels had secrets, which must be replaced by
 // one that has.
@@ -153,15 +180,16 @@ func (tx *Tx) MarkWatchStopped(ctx context.Context, id string) error {
 // renewed. since (a sweep's first listing) leaves out the connections
 // swept at or after it, so a sweep's later rounds list each connection
 // once.
-func (tx *Tx) WatchesDue(ctx context.Context, now time.Time, keyed []string, since *time.Time, limit int) ([]poblysh.ConnectionRef, time.Time, error) {
+func (tx *Tx) WatchesDue(ctx context.Context, now time.Time, interval time.Duration, keyed []string, since *time.Time, limit int) ([]poblysh.ConnectionRef, time.Time, error) {
 	var out []sweptRow
 	err := tx.SelectContext(ctx, &out, `WITH due AS (
 			SELECT c.id, row_number() OVER (ORDER BY c.renewal_swept_at NULLS FIRST, min(w.expires_at) NULLS LAST, c.id) AS n
 			FROM watch_channels w
 			JOIN connections c ON c.id = w.connection_id
+			CROSS JOIN LATERAL (SELECT extract(epoch FROM w.expires_at - w.created_at)::float8 AS life) l
 			WHERE w.stopped_at IS NULL
 			  AND ((w.expires_at IS NOT NULL
-			        AND w.expires_at <= $1::timestamptz + least(interval '24 hours', (w.expires_at - w.created_at) / 3))
+			        AND w.expires_at <= $1::timestamptz + make_interval(secs => `+renewWithinSQL+`))
 			    OR (w.secret_ct IS NULL AND w.provider = ANY($2::text[])))
 			  AND c.deleted_at IS NULL AND NOT c.paused AND c.health IN ('healthy', 'degraded')
 			  AND ($3::timestamptz IS NULL OR c.renewal_swept_at IS NULL OR c.renewal_swept_at < $3)
@@ -174,7 +202,7 @@ func (tx *Tx) WatchesDue(ctx context.Context, now time.Time, keyed []string, sin
 			UPDATE connections c SET renewal_swept_at = now() FROM due JOIN locked ON locked.id = due.id WHERE c.id = due.id
 			RETURNING c.id, c.tenant_id, c.provider, c.renewal_swept_at, due.n)
 		SELECT id, tenant_id, provider, renewal_swept_at AS swept_at FROM swept ORDER BY n`,
-		now, keyed, since, limit)
+		now, keyed, since, limit, interval.Seconds())
 	if err != nil {
 		return nil, time.Time{}, wrapConnErr(err)
 	}

@@ -188,7 +188,7 @@ func (e *layers) watchesDue(t *testing.T) []string {
 	ctx := context.Background()
 	var refs []poblysh.ConnectionRef
 	require.NoError(t, e.db.WithSystem(ctx, func(tx *db.Tx) (err error) {
-		refs, _, err = tx.WatchesDue(ctx, time.Now(), []string{"github"}, nil, 10)
+		refs, _, err = tx.WatchesDue(ctx, time.Now(), 0, []string{"github"}, nil, 10)
 		return err
 	}))
 	var out []string

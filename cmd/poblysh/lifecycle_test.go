@@ -262,8 +262,8 @@ func TestCalendarChannelRenewal(t *testing.T) {
 	id := string(*conn.ID)
 	eventually(t, 30*time.Second, "a watch channel", func() bool { return len(s.connection(key, id).Watches) == 1 })
 	first := *s.connection(key, id).Watches[0].ChannelID
-	// Two hours of lifetime: renewal is due in its last third; move the clock
-	// by ageing the stored channel instead of waiting.
+	// Two hours of lifetime: renewal is due in its last hour (two 30 m
+	// sweeps); move the clock by ageing the stored channel instead of waiting.
 	s.exec(`UPDATE watch_channels SET created_at = created_at - interval '90 minutes', expires_at = expires_at - interval '90 minutes'`)
 	s.trigger(workflows.RenewalScheduleID(s.taskQueue))
 	eventually(t, 60*time.Second, "the channel to be replaced", func() bool {

@@ -113,7 +113,8 @@ func serveUntilDone(withAPI, withWorker bool) func(context.Context, *flag.FlagSe
 			go eng.InitWhenReachable(ctx, 30*time.Second)
 		}
 		acts := &activities.Activities{DB: database, Registry: registry, KeyRing: cfg.KeyRing, Orchestrator: eng, Log: log,
-			TenantConcurrency: cfg.TenantSyncConcurrency, RawRetention: cfg.RawRetention, SignalTTL: cfg.SignalTTL}
+			TenantConcurrency: cfg.TenantSyncConcurrency, RawRetention: cfg.RawRetention, SignalTTL: cfg.SignalTTL,
+			RenewalInterval: cfg.RenewalInterval}
 		connections := &lifecycle.Service{DB: database, Registry: registry, KeyRing: cfg.KeyRing, Workflows: eng,
 			Access: activities.AccessService{A: acts}, RedirectAllowlist: cfg.RedirectAllowlist, StateTTL: cfg.StateTTL, Log: log}
 		acts.Connections = connections

@@ -16,9 +16,10 @@ import (
 
 // renewEvery is how often users.watch is called again. Google stops a watch
 // after 7 days and asks for a daily re-watch; the channel records an expiry
-// a day and a half away, so the renewal sweep (which renews a channel in the
-// last third of its lifetime) watches again every 24 hours, with six days to
-// spare if a renewal fails.
+// a day and a half away, so the renewal sweep (which renews a channel a
+// third of its life before it expires, or two sweep intervals when longer:
+// db.RenewWithin) watches again every 24 hours (every 12 under a 12 h
+// POBLYSH_RENEWAL_INTERVAL), with six days to spare if a renewal fails.
 const renewEvery = 36 * time.Hour
 
 // WatchTargets lists the one thing watched: the mailbox.
