@@ -90,7 +90,9 @@ const (
 	// of its life before it expires, at most a day, but from at least two
 	// intervals before (db.RenewWithin): two sweeps see every channel that
 	// lives three intervals or more before it expires, one to try and one
-	// to retry, and one that lives at least one interval is seen by one.
+	// to retry; a Google CHANNEL_TTL shorter than that is refused at start
+	// (connectors.Registry.CheckChannelLives), and a shorter life Google
+	// grants is seen by one sweep while it lives at least one interval.
 	// 12 h apart, a channel of a week (Google's) or a month (Jira's) is
 	// still renewed within its last day.
 	maxRenewalInterval = 12 * time.Hour

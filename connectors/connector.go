@@ -384,6 +384,15 @@ type CheckWatchRequest struct {
 	Channel    Channel
 }
 
+// ChannelLifer is implemented by Watchers whose channels live as long as
+// a setting asks (Google's CHANNEL_TTL). The service refuses to start with
+// a life its renewal sweep cannot keep (Registry.CheckChannelLives).
+type ChannelLifer interface {
+	// ChannelTTL is the life channels are asked for, and the suffix of the
+	// setting that asks it (POBLYSH_<NAME>_<suffix>).
+	ChannelTTL() (ttl time.Duration, suffix string)
+}
+
 // ChannelRenewer is implemented by providers whose channels are extended in
 // place before they expire (Jira's dynamic webhooks: PUT
 // /rest/api/3/webhook/refresh) rather than replaced by new ones. The

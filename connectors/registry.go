@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -123,6 +124,45 @@ func Build(list []*Spec, getenv func(string) string, publicURL string, publicURL
 		ps = append(ps, &Provider{Spec: s, Config: cfg, Connector: c})
 	}
 	return NewRegistry(ps...), nil
+}
+
+// SweepsPerChannelLife is how many renewal sweep intervals the least
+// channel life a provider may be configured with spans: the sweep renews a
+// channel from two intervals before it expires (db.RenewWithin), so that
+// two sweeps see it, one to try and one to retry, and not before it has
+// lived one.
+const SweepsPerChannelLife = 3
+
+// CheckChannelLives refuses a channel life a provider asks for
+// (ChannelLifer) shorter than SweepsPerChannelLife renewal sweep
+// intervals: interval, read from intervalVar. The sweep could not see such
+// a channel twice before it expires; one shorter than the interval it
+// could not keep alive at all. The error names both variables.
+func (r *Registry) CheckChannelLives(interval time.Duration, intervalVar string) error {
+	for _, p := range r.Providers() {
+		l, ok := p.Connector.(ChannelLifer)
+		if !ok {
+			continue
+		}
+		ttl, suffix := l.ChannelTTL()
+		if least := SweepsPerChannelLife * interval; ttl < least {
+			return fmt.Errorf("%s (%s) must be at least %d × %s (%s), %s, for two renewal sweeps to see each channel before it expires; raise it, or shorten %s",
+				p.Config.SettingVar(suffix), goDurText(ttl), SweepsPerChannelLife, intervalVar, goDurText(interval), goDurText(least), intervalVar)
+		}
+	}
+	return nil
+}
+
+// goDurText is durText in Go's notation, which CHANNEL_TTL reads (36h, not 1d12h).
+func goDurText(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // Get returns a provider by name.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -192,4 +193,37 @@ func TestGrantSharers(t *testing.T) {
 	r = load(env)
 	require.Equal(t, []string{"google-calendar", "google-drive"}, r.GrantSharers(get(r, "google-calendar")))
 	require.Equal(t, []string{"gmail"}, r.GrantSharers(get(r, "gmail")))
+}
+
+// A channel life a provider is configured to ask for (Google's
+// CHANNEL_TTL, which accepts a minute) shorter than three renewal sweep
+// intervals is refused, naming the setting (the fallback prefix's when
+// that is what is set) and POBLYSH_RENEWAL_INTERVAL: the sweep could not
+// see such a channel twice before it expires (an hour-long channel under
+// the default 30 m sweep was first seen after it had expired).
+func TestCheckChannelLives(t *testing.T) {
+	t.Parallel()
+	check := func(env map[string]string, interval time.Duration) error {
+		reg, err := connectors.Build(connectors.Registered(), func(k string) string { return env[k] }, "https://connectors.example.com", true)
+		require.NoError(t, err)
+		return reg.CheckChannelLives(interval, "POBLYSH_RENEWAL_INTERVAL")
+	}
+	require.NoError(t, check(nil, 12*time.Hour), "the defaults (a week) under the longest sweep interval")
+	require.NoError(t, check(map[string]string{"POBLYSH_GOOGLE_CALENDAR_CHANNEL_TTL": "90m", "POBLYSH_GOOGLE_DRIVE_CHANNEL_TTL": "5400"}, 30*time.Minute))
+	for _, tc := range []struct {
+		env      map[string]string
+		interval time.Duration
+		want     string
+	}{
+		{map[string]string{"POBLYSH_GOOGLE_CALENDAR_CHANNEL_TTL": "1h"}, 30 * time.Minute,
+			"POBLYSH_GOOGLE_CALENDAR_CHANNEL_TTL (1h) must be at least 3 × POBLYSH_RENEWAL_INTERVAL (30m), 1h30m, for two renewal sweeps to see each channel before it expires; "},
+		{map[string]string{"POBLYSH_GOOGLE_DRIVE_CHANNEL_TTL": "86400"}, 12 * time.Hour,
+			"POBLYSH_GOOGLE_DRIVE_CHANNEL_TTL (24h) must be at least 3 × POBLYSH_RENEWAL_INTERVAL (12h), 36h, "},
+		{map[string]string{"POBLYSH_GOOGLE_CHANNEL_TTL": "1m"}, time.Minute,
+			"POBLYSH_GOOGLE_CHANNEL_TTL (1m) must be at least 3 × POBLYSH_RENEWAL_INTERVAL (1m), 3m, "},
+	} {
+		err := check(tc.env, tc.interval)
+		require.ErrorContains(t, err, tc.want)
+		require.ErrorContains(t, err, "or shorten POBLYSH_RENEWAL_INTERVAL")
+	}
 }

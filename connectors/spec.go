@@ -181,6 +181,8 @@ type Config struct {
 	PublicURLSet bool
 	// lookup reads other POBLYSH_<NAME>_* settings; see Setting.
 	lookup func(suffix string) string
+	// variable names the variable a setting is read from; see SettingVar.
+	variable func(suffix string) string
 }
 
 // Setting returns another POBLYSH_<NAME>_<suffix> value (with the fallback
@@ -190,6 +192,16 @@ func (c Config) Setting(suffix string) string {
 		return ""
 	}
 	return c.lookup(suffix)
+}
+
+// SettingVar names the variable Setting(suffix) reads: the fallback
+// prefix's when only that is set (POBLYSH_GOOGLE_CHANNEL_TTL), else
+// POBLYSH_<NAME>_<suffix>; the suffix alone for a Config of WithSettings.
+func (c Config) SettingVar(suffix string) string {
+	if c.variable == nil {
+		return suffix
+	}
+	return c.variable(suffix)
 }
 
 // WithSettings returns a copy of c whose Setting reads from m (for tests).
@@ -237,6 +249,7 @@ func LoadConfig(s *Spec, getenv func(string) string, publicURL string, publicURL
 	}
 	c := Config{PublicURL: strings.TrimRight(publicURL, "/"), PublicURLSet: publicURLSet}
 	c.lookup = func(suffix string) string { v, _ := get(suffix); return v }
+	c.variable = func(suffix string) string { _, name := get(suffix); return name }
 	c.ClientID, _ = get("CLIENT_ID")
 	c.ClientSecret, _ = get("CLIENT_SECRET")
 	c.WebhookSecret, _ = get("WEBHOOK_SECRET")

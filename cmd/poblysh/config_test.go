@@ -62,6 +62,10 @@ func TestConfigBadEnvironment(t *testing.T) {
 		{"reencrypt", "POBLYSH_CRYPTO_RETIRED_KEYS", "hunter2", "config: POBLYSH_CRYPTO_RETIRED_KEYS: must be a comma-separated list of base64 32-byte keys"},
 		{"serve", "POBLYSH_GITHUB_API_URL", "not-a-url", "config: POBLYSH_GITHUB_API_URL: must be an absolute http(s) URL"},
 		{"serve", "POBLYSH_GOOGLE_TOKEN_URL", "ftp://oauth2.example.com/token", "config: POBLYSH_GOOGLE_TOKEN_URL: must be an absolute http(s) URL"},
+		// The renewal sweep (every 30 m) could not see an hour-long channel
+		// twice before it expires.
+		{"worker", "POBLYSH_GOOGLE_CALENDAR_CHANNEL_TTL", "1h", "config: POBLYSH_GOOGLE_CALENDAR_CHANNEL_TTL (1h) must be at least 3 × POBLYSH_RENEWAL_INTERVAL (30m), 1h30m, " +
+			"for two renewal sweeps to see each channel before it expires; raise it, or shorten POBLYSH_RENEWAL_INTERVAL"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.cmd+" "+tc.name+"="+tc.value, func(t *testing.T) {

@@ -73,6 +73,11 @@ func serveUntilDone(withAPI, withWorker bool) func(context.Context, *flag.FlagSe
 		if err != nil {
 			return fmt.Errorf("config: %w", err)
 		}
+		// A channel life the renewal sweep cannot keep (Google's CHANNEL_TTL
+		// under three sweep intervals) would lapse between its sweeps.
+		if err := registry.CheckChannelLives(cfg.RenewalInterval, "POBLYSH_RENEWAL_INTERVAL"); err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
 		initMetrics(registry)
 		database, err := db.Open(ctx, cfg.DatabaseURL, db.Options{Role: cfg.DBRole, MaxConns: int32(cfg.DBMaxConns)})
 		if err != nil {

@@ -94,7 +94,7 @@ var Spec = &connectors.Spec{
 			"unset, no channel is registered (connections poll) and every notification is rejected"},
 		{Suffix: "USERINFO_URL", Default: "`" + DefaultUserinfoURL + "`", Description: "OpenID userinfo endpoint, read only when a token answer lacks an id_token"},
 		{Suffix: "PAGE_SIZE", Default: strconv.Itoa(DefaultPageSize), Description: "`maxResults` of events.list, 1–" + strconv.Itoa(MaxPageSize)},
-		{Suffix: "CHANNEL_TTL", Default: "168h", Description: "requested watch-channel lifetime, seconds or a Go duration, at least 1m; Google may grant less"},
+		{Suffix: "CHANNEL_TTL", Default: "168h", Description: "requested watch-channel lifetime, seconds or a Go duration, at least 1m and 3 × POBLYSH_RENEWAL_INTERVAL (90m under the default 30m); Google may grant less"},
 	},
 	New: New,
 }
@@ -118,6 +118,7 @@ var (
 	_ connectors.Syncer          = (*Connector)(nil)
 	_ connectors.Router          = (*Connector)(nil)
 	_ connectors.Watcher         = (*Connector)(nil)
+	_ connectors.ChannelLifer    = (*Connector)(nil)
 	_ connectors.WebhookReceiver = (*Connector)(nil)
 	_ connectors.Classifier      = (*Connector)(nil)
 )
@@ -145,6 +146,10 @@ func New(cfg connectors.Config) (connectors.Connector, error) {
 
 // Spec returns the registered spec.
 func (c *Connector) Spec() *connectors.Spec { return Spec }
+
+// ChannelTTL is the channel life asked for (CHANNEL_TTL): the service
+// refuses to start with one its renewal sweep cannot keep.
+func (c *Connector) ChannelTTL() (time.Duration, string) { return c.channelTTL, "CHANNEL_TTL" }
 
 // RouteKeys returns no static keys: deliveries are routed by watch channel
 // ("channel:<id>"), which the engine learns from Watch.

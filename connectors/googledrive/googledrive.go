@@ -110,7 +110,7 @@ var Spec = &connectors.Spec{
 			"unset, no channel is registered (connections poll) and every notification is rejected"},
 		{Suffix: "USERINFO_URL", Default: "`" + google.UserinfoURL + "`", Description: "OpenID userinfo endpoint, read only when a token answer lacks an id_token"},
 		{Suffix: "PAGE_SIZE", Default: strconv.Itoa(DefaultPageSize), Description: "`pageSize` of changes.list and files.list, 1–" + strconv.Itoa(MaxPageSize)},
-		{Suffix: "CHANNEL_TTL", Default: "168h", Description: "requested changes.watch channel lifetime, seconds or a Go duration, at least 1m; Google caps it at a week"},
+		{Suffix: "CHANNEL_TTL", Default: "168h", Description: "requested changes.watch channel lifetime, seconds or a Go duration, at least 1m and 3 × POBLYSH_RENEWAL_INTERVAL (90m under the default 30m); Google caps it at a week"},
 		{Suffix: "BACKFILL_DAYS", Default: strconv.Itoa(DefaultBackfillDays), Description: "default backfill window in days, 1–365; a connection's `backfill_days` overrides it"},
 	},
 	New: New,
@@ -134,6 +134,7 @@ var (
 	_ connectors.ConfigValidator = (*Connector)(nil)
 	_ connectors.Syncer          = (*Connector)(nil)
 	_ connectors.Watcher         = (*Connector)(nil)
+	_ connectors.ChannelLifer    = (*Connector)(nil)
 	_ connectors.WebhookReceiver = (*Connector)(nil)
 	_ connectors.Classifier      = (*Connector)(nil)
 	_ connectors.AccessProver    = (*Connector)(nil)
@@ -165,3 +166,7 @@ func New(cfg connectors.Config) (connectors.Connector, error) {
 
 // Spec returns the registered spec.
 func (c *Connector) Spec() *connectors.Spec { return Spec }
+
+// ChannelTTL is the channel life asked for (CHANNEL_TTL): the service
+// refuses to start with one its renewal sweep cannot keep.
+func (c *Connector) ChannelTTL() (time.Duration, string) { return c.channelTTL, "CHANNEL_TTL" }
