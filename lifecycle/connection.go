@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/connectors"
@@ -121,10 +122,13 @@ func pollInterval(p *connectors.Provider, raw json.RawMessage) (**int, error) {
 	return &secs, nil
 }
 
-// Delete disconnects a connection (see Disconnect), cancels its open jobs
-// and soft-deletes it: tokens erased, routes and cursors removed, Signals
-// kept unless purge. With purge it answers once the Signals are gone,
-// deleted in short transactions after the delete (see purge). A purge
+// Delete disconnects a connection (see Disconnect), which cancels its
+// open jobs and soft-deletes it: tokens erased, routes and cursors
+// removed, Signals kept unless purge. Once it has begun tearing the
+// connection down, a client that stops waiting does not stop it; a delete
+// that fails leaves the connection live and marked for activation. With
+// purge it answers once the Signals are gone, deleted in short
+// transactions after the delete (see purge). A purge
 // cut short (the process stopped) leaves the deleted connection marked:
 // the same delete with purge again finishes it, as the daily retention
 // run does. It returns the provider-side problems met on the way.
@@ -145,19 +149,18 @@ func (s *Service) Delete(ctx context.Context, tenantID, id string, purge bool) (
 	if err != nil {
 		return nil, err
 	}
-	warnings, err := s.Disconnect(ctx, c)
-	if err != nil {
-		return nil, err
-	}
-	err = s.DB.WithTenant(ctx, tenantID, func(tx *db.Tx) error { return tx.DeleteConnection(ctx, c.ID, purge) })
+	warnings, err := s.Disconnect(ctx, c, purge)
 	if err != nil {
 		return warnings, err
 	}
 	// Disconnect removed the schedule seconds ago; a call that read the
 	// connection live meanwhile (a PATCH, a watch pass, a health move) may
 	// have made it again. Synced now, it reads the connection deleted and
-	// removes it, as every later call will.
-	if err := s.Workflows.SyncSchedules(ctx, tenantID, c.ID); err != nil {
+	// removes it, as every later call will: on its own clock, as the
+	// delete ran.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := s.Workflows.SyncSchedules(sctx, tenantID, c.ID); err != nil {
 		warnings = append(warnings, "could not remove the polling schedule: "+err.Error())
 	}
 	if !purge {

@@ -135,14 +135,26 @@ func (s *Service) Activate(ctx context.Context, c *db.Connection, backfill bool,
 	return s.Workflows.RequestSync(ctx, c, poblysh.ModeBackfill, trigger)
 }
 
-// Disconnect tears a connection down before its row is deleted: schedules
-// and running workflows stop, watch channels and hooks are stopped at the
-// provider, and the token is revoked where the provider allows it.
+// deleteWithin bounds a delete once it has marked its connection: from
+// then on it runs on its own clock, not the request's, so a client that
+// hangs up does not stop it half-way (its schedules deleted, its row
+// live). It ends well within the ten minutes the mark holds watch passes
+// off (db.Tx.TakeWatchLease).
+var deleteWithin = 5 * time.Minute
+
+// Disconnect tears a connection down and deletes its row
+// (db.Tx.DeleteConnection, with purge): it is marked first, so that no
+// watch pass registers a channel from then on, and one that may be
+// registering some is waited for; schedules and running workflows stop,
+// watch channels and hooks are stopped at the provider, the token is
+// revoked where the provider allows it, and the row is deleted.
 // Provider-side failures come back as warnings and do not block the
-// deletion: the tokens are erased locally either way.
-func (s *Service) Disconnect(ctx context.Context, c *db.Connection) (warnings []string, err error) {
-	// Marked first: no watch pass registers a channel from now on, and one
-	// that may be registering some is waited for below.
+// deletion: the tokens are erased locally either way. Once marked, it
+// runs on its own clock (deleteWithin). When it fails, the connection
+// lives on: its mark is taken back and it is marked for activation
+// (db.ActivateApply), since its schedules, watch manager and refresher
+// may be gone already, so the worker's activation sweep makes them again.
+func (s *Service) Disconnect(ctx context.Context, c *db.Connection, purge bool) (warnings []string, err error) {
 	var mark time.Time
 	var lease *time.Time
 	err = s.DB.WithTenant(ctx, c.TenantID, func(tx *db.Tx) (err error) {
@@ -152,18 +164,51 @@ func (s *Service) Disconnect(ctx context.Context, c *db.Connection) (warnings []
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deleteWithin)
+	defer cancel()
 	defer func() {
-		if err == nil {
-			return
-		}
-		// The connection lives on: its mark goes, whatever ended the
-		// request (a client gone, Temporal unreachable).
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if uerr := s.DB.WithTenant(uctx, c.TenantID, func(tx *db.Tx) error { return tx.UnmarkDisconnecting(uctx, c.ID, mark) }); uerr != nil {
-			s.log().WithError(uerr).WithField("connection_id", c.ID).Warn("could not take back a failed delete's mark; it lapses in ten minutes")
+		if err != nil {
+			s.keepFailedDelete(c, mark)
 		}
 	}()
+	if warnings, err = s.stopAtProvider(ctx, c, lease); err != nil {
+		return nil, err
+	}
+	err = s.DB.WithTenant(ctx, c.TenantID, func(tx *db.Tx) error { return tx.DeleteConnection(ctx, c.ID, purge) })
+	return warnings, err
+}
+
+// keepFailedDelete leaves the connection a delete failed to remove as it
+// was: live, unmarked, and marked for activation in the same transaction
+// (a connection deleted meanwhile, by another delete, is left alone).
+// Whatever ended the delete (a client gone, Temporal or the database
+// unreachable), it runs on a clock of its own.
+func (s *Service) keepFailedDelete(c *db.Connection, mark time.Time) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := s.DB.WithTenant(ctx, c.TenantID, func(tx *db.Tx) error {
+		if err := tx.UnmarkDisconnecting(ctx, c.ID, mark); err != nil {
+			return err
+		}
+		live, err := tx.FindConnection(ctx, c.ID)
+		if poblysh.ErrorCode(err) == poblysh.ENOTFOUND {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return tx.MarkActivation(ctx, live, db.ActivateApply)
+	})
+	if err != nil {
+		s.log().WithError(err).WithField("connection_id", c.ID).
+			Error("a failed delete could not take back its mark nor mark the connection for activation: its watch passes wait ten minutes for the mark to lapse, and its polling schedule comes back only with its next update")
+	}
+}
+
+// stopAtProvider is Disconnect's work before the row is deleted: the
+// connection's workflows and schedules, then (once a watch pass holding
+// lease has ended) its channels at the provider and its token.
+func (s *Service) stopAtProvider(ctx context.Context, c *db.Connection, lease *time.Time) (warnings []string, err error) {
 	if err := s.Workflows.StopConnection(ctx, c); err != nil {
 		return nil, err
 	}

@@ -103,7 +103,11 @@ type ClientService interface {
 // waits for the purge (its callback answers 409 when the purge has
 // not ended within 10 seconds). A watch pass registering channels
 // at the provider at that moment is waited for (up to 30 seconds), so
-// that what it makes is stopped too.
+// that what it makes is stopped too. A delete that has begun is not
+// stopped by a client that hangs up: it finishes (within 5 minutes).
+// One that fails (an error answer) leaves the connection connected:
+// its polling schedule and push channels are made again within
+// minutes, and the same request again deletes it.
 // .
 //
 // This method does not support injected context.
@@ -136,7 +140,11 @@ func (a *Client) DeleteConnection(params *DeleteConnectionParams, authInfo runti
 // waits for the purge (its callback answers 409 when the purge has
 // not ended within 10 seconds). A watch pass registering channels
 // at the provider at that moment is waited for (up to 30 seconds), so
-// that what it makes is stopped too.
+// that what it makes is stopped too. A delete that has begun is not
+// stopped by a client that hangs up: it finishes (within 5 minutes).
+// One that fails (an error answer) leaves the connection connected:
+// its polling schedule and push channels are made again within
+// minutes, and the same request again deletes it.
 // .
 //
 // Do not use the deprecated [DeleteConnectionParams.Context] with this method: it would be ignored.
