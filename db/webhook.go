@@ -45,9 +45,13 @@ func (tx *Tx) ReplaceRoutes(ctx context.Context, connID, provider string, routes
 // RebuildRoutes recomputes a connection's webhook routes from what it has
 // proved: static keys the connector derives from the account itself (a
 // Slack team), the route keys of its granted resources, and its active
-// watch channels except those watching a resource whose access was lost.
-// Nothing a config merely names is ever routed.
-func (tx *Tx) RebuildRoutes(ctx context.Context, connID, provider string, static []string) error {
+// watch channels that watch a target its config still names (watched
+// says which: nil routes every active channel) and whose resource's
+// access was not lost. Nothing a config merely names is ever routed, and
+// a channel of a target it no longer names (a repository a PATCH
+// removed, whose hook stays at the provider until a watch pass deletes
+// it) routes nothing from the moment the change commits.
+func (tx *Tx) RebuildRoutes(ctx context.Context, connID, provider string, static []string, watched func(target string) bool) error {
 	resources, err := tx.ListResources(ctx, connID)
 	if err != nil {
 		return err
@@ -71,7 +75,7 @@ func (tx *Tx) RebuildRoutes(ctx context.Context, connID, provider string, static
 		}
 	}
 	for _, c := range channels {
-		if !lost[c.Target] {
+		if !lost[c.Target] && (watched == nil || watched(c.Target)) {
 			routes = append(routes, Route{RouteKey: c.RouteKey, Stream: c.Stream})
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/poblysh/poblysh"
@@ -43,7 +44,12 @@ func ResourceRows(granted []connectors.Resource) []db.Resource {
 // RebuildRoutes recomputes a connection's webhook routes in tx from what it
 // has proved: the static keys its connector derives from the account
 // itself (proved by the grant: a Slack team, never tenant input), its
-// granted resources, and the active channels of resources still readable.
+// granted resources, and the active channels of resources still readable
+// whose target its config still names (connectors.Watcher.WatchTargets,
+// the rule by which the watch pass keeps or stops a channel; a config
+// whose targets cannot be read names none). A channel that watches the
+// account rather than a configured resource carries a target every
+// config names (Gmail's mailbox), so it stays routed.
 // The keys come from c's row as it is now, locked until tx ends
 // (db.Tx.LockConnection), not from c: callers read c before a change may
 // have committed (the activation sweep reads it, then activates it; a
@@ -65,7 +71,14 @@ func RebuildRoutes(ctx context.Context, tx *db.Tx, p *connectors.Provider, c *db
 			return err
 		}
 	}
-	return tx.RebuildRoutes(ctx, cur.ID, cur.Provider, keys)
+	var watched func(string) bool
+	if w, ok := p.Connector.(connectors.Watcher); ok {
+		// Pure functions of the config: an error is a config that names
+		// nothing to watch (a GitHub one without repositories).
+		targets, _ := w.WatchTargets(View(cur))
+		watched = func(target string) bool { return slices.Contains(targets, target) }
+	}
+	return tx.RebuildRoutes(ctx, cur.ID, cur.Provider, keys, watched)
 }
 
 // Push is whether push delivers for a connection (push_enabled, which its

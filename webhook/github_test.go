@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/sirupsen/logrus"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
@@ -24,6 +25,7 @@ import (
 	"github.com/poblysh/poblysh/db"
 	"github.com/poblysh/poblysh/db/dbtest"
 	"github.com/poblysh/poblysh/engine"
+	"github.com/poblysh/poblysh/lifecycle"
 	githubsandbox "github.com/poblysh/poblysh/sandbox/github"
 	"github.com/poblysh/poblysh/testenv"
 	"github.com/poblysh/poblysh/workflows"
@@ -158,7 +160,7 @@ func (e *layers) repoHook(t *testing.T, id string) *repoHook {
 			ChannelID: h.id, Target: githubsandbox.SeedRepo, RouteKey: "hook:" + h.id, Secret: h.secret}); err != nil {
 			return err
 		}
-		return tx.RebuildRoutes(ctx, h.conn, "github", nil)
+		return tx.RebuildRoutes(ctx, h.conn, "github", nil, nil)
 	}))
 	return h
 }
@@ -370,3 +372,89 @@ func TestGitHubHookDeletedWhileTemporalHangs(t *testing.T) {
 }
 
 func sorted(s ...string) []string { return slices.Sorted(slices.Values(s)) }
+
+// provedRepos proves every configured repository (lifecycle.AccessChecker).
+type provedRepos struct{}
+
+func (p provedRepos) Prove(_ context.Context, _ poblysh.ConnectionRef, cfg json.RawMessage, _ []string) (*connectors.AccessReport, error) {
+	var c struct{ Repos []string }
+	if err := json.Unmarshal(cfg, &c); err != nil {
+		return nil, err
+	}
+	r := &connectors.AccessReport{}
+	for i, repo := range c.Repos {
+		r.Granted = append(r.Granted, connectors.Resource{Ref: repo, ID: repo, RouteKeys: []string{"repo:" + strconv.Itoa(900000+i)}})
+	}
+	return r, nil
+}
+
+func (provedRepos) Authorize(context.Context, poblysh.ConnectionRef) (*http.Client, *db.Tokens, error) {
+	return nil, nil, nil
+}
+
+// noWorkflows is a Temporal that does what it is asked and nothing more.
+type noWorkflows struct{}
+
+func (noWorkflows) SyncSchedules(context.Context, string, string) error { return nil }
+func (noWorkflows) StartWatchReconcile(context.Context, poblysh.ConnectionRef, poblysh.Trigger) error {
+	return nil
+}
+func (noWorkflows) RequestSync(context.Context, *db.Connection, poblysh.SyncMode, poblysh.Trigger) ([]db.Job, error) {
+	return nil, nil
+}
+func (noWorkflows) StopConnection(context.Context, *db.Connection) error { return nil }
+
+// TestGitHubHookOfARemovedRepositoryStoresNothing: once a PATCH stops
+// following a repository, a push its hook delivers is unroutable, though
+// the hook stays at GitHub until a watch pass deletes it. It was stored as
+// the connection's Signal (the hook's route stayed while its channel was
+// active: only a repository found unreadable lost it), until that pass,
+// which may never come while the hook's deletion fails.
+func TestGitHubHookOfARemovedRepositoryStoresNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newLayers(t)
+	log := logrus.New()
+	log.SetLevel(logrus.ErrorLevel)
+	svc := &lifecycle.Service{DB: e.db, Registry: connectors.NewRegistry(e.p), Workflows: noWorkflows{}, Access: provedRepos{},
+		Log: log, KeyRing: e.in.KeyRing}
+	h := e.repoHook(t, "9100")
+	push := func() *connectors.WebhookRequest {
+		act, err := e.gh.Push(githubsandbox.SeedRepo, githubsandbox.PushInput{Commits: 1, Message: "pushed " + uuid.NewString()})
+		require.NoError(t, err)
+		body, err := json.Marshal(act.Events[0].Payload)
+		require.NoError(t, err)
+		s256, _ := githubsandbox.Sign(body, h.secret)
+		hdr := http.Header{}
+		hdr.Set("Content-Type", "application/json")
+		hdr.Set("X-GitHub-Delivery", uuid.NewString())
+		hdr.Set("X-GitHub-Event", "push")
+		hdr.Set("X-GitHub-Hook-ID", h.id)
+		hdr.Set("X-GitHub-Hook-Installation-Target-Type", "repository")
+		hdr.Set("X-GitHub-Hook-Installation-Target-ID", strconv.FormatInt(e.gh.RepoID(githubsandbox.SeedRepo), 10))
+		hdr.Set("X-Hub-Signature-256", s256)
+		return &connectors.WebhookRequest{Header: hdr, Body: body, Now: time.Now()}
+	}
+	signals := func() int {
+		var n int
+		require.NoError(t, e.db.WithSystem(ctx, func(tx *db.Tx) error {
+			return tx.GetContext(ctx, &n, `SELECT count(*) FROM signals WHERE connection_id = $1`, h.conn)
+		}))
+		return n
+	}
+
+	_, err := svc.Update(ctx, h.tenant, h.conn, lifecycle.Update{Config: json.RawMessage(`{"repos":["` + githubsandbox.SeedRepo + `","octo-org/other"]}`)})
+	require.NoError(t, err)
+	out, err := e.in.Receive(ctx, e.p, push())
+	require.NoError(t, err)
+	require.Equal(t, Accepted, out.Status, "the followed repository's hook delivers")
+	require.Equal(t, 1, signals())
+
+	// The tenant stops following the seeded repository.
+	_, err = svc.Update(ctx, h.tenant, h.conn, lifecycle.Update{Config: json.RawMessage(`{"repos":["octo-org/other"]}`)})
+	require.NoError(t, err)
+	out, err = e.in.Receive(ctx, e.p, push())
+	require.NoError(t, err)
+	require.Equal(t, Unroutable, out.Status)
+	require.Equal(t, 1, signals(), "nothing more is stored from the repository no longer followed")
+}

@@ -180,7 +180,7 @@ func newLayers(b testing.TB) *layers {
 	require.Len(b, e.first.batch.Rows, 1)
 	e.tenant, e.conn = dbtest.Seed(b, s.DB, "bench", "github", "octo-org")
 	require.NoError(b, s.DB.WithTenant(ctx, e.tenant, func(tx *db.Tx) error {
-		return tx.RebuildRoutes(ctx, e.conn, "github", e.first.RouteKeys)
+		return tx.RebuildRoutes(ctx, e.conn, "github", e.first.RouteKeys, nil)
 	}))
 	e.owner, err = pgxpool.New(ctx, s.OwnerURL)
 	require.NoError(b, err)

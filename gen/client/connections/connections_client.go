@@ -416,7 +416,11 @@ func (a *Client) ReconnectConnectionContext(ctx context.Context, params *Reconne
 // ends unused tokens: GitHub after a year). `poll_interval_seconds` overrides the
 // polling interval (at least 60 and at least the provider's floor, at
 // most 86400: 422 otherwise);
-// `null` resets it to the provider default. The change is stored
+// `null` resets it to the provider default. A resource the new
+// `config` no longer names (a repository, calendar, shared drive,
+// project, channel) stores no Signal from the answer on: its pushes
+// are not routed, even while its hook or channel is still being
+// removed at the provider. The change is stored
 // first, then applied through Temporal (polling schedule, push
 // channels, and an incremental catch-up after a resume or a new
 // `config`). When Temporal cannot be reached, the answer is still 200
@@ -452,7 +456,11 @@ func (a *Client) UpdateConnection(params *UpdateConnectionParams, authInfo runti
 // ends unused tokens: GitHub after a year). `poll_interval_seconds` overrides the
 // polling interval (at least 60 and at least the provider's floor, at
 // most 86400: 422 otherwise);
-// `null` resets it to the provider default. The change is stored
+// `null` resets it to the provider default. A resource the new
+// `config` no longer names (a repository, calendar, shared drive,
+// project, channel) stores no Signal from the answer on: its pushes
+// are not routed, even while its hook or channel is still being
+// removed at the provider. The change is stored
 // first, then applied through Temporal (polling schedule, push
 // channels, and an incremental catch-up after a resume or a new
 // `config`). When Temporal cannot be reached, the answer is still 200
