@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/poblysh/poblysh/db"
 	"github.com/poblysh/poblysh/engine"
 	"github.com/poblysh/poblysh/sandbox"
+	githubsandbox "github.com/poblysh/poblysh/sandbox/github"
 	gcalsandbox "github.com/poblysh/poblysh/sandbox/googlecalendar"
 )
 
@@ -329,4 +331,70 @@ func TestPurgeCatchesADeliveryStoredBesideTheDelete(t *testing.T) {
 	res := <-deleted
 	require.Equal(t, http.StatusNoContent, res.status, "%s", res.body)
 	require.Zero(t, e.count(`SELECT count(*) FROM signals WHERE connection_id = $1`, conn), "the purge took the late delivery's Signal")
+}
+
+// stopping is the fake Temporal whose StopConnection (a delete under
+// way, its mark set) first runs during, once.
+type stopping struct {
+	*fakeTemporal
+	once   sync.Once
+	during func()
+}
+
+func (s *stopping) StopConnection(ctx context.Context, c *db.Connection) error {
+	s.once.Do(s.during)
+	return s.fakeTemporal.StopConnection(ctx, c)
+}
+
+// A callback for the account of a connection being deleted answers 409
+// and stores nothing: the delete goes on, and the token the callback
+// received is revoked, as a failed connect's is where the provider's
+// revocation ends that one token (GitHub). The callback used to revive
+// the row and clear the delete's mark: it answered 200 "connected" with a
+// connection the delete then removed, and from then on a watch pass was
+// granted its lease and could register hooks the delete, which had
+// already listed what to stop, never stopped.
+func TestCallbackDuringADeleteIsRefused(t *testing.T) {
+	t.Parallel()
+	gh := githubsandbox.New(githubsandbox.Options{Seed: true})
+	srv := httptest.NewServer(gh)
+	t.Cleanup(srv.Close)
+	e := setup(t, withProviders(t, gh.Env(srv.URL)))
+	tenant, key := e.tenant("Acme")
+	body := `{"config": {"repos": ["` + githubsandbox.SeedRepo + `"]}}`
+	b := e.browser()
+	r := b.do(http.MethodGet, b.authorize(key, "github", body))
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	var out struct{ Connection struct{ ID string } }
+	require.NoError(t, json.Unmarshal(r.body, &out))
+	id := out.Connection.ID
+
+	var callback response
+	var leased bool
+	m := &stopping{fakeTemporal: e.temporal}
+	m.during = func() {
+		// The user completes a reconnect of the same account now.
+		b := e.browser()
+		callback = b.do(http.MethodGet, b.authorize(key, "github", body))
+		// The watch pass a revived connection's activation starts asks
+		// for its lease.
+		require.NoError(t, e.schema.DB.WithTenant(context.Background(), tenant, func(tx *db.Tx) (err error) {
+			leased, err = tx.TakeWatchLease(context.Background(), id, time.Now().Add(time.Minute))
+			return err
+		}))
+	}
+	e.connections.Workflows = m
+
+	r = e.do(http.MethodDelete, "/api/v1/connections/"+id, key, "", "")
+	require.Equal(t, http.StatusNoContent, r.status, "%s", r.body)
+	require.Equal(t, http.StatusConflict, callback.status, "%s", callback.body)
+	require.Contains(t, string(callback.body), "being disconnected")
+	loadOps(t).requireListed(t, "completeConnect", callback)
+	require.False(t, leased, "no watch pass registers anything while the delete tears the connection down")
+	requireError(t, e.do(http.MethodGet, "/api/v1/connections/"+id, key, "", ""), http.StatusNotFound, poblysh.ENOTFOUND)
+	require.Len(t, gh.OAuth.Issued(), 2)
+	for _, tok := range gh.OAuth.Issued() {
+		_, err := gh.OAuth.Check(tok)
+		require.Error(t, err, "revoked: the connection's by the delete, the refused callback's by the callback")
+	}
 }

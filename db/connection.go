@@ -109,7 +109,13 @@ func (tx *Tx) UpsertConnection(ctx context.Context, u ConnectionUpsert) (c *Conn
 // (DeleteConnection) is not revived until it has (ErrPurgePending): the
 // revived connection reads its account from the start again, and every
 // Signal it stored collided with its old copy (dropped as a duplicate),
-// which the purge then deleted.
+// which the purge then deleted. A live connection a delete is tearing
+// down (MarkDisconnecting, heeded for disconnectingHeeded) is not touched
+// (ErrBeingDisconnected): clearing the delete's mark let a watch pass
+// take its lease and register hooks the delete, which had listed what to
+// stop, never stopped, and the delete then removed the connection the
+// callback had answered "connected". The mark is cleared only when a
+// deleted connection is revived.
 func (tx *Tx) reauthorize(ctx context.Context, have *Connection, u ConnectionUpsert) (*Connection, error) {
 	pending, err := tx.SignalPurgePending(ctx, have.ID)
 	if err != nil {
@@ -117,6 +123,16 @@ func (tx *Tx) reauthorize(ctx context.Context, have *Connection, u ConnectionUps
 	}
 	if pending {
 		return nil, ErrPurgePending()
+	}
+	var disconnecting bool
+	err = tx.GetContext(ctx, &disconnecting, `SELECT deleted_at IS NULL
+			AND coalesce(disconnecting_at >= now() - interval '`+disconnectingHeeded+`', false)
+		FROM connections WHERE id = $1 AND tenant_id = $2`, have.ID, tx.TenantID)
+	if err != nil {
+		return nil, wrapConnErr(err)
+	}
+	if disconnecting {
+		return nil, ErrBeingDisconnected()
 	}
 	cfg := jsonOrEmpty(u.Config)
 	if string(cfg) == "{}" {
@@ -129,7 +145,8 @@ func (tx *Tx) reauthorize(ctx context.Context, have *Connection, u ConnectionUps
 	var c Connection
 	err = tx.GetContext(ctx, &c, `UPDATE connections SET display_name = $3, account = $4, scopes = $5, config = $6,
 			health = $7, health_reason = $8, health_changed_at = `+healthStamp(have.Health, h)+`,
-			refresh_failures = 0, deleted_at = NULL, disconnecting_at = NULL, updated_at = now()
+			refresh_failures = 0, deleted_at = NULL,
+			disconnecting_at = CASE WHEN deleted_at IS NULL THEN disconnecting_at END, updated_at = now()
 		WHERE id = $1 AND tenant_id = $2
 		RETURNING `+connectionCols,
 		have.ID, tx.TenantID, CleanText(u.DisplayName), accountJSON(u.Account), append([]string{}, u.Scopes...), cfg,
@@ -142,6 +159,13 @@ func (tx *Tx) reauthorize(ctx context.Context, have *Connection, u ConnectionUps
 func ErrPurgePending() error {
 	return &poblysh.Error{Code: poblysh.ECONFLICT,
 		Message: "the previous Signals of this connection are still being purged; connect again in a few minutes"}
+}
+
+// ErrBeingDisconnected is the conflict of connecting an account again
+// while a delete of its connection is under way.
+func ErrBeingDisconnected() error {
+	return &poblysh.Error{Code: poblysh.ECONFLICT,
+		Message: "this account's connection is being disconnected; nothing was connected: try again in a minute"}
 }
 
 // sameAccount checks that a re-authorization landed on the account of the

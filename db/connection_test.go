@@ -3,6 +3,7 @@ package db_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -246,4 +247,80 @@ func TestGrantHoldersLeaveOutConnectionsBeingDeleted(t *testing.T) {
 	}))
 	require.Zero(t, holders(a.conn), "b is being deleted")
 	require.Equal(t, 1, holders(b.conn))
+}
+
+// An authorization of an account whose live connection a delete is
+// tearing down is a conflict that changes nothing: it used to clear the
+// delete's mark (disconnecting_at), after which a watch pass was granted
+// its lease and could register hooks the delete, having listed what to
+// stop, never stopped. A mark past the ten minutes a delete is heeded
+// (one whose take-back failed) refuses nothing, and is kept; a deleted
+// connection revived loses its old mark.
+func TestAuthorizationRefusedWhileADeleteRuns(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	f := newFixture(t, s.DB, "fake", "acct")
+	upsert := func() (*db.Connection, error) {
+		var c *db.Connection
+		err := s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) (err error) {
+			c, _, err = tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "fake", ExternalAccountID: "acct", DisplayName: "again"})
+			return err
+		})
+		return c, err
+	}
+	marked := func() *time.Time {
+		var at *time.Time
+		require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+			return tx.GetContext(ctx, &at, `SELECT disconnecting_at FROM connections WHERE id = $1`, f.conn)
+		}))
+		return at
+	}
+	lease := func() bool {
+		var ok bool
+		require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) (err error) {
+			ok, err = tx.TakeWatchLease(ctx, f.conn, time.Now().Add(time.Minute))
+			return err
+		}))
+		return ok
+	}
+	require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error {
+		_, _, err := tx.MarkDisconnecting(ctx, f.conn)
+		return err
+	}))
+
+	_, err := upsert()
+	require.Equal(t, poblysh.ECONFLICT, poblysh.ErrorCode(err), "%v", err)
+	require.Contains(t, poblysh.ErrorMessage(err), "being disconnected")
+	require.NotNil(t, marked(), "the delete's mark stays")
+	require.False(t, lease(), "no watch pass registers anything")
+	var name string
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		return tx.GetContext(ctx, &name, `SELECT display_name FROM connections WHERE id = $1`, f.conn)
+	}))
+	require.Equal(t, "acct", name, "nothing changed")
+
+	// A mark the delete failed to take back lapses after ten minutes.
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE connections SET disconnecting_at = now() - interval '11 minutes' WHERE id = $1`, f.conn)
+		return err
+	}))
+	c, err := upsert()
+	require.NoError(t, err)
+	require.Equal(t, "again", c.DisplayName)
+	require.True(t, lease())
+
+	// The delete that marked a connection it then deleted: revived, the
+	// connection is not being deleted.
+	require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error {
+		if _, _, err := tx.MarkDisconnecting(ctx, f.conn); err != nil {
+			return err
+		}
+		return tx.DeleteConnection(ctx, f.conn, false)
+	}))
+	c, err = upsert()
+	require.NoError(t, err)
+	require.Equal(t, f.conn, c.ID)
+	require.Nil(t, marked())
+	require.True(t, lease())
 }

@@ -107,7 +107,9 @@ type ClientService interface {
 // stopped by a client that hangs up: it finishes (within 5 minutes).
 // One that fails (an error answer) leaves the connection connected:
 // its polling schedule and push channels are made again within
-// minutes, and the same request again deletes it.
+// minutes, and the same request again deletes it. An authorization
+// of the same account (`completeConnect`) that completes while the
+// delete runs answers 409 and stores nothing.
 // .
 //
 // This method does not support injected context.
@@ -144,7 +146,9 @@ func (a *Client) DeleteConnection(params *DeleteConnectionParams, authInfo runti
 // stopped by a client that hangs up: it finishes (within 5 minutes).
 // One that fails (an error answer) leaves the connection connected:
 // its polling schedule and push channels are made again within
-// minutes, and the same request again deletes it.
+// minutes, and the same request again deletes it. An authorization
+// of the same account (`completeConnect`) that completes while the
+// delete runs answers 409 and stores nothing.
 // .
 //
 // Do not use the deprecated [DeleteConnectionParams.Context] with this method: it would be ignored.
