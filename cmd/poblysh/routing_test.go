@@ -66,7 +66,8 @@ func TestGitHubRoutesOnlyProvedRepositories(t *testing.T) {
 	require.NoError(t, err)
 	gh.AddUser("alice")
 	gh.AddUser("mallory")
-	require.NoError(t, gh.SetCollaborator(private, "alice", true))
+	// Alice administers it: only admins may manage a repository's hooks.
+	require.NoError(t, gh.SetAdmin(private, "alice", true))
 	tenantA, keyA := s.tenant("Acme")
 	tenantB, keyB := s.tenant("Mallory Inc")
 
@@ -170,7 +171,7 @@ func TestGitHubRoutesOnlyProvedRepositories(t *testing.T) {
 	require.Equal(t, beforeA, s.count(`SELECT count(*) FROM signals WHERE tenant_id = $1`, tenantA))
 
 	// Access returns: the next sync proves it again; route and health come back.
-	require.NoError(t, gh.SetCollaborator(private, "alice", true))
+	require.NoError(t, gh.SetAdmin(private, "alice", true))
 	for _, j := range s.sync(keyA, "github", connA, "incremental") {
 		require.Equal(t, models.JobStatusSucceeded, *j.Status, deref(j.Error))
 	}
@@ -191,8 +192,10 @@ func TestGitHubTwoTenantsOneRepository(t *testing.T) {
 	gh := githubsandbox.New(githubsandbox.Options{Seed: true})
 	base := newHTTPServer(t, gh)
 	s := newStack(t, withEnv(gh.Env(base)))
-	gh.AddUser("alice")
-	gh.AddUser("bob")
+	// Both administer the repository: only admins may manage its hooks.
+	for _, login := range []string{"alice", "bob"} {
+		require.NoError(t, gh.SetAdmin(githubsandbox.SeedRepo, login, true))
+	}
 	tenantA, keyA := s.tenant("Acme")
 	tenantB, keyB := s.tenant("Bolt")
 	cfg := map[string]any{"repos": []string{githubsandbox.SeedRepo}}
@@ -267,8 +270,8 @@ func TestGitHubAppAccessLossStopsOtherTenantsDeliveries(t *testing.T) {
 	const private = "acme/launch-plans"
 	_, err := gh.CreateRepo(private, "", true)
 	require.NoError(t, err)
-	gh.AddUser("alice")
-	require.NoError(t, gh.SetCollaborator(private, "alice", true))
+	// Alice administers it too, so each connection gets a hook.
+	require.NoError(t, gh.SetAdmin(private, "alice", true))
 	tenantA, keyA := s.tenant("Alice's agency")
 	tenantB, keyB := s.tenant("Acme")
 	cfg := map[string]any{"repos": []string{private}}

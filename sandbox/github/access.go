@@ -24,7 +24,7 @@ import (
 // Control routes:
 //
 //	POST   /_sandbox/github/users                                     {"login"}
-//	POST   /_sandbox/github/repos/{owner}/{repo}/collaborators        {"user"}
+//	POST   /_sandbox/github/repos/{owner}/{repo}/collaborators        {"user", "permission"} ("admin": admin rights; otherwise read)
 //	DELETE /_sandbox/github/repos/{owner}/{repo}/collaborators/{user} {"user"} (who removes; sends member removed)
 //	POST   /_sandbox/github/repos/{owner}/{repo}/rename               {"name", "owner"}
 //	POST   /_sandbox/github/repos/{owner}/{repo}/installation         {"installed": bool}
@@ -44,6 +44,14 @@ func (s *Server) canReadLocked(sess *session, rp *repo) bool {
 	return strings.EqualFold(rp.Owner.Login, login) || rp.Collaborators[login]
 }
 
+// isAdminLocked reports whether the session's user administers rp: its
+// owner, an owner of the organization that owns it, or a collaborator made
+// admin (SetAdmin). Called with s.mu held.
+func (s *Server) isAdminLocked(sess *session, rp *repo) bool {
+	login := strings.ToLower(sess.login)
+	return strings.EqualFold(rp.Owner.Login, login) || rp.Admins[login] || s.orgOwners[strings.ToLower(rp.Owner.Login)][login]
+}
+
 // AddUser creates a user (a person) if missing.
 func (s *Server) AddUser(login string) {
 	s.mu.Lock()
@@ -51,7 +59,8 @@ func (s *Server) AddUser(login string) {
 	s.ensureUserLocked(login)
 }
 
-// SetCollaborator grants or removes a user's read access to a repository.
+// SetCollaborator grants a user read access to a repository, or removes
+// the user's access (admin rights included).
 func (s *Server) SetCollaborator(fullName, login string, on bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -67,6 +76,34 @@ func (s *Server) SetCollaborator(fullName, login string, on bool) error {
 		rp.Collaborators[strings.ToLower(login)] = true
 	} else {
 		delete(rp.Collaborators, strings.ToLower(login))
+		delete(rp.Admins, strings.ToLower(login))
+	}
+	return nil
+}
+
+// SetAdmin makes a user a collaborator with admin rights on a repository
+// (GitHub's PUT /repos/{o}/{r}/collaborators/{user}, permission admin), or
+// takes the admin rights away and leaves read access (on false). Only
+// admins may manage a repository's hooks.
+func (s *Server) SetAdmin(fullName, login string, on bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rp := s.repos[strings.ToLower(fullName)]
+	if rp == nil {
+		return ErrNotFound
+	}
+	s.ensureUserLocked(login)
+	if rp.Collaborators == nil {
+		rp.Collaborators = map[string]bool{}
+	}
+	if rp.Admins == nil {
+		rp.Admins = map[string]bool{}
+	}
+	rp.Collaborators[strings.ToLower(login)] = true
+	if on {
+		rp.Admins[strings.ToLower(login)] = true
+	} else {
+		delete(rp.Admins, strings.ToLower(login))
 	}
 	return nil
 }
@@ -91,6 +128,7 @@ func (s *Server) RemoveCollaborator(fullName, login, sender string) (*Activity, 
 		return act, nil
 	}
 	delete(rp.Collaborators, strings.ToLower(login))
+	delete(rp.Admins, strings.ToLower(login))
 	payload := payloadBase(rp, by)
 	payload["action"] = "removed"
 	payload["member"] = userJSON(u)
@@ -223,12 +261,15 @@ func (s *Server) accessControlRoutes(mux *http.ServeMux) {
 		sandbox.WriteJSON(w, http.StatusOK, map[string]string{"login": b.Login})
 	})
 	mux.HandleFunc("POST "+p+"/collaborators", func(w http.ResponseWriter, r *http.Request) {
-		var b struct{ User string }
+		var b struct{ User, Permission string }
 		if err := decodeControl(r, &b); err != nil || b.User == "" {
-			sandbox.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": `body must be {"user": "…"}`})
+			sandbox.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": `body must be {"user": "…", "permission": "admin"|"pull"}`})
 			return
 		}
-		reply(w, s.SetCollaborator(full(r), b.User, true), map[string]string{"collaborator": b.User})
+		// GitHub's PUT /repos/{o}/{r}/collaborators/{user} takes permission
+		// pull, triage, push, maintain or admin; only admin manages hooks.
+		err := s.SetAdmin(full(r), b.User, b.Permission == "admin")
+		reply(w, err, map[string]string{"collaborator": b.User, "permission": cmpOr(b.Permission, "pull")})
 	})
 	mux.HandleFunc("DELETE "+p+"/collaborators/{user}", s.control(func(r *http.Request, b body) (*Activity, error) {
 		return s.RemoveCollaborator(full(r), r.PathValue("user"), b.User)

@@ -203,3 +203,96 @@ func TestRemoveCollaboratorSendsMember(t *testing.T) {
 	_, err = e.srv.RemoveCollaborator("acme/nope", "alice", "")
 	require.ErrorIs(t, err, githubsandbox.ErrNotFound)
 }
+
+// TestHooksNeedAdminRights: GitHub: "You must be a repository owner or
+// have admin access in the repository to create and manage webhooks in a
+// repository." A token whose user may read the repository but does not
+// administer it gets GitHub's 404 on every hooks route (it hides them, as
+// it hides private repositories); its owner, an owner of the organization
+// that owns it and a collaborator made admin manage them. The repository's
+// permissions say which the caller is.
+func TestHooksNeedAdminRights(t *testing.T) {
+	e := setup(t, githubsandbox.Options{})
+	_, err := e.srv.CreateRepo("monalisa/public-lib", "", false)
+	require.NoError(t, err)
+	as := func(login string) *env {
+		tok, err := e.srv.IssueToken(login, "repo", "admin:repo_hook")
+		require.NoError(t, err)
+		return &env{srv: e.srv, ts: e.ts, token: tok.AccessToken}
+	}
+	const hooks = "/repos/monalisa/public-lib/hooks"
+	in := newInbox(t)
+	owner, octocat, alice := as("monalisa"), e, as("alice")
+	admin := func(who *env, fullName string) bool {
+		resp, body := who.get(t, "/repos/"+fullName)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		var repo struct {
+			Permissions map[string]bool `json:"permissions"`
+		}
+		require.NoError(t, json.Unmarshal(body, &repo))
+		return repo.Permissions["admin"]
+	}
+
+	status, _ := octocat.post(t, http.MethodPost, hooks, `{"config":{"url":"`+in.URL+`"}}`, true)
+	require.Equal(t, http.StatusNotFound, status, "octocat reads the public repository, but administers it not")
+	resp, _ := octocat.get(t, hooks)
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
+	require.False(t, admin(octocat, "monalisa/public-lib"))
+	require.Zero(t, e.srv.HookCount("monalisa/public-lib"))
+
+	status, hook := owner.post(t, http.MethodPost, hooks, `{"config":{"url":"`+in.URL+`","secret":"s"}}`, true)
+	require.Equal(t, http.StatusCreated, status, "the owner administers it")
+	require.True(t, admin(owner, "monalisa/public-lib"))
+	path := hooks + "/" + jsonNum(int64(hook["id"].(float64)))
+
+	// A collaborator reads; every hooks route hides the hook from one.
+	require.NoError(t, e.srv.SetCollaborator("monalisa/public-lib", "alice", true))
+	require.False(t, admin(alice, "monalisa/public-lib"))
+	for _, call := range []struct{ method, path, body string }{
+		{http.MethodGet, hooks, ``},
+		{http.MethodPost, hooks, `{"config":{"url":"https://alice.example"}}`},
+		{http.MethodGet, path, ``},
+		{http.MethodPatch, path, `{"active":false}`},
+		{http.MethodPost, path + "/pings", ``},
+		{http.MethodGet, path + "/deliveries", ``},
+		{http.MethodPost, path + "/deliveries/1/attempts", ``},
+		{http.MethodDelete, path, ``},
+	} {
+		status, _ := alice.post(t, call.method, call.path, call.body, true)
+		require.Equal(t, http.StatusNotFound, status, "%s %s", call.method, call.path)
+	}
+	require.Equal(t, 1, e.srv.HookCount("monalisa/public-lib"))
+
+	// Made admin (PUT /repos/{o}/{r}/collaborators/{user} with permission
+	// admin, here the control route): alice manages the hook.
+	status, _ = e.post(t, http.MethodPost, "/_sandbox/github/repos/monalisa/public-lib/collaborators", `{"user":"alice","permission":"admin"}`, false)
+	require.Equal(t, http.StatusOK, status)
+	require.True(t, admin(alice, "monalisa/public-lib"))
+	resp, body := alice.get(t, hooks)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Len(t, decodeList(t, body), 1)
+	status, _ = alice.post(t, http.MethodPatch, path, `{"active":false}`, true)
+	require.Equal(t, http.StatusOK, status)
+
+	// Removed, alice administers it no more; nor does a read grant give it back.
+	_, err = e.srv.RemoveCollaborator("monalisa/public-lib", "alice", "")
+	require.NoError(t, err)
+	require.NoError(t, e.srv.SetCollaborator("monalisa/public-lib", "alice", true))
+	resp, _ = alice.get(t, hooks)
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
+	require.NoError(t, e.srv.SetAdmin("monalisa/public-lib", "alice", true))
+	resp, _ = alice.get(t, hooks)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.NoError(t, e.srv.SetAdmin("monalisa/public-lib", "alice", false))
+	resp, _ = alice.get(t, hooks)
+	require.Equal(t, http.StatusNotFound, resp.StatusCode, "admin taken away, read kept")
+	require.False(t, admin(alice, "monalisa/public-lib"))
+
+	// The seeded organization's repositories are administered by its owner,
+	// octocat, new ones too.
+	require.True(t, admin(octocat, githubsandbox.SeedRepo))
+	_, err = e.srv.CreateRepo("octo-org/press-kit", "", false)
+	require.NoError(t, err)
+	status, _ = octocat.post(t, http.MethodPost, "/repos/octo-org/press-kit/hooks", `{"config":{"url":"`+in.URL+`"}}`, true)
+	require.Equal(t, http.StatusCreated, status)
+}

@@ -116,7 +116,7 @@ func (s *Server) listHookDeliveries(w http.ResponseWriter, r *http.Request, sess
 	redelivery, filter := q.Get("redelivery"), q.Has("redelivery")
 	s.withRepo(w, r, sess, func(rp *repo) (int, any) {
 		h := rp.hook(id)
-		if h == nil || !s.mayManageHooks(sess, false) {
+		if h == nil || !s.mayManageHooksLocked(sess, rp, false) {
 			return http.StatusNotFound, "Not Found"
 		}
 		out := make([]obj, 0, per)
@@ -149,7 +149,7 @@ func (s *Server) redeliverHookDelivery(w http.ResponseWriter, r *http.Request, s
 	var h *hook
 	var again sandbox.Delivery
 	s.withRepo(w, r, sess, func(rp *repo) (int, any) {
-		if h = rp.hook(id); h == nil || !s.mayManageHooks(sess, true) {
+		if h = rp.hook(id); h == nil || !s.mayManageHooksLocked(sess, rp, true) {
 			return http.StatusNotFound, "Not Found"
 		}
 		for _, d := range h.deliveries {

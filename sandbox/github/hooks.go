@@ -36,10 +36,18 @@ type hookBody struct {
 	} `json:"config"`
 }
 
-// mayManageHooks reports whether the caller's token may touch repository
-// hooks: OAuth App tokens need repo, admin:repo_hook or write:repo_hook
-// (read:repo_hook to read); GitHub App user tokens carry permissions, not scopes.
-func (s *Server) mayManageHooks(sess *session, write bool) bool {
+// mayManageHooksLocked reports whether the caller's token may touch rp's
+// hooks: its user must administer rp (GitHub: "You must be a repository
+// owner or have admin access in the repository to create and manage
+// webhooks in a repository"; it answers 404 otherwise, hiding the hooks as
+// it hides private repositories), and OAuth App tokens need repo,
+// admin:repo_hook or write:repo_hook (read:repo_hook to read); GitHub App
+// user tokens carry permissions, not scopes, and reach no further than
+// their user. Called with s.mu held.
+func (s *Server) mayManageHooksLocked(sess *session, rp *repo, write bool) bool {
+	if !s.isAdminLocked(sess, rp) {
+		return false
+	}
 	if s.opts.AccessTTL > 0 {
 		return true
 	}
@@ -51,10 +59,6 @@ func (s *Server) mayManageHooks(sess *session, write bool) bool {
 }
 
 func (s *Server) listHooks(w http.ResponseWriter, r *http.Request, sess *session) {
-	if !s.mayManageHooks(sess, false) {
-		s.apiError(w, sess, http.StatusNotFound, "Not Found")
-		return
-	}
 	s.mu.Lock()
 	rp := s.repoLocked(r.PathValue("owner"), r.PathValue("repo"))
 	uninstalled := rp != nil && s.canReadLocked(sess, rp) && !s.appMayWriteLocked(rp)
@@ -64,6 +68,9 @@ func (s *Server) listHooks(w http.ResponseWriter, r *http.Request, sess *session
 		return
 	}
 	s.withRepo(w, r, sess, func(rp *repo) (int, any) {
+		if !s.mayManageHooksLocked(sess, rp, false) {
+			return http.StatusNotFound, "Not Found"
+		}
 		pg := s.paginate(w, r, len(rp.hooks))
 		out := make([]obj, 0, pg.end-pg.start)
 		for _, h := range rp.hooks[pg.start:pg.end] {
@@ -74,10 +81,6 @@ func (s *Server) listHooks(w http.ResponseWriter, r *http.Request, sess *session
 }
 
 func (s *Server) createHook(w http.ResponseWriter, r *http.Request, sess *session) {
-	if !s.mayManageHooks(sess, true) {
-		s.apiError(w, sess, http.StatusNotFound, "Not Found")
-		return
-	}
 	var in hookBody
 	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
 		s.apiError(w, sess, http.StatusBadRequest, "Problems parsing JSON")
@@ -105,6 +108,11 @@ func (s *Server) createHook(w http.ResponseWriter, r *http.Request, sess *sessio
 	if !s.appMayWriteLocked(rp) {
 		s.mu.Unlock()
 		s.notAccessibleByIntegration(w, sess)
+		return
+	}
+	if !s.mayManageHooksLocked(sess, rp, true) {
+		s.mu.Unlock()
+		s.apiError(w, sess, http.StatusNotFound, "Not Found")
 		return
 	}
 	h, err := s.addHookLocked(rp, hi)
@@ -162,7 +170,7 @@ func (s *Server) getHook(w http.ResponseWriter, r *http.Request, sess *session) 
 	id, _ := pathInt(r, "id")
 	s.withRepo(w, r, sess, func(rp *repo) (int, any) {
 		h := rp.hook(id)
-		if h == nil || !s.mayManageHooks(sess, false) {
+		if h == nil || !s.mayManageHooksLocked(sess, rp, false) {
 			return http.StatusNotFound, "Not Found"
 		}
 		return http.StatusOK, hookJSON(rp, h)
@@ -178,7 +186,7 @@ func (s *Server) editHook(w http.ResponseWriter, r *http.Request, sess *session)
 	}
 	s.withRepo(w, r, sess, func(rp *repo) (int, any) {
 		h := rp.hook(id)
-		if h == nil || !s.mayManageHooks(sess, true) {
+		if h == nil || !s.mayManageHooksLocked(sess, rp, true) {
 			return http.StatusNotFound, "Not Found"
 		}
 		if in.Active != nil {
@@ -219,7 +227,7 @@ func (s *Server) deleteHook(w http.ResponseWriter, r *http.Request, sess *sessio
 	var meta Event
 	s.withRepo(w, r, sess, func(rp *repo) (int, any) {
 		i := slices.IndexFunc(rp.hooks, func(h *hook) bool { return h.ID == id })
-		if i < 0 || !s.mayManageHooks(sess, true) {
+		if i < 0 || !s.mayManageHooksLocked(sess, rp, true) {
 			return http.StatusNotFound, "Not Found"
 		}
 		h, meta = s.removeHookLocked(rp, i, s.ensureUserLocked(sess.login))
@@ -292,7 +300,7 @@ func (s *Server) pingHook(w http.ResponseWriter, r *http.Request, sess *session)
 	var h *hook
 	var ping Event
 	s.withRepo(w, r, sess, func(rp *repo) (int, any) {
-		if h = rp.hook(id); h == nil || !s.mayManageHooks(sess, true) {
+		if h = rp.hook(id); h == nil || !s.mayManageHooksLocked(sess, rp, true) {
 			return http.StatusNotFound, "Not Found"
 		}
 		ping = s.pingEventLocked(rp, h, s.ensureUserLocked(sess.login))

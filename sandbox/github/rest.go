@@ -63,7 +63,15 @@ func (s *Server) withRepo(w http.ResponseWriter, r *http.Request, sess *session,
 }
 
 func (s *Server) getRepo(w http.ResponseWriter, r *http.Request, sess *session) {
-	s.withRepo(w, r, sess, func(rp *repo) (int, any) { return http.StatusOK, repoJSON(rp, repoFull) })
+	s.withRepo(w, r, sess, func(rp *repo) (int, any) {
+		o := repoJSON(rp, repoFull)
+		// What the caller may do: administer it (its owner, an owner of
+		// its organization, a collaborator made admin) or read it
+		// (collaborators are read-only here).
+		admin := s.isAdminLocked(sess, rp)
+		o["permissions"] = obj{"admin": admin, "maintain": admin, "push": admin, "triage": admin, "pull": true}
+		return http.StatusOK, o
+	})
 }
 
 // listPulls serves GET /repos/{o}/{r}/pulls: state (open, closed, all),

@@ -59,6 +59,8 @@ func (s *Server) seed() {
 	mona := s.ensureUserLocked("monalisa")
 	org := &user{Login: "octo-org", ID: 9919, Type: "Organization", Name: "Octo Org", CreatedAt: seedBase.AddDate(-3, 0, 0)}
 	s.users["octo-org"] = org
+	// octocat owns the organization, and so administers its repositories.
+	s.orgOwners["octo-org"] = map[string]bool{strings.ToLower(SeedUser): true}
 	authors := []*user{octocat, hubot, mona}
 
 	r := &repo{

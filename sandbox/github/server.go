@@ -62,7 +62,11 @@ type Server struct {
 	users   map[string]*user // by lowercase login
 	repos   map[string]*repo // by lowercase full name
 	renamed map[string]*repo // by a former lowercase full name
-	nextID  int64
+	// orgOwners are the owners of each organization (lowercase logins by
+	// lowercase organization login): GitHub gives them admin rights on
+	// every repository the organization owns.
+	orgOwners map[string]map[string]bool
+	nextID    int64
 	// issued lists the live OAuth App tokens per user, app and scopes,
 	// oldest first (Options.TokensKept).
 	issued map[string][]string
@@ -108,7 +112,7 @@ func New(opts Options) *Server {
 	}
 	s := &Server{
 		Base: sandbox.NewBase(o), opts: opts,
-		users: map[string]*user{}, repos: map[string]*repo{}, renamed: map[string]*repo{}, rate: map[string]*rateWindow{},
+		users: map[string]*user{}, repos: map[string]*repo{}, renamed: map[string]*repo{}, orgOwners: map[string]map[string]bool{}, rate: map[string]*rateWindow{},
 		issued: map[string][]string{},
 	}
 	s.Faults.DefaultBody = defaultErrorBody

@@ -144,6 +144,10 @@ type repo struct {
 	// Collaborators may read a private repository besides its owner
 	// (lowercase logins).
 	Collaborators map[string]bool
+	// Admins administer the repository besides its owner and the owners of
+	// the organization that owns it (lowercase logins): they alone may
+	// manage its hooks.
+	Admins map[string]bool
 	// AppInstalled: the GitHub App is installed on the repository (App
 	// mode only): its user tokens reach it and app-level deliveries are sent.
 	AppInstalled bool
