@@ -72,8 +72,13 @@ type githubHooksEnv struct {
 	ref    poblysh.ConnectionRef
 }
 
-func newGitHubHooksEnv(t *testing.T) *githubHooksEnv {
+func newGitHubHooksEnv(t *testing.T, repos ...string) *githubHooksEnv {
 	t.Helper()
+	if len(repos) == 0 {
+		repos = []string{"octo-org/hello-world"}
+	}
+	config, err := json.Marshal(map[string][]string{"repos": repos})
+	require.NoError(t, err)
 	ctx := context.Background()
 	e := &githubHooksEnv{schema: dbtest.NewSchema(t), orch: &watchOrchestrator{}}
 	kr := dbtest.KeyRing(t)
@@ -83,8 +88,13 @@ func newGitHubHooksEnv(t *testing.T) *githubHooksEnv {
 	ts := httptest.NewServer(e.srv)
 	t.Cleanup(func() { e.srv.Wait(); ts.Close() })
 	e.api = ts.URL
+	for _, r := range repos {
+		if !strings.EqualFold(r, githubsandbox.SeedRepo) {
+			_, err := e.srv.CreateRepo(r, "", false)
+			require.NoError(t, err)
+		}
+	}
 	env := e.srv.Env(ts.URL)
-	var err error
 	e.reg, err = connectors.Build([]*connectors.Spec{github.Spec}, func(k string) string { return env[k] }, sink.URL, true)
 	require.NoError(t, err)
 	e.p, _ = e.reg.Get("github")
@@ -102,7 +112,7 @@ func newGitHubHooksEnv(t *testing.T) *githubHooksEnv {
 	require.NoError(t, err)
 	require.NoError(t, e.schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
 		c, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "github", ExternalAccountID: "583231", DisplayName: "octocat",
-			Account: acct, Config: json.RawMessage(`{"repos":["octo-org/hello-world"]}`)})
+			Account: acct, Config: config})
 		if err != nil {
 			return err
 		}
@@ -146,7 +156,13 @@ func (e *githubHooksEnv) state(t *testing.T) (push bool, poll string, channels, 
 // hooks lists the seeded repository's hooks at GitHub: id and active.
 func (e *githubHooksEnv) hooks(t *testing.T) []string {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, e.api+"/repos/octo-org/hello-world/hooks", nil)
+	return e.hooksOf(t, githubsandbox.SeedRepo)
+}
+
+// hooksOf lists a repository's hooks at GitHub: id and active.
+func (e *githubHooksEnv) hooksOf(t *testing.T, fullName string) []string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, e.api+"/repos/"+fullName+"/hooks", nil)
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer "+e.token)
 	resp, err := http.DefaultClient.Do(req)
@@ -387,4 +403,56 @@ func TestGitHubRepositoryReadAgainWhileAPassStopsItsHook(t *testing.T) {
 	require.Len(t, channels, 1)
 	require.Contains(t, routes, "hook:"+channels[0])
 	require.Equal(t, []string{channels[0] + " active=true meta=true"}, e.hooks(t))
+}
+
+// TestGitHubRefusedRepositoryLeavesTheOthersTheirHooks: a pass sends every
+// open target to Watch at once, and GitHub's Watch returned at the first
+// repository that refused a hook (here one octocat reads but does not
+// administer: GitHub answers 404), so every repository after it in the
+// config got none, pass after pass, and the connection polled them all.
+// Now the others get their hooks, stored and routed with the refusal
+// beside them; the refused repository is polled (push is off while it is
+// uncovered), and it starts no other pass: each pass (a resume, a
+// reconnect, a PATCH of config, a channel due) tries it once more. Given
+// admin rights, the next pass registers its hook and push is on.
+func TestGitHubRefusedRepositoryLeavesTheOthersTheirHooks(t *testing.T) {
+	t.Parallel()
+	const refused = "monalisa/public-lib"
+	e := newGitHubHooksEnv(t, refused, githubsandbox.SeedRepo)
+	res := e.pass(t)
+	require.Equal(t, 1, res.Created, "the administered repository's hook")
+	require.Contains(t, res.WatchError, refused)
+	require.Equal(t, []string{refused}, res.Uncovered)
+	require.False(t, res.PushEnabled)
+	require.Zero(t, e.srv.HookCount(refused))
+	push, poll, channels, routes := e.state(t)
+	require.Len(t, channels, 1)
+	require.Equal(t, []string{channels[0] + " active=true meta=true"}, e.hooks(t))
+	require.Contains(t, routes, "hook:"+channels[0])
+	require.False(t, push)
+	require.Equal(t, "15m0s", poll, "the refused repository is polled")
+	require.Equal(t, []string{"SyncSchedules"}, e.orch.take(), "a refused target starts no other pass")
+
+	// The next pass tries the refused repository again, and only it.
+	hook := channels[0]
+	res = e.pass(t)
+	require.Zero(t, res.Created)
+	require.Zero(t, res.Stopped)
+	require.Contains(t, res.WatchError, refused)
+	require.Equal(t, []string{"SyncSchedules"}, e.orch.take())
+	_, _, channels, _ = e.state(t)
+	require.Equal(t, []string{hook}, channels)
+
+	// Made admin: its hook, and push on.
+	require.NoError(t, e.srv.SetAdmin(refused, "octocat", true))
+	res = e.pass(t)
+	require.Equal(t, 1, res.Created)
+	require.Empty(t, res.WatchError)
+	require.Empty(t, res.Uncovered)
+	require.True(t, res.PushEnabled)
+	push, poll, channels, _ = e.state(t)
+	require.Len(t, channels, 2)
+	require.Len(t, e.hooksOf(t, refused), 1)
+	require.True(t, push)
+	require.Equal(t, "6h0m0s", poll)
 }

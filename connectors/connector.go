@@ -267,7 +267,11 @@ type Watcher interface {
 	// (calendar ids, repositories); channels carry the same values as Target.
 	WatchTargets(conn Connection) ([]string, error)
 	// Watch registers channels for the connection's targets (all of them when
-	// req.Targets is empty) and returns what must be stored.
+	// req.Targets is empty) and returns what must be stored. Channels
+	// returned with an error are stored too: with ErrForbidden or
+	// ErrInvalidConfig (targets that refused a channel, which should not
+	// keep the others from theirs) the pass carries on and those targets
+	// are polled; with any other kind the pass is retried.
 	Watch(ctx context.Context, req WatchRequest) ([]Channel, error)
 	// StopWatch stops one channel; a channel already gone is not an error.
 	StopWatch(ctx context.Context, req StopWatchRequest) error

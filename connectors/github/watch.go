@@ -48,9 +48,15 @@ func (c *Connector) WatchTargets(conn connectors.Connection) ([]string, error) {
 // repository each have their own hook, and disconnecting one deletes only
 // its own. A hook of this connection found on the repository is reused and
 // given a fresh secret, so Watch is safe to repeat. Channels never expire.
-// When the token may not manage hooks (GitHub answers 403 or 404) the error
-// is connectors.ErrForbidden and the connection polls instead. On error the
-// channels registered so far are returned with it.
+// A repository that refuses its hook (GitHub answers 403 or 404 to a
+// token that may not manage its hooks, 422 to a hook it cannot take) is
+// skipped: the others get theirs, and the error, returned with their
+// channels, names each refused repository; its kind is
+// connectors.ErrForbidden (connectors.ErrInvalidConfig when only 422s
+// refused), on which the watch pass keeps the channels and the refused
+// repositories are polled. A rate limit, a 401 or a transient error stops
+// Watch at once: the channels registered so far are returned with that
+// error alone, so that its kind is the one the engine sees.
 func (c *Connector) Watch(ctx context.Context, req connectors.WatchRequest) ([]connectors.Channel, error) {
 	if req.CallbackURL == "" {
 		return nil, fmt.Errorf("github: watch: %w: no callback URL", connectors.ErrInvalidConfig)
@@ -68,19 +74,43 @@ func (c *Connector) Watch(ctx context.Context, req connectors.WatchRequest) ([]c
 	}
 	callback := hookURL(req.CallbackURL, req.Connection.ID)
 	var out []connectors.Channel
+	var refused refusals
 	for _, t := range targets {
 		full, err := normalizeRepo(t)
 		if err != nil {
-			return out, fmt.Errorf("github: watch: %w: %v", connectors.ErrInvalidConfig, err)
+			refused = append(refused, fmt.Errorf("github: watch: %w: %v", connectors.ErrInvalidConfig, err))
+			continue
 		}
 		ch, err := c.watchRepo(ctx, client, full, callback, appToken(req.Connection))
-		if err != nil {
+		switch connectors.Kind(err) {
+		case nil:
+			out = append(out, ch)
+		case connectors.ErrForbidden, connectors.ErrNotFound, connectors.ErrInvalidConfig:
+			refused = append(refused, err)
+		default:
 			return out, err
 		}
-		out = append(out, ch)
+	}
+	if len(refused) > 0 {
+		return out, refused
 	}
 	return out, nil
 }
+
+// refusals are the errors of the repositories that refused their hooks,
+// in one line (the watch pass records it as the job's watch_error);
+// errors.Is finds each one's kind.
+type refusals []error
+
+func (r refusals) Error() string {
+	msgs := make([]string, len(r))
+	for i, err := range r {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (r refusals) Unwrap() []error { return r }
 
 // hookURL is the delivery URL of one connection's hooks.
 func hookURL(callback, connID string) string {

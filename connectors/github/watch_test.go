@@ -445,3 +445,113 @@ func TestHookDeletedAtGitHubIsNoticed(t *testing.T) {
 	require.False(t, d.ChannelGone)
 	require.False(t, d.Notify)
 }
+
+// watchRepos points the harness's connection at repos and watches them
+// all, as the watch pass does (one Watch call for every open target).
+func (h *harness) watchRepos(t *testing.T, repos ...string) ([]connectors.Channel, error) {
+	t.Helper()
+	raw, err := json.Marshal(map[string][]string{"repos": repos})
+	require.NoError(t, err)
+	h.conn.Config, err = h.connector().ValidateConfig(raw)
+	require.NoError(t, err)
+	return h.watch(t, testCallbackURL)
+}
+
+// TestWatchCarriesOnPastARefusedRepository: Watch registered hooks in
+// config order and returned at the first repository that refused one, and
+// the watch pass sends every open target in one call and only logs a
+// refusal: one repository whose hooks the token may not manage (GitHub
+// answers a user who does not administer it 404; a GitHub App user token
+// 403 "Resource not accessible by integration" where the app is not
+// installed) kept every repository after it from getting a hook, on every
+// pass, and their connection polled. A refused repository (403, 404, 422)
+// is now skipped: the others get their hooks, returned with an error that
+// names each refused one. A rate limit, a 401 or a transient error stops
+// Watch at once, with the hooks made before it and that error alone.
+func TestWatchCarriesOnPastARefusedRepository(t *testing.T) {
+	hooked := func(t *testing.T, h *harness, chans []connectors.Channel, repos ...string) {
+		t.Helper()
+		var got []string
+		for _, ch := range chans {
+			got = append(got, ch.Target)
+			require.NotEmpty(t, ch.Secret)
+		}
+		require.Equal(t, repos, got)
+		for _, r := range repos {
+			require.Equal(t, 1, h.srv.HookCount(r), r)
+		}
+	}
+	t.Run("a repository the user does not administer", func(t *testing.T) {
+		h := newHarness(t, githubsandbox.Options{}, nil)
+		_, err := h.srv.CreateRepo("monalisa/public-lib", "main", false)
+		require.NoError(t, err)
+		chans, err := h.watchRepos(t, "monalisa/public-lib", githubsandbox.SeedRepo)
+		hooked(t, h, chans, "octo-org/hello-world")
+		require.Zero(t, h.srv.HookCount("monalisa/public-lib"))
+		require.Equal(t, connectors.ErrForbidden, connectors.Kind(err), "%v", err)
+		require.Contains(t, err.Error(), "monalisa/public-lib")
+		require.Contains(t, err.Error(), "the connection polls instead")
+		require.NotContains(t, err.Error(), "octo-org/hello-world")
+	})
+	t.Run("a repository the GitHub App is not installed on", func(t *testing.T) {
+		h := newHarness(t, githubsandbox.Options{AccessTTL: 8 * time.Hour}, nil)
+		h.conn.Account.Metadata["token"] = tokenGitHubApp
+		_, err := h.srv.CreateRepo("aaa/public-lib", "main", false)
+		require.NoError(t, err)
+		require.NoError(t, h.srv.SetAppInstalled("aaa/public-lib", false))
+		chans, err := h.watchRepos(t, "aaa/public-lib", githubsandbox.SeedRepo)
+		hooked(t, h, chans, "octo-org/hello-world")
+		require.Equal(t, connectors.ErrForbidden, connectors.Kind(err), "%v", err)
+		require.Contains(t, err.Error(), "app not installed on aaa/public-lib")
+	})
+	t.Run("each refusal is named", func(t *testing.T) {
+		h := newHarness(t, githubsandbox.Options{}, nil)
+		for _, r := range []string{"monalisa/public-lib", "octocat/spoon-knife", "octocat/fork-me"} {
+			_, err := h.srv.CreateRepo(r, "main", false)
+			require.NoError(t, err)
+		}
+		// GitHub refuses a hook it cannot take with 422 (a repository at
+		// its hooks limit): the list answers, the creation does not.
+		h.srv.Faults.Add(sandbox.Fault{Status: http.StatusUnprocessableEntity, PathPrefix: "/repos/octocat/spoon-knife/hooks", After: 1})
+		chans, err := h.watchRepos(t, "monalisa/public-lib", "octocat/spoon-knife", githubsandbox.SeedRepo, "octocat/fork-me")
+		hooked(t, h, chans, "octo-org/hello-world", "octocat/fork-me")
+		require.ErrorIs(t, err, connectors.ErrForbidden)
+		require.ErrorIs(t, err, connectors.ErrInvalidConfig)
+		require.Equal(t, connectors.ErrForbidden, connectors.Kind(err))
+		require.Contains(t, err.Error(), "monalisa/public-lib")
+		require.Contains(t, err.Error(), "octocat/spoon-knife")
+		require.NotContains(t, err.Error(), "\n", "one line, for the job's watch_error")
+	})
+	t.Run("only a 422 refused", func(t *testing.T) {
+		h := newHarness(t, githubsandbox.Options{}, nil)
+		_, err := h.srv.CreateRepo("octocat/spoon-knife", "main", false)
+		require.NoError(t, err)
+		h.srv.Faults.Add(sandbox.Fault{Status: http.StatusUnprocessableEntity, PathPrefix: "/repos/octocat/spoon-knife/hooks", After: 1})
+		chans, err := h.watchRepos(t, "octocat/spoon-knife", githubsandbox.SeedRepo)
+		hooked(t, h, chans, "octo-org/hello-world")
+		require.Equal(t, connectors.ErrInvalidConfig, connectors.Kind(err), "the watch pass keeps the channels and polls, as for a 403")
+	})
+	for _, stop := range []struct {
+		name  string
+		fault sandbox.Fault
+		kind  error
+	}{
+		{"a rate limit", sandbox.Fault{Status: http.StatusTooManyRequests, RetryAfter: 5}, connectors.ErrRateLimited},
+		{"a 401", sandbox.Fault{Status: http.StatusUnauthorized}, connectors.ErrUnauthorized},
+		{"a transient error", sandbox.Fault{Status: http.StatusBadGateway, Count: 20}, connectors.ErrTransient},
+	} {
+		t.Run(stop.name+" stops at once", func(t *testing.T) {
+			h := newHarness(t, githubsandbox.Options{}, nil)
+			for _, r := range []string{"monalisa/public-lib", "octocat/spoon-knife", "octocat/fork-me"} {
+				_, err := h.srv.CreateRepo(r, "main", false)
+				require.NoError(t, err)
+			}
+			stop.fault.PathPrefix = "/repos/octocat/spoon-knife/hooks"
+			h.srv.Faults.Add(stop.fault)
+			chans, err := h.watchRepos(t, "monalisa/public-lib", githubsandbox.SeedRepo, "octocat/spoon-knife", "octocat/fork-me")
+			hooked(t, h, chans, "octo-org/hello-world")
+			require.Zero(t, h.srv.HookCount("octocat/fork-me"), "nothing after it is tried")
+			require.Equal(t, stop.kind, connectors.Kind(err), "%v: not taken for the refusal before it", err)
+		})
+	}
+}
