@@ -198,6 +198,70 @@ func TestRepositoryHooks(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, resp.StatusCode)
 }
 
+// TestEditingAHookWithoutItsSecretRemovesIt: GitHub, "Update a repository
+// webhook": "If you previously had a secret set, you must provide the same
+// secret or set a new secret or the secret will be removed." A PATCH whose
+// config names no secret left it in place; now the secret is removed: the
+// hook answers no config.secret (a set one reads "********") and its
+// deliveries are unsigned. A PATCH without config (active, events) keeps
+// it; one with a secret sets it.
+func TestEditingAHookWithoutItsSecretRemovesIt(t *testing.T) {
+	e := setup(t, githubsandbox.Options{})
+	in := newInbox(t)
+	status, hook := e.post(t, http.MethodPost, "/repos/octo-org/hello-world/hooks",
+		`{"events":["push"],"config":{"url":"`+in.URL+`","content_type":"json","secret":"hook-secret"}}`, true)
+	require.Equal(t, http.StatusCreated, status)
+	e.srv.Wait() // the ping
+	path := "/repos/octo-org/hello-world/hooks/" + jsonNum(int64(hook["id"].(float64)))
+	secret := func() (any, bool) {
+		resp, b := e.get(t, path)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		var h map[string]any
+		require.NoError(t, json.Unmarshal(b, &h))
+		v, ok := h["config"].(map[string]any)["secret"]
+		resp, b = e.get(t, "/repos/octo-org/hello-world/hooks")
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		listed, listedOK := decodeList(t, b)[0]["config"].(map[string]any)["secret"]
+		require.Equal(t, ok, listedOK, "the list answers as the hook does")
+		require.Equal(t, v, listed)
+		return v, ok
+	}
+	// push pushes a commit and returns its delivery to the hook.
+	push := func() (*http.Request, []byte) {
+		e.post(t, http.MethodPost, "/_sandbox/github/repos/octo-org/hello-world/push", `{}`, false)
+		e.srv.Wait()
+		in.mu.Lock()
+		defer in.mu.Unlock()
+		return in.got[len(in.got)-1], in.body[len(in.body)-1]
+	}
+	v, ok := secret()
+	require.True(t, ok)
+	require.Equal(t, "********", v, "a set secret is masked")
+
+	status, _ = e.post(t, http.MethodPatch, path, `{"active":true,"add_events":["pull_request"]}`, true)
+	require.Equal(t, http.StatusOK, status)
+	v, _ = secret()
+	require.Equal(t, "********", v, "no config: the secret stays")
+	del, body := push()
+	require.Equal(t, sign256("hook-secret", body), del.Header.Get("X-Hub-Signature-256"))
+
+	status, edited := e.post(t, http.MethodPatch, path, `{"config":{"url":"`+in.URL+`","content_type":"json"}}`, true)
+	require.Equal(t, http.StatusOK, status)
+	require.NotContains(t, edited["config"], "secret", "removed")
+	_, ok = secret()
+	require.False(t, ok)
+	del, _ = push()
+	require.Empty(t, del.Header.Get("X-Hub-Signature-256"), "unsigned")
+	require.Empty(t, del.Header.Get("X-Hub-Signature"))
+
+	status, _ = e.post(t, http.MethodPatch, path, `{"config":{"url":"`+in.URL+`","secret":"new-secret"}}`, true)
+	require.Equal(t, http.StatusOK, status)
+	v, _ = secret()
+	require.Equal(t, "********", v)
+	del, body = push()
+	require.Equal(t, sign256("new-secret", body), del.Header.Get("X-Hub-Signature-256"))
+}
+
 // TestOneGUIDPerEvent: as on GitHub, every delivery of one event (to each
 // subscribed repository hook and to the app's webhook) carries the event's
 // X-GitHub-Delivery; X-GitHub-Hook-ID tells them apart. The next event,

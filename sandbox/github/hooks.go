@@ -209,9 +209,11 @@ func (s *Server) editHook(w http.ResponseWriter, r *http.Request, sess *session)
 			if c.ContentType != nil {
 				h.ContentType = *c.ContentType
 			}
-			if c.Secret != nil {
-				h.Secret = *c.Secret
-			}
+			// GitHub, "Update a repository webhook": "If you previously
+			// had a secret set, you must provide the same secret or set a
+			// new secret or the secret will be removed." A PATCH without
+			// config keeps it.
+			h.Secret = deref(c.Secret)
 			if c.InsecureSSL != nil {
 				h.InsecureSSL = strings.Trim(fmt.Sprint(c.InsecureSSL), `"`)
 			}
