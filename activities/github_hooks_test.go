@@ -456,3 +456,84 @@ func TestGitHubRefusedRepositoryLeavesTheOthersTheirHooks(t *testing.T) {
 	require.True(t, push)
 	require.Equal(t, "6h0m0s", poll)
 }
+
+// TestGitHubHookWithoutItsSecretIsRepairedWithIt: a hook whose config an
+// admin edited at GitHub without its secret loses it (GitHub removes the
+// secret of an edit that names none) and delivers unsigned, refused every
+// time, while the pass took it for delivering: push stayed on with nothing
+// arriving. The pass now finds it stale and has it edited in place with
+// the secret its channel stores: GitHub signs with a secret the service
+// already holds, so no delivery after the edit is refused (a new secret
+// would be, until the pass stored it).
+func TestGitHubHookWithoutItsSecretIsRepairedWithIt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newGitHubHooksEnv(t)
+	require.Equal(t, 1, e.pass(t).Created)
+	_, _, channels, _ := e.state(t)
+	require.Len(t, channels, 1)
+	hook := channels[0]
+	stored := func() string {
+		t.Helper()
+		var secret string
+		require.NoError(t, e.schema.DB.WithSystem(ctx, func(tx *db.Tx) error {
+			ch, err := tx.ChannelSecret(ctx, e.acts.KeyRing, "github", hook)
+			if err == nil {
+				secret = ch.Secret
+			}
+			return err
+		}))
+		require.NotEmpty(t, secret)
+		return secret
+	}
+	secret := stored()
+	atGitHub := func() any {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, e.api+"/repos/octo-org/hello-world/hooks/"+hook, nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+e.token)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var h struct {
+			Config map[string]any `json:"config"`
+		}
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&h))
+		return h.Config["secret"]
+	}
+	require.Equal(t, "********", atGitHub())
+
+	// Its URL retyped at GitHub, without the secret: removed.
+	req, err := http.NewRequest(http.MethodPatch, e.api+"/repos/octo-org/hello-world/hooks/"+hook,
+		strings.NewReader(`{"config":{"url":"`+e.p.Config.WebhookURL("github")+`?connection=`+e.ref.ConnectionID+`","content_type":"json"}}`))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+e.token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Nil(t, atGitHub())
+
+	res := e.pass(t)
+	require.Equal(t, 1, res.Created, "answered with the same hook")
+	require.Zero(t, res.Stopped)
+	require.True(t, res.PushEnabled)
+	_, _, channels, _ = e.state(t)
+	require.Equal(t, []string{hook}, channels, "edited in place")
+	require.Equal(t, "********", atGitHub())
+	require.Equal(t, secret, stored(), "the secret the channel held: nothing to store before GitHub signs")
+
+	// What GitHub signs now verifies with the stored secret.
+	act, err := e.srv.OpenPull(githubsandbox.SeedRepo, githubsandbox.PullInput{Title: "After the repair", User: "hubot"})
+	require.NoError(t, err)
+	id, err := strconv.ParseInt(hook, 10, 64)
+	require.NoError(t, err)
+	d, err := e.srv.HookDelivery(act.Events[0], id)
+	require.NoError(t, err)
+	recv := e.p.Connector.(connectors.WebhookReceiver)
+	require.NoError(t, recv.VerifyWebhook(&connectors.WebhookRequest{Header: d.Header, Body: d.Body, ChannelSecret: secret}))
+
+	res = e.pass(t)
+	require.Zero(t, res.Created, "repaired: nothing to do")
+	require.Zero(t, res.Stopped)
+}

@@ -243,8 +243,32 @@ func (a *Activities) reconcileWatches(ctx context.Context, in ReconcileWatchesIn
 		}
 		reused := map[string]bool{} // channel ids the provider answered with
 		if len(open) > 0 || (len(want) == 0 && !prover) {
+			// The stored secrets of the stale channels registered again: a
+			// provider that edits one in place (a GitHub hook disabled, or
+			// whose secret was removed) gives it back the secret stored
+			// for it, which verifies what it signs from the edit on; a new
+			// secret was refused until this pass stored it.
+			var secrets map[string]string
+			var stale []string
+			for _, target := range open {
+				for _, c := range have[target] {
+					if keyed && c.HasSecret {
+						stale = append(stale, c.ChannelID)
+					}
+				}
+			}
+			if len(stale) > 0 {
+				err := a.DB.WithTenant(ctx, in.TenantID, func(tx *db.Tx) (err error) {
+					secrets, err = tx.WatchChannelSecrets(ctx, a.KeyRing, in.ConnectionID, stale)
+					return err
+				})
+				if err != nil {
+					return res, fail(err)
+				}
+			}
 			created, err := watcher.Watch(ctx, connectors.WatchRequest{
 				Connection: view, HTTP: hc, CallbackURL: p.Config.WebhookURL(p.Spec.Name), Targets: open, Now: a.now(),
+				Secrets: secrets,
 			})
 			if k := connectors.Kind(err); k == connectors.ErrForbidden || k == connectors.ErrInvalidConfig {
 				// The grant may not register hooks (or no webhook secret is

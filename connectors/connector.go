@@ -284,6 +284,14 @@ type WatchRequest struct {
 	CallbackURL string
 	Targets     []string
 	Now         time.Time
+	// Secrets are the stored secrets of the connection's channels on
+	// Targets that are registered again (stale: gone, disabled, changed at
+	// the provider), by channel id (ChannelKeyed providers). A provider
+	// that finds such a channel and edits it in place (a GitHub hook) sets
+	// it back to its stored secret, so that what it signs from then on
+	// verifies at once; a new secret would be refused until the engine
+	// stored it. Never logged.
+	Secrets map[string]string
 }
 
 // StopWatchRequest stops one channel.
@@ -369,12 +377,13 @@ func KeepAccount(c Connector, stored, fresh Account) Account {
 
 // ChannelChecker is implemented by Watchers whose channels never expire
 // (GitHub repository hooks), so that no renewal ever looks at one again:
-// one deleted or disabled at the provider by someone else, or no longer
-// subscribed to what Watch subscribes it to, would count as delivering
-// for good. The watch pass asks CheckWatch about every stored channel it
-// would keep (one provider call each); one reported stale is registered
-// again through Watch, as a channel due for renewal is, and the old one
-// stopped unless Watch answers with it again. An error leaves the channel
+// one deleted or disabled at the provider by someone else, no longer
+// subscribed to what Watch subscribes it to, or no longer signing with its
+// secret, would count as delivering for good. The watch pass asks
+// CheckWatch about every stored channel it would keep (one provider call
+// each); one reported stale is registered again through Watch (with its
+// stored secret in WatchRequest.Secrets), as a channel due for renewal
+// is, and the old one stopped unless Watch answers with it again. An error leaves the channel
 // as it is (an ErrUnauthorized fails the pass, which refreshes the token
 // once, as for any watch call).
 type ChannelChecker interface {

@@ -107,6 +107,33 @@ func (tx *Tx) ChannelSecret(ctx context.Context, kr *vault.KeyRing, provider, ch
 	return &w, nil
 }
 
+// WatchChannelSecrets returns the secrets of a connection's active
+// channels among channelIDs (the provider's channel ids), decrypted, by
+// channel id; a channel without a secret is left out. A watch pass hands
+// them to the provider for the stale channels it registers again, so that
+// a channel edited in place keeps the secret stored for it.
+func (tx *Tx) WatchChannelSecrets(ctx context.Context, kr *vault.KeyRing, connID string, channelIDs []string) (map[string]string, error) {
+	var rows []struct {
+		ID        string `db:"id"`
+		ChannelID string `db:"channel_id"`
+		SecretCT  string `db:"secret_ct"`
+	}
+	if err := tx.SelectContext(ctx, &rows, `SELECT id, channel_id, secret_ct FROM watch_channels
+		WHERE connection_id = $1 AND tenant_id = $2 AND stopped_at IS NULL AND secret_ct IS NOT NULL AND channel_id = ANY($3::text[])`,
+		connID, tx.TenantID, channelIDs); err != nil {
+		return nil, wrapConnErr(err)
+	}
+	out := make(map[string]string, len(rows))
+	for _, r := range rows {
+		pt, err := kr.Decrypt(r.SecretCT, vault.AAD(tx.TenantID, r.ID, purposeChannelSecret))
+		if err != nil {
+			return nil, fmt.Errorf("db: decrypt secret of channel %s: %w", r.ID, err)
+		}
+		out[r.ChannelID] = string(pt)
+	}
+	return out, nil
+}
+
 // MarkChannelDue (system scope) makes an active channel (by row id) due
 // for its connection's watch pass now, as if it expired: its provider said
 // it is gone (connectors.WebhookDelivery.ChannelGone). The pass registers

@@ -46,8 +46,9 @@ func (c *Connector) WatchTargets(conn connectors.Connection) ([]string, error) {
 // verified with it speaks for this connection only. The hook's URL names
 // the connection (?connection=<id>), so two connections following one
 // repository each have their own hook, and disconnecting one deletes only
-// its own. A hook of this connection found on the repository is reused and
-// given a fresh secret, so Watch is safe to repeat. Channels never expire.
+// its own. A hook of this connection found on the repository is reused:
+// given back the secret stored for it (req.Secrets), or a fresh one when
+// none is, so Watch is safe to repeat. Channels never expire.
 // A repository that refuses its hook (GitHub answers 403 or 404 to a
 // token that may not manage its hooks, 422 to a hook it cannot take) is
 // skipped: the others get theirs, and the error, returned with their
@@ -81,7 +82,7 @@ func (c *Connector) Watch(ctx context.Context, req connectors.WatchRequest) ([]c
 			refused = append(refused, fmt.Errorf("github: watch: %w: %v", connectors.ErrInvalidConfig, err))
 			continue
 		}
-		ch, err := c.watchRepo(ctx, client, full, callback, appToken(req.Connection))
+		ch, err := c.watchRepo(ctx, client, full, callback, appToken(req.Connection), req.Secrets)
 		switch connectors.Kind(err) {
 		case nil:
 			out = append(out, ch)
@@ -124,21 +125,36 @@ func hookURL(callback, connID string) string {
 	return callback + sep + "connection=" + url.QueryEscape(connID)
 }
 
-func (c *Connector) watchRepo(ctx context.Context, client *gh.Client, full, callback string, app bool) (connectors.Channel, error) {
+// watchRepo registers the connection's hook on one repository, or edits the
+// one it finds there (enabled, every event of hookEvents, a secret). The
+// secret of a hook found is the one stored for it (stored, by hook id),
+// when the engine holds one: GitHub signs with the secret from the edit
+// on, and a new one would be refused (401) until the engine stored it
+// after Watch returned; the stored one verifies at once. A hook without a
+// stored secret (none was ever stored for it) gets a new one, as a new
+// hook does; what it delivers before the engine stores it is refused and
+// redelivered by ConfirmWatch.
+func (c *Connector) watchRepo(ctx context.Context, client *gh.Client, full, callback string, app bool, stored map[string]string) (connectors.Channel, error) {
 	owner, name, _ := strings.Cut(full, "/")
+	hookErr := func(op string, err error) error { return hookError(ctx, client, full, op, err, app) }
+	existing, err := findHook(ctx, client, owner, name, callback)
+	if err != nil {
+		return connectors.Channel{}, hookErr("list webhooks", err)
+	}
 	secret := connectors.RandomToken(32)
+	if existing != nil {
+		if s := stored[strconv.FormatInt(existing.GetID(), 10)]; s != "" {
+			secret = s
+		}
+	}
 	want := &gh.Hook{
 		Active: gh.Ptr(true),
 		Events: hookEvents,
 		Config: &gh.HookConfig{
 			URL: gh.Ptr(callback), ContentType: gh.Ptr("json"),
+			// Always named: GitHub removes the secret of an edit without one.
 			Secret: gh.Ptr(secret), InsecureSSL: gh.Ptr("0"),
 		},
-	}
-	hookErr := func(op string, err error) error { return hookError(ctx, client, full, op, err, app) }
-	existing, err := findHook(ctx, client, owner, name, callback)
-	if err != nil {
-		return connectors.Channel{}, hookErr("list webhooks", err)
 	}
 	var h *gh.Hook
 	if existing != nil {
@@ -282,10 +298,16 @@ func redeliverable(list []*gh.HookDelivery, now time.Time) []int64 {
 
 // CheckWatch reads a stored channel's hook (GET
 // /repos/{o}/{r}/hooks/{id}) and reports it stale when it is gone, no
-// longer active, or not subscribed to every event of hookEvents: someone
-// deleted or disabled it at GitHub, or it was made before an event was
-// added to them. The watch pass then registers it again (Watch edits a
-// disabled one in place, and creates a gone one anew). A 404 is also what
+// longer active, not subscribed to every event of hookEvents, or without
+// a secret: someone deleted or disabled it at GitHub, edited its config
+// without its secret (GitHub, "Update a repository webhook": "If you
+// previously had a secret set, you must provide the same secret or set a
+// new secret or the secret will be removed"; it then signs nothing, and
+// every delivery is refused), or it was made before an event was added to
+// them. GitHub answers a set secret as "********", none as no secret. The
+// watch pass then registers it again (Watch edits a disabled, unsigned or
+// under-subscribed one in place with its stored secret, and creates a
+// gone one anew). A 404 is also what
 // GitHub answers a token that may no longer see the repository's hooks:
 // the hook is gone only when the hooks list still answers; otherwise
 // nothing is known, the channel is kept, and the connection's syncs find
@@ -310,7 +332,7 @@ func (c *Connector) CheckWatch(ctx context.Context, req connectors.CheckWatchReq
 		}
 		return true, nil
 	}
-	if !h.GetActive() {
+	if !h.GetActive() || h.GetConfig().GetSecret() == "" {
 		return true, nil
 	}
 	for _, e := range hookEvents {

@@ -555,3 +555,79 @@ func TestWatchCarriesOnPastARefusedRepository(t *testing.T) {
 		})
 	}
 }
+
+// TestHookWithoutItsSecretIsStale: GitHub removes a hook's secret when an
+// edit of its config names none ("If you previously had a secret set, you
+// must provide the same secret or set a new secret or the secret will be
+// removed"): the hook then delivers unsigned, every delivery is refused
+// (401), and CheckWatch, which looked at active and events only, took it
+// for delivering, so push stayed on for good with nothing arriving. A hook
+// whose config.secret is empty (a set one reads "********") is now stale,
+// and Watch edits it in place with the secret its stored channel holds
+// (req.Secrets): GitHub signs with a secret already stored, so no delivery
+// in between is refused. Without a stored secret it gets a new one.
+func TestHookWithoutItsSecretIsStale(t *testing.T) {
+	h := newHarness(t, githubsandbox.Options{}, nil)
+	in := newInbox(t)
+	callback := in.URL + "/api/v1/webhooks/github"
+	recv := h.connector()
+	chans, err := h.watch(t, callback)
+	require.NoError(t, err)
+	require.Len(t, chans, 1)
+	ch := chans[0]
+	require.Equal(t, "********", h.hookAt(t, ch.ID).GetConfig().GetSecret())
+	check := func() bool {
+		t.Helper()
+		stale, err := recv.CheckWatch(context.Background(), connectors.CheckWatchRequest{Connection: h.conn, HTTP: h.client(), Channel: ch})
+		require.NoError(t, err)
+		return stale
+	}
+	require.False(t, check())
+	open := func(title string) {
+		t.Helper()
+		act, err := h.srv.OpenPull(githubsandbox.SeedRepo, githubsandbox.PullInput{Title: title, User: "hubot"})
+		require.NoError(t, err)
+		for _, ev := range act.Events {
+			h.srv.Emit(context.Background(), ev, sandbox.DeliveryOptions{})
+		}
+	}
+
+	// Someone edits the hook's URL at GitHub (the same URL, retyped)
+	// without its secret: GitHub removes it, and signs nothing.
+	h.editHookAt(t, ch.ID, `{"config":{"url":"`+hookURL(callback, h.conn.ID)+`","content_type":"json"}}`)
+	require.Empty(t, h.hookAt(t, ch.ID).GetConfig().GetSecret())
+	h.srv.Wait()
+	before := len(in.received())
+	open("Unsigned")
+	got := in.received()
+	require.Len(t, got, before+1)
+	got[before].ChannelSecret = ch.Secret
+	require.ErrorIs(t, recv.VerifyWebhook(got[before]), connectors.ErrUnauthorized, "unsigned: refused")
+	require.True(t, check(), "a hook without its secret is stale")
+
+	// The watch pass hands Watch the stale channel's stored secret: the
+	// hook is edited in place with it, and signs with it at once.
+	again, err := recv.Watch(context.Background(), connectors.WatchRequest{Connection: h.conn, HTTP: h.client(),
+		CallbackURL: callback, Targets: []string{ch.Target}, Secrets: map[string]string{ch.ID: ch.Secret}})
+	require.NoError(t, err)
+	require.Len(t, again, 1)
+	require.Equal(t, ch.ID, again[0].ID, "edited in place")
+	require.Equal(t, ch.Secret, again[0].Secret, "with the secret already stored")
+	require.Equal(t, "********", h.hookAt(t, ch.ID).GetConfig().GetSecret())
+	require.False(t, check())
+	open("Signed again")
+	got = in.received()
+	last := got[len(got)-1]
+	require.Equal(t, "pull_request", last.Header.Get("X-GitHub-Event"))
+	last.ChannelSecret = ch.Secret
+	require.NoError(t, recv.VerifyWebhook(last), "verified with the stored secret")
+
+	// A secret stored for another hook is not this one's: a new secret.
+	h.editHookAt(t, ch.ID, `{"config":{"url":"`+hookURL(callback, h.conn.ID)+`"}}`)
+	again, err = recv.Watch(context.Background(), connectors.WatchRequest{Connection: h.conn, HTTP: h.client(),
+		CallbackURL: callback, Targets: []string{ch.Target}, Secrets: map[string]string{"1": ch.Secret}})
+	require.NoError(t, err)
+	require.Equal(t, ch.ID, again[0].ID)
+	require.NotEqual(t, ch.Secret, again[0].Secret)
+	require.NotEmpty(t, again[0].Secret)
+}
