@@ -642,3 +642,45 @@ func TestUnknownProviderPageRepeatsNoURLText(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, r.status, "%s", r.body)
 	require.Contains(t, string(r.body), "Unknown provider myspace", "a provider-shaped name is named")
 }
+
+// TestStartPageCookieIsSecureBehindHTTPS: the binding cookie is Secure
+// whenever the public URL's scheme is https, however it is written (a URL
+// scheme is case-insensitive, and POBLYSH_PUBLIC_URL is used as written),
+// and only then.
+func TestStartPageCookieIsSecureBehindHTTPS(t *testing.T) {
+	t.Parallel()
+	f := fakesandbox.New(fakesandbox.Options{})
+	fsrv := httptest.NewServer(f)
+	t.Cleanup(fsrv.Close)
+	env := f.Env(fsrv.URL)
+	for public, secure := range map[string]bool{
+		"https://connect.example.com": true,
+		"HTTPS://connect.example.com": true,
+		"Https://Connect.Example.com": true,
+		"http://connect.example.com":  false,
+		"HTTP://connect.example.com":  false,
+	} {
+		t.Run(public, func(t *testing.T) {
+			t.Parallel()
+			e := setup(t, func(d *api.Deps) {
+				reg, err := connectors.Build(connectors.Registered(), func(k string) string { return env[k] }, public, true)
+				require.NoError(t, err)
+				d.Registry, d.Connections.Registry = reg, reg
+			})
+			_, key := e.tenant("Acme")
+			link := e.start(key, "fake")["authorization_url"]
+			require.True(t, strings.HasPrefix(link, public+"/"), "the link is on the public URL as written: %s", link)
+			start, err := url.Parse(link)
+			require.NoError(t, err)
+			page := e.browser().do(http.MethodGet, start.RequestURI())
+			require.Equal(t, http.StatusOK, page.status, "%s", page.body)
+			cookie := page.header.Get("Set-Cookie")
+			require.Contains(t, cookie, "poblysh_connect_")
+			if secure {
+				require.Contains(t, cookie, "; Secure", "an https public URL gives a Secure cookie")
+			} else {
+				require.NotContains(t, cookie, "Secure")
+			}
+		})
+	}
+}

@@ -49,14 +49,14 @@ func setBrowser(w http.ResponseWriter, p *connectors.Provider, st *db.OAuthState
 	http.SetCookie(w, &http.Cookie{
 		Name: cookieName(st), Value: value, Path: cookiePath(p),
 		MaxAge: max(1, int(time.Until(st.ExpiresAt).Seconds())), HttpOnly: true, SameSite: http.SameSiteLaxMode,
-		Secure: strings.HasPrefix(p.Config.PublicURL, "https://"),
+		Secure: p.Config.PublicHTTPS(),
 	})
 }
 
 // forgetBrowser removes the binding cookie once the state is spent.
 func forgetBrowser(w http.ResponseWriter, p *connectors.Provider, st *db.OAuthState) {
 	http.SetCookie(w, &http.Cookie{Name: cookieName(st), Value: "", Path: cookiePath(p), MaxAge: -1, HttpOnly: true,
-		SameSite: http.SameSiteLaxMode, Secure: strings.HasPrefix(p.Config.PublicURL, "https://")})
+		SameSite: http.SameSiteLaxMode, Secure: p.Config.PublicHTTPS()})
 }
 
 // browserCookie is the binding cookie the request carries for st ("").

@@ -140,7 +140,10 @@ func Load(getenv func(string) string, need Needs) (*Config, error) {
 	}
 	// Paths are appended to both base URLs (/api/v1/connect/…/callback,
 	// /api/v1/webhooks/…, /namespaces/…): after a query or fragment they
-	// would end up inside it.
+	// would end up inside it. The public URL is kept as written, capitals
+	// included: providers compare the callback URL (and Pub/Sub the push
+	// audience) byte for byte with what the operator registered, so its
+	// users compare the parsed scheme (connectors.Config.PublicHTTPS).
 	e.baseURL("POBLYSH_TEMPORAL_UI_URL", c.TemporalUIURL)
 	if pub := getenv("POBLYSH_PUBLIC_URL"); pub != "" {
 		e.baseURL("POBLYSH_PUBLIC_URL", pub)

@@ -115,6 +115,13 @@ func TestLoadValues(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "https://connectors.example.com", c.PublicURL)
 	require.True(t, c.PublicURLSet)
+	// A scheme and host in capitals are valid and kept as written: the
+	// callback URL registered at a provider is compared byte for byte
+	// (the start page's cookie reads the parsed scheme for Secure).
+	env["POBLYSH_PUBLIC_URL"] = "HTTPS://Connectors.Example.com/base/"
+	c, err = Load(getenv(env), all)
+	require.NoError(t, err)
+	require.Equal(t, "HTTPS://Connectors.Example.com/base", c.PublicURL)
 
 	env["POBLYSH_METRICS_ADDR"] = "off"
 	c, err = Load(getenv(env), all)

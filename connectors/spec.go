@@ -223,6 +223,15 @@ func (c Config) CallbackURL(provider string) string {
 	return c.PublicURL + "/api/v1/connect/" + provider + "/callback"
 }
 
+// PublicHTTPS reports whether the public URL is served over HTTPS (its
+// parsed scheme: a scheme is case-insensitive, and the URL is kept as the
+// operator wrote it, since providers compare redirect URIs and push
+// audiences byte for byte).
+func (c Config) PublicHTTPS() bool {
+	u, err := url.Parse(c.PublicURL)
+	return err == nil && u.Scheme == "https"
+}
+
 // StartURL is the service-hosted page a user opens to authorize: it names
 // the tenant and the provider and continues to the provider on a click.
 func (c Config) StartURL(provider string) string {

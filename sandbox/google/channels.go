@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -121,7 +122,7 @@ func (c *Channels) Watch(w http.ResponseWriter, r *http.Request, g sandbox.Grant
 	case req.Type != "web_hook" && req.Type != "webhook":
 		WriteError(w, http.StatusBadRequest, "invalid", "Invalid value for type: "+req.Type)
 		return
-	case !strings.HasPrefix(req.Address, "https://") && !strings.HasPrefix(req.Address, "http://"):
+	case !webAddress(req.Address):
 		// Google requires https; the sandbox also accepts http for local runs.
 		WriteError(w, http.StatusBadRequest, "push.webhookUrlNotHttps", "WebHook callback must be HTTPS: "+req.Address)
 		return
@@ -167,6 +168,13 @@ func (c *Channels) Watch(w http.ResponseWriter, r *http.Request, g sandbox.Grant
 		defer cancel()
 		c.send(ctx, ch.Address, sync, sandbox.DeliveryOptions{})
 	}()
+}
+
+// webAddress reports whether address is an absolute http(s) URL (its
+// parsed scheme, which is case-insensitive).
+func webAddress(address string) bool {
+	u, err := url.Parse(address)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
 }
 
 // Stop serves channels.stop for g: 204, or 404 for a channel that is

@@ -104,6 +104,19 @@ func TestRegisterWebhookErrors(t *testing.T) {
 	require.EqualValues(t, 10001, res[0].(map[string]any)["createdWebhookId"])
 	require.Contains(t, res[1].(map[string]any)["errors"].([]any)[0], "updated")
 	require.Equal(t, "https://poblysh.example/api/v1/webhooks/jira", s.Webhooks(SiteID)[0].URL, "query parameters are dropped")
+
+	// A URL's scheme is case-insensitive (the service registers its public
+	// URL as the operator wrote it); another scheme is refused.
+	s = New(Options{Options: sandbox.Options{Seed: true}})
+	ts, err = s.IssueToken("")
+	require.NoError(t, err)
+	hook := []any{map[string]any{"events": []string{"jira:issue_created"}, "jqlFilter": "project = LPR"}}
+	resp, _ = do(t, s, "POST", "/ex/jira/"+SiteID+"/rest/api/3/webhook", ts.AccessToken, map[string]any{"url": "ftp://poblysh.example/hook", "webhooks": hook})
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	resp, out = do(t, s, "POST", "/ex/jira/"+SiteID+"/rest/api/3/webhook", ts.AccessToken, map[string]any{
+		"url": "HTTPS://Poblysh.example/api/v1/webhooks/jira", "webhooks": hook})
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%v", out)
+	require.EqualValues(t, 10001, out["webhookRegistrationResult"].([]any)[0].(map[string]any)["createdWebhookId"])
 }
 
 // A renamed site keeps its cloud id: accessible-resources lists its new

@@ -75,7 +75,7 @@ func (s *Server) registerWebhooks(w http.ResponseWriter, r *http.Request, c call
 			FieldIDsFilter []string `json:"fieldIdsFilter"`
 		} `json:"webhooks"`
 	}
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&in); err != nil || !strings.HasPrefix(in.URL, "http") || len(in.Webhooks) == 0 {
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&in); err != nil || !webURL(in.URL) || len(in.Webhooks) == 0 {
 		jiraError(w, http.StatusBadRequest, "url and webhooks are required.")
 		return
 	}
@@ -243,4 +243,11 @@ func (s *Server) ExpireWebhooks() {
 			h.Expires = past
 		}
 	}
+}
+
+// webURL reports whether v is an absolute http(s) URL (its parsed scheme,
+// which is case-insensitive).
+func webURL(v string) bool {
+	u, err := url.Parse(v)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
 }
