@@ -684,3 +684,53 @@ func TestStartPageCookieIsSecureBehindHTTPS(t *testing.T) {
 		})
 	}
 }
+
+// TestStartLinkSurvivesAddedParameters: the start link is mailed and
+// pasted, and mail tools and trackers append their own parameters
+// (utm_source, fbclid, mc_eid...): the start page and its click ignore any
+// parameter they do not take, so the flow completes (the form posts to the
+// page's own URL, added parameters included). A session given twice is
+// still refused, and a browser is answered with the HTML page, not the
+// error JSON, as for every error of the browser-facing routes.
+func TestStartLinkSurvivesAddedParameters(t *testing.T) {
+	t.Parallel()
+	e, _, _ := sandboxed(t)
+	_, key := e.tenant("Acme")
+
+	started := e.start(key, "fake")
+	link := started["authorization_url"] + "&utm_source=newsletter&utm_medium=email&fbclid=IwAR0x&Call_555_0100=now"
+	alice := e.browser()
+	page := alice.do(http.MethodGet, link)
+	require.Equal(t, http.StatusOK, page.status, "%s", page.body)
+	require.Contains(t, string(page.body), "Acme wants to connect your Fake (engine test provider) account to Poblysh")
+	require.NotContains(t, string(page.body), "555", "an added parameter is not repeated on the page")
+	r := alice.do(http.MethodPost, link)
+	require.Equal(t, http.StatusSeeOther, r.status, "%s", r.body)
+	r = alice.do(http.MethodGet, r.header.Get("Location"))
+	require.Equal(t, http.StatusFound, r.status, "%s", r.body)
+	r = alice.do(http.MethodGet, r.header.Get("Location"))
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	require.Equal(t, 1, e.count(`SELECT count(*) FROM connections`), "the mailed link connected")
+
+	// API clients are not refused an added parameter either.
+	started = e.start(key, "fake")
+	u, err := url.Parse(started["authorization_url"] + "&utm_source=newsletter")
+	require.NoError(t, err)
+	r = e.do(http.MethodGet, u.RequestURI(), "", "", "")
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+
+	// A session given twice is ambiguous: refused, as a page for a
+	// browser and as the error JSON for others, on the page and the click.
+	twice := started["authorization_url"] + "&session=other"
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		r = alice.do(method, twice)
+		require.Equal(t, http.StatusBadRequest, r.status, "%s: %s", method, r.body)
+		require.Contains(t, r.header.Get("Content-Type"), "text/html", method)
+		require.Contains(t, string(r.body), "given more than once: session", method)
+		require.Equal(t, "DENY", r.header.Get("X-Frame-Options"), "the page headers go with it")
+		u, err := url.Parse(twice)
+		require.NoError(t, err)
+		er := requireError(t, e.do(method, u.RequestURI(), "", "application/x-www-form-urlencoded", ""), http.StatusBadRequest, poblysh.EINVALID)
+		require.Contains(t, er.Message, "given more than once: session", method)
+	}
+}

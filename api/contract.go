@@ -31,8 +31,26 @@ import (
 // checked against the declared parameters.
 const queryPassthrough = "x-query-passthrough"
 
+// queryIgnoreUnknown is the vendor extension of an operation whose URL is
+// handed to people (the start page, mailed and pasted, and its click, a
+// form posted to the page's URL): mail tools and trackers append their
+// own parameters (utm_*, fbclid...), so parameters it does not declare are
+// ignored rather than refused. Its declared ones are still taken once.
+const queryIgnoreUnknown = "x-query-ignore-unknown"
+
+// queryRule is what an operation's query string may hold.
+type queryRule struct {
+	// any: the query string is not checked (queryPassthrough).
+	any bool
+	// names are the parameters the operation declares.
+	names map[string]bool
+	// ignoreUnknown: other parameters are ignored (queryIgnoreUnknown),
+	// and so is a malformed pair (the handler never sees it).
+	ignoreUnknown bool
+}
+
 // operationQuery is declaredQuery of the embedded swagger.yml.
-var operationQuery = sync.OnceValue(func() map[string]map[string]bool {
+var operationQuery = sync.OnceValue(func() map[string]queryRule {
 	doc, err := loads.Analyzed(poblysh.SwaggerYAML, "")
 	if err != nil {
 		panic("swagger.yml: " + err.Error()) // TestSwaggerSpecIsValid
@@ -40,32 +58,32 @@ var operationQuery = sync.OnceValue(func() map[string]map[string]bool {
 	return declaredQuery(doc)
 })
 
-// queryOf is the query parameters operation name may take: nil for any
-// (queryPassthrough), none for a route swagger.yml does not know.
-func queryOf(name string) map[string]bool {
-	if names, ok := operationQuery()[name]; ok {
-		return names
+// queryOf is the query rule of operation name: no parameter at all for a
+// route swagger.yml does not know.
+func queryOf(name string) queryRule {
+	if rule, ok := operationQuery()[name]; ok {
+		return rule
 	}
-	return map[string]bool{}
+	return queryRule{names: map[string]bool{}}
 }
 
-// declaredQuery maps each operationId to the query parameters swagger.yml
-// declares for it (nil: any, see queryPassthrough).
-func declaredQuery(doc *loads.Document) map[string]map[string]bool {
-	out := map[string]map[string]bool{}
+// declaredQuery maps each operationId to its query rule in swagger.yml.
+func declaredQuery(doc *loads.Document) map[string]queryRule {
+	out := map[string]queryRule{}
 	for method, byPath := range doc.Analyzer.Operations() {
 		for p, op := range byPath {
 			if v, ok := op.Extensions.GetBool(queryPassthrough); ok && v {
-				out[op.ID] = nil
+				out[op.ID] = queryRule{any: true}
 				continue
 			}
-			names := map[string]bool{}
+			rule := queryRule{names: map[string]bool{}}
+			rule.ignoreUnknown, _ = op.Extensions.GetBool(queryIgnoreUnknown)
 			for _, prm := range doc.Analyzer.ParamsFor(method, p) {
 				if prm.In == "query" {
-					names[prm.Name] = true
+					rule.names[prm.Name] = true
 				}
 			}
-			out[op.ID] = names
+			out[op.ID] = rule
 		}
 	}
 	return out
@@ -92,18 +110,21 @@ func initRouteMetrics(doc *loads.Document) {
 }
 
 // queryGuard answers 400 naming every query parameter the operation does
-// not declare, so a typo such as `knid=` never silently widens a query.
-// It runs before authentication: a malformed request is refused as such.
-func queryGuard(allowed map[string]bool, log *logrus.Logger, next http.Handler) http.Handler {
+// not declare, so a typo such as `knid=` never silently widens a query
+// (unless the operation ignores them, see queryIgnoreUnknown), and every
+// declared one given more than once. It runs before authentication: a
+// malformed request is refused as such. fail writes the error (the
+// browser-facing routes answer a browser with a page).
+func queryGuard(rule queryRule, log *logrus.Logger, fail func(http.ResponseWriter, *http.Request, *logrus.Logger, error), next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if allowed != nil && r.URL.RawQuery != "" {
+		if !rule.any && r.URL.RawQuery != "" {
 			q, err := url.ParseQuery(r.URL.RawQuery)
 			problems := map[string]string{}
-			if err != nil {
+			if err != nil && !rule.ignoreUnknown {
 				problems["query"] = "the query string is malformed"
 			}
-			known := make([]string, 0, len(allowed))
-			for k := range allowed {
+			known := make([]string, 0, len(rule.names))
+			for k := range rule.names {
 				known = append(known, k)
 			}
 			sort.Strings(known)
@@ -116,7 +137,8 @@ func queryGuard(allowed map[string]bool, log *logrus.Logger, next http.Handler) 
 			var unknown, repeated []string
 			for k, vs := range q {
 				switch {
-				case !allowed[k]:
+				case !rule.names[k] && rule.ignoreUnknown:
+				case !rule.names[k]:
 					problems[clip(k, 64)] = hint
 					unknown = append(unknown, clip(k, 64))
 				case len(vs) > 1:
@@ -136,7 +158,7 @@ func queryGuard(allowed map[string]bool, log *logrus.Logger, next http.Handler) 
 				case len(unknown) == 0:
 					msg = "the query string is malformed"
 				}
-				writeError(w, r, log, poblysh.Invalid(msg, problems))
+				fail(w, r, log, poblysh.Invalid(msg, problems))
 				return
 			}
 		}

@@ -23,7 +23,8 @@ import (
 // TestUnknownQueryParametersAreRefused: every operation answers 400 naming
 // the query parameters swagger.yml does not declare for it (a typo such as
 // knid= never silently returns everything), before authentication; the
-// OAuth callback and webhooks take whatever the provider sends.
+// OAuth callback and webhooks take whatever the provider sends, and the
+// start page and its click ignore what they do not take.
 func TestUnknownQueryParametersAreRefused(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
@@ -41,7 +42,6 @@ func TestUnknownQueryParametersAreRefused(t *testing.T) {
 		{http.MethodGet, "/api/v1/api-keys?knid=x", key},
 		{http.MethodPost, "/api/v1/tenants?knid=x", adminKey},
 		{http.MethodPost, "/api/v1/sync/fake?knid=x", key},
-		{http.MethodGet, "/api/v1/connect/fake/start?session=s&knid=x", ""},
 		{http.MethodGet, "/healthz?knid=x", ""},
 		{http.MethodGet, "/readyz?knid=x", ""},
 		{http.MethodGet, "/api/v1/signals?knid=x", ""}, // before authentication
@@ -61,6 +61,10 @@ func TestUnknownQueryParametersAreRefused(t *testing.T) {
 		for p, op := range byPath {
 			if pass, _ := op.Extensions.GetBool("x-query-passthrough"); pass {
 				require.Contains(t, []string{"completeConnect", "receiveWebhook"}, op.ID, "only provider-facing operations pass their query through")
+				continue
+			}
+			if lax, _ := op.Extensions.GetBool("x-query-ignore-unknown"); lax {
+				require.Contains(t, []string{"openConnectPage", "approveConnect"}, op.ID, "only the mailed start link ignores added parameters")
 				continue
 			}
 			path := strings.NewReplacer("{provider}", "fake", "{id}", id).Replace(p) + "?knid=x"
@@ -85,6 +89,13 @@ func TestUnknownQueryParametersAreRefused(t *testing.T) {
 	require.NotContains(t, string(r.body), "unknown query parameter")
 	r = e.do(http.MethodPost, "/api/v1/webhooks/fake?token=x&extra=1", "", "application/json", "{}")
 	require.NotContains(t, string(r.body), "unknown query parameter")
+	// The start link is mailed, and mail tools add parameters: the page
+	// and its click judge the session and ignore the rest.
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		er := requireError(t, e.do(method, "/api/v1/connect/fake/start?session=s&knid=x&utm_source=mail", "", "", ""), http.StatusBadRequest, poblysh.EINVALID)
+		require.NotContains(t, er.Message, "knid", method)
+		require.Empty(t, er.Details, method)
+	}
 	// Declared parameters still work.
 	require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/api/v1/signals?kind=message.posted&limit=5", key, "", "").status)
 

@@ -19,7 +19,9 @@ var infraRoutes = map[string]bool{"specJSON": true, "specYAML": true, "docs": tr
 var withSideEffects = map[string]bool{"openConnectPage": true, "completeConnect": true}
 
 // browserFacing are the connect routes a user's browser opens: every one of
-// their answers, success or error, HTML or JSON, carries pageHeaders.
+// their answers, success or error, HTML or JSON, carries pageHeaders, and
+// their errors, a refused query string's included, are a page for a
+// browser (writeConnectError).
 var browserFacing = map[string]bool{"openConnectPage": true, "approveConnect": true, "completeConnect": true}
 
 // addRoutes is the whole API surface in one place. Each route's name is its
@@ -34,9 +36,10 @@ func addRoutes(r *mux.Router, d Deps, specJSON json.RawMessage) {
 			// which net/http drops.
 			methods = append(methods, http.MethodHead)
 		}
-		h = queryGuard(queryOf(name), d.Log, h)
 		if browserFacing[name] {
-			h = withPageHeaders(h)
+			h = withPageHeaders(queryGuard(queryOf(name), d.Log, writeConnectError, h))
+		} else {
+			h = queryGuard(queryOf(name), d.Log, writeError, h)
 		}
 		r.Handle(path, h).Methods(methods...).Name(name)
 	}

@@ -129,7 +129,7 @@ func NewApproveConnectBadRequest() *ApproveConnectBadRequest {
 
 // ApproveConnectBadRequest describes a response with status code 400, with default header values.
 //
-// No, unknown, spent or expired session, its organisation is being deleted, or this browser does not hold the start page's cookie (`invalid_request`).
+// No, unknown, spent or expired session, or more than one, its organisation is being deleted, or this browser does not hold the start page's cookie (`invalid_request`).
 type ApproveConnectBadRequest struct {
 	Payload *models.Error
 }

@@ -133,7 +133,10 @@ type ClientService interface {
 // recorded and the browser is sent to the provider's authorization URL,
 // which carries the `state` and the PKCE challenge. A post without the
 // cookie (another browser, or a cross-site form, which SameSite=Lax
-// keeps the cookie from) answers 400 and changes nothing.
+// keeps the cookie from) answers 400 and changes nothing. Errors are
+// an HTML page for a browser (`Accept: text/html`) and the error JSON
+// otherwise; query parameters other than `session` are ignored, as on
+// the page.
 // .
 //
 // This method does not support injected context.
@@ -158,7 +161,10 @@ func (a *Client) ApproveConnect(params *ApproveConnectParams, opts ...ClientOpti
 // recorded and the browser is sent to the provider's authorization URL,
 // which carries the `state` and the PKCE challenge. A post without the
 // cookie (another browser, or a cross-site form, which SameSite=Lax
-// keeps the cookie from) answers 400 and changes nothing.
+// keeps the cookie from) answers 400 and changes nothing. Errors are
+// an HTML page for a browser (`Accept: text/html`) and the error JSON
+// otherwise; query parameters other than `session` are ignored, as on
+// the page.
 // .
 //
 // Do not use the deprecated [ApproveConnectParams.Context] with this method: it would be ignored.
@@ -321,7 +327,12 @@ func (a *Client) CompleteConnectContext(ctx context.Context, params *CompleteCon
 // the last browser to open it is the only one that can finish.
 // A missing, unknown, spent or expired session answers 400, as an HTML
 // page for a browser (`Accept: text/html`) and as the error JSON
-// otherwise.
+// otherwise. The link is meant to be mailed and pasted, and mail tools
+// and trackers append parameters of their own (`utm_source`,
+// `fbclid`...): parameters other than `session` are ignored, not
+// refused (`x-query-ignore-unknown`), here and on the click, which
+// posts to the page's own URL. A `session` given more than once is
+// refused (400), as a page for a browser too.
 // .
 //
 // This method does not support injected context.
@@ -352,7 +363,12 @@ func (a *Client) OpenConnectPage(params *OpenConnectPageParams, opts ...ClientOp
 // the last browser to open it is the only one that can finish.
 // A missing, unknown, spent or expired session answers 400, as an HTML
 // page for a browser (`Accept: text/html`) and as the error JSON
-// otherwise.
+// otherwise. The link is meant to be mailed and pasted, and mail tools
+// and trackers append parameters of their own (`utm_source`,
+// `fbclid`...): parameters other than `session` are ignored, not
+// refused (`x-query-ignore-unknown`), here and on the click, which
+// posts to the page's own URL. A `session` given more than once is
+// refused (400), as a page for a browser too.
 // .
 //
 // Do not use the deprecated [OpenConnectPageParams.Context] with this method: it would be ignored.

@@ -135,7 +135,7 @@ func NewOpenConnectPageBadRequest() *OpenConnectPageBadRequest {
 
 // OpenConnectPageBadRequest describes a response with status code 400, with default header values.
 //
-// The link carries no session, or an unknown, spent or expired one, or its organisation is being deleted (`invalid_request`).
+// The link carries no session, or an unknown, spent or expired one, or more than one, or its organisation is being deleted (`invalid_request`).
 type OpenConnectPageBadRequest struct {
 	Payload *models.Error
 }
