@@ -8,7 +8,9 @@
 #  - bin/poblysh built; migrations applied
 #  - the Temporal CLI installed if missing; `temporal server start-dev` on
 #    127.0.0.1:7233 (Web UI 8233, SQLite file .dev/temporal.db), or the
-#    server already listening there reused
+#    server already listening there reused; for a local TEMPORAL_ADDRESS
+#    the Web UI is on its port + 1000, exported as POBLYSH_TEMPORAL_UI_URL
+#    (the jobs' links) unless that is set
 #  - the provider sandbox (`poblysh sandbox`: a fake of every registered
 #    provider, on consecutive ports from 9101, or POBLYSH_SANDBOX_BASE_PORT)
 #    unless POBLYSH_SANDBOX=off
@@ -204,7 +206,12 @@ temporal_ui=$(env_get POBLYSH_TEMPORAL_UI_URL)
 if is_local_host "$t_host" && [[ -z $(env_get TEMPORAL_API_KEY) ]]; then
 	t_host=127.0.0.1
 	ui_port=$((t_port + 1000))
-	temporal_ui=${temporal_ui:-http://127.0.0.1:$ui_port}
+	if [[ -z $temporal_ui ]]; then
+		# The dev server's Web UI, for the jobs' temporal_ui_url too (the
+		# service's default, 8233, is only right for port 7233).
+		temporal_ui=http://127.0.0.1:$ui_port
+		export POBLYSH_TEMPORAL_UI_URL=$temporal_ui
+	fi
 	if port_busy "$t_host" "$t_port"; then
 		log "reusing the Temporal server already listening on $t_host:$t_port"
 	else

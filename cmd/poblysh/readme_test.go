@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -107,7 +108,8 @@ func ensureJQ(t *testing.T) {
 // drift from the service. Only the addresses change: the test's stack
 // listens on free ports instead of 8080 and 9101 (dev.sh reads them from
 // the environment), and reuses a Temporal dev server as dev.sh does when
-// one answers. Stopping dev.sh with SIGTERM exits 0 (what `make dev` does
+// one answers: the jobs' Web UI links name its port + 1000, as dev.sh
+// exports them. Stopping dev.sh with SIGTERM exits 0 (what `make dev` does
 // on Ctrl-C).
 func TestReadmeWalkthrough(t *testing.T) {
 	t.Parallel()
@@ -213,6 +215,13 @@ func TestReadmeWalkthrough(t *testing.T) {
 	require.Contains(t, all, `"push_enabled": `)
 	require.Contains(t, all, `"status": "`, "jobs are listed")
 	require.Contains(t, lastLine(outputs[len(blocks)-1]), `Press kit"`, "the pull request opened in the sandbox is in the feed:\n%s", all)
+	// Job links name the Web UI of the Temporal server dev.sh uses (its
+	// dev server's: the frontend's port + 1000), not the default 8233.
+	_, frontendPort, err := net.SplitHostPort(temporal.FrontendHostPort())
+	require.NoError(t, err)
+	p, err := strconv.Atoi(frontendPort)
+	require.NoError(t, err)
+	require.Contains(t, all, fmt.Sprintf(`"temporal_ui_url": "http://127.0.0.1:%d/namespaces/`, p+1000), "the jobs' Web UI links")
 
 	// make dev's way out: SIGTERM (or Ctrl-C) stops the stack and exits 0.
 	require.NoError(t, stop(), "dev.sh exits 0 when stopped:\n%s", out.String())
