@@ -27,15 +27,19 @@ import (
 )
 
 // readmeShellBlocks returns the ```sh blocks of the README section titled
-// heading, in order.
+// heading, in order; a block indented under a list item loses its indent.
 func readmeShellBlocks(t *testing.T, readme, heading string) []string {
 	t.Helper()
 	_, sec, ok := strings.Cut(readme, "\n## "+heading+"\n")
 	require.True(t, ok, "README.md has a %q section", heading)
 	sec, _, _ = strings.Cut(sec, "\n## ")
 	var blocks []string
-	for _, m := range regexp.MustCompile("(?s)\n```sh\n(.*?)\n```").FindAllStringSubmatch("\n"+sec, -1) {
-		blocks = append(blocks, m[1])
+	for _, m := range regexp.MustCompile("(?s)\n( *)```sh\n(.*?)\n *```").FindAllStringSubmatch("\n"+sec, -1) {
+		lines := strings.Split(m[2], "\n")
+		for i, l := range lines {
+			lines[i] = strings.TrimPrefix(l, m[1])
+		}
+		blocks = append(blocks, strings.Join(lines, "\n"))
 	}
 	return blocks
 }
@@ -104,12 +108,13 @@ func ensureJQ(t *testing.T) {
 
 // TestReadmeWalkthrough runs the README's "Using the API" commands as
 // written, with bash, against a stack started by scripts/dev.sh (what
-// `make dev` runs) in a copy of this working tree: so the README cannot
-// drift from the service. Only the addresses change: the test's stack
-// listens on free ports instead of 8080 and 9101 (dev.sh reads them from
-// the environment), and reuses a Temporal dev server as dev.sh does when
-// one answers: the jobs' Web UI links name its port + 1000, as dev.sh
-// exports them. Stopping dev.sh with SIGTERM exits 0 (what `make dev` does
+// `make dev` runs) in a copy of this working tree, then the tenant
+// commands of "Operations" on the tenant made there (they delete it, so
+// they come last): so the README cannot drift from the service. Only the
+// addresses change: the test's stack listens on free ports instead of 8080
+// and 9101 (dev.sh reads them from the environment), and reuses a Temporal
+// dev server as dev.sh does when one answers: the jobs' Web UI links name
+// its port + 1000, as dev.sh exports them. Stopping dev.sh with SIGTERM exits 0 (what `make dev` does
 // on Ctrl-C).
 func TestReadmeWalkthrough(t *testing.T) {
 	t.Parallel()
@@ -120,6 +125,9 @@ func TestReadmeWalkthrough(t *testing.T) {
 	require.NoError(t, err)
 	blocks := readmeShellBlocks(t, string(readme), "Using the API")
 	require.GreaterOrEqual(t, len(blocks), 5, "the walk-through's shell blocks")
+	ops := readmeShellBlocks(t, string(readme), "Operations")
+	require.Len(t, ops, 1, "the Operations section's shell block (Tenants)")
+	tenants := len(blocks)
 
 	began := time.Now()
 	dir := checkout(t, root)
@@ -182,7 +190,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 	// variables of earlier ones. Each block's output is marked.
 	var script strings.Builder
 	script.WriteString("set -euo pipefail\n")
-	for i, b := range blocks {
+	for i, b := range append(blocks, ops...) {
 		b = strings.ReplaceAll(b, "http://127.0.0.1:8080", api)
 		b = strings.ReplaceAll(b, "http://127.0.0.1:9101", githubFake)
 		fmt.Fprintf(&script, "echo '--- block %d'\n%s\n", i, b)
@@ -205,7 +213,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 		}
 		outputs[cur] += sc.Text() + "\n"
 	}
-	for i := range blocks {
+	for i := range tenants + 1 {
 		require.NotEmpty(t, strings.TrimSpace(outputs[i]), "block %d printed nothing:\n%s", i, got)
 	}
 	all := string(got)
@@ -222,6 +230,11 @@ func TestReadmeWalkthrough(t *testing.T) {
 	p, err := strconv.Atoi(frontendPort)
 	require.NoError(t, err)
 	require.Contains(t, all, fmt.Sprintf(`"temporal_ui_url": "http://127.0.0.1:%d/namespaces/`, p+1000), "the jobs' Web UI links")
+	// Operations → Tenants: one tenant, its update, its deletion's job.
+	require.NotContains(t, outputs[tenants], `"not_found"`, "each command names the tenant by its id")
+	require.Regexp(t, `"id": ?"[0-9a-f-]{36}", ?"name": ?"Acme"`, outputs[tenants], "the tenant is read")
+	require.Regexp(t, `"sync_concurrency": ?2`, outputs[tenants], "and updated")
+	require.Regexp(t, `"kind": ?"tenant_deletion"`, outputs[tenants], "and deleted")
 
 	// make dev's way out: SIGTERM (or Ctrl-C) stops the stack and exits 0.
 	require.NoError(t, stop(), "dev.sh exits 0 when stopped:\n%s", out.String())
