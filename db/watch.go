@@ -271,13 +271,19 @@ func (tx *Tx) EndWatchLease(ctx context.Context, id string, until time.Time) err
 // end of the lease of a pass that may be registering some now (nil when
 // none): the delete lists the channels to stop only once it has passed
 // (WatchLease). A delete that fails takes its mark back
-// (UnmarkDisconnecting).
+// (UnmarkDisconnecting). The same statement marks the connection for
+// activation (ActivateApply, keeping a larger one owed), which the
+// delete's row removal clears: a delete abandoned half-way (its process
+// ended after its schedules were deleted) leaves a live connection that
+// the activation sweep lists once the mark is no longer heeded, and makes
+// whole again, where nothing listed it before.
 func (tx *Tx) MarkDisconnecting(ctx context.Context, id string) (mark time.Time, lease *time.Time, err error) {
 	var row struct {
 		Mark  time.Time  `db:"disconnecting_at"`
 		Lease *time.Time `db:"lease"`
 	}
-	err = tx.GetContext(ctx, &row, `UPDATE connections SET disconnecting_at = now()
+	err = tx.GetContext(ctx, &row, `UPDATE connections SET disconnecting_at = now(),
+			activation_pending = coalesce(activation_pending, 'apply'), activation_pending_at = clock_timestamp()
 		WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL
 		RETURNING disconnecting_at, CASE WHEN watch_lease_until > now() THEN watch_lease_until END AS lease`, id, tx.TenantID)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -194,3 +194,56 @@ func TestFailedDeleteIsActivatedAgain(t *testing.T) {
 		})
 	}
 }
+
+// A delete abandoned half-way (its process ended once the connection's
+// schedules were deleted, before its row was: a deploy's shutdown timeout
+// shorter than the delete, a crash) leaves a live connection that the
+// activation sweep lists once the delete's mark is no longer heeded, and
+// makes whole again. (The mark alone was left: the connection stayed live
+// and routed with no polling schedule or watch manager, and no sweep
+// listed it.) A delete that finishes leaves no activation owed.
+func TestAbandonedDeleteIsActivatedAgain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	svc, wf, s, tenant, id := deleteFixture(t)
+	c, err := svc.Find(ctx, tenant, id)
+	require.NoError(t, err)
+	require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+		_, _, err := tx.MarkDisconnecting(ctx, id)
+		return err
+	}))
+	require.NoError(t, wf.StopConnection(ctx, c)) // then the process ended
+	schedule, watching := wf.has(id)
+	require.False(t, schedule || watching)
+
+	due := func() []poblysh.ConnectionRef {
+		var out []poblysh.ConnectionRef
+		require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
+			out, err = tx.ActivationsDue(ctx, 25)
+			return err
+		}))
+		return out
+	}
+	age := func(by string) {
+		require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+			_, err := tx.ExecContext(ctx, `UPDATE connections SET disconnecting_at = disconnecting_at - $2::interval,
+				activation_pending_at = activation_pending_at - $2::interval WHERE id = $1`, id, by)
+			return err
+		}))
+	}
+	age("2 minutes")
+	require.Empty(t, due(), "not while the delete's mark is heeded")
+	age("9 minutes")
+	require.Equal(t, []poblysh.ConnectionRef{{TenantID: tenant, ConnectionID: id, Provider: "slack"}}, due())
+	activated, err := svc.ActivatePending(ctx, due()[0])
+	require.NoError(t, err)
+	require.True(t, activated)
+	schedule, watching = wf.has(id)
+	require.True(t, schedule, "its polling schedule is back")
+	require.True(t, watching, "its watch manager is back")
+
+	_, err = svc.Delete(ctx, tenant, id, false)
+	require.NoError(t, err)
+	age("11 minutes")
+	require.Empty(t, due(), "a delete that finished owes nothing")
+}
