@@ -32,7 +32,10 @@ import (
 // canReadLocked reports whether the session may see rp. Called with s.mu held.
 // A GitHub App user token reads what both the user and the app can: a
 // public repository always (public resources need no installation), a
-// private one only where the app is installed.
+// private one only where the app is installed. A private repository is
+// read by its owner, its collaborators and the owners of the organization
+// that owns it (GitHub: organization owners have admin rights on every
+// repository the organization owns).
 func (s *Server) canReadLocked(sess *session, rp *repo) bool {
 	if !rp.Private {
 		return true
@@ -41,7 +44,7 @@ func (s *Server) canReadLocked(sess *session, rp *repo) bool {
 		return false
 	}
 	login := strings.ToLower(sess.login)
-	return strings.EqualFold(rp.Owner.Login, login) || rp.Collaborators[login]
+	return strings.EqualFold(rp.Owner.Login, login) || rp.Collaborators[login] || s.orgOwners[strings.ToLower(rp.Owner.Login)][login]
 }
 
 // isAdminLocked reports whether the session's user administers rp: its

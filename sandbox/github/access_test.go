@@ -295,4 +295,13 @@ func TestHooksNeedAdminRights(t *testing.T) {
 	require.NoError(t, err)
 	status, _ = octocat.post(t, http.MethodPost, "/repos/octo-org/press-kit/hooks", `{"config":{"url":"`+in.URL+`"}}`, true)
 	require.Equal(t, http.StatusCreated, status)
+	// Private ones too: an organization owner reads every repository of
+	// the organization (it was 404 to him, before the admin check).
+	_, err = e.srv.CreateRepo("octo-org/private-lib", "", true)
+	require.NoError(t, err)
+	require.True(t, admin(octocat, "octo-org/private-lib"))
+	status, _ = octocat.post(t, http.MethodPost, "/repos/octo-org/private-lib/hooks", `{"config":{"url":"`+in.URL+`"}}`, true)
+	require.Equal(t, http.StatusCreated, status)
+	resp, _ = alice.get(t, "/repos/octo-org/private-lib")
+	require.Equal(t, http.StatusNotFound, resp.StatusCode, "no owner of the organization, no collaborator")
 }
