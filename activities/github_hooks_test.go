@@ -22,6 +22,7 @@ import (
 	"github.com/poblysh/poblysh/db/dbtest"
 	"github.com/poblysh/poblysh/lifecycle"
 	githubsandbox "github.com/poblysh/poblysh/sandbox/github"
+	"github.com/poblysh/poblysh/vault"
 )
 
 // watchOrchestrator records the schedule syncs and watch passes activities
@@ -536,4 +537,44 @@ func TestGitHubHookWithoutItsSecretIsRepairedWithIt(t *testing.T) {
 	res = e.pass(t)
 	require.Zero(t, res.Created, "repaired: nothing to do")
 	require.Zero(t, res.Stopped)
+}
+
+// A GitHub hook deleted at GitHub is registered again by the next pass
+// even when its channel's stored secret no longer decrypts (its key
+// removed from the ring before reencrypt moved the hook secrets): the
+// hook gets a new secret, as before stored secrets were handed back to
+// Watch. (Handing them back failed the pass on that secret, retried for
+// good: no hook, push still on.)
+func TestGitHubStaleHookWithAnUnreadableSecretIsRegisteredAgain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newGitHubHooksEnv(t)
+	require.Equal(t, 1, e.pass(t).Created)
+	_, _, channels, _ := e.state(t)
+	require.Len(t, channels, 1)
+	hook := channels[0]
+
+	other := dbtest.KeyRing(t) // a key the service's ring does not hold
+	ct, err := other.Encrypt([]byte("old-secret"), vault.AAD(e.ref.TenantID, "x", "y"))
+	require.NoError(t, err)
+	require.NoError(t, e.schema.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE watch_channels SET secret_ct = $1 WHERE channel_id = $2`, ct, hook)
+		return err
+	}))
+	req, err := http.NewRequest(http.MethodDelete, e.api+"/repos/octo-org/hello-world/hooks/"+hook, nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+e.token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusNoContent, resp.StatusCode)
+	require.Empty(t, e.hooks(t))
+
+	res, err := e.acts.ReconcileWatches(ctx, ReconcileWatchesInput{ConnectionRef: e.ref})
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Created)
+	require.Len(t, e.hooks(t), 1)
+	_, _, channels, _ = e.state(t)
+	require.Len(t, channels, 1)
+	require.NotEqual(t, hook, channels[0], "a new hook, with a new secret")
 }

@@ -258,12 +258,17 @@ func (a *Activities) reconcileWatches(ctx context.Context, in ReconcileWatchesIn
 				}
 			}
 			if len(stale) > 0 {
+				var unreadable []string
 				err := a.DB.WithTenant(ctx, in.TenantID, func(tx *db.Tx) (err error) {
-					secrets, err = tx.WatchChannelSecrets(ctx, a.KeyRing, in.ConnectionID, stale)
+					secrets, unreadable, err = tx.WatchChannelSecrets(ctx, a.KeyRing, in.ConnectionID, stale)
 					return err
 				})
 				if err != nil {
 					return res, fail(err)
+				}
+				if len(unreadable) > 0 {
+					a.logger(ctx, t).WithField("channel_ids", unreadable).
+						Warn("stored channel secrets do not decrypt (a key removed before reencrypt moved them); the provider gives those channels new secrets")
 				}
 			}
 			created, err := watcher.Watch(ctx, connectors.WatchRequest{

@@ -111,8 +111,12 @@ func (tx *Tx) ChannelSecret(ctx context.Context, kr *vault.KeyRing, provider, ch
 // channels among channelIDs (the provider's channel ids), decrypted, by
 // channel id; a channel without a secret is left out. A watch pass hands
 // them to the provider for the stale channels it registers again, so that
-// a channel edited in place keeps the secret stored for it.
-func (tx *Tx) WatchChannelSecrets(ctx context.Context, kr *vault.KeyRing, connID string, channelIDs []string) (map[string]string, error) {
+// a channel edited in place keeps the secret stored for it. A secret that
+// does not decrypt (its key removed before reencrypt moved it) is left
+// out, and its channel id returned in unreadable: the provider gives that
+// channel a new secret, as it did before secrets were handed back, rather
+// than the pass failing for good.
+func (tx *Tx) WatchChannelSecrets(ctx context.Context, kr *vault.KeyRing, connID string, channelIDs []string) (secrets map[string]string, unreadable []string, err error) {
 	var rows []struct {
 		ID        string `db:"id"`
 		ChannelID string `db:"channel_id"`
@@ -121,17 +125,18 @@ func (tx *Tx) WatchChannelSecrets(ctx context.Context, kr *vault.KeyRing, connID
 	if err := tx.SelectContext(ctx, &rows, `SELECT id, channel_id, secret_ct FROM watch_channels
 		WHERE connection_id = $1 AND tenant_id = $2 AND stopped_at IS NULL AND secret_ct IS NOT NULL AND channel_id = ANY($3::text[])`,
 		connID, tx.TenantID, channelIDs); err != nil {
-		return nil, wrapConnErr(err)
+		return nil, nil, wrapConnErr(err)
 	}
-	out := make(map[string]string, len(rows))
+	secrets = make(map[string]string, len(rows))
 	for _, r := range rows {
 		pt, err := kr.Decrypt(r.SecretCT, vault.AAD(tx.TenantID, r.ID, purposeChannelSecret))
 		if err != nil {
-			return nil, fmt.Errorf("db: decrypt secret of channel %s: %w", r.ID, err)
+			unreadable = append(unreadable, r.ChannelID)
+			continue
 		}
-		out[r.ChannelID] = string(pt)
+		secrets[r.ChannelID] = string(pt)
 	}
-	return out, nil
+	return secrets, unreadable, nil
 }
 
 // MarkChannelDue (system scope) makes an active channel (by row id) due
