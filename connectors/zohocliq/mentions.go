@@ -23,9 +23,14 @@ const mentionsLookback = 30 * 24 * time.Hour
 //	{"v":1,"hw":1773813859592,"hw_ids":["1773813859592_51531973059"],
 //	 "pass":{"from":1773813859592,"to":1773900000000,"next":"69db51e9…","high":1773813859592}}
 //
-// hw is the newest mention's message time emitted; a pass reads
-// [hw, now] (a backfill: the last 30 days, or BACKFILL_DAYS if fewer)
-// with next_token pages.
+// hw is the newest mention's time read and hw_ids the ids of the
+// mentions read in hw's second; a pass reads [hw's second, now] (a
+// backfill: the last 30 days, or BACKFILL_DAYS if fewer) with next_token
+// pages. A mention dated to the millisecond (by its message or entry id)
+// is new after hw, or at hw when not in hw_ids; one dated by its message's
+// time, to the second, after hw's second, or in it when not in hw_ids.
+// Comparing it with hw's millisecond (dated .000, before hw) dropped a
+// mention sent later in that second.
 type mentionCursor struct {
 	V     int          `json:"v"`
 	HW    int64        `json:"hw,omitempty"`
@@ -75,6 +80,9 @@ func (e *mentionEntry) sentTime() (time.Time, bool) {
 	return time.UnixMilli(ms).UTC(), true
 }
 
+// second is the start of the second of ms, epoch milliseconds.
+func second(ms int64) int64 { return ms - ms%1000 }
+
 // fetchMentions reads one page of the user's mentions, newest first. A
 // mention's time, its key's and the high-water mark's, is its message id's
 // milliseconds, else its entry id's (sentTime), else its message's time.
@@ -86,7 +94,7 @@ func (c *Connector) fetchMentions(ctx context.Context, req connectors.PageReques
 	if cur.Pass == nil {
 		from := now.Add(-min(mentionsLookback, c.backfill)).UnixMilli()
 		if cur.HW > 0 {
-			from = cur.HW
+			from = second(cur.HW)
 		}
 		cur.Pass = &mentionPass{From: from, To: now.UnixMilli()}
 	}
@@ -114,7 +122,7 @@ func (c *Connector) fetchMentions(ctx context.Context, req connectors.PageReques
 		}
 		m := &e.Message
 		at, ok := idTime(m.ID.String())
-		fromEntry := false
+		fromEntry, exact := false, ok
 		if !ok {
 			// A message id without milliseconds (Zoho's float ids): the
 			// entry id's, else the message's time (to the second).
@@ -123,9 +131,14 @@ func (c *Connector) fetchMentions(ctx context.Context, req connectors.PageReques
 					continue
 				}
 			}
+			exact = fromEntry
 		}
 		ms, id := at.UnixMilli(), m.ID.String()
-		if ms > cur.HW || (ms == cur.HW && !slices.Contains(cur.HWIDs, id)) {
+		t, hw := ms, cur.HW
+		if !exact {
+			t, hw = second(ms), second(cur.HW)
+		}
+		if t > hw || (t == hw && !slices.Contains(cur.HWIDs, id)) {
 			var users []string
 			for _, u := range e.Mention.MentionedUsers {
 				if u.ID != "" {
@@ -149,20 +162,26 @@ func (c *Connector) fetchMentions(ctx context.Context, req connectors.PageReques
 				out = append(out, s)
 			}
 		}
-		switch {
-		case ms > p.High:
+		// high is the newest time read; high_ids every id read in its
+		// second, whatever the precision it is dated to.
+		switch s := second(ms); {
+		case s > second(p.High):
 			p.High, p.HighIDs = ms, []string{id}
-		case ms == p.High && !slices.Contains(p.HighIDs, id):
-			p.HighIDs = append(p.HighIDs, id)
+		case s == second(p.High):
+			p.High = max(p.High, ms)
+			if !slices.Contains(p.HighIDs, id) {
+				p.HighIDs = append(p.HighIDs, id)
+			}
 		}
 	}
 	p.Next = ans.NextToken.String()
 	done := p.Next == "" || (ans.HasMore != "" && !ans.HasMore.Bool())
 	if done {
 		switch {
-		case p.High > cur.HW:
+		case second(p.High) > second(cur.HW):
 			cur.HW, cur.HWIDs = p.High, p.HighIDs
-		case p.High == cur.HW:
+		case p.High > 0 && second(p.High) == second(cur.HW):
+			cur.HW = max(cur.HW, p.High)
 			for _, id := range p.HighIDs {
 				if !slices.Contains(cur.HWIDs, id) {
 					cur.HWIDs = append(cur.HWIDs, id)

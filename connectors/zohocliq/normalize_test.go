@@ -196,7 +196,8 @@ func TestSameSecondMentionsWithFloatIDs(t *testing.T) {
 	var cur mentionCursor
 	require.NoError(t, json.Unmarshal(page.Next, &cur))
 	require.Equal(t, int64(1779778913508), cur.HW)
-	require.Equal(t, []string{"1.7797789135081024e+23"}, cur.HWIDs)
+	require.Equal(t, []string{"1.7797789135081024e+23", "1.7797789131091023e+23", "1.7797789134001011e+23"}, cur.HWIDs,
+		"every id read in the mark's second: Scott's is compared with the second")
 	require.Empty(t, mentionsPage(t, body, page.Next).Signals, "the next pass emits none again")
 
 	// A cursor an earlier version left, at the second: both mentions of the
@@ -204,6 +205,51 @@ func TestSameSecondMentionsWithFloatIDs(t *testing.T) {
 	// stores them.
 	again := mentionsPage(t, body, json.RawMessage(`{"v":1,"hw":1779778913000,"hw_ids":["1.7797789135081024e+23","1.7797789134001011e+23"]}`))
 	require.Len(t, again.Signals, 2)
+}
+
+// The mark of a pass that read a mention dated by its entry id (Mark's,
+// 12:31:53.508) is to the millisecond; Scott's, sent later in that second
+// and listed by the next pass, is dated to the second (12:31:53.000) when
+// its entry id is of another shape (a hash, as in Zoho's example) or names
+// another sender. It is compared with the mark's second, where the ids
+// the mark's passes read are remembered: the next pass emits it, and the
+// one after emits nothing again. It was compared with the mark's
+// millisecond, found older, and never emitted.
+func TestSameSecondMentionDatedToTheSecondAfterExactMark(t *testing.T) {
+	t.Parallel()
+	const chat = "CT_1796005539471668330_60002085329"
+	body := fixture(t, "mentions_float_ids.json")
+	var fx struct{ Data []map[string]any }
+	require.NoError(t, json.Unmarshal(body, &fx))
+	mark := fx.Data[0]
+	require.Equal(t, chat+"|60040376665|1779778913508", mark["id"])
+	first := mentionsPage(t, editJSON(t, body, func(call map[string]any) { call["data"] = []any{mark} }), nil)
+	require.Len(t, first.Signals, 1)
+	var cur mentionCursor
+	require.NoError(t, json.Unmarshal(first.Next, &cur))
+	require.Equal(t, int64(1779778913508), cur.HW)
+
+	for name, entryID := range map[string]string{
+		"hash entry id":                  "69db51e903077660b5bd74ba2f00a3b9",
+		"entry id naming another sender": chat + "|60040376665|1779778913900",
+	} {
+		next := editJSON(t, body, func(call map[string]any) {
+			data := call["data"].([]any)
+			scott := data[2].(map[string]any)
+			scott["id"] = entryID
+			obj(scott, "message")["id"] = json.Number("1.7797789139001011e+23")
+			call["data"] = []any{scott, data[0]}
+		})
+		page := mentionsPage(t, next, first.Next)
+		require.Len(t, page.Signals, 1, name)
+		s := page.Signals[0]
+		require.Equal(t, "mention:"+chat+":1779778913000_60040396507", s.DedupeKey, name)
+		require.Equal(t, int64(1779778913000), s.OccurredAt.UnixMilli(), name)
+		require.NoError(t, json.Unmarshal(page.Next, &cur))
+		require.Equal(t, int64(1779778913508), cur.HW, name)
+		require.ElementsMatch(t, []string{"1.7797789135081024e+23", "1.7797789139001011e+23"}, cur.HWIDs, name)
+		require.Empty(t, mentionsPage(t, next, page.Next).Signals, name+": the next pass emits none again")
+	}
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
