@@ -203,6 +203,10 @@ func TestSlackRoutesOnlyChannelsTheBotIsIn(t *testing.T) {
 	require.Contains(t, dels[0].(map[string]any)["body"], `"status":"accepted"`)
 	require.Eventually(t, func() bool { return len(s.routes(conn)) == 1 }, time.Minute, 100*time.Millisecond,
 		"the channel's route is dropped without a sync by hand")
+	// The routes go first, the health in the statement after them: wait
+	// for it too (read between the two, it was still healthy).
+	require.Eventually(t, func() bool { return *s.connection(key, conn).Health == "degraded" }, time.Minute, 100*time.Millisecond,
+		"the connection is degraded")
 	c := s.connection(key, conn)
 	require.EqualValues(t, "degraded", *c.Health)
 	require.Contains(t, c.HealthReason, slacksandbox.ChannelGeneral)
