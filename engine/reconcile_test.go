@@ -396,3 +396,39 @@ func ptrText(s *string) string {
 	}
 	return *s
 }
+
+// TestClosedRunsSettle: a run Temporal closed as failed, cancelled or
+// timed out settles its job, as completed and terminated runs do
+// (TestSettleMapsTheRunsClose); only those five statuses settle (closed).
+func TestClosedRunsSettle(t *testing.T) {
+	ctx := context.Background()
+	r := newReconcileSetup(t, "closedruns")
+	real := r.e.Client
+	for _, tc := range []struct {
+		status enumspb.WorkflowExecutionStatus
+		name   string
+		want   poblysh.JobStatus
+	}{
+		{enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, "failed", poblysh.JobFailed},
+		{enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED, "canceled", poblysh.JobCancelled},
+		{enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT, "timed-out", poblysh.JobFailed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r.e.Client = &statusSays{Client: real, status: tc.status}
+			t.Cleanup(func() { r.e.Client = real })
+			wf, run := r.start(t, "items-"+tc.name)
+			read, swept := r.job(t, wf, run, time.Hour), r.job(t, wf, run, time.Hour)
+
+			j := r.find(t, read)
+			live, err := r.e.LiveJob(ctx, j)
+			require.NoError(t, err)
+			require.Nil(t, live, "a settled job has no live view")
+			require.Equal(t, tc.want, j.Status)
+
+			n, err := r.e.SweepJobs(ctx, time.Minute)
+			require.NoError(t, err)
+			require.Equal(t, 1, n)
+			require.Equal(t, tc.want, r.status(t, swept))
+		})
+	}
+}
