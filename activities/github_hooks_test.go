@@ -133,6 +133,16 @@ func (e *githubHooksEnv) pass(t *testing.T) ReconcileWatchesResult {
 
 // state is what the connection stores: push_enabled, its poll interval,
 // its open channels' ids and its routes.
+// registered runs the first watch pass, which registers the one hook, and
+// returns its id.
+func (e *githubHooksEnv) registered(t *testing.T) string {
+	t.Helper()
+	require.Equal(t, 1, e.pass(t).Created)
+	_, _, channels, _ := e.state(t)
+	require.Len(t, channels, 1)
+	return channels[0]
+}
+
 func (e *githubHooksEnv) state(t *testing.T) (push bool, poll string, channels, routes []string) {
 	t.Helper()
 	ctx := context.Background()
@@ -470,10 +480,7 @@ func TestGitHubHookWithoutItsSecretIsRepairedWithIt(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	e := newGitHubHooksEnv(t)
-	require.Equal(t, 1, e.pass(t).Created)
-	_, _, channels, _ := e.state(t)
-	require.Len(t, channels, 1)
-	hook := channels[0]
+	hook := e.registered(t)
 	stored := func() string {
 		t.Helper()
 		var secret string
@@ -519,7 +526,7 @@ func TestGitHubHookWithoutItsSecretIsRepairedWithIt(t *testing.T) {
 	require.Equal(t, 1, res.Created, "answered with the same hook")
 	require.Zero(t, res.Stopped)
 	require.True(t, res.PushEnabled)
-	_, _, channels, _ = e.state(t)
+	_, _, channels, _ := e.state(t)
 	require.Equal(t, []string{hook}, channels, "edited in place")
 	require.Equal(t, "********", atGitHub())
 	require.Equal(t, secret, stored(), "the secret the channel held: nothing to store before GitHub signs")
@@ -549,10 +556,7 @@ func TestGitHubStaleHookWithAnUnreadableSecretIsRegisteredAgain(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	e := newGitHubHooksEnv(t)
-	require.Equal(t, 1, e.pass(t).Created)
-	_, _, channels, _ := e.state(t)
-	require.Len(t, channels, 1)
-	hook := channels[0]
+	hook := e.registered(t)
 
 	other := dbtest.KeyRing(t) // a key the service's ring does not hold
 	ct, err := other.Encrypt([]byte("old-secret"), vault.AAD(e.ref.TenantID, "x", "y"))
@@ -574,7 +578,7 @@ func TestGitHubStaleHookWithAnUnreadableSecretIsRegisteredAgain(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, res.Created)
 	require.Len(t, e.hooks(t), 1)
-	_, _, channels, _ = e.state(t)
+	_, _, channels, _ := e.state(t)
 	require.Len(t, channels, 1)
 	require.NotEqual(t, hook, channels[0], "a new hook, with a new secret")
 }
