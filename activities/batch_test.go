@@ -70,24 +70,43 @@ func (c *pagedConnector) takeFetched() []int {
 	return f
 }
 
+// pagedJob is a backfill job begun on the "items" stream of a connection of
+// pagedConnector (7 pages of 3 items), for SyncPage to run.
+type pagedJob struct {
+	schema         *dbtest.Schema
+	conn           *pagedConnector
+	acts           *Activities
+	tenant, connID string
+	ref            poblysh.ConnectionRef
+	job            string
+}
+
+func newPagedJob(t *testing.T, tenantName string, tenantConcurrency, pagesPerActivity int) *pagedJob {
+	t.Helper()
+	schema := dbtest.NewSchema(t)
+	kr := dbtest.KeyRing(t)
+	spec := &connectors.Spec{Name: "paged"}
+	conn := &pagedConnector{spec: spec, pages: 7, failAt: map[int]error{}}
+	acts := &Activities{DB: schema.DB, Registry: connectors.NewRegistry(&connectors.Provider{Spec: spec, Connector: conn}),
+		KeyRing: kr, TenantConcurrency: tenantConcurrency, PagesPerActivity: pagesPerActivity}
+	tenant, connID := seedWithToken(t, schema, kr, tenantName, "paged")
+	ref := poblysh.ConnectionRef{TenantID: tenant, ConnectionID: connID, Provider: "paged", Stream: "items"}
+	job := uuid.NewString()
+	_, err := acts.BeginJob(context.Background(), BeginJobInput{ConnectionRef: ref, JobID: job, Kind: poblysh.JobBackfill,
+		Trigger: poblysh.TriggerManual, WorkflowID: "q:sync/" + connID + "/items", ResetCursor: true})
+	require.NoError(t, err)
+	return &pagedJob{schema: schema, conn: conn, acts: acts, tenant: tenant, connID: connID, ref: ref, job: job}
+}
+
 // One SyncPage activity stores up to PagesPerActivity pages, each with its
 // cursor and the job's progress, and reports how many; an error on a later
 // page is the activity's, and the pages before it stay stored.
 func TestSyncPageStoresABatchOfPages(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	schema := dbtest.NewSchema(t)
-	kr := dbtest.KeyRing(t)
-	spec := &connectors.Spec{Name: "paged"}
-	conn := &pagedConnector{spec: spec, pages: 7, failAt: map[int]error{}}
-	acts := &Activities{DB: schema.DB, Registry: connectors.NewRegistry(&connectors.Provider{Spec: spec, Connector: conn}),
-		KeyRing: kr, TenantConcurrency: 4, PagesPerActivity: 3}
-	tenant, connID := seedWithToken(t, schema, kr, "batch", "paged")
-	ref := poblysh.ConnectionRef{TenantID: tenant, ConnectionID: connID, Provider: "paged", Stream: "items"}
-	job := uuid.NewString()
-	_, err := acts.BeginJob(ctx, BeginJobInput{ConnectionRef: ref, JobID: job, Kind: poblysh.JobBackfill, Trigger: poblysh.TriggerManual,
-		WorkflowID: "q:sync/" + connID + "/items", ResetCursor: true})
-	require.NoError(t, err)
+	f := newPagedJob(t, "batch", 4, 3)
+	schema, conn, acts, tenant, connID, ref, job := f.schema, f.conn, f.acts, f.tenant, f.connID, f.ref, f.job
+	var err error
 	cursor := func() string {
 		var cur db.Cursor
 		require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) (err error) {

@@ -6,14 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/poblysh/poblysh"
-	"github.com/poblysh/poblysh/connectors"
 	"github.com/poblysh/poblysh/db"
-	"github.com/poblysh/poblysh/db/dbtest"
 )
 
 // A sync page runs only on one of its tenant's slots
@@ -24,18 +20,8 @@ import (
 func TestSyncPageWaitsForATenantSlot(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	schema := dbtest.NewSchema(t)
-	kr := dbtest.KeyRing(t)
-	spec := &connectors.Spec{Name: "paged"}
-	conn := &pagedConnector{spec: spec, pages: 7, failAt: map[int]error{}}
-	acts := &Activities{DB: schema.DB, Registry: connectors.NewRegistry(&connectors.Provider{Spec: spec, Connector: conn}),
-		KeyRing: kr, TenantConcurrency: 2, PagesPerActivity: 1}
-	tenant, connID := seedWithToken(t, schema, kr, "cap", "paged")
-	ref := poblysh.ConnectionRef{TenantID: tenant, ConnectionID: connID, Provider: "paged", Stream: "items"}
-	job := uuid.NewString()
-	_, err := acts.BeginJob(ctx, BeginJobInput{ConnectionRef: ref, JobID: job, Kind: poblysh.JobBackfill, Trigger: poblysh.TriggerManual,
-		WorkflowID: "q:sync/" + connID + "/items", ResetCursor: true})
-	require.NoError(t, err)
+	f := newPagedJob(t, "cap", 2, 1)
+	schema, conn, acts, tenant, connID, ref, job := f.schema, f.conn, f.acts, f.tenant, f.connID, f.ref, f.job
 	lease := func(holder string) (ok bool) {
 		require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) (err error) {
 			ok, err = tx.AcquireLease(ctx, holder, 2, time.Minute)
@@ -53,7 +39,7 @@ func TestSyncPageWaitsForATenantSlot(t *testing.T) {
 	// Two pages of the tenant's other streams hold both slots.
 	require.True(t, lease("other-1"))
 	require.True(t, lease("other-2"))
-	_, err = acts.SyncPage(ctx, SyncPageInput{ConnectionRef: ref, JobID: job})
+	_, err := acts.SyncPage(ctx, SyncPageInput{ConnectionRef: ref, JobID: job})
 	var appErr *temporal.ApplicationError
 	require.True(t, errors.As(err, &appErr), "the page waits for a slot, got %v", err)
 	require.Equal(t, ErrTypeTenantBusy, appErr.Type())
