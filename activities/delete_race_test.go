@@ -12,19 +12,11 @@ import (
 	"github.com/poblysh/poblysh/db"
 	"github.com/poblysh/poblysh/db/dbtest"
 	"github.com/poblysh/poblysh/lifecycle"
+	"github.com/poblysh/poblysh/lifecycle/lifecycletest"
 )
 
-// noWorkflows is a lifecycle.Workflows with nothing to start or stop.
-type noWorkflows struct{}
-
-func (noWorkflows) SyncSchedules(context.Context, string, string) error { return nil }
-func (noWorkflows) StartWatchReconcile(context.Context, poblysh.ConnectionRef, poblysh.Trigger) error {
-	return nil
-}
-func (noWorkflows) RequestSync(context.Context, *db.Connection, poblysh.SyncMode, poblysh.Trigger) ([]db.Job, error) {
-	return nil, nil
-}
-func (noWorkflows) StopConnection(context.Context, *db.Connection) error { return nil }
+// noWorkflows is a Temporal with nothing to start or stop.
+type noWorkflows = lifecycletest.NoWorkflows
 
 // deletingConnector serves pages; while the provider answers the first
 // fetch, onFetch runs (a delete from another request).

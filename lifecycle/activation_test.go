@@ -20,6 +20,7 @@ import (
 	"github.com/poblysh/poblysh/db"
 	"github.com/poblysh/poblysh/db/dbtest"
 	"github.com/poblysh/poblysh/lifecycle"
+	"github.com/poblysh/poblysh/lifecycle/lifecycletest"
 )
 
 // pausingSlack is the Slack connector whose first RouteKeys call waits
@@ -39,16 +40,8 @@ func (p *pausingSlack) RouteKeys(c connectors.Connection) ([]string, error) {
 	return p.Connector.RouteKeys(c)
 }
 
-type noWorkflows struct{}
-
-func (noWorkflows) SyncSchedules(context.Context, string, string) error { return nil }
-func (noWorkflows) StartWatchReconcile(context.Context, poblysh.ConnectionRef, poblysh.Trigger) error {
-	return nil
-}
-func (noWorkflows) RequestSync(context.Context, *db.Connection, poblysh.SyncMode, poblysh.Trigger) ([]db.Job, error) {
-	return nil, nil
-}
-func (noWorkflows) StopConnection(context.Context, *db.Connection) error { return nil }
+// noWorkflows is a Temporal with nothing to start or stop.
+type noWorkflows = lifecycletest.NoWorkflows
 
 // grantAll proves every configured Slack channel.
 type grantAll struct{}

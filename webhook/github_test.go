@@ -26,6 +26,7 @@ import (
 	"github.com/poblysh/poblysh/db/dbtest"
 	"github.com/poblysh/poblysh/engine"
 	"github.com/poblysh/poblysh/lifecycle"
+	"github.com/poblysh/poblysh/lifecycle/lifecycletest"
 	githubsandbox "github.com/poblysh/poblysh/sandbox/github"
 	"github.com/poblysh/poblysh/testenv"
 	"github.com/poblysh/poblysh/workflows"
@@ -392,17 +393,8 @@ func (provedRepos) Authorize(context.Context, poblysh.ConnectionRef) (*http.Clie
 	return nil, nil, nil
 }
 
-// noWorkflows is a Temporal that does what it is asked and nothing more.
-type noWorkflows struct{}
-
-func (noWorkflows) SyncSchedules(context.Context, string, string) error { return nil }
-func (noWorkflows) StartWatchReconcile(context.Context, poblysh.ConnectionRef, poblysh.Trigger) error {
-	return nil
-}
-func (noWorkflows) RequestSync(context.Context, *db.Connection, poblysh.SyncMode, poblysh.Trigger) ([]db.Job, error) {
-	return nil, nil
-}
-func (noWorkflows) StopConnection(context.Context, *db.Connection) error { return nil }
+// noWorkflows is a Temporal with nothing to start or stop.
+type noWorkflows = lifecycletest.NoWorkflows
 
 // TestGitHubHookOfARemovedRepositoryStoresNothing: once a PATCH stops
 // following a repository, a push its hook delivers is unroutable, though
