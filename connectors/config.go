@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 )
 
 // DecodeConfig decodes a connection config strictly into dst: an empty
@@ -23,6 +24,23 @@ func DecodeConfig(raw json.RawMessage, dst any, shape string) error {
 	}
 	if err != nil {
 		return &ConfigError{Fields: map[string]string{"config": "must be " + shape + ": " + err.Error()}}
+	}
+	return nil
+}
+
+// CheckBackfillDays checks a config's optional "backfill_days" once raw has
+// been decoded and the field read into days: present and not null, it must be
+// from 1 to max. A 0 is refused like any other value out of range, not taken
+// as unset (a stored config drops it, so the connection would silently get the
+// provider's default window).
+func CheckBackfillDays(raw json.RawMessage, days, max int) error {
+	var in struct {
+		Days json.RawMessage `json:"backfill_days"`
+	}
+	_ = json.Unmarshal(raw, &in) // raw has been decoded once already
+	set := len(in.Days) > 0 && !bytes.Equal(in.Days, []byte("null"))
+	if days < 0 || days > max || set && days < 1 {
+		return &ConfigError{Fields: map[string]string{"backfill_days": fmt.Sprintf("must be from 1 to %d days", max)}}
 	}
 	return nil
 }

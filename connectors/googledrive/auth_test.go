@@ -76,6 +76,9 @@ func TestValidateConfig(t *testing.T) {
 		{in: `{"folders":[""]}`, bad: "folders[0]"},
 		{in: `{"shared_drives":["root"]}`, bad: "shared_drives"},
 		{in: `{"backfill_days":400}`, bad: "backfill_days"},
+		{in: `{"backfill_days":0}`, bad: "backfill_days"},
+		{in: `{"backfill_days":-1}`, bad: "backfill_days"},
+		{in: `{"backfill_days":null}`, want: `{"folders":["root"],"shared_drives":[]}`},
 		{in: `{"folder":["x"]}`, bad: "config"},
 	} {
 		got, err := v.ValidateConfig([]byte(tc.in))

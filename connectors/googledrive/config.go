@@ -87,10 +87,8 @@ func parseConfig(raw json.RawMessage) (Config, error) {
 	if cfg.SharedDrives == nil {
 		cfg.SharedDrives = []string{}
 	}
-	if cfg.BackfillDays < 0 || cfg.BackfillDays > maxBackfillDays {
-		return Config{}, &connectors.ConfigError{Fields: map[string]string{
-			"backfill_days": fmt.Sprintf("must be from 1 to %d days", maxBackfillDays),
-		}}
+	if err := connectors.CheckBackfillDays(raw, cfg.BackfillDays, maxBackfillDays); err != nil {
+		return Config{}, err
 	}
 	return cfg, nil
 }
