@@ -9,7 +9,20 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/poblysh/poblysh/api"
+	"github.com/poblysh/poblysh/config"
 )
+
+// The longest admin key config accepts authenticates: the API refuses a
+// longer bearer key unread, so a key config took (openssl rand -hex 160)
+// answered 401 on every admin route.
+func TestLongestAdminKeyConfigAcceptsAuthenticates(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("0123456789abcdef", config.MaxAdminKey/16)
+	require.Len(t, long, config.MaxAdminKey)
+	e := setup(t, func(d *api.Deps) { d.AdminKey = long })
+	require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/api/v1/tenants", long, "", "").status)
+	requireError(t, e.do(http.MethodGet, "/api/v1/tenants", long+"0", "", ""), http.StatusUnauthorized, "unauthorized")
+}
 
 func TestAuthRejectsBadKeys(t *testing.T) {
 	t.Parallel()

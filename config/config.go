@@ -96,6 +96,9 @@ const (
 	// 12 h apart, a channel of a week (Google's) or a month (Jira's) is
 	// still renewed within its last day.
 	maxRenewalInterval = 12 * time.Hour
+	// MaxAdminKey is the longest admin key: the API refuses a longer
+	// bearer key before it compares it with anything.
+	MaxAdminKey = 256
 )
 
 // Load reads the configuration. The error names the offending variable.
@@ -170,6 +173,9 @@ func Load(getenv func(string) string, need Needs) (*Config, error) {
 			c.AdminKey = ""
 		} else if c.AdminKey != "" && len(c.AdminKey) < 24 {
 			e.fail("POBLYSH_ADMIN_KEY", "must be at least 24 characters")
+		} else if len(c.AdminKey) > MaxAdminKey {
+			// The API refuses a longer bearer key unread (api/middleware.go).
+			e.fail("POBLYSH_ADMIN_KEY", fmt.Sprintf("must be at most %d characters", MaxAdminKey))
 		}
 	}
 	if need.Crypto {

@@ -159,6 +159,7 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"DATABASE_URL", "postgres://u:hunter2@[::1:5432/db"},
 		{"POBLYSH_ADMIN_KEY", "-"},
 		{"POBLYSH_ADMIN_KEY", "hunter2-too-short"},
+		{"POBLYSH_ADMIN_KEY", strings.Repeat("a", 257)},
 		{"POBLYSH_CRYPTO_KEY", "-"},
 		{"POBLYSH_CRYPTO_KEY", "not base64 at all!"},
 		{"POBLYSH_CRYPTO_KEY", "aHVudGVyMg=="}, // base64 of 7 bytes
