@@ -127,6 +127,11 @@ func TestDisplayNameCues(t *testing.T) {
 	for name, want := range map[string]string{
 		"Reuters Editorial": "reuters.com", "The Guardian": "theguardian.com", "Bloomberg News": "bloomberg.net",
 		"Jane Doe | Reuters": "", "Timothy Smith": "", "Time Smith": "",
+		"NYTimes Desk": "nytimes.com", "Spiegel Redaktion": "spiegel.de", "SPIEGEL+": "spiegel.de",
+		"TechCrunch Editorial Team": "techcrunch.com", "Xinhua Newsroom": "xinhuanet.com", "BBC News": "bbc.co.uk",
+		"Fortune Okafor": "", "Xinhua Li": "", "Forbes, Jane": "", "Bloomberg, Anna": "", "Reuters Smith": "",
+		"Le Monde Rédaction": "lemonde.fr", "El País Redacción": "elpais.com", "Corriere della Sera Redazione": "corriere.it",
+		"Spiegel Newman": "", "Fortune Brainstorm": "", "Reuters Events": "", "Folha Redação": "",
 	} {
 		o, ok := tb.claimedOutlet(name)
 		require.Equal(t, want != "", ok, name)

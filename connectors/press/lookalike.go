@@ -115,11 +115,26 @@ func isEdition(domain, listed string) bool {
 // ones begin ordinary names ("AP Smith", "FT Ops").
 const minClaimedName = 6
 
+// deskWords are the words after an outlet's name that make a display name
+// the outlet's desk, team or brand rather than a person's name ("Reuters
+// Editorial", "Spiegel Redaktion", "Forbes Magazine"), in folded form.
+// Surnames are not among them: "Fortune Okafor" and "Forbes, Jane" are
+// people.
+var deskWords = map[string]bool{
+	"editorial": true, "editors": true, "news": true, "newsroom": true, "newsdesk": true, "desk": true,
+	"team": true, "staff": true, "magazine": true, "online": true, "digital": true,
+	"redaktion": true, "redaccion": true, "redaction": true, "redazione": true, "redacao": true,
+	"redactie": true, "redakcja": true,
+}
+
 // claimedOutlet returns the outlet a display name presents itself as: its
-// first part is an outlet's name ("The Guardian", "Bloomberg News") or
-// starts with a distinctive one ("Reuters Editorial", "Spiegel Redaktion").
-// A person signing "Jane Doe | Reuters" is not claiming to be Reuters; that
-// is outletInName's positive cue.
+// first part is an outlet's name ("The Guardian", "Bloomberg News"), or
+// starts with a distinctive one followed by a desk word ("Reuters
+// Editorial", "Spiegel Redaktion", "TechCrunch Editorial Team"). A name
+// that merely starts with an outlet's name is a person's ("Fortune Okafor",
+// "Xinhua Li", "Forbes, Jane" with the comma directories put in), and a
+// person signing "Jane Doe | Reuters" is not claiming to be Reuters
+// either; that is outletInName's positive cue.
 func (t *tables) claimedOutlet(name string) (Outlet, bool) {
 	first, _, _ := strings.Cut(nameSeparators.Replace(name), "\x00")
 	k := strings.TrimSpace(fold(first))
@@ -129,12 +144,21 @@ func (t *tables) claimedOutlet(name string) (Outlet, bool) {
 	if d, ok := t.names[k]; ok {
 		return t.outlets[t.media[d]], true
 	}
-	for n, d := range t.names {
-		if (len(n) >= minClaimedName || strings.Contains(n, " ")) && strings.HasPrefix(k, n+" ") {
-			return t.outlets[t.media[d]], true
+	claimed := ""
+	for n := range t.names {
+		if (len(n) < minClaimedName && !strings.Contains(n, " ")) || len(n) <= len(claimed) {
+			continue
+		}
+		if rest, ok := strings.CutPrefix(k, n+" "); ok {
+			if next, _, _ := strings.Cut(rest, " "); deskWords[next] {
+				claimed = n // the longest name claimed, so that the answer does not depend on map order
+			}
 		}
 	}
-	return Outlet{}, false
+	if claimed == "" {
+		return Outlet{}, false
+	}
+	return t.outlets[t.media[t.names[claimed]]], true
 }
 
 // localRoleWords are role words that journalists put in the local part of a

@@ -260,3 +260,45 @@ func TestSubjectCuesInLegacyCharsets(t *testing.T) {
 		require.Equal(t, want, got, "%s as %s", c.utf8, c.raw)
 	}
 }
+
+// A person whose name starts with an outlet's ("Fortune Okafor", "Xinhua
+// Li", "Forbes, Jane" as directories write it) is not impersonating the
+// outlet: the request for comment counts as from any unlisted domain. An
+// outlet's name alone or followed by a desk word still claims the outlet.
+func TestPersonNamedLikeAnOutletIsNotImpersonation(t *testing.T) {
+	t.Parallel()
+	d := New()
+	detect := func(from string) Result {
+		a, ok := ParseAddress(from)
+		require.True(t, ok, from)
+		return d.Detect(Message{From: a, To: ParseAddressList("pat@acme.example"),
+			Subject: "Request for comment on the plant closure", Account: "pat@acme.example"}, Config{})
+	}
+	for _, from := range []string{
+		`Fortune Okafor <fortune.okafor@lagosledger.example>`,
+		`Xinhua Li <xinhua.li@sixthtone.example>`,
+		`"Forbes, Jane" <jane.forbes@valleyledger.example>`,
+		`"Bloomberg, Anna" <anna.bloomberg@valleyledger.example>`,
+		`Reuters Smith <reuters.smith@valleyledger.example>`,
+		`Spiegel Newman <spiegel.newman@valleyledger.example>`, // "Newman" is not the desk word "News"
+	} {
+		r := detect(from)
+		require.True(t, r.Press, "%s: score %.2f reasons %q", from, r.Score, r.Reasons)
+		require.Equal(t, 0.6, r.Score, from)
+		require.False(t, slices.ContainsFunc(r.Reasons, func(s string) bool { return strings.HasPrefix(s, "display name claims") }), "%s: %q", from, r.Reasons)
+	}
+	for from, outlet := range map[string]string{
+		`Reuters Editorial <editor@press-desk.example>`:            "Reuters",
+		`Reuters Newsroom Europe <desk@press-desk.example>`:        "Reuters",
+		`The Guardian <editor@press-desk.example>`:                 "The Guardian",
+		`BBC News <news@press-desk.example>`:                       "BBC",
+		`"Forbes Magazine" <editors@press-desk.example>`:           "Forbes",
+		`Fortune Team <team@press-desk.example>`:                   "Fortune",
+		`"Spiegel Redaktion" <redaktion@press-desk.example>`:       "Der Spiegel",
+		`TechCrunch Editorial Team <editorial@press-desk.example>`: "TechCrunch",
+	} {
+		r := detect(from)
+		require.False(t, r.Press, "%s: score %.2f reasons %q", from, r.Score, r.Reasons)
+		require.Contains(t, r.Reasons, "display name claims "+outlet+" but the address is not at a media domain", from)
+	}
+}
