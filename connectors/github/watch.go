@@ -225,13 +225,20 @@ func hookError(ctx context.Context, client *gh.Client, full, op string, err erro
 // on, while Watch has not yet returned the hook's secret to be stored: those
 // deliveries are answered 401, and GitHub does not retry a failed delivery
 // (its docs, "Handling failed webhook deliveries", leave redelivery to the
-// receiver). So ConfirmWatch lists the hook's latest deliveries
-// (GET /repos/{o}/{r}/hooks/{id}/deliveries), asks GitHub to redeliver
+// receiver). So ConfirmWatch lists the hook's deliveries as far back as
+// GitHub still redelivers (listDeliveries), asks GitHub to redeliver
 // (POST .../deliveries/{delivery_id}/attempts, 202) each event that never
 // succeeded and that a retry can fix (see redeliverable), then to ping the
 // hook again (POST .../pings, 204) so that its settings page shows the last
 // delivery as successful. The same pass recovers events a reused hook
 // could not deliver while the service was down.
+// A listing that fails part way is reported, and what the pages read hold
+// is redelivered all the same: they are the newest part of the log, which
+// redeliverable judges exactly (an event whose newest attempt there is no
+// redelivery had no other attempt). A redelivery refused for a rate limit
+// ends the redeliveries (the account is held: the others would be refused
+// too), reported once with the count of those not asked for. The hook is
+// pinged whatever failed before.
 func (c *Connector) ConfirmWatch(ctx context.Context, req connectors.ConfirmWatchRequest) error {
 	owner, name, id, err := channelHook("confirm webhook", req.Channel)
 	if err != nil {
@@ -242,16 +249,27 @@ func (c *Connector) ConfirmWatch(ctx context.Context, req connectors.ConfirmWatc
 		return err
 	}
 	var errs []error
-	list, _, err := client.Repositories.ListHookDeliveries(ctx, owner, name, id, &gh.ListCursorOptions{PerPage: 100})
+	list, err := listDeliveries(ctx, client, owner, name, id, req.Now)
 	if err != nil {
-		errs = append(errs, fmt.Errorf("github: list deliveries of webhook %d on %s: %w", id, req.Channel.Target, mapErr(err)))
+		errs = append(errs, fmt.Errorf("github: list deliveries of webhook %d on %s: %w", id, req.Channel.Target, err))
 	}
-	for _, d := range redeliverable(list, req.Now) {
+	todo := redeliverable(list, req.Now)
+	for i, d := range todo {
 		// GitHub answers 202, which go-github reports as *AcceptedError.
 		var accepted *gh.AcceptedError
-		if _, _, err := client.Repositories.RedeliverHookDelivery(ctx, owner, name, id, d); err != nil && !errors.As(err, &accepted) {
-			errs = append(errs, fmt.Errorf("github: redeliver delivery %d of webhook %d on %s: %w", d, id, req.Channel.Target, mapErr(err)))
+		_, _, err := client.Repositories.RedeliverHookDelivery(ctx, owner, name, id, d)
+		if err == nil || errors.As(err, &accepted) {
+			continue
 		}
+		err = mapErr(err)
+		if errors.Is(err, connectors.ErrRateLimited) {
+			if rest := len(todo) - i - 1; rest > 0 {
+				err = fmt.Errorf("%w (and %d more not asked for)", err, rest)
+			}
+			errs = append(errs, fmt.Errorf("github: redeliver delivery %d of webhook %d on %s: %w", d, id, req.Channel.Target, err))
+			break
+		}
+		errs = append(errs, fmt.Errorf("github: redeliver delivery %d of webhook %d on %s: %w", d, id, req.Channel.Target, err))
 	}
 	if _, err := client.Repositories.PingHook(ctx, owner, name, id); err != nil {
 		errs = append(errs, fmt.Errorf("github: ping webhook %d on %s: %w", id, req.Channel.Target, mapErr(err)))
@@ -263,13 +281,46 @@ func (c *Connector) ConfirmWatch(ctx context.Context, req connectors.ConfirmWatc
 // days, by its docs), less a margin for clocks.
 const redeliverWindow = 71 * time.Hour
 
+// maxDeliveryPages bounds the pages of a hook's deliveries ConfirmWatch
+// lists (100 attempts a page, GitHub's most): 1,000 attempts, a hook that
+// averaged 14 an hour over the whole of redeliverWindow. Each page is a
+// GET paced like every call of the account (Policy.Rate, and the primary
+// budget of 5,000 an hour); a hook busier than that has its older events
+// left to the syncs, and the listing says so.
+const maxDeliveryPages = 10
+
+// listDeliveries lists a hook's deliveries, newest first
+// (GET /repos/{o}/{r}/hooks/{id}/deliveries, per_page 100), following the
+// Link header's next cursor (go-github's Response.Cursor) until the log
+// ends, a page reaches past redeliverWindow (older pages hold nothing
+// GitHub would redeliver), or maxDeliveryPages were read. On an error it
+// returns the pages read so far with it.
+func listDeliveries(ctx context.Context, client *gh.Client, owner, name string, id int64, now time.Time) ([]*gh.HookDelivery, error) {
+	opts := &gh.ListCursorOptions{PerPage: 100}
+	var all []*gh.HookDelivery
+	for range maxDeliveryPages {
+		page, resp, err := client.Repositories.ListHookDeliveries(ctx, owner, name, id, opts)
+		if err != nil {
+			return all, mapErr(err)
+		}
+		all = append(all, page...)
+		if len(page) == 0 || resp.Cursor == "" || now.Sub(page[len(page)-1].GetDeliveredAt().Time) >= redeliverWindow {
+			return all, nil
+		}
+		opts.Cursor = resp.Cursor
+	}
+	return all, fmt.Errorf("listed the newest %d deliveries only (%d pages), all younger than GitHub's redelivery limit: "+
+		"older events that failed are not redelivered", len(all), maxDeliveryPages)
+}
+
 // redeliverable picks, from a hook's deliveries (newest first, as GitHub
-// lists them), the delivery id to redeliver for each event (GUID) that no
-// attempt delivered: the newest attempt, when it was not itself a
-// redelivery (an event is asked for once), is younger than
-// redeliverWindow, and failed in a way a retry can fix: 401 (the hook's
-// secret was not stored yet), no answer or a timeout (status code 0 or
-// 408), 429, or a server error. A 400 or 404 would fail the same way again,
+// lists them: every page listDeliveries read, so that an event counts as
+// delivered when any attempt there did), the delivery id to redeliver for
+// each event (GUID) that no attempt delivered: the newest attempt, when it
+// was not itself a redelivery (an event is asked for once), is younger
+// than redeliverWindow, and failed in a way a retry can fix: 401 (the
+// hook's secret was not stored yet), no answer or a timeout (status code
+// 0 or 408), 429, or a server error. A 400 or 404 would fail the same way again,
 // and pings are not redelivered (ConfirmWatch pings anew).
 func redeliverable(list []*gh.HookDelivery, now time.Time) []int64 {
 	delivered := map[string]bool{}

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -243,6 +246,286 @@ func TestConfirmWatchRedeliversWhatTheHookRefused(t *testing.T) {
 	got = in.received()
 	require.Len(t, got, 6)
 	require.Equal(t, "ping", got[5].Header.Get("X-GitHub-Event"))
+}
+
+// openRefusedPulls opens n pull requests on the seeded repository while
+// in refuses deliveries, and returns the GUIDs of the refused
+// pull_request deliveries hookID's log holds.
+func openRefusedPulls(t *testing.T, h *harness, in *inbox, hookID int64, n int) map[string]bool {
+	t.Helper()
+	in.refuse(true)
+	for i := 0; i < n; i++ {
+		resp, err := http.Post(h.ts.URL+"/_sandbox/github/repos/octo-org/hello-world/pulls", "application/json",
+			bytes.NewReader([]byte(fmt.Sprintf(`{"title":"refused %d","user":"hubot"}`, i))))
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusCreated, resp.StatusCode)
+	}
+	h.srv.Wait()
+	in.refuse(false)
+	refused := map[string]bool{}
+	log, err := h.srv.HookDeliveries("octo-org/hello-world", hookID)
+	require.NoError(t, err)
+	for _, a := range log {
+		if a.Event == "pull_request" && a.StatusCode == http.StatusUnauthorized && !a.Redelivery {
+			refused[a.GUID] = true
+		}
+	}
+	return refused
+}
+
+// redeliveredPulls counts, per GUID, the redeliveries of pull_request
+// events hookID's log holds that were answered 2xx.
+func redeliveredPulls(t *testing.T, h *harness, hookID int64) map[string]int {
+	t.Helper()
+	log, err := h.srv.HookDeliveries("octo-org/hello-world", hookID)
+	require.NoError(t, err)
+	out := map[string]int{}
+	for _, a := range log {
+		if a.Event == "pull_request" && a.Redelivery && a.StatusCode >= 200 && a.StatusCode < 300 {
+			out[a.GUID]++
+		}
+	}
+	return out
+}
+
+// deliveryListings counts the calls that list a hook's deliveries.
+type deliveryListings struct {
+	next  http.RoundTripper
+	mu    sync.Mutex
+	calls int
+}
+
+func (l *deliveryListings) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/deliveries") {
+		l.mu.Lock()
+		l.calls++
+		l.mu.Unlock()
+	}
+	return l.next.RoundTrip(r)
+}
+
+func (l *deliveryListings) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.calls
+}
+
+// countingClient is hc, counting its delivery listings in l.
+func countingClient(hc *http.Client) (*http.Client, *deliveryListings) {
+	l := &deliveryListings{next: hc.Transport}
+	c := *hc
+	c.Transport = l
+	return &c, l
+}
+
+// TestConfirmWatchRedeliversPastTheFirstPageOfDeliveries: GitHub lists a
+// hook's deliveries 100 a page at most, newest first. When more than 100
+// attempts were made since the hook last delivered (a service down for a
+// while, a busy repository), the events refused on the older pages are
+// redelivered too, each once: GitHub does not retry them, and a push to
+// another branch than the default one is read by no sync.
+func TestConfirmWatchRedeliversPastTheFirstPageOfDeliveries(t *testing.T) {
+	h := newHarness(t, githubsandbox.Options{}, nil)
+	in := newInbox(t)
+	in.refuse(true)
+	chans, err := h.watch(t, in.URL+"/api/v1/webhooks/github")
+	require.NoError(t, err)
+	ch := chans[0]
+	hookID, err := strconv.ParseInt(ch.ID, 10, 64)
+	require.NoError(t, err)
+	refused := openRefusedPulls(t, h, in, hookID, 120)
+	require.Len(t, refused, 120)
+
+	hc, listings := countingClient(h.client())
+	confirm := connectors.ConfirmWatchRequest{Connection: h.conn, HTTP: hc, Channel: ch, Now: time.Now()}
+	require.NoError(t, h.connector().ConfirmWatch(context.Background(), confirm))
+	h.srv.Wait()
+	again := redeliveredPulls(t, h, hookID)
+	require.Len(t, again, 120, "every refused pull request, not only the newest 100")
+	for guid, n := range again {
+		require.True(t, refused[guid], guid)
+		require.Equal(t, 1, n, "redelivered once: %s", guid)
+	}
+	require.Equal(t, 2, listings.count(), "121 attempts (the first ping and 120 pull requests): two pages")
+
+	// Confirming again lists both pages (and the redeliveries' page) and
+	// asks for nothing: every event was delivered by its redelivery.
+	require.NoError(t, h.connector().ConfirmWatch(context.Background(), confirm))
+	h.srv.Wait()
+	require.Equal(t, again, redeliveredPulls(t, h, hookID))
+}
+
+// TestConfirmWatchListsDeliveriesOnlyAsFarBackAsGitHubRedelivers: GitHub
+// redelivers nothing older than three days, so the listing stops at the
+// first page that reaches past redeliverWindow: older pages cost calls
+// and could bring nothing to redeliver.
+func TestConfirmWatchListsDeliveriesOnlyAsFarBackAsGitHubRedelivers(t *testing.T) {
+	var now atomic.Int64
+	now.Store(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC).Unix())
+	clock := func() time.Time { return time.Unix(now.Load(), 0) }
+	h := newHarness(t, githubsandbox.Options{Clock: clock}, nil)
+	in := newInbox(t)
+	in.refuse(true)
+	chans, err := h.watch(t, in.URL+"/api/v1/webhooks/github")
+	require.NoError(t, err)
+	ch := chans[0]
+	hookID, err := strconv.ParseInt(ch.ID, 10, 64)
+	require.NoError(t, err)
+	old := openRefusedPulls(t, h, in, hookID, 150)
+	require.Len(t, old, 150)
+	now.Add(int64((72 * time.Hour).Seconds()))
+	young := openRefusedPulls(t, h, in, hookID, 130)
+	for guid := range old {
+		delete(young, guid)
+	}
+	require.Len(t, young, 130)
+
+	hc, listings := countingClient(h.client())
+	confirm := connectors.ConfirmWatchRequest{Connection: h.conn, HTTP: hc, Channel: ch, Now: clock()}
+	require.NoError(t, h.connector().ConfirmWatch(context.Background(), confirm))
+	h.srv.Wait()
+	again := redeliveredPulls(t, h, hookID)
+	require.Len(t, again, 130, "the young events, and none of the old ones")
+	for guid := range again {
+		require.True(t, young[guid], guid)
+	}
+	require.Equal(t, 2, listings.count(),
+		"the second page reaches past the window (30 young attempts, then old ones): the older ones are not listed")
+}
+
+// TestConfirmWatchRateLimitedWhileListingDeliveries: a rate limit that
+// ends the listing part way is reported as one (the engine sees its
+// kind), and the hook is pinged anyway, as when the first page was the
+// only one. The pages read are judged and redelivered all the same (a
+// prefix of the newest-first log is judged exactly: an event whose
+// newest attempt there is not a redelivery had no other); while the
+// account is held longer than a call waits, the first redelivery refused
+// ends them, reported once instead of once per event.
+func TestConfirmWatchRateLimitedWhileListingDeliveries(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		retryAfter int // seconds the refusal of the second page holds the account
+		again      int // redelivered pull requests
+	}{
+		{"held a second", 1, 100},
+		{"held longer than a call waits", 120, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, githubsandbox.Options{}, nil)
+			in := newInbox(t)
+			in.refuse(true)
+			chans, err := h.watch(t, in.URL+"/api/v1/webhooks/github")
+			require.NoError(t, err)
+			ch := chans[0]
+			hookID, err := strconv.ParseInt(ch.ID, 10, 64)
+			require.NoError(t, err)
+			refused := openRefusedPulls(t, h, in, hookID, 120)
+			require.Len(t, refused, 120)
+			before := len(in.received())
+
+			h.srv.Faults.Add(sandbox.Fault{Status: http.StatusTooManyRequests, RetryAfter: c.retryAfter, After: 1,
+				PathPrefix: "/repos/octo-org/hello-world/hooks/" + ch.ID + "/deliveries"})
+			confirm := connectors.ConfirmWatchRequest{Connection: h.conn, HTTP: h.client(), Channel: ch, Now: time.Now()}
+			err = h.connector().ConfirmWatch(context.Background(), confirm)
+			require.ErrorIs(t, err, connectors.ErrRateLimited)
+			require.Contains(t, err.Error(), "list deliveries of webhook "+ch.ID)
+			h.srv.Wait()
+			again := redeliveredPulls(t, h, hookID)
+			require.Len(t, again, c.again, "the first page's events, when the account may call")
+			for guid := range again {
+				require.True(t, refused[guid], guid)
+			}
+			got := in.received()
+			if c.again > 0 {
+				require.Len(t, got, before+c.again+1)
+				require.Equal(t, "ping", got[len(got)-1].Header.Get("X-GitHub-Event"), "pinged anyway")
+				return
+			}
+			require.Len(t, got, before, "nothing reaches GitHub while the account is held")
+			require.Equal(t, 1, strings.Count(err.Error(), "redeliver delivery"), "%v", err)
+			require.Contains(t, err.Error(), "99 more not asked for")
+			require.Contains(t, err.Error(), "ping webhook "+ch.ID)
+		})
+	}
+}
+
+// TestConfirmWatchListsAtMostMaxDeliveryPages: a hook whose log goes on
+// past maxDeliveryPages pages, every attempt young, is listed no further
+// (each page is a call against the account's budget); what those pages
+// hold is redelivered, and the error says older events were not looked
+// at.
+func TestConfirmWatchListsAtMostMaxDeliveryPages(t *testing.T) {
+	now := time.Now().UTC()
+	var mu sync.Mutex
+	var listings, pings int
+	var asked []int64
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		const hook = "/repos/octo-org/hello-world/hooks/7"
+		switch {
+		case r.Method == http.MethodGet && r.URL.Path == hook+"/deliveries":
+			listings++
+			// Ids count down from 1,000,000 (newest first), one a minute;
+			// one attempt in a hundred failed.
+			top := int64(1_000_000)
+			if c := r.URL.Query().Get("cursor"); c != "" {
+				n, err := strconv.ParseInt(strings.TrimPrefix(c, "v1_"), 10, 64)
+				if err != nil {
+					t.Errorf("cursor %q: %v", c, err)
+					http.Error(w, "Bad Request", http.StatusBadRequest)
+					return
+				}
+				top = n
+			}
+			page := make([]*gh.HookDelivery, 100)
+			for i := range page {
+				id := top - int64(i)
+				code := http.StatusOK
+				if id%100 == 0 {
+					code = http.StatusBadGateway
+				}
+				page[i] = &gh.HookDelivery{ID: gh.Ptr(id), GUID: gh.Ptr("guid-" + strconv.FormatInt(id, 10)),
+					Event: gh.Ptr("push"), StatusCode: gh.Ptr(code), Redelivery: gh.Ptr(false),
+					DeliveredAt: &gh.Timestamp{Time: now.Add(-time.Duration(1_000_000-id) * time.Minute)}}
+			}
+			w.Header().Set("Link", fmt.Sprintf(`<http://%s%s/deliveries?cursor=v1_%d&per_page=100>; rel="next"`, r.Host, hook, top-100))
+			w.Header().Set("Content-Type", "application/json")
+			if err := json.NewEncoder(w).Encode(page); err != nil {
+				t.Errorf("encode page: %v", err)
+			}
+		case r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, hook+"/deliveries/") && strings.HasSuffix(r.URL.Path, "/attempts"):
+			id, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, hook+"/deliveries/"), "/attempts"), 10, 64)
+			if err != nil {
+				t.Errorf("redelivery path %q: %v", r.URL.Path, err)
+			}
+			asked = append(asked, id)
+			w.WriteHeader(http.StatusAccepted)
+			fmt.Fprint(w, "{}")
+		case r.Method == http.MethodPost && r.URL.Path == hook+"/pings":
+			pings++
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(ts.Close)
+	p := providerFrom(t, map[string]string{"POBLYSH_GITHUB_CLIENT_ID": "id", "POBLYSH_GITHUB_CLIENT_SECRET": "s",
+		"POBLYSH_GITHUB_API_URL": ts.URL + "/"})
+	reg := connectors.NewRegistry(p)
+	err := p.Connector.(*Connector).ConfirmWatch(context.Background(), connectors.ConfirmWatchRequest{
+		Connection: connectors.Connection{ID: "c-1", Config: []byte(`{"repos":["octo-org/hello-world"]}`)},
+		HTTP:       reg.HTTPClient(p, "1", "tok"), Channel: connectors.Channel{ID: "7", Target: "octo-org/hello-world"}, Now: now,
+	})
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "listed the newest 1000 deliveries only")
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, maxDeliveryPages, listings)
+	require.Equal(t, []int64{1_000_000, 999_900, 999_800, 999_700, 999_600, 999_500, 999_400, 999_300, 999_200, 999_100}, asked,
+		"the failed attempts of the pages read")
+	require.Equal(t, 1, pings)
 }
 
 // TestRedeliverable: which of a hook's deliveries ConfirmWatch asks GitHub
