@@ -117,9 +117,7 @@ func serveUntilDone(withAPI, withWorker bool) func(context.Context, *flag.FlagSe
 			// The API starts whether Temporal answers or not.
 			go eng.InitWhenReachable(ctx, 30*time.Second)
 		}
-		acts := &activities.Activities{DB: database, Registry: registry, KeyRing: cfg.KeyRing, Orchestrator: eng, Log: log,
-			TenantConcurrency: cfg.TenantSyncConcurrency, RawRetention: cfg.RawRetention, SignalTTL: cfg.SignalTTL,
-			RenewalInterval: cfg.RenewalInterval}
+		acts := newActivities(cfg, database, registry, eng, log)
 		connections := &lifecycle.Service{DB: database, Registry: registry, KeyRing: cfg.KeyRing, Workflows: eng,
 			Access: activities.AccessService{A: acts}, RedirectAllowlist: cfg.RedirectAllowlist, StateTTL: cfg.StateTTL, Log: log}
 		acts.Connections = connections
@@ -265,6 +263,18 @@ func serveUntilDone(withAPI, withWorker bool) func(context.Context, *flag.FlagSe
 		log.Info("stopped")
 		return failed
 	}
+}
+
+// newActivities builds the worker's activities from the configuration
+// (TestNewActivitiesGetsTheConfig). The renewal interval must reach them:
+// without it (0) they judge a channel due a third of its life before it
+// expires (at most a day), not at least two sweeps before as the
+// renewal schedule, run every POBLYSH_RENEWAL_INTERVAL, relies on
+// (db.RenewWithin), and nothing says so.
+func newActivities(cfg *config.Config, database *db.DB, registry *connectors.Registry, orch activities.Orchestrator, log *logrus.Logger) *activities.Activities {
+	return &activities.Activities{DB: database, Registry: registry, KeyRing: cfg.KeyRing, Orchestrator: orch, Log: log,
+		TenantConcurrency: cfg.TenantSyncConcurrency, RawRetention: cfg.RawRetention, SignalTTL: cfg.SignalTTL,
+		RenewalInterval: cfg.RenewalInterval}
 }
 
 // stopOnce lets the shutdown path and the deferred cleanup both stop the
