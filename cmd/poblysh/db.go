@@ -84,7 +84,7 @@ func runReencrypt(ctx context.Context, fs *flag.FlagSet, args []string, getenv f
 	if err != nil {
 		return err
 	}
-	database, err := db.Open(ctx, cfg.DatabaseURL, db.Options{Role: cfg.DBRole})
+	database, err := openDB(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -101,4 +101,11 @@ func runReencrypt(ctx context.Context, fs *flag.FlagSet, args []string, getenv f
 	fmt.Fprintf(stdout, "reencrypt: %d connections, %d pending authorizations and %d hook secrets moved to key %s; nothing left under older keys\n",
 		res.Connections, res.States, res.Channels, cfg.KeyRing.CurrentKeyID())
 	return nil
+}
+
+// openDB opens the configured database for a command that runs statements
+// on it (serve, reencrypt): as the restricted role, with a pool of at most
+// POBLYSH_DB_MAX_CONNS connections (TestOpenDBSizesThePool).
+func openDB(ctx context.Context, cfg *config.Config) (*db.DB, error) {
+	return db.Open(ctx, cfg.DatabaseURL, db.Options{Role: cfg.DBRole, MaxConns: int32(cfg.DBMaxConns)})
 }

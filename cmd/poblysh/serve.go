@@ -79,7 +79,7 @@ func serveUntilDone(withAPI, withWorker bool) func(context.Context, *flag.FlagSe
 			return fmt.Errorf("config: %w", err)
 		}
 		initMetrics(registry)
-		database, err := db.Open(ctx, cfg.DatabaseURL, db.Options{Role: cfg.DBRole, MaxConns: int32(cfg.DBMaxConns)})
+		database, err := openDB(ctx, cfg)
 		if err != nil {
 			return err
 		}

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/poblysh/poblysh/config"
+	"github.com/poblysh/poblysh/db/dbtest"
 	"github.com/poblysh/poblysh/vault"
 )
 
@@ -48,4 +50,19 @@ func TestNewActivitiesGetsTheConfig(t *testing.T) {
 
 	require.Equal(t, 30*time.Minute, newActivities(loadConfig(t, nil), nil, nil, nil, nil).RenewalInterval,
 		"POBLYSH_RENEWAL_INTERVAL unset: the documented default")
+}
+
+// The commands that open the database (serve, reencrypt) size its pool by
+// POBLYSH_DB_MAX_CONNS: reencrypt opened pgx's default pool (4, or one
+// per CPU), whatever the operator had set.
+func TestOpenDBSizesThePool(t *testing.T) {
+	t.Parallel()
+	cfg := loadConfig(t, map[string]string{
+		"DATABASE_URL":         dbtest.NewSchema(t).OwnerURL,
+		"POBLYSH_DB_MAX_CONNS": "3",
+	})
+	d, err := openDB(context.Background(), cfg)
+	require.NoError(t, err)
+	defer d.Close()
+	require.EqualValues(t, 3, d.Pool.Config().MaxConns)
 }
