@@ -4,7 +4,8 @@
 #  - Postgres started if down; the database of DATABASE_URL created if missing
 #  - .env written with fresh random secrets and a task queue unique to the
 #    checkout if it does not exist (never overwritten; an existing .env
-#    without POBLYSH_TASK_QUEUE gets one appended)
+#    without POBLYSH_TASK_QUEUE gets one appended; POBLYSH_TASK_QUEUE
+#    exported but empty is unset, with a line saying so, as if not exported)
 #  - bin/poblysh built; migrations applied
 #  - the Temporal CLI installed if missing; `temporal server start-dev` on
 #    127.0.0.1:7233 (Web UI 8233, SQLite file .dev/temporal.db), or the
@@ -105,17 +106,11 @@ EOF
 
 if [[ -f .env ]]; then
 	log "using the existing .env (never overwritten; delete it to get fresh secrets)"
-	if [[ -z $(env_get POBLYSH_TASK_QUEUE) ]]; then
-		# An .env from before task queues were per checkout: give it one, or
-		# it would share the queue "connectors" with every other checkout.
-		queue=connectors-$(rand_hex 4)
-		printf '\n# Task queue of this checkout (added by make dev; see temporal-dev.md).\nPOBLYSH_TASK_QUEUE=%s\n' "$queue" >>.env
-		log "added POBLYSH_TASK_QUEUE=$queue to .env (unique to this checkout)"
-	fi
 else
 	write_dotenv .env
 	log "wrote .env with fresh random secrets (admin key: POBLYSH_ADMIN_KEY in .env)"
 fi
+ensure_task_queue .env
 
 # --- pre-flight: refuse to start half a stack (before building anything) -----
 preflight() {

@@ -148,6 +148,26 @@ env_get() {
 	printf '%s\n' "$v"
 }
 
+# ensure_task_queue [FILE]: make dev's task queue for an existing .env
+# (default $POBLYSH_ROOT/.env): one from before task queues were per
+# checkout gets one appended, or it would share the queue "connectors"
+# with every other checkout. POBLYSH_TASK_QUEUE exported but empty (or
+# blank) is unset first, with a line saying so: `poblysh` would take it as
+# set, read no queue from FILE and use "connectors", and FILE would get
+# another queue appended on every run.
+ensure_task_queue() {
+	local file=${1:-$POBLYSH_ROOT/.env} queue v
+	if v=$(printenv POBLYSH_TASK_QUEUE) && [[ -z ${v//[[:space:]]/} ]]; then
+		unset POBLYSH_TASK_QUEUE
+		log "POBLYSH_TASK_QUEUE is exported but empty: unset for this run, which takes the task queue from .env (the empty value would be the shared default, connectors)"
+	fi
+	if [[ -z $(env_get POBLYSH_TASK_QUEUE "$file") ]]; then
+		queue=connectors-$(rand_hex 4)
+		printf '\n# Task queue of this checkout (added by make dev; see temporal-dev.md).\nPOBLYSH_TASK_QUEUE=%s\n' "$queue" >>"$file"
+		log "added POBLYSH_TASK_QUEUE=$queue to .env (unique to this checkout)"
+	fi
+}
+
 # rand_hex BYTES and rand_b64 BYTES: random secrets.
 rand_hex() {
 	if command -v openssl >/dev/null 2>&1; then
