@@ -58,15 +58,29 @@ func (e *Engine) requestStream(ctx context.Context, c *db.Connection, stream str
 	defer cancel()
 	ref := streamRef(c, stream)
 	id := workflows.SyncWorkflowID(e.TaskQueue, c.ID, stream)
-	start := e.Client.NewWithStartWorkflowOperation(e.startOptions(id, ref, "sync"), workflows.SyncStream, workflows.SyncInput{ConnectionRef: ref})
-	handle, err := e.Client.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
-		StartWorkflowOperation: start,
-		UpdateOptions: client.UpdateWorkflowOptions{
-			UpdateName:   workflows.UpdateRequest,
-			Args:         []any{workflows.SyncRequest{Mode: mode, Trigger: trigger}},
-			WaitForStage: client.WorkflowUpdateStageCompleted,
-		},
-	})
+	var handle client.WorkflowUpdateHandle
+	var err error
+	for attempt := 1; ; attempt++ {
+		start := e.Client.NewWithStartWorkflowOperation(e.startOptions(id, ref, "sync"), workflows.SyncStream, workflows.SyncInput{ConnectionRef: ref})
+		handle, err = e.Client.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
+			StartWorkflowOperation: start,
+			UpdateOptions: client.UpdateWorkflowOptions{
+				UpdateName:   workflows.UpdateRequest,
+				Args:         []any{workflows.SyncRequest{Mode: mode, Trigger: trigger}},
+				WaitForStage: client.WorkflowUpdateStageCompleted,
+			},
+		})
+		if err == nil || !taskFailed(err) || attempt == requestAttempts {
+			break
+		}
+		t := time.NewTimer(time.Duration(attempt) * requestRetryDelay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, temporalUnavailable(fmt.Errorf("request sync of %s: %w", id, err))
+		case <-t.C:
+		}
+	}
 	if err != nil {
 		return nil, temporalUnavailable(fmt.Errorf("request sync of %s: %w", id, err))
 	}
@@ -83,6 +97,30 @@ func (e *Engine) requestStream(ctx context.Context, c *db.Connection, stream str
 		return err
 	})
 	return job, err
+}
+
+// A sync request is asked again, up to requestAttempts times in all and
+// requestRetryDelay times the attempt apart, when Temporal aborted its
+// update because the workflow task that carried it failed (taskFailed).
+const (
+	requestAttempts   = 4
+	requestRetryDelay = 100 * time.Millisecond
+)
+
+// taskFailed reports whether err is Temporal's abort of an update whose
+// workflow task failed (WorkflowNotReady, which the SDK does not retry).
+// The task that carried the request also closed the run (SyncStream
+// continued it as new; a task that brings a request never completes it)
+// and a signal arrived while the worker held the task: Temporal refused
+// the close (UnhandledCommand: a run may not close with a signal unread)
+// and dropped the request with the task. Or the run's tasks have failed
+// several times in a row. The run goes on (its next task reads the
+// signal) and the request was never recorded: asked again, it reaches
+// that run or the next one. Nothing else is asked again here: the SDK
+// already retries Temporal's unavailability within requestTimeout.
+func taskFailed(err error) bool {
+	var notReady *serviceerror.WorkflowNotReady
+	return errors.As(err, &notReady)
 }
 
 // NudgeStream asks one stream for a coalesced incremental pass without

@@ -205,6 +205,10 @@ func SyncStream(ctx workflow.Context, in SyncInput) (SyncResult, error) {
 			}
 			next := s.in
 			next.Current, next.Pending, next.Urgent = s.current, s.pending, s.urgent
+			// A signal arriving while the worker holds this task makes
+			// Temporal refuse the close (UnhandledCommand) and abort the
+			// updates this task carried; the engine asks them again
+			// (engine.taskFailed).
 			return SyncResult{}, workflow.NewContinueAsNewError(ctx, SyncStream, next)
 		}
 		s.current = nil
