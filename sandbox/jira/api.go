@@ -1,6 +1,7 @@
 package jirasandbox
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -152,7 +153,7 @@ func (s *Server) searchJQL(w http.ResponseWriter, r *http.Request, c caller) {
 	}
 	var since time.Time
 	if m := jqlUpdatedRE.FindStringSubmatch(in.JQL); m != nil {
-		loc, err := time.LoadLocation(c.user.TimeZone)
+		loc, err := time.LoadLocation(cmp.Or(s.zones[c.user.Login], c.user.TimeZone))
 		if err != nil {
 			loc = time.UTC
 		}

@@ -161,6 +161,39 @@ func (s *Server) Edit(ctx context.Context, cloudID, key string, in EditInput, op
 	})
 }
 
+// SetTimeZone changes a user's time zone, as the user's Atlassian profile
+// settings do: /myself and every user object name it from then on, and
+// searches by that user read JQL dates in it, whatever a query running
+// before assumed.
+func (s *Server) SetTimeZone(login, tz string) error {
+	if people[login] == nil {
+		return fmt.Errorf("unknown user %q", login)
+	}
+	if _, err := time.LoadLocation(tz); err != nil || tz == "" {
+		return fmt.Errorf("time zone %q: want an IANA name such as America/New_York", tz)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.zones[login] = tz
+	return nil
+}
+
+// DeleteProject deletes a project with its issues, as a Jira admin moving
+// it to the trash does (for the token user, as losing its Browse
+// permission does): GET project/{key} answers 404 and a search naming it
+// 400 "The value 'KEY' does not exist for the field 'project'.".
+func (s *Server) DeleteProject(cloudID, key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.sites[cloudID]
+	if st == nil || st.project(key) == nil {
+		return fmt.Errorf("unknown project %q on site %q", key, cloudID)
+	}
+	delete(st.projects, key)
+	st.issues = slices.DeleteFunc(st.issues, func(is *issueState) bool { return is.Project == key })
+	return nil
+}
+
 func joinLabels(l []string) string {
 	out := ""
 	for i, x := range l {
@@ -212,6 +245,8 @@ func BurstFault(retryAfter int) sandbox.Fault {
 //	POST /_sandbox/jira/tokens/spend                        {"ago": "11m"}: refresh tokens spent elsewhere
 //	POST /_sandbox/jira/quota                               {"reset_in": "2s", "retry_after": false, "count": 1, "path_prefix": ""}
 //	GET  /_sandbox/jira/sites/{cloud}/projects/{key}/expected?days=90
+//	DELETE /_sandbox/jira/sites/{cloud}/projects/{key}      the project and its issues are gone
+//	PUT  /_sandbox/jira/users/{login}/timezone              {"time_zone": "America/New_York"}
 func (s *Server) controlRoutes(mux *http.ServeMux) {
 	type delivery struct {
 		Copies int  `json:"copies"`
@@ -292,6 +327,24 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 		f.Count, f.PathPrefix = in.Count, in.PathPrefix
 		s.Faults.Add(f)
 		sandbox.WriteJSON(w, http.StatusCreated, f)
+	})
+	mux.HandleFunc("DELETE /_sandbox/jira/sites/{cloud}/projects/{key}", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.DeleteProject(r.PathValue("cloud"), r.PathValue("key")); err != nil {
+			sandbox.WriteJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("PUT /_sandbox/jira/users/{login}/timezone", func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			TimeZone string `json:"time_zone"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		if err := s.SetTimeZone(r.PathValue("login"), in.TimeZone); err != nil {
+			sandbox.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("GET /_sandbox/jira/sites/{cloud}/projects/{key}/expected", func(w http.ResponseWriter, r *http.Request) {
 		days, _ := strconv.Atoi(r.URL.Query().Get("days"))

@@ -1,6 +1,7 @@
 package jirasandbox
 
 import (
+	"cmp"
 	"strconv"
 	"strings"
 	"time"
@@ -13,17 +14,18 @@ func jiraTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.0
 // (rich text as ADF), or REST v2 on the site as webhook bodies carry them
 // (rich text as wiki markup).
 type rest struct {
-	site *siteState
-	v2   bool
-	base string // API root self links hang from
+	site  *siteState
+	v2    bool
+	base  string            // API root self links hang from
+	zones map[string]string // Server.zones (read under its lock)
 }
 
 func (s *Server) v3(st *siteState) rest {
-	return rest{site: st, base: "https://api.atlassian.com/ex/jira/" + st.ID + "/rest/api/3/"}
+	return rest{site: st, base: "https://api.atlassian.com/ex/jira/" + st.ID + "/rest/api/3/", zones: s.zones}
 }
 
 func (s *Server) v2(st *siteState) rest {
-	return rest{site: st, v2: true, base: st.URL + "/rest/api/2/"}
+	return rest{site: st, v2: true, base: st.URL + "/rest/api/2/", zones: s.zones}
 }
 
 func avatars(seed string) map[string]string {
@@ -38,7 +40,7 @@ func (r rest) user(login string) any {
 	}
 	return map[string]any{
 		"self": r.base + "user?accountId=" + p.AccountID, "accountId": p.AccountID, "emailAddress": p.Email,
-		"avatarUrls": avatars(p.AccountID), "displayName": p.Name, "active": true, "timeZone": p.TimeZone, "accountType": "atlassian",
+		"avatarUrls": avatars(p.AccountID), "displayName": p.Name, "active": true, "timeZone": cmp.Or(r.zones[login], p.TimeZone), "accountType": "atlassian",
 	}
 }
 

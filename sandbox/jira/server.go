@@ -72,7 +72,8 @@ type Server struct {
 
 	mu        sync.Mutex
 	sites     map[string]*siteState
-	pageCalls int // varies how the last page of a search ends
+	zones     map[string]string // users' time zones changed since the seed (SetTimeZone), by login
+	pageCalls int               // varies how the last page of a search ends
 
 	sendMu sync.Mutex
 }
@@ -120,7 +121,7 @@ func New(o Options) *Server {
 		DefaultUser:   DefaultUser,
 		Now:           o.Now,
 	}
-	s := &Server{Base: sandbox.NewBase(oa), opts: o, sites: newSites()}
+	s := &Server{Base: sandbox.NewBase(oa), opts: o, sites: newSites(), zones: map[string]string{}}
 	for _, f := range o.Faults {
 		s.private = s.private || f == FaultPrivateApp
 	}

@@ -157,3 +157,63 @@ func TestRenameSite(t *testing.T) {
 	require.NoError(t, json.Unmarshal(<-got, &body))
 	require.True(t, strings.HasPrefix(body.Issue.Self, "https://acme-launch.atlassian.net/rest/api/2/issue/"), body.Issue.Self)
 }
+
+// A user's time zone changed in the profile is what /myself names from
+// then on, and the zone searches read JQL dates in; another server's user
+// keeps the seeded zone.
+func TestSetTimeZone(t *testing.T) {
+	now := time.Date(2026, 6, 10, 12, 0, 0, 0, time.UTC)
+	s := New(Options{Options: sandbox.Options{Seed: true, Now: func() time.Time { return now }}})
+	ts, err := s.IssueToken("")
+	require.NoError(t, err)
+	api := "/ex/jira/" + SiteID + "/rest/api/3/"
+	_, err = s.CreateIssue(context.Background(), SiteID, IssueInput{Project: "MKT", Summary: "at noon"}, sandbox.DeliveryOptions{})
+	require.NoError(t, err)
+	// 13:30 in Berlin is 11:30Z (before noon), in New York 17:30Z (after).
+	jql := `project = MKT AND updated >= "2026/06/10 13:30" ORDER BY updated ASC, key ASC`
+	listed := func() int {
+		_, page := do(t, s, "POST", api+"search/jql", ts.AccessToken, map[string]any{"jql": jql})
+		return len(page["issues"].([]any))
+	}
+	_, me := do(t, s, "GET", api+"myself", ts.AccessToken, nil)
+	require.Equal(t, "Europe/Berlin", me["timeZone"])
+	require.Equal(t, 1, listed())
+
+	require.Error(t, s.SetTimeZone("nobody", "UTC"))
+	require.Error(t, s.SetTimeZone(DefaultUser, "Mars/Olympus"))
+	resp, _ := do(t, s, "PUT", "/_sandbox/jira/users/"+DefaultUser+"/timezone", "", map[string]string{"time_zone": "America/New_York"})
+	require.Equal(t, http.StatusNoContent, resp.StatusCode)
+	_, me = do(t, s, "GET", api+"myself", ts.AccessToken, nil)
+	require.Equal(t, "America/New_York", me["timeZone"])
+	require.Zero(t, listed(), "the same JQL date is read in the new zone")
+
+	other := New(Options{Options: sandbox.Options{Seed: true}})
+	ots, err := other.IssueToken("")
+	require.NoError(t, err)
+	_, me = do(t, other, "GET", api+"myself", ots.AccessToken, nil)
+	require.Equal(t, "Europe/Berlin", me["timeZone"], "a zone is set on one server")
+}
+
+// A deleted project (or one the user may no longer browse) is unknown: its
+// read answers 404 and a search naming it 400, as Jira's do.
+func TestDeleteProject(t *testing.T) {
+	s := New(Options{Options: sandbox.Options{Seed: true}})
+	ts, err := s.IssueToken("")
+	require.NoError(t, err)
+	api := "/ex/jira/" + SiteID + "/rest/api/3/"
+	resp, _ := do(t, s, "DELETE", "/_sandbox/jira/sites/"+SiteID+"/projects/MKT", "", nil)
+	require.Equal(t, http.StatusNoContent, resp.StatusCode)
+	resp, _ = do(t, s, "DELETE", "/_sandbox/jira/sites/"+SiteID+"/projects/MKT", "", nil)
+	require.Equal(t, http.StatusNotFound, resp.StatusCode, "deleted already")
+
+	resp, out := do(t, s, "GET", api+"project/MKT", ts.AccessToken, nil)
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
+	require.Equal(t, []any{"No project could be found with key 'MKT'."}, out["errorMessages"])
+	resp, out = do(t, s, "POST", api+"search/jql", ts.AccessToken, map[string]any{"jql": `project = "MKT" AND updated >= "2020/01/01 00:00"`})
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Equal(t, []any{"The value 'MKT' does not exist for the field 'project'."}, out["errorMessages"])
+	_, err = s.Transition(context.Background(), SiteID, "MKT-1", "Done", "", sandbox.DeliveryOptions{})
+	require.Error(t, err, "its issues are gone")
+	_, out = do(t, s, "POST", api+"search/jql", ts.AccessToken, map[string]any{"jql": `project = "LPR" AND updated >= "2020/01/01 00:00"`})
+	require.NotEmpty(t, out["issues"], "the other project is untouched")
+}
