@@ -66,7 +66,8 @@ var searchFields = []string{"summary", "description", "status", "issuetype", "pr
 // issues read already are skipped), or, while a page holds nothing past
 // that minute, the page token, and a query read with its token is listed
 // once more before the pass moves past it (see cursor.follow); a token
-// Jira no longer accepts (they expire after 7 days) restarts that query. Issues whose embedded changelog is cut short get their history
+// Jira no longer accepts (they expire after 7 days) restarts that query,
+// and a query Jira refuses mid-pass starts the pass again (see query). Issues whose embedded changelog is cut short get their history
 // in bulk (POST /rest/api/3/changelog/bulkfetch); transitions into or out
 // of a status other than the current one get its category from GET
 // /rest/api/3/status.
@@ -92,28 +93,15 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 		return nil, err
 	}
 	api := c.siteAPI(cloudID)
+	res, issues, started, err := c.query(ctx, req.HTTP, api, key, now, cur)
+	if err != nil {
+		return nil, err
+	}
 	var renamed *connectors.Account
-	if cur.JQL == "" {
-		if err := c.startPass(ctx, req.HTTP, api, key, now, cur); err != nil {
-			return nil, err
-		}
+	if started {
 		if renamed = c.renamedSite(ctx, req.HTTP, req.Connection); renamed != nil {
 			siteURL, host = renamed.Metadata["url"], renamed.Name
 		}
-	}
-	res, err := c.search(ctx, req.HTTP, api, cur.JQL, cur.Token)
-	if err != nil && cur.Token != "" && connectors.Kind(err) == connectors.ErrInvalidConfig {
-		// An expired or refused page token: the query starts over (what
-		// it returned already is in Seen or deduplicated).
-		cur.Token = ""
-		res, err = c.search(ctx, req.HTTP, api, cur.JQL, "")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("jira: search %s: %w", key, err)
-	}
-	issues, err := decodeIssues(res.Issues)
-	if err != nil {
-		return nil, err
 	}
 	for i := range issues {
 		if u := issues[i].Fields.Updated.Time; u.After(cur.PassMax) {
@@ -143,6 +131,49 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 	cur.JQL, cur.Token, cur.TZ, cur.From, cur.Read, cur.Lower = "", "", "", time.Time{}, nil, time.Time{}
 	page.Next, page.Done = cur.encode(), true
 	return page, nil
+}
+
+// query reads the page the cursor stands at, and reports whether a pass
+// started to read it (startPass: the running query is written anew). A
+// page token Jira refuses (expired, or not accepted) starts its query over
+// (what it returned already is in Seen or deduplicated). A pass under way
+// whose query Jira refuses (400: invalid configuration) starts again from
+// its lower bound, as a new pass would: its start reads the project, so a
+// project deleted or no longer browsable since the pass began (Jira then
+// answers a JQL naming it 400 "The value 'KEY' does not exist for the
+// field 'project'") is reported as a pass start reports it, not found or
+// forbidden, which drops its routes; otherwise the query is written anew
+// (the user's zone read again), and only a pass start refused again fails
+// as invalid configuration. Since and Seen are kept: the window is the
+// same, what the pass returned already is not returned again where Seen
+// still holds it.
+func (c *Connector) query(ctx context.Context, hc *http.Client, api, key string, now time.Time, cur *cursor) (*searchResult, []issue, bool, error) {
+	started := false
+	for {
+		if cur.JQL == "" {
+			if err := c.startPass(ctx, hc, api, key, now, cur); err != nil {
+				return nil, nil, false, err
+			}
+			started = true
+		}
+		res, err := c.search(ctx, hc, api, cur.JQL, cur.Token)
+		if err != nil && cur.Token != "" && connectors.Kind(err) == connectors.ErrInvalidConfig {
+			cur.Token = ""
+			res, err = c.search(ctx, hc, api, cur.JQL, "")
+		}
+		if err != nil {
+			if started || connectors.Kind(err) != connectors.ErrInvalidConfig {
+				return nil, nil, started, fmt.Errorf("jira: search %s: %w", key, err)
+			}
+			cur.JQL = "" // the pass starts again
+			continue
+		}
+		issues, err := decodeIssues(res.Issues)
+		if err != nil {
+			return nil, nil, started, err
+		}
+		return res, issues, started, nil
+	}
 }
 
 // renamedSite reads the connection's site among those its token reaches
