@@ -76,7 +76,9 @@ type cursor struct {
 	// Token is the next page's nextPageToken, when the next page is read
 	// with one (see follow).
 	Token string `json:"token,omitempty"`
-	// TZ is the token user's time zone, which JQL dates are read in.
+	// TZ is the token user's time zone, which JQL dates are read in, as
+	// read when the pass began or, when a page showed it changed, since
+	// (zoneMoved).
 	TZ string `json:"tz,omitempty"`
 	// From is the minute the running query starts at.
 	From time.Time `json:"from,omitzero"`
@@ -277,6 +279,39 @@ func (c *cursor) follow(key string, issues []issue, next string) bool {
 	c.JQL, c.Token, c.From = passJQL(key, minute, c.TZ), "", minute
 	maps.DeleteFunc(c.Read, func(_ string, at int64) bool { return at < minute.UnixMilli() })
 	return true
+}
+
+// zoneMoved reports whether issues, a page read from the start of the
+// running query (no token) while the query had read issues from its
+// minute on (Read), show that Jira read the query's minute in another
+// zone than the user's zone the pass wrote it in (TZ; Jira reads a JQL
+// date in the user's zone at the time of the search, and the user may
+// change it in their profile): the page lists none of the issues read at
+// the update read (the minute read later, at least the 15 minutes zones
+// differ by, past the issues of that minute: the issues in between would
+// never be listed), or lists an issue updated before From (read earlier:
+// each page would list those issues again). An edit may move every issue
+// read as well, so this only tells the pass to read the user's zone again.
+// Not for an unknown zone, whose query is written before the bound in
+// every zone.
+func (c *cursor) zoneMoved(issues []issue) bool {
+	if c.Token != "" || len(c.Read) == 0 {
+		return false
+	}
+	if _, known := zone(c.TZ); !known {
+		return false
+	}
+	relisted := false
+	for i := range issues {
+		u := issues[i].Fields.Updated.Time
+		if u.Before(c.From) {
+			return true
+		}
+		if at, ok := c.Read[issues[i].ID]; ok && at == u.UnixMilli() {
+			relisted = true
+		}
+	}
+	return !relisted
 }
 
 // moved reports whether the query saw an issue edited after it read it:

@@ -140,3 +140,39 @@ func TestCursorFollow(t *testing.T) {
 		})
 	}
 }
+
+// A page read from the start of a query in the middle of a pass shows the
+// query's minute was read in another zone when it lists none of the
+// issues read at their update (read later), or an issue before the minute
+// (read earlier).
+func TestCursorZoneMoved(t *testing.T) {
+	m := time.Date(2026, 6, 10, 12, 32, 0, 0, time.UTC)
+	is := func(id string, at time.Time) issue {
+		var i issue
+		i.ID, i.Fields.Updated = id, jiraTime{at}
+		return i
+	}
+	read, next := is("3", m.Add(10*time.Second)), is("4", m.Add(time.Minute))
+	cur := &cursor{TZ: "Europe/Berlin", From: m, Read: map[string]int64{"3": read.Fields.Updated.UnixMilli()}}
+	for _, tc := range []struct {
+		name  string
+		page  []issue
+		moved bool
+	}{
+		{"lists what it read again", []issue{read, next}, false},
+		{"lists nothing it read", []issue{next}, true},
+		{"lists nothing", nil, true},
+		{"lists what it read with a later update", []issue{next, is("3", m.Add(2*time.Minute))}, true},
+		{"lists an issue before its minute", []issue{is("2", m.Add(-time.Minute)), read, next}, true},
+	} {
+		require.Equal(t, tc.moved, cur.zoneMoved(tc.page), tc.name)
+	}
+	for name, c := range map[string]*cursor{
+		"a token's page":     {TZ: "Europe/Berlin", From: m, Read: cur.Read, Token: "T1"},
+		"nothing read":       {TZ: "Europe/Berlin", From: m},
+		"an unknown zone":    {TZ: "Mars/Olympus", From: m, Read: cur.Read},
+		"no zone (the user)": {From: m, Read: cur.Read},
+	} {
+		require.False(t, c.zoneMoved([]issue{next}), name)
+	}
+}

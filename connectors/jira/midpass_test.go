@@ -71,3 +71,66 @@ func TestQueryRefusedMidPassStartsThePassAgain(t *testing.T) {
 	more, _ := h.pass(t, "issues:LPR", cur, time.Now().Add(20*time.Minute), nil)
 	require.Empty(t, more, "the next pass has nothing new")
 }
+
+// The token user changes the time zone of their Atlassian profile while a
+// pass pages on (3 issues a page). Jira reads a JQL date in the user's zone
+// at the time of the search, so a query the pass writes from a minute in
+// the zone read at its start means another instant: moving west (Berlin to
+// New York) 6 hours later, and the issues in between were never listed, by
+// that pass or a later one (it rested past them); moving east (Berlin to
+// Tokyo) 7 hours earlier, and each page listed them again. A page that
+// starts again from a minute must list again what the pass read at that
+// minute, and nothing before it: when it does not, the pass reads the
+// user's zone again and writes the query in the zone read.
+func TestZoneChangedMidPassLosesNothing(t *testing.T) {
+	for name, tz := range map[string]string{"control": "", "west": "America/New_York", "east": "Asia/Tokyo"} {
+		t.Run(name, func(t *testing.T) {
+			clock := time.Date(2026, 6, 10, 12, 0, 0, 0, time.UTC)
+			h, lag := lagHarness(t, 3, &clock)
+			ctx := context.Background()
+
+			// Six issues a minute apart at 12:30Z, two more at 18:40Z.
+			want := map[string]int{}
+			create := func(at time.Time) {
+				clock = at
+				ch, err := h.sb.CreateIssue(ctx, jirasandbox.SiteID, jirasandbox.IssueInput{Project: "LPR", Summary: "at " + at.Format(time.TimeOnly)}, noDelivery)
+				require.NoError(t, err)
+				want[lprKey(ch.ID, "created")] = 1
+			}
+			for i := range 6 {
+				create(time.Date(2026, 6, 10, 12, 30+i, 0, 0, time.UTC))
+			}
+			create(time.Date(2026, 6, 10, 18, 40, 0, 0, time.UTC))
+			create(time.Date(2026, 6, 10, 18, 41, 0, 0, time.UTC))
+
+			got := map[string]int{}
+			cur := json.RawMessage(`{"v":1,"floor":"2026-03-12T12:00:00Z","since":"2026-06-10T12:00:00Z"}`)
+			pass := func(now time.Time, between func(int, []connectors.Signal)) {
+				clock = now
+				var sigs map[string]int
+				sigs, cur = h.pass(t, "issues:LPR", cur, now, between)
+				for k, n := range sigs {
+					got[k] += n
+				}
+			}
+			lag.searches, lag.myself = 0, 0
+			pass(time.Date(2026, 6, 10, 19, 30, 0, 0, time.UTC), func(page int, _ []connectors.Signal) {
+				if page == 0 && tz != "" {
+					require.NoError(t, h.sb.SetTimeZone(jirasandbox.DefaultUser, tz))
+				}
+			})
+			searched, zoned := lag.searches, lag.myself
+			t.Logf("%d searches, %d reads of the zone", searched, zoned)
+			pass(time.Date(2026, 6, 10, 20, 30, 0, 0, time.UTC), nil)
+			pass(time.Date(2026, 6, 11, 9, 0, 0, 0, time.UTC), nil)
+			require.Equal(t, want, got, "each issue's creation returned once")
+
+			searches, zones := 4, 1 // 8 issues, 3 a page, each page listing the last one read again; the zone read as the pass starts
+			if tz != "" {
+				searches, zones = 5, 2 // the page that shows the zone moved, read again in the zone read again
+			}
+			require.LessOrEqual(t, searched, searches)
+			require.Equal(t, zones, zoned)
+		})
+	}
+}

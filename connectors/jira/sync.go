@@ -66,8 +66,9 @@ var searchFields = []string{"summary", "description", "status", "issuetype", "pr
 // issues read already are skipped), or, while a page holds nothing past
 // that minute, the page token, and a query read with its token is listed
 // once more before the pass moves past it (see cursor.follow); a token
-// Jira no longer accepts (they expire after 7 days) restarts that query,
-// and a query Jira refuses mid-pass starts the pass again (see query). Issues whose embedded changelog is cut short get their history
+// Jira no longer accepts (they expire after 7 days) restarts that query; a
+// query Jira refuses mid-pass starts the pass again, and a page that shows
+// the user's zone changed is read again in the new zone (see query). Issues whose embedded changelog is cut short get their history
 // in bulk (POST /rest/api/3/changelog/bulkfetch); transitions into or out
 // of a status other than the current one get its category from GET
 // /rest/api/3/status.
@@ -146,9 +147,13 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 // (the user's zone read again), and only a pass start refused again fails
 // as invalid configuration. Since and Seen are kept: the window is the
 // same, what the pass returned already is not returned again where Seen
-// still holds it.
+// still holds it. A page read from the start of a query in the middle of
+// a pass (no token) that shows the query's minute was read in another
+// zone (cursor.zoneMoved) reads the user's zone again; a zone changed
+// since the query was written writes it in the new zone, from the same
+// minute, and searches again.
 func (c *Connector) query(ctx context.Context, hc *http.Client, api, key string, now time.Time, cur *cursor) (*searchResult, []issue, bool, error) {
-	started := false
+	started, rezoned := false, false
 	for {
 		if cur.JQL == "" {
 			if err := c.startPass(ctx, hc, api, key, now, cur); err != nil {
@@ -172,7 +177,18 @@ func (c *Connector) query(ctx context.Context, hc *http.Client, api, key string,
 		if err != nil {
 			return nil, nil, started, err
 		}
-		return res, issues, started, nil
+		if started || rezoned || !cur.zoneMoved(issues) {
+			return res, issues, started, nil
+		}
+		rezoned = true
+		tz, err := c.userZone(ctx, hc, api)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		if tz == cur.TZ {
+			return res, issues, false, nil // an edit moved what the query had read
+		}
+		cur.TZ, cur.JQL = tz, passJQL(key, cur.From, tz)
 	}
 }
 
@@ -218,11 +234,9 @@ func (c *Connector) startPass(ctx context.Context, hc *http.Client, api, key str
 	if err := call(ctx, hc, http.MethodGet, api+"project/"+url.PathEscape(key), nil, &p); err != nil {
 		return fmt.Errorf("jira: read project %s: %w", key, err)
 	}
-	var me struct {
-		TimeZone string `json:"timeZone"`
-	}
-	if err := call(ctx, hc, http.MethodGet, api+"myself", nil, &me); err != nil {
-		return fmt.Errorf("jira: read the token user: %w", err)
+	tz, err := c.userZone(ctx, hc, api)
+	if err != nil {
+		return err
 	}
 	cur.Lower = cur.Floor
 	if !cur.Since.IsZero() {
@@ -231,10 +245,22 @@ func (c *Connector) startPass(ctx context.Context, hc *http.Client, api, key str
 			cur.Lower = cur.Floor
 		}
 	}
-	cur.JQL, cur.TZ, cur.From, cur.Read = passJQL(key, cur.Lower, me.TimeZone), me.TimeZone, cur.Lower.Truncate(time.Minute), nil
+	cur.JQL, cur.TZ, cur.From, cur.Read = passJQL(key, cur.Lower, tz), tz, cur.Lower.Truncate(time.Minute), nil
 	cur.Token, cur.Again, cur.Due, cur.Edited = "", false, nil, false
 	cur.PassMax, cur.Start, cur.Hold = time.Time{}, now, time.Time{}
 	return nil
+}
+
+// userZone reads the token user's time zone (GET /myself), which Jira
+// reads JQL dates in at the time of each search.
+func (c *Connector) userZone(ctx context.Context, hc *http.Client, api string) (string, error) {
+	var me struct {
+		TimeZone string `json:"timeZone"`
+	}
+	if err := call(ctx, hc, http.MethodGet, api+"myself", nil, &me); err != nil {
+		return "", fmt.Errorf("jira: read the token user: %w", err)
+	}
+	return me.TimeZone, nil
 }
 
 // passJQL is a pass's query from the minute of from (floored) in the

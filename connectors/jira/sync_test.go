@@ -51,15 +51,21 @@ func lprKey(id, what string) string { return "acme-pr.atlassian.net/issue:" + id
 // from search answers while they are listed in hide (Jira's search is
 // eventually consistent: "The delay might vary from a few seconds to
 // minutes … bulk editing, may require more time to appear in search") and
-// counts the search calls.
+// counts the search calls (and the reads of the token user's zone).
 type searchLag struct {
 	next     http.Handler
 	mu       sync.Mutex
 	hide     map[string]bool
 	searches int
+	myself   int
 }
 
 func (l *searchLag) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasSuffix(r.URL.Path, "/myself") {
+		l.mu.Lock()
+		l.myself++
+		l.mu.Unlock()
+	}
 	if !strings.HasSuffix(r.URL.Path, "/search/jql") {
 		l.next.ServeHTTP(w, r)
 		return
