@@ -26,6 +26,7 @@ func TestRecordedPayloadsKeepTheirFields(t *testing.T) {
 		workflows.PollConnectionName:  func() any { return &workflows.PollInput{} },
 		workflows.ReconcileWatchName:  func() any { return &workflows.WatchInput{} },
 		workflows.RetentionName:       func() any { return &workflows.RetentionInput{} },
+		workflows.DeleteTenantName:    func() any { return &workflows.DeleteTenantInput{} },
 	}
 	activityInputs := map[string]func() any{
 		"BeginJob": func() any { return &activities.BeginJobInput{} }, "SyncPage": func() any { return &activities.SyncPageInput{} },
@@ -38,6 +39,10 @@ func TestRecordedPayloadsKeepTheirFields(t *testing.T) {
 		"TriggerConnectionSync":  func() any { return &activities.TriggerConnectionSyncInput{} },
 		"ReconcileWatches":       func() any { return &activities.ReconcileWatchesInput{} },
 		"Prune":                  func() any { return &activities.PruneInput{} },
+		"BeginTenantDeletion":    func() any { return &activities.TenantDeletionInput{} },
+		"DisconnectForDeletion":  func() any { return &activities.TenantDeletionInput{} },
+		"PurgeTenant":            func() any { return &activities.TenantDeletionInput{} },
+		"FinishOperatorJob":      func() any { return &activities.FinishOperatorJobInput{} },
 	}
 	activityResults := map[string]func() any{
 		"SyncPage": func() any { return &activities.SyncPageResult{} }, "RefreshToken": func() any { return &activities.RefreshTokenResult{} },
@@ -47,6 +52,8 @@ func TestRecordedPayloadsKeepTheirFields(t *testing.T) {
 		"TriggerConnectionSync": func() any { return &activities.TriggerConnectionSyncResult{} },
 		"ReconcileWatches":      func() any { return &activities.ReconcileWatchesResult{} },
 		"Prune":                 func() any { return &activities.PruneResult{} },
+		"BeginTenantDeletion":   func() any { return &activities.BeginTenantDeletionResult{} },
+		"PurgeTenant":           func() any { return &activities.PurgeTenantResult{} },
 	}
 	checked := 0
 	for _, path := range histories(t) {

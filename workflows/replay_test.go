@@ -115,6 +115,7 @@ func TestRecordedHistoriesCoverScenarios(t *testing.T) {
 		"poll_connection":                    {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, activities: map[string]int{"TriggerConnectionSync": 1}},
 		"reconcile_watches":                  {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, activities: map[string]int{"BeginJob": 2, "ReconcileWatches": 2, "FinishJob": 2}, signals: 3},
 		"retention":                          {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, activities: map[string]int{"Prune": 1}},
+		"delete_tenant":                      {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, activities: map[string]int{"BeginTenantDeletion": 1, "DisconnectForDeletion": 2, "PurgeTenant": 1, "FinishOperatorJob": 1}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			events := loadHistory(t, filepath.Join("testdata", name+".json")).GetEvents()
