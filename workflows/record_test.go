@@ -73,6 +73,7 @@ func TestRecordHistories(t *testing.T) {
 	t.Run("reconcile_watches", r.reconcileWatches)
 	t.Run("retention", r.retention)
 	t.Run("delete_tenant", r.deleteTenant)
+	t.Run("delete_tenant_continued", r.deleteBigTenant)
 }
 
 // newRecorder runs a worker on the package's dev server, on taskQueue, with
@@ -158,6 +159,8 @@ type stubActivities struct {
 	// giveUps: whether the first page failed, and its release.
 	gaveUp        map[string]bool
 	giveUpRelease map[string]chan struct{}
+	// tenantBig's connections disconnected, and how often each.
+	disconnected map[string]int
 }
 
 // late reports whether conn's first page fails and its failure waits.
@@ -165,7 +168,7 @@ func late(conn string) bool { return conn == connLate || conn == connLateBackfil
 
 func newStubActivities() *stubActivities {
 	return &stubActivities{
-		pages: map[string]int{}, resyncs: map[string]int{}, lists: map[string]int{},
+		pages: map[string]int{}, resyncs: map[string]int{}, lists: map[string]int{}, disconnected: map[string]int{},
 		begins: map[string][]activities.BeginJobInput{}, finishes: map[string][]activities.FinishJobInput{},
 		lateFailed:  map[string]bool{},
 		lateFailing: map[string]chan struct{}{connLate: make(chan struct{}), connLateBackfill: make(chan struct{})},
@@ -199,11 +202,36 @@ func (s *stubActivities) register(w worker.Worker) {
 	reg(s.FinishOperatorJob, "FinishOperatorJob")
 }
 
-func (s *stubActivities) BeginTenantDeletion(context.Context, activities.TenantDeletionInput) (activities.BeginTenantDeletionResult, error) {
-	return activities.BeginTenantDeletionResult{KeysRevoked: 2, ConnectionIDs: []string{"conn-a", "conn-b"}}, nil
+// tenantBig has bigConnections connections: more than one run's history
+// holds on the dev server (ContinueAsNew suggested at 200 events).
+const (
+	tenantBig      = "tenant-rec-big"
+	bigConnections = 40
+)
+
+func (s *stubActivities) BeginTenantDeletion(_ context.Context, in activities.TenantDeletionInput) (activities.BeginTenantDeletionResult, error) {
+	if in.TenantID != tenantBig {
+		return activities.BeginTenantDeletionResult{KeysRevoked: 2, ConnectionIDs: []string{"conn-a", "conn-b"}}, nil
+	}
+	// As the database answers: the connections not deleted yet, and every
+	// key revoked since the deletion began.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var left []string
+	for i := range bigConnections {
+		if id := fmt.Sprintf("conn-big-%02d", i); s.disconnected[id] == 0 {
+			left = append(left, id)
+		}
+	}
+	return activities.BeginTenantDeletionResult{KeysRevoked: 3, ConnectionIDs: left}, nil
 }
 
-func (s *stubActivities) DisconnectForDeletion(context.Context, activities.TenantDeletionInput) (struct{}, error) {
+func (s *stubActivities) DisconnectForDeletion(_ context.Context, in activities.TenantDeletionInput) (struct{}, error) {
+	if in.TenantID == tenantBig {
+		s.mu.Lock()
+		s.disconnected[in.ConnectionID]++
+		s.mu.Unlock()
+	}
 	return struct{}{}, nil
 }
 
@@ -772,4 +800,25 @@ func (r *recorder) deleteTenant(t *testing.T) {
 	require.NoError(t, run.Get(ctx, &out))
 	require.Equal(t, workflows.DeleteTenantResult{KeysRevoked: 2, Disconnected: 2, Signals: 120}, out)
 	r.exportChain(ctx, t, run.GetID(), first, "delete_tenant", 1)
+}
+
+// deleteBigTenant: a tenant with more connections than one run's history
+// holds is deleted in two runs (the versioned path,
+// changeTenantDeletionContinues), each connection once.
+func (r *recorder) deleteBigTenant(t *testing.T) {
+	ctx := r.ctx(t)
+	run, err := r.c.ExecuteWorkflow(ctx, r.options(workflows.TenantDeletionWorkflowID(r.taskQueue, tenantBig)), workflows.DeleteTenant,
+		workflows.DeleteTenantInput{TenantID: tenantBig, JobID: "job-rec-big"})
+	require.NoError(t, err)
+	first := run.GetRunID()
+	var out workflows.DeleteTenantResult
+	require.NoError(t, run.Get(ctx, &out))
+	require.Equal(t, workflows.DeleteTenantResult{KeysRevoked: 3, Disconnected: bigConnections, Signals: 120}, out)
+	r.stubs.mu.Lock()
+	require.Len(t, r.stubs.disconnected, bigConnections)
+	for id, n := range r.stubs.disconnected {
+		require.Equal(t, 1, n, "%s disconnected once", id)
+	}
+	r.stubs.mu.Unlock()
+	r.exportChain(ctx, t, run.GetID(), first, "delete_tenant_continued", 2)
 }

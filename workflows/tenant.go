@@ -23,7 +23,15 @@ func TenantDeletionWorkflowID(taskQueue, tenantID string) string {
 type DeleteTenantInput struct {
 	TenantID string
 	JobID    string
+	// Disconnected counts the connections the runs before this one
+	// disconnected (a deletion continues as new, see DeleteTenant).
+	Disconnected int `json:",omitempty"`
 }
+
+// changeTenantDeletionContinues: a deletion continues as new when Temporal
+// suggests it (its history would otherwise reach the 51,200-event limit,
+// about six events a connection, and be terminated).
+const changeTenantDeletionContinues = "tenant-deletion-continues-as-new"
 
 // DeleteTenantResult counts what went.
 type DeleteTenantResult struct {
@@ -38,6 +46,14 @@ type DeleteTenantResult struct {
 // stopped, tokens revoked at the provider where it allows), then its Signals
 // are purged in batches and the tenant row goes with everything that names
 // it. Each step is idempotent, so retries and a worker crash resume it.
+//
+// A connection takes about six history events, so a tenant with thousands
+// of them continues as new when Temporal suggests it, after any
+// connection but the last: the next run begins again (its job records the
+// new run; the keys revoked since the deletion began are counted again,
+// the same total) and lists only the connections still there. Only the
+// last run purges and finishes the job; the result counts the whole
+// deletion.
 func DeleteTenant(ctx workflow.Context, in DeleteTenantInput) (DeleteTenantResult, error) {
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Minute,
@@ -45,7 +61,8 @@ func DeleteTenant(ctx workflow.Context, in DeleteTenantInput) (DeleteTenantResul
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
 			MaximumAttempts: 20, NonRetryableErrorTypes: activities.NonRetryable},
 	})
-	var res DeleteTenantResult
+	res := DeleteTenantResult{Disconnected: in.Disconnected}
+	var next *DeleteTenantInput
 	run := func() error {
 		var begin activities.BeginTenantDeletionResult
 		if err := workflow.ExecuteActivity(actx, a.BeginTenantDeletion, activities.TenantDeletionInput{
@@ -54,13 +71,18 @@ func DeleteTenant(ctx workflow.Context, in DeleteTenantInput) (DeleteTenantResul
 			return err
 		}
 		res.KeysRevoked = begin.KeysRevoked
-		for _, id := range begin.ConnectionIDs {
+		for i, id := range begin.ConnectionIDs {
 			if err := workflow.ExecuteActivity(actx, a.DisconnectForDeletion, activities.TenantDeletionInput{
 				TenantID: in.TenantID, JobID: in.JobID, ConnectionID: id,
 			}).Get(ctx, nil); err != nil {
 				return err
 			}
 			res.Disconnected++
+			if i < len(begin.ConnectionIDs)-1 && workflow.GetInfo(ctx).GetContinueAsNewSuggested() &&
+				workflow.GetVersion(ctx, changeTenantDeletionContinues, workflow.DefaultVersion, 1) >= 1 {
+				next = &DeleteTenantInput{TenantID: in.TenantID, JobID: in.JobID, Disconnected: res.Disconnected}
+				return nil
+			}
 		}
 		var purged activities.PurgeTenantResult
 		if err := workflow.ExecuteActivity(actx, a.PurgeTenant, activities.TenantDeletionInput{
@@ -72,6 +94,9 @@ func DeleteTenant(ctx workflow.Context, in DeleteTenantInput) (DeleteTenantResul
 		return nil
 	}
 	err := run()
+	if err == nil && next != nil {
+		return res, workflow.NewContinueAsNewError(ctx, DeleteTenantName, *next)
+	}
 	fin := activities.FinishOperatorJobInput{JobID: in.JobID, Status: poblysh.JobSucceeded}
 	if err != nil {
 		fin.Status, fin.Error = poblysh.JobFailed, err.Error()
