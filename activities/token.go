@@ -68,9 +68,13 @@ func (a *Activities) refresh(ctx context.Context, t poblysh.ConnectionRef, seen 
 		return nil, err
 	default:
 		metrics.TokenRefreshes.WithLabelValues(t.Provider, "transient").Inc()
+		// Counted also when ctx has ended (the answer came after the
+		// activity's deadline): on ctx, the statement failed and the
+		// count rolled back.
 		var n int
-		_ = a.DB.WithTenant(context.WithoutCancel(ctx), t.TenantID, func(tx *db.Tx) (err error) {
-			n, err = tx.RecordRefreshFailure(ctx, t.ConnectionID)
+		bctx := context.WithoutCancel(ctx)
+		_ = a.DB.WithTenant(bctx, t.TenantID, func(tx *db.Tx) (err error) {
+			n, err = tx.RecordRefreshFailure(bctx, t.ConnectionID)
 			return err
 		})
 		a.logger(ctx, t).WithError(err).WithField("failures_today", n).Warn("token refresh failed; will retry")
