@@ -136,13 +136,14 @@ func (a *Activities) recordHealth(ctx context.Context, ref poblysh.ConnectionRef
 }
 
 // recordHealthOf is recordHealth of the event that event makes in the
-// transaction that applies it (from what the connection records).
+// transaction that applies it (from what the connection records). An
+// event of no Kind records nothing: event found nothing to record.
 func (a *Activities) recordHealthOf(ctx context.Context, ref poblysh.ConnectionRef, event func(*db.Tx) (poblysh.HealthEvent, error)) {
 	var h poblysh.Health
 	var ev poblysh.HealthEvent
 	var changed bool
 	err := a.DB.WithTenant(ctx, ref.TenantID, func(tx *db.Tx) (err error) {
-		if ev, err = event(tx); err != nil {
+		if ev, err = event(tx); err != nil || ev.Kind == "" {
 			return err
 		}
 		h, changed, err = tx.ApplyHealth(ctx, ref.ConnectionID, ev)

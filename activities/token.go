@@ -28,7 +28,9 @@ import (
 // Without force, a token that is not due is left alone. A refused grant
 // (ErrUnauthorized) moves the connection to needs_reauth (which pauses its
 // schedules; a paused connection stays disabled) and marks its refresh
-// token refused, which the sweep then no longer keeps alive; a refused
+// token refused, which the sweep then no longer keeps alive, unless the
+// refused tokens were replaced meanwhile (a reconnect): those are
+// returned instead (recordRefusal); a refused
 // OAuth client (ErrInvalidConfig: the operator's client ID or secret)
 // degrades it and keeps the grant, which the next refresh after the fix
 // spends as usual; transient failures are counted per day. A refusal and a
@@ -46,12 +48,12 @@ func (a *Activities) refresh(ctx context.Context, t poblysh.ConnectionRef, seen 
 		metrics.TokenRefreshes.WithLabelValues(t.Provider, "ok").Inc()
 		return out, nil
 	case connectors.Kind(err) == connectors.ErrUnauthorized:
+		if stored := a.recordRefusal(ctx, t, err); stored != nil {
+			a.logger(ctx, t).WithError(err).Warn("refresh token refused, but newer tokens were stored meanwhile; keeping those")
+			metrics.TokenRefreshes.WithLabelValues(t.Provider, "ok").Inc()
+			return stored, nil
+		}
 		metrics.TokenRefreshes.WithLabelValues(t.Provider, "revoked").Inc()
-		a.recordHealthOf(ctx, t, func(tx *db.Tx) (poblysh.HealthEvent, error) {
-			// A paused connection stays disabled: the mark ends the
-			// keep-alive of its dead refresh token.
-			return poblysh.HealthEvent{Kind: poblysh.EventRefreshFailed, Detail: err.Error()}, tx.MarkRefreshRefused(ctx, t.ConnectionID)
-		})
 		return nil, &refreshError{msg: "token refresh failed permanently: " + err.Error(), typ: ErrTypeUnauthorized, err: err}
 	case connectors.Kind(err) == connectors.ErrInvalidConfig:
 		metrics.TokenRefreshes.WithLabelValues(t.Provider, "client_refused").Inc()
@@ -80,6 +82,60 @@ func (a *Activities) refresh(ctx context.Context, t poblysh.ConnectionRef, seen 
 		a.logger(ctx, t).WithError(err).WithField("failures_today", n).Warn("token refresh failed; will retry")
 		return nil, err
 	}
+}
+
+// refusedGrant is a refresh refused for good (ErrUnauthorized: the
+// provider refused the refresh token, or there is none, or the grant has
+// ended) and the access token stored when it was decided, which
+// recordRefusal compares with what is stored when it records it.
+type refusedGrant struct {
+	error
+	access string
+}
+
+func (e *refusedGrant) Unwrap() error { return e.error }
+
+// refused wraps err as a refusal of cur when it is one.
+func refused(err error, cur *db.Tokens) error {
+	if connectors.Kind(err) != connectors.ErrUnauthorized {
+		return err
+	}
+	return &refusedGrant{error: err, access: cur.AccessToken}
+}
+
+// recordRefusal records a refused grant: the connection moves to
+// needs_reauth (which pauses its schedules; a paused connection stays
+// disabled) and its refresh token is marked refused, which ends its
+// keep-alive. It first reads the stored tokens in the same transaction,
+// locking the row: when their access token is no longer the one the
+// refusal was of, new tokens were stored meanwhile (a reconnect, or a
+// refresher whose in-flight mark had gone stale) and the refusal says
+// nothing about them: nothing is recorded, and those tokens are returned.
+// A reconnect locks the row too (UpsertConnection), so it commits either
+// before the read, and is seen, or after the refusal is recorded, which
+// it then heals; read in a transaction of its own, a reconnect that
+// committed between the read and the record was marked refused and
+// needs_reauth. It runs even when ctx has ended (the answer came after the
+// activity's deadline): the refusal is final; dropped, the connection
+// stayed healthy until a later refresh spent the dead token again.
+func (a *Activities) recordRefusal(ctx context.Context, t poblysh.ConnectionRef, err error) *db.Tokens {
+	bctx := context.WithoutCancel(ctx)
+	var of *refusedGrant
+	errors.As(err, &of)
+	var stored *db.Tokens
+	a.recordHealthOf(bctx, t, func(tx *db.Tx) (poblysh.HealthEvent, error) {
+		stored = nil // a retried transaction reads again
+		cur, lerr := tx.LoadTokensForUpdate(bctx, a.KeyRing, t.ConnectionID)
+		switch {
+		case lerr != nil && !errors.Is(lerr, db.ErrNoStoredToken):
+			return poblysh.HealthEvent{}, lerr
+		case lerr == nil && of != nil && cur.AccessToken != "" && cur.AccessToken != of.access:
+			stored = cur
+			return poblysh.HealthEvent{}, nil // nothing to record
+		}
+		return poblysh.HealthEvent{Kind: poblysh.EventRefreshFailed, Detail: err.Error()}, tx.MarkRefreshRefused(bctx, t.ConnectionID)
+	})
+	return stored
 }
 
 // refreshError is a refresh that no retry fixes (a refused grant, a
@@ -191,13 +247,13 @@ func (a *Activities) refreshOnce(ctx context.Context, p *connectors.Provider, t 
 		return cur, nil, nil // someone refreshed while we waited for the lock
 	}
 	if err := a.checkGrant(ctx, t, p, conn); err != nil {
-		return nil, nil, err
+		return nil, nil, refused(err, cur)
 	}
 	if !force && cur.Expiry != nil && cur.Expiry.Sub(a.now()) > p.Spec.Policy.Token.RefreshBefore {
 		return cur, nil, nil
 	}
 	if cur.RefreshToken == "" {
-		return nil, nil, errors.Join(connectors.ErrUnauthorized, errors.New("the provider issued no refresh token; reconnect"))
+		return nil, nil, refused(errors.Join(connectors.ErrUnauthorized, errors.New("the provider issued no refresh token; reconnect")), cur)
 	}
 	if spending && age < spendInFlightFor {
 		return nil, &spendInFlight{cur: cur, age: age}, nil
@@ -247,10 +303,10 @@ func (a *Activities) recordRefreshed(ctx context.Context, t poblysh.ConnectionRe
 
 // spendFailed ends a spend the provider did not answer with tokens: the
 // mark goes, so nobody waits for an answer that will not be stored. A
-// refusal while newer tokens were stored meanwhile (by a refresher whose
-// spend had gone unmarked or whose mark had gone stale) refused a token the
-// connection no longer holds: those tokens are returned, and the refusal
-// says nothing about the grant.
+// refusal comes back as a refusal of cur: whether the connection still
+// holds it (newer tokens may have been stored meanwhile, by a reconnect or
+// by a refresher whose spend had gone unmarked or whose mark had gone
+// stale) is decided where it is recorded (recordRefusal).
 func (a *Activities) spendFailed(ctx context.Context, t poblysh.ConnectionRef, cur *db.Tokens, err error) (*db.Tokens, *spendInFlight, error) {
 	bctx := context.WithoutCancel(ctx)
 	if cerr := a.DB.WithTenant(bctx, t.TenantID, func(tx *db.Tx) error {
@@ -258,14 +314,7 @@ func (a *Activities) spendFailed(ctx context.Context, t poblysh.ConnectionRef, c
 	}); cerr != nil {
 		a.logger(ctx, t).WithError(cerr).Warn("could not clear the refresh token's in-flight mark")
 	}
-	if connectors.Kind(err) != connectors.ErrUnauthorized {
-		return nil, nil, err
-	}
-	if stored, ok := a.replacedTokens(bctx, t, cur.AccessToken); ok {
-		a.logger(ctx, t).WithError(err).Warn("refresh token refused, but newer tokens were stored meanwhile; keeping those")
-		return stored, nil, nil
-	}
-	return nil, nil, err
+	return nil, nil, refused(err, cur)
 }
 
 // awaitSpend waits, without the token lock, for the spend another

@@ -28,6 +28,29 @@ func cancelAtTokenCall(cancel context.CancelFunc) func(*refreshEnv, http.Handler
 	}
 }
 
+// TestRefusedRefreshRecordedAfterTheContextEnded: the provider's refusal
+// of the refresh token arrives after the caller's context ended. It is
+// final all the same: the connection needs re-authorization and its
+// refresh token is marked refused (which ends its keep-alive). Recorded
+// on the ended context, it was dropped: the connection stayed healthy
+// until a later refresh spent the dead token again.
+func TestRefusedRefreshRecordedAfterTheContextEnded(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e := newRefreshEnv(t, fakesandbox.Options{}, cancelAtTokenCall(cancel))
+	e.sb.OAuth.RevokeRefreshTokens()
+
+	_, err := e.acts.refresh(ctx, e.target, "", true)
+	var rerr *refreshError
+	require.ErrorAs(t, err, &rerr)
+	require.Equal(t, ErrTypeUnauthorized, rerr.typ)
+	require.Error(t, ctx.Err(), "the context ended before the answer")
+	require.Equal(t, poblysh.HealthNeedsReauth, e.health(), "the refusal is recorded")
+	require.True(t, e.refreshRefused(), "the refused refresh token is marked")
+	require.Contains(t, e.healthReason(), "invalid_grant")
+}
+
 // TestTransientRefreshFailureCountedAfterTheContextEnded: a transient
 // refresh failure (the provider answered 503) is counted for the day also
 // when it arrives after the caller's context ended. Its statement ran on

@@ -1,0 +1,243 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/db/dbtest"
+	fakesandbox "github.com/poblysh/poblysh/sandbox/fake"
+)
+
+// stallProxy forwards TCP to Postgres. The first message a client sends
+// that contains marker (the statement's text, which pgx sends the first
+// time a session runs it) is held until hook has returned: what hook does
+// happens just before that statement runs, in whatever transaction it is
+// part of.
+type stallProxy struct {
+	marker []byte
+	hook   func()
+	once   sync.Once
+	mu     sync.Mutex
+	conns  []net.Conn
+}
+
+// newStallProxy starts a proxy to dbURL's server and returns the URL that
+// goes through it.
+func newStallProxy(t *testing.T, dbURL, marker string, hook func()) string {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	p := &stallProxy{marker: []byte(marker), hook: hook}
+	target := u.Host
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				_ = c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, s)
+			p.mu.Unlock()
+			go p.pipe(s, c, true)
+			go p.pipe(c, s, false)
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, c := range p.conns {
+			_ = c.Close()
+		}
+	})
+	u.Host = ln.Addr().String()
+	return u.String()
+}
+
+func (p *stallProxy) pipe(dst, src net.Conn, toServer bool) {
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if toServer && bytes.Contains(buf[:n], p.marker) {
+				p.once.Do(p.hook)
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			_ = dst.Close()
+			return
+		}
+	}
+}
+
+// reconnectTokens are the tokens a user's reconnect stores.
+var reconnectTokens = db.Tokens{AccessToken: "access-from-reconnect", RefreshToken: "refresh-from-reconnect", TokenType: "Bearer"}
+
+// reconnect stores a new grant for the connection as lifecycle's store
+// does: the row locked by UpsertConnection, the tokens saved, one
+// transaction, no token lock. pid (optional) receives its session's
+// backend pid before it touches the row.
+func (e *refreshEnv) reconnect(pid chan<- int) error {
+	ctx := context.Background()
+	return e.schema.DB.WithTenant(ctx, e.target.TenantID, func(tx *db.Tx) error {
+		if pid != nil {
+			var p int
+			if err := tx.GetContext(ctx, &p, `SELECT pg_backend_pid()`); err != nil {
+				return err
+			}
+			pid <- p
+		}
+		if _, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "fake",
+			ExternalAccountID: fakesandbox.DefaultAccountID, ConnectionID: e.target.ConnectionID}); err != nil {
+			return err
+		}
+		return tx.SaveTokens(ctx, e.acts.KeyRing, e.target.ConnectionID, reconnectTokens)
+	})
+}
+
+// refreshRefused reports whether the connection's refresh token is marked
+// refused (MarkRefreshRefused).
+func (e *refreshEnv) refreshRefused() bool {
+	e.t.Helper()
+	ctx := context.Background()
+	var refused bool
+	require.NoError(e.t, e.schema.DB.WithTenant(ctx, e.target.TenantID, func(tx *db.Tx) error {
+		return tx.GetContext(ctx, &refused, `SELECT refresh_refused_at IS NOT NULL FROM connections WHERE id = $1`, e.target.ConnectionID)
+	}))
+	return refused
+}
+
+// requireReconnectWorking checks that the connection holds the reconnect's
+// grant, healthy, its refresh token not marked refused.
+func (e *refreshEnv) requireReconnectWorking() {
+	e.t.Helper()
+	got := e.stored()
+	require.Equal(e.t, reconnectTokens.AccessToken, got.AccessToken, "the reconnect's tokens are stored")
+	require.Equal(e.t, reconnectTokens.RefreshToken, got.RefreshToken)
+	require.Equal(e.t, poblysh.HealthHealthy, e.health(), "the reconnected grant works; the refusal was of the old one")
+	require.False(e.t, e.refreshRefused(), "the reconnect's refresh token was never refused")
+}
+
+// TestRefusedRefreshLeavesAReconnectedGrantWorking: the user removed the
+// app at the provider, so a refresh's old refresh token is refused
+// (invalid_grant), while the user reconnects. The refusal was of the old
+// grant: whenever the reconnect commits, the connection ends with the
+// reconnect's grant, healthy, its refresh token not marked refused, and
+// its schedules not paused.
+func TestRefusedRefreshLeavesAReconnectedGrantWorking(t *testing.T) {
+	t.Parallel()
+
+	// The reconnect commits as the refusal is being recorded, after any
+	// look for tokens stored meanwhile that comes before the recording
+	// transaction: the statement that marks the refresh token refused is
+	// held until the reconnect has committed or waits for the row. It used
+	// to commit between that look and the recording: the new grant was
+	// marked refused and moved to needs_reauth (schedules paused).
+	t.Run("while the refusal is recorded", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		e := newRefreshEnv(t, fakesandbox.Options{}, nil)
+		old := e.stored()
+		e.sb.OAuth.RevokeRefreshTokens()
+
+		reconnected := make(chan error, 1)
+		hookErr := make(chan error, 1)
+		hook := func() {
+			pid := make(chan int, 1)
+			go func() { reconnected <- e.reconnect(pid) }()
+			var p int
+			select {
+			case p = <-pid:
+			case err := <-reconnected:
+				reconnected <- err
+				return
+			}
+			for {
+				select {
+				case err := <-reconnected:
+					reconnected <- err // committed (or failed): read again below
+					return
+				case <-time.After(5 * time.Millisecond):
+				}
+				var waiting bool
+				if err := e.schema.DB.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_locks WHERE pid = $1 AND NOT granted)`, p).Scan(&waiting); err != nil {
+					hookErr <- err
+					return
+				}
+				if waiting { // for the row the refusal's transaction holds
+					return
+				}
+			}
+		}
+		other, err := db.Open(ctx, newStallProxy(t, dbtest.URL(t), "refresh_refused_at = now()", hook),
+			db.Options{Role: "poblysh_app", Schema: e.schema.Name, MaxConns: 4})
+		require.NoError(t, err)
+		t.Cleanup(other.Close)
+		acts := *e.acts
+		acts.DB = other
+
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		_, err = acts.refresh(rctx, e.target, old.AccessToken, true)
+		require.ErrorIs(t, err, connectors.ErrUnauthorized, "the refusal was recorded before the reconnect, on the grant it refused")
+		select {
+		case err := <-hookErr:
+			require.NoError(t, err)
+		default:
+		}
+		select {
+		case err := <-reconnected:
+			require.NoError(t, err)
+		case <-time.After(20 * time.Second):
+			t.Fatal("the reconnect did not commit")
+		}
+		e.requireReconnectWorking()
+	})
+
+	// The reconnect commits while the provider refuses the old token,
+	// before the refusal is recorded: nothing is recorded, and the refresh
+	// returns the reconnect's tokens.
+	t.Run("before the refusal is recorded", func(t *testing.T) {
+		t.Parallel()
+		reconnected := make(chan error, 1)
+		var once sync.Once
+		e := newRefreshEnv(t, fakesandbox.Options{}, func(e *refreshEnv, h http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/oauth/token" && r.PostFormValue("grant_type") == "refresh_token" {
+					once.Do(func() { reconnected <- e.reconnect(nil) })
+				}
+				h.ServeHTTP(w, r)
+			})
+		})
+		old := e.stored()
+		e.sb.OAuth.RevokeRefreshTokens()
+
+		out, err := e.acts.refresh(context.Background(), e.target, old.AccessToken, true)
+		require.NoError(t, <-reconnected)
+		require.NoError(t, err)
+		require.Equal(t, reconnectTokens.AccessToken, out.AccessToken, "the reconnect's tokens are returned")
+		e.requireReconnectWorking()
+		e.requireLogged("refresh token refused, but newer tokens were stored meanwhile; keeping those")
+	})
+}
