@@ -81,6 +81,7 @@ func (s *Server) Push(fullName string, in PushInput) (*Activity, error) {
 		hist = slices.Clone(src)
 	}
 	if in.Forced && len(hist) > 1 {
+		rp.drop(hist)
 		hist = hist[:len(hist)-1]
 	}
 	msg := cmpOr(in.Message, "Update README.md")
@@ -126,6 +127,7 @@ func (s *Server) DeleteBranch(fullName, branch, login string) (*Activity, error)
 	if branch == rp.DefaultBranch {
 		return nil, validationError("the default branch cannot be deleted")
 	}
+	rp.drop(rp.branches[branch])
 	delete(rp.branches, branch)
 	rp.PushedAt = s.now()
 	return s.pushActivityLocked(rp, u, pushSpec{ref: "refs/heads/" + branch, before: head.SHA, after: zeroSHA, deleted: true}), nil

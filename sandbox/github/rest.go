@@ -1,6 +1,7 @@
 package githubsandbox
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -220,5 +221,128 @@ func (s *Server) listCommits(w http.ResponseWriter, r *http.Request, sess *sessi
 			out = append(out, commitJSON(rp, c))
 		}
 		return http.StatusOK, out
+	})
+}
+
+// getRef serves GET /repos/{o}/{r}/git/ref/{ref}: a branch,
+// heads/<branch>, exactly (the singular route matches no prefix), with
+// its head commit; 404 for an unknown ref (tags are not kept as refs
+// here), 409 "Git Repository is empty." for a repository without commits,
+// as GitHub's Git database API answers one. Conditional as any GET: the
+// ETag changes with the head.
+func (s *Server) getRef(w http.ResponseWriter, r *http.Request, sess *session) {
+	const doc = "https://docs.github.com/rest/git/refs#get-a-reference"
+	ref := r.PathValue("ref")
+	s.withRepo(w, r, sess, func(rp *repo) (int, any) {
+		if len(rp.branches) == 0 {
+			return http.StatusConflict, apiMessage{"Git Repository is empty.", doc}
+		}
+		branch, ok := strings.CutPrefix(ref, "heads/")
+		c := rp.head(branch)
+		if !ok || c == nil {
+			return http.StatusNotFound, apiMessage{"Not Found", doc}
+		}
+		api := apiBase + "/repos/" + rp.FullName()
+		return http.StatusOK, obj{
+			"ref": "refs/" + ref, "node_id": nodeID("Ref", fmt.Sprintf("%d:refs/%s", rp.ID, ref)),
+			"url":    api + "/git/refs/" + ref,
+			"object": obj{"sha": c.SHA, "type": "commit", "url": api + "/git/commits/" + c.SHA},
+		}
+	})
+}
+
+// compareUnpaged is how many commits a comparison read without per_page
+// or page lists: the newest 250.
+const compareUnpaged = 250
+
+// compare serves GET /repos/{o}/{r}/compare/{base}...{head}, each a
+// branch or a commit sha (one no branch holds any more too, as GitHub
+// keeps them; see repo.dropped): commits reachable from head and not
+// from base, oldest first, as git log base..head in chronological order;
+// status identical, ahead, behind or diverged; ahead_by, behind_by,
+// total_commits, base_commit, merge_base_commit. With per_page or page
+// the commits are paged (Link), files on the first page only; without,
+// the newest 250. 404 for an unknown commit or no common ancestor.
+func (s *Server) compare(w http.ResponseWriter, r *http.Request, sess *session) {
+	const doc = "https://docs.github.com/rest/commits/commits#compare-two-commits"
+	q := r.URL.Query()
+	base, head, ok := strings.Cut(r.PathValue("basehead"), "...")
+	if !ok {
+		s.apiError(w, sess, http.StatusNotFound, "Not Found")
+		return
+	}
+	s.withRepo(w, r, sess, func(rp *repo) (int, any) {
+		bh, okb := rp.history(base)
+		hh, okh := rp.history(head)
+		if !okb || !okh || len(bh) == 0 || len(hh) == 0 {
+			return http.StatusNotFound, apiMessage{"Not Found", doc}
+		}
+		inBase, inHead := map[string]bool{}, map[string]bool{}
+		for _, c := range bh {
+			inBase[c.SHA] = true
+		}
+		for _, c := range hh {
+			inHead[c.SHA] = true
+		}
+		var ahead []*commit
+		var mergeBase *commit
+		for _, c := range hh {
+			if inBase[c.SHA] {
+				mergeBase = c
+			} else {
+				ahead = append(ahead, c)
+			}
+		}
+		if mergeBase == nil {
+			return http.StatusNotFound, apiMessage{"No common ancestor between " + base + " and " + head + ".", doc}
+		}
+		behind := 0
+		for _, c := range bh {
+			if !inHead[c.SHA] {
+				behind++
+			}
+		}
+		status := "diverged"
+		switch {
+		case len(ahead) == 0 && behind == 0:
+			status = "identical"
+		case behind == 0:
+			status = "ahead"
+		case len(ahead) == 0:
+			status = "behind"
+		}
+		list, first := ahead, true
+		if q.Has("per_page") || q.Has("page") {
+			pg := s.paginate(w, r, len(ahead))
+			list, first = ahead[pg.start:pg.end], pg.start == 0
+		} else if len(ahead) > compareUnpaged {
+			list = ahead[len(ahead)-compareUnpaged:]
+		}
+		commits := make([]obj, 0, len(list))
+		for _, c := range list {
+			commits = append(commits, commitJSON(rp, c))
+		}
+		web := webBase + "/" + rp.FullName() + "/compare/" + base + "..." + head
+		o := obj{
+			"url": apiBase + "/repos/" + rp.FullName() + "/compare/" + base + "..." + head, "html_url": web,
+			"permalink_url": web, "diff_url": web + ".diff", "patch_url": web + ".patch",
+			"base_commit": commitJSON(rp, bh[len(bh)-1]), "merge_base_commit": commitJSON(rp, mergeBase),
+			"status": status, "ahead_by": len(ahead), "behind_by": behind, "total_commits": len(ahead),
+			"commits": commits,
+		}
+		if first {
+			files := []obj{}
+			seen := map[string]bool{}
+			for _, c := range ahead {
+				for _, f := range c.Modified {
+					if !seen[f] {
+						seen[f] = true
+						files = append(files, obj{"filename": f, "status": "modified"})
+					}
+				}
+			}
+			o["files"] = files
+		}
+		return http.StatusOK, o
 	})
 }

@@ -165,6 +165,8 @@ func (s *Server) routes() *http.ServeMux {
 	api("GET /repos/{owner}/{repo}/releases", s.listReleases)
 	api("GET /repos/{owner}/{repo}/releases/{id}", s.getRelease)
 	api("GET /repos/{owner}/{repo}/commits", s.listCommits)
+	api("GET /repos/{owner}/{repo}/git/ref/{ref...}", s.getRef)
+	api("GET /repos/{owner}/{repo}/compare/{basehead...}", s.compare)
 	api("GET /repos/{owner}/{repo}/hooks", s.listHooks)
 	api("POST /repos/{owner}/{repo}/hooks", s.createHook)
 	api("GET /repos/{owner}/{repo}/hooks/{id}", s.getHook)

@@ -138,9 +138,14 @@ type repo struct {
 	UpdatedAt     time.Time
 	PushedAt      time.Time
 	branches      map[string][]*commit // oldest first
-	pulls         []*pull
-	releases      []*release
-	hooks         []*hook
+	// dropped are the histories of heads no branch holds any more (a
+	// force push's rewound commits, a deleted branch's head), by head sha,
+	// oldest first: GitHub keeps such commits (compare, commits?sha= still
+	// read them) until it collects garbage.
+	dropped  map[string][]*commit
+	pulls    []*pull
+	releases []*release
+	hooks    []*hook
 	// Collaborators may read a private repository besides its owner
 	// (lowercase logins).
 	Collaborators map[string]bool
@@ -193,19 +198,44 @@ func (r *repo) hook(id int64) *hook {
 }
 
 // history returns the commits reachable from ref (branch name or sha), oldest
-// first, and whether ref was found.
+// first, and whether ref was found. A sha no branch holds any more (see
+// dropped) is found too.
 func (r *repo) history(ref string) ([]*commit, bool) {
 	if cs, ok := r.branches[ref]; ok {
 		return cs, true
 	}
-	for _, cs := range r.branches {
-		for i, c := range cs {
-			if c.SHA == ref {
-				return cs[:i+1], true
+	for _, all := range []map[string][]*commit{r.branches, r.dropped} {
+		for _, cs := range all {
+			for i, c := range cs {
+				if c.SHA == ref {
+					return cs[:i+1], true
+				}
 			}
 		}
 	}
 	return nil, false
+}
+
+// drop remembers the history of a head no branch will hold any more.
+func (r *repo) drop(hist []*commit) {
+	if len(hist) == 0 {
+		return
+	}
+	if r.dropped == nil {
+		r.dropped = map[string][]*commit{}
+	}
+	r.dropped[hist[len(hist)-1].SHA] = slices.Clone(hist)
+}
+
+// ForgetDropped drops the commits no branch holds (see repo.dropped), as
+// GitHub's garbage collection does in time: a compare from such a commit
+// then answers 404.
+func (s *Server) ForgetDropped(fullName string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rp := s.repos[strings.ToLower(fullName)]; rp != nil {
+		rp.dropped = nil
+	}
 }
 
 // commitBySHA finds a commit on any branch.
