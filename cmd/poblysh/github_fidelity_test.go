@@ -114,3 +114,42 @@ func TestGitHubAppNotInstalledAtConnect(t *testing.T) {
 	conn := string(*connectionOf(t, body).ID)
 	require.Equal(t, 1, s.count(`SELECT count(*) FROM connections WHERE id = $1 AND account->'metadata'->>'token' = 'github_app'`, conn))
 }
+
+// TestGitHubCommitDatedBeforeTheMarkIsStoredByPolling: pushes whose
+// deliveries never arrive (the sandbox's Go Push delivers nothing) reach
+// the connection by its syncs alone. A commit dated before the newest one
+// the last sync read (its committer's clock 11 minutes behind) is stored by
+// the next sync: syncs read what reached the default branch since the head
+// the last one read, not what is dated after a mark (which hid it for good).
+func TestGitHubCommitDatedBeforeTheMarkIsStoredByPolling(t *testing.T) {
+	t.Parallel()
+	gh := githubsandbox.New(githubsandbox.Options{Seed: true})
+	base := newHTTPServer(t, gh)
+	s := newStack(t, withEnv(gh.Env(base)))
+	tenant, key := s.tenant("Acme")
+	code, body := s.connectAs(key, "github", githubsandbox.SeedUser, map[string]any{"repos": []string{githubsandbox.SeedRepo}})
+	require.Equal(t, http.StatusOK, code, body)
+	conn := string(*connectionOf(t, body).ID)
+	for _, j := range s.waitJobs(key, conn, "backfill", 3, 2*time.Minute) {
+		require.Equal(t, models.JobStatusSucceeded, *j.Status, "%s: %s", *j.Stream, deref(j.Error))
+	}
+	stored := func(sha any) int {
+		return s.count(`SELECT count(*) FROM signals WHERE tenant_id = $1 AND kind = 'code.pushed'
+			AND payload->'subject'->>'id' = $2 AND dedupe_key = $3`, tenant, sha,
+			"github:commit:"+strconv.FormatInt(githubsandbox.SeedRepoID, 10)+":HEAD:"+sha.(string))
+	}
+	for _, tc := range []struct {
+		user string
+		date time.Time
+	}{
+		{githubsandbox.SeedUser, time.Now().Add(-time.Minute)},
+		{"hubot", time.Now().Add(-11 * time.Minute)},
+	} {
+		push, err := gh.Push(githubsandbox.SeedRepo, githubsandbox.PushInput{Commits: 1, User: tc.user, CommitterDate: tc.date})
+		require.NoError(t, err)
+		for _, j := range s.sync(key, "github", conn, "incremental") {
+			require.Equal(t, models.JobStatusSucceeded, *j.Status, "%s: %s", *j.Stream, deref(j.Error))
+		}
+		require.Equal(t, 1, stored(push.Object["after"]), "%s's commit dated %s", tc.user, tc.date)
+	}
+}

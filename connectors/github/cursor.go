@@ -22,18 +22,24 @@ const cursorVersion = 1
 //	{"v":1,"since":"2024-05-01T10:00:00Z","seen":["1347000024"],"etag":"W/\"…\"",
 //	 "repo_id":1296269,"repo":"octo-org/hello-world","branch":"main","repo_etag":"W/\"…\""}
 //
-// mid-pass adds {"page":3,"per_page":100,"pass_max":"…","pass_seen":[…],"pass_etag":"…"}.
+// (commits add "head":"<sha>"); mid-pass adds {"page":3,"per_page":100,
+// "pass_max":"…","pass_seen":[…],"pass_etag":"…"} (commits: "pass_head",
+// "pass_base").
 type cursor struct {
 	V int `json:"v"`
 	// Since is the high-water mark of the last completed pass: the newest
 	// item timestamp seen (pulls: updated_at; releases: published_at;
-	// commits: committer date). Nil before the first pass ends (backfill).
+	// commits: committer date, no later than the pass's now; commits are
+	// not read by it, see Head, but for the dated listing when Head cannot
+	// serve). Nil before the first pass ends (backfill).
 	Since *time.Time `json:"since,omitempty"`
 	// Seen are the ids of items stamped exactly Since, so an item of the
 	// same second is neither repeated nor lost (GitHub has 1 s precision).
 	Seen []string `json:"seen,omitempty"`
 	// ETag is the first page's validator from the last completed pass; the
 	// next pass sends it as If-None-Match and a 304 means nothing changed.
+	// Commits: the validator of the default branch's ref as the pass read
+	// it (see Head).
 	ETag string `json:"etag,omitempty"`
 
 	// Page is the next page of the pass in progress; 0 when resting.
@@ -46,11 +52,22 @@ type cursor struct {
 	// PassETag is the first page's ETag of the pass in progress.
 	PassETag string `json:"pass_etag,omitempty"`
 
-	// Ahead (commits) are the shas of commits dated after the end of the
-	// last pass (a committer clock ahead of ours), already yielded; they
-	// never raise Since past now. PassAhead accumulates the pass's.
-	Ahead     []string `json:"ahead,omitempty"`
-	PassAhead []string `json:"pass_ahead,omitempty"`
+	// Head (commits) is the sha the default branch pointed to when the last
+	// completed pass began: the pass read every commit reachable from it.
+	// The next pass reads what is reachable from the branch's head now and
+	// not from Head (GET …/compare/{Head}...{head}), whatever the commits'
+	// dates: a committer date is the committer's clock when the commit was
+	// made, not when it reached the branch, and since= hid every commit
+	// that reached it dated before the mark. Empty before the first pass
+	// that read it (a cursor of an earlier version: that pass lists the
+	// branch since the mark less commitLookback).
+	Head string `json:"head,omitempty"`
+	// PassHead (commits) is the head the pass in progress reads, pinned at
+	// its start: its pages list that commit's history, whatever the branch
+	// does meanwhile. PassBase is the commit it compares from (Head), empty
+	// for a listing pass (commits?sha=PassHead).
+	PassHead string `json:"pass_head,omitempty"`
+	PassBase string `json:"pass_base,omitempty"`
 
 	// Pre (releases) are the ids of the published pre-releases of the last
 	// pass: one that comes back as a full release was promoted (its
@@ -149,13 +166,6 @@ func (c *cursor) observe(t time.Time, id string) {
 	}
 }
 
-// aheadOf records a commit of the pass in progress dated in the future.
-func (c *cursor) aheadOf(sha string) {
-	if !slices.Contains(c.PassAhead, sha) {
-		c.PassAhead = append(c.PassAhead, sha)
-	}
-}
-
 // prerelease records a published pre-release of the pass in progress.
 func (c *cursor) prerelease(id string) {
 	if !slices.Contains(c.PassPre, id) {
@@ -171,8 +181,8 @@ func (c *cursor) next(page, perPage int) {
 // restart drops the pass in progress: the next read begins a pass anew
 // from the resting fields.
 func (c *cursor) restart() {
-	c.Page, c.PerPage, c.PassMax, c.PassSeen, c.PassETag, c.PassAhead, c.PassPre = 0, 0, nil, nil, "", nil, nil
-	c.PassStart, c.PassRecent = nil, nil
+	c.Page, c.PerPage, c.PassMax, c.PassSeen, c.PassETag, c.PassPre = 0, 0, nil, nil, "", nil
+	c.PassStart, c.PassRecent, c.PassHead, c.PassBase = nil, nil, "", ""
 }
 
 // releaseSettle is how far before a releases pass's start its mark is
@@ -190,7 +200,7 @@ func (c *cursor) begin(now time.Time) {
 // finish ends the pass: its high-water mark becomes the resting one, for
 // releases no later than the pass's start less releaseSettle (what was
 // published since is read again by the next pass, which skips what this
-// one reported: Recent).
+// one reported: Recent); for commits the head it read becomes Head.
 func (c *cursor) finish() {
 	if c.PassStart != nil {
 		if bound := c.PassStart.Add(-releaseSettle); c.PassMax != nil && c.PassMax.After(bound) {
@@ -213,6 +223,9 @@ func (c *cursor) finish() {
 	if c.PassETag != "" {
 		c.ETag = c.PassETag
 	}
-	c.Ahead, c.Pre = c.PassAhead, c.PassPre
+	if c.PassHead != "" {
+		c.Head = c.PassHead
+	}
+	c.Pre = c.PassPre
 	c.restart()
 }

@@ -123,13 +123,15 @@ type Connector struct {
 	revokeURL string
 	pageSize  int
 	scopes    []string
+	// compareLimit: see defaultCompareLimit.
+	compareLimit int
 }
 
 // New builds the connector. It succeeds without client credentials (the
 // provider is then listed as not configured); it fails on an API URL that
 // does not parse or a PAGE_SIZE outside 1..100.
 func New(cfg connectors.Config) (connectors.Connector, error) {
-	c := &Connector{cfg: cfg, pageSize: defaultPageSize, scopes: defaultScopes}
+	c := &Connector{cfg: cfg, pageSize: defaultPageSize, scopes: defaultScopes, compareLimit: defaultCompareLimit}
 	c.apiURL = cmpOr(cfg.Endpoints.APIURL, defaults.APIURL)
 	if !strings.HasSuffix(c.apiURL, "/") {
 		c.apiURL += "/"
@@ -173,14 +175,19 @@ func (c *Connector) client(hc *http.Client) (*gh.Client, error) {
 // retry-after, x-ratelimit-remaining not 0), is rate limited for at least
 // a minute, as GitHub advises: the minute is a floor (RateLimited.Floor)
 // that grows while the refusals go on; a 409 from the commits
-// list ("Git Repository is empty") passes through so the stream reads an
-// empty repository as empty; so does a list's 422 "Only the first 1000
+// list or the default branch's ref ("Git Repository is empty") passes
+// through so the stream reads an empty repository as empty; so do a
+// compare's 404, 406, 422 and 5xx without Retry-After, on which the
+// commits pass lists the branch instead (see compareCommits); so does a list's 422 "Only the first 1000
 // results are available." (a page past the results GitHub serves, as list
 // releases answers), which ends the pass.
 func (c *Connector) ClassifyResponse(resp *http.Response) error {
+	if resp.Request != nil && resp.Request.Method == http.MethodGet && strings.Contains(resp.Request.URL.Path, "/compare/") && compareFallsBack(resp) {
+		return nil
+	}
 	switch resp.StatusCode {
 	case http.StatusConflict:
-		if resp.Request != nil && strings.HasSuffix(resp.Request.URL.Path, "/commits") {
+		if resp.Request != nil && (strings.HasSuffix(resp.Request.URL.Path, "/commits") || strings.Contains(resp.Request.URL.Path, "/git/ref/heads/")) {
 			return nil
 		}
 	case http.StatusUnprocessableEntity:

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	gh "github.com/google/go-github/v89/github"
@@ -327,81 +328,263 @@ func (r *reader) releases(ctx context.Context) (*connectors.Page, error) {
 	return page, nil
 }
 
-// commits reads GET /repos/{o}/{r}/commits?sha=<default branch>&since=<mark>.
-// The default branch is re-resolved at the start of every pass, and when
-// the list answers 404 (see listCommits). The mark is bounded by now: a
-// commit dated in the future (a committer's clock) is yielded once,
-// remembered by sha while it stays ahead, and does not move the mark.
+// commitLookback is how far before the mark a dated listing of the
+// default branch begins (see listCommits): a commit reaches the branch
+// after its committer dated it (pushed days later, a clock behind), and
+// what the lookback reads again is stored once, by its HEAD key.
+const commitLookback = 7 * 24 * time.Hour
+
+// defaultCompareLimit is the most commits a pass reads by comparison
+// (Connector.compareLimit): a larger one (the default branch switched to
+// an unrelated branch, a history imported whole) is read as a dated
+// listing instead.
+const defaultCompareLimit = 5000
+
+// commits reads the commits that reached the default branch since the last
+// pass. A pass begins by reading the branch's head (GET …/git/ref/heads/
+// <branch>, conditional on the last pass's: an unchanged branch is a free
+// 304 and the pass ends there) and reads that commit's history, pinned,
+// whatever the branch does meanwhile:
+//
+//   - after a pass that read a head (cursor.Head): GET …/compare/
+//     {Head}...{head}, every commit reachable from the new head and not
+//     from the old one, whatever its committer date (a commit made Monday
+//     and fast-forwarded Wednesday, a committer clock behind another's);
+//   - otherwise (a backfill, a cursor of an earlier version), or when the
+//     comparison cannot serve (the old head gone: 404; more than
+//     Connector.compareLimit commits; GitHub failing to build it): GET …/commits?
+//     sha=<head>&since=<mark less commitLookback>, all of it on a backfill.
+//
+// The default branch is re-resolved at the start of every pass (see
+// branchHead). Every commit read is yielded: what a pass reads again is
+// stored once, by its HEAD key (see commitSignal). The mark (committer
+// dates, for the dated listing) is bounded by now: a commit dated in the
+// future (a committer's clock) does not raise it.
 func (r *reader) commits(ctx context.Context) (*connectors.Page, error) {
+	if !r.cur.starting() && r.cur.PassHead == "" {
+		// A pass an earlier version began, by the branch's name and
+		// since= the mark: begun again, pinned.
+		r.cur.restart()
+		r.perPage = r.pageSize
+	}
 	if err := r.ensureRepo(ctx, true); err != nil {
 		return nil, err
 	}
-	lp, err := r.listCommits(ctx)
-	if err != nil {
-		return nil, err
+	for attempt := 0; ; attempt++ {
+		if r.cur.starting() {
+			if done, err := r.beginCommits(ctx); err != nil || done != nil {
+				return done, err
+			}
+		}
+		var lp *listPage
+		var retry bool
+		var err error
+		if r.cur.PassBase != "" {
+			lp, retry, err = r.compareCommits(ctx)
+		} else {
+			lp, retry, err = r.listCommits(ctx)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if retry {
+			if attempt > 0 {
+				return nil, fmt.Errorf("github: read commits of %s@%s: %w: the pass's head %s is gone again", r.full(), r.cur.Branch, connectors.ErrTransient, short(r.cur.PassHead))
+			}
+			r.cur.restart()
+			r.perPage = r.pageSize
+			continue
+		}
+		return r.commitsPage(lp)
 	}
-	if lp.notModified {
+}
+
+// beginCommits begins a commits pass: reads the default branch's head
+// and pins the pass to it, comparing from the last pass's head when there
+// is one. It returns the pass's final page when there is nothing to read:
+// the branch unchanged (304), the same head under another validator (a
+// renamed branch), an empty repository.
+func (r *reader) beginCommits(ctx context.Context) (*connectors.Page, error) {
+	head, etag, state, err := r.branchHead(ctx)
+	switch {
+	case err != nil:
+		return nil, err
+	case state == headUnchanged:
+		return &connectors.Page{Done: true}, nil
+	case state == headNone:
+		r.cur.finish()
 		return &connectors.Page{Done: true}, nil
 	}
+	r.cur.PassHead, r.cur.PassETag, r.cur.PassBase = head, etag, r.cur.Head
+	if head == r.cur.Head {
+		r.cur.finish()
+		return &connectors.Page{Done: true}, nil
+	}
+	return nil, nil
+}
+
+// headState is what branchHead read.
+type headState int
+
+const (
+	headRead      headState = iota // a head sha and its validator
+	headUnchanged                  // 304: where the last pass left it
+	headNone                       // 409: an empty repository, no head
+)
+
+// branchHead reads the default branch's head sha: GET …/git/ref/heads/
+// <branch>, with If-None-Match the last pass's validator when it read a
+// head (a 304 is free). An empty repository answers 409 "Git Repository is
+// empty.", as GitHub's Git database API does. A 404 is a branch that is
+// gone: the default branch renamed (or switched, the old one deleted)
+// since the repository was read. The repository, read again by its id,
+// then names the branch to read. Only when the repository itself cannot be
+// read is the 404 the repository's (access lost); one that still names the
+// same branch is a transient answer, retried.
+func (r *reader) branchHead(ctx context.Context) (string, string, headState, error) {
+	for attempt := 0; ; attempt++ {
+		var segs []string
+		for _, s := range strings.Split(r.cur.Branch, "/") {
+			segs = append(segs, url.PathEscape(s))
+		}
+		req, err := r.gh.NewRequest(ctx, http.MethodGet, r.repoPath("git/ref/heads/"+strings.Join(segs, "/")), nil)
+		if err != nil {
+			return "", "", headNone, fmt.Errorf("github: build request: %w", err)
+		}
+		if r.cur.Head != "" && r.cur.ETag != "" {
+			req.Header.Set("If-None-Match", r.cur.ETag)
+		}
+		var ref struct {
+			Object struct {
+				SHA string `json:"sha"`
+			} `json:"object"`
+		}
+		resp, err := r.gh.Do(req, &ref)
+		switch {
+		case resp != nil && resp.StatusCode == http.StatusNotModified:
+			return "", "", headUnchanged, nil
+		case resp != nil && resp.StatusCode == http.StatusConflict:
+			return "", "", headNone, nil
+		case err == nil && ref.Object.SHA == "":
+			return "", "", headNone, fmt.Errorf("github: read the head of %s@%s: %w: no sha", r.full(), r.cur.Branch, connectors.ErrTransient)
+		case err == nil:
+			return ref.Object.SHA, resp.Header.Get("ETag"), headRead, nil
+		}
+		err = fmt.Errorf("github: read the head of %s@%s: %w", r.full(), r.cur.Branch, mapErr(err))
+		if !errors.Is(err, connectors.ErrNotFound) {
+			return "", "", headNone, err
+		}
+		branch := r.cur.Branch
+		if rerr := r.readRepo(ctx); rerr != nil {
+			return "", "", headNone, rerr
+		}
+		if r.cur.Branch == branch || attempt > 0 {
+			return "", "", headNone, fmt.Errorf("%w: %v (the repository still reads, default branch %s)", connectors.ErrTransient, err, r.cur.Branch)
+		}
+	}
+}
+
+// compareCommits reads the page of GET …/compare/{PassBase}...{PassHead}
+// the cursor is at: the commits reachable from the pass's head and not
+// from the last pass's, oldest first. retry asks for the pass to begin
+// again as a dated listing (Head forgotten) when the comparison cannot
+// serve: the old head is gone (404: a force push's rewound commits, once
+// GitHub collected them), GitHub could not build it (406, 422, 5xx: "this
+// diff is taking too long to generate"), or it holds more than
+// Connector.compareLimit commits.
+func (r *reader) compareCommits(ctx context.Context) (*listPage, bool, error) {
+	path := r.repoPath("compare/" + url.PathEscape(r.cur.PassBase) + "..." + url.PathEscape(r.cur.PassHead))
+	page := max(r.cur.Page, 1)
+	q := url.Values{"per_page": {strconv.Itoa(r.perPage)}, "page": {strconv.Itoa(page)}}
+	req, err := r.gh.NewRequest(ctx, http.MethodGet, path+"?"+q.Encode(), nil)
+	if err != nil {
+		return nil, false, fmt.Errorf("github: build request: %w", err)
+	}
+	var cmp struct {
+		Status       string            `json:"status"`
+		TotalCommits int               `json:"total_commits"`
+		Commits      []json.RawMessage `json:"commits"`
+	}
+	resp, err := r.gh.Do(req, &cmp)
+	if err != nil {
+		if resp == nil || !compareFallsBack(resp.Response) {
+			return nil, false, fmt.Errorf("github: compare commits of %s: %w", r.full(), mapErr(err))
+		}
+		if resp.StatusCode == http.StatusNotFound {
+			// The old head gone, or the repository: only a repository
+			// that still reads is the former.
+			if rerr := r.readRepo(ctx); rerr != nil {
+				return nil, false, rerr
+			}
+		}
+		r.cur.Head = ""
+		return nil, true, nil
+	}
+	if page == 1 && cmp.TotalCommits > r.compareLimit {
+		r.cur.Head = ""
+		return nil, true, nil
+	}
+	next := resp.NextPage
+	if next == 0 && page*r.perPage < cmp.TotalCommits && len(cmp.Commits) > 0 {
+		next = page + 1
+	}
+	return &listPage{items: cmp.Commits, next: next}, false, nil
+}
+
+// compareFallsBack reports whether a compare answer means the comparison
+// cannot serve (see compareCommits); ClassifyResponse passes these through.
+func compareFallsBack(resp *http.Response) bool {
+	switch code := resp.StatusCode; {
+	case code == http.StatusNotFound, code == http.StatusNotAcceptable, code == http.StatusUnprocessableEntity:
+		return true
+	case code >= 500:
+		return resp.Header.Get("Retry-After") == ""
+	}
+	return false
+}
+
+// listCommits reads the page of GET …/commits?sha=<PassHead> the cursor is
+// at, since the mark less commitLookback (all of it on a backfill). A 404
+// is the pinned commit gone (GitHub collected it after a force push) or
+// the repository: the pass begins again at the branch's head when the
+// repository still reads (retry). A 409 "Git Repository is empty" is an
+// empty, final page (see list).
+func (r *reader) listCommits(ctx context.Context) (*listPage, bool, error) {
+	q := url.Values{"sha": {r.cur.PassHead}}
+	if r.cur.Since != nil {
+		q.Set("since", r.cur.Since.Add(-commitLookback).UTC().Format("2006-01-02T15:04:05Z"))
+	}
+	lp, err := r.list(ctx, r.repoPath("commits"), q, "")
+	if err == nil {
+		return lp, false, nil
+	}
+	err = fmt.Errorf("github: list commits of %s@%s: %w", r.full(), short(r.cur.PassHead), err)
+	if !errors.Is(err, connectors.ErrNotFound) {
+		return nil, false, err
+	}
+	if rerr := r.readRepo(ctx); rerr != nil {
+		return nil, false, rerr
+	}
+	return nil, true, nil
+}
+
+// commitsPage yields every commit of a page of the pass (see commits).
+func (r *reader) commitsPage(lp *listPage) (*connectors.Page, error) {
 	repo := repoRef{ID: r.cur.RepoID, FullName: r.cur.RepoName}
 	var sigs []connectors.Signal
 	for _, raw := range lp.items {
 		var c gh.RepositoryCommit
 		if err := json.Unmarshal(raw, &c); err != nil {
-			return nil, fmt.Errorf("github: list commits of %s: %w: decode: %v", r.full(), connectors.ErrTransient, err)
+			return nil, fmt.Errorf("github: read commits of %s: %w: decode: %v", r.full(), connectors.ErrTransient, err)
 		}
-		t, id := commitTime(&c), c.GetSHA()
-		yielded := slices.Contains(r.cur.Ahead, id)
-		if t.After(r.now) {
-			// A committer clock ahead of ours: the commit is yielded once
-			// (by sha) and never raises the mark past now, or since= would
-			// hide every commit until that date.
-			r.cur.aheadOf(id)
-			if !yielded {
-				sigs = append(sigs, commitSignal(&c, repo, r.cur.Branch, raw))
-			}
-			continue
+		if t := commitTime(&c); !t.After(r.now) {
+			// A committer clock ahead of ours never raises the mark past
+			// now, or the dated listing would hide every commit until then.
+			r.cur.observe(t, c.GetSHA())
 		}
-		r.cur.observe(t, id)
-		if !r.cur.old(t, id) && !yielded {
-			sigs = append(sigs, commitSignal(&c, repo, r.cur.Branch, raw))
-		}
+		sigs = append(sigs, commitSignal(&c, repo, r.cur.Branch, raw))
 	}
+	// The pass's validator is the ref's (beginCommits), not a page's.
+	lp.etag = r.cur.PassETag
 	return r.advance(lp, false, sigs), nil
-}
-
-// listCommits reads the page of the commits list the cursor is at. GitHub
-// answers 404 "No commit found for SHA" for a branch that is gone: the
-// default branch renamed (or switched, the old one deleted) since the pass
-// began, the cursor still naming the old one. The repository, read again
-// by its id, then names the branch to read: the pass starts again on it,
-// from its first page, and stays incremental (since= the resting mark;
-// what the pass read before is read again, and stored once: see headKey).
-// Only when the repository itself cannot be
-// read is the 404 the repository's (access lost); one that still names the
-// same branch is a transient answer, retried.
-func (r *reader) listCommits(ctx context.Context) (*listPage, error) {
-	for attempt := 0; ; attempt++ {
-		q := url.Values{"sha": {r.cur.Branch}}
-		if r.cur.Since != nil {
-			q.Set("since", r.cur.Since.UTC().Format("2006-01-02T15:04:05Z"))
-		}
-		lp, err := r.list(ctx, r.repoPath("commits"), q, r.startETag())
-		if err == nil {
-			return lp, nil
-		}
-		err = fmt.Errorf("github: list commits of %s@%s: %w", r.full(), r.cur.Branch, err)
-		if !errors.Is(err, connectors.ErrNotFound) {
-			return nil, err
-		}
-		branch := r.cur.Branch
-		if rerr := r.readRepo(ctx); rerr != nil {
-			return nil, rerr
-		}
-		if r.cur.Branch == branch || attempt > 0 {
-			return nil, fmt.Errorf("%w: %v (the repository still reads, default branch %s)", connectors.ErrTransient, err, r.cur.Branch)
-		}
-		r.cur.restart()
-		r.perPage = r.pageSize
-	}
 }

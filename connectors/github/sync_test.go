@@ -113,8 +113,8 @@ func TestIncrementalUsesETags(t *testing.T) {
 		require.NotNil(t, c.Since, s)
 		require.NotEmpty(t, c.ETag, s)
 		require.Zero(t, c.Page, s)
-		// Commits change their URL (since=) after the backfill: one more
-		// pass stores the validator of the incremental URL.
+		// Commits: the validator of the default branch's ref, sent from
+		// the first pass after the backfill on (see TestIdleCommitsPassIsFree).
 		_, cur, _ = h.drain(t, s, cur)
 		before := h.rateRemaining(t)
 		p, err := h.fetch(t, s, cur)
@@ -196,6 +196,19 @@ func TestRateLimitMapping(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, p.Done)
 		require.Empty(t, p.Signals)
+	})
+	t.Run("empty repository's ref reads as empty", func(t *testing.T) {
+		h := newHarness(t, githubsandbox.Options{}, nil)
+		h.srv.Faults.Add(sandbox.Fault{Status: 409, PathPrefix: "/repos/octo-org/hello-world/git/ref/",
+			Body: `{"message":"Git Repository is empty.","documentation_url":"https://docs.github.com/rest/git/refs#get-a-reference","status":"409"}`})
+		p, err := h.fetch(t, seedCommitsStream, nil)
+		require.NoError(t, err)
+		require.True(t, p.Done)
+		require.Empty(t, p.Signals)
+		var c cursor
+		require.NoError(t, json.Unmarshal(p.Next, &c))
+		require.Empty(t, c.Head)
+		require.Nil(t, c.Since, "still a backfill")
 	})
 	t.Run("expired token is unauthorized", func(t *testing.T) {
 		h := newHarness(t, githubsandbox.Options{AccessTTL: 8 * time.Hour}, nil)
