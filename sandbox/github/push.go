@@ -16,7 +16,8 @@ type PushInput struct {
 	// from the default branch's head.
 	Branch string `json:"branch"`
 	// Commits is how many new commits the push carries (0: a branch created
-	// at an existing commit, or a force push that only rewinds).
+	// at an existing commit, or a force push that only rewinds), up to
+	// 20000; its payload lists the first 2048, as GitHub lists 2048 at most.
 	Commits int `json:"commits"`
 	// Forced drops the branch's newest commit before adding the new ones.
 	Forced  bool   `json:"forced"`
@@ -33,6 +34,15 @@ type PushInput struct {
 	// A date in the future plays a committer whose clock is wrong.
 	CommitterDate time.Time `json:"committer_date"`
 }
+
+// maxPayloadCommits is the most commits a push payload lists: GitHub's
+// "The array includes a maximum of 2048 commits. If necessary, you can use
+// the Commits API to fetch additional commits." Which of a larger push's
+// commits it lists GitHub does not document: the sandbox lists the oldest.
+const maxPayloadCommits = 2048
+
+// maxPushInput bounds PushInput.Commits (the sandbox's memory, not GitHub's).
+const maxPushInput = 20000
 
 // pushSpec is one push payload to build.
 type pushSpec struct {
@@ -53,8 +63,8 @@ func (s *Server) Push(fullName string, in PushInput) (*Activity, error) {
 	if err != nil {
 		return nil, err
 	}
-	if in.Commits < 0 || in.Commits > 2048 {
-		return nil, validationError("commits must be between 0 and 2048")
+	if in.Commits < 0 || in.Commits > maxPushInput {
+		return nil, validationError(fmt.Sprintf("commits must be between 0 and %d", maxPushInput))
 	}
 	branch := cmpOr(in.Branch, rp.DefaultBranch)
 	hist, exists := rp.branches[branch]
@@ -178,8 +188,8 @@ func (s *Server) pushPayloadLocked(rp *repo, u *user, spec pushSpec) map[string]
 	default:
 		compare = webBase + "/" + full + "/compare/" + spec.before[:12] + "..." + spec.after[:12]
 	}
-	commits := make([]obj, 0, len(spec.commits))
-	for i, c := range spec.commits {
+	commits := make([]obj, 0, min(len(spec.commits), maxPayloadCommits))
+	for i, c := range spec.commits[:min(len(spec.commits), maxPayloadCommits)] {
 		o := pushCommitJSON(rp, c)
 		o["distinct"] = i >= spec.notDistinct
 		commits = append(commits, o)
