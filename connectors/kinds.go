@@ -62,7 +62,8 @@ func init() {
 		{"code.pushed", "Commits were pushed to a branch.", []Attribute{
 			req("ref", "string", "Full ref, e.g. refs/heads/main."),
 			req("branch", "string", "Branch name."),
-			req("commit_count", "integer", "Commits in the push."),
+			req("commit_count", "integer", "Commits in the push (GitHub: those its payload lists, 2048 at most)."),
+			opt("commit_count_truncated", "boolean", "True when the payload lists its provider's maximum (GitHub: 2048): the push may hold more commits than commit_count."),
 			req("head_commit", "object", "{id, message, url, timestamp, author} of the newest commit."),
 			opt("compare_url", "string", "Compare URL of the push."),
 			opt("forced", "boolean", "True for a force push."),

@@ -14,6 +14,11 @@ import (
 
 const zeroSHA = "0000000000000000000000000000000000000000"
 
+// maxPushCommits is the most commits a push payload lists: GitHub's
+// "The array includes a maximum of 2048 commits. If necessary, you can use
+// the Commits API to fetch additional commits." (Webhook events: push).
+const maxPushCommits = 2048
+
 // pushSignal normalizes a push webhook into one code.pushed Signal. Tag
 // pushes (refs/tags/...) and other non-branch refs are skipped: the kind is
 // a push to a branch. Branch deletions (deleted, or an all-zero after) are
@@ -28,7 +33,11 @@ const zeroSHA = "0000000000000000000000000000000000000000"
 // to commits pushed elsewhere, is keyed by the move,
 // push:<repo id>:<ref>:<before>..<after>, and claims every commit's key:
 // keyed by its head, a head pushed again to the same branch took the first
-// push's key and was dropped as its duplicate.
+// push's key and was dropped as its duplicate. A payload lists
+// maxPushCommits commits at most: commit_count counts those listed, and
+// commit_count_truncated marks a push that lists that many (it may hold
+// more, which are not its aliases: the commits sync of the default branch
+// stores them as code.pushed of their own).
 func pushSignal(ev *gh.PushEvent, raw json.RawMessage, now time.Time) (connectors.Signal, bool) {
 	ref := ev.GetRef()
 	branch, isBranch := strings.CutPrefix(ref, "refs/heads/")
@@ -69,7 +78,13 @@ func pushSignal(ev *gh.PushEvent, raw json.RawMessage, now time.Time) (connector
 	if ev.GetForced() {
 		verb = "force-pushed"
 	}
+	// A payload lists maxPushCommits commits at most and does not say how
+	// many it left out: one that lists that many may stand for more.
+	truncated := n >= maxPushCommits
 	title := fmt.Sprintf("%d commit%s %s to %s", n, plural(n), verb, branch)
+	if truncated {
+		title = fmt.Sprintf("%d+ commits %s to %s", n, verb, branch)
+	}
 	if n == 0 {
 		title = fmt.Sprintf("%s %s to %s", branch, verb, short(after))
 		if ev.GetCreated() {
@@ -89,19 +104,23 @@ func pushSignal(ev *gh.PushEvent, raw json.RawMessage, now time.Time) (connector
 			"author":    map[string]any{"name": head.GetAuthor().GetName(), "username": head.GetAuthor().GetLogin()},
 		}
 	}
+	attrs := map[string]any{
+		"ref": ref, "branch": branch, "commit_count": n, "head_commit": headAttr,
+		"compare_url": ev.GetCompare(), "forced": ev.GetForced(), "created": ev.GetCreated(),
+		"before": ev.GetBefore(), "after": after, "source": "webhook",
+	}
+	if truncated {
+		attrs["commit_count_truncated"] = true
+	}
 	return connectors.Signal{
 		Kind: KindCodePushed, OccurredAt: at.UTC(), DedupeKey: key, AliasKeys: aliases,
 		Payload: connectors.Payload{
-			Title:   title,
-			URL:     ev.GetCompare(),
-			Actor:   actor,
-			Subject: connectors.Ref{Type: "commit", ID: after, Name: firstLine(head.GetMessage())},
-			Context: repo.context(),
-			Attributes: map[string]any{
-				"ref": ref, "branch": branch, "commit_count": n, "head_commit": headAttr,
-				"compare_url": ev.GetCompare(), "forced": ev.GetForced(), "created": ev.GetCreated(),
-				"before": ev.GetBefore(), "after": after, "source": "webhook",
-			},
+			Title:      title,
+			URL:        ev.GetCompare(),
+			Actor:      actor,
+			Subject:    connectors.Ref{Type: "commit", ID: after, Name: firstLine(head.GetMessage())},
+			Context:    repo.context(),
+			Attributes: attrs,
 		},
 		Raw: raw,
 	}, true
