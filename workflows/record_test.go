@@ -803,8 +803,9 @@ func (r *recorder) deleteTenant(t *testing.T) {
 }
 
 // deleteBigTenant: a tenant with more connections than one run's history
-// holds is deleted in two runs (the versioned path,
-// changeTenantDeletionContinues), each connection once.
+// holds is deleted in two runs (the versioned path: the first run's
+// marker is tenant-deletion-continues-as-new/32, the check after its 32nd
+// connection), each connection once.
 func (r *recorder) deleteBigTenant(t *testing.T) {
 	ctx := r.ctx(t)
 	run, err := r.c.ExecuteWorkflow(ctx, r.options(workflows.TenantDeletionWorkflowID(r.taskQueue, tenantBig)), workflows.DeleteTenant,

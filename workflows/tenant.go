@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"fmt"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -30,8 +31,21 @@ type DeleteTenantInput struct {
 
 // changeTenantDeletionContinues: a deletion continues as new when Temporal
 // suggests it (its history would otherwise reach the 51,200-event limit,
-// about six events a connection, and be terminated).
+// about six events a connection, and be terminated). Each check has its own
+// change id, tenantDeletionContinues(n), after the deletion's n-th
+// connection: the SDK answers a change id once per run, and one id for
+// every check, replayed as the old path from a history the release before
+// recorded (no marker), stayed the old path for the rest of the run, which
+// then never continued.
 const changeTenantDeletionContinues = "tenant-deletion-continues-as-new"
+
+// tenantDeletionContinues is the change id of the check after the
+// deletion's n-th disconnected connection (counted across its runs, so
+// deterministic from the run's input and history):
+// "tenant-deletion-continues-as-new/<n>".
+func tenantDeletionContinues(n int) string {
+	return fmt.Sprintf("%s/%d", changeTenantDeletionContinues, n)
+}
 
 // DeleteTenantResult counts what went.
 type DeleteTenantResult struct {
@@ -79,7 +93,7 @@ func DeleteTenant(ctx workflow.Context, in DeleteTenantInput) (DeleteTenantResul
 			}
 			res.Disconnected++
 			if i < len(begin.ConnectionIDs)-1 && workflow.GetInfo(ctx).GetContinueAsNewSuggested() &&
-				workflow.GetVersion(ctx, changeTenantDeletionContinues, workflow.DefaultVersion, 1) >= 1 {
+				workflow.GetVersion(ctx, tenantDeletionContinues(res.Disconnected), workflow.DefaultVersion, 1) >= 1 {
 				next = &DeleteTenantInput{TenantID: in.TenantID, JobID: in.JobID, Disconnected: res.Disconnected}
 				return nil
 			}
