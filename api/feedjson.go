@@ -99,48 +99,59 @@ func appendJSONString(b []byte, s string) []byte {
 // appendCompactJSON appends the JSON value v without the whitespace
 // between its tokens, as json.Compact does for valid JSON. v is a stored
 // jsonb value, which Postgres only ever renders as valid JSON, so it is
-// not validated again; empty (SQL NULL) is written as null. Strings are
-// copied whole, found by their quotes (bytes.IndexByte), so the bytes
-// inside them are not looked at one by one.
+// not validated again; empty (SQL NULL) is written as null, and a string
+// left open (not from jsonb) is copied as is.
+//
+// One pass over v appends the runs between whitespace outside strings. A
+// string is skipped byte by byte for its first stringWindow bytes (most of
+// a payload's strings, ids, names and URLs, are shorter than that, and
+// calling bytes.IndexByte for each of them cost more than it saved), then
+// by bytes.IndexByte, for the long ones.
 func appendCompactJSON(b []byte, v []byte) []byte {
 	if len(v) == 0 {
 		return append(b, "null"...)
 	}
-	for len(v) > 0 {
-		open := bytes.IndexByte(v, '"')
-		if open < 0 {
-			return appendWithoutSpace(b, v)
-		}
-		b = appendWithoutSpace(b, v[:open])
-		end := open + 1 // just after the closing quote, once found
-		for {
-			k := bytes.IndexByte(v[end:], '"')
-			if k < 0 { // unterminated: not from jsonb; copied as is
-				return append(b, v[open:]...)
-			}
-			end += k
-			backslashes := 0
-			for j := end - 1; j > open && v[j] == '\\'; j-- {
-				backslashes++
-			}
-			end++
-			if backslashes%2 == 0 { // the quote is not escaped
+	from := 0 // v[from:i] is still to be appended
+	for i := 0; i < len(v); i++ {
+		switch v[i] {
+		case ' ', '\n', '\t', '\r':
+			b = append(b, v[from:i]...)
+			from = i + 1
+		case '"': // to the closing quote
+			i++
+		str:
+			for i < len(v) {
+				for end := min(i+stringWindow, len(v)); i < end; i++ {
+					if quoteOrEscape[v[i]] {
+						if v[i] == '"' {
+							break str
+						}
+						i++ // the escaped byte never ends the string
+					}
+				}
+				if i >= len(v) {
+					break
+				}
+				q := bytes.IndexByte(v[i:], '"')
+				if q < 0 {
+					i = len(v)
+					break
+				}
+				if e := bytes.IndexByte(v[i:i+q], '\\'); e >= 0 {
+					i += e + 2 // past the escape, and look again
+					continue
+				}
+				i += q
 				break
 			}
 		}
-		b = append(b, v[open:end]...)
-		v = v[end:]
 	}
-	return b
+	return append(b, v[from:]...)
 }
 
-// appendWithoutSpace appends s, which holds no string, without its JSON
-// whitespace.
-func appendWithoutSpace(b, s []byte) []byte {
-	for _, c := range s {
-		if c != ' ' && c != '\n' && c != '\t' && c != '\r' {
-			b = append(b, c)
-		}
-	}
-	return b
-}
+// stringWindow is how many bytes of a string appendCompactJSON looks at
+// one by one before it searches for the closing quote.
+const stringWindow = 16
+
+// quoteOrEscape marks the bytes that end a string or start an escape.
+var quoteOrEscape = [256]bool{'"': true, '\\': true}
