@@ -42,3 +42,6 @@ func MigrateUpToForTest(ctx context.Context, url string, version int64) error {
 	_, err = m.provider.UpTo(ctx, version)
 	return err
 }
+
+// ValidJSON is validJSON, held to json.Valid.
+var ValidJSON = validJSON

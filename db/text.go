@@ -34,7 +34,7 @@ func CleanText(s string) string {
 // when b is not JSON.
 func CleanJSON(b []byte) (_ []byte, ok bool) {
 	if jsonbSafe(b) {
-		return b, json.Valid(b)
+		return b, validJSON(b) // json.Valid's answer, in a fraction of its time
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
