@@ -1,11 +1,8 @@
 package activities
 
 import (
-	"bytes"
 	"context"
-	"net"
 	"net/http"
-	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -18,78 +15,6 @@ import (
 	"github.com/poblysh/poblysh/db/dbtest"
 	fakesandbox "github.com/poblysh/poblysh/sandbox/fake"
 )
-
-// stallProxy forwards TCP to Postgres. The first message a client sends
-// that contains marker (the statement's text, which pgx sends the first
-// time a session runs it) is held until hook has returned: what hook does
-// happens just before that statement runs, in whatever transaction it is
-// part of.
-type stallProxy struct {
-	marker []byte
-	hook   func()
-	once   sync.Once
-	mu     sync.Mutex
-	conns  []net.Conn
-}
-
-// newStallProxy starts a proxy to dbURL's server and returns the URL that
-// goes through it.
-func newStallProxy(t *testing.T, dbURL, marker string, hook func()) string {
-	t.Helper()
-	u, err := url.Parse(dbURL)
-	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	p := &stallProxy{marker: []byte(marker), hook: hook}
-	target := u.Host
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", target)
-			if err != nil {
-				_ = c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, s)
-			p.mu.Unlock()
-			go p.pipe(s, c, true)
-			go p.pipe(c, s, false)
-		}
-	}()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		for _, c := range p.conns {
-			_ = c.Close()
-		}
-	})
-	u.Host = ln.Addr().String()
-	return u.String()
-}
-
-func (p *stallProxy) pipe(dst, src net.Conn, toServer bool) {
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			if toServer && bytes.Contains(buf[:n], p.marker) {
-				p.once.Do(p.hook)
-			}
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			_ = dst.Close()
-			return
-		}
-	}
-}
 
 // reconnectTokens are the tokens a user's reconnect stores.
 var reconnectTokens = db.Tokens{AccessToken: "access-from-reconnect", RefreshToken: "refresh-from-reconnect", TokenType: "Bearer"}
@@ -190,7 +115,9 @@ func TestRefusedRefreshLeavesAReconnectedGrantWorking(t *testing.T) {
 				}
 			}
 		}
-		other, err := db.Open(ctx, newStallProxy(t, dbtest.URL(t), "refresh_refused_at = now()", hook),
+		proxy := dbtest.NewProxy(t, dbtest.URL(t))
+		proxy.HoldAt("refresh_refused_at = now()", hook)
+		other, err := db.Open(ctx, proxy.URL(dbtest.URL(t)),
 			db.Options{Role: "poblysh_app", Schema: e.schema.Name, MaxConns: 4})
 		require.NoError(t, err)
 		t.Cleanup(other.Close)

@@ -1,6 +1,7 @@
 package dbtest
 
 import (
+	"bytes"
 	"net"
 	"net/url"
 	"sync"
@@ -20,6 +21,14 @@ type Proxy struct {
 	done  chan struct{}
 	mu    sync.Mutex
 	conns []net.Conn
+	hold  atomic.Pointer[hold]
+}
+
+// hold is a statement HoldAt holds until its hook returns.
+type hold struct {
+	marker []byte
+	hook   func()
+	once   sync.Once
 }
 
 // NewProxy starts a proxy to the Postgres of dbURL; it stops when the test
@@ -50,6 +59,14 @@ func (p *Proxy) URL(dbURL string) string {
 // Vanish stops forwarding, without closing a connection.
 func (p *Proxy) Vanish() { p.gone.Store(true) }
 
+// HoldAt holds the first message a client sends that contains marker (the
+// statement's text, which pgx sends the first time a session runs it) until
+// hook has returned: what hook does happens just before that statement
+// runs, in whatever transaction it is part of.
+func (p *Proxy) HoldAt(marker string, hook func()) {
+	p.hold.Store(&hold{marker: []byte(marker), hook: hook})
+}
+
 func (p *Proxy) serve(target string) {
 	for {
 		c, err := p.ln.Accept()
@@ -64,12 +81,12 @@ func (p *Proxy) serve(target string) {
 		p.mu.Lock()
 		p.conns = append(p.conns, c, s)
 		p.mu.Unlock()
-		go p.pipe(s, c)
-		go p.pipe(c, s)
+		go p.pipe(s, c, true)
+		go p.pipe(c, s, false)
 	}
 }
 
-func (p *Proxy) pipe(dst, src net.Conn) {
+func (p *Proxy) pipe(dst, src net.Conn, toServer bool) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
@@ -78,6 +95,9 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 			return
 		}
 		if n > 0 {
+			if h := p.hold.Load(); toServer && h != nil && bytes.Contains(buf[:n], h.marker) {
+				h.once.Do(h.hook)
+			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
 			}
