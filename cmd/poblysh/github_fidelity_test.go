@@ -21,16 +21,9 @@ import (
 // incremental sync follows GitHub's redirect and records the new name.
 func TestGitHubLargePushAndRename(t *testing.T) {
 	t.Parallel()
-	gh := githubsandbox.New(githubsandbox.Options{Seed: true})
-	base := newHTTPServer(t, gh)
-	s := newStack(t, withEnv(gh.Env(base)))
-	tenant, key := s.tenant("Acme")
-	code, body := s.connectAs(key, "github", githubsandbox.SeedUser, map[string]any{"repos": []string{githubsandbox.SeedRepo}})
-	require.Equal(t, http.StatusOK, code, body)
-	conn := string(*connectionOf(t, body).ID)
-	for _, j := range s.waitJobs(key, conn, "backfill", 3, 2*time.Minute) {
-		require.Equal(t, models.JobStatusSucceeded, *j.Status, "%s: %s", *j.Stream, deref(j.Error))
-	}
+	gh, s, tenant, key, conn := connectSeededGitHub(t)
+	var code int
+	var body string
 	var hookID int64
 	eventually(t, 30*time.Second, "the repository hook", func() bool {
 		c := s.connection(key, conn)
@@ -123,16 +116,7 @@ func TestGitHubAppNotInstalledAtConnect(t *testing.T) {
 // the last one read, not what is dated after a mark (which hid it for good).
 func TestGitHubCommitDatedBeforeTheMarkIsStoredByPolling(t *testing.T) {
 	t.Parallel()
-	gh := githubsandbox.New(githubsandbox.Options{Seed: true})
-	base := newHTTPServer(t, gh)
-	s := newStack(t, withEnv(gh.Env(base)))
-	tenant, key := s.tenant("Acme")
-	code, body := s.connectAs(key, "github", githubsandbox.SeedUser, map[string]any{"repos": []string{githubsandbox.SeedRepo}})
-	require.Equal(t, http.StatusOK, code, body)
-	conn := string(*connectionOf(t, body).ID)
-	for _, j := range s.waitJobs(key, conn, "backfill", 3, 2*time.Minute) {
-		require.Equal(t, models.JobStatusSucceeded, *j.Status, "%s: %s", *j.Stream, deref(j.Error))
-	}
+	gh, s, tenant, key, conn := connectSeededGitHub(t)
 	stored := func(sha any) int {
 		return s.count(`SELECT count(*) FROM signals WHERE tenant_id = $1 AND kind = 'code.pushed'
 			AND payload->'subject'->>'id' = $2 AND dedupe_key = $3`, tenant, sha,
@@ -152,4 +136,20 @@ func TestGitHubCommitDatedBeforeTheMarkIsStoredByPolling(t *testing.T) {
 		}
 		require.Equal(t, 1, stored(push.Object["after"]), "%s's commit dated %s", tc.user, tc.date)
 	}
+}
+
+// connectSeededGitHub connects tenant Acme to the seeded GitHub sandbox's
+// repository and waits for its three backfills to succeed.
+func connectSeededGitHub(t *testing.T) (gh *githubsandbox.Server, s *stack, tenant, key, conn string) {
+	t.Helper()
+	gh = githubsandbox.New(githubsandbox.Options{Seed: true})
+	s = newStack(t, withEnv(gh.Env(newHTTPServer(t, gh))))
+	tenant, key = s.tenant("Acme")
+	code, body := s.connectAs(key, "github", githubsandbox.SeedUser, map[string]any{"repos": []string{githubsandbox.SeedRepo}})
+	require.Equal(t, http.StatusOK, code, body)
+	conn = string(*connectionOf(t, body).ID)
+	for _, j := range s.waitJobs(key, conn, "backfill", 3, 2*time.Minute) {
+		require.Equal(t, models.JobStatusSucceeded, *j.Status, "%s: %s", *j.Stream, deref(j.Error))
+	}
+	return gh, s, tenant, key, conn
 }
