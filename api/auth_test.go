@@ -10,6 +10,7 @@ import (
 
 	"github.com/poblysh/poblysh/api"
 	"github.com/poblysh/poblysh/config"
+	"github.com/poblysh/poblysh/vault"
 )
 
 // The longest admin key config accepts authenticates: the API refuses a
@@ -19,6 +20,12 @@ func TestLongestAdminKeyConfigAcceptsAuthenticates(t *testing.T) {
 	t.Parallel()
 	long := strings.Repeat("0123456789abcdef", config.MaxAdminKey/16)
 	require.Len(t, long, config.MaxAdminKey)
+	c, err := config.Load(func(k string) string {
+		return map[string]string{"DATABASE_URL": "postgres://app@127.0.0.1/app", "POBLYSH_ADMIN_KEY": long,
+			"POBLYSH_CRYPTO_KEY": vault.GenerateKey()}[k]
+	}, config.Needs{Admin: true, Crypto: true})
+	require.NoError(t, err, "config takes the longest key")
+	require.Equal(t, long, c.AdminKey)
 	e := setup(t, func(d *api.Deps) { d.AdminKey = long })
 	require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/api/v1/tenants", long, "", "").status)
 	requireError(t, e.do(http.MethodGet, "/api/v1/tenants", long+"0", "", ""), http.StatusUnauthorized, "unauthorized")

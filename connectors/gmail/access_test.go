@@ -64,6 +64,7 @@ func TestValidateConfig(t *testing.T) {
 		{in: `{"press_addresses":["not an address"]}`, bad: "press_addresses[0]"},
 		{in: `{"backfill_days":366}`, bad: "backfill_days"},
 		{in: `{"backfill_days":0}`, bad: "backfill_days"},
+		{in: `{"backfill_days":365}`, want: `{"labels":["INBOX","SENT"],"press_domains":[],"press_addresses":[],"backfill_days":365}`},
 		{in: `{"backfill_days":-1}`, bad: "backfill_days"},
 		{in: `{"backfill_days":null}`, want: `{"labels":["INBOX","SENT"],"press_domains":[],"press_addresses":[]}`},
 		{in: `{"label":["INBOX"]}`, bad: "config"},

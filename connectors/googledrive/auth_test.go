@@ -77,6 +77,7 @@ func TestValidateConfig(t *testing.T) {
 		{in: `{"shared_drives":["root"]}`, bad: "shared_drives"},
 		{in: `{"backfill_days":400}`, bad: "backfill_days"},
 		{in: `{"backfill_days":0}`, bad: "backfill_days"},
+		{in: `{"backfill_days":365}`, want: `{"folders":["root"],"shared_drives":[],"backfill_days":365}`},
 		{in: `{"backfill_days":-1}`, bad: "backfill_days"},
 		{in: `{"backfill_days":null}`, want: `{"folders":["root"],"shared_drives":[]}`},
 		{in: `{"folder":["x"]}`, bad: "config"},

@@ -137,4 +137,12 @@ func TestDisplayNameCues(t *testing.T) {
 		require.Equal(t, want != "", ok, name)
 		require.Equal(t, want, o.Domain, name)
 	}
+	// Two outlets whose names start alike: the longest name claimed wins,
+	// whatever order the table's map gives (Channel 4 News is ITN's, not
+	// Channel 4's).
+	for range 50 {
+		o, ok := tb.claimedOutlet("Channel 4 News Desk")
+		require.True(t, ok)
+		require.Equal(t, "itn.co.uk", o.Domain)
+	}
 }
