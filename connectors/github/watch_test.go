@@ -914,3 +914,40 @@ func TestHookWithoutItsSecretIsStale(t *testing.T) {
 	require.NotEqual(t, ch.Secret, again[0].Secret)
 	require.NotEmpty(t, again[0].Secret)
 }
+
+// TestConfirmWatchRedeliversPastARedeliveryThatFailed: of two events the
+// hook refused, GitHub answers the first redelivery 500. Only a rate limit
+// ends the redeliveries (the account is held); any other refusal concerns
+// that event alone, so the second is still asked for and redelivered, the
+// failure is reported, and the hook is pinged.
+func TestConfirmWatchRedeliversPastARedeliveryThatFailed(t *testing.T) {
+	h := newHarness(t, githubsandbox.Options{}, nil)
+	in := newInbox(t)
+	in.refuse(true)
+	chans, err := h.watch(t, in.URL+"/api/v1/webhooks/github")
+	require.NoError(t, err)
+	ch := chans[0]
+	hookID, err := strconv.ParseInt(ch.ID, 10, 64)
+	require.NoError(t, err)
+	refused := openRefusedPulls(t, h, in, hookID, 2)
+	require.Len(t, refused, 2)
+	before := len(in.received())
+
+	h.srv.Faults.Add(sandbox.Fault{Status: http.StatusInternalServerError,
+		PathPrefix: "/repos/octo-org/hello-world/hooks/" + ch.ID + "/deliveries/"})
+	confirm := connectors.ConfirmWatchRequest{Connection: h.conn, HTTP: h.client(), Channel: ch, Now: time.Now()}
+	err = h.connector().ConfirmWatch(context.Background(), confirm)
+	require.ErrorIs(t, err, connectors.ErrTransient)
+	require.Equal(t, 1, strings.Count(err.Error(), "redeliver delivery"), "%v", err)
+	require.NotContains(t, err.Error(), "not asked for")
+	require.Equal(t, 1, h.srv.Faults.HitCount(), "the first redelivery was answered 500")
+	h.srv.Wait()
+	again := redeliveredPulls(t, h, hookID)
+	require.Len(t, again, 1, "the second event is still asked for")
+	for guid := range again {
+		require.True(t, refused[guid], guid)
+	}
+	got := in.received()
+	require.Len(t, got, before+2, "the second event, and the ping")
+	require.Equal(t, "ping", got[len(got)-1].Header.Get("X-GitHub-Event"), "pinged anyway")
+}

@@ -72,6 +72,29 @@ func TestQueryRefusedMidPassStartsThePassAgain(t *testing.T) {
 	require.Empty(t, more, "the next pass has nothing new")
 }
 
+// Jira refuses the running query of a pass (400), and refuses again the
+// query the pass, started again from its lower bound, writes anew: a query
+// Jira will not run is the connection's configuration, reported as invalid
+// configuration after one start, not started again and again (project,
+// /myself, search) while Jira keeps refusing.
+func TestQueryRefusedAgainAfterTheRestartIsInvalidConfig(t *testing.T) {
+	h := newHarness(t, jirasandbox.Options{PageSize: 3}, `["LPR"]`)
+	now := time.Now()
+	p, err := h.fetch(nil, now)
+	require.NoError(t, err)
+	require.False(t, p.Done, "the backfill has more pages")
+
+	// More refusals than the pass needs: a pass that kept starting again
+	// would use them all and then read on (err nil), not loop forever.
+	h.sb.Faults.Add(sandbox.Fault{Status: http.StatusBadRequest, Count: 5,
+		PathPrefix: "/ex/jira/" + jirasandbox.SiteID + "/rest/api/3/search/jql"})
+	_, err = h.fetch(p.Next, now)
+	require.Equal(t, connectors.ErrInvalidConfig, connectors.Kind(err), "%v", err)
+	require.ErrorContains(t, err, "search LPR")
+	require.Equal(t, 2, h.sb.Faults.HitCount(),
+		"the running query, and the query of the one pass started again")
+}
+
 // The token user changes the time zone of their Atlassian profile while a
 // pass pages on (3 issues a page). Jira reads a JQL date in the user's zone
 // at the time of the search, so a query the pass writes from a minute in
