@@ -167,4 +167,70 @@ func TestRefusedRefreshLeavesAReconnectedGrantWorking(t *testing.T) {
 		e.requireReconnectWorking()
 		e.requireLogged("refresh token refused, but newer tokens were stored meanwhile; keeping those")
 	})
+
+	// A refresh refused before the provider is asked (there is no refresh
+	// token to spend, or the grant has ended) is a refusal of the tokens
+	// it read too: the reconnect commits after that decision and before
+	// the refusal is recorded, and is kept. Untagged, the refusal marked
+	// the reconnected grant refused and needs_reauth.
+	t.Run("without a refresh token, before the refusal is recorded", func(t *testing.T) {
+		t.Parallel()
+		e := newRefreshEnv(t, fakesandbox.Options{}, nil)
+		e.owner(`UPDATE connections SET refresh_token_ct = NULL WHERE id = $1`, e.target.ConnectionID) // SaveTokens keeps a stored one
+		old := e.stored()
+		require.Empty(t, old.RefreshToken)
+		e.refuseWhileReconnecting(old.AccessToken, "the provider issued no refresh token")
+	})
+	t.Run("past the grant's end, before the refusal is recorded", func(t *testing.T) {
+		t.Parallel()
+		e := newRefreshEnv(t, fakesandbox.Options{}, nil)
+		p, ok := e.acts.Registry.Get("fake")
+		require.True(t, ok)
+		p.Connector = grantEnded{Connector: p.Connector, end: time.Now().Add(-time.Hour)}
+		e.refuseWhileReconnecting(e.stored().AccessToken, "authorization ended on")
+	})
+}
+
+// grantEnded is a connector whose grants ended at end (a
+// connectors.GrantExpirer, as Jira's).
+type grantEnded struct {
+	connectors.Connector
+	end time.Time
+}
+
+func (g grantEnded) GrantExpiry(connectors.Connection) time.Time { return g.end }
+
+// refuseWhileReconnecting refreshes a grant that is refused without asking
+// the provider (reason is in the refusal) while the user reconnects: the
+// reconnect commits just before the refusal's recording transaction reads
+// the stored tokens. The refresh returns the reconnect's tokens and
+// records nothing.
+func (e *refreshEnv) refuseWhileReconnecting(access, reason string) {
+	t := e.t
+	t.Helper()
+	ctx := context.Background()
+	reconnected := make(chan error, 1)
+	proxy := dbtest.NewProxy(t, dbtest.URL(t))
+	proxy.HoldAt("deleted_at IS NULL FOR UPDATE", func() { reconnected <- e.reconnect(nil) })
+	other, err := db.Open(ctx, proxy.URL(dbtest.URL(t)),
+		db.Options{Role: "poblysh_app", Schema: e.schema.Name, MaxConns: 4})
+	require.NoError(t, err)
+	t.Cleanup(other.Close)
+	acts := *e.acts
+	acts.DB = other
+
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	out, err := acts.refresh(rctx, e.target, access, true)
+	select {
+	case err := <-reconnected:
+		require.NoError(t, err)
+	default:
+		t.Fatal("the refusal was recorded without reading the stored tokens under the row lock")
+	}
+	require.NoError(t, err)
+	require.Equal(t, reconnectTokens.AccessToken, out.AccessToken, "the reconnect's tokens are returned")
+	e.requireReconnectWorking()
+	e.requireLogged("refresh token refused, but newer tokens were stored meanwhile; keeping those")
+	require.Contains(t, e.logs.String(), reason)
 }

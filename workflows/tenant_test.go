@@ -173,6 +173,14 @@ func TestDeleteTenantContinuesAsNew(t *testing.T) {
 	firstDesc, err := c.DescribeWorkflow(ctx, id, firstRun)
 	require.NoError(t, err)
 	require.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW, firstDesc.Status)
+	// It continued only when Temporal suggested it (at 200 events, about
+	// six a connection, so some 30 connections a run), not after every
+	// connection: the chain, followed from the first run, has a few runs.
+	const suggestAt, eventsPerConnection, eventsPerRun = 200, 6, 10
+	perRun := (suggestAt - eventsPerRun) / eventsPerConnection
+	runs := deletionRuns(ctx, t, c, id, firstRun)
+	require.Equal(t, last.WorkflowExecution.RunID, runs[len(runs)-1], "the chain ends with the last run")
+	require.LessOrEqual(t, len(runs), (n+perRun-1)/perRun+1, "runs of the deletion of %d connections", n)
 
 	require.Equal(t, workflows.DeleteTenantResult{KeysRevoked: 2, Disconnected: n, Signals: 3}, out,
 		"the counts of the whole deletion: keys revoked once, every connection, the Signals purged")
@@ -196,4 +204,23 @@ func TestDeleteTenantContinuesAsNew(t *testing.T) {
 		return tx.GetContext(ctx, &left, `SELECT count(*) FROM tenants WHERE id = $1`, tenant)
 	}))
 	require.Zero(t, left, "the tenant is gone")
+}
+
+// deletionRuns follows a workflow's chain of runs from run, each closed
+// as continued as new naming the next, to the one that did not continue.
+func deletionRuns(ctx context.Context, t *testing.T, c client.Client, id, run string) []string {
+	t.Helper()
+	runs := []string{run}
+	for {
+		it := c.GetWorkflowHistory(ctx, id, run, false, enumspb.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT)
+		require.True(t, it.HasNext(), "run %s has a close event", run)
+		ev, err := it.Next()
+		require.NoError(t, err)
+		can := ev.GetWorkflowExecutionContinuedAsNewEventAttributes()
+		if can == nil {
+			return runs
+		}
+		run = can.GetNewExecutionRunId()
+		runs = append(runs, run)
+	}
 }
