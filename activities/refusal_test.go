@@ -115,18 +115,11 @@ func TestRefusedRefreshLeavesAReconnectedGrantWorking(t *testing.T) {
 				}
 			}
 		}
-		proxy := dbtest.NewProxy(t, dbtest.URL(t))
-		proxy.HoldAt("refresh_refused_at = now()", hook)
-		other, err := db.Open(ctx, proxy.URL(dbtest.URL(t)),
-			db.Options{Role: "poblysh_app", Schema: e.schema.Name, MaxConns: 4})
-		require.NoError(t, err)
-		t.Cleanup(other.Close)
-		acts := *e.acts
-		acts.DB = other
+		acts := e.heldAt("refresh_refused_at = now()", hook)
 
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		_, err = acts.refresh(rctx, e.target, old.AccessToken, true)
+		_, err := acts.refresh(rctx, e.target, old.AccessToken, true)
 		require.ErrorIs(t, err, connectors.ErrUnauthorized, "the refusal was recorded before the reconnect, on the grant it refused")
 		select {
 		case err := <-hookErr:
@@ -200,6 +193,22 @@ type grantEnded struct {
 
 func (g grantEnded) GrantExpiry(connectors.Connection) time.Time { return g.end }
 
+// heldAt is the env's activities on a database session of their own whose
+// statement containing marker is held until hook returns (dbtest.Proxy.HoldAt).
+func (e *refreshEnv) heldAt(marker string, hook func()) *Activities {
+	t := e.t
+	t.Helper()
+	proxy := dbtest.NewProxy(t, dbtest.URL(t))
+	proxy.HoldAt(marker, hook)
+	other, err := db.Open(context.Background(), proxy.URL(dbtest.URL(t)),
+		db.Options{Role: "poblysh_app", Schema: e.schema.Name, MaxConns: 4})
+	require.NoError(t, err)
+	t.Cleanup(other.Close)
+	acts := *e.acts
+	acts.DB = other
+	return &acts
+}
+
 // refuseWhileReconnecting refreshes a grant that is refused without asking
 // the provider (reason is in the refusal) while the user reconnects: the
 // reconnect commits just before the refusal's recording transaction reads
@@ -210,14 +219,7 @@ func (e *refreshEnv) refuseWhileReconnecting(access, reason string) {
 	t.Helper()
 	ctx := context.Background()
 	reconnected := make(chan error, 1)
-	proxy := dbtest.NewProxy(t, dbtest.URL(t))
-	proxy.HoldAt("deleted_at IS NULL FOR UPDATE", func() { reconnected <- e.reconnect(nil) })
-	other, err := db.Open(ctx, proxy.URL(dbtest.URL(t)),
-		db.Options{Role: "poblysh_app", Schema: e.schema.Name, MaxConns: 4})
-	require.NoError(t, err)
-	t.Cleanup(other.Close)
-	acts := *e.acts
-	acts.DB = other
+	acts := e.heldAt("deleted_at IS NULL FOR UPDATE", func() { reconnected <- e.reconnect(nil) })
 
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

@@ -248,6 +248,20 @@ func TestConfirmWatchRedeliversWhatTheHookRefused(t *testing.T) {
 	require.Equal(t, "ping", got[5].Header.Get("X-GitHub-Event"))
 }
 
+// refusingHook registers the seeded repository's hook with an inbox that
+// refuses every delivery (401, as the service does a delivery it cannot
+// verify), and returns the inbox, the hook's channel and its id.
+func refusingHook(t *testing.T, h *harness) (*inbox, connectors.Channel, int64) {
+	t.Helper()
+	in := newInbox(t)
+	in.refuse(true)
+	chans, err := h.watch(t, in.URL+"/api/v1/webhooks/github")
+	require.NoError(t, err)
+	hookID, err := strconv.ParseInt(chans[0].ID, 10, 64)
+	require.NoError(t, err)
+	return in, chans[0], hookID
+}
+
 // openRefusedPulls opens n pull requests on the seeded repository while
 // in refuses deliveries, and returns the GUIDs of the refused
 // pull_request deliveries hookID's log holds.
@@ -327,13 +341,7 @@ func countingClient(hc *http.Client) (*http.Client, *deliveryListings) {
 // another branch than the default one is read by no sync.
 func TestConfirmWatchRedeliversPastTheFirstPageOfDeliveries(t *testing.T) {
 	h := newHarness(t, githubsandbox.Options{}, nil)
-	in := newInbox(t)
-	in.refuse(true)
-	chans, err := h.watch(t, in.URL+"/api/v1/webhooks/github")
-	require.NoError(t, err)
-	ch := chans[0]
-	hookID, err := strconv.ParseInt(ch.ID, 10, 64)
-	require.NoError(t, err)
+	in, ch, hookID := refusingHook(t, h)
 	refused := openRefusedPulls(t, h, in, hookID, 120)
 	require.Len(t, refused, 120)
 
@@ -365,13 +373,7 @@ func TestConfirmWatchListsDeliveriesOnlyAsFarBackAsGitHubRedelivers(t *testing.T
 	now.Store(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC).Unix())
 	clock := func() time.Time { return time.Unix(now.Load(), 0) }
 	h := newHarness(t, githubsandbox.Options{Clock: clock}, nil)
-	in := newInbox(t)
-	in.refuse(true)
-	chans, err := h.watch(t, in.URL+"/api/v1/webhooks/github")
-	require.NoError(t, err)
-	ch := chans[0]
-	hookID, err := strconv.ParseInt(ch.ID, 10, 64)
-	require.NoError(t, err)
+	in, ch, hookID := refusingHook(t, h)
 	old := openRefusedPulls(t, h, in, hookID, 150)
 	require.Len(t, old, 150)
 	now.Add(int64((72 * time.Hour).Seconds()))
@@ -413,13 +415,7 @@ func TestConfirmWatchRateLimitedWhileListingDeliveries(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h := newHarness(t, githubsandbox.Options{}, nil)
-			in := newInbox(t)
-			in.refuse(true)
-			chans, err := h.watch(t, in.URL+"/api/v1/webhooks/github")
-			require.NoError(t, err)
-			ch := chans[0]
-			hookID, err := strconv.ParseInt(ch.ID, 10, 64)
-			require.NoError(t, err)
+			in, ch, hookID := refusingHook(t, h)
 			refused := openRefusedPulls(t, h, in, hookID, 120)
 			require.Len(t, refused, 120)
 			before := len(in.received())
@@ -427,7 +423,7 @@ func TestConfirmWatchRateLimitedWhileListingDeliveries(t *testing.T) {
 			h.srv.Faults.Add(sandbox.Fault{Status: http.StatusTooManyRequests, RetryAfter: c.retryAfter, After: 1,
 				PathPrefix: "/repos/octo-org/hello-world/hooks/" + ch.ID + "/deliveries"})
 			confirm := connectors.ConfirmWatchRequest{Connection: h.conn, HTTP: h.client(), Channel: ch, Now: time.Now()}
-			err = h.connector().ConfirmWatch(context.Background(), confirm)
+			err := h.connector().ConfirmWatch(context.Background(), confirm)
 			require.ErrorIs(t, err, connectors.ErrRateLimited)
 			require.Contains(t, err.Error(), "list deliveries of webhook "+ch.ID)
 			h.srv.Wait()
@@ -922,13 +918,7 @@ func TestHookWithoutItsSecretIsStale(t *testing.T) {
 // failure is reported, and the hook is pinged.
 func TestConfirmWatchRedeliversPastARedeliveryThatFailed(t *testing.T) {
 	h := newHarness(t, githubsandbox.Options{}, nil)
-	in := newInbox(t)
-	in.refuse(true)
-	chans, err := h.watch(t, in.URL+"/api/v1/webhooks/github")
-	require.NoError(t, err)
-	ch := chans[0]
-	hookID, err := strconv.ParseInt(ch.ID, 10, 64)
-	require.NoError(t, err)
+	in, ch, hookID := refusingHook(t, h)
 	refused := openRefusedPulls(t, h, in, hookID, 2)
 	require.Len(t, refused, 2)
 	before := len(in.received())
@@ -936,7 +926,7 @@ func TestConfirmWatchRedeliversPastARedeliveryThatFailed(t *testing.T) {
 	h.srv.Faults.Add(sandbox.Fault{Status: http.StatusInternalServerError,
 		PathPrefix: "/repos/octo-org/hello-world/hooks/" + ch.ID + "/deliveries/"})
 	confirm := connectors.ConfirmWatchRequest{Connection: h.conn, HTTP: h.client(), Channel: ch, Now: time.Now()}
-	err = h.connector().ConfirmWatch(context.Background(), confirm)
+	err := h.connector().ConfirmWatch(context.Background(), confirm)
 	require.ErrorIs(t, err, connectors.ErrTransient)
 	require.Equal(t, 1, strings.Count(err.Error(), "redeliver delivery"), "%v", err)
 	require.NotContains(t, err.Error(), "not asked for")
