@@ -435,7 +435,13 @@ func TestConfirmWatchRateLimitedWhileListingDeliveries(t *testing.T) {
 			got := in.received()
 			if c.again > 0 {
 				require.Len(t, got, before+c.again+1)
-				require.Equal(t, "ping", got[len(got)-1].Header.Get("X-GitHub-Event"), "pinged anyway")
+				pings := 0 // the sandbox delivers each on its own, in no set order
+				for _, r := range got[before:] {
+					if r.Header.Get("X-GitHub-Event") == "ping" {
+						pings++
+					}
+				}
+				require.Equal(t, 1, pings, "pinged anyway")
 				return
 			}
 			require.Len(t, got, before, "nothing reaches GitHub while the account is held")
@@ -939,5 +945,9 @@ func TestConfirmWatchRedeliversPastARedeliveryThatFailed(t *testing.T) {
 	}
 	got := in.received()
 	require.Len(t, got, before+2, "the second event, and the ping")
-	require.Equal(t, "ping", got[len(got)-1].Header.Get("X-GitHub-Event"), "pinged anyway")
+	var events []string // the sandbox delivers each on its own, in no set order
+	for _, r := range got[before:] {
+		events = append(events, r.Header.Get("X-GitHub-Event"))
+	}
+	require.ElementsMatch(t, []string{"pull_request", "ping"}, events, "the second event, and pinged anyway")
 }
