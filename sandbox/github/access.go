@@ -65,23 +65,14 @@ func (s *Server) AddUser(login string) {
 // SetCollaborator grants a user read access to a repository, or removes
 // the user's access (admin rights included).
 func (s *Server) SetCollaborator(fullName, login string, on bool) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp := s.repos[strings.ToLower(fullName)]
-	if rp == nil {
-		return ErrNotFound
-	}
-	s.ensureUserLocked(login)
-	if rp.Collaborators == nil {
-		rp.Collaborators = map[string]bool{}
-	}
-	if on {
-		rp.Collaborators[strings.ToLower(login)] = true
-	} else {
-		delete(rp.Collaborators, strings.ToLower(login))
-		delete(rp.Admins, strings.ToLower(login))
-	}
-	return nil
+	return s.setAccess(fullName, login, func(rp *repo, login string) {
+		if on {
+			rp.Collaborators[login] = true
+		} else {
+			delete(rp.Collaborators, login)
+			delete(rp.Admins, login)
+		}
+	})
 }
 
 // SetAdmin makes a user a collaborator with admin rights on a repository
@@ -89,6 +80,20 @@ func (s *Server) SetCollaborator(fullName, login string, on bool) error {
 // takes the admin rights away and leaves read access (on false). Only
 // admins may manage a repository's hooks.
 func (s *Server) SetAdmin(fullName, login string, on bool) error {
+	return s.setAccess(fullName, login, func(rp *repo, login string) {
+		rp.Collaborators[login] = true
+		if on {
+			rp.Admins[login] = true
+		} else {
+			delete(rp.Admins, login)
+		}
+	})
+}
+
+// setAccess changes a user's access to a repository under the lock: the
+// user is created if missing, the repository's access maps exist, and set
+// gets the login lower-cased.
+func (s *Server) setAccess(fullName, login string, set func(rp *repo, login string)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rp := s.repos[strings.ToLower(fullName)]
@@ -102,12 +107,7 @@ func (s *Server) SetAdmin(fullName, login string, on bool) error {
 	if rp.Admins == nil {
 		rp.Admins = map[string]bool{}
 	}
-	rp.Collaborators[strings.ToLower(login)] = true
-	if on {
-		rp.Admins[strings.ToLower(login)] = true
-	} else {
-		delete(rp.Admins, strings.ToLower(login))
-	}
+	set(rp, strings.ToLower(login))
 	return nil
 }
 
