@@ -170,14 +170,22 @@ func (e *githubHooksEnv) hooks(t *testing.T) []string {
 	return e.hooksOf(t, githubsandbox.SeedRepo)
 }
 
-// hooksOf lists a repository's hooks at GitHub: id and active.
-func (e *githubHooksEnv) hooksOf(t *testing.T, fullName string) []string {
+// github calls the GitHub sandbox's REST API at path as the connection's
+// user; the caller closes the body.
+func (e *githubHooksEnv) github(t *testing.T, method, path, body string) *http.Response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, e.api+"/repos/"+fullName+"/hooks", nil)
+	req, err := http.NewRequest(method, e.api+path, strings.NewReader(body))
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer "+e.token)
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
+	return resp
+}
+
+// hooksOf lists a repository's hooks at GitHub: id and active.
+func (e *githubHooksEnv) hooksOf(t *testing.T, fullName string) []string {
+	t.Helper()
+	resp := e.github(t, http.MethodGet, "/repos/"+fullName+"/hooks", "")
 	defer resp.Body.Close()
 	var out []struct {
 		ID     int64    `json:"id"`
@@ -234,12 +242,7 @@ func TestGitHubHookGoneAtGitHubIsRegisteredAgain(t *testing.T) {
 	require.NotContains(t, routes, "hook:"+first)
 
 	// Disabled at GitHub: enabled again in place.
-	req, err := http.NewRequest(http.MethodPatch, e.api+"/repos/octo-org/hello-world/hooks/"+second, strings.NewReader(`{"active":false}`))
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+e.token)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	resp.Body.Close()
+	e.github(t, http.MethodPatch, "/repos/octo-org/hello-world/hooks/"+second, `{"active":false}`).Body.Close()
 	require.Equal(t, []string{second + " active=false meta=true"}, e.hooks(t))
 	res = e.pass(t)
 	require.Equal(t, 1, res.Created, "answered with the same hook")
@@ -497,11 +500,7 @@ func TestGitHubHookWithoutItsSecretIsRepairedWithIt(t *testing.T) {
 	secret := stored()
 	atGitHub := func() any {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, e.api+"/repos/octo-org/hello-world/hooks/"+hook, nil)
-		require.NoError(t, err)
-		req.Header.Set("Authorization", "Bearer "+e.token)
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
+		resp := e.github(t, http.MethodGet, "/repos/octo-org/hello-world/hooks/"+hook, "")
 		defer resp.Body.Close()
 		var h struct {
 			Config map[string]any `json:"config"`
@@ -512,12 +511,8 @@ func TestGitHubHookWithoutItsSecretIsRepairedWithIt(t *testing.T) {
 	require.Equal(t, "********", atGitHub())
 
 	// Its URL retyped at GitHub, without the secret: removed.
-	req, err := http.NewRequest(http.MethodPatch, e.api+"/repos/octo-org/hello-world/hooks/"+hook,
-		strings.NewReader(`{"config":{"url":"`+e.p.Config.WebhookURL("github")+`?connection=`+e.ref.ConnectionID+`","content_type":"json"}}`))
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+e.token)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
+	resp := e.github(t, http.MethodPatch, "/repos/octo-org/hello-world/hooks/"+hook,
+		`{"config":{"url":"`+e.p.Config.WebhookURL("github")+`?connection=`+e.ref.ConnectionID+`","content_type":"json"}}`)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Nil(t, atGitHub())
@@ -565,11 +560,7 @@ func TestGitHubStaleHookWithAnUnreadableSecretIsRegisteredAgain(t *testing.T) {
 		_, err := tx.ExecContext(ctx, `UPDATE watch_channels SET secret_ct = $1 WHERE channel_id = $2`, ct, hook)
 		return err
 	}))
-	req, err := http.NewRequest(http.MethodDelete, e.api+"/repos/octo-org/hello-world/hooks/"+hook, nil)
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+e.token)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
+	resp := e.github(t, http.MethodDelete, "/repos/octo-org/hello-world/hooks/"+hook, "")
 	resp.Body.Close()
 	require.Equal(t, http.StatusNoContent, resp.StatusCode)
 	require.Empty(t, e.hooks(t))
