@@ -39,6 +39,7 @@ func results(rs []sandbox.Result) []deliveryResult {
 //	POST   /_sandbox/zoho/cliq/throttle     {user, api}: lock an API for a user now
 //	POST   /_sandbox/zoho/mail/hook         {user, url}: the mailbox's outgoing webhook
 //	POST   /_sandbox/zoho/mail/messages     MailInput: stores it (Inbox: posts the webhook) → 201 {message, deliveries}
+//	POST   /_sandbox/zoho/mail/archive      {user, message_id}: the user archives it (ArchiveMail) → 204
 //	POST   /_sandbox/tokens/expire          expire every access token of every DC
 func (s *Server) controlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /_sandbox/faults", func(w http.ResponseWriter, r *http.Request) {
@@ -129,6 +130,20 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 			return
 		}
 		if err := s.SetMailHook(cmpOr(body.User, UserAda), body.URL); err != nil {
+			sandbox.WriteJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /_sandbox/zoho/mail/archive", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			User      string `json:"user"`
+			MessageID string `json:"message_id"`
+		}
+		if !decode(w, r, &body) {
+			return
+		}
+		if err := s.ArchiveMail(cmpOr(body.User, UserAda), body.MessageID); err != nil {
 			sandbox.WriteJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
 			return
 		}

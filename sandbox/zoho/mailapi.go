@@ -16,7 +16,7 @@ import (
 //
 //	GET /{dc}/mail/api/accounts
 //	GET /{dc}/mail/api/accounts/{acct}/folders
-//	GET /{dc}/mail/api/accounts/{acct}/messages/view?folderId&start&limit&sortorder&includeto
+//	GET /{dc}/mail/api/accounts/{acct}/messages/view?folderId&start&limit&sortorder&includeto&includearchive
 //	GET /{dc}/mail/api/accounts/{acct}/folders/{folder}/messages/{msg}/header
 //
 // Answers are {"status": {"code", "description"}, "data": …} with Zoho's
@@ -123,7 +123,10 @@ func (s *Server) handleView(w http.ResponseWriter, r *http.Request, u *User) {
 		return
 	}
 	limit := limitParam(r, 10, 200)
-	mails := b.folderMails(q.Get("folderId"), q.Get("sortorder") == "true")
+	// Archived mail is listed only when asked for (get-emails-list.html:
+	// includearchive, "Whether the Archived emails need to be included or
+	// not on the list of emails retrieved").
+	mails := b.folderMails(q.Get("folderId"), q.Get("sortorder") == "true", q.Get("includearchive") == "true")
 	includeTo := q.Get("includeto") == "true"
 	threads := map[string]int{}
 	for _, m := range b.mails {

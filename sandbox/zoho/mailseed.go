@@ -28,6 +28,13 @@ func ExpectedMail() map[string]int {
 	return map[string]int{"inbox": SeedInboxSignals, "sent": SeedSentSignals}
 }
 
+// Subjects of the seeded Inbox's press mail (MailID finds their ids): the
+// Reuters reporter's request for comment, and the listed freelancer's.
+const (
+	SeedInquirySubject   = "Request for comment: Zylker pricing change"
+	SeedFreelanceSubject = "Following up on our chat last week"
+)
+
 // ReporterAddress is the seeded Reuters reporter.
 var ReporterAddress = Address{Name: "Jane Doe", Email: "jane.doe@reuters.com"}
 
@@ -47,7 +54,7 @@ func (ms *mailStore) seed() {
 		return m
 	}
 	add(MailInput{From: priya, To: []Address{ada}, Subject: "Q3 planning", Summary: "Can we block an hour on Thursday?"})
-	inquiry := add(MailInput{From: ReporterAddress, To: []Address{ada}, Subject: "Request for comment: Zylker pricing change",
+	inquiry := add(MailInput{From: ReporterAddress, To: []Address{ada}, Subject: SeedInquirySubject,
 		Summary: "I'm writing a story on the new pricing and would like a comment by 5pm."})
 	add(MailInput{From: Address{Name: "The Verge", Email: "newsletter@theverge.com"}, To: []Address{ada},
 		Subject: "This week in tech: the launches you missed", Summary: "Our weekly roundup.",
@@ -55,7 +62,7 @@ func (ms *mailStore) seed() {
 			"Precedence": "bulk"}})
 	add(MailInput{From: marco, To: []Address{ada}, Cc: []Address{priya}, Subject: "FAQ review", Summary: "Left comments in the doc."})
 	add(MailInput{From: Address{Name: "Tom O'Brien", Email: SeedPressAddress}, To: []Address{ada},
-		Subject: "Following up on our chat last week", Summary: "Would you have 20 minutes next week?"})
+		Subject: SeedFreelanceSubject, Summary: "Would you have 20 minutes next week?"})
 	add(MailInput{From: Address{Name: "Vendor Billing", Email: "billing@vendor.example"}, To: []Address{ada},
 		Subject: "Invoice #4411", Summary: "Your invoice is attached."})
 	add(MailInput{From: Address{Name: "R&D <Team>", Email: "rnd@zylker.eu"}, To: []Address{ada, marco}, Cc: []Address{priya},

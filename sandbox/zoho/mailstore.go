@@ -37,6 +37,9 @@ type Mail struct {
 	Sent     int64 // ms
 	// Headers are extra header lines (List-Id, List-Unsubscribe, Precedence…).
 	Headers map[string]string
+	// Archived is mail the user (or the archive policy) archived: it stays
+	// in its folder, and messages/view lists it only with includearchive=true.
+	Archived bool
 }
 
 type mailbox struct {
@@ -143,8 +146,58 @@ func (ms *mailStore) box(acct string) (*mailbox, bool) {
 	return b, ok
 }
 
-// folderMails lists a folder's messages newest first (sortorder=false).
-func (b *mailbox) folderMails(folderID string, ascending bool) []*Mail {
+// ArchiveMail archives a message of a user's mailbox, as the user's
+// Archive action or the folder's archive policy does
+// (https://www.zoho.com/mail/help/archive-options.html: "When messages are
+// archived, they are stored in the same folder and can be viewed from the
+// Archive Views"): it keeps its folder, id and receivedTime, and
+// messages/view leaves it out unless asked for it with includearchive=true.
+func (s *Server) ArchiveMail(user, id string) error {
+	u, ok := s.user(user)
+	if !ok {
+		return errNoUser(user)
+	}
+	ms := s.mail
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	b, ok := ms.box(u.MailAcct)
+	if !ok {
+		return fmt.Errorf("user %q has no mailbox", user)
+	}
+	for _, m := range b.mails {
+		if m.ID == id {
+			m.Archived = true
+			return nil
+		}
+	}
+	return fmt.Errorf("no message %q", id)
+}
+
+// MailID is the id of the first message of a user's mailbox with the
+// subject (a seeded message's: SeedInquirySubject).
+func (s *Server) MailID(user, subject string) (string, bool) {
+	u, ok := s.user(user)
+	if !ok {
+		return "", false
+	}
+	ms := s.mail
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	b, ok := ms.box(u.MailAcct)
+	if !ok {
+		return "", false
+	}
+	for _, m := range b.mails {
+		if m.Subject == subject {
+			return m.ID, true
+		}
+	}
+	return "", false
+}
+
+// folderMails lists a folder's messages newest first (sortorder=false),
+// archived ones only when withArchived.
+func (b *mailbox) folderMails(folderID string, ascending, withArchived bool) []*Mail {
 	var typ string
 	for t, id := range b.folders {
 		if id == folderID {
@@ -153,7 +206,7 @@ func (b *mailbox) folderMails(folderID string, ascending bool) []*Mail {
 	}
 	var out []*Mail
 	for _, m := range b.mails {
-		if m.Folder == typ {
+		if m.Folder == typ && (withArchived || !m.Archived) {
 			out = append(out, m)
 		}
 	}

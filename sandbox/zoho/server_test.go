@@ -123,6 +123,55 @@ func TestMailWireTypes(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 }
 
+// Archived mail stays in its folder (archive-options.html) and
+// messages/view lists it only with includearchive=true
+// (get-emails-list.html); the control API archives a message by id.
+func TestArchivedMailIsListedOnlyWhenAsked(t *testing.T) {
+	t.Parallel()
+	sb := zohosandbox.ForProduct(zohosandbox.ProductMail, zohosandbox.Options{Seed: true})
+	srv := httptest.NewServer(sb)
+	t.Cleanup(srv.Close)
+	tok := token(t, srv.URL, sb)
+	const acct, inbox = "7325431000000008002", "7325431000000008012" // Ada's mailbox and Inbox
+	view := func(q string) []string {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/eu/mail/api/accounts/"+acct+"/messages/view?limit=200&folderId="+inbox+q, nil)
+		req.Header.Set("Authorization", "Zoho-oauthtoken "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var ans struct {
+			Data []struct {
+				MessageID json.Number `json:"messageId"`
+			} `json:"data"`
+		}
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&ans))
+		var ids []string
+		for _, m := range ans.Data {
+			ids = append(ids, m.MessageID.String())
+		}
+		return ids
+	}
+	all := view("")
+	require.Len(t, all, 7)
+	inquiry, ok := sb.MailID(zohosandbox.UserAda, zohosandbox.SeedInquirySubject)
+	require.True(t, ok)
+	require.Contains(t, all, inquiry)
+
+	resp, err := http.Post(srv.URL+"/_sandbox/zoho/mail/archive", "application/json",
+		strings.NewReader(`{"user":"`+zohosandbox.UserAda+`","message_id":"`+inquiry+`"}`))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusNoContent, resp.StatusCode)
+	require.NotContains(t, view(""), inquiry, "archived mail is left out by default")
+	require.Len(t, view("&includearchive=false"), 6)
+	require.Equal(t, all, view("&includearchive=true"), "in its folder and place, with includearchive=true")
+
+	resp, err = http.Post(srv.URL+"/_sandbox/zoho/mail/archive", "application/json", strings.NewReader(`{"message_id":"1"}`))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusNotFound, resp.StatusCode, "no such message")
+}
+
 // token runs the authorization for the default (EU) user and returns an
 // access token.
 func token(t *testing.T, base string, sb *zohosandbox.Server) string {
