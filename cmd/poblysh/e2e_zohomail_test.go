@@ -11,7 +11,9 @@ import (
 
 // Zoho Mail's row: a mailbox of the EU data centre is backfilled exactly
 // (Zoho's string-typed fields, ids beyond 2^53, the Reuters thread press
-// once across Inbox and Sent); the mailbox's outgoing webhook nudges a
+// once across Inbox and Sent; both press inquiries of the Inbox archived
+// before the backfill and read all the same: archived mail stays in the
+// Inbox, listed with includearchive=true); the mailbox's outgoing webhook nudges a
 // poll that stores an inbound press inquiry as email.press_thread once;
 // the reply, polled from Sent, is email.sent and does not make the thread
 // press twice; the freshness SLA is reported per connection.
@@ -22,6 +24,19 @@ func init() {
 		config:   map[string]any{"press": map[string]any{"addresses": []string{zohosandbox.SeedPressAddress}}},
 		streams:  2,                                                              // Inbox and Sent
 		backfill: zohosandbox.SeedInboxSignals + zohosandbox.SeedSentSignals - 1, // the Reuters thread is press once
+		beforeConnect: func(r *providerRun) {
+			// The user keeps an empty Inbox: both press inquiries were
+			// archived before the connection's first backfill.
+			sb := r.fake.(*zohosandbox.Server)
+			var archived []string
+			for _, subject := range []string{zohosandbox.SeedInquirySubject, zohosandbox.SeedFreelanceSubject} {
+				id, ok := sb.MailID(zohosandbox.UserAda, subject)
+				require.True(r.t, ok, subject)
+				require.NoError(r.t, sb.ArchiveMail(zohosandbox.UserAda, id))
+				archived = append(archived, id)
+			}
+			r.vals["archived"] = archived
+		},
 		afterConnect: func(r *providerRun) {
 			require.Equal(r.t, "7325431000000008002", *r.conn.ExternalAccountID, "the account id, 19 digits, exact")
 			require.EqualValues(r.t, 300, *r.conn.PollIntervalSeconds, "polled every 5 minutes by default")
@@ -33,6 +48,19 @@ func init() {
 		},
 		afterBackfill: func(r *providerRun, sigs []*models.Signal) {
 			require.Equal(r.t, map[string]int{"email.received": 7, "email.sent": 3, "email.thread_started": 9, "email.press_thread": 2}, kinds(sigs))
+			archived := r.vals["archived"].([]string)
+			var press, received []string
+			for _, sg := range sigs {
+				a := sg.Payload.Attributes.(map[string]any)
+				switch *sg.Kind {
+				case "email.press_thread":
+					press = append(press, a["thread_id"].(string))
+				case "email.received":
+					received = append(received, a["message_id"].(string))
+				}
+			}
+			require.ElementsMatch(r.t, archived, press, "each archived inquiry is a press thread")
+			require.Subset(r.t, received, archived, "archived mail is read")
 		},
 		live: func(r *providerRun) {
 			ans := control(r.t, "POST", r.url+"/_sandbox/zoho/mail/messages", map[string]any{

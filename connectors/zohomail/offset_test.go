@@ -19,7 +19,8 @@ import (
 )
 
 // messages/view pages by offset into the folder as it is now: mail the
-// user archives or deletes during a pass moves every later message up. A
+// user moves out or deletes during a pass moves every later message up
+// (archived mail stays listed: the passes ask for it, includearchive). A
 // pass reads every message still in the folder whether one message left
 // between two pages (within the pages' overlap) or more than the overlap
 // (the pass steps back a page).
@@ -28,7 +29,7 @@ func TestMailLeavingTheFolderMidPassIsStillRead(t *testing.T) {
 	for _, removed := range []int{1, 3, 5} {
 		t.Run(fmt.Sprintf("%d removed", removed), func(t *testing.T) {
 			t.Parallel()
-			// After the first page, the user archives messages of it.
+			// After the first page, the user moves messages of it out.
 			require.Empty(t, unreadAfterLeaving(t, 16, 2, 1, 1+removed), "still in the Inbox, never read")
 		})
 	}

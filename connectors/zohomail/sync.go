@@ -99,9 +99,9 @@ type pass struct {
 	Recent []seenID `json:"recent,omitempty"`
 	// Kept is how many of the previous page's last messages the next page
 	// reads again (pageOverlap): start is an offset into the folder as it
-	// is now, so mail archived or deleted during a pass moves every later
-	// message up, and without the overlap the one at a page boundary was
-	// never read. A next page that shares no message with the previous
+	// is now, so mail moved out or deleted during a pass moves every later
+	// message up (archived mail stays listed: includearchive), and without
+	// the overlap the one at a page boundary was never read. A next page that shares no message with the previous
 	// one (or is empty) lost more than that: the pass steps back a page,
 	// and again while the page read there shares none (see stepBack).
 	Kept int `json:"kept,omitempty"`
@@ -194,8 +194,11 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 		cur.Pass = c.newPass(&cur, now)
 	}
 	p := cur.Pass
+	// includearchive: archived mail stays in its folder (archive-options.html)
+	// but is listed only when asked for (get-emails-list.html); without it
+	// mail archived before a pass read it was never read.
 	q := url.Values{"folderId": {cur.Folder}, "start": {strconv.Itoa(p.Start)}, "limit": {strconv.Itoa(c.pageSize)},
-		"sortorder": {"false"}, "sortBy": {"date"}, "includeto": {"true"}}
+		"sortorder": {"false"}, "sortBy": {"date"}, "includeto": {"true"}, "includearchive": {"true"}}
 	var page []json.RawMessage
 	if err := c.get(ctx, req.HTTP, acct, "/api/accounts/"+url.PathEscape(acct.ID)+"/messages/view", q, &page); err != nil {
 		return nil, err

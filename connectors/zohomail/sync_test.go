@@ -1,10 +1,13 @@
 package zohomail
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -43,6 +46,64 @@ func TestFolderIDIsTheSystemFolder(t *testing.T) {
 				connectors.Account{ID: "1", Metadata: map[string]string{"dc": "us"}}, tc.typ)
 			require.NoError(t, err)
 			require.Equal(t, tc.want, id)
+		})
+	}
+}
+
+// Zoho's List Emails leaves archived mail out unless asked
+// (get-emails-list.html: includearchive, "Whether the Archived emails need
+// to be included or not on the list of emails retrieved"), and archived
+// mail stays in its folder (archive-options.html: "they are stored in the
+// same folder"): both streams ask for it, so mail archived before a pass
+// read it is read (it was never read, by backfill, pass or reconciliation).
+func TestArchivedMailIsRead(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	for _, stream := range []string{streamInbox, streamSent} {
+		t.Run(stream, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				var data string
+				switch {
+				case strings.HasSuffix(r.URL.Path, "/folders"):
+					data = `[{"path":"/Inbox","folderType":"Inbox","folderId":"10"},{"path":"/Sent","folderType":"Sent","folderId":"20"}]`
+				case strings.HasSuffix(r.URL.Path, "/messages/view"):
+					msg := func(id string, at time.Time) string {
+						return fmt.Sprintf(`{"messageId":"%s","threadId":"%s","fromAddress":"priya@zylker.eu","toAddress":"&lt;ada@zylker.eu&gt;","subject":"Q3 planning","receivedTime":"%d"}`,
+							id, id, at.UnixMilli())
+					}
+					items := []string{msg("9001", now.Add(-time.Hour))}
+					if r.URL.Query().Get("includearchive") == "true" { // archived before any pass read it
+						items = append(items, msg("9000", now.Add(-2*time.Hour)))
+					}
+					data = "[" + strings.Join(items, ",") + "]"
+				default:
+					http.NotFound(w, r)
+					return
+				}
+				_, _ = fmt.Fprintf(w, `{"status":{"code":200,"description":"success"},"data":%s}`, data)
+			}))
+			t.Cleanup(srv.Close)
+			p := newProvider(t, map[string]string{"POBLYSH_ZOHO_MAIL_API_URLS": "us=" + srv.URL, "POBLYSH_ZOHO_MAIL_PACE": "60000"})
+			conn := connectors.Connection{TenantID: testTenant, Account: connectors.Account{ID: "1",
+				Metadata: map[string]string{"dc": "us", metaEmail: "ada@zylker.eu"}}}
+			var keys []string
+			var cur json.RawMessage
+			for n := 0; ; n++ {
+				require.Less(t, n, 10, "the pass ends")
+				pg, err := p.Connector.(*Connector).FetchPage(t.Context(), connectors.PageRequest{Connection: conn, Stream: stream,
+					Cursor: cur, HTTP: connectortest.Client(p, "1", "tok"), Now: now})
+				require.NoError(t, err)
+				for _, s := range pg.Signals {
+					keys = append(keys, s.DedupeKey)
+				}
+				if cur = pg.Next; pg.Done {
+					break
+				}
+			}
+			kind := map[string]string{streamInbox: "received:", streamSent: "sent:"}[stream]
+			require.ElementsMatch(t, []string{kind + "9001", "thread:9001", kind + "9000", "thread:9000"}, keys,
+				"the archived message is read with the rest")
 		})
 	}
 }
