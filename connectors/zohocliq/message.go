@@ -124,12 +124,19 @@ type reaction struct {
 	UserID   string
 	UserName string
 	At       time.Time // zero when Cliq gave no time
+	// Was is, for a reaction in Zoho's "timestamp:user_id:username" form,
+	// the whole string, which versions before 2026-12-07 took for the
+	// user's id (and keyed the reaction by).
+	Was string
 }
 
-// reactions reads a message's reactions. Cliq documents no reaction shape
-// for the messages API, so the forms seen in Zoho's payloads are all read:
-// an array of {emoji|reaction|code, users|user_ids: [id or {id, name, time}]},
-// or an object {emoji: [id or {id, name}]} or {emoji: {users: […]}}.
+// reactions reads a message's reactions. Zoho documents a reaction as a
+// string "timestamp:user_id:username" in an object of emoji to such
+// strings (its Cliq OpenAPI messages.yml, get-reactions: pattern
+// ^\d+:\d+:.+$, example "😍": ["1710152648241:802515329:Diana", …]); the
+// other forms seen in Zoho's payloads are read too: an array of
+// {emoji|reaction|code, users|user_ids: [id or {id, name, time}]}, or an
+// object {emoji: [id or {id, name}]} or {emoji: {users: […]}}.
 // Pairs come sorted (emoji, user) and once each.
 func (m *message) reactions() []reaction {
 	raw := bytes.TrimSpace(m.Reactions)
@@ -148,7 +155,7 @@ func (m *message) reactions() []reaction {
 	var out []reaction
 	add := func(emoji string, users json.RawMessage) {
 		for _, u := range reactors(users) {
-			out = append(out, reaction{Emoji: emoji, UserID: u.id, UserName: u.name, At: u.at})
+			out = append(out, reaction{Emoji: emoji, UserID: u.id, UserName: u.name, At: u.at, Was: u.was})
 		}
 	}
 	var list []entry
@@ -192,11 +199,17 @@ func (m *message) reactions() []reaction {
 }
 
 type reactor struct {
-	id, name string
-	at       time.Time
+	id, name, was string
+	at            time.Time
 }
 
-// reactors reads a list of user ids or user objects.
+// zohoReaction is Zoho's documented reaction string: the time (ms), the
+// user's id and name, split at the first two colons (a name may hold
+// colons of its own).
+var zohoReaction = regexp.MustCompile(`^(\d+):(\d+):(.*)$`)
+
+// reactors reads a list of reaction strings ("timestamp:user_id:username"),
+// user ids or user objects.
 func reactors(raw json.RawMessage) []reactor {
 	var items []json.RawMessage
 	if json.Unmarshal(raw, &items) != nil {
@@ -206,7 +219,12 @@ func reactors(raw json.RawMessage) []reactor {
 	for _, it := range items {
 		var id zoho.Str
 		if json.Unmarshal(it, &id) == nil && id != "" && !bytes.HasPrefix(bytes.TrimSpace(it), []byte("{")) {
-			out = append(out, reactor{id: id.String()})
+			r := reactor{id: id.String()}
+			if p := zohoReaction.FindStringSubmatch(r.id); p != nil {
+				r.id, r.name, r.was = p[2], p[3], r.id
+				r.at, _ = zoho.Str(p[1]).Millis()
+			}
+			out = append(out, r)
 			continue
 		}
 		var p struct {

@@ -103,17 +103,26 @@ func messageSignal(w where, m *message, raw json.RawMessage) (connectors.Signal,
 	}, true
 }
 
-// reactionSignal normalizes one (message, emoji, user). Cliq gives no time
-// for most reactions: then the time the poll first saw it (seen) stands in.
+// reactionSignal normalizes one (message, emoji, user). A reaction in
+// other forms than Zoho's documented one may carry no time: then the time
+// the poll first saw it (seen) stands in. A reaction in Zoho's form
+// matches the key an earlier version stored it under (its whole string as
+// the user's id), so reading it again stores nothing unless the user was
+// renamed since.
 func reactionSignal(w where, m *message, r reaction, seen time.Time, raw json.RawMessage) connectors.Signal {
 	at := r.At
 	if at.IsZero() {
 		at = seen
 	}
+	var match []string
+	if r.Was != "" {
+		match = []string{reactionKey(w.Chat, m.ID.String(), r.Emoji, r.Was)}
+	}
 	return connectors.Signal{
 		Kind:       "reaction.added",
 		OccurredAt: at,
 		DedupeKey:  reactionKey(w.Chat, m.ID.String(), r.Emoji, r.UserID),
+		MatchKeys:  match,
 		Payload: connectors.Payload{
 			Title:   fmt.Sprintf("Reacted %s to a message", r.Emoji),
 			URL:     permalink(w.Host, w.Chat),

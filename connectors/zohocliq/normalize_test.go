@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -105,6 +106,61 @@ func TestReactionShapes(t *testing.T) {
 	require.Equal(t, []string{"🎉|60040386526|Ada Lovelace", "👍|60040376665|", "👍|60040386526|"}, pairs(ms[0]))
 	require.Equal(t, []string{":eyes:|60040386526|"}, pairs(ms[1]))
 	require.Empty(t, pairs(ms[2]))
+}
+
+// Zoho documents a reaction as "timestamp:user_id:username" (its Cliq
+// OpenAPI messages.yml, get-reactions: pattern ^\d+:\d+:.+$, example
+// "😍": ["1710152648241:802515329:Diana", …]). Each is read as the user's
+// id and name at the reaction's time: the Signal is dated by it, its actor
+// is the user, and its key names the user by id only, so a rename keys
+// the same reaction alike (the whole string was read as the user's id:
+// no name, the poll's time, a key that changed with the name).
+func TestReactionsInZohoFormat(t *testing.T) {
+	t.Parallel()
+	var ms []message
+	require.NoError(t, json.Unmarshal(fixture(t, "reactions_zoho.json"), &ms))
+	m := ms[0]
+	rs := m.reactions()
+	require.Len(t, rs, 12)
+	var diana reaction
+	for _, r := range rs {
+		require.Regexp(t, `^[0-9]+$`, r.UserID)
+		require.NotEmpty(t, r.UserName)
+		require.False(t, r.At.IsZero(), "%s %s", r.Emoji, r.UserID)
+		if r.UserID == "802515329" {
+			diana = r
+		}
+	}
+	require.Equal(t, reaction{Emoji: "😍", UserID: "802515329", UserName: "Diana", At: time.UnixMilli(1710152648241).UTC(),
+		Was: "1710152648241:802515329:Diana"}, diana)
+
+	const chat = "CT_1207124540483314854_20071845"
+	w := where{Host: "https://cliq.zoho.eu", Chat: chat, ChatName: "#launch-room"}
+	seen := time.Date(2026, 3, 18, 9, 0, 0, 0, time.UTC)
+	s := reactionSignal(w, &m, diana, seen, json.RawMessage(`{}`))
+	require.NoError(t, connectors.ValidateSignal(Spec, s))
+	require.Equal(t, "reaction:"+chat+":1710152600000_51531973080:😍:802515329", s.DedupeKey)
+	require.Equal(t, time.UnixMilli(1710152648241).UTC(), s.OccurredAt, "the reaction's own time, not the poll's")
+	require.Equal(t, connectors.Actor{ID: "802515329", Name: "Diana"}, s.Payload.Actor)
+	require.Equal(t, []string{"reaction:" + chat + ":1710152600000_51531973080:😍:1710152648241:802515329:Diana"}, s.MatchKeys,
+		"the key an earlier version stored it under")
+
+	// The name is split off at the first two colons only; a rename keeps
+	// the key, and the pass does not emit the reaction again.
+	c := &Connector{}
+	cur := &chanCursor{Reactions: map[string]reactSet{}}
+	one := func(s string) message {
+		return message{ID: m.ID, Time: m.Time, Sender: m.Sender, Reactions: json.RawMessage(`{"😍": [` + strconv.Quote(s) + `]}`)}
+	}
+	before := one("1710152648241:802515329:Diana")
+	got := c.newReactions(w, &before, nil, 1710152600000, cur, seen)
+	require.Len(t, got, 1)
+	require.Equal(t, s.DedupeKey, got[0].DedupeKey)
+	renamed := one("1710152648241:802515329:Diana: Press desk")
+	require.Equal(t, []reaction{{Emoji: "😍", UserID: "802515329", UserName: "Diana: Press desk", At: time.UnixMilli(1710152648241).UTC(),
+		Was: "1710152648241:802515329:Diana: Press desk"}}, renamed.reactions())
+	require.Empty(t, c.newReactions(w, &renamed, nil, 1710152600000, cur, seen), "a rename is the same reaction")
+	require.Equal(t, s.DedupeKey, reactionSignal(w, &renamed, renamed.reactions()[0], seen, nil).DedupeKey)
 }
 
 // Mentions of GET /api/v3/mentions (Zoho's own example, with its float

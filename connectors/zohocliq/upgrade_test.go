@@ -3,6 +3,7 @@ package zohocliq
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -220,4 +221,75 @@ func TestSameSecondMentionStoredBeforeUpgrade(t *testing.T) {
 	st = store(now)
 	require.Empty(t, st.Kinds)
 	require.Equal(t, 3, st.Duplicates)
+}
+
+// Versions before 2026-12-07 took a reaction in Zoho's documented form,
+// "timestamp:user_id:username", for a user id, and stored it keyed by the
+// whole string. Read again since (the reaction window, a backfill), it is
+// keyed by the user's id, and the key it was stored under is its match
+// key: it is a duplicate. A user renamed since is read with another
+// string: the reaction is stored once more, under the right key.
+func TestZohoFormReactionStoredBeforeUpgrade(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	tenant, conn := dbtest.Seed(t, s.DB, "cliq-reaction-form", Name, "60040386526")
+	store := func(sigs []connectors.Signal) db.Stored {
+		t.Helper()
+		rows, err := ingest.Rows(sigs)
+		require.NoError(t, err)
+		var st db.Stored
+		require.NoError(t, s.DB.WithTenantSignals(ctx, tenant, func(tx *db.Tx) error {
+			st, err = tx.InsertSignals(ctx, conn, Name, rows)
+			return err
+		}))
+		return st
+	}
+	w := where{Host: "https://cliq.zoho.eu", Chat: "CT_1207124540483314854_20071845", ChatName: "#launch-room"}
+	seen := time.Date(2026, 3, 18, 9, 0, 0, 0, time.UTC)
+	read := func(reactions string) []connectors.Signal {
+		m := message{ID: "1710152600000_51531973080", Time: "1710152600000", Sender: person{ID: "60040396507", Name: "Priya Raman"},
+			Reactions: json.RawMessage(reactions)}
+		var out []connectors.Signal
+		for _, r := range m.reactions() {
+			out = append(out, reactionSignal(w, &m, r, seen, json.RawMessage(`{}`)))
+		}
+		return out
+	}
+	const page = `{"😍": ["1710152648241:802515329:Diana", "1710152690025:784333365:Celeste Liane"]}`
+	now := read(page)
+	require.Len(t, now, 2)
+
+	// As the earlier version stored them: keyed by the whole string, which
+	// it took for the user's id, with no name, at the poll's time.
+	var old []connectors.Signal
+	for _, sig := range now {
+		o := sig
+		o.DedupeKey, o.MatchKeys, o.OccurredAt = sig.MatchKeys[0], nil, seen
+		o.Payload.Actor = connectors.Actor{ID: strings.TrimPrefix(sig.MatchKeys[0], "reaction:"+w.Chat+":1710152600000_51531973080:😍:")}
+		old = append(old, o)
+	}
+	require.Equal(t, "1710152648241:802515329:Diana", old[1].Payload.Actor.ID)
+	require.Len(t, store(old).Kinds, 2)
+
+	st := store(now)
+	require.Empty(t, st.Kinds, "a reaction stored before the upgrade is not stored again")
+	require.Equal(t, 2, st.Duplicates)
+
+	// Celeste was renamed since: her reaction is stored once more, under
+	// the key that names her by id.
+	st = store(read(`{"😍": ["1710152648241:802515329:Diana", "1710152690025:784333365:Celeste Liane-Okafor"]}`))
+	require.Equal(t, []string{"reaction.added"}, st.Kinds)
+	require.Equal(t, 1, st.Duplicates)
+	var keys []string
+	require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+		return tx.SelectContext(ctx, &keys, `SELECT dedupe_key FROM signals ORDER BY dedupe_key`)
+	}))
+	require.Equal(t, []string{
+		"zoho-cliq:reaction:" + w.Chat + ":1710152600000_51531973080:😍:1710152648241:802515329:Diana",
+		"zoho-cliq:reaction:" + w.Chat + ":1710152600000_51531973080:😍:1710152690025:784333365:Celeste Liane",
+		"zoho-cliq:reaction:" + w.Chat + ":1710152600000_51531973080:😍:784333365",
+	}, keys)
+	st = store(read(`{"😍": ["1710152690025:784333365:Celeste Liane-Okafor"]}`))
+	require.Empty(t, st.Kinds, "and once only")
 }
