@@ -19,7 +19,9 @@ import (
 )
 
 // Reactions have no bot event: an incremental pass re-reads the reaction
-// window and emits each new (message, emoji, user) once; nothing else.
+// window and emits each new (message, emoji, user) once; nothing else. The
+// sandbox answers reactions in Zoho's documented form
+// ("<ms>:<user id>:<name>"): the Signal is the user's, at that time.
 func TestReactionsByPolling(t *testing.T) {
 	t.Parallel()
 	f := newFake(t, zohosandbox.Options{Seed: true}, fast(map[string]string{"POBLYSH_ZOHO_CLIQ_PAGE_SIZE": "4"}))
@@ -32,8 +34,14 @@ func TestReactionsByPolling(t *testing.T) {
 	// A reaction on a seeded message, a repeated reaction and a new message.
 	ch, _ := f.sb.Channel(zohosandbox.ChatLaunch)
 	first := ch.Messages[len(ch.Messages)-1].ID
-	_, _, err := f.sb.React(zohosandbox.ChatLaunch, first, zohosandbox.UserAda, "🚀")
+	_, reacted, err := f.sb.React(zohosandbox.ChatLaunch, first, zohosandbox.UserAda, "🚀")
 	require.NoError(t, err)
+	var at int64 // the reaction's time at Cliq
+	for _, r := range reacted.Reactions {
+		if r.Emoji == "🚀" {
+			at = r.Times[0]
+		}
+	}
 	_, _, err = f.sb.React(zohosandbox.ChatLaunch, first, zohosandbox.UserAda, "🚀")
 	require.NoError(t, err)
 	_, msg, err := f.sb.Post(zohosandbox.MessageInput{Chat: zohosandbox.ChatLaunch, User: zohosandbox.UserMarco, Text: "FAQ merged"})
@@ -45,7 +53,8 @@ func TestReactionsByPolling(t *testing.T) {
 		switch s.Kind {
 		case "reaction.added":
 			require.Equal(t, "reaction:"+zohosandbox.ChatLaunch+":"+first+":🚀:"+zohosandbox.UserAda, s.DedupeKey)
-			require.Equal(t, "Ada Lovelace", s.Payload.Actor.Name)
+			require.Equal(t, connectors.Actor{ID: zohosandbox.UserAda, Name: "Ada Lovelace"}, s.Payload.Actor)
+			require.Equal(t, at, s.OccurredAt.UnixMilli(), "the reaction's time at Cliq")
 		case "message.posted":
 			require.Equal(t, "msg:"+zohosandbox.ChatLaunch+":"+strconv.FormatInt(msg.Time, 10)+"_"+zohosandbox.UserMarco, s.DedupeKey)
 			require.Equal(t, []string{"msg:" + zohosandbox.ChatLaunch + ":" + msg.ID}, s.AliasKeys)

@@ -178,19 +178,25 @@ func (s *Server) messageJSON(m *Message) map[string]any {
 		out["mentions"] = ms
 	}
 	if len(m.Reactions) > 0 {
-		var rs []map[string]any
-		for _, re := range m.Reactions {
-			var us []map[string]any
-			for i, z := range re.Users {
-				name := z
-				if u, ok := s.users[z]; ok {
-					name = u.Name()
-				}
-				us = append(us, map[string]any{"id": z, "name": name, "time": re.Times[i]})
+		out["reactions"] = s.reactionsJSON(m)
+	}
+	return out
+}
+
+// reactionsJSON renders a message's reactions in the form Zoho documents
+// (its Cliq OpenAPI messages.yml, get-reactions): an object of emoji to
+// strings "formatted as timestamp:user_id:username", in reaction order
+// ("😍": ["1710152648241:802515329:Diana", …]).
+func (s *Server) reactionsJSON(m *Message) map[string][]string {
+	out := map[string][]string{}
+	for _, re := range m.Reactions {
+		for i, z := range re.Users {
+			name := z
+			if u, ok := s.users[z]; ok {
+				name = u.Name()
 			}
-			rs = append(rs, map[string]any{"emoji": re.Emoji, "count": len(re.Users), "users": us})
+			out[re.Emoji] = append(out[re.Emoji], strconv.FormatInt(re.Times[i], 10)+":"+z+":"+name)
 		}
-		out["reactions"] = rs
 	}
 	return out
 }

@@ -74,6 +74,48 @@ func TestThrottleLocksAndExtends(t *testing.T) {
 	require.Equal(t, 2, during)
 }
 
+// A message's reactions are answered in the form Zoho documents (its Cliq
+// OpenAPI messages.yml, get-reactions): emoji to strings
+// "timestamp:user_id:username", pattern ^\d+:\d+:.+$, in reaction order.
+func TestReactionsInZohoForm(t *testing.T) {
+	t.Parallel()
+	now := time.UnixMilli(1_800_000_000_123)
+	sb := zohosandbox.New(zohosandbox.Options{Seed: true, Now: func() time.Time { return now }})
+	srv := httptest.NewServer(sb)
+	t.Cleanup(srv.Close)
+	tok := token(t, srv.URL, sb)
+	_, m, err := sb.Post(zohosandbox.MessageInput{Chat: zohosandbox.ChatLaunch, User: zohosandbox.UserPriya, Text: "We're live!"})
+	require.NoError(t, err)
+	_, _, err = sb.React(zohosandbox.ChatLaunch, m.ID, zohosandbox.UserAda, "🚀")
+	require.NoError(t, err)
+	now = now.Add(time.Second)
+	_, _, err = sb.React(zohosandbox.ChatLaunch, m.ID, zohosandbox.UserMarco, "🚀")
+	require.NoError(t, err)
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/eu/cliq/api/v2/chats/"+zohosandbox.ChatLaunch+"/messages?limit=1", nil)
+	req.Header.Set("Authorization", "Zoho-oauthtoken "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var ans struct {
+		Data []struct {
+			ID        string          `json:"id"`
+			Reactions json.RawMessage `json:"reactions"`
+		} `json:"data"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&ans))
+	require.Len(t, ans.Data, 1)
+	require.Equal(t, m.ID, ans.Data[0].ID)
+	var rs map[string][]string
+	require.NoError(t, json.Unmarshal(ans.Data[0].Reactions, &rs))
+	require.Equal(t, map[string][]string{"🚀": {
+		"1800000000123:" + zohosandbox.UserAda + ":Ada Lovelace",
+		"1800000001123:" + zohosandbox.UserMarco + ":Marco Rossi",
+	}}, rs)
+	for _, r := range rs["🚀"] {
+		require.Regexp(t, `^\d+:\d+:.+$`, r)
+	}
+}
+
 // Mail answers carry Zoho's types: strings for numbers and booleans, ids
 // beyond 2^53 as JSON numbers, escaped addresses, "Not Provided".
 func TestMailWireTypes(t *testing.T) {
