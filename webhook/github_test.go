@@ -55,16 +55,7 @@ func TestGitHubOneEventManyHooks(t *testing.T) {
 	hooks := []*repoHook{e.repoHook(t, "9001"), e.repoHook(t, "9002")}
 	guid := uuid.NewString()
 	hookRequest := func(h *repoHook, hookID, guid string) *connectors.WebhookRequest {
-		s256, _ := githubsandbox.Sign(body, h.secret)
-		hdr := http.Header{}
-		hdr.Set("Content-Type", "application/json")
-		hdr.Set("X-GitHub-Delivery", guid)
-		hdr.Set("X-GitHub-Event", "push")
-		hdr.Set("X-GitHub-Hook-ID", hookID)
-		hdr.Set("X-GitHub-Hook-Installation-Target-Type", "repository")
-		hdr.Set("X-GitHub-Hook-Installation-Target-ID", strconv.FormatInt(e.gh.RepoID(githubsandbox.SeedRepo), 10))
-		hdr.Set("X-Hub-Signature-256", s256)
-		return &connectors.WebhookRequest{Header: hdr, Body: body, Now: time.Now()}
+		return e.hookPush(h, hookID, guid, body)
 	}
 	app := e.gh.AppDelivery(act.Events[0])
 	app.Header.Set("X-GitHub-Delivery", guid)
@@ -164,6 +155,91 @@ func (e *layers) repoHook(t *testing.T, id string) *repoHook {
 		return tx.RebuildRoutes(ctx, h.conn, "github", nil, nil)
 	}))
 	return h
+}
+
+// hookPush is GitHub's delivery of the push body to the seeded repository's
+// hook hookID, signed with hook h's secret.
+func (e *layers) hookPush(h *repoHook, hookID, guid string, body []byte) *connectors.WebhookRequest {
+	s256, _ := githubsandbox.Sign(body, h.secret)
+	hdr := http.Header{}
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("X-GitHub-Delivery", guid)
+	hdr.Set("X-GitHub-Event", "push")
+	hdr.Set("X-GitHub-Hook-ID", hookID)
+	hdr.Set("X-GitHub-Hook-Installation-Target-Type", "repository")
+	hdr.Set("X-GitHub-Hook-Installation-Target-ID", strconv.FormatInt(e.gh.RepoID(githubsandbox.SeedRepo), 10))
+	hdr.Set("X-Hub-Signature-256", s256)
+	return &connectors.WebhookRequest{Header: hdr, Body: body, Now: time.Now()}
+}
+
+// heldAt is the env's intake on a database session of its own whose
+// statement containing marker is held until hook returns
+// (dbtest.Proxy.HoldAt): Postgres stalling just there.
+func (e *layers) heldAt(t *testing.T, marker string, hook func()) *Intake {
+	t.Helper()
+	proxy := dbtest.NewProxy(t, dbtest.URL(t))
+	proxy.HoldAt(marker, hook)
+	slow, err := db.Open(context.Background(), proxy.URL(dbtest.URL(t)), db.Options{Role: "poblysh_app", Schema: e.schema, MaxConns: 4})
+	require.NoError(t, err)
+	t.Cleanup(slow.Close)
+	return &Intake{DB: slow, KeyRing: e.in.KeyRing, Nudger: e.in.Nudger, Watches: e.in.Watches, Log: e.in.Log}
+}
+
+// TestGitHubHookStoredWhenItsSenderHangsUp: GitHub waits 10 s for the
+// answer and does not redeliver a delivery that failed, so a verified
+// delivery whose sender hangs up is stored all the same
+// (docs/reliability.md, promise 1), wherever Postgres stalls past the
+// hang-up: in the commit, or in the lookup of the repository hook's
+// secret that verifies it, which ran on the sender's context and answered
+// 503 with nothing stored. Once the stall ends the delivery is accepted
+// and stored once; its redelivery is a duplicate.
+func TestGitHubHookStoredWhenItsSenderHangsUp(t *testing.T) {
+	t.Parallel()
+	e := newLayers(t)
+	for i, marker := range []string{"FROM watch_channels w JOIN connections", "INSERT INTO webhook_events"} {
+		t.Run(marker, func(t *testing.T) {
+			ctx := context.Background()
+			h := e.repoHook(t, strconv.Itoa(9301+i))
+			act, err := e.gh.Push(githubsandbox.SeedRepo, githubsandbox.PushInput{Commits: 1})
+			require.NoError(t, err)
+			body, err := json.Marshal(act.Events[0].Payload)
+			require.NoError(t, err)
+			req := func() *connectors.WebhookRequest { return e.hookPush(h, h.id, "guid-"+h.id, body) }
+
+			reqCtx, hangUp := context.WithCancel(ctx)
+			defer hangUp()
+			returned := make(chan struct{})
+			in := e.heldAt(t, marker, func() {
+				// GitHub hangs up while the statement waits. Work on the
+				// sender's context fails at once (Receive returns); work
+				// on the delivery's own bound waits for the statement.
+				hangUp()
+				select {
+				case <-returned:
+				case <-time.After(500 * time.Millisecond):
+				}
+			})
+			out, err := in.Receive(reqCtx, e.p, req())
+			close(returned)
+			require.NoError(t, err, "the delivery whose sender hung up is stored")
+			require.Equal(t, Accepted, out.Status)
+			require.Equal(t, 1, out.Signals)
+
+			var records, signals int
+			require.NoError(t, e.db.WithSystem(ctx, func(tx *db.Tx) error {
+				if err := tx.GetContext(ctx, &records, `SELECT count(*) FROM webhook_events WHERE delivery_id = $1`, h.id+"/guid-"+h.id); err != nil {
+					return err
+				}
+				return tx.GetContext(ctx, &signals, `SELECT count(*) FROM signals WHERE connection_id = $1`, h.conn)
+			}))
+			require.Equal(t, 1, records, "recorded once")
+			require.Equal(t, 1, signals, "its Signal stored")
+
+			again, err := e.in.Receive(ctx, e.p, req())
+			require.NoError(t, err)
+			require.Equal(t, Duplicate, again.Status, "GitHub's manual redelivery")
+		})
+	}
 }
 
 // hookDeleted is GitHub's meta deleted delivery to hook h about itself.

@@ -154,6 +154,7 @@ type layers struct {
 	gh           *githubsandbox.Server
 	secret       string // the App's webhook secret
 	db           *db.DB
+	schema       string // the schema db works in
 	tenant, conn string
 	owner        *pgxpool.Pool
 	// first is a parsed delivery of the kind every layer stores.
@@ -166,7 +167,7 @@ func newLayers(b testing.TB) *layers {
 	secret := sandbox.RandomString(32)
 	f, err := sandbox.New("github", sandbox.Options{Seed: true, WebhookSecret: secret, Faults: []string{githubsandbox.FaultGitHubApp}})
 	require.NoError(b, err)
-	e := &layers{gh: f.(*githubsandbox.Server), secret: secret, db: s.DB}
+	e := &layers{gh: f.(*githubsandbox.Server), secret: secret, db: s.DB, schema: s.Name}
 	env := e.gh.Env("http://127.0.0.1:1")
 	reg, err := connectors.Build(connectors.Registered(), func(k string) string { return env[k] }, "http://127.0.0.1:1", false)
 	require.NoError(b, err)

@@ -48,10 +48,12 @@ type Outcome struct {
 // ErrBadSignature is returned when a delivery fails verification.
 var ErrBadSignature = &poblysh.Error{Code: poblysh.EUNAUTHORIZED, Message: "webhook signature verification failed"}
 
-// commitTimeout bounds the transaction of one verified delivery, which
-// runs on when its sender hangs up. It is past every provider's response
-// budget, so it ends only a transaction that Postgres hangs, and as long
-// as the API's default shutdown drain (POBLYSH_SHUTDOWN_TIMEOUT).
+// commitTimeout bounds the intake of one delivery whose body was read
+// (verification, with the lookup of its channel's secret, and the
+// transaction), which runs on when its sender hangs up. It is past every
+// provider's response budget, so it ends only work that Postgres hangs,
+// and as long as the API's default shutdown drain
+// (POBLYSH_SHUTDOWN_TIMEOUT).
 const commitTimeout = 30 * time.Second
 
 // Nudger asks a connection's streams for a coalesced incremental pass
@@ -90,10 +92,22 @@ type Intake struct {
 
 // Receive handles one delivery for provider p end to end: verify and parse,
 // then route, record and store in one transaction, so a redelivery stores
-// nothing new and a failure stores nothing at all.
+// nothing new and a failure stores nothing at all. req.Body has been read
+// (on the sender's request); nothing is answered before the commit.
 func (in *Intake) Receive(ctx context.Context, p *connectors.Provider, req *connectors.WebhookRequest) (*Outcome, error) {
 	provider := p.Spec.Name
-	d, err := in.verify(ctx, p, req)
+	// A delivery is verified and stored whether or not its sender still
+	// waits: a provider that hangs up at its deadline (Slack's 3 s,
+	// GitHub's 10 s) while the transaction runs used to roll it back, and
+	// a notify-only push's nudge, recorded for want of Temporal, went with
+	// it; one that hung up while Postgres was slow to look up the secret
+	// of the channel that signed it (a GitHub repository hook) was
+	// answered 503 with nothing stored. Not every provider retries (GitHub
+	// does not), so its own bound replaces the caller's, from the first
+	// lookup to the last statement.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
+	d, err := in.verify(cctx, p, req)
 	if err != nil {
 		return nil, err
 	}
@@ -101,13 +115,6 @@ func (in *Intake) Receive(ctx context.Context, p *connectors.Provider, req *conn
 		metrics.WebhookDeliveries.WithLabelValues(provider, "challenge").Inc()
 		return &Outcome{Status: Accepted, DeliveryID: d.DeliveryID, Reply: d.Reply}, nil
 	}
-	// A verified delivery is stored whether or not its sender still waits:
-	// a provider that hangs up at its deadline (Slack's 3 s, GitHub's 10 s)
-	// while the transaction runs used to roll it back, and a notify-only
-	// push's nudge, recorded for want of Temporal, went with it. Not every
-	// provider retries (GitHub does not), so its own bound replaces the
-	// caller's.
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 	out, stored, err := in.commit(cctx, provider, d)
 	if err == nil {
 		in.reapply(cctx, d)
@@ -115,7 +122,6 @@ func (in *Intake) Receive(ctx context.Context, p *connectors.Provider, req *conn
 			in.rewatch(cctx, provider, d.channel)
 		}
 	}
-	cancel()
 	if err != nil {
 		metrics.WebhookDeliveries.WithLabelValues(provider, "error").Inc()
 		var pe *poblysh.Error
