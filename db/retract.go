@@ -15,7 +15,7 @@ const retractedPayload = `jsonb_set(payload, '{attributes}',
 const notRetracted = `(payload->'attributes'->>'retracted') IS DISTINCT FROM 'true'`
 
 // RetractSignals marks the tenant's Signals of source whose dedupe keys are
-// given retracted: payload.attributes.retracted = true (the provider says
+// given (cleaned as Signal keys are: sourceKeys) retracted: payload.attributes.retracted = true (the provider says
 // the thing is gone, e.g. a deleted Slack message). The row keeps its feed
 // position; ListSignals leaves it out unless IncludeRetracted. It returns
 // how many Signals it marked; keys of Signals not stored (or already
@@ -76,11 +76,16 @@ func (d *DB) ReapplyRetractions(ctx context.Context, tenantID, source string, ke
 	return n, nil
 }
 
-// sourceKeys are keys as stored: prefixed with their source.
+// sourceKeys are keys as stored: prefixed with their source, and cleaned
+// as Postgres text (CleanText) as the Signals' keys were (ingest.Rows).
+// Every retraction passes here, whatever provider or path made it: a key
+// from a signed delivery with a NUL (a Slack deleted_ts) made Postgres
+// refuse the statement, so the delivery failed at every retry, and a
+// cleaned key is the one the Signal it names was stored under.
 func sourceKeys(source string, keys []string) []string {
 	full := make([]string, len(keys))
 	for i, k := range keys {
-		full[i] = source + ":" + k
+		full[i] = CleanText(source + ":" + k)
 	}
 	return full
 }

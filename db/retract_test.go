@@ -67,3 +67,48 @@ func TestRetractSignals(t *testing.T) {
 	require.Len(t, rows, 1, "time queries hide them too")
 	require.Len(t, feedAll(t, s.DB, g.tenant, db.SignalFilter{}, 3), 3, "another tenant's Signals are untouched")
 }
+
+// TestRetractionKeysAreCleanedForPostgres: retraction keys are cleaned as
+// the keys of the Signals they retract were stored (CleanText, which
+// ingest.Rows applies to every Signal key): a key with a NUL or an invalid
+// UTF-8 byte retracts, records and re-applies the Signal stored under its
+// cleaned form. Postgres refused such a key, failing the whole delivery.
+func TestRetractionKeysAreCleanedForPostgres(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	f := newFixture(t, s.DB, "slack", "T1")
+	insert := func(keys ...string) {
+		var rows []db.NewSignal
+		for _, k := range keys {
+			rows = append(rows, sig(db.CleanText(k), "message.posted"))
+		}
+		require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error {
+			_, err := tx.InsertSignals(ctx, f.conn, "slack", rows)
+			return err
+		}))
+	}
+	insert("msg:C1:1\x00", "msg:C1:2\xff")
+	var n int64
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
+		n, err = tx.RetractSignals(ctx, f.tenant, f.conn, "slack", []string{"msg:C1:1\x00", "msg:C1:2\xff", "msg:C1:\x003"})
+		return err
+	}))
+	require.EqualValues(t, 2, n)
+	insert("msg:C1:\x003")
+	n, err := s.DB.ReapplyRetractions(ctx, f.tenant, "slack", []string{"msg:C1:\x003"})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n, "the tombstone of the cleaned key re-applied to the Signal stored after it")
+
+	var tombstones, retracted []string
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		if err := tx.SelectContext(ctx, &tombstones, `SELECT dedupe_key FROM signal_tombstones ORDER BY dedupe_key`); err != nil {
+			return err
+		}
+		return tx.SelectContext(ctx, &retracted, `SELECT dedupe_key FROM signals
+			WHERE payload->'attributes'->>'retracted' = 'true' ORDER BY dedupe_key`)
+	}))
+	want := []string{"slack:msg:C1:1", "slack:msg:C1:2\uFFFD", "slack:msg:C1:3"}
+	require.Equal(t, want, tombstones)
+	require.Equal(t, want, retracted)
+}

@@ -2,7 +2,15 @@ package webhook
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +19,7 @@ import (
 
 	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/connectors"
+	_ "github.com/poblysh/poblysh/connectors/slack"
 	"github.com/poblysh/poblysh/db"
 	"github.com/poblysh/poblysh/db/dbtest"
 )
@@ -170,4 +179,152 @@ func TestDeletionRetractsForInactiveConnection(t *testing.T) {
 			}, events)
 		})
 	}
+}
+
+// retractionState lists the tenant's Signals (key, retracted) and the
+// connection's tombstones, by key.
+func retractionState(t *testing.T, d *db.DB, tenant, conn string) (signals []string, tombstones []string) {
+	t.Helper()
+	ctx := context.Background()
+	require.NoError(t, d.WithSystem(ctx, func(tx *db.Tx) error {
+		if err := tx.SelectContext(ctx, &signals, `SELECT dedupe_key || CASE WHEN payload->'attributes'->>'retracted' = 'true'
+				THEN ' retracted' ELSE '' END FROM signals WHERE tenant_id = $1 ORDER BY dedupe_key`, tenant); err != nil {
+			return err
+		}
+		return tx.SelectContext(ctx, &tombstones, `SELECT dedupe_key FROM signal_tombstones WHERE connection_id = $1 ORDER BY dedupe_key`, conn)
+	}))
+	return signals, tombstones
+}
+
+// A retraction's keys are cleaned for Postgres as the keys of the Signals
+// they retract were stored (ingest.Rows: NULs removed, invalid UTF-8
+// replaced): a deletion whose key holds a NUL retracts the Signal stored
+// for that key, whether it commits after the store (db.Tx.RetractSignals)
+// or before it (re-applied once the store has committed). Postgres
+// refused such a key (0x00 in text), so the signed deletion was answered
+// 503 at every retry and the message stayed in the feed.
+func TestRetractionKeysAreCleanedAsSignalKeys(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, p, in, tenant, conn := retractingIntake(t)
+	deliver := func(b retractingBody) {
+		t.Helper()
+		body, err := json.Marshal(b)
+		require.NoError(t, err)
+		out, err := in.Receive(ctx, p, &connectors.WebhookRequest{Body: body, Now: time.Now()})
+		require.NoError(t, err)
+		require.Equal(t, Accepted, out.Status)
+	}
+	deliver(retractingBody{ID: "e1", Posted: []string{"msg:C1:1\x00"}})
+	deliver(retractingBody{ID: "e2", Deleted: []string{"msg:C1:1\x00", "msg:C1:\x002"}})
+	deliver(retractingBody{ID: "e3", Posted: []string{"msg:C1:\x002", "msg:C1:3"}})
+
+	signals, tombstones := retractionState(t, s.DB, tenant, conn)
+	require.Equal(t, []string{"retracting:msg:C1:1 retracted", "retracting:msg:C1:2 retracted", "retracting:msg:C1:3"}, signals)
+	require.Equal(t, []string{"retracting:msg:C1:1", "retracting:msg:C1:2"}, tombstones)
+}
+
+// slackEnv is the intake over a fresh schema with the real Slack connector
+// (signing secret slackSecret) and one connection of the workspace of the
+// connector's testdata events, routed by every key those events carry.
+type slackEnv struct {
+	in           *Intake
+	p            *connectors.Provider
+	db           *db.DB
+	tenant, conn string
+	// events are the connector's testdata event bodies, by file name.
+	events map[string][]byte
+}
+
+const slackSecret = "slack-signing-secret-for-intake-tests"
+
+func newSlackEnv(tb testing.TB) *slackEnv {
+	tb.Helper()
+	ctx := context.Background()
+	s := dbtest.NewSchema(tb)
+	env := map[string]string{"POBLYSH_SLACK_CLIENT_ID": "id", "POBLYSH_SLACK_CLIENT_SECRET": "secret", "POBLYSH_SLACK_WEBHOOK_SECRET": slackSecret}
+	reg, err := connectors.Build(connectors.Registered(), func(k string) string { return env[k] }, "http://127.0.0.1:1", false)
+	require.NoError(tb, err)
+	p, ok := reg.Get("slack")
+	require.True(tb, ok)
+	log := logrus.New()
+	log.SetLevel(logrus.ErrorLevel)
+	e := &slackEnv{p: p, db: s.DB, events: map[string][]byte{}}
+	e.in = &Intake{DB: s.DB, KeyRing: dbtest.KeyRing(tb), Nudger: &nudges{p: p}, Log: log}
+	files, err := filepath.Glob(filepath.Join("..", "connectors", "slack", "testdata", "events", "*.json"))
+	require.NoError(tb, err)
+	require.NotEmpty(tb, files)
+	keys := map[string]bool{}
+	for _, f := range files {
+		body, err := os.ReadFile(f)
+		require.NoError(tb, err)
+		e.events[strings.TrimSuffix(filepath.Base(f), ".json")] = body
+		d, err := p.Connector.(connectors.WebhookReceiver).ParseWebhook(&connectors.WebhookRequest{Body: body, Now: time.Now()})
+		require.NoError(tb, err, f)
+		for _, k := range d.RouteKeys {
+			keys[k] = true
+		}
+	}
+	var routes []db.Route
+	for k := range keys {
+		routes = append(routes, db.Route{RouteKey: k})
+	}
+	e.tenant, e.conn = dbtest.Seed(tb, s.DB, "slack", "slack", "T024BE7LD")
+	require.NoError(tb, s.DB.WithTenant(ctx, e.tenant, func(tx *db.Tx) error {
+		return tx.ReplaceRoutes(ctx, e.conn, "slack", routes)
+	}))
+	return e
+}
+
+// request is body as Slack signs it now.
+func (e *slackEnv) request(body []byte) *connectors.WebhookRequest {
+	now := time.Now()
+	ts := strconv.FormatInt(now.Unix(), 10)
+	m := hmac.New(sha256.New, []byte(slackSecret))
+	m.Write([]byte("v0:" + ts + ":"))
+	m.Write(body)
+	return &connectors.WebhookRequest{Now: now, Body: body, Header: http.Header{
+		"Content-Type": {"application/json"}, "X-Slack-Request-Timestamp": {ts},
+		"X-Slack-Signature": {"v0=" + hex.EncodeToString(m.Sum(nil))}}}
+}
+
+// A signed Slack deletion whose deleted_ts (or a tombstone's message.ts)
+// holds a NUL is stored, its key cleaned as the message's was: it was
+// answered 503 at every retry (Postgres refuses 0x00 in text), while a
+// NUL in the ids the intake checks (delivery id, event, route keys) is a
+// 400.
+func TestSlackDeletionWithANULIsStored(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newSlackEnv(t)
+	out, err := e.in.Receive(ctx, e.p, e.request(e.events["message"]))
+	require.NoError(t, err)
+	require.Equal(t, Accepted, out.Status)
+	require.Equal(t, 1, out.Signals)
+
+	deleted := strings.Replace(string(e.events["message_deleted"]), `"deleted_ts": "1767272460.000300"`, `"deleted_ts": "1767272400.000200\u0000"`, 1)
+	require.NotEqual(t, string(e.events["message_deleted"]), deleted)
+	// The tombstone that replaces a deleted message with replies names it in
+	// message.ts (its first "ts").
+	tombstone := strings.Replace(string(e.events["message_changed_tombstone"]), `"ts": "1767272400.000200"`, `"ts": "1767272400.000200\u0000"`, 1)
+	require.NotEqual(t, string(e.events["message_changed_tombstone"]), tombstone)
+	for _, body := range []string{deleted, tombstone} {
+		req := e.request([]byte(body))
+		out, err = e.in.Receive(ctx, e.p, req)
+		require.NoError(t, err, "a signed deletion with a NUL in its message's ts")
+		require.Equal(t, Accepted, out.Status)
+		out, err = e.in.Receive(ctx, e.p, req)
+		require.NoError(t, err)
+		require.Equal(t, Duplicate, out.Status, "Slack's retry")
+	}
+
+	signals, tombstones := retractionState(t, e.db, e.tenant, e.conn)
+	require.Equal(t, []string{"slack:msg:C061EG9SL:1767272400.000200 retracted"}, signals)
+	require.Equal(t, []string{"slack:msg:C061EG9SL:1767272400.000200"}, tombstones)
+
+	// A NUL in a route key (the channel) is still the sender's 400.
+	badChannel := strings.Replace(string(e.events["message_deleted"]), `"channel": "C061EG9SL"`, `"channel": "C061EG9SL\u0000"`, 1)
+	badChannel = strings.Replace(badChannel, `"event_id": "`, `"event_id": "bad-`, 1)
+	_, err = e.in.Receive(ctx, e.p, e.request([]byte(badChannel)))
+	require.Equal(t, poblysh.EINVALID, poblysh.ErrorCode(err), "answered %v", err)
 }
