@@ -23,7 +23,8 @@ const cursorVersion = 1
 // conversations.history after HW, one API call per page; Run records the
 // run's progress so a crash resumes mid-run.
 type chanCursor struct {
-	// HW is the high-water mark: the newest ts read by a finished run.
+	// HW is the high-water mark: the newest ts read by a finished run,
+	// or the BACKFILL_DAYS bound of a backfill that read nothing.
 	HW  string `json:"hw,omitempty"`
 	Run *run   `json:"run,omitempty"`
 	// Replied maps a thread parent older than HW, whose replies a
@@ -171,6 +172,13 @@ func (c *Connector) step(ctx context.Context, s *session, ch string, cur *chanCu
 	}
 	if tsAfter(r.High, cur.HW) {
 		cur.HW = r.High
+	} else if cur.HW == "" && r.Oldest != "" {
+		// A backfill bounded by BACKFILL_DAYS that read nothing keeps
+		// its bound: later runs go on from it, not from their own
+		// now − BACKFILL_DAYS, which would lose what a channel quiet for
+		// longer than the window gets once a run comes more than
+		// BACKFILL_DAYS after the last (a pause, needs_reauth).
+		cur.HW = r.Oldest
 	}
 	from := fmt.Sprintf("%d.000000", s.now.Add(-s.lookback).Unix())
 	for parent, newest := range cur.Replied {

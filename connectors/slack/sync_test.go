@@ -225,6 +225,134 @@ func TestBackfillDaysBoundsThreadParents(t *testing.T) {
 	require.False(t, keys[messageKey(slacksandbox.ChannelGeneral, oldReply)], "a reply in the window to a thread older than it is not read")
 }
 
+// clockedFake is a seeded sandbox and connector whose clocks are *now:
+// the sandbox stamps posted messages with it, and drainAt syncs at it.
+func clockedFake(t *testing.T, now *time.Time, env map[string]string) *fake {
+	t.Helper()
+	fk, err := sandbox.New(Name, sandbox.Options{Seed: true, Now: func() time.Time { return *now }})
+	require.NoError(t, err)
+	sb := fk.(*slacksandbox.Server)
+	srv := httptest.NewServer(sb)
+	t.Cleanup(srv.Close)
+	e := sb.Env(srv.URL)
+	maps.Copy(e, env)
+	p := newProvider(t, e)
+	return &fake{sb: sb, srv: srv, provider: p, conn: p.Connector.(*Connector)}
+}
+
+// drainAt reads a stream to Done with the sync's clock at now.
+func (f *fake) drainAt(t *testing.T, conn connectors.Connection, hc *http.Client, stream string, cursor json.RawMessage, now time.Time) ([]connectors.Signal, json.RawMessage) {
+	t.Helper()
+	var all []connectors.Signal
+	for range 1000 {
+		p, err := f.conn.FetchPage(context.Background(), connectors.PageRequest{Connection: conn, Stream: stream, Cursor: cursor, HTTP: hc, Now: now})
+		require.NoError(t, err)
+		all, cursor = append(all, p.Signals...), p.Next
+		if p.Done {
+			return all, cursor
+		}
+	}
+	t.Fatal("stream did not finish")
+	return nil, nil
+}
+
+// TestBackfillDaysQuietChannelKeepsItsBound: a first backfill bounded by
+// BACKFILL_DAYS that reads nothing (a channel quiet for longer than the
+// window) keeps its bound as the high-water mark, so later runs go on from
+// it. Without one every run was a new bounded backfill from its own
+// now − BACKFILL_DAYS, and a message posted after the first sync was lost
+// for good once the next sync came more than BACKFILL_DAYS later (a
+// pause, needs_reauth, an outage; webhooks to such a connection store
+// nothing).
+func TestBackfillDaysQuietChannelKeepsItsBound(t *testing.T) {
+	now := time.Unix(slacksandbox.SeedEpoch, 0).Add(30 * 24 * time.Hour) // the seeded history is a month old
+	f := clockedFake(t, &now, map[string]string{"POBLYSH_SLACK_BACKFILL_DAYS": "7"})
+	conn, tok := f.connect(t, slacksandbox.ChannelGeneral)
+	hc := fastClient(tok.AccessToken)
+	stream := historyPrefix + slacksandbox.ChannelGeneral
+
+	first, resting := f.drainAt(t, conn, hc, stream, nil, now)
+	require.Empty(t, first, "nothing in the last 7 days")
+	bound := fmt.Sprintf("%d.000000", now.Add(-7*24*time.Hour).Unix())
+	var cur historyCursor
+	require.NoError(t, json.Unmarshal(resting, &cur))
+	require.Equal(t, bound, cur.HW, "the window's bound, in Slack's ts format, is the high-water mark")
+
+	now = now.Add(time.Hour)
+	ev, err := f.sb.PostMessage(slacksandbox.MessageInput{Channel: slacksandbox.ChannelGeneral, User: slacksandbox.UserBob, Text: "posted after the first sync"})
+	require.NoError(t, err)
+	posted := eventTS(t, ev)
+
+	now = now.Add(8 * 24 * time.Hour) // the next sync comes 8 days later
+	second, resting := f.drainAt(t, conn, hc, stream, resting, now)
+	require.Len(t, second, 1)
+	require.Equal(t, messageKey(slacksandbox.ChannelGeneral, posted), second[0].DedupeKey, "a message posted after the first sync is read by the next one")
+	cur = historyCursor{}
+	require.NoError(t, json.Unmarshal(resting, &cur))
+	require.Equal(t, posted, cur.HW)
+	var oldest []string
+	for _, r := range f.sb.Requests() {
+		if r.Method == "conversations.history" {
+			oldest = append(oldest, r.Params.Get("oldest"))
+		}
+	}
+	require.Equal(t, bound, oldest[len(oldest)-1], "the second run reads after the first one's bound, not its own now − 7 days")
+
+	// Without BACKFILL_DAYS a run that reads nothing has no bound to
+	// keep: the next one reads the whole history again.
+	unbounded := clockedFake(t, &now, nil)
+	require.NoError(t, unbounded.sb.AddChannel(slacksandbox.DefaultTeamID, "C0QUIET001", "quiet", false, true))
+	conn, tok = unbounded.connect(t, "C0QUIET001")
+	hc = fastClient(tok.AccessToken)
+	none, resting := unbounded.drainAt(t, conn, hc, historyPrefix+"C0QUIET001", nil, now)
+	require.Empty(t, none)
+	require.JSONEq(t, `{"v":1}`, string(resting))
+	ev, err = unbounded.sb.PostMessage(slacksandbox.MessageInput{Channel: "C0QUIET001", User: slacksandbox.UserBob, Text: "first words"})
+	require.NoError(t, err)
+	later, _ := unbounded.drainAt(t, conn, hc, historyPrefix+"C0QUIET001", resting, now.Add(30*24*time.Hour))
+	require.Len(t, later, 1)
+	require.Equal(t, messageKey("C0QUIET001", eventTS(t, ev)), later[0].DedupeKey)
+}
+
+// TestBackfillDaysQuietChannelKeepsItsBoundOnChannels: the same on the
+// "channels" stream, for a channel the bot joins whose only messages are
+// older than the window: the pass that first reads it keeps the bound,
+// and a message posted there after it is read by a pass more than
+// BACKFILL_DAYS later.
+func TestBackfillDaysQuietChannelKeepsItsBoundOnChannels(t *testing.T) {
+	now := time.Unix(slacksandbox.SeedEpoch, 0).Add(30 * 24 * time.Hour)
+	f := clockedFake(t, &now, map[string]string{"POBLYSH_SLACK_BACKFILL_DAYS": "7"})
+	conn, tok := f.connect(t)
+	hc := fastClient(tok.AccessToken)
+	sigs, resting := f.drainAt(t, conn, hc, membersStream, nil, now)
+	require.Empty(t, sigs, "General and Press have nothing in the last 7 days")
+	require.NotContains(t, membersChannels(t, resting), slacksandbox.ChannelRandom)
+
+	now = now.Add(time.Hour)
+	require.NoError(t, f.sb.SetBotMembership(slacksandbox.ChannelRandom, true)) // its messages are a month old
+	sigs, resting = f.drainAt(t, conn, hc, membersStream, resting, now)
+	require.Empty(t, sigs)
+	chans := membersChannels(t, resting)
+	require.Contains(t, chans, slacksandbox.ChannelRandom)
+	require.Equal(t, fmt.Sprintf("%d.000000", now.Add(-7*24*time.Hour).Unix()), chans[slacksandbox.ChannelRandom].HW, "the joined channel keeps its pass's bound")
+
+	now = now.Add(time.Hour)
+	ev, err := f.sb.PostMessage(slacksandbox.MessageInput{Channel: slacksandbox.ChannelRandom, User: slacksandbox.UserBob, Text: "posted after the bot joined"})
+	require.NoError(t, err)
+	posted := eventTS(t, ev)
+	ev, err = f.sb.PostMessage(slacksandbox.MessageInput{Channel: slacksandbox.ChannelGeneral, User: slacksandbox.UserCarol, Text: "and one in general"})
+	require.NoError(t, err)
+	general := eventTS(t, ev)
+
+	now = now.Add(8 * 24 * time.Hour) // the next pass comes 8 days later
+	sigs, resting = f.drainAt(t, conn, hc, membersStream, resting, now)
+	require.ElementsMatch(t, []string{messageKey(slacksandbox.ChannelRandom, posted), messageKey(slacksandbox.ChannelGeneral, general)}, dedupeKeys(sigs),
+		"a message posted in the joined channel after its first pass is read, and one in a channel quiet since the first pass")
+	chans = membersChannels(t, resting)
+	require.Equal(t, posted, chans[slacksandbox.ChannelRandom].HW)
+	require.Equal(t, general, chans[slacksandbox.ChannelGeneral].HW)
+}
+
 // TestNonMarketplacePacing: with NON_MARKETPLACE, history and replies ask
 // for at most 15 messages and are spaced by the per-workspace limiter,
 // shared by concurrent syncs of the same workspace.
