@@ -23,8 +23,9 @@ const mentionsLookback = 30 * 24 * time.Hour
 //	{"v":1,"hw":1773813859592,"hw_ids":["1773813859592_51531973059"],
 //	 "pass":{"from":1773813859592,"to":1773900000000,"next":"69db51e9…","high":1773813859592}}
 //
-// hw is the newest mention's time read and hw_ids the ids of the
-// mentions read in hw's second; a pass reads [hw's second, now] (a
+// hw is the newest mention's time read (or the window's start of a
+// first pass that read nothing) and hw_ids the ids of the mentions read
+// in hw's second; a pass reads [hw's second, now] (a
 // backfill: the last 30 days, or BACKFILL_DAYS if fewer) with next_token
 // pages. A mention dated to the millisecond (by its message or entry id)
 // is new after hw, or at hw when not in hw_ids; one dated by its message's
@@ -180,6 +181,12 @@ func (c *Connector) fetchMentions(ctx context.Context, req connectors.PageReques
 		switch {
 		case second(p.High) > second(cur.HW):
 			cur.HW, cur.HWIDs = p.High, p.HighIDs
+		case p.High == 0 && cur.HW == 0:
+			// A first pass that read nothing keeps its window's start:
+			// the next pass goes on from it, not from its own now less
+			// the window, which would lose the mentions between once it
+			// came later than the window after this one.
+			cur.HW = p.From
 		case p.High > 0 && second(p.High) == second(cur.HW):
 			cur.HW = max(cur.HW, p.High)
 			for _, id := range p.HighIDs {

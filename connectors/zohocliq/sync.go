@@ -25,7 +25,8 @@ const cursorVersion = 1
 //	 "pass":{"from":1771221859592,"to":1773900000000,"high":1773813859592,"edge":["…"]}}
 //
 // hw is the newest message time emitted (hw_ids: the ids at that
-// millisecond), so a later pass emits newer messages only. reactions holds,
+// millisecond), or the window's start of a first pass that read nothing,
+// so a later pass emits newer messages only. reactions holds,
 // for the messages of the reaction window, the (emoji|user) pairs emitted,
 // so a pass re-reading the window emits new reactions only. pass is the
 // window being read, newest first: to shrinks page by page (edge: ids at
@@ -241,6 +242,13 @@ func (c *Connector) finishPass(cur *chanCursor) {
 	switch {
 	case p.High > cur.HW:
 		cur.HW, cur.HWIDs = p.High, p.HighIDs
+	case p.High == 0 && cur.HW == 0:
+		// A first pass that read nothing (a channel quiet for longer
+		// than BACKFILL_DAYS) keeps its window's start, so the next pass
+		// goes on from it rather than from its own now − BACKFILL_DAYS,
+		// which would lose what came between once it came later than
+		// BACKFILL_DAYS after this one.
+		cur.HW = min(p.From, p.To)
 	case p.High == cur.HW:
 		for _, id := range p.HighIDs {
 			if !slices.Contains(cur.HWIDs, id) {

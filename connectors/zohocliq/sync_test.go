@@ -279,3 +279,57 @@ func TestBackfillDaysAreBounded(t *testing.T) {
 		require.Equal(t, ok, err == nil, "%s: %v", v, err)
 	}
 }
+
+// A channel's first pass, or the mentions stream's, that reads nothing
+// within BACKFILL_DAYS (a channel quiet for longer, a user not mentioned)
+// keeps the window's start as its high-water mark, so later passes go on
+// from it: each was a new backfill from its own now − BACKFILL_DAYS, and a
+// message posted after the first pass was lost for good once the next pass
+// came more than BACKFILL_DAYS later (a paused or needs_reauth connection,
+// a worker outage).
+func TestBackfillDaysQuietChannelKeepsItsBound(t *testing.T) {
+	t.Parallel()
+	f := newFake(t, zohosandbox.Options{Seed: true}, fast(map[string]string{"POBLYSH_ZOHO_CLIQ_BACKFILL_DAYS": "3"}))
+	conn, tok := f.connect(t, "", adaConfig)
+	hc := f.client(tok.AccessToken)
+	drainAt := func(stream string, cursor json.RawMessage, now time.Time) ([]connectors.Signal, json.RawMessage) {
+		var all []connectors.Signal
+		for range 100 {
+			p, err := f.conn.FetchPage(t.Context(), connectors.PageRequest{Connection: conn, Stream: stream, Cursor: cursor, HTTP: hc, Now: now})
+			require.NoError(t, err)
+			all, cursor = append(all, p.Signals...), p.Next
+			if p.Done {
+				return all, cursor
+			}
+		}
+		t.Fatal("stream did not finish")
+		return nil, nil
+	}
+	channel, mentions := "messages:"+zohosandbox.UniqueLaunch, "mentions"
+	now := time.Now().Add(10 * 24 * time.Hour) // the seeded history ends 10 days before
+	none, restChannel := drainAt(channel, nil, now)
+	require.Empty(t, none, "nothing in the last 3 days")
+	none, restMentions := drainAt(mentions, nil, now)
+	require.Empty(t, none)
+	bound := now.Add(-3 * 24 * time.Hour).UnixMilli()
+	var cc chanCursor
+	require.NoError(t, json.Unmarshal(restChannel, &cc))
+	require.Equal(t, bound, cc.HW, "the window's start is the channel's mark")
+	var mc mentionCursor
+	require.NoError(t, json.Unmarshal(restMentions, &mc))
+	require.Equal(t, bound, mc.HW, "and the mentions'")
+
+	now = now.Add(time.Hour)
+	_, msg, err := f.sb.Post(zohosandbox.MessageInput{Chat: zohosandbox.ChatLaunch, User: zohosandbox.UserMarco, Text: "posted after the first pass", Mentions: []string{zohosandbox.UserAda}, At: now})
+	require.NoError(t, err)
+
+	now = now.Add(4 * 24 * time.Hour) // the next pass comes 4 days later
+	got, _ := drainAt(channel, restChannel, now)
+	require.Len(t, got, 1, "a message posted after the first pass is read by the next one")
+	require.Equal(t, "message.posted", got[0].Kind)
+	require.Equal(t, []string{messageKey(zohosandbox.ChatLaunch, msg.ID)}, got[0].AliasKeys)
+	got, _ = drainAt(mentions, restMentions, now)
+	require.Len(t, got, 1, "and so is a mention in it")
+	require.Equal(t, "mention.created", got[0].Kind)
+	require.Contains(t, append(got[0].AliasKeys, got[0].DedupeKey), mentionKey(zohosandbox.ChatLaunch, msg.ID))
+}
