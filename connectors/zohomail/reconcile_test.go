@@ -248,3 +248,26 @@ func TestMessagesClearedByEarlierHeaderReadingAreJudgedAgain(t *testing.T) {
 	keys, _ = m.pass(json.RawMessage(old), t0)
 	require.Empty(t, keys)
 }
+
+// A first pass that reads nothing within BACKFILL_DAYS (a folder quiet for
+// longer) keeps the window's start as its high-water mark, so later passes
+// read down to it: each was a first pass again from its own now −
+// BACKFILL_DAYS, and mail received after the first pass was lost for good
+// once the next pass came more than BACKFILL_DAYS later (a paused or
+// needs_reauth connection, a worker outage).
+func TestBackfillDaysQuietFolderKeepsItsBound(t *testing.T) {
+	t.Parallel()
+	m := newMailbox(t, map[string]string{"POBLYSH_ZOHO_MAIL_BACKFILL_DAYS": "3"})
+	t0 := time.Now().Truncate(time.Millisecond)
+	m.moveIn(mboxMsg{id: "8000", from: "priya@zylker.eu", subject: "Old news", at: t0.Add(-5 * 24 * time.Hour)})
+	keys, cur := m.pass(nil, t0)
+	require.Empty(t, keys, "nothing in the last 3 days")
+	var c cursor
+	require.NoError(t, json.Unmarshal(cur, &c))
+	require.Equal(t, t0.Add(-3*24*time.Hour).UnixMilli(), c.HW, "the window's start is the mark")
+
+	m.moveIn(mboxMsg{id: "9000", from: "jane.doe@reuters.com", subject: "Request for comment: Zylker pricing", at: t0.Add(time.Hour)})
+	keys, _ = m.pass(cur, t0.Add(time.Hour+4*24*time.Hour)) // the next pass comes 4 days later
+	require.Subset(t, keys, []string{"received:9000", "press:9000"}, "mail received after the first pass is read by the next one")
+	require.NotContains(t, keys, "received:8000", "mail older than the first window stays unread")
+}

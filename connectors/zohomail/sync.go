@@ -57,7 +57,8 @@ const maxHeldPress = 50
 //	         "press":[{"Kind":"email.press_thread","DedupeKey":"press:…",…}]}}
 //
 // folder is the folder's id (read once from GET /folders, see folderID). hw is
-// the newest receivedTime of the last pass; a pass reads messages/view
+// the newest receivedTime of the last pass (a first pass that read nothing:
+// its window's start); a pass reads messages/view
 // newest first (sortorder=false) until receivedTime falls below hw minus
 // the overlap, and seen holds the ids of that overlap already read, so they
 // are not emitted again (dedupe by messageId). press holds the threads
@@ -249,6 +250,13 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 	if done {
 		if p.High > cur.HW {
 			cur.HW = p.High
+		} else if cur.HW == 0 {
+			// A first pass that read nothing (a folder quiet for longer
+			// than BACKFILL_DAYS) keeps its window's start: later passes
+			// read down to it, not to their own now − BACKFILL_DAYS,
+			// which lost what came between once one came later than
+			// BACKFILL_DAYS after this one.
+			cur.HW = p.Cutoff
 		}
 		cur.Seen = keepFrom(append(cur.Seen, p.Recent...), cur.HW-c.overlap.Milliseconds())
 		out = append(out, cur.releasePress()...)
