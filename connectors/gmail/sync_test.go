@@ -408,3 +408,31 @@ func TestSentMessageInAnotherStream(t *testing.T) {
 	require.Equal(t, "email.sent", inbox["msg:"+me+":"+self.ID+":sent"], "mail to ourselves is mail we sent")
 	require.NotContains(t, inbox, "msg:"+me+":"+self.ID+":received")
 }
+
+// A first pass bounded by backfill_days that reads nothing (a label with
+// no mail in the window) still rests at the mailbox's history id, taken
+// before it listed anything: mail that arrives after it is read by the
+// next pass from Gmail's history, not from a window counted from that
+// pass (a pass more than backfill_days later would miss it; here the
+// mail is dated before that window).
+func TestBackfillDaysQuietLabelKeepsItsMark(t *testing.T) {
+	h := newHarness(t, gmailsandbox.Options{}, `{"backfill_days": 1}`, nil) // no seed: an empty mailbox
+	sigs, cur := h.drain(t, "label:INBOX", nil)
+	require.Empty(t, sigs)
+	var c struct {
+		HistoryID string `json:"history_id"`
+		Backfill  bool   `json:"backfill"`
+	}
+	require.NoError(t, json.Unmarshal(cur, &c))
+	require.NotEmpty(t, c.HistoryID, "the quiet first pass leaves a mark")
+	require.False(t, c.Backfill)
+
+	m, _, err := h.sb.AddMessage(context.Background(), gmailsandbox.MessageInput{From: "Pat <pat@partner.example>", To: me, Subject: "Co-marketing?",
+		Age: 10 * 24 * time.Hour}, now0) // dated before a window counted from the next pass
+	require.NoError(t, err)
+	sigs, _ = h.drain(t, "label:INBOX", cur)
+	require.Equal(t, map[string]string{
+		"msg:" + me + ":" + m.ID + ":received":   "email.received",
+		"thread:" + me + ":" + m.ID + ":started": "email.thread_started",
+	}, keys(sigs))
+}

@@ -624,3 +624,31 @@ func TestHeldCancellationsAreBounded(t *testing.T) {
 		require.Equal(t, want, titles[id], id)
 	}
 }
+
+// A first (full) sync bounded by backfill_days that reads nothing (a
+// calendar with no event in the window) still rests at Google's
+// nextSyncToken, which marks where the next pass goes on whatever its
+// date: an event added after it is read by the next pass even when it
+// ends before a window counted from that pass (the shape of a pass that
+// comes more than backfill_days later; it sends no time_min).
+func TestBackfillDaysQuietCalendarKeepsItsMark(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t, gcalsandbox.Options{PageSize: 3}, nil) // no seed: an empty calendar
+	cfg, err := h.prov.Connector.(connectors.ConfigValidator).ValidateConfig([]byte(`{"backfill_days": 5}`))
+	require.NoError(t, err)
+	h.conn.Config = cfg
+	sigs, resting, _ := h.drain(t, primaryStream, nil)
+	require.Empty(t, sigs)
+	rest := decode(t, resting)
+	require.NotEmpty(t, rest["sync_token"], "the quiet first sync leaves a mark")
+	require.NotContains(t, rest, "time_min")
+
+	start := time.Now().UTC().AddDate(0, 0, -30)
+	created, _, err := h.sb.CreateEvent(ctx, "primary", gcalsandbox.EventInput{Summary: "Logged late",
+		Start: &gcalsandbox.DateTime{DateTime: start.Format(time.RFC3339)}}, sandbox.DeliveryOptions{})
+	require.NoError(t, err)
+	sigs, _, _ = h.drain(t, primaryStream, resting)
+	require.Len(t, sigs, 1)
+	require.Equal(t, googlecalendar.KindCreated, sigs[0].Kind)
+	require.Equal(t, created.ID, sigs[0].Payload.Subject.ID)
+}

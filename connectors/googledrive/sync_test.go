@@ -737,3 +737,25 @@ func folderMovedInAfterAChildEdit(t *testing.T, pageSize int) {
 	sigs, _ = h.drainAt(t, "changes", cur, clk.now())
 	require.Equal(t, []string{"document.updated Document edited: Draft B"}, of(sigs, b["id"].(string)))
 }
+
+// A first pass bounded by backfill_days that reads nothing (a folder with
+// no file modified within the window) still rests on the change feed's
+// start page token, taken before it listed anything: a file created after
+// it is read by a pass that comes more than backfill_days later (a paused
+// or needs_reauth connection, a worker outage).
+func TestBackfillDaysQuietFolderKeepsItsMark(t *testing.T) {
+	clk := newClock()
+	h := newHarness(t, drivesandbox.Options{Seed: true, Now: clk.now}, `{"folders": ["`+drivesandbox.PressFolderID+`"], "backfill_days": 1}`, nil)
+	sigs, cur := h.drainAt(t, "changes", nil, clk.now())
+	require.Empty(t, sigs, "nothing in Press was modified within the last day")
+
+	clk.advance(time.Hour)
+	f, _, err := h.sb.CreateFile(context.Background(), drivesandbox.FileInput{Name: "Embargo notice", Parent: drivesandbox.YearFolderID}, none)
+	require.NoError(t, err)
+	clk.advance(3 * 24 * time.Hour) // the next pass comes 3 days later
+	h.tok = h.sb.AccessToken("")
+	sigs, _ = h.drainAt(t, "changes", cur, clk.now())
+	require.Len(t, sigs, 1)
+	require.Equal(t, "document.created", sigs[0].Kind)
+	require.Equal(t, "file:"+f["id"].(string)+":created", sigs[0].DedupeKey)
+}

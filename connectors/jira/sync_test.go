@@ -363,3 +363,28 @@ func TestTwoSitesKeepTheirKeysApart(t *testing.T) {
 	require.True(t, again[want], "a backfill of the change gives the webhook's key")
 	require.False(t, keys[want])
 }
+
+// A first pass bounded by backfill_days that reads nothing (a project
+// quiet for longer) keeps its window's start (the cursor's floor), so a
+// later pass reads from it, however late it comes: an issue created after
+// the first pass is read by a pass more than backfill_days later (a
+// paused or needs_reauth connection, a worker outage).
+func TestBackfillDaysQuietProjectKeepsItsBound(t *testing.T) {
+	clock := time.Now()
+	h, _ := lagHarness(t, 50, &clock) // seeded within the 80 days before
+	cfg, err := h.prov.Connector.(connectors.ConfigValidator).ValidateConfig([]byte(`{"projects": ["LPR"], "backfill_days": 7}`))
+	require.NoError(t, err)
+	h.conn.Config = cfg
+
+	clock = clock.Add(30 * 24 * time.Hour) // the newest seeded change is 4 days before it began
+	got, cur := h.pass(t, "issues:LPR", nil, clock, nil)
+	require.Empty(t, got, "nothing in the last 7 days")
+
+	clock = clock.Add(time.Hour)
+	created, err := h.sb.CreateIssue(context.Background(), jirasandbox.SiteID, jirasandbox.IssueInput{Project: "LPR", Summary: "Posted after the first pass"}, noDelivery)
+	require.NoError(t, err)
+
+	clock = clock.Add(8 * 24 * time.Hour) // the next pass comes 8 days later
+	got, _ = h.pass(t, "issues:LPR", cur, clock, nil)
+	require.Equal(t, map[string]int{lprKey(created.ID, "created"): 1}, got, "the issue created after the first pass is read")
+}
