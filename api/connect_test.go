@@ -26,6 +26,7 @@ import (
 	fakesandbox "github.com/poblysh/poblysh/sandbox/fake"
 	githubsandbox "github.com/poblysh/poblysh/sandbox/github"
 	gcalsandbox "github.com/poblysh/poblysh/sandbox/googlecalendar"
+	slacksandbox "github.com/poblysh/poblysh/sandbox/slack"
 	zohosandbox "github.com/poblysh/poblysh/sandbox/zoho"
 )
 
@@ -733,4 +734,107 @@ func TestStartLinkSurvivesAddedParameters(t *testing.T) {
 		er := requireError(t, e.do(method, u.RequestURI(), "", "application/x-www-form-urlencoded", ""), http.StatusBadRequest, poblysh.EINVALID)
 		require.Contains(t, er.Message, "given more than once: session", method)
 	}
+}
+
+// needsReauth makes connection id of tenant need re-authorization, as a
+// refused refresh does.
+func (e *apiEnv) needsReauth(tenant, id string) {
+	e.t.Helper()
+	require.NoError(e.t, e.schema.DB.WithTenant(context.Background(), tenant, func(tx *db.Tx) error {
+		return tx.SetHealth(context.Background(), id, poblysh.HealthNeedsReauth, "token revoked")
+	}))
+}
+
+// routeKeys lists a connection's webhook routes, sorted.
+func (e *apiEnv) routeKeys(id string) []string {
+	e.t.Helper()
+	var keys []string
+	require.NoError(e.t, e.schema.DB.WithSystem(context.Background(), func(tx *db.Tx) error {
+		return tx.SelectContext(context.Background(), &keys, `SELECT route_key FROM webhook_routes WHERE connection_id = $1 ORDER BY route_key`, id)
+	}))
+	return keys
+}
+
+// TestPlainConnectKeepsTheCalendarsOfItsConnection: a connection that
+// needs re-authorization is sent (by the sync's 409) to POST
+// /connections/{id}/reconnect; a client that connects the provider
+// afresh instead, without a config, re-authorizes it as it is: the
+// calendars chosen by PATCH stay, proved again with the new token. The
+// connect normalized the missing config into the provider's default
+// (primary only), which the callback then wrote over them. A first
+// connect without a config, and a connect after the connection was
+// deleted, take that default.
+func TestPlainConnectKeepsTheCalendarsOfItsConnection(t *testing.T) {
+	t.Parallel()
+	e, _, gc := sandboxed(t)
+	tenant, key := e.tenant("Acme")
+	first := connectionOf(t, e.connectTo(key, "google-calendar"))
+	require.JSONEq(t, `{"calendars":["primary"]}`, string(first.Config), "no config: the provider's default")
+	id := first.ID
+	gc.AddCalendar(gcalsandbox.TeamCalendarID, "Press team", "Europe/Berlin")
+	both := `{"calendars":["` + gcalsandbox.TeamCalendarID + `","primary"]}`
+	r := e.do(http.MethodPatch, "/api/v1/connections/"+id, key, "application/json", `{"config":`+both+`}`)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+
+	e.needsReauth(tenant, id)
+	er := requireError(t, e.do(http.MethodPost, "/api/v1/sync/google-calendar", key, "application/json", `{"connection_id": "`+id+`"}`),
+		http.StatusConflict, poblysh.ECONFLICT)
+	require.Contains(t, er.Message, "reconnect it with POST /api/v1/connections/"+id+"/reconnect")
+
+	for _, body := range []string{`{}`, `{"config": null}`, `{"config": {}}`} {
+		e.needsReauth(tenant, id)
+		c := connectionOf(t, e.connectWith(key, "google-calendar", body))
+		require.Equal(t, id, c.ID, "%s: the same connection, healed in place", body)
+		require.Equal(t, "healthy", c.Health, body)
+		require.JSONEq(t, both, string(c.Config), "%s: the connection keeps its calendars", body)
+		require.Equal(t, 2, e.count(`SELECT count(*) FROM connection_resources WHERE connection_id = $1`, id),
+			"%s: both proved again with the new token", body)
+	}
+
+	// A connect naming calendars still replaces them.
+	c := connectionOf(t, e.connectWith(key, "google-calendar", `{"config": {"calendars": ["`+gcalsandbox.TeamCalendarID+`"]}}`))
+	require.JSONEq(t, `{"calendars":["`+gcalsandbox.TeamCalendarID+`"]}`, string(c.Config))
+
+	// Deleted, then connected afresh: a new start, with the default.
+	r = e.do(http.MethodDelete, "/api/v1/connections/"+id, key, "", "")
+	require.Equal(t, http.StatusNoContent, r.status, "%s", r.body)
+	c = connectionOf(t, e.connectTo(key, "google-calendar"))
+	require.Equal(t, id, c.ID)
+	require.JSONEq(t, `{"calendars":["primary"]}`, string(c.Config))
+}
+
+// TestPlainSlackConnectKeepsItsChannelRoutes: a Slack connection reading
+// chosen channels, connected again without a config, keeps reading them:
+// its routes still come from the channels its new token proved, not from
+// the workspace's install key, which routes every channel the bot is in
+// (the missing config was normalized into "every channel").
+func TestPlainSlackConnectKeepsItsChannelRoutes(t *testing.T) {
+	t.Parallel()
+	sl := slacksandbox.New(slacksandbox.Options{Seed: true})
+	srv := httptest.NewServer(sl)
+	t.Cleanup(srv.Close)
+	e := setup(t, withProviders(t, sl.Env(srv.URL)))
+	tenant, key := e.tenant("Acme")
+	chosen := `{"channels":["` + slacksandbox.ChannelGeneral + `"]}`
+	id := connectionOf(t, e.connectWith(key, "slack", `{"config": `+chosen+`}`)).ID
+	routed := []string{"app:" + slacksandbox.DefaultTeamID, "channel:" + slacksandbox.ChannelGeneral}
+	require.Equal(t, routed, e.routeKeys(id))
+
+	e.needsReauth(tenant, id)
+	c := connectionOf(t, e.connectTo(key, "slack"))
+	require.Equal(t, id, c.ID)
+	require.Equal(t, "healthy", c.Health)
+	require.JSONEq(t, chosen, string(c.Config))
+	require.Equal(t, routed, e.routeKeys(id), "routed by the channel its token proved, not by the install key")
+	require.Equal(t, []string{slacksandbox.ChannelGeneral}, e.resourceRefs(id))
+}
+
+// resourceRefs lists the refs of a connection's proved resources, sorted.
+func (e *apiEnv) resourceRefs(id string) []string {
+	e.t.Helper()
+	var refs []string
+	require.NoError(e.t, e.schema.DB.WithSystem(context.Background(), func(tx *db.Tx) error {
+		return tx.SelectContext(context.Background(), &refs, `SELECT ref FROM connection_resources WHERE connection_id = $1 ORDER BY ref`, id)
+	}))
+	return refs
 }

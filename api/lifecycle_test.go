@@ -111,6 +111,33 @@ func (e *apiEnv) connectTo(key, provider string) response {
 	return alice.do(http.MethodGet, r.header.Get("Location"))
 }
 
+// connectWith runs the whole browser flow of a connect whose request body
+// is body and returns the callback's answer.
+func (e *apiEnv) connectWith(key, provider, body string) response {
+	e.t.Helper()
+	b := e.browser()
+	return b.do(http.MethodGet, b.authorize(key, provider, body))
+}
+
+// answered is the connection a callback answered, as far as these tests
+// read it.
+type answered struct {
+	ID, Health, HealthReason string
+	Paused                   bool
+	PollIntervalSeconds      int `json:"poll_interval_seconds"`
+	Config                   json.RawMessage
+}
+
+// connectionOf reads the connection a callback answered (200).
+func connectionOf(t *testing.T, r response) answered {
+	t.Helper()
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	var out struct{ Connection *answered }
+	require.NoError(t, json.Unmarshal(r.body, &out))
+	require.NotNil(t, out.Connection, "%s", r.body)
+	return *out.Connection
+}
+
 // connected connects the fake provider for key and returns the new
 // connection's id.
 func (e *apiEnv) connected(key string) string {

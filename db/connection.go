@@ -252,6 +252,18 @@ func (tx *Tx) FindConnectionByAccount(ctx context.Context, provider, accountID s
 	return &c, wrapConnErr(err)
 }
 
+// FindLiveConnectionByAccount returns the tenant's live connection to an
+// external account of a provider (not found when it is deleted).
+func (tx *Tx) FindLiveConnectionByAccount(ctx context.Context, provider, accountID string) (*Connection, error) {
+	var c Connection
+	err := tx.GetContext(ctx, &c, `SELECT `+connectionCols+` FROM connections
+		WHERE tenant_id = $1 AND provider = $2 AND external_account_id = $3 AND deleted_at IS NULL`, tx.TenantID, provider, accountID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, poblysh.NotFound("connection")
+	}
+	return &c, wrapConnErr(err)
+}
+
 // ConnectionFilter narrows ListConnections.
 type ConnectionFilter struct {
 	Provider string

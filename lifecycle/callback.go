@@ -118,7 +118,7 @@ func (s *Service) Complete(ctx context.Context, p *connectors.Provider, cb Callb
 	}
 	// The config may only name what this account can read: prove it with
 	// the new token before anything is stored.
-	cfg, err := s.effectiveConfig(ctx, st, p, acct)
+	cfg, kept, err := s.effectiveConfig(ctx, st, p, acct)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +132,7 @@ func (s *Service) Complete(ctx context.Context, p *connectors.Provider, cb Callb
 	if err := s.finishPurge(ctx, st.TenantID, p, acct); err != nil {
 		return nil, err
 	}
-	conn, replaced, err := s.store(ctx, st, p, acct, tok, report, cfg)
+	conn, replaced, err := s.store(ctx, st, p, acct, tok, report, cfg, kept)
 	if err != nil {
 		return nil, err
 	}
@@ -325,26 +325,32 @@ func trunc(s string, n int) string {
 	return s
 }
 
-// effectiveConfig is the config the connection will have: the one given at
-// connect, or, for a re-authorization without one, the stored connection's.
-func (s *Service) effectiveConfig(ctx context.Context, st *db.OAuthState, p *connectors.Provider, acct connectors.Account) (json.RawMessage, error) {
-	if len(st.Config) > 0 && string(st.Config) != "{}" {
-		return st.Config, nil
+// effectiveConfig is the config the connection will have: the one given
+// at connect; else (a re-authorization by POST /connections/{id}/reconnect,
+// or a connect without a config) the config of the tenant's live
+// connection to acct, which kept reports; else (a new connection, or one
+// deleted before, which comes back as new) the provider's default. Each
+// is proved with the new token before anything is stored. A state stored
+// by an earlier version for a connect without a config holds the
+// provider's default, normalized, and is taken as given.
+func (s *Service) effectiveConfig(ctx context.Context, st *db.OAuthState, p *connectors.Provider, acct connectors.Account) (cfg json.RawMessage, kept bool, err error) {
+	if !emptyConfig(st.Config) {
+		return st.Config, false, nil
 	}
-	var cfg json.RawMessage
-	err := s.DB.WithTenant(ctx, st.TenantID, func(tx *db.Tx) error {
-		c, err := tx.FindConnectionByAccount(ctx, p.Spec.Name, acct.ID)
+	err = s.DB.WithTenant(ctx, st.TenantID, func(tx *db.Tx) error {
+		c, err := tx.FindLiveConnectionByAccount(ctx, p.Spec.Name, acct.ID)
 		if err == nil {
-			cfg = c.Config
+			cfg, kept = c.Config, true
 		} else if poblysh.ErrorCode(err) == poblysh.ENOTFOUND {
 			return nil
 		}
 		return err
 	})
-	if len(cfg) == 0 {
-		cfg = st.Config
+	if err != nil || kept {
+		return cfg, kept, err
 	}
-	return cfg, err
+	cfg, err = validateConfig(p, nil)
+	return cfg, false, err
 }
 
 // checkExclusive refuses to connect an account another tenant holds, for
@@ -372,15 +378,21 @@ func (s *Service) checkExclusive(ctx context.Context, p *connectors.Provider, te
 // access proof granted and, for exclusive accounts, its claim, in one
 // transaction. A re-authorization started for a connection must land on
 // that connection's account (409 otherwise). proved is the config the
-// report is the proof of: a connection whose config changed since it was
-// read (a PATCH while the proof ran) is a conflict, and nothing is stored.
+// report is the proof of, stored as the connection's config unless
+// keepConfig (it is the live connection's, which the upsert keeps): a connection whose
+// config changed since it was read (a PATCH while the proof ran) is a
+// conflict, and nothing is stored.
 // For providers that revoke a replaced token (Spec.RevokeReplacedToken),
 // it also returns the stored token the new one replaced (nil: none).
 func (s *Service) store(ctx context.Context, st *db.OAuthState, p *connectors.Provider, acct connectors.Account, tok *oauth2.Token,
-	report *connectors.AccessReport, proved json.RawMessage) (*db.Connection, *oauth2.Token, error) {
+	report *connectors.AccessReport, proved json.RawMessage, keepConfig bool) (*db.Connection, *oauth2.Token, error) {
 	connectionID := ""
 	if st.ConnectionID != nil {
 		connectionID = *st.ConnectionID
+	}
+	cfg := proved
+	if keepConfig {
+		cfg = nil // the stored one, as it is now: compared below
 	}
 	var conn *db.Connection
 	var replaced *oauth2.Token
@@ -399,7 +411,7 @@ func (s *Service) store(ctx context.Context, st *db.OAuthState, p *connectors.Pr
 		var created bool
 		conn, created, err = tx.UpsertConnection(ctx, db.ConnectionUpsert{
 			Provider: p.Spec.Name, ExternalAccountID: acct.ID, DisplayName: kept.Name,
-			Account: acctJSON, Scopes: grantedScopes(tok), Config: st.Config, ConnectionID: connectionID,
+			Account: acctJSON, Scopes: grantedScopes(tok), Config: cfg, ConnectionID: connectionID,
 		})
 		if err != nil {
 			return err

@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -38,7 +39,12 @@ type Authorization struct {
 
 // Start begins connecting an account of p for the tenant: the provider
 // must be configured, redirectURI allowed, and cfg valid for the provider.
-// The config is proved only at completion, with the new token.
+// The config is proved only at completion, with the new token. A connect
+// without a config (none, null or {}) stores none in its state, so that
+// the callback can tell it from a config given (effectiveConfig): the
+// account's live connection keeps its own, a new one gets the provider's
+// default, which must exist (a provider whose config is required refuses
+// the connect here, as before).
 func (s *Service) Start(ctx context.Context, tenantID string, p *connectors.Provider, redirectURI string, cfg json.RawMessage) (*Authorization, error) {
 	if !p.Configured() {
 		return nil, notConfigured(p)
@@ -47,10 +53,26 @@ func (s *Service) Start(ctx context.Context, tenantID string, p *connectors.Prov
 	if err != nil {
 		return nil, err
 	}
-	if cfg, err = validateConfig(p, cfg); err != nil {
+	if emptyConfig(cfg) {
+		if _, err := validateConfig(p, nil); err != nil {
+			return nil, err
+		}
+		cfg = nil
+	} else if cfg, err = validateConfig(p, cfg); err != nil {
 		return nil, err
 	}
 	return s.authorize(ctx, tenantID, p, redirect, cfg, "")
+}
+
+// emptyConfig reports whether a config as sent says nothing: none, null,
+// or an object without a field.
+func emptyConfig(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 || string(t) == "null" {
+		return true
+	}
+	var m map[string]json.RawMessage
+	return json.Unmarshal(t, &m) == nil && m != nil && len(m) == 0
 }
 
 // Reconnect begins a re-authorization of a connection: its state is bound

@@ -254,7 +254,7 @@ func inactiveConflict(c *db.Connection) error {
 	if c.Paused {
 		msg = "connection " + c.ID + " is paused; resume it with PATCH /api/v1/connections/" + c.ID
 	} else if c.Health == poblysh.HealthNeedsReauth {
-		msg += ": reconnect it with POST /api/v1/connect/" + c.Provider
+		msg += ": reconnect it with POST /api/v1/connections/" + c.ID + "/reconnect"
 	}
 	return &poblysh.Error{Code: poblysh.ECONFLICT, Message: msg}
 }

@@ -212,7 +212,9 @@ func (a *Client) ApproveConnectContext(ctx context.Context, params *ApproveConne
 // provider lets users grant fewer than asked (Google: a missing
 // required scope answers 400 naming it), tokens are stored encrypted,
 // the connection is created (or updated when the same external account
-// reconnects), push channels are registered where the provider allows
+// reconnects: without a config at `startConnect`, and always through
+// `reconnectConnection`, it keeps its config, proved again with the
+// new token), push channels are registered where the provider allows
 // it and the first backfill starts. Answers 302 to the `redirect_uri`
 // given at start with `connection_id` appended, or 200 with the
 // connection when none was given; that connection's `webhook_url` is
@@ -256,7 +258,9 @@ func (a *Client) CompleteConnect(params *CompleteConnectParams, opts ...ClientOp
 // provider lets users grant fewer than asked (Google: a missing
 // required scope answers 400 naming it), tokens are stored encrypted,
 // the connection is created (or updated when the same external account
-// reconnects), push channels are registered where the provider allows
+// reconnects: without a config at `startConnect`, and always through
+// `reconnectConnection`, it keeps its config, proved again with the
+// new token), push channels are registered where the provider allows
 // it and the first backfill starts. Answers 302 to the `redirect_uri`
 // given at start with `connection_id` appended, or 200 with the
 // connection when none was given; that connection's `webhook_url` is
@@ -432,7 +436,13 @@ func (a *Client) OpenConnectPageContext(ctx context.Context, params *OpenConnect
 // dots or backslashes are refused. The callback then redirects there
 // with `connection_id` appended. `config` is validated by the provider
 // before anything is stored and applied to the connection created by
-// the callback.
+// the callback. Without one (absent, null or `{}`) the callback
+// re-authorizes a live connection the tenant has to the account as it
+// is, keeping its config (proved again with the new token), and gives
+// a new connection, or one deleted before, the provider's default (a
+// provider whose config is required answers 422 here, as with an
+// invalid one). Re-authorize a known connection with
+// `reconnectConnection`.
 // .
 //
 // This method does not support injected context.
@@ -469,7 +479,13 @@ func (a *Client) StartConnect(params *StartConnectParams, authInfo runtime.Clien
 // dots or backslashes are refused. The callback then redirects there
 // with `connection_id` appended. `config` is validated by the provider
 // before anything is stored and applied to the connection created by
-// the callback.
+// the callback. Without one (absent, null or `{}`) the callback
+// re-authorizes a live connection the tenant has to the account as it
+// is, keeping its config (proved again with the new token), and gives
+// a new connection, or one deleted before, the provider's default (a
+// provider whose config is required answers 422 here, as with an
+// invalid one). Re-authorize a known connection with
+// `reconnectConnection`.
 // .
 //
 // Do not use the deprecated [StartConnectParams.Context] with this method: it would be ignored.

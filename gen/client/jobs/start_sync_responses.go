@@ -371,7 +371,7 @@ func NewStartSyncConflict() *StartSyncConflict {
 
 // StartSyncConflict describes a response with status code 409, with default header values.
 //
-// The connection (or every connection of the provider) is paused, disabled or needs re-authorization (`conflict`).
+// The connection (or every connection of the provider) is paused, disabled or needs re-authorization (`conflict`); the message says how to make it active again: resume it with `updateConnection`, or re-authorize it with `reconnectConnection`.
 type StartSyncConflict struct {
 	Payload *models.Error
 }
