@@ -122,10 +122,10 @@ func (e *apiEnv) connectWith(key, provider, body string) response {
 // answered is the connection a callback answered, as far as these tests
 // read it.
 type answered struct {
-	ID, Health, HealthReason string
-	Paused                   bool
-	PollIntervalSeconds      int `json:"poll_interval_seconds"`
-	Config                   json.RawMessage
+	ID, Health   string
+	HealthReason string `json:"health_reason"`
+	Paused       bool
+	Config       json.RawMessage
 }
 
 // connectionOf reads the connection a callback answered (200).
@@ -424,4 +424,32 @@ func TestCallbackDuringADeleteIsRefused(t *testing.T) {
 		_, err := gh.OAuth.Check(tok)
 		require.Error(t, err, "revoked: the connection's by the delete, the refused callback's by the callback")
 	}
+}
+
+// TestConnectAfterDeletingAPausedConnectionStartsFresh: connecting an
+// account again after its connection was deleted revives the deleted row
+// as a new connection: not paused, the provider's polling interval,
+// healthy, and backfilled. It came back paused (health disabled) with the
+// deleted connection's polling override, and its backfill was dropped: the
+// activation skipped it for an inactive connection and took the mark off.
+func TestConnectAfterDeletingAPausedConnectionStartsFresh(t *testing.T) {
+	t.Parallel()
+	e, _, _ := sandboxed(t)
+	_, key := e.tenant("Acme")
+	id := e.connected(key)
+	r := e.do(http.MethodPatch, "/api/v1/connections/"+id, key, "application/json", `{"paused": true, "poll_interval_seconds": 86400}`)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	r = e.do(http.MethodDelete, "/api/v1/connections/"+id, key, "", "")
+	require.Equal(t, http.StatusNoContent, r.status, "%s", r.body)
+	e.temporal.take()
+
+	c := connectionOf(t, e.connect(key))
+	require.Equal(t, id, c.ID, "the deleted row, revived")
+	require.False(t, c.Paused, "a fresh connect is not paused")
+	require.Equal(t, "healthy", c.Health)
+	require.Equal(t, "reconnected", c.HealthReason)
+	require.Equal(t, 1, e.count(`SELECT count(*) FROM connections WHERE id = $1 AND poll_interval_seconds IS NULL AND NOT paused`, id),
+		"the deleted connection's polling override is gone")
+	require.Equal(t, []string{"schedules " + id, "watch " + id + " connect", "sync " + id + " backfill connect"}, e.temporal.take())
+	require.Zero(t, e.count(`SELECT count(*) FROM connections WHERE activation_pending IS NOT NULL`))
 }

@@ -63,10 +63,12 @@ type ConnectionUpsert struct {
 
 // UpsertConnection creates the connection for (tenant, provider, external
 // account) or updates the existing one (live or deleted, which it revives):
-// its health moves as poblysh.Health.Next decides for EventReauthorized
-// (healed, unless an operator disabled it), an empty config keeps the
-// stored one, the pause stays. Tokens are stored separately with
-// SaveTokens in the same transaction. created reports a new row.
+// a live one's health moves as poblysh.Health.Next decides for
+// EventReauthorized (healed, unless an operator disabled it) and its pause
+// and polling interval stay; a deleted one comes back as a new connection
+// (healthy, not paused, the provider's polling interval). An empty config
+// keeps the stored one. Tokens are stored separately with SaveTokens in
+// the same transaction. created reports a new row.
 func (tx *Tx) UpsertConnection(ctx context.Context, u ConnectionUpsert) (c *Connection, created bool, err error) {
 	if u.ConnectionID != "" {
 		if err := tx.sameAccount(ctx, u); err != nil {
@@ -124,14 +126,17 @@ func (tx *Tx) reauthorize(ctx context.Context, have *Connection, u ConnectionUps
 	if pending {
 		return nil, ErrPurgePending()
 	}
-	var disconnecting bool
-	err = tx.GetContext(ctx, &disconnecting, `SELECT deleted_at IS NULL
-			AND coalesce(disconnecting_at >= now() - interval '`+disconnectingHeeded+`', false)
+	var row struct {
+		Deleted       bool `db:"deleted"`
+		Disconnecting bool `db:"disconnecting"`
+	}
+	err = tx.GetContext(ctx, &row, `SELECT deleted_at IS NOT NULL AS deleted, deleted_at IS NULL
+			AND coalesce(disconnecting_at >= now() - interval '`+disconnectingHeeded+`', false) AS disconnecting
 		FROM connections WHERE id = $1 AND tenant_id = $2`, have.ID, tx.TenantID)
 	if err != nil {
 		return nil, wrapConnErr(err)
 	}
-	if disconnecting {
+	if row.Disconnecting {
 		return nil, ErrBeingDisconnected()
 	}
 	cfg := jsonOrEmpty(u.Config)
@@ -139,6 +144,12 @@ func (tx *Tx) reauthorize(ctx context.Context, have *Connection, u ConnectionUps
 		cfg = jsonOrEmpty(have.Config)
 	}
 	h, reason := have.Health.Next(poblysh.HealthEvent{Kind: poblysh.EventReauthorized})
+	if row.Deleted {
+		// A new connection that reuses the row: nothing an operator set on
+		// the deleted one carries over (a pause kept it disabled, and its
+		// activation then skipped the connect's backfill).
+		h, reason = poblysh.HealthHealthy, "reconnected"
+	}
 	if reason == "" {
 		reason = have.HealthReason
 	}
@@ -146,6 +157,8 @@ func (tx *Tx) reauthorize(ctx context.Context, have *Connection, u ConnectionUps
 	err = tx.GetContext(ctx, &c, `UPDATE connections SET display_name = $3, account = $4, scopes = $5, config = $6,
 			health = $7, health_reason = $8, health_changed_at = `+healthStamp(have.Health, h)+`,
 			refresh_failures = 0, deleted_at = NULL,
+			paused = CASE WHEN deleted_at IS NULL THEN paused ELSE false END,
+			poll_interval_seconds = CASE WHEN deleted_at IS NULL THEN poll_interval_seconds END,
 			disconnecting_at = CASE WHEN deleted_at IS NULL THEN disconnecting_at END, updated_at = now()
 		WHERE id = $1 AND tenant_id = $2
 		RETURNING `+connectionCols,

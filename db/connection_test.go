@@ -137,6 +137,40 @@ func TestUpsertConnectionHealsAndKeepsOperatorState(t *testing.T) {
 	require.Equal(t, poblysh.HealthDisabled, c.Health, "an operator's disable survives re-connecting")
 }
 
+// TestUpsertConnectionRevivesADeletedConnectionAsNew: connecting an
+// account whose connection was deleted revives its row as a new
+// connection: what an operator set on the deleted one (a pause, its
+// disable, a polling override) is gone; a live connection keeps it
+// (TestUpsertConnectionHealsAndKeepsOperatorState).
+func TestUpsertConnectionRevivesADeletedConnectionAsNew(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	f := newFixture(t, s.DB, "fake", "acct")
+	paused, daily := true, 86400
+	poll := &daily
+	require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error {
+		if _, err := tx.UpdateConnection(ctx, f.conn, db.ConnectionPatch{Paused: &paused, PollInterval: &poll}); err != nil {
+			return err
+		}
+		if err := tx.SetHealth(ctx, f.conn, poblysh.HealthDisabled, "paused by an operator"); err != nil {
+			return err
+		}
+		return tx.DeleteConnection(ctx, f.conn, false)
+	}))
+	var c *db.Connection
+	require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) (err error) {
+		c, _, err = tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "fake", ExternalAccountID: "acct"})
+		return err
+	}))
+	require.Equal(t, f.conn, c.ID, "the deleted row, revived")
+	require.False(t, c.Paused)
+	require.Nil(t, c.PollIntervalSeconds)
+	require.Equal(t, poblysh.HealthHealthy, c.Health)
+	require.Equal(t, "reconnected", c.HealthReason)
+	require.True(t, c.Active())
+}
+
 // TestReauthorizationMustKeepTheAccount: an upsert bound to a connection
 // (POST /connections/{id}/reconnect) heals it when the same account comes
 // back, and is a conflict that stores nothing when another one does.

@@ -214,7 +214,10 @@ func (a *Client) ApproveConnectContext(ctx context.Context, params *ApproveConne
 // the connection is created (or updated when the same external account
 // reconnects: without a config at `startConnect`, and always through
 // `reconnectConnection`, it keeps its config, proved again with the
-// new token), push channels are registered where the provider allows
+// new token, its pause and its polling interval; an account whose
+// connection was deleted gets that connection back, with its id, as a
+// new one: not paused, healthy, at the provider's polling interval),
+// push channels are registered where the provider allows
 // it and the first backfill starts. Answers 302 to the `redirect_uri`
 // given at start with `connection_id` appended, or 200 with the
 // connection when none was given; that connection's `webhook_url` is
@@ -260,7 +263,10 @@ func (a *Client) CompleteConnect(params *CompleteConnectParams, opts ...ClientOp
 // the connection is created (or updated when the same external account
 // reconnects: without a config at `startConnect`, and always through
 // `reconnectConnection`, it keeps its config, proved again with the
-// new token), push channels are registered where the provider allows
+// new token, its pause and its polling interval; an account whose
+// connection was deleted gets that connection back, with its id, as a
+// new one: not paused, healthy, at the provider's polling interval),
+// push channels are registered where the provider allows
 // it and the first backfill starts. Answers 302 to the `redirect_uri`
 // given at start with `connection_id` appended, or 200 with the
 // connection when none was given; that connection's `webhook_url` is
