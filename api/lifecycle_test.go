@@ -453,3 +453,45 @@ func TestConnectAfterDeletingAPausedConnectionStartsFresh(t *testing.T) {
 	require.Equal(t, []string{"schedules " + id, "watch " + id + " connect", "sync " + id + " backfill connect"}, e.temporal.take())
 	require.Zero(t, e.count(`SELECT count(*) FROM connections WHERE activation_pending IS NOT NULL`))
 }
+
+// TestBackfillOwedWhilePausedRunsAtResume: a live connection paused by an
+// operator stays paused when its account is authorized again, and its
+// activation skips the connect's backfill (nothing runs while paused);
+// the backfill is still owed, not dropped: the resume runs it, once,
+// where it ran an incremental catch-up only. Held, it is not listed by
+// the activation sweep, which would activate it in every round.
+func TestBackfillOwedWhilePausedRunsAtResume(t *testing.T) {
+	t.Parallel()
+	e, _, _ := sandboxed(t)
+	_, key := e.tenant("Acme")
+	id := e.connected(key)
+	patch := func(body string) {
+		t.Helper()
+		r := e.do(http.MethodPatch, "/api/v1/connections/"+id, key, "application/json", body)
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	}
+	patch(`{"paused": true}`)
+	e.temporal.take()
+
+	c := connectionOf(t, e.connect(key))
+	require.Equal(t, id, c.ID)
+	require.True(t, c.Paused, "the operator's pause survives a re-authorization")
+	require.Equal(t, "disabled", c.Health)
+	require.Equal(t, []string{"schedules " + id}, e.temporal.take(), "paused: routes and a paused schedule, no backfill")
+	require.Zero(t, e.activationSweep().Started)
+	require.Empty(t, e.temporal.take(), "the sweep has nothing to do while the connection is paused")
+
+	patch(`{"poll_interval_seconds": 600}`) // a change while paused keeps it owed
+	require.Equal(t, []string{"schedules " + id}, e.temporal.take())
+
+	patch(`{"paused": false}`)
+	require.Equal(t, []string{"schedules " + id, "watch " + id + " connect", "sync " + id + " backfill connect"}, e.temporal.take(),
+		"the resume runs the backfill the connect owed")
+	require.Zero(t, e.count(`SELECT count(*) FROM connections WHERE activation_pending IS NOT NULL`))
+	require.Zero(t, e.activationSweep().Started)
+
+	patch(`{"paused": true}`)
+	patch(`{"paused": false}`)
+	require.Equal(t, []string{"schedules " + id, "schedules " + id, "watch " + id + " manual", "sync " + id + " incremental manual"}, e.temporal.take(),
+		"owed once: a later resume catches up only")
+}

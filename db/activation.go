@@ -23,7 +23,8 @@ const (
 	// (a new config, a resume).
 	ActivateSync Activation = "sync"
 	// ActivateBackfill activates a connection just authorized, with a
-	// backfill of every stream.
+	// backfill of every stream. A connection inactive (paused) when
+	// activated holds the backfill until its next mark (HoldBackfill).
 	ActivateBackfill Activation = "backfill"
 )
 
@@ -34,7 +35,8 @@ const ActivationGrace = time.Minute
 
 // MarkActivation records in the caller's transaction (the one storing the
 // connection or its change) that c is owed activation a, keeping a larger
-// one it is owed already, and sets c's fields to the mark.
+// one it is owed already (a backfill held while it was paused, HoldBackfill,
+// included), and sets c's fields to the mark.
 func (tx *Tx) MarkActivation(ctx context.Context, c *Connection, a Activation) error {
 	var row struct {
 		Pending Activation `db:"activation_pending"`
@@ -42,10 +44,10 @@ func (tx *Tx) MarkActivation(ctx context.Context, c *Connection, a Activation) e
 	}
 	err := tx.GetContext(ctx, &row, `UPDATE connections SET
 			activation_pending = CASE
-				WHEN 'backfill' IN (activation_pending, $3) THEN 'backfill'
+				WHEN backfill_held OR 'backfill' IN (activation_pending, $3) THEN 'backfill'
 				WHEN 'sync' IN (activation_pending, $3) THEN 'sync'
 				ELSE 'apply' END,
-			activation_pending_at = clock_timestamp()
+			activation_pending_at = clock_timestamp(), backfill_held = false
 		WHERE id = $1 AND tenant_id = $2
 		RETURNING activation_pending, activation_pending_at`, c.ID, tx.TenantID, string(a))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -66,6 +68,26 @@ func (tx *Tx) ClearActivation(ctx context.Context, c *Connection) (bool, error) 
 		return false, nil
 	}
 	res, err := tx.ExecContext(ctx, `UPDATE connections SET activation_pending = NULL, activation_pending_at = NULL
+		WHERE id = $1 AND tenant_id = $2 AND activation_pending_at = $3`, c.ID, tx.TenantID, *c.ActivationPendingAt)
+	if err != nil {
+		return false, wrapConnErr(err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// HoldBackfill takes c's mark off as ClearActivation does, once its
+// activation has done all but the backfill it owes (ActivateBackfill),
+// which an inactive connection does not run, and keeps that backfill owed
+// (backfill_held) for the activation that follows its next mark (a
+// resume): the activation sweep does not list it meanwhile. It reports
+// whether the mark went (a request that marked c again since activates
+// it, backfill included).
+func (tx *Tx) HoldBackfill(ctx context.Context, c *Connection) (bool, error) {
+	if c.ActivationPendingAt == nil {
+		return false, nil
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE connections SET activation_pending = NULL, activation_pending_at = NULL, backfill_held = true
 		WHERE id = $1 AND tenant_id = $2 AND activation_pending_at = $3`, c.ID, tx.TenantID, *c.ActivationPendingAt)
 	if err != nil {
 		return false, wrapConnErr(err)

@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/db"
 	"github.com/poblysh/poblysh/db/dbtest"
 )
@@ -102,4 +103,68 @@ func TestActivationMarks(t *testing.T) {
 	require.Empty(t, due())
 	require.Equal(t, db.Activation(""), find(b).ActivationPending)
 	require.Nil(t, find(b).ActivationPendingAt)
+}
+
+// A backfill held while its connection was paused (HoldBackfill) takes
+// the mark off, is not listed by the sweep, and comes back with the next
+// mark, whatever it is, once; a hold does not take off a mark set since.
+func TestHeldBackfillComesBackWithTheNextMark(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	f := newFixture(t, s.DB, "fake", "acct")
+	in := func(fn func(tx *db.Tx, c *db.Connection) error) *db.Connection {
+		t.Helper()
+		var c *db.Connection
+		require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) (err error) {
+			if c, err = tx.FindConnection(ctx, f.conn); err != nil {
+				return err
+			}
+			return fn(tx, c)
+		}))
+		return c
+	}
+	mark := func(a db.Activation) *db.Connection {
+		return in(func(tx *db.Tx, c *db.Connection) error { return tx.MarkActivation(ctx, c, a) })
+	}
+	hold := func(c *db.Connection) (held bool) {
+		in(func(tx *db.Tx, _ *db.Connection) (err error) {
+			held, err = tx.HoldBackfill(ctx, c)
+			return err
+		})
+		return held
+	}
+	state := func() (pending string, held bool) {
+		require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+			return tx.QueryRowContext(ctx, `SELECT coalesce(activation_pending, ''), backfill_held FROM connections WHERE id = $1`, f.conn).
+				Scan(&pending, &held)
+		}))
+		return pending, held
+	}
+
+	c := mark(db.ActivateBackfill)
+	require.True(t, hold(c))
+	pending, held := state()
+	require.Equal(t, "", pending)
+	require.True(t, held)
+	var due []poblysh.ConnectionRef
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
+		due, err = tx.ActivationsDue(ctx, 10)
+		return err
+	}))
+	require.Empty(t, due, "held, not listed by the sweep")
+
+	require.Equal(t, db.ActivateBackfill, mark(db.ActivateApply).ActivationPending, "the next mark asks for the held backfill")
+	pending, held = state()
+	require.Equal(t, "backfill", pending)
+	require.False(t, held, "owed by the mark now")
+
+	// Held by an activation that read the mark before a request marked
+	// the connection again: the later mark stays, to be activated.
+	stale := in(func(*db.Tx, *db.Connection) error { return nil })
+	mark(db.ActivateSync)
+	require.False(t, hold(stale))
+	pending, held = state()
+	require.Equal(t, "backfill", pending)
+	require.False(t, held)
 }

@@ -53,14 +53,18 @@ func (s *Service) ActivatePending(ctx context.Context, ref poblysh.ConnectionRef
 // activateOwed does what c's mark owes (a backfill after a connect; the
 // change applied, and a catch-up after a resume or a new config, after an
 // update), then takes the mark off unless a request marked c again since.
+// A backfill that Activate skipped, c being inactive (paused), stays owed
+// (db.Tx.HoldBackfill): the resume's mark asks for it again.
 func (s *Service) activateOwed(ctx context.Context, c *db.Connection) ([]db.Job, error) {
 	var jobs []db.Job
 	var err error
+	held := false
 	switch c.ActivationPending {
 	case "":
 		return nil, nil
 	case db.ActivateBackfill:
 		jobs, err = s.Activate(ctx, c, true, poblysh.TriggerConnect)
+		held = !c.Active()
 	default:
 		_, err = s.Activate(ctx, c, false, poblysh.TriggerManual)
 		if err == nil && c.ActivationPending == db.ActivateSync && c.Active() {
@@ -71,6 +75,10 @@ func (s *Service) activateOwed(ctx context.Context, c *db.Connection) ([]db.Job,
 		return nil, err
 	}
 	err = s.DB.WithTenant(ctx, c.TenantID, func(tx *db.Tx) error {
+		if held {
+			_, err := tx.HoldBackfill(ctx, c)
+			return err
+		}
 		_, err := tx.ClearActivation(ctx, c)
 		return err
 	})

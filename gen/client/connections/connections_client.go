@@ -333,7 +333,9 @@ func (a *Client) ListConnectionsContext(ctx context.Context, params *ListConnect
 // to send the user's browser to. The authorization is bound to the
 // connection's tenant, provider and account: completing it with the
 // same account heals the connection in place (new tokens, health back
-// to `healthy`, schedules resumed, config kept); completing it with
+// to `healthy`, schedules resumed, config kept; one an operator paused
+// stays paused, and its resume runs the connect's backfill);
+// completing it with
 // another account answers 409 at the callback and stores nothing.
 // Reading connections never creates an authorization.
 // .
@@ -360,7 +362,9 @@ func (a *Client) ReconnectConnection(params *ReconnectConnectionParams, authInfo
 // to send the user's browser to. The authorization is bound to the
 // connection's tenant, provider and account: completing it with the
 // same account heals the connection in place (new tokens, health back
-// to `healthy`, schedules resumed, config kept); completing it with
+// to `healthy`, schedules resumed, config kept; one an operator paused
+// stays paused, and its resume runs the connect's backfill);
+// completing it with
 // another account answers 409 at the callback and stores nothing.
 // Reading connections never creates an authorization.
 // .

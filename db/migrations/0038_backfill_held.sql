@@ -1,0 +1,13 @@
+-- +goose Up
+-- A connect's backfill held back by its activation because the connection
+-- was inactive then (an operator had paused it: a re-authorization keeps
+-- the pause, and nothing runs while paused). Its routes and paused
+-- schedule were applied and the activation mark taken off; backfill_held
+-- keeps what is still owed, and the next mark (the resume's, or any
+-- update's) becomes 'backfill' again (db.Tx.MarkActivation), so the
+-- activation after it backfills once the connection is active. The
+-- activation took the mark off and the backfill was lost: the resume ran
+-- an incremental catch-up only. Not a mark the activation sweep lists: a
+-- mark kept while the connection stays paused was activated in every
+-- sweep round, first in line.
+ALTER TABLE connections ADD COLUMN backfill_held boolean NOT NULL DEFAULT false;
