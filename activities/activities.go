@@ -52,9 +52,12 @@ type Activities struct {
 	// PagesPerActivity bounds the pages one SyncPage activity stores
 	// (0: DefaultPagesPerActivity; 1: one page per activity).
 	PagesPerActivity int
-	// RawRetention and SignalTTL drive Prune (0 TTL keeps Signals forever).
+	// RawRetention, SignalTTL and JobRetention drive Prune (0 TTL keeps
+	// Signals forever, 0 job retention keeps jobs: the configuration
+	// refuses it, POBLYSH_JOB_RETENTION is at least a day).
 	RawRetention time.Duration
 	SignalTTL    time.Duration
+	JobRetention time.Duration
 	// RenewalInterval is how often the renewal sweep runs
 	// (POBLYSH_RENEWAL_INTERVAL): a channel is due for renewal early
 	// enough for two sweeps to see it (db.RenewWithin). 0 assumes no

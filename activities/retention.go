@@ -30,15 +30,19 @@ func (a *Activities) Prune(ctx context.Context, _ PruneInput) (PruneResult, erro
 	}
 	rawBefore := a.now().Add(-a.RawRetention)
 	eventsBefore := a.now().Add(-max(a.RawRetention, 7*24*time.Hour))
-	var signalsBefore *time.Time
+	var signalsBefore, jobsBefore *time.Time
 	if a.SignalTTL > 0 {
 		t := a.now().Add(-a.SignalTTL)
 		signalsBefore = &t
 	}
+	if a.JobRetention > 0 {
+		t := a.now().Add(-a.JobRetention)
+		jobsBefore = &t
+	}
 	for {
 		var p db.Pruned
 		err := a.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
-			p, err = tx.Prune(ctx, rawBefore, signalsBefore, eventsBefore, 5000)
+			p, err = tx.Prune(ctx, rawBefore, signalsBefore, eventsBefore, jobsBefore, 5000)
 			return err
 		})
 		if err != nil {
@@ -51,10 +55,11 @@ func (a *Activities) Prune(ctx context.Context, _ PruneInput) (PruneResult, erro
 		total.WebhookEvents += p.WebhookEvents
 		total.Retractions += p.Retractions
 		total.Tombstones += p.Tombstones
+		total.Jobs += p.Jobs
 		if activity.IsActivity(ctx) {
 			activity.RecordHeartbeat(ctx, total)
 		}
-		if p.RawPayloads+p.WebhookBodies+p.Signals+p.States+p.WebhookEvents+p.Retractions+p.Tombstones == 0 {
+		if p.RawPayloads+p.WebhookBodies+p.Signals+p.States+p.WebhookEvents+p.Retractions+p.Tombstones+p.Jobs == 0 {
 			return total, nil
 		}
 	}

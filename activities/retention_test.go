@@ -55,3 +55,41 @@ func TestPruneFinishesAPurgeCutShort(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, res.PurgedSignals, "nothing left to finish")
 }
+
+// The retention run deletes the tenants' jobs that finished longer ago
+// than JobRetention (POBLYSH_JOB_RETENTION) and keeps the rest; with no
+// retention set it keeps every job.
+func TestPruneDeletesJobsPastTheJobRetention(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	schema := dbtest.NewSchema(t)
+	tenant, conn := dbtest.Seed(t, schema.DB, "jobs", "fake", "acct")
+	job := func(finishedDaysAgo int) string {
+		t.Helper()
+		var id string
+		require.NoError(t, schema.DB.WithSystem(ctx, func(tx *db.Tx) error {
+			return tx.GetContext(ctx, &id, `INSERT INTO jobs (id, tenant_id, connection_id, provider, kind, stream, trigger, status, workflow_id,
+					created_at, started_at, finished_at, updated_at)
+				VALUES (gen_random_uuid(), $1, $2, 'fake', 'incremental', 'items', 'schedule', 'succeeded', 'wf',
+					now() - make_interval(days => $3), now() - make_interval(days => $3), now() - make_interval(days => $3), now() - make_interval(days => $3))
+				RETURNING id`, tenant, conn, finishedDaysAgo)
+		}))
+		return id
+	}
+	old, recent := job(40), job(10)
+	ids := func() []string {
+		var ids []string
+		require.NoError(t, schema.DB.WithSystem(ctx, func(tx *db.Tx) error { return tx.SelectContext(ctx, &ids, `SELECT id FROM jobs`) }))
+		return ids
+	}
+
+	res, err := (&Activities{DB: schema.DB, RawRetention: 30 * 24 * time.Hour}).Prune(ctx, PruneInput{})
+	require.NoError(t, err)
+	require.Zero(t, res.Jobs, "no job retention: every job kept")
+	require.ElementsMatch(t, []string{old, recent}, ids())
+
+	res, err = (&Activities{DB: schema.DB, RawRetention: 30 * 24 * time.Hour, JobRetention: 30 * 24 * time.Hour}).Prune(ctx, PruneInput{})
+	require.NoError(t, err)
+	require.Equal(t, int64(1), res.Jobs)
+	require.Equal(t, []string{recent}, ids())
+}

@@ -57,9 +57,13 @@ type Config struct {
 	TenantSyncConcurrency int
 	RawRetention          time.Duration
 	SignalTTL             time.Duration
-	RefreshInterval       time.Duration
-	RenewalInterval       time.Duration
-	StateTTL              time.Duration
+	// JobRetention is how long a tenant's finished job is kept (the daily
+	// retention run deletes older ones): at least a day, so a job a
+	// client was answered can still be read when it ends.
+	JobRetention    time.Duration
+	RefreshInterval time.Duration
+	RenewalInterval time.Duration
+	StateTTL        time.Duration
 	// ShutdownTimeout bounds a graceful stop (SIGTERM): HTTP requests in
 	// flight drain and running activities finish for at most this long.
 	ShutdownTimeout time.Duration
@@ -123,6 +127,7 @@ func Load(getenv func(string) string, need Needs) (*Config, error) {
 		TenantSyncConcurrency: int(e.integer("POBLYSH_TENANT_SYNC_CONCURRENCY", 4, 1, 1000)),
 		RawRetention:          e.duration("POBLYSH_RAW_RETENTION", 30*24*time.Hour),
 		SignalTTL:             e.duration("POBLYSH_SIGNAL_TTL", 0),
+		JobRetention:          e.interval("POBLYSH_JOB_RETENTION", 30*24*time.Hour, 24*time.Hour, 0),
 		RefreshInterval:       e.interval("POBLYSH_REFRESH_INTERVAL", time.Hour, minInterval, maxRefreshInterval),
 		RenewalInterval:       e.interval("POBLYSH_RENEWAL_INTERVAL", 30*time.Minute, minInterval, maxRenewalInterval),
 		StateTTL:              e.interval("POBLYSH_OAUTH_STATE_TTL", 10*time.Minute, time.Minute, 0),

@@ -50,6 +50,7 @@ func TestLoadDefaults(t *testing.T) {
 	require.Equal(t, 4, c.TenantSyncConcurrency)
 	require.Equal(t, 30*24*time.Hour, c.RawRetention)
 	require.Zero(t, c.SignalTTL)
+	require.Equal(t, 30*24*time.Hour, c.JobRetention)
 	require.Equal(t, time.Hour, c.RefreshInterval)
 	require.Equal(t, 30*time.Minute, c.RenewalInterval)
 	require.Equal(t, 10*time.Minute, c.StateTTL)
@@ -70,6 +71,7 @@ func TestLoadValues(t *testing.T) {
 		"POBLYSH_TENANT_SYNC_CONCURRENCY": "16",
 		"POBLYSH_RAW_RETENTION":           "7d",
 		"POBLYSH_SIGNAL_TTL":              "90d",
+		"POBLYSH_JOB_RETENTION":           "24h",
 		"POBLYSH_OAUTH_STATE_TTL":         "90s",
 		"POBLYSH_MAX_BODY_BYTES":          "2048",
 		"POBLYSH_TEMPORAL_UI_URL":         "https://temporal.example.com/",
@@ -89,6 +91,7 @@ func TestLoadValues(t *testing.T) {
 	require.Equal(t, 16, c.TenantSyncConcurrency)
 	require.Equal(t, 7*24*time.Hour, c.RawRetention)
 	require.Equal(t, 90*24*time.Hour, c.SignalTTL)
+	require.Equal(t, 24*time.Hour, c.JobRetention, "the least")
 	require.Equal(t, 90*time.Second, c.StateTTL)
 	require.Equal(t, 2*time.Minute, c.ShutdownTimeout)
 	require.Equal(t, time.Second, c.RefreshInterval)
@@ -190,6 +193,11 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"POBLYSH_RAW_RETENTION", "a month"},
 		{"POBLYSH_RAW_RETENTION", "-1h"},
 		{"POBLYSH_SIGNAL_TTL", "30x"},
+		// A job must outlive its pass long enough to be read.
+		{"POBLYSH_JOB_RETENTION", "0"},
+		{"POBLYSH_JOB_RETENTION", "23h"},
+		{"POBLYSH_JOB_RETENTION", "a month"},
+		{"POBLYSH_JOB_RETENTION", "106752d"},
 		{"POBLYSH_OAUTH_STATE_TTL", "ten minutes"},
 		{"POBLYSH_REFRESH_INTERVAL", "1y"},
 		{"POBLYSH_RENEWAL_INTERVAL", "d"},
@@ -251,6 +259,7 @@ func TestLoadSaysTheBound(t *testing.T) {
 		"POBLYSH_REFRESH_INTERVAL=0":      "config: POBLYSH_REFRESH_INTERVAL: must be from 1s to 1h",
 		"POBLYSH_RENEWAL_INTERVAL=24h":    "config: POBLYSH_RENEWAL_INTERVAL: must be from 1s to 12h",
 		"POBLYSH_OAUTH_STATE_TTL=1s":      "config: POBLYSH_OAUTH_STATE_TTL: must be at least 1m",
+		"POBLYSH_JOB_RETENTION=12h":       "config: POBLYSH_JOB_RETENTION: must be at least 24h",
 		"POBLYSH_RAW_RETENTION=213504d":   "config: POBLYSH_RAW_RETENTION: must be at most 106751d",
 		"POBLYSH_PUBLIC_URL=https://x/?a": "config: POBLYSH_PUBLIC_URL: must have no query or fragment (paths are appended to it)",
 	} {

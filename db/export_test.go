@@ -45,3 +45,9 @@ func MigrateUpToForTest(ctx context.Context, url string, version int64) error {
 
 // ValidJSON is validJSON, held to json.Valid.
 var ValidJSON = validJSON
+
+// OpenJobsSQL and PassRunningSQL are the open-job queries, for their plans.
+const (
+	OpenJobsSQL    = openJobsSQL
+	PassRunningSQL = passRunningSQL
+)

@@ -77,10 +77,14 @@ func (tx *Tx) StartJob(ctx context.Context, id, runID string, kind poblysh.JobKi
 // one pass at a time and holds at most one follow-up).
 func (tx *Tx) PassRunning(ctx context.Context, j *Job) (bool, error) {
 	var running bool
-	err := tx.GetContext(ctx, &running, `SELECT EXISTS (SELECT 1 FROM jobs WHERE tenant_id = $1 AND connection_id = $2
-		AND workflow_id = $3 AND status = 'running' AND id <> $4)`, tx.TenantID, j.ConnectionID, j.WorkflowID, j.ID)
+	err := tx.GetContext(ctx, &running, passRunningSQL, tx.TenantID, j.ConnectionID, j.WorkflowID, j.ID)
 	return running, wrapConnErr(err)
 }
+
+// passRunningSQL is PassRunning's query ($1 tenant, $2 connection, $3
+// workflow, $4 the job itself).
+const passRunningSQL = `SELECT EXISTS (SELECT 1 FROM jobs WHERE tenant_id = $1 AND connection_id = $2
+		AND workflow_id = $3 AND status = 'running' AND id <> $4)`
 
 // JobProgress is added to a job's counters after each stored page.
 type JobProgress struct {
@@ -230,10 +234,13 @@ func (tx *Tx) SettleJob(ctx context.Context, id string, status poblysh.JobStatus
 // whose workflows still run do not hold the batch for good.
 func (tx *Tx) OpenJobs(ctx context.Context, idle time.Duration, limit int) ([]Job, error) {
 	var js []Job
-	err := tx.SelectContext(ctx, &js, `SELECT `+jobCols+` FROM jobs WHERE status IN ('queued', 'running')
-		AND updated_at < now() - make_interval(secs => $1) ORDER BY greatest(updated_at, checked_at), id LIMIT $2`, idle.Seconds(), limit)
+	err := tx.SelectContext(ctx, &js, openJobsSQL, idle.Seconds(), limit)
 	return js, wrapConnErr(err)
 }
+
+// openJobsSQL is OpenJobs' query ($1 idle seconds, $2 limit).
+const openJobsSQL = `SELECT ` + jobCols + ` FROM jobs WHERE status IN ('queued', 'running')
+		AND updated_at < now() - make_interval(secs => $1) ORDER BY greatest(updated_at, checked_at), id LIMIT $2`
 
 // MarkJobsChecked records that the sweep found these open jobs' workflows
 // still running (system scope). It leaves updated_at alone: that is the

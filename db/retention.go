@@ -19,6 +19,8 @@ type Pruned struct {
 	// Tombstones counts retraction tombstones dropped with the intake
 	// records of their time.
 	Tombstones int64
+	// Jobs counts tenants' jobs deleted past the job retention.
+	Jobs int64
 }
 
 // Prune applies retention (system scope): raw provider payloads older than
@@ -26,10 +28,14 @@ type Pruned struct {
 // before signalsBefore are deleted (nil keeps them); expired OAuth states and
 // webhook intake records older than eventsBefore are deleted, with the
 // retraction tombstones of their time once re-applied to any Signal of
-// their key not yet marked. Work is done
+// their key not yet marked; tenants' jobs that finished before jobsBefore
+// are deleted (nil keeps them), oldest first: queued and running jobs are
+// their workflows', and an operator's job (a tenant's deletion) stays, as
+// the record of the deletion and the job a failed one is restarted from
+// (BeginTenantDeletion). Work is done
 // in batches of batch rows per statement so a large backlog never holds
 // long locks; call it again until it returns zero counts.
-func (tx *Tx) Prune(ctx context.Context, rawBefore time.Time, signalsBefore *time.Time, eventsBefore time.Time, batch int) (Pruned, error) {
+func (tx *Tx) Prune(ctx context.Context, rawBefore time.Time, signalsBefore *time.Time, eventsBefore time.Time, jobsBefore *time.Time, batch int) (Pruned, error) {
 	var p Pruned
 	steps := []struct {
 		n *int64
@@ -60,6 +66,16 @@ func (tx *Tx) Prune(ctx context.Context, rawBefore time.Time, signalsBefore *tim
 			a []any
 		}{&p.Signals, `DELETE FROM signals WHERE id IN (
 			SELECT id FROM signals WHERE ingested_at < $1 LIMIT $2)`, []any{*signalsBefore, batch}})
+	}
+	if jobsBefore != nil {
+		// jobs_finished (0039) holds exactly these rows, by finished_at.
+		steps = append(steps, struct {
+			n *int64
+			q string
+			a []any
+		}{&p.Jobs, `DELETE FROM jobs WHERE id IN (
+			SELECT id FROM jobs WHERE status IN ('succeeded', 'failed', 'cancelled') AND tenant_id IS NOT NULL
+			  AND finished_at < $1 ORDER BY finished_at LIMIT $2)`, []any{*jobsBefore, batch}})
 	}
 	for _, s := range steps {
 		res, err := tx.ExecContext(ctx, s.q, s.a...)

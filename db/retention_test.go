@@ -81,11 +81,12 @@ func TestPruneAppliesRetention(t *testing.T) {
 	// Raw payloads kept 30 days, Signals 30 days, intake records 90 days,
 	// in batches of 2: repeat until nothing is left.
 	rawBefore, signalsBefore, eventsBefore := time.Now().Add(-30*24*time.Hour), time.Now().Add(-30*24*time.Hour), time.Now().Add(-90*24*time.Hour)
+	jobsBefore := time.Now().Add(-30 * 24 * time.Hour)
 	var total db.Pruned
 	for range 10 {
 		var p db.Pruned
 		require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
-			p, err = tx.Prune(ctx, rawBefore, &signalsBefore, eventsBefore, 2)
+			p, err = tx.Prune(ctx, rawBefore, &signalsBefore, eventsBefore, &jobsBefore, 2)
 			return err
 		}))
 		require.LessOrEqual(t, p.Signals, int64(2), "batches are bounded")
@@ -110,9 +111,10 @@ func TestPruneAppliesRetention(t *testing.T) {
 	require.Equal(t, before["signals"]-3, after["signals"])
 	require.Equal(t, before["oauth_states"]-1, after["oauth_states"], "a state expired a minute ago is kept for the callback's error")
 	require.Equal(t, before["webhook_events"]-1, after["webhook_events"])
-	for _, table := range []string{"tenants", "api_keys", "connections", "sync_cursors", "jobs", "webhook_routes", "watch_channels", "sync_leases"} {
+	for _, table := range []string{"tenants", "api_keys", "connections", "sync_cursors", "webhook_routes", "watch_channels", "sync_leases"} {
 		require.Equal(t, before[table], after[table], "%s is not retention's business", table)
 	}
+	require.Equal(t, before["jobs"], after["jobs"], "jobs finished within the job retention stay")
 
 	type sigRow struct {
 		Key    string `db:"dedupe_key"`
@@ -145,7 +147,7 @@ func TestPruneAppliesRetention(t *testing.T) {
 	// first and the Signals stay; a nil TTL keeps Signals forever.
 	var p db.Pruned
 	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
-		p, err = tx.Prune(ctx, time.Now().Add(-10*24*time.Hour), nil, eventsBefore, 100)
+		p, err = tx.Prune(ctx, time.Now().Add(-10*24*time.Hour), nil, eventsBefore, nil, 100)
 		return err
 	}))
 	require.Equal(t, db.Pruned{RawPayloads: 3}, p)

@@ -124,7 +124,7 @@ func TestPruneReappliesThenDropsTombstones(t *testing.T) {
 		for {
 			var p db.Pruned
 			require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
-				p, err = tx.Prune(ctx, time.Now().Add(-time.Hour), nil, time.Now().Add(-7*24*time.Hour), 1)
+				p, err = tx.Prune(ctx, time.Now().Add(-time.Hour), nil, time.Now().Add(-7*24*time.Hour), nil, 1)
 				return err
 			}))
 			total.Retractions += p.Retractions

@@ -274,7 +274,7 @@ func serveUntilDone(withAPI, withWorker bool) func(context.Context, *flag.FlagSe
 func newActivities(cfg *config.Config, database *db.DB, registry *connectors.Registry, orch activities.Orchestrator, log *logrus.Logger) *activities.Activities {
 	return &activities.Activities{DB: database, Registry: registry, KeyRing: cfg.KeyRing, Orchestrator: orch, Log: log,
 		TenantConcurrency: cfg.TenantSyncConcurrency, RawRetention: cfg.RawRetention, SignalTTL: cfg.SignalTTL,
-		RenewalInterval: cfg.RenewalInterval}
+		JobRetention: cfg.JobRetention, RenewalInterval: cfg.RenewalInterval}
 }
 
 // stopOnce lets the shutdown path and the deferred cleanup both stop the

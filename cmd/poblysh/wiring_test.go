@@ -40,12 +40,14 @@ func TestNewActivitiesGetsTheConfig(t *testing.T) {
 		"POBLYSH_TENANT_SYNC_CONCURRENCY": "7",
 		"POBLYSH_RAW_RETENTION":           "48h",
 		"POBLYSH_SIGNAL_TTL":              "72h",
+		"POBLYSH_JOB_RETENTION":           "7d",
 	})
 	a := newActivities(cfg, nil, nil, nil, nil)
 	require.Equal(t, 45*time.Minute, a.RenewalInterval)
 	require.Equal(t, 7, a.TenantConcurrency)
 	require.Equal(t, 48*time.Hour, a.RawRetention)
 	require.Equal(t, 72*time.Hour, a.SignalTTL)
+	require.Equal(t, 7*24*time.Hour, a.JobRetention)
 	require.Same(t, cfg.KeyRing, a.KeyRing)
 
 	require.Equal(t, 30*time.Minute, newActivities(loadConfig(t, nil), nil, nil, nil, nil).RenewalInterval,

@@ -92,8 +92,10 @@ type ClientService interface {
 // `error_context.reconciled: true`; the worker's sweep does the same
 // for jobs nobody reads. A run in any other status is open and
 // settles nothing: a paused run (`Paused`) keeps its job as it is,
-// with `live.waiting` true until it is unpaused. The admin key reads the operator's jobs
-// (tenant deletions).
+// with `live.waiting` true until it is unpaused. A job deleted by
+// retention (finished longer ago than the server's
+// `POBLYSH_JOB_RETENTION`, default 30 days) answers 404. The admin
+// key reads the operator's jobs (tenant deletions), which are kept.
 // .
 //
 // This method does not support injected context.
@@ -127,8 +129,10 @@ func (a *Client) GetJob(params *GetJobParams, authInfo runtime.ClientAuthInfoWri
 // `error_context.reconciled: true`; the worker's sweep does the same
 // for jobs nobody reads. A run in any other status is open and
 // settles nothing: a paused run (`Paused`) keeps its job as it is,
-// with `live.waiting` true until it is unpaused. The admin key reads the operator's jobs
-// (tenant deletions).
+// with `live.waiting` true until it is unpaused. A job deleted by
+// retention (finished longer ago than the server's
+// `POBLYSH_JOB_RETENTION`, default 30 days) answers 404. The admin
+// key reads the operator's jobs (tenant deletions), which are kept.
 // .
 //
 // Do not use the deprecated [GetJobParams.Context] with this method: it would be ignored.
@@ -176,7 +180,7 @@ func (a *Client) GetJobContext(ctx context.Context, params *GetJobParams, authIn
 
 // ListJobs lists jobs.
 //
-// Job history of the caller's tenant, newest first (`created_at` descending, then `id`). `live` is always null in lists; read one job for it. With the admin key, the operator's jobs (tenant deletions) instead..
+// Job history of the caller's tenant, newest first (`created_at` descending, then `id`). A job is kept for the server's `POBLYSH_JOB_RETENTION` (default 30 days, at least one) after it finished, then deleted by the daily retention run; queued and running jobs are kept. `live` is always null in lists; read one job for it. With the admin key, the operator's jobs (tenant deletions) instead, which are kept..
 //
 // This method does not support injected context.
 // However, timeout and opentracing contexts are honored whenever enabled.
@@ -195,7 +199,7 @@ func (a *Client) ListJobs(params *ListJobsParams, authInfo runtime.ClientAuthInf
 
 // ListJobsContext lists jobs.
 //
-// Job history of the caller's tenant, newest first (`created_at` descending, then `id`). `live` is always null in lists; read one job for it. With the admin key, the operator's jobs (tenant deletions) instead..
+// Job history of the caller's tenant, newest first (`created_at` descending, then `id`). A job is kept for the server's `POBLYSH_JOB_RETENTION` (default 30 days, at least one) after it finished, then deleted by the daily retention run; queued and running jobs are kept. `live` is always null in lists; read one job for it. With the admin key, the operator's jobs (tenant deletions) instead, which are kept..
 //
 // Do not use the deprecated [ListJobsParams.Context] with this method: it would be ignored.
 func (a *Client) ListJobsContext(ctx context.Context, params *ListJobsParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ListJobsOK, error) {
