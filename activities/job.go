@@ -83,9 +83,20 @@ type FinishJobInput struct {
 	// FollowUp: the job is a follow-up pass its workflow queued and
 	// cancels before it began. One requested by signal (a webhook, a poll,
 	// a schedule) has no row (BeginJob writes it; the API writes it first
-	// only for POST /sync), so a missing row is a pass never recorded, not
-	// another stack's job, as long as the connection is here.
+	// only for POST /sync, after Temporal answered), so a missing row is a
+	// pass not recorded yet, not another stack's job, as long as the
+	// connection is here.
 	FollowUp bool `json:",omitempty"`
+	// Kind, Trigger, WorkflowID and RunID describe a FollowUp as its
+	// workflow queued it: a missing row is then written, cancelled, so
+	// that the API's row of a POST /sync answered before the cancellation
+	// (db.Tx.EnsureJob) finds it final and changes nothing. A workflow of
+	// an earlier version sends none of them, and a missing row stays
+	// unwritten (the API's row, if it comes, stays queued).
+	Kind       poblysh.JobKind `json:",omitempty"`
+	Trigger    poblysh.Trigger `json:",omitempty"`
+	WorkflowID string          `json:",omitempty"`
+	RunID      string          `json:",omitempty"`
 }
 
 // FinishJobResult is empty.
@@ -107,13 +118,22 @@ func (a *Activities) FinishJob(ctx context.Context, in FinishJobInput) (FinishJo
 		job, finished, err = tx.FinishJob(ctx, in.JobID, in.Status, in.Error, withType(in.Context, in.ErrorType))
 		if poblysh.ErrorCode(err) == poblysh.ENOTFOUND {
 			if in.FollowUp {
-				// A follow-up never recorded: nothing to cancel, unless the
-				// connection is not here either (another stack's).
+				// A follow-up not recorded yet: it is written cancelled,
+				// unless the connection is not here either (another
+				// stack's).
 				job = nil
-				if ok, err := tx.ConnectionExists(ctx, in.ConnectionID); err != nil || ok {
+				if ok, err := tx.ConnectionExists(ctx, in.ConnectionID); err != nil {
 					return err
+				} else if !ok {
+					return poblysh.NotFound("connection " + in.ConnectionID + " of tenant " + in.TenantID)
 				}
-				return poblysh.NotFound("connection " + in.ConnectionID + " of tenant " + in.TenantID)
+				if in.Kind == "" {
+					return nil // an earlier workflow's input: nothing to write it with
+				}
+				job, finished, err = tx.FinishUnrecordedJob(ctx, db.Job{ID: in.JobID, ConnectionID: in.ConnectionID,
+					Provider: in.Provider, Kind: in.Kind, Stream: in.Stream, Trigger: in.Trigger,
+					WorkflowID: in.WorkflowID, RunID: in.RunID}, in.Status, in.Error, withType(in.Context, in.ErrorType))
+				return err
 			}
 			// Never a success: the job was deleted with its connection, or
 			// is another stack's (translate fails non-retryably).
@@ -144,7 +164,7 @@ func (a *Activities) FinishJob(ctx context.Context, in FinishJobInput) (FinishJo
 	}
 	switch {
 	case job == nil:
-		a.logger(ctx, in.ConnectionRef).WithField("job_id", in.JobID).Debug("follow-up cancelled before it was recorded")
+		a.logger(ctx, in.ConnectionRef).WithField("job_id", in.JobID).Debug("follow-up cancelled before it was recorded; not written (no kind)")
 	case !finished:
 		a.logger(ctx, in.ConnectionRef).WithFields(map[string]any{"job_id": in.JobID, "status": job.Status, "asked": in.Status}).
 			Info("job already final; left as it is")

@@ -100,8 +100,10 @@ func TestRetriedFinishJobCountsOnce(t *testing.T) {
 
 // A workflow cancelling the follow-up it queued (FollowUp) after a pass
 // failed permanently: a follow-up requested by signal has no row, and
-// cancelling it succeeds writing and counting nothing (it failed as
-// Missing, blaming another stack); one the API recorded (POST /sync) is
+// cancelling it with an earlier workflow's input (no kind: see
+// TestFollowUpCancelledBeforeTheAPIRecordedItStaysCancelled for today's)
+// succeeds writing and counting nothing (it failed as Missing, blaming
+// another stack); one the API recorded (POST /sync) is
 // cancelled and counted. A follow-up of a connection that is not here is
 // still another stack's, and a missing job without FollowUp still fails.
 func TestFinishJobCancelsFollowUp(t *testing.T) {
@@ -125,7 +127,8 @@ func TestFinishJobCancelsFollowUp(t *testing.T) {
 		return err
 	}
 
-	// Requested by signal: no row.
+	// Requested by signal, by a workflow of the earlier version (which
+	// does not describe the follow-up): no row.
 	require.NoError(t, cancel(ref, uuid.NewString(), true))
 	require.Zero(t, countRows(t, schema, `SELECT count(*) FROM jobs`), "no row is written for it")
 	require.Zero(t, cancelled(), "nothing counted")
@@ -154,4 +157,76 @@ func TestFinishJobCancelsFollowUp(t *testing.T) {
 	missing := uuid.NewString()
 	requireMissing(t, cancel(ref, missing, false), "job "+missing)
 	require.Equal(t, 1, countRows(t, schema, `SELECT count(*) FROM jobs`))
+}
+
+// A follow-up POST /sync was answered (queued) that its workflow cancels
+// before the API records its row (the running pass failed for good in
+// between): the cancellation writes the row, cancelled, as the workflow
+// describes it, so that the API's EnsureJob after it changes nothing and
+// answers it cancelled. It was recorded nowhere, and the API's row then
+// stayed queued for good, a follow-up that would never run. It is
+// counted once: a retried FinishJob finds it final. An earlier
+// workflow's input (no kind) still writes nothing.
+func TestFollowUpCancelledBeforeTheAPIRecordedItStaysCancelled(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	schema := dbtest.NewSchema(t)
+	const provider = "follow-up-unrecorded" // its own metric labels
+	acts := &Activities{DB: schema.DB}
+	tenant, conn := dbtest.Seed(t, schema.DB, "late row", provider, "acct")
+	ref := poblysh.ConnectionRef{TenantID: tenant, ConnectionID: conn, Provider: provider, Stream: "items"}
+	followUp, wf := uuid.NewString(), "q:sync/"+conn+"/items"
+	cancelled := func() float64 {
+		var c dto.Metric
+		require.NoError(t, metrics.JobsTotal.WithLabelValues(provider, "backfill", "cancelled").Write(&c))
+		return c.GetCounter().GetValue()
+	}
+	in := FinishJobInput{ConnectionRef: ref, JobID: followUp, Status: poblysh.JobCancelled,
+		Error: "cancelled: the previous pass failed permanently (Unauthorized)", FollowUp: true,
+		Kind: poblysh.JobBackfill, Trigger: poblysh.TriggerWebhook, WorkflowID: wf, RunID: "run-1"}
+	_, err := acts.FinishJob(ctx, in)
+	require.NoError(t, err)
+	_, err = acts.FinishJob(ctx, in) // a retry whose first attempt committed
+	require.NoError(t, err)
+	require.Equal(t, 1.0, cancelled(), "counted once")
+	var j *db.Job
+	require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) (err error) {
+		j, err = tx.EnsureJob(ctx, db.Job{ID: followUp, ConnectionID: conn, Provider: provider, Kind: poblysh.JobIncremental,
+			Stream: "items", Trigger: poblysh.TriggerManual, Status: poblysh.JobQueued, WorkflowID: wf, RunID: "run-2"})
+		return err
+	}))
+	require.Equal(t, poblysh.JobCancelled, j.Status, "the API's late row does not revive it")
+	require.Equal(t, "cancelled: the previous pass failed permanently (Unauthorized)", *j.Error)
+	require.NotNil(t, j.FinishedAt)
+	require.Equal(t, poblysh.JobBackfill, j.Kind, "the kind the workflow queued it as")
+	require.Equal(t, poblysh.TriggerWebhook, j.Trigger, "the trigger the workflow queued it for")
+	require.Equal(t, wf, j.WorkflowID)
+	require.Equal(t, "run-1", j.RunID)
+	require.Equal(t, provider, j.Provider)
+	require.Equal(t, "items", j.Stream)
+
+	// The API's row written first (and still queued) is finished as before.
+	queued := uuid.NewString()
+	require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+		_, err := tx.EnsureJob(ctx, db.Job{ID: queued, ConnectionID: conn, Provider: provider, Kind: poblysh.JobBackfill,
+			Stream: "items", Trigger: poblysh.TriggerManual, WorkflowID: wf})
+		return err
+	}))
+	in.JobID = queued
+	_, err = acts.FinishJob(ctx, in)
+	require.NoError(t, err)
+	require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) (err error) {
+		j, err = tx.FindJob(ctx, queued)
+		return err
+	}))
+	require.Equal(t, poblysh.JobCancelled, j.Status)
+	require.Equal(t, poblysh.TriggerManual, j.Trigger, "the row's own")
+	require.Equal(t, 2.0, cancelled())
+
+	// A workflow of the earlier version describes nothing: no row.
+	bare := uuid.NewString()
+	_, err = acts.FinishJob(ctx, FinishJobInput{ConnectionRef: ref, JobID: bare, Status: poblysh.JobCancelled,
+		Error: "cancelled: the previous pass failed permanently (Unauthorized)", FollowUp: true})
+	require.NoError(t, err)
+	require.Zero(t, countRows(t, schema, `SELECT count(*) FROM jobs WHERE id = '`+bare+`'`))
 }

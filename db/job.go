@@ -150,6 +150,37 @@ func (tx *Tx) FinishJob(ctx context.Context, id string, status poblysh.JobStatus
 	return j, true, nil
 }
 
+// FinishUnrecordedJob gives a final status to a job FinishJob did not
+// find (a follow-up its workflow cancels before anyone wrote its row):
+// the row is written final, so that EnsureJob after it (the API's row of
+// a POST /sync answered before the cancellation) changes nothing. A row
+// written meanwhile, still queued or running, is finished instead; one
+// already final is returned as it is, with finished false.
+func (tx *Tx) FinishUnrecordedJob(ctx context.Context, j Job, status poblysh.JobStatus, errMsg string, errCtx map[string]any) (*Job, bool, error) {
+	var ctxJSON []byte
+	if len(errCtx) > 0 {
+		ctxJSON = errContext(errCtx)
+	}
+	var out Job
+	// started_at as FinishJob gives a queued job it finishes.
+	err := tx.GetContext(ctx, &out, `INSERT INTO jobs (id, tenant_id, connection_id, provider, kind, stream, trigger, status, workflow_id, run_id,
+			error, error_context, started_at, finished_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now(), now())
+		ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, error = EXCLUDED.error, error_context = EXCLUDED.error_context,
+			started_at = coalesce(jobs.started_at, now()), finished_at = now(), updated_at = now()
+		WHERE jobs.status IN ('queued', 'running')
+		RETURNING `+jobCols, j.ID, tx.TenantID, j.ConnectionID, j.Provider, j.Kind, j.Stream, j.Trigger, status, j.WorkflowID, j.RunID,
+		errText(errMsg), ctxJSON)
+	if errors.Is(err, sql.ErrNoRows) {
+		found, err := tx.FindJob(ctx, j.ID)
+		return found, false, err
+	}
+	if err != nil {
+		return nil, false, wrapConnErr(err)
+	}
+	return &out, true, nil
+}
+
 // FindJob returns one job of the tenant.
 func (tx *Tx) FindJob(ctx context.Context, id string) (*Job, error) {
 	var j Job

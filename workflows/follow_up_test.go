@@ -24,7 +24,9 @@ import (
 // it for POST /sync. Cancelling it is no failure: it was never recorded.
 // It used to fail as Missing, "belongs to another stack polling the same
 // task queue", logged at ERROR by the worker and recorded in the history
-// as a failed activity, on every such permanent failure.
+// as a failed activity, on every such permanent failure. The workflow
+// describes it, and its row is written cancelled (so that a POST /sync's
+// row written after the cancellation cannot stay queued).
 func TestSyncStreamCancelsSignalledFollowUpWithoutRow(t *testing.T) {
 	ctx := context.Background()
 	schema := dbtest.NewSchema(t)
@@ -63,8 +65,15 @@ func TestSyncStreamCancelsSignalledFollowUpWithoutRow(t *testing.T) {
 		jobs, _, err = tx.ListJobs(ctx, db.JobFilter{Page: db.Page{Limit: 10}})
 		return err
 	}))
-	require.Len(t, jobs, 1, "the follow-up never began: no row is written for it")
-	require.Equal(t, fins[0].JobID, jobs[0].ID)
-	require.Equal(t, poblysh.JobFailed, jobs[0].Status)
-	require.Equal(t, "repository not found", *jobs[0].Error)
+	require.Len(t, jobs, 2, "the failed pass, and the follow-up that never began, written cancelled")
+	byID := map[string]db.Job{jobs[0].ID: jobs[0], jobs[1].ID: jobs[1]}
+	failed, followUp := byID[fins[0].JobID], byID[fins[1].JobID]
+	require.Equal(t, poblysh.JobFailed, failed.Status)
+	require.Equal(t, "repository not found", *failed.Error)
+	require.Equal(t, poblysh.JobCancelled, followUp.Status)
+	require.Equal(t, "cancelled: the previous pass failed permanently (NotFound)", *followUp.Error)
+	require.Equal(t, poblysh.JobIncremental, followUp.Kind)
+	require.Equal(t, poblysh.TriggerWebhook, followUp.Trigger)
+	require.Equal(t, "pulls:o/r", followUp.Stream)
+	require.Equal(t, failed.WorkflowID, followUp.WorkflowID)
 }

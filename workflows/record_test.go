@@ -62,6 +62,7 @@ func TestRecordHistories(t *testing.T) {
 	t.Run("sync_rate_limited_then_transient", r.syncRetried)
 	t.Run("sync_cursor_expired", r.syncCursorExpired)
 	t.Run("sync_unauthorized", r.syncUnauthorized)
+	t.Run("sync_unauthorized_described", r.syncUnauthorizedDescribesFollowUp)
 	t.Run("sync_late_follow_up", r.syncLateFollowUp)
 	t.Run("sync_late_backfill", r.syncLateBackfill)
 	t.Run("sync_gave_up_keeps_follow_up", r.syncGaveUpKeepsFollowUp)
@@ -108,6 +109,7 @@ const (
 	connRetried      = "conn-retried"
 	connCursor       = "conn-cursor"
 	connUnauthorized = "conn-unauthorized"
+	connDescribed    = "conn-unauthorized-described"
 	connRevoked      = "conn-revoked"
 	connWatch        = "conn-watch"
 	connPoll         = "conn-poll"
@@ -138,7 +140,7 @@ func recConn(conn string) poblysh.ConnectionRef {
 
 // recPages is how many pages a stub stream has, per connection.
 var recPages = map[string]int{
-	connSignal: 2, connBackfill: 5, connContinue: 45, connCoalesce: 4, connRetried: 3, connCursor: 3, connUnauthorized: 3,
+	connSignal: 2, connBackfill: 5, connContinue: 45, connCoalesce: 4, connRetried: 3, connCursor: 3, connUnauthorized: 3, connDescribed: 3,
 	connManual: 3, connLate: 1, connLateBackfill: 1, connGaveUp: 1, connGaveUpBusy: 1, connGaveUpFlaky: 1,
 }
 
@@ -272,7 +274,7 @@ func (s *stubActivities) SyncPage(ctx context.Context, in activities.SyncPageInp
 	resyncs := s.resyncs[in.JobID]
 	s.mu.Unlock()
 	switch in.ConnectionID {
-	case connCoalesce, connUnauthorized, connManual:
+	case connCoalesce, connUnauthorized, connDescribed, connManual:
 		time.Sleep(300 * time.Millisecond) // triggers arrive while the pass runs
 	}
 	switch {
@@ -287,7 +289,7 @@ func (s *stubActivities) SyncPage(ctx context.Context, in activities.SyncPageInp
 		s.resyncs[in.JobID]++
 		s.mu.Unlock()
 		return activities.SyncPageResult{}, temporal.NewNonRetryableApplicationError("sync token expired", activities.ErrTypeCursorExpired, nil)
-	case in.ConnectionID == connUnauthorized && page == 2:
+	case (in.ConnectionID == connUnauthorized || in.ConnectionID == connDescribed) && page == 2:
 		return activities.SyncPageResult{}, temporal.NewNonRetryableApplicationError("401 bad credentials", activities.ErrTypeUnauthorized, nil)
 	case late(in.ConnectionID):
 		s.mu.Lock()
@@ -609,6 +611,29 @@ func (r *recorder) syncUnauthorized(t *testing.T) {
 	require.Equal(t, activities.ErrTypeUnauthorized, fins[0].ErrorType)
 	require.Equal(t, poblysh.JobCancelled, fins[1].Status)
 	r.exportChain(ctx, t, run.GetID(), first, "sync_unauthorized", 1)
+}
+
+// syncUnauthorizedDescribesFollowUp: as syncUnauthorized, and the
+// cancelled follow-up is described to FinishJob (kind, trigger, workflow
+// and run: the versioned path, changeFollowUpCancelRecords), which writes
+// its row cancelled when nobody has.
+func (r *recorder) syncUnauthorizedDescribesFollowUp(t *testing.T) {
+	ctx := r.ctx(t)
+	_, run, first := r.requestSync(ctx, t, connDescribed, poblysh.ModeBackfill)
+	r.signal(ctx, t, connDescribed) // a follow-up the permanent failure cancels
+	var res workflows.SyncResult
+	require.NoError(t, run.Get(ctx, &res))
+	require.Equal(t, 1, res.Passes)
+	_, fins := r.stubs.jobs(connDescribed)
+	require.Len(t, fins, 2)
+	require.Equal(t, poblysh.JobFailed, fins[0].Status)
+	require.Equal(t, poblysh.JobCancelled, fins[1].Status)
+	require.True(t, fins[1].FollowUp)
+	require.Equal(t, poblysh.JobIncremental, fins[1].Kind)
+	require.Equal(t, poblysh.TriggerWebhook, fins[1].Trigger)
+	require.Equal(t, run.GetID(), fins[1].WorkflowID)
+	require.Equal(t, first, fins[1].RunID)
+	r.exportChain(ctx, t, run.GetID(), first, "sync_unauthorized_described", 1)
 }
 
 // syncLateFollowUp: a request that arrives while a permanent failure is

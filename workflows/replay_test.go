@@ -104,6 +104,7 @@ func TestRecordedHistoriesCoverScenarios(t *testing.T) {
 		"sync_rate_limited_then_transient":   {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, activities: map[string]int{"SyncPage": 3, "FinishJob": 1}, updates: 1},
 		"sync_cursor_expired":                {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, activities: map[string]int{"SyncPage": 4, "ResetCursor": 1, "FinishJob": 1}, updates: 1},
 		"sync_unauthorized":                  {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, activities: map[string]int{"SyncPage": 2, "FinishJob": 2}, updates: 1, signals: 1},
+		"sync_unauthorized_described":        {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, activities: map[string]int{"SyncPage": 2, "FinishJob": 2}, updates: 1, signals: 1, versions: []string{"follow-up-cancel-records"}},
 		"refresh_token_succeeded":            {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, activities: map[string]int{"BeginJob": 1, "RefreshToken": 1, "FinishJob": 1}},
 		"refresh_token_revoked":              {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, activities: map[string]int{"BeginJob": 1, "RefreshToken": 1, "FinishJob": 1}},
 		"refresh_sweep_run1":                 {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW, activities: map[string]int{"ListDueTokens": 1, "StartRefreshes": 1}},

@@ -64,6 +64,14 @@ const changeLateFollowUpRuns = "late-follow-up-runs"
 // join).
 const changeNoJoinClosingPass = "no-join-closing-pass"
 
+// changeFollowUpCancelRecords versions fail: the follow-up it cancels is
+// described to FinishJob (kind, trigger, workflow and run), which writes
+// its row cancelled when nobody has yet, so the API's row of a POST /sync
+// answered before the cancellation cannot be stored queued for good
+// (runs recorded before it replay the bare input, and a missing row stays
+// unwritten).
+const changeFollowUpCancelRecords = "follow-up-cancel-records"
+
 // changeGiveUpIsTimeout versions fail: a page the server stops retrying
 // because its next retry would come after the page's day (ScheduleToClose)
 // fails as a Timeout, as one whose day ran out does, and a rate limit's
@@ -389,14 +397,22 @@ func (s *syncState) fail(ctx workflow.Context, cause error) error {
 	if s.pending != nil && !retried && !late() {
 		// Permanent failure or inactive connection: the follow-up would
 		// end the same way. It never began: one requested by signal has no
-		// job row, which FollowUp tells FinishJob is no error. (Only the
-		// input changes, not the commands: the SDK matches a scheduled
-		// activity by id and type, so histories recorded without the field
-		// replay, as testdata/sync_unauthorized does; no version needed.)
-		_ = workflow.ExecuteActivity(bookkeepingOptions(ctx), a.FinishJob, activities.FinishJobInput{
+		// job row, nor has one the API has not recorded yet, which
+		// FollowUp tells FinishJob is no error; described, FinishJob
+		// writes that row cancelled. (The SDK matches a scheduled activity
+		// by id and type, not input, so histories recorded without these
+		// fields replay either way, as testdata/sync_unauthorized does;
+		// the version says which runs send them.)
+		fin := activities.FinishJobInput{
 			ConnectionRef: s.in.ConnectionRef, JobID: s.pending.JobID, Status: poblysh.JobCancelled,
 			Error: "cancelled: the previous pass failed permanently (" + typ + ")", FollowUp: true,
-		}).Get(ctx, nil)
+		}
+		if workflow.GetVersion(ctx, changeFollowUpCancelRecords, workflow.DefaultVersion, 1) >= 1 {
+			info := workflow.GetInfo(ctx)
+			fin.Kind, fin.Trigger = poblysh.JobKindFor(s.pending.Mode), s.pending.Trigger
+			fin.WorkflowID, fin.RunID = info.WorkflowExecution.ID, info.WorkflowExecution.RunID
+		}
+		_ = workflow.ExecuteActivity(bookkeepingOptions(ctx), a.FinishJob, fin).Get(ctx, nil)
 		s.pending = nil
 	}
 	return err

@@ -406,6 +406,9 @@ func TestSyncStreamPermanentErrorFailsJob(t *testing.T) {
 		{
 			ConnectionRef: stream, JobID: queued, Status: poblysh.JobCancelled,
 			Error: "cancelled: the previous pass failed permanently (Unauthorized)", FollowUp: true,
+			// described, so FinishJob can write its row if the API has not yet
+			Kind: poblysh.JobIncremental, Trigger: poblysh.TriggerManual,
+			WorkflowID: "default-test-workflow-id", RunID: "default-test-run-id",
 		},
 	}, j.finishes())
 }

@@ -253,7 +253,9 @@ func (a *Client) ListJobsContext(ctx context.Context, params *ListJobsParams, au
 // `backfill` that joins an incremental job still queued makes it a
 // backfill, answered `kind: backfill`). `backfill` clears the stream
 // cursors and reads history again (Signals already stored are not
-// duplicated).
+// duplicated). A job answered `cancelled` is the follow-up of a pass
+// that failed permanently while the request was answered: it will not
+// run (its `error` says why).
 // .
 //
 // This method does not support injected context.
@@ -280,7 +282,9 @@ func (a *Client) StartSync(params *StartSyncParams, authInfo runtime.ClientAuthI
 // `backfill` that joins an incremental job still queued makes it a
 // backfill, answered `kind: backfill`). `backfill` clears the stream
 // cursors and reads history again (Signals already stored are not
-// duplicated).
+// duplicated). A job answered `cancelled` is the follow-up of a pass
+// that failed permanently while the request was answered: it will not
+// run (its `error` says why).
 // .
 //
 // Do not use the deprecated [StartSyncParams.Context] with this method: it would be ignored.
