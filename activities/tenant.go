@@ -48,15 +48,21 @@ func (a *Activities) BeginTenantDeletion(ctx context.Context, in TenantDeletionI
 // provider where it allows. Its Signals are left to PurgeTenant, which
 // deletes them in batches: a purge here deleted a connection's Signals in
 // one transaction beside its row's lock, however many there were. A
-// connection already gone is done. The provider's refusals are warnings,
-// as for a connection delete.
+// connection already gone is done, and counted by the attempt that
+// deleted it: the operator job's progress is added in the transaction
+// that deletes the row, so a retry after an attempt that committed (its
+// completion lost: a timeout after the commit, a worker gone) counts
+// nothing again. The provider's refusals are warnings, as for a
+// connection delete.
 func (a *Activities) DisconnectForDeletion(ctx context.Context, in TenantDeletionInput) (struct{}, error) {
 	if a.Connections == nil {
 		return struct{}{}, temporal.NewNonRetryableApplicationError("the worker has no connection lifecycle", ErrTypeInvalidConfig, nil)
 	}
 	defer keepAlive(ctx)()
 	ref := poblysh.ConnectionRef{TenantID: in.TenantID, ConnectionID: in.ConnectionID}
-	warnings, err := a.Connections.Delete(ctx, in.TenantID, in.ConnectionID, false)
+	warnings, err := a.Connections.DeleteWith(ctx, in.TenantID, in.ConnectionID, false, func(tx *db.Tx) error {
+		return tx.ProgressOperatorJobInTenantTx(ctx, in.JobID, 1, 0)
+	})
 	if poblysh.ErrorCode(err) == poblysh.ENOTFOUND {
 		err = nil
 	}
@@ -66,8 +72,7 @@ func (a *Activities) DisconnectForDeletion(ctx context.Context, in TenantDeletio
 	for _, w := range warnings {
 		a.logger(ctx, ref).WithField("job_id", in.JobID).Warn("tenant deletion: " + w)
 	}
-	err = a.DB.WithSystem(ctx, func(tx *db.Tx) error { return tx.ProgressOperatorJob(ctx, in.JobID, 1, 0) })
-	return struct{}{}, a.translate(ctx, ref, err)
+	return struct{}{}, nil
 }
 
 // PurgeTenantResult counts the Signals purged.

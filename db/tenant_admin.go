@@ -255,6 +255,24 @@ func (tx *Tx) ProgressOperatorJob(ctx context.Context, id string, pages, items i
 	return wrapConnErr(err)
 }
 
+// ProgressOperatorJobInTenantTx is ProgressOperatorJob in a tenant's
+// transaction, for a count that must commit or roll back with the
+// tenant's own change (a tenant deletion counts each connection in the
+// transaction that deletes it: a retried attempt that finds it deleted
+// counts nothing). The operator's job is no tenant's row, so the update
+// runs in the system scope, and the transaction is the tenant's again
+// after it.
+func (tx *Tx) ProgressOperatorJobInTenantTx(ctx context.Context, id string, pages, items int) error {
+	if _, err := tx.ExecContext(ctx, `SELECT set_config('poblysh.system', 'on', true)`); err != nil {
+		return wrapConnErr(err)
+	}
+	if err := tx.ProgressOperatorJob(ctx, id, pages, items); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `SELECT set_config('poblysh.system', 'off', true)`)
+	return wrapConnErr(err)
+}
+
 // FinishOperatorJob records an operator's job's final status.
 func (tx *Tx) FinishOperatorJob(ctx context.Context, id string, status poblysh.JobStatus, errMsg string) error {
 	msg := errText(errMsg)

@@ -145,3 +145,40 @@ func TestHoldTenantOrdersAConnectBesideADeletion(t *testing.T) {
 	require.ErrorIs(t, err, db.ErrTenantDeleting)
 	require.Equal(t, poblysh.ECONFLICT, poblysh.ErrorCode(err))
 }
+
+// A tenant's transaction counts the operator's deletion job (no tenant's
+// row) with ProgressOperatorJobInTenantTx, and is the tenant's alone again
+// after it: another tenant's rows stay hidden, and the operator's job too.
+func TestProgressOperatorJobInTenantTxLeavesTheTenantScope(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	tenant, _ := dbtest.Seed(t, s.DB, "deleted", "fake", "a")
+	dbtest.Seed(t, s.DB, "bystander", "fake", "b")
+	jobID := uuid.NewString()
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		_, _, err := tx.BeginTenantDeletion(ctx, tenant, jobID, "q:delete-tenant/"+tenant)
+		return err
+	}))
+	require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+		if err := tx.ProgressOperatorJobInTenantTx(ctx, jobID, 1, 0); err != nil {
+			return err
+		}
+		var conns, jobs int
+		if err := tx.GetContext(ctx, &conns, `SELECT count(*) FROM connections`); err != nil {
+			return err
+		}
+		if err := tx.GetContext(ctx, &jobs, `SELECT count(*) FROM jobs WHERE tenant_id IS NULL`); err != nil {
+			return err
+		}
+		require.Equal(t, 1, conns, "the tenant's own connection only")
+		require.Zero(t, jobs, "the operator's job is hidden again")
+		return nil
+	}))
+	var j *db.Job
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
+		j, err = tx.FindOperatorJob(ctx, jobID)
+		return err
+	}))
+	require.Equal(t, 1, j.Pages, "counted")
+}

@@ -133,6 +133,15 @@ func pollInterval(p *connectors.Provider, raw json.RawMessage) (**int, error) {
 // the same delete with purge again finishes it, as the daily retention
 // run does. It returns the provider-side problems met on the way.
 func (s *Service) Delete(ctx context.Context, tenantID, id string, purge bool) ([]string, error) {
+	return s.DeleteWith(ctx, tenantID, id, purge, nil)
+}
+
+// DeleteWith is Delete that also runs also (when not nil) in the
+// transaction that deletes the row, and only when this call deletes it: a
+// connection deleted already, by an earlier attempt or anyone else, is
+// not found and runs nothing. A tenant's deletion counts the connection
+// there, so that a retried attempt does not count it again.
+func (s *Service) DeleteWith(ctx context.Context, tenantID, id string, purge bool, also func(*db.Tx) error) ([]string, error) {
 	c, err := s.Find(ctx, tenantID, id)
 	if poblysh.ErrorCode(err) == poblysh.ENOTFOUND && purge && canonicalID(id) {
 		var pending bool
@@ -149,7 +158,7 @@ func (s *Service) Delete(ctx context.Context, tenantID, id string, purge bool) (
 	if err != nil {
 		return nil, err
 	}
-	warnings, err := s.Disconnect(ctx, c, purge)
+	warnings, err := s.Disconnect(ctx, c, purge, also)
 	if err != nil {
 		return warnings, err
 	}

@@ -154,7 +154,9 @@ var deleteWithin = 5 * time.Minute
 // lives on: its mark is taken back and it is marked for activation
 // (db.ActivateApply), since its schedules, watch manager and refresher
 // may be gone already, so the worker's activation sweep makes them again.
-func (s *Service) Disconnect(ctx context.Context, c *db.Connection, purge bool) (warnings []string, err error) {
+// also, when not nil, runs in the transaction that deletes the row, after
+// the delete (DeleteWith).
+func (s *Service) Disconnect(ctx context.Context, c *db.Connection, purge bool, also func(*db.Tx) error) (warnings []string, err error) {
 	var mark time.Time
 	var lease *time.Time
 	err = s.DB.WithTenant(ctx, c.TenantID, func(tx *db.Tx) (err error) {
@@ -174,7 +176,12 @@ func (s *Service) Disconnect(ctx context.Context, c *db.Connection, purge bool) 
 	if warnings, err = s.stopAtProvider(ctx, c, lease); err != nil {
 		return nil, err
 	}
-	err = s.DB.WithTenant(ctx, c.TenantID, func(tx *db.Tx) error { return tx.DeleteConnection(ctx, c.ID, purge) })
+	err = s.DB.WithTenant(ctx, c.TenantID, func(tx *db.Tx) error {
+		if err := tx.DeleteConnection(ctx, c.ID, purge); err != nil || also == nil {
+			return err
+		}
+		return also(tx)
+	})
 	return warnings, err
 }
 
