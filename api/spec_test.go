@@ -1,8 +1,10 @@
 package api
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -16,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/activities"
 	"github.com/poblysh/poblysh/engine"
 )
 
@@ -185,4 +188,55 @@ func TestJobLiveDocNamesItsValues(t *testing.T) {
 	props := doc.Spec().Definitions["JobLive"].Properties
 	require.Contains(t, props["activity_state"].Description, "`"+engine.QueuedBehindPass+"`")
 	require.Contains(t, props["attempt"].Description, "0 when none is pending")
+}
+
+// TestPendingActivityExamplesAreActivities: every pending_activity that
+// swagger.yml shows (JobLive's example, the jobs' examples) is the name of
+// an activity the worker registers, as GET /jobs/{id} reports it (the
+// activity type Temporal describes). The examples said FetchPage, which
+// no worker runs: a page is SyncPage. engine.NewWorker registers every
+// exported method of activities.Activities (RegisterActivity refuses a
+// struct with one that is no activity).
+func TestPendingActivityExamplesAreActivities(t *testing.T) {
+	t.Parallel()
+	registered := map[string]bool{}
+	typ := reflect.TypeOf(&activities.Activities{})
+	for i := range typ.NumMethod() {
+		registered[typ.Method(i).Name] = true
+	}
+	require.True(t, registered["SyncPage"], "the walk sees the activities")
+
+	doc, err := loads.Analyzed(poblysh.SwaggerYAML, "")
+	require.NoError(t, err)
+	var spec any
+	require.NoError(t, json.Unmarshal(doc.Raw(), &spec))
+	var shown []string
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, sub := range v {
+				if k == "pending_activity" {
+					switch ex := sub.(type) {
+					case string: // an example's value
+						shown = append(shown, ex)
+					case map[string]any: // the property's schema
+						if name, ok := ex["example"].(string); ok {
+							shown = append(shown, name)
+						}
+					}
+				}
+				walk(sub)
+			}
+		case []any:
+			for _, sub := range v {
+				walk(sub)
+			}
+		}
+	}
+	walk(spec)
+	require.GreaterOrEqual(t, len(shown), 2, "JobLive's example and getJob's")
+	for _, name := range shown {
+		require.True(t, registered[name], "swagger.yml shows pending_activity %q, which is no activity the worker registers", name)
+	}
 }

@@ -44,7 +44,7 @@ type JobLive struct {
 	NextRetryAt *strfmt.DateTime `json:"next_retry_at"`
 
 	// Type of the pending activity; null when none.
-	// Example: FetchPage
+	// Example: SyncPage
 	PendingActivity *string `json:"pending_activity"`
 
 	// True when the pending activity waits on a provider rate limit.
