@@ -67,8 +67,10 @@ func (h *harness) client() *http.Client {
 	return connectors.NewRegistry(h.prov).HTTPClient(h.prov, h.conn.Account.ID, h.tok)
 }
 
-// capture registers the connection's webhooks on the sandbox, pointed at
-// a local receiver, and returns the deliveries it receives.
+// capture registers the connection's webhooks on the sandbox at the
+// service's webhook URL, as the engine does (a renewal moves webhooks
+// registered elsewhere), has the sandbox deliver them to a local
+// receiver, and returns the deliveries it receives.
 func (h *harness) capture(t testing.TB, targets ...string) (<-chan *connectors.WebhookRequest, []connectors.Channel) {
 	t.Helper()
 	got := make(chan *connectors.WebhookRequest, 16)
@@ -78,8 +80,9 @@ func (h *harness) capture(t testing.TB, targets ...string) (<-chan *connectors.W
 		w.WriteHeader(http.StatusOK)
 	}))
 	t.Cleanup(recv.Close)
+	h.sb.Deliverer.SetTarget(recv.URL + "/api/v1/webhooks/jira")
 	chans, err := h.prov.Connector.(connectors.Watcher).Watch(context.Background(), connectors.WatchRequest{
-		Connection: h.conn, HTTP: h.client(), CallbackURL: recv.URL + "/api/v1/webhooks/jira", Targets: targets, Now: time.Now(),
+		Connection: h.conn, HTTP: h.client(), CallbackURL: h.prov.Config.WebhookURL(jira.Provider), Targets: targets, Now: time.Now(),
 	})
 	require.NoError(t, err)
 	require.Len(t, chans, len(targets))

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -111,16 +113,17 @@ func (c *Connector) Watch(ctx context.Context, req connectors.WatchRequest) ([]c
 		}
 		ids = append(ids, strconv.FormatInt(r.CreatedWebhookID, 10))
 	}
-	expiries, err := c.webhookExpiries(ctx, req.HTTP, cloudID)
+	listed, err := c.listWebhooks(ctx, req.HTTP, cloudID)
 	if err != nil {
-		expiries = nil // registered all the same; the default lifetime applies
+		listed = nil // registered all the same; the default lifetime applies
 	}
 	var out []connectors.Channel
 	for i, id := range ids {
 		if id == "" {
 			continue
 		}
-		exp := expiries[id] // Jira's Webhook schema makes expirationDate optional
+		n, _ := strconv.ParseInt(id, 10, 64)
+		exp := listed[n].expires // Jira's Webhook schema makes expirationDate optional
 		if exp.IsZero() {
 			exp = req.Now.Add(webhookTTL)
 		}
@@ -160,17 +163,36 @@ func (c *Connector) StopWatch(ctx context.Context, req connectors.StopWatchReque
 // and the engine registers a new one. The channels answered carry the
 // route key of their webhook on the host of the connection's site URL as
 // it is now (ChannelRouteKey).
+//
+// A channel whose webhook delivers to another URL than the service's
+// webhook URL (POBLYSH_PUBLIC_URL changed since it was registered) is not
+// extended: Jira allows one URL per app on a site, so it would keep
+// sending issue bodies to the former URL for as long as it was renewed,
+// and refuse every registration at the new one. Every webhook the listing
+// shows at such a URL is deleted (DELETE /rest/api/3/webhook), this
+// connection's and those other connections registered there (the one-URL
+// rule would refuse the new registration until each of them had been
+// renewed), and the channel is left out of the answer, so the engine
+// registers it again at the service's URL. Only a URL that one of the
+// connection's own webhooks had is taken for a former URL of this
+// service: a webhook at a URL none of them had is another deployment's
+// sharing the OAuth app, and is left alone.
 func (c *Connector) RenewWatch(ctx context.Context, req connectors.RenewWatchRequest) ([]connectors.Channel, error) {
 	cloudID, _, host, err := siteOf(req.Connection)
 	if err != nil {
 		return nil, err
 	}
-	live, err := c.webhookExpiries(ctx, req.HTTP, cloudID)
+	live, err := c.listWebhooks(ctx, req.HTTP, cloudID)
 	if err != nil {
 		return nil, err
 	}
+	current := ""
+	if c.cfg.PublicURLSet {
+		current = hookURLKey(c.cfg.WebhookURL(Provider))
+	}
 	var keep []connectors.Channel
 	var ids []int64
+	former := map[string]bool{} // URLs the connection's webhooks have that are not the service's
 	for _, ch := range req.Channels {
 		cid, id, err := splitChannelID(ch.ID)
 		if err != nil || cid != cloudID {
@@ -178,9 +200,27 @@ func (c *Connector) RenewWatch(ctx context.Context, req connectors.RenewWatchReq
 		}
 		// A listed webhook without an expirationDate (optional in Jira's
 		// schema) is live.
-		if exp, ok := live[strconv.FormatInt(id, 10)]; ok && (exp.IsZero() || exp.After(req.Now)) {
-			keep = append(keep, ch)
-			ids = append(ids, id)
+		h, ok := live[id]
+		if !ok || (!h.expires.IsZero() && !h.expires.After(req.Now)) {
+			continue
+		}
+		if u := hookURLKey(h.url); current != "" && u != "" && u != current {
+			former[u] = true
+			continue
+		}
+		keep = append(keep, ch)
+		ids = append(ids, id)
+	}
+	if len(former) > 0 {
+		var gone []int64
+		for id, h := range live {
+			if former[hookURLKey(h.url)] {
+				gone = append(gone, id)
+			}
+		}
+		slices.Sort(gone)
+		if err := call(ctx, req.HTTP, http.MethodDelete, c.siteAPI(cloudID)+"webhook", map[string][]int64{"webhookIds": gone}, nil); err != nil {
+			return nil, fmt.Errorf("jira: delete the webhooks at a former URL of the service: %w", err)
 		}
 	}
 	if len(ids) == 0 {
@@ -200,6 +240,18 @@ func (c *Connector) RenewWatch(ctx context.Context, req connectors.RenewWatchReq
 		keep[i].Expires, keep[i].RouteKey = exp, hookRouteKey(host, strconv.FormatInt(ids[i], 10))
 	}
 	return keep, nil
+}
+
+// hookURLKey is the form in which two webhook URLs are compared: scheme
+// and host in lower case, without the query (Jira drops it) or the
+// fragment; "" for a URL that does not parse (an unknown URL: never taken
+// for a former one).
+func hookURLKey(raw string) string {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host) + u.EscapedPath()
 }
 
 // ChannelRouteKey is the route key a channel's webhook has now: its id on
@@ -224,10 +276,17 @@ func (c *Connector) ChannelRouteKey(conn connectors.Connection, ch connectors.Ch
 	return hookRouteKey(host, strconv.FormatInt(id, 10)), nil
 }
 
-// webhookExpiries lists the app's dynamic webhooks on a site (GET
-// /rest/api/3/webhook, startAt pages) with their expiry.
-func (c *Connector) webhookExpiries(ctx context.Context, hc *http.Client, cloudID string) (map[string]time.Time, error) {
-	out := map[string]time.Time{}
+// listedWebhook is one of the app's webhooks on a site as GET
+// /rest/api/3/webhook lists it.
+type listedWebhook struct {
+	expires time.Time // zero: not said
+	url     string    // where it delivers; "" when not said
+}
+
+// listWebhooks lists the app's dynamic webhooks on a site (GET
+// /rest/api/3/webhook, startAt pages) by id, with their expiry and URL.
+func (c *Connector) listWebhooks(ctx context.Context, hc *http.Client, cloudID string) (map[int64]listedWebhook, error) {
+	out := map[int64]listedWebhook{}
 	for start := 0; start < 100000; {
 		var page struct {
 			IsLast     bool `json:"isLast"`
@@ -236,13 +295,14 @@ func (c *Connector) webhookExpiries(ctx context.Context, hc *http.Client, cloudI
 			Values     []struct {
 				ID             int64    `json:"id"`
 				ExpirationDate flexTime `json:"expirationDate"`
+				URL            string   `json:"url"`
 			} `json:"values"`
 		}
 		if err := call(ctx, hc, http.MethodGet, c.siteAPI(cloudID)+"webhook?maxResults=100&startAt="+strconv.Itoa(start), nil, &page); err != nil {
 			return nil, fmt.Errorf("jira: list webhooks: %w", err)
 		}
 		for _, v := range page.Values {
-			out[strconv.FormatInt(v.ID, 10)] = v.ExpirationDate.Time
+			out[v.ID] = listedWebhook{expires: v.ExpirationDate.Time, url: v.URL}
 		}
 		if page.IsLast || len(page.Values) == 0 {
 			return out, nil

@@ -127,3 +127,89 @@ func TestProjectKeyThatIsAReservedWord(t *testing.T) {
 	require.Len(t, hooks, 1)
 	require.Equal(t, `project = "SET"`, hooks[0].JQL)
 }
+
+// After the service's public URL changes (POBLYSH_PUBLIC_URL), a renewal
+// moves the site's webhooks off the former URL instead of extending them:
+// Jira allows one URL per app on a site ("Only a single URL per app is
+// allowed to be registered"), so a webhook kept at the former URL would
+// deliver issue bodies there for as long as it was renewed, and refuse
+// every registration at the new one. The webhooks of the connection's
+// channels there, and the app's other webhooks at that URL on the site
+// (another connection's), are deleted; the channels are left out of the
+// answer, so the engine registers them again at the service's URL. A
+// webhook at a URL none of the connection's own webhooks had (another
+// deployment sharing the OAuth app) is left alone.
+func TestRenewMovesWebhooksOffAFormerURL(t *testing.T) {
+	h := newHarness(t, jirasandbox.Options{WebhookTTL: time.Hour}, `["LPR", "MKT"]`)
+	ctx := context.Background()
+	w := h.prov.Connector.(connectors.Watcher)
+	r := h.prov.Connector.(connectors.ChannelRenewer)
+	former := "https://old-host.example/api/v1/webhooks/jira"
+	current := h.prov.Config.WebhookURL("jira")
+	require.NotEqual(t, former, current)
+	chans, err := w.Watch(ctx, connectors.WatchRequest{Connection: h.conn, HTTP: h.client(), CallbackURL: former,
+		Targets: []string{"LPR"}, Now: time.Now()})
+	require.NoError(t, err)
+	require.Len(t, chans, 1)
+	// Another user's connection to the same site (another tenant's, say),
+	// registered at the former URL too.
+	ts, err := h.sb.IssueToken(jirasandbox.SecondUser)
+	require.NoError(t, err)
+	other := h.conn
+	other.ID, other.TenantID = "conn-2", "tenant-2"
+	otherHTTP := connectors.NewRegistry(h.prov).HTTPClient(h.prov, other.Account.ID, ts.AccessToken)
+	otherChans, err := w.Watch(ctx, connectors.WatchRequest{Connection: other, HTTP: otherHTTP, CallbackURL: former,
+		Targets: []string{"MKT"}, Now: time.Now()})
+	require.NoError(t, err)
+	require.Len(t, otherChans, 1)
+	_, err = w.Watch(ctx, connectors.WatchRequest{Connection: h.conn, HTTP: h.client(), CallbackURL: current,
+		Targets: []string{"MKT"}, Now: time.Now()})
+	require.ErrorIs(t, err, connectors.ErrInvalidConfig, "Jira refuses a second URL while the former one has webhooks")
+
+	renewed, err := r.RenewWatch(ctx, connectors.RenewWatchRequest{Connection: h.conn, HTTP: h.client(), Channels: chans, Now: time.Now()})
+	require.NoError(t, err)
+	require.Empty(t, renewed, "a webhook delivering to %s is not renewed: the service's URL is %s", former, current)
+	require.Empty(t, h.sb.Webhooks(jirasandbox.SiteID), "every webhook of the app at the former URL is deleted")
+
+	// The engine registers the channel again, at the service's URL; the
+	// other connection's renewal finds its webhook gone and does the same.
+	chans, err = w.Watch(ctx, connectors.WatchRequest{Connection: h.conn, HTTP: h.client(), CallbackURL: current,
+		Targets: []string{"LPR"}, Now: time.Now()})
+	require.NoError(t, err)
+	require.Len(t, chans, 1)
+	renewed, err = r.RenewWatch(ctx, connectors.RenewWatchRequest{Connection: other, HTTP: otherHTTP, Channels: otherChans, Now: time.Now()})
+	require.NoError(t, err)
+	require.Empty(t, renewed)
+	otherChans, err = w.Watch(ctx, connectors.WatchRequest{Connection: other, HTTP: otherHTTP, CallbackURL: current,
+		Targets: []string{"MKT"}, Now: time.Now()})
+	require.NoError(t, err)
+	require.Len(t, otherChans, 1)
+	hooks := h.sb.Webhooks(jirasandbox.SiteID)
+	require.Len(t, hooks, 2)
+	for _, hk := range hooks {
+		require.Equal(t, current, hk.URL, "the site lists only the service's URL")
+	}
+	// Webhooks at the service's URL are renewed in place, as before.
+	renewed, err = r.RenewWatch(ctx, connectors.RenewWatchRequest{Connection: h.conn, HTTP: h.client(), Channels: chans, Now: time.Now()})
+	require.NoError(t, err)
+	require.Len(t, renewed, 1)
+	require.Equal(t, chans[0].ID, renewed[0].ID)
+	require.Len(t, h.sb.Webhooks(jirasandbox.SiteID), 2)
+
+	// A site whose only webhooks are at a URL no webhook of this
+	// connection had: another deployment's, sharing the OAuth app. The
+	// connection's own webhook expired; the other deployment's are not
+	// its to delete (Jira then refuses this deployment's registration,
+	// and the connection polls, as before).
+	h.sb.ExpireWebhooks()
+	stack := "https://other-stack.example/api/v1/webhooks/jira"
+	_, err = w.Watch(ctx, connectors.WatchRequest{Connection: other, HTTP: otherHTTP, CallbackURL: stack,
+		Targets: []string{"MKT"}, Now: time.Now()})
+	require.NoError(t, err)
+	renewed, err = r.RenewWatch(ctx, connectors.RenewWatchRequest{Connection: h.conn, HTTP: h.client(), Channels: chans, Now: time.Now()})
+	require.NoError(t, err)
+	require.Empty(t, renewed, "the connection's own webhook expired")
+	hooks = h.sb.Webhooks(jirasandbox.SiteID)
+	require.Len(t, hooks, 1)
+	require.Equal(t, stack, hooks[0].URL, "another deployment's webhook is left alone")
+}

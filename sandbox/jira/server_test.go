@@ -217,3 +217,46 @@ func TestDeleteProject(t *testing.T) {
 	_, out = do(t, s, "POST", api+"search/jql", ts.AccessToken, map[string]any{"jql": `project = "LPR" AND updated >= "2020/01/01 00:00"`})
 	require.NotEmpty(t, out["issues"], "the other project is untouched")
 }
+
+// Dynamic webhooks belong to the app, not to the user whose token
+// registered them, as Jira's do: one URL per app on a site ("Only a
+// single URL per app is allowed to be registered", in the registration's
+// 200 answer), whichever user registers; GET lists each webhook with its
+// url; DELETE by any user of the app removes the app's webhooks among the
+// ids and ignores ids it does not know (202). Once no live webhook is at
+// the former URL, the new one is registered.
+func TestWebhooksOneURLPerApp(t *testing.T) {
+	s := New(Options{Options: sandbox.Options{Seed: true}})
+	ada, err := s.IssueToken("")
+	require.NoError(t, err)
+	grace, err := s.IssueToken(SecondUser)
+	require.NoError(t, err)
+	api := "/ex/jira/" + SiteID + "/rest/api/3/"
+	register := func(tok, url, project string) map[string]any {
+		resp, out := do(t, s, "POST", api+"webhook", tok, map[string]any{"url": url,
+			"webhooks": []any{map[string]any{"events": []string{"jira:issue_updated"}, "jqlFilter": "project = " + project}}})
+		require.Equal(t, http.StatusOK, resp.StatusCode, "Jira answers 200 even when a registration failed")
+		return out["webhookRegistrationResult"].([]any)[0].(map[string]any)
+	}
+	former, current := "https://old-host.example/api/v1/webhooks/jira", "https://poblysh.example/api/v1/webhooks/jira"
+	first := register(ada.AccessToken, former, "LPR")["createdWebhookId"]
+	require.NotNil(t, first)
+	require.NotNil(t, register(grace.AccessToken, former+"?ignored=1", "MKT")["createdWebhookId"], "the same URL: Jira drops the query")
+	refused := register(grace.AccessToken, current, "MKT")
+	require.Nil(t, refused["createdWebhookId"])
+	require.Equal(t, []any{"Only a single URL per app is allowed to be registered."}, refused["errors"])
+
+	_, page := do(t, s, "GET", api+"webhook", grace.AccessToken, nil)
+	values := page["values"].([]any)
+	require.Len(t, values, 2, "every webhook of the app, whoever registered it")
+	var ids []any
+	for _, v := range values {
+		require.Equal(t, former, v.(map[string]any)["url"])
+		ids = append(ids, v.(map[string]any)["id"])
+	}
+
+	resp, _ := do(t, s, "DELETE", api+"webhook", grace.AccessToken, map[string]any{"webhookIds": append(ids, 99999)})
+	require.Equal(t, http.StatusAccepted, resp.StatusCode, "an unknown id is ignored")
+	require.Empty(t, s.Webhooks(SiteID), "ada's webhook too: webhooks are the app's")
+	require.NotNil(t, register(ada.AccessToken, current, "LPR")["createdWebhookId"])
+}
