@@ -18,7 +18,7 @@ import (
 
 // renamedURL is the URL an organization admin gives the sandbox's first
 // site (Atlassian: the product URL can be updated up to 3 times; the old
-// one redirects and is never another site's).
+// one redirects until Atlassian gives it to another site).
 const renamedURL = "https://acme-launch.atlassian.net"
 
 // Re-authorizing a connection whose config names its site by the URL it
@@ -199,4 +199,40 @@ func TestConnectAgainKeepsFormerURLs(t *testing.T) {
 		require.Equal(t, jirasandbox.SiteURL, h.conn.Account.Metadata["former_urls"], "the URL it was stored under")
 		require.Empty(t, proves(h, old), "the old URL names the site")
 	})
+}
+
+// Atlassian can give a site's former URL to another site (support's
+// "Transferring cloud site URL to another site": "The URL will be released
+// 30 days after deletion and will then be available for use on another
+// site", or moved on request by an admin of both). Re-authorizing the
+// connection of the renamed site, whose config still names it by that
+// URL, keeps its site: the cloud id it is bound to decides, not the site
+// that has the URL now (which made the re-authorization land on another
+// account, refused). A connect that is no re-authorization takes the
+// URL for the site that has it now.
+func TestReauthorizeSiteWhoseFormerURLWasTransferred(t *testing.T) {
+	h := newHarness(t, jirasandbox.Options{}, `["LPR"]`)
+	ctx := context.Background()
+	require.NoError(t, h.sb.RenameSite(jirasandbox.SiteID, renamedURL))
+	require.NoError(t, h.sb.RenameSite(jirasandbox.SecondSite, jirasandbox.SiteURL))
+	chooser := h.prov.Connector.(connectors.AccountChooser)
+	cfg := json.RawMessage(`{"site":"` + jirasandbox.SiteURL + `","projects":["LPR"]}`)
+
+	acct, err := chooser.IdentifyFor(ctx, connectors.IdentifyRequest{HTTP: h.client(), Config: cfg,
+		AccountID: jirasandbox.SiteID, AccountMetadata: h.conn.Account.Metadata})
+	require.NoError(t, err)
+	require.Equal(t, jirasandbox.SiteID, acct.ID, "the re-authorized connection's site, not the site at its former URL now")
+	require.Equal(t, renamedURL, acct.Metadata["url"])
+	require.Equal(t, jirasandbox.SiteURL, acct.Metadata["former_urls"])
+
+	// Renamed since, and known by that URL as a former one, too.
+	acct, err = chooser.IdentifyFor(ctx, connectors.IdentifyRequest{HTTP: h.client(), Config: cfg,
+		AccountID: acct.ID, AccountMetadata: acct.Metadata})
+	require.NoError(t, err)
+	require.Equal(t, jirasandbox.SiteID, acct.ID)
+
+	fresh, err := chooser.IdentifyFor(ctx, connectors.IdentifyRequest{HTTP: h.client(), Config: cfg})
+	require.NoError(t, err)
+	require.Equal(t, jirasandbox.SecondSite, fresh.ID, "a new connection names the site at that URL now")
+	require.Equal(t, "acme-pr.atlassian.net", fresh.Name)
 }

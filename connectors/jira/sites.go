@@ -76,8 +76,11 @@ func (c *Connector) Identify(ctx context.Context, tok *oauth2.Token, client *htt
 // re-authorized, or the only site. A config naming by URL the site of the
 // connection being re-authorized, as that site was called before an admin
 // renamed it (the URL the connection was bound under, or a former one),
-// names that site: the cloud id decides, and Atlassian keeps an old URL
-// for its site (it redirects; no other site can take it). Several sites
+// names that site: the cloud id decides, even when another site has that
+// URL now (Atlassian keeps an old URL as a redirect for its site, but
+// gives it to another site 30 days after the site is deleted, or on an
+// admin's request: support's "Transferring cloud site URL to another
+// site"). Several sites
 // and nothing to choose with is a *connectors.ConfigError listing them
 // (422 invalid_config). The account is the site: id = cloud id, name =
 // its host; metadata keeps its URL and name, the URLs it had before
@@ -136,19 +139,21 @@ func (c *Connector) IdentifyFor(ctx context.Context, req connectors.IdentifyRequ
 }
 
 // chooseSite applies IdentifyFor's rule; known are the URLs the connection
-// being re-authorized (accountID) knows its site by.
+// being re-authorized (accountID) knows its site by. A URL among them
+// names that connection's site first: it may have been renamed since, and
+// its former URL given to another site the token reaches too.
 func chooseSite(all []site, want, accountID string, known []string) (site, error) {
 	if want != "" {
+		if accountID != "" && (want == accountID || slices.ContainsFunc(known, func(u string) bool { return strings.EqualFold(u, want) })) {
+			for _, s := range all {
+				if s.ID == accountID {
+					return s, nil // the cloud id decides
+				}
+			}
+		}
 		for _, s := range all {
 			if s.ID == want || strings.EqualFold(strings.TrimRight(s.URL, "/"), want) {
 				return s, nil
-			}
-		}
-		if accountID != "" && slices.ContainsFunc(known, func(u string) bool { return strings.EqualFold(u, want) }) {
-			for _, s := range all {
-				if s.ID == accountID {
-					return s, nil // renamed since: the cloud id decides
-				}
 			}
 		}
 		return site{}, &connectors.ConfigError{Fields: map[string]string{
