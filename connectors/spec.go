@@ -141,7 +141,18 @@ type Spec struct {
 	// deliveries with the OAuth client secret (Jira's dynamic webhooks
 	// carry a JWT signed with it), so WEBHOOK_SECRET is not read.
 	WebhooksSignedWithClientSecret bool
-	Policy                         Policy
+	// RouteKeysNameOneAccount is true when each of the provider's route
+	// keys names something of one account only, so that the connections
+	// one delivery reaches are all of one account: Jira's name a webhook
+	// id on a site's host, and Jira numbers webhooks per site while a host
+	// is one site's at a time. A delivery whose route keys reach
+	// connections of several accounts (a connection still keyed by a host
+	// Atlassian has since given to another site) is one whose account the
+	// service cannot tell: the intake stores it for none of them, and
+	// nudges each active one to read its own account through the API
+	// instead (docs/providers/jira.md, Routing).
+	RouteKeysNameOneAccount bool
+	Policy                  Policy
 	// WebhookMaxBytes is the largest delivery the provider documents
 	// sending, when it exceeds the service's general webhook body limit
 	// (POBLYSH_WEBHOOK_MAX_BYTES): this provider's webhook route accepts

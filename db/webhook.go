@@ -21,6 +21,9 @@ type Route struct {
 	// Filled by LookupRoutes from the connection.
 	Paused bool   `db:"paused"`
 	Health string `db:"health"`
+	// AccountID is the connection's external account id (a Jira site's
+	// cloud id), filled by LookupRoutes.
+	AccountID string `db:"account_id"`
 }
 
 // Active reports whether the route's connection takes deliveries (as
@@ -86,7 +89,8 @@ func (tx *Tx) RebuildRoutes(ctx context.Context, connID, provider string, static
 // delivery's route keys. Exported, like RecordWebhookStatement,
 // InsertSignalsStatement and SystemSignalsSQL, for the benchmark that runs
 // the intake's statements on a raw pool (webhook.BenchmarkIntakeLayers).
-const LookupRoutesSQL = `SELECT r.provider, r.route_key, r.connection_id, r.tenant_id, r.stream, c.paused, c.health
+const LookupRoutesSQL = `SELECT r.provider, r.route_key, r.connection_id, r.tenant_id, r.stream, c.paused, c.health,
+		c.external_account_id AS account_id
 		FROM webhook_routes r JOIN connections c ON c.id = r.connection_id AND c.deleted_at IS NULL
 		WHERE r.provider = $1 AND r.route_key = ANY($2::text[])
 		ORDER BY r.connection_id, r.stream`
@@ -126,7 +130,7 @@ func (d *DB) WithSystemRoutes(ctx context.Context, lockSignals bool, provider st
 }
 
 // LookupRoutes finds (system scope) the connections, not deleted, a
-// delivery's route keys point at, with their pause and health.
+// delivery's route keys point at, with their pause, health and account.
 func (tx *Tx) LookupRoutes(ctx context.Context, provider string, keys []string) ([]Route, error) {
 	var out []Route
 	err := tx.SelectContext(ctx, &out, LookupRoutesSQL, provider, keys)

@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"slices"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/db"
 )
@@ -19,6 +21,12 @@ type routed struct {
 	connections int
 	// recorded is the Signal count the delivery record holds.
 	recorded int
+	// unsure: the delivery's route keys reach connections of several
+	// accounts of a provider whose keys each name one account
+	// (connectors.Spec.RouteKeysNameOneAccount). Which account it is
+	// cannot be told, so it stores nothing and nudges each active
+	// connection reached to read its own account instead.
+	unsure bool
 }
 
 // route finds, among routes (those of the delivery's route keys:
@@ -30,8 +38,14 @@ type routed struct {
 // retractions only, because nothing else would tell it what was deleted
 // meanwhile (history no longer returns a deleted Slack message), and such
 // a delivery is accepted. A channel's secret speaks for its own connection
-// only. A recorded delivery comes back as a duplicate, with nothing to
-// store.
+// only. A delivery of a provider whose route keys each name one account
+// that reaches connections of several accounts (a Jira connection still
+// keyed by a host Atlassian has since given to another site, whose
+// webhook ids are numbered alike) belongs to one of them only, and
+// nothing in it says which: it is stored for none (nor does it retract),
+// and each active connection reached is nudged to read its own account
+// (routed.unsure). A recorded delivery comes back as a duplicate, with
+// nothing to store.
 func (in *Intake) route(ctx context.Context, tx *db.Tx, provider string, d *delivery, routes []db.Route) (*routed, error) {
 	if len(d.batch.Rows) > 0 {
 		// The delivery record is written before the Signals: announce the
@@ -43,13 +57,19 @@ func (in *Intake) route(ctx context.Context, tx *db.Tx, provider string, d *deli
 		}
 	}
 	var reached []db.Route
+	accounts := map[string]bool{}
 	for _, r := range routes {
 		if d.channel != nil && r.ConnectionID != d.channel.ConnectionID {
 			continue
 		}
+		accounts[r.AccountID] = true // an inactive connection's too: it may be the one whose account it is
 		if r.Active() || len(d.Retract) > 0 {
 			reached = append(reached, r)
 		}
+	}
+	unsure := d.oneAccount && len(accounts) > 1
+	if unsure {
+		reached = slices.DeleteFunc(reached, func(r db.Route) bool { return !r.Active() })
 	}
 	ev := db.WebhookEvent{Provider: provider, DeliveryID: d.DeliveryID, Event: d.Event, RawBody: d.body}
 	if len(d.Signals) > 0 && len(d.body) > 0 {
@@ -72,6 +92,11 @@ func (in *Intake) route(ctx context.Context, tx *db.Tx, provider string, d *deli
 		ev.Status = Unroutable
 	case len(d.Signals) == 0 && !d.Notify && len(d.Retract) == 0 && !d.channelGone():
 		ev.Status = Ignored
+	case unsure:
+		ev.Status = Accepted // the nudges
+		in.log().WithFields(logrus.Fields{"provider": provider, "delivery_id": d.DeliveryID, "connection_ids": ev.ConnectionIDs}).
+			Warn("a delivery reaches connections of several accounts, so whose it is cannot be told: it stores nothing, " +
+				"and each connection reads its own account instead")
 	default:
 		ev.Status = Accepted
 		// What store will store unless some Signals are already there
@@ -85,7 +110,7 @@ func (in *Intake) route(ctx context.Context, tx *db.Tx, provider string, d *deli
 	if !fresh {
 		return &routed{status: Duplicate}, nil
 	}
-	return &routed{status: ev.Status, reached: reached, connections: len(ev.ConnectionIDs), recorded: ev.Signals}, nil
+	return &routed{status: ev.Status, reached: reached, connections: len(ev.ConnectionIDs), recorded: ev.Signals, unsure: unsure}, nil
 }
 
 // bodyHash keys a delivery by its verifying channel and its body: the same
@@ -105,7 +130,9 @@ func bodyHash(channel *db.WatchChannel, body []byte) []byte {
 // store stores an accepted delivery in tx for each connection its routes
 // reach: its retractions (db.Tx.RetractSignals) once per connection, and
 // for an active connection its Signals (through ingest) and, for a
-// notify-only push, a coalesced sync nudge, sent before commit, or
+// notify-only push or a delivery whose account cannot be told
+// (routed.unsure: nothing else of it is stored), a coalesced sync nudge,
+// sent before commit, or
 // recorded in tx for later delivery when Temporal is unreachable
 // (nudge.go). A connection deleted since the routes were looked up (they
 // lock no connection row) takes no nudge; its Signals and retractions are
@@ -120,7 +147,8 @@ func (in *Intake) store(ctx context.Context, tx *db.Tx, d *delivery, rt *routed)
 	total := 0
 	conns := map[string]*db.Connection{} // each routed connection is read once
 	retracted := map[string]bool{}       // retractions are recorded once per connection
-	reapply := len(d.Retract) > 0 || (d.batch.Retracts && len(d.batch.Rows) > 0)
+	reapply := !rt.unsure && (len(d.Retract) > 0 || (d.batch.Retracts && len(d.batch.Rows) > 0))
+	notify := d.Notify || rt.unsure
 	for _, r := range rt.reached {
 		if reapply && !slices.Contains(d.reapplyIn, r.TenantID) {
 			d.reapplyIn = append(d.reapplyIn, r.TenantID)
@@ -131,7 +159,7 @@ func (in *Intake) store(ctx context.Context, tx *db.Tx, d *delivery, rt *routed)
 			// The connection row is read only for a nudge (the route
 			// already carries tenant, health and pause): one round trip
 			// less per payload delivery.
-			if d.Notify {
+			if notify {
 				var err error
 				c, err = tx.FindConnection(ctx, r.ConnectionID)
 				if poblysh.ErrorCode(err) == poblysh.ENOTFOUND {
@@ -149,7 +177,7 @@ func (in *Intake) store(ctx context.Context, tx *db.Tx, d *delivery, rt *routed)
 				}
 			}
 			conns[r.ConnectionID] = c
-			if len(d.batch.Rows) > 0 {
+			if len(d.batch.Rows) > 0 && !rt.unsure {
 				st, err := d.batch.Store(ctx, tx, r.TenantID, r.ConnectionID)
 				if err != nil {
 					return out, err
@@ -158,13 +186,13 @@ func (in *Intake) store(ctx context.Context, tx *db.Tx, d *delivery, rt *routed)
 				total += len(st.Kinds)
 			}
 		}
-		if len(d.Retract) > 0 && !retracted[r.ConnectionID] {
+		if len(d.Retract) > 0 && !rt.unsure && !retracted[r.ConnectionID] {
 			retracted[r.ConnectionID] = true
 			if _, err := tx.RetractSignals(ctx, r.TenantID, r.ConnectionID, d.batch.Provider, d.Retract); err != nil {
 				return out, err
 			}
 		}
-		if active && d.Notify && c != nil && c.Active() {
+		if active && notify && c != nil && c.Active() {
 			if err := in.nudge(ctx, tx, c, r.Stream); err != nil {
 				return out, err
 			}

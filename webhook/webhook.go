@@ -243,6 +243,9 @@ type delivery struct {
 	// secret verified it (ChannelKeyed providers); nil otherwise.
 	channel *db.WatchChannel
 	body    []byte
+	// oneAccount: the provider's route keys each name one account
+	// (connectors.Spec.RouteKeysNameOneAccount).
+	oneAccount bool
 	// batch holds the delivery's Signals, converted for storage.
 	batch *ingest.Batch
 	// reapplyIn are the tenants whose retractions the delivery re-applies
@@ -279,7 +282,7 @@ func (in *Intake) verify(ctx context.Context, p *connectors.Provider, req *conne
 		metrics.WebhookDeliveries.WithLabelValues(provider, "invalid").Inc()
 		return nil, &poblysh.Error{Code: poblysh.EINVALID, Message: "webhook payload could not be parsed: " + err.Error()}
 	}
-	d := &delivery{WebhookDelivery: parsed, channel: channel, body: req.Body}
+	d := &delivery{WebhookDelivery: parsed, channel: channel, body: req.Body, oneAccount: p.Spec.RouteKeysNameOneAccount}
 	if parsed.Reply != nil {
 		return d, nil
 	}

@@ -77,6 +77,12 @@ var Spec = &connectors.Spec{
 	// Dynamic webhooks of OAuth 2.0 apps carry a JWT signed with the
 	// app's client secret (webhook.go): there is no separate webhook secret.
 	WebhooksSignedWithClientSecret: true,
+	// A route key names a webhook id on a site's host: ids are numbered
+	// per site, and Atlassian gives a site's former URL to another site
+	// (after a deletion, or on request), so a connection not yet aware of
+	// its site's new URL shares keys with the site that has the old one.
+	// A delivery reaching connections of two sites is stored for neither.
+	RouteKeysNameOneAccount: true,
 	Policy: connectors.Policy{
 		// OAuth apps share a per-user, per-site limiter and, since March
 		// 2026, a points-based hourly quota; 5 requests/s stays well

@@ -109,8 +109,14 @@ var commentOnly = map[string]bool{
 // stable across Atlassian's retries); RouteKeys pair the host with each
 // of matchedWebhookIds ("hook:<host>/<id>"), so a delivery
 // reaches only the connections whose own token registered those webhooks
-// on that site (their watch channels carry the same keys). Event is
-// webhookEvent plus issue_event_type_name.
+// on that site (their watch channels carry the same keys). A host names a
+// site only while the site has that URL: Atlassian gives a former URL to
+// another site, and a connection that has not read its site's new URL yet
+// keeps keys naming it, which the other site's webhook ids (numbered per
+// site) meet; nothing in a delivery names the cloud id, so the intake
+// stores a delivery reaching connections of two sites for neither
+// (Spec.RouteKeysNameOneAccount). Event is webhookEvent plus
+// issue_event_type_name.
 //
 // jira:issue_created yields issue.created (its changelog holds the initial
 // values and is ignored); jira:issue_updated yields what its changelog
