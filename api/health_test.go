@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-openapi/strfmt"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
@@ -155,6 +156,42 @@ func TestReadyz(t *testing.T) {
 		// The admin key needs no database.
 		require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/api/v1/providers", adminKey, "", "").status)
 	})
+}
+
+// TestReadyzWithABusyPool: a pool whose every session is taken (token
+// locks held while providers answer, a burst of pages) is not Postgres
+// down. The probe has a session of its own, so the instance stays in the
+// load balancer and webhook intake goes on queueing for a session.
+func TestReadyzWithABusyPool(t *testing.T) {
+	t.Parallel()
+	s := dbtest.NewSchema(t)
+	ctx := context.Background()
+	busy, err := db.Open(ctx, dbtest.URL(t), db.Options{Role: "poblysh_app", Schema: s.Name, MaxConns: 2})
+	require.NoError(t, err)
+	t.Cleanup(busy.Close)
+	e := serve(t, s, busy)
+	status, body := readiness(t, e)
+	require.Equal(t, http.StatusOK, status, "idle pool")
+	require.Equal(t, "ok", *body.Checks.Postgres)
+
+	for range busy.Pool.Config().MaxConns {
+		c, err := busy.Pool.Acquire(ctx)
+		require.NoError(t, err)
+		defer c.Release()
+	}
+	require.Equal(t, busy.Pool.Config().MaxConns, busy.Pool.Stat().AcquiredConns(), "every session of the work pool is taken")
+	// Postgres itself answers.
+	direct, err := pgx.Connect(ctx, dbtest.URL(t))
+	require.NoError(t, err)
+	var one int
+	require.NoError(t, direct.QueryRow(ctx, "SELECT 1").Scan(&one))
+	require.NoError(t, direct.Close(ctx))
+
+	status, body = readiness(t, e)
+	require.Equal(t, http.StatusOK, status, "a busy pool is not Postgres down")
+	require.Equal(t, "ready", *body.Status)
+	require.Equal(t, "ok", *body.Checks.Postgres)
+	require.Equal(t, busy.Pool.Config().MaxConns, busy.Pool.Stat().AcquiredConns(), "the probe took no session of the work pool")
 }
 
 func TestSpecAndDocs(t *testing.T) {

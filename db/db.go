@@ -34,6 +34,10 @@ type DB struct {
 	schema string
 	// tokenLock bounds token locks (Options.TokenLockIdle, TokenLockWait).
 	tokenLock tokenLockBounds
+	// probe is Ping's pool of one session, outside Pool: a Pool whose
+	// every session is taken (token locks held while providers answer)
+	// is busy, not down, and must not fail the readiness probe.
+	probe *pgxpool.Pool
 }
 
 // Options tune Open.
@@ -123,8 +127,17 @@ func Open(ctx context.Context, url string, opt Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("db: %w", redact(err))
 	}
+	// Ping's session: the login role as the URL gives it, no set-up (it
+	// runs only Ping's empty statement), opened at the first Ping.
+	pcfg := cfg.Copy()
+	pcfg.MaxConns, pcfg.MinConns, pcfg.MinIdleConns, pcfg.AfterConnect = 1, 0, 0, nil
+	probe, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("db: %w", redact(err))
+	}
 	cc := cfg.ConnConfig.Copy()
-	d := &DB{schema: opt.Schema, Pool: pool, X: sqlx.NewDb(stdlib.OpenDBFromPool(pool), "pgx"),
+	d := &DB{schema: opt.Schema, Pool: pool, probe: probe, X: sqlx.NewDb(stdlib.OpenDBFromPool(pool), "pgx"),
 		tokenLock: tokenLockBounds{idle: cmp.Or(opt.TokenLockIdle, DefaultTokenLockIdle), wait: cmp.Or(opt.TokenLockWait, DefaultTokenLockWait)},
 		announce:  newAnnouncer(func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, cc) })}
 	bypass, err := d.bypassesRLS(octx)
@@ -157,15 +170,25 @@ func (d *DB) bypassesRLS(ctx context.Context) (bool, error) {
 	return bypass, err
 }
 
-// Close closes the pool.
+// Close closes the pools.
 func (d *DB) Close() {
 	d.announce.close()
 	_ = d.X.Close()
 	d.Pool.Close()
+	if d.probe != nil {
+		d.probe.Close()
+	}
 }
 
-// Ping checks Postgres is reachable.
-func (d *DB) Ping(ctx context.Context) error { return d.Pool.Ping(ctx) }
+// Ping checks Postgres answers, on a session of its own outside Pool
+// (opened at the first Ping, kept for the next): a Pool whose every
+// session is taken is busy, not down. A DB not made by Open pings Pool.
+func (d *DB) Ping(ctx context.Context) error {
+	if d.probe == nil {
+		return d.Pool.Ping(ctx)
+	}
+	return d.probe.Ping(ctx)
+}
 
 // Tx is a transaction scoped to one tenant (or to the system). Its
 // statements run on the session that holds the transaction (runTx).
