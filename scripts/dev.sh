@@ -19,8 +19,8 @@
 #    webhook secrets) are exported to the service, overriding .env
 #  - `poblysh serve` (API + worker), then the URLs are printed
 #
-# Ctrl-C (or SIGTERM) stops everything this script started (not a Temporal
-# server it reused) and exits 0. Logs of Temporal and the sandbox go to .dev/*.log; the service
+# Ctrl-C (or SIGTERM, in a terminal too) stops everything this script
+# started (not a Temporal server it reused) and exits 0. Logs of Temporal and the sandbox go to .dev/*.log; the service
 # logs to the terminal.
 #
 # Usage: scripts/dev.sh          run (make dev)
@@ -35,14 +35,19 @@ mode=${1:-run}
 
 # Ctrl-C in a terminal signals the whole foreground process group, make
 # included, and GNU make then dies of it (status 130, and the shell around
-# it too) whatever its recipe does. So in a terminal the rest runs as a job
-# of its own that owns the terminal (set -m): only it sees Ctrl-C, stops
-# what it started and exits 0, and so do make and this wrapper.
+# it too) whatever its recipe does. So in a terminal the rest runs in a
+# shell of its own that owns the terminal (own_terminal): only it sees
+# Ctrl-C, stops what it started and exits 0, and so do make and this
+# wrapper. A SIGTERM to this wrapper is passed on to that shell, and the
+# wrapper exits when it has stopped everything, with its status.
 if [[ $mode == run && -t 0 && -z ${POBLYSH_DEV_FOREGROUND:-} ]]; then
-	set -m +e
-	POBLYSH_DEV_FOREGROUND=1 "$BASH" "$POBLYSH_ROOT/scripts/dev.sh" "$@"
+	set +e
+	POBLYSH_DEV_FOREGROUND=1 own_terminal "$POBLYSH_ROOT/scripts/dev.sh" "$@"
 	exit $?
 fi
+# own_terminal started this shell with job control (bash -m), to take the
+# terminal; nothing below wants it.
+set +m
 
 require_cmd go "Install Go 1.26 (https://go.dev/dl/)."
 require_cmd curl "apt-get install -y curl"

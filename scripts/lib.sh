@@ -95,6 +95,41 @@ stop_pid() {
 	wait "$pid" 2>/dev/null || true
 }
 
+# own_terminal SCRIPT [ARG...]: run `bash SCRIPT ARG...` as the terminal's
+# foreground process group, wait for it, and return its status. Ctrl-C
+# then reaches that shell alone, not the processes around this one (make,
+# which dies of a Ctrl-C whatever its recipe does). SCRIPT starts as
+# `bash -m`, which puts it in a process group of its own, takes the
+# terminal and gives it back when the shell exits; it should `set +m`
+# first (job control is not wanted beyond that). A SIGTERM or SIGINT sent
+# to this shell (make dev's pid, a supervisor's) is passed on to SCRIPT's
+# group, and the wait goes on until SCRIPT has stopped what it started.
+# (Started as a foreground job instead, SCRIPT took the terminal as well,
+# but bash runs no trap while a foreground job runs: the wrapper died of
+# the SIGTERM and SCRIPT, and all it started, ran on.)
+own_terminal() {
+	local pid status sig=""
+	# An asynchronous command starts with SIGINT ignored, which its shell
+	# could then not trap: restore it. Its stdin stays the terminal.
+	(
+		trap - INT QUIT
+		exec "$BASH" -m "$@"
+	) <&0 &
+	pid=$!
+	# The first signal only: a second one would cut SCRIPT's cleanup short.
+	# SCRIPT's group exists once its shell has started; until then, its pid.
+	trap 'sig=TERM; trap "" TERM INT; kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true' TERM
+	trap 'sig=INT; trap "" TERM INT; kill -INT -- "-$pid" 2>/dev/null || kill -INT "$pid" 2>/dev/null || true' INT
+	while :; do
+		sig="" status=0
+		# wait returns early (status > 128) when a trapped signal arrives.
+		wait "$pid" || status=$?
+		[[ -n $sig ]] || break
+	done
+	trap - TERM INT
+	return "$status"
+}
+
 # show_log FILE [LINES]: print the end of a log file (for failure reports).
 show_log() {
 	local file=$1 lines=${2:-30}

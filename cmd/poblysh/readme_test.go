@@ -148,35 +148,24 @@ func TestReadmeWalkthrough(t *testing.T) {
 		"POBLYSH_ENV_FILE=", "POBLYSH_SANDBOX=",
 	)
 
-	dev := exec.Command("bash", "scripts/dev.sh")
-	dev.Dir, dev.Env = dir, env
-	out := &syncBuf{}
-	dev.Stdout, dev.Stderr = out, out
-	require.NoError(t, dev.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- dev.Wait() }()
-	stopped := false
-	stop := func() error {
-		if stopped {
-			return nil
+	// In a terminal, as make dev is run: dev.sh then runs its work in a
+	// shell of its own (the terminal's foreground group), and the SIGTERM
+	// below goes to the wrapper, make's child.
+	dev := startDevInTerminal(t, dir, env, "scripts/dev.sh")
+	out := dev.out
+	status := -1
+	stop := func() int {
+		if status < 0 {
+			status = dev.stop(t, syscall.SIGTERM)
 		}
-		stopped = true
-		_ = dev.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-exited:
-			return err
-		case <-time.After(60 * time.Second):
-			_ = dev.Process.Kill()
-			return fmt.Errorf("dev.sh did not stop within 60s")
-		}
+		return status
 	}
-	t.Cleanup(func() { _ = stop() })
 
 	deadline := time.Now().Add(8 * time.Minute) // a cold Go build cache compiles bin/poblysh first
 	for !strings.Contains(out.String(), "Poblysh is running") {
 		select {
-		case err := <-exited:
-			t.Fatalf("dev.sh exited (%v) before the stack was up:\n%s", err, out.String())
+		case <-dev.exited:
+			t.Fatalf("dev.sh exited (status %d) before the stack was up:\n%s", dev.status, out.String())
 		default:
 		}
 		require.True(t, time.Now().Before(deadline), "dev.sh did not start the stack:\n%s", out.String())
@@ -236,9 +225,18 @@ func TestReadmeWalkthrough(t *testing.T) {
 	require.Regexp(t, `"sync_concurrency": ?2`, outputs[tenants], "and updated")
 	require.Regexp(t, `"kind": ?"tenant_deletion"`, outputs[tenants], "and deleted")
 
-	// make dev's way out: SIGTERM (or Ctrl-C) stops the stack and exits 0.
-	require.NoError(t, stop(), "dev.sh exits 0 when stopped:\n%s", out.String())
+	// make dev's way out: SIGTERM (or Ctrl-C) stops the stack and exits 0,
+	// and leaves nothing of it running: not the API, not the sandbox, no
+	// process of this checkout (dev.sh, serve and the sandbox run in it).
+	require.Equal(t, 0, stop(), "dev.sh exits 0 when stopped:\n%s", out.String())
 	require.Contains(t, out.String(), "stopping what make dev started")
+	for _, addr := range []string{fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", sandboxBase)} {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			t.Errorf("%s still accepts connections after dev.sh stopped", addr)
+		}
+	}
+	require.Empty(t, dev.left(t), "processes of the stack left running:\n%s", out.String())
 }
 
 // freePortRun returns the first of n consecutive free loopback ports.
