@@ -32,6 +32,11 @@ type Setting struct {
 	Default string
 	// Description says what it changes and which values it takes.
 	Description string
+	// Own is a setting read from the provider's own variable only, never
+	// from the shared prefix (Spec.EnvFallback): one whose form or value
+	// differs between the providers sharing the prefix. The shared variable
+	// is refused at start, naming the providers' own.
+	Own bool
 }
 
 // Markers around the generated parts of the docs: the configuration table
@@ -60,13 +65,13 @@ func commonSettings(s *Spec) []Setting {
 		hook = "not used: the provider signs its deliveries with the OAuth client secret, which verifies them"
 	}
 	return []Setting{
-		{"CLIENT_ID", "", "OAuth client id; without it and the secret the provider is listed as not configured and cannot be connected"},
-		{"CLIENT_SECRET", "", "OAuth client secret"},
-		{"WEBHOOK_SECRET", "", hook},
-		{"AUTH_URL", none(s.Defaults.AuthURL), "authorization endpoint the user's browser is sent to"},
-		{"TOKEN_URL", none(s.Defaults.TokenURL), "code exchange and token refresh"},
-		{"API_URL", none(s.Defaults.APIURL), "API root the provider's paths hang from"},
-		{"REVOKE_URL", none(s.Defaults.RevokeURL), "token revocation when a connection is deleted"},
+		{Suffix: "CLIENT_ID", Default: "", Description: "OAuth client id; without it and the secret the provider is listed as not configured and cannot be connected"},
+		{Suffix: "CLIENT_SECRET", Default: "", Description: "OAuth client secret"},
+		{Suffix: "WEBHOOK_SECRET", Default: "", Description: hook},
+		{Suffix: "AUTH_URL", Default: none(s.Defaults.AuthURL), Description: "authorization endpoint the user's browser is sent to"},
+		{Suffix: "TOKEN_URL", Default: none(s.Defaults.TokenURL), Description: "code exchange and token refresh"},
+		{Suffix: "API_URL", Default: none(s.Defaults.APIURL), Description: "API root the provider's paths hang from"},
+		{Suffix: "REVOKE_URL", Default: none(s.Defaults.RevokeURL), Description: "token revocation when a connection is deleted"},
 	}
 }
 
@@ -133,8 +138,19 @@ func ProviderTable(s *Spec) string {
 
 	w("\n**Environment.** ")
 	if s.EnvFallback != "" {
-		w("Each variable falls back to `POBLYSH_%s_<SETTING>` (shared by the %s providers) when unset, then to the default.\n\n",
+		w("Each variable falls back to `POBLYSH_%s_<SETTING>` (shared by the %s providers) when unset, then to the default",
 			s.EnvFallback, titleWord(s.EnvFallback))
+		var own []string
+		for _, st := range s.Settings {
+			if st.Own {
+				own = append(own, "`"+st.Suffix+"`")
+			}
+		}
+		if len(own) > 0 {
+			w("; those marked *per provider* (%s) do not, and the service refuses to start with their `POBLYSH_%s_` variable set",
+				strings.Join(own, ", "), s.EnvFallback)
+		}
+		w(". A shared value must suit every provider that reads it.\n\n")
 	} else {
 		w("Unset variables take the default.\n\n")
 	}
@@ -144,7 +160,11 @@ func ProviderTable(s *Spec) string {
 		if def == "" {
 			def = "—"
 		}
-		w("| `POBLYSH_%s_%s` | %s | %s |\n", s.EnvName(), st.Suffix, cell(def), cell(st.Description))
+		desc := st.Description
+		if st.Own && s.EnvFallback != "" {
+			desc = "*per provider*: " + desc
+		}
+		w("| `POBLYSH_%s_%s` | %s | %s |\n", s.EnvName(), st.Suffix, cell(def), cell(desc))
 	}
 
 	w("\n**Connection config.** %s\n", cell(helpText(s.ConfigHelp)))

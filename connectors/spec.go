@@ -254,12 +254,22 @@ func (c Config) StartURL(provider string) string {
 // API_URL,REVOKE_URL,WEBHOOK_SECRET}, falling back to POBLYSH_<FALLBACK>_*,
 // then to the spec's defaults. URLs must be absolute http(s) URLs.
 func LoadConfig(s *Spec, getenv func(string) string, publicURL string, publicURLSet bool) (Config, error) {
+	own := map[string]bool{} // read from the provider's own variable only (Setting.Own)
+	for _, st := range s.Settings {
+		if st.Own && s.EnvFallback != "" {
+			own[st.Suffix] = true
+			if fb := "POBLYSH_" + s.EnvFallback + "_" + st.Suffix; getenv(fb) != "" {
+				return Config{}, fmt.Errorf("%s: is not read: %s reads %s from its own variable only (its form or value differs between the %s providers); set %s instead",
+					fb, s.Name, st.Suffix, titleWord(s.EnvFallback), "POBLYSH_"+s.EnvName()+"_"+st.Suffix)
+			}
+		}
+	}
 	get := func(suffix string) (string, string) {
 		name := "POBLYSH_" + s.EnvName() + "_" + suffix
 		if v := getenv(name); v != "" {
 			return v, name
 		}
-		if s.EnvFallback != "" {
+		if s.EnvFallback != "" && !own[suffix] {
 			fb := "POBLYSH_" + s.EnvFallback + "_" + suffix
 			if v := getenv(fb); v != "" {
 				return v, fb

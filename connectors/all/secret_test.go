@@ -142,7 +142,7 @@ func TestProviderErrorsCarryNoSecrets(t *testing.T) {
 				return markDCSecret
 			case strings.HasSuffix(k, "_WEBHOOK_SECRET"):
 				return markHookSecret
-			case strings.HasSuffix(k, "_ACCOUNTS_SERVERS"), strings.HasSuffix(k, "_API_URLS"):
+			case strings.HasSuffix(k, "_ACCOUNTS_SERVERS"), strings.HasSuffix(k, "_API_URLS") && k != "POBLYSH_ZOHO_API_URLS": // read per product only
 				return "us=" + base
 			case strings.HasSuffix(k, "_URL") && !strings.HasSuffix(k, "JWKS_URL"):
 				return base + "/x"

@@ -23,8 +23,9 @@ func ParseTTL(v string) (time.Duration, error) {
 	return d, nil
 }
 
-// IntSetting reads POBLYSH_<NAME>_<suffix> as an integer from lo to hi;
-// def when unset.
+// IntSetting reads POBLYSH_<NAME>_<suffix> (or POBLYSH_GOOGLE_<suffix>) as
+// an integer from lo to hi; def when unset. Its error names the variable
+// set (Config.SettingVar).
 func IntSetting(cfg connectors.Config, suffix string, def, lo, hi int) (int, error) {
 	v := strings.TrimSpace(cfg.Setting(suffix))
 	if v == "" {
@@ -32,12 +33,13 @@ func IntSetting(cfg connectors.Config, suffix string, def, lo, hi int) (int, err
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < lo || n > hi {
-		return 0, fmt.Errorf("%w: %s must be an integer from %d to %d", connectors.ErrInvalidConfig, suffix, lo, hi)
+		return 0, fmt.Errorf("%w: %s must be an integer from %d to %d", connectors.ErrInvalidConfig, cfg.SettingVar(suffix), lo, hi)
 	}
 	return n, nil
 }
 
-// TTLSetting reads POBLYSH_<NAME>_<suffix> with ParseTTL; def when unset.
+// TTLSetting reads POBLYSH_<NAME>_<suffix> (or POBLYSH_GOOGLE_<suffix>)
+// with ParseTTL; def when unset. Its error names the variable set.
 func TTLSetting(cfg connectors.Config, suffix string, def time.Duration) (time.Duration, error) {
 	v := strings.TrimSpace(cfg.Setting(suffix))
 	if v == "" {
@@ -45,7 +47,7 @@ func TTLSetting(cfg connectors.Config, suffix string, def time.Duration) (time.D
 	}
 	d, err := ParseTTL(v)
 	if err != nil {
-		return 0, fmt.Errorf("%w: %s: %v", connectors.ErrInvalidConfig, suffix, err)
+		return 0, fmt.Errorf("%w: %s: %v", connectors.ErrInvalidConfig, cfg.SettingVar(suffix), err)
 	}
 	return d, nil
 }

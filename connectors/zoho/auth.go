@@ -13,14 +13,15 @@ import (
 )
 
 // Settings read through connectors.Config.Setting (POBLYSH_ZOHO_CLIQ_<suffix>,
-// POBLYSH_ZOHO_MAIL_<suffix>, falling back to POBLYSH_ZOHO_<suffix>).
+// POBLYSH_ZOHO_MAIL_<suffix>, falling back to POBLYSH_ZOHO_<suffix> but for
+// API_URLS, read per product: connectors.Setting.Own).
 const (
 	// SettingAccountsServers overrides the allowlist of accounts servers:
 	// "us=https://accounts.zoho.com,eu=https://accounts.zoho.eu,…". Only the
 	// sandbox and tests need it; the default is Zoho's own list.
 	SettingAccountsServers = "ACCOUNTS_SERVERS"
 	// SettingAPIURLs overrides the product's API roots per DC, in the same
-	// form. Set it per product (POBLYSH_ZOHO_CLIQ_API_URLS,
+	// form. Read per product only (POBLYSH_ZOHO_CLIQ_API_URLS,
 	// POBLYSH_ZOHO_MAIL_API_URLS): the two products live on different hosts.
 	SettingAPIURLs = "API_URLS"
 	// SettingClientSecretPrefix + an upper-case location ("CLIENT_SECRET_EU")
@@ -59,12 +60,11 @@ type Auth struct {
 // NewAuth builds the OAuth side of a product connector from its config:
 // scopes to ask for and the product's default API hosts per DC.
 func NewAuth(provider string, cfg connectors.Config, scopes []string, apiDefaults map[string]string) (*Auth, error) {
-	env := "POBLYSH_" + strings.ToUpper(strings.ReplaceAll(provider, "-", "_")) + "_"
-	accounts, err := ParseHosts(env+SettingAccountsServers, cfg.Setting(SettingAccountsServers), defaultAccounts)
+	accounts, err := ParseHosts(cfg.SettingVar(SettingAccountsServers), cfg.Setting(SettingAccountsServers), defaultAccounts)
 	if err != nil {
 		return nil, err
 	}
-	api, err := ParseHosts(env+SettingAPIURLs, cfg.Setting(SettingAPIURLs), apiDefaults)
+	api, err := ParseHosts(cfg.SettingVar(SettingAPIURLs), cfg.Setting(SettingAPIURLs), apiDefaults)
 	if err != nil {
 		return nil, err
 	}

@@ -133,16 +133,17 @@ var Spec = &connectors.Spec{
 			"(`_EU`, `_IN`, `_AU`…) when the client's Multi-DC settings give each DC its own"},
 		{Suffix: zoho.SettingAccountsServers, Default: "Zoho's list", Description: "allowlist of accounts servers a callback may name, " +
 			"`us=https://accounts.zoho.com,eu=…` (the sandbox and tests only)"},
-		{Suffix: zoho.SettingAPIURLs, Default: "Zoho's list", Description: "Cliq host per data centre, same form; set it per product " +
+		{Suffix: zoho.SettingAPIURLs, Default: "Zoho's list", Own: true, Description: "Cliq host per data centre, same form " +
 			"(Cliq and Mail live on different hosts)"},
-		{Suffix: SettingPageSize, Default: strconv.Itoa(defaultPageSize), Description: "`limit` of messages and mentions calls, 1–100"},
+		{Suffix: SettingPageSize, Default: strconv.Itoa(defaultPageSize), Description: "`limit` of messages and mentions calls, 1–100 " +
+			"(Zoho Mail's goes to 200: a shared `POBLYSH_ZOHO_PAGE_SIZE` above 100 is refused here)"},
 		{Suffix: SettingBackfillDays, Default: strconv.Itoa(defaultBackfill), Description: "how far back a channel's first read goes " +
 			"(mentions: at most 30 days, what Cliq keeps)"},
 		{Suffix: SettingReactionWindow, Default: defaultReactions.String(), Description: "how far back each poll re-reads messages for new reactions"},
 		{Suffix: SettingLockPeriod, Default: defaultLock.String(), Description: "how long an API is left alone after a throttled answer " +
 			"without `Retry-After` (Cliq's lock for messages and mentions)"},
-		{Suffix: SettingPace, Default: "`messages=14,mentions=28,channels=18,users=18`", Description: "calls per minute per user and API, " +
-			"one under each of Cliq's thresholds"},
+		{Suffix: SettingPace, Default: "`messages=14,mentions=28,channels=18,users=18`", Own: true, Description: "calls per minute per user and API, " +
+			"one under each of Cliq's thresholds (Zoho Mail's `PACE` is one number)"},
 	},
 	New: New,
 }
@@ -197,7 +198,7 @@ func New(cfg connectors.Config) (connectors.Connector, error) {
 		c.perMinute[k] = v
 	}
 	if c.keys, err = parsePublicKeys(cfg.Setting(SettingPublicKey)); err != nil {
-		return nil, fmt.Errorf("zoho-cliq: POBLYSH_ZOHO_CLIQ_%s: %w", SettingPublicKey, err)
+		return nil, fmt.Errorf("zoho-cliq: %s: %w", cfg.SettingVar(SettingPublicKey), err)
 	}
 	if c.lock, err = durationSetting(cfg, SettingLockPeriod, defaultLock); err != nil {
 		return nil, err
@@ -208,18 +209,18 @@ func New(cfg connectors.Config) (connectors.Connector, error) {
 	if v := cfg.Setting(SettingPageSize); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 100 {
-			return nil, fmt.Errorf("zoho-cliq: POBLYSH_ZOHO_CLIQ_%s must be an integer from 1 to 100", SettingPageSize)
+			return nil, fmt.Errorf("zoho-cliq: %s must be an integer from 1 to 100", cfg.SettingVar(SettingPageSize))
 		}
 		c.pageSize = n
 	}
-	if err := parsePace(cfg.Setting(SettingPace), c.perMinute); err != nil {
+	if err := parsePace(cfg.SettingVar(SettingPace), cfg.Setting(SettingPace), c.perMinute); err != nil {
 		return nil, err
 	}
 	if v := cfg.Setting(SettingBackfillDays); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 36500 {
 			// Bounded: a larger count wraps the backfill window around.
-			return nil, fmt.Errorf("zoho-cliq: POBLYSH_ZOHO_CLIQ_%s must be a number of days from 1 to 36500", SettingBackfillDays)
+			return nil, fmt.Errorf("zoho-cliq: %s must be a number of days from 1 to 36500", cfg.SettingVar(SettingBackfillDays))
 		}
 		c.backfill = time.Duration(n) * 24 * time.Hour
 	}
@@ -233,7 +234,7 @@ func durationSetting(cfg connectors.Config, suffix string, def time.Duration) (t
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("zoho-cliq: POBLYSH_ZOHO_CLIQ_%s must be a positive Go duration such as 10m", suffix)
+		return 0, fmt.Errorf("zoho-cliq: %s must be a positive Go duration such as 10m", cfg.SettingVar(suffix))
 	}
 	return d, nil
 }
@@ -241,14 +242,15 @@ func durationSetting(cfg connectors.Config, suffix string, def time.Duration) (t
 // Spec implements connectors.Connector.
 func (c *Connector) Spec() *connectors.Spec { return Spec }
 
-// parsePace reads "messages=14,mentions=28" into into.
-func parsePace(v string, into map[string]int) error {
+// parsePace reads "messages=14,mentions=28", the value of the variable
+// name, into into.
+func parsePace(name, v string, into map[string]int) error {
 	for _, part := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
 		api, n, ok := strings.Cut(part, "=")
 		per, err := strconv.Atoi(n)
 		if _, known := defaultPace[api]; !ok || !known || err != nil || per < 1 {
-			return fmt.Errorf("zoho-cliq: POBLYSH_ZOHO_CLIQ_%s: %q must be <api>=<calls per minute> with api one of messages, mentions, channels, users",
-				SettingPace, part)
+			return fmt.Errorf("zoho-cliq: %s: %q must be <api>=<calls per minute> with api one of messages, mentions, channels, users",
+				name, part)
 		}
 		into[api] = per
 	}

@@ -107,13 +107,15 @@ var Spec = &connectors.Spec{
 			"(`_EU`, `_IN`, `_AU`…) when the client's Multi-DC settings give each DC its own"},
 		{Suffix: zoho.SettingAccountsServers, Default: "Zoho's list", Description: "allowlist of accounts servers a callback may name, " +
 			"`us=https://accounts.zoho.com,eu=…` (the sandbox and tests only)"},
-		{Suffix: zoho.SettingAPIURLs, Default: "Zoho's list", Description: "Mail host per data centre, same form; set it per product " +
+		{Suffix: zoho.SettingAPIURLs, Default: "Zoho's list", Own: true, Description: "Mail host per data centre, same form " +
 			"(Cliq and Mail live on different hosts)"},
-		{Suffix: SettingPageSize, Default: strconv.Itoa(defaultPageSize), Description: "`limit` of `messages/view` calls, 1–200"},
+		{Suffix: SettingPageSize, Default: strconv.Itoa(defaultPageSize), Description: "`limit` of `messages/view` calls, 1–200 " +
+			"(Zoho Cliq's stops at 100: a shared `POBLYSH_ZOHO_PAGE_SIZE` must be at most 100)"},
 		{Suffix: SettingOverlap, Default: defaultOverlap.String(), Description: "how far below the last pass's newest `receivedTime` " +
 			"a pass reads again (late-indexed mail; ids already read are skipped)"},
 		{Suffix: SettingBackfillDays, Default: strconv.Itoa(defaultBackfill), Description: "how far back a folder's first read goes"},
-		{Suffix: SettingPace, Default: strconv.Itoa(defaultPace), Description: "calls per minute per account (30 a minute is the figure reported for Zoho Mail)"},
+		{Suffix: SettingPace, Default: strconv.Itoa(defaultPace), Own: true, Description: "calls per minute per account (30 a minute is the " +
+			"figure reported for Zoho Mail; Zoho Cliq's `PACE` is one figure per API)"},
 	},
 	New: New,
 }
@@ -163,28 +165,28 @@ func New(cfg connectors.Config) (connectors.Connector, error) {
 	if v := cfg.Setting(SettingPace); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
-			return nil, fmt.Errorf("zoho-mail: POBLYSH_ZOHO_MAIL_%s must be a positive number of calls per minute", SettingPace)
+			return nil, fmt.Errorf("zoho-mail: %s must be a positive number of calls per minute", cfg.SettingVar(SettingPace))
 		}
 		c.perMinute = n
 	}
 	if v := cfg.Setting(SettingPageSize); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 200 {
-			return nil, fmt.Errorf("zoho-mail: POBLYSH_ZOHO_MAIL_%s must be an integer from 1 to 200", SettingPageSize)
+			return nil, fmt.Errorf("zoho-mail: %s must be an integer from 1 to 200", cfg.SettingVar(SettingPageSize))
 		}
 		c.pageSize = n
 	}
 	if v := cfg.Setting(SettingOverlap); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 {
-			return nil, fmt.Errorf("zoho-mail: POBLYSH_ZOHO_MAIL_%s must be a Go duration such as 10m", SettingOverlap)
+			return nil, fmt.Errorf("zoho-mail: %s must be a Go duration such as 10m", cfg.SettingVar(SettingOverlap))
 		}
 		c.overlap = d
 	}
 	if v := cfg.Setting(SettingBackfillDays); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 36500 {
-			return nil, fmt.Errorf("zoho-mail: POBLYSH_ZOHO_MAIL_%s must be a number of days from 1 to 36500", SettingBackfillDays)
+			return nil, fmt.Errorf("zoho-mail: %s must be a number of days from 1 to 36500", cfg.SettingVar(SettingBackfillDays))
 		}
 		c.backfill = time.Duration(n) * 24 * time.Hour
 	}
