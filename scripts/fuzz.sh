@@ -18,11 +18,35 @@
 # run once more, and fails for real if it fails again.
 #
 # Usage: FUZZTIME=2m scripts/fuzz.sh [packages]   (default ./...)
+#        scripts/fuzz.sh --list [packages]        print "<package> <target>" per
+#                                                 target, run nothing (README.md's
+#                                                 count is checked against it)
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$POBLYSH_ROOT"
 require_cmd go "Install Go 1.26 (https://go.dev/dl/)."
+
+list=""
+if [[ ${1:-} == --list ]]; then
+	list=1
+	shift
+fi
+
+packages=("$@")
+((${#packages[@]})) || packages=(./...)
+# A fuzz target is a `func FuzzXxx(f *testing.F)` in a package's test files;
+# -fuzz takes one target of one package at a time.
+targets=()
+while read -r pkg dir; do
+	while read -r target; do
+		targets+=("$pkg $target")
+	done < <(cat "$dir"/*_test.go 2>/dev/null | sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p')
+done < <(go list -f '{{.ImportPath}} {{.Dir}}' "${packages[@]}")
+if [[ -n $list ]]; then
+	((${#targets[@]})) && printf '%s\n' "${targets[@]}"
+	exit 0
+fi
 
 fuzztime=${FUZZTIME:-30s}
 minimizetime=${FUZZMINIMIZETIME:-5s}
@@ -50,17 +74,11 @@ fuzz_one() {
 	done
 }
 
-packages=("$@")
-((${#packages[@]})) || packages=(./...)
 n=0
-# A fuzz target is a `func FuzzXxx(f *testing.F)` in a package's test files;
-# -fuzz takes one target of one package at a time.
-while read -r pkg dir; do
-	while read -r target; do
-		log "fuzz $pkg $target for $fuzztime"
-		fuzz_one "$pkg" "$target"
-		n=$((n + 1))
-	done < <(cat "$dir"/*_test.go 2>/dev/null | sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p')
-done < <(go list -f '{{.ImportPath}} {{.Dir}}' "${packages[@]}")
+for t in "${targets[@]}"; do
+	log "fuzz ${t% *} ${t#* } for $fuzztime"
+	fuzz_one "${t% *}" "${t#* }"
+	n=$((n + 1))
+done
 ((n)) || [[ ${FUZZ_NONE_OK:-} == 1 ]] || die "no fuzz targets in ${packages[*]}"
 log "make fuzz: $n target(s) ran $fuzztime each without a failure"
