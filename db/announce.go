@@ -24,8 +24,19 @@ import (
 //
 // An announcement lost to a failed connection only delays a long poll to
 // its timeout (the reader's next poll finds the rows); nothing is lost.
+//
+// Each NOTIFY has notifyTimeout (defaultNotifyTimeout) to be answered: a
+// session whose server stopped answering without closing the connection
+// (a host cut off, a failover: no FIN, no RST) is closed then and its
+// tenants go out again on a new session. Without the bound the NOTIFY
+// waited for the kernel to give up on the connection (tcp_retries2, about
+// 15 minutes), and no Signal this process stored woke a long poll in any
+// process meanwhile. The session is dialled as the listener's is
+// (feedSessionConfig): the kernel gives up on it sooner too.
 type announcer struct {
 	connect func(context.Context) (*pgx.Conn, error)
+	// notifyTimeout bounds each NOTIFY (defaultNotifyTimeout).
+	notifyTimeout time.Duration
 
 	mu      sync.Mutex
 	pending map[string]struct{}
@@ -36,9 +47,13 @@ type announcer struct {
 	done    chan struct{}
 }
 
-func newAnnouncer(connect func(context.Context) (*pgx.Conn, error)) *announcer {
+// defaultNotifyTimeout bounds each NOTIFY: it takes well under a
+// millisecond when the server answers.
+const defaultNotifyTimeout = 5 * time.Second
+
+func newAnnouncer(connect func(context.Context) (*pgx.Conn, error), notifyTimeout time.Duration) *announcer {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &announcer{connect: connect, pending: map[string]struct{}{}, kick: make(chan struct{}, 1),
+	return &announcer{connect: connect, notifyTimeout: notifyTimeout, pending: map[string]struct{}{}, kick: make(chan struct{}, 1),
 		ctx: ctx, cancel: cancel, done: make(chan struct{})}
 }
 
@@ -104,25 +119,30 @@ func (a *announcer) run() {
 			a.mu.Unlock()
 			err := func() error {
 				if conn == nil || conn.IsClosed() {
-					c, err := a.connect(a.ctx)
+					c, err := a.connect(a.ctx) // bounded by connect_timeout
 					if err != nil {
 						return err
 					}
-					if _, err := c.Exec(a.ctx, `SET synchronous_commit = off`); err != nil {
-						_ = c.Close(context.Background())
+					conn = c
+					ctx, cancel := context.WithTimeout(a.ctx, a.notifyTimeout)
+					defer cancel()
+					if _, err := c.Exec(ctx, `SET synchronous_commit = off`); err != nil {
 						return err
 					}
-					conn = c
 				}
-				_, err := conn.Exec(a.ctx, `SELECT pg_notify('`+SignalsChannel+`', t) FROM unnest($1::text[]) AS t`, tenants)
+				ctx, cancel := context.WithTimeout(a.ctx, a.notifyTimeout)
+				defer cancel()
+				_, err := conn.Exec(ctx, `SELECT pg_notify('`+SignalsChannel+`', t) FROM unnest($1::text[]) AS t`, tenants)
 				return err
 			}()
 			if err == nil {
 				backoff = 50 * time.Millisecond
 				continue
 			}
-			if conn != nil {
-				_ = conn.Close(context.Background())
+			if conn != nil { // a session that failed or did not answer in time is not used again
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				_ = conn.Close(ctx)
+				cancel()
 				conn = nil
 			}
 			a.mu.Lock() // retry them with the next batch

@@ -32,6 +32,9 @@ type DB struct {
 	announce *announcer
 	// schema is Options.Schema: the listener listens from it.
 	schema string
+	// feed is the connection settings of the feed's own sessions, the
+	// announcer's and the listener's (feedSessionConfig).
+	feed *pgx.ConnConfig
 	// tokenLock bounds token locks (Options.TokenLockIdle, TokenLockWait).
 	tokenLock tokenLockBounds
 	// probe is Ping's pool of one session, outside Pool: a Pool whose
@@ -136,10 +139,11 @@ func Open(ctx context.Context, url string, opt Options) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("db: %w", redact(err))
 	}
-	cc := cfg.ConnConfig.Copy()
-	d := &DB{schema: opt.Schema, Pool: pool, probe: probe, X: sqlx.NewDb(stdlib.OpenDBFromPool(pool), "pgx"),
+	feed := feedSessionConfig(cfg.ConnConfig)
+	d := &DB{schema: opt.Schema, Pool: pool, probe: probe, X: sqlx.NewDb(stdlib.OpenDBFromPool(pool), "pgx"), feed: feed,
 		tokenLock: tokenLockBounds{idle: cmp.Or(opt.TokenLockIdle, DefaultTokenLockIdle), wait: cmp.Or(opt.TokenLockWait, DefaultTokenLockWait)},
-		announce:  newAnnouncer(func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, cc) })}
+		announce: newAnnouncer(func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, feed) },
+			defaultNotifyTimeout)}
 	bypass, err := d.bypassesRLS(octx)
 	if err != nil {
 		d.Close()
@@ -160,6 +164,15 @@ func Open(ctx context.Context, url string, opt Options) (*DB, error) {
 		return nil, errors.New("db: the application role bypasses row-level security (superuser or BYPASSRLS); set POBLYSH_DB_ROLE to a restricted role such as poblysh_app")
 	}
 	return d, nil
+}
+
+// feedConfig is a copy of the settings of the feed's own sessions (a DB
+// not made by Open has them from its pool's).
+func (d *DB) feedConfig() *pgx.ConnConfig {
+	if d.feed != nil {
+		return d.feed.Copy()
+	}
+	return feedSessionConfig(d.Pool.Config().ConnConfig)
 }
 
 // bypassesRLS reports whether the effective role bypasses row-level

@@ -2,6 +2,8 @@ package db
 
 import (
 	"context"
+	"net"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -51,3 +53,16 @@ const (
 	OpenJobsSQL    = openJobsSQL
 	PassRunningSQL = passRunningSQL
 )
+
+// SetAnnouncerForTest replaces d's announcer with one that connects with
+// connect and gives up on a NOTIFY after notifyTimeout.
+func SetAnnouncerForTest(d *DB, connect func(context.Context) (*pgx.Conn, error), notifyTimeout time.Duration) {
+	d.announce.close()
+	d.announce = newAnnouncer(connect, notifyTimeout)
+}
+
+// FeedDialForTest is how d dials the feed's own sessions (the announcer's
+// and the listener's).
+func FeedDialForTest(d *DB) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return d.feedConfig().DialFunc
+}

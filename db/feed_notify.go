@@ -39,9 +39,10 @@ type tenantWake struct {
 }
 
 // NewFeedNotifier starts the listener on its own connection (not from the
-// pool), made from the pool's connection settings. Close stops it.
+// pool), made from the pool's connection settings and dialled as the
+// feed's sessions are (feedSessionConfig). Close stops it.
 func NewFeedNotifier(d *DB, log logrus.FieldLogger) *FeedNotifier {
-	cc := d.Pool.Config().ConnConfig.Copy()
+	cc := d.feedConfig()
 	if d.schema != "" {
 		cc.RuntimeParams["search_path"] = pgx.Identifier{d.schema}.Sanitize()
 	}

@@ -1,0 +1,23 @@
+package db
+
+import (
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// setUserTimeout sets TCP_USER_TIMEOUT (feedUserTimeout) on a TCP socket
+// before it connects; a Unix socket has no such option and is left alone.
+func setUserTimeout(network, _ string, c syscall.RawConn) error {
+	if !strings.HasPrefix(network, "tcp") {
+		return nil
+	}
+	var err error
+	if cerr := c.Control(func(fd uintptr) {
+		err = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(feedUserTimeout.Milliseconds()))
+	}); cerr != nil {
+		return cerr
+	}
+	return err
+}
