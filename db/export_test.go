@@ -66,3 +66,10 @@ func SetAnnouncerForTest(d *DB, connect func(context.Context) (*pgx.Conn, error)
 func FeedDialForTest(d *DB) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return d.feedConfig().DialFunc
 }
+
+// NewFeedNotifierForTest is NewFeedNotifier with the listener's liveness
+// check shortened: a ping after idle without a notification, answered
+// within ping.
+func NewFeedNotifierForTest(d *DB, idle, ping time.Duration) *FeedNotifier {
+	return newFeedNotifier(d, nil, listenerLiveness{idle: idle, ping: ping})
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/db"
 	"github.com/poblysh/poblysh/db/dbtest"
 )
@@ -87,4 +88,75 @@ func TestAnnouncerGivesUpOnASessionThatStopsAnswering(t *testing.T) {
 	found, _ = waitForNewSignal(t, n, s.DB, f, cursor, "k3")
 	require.Equal(t, 1, found, "and so does the next")
 	require.True(t, n.Listening(), "the listener never went down: only announcements woke the waiters")
+}
+
+// listenerViaProxy is a notifier whose listener reaches Postgres through
+// a proxy, checking its session after 200 ms without a notification (a
+// ping answered within 500 ms); everything else of the test goes direct.
+func listenerViaProxy(t *testing.T, s *dbtest.Schema) (*db.FeedNotifier, *dbtest.Proxy) {
+	t.Helper()
+	proxy := dbtest.NewProxy(t, dbtest.URL(t))
+	viaProxy, err := db.Open(context.Background(), proxy.URL(dbtest.URL(t)), db.Options{Role: "poblysh_app", Schema: s.Name, MaxConns: 2})
+	require.NoError(t, err)
+	t.Cleanup(viaProxy.Close)
+	n := db.NewFeedNotifierForTest(viaProxy, 200*time.Millisecond, 500*time.Millisecond)
+	t.Cleanup(n.Close)
+	until(t, "the listener", n.Listening)
+	return n, proxy
+}
+
+// The listener's session stops answering without a FIN or RST: after a
+// quiet slice the listener pings, finds no answer, and is down, so its
+// waiters read again every second and find the Signal stored meanwhile,
+// whose notification never reaches them. Before, the listener stayed up
+// (WaitForNotification waits for good on a silent connection), the
+// waiters never polled and waited out their whole wait.
+func TestFeedWaitPollsOnceTheListenerStopsAnswering(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	f := newFixture(t, s.DB, "github", "a")
+	n, proxy := listenerViaProxy(t, s)
+	_, cursor, err := s.DB.ListFeed(ctx, f.tenant, db.SignalFilter{Limit: 10})
+	require.NoError(t, err)
+
+	found, cursor := waitForNewSignal(t, n, s.DB, f, cursor, "k1")
+	require.Equal(t, 1, found, "woken by the notification")
+
+	proxy.Vanish()
+	found, _ = waitForNewSignal(t, n, s.DB, f, cursor, "k2")
+	require.Equal(t, 1, found, "found by the poll of a listener that noticed its session is gone")
+	until(t, "the listener to be down", func() bool { return !n.Listening() })
+}
+
+// A key revoked through another process, while this process's listener
+// has stopped answering (its notification is lost), is refused once the
+// listener's check finds the session gone: going down empties the key
+// cache, and while down every lookup asks Postgres. Before, the cache
+// kept serving the key for up to a minute (apiKeyTTL).
+func TestAPIKeyCacheRefusesARevokedKeyOnceTheListenerStopsAnswering(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	n, proxy := listenerViaProxy(t, s)
+	c := db.NewAPIKeyCache(s.DB, n) // lookups direct: only the listener is cut
+	var tenant *db.Tenant
+	var apiKey *db.APIKey
+	var key string
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
+		tenant, apiKey, key, err = tx.CreateTenant(ctx, "Acme")
+		return err
+	}))
+	got, err := c.Authenticate(ctx, key)
+	require.NoError(t, err)
+	require.Equal(t, tenant.ID, got)
+
+	proxy.Vanish()
+	// Revoked by "another process": this cache is not told (Invalidate),
+	// and the trigger's notification goes to the silent session.
+	require.NoError(t, s.DB.WithTenant(ctx, tenant.ID, func(tx *db.Tx) error { return tx.RevokeAPIKey(ctx, apiKey.ID) }))
+	until(t, "the revoked key to be refused", func() bool {
+		_, err := c.Authenticate(ctx, key)
+		return poblysh.ErrorCode(err) == poblysh.EUNAUTHORIZED
+	})
 }

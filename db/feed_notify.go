@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -20,6 +21,7 @@ const SignalsChannel = "poblysh_signals"
 type FeedNotifier struct {
 	connect func(context.Context) (*pgx.Conn, error)
 	log     logrus.FieldLogger
+	live    listenerLiveness
 
 	mu      sync.Mutex
 	tenants map[string]*tenantWake
@@ -42,19 +44,23 @@ type tenantWake struct {
 // pool), made from the pool's connection settings and dialled as the
 // feed's sessions are (feedSessionConfig). Close stops it.
 func NewFeedNotifier(d *DB, log logrus.FieldLogger) *FeedNotifier {
+	return newFeedNotifier(d, log, defaultListenerLiveness)
+}
+
+func newFeedNotifier(d *DB, log logrus.FieldLogger, live listenerLiveness) *FeedNotifier {
 	cc := d.feedConfig()
 	if d.schema != "" {
 		cc.RuntimeParams["search_path"] = pgx.Identifier{d.schema}.Sanitize()
 	}
-	return startFeedNotifier(func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, cc) }, log)
+	return startFeedNotifier(func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, cc) }, log, live)
 }
 
-func startFeedNotifier(connect func(context.Context) (*pgx.Conn, error), log logrus.FieldLogger) *FeedNotifier {
+func startFeedNotifier(connect func(context.Context) (*pgx.Conn, error), log logrus.FieldLogger, live listenerLiveness) *FeedNotifier {
 	if log == nil {
 		log = logrus.StandardLogger()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	n := &FeedNotifier{connect: connect, log: log, tenants: map[string]*tenantWake{}, cancel: cancel, done: make(chan struct{})}
+	n := &FeedNotifier{connect: connect, log: log, live: live, tenants: map[string]*tenantWake{}, cancel: cancel, done: make(chan struct{})}
 	go n.run(ctx)
 	return n
 }
@@ -107,6 +113,23 @@ func (n *FeedNotifier) run(ctx context.Context) {
 	}
 }
 
+// listenerLiveness is how the listener checks its session: it waits for
+// notifications in slices of idle, and after a slice without one pings the
+// server, which must answer within ping. A session whose server stopped
+// answering without closing the connection (a host cut off, a failover:
+// no FIN, no RST) is so found gone within idle + ping, and the listener
+// goes down (setUp(false)): its waiters read again every second and the
+// API-key caches ask Postgres, until a new session listens. Before, the
+// listener waited on such a session for good and stayed up: waiters were
+// woken by nothing, and a key revoked through another process was served
+// from the cache for up to apiKeyTTL.
+type listenerLiveness struct {
+	idle time.Duration // a slice of waiting for notifications
+	ping time.Duration // the deadline of the ping after a quiet slice
+}
+
+var defaultListenerLiveness = listenerLiveness{idle: 15 * time.Second, ping: 5 * time.Second}
+
 // listen connects, listens and dispatches until the connection fails.
 func (n *FeedNotifier) listen(ctx context.Context) error {
 	conn, err := n.connect(ctx)
@@ -126,9 +149,20 @@ func (n *FeedNotifier) listen(ctx context.Context) error {
 	// Anything committed while no one listened: every waiter looks again.
 	n.setUp(true)
 	for {
-		note, err := conn.WaitForNotification(ctx)
+		wctx, cancel := context.WithTimeout(ctx, n.live.idle)
+		note, err := conn.WaitForNotification(wctx)
+		quiet := wctx.Err() != nil
+		cancel()
 		if err != nil {
-			return err
+			if ctx.Err() != nil || !quiet || conn.IsClosed() {
+				return err
+			}
+			// A quiet slice: a session whose server stopped answering
+			// without closing it looks just like this.
+			if err := n.ping(ctx, conn); err != nil {
+				return err
+			}
+			continue
 		}
 		if note.Channel == APIKeysChannel {
 			if note.Payload == "" || note.Payload == schema {
@@ -138,6 +172,16 @@ func (n *FeedNotifier) listen(ctx context.Context) error {
 		}
 		n.wake(note.Payload)
 	}
+}
+
+// ping asks the listener's session for an answer within live.ping.
+func (n *FeedNotifier) ping(ctx context.Context, conn *pgx.Conn) error {
+	ctx, cancel := context.WithTimeout(ctx, n.live.ping)
+	defer cancel()
+	if err := conn.Ping(ctx); err != nil {
+		return fmt.Errorf("no answer to a ping within %s after %s without a notification: %w", n.live.ping, n.live.idle, err)
+	}
+	return nil
 }
 
 func (n *FeedNotifier) setUp(up bool) {
