@@ -40,11 +40,7 @@ func (a *Activities) Prune(ctx context.Context, _ PruneInput) (PruneResult, erro
 		jobsBefore = &t
 	}
 	for {
-		var p db.Pruned
-		err := a.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
-			p, err = tx.Prune(ctx, rawBefore, signalsBefore, eventsBefore, jobsBefore, 5000)
-			return err
-		})
+		p, err := a.DB.Prune(ctx, rawBefore, signalsBefore, eventsBefore, jobsBefore, 5000)
 		if err != nil {
 			return total, err
 		}

@@ -73,3 +73,12 @@ func FeedDialForTest(d *DB) func(ctx context.Context, network, addr string) (net
 func NewFeedNotifierForTest(d *DB, idle, ping time.Duration) *FeedNotifier {
 	return newFeedNotifier(d, nil, listenerLiveness{idle: idle, ping: ping})
 }
+
+// PruneSignalsStatementForTest is the statement with which Prune deletes a
+// batch of Signals ingested before before.
+func PruneSignalsStatementForTest(before time.Time, batch int) (string, []any) {
+	var p Pruned
+	steps := pruneSteps(&p, before, &before, before, nil, batch)
+	last := steps[len(steps)-1]
+	return last.q, last.a
+}

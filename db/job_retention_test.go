@@ -70,11 +70,8 @@ func TestPruneDropsFinishedJobsPastRetention(t *testing.T) {
 	jobsBefore := now.Add(-30 * 24 * time.Hour)
 	var total int64
 	for range 10 {
-		var p db.Pruned
-		require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
-			p, err = tx.Prune(ctx, now.Add(-30*24*time.Hour), nil, now.Add(-90*24*time.Hour), &jobsBefore, 2)
-			return err
-		}))
+		p, err := s.DB.Prune(ctx, now.Add(-30*24*time.Hour), nil, now.Add(-90*24*time.Hour), &jobsBefore, 2)
+		require.NoError(t, err)
 		require.LessOrEqual(t, p.Jobs, int64(2), "batches are bounded")
 		total += p.Jobs
 		if p == (db.Pruned{}) {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/poblysh/poblysh/db"
@@ -84,11 +85,8 @@ func TestPruneAppliesRetention(t *testing.T) {
 	jobsBefore := time.Now().Add(-30 * 24 * time.Hour)
 	var total db.Pruned
 	for range 10 {
-		var p db.Pruned
-		require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
-			p, err = tx.Prune(ctx, rawBefore, &signalsBefore, eventsBefore, &jobsBefore, 2)
-			return err
-		}))
+		p, err := s.DB.Prune(ctx, rawBefore, &signalsBefore, eventsBefore, &jobsBefore, 2)
+		require.NoError(t, err)
 		require.LessOrEqual(t, p.Signals, int64(2), "batches are bounded")
 		total.RawPayloads += p.RawPayloads
 		total.WebhookBodies += p.WebhookBodies
@@ -145,11 +143,8 @@ func TestPruneAppliesRetention(t *testing.T) {
 
 	// With a raw retention shorter than the Signal TTL, raw payloads go
 	// first and the Signals stay; a nil TTL keeps Signals forever.
-	var p db.Pruned
-	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
-		p, err = tx.Prune(ctx, time.Now().Add(-10*24*time.Hour), nil, eventsBefore, nil, 100)
-		return err
-	}))
+	p, err := s.DB.Prune(ctx, time.Now().Add(-10*24*time.Hour), nil, eventsBefore, nil, 100)
+	require.NoError(t, err)
 	require.Equal(t, db.Pruned{RawPayloads: 3}, p)
 	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
 		return tx.SelectContext(ctx, &rows, `SELECT dedupe_key, raw IS NOT NULL AS has_raw, payload IS NOT NULL AS has_payload
@@ -157,4 +152,154 @@ func TestPruneAppliesRetention(t *testing.T) {
 	}))
 	require.Equal(t, []sigRow{{"fake:age20-0", false, true}, {"fake:age20-1", false, true}, {"fake:age20-2", false, true}}, rows)
 	require.Equal(t, after["signals"], tableCounts(t, s.DB)["signals"])
+}
+
+// retentionFixture stores, for tenant a, a Signal ingested 100 days ago,
+// and a webhook intake record received 30 days ago; b has a Signal
+// ingested now. The bounds of retentionBounds drop both old rows.
+func retentionFixture(t *testing.T, s *dbtest.Schema) (a, b fixture) {
+	t.Helper()
+	ctx := context.Background()
+	a, b = newFixture(t, s.DB, "github", "a"), newFixture(t, s.DB, "github", "b")
+	for _, f := range []fixture{a, b} {
+		require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error {
+			_, err := tx.InsertSignals(ctx, f.conn, "github", []db.NewSignal{sig("first", "code.pushed")})
+			return err
+		}))
+	}
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE signals SET ingested_at = now() - interval '100 days' WHERE tenant_id = $1`, a.tenant); err != nil {
+			return err
+		}
+		if _, err := tx.RecordWebhook(ctx, db.WebhookEvent{Provider: "github", DeliveryID: "old", Status: "accepted"}); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE webhook_events SET received_at = now() - interval '30 days'`)
+		return err
+	}))
+	return a, b
+}
+
+// retentionBounds: raw payloads 30 days, Signals 90 days, intake records 7.
+func retentionBounds() (rawBefore time.Time, signalsBefore *time.Time, eventsBefore time.Time) {
+	now := time.Now()
+	ttl := now.Add(-90 * 24 * time.Hour)
+	return now.Add(-30 * 24 * time.Hour), &ttl, now.Add(-7 * 24 * time.Hour)
+}
+
+// signalsOf counts a tenant's Signals.
+func signalsOf(t *testing.T, d *db.DB, f fixture) int {
+	t.Helper()
+	var n int
+	require.NoError(t, d.WithTenant(context.Background(), f.tenant, func(tx *db.Tx) error {
+		return tx.GetContext(context.Background(), &n, `SELECT count(*) FROM signals WHERE tenant_id = $1`, f.tenant)
+	}))
+	return n
+}
+
+// While retention looks for Signals past POBLYSH_SIGNAL_TTL (held here
+// just before the statement runs), a Signal another tenant commits is in
+// that tenant's feed: each step of a pass is a transaction of its own,
+// and one that has written nothing holds nothing back. Before, every step
+// of a pass ran in one transaction, which by then had a transaction id
+// (the intake record it deleted) and the signals table's writer lock (the
+// raw-payload step's UPDATE), so the feed horizon of every tenant stood
+// at it for the whole scan of signals (a sequential scan: about 0.5 s at a
+// million Signals).
+func TestRetentionHoldsNoTenantsFeedWhileItLooksForOldSignals(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	a, b := retentionFixture(t, s)
+	_, cursor, err := s.DB.ListFeed(ctx, b.tenant, db.SignalFilter{Limit: 10})
+	require.NoError(t, err)
+
+	proxy := dbtest.NewProxy(t, dbtest.URL(t))
+	viaProxy, err := db.Open(ctx, proxy.URL(dbtest.URL(t)), db.Options{Role: "poblysh_app", Schema: s.Name, MaxConns: 2})
+	require.NoError(t, err)
+	t.Cleanup(viaProxy.Close)
+	// The hook runs on the proxy's goroutine: it reports by channel.
+	type read struct {
+		page db.FeedPage
+		err  error
+	}
+	held := make(chan read, 1)
+	proxy.HoldAt("SELECT id FROM signals WHERE ingested_at <", func() {
+		err := s.DB.WithTenant(ctx, b.tenant, func(tx *db.Tx) error {
+			_, err := tx.InsertSignals(ctx, b.conn, "github", []db.NewSignal{sig("during", "code.pushed")})
+			return err
+		})
+		var r read
+		if r.err = err; err == nil {
+			r.page, r.err = s.DB.ListFeedWaiting(ctx, b.tenant, db.SignalFilter{Cursor: cursor, Limit: 10})
+		}
+		held <- r
+	})
+	rawBefore, signalsBefore, eventsBefore := retentionBounds()
+	p, err := viaProxy.Prune(ctx, rawBefore, signalsBefore, eventsBefore, nil, 5000)
+	require.NoError(t, err)
+
+	var during read
+	select {
+	case during = <-held:
+	default:
+		t.Fatal("the TTL step's statement was never sent")
+	}
+	require.NoError(t, during.err)
+	require.Len(t, during.page.Signals, 1, "b's Signal committed during the scan is in b's feed (held back: %v)", during.page.HeldBack)
+	require.Equal(t, db.Pruned{RawPayloads: 1, Signals: 1, WebhookEvents: 1}, p)
+	require.Zero(t, signalsOf(t, s.DB, a), "a's Signal past the TTL went")
+	require.Equal(t, 2, signalsOf(t, s.DB, b))
+}
+
+// A pass that fails at its last step (the Signal TTL's) keeps what the
+// steps before it did, and the next pass (an activity retry, the next
+// day's run) does only what is left: each step commits on its own and
+// takes what is still past its bound.
+func TestRetentionStepsCommitOnTheirOwn(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	a, _ := retentionFixture(t, s)
+	proxy := dbtest.NewProxy(t, dbtest.URL(t))
+	viaProxy, err := db.Open(ctx, proxy.URL(dbtest.URL(t)), db.Options{Role: "poblysh_app", Schema: s.Name, MaxConns: 2})
+	require.NoError(t, err)
+	t.Cleanup(viaProxy.Close)
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	proxy.HoldAt("SELECT id FROM signals WHERE ingested_at <", cancel)
+	rawBefore, signalsBefore, eventsBefore := retentionBounds()
+	_, err = viaProxy.Prune(cctx, rawBefore, signalsBefore, eventsBefore, nil, 5000)
+	require.ErrorIs(t, err, context.Canceled)
+	require.Zero(t, tableCounts(t, s.DB)["webhook_events"], "the intake record's step committed")
+	require.Equal(t, 1, signalsOf(t, s.DB, a), "the TTL step did not")
+
+	p, err := viaProxy.Prune(ctx, rawBefore, signalsBefore, eventsBefore, nil, 5000)
+	require.NoError(t, err)
+	require.Equal(t, db.Pruned{Signals: 1}, p, "the next pass does what was left")
+	require.Zero(t, signalsOf(t, s.DB, a))
+}
+
+// Retention finds the Signals past the TTL, or that there are none (every
+// daily run but the first), through the signals_ingested index (migration
+// 0040); it read the whole table.
+func TestRetentionFindsOldSignalsByIndex(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	f := newFixture(t, s.DB, "fake", "a")
+	seedSignals(t, s.DB, f, 10, "message.posted", func(i int) string { return fmt.Sprintf(`{"title":"%0400d"}`, i) })
+	owner, err := pgx.Connect(ctx, s.OwnerURL)
+	require.NoError(t, err)
+	defer owner.Close(ctx)
+	_, err = owner.Exec(ctx, `ANALYZE signals`)
+	require.NoError(t, err)
+
+	q, args := db.PruneSignalsStatementForTest(time.Now().Add(-90*24*time.Hour), 5000)
+	var plan string
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		return tx.GetContext(ctx, &plan, `EXPLAIN (FORMAT JSON) `+q, args...)
+	}))
+	require.Contains(t, plan, `"Index Name": "signals_ingested"`, plan)
+	require.NotContains(t, plan, `"Seq Scan"`, plan)
 }
