@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -59,6 +60,12 @@ var rateLimitReasons = map[string]bool{
 	"dailyLimitExceeded":    true,
 }
 
+// ReasonWebhookURLUnauthorized is the reason of the 401 events.watch and
+// changes.watch answer ("Unauthorized WebHook callback channel") when the
+// callback URL's domain is not verified for the project: the grant is
+// fine, the project may not send notifications there.
+const ReasonWebhookURLUnauthorized = "push.webhookUrlUnauthorized"
+
 // Reasons reads the error reasons of a Google error response and puts the
 // bytes it read back in front of the body, for the caller.
 func Reasons(resp *http.Response) []string {
@@ -83,12 +90,20 @@ type readCloser struct {
 // Classify maps a Google API response to neutral errors: 403 with a
 // usageLimits reason (rateLimitExceeded, userRateLimitExceeded,
 // quotaExceeded) is a rate limit (Google sends no Retry-After, so RetryAfter
-// is 0 and the engine backs off); other statuses use
+// is 0 and the engine backs off); 401 with the reason
+// push.webhookUrlUnauthorized is ErrInvalidConfig naming the domain
+// verification the callback URL lacks (a refusal of the service's setup,
+// not of the token: as ErrUnauthorized it sent a working grant to
+// re-authorization and paused its schedules); other statuses use
 // connectors.ClassifyResponse (403 forbidden, 429 rate limited, 5xx
 // transient...). The body is read to find the reason and restored for the
 // caller. Connectors handle their own special statuses first (Calendar 410,
 // Gmail's history 404) and fall back to Classify.
 func Classify(resp *http.Response) error {
+	if resp.StatusCode == http.StatusUnauthorized && slices.Contains(Reasons(resp), ReasonWebhookURLUnauthorized) {
+		return fmt.Errorf("%w: HTTP 401 %s: Google refuses to notify the callback URL: verify its domain for the "+
+			"project (Google Search Console, then APIs & Services → Domain verification)", connectors.ErrInvalidConfig, ReasonWebhookURLUnauthorized)
+	}
 	if resp.StatusCode != http.StatusForbidden {
 		return connectors.ClassifyResponse(resp)
 	}

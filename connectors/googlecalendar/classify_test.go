@@ -43,6 +43,10 @@ func TestClassifyResponse(t *testing.T) {
 		{name: "403 not JSON", status: 403, body: `<html>Forbidden</html>`, want: connectors.ErrForbidden},
 		{name: "429", status: 429, body: googleErr(429, "usageLimits", "rateLimitExceeded"), header: map[string]string{"Retry-After": "7"}, want: connectors.ErrRateLimited, retryAfter: 7 * time.Second},
 		{name: "401", status: 401, body: googleErr(401, "global", "authError"), want: connectors.ErrUnauthorized},
+		{name: "401 without body", status: 401, want: connectors.ErrUnauthorized},
+		// events.watch on a callback URL whose domain the project has not
+		// verified: the grant is fine, so not a refusal of the token.
+		{name: "401 push.webhookUrlUnauthorized", status: 401, body: googleErr(401, "global", "push.webhookUrlUnauthorized"), want: connectors.ErrInvalidConfig},
 		{name: "404", status: 404, body: googleErr(404, "global", "notFound"), want: connectors.ErrNotFound},
 		{name: "400", status: 400, body: googleErr(400, "global", "invalid"), want: connectors.ErrInvalidConfig},
 		{name: "400 pushNotSupportedForRequestedResource", status: 400, body: googleErr(400, "global", "pushNotSupportedForRequestedResource"), want: connectors.ErrInvalidConfig, unwatchable: true},
