@@ -129,14 +129,15 @@ func (a *Activities) StartRefreshes(ctx context.Context, in StartManyInput) (Sta
 	return StartManyResult{Started: n}, nil
 }
 
-// ListDueWatches lists connections with a channel due for renewal
-// (db.WatchesDue), those it listed longest ago first, so connections whose
-// watch pass keeps failing go behind the others instead of holding every
-// page.
+// ListDueWatches lists connections with a channel due for renewal, or
+// made under a webhook secret rotated out (db.ListWatchesDue), those it
+// listed longest ago first, so connections whose watch pass keeps failing
+// go behind the others instead of holding every page.
 func (a *Activities) ListDueWatches(ctx context.Context, in ListDueInput) (ListDueResult, error) {
 	var res ListDueResult
 	err := a.DB.WithSystem(ctx, func(tx *db.Tx) error {
-		due, at, err := tx.WatchesDue(ctx, a.now(), a.RenewalInterval, a.keyedProviders(), in.Since, in.Limit)
+		due, at, err := tx.ListWatchesDue(ctx, db.WatchSweep{Now: a.now(), Interval: a.RenewalInterval, Keyed: a.keyedProviders(),
+			SecretIDs: a.secretIDs(), Since: in.Since, Limit: in.Limit})
 		if len(due) > 0 {
 			res = ListDueResult{Connections: due, ListedAt: &at}
 		}
@@ -152,6 +153,18 @@ func (a *Activities) keyedProviders() []string {
 	for _, p := range a.Registry.Providers() {
 		if _, ok := p.Connector.(connectors.ChannelKeyed); ok {
 			out = append(out, p.Spec.Name)
+		}
+	}
+	return out
+}
+
+// secretIDs names, by provider, the webhook secret a SecretBound
+// provider's channels are made under now.
+func (a *Activities) secretIDs() map[string]string {
+	out := map[string]string{}
+	for _, p := range a.Registry.Providers() {
+		if b, ok := p.Connector.(connectors.SecretBound); ok {
+			out[p.Spec.Name] = b.SecretID()
 		}
 	}
 	return out

@@ -74,8 +74,10 @@ const storeChannelsFor = 30 * time.Second
 // expire within a day (the new channel first, then the old one is stopped,
 // so no change falls between them; a ChannelRenewer's are extended in
 // place, and so are those whose route key it would build otherwise now:
-// renewChannels), registers again channels a ChannelChecker finds gone or
-// disabled at the provider (GitHub hooks, which never expire), stops
+// renewChannels) and a SecretBound provider's channels made under another
+// webhook secret than its current one (rotated), registers again channels
+// a ChannelChecker finds gone or disabled at the provider (GitHub hooks,
+// which never expire), stops
 // channels of targets no longer configured, rewrites the connection's
 // webhook routes and records whether push covers every target
 // (lifecycle.RecordPush). Without a public URL nothing is registered and
@@ -182,8 +184,18 @@ func (a *Activities) reconcileWatches(ctx context.Context, in ReconcileWatchesIn
 		return res, fail(err)
 	}
 	_, keyed := p.Connector.(connectors.ChannelKeyed)
+	// A SecretBound provider's channels made under another webhook secret
+	// than its current one (rotated) are replaced: their notifications
+	// carry a token the current secret refuses. Without a secret none
+	// verifies.
+	secretID, bound := "", false
+	if b, ok := p.Connector.(connectors.SecretBound); ok {
+		secretID, bound = b.SecretID(), true
+	}
 	gone := map[string]bool{} // channels CheckWatch found stale, by row id
-	stale := func(c db.WatchChannel) bool { return a.due(c) || (keyed && !c.HasSecret) || gone[c.ID] }
+	stale := func(c db.WatchChannel) bool {
+		return a.due(c) || (keyed && !c.HasSecret) || (bound && (secretID == "" || c.SecretID != secretID)) || gone[c.ID]
+	}
 
 	watcher, canWatch := p.Connector.(connectors.Watcher)
 	var want []string // what the connection watches, when it can
@@ -306,7 +318,8 @@ func (a *Activities) reconcileWatches(ctx context.Context, in ReconcileWatchesIn
 				}
 				for _, c := range created {
 					w := db.WatchChannel{ConnectionID: in.ConnectionID, Provider: in.Provider, ChannelID: c.ID,
-						ResourceID: c.ResourceID, Target: c.Target, Stream: c.Stream, RouteKey: c.RouteKey, Secret: c.Secret}
+						ResourceID: c.ResourceID, Target: c.Target, Stream: c.Stream, RouteKey: c.RouteKey, Secret: c.Secret,
+						SecretID: secretID}
 					var capped bool
 					if w.ExpiresAt, capped = channelExpiry(c.Expires, a.now()); capped {
 						a.logger(ctx, t).WithFields(map[string]any{"channel_id": c.ID, "provider_expiry": c.Expires.String()}).

@@ -198,6 +198,23 @@ type ChannelKeyed interface {
 	DeliveryChannel(req *WebhookRequest) (channelID string, ok bool)
 }
 
+// SecretBound is implemented by Watchers whose channels carry a token
+// derived from the provider's webhook secret when they are made (Google
+// Calendar and Drive: X-Goog-Channel-Token, which Google echoes on every
+// notification), so that a channel made under one secret is refused once
+// another is set (unless it is still accepted as retired). The engine
+// stores the SecretID a channel was made under and takes a channel under
+// any other for stale: the renewal sweep lists its connection (db
+// WatchesDue) and the watch pass replaces it, as it does a channel near
+// its expiry. Without a secret (SecretID "") every channel is stale: none
+// verifies, and the pass, which cannot watch, stops them and polls.
+type SecretBound interface {
+	// SecretID names the webhook secret channels are made under now: a
+	// short fingerprint, stable for a secret, that does not reveal it;
+	// "" when no secret is set.
+	SecretID() string
+}
+
 // WebhookReceiver is the webhook capability.
 type WebhookReceiver interface {
 	// VerifyWebhook authenticates a delivery from headers and raw body alone,

@@ -32,13 +32,17 @@ type WatchChannel struct {
 	Secret string `db:"-"`
 	// HasSecret reports whether a secret is stored (reads never decrypt it).
 	HasSecret bool `db:"has_secret"`
+	// SecretID names the provider's webhook secret the channel was made
+	// under (connectors.SecretBound: a fingerprint, never the secret); ""
+	// for other providers and for channels stored before it was recorded.
+	SecretID string `db:"secret_id"`
 }
 
 // purposeChannelSecret binds a channel secret's ciphertext to its row.
 const purposeChannelSecret = "channel_secret"
 
 const watchCols = `id, tenant_id, connection_id, provider, channel_id, resource_id, target, stream, route_key, expires_at, created_at,
-	stopped_at, secret_ct IS NOT NULL AS has_secret`
+	stopped_at, secret_ct IS NOT NULL AS has_secret, coalesce(secret_id, '') AS secret_id`
 
 // InsertWatchChannel stores a new channel. A channel secret is encrypted
 // under the current key, bound to the row. Storing a channel id the
@@ -65,15 +69,15 @@ func (tx *Tx) InsertWatchChannel(ctx context.Context, kr *vault.KeyRing, w Watch
 	}
 	if exists {
 		_, err = tx.ExecContext(ctx, `UPDATE watch_channels SET connection_id = $2, resource_id = $3, target = $4, stream = $5,
-				route_key = $6, expires_at = $7, secret_ct = $8, stopped_at = NULL
+				route_key = $6, expires_at = $7, secret_ct = $8, stopped_at = NULL, secret_id = nullif($10, '')
 			WHERE id = $1 AND tenant_id = $9`,
-			id, w.ConnectionID, w.ResourceID, w.Target, w.Stream, w.RouteKey, w.ExpiresAt, secret, tx.TenantID)
+			id, w.ConnectionID, w.ResourceID, w.Target, w.Stream, w.RouteKey, w.ExpiresAt, secret, tx.TenantID, w.SecretID)
 		return wrapConnErr(err)
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO watch_channels
-			(id, tenant_id, connection_id, provider, channel_id, resource_id, target, stream, route_key, expires_at, secret_ct)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		id, tx.TenantID, w.ConnectionID, w.Provider, w.ChannelID, w.ResourceID, w.Target, w.Stream, w.RouteKey, w.ExpiresAt, secret)
+			(id, tenant_id, connection_id, provider, channel_id, resource_id, target, stream, route_key, expires_at, secret_ct, secret_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, nullif($12, ''))`,
+		id, tx.TenantID, w.ConnectionID, w.Provider, w.ChannelID, w.ResourceID, w.Target, w.Stream, w.RouteKey, w.ExpiresAt, secret, w.SecretID)
 	return wrapConnErr(err)
 }
 
@@ -196,12 +200,43 @@ func (c WatchChannel) RenewalDue(now time.Time, interval time.Duration) bool {
 	return c.ExpiresAt != nil && !c.ExpiresAt.After(now.Add(RenewWithin(c.ExpiresAt.Sub(c.CreatedAt), interval)))
 }
 
-// WatchesDue lists (system scope) up to limit connections with an active
-// channel due for renewal at now, the renewal sweep running every
-// interval (RenewWithin, which the SQL below computes alike); or, for the
-// providers named in keyed (channels that sign with their own secret), a
-// channel created before channels had secrets, which must be replaced by
-// one that has.
+// WatchSweep is what one listing of the renewal sweep asks for
+// (ListWatchesDue).
+type WatchSweep struct {
+	// Now and Interval (POBLYSH_RENEWAL_INTERVAL) decide which channels
+	// are due for renewal (RenewWithin).
+	Now      time.Time
+	Interval time.Duration
+	// Keyed names the providers whose channels sign with a secret of their
+	// own: a channel of theirs without one is due.
+	Keyed []string
+	// SecretIDs names, by provider, the webhook secret the channels of a
+	// connectors.SecretBound provider are made under now ("" when none is
+	// set): a channel of such a provider made under any other (or none
+	// recorded) is due.
+	SecretIDs map[string]string
+	// Since, when set (a sweep's first listing), leaves out the
+	// connections swept at or after it.
+	Since *time.Time
+	Limit int
+}
+
+// WatchesDue is ListWatchesDue of channels due for renewal at now and
+// of keyed providers' channels without a secret.
+func (tx *Tx) WatchesDue(ctx context.Context, now time.Time, interval time.Duration, keyed []string, since *time.Time, limit int) ([]poblysh.ConnectionRef, time.Time, error) {
+	return tx.ListWatchesDue(ctx, WatchSweep{Now: now, Interval: interval, Keyed: keyed, Since: since, Limit: limit})
+}
+
+// ListWatchesDue lists (system scope) up to s.Limit connections with an
+// active channel due for renewal at s.Now, the renewal sweep running every
+// s.Interval (RenewWithin, which the SQL below computes alike); or, for
+// the providers named in s.Keyed (channels that sign with their own
+// secret), a channel created before channels had secrets, which must be
+// replaced by one that has; or, for the providers in s.SecretIDs, a
+// channel made under another webhook secret than the current one (the
+// secret was rotated: its notifications are refused, unless the old
+// secret is still accepted as retired), which must be replaced by one
+// made under it.
 //
 // It marks the connections it lists as swept now and returns that time.
 // The connections swept longest ago come first (never swept first), then
@@ -209,10 +244,14 @@ func (c WatchChannel) RenewalDue(now time.Time, interval time.Duration) bool {
 // transient provider error, a refused OAuth client) leaves its channel
 // due, and a page of such connections could come first in every round and
 // every sweep, while the connections behind them never had their channels
-// renewed. since (a sweep's first listing) leaves out the connections
+// renewed. s.Since (a sweep's first listing) leaves out the connections
 // swept at or after it, so a sweep's later rounds list each connection
 // once.
-func (tx *Tx) WatchesDue(ctx context.Context, now time.Time, interval time.Duration, keyed []string, since *time.Time, limit int) ([]poblysh.ConnectionRef, time.Time, error) {
+func (tx *Tx) ListWatchesDue(ctx context.Context, s WatchSweep) ([]poblysh.ConnectionRef, time.Time, error) {
+	var bound, ids []string
+	for p, id := range s.SecretIDs {
+		bound, ids = append(bound, p), append(ids, id)
+	}
 	var out []sweptRow
 	err := tx.SelectContext(ctx, &out, `WITH due AS (
 			SELECT c.id, row_number() OVER (ORDER BY c.renewal_swept_at NULLS FIRST, min(w.expires_at) NULLS LAST, c.id) AS n
@@ -222,7 +261,9 @@ func (tx *Tx) WatchesDue(ctx context.Context, now time.Time, interval time.Durat
 			WHERE w.stopped_at IS NULL
 			  AND ((w.expires_at IS NOT NULL
 			        AND w.expires_at <= $1::timestamptz + make_interval(secs => `+renewWithinSQL+`))
-			    OR (w.secret_ct IS NULL AND w.provider = ANY($2::text[])))
+			    OR (w.secret_ct IS NULL AND w.provider = ANY($2::text[]))
+			    OR EXISTS (SELECT 1 FROM unnest($6::text[], $7::text[]) AS s(provider, secret_id)
+			               WHERE s.provider = w.provider AND (s.secret_id = '' OR w.secret_id IS DISTINCT FROM s.secret_id)))
 			  AND c.deleted_at IS NULL AND NOT c.paused AND c.health IN ('healthy', 'degraded')
 			  AND ($3::timestamptz IS NULL OR c.renewal_swept_at IS NULL OR c.renewal_swept_at < $3)
 			GROUP BY c.id
@@ -234,7 +275,7 @@ func (tx *Tx) WatchesDue(ctx context.Context, now time.Time, interval time.Durat
 			UPDATE connections c SET renewal_swept_at = now() FROM due JOIN locked ON locked.id = due.id WHERE c.id = due.id
 			RETURNING c.id, c.tenant_id, c.provider, c.renewal_swept_at, due.n)
 		SELECT id, tenant_id, provider, renewal_swept_at AS swept_at FROM swept ORDER BY n`,
-		now, keyed, since, limit, interval.Seconds())
+		s.Now, s.Keyed, s.Since, s.Limit, s.Interval.Seconds(), bound, ids)
 	if err != nil {
 		return nil, time.Time{}, wrapConnErr(err)
 	}

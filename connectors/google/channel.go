@@ -37,11 +37,52 @@ const StateSync = "sync"
 // HMAC-SHA256(secret, channelID). It is derived, not stored, so a push
 // notification is verified without a lookup, and it is useless for any other
 // channel. Rotating the secret invalidates the tokens of existing channels
-// until they are renewed.
+// (unless the old secret is kept as retired: VerifyChannel) until they are
+// replaced: the engine stores each channel's SecretID and replaces a
+// channel made under another secret at the next renewal sweep.
 func ChannelToken(secret, channelID string) string {
 	m := hmac.New(sha256.New, []byte(secret))
 	m.Write([]byte(channelID))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// secretIDMessage is what SecretID signs: it has spaces, which no channel
+// id has, so no channel's token is a secret's id.
+const secretIDMessage = "poblysh webhook secret id"
+
+// SecretID is the fingerprint of a webhook secret a channel is stored with
+// (connectors.SecretBound): the first 16 characters of base64url of
+// HMAC-SHA256(secret, "poblysh webhook secret id"), "" for no secret. It
+// tells channels made under different secrets apart and does not reveal
+// the secret.
+func SecretID(secret string) string {
+	if secret == "" {
+		return ""
+	}
+	return ChannelToken(secret, secretIDMessage)[:16]
+}
+
+// SuffixRetiredSecret is the setting (POBLYSH_<NAME>_WEBHOOK_SECRET_RETIRED)
+// that keeps a rotated-out webhook secret accepted on notifications until
+// the channels made under it are replaced.
+const SuffixRetiredSecret = "WEBHOOK_SECRET_RETIRED"
+
+// RetiredSecret reads POBLYSH_<NAME>_WEBHOOK_SECRET_RETIRED: "" when unset.
+// Set without a current secret, or equal to it, it is refused: nothing is
+// being rotated, and the setting was likely meant for another variable.
+func RetiredSecret(cfg connectors.Config) (string, error) {
+	v := cfg.Setting(SuffixRetiredSecret)
+	switch {
+	case v == "":
+		return "", nil
+	case cfg.WebhookSecret == "":
+		return "", fmt.Errorf("%w: %s is set but the webhook secret is not: set the new secret, and keep the old one as %[2]s",
+			connectors.ErrInvalidConfig, cfg.SettingVar(SuffixRetiredSecret))
+	case v == cfg.WebhookSecret:
+		return "", fmt.Errorf("%w: %s equals the webhook secret: it keeps the secret rotated out accepted, set it to the old one",
+			connectors.ErrInvalidConfig, cfg.SettingVar(SuffixRetiredSecret))
+	}
+	return v, nil
 }
 
 // NewChannelID returns a fresh channel id (at most 64 characters of
@@ -68,10 +109,13 @@ func ChannelExpires(asked time.Time, expirationMs int64) time.Time {
 }
 
 // VerifyChannel authenticates a push notification: X-Goog-Channel-Token must
-// equal the token derived from secret and X-Goog-Channel-ID, compared in
-// constant time. Google signs nothing and sends no body, so the channel
-// token is the whole proof. No secret configured: always rejected.
-func VerifyChannel(provider, secret string, h http.Header) error {
+// equal the token derived from secret and X-Goog-Channel-ID, or, when
+// retired is set (a secret rotated out, RetiredSecret), the one derived
+// from retired: the channels made before the rotation notify with it until
+// the renewal sweep replaces them. Compared in constant time. Google signs
+// nothing and sends no body, so the channel token is the whole proof. No
+// secret configured: always rejected.
+func VerifyChannel(provider, secret, retired string, h http.Header) error {
 	if secret == "" {
 		return fmt.Errorf("%s: %w: no webhook secret configured", provider, connectors.ErrUnauthorized)
 	}
@@ -79,7 +123,11 @@ func VerifyChannel(provider, secret string, h http.Header) error {
 	if id == "" || tok == "" {
 		return fmt.Errorf("%s: %w: missing channel id or token", provider, connectors.ErrUnauthorized)
 	}
-	if !hmac.Equal([]byte(tok), []byte(ChannelToken(secret, id))) {
+	ok := hmac.Equal([]byte(tok), []byte(ChannelToken(secret, id)))
+	if retired != "" && hmac.Equal([]byte(tok), []byte(ChannelToken(retired, id))) {
+		ok = true
+	}
+	if !ok {
 		return fmt.Errorf("%s: %w: channel token does not match", provider, connectors.ErrUnauthorized)
 	}
 	return nil

@@ -46,5 +46,34 @@ func TestChannelWithoutSecretRefusesTheEmptyKey(t *testing.T) {
 	h := http.Header{}
 	h.Set(google.HeaderChannelID, "poblysh-anything")
 	h.Set(google.HeaderChannelToken, google.ChannelToken("", "poblysh-anything"))
-	require.ErrorIs(t, google.VerifyChannel("google-drive", "", h), connectors.ErrUnauthorized)
+	require.ErrorIs(t, google.VerifyChannel("google-drive", "", "", h), connectors.ErrUnauthorized)
+}
+
+// SecretID tells secrets apart without revealing them: stable for a
+// secret, another for another, "" for none, and no channel's token.
+func TestSecretID(t *testing.T) {
+	t.Parallel()
+	a := google.SecretID("s3cret")
+	require.Equal(t, a, google.SecretID("s3cret"))
+	require.NotEqual(t, a, google.SecretID("s3cret2"))
+	require.Regexp(t, `^[A-Za-z0-9_-]{16}$`, a)
+	require.Empty(t, google.SecretID(""))
+	require.NotContains(t, google.ChannelToken("s3cret", "poblysh-x"), a)
+}
+
+// VerifyChannel accepts a token derived from the retired secret, and
+// never one derived from the empty secret, retired or not.
+func TestVerifyChannelUnderARetiredSecret(t *testing.T) {
+	t.Parallel()
+	h := func(secret string) http.Header {
+		h := http.Header{}
+		h.Set(google.HeaderChannelID, "poblysh-1")
+		h.Set(google.HeaderChannelToken, google.ChannelToken(secret, "poblysh-1"))
+		return h
+	}
+	require.NoError(t, google.VerifyChannel("google-drive", "new", "old", h("old")))
+	require.NoError(t, google.VerifyChannel("google-drive", "new", "old", h("new")))
+	require.ErrorIs(t, google.VerifyChannel("google-drive", "new", "", h("old")), connectors.ErrUnauthorized)
+	require.ErrorIs(t, google.VerifyChannel("google-drive", "", "old", h("old")), connectors.ErrUnauthorized)
+	require.ErrorIs(t, google.VerifyChannel("google-drive", "new", "old", h("")), connectors.ErrUnauthorized)
 }

@@ -92,6 +92,8 @@ var Spec = &connectors.Spec{
 		{Suffix: "CLIENT_ID", Description: "the Google OAuth client (Web application); one client can serve every Google provider through `POBLYSH_GOOGLE_CLIENT_ID`"},
 		{Suffix: "WEBHOOK_SECRET", Description: "secret the watch-channel tokens are derived from (32+ random bytes); " +
 			"unset, no channel is registered (connections poll) and every notification is rejected"},
+		{Suffix: "WEBHOOK_SECRET_RETIRED", Description: "the secret rotated out of `WEBHOOK_SECRET`, still accepted on notifications " +
+			"until the renewal sweep has replaced the channels made under it (the first sweep after the restart); refused at start when `WEBHOOK_SECRET` is unset or equal to it"},
 		{Suffix: "USERINFO_URL", Default: "`" + DefaultUserinfoURL + "`", Description: "OpenID userinfo endpoint, read only when a token answer lacks an id_token"},
 		{Suffix: "PAGE_SIZE", Default: strconv.Itoa(DefaultPageSize), Description: "`maxResults` of events.list, 1–" + strconv.Itoa(MaxPageSize)},
 		{Suffix: "CHANNEL_TTL", Default: "168h", Description: "requested watch-channel lifetime, seconds or a Go duration, at least 1m and 3 × POBLYSH_RENEWAL_INTERVAL (90m under the default 30m); Google may grant less"},
@@ -107,6 +109,9 @@ type Connector struct {
 	google.Auth
 	pageSize   int64
 	channelTTL time.Duration
+	// retiredSecret is the webhook secret rotated out, still accepted on
+	// notifications (WEBHOOK_SECRET_RETIRED); "" when unset.
+	retiredSecret string
 }
 
 // Compile-time checks of the capabilities the engine discovers.
@@ -119,6 +124,7 @@ var (
 	_ connectors.Router          = (*Connector)(nil)
 	_ connectors.Watcher         = (*Connector)(nil)
 	_ connectors.ChannelLifer    = (*Connector)(nil)
+	_ connectors.SecretBound     = (*Connector)(nil)
 	_ connectors.WebhookReceiver = (*Connector)(nil)
 	_ connectors.Classifier      = (*Connector)(nil)
 )
@@ -141,6 +147,9 @@ func New(cfg connectors.Config) (connectors.Connector, error) {
 	if v := strings.TrimSpace(cfg.Setting("USERINFO_URL")); v != "" {
 		c.UserinfoURL = v
 	}
+	if c.retiredSecret, err = google.RetiredSecret(cfg); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -150,6 +159,10 @@ func (c *Connector) Spec() *connectors.Spec { return Spec }
 // ChannelTTL is the channel life asked for (CHANNEL_TTL): the service
 // refuses to start with one its renewal sweep cannot keep.
 func (c *Connector) ChannelTTL() (time.Duration, string) { return c.channelTTL, "CHANNEL_TTL" }
+
+// SecretID names the webhook secret channels are made under now
+// (google.SecretID): the engine replaces channels made under another.
+func (c *Connector) SecretID() string { return google.SecretID(c.Config.WebhookSecret) }
 
 // RouteKeys returns no static keys: deliveries are routed by watch channel
 // ("channel:<id>"), which the engine learns from Watch.

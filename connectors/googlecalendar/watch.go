@@ -108,9 +108,10 @@ func (c *Connector) StopWatch(ctx context.Context, req connectors.StopWatchReque
 }
 
 // VerifyWebhook authenticates a push notification by its derived channel
-// token (google.VerifyChannel). No secret configured: always rejected.
+// token (google.VerifyChannel), under the webhook secret or the retired
+// one. No secret configured: always rejected.
 func (c *Connector) VerifyWebhook(req *connectors.WebhookRequest) error {
-	return google.VerifyChannel(Provider, c.Config.WebhookSecret, req.Header)
+	return google.VerifyChannel(Provider, c.Config.WebhookSecret, c.retiredSecret, req.Header)
 }
 
 // ParseWebhook turns a verified push notification into a delivery keyed by

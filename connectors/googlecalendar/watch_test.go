@@ -257,3 +257,46 @@ func TestWatchExpiresByTheExpiryAskedFor(t *testing.T) {
 		})
 	}
 }
+
+// A webhook secret rotated out stays accepted on notifications while it is
+// set as WEBHOOK_SECRET_RETIRED (the channels made under it notify with
+// tokens derived from it until the renewal sweep replaces them); the
+// channels are made under the current one, which SecretID names. The
+// setting is refused without a current secret, or equal to it.
+func TestRetiredWebhookSecret(t *testing.T) {
+	header := func(secret string) http.Header {
+		h := http.Header{}
+		h.Set("X-Goog-Channel-ID", "poblysh-abc")
+		h.Set("X-Goog-Channel-Token", googlecalendar.ChannelToken(secret, "poblysh-abc"))
+		return h
+	}
+	verify := func(c connectors.Connector, secret string) error {
+		return c.(connectors.WebhookReceiver).VerifyWebhook(&connectors.WebhookRequest{Header: header(secret)})
+	}
+	rotated, err := googlecalendar.Spec.New(connectors.Config{WebhookSecret: "new-secret"}.WithSettings(map[string]string{"WEBHOOK_SECRET_RETIRED": "old-secret"}))
+	require.NoError(t, err)
+	require.NoError(t, verify(rotated, "new-secret"))
+	require.NoError(t, verify(rotated, "old-secret"), "a channel made before the rotation still notifies")
+	require.ErrorIs(t, verify(rotated, "other-secret"), connectors.ErrUnauthorized)
+
+	plain, err := googlecalendar.Spec.New(connectors.Config{WebhookSecret: "new-secret"})
+	require.NoError(t, err)
+	require.ErrorIs(t, verify(plain, "old-secret"), connectors.ErrUnauthorized, "without the setting the old secret is refused")
+
+	old, err := googlecalendar.Spec.New(connectors.Config{WebhookSecret: "old-secret"})
+	require.NoError(t, err)
+	id := rotated.(connectors.SecretBound).SecretID()
+	require.Equal(t, id, plain.(connectors.SecretBound).SecretID(), "channels are made under the current secret, retired or not")
+	require.NotEqual(t, id, old.(connectors.SecretBound).SecretID())
+	require.NotContains(t, id, "secret")
+	none, err := googlecalendar.Spec.New(connectors.Config{})
+	require.NoError(t, err)
+	require.Empty(t, none.(connectors.SecretBound).SecretID())
+
+	_, err = googlecalendar.Spec.New(connectors.Config{}.WithSettings(map[string]string{"WEBHOOK_SECRET_RETIRED": "old-secret"}))
+	require.ErrorIs(t, err, connectors.ErrInvalidConfig, "a retired secret without a current one")
+	require.NotContains(t, err.Error(), "old-secret")
+	_, err = googlecalendar.Spec.New(connectors.Config{WebhookSecret: "same"}.WithSettings(map[string]string{"WEBHOOK_SECRET_RETIRED": "same"}))
+	require.ErrorIs(t, err, connectors.ErrInvalidConfig, "a retired secret equal to the current one")
+	require.NotContains(t, err.Error(), "same")
+}

@@ -159,3 +159,24 @@ func TestWatchExpiresByTheExpiryAskedFor(t *testing.T) {
 		})
 	}
 }
+
+// Drive accepts a webhook secret rotated out while it is set as
+// WEBHOOK_SECRET_RETIRED, makes channels under the current one (SecretID:
+// google.SecretID), and refuses the setting without a current secret.
+func TestRetiredWebhookSecret(t *testing.T) {
+	hdr := func(secret string) http.Header {
+		h := http.Header{}
+		h.Set("X-Goog-Channel-ID", "poblysh-abc")
+		h.Set("X-Goog-Channel-Token", google.ChannelToken(secret, "poblysh-abc"))
+		return h
+	}
+	c, err := googledrive.Spec.New(connectors.Config{WebhookSecret: "new-secret"}.WithSettings(map[string]string{"WEBHOOK_SECRET_RETIRED": "old-secret"}))
+	require.NoError(t, err)
+	recv := c.(connectors.WebhookReceiver)
+	require.NoError(t, recv.VerifyWebhook(&connectors.WebhookRequest{Header: hdr("new-secret")}))
+	require.NoError(t, recv.VerifyWebhook(&connectors.WebhookRequest{Header: hdr("old-secret")}))
+	require.ErrorIs(t, recv.VerifyWebhook(&connectors.WebhookRequest{Header: hdr("guess")}), connectors.ErrUnauthorized)
+	require.Equal(t, google.SecretID("new-secret"), c.(connectors.SecretBound).SecretID())
+	_, err = googledrive.Spec.New(connectors.Config{}.WithSettings(map[string]string{"WEBHOOK_SECRET_RETIRED": "old-secret"}))
+	require.ErrorIs(t, err, connectors.ErrInvalidConfig)
+}

@@ -1,0 +1,13 @@
+-- +goose Up
+-- The webhook secret a push channel was made under, as a fingerprint
+-- (connectors.SecretBound: google.SecretID, never the secret), for the
+-- providers whose channel tokens are derived from their one webhook secret
+-- (Google Calendar and Drive); NULL for the others and for channels made
+-- before this column. A channel under another secret than the provider's
+-- current one is refused at every notification once the secret is rotated
+-- (unless kept as POBLYSH_<NAME>_WEBHOOK_SECRET_RETIRED), so the renewal
+-- sweep lists its connection (db.WatchesDue) and the watch pass replaces
+-- it: only channels due for renewal were replaced, and a rotation left
+-- every channel deaf for up to six days with push_enabled true. Channels
+-- made before this column (NULL) are replaced once, by the first sweep.
+ALTER TABLE watch_channels ADD COLUMN secret_id text;
