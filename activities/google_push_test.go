@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 
@@ -83,6 +84,8 @@ type rotatingConnector struct {
 	*hookConnector
 	secret string
 	tokens map[string]string // channel id -> the token Google holds
+	// fail, when set, is what Watch answers (Google failing or refusing).
+	fail error
 }
 
 func (c *rotatingConnector) SecretID() string {
@@ -96,6 +99,9 @@ func (c *rotatingConnector) SecretID() string {
 func (c *rotatingConnector) Watch(_ context.Context, req connectors.WatchRequest) ([]connectors.Channel, error) {
 	if c.secret == "" {
 		return nil, fmt.Errorf("%w: no webhook secret is set", connectors.ErrInvalidConfig)
+	}
+	if c.fail != nil {
+		return nil, c.fail
 	}
 	var out []connectors.Channel
 	for _, target := range req.Targets {
@@ -185,4 +191,153 @@ func TestRotatedWebhookSecretReplacesChannels(t *testing.T) {
 	require.Equal(t, 1, res.Stopped)
 	require.False(t, res.PushEnabled)
 	require.NotEmpty(t, res.WatchError)
+}
+
+// retrySetup is one connection of a provider whose channels live a week,
+// under a pinned clock.
+type retrySetup struct {
+	schema *dbtest.Schema
+	acts   *Activities
+	conn   *rotatingConnector
+	tenant string
+	ref    poblysh.ConnectionRef
+	clock  time.Time
+}
+
+func newRetrySetup(t *testing.T, name string) *retrySetup {
+	t.Helper()
+	s := &retrySetup{schema: dbtest.NewSchema(t), clock: time.Now().UTC().Truncate(time.Second)}
+	kr := dbtest.KeyRing(t)
+	spec := &connectors.Spec{Name: name, Policy: connectors.Policy{ReconcileInterval: 2 * time.Hour}}
+	s.conn = &rotatingConnector{hookConnector: &hookConnector{spec: spec, schema: s.schema}, secret: "s", tokens: map[string]string{}}
+	s.acts = watchActivities(s.schema, kr, spec, s.conn)
+	s.acts.RenewalInterval = 30 * time.Minute
+	s.acts.Now = func() time.Time { return s.clock }
+	tenant, connID := seedWithToken(t, s.schema, kr, name, name)
+	s.tenant, s.ref = tenant, poblysh.ConnectionRef{TenantID: tenant, ConnectionID: connID, Provider: name}
+	return s
+}
+
+// listed reports whether the renewal sweep lists the connection now.
+func (s *retrySetup) listed(t *testing.T) bool {
+	t.Helper()
+	res, err := s.acts.ListDueWatches(context.Background(), ListDueInput{Limit: 100})
+	require.NoError(t, err)
+	return slices.Contains(dueIDs(res), s.ref.ConnectionID)
+}
+
+func (s *retrySetup) pass(t *testing.T) (ReconcileWatchesResult, error) {
+	t.Helper()
+	return s.acts.ReconcileWatches(context.Background(), ReconcileWatchesInput{ConnectionRef: s.ref})
+}
+
+func (s *retrySetup) openChannels(t *testing.T) int {
+	t.Helper()
+	var live []db.WatchChannel
+	require.NoError(t, s.schema.DB.WithTenant(context.Background(), s.tenant, func(tx *db.Tx) (err error) {
+		live, err = tx.ActiveWatchChannels(context.Background(), s.ref.ConnectionID)
+		return err
+	}))
+	return len(live)
+}
+
+// A connection whose first watch pass failed (Google answering 503 for the
+// length of the workflow's attempts) has no channel, and so nothing the
+// renewal sweep renews; it is listed all the same once its retry is due,
+// a sweep interval later, and the pass then opens its channel. (The sweep
+// listed only connections with a channel: such a connection never had
+// another watch pass and polled every 5 minutes for good.)
+func TestFailedFirstWatchPassIsRetried(t *testing.T) {
+	t.Parallel()
+	s := newRetrySetup(t, "first-fail")
+	s.conn.fail = fmt.Errorf("%w: HTTP 503 backendError", connectors.ErrTransient)
+	_, err := s.pass(t)
+	require.Error(t, err)
+	require.Equal(t, 0, s.openChannels(t))
+	require.False(t, s.listed(t), "not before a sweep interval has passed")
+
+	s.conn.fail = nil // Google is back
+	s.clock = s.clock.Add(30 * time.Minute)
+	require.True(t, s.listed(t), "the sweep starts a watch pass for the connection without a channel")
+	res, err := s.pass(t)
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Created)
+	require.True(t, res.PushEnabled)
+	require.Equal(t, 1, s.openChannels(t))
+	s.clock = s.clock.Add(24 * time.Hour)
+	require.False(t, s.listed(t), "a pass that worked leaves nothing to retry")
+}
+
+// A renewal whose watch Google refuses (forbidden, or invalid
+// configuration: a callback domain not verified) stops the channel it
+// was renewing and leaves the connection without one; it is tried again
+// at growing intervals, at most the provider's reconcile interval, so a
+// refusal that lasts costs a pass that often and one that is lifted is
+// noticed. (The refusal left no channel row, so no pass ever came again.)
+func TestRefusedWatchIsRetriedWithBackoff(t *testing.T) {
+	t.Parallel()
+	s := newRetrySetup(t, "refused")
+	res, err := s.pass(t)
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Created)
+
+	// A week on, the channel is due; the project now refuses the watch.
+	s.clock = s.clock.Add(7*24*time.Hour - time.Hour)
+	s.conn.fail = fmt.Errorf("%w: HTTP 401 push.webhookUrlUnauthorized", connectors.ErrInvalidConfig)
+	require.True(t, s.listed(t))
+	res, err = s.pass(t)
+	require.NoError(t, err, "the connection polls")
+	require.NotEmpty(t, res.WatchError)
+	require.Equal(t, 1, res.Stopped)
+	require.False(t, res.PushEnabled)
+	require.Equal(t, 0, s.openChannels(t))
+
+	// Retried a sweep interval later, then after twice as long each time
+	// it is refused again (the time it has been refused), up to the
+	// reconcile interval (2 hours here).
+	for _, wait := range []time.Duration{30 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour, 2 * time.Hour} {
+		s.clock = s.clock.Add(wait - time.Minute)
+		require.False(t, s.listed(t), "not retried before %s", wait)
+		s.clock = s.clock.Add(time.Minute)
+		require.True(t, s.listed(t), "retried after %s", wait)
+		res, err = s.pass(t)
+		require.NoError(t, err)
+		require.NotEmpty(t, res.WatchError)
+	}
+
+	s.conn.fail = nil // the domain verified
+	s.clock = s.clock.Add(2 * time.Hour)
+	require.True(t, s.listed(t))
+	res, err = s.pass(t)
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Created)
+	require.True(t, res.PushEnabled)
+	s.clock = s.clock.Add(24 * time.Hour)
+	require.False(t, s.listed(t))
+}
+
+// A pass that worked but left a target without a channel because the
+// provider cannot watch it (a holiday calendar: no refusal, no error) is
+// not retried: every retry would ask again in vain.
+func TestUnwatchableTargetIsNotRetried(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	schema := dbtest.NewSchema(t)
+	kr := dbtest.KeyRing(t)
+	spec := &connectors.Spec{Name: "holiday"}
+	conn := &partialConnector{hookConnector: &hookConnector{spec: spec, schema: schema}, refuse: true}
+	acts := watchActivities(schema, kr, spec, conn)
+	acts.RenewalInterval = 30 * time.Minute
+	clock := time.Now()
+	acts.Now = func() time.Time { return clock }
+	tenant, connID := seedWithToken(t, schema, kr, "holiday", "holiday")
+	res, err := acts.ReconcileWatches(ctx, ReconcileWatchesInput{ConnectionRef: poblysh.ConnectionRef{TenantID: tenant, ConnectionID: connID, Provider: "holiday"}})
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Created)
+	require.Equal(t, []string{"wall"}, res.Uncovered)
+	require.Empty(t, res.WatchError)
+	clock = clock.Add(6 * time.Hour)
+	listed, err := acts.ListDueWatches(ctx, ListDueInput{Limit: 100})
+	require.NoError(t, err)
+	require.NotContains(t, dueIDs(listed), connID)
 }

@@ -129,12 +129,23 @@ func (a *Activities) reconcileWatches(ctx context.Context, in ReconcileWatchesIn
 	// the provider answered with at the deadline are stored after it.
 	lease = lease.Add(storeChannelsFor + 5*time.Second)
 	leased := false
+	_, watchable := p.Connector.(connectors.Watcher)
+	watchable = watchable && p.Config.PublicURLSet
 	err = a.DB.WithTenant(ctx, in.TenantID, func(tx *db.Tx) (err error) {
 		if conn, err = tx.FindConnection(ctx, in.ConnectionID); err != nil || !conn.Active() {
 			return err
 		}
 		if leased, err = tx.TakeWatchLease(ctx, in.ConnectionID, lease); err != nil || !leased {
 			return cmp.Or(err, error(poblysh.NotFound("connection"))) // being deleted
+		}
+		if watchable {
+			// Taken off when the pass ends with nothing refused: one that
+			// fails or is refused is tried again, whether or not a channel
+			// is left for the renewal sweep to renew.
+			base, ceiling := a.watchRetryBounds(p)
+			if err := tx.MarkWatchRetry(ctx, in.ConnectionID, a.now(), base, ceiling); err != nil {
+				return err
+			}
 		}
 		channels, err = tx.ActiveWatchChannels(ctx, in.ConnectionID)
 		return err
@@ -400,6 +411,15 @@ func (a *Activities) reconcileWatches(ctx context.Context, in ReconcileWatchesIn
 	// again starts no pass after pass.
 	var unwatched []string
 	err = a.DB.WithTenant(ctx, in.TenantID, func(tx *db.Tx) error {
+		if res.WatchError == "" {
+			// Nothing refused: a target left without a channel is one the
+			// provider cannot watch (a holiday calendar), which a retry
+			// would ask about in vain; and a connection that cannot watch
+			// (no public URL) has nothing to retry.
+			if err := tx.ClearWatchRetry(ctx, in.ConnectionID); err != nil {
+				return err
+			}
+		}
 		push, err := lifecycle.RecordPush(ctx, tx, p, conn)
 		res.Active, res.PushEnabled, res.Uncovered = push.Active, push.On, push.Uncovered
 		if err != nil || !prover || len(push.Uncovered) == 0 {
@@ -437,6 +457,26 @@ func (a *Activities) reconcileWatches(ctx context.Context, in ReconcileWatchesIn
 		}
 	}
 	return res, nil
+}
+
+// defaultWatchRetry is the first wait before a failed or refused watch
+// is tried again when no renewal interval is set (POBLYSH_RENEWAL_INTERVAL's
+// default), defaultWatchRetryCeiling the longest when the provider has no
+// reconcile interval.
+const (
+	defaultWatchRetry        = 30 * time.Minute
+	defaultWatchRetryCeiling = 6 * time.Hour
+)
+
+// watchRetryBounds are the first and the longest wait before a watch that
+// failed or was refused is tried again (db.MarkWatchRetry): one renewal
+// sweep interval (the sweep lists it), and the provider's reconcile
+// interval (how often a connection with push reads anyway), so a watch
+// refused for good costs a pass that often.
+func (a *Activities) watchRetryBounds(p *connectors.Provider) (base, ceiling time.Duration) {
+	base = cmp.Or(a.RenewalInterval, defaultWatchRetry)
+	ceiling = max(cmp.Or(p.Spec.Policy.ReconcileInterval, defaultWatchRetryCeiling), base)
+	return base, ceiling
 }
 
 // confirmChannels asks the provider to deliver again what channels refused

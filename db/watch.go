@@ -221,8 +221,34 @@ type WatchSweep struct {
 	Limit int
 }
 
-// WatchesDue is ListWatchesDue of channels due for renewal at now and
-// of keyed providers' channels without a secret.
+// MarkWatchRetry records, as a watch pass of a connection that can watch
+// begins (at now), that its watch is to be tried again unless the pass
+// ends with nothing to retry (ClearWatchRetry): a pass that fails, ends
+// unfinished or is refused leaves the mark, and the renewal sweep lists
+// the connection once it is due (ListWatchesDue), whether or not a channel
+// is left. The try waits as long as the passes have been failing (since
+// the first pass the mark was set by), from base up to ceiling: doubling
+// from one sweep interval to the provider's reconcile interval, so a watch
+// that is refused for good costs a pass that often.
+func (tx *Tx) MarkWatchRetry(ctx context.Context, id string, now time.Time, base, ceiling time.Duration) error {
+	_, err := tx.ExecContext(ctx, `UPDATE connections SET watch_retry_since = coalesce(watch_retry_since, $3),
+			watch_retry_at = $3::timestamptz + least(greatest($3::timestamptz - coalesce(watch_retry_since, $3), make_interval(secs => $4)),
+				make_interval(secs => greatest($4, $5)))
+		WHERE id = $1 AND tenant_id = $2`, id, tx.TenantID, now, base.Seconds(), ceiling.Seconds())
+	return wrapConnErr(err)
+}
+
+// ClearWatchRetry records that a connection's watch pass ended with nothing
+// to retry (every target watched, or left unwatched by a provider that
+// cannot watch it), taking MarkWatchRetry's mark off.
+func (tx *Tx) ClearWatchRetry(ctx context.Context, id string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE connections SET watch_retry_at = NULL, watch_retry_since = NULL
+		WHERE id = $1 AND tenant_id = $2 AND watch_retry_since IS NOT NULL`, id, tx.TenantID)
+	return wrapConnErr(err)
+}
+
+// WatchesDue is ListWatchesDue of channels due for renewal at now, of
+// keyed providers' channels without a secret, and of watches to retry.
 func (tx *Tx) WatchesDue(ctx context.Context, now time.Time, interval time.Duration, keyed []string, since *time.Time, limit int) ([]poblysh.ConnectionRef, time.Time, error) {
 	return tx.ListWatchesDue(ctx, WatchSweep{Now: now, Interval: interval, Keyed: keyed, Since: since, Limit: limit})
 }
@@ -236,7 +262,9 @@ func (tx *Tx) WatchesDue(ctx context.Context, now time.Time, interval time.Durat
 // channel made under another webhook secret than the current one (the
 // secret was rotated: its notifications are refused, unless the old
 // secret is still accepted as retired), which must be replaced by one
-// made under it.
+// made under it; or a connection whose watch is to be tried again
+// (MarkWatchRetry: a pass failed or was refused), whether or not it has
+// a channel left.
 //
 // It marks the connections it lists as swept now and returns that time.
 // The connections swept longest ago come first (never swept first), then
@@ -253,10 +281,9 @@ func (tx *Tx) ListWatchesDue(ctx context.Context, s WatchSweep) ([]poblysh.Conne
 		bound, ids = append(bound, p), append(ids, id)
 	}
 	var out []sweptRow
-	err := tx.SelectContext(ctx, &out, `WITH due AS (
-			SELECT c.id, row_number() OVER (ORDER BY c.renewal_swept_at NULLS FIRST, min(w.expires_at) NULLS LAST, c.id) AS n
+	err := tx.SelectContext(ctx, &out, `WITH candidates AS (
+			SELECT w.connection_id AS id, w.expires_at AS at
 			FROM watch_channels w
-			JOIN connections c ON c.id = w.connection_id
 			CROSS JOIN LATERAL (SELECT extract(epoch FROM w.expires_at - w.created_at)::float8 AS life) l
 			WHERE w.stopped_at IS NULL
 			  AND ((w.expires_at IS NOT NULL
@@ -264,7 +291,13 @@ func (tx *Tx) ListWatchesDue(ctx context.Context, s WatchSweep) ([]poblysh.Conne
 			    OR (w.secret_ct IS NULL AND w.provider = ANY($2::text[]))
 			    OR EXISTS (SELECT 1 FROM unnest($6::text[], $7::text[]) AS s(provider, secret_id)
 			               WHERE s.provider = w.provider AND (s.secret_id = '' OR w.secret_id IS DISTINCT FROM s.secret_id)))
-			  AND c.deleted_at IS NULL AND NOT c.paused AND c.health IN ('healthy', 'degraded')
+			UNION ALL
+			SELECT r.id, r.watch_retry_at FROM connections r WHERE r.watch_retry_at <= $1::timestamptz),
+		due AS (
+			SELECT c.id, row_number() OVER (ORDER BY c.renewal_swept_at NULLS FIRST, min(d.at) NULLS LAST, c.id) AS n
+			FROM candidates d
+			JOIN connections c ON c.id = d.id
+			WHERE c.deleted_at IS NULL AND NOT c.paused AND c.health IN ('healthy', 'degraded')
 			  AND ($3::timestamptz IS NULL OR c.renewal_swept_at IS NULL OR c.renewal_swept_at < $3)
 			GROUP BY c.id
 			ORDER BY n LIMIT $4),
