@@ -415,7 +415,38 @@ func (q *query) uuid(name string) string {
 	return v
 }
 
+// time is a time bound of a query (since, until): the first microsecond
+// at or after the date-time given (boundMicro).
 func (q *query) time(name string) *time.Time {
+	t := q.givenTime(name)
+	if t == nil {
+		return nil
+	}
+	b := boundMicro(*t)
+	return &b
+}
+
+// timeRange is the since and until of a time query (time), with until
+// after since as given: a range within one microsecond (since
+// …00.0000001Z, until …00.0000002Z) is valid and holds nothing.
+func (q *query) timeRange() (since, until *time.Time) {
+	s, u := q.givenTime("since"), q.givenTime("until")
+	if s != nil && u != nil && !u.After(*s) {
+		q.problems["until"] = "must be after since"
+	}
+	if s != nil {
+		b := boundMicro(*s)
+		since = &b
+	}
+	if u != nil {
+		b := boundMicro(*u)
+		until = &b
+	}
+	return since, until
+}
+
+// givenTime is the date-time given as name, to the nanosecond.
+func (q *query) givenTime(name string) *time.Time {
 	v, ok := q.value(name)
 	if !ok {
 		return nil
@@ -426,6 +457,20 @@ func (q *query) time(name string) *time.Time {
 		return nil
 	}
 	return &t
+}
+
+// boundMicro rounds a query's time bound up to the next microsecond.
+// Stored times (occurred_at, created_at) are microseconds, and pgx drops
+// a bound's nanoseconds as it sends it, which moved since and until
+// before the time given: since=T+500ns listed what happened at T, and
+// until=T+500ns left it out. For a time s stored in microseconds,
+// s >= t and s < t hold exactly when they hold for t rounded up, so both
+// ends of since <= timestamp < until keep their meaning.
+func boundMicro(t time.Time) time.Time {
+	if r := t.Truncate(time.Microsecond); !r.Equal(t) {
+		return r.Add(time.Microsecond)
+	}
+	return t
 }
 
 // offsetRe is a numeric zone offset at the end of a date-time.

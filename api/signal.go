@@ -87,17 +87,13 @@ func handleSignalList(d *db.DB, feed FeedWaiter) http.Handler {
 			Source:       q.matching("source", providerRe, "a provider name such as slack or google-drive"),
 			Kind:         q.matching("kind", kindRe, "a Signal kind such as message.posted"),
 			ConnectionID: q.uuid("connection_id"),
-			Since:        q.time("since"),
-			Until:        q.time("until"),
 			Cursor:       q.boundCursor(512),
 			Limit:        q.limit(),
 			// Retracted Signals (a deleted Slack message) are hidden
 			// unless asked for.
 			IncludeRetracted: q.boolean("include_retracted"),
 		}
-		if f.Since != nil && f.Until != nil && !f.Until.After(*f.Since) {
-			q.problems["until"] = "must be after since"
-		}
+		f.Since, f.Until = q.timeRange()
 		_, waitGiven := q.values["wait"]
 		wait := feedWait(q)
 		if waitGiven && (f.Since != nil || f.Until != nil) {

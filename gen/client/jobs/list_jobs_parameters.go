@@ -95,7 +95,7 @@ type ListJobsParams struct {
 
 	// Since.
 	//
-	// Only jobs created at or after this instant (RFC 3339).
+	// Only jobs created at or after this instant (RFC 3339, to the nanosecond; jobs are created to the microsecond).
 	//
 	// Format: date-time
 	Since *strfmt.DateTime

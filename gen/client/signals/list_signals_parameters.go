@@ -95,7 +95,7 @@ type ListSignalsParams struct {
 
 	// Since.
 	//
-	// Only Signals whose `timestamp` is at or after this instant (RFC 3339).
+	// Only Signals whose `timestamp` is at or after this instant (RFC 3339, to the nanosecond).
 	//
 	// Format: date-time
 	Since *strfmt.DateTime
@@ -107,7 +107,7 @@ type ListSignalsParams struct {
 
 	// Until.
 	//
-	// Only Signals whose `timestamp` is before this instant (RFC 3339).
+	// Only Signals whose `timestamp` is before this instant (RFC 3339, to the nanosecond).
 	//
 	// Format: date-time
 	Until *strfmt.DateTime

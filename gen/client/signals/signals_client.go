@@ -150,7 +150,10 @@ func (a *Client) GetSignalContext(ctx context.Context, params *GetSignalParams, 
 // With `since` and/or `until` (on the Signal `timestamp`, the half-open
 // range `since <= timestamp < until`) the query is ordered by
 // `timestamp` ascending, ties broken by `id`, and `next_cursor` is `null`
-// once the query is exhausted.
+// once the query is exhausted. Both bounds hold to the nanosecond;
+// timestamps are kept to the microsecond, so a Signal at
+// `…T00:00:00.000001Z` is after `since=…T00:00:00.0000005Z` and before
+// `until=…T00:00:00.0000015Z`.
 //
 // `raw` is always null in lists; read one Signal for it.
 //
@@ -200,7 +203,10 @@ func (a *Client) ListSignals(params *ListSignalsParams, authInfo runtime.ClientA
 // With `since` and/or `until` (on the Signal `timestamp`, the half-open
 // range `since <= timestamp < until`) the query is ordered by
 // `timestamp` ascending, ties broken by `id`, and `next_cursor` is `null`
-// once the query is exhausted.
+// once the query is exhausted. Both bounds hold to the nanosecond;
+// timestamps are kept to the microsecond, so a Signal at
+// `…T00:00:00.000001Z` is after `since=…T00:00:00.0000005Z` and before
+// `until=…T00:00:00.0000015Z`.
 //
 // `raw` is always null in lists; read one Signal for it.
 //
