@@ -170,7 +170,7 @@ func CatalogMarkdown() string {
 	w("| `url` | Link to the item at the provider (empty when the provider has none). |\n")
 	w("| `actor` | Who caused it: `{id, name, email?, bot?}`. `email` only when the kind needs it; `name` may be empty when the provider gives only an id; `bot: true` marks an automation (a GitHub App's `[bot]` account, a Slack bot user), absent otherwise. `id` and `name` are both empty when the provider does not say who caused it: a pull request merged or closed as a backfill reads it (GitHub's pull request list names no merger or closer), a Google Calendar event deleted with only its id known, a Slack `reaction.added` standing for the people a truncated list left out, a Google Drive file last changed by no signed-in user (Drive gives `lastModifyingUser` only for those), a Google Drive `document.shared` or `document.created` with `reason: moved_in` (Drive names no one who shared or moved a file). |\n")
 	w("| `subject` | The provider object it is about: `{type, id, name?}` (pull request, message, event...). |\n")
-	w("| `context` | Where it happened: `{type, id, name?}` (repository, channel, project, calendar, folder...). |\n")
+	w("| `context` | Where it happened: `{type, id, name}` (repository, channel, project, calendar, folder...). `name` is always present: the provider's name for it, or its `id` when none is known (a Slack channel pushed before any sync of the process looked it up). |\n")
 	w("| `attributes` | Provider details, documented per kind below. |\n\n")
 	w("Required attributes are always present; optional ones may be absent.\n")
 	w("Attribute types: `string`, `integer`, `boolean`, `timestamp` (an RFC 3339\n")

@@ -8,13 +8,15 @@ package connectors
 // normalizer's output in any field. TestCatalogExamples validates every one
 // against the catalog.
 var kindExamples = map[string]Payload{
-	// slack: a thread parent read by conversations.history.
+	// slack: a thread parent read by conversations.history, with no names
+	// known (actor and channel by id; a sync that looked them up names
+	// them).
 	"message.posted": {
 		Title:   "Press release draft v3 for review",
 		URL:     "https://acme-pr.slack.com/archives/C061EG9SL/p1767272400000200",
 		Actor:   Actor{ID: "U061F7AUR"},
 		Subject: Ref{Type: "message", ID: "1767272400.000200"},
-		Context: Ref{Type: "channel", ID: "C061EG9SL"},
+		Context: Ref{Type: "channel", ID: "C061EG9SL", Name: "C061EG9SL"},
 		Attributes: map[string]any{
 			"channel_id":      "C061EG9SL",
 			"ts":              "1767272400.000200",
@@ -30,7 +32,7 @@ var kindExamples = map[string]Payload{
 		URL:     "https://acme-pr.slack.com/archives/C061EG9SL/p1767272400000200",
 		Actor:   Actor{ID: "U0HBQ4C2X"},
 		Subject: Ref{Type: "message", ID: "1767272400.000200"},
-		Context: Ref{Type: "channel", ID: "C061EG9SL"},
+		Context: Ref{Type: "channel", ID: "C061EG9SL", Name: "C061EG9SL"},
 		Attributes: map[string]any{
 			"reaction":   "eyes",
 			"item_ts":    "1767272400.000200",

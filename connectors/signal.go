@@ -58,7 +58,9 @@ type Actor struct {
 }
 
 // Ref points at a provider object: the subject (PR, message, event) or its
-// context (repository, channel, calendar).
+// context (repository, channel, calendar). A subject's name is optional; a
+// context's is not (ValidateSignal): a connector that knows no name for it
+// gives its id.
 type Ref struct {
 	Type string `json:"type"`
 	ID   string `json:"id"`
@@ -66,8 +68,8 @@ type Ref struct {
 }
 
 // ValidateSignal checks a Signal against the kind catalog and the spec: known
-// kind the spec declares, timestamp, dedupe key, title, subject and context,
-// and every required attribute of the kind.
+// kind the spec declares, timestamp, dedupe key, title, subject, context
+// (with its name), and every required attribute of the kind.
 func ValidateSignal(spec *Spec, s Signal) error {
 	var problems []string
 	k, ok := Catalog[s.Kind]
@@ -91,6 +93,9 @@ func ValidateSignal(spec *Spec, s Signal) error {
 	}
 	if s.Payload.Context.Type == "" || s.Payload.Context.ID == "" {
 		problems = append(problems, "payload.context needs type and id")
+	}
+	if strings.TrimSpace(s.Payload.Context.Name) == "" {
+		problems = append(problems, "payload.context needs a name (its id when no name is known)")
 	}
 	if ok {
 		for _, a := range k.Attributes {

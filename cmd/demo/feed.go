@@ -107,11 +107,8 @@ func (f *feed) add(s *models.Signal, now time.Time) {
 func oneLine(s *models.Signal) string {
 	var ctxName, title, actor string
 	if p := s.Payload; p != nil {
-		if p.Context != nil {
-			ctxName = p.Context.Name
-			if ctxName == "" && p.Context.ID != nil {
-				ctxName = *p.Context.ID
-			}
+		if p.Context != nil && p.Context.Name != nil {
+			ctxName = *p.Context.Name
 		}
 		if p.Title != nil {
 			title = *p.Title

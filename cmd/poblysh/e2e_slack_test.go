@@ -42,7 +42,7 @@ func init() {
 			people := map[string]string{slacksandbox.UserAlice: "Alice Martin", slacksandbox.UserBob: "Bob Okafor", slacksandbox.UserCarol: "Carol Chen"}
 			for _, s := range sigs {
 				p := s.Payload
-				require.Contains(r.t, []string{"general", "press-room"}, p.Context.Name, "%s", *s.ID)
+				require.Contains(r.t, []string{"general", "press-room"}, deref(p.Context.Name), "%s", *s.ID)
 				require.Equal(r.t, people[*p.Actor.ID], *p.Actor.Name, "%s %s", *s.Kind, *s.ID)
 			}
 		},
@@ -60,7 +60,7 @@ func init() {
 			added := r.arrive(2)
 			require.Equal(r.t, map[string]int{"message.posted": 1, "reaction.added": 1}, kinds(added))
 			for _, s := range added {
-				require.Equal(r.t, "general", s.Payload.Context.Name, "pushed Signals are named from the cache")
+				require.Equal(r.t, "general", deref(s.Payload.Context.Name), "pushed Signals are named from the cache")
 				if *s.Kind == "message.posted" {
 					require.Equal(r.t, "Bob Okafor", *s.Payload.Actor.Name)
 					require.Equal(r.t, "The Verge piece is live, thanks @Carol Chen", *s.Payload.Title)

@@ -71,7 +71,7 @@ func init() {
 			require.Equal(r.t, "message.posted", *got[0].Kind)
 			require.Equal(r.t, "Reuters published the piece", *got[0].Payload.Title)
 			require.Equal(r.t, "Priya Raman", deref(got[0].Payload.Actor.Name))
-			require.Equal(r.t, "#launch-room", got[0].Payload.Context.Name)
+			require.Equal(r.t, "#launch-room", deref(got[0].Payload.Context.Name))
 
 			start = time.Now()
 			ans = control(r.t, "POST", r.url+"/_sandbox/zoho/cliq/messages", map[string]any{

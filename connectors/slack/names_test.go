@@ -238,3 +238,49 @@ func TestBotActorsAreMarked(t *testing.T) {
 	require.Len(t, d.Signals, 1)
 	require.True(t, d.Signals[0].Payload.Actor.Bot, "pushed message by a bot user")
 }
+
+// TestContextNamedWithoutANameKnown: every Signal names its channel in
+// payload.context.name (architecture §6: context is {type, id, name}).
+// When no name is known (a webhook parsed by a process whose syncs never
+// cached the channel, a channel conversations.info does not know) the name
+// is the channel's id, as titles show it; Signals left the name out.
+func TestContextNamedWithoutANameKnown(t *testing.T) {
+	f := newFake(t, slacksandbox.Options{Seed: true}, nil)
+	conn, tok := f.connect(t, slacksandbox.ChannelGeneral)
+	ts := fmt.Sprintf("%d.000100", slacksandbox.SeedEpoch+110*60) // "Thanks team!"
+	rev, err := f.sb.AddReaction(slacksandbox.ReactionInput{Channel: slacksandbox.ChannelGeneral, TS: ts, User: slacksandbox.UserBob, Reaction: "tada"})
+	require.NoError(t, err)
+	mev, err := f.sb.PostMessage(slacksandbox.MessageInput{Channel: slacksandbox.ChannelGeneral, User: slacksandbox.UserCarol, Text: "hi"})
+	require.NoError(t, err)
+
+	// Webhooks of a cold process: nothing cached, no call made.
+	var pushed []connectors.Signal
+	for _, ev := range []*slacksandbox.Event{mev, rev} {
+		d, err := f.conn.ParseWebhook(&connectors.WebhookRequest{Body: ev.Body, Now: time.Now()})
+		require.NoError(t, err)
+		require.Len(t, d.Signals, 1)
+		pushed = append(pushed, d.Signals...)
+	}
+	require.Equal(t, []string{kindMessage, kindReaction}, []string{pushed[0].Kind, pushed[1].Kind})
+	for _, s := range pushed {
+		require.Equal(t, connectors.Ref{Type: "channel", ID: slacksandbox.ChannelGeneral, Name: slacksandbox.ChannelGeneral}, s.Payload.Context, s.DedupeKey)
+		require.NoError(t, connectors.ValidateSignal(Spec, s))
+		b, err := json.Marshal(s.Payload)
+		require.NoError(t, err)
+		var p struct {
+			Context map[string]any `json:"context"`
+		}
+		require.NoError(t, json.Unmarshal(b, &p))
+		require.Equal(t, slacksandbox.ChannelGeneral, p.Context["name"], "%s", b)
+	}
+	require.Zero(t, f.methodCalls("conversations.info"))
+
+	// A sync whose channel look-up Slack refuses as unknown.
+	f.sb.Faults.Add(sandboxFaultBody(`{"ok":false,"error":"channel_not_found"}`, "/api/conversations.info"))
+	sigs, _, _ := f.drain(t, conn, fastClient(tok.AccessToken), "history:"+slacksandbox.ChannelGeneral, nil)
+	require.NotEmpty(t, sigs)
+	for _, s := range sigs {
+		require.Equal(t, slacksandbox.ChannelGeneral, s.Payload.Context.Name, s.DedupeKey)
+		require.NoError(t, connectors.ValidateSignal(Spec, s))
+	}
+}

@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -29,6 +30,14 @@ type where struct {
 	// Names are the user and channel names known for this page, and which
 	// users are bots (actor.bot); nil knows none (ids are shown instead).
 	Names *names
+}
+
+// context is the Signal's channel: its name, or its id when no name is
+// known (a webhook parsed before any sync of this process cached it, a
+// channel Slack does not name), as titles show it: a context always has a
+// name (connectors.ValidateSignal).
+func (w where) context() connectors.Ref {
+	return connectors.Ref{Type: "channel", ID: w.Channel, Name: cmp.Or(w.Names.name(w.Channel), w.Channel)}
 }
 
 // keptSubtypes are the message subtypes that are a person saying
@@ -132,7 +141,7 @@ func postedSignal(w where, m *slackapi.Msg, at time.Time, raw json.RawMessage) c
 			URL:        permalink(w, m.Timestamp, m.ThreadTimestamp),
 			Actor:      connectors.Actor{ID: m.User, Name: w.Names.name(m.User), Bot: w.Names.bot(m.User)},
 			Subject:    connectors.Ref{Type: "message", ID: m.Timestamp},
-			Context:    connectors.Ref{Type: "channel", ID: w.Channel, Name: w.Names.name(w.Channel)},
+			Context:    w.context(),
 			Attributes: attrs,
 		},
 		Raw: raw,
@@ -161,7 +170,7 @@ func reactionSignal(w where, itemTS, threadTS, itemUser, user, reaction string, 
 			URL:        permalink(w, itemTS, threadTS),
 			Actor:      connectors.Actor{ID: user, Name: w.Names.name(user), Bot: w.Names.bot(user)},
 			Subject:    connectors.Ref{Type: "message", ID: itemTS},
-			Context:    connectors.Ref{Type: "channel", ID: w.Channel, Name: w.Names.name(w.Channel)},
+			Context:    w.context(),
 			Attributes: attrs,
 		},
 		Raw: raw,

@@ -17,8 +17,10 @@ type where struct {
 	ChatName string // "#launch-room"
 }
 
+// context is the channel: its name, or its id when the call named none
+// (a context always has a name, connectors.ValidateSignal).
 func (w where) context() connectors.Ref {
-	return connectors.Ref{Type: "channel", ID: w.Chat, Name: w.ChatName}
+	return connectors.Ref{Type: "channel", ID: w.Chat, Name: cmpOr(w.ChatName, w.Chat)}
 }
 
 // Dedupe keys; the same whether a happening came by bot call or by polling.
@@ -163,7 +165,7 @@ func mentionSignal(host, chat, chatTitle string, m *message, mentioned []string,
 			URL:     permalink(host, chat),
 			Actor:   connectors.Actor{ID: m.Sender.ID.String(), Name: m.Sender.Name},
 			Subject: connectors.Ref{Type: "message", ID: m.ID.String()},
-			Context: connectors.Ref{Type: "chat", ID: chat, Name: strings.TrimPrefix(name, "#")},
+			Context: connectors.Ref{Type: "chat", ID: chat, Name: cmpOr(strings.TrimPrefix(name, "#"), chat)},
 			Attributes: map[string]any{"chat_id": chat, "message_id": m.ID.String(), "mentioned_users": mentioned,
 				"text": text},
 		},

@@ -2,6 +2,7 @@ package zohocliq
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"testing"
@@ -214,5 +215,31 @@ func TestMentionHandlerMessageDetails(t *testing.T) {
 		require.Equal(t, tc.id, s.Payload.Subject.ID)
 		require.Equal(t, connectors.Actor{ID: "60040376665", Name: "Marco Rossi"}, s.Payload.Actor)
 		require.Equal(t, int64(1773813998000), s.OccurredAt.UnixMilli())
+	}
+}
+
+// A bot call whose chat has no title (Zoho's params.chat names the chat
+// by id; its title is the only name a call gives) still names the Signal's
+// context, by the chat's id: every context has a name (architecture §6,
+// connectors.ValidateSignal); the mention's and the message's left it out.
+func TestBotCallWithoutAChatTitleNamesTheChatByID(t *testing.T) {
+	t.Parallel()
+	c, conn, sb := hookEnv(t, nil)
+	for _, name := range []string{"bot_participation_message_sent.json", "bot_mention.json"} {
+		t.Run(name, func(t *testing.T) {
+			var call map[string]any
+			require.NoError(t, json.Unmarshal(fixture(t, name), &call))
+			chat := call["params"].(map[string]any)["chat"].(map[string]any)
+			delete(chat, "title")
+			body, err := json.Marshal(call)
+			require.NoError(t, err)
+			d, err := c.ParseWebhook(signed(sb, body, c.ConnectionWebhookURL(conn)))
+			require.NoError(t, err)
+			require.Len(t, d.Signals, 1)
+			s := d.Signals[0]
+			require.Equal(t, chat["id"], s.Payload.Context.ID)
+			require.Equal(t, chat["id"], s.Payload.Context.Name)
+			require.NoError(t, connectors.ValidateSignal(Spec, s))
+		})
 	}
 }

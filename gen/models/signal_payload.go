@@ -28,7 +28,7 @@ type SignalPayload struct {
 
 	// context
 	// Required: true
-	Context *SignalRef `json:"context"`
+	Context *SignalContext `json:"context"`
 
 	// subject
 	// Required: true

@@ -11,22 +11,22 @@ import (
 	"github.com/go-openapi/validate"
 )
 
-// SignalRef A provider object: the subject (pull request, message, event) or its context (repository, channel, calendar, folder, project).
+// SignalRef The provider object a Signal is about (pull request, message, event, file); `name` is absent when it has none.
 //
 // swagger:model SignalRef
 type SignalRef struct {
 
 	// id
-	// Example: 1296269
+	// Example: 1347100006
 	// Required: true
 	ID *string `json:"id"`
 
 	// name
-	// Example: octo-org/api
+	// Example: Add rate-limit headers to the public API
 	Name string `json:"name,omitempty"`
 
 	// type
-	// Example: repository
+	// Example: pull_request
 	// Required: true
 	Type *string `json:"type"`
 }
