@@ -106,9 +106,13 @@ func serve(t *testing.T, s *dbtest.Schema, database *db.DB, opts ...func(*api.De
 	}
 	// Access is proved by the real activity code, with the final registry.
 	d.Connections.Access = activities.AccessService{A: &activities.Activities{DB: database, Registry: d.Connections.Registry, KeyRing: kr, Log: log}}
-	h, err := api.NewServer(d)
+	// Served as poblysh serves it: api.NewHTTPServer, its timeouts those
+	// of d (the defaults unless an option set them).
+	hs, err := api.NewHTTPServer(d)
 	require.NoError(t, err)
-	srv := httptest.NewServer(h)
+	srv := httptest.NewUnstartedServer(nil)
+	srv.Config = hs
+	srv.Start()
 	t.Cleanup(srv.Close)
 	t.Cleanup(feed.Close) // first: waiting readers answer, then the server closes
 	u, err := url.Parse(srv.URL)

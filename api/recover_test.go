@@ -27,7 +27,7 @@ func TestPanicAnswers500WithoutInternals(t *testing.T) {
 	r.Handle("/boom", http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		panic("pq: password authentication failed for user secret_user")
 	})).Methods(http.MethodGet).Name("boom")
-	srv := httptest.NewServer(wrap(d.Log, r))
+	srv := httptest.NewServer(wrap(d, r))
 	defer srv.Close()
 
 	resp, err := http.Get(srv.URL + "/boom")

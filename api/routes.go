@@ -41,6 +41,7 @@ func addRoutes(r *mux.Router, d Deps, specJSON json.RawMessage) {
 		} else {
 			h = queryGuard(queryOf(name), d.Log, writeError, h)
 		}
+		h = withDeadline(d.Timeouts.routeDeadline(name), d.Timeouts.Grace, h)
 		r.Handle(path, h).Methods(methods...).Name(name)
 	}
 

@@ -53,6 +53,9 @@ type Deps struct {
 	// memory, emptied by LISTEN/NOTIFY on revocation); nil asks Postgres
 	// on every request.
 	Keys KeyCache
+	// Timeouts are each route's deadlines and the server's (NewHTTPServer);
+	// zero fields take DefaultTimeouts.
+	Timeouts Timeouts
 }
 
 // KeyCache resolves tenant API keys from a cache (db.APIKeyCache).
@@ -69,14 +72,16 @@ func NewServer(d Deps) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return wrap(d.Log, r), nil
+	return wrap(d, r), nil
 }
 
-// wrap adds the middleware every request passes through, outermost first.
-// The recoverer sits inside the access log so a panic's 500 is logged and
-// counted like any other response.
-func wrap(log *logrus.Logger, r http.Handler) http.Handler {
-	return requestID(accessLog(log, recoverer(log, r)))
+// wrap adds the middleware every request passes through, outermost first:
+// the connection's deadlines of the default route deadline (each route
+// sets its own, addRoutes), request ids, the access log and the
+// recoverer, which sits inside the access log so a panic's 500 is logged
+// and counted like any other response.
+func wrap(d Deps, r http.Handler) http.Handler {
+	return withConnDeadlines(d.Timeouts.Request, d.Timeouts.Grace, requestID(accessLog(d.Log, recoverer(d.Log, r))))
 }
 
 // newRouter applies the defaults to d and builds the router with every
@@ -91,6 +96,7 @@ func newRouter(d Deps) (*mux.Router, Deps, error) {
 	if d.WebhookMaxBytes <= 0 {
 		d.WebhookMaxBytes = 5 << 20
 	}
+	d.Timeouts = d.Timeouts.orDefault()
 	doc, err := loads.Analyzed(poblysh.SwaggerYAML, "")
 	if err != nil {
 		return nil, d, err

@@ -44,8 +44,8 @@ type FeedWaiter interface {
 	Wait(ctx context.Context, tenantID string, wait time.Duration, read func() (db.FeedRead, error)) error
 }
 
-// MaxFeedWait caps the feed's wait parameter (the HTTP server's write
-// timeout leaves room for it).
+// MaxFeedWait caps the feed's wait parameter (the feed's deadline,
+// Timeouts.Feed, leaves room for it).
 const MaxFeedWait = 60 * time.Second
 
 var waitRe = regexp.MustCompile(`^([0-9]{1,5})(ms|s)$`)

@@ -52,8 +52,8 @@ func (e *Engine) RequestSync(ctx context.Context, c *db.Connection, mode poblysh
 
 func (e *Engine) requestStream(ctx context.Context, c *db.Connection, stream string, mode poblysh.SyncMode, trigger poblysh.Trigger) (*db.Job, error) {
 	// Bounded, so that while Temporal is unreachable the caller (an API
-	// request) is answered 503 before the HTTP server's write timeout
-	// rather than cut off.
+	// request) is answered 503 well before its route's deadline
+	// (api.Timeouts) rather than cut off.
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	ref := streamRef(c, stream)

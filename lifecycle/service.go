@@ -135,12 +135,13 @@ func (s *Service) Activate(ctx context.Context, c *db.Connection, backfill bool,
 	return s.Workflows.RequestSync(ctx, c, poblysh.ModeBackfill, trigger)
 }
 
-// deleteWithin bounds a delete once it has marked its connection: from
+// DeleteWithin bounds a delete once it has marked its connection: from
 // then on it runs on its own clock, not the request's, so a client that
 // hangs up does not stop it half-way (its schedules deleted, its row
 // live). It ends well within the ten minutes the mark holds watch passes
-// off (db.Tx.TakeWatchLease).
-var deleteWithin = 5 * time.Minute
+// off (db.Tx.TakeWatchLease). The API's deadline for a delete
+// (api.DeleteDeadline) leaves room for it and the purge after it.
+const DeleteWithin = 5 * time.Minute
 
 // Disconnect tears a connection down and deletes its row
 // (db.Tx.DeleteConnection, with purge): it is marked first, so that no
@@ -150,7 +151,7 @@ var deleteWithin = 5 * time.Minute
 // revoked where the provider allows it, and the row is deleted.
 // Provider-side failures come back as warnings and do not block the
 // deletion: the tokens are erased locally either way. Once marked, it
-// runs on its own clock (deleteWithin). When it fails, the connection
+// runs on its own clock (DeleteWithin). When it fails, the connection
 // lives on: its mark is taken back and it is marked for activation
 // (db.ActivateApply), since its schedules, watch manager and refresher
 // may be gone already, so the worker's activation sweep makes them again.
@@ -166,7 +167,7 @@ func (s *Service) Disconnect(ctx context.Context, c *db.Connection, purge bool, 
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deleteWithin)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DeleteWithin)
 	defer cancel()
 	defer func() {
 		if err != nil {

@@ -129,7 +129,7 @@ func serveUntilDone(withAPI, withWorker bool) func(context.Context, *flag.FlagSe
 		// anyone, and a ready API has its metrics too.
 		var metricsSrv *http.Server
 		if cfg.MetricsAddr != "" {
-			m, err := listen(cfg.MetricsAddr, metrics.Handler(), log, errc)
+			m, err := listen(cfg.MetricsAddr, metricsServer(), log, errc)
 			if err != nil {
 				return fmt.Errorf("POBLYSH_METRICS_ADDR: %w (give each process on a host its own address, or off)", err)
 			}
@@ -201,7 +201,7 @@ func serveUntilDone(withAPI, withWorker bool) func(context.Context, *flag.FlagSe
 			defer feed.Close()
 			closeFeed = feed.Close
 			intake := &webhook.Intake{DB: database, KeyRing: cfg.KeyRing, Nudger: eng, Watches: eng, Log: log}
-			handler, err := api.NewServer(api.Deps{
+			apiSrv, err := api.NewHTTPServer(api.Deps{
 				Feed: feed, Keys: db.NewAPIKeyCache(database, feed),
 				Log: log, DB: database, Registry: registry, AdminKey: cfg.AdminKey,
 				Connections: connections,
@@ -218,7 +218,7 @@ func serveUntilDone(withAPI, withWorker bool) func(context.Context, *flag.FlagSe
 			if err != nil {
 				return err
 			}
-			srv, err := listen(cfg.HTTPAddr, handler, log, errc)
+			srv, err := listen(cfg.HTTPAddr, apiSrv, log, errc)
 			if err != nil {
 				return err
 			}
@@ -320,16 +320,21 @@ func sdkMetricsRegisterer() prom.Registerer {
 	return r
 }
 
-func listen(addr string, h http.Handler, log *logrus.Logger, errc chan<- error) (*http.Server, error) {
+// metricsServer serves metrics and profiles (POBLYSH_METRICS_ADDR), with
+// server-wide timeouts: a CPU profile of up to a minute fits them.
+func metricsServer() *http.Server {
+	return &http.Server{Handler: metrics.Handler(),
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second, WriteTimeout: 75 * time.Second, IdleTimeout: 2 * time.Minute}
+}
+
+// listen binds addr and serves srv on it (the API's is api.NewHTTPServer,
+// whose deadlines are per route).
+func listen(addr string, srv *http.Server, log *logrus.Logger, errc chan<- error) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	srv := &http.Server{
-		Addr: ln.Addr().String(), Handler: h,
-		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second, WriteTimeout: api.MaxFeedWait + 15*time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: nil,
-	}
+	srv.Addr = ln.Addr().String()
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.WithError(err).Error("http server stopped")

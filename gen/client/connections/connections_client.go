@@ -109,7 +109,11 @@ type ClientService interface {
 // its polling schedule and push channels are made again within
 // minutes, and the same request again deletes it. An authorization
 // of the same account (`completeConnect`) that completes while the
-// delete runs answers 409 and stores nothing.
+// delete runs answers 409 and stores nothing. A delete has 15
+// minutes to answer (other operations 60 seconds, the feed 75; each
+// 15 seconds more to write the answer): a purge of millions of
+// Signals not ended by then goes on, its answer lost, and the same
+// request again answers 204 once it is done.
 // .
 //
 // This method does not support injected context.
@@ -148,7 +152,11 @@ func (a *Client) DeleteConnection(params *DeleteConnectionParams, authInfo runti
 // its polling schedule and push channels are made again within
 // minutes, and the same request again deletes it. An authorization
 // of the same account (`completeConnect`) that completes while the
-// delete runs answers 409 and stores nothing.
+// delete runs answers 409 and stores nothing. A delete has 15
+// minutes to answer (other operations 60 seconds, the feed 75; each
+// 15 seconds more to write the answer): a purge of millions of
+// Signals not ended by then goes on, its answer lost, and the same
+// request again answers 204 once it is done.
 // .
 //
 // Do not use the deprecated [DeleteConnectionParams.Context] with this method: it would be ignored.
