@@ -391,7 +391,8 @@ func (tx *Tx) RenameAccount(ctx context.Context, id string, was, account json.Ra
 func (tx *Tx) DeleteConnection(ctx context.Context, id string, purge bool) error {
 	res, err := tx.ExecContext(ctx, `UPDATE connections SET deleted_at = now(), access_token_ct = NULL,
 			refresh_token_ct = NULL, prev_refresh_token_ct = NULL, token_expires_at = NULL, push_enabled = false,
-			activation_pending = NULL, activation_pending_at = NULL, backfill_held = false, updated_at = now()
+			activation_pending = NULL, activation_pending_at = NULL, backfill_held = false,
+			watch_retry_at = NULL, watch_retry_since = NULL, updated_at = now()
 		WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL`, id, tx.TenantID)
 	if err != nil {
 		return wrapConnErr(err)

@@ -156,6 +156,10 @@ func TestUpsertConnectionRevivesADeletedConnectionAsNew(t *testing.T) {
 		if err := tx.SetHealth(ctx, f.conn, poblysh.HealthDisabled, "paused by an operator"); err != nil {
 			return err
 		}
+		// its watch failing for a month: the next retry would wait the ceiling
+		if err := tx.MarkWatchRetry(ctx, f.conn, time.Now().Add(-30*24*time.Hour), 30*time.Minute, 6*time.Hour); err != nil {
+			return err
+		}
 		return tx.DeleteConnection(ctx, f.conn, false)
 	}))
 	var c *db.Connection
@@ -169,6 +173,18 @@ func TestUpsertConnectionRevivesADeletedConnectionAsNew(t *testing.T) {
 	require.Equal(t, poblysh.HealthHealthy, c.Health)
 	require.Equal(t, "reconnected", c.HealthReason)
 	require.True(t, c.Active())
+
+	// The new connection's first failed watch waits one interval, not the
+	// deleted one's backoff.
+	now := time.Now()
+	var retryAt time.Time
+	require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error {
+		if err := tx.MarkWatchRetry(ctx, f.conn, now, 30*time.Minute, 6*time.Hour); err != nil {
+			return err
+		}
+		return tx.GetContext(ctx, &retryAt, `SELECT watch_retry_at FROM connections WHERE id = $1`, f.conn)
+	}))
+	require.WithinDuration(t, now.Add(30*time.Minute), retryAt, time.Minute, "a new connection's first watch retry waits one interval")
 }
 
 // TestReauthorizationMustKeepTheAccount: an upsert bound to a connection
