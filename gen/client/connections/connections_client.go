@@ -112,8 +112,9 @@ type ClientService interface {
 // delete runs answers 409 and stores nothing. A delete has 15
 // minutes to answer (other operations 60 seconds, the feed 75; each
 // 15 seconds more to write the answer): a purge of millions of
-// Signals not ended by then goes on, its answer lost, and the same
-// request again answers 204 once it is done.
+// Signals not ended by then goes on, its answer lost; the same
+// request again, while the purge runs, waits for it and answers 204,
+// and once the purge has ended answers 404.
 // .
 //
 // This method does not support injected context.
@@ -155,8 +156,9 @@ func (a *Client) DeleteConnection(params *DeleteConnectionParams, authInfo runti
 // delete runs answers 409 and stores nothing. A delete has 15
 // minutes to answer (other operations 60 seconds, the feed 75; each
 // 15 seconds more to write the answer): a purge of millions of
-// Signals not ended by then goes on, its answer lost, and the same
-// request again answers 204 once it is done.
+// Signals not ended by then goes on, its answer lost; the same
+// request again, while the purge runs, waits for it and answers 204,
+// and once the purge has ended answers 404.
 // .
 //
 // Do not use the deprecated [DeleteConnectionParams.Context] with this method: it would be ignored.
