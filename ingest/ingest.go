@@ -14,6 +14,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/poblysh/poblysh/connectors"
@@ -81,6 +82,13 @@ func Rows(in []connectors.Signal) ([]db.NewSignal, error) {
 		}
 		if s.Payload.Attributes == nil {
 			s.Payload.Attributes = map[string]any{}
+		}
+		if strings.TrimSpace(s.Payload.Context.Name) == "" {
+			// The contract names every context (architecture §6); a
+			// provider that does not name one (a Zoho Mail mailbox Zoho
+			// gave no address for, a calendar without a summary) is named
+			// by its id, as Slack and Zoho Cliq name theirs.
+			s.Payload.Context.Name = s.Payload.Context.ID
 		}
 		payload, err := json.Marshal(s.Payload)
 		if err != nil {

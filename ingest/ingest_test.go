@@ -41,6 +41,29 @@ func TestRowsRejectsIncompleteSignals(t *testing.T) {
 	}
 }
 
+// TestRowsNameAContextByItsID: a context without a name (a provider that
+// could not name it) is stored named by its id, as the contract requires a
+// name; a named one keeps its name.
+func TestRowsNameAContextByItsID(t *testing.T) {
+	t.Parallel()
+	at := time.Unix(1700000000, 0)
+	out, err := ingest.Rows([]connectors.Signal{
+		{Kind: "email.received", DedupeKey: "a", OccurredAt: at, Payload: connectors.Payload{Context: connectors.Ref{Type: "mailbox", ID: "6000123"}}},
+		{Kind: "email.received", DedupeKey: "b", OccurredAt: at, Payload: connectors.Payload{Context: connectors.Ref{Type: "mailbox", ID: "6000123", Name: " "}}},
+		{Kind: "email.received", DedupeKey: "c", OccurredAt: at, Payload: connectors.Payload{Context: connectors.Ref{Type: "mailbox", ID: "6000123", Name: "pr@acme.example"}}},
+	})
+	require.NoError(t, err)
+	var names []string
+	for _, r := range out {
+		var p struct {
+			Context struct{ Name string } `json:"context"`
+		}
+		require.NoError(t, json.Unmarshal(r.Payload, &p))
+		names = append(names, p.Context.Name)
+	}
+	require.Equal(t, []string{"6000123", "6000123", "pr@acme.example"}, names)
+}
+
 // TestStoreIsIdempotentAndCounted: a batch stored twice for a connection
 // stores each Signal once (aliases included); the second time they are
 // duplicates, never an error; Count adds exactly what was committed to the
