@@ -40,7 +40,8 @@ type Timeouts struct {
 // for the delete, then 10 minutes for the schedule's removal (at most 30
 // s) and the purge of its Signals, which deletes some hundreds of
 // thousands a minute; a purge of a connection's millions runs past it,
-// and goes on: the same request again answers 204 once it is done.
+// and goes on: the same request again, while it runs, waits for it and
+// answers 204 (once it has ended, 404).
 const DeleteDeadline = lifecycle.DeleteWithin + 10*time.Minute
 
 // DefaultTimeouts are the API's timeouts: 10 s for a request's headers,
