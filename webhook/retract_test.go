@@ -77,14 +77,7 @@ func TestMessageStoredAfterItsDeletionIsRetracted(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s, p, in, tenant, _ := retractingIntake(t)
-	deliver := func(b retractingBody) {
-		t.Helper()
-		body, err := json.Marshal(b)
-		require.NoError(t, err)
-		out, err := in.Receive(ctx, p, &connectors.WebhookRequest{Body: body, Now: time.Now()})
-		require.NoError(t, err)
-		require.Equal(t, Accepted, out.Status)
-	}
+	deliver := deliverAccepted(t, in, p)
 	deliver(retractingBody{ID: "e1", Deleted: []string{"msg:C1:1"}})
 	deliver(retractingBody{ID: "e2", Posted: []string{"msg:C1:1", "msg:C1:2"}})
 	deliver(retractingBody{ID: "e3", Deleted: []string{"msg:C1:2"}})
@@ -205,16 +198,8 @@ func retractionState(t *testing.T, d *db.DB, tenant, conn string) (signals []str
 // 503 at every retry and the message stayed in the feed.
 func TestRetractionKeysAreCleanedAsSignalKeys(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	s, p, in, tenant, conn := retractingIntake(t)
-	deliver := func(b retractingBody) {
-		t.Helper()
-		body, err := json.Marshal(b)
-		require.NoError(t, err)
-		out, err := in.Receive(ctx, p, &connectors.WebhookRequest{Body: body, Now: time.Now()})
-		require.NoError(t, err)
-		require.Equal(t, Accepted, out.Status)
-	}
+	deliver := deliverAccepted(t, in, p)
 	deliver(retractingBody{ID: "e1", Posted: []string{"msg:C1:1\x00"}})
 	deliver(retractingBody{ID: "e2", Deleted: []string{"msg:C1:1\x00", "msg:C1:\x002"}})
 	deliver(retractingBody{ID: "e3", Posted: []string{"msg:C1:\x002", "msg:C1:3"}})
@@ -327,4 +312,17 @@ func TestSlackDeletionWithANULIsStored(t *testing.T) {
 	badChannel = strings.Replace(badChannel, `"event_id": "`, `"event_id": "bad-`, 1)
 	_, err = e.in.Receive(ctx, e.p, e.request([]byte(badChannel)))
 	require.Equal(t, poblysh.EINVALID, poblysh.ErrorCode(err), "answered %v", err)
+}
+
+// deliverAccepted delivers a retracting body through in, requiring it
+// accepted.
+func deliverAccepted(t *testing.T, in *Intake, p *connectors.Provider) func(retractingBody) {
+	return func(b retractingBody) {
+		t.Helper()
+		body, err := json.Marshal(b)
+		require.NoError(t, err)
+		out, err := in.Receive(context.Background(), p, &connectors.WebhookRequest{Body: body, Now: time.Now()})
+		require.NoError(t, err)
+		require.Equal(t, Accepted, out.Status)
+	}
 }

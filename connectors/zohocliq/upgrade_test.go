@@ -179,17 +179,7 @@ func TestSameSecondMentionStoredBeforeUpgrade(t *testing.T) {
 	ctx := context.Background()
 	s := dbtest.NewSchema(t)
 	tenant, conn := dbtest.Seed(t, s.DB, "cliq-same-second", Name, "60040386526")
-	store := func(sigs []connectors.Signal) db.Stored {
-		t.Helper()
-		rows, err := ingest.Rows(sigs)
-		require.NoError(t, err)
-		var st db.Stored
-		require.NoError(t, s.DB.WithTenantSignals(ctx, tenant, func(tx *db.Tx) error {
-			st, err = tx.InsertSignals(ctx, conn, Name, rows)
-			return err
-		}))
-		return st
-	}
+	store := storeAs(t, s, tenant, conn)
 	const chat = "CT_1796005539471668330_60002085329"
 	body := fixture(t, "mentions_float_ids.json")
 	now := mentionsPage(t, body, nil).Signals
@@ -234,17 +224,7 @@ func TestZohoFormReactionStoredBeforeUpgrade(t *testing.T) {
 	ctx := context.Background()
 	s := dbtest.NewSchema(t)
 	tenant, conn := dbtest.Seed(t, s.DB, "cliq-reaction-form", Name, "60040386526")
-	store := func(sigs []connectors.Signal) db.Stored {
-		t.Helper()
-		rows, err := ingest.Rows(sigs)
-		require.NoError(t, err)
-		var st db.Stored
-		require.NoError(t, s.DB.WithTenantSignals(ctx, tenant, func(tx *db.Tx) error {
-			st, err = tx.InsertSignals(ctx, conn, Name, rows)
-			return err
-		}))
-		return st
-	}
+	store := storeAs(t, s, tenant, conn)
 	w := where{Host: "https://cliq.zoho.eu", Chat: "CT_1207124540483314854_20071845", ChatName: "#launch-room"}
 	seen := time.Date(2026, 3, 18, 9, 0, 0, 0, time.UTC)
 	read := func(reactions string) []connectors.Signal {
@@ -292,4 +272,20 @@ func TestZohoFormReactionStoredBeforeUpgrade(t *testing.T) {
 	}, keys)
 	st = store(read(`{"😍": ["1710152690025:784333365:Celeste Liane-Okafor"]}`))
 	require.Empty(t, st.Kinds, "and once only")
+}
+
+// storeAs stores Signals for conn as the intake and sync pages do
+// (ingest.Rows, then InsertSignals), returning what was stored.
+func storeAs(t *testing.T, s *dbtest.Schema, tenant, conn string) func([]connectors.Signal) db.Stored {
+	return func(sigs []connectors.Signal) db.Stored {
+		t.Helper()
+		rows, err := ingest.Rows(sigs)
+		require.NoError(t, err)
+		var st db.Stored
+		require.NoError(t, s.DB.WithTenantSignals(context.Background(), tenant, func(tx *db.Tx) error {
+			st, err = tx.InsertSignals(context.Background(), conn, Name, rows)
+			return err
+		}))
+		return st
+	}
 }
