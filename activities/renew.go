@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -20,8 +21,15 @@ import (
 // under the new key route from the moment it is stored. Channels the
 // provider no longer knows are marked stopped and left out of the
 // returned list, so the caller registers new ones for their targets.
+//
+// A renewal whose cleanup failed (connectors.RenewCleanupError: Jira's
+// DELETE of the webhooks at a former public URL) is logged, and what it
+// extended is stored all the same; the channels it holds are returned as
+// they are and named in held (by row id), which the caller neither
+// replaces nor stops: the next pass finds them due and tries again.
 func (a *Activities) renewChannels(ctx context.Context, t poblysh.ConnectionRef, p *connectors.Provider, r connectors.ChannelRenewer,
-	conn *db.Connection, view connectors.Connection, hc *http.Client, channels []db.WatchChannel, wanted map[string]bool) ([]db.WatchChannel, error) {
+	conn *db.Connection, view connectors.Connection, hc *http.Client, channels []db.WatchChannel, wanted map[string]bool,
+) ([]db.WatchChannel, map[string]bool, error) {
 	var dueChans []connectors.Channel
 	for _, c := range channels {
 		ch := connectors.Channel{ID: c.ChannelID, ResourceID: c.ResourceID, Target: c.Target, Stream: c.Stream, RouteKey: c.RouteKey}
@@ -30,11 +38,20 @@ func (a *Activities) renewChannels(ctx context.Context, t poblysh.ConnectionRef,
 		}
 	}
 	if len(dueChans) == 0 {
-		return channels, nil
+		return channels, nil, nil
 	}
 	renewed, err := r.RenewWatch(ctx, connectors.RenewWatchRequest{Connection: view, HTTP: hc, Channels: dueChans, Now: a.now()})
+	holds := map[string]bool{} // by channel id
+	if cleanup := (*connectors.RenewCleanupError)(nil); errors.As(err, &cleanup) {
+		for _, id := range cleanup.Held {
+			holds[id] = true
+		}
+		a.logger(ctx, t).WithError(err).WithField("held", len(cleanup.Held)).
+			Warn("a push channel renewal's cleanup failed; the channels it renewed are stored, the others are left as they are and tried again at the next pass")
+		err = nil
+	}
 	if err != nil {
-		return channels, err
+		return channels, nil, err
 	}
 	answer := map[string]connectors.Channel{}
 	for _, c := range renewed {
@@ -51,6 +68,7 @@ func (a *Activities) renewChannels(ctx context.Context, t poblysh.ConnectionRef,
 		}
 	}
 	out := channels[:0:0]
+	held := map[string]bool{} // by row id
 	err = a.DB.WithTenant(ctx, t.TenantID, func(tx *db.Tx) error {
 		if rekeys > 0 {
 			// The row first, as RebuildRoutes below locks it (see the
@@ -60,7 +78,10 @@ func (a *Activities) renewChannels(ctx context.Context, t poblysh.ConnectionRef,
 			}
 		}
 		for _, c := range channels {
-			if !isDue[c.ChannelID] {
+			if !isDue[c.ChannelID] || holds[c.ChannelID] {
+				if holds[c.ChannelID] {
+					held[c.ID] = true
+				}
 				out = append(out, c)
 				continue
 			}
@@ -87,11 +108,11 @@ func (a *Activities) renewChannels(ctx context.Context, t poblysh.ConnectionRef,
 		return nil
 	})
 	if err != nil {
-		return channels, err
+		return channels, nil, err
 	}
-	a.logger(ctx, t).WithFields(map[string]any{"renewed": len(renewed), "gone": len(dueChans) - len(renewed), "rekeyed": rekeys}).
-		Info("watch channels renewed")
-	return out, nil
+	a.logger(ctx, t).WithFields(map[string]any{"renewed": len(renewed), "held": len(held), "gone": len(dueChans) - len(renewed) - len(held),
+		"rekeyed": rekeys}).Info("watch channels renewed")
+	return out, held, nil
 }
 
 // rekeyed reports whether a connector would key a channel otherwise now

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -104,4 +105,102 @@ func TestRekeyedChannelsAreRenewedAndRouted(t *testing.T) {
 	_, err = acts.ReconcileWatches(ctx, ref)
 	require.NoError(t, err)
 	require.Len(t, conn.renewed, 1, "once stored under its new key, the channel is left alone")
+}
+
+// cleanupConnector renews its channels in place, as renewingConnector,
+// but holds those in hold: its renewal's cleanup failed for them, as
+// Jira's does when the DELETE of the webhooks at a former public URL
+// fails (connectors.RenewCleanupError).
+type cleanupConnector struct {
+	*hookConnector
+	hold    map[string]bool
+	renewed [][]string // the channel ids of each RenewWatch
+}
+
+func (c *cleanupConnector) WatchTargets(connectors.Connection) ([]string, error) {
+	return []string{"board", "wall"}, nil
+}
+
+func (c *cleanupConnector) RenewWatch(_ context.Context, req connectors.RenewWatchRequest) ([]connectors.Channel, error) {
+	var ids, held []string
+	var out []connectors.Channel
+	for _, ch := range req.Channels {
+		ids = append(ids, ch.ID)
+		if c.hold[ch.ID] {
+			held = append(held, ch.ID)
+			continue
+		}
+		ch.Expires = req.Now.Add(2 * time.Hour)
+		out = append(out, ch)
+	}
+	c.renewed = append(c.renewed, ids)
+	if len(held) > 0 {
+		return out, &connectors.RenewCleanupError{Held: held, Err: fmt.Errorf("delete the webhooks at a former URL: %w: HTTP 503", connectors.ErrTransient)}
+	}
+	return out, nil
+}
+
+// A renewal whose cleanup failed (connectors.RenewCleanupError) stores the
+// channels it extended, and the pass succeeds; the channels the cleanup
+// was about are left as they are (not extended, stopped or replaced) and
+// renewed again by the next pass. (The error failed the pass: the
+// extended channels were not stored, nor was anything else of the pass
+// done, at every sweep while the cleanup kept failing.)
+func TestRenewalWithAFailedCleanupKeepsWhatItRenewed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	schema := dbtest.NewSchema(t)
+	kr := dbtest.KeyRing(t)
+	spec := &connectors.Spec{Name: "hooked"}
+	conn := &cleanupConnector{hookConnector: &hookConnector{spec: spec, schema: schema}, hold: map[string]bool{"hook-w": true}}
+	acts := watchActivities(schema, kr, spec, conn)
+	tenant, connID := seedWithToken(t, schema, kr, "cleanup", "hooked")
+	due := time.Now().Add(-time.Minute).UTC().Truncate(time.Millisecond)
+	require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+		for _, ch := range []db.WatchChannel{
+			{ConnectionID: connID, Provider: "hooked", ChannelID: "hook-b", Target: "board", RouteKey: "rk-b", ExpiresAt: &due},
+			{ConnectionID: connID, Provider: "hooked", ChannelID: "hook-w", Target: "wall", RouteKey: "rk-w", ExpiresAt: &due},
+		} {
+			if err := tx.InsertWatchChannel(ctx, kr, ch); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	stored := func() map[string]time.Time {
+		var rows []struct {
+			ChannelID string    `db:"channel_id"`
+			ExpiresAt time.Time `db:"expires_at"`
+		}
+		require.NoError(t, schema.DB.WithSystem(ctx, func(tx *db.Tx) error {
+			return tx.SelectContext(ctx, &rows, `SELECT channel_id, expires_at FROM watch_channels WHERE connection_id = $1 AND stopped_at IS NULL`, connID)
+		}))
+		out := map[string]time.Time{}
+		for _, r := range rows {
+			out[r.ChannelID] = r.ExpiresAt
+		}
+		return out
+	}
+	ref := ReconcileWatchesInput{ConnectionRef: poblysh.ConnectionRef{TenantID: tenant, ConnectionID: connID, Provider: "hooked"}}
+
+	res, err := acts.ReconcileWatches(ctx, ref)
+	require.NoError(t, err, "a failed cleanup does not fail the pass")
+	require.Len(t, conn.renewed, 1)
+	require.ElementsMatch(t, []string{"hook-b", "hook-w"}, conn.renewed[0])
+	got := stored()
+	require.Len(t, got, 2, "both channels are still open")
+	require.WithinDuration(t, time.Now().Add(2*time.Hour), got["hook-b"], time.Minute, "the renewed channel's expiry is stored")
+	require.WithinDuration(t, due, got["hook-w"], time.Millisecond, "the held channel is left as it was")
+	require.Zero(t, conn.created, "the held channel is not replaced")
+	require.Empty(t, conn.stopped, "nor stopped")
+	require.Zero(t, res.Created)
+	require.Zero(t, res.Stopped)
+	require.Equal(t, 2, res.Active)
+
+	// The next pass finds the held channel due and renews it again.
+	conn.hold = nil
+	_, err = acts.ReconcileWatches(ctx, ref)
+	require.NoError(t, err)
+	require.Equal(t, []string{"hook-w"}, conn.renewed[1], "only the held channel is due again")
+	require.WithinDuration(t, time.Now().Add(2*time.Hour), stored()["hook-w"], time.Minute)
 }

@@ -204,7 +204,11 @@ func (a *Activities) reconcileWatches(ctx context.Context, in ReconcileWatchesIn
 		secretID, bound = b.SecretID(), true
 	}
 	gone := map[string]bool{} // channels CheckWatch found stale, by row id
+	var held map[string]bool  // channels a failed renewal cleanup holds (renewChannels), by row id
 	stale := func(c db.WatchChannel) bool {
+		if held[c.ID] {
+			return false // left as it is until the next pass retries
+		}
 		return a.due(c) || (keyed && !c.HasSecret) || (bound && (secretID == "" || c.SecretID != secretID)) || gone[c.ID]
 	}
 
@@ -222,7 +226,7 @@ func (a *Activities) reconcileWatches(ctx context.Context, in ReconcileWatchesIn
 			wanted[target] = true
 		}
 		if r, ok := watcher.(connectors.ChannelRenewer); ok {
-			if channels, err = a.renewChannels(ctx, t, p, r, conn, view, hc, channels, wanted); err != nil {
+			if channels, held, err = a.renewChannels(ctx, t, p, r, conn, view, hc, channels, wanted); err != nil {
 				return res, fail(err)
 			}
 		}

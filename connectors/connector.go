@@ -429,10 +429,32 @@ type ChannelLifer interface {
 // engine calls RenewWatch for channels due for renewal (and rekeyed ones:
 // ChannelRekeyer); a channel it does not return is gone at the provider
 // and is registered again through Watch. A returned channel's Expires and
-// RouteKey (when not empty) are stored.
+// RouteKey (when not empty) are stored. Work a renewal does beside the
+// extension (Jira: deleting the webhooks left at a former public URL)
+// fails without failing the renewal: RenewWatch then answers the channels
+// it extended with a *RenewCleanupError.
 type ChannelRenewer interface {
 	RenewWatch(ctx context.Context, req RenewWatchRequest) ([]Channel, error)
 }
+
+// RenewCleanupError is what a ChannelRenewer returns, beside the channels
+// it extended, when the extension was done but work beside it failed
+// (Jira: the DELETE of the site's webhooks at a former public URL). Such
+// a failure must not cost the other channels their renewal: they would
+// expire while the cleanup kept failing. The engine stores the channels
+// answered, logs the error and leaves the channels named in Held as they
+// are for this pass: neither extended, nor stopped, nor replaced (a
+// replacement is what the cleanup was clearing the way for), so the next
+// pass, which finds them due again, retries the cleanup.
+type RenewCleanupError struct {
+	Held []string // ids of the channels the failed work was about
+	Err  error
+}
+
+func (e *RenewCleanupError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the cleanup's own error.
+func (e *RenewCleanupError) Unwrap() error { return e.Err }
 
 // ChannelRekeyer is implemented by ChannelRenewers whose channels' route
 // keys name something of the account that can change while a channel

@@ -177,6 +177,14 @@ func (c *Connector) StopWatch(ctx context.Context, req connectors.StopWatchReque
 // connection's own webhooks had is taken for a former URL of this
 // service: a webhook at a URL none of them had is another deployment's
 // sharing the OAuth app, and is left alone.
+//
+// That DELETE is best effort: when it fails, the current webhooks are
+// refreshed all the same (a connection whose cleanup kept failing lost
+// push on every target as their webhooks expired), and the channels at
+// the former URL are named in a *connectors.RenewCleanupError beside the
+// answer: the engine logs it and leaves them as they are, so the next
+// renewal finds them due and deletes again. A failed refresh fails the
+// renewal.
 func (c *Connector) RenewWatch(ctx context.Context, req connectors.RenewWatchRequest) ([]connectors.Channel, error) {
 	cloudID, _, host, err := siteOf(req.Connection)
 	if err != nil {
@@ -192,6 +200,7 @@ func (c *Connector) RenewWatch(ctx context.Context, req connectors.RenewWatchReq
 	}
 	var keep []connectors.Channel
 	var ids []int64
+	var held []string           // channels at a former URL
 	former := map[string]bool{} // URLs the connection's webhooks have that are not the service's
 	for _, ch := range req.Channels {
 		cid, id, err := splitChannelID(ch.ID)
@@ -206,11 +215,13 @@ func (c *Connector) RenewWatch(ctx context.Context, req connectors.RenewWatchReq
 		}
 		if u := hookURLKey(h.url); current != "" && u != "" && u != current {
 			former[u] = true
+			held = append(held, ch.ID)
 			continue
 		}
 		keep = append(keep, ch)
 		ids = append(ids, id)
 	}
+	var cleanup *connectors.RenewCleanupError
 	if len(former) > 0 {
 		var gone []int64
 		for id, h := range live {
@@ -220,24 +231,27 @@ func (c *Connector) RenewWatch(ctx context.Context, req connectors.RenewWatchReq
 		}
 		slices.Sort(gone)
 		if err := call(ctx, req.HTTP, http.MethodDelete, c.siteAPI(cloudID)+"webhook", map[string][]int64{"webhookIds": gone}, nil); err != nil {
-			return nil, fmt.Errorf("jira: delete the webhooks at a former URL of the service: %w", err)
+			cleanup = &connectors.RenewCleanupError{Held: held,
+				Err: fmt.Errorf("jira: delete the webhooks at a former URL of the service (tried again at the next renewal): %w", err)}
 		}
 	}
-	if len(ids) == 0 {
-		return nil, nil
+	if len(ids) > 0 {
+		var ans struct {
+			ExpirationDate flexTime `json:"expirationDate"`
+		}
+		if err := call(ctx, req.HTTP, http.MethodPut, c.siteAPI(cloudID)+"webhook/refresh", map[string][]int64{"webhookIds": ids}, &ans); err != nil {
+			return nil, fmt.Errorf("jira: refresh webhooks: %w", err)
+		}
+		exp := ans.ExpirationDate.Time
+		if exp.IsZero() {
+			exp = req.Now.Add(webhookTTL)
+		}
+		for i := range keep {
+			keep[i].Expires, keep[i].RouteKey = exp, hookRouteKey(host, strconv.FormatInt(ids[i], 10))
+		}
 	}
-	var ans struct {
-		ExpirationDate flexTime `json:"expirationDate"`
-	}
-	if err := call(ctx, req.HTTP, http.MethodPut, c.siteAPI(cloudID)+"webhook/refresh", map[string][]int64{"webhookIds": ids}, &ans); err != nil {
-		return nil, fmt.Errorf("jira: refresh webhooks: %w", err)
-	}
-	exp := ans.ExpirationDate.Time
-	if exp.IsZero() {
-		exp = req.Now.Add(webhookTTL)
-	}
-	for i := range keep {
-		keep[i].Expires, keep[i].RouteKey = exp, hookRouteKey(host, strconv.FormatInt(ids[i], 10))
+	if cleanup != nil {
+		return keep, cleanup
 	}
 	return keep, nil
 }

@@ -1,8 +1,17 @@
 package jira_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -212,4 +221,146 @@ func TestRenewMovesWebhooksOffAFormerURL(t *testing.T) {
 	hooks = h.sb.Webhooks(jirasandbox.SiteID)
 	require.Len(t, hooks, 1)
 	require.Equal(t, stack, hooks[0].URL, "another deployment's webhook is left alone")
+}
+
+// A renewal whose DELETE of the webhooks at a former URL fails still
+// extends the connection's webhooks at the service's URL: the cleanup is
+// best effort (connectors.RenewCleanupError names the channels it was
+// about, which the engine leaves as they are), and the next renewal tries
+// it again. A failed refresh still fails the renewal. (The failed DELETE
+// failed the whole renewal: the current webhooks were not extended, and
+// expired while it kept failing.)
+func TestRenewExtendsCurrentWebhooksWhenTheFormerURLsDeleteFails(t *testing.T) {
+	var mu sync.Mutex
+	clock := time.Now()
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+	h := newHarness(t, jirasandbox.Options{WebhookTTL: time.Hour, Options: sandbox.Options{Now: now}}, `["LPR", "MKT"]`)
+	former := "https://old-host.example/api/v1/webhooks/jira"
+	// Jira, in front of the sandbox: the webhook of formerID listed at the
+	// former URL (the sandbox's one-URL rule keeps both of a site's
+	// webhooks at one URL), and DELETE or refresh answering 503 on demand.
+	var formerID atomic.Int64
+	var failDelete, failRefresh atomic.Bool
+	var pmu sync.Mutex
+	var deleted, refreshed [][]int64
+	inner := h.sb
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hooks := strings.HasSuffix(r.URL.Path, "/rest/api/3/webhook")
+		switch {
+		case r.Method == http.MethodGet && hooks:
+			rec := httptest.NewRecorder()
+			inner.ServeHTTP(rec, r)
+			var page map[string]any
+			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &page))
+			for _, v := range page["values"].([]any) {
+				if int64(v.(map[string]any)["id"].(float64)) == formerID.Load() {
+					v.(map[string]any)["url"] = former
+				}
+			}
+			w.Header().Set("Content-Type", "application/json")
+			require.NoError(t, json.NewEncoder(w).Encode(page))
+			return
+		case r.Method == http.MethodDelete && hooks, r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/rest/api/3/webhook/refresh"):
+			body, _ := io.ReadAll(r.Body)
+			var in struct {
+				WebhookIDs []int64 `json:"webhookIds"`
+			}
+			require.NoError(t, json.Unmarshal(body, &in))
+			pmu.Lock()
+			fail := failRefresh.Load()
+			if r.Method == http.MethodDelete {
+				deleted, fail = append(deleted, in.WebhookIDs), failDelete.Load()
+			} else {
+				refreshed = append(refreshed, in.WebhookIDs)
+			}
+			pmu.Unlock()
+			if fail {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = w.Write([]byte(`{"errorMessages":["Service unavailable"],"errors":{}}`))
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		inner.ServeHTTP(w, r)
+	}))
+	t.Cleanup(proxy.Close)
+	h.url = proxy.URL
+	h.prov = provider(t, inner, proxy.URL, "")
+	ctx := context.Background()
+	w := h.prov.Connector.(connectors.Watcher)
+	r := h.prov.Connector.(connectors.ChannelRenewer)
+	chans, err := w.Watch(ctx, connectors.WatchRequest{Connection: h.conn, HTTP: h.client(), CallbackURL: h.prov.Config.WebhookURL("jira"),
+		Now: now()})
+	require.NoError(t, err)
+	require.Len(t, chans, 2)
+	_, lpr, err := splitID(chans[0].ID)
+	require.NoError(t, err)
+	_, mkt, err := splitID(chans[1].ID)
+	require.NoError(t, err)
+	formerID.Store(mkt)
+	expiry := func(id int64) time.Time {
+		for _, hk := range h.sb.Webhooks(jirasandbox.SiteID) {
+			if hk.ID == id {
+				return hk.Expires
+			}
+		}
+		return time.Time{}
+	}
+	registered := expiry(lpr)
+
+	advance(10 * time.Minute)
+	failDelete.Store(true)
+	renewed, err := r.RenewWatch(ctx, connectors.RenewWatchRequest{Connection: h.conn, HTTP: h.client(), Channels: chans, Now: now()})
+	var cleanup *connectors.RenewCleanupError
+	require.ErrorAs(t, err, &cleanup, "the failed DELETE is reported beside the renewal, not instead of it")
+	require.ErrorIs(t, err, connectors.ErrTransient)
+	require.Equal(t, []string{chans[1].ID}, cleanup.Held, "the channel at the former URL is held for the next renewal")
+	require.Equal(t, [][]int64{{mkt}}, deleted, "the webhooks at the former URL were asked to be deleted")
+	require.Equal(t, [][]int64{{lpr}}, refreshed, "the webhook at the service's URL is refreshed, and only it")
+	require.Len(t, renewed, 1)
+	require.Equal(t, chans[0].ID, renewed[0].ID)
+	require.WithinDuration(t, now().Add(time.Hour), renewed[0].Expires, time.Second)
+	require.True(t, expiry(lpr).After(registered), "extended at Jira")
+	require.Equal(t, "hook:acme-pr.atlassian.net/"+strconv.FormatInt(lpr, 10), renewed[0].RouteKey)
+	require.False(t, expiry(mkt).IsZero(), "the webhook at the former URL is still there: its DELETE failed")
+
+	// A refresh that fails fails the renewal, though the cleanup failed
+	// too: the renewal's own failure.
+	failRefresh.Store(true)
+	renewed, err = r.RenewWatch(ctx, connectors.RenewWatchRequest{Connection: h.conn, HTTP: h.client(), Channels: chans, Now: now()})
+	require.ErrorIs(t, err, connectors.ErrTransient)
+	require.False(t, errors.As(err, &cleanup), "a failed refresh is not a failed cleanup")
+	require.Empty(t, renewed)
+
+	// The next renewal tries the DELETE again; the channel is then left
+	// out, and the engine registers it again at the service's URL.
+	advance(10 * time.Minute)
+	failDelete.Store(false)
+	failRefresh.Store(false)
+	renewed, err = r.RenewWatch(ctx, connectors.RenewWatchRequest{Connection: h.conn, HTTP: h.client(), Channels: chans, Now: now()})
+	require.NoError(t, err)
+	require.Len(t, renewed, 1)
+	require.Equal(t, chans[0].ID, renewed[0].ID)
+	require.True(t, expiry(mkt).IsZero(), "deleted at the next attempt")
+	require.Equal(t, [][]int64{{mkt}, {mkt}, {mkt}}, deleted)
+
+	// A failed cleanup with nothing to refresh: the channel is held all
+	// the same, and no refresh is asked for.
+	formerID.Store(lpr)
+	failDelete.Store(true)
+	calls := len(refreshed)
+	renewed, err = r.RenewWatch(ctx, connectors.RenewWatchRequest{Connection: h.conn, HTTP: h.client(), Channels: chans[:1], Now: now()})
+	require.ErrorAs(t, err, &cleanup)
+	require.Equal(t, []string{chans[0].ID}, cleanup.Held)
+	require.Empty(t, renewed)
+	require.Len(t, refreshed, calls)
+}
+
+// splitID reads a channel id, "<cloud id>/<webhook id>".
+func splitID(id string) (string, int64, error) {
+	cloud, raw, _ := strings.Cut(id, "/")
+	n, err := strconv.ParseInt(raw, 10, 64)
+	return cloud, n, err
 }
