@@ -194,6 +194,9 @@ type Config struct {
 	lookup func(suffix string) string
 	// variable names the variable a setting is read from; see SettingVar.
 	variable func(suffix string) string
+	// variables names every variable a setting may be read from; see
+	// SettingVars.
+	variables func(suffix string) []string
 }
 
 // Setting returns another POBLYSH_<NAME>_<suffix> value (with the fallback
@@ -213,6 +216,19 @@ func (c Config) SettingVar(suffix string) string {
 		return suffix
 	}
 	return c.variable(suffix)
+}
+
+// SettingVars names every variable Setting(suffix) may be read from, in
+// the order it reads them: POBLYSH_<NAME>_<suffix>, then the fallback
+// prefix's unless the setting is read from the provider's own variable
+// only (Setting.Own); the suffix alone for a Config not read by
+// LoadConfig. An error that asks for a setting that is not set names each
+// of them (SettingVar names one), since setting any of them satisfies it.
+func (c Config) SettingVars(suffix string) []string {
+	if c.variables == nil {
+		return []string{suffix}
+	}
+	return c.variables(suffix)
 }
 
 // WithSettings returns a copy of c whose Setting reads from m (for tests).
@@ -280,6 +296,13 @@ func LoadConfig(s *Spec, getenv func(string) string, publicURL string, publicURL
 	c := Config{PublicURL: strings.TrimRight(publicURL, "/"), PublicURLSet: publicURLSet}
 	c.lookup = func(suffix string) string { v, _ := get(suffix); return v }
 	c.variable = func(suffix string) string { _, name := get(suffix); return name }
+	c.variables = func(suffix string) []string {
+		names := []string{"POBLYSH_" + s.EnvName() + "_" + suffix}
+		if s.EnvFallback != "" && !own[suffix] {
+			names = append(names, "POBLYSH_"+s.EnvFallback+"_"+suffix)
+		}
+		return names
+	}
 	c.ClientID, _ = get("CLIENT_ID")
 	c.ClientSecret, _ = get("CLIENT_SECRET")
 	c.WebhookSecret, _ = get("WEBHOOK_SECRET")

@@ -102,3 +102,19 @@ func TestLoadConfig(t *testing.T) {
 		require.Empty(t, c.Setting("PAGE_SIZE"), "the original is unchanged")
 	})
 }
+
+// SettingVars names every variable a setting may be read from, the one
+// Setting reads first: an error that asks for the setting names each
+// (SettingVar names only the one that was read, or the provider's own).
+func TestSettingVars(t *testing.T) {
+	t.Parallel()
+	spec := &connectors.Spec{Name: "zoho-cliq", EnvFallback: "ZOHO", Settings: []connectors.Setting{{Suffix: "PACE", Own: true}}}
+	c, err := connectors.LoadConfig(spec, func(string) string { return "" }, "https://connectors.example.com", true)
+	require.NoError(t, err)
+	require.Equal(t, []string{"POBLYSH_ZOHO_CLIQ_PUBLIC_KEY", "POBLYSH_ZOHO_PUBLIC_KEY"}, c.SettingVars("PUBLIC_KEY"))
+	require.Equal(t, []string{"POBLYSH_ZOHO_CLIQ_PACE"}, c.SettingVars("PACE"), "read from the provider's own variable only")
+	c, err = connectors.LoadConfig(&connectors.Spec{Name: "github"}, func(string) string { return "" }, "https://connectors.example.com", true)
+	require.NoError(t, err)
+	require.Equal(t, []string{"POBLYSH_GITHUB_SCOPES"}, c.SettingVars("SCOPES"), "no fallback prefix")
+	require.Equal(t, []string{"PAGE_SIZE"}, connectors.Config{}.SettingVars("PAGE_SIZE"), "a Config not loaded: the suffix alone")
+}

@@ -123,17 +123,22 @@ func (b *botCall) dataTime() zoho.Str {
 
 // VerifyWebhook implements connectors.WebhookReceiver and fails closed:
 //  1. X-Cliq-Signature must verify with a configured public key
-//     (POBLYSH_ZOHO_CLIQ_PUBLIC_KEY; none configured: every call is refused);
+//     (POBLYSH_ZOHO_CLIQ_PUBLIC_KEY, or the shared POBLYSH_ZOHO_PUBLIC_KEY;
+//     none configured: every call is refused);
 //  2. the URL's token must be a connection's, for the organisation the call
 //     names in params.access.organization (POBLYSH_ZOHO_CLIQ_WEBHOOK_SECRET
-//     keys the tokens; unset: every call is refused).
+//     or POBLYSH_ZOHO_WEBHOOK_SECRET keys the tokens; unset: every call is
+//     refused).
 //
 // A signed call of another organisation's bot, or one replayed to another
 // connection's URL, fails the second check. Nothing is stored for a
-// refused call (the engine answers 401).
+// refused call (the engine answers 401). A refusal for want of a setting
+// names every variable that would provide it (Config.SettingVars): the
+// operator may share the Zoho providers' settings under POBLYSH_ZOHO_.
 func (c *Connector) VerifyWebhook(req *connectors.WebhookRequest) error {
 	if len(c.keys) == 0 {
-		return fmt.Errorf("zoho-cliq: webhook: %w: no public key configured (POBLYSH_ZOHO_CLIQ_%s)", connectors.ErrUnauthorized, SettingPublicKey)
+		return fmt.Errorf("zoho-cliq: webhook: %w: no public key configured (set %s)", connectors.ErrUnauthorized,
+			strings.Join(c.cfg.SettingVars(SettingPublicKey), " or "))
 	}
 	sig := req.Header.Get("X-Cliq-Signature")
 	if sig == "" {
@@ -143,8 +148,8 @@ func (c *Connector) VerifyWebhook(req *connectors.WebhookRequest) error {
 		return fmt.Errorf("zoho-cliq: webhook: %w: X-Cliq-Signature does not verify", connectors.ErrUnauthorized)
 	}
 	if c.cfg.WebhookSecret == "" {
-		return fmt.Errorf("zoho-cliq: webhook: %w: no webhook secret configured (POBLYSH_ZOHO_CLIQ_WEBHOOK_SECRET): no bot URL is valid",
-			connectors.ErrUnauthorized)
+		return fmt.Errorf("zoho-cliq: webhook: %w: no webhook secret configured (set %s): no bot URL is valid",
+			connectors.ErrUnauthorized, strings.Join(c.cfg.SettingVars("WEBHOOK_SECRET"), " or "))
 	}
 	var call botCall
 	if err := json.Unmarshal(req.Body, &call); err != nil {

@@ -137,6 +137,33 @@ func TestBotCallsFailClosed(t *testing.T) {
 	require.ErrorIs(t, noSecret.VerifyWebhook(good), connectors.ErrUnauthorized, "no webhook secret configured")
 }
 
+// The refusal of a bot call without a public key, or without a webhook
+// secret, names every variable that would satisfy it: Cliq's own and the
+// POBLYSH_ZOHO_ one it falls back to (connectors.Config.SettingVars),
+// which does satisfy it. (It named Cliq's own only, so an operator who
+// shares settings between the Zoho providers was not told of the other.)
+func TestRefusalNamesEverySettingThatSatisfiesIt(t *testing.T) {
+	t.Parallel()
+	c, conn, sb := hookEnv(t, nil)
+	body := fixture(t, "bot_participation_message_sent.json")
+	good := signed(sb, body, c.ConnectionWebhookURL(conn))
+	require.NoError(t, c.VerifyWebhook(good))
+
+	noKey, _, _ := hookEnv(t, map[string]string{"POBLYSH_ZOHO_CLIQ_PUBLIC_KEY": ""})
+	err := noKey.VerifyWebhook(good)
+	require.ErrorIs(t, err, connectors.ErrUnauthorized)
+	require.Contains(t, err.Error(), "POBLYSH_ZOHO_CLIQ_PUBLIC_KEY or POBLYSH_ZOHO_PUBLIC_KEY")
+	shared, _, _ := hookEnv(t, map[string]string{"POBLYSH_ZOHO_CLIQ_PUBLIC_KEY": "", "POBLYSH_ZOHO_PUBLIC_KEY": sb.PublicKeyPEM()})
+	require.NoError(t, shared.VerifyWebhook(good), "the shared variable satisfies it")
+
+	noSecret, _, _ := hookEnv(t, map[string]string{"POBLYSH_ZOHO_CLIQ_WEBHOOK_SECRET": ""})
+	err = noSecret.VerifyWebhook(good)
+	require.ErrorIs(t, err, connectors.ErrUnauthorized)
+	require.Contains(t, err.Error(), "POBLYSH_ZOHO_CLIQ_WEBHOOK_SECRET or POBLYSH_ZOHO_WEBHOOK_SECRET")
+	shared, _, _ = hookEnv(t, map[string]string{"POBLYSH_ZOHO_CLIQ_WEBHOOK_SECRET": "", "POBLYSH_ZOHO_WEBHOOK_SECRET": "deployment-hook-secret"})
+	require.NoError(t, shared.VerifyWebhook(good), "the shared variable satisfies it")
+}
+
 func TestParsePublicKeys(t *testing.T) {
 	t.Parallel()
 	sb := zohosandbox.New(zohosandbox.Options{})
