@@ -62,6 +62,21 @@ func TestConfigBadEnvironment(t *testing.T) {
 		{"reencrypt", "POBLYSH_CRYPTO_RETIRED_KEYS", "hunter2", "config: POBLYSH_CRYPTO_RETIRED_KEYS: must be a comma-separated list of base64 32-byte keys"},
 		{"serve", "POBLYSH_GITHUB_API_URL", "not-a-url", "config: POBLYSH_GITHUB_API_URL: must be an absolute http(s) URL"},
 		{"serve", "POBLYSH_GOOGLE_TOKEN_URL", "ftp://oauth2.example.com/token", "config: POBLYSH_GOOGLE_TOKEN_URL: must be an absolute http(s) URL"},
+		// Google's free-text settings are checked at start: a malformed one
+		// failed only later, at each watch, push or identify that used it.
+		{"serve", "POBLYSH_GMAIL_PUBSUB_TOPIC", "gmail-push", `config: gmail: invalid configuration: POBLYSH_GMAIL_PUBSUB_TOPIC ("gmail-push") ` +
+			"must be a Pub/Sub topic name, projects/<project>/topics/<topic>"},
+		{"serve", "POBLYSH_GOOGLE_PUBSUB_TOPIC", "projects/poblysh-prod/topics/google-push", `config: gmail: invalid configuration: POBLYSH_GOOGLE_PUBSUB_TOPIC ` +
+			`("projects/poblysh-prod/topics/google-push") must be a Pub/Sub topic name, projects/<project>/topics/<topic>: a topic id may not start with "goog"`},
+		{"serve", "POBLYSH_GMAIL_PUSH_SERVICE_ACCOUNT", "gmail push", "config: gmail: invalid configuration: POBLYSH_GMAIL_PUSH_SERVICE_ACCOUNT " +
+			"must be the push subscription's service account, an email address such as push@my-project.iam.gserviceaccount.com"},
+		{"serve", "POBLYSH_GMAIL_PUSH_ISSUER", "accounts.google.com", "config: gmail: invalid configuration: POBLYSH_GMAIL_PUSH_ISSUER " +
+			"must be an absolute http(s) URL (Google's: https://accounts.google.com)"},
+		{"serve", "POBLYSH_GMAIL_PUSH_JWKS_URL", "/oauth2/v3/certs", "config: gmail: invalid configuration: POBLYSH_GMAIL_PUSH_JWKS_URL must be an absolute http(s) URL"},
+		{"serve", "POBLYSH_GOOGLE_CALENDAR_USERINFO_URL", "openidconnect.googleapis.com/v1/userinfo",
+			"config: google-calendar: invalid configuration: POBLYSH_GOOGLE_CALENDAR_USERINFO_URL must be an absolute http(s) URL"},
+		{"serve", "POBLYSH_GOOGLE_DRIVE_USERINFO_URL", "ftp://openidconnect.googleapis.com/v1/userinfo",
+			"config: google-drive: invalid configuration: POBLYSH_GOOGLE_DRIVE_USERINFO_URL must be an absolute http(s) URL"},
 		// The renewal sweep (every 30 m) could not see an hour-long channel
 		// twice before it expires.
 		{"worker", "POBLYSH_GOOGLE_CALENDAR_CHANNEL_TTL", "1h", "config: POBLYSH_GOOGLE_CALENDAR_CHANNEL_TTL (1h) must be at least 3 × POBLYSH_RENEWAL_INTERVAL (30m), 1h30m, " +

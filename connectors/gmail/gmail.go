@@ -10,6 +10,7 @@
 package gmail
 
 import (
+	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -165,25 +166,36 @@ var (
 // subscription authenticates as (no pushes are accepted without it);
 // POBLYSH_GMAIL_PUSH_AUDIENCE the token audience (default: the push URL);
 // POBLYSH_GMAIL_PUSH_ISSUER and _PUSH_JWKS_URL Google's by default (the
-// sandbox serves its own keys).
+// sandbox serves its own keys). Each is checked here, at start: the topic
+// as a Pub/Sub topic name, the service account as an address, the URLs as
+// absolute http(s) URLs (the audience is any string Pub/Sub was given).
 func New(cfg connectors.Config) (connectors.Connector, error) {
 	c := &Connector{
-		Auth:           google.Auth{Provider: Provider, Config: cfg, Scopes: Scopes, Required: requiredScopes, UserinfoURL: google.UserinfoURL},
-		detector:       press.New(),
-		topic:          strings.TrimSpace(cfg.Setting("PUBSUB_TOPIC")),
-		audience:       strings.TrimSpace(cfg.Setting("PUSH_AUDIENCE")),
-		issuer:         strings.TrimSpace(cfg.Setting("PUSH_ISSUER")),
-		serviceAccount: strings.ToLower(strings.TrimSpace(cfg.Setting("PUSH_SERVICE_ACCOUNT"))),
+		Auth:     google.Auth{Provider: Provider, Config: cfg, Scopes: Scopes, Required: requiredScopes, UserinfoURL: google.UserinfoURL},
+		detector: press.New(),
+		audience: strings.TrimSpace(cfg.Setting("PUSH_AUDIENCE")),
 	}
 	var err error
+	if c.topic, err = topicSetting(cfg); err != nil {
+		return nil, err
+	}
+	if c.serviceAccount, err = serviceAccountSetting(cfg); err != nil {
+		return nil, err
+	}
+	if c.issuer, err = google.URLSetting(cfg, "PUSH_ISSUER", DefaultPushIssuer); err != nil {
+		// "accounts.google.com" alone is how some of Google's tokens name
+		// the issuer, accepted when the issuer is Google's URL; as the
+		// setting it refused every push.
+		return nil, fmt.Errorf("%w (Google's: %s)", err, DefaultPushIssuer)
+	}
 	if c.pageSize, err = google.IntSetting(cfg, "PAGE_SIZE", DefaultPageSize, 1, MaxPageSize); err != nil {
 		return nil, err
 	}
 	if c.backfillDays, err = google.IntSetting(cfg, "BACKFILL_DAYS", DefaultBackfillDays, 1, maxBackfillDays); err != nil {
 		return nil, err
 	}
-	if v := strings.TrimSpace(cfg.Setting("USERINFO_URL")); v != "" {
-		c.UserinfoURL = v
+	if c.UserinfoURL, err = google.URLSetting(cfg, "USERINFO_URL", c.UserinfoURL); err != nil {
+		return nil, err
 	}
 	if c.audience == "" && cfg.PublicURL != "" {
 		c.audience = c.pushURL()
@@ -194,12 +206,9 @@ func New(cfg connectors.Config) (connectors.Connector, error) {
 			c.rawAudience = raw
 		}
 	}
-	if c.issuer == "" {
-		c.issuer = DefaultPushIssuer
-	}
-	jwks := strings.TrimSpace(cfg.Setting("PUSH_JWKS_URL"))
-	if jwks == "" {
-		jwks = DefaultPushJWKSURL
+	jwks, err := google.URLSetting(cfg, "PUSH_JWKS_URL", DefaultPushJWKSURL)
+	if err != nil {
+		return nil, err
 	}
 	// One key set for the process: it caches Google's keys and fetches them
 	// again, at most once a minute, when no cached key verifies a token.

@@ -2,6 +2,7 @@ package google
 
 import (
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -50,4 +51,21 @@ func TTLSetting(cfg connectors.Config, suffix string, def time.Duration) (time.D
 		return 0, fmt.Errorf("%w: %s: %v", connectors.ErrInvalidConfig, cfg.SettingVar(suffix), err)
 	}
 	return d, nil
+}
+
+// URLSetting reads POBLYSH_<NAME>_<suffix> (or POBLYSH_GOOGLE_<suffix>) as
+// an absolute http(s) URL (a userinfo endpoint, a key set); def when
+// unset. A malformed one is refused at start, as LoadConfig refuses the
+// endpoints: it failed only at the call that used it. Its error names the
+// variable set, not the value (checked as LoadConfig's are).
+func URLSetting(cfg connectors.Config, suffix, def string) (string, error) {
+	v := strings.TrimSpace(cfg.Setting(suffix))
+	if v == "" {
+		return def, nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("%w: %s must be an absolute http(s) URL", connectors.ErrInvalidConfig, cfg.SettingVar(suffix))
+	}
+	return v, nil
 }

@@ -9,7 +9,6 @@ package googlecalendar
 
 import (
 	"strconv"
-	"strings"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -131,7 +130,7 @@ var (
 
 // New builds the connector. Missing client credentials are not an error (the
 // provider is then listed as not configured); malformed settings
-// (POBLYSH_GOOGLE_CALENDAR_PAGE_SIZE, _CHANNEL_TTL) are.
+// (POBLYSH_GOOGLE_CALENDAR_PAGE_SIZE, _CHANNEL_TTL, _USERINFO_URL) are.
 func New(cfg connectors.Config) (connectors.Connector, error) {
 	c := &Connector{Auth: google.Auth{
 		Provider: Provider, Config: cfg, Scopes: Scopes, Required: requiredScopes, UserinfoURL: DefaultUserinfoURL,
@@ -144,8 +143,8 @@ func New(cfg connectors.Config) (connectors.Connector, error) {
 	if c.channelTTL, err = google.TTLSetting(cfg, "CHANNEL_TTL", DefaultChannelTTL); err != nil {
 		return nil, err
 	}
-	if v := strings.TrimSpace(cfg.Setting("USERINFO_URL")); v != "" {
-		c.UserinfoURL = v
+	if c.UserinfoURL, err = google.URLSetting(cfg, "USERINFO_URL", c.UserinfoURL); err != nil {
+		return nil, err
 	}
 	if c.retiredSecret, err = google.RetiredSecret(cfg); err != nil {
 		return nil, err

@@ -10,7 +10,6 @@ package googledrive
 
 import (
 	"strconv"
-	"strings"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -149,7 +148,8 @@ var (
 
 // New builds the connector. Missing client credentials are not an error (the
 // provider is then listed as not configured); malformed settings
-// (POBLYSH_GOOGLE_DRIVE_PAGE_SIZE, _CHANNEL_TTL, _BACKFILL_DAYS) are.
+// (POBLYSH_GOOGLE_DRIVE_PAGE_SIZE, _CHANNEL_TTL, _BACKFILL_DAYS,
+// _USERINFO_URL) are.
 func New(cfg connectors.Config) (connectors.Connector, error) {
 	c := &Connector{Auth: google.Auth{
 		Provider: Provider, Config: cfg, Scopes: Scopes, Required: requiredScopes, UserinfoURL: google.UserinfoURL,
@@ -164,8 +164,8 @@ func New(cfg connectors.Config) (connectors.Connector, error) {
 	if c.channelTTL, err = google.TTLSetting(cfg, "CHANNEL_TTL", DefaultChannelTTL); err != nil {
 		return nil, err
 	}
-	if v := strings.TrimSpace(cfg.Setting("USERINFO_URL")); v != "" {
-		c.UserinfoURL = v
+	if c.UserinfoURL, err = google.URLSetting(cfg, "USERINFO_URL", c.UserinfoURL); err != nil {
+		return nil, err
 	}
 	if c.retiredSecret, err = google.RetiredSecret(cfg); err != nil {
 		return nil, err
