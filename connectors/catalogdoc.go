@@ -189,8 +189,9 @@ func CatalogMarkdown() string {
 	w("after the default branch is renamed adds nothing either. A new happening on\n")
 	w("the same object gets a new key: an event edited again yields another\n")
 	w("`calendar_event.updated`, a pull request closed, reopened and closed again\n")
-	w("another `pull_request.closed`. The key is internal; it is not part of the\n")
-	w("Signal JSON.\n\n")
+	w("another `pull_request.closed`, a Google Drive file moved out of the tracked\n")
+	w("folders and back in another `document.created`. The key is internal; it is\n")
+	w("not part of the Signal JSON.\n\n")
 
 	w("## Kinds by provider\n\n")
 	w("| Provider | Event | Kinds |\n|---|---|---|\n")

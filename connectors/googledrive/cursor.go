@@ -177,6 +177,18 @@ func (it walkItem) movedAt(now time.Time) time.Time {
 	return time.UnixMilli(it.MovedAt).UTC()
 }
 
+// moveMillis is the time (unix ms) that keys the move in of the item's
+// files: the change's time, or, for an item that does not carry it, the
+// cursor's seen (the newest change read when the walk began, which the
+// move came before), which every page of the walk, and a page read again,
+// takes from the cursor it is given, as the pass's time is not.
+func (it walkItem) moveMillis(cur *Cursor) int64 {
+	if it.MovedAt != 0 {
+		return it.MovedAt
+	}
+	return cur.Seen
+}
+
 // folder is an ancestry cache entry. Out marks a folder known to lie
 // outside every tracked root (or not visible), so it is not read again.
 // Live marks a folder read with files.get during the drain under way, to

@@ -246,7 +246,7 @@ func (p *pass) listed(f *file, raw json.RawMessage, it walkItem) error {
 		// before it existed).
 		p.born(f, raw, at, created, mod)
 	case movedIn:
-		p.emit(KindCreated, f, raw, at, moved, "file:"+f.ID+":created", map[string]any{"reason": reasonMovedIn})
+		p.movedIn(f, raw, at, moved, it.moveMillis(cur))
 	case created.Unix() > cutoff:
 		p.born(f, raw, at, created, mod)
 	default:
@@ -263,6 +263,25 @@ func (p *pass) listed(f *file, raw json.RawMessage, it walkItem) error {
 	return nil
 }
 
+// movedIn tells f moved into the tracked set at when: document.created
+// (reason moved_in), keyed by the file and the time (unix ms) of the change
+// that moved it (or its folder) in. A file may come back any number of
+// times (moved out and in again, between two tracked shared drives, access
+// lost and given back), and each time is a Signal of its own: keyed by the
+// file alone, as its creation is, every move in after the first was
+// dropped by the store as a duplicate of the creation. The change's time
+// is Drive's, so a page read again derives the same key. The Signal also
+// claims the creation's key (an alias): a backfill lists the file where it
+// is now and, created within the window, tells it as created, which is
+// this arrival told again.
+func (p *pass) movedIn(f *file, raw json.RawMessage, at placement, when time.Time, ms int64) {
+	p.emit(KindCreated, f, raw, at, when, fmt.Sprintf("file:%s:moved_in:%d", f.ID, ms), map[string]any{"reason": reasonMovedIn})
+	p.page.Signals[len(p.page.Signals)-1].AliasKeys = []string{createdKey(f.ID)}
+}
+
+// createdKey is the dedupe key of a file's creation.
+func createdKey(id string) string { return "file:" + id + ":created" }
+
 // born tells a file new to the tracked set at its creation, the same way
 // whichever path reads it first (the change feed, a backfill, a walk under
 // way): document.created (reason new) at createdTime, which opens the
@@ -272,7 +291,7 @@ func (p *pass) listed(f *file, raw json.RawMessage, it walkItem) error {
 // the feed may first read a file long after it was created, and the
 // edits since are told as one), which opens the window at that edit.
 func (p *pass) born(f *file, raw json.RawMessage, at placement, created, mod time.Time) {
-	p.emit(KindCreated, f, raw, at, created, "file:"+f.ID+":created", map[string]any{"reason": reasonNew})
+	p.emit(KindCreated, f, raw, at, created, createdKey(f.ID), map[string]any{"reason": reasonNew})
 	p.opened(f.ID, created)
 	if mod.Sub(created) >= editWindow {
 		p.emit(KindUpdated, f, raw, at, mod, updateKey(f.ID, mod), nil)
@@ -455,7 +474,7 @@ func (p *pass) fileChanged(f *file, raw json.RawMessage, t time.Time) error {
 			p.born(f, raw, at, created, mod)
 			return nil
 		}
-		p.emit(KindCreated, f, raw, at, t, "file:"+f.ID+":created", map[string]any{"reason": reasonMovedIn})
+		p.movedIn(f, raw, at, t, t.UnixMilli())
 		return nil
 	}
 	modified := max(mod.UnixMilli(), 0) // as remember keeps it

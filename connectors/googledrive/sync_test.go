@@ -130,13 +130,15 @@ type incremental struct {
 	*harness
 	clk    *clock
 	cursor json.RawMessage
+	// backfill is what the first pass yielded, for a test that stores it.
+	backfill []connectors.Signal
 }
 
 func newIncremental(t *testing.T, config string) *incremental {
 	clk := newClock()
 	h := newHarness(t, drivesandbox.Options{Seed: true, Now: clk.now}, config, nil)
-	_, cur := h.drainAt(t, "changes", nil, clk.now())
-	return &incremental{harness: h, clk: clk, cursor: cur}
+	sigs, cur := h.drainAt(t, "changes", nil, clk.now())
+	return &incremental{harness: h, clk: clk, cursor: cur, backfill: sigs}
 }
 
 // sync runs an incremental pass of the changes stream.
@@ -183,7 +185,8 @@ func TestMovesInAndOut(t *testing.T) {
 	_, err := i.sb.MoveFile(ctx, drivesandbox.NotesID, drivesandbox.ReleasesFolderID, none)
 	require.NoError(t, err)
 	sigs := i.sync(t)
-	require.Equal(t, map[string]string{"file:" + drivesandbox.NotesID + ":created": "document.created"}, kindsAndKeys(sigs))
+	require.Equal(t, map[string]string{"file:" + drivesandbox.NotesID + ":moved_in:" + itoa(i.clk.now().UnixMilli()): "document.created"},
+		kindsAndKeys(sigs), "keyed by the move")
 	require.Equal(t, "moved_in", sigs[0].Payload.Attributes["reason"])
 	require.Equal(t, "Document moved in: Personal notes", sigs[0].Payload.Title)
 	require.Equal(t, i.clk.now(), sigs[0].OccurredAt.UTC(), "a move happens at the change's time")
@@ -201,7 +204,8 @@ func TestMovesInAndOut(t *testing.T) {
 	_, err = i.sb.MoveFile(ctx, drivesandbox.ArchiveFolderID, drivesandbox.PressFolderID, none)
 	require.NoError(t, err)
 	sigs = i.sync(t)
-	require.Equal(t, map[string]string{"file:" + drivesandbox.OldPitchID + ":created": "document.created"}, kindsAndKeys(sigs))
+	require.Equal(t, map[string]string{"file:" + drivesandbox.OldPitchID + ":moved_in:" + itoa(i.clk.now().UnixMilli()): "document.created"},
+		kindsAndKeys(sigs))
 	require.Equal(t, []string{"Press", "Archive"}, sigs[0].Payload.Attributes["folder_path"])
 	// And the cache follows it: a file created in it now is tracked.
 	_, _, err = i.sb.CreateFile(ctx, drivesandbox.FileInput{Name: "2026 pitch", Parent: drivesandbox.ArchiveFolderID}, none)
@@ -223,8 +227,13 @@ func TestMovesInAndOut(t *testing.T) {
 // A folder moved out of the tracked folders takes its files (and its
 // subfolders' files) out: they are no longer members, so one moved back in,
 // alone or with the folder, is moved in again, as a file that left alone is.
+// What counts is what the store keeps: the files moved back with the folder
+// were created within the backfill window, and their move in, keyed as
+// their creation was, was dropped.
 func TestFolderMovedOutForgetsItsFiles(t *testing.T) {
 	i := newIncremental(t, `{"folders":["`+drivesandbox.PressFolderID+`"]}`)
+	st := newStore(t)
+	st.put(t, i.backfill)
 	ctx := context.Background()
 	i.clk.advance(time.Hour)
 	_, err := i.sb.MoveFile(ctx, drivesandbox.ReleasesFolderID, drivesandbox.ArchiveFolderID, none)
@@ -236,18 +245,32 @@ func TestFolderMovedOutForgetsItsFiles(t *testing.T) {
 	_, err = i.sb.MoveFile(ctx, drivesandbox.TrackerID, drivesandbox.PressFolderID, none)
 	require.NoError(t, err)
 	i.clk.advance(time.Minute)
-	require.Equal(t, []string{"document.created Document moved in: Coverage tracker"}, of(i.sync(t), drivesandbox.TrackerID),
+	require.Equal(t, []string{"document.created Document moved in: Coverage tracker"}, of(st.put(t, i.sync(t)), drivesandbox.TrackerID),
 		"it left Press with Releases a day ago")
 
 	i.clk.advance(time.Hour)
+	moved := i.clk.now()
 	_, err = i.sb.MoveFile(ctx, drivesandbox.ReleasesFolderID, drivesandbox.PressFolderID, none)
 	require.NoError(t, err)
 	i.clk.advance(time.Minute)
+	before := i.cursor
 	sigs := i.sync(t)
-	require.Equal(t, []string{"document.created Document moved in: logo.png"}, of(sigs, drivesandbox.LogoID))
-	require.Equal(t, []string{"document.created Document moved in: Q3 launch press release"}, of(sigs, drivesandbox.ReleaseDocID),
+	stored := st.put(t, sigs)
+	require.Equal(t, []string{"document.created Document moved in: logo.png"}, of(stored, drivesandbox.LogoID),
+		"stored (keys: %v)", kindsAndKeys(sigs))
+	require.Equal(t, []string{"document.created Document moved in: Q3 launch press release"}, of(stored, drivesandbox.ReleaseDocID),
 		"in Releases/2025")
-	require.Len(t, sigs, 2)
+	require.Len(t, stored, 2)
+	for _, s := range stored {
+		require.Equal(t, "file:"+s.Payload.Subject.ID+":moved_in:"+itoa(moved.UnixMilli()), s.DedupeKey, "keyed by the folder's move")
+	}
+
+	// The listing read again (a page retried) hours later: the same keys.
+	i.clk.advance(3 * time.Hour)
+	i.tok = i.sb.AccessToken("")
+	again, _ := i.drainAt(t, "changes", before, i.clk.now())
+	require.Equal(t, kindsAndKeys(sigs), kindsAndKeys(again))
+	require.Empty(t, st.put(t, again))
 }
 
 // The files of a folder moved into the tracked set were moved in when the
@@ -264,7 +287,7 @@ func TestFolderMovedInFilesHappenAtTheMove(t *testing.T) {
 	require.NoError(t, err)
 	i.clk.advance(3 * time.Hour)
 	sigs := i.sync(t)
-	require.Equal(t, map[string]string{"file:" + drivesandbox.OldPitchID + ":created": "document.created"}, kindsAndKeys(sigs))
+	require.Equal(t, map[string]string{"file:" + drivesandbox.OldPitchID + ":moved_in:" + itoa(moved.UnixMilli()): "document.created"}, kindsAndKeys(sigs))
 	require.Equal(t, "moved_in", sigs[0].Payload.Attributes["reason"])
 	require.Equal(t, moved, sigs[0].OccurredAt.UTC(), "at the move, not at the pass %s", i.clk.now())
 }
@@ -301,11 +324,14 @@ func TestFileCreatedAfterTheMoveIsNew(t *testing.T) {
 }
 
 // A walk item written before it carried the move's time still lists the
-// folder; its files then happen at the pass's time, the best it knows.
+// folder; its files then happen at the pass's time, the best it knows, and
+// are keyed by the cursor's seen (the newest change read, the move's or a
+// later one), which a page read again at another time keeps.
 func TestOldMovedInWalkItemsFallBackToThePass(t *testing.T) {
 	i := newIncremental(t, pressConfig)
 	ctx := context.Background()
 	i.clk.advance(time.Minute)
+	moved := i.clk.now()
 	_, err := i.sb.MoveFile(ctx, drivesandbox.ArchiveFolderID, drivesandbox.PressFolderID, none)
 	require.NoError(t, err)
 	i.clk.advance(3 * time.Hour)
@@ -325,8 +351,10 @@ func TestOldMovedInWalkItemsFallBackToThePass(t *testing.T) {
 	old, err := json.Marshal(cur)
 	require.NoError(t, err)
 	sigs, _ := i.drainAt(t, "changes", old, i.clk.now())
-	require.Equal(t, map[string]string{"file:" + drivesandbox.OldPitchID + ":created": "document.created"}, kindsAndKeys(sigs))
+	require.Equal(t, map[string]string{"file:" + drivesandbox.OldPitchID + ":moved_in:" + itoa(moved.UnixMilli()): "document.created"}, kindsAndKeys(sigs))
 	require.Equal(t, i.clk.now(), sigs[0].OccurredAt.UTC())
+	again, _ := i.drainAt(t, "changes", old, i.clk.now().Add(time.Minute))
+	require.Equal(t, kindsAndKeys(sigs), kindsAndKeys(again), "read again a minute later")
 }
 
 // TestAutosavesCoalesce: Docs autosaves every few seconds; edits of one
