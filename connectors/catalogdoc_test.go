@@ -17,10 +17,10 @@ var update = flag.Bool("update", false, "rewrite docs/signal-kinds.md from the k
 
 var signalKindsDoc = filepath.Join("..", "docs", "signal-kinds.md")
 
-// actorless are the kinds whose only provider never says who caused them:
-// their examples have no actor, as their Signals (Google Drive names no one
-// who shared a file).
-var actorless = map[string]bool{"document.shared": true}
+// actorless are the kinds whose example's provider does not say who caused
+// it: their examples have no actor, as their Signals (Google Drive names no
+// one who shared a file, nor who trashed a My Drive file, the example's).
+var actorless = map[string]bool{"document.shared": true, "document.trashed": true}
 
 // TestCatalogExamples checks every kind's example: it is a valid Signal of
 // the kind for a provider declaring it, and its attributes are documented

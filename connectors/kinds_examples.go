@@ -198,10 +198,11 @@ var kindExamples = map[string]Payload{
 			"version":     7,
 		},
 	},
+	// A My Drive file: Drive does not say who trashed it (trashingUser is
+	// given for shared drive items only), so no actor.
 	"document.trashed": {
 		Title:   "Document trashed: Q3 launch press release",
 		URL:     driveDocURL,
-		Actor:   Actor{ID: "ada@example.com", Name: "Ada Lovelace", Email: "ada@example.com"},
 		Subject: driveDoc,
 		Context: driveFolder,
 		Attributes: map[string]any{

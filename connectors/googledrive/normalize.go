@@ -144,16 +144,20 @@ func title(kind string, f *file, extra map[string]any) string {
 }
 
 // who is the user a Signal of kind about f (with attributes extra) names:
-// no one for document.shared and a move in, which Drive says nothing of
+// who caused it, or no one when Drive does not say (the catalog's actor).
+// No one for document.shared and a move in, which Drive says nothing of
 // (sharing and moving leave lastModifyingUser, the last content editor,
-// alone); who trashed it, for document.trashed when Drive says (shared
-// drive items); else the last modifying user (so on My Drive a trash names
-// the last editor).
+// alone). For document.trashed, who trashed it (trashingUser), which Drive
+// gives for shared drive items only ("Only populated for items in shared
+// drives", and only for an explicit trash): trashing leaves
+// lastModifyingUser alone, so on My Drive it names the last editor, who may
+// not be who trashed the file, and the Signal names no one. Else the last
+// modifying user.
 func who(kind string, f *file, extra map[string]any) *user {
 	switch {
 	case kind == KindShared, kind == KindCreated && extra["reason"] == reasonMovedIn:
 		return nil
-	case kind == KindTrashed && f.TrashingUser != nil:
+	case kind == KindTrashed:
 		return f.TrashingUser
 	}
 	return f.LastModifyingUser
