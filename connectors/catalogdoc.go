@@ -189,9 +189,10 @@ func CatalogMarkdown() string {
 	w("after the default branch is renamed adds nothing either. A new happening on\n")
 	w("the same object gets a new key: an event edited again yields another\n")
 	w("`calendar_event.updated`, a pull request closed, reopened and closed again\n")
-	w("another `pull_request.closed`, a Google Drive file moved out of the tracked\n")
-	w("folders and back in another `document.created`. The key is internal; it is\n")
-	w("not part of the Signal JSON.\n\n")
+	w("another `pull_request.closed`, a calendar event cancelled, restored and\n")
+	w("cancelled again another `calendar_event.cancelled`, a Google Drive file moved\n")
+	w("out of the tracked folders and back in another `document.created`. The key is\n")
+	w("internal; it is not part of the Signal JSON.\n\n")
 
 	w("## Kinds by provider\n\n")
 	w("| Provider | Event | Kinds |\n|---|---|---|\n")

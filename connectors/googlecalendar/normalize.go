@@ -109,6 +109,38 @@ type prior struct {
 	// seriesLast is the series as this page lists it, else the payload of
 	// its last stored Signal; nil when neither is at hand.
 	seriesLast *connectors.Payload
+	// cancelled, for a cancelled event remembered live (its fingerprint's
+	// Signal is no cancellation of it), is whether its first cancellation
+	// (event:<cal>:<id>:cancelled) is stored: it was cancelled, restored
+	// and is cancelled again (see cancelledAgain).
+	cancelled bool
+}
+
+// cancelledAgain reports a cancellation of the event keyed key that is not
+// its first: the connection remembers it live (restored since) and its
+// first cancellation is stored. The store keeps one Signal per key, so
+// this one needs a key of its own.
+func (p prior) cancelledAgain(key string) bool {
+	return p.cancelled && p.fp != nil && !strings.HasPrefix(p.fp.SignalKey, key+":cancelled")
+}
+
+// againMillis is the time (unix ms) that keys a cancellation that is not
+// the event's first: Google's updated. An event deleted from a calendar
+// the user does not organize may come as its id alone: then the time of
+// the live state the connection remembers (the restore, or an edit since:
+// the updated time its fingerprint's Signal key ends with), which a page
+// read again, at another time, reads the same, and which each restore
+// moves; the sync time only when that key holds none.
+func againMillis(key string, d *decoded, p prior, now time.Time) int64 {
+	if !d.updated.IsZero() {
+		return d.updated.UnixMilli()
+	}
+	if ms, ok := strings.CutPrefix(p.fp.SignalKey, key+":updated:"); ok {
+		if n, err := strconv.ParseInt(ms, 10, 64); err == nil {
+			return n
+		}
+	}
+	return now.UnixMilli()
 }
 
 // normalizeEvent turns one event into Signals, given what the connection
@@ -120,7 +152,10 @@ type prior struct {
 //     event:<calendarId>:<eventId>:cancelled, at updated (the sync time now
 //     when Google sends only the id). An event deleted from a calendar the
 //     user does not organize carries only its id: the title and link come
-//     from the last stored Signal of the event.
+//     from the last stored Signal of the event. A cancellation that is not
+//     the event's first (cancelled, restored, cancelled again: see
+//     cancelledAgain) is keyed event:<calendarId>:<eventId>:cancelled:<ms>
+//     (againMillis).
 //   - an exception of a recurring event (an occurrence edited on its own,
 //     <seriesId>_<original start>) never seen, whose series the connection
 //     remembered before this pass: calendar_event.updated, keyed and dated
@@ -135,9 +170,12 @@ type prior struct {
 //     status) changed. An RSVP (which moves updated), a reminder, a colour
 //     or a guest list change is no Signal.
 //
-// Keys depend only on the event, so a full resync that lost the
-// fingerprints re-derives the keys of everything already stored. Attendee emails are left out of the payload
-// (Raw keeps the event while raw retention allows).
+// Keys depend only on the event (and, for a cancellation after a restore,
+// on the live state remembered), so a full resync that lost the
+// fingerprints re-derives the keys of everything already stored: without
+// a fingerprint a cancellation takes the first one's key. Attendee emails
+// are left out of the payload (Raw keeps the event while raw retention
+// allows).
 func normalizeEvent(cal calendarRef, d *decoded, p prior, now time.Time) ([]connectors.Signal, connectors.Fingerprint) {
 	ev := &d.ev
 	key := eventKey(cal.key(), ev.Id)
@@ -160,9 +198,13 @@ func normalizeEvent(cal calendarRef, d *decoded, p prior, now time.Time) ([]conn
 		if strings.TrimSpace(ev.Summary) == "" && p.last != nil {
 			fillFromLast(&payload, p.last)
 		}
+		dedupe := key + ":cancelled"
+		if p.cancelledAgain(key) {
+			dedupe += ":" + strconv.FormatInt(againMillis(key, d, p, now), 10)
+		}
 		s := connectors.Signal{
 			Kind: KindCancelled, OccurredAt: firstTime(d.updated, now),
-			DedupeKey: key + ":cancelled", Payload: payload, Raw: d.raw,
+			DedupeKey: dedupe, Payload: payload, Raw: d.raw,
 		}
 		return []connectors.Signal{s}, connectors.Fingerprint{Hash: hash, SignalKey: s.DedupeKey}
 	}

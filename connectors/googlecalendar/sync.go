@@ -285,10 +285,11 @@ func emitHeld(cal calendarRef, page *connectors.Page, h heldCancel) {
 // queries: their fingerprints and their series', then the stored Signals
 // that an id-only cancellation takes its title from (the event's last
 // Signal), that tell an event seen before fingerprints existed (its
-// created Signal) and that an exception of a remembered series is compared
-// with (the series' last Signal). A series counts as remembered when it
-// was before this pass: newSeries reports those the pass read first.
-// Without a memory every event is new.
+// created Signal), that an exception of a remembered series is compared
+// with (the series' last Signal) and that tell a cancellation of an event
+// remembered live from its first (the first cancellation's Signal). A
+// series counts as remembered when it was before this pass: newSeries
+// reports those the pass read first. Without a memory every event is new.
 func recall(ctx context.Context, mem connectors.Memory, cal calendarRef, events []*decoded, newSeries func(id string) bool) ([]prior, error) {
 	out := make([]prior, len(events))
 	if mem == nil || len(events) == 0 {
@@ -311,6 +312,7 @@ func recall(ctx context.Context, mem connectors.Memory, cal calendarRef, events 
 	}
 	lookup := make([]string, len(events))       // the stored Signal to read per event, or ""
 	seriesLookup := make([]string, len(events)) // its series' last Signal, or ""
+	firstCancel := make([]string, len(events))  // its first cancellation's key, or ""
 	var want []string
 	for i, d := range events {
 		fp, seen := fps[keys[i]]
@@ -340,6 +342,12 @@ func recall(ctx context.Context, mem connectors.Memory, cal calendarRef, events 
 		if lookup[i] != "" {
 			want = append(want, lookup[i])
 		}
+		if d.ev.Status == "cancelled" && seen && !strings.HasPrefix(fp.SignalKey, keys[i]+":cancelled") {
+			// Cancelled, and remembered live: a first cancellation, or
+			// one after a restore if the first is stored.
+			firstCancel[i] = keys[i] + ":cancelled"
+			want = append(want, firstCancel[i])
+		}
 	}
 	if len(want) == 0 {
 		return out, nil
@@ -355,6 +363,9 @@ func recall(ctx context.Context, mem connectors.Memory, cal calendarRef, events 
 		}
 		if p, ok := stored[seriesLookup[i]]; ok && seriesLookup[i] != "" {
 			out[i].seriesLast = &p
+		}
+		if firstCancel[i] != "" {
+			_, out[i].cancelled = stored[firstCancel[i]]
 		}
 	}
 	return out, nil

@@ -471,7 +471,8 @@ func TestCancellationNotStoredAgainAfterSignalTTL(t *testing.T) {
 	sigs, _, _ = h.drain(t, primaryStream, resting)
 	require.Len(t, sigs, 1)
 	require.Equal(t, googlecalendar.KindCancelled, sigs[0].Kind, "cancelled again")
-	require.Equal(t, "event:"+h.sb.User()+":"+dryRunID+":cancelled", sigs[0].DedupeKey)
+	require.Equal(t, "event:"+h.sb.User()+":"+dryRunID+":cancelled", sigs[0].DedupeKey,
+		"the first cancellation's Signal is gone: its key is free again")
 }
 
 // standupCancelled is the dedupe key of the seeded cancelled occurrence.
