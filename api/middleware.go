@@ -115,8 +115,11 @@ func accessLog(log *logrus.Logger, next http.Handler) http.Handler {
 		}
 		d := time.Since(start)
 		metrics.HTTPDuration.WithLabelValues(ri.name, metrics.Method(r.Method), strconv.Itoa(sw.status)).Observe(d.Seconds())
-		if ri.name == "getHealth" {
-			return // probes would drown the log
+		if ri.name == "getHealth" || !log.IsLevelEnabled(logrus.InfoLevel) {
+			// Probes would drown the log. Below info (the benchmarks'
+			// warn) the line's fields are not even built: logrus builds
+			// an entry and copies the map before it looks at the level.
+			return
 		}
 		f := logrus.Fields{
 			"request_id": requestIDOf(r), "method": r.Method, "path": r.URL.Path, "route": ri.name,

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -39,7 +40,7 @@ func handleWebhook(log *logrus.Logger, reg *connectors.Registry, intake Webhooks
 		// A provider that documents larger deliveries (GitHub: 25 MB) is
 		// read up to its own maximum on its route only.
 		limit := max(limit, p.Spec.WebhookMaxBytes)
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+		body, err := readBody(http.MaxBytesReader(w, r.Body, limit), r.ContentLength, limit)
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			writeError(w, r, log, tooLarge(limit))
@@ -73,8 +74,31 @@ func handleWebhook(log *logrus.Logger, reg *connectors.Registry, intake Webhooks
 			_, _ = w.Write(out.Reply.Body)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{
-			"status": out.Status, "delivery_id": out.DeliveryID, "signals": out.Signals, "connections": out.Connections,
-		})
+		writeJSON(w, http.StatusOK, webhookAck{Connections: out.Connections, DeliveryID: out.DeliveryID, Signals: out.Signals, Status: out.Status})
 	})
+}
+
+// webhookAck is a delivery's answer (swagger's WebhookAck), its fields in
+// the order a map's sorted keys wrote them: a struct spares encoding/json
+// sorting the keys and boxing the values on every delivery.
+type webhookAck struct {
+	Connections int    `json:"connections"`
+	DeliveryID  string `json:"delivery_id"`
+	Signals     int    `json:"signals"`
+	Status      string `json:"status"`
+}
+
+// readBody reads a request body whole. A body of known length (within
+// limit; net/http's reader ends at Content-Length) is read into one buffer
+// of that size: io.ReadAll starts at 512 bytes and grows by copying, which
+// for a GitHub push of 8 KB allocated twice the body (BenchmarkWebhookHTTP).
+// The MinRead spare bytes let the read that finds EOF do so without
+// growing the buffer.
+func readBody(r io.Reader, length, limit int64) ([]byte, error) {
+	if length <= 0 || length > limit {
+		return io.ReadAll(r)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, length+bytes.MinRead))
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
 }

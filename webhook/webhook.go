@@ -137,8 +137,10 @@ func (in *Intake) Receive(ctx context.Context, p *connectors.Provider, req *conn
 	if out.Status == Accepted {
 		d.batch.ObserveLag(time.Now())
 	}
-	in.log().WithFields(logrus.Fields{"provider": provider, "delivery_id": d.DeliveryID, "event": d.Event,
-		"status": out.Status, "signals": out.Signals, "connections": out.Connections}).Info("webhook received")
+	if log := in.log(); log.IsLevelEnabled(logrus.InfoLevel) { // the fields are built only for a line written
+		log.WithFields(logrus.Fields{"provider": provider, "delivery_id": d.DeliveryID, "event": d.Event,
+			"status": out.Status, "signals": out.Signals, "connections": out.Connections}).Info("webhook received")
+	}
 	return out, nil
 }
 
