@@ -100,13 +100,17 @@ func insertSignalsStatement(tenantID, connID, source string, sigs []NewSignal) (
 	kinds := make([]string, len(sigs))
 	times := make([]time.Time, len(sigs))
 	keys := make([]string, len(sigs))
-	payloads := make([]string, len(sigs))
-	raws := make([]string, len(sigs))
+	// The JSON goes as the bytes it is in (pgx encodes a []byte as a text
+	// element, nil as NULL, which nullif maps as it maps ''): converted to
+	// strings, each payload and raw object was copied once more, the whole
+	// delivery body for a webhook's raw object.
+	payloads := make([][]byte, len(sigs))
+	raws := make([][]byte, len(sigs))
 	for i, s := range sigs {
 		// Postgres keeps microseconds. pgx sends a time in binary and so
 		// truncates; the text form sent before let Postgres round: round
 		// here, so a stored time stays what it was.
-		kinds[i], times[i], payloads[i], raws[i] = s.Kind, s.OccurredAt.Round(time.Microsecond), string(s.Payload), string(s.Raw)
+		kinds[i], times[i], payloads[i], raws[i] = s.Kind, s.OccurredAt.Round(time.Microsecond), s.Payload, s.Raw
 		keys[i] = source + ":" + s.DedupeKey
 	}
 	// Alias and match keys of each key's first occurrence (a key repeated

@@ -3,6 +3,7 @@ package db_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -375,4 +376,57 @@ func TestFeedOrdersByTransactionNumerically(t *testing.T) {
 		got = append(got, rows[0].TxID)
 	}
 	require.Equal(t, []string{"9", "10", "100"}, got, "paging one row at a time sees every row, in numeric txid order")
+}
+
+// TestInsertSignalsStoresTheJSONGiven: each Signal's payload and raw object
+// are stored as Postgres reads their text as jsonb, whatever they hold
+// (escapes, non-ASCII text, whitespace, a large object), the same in the
+// plain and the alias form of the insert, and a raw object that is nil or
+// empty is stored as NULL. The JSON is sent as the bytes it is in (no
+// string copy); this pins what the string form stored.
+func TestInsertSignalsStoresTheJSONGiven(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	f := newFixture(t, s.DB, "github", "u1")
+	big := `{"commits": [` + strings.Repeat(`{"message": "a line\nand \"quotes\", café 🙂"}, `, 200) + `{}]}`
+	cases := []struct {
+		payload string
+		raw     []byte
+	}{
+		{`{"title":"t"}`, []byte(`{"id":1}`)},
+		{`{"title": "tab\there, \u00e9 \\ \"q\"", "n": [1, 2.50, -3e7]}`, []byte(" {\n \"a\" : null } ")},
+		{`{"title":"no raw"}`, nil},
+		{`{"title":"empty raw"}`, []byte{}},
+		{`{"title":"big"}`, []byte(big)},
+	}
+	for _, withAlias := range []bool{false, true} {
+		sigs := make([]db.NewSignal, len(cases))
+		for i, c := range cases {
+			sigs[i] = sig(fmt.Sprintf("json:%t:%d", withAlias, i), "code.pushed")
+			sigs[i].Payload, sigs[i].Raw = []byte(c.payload), c.raw
+			if withAlias {
+				sigs[i].AliasKeys = []string{fmt.Sprintf("alias:%d", i)}
+			}
+		}
+		require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error {
+			st, err := tx.InsertSignals(ctx, f.conn, "github", sigs)
+			require.Len(t, st.Kinds, len(sigs))
+			return err
+		}))
+		for i, c := range cases {
+			var payload, wantPayload string
+			var raw, wantRaw *string
+			require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error {
+				return tx.QueryRowxContext(ctx, `SELECT payload::text, raw::text, $2::jsonb::text, nullif($3, '')::jsonb::text
+					FROM signals WHERE dedupe_key = $1`, "github:"+sigs[i].DedupeKey, c.payload, string(c.raw)).
+					Scan(&payload, &raw, &wantPayload, &wantRaw)
+			}))
+			require.Equal(t, wantPayload, payload, "case %d", i)
+			require.Equal(t, wantRaw, raw, "case %d", i)
+			if len(c.raw) == 0 {
+				require.Nil(t, raw, "case %d: no raw object is NULL", i)
+			}
+		}
+	}
 }
