@@ -93,12 +93,20 @@ type webhookAck struct {
 // of that size: io.ReadAll starts at 512 bytes and grows by copying, which
 // for a GitHub push of 8 KB allocated twice the body (BenchmarkWebhookHTTP).
 // The MinRead spare bytes let the read that finds EOF do so without
-// growing the buffer.
+// growing the buffer. The declared length is the sender's word, given
+// before it has sent a byte or been verified, so only up to
+// maxPresizedBody is taken on it: a caller declaring the 25 MB limit and
+// sending nothing would otherwise hold 25 MB per connection; a larger body
+// grows as it arrives.
+// maxPresizedBody bounds the buffer readBody allocates on a declared length
+// alone (a GitHub push is about 8 KB; Slack's and Google's are smaller).
+const maxPresizedBody = 64 << 10
+
 func readBody(r io.Reader, length, limit int64) ([]byte, error) {
 	if length <= 0 || length > limit {
 		return io.ReadAll(r)
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, length+bytes.MinRead))
+	buf := bytes.NewBuffer(make([]byte, 0, min(length, maxPresizedBody)+bytes.MinRead))
 	_, err := buf.ReadFrom(r)
 	return buf.Bytes(), err
 }

@@ -55,3 +55,17 @@ func TestWebhookAckBytes(t *testing.T) {
 		require.Equal(t, want.Header(), got.Header())
 	}
 }
+
+// TestReadBodyDoesNotTrustALargeDeclaredLength: a caller declaring a body
+// near the limit but sending a few bytes gets a buffer sized for what it
+// sent plus at most maxPresizedBody, not for what it declared (the length
+// is unverified; trusting it let each connection hold the limit's worth).
+func TestReadBodyDoesNotTrustALargeDeclaredLength(t *testing.T) {
+	t.Parallel()
+	const limit = 25 << 20
+	r := http.MaxBytesReader(httptest.NewRecorder(), io.NopCloser(bytes.NewReader([]byte(`{}`))), limit)
+	got, err := readBody(r, limit, limit)
+	require.NoError(t, err)
+	require.Equal(t, []byte(`{}`), got)
+	require.LessOrEqual(t, cap(got), maxPresizedBody+bytes.MinRead, "the buffer follows the bytes sent, not the declared length")
+}
