@@ -106,7 +106,7 @@ func TestSandboxCommandFlags(t *testing.T) {
 		{[]string{"--only", ","}, "--only names no provider"},
 		{[]string{"--fault", "github"}, "want provider:name"},
 		{[]string{"--only", "github", "--fault", "slack:token-rotation"}, `--fault "slack:token-rotation": slack is not started`},
-		{[]string{"--base-port", "0", "--only", "github", "--fault", "github:no-such-fault"}, `sandbox github: unknown fault "no-such-fault" (known: github-app, small-budget)`},
+		{[]string{"--base-port", "0", "--only", "github", "--fault", "github:no-such-fault"}, `sandbox github: unknown fault "no-such-fault" (known: github-app, small-budget, cursor-pages)`},
 		{[]string{"--base-port", "65535", "--list"}, "--base-port 65535: the"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
 	} {

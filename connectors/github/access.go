@@ -3,6 +3,7 @@ package github
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -109,46 +110,41 @@ func notInstalled(full string) string {
 // appInstalledOn reports whether the GitHub App whose user token the
 // client carries is installed on owner/name, from the installations the
 // token reaches (GET /user/installations, then the installation's
-// repositories unless it covers all of them).
+// repositories unless it covers all of them), every page read by its
+// links (eachPage).
 func appInstalledOn(ctx context.Context, client *gh.Client, owner, name string) (bool, error) {
-	opts := &gh.ListOptions{PerPage: 100}
-	for {
-		insts, resp, err := client.Apps.ListUserInstallations(ctx, opts)
-		if err != nil {
-			return false, mapErr(err)
+	var inst *gh.Installation
+	err := eachPage(ctx, client, "user/installations", func(page struct {
+		Installations []*gh.Installation `json:"installations"`
+	}) bool {
+		i := slices.IndexFunc(page.Installations, func(in *gh.Installation) bool {
+			return strings.EqualFold(in.GetAccount().GetLogin(), owner)
+		})
+		if i >= 0 {
+			inst = page.Installations[i]
 		}
-		for _, in := range insts {
-			if !strings.EqualFold(in.GetAccount().GetLogin(), owner) {
-				continue
-			}
-			if in.GetRepositorySelection() == "all" {
-				return true, nil
-			}
-			return installationHas(ctx, client, in.GetID(), owner+"/"+name)
-		}
-		if resp.NextPage == 0 {
-			return false, nil
-		}
-		opts.Page = resp.NextPage
+		return inst != nil
+	})
+	switch {
+	case err != nil:
+		return false, mapErr(err)
+	case inst == nil:
+		return false, nil
+	case inst.GetRepositorySelection() == "all":
+		return true, nil
 	}
+	return installationHas(ctx, client, inst.GetID(), owner+"/"+name)
 }
 
 // installationHas reports whether an installation covers a repository.
 func installationHas(ctx context.Context, client *gh.Client, id int64, full string) (bool, error) {
-	opts := &gh.ListOptions{PerPage: 100}
-	for {
-		list, resp, err := client.Apps.ListUserRepos(ctx, id, opts)
-		if err != nil {
-			return false, mapErr(err)
-		}
-		for _, r := range list.Repositories {
-			if strings.EqualFold(r.GetFullName(), full) {
-				return true, nil
-			}
-		}
-		if resp.NextPage == 0 {
-			return false, nil
-		}
-		opts.Page = resp.NextPage
+	found := false
+	err := eachPage(ctx, client, "user/installations/"+strconv.FormatInt(id, 10)+"/repositories", func(page gh.ListRepositories) bool {
+		found = slices.ContainsFunc(page.Repositories, func(r *gh.Repository) bool { return strings.EqualFold(r.GetFullName(), full) })
+		return found
+	})
+	if err != nil {
+		return false, mapErr(err)
 	}
+	return found, nil
 }

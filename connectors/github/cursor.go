@@ -22,9 +22,9 @@ const cursorVersion = 1
 //	{"v":1,"since":"2024-05-01T10:00:00Z","seen":["1347000024"],"etag":"W/\"…\"",
 //	 "repo_id":1296269,"repo":"octo-org/hello-world","branch":"main","repo_etag":"W/\"…\""}
 //
-// (commits add "head":"<sha>"); mid-pass adds {"page":3,"per_page":100,
-// "pass_max":"…","pass_seen":[…],"pass_etag":"…"} (commits: "pass_head",
-// "pass_base").
+// (commits add "head":"<sha>"); mid-pass adds {"page":3,"link":"page=3"
+// (or "after=…"),"per_page":100,"pass_max":"…","pass_seen":[…],
+// "pass_etag":"…"} (commits: "pass_head", "pass_base").
 type cursor struct {
 	V int `json:"v"`
 	// Since is the high-water mark of the last completed pass: the newest
@@ -42,8 +42,17 @@ type cursor struct {
 	// it (see Head).
 	ETag string `json:"etag,omitempty"`
 
-	// Page is the next page of the pass in progress; 0 when resting.
+	// Page is the number of the next page of the pass in progress (the
+	// link's page, or one more than the page read when it names a
+	// cursor); 0 when resting.
 	Page int `json:"page,omitempty"`
+	// Link is the query of the next page as GitHub linked it (Link
+	// rel="next", per_page left out: see nextLink), requested as it is: a
+	// page number, or an after= cursor on a list GitHub serves by cursor.
+	// Empty in a cursor stored before links were kept: its Page is
+	// requested by number (and read again from page 1 should GitHub
+	// refuse the number, see list).
+	Link string `json:"link,omitempty"`
 	// PerPage is the pass's page size (page numbers depend on it).
 	PerPage int `json:"per_page,omitempty"`
 	// PassMax and PassSeen accumulate the pass's high-water mark.
@@ -173,15 +182,16 @@ func (c *cursor) prerelease(id string) {
 	}
 }
 
-// next moves to page n of the pass in progress.
-func (c *cursor) next(page, perPage int) {
-	c.Page, c.PerPage = page, perPage
+// next moves to the page the page read linked (link, see nextLink) of
+// the pass in progress.
+func (c *cursor) next(link string, perPage int) {
+	c.Page, c.Link, c.PerPage = linkedPage(link, c.Page), link, perPage
 }
 
 // restart drops the pass in progress: the next read begins a pass anew
 // from the resting fields.
 func (c *cursor) restart() {
-	c.Page, c.PerPage, c.PassMax, c.PassSeen, c.PassETag, c.PassPre = 0, 0, nil, nil, "", nil
+	c.Page, c.Link, c.PerPage, c.PassMax, c.PassSeen, c.PassETag, c.PassPre = 0, "", 0, nil, nil, "", nil
 	c.PassStart, c.PassRecent, c.PassHead, c.PassBase = nil, nil, "", ""
 }
 

@@ -180,7 +180,11 @@ func (c *Connector) client(hc *http.Client) (*gh.Client, error) {
 // compare's 404, 406, 422 and 5xx without Retry-After, on which the
 // commits pass lists the branch instead (see compareCommits); so does a list's 422 "Only the first 1000
 // results are available." (a page past the results GitHub serves, as list
-// releases answers), which ends the pass.
+// releases answers), which ends the pass, and its 422 "Pagination with the
+// page parameter is not supported for large datasets" (a page number on a
+// list GitHub serves by cursor past a point), on which the pass follows
+// the list's links from its first page instead (see list): neither is a
+// configuration the connection could change.
 func (c *Connector) ClassifyResponse(resp *http.Response) error {
 	if resp.Request != nil && resp.Request.Method == http.MethodGet && strings.Contains(resp.Request.URL.Path, "/compare/") && compareFallsBack(resp) {
 		return nil
@@ -191,8 +195,10 @@ func (c *Connector) ClassifyResponse(resp *http.Response) error {
 			return nil
 		}
 	case http.StatusUnprocessableEntity:
-		if resp.Request != nil && resp.Request.Method == http.MethodGet && bytes.Contains(peekBody(resp), resultCapMessage) {
-			return nil
+		if resp.Request != nil && resp.Request.Method == http.MethodGet {
+			if body := peekBody(resp); bytes.Contains(body, resultCapMessage) || bytes.Contains(body, pageParamMessage) {
+				return nil
+			}
 		}
 	case http.StatusForbidden, http.StatusTooManyRequests:
 		if _, ok := connectors.RateLimitDelay(resp.Header, time.Now()); ok {
@@ -209,6 +215,13 @@ func (c *Connector) ClassifyResponse(resp *http.Response) error {
 // it serves: {"message":"Only the first 1000 results are available.",
 // "documentation_url":"https://docs.github.com/rest/releases/releases#list-releases"}.
 var resultCapMessage = []byte("Only the first 1000 results are available")
+
+// pageParamMessage is GitHub's answer (422) to a page number on a list it
+// serves by cursor only past a point: {"message":"Pagination with the page
+// parameter is not supported for large datasets, please use cursor based
+// pagination (after/before)"} (seen on the issues of large repositories,
+// go-github#3565).
+var pageParamMessage = []byte("Pagination with the page parameter is not supported")
 
 // peekBody reads up to 64 KiB of an answer's body and leaves the body
 // readable again from its start.

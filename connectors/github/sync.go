@@ -82,8 +82,10 @@ func (r *reader) full() string { return r.owner + "/" + r.name }
 
 // listPage is one page of a REST list.
 type listPage struct {
-	items       []json.RawMessage
-	next        int // next page number, 0 on the last page
+	items []json.RawMessage
+	// next is the query of the next page as the answer linked it
+	// (nextLink), "" on the last page.
+	next        string
 	etag        string
 	notModified bool // 304: the If-None-Match validator still holds
 	// settled: items stamped before it cannot change any more without a
@@ -91,39 +93,64 @@ type listPage struct {
 	settled time.Time
 }
 
-// list reads one page of a REST list, with If-None-Match when etag is set.
-// go-github reports a 304 as an error; it is "nothing new" here.
-func (r *reader) list(ctx context.Context, path string, q url.Values, etag string) (*listPage, error) {
-	q.Set("per_page", strconv.Itoa(r.perPage))
-	q.Set("page", strconv.Itoa(max(r.cur.Page, 1)))
-	req, err := r.gh.NewRequest(ctx, http.MethodGet, path+"?"+q.Encode(), nil)
-	if err != nil {
-		return nil, fmt.Errorf("github: build request: %w", err)
+// list reads the page of a REST list the cursor is at, with If-None-Match
+// when etag is set: the first page, or the one the page before linked
+// (cursor.Link; a cursor stored before links were kept names a page
+// number). go-github reports a 304 as an error; it is "nothing new" here.
+func (r *reader) list(ctx context.Context, path string, base url.Values, etag string) (*listPage, error) {
+	for {
+		q, err := pageQuery(base, r.perPage, r.cur.Link, r.cur.Page)
+		if err != nil {
+			return nil, fmt.Errorf("github: %w: cursor: %v", connectors.ErrCursorExpired, err)
+		}
+		req, err := r.gh.NewRequest(ctx, http.MethodGet, path+"?"+q.Encode(), nil)
+		if err != nil {
+			return nil, fmt.Errorf("github: build request: %w", err)
+		}
+		if etag != "" {
+			req.Header.Set("If-None-Match", etag)
+		}
+		var items []json.RawMessage
+		sent := time.Now()
+		resp, err := r.gh.Do(req, &items)
+		switch {
+		case resp != nil && resp.StatusCode == http.StatusNotModified:
+			return &listPage{notModified: true}, nil
+		case resp != nil && resp.StatusCode == http.StatusConflict:
+			// Only the commits list gets here (see ClassifyResponse): 409 "Git
+			// Repository is empty" is an empty, final page.
+			return &listPage{}, nil
+		case resp != nil && resp.StatusCode == http.StatusUnprocessableEntity && pageNumberRefused(err):
+			// A page number GitHub serves by cursor only (see
+			// ClassifyResponse). Only a page number the connector named
+			// itself (a cursor stored before links were kept) gets here
+			// rightly: the pass reads the list again from its first page,
+			// following its links to the cursor pages. What it reads again
+			// is stored once (dedupe keys); the pass's marks only grow.
+			if r.cur.Link != "" || r.cur.Page <= 1 {
+				return nil, fmt.Errorf("github: %w: GitHub refused the page number its own link named (%s)", connectors.ErrTransient, q.Get("page"))
+			}
+			r.cur.Page, r.cur.Link = 1, ""
+			continue
+		case resp != nil && resp.StatusCode == http.StatusUnprocessableEntity:
+			// Only "Only the first 1000 results are available." gets here (see
+			// ClassifyResponse): a page past what GitHub serves of the list
+			// (releases: the first 1000), though the page before linked to it.
+			// An empty, final page: the pass ends with what it read.
+			return &listPage{}, nil
+		case err != nil:
+			return nil, mapErr(err)
+		}
+		return &listPage{items: items, next: nextLink(resp.Header), etag: resp.Header.Get("ETag"),
+			settled: settledBefore(resp.Header.Get("Date"), time.Since(sent), r.now)}, nil
 	}
-	if etag != "" {
-		req.Header.Set("If-None-Match", etag)
-	}
-	var items []json.RawMessage
-	sent := time.Now()
-	resp, err := r.gh.Do(req, &items)
-	switch {
-	case resp != nil && resp.StatusCode == http.StatusNotModified:
-		return &listPage{notModified: true}, nil
-	case resp != nil && resp.StatusCode == http.StatusConflict:
-		// Only the commits list gets here (see ClassifyResponse): 409 "Git
-		// Repository is empty" is an empty, final page.
-		return &listPage{}, nil
-	case resp != nil && resp.StatusCode == http.StatusUnprocessableEntity:
-		// Only "Only the first 1000 results are available." gets here (see
-		// ClassifyResponse): a page past what GitHub serves of the list
-		// (releases: the first 1000), though the page before linked to it.
-		// An empty, final page: the pass ends with what it read.
-		return &listPage{}, nil
-	case err != nil:
-		return nil, mapErr(err)
-	}
-	return &listPage{items: items, next: resp.NextPage, etag: resp.Header.Get("ETag"),
-		settled: settledBefore(resp.Header.Get("Date"), time.Since(sent), r.now)}, nil
+}
+
+// pageNumberRefused reports whether err is GitHub's 422 to a page number
+// on a list it serves by cursor only past a point (pageParamMessage).
+func pageNumberRefused(err error) bool {
+	var er *gh.ErrorResponse
+	return errors.As(err, &er) && strings.Contains(er.Message, string(pageParamMessage))
 }
 
 // settledBefore is the second before which an item of a page could not
@@ -154,7 +181,7 @@ func (r *reader) advance(lp *listPage, stop bool, sigs []connectors.Signal) *con
 	if r.cur.starting() {
 		r.cur.PassETag = lp.etag
 	}
-	done := stop || lp.next == 0
+	done := stop || lp.next == ""
 	if done {
 		r.cur.finish()
 	} else {
@@ -322,7 +349,7 @@ func (r *reader) releases(ctx context.Context) (*connectors.Page, error) {
 	}
 	starting := r.cur.starting()
 	page := r.advance(lp, false, sigs)
-	if starting && (lp.next != 0 || len(lp.items) >= r.perPage) {
+	if starting && (lp.next != "" || len(lp.items) >= r.perPage) {
 		r.cur.ETag, r.cur.PassETag = "", "" // the first page is not the list
 	}
 	return page, nil
@@ -495,7 +522,10 @@ func (r *reader) branchHead(ctx context.Context) (string, string, headState, err
 func (r *reader) compareCommits(ctx context.Context) (*listPage, bool, error) {
 	path := r.repoPath("compare/" + url.PathEscape(r.cur.PassBase) + "..." + url.PathEscape(r.cur.PassHead))
 	page := max(r.cur.Page, 1)
-	q := url.Values{"per_page": {strconv.Itoa(r.perPage)}, "page": {strconv.Itoa(page)}}
+	q, err := pageQuery(nil, r.perPage, r.cur.Link, page)
+	if err != nil {
+		return nil, false, fmt.Errorf("github: %w: cursor: %v", connectors.ErrCursorExpired, err)
+	}
 	req, err := r.gh.NewRequest(ctx, http.MethodGet, path+"?"+q.Encode(), nil)
 	if err != nil {
 		return nil, false, fmt.Errorf("github: build request: %w", err)
@@ -524,9 +554,11 @@ func (r *reader) compareCommits(ctx context.Context) (*listPage, bool, error) {
 		r.cur.Head = ""
 		return nil, true, nil
 	}
-	next := resp.NextPage
-	if next == 0 && page*r.perPage < cmp.TotalCommits && len(cmp.Commits) > 0 {
-		next = page + 1
+	next := nextLink(resp.Header)
+	if next == "" && page*r.perPage < cmp.TotalCommits && len(cmp.Commits) > 0 {
+		// A comparison pages by number (page, per_page), and total_commits
+		// says more follow though no link names them.
+		next = url.Values{"page": {strconv.Itoa(page + 1)}}.Encode()
 	}
 	return &listPage{items: cmp.Commits, next: next}, false, nil
 }

@@ -173,24 +173,18 @@ func (c *Connector) watchRepo(ctx context.Context, client *gh.Client, full, call
 	return connectors.Channel{ID: id, Target: full, RouteKey: hookRouteKey(id), Secret: secret}, nil
 }
 
-// findHook returns the repository hook delivering to callback, if any.
+// findHook returns the repository hook delivering to callback, if any,
+// reading every page of the repository's hooks by their links (eachPage).
 func findHook(ctx context.Context, client *gh.Client, owner, name, callback string) (*gh.Hook, error) {
-	opts := &gh.ListOptions{PerPage: 100}
-	for {
-		hooks, resp, err := client.Repositories.ListHooks(ctx, owner, name, opts)
-		if err != nil {
-			return nil, err
+	var found *gh.Hook
+	err := eachPage(ctx, client, "repos/"+url.PathEscape(owner)+"/"+url.PathEscape(name)+"/hooks", func(hooks []*gh.Hook) bool {
+		i := slices.IndexFunc(hooks, func(h *gh.Hook) bool { return h.GetConfig().GetURL() == callback })
+		if i >= 0 {
+			found = hooks[i]
 		}
-		for _, h := range hooks {
-			if h.GetConfig().GetURL() == callback {
-				return h, nil
-			}
-		}
-		if resp.NextPage == 0 {
-			return nil, nil
-		}
-		opts.Page = resp.NextPage
-	}
+		return found != nil
+	})
+	return found, err
 }
 
 // hookError explains a refused hook operation: GitHub answers 403, or 404

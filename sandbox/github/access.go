@@ -361,7 +361,8 @@ func (s *Server) installedReposLocked(sess *session) map[*user][]*repo {
 }
 
 // listUserInstallations serves GET /user/installations: the app's
-// installations the user can reach (user access tokens of a GitHub App only).
+// installations the user can reach (user access tokens of a GitHub App
+// only), paged (per_page, page).
 func (s *Server) listUserInstallations(w http.ResponseWriter, r *http.Request, sess *session) {
 	if s.opts.AccessTTL == 0 {
 		s.apiError(w, sess, http.StatusForbidden, "You must authenticate with an access token authorized to a GitHub App in order to list installations")
@@ -385,10 +386,17 @@ func (s *Server) listUserInstallations(w http.ResponseWriter, r *http.Request, s
 		})
 	}
 	s.mu.Unlock()
-	s.respond(w, r, sess, http.StatusOK, obj{"total_count": len(list), "installations": list})
+	pg := s.paginate(w, r, len(list), true)
+	if pg.refused != nil {
+		s.rateHeaders(w, sess, true)
+		writeGitHubError(w, http.StatusUnprocessableEntity, pg.refused.message, pg.refused.doc)
+		return
+	}
+	s.respond(w, r, sess, http.StatusOK, obj{"total_count": len(list), "installations": list[pg.start:pg.end]})
 }
 
-// listInstallationRepos serves GET /user/installations/{id}/repositories.
+// listInstallationRepos serves GET /user/installations/{id}/repositories,
+// by full name, paged (per_page, page) as GitHub pages it.
 func (s *Server) listInstallationRepos(w http.ResponseWriter, r *http.Request, sess *session) {
 	id, _ := pathInt(r, "id")
 	if s.opts.AccessTTL == 0 {
@@ -412,7 +420,13 @@ func (s *Server) listInstallationRepos(w http.ResponseWriter, r *http.Request, s
 		s.apiError(w, sess, http.StatusNotFound, "Not Found")
 		return
 	}
-	s.respond(w, r, sess, http.StatusOK, obj{"total_count": len(repos), "repository_selection": "selected", "repositories": repos})
+	pg := s.paginate(w, r, len(repos), true)
+	if pg.refused != nil {
+		s.rateHeaders(w, sess, true)
+		writeGitHubError(w, http.StatusUnprocessableEntity, pg.refused.message, pg.refused.doc)
+		return
+	}
+	s.respond(w, r, sess, http.StatusOK, obj{"total_count": len(repos), "repository_selection": "selected", "repositories": repos[pg.start:pg.end]})
 }
 
 func cmpInt(a, b int64) int {

@@ -3,6 +3,7 @@ package githubsandbox
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -243,44 +244,122 @@ func defaultErrorBody(status int) (string, string) {
 	return "application/json; charset=utf-8", string(b)
 }
 
-// page is one page of a list request.
-type page struct{ start, end int }
+// page is one page of a list request; refused, when set, is the answer
+// instead of it (see paginate).
+type page struct {
+	start, end int
+	refused    *apiMessage
+}
 
-// paginate reads per_page and page, sets the Link header (prev, next, last,
-// first) with absolute URLs on this server, and returns the slice bounds.
-func (s *Server) paginate(w http.ResponseWriter, r *http.Request, total int) page {
+// pageRefused is GitHub's answer (422) to a page number on a list it serves
+// by cursor only past a point ("large datasets"; go-github#3565 shows it on
+// issue lists of large repositories).
+var pageRefused = apiMessage{
+	"Pagination with the page parameter is not supported for large datasets, please use cursor based pagination (after/before)",
+	"https://docs.github.com/rest/using-the-rest-api/using-pagination-in-the-rest-api",
+}
+
+// cursorPrefix starts the text of an after/before cursor, as GitHub's
+// ("Y3Vyc29yOnYyOp…" is base64 of "cursor:v2:…"); here the offset follows.
+const cursorPrefix = "cursor:v2:"
+
+// listCursor encodes the offset of a list item as an opaque cursor:
+// standard base64, padding and all, so that a client must escape it in a
+// query as GitHub's Link header does.
+func listCursor(offset int) string {
+	return base64.StdEncoding.EncodeToString([]byte(cursorPrefix + strconv.Itoa(offset)))
+}
+
+// cursorOffset decodes listCursor; false for anything else.
+func cursorOffset(c string) (int, bool) {
+	b, err := base64.StdEncoding.DecodeString(c)
+	if err != nil {
+		return 0, false
+	}
+	n, err := strconv.Atoi(strings.TrimPrefix(string(b), cursorPrefix))
+	if err != nil || !strings.HasPrefix(string(b), cursorPrefix) || n < 0 {
+		return 0, false
+	}
+	return n, true
+}
+
+// paginate reads per_page and page (or after/before), sets the Link
+// header (prev, next, last, first) with absolute URLs on this server, and
+// returns the slice bounds. With cursors (a list Options.CursorPagesAfter
+// applies to), the pages past the first CursorPagesAfter are linked by an
+// opaque after= cursor (prev: before=, and no last), as GitHub links those
+// of large lists, and a page number past them is refused (page.refused).
+// An after or before that does not decode is a 422 as well.
+func (s *Server) paginate(w http.ResponseWriter, r *http.Request, total int, cursors bool) page {
 	q := r.URL.Query()
 	per, err := strconv.Atoi(q.Get("per_page"))
 	if err != nil || per <= 0 {
 		per = s.opts.DefaultPerPage
 	}
 	per = min(per, 100)
+	byCursor := cursors && s.opts.CursorPagesAfter > 0
 	n, err := strconv.Atoi(q.Get("page"))
 	if err != nil || n < 1 {
 		n = 1
 	}
+	start := min((n-1)*per, total)
+	viaCursor := false
+	switch after, before := q.Get("after"), q.Get("before"); {
+	case byCursor && after != "":
+		off, ok := cursorOffset(after)
+		if !ok {
+			return page{refused: &apiMessage{"Invalid cursor", pageRefused.doc}}
+		}
+		start, viaCursor = min(off, total), true
+	case byCursor && before != "":
+		off, ok := cursorOffset(before)
+		if !ok {
+			return page{refused: &apiMessage{"Invalid cursor", pageRefused.doc}}
+		}
+		start, viaCursor = max(min(off, total)-per, 0), true
+	case byCursor && n > s.opts.CursorPagesAfter:
+		return page{refused: &pageRefused}
+	}
+	end := min(start+per, total)
 	last := max(1, (total+per-1)/per)
-	link := func(p int, rel string) string {
-		q.Set("page", strconv.Itoa(p))
-		q.Set("per_page", strconv.Itoa(per))
-		u := url.URL{Scheme: scheme(r), Host: r.Host, Path: r.URL.Path, RawQuery: q.Encode()}
+	link := func(set func(url.Values), rel string) string {
+		lq := url.Values{}
+		for k, v := range q {
+			if k != "page" && k != "after" && k != "before" {
+				lq[k] = v
+			}
+		}
+		lq.Set("per_page", strconv.Itoa(per))
+		set(lq)
+		u := url.URL{Scheme: scheme(r), Host: r.Host, Path: r.URL.Path, RawQuery: lq.Encode()}
 		return fmt.Sprintf(`<%s>; rel="%s"`, u.String(), rel)
 	}
+	pageNo := func(p int) func(url.Values) {
+		return func(lq url.Values) { lq.Set("page", strconv.Itoa(p)) }
+	}
 	var links []string
-	if n > 1 {
-		links = append(links, link(min(n-1, last), "prev"))
+	switch {
+	case viaCursor && start > 0:
+		links = append(links, link(func(lq url.Values) { lq.Set("before", listCursor(start)) }, "prev"))
+	case !viaCursor && n > 1:
+		links = append(links, link(pageNo(min(n-1, last)), "prev"))
 	}
-	if n < last {
-		links = append(links, link(n+1, "next"), link(last, "last"))
+	switch {
+	case end >= total:
+	case byCursor && (viaCursor || n >= s.opts.CursorPagesAfter):
+		links = append(links, link(func(lq url.Values) { lq.Set("after", listCursor(end)) }, "next"))
+	case byCursor:
+		links = append(links, link(pageNo(n+1), "next"))
+	default:
+		links = append(links, link(pageNo(n+1), "next"), link(pageNo(last), "last"))
 	}
-	if n > 1 {
-		links = append(links, link(1, "first"))
+	if start > 0 {
+		links = append(links, link(pageNo(1), "first"))
 	}
 	if len(links) > 0 {
 		w.Header().Set("Link", strings.Join(links, ", "))
 	}
-	start := min((n-1)*per, total)
-	return page{start: start, end: min(start+per, total)}
+	return page{start: start, end: end}
 }
 
 func scheme(r *http.Request) string {

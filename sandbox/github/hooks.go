@@ -71,7 +71,10 @@ func (s *Server) listHooks(w http.ResponseWriter, r *http.Request, sess *session
 		if !s.mayManageHooksLocked(sess, rp, false) {
 			return http.StatusNotFound, "Not Found"
 		}
-		pg := s.paginate(w, r, len(rp.hooks))
+		pg := s.paginate(w, r, len(rp.hooks), true)
+		if pg.refused != nil {
+			return http.StatusUnprocessableEntity, *pg.refused
+		}
 		out := make([]obj, 0, pg.end-pg.start)
 		for _, h := range rp.hooks[pg.start:pg.end] {
 			out = append(out, hookJSON(rp, h))

@@ -24,11 +24,16 @@ const FaultGitHubApp = "github-app"
 // same 403 once the budget is spent.
 const FaultSmallBudget = "small-budget"
 
+// FaultCursorPages links every page of a list past the first by an opaque
+// after= cursor and refuses page numbers past 1 (Options.CursorPagesAfter
+// 1), as GitHub serves large lists.
+const FaultCursorPages = "cursor-pages"
+
 func init() { sandbox.Register(Name, newFake) }
 
 // newFake maps the uniform sandbox options onto this fake's own.
 func newFake(o sandbox.Options) (sandbox.Fake, error) {
-	if err := sandbox.CheckFaults(Name, o.Faults, FaultGitHubApp, FaultSmallBudget); err != nil {
+	if err := sandbox.CheckFaults(Name, o.Faults, FaultGitHubApp, FaultSmallBudget, FaultCursorPages); err != nil {
 		return nil, err
 	}
 	ttl := o.AccessTTL
@@ -41,6 +46,9 @@ func newFake(o sandbox.Options) (sandbox.Fake, error) {
 	}
 	if slices.Contains(o.Faults, FaultSmallBudget) {
 		opts.RateLimit, opts.RateWindow = 100, time.Minute
+	}
+	if slices.Contains(o.Faults, FaultCursorPages) {
+		opts.CursorPagesAfter = 1
 	}
 	s := New(opts)
 	s.Deliverer.SetTarget(sandbox.WebhookURL(o.DeliverTo, Name))

@@ -38,9 +38,14 @@ func TestRegisteredFake(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 100, f.(*githubsandbox.Server).Options().RateLimit, "small-budget: 100 calls a minute")
 	require.Equal(t, time.Minute, f.(*githubsandbox.Server).Options().RateWindow)
+	require.Zero(t, f.(*githubsandbox.Server).Options().CursorPagesAfter, "page numbers by default")
+
+	f, err = sandbox.New("github", sandbox.Options{Faults: []string{githubsandbox.FaultCursorPages}})
+	require.NoError(t, err)
+	require.Equal(t, 1, f.(*githubsandbox.Server).Options().CursorPagesAfter, "cursor-pages: every page past the first by cursor")
 
 	_, err = sandbox.New("github", sandbox.Options{Faults: []string{"token-rotation"}})
-	require.EqualError(t, err, `sandbox github: unknown fault "token-rotation" (known: github-app, small-budget)`)
+	require.EqualError(t, err, `sandbox github: unknown fault "token-rotation" (known: github-app, small-budget, cursor-pages)`)
 }
 
 // TestDemo runs the demo hook against the fake: it opens a pull request

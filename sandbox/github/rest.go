@@ -109,7 +109,10 @@ func (s *Server) listPulls(w http.ResponseWriter, r *http.Request, sess *session
 			}
 			return c
 		})
-		pg := s.paginate(w, r, len(list))
+		pg := s.paginate(w, r, len(list), true)
+		if pg.refused != nil {
+			return http.StatusUnprocessableEntity, *pg.refused
+		}
 		out := make([]obj, 0, pg.end-pg.start)
 		for _, p := range list[pg.start:pg.end] {
 			out = append(out, pullJSON(rp, p, false))
@@ -151,7 +154,10 @@ const releaseListCap = 1000
 func (s *Server) listReleases(w http.ResponseWriter, r *http.Request, sess *session) {
 	s.withRepo(w, r, sess, func(rp *repo) (int, any) {
 		list := releasesSorted(rp)
-		pg := s.paginate(w, r, len(list))
+		pg := s.paginate(w, r, len(list), true)
+		if pg.refused != nil {
+			return http.StatusUnprocessableEntity, *pg.refused
+		}
 		if pg.start >= releaseListCap {
 			w.Header().Del("Link")
 			return http.StatusUnprocessableEntity, apiMessage{"Only the first 1000 results are available.",
@@ -215,7 +221,10 @@ func (s *Server) listCommits(w http.ResponseWriter, r *http.Request, sess *sessi
 				list = append(list, c)
 			}
 		}
-		pg := s.paginate(w, r, len(list))
+		pg := s.paginate(w, r, len(list), true)
+		if pg.refused != nil {
+			return http.StatusUnprocessableEntity, *pg.refused
+		}
 		out := make([]obj, 0, pg.end-pg.start)
 		for _, c := range list[pg.start:pg.end] {
 			out = append(out, commitJSON(rp, c))
@@ -313,7 +322,8 @@ func (s *Server) compare(w http.ResponseWriter, r *http.Request, sess *session) 
 		}
 		list, first := ahead, true
 		if q.Has("per_page") || q.Has("page") {
-			pg := s.paginate(w, r, len(ahead))
+			// GitHub pages a comparison by page number only.
+			pg := s.paginate(w, r, len(ahead), false)
 			list, first = ahead[pg.start:pg.end], pg.start == 0
 		} else if len(ahead) > compareUnpaged {
 			list = ahead[len(ahead)-compareUnpaged:]

@@ -49,6 +49,15 @@ type Options struct {
 	// GitHub does past 10 ("Token revoked due to excess of tokens for an
 	// OAuth app with the same scope"). 0: 10.
 	TokensKept int
+	// CursorPagesAfter, when > 0, serves the lists of pull requests,
+	// commits, releases, hooks and a GitHub App's installations and their
+	// repositories as GitHub serves large lists: the pages
+	// past the first CursorPagesAfter are linked by an opaque after=
+	// cursor (Link rel="next"), and a page= past them is answered 422
+	// "Pagination with the page parameter is not supported for large
+	// datasets, please use cursor based pagination (after/before)".
+	// 0: page numbers throughout. Comparisons always page by number.
+	CursorPagesAfter int
 }
 
 // Server is the fake. It embeds the shared sandbox Base: OAuth server, fault

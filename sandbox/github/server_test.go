@@ -154,6 +154,88 @@ func TestPaginationLinkHeaders(t *testing.T) {
 	require.Empty(t, decodeList(t, b))
 }
 
+// TestCursorPagination: with Options.CursorPagesAfter the lists are served
+// as GitHub serves large ones: the pages past the first CursorPagesAfter
+// are linked by an opaque after= cursor (no last link), before= goes
+// back, and a page number past them is answered 422 "Pagination with the
+// page parameter is not supported for large datasets, please use cursor
+// based pagination (after/before)". Following next links reads every
+// item once; a comparison still pages by number.
+func TestCursorPagination(t *testing.T) {
+	e := setup(t, githubsandbox.Options{DefaultPerPage: 10, CursorPagesAfter: 2})
+	var numbers []any
+	next := "/repos/octo-org/hello-world/pulls?state=all&sort=updated&direction=desc"
+	var rels [][]string
+	for next != "" {
+		resp, b := e.get(t, next)
+		require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
+		for _, p := range decodeList(t, b) {
+			numbers = append(numbers, p["number"])
+		}
+		next = ""
+		if h := resp.Header.Get("Link"); h != "" {
+			l := links(t, h)
+			rels = append(rels, sortedKeys(l))
+			if u := l["next"]; u != nil {
+				require.Equal(t, "updated", u.Query().Get("sort"), "links keep the query")
+				if len(rels) < 2 {
+					require.Equal(t, "2", u.Query().Get("page"), "the first CursorPagesAfter pages are linked by number")
+				} else {
+					require.Empty(t, u.Query().Get("page"))
+					require.NotEmpty(t, u.Query().Get("after"), "past them, by cursor")
+				}
+				next = u.RequestURI()
+			}
+		}
+	}
+	require.Len(t, numbers, githubsandbox.SeedPulls)
+	require.Len(t, slices.Compact(slices.Sorted(slices.Values(intsOf(numbers)))), githubsandbox.SeedPulls, "every pull request once")
+	require.Equal(t, [][]string{{"next"}, {"first", "next", "prev"}, {"first", "prev"}}, rels, "no last link by cursor")
+
+	resp, b := e.get(t, "/repos/octo-org/hello-world/pulls?state=all&page=3")
+	require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode)
+	var body map[string]any
+	require.NoError(t, json.Unmarshal(b, &body))
+	require.Equal(t, "Pagination with the page parameter is not supported for large datasets, please use cursor based pagination (after/before)", body["message"])
+	resp, _ = e.get(t, "/repos/octo-org/hello-world/commits?per_page=10&page=3")
+	require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode, "commits too")
+	resp, _ = e.get(t, "/repos/octo-org/hello-world/pulls?state=all&after=bm90LWEtY3Vyc29y")
+	require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode, "a cursor this list never gave")
+
+	// before= reads the page before the cursor's.
+	resp, _ = e.get(t, "/repos/octo-org/hello-world/pulls?state=all")
+	page2 := links(t, resp.Header.Get("Link"))["next"].RequestURI()
+	resp, second := e.get(t, page2)
+	resp, _ = e.get(t, links(t, resp.Header.Get("Link"))["next"].RequestURI())
+	prev := links(t, resp.Header.Get("Link"))["prev"]
+	require.NotEmpty(t, prev.Query().Get("before"))
+	_, back := e.get(t, prev.RequestURI())
+	require.JSONEq(t, string(second), string(back))
+
+	resp, b = e.get(t, "/repos/octo-org/hello-world/compare/"+firstCommit(t, e)+"...main?per_page=10&page=3")
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
+	l := links(t, resp.Header.Get("Link"))
+	require.Equal(t, "4", l["next"].Query().Get("page"), "a comparison pages by number")
+	require.Equal(t, "2", l["prev"].Query().Get("page"))
+}
+
+// intsOf converts JSON numbers to ints.
+func intsOf(vs []any) []int {
+	out := make([]int, 0, len(vs))
+	for _, v := range vs {
+		out = append(out, int(v.(float64)))
+	}
+	return out
+}
+
+// firstCommit is the oldest commit of the default branch.
+func firstCommit(t *testing.T, e *env) string {
+	t.Helper()
+	_, b := e.get(t, "/repos/octo-org/hello-world/commits?per_page=100")
+	list := decodeList(t, b)
+	return list[len(list)-1]["sha"].(string)
+}
+
 // TestReleasesListStopsAtTheFirst1000: GitHub's list releases serves the
 // first 1000 releases only: a page past them is answered 422 "Only the
 // first 1000 results are available." (the Link header of the page before
