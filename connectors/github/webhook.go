@@ -221,8 +221,11 @@ type ghID struct {
 // (https://docs.github.com/en/webhooks/webhook-events-and-payloads): a
 // collaborator was removed (member), a team lost the repository (team) or
 // a user a team or the organization (membership, organization), the
-// repository was made private, transferred or deleted (repository; an
-// archived one stays readable), the app lost repositories or its
+// repository was made private or transferred (repository; an archived one
+// stays readable; deleted is listed too, but GitHub never sends it where
+// the service listens: "GitHub Apps and repository webhooks will not
+// receive this event", so a deleted repository is noticed by its next
+// sync's 404 alone), the app lost repositories or its
 // installation (installation_repositories, installation), or a user
 // revoked the app (github_app_authorization, sent to every GitHub App).
 var accessActions = map[string]map[string]bool{
