@@ -471,6 +471,44 @@ func TestGitHubRefusedRepositoryLeavesTheOthersTheirHooks(t *testing.T) {
 	require.Equal(t, "6h0m0s", poll)
 }
 
+// TestGitHubRepositoryFullOfHooksIsPolled: GitHub refuses a repository's
+// 21st hook for an event (422, `The "push" event cannot have more than 20
+// hooks`). The watch pass does not fail: it polls that repository (push
+// off, 15 minutes), the connection stays healthy, and the job's
+// watch_error names the limit and what to do. Once a slot is free, the
+// next pass registers the hook and push is on.
+func TestGitHubRepositoryFullOfHooksIsPolled(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newGitHubHooksEnv(t)
+	for i := range githubsandbox.HookLimit {
+		_, _, err := e.srv.CreateHook(githubsandbox.SeedRepo, githubsandbox.HookInput{URL: fmt.Sprintf("https://ci.example/%d", i)})
+		require.NoError(t, err)
+	}
+	res := e.pass(t)
+	require.Zero(t, res.Created)
+	require.Contains(t, res.WatchError, `The "push" event cannot have more than 20 hooks`)
+	require.Contains(t, res.WatchError, "the connection polls instead")
+	require.Equal(t, []string{githubsandbox.SeedRepo}, res.Uncovered)
+	require.False(t, res.PushEnabled)
+	push, poll, channels, _ := e.state(t)
+	require.False(t, push)
+	require.Equal(t, "15m0s", poll, "the repository is polled")
+	require.Empty(t, channels)
+	require.NoError(t, e.schema.DB.WithTenant(ctx, e.ref.TenantID, func(tx *db.Tx) error {
+		c, err := tx.FindConnection(ctx, e.ref.ConnectionID)
+		require.NoError(t, err)
+		require.Equal(t, poblysh.HealthHealthy, c.Health, "a full repository is no health problem")
+		return nil
+	}))
+
+	require.NoError(t, e.srv.DeleteHook(githubsandbox.SeedRepo, e.srv.HookIDs(githubsandbox.SeedRepo)[0]))
+	res = e.pass(t)
+	require.Equal(t, 1, res.Created)
+	require.Empty(t, res.WatchError)
+	require.True(t, res.PushEnabled)
+}
+
 // TestGitHubHookWithoutItsSecretIsRepairedWithIt: a hook whose config an
 // admin edited at GitHub without its secret loses it (GitHub removes the
 // secret of an edit that names none) and delivers unsigned, refused every

@@ -7,6 +7,7 @@ package github
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -184,7 +185,9 @@ func (c *Connector) client(hc *http.Client) (*gh.Client, error) {
 // page parameter is not supported for large datasets" (a page number on a
 // list GitHub serves by cursor past a point), on which the pass follows
 // the list's links from its first page instead (see list): neither is a
-// configuration the connection could change.
+// configuration the connection could change. A hook refused past GitHub's
+// 20 per event (errHookLimit) stays invalid configuration, named so: the
+// watch pass then polls the repository and says why.
 func (c *Connector) ClassifyResponse(resp *http.Response) error {
 	if resp.Request != nil && resp.Request.Method == http.MethodGet && strings.Contains(resp.Request.URL.Path, "/compare/") && compareFallsBack(resp) {
 		return nil
@@ -200,6 +203,11 @@ func (c *Connector) ClassifyResponse(resp *http.Response) error {
 				return nil
 			}
 		}
+		if resp.Request != nil && strings.Contains(resp.Request.URL.Path, "/hooks") {
+			if msgs := hookLimitMessages(peekBody(resp)); len(msgs) > 0 {
+				return fmt.Errorf("%w: %w (%s)", connectors.ErrInvalidConfig, errHookLimit, strings.Join(msgs, "; "))
+			}
+		}
 	case http.StatusForbidden, http.StatusTooManyRequests:
 		if _, ok := connectors.RateLimitDelay(resp.Header, time.Now()); ok {
 			break
@@ -209,6 +217,33 @@ func (c *Connector) ClassifyResponse(resp *http.Response) error {
 		}
 	}
 	return connectors.ClassifyResponse(resp)
+}
+
+// errHookLimit is GitHub's refusal of a repository hook past its limit:
+// "you can only create up to 20 webhooks that subscribe to each
+// individual event type" (Types of webhooks), answered 422 Validation
+// Failed with an error `The "push" event cannot have more than 20 hooks`
+// for each full event (as grafana/grafana#127638 quotes it).
+var errHookLimit = errors.New("GitHub takes at most 20 webhooks per event on a repository")
+
+// hookLimitMessages returns the messages of a 422 body that refuse a hook
+// past errHookLimit, none for any other body.
+func hookLimitMessages(body []byte) []string {
+	var v struct {
+		Errors []struct {
+			Message string `json:"message"`
+		} `json:"errors"`
+	}
+	if json.Unmarshal(body, &v) != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range v.Errors {
+		if strings.Contains(e.Message, "cannot have more than") && strings.HasSuffix(strings.TrimSpace(e.Message), "hooks") {
+			out = append(out, e.Message)
+		}
+	}
+	return out
 }
 
 // resultCapMessage is GitHub's answer (422) to a list page past the results

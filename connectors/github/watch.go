@@ -188,13 +188,20 @@ func findHook(ctx context.Context, client *gh.Client, owner, name, callback stri
 }
 
 // hookError explains a refused hook operation: GitHub answers 403, or 404
-// to hide the hooks of a repository the token may not administer. The
+// to hide the hooks of a repository the token may not administer, and 422
+// to a hook past its 20 per event (errHookLimit). The
 // connection then polls; it never asks anyone to copy a secret by hand. A
 // GitHub App user token has no scopes: it fails because the app is not
 // installed on the repository (it can still read a public one), or lacks
 // the Webhooks permission; the error says which.
 func hookError(ctx context.Context, client *gh.Client, full, op string, err error, app bool) error {
 	err = mapErr(err)
+	if errors.Is(err, errHookLimit) {
+		// Invalid configuration: the watch pass polls the repository and
+		// tries again at its next pass (watch_retry_at).
+		return fmt.Errorf("github: %s on %s: %w; the connection polls instead. To receive events live, "+
+			"delete unused webhooks of %s (Settings → Webhooks) that subscribe to those events", op, full, err, full)
+	}
 	if !errors.Is(err, connectors.ErrForbidden) && !errors.Is(err, connectors.ErrNotFound) {
 		return fmt.Errorf("github: %s on %s: %w", op, full, err)
 	}

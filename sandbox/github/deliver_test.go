@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -435,4 +436,48 @@ func TestHookDeliveryLogAndRedelivery(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, log, 3)
 	require.True(t, log[2].Redelivery)
+}
+
+// TestTwentyHooksPerEvent: "you can only create up to 20 webhooks that
+// subscribe to each individual event type" (GitHub, Types of webhooks).
+// The 21st hook of a repository for an event is refused 422 Validation
+// Failed, one error per full event (`The "push" event cannot have more
+// than 20 hooks`), and so is an edit that would subscribe a hook to a
+// full event; other events, and other repositories, still take hooks.
+// The sandbox took any number.
+func TestTwentyHooksPerEvent(t *testing.T) {
+	e := setup(t, githubsandbox.Options{})
+	create := func(i int, events string) (int, map[string]any) {
+		return e.post(t, http.MethodPost, "/repos/octo-org/hello-world/hooks",
+			fmt.Sprintf(`{"name":"web","events":%s,"config":{"url":"https://hooks.test/%d","content_type":"json","secret":"s"}}`, events, i), true)
+	}
+	for i := 1; i <= githubsandbox.HookLimit; i++ {
+		status, out := create(i, `["push","pull_request"]`)
+		require.Equal(t, http.StatusCreated, status, "hook %d: %v", i, out)
+	}
+	status, out := create(21, `["release","pull_request","push"]`)
+	require.Equal(t, http.StatusUnprocessableEntity, status, "the 21st hook for push and pull_request")
+	require.Equal(t, "Validation Failed", out["message"])
+	var msgs []string
+	for _, e := range out["errors"].([]any) {
+		msgs = append(msgs, e.(map[string]any)["message"].(string))
+	}
+	require.Equal(t, []string{`The "pull_request" event cannot have more than 20 hooks`, `The "push" event cannot have more than 20 hooks`}, msgs)
+	require.Equal(t, githubsandbox.HookLimit, e.srv.HookCount(githubsandbox.SeedRepo), "nothing stored")
+
+	status, hook := create(22, `["release"]`)
+	require.Equal(t, http.StatusCreated, status, "another event still takes hooks")
+	path := "/repos/octo-org/hello-world/hooks/" + jsonNum(int64(hook["id"].(float64)))
+	status, _ = e.post(t, http.MethodPatch, path, `{"add_events":["push"]}`, true)
+	require.Equal(t, http.StatusUnprocessableEntity, status, "an edit onto a full event")
+	status, edited := e.post(t, http.MethodPatch, path, `{"add_events":["meta"]}`, true)
+	require.Equal(t, http.StatusOK, status)
+	require.ElementsMatch(t, []any{"release", "meta"}, edited["events"])
+	_, err := e.srv.CreateRepo("octo-org/other", "", false)
+	require.NoError(t, err)
+	_, _, err = e.srv.CreateHook("octo-org/other", githubsandbox.HookInput{URL: "https://hooks.test/1"})
+	require.NoError(t, err, "the limit is per repository")
+	_, _, err = e.srv.CreateHook(githubsandbox.SeedRepo, githubsandbox.HookInput{URL: "https://hooks.test/push"})
+	require.EqualError(t, err, `The "push" event cannot have more than 20 hooks`, "CreateHook (Go) is held to it too")
+	e.srv.Wait()
 }

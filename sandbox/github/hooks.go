@@ -121,7 +121,7 @@ func (s *Server) createHook(w http.ResponseWriter, r *http.Request, sess *sessio
 	h, err := s.addHookLocked(rp, hi)
 	if err != nil {
 		s.mu.Unlock()
-		s.validationFailed(w, sess, "Hook", "", "custom", err.Error())
+		s.hookRefused(w, sess, err)
 		return
 	}
 	if in.Active != nil {
@@ -134,7 +134,66 @@ func (s *Server) createHook(w http.ResponseWriter, r *http.Request, sess *sessio
 	s.respond(w, r, sess, http.StatusCreated, body)
 }
 
-// addHookLocked validates and stores a hook. Called with s.mu held.
+// HookLimit is how many hooks of one repository may subscribe to one
+// event: "you can only create up to 20 webhooks that subscribe to each
+// individual event type" (GitHub, Types of webhooks).
+const HookLimit = 20
+
+// hookLimitError is GitHub's refusal of a hook past HookLimit for some of
+// its events: 422 Validation Failed, one error per event, each
+// `The "push" event cannot have more than 20 hooks` (as GitHub words it,
+// grafana/grafana#127638).
+type hookLimitError []string
+
+func (e hookLimitError) Error() string { return strings.Join(e, "; ") }
+
+// hookLimitLocked refuses events that HookLimit hooks of rp other than
+// self already subscribe to. Called with s.mu held.
+func hookLimitLocked(rp *repo, events []string, self *hook) error {
+	var full hookLimitError
+	for _, e := range events {
+		n := 0
+		for _, h := range rp.hooks {
+			if h != self && slices.Contains(h.Events, e) {
+				n++
+			}
+		}
+		if n >= HookLimit && !slices.Contains(full, e) {
+			full = append(full, fmt.Sprintf("The %q event cannot have more than %d hooks", e, HookLimit))
+		}
+	}
+	if len(full) > 0 {
+		return full
+	}
+	return nil
+}
+
+// hookRefused answers a hook create or edit that failed validation: 422
+// Validation Failed with one error per reason.
+func (s *Server) hookRefused(w http.ResponseWriter, sess *session, err error) {
+	lim, ok := err.(hookLimitError)
+	if !ok {
+		s.validationFailed(w, sess, "Hook", "", "custom", err.Error())
+		return
+	}
+	s.rateHeaders(w, sess, true)
+	sandbox.WriteJSON(w, http.StatusUnprocessableEntity, lim.body())
+}
+
+// body is GitHub's 422 answer.
+func (e hookLimitError) body() obj {
+	errs := make([]obj, 0, len(e))
+	for _, m := range e {
+		errs = append(errs, obj{"resource": "Hook", "code": "custom", "message": m})
+	}
+	return obj{
+		"message": "Validation Failed", "errors": errs,
+		"documentation_url": "https://docs.github.com/rest/repos/webhooks#create-a-repository-webhook", "status": "422",
+	}
+}
+
+// addHookLocked validates and stores a hook (at most HookLimit per event).
+// Called with s.mu held.
 func (s *Server) addHookLocked(rp *repo, in HookInput) (*hook, error) {
 	u, err := url.Parse(in.URL)
 	if in.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -153,6 +212,9 @@ func (s *Server) addHookLocked(rp *repo, in HookInput) (*hook, error) {
 	}
 	if len(in.Events) == 0 {
 		in.Events = []string{"push"}
+	}
+	if err := hookLimitLocked(rp, in.Events, nil); err != nil {
+		return nil, err
 	}
 	now := s.now()
 	h := &hook{
@@ -192,18 +254,25 @@ func (s *Server) editHook(w http.ResponseWriter, r *http.Request, sess *session)
 		if h == nil || !s.mayManageHooksLocked(sess, rp, true) {
 			return http.StatusNotFound, "Not Found"
 		}
+		events := slices.Clone(h.Events)
+		if in.Events != nil {
+			events = slices.Clone(in.Events)
+		}
+		for _, e := range in.AddEvents {
+			if !slices.Contains(events, e) {
+				events = append(events, e)
+			}
+		}
+		events = slices.DeleteFunc(events, func(e string) bool { return slices.Contains(in.RemoveEvents, e) })
+		// An edit that subscribes the hook to an event HookLimit others
+		// take is refused whole, as a creation is.
+		if err := hookLimitLocked(rp, events, h); err != nil {
+			return http.StatusUnprocessableEntity, err.(hookLimitError).body()
+		}
 		if in.Active != nil {
 			h.Active = *in.Active
 		}
-		if in.Events != nil {
-			h.Events = slices.Clone(in.Events)
-		}
-		for _, e := range in.AddEvents {
-			if !slices.Contains(h.Events, e) {
-				h.Events = append(h.Events, e)
-			}
-		}
-		h.Events = slices.DeleteFunc(h.Events, func(e string) bool { return slices.Contains(in.RemoveEvents, e) })
+		h.Events = events
 		if c := in.Config; c != nil {
 			if c.URL != nil && *c.URL != "" {
 				h.URL = *c.URL
