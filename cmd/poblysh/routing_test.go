@@ -317,6 +317,87 @@ func TestGitHubAppAccessLossStopsOtherTenantsDeliveries(t *testing.T) {
 		AND convert_from(raw_body, 'UTF8') LIKE '%Board only%'`, tenantA))
 }
 
+// TestGitHubTransferredRepositoryIsSyncedAtOnce: a repository transferred
+// to an account its connection's user cannot read sends repository
+// transferred to the connection's hook (subscribed to "repository"),
+// which the service takes for an access event: the connection syncs at
+// once, finds the repository gone (404 by id), drops its routes and is
+// degraded, without waiting for its 6-hour reconcile. The sandbox sent no
+// event for a transfer, so this path was never exercised end to end.
+func TestGitHubTransferredRepositoryIsSyncedAtOnce(t *testing.T) {
+	t.Parallel()
+	gh := githubsandbox.New(githubsandbox.Options{Seed: true})
+	base := newHTTPServer(t, gh)
+	s := newStack(t, withEnv(gh.Env(base)))
+	const private = "alice/launch-plans"
+	_, err := gh.CreateRepo(private, "", true)
+	require.NoError(t, err)
+	_, key := s.tenant("Alice's agency")
+	code, body := s.connectAs(key, "github", "alice", map[string]any{"repos": []string{private}})
+	require.Equal(t, http.StatusOK, code, body)
+	conn := string(*connectionOf(t, body).ID)
+	s.waitJobs(key, conn, "backfill", 3, 2*time.Minute)
+	eventually(t, 30*time.Second, "the repository's hook", func() bool {
+		c := s.connection(key, conn)
+		return len(c.Watches) == 1 && *c.PushEnabled
+	})
+	repoKey := "repo:" + strconv.FormatInt(gh.RepoID(private), 10)
+	require.Contains(t, s.routes(conn), repoKey)
+
+	out := control(t, "POST", base+"/_sandbox/github/repos/"+private+"/rename", map[string]any{"owner": "acme-corp"})
+	answers := deliveryAnswers(out)
+	require.Len(t, answers, 1, "repository transferred, to the connection's hook")
+	require.Contains(t, answers[0], `"status":"accepted"`)
+	eventually(t, time.Minute, "the repository's route dropped without a sync by hand", func() bool {
+		return !slices.Contains(s.routes(conn), repoKey)
+	})
+	eventually(t, 30*time.Second, "the connection degraded", func() bool {
+		return *s.connection(key, conn).Health == "degraded"
+	})
+	require.Equal(t, 1, s.count(`SELECT count(*) FROM webhook_events WHERE provider = 'github' AND event = 'repository.transferred'`))
+}
+
+// TestGitHubAppUninstalledFromARepositoryIsSyncedAtOnce: a GitHub App
+// taken off one repository of an installation sends the App
+// installation_repositories removed, naming it in repositories_removed;
+// the service routes it to every connection that proved the repository
+// (repo:<id>), which syncs at once: a private repository the app no
+// longer reaches answers its user token 404, so its routes are dropped
+// and the connection is degraded. The sandbox sent no event for an
+// uninstallation, so this path was never exercised end to end.
+func TestGitHubAppUninstalledFromARepositoryIsSyncedAtOnce(t *testing.T) {
+	t.Parallel()
+	gh := githubsandbox.New(githubsandbox.Options{Seed: true, AccessTTL: 8 * time.Hour})
+	base := newHTTPServer(t, gh)
+	s := newStack(t, withEnv(gh.Env(base)))
+	gh.Deliverer.SetTarget(s.base + "/api/v1/webhooks/github")
+	const private = "acme/launch-plans"
+	for _, r := range []string{private, "acme/website"} { // one installation, two repositories
+		_, err := gh.CreateRepo(r, "", true)
+		require.NoError(t, err)
+	}
+	require.NoError(t, gh.SetAdmin(private, "alice", true))
+	_, key := s.tenant("Acme")
+	code, body := s.connectAs(key, "github", "alice", map[string]any{"repos": []string{private}})
+	require.Equal(t, http.StatusOK, code, body)
+	conn := string(*connectionOf(t, body).ID)
+	s.waitJobs(key, conn, "backfill", 3, 2*time.Minute)
+	repoKey := "repo:" + strconv.FormatInt(gh.RepoID(private), 10)
+	require.Contains(t, s.routes(conn), repoKey)
+
+	out := control(t, "POST", base+"/_sandbox/github/repos/"+private+"/installation", map[string]any{"installed": false, "user": "acme"})
+	answers := deliveryAnswers(out)
+	require.Len(t, answers, 1, "installation_repositories removed, to the App")
+	require.Contains(t, answers[0], `"status":"accepted"`)
+	eventually(t, time.Minute, "the repository's route dropped without a sync by hand", func() bool {
+		return !slices.Contains(s.routes(conn), repoKey)
+	})
+	eventually(t, 30*time.Second, "the connection degraded", func() bool {
+		return *s.connection(key, conn).Health == "degraded"
+	})
+	require.Equal(t, 1, s.count(`SELECT count(*) FROM webhook_events WHERE provider = 'github' AND event = 'installation_repositories.removed'`))
+}
+
 // repoRoutes lists a connection's repository and hook routes.
 func (s *stack) repoRoutes(connID string) []string {
 	var out []string

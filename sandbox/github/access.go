@@ -1,6 +1,7 @@
 package githubsandbox
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -26,8 +27,8 @@ import (
 //	POST   /_sandbox/github/users                                     {"login"}
 //	POST   /_sandbox/github/repos/{owner}/{repo}/collaborators        {"user", "permission"} ("admin": admin rights; otherwise read)
 //	DELETE /_sandbox/github/repos/{owner}/{repo}/collaborators/{user} {"user"} (who removes; sends member removed)
-//	POST   /_sandbox/github/repos/{owner}/{repo}/rename               {"name", "owner"}
-//	POST   /_sandbox/github/repos/{owner}/{repo}/installation         {"installed": bool}
+//	POST   /_sandbox/github/repos/{owner}/{repo}/rename               {"name", "owner", "user"} (sends repository transferred/renamed)
+//	POST   /_sandbox/github/repos/{owner}/{repo}/installation         {"installed": bool, "user"} (sends installation or installation_repositories to the App)
 
 // canReadLocked reports whether the session may see rp. Called with s.mu held.
 // A GitHub App user token reads what both the user and the app can: a
@@ -139,28 +140,90 @@ func (s *Server) RemoveCollaborator(fullName, login, sender string) (*Activity, 
 	return act, nil
 }
 
-// SetAppInstalled installs or uninstalls the GitHub App on a repository.
+// SetAppInstalled installs or uninstalls the GitHub App on a repository,
+// without an event (InstallApp returns GitHub's).
 func (s *Server) SetAppInstalled(fullName string, on bool) error {
+	_, err := s.InstallApp(fullName, on, "")
+	return err
+}
+
+// InstallApp installs or uninstalls the GitHub App on a repository, as
+// sender (SeedUser by default) does in the account's settings (a
+// selected-repositories installation), and returns the events GitHub
+// sends the App for it (app-level only: "installation" and
+// "installation_repositories" reach no repository hook): installation
+// created, with the repository in repositories, when the account had none
+// installed; installation deleted when it was its last (GitHub keeps no
+// installation on no repository: uninstalling it is how the last one
+// goes); installation_repositories added or removed, with the repository
+// in repositories_added or repositories_removed, otherwise
+// (https://docs.github.com/en/webhooks/webhook-events-and-payloads#installation_repositories).
+// Nothing changes, and nothing is sent, when the app already is as asked.
+func (s *Server) InstallApp(fullName string, on bool, sender string) (*Activity, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rp := s.repos[strings.ToLower(fullName)]
 	if rp == nil {
-		return ErrNotFound
+		return nil, fmt.Errorf("repository %s: %w", fullName, ErrNotFound)
+	}
+	act := &Activity{Kind: "repository", Object: repoJSON(rp, repoFull)}
+	if rp.AppInstalled == on {
+		return act, nil
+	}
+	others := 0
+	for _, o := range s.repos {
+		if o != rp && o.Owner == rp.Owner && o.AppInstalled {
+			others++
+		}
 	}
 	rp.AppInstalled = on
-	return nil
+	by := s.ensureUserLocked(cmpOr(sender, SeedUser))
+	mini := []obj{{"id": rp.ID, "node_id": nodeID("Repository", rp.ID), "name": rp.Name, "full_name": rp.FullName(), "private": rp.Private}}
+	p := obj{"installation": installationJSON(rp.Owner), "requester": nil, "sender": userJSON(by)}
+	ev := Event{Repo: strings.ToLower(rp.FullName()), Payload: p}
+	switch {
+	case others == 0:
+		ev.Name, p["action"], p["repositories"] = "installation", map[bool]string{true: "created", false: "deleted"}[on], mini
+	case on:
+		ev.Name, p["action"], p["repository_selection"] = "installation_repositories", "added", "selected"
+		p["repositories_added"], p["repositories_removed"] = mini, []obj{}
+	default:
+		ev.Name, p["action"], p["repository_selection"] = "installation_repositories", "removed", "selected"
+		p["repositories_added"], p["repositories_removed"] = []obj{}, mini
+	}
+	act.Events = []Event{ev}
+	return act, nil
 }
 
 // Rename renames a repository and/or transfers it to another owner. Its id,
-// hooks and history stay; the old name redirects.
+// hooks and history stay; the old name redirects. No event is sent
+// (RenameRepo returns GitHub's).
 func (s *Server) Rename(fullName, newOwner, newName string) (string, error) {
+	act, err := s.RenameRepo(fullName, newOwner, newName, "")
+	if err != nil {
+		return "", err
+	}
+	return act.Object["full_name"].(string), nil
+}
+
+// RenameRepo renames a repository and/or transfers it to another owner,
+// as sender (the repository's owner by default) does in its settings,
+// and returns the events GitHub sends for it to the hooks subscribed to
+// "repository" and to the GitHub App: repository transferred (changes.
+// owner.from names the former owner, as user or organization) when the
+// owner changed, repository renamed (changes.repository.name.from) when
+// the name did (https://docs.github.com/en/webhooks/webhook-events-and-payloads#repository).
+// Its id, hooks and history stay; the old name redirects.
+func (s *Server) RenameRepo(fullName, newOwner, newName, sender string) (*Activity, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := strings.ToLower(fullName)
 	rp := s.repos[old]
 	if rp == nil {
-		return "", ErrNotFound
+		return nil, ErrNotFound
 	}
+	by := s.ensureUserLocked(cmpOr(sender, rp.Owner.Login))
+	fromOwner, fromName := rp.Owner, rp.Name
 	owner := rp.Owner
 	if newOwner != "" {
 		owner = s.ensureUserLocked(newOwner)
@@ -168,14 +231,31 @@ func (s *Server) Rename(fullName, newOwner, newName string) (string, error) {
 	name := cmpOr(newName, rp.Name)
 	k := key(owner.Login, name)
 	if other := s.repos[k]; other != nil && other != rp {
-		return "", validationError("name already exists on this account")
+		return nil, validationError("name already exists on this account")
 	}
 	delete(s.repos, old)
 	rp.Owner, rp.Name, rp.UpdatedAt = owner, name, s.now()
 	s.repos[k] = rp
 	s.renamed[old] = rp
 	delete(s.renamed, k)
-	return rp.FullName(), nil
+	act := &Activity{Kind: "repository", Object: repoJSON(rp, repoFull)}
+	if owner != fromOwner {
+		p := payloadBase(rp, by)
+		p["action"] = "transferred"
+		from := obj{"user": userJSON(fromOwner)}
+		if fromOwner.Type == "Organization" {
+			from = obj{"organization": orgJSON(fromOwner)}
+		}
+		p["changes"] = obj{"owner": obj{"from": from}}
+		act.Events = append(act.Events, Event{Name: "repository", Repo: k, Payload: p})
+	}
+	if name != fromName {
+		p := payloadBase(rp, by)
+		p["action"] = "renamed"
+		p["changes"] = obj{"repository": obj{"name": obj{"from": fromName}}}
+		act.Events = append(act.Events, Event{Name: "repository", Repo: k, Payload: p})
+	}
+	return act, nil
 }
 
 // redirectRenamed answers requests to a renamed repository's old URL the
@@ -278,21 +358,43 @@ func (s *Server) accessControlRoutes(mux *http.ServeMux) {
 		return s.RemoveCollaborator(full(r), r.PathValue("user"), b.User)
 	}))
 	mux.HandleFunc("POST "+p+"/installation", func(w http.ResponseWriter, r *http.Request) {
-		var b struct{ Installed bool }
+		var b struct {
+			sandbox.DeliveryOptions
+			Installed bool
+			User      string
+		}
 		if err := decodeControl(r, &b); err != nil {
-			sandbox.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": `body must be {"installed": true|false}`})
+			sandbox.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": `body must be {"installed": true|false, "user": "…"}`})
 			return
 		}
-		reply(w, s.SetAppInstalled(full(r), b.Installed), map[string]bool{"installed": b.Installed})
+		act, err := s.InstallApp(full(r), b.Installed, b.User)
+		if err != nil {
+			reply(w, err, nil)
+			return
+		}
+		sandbox.WriteJSON(w, http.StatusOK, map[string]any{"installed": b.Installed, "deliveries": s.emitAll(r.Context(), act, b.DeliveryOptions)})
 	})
 	mux.HandleFunc("POST "+p+"/rename", func(w http.ResponseWriter, r *http.Request) {
-		var b struct{ Name, Owner string }
+		var b struct {
+			sandbox.DeliveryOptions
+			Name, Owner, User string
+		}
 		if err := decodeControl(r, &b); err != nil || (b.Name == "" && b.Owner == "") {
-			sandbox.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": `body must be {"name": "…", "owner": "…"}`})
+			sandbox.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": `body must be {"name": "…", "owner": "…", "user": "…"}`})
 			return
 		}
-		name, err := s.Rename(full(r), b.Owner, b.Name)
-		reply(w, err, map[string]string{"full_name": name})
+		act, err := s.RenameRepo(full(r), b.Owner, b.Name, b.User)
+		var ve validationError
+		switch {
+		case errors.As(err, &ve):
+			sandbox.WriteJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": err.Error()})
+			return
+		case err != nil:
+			reply(w, err, nil)
+			return
+		}
+		sandbox.WriteJSON(w, http.StatusOK, map[string]any{"full_name": act.Object["full_name"], "repository": act.Object,
+			"deliveries": s.emitAll(r.Context(), act, b.DeliveryOptions)})
 	})
 }
 
@@ -345,6 +447,18 @@ func (s *Server) notAccessibleByIntegration(w http.ResponseWriter, sess *session
 // installationID is the id of the GitHub App's installation on an account.
 func installationID(owner *user) int64 { return 40000000 + owner.ID }
 
+// installationJSON is the GitHub App's installation on an account, as
+// GET /user/installations lists it and installation events carry it.
+func installationJSON(u *user) obj {
+	return obj{
+		"id": installationID(u), "account": userJSON(u), "repository_selection": "selected",
+		"app_id": 900001, "app_slug": "poblysh-sandbox", "target_id": u.ID, "target_type": u.Type,
+		"permissions": obj{"metadata": "read", "contents": "read", "pull_requests": "read", "repository_hooks": "write"},
+		"events":      []string{"push", "pull_request", "release"},
+		"html_url":    webBase + "/settings/installations/" + strconv.FormatInt(installationID(u), 10),
+	}
+}
+
 // installedReposLocked lists, per owning account, the repositories the app
 // is installed on that the session's user can read. Called with s.mu held.
 func (s *Server) installedReposLocked(sess *session) map[*user][]*repo {
@@ -377,13 +491,7 @@ func (s *Server) listUserInstallations(w http.ResponseWriter, r *http.Request, s
 	slices.SortFunc(owners, func(a, b *user) int { return cmpInt(a.ID, b.ID) })
 	list := make([]obj, 0, len(owners))
 	for _, u := range owners {
-		list = append(list, obj{
-			"id": installationID(u), "account": userJSON(u), "repository_selection": "selected",
-			"app_id": 900001, "app_slug": "poblysh-sandbox", "target_id": u.ID, "target_type": u.Type,
-			"permissions": obj{"metadata": "read", "contents": "read", "pull_requests": "read", "repository_hooks": "write"},
-			"events":      []string{"push", "pull_request", "release"},
-			"html_url":    webBase + "/settings/installations/" + strconv.FormatInt(installationID(u), 10),
-		})
+		list = append(list, installationJSON(u))
 	}
 	s.mu.Unlock()
 	pg := s.paginate(w, r, len(list), true)

@@ -1,6 +1,7 @@
 package githubsandbox_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/poblysh/poblysh/sandbox"
 	githubsandbox "github.com/poblysh/poblysh/sandbox/github"
 )
 
@@ -64,8 +66,9 @@ func TestAppLevelDeliveriesOnlyForInstalledApps(t *testing.T) {
 	app.post(t, http.MethodPost, "/_sandbox/github/repos/octo-org/hello-world/push", `{}`, false)
 	require.Equal(t, 1, in.count())
 	app.post(t, http.MethodPost, "/_sandbox/github/repos/octo-org/hello-world/installation", `{"installed":false}`, false)
+	require.Equal(t, 2, in.count(), "the uninstallation is told to the App")
 	app.post(t, http.MethodPost, "/_sandbox/github/repos/octo-org/hello-world/push", `{}`, false)
-	require.Equal(t, 1, in.count(), "uninstalled: no app-level delivery")
+	require.Equal(t, 2, in.count(), "uninstalled: no app-level delivery")
 	// What both the user and the app can reach: a public repository is
 	// read without the installation, but its hooks are out of reach; a
 	// private one is not even visible.
@@ -304,4 +307,150 @@ func TestHooksNeedAdminRights(t *testing.T) {
 	require.Equal(t, http.StatusCreated, status)
 	resp, _ = alice.get(t, "/repos/octo-org/private-lib")
 	require.Equal(t, http.StatusNotFound, resp.StatusCode, "no owner of the organization, no collaborator")
+}
+
+// deliveredEvent is one delivery an inbox received: its event, action,
+// payload and whether its signature verifies under secret.
+type deliveredEvent struct {
+	event, action string
+	payload       map[string]any
+	signed        bool
+	target        string
+}
+
+func (in *inbox) events(t *testing.T, secret string) []deliveredEvent {
+	t.Helper()
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	var out []deliveredEvent
+	for i, r := range in.got {
+		var p map[string]any
+		require.NoError(t, json.Unmarshal(in.body[i], &p))
+		a, _ := p["action"].(string)
+		out = append(out, deliveredEvent{event: r.Header.Get("X-GitHub-Event"), action: a, payload: p,
+			signed: r.Header.Get("X-Hub-Signature-256") == sign256(secret, in.body[i]),
+			target: r.Header.Get("X-GitHub-Hook-Installation-Target-Type")})
+	}
+	return out
+}
+
+// TestRenameAndTransferSendRepositoryEvents: GitHub sends repository
+// transferred (changes.owner.from: the former owner) and renamed
+// (changes.repository.name.from) to the repository's hooks subscribed to
+// "repository" and to the GitHub App
+// (https://docs.github.com/en/webhooks/webhook-events-and-payloads#repository),
+// each signed as usual; the service subscribes its hooks to "repository"
+// and takes transferred for an access event. The sandbox renamed and
+// transferred silently.
+func TestRenameAndTransferSendRepositoryEvents(t *testing.T) {
+	e := setup(t, githubsandbox.Options{AccessTTL: 8 * time.Hour})
+	hook, app := newInbox(t), newInbox(t)
+	e.post(t, http.MethodPost, "/_sandbox/webhook-target", `{"url":"`+app.URL+`"}`, false)
+	_, _, err := e.srv.CreateHook(githubsandbox.SeedRepo, githubsandbox.HookInput{URL: hook.URL, Secret: "hook-secret", Events: []string{"repository"}})
+	require.NoError(t, err)
+	_, _, err = e.srv.CreateHook(githubsandbox.SeedRepo, githubsandbox.HookInput{URL: hook.URL + "/push-only", Secret: "other", Events: []string{"push"}})
+	require.NoError(t, err)
+
+	status, out := e.post(t, http.MethodPost, "/_sandbox/github/repos/octo-org/hello-world/rename", `{"owner":"monalisa","name":"hello-universe"}`, false)
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, "monalisa/hello-universe", out["full_name"])
+	require.Len(t, out["deliveries"], 4, "two events, each to the repository hook and to the App")
+	e.srv.Wait()
+	got := hook.events(t, "hook-secret")
+	require.Len(t, got, 2, "the hook subscribed to push gets neither")
+	require.Equal(t, "transferred", got[0].action)
+	require.Equal(t, "renamed", got[1].action)
+	for _, d := range got {
+		require.Equal(t, "repository", d.event)
+		require.True(t, d.signed, "signed with the hook's secret")
+		require.Equal(t, "repository", d.target)
+		require.Equal(t, "monalisa/hello-universe", d.payload["repository"].(map[string]any)["full_name"])
+		require.EqualValues(t, githubsandbox.SeedRepoID, d.payload["repository"].(map[string]any)["id"])
+	}
+	from := got[0].payload["changes"].(map[string]any)["owner"].(map[string]any)["from"].(map[string]any)
+	require.Equal(t, "octo-org", from["organization"].(map[string]any)["login"], "from an organization")
+	require.Equal(t, "hello-world", got[1].payload["changes"].(map[string]any)["repository"].(map[string]any)["name"].(map[string]any)["from"])
+	appGot := app.events(t, "sandbox-webhook-secret")
+	require.Len(t, appGot, 2)
+	for _, d := range appGot {
+		require.True(t, d.signed, "signed with the App's secret")
+		require.Equal(t, "integration", d.target)
+		require.NotNil(t, d.payload["installation"])
+	}
+
+	// A rename alone sends renamed; a user's repository transferred names
+	// the user it came from.
+	act, err := e.srv.RenameRepo("monalisa/hello-universe", "", "hello-cosmos", "")
+	require.NoError(t, err)
+	require.Len(t, act.Events, 1)
+	require.Equal(t, "renamed", act.Events[0].Action())
+	require.Equal(t, "monalisa", act.Events[0].Payload["sender"].(map[string]any)["login"], "its owner renames by default")
+	act, err = e.srv.RenameRepo("monalisa/hello-cosmos", "hubot", "", "")
+	require.NoError(t, err)
+	require.Len(t, act.Events, 1)
+	require.Equal(t, "transferred", act.Events[0].Action())
+	require.Equal(t, "hubot/hello-cosmos", act.Events[0].Repo)
+	require.Equal(t, "monalisa", act.Events[0].Payload["changes"].(map[string]any)["owner"].(map[string]any)["from"].(map[string]any)["user"].(map[string]any)["login"])
+	name, err := e.srv.Rename("hubot/hello-cosmos", "", "quiet")
+	require.NoError(t, err, "Rename changes the name without an event")
+	require.Equal(t, "hubot/quiet", name)
+}
+
+// TestInstallAppSendsInstallationEvents: GitHub tells a GitHub App of
+// the repositories it gains or loses on an installation
+// (installation_repositories added/removed, repositories_added /
+// repositories_removed), of its first repository on an account
+// (installation created) and of its last going (installation deleted,
+// repositories naming it), to the App alone: no repository hook receives
+// them. The sandbox installed and uninstalled silently.
+func TestInstallAppSendsInstallationEvents(t *testing.T) {
+	e := setup(t, githubsandbox.Options{AccessTTL: 8 * time.Hour})
+	app, hook := newInbox(t), newInbox(t)
+	e.post(t, http.MethodPost, "/_sandbox/webhook-target", `{"url":"`+app.URL+`"}`, false)
+	_, _, err := e.srv.CreateHook(githubsandbox.SeedRepo, githubsandbox.HookInput{URL: hook.URL, Secret: "s",
+		Events: []string{"installation", "installation_repositories"}})
+	require.NoError(t, err)
+	_, err = e.srv.CreateRepo("octo-org/second", "", true)
+	require.NoError(t, err)
+	id := func(full string) float64 { return float64(e.srv.RepoID(full)) }
+	repos := func(d deliveredEvent, field string) []float64 {
+		var ids []float64
+		for _, r := range d.payload[field].([]any) {
+			ids = append(ids, r.(map[string]any)["id"].(float64))
+		}
+		return ids
+	}
+
+	status, out := e.post(t, http.MethodPost, "/_sandbox/github/repos/octo-org/second/installation", `{"installed":false}`, false)
+	require.Equal(t, http.StatusOK, status)
+	require.Len(t, out["deliveries"], 1)
+	got := app.events(t, "sandbox-webhook-secret")
+	require.Len(t, got, 1)
+	require.Equal(t, "installation_repositories", got[0].event)
+	require.Equal(t, "removed", got[0].action)
+	require.True(t, got[0].signed)
+	require.Equal(t, []float64{id("octo-org/second")}, repos(got[0], "repositories_removed"))
+	require.Empty(t, got[0].payload["repositories_added"])
+	require.Equal(t, "octo-org", got[0].payload["installation"].(map[string]any)["account"].(map[string]any)["login"])
+
+	e.post(t, http.MethodPost, "/_sandbox/github/repos/octo-org/hello-world/installation", `{"installed":false}`, false)
+	e.post(t, http.MethodPost, "/_sandbox/github/repos/octo-org/hello-world/installation", `{"installed":true}`, false)
+	e.post(t, http.MethodPost, "/_sandbox/github/repos/octo-org/second/installation", `{"installed":true}`, false)
+	_, out = e.post(t, http.MethodPost, "/_sandbox/github/repos/octo-org/second/installation", `{"installed":true}`, false)
+	require.Empty(t, out["deliveries"], "already installed: nothing changes")
+	got = app.events(t, "sandbox-webhook-secret")[1:]
+	require.Len(t, got, 3)
+	require.Equal(t, []string{"installation deleted", "installation created", "installation_repositories added"},
+		[]string{got[0].event + " " + got[0].action, got[1].event + " " + got[1].action, got[2].event + " " + got[2].action})
+	require.Equal(t, []float64{id(githubsandbox.SeedRepo)}, repos(got[0], "repositories"), "the last repository goes with the installation")
+	require.Equal(t, []float64{id(githubsandbox.SeedRepo)}, repos(got[1], "repositories"))
+	require.Equal(t, []float64{id("octo-org/second")}, repos(got[2], "repositories_added"))
+	e.srv.Wait()
+	require.Zero(t, hook.count(), "a repository hook gets no installation event")
+
+	oauth := setup(t, githubsandbox.Options{})
+	act, err := oauth.srv.InstallApp(githubsandbox.SeedRepo, false, "")
+	require.NoError(t, err)
+	require.Len(t, act.Events, 1, "the events are built alike")
+	require.Empty(t, oauth.srv.Emit(context.Background(), act.Events[0], sandbox.DeliveryOptions{}), "an OAuth App has no app-level webhook")
 }

@@ -151,10 +151,7 @@ func (s *Server) control(fn func(r *http.Request, b body) (*Activity, error)) ht
 			sandbox.WriteJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
 			return
 		}
-		deliveries := []DeliveryResult{}
-		for _, ev := range act.Events {
-			deliveries = append(deliveries, s.Emit(r.Context(), ev, b.DeliveryOptions)...)
-		}
+		deliveries := s.emitAll(r.Context(), act, b.DeliveryOptions)
 		status := http.StatusCreated
 		if strings.HasSuffix(r.URL.Path, "/merge") || strings.HasSuffix(r.URL.Path, "/close") ||
 			strings.HasSuffix(r.URL.Path, "/reopen") || strings.HasSuffix(r.URL.Path, "/publish") || r.Method == http.MethodDelete {

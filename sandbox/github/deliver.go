@@ -107,7 +107,9 @@ func (s *Server) AppDelivery(ev Event) sandbox.Delivery {
 
 func (s *Server) appDelivery(guid string, ev Event) sandbox.Delivery {
 	p := maps.Clone(ev.Payload)
-	p["installation"] = map[string]any{"id": AppInstallationID, "node_id": nodeID("Installation", AppInstallationID)}
+	if _, ok := p["installation"]; !ok { // installation events carry the whole installation
+		p["installation"] = map[string]any{"id": AppInstallationID, "node_id": nodeID("Installation", AppInstallationID)}
+	}
 	return build(guid, ev, p, s.opts.WebhookSecret, "json", AppHookID, "integration", AppID)
 }
 
@@ -131,7 +133,8 @@ func (s *Server) HookDelivery(ev Event, hookID int64) (sandbox.Delivery, error) 
 // event, each signed with its hook's secret; and, when the sandbox plays a
 // GitHub App (Options.AccessTTL > 0) installed on the repository, to the
 // Deliverer target as an app-level delivery signed with WebhookSecret, as
-// GitHub sends both. An OAuth App has no app-level webhook: a repository
+// GitHub sends both. Installation events (appOnlyEvents) go to the App
+// alone. An OAuth App has no app-level webhook: a repository
 // without hooks delivers nothing. Every delivery of the event carries the
 // same X-GitHub-Delivery, as GitHub's do: the hook-delivery guid is the
 // "Unique identifier for the event (shared with all deliveries for all
@@ -141,8 +144,11 @@ func (s *Server) Emit(ctx context.Context, ev Event, opt sandbox.DeliveryOptions
 	s.mu.Lock()
 	var hooks []*hook
 	var repoID int64
-	app := false
-	if rp := s.repos[ev.Repo]; rp != nil {
+	// Installation events go to the App alone, whether or not it is still
+	// installed on the repository they name (one removed is named so).
+	appOnly := appOnlyEvents[ev.Name]
+	app := s.opts.AccessTTL > 0 && appOnly
+	if rp := s.repos[ev.Repo]; rp != nil && !appOnly {
 		repoID = rp.ID
 		app = s.opts.AccessTTL > 0 && rp.AppInstalled
 		for _, h := range rp.hooks {
@@ -163,6 +169,19 @@ func (s *Server) Emit(ctx context.Context, ev Event, opt sandbox.DeliveryOptions
 		del := s.appDelivery(guid, ev)
 		res := s.Deliverer.Send(ctx, del, opt)
 		out = append(out, result(ev, del, AppHookID, s.Deliverer.Target(), opt.Hold, res))
+	}
+	return out
+}
+
+// appOnlyEvents are the events GitHub sends a GitHub App alone, never a
+// repository hook (their availability is "GitHub Apps" only).
+var appOnlyEvents = map[string]bool{"installation": true, "installation_repositories": true, "github_app_authorization": true}
+
+// emitAll delivers each event of an activity (Emit).
+func (s *Server) emitAll(ctx context.Context, act *Activity, opt sandbox.DeliveryOptions) []DeliveryResult {
+	out := []DeliveryResult{}
+	for _, ev := range act.Events {
+		out = append(out, s.Emit(ctx, ev, opt)...)
 	}
 	return out
 }
