@@ -56,7 +56,9 @@ const cursorVersion = 1
 //	 "lower":"2026-03-02T09:39:12.345Z","pass_max":"2026-03-02T09:47:42.345Z","start":"2026-03-02T09:56:30Z"}
 //
 // with "token":"CAEaAggD" while it pages through a minute holding a page
-// of issues, and "again":true while it lists that query once more.
+// of issues, and "again":true while it lists that query once more. A pass
+// that rested on a Hold leaves "hold_floor" at rest, kept through the next
+// pass.
 type cursor struct {
 	V int `json:"v"`
 	// Floor is the start of the backfill window: nothing older is kept.
@@ -99,8 +101,17 @@ type cursor struct {
 	// could not prove whole: the pass rests no later (see follow).
 	Hold time.Time `json:"hold,omitzero"`
 	// Lower is the running pass's lower bound: happenings before it were
-	// returned by earlier passes.
+	// returned by earlier passes, unless HoldFloor is earlier.
 	Lower time.Time `json:"lower,omitzero"`
+	// HoldFloor is the floor of the last pass, when it rested on a Hold
+	// (kept at rest, and through the next pass): an issue that pass's
+	// token pages stepped over was not listed by it, so its happenings
+	// from that floor on were not returned, and the next pass, whose
+	// query lists it again from overlap before Since, returns them (see
+	// floor). Zero once a pass ends without a Hold. An older version
+	// ignores it (decodeCursor does not refuse unknown fields) and returns
+	// what it did before.
+	HoldFloor time.Time `json:"hold_floor,omitzero"`
 	// PassMax is the newest issue update seen so far in the running pass.
 	PassMax time.Time `json:"pass_max,omitzero"`
 	// Start is when the running pass began (our clock; absent in a pass
@@ -152,6 +163,31 @@ func (c *cursor) mark() time.Time {
 		return c.Since
 	}
 	return m
+}
+
+// floor is where the running pass's Signals start: its lower bound, or
+// the floor of the pass before it when that one rested on a Hold and
+// returned nothing of the issues its token pages stepped over (HoldFloor).
+// The query still starts at the lower bound: such an issue's update is
+// from the Hold on, after it.
+func (c *cursor) floor() time.Time {
+	if !c.HoldFloor.IsZero() && c.HoldFloor.Before(c.Lower) {
+		return c.HoldFloor
+	}
+	return c.Lower
+}
+
+// rest turns the cursor of a pass that read its last page into the resting
+// cursor, at mark. A pass resting on a Hold may have stepped over an issue
+// with happenings from its floor on, which the next pass returns
+// (HoldFloor).
+func (c *cursor) rest(mark time.Time) {
+	c.HoldFloor = time.Time{}
+	if !c.Hold.IsZero() {
+		c.HoldFloor = c.floor()
+	}
+	c.Since, c.PassMax, c.Start, c.Hold = mark, time.Time{}, time.Time{}, time.Time{}
+	c.JQL, c.Token, c.TZ, c.From, c.Read, c.Lower = "", "", "", time.Time{}, nil, time.Time{}
 }
 
 // remember records returned Signals and forgets what fell out of the

@@ -80,6 +80,43 @@ func TestCursorStoredBeforeStart(t *testing.T) {
 	require.Equal(t, time.Date(2026, 3, 2, 9, 50, 0, 0, time.UTC), c.mark(), "rests where the older version would")
 }
 
+// A pass that rests on a Hold leaves its floor (hold_floor) to the next,
+// which returns from there while its query starts at its own lower bound;
+// a pass ending without a Hold clears it. Cursors without it decode as
+// before, and the decoding ignores fields it does not know, as an older
+// version's does hold_floor.
+func TestCursorHoldFloor(t *testing.T) {
+	now := time.Date(2026, 6, 10, 8, 50, 0, 0, time.UTC)
+	lower := time.Date(2026, 6, 10, 7, 58, 0, 0, time.UTC)
+	m := time.Date(2026, 6, 10, 8, 30, 0, 0, time.UTC)
+	c, err := decodeCursor(json.RawMessage(`{"v":1,"floor":"2026-03-12T08:00:00Z","since":"2026-06-10T08:00:00Z",
+		"jql":"project = \"LPR\" AND updated >= \"2026/06/10 09:58\" ORDER BY updated ASC, key ASC",
+		"lower":"2026-06-10T07:58:00Z","pass_max":"2026-06-10T08:30:20Z","start":"2026-06-10T08:50:00Z",
+		"a_later_field":{"x":1}}`), now, 90)
+	require.NoError(t, err)
+	require.Equal(t, lower, c.floor(), "no hold_floor: the lower bound")
+
+	c.Hold = m
+	c.rest(c.mark())
+	require.Equal(t, m, c.Since)
+	require.Equal(t, lower, c.HoldFloor, "rested on a hold: its floor")
+	raw := c.encode()
+	require.Contains(t, string(raw), `"hold_floor":"2026-06-10T07:58:00Z"`)
+	require.NotContains(t, string(raw), `"lower"`)
+
+	c, err = decodeCursor(raw, now.Add(time.Hour), 90)
+	require.NoError(t, err)
+	c.Lower = c.Since.Add(-overlap) // as startPass sets it
+	require.Equal(t, lower, c.floor(), "the next pass returns from the held pass's floor")
+	c.PassMax = now
+	c.rest(c.mark())
+	require.True(t, c.HoldFloor.IsZero(), "a pass without a hold clears it")
+	require.NotContains(t, string(c.encode()), "hold_floor")
+
+	c = &cursor{Lower: lower, HoldFloor: m}
+	require.Equal(t, lower, c.floor(), "a hold_floor after the lower bound changes nothing")
+}
+
 // The second listing of a query read with page tokens: it proves the
 // first one whole when every issue read is listed again as read, and
 // holds the pass at the query's minute otherwise. A cursor stored mid-token

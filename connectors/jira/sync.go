@@ -110,7 +110,7 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 		}
 	}
 	unread, raws := cur.unread(issues, res.Issues)
-	sigs, err := c.pageSignals(ctx, req.HTTP, api, normalizer{siteURL: siteURL, host: host, floor: cur.Lower}, unread, raws)
+	sigs, err := c.pageSignals(ctx, req.HTTP, api, normalizer{siteURL: siteURL, host: host, floor: cur.floor()}, unread, raws)
 	if err != nil {
 		return nil, err
 	}
@@ -127,9 +127,7 @@ func (c *Connector) FetchPage(ctx context.Context, req connectors.PageRequest) (
 		page.Next = cur.encode()
 		return page, nil
 	}
-	// Pass complete: the resting cursor.
-	cur.Since, cur.PassMax, cur.Start, cur.Hold = mark, time.Time{}, time.Time{}, time.Time{}
-	cur.JQL, cur.Token, cur.TZ, cur.From, cur.Read, cur.Lower = "", "", "", time.Time{}, nil, time.Time{}
+	cur.rest(mark)
 	page.Next, page.Done = cur.encode(), true
 	return page, nil
 }
