@@ -2,6 +2,7 @@ package jirasandbox
 
 import (
 	"cmp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -160,7 +161,11 @@ func nullable(s string) any {
 }
 
 // issue renders an issue: the fields named (nil: all), and, with
-// changelog, its first EmbeddedHistories changelog entries.
+// changelog, its EmbeddedHistories most recent changelog entries, newest
+// first, as Jira embeds "a list of recent updates to an issue, sorted by
+// date, starting from the most recent" (SearchAndReconcileRequestBean's
+// expand). A client that reads them in that order, or takes them for the
+// oldest when total says more exist, reads wrong here as it would there.
 func (r rest) issue(is *issueState, want []string, changelog bool) map[string]any {
 	out := map[string]any{
 		"expand": "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations",
@@ -168,12 +173,11 @@ func (r rest) issue(is *issueState, want []string, changelog bool) map[string]an
 		"fields": r.fields(is, want),
 	}
 	if changelog {
+		all := slices.Clone(is.Histories)
+		slices.SortStableFunc(all, func(a, b historyState) int { return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.ID, b.ID)) })
 		hs := []any{}
-		for i, h := range is.Histories {
-			if i == EmbeddedHistories {
-				break
-			}
-			hs = append(hs, r.history(h))
+		for i := len(all) - 1; i >= 0 && len(hs) < EmbeddedHistories; i-- {
+			hs = append(hs, r.history(all[i]))
 		}
 		out["changelog"] = map[string]any{"startAt": 0, "maxResults": len(hs), "total": len(is.Histories), "histories": hs}
 	}

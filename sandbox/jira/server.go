@@ -40,7 +40,8 @@ const (
 	DefaultWebhookTTL   = 30 * 24 * time.Hour
 	DefaultPageSize     = 50
 	// EmbeddedHistories is how many changelog entries a search embeds per
-	// issue; longer histories must be read with changelog/bulkfetch.
+	// issue (the most recent, newest first); longer histories must be read
+	// with changelog/bulkfetch.
 	EmbeddedHistories = 20
 	// ReuseLeeway is how long a rotated refresh token still works.
 	ReuseLeeway = 10 * time.Minute

@@ -2,11 +2,14 @@ package jirasandbox
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -85,6 +88,42 @@ func TestSearch(t *testing.T) {
 	require.Equal(t, true, page["isLast"])
 	resp, _ = do(t, s, "GET", "/ex/jira/"+SecondSite+"/rest/api/3/myself", "", nil)
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+}
+
+// A search with expand=changelog embeds "a list of recent updates to an
+// issue, sorted by date, starting from the most recent" (Atlassian's
+// SearchAndReconcileRequestBean): the EmbeddedHistories most recent
+// entries, newest first, with total counting them all.
+func TestSearchEmbedsTheMostRecentChangelog(t *testing.T) {
+	s := New(Options{Options: sandbox.Options{Seed: true}})
+	ts, err := s.IssueToken("")
+	require.NoError(t, err)
+	api := "/ex/jira/" + SiteID + "/rest/api/3/"
+	jql := `project = LPR AND updated >= "2020/01/01 00:00" ORDER BY updated ASC, key ASC`
+	_, page := do(t, s, "POST", api+"search/jql", ts.AccessToken, map[string]any{"jql": jql, "maxResults": 100, "expand": "changelog"})
+	long := 0
+	for _, raw := range page["issues"].([]any) {
+		is := raw.(map[string]any)
+		s.mu.Lock()
+		all := slices.Clone(s.sites[SiteID].issue(is["id"].(string)).Histories)
+		s.mu.Unlock()
+		slices.SortStableFunc(all, func(a, b historyState) int { return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.ID, b.ID)) })
+		var want []string // the model's entries, newest first
+		for i := len(all) - 1; i >= 0 && len(want) < EmbeddedHistories; i-- {
+			want = append(want, strconv.Itoa(all[i].ID))
+		}
+		cl := is["changelog"].(map[string]any)
+		var got []string
+		for _, h := range cl["histories"].([]any) {
+			got = append(got, h.(map[string]any)["id"].(string))
+		}
+		require.Equal(t, want, got, "%s: the most recent entries, newest first", is["key"])
+		require.EqualValues(t, len(all), cl["total"], "%s: total counts them all", is["key"])
+		if len(all) > EmbeddedHistories {
+			long++
+		}
+	}
+	require.Positive(t, long, "the seed has an issue with more entries than a search embeds")
 }
 
 // Registration answers 200 with per-webhook errors for JQL outside the
