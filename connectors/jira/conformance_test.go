@@ -45,7 +45,7 @@ func conformanceEnv(t testing.TB, hooks []connectortest.WebhookCase) *connectort
 			connectortest.ErrorCase{Name: "429 hourly quota with Retry-After", Fault: jirasandbox.QuotaFault(time.Now(), 40*time.Second, true),
 				Want: connectors.ErrRateLimited, WantRetryAfter: 40 * time.Second},
 			connectortest.ErrorCase{Name: "429 hourly quota without Retry-After", Fault: jirasandbox.QuotaFault(time.Now(), 40*time.Second, false),
-				Want: connectors.ErrRateLimited},
+				Want: connectors.ErrRateLimited, WantRetryAfter: 40 * time.Second}, // Beta-RateLimit's t=, later than the minute named
 			connectortest.ErrorCase{Name: "429 burst", Fault: jirasandbox.BurstFault(3), Want: connectors.ErrRateLimited, WantRetryAfter: 3 * time.Second},
 			connectortest.ErrorCase{Name: "503 with Retry-After", Fault: sandbox.Fault{Status: 503, RetryAfter: 5}, Want: connectors.ErrRateLimited, WantRetryAfter: 5 * time.Second},
 			connectortest.ErrorCase{Name: "410", Fault: sandbox.Fault{Status: 410}, Want: connectors.ErrInvalidConfig},

@@ -215,10 +215,15 @@ func call(ctx context.Context, hc *http.Client, method, target string, body, out
 
 // ClassifyResponse refines the default status mapping for Jira's rate
 // limits: a 429 waits for Retry-After when Jira sends one, else for the
-// reset its headers name (X-RateLimit-Reset, or the t= of the hourly
-// quota's Beta-RateLimit); the reason (RateLimit-Reason: burst, per-issue
-// write or the points-based quota) is kept. A quota exhausted for the hour
-// pauses the stream until it resets; it never fails a job.
+// later of the resets its headers name (X-RateLimit-Reset, documented as
+// "yyyy-MM-ddTHH:mmZ", a minute; the t= of the hourly quota's
+// Beta-RateLimit, in seconds); the reason (RateLimit-Reason: burst,
+// per-issue write or the points-based quota) is kept. A quota exhausted
+// for the hour pauses the stream until it resets; it never fails a job.
+// X-RateLimit-Remaining is not read: quota 429s were seen carrying the
+// burst bucket's count, not 0, which connectors.RateLimitDelay reads as no
+// limit reached, and the stream then waited for the top of the hour
+// instead of the reset named.
 func (c *Connector) ClassifyResponse(resp *http.Response) error {
 	if resp.StatusCode != http.StatusTooManyRequests {
 		return connectors.ClassifyResponse(resp)
@@ -228,11 +233,15 @@ func (c *Connector) ClassifyResponse(resp *http.Response) error {
 	if reason == "" {
 		reason = "HTTP 429"
 	}
-	d, ok := connectors.RateLimitDelay(resp.Header, now)
-	if !ok {
-		if t, found := quotaReset(resp.Header.Get("Beta-RateLimit")); found {
-			d, ok = t, true
-		}
+	if d, ok := connectors.RateLimitDelay(http.Header{"Retry-After": resp.Header.Values("Retry-After")}, now); ok {
+		return &connectors.RateLimited{RetryAfter: d, Reason: reason}
+	}
+	resets := resp.Header.Clone()
+	resets.Del("Retry-After")
+	resets.Del("X-RateLimit-Remaining") // absent reads as spent
+	d, ok := connectors.RateLimitDelay(resets, now)
+	if t, found := quotaReset(resp.Header.Get("Beta-RateLimit")); found && (!ok || t > d) {
+		d, ok = t, true
 	}
 	if !ok && strings.Contains(reason, "quota") {
 		// An hourly quota with no reset header: wait for the next hour.

@@ -176,6 +176,27 @@ func TestClassifyRateLimits(t *testing.T) {
 	require.Positive(t, d, "an hourly quota without reset waits for the next hour")
 	require.LessOrEqual(t, d, time.Hour)
 	require.ErrorIs(t, c.ClassifyResponse(&http.Response{StatusCode: 404, Header: http.Header{}}), connectors.ErrNotFound)
+
+	// A quota 429 may carry another bucket's X-RateLimit-Remaining (the
+	// burst bucket's, not 0) and its reset as "yyyy-MM-ddTHH:mmZ": the 429
+	// itself says a limit is reached, and the reset is waited for, not the
+	// top of the hour.
+	reset := time.Now().Add(90 * time.Minute).UTC()
+	quota := map[string]string{"X-RateLimit-Remaining": "9", "X-RateLimit-Reset": reset.Format("2006-01-02T15:04Z"),
+		"RateLimit-Reason": "jira-quota-tenant-based"}
+	d, _ = connectors.RetryAfter(c.ClassifyResponse(resp(quota)))
+	require.Greater(t, d, 88*time.Minute, "until the reset the quota names")
+	require.LessOrEqual(t, d, 90*time.Minute)
+	// With both, the later: the minute named is no finer than that.
+	quota["Beta-RateLimit"] = `"tenant-app-quota";r=0;t=5430`
+	d, _ = connectors.RetryAfter(c.ClassifyResponse(resp(quota)))
+	require.Equal(t, 5430*time.Second, d, "Beta-RateLimit's reset, later than the minute named")
+	quota["Beta-RateLimit"] = `"tenant-app-quota";r=0;t=60`
+	d, _ = connectors.RetryAfter(c.ClassifyResponse(resp(quota)))
+	require.Greater(t, d, 88*time.Minute, "X-RateLimit-Reset, later than Beta-RateLimit's")
+	quota["Retry-After"] = "7"
+	d, _ = connectors.RetryAfter(c.ClassifyResponse(resp(quota)))
+	require.Equal(t, 7*time.Second, d, "Retry-After, when Jira sends one")
 }
 
 // JQL dates are minutes in the token user's zone; an unknown zone starts

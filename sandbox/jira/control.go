@@ -207,13 +207,17 @@ func joinLabels(l []string) string {
 
 // QuotaFault is a 429 of the points-based hourly quota: X-RateLimit-*
 // headers with the reset resetIn from now, RateLimit-Reason and the beta
-// quota headers, and Retry-After only when withRetryAfter.
+// quota headers, and Retry-After only when withRetryAfter. The reset is a
+// minute, "yyyy-MM-ddTHH:mmZ" as Atlassian documents it (JRACLOUD-69262),
+// so up to a minute before the instant (Beta-RateLimit's t= has the
+// seconds), and X-RateLimit-Remaining is not 0: quota 429s were seen
+// carrying the burst bucket's count.
 func QuotaFault(now time.Time, resetIn time.Duration, withRetryAfter bool) sandbox.Fault {
 	secs := int(resetIn.Round(time.Second) / time.Second)
 	f := sandbox.Fault{Status: http.StatusTooManyRequests, Headers: map[string]string{
 		"X-RateLimit-Limit":       "65000",
-		"X-RateLimit-Remaining":   "0",
-		"X-RateLimit-Reset":       now.Add(resetIn).UTC().Format(time.RFC3339),
+		"X-RateLimit-Remaining":   "9",
+		"X-RateLimit-Reset":       now.Add(resetIn).UTC().Format(QuotaResetLayout),
 		"X-RateLimit-NearLimit":   "true",
 		"RateLimit-Reason":        "jira-quota-tenant-based",
 		"Beta-RateLimit-Policy":   `"tenant-app-quota";q=65000;w=3600`,
@@ -225,6 +229,9 @@ func QuotaFault(now time.Time, resetIn time.Duration, withRetryAfter bool) sandb
 	}
 	return f
 }
+
+// QuotaResetLayout is the layout of X-RateLimit-Reset, "yyyy-MM-ddTHH:mmZ".
+const QuotaResetLayout = "2006-01-02T15:04Z07:00"
 
 // BurstFault is a 429 of the per-second burst limit, with Retry-After.
 func BurstFault(retryAfter int) sandbox.Fault {

@@ -126,6 +126,17 @@ func TestSearchEmbedsTheMostRecentChangelog(t *testing.T) {
 	require.Positive(t, long, "the seed has an issue with more entries than a search embeds")
 }
 
+// The hourly quota's 429 names its reset as a minute, "yyyy-MM-ddTHH:mmZ",
+// and carries the burst bucket's remaining count, not 0.
+func TestQuotaFaultHeaders(t *testing.T) {
+	now := time.Date(2026, 3, 2, 10, 14, 27, 0, time.UTC)
+	f := QuotaFault(now, 40*time.Second, false)
+	require.Equal(t, "2026-03-02T10:15Z", f.Headers["X-RateLimit-Reset"])
+	require.NotEqual(t, "0", f.Headers["X-RateLimit-Remaining"])
+	require.Contains(t, f.Headers["Beta-RateLimit"], "t=40")
+	require.Zero(t, f.RetryAfter)
+}
+
 // Registration answers 200 with per-webhook errors for JQL outside the
 // reduced subset.
 func TestRegisterWebhookErrors(t *testing.T) {
