@@ -204,6 +204,19 @@ func authenticate(d Deps, r *http.Request) (principal, error) {
 	return principal{tenantID: tenantID}, nil
 }
 
+// stillAuthorized checks a request's key again while the request lasts (a
+// long poll): it must still be valid, and still the same principal's, or
+// the request ends with 401 as if it had just arrived.
+func stillAuthorized(d Deps) func(*http.Request) error {
+	return func(r *http.Request) error {
+		p, err := authenticate(d, r)
+		if err == nil && p != principalOf(r) {
+			err = errUnauthorized
+		}
+		return err
+	}
+}
+
 func withAuth(d Deps, allow func(principal) bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := authenticate(d, r)

@@ -80,7 +80,7 @@ func addRoutes(r *mux.Router, d Deps, specJSON json.RawMessage) {
 	route("receiveWebhook", http.MethodPost, v1+"/webhooks/{provider}", handleWebhook(d.Log, d.Registry, d.Webhooks, d.WebhookMaxBytes))
 
 	// Signals.
-	route("listSignals", http.MethodGet, v1+"/signals", tenantOnly(d, handleSignalList(d.DB, d.Feed)))
+	route("listSignals", http.MethodGet, v1+"/signals", tenantOnly(d, handleSignalList(d.DB, d.Feed, stillAuthorized(d))))
 	route("getSignal", http.MethodGet, v1+"/signals/{id}", tenantOnly(d, handleSignalGet(d.DB)))
 
 	// Infrastructure: the spec and the offline Swagger UI. Metrics and

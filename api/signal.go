@@ -39,9 +39,11 @@ func signalView(s *db.Signal, withRaw bool) signalJSON {
 
 // FeedWaiter is what a long poll on the feed waits with (db.FeedNotifier):
 // Wait calls read again whenever a Signal of the tenant may have become
-// visible, until read finds something, the wait ends or ctx ends.
+// visible, until read finds something, the wait ends or ctx ends; check
+// runs before each read and whenever an API key was revoked, and its
+// error ends the wait.
 type FeedWaiter interface {
-	Wait(ctx context.Context, tenantID string, wait time.Duration, read func() (db.FeedRead, error)) error
+	Wait(ctx context.Context, tenantID string, wait time.Duration, check func() error, read func() (db.FeedRead, error)) error
 }
 
 // MaxFeedWait caps the feed's wait parameter (the feed's deadline,
@@ -79,8 +81,9 @@ func feedWait(q *query) time.Duration {
 // gapless, always a next_cursor) and time-range queries (timestamp order,
 // next_cursor null when exhausted). With wait, a feed page that would be
 // empty waits up to that long for a Signal to become visible (long
-// polling, woken through feed, which holds no connection per waiter).
-func handleSignalList(d *db.DB, feed FeedWaiter) http.Handler {
+// polling, woken through feed, which holds no connection per waiter); a
+// key revoked meanwhile ends the wait with 401 (reauth).
+func handleSignalList(d *db.DB, feed FeedWaiter, reauth func(*http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := newQuery(r)
 		f := db.SignalFilter{
@@ -111,8 +114,13 @@ func handleSignalList(d *db.DB, feed FeedWaiter) http.Handler {
 		case wait > 0 && feed != nil:
 			// Long polling (the feed only): each read also says whether
 			// the feed horizon holds rows back, so the wait reads again
-			// soon instead of waiting for a notification.
-			err = feed.Wait(r.Context(), tenant, wait, func() (db.FeedRead, error) {
+			// soon instead of waiting for a notification. The key was
+			// checked once, on arrival: it is checked again before each
+			// read and on every revocation (from the key cache while it
+			// holds the key), so a key revoked while its request waits
+			// reads nothing stored afterwards.
+			check := func() error { return reauth(r) }
+			err = feed.Wait(r.Context(), tenant, wait, check, func() (db.FeedRead, error) {
 				p, err := d.ListFeedWaiting(r.Context(), tenant, f)
 				rows, next = p.Signals, p.Next
 				return db.FeedRead{Found: len(rows) > 0, HeldBack: p.HeldBack}, err

@@ -47,9 +47,10 @@ func NewAPIKeyCache(d *DB, n *FeedNotifier) *APIKeyCache {
 	return c
 }
 
-// Invalidate drops every entry (a key was revoked by this process: it
-// need not wait for its own notification).
-func (c *APIKeyCache) Invalidate() { c.reset() }
+// Invalidate drops every entry of the process's caches and has every
+// waiting long poll check its key again (a key was revoked by this
+// process: it need not wait for its own notification).
+func (c *APIKeyCache) Invalidate() { c.n.resetKeys() }
 
 // reset drops every entry (a key changed, or the listener connected or
 // lost its connection).

@@ -70,7 +70,7 @@ func TestFeedWaitSeesRowsHeldBackByAnotherTenant(t *testing.T) {
 	const wait = 30 * time.Second
 	t0 := time.Now()
 	var got db.FeedPage
-	require.NoError(t, n.Wait(ctx, b.tenant, wait, func() (db.FeedRead, error) {
+	require.NoError(t, n.Wait(ctx, b.tenant, wait, nil, func() (db.FeedRead, error) {
 		var err error
 		got, err = s.DB.ListFeedWaiting(ctx, b.tenant, db.SignalFilter{Limit: 10, Cursor: end.Next})
 		return db.FeedRead{Found: len(got.Signals) > 0, HeldBack: got.HeldBack}, err

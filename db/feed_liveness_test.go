@@ -26,7 +26,7 @@ func waitForNewSignal(t *testing.T, n *db.FeedNotifier, d *db.DB, f fixture, cur
 	var page db.FeedPage
 	var once sync.Once
 	stored := make(chan error, 1)
-	require.NoError(t, n.Wait(ctx, f.tenant, 30*time.Second, func() (db.FeedRead, error) {
+	require.NoError(t, n.Wait(ctx, f.tenant, 30*time.Second, nil, func() (db.FeedRead, error) {
 		var err error
 		page, err = d.ListFeedWaiting(ctx, f.tenant, db.SignalFilter{Cursor: cursor, Limit: 10})
 		if err == nil && len(page.Signals) == 0 {

@@ -29,8 +29,11 @@ type FeedNotifier struct {
 	closed  bool
 	waiters int
 	keys    []*APIKeyCache // emptied on every key notification of this schema and (re)connection
-	cancel  context.CancelFunc
-	done    chan struct{}
+	// keysWake is closed (and replaced) once the key caches were emptied:
+	// every waiter checks its key again (Wait's check).
+	keysWake chan struct{}
+	cancel   context.CancelFunc
+	done     chan struct{}
 }
 
 // tenantWake is the broadcast of one tenant: ch is closed (and replaced)
@@ -60,7 +63,8 @@ func startFeedNotifier(connect func(context.Context) (*pgx.Conn, error), log log
 		log = logrus.StandardLogger()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	n := &FeedNotifier{connect: connect, log: log, live: live, tenants: map[string]*tenantWake{}, cancel: cancel, done: make(chan struct{})}
+	n := &FeedNotifier{connect: connect, log: log, live: live, tenants: map[string]*tenantWake{}, keysWake: make(chan struct{}),
+		cancel: cancel, done: make(chan struct{})}
 	go n.run(ctx)
 	return n
 }
@@ -202,7 +206,10 @@ func (n *FeedNotifier) setUp(up bool) {
 }
 
 // resetKeys empties the API-key caches (outside n.mu: a cache locks its
-// own mutex, then may ask Listening).
+// own mutex, then may ask Listening), then wakes every waiter to check its
+// key again: a long poll authenticated once must not read on with a key
+// revoked meanwhile. The caches are empty by then, so each check asks
+// Postgres once (a key found valid is cached again).
 func (n *FeedNotifier) resetKeys() {
 	n.mu.Lock()
 	keys := append([]*APIKeyCache(nil), n.keys...)
@@ -210,6 +217,10 @@ func (n *FeedNotifier) resetKeys() {
 	for _, c := range keys {
 		c.reset()
 	}
+	n.mu.Lock()
+	close(n.keysWake)
+	n.keysWake = make(chan struct{})
+	n.mu.Unlock()
 }
 
 func (n *FeedNotifier) wake(tenantID string) {
@@ -229,9 +240,10 @@ func (n *FeedNotifier) wakeAllLocked() {
 }
 
 // subscribe returns the channel that the tenant's next notification
-// closes, and whether the listener is up (when it is not, notifications
-// may be missed and the waiter polls).
-func (n *FeedNotifier) subscribe(tenantID string) (<-chan struct{}, bool, bool) {
+// closes, the one the next emptying of the key caches closes, and whether
+// the listener is up (when it is not, notifications may be missed and the
+// waiter polls).
+func (n *FeedNotifier) subscribe(tenantID string) (<-chan struct{}, <-chan struct{}, bool, bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	t := n.tenants[tenantID]
@@ -239,7 +251,15 @@ func (n *FeedNotifier) subscribe(tenantID string) (<-chan struct{}, bool, bool) 
 		t = &tenantWake{ch: make(chan struct{})}
 		n.tenants[tenantID] = t
 	}
-	return t.ch, n.up, n.closed
+	return t.ch, n.keysWake, n.up, n.closed
+}
+
+// keysChanged returns the channel the next emptying of the key caches
+// closes.
+func (n *FeedNotifier) keysChanged() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.keysWake
 }
 
 func (n *FeedNotifier) enter(tenantID string) {
@@ -294,16 +314,28 @@ type FeedRead struct {
 // latest commits and the current feed horizon; no connection is held
 // between reads.
 //
+// check (nil: none) says whether the reader may still read (its API key):
+// it runs before every read, and whenever the API-key caches are emptied
+// (a key revoked or deleted in any process, the listener up or down),
+// without a read. Its error ends the wait with that error, so a key
+// revoked while its long poll waits reads nothing stored afterwards.
+//
 // A notification that arrived before the reader subscribed is not missed:
-// the read after subscribing sees its rows, visible or held back.
-func (n *FeedNotifier) Wait(ctx context.Context, tenantID string, wait time.Duration, read func() (FeedRead, error)) error {
+// the read after subscribing sees its rows, visible or held back; likewise
+// a key change and the check.
+func (n *FeedNotifier) Wait(ctx context.Context, tenantID string, wait time.Duration, check func() error, read func() (FeedRead, error)) error {
 	n.enter(tenantID)
 	defer n.leave(tenantID)
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	held := 0 // consecutive reads that found rows held back
 	for {
-		ch, up, closed := n.subscribe(tenantID) // before the read: a commit after it closes ch
+		ch, keys, up, closed := n.subscribe(tenantID) // before the read: a commit after it closes ch
+		if check != nil {
+			if err := check(); err != nil {
+				return err
+			}
+		}
 		r, err := read()
 		if err != nil || r.Found || closed {
 			return err
@@ -322,17 +354,37 @@ func (n *FeedNotifier) Wait(ctx context.Context, tenantID string, wait time.Dura
 		if timer != nil {
 			tick = timer.C
 		}
-		select {
-		case <-ch:
-		case <-tick:
-		case <-deadline.C:
-			stop(timer)
-			return nil
-		case <-ctx.Done():
-			stop(timer)
-			return nil
-		}
+		again, err := n.sleep(ctx, ch, keys, tick, deadline.C, check)
 		stop(timer)
+		if !again || err != nil {
+			return err
+		}
+	}
+}
+
+// sleep waits for the tenant's wake (ch) or the tick (again: read
+// again), or the deadline or ctx's end (not again: the wait is over). A
+// wake of the key caches (keys) meanwhile runs check alone, whose error
+// ends the wait, and sleeps on: nothing new to read came with it.
+func (n *FeedNotifier) sleep(ctx context.Context, ch, keys <-chan struct{}, tick, deadline <-chan time.Time, check func() error) (again bool, err error) {
+	for {
+		select {
+		case <-keys:
+			keys = n.keysChanged() // before the check: a change after it closes keys
+			if check != nil {
+				if err := check(); err != nil {
+					return false, err
+				}
+			}
+		case <-ch:
+			return true, nil
+		case <-tick:
+			return true, nil
+		case <-deadline:
+			return false, nil
+		case <-ctx.Done():
+			return false, nil
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package db_test
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -36,7 +37,7 @@ func TestFeedWaitPollsWhileTheListenerIsDown(t *testing.T) {
 	require.False(t, n.Listening())
 
 	var reads atomic.Int32
-	err := n.Wait(context.Background(), "tenant", time.Minute, func() (db.FeedRead, error) {
+	err := n.Wait(context.Background(), "tenant", time.Minute, nil, func() (db.FeedRead, error) {
 		return db.FeedRead{Found: reads.Add(1) >= 3}, nil
 	})
 	require.NoError(t, err)
@@ -62,4 +63,39 @@ func TestFeedWaitPollsWhileTheListenerIsDown(t *testing.T) {
 	require.NoError(t, err)
 	_, err = c.Authenticate(ctx, key)
 	require.Equal(t, poblysh.EUNAUTHORIZED, poblysh.ErrorCode(err), "no listener: every lookup asks Postgres")
+}
+
+// A waiter checks its key again whenever the process's key caches are
+// emptied (a revocation here or, through its notification, in another
+// process), without reading: the check's error ends the wait. Before, a
+// revocation woke no waiter: a long poll read on with its revoked key
+// until its wait ended.
+func TestFeedWaitChecksItsKeyWhenKeysChange(t *testing.T) {
+	t.Parallel()
+	s := dbtest.NewSchema(t)
+	n := db.NewFeedNotifier(s.DB, nil)
+	t.Cleanup(n.Close)
+	c := db.NewAPIKeyCache(s.DB, n)
+	until(t, "the listener", n.Listening)
+
+	errRevoked := errors.New("revoked")
+	var reads atomic.Int32
+	var revoked atomic.Bool
+	done := make(chan error, 1)
+	go func() {
+		done <- n.Wait(context.Background(), "tenant", time.Minute, func() error {
+			if revoked.Load() {
+				return errRevoked
+			}
+			return nil
+		}, func() (db.FeedRead, error) {
+			reads.Add(1)
+			return db.FeedRead{}, nil
+		})
+	}()
+	until(t, "the first read", func() bool { return reads.Load() == 1 })
+	revoked.Store(true)
+	c.Invalidate()
+	require.ErrorIs(t, <-done, errRevoked)
+	require.EqualValues(t, 1, reads.Load(), "the key change checked the key and read nothing")
 }

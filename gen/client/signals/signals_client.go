@@ -166,6 +166,9 @@ func (a *Client) GetSignalContext(ctx context.Context, params *GetSignalParams, 
 // connection). The visibility rule above still applies: a Signal
 // stored while an older write is still open is answered once that
 // write ends. A server shutting down answers waiting requests at once.
+// A waiting request whose key is revoked (`revokeApiKey`, or its
+// tenant's deletion) answers 401 as soon as its process hears of the
+// revocation: it checks its key again then, and before every read.
 //
 // Signals the provider retracted (a deleted Slack message: its
 // `payload.attributes.retracted` is `true`) are left out unless
@@ -219,6 +222,9 @@ func (a *Client) ListSignals(params *ListSignalsParams, authInfo runtime.ClientA
 // connection). The visibility rule above still applies: a Signal
 // stored while an older write is still open is answered once that
 // write ends. A server shutting down answers waiting requests at once.
+// A waiting request whose key is revoked (`revokeApiKey`, or its
+// tenant's deletion) answers 401 as soon as its process hears of the
+// revocation: it checks its key again then, and before every read.
 //
 // Signals the provider retracted (a deleted Slack message: its
 // `payload.attributes.retracted` is `true`) are left out unless

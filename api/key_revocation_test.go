@@ -1,0 +1,128 @@
+package api_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/poblysh/poblysh/api"
+	"github.com/poblysh/poblysh/db"
+)
+
+// beginsDeletion is the engine's DeleteTenant up to the workflow start:
+// BeginTenantDeletion, which revokes the tenant's keys with its mark (the
+// trigger notifies every process's listener).
+type beginsDeletion struct{ d *db.DB }
+
+func (b *beginsDeletion) DeleteTenant(ctx context.Context, tenantID string) (*db.Job, error) {
+	var j *db.Job
+	err := b.d.WithSystem(ctx, func(tx *db.Tx) (err error) {
+		j, _, err = tx.BeginTenantDeletion(ctx, tenantID, uuid.NewString(), "delete-tenant/"+tenantID)
+		return err
+	})
+	return j, err
+}
+
+// rawGet sends a GET with key and returns the answer (no require: it runs
+// in a goroutine of its own).
+func (e *apiEnv) rawGet(path, key string) (response, error) {
+	req, err := http.NewRequest(http.MethodGet, e.url+path, nil)
+	if err != nil {
+		return response{}, err
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return response{}, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return response{status: resp.StatusCode, header: resp.Header, body: b}, err
+}
+
+// longPoll starts a long poll at the end of tenant's feed with key and
+// returns once it waits; its answer comes on the channel.
+func (e *apiEnv) longPoll(key string) <-chan response {
+	e.t.Helper()
+	status, first, err := e.getFeed(context.Background(), key, "")
+	require.NoError(e.t, err)
+	require.Equal(e.t, http.StatusOK, status)
+	waitFor(e.t, "the listener", e.feed.Listening)
+	got := make(chan response, 1)
+	go func() {
+		r, err := e.rawGet("/api/v1/signals?wait=30s&cursor="+url.QueryEscape(first.NextCursor), key)
+		if err != nil {
+			r = response{status: -1, body: []byte(err.Error())}
+		}
+		got <- r
+	}()
+	waitFor(e.t, "the reader to wait", func() bool { return e.feed.Waiters() == 1 })
+	return got
+}
+
+// keyID is the id of the tenant's only key.
+func (e *apiEnv) keyID(tenant string) string {
+	e.t.Helper()
+	var id string
+	require.NoError(e.t, e.schema.DB.WithTenant(context.Background(), tenant, func(tx *db.Tx) error {
+		ks, _, err := tx.ListAPIKeys(context.Background(), db.Page{Limit: 10})
+		if err == nil {
+			require.Len(e.t, ks, 1)
+			id = ks[0].ID
+		}
+		return err
+	}))
+	return id
+}
+
+// A long poll waiting with a key that is then revoked answers 401 (the
+// error shape), not the Signal stored after the revocation. Before, the
+// request, authenticated once, read on until its wait ended and answered
+// a revoked key with Signals stored after its revocation (up to 60 s).
+func TestFeedLongPollEndsWhenItsKeyIsRevoked(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	tenant, key := e.tenant("Acme")
+	var conn string
+	require.NoError(t, e.schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+		c, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "fake", ExternalAccountID: "a"})
+		conn = c.ID
+		return err
+	}))
+	got := e.longPoll(key)
+
+	require.Equal(t, http.StatusNoContent, e.do(http.MethodDelete, "/api/v1/api-keys/"+e.keyID(tenant), adminKey, "", "").status)
+	require.NoError(t, e.schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+		_, err := tx.InsertSignals(ctx, conn, "fake", []db.NewSignal{{Kind: "item.created", OccurredAt: time.Now(),
+			DedupeKey: "after-revocation", Payload: []byte(`{"title":"stored after the revocation"}`)}})
+		return err
+	}))
+
+	r := <-got
+	require.NotContains(t, string(r.body), "stored after the revocation", "a revoked key read a Signal stored after its revocation")
+	requireError(t, r, http.StatusUnauthorized, "unauthorized")
+}
+
+// A long poll of a tenant whose deletion then begins (which revokes its
+// keys) answers 401 without a Signal to wake it: the revocation wakes the
+// waiters, which check their keys again. Before, nothing woke it and it
+// answered 200 at the end of its wait.
+func TestFeedLongPollEndsWhenItsTenantIsDeleted(t *testing.T) {
+	t.Parallel()
+	var bd beginsDeletion
+	e := setup(t, func(d *api.Deps) { bd.d = d.DB; d.Tenants = &bd })
+	tenant, key := e.tenant("Doomed")
+	got := e.longPoll(key)
+
+	r := e.do(http.MethodDelete, "/api/v1/tenants/"+tenant+"?confirm=Doomed", adminKey, "", "")
+	require.Equal(t, http.StatusAccepted, r.status, "%s", r.body)
+
+	requireError(t, <-got, http.StatusUnauthorized, "unauthorized")
+}
