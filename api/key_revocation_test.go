@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/api"
 	"github.com/poblysh/poblysh/db"
 )
@@ -27,6 +29,27 @@ func (b *beginsDeletion) DeleteTenant(ctx context.Context, tenantID string) (*db
 		return err
 	})
 	return j, err
+}
+
+// quietDeletion revokes the tenant's keys behind the trigger's back: no
+// listener hears of it, which is how the process answering the deletion
+// stands until its listener's notification arrives.
+type quietDeletion struct{ ownerURL string }
+
+func (q *quietDeletion) DeleteTenant(ctx context.Context, tenantID string) (*db.Job, error) {
+	conn, err := pgx.Connect(ctx, q.ownerURL)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `SET session_replication_role = replica`); err != nil {
+		return nil, err
+	}
+	if _, err := conn.Exec(ctx, `UPDATE api_keys SET revoked_at = now() WHERE tenant_id = $1`, tenantID); err != nil {
+		return nil, err
+	}
+	return &db.Job{ID: uuid.NewString(), Kind: poblysh.JobTenantDeletion, Trigger: poblysh.TriggerManual, Status: poblysh.JobQueued,
+		WorkflowID: "delete-tenant/" + tenantID, CreatedAt: time.Now()}, nil
 }
 
 // rawGet sends a GET with key and returns the answer (no require: it runs
@@ -125,4 +148,24 @@ func TestFeedLongPollEndsWhenItsTenantIsDeleted(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, r.status, "%s", r.body)
 
 	requireError(t, <-got, http.StatusUnauthorized, "unauthorized")
+}
+
+// The process that answered a tenant's deletion refuses the tenant's keys
+// right after its 202, before its listener hears of the revocation (here
+// it never does: the keys are revoked behind the trigger's back). Before,
+// that process served them from its key cache until the notification
+// arrived.
+func TestTenantDeletionRefusesItsKeysAtOnce(t *testing.T) {
+	t.Parallel()
+	var qd quietDeletion
+	e := setup(t, func(d *api.Deps) { d.Tenants = &qd })
+	qd.ownerURL = e.schema.OwnerURL
+	waitFor(t, "the listener", e.feed.Listening) // the cache is trusted only while it listens
+	tenant, key := e.tenant("Doomed")
+	require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/api/v1/connections", key, "", "").status) // cached
+
+	r := e.do(http.MethodDelete, "/api/v1/tenants/"+tenant+"?confirm=Doomed", adminKey, "", "")
+	require.Equal(t, http.StatusAccepted, r.status, "%s", r.body)
+
+	requireError(t, e.do(http.MethodGet, "/api/v1/connections", key, "", ""), http.StatusUnauthorized, "unauthorized")
 }

@@ -54,7 +54,7 @@ func addRoutes(r *mux.Router, d Deps, specJSON json.RawMessage) {
 	route("listTenants", http.MethodGet, v1+"/tenants", adminOnly(d, handleTenantList(d.Log, d.DB, d.TenantSyncConcurrency)))
 	route("getTenant", http.MethodGet, v1+"/tenants/{id}", adminOnly(d, handleTenantGet(d.Log, d.DB, d.TenantSyncConcurrency)))
 	route("updateTenant", http.MethodPatch, v1+"/tenants/{id}", adminOnly(d, handleTenantUpdate(d.Log, d.DB, d.TenantSyncConcurrency, d.MaxBodyBytes)))
-	route("deleteTenant", http.MethodDelete, v1+"/tenants/{id}", adminOnly(d, handleTenantDelete(d.Log, d.DB, d.Tenants, d.Jobs)))
+	route("deleteTenant", http.MethodDelete, v1+"/tenants/{id}", adminOnly(d, handleTenantDelete(d.Log, d.DB, d.Tenants, d.Jobs, d.Keys)))
 	route("listApiKeys", http.MethodGet, v1+"/api-keys", anyKey(d, handleAPIKeyList(d.DB)))
 	route("createApiKey", http.MethodPost, v1+"/api-keys", anyKey(d, handleAPIKeyCreate(d.DB, d.MaxBodyBytes)))
 	route("revokeApiKey", http.MethodDelete, v1+"/api-keys/{id}", anyKey(d, handleAPIKeyRevoke(d.DB, d.Keys)))
