@@ -52,6 +52,22 @@ func (q *quietDeletion) DeleteTenant(ctx context.Context, tenantID string) (*db.
 		WorkflowID: "delete-tenant/" + tenantID, CreatedAt: time.Now()}, nil
 }
 
+// heldKeys is the process's key cache whose wait for its own listener
+// (Revoked) is held until the test lets it go: waiting says the revoking
+// request is waiting.
+type heldKeys struct {
+	*db.APIKeyCache
+	waiting chan struct{}
+	release chan struct{}
+}
+
+func (k *heldKeys) Revoked(ctx context.Context) error {
+	k.waiting <- struct{}{}
+	<-k.release
+	k.Invalidate()
+	return nil
+}
+
 // rawGet sends a GET with key and returns the answer (no require: it runs
 // in a goroutine of its own).
 func (e *apiEnv) rawGet(path, key string) (response, error) {
@@ -168,4 +184,54 @@ func TestTenantDeletionRefusesItsKeysAtOnce(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, r.status, "%s", r.body)
 
 	requireError(t, e.do(http.MethodGet, "/api/v1/connections", key, "", ""), http.StatusUnauthorized, "unauthorized")
+}
+
+// A revocation (a key's, or a tenant deletion's) is answered only once the
+// process's key cache has waited for its own listener to receive the
+// revocation's notification (Revoked). Before, the answer went out at
+// once, while the other replicas' listeners were still on their way to it.
+func TestRevocationsAnswerAfterTheirListener(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name   string
+		path   func(e *apiEnv, tenant string) string
+		status int
+	}{
+		{"key", func(e *apiEnv, tenant string) string { return "/api/v1/api-keys/" + e.keyID(tenant) }, http.StatusNoContent},
+		{"tenant", func(e *apiEnv, tenant string) string { return "/api/v1/tenants/" + tenant + "?confirm=Acme" }, http.StatusAccepted},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			var bd beginsDeletion
+			keys := &heldKeys{waiting: make(chan struct{}, 1), release: make(chan struct{})}
+			e := setup(t, func(d *api.Deps) {
+				bd.d = d.DB
+				d.Tenants = &bd
+				keys.APIKeyCache = d.Keys.(*db.APIKeyCache)
+				d.Keys = keys
+			})
+			tenant, _ := e.tenant("Acme")
+			path := c.path(e, tenant)
+			done := make(chan response, 1)
+			go func() {
+				req, _ := http.NewRequest(http.MethodDelete, e.url+path, nil)
+				req.Header.Set("Authorization", "Bearer "+adminKey)
+				r := response{status: -1}
+				if resp, err := http.DefaultClient.Do(req); err == nil {
+					r.status = resp.StatusCode
+					r.body, _ = io.ReadAll(resp.Body)
+					resp.Body.Close()
+				}
+				done <- r
+			}()
+			select {
+			case r := <-done:
+				t.Fatalf("answered %d (%s) without waiting for its listener", r.status, r.body)
+			case <-keys.waiting:
+			}
+			close(keys.release)
+			r := <-done
+			require.Equal(t, c.status, r.status, "%s", r.body)
+		})
+	}
 }

@@ -51,7 +51,7 @@ type Deps struct {
 	Feed FeedWaiter
 	// Keys resolves tenant API keys (db.APIKeyCache: verified keys from
 	// memory, emptied by LISTEN/NOTIFY on revocation); nil asks Postgres
-	// on every request.
+	// on every request (and a revocation answers at once).
 	Keys KeyCache
 	// Timeouts are each route's deadlines and the server's (NewHTTPServer);
 	// zero fields take DefaultTimeouts.
@@ -61,8 +61,10 @@ type Deps struct {
 // KeyCache resolves tenant API keys from a cache (db.APIKeyCache).
 type KeyCache interface {
 	Authenticate(ctx context.Context, key string) (tenantID string, err error)
-	// Invalidate forgets every cached key (after a revocation).
-	Invalidate()
+	// Revoked, after a revocation committed, forgets every cached key of
+	// this process and waits (bounded) until its listener has received
+	// the revocation's notification; the error says it did not.
+	Revoked(ctx context.Context) error
 }
 
 // NewServer builds the HTTP handler: the router with every route, wrapped

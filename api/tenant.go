@@ -178,6 +178,24 @@ func handleAPIKeyCreate(d *db.DB, limit int64) http.Handler {
 	})
 }
 
+// revoked follows a revocation that committed (a key's, or a tenant
+// deletion's, which revokes the tenant's keys), before the answer: this
+// process forgets its cached keys at once, and the answer waits, at most
+// 2 s, until this process's listener has received the revocation's
+// notification (KeyCache.Revoked). The other replicas' listeners were sent
+// it at the same commit, so a client's next call, whichever replica takes
+// it, does not normally outrun it. A wait that ended without it is logged;
+// the revocation stands either way.
+func revoked(r *http.Request, keys KeyCache) {
+	if keys == nil {
+		return
+	}
+	if err := keys.Revoked(r.Context()); err != nil {
+		logOf(r).WithFields(logrus.Fields{"request_id": requestIDOf(r)}).WithError(err).
+			Warn("revocation answered before this process's listener received its notification: other replicas may accept the revoked keys until theirs arrives")
+	}
+}
+
 func handleAPIKeyRevoke(d *db.DB, keys KeyCache) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := mux.Vars(r)["id"]
@@ -193,10 +211,7 @@ func handleAPIKeyRevoke(d *db.DB, keys KeyCache) http.Handler {
 			writeError(w, r, logOf(r), err)
 			return
 		}
-		if keys != nil {
-			// This process forgets at once; the others on the notification.
-			keys.Invalidate()
-		}
+		revoked(r, keys)
 		w.WriteHeader(http.StatusNoContent)
 	})
 }

@@ -146,7 +146,7 @@ func handleTenantUpdate(log *logrus.Logger, d *db.DB, def int, limit int64) http
 // handleTenantDelete starts a tenant's deletion after checking ?confirm=
 // names the tenant, and answers 202 with the deletion's job. The deletion
 // revokes the tenant's keys at once (BeginTenantDeletion): this process
-// forgets them before answering.
+// forgets them before answering (revoked).
 func handleTenantDelete(log *logrus.Logger, d *db.DB, tenants Tenants, jobs Jobs, keys KeyCache) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := mux.Vars(r)["id"]
@@ -181,13 +181,9 @@ func handleTenantDelete(log *logrus.Logger, d *db.DB, tenants Tenants, jobs Jobs
 			return
 		}
 		job, err := tenants.DeleteTenant(r.Context(), id)
-		if keys != nil {
-			// This process forgets at once; the others on the
-			// notification. Also after an error: the keys' revocation
-			// commits before the workflow starts, and stays when that
-			// start fails.
-			keys.Invalidate()
-		}
+		// Also after an error: the keys' revocation commits before the
+		// workflow starts, and stays when that start fails.
+		revoked(r, keys)
 		if err != nil {
 			writeError(w, r, log, err)
 			return

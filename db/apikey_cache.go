@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 )
@@ -51,6 +52,33 @@ func NewAPIKeyCache(d *DB, n *FeedNotifier) *APIKeyCache {
 // waiting long poll check its key again (a key was revoked by this
 // process: it need not wait for its own notification).
 func (c *APIKeyCache) Invalidate() { c.n.resetKeys() }
+
+// revokedWait bounds how long Revoked waits for the process's listener.
+// The notification takes milliseconds when Postgres and the listener's
+// session are well; past that, the revocation is answered anyway.
+const revokedWait = 2 * time.Second
+
+// Revoked is called by a request that revoked keys, after the revocation
+// committed and before it answers. It forgets every cached key of this
+// process at once (Invalidate), then waits, at most revokedWait and while
+// ctx lasts, until this process's listener has received a notification
+// sent after the revocation (FeedNotifier.fence): Postgres delivers
+// notifications in commit order, so the revocation's own has reached this
+// process by then, and it went out to every other process's listener at
+// the same commit. Each of those forgets the key when its listener reads
+// it: normally within the same milliseconds, which the answer no longer
+// outruns; not guaranteed, since nothing here hears from the other
+// processes. The error says the wait ended without the notification:
+// this process's listener is down (nothing to wait with), slow or silent.
+func (c *APIKeyCache) Revoked(ctx context.Context) error {
+	c.Invalidate()
+	if !c.n.Listening() {
+		return errors.New("the listener is down: the revocation's notification cannot be waited for")
+	}
+	ctx, cancel := context.WithTimeout(ctx, revokedWait)
+	defer cancel()
+	return c.n.fence(ctx, c.d)
+}
 
 // reset drops every entry (a key changed, or the listener connected or
 // lost its connection).

@@ -2,6 +2,9 @@ package db_test
 
 import (
 	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -84,4 +87,60 @@ func until(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// Revoked, called after a revocation committed, returns only once this
+// process's listener has received the revocation's notification (here
+// held until Revoked waits for it), so the revoking request's answer does
+// not outrun the notification every process's cache forgets the key on.
+func TestAPIKeyCacheRevokedWaitsForItsListener(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	n := db.NewFeedNotifier(s.DB, nil)
+	t.Cleanup(n.Close)
+	c := db.NewAPIKeyCache(s.DB, n)
+	until(t, "the listener", n.Listening)
+	var tenant *db.Tenant
+	var apiKey *db.APIKey
+	var key string
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
+		tenant, apiKey, key, err = tx.CreateTenant(ctx, "Acme")
+		return err
+	}))
+	_, err := c.Authenticate(ctx, key)
+	require.NoError(t, err)
+
+	var mu sync.Mutex
+	var events []string
+	record := func(e string) {
+		mu.Lock()
+		defer mu.Unlock()
+		events = append(events, e)
+	}
+	var returned atomic.Bool
+	db.SetKeyNoteHookForTest(n, func(payload string) {
+		if strings.HasPrefix(payload, db.FencePrefix) {
+			return
+		}
+		// The revocation's notification is held until Revoked waits for
+		// the listener (or has returned without waiting). No t here:
+		// this is the listener's goroutine.
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if db.PendingFencesForTest(n) > 0 || returned.Load() {
+				break
+			}
+		}
+		record("listener received the revocation")
+	})
+	require.NoError(t, s.DB.WithTenant(ctx, tenant.ID, func(tx *db.Tx) error { return tx.RevokeAPIKey(ctx, apiKey.ID) }))
+	err = c.Revoked(ctx)
+	returned.Store(true)
+	record("Revoked returned")
+	require.NoError(t, err)
+	mu.Lock()
+	require.Equal(t, []string{"listener received the revocation", "Revoked returned"}, events)
+	mu.Unlock()
+	_, err = c.Authenticate(ctx, key)
+	require.Equal(t, poblysh.EUNAUTHORIZED, poblysh.ErrorCode(err))
 }

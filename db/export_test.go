@@ -82,3 +82,22 @@ func PruneSignalsStatementForTest(before time.Time, batch int) (string, []any) {
 	last := steps[len(steps)-1]
 	return last.q, last.a
 }
+
+// SetKeyNoteHookForTest has n's listener run hook, on its own goroutine,
+// before it handles each notification on APIKeysChannel.
+func SetKeyNoteHookForTest(n *FeedNotifier, hook func(payload string)) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.onKeyNote = hook
+}
+
+// PendingFencesForTest is how many of n's fences wait for their
+// notification.
+func PendingFencesForTest(n *FeedNotifier) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.fences)
+}
+
+// FencePrefix starts a fence's payload.
+const FencePrefix = fencePrefix

@@ -160,3 +160,30 @@ func TestAPIKeyCacheRefusesARevokedKeyOnceTheListenerStopsAnswering(t *testing.T
 		return poblysh.ErrorCode(err) == poblysh.EUNAUTHORIZED
 	})
 }
+
+// A revocation whose notification this process's listener never receives
+// (its session stopped answering) is still answered: Revoked gives up
+// (at most 2 s, or at once once the listener is down) and says so, and
+// the key is refused here all the same (the cache was emptied first).
+func TestAPIKeyCacheRevokedAnswersWhenItsListenerIsSilent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	n, proxy := listenerViaProxy(t, s)
+	c := db.NewAPIKeyCache(s.DB, n) // lookups and the fence direct: only the listener is cut
+	var tenant *db.Tenant
+	var apiKey *db.APIKey
+	var key string
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
+		tenant, apiKey, key, err = tx.CreateTenant(ctx, "Acme")
+		return err
+	}))
+	_, err := c.Authenticate(ctx, key)
+	require.NoError(t, err)
+
+	proxy.Vanish()
+	require.NoError(t, s.DB.WithTenant(ctx, tenant.ID, func(tx *db.Tx) error { return tx.RevokeAPIKey(ctx, apiKey.ID) }))
+	require.Error(t, c.Revoked(ctx), "the listener received nothing")
+	_, err = c.Authenticate(ctx, key)
+	require.Equal(t, poblysh.EUNAUTHORIZED, poblysh.ErrorCode(err))
+}

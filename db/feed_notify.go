@@ -2,7 +2,10 @@ package db
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,8 +35,14 @@ type FeedNotifier struct {
 	// keysWake is closed (and replaced) once the key caches were emptied:
 	// every waiter checks its key again (Wait's check).
 	keysWake chan struct{}
-	cancel   context.CancelFunc
-	done     chan struct{}
+	// fences are the revocations of this process waiting for their
+	// notification (fence), by token.
+	fences map[string]chan struct{}
+	// onKeyNote, when set (tests), runs on the listener's goroutine
+	// before it handles a notification on APIKeysChannel.
+	onKeyNote func(payload string)
+	cancel    context.CancelFunc
+	done      chan struct{}
 }
 
 // tenantWake is the broadcast of one tenant: ch is closed (and replaced)
@@ -64,7 +73,7 @@ func startFeedNotifier(connect func(context.Context) (*pgx.Conn, error), log log
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &FeedNotifier{connect: connect, log: log, live: live, tenants: map[string]*tenantWake{}, keysWake: make(chan struct{}),
-		cancel: cancel, done: make(chan struct{})}
+		fences: map[string]chan struct{}{}, cancel: cancel, done: make(chan struct{})}
 	go n.run(ctx)
 	return n
 }
@@ -169,6 +178,19 @@ func (n *FeedNotifier) listen(ctx context.Context) error {
 			continue
 		}
 		if note.Channel == APIKeysChannel {
+			n.mu.Lock()
+			hook := n.onKeyNote
+			n.mu.Unlock()
+			if hook != nil {
+				hook(note.Payload)
+			}
+			if token, ok := strings.CutPrefix(note.Payload, fencePrefix); ok {
+				// Notifications come in commit order: every one of a
+				// revocation committed before this fence was sent has
+				// been handled above.
+				n.fenced(token)
+				continue
+			}
 			if note.Payload == "" || note.Payload == schema {
 				n.resetKeys()
 			}
@@ -221,6 +243,57 @@ func (n *FeedNotifier) resetKeys() {
 	close(n.keysWake)
 	n.keysWake = make(chan struct{})
 	n.mu.Unlock()
+}
+
+// fencePrefix starts the payload of a fence's notification on
+// APIKeysChannel (a token follows). A listener of an earlier version takes
+// it for another schema's and ignores it.
+const fencePrefix = "fence:"
+
+// fence sends a notification of its own on APIKeysChannel, through d, and
+// waits until this process's listener has received it, or ctx ends.
+// Postgres delivers notifications in the order their transactions
+// committed, so once it is here, so is (and was handled) every
+// notification of a transaction that committed before fence was called.
+func (n *FeedNotifier) fence(ctx context.Context, d *DB) error {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return fmt.Errorf("fence token: %w", err)
+	}
+	token := hex.EncodeToString(b[:])
+	got := make(chan struct{})
+	n.mu.Lock()
+	n.fences[token] = got // before the notification: it cannot be missed
+	n.mu.Unlock()
+	defer func() {
+		n.mu.Lock()
+		delete(n.fences, token)
+		n.mu.Unlock()
+	}()
+	err := d.WithSystem(ctx, func(tx *Tx) error {
+		_, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, APIKeysChannel, fencePrefix+token)
+		return wrapConnErr(err)
+	})
+	if err != nil {
+		return fmt.Errorf("send the key cache's fence: %w", err)
+	}
+	select {
+	case <-got:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("the listener did not receive the key cache's fence: %w", ctx.Err())
+	}
+}
+
+// fenced marks a fence's notification received (one of another process,
+// or of another schema, is no one's here).
+func (n *FeedNotifier) fenced(token string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if got := n.fences[token]; got != nil {
+		close(got)
+		delete(n.fences, token)
+	}
 }
 
 func (n *FeedNotifier) wake(tenantID string) {

@@ -230,9 +230,22 @@ func (a *Client) ListAPIKeysContext(ctx context.Context, params *ListAPIKeysPara
 
 // RevokeAPIKey revokes an API key.
 //
-// Revokes a key at once: later calls with it answer 401. Revoking an
-// already revoked key answers 204 again. A tenant key may revoke any key
-// of its tenant, itself included; the admin key any key.
+// Revokes a key: later calls with it answer 401, and a long poll
+// (`listSignals` with `wait`) waiting with it answers 401 at once,
+// never a Signal stored after the revocation. What "later" means with
+// several API processes (replicas): the process that answers refuses
+// the key before its 204. Every other process is told by the
+// revocation's Postgres notification, sent to all at the same commit,
+// and refuses the key once its listener has read it, normally within
+// milliseconds; the 204 waits (at most 2 s, then answers anyway) until
+// the answering process's own listener has it, so a client's next
+// call does not normally outrun it, but nothing waits for the other
+// processes. A process whose listening session has stopped answering
+// without closing (a host cut off, a failover) may accept the key
+// until its check finds the session gone, at most about 20 s
+// (docs/reliability.md). Revoking an already revoked key answers 204
+// again. A tenant key may revoke any key of its tenant, itself
+// included; the admin key any key.
 // .
 //
 // This method does not support injected context.
@@ -252,9 +265,22 @@ func (a *Client) RevokeAPIKey(params *RevokeAPIKeyParams, authInfo runtime.Clien
 
 // RevokeAPIKeyContext revokes an API key.
 //
-// Revokes a key at once: later calls with it answer 401. Revoking an
-// already revoked key answers 204 again. A tenant key may revoke any key
-// of its tenant, itself included; the admin key any key.
+// Revokes a key: later calls with it answer 401, and a long poll
+// (`listSignals` with `wait`) waiting with it answers 401 at once,
+// never a Signal stored after the revocation. What "later" means with
+// several API processes (replicas): the process that answers refuses
+// the key before its 204. Every other process is told by the
+// revocation's Postgres notification, sent to all at the same commit,
+// and refuses the key once its listener has read it, normally within
+// milliseconds; the 204 waits (at most 2 s, then answers anyway) until
+// the answering process's own listener has it, so a client's next
+// call does not normally outrun it, but nothing waits for the other
+// processes. A process whose listening session has stopped answering
+// without closing (a host cut off, a failover) may accept the key
+// until its check finds the session gone, at most about 20 s
+// (docs/reliability.md). Revoking an already revoked key answers 204
+// again. A tenant key may revoke any key of its tenant, itself
+// included; the admin key any key.
 // .
 //
 // Do not use the deprecated [RevokeAPIKeyParams.Context] with this method: it would be ignored.

@@ -168,7 +168,8 @@ func (a *Client) GetSignalContext(ctx context.Context, params *GetSignalParams, 
 // write ends. A server shutting down answers waiting requests at once.
 // A waiting request whose key is revoked (`revokeApiKey`, or its
 // tenant's deletion) answers 401 as soon as its process hears of the
-// revocation: it checks its key again then, and before every read.
+// revocation (see `revokeApiKey`): it checks its key again then, and
+// before every read.
 //
 // Signals the provider retracted (a deleted Slack message: its
 // `payload.attributes.retracted` is `true`) are left out unless
@@ -224,7 +225,8 @@ func (a *Client) ListSignals(params *ListSignalsParams, authInfo runtime.ClientA
 // write ends. A server shutting down answers waiting requests at once.
 // A waiting request whose key is revoked (`revokeApiKey`, or its
 // tenant's deletion) answers 401 as soon as its process hears of the
-// revocation: it checks its key again then, and before every read.
+// revocation (see `revokeApiKey`): it checks its key again then, and
+// before every read.
 //
 // Signals the provider retracted (a deleted Slack message: its
 // `payload.attributes.retracted` is `true`) are left out unless

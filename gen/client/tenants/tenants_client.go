@@ -163,7 +163,9 @@ func (a *Client) CreateTenantContext(ctx context.Context, params *CreateTenantPa
 // Deletes a tenant and everything of it, as a Temporal workflow whose
 // job (`kind: tenant_deletion`) `listJobs` and `getJob` show to the
 // admin key. The tenant leaves `listTenants` and its API keys are
-// revoked at once; from then on no connection or key is added to it.
+// revoked at once, as `revokeApiKey` revokes one (the same guarantee,
+// and the 202 waits as its 204 does); from then on no connection or
+// key is added to it.
 // The workflow disconnects every connection as
 // `deleteConnection` does (schedules and workflows stopped, watch
 // channels stopped, tokens revoked at the provider where it allows;
@@ -195,7 +197,9 @@ func (a *Client) DeleteTenant(params *DeleteTenantParams, authInfo runtime.Clien
 // Deletes a tenant and everything of it, as a Temporal workflow whose
 // job (`kind: tenant_deletion`) `listJobs` and `getJob` show to the
 // admin key. The tenant leaves `listTenants` and its API keys are
-// revoked at once; from then on no connection or key is added to it.
+// revoked at once, as `revokeApiKey` revokes one (the same guarantee,
+// and the 202 waits as its 204 does); from then on no connection or
+// key is added to it.
 // The workflow disconnects every connection as
 // `deleteConnection` does (schedules and workflows stopped, watch
 // channels stopped, tokens revoked at the provider where it allows;
