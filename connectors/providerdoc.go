@@ -37,6 +37,14 @@ type Setting struct {
 	// differs between the providers sharing the prefix. The shared variable
 	// is refused at start, naming the providers' own.
 	Own bool
+	// NoFallback is a setting read from the provider's own variable only
+	// while the shared variable serves the other providers of the prefix
+	// as it is: the shared one is ignored here, not refused, and the
+	// start logs once that this provider does not read it (Registry.
+	// Notices). Gmail's WEBHOOK_SECRET: a token its push URL must carry,
+	// which the shared POBLYSH_GOOGLE_WEBHOOK_SECRET, Calendar's and
+	// Drive's channel secret, is not.
+	NoFallback bool
 }
 
 // Markers around the generated parts of the docs: the configuration table
@@ -140,15 +148,26 @@ func ProviderTable(s *Spec) string {
 	if s.EnvFallback != "" {
 		w("Each variable falls back to `POBLYSH_%s_<SETTING>` (shared by the %s providers) when unset, then to the default",
 			s.EnvFallback, titleWord(s.EnvFallback))
-		var own []string
+		var own, alone []string
 		for _, st := range s.Settings {
-			if st.Own {
+			switch {
+			case st.Own:
 				own = append(own, "`"+st.Suffix+"`")
+			case st.NoFallback:
+				alone = append(alone, "`"+st.Suffix+"`")
 			}
 		}
 		if len(own) > 0 {
 			w("; those marked *per provider* (%s) do not, and the service refuses to start with their `POBLYSH_%s_` variable set",
 				strings.Join(own, ", "), s.EnvFallback)
+		}
+		if len(alone) > 0 {
+			either := ""
+			if len(own) > 0 {
+				either = " either"
+			}
+			w("; those marked *this provider's only* (%s) do not%s: their `POBLYSH_%s_` variable serves the other %s providers and is ignored here (the start logs that it is)",
+				strings.Join(alone, ", "), either, s.EnvFallback, titleWord(s.EnvFallback))
 		}
 		w(". A shared value must suit every provider that reads it.\n\n")
 	} else {
@@ -161,8 +180,11 @@ func ProviderTable(s *Spec) string {
 			def = "—"
 		}
 		desc := st.Description
-		if st.Own && s.EnvFallback != "" {
+		switch {
+		case st.Own && s.EnvFallback != "":
 			desc = "*per provider*: " + desc
+		case st.NoFallback && s.EnvFallback != "":
+			desc = "*this provider's only*: " + desc
 		}
 		w("| `POBLYSH_%s_%s` | %s | %s |\n", s.EnvName(), st.Suffix, cell(def), cell(desc))
 	}

@@ -165,6 +165,17 @@ func goDurText(d time.Duration) string {
 	return s
 }
 
+// Notices are what the start logs once about the providers'
+// configuration, in provider order: shared variables set that a provider
+// does not read (Setting.NoFallback). They name variables, never values.
+func (r *Registry) Notices() []string {
+	var out []string
+	for _, p := range r.Providers() {
+		out = append(out, p.Config.notices...)
+	}
+	return out
+}
+
 // Get returns a provider by name.
 func (r *Registry) Get(name string) (*Provider, bool) {
 	p, ok := r.providers[name]

@@ -197,6 +197,9 @@ type Config struct {
 	// variables names every variable a setting may be read from; see
 	// SettingVars.
 	variables func(suffix string) []string
+	// notices are what the start logs about this configuration; see
+	// Registry.Notices.
+	notices []string
 }
 
 // Setting returns another POBLYSH_<NAME>_<suffix> value (with the fallback
@@ -221,7 +224,7 @@ func (c Config) SettingVar(suffix string) string {
 // SettingVars names every variable Setting(suffix) may be read from, in
 // the order it reads them: POBLYSH_<NAME>_<suffix>, then the fallback
 // prefix's unless the setting is read from the provider's own variable
-// only (Setting.Own); the suffix alone for a Config not read by
+// only (Setting.Own, Setting.NoFallback); the suffix alone for a Config not read by
 // LoadConfig. An error that asks for a setting that is not set names each
 // of them (SettingVar names one), since setting any of them satisfies it.
 func (c Config) SettingVars(suffix string) []string {
@@ -270,15 +273,25 @@ func (c Config) StartURL(provider string) string {
 // API_URL,REVOKE_URL,WEBHOOK_SECRET}, falling back to POBLYSH_<FALLBACK>_*,
 // then to the spec's defaults. URLs must be absolute http(s) URLs.
 func LoadConfig(s *Spec, getenv func(string) string, publicURL string, publicURLSet bool) (Config, error) {
-	own := map[string]bool{} // read from the provider's own variable only (Setting.Own)
+	own := map[string]bool{} // read from the provider's own variable only (Setting.Own, Setting.NoFallback)
+	var notices []string
 	for _, st := range s.Settings {
-		if st.Own && s.EnvFallback != "" {
-			own[st.Suffix] = true
-			if fb := "POBLYSH_" + s.EnvFallback + "_" + st.Suffix; getenv(fb) != "" {
-				return Config{}, fmt.Errorf("%s: is not read: %s reads %s from its own variable only (its form or value differs between the %s providers); set %s instead",
-					fb, s.Name, st.Suffix, titleWord(s.EnvFallback), "POBLYSH_"+s.EnvName()+"_"+st.Suffix)
-			}
+		if (!st.Own && !st.NoFallback) || s.EnvFallback == "" {
+			continue
 		}
+		own[st.Suffix] = true
+		fb, mine := "POBLYSH_"+s.EnvFallback+"_"+st.Suffix, "POBLYSH_"+s.EnvName()+"_"+st.Suffix
+		if getenv(fb) == "" {
+			continue
+		}
+		if st.Own {
+			return Config{}, fmt.Errorf("%s: is not read: %s reads %s from its own variable only (its form or value differs between the %s providers); set %s instead",
+				fb, s.Name, st.Suffix, titleWord(s.EnvFallback), mine)
+		}
+		// The shared value is the other providers' (Setting.NoFallback):
+		// said once at start, so that an operator who counted on it here
+		// learns which variable this provider reads. Never the value.
+		notices = append(notices, fmt.Sprintf("%s is not read by %s: it reads %s from %s only", fb, s.Name, st.Suffix, mine))
 	}
 	get := func(suffix string) (string, string) {
 		name := "POBLYSH_" + s.EnvName() + "_" + suffix
@@ -293,7 +306,7 @@ func LoadConfig(s *Spec, getenv func(string) string, publicURL string, publicURL
 		}
 		return "", name
 	}
-	c := Config{PublicURL: strings.TrimRight(publicURL, "/"), PublicURLSet: publicURLSet}
+	c := Config{PublicURL: strings.TrimRight(publicURL, "/"), PublicURLSet: publicURLSet, notices: notices}
 	c.lookup = func(suffix string) string { v, _ := get(suffix); return v }
 	c.variable = func(suffix string) string { _, name := get(suffix); return name }
 	c.variables = func(suffix string) []string {

@@ -118,3 +118,40 @@ func TestSettingVars(t *testing.T) {
 	require.Equal(t, []string{"POBLYSH_GITHUB_SCOPES"}, c.SettingVars("SCOPES"), "no fallback prefix")
 	require.Equal(t, []string{"PAGE_SIZE"}, connectors.Config{}.SettingVars("PAGE_SIZE"), "a Config not loaded: the suffix alone")
 }
+
+// TestLoadConfigNoFallback: a setting marked NoFallback reads the
+// provider's own variable only. The shared one, which the other providers
+// of the prefix read as theirs, neither fills it nor stops the start (as
+// Own would): the start is told, once, that this provider ignores it, by
+// name and never by value.
+func TestLoadConfigNoFallback(t *testing.T) {
+	t.Parallel()
+	spec := &connectors.Spec{Name: "gmail", EnvFallback: "GOOGLE", Defaults: calendarSpec.Defaults,
+		Settings: []connectors.Setting{{Suffix: "WEBHOOK_SECRET", NoFallback: true}, {Suffix: "PUSH_AUDIENCE"}}}
+	load := func(env map[string]string) connectors.Config {
+		c, err := connectors.LoadConfig(spec, func(k string) string { return env[k] }, "https://connectors.example.com", true)
+		require.NoError(t, err, "the shared variable is not refused")
+		return c
+	}
+	reg := func(c connectors.Config) *connectors.Registry {
+		return connectors.NewRegistry(&connectors.Provider{Spec: spec, Config: c})
+	}
+
+	c := load(map[string]string{"POBLYSH_GOOGLE_WEBHOOK_SECRET": "shared-hunter2", "POBLYSH_GOOGLE_PUSH_AUDIENCE": "aud", "POBLYSH_GOOGLE_CLIENT_ID": "id"})
+	require.Empty(t, c.WebhookSecret, "the shared secret is the other providers'")
+	require.Empty(t, c.Setting("WEBHOOK_SECRET"))
+	require.Equal(t, "POBLYSH_GMAIL_WEBHOOK_SECRET", c.SettingVar("WEBHOOK_SECRET"))
+	require.Equal(t, "aud", c.Setting("PUSH_AUDIENCE"), "other settings still fall back")
+	require.Equal(t, "id", c.ClientID)
+	require.Equal(t, []string{"POBLYSH_GOOGLE_WEBHOOK_SECRET is not read by gmail: it reads WEBHOOK_SECRET from POBLYSH_GMAIL_WEBHOOK_SECRET only"},
+		reg(c).Notices())
+
+	c = load(map[string]string{"POBLYSH_GOOGLE_WEBHOOK_SECRET": "shared-hunter2", "POBLYSH_GMAIL_WEBHOOK_SECRET": "mine"})
+	require.Equal(t, "mine", c.WebhookSecret)
+	require.Len(t, reg(c).Notices(), 1, "said also when the provider's own is set")
+
+	c = load(map[string]string{"POBLYSH_GMAIL_WEBHOOK_SECRET": "mine"})
+	require.Equal(t, "mine", c.WebhookSecret)
+	require.Empty(t, reg(c).Notices(), "nothing to say without the shared variable")
+	require.Equal(t, []string{"POBLYSH_GMAIL_WEBHOOK_SECRET"}, c.SettingVars("WEBHOOK_SECRET"), "the shared one is not among them")
+}

@@ -113,6 +113,40 @@ func TestConfigBadEnvironment(t *testing.T) {
 	}
 }
 
+// TestConfigSharedSecretNotGmails: with the shared
+// POBLYSH_GOOGLE_WEBHOOK_SECRET set (Calendar's and Drive's), the start
+// says once, in one log line naming the variables and not the value, that
+// Gmail does not read it; it refuses nothing for it. (The worker stops
+// here at a channel life it refuses, after the line, before any database.)
+func TestConfigSharedSecretNotGmails(t *testing.T) {
+	t.Parallel()
+	env := configEnv(t, "postgres://poblysh@127.0.0.1:1/poblysh")
+	env["POBLYSH_GOOGLE_WEBHOOK_SECRET"] = "hunter2-shared-channel-secret"
+	env["POBLYSH_GOOGLE_CALENDAR_CHANNEL_TTL"] = "1h"
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"worker"}, envOf(env), &out, &errOut)
+	require.ErrorContains(t, err, "POBLYSH_GOOGLE_CALENDAR_CHANNEL_TTL (1h)", "only the channel life stops it")
+	const line = "config: POBLYSH_GOOGLE_WEBHOOK_SECRET is not read by gmail: it reads WEBHOOK_SECRET from POBLYSH_GMAIL_WEBHOOK_SECRET only"
+	require.Equal(t, 1, strings.Count(out.String(), line), out.String())
+	require.Equal(t, 1, strings.Count(out.String(), "is not read by"), "Calendar and Drive read it")
+	require.NotContains(t, out.String(), "hunter2")
+
+	// The help lists it under Calendar and Drive, not under Gmail.
+	out.Reset()
+	errOut.Reset()
+	require.NoError(t, run(context.Background(), []string{"worker", "--help"}, envOf(map[string]string{"POBLYSH_ENV_FILE": "none"}), &out, &errOut))
+	help := out.String() + errOut.String()
+	part := func(provider string) []string {
+		i := strings.Index(help, "\n"+provider+" (")
+		require.GreaterOrEqual(t, i, 0, provider)
+		p, _, _ := strings.Cut(help[i+1:], "\n\n")
+		return strings.Fields(p)
+	}
+	require.NotContains(t, part("gmail"), "POBLYSH_GOOGLE_WEBHOOK_SECRET")
+	require.Contains(t, part("gmail"), "POBLYSH_GMAIL_WEBHOOK_SECRET")
+	require.Contains(t, part("google-calendar"), "POBLYSH_GOOGLE_WEBHOOK_SECRET")
+}
+
 func TestConfigUsage(t *testing.T) {
 	t.Parallel()
 	env := envOf(map[string]string{"POBLYSH_ENV_FILE": "none"})

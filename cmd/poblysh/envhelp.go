@@ -47,8 +47,16 @@ func envRead(need config.Needs, providers bool) (own []string, byProvider map[st
 	byProvider = map[string][]string{}
 	for _, s := range connectors.Registered() {
 		got := map[string]bool{}
+		// A shared variable the provider ignores (Setting.NoFallback) is
+		// looked at only to say so at start: it is not one it reads.
+		ignored := map[string]bool{}
+		for _, st := range s.Settings {
+			if st.NoFallback && s.EnvFallback != "" {
+				ignored["POBLYSH_"+s.EnvFallback+"_"+st.Suffix] = true
+			}
+		}
 		add := func(k string) {
-			if !seen[k] {
+			if !seen[k] && !ignored[k] {
 				got[k] = true
 			}
 		}

@@ -73,6 +73,9 @@ func serveUntilDone(withAPI, withWorker bool) func(context.Context, *flag.FlagSe
 		if err != nil {
 			return fmt.Errorf("config: %w", err)
 		}
+		for _, n := range registry.Notices() {
+			log.Info("config: " + n)
+		}
 		// A channel life the renewal sweep cannot keep (Google's CHANNEL_TTL
 		// under three sweep intervals) would lapse between its sweeps.
 		if err := registry.CheckChannelLives(cfg.RenewalInterval, "POBLYSH_RENEWAL_INTERVAL"); err != nil {

@@ -111,8 +111,13 @@ var Spec = &connectors.Spec{
 	},
 	Settings: []connectors.Setting{
 		{Suffix: "CLIENT_ID", Description: "the Google OAuth client (Web application); one client can serve every Google provider through `POBLYSH_GOOGLE_CLIENT_ID`"},
-		{Suffix: "WEBHOOK_SECRET", Description: "optional: a token the push subscription's endpoint URL carries (`/api/v1/webhooks/gmail?token=<secret>`), " +
-			"checked besides the OIDC token; the default audience then includes it. Unset: the OIDC token alone"},
+		// Not the shared POBLYSH_GOOGLE_WEBHOOK_SECRET: Calendar and Drive
+		// derive their channel tokens from that one, which an operator
+		// never writes into the Pub/Sub endpoint, so read here it would
+		// refuse every genuine push (401).
+		{Suffix: "WEBHOOK_SECRET", NoFallback: true, Description: "a token the push subscription's endpoint URL may carry (`/api/v1/webhooks/gmail?token=<secret>`), " +
+			"checked besides the OIDC token; the default audience then includes it. Unset: the OIDC token alone, whatever `POBLYSH_GOOGLE_WEBHOOK_SECRET` " +
+			"(Calendar's and Drive's channel secret) holds"},
 		{Suffix: "PUBSUB_TOPIC", Description: "the Cloud Pub/Sub topic users.watch publishes to (`projects/<project>/topics/<topic>`, Publisher granted to " +
 			"`gmail-api-push@system.gserviceaccount.com`); unset, no watch is made and connections poll"},
 		{Suffix: "PUSH_SERVICE_ACCOUNT", Description: "the service account the authenticated push subscription signs its OIDC tokens as; " +

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/connectors/gmail"
 	gmailsandbox "github.com/poblysh/poblysh/sandbox/gmail"
 )
 
@@ -210,4 +211,40 @@ func TestPlusSecretRefusesAnotherTokenWithAnExplicitAudience(t *testing.T) {
 	require.NoError(t, recv.VerifyWebhook(&connectors.WebhookRequest{Header: d.Header, Body: d.Body, Query: url.Values{"token": {"ab /cd=="}}}))
 	err := recv.VerifyWebhook(&connectors.WebhookRequest{Header: d.Header, Body: d.Body, Query: url.Values{"token": {"guess"}}})
 	require.ErrorIs(t, err, connectors.ErrUnauthorized)
+}
+
+// TestSharedGoogleSecretIsNotGmails: the operator sets the shared
+// POBLYSH_GOOGLE_WEBHOOK_SECRET for Calendar and Drive and follows the
+// guide for Gmail without POBLYSH_GMAIL_WEBHOOK_SECRET: the subscription
+// posts to the plain push URL. Gmail does not take the shared secret for
+// its own (it read it, so every genuine push was refused 401 for a URL
+// token it never carried), and the service starts (the start's notice is
+// TestLoadConfigNoFallback's and TestConfigSharedSecretNotGmails').
+func TestSharedGoogleSecretIsNotGmails(t *testing.T) {
+	sb := gmailsandbox.New(gmailsandbox.Options{Seed: true})
+	srv := httptest.NewServer(sb)
+	defer srv.Close()
+	env := sb.Env(srv.URL)
+	delete(env, "POBLYSH_GMAIL_WEBHOOK_SECRET")
+	env["POBLYSH_GOOGLE_WEBHOOK_SECRET"] = "calendar-and-drive-channel-secret"
+	load := func() connectors.WebhookReceiver {
+		cfg, err := connectors.LoadConfig(gmail.Spec, func(k string) string { return env[k] }, "https://poblysh.example", true)
+		require.NoError(t, err)
+		c, err := gmail.Spec.New(cfg)
+		require.NoError(t, err)
+		return c.(connectors.WebhookReceiver)
+	}
+	d := sb.Envelope(sb.User(), 400123, "https://poblysh.example/api/v1/webhooks/gmail", gmailsandbox.PushOptions{})
+	require.NoError(t, load().VerifyWebhook(&connectors.WebhookRequest{Header: d.Header, Body: d.Body, Now: time.Now()}),
+		"a genuine push to the documented URL, no Gmail secret set")
+
+	// Gmail's own secret still binds the push URL, and the shared one is
+	// not a second.
+	env["POBLYSH_GMAIL_WEBHOOK_SECRET"] = "gmail-own"
+	recv := load()
+	d = sb.Envelope(sb.User(), 400124, "https://poblysh.example/api/v1/webhooks/gmail?token=gmail-own", gmailsandbox.PushOptions{})
+	req := &connectors.WebhookRequest{Header: d.Header, Body: d.Body, Now: time.Now(), Query: url.Values{"token": {"gmail-own"}}}
+	require.NoError(t, recv.VerifyWebhook(req))
+	req.Query = url.Values{"token": {"calendar-and-drive-channel-secret"}}
+	require.ErrorIs(t, recv.VerifyWebhook(req), connectors.ErrUnauthorized)
 }
