@@ -269,9 +269,10 @@ func (o owner) has(box mailbox) bool {
 
 // autoReason says why a message was sent by a machine, or "": RFC 3834 §5
 // has an automatic responder set Auto-Submitted to anything but "no"
-// (parameters after a ";" aside).
+// (parameters after a ";" aside). The field allows comments around the
+// value ("no (sent by a person)"), which say nothing about it.
 func autoReason(m Message) string {
-	v, _, _ := strings.Cut(m.AutoSubmitted, ";")
+	v, _, _ := strings.Cut(stripComments(m.AutoSubmitted), ";")
 	switch v = strings.ToLower(strings.TrimSpace(v)); v {
 	case "", "no":
 		return ""
