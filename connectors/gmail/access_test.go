@@ -61,6 +61,7 @@ func TestValidateConfig(t *testing.T) {
 		{in: `{"labels":["DRAFT"]}`, bad: "labels[0]"},
 		{in: `{"labels":["My label"]}`, bad: "labels[0]"},
 		{in: `{"press_domains":["gmail.com"]}`, bad: "press_domains[0]"},
+		{in: `{"press_domains":["ft.com","*.co.uk"]}`, bad: "press_domains[1]"},
 		{in: `{"press_addresses":["not an address"]}`, bad: "press_addresses[0]"},
 		{in: `{"backfill_days":366}`, bad: "backfill_days"},
 		{in: `{"backfill_days":0}`, bad: "backfill_days"},

@@ -71,10 +71,10 @@ func (c Config) press() press.Config {
 // ValidateConfig checks and normalizes the config: labels are trimmed,
 // system labels upper-cased and duplicates dropped (none means INBOX and
 // SENT); press contacts must be domains and addresses the detector can use
-// (a freemail domain is refused: it would make every sender there press);
-// unknown fields are rejected.
+// (a freemail domain or a public suffix is refused: it would make every
+// sender there press); unknown fields are rejected.
 func (c *Connector) ValidateConfig(raw json.RawMessage) (json.RawMessage, error) {
-	cfg, err := parseConfig(raw)
+	cfg, err := parseConfig(raw, false)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +85,11 @@ func (c *Connector) ValidateConfig(raw json.RawMessage) (json.RawMessage, error)
 	return out, nil
 }
 
-func parseConfig(raw json.RawMessage) (Config, error) {
+// parseConfig reads a config; stored is true for a connection's, which
+// was validated when it was saved: its press contacts are then left to the
+// detector, which ignores an entry it cannot use (a public suffix saved
+// before ValidateConfig refused one), rather than failing every pass.
+func parseConfig(raw json.RawMessage, stored bool) (Config, error) {
 	var cfg Config
 	if err := connectors.DecodeConfig(raw, &cfg, `{"labels": ["INBOX", "SENT"], "press_domains": [...], "press_addresses": [...]}`); err != nil {
 		return Config{}, err
@@ -122,7 +126,7 @@ func parseConfig(raw json.RawMessage) (Config, error) {
 	}
 	cfg.PressDomains = trimAll(cfg.PressDomains)
 	cfg.PressAddresses = trimAll(cfg.PressAddresses)
-	if err := press.ValidateConfig(cfg.press()); err != nil {
+	if err := press.ValidateConfig(cfg.press()); err != nil && !stored {
 		var ce *press.ConfigError
 		if errors.As(err, &ce) {
 			return Config{}, &connectors.ConfigError{Fields: map[string]string{
@@ -158,7 +162,7 @@ func contains(ss []string, s string) bool {
 
 // config returns a connection's validated config.
 func config(conn connectors.Connection) (Config, error) {
-	cfg, err := parseConfig(conn.Config)
+	cfg, err := parseConfig(conn.Config, true)
 	if err != nil {
 		return Config{}, fmt.Errorf("gmail: connection config: %w", err)
 	}

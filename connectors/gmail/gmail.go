@@ -105,7 +105,7 @@ var Spec = &connectors.Spec{
 			"or user labels by id (`Label_12`); a message labelled `SENT` is `email.sent` whichever stream reads it, the others `email.received`. At most 20; `DRAFT`, `SPAM` and `TRASH` are refused. " +
 			"The connection's token must read each one. Absent: `[\"INBOX\", \"SENT\"]`."},
 		{Name: "press_domains", Type: "array of strings", Description: "The tenant's own press domains (`nytimes.com` also matches subdomains), on top of the curated media list; " +
-			"a freemail domain is refused."},
+			"a freemail domain, or a public suffix (`co.uk`, `*.com.au`), is refused."},
 		{Name: "press_addresses", Type: "array of strings", Description: "The tenant's own press contacts by address (`jane@freelance.example`)."},
 		{Name: "backfill_days", Type: "integer", Description: "The first backfill's window by `internalDate`, 1–365 days. Absent: `POBLYSH_GMAIL_BACKFILL_DAYS`."},
 	},

@@ -328,6 +328,27 @@ func TestColleagueMailIsNotPress(t *testing.T) {
 	require.NotContains(t, got, "thread:"+me+":"+m.ID+":press")
 }
 
+// A config saved before a public suffix was refused as a press domain
+// ("*.co.uk") still syncs: the stored config is not validated again (that
+// would fail every pass), and the detector ignores the entry, so a
+// plumber's mail is not press while the tenant's other contacts still are.
+func TestStoredPublicSuffixPressDomain(t *testing.T) {
+	i := newIncremental(t, `{}`)
+	i.conn.Config = json.RawMessage(`{"labels":["INBOX","SENT"],"press_domains":["*.co.uk","dailytech.example"],"press_addresses":[]}`)
+	ctx := context.Background()
+	plumber, _, err := i.sb.AddMessage(ctx, gmailsandbox.MessageInput{From: "Sam <sam@plumber.co.uk>", To: me, Subject: "Your boiler service"}, now0)
+	require.NoError(t, err)
+	tech, _, err := i.sb.AddMessage(ctx, gmailsandbox.MessageInput{From: "Lee <lee@dailytech.example>", To: me, Subject: "Quick question"}, now0)
+	require.NoError(t, err)
+	ss, err := i.prov.Connector.(connectors.Syncer).Streams(i.conn)
+	require.NoError(t, err)
+	require.Equal(t, []string{"label:INBOX", "label:SENT"}, ss)
+	got := keys(i.sync(t, "label:INBOX"))
+	require.Equal(t, "email.received", got["msg:"+me+":"+plumber.ID+":received"])
+	require.NotContains(t, got, "thread:"+me+":"+plumber.ID+":press")
+	require.Equal(t, "email.press_thread", got["thread:"+me+":"+tech.ID+":press"])
+}
+
 // An auto-reply (RFC 3834 Auto-Submitted) from a journalist is not press:
 // the connector asks for the header and the detector reads it.
 func TestAutoReplyIsNotPress(t *testing.T) {

@@ -3,6 +3,8 @@ package press
 import (
 	"strconv"
 	"strings"
+
+	"golang.org/x/net/publicsuffix"
 )
 
 // tenantConfig is a Config in canonical form.
@@ -15,11 +17,12 @@ type tenantConfig struct {
 // the values come from people: "@Reuters.com", "*.reuters.com" and
 // "Jane <jane@x.example>" are understood; values that are neither a domain
 // nor an address are ignored (the API validates them when they are saved;
-// see ValidateConfig).
+// see ValidateConfig), and so is a public suffix ("co.uk"), which a config
+// saved before ValidateConfig refused one may still hold.
 func compileConfig(cfg Config) tenantConfig {
 	tc := tenantConfig{domains: map[string]bool{}, addresses: map[string]string{}}
 	for _, d := range cfg.Domains {
-		if c, ok := configDomain(d); ok {
+		if c, ok := configDomain(d); ok && !isPublicSuffix(c) {
 			tc.domains[c] = true
 		}
 	}
@@ -48,6 +51,15 @@ func configDomain(s string) (string, bool) {
 	return d, true
 }
 
+// isPublicSuffix reports whether a canonical domain is an ICANN public
+// suffix (co.uk, com.au), under which anyone registers a domain: as a
+// tenant press domain it would make every sender under it press. Private
+// suffixes (a hosting platform's, github.io) are left to the tenant.
+func isPublicSuffix(d string) bool {
+	suffix, icann := publicsuffix.PublicSuffix(d)
+	return icann && suffix == d
+}
+
 func configAddress(s string) (mailbox, bool) {
 	a, ok := ParseAddress(s)
 	if !ok {
@@ -56,8 +68,9 @@ func configAddress(s string) (mailbox, bool) {
 	return canonMailbox(a.Email)
 }
 
-// ValidateConfig reports the first entry of cfg that Detect would ignore,
-// or a freemail domain (which would make every sender there press), so a
+// ValidateConfig reports the first entry of cfg that Detect would ignore
+// (a public suffix among them), or a freemail domain (which would make
+// every sender there press), so a
 // connection-config check or a tenant PATCH can refuse it with a clear
 // message instead of silently matching nothing or everything.
 func ValidateConfig(cfg Config) error {
@@ -69,6 +82,10 @@ func ValidateConfig(cfg Config) error {
 		c, ok := configDomain(d)
 		if !ok {
 			return &ConfigError{Field: "domains", Index: i, Value: d, Reason: "not a domain name"}
+		}
+		if isPublicSuffix(c) {
+			// "*.co.uk" would make every domain registered there press.
+			return &ConfigError{Field: "domains", Index: i, Value: d, Reason: "a public suffix, under which anyone registers a domain: list the outlet's own domain instead"}
 		}
 		if t.isFreemail(c) {
 			// Every gmail.com sender would be press; the person's address is meant.

@@ -109,6 +109,22 @@ func TestValidateConfig(t *testing.T) {
 	require.EqualError(t, ValidateConfig(Config{Addresses: []string{"jane"}}), `press: addresses[0] "jane": not an e-mail address`)
 	require.Error(t, ValidateConfig(Config{Domains: []string{"com"}}), "a bare TLD would match every .com sender")
 	require.EqualError(t, ValidateConfig(Config{Domains: []string{"GMail.com"}}), `press: domains[0] "GMail.com": a freemail domain: list the journalist's address instead`)
+
+	// An ICANN public suffix would make every domain registered under it
+	// press (a plumber at plumber.co.uk); a domain registered under one,
+	// and a private suffix (a hosting platform's), are the tenant's call.
+	for i, d := range []string{"co.uk", "*.co.uk", "@com.au", "CO.UK.", "com.br", "ｃｏ．ｕｋ"} {
+		err := ValidateConfig(Config{Domains: []string{"nytimes.com", d}})
+		require.ErrorAs(t, err, &ce, d)
+		require.Equal(t, ConfigError{Field: "domains", Index: 1, Value: d,
+			Reason: "a public suffix, under which anyone registers a domain: list the outlet's own domain instead"}, *ce, "%d %s", i, d)
+	}
+	require.NoError(t, ValidateConfig(Config{Domains: []string{"bbc.co.uk", "*.abc.net.au", "github.io", "blogspot.com"}}))
+	// A config stored before the check matches nothing there.
+	plumber := Message{From: Address{Email: "anyone@plumber.co.uk"}, To: []Address{{Email: "pat@acme.example"}}, Subject: "Your boiler service", Account: "pat@acme.example"}
+	r := New().Detect(plumber, Config{Domains: []string{"*.co.uk"}})
+	require.False(t, r.Press, "%q", r.Reasons)
+	require.Empty(t, r.Matched)
 }
 
 func TestDisplayNameCues(t *testing.T) {

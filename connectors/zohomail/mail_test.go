@@ -218,9 +218,10 @@ func TestValidateConfig(t *testing.T) {
 	require.NoError(t, err)
 	require.JSONEq(t, `{}`, string(got))
 	for in, field := range map[string]string{
-		`{"press": {"domains": ["gmail.com"]}}`:     "press.domains[0]",
-		`{"press": {"addresses": ["not-an-addr"]}}`: "press.addresses[0]",
-		`{"folders": ["x"]}`:                        "config",
+		`{"press": {"domains": ["gmail.com"]}}`:         "press.domains[0]",
+		`{"press": {"domains": ["ft.com", "*.co.uk"]}}`: "press.domains[0]", // sorted first
+		`{"press": {"addresses": ["not-an-addr"]}}`:     "press.addresses[0]",
+		`{"folders": ["x"]}`:                            "config",
 	} {
 		_, err := c.ValidateConfig(json.RawMessage(in))
 		var ce *connectors.ConfigError

@@ -94,7 +94,7 @@ var Spec = &connectors.Spec{
 	ConfigFields: []connectors.ConfigField{
 		{Name: "press", Type: "object `{domains, addresses}`", Description: "The tenant's own press contacts (`press.Config`): " +
 			"domains (subdomains match too) and addresses, lowercased, deduplicated and sorted; an entry the detector would ignore, " +
-			"or a freemail domain, is refused."},
+			"a freemail domain, or a public suffix (`co.uk`, `*.com.au`), is refused."},
 	},
 	Settings: []connectors.Setting{
 		{Suffix: "WEBHOOK_SECRET", Description: "keys the per-connection URL tokens of the optional outgoing-webhook nudge " +
