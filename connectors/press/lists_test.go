@@ -61,6 +61,26 @@ func TestCanonDomain(t *testing.T) {
 	}
 }
 
+// TestPunyDecode: decoding undoes punyLabel, and what does not decode is
+// refused rather than read as something else.
+func TestPunyDecode(t *testing.T) {
+	t.Parallel()
+	for _, u := range []string{"bücher", "münchen", "reutеrs", "例え", "россия", "ελληνικά", "abc", "a-b", "ü-ü-", "日本語ドメイン", "ab😀cd"} {
+		a, ok := punyLabel(u)
+		require.True(t, ok, u)
+		got, ok := punyDecode(a)
+		require.True(t, ok, a)
+		require.Equal(t, u, got, a)
+	}
+	got, ok := punyDecode("xn--bcher-kva")
+	require.True(t, ok)
+	require.Equal(t, "bücher", got)
+	for _, bad := range []string{"xn--bcher-kv!", "xn--bcher-", "xn--99999999999999", "xn--ü-kva", "xn--abc-9"} {
+		_, ok := punyDecode(bad)
+		require.False(t, ok, bad)
+	}
+}
+
 func TestIsFreemail(t *testing.T) {
 	t.Parallel()
 	tb, err := loadTables()

@@ -1,6 +1,7 @@
 package press
 
 import (
+	"slices"
 	"strings"
 
 	"golang.org/x/net/publicsuffix"
@@ -22,7 +23,18 @@ import (
 // ("wired.community"). A trade title named like a listed outlet behind a
 // hyphen ("retail-insider.com") is taken for a look-alike: it passes
 // only when it is itself on the list.
+// A domain whose Unicode labels read as Latin ones (homoglyphs: Cyrillic
+// or Greek letters, see confusables) is judged by what it reads as: one
+// that reads as a listed domain or its subdomain (reutеrs.com with a
+// Cyrillic "е", xn--reutrs-… as headers carry it), or as a look-alike of
+// one, is a look-alike.
 func (t *tables) lookalike(domain string) (Outlet, bool) {
+	if sk, ok := skeleton(domain); ok {
+		if o, ok := t.outlet(sk); ok {
+			return o, true
+		}
+		return t.lookalike(sk) // ASCII now: no deeper than this
+	}
 	for _, o := range t.outlets {
 		if domain == o.Domain || strings.HasSuffix(domain, "."+o.Domain) {
 			continue
@@ -37,6 +49,94 @@ func (t *tables) lookalike(domain string) (Outlet, bool) {
 		}
 	}
 	return Outlet{}, false
+}
+
+// imitates reports whether a domain that is not at o's domain, nor a
+// subdomain or an edition of it, is made of o's name: the label it is
+// registered under (reuters-news in mail.reuters-news.co.uk), read through
+// confusables, contains the first label of o's domain (reuters.co,
+// reuters-news.com, thereutersdesk.example, reutеrs.com), or, for a name
+// shorter than minLabelName ("ft", "ap"), has it as a word between
+// hyphens (ft.co, ft-news.example, but not craft.example). Judge uses it
+// when the display name names o ("Jane Doe | Reuters"): the outlet's name
+// beside an address imitating its domain is an impersonation, not a
+// journalist signing with the outlet.
+func imitates(domain string, o Outlet) bool {
+	if domain == o.Domain || strings.HasSuffix(domain, "."+o.Domain) || isEdition(domain, o.Domain) {
+		return false
+	}
+	site, err := publicsuffix.EffectiveTLDPlusOne(domain)
+	if err != nil {
+		site = domain
+	}
+	label, _, _ := strings.Cut(site, ".")
+	if sk, ok := skeletonLabel(label); ok {
+		label = sk
+	}
+	name, _, _ := strings.Cut(o.Domain, ".")
+	if len(name) >= minLabelName {
+		return strings.Contains(label, name)
+	}
+	return slices.Contains(strings.Split(label, "-"), name)
+}
+
+// minLabelName is the shortest outlet domain label that imitates finds
+// anywhere in a label; shorter ones ("ft", "ap", "cnn") are parts of many
+// words.
+const minLabelName = 4
+
+// skeleton returns what a canonical domain reads as when its Punycode
+// labels are decoded and their homoglyphs read as the Latin letters they
+// imitate; ok is false when no label changes that way (an ASCII domain, or
+// Unicode labels with letters of their own: bücher, газета).
+func skeleton(domain string) (string, bool) {
+	labels := strings.Split(domain, ".")
+	changed := false
+	for i, l := range labels {
+		if sk, ok := skeletonLabel(l); ok {
+			labels[i], changed = sk, true
+		}
+	}
+	return strings.Join(labels, "."), changed
+}
+
+// skeletonLabel reads one Punycode label through confusables; ok is false
+// when it is ASCII or holds a letter that is no homoglyph of a Latin one.
+func skeletonLabel(label string) (string, bool) {
+	if !strings.HasPrefix(label, "xn--") {
+		return label, false
+	}
+	u, ok := punyDecode(label)
+	if !ok {
+		return label, false
+	}
+	out := []byte{}
+	for _, r := range u {
+		switch {
+		case r < 0x80:
+			out = append(out, byte(r))
+		case confusables[r] != 0:
+			out = append(out, confusables[r])
+		default:
+			return label, false
+		}
+	}
+	return string(out), true
+}
+
+// confusables are the Cyrillic and Greek lower-case letters (canonDomain
+// lower-cases a domain before encoding it, and mail clients show it so)
+// that read as a Latin letter, after the homoglyphs of Unicode's
+// confusables list (UTS #39): "reutеrs" with a Cyrillic "е" reads as
+// "reuters". A small table, the letters impersonators use in domains, not
+// the whole list.
+var confusables = map[rune]byte{
+	// Cyrillic
+	'а': 'a', 'с': 'c', 'ԁ': 'd', 'е': 'e', 'һ': 'h', 'і': 'i', 'ј': 'j', 'ӏ': 'l', 'о': 'o', 'р': 'p',
+	'ԛ': 'q', 'ѕ': 's', 'ѵ': 'v', 'ԝ': 'w', 'х': 'x', 'у': 'y', 'ү': 'y',
+	// Greek
+	'α': 'a', 'ϲ': 'c', 'ι': 'i', 'ϳ': 'j', 'κ': 'k', 'η': 'n', 'ο': 'o', 'ρ': 'p', 'υ': 'u', 'ν': 'v',
+	'ω': 'w', 'χ': 'x', 'γ': 'y',
 }
 
 // minGluedName is the shortest outlet name (its domain's first label) that

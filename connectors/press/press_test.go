@@ -104,6 +104,70 @@ func TestLookalikes(t *testing.T) {
 		r := d.Detect(in("Kim", "kim@"+dom, "Press inquiry"), Config{})
 		require.True(t, r.Press, "%s: %q", dom, r.Reasons)
 	}
+	// Homoglyphs: labels whose Cyrillic or Greek letters read as Latin
+	// ones make a listed domain, written in Unicode or in Punycode.
+	for dom, outlet := range map[string]string{
+		"reutеrs.com":                  "reuters.com", // Cyrillic е
+		"xn--reutrs-6of.com":           "reuters.com", // the same, as the header may carry it
+		"desk.reutеrs.com":             "reuters.com",
+		"nytimes.cοm":                  "nytimes.com", // Greek ο in the suffix
+		"ft.соm":                       "ft.com",      // Cyrillic о
+		"reutеrs.com.evil.example":     "reuters.com",
+		"secure-bloombеrg.com":         "bloomberg.com",
+		"ԝѕј.com":                      "wsj.com", // Cyrillic ԝ, ѕ and ј
+		"xn--bloombrg-h8g.net.example": "bloomberg.net",
+	} {
+		r := d.Detect(in("Jane Doe", "jane@"+dom, "Request for comment"), Config{})
+		require.False(t, r.Press, "%s: %.2f %q", dom, r.Score, r.Reasons)
+		require.True(t, slices.ContainsFunc(r.Reasons, func(s string) bool { return strings.HasPrefix(s, "look-alike of media domain "+outlet+" ") }),
+			"%s: %q", dom, r.Reasons)
+	}
+	// An internationalized domain that is no homoglyph is any unlisted
+	// domain: a cue qualifies it.
+	for _, dom := range []string{"bücher.example", "zeitung-münchen.de", "εφημερίδα.gr", "газета.рф"} {
+		r := d.Detect(in("Anna", "anna@"+dom, "Request for comment"), Config{})
+		require.True(t, r.Press, "%s: %q", dom, r.Reasons)
+	}
+}
+
+// TestOutletNamedFromALookalike: a display name that names an outlet
+// ("Jane Doe | Reuters"), from an address that is not at the outlet's
+// domain but at one made of its name (another suffix, the name and a word,
+// a homoglyph of it), is a look-alike: no cue qualifies it, the outlet's
+// name included. The same signature from an address that does not imitate
+// the outlet (a freelancer's own domain, a freemail one, a regional
+// edition) still counts.
+func TestOutletNamedFromALookalike(t *testing.T) {
+	t.Parallel()
+	d := New()
+	for from, outlet := range map[string]string{
+		"Jane Doe | Reuters <jane@reutеrs.com>":              "reuters.com", // Cyrillic е
+		"Jane Doe | Reuters <jane@reuters.co>":               "reuters.com",
+		"Jane Doe | Reuters <jane@reuters-news.com>":         "reuters.com",
+		"Jane Doe | Reuters <jane@mail.reuters-news.co.uk>":  "reuters.com",
+		"Jane Doe | Reuters <jane@thereutersdesk.example>":   "reuters.com",
+		"Jane Doe (Bloomberg) <jane@bloomberg.co>":           "bloomberg.com",
+		"Jane Doe - The New York Times <jane@nytimes.co.uk>": "nytimes.com",
+		"Jane Doe | FT <jane@ft.co>":                         "ft.com",
+		"Jane Doe | FT <jane@ft-news.example>":               "ft.com",
+		"Jane Doe | Financial Times <jane@ftimes.example>":   "", // short names: a whole hyphen-separated word only
+		"Jane Doe | Reuters <jane@janedoe.example>":          "",
+		"Jane Doe | Reuters <jane.doe.reporter@gmail.com>":   "",
+		"Jane Doe | Forbes <jane@forbes.com.mx>":             "", // an edition: judged as an unlisted domain
+	} {
+		a, ok := ParseAddress(from)
+		require.True(t, ok, from)
+		r := d.Detect(Message{From: a, To: []Address{{Email: "pat@acme.example"}}, Subject: "Quick question, interview request",
+			Account: "pat@acme.example"}, Config{})
+		if outlet == "" {
+			require.True(t, r.Press, "%s: %.2f %q", from, r.Score, r.Reasons)
+			require.False(t, slices.ContainsFunc(r.Reasons, func(s string) bool { return strings.HasPrefix(s, "look-alike") }), "%s: %q", from, r.Reasons)
+			continue
+		}
+		require.False(t, r.Press, "%s: %.2f %q", from, r.Score, r.Reasons)
+		require.True(t, slices.ContainsFunc(r.Reasons, func(s string) bool { return strings.HasPrefix(s, "look-alike of media domain "+outlet+" (") }),
+			"%s: %q", from, r.Reasons)
+	}
 }
 
 func TestHeaderMessage(t *testing.T) {

@@ -115,3 +115,81 @@ func punyAdapt(delta, points int, first bool) int {
 	}
 	return k + (pcBase-pcTMin+1)*delta/(delta+pcSkew)
 }
+
+// punyDecode returns the Unicode form of one domain label: unchanged when
+// it is not "xn--" Punycode, decoded (RFC 3492 §6.2) otherwise. ok is false
+// for a label that does not decode.
+func punyDecode(label string) (string, bool) {
+	s, ok := strings.CutPrefix(label, "xn--")
+	if !ok {
+		return label, true
+	}
+	var out []rune
+	if b := strings.LastIndexByte(s, '-'); b > 0 {
+		for i := 0; i < b; i++ {
+			if s[i] >= 0x80 {
+				return "", false
+			}
+			out = append(out, rune(s[i]))
+		}
+		s = s[b+1:]
+	}
+	if s == "" {
+		return "", false // an ASCII label in Punycode's clothes
+	}
+	const maxInt = 1<<31 - 1
+	n, i, bias := pcInitialN, 0, pcInitialBias
+	for pos := 0; pos < len(s); {
+		oldi, w := i, 1
+		for k := pcBase; ; k += pcBase {
+			if pos >= len(s) {
+				return "", false
+			}
+			digit := punyValue(s[pos])
+			pos++
+			if digit < 0 || digit > (maxInt-i)/w {
+				return "", false
+			}
+			i += digit * w
+			t := min(max(k-bias, pcTMin), pcTMax)
+			if digit < t {
+				break
+			}
+			if w > maxInt/(pcBase-t) {
+				return "", false
+			}
+			w *= pcBase - t
+		}
+		points := len(out) + 1
+		bias = punyAdapt(i-oldi, points, oldi == 0)
+		if i/points > maxInt-n {
+			return "", false
+		}
+		n += i / points
+		i %= points
+		if n > 0x10FFFF || (n >= 0xD800 && n <= 0xDFFF) || n < 0x80 {
+			return "", false
+		}
+		out = append(out, 0)
+		copy(out[i+1:], out[i:])
+		out[i] = rune(n)
+		i++
+		if len(out) > pcMaxLabel {
+			return "", false
+		}
+	}
+	return string(out), true
+}
+
+// punyValue is the value of a Punycode digit, -1 for another byte.
+func punyValue(c byte) int {
+	switch {
+	case c >= 'a' && c <= 'z':
+		return int(c - 'a')
+	case c >= 'A' && c <= 'Z':
+		return int(c - 'A')
+	case c >= '0' && c <= '9':
+		return int(c-'0') + 26
+	}
+	return -1
+}

@@ -88,6 +88,10 @@ func (d *Detector) judge(a Address, box mailbox, subjectHits []hit, tc tenantCon
 			v.cueOnly(fmt.Sprintf("look-alike of media domain %s (%s)", o.Domain, o.Name))
 		} else if o, ok := d.t.claimedOutlet(a.Name); ok {
 			v.cueOnly(fmt.Sprintf("display name claims %s but the address is not at a media domain", o.Name))
+		} else if o, ok := d.t.outletInName(a.Name); ok && imitates(box.domain, o) {
+			// "Jane Doe | Reuters" from reuters.co or reuters-news.com:
+			// the outlet's name would qualify the address imitating it.
+			v.cueOnly(fmt.Sprintf("look-alike of media domain %s (%s), named in the display name", o.Domain, o.Name))
 		}
 	}
 	v.hits = append(v.hits, subjectHits...)
