@@ -15,9 +15,12 @@ import (
 // metadataHeaders are the headers messages.get asks for: who and what the
 // message is (From, To, Cc, Subject, Date), how it threads (Message-ID,
 // In-Reply-To), whether it is list mail (List-Id, List-Unsubscribe,
-// Precedence) and whether a machine sent it (Auto-Submitted), which the
-// press detector needs (press.Headers, all in here).
-var metadataHeaders = []string{"From", "To", "Cc", "Subject", "Date", "Message-ID", "In-Reply-To", "List-Id", "List-Unsubscribe", "Precedence", "Auto-Submitted"}
+// Precedence), whether a machine sent it (Auto-Submitted) and who wrote it
+// when the organisation's own press@ Google Group rewrote From (Reply-To,
+// X-Original-From), which the press detector needs (press.Headers, all in
+// here).
+var metadataHeaders = []string{"From", "To", "Cc", "Subject", "Date", "Message-ID", "In-Reply-To", "List-Id", "List-Unsubscribe", "Precedence",
+	"Auto-Submitted", "Reply-To", "X-Original-From"}
 
 // message is a Message resource in format=metadata.
 type message struct {

@@ -32,7 +32,7 @@ func TestHistoryPageFixture(t *testing.T) {
 	require.Equal(t, "2435342", next.HistoryID, "at rest on the response's historyId")
 	require.WithinDuration(t, time.Now(), time.UnixMilli(next.At), time.Minute, "and when it was the mailbox's")
 	require.Equal(t, "/gmail/v1/users/me/history?historyTypes=messageAdded&historyTypes=labelAdded&labelId=INBOX&maxResults=100&startHistoryId=2435200", asked[0])
-	require.Equal(t, "/gmail/v1/users/me/messages/1948e07b3c2d5a14?format=metadata&metadataHeaders=From&metadataHeaders=To&metadataHeaders=Cc&metadataHeaders=Subject&metadataHeaders=Date&metadataHeaders=Message-ID&metadataHeaders=In-Reply-To&metadataHeaders=List-Id&metadataHeaders=List-Unsubscribe&metadataHeaders=Precedence&metadataHeaders=Auto-Submitted", asked[1])
+	require.Equal(t, "/gmail/v1/users/me/messages/1948e07b3c2d5a14?format=metadata&metadataHeaders=From&metadataHeaders=To&metadataHeaders=Cc&metadataHeaders=Subject&metadataHeaders=Date&metadataHeaders=Message-ID&metadataHeaders=In-Reply-To&metadataHeaders=List-Id&metadataHeaders=List-Unsubscribe&metadataHeaders=Precedence&metadataHeaders=Auto-Submitted&metadataHeaders=Reply-To&metadataHeaders=X-Original-From", asked[1])
 	require.Len(t, asked, 3, "history, the one message of the label, and its thread for the press check")
 
 	got := map[string]connectors.Signal{}

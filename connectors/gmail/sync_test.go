@@ -349,6 +349,35 @@ func TestStoredPublicSuffixPressDomain(t *testing.T) {
 	require.Equal(t, "email.press_thread", got["thread:"+me+":"+tech.ID+":press"])
 }
 
+// TestInquiryThroughOwnPressGroup: a journalist writes to the company's
+// own press@ Google Group, which relays her message with its list headers
+// and, her domain's DMARC policy being strict, with From rewritten to the
+// group ("'Jane Doe' via Press"). The connector asks Gmail for Reply-To and
+// X-Original-From, and the thread is a press thread whose correspondent is
+// the journalist; the group's own headers do not make it bulk mail.
+func TestInquiryThroughOwnPressGroup(t *testing.T) {
+	i := newIncremental(t, `{}`)
+	ctx := context.Background()
+	group := gmailsandbox.MessageInput{To: "press@example.com", Subject: "Question on the layoffs",
+		ListID: "<press.example.com>", Precedence: "list",
+		ListUnsubscribe: "<mailto:googlegroups-manage+102938+unsubscribe@googlegroups.com>, <https://groups.google.com/a/example.com/group/press/subscribe>"}
+	kept, rewritten := group, group
+	kept.From = "Jane Doe <jane.doe@reuters.com>"
+	rewritten.From, rewritten.OriginalFrom, rewritten.ReplyTo = "'Kim Lee' via Press <press@example.com>", "Kim Lee <kim.lee@nytimes.com>", "Kim Lee <kim.lee@nytimes.com>"
+	k, _, err := i.sb.AddMessage(ctx, kept, now0)
+	require.NoError(t, err)
+	r, _, err := i.sb.AddMessage(ctx, rewritten, now0)
+	require.NoError(t, err)
+	got := i.sync(t, "label:INBOX")
+	for id, who := range map[string]string{k.ID: "jane.doe@reuters.com", r.ID: "kim.lee@nytimes.com"} {
+		p := find(t, got, "thread:"+me+":"+id+":press").Payload
+		require.Equal(t, map[string]any{"name": map[string]string{k.ID: "Jane Doe", r.ID: "Kim Lee"}[id], "email": who}, p.Attributes["correspondent"], id)
+		require.Equal(t, "Press thread with "+who+": Question on the layoffs", p.Title)
+		require.Contains(t, p.Attributes["reasons"], "through the organisation's own list press.example.com: judged by its sender")
+	}
+	require.Contains(t, find(t, got, "thread:"+me+":"+r.ID+":press").Payload.Attributes["reasons"], "From rewritten by the list: the sender is in X-Original-From")
+}
+
 // An auto-reply (RFC 3834 Auto-Submitted) from a journalist is not press:
 // the connector asks for the header and the detector reads it.
 func TestAutoReplyIsNotPress(t *testing.T) {

@@ -23,7 +23,8 @@ import (
 //
 // "account" (optional) is the connected mailbox; without it the From of an
 // outbound message and the first To of an inbound one stand for it, as the
-// mailbox a connector reads would.
+// mailbox a connector reads would. "reply_to", "x_original_from" and
+// "auto_submitted" (optional) are those headers.
 //
 // Address headers and subjects are raw header values (encoded words, odd
 // quoting and all), so the set exercises ParseAddressList and DecodeHeader
@@ -51,6 +52,9 @@ type labeled struct {
 	ListID          string `json:"list_id,omitempty"`
 	ListUnsubscribe string `json:"list_unsubscribe,omitempty"`
 	Precedence      string `json:"precedence,omitempty"`
+	ReplyTo         string `json:"reply_to,omitempty"`
+	OriginalFrom    string `json:"x_original_from,omitempty"`
+	AutoSubmitted   string `json:"auto_submitted,omitempty"`
 	Account         string `json:"account,omitempty"` // the connected mailbox; default: From when outbound, the first To when inbound
 	Config          Config `json:"config"`
 	Note            string `json:"note,omitempty"`
@@ -62,6 +66,7 @@ func (l labeled) message() Message {
 	h := map[string]string{
 		"from": l.From, "to": l.To, "cc": l.Cc, "subject": l.Subject,
 		"list-id": l.ListID, "list-unsubscribe": l.ListUnsubscribe, "precedence": l.Precedence,
+		"reply-to": l.ReplyTo, "x-original-from": l.OriginalFrom, "auto-submitted": l.AutoSubmitted,
 	}
 	m := HeaderMessage(func(name string) string { return h[strings.ToLower(name)] }, l.Outbound)
 	m.Account = l.Account

@@ -3,6 +3,7 @@ package press
 import (
 	"cmp"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 )
@@ -17,8 +18,17 @@ type Message struct {
 	Subject string
 	// Outbound is true for a message the connected account sent.
 	Outbound bool
-	// Mailing-list headers: lists and newsletters are never press correspondence.
+	// Mailing-list headers: lists and newsletters are never press
+	// correspondence, unless the list is the organisation's own (a
+	// press@ Google Group at the account's domain), which relays what
+	// outsiders write to it.
 	ListID, ListUnsubscribe, Precedence string
+	// ReplyTo and OriginalFrom (X-Original-From) name the sender when a
+	// list of the organisation's rewrote From to its own address ("'Jane
+	// Doe' via Press <press@…>", as Google Groups does for a sender whose
+	// domain has a strict DMARC policy); read only then.
+	ReplyTo      []Address
+	OriginalFrom Address
 	// AutoSubmitted is the Auto-Submitted header (RFC 3834): anything but
 	// "no" (auto-replied, auto-generated, …) was sent by a machine.
 	AutoSubmitted string
@@ -106,22 +116,34 @@ func (d *Detector) Outlet(emailOrDomain string) (Outlet, bool) {
 //
 // Inbound, the sender is judged; outbound, every external To/Cc recipient
 // is and the best one is the correspondent. Mailing lists and newsletters
-// (List-Id, List-Unsubscribe, Precedence bulk/list/junk) never qualify.
+// (List-Id, List-Unsubscribe, Precedence bulk/list/junk) never qualify,
+// but for a list of the organisation's own (a press@ Google Group), whose
+// mail is judged by its sender (see listReason and rewrittenSender).
 func (d *Detector) Detect(m Message, cfg Config) Result {
-	if why := cmp.Or(listReason(m), autoReason(m), autoReplySubject(m.Subject)); why != "" {
+	tc := compileConfig(cfg)
+	own := d.ownerOf(m, tc)
+	group := own.list(m.ListID)
+	if why := cmp.Or(listReason(m, group, own), autoReason(m), autoReplySubject(m.Subject)); why != "" {
 		return Result{Reasons: []string{why}}
 	}
-	tc := compileConfig(cfg)
 	subject := DecodeHeader(m.Subject)
 	subjectHits := subjectCues.match(subject)
 	forwarded := isForward(subject)
 
 	var candidates []Address
-	own := d.ownerOf(m, tc)
+	var why []string // how the sender was found, before the verdict's reasons
+	if group != "" {
+		why = append(why, "through the organisation's own list "+group+": judged by its sender")
+	}
 	if m.Outbound {
 		candidates = append(append(candidates, m.To...), m.Cc...)
 	} else {
-		candidates = []Address{m.From}
+		from := m.From
+		if sender, header, ok := own.rewrittenSender(m, group); ok {
+			from = sender
+			why = append(why, "From rewritten by the list: the sender is in "+header)
+		}
+		candidates = []Address{from}
 	}
 
 	var best *verdict
@@ -157,7 +179,7 @@ func (d *Detector) Detect(m Message, cfg Config) Result {
 	r := Result{
 		Press:         best.score >= Threshold,
 		Score:         best.score,
-		Reasons:       best.reasons,
+		Reasons:       append(why, best.reasons...),
 		Correspondent: best.addr,
 	}
 	if r.Press {
@@ -169,19 +191,122 @@ func (d *Detector) Detect(m Message, cfg Config) Result {
 
 // listReason says why a message is a mailing-list or bulk message, or "".
 // Newsletters from media outlets carry these too: bulk senders must send
-// List-Unsubscribe to reach Gmail and Yahoo inboxes since 2024.
-func listReason(m Message) string {
+// List-Unsubscribe to reach Gmail and Yahoo inboxes since 2024. A list of
+// the organisation's own (group, see owner.list) is no bulk mail: a
+// journalist writing to press@ the company's domain, a Google Group,
+// reaches the account through it, and the group adds its List-Id, its
+// List-Unsubscribe and Precedence: list to what it relays. A
+// List-Unsubscribe that leads elsewhere (a newsletter's own, kept beside
+// the group's) and Precedence: bulk or junk still say bulk.
+func listReason(m Message, group string, own owner) string {
 	switch {
-	case strings.TrimSpace(m.ListID) != "":
+	case strings.TrimSpace(m.ListID) != "" && group == "":
 		return "mailing list (List-Id)"
-	case strings.TrimSpace(m.ListUnsubscribe) != "":
+	case strings.TrimSpace(m.ListUnsubscribe) != "" && (group == "" || !own.listUnsubscribe(m.ListUnsubscribe)):
 		return "newsletter or bulk mail (List-Unsubscribe)"
 	}
 	switch p := strings.ToLower(strings.TrimSpace(m.Precedence)); p {
-	case "bulk", "list", "junk":
+	case "list":
+		if group != "" {
+			return ""
+		}
+		fallthrough
+	case "bulk", "junk":
 		return fmt.Sprintf("bulk mail (Precedence: %s)", p)
 	}
 	return ""
+}
+
+// under reports whether a canonical domain is one of the organisation's
+// domains or a subdomain of one (lists.acme-robotics.example).
+func (o owner) under(domain string) bool {
+	return slices.ContainsFunc(o.domains, func(d string) bool { return domain == d || strings.HasSuffix(domain, "."+d) })
+}
+
+// list returns the id of a List-Id naming a list of the organisation's
+// own ("<press.acme-robotics.example>", Google Groups' form for the group
+// press@acme-robotics.example; RFC 2919 ids end with a domain of the list's
+// owner): one under the account's domain or an alias domain the message
+// shows, in canonical form; "" for any other list, and when the account is
+// not known (its domain is then no one's).
+func (o owner) list(listID string) string {
+	id := strings.TrimSpace(listID)
+	if i := strings.LastIndexByte(id, '<'); i >= 0 {
+		id, _, _ = strings.Cut(id[i+1:], ">")
+	}
+	if c, ok := canonDomain(id); ok && o.key != "" && strings.Contains(c, ".") && o.under(parentDomain(c)) {
+		return c
+	}
+	return ""
+}
+
+// listUnsubscribe reports whether every target of a List-Unsubscribe is
+// the organisation's own list's: a mailto: or web address at one of its
+// domains, or Google Groups' (googlegroups.com, groups.google.com).
+func (o owner) listUnsubscribe(v string) bool {
+	targets := 0
+	for _, part := range strings.Split(v, ",") {
+		part = strings.Trim(strings.TrimSpace(part), "<>")
+		if part == "" {
+			continue
+		}
+		targets++
+		var host string
+		if addr, ok := strings.CutPrefix(strings.ToLower(part), "mailto:"); ok {
+			addr, _, _ = strings.Cut(addr, "?")
+			_, host, _ = strings.Cut(addr, "@")
+		} else if u, err := url.Parse(part); err == nil {
+			host = u.Hostname()
+		}
+		h, ok := canonDomain(host)
+		if !ok {
+			return false
+		}
+		if _, google := inDomains(h, groupHosts); !google && !o.under(h) {
+			return false
+		}
+	}
+	return targets > 0
+}
+
+// groupHosts are where Google Groups' unsubscribe addresses lead.
+var groupHosts = map[string]bool{"googlegroups.com": true, "groups.google.com": true}
+
+// rewrittenSender returns who wrote an inbound message whose From a list
+// of the organisation's rewrote to its own address: From is at one of the
+// organisation's domains, and is the address of the list the message came
+// through (press@acme-robotics.example for the List-Id
+// press.acme-robotics.example, group) or has the rewritten form's display
+// name ("'Jane Doe' via Press"). The sender is X-Original-From when the
+// list wrote one (Google Groups does), else the first Reply-To address;
+// one outside the organisation only. A colleague writing through the group
+// keeps her own From and stays the sender, whatever her Reply-To. header
+// names where the sender was found.
+func (o owner) rewrittenSender(m Message, group string) (Address, string, bool) {
+	box, ok := canonMailbox(m.From.Email)
+	if !ok || !o.under(box.domain) || (box.local+"."+box.domain != group && !viaName(m.From.Name)) {
+		return Address{}, "", false
+	}
+	outside := func(a Address) bool {
+		b, ok := canonMailbox(a.Email)
+		return ok && !o.has(b) && !o.under(b.domain)
+	}
+	switch {
+	case m.OriginalFrom.Email != "":
+		if outside(m.OriginalFrom) {
+			return m.OriginalFrom, "X-Original-From", true
+		}
+	case len(m.ReplyTo) > 0 && outside(m.ReplyTo[0]):
+		return m.ReplyTo[0], "Reply-To", true
+	}
+	return Address{}, "", false
+}
+
+// viaName reports whether a display name has the form lists rewrite From
+// to: "'Jane Doe' via Press" (Google Groups), "Jane Doe via Press".
+func viaName(name string) bool {
+	before, after, ok := strings.Cut(name, " via ")
+	return ok && strings.TrimSpace(strings.Trim(before, `'"`)) != "" && strings.TrimSpace(after) != ""
 }
 
 // owner is the connected account's side of a message: its address and,

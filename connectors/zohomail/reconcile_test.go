@@ -201,6 +201,24 @@ func TestHeadersAreReadOncePerMessage(t *testing.T) {
 	require.Equal(t, 1, m.headerCalls("9001"), "its headers are not read again")
 }
 
+// A reporter's inquiry to the organisation's own press@ group carries the
+// group's List-Id (under the mailbox's domain), List-Unsubscribe and
+// Precedence: list: it is press, not list mail. Another list's is not.
+func TestInquiryThroughOwnGroupIsPress(t *testing.T) {
+	t.Parallel()
+	m := newMailbox(t, nil)
+	t0 := time.Now().Truncate(time.Millisecond)
+	m.moveIn(mboxMsg{id: "9002", from: "tom.reed@reuters.com", subject: "Request for comment: the plant closure",
+		headers: "\r\nList-Id: <press.zylker.eu>\r\nPrecedence: list\r\nList-Unsubscribe: <mailto:googlegroups-manage+1029+unsubscribe@googlegroups.com>,\r\n <https://groups.google.com/a/zylker.eu/group/press/subscribe>",
+		at:      t0.Add(-time.Hour)})
+	m.moveIn(mboxMsg{id: "9001", from: "tom.reed@reuters.com", subject: "Request for comment: the week in tech",
+		headers: "\r\nList-Id: <press.zylker.eu.example>\r\nPrecedence: list", at: t0.Add(-2 * time.Hour)})
+	keys, _ := m.pass(nil, t0)
+	require.Contains(t, keys, "press:9002", "through the mailbox's own group")
+	require.NotContains(t, keys, "press:9001", "another organisation's list")
+	require.Equal(t, 1, m.headerCalls("9002"))
+}
+
 // Before 2026-12-07 a folded line was read as a header of its own unless
 // it continued List-Id, List-Unsubscribe, Precedence or Auto-Submitted, so
 // every message Proton Mail signs (its DKIM-Signature folds a line

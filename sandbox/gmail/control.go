@@ -38,6 +38,10 @@ type MessageInput struct {
 	Precedence      string `json:"precedence,omitempty"`
 	// AutoSubmitted is RFC 3834's Auto-Submitted of an auto-reply.
 	AutoSubmitted string `json:"auto_submitted,omitempty"`
+	// ReplyTo and OriginalFrom (X-Original-From) are header values: a
+	// Google Group that rewrote From to its own address writes both.
+	ReplyTo      string `json:"reply_to,omitempty"`
+	OriginalFrom string `json:"original_from,omitempty"`
 	// Age backdates internalDate.
 	Age time.Duration `json:"-"`
 	// ID fixes the message id (seeds); empty derives one.
@@ -115,7 +119,8 @@ func (s *Server) addLocked(in MessageInput) (*gmsg, *mailbox, error) {
 	if inReplyTo != "" {
 		m.headers = append(m.headers, [2]string{"In-Reply-To", inReplyTo}, [2]string{"References", inReplyTo})
 	}
-	for _, h := range [][2]string{{"List-Id", in.ListID}, {"List-Unsubscribe", in.ListUnsubscribe}, {"Precedence", in.Precedence}, {"Auto-Submitted", in.AutoSubmitted}} {
+	for _, h := range [][2]string{{"List-Id", in.ListID}, {"List-Unsubscribe", in.ListUnsubscribe}, {"Precedence", in.Precedence}, {"Auto-Submitted", in.AutoSubmitted},
+		{"Reply-To", in.ReplyTo}, {"X-Original-From", in.OriginalFrom}} {
 		if h[1] != "" {
 			m.headers = append(m.headers, h)
 		}
