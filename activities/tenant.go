@@ -12,21 +12,31 @@ import (
 )
 
 // TenantDeletionInput names the tenant being deleted, the operator's job,
-// and for DisconnectForDeletion the connection.
+// and for DisconnectForDeletion the connection. Page and Cursor ask
+// BeginTenantDeletion and TenantConnectionPage for one page of the
+// connections (Page of them after Cursor); a deletion started before
+// pages (Page 0) is answered every connection at once, as it was.
 type TenantDeletionInput struct {
 	TenantID     string
 	JobID        string
 	RunID        string
 	ConnectionID string
+	Page         int    `json:",omitempty"`
+	Cursor       string `json:",omitempty"`
 }
 
-// BeginTenantDeletionResult lists the connections to disconnect.
+// BeginTenantDeletionResult lists the connections to disconnect: every
+// one, or the first page of them and the cursor of the next (Next; ""
+// after the last page).
 type BeginTenantDeletionResult struct {
 	KeysRevoked   int
 	ConnectionIDs []string
+	Next          string `json:",omitempty"`
 }
 
-// BeginTenantDeletion marks the job running and revokes the tenant's keys.
+// BeginTenantDeletion marks the job running, revokes the tenant's keys and
+// lists the connections to disconnect (their first page when in.Page is
+// set).
 func (a *Activities) BeginTenantDeletion(ctx context.Context, in TenantDeletionInput) (BeginTenantDeletionResult, error) {
 	var res BeginTenantDeletionResult
 	err := a.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
@@ -36,7 +46,26 @@ func (a *Activities) BeginTenantDeletion(ctx context.Context, in TenantDeletionI
 		if res.KeysRevoked, err = tx.RevokeTenantKeys(ctx, in.TenantID); err != nil {
 			return err
 		}
-		res.ConnectionIDs, err = tx.TenantConnectionIDs(ctx, in.TenantID)
+		res.ConnectionIDs, res.Next, err = tx.TenantConnectionIDs(ctx, in.TenantID, db.Page{Limit: in.Page})
+		return err
+	})
+	return res, a.translate(ctx, poblysh.ConnectionRef{TenantID: in.TenantID}, err)
+}
+
+// TenantConnectionsResult is a page of the connections to disconnect and
+// the cursor of the next ("" after the last).
+type TenantConnectionsResult struct {
+	ConnectionIDs []string
+	Next          string `json:",omitempty"`
+}
+
+// TenantConnectionPage lists the next page of a deleted tenant's
+// connections: in.Page of them after in.Cursor (BeginTenantDeletion's or
+// the page before's Next).
+func (a *Activities) TenantConnectionPage(ctx context.Context, in TenantDeletionInput) (TenantConnectionsResult, error) {
+	var res TenantConnectionsResult
+	err := a.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
+		res.ConnectionIDs, res.Next, err = tx.TenantConnectionIDs(ctx, in.TenantID, db.Page{Cursor: in.Cursor, Limit: in.Page})
 		return err
 	})
 	return res, a.translate(ctx, poblysh.ConnectionRef{TenantID: in.TenantID}, err)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/poblysh/poblysh"
 )
@@ -173,12 +174,51 @@ func (tx *Tx) RevokeTenantKeys(ctx context.Context, tenantID string) (int, error
 	return n, wrapConnErr(err)
 }
 
-// TenantConnectionIDs lists a tenant's connections not yet deleted (system
-// scope).
-func (tx *Tx) TenantConnectionIDs(ctx context.Context, tenantID string) ([]string, error) {
-	var ids []string
-	err := tx.SelectContext(ctx, &ids, `SELECT id FROM connections WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY created_at, id`, tenantID)
-	return ids, wrapConnErr(err)
+// TenantConnectionIDs lists a tenant's connections not yet deleted, oldest
+// first (system scope), page.Limit at a time after page.Cursor, with the
+// cursor of the next page ("" after the last); a Limit of 0 lists them
+// all. A tenant deletion takes them a page at a time: their ids in one
+// answer grew with the tenant past what Temporal takes in one activity
+// result (2 MB, some 50,000 connections). The cursor is a position, not
+// a row, so the connections deleted since the page before (the deletion
+// disconnects each page before it asks for the next) move nothing.
+func (tx *Tx) TenantConnectionIDs(ctx context.Context, tenantID string, page Page) ([]string, string, error) {
+	after, err := page.decode()
+	if err != nil {
+		return nil, "", err
+	}
+	var limit *int // NULL: no limit
+	if page.Limit > 0 {
+		n := page.Limit + 1
+		limit = &n
+	}
+	var rows []connectionKey
+	// connections_tenant read backwards: oldest first.
+	err = tx.SelectContext(ctx, &rows, `SELECT id, created_at FROM connections
+		WHERE tenant_id = $1 AND deleted_at IS NULL AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3::uuid))
+		ORDER BY created_at, id LIMIT $4`, tenantID, after.Time, after.ID, limit)
+	if err != nil {
+		return nil, "", wrapConnErr(err)
+	}
+	next := ""
+	if page.Limit > 0 {
+		if rows, next, err = trimPage(rows, page.Limit, func(r connectionKey) pageKey {
+			return pageKey{Time: r.CreatedAt, ID: r.ID}
+		}); err != nil {
+			return nil, "", err
+		}
+	}
+	ids := make([]string, len(rows))
+	for i, r := range rows {
+		ids[i] = r.ID
+	}
+	return ids, next, nil
+}
+
+// connectionKey is a connection's position in TenantConnectionIDs.
+type connectionKey struct {
+	ID        string    `db:"id"`
+	CreatedAt time.Time `db:"created_at"`
 }
 
 // DropTenant removes what is left of a tenant (system scope): its share of

@@ -2,6 +2,7 @@ package db_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/google/uuid"
@@ -136,7 +137,7 @@ func TestHoldTenantOrdersAConnectBesideADeletion(t *testing.T) {
 	require.NoError(t, <-begun, "the deletion begins after it")
 	var listed []string
 	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
-		listed, err = tx.TenantConnectionIDs(ctx, tenant)
+		listed, _, err = tx.TenantConnectionIDs(ctx, tenant, db.Page{})
 		return err
 	}))
 	require.Contains(t, listed, stored, "the deletion lists the connection stored beside it")
@@ -181,4 +182,71 @@ func TestProgressOperatorJobInTenantTxLeavesTheTenantScope(t *testing.T) {
 		return err
 	}))
 	require.Equal(t, 1, j.Pages, "counted")
+}
+
+// A tenant deletion lists the tenant's connections a page at a time,
+// oldest first: each page after the one before, every connection not yet
+// deleted exactly once, also when the pages before were deleted meanwhile
+// (as the deletion disconnects each page before it asks for the next) and
+// with another tenant's connections interleaved; a limit of 0 lists them
+// all, as a deletion begun before pages asks.
+func TestTenantConnectionIDsPages(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	tenant, first := dbtest.Seed(t, s.DB, "wide", "fake", "a-0")
+	other, _ := dbtest.Seed(t, s.DB, "bystander", "fake", "b-0")
+	want := []string{first}
+	for i := 1; i < 11; i++ {
+		require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+			c, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "fake", ExternalAccountID: fmt.Sprintf("a-%d", i)})
+			want = append(want, c.ID)
+			return err
+		}))
+		require.NoError(t, s.DB.WithTenant(ctx, other, func(tx *db.Tx) error {
+			_, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "fake", ExternalAccountID: fmt.Sprintf("b-%d", i)})
+			return err
+		}))
+	}
+	// Two connections of one instant: the id orders them.
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE connections SET created_at = (SELECT created_at FROM connections WHERE id = $1) WHERE id = $2`, want[4], want[5])
+		return err
+	}))
+	list := func(p db.Page) (ids []string, next string) {
+		t.Helper()
+		require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
+			ids, next, err = tx.TenantConnectionIDs(ctx, tenant, p)
+			return err
+		}))
+		return ids, next
+	}
+	all, next := list(db.Page{})
+	require.Empty(t, next)
+	require.ElementsMatch(t, want, all)
+	require.Equal(t, first, all[0], "oldest first")
+
+	var paged []string
+	cursor := ""
+	for range 10 {
+		ids, next := list(db.Page{Cursor: cursor, Limit: 3})
+		require.LessOrEqual(t, len(ids), 3)
+		paged = append(paged, ids...)
+		// Deleted before the next page is asked for.
+		require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+			for _, id := range ids {
+				if err := tx.DeleteConnection(ctx, id, false); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	require.Equal(t, all, paged, "every connection once, in the order of the whole list")
+	rest, _ := list(db.Page{})
+	require.Empty(t, rest, "each was deleted")
 }

@@ -40,6 +40,7 @@ func TestRecordedPayloadsKeepTheirFields(t *testing.T) {
 		"ReconcileWatches":       func() any { return &activities.ReconcileWatchesInput{} },
 		"Prune":                  func() any { return &activities.PruneInput{} },
 		"BeginTenantDeletion":    func() any { return &activities.TenantDeletionInput{} },
+		"TenantConnectionPage":   func() any { return &activities.TenantDeletionInput{} },
 		"DisconnectForDeletion":  func() any { return &activities.TenantDeletionInput{} },
 		"PurgeTenant":            func() any { return &activities.TenantDeletionInput{} },
 		"FinishOperatorJob":      func() any { return &activities.FinishOperatorJobInput{} },
@@ -53,6 +54,7 @@ func TestRecordedPayloadsKeepTheirFields(t *testing.T) {
 		"ReconcileWatches":      func() any { return &activities.ReconcileWatchesResult{} },
 		"Prune":                 func() any { return &activities.PruneResult{} },
 		"BeginTenantDeletion":   func() any { return &activities.BeginTenantDeletionResult{} },
+		"TenantConnectionPage":  func() any { return &activities.TenantConnectionsResult{} },
 		"PurgeTenant":           func() any { return &activities.PurgeTenantResult{} },
 	}
 	checked := 0

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -75,6 +76,7 @@ func TestRecordHistories(t *testing.T) {
 	t.Run("retention", r.retention)
 	t.Run("delete_tenant", r.deleteTenant)
 	t.Run("delete_tenant_continued", r.deleteBigTenant)
+	t.Run("delete_tenant_paged", r.deletePagedTenant)
 }
 
 // newRecorder runs a worker on the package's dev server, on taskQueue, with
@@ -199,6 +201,7 @@ func (s *stubActivities) register(w worker.Worker) {
 	reg(s.ReconcileWatches, "ReconcileWatches")
 	reg(s.Prune, "Prune")
 	reg(s.BeginTenantDeletion, "BeginTenantDeletion")
+	reg(s.TenantConnectionPage, "TenantConnectionPage")
 	reg(s.DisconnectForDeletion, "DisconnectForDeletion")
 	reg(s.PurgeTenant, "PurgeTenant")
 	reg(s.FinishOperatorJob, "FinishOperatorJob")
@@ -211,7 +214,41 @@ const (
 	bigConnections = 40
 )
 
+// tenantPaged has pagedConnections connections, listed pagedPage at a
+// time: three pages.
+const (
+	tenantPaged      = "tenant-rec-paged"
+	pagedConnections = 7
+	pagedPage        = 3
+)
+
+// pagedIDs is tenantPaged's page of connections from the from-th, and the
+// cursor of the next ("" after the last), as the database answers.
+func pagedIDs(from, page int) ([]string, string) {
+	var ids []string
+	for i := from; i < pagedConnections && len(ids) < page; i++ {
+		ids = append(ids, fmt.Sprintf("conn-paged-%d", i))
+	}
+	if from+len(ids) >= pagedConnections {
+		return ids, ""
+	}
+	return ids, fmt.Sprint(from + len(ids))
+}
+
+func (s *stubActivities) TenantConnectionPage(_ context.Context, in activities.TenantDeletionInput) (activities.TenantConnectionsResult, error) {
+	from, err := strconv.Atoi(in.Cursor)
+	if err != nil {
+		return activities.TenantConnectionsResult{}, err
+	}
+	ids, next := pagedIDs(from, in.Page)
+	return activities.TenantConnectionsResult{ConnectionIDs: ids, Next: next}, nil
+}
+
 func (s *stubActivities) BeginTenantDeletion(_ context.Context, in activities.TenantDeletionInput) (activities.BeginTenantDeletionResult, error) {
+	if in.TenantID == tenantPaged {
+		ids, next := pagedIDs(0, in.Page)
+		return activities.BeginTenantDeletionResult{KeysRevoked: 1, ConnectionIDs: ids, Next: next}, nil
+	}
 	if in.TenantID != tenantBig {
 		return activities.BeginTenantDeletionResult{KeysRevoked: 2, ConnectionIDs: []string{"conn-a", "conn-b"}}, nil
 	}
@@ -229,7 +266,7 @@ func (s *stubActivities) BeginTenantDeletion(_ context.Context, in activities.Te
 }
 
 func (s *stubActivities) DisconnectForDeletion(_ context.Context, in activities.TenantDeletionInput) (struct{}, error) {
-	if in.TenantID == tenantBig {
+	if in.TenantID == tenantBig || in.TenantID == tenantPaged {
 		s.mu.Lock()
 		s.disconnected[in.ConnectionID]++
 		s.mu.Unlock()
@@ -825,6 +862,26 @@ func (r *recorder) deleteTenant(t *testing.T) {
 	require.NoError(t, run.Get(ctx, &out))
 	require.Equal(t, workflows.DeleteTenantResult{KeysRevoked: 2, Disconnected: 2, Signals: 120}, out)
 	r.exportChain(ctx, t, run.GetID(), first, "delete_tenant", 1)
+}
+
+// deletePagedTenant: a tenant's connections listed a page at a time (the
+// versioned path: tenant-deletion-pages), each connection once.
+func (r *recorder) deletePagedTenant(t *testing.T) {
+	defer workflows.SetTenantDeletionPageForTest(pagedPage)()
+	ctx := r.ctx(t)
+	run, err := r.c.ExecuteWorkflow(ctx, r.options(workflows.TenantDeletionWorkflowID(r.taskQueue, tenantPaged)), workflows.DeleteTenant,
+		workflows.DeleteTenantInput{TenantID: tenantPaged, JobID: "job-rec-paged"})
+	require.NoError(t, err)
+	first := run.GetRunID()
+	var out workflows.DeleteTenantResult
+	require.NoError(t, run.Get(ctx, &out))
+	require.Equal(t, workflows.DeleteTenantResult{KeysRevoked: 1, Disconnected: pagedConnections, Signals: 120}, out)
+	r.stubs.mu.Lock()
+	for i := range pagedConnections {
+		require.Equal(t, 1, r.stubs.disconnected[fmt.Sprintf("conn-paged-%d", i)], "connection %d disconnected once", i)
+	}
+	r.stubs.mu.Unlock()
+	r.exportChain(ctx, t, run.GetID(), first, "delete_tenant_paged", 1)
 }
 
 // deleteBigTenant: a tenant with more connections than one run's history

@@ -47,6 +47,21 @@ func tenantDeletionContinues(n int) string {
 	return fmt.Sprintf("%s/%d", changeTenantDeletionContinues, n)
 }
 
+// changeTenantDeletionPages: a deletion lists the tenant's connections a
+// page at a time (tenantDeletionPage of them: BeginTenantDeletion's
+// first, then TenantConnectionPage's), disconnecting each page before it
+// asks for the next. Its one list of every connection grew with the
+// tenant, and Temporal refuses an activity result past its blob size
+// limit (2 MB, some 50,000 connection ids): such a tenant could not be
+// deleted. A run the release before began goes on with its one list.
+const changeTenantDeletionPages = "tenant-deletion-pages"
+
+// tenantDeletionPage is how many connections a deletion lists at a time:
+// about 20 KB of ids, well under Temporal's warning for one payload
+// (512 KB), and fewer than a run disconnects (about 680) before Temporal
+// suggests it continue as new. A variable for the tests alone.
+var tenantDeletionPage = 500
+
 // DeleteTenantResult counts what went.
 type DeleteTenantResult struct {
 	KeysRevoked  int
@@ -60,6 +75,8 @@ type DeleteTenantResult struct {
 // stopped, tokens revoked at the provider where it allows), then its Signals
 // are purged in batches and the tenant row goes with everything that names
 // it. Each step is idempotent, so retries and a worker crash resume it.
+// The connections are listed a page at a time (changeTenantDeletionPages),
+// so no activity's answer grows with the tenant.
 //
 // A connection takes about six history events, so a tenant with thousands
 // of them continues as new when Temporal suggests it, after any
@@ -77,26 +94,47 @@ func DeleteTenant(ctx workflow.Context, in DeleteTenantInput) (DeleteTenantResul
 	})
 	res := DeleteTenantResult{Disconnected: in.Disconnected}
 	var next *DeleteTenantInput
+	// Asked once per run, before its first activity: a run replayed from
+	// the release before has no marker and keeps its one list.
+	paged := workflow.GetVersion(ctx, changeTenantDeletionPages, workflow.DefaultVersion, 1) >= 1
 	run := func() error {
+		beginIn := activities.TenantDeletionInput{TenantID: in.TenantID, JobID: in.JobID, RunID: workflow.GetInfo(ctx).WorkflowExecution.RunID}
+		if paged {
+			beginIn.Page = tenantDeletionPage
+		}
 		var begin activities.BeginTenantDeletionResult
-		if err := workflow.ExecuteActivity(actx, a.BeginTenantDeletion, activities.TenantDeletionInput{
-			TenantID: in.TenantID, JobID: in.JobID, RunID: workflow.GetInfo(ctx).WorkflowExecution.RunID,
-		}).Get(ctx, &begin); err != nil {
+		if err := workflow.ExecuteActivity(actx, a.BeginTenantDeletion, beginIn).Get(ctx, &begin); err != nil {
 			return err
 		}
 		res.KeysRevoked = begin.KeysRevoked
-		for i, id := range begin.ConnectionIDs {
-			if err := workflow.ExecuteActivity(actx, a.DisconnectForDeletion, activities.TenantDeletionInput{
-				TenantID: in.TenantID, JobID: in.JobID, ConnectionID: id,
-			}).Get(ctx, nil); err != nil {
+		// ids is the page being disconnected, cursor the next page's
+		// ("" when it is the last: always so without pages).
+		ids, cursor := begin.ConnectionIDs, begin.Next
+		for {
+			for i, id := range ids {
+				if err := workflow.ExecuteActivity(actx, a.DisconnectForDeletion, activities.TenantDeletionInput{
+					TenantID: in.TenantID, JobID: in.JobID, ConnectionID: id,
+				}).Get(ctx, nil); err != nil {
+					return err
+				}
+				res.Disconnected++
+				last := i == len(ids)-1 && cursor == ""
+				if !last && workflow.GetInfo(ctx).GetContinueAsNewSuggested() &&
+					workflow.GetVersion(ctx, tenantDeletionContinues(res.Disconnected), workflow.DefaultVersion, 1) >= 1 {
+					next = &DeleteTenantInput{TenantID: in.TenantID, JobID: in.JobID, Disconnected: res.Disconnected}
+					return nil
+				}
+			}
+			if cursor == "" {
+				break
+			}
+			var page activities.TenantConnectionsResult
+			if err := workflow.ExecuteActivity(actx, a.TenantConnectionPage, activities.TenantDeletionInput{
+				TenantID: in.TenantID, JobID: in.JobID, Page: tenantDeletionPage, Cursor: cursor,
+			}).Get(ctx, &page); err != nil {
 				return err
 			}
-			res.Disconnected++
-			if i < len(begin.ConnectionIDs)-1 && workflow.GetInfo(ctx).GetContinueAsNewSuggested() &&
-				workflow.GetVersion(ctx, tenantDeletionContinues(res.Disconnected), workflow.DefaultVersion, 1) >= 1 {
-				next = &DeleteTenantInput{TenantID: in.TenantID, JobID: in.JobID, Disconnected: res.Disconnected}
-				return nil
-			}
+			ids, cursor = page.ConnectionIDs, page.Next
 		}
 		var purged activities.PurgeTenantResult
 		if err := workflow.ExecuteActivity(actx, a.PurgeTenant, activities.TenantDeletionInput{

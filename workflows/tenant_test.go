@@ -224,3 +224,100 @@ func deletionRuns(ctx context.Context, t *testing.T, c client.Client, id, run st
 		runs = append(runs, run)
 	}
 }
+
+// A tenant's connections reach the deletion a page at a time, so that no
+// activity's answer grows with the tenant. BeginTenantDeletion answered
+// every connection id in one result (about 39 bytes each), which Temporal
+// refuses past its blob size limit (2 MB by default, some 50,000
+// connections): the deletion failed at its first step and nothing of the
+// tenant went. Here the limit is lowered to 4 KB, which the 120
+// connections' ids (about 4.7 KB) pass and a page of 25 (about 1 KB) does
+// not. Every connection is disconnected once, the tenant is gone, and no
+// activity's answer came near the limit.
+func TestDeleteTenantPagesItsConnections(t *testing.T) {
+	const n, page, blobLimit = 120, 25, 4096
+	defer workflows.SetTenantDeletionPageForTest(page)()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	srv := testenv.OwnTemporal(t, fmt.Sprintf("limit.blobSize.error=%d", blobLimit), fmt.Sprintf("limit.blobSize.warn=%d", blobLimit/2))
+	c, err := client.Dial(client.Options{HostPort: srv.Address(), Namespace: "default", Logger: quietLogger()})
+	require.NoError(t, err)
+	defer c.Close()
+
+	schema := dbtest.NewSchema(t)
+	tenant, first := dbtest.Seed(t, schema.DB, "wide tenant", "fake", "acct-0")
+	conns := map[string]bool{first: true}
+	require.NoError(t, schema.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+		for i := 1; i < n; i++ {
+			cn, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "fake", ExternalAccountID: fmt.Sprintf("acct-%d", i)})
+			if err != nil {
+				return err
+			}
+			conns[cn.ID] = true
+		}
+		return nil
+	}))
+	require.Len(t, conns, n)
+
+	e := &engine.Engine{Client: c, DB: schema.DB, Registry: connectors.NewRegistry(), TaskQueue: "wide-tenant-" + schema.Name,
+		Namespace: "default", Log: logrus.New()}
+	d := &disconnects{db: schema.DB, asked: map[string]int{}}
+	w := worker.New(c, e.TaskQueue, worker.Options{})
+	for _, wf := range engine.Workflows {
+		w.RegisterWorkflow(wf)
+	}
+	// The real activities (the listing, purge and finish), as the worker
+	// registers them, but for the disconnects.
+	w.RegisterActivity(&disconnectsOnly{Activities: &activities.Activities{DB: schema.DB}, d: d})
+	require.NoError(t, w.Start())
+	defer w.Stop()
+
+	job, err := e.DeleteTenant(ctx, tenant)
+	require.NoError(t, err)
+	id := workflows.TenantDeletionWorkflowID(e.TaskQueue, tenant)
+	var out workflows.DeleteTenantResult
+	require.NoError(t, c.GetWorkflow(ctx, id, "").Get(ctx, &out), "the deletion's last run")
+	require.Equal(t, n, out.Disconnected)
+	require.Len(t, d.asked, n, "every connection was disconnected")
+	for conn, times := range d.asked {
+		require.True(t, conns[conn], "a connection of the tenant")
+		require.Equal(t, 1, times, "connection %s disconnected once", conn)
+	}
+	var done *db.Job
+	require.NoError(t, schema.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
+		done, err = tx.FindOperatorJob(ctx, job.ID)
+		return err
+	}))
+	require.Equal(t, poblysh.JobSucceeded, done.Status, "error: %v", done.Error)
+	require.Equal(t, n, done.Pages)
+	var left int
+	require.NoError(t, schema.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		return tx.GetContext(ctx, &left, `SELECT count(*) FROM tenants WHERE id = $1`, tenant)
+	}))
+	require.Zero(t, left, "the tenant is gone")
+
+	// Every run's activity answers stayed a page: the largest is a page
+	// of ids, not the tenant's.
+	largest := 0
+	for _, run := range deletionRuns(ctx, t, c, id, job.RunID) {
+		for it := c.GetWorkflowHistory(ctx, id, run, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT); it.HasNext(); {
+			ev, err := it.Next()
+			require.NoError(t, err)
+			for _, p := range ev.GetActivityTaskCompletedEventAttributes().GetResult().GetPayloads() {
+				largest = max(largest, len(p.GetData()))
+			}
+		}
+	}
+	require.Less(t, largest, blobLimit/2, "the largest activity answer (bytes)")
+}
+
+// disconnectsOnly is the worker's activities with DisconnectForDeletion
+// standing in for the real one (no provider or Temporal side).
+type disconnectsOnly struct {
+	*activities.Activities
+	d *disconnects
+}
+
+func (a *disconnectsOnly) DisconnectForDeletion(ctx context.Context, in activities.TenantDeletionInput) (struct{}, error) {
+	return a.d.DisconnectForDeletion(ctx, in)
+}
