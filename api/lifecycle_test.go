@@ -73,6 +73,19 @@ func (f *fakeTemporal) RequestSync(_ context.Context, c *db.Connection, mode pob
 		Trigger: trigger, Status: poblysh.JobQueued, WorkflowID: "sync/" + c.ID + "/items"}}, nil
 }
 
+// RequestSyncs asks each connection in turn, as RequestSync.
+func (f *fakeTemporal) RequestSyncs(ctx context.Context, conns []db.Connection, mode poblysh.SyncMode, trigger poblysh.Trigger) ([]db.Job, error) {
+	var out []db.Job
+	for i := range conns {
+		jobs, err := f.RequestSync(ctx, &conns[i], mode, trigger)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, jobs...)
+	}
+	return out, nil
+}
+
 func (f *fakeTemporal) StopConnection(_ context.Context, c *db.Connection) error {
 	return f.record("stop %s", c.ID)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"go.temporal.io/api/serviceerror"
@@ -35,17 +36,85 @@ const requestTimeout = 20 * time.Second
 // follow-up. It uses update-with-start on the stream's deterministic
 // workflow id, so concurrent callers never start a second writer.
 func (e *Engine) RequestSync(ctx context.Context, c *db.Connection, mode poblysh.SyncMode, trigger poblysh.Trigger) ([]db.Job, error) {
-	streams, err := e.Streams(c)
-	if err != nil {
-		return nil, err
+	return e.RequestSyncs(ctx, []db.Connection{*c}, mode, trigger)
+}
+
+// syncRequestsAtOnce bounds the stream requests one RequestSyncs has in
+// flight. Each is an update-with-start that waits for the stream's worker
+// to take it (about 70 ms on an idle stack), so asked one after the other
+// a tenant's sync of every connection took 70 ms a stream and passed the
+// route's 60 s deadline (api.Timeouts) at some 850 streams; 16 at a time
+// take a sixteenth of that while Temporal and the workers keep up. Bounded
+// so that one request does not flood Temporal's frontend or the worker's
+// task slots, nor hold more than that many of the pool's Postgres
+// sessions (16 by default) for its job rows, and only for a moment each.
+const syncRequestsAtOnce = 16
+
+// RequestSyncs is RequestSync for several connections: it asks every
+// stream of each, up to syncRequestsAtOnce at a time, and returns the jobs
+// in the order of the connections and their streams. A connection whose
+// config names no streams fails the call before anything is asked. The
+// first request that fails fails the call, as when they were asked one
+// after the other: no request starts after it, and those already in flight
+// end on their own (a stream Temporal already took keeps its job row).
+func (e *Engine) RequestSyncs(ctx context.Context, conns []db.Connection, mode poblysh.SyncMode, trigger poblysh.Trigger) ([]db.Job, error) {
+	type request struct {
+		c      *db.Connection
+		stream string
 	}
-	jobs := make([]db.Job, 0, len(streams))
-	for _, stream := range streams {
-		j, err := e.requestStream(ctx, c, stream, mode, trigger)
+	var reqs []request
+	for i := range conns {
+		streams, err := e.Streams(&conns[i])
 		if err != nil {
-			return jobs, err
+			return nil, err
 		}
-		jobs = append(jobs, *j)
+		for _, s := range streams {
+			reqs = append(reqs, request{&conns[i], s})
+		}
+	}
+	n := syncRequestsAtOnce
+	if e.syncRequestsAtOnce > 0 {
+		n = e.syncRequestsAtOnce
+	}
+	jobs := make([]db.Job, len(reqs))
+	slots := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	failed := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return first != nil
+	}
+	for i, r := range reqs {
+		slots <- struct{}{}
+		if failed() || ctx.Err() != nil {
+			<-slots
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			j, err := e.requestStream(ctx, r.c, r.stream, mode, trigger)
+			if err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+				return
+			}
+			jobs[i] = *j
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return nil, first
+	}
+	if err := ctx.Err(); err != nil {
+		// The caller left between two requests.
+		return nil, temporalUnavailable(fmt.Errorf("request sync: %w", err))
 	}
 	return jobs, nil
 }

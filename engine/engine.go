@@ -60,6 +60,9 @@ type Engine struct {
 	afterApply func()
 	// sweepBatch, when set (by tests), replaces SweepJobs' batch of 500.
 	sweepBatch int
+	// syncRequestsAtOnce, when set (by tests), replaces RequestSyncs'
+	// bound of syncRequestsAtOnce.
+	syncRequestsAtOnce int
 }
 
 // The engine serves the activities, the connection lifecycle and the

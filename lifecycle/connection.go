@@ -231,15 +231,10 @@ func (s *Service) Sync(ctx context.Context, tenantID string, p *connectors.Provi
 			return nil, inactiveConflict(&all[0])
 		}
 	}
-	var out []db.Job
-	for i := range conns {
-		jobs, err := s.Workflows.RequestSync(ctx, &conns[i], mode, poblysh.TriggerManual)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, jobs...)
-	}
-	return out, nil
+	// Every stream of every connection, a bounded number at a time: one
+	// after the other, a tenant's hundreds of streams outlasted the
+	// route's deadline.
+	return s.Workflows.RequestSyncs(ctx, conns, mode, poblysh.TriggerManual)
 }
 
 // syncRequestProblems is the validation_failed of a sync's connection id

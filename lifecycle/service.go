@@ -39,6 +39,10 @@ type Workflows interface {
 	// RequestSync asks every stream of the connection for a pass and
 	// returns the job each request became.
 	RequestSync(ctx context.Context, c *db.Connection, mode poblysh.SyncMode, trigger poblysh.Trigger) ([]db.Job, error)
+	// RequestSyncs is RequestSync for several connections, their streams
+	// asked a bounded number at a time (a manual sync of every connection
+	// of a provider), the jobs in the order of the connections.
+	RequestSyncs(ctx context.Context, conns []db.Connection, mode poblysh.SyncMode, trigger poblysh.Trigger) ([]db.Job, error)
 	// StopConnection deletes the connection's schedules and terminates its
 	// running workflows (before its row is deleted).
 	StopConnection(ctx context.Context, c *db.Connection) error

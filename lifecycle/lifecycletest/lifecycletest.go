@@ -28,5 +28,10 @@ func (NoWorkflows) RequestSync(context.Context, *db.Connection, poblysh.SyncMode
 	return nil, nil
 }
 
+// RequestSyncs starts no job.
+func (NoWorkflows) RequestSyncs(context.Context, []db.Connection, poblysh.SyncMode, poblysh.Trigger) ([]db.Job, error) {
+	return nil, nil
+}
+
 // StopConnection does nothing.
 func (NoWorkflows) StopConnection(context.Context, *db.Connection) error { return nil }

@@ -1,0 +1,199 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/sirupsen/logrus"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/connectors"
+	"github.com/poblysh/poblysh/db"
+	"github.com/poblysh/poblysh/db/dbtest"
+	"github.com/poblysh/poblysh/lifecycle"
+	"github.com/poblysh/poblysh/workflows"
+)
+
+// gatedUpdates is a Temporal client whose update-with-start answers each
+// stream's request with a new queued job, as SyncStream does for an idle
+// stream, once gate requests are in flight together (from then on at
+// once): a caller that asks one stream at a time waits at the first until
+// its context ends. It records the most requests it had in flight at once,
+// each workflow it was asked about, and fails the request of failStream.
+type gatedUpdates struct {
+	client.Client
+	gate       int
+	failStream string
+
+	mu       sync.Mutex
+	inFlight int
+	most     int
+	open     chan struct{}
+	asked    map[string]int
+}
+
+func newGatedUpdates(gate int) *gatedUpdates {
+	return &gatedUpdates{gate: gate, open: make(chan struct{}), asked: map[string]int{}}
+}
+
+func (*gatedUpdates) NewWithStartWorkflowOperation(opts client.StartWorkflowOptions, _ any, _ ...any) client.WithStartWorkflowOperation {
+	return startOp{id: opts.ID}
+}
+
+// startOp is the start of a stream's workflow, named by its id.
+type startOp struct{ id string }
+
+func (startOp) Get(context.Context) (client.WorkflowRun, error) { return nil, nil }
+
+func (c *gatedUpdates) UpdateWithStartWorkflow(ctx context.Context, opts client.UpdateWithStartWorkflowOptions) (client.WorkflowUpdateHandle, error) {
+	wf := opts.StartWorkflowOperation.(startOp).id
+	c.mu.Lock()
+	c.inFlight++
+	c.most = max(c.most, c.inFlight)
+	if c.inFlight == c.gate {
+		close(c.open)
+	}
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.inFlight--
+		c.mu.Unlock()
+	}()
+	select {
+	case <-c.open:
+	case <-ctx.Done():
+		return nil, serviceerror.NewDeadlineExceeded("context deadline exceeded")
+	}
+	c.mu.Lock()
+	c.asked[wf]++
+	c.mu.Unlock()
+	if c.failStream != "" && strings.HasSuffix(wf, c.failStream) {
+		return nil, serviceerror.NewUnavailable("connection refused")
+	}
+	mode := poblysh.ModeIncremental
+	if req, ok := opts.UpdateOptions.Args[0].(workflows.SyncRequest); ok {
+		mode = req.Mode
+	}
+	return answeredUpdate{workflowID: wf, res: workflows.RequestResult{JobID: uuid.NewString(), Status: poblysh.JobQueued, Mode: mode}}, nil
+}
+
+// answeredUpdate is an update Temporal has answered.
+type answeredUpdate struct {
+	workflowID string
+	res        workflows.RequestResult
+}
+
+func (u answeredUpdate) WorkflowID() string { return u.workflowID }
+func (answeredUpdate) RunID() string        { return "run-1" }
+func (answeredUpdate) UpdateID() string     { return "update-1" }
+func (u answeredUpdate) Get(_ context.Context, v any) error {
+	*v.(*workflows.RequestResult) = u.res
+	return nil
+}
+
+// manyStreams is a provider whose connections have n streams each.
+type manyStreams struct {
+	spec *connectors.Spec
+	n    int
+}
+
+func (s manyStreams) Spec() *connectors.Spec { return s.spec }
+func (s manyStreams) Streams(connectors.Connection) ([]string, error) {
+	out := make([]string, s.n)
+	for i := range out {
+		out[i] = fmt.Sprintf("stream-%02d", i)
+	}
+	return out, nil
+}
+func (manyStreams) FetchPage(context.Context, connectors.PageRequest) (*connectors.Page, error) {
+	return nil, nil
+}
+
+// A manual sync of every connection of a provider (POST
+// /api/v1/sync/{provider} without connection_id) asks its streams' workflows
+// several at a time, at most syncRequestsAtOnce (16): it asked them one after
+// the other, each an update-with-start answered in about 70 ms, so a
+// tenant of some 850 streams passed the route's 60 s deadline and was
+// answered 503 with its syncs half requested. Here each request waits
+// until four are in flight together, which one at a time never reaches
+// (the old code waited at the first until the test's deadline). Every
+// stream of every active connection is asked once and answered with its
+// job, stored, in the order of the connections and their streams.
+func TestSyncOfEveryConnectionAsksStreamsAFewAtATime(t *testing.T) {
+	t.Parallel()
+	const conns, streams, atOnce = 12, 4, 4
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s := dbtest.NewSchema(t)
+	spec := &connectors.Spec{Name: "wide"}
+	p := &connectors.Provider{Spec: spec, Connector: manyStreams{spec, streams}}
+	reg := connectors.NewRegistry(p)
+	tenant, first := dbtest.Seed(t, s.DB, "wide", "wide", "acct-0")
+	ids := []string{first}
+	require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+		for i := 1; i < conns; i++ {
+			c, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "wide", ExternalAccountID: fmt.Sprintf("acct-%d", i)})
+			if err != nil {
+				return err
+			}
+			ids = append(ids, c.ID)
+		}
+		return nil
+	}))
+
+	c := newGatedUpdates(atOnce)
+	e := &Engine{Client: c, DB: s.DB, Registry: reg, TaskQueue: "wide", Namespace: "default", Log: logrus.New(), syncRequestsAtOnce: atOnce}
+	svc := &lifecycle.Service{DB: s.DB, Registry: reg, Workflows: e}
+	jobs, err := svc.Sync(ctx, tenant, p, nil, poblysh.ModeBackfill)
+	require.NoError(t, err)
+
+	require.Len(t, jobs, conns*streams, "a job per stream of every connection")
+	require.LessOrEqual(t, c.most, atOnce, "requests in flight at once")
+	require.Len(t, c.asked, conns*streams)
+	var listed []db.Connection
+	require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) (err error) {
+		listed, err = tx.ListProviderConnections(ctx, "wide")
+		return err
+	}))
+	for i, j := range jobs {
+		conn, stream := listed[i/streams].ID, fmt.Sprintf("stream-%02d", i%streams)
+		require.Equal(t, conn, j.ConnectionID, "job %d", i)
+		require.Equal(t, stream, j.Stream, "job %d", i)
+		require.Equal(t, poblysh.JobBackfill, j.Kind)
+		require.Equal(t, poblysh.TriggerManual, j.Trigger)
+		require.Equal(t, 1, c.asked[workflows.SyncWorkflowID("wide", conn, stream)], "asked once")
+		require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+			stored, err := tx.FindJob(ctx, j.ID)
+			if err == nil {
+				require.Equal(t, j.Stream, stored.Stream)
+				require.Equal(t, poblysh.JobQueued, stored.Status)
+			}
+			return err
+		}), "job %d is stored", i)
+	}
+	require.ElementsMatch(t, ids, func() []string {
+		var out []string
+		for _, c := range listed {
+			out = append(out, c.ID)
+		}
+		return out
+	}())
+
+	// One stream that Temporal refuses fails the whole request as before
+	// (503), and no request starts after the refusal is known.
+	c = newGatedUpdates(atOnce)
+	c.failStream = "/stream-01"
+	e.Client = c
+	_, err = svc.Sync(ctx, tenant, p, nil, poblysh.ModeIncremental)
+	require.Error(t, err)
+	require.Equal(t, poblysh.EUNAVAILABLE, poblysh.ErrorCode(err), "%v", err)
+	require.Less(t, len(c.asked), conns*streams, "the requests stop at the refusal")
+}
