@@ -60,7 +60,8 @@ func jobView(e Jobs, j *db.Job) jobJSON {
 
 // handleSyncStart starts or joins a sync of one connection, or of every
 // active connection of the provider (lifecycle.Sync), and answers 202 with
-// the jobs. Only an absent (or null) connection_id means every connection
+// the jobs, and how many connections a workflow goes on to ask
+// (pending_connections: those Sync did not begin within its bound). Only an absent (or null) connection_id means every connection
 // and an absent mode incremental: a given "" is refused as any other value
 // outside the schema.
 func handleSyncStart(log *logrus.Logger, reg *connectors.Registry, svc *lifecycle.Service, jobs Jobs, limit int64) http.Handler {
@@ -88,11 +89,11 @@ func handleSyncStart(log *logrus.Logger, reg *connectors.Registry, svc *lifecycl
 			writeError(w, r, log, err)
 			return
 		}
-		out := make([]jobJSON, 0, len(started))
-		for i := range started {
-			out = append(out, jobView(jobs, &started[i]))
+		out := make([]jobJSON, 0, len(started.Jobs))
+		for i := range started.Jobs {
+			out = append(out, jobView(jobs, &started.Jobs[i]))
 		}
-		writeJSON(w, http.StatusAccepted, map[string]any{"jobs": out})
+		writeJSON(w, http.StatusAccepted, map[string]any{"jobs": out, "pending_connections": started.Pending})
 	})
 }
 

@@ -73,17 +73,23 @@ func (f *fakeTemporal) RequestSync(_ context.Context, c *db.Connection, mode pob
 		Trigger: trigger, Status: poblysh.JobQueued, WorkflowID: "sync/" + c.ID + "/items"}}, nil
 }
 
-// RequestSyncs asks each connection in turn, as RequestSync.
-func (f *fakeTemporal) RequestSyncs(ctx context.Context, conns []db.Connection, mode poblysh.SyncMode, trigger poblysh.Trigger) ([]db.Job, error) {
+// RequestSyncsUntil asks each connection in turn, as RequestSync, and
+// every one of them whatever the bound.
+func (f *fakeTemporal) RequestSyncsUntil(ctx context.Context, conns []db.Connection, mode poblysh.SyncMode, trigger poblysh.Trigger, _ time.Time) ([]db.Job, int, error) {
 	var out []db.Job
 	for i := range conns {
 		jobs, err := f.RequestSync(ctx, &conns[i], mode, trigger)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		out = append(out, jobs...)
 	}
-	return out, nil
+	return out, len(conns), nil
+}
+
+// StartProviderSync records the rest of a sync handed on.
+func (f *fakeTemporal) StartProviderSync(_ context.Context, tenantID, provider string, mode poblysh.SyncMode, after string) error {
+	return f.record("sync-provider %s %s %s %s", tenantID, provider, mode, after)
 }
 
 func (f *fakeTemporal) StopConnection(_ context.Context, c *db.Connection) error {

@@ -303,12 +303,41 @@ func (tx *Tx) ListConnections(ctx context.Context, f ConnectionFilter) ([]Connec
 	return trimPage(cs, f.Page.Limit, func(c Connection) pageKey { return pageKey{Time: c.CreatedAt, ID: c.ID} })
 }
 
-// ListProviderConnections returns every live connection of a provider.
+// ListProviderConnections returns every live connection of a provider,
+// oldest first (the order of ProviderConnectionsPage).
 func (tx *Tx) ListProviderConnections(ctx context.Context, provider string) ([]Connection, error) {
 	var cs []Connection
 	err := tx.SelectContext(ctx, &cs, `SELECT `+connectionCols+` FROM connections
-		WHERE tenant_id = $1 AND provider = $2 AND deleted_at IS NULL ORDER BY created_at`, tx.TenantID, provider)
+		WHERE tenant_id = $1 AND provider = $2 AND deleted_at IS NULL ORDER BY created_at, id`, tx.TenantID, provider)
 	return cs, wrapConnErr(err)
+}
+
+// ProviderConnectionsPage pages through the live connections of a
+// provider in ListProviderConnections' order: page.Limit of them after
+// page.Cursor (ConnectionCursor of the last one read), and the cursor of
+// the next page ("" after the last). A sync of every connection that
+// outlasts its request goes on from the connection the request stopped
+// at (lifecycle.Service.SyncFrom).
+func (tx *Tx) ProviderConnectionsPage(ctx context.Context, provider string, page Page) ([]Connection, string, error) {
+	after, err := page.decode()
+	if err != nil {
+		return nil, "", err
+	}
+	var cs []Connection
+	err = tx.SelectContext(ctx, &cs, `SELECT `+connectionCols+` FROM connections
+		WHERE tenant_id = $1 AND provider = $2 AND deleted_at IS NULL
+			AND ($3::timestamptz IS NULL OR (created_at, id) > ($3, $4::uuid))
+		ORDER BY created_at, id LIMIT $5`, tx.TenantID, provider, after.Time, after.ID, page.Limit+1)
+	if err != nil {
+		return nil, "", wrapConnErr(err)
+	}
+	return trimPage(cs, page.Limit, func(c Connection) pageKey { return pageKey{Time: c.CreatedAt, ID: c.ID} })
+}
+
+// ConnectionCursor is the ProviderConnectionsPage cursor whose page
+// starts after c.
+func ConnectionCursor(c *Connection) (string, error) {
+	return encodePageKey(pageKey{Time: c.CreatedAt, ID: c.ID})
 }
 
 // ConnectionPatch changes operator-controlled fields; nil leaves a field alone.

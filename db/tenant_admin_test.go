@@ -250,3 +250,61 @@ func TestTenantConnectionIDsPages(t *testing.T) {
 	rest, _ := list(db.Page{})
 	require.Empty(t, rest, "each was deleted")
 }
+
+// The rest of a sync of every connection of a provider pages through its
+// live connections in ListProviderConnections' order: from a connection's
+// cursor, each later one once, another provider's and the deleted ones
+// left out.
+func TestProviderConnectionsPageFollowsTheList(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	tenant, _ := dbtest.Seed(t, s.DB, "wide", "fake", "a-0")
+	require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+		for i := 1; i < 10; i++ {
+			if _, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "fake", ExternalAccountID: fmt.Sprintf("a-%d", i)}); err != nil {
+				return err
+			}
+			if _, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "other", ExternalAccountID: fmt.Sprintf("b-%d", i)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	var all []db.Connection
+	list := func() {
+		require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) (err error) {
+			all, err = tx.ListProviderConnections(ctx, "fake")
+			return err
+		}))
+	}
+	list()
+	require.Len(t, all, 10)
+	require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error { return tx.DeleteConnection(ctx, all[5].ID, false) }))
+	list()
+	require.Len(t, all, 9)
+
+	cursor, err := db.ConnectionCursor(&all[1])
+	require.NoError(t, err)
+	var paged []string
+	for range 10 {
+		var page []db.Connection
+		var next string
+		require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) (err error) {
+			page, next, err = tx.ProviderConnectionsPage(ctx, "fake", db.Page{Cursor: cursor, Limit: 3})
+			return err
+		}))
+		for _, c := range page {
+			paged = append(paged, c.ID)
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	var want []string
+	for _, c := range all[2:] {
+		want = append(want, c.ID)
+	}
+	require.Equal(t, want, paged, "every live connection after the second, once, in order")
+}

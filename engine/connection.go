@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
@@ -52,29 +53,56 @@ const syncRequestsAtOnce = 16
 
 // RequestSyncs is RequestSync for several connections: it asks every
 // stream of each, up to syncRequestsAtOnce at a time, and returns the jobs
-// in the order of the connections and their streams. A connection whose
-// config names no streams fails the call before anything is asked. The
-// first request that fails fails the call, as when they were asked one
-// after the other: no request starts after it, and those already in flight
-// end on their own (a stream Temporal already took keeps its job row).
+// in the order of the connections and their streams.
 func (e *Engine) RequestSyncs(ctx context.Context, conns []db.Connection, mode poblysh.SyncMode, trigger poblysh.Trigger) ([]db.Job, error) {
+	jobs, _, err := e.RequestSyncsUntil(ctx, conns, mode, trigger, time.Time{})
+	return jobs, err
+}
+
+// RequestSyncsUntil asks as RequestSyncs, but starts no connection's
+// requests once until has passed (the zero time: no bound), also while it
+// waits for a free slot: it returns the jobs of the first asked of conns,
+// each connection with every one of its streams (a connection is asked
+// whole, so the rest can go on from a connection), and how many
+// connections it asked. A connection whose config names no streams fails
+// the call before anything is asked. The first request that fails fails
+// the call, as when they were asked one after the other: no request starts
+// after it, and those already in flight end on their own (a stream
+// Temporal already took keeps its job row).
+func (e *Engine) RequestSyncsUntil(ctx context.Context, conns []db.Connection, mode poblysh.SyncMode, trigger poblysh.Trigger, until time.Time) ([]db.Job, int, error) {
 	type request struct {
-		c      *db.Connection
+		conn   int // index in conns
 		stream string
+		first  bool // the connection's first stream
 	}
 	var reqs []request
 	for i := range conns {
 		streams, err := e.Streams(&conns[i])
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		for _, s := range streams {
-			reqs = append(reqs, request{&conns[i], s})
+		for k, s := range streams {
+			reqs = append(reqs, request{conn: i, stream: s, first: k == 0})
 		}
 	}
 	n := syncRequestsAtOnce
 	if e.syncRequestsAtOnce > 0 {
 		n = e.syncRequestsAtOnce
+	}
+	var stop <-chan time.Time
+	if !until.IsZero() {
+		t := time.NewTimer(time.Until(until))
+		defer t.Stop()
+		stop = t.C
+	}
+	expired := func() bool {
+		select {
+		case <-stop:
+			stop = nil // fired once: a nil channel never fires again
+			return true
+		default:
+			return false
+		}
 	}
 	jobs := make([]db.Job, len(reqs))
 	slots := make(chan struct{}, n)
@@ -86,8 +114,26 @@ func (e *Engine) RequestSyncs(ctx context.Context, conns []db.Connection, mode p
 		defer mu.Unlock()
 		return first != nil
 	}
+	asked, done := len(conns), false
 	for i, r := range reqs {
-		slots <- struct{}{}
+		if r.first && expired() {
+			asked = r.conn
+			break
+		}
+		if r.first && stop != nil {
+			// The bound ends the wait for a slot too: a connection not
+			// begun by then is left, whole, to the caller.
+			select {
+			case slots <- struct{}{}:
+			case <-stop:
+				asked, done = r.conn, true
+			}
+			if done {
+				break
+			}
+		} else {
+			slots <- struct{}{}
+		}
 		if failed() || ctx.Err() != nil {
 			<-slots
 			break
@@ -96,7 +142,7 @@ func (e *Engine) RequestSyncs(ctx context.Context, conns []db.Connection, mode p
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			j, err := e.requestStream(ctx, r.c, r.stream, mode, trigger)
+			j, err := e.requestStream(ctx, &conns[r.conn], r.stream, mode, trigger)
 			if err != nil {
 				mu.Lock()
 				if first == nil {
@@ -110,13 +156,31 @@ func (e *Engine) RequestSyncs(ctx context.Context, conns []db.Connection, mode p
 	}
 	wg.Wait()
 	if first != nil {
-		return nil, first
+		return nil, 0, first
 	}
 	if err := ctx.Err(); err != nil {
 		// The caller left between two requests.
-		return nil, temporalUnavailable(fmt.Errorf("request sync: %w", err))
+		return nil, 0, temporalUnavailable(fmt.Errorf("request sync: %w", err))
 	}
-	return jobs, nil
+	k := 0
+	for k < len(reqs) && reqs[k].conn < asked {
+		k++
+	}
+	return jobs[:k], asked, nil
+}
+
+// StartProviderSync hands the rest of a sync of every connection of a
+// provider to a SyncProvider workflow: it asks the streams of the
+// tenant's connections of the provider that come after the cursor after
+// (db.ConnectionCursor; "" for all of them), as POST /sync would have.
+func (e *Engine) StartProviderSync(ctx context.Context, tenantID, provider string, mode poblysh.SyncMode, after string) error {
+	id := workflows.SyncProviderWorkflowID(e.TaskQueue, tenantID, provider, uuid.NewString())
+	opts := client.StartWorkflowOptions{ID: id, TaskQueue: e.TaskQueue, StaticSummary: "sync the rest of tenant " + tenantID + "'s " + provider + " connections"}
+	_, err := e.Client.ExecuteWorkflow(ctx, opts, workflows.SyncProvider, workflows.SyncProviderInput{TenantID: tenantID, Provider: provider, Mode: mode, After: after})
+	if err != nil {
+		return temporalUnavailable(fmt.Errorf("start %s: %w", id, err))
+	}
+	return nil
 }
 
 func (e *Engine) requestStream(ctx context.Context, c *db.Connection, stream string, mode poblysh.SyncMode, trigger poblysh.Trigger) (*db.Job, error) {

@@ -32,12 +32,17 @@ type gatedUpdates struct {
 	client.Client
 	gate       int
 	failStream string
+	// cost is how long each request takes once the gate is open.
+	cost time.Duration
 
 	mu       sync.Mutex
 	inFlight int
 	most     int
 	open     chan struct{}
+	opened   bool
 	asked    map[string]int
+	// started are the workflows started (the rest of a sync handed on).
+	started []workflows.SyncProviderInput
 }
 
 func newGatedUpdates(gate int) *gatedUpdates {
@@ -58,8 +63,9 @@ func (c *gatedUpdates) UpdateWithStartWorkflow(ctx context.Context, opts client.
 	c.mu.Lock()
 	c.inFlight++
 	c.most = max(c.most, c.inFlight)
-	if c.inFlight == c.gate {
+	if c.inFlight == c.gate && !c.opened {
 		close(c.open)
+		c.opened = true
 	}
 	c.mu.Unlock()
 	defer func() {
@@ -69,6 +75,11 @@ func (c *gatedUpdates) UpdateWithStartWorkflow(ctx context.Context, opts client.
 	}()
 	select {
 	case <-c.open:
+	case <-ctx.Done():
+		return nil, serviceerror.NewDeadlineExceeded("context deadline exceeded")
+	}
+	select {
+	case <-time.After(c.cost):
 	case <-ctx.Done():
 		return nil, serviceerror.NewDeadlineExceeded("context deadline exceeded")
 	}
@@ -83,6 +94,13 @@ func (c *gatedUpdates) UpdateWithStartWorkflow(ctx context.Context, opts client.
 		mode = req.Mode
 	}
 	return answeredUpdate{workflowID: wf, res: workflows.RequestResult{JobID: uuid.NewString(), Status: poblysh.JobQueued, Mode: mode}}, nil
+}
+
+func (c *gatedUpdates) ExecuteWorkflow(_ context.Context, opts client.StartWorkflowOptions, _ any, args ...any) (client.WorkflowRun, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.started = append(c.started, args[0].(workflows.SyncProviderInput))
+	return nil, nil
 }
 
 // answeredUpdate is an update Temporal has answered.
@@ -152,8 +170,11 @@ func TestSyncOfEveryConnectionAsksStreamsAFewAtATime(t *testing.T) {
 	c := newGatedUpdates(atOnce)
 	e := &Engine{Client: c, DB: s.DB, Registry: reg, TaskQueue: "wide", Namespace: "default", Log: logrus.New(), syncRequestsAtOnce: atOnce}
 	svc := &lifecycle.Service{DB: s.DB, Registry: reg, Workflows: e}
-	jobs, err := svc.Sync(ctx, tenant, p, nil, poblysh.ModeBackfill)
+	started, err := svc.Sync(ctx, tenant, p, nil, poblysh.ModeBackfill)
 	require.NoError(t, err)
+	require.Zero(t, started.Pending, "every connection asked within the bound")
+	require.Empty(t, c.started, "nothing handed on")
+	jobs := started.Jobs
 
 	require.Len(t, jobs, conns*streams, "a job per stream of every connection")
 	require.LessOrEqual(t, c.most, atOnce, "requests in flight at once")
@@ -196,4 +217,76 @@ func TestSyncOfEveryConnectionAsksStreamsAFewAtATime(t *testing.T) {
 	require.Error(t, err)
 	require.Equal(t, poblysh.EUNAVAILABLE, poblysh.ErrorCode(err), "%v", err)
 	require.Less(t, len(c.asked), conns*streams, "the requests stop at the refusal")
+}
+
+// A sync of every connection of a provider answers within its bound
+// (lifecycle.Service.SyncAnswerWithin, 20 s; 200 ms here) whatever the
+// number of streams: the connections not begun by then are handed, whole,
+// to a SyncProvider workflow that goes on from the last connection asked,
+// and the answer counts them (pending_connections). It waited for every
+// stream's answer, about 70 ms each, so some 850 streams passed the
+// route's 60 s deadline. Here each request takes 300 ms and four fit at
+// once: the first connection's four streams are asked, the rest handed on;
+// asking the rest as the workflow does asks every other stream once.
+func TestSyncOfEveryConnectionAnswersWithinItsBound(t *testing.T) {
+	t.Parallel()
+	const conns, streams, atOnce = 12, 4, 4
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s := dbtest.NewSchema(t)
+	spec := &connectors.Spec{Name: "wide"}
+	p := &connectors.Provider{Spec: spec, Connector: manyStreams{spec, streams}}
+	reg := connectors.NewRegistry(p)
+	tenant, _ := dbtest.Seed(t, s.DB, "wide", "wide", "acct-0")
+	require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+		for i := 1; i < conns; i++ {
+			if _, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "wide", ExternalAccountID: fmt.Sprintf("acct-%d", i)}); err != nil {
+				return err
+			}
+		}
+		// One paused connection among the rest: skipped there too.
+		_, err := tx.ExecContext(ctx, `UPDATE connections SET paused = true WHERE external_account_id = 'acct-7'`)
+		return err
+	}))
+	var listed []db.Connection
+	require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) (err error) {
+		listed, err = tx.ListProviderConnections(ctx, "wide")
+		return err
+	}))
+
+	c := newGatedUpdates(1)
+	c.cost = 300 * time.Millisecond
+	e := &Engine{Client: c, DB: s.DB, Registry: reg, TaskQueue: "wide", Namespace: "default", Log: logrus.New(), syncRequestsAtOnce: atOnce}
+	svc := &lifecycle.Service{DB: s.DB, Registry: reg, Workflows: e, SyncAnswerWithin: 200 * time.Millisecond}
+	started, err := svc.Sync(ctx, tenant, p, nil, poblysh.ModeIncremental)
+	require.NoError(t, err)
+	require.Len(t, started.Jobs, streams, "the first connection's streams, asked before the bound")
+	for i, j := range started.Jobs {
+		require.Equal(t, listed[0].ID, j.ConnectionID)
+		require.Equal(t, fmt.Sprintf("stream-%02d", i), j.Stream)
+	}
+	require.Equal(t, conns-2, started.Pending, "the active connections left to the workflow")
+	after, err := db.ConnectionCursor(&listed[0])
+	require.NoError(t, err)
+	require.Equal(t, []workflows.SyncProviderInput{{TenantID: tenant, Provider: "wide", Mode: poblysh.ModeIncremental, After: after}}, c.started)
+
+	// The workflow's activity (RequestProviderSyncs) asks the rest.
+	c.cost = 0
+	var last string
+	asked, jobs, calls := 0, 0, 0
+	require.NoError(t, svc.SyncFrom(ctx, tenant, "wide", poblysh.ModeIncremental, after, func(next string, n, j int) {
+		last, asked, jobs, calls = next, asked+n, jobs+j, calls+1
+	}))
+	require.Empty(t, last, "to the end")
+	require.Equal(t, conns-2, asked)
+	require.Equal(t, (conns-2)*streams, jobs)
+	for _, conn := range listed {
+		for k := range streams {
+			want := 1
+			if conn.Paused {
+				want = 0
+			}
+			require.Equal(t, want, c.asked[workflows.SyncWorkflowID("wide", conn.ID, fmt.Sprintf("stream-%02d", k))], "%s stream %d", conn.ID, k)
+		}
+	}
 }

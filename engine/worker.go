@@ -29,6 +29,7 @@ var Workflows = []any{
 	workflows.ActivationSweep,
 	workflows.Retention,
 	workflows.DeleteTenant,
+	workflows.SyncProvider,
 }
 
 // NewWorker builds the worker of the task queue with every workflow and

@@ -187,15 +187,38 @@ func (s *Service) purge(ctx context.Context, tenantID, id string) error {
 	return err
 }
 
+// DefaultSyncAnswerWithin is how long a sync of every connection of a
+// provider asks their streams before it answers (Service.SyncAnswerWithin):
+// each request is an update that waits for the stream's worker (about
+// 70 ms, and no faster many at a time on a dev server), and a request in
+// flight then may take up to 20 s more (engine.requestTimeout), so the
+// answer comes well inside the route's 60 s deadline (api.Timeouts) for a
+// tenant of any size.
+const DefaultSyncAnswerWithin = 20 * time.Second
+
+// SyncStarted is what a sync request started: the jobs of the connections
+// it asked, and how many active connections it left to a workflow
+// (Pending; each is asked whole, by StartProviderSync's workflow).
+type SyncStarted struct {
+	Jobs    []db.Job
+	Pending int
+}
+
 // Sync starts or joins a sync of one connection of p (connectionID given),
 // or of every active connection of p (connectionID nil), and returns the
 // jobs. A given id that is not a UUID, "" included, and a mode other than
 // incremental or backfill ("" included: the caller applies the default)
 // are refused before anything starts, so neither widens the sync. An
 // inactive connection is a conflict that says how to make it active again.
-func (s *Service) Sync(ctx context.Context, tenantID string, p *connectors.Provider, connectionID *string, mode poblysh.SyncMode) ([]db.Job, error) {
+//
+// Every connection's streams are asked a bounded number at a time, for at
+// most SyncAnswerWithin: the connections not begun by then are left to a
+// workflow (SyncFrom) and counted in Pending, so the answer does not wait
+// on the number of streams. Asked one after the other to the end, a
+// tenant of some 850 streams passed the route's deadline.
+func (s *Service) Sync(ctx context.Context, tenantID string, p *connectors.Provider, connectionID *string, mode poblysh.SyncMode) (SyncStarted, error) {
 	if err := syncRequestProblems(connectionID, mode); err != nil {
-		return nil, err
+		return SyncStarted{}, err
 	}
 	var conns []db.Connection
 	if connectionID != nil {
@@ -204,10 +227,10 @@ func (s *Service) Sync(ctx context.Context, tenantID string, p *connectors.Provi
 			err = poblysh.NotFound("connection")
 		}
 		if err != nil {
-			return nil, err
+			return SyncStarted{}, err
 		}
 		if !c.Active() {
-			return nil, inactiveConflict(c)
+			return SyncStarted{}, inactiveConflict(c)
 		}
 		conns = append(conns, *c)
 	} else {
@@ -217,10 +240,10 @@ func (s *Service) Sync(ctx context.Context, tenantID string, p *connectors.Provi
 			return err
 		})
 		if err != nil {
-			return nil, err
+			return SyncStarted{}, err
 		}
 		if len(all) == 0 {
-			return nil, &poblysh.Error{Code: poblysh.ENOTFOUND, Message: "no " + p.Spec.Name + " connection to sync"}
+			return SyncStarted{}, &poblysh.Error{Code: poblysh.ENOTFOUND, Message: "no " + p.Spec.Name + " connection to sync"}
 		}
 		for _, c := range all {
 			if c.Active() {
@@ -228,13 +251,76 @@ func (s *Service) Sync(ctx context.Context, tenantID string, p *connectors.Provi
 			}
 		}
 		if len(conns) == 0 {
-			return nil, inactiveConflict(&all[0])
+			return SyncStarted{}, inactiveConflict(&all[0])
 		}
 	}
-	// Every stream of every connection, a bounded number at a time: one
-	// after the other, a tenant's hundreds of streams outlasted the
-	// route's deadline.
-	return s.Workflows.RequestSyncs(ctx, conns, mode, poblysh.TriggerManual)
+	within := s.SyncAnswerWithin
+	if within <= 0 {
+		within = DefaultSyncAnswerWithin
+	}
+	jobs, asked, err := s.Workflows.RequestSyncsUntil(ctx, conns, mode, poblysh.TriggerManual, time.Now().Add(within))
+	if err != nil {
+		return SyncStarted{}, err
+	}
+	if asked == len(conns) {
+		return SyncStarted{Jobs: jobs}, nil
+	}
+	// The rest goes on after the last connection asked (in
+	// ListProviderConnections' order, which SyncFrom pages through).
+	after := ""
+	if asked > 0 {
+		if after, err = db.ConnectionCursor(&conns[asked-1]); err != nil {
+			return SyncStarted{}, err
+		}
+	}
+	if err := s.Workflows.StartProviderSync(ctx, tenantID, p.Spec.Name, mode, after); err != nil {
+		return SyncStarted{}, err
+	}
+	return SyncStarted{Jobs: jobs, Pending: len(conns) - asked}, nil
+}
+
+// syncFromPage is how many connections SyncFrom reads at a time.
+const syncFromPage = 100
+
+// SyncFrom asks every stream of the tenant's active connections of the
+// provider after the cursor after ("" for all) for a manual pass in mode,
+// a page of connections at a time, and calls progress after each page
+// with the cursor of the next ("" when none is left) and what the page
+// asked (connections, jobs). It is the rest of a Sync that answered first
+// (SyncStarted.Pending), run by a workflow; a retry goes on from the
+// cursor progress last had.
+func (s *Service) SyncFrom(ctx context.Context, tenantID, provider string, mode poblysh.SyncMode, after string, progress func(next string, conns, jobs int)) error {
+	if !mode.Valid() {
+		return &poblysh.Error{Code: poblysh.EVALIDATION, Message: "invalid sync mode " + string(mode)}
+	}
+	for {
+		var page []db.Connection
+		var next string
+		err := s.DB.WithTenant(ctx, tenantID, func(tx *db.Tx) (err error) {
+			page, next, err = tx.ProviderConnectionsPage(ctx, provider, db.Page{Cursor: after, Limit: syncFromPage})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		active := page[:0:0]
+		for _, c := range page {
+			if c.Active() {
+				active = append(active, c)
+			}
+		}
+		var jobs []db.Job
+		if len(active) > 0 {
+			if jobs, _, err = s.Workflows.RequestSyncsUntil(ctx, active, mode, poblysh.TriggerManual, time.Time{}); err != nil {
+				return err
+			}
+		}
+		progress(next, len(active), len(jobs))
+		if next == "" {
+			return nil
+		}
+		after = next
+	}
 }
 
 // syncRequestProblems is the validation_failed of a sync's connection id

@@ -39,10 +39,16 @@ type Workflows interface {
 	// RequestSync asks every stream of the connection for a pass and
 	// returns the job each request became.
 	RequestSync(ctx context.Context, c *db.Connection, mode poblysh.SyncMode, trigger poblysh.Trigger) ([]db.Job, error)
-	// RequestSyncs is RequestSync for several connections, their streams
-	// asked a bounded number at a time (a manual sync of every connection
-	// of a provider), the jobs in the order of the connections.
-	RequestSyncs(ctx context.Context, conns []db.Connection, mode poblysh.SyncMode, trigger poblysh.Trigger) ([]db.Job, error)
+	// RequestSyncsUntil is RequestSync for several connections, their
+	// streams asked a bounded number at a time (a manual sync of every
+	// connection of a provider), starting no connection once until has
+	// passed (zero: no bound): the jobs of the connections it asked, the
+	// first asked of conns, in their order, and how many it asked.
+	RequestSyncsUntil(ctx context.Context, conns []db.Connection, mode poblysh.SyncMode, trigger poblysh.Trigger, until time.Time) ([]db.Job, int, error)
+	// StartProviderSync hands the rest of a sync of every connection of a
+	// provider, the connections after the cursor after
+	// (db.ConnectionCursor), to a workflow that asks them (SyncFrom).
+	StartProviderSync(ctx context.Context, tenantID, provider string, mode poblysh.SyncMode, after string) error
 	// StopConnection deletes the connection's schedules and terminates its
 	// running workflows (before its row is deleted).
 	StopConnection(ctx context.Context, c *db.Connection) error
@@ -74,6 +80,10 @@ type Service struct {
 	// Log receives what goes wrong beside a request's answer (nil: the
 	// standard logger).
 	Log *logrus.Logger
+	// SyncAnswerWithin is how long a sync of every connection of a
+	// provider asks their streams before it answers and leaves the rest
+	// to a workflow (DefaultSyncAnswerWithin when 0).
+	SyncAnswerWithin time.Duration
 	// PurgeWait is how long a callback waits for the pending Signal purge
 	// of the deleted connection it would revive (10 seconds when 0).
 	PurgeWait time.Duration

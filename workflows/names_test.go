@@ -18,6 +18,7 @@ func TestEveryIDCarriesTheQueue(t *testing.T) {
 		return []string{
 			workflows.SyncWorkflowID(q, "c1", "items"), workflows.RefreshWorkflowID(q, "c1"), workflows.WatchWorkflowID(q, "c1"),
 			workflows.PollScheduleID(q, "c1"), workflows.PollRunID(q, "c1"), workflows.TenantDeletionWorkflowID(q, "t1"),
+			workflows.SyncProviderWorkflowID(q, "t1", "github", "r1"),
 			workflows.RefreshScheduleID(q), workflows.RenewalScheduleID(q), workflows.RetentionScheduleID(q), workflows.ActivationScheduleID(q),
 		}
 	}

@@ -27,6 +27,7 @@ func TestRecordedPayloadsKeepTheirFields(t *testing.T) {
 		workflows.ReconcileWatchName:  func() any { return &workflows.WatchInput{} },
 		workflows.RetentionName:       func() any { return &workflows.RetentionInput{} },
 		workflows.DeleteTenantName:    func() any { return &workflows.DeleteTenantInput{} },
+		workflows.SyncProviderName:    func() any { return &workflows.SyncProviderInput{} },
 	}
 	activityInputs := map[string]func() any{
 		"BeginJob": func() any { return &activities.BeginJobInput{} }, "SyncPage": func() any { return &activities.SyncPageInput{} },
@@ -44,6 +45,7 @@ func TestRecordedPayloadsKeepTheirFields(t *testing.T) {
 		"DisconnectForDeletion":  func() any { return &activities.TenantDeletionInput{} },
 		"PurgeTenant":            func() any { return &activities.TenantDeletionInput{} },
 		"FinishOperatorJob":      func() any { return &activities.FinishOperatorJobInput{} },
+		"RequestProviderSyncs":   func() any { return &activities.ProviderSyncsInput{} },
 	}
 	activityResults := map[string]func() any{
 		"SyncPage": func() any { return &activities.SyncPageResult{} }, "RefreshToken": func() any { return &activities.RefreshTokenResult{} },
@@ -56,6 +58,7 @@ func TestRecordedPayloadsKeepTheirFields(t *testing.T) {
 		"BeginTenantDeletion":   func() any { return &activities.BeginTenantDeletionResult{} },
 		"TenantConnectionPage":  func() any { return &activities.TenantConnectionsResult{} },
 		"PurgeTenant":           func() any { return &activities.PurgeTenantResult{} },
+		"RequestProviderSyncs":  func() any { return &activities.ProviderSyncsResult{} },
 	}
 	checked := 0
 	for _, path := range histories(t) {

@@ -77,6 +77,7 @@ func TestRecordHistories(t *testing.T) {
 	t.Run("delete_tenant", r.deleteTenant)
 	t.Run("delete_tenant_continued", r.deleteBigTenant)
 	t.Run("delete_tenant_paged", r.deletePagedTenant)
+	t.Run("sync_provider", r.syncProvider)
 }
 
 // newRecorder runs a worker on the package's dev server, on taskQueue, with
@@ -202,6 +203,7 @@ func (s *stubActivities) register(w worker.Worker) {
 	reg(s.Prune, "Prune")
 	reg(s.BeginTenantDeletion, "BeginTenantDeletion")
 	reg(s.TenantConnectionPage, "TenantConnectionPage")
+	reg(s.RequestProviderSyncs, "RequestProviderSyncs")
 	reg(s.DisconnectForDeletion, "DisconnectForDeletion")
 	reg(s.PurgeTenant, "PurgeTenant")
 	reg(s.FinishOperatorJob, "FinishOperatorJob")
@@ -233,6 +235,10 @@ func pagedIDs(from, page int) ([]string, string) {
 		return ids, ""
 	}
 	return ids, fmt.Sprint(from + len(ids))
+}
+
+func (s *stubActivities) RequestProviderSyncs(_ context.Context, in activities.ProviderSyncsInput) (activities.ProviderSyncsResult, error) {
+	return activities.ProviderSyncsResult{Connections: 3, Jobs: 6}, nil
 }
 
 func (s *stubActivities) TenantConnectionPage(_ context.Context, in activities.TenantDeletionInput) (activities.TenantConnectionsResult, error) {
@@ -882,6 +888,20 @@ func (r *recorder) deletePagedTenant(t *testing.T) {
 	}
 	r.stubs.mu.Unlock()
 	r.exportChain(ctx, t, run.GetID(), first, "delete_tenant_paged", 1)
+}
+
+// syncProvider: the rest of a sync of every connection of a provider,
+// handed on by the request (engine.StartProviderSync).
+func (r *recorder) syncProvider(t *testing.T) {
+	ctx := r.ctx(t)
+	run, err := r.c.ExecuteWorkflow(ctx, r.options(workflows.SyncProviderWorkflowID(r.taskQueue, "tenant-rec", "github", "req-1")), workflows.SyncProvider,
+		workflows.SyncProviderInput{TenantID: "tenant-rec", Provider: "github", Mode: poblysh.ModeIncremental, After: "cursor"})
+	require.NoError(t, err)
+	first := run.GetRunID()
+	var out activities.ProviderSyncsResult
+	require.NoError(t, run.Get(ctx, &out))
+	require.Equal(t, activities.ProviderSyncsResult{Connections: 3, Jobs: 6}, out)
+	r.exportChain(ctx, t, run.GetID(), first, "sync_provider", 1)
 }
 
 // deleteBigTenant: a tenant with more connections than one run's history

@@ -119,6 +119,7 @@ func TestRecordedHistoriesCoverScenarios(t *testing.T) {
 		"delete_tenant":                      {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, activities: map[string]int{"BeginTenantDeletion": 1, "DisconnectForDeletion": 2, "PurgeTenant": 1, "FinishOperatorJob": 1}},
 		"delete_tenant_continued_run1":       {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW, activities: map[string]int{"BeginTenantDeletion": 1, "DisconnectForDeletion": 32, "PurgeTenant": 0, "FinishOperatorJob": 0}, versions: []string{"tenant-deletion-continues-as-new/32"}},
 		"delete_tenant_paged":                {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, activities: map[string]int{"BeginTenantDeletion": 1, "TenantConnectionPage": 2, "DisconnectForDeletion": 7, "PurgeTenant": 1, "FinishOperatorJob": 1}, versions: []string{"tenant-deletion-pages"}},
+		"sync_provider":                      {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, activities: map[string]int{"RequestProviderSyncs": 1}},
 		"delete_tenant_continued_run2":       {last: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, activities: map[string]int{"BeginTenantDeletion": 1, "DisconnectForDeletion": 8, "PurgeTenant": 1, "FinishOperatorJob": 1}, continued: true},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -19,9 +19,21 @@ import (
 // swagger:model SyncResponse
 type SyncResponse struct {
 
-	// One job per stream and connection started (or joined).
+	// One job per stream and connection started (or joined), in the order of the connections (oldest first) and their streams; without the connections counted in `pending_connections`.
 	// Required: true
 	Jobs []*Job `json:"jobs"`
+
+	// Active connections whose streams were not asked within the answer's
+	// bound (20 s; only a sync of every connection of a provider with
+	// hundreds of streams reaches it): a workflow goes on to ask them,
+	// each with all its streams, and their jobs appear in
+	// `GET /api/v1/jobs` (`trigger: manual`) as they are asked. `0` when
+	// `jobs` has every connection's.
+	//
+	// Example: 0
+	// Required: true
+	// Minimum: 0
+	PendingConnections *int64 `json:"pending_connections"`
 }
 
 // Validate validates this sync response
@@ -29,6 +41,10 @@ func (m *SyncResponse) Validate(formats strfmt.Registry) error {
 	var res []error
 
 	if err := m.validateJobs(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validatePendingConnections(formats); err != nil {
 		res = append(res, err)
 	}
 
@@ -64,6 +80,19 @@ func (m *SyncResponse) validateJobs(formats strfmt.Registry) error {
 			}
 		}
 
+	}
+
+	return nil
+}
+
+func (m *SyncResponse) validatePendingConnections(formats strfmt.Registry) error {
+
+	if err := validate.Required("pending_connections", "body", m.PendingConnections); err != nil {
+		return err
+	}
+
+	if err := validate.MinimumInt("pending_connections", "body", *m.PendingConnections, 0, false); err != nil {
+		return err
 	}
 
 	return nil

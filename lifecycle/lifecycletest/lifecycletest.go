@@ -5,6 +5,7 @@ package lifecycletest
 
 import (
 	"context"
+	"time"
 
 	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/db"
@@ -28,9 +29,14 @@ func (NoWorkflows) RequestSync(context.Context, *db.Connection, poblysh.SyncMode
 	return nil, nil
 }
 
-// RequestSyncs starts no job.
-func (NoWorkflows) RequestSyncs(context.Context, []db.Connection, poblysh.SyncMode, poblysh.Trigger) ([]db.Job, error) {
-	return nil, nil
+// RequestSyncsUntil starts no job, and has asked every connection.
+func (NoWorkflows) RequestSyncsUntil(_ context.Context, conns []db.Connection, _ poblysh.SyncMode, _ poblysh.Trigger, _ time.Time) ([]db.Job, int, error) {
+	return nil, len(conns), nil
+}
+
+// StartProviderSync starts nothing.
+func (NoWorkflows) StartProviderSync(context.Context, string, string, poblysh.SyncMode, string) error {
+	return nil
 }
 
 // StopConnection does nothing.

@@ -256,6 +256,12 @@ func (a *Client) ListJobsContext(ctx context.Context, params *ListJobsParams, au
 // duplicated). A job answered `cancelled` is the follow-up of a pass
 // that failed permanently while the request was answered: it will not
 // run (its `error` says why).
+//
+// A sync of every connection asks their streams 16 at a time and begins
+// no connection after 20 s, so it is answered well within the route's
+// 60 s whatever their number: the connections not begun by then are
+// asked by a workflow after the answer, which counts them in
+// `pending_connections`.
 // .
 //
 // This method does not support injected context.
@@ -285,6 +291,12 @@ func (a *Client) StartSync(params *StartSyncParams, authInfo runtime.ClientAuthI
 // duplicated). A job answered `cancelled` is the follow-up of a pass
 // that failed permanently while the request was answered: it will not
 // run (its `error` says why).
+//
+// A sync of every connection asks their streams 16 at a time and begins
+// no connection after 20 s, so it is answered well within the route's
+// 60 s whatever their number: the connections not begun by then are
+// asked by a workflow after the answer, which counts them in
+// `pending_connections`.
 // .
 //
 // Do not use the deprecated [StartSyncParams.Context] with this method: it would be ignored.
