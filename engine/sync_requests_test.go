@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -13,12 +14,15 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/activities"
 	"github.com/poblysh/poblysh/connectors"
 	"github.com/poblysh/poblysh/db"
 	"github.com/poblysh/poblysh/db/dbtest"
 	"github.com/poblysh/poblysh/lifecycle"
+	"github.com/poblysh/poblysh/testenv"
 	"github.com/poblysh/poblysh/workflows"
 )
 
@@ -288,5 +292,83 @@ func TestSyncOfEveryConnectionAnswersWithinItsBound(t *testing.T) {
 			}
 			require.Equal(t, want, c.asked[workflows.SyncWorkflowID("wide", conn.ID, fmt.Sprintf("stream-%02d", k))], "%s stream %d", conn.ID, k)
 		}
+	}
+}
+
+// syncPageDone is the worker's activities with a SyncPage that reads one
+// empty page and is done (no provider behind the streams).
+type syncPageDone struct{ *activities.Activities }
+
+func (syncPageDone) SyncPage(context.Context, activities.SyncPageInput) (activities.SyncPageResult, error) {
+	return activities.SyncPageResult{Pages: 1, Done: true}, nil
+}
+
+// Against a dev server and a worker: a sync of every connection whose
+// bound has passed before its first connection answers at once with no
+// job and every active connection pending, and the SyncProvider workflow
+// it starts asks every stream of them: each stream gets its manual job,
+// which its pass runs to the end.
+func TestSyncOfEveryConnectionHandedOnIsAskedByTheWorkflow(t *testing.T) {
+	t.Parallel()
+	const conns, streams = 6, 2
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv := testenv.Temporal(t)
+	s := dbtest.NewSchema(t)
+	spec := &connectors.Spec{Name: "wide"}
+	p := &connectors.Provider{Spec: spec, Connector: manyStreams{spec, streams}}
+	reg := connectors.NewRegistry(p)
+	tenant, _ := dbtest.Seed(t, s.DB, "wide", "wide", "acct-0")
+	require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+		for i := 1; i < conns; i++ {
+			if _, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "wide", ExternalAccountID: fmt.Sprintf("acct-%d", i)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	queue := "handed-on-" + s.Name
+	quiet := logrus.New()
+	quiet.SetOutput(io.Discard)
+	e := &Engine{Client: srv.Client(), DB: s.DB, Registry: reg, TaskQueue: queue, Namespace: "default", Log: quiet}
+	svc := &lifecycle.Service{DB: s.DB, Registry: reg, Workflows: e, SyncAnswerWithin: time.Nanosecond}
+	acts := &activities.Activities{DB: s.DB, Registry: reg, Orchestrator: e, Connections: svc, Log: quiet}
+	w := worker.New(srv.Client(), queue, worker.Options{})
+	for _, wf := range Workflows {
+		w.RegisterWorkflow(wf)
+	}
+	w.RegisterActivity(&syncPageDone{acts})
+	require.NoError(t, w.Start())
+	t.Cleanup(w.Stop)
+
+	started, err := svc.Sync(ctx, tenant, p, nil, poblysh.ModeIncremental)
+	require.NoError(t, err)
+	require.Empty(t, started.Jobs)
+	require.Equal(t, conns, started.Pending)
+
+	var jobs []db.Job
+	for {
+		require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) (err error) {
+			jobs, _, err = tx.ListJobs(ctx, db.JobFilter{Page: db.Page{Limit: 100}})
+			return err
+		}))
+		done := len(jobs) == conns*streams
+		for _, j := range jobs {
+			done = done && j.Status == poblysh.JobSucceeded
+		}
+		if done {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the workflow did not ask every stream: %d jobs", len(jobs))
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	seen := map[string]bool{}
+	for _, j := range jobs {
+		require.Equal(t, poblysh.TriggerManual, j.Trigger)
+		require.False(t, seen[j.ConnectionID+"/"+j.Stream], "one job a stream")
+		seen[j.ConnectionID+"/"+j.Stream] = true
 	}
 }
