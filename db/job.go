@@ -236,6 +236,14 @@ func (tx *Tx) ListJobs(ctx context.Context, f JobFilter) ([]Job, string, error) 
 }
 
 // CancelOpenJobs marks a connection's queued and running jobs cancelled.
+// It has no index of its own: Postgres ANDs the open jobs' index
+// (jobs_open) with the connection's (jobs_connection) and reads the heap
+// of the open jobs alone. The walk of the connection's index entries is
+// what grows with its history: measured here at 1 ms for 30,000 finished
+// jobs (three streams polled every 5 minutes for the default 30 days of
+// POBLYSH_JOB_RETENTION) and 9–15 ms for 315,000 (a year), once per
+// connection delete, which terminates its workflows besides. Not worth an
+// index that every job's insert and status change would keep up.
 func (tx *Tx) CancelOpenJobs(ctx context.Context, connID, reason string) error {
 	_, err := tx.ExecContext(ctx, `UPDATE jobs SET status = 'cancelled', error = $3, finished_at = now(), updated_at = now()
 		WHERE tenant_id = $1 AND connection_id = $2 AND status IN ('queued', 'running')`, tx.TenantID, connID, CleanText(reason))
