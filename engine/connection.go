@@ -95,15 +95,7 @@ func (e *Engine) RequestSyncsUntil(ctx context.Context, conns []db.Connection, m
 		defer t.Stop()
 		stop = t.C
 	}
-	expired := func() bool {
-		select {
-		case <-stop:
-			stop = nil // fired once: a nil channel never fires again
-			return true
-		default:
-			return false
-		}
-	}
+	expired := func() bool { return !until.IsZero() && !time.Now().Before(until) }
 	jobs := make([]db.Job, len(reqs))
 	slots := make(chan struct{}, n)
 	var wg sync.WaitGroup
@@ -114,7 +106,7 @@ func (e *Engine) RequestSyncsUntil(ctx context.Context, conns []db.Connection, m
 		defer mu.Unlock()
 		return first != nil
 	}
-	asked, done := len(conns), false
+	asked := len(conns)
 	for i, r := range reqs {
 		if r.first && expired() {
 			asked = r.conn
@@ -123,12 +115,14 @@ func (e *Engine) RequestSyncsUntil(ctx context.Context, conns []db.Connection, m
 		if r.first && stop != nil {
 			// The bound ends the wait for a slot too: a connection not
 			// begun by then is left, whole, to the caller.
+			got := false
 			select {
 			case slots <- struct{}{}:
+				got = true
 			case <-stop:
-				asked, done = r.conn, true
 			}
-			if done {
+			if !got {
+				asked = r.conn
 				break
 			}
 		} else {
