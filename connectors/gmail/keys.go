@@ -31,37 +31,49 @@ var errKeysFresh = errors.New("the keys were downloaded less than a minute ago")
 // its cache nor a way to skip the download, so the limit sits where the
 // download is made: its HTTP client's transport.
 func newPushKeys(jwksURL string, now func() time.Time) oidc.KeySet {
-	client := &http.Client{
-		Timeout:   10 * time.Second,
-		Transport: &keyFetchLimit{next: http.DefaultTransport, now: now},
-	}
-	return &freshKeys{remote: oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), client), jwksURL)}
+	limit := &keyFetchLimit{next: http.DefaultTransport, now: now}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: limit}
+	return &freshKeys{limit: limit, remote: oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), client), jwksURL)}
 }
 
-// freshKeys verifies with a RemoteKeySet, asking once more when a download
-// was refused as too soon. RemoteKeySet hands a finished download's result
-// to callers until its goroutine clears it, a moment after: a token that
-// arrives in that moment reads the previous, refused download's error
-// instead of starting its own (a genuine push, signed with a key
-// published since, was refused though the interval had passed; seen in a
-// CI run). Asking again after that moment starts a download if one is due;
-// a forged token costs one more refusal, made without a request.
+// freshKeys verifies with a RemoteKeySet, asking again when it was handed
+// an earlier download's refusal. RemoteKeySet hands a finished download's
+// result to callers until its goroutine clears it, a moment after: a token
+// that arrives in that moment reads the previous, refused download's error
+// instead of starting its own (a genuine push, signed with a key published
+// since, was refused though the interval had passed; seen in CI runs, once
+// with a 10 ms pause before the second ask on a loaded machine). The
+// limiter counts the downloads asked of it, so a refusal handed over
+// without one being asked is known to be an earlier one's, and the ask is
+// repeated (with growing pauses, within the caller's context) until the
+// goroutine has cleared it. A refusal made for this ask is final: a forged
+// token costs one refusal, made without a request.
 type freshKeys struct {
-	remote *oidc.RemoteKeySet
+	limit  *keyFetchLimit
+	remote oidc.KeySet // a RemoteKeySet whose downloads go through limit
 }
+
+// staleRefusalWait bounds how long freshKeys waits for RemoteKeySet to
+// clear an earlier download's result.
+const staleRefusalWait = 2 * time.Second
 
 // VerifySignature implements oidc.KeySet.
 func (k *freshKeys) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
-	payload, err := k.remote.VerifySignature(ctx, jwt)
-	if !errors.Is(err, errKeysFresh) {
-		return payload, err
+	pause, waited := time.Millisecond, time.Duration(0)
+	for {
+		asked := k.limit.asked()
+		payload, err := k.remote.VerifySignature(ctx, jwt)
+		if !errors.Is(err, errKeysFresh) || k.limit.asked() != asked || waited >= staleRefusalWait {
+			return payload, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(pause):
+		}
+		waited += pause
+		pause = min(2*pause, 100*time.Millisecond)
 	}
-	select {
-	case <-ctx.Done():
-		return nil, err
-	case <-time.After(10 * time.Millisecond):
-	}
-	return k.remote.VerifySignature(ctx, jwt)
 }
 
 // keyFetchLimit lets one download of the push keys through per
@@ -75,13 +87,22 @@ type keyFetchLimit struct {
 	next http.RoundTripper
 	now  func() time.Time
 
-	mu   sync.Mutex
-	last time.Time // when the last download was let through; zero before the first
+	mu    sync.Mutex
+	last  time.Time // when the last download was let through; zero before the first
+	count uint64    // downloads asked for, let through or refused
+}
+
+// asked is how many downloads have been asked for so far.
+func (l *keyFetchLimit) asked() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.count
 }
 
 // RoundTrip implements http.RoundTripper.
 func (l *keyFetchLimit) RoundTrip(req *http.Request) (*http.Response, error) {
 	l.mu.Lock()
+	l.count++
 	now := l.now()
 	if !l.last.IsZero() && now.Sub(l.last) < keyRefetchInterval {
 		l.mu.Unlock()
