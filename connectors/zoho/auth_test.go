@@ -2,6 +2,7 @@ package zoho_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -342,6 +343,54 @@ func TestRevokeRefusedIsNotSuccess(t *testing.T) {
 		}
 		require.ErrorIs(t, err, tc.want, "HTTP %d %s", tc.status, tc.body)
 		require.NotContains(t, err.Error(), "1000.rt")
+	}
+}
+
+// Zoho's accounts server answers a refused grant with HTTP 200 and an
+// error field (providers.md). An answer without that field is not Zoho
+// refusing the grant: a proxy's or WAF's 403 page, a 404 from a misrouted
+// load balancer, a 408. It is transient (rate limited when it says when to
+// come back), and the connection keeps its grant; read as a refusal, a
+// healthy grant was moved to needs_reauth and left out of the keep-alive.
+// Zoho's own error codes mean what they say at any status.
+func TestRefreshWithoutZohosErrorIsNotARefusal(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		status int
+		header string // Retry-After
+		body   string
+		want   error
+	}{
+		{http.StatusForbidden, "", "<html>Forbidden</html>", connectors.ErrTransient},
+		{http.StatusNotFound, "", "<html>Not Found</html>", connectors.ErrTransient},
+		{http.StatusRequestTimeout, "", "", connectors.ErrTransient},
+		{http.StatusUnauthorized, "", `{"message":"unauthorized"}`, connectors.ErrTransient},
+		{http.StatusForbidden, "30", "<html>Slow down</html>", connectors.ErrRateLimited},
+		{http.StatusServiceUnavailable, "30", "", connectors.ErrRateLimited},
+		{http.StatusOK, "", `{"error":"invalid_code"}`, connectors.ErrUnauthorized},
+		{http.StatusBadRequest, "", `{"error":"invalid_code"}`, connectors.ErrUnauthorized},
+	} {
+		t.Run(fmt.Sprintf("HTTP %d %s", tc.status, tc.body), func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tc.header != "" {
+					w.Header().Set("Retry-After", tc.header)
+				}
+				w.WriteHeader(tc.status)
+				_, _ = io.WriteString(w, tc.body)
+			}))
+			defer srv.Close()
+			a := newAuth(t, map[string]string{"POBLYSH_ZOHO_ACCOUNTS_SERVERS": "us=" + srv.URL,
+				"POBLYSH_ZOHO_CLIENT_ID": "id", "POBLYSH_ZOHO_CLIENT_SECRET": "s"})
+			acct := connectors.Account{ID: "1", Metadata: map[string]string{"dc": "us", "accounts_server": srv.URL}}
+			_, err := a.Refresh(ctx(), acct, "1000.rt")
+			require.Equal(t, tc.want, connectors.Kind(err), "%v", err)
+			require.NotContains(t, err.Error(), "1000.rt")
+			if tc.want == connectors.ErrRateLimited {
+				d, ok := connectors.RetryAfter(err)
+				require.True(t, ok)
+				require.Equal(t, 30*time.Second, d)
+			}
+		})
 	}
 }
 

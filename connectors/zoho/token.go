@@ -147,7 +147,8 @@ func (a *Auth) Revoke(ctx context.Context, acct connectors.Account, tok *oauth2.
 
 // tokenCall posts a grant to {dc}/oauth/v2/token with the client
 // credentials in the form, and turns Zoho's HTTP 200 error answers into
-// neutral errors.
+// neutral errors. Only Zoho's own error codes (classifyTokenError) refuse
+// a grant; any other failure is transient.
 func (a *Auth) tokenCall(ctx context.Context, dc DC, op string, form url.Values) (*tokenAnswer, error) {
 	if !a.cfg.Configured() {
 		env := "POBLYSH_" + strings.ToUpper(strings.ReplaceAll(a.provider, "-", "_"))
@@ -174,9 +175,7 @@ func (a *Auth) tokenCall(ctx context.Context, dc DC, op string, form url.Values)
 	case resp.StatusCode == http.StatusTooManyRequests:
 		d, _ := connectors.RateLimitDelay(resp.Header, time.Now())
 		return nil, fmt.Errorf("%s: %s: %w", a.provider, op, &connectors.RateLimited{RetryAfter: d, Reason: "token endpoint"})
-	case resp.StatusCode >= 500:
-		return nil, fmt.Errorf("%s: %s at %s: %w: HTTP %d", a.provider, op, dc.Location, connectors.ErrTransient, resp.StatusCode)
-	case ans.Error != "":
+	case resp.StatusCode < 500 && ans.Error != "":
 		// The answer's text can echo the form: its secrets (the data
 		// centre's own client secret, which the engine does not know,
 		// among them) are cut out before classifyTokenError shortens it.
@@ -189,7 +188,16 @@ func (a *Auth) tokenCall(ctx context.Context, dc DC, op string, form url.Values)
 		}
 		return nil, fmt.Errorf("%s: %s at %s: %w", a.provider, op, dc.Location, err)
 	case resp.StatusCode >= 400:
-		return nil, fmt.Errorf("%s: %s at %s: %w: token endpoint HTTP %d", a.provider, op, dc.Location, connectors.ErrUnauthorized, resp.StatusCode)
+		// Zoho answers its errors with an error field (with HTTP 200;
+		// above). An answer without one, or a 5xx, is not Zoho's word on
+		// the grant: a proxy's or WAF's 403 page, a misrouted 404, a 408.
+		// Read as a refusal, it moved a healthy grant to needs_reauth and
+		// out of the keep-alive; transient, the refresh is tried again.
+		if d, ok := connectors.RateLimitDelay(resp.Header, time.Now()); ok {
+			return nil, fmt.Errorf("%s: %s at %s: %w", a.provider, op, dc.Location,
+				&connectors.RateLimited{RetryAfter: d, Reason: fmt.Sprintf("token endpoint HTTP %d", resp.StatusCode)})
+		}
+		return nil, fmt.Errorf("%s: %s at %s: %w: token endpoint HTTP %d", a.provider, op, dc.Location, connectors.ErrTransient, resp.StatusCode)
 	case decErr != nil || ans.AccessToken == "":
 		return nil, fmt.Errorf("%s: %s at %s: %w: the answer carries no access_token", a.provider, op, dc.Location, connectors.ErrTransient)
 	}
