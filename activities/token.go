@@ -86,11 +86,16 @@ func (a *Activities) refresh(ctx context.Context, t poblysh.ConnectionRef, seen 
 
 // refusedGrant is a refresh refused for good (ErrUnauthorized: the
 // provider refused the refresh token, or there is none, or the grant has
-// ended) and the access token stored when it was decided, which
-// recordRefusal compares with what is stored when it records it.
+// ended) and the tokens stored when it was decided: the access token,
+// which recordRefusal compares with what is stored when it records it,
+// and the refresh token, whose in-flight mark it clears. recorded is a
+// refusal recorded before (the stored refresh token is marked refused),
+// which is not recorded again.
 type refusedGrant struct {
 	error
-	access string
+	access   string
+	refresh  string
+	recorded bool
 }
 
 func (e *refusedGrant) Unwrap() error { return e.error }
@@ -100,7 +105,7 @@ func refused(err error, cur *db.Tokens) error {
 	if connectors.Kind(err) != connectors.ErrUnauthorized {
 		return err
 	}
-	return &refusedGrant{error: err, access: cur.AccessToken}
+	return &refusedGrant{error: err, access: cur.AccessToken, refresh: cur.RefreshToken}
 }
 
 // recordRefusal records a refused grant: the connection moves to
@@ -118,17 +123,33 @@ func refused(err error, cur *db.Tokens) error {
 // needs_reauth. It runs even when ctx has ended (the answer came after the
 // activity's deadline): the refusal is final; dropped, the connection
 // stayed healthy until a later refresh spent the dead token again.
+//
+// A refused spend's in-flight mark (MarkRefreshSpend) goes in the same
+// transaction, not before (spendFailed leaves it): a refresher that waited
+// for that spend, on its mark or on the token lock, finds the refused
+// token marked refused once the mark is gone, and ends with the refusal
+// instead of spending the token again (refreshOnce). Should the record
+// fail, the mark lapses after spendInFlightFor.
 func (a *Activities) recordRefusal(ctx context.Context, t poblysh.ConnectionRef, err error) *db.Tokens {
 	bctx := context.WithoutCancel(ctx)
 	var of *refusedGrant
 	errors.As(err, &of)
+	if of != nil && of.recorded {
+		return nil
+	}
 	var stored *db.Tokens
 	a.recordHealthOf(bctx, t, func(tx *db.Tx) (poblysh.HealthEvent, error) {
 		stored = nil // a retried transaction reads again
 		cur, lerr := tx.LoadTokensForUpdate(bctx, a.KeyRing, t.ConnectionID)
-		switch {
-		case lerr != nil && !errors.Is(lerr, db.ErrNoStoredToken):
+		if lerr != nil && !errors.Is(lerr, db.ErrNoStoredToken) {
 			return poblysh.HealthEvent{}, lerr
+		}
+		if of != nil && of.refresh != "" {
+			if err := tx.ClearRefreshSpend(bctx, t.ConnectionID, of.refresh); err != nil {
+				return poblysh.HealthEvent{}, err
+			}
+		}
+		switch {
 		case lerr == nil && of != nil && cur.AccessToken != "" && cur.AccessToken != of.access:
 			stored = cur
 			return poblysh.HealthEvent{}, nil // nothing to record
@@ -255,6 +276,14 @@ func (a *Activities) refreshOnce(ctx context.Context, p *connectors.Provider, t 
 	if cur.RefreshToken == "" {
 		return nil, nil, refused(errors.Join(connectors.ErrUnauthorized, errors.New("the provider issued no refresh token; reconnect")), cur)
 	}
+	if cur.RefusedAt != nil {
+		// The provider refused this refresh token (to the refresher this
+		// one waited for, on the lock or on its spend's mark, or to an
+		// earlier one) and the refusal is recorded: asked again, it
+		// answers the same. New tokens (a reconnect) clear the mark.
+		return nil, nil, &refusedGrant{error: fmt.Errorf("%w: the provider refused the stored refresh token at %s; reconnect",
+			connectors.ErrUnauthorized, cur.RefusedAt.UTC().Format(time.RFC3339)), access: cur.AccessToken, refresh: cur.RefreshToken, recorded: true}
+	}
 	if spending && age < spendInFlightFor {
 		return nil, &spendInFlight{cur: cur, age: age}, nil
 	}
@@ -306,15 +335,20 @@ func (a *Activities) recordRefreshed(ctx context.Context, t poblysh.ConnectionRe
 // refusal comes back as a refusal of cur: whether the connection still
 // holds it (newer tokens may have been stored meanwhile, by a reconnect or
 // by a refresher whose spend had gone unmarked or whose mark had gone
-// stale) is decided where it is recorded (recordRefusal).
+// stale) is decided where it is recorded (recordRefusal), which also
+// removes its mark: a refresher waiting for this spend then finds the
+// refusal recorded, not an unmarked token to spend again.
 func (a *Activities) spendFailed(ctx context.Context, t poblysh.ConnectionRef, cur *db.Tokens, err error) (*db.Tokens, *spendInFlight, error) {
+	if connectors.Kind(err) == connectors.ErrUnauthorized {
+		return nil, nil, refused(err, cur)
+	}
 	bctx := context.WithoutCancel(ctx)
 	if cerr := a.DB.WithTenant(bctx, t.TenantID, func(tx *db.Tx) error {
 		return tx.ClearRefreshSpend(bctx, t.ConnectionID, cur.RefreshToken)
 	}); cerr != nil {
 		a.logger(ctx, t).WithError(cerr).Warn("could not clear the refresh token's in-flight mark")
 	}
-	return nil, nil, refused(err, cur)
+	return nil, nil, err
 }
 
 // awaitSpend waits, without the token lock, for the spend another

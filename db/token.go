@@ -24,6 +24,9 @@ type Tokens struct {
 	TokenType        string
 	Expiry           *time.Time
 	RefreshedAt      *time.Time
+	// RefusedAt is when the provider refused RefreshToken
+	// (MarkRefreshRefused; read only): nil since tokens were last stored.
+	RefusedAt *time.Time
 }
 
 // Purposes bind each ciphertext to its column (additional authenticated
@@ -161,7 +164,8 @@ func (tx *Tx) LoadTokensForUpdate(ctx context.Context, kr *vault.KeyRing, connID
 }
 
 func (tx *Tx) loadTokens(ctx context.Context, kr *vault.KeyRing, connID, lock string) (*Tokens, error) {
-	q := `SELECT access_token_ct, refresh_token_ct, prev_refresh_token_ct, token_type, token_expires_at, token_refreshed_at
+	q := `SELECT access_token_ct, refresh_token_ct, prev_refresh_token_ct, token_type, token_expires_at, token_refreshed_at,
+			refresh_refused_at
 		FROM connections WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL` + lock
 	var row struct {
 		Access    *string    `db:"access_token_ct"`
@@ -170,6 +174,7 @@ func (tx *Tx) loadTokens(ctx context.Context, kr *vault.KeyRing, connID, lock st
 		Type      string     `db:"token_type"`
 		Expiry    *time.Time `db:"token_expires_at"`
 		Refreshed *time.Time `db:"token_refreshed_at"`
+		Refused   *time.Time `db:"refresh_refused_at"`
 	}
 	err := tx.GetContext(ctx, &row, q, connID, tx.TenantID)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -181,7 +186,7 @@ func (tx *Tx) loadTokens(ctx context.Context, kr *vault.KeyRing, connID, lock st
 	if row.Access == nil {
 		return nil, ErrNoStoredToken
 	}
-	t := &Tokens{TokenType: row.Type, Expiry: row.Expiry, RefreshedAt: row.Refreshed}
+	t := &Tokens{TokenType: row.Type, Expiry: row.Expiry, RefreshedAt: row.Refreshed, RefusedAt: row.Refused}
 	pt, err := kr.Decrypt(*row.Access, vault.AAD(tx.TenantID, connID, purposeAccess))
 	if err != nil {
 		return nil, fmt.Errorf("db: decrypt access token of connection %s: %w", connID, err)
@@ -206,7 +211,8 @@ func (tx *Tx) loadTokens(ctx context.Context, kr *vault.KeyRing, connID, lock st
 
 // MarkRefreshRefused records that the provider refused the connection's
 // stored refresh token for good: the sweep no longer keeps it alive
-// (TokensDue) until new tokens are stored (SaveTokens clears the mark).
+// (TokensDue), and a refresh no longer spends it (Tokens.RefusedAt), until
+// new tokens are stored (SaveTokens clears the mark).
 func (tx *Tx) MarkRefreshRefused(ctx context.Context, connID string) error {
 	_, err := tx.ExecContext(ctx, `UPDATE connections SET refresh_refused_at = now()
 		WHERE id = $1 AND tenant_id = $2`, connID, tx.TenantID)
