@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/sirupsen/logrus"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
@@ -174,6 +175,9 @@ func (e *Engine) StartProviderSync(ctx context.Context, tenantID, provider strin
 	if err != nil {
 		return temporalUnavailable(fmt.Errorf("start %s: %w", id, err))
 	}
+	// Nothing returns the id (the answer gives pending_connections only):
+	// the log line ties a request to the workflow that goes on with it.
+	e.log().WithFields(logrus.Fields{"tenant_id": tenantID, "provider": provider, "workflow_id": id}).Info("sync of the rest of the provider's connections handed to a workflow")
 	return nil
 }
 

@@ -231,8 +231,9 @@ func (a *Client) ListAPIKeysContext(ctx context.Context, params *ListAPIKeysPara
 // RevokeAPIKey revokes an API key.
 //
 // Revokes a key: later calls with it answer 401, and a long poll
-// (`listSignals` with `wait`) waiting with it answers 401 at once,
-// never a Signal stored after the revocation. What "later" means with
+// (`listSignals` with `wait`) waiting with it answers 401 in each
+// process at the moment that process refuses the key (below), not
+// the Signals stored afterwards. What "later" means with
 // several API processes (replicas): the process that answers refuses
 // the key before its 204. Every other process is told by the
 // revocation's Postgres notification, sent to all at the same commit,
@@ -266,8 +267,9 @@ func (a *Client) RevokeAPIKey(params *RevokeAPIKeyParams, authInfo runtime.Clien
 // RevokeAPIKeyContext revokes an API key.
 //
 // Revokes a key: later calls with it answer 401, and a long poll
-// (`listSignals` with `wait`) waiting with it answers 401 at once,
-// never a Signal stored after the revocation. What "later" means with
+// (`listSignals` with `wait`) waiting with it answers 401 in each
+// process at the moment that process refuses the key (below), not
+// the Signals stored afterwards. What "later" means with
 // several API processes (replicas): the process that answers refuses
 // the key before its 204. Every other process is told by the
 // revocation's Postgres notification, sent to all at the same commit,

@@ -258,10 +258,12 @@ func (a *Client) ListJobsContext(ctx context.Context, params *ListJobsParams, au
 // run (its `error` says why).
 //
 // A sync of every connection asks their streams 16 at a time and begins
-// no connection after 20 s, so it is answered well within the route's
-// 60 s whatever their number: the connections not begun by then are
-// asked by a workflow after the answer, which counts them in
-// `pending_connections`.
+// no connection after 20 s, so it is answered within the route's
+// 60 s whatever the number of connections: the connections not begun
+// by then are asked by a workflow after the answer, which counts them
+// in `pending_connections`. A connection begun before the bound is
+// asked whole, so one with hundreds of streams (a GitHub connection
+// of 100 repositories has 300) adds its own time to the answer.
 // .
 //
 // This method does not support injected context.
@@ -293,10 +295,12 @@ func (a *Client) StartSync(params *StartSyncParams, authInfo runtime.ClientAuthI
 // run (its `error` says why).
 //
 // A sync of every connection asks their streams 16 at a time and begins
-// no connection after 20 s, so it is answered well within the route's
-// 60 s whatever their number: the connections not begun by then are
-// asked by a workflow after the answer, which counts them in
-// `pending_connections`.
+// no connection after 20 s, so it is answered within the route's
+// 60 s whatever the number of connections: the connections not begun
+// by then are asked by a workflow after the answer, which counts them
+// in `pending_connections`. A connection begun before the bound is
+// asked whole, so one with hundreds of streams (a GitHub connection
+// of 100 repositories has 300) adds its own time to the answer.
 // .
 //
 // Do not use the deprecated [StartSyncParams.Context] with this method: it would be ignored.
