@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -390,6 +391,46 @@ func KeepAccount(c Connector, stored, fresh Account) Account {
 		return k.KeepAccount(stored, fresh)
 	}
 	return fresh
+}
+
+// AccountClaim is what a connection to an exclusive account
+// (Spec.ExclusiveAccount) holds against every other tenant. Two tenants'
+// claims conflict when one's Keys meet the other's Keys or Within; two
+// claims Within the same account do not.
+type AccountClaim struct {
+	// Keys are the accounts the connection's token and events reach as a
+	// whole: its own account id, always.
+	Keys []string
+	// Within are wider accounts this one is part of, whose own install
+	// would reach it too (the Enterprise Grid org of a Slack workspace): no
+	// other tenant may hold one of them, while other tenants' accounts may
+	// be within them as well (two workspaces of one org are two accounts).
+	Within []string
+}
+
+// AccountClaimer is implemented by connectors of exclusive accounts that
+// nest: a Slack workspace install inside an Enterprise Grid org reaches
+// the workspace, the org-wide install reaches every workspace the org
+// granted (and grants later), under another account id. A claim keyed on
+// the account id alone would let one tenant hold the org and another a
+// workspace of it, both receiving that workspace's events.
+type AccountClaimer interface {
+	ClaimAccount(acct Account) AccountClaim
+}
+
+// ClaimOf is the claim a connection of c to acct holds: what c says
+// (AccountClaimer), its account id always among the keys; else the account
+// id alone.
+func ClaimOf(c Connector, acct Account) AccountClaim {
+	var out AccountClaim
+	if cl, ok := c.(AccountClaimer); ok {
+		out = cl.ClaimAccount(acct)
+	}
+	if !slices.Contains(out.Keys, acct.ID) {
+		out.Keys = append([]string{acct.ID}, out.Keys...)
+	}
+	out.Within = slices.DeleteFunc(slices.Clone(out.Within), func(w string) bool { return w == "" || slices.Contains(out.Keys, w) })
+	return out
 }
 
 // ChannelChecker is implemented by Watchers whose channels never expire

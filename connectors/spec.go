@@ -96,7 +96,9 @@ type Spec struct {
 	// ExclusiveAccount is true when one external account may be connected
 	// by one tenant only, because what it delivers is shared by every
 	// connection to it (a Slack workspace's bot and events). Another
-	// tenant's connect to a claimed account is refused with 409.
+	// tenant's connect to a claimed account is refused with 409. Accounts
+	// that nest (a Slack Enterprise Grid org and its workspaces) say how
+	// with AccountClaimer.
 	ExclusiveAccount bool
 	// GrantPerClient is true when revoking one token of an account revokes
 	// every token the account granted the OAuth client (Google: a user's

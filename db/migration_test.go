@@ -83,3 +83,46 @@ func TestSlackClaimsMigration(t *testing.T) {
 	require.Equal(t, []string{"team:T1"}, routes(second), "every member channel: the workspace route stays")
 	require.Equal(t, []string{"team:T2"}, routes(other))
 }
+
+// TestNestedClaimsMigration: each stored claim of a Slack workspace inside
+// an Enterprise Grid org notes its org (the account's enterprise_id); an
+// org-wide install's, a workspace outside any org's and another
+// provider's note nothing. Running it again changes nothing more.
+func TestNestedClaimsMigration(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	claimed := func(provider, account, meta string) fixture {
+		f := newFixture(t, s.DB, "github", "placeholder-"+provider+account) // a tenant
+		require.NoError(t, s.DB.WithTenant(ctx, f.tenant, func(tx *db.Tx) error {
+			c, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: provider, ExternalAccountID: account, DisplayName: account,
+				Account: json.RawMessage(`{"id":"` + account + `","name":"x","metadata":` + meta + `}`)})
+			if err != nil {
+				return err
+			}
+			f.conn = c.ID
+			return tx.ClaimAccount(ctx, provider, db.Claim{Keys: []string{account}}, c.ID) // as stored before 0045
+		}))
+		return f
+	}
+	claimed("slack", "T1", `{"enterprise_id":"E1","bot_user_id":"U1"}`)
+	claimed("slack", "E1", `{"enterprise_id":"E1","enterprise_install":"true"}`)
+	claimed("slack", "T3", `{"bot_user_id":"U3"}`)
+	claimed("fake", "T4", `{"enterprise_id":"E1"}`)
+
+	owner, err := pgx.Connect(ctx, s.OwnerURL)
+	require.NoError(t, err)
+	t.Cleanup(func() { owner.Close(context.Background()) })
+	for range 2 {
+		require.NoError(t, pgx.BeginFunc(ctx, owner, func(tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, migrationSQL(t, 45))
+			return err
+		}))
+	}
+	var claims []string
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		return tx.SelectContext(ctx, &claims, `SELECT provider || ' ' || external_account_id || ' ' || array_to_string(within_account_ids, ',')
+			FROM account_claims ORDER BY 1`)
+	}))
+	require.Equal(t, []string{"fake T4 ", "slack E1 ", "slack T1 E1", "slack T3 "}, claims)
+}

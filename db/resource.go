@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/poblysh/poblysh"
@@ -133,12 +134,88 @@ func (tx *Tx) FindResource(ctx context.Context, connID, ref string) (*Resource, 
 	return &r, wrapConnErr(err)
 }
 
+// Claim is what a connection to an exclusive account holds
+// (connectors.AccountClaim): Keys, its own account id among them, held by
+// one tenant only, and the wider accounts it is Within, which no other
+// tenant may hold while other tenants' accounts may be within them too
+// (two workspaces of one Slack Enterprise Grid org, whose org-wide install
+// reaches both).
+type Claim struct {
+	Keys   []string
+	Within []string
+}
+
+// sorted returns the claim's keys and the accounts it is within, sorted,
+// without repeats, and never nil (a nil array is NULL to Postgres, which
+// within_account_ids refuses and ANY reads as unknown).
+func (c Claim) sorted() (keys, within []string) {
+	keys = append([]string{}, slices.Compact(slices.Sorted(slices.Values(c.Keys)))...)
+	within = append([]string{}, slices.Compact(slices.Sorted(slices.Values(c.Within)))...)
+	return keys, within
+}
+
+// claimConflictSQL finds another tenant's claim ($2: the claiming tenant)
+// that conflicts with a claim of keys $3 within $4: it holds one of the
+// keys, or it holds one of the accounts the claim is within, or it is
+// within one of the keys. The two nested cases are left out for a claim
+// created after the claiming tenant's own claim on one of the keys: two
+// tenants whose claims nested before nesting was checked (migration 0045)
+// keep working, and the older claim wins, as in migration 0006; the newer
+// one is refused at its next connect. Run in the system scope: the other
+// tenant's rows are what it reads.
+const claimConflictSQL = `SELECT tenant_id FROM account_claims
+	WHERE provider = $1 AND tenant_id <> $2::uuid
+		AND (external_account_id = ANY ($3::text[])
+			OR ((external_account_id = ANY ($4::text[]) OR within_account_ids && $3::text[])
+				AND created_at < coalesce((SELECT min(created_at) FROM account_claims
+					WHERE provider = $1 AND tenant_id = $2::uuid AND external_account_id = ANY ($3::text[])), 'infinity')))
+	LIMIT 1`
+
 // ClaimAccount reserves an external account for the tenant's connection
-// (providers with exclusive accounts). It fails with a conflict when
-// another tenant holds it; a claim of the same tenant moves to connID.
-func (tx *Tx) ClaimAccount(ctx context.Context, provider, accountID, connID string) error {
-	res, err := tx.ExecContext(ctx, `INSERT INTO account_claims (provider, external_account_id, tenant_id, connection_id)
-		VALUES ($1, $2, $3, $4) ON CONFLICT (provider, external_account_id) DO NOTHING`, provider, accountID, tx.TenantID, connID)
+// (providers with exclusive accounts): every key of the claim, each noting
+// the accounts it is within. It fails with a conflict when another tenant
+// holds one of the keys, or a claim nesting with it (claimConflictSQL);
+// a claim of the same tenant moves to connID, and the connection's claims
+// on keys no longer in the claim are dropped.
+//
+// The keys and the accounts they are within are locked first, in one
+// order (advisory locks, held to the end of the transaction): two
+// callbacks for an org and for a workspace of it lock the org both, so
+// the later one's check reads the earlier one's committed claim. A
+// key's uniqueness needs no lock (the primary key refuses the second
+// tenant's row whether row-level security shows it or not); nesting does.
+func (tx *Tx) ClaimAccount(ctx context.Context, provider string, claim Claim, connID string) error {
+	keys, within := claim.sorted()
+	if len(keys) == 0 {
+		return errors.New("db: a claim needs a key")
+	}
+	for _, k := range slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(keys), within...)))) {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('poblysh-claim:' || $1 || ':' || $2, 0))`,
+			provider, k); err != nil {
+			return wrapConnErr(err)
+		}
+	}
+	holder, err := tx.claimConflictInTenantTx(ctx, provider, keys, within)
+	if err != nil {
+		return err
+	}
+	if holder != "" {
+		return ErrAccountClaimed
+	}
+	for _, k := range keys {
+		if err := tx.claimKey(ctx, provider, k, within, connID); err != nil {
+			return err
+		}
+	}
+	_, err = tx.ExecContext(ctx, `DELETE FROM account_claims
+		WHERE connection_id = $1 AND tenant_id = $2 AND NOT (external_account_id = ANY ($3::text[]))`, connID, tx.TenantID, keys)
+	return wrapConnErr(err)
+}
+
+// claimKey holds one key of a claim for connID.
+func (tx *Tx) claimKey(ctx context.Context, provider, key string, within []string, connID string) error {
+	res, err := tx.ExecContext(ctx, `INSERT INTO account_claims (provider, external_account_id, tenant_id, connection_id, within_account_ids)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (provider, external_account_id) DO NOTHING`, provider, key, tx.TenantID, connID, within)
 	if err != nil {
 		return wrapConnErr(err)
 	}
@@ -147,8 +224,8 @@ func (tx *Tx) ClaimAccount(ctx context.Context, provider, accountID, connID stri
 	}
 	// Taken: by this tenant (visible here) or by another one (row-level
 	// security hides it, so nothing is updated).
-	res, err = tx.ExecContext(ctx, `UPDATE account_claims SET connection_id = $3
-		WHERE provider = $1 AND external_account_id = $2 AND tenant_id = $4`, provider, accountID, connID, tx.TenantID)
+	res, err = tx.ExecContext(ctx, `UPDATE account_claims SET connection_id = $3, within_account_ids = $5
+		WHERE provider = $1 AND external_account_id = $2 AND tenant_id = $4`, provider, key, connID, tx.TenantID, within)
 	if err != nil {
 		return wrapConnErr(err)
 	}
@@ -158,16 +235,37 @@ func (tx *Tx) ClaimAccount(ctx context.Context, provider, accountID, connID stri
 	return ErrAccountClaimed
 }
 
+// claimConflictInTenantTx runs claimConflictSQL in a tenant's transaction:
+// in the system scope, which it leaves again before returning (as
+// ProgressOperatorJobInTenantTx does). It returns only whether another
+// tenant conflicts, never what that tenant holds.
+func (tx *Tx) claimConflictInTenantTx(ctx context.Context, provider string, keys, within []string) (string, error) {
+	if _, err := tx.ExecContext(ctx, `SELECT set_config('poblysh.system', 'on', true)`); err != nil {
+		return "", wrapConnErr(err)
+	}
+	var holder string
+	err := tx.GetContext(ctx, &holder, claimConflictSQL, provider, tx.TenantID, keys, within)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = nil
+	}
+	if err != nil {
+		return "", wrapConnErr(err)
+	}
+	_, err = tx.ExecContext(ctx, `SELECT set_config('poblysh.system', 'off', true)`)
+	return holder, wrapConnErr(err)
+}
+
 // ErrAccountClaimed: another tenant has connected this external account.
 var ErrAccountClaimed = &poblysh.Error{Code: poblysh.ECONFLICT,
 	Message: "this account is already connected to Poblysh by another organisation; it can be connected by one organisation only"}
 
-// AccountClaimedByOther (system scope) returns the tenant holding a claim on
-// an external account when it is not tenantID ("" otherwise).
-func (tx *Tx) AccountClaimedByOther(ctx context.Context, provider, accountID, tenantID string) (string, error) {
+// AccountClaimedByOther (system scope) returns the tenant holding a claim
+// that conflicts with claim, tenantID's, when it is not tenantID ("" when
+// none does): ClaimAccount's check, without its locks, for refusing early.
+func (tx *Tx) AccountClaimedByOther(ctx context.Context, provider string, claim Claim, tenantID string) (string, error) {
+	keys, within := claim.sorted()
 	var holder string
-	err := tx.GetContext(ctx, &holder, `SELECT tenant_id FROM account_claims
-		WHERE provider = $1 AND external_account_id = $2 AND tenant_id <> $3::uuid`, provider, accountID, tenantID)
+	err := tx.GetContext(ctx, &holder, claimConflictSQL, provider, tenantID, keys, within)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}

@@ -55,7 +55,7 @@ func seedTenant(t *testing.T, d *db.DB, kr *vault.KeyRing, name string) fixture 
 		if err := tx.DeferNudge(ctx, db.PendingNudge{TenantID: f.tenant, ConnectionID: f.conn, Trigger: "webhook"}); err != nil {
 			return err
 		}
-		if err := tx.ClaimAccount(ctx, "fake", "acct-"+name, f.conn); err != nil {
+		if err := tx.ClaimAccount(ctx, "fake", db.Claim{Keys: []string{"acct-" + name}}, f.conn); err != nil {
 			return err
 		}
 		if _, err := tx.RetractSignals(ctx, f.tenant, f.conn, "fake", []string{"deleted-" + name}); err != nil {
@@ -300,9 +300,9 @@ func TestSecondTenantCannotClaimAnAccount(t *testing.T) {
 	schema := dbtest.NewSchema(t)
 	tenantA, connA := dbtest.Seed(t, schema.DB, "A", "slack", "T1")
 	tenantB, connB := dbtest.Seed(t, schema.DB, "B", "slack", "T1")
-	require.NoError(t, schema.DB.WithTenant(ctx, tenantA, func(tx *db.Tx) error { return tx.ClaimAccount(ctx, "slack", "T1", connA) }))
-	err := schema.DB.WithTenant(ctx, tenantB, func(tx *db.Tx) error { return tx.ClaimAccount(ctx, "slack", "T1", connB) })
+	require.NoError(t, schema.DB.WithTenant(ctx, tenantA, func(tx *db.Tx) error { return tx.ClaimAccount(ctx, "slack", db.Claim{Keys: []string{"T1"}}, connA) }))
+	err := schema.DB.WithTenant(ctx, tenantB, func(tx *db.Tx) error { return tx.ClaimAccount(ctx, "slack", db.Claim{Keys: []string{"T1"}}, connB) })
 	require.ErrorIs(t, err, db.ErrAccountClaimed)
-	require.NoError(t, schema.DB.WithTenant(ctx, tenantA, func(tx *db.Tx) error { return tx.ClaimAccount(ctx, "slack", "T1", connA) }),
+	require.NoError(t, schema.DB.WithTenant(ctx, tenantA, func(tx *db.Tx) error { return tx.ClaimAccount(ctx, "slack", db.Claim{Keys: []string{"T1"}}, connA) }),
 		"the holder claims it again")
 }

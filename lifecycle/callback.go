@@ -354,14 +354,18 @@ func (s *Service) effectiveConfig(ctx context.Context, st *db.OAuthState, p *con
 }
 
 // checkExclusive refuses to connect an account another tenant holds, for
-// providers whose accounts cannot be shared (a Slack workspace).
+// providers whose accounts cannot be shared (a Slack workspace), or one
+// nesting with it (connectors.AccountClaimer: a workspace of the Grid org
+// another tenant holds, or the org of a workspace another tenant holds).
+// It refuses early, before the access proof; the store's claim checks
+// again under its locks.
 func (s *Service) checkExclusive(ctx context.Context, p *connectors.Provider, tenantID string, acct connectors.Account) error {
 	if !p.Spec.ExclusiveAccount {
 		return nil
 	}
 	var holder string
 	err := s.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
-		holder, err = tx.AccountClaimedByOther(ctx, p.Spec.Name, acct.ID, tenantID)
+		holder, err = tx.AccountClaimedByOther(ctx, p.Spec.Name, claimOf(p, acct), tenantID)
 		return err
 	})
 	if err != nil {
@@ -372,6 +376,13 @@ func (s *Service) checkExclusive(ctx context.Context, p *connectors.Provider, te
 			" is already connected to Poblysh by another organisation; it can be connected by one organisation only"}
 	}
 	return nil
+}
+
+// claimOf is the claim a connection of p to acct holds
+// (connectors.ClaimOf).
+func claimOf(p *connectors.Provider, acct connectors.Account) db.Claim {
+	c := connectors.ClaimOf(p.Connector, acct)
+	return db.Claim{Keys: c.Keys, Within: c.Within}
 }
 
 // store creates or updates the connection, its tokens, the resources the
@@ -440,7 +451,7 @@ func (s *Service) store(ctx context.Context, st *db.OAuthState, p *connectors.Pr
 			return err
 		}
 		if p.Spec.ExclusiveAccount {
-			if err := tx.ClaimAccount(ctx, p.Spec.Name, acct.ID, conn.ID); err != nil {
+			if err := tx.ClaimAccount(ctx, p.Spec.Name, claimOf(p, acct), conn.ID); err != nil {
 				return err
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	httptransport "github.com/go-openapi/runtime/client"
+	"github.com/go-openapi/strfmt"
 	"github.com/stretchr/testify/require"
 
 	"github.com/poblysh/poblysh/gen/client/connections"
@@ -285,6 +286,73 @@ func TestSlackEnterpriseGridOrgInstall(t *testing.T) {
 	eventually(t, 30*time.Second, "the EU message", func() bool {
 		return s.count(`SELECT count(*) FROM signals WHERE tenant_id = $1 AND payload->>'title' LIKE 'Le Monde interview%'`, tenant) == 1
 	})
+}
+
+// TestSlackGridOrgAndItsWorkspaceHeldByOneTenant: an org-wide install of
+// an Enterprise Grid org (account E…) reaches every workspace the org
+// granted, and a workspace install inside the org (account T…) reaches
+// that workspace: one tenant's each, in either order. Another tenant's
+// connect is refused with 409 and stores nothing; the holder re-connects;
+// the workspace's events reach the holder only. Keyed on the account id
+// alone, the two claims never met: both tenants backfilled the workspace
+// and received its events.
+func TestSlackGridOrgAndItsWorkspaceHeldByOneTenant(t *testing.T) {
+	t.Parallel()
+	s, _, base := slackStack(t)
+	eu := map[string]any{"channels": []string{slacksandbox.GridChannelEU}}
+	refused := func(key, tenant, login string) {
+		t.Helper()
+		for _, cfg := range []map[string]any{eu, {}} {
+			code, body := s.connectAs(key, "slack", login, cfg)
+			require.Equal(t, http.StatusConflict, code, body)
+			require.Contains(t, body, "already connected to Poblysh by another organisation")
+		}
+		require.Zero(t, s.count(`SELECT count(*) FROM connections WHERE tenant_id = $1`, tenant), "a refused connect stores nothing")
+		require.Zero(t, s.count(`SELECT count(*) FROM account_claims WHERE tenant_id = $1`, tenant), "nor claims anything")
+	}
+	connected := func(key, login string) string {
+		t.Helper()
+		code, body := s.connectAs(key, "slack", login, eu)
+		require.Equal(t, http.StatusOK, code, body)
+		return string(*connectionOf(t, body).ID)
+	}
+	// Only the holder stores the workspace's new message.
+	onlyHolderHears := func(holder string, others []string, text string) {
+		t.Helper()
+		before := s.slackChannelSignals(holder, slacksandbox.GridChannelEU)
+		answers := slackAnswers(t, base, slacksandbox.GridChannelEU, slacksandbox.UserErin, text)
+		require.Len(t, answers, 1)
+		require.EqualValues(t, 1, answers[0]["connections"], "%v", answers[0])
+		require.Equal(t, before+1, s.slackChannelSignals(holder, slacksandbox.GridChannelEU))
+		for _, o := range others {
+			require.Zero(t, s.slackChannelSignals(o, slacksandbox.GridChannelEU))
+		}
+	}
+
+	// The org first (Grace is an org admin), then its workspace Globex EU
+	// through its member Erin.
+	tenantA, keyA := s.tenant("Globex PR")
+	tenantB, keyB := s.tenant("Mallory Inc")
+	org := connected(keyA, slacksandbox.UserGrace)
+	s.waitJobs(keyA, org, "backfill", 2, 2*time.Minute) // the channel and the org's workspaces
+	routes := s.routes(org)
+	refused(keyB, tenantB, slacksandbox.UserErin)
+	require.Equal(t, org, connected(keyA, slacksandbox.UserGrace), "the holder re-connects")
+	require.Equal(t, routes, s.routes(org))
+	onlyHolderHears(tenantA, []string{tenantB}, "Embargoed: EU launch moved")
+
+	// The org lets go; now the workspace first, then the org.
+	_, err := s.client.Connections.DeleteConnection(connections.NewDeleteConnectionParams().WithID(strfmt.UUID(org)), httptransport.BearerToken(keyA))
+	require.NoError(t, err)
+	tenantC, keyC := s.tenant("Initech")
+	ws := connected(keyB, slacksandbox.UserErin)
+	s.waitJobs(keyB, ws, "backfill", 1, 2*time.Minute)
+	refused(keyC, tenantC, slacksandbox.UserGrace)
+	require.Equal(t, ws, connected(keyB, slacksandbox.UserErin), "the holder re-connects")
+	onlyHolderHears(tenantB, []string{tenantC}, "Le Monde interview on Friday")
+	require.Equal(t, []string{tenantB + " " + slacksandbox.GridTeam2ID + " {" + slacksandbox.EnterpriseID + "}"},
+		s.texts(`SELECT tenant_id || ' ' || external_account_id || ' ' || within_account_ids::text FROM account_claims`),
+		"the workspace's claim notes its org")
 }
 
 // TestSlackOrgInstallHearsOfItsWorkspaces: Slack names a workspace, never

@@ -181,6 +181,23 @@ const (
 // the enterprise id and its token reaches every workspace the org granted.
 func orgInstall(acct connectors.Account) bool { return acct.Metadata[metaEnterpriseInstall] == "true" }
 
+var _ connectors.AccountClaimer = (*Connector)(nil)
+
+// ClaimAccount implements connectors.AccountClaimer. A workspace install
+// inside an Enterprise Grid org (its enterprise_id set) is within the org:
+// the org-wide install reaches that workspace, and any the org grants it
+// later, so no other tenant may hold the org while this one holds the
+// workspace, nor the other way round. Two workspaces of one org are two
+// accounts, held by two tenants if they like. An org-wide install is the
+// org (its enterprise id), which its workspaces' claims are within.
+func (c *Connector) ClaimAccount(acct connectors.Account) connectors.AccountClaim {
+	claim := connectors.AccountClaim{Keys: []string{acct.ID}}
+	if org := acct.Metadata[metaEnterpriseID]; org != "" && !orgInstall(acct) {
+		claim.Within = []string{org}
+	}
+	return claim
+}
+
 // Identify implements connectors.Authorizer. The account is what the bot
 // token is bound to and what its events are delivered for: the workspace
 // (team id), or for an org-wide install of an Enterprise Grid org, where

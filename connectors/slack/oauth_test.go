@@ -191,3 +191,30 @@ func TestExchangeFixture(t *testing.T) {
 	require.Equal(t, "Acme PR", acct.Name)
 	require.Equal(t, map[string]string{"bot_user_id": "U0LAN0Z89", "app_id": "A0123ABCD4E", "authed_user_id": "U061F7AUR"}, acct.Metadata)
 }
+
+// TestClaimNestsWorkspacesInTheirOrg: the claim of a workspace install
+// inside an Enterprise Grid org is within the org, which the org-wide
+// install claims (its account id): the callback refuses the two to two
+// tenants. A workspace outside any org claims its team id alone.
+func TestClaimNestsWorkspacesInTheirOrg(t *testing.T) {
+	c := newProvider(t, nil).Connector.(*Connector)
+	org := map[string]any{"id": "E1", "name": "Globex"}
+	for _, tc := range []struct {
+		name  string
+		extra map[string]any
+		want  connectors.AccountClaim
+	}{
+		{"org-wide install", map[string]any{"team": nil, "enterprise": org, "is_enterprise_install": true},
+			connectors.AccountClaim{Keys: []string{"E1"}, Within: []string{}}},
+		{"workspace of the org", map[string]any{"team": map[string]any{"id": "T1", "name": "Globex EU"}, "enterprise": org, "is_enterprise_install": false},
+			connectors.AccountClaim{Keys: []string{"T1"}, Within: []string{"E1"}}},
+		{"workspace outside any org", map[string]any{"team": map[string]any{"id": "T2", "name": "Acme"}, "enterprise": nil},
+			connectors.AccountClaim{Keys: []string{"T2"}, Within: []string{}}},
+	} {
+		acct, err := c.Identify(context.Background(), (&oauth2.Token{AccessToken: "xoxb-1"}).WithExtra(tc.extra), nil)
+		require.NoError(t, err, tc.name)
+		got := connectors.ClaimOf(c, acct)
+		require.Equal(t, tc.want.Keys, got.Keys, tc.name)
+		require.ElementsMatch(t, tc.want.Within, got.Within, tc.name)
+	}
+}
