@@ -214,6 +214,9 @@ func (c *Connector) readHistory(ctx context.Context, s *session, ch string, cur 
 	resp, err := s.api.GetConversationHistoryContext(ctx, &slackapi.GetConversationHistoryParameters{
 		ChannelID: ch, Cursor: r.Page, Oldest: r.Oldest, Limit: c.pageSize,
 	})
+	if typeMismatch(err) { // a message's attachment slack-go's types refuse (decode.go)
+		resp, err = s.doer.lenientHistory()
+	}
 	if err != nil {
 		return nil, 0, mapError("conversations.history "+ch, err)
 	}
@@ -277,6 +280,9 @@ func (c *Connector) readReplies(ctx context.Context, s *session, ch string, cur 
 	msgs, _, next, err := s.api.GetConversationRepliesContext(ctx, &slackapi.GetConversationRepliesParameters{
 		ChannelID: ch, Timestamp: t.TS, Cursor: t.Page, Limit: c.pageSize, Oldest: oldest,
 	})
+	if typeMismatch(err) { // as in readHistory
+		msgs, _, next, err = s.doer.lenientReplies()
+	}
 	if err != nil {
 		err = mapError("conversations.replies "+ch+" "+t.TS, err)
 		if slackCode(err) == "thread_not_found" { // the parent was deleted meanwhile

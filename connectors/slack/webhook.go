@@ -401,8 +401,8 @@ func directConversation(inner json.RawMessage) bool {
 // kept set (message_changed, message_deleted, bot_message, channel_join...)
 // yield nothing; DMs were left out before (directConversation).
 func messageEventSignals(inner json.RawMessage, nc *nameCache, acct string) ([]connectors.Signal, error) {
-	var me slackevents.MessageEvent
-	if err := json.Unmarshal(inner, &me); err != nil {
+	me, err := decodeMessage[slackevents.MessageEvent](inner) // attachments as in history (decode.go)
+	if err != nil {
 		return nil, fmt.Errorf("%w: message event: %v", connectors.ErrInvalidConfig, err)
 	}
 	if !keptSubtypes[me.SubType] || me.Message == nil {
