@@ -143,7 +143,7 @@ func TestNestedClaimsRace(t *testing.T) {
 }
 
 // TestNestedClaimsFromBeforeNesting: two tenants whose claims nested
-// before nesting was checked (migration 0045 notes the org of each stored
+// before nesting was checked (migration 0043 notes the org of each stored
 // workspace claim, and leaves both) are not broken: the older claim is
 // claimed again by its holder, the newer one is refused at its holder's
 // next claim, as the oldest connection won in migration 0006.

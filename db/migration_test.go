@@ -101,7 +101,7 @@ func TestNestedClaimsMigration(t *testing.T) {
 				return err
 			}
 			f.conn = c.ID
-			return tx.ClaimAccount(ctx, provider, db.Claim{Keys: []string{account}}, c.ID) // as stored before 0045
+			return tx.ClaimAccount(ctx, provider, db.Claim{Keys: []string{account}}, c.ID) // as stored before 0043
 		}))
 		return f
 	}
@@ -115,7 +115,7 @@ func TestNestedClaimsMigration(t *testing.T) {
 	t.Cleanup(func() { owner.Close(context.Background()) })
 	for range 2 {
 		require.NoError(t, pgx.BeginFunc(ctx, owner, func(tx pgx.Tx) error {
-			_, err := tx.Exec(ctx, migrationSQL(t, 45))
+			_, err := tx.Exec(ctx, migrationSQL(t, 43))
 			return err
 		}))
 	}

@@ -159,7 +159,7 @@ func (c Claim) sorted() (keys, within []string) {
 // keys, or it holds one of the accounts the claim is within, or it is
 // within one of the keys. The two nested cases are left out for a claim
 // created after the claiming tenant's own claim on one of the keys: two
-// tenants whose claims nested before nesting was checked (migration 0045)
+// tenants whose claims nested before nesting was checked (migration 0043)
 // keep working, and the older claim wins, as in migration 0006; the newer
 // one is refused at its next connect. Run in the system scope: the other
 // tenant's rows are what it reads.
