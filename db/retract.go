@@ -7,9 +7,17 @@ import (
 
 // retractedPayload is a Signal's payload marked retracted:
 // payload.attributes.retracted = true, the other attributes kept.
-const retractedPayload = `jsonb_set(payload, '{attributes}',
-	CASE jsonb_typeof(payload->'attributes') WHEN 'object' THEN payload->'attributes' ELSE '{}'::jsonb END
+var retractedPayload = retracted("payload")
+
+// retracted is the expression of the payload p (a jsonb expression) marked
+// retracted: the one form every retraction writes, whether it marks a
+// stored Signal (RetractSignals, ReapplyRetractions, the retention run) or
+// a Signal as it is stored (InsertSignalsFor).
+func retracted(p string) string {
+	return `jsonb_set(` + p + `, '{attributes}',
+	CASE jsonb_typeof(` + p + `->'attributes') WHEN 'object' THEN ` + p + `->'attributes' ELSE '{}'::jsonb END
 	|| '{"retracted": true}'::jsonb)`
+}
 
 // notRetracted selects the Signals not marked yet.
 const notRetracted = `(payload->'attributes'->>'retracted') IS DISTINCT FROM 'true'`

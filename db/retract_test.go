@@ -71,8 +71,8 @@ func TestRetractSignals(t *testing.T) {
 // TestRetractionKeysAreCleanedForPostgres: retraction keys are cleaned as
 // the keys of the Signals they retract were stored (CleanText, which
 // ingest.Rows applies to every Signal key): a key with a NUL or an invalid
-// UTF-8 byte retracts, records and re-applies the Signal stored under its
-// cleaned form. Postgres refused such a key, failing the whole delivery.
+// UTF-8 byte retracts, records and re-applies (or has the insert apply)
+// the Signal stored under its cleaned form. Postgres refused such a key, failing the whole delivery.
 func TestRetractionKeysAreCleanedForPostgres(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -95,10 +95,13 @@ func TestRetractionKeysAreCleanedForPostgres(t *testing.T) {
 		return err
 	}))
 	require.EqualValues(t, 2, n)
+	// Stored after its deletion: retracted by the insert, which finds the
+	// tombstone of the cleaned key under the key it stores; nothing is
+	// left for the re-apply.
 	insert("msg:C1:\x003")
 	n, err := s.DB.ReapplyRetractions(ctx, f.tenant, "slack", []string{"msg:C1:\x003"})
 	require.NoError(t, err)
-	require.EqualValues(t, 1, n, "the tombstone of the cleaned key re-applied to the Signal stored after it")
+	require.Zero(t, n, "the tombstone of the cleaned key applied to the Signal stored after it")
 
 	var tombstones, retracted []string
 	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {

@@ -143,10 +143,27 @@ func insertSignalsStatement(tenantID, connID, source string, sigs []NewSignal) (
 
 // insertSignalsSQL is the insert: plain, with aliases ($9, $10), and with
 // aliases and match keys ($11, $12).
+//
+// A Signal whose key has a tombstone (its deletion was recorded before:
+// RetractSignals) is stored retracted, as the retraction would have marked
+// it had it been stored: a sync page that read a Slack message before its
+// deletion, or a message delivery that comes after the deletion's, stored
+// it live, and the default feed (long polls too) served it until the
+// store's re-apply (ReapplyRetractions, a transaction of its own after the
+// commit) ran, or the retention run when that re-apply failed. The re-apply
+// stays, for tombstones that commit while the store runs, which this
+// statement cannot see. The lookup is one probe of signal_tombstones'
+// primary key (tenant_id, dedupe_key, …) per Signal, a scalar subquery
+// rather than EXISTS: Postgres may run an EXISTS as a hash of every
+// tombstone of the tenant, read whole for each insert (docs/performance.md,
+// "Tombstones looked up by the Signals' insert").
 var insertSignalsSQL = func() [3]string {
 	insert := func(match string) string {
 		return `INSERT INTO signals (tenant_id, connection_id, source, kind, occurred_at, dedupe_key, payload, raw)
-		SELECT $1, $2, $3, t.kind, t.occurred_at, t.dedupe_key, t.payload::jsonb, nullif(t.raw, '')::jsonb
+		SELECT $1, $2, $3, t.kind, t.occurred_at, t.dedupe_key,
+			CASE WHEN (SELECT true FROM signal_tombstones d WHERE d.tenant_id = $1 AND d.dedupe_key = t.dedupe_key LIMIT 1)
+				THEN ` + retracted("(t.payload::jsonb)") + ` ELSE t.payload::jsonb END,
+			nullif(t.raw, '')::jsonb
 		FROM unnest($4::text[], $5::timestamptz[], $6::text[], $7::text[], $8::text[])
 			WITH ORDINALITY AS t(kind, occurred_at, dedupe_key, payload, raw, ord)
 		WHERE NOT EXISTS (SELECT 1 FROM signal_aliases a WHERE a.tenant_id = $1 AND a.key = t.dedupe_key)` + match + `
