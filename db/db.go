@@ -37,6 +37,12 @@ type DB struct {
 	feed *pgx.ConnConfig
 	// tokenLock bounds token locks (Options.TokenLockIdle, TokenLockWait).
 	tokenLock tokenLockBounds
+	// writerIdle is Options.SignalWriterIdle (0 in a DB not made by Open:
+	// DefaultSignalWriterIdle).
+	writerIdle time.Duration
+	// keepalive is what sets a pool session's TCP keepalive (keepaliveSQL;
+	// "" in a DB not made by Open): a token lock's release sets it again.
+	keepalive string
 	// probe is Ping's pool of one session, outside Pool: a Pool whose
 	// every session is taken (token locks held while providers answer)
 	// is busy, not down, and must not fail the readiness probe.
@@ -61,6 +67,55 @@ type Options struct {
 	// TokenLockWait bounds the wait for a token lock; 0 is
 	// DefaultTokenLockWait.
 	TokenLockWait time.Duration
+	// SignalWriterIdle is how long a transaction that writes Signals may
+	// sit idle between its statements before the server ends its session
+	// (txScope.sql); 0 is DefaultSignalWriterIdle. Tests shorten it.
+	SignalWriterIdle time.Duration
+}
+
+// DefaultSignalWriterIdle bounds how long a transaction that writes
+// Signals may sit idle in the middle (idle_in_transaction_session_timeout,
+// for that transaction only). Every such transaction holds back every
+// tenant's feed until it ends (the feed horizon, FeedHorizonSQL), and one
+// whose client stopped (a worker's process frozen, its host cut off or
+// powered off) ended only when the server dropped the session: with the
+// server's defaults, when TCP keepalive gave up, over two hours later. The
+// writers send their statements one after the other, with no provider or
+// other slow call between them (a webhook delivery's nudges of Temporal,
+// the slowest, are bounded at 1 s per connection and the whole delivery at
+// 30 s); 30 s is far above any gap they leave.
+const DefaultSignalWriterIdle = 30 * time.Second
+
+// poolKeepalive is the server-side TCP keepalive every pool session asks
+// for: a session whose client vanished (a host powered off or cut off: no
+// FIN, no RST) is ended by the server after about 25 s idle (probes from
+// 10 s, every 5 s, three unanswered) or 25 s of data it sent
+// unacknowledged (tcp_user_timeout), instead of after the operating
+// system's keepalive default (7,200 s idle, then nine probes 75 s apart).
+// A writer of Signals that vanished held every tenant's feed that long.
+// The token lock's session asks for the same (tokenLockBounds.settings),
+// and the feed's own sessions dial with the client's side of it
+// (feedSessionConfig).
+var poolKeepalive = []struct{ name, value string }{
+	{"tcp_keepalives_idle", strconv.Itoa(int(feedKeepAliveIdle.Seconds()))},
+	{"tcp_keepalives_interval", strconv.Itoa(int(feedKeepAliveInterval.Seconds()))},
+	{"tcp_keepalives_count", strconv.Itoa(feedKeepAliveCount)},
+	{"tcp_user_timeout", strconv.FormatInt(feedUserTimeout.Milliseconds(), 10)},
+}
+
+// keepaliveSQL SETs poolKeepalive, except what the URL sets itself (a
+// parameter, or in options): an operator's choice. Any role may. Sent with
+// the session's other settings (Open's AfterConnect), in their round trip;
+// "" when the URL sets them all.
+func keepaliveSQL(cc *pgx.ConnConfig) string {
+	var b strings.Builder
+	for _, p := range poolKeepalive {
+		if _, set := cc.RuntimeParams[p.name]; set || strings.Contains(cc.RuntimeParams["options"], p.name) {
+			continue
+		}
+		fmt.Fprintf(&b, "; SET %s = %s", p.name, p.value)
+	}
+	return b.String()
 }
 
 // openTimeout bounds Open by default, as the Temporal dial is bounded:
@@ -91,6 +146,7 @@ func Open(ctx context.Context, url string, opt Options) (*DB, error) {
 	if cfg.ConnConfig.ConnectTimeout == 0 && !setsConnectTimeout(url) {
 		cfg.ConnConfig.ConnectTimeout = connectTimeout
 	}
+	keepalive := keepaliveSQL(cfg.ConnConfig)
 	timeout := openTimeout
 	if opt.Timeout > 0 {
 		timeout = opt.Timeout
@@ -110,8 +166,11 @@ func Open(ctx context.Context, url string, opt Options) (*DB, error) {
 		// horizon's (FeedHorizonSQL), and the retraction re-apply reads
 		// what committed before it. Under a stricter default the feed
 		// skipped a writer that committed between the horizon's reads.
-		// One simple-protocol round trip sets both.
-		if _, err := c.Exec(ctx, "SET plan_cache_mode = force_custom_plan; SET default_transaction_isolation = 'read committed'"); err != nil {
+		//
+		// And the server's side of TCP keepalive (poolKeepalive).
+		//
+		// One simple-protocol round trip sets them all.
+		if _, err := c.Exec(ctx, "SET plan_cache_mode = force_custom_plan; SET default_transaction_isolation = 'read committed'"+keepalive); err != nil {
 			return err
 		}
 		if opt.Schema != "" {
@@ -141,7 +200,8 @@ func Open(ctx context.Context, url string, opt Options) (*DB, error) {
 	}
 	feed := feedSessionConfig(cfg.ConnConfig)
 	d := &DB{schema: opt.Schema, Pool: pool, probe: probe, X: sqlx.NewDb(stdlib.OpenDBFromPool(pool), "pgx"), feed: feed,
-		tokenLock: tokenLockBounds{idle: cmp.Or(opt.TokenLockIdle, DefaultTokenLockIdle), wait: cmp.Or(opt.TokenLockWait, DefaultTokenLockWait)},
+		tokenLock:  tokenLockBounds{idle: cmp.Or(opt.TokenLockIdle, DefaultTokenLockIdle), wait: cmp.Or(opt.TokenLockWait, DefaultTokenLockWait)},
+		writerIdle: cmp.Or(opt.SignalWriterIdle, DefaultSignalWriterIdle), keepalive: keepalive,
 		announce: newAnnouncer(func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, feed) },
 			defaultNotifyTimeout)}
 	bypass, err := d.bypassesRLS(octx)
@@ -210,6 +270,8 @@ type Tx struct {
 	TenantID string
 	// signalsLocked records LockSignals (the feed horizon's writer lock).
 	signalsLocked bool
+	// writerIdle is the idle bound LockSignals sets (txScope.writerIdle).
+	writerIdle time.Duration
 	// inserted lists the tenants this transaction stored Signals for
 	// (announced to the feed's listeners after commit).
 	inserted []string
@@ -247,7 +309,24 @@ func (d *DB) WithSystemSignals(ctx context.Context, fn func(*Tx) error) error {
 	return d.inTx(ctx, txScope{system: true, lockSignals: true}, fn)
 }
 
+// withSystemWriter is WithSystem for a transaction that changes Signals
+// without storing any (a purge, a retention step): bounded in how long it
+// may sit idle as a writer is (txScope.writesSignals).
+func (d *DB) withSystemWriter(ctx context.Context, fn func(*Tx) error) error {
+	return d.inTx(ctx, txScope{system: true, writesSignals: true}, fn)
+}
+
+// withTenantWriter is withSystemWriter in a tenant's scope (a re-applied
+// retraction).
+func (d *DB) withTenantWriter(ctx context.Context, tenantID string, fn func(*Tx) error) error {
+	if tenantID == "" {
+		return errors.New("db: tenant id is required")
+	}
+	return d.inTx(ctx, txScope{tenantID: tenantID, writesSignals: true}, fn)
+}
+
 func (d *DB) inTx(ctx context.Context, s txScope, fn func(*Tx) error) error {
+	s.writerIdle = d.signalWriterIdle()
 	for attempt := 0; ; attempt++ {
 		err := d.onSession(ctx, func(c *sqlx.Conn) error { return runTx(ctx, c, s, fn, d.announce.announce) })
 		var stale *staleSessionError
@@ -262,12 +341,24 @@ func (d *DB) inTx(ctx context.Context, s txScope, fn func(*Tx) error) error {
 	}
 }
 
+// signalWriterIdle is the DB's Options.SignalWriterIdle.
+func (d *DB) signalWriterIdle() time.Duration { return cmp.Or(d.writerIdle, DefaultSignalWriterIdle) }
+
 // txScope is what a transaction may see (one tenant, or the system), and
 // whether it takes the signals writer lock at its start.
 type txScope struct {
 	tenantID    string
 	system      bool
 	lockSignals bool
+	// writesSignals: the transaction changes Signals without taking the
+	// writer lock (a retraction, a purge, a retention step); any statement
+	// that changes rows of signals holds the feed horizon as the lock does,
+	// so it is bounded as a writer is (writerIdle).
+	writesSignals bool
+	// writerIdle is how long the transaction may sit idle once it takes
+	// the signals lock, or from its start when writesSignals
+	// (Options.SignalWriterIdle; 0: DefaultSignalWriterIdle).
+	writerIdle time.Duration
 	// open, when set, queues statements that go to Postgres with BEGIN
 	// and the scope, in the same round trip, and returns what reads their
 	// results (begin).
@@ -277,6 +368,13 @@ type txScope struct {
 // sql is a transaction's first statement: its scope, and the signals
 // writer lock when asked for (set_config writes nothing, so the lock is
 // still taken before the transaction's first write).
+//
+// A transaction that takes the lock, or writes Signals otherwise, also
+// sets idle_in_transaction_session_timeout for itself (writerIdle): it
+// holds back every tenant's feed until it ends, so a client that stops in
+// its middle (a frozen process, a host gone) has the server end its
+// session, and the transaction, once it has sent nothing for that long.
+// In the same statement: no round trip of its own. Reset at its end.
 //
 // A transaction that stores Signals (a webhook delivery, a sync page) runs
 // the same few statements of fixed shape, row by row and key by key, over
@@ -289,6 +387,9 @@ func (s txScope) sql() (string, []any) {
 	if s.lockSignals {
 		first, lock = "SELECT set_config('plan_cache_mode', 'auto', true), ", ", poblysh_lock_signals()"
 	}
+	if s.lockSignals || s.writesSignals {
+		first += writerIdleSQL(s.writerIdle) + ", "
+	}
 	if s.system {
 		return first + `set_config('poblysh.system', 'on', true)` + lock, nil
 	}
@@ -298,6 +399,16 @@ func (s txScope) sql() (string, []any) {
 // SystemSignalsSQL is the first statement of a WithSystemSignals
 // transaction (the webhook intake's), exported with LookupRoutesSQL.
 var SystemSignalsSQL, _ = txScope{system: true, lockSignals: true}.sql()
+
+// writerIdleSQL sets the transaction's idle_in_transaction_session_timeout
+// to d (0: DefaultSignalWriterIdle), in milliseconds. A literal, not a
+// parameter: the statement that opens the transaction keeps none where it
+// had none (a parameter there is planned at every execution, change 19 of
+// docs/performance.md).
+func writerIdleSQL(d time.Duration) string {
+	ms := max(cmp.Or(d, DefaultSignalWriterIdle).Milliseconds(), 1)
+	return "set_config('idle_in_transaction_session_timeout', '" + strconv.FormatInt(ms, 10) + "', true)"
+}
 
 // onSession runs fn on a session taken from the pool, and gives it back
 // (also when fn panics).
@@ -331,7 +442,7 @@ func runTx(ctx context.Context, c *sqlx.Conn, s txScope, fn func(*Tx) error, ann
 			_ = end(c, false)
 		}
 	}()
-	t := &Tx{Conn: c, TenantID: s.tenantID, signalsLocked: s.lockSignals}
+	t := &Tx{Conn: c, TenantID: s.tenantID, signalsLocked: s.lockSignals, writerIdle: s.writerIdle}
 	if err := fn(t); err != nil {
 		return err
 	}

@@ -84,7 +84,7 @@ func (d *DB) PurgeSignalsInBatches(ctx context.Context, s SignalScope, each func
 	for {
 		var n int
 		left := false
-		err := d.WithSystem(ctx, func(tx *Tx) (err error) {
+		err := d.withSystemWriter(ctx, func(tx *Tx) (err error) {
 			if err = tx.lockPurge(ctx, s); err != nil {
 				return err
 			}

@@ -53,7 +53,7 @@ func (d *DB) Prune(ctx context.Context, rawBefore time.Time, signalsBefore *time
 	var p Pruned
 	for _, s := range pruneSteps(&p, rawBefore, signalsBefore, eventsBefore, jobsBefore, batch) {
 		var n int64
-		err := d.WithSystem(ctx, func(tx *Tx) error {
+		err := d.withSystemWriter(ctx, func(tx *Tx) error {
 			res, err := tx.ExecContext(ctx, s.q, s.a...)
 			if err != nil {
 				return wrapConnErr(err)

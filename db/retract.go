@@ -67,7 +67,7 @@ func (d *DB) ReapplyRetractions(ctx context.Context, tenantID, source string, ke
 		return 0, nil
 	}
 	var n int64
-	err := d.WithTenant(ctx, tenantID, func(tx *Tx) error {
+	err := d.withTenantWriter(ctx, tenantID, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE signals s SET payload = `+retractedPayload+`
 			WHERE s.tenant_id = $1 AND s.dedupe_key = ANY($2) AND `+notRetracted+`
 			  AND EXISTS (SELECT 1 FROM signal_tombstones t WHERE t.tenant_id = $1 AND t.dedupe_key = s.dedupe_key)`,

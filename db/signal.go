@@ -68,12 +68,14 @@ func (tx *Tx) InsertSignals(ctx context.Context, connID, source string, sigs []N
 // first statement, or calls it at its start):
 // the feed horizon waits only for transactions that hold this lock, so a
 // writer that got its id without it could commit rows the feed has already
-// passed. A transaction that already has an id is refused.
+// passed. A transaction that already has an id is refused. Like the
+// transactions that begin with it, the transaction is then bounded in how
+// long it may sit idle (Options.SignalWriterIdle; txScope.sql).
 func (tx *Tx) LockSignals(ctx context.Context) error {
 	if tx.signalsLocked {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, `SELECT poblysh_lock_signals()`); err != nil {
+	if _, err := tx.ExecContext(ctx, `SELECT `+writerIdleSQL(tx.writerIdle)+`, poblysh_lock_signals()`); err != nil {
 		return fmt.Errorf("db: lock signals: %w", wrapConnErr(err))
 	}
 	tx.signalsLocked = true

@@ -36,6 +36,9 @@ type TokenLock struct {
 	conn     *sqlx.Conn
 	tenantID string
 	connID   string
+	// reset gives the session back the settings it had (tokenLockReset,
+	// then the pool's keepalive).
+	reset string
 }
 
 // Bounds of token locks (Options.TokenLockIdle and TokenLockWait).
@@ -66,7 +69,8 @@ func (b tokenLockBounds) settings() string {
 		"SET lock_timeout = %d", ms(b.idle), ms(b.idle), ms(b.wait))
 }
 
-// tokenLockReset gives a lock's session back the settings it had.
+// tokenLockReset gives a lock's session back the server's settings; the
+// pool's own keepalive is then set again (DB.keepalive).
 const tokenLockReset = "RESET tcp_keepalives_idle; RESET tcp_keepalives_interval; RESET tcp_keepalives_count; " +
 	"RESET tcp_user_timeout; RESET idle_session_timeout; RESET idle_in_transaction_session_timeout; RESET lock_timeout"
 
@@ -83,7 +87,7 @@ func (d *DB) LockTokens(ctx context.Context, tenantID, connID string) (*TokenLoc
 	if err != nil {
 		return nil, wrapConnErr(err)
 	}
-	l := &TokenLock{conn: c, tenantID: tenantID, connID: connID}
+	l := &TokenLock{conn: c, tenantID: tenantID, connID: connID, reset: tokenLockReset + d.keepalive}
 	if _, err := c.ExecContext(ctx, d.tokenLock.settings()); err != nil {
 		l.discard()
 		return nil, wrapConnErr(err)
@@ -130,7 +134,7 @@ func (l *TokenLock) Release() {
 	var unlocked bool
 	err := l.conn.GetContext(ctx, &unlocked, `SELECT pg_advisory_unlock(`+tokenLockKey+`)`, l.connID)
 	if err == nil && unlocked {
-		_, err = l.conn.ExecContext(ctx, tokenLockReset)
+		_, err = l.conn.ExecContext(ctx, l.reset)
 	}
 	if err != nil || !unlocked {
 		l.discard()

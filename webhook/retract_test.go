@@ -326,3 +326,69 @@ func deliverAccepted(t *testing.T, in *Intake, p *connectors.Provider) func(retr
 		require.Equal(t, Accepted, out.Status)
 	}
 }
+
+// A delivery that only retracts writes Signals too (its UPDATE, and its
+// tombstones): while its transaction is open, every tenant's feed is held
+// (the feed horizon). One whose process stops just before its COMMIT (a
+// frozen or vanished host) held them until the server dropped the session,
+// over two hours with the server's defaults; the delivery now takes the
+// signals writer lock as one with Signals does, and with it the bound on
+// how long its transaction may sit idle (db.Options.SignalWriterIdle, 1 s
+// here): the server ends it, another tenant's Signal is served, and the
+// delivery fails (the provider sends it again) with nothing of it kept.
+func TestStoppedRetractionIsEndedByTheServer(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, p, _, tenant, _ := retractingIntake(t)
+	other, otherConn := dbtest.Seed(t, s.DB, "other", "fake", "acct")
+	proxy := dbtest.NewProxy(t, dbtest.URL(t))
+	d, err := db.Open(ctx, proxy.URL(dbtest.URL(t)), db.Options{Role: "poblysh_app", Schema: s.Name, MaxConns: 2, SignalWriterIdle: time.Second})
+	require.NoError(t, err)
+	t.Cleanup(d.Close)
+	log := logrus.New()
+	log.SetLevel(logrus.ErrorLevel)
+	in := &Intake{DB: d, Log: log}
+	deliver := func(b retractingBody) (*Outcome, error) {
+		body, err := json.Marshal(b)
+		require.NoError(t, err)
+		return in.Receive(ctx, p, &connectors.WebhookRequest{Body: body, Now: time.Now()})
+	}
+	out, err := deliver(retractingBody{ID: "e1", Posted: []string{"msg:C1:1"}})
+	require.NoError(t, err)
+	require.Equal(t, Accepted, out.Status)
+
+	var served []db.Signal
+	held := make(chan struct{})
+	proxy.HoldAt("COMMIT", func() {
+		defer close(held)
+		// The deletion's transaction has run its statements; its process
+		// stops before the COMMIT. Another tenant stores a Signal.
+		require.NoError(t, s.DB.WithTenantSignals(ctx, other, func(tx *db.Tx) error {
+			_, err := tx.InsertSignals(ctx, otherConn, "fake", []db.NewSignal{{Kind: "item.created", OccurredAt: time.Now(), DedupeKey: "b1", Payload: []byte(`{"title":"b"}`)}})
+			return err
+		}))
+		// Bounded far above the 1 s: the feed is not held for good.
+		for deadline := time.Now().Add(20 * time.Second); len(served) == 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			var err error
+			served, _, err = s.DB.ListFeed(ctx, other, db.SignalFilter{Limit: 10})
+			require.NoError(t, err)
+		}
+	})
+	_, err = deliver(retractingBody{ID: "e2", Deleted: []string{"msg:C1:1"}})
+	<-held // the server's end of the session may answer the delivery first
+	require.Len(t, served, 1, "the other tenant's Signal is withheld by the stopped deletion")
+	require.Error(t, err, "the stopped deletion's session was ended: it is not acknowledged")
+	tombstones := func() int {
+		var n int
+		require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+			return tx.GetContext(ctx, &n, `SELECT count(*) FROM signal_tombstones`)
+		}))
+		return n
+	}
+	require.Zero(t, tombstones(), "nothing of the stopped deletion is kept")
+
+	out, err = deliver(retractingBody{ID: "e2", Deleted: []string{"msg:C1:1"}})
+	require.NoError(t, err, "sent again, it is stored")
+	require.Equal(t, Accepted, out.Status)
+	require.Equal(t, 1, tombstones())
+}

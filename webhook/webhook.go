@@ -151,8 +151,12 @@ func (in *Intake) commit(ctx context.Context, provider string, d *delivery) (*Ou
 	var stored []db.Stored
 	// The transaction opens with BEGIN, its scope (and, for a delivery
 	// with Signals, the signals writer lock: db.Tx.LockSignals) and the
-	// route lookup, in one round trip.
-	lock := len(d.batch.Rows) > 0
+	// route lookup, in one round trip. A delivery that only retracts
+	// takes the lock too: its UPDATE of signals holds every tenant's feed
+	// as an insert does, and the lock bounds how long the transaction may
+	// then sit idle should this process stop in its middle
+	// (db.Options.SignalWriterIdle).
+	lock := len(d.batch.Rows) > 0 || len(d.Retract) > 0
 	err := in.DB.WithSystemRoutes(ctx, lock, provider, d.RouteKeys, func(tx *db.Tx, routes []db.Route) error {
 		out, stored, d.reapplyIn = &Outcome{DeliveryID: d.DeliveryID}, nil, nil
 		rt, err := in.route(ctx, tx, provider, d, routes)
