@@ -451,12 +451,51 @@ func (q *query) givenTime(name string) *time.Time {
 	if !ok {
 		return nil
 	}
-	t, err := time.Parse(time.RFC3339Nano, v)
-	if err != nil || !rfc3339Offset(v) {
+	t, ok := parseRFC3339(v)
+	if !ok {
 		q.problems[name] = "must be an RFC 3339 date-time, e.g. 2026-01-02T15:04:05Z"
 		return nil
 	}
 	return &t
+}
+
+// parseRFC3339 parses an RFC 3339 date-time (section 5.6), which
+// time.Parse takes only in part:
+//   - "T" and "Z" may be lower case (the section's note): time.Parse
+//     refused 2026-01-02t15:04:05z;
+//   - a leap second (second 60) is the instant after the minute's 59th
+//     second, as Postgres takes it: 23:59:60Z is the next day's 00:00:00Z
+//     (the time is a bound of a range, and nothing is stored during a leap
+//     second, which Go and Postgres times cannot hold); only where a leap
+//     second can be, the last minute of a month in UTC (section 5.7),
+//     with the offset given;
+//   - a numeric offset is at most 23:59 (rfc3339Offset), where time.Parse
+//     also takes +24:00 and +12:60.
+func parseRFC3339(v string) (time.Time, bool) {
+	b := []byte(v)
+	if len(b) > 10 && b[10] == 't' {
+		b[10] = 'T'
+	}
+	if n := len(b); n > 0 && b[n-1] == 'z' {
+		b[n-1] = 'Z'
+	}
+	// The seconds are at [17:19] (YYYY-MM-DDThh:mm:ss): the layout has
+	// no other form.
+	leap := len(b) > 19 && b[16] == ':' && b[17] == '6' && b[18] == '0'
+	if leap {
+		b[17], b[18] = '5', '9'
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(b))
+	if err != nil || !rfc3339Offset(v) {
+		return time.Time{}, false
+	}
+	if leap {
+		if u := t.UTC(); u.Hour() != 23 || u.Minute() != 59 || u.AddDate(0, 0, 1).Day() != 1 {
+			return time.Time{}, false
+		}
+		t = t.Add(time.Second)
+	}
+	return t, true
 }
 
 // boundMicro rounds a query's time bound up to the next microsecond.

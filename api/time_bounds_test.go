@@ -83,3 +83,67 @@ func TestTimeBoundsBelowAMicrosecond(t *testing.T) {
 	require.Equal(t, 0, jobs(ns(created, 500)), "since=C+500ns: the job created at C is before since")
 	require.Equal(t, 1, jobs(ns(created, -500)), "since=C-500ns lists the job created at C")
 }
+
+// TestTimeBoundsInEveryRFC3339Form: since and until take every RFC 3339
+// date-time. "T" and "Z" may be lower case (RFC 3339 section 5.6, note):
+// they were refused (400). A leap second (second 60, in the last minute of
+// a month in UTC, section 5.7) is the instant after the minute's 59th
+// second, as Postgres reads it: it was refused too. Second 60 anywhere
+// else is not a date-time.
+func TestTimeBoundsInEveryRFC3339Form(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	tenant, key := e.tenant("Acme")
+	ctx := context.Background()
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	require.NoError(t, e.schema.DB.WithTenantSignals(ctx, tenant, func(tx *db.Tx) error {
+		c, _, err := tx.UpsertConnection(ctx, db.ConnectionUpsert{Provider: "fake", ExternalAccountID: "acct"})
+		if err != nil {
+			return err
+		}
+		_, err = tx.InsertSignals(ctx, c.ID, "fake", []db.NewSignal{{Kind: "item.created", OccurredAt: at, DedupeKey: "k", Payload: []byte(`{"title":"t"}`)}})
+		return err
+	}))
+	get := func(path string, bounds ...string) response {
+		t.Helper()
+		v := url.Values{}
+		for i := 0; i+1 < len(bounds); i += 2 {
+			v.Set(bounds[i], bounds[i+1])
+		}
+		return e.do(http.MethodGet, path+"?"+v.Encode(), key, "", "")
+	}
+	signals := func(bounds ...string) int {
+		t.Helper()
+		r := get("/api/v1/signals", bounds...)
+		require.Equal(t, http.StatusOK, r.status, "%v: %s", bounds, r.body)
+		var p map[string][]json.RawMessage
+		require.NoError(t, json.Unmarshal(r.body, &p))
+		return len(p["signals"])
+	}
+
+	// The Signal at T = 2026-01-01T00:00:00Z.
+	require.Equal(t, 1, signals("since", "2026-01-01t00:00:00z"), "since=T, lower case")
+	require.Equal(t, 0, signals("until", "2026-01-01t00:00:00z"), "until=T, lower case")
+	require.Equal(t, 1, signals("since", "2025-12-31t19:00:00-05:00", "until", "2026-01-01t00:00:00.000001z"))
+	require.Equal(t, 1, signals("since", "2025-12-31T23:59:60Z"), "the leap second before T is T")
+	require.Equal(t, 1, signals("since", "2026-01-01T05:29:60+05:30"), "the same leap second, at another offset")
+	require.Equal(t, 0, signals("since", "2025-12-31T23:59:60.5Z"), "half a second past it is after T")
+	require.Equal(t, 0, signals("until", "2025-12-31T23:59:60Z"), "until the leap second leaves T out")
+	require.Equal(t, 1, signals("until", "2025-12-31t23:59:60.5z"))
+	r := get("/api/v1/jobs", "since", "2026-01-01t00:00:00z")
+	require.Equal(t, http.StatusOK, r.status, "jobs' since likewise: %s", r.body)
+
+	for _, bad := range []string{
+		"2025-12-31T23:58:60Z",      // not the month's last minute
+		"2025-06-15T23:59:60Z",      // not the month's last day
+		"2025-12-31T23:59:60+01:00", // 22:59:60 in UTC
+		"2025-12-31T23:59:61Z",
+		"2026-01-01 00:00:00Z", // a space is not RFC 3339's separator
+		"2026-01-01x00:00:00Z",
+		"2026-01-01T00:00:00",
+	} {
+		r := get("/api/v1/signals", "since", bad)
+		er := requireError(t, r, http.StatusBadRequest, "invalid_request")
+		require.Contains(t, er.Details["since"], "RFC 3339", bad)
+	}
+}

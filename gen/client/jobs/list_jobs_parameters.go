@@ -95,7 +95,7 @@ type ListJobsParams struct {
 
 	// Since.
 	//
-	// Only jobs created at or after this instant (RFC 3339, to the nanosecond; jobs are created to the microsecond).
+	// Only jobs created at or after this instant (RFC 3339, to the nanosecond; jobs are created to the microsecond). `T` and `Z` may be lower case; a leap second (`…T23:59:60Z`, the last minute of a month in UTC) is the instant after the minute's 59th second.
 	//
 	// Format: date-time
 	Since *strfmt.DateTime
