@@ -109,19 +109,49 @@ type prior struct {
 	// seriesLast is the series as this page lists it, else the payload of
 	// its last stored Signal; nil when neither is at hand.
 	seriesLast *connectors.Payload
-	// cancelled, for a cancelled event remembered live (its fingerprint's
-	// Signal is no cancellation of it), is whether its first cancellation
-	// (event:<cal>:<id>:cancelled) is stored: it was cancelled, restored
-	// and is cancelled again (see cancelledAgain).
+	// cancelled, for a cancelled event remembered live by a connection
+	// that saw it cancelled before (sawCancelled), is whether its first
+	// cancellation (event:<cal>:<id>:cancelled) is stored: it was
+	// cancelled, restored and is cancelled again (see cancelledAgain).
 	cancelled bool
 }
 
+// sawCancelledMark ends the hash of a fingerprint whose connection saw the
+// event cancelled: it stays through a restore and the edits after it,
+// which the fingerprint's Signal key (the last Signal's) does not. It is
+// no part of what the hash compares (see hashOf).
+const sawCancelledMark = "+cancelled"
+
+// sawCancelled reports a fingerprint of the event keyed key whose
+// connection saw the event cancelled: it is remembered cancelled, or
+// carries sawCancelledMark.
+func sawCancelled(fp *connectors.Fingerprint, key string) bool {
+	return fp != nil && (strings.HasSuffix(fp.Hash, sawCancelledMark) || strings.HasPrefix(fp.SignalKey, key+":cancelled"))
+}
+
+// hashOf is a fingerprint's hash without sawCancelledMark.
+func hashOf(fp *connectors.Fingerprint) string { return strings.TrimSuffix(fp.Hash, sawCancelledMark) }
+
+// remember is the fingerprint of an event's new state hash, carried by the
+// Signal keyed signalKey, keeping sawCancelledMark if the connection saw
+// the event cancelled before (p) or sees it cancelled now.
+func (p prior) remember(key, hash, signalKey string, cancelled bool) connectors.Fingerprint {
+	if cancelled || sawCancelled(p.fp, key) {
+		hash += sawCancelledMark
+	}
+	return connectors.Fingerprint{Hash: hash, SignalKey: signalKey}
+}
+
 // cancelledAgain reports a cancellation of the event keyed key that is not
-// its first: the connection remembers it live (restored since) and its
-// first cancellation is stored. The store keeps one Signal per key, so
-// this one needs a key of its own.
+// its first: the connection remembers it live (restored since), saw it
+// cancelled before, and its first cancellation is stored. The store keeps
+// one Signal per key, so this one needs a key of its own. That the
+// connection saw a cancellation itself matters: another connection of the
+// tenant on the same calendar (they share dedupe keys) may have stored the
+// first cancellation a moment before this one sees the same cancellation,
+// which is then no second one and takes the first one's key.
 func (p prior) cancelledAgain(key string) bool {
-	return p.cancelled && p.fp != nil && !strings.HasPrefix(p.fp.SignalKey, key+":cancelled")
+	return p.cancelled && sawCancelled(p.fp, key) && !strings.HasPrefix(p.fp.SignalKey, key+":cancelled")
 }
 
 // againMillis is the time (unix ms) that keys a cancellation that is not
@@ -171,7 +201,8 @@ func againMillis(key string, d *decoded, p prior, now time.Time) int64 {
 //     or a guest list change is no Signal.
 //
 // Keys depend only on the event (and, for a cancellation after a restore,
-// on the live state remembered), so a full resync that lost the
+// on the live state remembered and on whether this connection saw the
+// event cancelled before), so a full resync that lost the
 // fingerprints re-derives the keys of everything already stored: without
 // a fingerprint a cancellation takes the first one's key. Attendee emails
 // are left out of the payload (Raw keeps the event while raw retention
@@ -183,7 +214,7 @@ func normalizeEvent(cal calendarRef, d *decoded, p prior, now time.Time) ([]conn
 	payload := eventPayload(cal, d)
 
 	switch {
-	case p.fp != nil && p.fp.Hash == hash:
+	case p.fp != nil && hashOf(p.fp) == hash:
 		// Nothing that matters changed. A cancelled event stays listed
 		// (Google keeps a cancelled occurrence for its series' lifetime):
 		// its cancellation was stored when the fingerprint was, and the
@@ -192,7 +223,7 @@ func normalizeEvent(cal calendarRef, d *decoded, p prior, now time.Time) ([]conn
 	case p.fp != nil && !strings.HasPrefix(p.fp.Hash, "2:") && p.fp.Hash == fingerprintV1(ev):
 		// Remembered before recurrence counted, and nothing it covered
 		// changed: remember the new form, without a Signal.
-		return nil, connectors.Fingerprint{Hash: hash, SignalKey: p.fp.SignalKey}
+		return nil, p.remember(key, hash, p.fp.SignalKey, ev.Status == "cancelled")
 	}
 	if ev.Status == "cancelled" {
 		if strings.TrimSpace(ev.Summary) == "" && p.last != nil {
@@ -206,7 +237,7 @@ func normalizeEvent(cal calendarRef, d *decoded, p prior, now time.Time) ([]conn
 			Kind: KindCancelled, OccurredAt: firstTime(d.updated, now),
 			DedupeKey: dedupe, Payload: payload, Raw: d.raw,
 		}
-		return []connectors.Signal{s}, connectors.Fingerprint{Hash: hash, SignalKey: s.DedupeKey}
+		return []connectors.Signal{s}, p.remember(key, hash, s.DedupeKey, true)
 	}
 	updated := connectors.Signal{
 		Kind: KindUpdated, OccurredAt: firstTime(d.updated, d.created, now),
@@ -215,7 +246,7 @@ func normalizeEvent(cal calendarRef, d *decoded, p prior, now time.Time) ([]conn
 	}
 	switch {
 	case p.fp != nil:
-		return []connectors.Signal{updated}, connectors.Fingerprint{Hash: hash, SignalKey: updated.DedupeKey}
+		return []connectors.Signal{updated}, p.remember(key, hash, updated.DedupeKey, false)
 	case p.series != nil && !p.legacy:
 		// Google gives the exception its series' created time: a
 		// creation would be dated when the series was made.

@@ -537,3 +537,33 @@ func TestNewExceptionOfRememberedSeries(t *testing.T) {
 		})
 	}
 }
+
+// TestSawCancelledMarkKept: a connection that saw an event cancelled keeps
+// saying so in the fingerprint's hash through a restore and the edits
+// after it (sawCancelledMark), and the mark is no change: the same event
+// read again is no Signal and leaves the fingerprint as it is.
+func TestSawCancelledMarkKept(t *testing.T) {
+	cal := calendarRef{ID: "c@example.com"}
+	d, err := decodeEvent(cal, fixture(t, "event_timed.json"))
+	require.NoError(t, err)
+	key := eventKey(cal.ID, d.ev.Id)
+	cancelled := connectors.Fingerprint{Hash: "2:before", SignalKey: key + ":cancelled"} // as stored before the mark
+
+	sigs, fp := normalizeEvent(cal, d, prior{fp: &cancelled}, time.Now())
+	require.Len(t, sigs, 1)
+	require.Equal(t, KindUpdated, sigs[0].Kind, "restored")
+	require.Equal(t, fingerprint(&d.ev)+sawCancelledMark, fp.Hash)
+
+	sigs, again := normalizeEvent(cal, d, prior{fp: &fp}, time.Now())
+	require.Empty(t, sigs, "the same state read again")
+	require.Equal(t, fp, again)
+
+	d.ev.Summary = "Launch sync (moved)"
+	sigs, edited := normalizeEvent(cal, d, prior{fp: &fp}, time.Now())
+	require.Len(t, sigs, 1)
+	require.True(t, sawCancelled(&edited, key), "an edit after the restore keeps the mark")
+
+	live := connectors.Fingerprint{Hash: "2:before", SignalKey: key + ":created"}
+	_, fp = normalizeEvent(cal, d, prior{fp: &live}, time.Now())
+	require.False(t, sawCancelled(&fp, key), "never seen cancelled")
+}

@@ -37,6 +37,23 @@ func newDBMemory(t *testing.T) *dbMemory {
 	return &dbMemory{s: s, tenant: tenant, conn: conn}
 }
 
+// sibling is another connection of m's tenant on the same schema (another
+// account of the tenant, reading the same shared calendar): its own
+// fingerprints, the tenant's Signals.
+func (m *dbMemory) sibling(t *testing.T, account string) *dbMemory {
+	t.Helper()
+	var conn string
+	require.NoError(t, m.s.DB.WithTenant(context.Background(), m.tenant, func(tx *db.Tx) error {
+		c, _, err := tx.UpsertConnection(context.Background(), db.ConnectionUpsert{
+			Provider: googlecalendar.Spec.Name, ExternalAccountID: account, DisplayName: account})
+		if err == nil {
+			conn = c.ID
+		}
+		return err
+	}))
+	return &dbMemory{s: m.s, tenant: m.tenant, conn: conn}
+}
+
 func (m *dbMemory) Fingerprints(ctx context.Context, keys []string) (map[string]connectors.Fingerprint, error) {
 	out := map[string]connectors.Fingerprint{}
 	if m.forget {
@@ -212,6 +229,68 @@ func TestRestoredEventCancelledAgainIsStored(t *testing.T) {
 			h.sb.ExpireSyncTokens()
 			stored, _ = h.passInto(t, mem, nil)
 			require.Empty(t, keysOf(stored, tc.id))
+		})
+	}
+}
+
+// Two connections of one tenant on the same calendar share its dedupe keys
+// (google-calendar.md): a cancellation both see is stored once. Each
+// remembers the event live when it is first cancelled; the first to sync
+// stores event:<cal>:<id>:cancelled, and the other, reading that Signal
+// stored by its sibling, took its own sight of the same cancellation for
+// one after a restore and stored it again as …:cancelled:<ms>. Only a
+// connection that saw the event cancelled before keys a cancellation by
+// its time; cancelled again after a restore, the event is stored once
+// more, under one key whichever connection syncs first.
+func TestSiblingConnectionsStoreOneCancellation(t *testing.T) {
+	for _, tc := range []struct {
+		name, id string
+		idOnly   bool
+	}{
+		{"listed in full", "q3roadmapreview0a1b2c3d4e", false},
+		{"id only", "oneonegrace2c4e6g8i0k2m4o", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, gcalsandbox.Options{Seed: true, PageSize: 3}, nil)
+			a := newDBMemory(t)
+			b := a.sibling(t, "calendar-user-2")
+			ctx := context.Background()
+			key := "event:" + h.sb.User() + ":" + tc.id
+			var restsA, restsB json.RawMessage
+			// both syncs a and b in turn (b first when bFirst) and returns
+			// what the store kept of the event.
+			both := func(bFirst bool) []string {
+				var kA, kB []connectors.Signal
+				if bFirst {
+					kB, restsB = h.passInto(t, b, restsB)
+				}
+				kA, restsA = h.passInto(t, a, restsA)
+				if !bFirst {
+					kB, restsB = h.passInto(t, b, restsB)
+				}
+				return keysOf(append(kA, kB...), tc.id)
+			}
+
+			require.Equal(t, []string{"calendar_event.created " + key + ":created"}, both(false))
+
+			_, _, err := h.sb.CancelEvent(ctx, "primary", tc.id, sandbox.DeliveryOptions{})
+			require.NoError(t, err)
+			require.Equal(t, []string{"calendar_event.cancelled " + key + ":cancelled"}, both(false),
+				"the first cancellation, seen by both connections: stored once")
+
+			restored, _, err := h.sb.UpdateEvent(ctx, "primary", tc.id, gcalsandbox.EventInput{Status: "confirmed"}, sandbox.DeliveryOptions{})
+			require.NoError(t, err)
+			stored := both(false)
+			require.Len(t, stored, 1, "restored: stored once")
+
+			cancelled, _, err := h.sb.CancelEvent(ctx, "primary", tc.id, sandbox.DeliveryOptions{})
+			require.NoError(t, err)
+			want := key + ":cancelled:" + fmt.Sprint(mustParse(t, cancelled.Updated).UnixMilli())
+			if tc.idOnly {
+				want = key + ":cancelled:" + fmt.Sprint(mustParse(t, restored.Updated).UnixMilli())
+			}
+			require.Equal(t, []string{"calendar_event.cancelled " + want}, both(true),
+				"cancelled again after a restore: stored once more, whichever connection syncs first")
 		})
 	}
 }

@@ -287,7 +287,8 @@ func emitHeld(cal calendarRef, page *connectors.Page, h heldCancel) {
 // Signal), that tell an event seen before fingerprints existed (its
 // created Signal), that an exception of a remembered series is compared
 // with (the series' last Signal) and that tell a cancellation of an event
-// remembered live from its first (the first cancellation's Signal). A
+// remembered live, by a connection that saw it cancelled before, from its
+// first (the first cancellation's Signal). A
 // series counts as remembered when it was before this pass: newSeries
 // reports those the pass read first. Without a memory every event is new.
 func recall(ctx context.Context, mem connectors.Memory, cal calendarRef, events []*decoded, newSeries func(id string) bool) ([]prior, error) {
@@ -342,9 +343,12 @@ func recall(ctx context.Context, mem connectors.Memory, cal calendarRef, events 
 		if lookup[i] != "" {
 			want = append(want, lookup[i])
 		}
-		if d.ev.Status == "cancelled" && seen && !strings.HasPrefix(fp.SignalKey, keys[i]+":cancelled") {
-			// Cancelled, and remembered live: a first cancellation, or
-			// one after a restore if the first is stored.
+		if d.ev.Status == "cancelled" && sawCancelled(out[i].fp, keys[i]) && !strings.HasPrefix(fp.SignalKey, keys[i]+":cancelled") {
+			// Cancelled, remembered live, and seen cancelled before by
+			// this connection: one after a restore if the first is
+			// stored. (A connection that never saw it cancelled sees its
+			// first cancellation, even when a sibling connection stored
+			// it already.)
 			firstCancel[i] = keys[i] + ":cancelled"
 			want = append(want, firstCancel[i])
 		}
