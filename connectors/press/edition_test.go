@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -47,5 +48,50 @@ func TestRegionalEditions(t *testing.T) {
 		r := d.Detect(in("Reporter", "reporter@"+dom, "Request for comment: interview request"), Config{})
 		require.False(t, r.Press, "%s: %q", dom, r.Reasons)
 		require.True(t, hasReason(r, "look-alike of media domain"), "%s: %q", dom, r.Reasons)
+	}
+}
+
+// TestEditionSignedWithItsOutlet: a journalist at a regional edition signs
+// with the outlet's name ("Name | Forbes" from forbes.pl). A registrable
+// domain whose label is the outlet's name exactly, under any public suffix,
+// is an edition of it, not a look-alike: the signature qualifies it as it
+// does any unlisted address. The look-alike rule for an outlet named
+// beside an address made of its name refused them all (press=false, 0),
+// reading forbes.pl as it reads reuters-news.com. Names with other words,
+// and homoglyphs that only read as the name, stay look-alikes.
+func TestEditionSignedWithItsOutlet(t *testing.T) {
+	t.Parallel()
+	d := New()
+	const subject = "Interview request: your Q3 robotics launch"
+	for _, from := range []string{
+		"Anna Nowak | Forbes <anna.nowak@forbes.pl>",
+		"Claire Martin | Forbes <claire.martin@forbes.fr>",
+		"Jonas Weber | Business Insider <jonas.weber@businessinsider.de>",
+		"Tom Hale | WIRED <tom.hale@wired.co.uk>",
+		"Luca Rossi | WIRED <luca.rossi@wired.it>",
+		"Lena Graf | VICE <lena.graf@vice.de>",
+		"Ana Gómez | Politico <ana.gomez@politico.co>",
+		"Sam Lee | TechCrunch <sam.lee@techcrunch.io>",
+		"Sam Lee | TechCrunch <sam.lee@news.techcrunch.io>",
+	} {
+		a, ok := ParseAddress(from)
+		require.True(t, ok, from)
+		r := d.Detect(Message{From: a, To: []Address{{Email: "pat@acme.example"}}, Subject: subject, Account: "pat@acme.example"}, Config{})
+		assert.True(t, r.Press, "%s: %.2f %q", from, r.Score, r.Reasons)
+		assert.Equal(t, 1.0, r.Score, "%s: %q", from, r.Reasons)
+		assert.False(t, hasReason(r, "look-alike"), "%s: %q", from, r.Reasons)
+		assert.Empty(t, r.Matched, "%s: an edition is not on the curated list", from)
+	}
+	for from, outlet := range map[string]string{
+		"Anna Nowak | Forbes <anna.nowak@forbes-polska.pl>": "forbes.com",
+		"Anna Nowak | Forbes <anna.nowak@fοrbes.pl>":        "forbes.com", // Greek ο
+		"Tom Hale | WIRED <tom.hale@wiredmag.co.uk>":        "wired.com",
+		"Jane Doe | Reuters <jane@reutеrs.co>":              "reuters.com", // Cyrillic е
+	} {
+		a, ok := ParseAddress(from)
+		require.True(t, ok, from)
+		r := d.Detect(Message{From: a, To: []Address{{Email: "pat@acme.example"}}, Subject: subject, Account: "pat@acme.example"}, Config{})
+		require.False(t, r.Press, "%s: %.2f %q", from, r.Score, r.Reasons)
+		require.True(t, hasReason(r, "look-alike of media domain "+outlet+" ("), "%s: %q", from, r.Reasons)
 	}
 }

@@ -54,13 +54,21 @@ func (t *tables) lookalike(domain string) (Outlet, bool) {
 // imitates reports whether a domain that is not at o's domain, nor a
 // subdomain or an edition of it, is made of o's name: the label it is
 // registered under (reuters-news in mail.reuters-news.co.uk), read through
-// confusables, contains the first label of o's domain (reuters.co,
-// reuters-news.com, thereutersdesk.example, reutеrs.com), or, for a name
+// confusables, contains the first label of o's domain (reuters-news.com,
+// thereutersdesk.example, reutеrs.com, reutеrs.co), or, for a name
 // shorter than minLabelName ("ft", "ap"), has it as a word between
-// hyphens (ft.co, ft-news.example, but not craft.example). Judge uses it
-// when the display name names o ("Jane Doe | Reuters"): the outlet's name
+// hyphens (ft-news.example, but not craft.example). Judge uses it when
+// the display name names o ("Jane Doe | Reuters"): the outlet's name
 // beside an address imitating its domain is an impersonation, not a
 // journalist signing with the outlet.
+//
+// A registrable domain whose label is the name itself, as written (ASCII:
+// no homoglyph read into it), under any public suffix is an edition of o
+// (forbes.pl, wired.co.uk, techcrunch.io), not an imitation: outlets run
+// editions under country and generic suffixes alike, and their journalists
+// sign with the outlet's name. That lets reuters.co through too, a squatter
+// that also fakes the display name; recall on real editions was judged to
+// matter more (docs/press-detection.md).
 func imitates(domain string, o Outlet) bool {
 	if domain == o.Domain || strings.HasSuffix(domain, "."+o.Domain) || isEdition(domain, o.Domain) {
 		return false
@@ -70,10 +78,13 @@ func imitates(domain string, o Outlet) bool {
 		site = domain
 	}
 	label, _, _ := strings.Cut(site, ".")
+	name, _, _ := strings.Cut(o.Domain, ".")
+	if label == name {
+		return false // an edition under another suffix
+	}
 	if sk, ok := skeletonLabel(label); ok {
 		label = sk
 	}
-	name, _, _ := strings.Cut(o.Domain, ".")
 	if len(name) >= minLabelName {
 		return strings.Contains(label, name)
 	}

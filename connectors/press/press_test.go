@@ -132,28 +132,31 @@ func TestLookalikes(t *testing.T) {
 
 // TestOutletNamedFromALookalike: a display name that names an outlet
 // ("Jane Doe | Reuters"), from an address that is not at the outlet's
-// domain but at one made of its name (another suffix, the name and a word,
-// a homoglyph of it), is a look-alike: no cue qualifies it, the outlet's
-// name included. The same signature from an address that does not imitate
-// the outlet (a freelancer's own domain, a freemail one, a regional
-// edition) still counts.
+// domain but at one made of its name (the name and a word, a homoglyph of
+// it), is a look-alike: no cue qualifies it, the outlet's name included.
+// The same signature from an address that does not imitate the outlet (a
+// freelancer's own domain, a freemail one, a regional edition, which the
+// outlet's name under any other suffix is taken for: reuters.co too, see
+// TestEditionSignedWithItsOutlet) still counts.
 func TestOutletNamedFromALookalike(t *testing.T) {
 	t.Parallel()
 	d := New()
 	for from, outlet := range map[string]string{
-		"Jane Doe | Reuters <jane@reutеrs.com>":              "reuters.com", // Cyrillic е
-		"Jane Doe | Reuters <jane@reuters.co>":               "reuters.com",
-		"Jane Doe | Reuters <jane@reuters-news.com>":         "reuters.com",
-		"Jane Doe | Reuters <jane@mail.reuters-news.co.uk>":  "reuters.com",
-		"Jane Doe | Reuters <jane@thereutersdesk.example>":   "reuters.com",
-		"Jane Doe (Bloomberg) <jane@bloomberg.co>":           "bloomberg.com",
-		"Jane Doe - The New York Times <jane@nytimes.co.uk>": "nytimes.com",
-		"Jane Doe | FT <jane@ft.co>":                         "ft.com",
-		"Jane Doe | FT <jane@ft-news.example>":               "ft.com",
-		"Jane Doe | Financial Times <jane@ftimes.example>":   "", // short names: a whole hyphen-separated word only
-		"Jane Doe | Reuters <jane@janedoe.example>":          "",
-		"Jane Doe | Reuters <jane.doe.reporter@gmail.com>":   "",
-		"Jane Doe | Forbes <jane@forbes.com.mx>":             "", // an edition: judged as an unlisted domain
+		"Jane Doe | Reuters <jane@reutеrs.com>":               "reuters.com", // Cyrillic е
+		"Jane Doe | Reuters <jane@reuters-news.com>":          "reuters.com",
+		"Jane Doe | Reuters <jane@mail.reuters-news.co.uk>":   "reuters.com",
+		"Jane Doe | Reuters <jane@thereutersdesk.example>":    "reuters.com",
+		"Jane Doe (Bloomberg) <jane@bloomberg-news.net>":      "bloomberg.com",
+		"Jane Doe - The New York Times <jane@nytimes-uk.com>": "nytimes.com",
+		"Jane Doe | FT <jane@ft-news.example>":                "ft.com",
+		"Jane Doe | Financial Times <jane@ftimes.example>":    "", // short names: a whole hyphen-separated word only
+		"Jane Doe | Reuters <jane@janedoe.example>":           "",
+		"Jane Doe | Reuters <jane.doe.reporter@gmail.com>":    "",
+		"Jane Doe | Forbes <jane@forbes.com.mx>":              "", // an edition: judged as an unlisted domain
+		"Jane Doe | Reuters <jane@reuters.co>":                "", // the name under another suffix: an edition
+		"Jane Doe (Bloomberg) <jane@bloomberg.co>":            "",
+		"Jane Doe - The New York Times <jane@nytimes.co.uk>":  "",
+		"Jane Doe | FT <jane@ft.co>":                          "",
 	} {
 		a, ok := ParseAddress(from)
 		require.True(t, ok, from)

@@ -89,7 +89,7 @@ func (d *Detector) judge(a Address, box mailbox, subjectHits []hit, tc tenantCon
 		} else if o, ok := d.t.claimedOutlet(a.Name); ok {
 			v.cueOnly(fmt.Sprintf("display name claims %s but the address is not at a media domain", o.Name))
 		} else if o, ok := d.t.outletInName(a.Name); ok && imitates(box.domain, o) {
-			// "Jane Doe | Reuters" from reuters.co or reuters-news.com:
+			// "Jane Doe | Reuters" from reuters-news.com or reutеrs.co:
 			// the outlet's name would qualify the address imitating it.
 			v.cueOnly(fmt.Sprintf("look-alike of media domain %s (%s), named in the display name", o.Domain, o.Name))
 		}
