@@ -225,8 +225,15 @@ type connectionKey struct {
 // webhook deliveries (a delivery routed only to it goes with its raw body;
 // one shared with other tenants keeps them and loses this tenant's ids),
 // then the tenant row, whose deletion cascades to every table that names
-// it. Dropping a tenant already gone is fine.
+// it. Dropping a tenant already gone is fine. The cascade deletes Signals,
+// so it must be the first thing its transaction does: it takes
+// the signals writer lock (LockSignals), which bounds how long it may sit
+// idle as every other writer of Signals is (a frozen worker here would
+// otherwise hold every tenant's feed until Postgres dropped its session).
 func (tx *Tx) DropTenant(ctx context.Context, tenantID string) error {
+	if err := tx.LockSignals(ctx); err != nil {
+		return fmt.Errorf("drop tenant: %w", err)
+	}
 	for _, q := range []struct {
 		sql  string
 		args []any

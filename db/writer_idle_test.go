@@ -181,3 +181,28 @@ func TestPoolSessionsAskForServerKeepalive(t *testing.T) {
 	want["tcp_keepalives_idle"] = "60"
 	require.Equal(t, want, poolSettings(t, own), "the URL's own value")
 }
+
+// TestDropTenantIsBoundedAsAWriter: a tenant's last step, whose cascade
+// deletes its Signals (and so holds what the feed horizon waits for), is
+// bounded in its idle time as every writer of Signals is; it ran in a plain
+// system transaction, unbounded.
+func TestDropTenantIsBoundedAsAWriter(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	f := newFixture(t, s.DB, "fake", "a")
+	var bound string
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		if err := tx.DropTenant(ctx, f.tenant); err != nil {
+			return err
+		}
+		bound = idleBound(t, tx)
+		return nil
+	}))
+	require.Equal(t, "30000", bound)
+	var left int
+	require.NoError(t, s.DB.WithSystem(ctx, func(tx *db.Tx) error {
+		return tx.GetContext(ctx, &left, `SELECT count(*) FROM tenants WHERE id = $1`, f.tenant)
+	}))
+	require.Zero(t, left, "the tenant is gone")
+}

@@ -95,7 +95,7 @@ type ListSignalsParams struct {
 
 	// Since.
 	//
-	// Only Signals whose `timestamp` is at or after this instant (RFC 3339, to the nanosecond). `T` and `Z` may be lower case; a leap second (`…T23:59:60Z`, the last minute of a month in UTC) is the instant after the minute's 59th second, as Postgres reads it.
+	// Only Signals whose `timestamp` is at or after this instant (RFC 3339, to the nanosecond). `T` and `Z` may be lower case; a leap second (`…T23:59:60Z`, the last minute of a month in UTC) is the instant after the minute's 59th second (a whole second 60 as Postgres reads it; a fraction past it counts on from that instant, which Postgres itself refuses).
 	//
 	// Format: date-time
 	Since *strfmt.DateTime
@@ -107,7 +107,7 @@ type ListSignalsParams struct {
 
 	// Until.
 	//
-	// Only Signals whose `timestamp` is before this instant (RFC 3339, to the nanosecond). `T` and `Z` may be lower case; a leap second (`…T23:59:60Z`, the last minute of a month in UTC) is the instant after the minute's 59th second, as Postgres reads it.
+	// Only Signals whose `timestamp` is before this instant (RFC 3339, to the nanosecond). `T` and `Z` may be lower case; a leap second (`…T23:59:60Z`, the last minute of a month in UTC) is the instant after the minute's 59th second (a whole second 60 as Postgres reads it; a fraction past it counts on from that instant, which Postgres itself refuses).
 	//
 	// Format: date-time
 	Until *strfmt.DateTime
