@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,13 +23,14 @@ import (
 // trigger notifies every process's listener).
 type beginsDeletion struct{ d *db.DB }
 
-func (b *beginsDeletion) DeleteTenant(ctx context.Context, tenantID string) (*db.Job, error) {
+func (b *beginsDeletion) DeleteTenant(ctx context.Context, tenantID string) (*db.Job, bool, error) {
 	var j *db.Job
+	var started bool
 	err := b.d.WithSystem(ctx, func(tx *db.Tx) (err error) {
-		j, _, err = tx.BeginTenantDeletion(ctx, tenantID, uuid.NewString(), "delete-tenant/"+tenantID)
+		j, started, err = tx.BeginTenantDeletion(ctx, tenantID, uuid.NewString(), "delete-tenant/"+tenantID)
 		return err
 	})
-	return j, err
+	return j, started, err
 }
 
 // quietDeletion revokes the tenant's keys behind the trigger's back: no
@@ -36,20 +38,20 @@ func (b *beginsDeletion) DeleteTenant(ctx context.Context, tenantID string) (*db
 // stands until its listener's notification arrives.
 type quietDeletion struct{ ownerURL string }
 
-func (q *quietDeletion) DeleteTenant(ctx context.Context, tenantID string) (*db.Job, error) {
+func (q *quietDeletion) DeleteTenant(ctx context.Context, tenantID string) (*db.Job, bool, error) {
 	conn, err := pgx.Connect(ctx, q.ownerURL)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, `SET session_replication_role = replica`); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if _, err := conn.Exec(ctx, `UPDATE api_keys SET revoked_at = now() WHERE tenant_id = $1`, tenantID); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	return &db.Job{ID: uuid.NewString(), Kind: poblysh.JobTenantDeletion, Trigger: poblysh.TriggerManual, Status: poblysh.JobQueued,
-		WorkflowID: "delete-tenant/" + tenantID, CreatedAt: time.Now()}, nil
+		WorkflowID: "delete-tenant/" + tenantID, CreatedAt: time.Now()}, true, nil
 }
 
 // heldKeys is the process's key cache whose wait for its own listener
@@ -232,6 +234,70 @@ func TestRevocationsAnswerAfterTheirListener(t *testing.T) {
 			close(keys.release)
 			r := <-done
 			require.Equal(t, c.status, r.status, "%s", r.body)
+		})
+	}
+}
+
+// countedKeys is the process's key cache, counting its Revoked calls.
+type countedKeys struct {
+	*db.APIKeyCache
+	mu      sync.Mutex
+	revoked int
+}
+
+func (k *countedKeys) Revoked(ctx context.Context) error {
+	k.mu.Lock()
+	k.revoked++
+	k.mu.Unlock()
+	return k.APIKeyCache.Revoked(ctx)
+}
+
+func (k *countedKeys) count() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.revoked
+}
+
+// failedDeletion is the engine's DeleteTenant failing, after the keys'
+// revocation committed (revoked) or before anything did.
+type failedDeletion struct {
+	revoked bool
+	err     error
+}
+
+func (f failedDeletion) DeleteTenant(context.Context, string) (*db.Job, bool, error) {
+	return nil, f.revoked, f.err
+}
+
+// A tenant deletion that fails empties the process's key cache (and waits
+// for its listener, up to 2 s) only when its call had committed the keys'
+// revocation: after the workflow's start failed, not after a 404 (the
+// tenant deleted between the handler's read and the deletion's mark),
+// which revoked nothing. Before, every failure emptied every cache of the
+// process, costing each tenant's next call a database read.
+func TestTenantDeletionEmptiesTheKeyCacheOnlyAfterARevocation(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name    string
+		fails   failedDeletion
+		status  int
+		code    string
+		revoked int
+	}{
+		{"tenant gone", failedDeletion{false, poblysh.NotFound("tenant")}, http.StatusNotFound, poblysh.ENOTFOUND, 0},
+		{"start failed after the mark", failedDeletion{true, poblysh.Unavailable("temporal", nil)}, http.StatusServiceUnavailable, poblysh.EUNAVAILABLE, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			keys := &countedKeys{}
+			e := setup(t, func(d *api.Deps) {
+				d.Tenants = c.fails
+				keys.APIKeyCache = d.Keys.(*db.APIKeyCache)
+				d.Keys = keys
+			})
+			tenant, _ := e.tenant("Acme")
+			requireError(t, e.do(http.MethodDelete, "/api/v1/tenants/"+tenant+"?confirm=Acme", adminKey, "", ""), c.status, c.code)
+			require.Equal(t, c.revoked, keys.count(), "key caches emptied")
 		})
 	}
 }

@@ -19,7 +19,10 @@ import (
 // Tenants is what the tenant admin routes ask of Temporal (engine.Engine):
 // a tenant's deletion runs as a workflow.
 type Tenants interface {
-	DeleteTenant(ctx context.Context, tenantID string) (*db.Job, error)
+	// DeleteTenant starts the tenant's deletion and answers its job;
+	// revoked says the call committed the revocation of the tenant's keys,
+	// also when it then failed.
+	DeleteTenant(ctx context.Context, tenantID string) (job *db.Job, revoked bool, err error)
 }
 
 type tenantJSON struct {
@@ -180,10 +183,16 @@ func handleTenantDelete(log *logrus.Logger, d *db.DB, tenants Tenants, jobs Jobs
 			writeError(w, r, log, poblysh.Unavailable("temporal", nil))
 			return
 		}
-		job, err := tenants.DeleteTenant(r.Context(), id)
-		// Also after an error: the keys' revocation commits before the
-		// workflow starts, and stays when that start fails.
-		revoked(r, keys)
+		job, keysRevoked, err := tenants.DeleteTenant(r.Context(), id)
+		// Also after an error that came once the keys' revocation had
+		// committed (it commits before the workflow starts, and stays when
+		// that start fails), but not after one that revoked nothing (the
+		// tenant gone meanwhile: 404): emptying every cache of the process
+		// and waiting for the fence then cost every tenant's next call and
+		// this answer up to 2 s for nothing.
+		if err == nil || keysRevoked {
+			revoked(r, keys)
+		}
 		if err != nil {
 			writeError(w, r, log, err)
 			return

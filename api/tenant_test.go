@@ -266,10 +266,10 @@ func TestNoAPIKeyForATenantBeingDeleted(t *testing.T) {
 // a queued job and records the tenants asked for.
 type deletingTenants struct{ asked []string }
 
-func (d *deletingTenants) DeleteTenant(_ context.Context, tenantID string) (*db.Job, error) {
+func (d *deletingTenants) DeleteTenant(_ context.Context, tenantID string) (*db.Job, bool, error) {
 	d.asked = append(d.asked, tenantID)
 	return &db.Job{ID: uuid.NewString(), Kind: poblysh.JobTenantDeletion, Trigger: poblysh.TriggerManual, Status: poblysh.JobQueued,
-		WorkflowID: "delete-tenant/" + tenantID}, nil
+		WorkflowID: "delete-tenant/" + tenantID}, true, nil
 }
 
 // Any valid name can be confirmed: a name is 1 to 200 characters, and

@@ -133,14 +133,14 @@ func TestTenantDeletionAskedAgainStartsAWorkflowThatNeverStarted(t *testing.T) {
 		_, _, err := tx.BeginTenantDeletion(ctx, tenant, first, id)
 		return err
 	}))
-	job, err := e.DeleteTenant(ctx, tenant)
+	job, _, err := e.DeleteTenant(ctx, tenant)
 	require.NoError(t, err)
 	require.Equal(t, first, job.ID, "the same job")
 	d, err := srv.Client().DescribeWorkflow(ctx, id, "")
 	require.NoError(t, err, "asking again started the deletion")
 	require.Equal(t, job.RunID, d.WorkflowExecution.RunID)
 
-	again, err := e.DeleteTenant(ctx, tenant)
+	again, _, err := e.DeleteTenant(ctx, tenant)
 	require.NoError(t, err)
 	require.Equal(t, first, again.ID)
 	require.Equal(t, job.RunID, again.RunID, "a third ask joins the running deletion")

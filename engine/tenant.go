@@ -17,16 +17,21 @@ import (
 // answers its job, an operator's job that GET /api/v1/jobs shows to the
 // admin key. The tenant leaves the admin API at once. Asking again while
 // the deletion runs answers the same job.
-func (e *Engine) DeleteTenant(ctx context.Context, tenantID string) (*db.Job, error) {
+//
+// revoked says this call committed the revocation of the tenant's keys
+// (BeginTenantDeletion's mark), also when it then failed (the workflow's
+// start): the caller empties its key cache then, and only then on an
+// error (a tenant not found, or a mark that did not commit, revoked
+// nothing).
+func (e *Engine) DeleteTenant(ctx context.Context, tenantID string) (job *db.Job, revoked bool, err error) {
 	id := workflows.TenantDeletionWorkflowID(e.TaskQueue, tenantID)
-	var job *db.Job
 	var started bool
-	err := e.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
+	err = e.DB.WithSystem(ctx, func(tx *db.Tx) (err error) {
 		job, started, err = tx.BeginTenantDeletion(ctx, tenantID, uuid.NewString(), id)
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	rejoin := !started && !job.Status.Final()
 	if !started && job.Status.Final() {
@@ -36,7 +41,7 @@ func (e *Engine) DeleteTenant(ctx context.Context, tenantID string) (*db.Job, er
 			return err
 		})
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
 	// Asked again while the deletion is open: its workflow runs (joined,
@@ -48,8 +53,9 @@ func (e *Engine) DeleteTenant(ctx context.Context, tenantID string) (*db.Job, er
 	run, err := e.Client.ExecuteWorkflow(ctx, opts, workflows.DeleteTenant, workflows.DeleteTenantInput{TenantID: tenantID, JobID: job.ID})
 	if err != nil && rejoin {
 		// The open job may belong to a run Temporal cannot be asked about
-		// now: it stays as it is.
-		return nil, temporalUnavailable(fmt.Errorf("start %s: %w", id, err))
+		// now: it stays as it is. Its keys were revoked by the call that
+		// began it.
+		return nil, false, temporalUnavailable(fmt.Errorf("start %s: %w", id, err))
 	}
 	if err != nil {
 		// The job must not stay queued for a workflow that never started.
@@ -57,8 +63,8 @@ func (e *Engine) DeleteTenant(ctx context.Context, tenantID string) (*db.Job, er
 		_ = e.DB.WithSystem(fctx, func(tx *db.Tx) error {
 			return tx.FinishOperatorJob(fctx, job.ID, poblysh.JobFailed, "could not start the deletion workflow")
 		})
-		return nil, temporalUnavailable(fmt.Errorf("start %s: %w", id, err))
+		return nil, started, temporalUnavailable(fmt.Errorf("start %s: %w", id, err))
 	}
 	job.RunID = run.GetRunID()
-	return job, nil
+	return job, started, nil
 }

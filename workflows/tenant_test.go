@@ -122,7 +122,7 @@ func TestDeleteTenantContinuesAsNew(t *testing.T) {
 	require.NoError(t, w.Start())
 	defer w.Stop()
 
-	job, err := e.DeleteTenant(ctx, tenant)
+	job, _, err := e.DeleteTenant(ctx, tenant)
 	require.NoError(t, err)
 	id := workflows.TenantDeletionWorkflowID(e.TaskQueue, tenant)
 	firstRun := job.RunID
@@ -272,7 +272,7 @@ func TestDeleteTenantPagesItsConnections(t *testing.T) {
 	require.NoError(t, w.Start())
 	defer w.Stop()
 
-	job, err := e.DeleteTenant(ctx, tenant)
+	job, _, err := e.DeleteTenant(ctx, tenant)
 	require.NoError(t, err)
 	id := workflows.TenantDeletionWorkflowID(e.TaskQueue, tenant)
 	var out workflows.DeleteTenantResult
