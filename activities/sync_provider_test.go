@@ -24,12 +24,13 @@ type syncsAsked struct {
 	conns []string
 }
 
-func (s *syncsAsked) RequestSyncsUntil(_ context.Context, conns []db.Connection, _ poblysh.SyncMode, _ poblysh.Trigger, _ time.Time) ([]db.Job, int, error) {
+func (s *syncsAsked) RequestSyncsUntil(_ context.Context, conns []db.Connection, _ poblysh.SyncMode, _ poblysh.Trigger, _ time.Time, progress func(asked, jobs int)) ([]db.Job, int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	jobs := make([]db.Job, len(conns))
-	for _, c := range conns {
+	for i, c := range conns {
 		s.conns = append(s.conns, c.ID)
+		progress(i+1, i+1)
 	}
 	return jobs, len(conns), nil
 }

@@ -75,7 +75,7 @@ func (f *fakeTemporal) RequestSync(_ context.Context, c *db.Connection, mode pob
 
 // RequestSyncsUntil asks each connection in turn, as RequestSync, and
 // every one of them whatever the bound.
-func (f *fakeTemporal) RequestSyncsUntil(ctx context.Context, conns []db.Connection, mode poblysh.SyncMode, trigger poblysh.Trigger, _ time.Time) ([]db.Job, int, error) {
+func (f *fakeTemporal) RequestSyncsUntil(ctx context.Context, conns []db.Connection, mode poblysh.SyncMode, trigger poblysh.Trigger, _ time.Time, progress func(asked, jobs int)) ([]db.Job, int, error) {
 	var out []db.Job
 	for i := range conns {
 		jobs, err := f.RequestSync(ctx, &conns[i], mode, trigger)
@@ -83,6 +83,9 @@ func (f *fakeTemporal) RequestSyncsUntil(ctx context.Context, conns []db.Connect
 			return nil, 0, err
 		}
 		out = append(out, jobs...)
+		if progress != nil {
+			progress(i+1, len(out))
+		}
 	}
 	return out, len(conns), nil
 }

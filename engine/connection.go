@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -56,7 +57,7 @@ const syncRequestsAtOnce = 16
 // stream of each, up to syncRequestsAtOnce at a time, and returns the jobs
 // in the order of the connections and their streams.
 func (e *Engine) RequestSyncs(ctx context.Context, conns []db.Connection, mode poblysh.SyncMode, trigger poblysh.Trigger) ([]db.Job, error) {
-	jobs, _, err := e.RequestSyncsUntil(ctx, conns, mode, trigger, time.Time{})
+	jobs, _, err := e.RequestSyncsUntil(ctx, conns, mode, trigger, time.Time{}, nil)
 	return jobs, err
 }
 
@@ -70,7 +71,16 @@ func (e *Engine) RequestSyncs(ctx context.Context, conns []db.Connection, mode p
 // the call, as when they were asked one after the other: no request starts
 // after it, and those already in flight end on their own (a stream
 // Temporal already took keeps its job row).
-func (e *Engine) RequestSyncsUntil(ctx context.Context, conns []db.Connection, mode poblysh.SyncMode, trigger poblysh.Trigger, until time.Time) ([]db.Job, int, error) {
+//
+// progress (nil: none) is called, one call at a time, each time the first
+// connections of conns whose every stream was answered grow: with their
+// number and their streams' (jobs). Requests run several at a time, so a
+// connection answered while one before it waits is counted only once that
+// one is answered too: a caller that goes on after the first asked
+// connections (SyncFrom's heartbeat) asks none of them again and skips no
+// connection. It is called also when the call then fails: those
+// connections' jobs stand.
+func (e *Engine) RequestSyncsUntil(ctx context.Context, conns []db.Connection, mode poblysh.SyncMode, trigger poblysh.Trigger, until time.Time, progress func(asked, jobs int)) ([]db.Job, int, error) {
 	type request struct {
 		conn   int // index in conns
 		stream string
@@ -85,6 +95,34 @@ func (e *Engine) RequestSyncsUntil(ctx context.Context, conns []db.Connection, m
 		for k, s := range streams {
 			reqs = append(reqs, request{conn: i, stream: s, first: k == 0})
 		}
+	}
+	// left counts each connection's streams not yet answered; answered is
+	// how many of the first connections have none left (answeredJobs:
+	// their streams).
+	streamsOf := make([]int, len(conns))
+	for _, r := range reqs {
+		streamsOf[r.conn]++
+	}
+	left := slices.Clone(streamsOf)
+	var pmu sync.Mutex
+	answered, answeredJobs := 0, 0
+	advance := func(conn int) { // conn: the connection of a stream just answered (-1: none)
+		pmu.Lock()
+		defer pmu.Unlock()
+		if conn >= 0 {
+			left[conn]--
+		}
+		n := answered
+		for answered < len(conns) && left[answered] == 0 {
+			answeredJobs += streamsOf[answered]
+			answered++
+		}
+		if answered > n && progress != nil {
+			progress(answered, answeredJobs)
+		}
+	}
+	if len(conns) > 0 && streamsOf[0] == 0 {
+		advance(-1) // the first connections have no stream to wait for
 	}
 	n := syncRequestsAtOnce
 	if e.syncRequestsAtOnce > 0 {
@@ -147,6 +185,7 @@ func (e *Engine) RequestSyncsUntil(ctx context.Context, conns []db.Connection, m
 				return
 			}
 			jobs[i] = *j
+			advance(r.conn)
 		}()
 	}
 	wg.Wait()

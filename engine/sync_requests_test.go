@@ -38,6 +38,9 @@ type gatedUpdates struct {
 	failStream string
 	// cost is how long each request takes once the gate is open.
 	cost time.Duration
+	// hold (nil: none) is called with each request's workflow id before
+	// it is answered, and may wait.
+	hold func(ctx context.Context, wf string)
 
 	mu       sync.Mutex
 	inFlight int
@@ -86,6 +89,9 @@ func (c *gatedUpdates) UpdateWithStartWorkflow(ctx context.Context, opts client.
 	case <-time.After(c.cost):
 	case <-ctx.Done():
 		return nil, serviceerror.NewDeadlineExceeded("context deadline exceeded")
+	}
+	if c.hold != nil {
+		c.hold(ctx, wf)
 	}
 	c.mu.Lock()
 	c.asked[wf]++
@@ -276,12 +282,13 @@ func TestSyncOfEveryConnectionAnswersWithinItsBound(t *testing.T) {
 
 	// The workflow's activity (RequestProviderSyncs) asks the rest.
 	c.cost = 0
-	var last string
-	asked, jobs, calls := 0, 0, 0
-	require.NoError(t, svc.SyncFrom(ctx, tenant, "wide", poblysh.ModeIncremental, after, func(next string, n, j int) {
-		last, asked, jobs, calls = next, asked+n, jobs+j, calls+1
+	var last lifecycle.SyncProgress
+	asked, jobs := 0, 0
+	require.NoError(t, svc.SyncFrom(ctx, tenant, "wide", poblysh.ModeIncremental, after, func(p lifecycle.SyncProgress) {
+		last, asked, jobs = p, asked+p.Connections, jobs+p.Jobs
 	}))
-	require.Empty(t, last, "to the end")
+	require.True(t, last.Done, "to the end")
+	require.Empty(t, last.After)
 	require.Equal(t, conns-2, asked)
 	require.Equal(t, (conns-2)*streams, jobs)
 	for _, conn := range listed {

@@ -258,7 +258,7 @@ func (s *Service) Sync(ctx context.Context, tenantID string, p *connectors.Provi
 	if within <= 0 {
 		within = DefaultSyncAnswerWithin
 	}
-	jobs, asked, err := s.Workflows.RequestSyncsUntil(ctx, conns, mode, poblysh.TriggerManual, time.Now().Add(within))
+	jobs, asked, err := s.Workflows.RequestSyncsUntil(ctx, conns, mode, poblysh.TriggerManual, time.Now().Add(within), nil)
 	if err != nil {
 		return SyncStarted{}, err
 	}
@@ -282,14 +282,27 @@ func (s *Service) Sync(ctx context.Context, tenantID string, p *connectors.Provi
 // syncFromPage is how many connections SyncFrom reads at a time.
 const syncFromPage = 100
 
+// SyncProgress is what SyncFrom has asked since its last report: every
+// connection up to the cursor After is asked (Done: every connection is,
+// After is then ""), Connections of them active, and their streams' Jobs.
+type SyncProgress struct {
+	After       string
+	Done        bool
+	Connections int
+	Jobs        int
+}
+
 // SyncFrom asks every stream of the tenant's active connections of the
 // provider after the cursor after ("" for all) for a manual pass in mode,
-// a page of connections at a time, and calls progress after each page
-// with the cursor of the next ("" when none is left) and what the page
-// asked (connections, jobs). It is the rest of a Sync that answered first
-// (SyncStarted.Pending), run by a workflow; a retry goes on from the
-// cursor progress last had.
-func (s *Service) SyncFrom(ctx context.Context, tenantID, provider string, mode poblysh.SyncMode, after string, progress func(next string, conns, jobs int)) error {
+// a page of connections at a time, and reports progress as the
+// connections asked grow, each connection once all its streams and every
+// connection's before it were answered (RequestSyncsUntil's progress), and
+// at the end of each page. It is the rest of a Sync that answered first
+// (SyncStarted.Pending), run by a workflow whose activity heartbeats the
+// progress: a retry goes on from the cursor progress last had, so a page
+// that outlives an attempt asks its connections only once, and those
+// after them too.
+func (s *Service) SyncFrom(ctx context.Context, tenantID, provider string, mode poblysh.SyncMode, after string, progress func(SyncProgress)) error {
 	if !mode.Valid() {
 		return &poblysh.Error{Code: poblysh.EVALIDATION, Message: "invalid sync mode " + string(mode)}
 	}
@@ -303,19 +316,43 @@ func (s *Service) SyncFrom(ctx context.Context, tenantID, provider string, mode 
 		if err != nil {
 			return err
 		}
-		active := page[:0:0]
-		for _, c := range page {
-			if c.Active() {
-				active = append(active, c)
+		// ask are the page's connections to ask, at[i] the index in page
+		// of ask[i].
+		var ask []db.Connection
+		var at []int
+		for i := range page {
+			if page[i].Active() {
+				ask = append(ask, page[i])
+				at = append(at, i)
 			}
 		}
+		// report tells progress of the page's connections up to a cursor,
+		// asked the first asked of ask with their jobs.
+		reportedAsked, reportedJobs := 0, 0
+		report := func(asked, jobs int, cur string, done bool) {
+			progress(SyncProgress{After: cur, Done: done, Connections: asked - reportedAsked, Jobs: jobs - reportedJobs})
+			reportedAsked, reportedJobs = asked, jobs
+		}
 		var jobs []db.Job
-		if len(active) > 0 {
-			if jobs, _, err = s.Workflows.RequestSyncsUntil(ctx, active, mode, poblysh.TriggerManual, time.Time{}); err != nil {
+		if len(ask) > 0 {
+			jobs, _, err = s.Workflows.RequestSyncsUntil(ctx, ask, mode, poblysh.TriggerManual, time.Time{}, func(asked, jobs int) {
+				// Up to the connection after the last asked one: the
+				// connections between that it does not ask are done too.
+				upTo := len(page)
+				if asked < len(ask) {
+					upTo = at[asked]
+				}
+				cur, err := db.ConnectionCursor(&page[upTo-1])
+				if err != nil {
+					return // reported at the page's end
+				}
+				report(asked, jobs, cur, false)
+			})
+			if err != nil {
 				return err
 			}
 		}
-		progress(next, len(active), len(jobs))
+		report(len(ask), len(jobs), next, next == "")
 		if next == "" {
 			return nil
 		}

@@ -43,8 +43,10 @@ type Workflows interface {
 	// streams asked a bounded number at a time (a manual sync of every
 	// connection of a provider), starting no connection once until has
 	// passed (zero: no bound): the jobs of the connections it asked, the
-	// first asked of conns, in their order, and how many it asked.
-	RequestSyncsUntil(ctx context.Context, conns []db.Connection, mode poblysh.SyncMode, trigger poblysh.Trigger, until time.Time) ([]db.Job, int, error)
+	// first asked of conns, in their order, and how many it asked. It
+	// calls progress (nil: none) as the first connections whose every
+	// stream was answered grow, with their number and their jobs'.
+	RequestSyncsUntil(ctx context.Context, conns []db.Connection, mode poblysh.SyncMode, trigger poblysh.Trigger, until time.Time, progress func(asked, jobs int)) ([]db.Job, int, error)
 	// StartProviderSync hands the rest of a sync of every connection of a
 	// provider, the connections after the cursor after
 	// (db.ConnectionCursor), to a workflow that asks them (SyncFrom).

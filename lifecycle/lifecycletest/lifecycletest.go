@@ -30,7 +30,10 @@ func (NoWorkflows) RequestSync(context.Context, *db.Connection, poblysh.SyncMode
 }
 
 // RequestSyncsUntil starts no job, and has asked every connection.
-func (NoWorkflows) RequestSyncsUntil(_ context.Context, conns []db.Connection, _ poblysh.SyncMode, _ poblysh.Trigger, _ time.Time) ([]db.Job, int, error) {
+func (NoWorkflows) RequestSyncsUntil(_ context.Context, conns []db.Connection, _ poblysh.SyncMode, _ poblysh.Trigger, _ time.Time, progress func(asked, jobs int)) ([]db.Job, int, error) {
+	if progress != nil && len(conns) > 0 {
+		progress(len(conns), 0)
+	}
 	return nil, len(conns), nil
 }
 
