@@ -22,10 +22,12 @@ type ProviderSyncsInput struct {
 }
 
 // ProviderSyncsResult counts the connections asked and the jobs their
-// streams' requests became.
+// streams' requests became, and the connections skipped because their
+// streams could not be listed (their configs; each is logged).
 type ProviderSyncsResult struct {
 	Connections int
 	Jobs        int
+	Skipped     int `json:",omitempty"`
 }
 
 // providerSyncsProgress is RequestProviderSyncs' heartbeat: where the
@@ -100,6 +102,7 @@ func (a *Activities) RequestProviderSyncs(ctx context.Context, in ProviderSyncsI
 		p.After, p.Done = sp.After, sp.Done
 		p.Connections += sp.Connections
 		p.Jobs += sp.Jobs
+		p.Skipped += sp.Skipped
 		heartbeat()
 	})
 	mu.Lock()

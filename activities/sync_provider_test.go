@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/poblysh/poblysh"
+	"github.com/poblysh/poblysh/connectors"
 	"github.com/poblysh/poblysh/db"
 	"github.com/poblysh/poblysh/db/dbtest"
 	"github.com/poblysh/poblysh/lifecycle"
@@ -34,6 +35,11 @@ func (s *syncsAsked) RequestSyncsUntil(_ context.Context, conns []db.Connection,
 	}
 	return jobs, len(conns), nil
 }
+
+// wide is a provider with nothing to sync (SyncFrom needs its spec).
+type wide struct{ spec *connectors.Spec }
+
+func (w wide) Spec() *connectors.Spec { return w.spec }
 
 // RequestProviderSyncs goes on from its heartbeat: an attempt after one
 // that recorded a cursor asks only the connections after it, and one
@@ -75,7 +81,8 @@ func TestRequestProviderSyncsGoesOnFromItsHeartbeat(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := &syncsAsked{}
-			acts := &Activities{DB: schema.DB, Connections: &lifecycle.Service{DB: schema.DB, Workflows: w}}
+			reg := connectors.NewRegistry(&connectors.Provider{Spec: &connectors.Spec{Name: "wide"}, Connector: wide{&connectors.Spec{Name: "wide"}}})
+			acts := &Activities{DB: schema.DB, Connections: &lifecycle.Service{DB: schema.DB, Registry: reg, Workflows: w}}
 			env := (&testsuite.WorkflowTestSuite{}).NewTestActivityEnvironment()
 			env.RegisterActivity(acts)
 			if tc.hb != nil {

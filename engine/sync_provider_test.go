@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -131,6 +133,7 @@ func TestSyncFromReportsEachConnectionOnceAnswered(t *testing.T) {
 	for _, p := range reports {
 		sum.Connections += p.Connections
 		sum.Jobs += p.Jobs
+		sum.Skipped += p.Skipped
 	}
 	require.Equal(t, lifecycle.SyncProgress{Connections: conns, Jobs: conns * streams}, sum)
 	require.True(t, reports[len(reports)-1].Done)
@@ -145,6 +148,65 @@ func TestSyncFromReportsEachConnectionOnceAnswered(t *testing.T) {
 // "wide" queue.
 func workflowsSyncID(conn string, stream int) string {
 	return workflows.SyncWorkflowID("wide", conn, fmt.Sprintf("stream-%02d", stream))
+}
+
+// picky is manyStreams whose connector refuses a config that names "bad"
+// (a config newly invalid: a connector whose parse rule tightened).
+type picky struct{ manyStreams }
+
+func (p picky) Streams(c connectors.Connection) ([]string, error) {
+	if strings.Contains(string(c.Config), "bad") {
+		return nil, fmt.Errorf("wide: config: %w", connectors.ErrInvalidConfig)
+	}
+	return p.manyStreams.Streams(c)
+}
+
+// A connection whose streams cannot be listed is skipped by the
+// workflow's activity, logged and counted, and every other connection is
+// asked. Before, it failed the page (the engine lists every connection's
+// streams before asking any), as invalid_config, which no retry fixes:
+// the workflow stopped there and no connection of that page or after it
+// was asked.
+func TestRequestProviderSyncsSkipsAConnectionWhoseStreamsCannotBeListed(t *testing.T) {
+	t.Parallel()
+	const conns, streams = 5, 2
+	ctx := context.Background()
+	s := dbtest.NewSchema(t)
+	spec := &connectors.Spec{Name: "wide"}
+	reg := connectors.NewRegistry(&connectors.Provider{Spec: spec, Connector: picky{manyStreams{spec, streams}}})
+	tenant, listed := seedWide(t, s, conns)
+	bad := listed[1].ID
+	require.NoError(t, s.DB.WithTenant(ctx, tenant, func(tx *db.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE connections SET config = '{"bad": true}' WHERE id = $1`, bad)
+		return err
+	}))
+
+	log, hook := logtest.NewNullLogger()
+	c := newGatedUpdates(1)
+	e := &Engine{Client: c, DB: s.DB, Registry: reg, TaskQueue: "wide", Namespace: "default", Log: log}
+	svc := &lifecycle.Service{DB: s.DB, Registry: reg, Workflows: e, Log: log}
+	acts := &activities.Activities{DB: s.DB, Registry: reg, Connections: svc, Log: log}
+	env := (&testsuite.WorkflowTestSuite{}).NewTestActivityEnvironment()
+	env.RegisterActivity(acts)
+	v, err := env.ExecuteActivity(acts.RequestProviderSyncs, activities.ProviderSyncsInput{TenantID: tenant, Provider: "wide", Mode: poblysh.ModeIncremental})
+	require.NoError(t, err)
+	var res activities.ProviderSyncsResult
+	require.NoError(t, v.Get(&res))
+	require.Equal(t, activities.ProviderSyncsResult{Connections: conns - 1, Jobs: (conns - 1) * streams, Skipped: 1}, res)
+	for _, conn := range listed {
+		want := 1
+		if conn.ID == bad {
+			want = 0
+		}
+		for st := range streams {
+			require.Equal(t, want, c.asked[workflowsSyncID(conn.ID, st)], "%s stream %d", conn.ID, st)
+		}
+	}
+	var logged bool
+	for _, en := range hook.AllEntries() {
+		logged = logged || (en.Level == logrus.WarnLevel && en.Data["connection_id"] == bad)
+	}
+	require.True(t, logged, "the skipped connection is logged")
 }
 
 // slowSyncs is a Temporal whose stream requests for a call take cost (a

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/poblysh/poblysh"
 	"github.com/poblysh/poblysh/connectors"
 	"github.com/poblysh/poblysh/db"
@@ -284,12 +286,14 @@ const syncFromPage = 100
 
 // SyncProgress is what SyncFrom has asked since its last report: every
 // connection up to the cursor After is asked (Done: every connection is,
-// After is then ""), Connections of them active, and their streams' Jobs.
+// After is then ""), Connections of them active, their streams' Jobs, and
+// Skipped, the active connections whose streams could not be listed.
 type SyncProgress struct {
 	After       string
 	Done        bool
 	Connections int
 	Jobs        int
+	Skipped     int
 }
 
 // SyncFrom asks every stream of the tenant's active connections of the
@@ -302,9 +306,17 @@ type SyncProgress struct {
 // progress: a retry goes on from the cursor progress last had, so a page
 // that outlives an attempt asks its connections only once, and those
 // after them too.
+//
+// A connection whose connector cannot list its streams (its config newly
+// invalid) is skipped and logged: it failed the page, at each retry, so
+// that no connection after it was asked.
 func (s *Service) SyncFrom(ctx context.Context, tenantID, provider string, mode poblysh.SyncMode, after string, progress func(SyncProgress)) error {
 	if !mode.Valid() {
 		return &poblysh.Error{Code: poblysh.EVALIDATION, Message: "invalid sync mode " + string(mode)}
+	}
+	p, err := s.provider(provider)
+	if err != nil {
+		return err
 	}
 	for {
 		var page []db.Connection
@@ -317,21 +329,36 @@ func (s *Service) SyncFrom(ctx context.Context, tenantID, provider string, mode 
 			return err
 		}
 		// ask are the page's connections to ask, at[i] the index in page
-		// of ask[i].
+		// of ask[i]; skipped marks those whose streams could not be listed.
 		var ask []db.Connection
 		var at []int
+		skipped := make([]bool, len(page))
 		for i := range page {
-			if page[i].Active() {
-				ask = append(ask, page[i])
-				at = append(at, i)
+			c := &page[i]
+			if !c.Active() {
+				continue
 			}
+			if err := streamsListed(p, c); err != nil {
+				skipped[i] = true
+				s.log().WithFields(logrus.Fields{"tenant_id": tenantID, "connection_id": c.ID, "provider": provider}).WithError(err).
+					Warn("sync of every connection of the provider: connection skipped, its streams cannot be listed")
+				continue
+			}
+			ask = append(ask, *c)
+			at = append(at, i)
 		}
-		// report tells progress of the page's connections up to a cursor,
-		// asked the first asked of ask with their jobs.
-		reportedAsked, reportedJobs := 0, 0
-		report := func(asked, jobs int, cur string, done bool) {
-			progress(SyncProgress{After: cur, Done: done, Connections: asked - reportedAsked, Jobs: jobs - reportedJobs})
-			reportedAsked, reportedJobs = asked, jobs
+		// report tells progress of the page's connections before upTo not
+		// yet reported, asked the first asked of ask with their jobs.
+		reported, reportedAsked, reportedJobs := 0, 0, 0
+		report := func(upTo, asked, jobs int, cur string, done bool) {
+			n := 0
+			for i := reported; i < upTo; i++ {
+				if skipped[i] {
+					n++
+				}
+			}
+			progress(SyncProgress{After: cur, Done: done, Connections: asked - reportedAsked, Jobs: jobs - reportedJobs, Skipped: n})
+			reported, reportedAsked, reportedJobs = upTo, asked, jobs
 		}
 		var jobs []db.Job
 		if len(ask) > 0 {
@@ -346,18 +373,29 @@ func (s *Service) SyncFrom(ctx context.Context, tenantID, provider string, mode 
 				if err != nil {
 					return // reported at the page's end
 				}
-				report(asked, jobs, cur, false)
+				report(upTo, asked, jobs, cur, false)
 			})
 			if err != nil {
 				return err
 			}
 		}
-		report(len(ask), len(jobs), next, next == "")
+		report(len(page), len(ask), len(jobs), next, next == "")
 		if next == "" {
 			return nil
 		}
 		after = next
 	}
+}
+
+// streamsListed is the error of the connector's list of the connection's
+// streams (nil: it lists them, or the provider has none to sync).
+func streamsListed(p *connectors.Provider, c *db.Connection) error {
+	syncer, ok := p.Connector.(connectors.Syncer)
+	if !ok {
+		return nil
+	}
+	_, err := syncer.Streams(View(c))
+	return err
 }
 
 // syncRequestProblems is the validation_failed of a sync's connection id
